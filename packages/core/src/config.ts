@@ -1,0 +1,64 @@
+import { ArtifactsError } from './errors.js';
+
+/** Default bound on concurrent file transfers per repository (`ARTIFACTS_MAX_CONCURRENCY`). */
+export const DEFAULT_MAX_CONCURRENCY = 16;
+
+function raw(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/** Reads a boolean variable: true/1/yes/on or false/0/no/off; anything else is an invalid_argument error. */
+export function envBoolean(name: string): boolean | undefined {
+  const value = raw(name)?.toLowerCase();
+  if (value === undefined) return undefined;
+  if (['true', '1', 'yes', 'on'].includes(value)) return true;
+  if (['false', '0', 'no', 'off'].includes(value)) return false;
+  throw ArtifactsError.invalidArgument(
+    `environment variable ${name}=${JSON.stringify(process.env[name])} is not a boolean (true/false)`,
+  );
+}
+
+/** Reads a number variable; a value that is not a finite number is an invalid_argument error. */
+export function envNumber(
+  name: string,
+  { integer = false, min }: { integer?: boolean; min?: number } = {},
+): number | undefined {
+  const value = raw(name);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || (min !== undefined && n < min)) {
+    const kind = integer ? 'an integer' : 'a number';
+    throw ArtifactsError.invalidArgument(
+      `environment variable ${name}=${JSON.stringify(value)} is not ${kind}${min === undefined ? '' : ` >= ${min}`}`,
+    );
+  }
+  return n;
+}
+
+/** Reads a string variable ('' counts as unset). */
+export function envString(name: string): string | undefined {
+  return raw(name);
+}
+
+/**
+ * The transfer timeout from MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT (seconds), in milliseconds;
+ * `-1`, `0` or unset = no limit.
+ */
+export function envTransferTimeoutMs(name = 'MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT'): number | undefined {
+  const seconds = envNumber(name);
+  if (seconds === undefined || seconds <= 0) {
+    if (seconds !== undefined && seconds < 0 && seconds !== -1) {
+      throw ArtifactsError.invalidArgument(
+        `environment variable ${name}=${seconds} must be a positive number of seconds or -1 for no limit`,
+      );
+    }
+    return undefined;
+  }
+  return seconds * 1000;
+}
+
+/** `ARTIFACTS_MAX_CONCURRENCY`, default 16. */
+export function envMaxConcurrency(): number {
+  return envNumber('ARTIFACTS_MAX_CONCURRENCY', { integer: true, min: 1 }) ?? DEFAULT_MAX_CONCURRENCY;
+}

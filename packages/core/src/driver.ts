@@ -1,0 +1,207 @@
+import type { Readable } from 'node:stream';
+import type { ArtifactUri } from './uri.js';
+
+/** Every operation's options extend these. */
+export interface OperationOptions {
+  /** Cancels the operation; the promise rejects with an `aborted` ArtifactsError. */
+  signal?: AbortSignal;
+  /**
+   * Bounds each single-file transfer (and each metadata call), in milliseconds. Default: the
+   * repository's `timeoutMs`, else `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT` (seconds; `-1` or unset
+   * = no limit). For a deadline over a whole directory transfer, pass `signal: AbortSignal.timeout(ms)`.
+   */
+  timeoutMs?: number;
+}
+
+/** Checksum algorithms core can compute while streaming. Values are base64 of the raw digest. */
+export type ChecksumAlgorithm = 'md5' | 'crc32' | 'crc32c' | 'sha256';
+
+export interface Checksum {
+  algorithm: ChecksumAlgorithm;
+  /** Base64 of the big-endian digest bytes (the form S3, GCS and Azure headers use). */
+  value: string;
+}
+
+/** What a driver can do beyond the required primitives. Core and the testkit gate on it. */
+export interface DriverCapabilities {
+  /** `read` honours `range` natively (otherwise core skips to the start and stops at the end). */
+  rangeRead: boolean;
+  /** Directories exist on their own (file systems): empty directories can be created and listed. */
+  directories: boolean;
+  /**
+   * Checksums the store reports (from `write`'s result or `read`'s result) that core verifies by
+   * hashing the bytes it streamed. Empty when the store offers none.
+   */
+  checksums: readonly ChecksumAlgorithm[];
+  /** `multipart` is implemented (the proxy server's mpu/create, complete, abort). */
+  multipartUpload: boolean;
+  /** `presign` is implemented. */
+  presign: boolean;
+  /** `copy` is implemented (server-side copy). */
+  serverSideCopy: boolean;
+}
+
+export interface DriverEntry {
+  /** Key relative to the repository root: POSIX, no leading or trailing slash. */
+  key: string;
+  isDir: boolean;
+  /** Bytes; files only. */
+  size?: number;
+}
+
+export interface DriverStat extends DriverEntry {
+  lastModified?: Date;
+  etag?: string;
+  contentType?: string;
+  checksum?: Checksum;
+}
+
+export interface DriverWriteOptions extends OperationOptions {
+  /** Total bytes when known in advance (local files): lets drivers choose single-shot vs multipart. */
+  size?: number;
+  /** Guessed from the file name by core. */
+  contentType?: string;
+}
+
+export interface DriverWriteResult {
+  /** A checksum the store computed over what it received; core compares with its own. */
+  checksum?: Checksum;
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive (as in HTTP Range). Omitted = to the end. */
+  end?: number;
+}
+
+export interface DriverReadOptions extends OperationOptions {
+  range?: ByteRange;
+}
+
+export interface DriverReadResult {
+  stream: Readable;
+  /** Bytes this stream will deliver, when known. */
+  size?: number;
+  /** Size of the whole object, when known. */
+  totalSize?: number;
+  /** Checksum of the whole object (only for full reads); core verifies it while streaming. */
+  checksum?: Checksum;
+  contentType?: string;
+}
+
+export interface DriverListOptions extends OperationOptions {
+  /** Every file below the prefix (and, for drivers with `directories`, every directory). */
+  recursive: boolean;
+}
+
+export interface PartUploadCredential {
+  url: string;
+  partNumber: number;
+  /** Headers the client must send with its PUT. */
+  headers: Record<string, string>;
+}
+
+export interface MultipartUpload {
+  /** `null` where the store has no upload id (Azure block blobs). */
+  uploadId: string | null;
+  credentials: PartUploadCredential[];
+}
+
+export interface CompletedPart {
+  partNumber: number;
+  etag: string;
+  url?: string;
+}
+
+/** Uploads whose parts go straight to storage through presigned URLs (the proxy's mpu/* routes). */
+export interface MultipartCapability {
+  create(
+    key: string,
+    options: OperationOptions & { numParts: number; expiresInSeconds?: number },
+  ): Promise<MultipartUpload>;
+  complete(
+    key: string,
+    uploadId: string | null,
+    parts: CompletedPart[],
+    options?: OperationOptions,
+  ): Promise<void>;
+  abort(key: string, uploadId: string | null, options?: OperationOptions): Promise<void>;
+}
+
+export interface PresignCapability {
+  /** A URL anyone can GET for `expiresInSeconds` (default 3600). */
+  getUrl(key: string, options?: OperationOptions & { expiresInSeconds?: number }): Promise<string>;
+  /** A URL anyone can PUT the whole object to. */
+  putUrl(
+    key: string,
+    options?: OperationOptions & { expiresInSeconds?: number; contentType?: string },
+  ): Promise<string>;
+}
+
+/**
+ * A backend's primitive, key-based operations on keys relative to the store's root. Keys reaching a
+ * driver are already validated and normalized by core ('' is the root). A driver never re-implements
+ * what core does (paths, walking, concurrency, progress, timeouts, checksum verification).
+ *
+ * Errors: throw anything; core maps it with `toArtifactsError`. Throw an ArtifactsError yourself
+ * where you know the right code (missing key → `not_found`, bad credentials → `unauthenticated`).
+ */
+export interface StorageDriver {
+  readonly capabilities: DriverCapabilities;
+  /**
+   * Secrets this driver holds (passwords, keys, tokens). Core scrubs them from every error message
+   * before it reaches the user.
+   */
+  readonly secrets?: readonly string[];
+  /**
+   * Writes the whole stream to `key`, creating parents as needed. Nothing may be visible at `key`
+   * unless the stream ended and the write succeeded (object stores: single put or completed
+   * multipart; file systems: temporary name + rename). Overwrites an existing file.
+   */
+  write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult | undefined>;
+  /** Opens a stream of the key's bytes. A missing key (or a directory) is a `not_found` ArtifactsError. */
+  read(key: string, options: DriverReadOptions): Promise<DriverReadResult>;
+  /** Metadata, or undefined when nothing is at `key`. For a key that is a directory/prefix: `isDir`. */
+  stat(key: string, options: OperationOptions): Promise<DriverStat | undefined>;
+  /**
+   * Entries under the directory `prefix` ('' = root). Non-recursive: direct children, files and
+   * directories. A missing prefix or a file yields nothing. Order does not matter.
+   */
+  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry>;
+  /**
+   * Removes the exact `key` and everything under `key/` — never a sibling that merely shares the
+   * prefix. '' removes everything in the store's root. Deleting nothing is not an error.
+   */
+  delete(key: string, options: OperationOptions): Promise<void>;
+  /** Creates a directory (drivers with `directories` only; object stores do not need it). */
+  mkdir?(key: string, options: OperationOptions): Promise<void>;
+  copy?(fromKey: string, toKey: string, options: OperationOptions): Promise<void>;
+  multipart?: MultipartCapability;
+  presign?: PresignCapability;
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What `openRepository` passes to a plugin besides its own options. */
+export interface OpenContext {
+  /** The parsed URI (as the plugin's `parse` returned it). */
+  location: ArtifactUri;
+  /** Repository-wide defaults already resolved by core. */
+  timeoutMs?: number;
+  maxConcurrency: number;
+}
+
+/**
+ * A backend plugin: `{ name, schemes, parse(uri) → location, open(location, options) → driver }`.
+ * Importing a backend package registers its plugin; it also exports it for `registerBackend`.
+ */
+export interface BackendPlugin<Options = Record<string, unknown>> {
+  /** The package name (`@artifacts/s3`), shown in messages. */
+  name: string;
+  /** Lower-case URI schemes it serves ('file' also serves bare paths). */
+  schemes: readonly string[];
+  /** Parses and validates a URI of one of its schemes. Default: core's `parseArtifactUri`. */
+  parse?(uri: string): ArtifactUri;
+  open(location: ArtifactUri, options: Options, context: OpenContext): Promise<StorageDriver> | StorageDriver;
+}

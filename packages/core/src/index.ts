@@ -1,0 +1,51 @@
+export {
+  DEFAULT_MAX_CONCURRENCY,
+  envBoolean,
+  envMaxConcurrency,
+  envNumber,
+  envString,
+  envTransferTimeoutMs,
+} from './config.js';
+export type {
+  BackendPlugin,
+  ByteRange,
+  Checksum,
+  ChecksumAlgorithm,
+  CompletedPart,
+  DriverCapabilities,
+  DriverEntry,
+  DriverListOptions,
+  DriverReadOptions,
+  DriverReadResult,
+  DriverStat,
+  DriverWriteOptions,
+  DriverWriteResult,
+  MultipartCapability,
+  MultipartUpload,
+  OpenContext,
+  OperationOptions,
+  PartUploadCredential,
+  PresignCapability,
+  StorageDriver,
+} from './driver.js';
+export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';
+export { ArtifactsError, isAbortError, scrub, toArtifactsError } from './errors.js';
+export type { Hasher } from './internal/checksum.js';
+export { crc32c, createHasher } from './internal/checksum.js';
+export type { WriteBody } from './internal/streams.js';
+export type { RepositoryOptions } from './open.js';
+export { openRepository } from './open.js';
+export type { ValidatePathOptions } from './path-safety.js';
+export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
+export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
+export type {
+  FileInfo,
+  ProgressEvent,
+  ReadOptions,
+  StatInfo,
+  TransferOptions,
+  WriteOptions,
+} from './repository.js';
+export { ArtifactRepository, guessContentType } from './repository.js';
+export type { ArtifactUri } from './uri.js';
+export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';

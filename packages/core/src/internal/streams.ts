@@ -1,0 +1,108 @@
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { ByteRange, Checksum, ChecksumAlgorithm } from '../driver.js';
+import { ArtifactsError } from '../errors.js';
+import { createHasher, type Hasher } from './checksum.js';
+
+/** What `repo.write` accepts. */
+export type WriteBody =
+  | Readable
+  | WebReadableStream<Uint8Array>
+  | ReadableStream<Uint8Array>
+  | Uint8Array
+  | string;
+
+export function toReadable(body: WriteBody): { stream: Readable; size?: number } {
+  if (typeof body === 'string') {
+    const bytes = Buffer.from(body, 'utf8');
+    return { stream: Readable.from([bytes], { objectMode: false }), size: bytes.length };
+  }
+  if (body instanceof Uint8Array) {
+    return {
+      stream: Readable.from([Buffer.from(body.buffer, body.byteOffset, body.byteLength)], {
+        objectMode: false,
+      }),
+      size: body.byteLength,
+    };
+  }
+  if (body instanceof Readable) return { stream: body };
+  if (body && typeof (body as ReadableStream).getReader === 'function') {
+    return { stream: Readable.fromWeb(body as WebReadableStream<Uint8Array>) };
+  }
+  throw ArtifactsError.invalidArgument(
+    'write body must be a Readable, a web ReadableStream, a Uint8Array or a string',
+  );
+}
+
+/**
+ * A pass-through that counts bytes (for progress) and hashes them (for integrity), so one pass
+ * over the data serves both.
+ */
+export class Meter extends Transform {
+  bytes = 0;
+  private readonly hasher: Hasher | undefined;
+  private digestValue: string | undefined;
+
+  constructor(
+    readonly algorithm: ChecksumAlgorithm | undefined,
+    private readonly onBytes?: (delta: number) => void,
+    private readonly expected?: Checksum,
+    private readonly what = 'artifact',
+  ) {
+    super();
+    this.hasher = algorithm ? createHasher(algorithm) : undefined;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hasher?.update(chunk);
+    this.onBytes?.(chunk.length);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.expected && this.hasher && this.expected.algorithm === this.algorithm) {
+      const actual = this.digest();
+      if (actual !== this.expected.value) {
+        callback(
+          new ArtifactsError(
+            'integrity',
+            `${this.what}: ${this.algorithm} checksum mismatch (store says ${this.expected.value}, received bytes hash to ${actual})`,
+          ),
+        );
+        return;
+      }
+    }
+    callback();
+  }
+
+  digest(): string | undefined {
+    if (!this.hasher) return undefined;
+    this.digestValue ??= this.hasher.digest();
+    return this.digestValue;
+  }
+}
+
+/** Keeps only bytes [start, end] of a full stream, for drivers without native ranged reads. */
+export class RangeSlice extends Transform {
+  private position = 0;
+
+  constructor(private readonly range: ByteRange) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const start = this.range.start;
+    const end = this.range.end ?? Number.POSITIVE_INFINITY;
+    const from = Math.max(0, start - this.position);
+    const to = Math.min(chunk.length, end + 1 - this.position);
+    this.position += chunk.length;
+    if (to > from) this.push(chunk.subarray(from, to));
+    if (this.position > end) {
+      this.push(null);
+      callback();
+      return;
+    }
+    callback();
+  }
+}

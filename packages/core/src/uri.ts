@@ -1,0 +1,379 @@
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ArtifactsError } from './errors.js';
+import { validateArtifactPath } from './path-safety.js';
+
+/** A parsed artifact URI. Which fields are set depends on the scheme. */
+export interface ArtifactUri {
+  /** Lower-case scheme; 'file' for bare paths. */
+  scheme: string;
+  /** The URI as given (may hold a password: never print it; print `redactUri(uri)`). */
+  uri: string;
+  host?: string;
+  port?: number;
+  /** Percent-decoded user name. */
+  username?: string;
+  /** Percent-decoded password. A secret. */
+  password?: string;
+  /** S3/GCS bucket, Azure container. */
+  bucket?: string;
+  /** Azure storage account. */
+  account?: string;
+  /** Azure endpoint suffix, e.g. 'core.windows.net' or 'core.chinacloudapi.cn'. */
+  endpointSuffix?: string;
+  /**
+   * The location inside the store. Object stores (s3, gs, wasbs): the key prefix, no leading or
+   * trailing slash, kept literally. File systems (file, sftp, ftp, hdfs, viewfs): an absolute,
+   * percent-decoded POSIX path. HTTP-like schemes: the decoded URL path.
+   */
+  path: string;
+  /** The raw query string without '?', when there is one. */
+  query?: string;
+}
+
+const OBJECT_STORE_SCHEMES = new Set(['s3', 's3a', 's3n', 'gs', 'wasbs', 'wasb', 'abfss', 'abfs']);
+const AUTHORITY_REQUIRED = new Set([
+  's3',
+  's3a',
+  's3n',
+  'gs',
+  'wasbs',
+  'wasb',
+  'abfss',
+  'abfs',
+  'ftp',
+  'ftps',
+  'sftp',
+]);
+
+interface RawParts {
+  scheme: string;
+  authority?: string;
+  path: string;
+  query?: string;
+}
+
+function invalid(uri: string, why: string): ArtifactsError {
+  return ArtifactsError.invalidArgument(`invalid artifact URI ${JSON.stringify(redactUri(uri))}: ${why}`);
+}
+
+function splitUri(uri: string): RawParts | undefined {
+  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/s.exec(uri);
+  if (!match) return undefined;
+  const scheme = match[1]!.toLowerCase();
+  let rest = match[2]!;
+  let query: string | undefined;
+  const q = rest.indexOf('?');
+  if (q !== -1) {
+    query = rest.slice(q + 1);
+    rest = rest.slice(0, q);
+  }
+  if (rest.startsWith('//')) {
+    const slash = rest.indexOf('/', 2);
+    const authority = slash === -1 ? rest.slice(2) : rest.slice(2, slash);
+    const path = slash === -1 ? '' : rest.slice(slash);
+    return { scheme, authority, path, ...(query === undefined ? {} : { query }) };
+  }
+  return { scheme, path: rest, ...(query === undefined ? {} : { query }) };
+}
+
+function decode(uri: string, value: string, what: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw invalid(uri, `its ${what} has a malformed percent-escape`);
+  }
+}
+
+function parseAuthority(
+  uri: string,
+  authority: string,
+): Pick<ArtifactUri, 'host' | 'port' | 'username' | 'password'> {
+  const at = authority.lastIndexOf('@');
+  const out: Pick<ArtifactUri, 'host' | 'port' | 'username' | 'password'> = {};
+  let hostPort = authority;
+  if (at !== -1) {
+    const userInfo = authority.slice(0, at);
+    hostPort = authority.slice(at + 1);
+    const colon = userInfo.indexOf(':');
+    const user = colon === -1 ? userInfo : userInfo.slice(0, colon);
+    if (user) out.username = decode(uri, user, 'user name');
+    if (colon !== -1) out.password = decode(uri, userInfo.slice(colon + 1), 'password');
+  }
+  let host = hostPort;
+  let port: string | undefined;
+  if (hostPort.startsWith('[')) {
+    const end = hostPort.indexOf(']');
+    if (end === -1) throw invalid(uri, 'its IPv6 host has no closing bracket');
+    host = hostPort.slice(0, end + 1);
+    const after = hostPort.slice(end + 1);
+    if (after) {
+      if (!after.startsWith(':')) throw invalid(uri, 'unexpected characters after the IPv6 host');
+      port = after.slice(1);
+    }
+  } else {
+    const colon = hostPort.lastIndexOf(':');
+    if (colon !== -1) {
+      host = hostPort.slice(0, colon);
+      port = hostPort.slice(colon + 1);
+    }
+  }
+  if (port !== undefined && port !== '') {
+    if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+      throw invalid(uri, `port ${JSON.stringify(port)} is not a number between 1 and 65535`);
+    }
+    out.port = Number(port);
+  }
+  if (host) {
+    if (/[\s/\\%]/.test(host))
+      throw invalid(uri, `host ${JSON.stringify(host)} contains characters a host cannot have`);
+    out.host = host.toLowerCase();
+  }
+  return out;
+}
+
+/** Resolves '.' and refuses '..' in an absolute or relative path taken from a URI. */
+function normalizeUriPath(uri: string, path: string, objectStore: boolean): string {
+  const segments = path.split('/');
+  const kept: string[] = [];
+  for (const segment of segments) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') throw invalid(uri, "its path contains a '..' segment");
+    kept.push(segment);
+  }
+  return objectStore ? kept.join('/') : `/${kept.join('/')}`;
+}
+
+function checkCharacters(uri: string): void {
+  if (typeof uri !== 'string')
+    throw ArtifactsError.invalidArgument(`artifact URI must be a string, got ${typeof uri}`);
+  if (uri.trim() === '') throw ArtifactsError.invalidArgument('artifact URI is empty');
+  if (/[\u0000-\u001f\u007f]/.test(uri)) throw invalid(uri, 'it contains a NUL or control character');
+  if (uri.includes('#'))
+    throw invalid(uri, "it contains '#', which would cut the path short; percent-encode it as %23");
+}
+
+const S3_BUCKET = /^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$/;
+const GCS_BUCKET = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
+const AZURE_CONTAINER = /^(?:\$root|\$web|[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})$/;
+
+/**
+ * Parses any artifact URI form @artifacts knows: bare and relative paths, `file:` URIs, `s3://`,
+ * `gs://`, `wasbs://container@account.blob.core.windows.net/…`, `ftp://`, `ftps://`, `sftp://`,
+ * `hdfs://host:port/…`, `hdfs:///…`, `viewfs://…`, `webhdfs://`, `mlflow-artifacts:/…`,
+ * `mlflow-artifacts://host:port/…`, `http(s)://…`. Other schemes are parsed generically so that
+ * third-party backends can use the result. A malformed URI is an `invalid_argument` error that says
+ * what is wrong, and never echoes its password.
+ */
+export function parseArtifactUri(uri: string): ArtifactUri {
+  checkCharacters(uri);
+  if (/^[a-zA-Z]:[\\/]/.test(uri)) {
+    if (process.platform === 'win32') return { scheme: 'file', uri, path: resolvePath(uri) };
+    throw invalid(uri, 'it looks like a Windows drive path');
+  }
+  const parts = splitUri(uri);
+  if (!parts) {
+    if (uri.includes('\\')) throw invalid(uri, 'a local path must use forward slashes');
+    return { scheme: 'file', uri, path: resolvePath(uri) };
+  }
+  const { scheme, authority, query } = parts;
+  const base: ArtifactUri = { scheme, uri, path: '', ...(query === undefined ? {} : { query }) };
+
+  if (AUTHORITY_REQUIRED.has(scheme) && !authority) {
+    throw invalid(uri, `a ${scheme}:// URI needs ${describeAuthority(scheme)}`);
+  }
+  if (uri.includes('\\')) throw invalid(uri, 'it contains a backslash');
+
+  switch (scheme) {
+    case 'file': {
+      if (authority && authority !== 'localhost') {
+        throw invalid(
+          uri,
+          `file URIs on a remote host (${JSON.stringify(authority)}) are not supported; mount it and use a local path`,
+        );
+      }
+      let path: string;
+      try {
+        path = fileURLToPath(`file://${parts.path || '/'}`);
+      } catch (error) {
+        throw invalid(uri, error instanceof Error ? error.message : String(error));
+      }
+      if (path.split('/').includes('..')) throw invalid(uri, "its path contains a '..' segment");
+      return { ...base, path: resolvePath(path) };
+    }
+    case 's3':
+    case 's3a':
+    case 's3n':
+    case 'gs': {
+      const bucket = authority!;
+      const pattern = scheme === 'gs' ? GCS_BUCKET : S3_BUCKET;
+      if (bucket.includes('@') || bucket.includes(':')) {
+        throw invalid(uri, 'credentials and ports do not belong in a bucket URI; configure them separately');
+      }
+      if (!pattern.test(bucket)) throw invalid(uri, `${JSON.stringify(bucket)} is not a valid bucket name`);
+      return { ...base, bucket, path: normalizeUriPath(uri, parts.path, true) };
+    }
+    case 'wasbs':
+    case 'wasb':
+    case 'abfss':
+    case 'abfs': {
+      const at = authority!.indexOf('@');
+      if (at === -1)
+        throw invalid(uri, `expected ${scheme}://<container>@<account>.blob.core.windows.net/<path>`);
+      const container = authority!.slice(0, at);
+      const host = authority!.slice(at + 1).toLowerCase();
+      const service = scheme.startsWith('abfs') ? 'dfs' : 'blob';
+      const hostMatch = new RegExp(`^([a-z0-9]{3,24})\\.${service}\\.(core\\.[a-z0-9.-]+)$`).exec(host);
+      if (!hostMatch) {
+        throw invalid(
+          uri,
+          `host ${JSON.stringify(host)} is not <account>.${service}.core.windows.net (or another Azure cloud's suffix)`,
+        );
+      }
+      if (!AZURE_CONTAINER.test(container))
+        throw invalid(uri, `${JSON.stringify(container)} is not a valid container name`);
+      return {
+        ...base,
+        bucket: container,
+        account: hostMatch[1]!,
+        endpointSuffix: hostMatch[2]!,
+        host,
+        path: normalizeUriPath(uri, parts.path, true),
+      };
+    }
+    case 'ftp':
+    case 'ftps':
+    case 'sftp': {
+      const auth = parseAuthority(uri, authority!);
+      if (!auth.host) throw invalid(uri, 'it has no host');
+      const path = normalizeUriPath(uri, decode(uri, parts.path, 'path'), false);
+      return { ...base, ...auth, path };
+    }
+    case 'hdfs':
+    case 'viewfs':
+    case 'webhdfs':
+    case 'swebhdfs': {
+      const auth = authority ? parseAuthority(uri, authority) : {};
+      const path = normalizeUriPath(uri, decode(uri, parts.path, 'path'), false);
+      return { ...base, ...auth, path };
+    }
+    case 'mlflow-artifacts': {
+      const auth = authority ? parseAuthority(uri, authority) : {};
+      if (auth.password !== undefined || auth.username !== undefined) {
+        throw invalid(
+          uri,
+          'credentials do not belong in an mlflow-artifacts URI; set MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN',
+        );
+      }
+      const path = normalizeUriPath(uri, decode(uri, parts.path, 'path'), true);
+      return { ...base, ...auth, path };
+    }
+    case 'http':
+    case 'https': {
+      if (!authority) throw invalid(uri, 'it has no host');
+      const auth = parseAuthority(uri, authority);
+      if (!auth.host) throw invalid(uri, 'it has no host');
+      const path = normalizeUriPath(uri, decode(uri, parts.path, 'path'), false);
+      return { ...base, ...auth, path };
+    }
+    default: {
+      const auth = authority ? parseAuthority(uri, authority) : {};
+      return { ...base, ...auth, path: decode(uri, parts.path, 'path') };
+    }
+  }
+}
+
+function describeAuthority(scheme: string): string {
+  if (scheme === 's3' || scheme === 's3a' || scheme === 's3n' || scheme === 'gs')
+    return 'a bucket: s3://<bucket>/<path>'.replace('s3', scheme);
+  if (scheme.startsWith('wasb') || scheme.startsWith('abfs'))
+    return 'a container and account: <container>@<account>.blob.core.windows.net';
+  return 'a host';
+}
+
+/** True for object-store schemes whose paths are key prefixes rather than directories. */
+export function isObjectStoreScheme(scheme: string): boolean {
+  return OBJECT_STORE_SCHEMES.has(scheme);
+}
+
+const SECRET_QUERY_KEYS =
+  /^(sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|token|access_token|password|secret|key|code|skoid|sktid|sks|skv|skt|ske|saoid|suoid)$/i;
+
+/**
+ * The URI with any password replaced by '***' and secret query parameters (SAS signatures,
+ * presigned-URL signatures, tokens) masked. Never throws: a string that is not a URI comes back as
+ * it was, minus anything that looks like `user:password@`.
+ */
+export function redactUri(uri: string): string {
+  if (typeof uri !== 'string') return String(uri);
+  let out = uri.replace(
+    /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^/?#@]*)@/,
+    (_, prefix: string, userInfo: string) => {
+      const colon = userInfo.indexOf(':');
+      return colon === -1 ? `${prefix}${userInfo}@` : `${prefix}${userInfo.slice(0, colon)}:***@`;
+    },
+  );
+  const q = out.indexOf('?');
+  if (q !== -1) {
+    const query = out
+      .slice(q + 1)
+      .split('&')
+      .map((pair) => {
+        const eq = pair.indexOf('=');
+        const key = eq === -1 ? pair : pair.slice(0, eq);
+        return eq !== -1 && SECRET_QUERY_KEYS.test(safeDecode(key)) ? `${key}=***` : pair;
+      })
+      .join('&');
+    out = `${out.slice(0, q)}?${query}`;
+  }
+  return out;
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * Appends a relative path to a URI, keeping its query string: `appendToUri('s3://b/p?x=1', 'a/b')`
+ * → 's3://b/p/a/b?x=1'. The path is validated first.
+ */
+export function appendToUri(uri: string, path: string): string {
+  const key = validateArtifactPath(path);
+  if (key === '') return uri;
+  const parts = splitUri(uri);
+  const encodeSegments = parts !== undefined && !isObjectStoreScheme(parts.scheme);
+  const suffix = encodeSegments ? key.split('/').map(encodePathSegment).join('/') : key;
+  const q = parts ? uri.indexOf('?') : -1;
+  const head = q === -1 ? uri : uri.slice(0, q);
+  const tail = q === -1 ? '' : uri.slice(q);
+  const joined = head.endsWith('/') ? `${head}${suffix}` : `${head}/${suffix}`;
+  return `${joined}${tail}`;
+}
+
+function encodePathSegment(segment: string): string {
+  return encodeURIComponent(segment).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
+const ID = /^[A-Za-z0-9_.-]+$/;
+
+/** `<root>/<experimentId>/<runId>/artifacts`, MLflow's run artifact layout. */
+export function runArtifactUri(root: string, experimentId: string, runId: string): string {
+  for (const [name, value] of [
+    ['experiment id', experimentId],
+    ['run id', runId],
+  ] as const) {
+    if (typeof value !== 'string' || !ID.test(value) || value === '.' || value === '..') {
+      throw ArtifactsError.invalidArgument(
+        `${name} ${JSON.stringify(value)} must be letters, digits, '_', '-' or '.'`,
+      );
+    }
+  }
+  return appendToUri(root, `${experimentId}/${runId}/artifacts`);
+}
