@@ -1,0 +1,205 @@
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryDriver } from '../test/memory-driver.js';
+import { ArtifactsError } from './errors.js';
+import { createHasher } from './internal/checksum.js';
+import { ArtifactRepository, type ProgressEvent } from './repository.js';
+
+let driver: MemoryDriver;
+let repo: ArtifactRepository;
+let work: string;
+
+beforeEach(async () => {
+  driver = new MemoryDriver();
+  repo = new ArtifactRepository({ uri: 'mem://x', driver, maxConcurrency: 4, secrets: ['hunter2-secret'] });
+  work = await mkdtemp(join(tmpdir(), 'core-test-'));
+});
+
+afterEach(async () => {
+  await repo.close();
+});
+
+async function rejection(promise: Promise<unknown>): Promise<ArtifactsError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (ArtifactsError.is(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('ArtifactRepository', () => {
+  it('logs a file under <path>/<basename> and a directory keeping relative paths', async () => {
+    await writeFile(join(work, 'model.pkl'), 'weights');
+    await mkdir(join(work, 'plots', 'deep'), { recursive: true });
+    await writeFile(join(work, 'plots', 'a.png'), 'a');
+    await writeFile(join(work, 'plots', 'deep', 'b.png'), 'bb');
+    await repo.logArtifact(join(work, 'model.pkl'), 'model');
+    await repo.logArtifacts(join(work, 'plots'), 'plots');
+    expect([...driver.objects.keys()].sort()).toEqual(['model/model.pkl', 'plots/a.png', 'plots/deep/b.png']);
+    expect(await repo.listArtifacts('plots')).toEqual([
+      { path: 'plots/a.png', isDir: false, fileSize: 1 },
+      { path: 'plots/deep', isDir: true },
+    ]);
+  });
+
+  it('reports progress up to the totals', async () => {
+    await mkdir(join(work, 'd'));
+    await writeFile(join(work, 'd', 'x'), Buffer.alloc(3000));
+    await writeFile(join(work, 'd', 'y'), Buffer.alloc(2000));
+    const events: ProgressEvent[] = [];
+    await repo.logArtifacts(join(work, 'd'), '', { onProgress: (e) => events.push(e) });
+    expect(events.at(-1)).toMatchObject({ bytesDone: 5000, bytesTotal: 5000, filesDone: 2, filesTotal: 2 });
+  });
+
+  it('refuses a directory where a file is expected and the reverse, before any I/O', async () => {
+    await writeFile(join(work, 'f.txt'), 'x');
+    expect((await rejection(repo.logArtifact(work))).code).toBe('failed_precondition');
+    expect((await rejection(repo.logArtifacts(join(work, 'f.txt')))).code).toBe('failed_precondition');
+    expect((await rejection(repo.logArtifact(join(work, 'missing.txt')))).code).toBe('not_found');
+    expect(driver.objects.size).toBe(0);
+  });
+
+  it('gathers every failed file of a directory download into one error', async () => {
+    driver.objects.set('d/ok.txt', Buffer.from('ok'));
+    driver.objects.set('d/bad1.txt', Buffer.from('x'));
+    driver.objects.set('d/bad2.txt', Buffer.from('y'));
+    const read = driver.read.bind(driver);
+    driver.read = async (key) => {
+      if (key.includes('bad')) throw new ArtifactsError('unavailable', `server fell over on ${key}`);
+      return read(key);
+    };
+    const error = await rejection(repo.downloadArtifacts('d', work));
+    expect(error.code).toBe('partial_failure');
+    expect(error.failures.map((f) => f.path).sort()).toEqual(['d/bad1.txt', 'd/bad2.txt']);
+    expect(error.message).toContain('2 of 3 files failed to download');
+    expect(await readFile(join(work, 'd', 'ok.txt'), 'utf8')).toBe('ok');
+    expect((await readdir(join(work, 'd'))).sort()).toEqual(['ok.txt']);
+  });
+
+  it('downloads into a new temporary directory when no destination is given', async () => {
+    driver.objects.set('a/b.txt', Buffer.from('hello'));
+    const path = await repo.downloadArtifacts('a/b.txt');
+    expect(path.startsWith(tmpdir())).toBe(true);
+    expect(path.endsWith(join('a', 'b.txt'))).toBe(true);
+    expect(await readFile(path, 'utf8')).toBe('hello');
+  });
+
+  it('maps a per-transfer timeout to code timeout and leaves nothing', async () => {
+    await writeFile(join(work, 'f.txt'), 'x');
+    driver.hooks.beforeWrite = () => new Promise((resolve) => setTimeout(resolve, 200));
+    const error = await rejection(repo.logArtifact(join(work, 'f.txt'), '', { timeoutMs: 20 }));
+    expect(error.code).toBe('timeout');
+    expect(driver.objects.size).toBe(0);
+  });
+
+  it('maps an AbortSignal to code aborted', async () => {
+    const controller = new AbortController();
+    const slow = new Readable({ read() {} });
+    slow.push('first chunk');
+    const pending = repo.write('big.bin', slow, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    const error = await rejection(pending);
+    expect(error.code).toBe('aborted');
+    expect(driver.objects.has('big.bin')).toBe(false);
+  });
+
+  it('fails with integrity and removes the object when the store reports another checksum', async () => {
+    driver.capabilities = { ...driver.capabilities, checksums: ['crc32c'] };
+    driver.hooks.writeResult = () => ({ checksum: { algorithm: 'crc32c', value: 'AAAAAA==' } });
+    const error = await rejection(repo.write('x.bin', 'payload'));
+    expect(error.code).toBe('integrity');
+    expect(driver.objects.has('x.bin')).toBe(false);
+  });
+
+  it('accepts a matching checksum', async () => {
+    driver.capabilities = { ...driver.capabilities, checksums: ['md5'] };
+    driver.hooks.writeResult = (_key, data) => {
+      const h = createHasher('md5');
+      h.update(data);
+      return { checksum: { algorithm: 'md5', value: h.digest() } };
+    };
+    await repo.write('x.bin', 'payload');
+    expect(driver.objects.get('x.bin')?.toString()).toBe('payload');
+  });
+
+  it('fails a download with integrity when the bytes do not match the checksum, writing nothing', async () => {
+    driver.objects.set('m.bin', Buffer.from('payload'));
+    driver.hooks.readResult = () => ({ checksum: { algorithm: 'sha256', value: 'bm90IHRoZSBoYXNo' } });
+    const error = await rejection(repo.downloadArtifacts('m.bin', work));
+    expect(error.code).toBe('integrity');
+    expect(await readdir(work)).toEqual([]);
+  });
+
+  it('refuses hostile names returned by a listing', async () => {
+    driver.objects.set('d/ok.txt', Buffer.from('ok'));
+    driver.hooks.extraEntries = [{ key: 'd/../../etc/passwd', isDir: false, size: 1 }];
+    expect((await rejection(repo.listArtifacts('d'))).code).toBe('invalid_argument');
+    expect((await rejection(repo.downloadArtifacts('d', work))).code).toBe('invalid_argument');
+    expect(await readdir(work)).toEqual([]);
+  });
+
+  it('refuses listing entries outside the listed directory', async () => {
+    driver.objects.set('d/ok.txt', Buffer.from('ok'));
+    driver.hooks.extraEntries = [{ key: 'other/x', isDir: false, size: 1 }];
+    expect((await rejection(repo.listArtifacts('d'))).code).toBe('integrity');
+  });
+
+  it('scrubs driver secrets from error messages', async () => {
+    driver.read = async () => {
+      throw new Error('connect failed for user:hunter2-secret@host');
+    };
+    const error = await rejection(repo.openRead('x'));
+    expect(error.message).not.toContain('hunter2-secret');
+    expect(error.message).toContain('***');
+  });
+
+  it('slices ranges for drivers without native ranged reads', async () => {
+    driver.objects.set('r.bin', Buffer.from('0123456789'));
+    const read = async (range: { start: number; end?: number }) => {
+      const chunks: Buffer[] = [];
+      for await (const c of await repo.openRead('r.bin', { range })) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString();
+    };
+    expect(await read({ start: 2, end: 4 })).toBe('234');
+    expect(await read({ start: 7 })).toBe('789');
+    expect(await read({ start: 0, end: 0 })).toBe('0');
+    expect((await rejection(repo.openRead('r.bin', { range: { start: 5, end: 2 } }))).code).toBe(
+      'invalid_argument',
+    );
+  });
+
+  it('bounds concurrent transfers by maxConcurrency', async () => {
+    let active = 0;
+    let peak = 0;
+    driver.hooks.beforeWrite = async () => {
+      active++;
+      peak = Math.max(peak, active);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      active--;
+    };
+    await mkdir(join(work, 'many'));
+    await Promise.all(Array.from({ length: 30 }, (_, i) => writeFile(join(work, 'many', `f${i}`), 'x')));
+    await repo.logArtifacts(join(work, 'many'));
+    expect(driver.objects.size).toBe(30);
+    expect(peak).toBe(4);
+  });
+
+  it('answers multipart and presign requests with unsupported when the backend lacks them', async () => {
+    const error = await rejection(repo.createMultipartUpload('big.bin', 3));
+    expect(error.code).toBe('unsupported');
+    expect(error.message).toBe('Multipart upload is not supported for the current artifact repository');
+    expect((await rejection(repo.presignedUrl('a', 'GET'))).code).toBe('unsupported');
+  });
+
+  it('refuses calls after close and closes the driver once', async () => {
+    await repo.close();
+    await repo.close();
+    expect(driver.closed).toBe(true);
+    expect((await rejection(repo.listArtifacts())).code).toBe('failed_precondition');
+  });
+});

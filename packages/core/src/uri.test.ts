@@ -1,0 +1,179 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ArtifactsError } from './errors.js';
+import { appendToUri, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
+
+function invalid(uri: string): ArtifactsError {
+  try {
+    parseArtifactUri(uri);
+  } catch (error) {
+    if (ArtifactsError.is(error, 'invalid_argument')) return error;
+    throw error;
+  }
+  throw new Error(`${uri} was accepted`);
+}
+
+describe('parseArtifactUri', () => {
+  it('parses bare, relative and file: paths to absolute local paths', () => {
+    expect(parseArtifactUri('/abs/path')).toMatchObject({ scheme: 'file', path: '/abs/path' });
+    expect(parseArtifactUri('mlartifacts/0')).toMatchObject({
+      scheme: 'file',
+      path: resolve('mlartifacts/0'),
+    });
+    expect(parseArtifactUri('./mlartifacts')).toMatchObject({ scheme: 'file', path: resolve('mlartifacts') });
+    expect(parseArtifactUri('file:///abs/my%20dir/%C3%A9t%C3%A9')).toMatchObject({
+      scheme: 'file',
+      path: '/abs/my dir/été',
+    });
+    expect(parseArtifactUri('file:/abs/path')).toMatchObject({ scheme: 'file', path: '/abs/path' });
+    expect(parseArtifactUri('file://localhost/abs')).toMatchObject({ scheme: 'file', path: '/abs' });
+  });
+
+  it('parses object-store URIs keeping keys literal', () => {
+    expect(parseArtifactUri('s3://my-bucket/exp/1/run%20x/')).toMatchObject({
+      scheme: 's3',
+      bucket: 'my-bucket',
+      path: 'exp/1/run%20x',
+    });
+    expect(parseArtifactUri('s3://my-bucket')).toMatchObject({ bucket: 'my-bucket', path: '' });
+    expect(parseArtifactUri('gs://bucket_1/a/b')).toMatchObject({
+      scheme: 'gs',
+      bucket: 'bucket_1',
+      path: 'a/b',
+    });
+  });
+
+  it('parses Azure wasbs URIs, including the China cloud', () => {
+    expect(parseArtifactUri('wasbs://models@acct01.blob.core.windows.net/exp/1')).toMatchObject({
+      scheme: 'wasbs',
+      bucket: 'models',
+      account: 'acct01',
+      endpointSuffix: 'core.windows.net',
+      path: 'exp/1',
+    });
+    expect(parseArtifactUri('wasbs://models@acct01.blob.core.chinacloudapi.cn/x')).toMatchObject({
+      account: 'acct01',
+      endpointSuffix: 'core.chinacloudapi.cn',
+    });
+    expect(invalid('wasbs://models@acct01.example.com/x').message).toContain(
+      'is not <account>.blob.core.windows.net',
+    );
+    expect(invalid('wasbs://acct01.blob.core.windows.net/x').message).toContain('<container>@<account>');
+  });
+
+  it('parses ftp and sftp URIs with user, percent-decoded password and port', () => {
+    expect(parseArtifactUri('sftp://alice:p%40ss%2Fw@host.example:2222/srv/artifacts')).toMatchObject({
+      scheme: 'sftp',
+      username: 'alice',
+      password: 'p@ss/w',
+      host: 'host.example',
+      port: 2222,
+      path: '/srv/artifacts',
+    });
+    expect(parseArtifactUri('ftp://bob@10.0.0.1/pub')).toMatchObject({
+      scheme: 'ftp',
+      username: 'bob',
+      host: '10.0.0.1',
+      path: '/pub',
+    });
+    expect(parseArtifactUri('ftp://bob@10.0.0.1/pub').port).toBeUndefined();
+    expect(parseArtifactUri('sftp://u@[::1]:22/x')).toMatchObject({ host: '[::1]', port: 22 });
+  });
+
+  it('parses HDFS forms', () => {
+    expect(parseArtifactUri('hdfs://namenode:8020/user/mlflow')).toMatchObject({
+      scheme: 'hdfs',
+      host: 'namenode',
+      port: 8020,
+      path: '/user/mlflow',
+    });
+    expect(parseArtifactUri('hdfs:///user/mlflow')).toMatchObject({ scheme: 'hdfs', path: '/user/mlflow' });
+    expect(parseArtifactUri('hdfs:///user/mlflow').host).toBeUndefined();
+    expect(parseArtifactUri('hdfs:/user/mlflow')).toMatchObject({ scheme: 'hdfs', path: '/user/mlflow' });
+    expect(parseArtifactUri('viewfs://cluster/data')).toMatchObject({
+      scheme: 'viewfs',
+      host: 'cluster',
+      path: '/data',
+    });
+  });
+
+  it('parses mlflow-artifacts and http(s) URIs', () => {
+    expect(parseArtifactUri('mlflow-artifacts:/1/abc/artifacts')).toMatchObject({
+      scheme: 'mlflow-artifacts',
+      path: '1/abc/artifacts',
+    });
+    expect(parseArtifactUri('mlflow-artifacts://tracking:5000/1/abc')).toMatchObject({
+      host: 'tracking',
+      port: 5000,
+      path: '1/abc',
+    });
+    expect(parseArtifactUri('https://mlflow.example/api/2.0/mlflow-artifacts/artifacts/1')).toMatchObject({
+      scheme: 'https',
+      host: 'mlflow.example',
+      path: '/api/2.0/mlflow-artifacts/artifacts/1',
+    });
+  });
+
+  it('keeps the query string', () => {
+    expect(parseArtifactUri('s3://bkt/p?versionId=3').query).toBe('versionId=3');
+  });
+
+  it.each([
+    ['s3://', 'needs a bucket'],
+    ['s3:///key', 'needs a bucket'],
+    ['s3://Bad_Bucket!/x', 'is not a valid bucket name'],
+    ['s3://user:pw@bucket/x', 'credentials and ports do not belong'],
+    ['s3://bucket/a/../b', "'..' segment"],
+    ['gs://b/a#frag', "contains '#'"],
+    ['sftp://host:99999/x', 'port "99999"'],
+    ['sftp://host:abc/x', 'port "abc"'],
+    ['ftp:///x', 'needs a host'],
+    ['ftp://u:p%zz@h/x', 'malformed percent-escape'],
+    ['file://remotehost/x', 'remote host'],
+    ['/tmp/a\u0000b', 'NUL or control character'],
+    ['', 'empty'],
+    ['C:\\Users\\x', 'Windows drive path'],
+    ['mlflow-artifacts://u:p@host/x', 'credentials do not belong'],
+    ['http:///nohost', 'no host'],
+  ])('refuses %j (%s)', (uri, why) => {
+    expect(invalid(uri).message).toContain(why);
+  });
+
+  it('never echoes the password of a malformed URI', () => {
+    const error = invalid('sftp://alice:hunter2secret@host:99999/x');
+    expect(error.message).not.toContain('hunter2secret');
+    expect(error.message).toContain('alice:***@');
+  });
+});
+
+describe('redactUri', () => {
+  it('masks passwords and secret query parameters', () => {
+    expect(redactUri('sftp://alice:hunter2@h/x')).toBe('sftp://alice:***@h/x');
+    expect(redactUri('ftp://bob@h/x')).toBe('ftp://bob@h/x');
+    expect(redactUri('https://acct.blob.core.windows.net/c/b?sv=2024&sig=abc%2Bdef&se=1')).toBe(
+      'https://acct.blob.core.windows.net/c/b?sv=2024&sig=***&se=1',
+    );
+    expect(redactUri('https://s3/b/k?X-Amz-Credential=AKIA&X-Amz-Signature=ff&partNumber=1')).toBe(
+      'https://s3/b/k?X-Amz-Credential=***&X-Amz-Signature=***&partNumber=1',
+    );
+    expect(redactUri('/plain/path')).toBe('/plain/path');
+  });
+});
+
+describe('appendToUri and runArtifactUri', () => {
+  it('appends, keeping the query string', () => {
+    expect(appendToUri('s3://b/p?x=1', 'a/b')).toBe('s3://b/p/a/b?x=1');
+    expect(appendToUri('s3://b/p/', 'a')).toBe('s3://b/p/a');
+    expect(appendToUri('/root', 'a b/c')).toBe('/root/a b/c');
+    expect(appendToUri('file:///root', 'a b/é')).toBe('file:///root/a%20b/%C3%A9');
+    expect(appendToUri('s3://b/p', '')).toBe('s3://b/p');
+    expect(() => appendToUri('s3://b/p', '../x')).toThrow(/'\.\.' segment/);
+  });
+
+  it('builds the run layout', () => {
+    expect(runArtifactUri('s3://b/mlflow', '1', 'abc123')).toBe('s3://b/mlflow/1/abc123/artifacts');
+    expect(runArtifactUri('./mlartifacts', '0', 'r')).toBe('./mlartifacts/0/r/artifacts');
+    expect(() => runArtifactUri('s3://b', '../1', 'r')).toThrow(/experiment id/);
+    expect(() => runArtifactUri('s3://b', '1', 'a/b')).toThrow(/run id/);
+  });
+});
