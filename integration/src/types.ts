@@ -29,6 +29,8 @@ export interface RunningServer {
   stop(): Promise<void>;
   /** Stops and starts the server again on the same ports with the same data (file-protocol suites). */
   restart?(): Promise<void>;
+  /** How it runs (absent = 'native'). */
+  mode?: 'native' | 'containers';
 }
 
 export interface Launcher {
@@ -37,4 +39,11 @@ export interface Launcher {
   install(ctx: Pick<LaunchContext, 'cacheDir' | 'logFile'>): Promise<void>;
   /** Starts it on free loopback ports, waits until it really answers, creates what tests need. */
   start(ctx: LaunchContext): Promise<RunningServer>;
+  /** Pinned version of what install() fetches (shown by `pnpm servers status` and the README). */
+  version?: string;
+  /**
+   * Same result as start(), with testcontainers (used when ARTIFACTS_IT_SERVERS selects containers).
+   * Optional: a launcher without it always runs natively.
+   */
+  startContainer?(ctx: LaunchContext): Promise<RunningServer>;
 }
