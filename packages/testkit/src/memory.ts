@@ -1,0 +1,38 @@
+export interface MemoryReport {
+  /** RSS (bytes) when sampling started. */
+  baselineRss: number;
+  /** Highest RSS (bytes) seen while sampling. */
+  peakRss: number;
+  /** `peakRss - baselineRss`. */
+  growth: number;
+  samples: number;
+}
+
+export interface MemorySampler {
+  /** Stops sampling and reports. */
+  stop(): MemoryReport;
+}
+
+/**
+ * Samples `process.memoryUsage.rss()` every `intervalMs` until `stop()`. Runs a GC first when the
+ * process was started with `--expose-gc`, so the baseline is not inflated by garbage.
+ */
+export function sampleMemory(intervalMs = 20): MemorySampler {
+  (globalThis as { gc?: () => void }).gc?.();
+  const baselineRss = process.memoryUsage.rss();
+  let peakRss = baselineRss;
+  let samples = 1;
+  const sample = () => {
+    const rss = process.memoryUsage.rss();
+    samples++;
+    if (rss > peakRss) peakRss = rss;
+  };
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return { baselineRss, peakRss, growth: peakRss - baselineRss, samples };
+    },
+  };
+}
