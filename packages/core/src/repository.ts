@@ -515,7 +515,11 @@ export class ArtifactRepository {
 
   #scope(options: OperationOptions): Scope {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    options.signal?.throwIfAborted?.();
+    // An already aborted signal is an `aborted` ArtifactsError like any later abort, not a raw DOMException.
+    if (options.signal?.aborted)
+      throw new ArtifactsError('aborted', 'the operation was aborted before it started', {
+        cause: options.signal.reason,
+      });
     const controller = new AbortController();
     let timedOut = false;
     const onAbort = () => controller.abort(options.signal?.reason);
