@@ -1,0 +1,411 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import {
+  type ArtifactRepository,
+  ArtifactsError,
+  baseName,
+  type CompletedPart,
+  envBoolean,
+  guessContentType,
+  joinKey,
+  validateArtifactPath,
+} from '@artifacts/core';
+import contentDisposition from 'content-disposition';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import rangeParser from 'range-parser';
+import { createServerLog, facts, installAccessLog, type ServerLog } from './internal/access-log.js';
+import { type Authenticator, createAuthenticator } from './internal/auth.js';
+import { HttpError, toHttpError } from './internal/mlflow-errors.js';
+import {
+  type ArtifactRoutesOptions,
+  DEFAULT_PREFIXES,
+  type ResolvedLimits,
+  resolveAuth,
+  resolveLimits,
+} from './options.js';
+
+/** What `createArtifactServer` hands the plugin besides the public options. */
+interface InternalRoutesOptions extends ArtifactRoutesOptions {
+  /** Set by createArtifactServer, which installs the access log and error log at its root. */
+  serverLog?: ServerLog;
+  /** Set by createArtifactServer, which already checked that open access is bound to loopback. */
+  authenticator?: Authenticator;
+}
+
+const MPU_UNSUPPORTED = 'Multipart upload is not supported for the current artifact repository';
+
+/**
+ * The mlflow-artifacts REST API as a Fastify plugin: register it in an existing Fastify app
+ * (`app.register(artifactRoutes, { repository, auth })`, optionally with a `prefix`). Every route it
+ * adds requires authentication unless `auth.allowUnauthenticated` is set. It keeps its body parsers
+ * to itself: uploads stream the raw request into storage.
+ */
+export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = async (app, rawOptions) => {
+  const options = rawOptions as InternalRoutesOptions;
+  const repo = options.repository;
+  if (!repo || typeof repo.openRead !== 'function') {
+    throw ArtifactsError.invalidArgument('artifactRoutes needs a `repository` (from openRepository)');
+  }
+  const limits = resolveLimits(options.limits);
+  const authenticator = options.authenticator ?? createAuthenticator(resolveAuth(options.auth));
+  if (authenticator.open && !options.authenticator && !resolveAuth(options.auth).allowUnauthenticated) {
+    throw ArtifactsError.invalidArgument(
+      'artifactRoutes: no users or tokens are configured; set auth.users / auth.tokens (or ARTIFACTS_SERVER_USERS / ARTIFACTS_SERVER_TOKENS), or pass auth.allowUnauthenticated where only trusted callers reach the app',
+    );
+  }
+  const log =
+    options.serverLog ??
+    createServerLog(options.accessLog ?? envBoolean('ARTIFACTS_SERVER_ACCESS_LOG') ?? true);
+  if (!options.serverLog) installAccessLog(app, log);
+
+  app.setErrorHandler(errorHandler(log, repo.uri));
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    const user = authenticator.check(request.headers.authorization);
+    if (user !== undefined) facts(request).user = user;
+  });
+
+  for (const prefix of options.prefixes ?? DEFAULT_PREFIXES) {
+    const base = `${prefix.replace(/\/+$/, '')}/mlflow-artifacts`;
+    registerReadRoutes(app, base, repo);
+    // Uploads get the raw request stream: no body parser of this scope may buffer it.
+    await app.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+      scope.put(`${base}/artifacts/*`, (request, reply) => upload(request, reply, repo, limits));
+    });
+    // The multipart routes take small JSON bodies, whatever Content-Type the client claims.
+    await app.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser(
+        '*',
+        { parseAs: 'string', bodyLimit: limits.maxJsonBytes },
+        scope.getDefaultJsonParser('error', 'error'),
+      );
+      registerMultipartRoutes(scope, base, repo, limits);
+    });
+  }
+};
+
+function errorHandler(log: ServerLog, destinationUri: string) {
+  return (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const { http, internal } = toHttpError(error, request.id, destinationUri);
+    if (internal) log.error(request.id, error);
+    facts(request).errorCode = http.errorCode;
+    if (reply.sent || reply.raw.headersSent) {
+      reply.raw.destroy();
+      return;
+    }
+    // The body of a refused upload was never read: close the connection rather than read it all.
+    if (!request.raw.readableEnded && requestHasBody(request)) reply.header('Connection', 'close');
+    for (const name of ['Content-Disposition', 'Content-Length', 'Content-Range', 'ETag', 'Last-Modified'])
+      reply.removeHeader(name);
+    reply.code(http.status).headers(http.headers).type('application/json; charset=utf-8').send(http.body());
+  };
+}
+
+function requestHasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+}
+
+/** Aborts storage work when the client goes away before its response is complete. */
+function requestSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new DOMException('client disconnected', 'AbortError'));
+  });
+  return controller.signal;
+}
+
+/**
+ * The artifact path in the URL after the route's static part, percent-decoded once (as MLflow's
+ * server does), then through core's validator. Taken from the raw URL rather than the router's
+ * parameter so that what is validated is exactly what the client sent.
+ */
+function urlPath(request: FastifyRequest, allowRoot: boolean): string {
+  const pattern = request.routeOptions.url ?? '';
+  const fixed = pattern.endsWith('*') ? pattern.slice(0, -1) : pattern;
+  const url = request.raw.url ?? '';
+  const q = url.indexOf('?');
+  const pathname = q === -1 ? url : url.slice(0, q);
+  let raw: string;
+  if (pathname.startsWith(fixed)) {
+    try {
+      raw = decodeURIComponent(pathname.slice(fixed.length));
+    } catch {
+      throw ArtifactsError.invalidArgument('the artifact path in the URL has a malformed percent-escape');
+    }
+  } else {
+    raw = (request.params as Record<string, string>)['*'] ?? '';
+  }
+  const key = validateArtifactPath(raw, { label: 'artifact path', allowRoot });
+  facts(request).artifactPath = key;
+  return key;
+}
+
+function registerReadRoutes(app: FastifyInstance, base: string, repo: ArtifactRepository): void {
+  app.get(`${base}/artifacts`, async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const raw = query.path;
+    if (raw !== undefined && typeof raw !== 'string') {
+      throw ArtifactsError.invalidArgument("query parameter 'path' must be given at most once");
+    }
+    const key = validateArtifactPath(raw, { label: "query parameter 'path'" });
+    facts(request).artifactPath = key;
+    const files = await repo.listArtifacts(key, { signal: requestSignal(reply) });
+    if (files.length === 0) return {};
+    return {
+      files: files.map((file) =>
+        file.isDir
+          ? { path: baseName(file.path), is_dir: true }
+          : {
+              path: baseName(file.path),
+              is_dir: false,
+              ...(file.fileSize === undefined ? {} : { file_size: file.fileSize }),
+            },
+      ),
+    };
+  });
+
+  app.get(`${base}/artifacts/*`, (request, reply) => download(request, reply, repo, true));
+  app.head(`${base}/artifacts/*`, (request, reply) => download(request, reply, repo, false));
+
+  app.delete(`${base}/artifacts/*`, async (request, reply) => {
+    const key = urlPath(request, true);
+    if (key === '') {
+      throw ArtifactsError.invalidArgument(
+        'refusing to delete the whole artifact destination; name a path under it',
+      );
+    }
+    await repo.deleteArtifacts(key, { signal: requestSignal(reply) });
+    return {};
+  });
+}
+
+async function download(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  repo: ArtifactRepository,
+  withBody: boolean,
+): Promise<FastifyReply> {
+  const key = urlPath(request, false);
+  const signal = requestSignal(reply);
+  const info = await repo.stat(key, { signal });
+  if (info.isDir) {
+    throw ArtifactsError.notFound(`artifact ${JSON.stringify(key)} is a directory, not a file; it`, {
+      context: { path: key },
+    });
+  }
+  const size = info.fileSize;
+  reply
+    .header('Content-Type', guessContentType(key))
+    .header('Content-Disposition', contentDisposition(baseName(key), { type: 'attachment' }))
+    .header('Content-Security-Policy', "default-src 'none'; sandbox")
+    .header('Cache-Control', 'no-cache')
+    .header('Accept-Ranges', 'bytes');
+  if (info.etag) reply.header('ETag', info.etag);
+  if (info.lastModified) reply.header('Last-Modified', info.lastModified.toUTCString());
+
+  let range: { start: number; end: number } | undefined;
+  const header = request.headers.range;
+  if (header && size !== undefined && ifRangeMatches(request, info.etag, info.lastModified)) {
+    const parsed = rangeParser(size, header, { combine: true });
+    if (parsed === -1) {
+      throw new HttpError(
+        416,
+        'INVALID_PARAMETER_VALUE',
+        `range ${header} is outside the ${size} bytes of the artifact`,
+        {
+          'Content-Range': `bytes */${size}`,
+        },
+      );
+    }
+    // A malformed header, another unit or several ranges: serve the whole file, which RFC 9110 allows.
+    if (parsed !== -2 && parsed.type === 'bytes' && parsed.length === 1) range = parsed[0];
+  }
+  if (range) {
+    reply
+      .code(206)
+      .header('Content-Range', `bytes ${range.start}-${range.end}/${size}`)
+      .header('Content-Length', range.end - range.start + 1);
+  } else if (size !== undefined) {
+    reply.header('Content-Length', size);
+  }
+  if (!withBody) return reply.send();
+  const stream = await repo.openRead(key, { signal, ...(range ? { range } : {}) });
+  return reply.send(stream);
+}
+
+/** `If-Range` with a validator that no longer matches means "send the whole, current file". */
+function ifRangeMatches(
+  request: FastifyRequest,
+  etag: string | undefined,
+  lastModified: Date | undefined,
+): boolean {
+  const value = request.headers['if-range'];
+  if (value === undefined) return true;
+  if (typeof value !== 'string') return false;
+  if (value.startsWith('"') || value.startsWith('W/')) return etag !== undefined && value === etag;
+  const date = Date.parse(value);
+  return (
+    lastModified !== undefined &&
+    !Number.isNaN(date) &&
+    Math.floor(lastModified.getTime() / 1000) * 1000 <= date
+  );
+}
+
+/** Counts the bytes of an upload and fails it with 413 past the limit. */
+class SizeLimit extends Transform {
+  #seen = 0;
+  constructor(private readonly max: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.max) {
+      callback(tooLarge(this.max));
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+function tooLarge(max: number): HttpError {
+  return new HttpError(413, 'BAD_REQUEST', `the upload is larger than this server's limit of ${max} bytes`, {
+    Connection: 'close',
+  });
+}
+
+async function upload(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  repo: ArtifactRepository,
+  limits: ResolvedLimits,
+): Promise<object> {
+  const key = urlPath(request, false);
+  const declared = request.headers['content-length'];
+  const size = declared === undefined ? undefined : Number(declared);
+  if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
+    throw ArtifactsError.invalidArgument('Content-Length must be a non-negative integer');
+  }
+  if (size !== undefined && size > limits.maxUploadBytes) throw tooLarge(limits.maxUploadBytes);
+  const raw = (request.body as NodeJS.ReadableStream | undefined) ?? request.raw;
+  let body = raw as import('node:stream').Readable;
+  if (Number.isFinite(limits.maxUploadBytes)) {
+    const limiter = new SizeLimit(limits.maxUploadBytes);
+    raw.on('error', (error) => limiter.destroy(error));
+    body = raw.pipe(limiter);
+  }
+  try {
+    await repo.write(key, body, {
+      signal: requestSignal(reply),
+      ...(size === undefined ? {} : { size }),
+    });
+  } catch (error) {
+    // The limiter's 413 reaches us wrapped by core; answer with it rather than the wrapper.
+    const cause = (error as { cause?: unknown }).cause;
+    if (cause instanceof HttpError) throw cause;
+    throw error;
+  }
+  return {};
+}
+
+function bodyObject(request: FastifyRequest): Record<string, unknown> {
+  const body = request.body;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw ArtifactsError.invalidArgument('the request body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * MLflow's client sends the *local* file path in the body's `path` (`/tmp/x/model.bin`); the server
+ * stores at `<URL path>/<basename>`. Only the base name is used, and it must be a safe file name.
+ */
+function bodyFileName(body: Record<string, unknown>): string {
+  const raw = body.path;
+  if (typeof raw !== 'string' || raw === '') {
+    throw ArtifactsError.invalidArgument("the JSON body needs a string field 'path' (the file name)");
+  }
+  if (/[\u0000-\u001f\u007f]/.test(raw)) {
+    throw ArtifactsError.invalidArgument("field 'path' contains a NUL or control character");
+  }
+  return validateArtifactPath(baseName(raw), { label: "JSON field 'path'", allowRoot: false });
+}
+
+function intLike(value: unknown, name: string): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+    throw ArtifactsError.invalidArgument(`field '${name}' must be an integer`);
+  }
+  return n;
+}
+
+function uploadId(body: Record<string, unknown>): string | null {
+  const id = body.upload_id;
+  if (id === undefined || id === null || id === '') return null;
+  if (typeof id !== 'string') throw ArtifactsError.invalidArgument("field 'upload_id' must be a string");
+  return id;
+}
+
+function registerMultipartRoutes(
+  app: FastifyInstance,
+  base: string,
+  repo: ArtifactRepository,
+  limits: ResolvedLimits,
+): void {
+  const target = (request: FastifyRequest) => {
+    const dir = urlPath(request, true);
+    const body = bodyObject(request);
+    const key = joinKey(dir, bodyFileName(body));
+    facts(request).artifactPath = key;
+    return { key, body };
+  };
+  const requireMultipart = () => {
+    if (!repo.capabilities.multipartUpload) throw ArtifactsError.unsupported(MPU_UNSUPPORTED);
+  };
+
+  app.post(`${base}/mpu/create/*`, async (request, reply) => {
+    const { key, body } = target(request);
+    const numParts = intLike(body.num_parts, 'num_parts');
+    requireMultipart();
+    const created = await repo.createMultipartUpload(key, numParts, {
+      signal: requestSignal(reply),
+      expiresInSeconds: limits.multipartUrlExpirySeconds,
+    });
+    return {
+      ...(created.uploadId === null ? {} : { upload_id: created.uploadId }),
+      credentials: created.credentials.map((credential) => ({
+        url: credential.url,
+        part_number: credential.partNumber,
+        headers: credential.headers,
+      })),
+    };
+  });
+
+  app.post(`${base}/mpu/complete/*`, async (request, reply) => {
+    const { key, body } = target(request);
+    const id = uploadId(body);
+    if (!Array.isArray(body.parts)) throw ArtifactsError.invalidArgument("field 'parts' must be a list");
+    const parts: CompletedPart[] = body.parts.map((part: unknown) => {
+      const p = (part ?? {}) as Record<string, unknown>;
+      if (typeof p.etag !== 'string') throw ArtifactsError.invalidArgument("each part needs a string 'etag'");
+      return {
+        partNumber: intLike(p.part_number, 'part_number'),
+        etag: p.etag,
+        ...(typeof p.url === 'string' ? { url: p.url } : {}),
+      };
+    });
+    requireMultipart();
+    await repo.completeMultipartUpload(key, id, parts, { signal: requestSignal(reply) });
+    return {};
+  });
+
+  app.post(`${base}/mpu/abort/*`, async (request, reply) => {
+    const { key, body } = target(request);
+    const id = uploadId(body);
+    requireMultipart();
+    await repo.abortMultipartUpload(key, id, { signal: requestSignal(reply) });
+    return {};
+  });
+}
