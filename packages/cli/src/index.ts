@@ -1,0 +1,5 @@
+export type { CliIo } from './internal/output.js';
+export type { RunOptions } from './internal/program.js';
+export { createProgram, run } from './internal/program.js';
+export type { Target } from './internal/target.js';
+export { parseTarget } from './internal/target.js';

@@ -1,0 +1,120 @@
+import { basename, dirname } from 'node:path';
+import {
+  type ArtifactRepository,
+  ArtifactsError,
+  FIRST_PARTY_BACKENDS,
+  isObjectStoreScheme,
+  openRepository,
+  parseArtifactUri,
+  redactUri,
+  registeredSchemes,
+} from '@artifacts/core';
+
+/**
+ * Where a command-line URI points: the repository is opened at `parent` and the command works on
+ * `name` inside it (MLflow's CLI does the same), so `cat s3://b/p/f.txt`, `rm s3://b/p/x` and
+ * `ls s3://b/p` work with any backend. At the root of a store (`s3://bucket`, `/`) there is no
+ * parent: the repository is opened at the URI itself and `name` is ''.
+ */
+export interface Target {
+  /** The URI as given. May hold a password: print `display`, never this. */
+  uri: string;
+  scheme: string;
+  /** The URI of the parent location, or undefined at the root of a store. */
+  parent: string | undefined;
+  /** The last path segment, decoded; '' at the root. */
+  name: string;
+  /** The URI with any password or token redacted: the only form ever printed. */
+  display: string;
+}
+
+/** Splits a URI or local path into the location to open and the name to work on. */
+export function parseTarget(uri: string): Target {
+  const location = parseArtifactUri(uri);
+  const display = redactUri(uri);
+  const scheme = location.scheme;
+  if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(uri)) {
+    // A bare path: taken literally (no percent-decoding), resolved against the working directory.
+    const absolute = location.path;
+    if (absolute === dirname(absolute)) return { uri, scheme, parent: undefined, name: '', display };
+    return { uri, scheme, parent: dirname(absolute), name: basename(absolute), display };
+  }
+  const q = uri.indexOf('?');
+  const head = q === -1 ? uri : uri.slice(0, q);
+  const query = q === -1 ? '' : uri.slice(q);
+  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*:(?:\/\/[^/]*)?)(.*)$/s.exec(head);
+  const prefix = match?.[1] ?? head;
+  const segments = (match?.[2] ?? '').split('/').filter((segment) => segment !== '' && segment !== '.');
+  const last = segments.pop();
+  if (last === undefined) return { uri, scheme, parent: undefined, name: '', display };
+  // Object-store keys are literal; every other scheme percent-encodes its path (as appendToUri does).
+  const name = isObjectStoreScheme(scheme) ? last : decodeSegment(uri, last);
+  return { uri, scheme, parent: `${prefix}/${segments.join('/')}${query}`, name, display };
+}
+
+function decodeSegment(uri: string, segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw ArtifactsError.invalidArgument(
+      `invalid artifact URI ${JSON.stringify(redactUri(uri))}: malformed percent-escape in ${JSON.stringify(segment)}`,
+    );
+  }
+}
+
+/**
+ * Imports the first-party backend package for a scheme from the CLI's own location, so a backend
+ * installed beside the CLI (an optional peer dependency) is found even when the working directory
+ * is elsewhere. Core's own lazy import (from the working directory, then from core) still follows.
+ */
+export async function loadBackend(scheme: string): Promise<void> {
+  if (registeredSchemes().includes(scheme)) return;
+  const pkg = FIRST_PARTY_BACKENDS[scheme];
+  if (!pkg) return;
+  try {
+    await import(pkg);
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    const missing =
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+      error instanceof Error &&
+      error.message.includes(pkg);
+    // A package that is not installed is reported by core, with the package to install.
+    if (!missing) {
+      throw new ArtifactsError(
+        'internal',
+        `loading ${pkg} for ${scheme}: URIs failed: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+/** Opens a repository at a URI after loading its backend. */
+export async function openAt(uri: string): Promise<ArtifactRepository> {
+  await loadBackend(parseArtifactUri(uri).scheme);
+  return openRepository(uri);
+}
+
+export interface OpenedTarget {
+  repo: ArtifactRepository;
+  /** The artifact path inside `repo` the command works on ('' = the repository root). */
+  path: string;
+  target: Target;
+}
+
+/**
+ * Opens the repository for a target: at its parent, or at the URI itself for a store's root. A
+ * backend that refuses the parent as a location (an HTTP artifact root's parent is not one) gets
+ * the URI itself, with the path ''.
+ */
+export async function openTarget(uri: string): Promise<OpenedTarget> {
+  const target = parseTarget(uri);
+  if (target.parent === undefined) return { repo: await openAt(uri), path: '', target };
+  try {
+    return { repo: await openAt(target.parent), path: target.name, target };
+  } catch (error) {
+    if (!ArtifactsError.is(error, 'invalid_argument')) throw error;
+    return { repo: await openAt(uri), path: '', target };
+  }
+}

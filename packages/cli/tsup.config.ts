@@ -1,0 +1,15 @@
+import { packageConfig } from '../../tsup.base.ts';
+
+export default [
+  // The library: ESM + CJS + types. Its clean keeps the bin, which the second build writes meanwhile.
+  packageConfig({ clean: ['!bin.js', '!bin.js.map'] }),
+  // The bin: ESM only (it uses top-level await), importing the library beside it rather than a copy.
+  packageConfig({
+    entry: { bin: 'src/bin.ts' },
+    format: ['esm'],
+    dts: false,
+    clean: false,
+    external: ['./index.js'],
+    banner: { js: '#!/usr/bin/env node' },
+  }),
+];
