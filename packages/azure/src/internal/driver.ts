@@ -1,0 +1,499 @@
+import type { Readable } from 'node:stream';
+import {
+  ArtifactsError,
+  type CompletedPart,
+  type DriverCapabilities,
+  type DriverEntry,
+  type DriverListOptions,
+  type DriverReadOptions,
+  type DriverReadResult,
+  type DriverStat,
+  type DriverWriteOptions,
+  type DriverWriteResult,
+  guessContentType,
+  type MultipartCapability,
+  type MultipartUpload,
+  type OperationOptions,
+  type PresignCapability,
+  type StorageDriver,
+} from '@artifacts/core';
+import type { TokenCredential } from '@azure/core-auth';
+import {
+  BlobSASPermissions,
+  BlobServiceClient,
+  type BlockBlobClient,
+  type ContainerClient,
+  generateBlobSASQueryParameters,
+  SASProtocol,
+  type StoragePipelineOptions,
+  StorageSharedKeyCredential,
+  type UserDelegationKey,
+} from '@azure/storage-blob';
+import { uploadBlocks } from './block-upload.js';
+import type { AzureConfig } from './config.js';
+import { mapAzureError, type Subject } from './errors.js';
+import { loadDefaultAzureCredential } from './identity.js';
+import { parallelRangeStream } from './parallel-read.js';
+
+/** Presigned URLs default to one hour, as MLflow's do. */
+const DEFAULT_EXPIRY_SECONDS = 3600;
+/** Azure refuses a SAS valid for longer than 7 days with a user-delegation key. */
+const MAX_DELEGATION_SECONDS = 7 * 24 * 3600;
+/** Clock skew allowance: a SAS starts a little in the past. */
+const SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * The block id of part `n` of a proxied multipart upload. Azure wants every block id of a blob to be
+ * base64 of the same length, so the number is zero-padded.
+ */
+export function partBlockId(partNumber: number): string {
+  return Buffer.from(`artifacts-part-${String(partNumber).padStart(5, '0')}`).toString('base64');
+}
+
+/** Parses `bytes 0-99/1234` into the total size (undefined for `*`). */
+export function totalFromContentRange(contentRange: string | undefined): number | undefined {
+  const match = /\/(\d+)\s*$/.exec(contentRange ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+function base64(value: Uint8Array | undefined): string | undefined {
+  return value && value.length > 0 ? Buffer.from(value).toString('base64') : undefined;
+}
+
+function withSignal(options: OperationOptions): { abortSignal?: AbortSignal } {
+  return options.signal ? { abortSignal: options.signal } : {};
+}
+
+export class AzureBlobDriver implements StorageDriver {
+  readonly capabilities: DriverCapabilities;
+  readonly secrets: readonly string[];
+  readonly multipart?: MultipartCapability;
+  readonly presign?: PresignCapability;
+  readonly #config: AzureConfig;
+  readonly #service: BlobServiceClient;
+  readonly #container: ContainerClient;
+  readonly #sharedKey: StorageSharedKeyCredential | undefined;
+  readonly #token: boolean;
+  #delegationKey: { key: UserDelegationKey; expiresOn: number } | undefined;
+
+  constructor(config: AzureConfig, service: BlobServiceClient, secrets: readonly string[]) {
+    this.#config = config;
+    this.#service = service;
+    this.#container = service.getContainerClient(config.container);
+    const credential = service.credential;
+    this.#sharedKey = credential instanceof StorageSharedKeyCredential ? credential : undefined;
+    this.#token = typeof (credential as Partial<TokenCredential>).getToken === 'function';
+    this.secrets = secrets;
+    const canSign = this.#sharedKey !== undefined || this.#token;
+    this.capabilities = {
+      rangeRead: true,
+      directories: false,
+      checksums: config.transactionalMd5 ? ['md5'] : [],
+      multipartUpload: canSign,
+      presign: canSign,
+      serverSideCopy: false,
+    };
+    if (canSign) {
+      this.multipart = {
+        create: (key, options) => this.#createMultipart(key, options),
+        complete: (key, uploadId, parts, options) => this.#completeMultipart(key, uploadId, parts, options),
+        abort: async () => {
+          // Uncommitted blocks cannot be deleted one by one; the service discards them after 7 days,
+          // and nothing is visible at the name until a commit.
+        },
+      };
+      this.presign = {
+        getUrl: (key, options) => this.#sasUrl(key, 'r', options?.expiresInSeconds),
+        putUrl: (key, options) => this.#sasUrl(key, 'cw', options?.expiresInSeconds),
+      };
+    }
+  }
+
+  /** The blob name of a key: the repository root joined with the key. */
+  #name(key: string): string {
+    const root = this.#config.root;
+    if (key === '') return root;
+    return root === '' ? key : `${root}/${key}`;
+  }
+
+  /** The listing prefix of the directory `key` ('' when the whole container is the root). */
+  #dirPrefix(key: string): string {
+    const name = this.#name(key);
+    return name === '' ? '' : `${name}/`;
+  }
+
+  #relative(name: string): string {
+    const root = this.#config.root;
+    return root === '' ? name : name.slice(root.length + 1);
+  }
+
+  #blob(key: string): BlockBlobClient {
+    return this.#container.getBlockBlobClient(this.#name(key));
+  }
+
+  #subject(what: string, key?: string): Subject {
+    return {
+      what,
+      container: this.#config.container,
+      account: this.#config.account,
+      ...(key === undefined ? {} : { blob: this.#name(key) }),
+    };
+  }
+
+  async #run<T>(what: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw mapAzureError(error, this.#subject(what, key), this.secrets);
+    }
+  }
+
+  async write(
+    key: string,
+    body: Readable,
+    options: DriverWriteOptions,
+  ): Promise<DriverWriteResult | undefined> {
+    const result = await this.#run('upload', key, () =>
+      uploadBlocks(this.#blob(key), body, {
+        blockSize: this.#config.blockSize,
+        concurrency: this.#config.uploadConcurrency,
+        md5: this.#config.transactionalMd5,
+        ...(options.contentType ? { contentType: options.contentType } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    );
+    return result.serviceMd5 ? { checksum: { algorithm: 'md5', value: result.serviceMd5 } } : undefined;
+  }
+
+  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
+    const blob = this.#blob(key);
+    const start = options.range?.start ?? 0;
+    const wantedEnd = options.range?.end;
+    const partSize = this.#config.downloadPartSize;
+    const firstCount = wantedEnd === undefined ? partSize : Math.min(partSize, wantedEnd - start + 1);
+    const download = (offset: number, count: number | undefined, signal?: AbortSignal, etag?: string) =>
+      blob.download(offset, count, {
+        maxRetryRequests: 5,
+        ...(signal ? { abortSignal: signal } : {}),
+        ...(etag ? { conditions: { ifMatch: etag } } : {}),
+      });
+    return this.#run('download', key, async () => {
+      let first: Awaited<ReturnType<typeof download>>;
+      try {
+        first = await download(start, firstCount, options.signal);
+      } catch (error) {
+        // A range on an empty blob is unsatisfiable: read it whole instead.
+        if ((error as { statusCode?: number }).statusCode === 416 && start === 0) {
+          first = await download(0, undefined, options.signal);
+        } else throw error;
+      }
+      const firstStream = first.readableStreamBody as Readable | undefined;
+      if (!firstStream) throw new ArtifactsError('internal', 'the blob service returned no body');
+      const total = totalFromContentRange(first.contentRange) ?? first.contentLength ?? 0;
+      if (options.range && start >= total && total > 0) {
+        firstStream.destroy();
+        throw ArtifactsError.invalidArgument(
+          `range start ${start} is beyond the end of the ${total}-byte blob`,
+        );
+      }
+      const end = Math.min(wantedEnd ?? total - 1, total - 1);
+      const size = Math.max(0, end - start + 1);
+      const firstBytes = first.contentLength ?? size;
+      const md5 = options.range
+        ? undefined
+        : (base64(first.blobContentMD5) ?? (first.contentRange ? undefined : base64(first.contentMD5)));
+      const etag = first.etag;
+      const stream =
+        firstBytes >= size
+          ? firstStream
+          : parallelRangeStream(
+              async (from, to, signal) => {
+                const part = await download(from, to - from + 1, signal, etag);
+                return part.readableStreamBody as Readable;
+              },
+              firstStream,
+              start,
+              end,
+              {
+                partSize: Math.max(partSize, firstBytes),
+                concurrency: this.#config.downloadConcurrency,
+                aheadBytes: Math.min(partSize, 8 * 1024 * 1024),
+                ...(options.signal ? { signal: options.signal } : {}),
+              },
+            );
+      return {
+        stream,
+        size,
+        totalSize: total,
+        ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
+        ...(first.contentType ? { contentType: first.contentType } : {}),
+      };
+    });
+  }
+
+  async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
+    if (key === '') return { key, isDir: true };
+    return this.#run('stat', key, async () => {
+      try {
+        const props = await this.#blob(key).getProperties(withSignal(options));
+        const md5 = base64(props.contentMD5);
+        return {
+          key,
+          isDir: false,
+          size: props.contentLength ?? 0,
+          ...(props.lastModified ? { lastModified: props.lastModified } : {}),
+          ...(props.etag ? { etag: props.etag } : {}),
+          ...(props.contentType ? { contentType: props.contentType } : {}),
+          ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
+        };
+      } catch (error) {
+        const e = error as { statusCode?: number; details?: { errorCode?: string }; code?: string };
+        // A HEAD answer has no body, so a missing container shows only as a 404: tell it apart below.
+        if (e.statusCode !== 404) throw error;
+      }
+      for await (const page of this.#container
+        .listBlobsFlat({ prefix: this.#dirPrefix(key), ...withSignal(options) })
+        .byPage({ maxPageSize: 1 })) {
+        if (page.segment.blobItems.length > 0) return { key, isDir: true };
+      }
+      return undefined;
+    });
+  }
+
+  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    const listPrefix = this.#dirPrefix(prefix);
+    const subject = this.#subject('list', prefix);
+    const pageOptions = { maxPageSize: this.#config.listPageSize };
+    const base = { ...(listPrefix ? { prefix: listPrefix } : {}), ...withSignal(options) };
+    try {
+      if (options.recursive) {
+        for await (const page of this.#container.listBlobsFlat(base).byPage(pageOptions)) {
+          for (const item of page.segment.blobItems) {
+            const key = this.#relative(item.name);
+            // A zero-length "directory marker" blob ending in '/' (left by other tools) is not a file.
+            if (key === '' || key.endsWith('/')) continue;
+            yield { key, isDir: false, size: item.properties.contentLength ?? 0 };
+          }
+        }
+        return;
+      }
+      for await (const page of this.#container.listBlobsByHierarchy('/', base).byPage(pageOptions)) {
+        for (const dir of page.segment.blobPrefixes ?? []) {
+          const key = this.#relative(dir.name).replace(/\/+$/, '');
+          if (key !== '') yield { key, isDir: true };
+        }
+        for (const item of page.segment.blobItems) {
+          const key = this.#relative(item.name);
+          if (key === '' || key.endsWith('/')) continue;
+          yield { key, isDir: false, size: item.properties.contentLength ?? 0 };
+        }
+      }
+    } catch (error) {
+      throw mapAzureError(error, subject, this.secrets);
+    }
+  }
+
+  async delete(key: string, options: OperationOptions): Promise<void> {
+    await this.#run('delete', key, async () => {
+      const names: string[] = [];
+      if (key !== '') names.push(this.#name(key));
+      const listPrefix = this.#dirPrefix(key);
+      const deleting = new Set<Promise<void>>();
+      let failure: unknown;
+      const remove = (name: string) => {
+        const task = this.#container
+          .deleteBlob(name, { deleteSnapshots: 'include', ...withSignal(options) })
+          .then(
+            () => undefined,
+            (error: unknown) => {
+              // Gone already (another deleter, or the exact key never existed): that is the goal.
+              if (
+                (error as { statusCode?: number; details?: { errorCode?: string } }).details?.errorCode ===
+                'BlobNotFound'
+              )
+                return;
+              failure ??= error;
+            },
+          );
+        deleting.add(task);
+        void task.finally(() => deleting.delete(task));
+      };
+      for (const name of names) remove(name);
+      const base = { ...(listPrefix ? { prefix: listPrefix } : {}), ...withSignal(options) };
+      for await (const page of this.#container
+        .listBlobsFlat(base)
+        .byPage({ maxPageSize: this.#config.listPageSize })) {
+        for (const item of page.segment.blobItems) {
+          if (failure) break;
+          remove(item.name);
+          while (deleting.size >= this.#config.deleteConcurrency) await Promise.race(deleting);
+        }
+        if (failure) break;
+      }
+      await Promise.all(deleting);
+      if (failure) throw failure;
+    });
+  }
+
+  async close(): Promise<void> {
+    // The SDK keeps no connections that need closing (keep-alive sockets are unref'd).
+  }
+
+  // --- SAS: presigned URLs and proxied multipart uploads ------------------------------------------
+
+  async #sas(key: string, permissions: string, expiresInSeconds = DEFAULT_EXPIRY_SECONDS): Promise<string> {
+    if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1) {
+      throw ArtifactsError.invalidArgument(
+        `expiresInSeconds must be a positive integer, got ${expiresInSeconds}`,
+      );
+    }
+    const now = Date.now();
+    const startsOn = new Date(now - SKEW_MS);
+    const expiresOn = new Date(now + expiresInSeconds * 1000);
+    const values = {
+      containerName: this.#config.container,
+      blobName: this.#name(key),
+      permissions: BlobSASPermissions.parse(permissions),
+      startsOn,
+      expiresOn,
+      // Plain HTTP only for emulators and private endpoints configured as http://.
+      protocol:
+        this.#config.endpoint.startsWith('http:') || this.#service.url.startsWith('http:')
+          ? SASProtocol.HttpsAndHttp
+          : SASProtocol.Https,
+    };
+    if (this.#sharedKey) return generateBlobSASQueryParameters(values, this.#sharedKey).toString();
+    if (expiresInSeconds > MAX_DELEGATION_SECONDS) {
+      throw ArtifactsError.invalidArgument(
+        `a user-delegation SAS can be valid for at most 7 days (${MAX_DELEGATION_SECONDS} s), got ${expiresInSeconds}`,
+      );
+    }
+    const key_ = await this.#userDelegationKey(expiresOn.getTime());
+    return generateBlobSASQueryParameters(values, key_, this.#service.accountName).toString();
+  }
+
+  /** A user-delegation key valid at least until `until`, reused while it is. */
+  async #userDelegationKey(until: number): Promise<UserDelegationKey> {
+    const cached = this.#delegationKey;
+    if (cached && cached.expiresOn >= until) return cached.key;
+    const now = Date.now();
+    const expiresOn = new Date(now + MAX_DELEGATION_SECONDS * 1000 - SKEW_MS);
+    const response = await this.#service.getUserDelegationKey(new Date(now - SKEW_MS), expiresOn);
+    this.#delegationKey = { key: response, expiresOn: expiresOn.getTime() };
+    return response;
+  }
+
+  async #sasUrl(key: string, permissions: string, expiresInSeconds?: number): Promise<string> {
+    return this.#run('presign', key, async () => {
+      const sas = await this.#sas(key, permissions, expiresInSeconds);
+      return `${this.#blob(key).url}?${sas}`;
+    });
+  }
+
+  async #createMultipart(
+    key: string,
+    options: OperationOptions & { numParts: number; expiresInSeconds?: number },
+  ): Promise<MultipartUpload> {
+    return this.#run('multipart create', key, async () => {
+      const sas = await this.#sas(key, 'w', options.expiresInSeconds);
+      const url = this.#blob(key).url;
+      const credentials = [];
+      for (let partNumber = 1; partNumber <= options.numParts; partNumber++) {
+        credentials.push({
+          url: `${url}?comp=block&blockid=${encodeURIComponent(partBlockId(partNumber))}&${sas}`,
+          partNumber,
+          headers: {},
+        });
+      }
+      return { uploadId: null, credentials };
+    });
+  }
+
+  async #completeMultipart(
+    key: string,
+    _uploadId: string | null,
+    parts: CompletedPart[],
+    options: OperationOptions = {},
+  ): Promise<void> {
+    const numbers = parts.map((part) => part.partNumber).sort((a, b) => a - b);
+    if (new Set(numbers).size !== numbers.length) {
+      throw ArtifactsError.invalidArgument('each part number may appear only once');
+    }
+    await this.#run('multipart complete', key, async () => {
+      await this.#blob(key).commitBlockList(numbers.map(partBlockId), {
+        ...withSignal(options),
+        blobHTTPHeaders: { blobContentType: guessContentType(key) },
+      });
+    });
+  }
+}
+
+/** Pipeline options shared by every client this package builds. */
+export function pipelineOptions(config: AzureConfig): StoragePipelineOptions {
+  return {
+    retryOptions: {
+      maxTries: config.maxTries,
+      ...(config.requestTimeoutMs === undefined ? {} : { tryTimeoutInMs: config.requestTimeoutMs }),
+    },
+  };
+}
+
+/** Builds the service client for the configured credential, in MLflow's order. */
+export async function createServiceClient(
+  config: AzureConfig,
+): Promise<{ service: BlobServiceClient; secrets: string[] }> {
+  const options = pipelineOptions(config);
+  const source = config.credential;
+  switch (source.kind) {
+    case 'connection-string': {
+      const secrets = [source.connectionString, ...connectionStringSecrets(source.connectionString)];
+      let service: BlobServiceClient;
+      try {
+        service = BlobServiceClient.fromConnectionString(source.connectionString, options);
+      } catch (error) {
+        throw ArtifactsError.invalidArgument(
+          `the Azure connection string (${source.from === 'option' ? 'option connectionString' : source.from}) is not valid: ${
+            error instanceof Error ? error.message.split('\n')[0] : String(error)
+          }`.replaceAll(source.connectionString, '***'),
+        );
+      }
+      if (service.accountName && service.accountName !== config.account) {
+        throw ArtifactsError.invalidArgument(
+          `the Azure connection string is for storage account ${JSON.stringify(service.accountName)}, but the artifact URI names ${JSON.stringify(config.account)}`,
+        );
+      }
+      return { service, secrets };
+    }
+    case 'account-key': {
+      const credential = new StorageSharedKeyCredential(config.account, source.accountKey);
+      return {
+        service: new BlobServiceClient(config.endpoint, credential, options),
+        secrets: [source.accountKey],
+      };
+    }
+    case 'token':
+      return { service: new BlobServiceClient(config.endpoint, source.credential, options), secrets: [] };
+    case 'default-azure-credential': {
+      const credential = await loadDefaultAzureCredential();
+      return { service: new BlobServiceClient(config.endpoint, credential, options), secrets: [] };
+    }
+  }
+}
+
+/** The secret parts of a connection string (AccountKey, SharedAccessSignature). */
+export function connectionStringSecrets(connectionString: string): string[] {
+  const out: string[] = [];
+  for (const part of connectionString.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    const name = part.slice(0, eq).trim().toLowerCase();
+    const value = part.slice(eq + 1).trim();
+    if ((name === 'accountkey' || name === 'sharedaccesssignature') && value) {
+      out.push(value);
+      // The SAS's signature alone is the secret part that may show up in a URL.
+      const sig = /(?:^|&)sig=([^&]+)/.exec(value);
+      if (sig?.[1]) out.push(decodeURIComponent(sig[1]));
+    }
+  }
+  return out;
+}

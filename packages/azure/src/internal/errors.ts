@@ -1,0 +1,113 @@
+import { ArtifactsError, type ArtifactsErrorCode, isAbortError, scrub } from '@artifacts/core';
+
+interface RestErrorLike {
+  name?: string;
+  message?: string;
+  statusCode?: number;
+  code?: string;
+  details?: { errorCode?: string };
+}
+
+const UNAUTHENTICATED = new Set([
+  'AuthenticationFailed',
+  'InvalidAuthenticationInfo',
+  'NoAuthenticationInformation',
+]);
+const UNAVAILABLE_CODES = new Set([
+  'REQUEST_SEND_ERROR',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+const CREDENTIAL_ERRORS = new Set([
+  'CredentialUnavailableError',
+  'AuthenticationRequiredError',
+  'AggregateAuthenticationError',
+  'AuthenticationError',
+]);
+
+/** What a failed call was about, for the message: never holds a secret. */
+export interface Subject {
+  what: string;
+  container: string;
+  account: string;
+  blob?: string;
+}
+
+function serviceCode(error: RestErrorLike): string | undefined {
+  return error.details?.errorCode ?? (typeof error.code === 'string' ? error.code : undefined);
+}
+
+/** The first line of the service's message: the rest holds request ids and signature details. */
+function firstLine(message: string | undefined): string {
+  return (message ?? '').split('\n')[0]!.trim();
+}
+
+/** Maps an Azure SDK error (RestError, @azure/identity errors) to an ArtifactsError. */
+export function mapAzureError(error: unknown, subject: Subject, secrets: readonly string[]): unknown {
+  if (ArtifactsError.is(error) || isAbortError(error)) return error;
+  if (typeof error !== 'object' || error === null) return error;
+  const e = error as RestErrorLike;
+  const code = serviceCode(e);
+  const status = e.statusCode;
+  const detail = scrub(firstLine(e.message), secrets);
+  const make = (artifactsCode: ArtifactsErrorCode, message: string) =>
+    new ArtifactsError(artifactsCode, scrub(message, secrets), {
+      cause: error,
+      context: {
+        container: subject.container,
+        account: subject.account,
+        ...(subject.blob === undefined ? {} : { blob: subject.blob }),
+        ...(status === undefined ? {} : { status }),
+        ...(code === undefined ? {} : { serviceCode: code }),
+      },
+    });
+  const where = `container ${JSON.stringify(subject.container)} of storage account ${JSON.stringify(subject.account)}`;
+  if (e.name && CREDENTIAL_ERRORS.has(e.name)) {
+    return make('unauthenticated', `${subject.what}: no usable Microsoft Entra ID credential (${detail})`);
+  }
+  if (code === 'ContainerNotFound') return make('not_found', `${subject.what}: ${where} does not exist`);
+  if (code === 'BlobNotFound' || (status === 404 && subject.blob !== undefined)) {
+    return make(
+      'not_found',
+      `${subject.what}: blob ${JSON.stringify(subject.blob ?? '')} does not exist in ${where}`,
+    );
+  }
+  // Azurite answers a bad signature with AuthorizationFailure and the service's authentication text.
+  const authText = /failed to authenticate the request/i.test(detail);
+  if (status === 401 || (code !== undefined && UNAUTHENTICATED.has(code)) || (status === 403 && authText)) {
+    return make(
+      'unauthenticated',
+      `${subject.what}: storage account ${JSON.stringify(subject.account)} refused the credentials (${code ?? status}): check the account key, connection string or SAS`,
+    );
+  }
+  if (status === 403) {
+    return make(
+      'permission_denied',
+      `${subject.what}: permission denied on ${where} (${code ?? status}): ${detail}`,
+    );
+  }
+  if (status === 404) return make('not_found', `${subject.what}: ${where} was not found (${code ?? status})`);
+  if (status === 412 || status === 409) {
+    return make('failed_precondition', `${subject.what}: ${code ?? status}: ${detail}`);
+  }
+  if (status === 416)
+    return make('invalid_argument', `${subject.what}: the requested range is not satisfiable`);
+  if (status === 408 || status === 429 || (status !== undefined && status >= 500)) {
+    return make(
+      'unavailable',
+      `${subject.what}: the blob service answered ${status} ${code ?? ''}: ${detail}`.trim(),
+    );
+  }
+  if (code !== undefined && UNAVAILABLE_CODES.has(code)) {
+    return make('unavailable', `${subject.what}: cannot reach the blob service: ${detail}`);
+  }
+  if (status !== undefined && status >= 400) {
+    return make(
+      'invalid_argument',
+      `${subject.what}: the blob service answered ${status} ${code ?? ''}: ${detail}`,
+    );
+  }
+  return error;
+}

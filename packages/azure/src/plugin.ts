@@ -1,0 +1,18 @@
+import { type BackendPlugin, parseArtifactUri } from '@artifacts/core';
+import { type AzureOptions, resolveAzureConfig } from './internal/config.js';
+import { AzureBlobDriver, createServiceClient } from './internal/driver.js';
+
+/**
+ * The Azure Blob Storage backend: `wasbs://<container>@<account>.blob.core.windows.net/<path>` (also
+ * `wasb://`, and other Azure clouds' suffixes such as `.blob.core.chinacloudapi.cn`).
+ */
+export const azurePlugin: BackendPlugin<AzureOptions> = {
+  name: '@artifacts/azure',
+  schemes: ['wasbs', 'wasb'],
+  parse: parseArtifactUri,
+  async open(location, options, context) {
+    const config = resolveAzureConfig(location, options ?? {}, context.timeoutMs);
+    const { service, secrets } = await createServiceClient(config);
+    return new AzureBlobDriver(config, service, secrets);
+  },
+};
