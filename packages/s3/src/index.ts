@@ -1,0 +1,14 @@
+import { registerBackend } from '@artifacts/core';
+import { s3Backend } from './internal/plugin.js';
+
+export { ALLOWED_UPLOAD_EXTRA_ARGS } from './internal/extra-args.js';
+export type {
+  AddressingStyle,
+  S3ChecksumAlgorithm,
+  S3Credentials,
+  S3CredentialsProvider,
+  S3Options,
+} from './internal/options.js';
+export { s3Backend };
+
+registerBackend(s3Backend);

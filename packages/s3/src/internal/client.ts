@@ -1,0 +1,169 @@
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { ArtifactsError } from '@artifacts/core';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { DEFAULTS, type ResolvedS3Config } from './options.js';
+
+/**
+ * Where lib-storage's commands carry the caller's AbortSignal: lib-storage sends its commands
+ * without one, but copies its params (symbol keys included) into every command's input.
+ */
+export const SIGNAL = Symbol.for('@artifacts/s3/signal');
+
+type HandlerRequest = Parameters<NodeHttpHandler['handle']>[0];
+type HandlerOptions = NonNullable<Parameters<NodeHttpHandler['handle']>[1]>;
+
+const requestSignals = new WeakMap<object, AbortSignal>();
+
+/** The SDK's Node handler, plus the per-command signal lib-storage cannot pass itself. */
+class SignalAwareHandler extends NodeHttpHandler {
+  override handle(request: HandlerRequest, options: HandlerOptions = {}) {
+    const extra = requestSignals.get(request);
+    if (extra) {
+      const own = options.abortSignal as AbortSignal | undefined;
+      options = { ...options, abortSignal: own ? AbortSignal.any([own, extra]) : extra };
+    }
+    return super.handle(request, options);
+  }
+}
+
+export interface BuiltClient {
+  client: S3Client;
+  /**
+   * A twin used only for presigning: with checksum calculation "when required", so presigned PUT
+   * and UploadPart URLs do not carry the checksum of an empty body that would fail real uploads.
+   */
+  presignClient: S3Client;
+  endpoint: string;
+  destroy(): void;
+}
+
+function loadCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw ArtifactsError.invalidArgument(
+      `@artifacts/s3: cannot read the CA bundle ${JSON.stringify(path)} (AWS_CA_BUNDLE or option caBundle): ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Builds the S3 client (and its presigning twin) from a resolved configuration. */
+export function buildClient(config: ResolvedS3Config, maxSockets: number): BuiltClient {
+  const tlsOptions =
+    config.tls.kind === 'ignore'
+      ? { rejectUnauthorized: false }
+      : config.tls.kind === 'ca'
+        ? { ca: loadCa(config.tls.path) }
+        : {};
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
+  const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets, ...tlsOptions });
+  const requestHandler = new SignalAwareHandler({
+    httpAgent,
+    httpsAgent,
+    connectionTimeout: config.connectTimeoutMs,
+    socketTimeout: config.socketTimeoutMs,
+  });
+
+  const region = config.region;
+  const base: S3ClientConfig = {
+    // An explicit region wins; otherwise the SDK's chain, and us-east-1 when it has none (S3 then
+    // redirects to the bucket's region, which followRegionRedirects follows).
+    region: region ?? regionFromChain(config.profile),
+    followRegionRedirects: true,
+    forcePathStyle: config.forcePathStyle,
+    requestHandler,
+    requestChecksumCalculation: config.checksumAlgorithm === 'NONE' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+    // Core verifies the checksum S3 returns while it streams; the SDK verifying too would hash
+    // every byte twice (and it cannot check ranged or parallel downloads anyway).
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(config.endpointUrl ? { endpoint: config.endpointUrl } : {}),
+    ...(config.credentials ? { credentials: config.credentials } : {}),
+    ...(config.profile ? { profile: config.profile } : {}),
+    ...(config.maxAttempts ? { maxAttempts: config.maxAttempts } : {}),
+    ...(config.anonymous ? anonymousAuth() : {}),
+  };
+  const client = new S3Client({ ...base, ...(config.clientConfig as S3ClientConfig) });
+  const presignClient = new S3Client({
+    ...base,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    ...(config.clientConfig as S3ClientConfig),
+  });
+  for (const c of [client, presignClient]) installMiddleware(c, config.expectedBucketOwner);
+  return {
+    client,
+    presignClient,
+    endpoint: config.endpointUrl ?? 'AWS S3',
+    destroy() {
+      client.destroy();
+      presignClient.destroy();
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}
+
+function regionFromChain(profile: string | undefined): () => Promise<string> {
+  let cached: Promise<string> | undefined;
+  return () => {
+    cached ??= (async () => {
+      // A throwaway client resolves the SDK's own region chain (AWS_REGION, the profile's region).
+      const probe = new S3Client(profile ? { profile } : {});
+      try {
+        return await probe.config.region();
+      } catch {
+        return DEFAULTS.region;
+      } finally {
+        probe.destroy();
+      }
+    })();
+    return cached;
+  };
+}
+
+/** Unsigned requests for public buckets: the SDK's auth schemes with a signer that signs nothing. */
+function anonymousAuth(): Partial<S3ClientConfig> {
+  const unsigned = {
+    identityProvider: () => async () => ({}),
+    signer: { sign: async (request: unknown) => request },
+  };
+  return {
+    httpAuthSchemes: [
+      { schemeId: 'aws.auth#sigv4', ...unsigned },
+      { schemeId: 'aws.auth#sigv4a', ...unsigned },
+    ],
+  } as unknown as Partial<S3ClientConfig>;
+}
+
+type Stack = S3Client['middlewareStack'];
+
+function installMiddleware(client: S3Client, expectedBucketOwner: string | undefined): void {
+  const stack = client.middlewareStack as Stack;
+  if (expectedBucketOwner) {
+    // Every operation that takes ExpectedBucketOwner gets it; serializers ignore it elsewhere.
+    stack.add(
+      (next) => async (args) => {
+        const input = args.input as Record<string, unknown>;
+        if (input.ExpectedBucketOwner === undefined) input.ExpectedBucketOwner = expectedBucketOwner;
+        return next(args);
+      },
+      { step: 'initialize', name: 'artifactsExpectedBucketOwner', priority: 'high' },
+    );
+  }
+  stack.addRelativeTo(
+    ((next: (args: { input: object }) => Promise<unknown>) => async (args: { input: object }) => {
+      const signal = (args.input as Record<symbol, AbortSignal | undefined>)[SIGNAL];
+      const request = (args as { request?: unknown }).request;
+      if (signal) {
+        // Nothing new starts once the caller gave up (lib-storage would go on to complete).
+        signal.throwIfAborted();
+        if (request && typeof request === 'object') requestSignals.set(request, signal);
+      }
+      return next(args);
+    }) as never,
+    { name: 'artifactsSignal', relation: 'after', toMiddleware: 'httpSigningMiddleware' },
+  );
+}

@@ -1,0 +1,49 @@
+import { ArtifactsError, type ArtifactUri, type BackendPlugin, parseArtifactUri } from '@artifacts/core';
+import { buildClient } from './client.js';
+import { resolveS3Config, type S3Options } from './options.js';
+import { S3Driver } from './s3-driver.js';
+
+const SCHEMES = ['s3', 's3a', 's3n'] as const;
+
+function parse(uri: string): ArtifactUri {
+  const location = parseArtifactUri(uri);
+  if (!(SCHEMES as readonly string[]).includes(location.scheme) || !location.bucket) {
+    throw ArtifactsError.invalidArgument(
+      `@artifacts/s3 serves s3://<bucket>/<prefix> URIs (also s3a:// and s3n://), got ${JSON.stringify(location.scheme)}`,
+    );
+  }
+  return location;
+}
+
+/** Secrets the driver may hold, so core scrubs them from every message. */
+function secretsOf(options: S3Options, sseKey: string | undefined): string[] {
+  const out = [process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_SESSION_TOKEN, sseKey];
+  const credentials = options.credentials;
+  if (credentials && typeof credentials === 'object') {
+    out.push(credentials.secretAccessKey, credentials.sessionToken);
+  }
+  if (sseKey) out.push(Buffer.from(sseKey, 'utf8').toString('base64'));
+  return out.filter((s): s is string => typeof s === 'string' && s.length >= 3);
+}
+
+/** The `s3://` backend: Amazon S3 and S3-compatible services (MinIO, …). */
+export const s3Backend: BackendPlugin<S3Options> = {
+  name: '@artifacts/s3',
+  schemes: SCHEMES,
+  parse,
+  open(location, options, context) {
+    const config = resolveS3Config(options);
+    const maxSockets = Math.max(
+      50,
+      context.maxConcurrency * Math.max(config.uploadQueueSize, config.downloadConcurrency),
+    );
+    const built = buildClient(config, maxSockets);
+    return new S3Driver(
+      location.bucket!,
+      location.path,
+      config,
+      built,
+      secretsOf(options, config.uploadExtraArgs.SSECustomerKey),
+    );
+  },
+};
