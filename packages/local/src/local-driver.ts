@@ -215,7 +215,7 @@ export class LocalDriver implements StorageDriver {
     dir: string,
     prefix: string,
     recursive: boolean,
-    seen: Set<string>,
+    ancestors: ReadonlySet<string>,
     signal: AbortSignal | undefined,
   ): AsyncIterable<DriverEntry> {
     let handle: Awaited<ReturnType<typeof opendir>>;
@@ -225,8 +225,8 @@ export class LocalDriver implements StorageDriver {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
       throw error;
     }
-    // A directory reached twice through links (a loop) is listed once.
-    seen.add(dir);
+    // A link back to a directory being walked (a loop) is listed but not descended into again.
+    const chain = new Set(ancestors).add(dir);
     for await (const entry of handle) {
       signal?.throwIfAborted();
       if (isTempName(entry.name)) continue;
@@ -251,7 +251,7 @@ export class LocalDriver implements StorageDriver {
         continue;
       }
       yield isDir ? { key, isDir: true } : { key, isDir: false, size: size ?? 0 };
-      if (recursive && isDir && !seen.has(path)) yield* this.#walk(path, key, true, seen, signal);
+      if (recursive && isDir && !chain.has(path)) yield* this.#walk(path, key, true, chain, signal);
     }
   }
 

@@ -11,7 +11,9 @@ let n = 0;
 afterAll(() => rm(base, { recursive: true, force: true }));
 
 // Every test gets a root that does not exist yet: the backend must create it on first write.
-describeConformance('local (plain paths)', { open: () => openRepository(join(base, `plain-${n++}`, 'artifacts')) });
+describeConformance('local (plain paths)', {
+  open: () => openRepository(join(base, `plain-${n++}`, 'artifacts')),
+});
 
 describeConformance('local (file: URIs)', {
   open: () => openRepository(`file://${join(base, `uri-${n++}`, 'été 2024')}`.replace(/ /g, '%20')),

@@ -1,0 +1,313 @@
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { Readable } from 'node:stream';
+import { type ArtifactRepository, ArtifactsError, openRepository } from '@artifacts/core';
+import { dataStream, HOSTILE_PATHS, readAll } from '@artifacts/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isTempName, LocalDriver } from './local-driver.js';
+import './index.js';
+
+let base: string;
+let root: string;
+let outside: string;
+
+beforeEach(async () => {
+  base = await mkdtemp(join(tmpdir(), 'artifacts-local-test-'));
+  root = join(base, 'store');
+  outside = join(base, 'outside');
+  await mkdir(outside);
+  await writeFile(join(outside, 'secret.txt'), 'secret');
+});
+
+afterEach(() => rm(base, { recursive: true, force: true }));
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (ArtifactsError.is(error)) return error.code;
+    throw error;
+  }
+  return 'resolved';
+}
+
+async function text(repo: ArtifactRepository, path: string): Promise<string> {
+  return (await readAll(await repo.openRead(path))).toString('utf8');
+}
+
+/** Every entry below `dir`, including hidden ones, as relative paths. */
+async function onDisk(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true })).map(String).sort();
+}
+
+describe('opening', () => {
+  it('does not create the root until the first write, and reads a missing root as empty', async () => {
+    const repo = await openRepository(root);
+    expect(await repo.listArtifacts()).toEqual([]);
+    await repo.deleteArtifacts();
+    expect(await codeOf(repo.stat('a.txt'))).toBe('not_found');
+    expect(await readdir(base)).toEqual(['outside']);
+    await repo.write('a.txt', 'A');
+    expect(await readFile(join(root, 'a.txt'), 'utf8')).toBe('A');
+  });
+
+  it('serves plain absolute paths, relative paths and file: URIs (percent-decoded)', async () => {
+    await (await openRepository(root)).write('abs.txt', 'abs');
+    await (await openRepository(relative(process.cwd(), root))).write('rel.txt', 'rel');
+    await (await openRepository(`file://${join(base, 'with space')}`.replace(' ', '%20'))).write(
+      'uri.txt',
+      'uri',
+    );
+    expect(await readdir(root)).toEqual(['abs.txt', 'rel.txt']);
+    expect(await readFile(join(base, 'with space', 'uri.txt'), 'utf8')).toBe('uri');
+  });
+
+  it('follows a root that is itself a symbolic link', async () => {
+    await mkdir(join(base, 'real-root'));
+    await symlink(join(base, 'real-root'), root);
+    const repo = await openRepository(root);
+    await repo.write('a/b.txt', 'B');
+    expect(await readFile(join(base, 'real-root', 'a', 'b.txt'), 'utf8')).toBe('B');
+    expect(await repo.listArtifacts('a')).toEqual([{ path: 'a/b.txt', isDir: false, fileSize: 1 }]);
+  });
+
+  it('refuses an ARTIFACTS_LOCAL_FSYNC value that is not a boolean, and honours a valid one', async () => {
+    process.env.ARTIFACTS_LOCAL_FSYNC = 'maybe';
+    try {
+      expect(await codeOf(openRepository(root))).toBe('invalid_argument');
+      process.env.ARTIFACTS_LOCAL_FSYNC = 'true';
+      const repo = await openRepository(root);
+      await repo.write('synced.txt', 'durable');
+      expect(await text(repo, 'synced.txt')).toBe('durable');
+    } finally {
+      delete process.env.ARTIFACTS_LOCAL_FSYNC;
+    }
+  });
+});
+
+describe('symbolic links never lead outside the root', () => {
+  let repo: ArtifactRepository;
+
+  beforeEach(async () => {
+    await mkdir(join(root, 'real'), { recursive: true });
+    await writeFile(join(root, 'real', 'inside.txt'), 'inside');
+    await symlink(outside, join(root, 'out'));
+    await symlink(join(outside, 'secret.txt'), join(root, 'outfile'));
+    await symlink('../outside', join(root, 'relout'));
+    await symlink(join(outside, 'not-yet'), join(root, 'dangling'));
+    await symlink(join(root, 'real'), join(root, 'in'));
+    await symlink('.', join(root, 'real', 'loop'));
+    repo = await openRepository(root);
+  });
+
+  async function outsideUnchanged(): Promise<void> {
+    expect(await onDisk(outside)).toEqual(['secret.txt']);
+    expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('secret');
+  }
+
+  it('reads, stats and lists through an escaping link are refused', async () => {
+    for (const path of ['out/secret.txt', 'outfile', 'relout/secret.txt']) {
+      expect(await codeOf(repo.openRead(path))).toBe('permission_denied');
+      expect(await codeOf(repo.stat(path))).toBe('permission_denied');
+      expect(await codeOf(repo.downloadArtifacts(path, outside))).toBe('permission_denied');
+    }
+    expect(await codeOf(repo.listArtifacts('out'))).toBe('permission_denied');
+    expect(await codeOf(repo.listArtifacts('relout'))).toBe('permission_denied');
+    expect(await codeOf(repo.stat('dangling'))).toBe('permission_denied');
+    await outsideUnchanged();
+  });
+
+  it('listings leave escaping links out and follow links that stay inside, loops included', async () => {
+    expect(await repo.listArtifacts()).toEqual([
+      { path: 'in', isDir: true },
+      { path: 'real', isDir: true },
+    ]);
+    expect(await repo.listArtifacts('in')).toEqual([
+      { path: 'in/inside.txt', isDir: false, fileSize: 6 },
+      { path: 'in/loop', isDir: true },
+    ]);
+    const all = (await repo.listArtifactsRecursive()).map((entry) => entry.path);
+    expect(all).toContain('in/inside.txt');
+    expect(all).toContain('real/inside.txt');
+    expect(all.every((path) => !path.startsWith('out') && !path.startsWith('relout'))).toBe(true);
+    expect(await text(repo, 'in/inside.txt')).toBe('inside');
+  });
+
+  it('writes through an escaping link are refused and create nothing outside', async () => {
+    for (const path of ['out/new.txt', 'outfile', 'relout/deeper/new.txt', 'dangling', 'dangling/x.txt']) {
+      expect(await codeOf(repo.write(path, 'pwned'))).toBe('permission_denied');
+    }
+    const local = join(base, 'local.txt');
+    await writeFile(local, 'pwned');
+    expect(await codeOf(repo.logArtifact(local, 'out'))).toBe('permission_denied');
+    await mkdir(join(base, 'src'));
+    await writeFile(join(base, 'src', 'f.txt'), 'pwned');
+    expect(await codeOf(repo.logArtifacts(join(base, 'src'), 'relout'))).toBe('partial_failure');
+    await outsideUnchanged();
+    expect(await readlink(join(root, 'outfile'))).toBe(join(outside, 'secret.txt'));
+  });
+
+  it('deleting a link removes the link only, never what it points to', async () => {
+    expect(await codeOf(repo.deleteArtifacts('out/secret.txt'))).toBe('permission_denied');
+    await outsideUnchanged();
+    await repo.deleteArtifacts('out');
+    await repo.deleteArtifacts('outfile');
+    await repo.deleteArtifacts('in');
+    await outsideUnchanged();
+    expect(await readFile(join(root, 'real', 'inside.txt'), 'utf8')).toBe('inside');
+    expect((await readdir(root)).sort()).toEqual(['dangling', 'real', 'relout']);
+    await repo.deleteArtifacts();
+    await outsideUnchanged();
+    expect(await readdir(root)).toEqual([]);
+  });
+
+  it('a link created inside the root to an inside target is written through', async () => {
+    await repo.write('in/through.txt', 'through');
+    expect(await readFile(join(root, 'real', 'through.txt'), 'utf8')).toBe('through');
+  });
+});
+
+describe('temporary files', () => {
+  it('an aborted write leaves neither the artifact nor its temporary file', async () => {
+    const repo = await openRepository(root);
+    await repo.write('keep.txt', 'keep');
+    const controller = new AbortController();
+    const body = dataStream(64 * 1024 * 1024, {
+      chunkSize: 64 * 1024,
+      delayMs: 2,
+      onBytes: (n) => {
+        if (n >= 1024 * 1024) controller.abort();
+      },
+    });
+    expect(await codeOf(repo.write('dir/big.bin', body, { signal: controller.signal }))).toBe('aborted');
+    expect(await onDisk(root)).toEqual(['dir', 'keep.txt']);
+  });
+
+  it('a write whose source fails leaves neither the artifact nor its temporary file', async () => {
+    const repo = await openRepository(root);
+    await repo.write('dir/existing.bin', 'old');
+    const failing = () => dataStream(4 * 1024 * 1024, { chunkSize: 64 * 1024, errorAfter: 1024 * 1024 });
+    expect(await codeOf(repo.write('dir/new.bin', failing()))).not.toBe('resolved');
+    expect(await codeOf(repo.write('dir/existing.bin', failing()))).not.toBe('resolved');
+    expect(await onDisk(root)).toEqual(['dir', 'dir/existing.bin']);
+    expect(await readFile(join(root, 'dir', 'existing.bin'), 'utf8')).toBe('old');
+  });
+
+  it('a write in progress is invisible: hidden temporary file, no artifact until renamed into place', async () => {
+    const repo = await openRepository(root);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let sent = 0;
+    async function* body() {
+      yield Buffer.alloc(1000, 1);
+      sent = 1000;
+      await gate;
+      yield Buffer.alloc(1000, 2);
+    }
+    const writing = repo.write('dir/slow.bin', Readable.from(body()));
+    while (sent === 0 || (await onDisk(root).catch(() => [])).length < 2)
+      await new Promise((r) => setTimeout(r, 5));
+    const files = await readdir(join(root, 'dir'));
+    expect(files).toHaveLength(1);
+    expect(isTempName(files[0]!)).toBe(true);
+    expect(files[0]!.startsWith('.slow.bin.')).toBe(true);
+    expect(await repo.listArtifacts('dir')).toEqual([]);
+    expect(await codeOf(repo.stat('dir/slow.bin'))).toBe('not_found');
+    release();
+    await writing;
+    expect(await readdir(join(root, 'dir'))).toEqual(['slow.bin']);
+    expect((await repo.stat('dir/slow.bin')).fileSize).toBe(2000);
+  });
+
+  it('temporary names stay under NAME_MAX for long names and are never mistaken for user files', async () => {
+    const repo = await openRepository(root);
+    const long = `${'é'.repeat(120)}.bin`;
+    await repo.write(long, 'long');
+    await repo.write('.hidden.tmp', 'hidden');
+    await repo.write('.x.0123456789abcdef.tmp', 'lookalike');
+    expect((await repo.listArtifacts()).map((e) => e.path).sort()).toEqual(
+      ['.hidden.tmp', '.x.0123456789abcdef.tmp', long].sort(),
+    );
+  });
+
+  it('writing a file where a directory is, or below a file, fails with failed_precondition and leaves nothing', async () => {
+    const repo = await openRepository(root);
+    await repo.write('dir/inner.txt', 'inner');
+    await repo.write('file.txt', 'file');
+    expect(await codeOf(repo.write('dir', 'x'))).toBe('failed_precondition');
+    expect(await codeOf(repo.write('file.txt/below.txt', 'x'))).toBe('failed_precondition');
+    expect(await onDisk(root)).toEqual(['dir', 'dir/inner.txt', 'file.txt']);
+  });
+});
+
+describe('errors and hostile paths', () => {
+  it('a missing artifact is not_found naming the path relative to the root', async () => {
+    const repo = await openRepository(root);
+    await repo.write('dir/present.txt', 'P');
+    try {
+      await repo.openRead('dir/missing.txt');
+      expect.unreachable();
+    } catch (error) {
+      expect(ArtifactsError.is(error, 'not_found')).toBe(true);
+      expect((error as Error).message).toContain('"dir/missing.txt"');
+      expect((error as Error).message).not.toContain(root);
+    }
+  });
+
+  it('hostile paths create, read and delete nothing next to or above the root', async () => {
+    const repo = await openRepository(root);
+    await repo.write('canary.txt', 'canary');
+    const local = join(base, 'local.txt');
+    await writeFile(local, 'local');
+    const before = await onDisk(base);
+    for (const path of HOSTILE_PATHS) {
+      for (const attempt of [
+        repo.write(path, 'x'),
+        repo.logArtifact(local, path),
+        repo.deleteArtifacts(path),
+        repo.openRead(path),
+        repo.listArtifacts(path),
+        repo.downloadArtifacts(path, outside),
+        repo.stat(path),
+      ]) {
+        expect(await codeOf(attempt)).toBe('invalid_argument');
+      }
+    }
+    expect(await onDisk(base)).toEqual(before);
+  });
+});
+
+describe('driver extras', () => {
+  it('copy clones a file atomically; mkdir creates directories; close is a no-op', async () => {
+    const driver = await LocalDriver.open(root);
+    expect(driver.capabilities).toMatchObject({ directories: true, serverSideCopy: true, checksums: [] });
+    const repo = await openRepository(root);
+    await repo.write('a/source.bin', 'copied bytes');
+    await driver.copy('a/source.bin', 'b/c/target.bin', {});
+    expect(await readFile(join(root, 'b', 'c', 'target.bin'), 'utf8')).toBe('copied bytes');
+    expect(await codeOf(driver.copy('a/missing.bin', 'b/x.bin', {}))).toBe('not_found');
+    await driver.mkdir('empty/nested', {});
+    expect((await repo.stat('empty/nested')).isDir).toBe(true);
+    expect(await codeOf(driver.mkdir('a/source.bin', {}))).toBe('failed_precondition');
+    await driver.close();
+  });
+
+  it('ranged reads past the end are empty, and an empty file reads as empty', async () => {
+    const driver = await LocalDriver.open(root);
+    const repo = await openRepository(root);
+    await repo.write('five.txt', '12345');
+    await repo.write('empty.txt', '');
+    const past = await driver.read('five.txt', { range: { start: 10 } });
+    expect(past.size).toBe(0);
+    expect((await readAll(past.stream)).length).toBe(0);
+    const empty = await driver.read('empty.txt', {});
+    expect(empty.totalSize).toBe(0);
+    expect((await readAll(empty.stream)).length).toBe(0);
+    const tail = await driver.read('five.txt', { range: { start: 3, end: 99 } });
+    expect(tail.size).toBe(2);
+    expect((await readAll(tail.stream)).toString()).toBe('45');
+  });
+});
