@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+export function env(name: string): string {
+  const value = process.env[name];
+  if (!value)
+    throw new Error(`${name} is not set: run through vitest.integration.config.ts (integration servers)`);
+  return value;
+}
+
+/** A fresh root under the integration bucket's root prefix. */
+export function uniqueRoot(label = 't'): string {
+  return `${env('ARTIFACTS_IT_S3_URI')}/${label}-${randomUUID()}`;
+}
+
+/** The key prefix inside the bucket of a root URI from `uniqueRoot`. */
+export function prefixOf(rootUri: string): string {
+  return rootUri.replace(/^s3:\/\/[^/]+\//, '');
+}
+
+/** A plain SDK client on the server, to look at what the backend stored without going through it. */
+export function adminClient(endpoint = env('MLFLOW_S3_ENDPOINT_URL')): S3Client {
+  const https = endpoint.startsWith('https:');
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: env('AWS_ACCESS_KEY_ID'), secretAccessKey: env('AWS_SECRET_ACCESS_KEY') },
+    ...(https
+      ? {
+          requestHandler: new NodeHttpHandler({
+            httpsAgent: new HttpsAgent({ ca: readFileSync(env('ARTIFACTS_IT_S3_CA_FILE')) }),
+          }),
+        }
+      : {}),
+  });
+}
+
+/**
+ * Sets environment variables for the duration of a test ('' = unset, as the backend reads it);
+ * returns a function restoring the previous values.
+ */
+export function setEnv(vars: Record<string, string | undefined>): () => void {
+  const saved = new Map<string, string | undefined>();
+  for (const [name, value] of Object.entries(vars)) {
+    saved.set(name, process.env[name]);
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  return () => {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+}
+
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+export interface FaultProxy {
+  endpoint: string;
+  requests: RecordedRequest[];
+  /** Flip one byte in the middle of GET response bodies (a transfer corrupted on the way). */
+  corruptResponses: boolean;
+  /** Flip one byte of PUT request bodies on their way to the server. */
+  corruptRequests: boolean;
+  /** Hold every response this long before answering. */
+  delayMs: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A loopback HTTP proxy in front of MinIO that records requests and can corrupt or delay them:
+ * the faults a healthy server never produces on demand. Host headers pass unchanged, so SigV4
+ * signatures made for the proxy's address still verify at MinIO.
+ */
+export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): Promise<FaultProxy> {
+  const upstream = new URL(target);
+  const state = {
+    requests: [] as RecordedRequest[],
+    corruptResponses: false,
+    corruptRequests: false,
+    delayMs: 0,
+  };
+  const server: Server = createServer((req, res) => {
+    state.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    const forward = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (upstreamRes) => {
+        const send = () => {
+          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+          const status = upstreamRes.statusCode;
+          let flipped = !(
+            state.corruptResponses &&
+            req.method === 'GET' &&
+            (status === 200 || status === 206)
+          );
+          upstreamRes.on('data', (chunk: Buffer) => {
+            if (!flipped && chunk.length > 1) {
+              const copy = Buffer.from(chunk);
+              copy[copy.length >> 1]! ^= 0xff;
+              flipped = true;
+              res.write(copy);
+              return;
+            }
+            res.write(chunk);
+          });
+          upstreamRes.on('end', () => res.end());
+          upstreamRes.on('error', () => res.destroy());
+        };
+        if (state.delayMs > 0) setTimeout(send, state.delayMs);
+        else send();
+      },
+    );
+    forward.on('error', () => res.destroy());
+    let flipped = !(state.corruptRequests && req.method === 'PUT');
+    req.on('data', (chunk: Buffer) => {
+      if (!flipped && chunk.length > 1) {
+        const copy = Buffer.from(chunk);
+        copy[copy.length >> 1]! ^= 0xff;
+        flipped = true;
+        forward.write(copy);
+        return;
+      }
+      forward.write(chunk);
+    });
+    req.on('end', () => forward.end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(state, {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  });
+}

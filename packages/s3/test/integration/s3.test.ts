@@ -1,0 +1,608 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { type ArtifactRepository, ArtifactsError, openRepository } from '@artifacts/core';
+import {
+  DeleteBucketPolicyCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutBucketPolicyCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import '../../src/index.js';
+import {
+  adminClient,
+  env,
+  type FaultProxy,
+  prefixOf,
+  setEnv,
+  startFaultProxy,
+  uniqueRoot,
+} from './helpers.js';
+
+const MiB = 1024 * 1024;
+const admin = adminClient();
+const bucket = () => env('ARTIFACTS_IT_S3_BUCKET');
+
+const opened: ArtifactRepository[] = [];
+const restores: Array<() => void> = [];
+
+/** Opens a repository that the test's cleanup deletes and closes. */
+async function open(uri = uniqueRoot(), options: Record<string, unknown> = {}): Promise<ArtifactRepository> {
+  const repo = await openRepository(uri, options);
+  opened.push(repo);
+  return repo;
+}
+
+function withEnv(vars: Record<string, string | undefined>): void {
+  restores.push(setEnv(vars));
+}
+
+afterEach(async () => {
+  while (restores.length) restores.pop()!();
+  for (const repo of opened.splice(0)) {
+    await repo.deleteArtifacts().catch(() => undefined);
+    await repo.close().catch(() => undefined);
+  }
+});
+
+afterAll(() => admin.destroy());
+
+async function readAllBytes(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<ArtifactsError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(ArtifactsError.is(error)).toBe(true);
+    return error as ArtifactsError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+async function keysUnder(prefix: string, endpoint?: string): Promise<string[]> {
+  const client = endpoint ? adminClient(endpoint) : admin;
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket(), Prefix: prefix, ContinuationToken: token }),
+    );
+    for (const object of page.Contents ?? []) keys.push(object.Key!);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  if (endpoint) client.destroy();
+  return keys;
+}
+
+async function pendingUploads(prefix: string): Promise<string[]> {
+  const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket(), Prefix: prefix }));
+  return (out.Uploads ?? []).map((u) => u.Key!);
+}
+
+describe('endpoint (MLFLOW_S3_ENDPOINT_URL)', () => {
+  it('stores at s3://bucket/<root>/<path> on the endpoint, never folding the endpoint into the key', async () => {
+    const uri = uniqueRoot('endpoint');
+    const repo = await open(uri);
+    await repo.write('model/model.pkl', 'weights');
+    expect(await keysUnder(prefixOf(uri))).toEqual([`${prefixOf(uri)}/model/model.pkl`]);
+    expect(repo.uri).toBe(uri);
+  });
+
+  it('sends requests to whichever server the variable names', async () => {
+    // The https MinIO is a second server with its own data: what lands there is not on the first.
+    withEnv({
+      MLFLOW_S3_ENDPOINT_URL: env('ARTIFACTS_IT_S3_TLS_ENDPOINT'),
+      AWS_CA_BUNDLE: env('ARTIFACTS_IT_S3_CA_FILE'),
+      MLFLOW_S3_IGNORE_TLS: undefined,
+    });
+    const uri = uniqueRoot('endpoint-var');
+    const repo = await open(uri);
+    await repo.write('a.txt', 'on the tls server');
+    expect(await keysUnder(prefixOf(uri), env('ARTIFACTS_IT_S3_TLS_ENDPOINT'))).toEqual([
+      `${prefixOf(uri)}/a.txt`,
+    ]);
+    expect(await keysUnder(prefixOf(uri))).toEqual([]);
+  });
+
+  it('the endpointUrl option wins over the variable', async () => {
+    const plain = env('MLFLOW_S3_ENDPOINT_URL');
+    withEnv({ MLFLOW_S3_ENDPOINT_URL: 'http://127.0.0.1:1' });
+    const uri = uniqueRoot('endpoint-opt');
+    const repo = await open(uri, { endpointUrl: plain });
+    await repo.write('a.txt', 'x');
+    expect(await keysUnder(prefixOf(uri))).toEqual([`${prefixOf(uri)}/a.txt`]);
+  });
+
+  it('s3a:// URIs (Hadoop style) address the same objects', async () => {
+    const uri = uniqueRoot('s3a');
+    const repo = await open(uri);
+    await repo.write('x/y.txt', 'hadoop');
+    const twin = await open(uri.replace(/^s3:/, 's3a:'));
+    expect(await twin.listArtifacts('x')).toEqual([{ path: 'x/y.txt', isDir: false, fileSize: 6 }]);
+  });
+});
+
+describe('TLS (MLFLOW_S3_IGNORE_TLS, AWS_CA_BUNDLE) against MinIO with a self-signed certificate', () => {
+  const tlsEnv = (vars: Record<string, string | undefined>) =>
+    withEnv({
+      MLFLOW_S3_ENDPOINT_URL: env('ARTIFACTS_IT_S3_TLS_ENDPOINT'),
+      AWS_CA_BUNDLE: undefined,
+      MLFLOW_S3_IGNORE_TLS: undefined,
+      ...vars,
+    });
+
+  it('fails by default, as unavailable, naming both settings', async () => {
+    tlsEnv({});
+    const repo = await open(uniqueRoot('tls-default'));
+    const error = await codeOf(repo.write('a.txt', 'x'));
+    expect(error.code).toBe('unavailable');
+    expect(error.message).toMatch(/AWS_CA_BUNDLE/);
+    expect(error.message).toMatch(/MLFLOW_S3_IGNORE_TLS/);
+  });
+
+  it('works with AWS_CA_BUNDLE pointing at the certificate', async () => {
+    tlsEnv({ AWS_CA_BUNDLE: env('ARTIFACTS_IT_S3_CA_FILE') });
+    const repo = await open(uniqueRoot('tls-ca'));
+    await repo.write('a.txt', 'trusted');
+    expect((await readAllBytes(await repo.openRead('a.txt'))).toString()).toBe('trusted');
+  });
+
+  it('works with MLFLOW_S3_IGNORE_TLS=true', async () => {
+    tlsEnv({ MLFLOW_S3_IGNORE_TLS: 'true' });
+    const repo = await open(uniqueRoot('tls-ignore'));
+    await repo.write('a.txt', 'unverified');
+    expect(await repo.listArtifacts()).toEqual([{ path: 'a.txt', isDir: false, fileSize: 10 }]);
+  });
+
+  it('refuses both at once with a clear error', async () => {
+    tlsEnv({ MLFLOW_S3_IGNORE_TLS: 'true', AWS_CA_BUNDLE: env('ARTIFACTS_IT_S3_CA_FILE') });
+    const error = await codeOf(openRepository(uniqueRoot('tls-both')));
+    expect(error.code).toBe('invalid_argument');
+    expect(error.message).toMatch(/MLFLOW_S3_IGNORE_TLS and AWS_CA_BUNDLE are both set/);
+  });
+
+  it('a CA bundle that does not exist is a clear error', async () => {
+    tlsEnv({ AWS_CA_BUNDLE: '/nonexistent/ca.pem' });
+    const error = await codeOf(openRepository(uniqueRoot('tls-missing')));
+    expect(error.code).toBe('invalid_argument');
+    expect(error.message).toContain('/nonexistent/ca.pem');
+  });
+});
+
+describe('MLFLOW_S3_UPLOAD_EXTRA_ARGS', () => {
+  it('metadata, cache control and SSE-KMS reach the stored object (single PUT and multipart)', async () => {
+    const kmsKey = env('ARTIFACTS_IT_S3_KMS_KEY_ID');
+    withEnv({
+      MLFLOW_S3_UPLOAD_EXTRA_ARGS: JSON.stringify({
+        Metadata: { team: 'ml', run: '42' },
+        CacheControl: 'max-age=60',
+        ContentDisposition: 'attachment',
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: kmsKey,
+      }),
+    });
+    const uri = uniqueRoot('extra');
+    const repo = await open(uri, { partSizeBytes: 5 * MiB });
+    const big = randomBytes(11 * MiB);
+    await repo.write('small.txt', 'hello');
+    await repo.write('big.bin', big);
+    for (const name of ['small.txt', 'big.bin']) {
+      const head = await admin.send(
+        new HeadObjectCommand({ Bucket: bucket(), Key: `${prefixOf(uri)}/${name}` }),
+      );
+      expect(head.Metadata).toEqual({ team: 'ml', run: '42' });
+      expect(head.CacheControl).toBe('max-age=60');
+      expect(head.ContentDisposition).toBe('attachment');
+      expect(head.ServerSideEncryption).toBe('aws:kms');
+      expect(head.SSEKMSKeyId).toContain(kmsKey);
+    }
+    expect(
+      createHash('sha256')
+        .update(await readAllBytes(await repo.openRead('big.bin')))
+        .digest('hex'),
+    ).toBe(createHash('sha256').update(big).digest('hex'));
+  });
+
+  it('SSE-S3 (AES256) and a storage class', async () => {
+    const uri = uniqueRoot('sse-s3');
+    const repo = await open(uri, {
+      uploadExtraArgs: { ServerSideEncryption: 'AES256', StorageClass: 'STANDARD' },
+    });
+    await repo.write('a.txt', 'encrypted at rest');
+    const head = await admin.send(new HeadObjectCommand({ Bucket: bucket(), Key: `${prefixOf(uri)}/a.txt` }));
+    expect(head.ServerSideEncryption).toBe('AES256');
+  });
+
+  it('refuses unknown keys, naming them', async () => {
+    withEnv({ MLFLOW_S3_UPLOAD_EXTRA_ARGS: '{"Metadata": {"a": "b"}, "Colour": "red"}' });
+    const error = await codeOf(openRepository(uniqueRoot('extra-bad')));
+    expect(error.code).toBe('invalid_argument');
+    expect(error.message).toContain('unknown upload argument(s) Colour');
+  });
+});
+
+describe('listing and deleting more than 1,000 keys', () => {
+  it('lists 1,100 keys (paginated) and deletes them in batches, sparing siblings', async () => {
+    const uri = uniqueRoot('many');
+    const repo = await open(uri, { maxConcurrency: 32 });
+    const names = Array.from({ length: 1100 }, (_, i) => `many/f${String(i).padStart(4, '0')}.txt`);
+    for (let i = 0; i < names.length; i += 100) {
+      await Promise.all(names.slice(i, i + 100).map((name) => repo.write(name, name)));
+    }
+    await repo.write('many/sub/deep.txt', 'deep');
+    await repo.write('manyfoo.txt', 'sibling file');
+    await repo.write('many-sibling/keep.txt', 'sibling dir');
+
+    const listed = await repo.listArtifacts('many');
+    expect(listed).toHaveLength(1101);
+    expect(listed[0]).toEqual({ path: 'many/f0000.txt', isDir: false, fileSize: 14 });
+    expect(listed.at(-1)).toEqual({ path: 'many/sub', isDir: true });
+    expect(await repo.listArtifactsRecursive('many')).toHaveLength(1101);
+
+    await repo.deleteArtifacts('many');
+    expect(await repo.listArtifacts('many')).toEqual([]);
+    expect(await keysUnder(`${prefixOf(uri)}/many/`)).toEqual([]);
+    expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['many-sibling', 'manyfoo.txt']);
+    // Idempotent: deleting nothing is not an error.
+    await repo.deleteArtifacts('many');
+  });
+});
+
+describe('multipart capability (the proxy server’s mpu/create, complete, abort)', () => {
+  it('parts PUT with plain fetch to presigned URLs, then completed with their ETags', async () => {
+    const repo = await open(uniqueRoot('mpu'));
+    const parts = [randomBytes(5 * MiB), randomBytes(5 * MiB), randomBytes(1234)];
+    const upload = await repo.createMultipartUpload('models/big.bin', parts.length, {
+      expiresInSeconds: 600,
+    });
+    expect(upload.uploadId).toBeTruthy();
+    expect(upload.credentials.map((c) => c.partNumber)).toEqual([1, 2, 3]);
+    const completed = [];
+    for (const credential of upload.credentials) {
+      expect(new URL(credential.url).searchParams.get('X-Amz-Expires')).toBe('600');
+      const response = await fetch(credential.url, {
+        method: 'PUT',
+        body: parts[credential.partNumber - 1]!,
+        headers: credential.headers,
+      });
+      expect(response.status, await response.clone().text()).toBe(200);
+      completed.push({ partNumber: credential.partNumber, etag: response.headers.get('etag')! });
+    }
+    // Parts may be completed in any order; the backend sorts them.
+    await repo.completeMultipartUpload('models/big.bin', upload.uploadId, completed.reverse());
+    const whole = Buffer.concat(parts);
+    const read = await readAllBytes(await repo.openRead('models/big.bin'));
+    expect(read.equals(whole)).toBe(true);
+    expect((await repo.stat('models/big.bin')).fileSize).toBe(whole.length);
+    expect((await repo.stat('models/big.bin')).contentType).toBe('application/octet-stream');
+  });
+
+  it('an aborted multipart upload leaves no object and no pending upload; aborting twice is fine', async () => {
+    const uri = uniqueRoot('mpu-abort');
+    const repo = await open(uri);
+    const upload = await repo.createMultipartUpload('x.bin', 2);
+    const response = await fetch(upload.credentials[0]!.url, { method: 'PUT', body: randomBytes(5 * MiB) });
+    expect(response.status).toBe(200);
+    expect(await pendingUploads(`${prefixOf(uri)}/`)).toEqual([`${prefixOf(uri)}/x.bin`]);
+    await repo.abortMultipartUpload('x.bin', upload.uploadId);
+    await repo.abortMultipartUpload('x.bin', upload.uploadId);
+    expect(await pendingUploads(`${prefixOf(uri)}/`)).toEqual([]);
+    expect((await codeOf(repo.stat('x.bin'))).code).toBe('not_found');
+  });
+
+  it('completing with a wrong ETag fails and publishes nothing', async () => {
+    const repo = await open(uniqueRoot('mpu-bad'));
+    const upload = await repo.createMultipartUpload('x.bin', 1);
+    await fetch(upload.credentials[0]!.url, { method: 'PUT', body: randomBytes(1000) });
+    const error = await codeOf(
+      repo.completeMultipartUpload('x.bin', upload.uploadId, [{ partNumber: 1, etag: '"0123456789abcdef"' }]),
+    );
+    expect(error.code).toBe('invalid_argument');
+    expect((await codeOf(repo.stat('x.bin'))).code).toBe('not_found');
+    await repo.abortMultipartUpload('x.bin', upload.uploadId);
+  });
+});
+
+describe('presigned GET and PUT URLs', () => {
+  it('a presigned PUT stores what fetch sends, a presigned GET returns it', async () => {
+    const repo = await open(uniqueRoot('presign'));
+    const body = randomBytes(300_000);
+    const putUrl = await repo.presignedUrl('p/data.bin', 'PUT');
+    expect(new URL(putUrl).searchParams.get('X-Amz-Expires')).toBe('3600');
+    const put = await fetch(putUrl, { method: 'PUT', body });
+    expect(put.status, await put.text()).toBe(200);
+    const getUrl = await repo.presignedUrl('p/data.bin', 'GET', { expiresInSeconds: 60 });
+    const get = await fetch(getUrl);
+    expect(get.status).toBe(200);
+    expect(Buffer.from(await get.arrayBuffer()).equals(body)).toBe(true);
+  });
+
+  it('a tampered presigned URL is refused by the server', async () => {
+    const repo = await open(uniqueRoot('presign-bad'));
+    await repo.write('a.txt', 'x');
+    const url = new URL(await repo.presignedUrl('a.txt', 'GET'));
+    url.pathname = url.pathname.replace('a.txt', 'b.txt');
+    expect((await fetch(url)).status).toBe(403);
+  });
+});
+
+describe('errors', () => {
+  it('a wrong secret key is unauthenticated and never shown', async () => {
+    const secret = 'wrong-secret-0123456789';
+    const repo = await open(uniqueRoot('creds'), {
+      credentials: { accessKeyId: env('AWS_ACCESS_KEY_ID'), secretAccessKey: secret },
+    });
+    for (const call of [
+      repo.write('a.txt', 'x'),
+      repo.listArtifacts(),
+      repo.openRead('a.txt'),
+      repo.stat('a.txt'),
+      repo.deleteArtifacts('a'),
+    ]) {
+      const error = await codeOf(call);
+      expect(error.code).toBe('unauthenticated');
+      expect(error.message).not.toContain(secret);
+    }
+  });
+
+  it('an unknown access key is unauthenticated', async () => {
+    const repo = await open(uniqueRoot('creds-id'), {
+      credentials: { accessKeyId: 'AKIAUNKNOWNKEY', secretAccessKey: 'whatever-secret' },
+    });
+    expect((await codeOf(repo.listArtifacts())).code).toBe('unauthenticated');
+    expect((await codeOf(repo.stat('x'))).code).toBe('unauthenticated');
+  });
+
+  it('a missing bucket is not_found naming the bucket', async () => {
+    const repo = await open('s3://no-such-bucket-artifacts/root');
+    for (const call of [repo.listArtifacts(), repo.openRead('a.txt'), repo.write('a.txt', 'x')]) {
+      const error = await codeOf(call);
+      expect(error.code).toBe('not_found');
+      expect(error.message).toContain('no-such-bucket-artifacts');
+    }
+  });
+
+  it('a missing key is not_found naming the key', async () => {
+    const uri = uniqueRoot('missing');
+    const repo = await open(uri);
+    const error = await codeOf(repo.openRead('nope/model.pkl'));
+    expect(error.code).toBe('not_found');
+    expect(error.message).toContain('nope/model.pkl');
+    expect((await codeOf(repo.stat('nope'))).code).toBe('not_found');
+    expect(await repo.listArtifacts('nope')).toEqual([]);
+  });
+
+  it('writing through anonymous access to a private bucket is permission_denied', async () => {
+    const repo = await open(uniqueRoot('anon-denied'), { anonymous: true });
+    expect((await codeOf(repo.write('a.txt', 'x'))).code).toBe('permission_denied');
+  });
+});
+
+describe('anonymous access to a public prefix', () => {
+  const publicPrefix = `public-${Date.now()}`;
+  beforeAll(async () => {
+    await admin.send(
+      new PutBucketPolicyCommand({
+        Bucket: bucket(),
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { AWS: ['*'] },
+              Action: ['s3:GetObject'],
+              Resource: [`arn:aws:s3:::${bucket()}/${publicPrefix}/*`],
+            },
+          ],
+        }),
+      }),
+    );
+    await admin.send(
+      new PutObjectCommand({ Bucket: bucket(), Key: `${publicPrefix}/data.txt`, Body: 'public data' }),
+    );
+  });
+  afterAll(async () => {
+    await admin.send(new DeleteBucketPolicyCommand({ Bucket: bucket() }));
+  });
+
+  it('reads without any credentials', async () => {
+    withEnv({ AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined });
+    const repo = await openRepository(`s3://${bucket()}/${publicPrefix}`, { anonymous: true });
+    try {
+      expect((await readAllBytes(await repo.openRead('data.txt'))).toString()).toBe('public data');
+    } finally {
+      await repo.close();
+    }
+  });
+});
+
+describe('uploads that fail or are aborted leave nothing', () => {
+  it('an upload aborted half-way leaves no object and no dangling multipart upload', async () => {
+    const uri = uniqueRoot('abort');
+    const repo = await open(uri, { partSizeBytes: 5 * MiB });
+    const controller = new AbortController();
+    let produced = 0;
+    const body = new Readable({
+      read() {
+        if (produced >= 12 * MiB && !controller.signal.aborted) {
+          // Several parts are out; give up before the end.
+          setTimeout(() => controller.abort(), 50);
+        }
+        produced += MiB;
+        setTimeout(() => this.push(randomBytes(MiB)), 5);
+      },
+    });
+    const error = await codeOf(repo.write('half.bin', body, { signal: controller.signal }));
+    expect(error.code).toBe('aborted');
+    expect(await keysUnder(`${prefixOf(uri)}/`)).toEqual([]);
+    expect(await pendingUploads(`${prefixOf(uri)}/`)).toEqual([]);
+  });
+
+  it('a body that fails half-way leaves no object and no dangling multipart upload', async () => {
+    const uri = uniqueRoot('fail');
+    const repo = await open(uri, { partSizeBytes: 5 * MiB });
+    let produced = 0;
+    const body = new Readable({
+      read() {
+        if (produced >= 11 * MiB) {
+          this.destroy(new Error('the source disk went away'));
+          return;
+        }
+        produced += MiB;
+        this.push(randomBytes(MiB));
+      },
+    });
+    await codeOf(repo.write('broken.bin', body));
+    expect(await keysUnder(`${prefixOf(uri)}/`)).toEqual([]);
+    expect(await pendingUploads(`${prefixOf(uri)}/`)).toEqual([]);
+  });
+});
+
+describe('through a fault-injecting proxy', () => {
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    proxy = await startFaultProxy();
+  });
+  afterAll(async () => {
+    await proxy.close();
+  });
+  afterEach(() => {
+    proxy.corruptRequests = false;
+    proxy.corruptResponses = false;
+    proxy.delayMs = 0;
+    proxy.requests.length = 0;
+  });
+
+  it('a download corrupted on the way is an integrity error (single PUT object)', async () => {
+    const repo = await open(uniqueRoot('corrupt-get'), { endpointUrl: proxy.endpoint });
+    await repo.write('a.bin', randomBytes(256 * 1024));
+    proxy.corruptResponses = true;
+    const dst = await mkdtemp(join(tmpdir(), 's3-it-'));
+    const error = await codeOf(repo.downloadArtifacts('a.bin', dst));
+    expect(error.code).toBe('integrity');
+  });
+
+  it('a multipart object has a whole-object checksum, so its corruption is caught too (parallel download)', async () => {
+    const uri = uniqueRoot('corrupt-mpu');
+    const repo = await open(uri, {
+      endpointUrl: proxy.endpoint,
+      partSizeBytes: 5 * MiB,
+      parallelDownloadThresholdBytes: 8 * MiB,
+      downloadChunkSizeBytes: 4 * MiB,
+    });
+    const body = randomBytes(13 * MiB);
+    await repo.write('big.bin', body);
+    const head = await admin.send(
+      new HeadObjectCommand({ Bucket: bucket(), Key: `${prefixOf(uri)}/big.bin`, ChecksumMode: 'ENABLED' }),
+    );
+    expect(head.ChecksumType).toBe('FULL_OBJECT');
+    expect(head.ChecksumCRC32).toMatch(/^[A-Za-z0-9+/]+=*$/);
+
+    // Intact: several ranged GETs, stitched in order.
+    proxy.requests.length = 0;
+    expect((await readAllBytes(await repo.openRead('big.bin'))).equals(body)).toBe(true);
+    const gets = proxy.requests.filter((r) => r.method === 'GET' && !r.url.includes('list-type'));
+    expect(gets.filter((r) => r.headers.range).length).toBeGreaterThanOrEqual(3);
+
+    proxy.corruptResponses = true;
+    const error = await codeOf(readAllBytes(await repo.openRead('big.bin')));
+    expect(error.code).toBe('integrity');
+  });
+
+  it('an upload corrupted on the way is refused by the server as an integrity error', async () => {
+    const uri = uniqueRoot('corrupt-put');
+    const repo = await open(uri, { endpointUrl: proxy.endpoint });
+    proxy.corruptRequests = true;
+    const error = await codeOf(repo.write('a.bin', randomBytes(100_000)));
+    expect(error.code).toBe('integrity');
+    expect(await keysUnder(`${prefixOf(uri)}/`)).toEqual([]);
+  });
+
+  it('MLFLOW_S3_EXPECTED_BUCKET_OWNER goes with every request', async () => {
+    withEnv({ MLFLOW_S3_EXPECTED_BUCKET_OWNER: '111122223333' });
+    const repo = await open(uniqueRoot('owner'), { endpointUrl: proxy.endpoint, partSizeBytes: 5 * MiB });
+    await repo.write('big.bin', randomBytes(6 * MiB));
+    await repo.write('a.txt', 'x');
+    await repo.listArtifacts();
+    await repo.stat('a.txt');
+    await readAllBytes(await repo.openRead('a.txt'));
+    await repo.deleteArtifacts();
+    expect(proxy.requests.length).toBeGreaterThanOrEqual(9);
+    for (const request of proxy.requests) {
+      expect(request.headers['x-amz-expected-bucket-owner'], `${request.method} ${request.url}`).toBe(
+        '111122223333',
+      );
+    }
+  });
+
+  it('MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT bounds a transfer from a stalled server', async () => {
+    withEnv({ MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT: '1' });
+    const repo = await open(uniqueRoot('timeout'), { endpointUrl: proxy.endpoint });
+    await repo.write('a.txt', 'x');
+    proxy.delayMs = 4000;
+    const dst = await mkdtemp(join(tmpdir(), 's3-it-'));
+    const started = Date.now();
+    const error = await codeOf(repo.downloadArtifacts('a.txt', dst));
+    expect(error.code).toBe('timeout');
+    expect(Date.now() - started).toBeLessThan(3500);
+  });
+
+  it('path-style addressing with a custom endpoint (auto, as boto does)', async () => {
+    const repo = await open(uniqueRoot('style'), { endpointUrl: proxy.endpoint });
+    await repo.write('a.txt', 'x');
+    const put = proxy.requests.find((r) => r.method === 'PUT')!;
+    expect(put.url.startsWith(`/${bucket()}/`)).toBe(true);
+    expect(put.headers.host).toBe(new URL(proxy.endpoint).host);
+  });
+});
+
+describe('reads', () => {
+  it('ranged reads return the requested bytes; a range past the end is empty', async () => {
+    const repo = await open(uniqueRoot('range'));
+    const body = randomBytes(100_000);
+    await repo.write('r.bin', body);
+    expect(
+      (await readAllBytes(await repo.openRead('r.bin', { range: { start: 10, end: 19 } }))).equals(
+        body.subarray(10, 20),
+      ),
+    ).toBe(true);
+    expect(
+      (await readAllBytes(await repo.openRead('r.bin', { range: { start: 99_990 } }))).equals(
+        body.subarray(99_990),
+      ),
+    ).toBe(true);
+    expect((await readAllBytes(await repo.openRead('r.bin', { range: { start: 200_000 } }))).length).toBe(0);
+  });
+
+  it('downloads a file larger than the parallel threshold to disk intact, with its content type', async () => {
+    const repo = await open(uniqueRoot('download'), {
+      partSizeBytes: 5 * MiB,
+      parallelDownloadThresholdBytes: 6 * MiB,
+      downloadChunkSizeBytes: 2 * MiB,
+    });
+    const src = await mkdtemp(join(tmpdir(), 's3-it-'));
+    const body = randomBytes(9 * MiB + 17);
+    await writeFile(join(src, 'weights.parquet'), body);
+    await writeFile(join(src, 'plot.png'), 'png');
+    await repo.logArtifacts(src, 'out');
+    const dst = await mkdtemp(join(tmpdir(), 's3-it-'));
+    const local = await repo.downloadArtifacts('out', dst);
+    expect((await readFile(join(local, 'weights.parquet'))).equals(body)).toBe(true);
+    expect((await repo.stat('out/plot.png')).contentType).toBe('image/png');
+    const object = await admin.send(
+      new GetObjectCommand({ Bucket: bucket(), Key: `${prefixOf(repo.uri)}/out/plot.png` }),
+    );
+    expect(object.ContentType).toBe('image/png');
+    object.Body?.transformToString();
+  });
+});
