@@ -1,3 +1,6 @@
+// The default destination (./mlartifacts) is a local directory: its backend ships with the server.
+import '@artifacts/local';
+
 export type {
   AccessLogEntry,
   ArtifactRoutesOptions,

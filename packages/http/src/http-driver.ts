@@ -1,0 +1,259 @@
+import type { Readable } from 'node:stream';
+import {
+  ArtifactsError,
+  baseName,
+  type DriverCapabilities,
+  type DriverEntry,
+  type DriverListOptions,
+  type DriverReadOptions,
+  type DriverReadResult,
+  type DriverStat,
+  type DriverWriteOptions,
+  joinKey,
+  type OperationOptions,
+  parentKey,
+  type StorageDriver,
+  validateArtifactPath,
+} from '@artifacts/core';
+import { type ArtifactEndpoint, artifactUrl, listUrl } from './endpoint.js';
+import { HttpClient } from './internal/client.js';
+import { uploadMultipart } from './internal/multipart.js';
+import { RangeFilter, streamBody } from './internal/streams.js';
+import type { ResolvedHttpOptions } from './options.js';
+
+interface ListedFile {
+  path?: unknown;
+  is_dir?: unknown;
+  file_size?: unknown;
+}
+
+/** Parallel listings while walking a tree (each is one request to the server). */
+const LIST_CONCURRENCY = 8;
+
+/**
+ * The client of an artifact proxy (MLflow's `mlflow server --serve-artifacts`, or @artifacts/server):
+ * keys map to `<apiBase>/mlflow-artifacts/artifacts/<root>/<key>`.
+ */
+export class HttpDriver implements StorageDriver {
+  readonly capabilities: DriverCapabilities = {
+    // Against a server that ignores Range (MLflow's), the driver cuts the range out itself.
+    rangeRead: true,
+    // The API cannot create an empty directory.
+    directories: false,
+    checksums: [],
+    multipartUpload: false,
+    presign: false,
+    serverSideCopy: false,
+  };
+  readonly secrets: readonly string[];
+  readonly #client: HttpClient;
+  readonly #endpoint: ArtifactEndpoint;
+  readonly #options: ResolvedHttpOptions;
+
+  constructor(endpoint: ArtifactEndpoint, options: ResolvedHttpOptions, connections: number) {
+    this.#endpoint = endpoint;
+    this.#options = options;
+    this.#client = new HttpClient(options, connections);
+    this.secrets = [...this.#client.secrets, ...(endpoint.password ? [endpoint.password] : [])];
+  }
+
+  /** The key's path inside the server's destination. */
+  #full(key: string): string {
+    return joinKey(this.#endpoint.root, key);
+  }
+
+  async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
+    const size = options.size;
+    if (
+      this.#options.multipartUpload &&
+      size !== undefined &&
+      size >= this.#options.multipartMinimumFileSize &&
+      size > 0
+    ) {
+      const done = await uploadMultipart(this.#client, {
+        apiBase: this.#endpoint.apiBase,
+        dir: parentKey(this.#full(key)),
+        name: baseName(key),
+        body,
+        size,
+        chunkSize: this.#options.multipartChunkSize,
+        concurrency: this.#options.multipartConcurrency,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      if (done) return undefined;
+    }
+    const headers: Record<string, string> = {
+      'content-type': options.contentType ?? 'application/octet-stream',
+    };
+    if (size !== undefined) headers['content-length'] = String(size);
+    const response = await this.#client.send('PUT', artifactUrl(this.#endpoint.apiBase, this.#full(key)), {
+      body: streamBody(body),
+      headers,
+      idempotent: false,
+      what: `uploading artifact ${JSON.stringify(key)}`,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    await response.body.dump();
+    return undefined;
+  }
+
+  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
+    const range = options.range;
+    const headers: Record<string, string> = {};
+    if (range) headers.range = `bytes=${range.start}-${range.end ?? ''}`;
+    const response = await this.#client.send('GET', artifactUrl(this.#endpoint.apiBase, this.#full(key)), {
+      headers,
+      idempotent: true,
+      what: `reading artifact ${JSON.stringify(key)}`,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const length = headerNumber(response.headers['content-length']);
+    const contentType = headerString(response.headers['content-type']);
+    const base = contentType ? { contentType } : {};
+    if (range && response.statusCode === 200) {
+      // The server sent the whole file: keep the requested bytes and stop reading after them.
+      const filter = new RangeFilter(range.start, range.end);
+      filter.once('end', () => response.body.destroy());
+      response.body.on('error', (error) => filter.destroy(error));
+      const total = length;
+      const end = range.end === undefined || total === undefined ? total : Math.min(range.end + 1, total);
+      return {
+        ...base,
+        stream: response.body.pipe(filter),
+        ...(end === undefined ? {} : { size: Math.max(0, end - range.start) }),
+        ...(total === undefined ? {} : { totalSize: total }),
+      };
+    }
+    const totalFromRange = contentRangeTotal(response.headers['content-range']);
+    return {
+      ...base,
+      stream: response.body,
+      ...(length === undefined ? {} : { size: length }),
+      ...(range
+        ? totalFromRange === undefined
+          ? {}
+          : { totalSize: totalFromRange }
+        : length === undefined
+          ? {}
+          : { totalSize: length }),
+    };
+  }
+
+  async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
+    if (key === '') return { key: '', isDir: true };
+    // The API has no metadata call: the parent's listing says what the key is.
+    const parent = parentKey(key);
+    const name = baseName(key);
+    for (const entry of await this.#listOnce(parent, options)) {
+      if (baseName(entry.key) === name) return entry;
+    }
+    return undefined;
+  }
+
+  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    if (!options.recursive) {
+      yield* await this.#listOnce(prefix, options);
+      return;
+    }
+    // Breadth-first, a few listings at a time; directories are walked, files reported.
+    let level = [prefix];
+    while (level.length > 0) {
+      const next: string[] = [];
+      for (let i = 0; i < level.length; i += LIST_CONCURRENCY) {
+        const batch = await Promise.all(
+          level.slice(i, i + LIST_CONCURRENCY).map((dir) => this.#listOnce(dir, options)),
+        );
+        for (const entries of batch) {
+          for (const entry of entries) {
+            if (entry.isDir) next.push(entry.key);
+            else yield entry;
+          }
+        }
+      }
+      level = next;
+    }
+  }
+
+  /** One listing request; every name the server returns is validated before it becomes a key. */
+  async #listOnce(prefix: string, options: OperationOptions): Promise<DriverEntry[]> {
+    const body = await this.#client.json<{ files?: unknown }>(
+      'GET',
+      listUrl(this.#endpoint.apiBase, this.#full(prefix)),
+      {
+        idempotent: true,
+        what: `listing ${prefix === '' ? 'the repository root' : `artifact ${JSON.stringify(prefix)}`}`,
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+    );
+    if (body.files === undefined) return [];
+    if (!Array.isArray(body.files)) {
+      throw new ArtifactsError('integrity', 'the server listing is malformed: `files` is not a list');
+    }
+    return body.files.map((file: ListedFile) => {
+      if (typeof file?.path !== 'string') {
+        throw new ArtifactsError('integrity', 'the server listing is malformed: an entry has no path');
+      }
+      // MLflow's server returns base names; a name with a separator or a `..` is hostile.
+      const name = validateArtifactPath(file.path, {
+        label: 'name returned by the server listing',
+        allowRoot: false,
+      });
+      if (name.includes('/')) {
+        throw ArtifactsError.invalidArgument(
+          `name returned by the server listing ${JSON.stringify(file.path)} is refused: it is not a single file name`,
+        );
+      }
+      const key = joinKey(prefix, name);
+      if (file.is_dir === true) return { key, isDir: true };
+      const size =
+        file.file_size === undefined || file.file_size === null ? undefined : Number(file.file_size);
+      return {
+        key,
+        isDir: false,
+        ...(size !== undefined && Number.isSafeInteger(size) && size >= 0 ? { size } : {}),
+      };
+    });
+  }
+
+  async delete(key: string, options: OperationOptions): Promise<void> {
+    const full = this.#full(key);
+    if (full === '') {
+      // The API has no "delete everything" call (and servers refuse it): delete each top-level entry.
+      for (const entry of await this.#listOnce('', options)) await this.delete(entry.key, options);
+      return;
+    }
+    try {
+      const response = await this.#client.send('DELETE', artifactUrl(this.#endpoint.apiBase, full), {
+        idempotent: true,
+        what: `deleting artifact ${JSON.stringify(key)}`,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      await response.body.dump();
+    } catch (error) {
+      // Deleting nothing is not an error; an unknown endpoint (ENDPOINT_NOT_FOUND) still is.
+      if (ArtifactsError.is(error, 'not_found') && error.context.errorCode === 'RESOURCE_DOES_NOT_EXIST')
+        return;
+      throw error;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+}
+
+function headerString(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function headerNumber(value: string | string[] | undefined): number | undefined {
+  const raw = headerString(value);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+function contentRangeTotal(value: string | string[] | undefined): number | undefined {
+  const match = /\/(\d+)\s*$/.exec(headerString(value) ?? '');
+  return match ? Number(match[1]) : undefined;
+}

@@ -1,0 +1,10 @@
+import { registerBackend } from '@artifacts/core';
+import { httpBackend } from './plugin.js';
+
+export type { ArtifactEndpoint } from './endpoint.js';
+export { resolveArtifactEndpoint } from './endpoint.js';
+export { HttpDriver } from './http-driver.js';
+export type { HttpBackendOptions } from './options.js';
+export { httpBackend } from './plugin.js';
+
+registerBackend(httpBackend);
