@@ -84,9 +84,10 @@ async function keysUnder(prefix: string, endpoint?: string): Promise<string[]> {
   return keys;
 }
 
-async function pendingUploads(prefix: string): Promise<string[]> {
-  const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket(), Prefix: prefix }));
-  return (out.Uploads ?? []).map((u) => u.Key!);
+/** Multipart uploads in progress for one key (MinIO lists uploads by exact object name only). */
+async function pendingUploads(key: string): Promise<string[]> {
+  const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket(), Prefix: key }));
+  return (out.Uploads ?? []).map((u) => u.UploadId!);
 }
 
 describe('endpoint (MLFLOW_S3_ENDPOINT_URL)', () => {
@@ -293,10 +294,10 @@ describe('multipart capability (the proxy server’s mpu/create, complete, abort
     const upload = await repo.createMultipartUpload('x.bin', 2);
     const response = await fetch(upload.credentials[0]!.url, { method: 'PUT', body: randomBytes(5 * MiB) });
     expect(response.status).toBe(200);
-    expect(await pendingUploads(`${prefixOf(uri)}/`)).toEqual([`${prefixOf(uri)}/x.bin`]);
+    expect(await pendingUploads(`${prefixOf(uri)}/x.bin`)).toEqual([upload.uploadId]);
     await repo.abortMultipartUpload('x.bin', upload.uploadId);
     await repo.abortMultipartUpload('x.bin', upload.uploadId);
-    expect(await pendingUploads(`${prefixOf(uri)}/`)).toEqual([]);
+    expect(await pendingUploads(`${prefixOf(uri)}/x.bin`)).toEqual([]);
     expect((await codeOf(repo.stat('x.bin'))).code).toBe('not_found');
   });
 
@@ -343,13 +344,13 @@ describe('errors', () => {
       credentials: { accessKeyId: env('AWS_ACCESS_KEY_ID'), secretAccessKey: secret },
     });
     for (const call of [
-      repo.write('a.txt', 'x'),
-      repo.listArtifacts(),
-      repo.openRead('a.txt'),
-      repo.stat('a.txt'),
-      repo.deleteArtifacts('a'),
+      () => repo.write('a.txt', 'x'),
+      () => repo.listArtifacts(),
+      () => repo.openRead('a.txt'),
+      () => repo.stat('a.txt'),
+      () => repo.deleteArtifacts('a'),
     ]) {
-      const error = await codeOf(call);
+      const error = await codeOf(call());
       expect(error.code).toBe('unauthenticated');
       expect(error.message).not.toContain(secret);
     }
@@ -365,8 +366,12 @@ describe('errors', () => {
 
   it('a missing bucket is not_found naming the bucket', async () => {
     const repo = await open('s3://no-such-bucket-artifacts/root');
-    for (const call of [repo.listArtifacts(), repo.openRead('a.txt'), repo.write('a.txt', 'x')]) {
-      const error = await codeOf(call);
+    for (const call of [
+      () => repo.listArtifacts(),
+      () => repo.openRead('a.txt'),
+      () => repo.write('a.txt', 'x'),
+    ]) {
+      const error = await codeOf(call());
       expect(error.code).toBe('not_found');
       expect(error.message).toContain('no-such-bucket-artifacts');
     }
@@ -430,13 +435,18 @@ describe('uploads that fail or are aborted leave nothing', () => {
   it('an upload aborted half-way leaves no object and no dangling multipart upload', async () => {
     const uri = uniqueRoot('abort');
     const repo = await open(uri, { partSizeBytes: 5 * MiB });
+    const key = `${prefixOf(uri)}/half.bin`;
     const controller = new AbortController();
     let produced = 0;
+    let pendingAtAbort: string[] | undefined;
     const body = new Readable({
       read() {
-        if (produced >= 12 * MiB && !controller.signal.aborted) {
-          // Several parts are out; give up before the end.
-          setTimeout(() => controller.abort(), 50);
+        if (produced === 12 * MiB) {
+          // Parts are out: the multipart upload exists; give up before the end.
+          void pendingUploads(key).then((ids) => {
+            pendingAtAbort = ids;
+            controller.abort();
+          });
         }
         produced += MiB;
         setTimeout(() => this.push(randomBytes(MiB)), 5);
@@ -444,8 +454,10 @@ describe('uploads that fail or are aborted leave nothing', () => {
     });
     const error = await codeOf(repo.write('half.bin', body, { signal: controller.signal }));
     expect(error.code).toBe('aborted');
+    expect(produced).toBeLessThan(30 * MiB);
+    expect(pendingAtAbort).toHaveLength(1);
     expect(await keysUnder(`${prefixOf(uri)}/`)).toEqual([]);
-    expect(await pendingUploads(`${prefixOf(uri)}/`)).toEqual([]);
+    expect(await pendingUploads(key)).toEqual([]);
   });
 
   it('a body that fails half-way leaves no object and no dangling multipart upload', async () => {
@@ -462,9 +474,9 @@ describe('uploads that fail or are aborted leave nothing', () => {
         this.push(randomBytes(MiB));
       },
     });
-    await codeOf(repo.write('broken.bin', body));
+    expect((await codeOf(repo.write('broken.bin', body))).message).toContain('the source disk went away');
     expect(await keysUnder(`${prefixOf(uri)}/`)).toEqual([]);
-    expect(await pendingUploads(`${prefixOf(uri)}/`)).toEqual([]);
+    expect(await pendingUploads(`${prefixOf(uri)}/broken.bin`)).toEqual([]);
   });
 });
 
@@ -531,6 +543,7 @@ describe('through a fault-injecting proxy', () => {
   it('MLFLOW_S3_EXPECTED_BUCKET_OWNER goes with every request', async () => {
     withEnv({ MLFLOW_S3_EXPECTED_BUCKET_OWNER: '111122223333' });
     const repo = await open(uniqueRoot('owner'), { endpointUrl: proxy.endpoint, partSizeBytes: 5 * MiB });
+    proxy.requests.length = 0;
     await repo.write('big.bin', randomBytes(6 * MiB));
     await repo.write('a.txt', 'x');
     await repo.listArtifacts();
