@@ -1,0 +1,528 @@
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import { PassThrough, type Readable, Writable } from 'node:stream';
+import {
+  ArtifactsError,
+  type DriverCapabilities,
+  type DriverEntry,
+  type DriverListOptions,
+  type DriverReadOptions,
+  type DriverReadResult,
+  type DriverStat,
+  type DriverWriteOptions,
+  type OperationOptions,
+  type StorageDriver,
+} from '@artifacts/core';
+import { type FileInfo, FileType, FTPError } from 'basic-ftp';
+import { type FtpConnection, FtpConnectionFactory, isConnectionError } from './connection.js';
+import { ftpError, isMissing, replyCode } from './errors.js';
+import { ConnectionPool } from './pool.js';
+import type { FtpSettings } from './settings.js';
+
+/** Temporary upload names: `.<name>.artifacts-<16 hex>.part`, hidden from listings. */
+const TEMP_NAME = /^\..+\.artifacts-[0-9a-f]{16}\.part$/;
+
+export function tempNameFor(target: string): string {
+  return posix.join(
+    posix.dirname(target),
+    `.${posix.basename(target)}.artifacts-${randomBytes(8).toString('hex')}.part`,
+  );
+}
+
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+interface PathInfo {
+  isDir: boolean;
+  size?: number;
+  modified?: Date;
+}
+
+/** Parses the facts of an MLST reply line (`type=file;size=12;modify=20240102030405; /path`). */
+export function parseMlstFacts(line: string): PathInfo | undefined {
+  const space = line.indexOf(' ');
+  const facts = (space === -1 ? line : line.slice(0, space)).split(';');
+  const map = new Map<string, string>();
+  for (const fact of facts) {
+    const eq = fact.indexOf('=');
+    if (eq > 0) map.set(fact.slice(0, eq).toLowerCase(), fact.slice(eq + 1));
+  }
+  const type = map.get('type')?.toLowerCase();
+  if (type === undefined) return undefined;
+  const modify = map.get('modify');
+  const modified = modify ? parseMlstTime(modify) : undefined;
+  if (type === 'dir' || type === 'cdir' || type === 'pdir')
+    return { isDir: true, ...(modified ? { modified } : {}) };
+  const size = map.get('size');
+  return {
+    isDir: false,
+    ...(size !== undefined && /^\d+$/.test(size) ? { size: Number(size) } : {}),
+    ...(modified ? { modified } : {}),
+  };
+}
+
+function parseMlstTime(value: string): Date | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d+))?$/.exec(value);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, frac] = m;
+  const ms = frac ? Math.round(Number(`0.${frac}`) * 1000) : 0;
+  return new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms));
+}
+
+/** Closes a connection now and tells the pool at once, so that no other operation is handed it. */
+function discard(connection: FtpConnection): void {
+  if (connection.dead) return;
+  connection.dead = true;
+  connection.client.close();
+  for (const callback of connection.onDeath.splice(0)) callback();
+}
+
+function signalOption(options: OperationOptions): { signal?: AbortSignal } {
+  return options.signal ? { signal: options.signal } : {};
+}
+
+/** The FTP StorageDriver: keys are paths below the repository's root directory. */
+export class FtpDriver implements StorageDriver {
+  readonly capabilities: DriverCapabilities = {
+    rangeRead: true,
+    directories: true,
+    checksums: [],
+    multipartUpload: false,
+    presign: false,
+    serverSideCopy: false,
+  };
+  readonly secrets: readonly string[];
+  readonly pool: ConnectionPool<FtpConnection>;
+  readonly #settings: FtpSettings;
+  /** Directories this repository created or saw, so uploads into them skip the round trips. */
+  readonly #knownDirs = new Set<string>();
+
+  constructor(settings: FtpSettings) {
+    this.#settings = settings;
+    this.secrets = settings.secrets;
+    this.pool = new ConnectionPool(new FtpConnectionFactory(settings), {
+      maxConnections: settings.maxConnections,
+      // One control connection runs one command or transfer at a time.
+      operationsPerConnection: 1,
+      idleTimeoutMs: settings.idleTimeoutMs,
+      label: settings.label,
+    });
+  }
+
+  #path(key: string): string {
+    return key === '' ? this.#settings.root : posix.join(this.#settings.root, key);
+  }
+
+  #what(verb: string, path: string): string {
+    return `${verb} ${path} on ${this.#settings.label}`;
+  }
+
+  async #statPath(connection: FtpConnection, path: string): Promise<PathInfo | undefined> {
+    const { client } = connection;
+    if (connection.mlst) {
+      let message: string;
+      try {
+        message = (await client.send(`MLST ${path}`)).message;
+      } catch (error) {
+        // RFC 3659: 550 = no such file or no access (pure-ftpd: "Can't check for file existence").
+        if (replyCode(error) === 550 || replyCode(error) === 501 || isMissing(error)) return undefined;
+        throw error;
+      }
+      const line = message.split(/\r?\n/).find((l) => l.startsWith(' '));
+      const info = line ? parseMlstFacts(line.trim()) : undefined;
+      if (info) return info;
+    }
+    // Without MLST: SIZE answers for files only, CWD for directories only.
+    try {
+      return { isDir: false, size: await client.size(path) };
+    } catch (error) {
+      if (!(error instanceof FTPError)) throw error;
+    }
+    try {
+      await client.cd(path);
+      return { isDir: true };
+    } catch (error) {
+      if (!(error instanceof FTPError)) throw error;
+      return undefined;
+    }
+  }
+
+  async #ensureDir(connection: FtpConnection, dir: string): Promise<void> {
+    if (dir === '/' || dir === '' || this.#knownDirs.has(dir)) return;
+    const { client } = connection;
+    const existing = await this.#statPath(connection, dir);
+    if (existing?.isDir) {
+      this.#knownDirs.add(dir);
+      return;
+    }
+    if (existing) {
+      throw new ArtifactsError(
+        'failed_precondition',
+        `cannot create directory ${dir}: a file exists at that path`,
+      );
+    }
+    await this.#ensureDir(connection, posix.dirname(dir));
+    try {
+      await client.send(`MKD ${dir}`);
+    } catch (error) {
+      if (!(error instanceof FTPError)) throw error;
+      // Created meanwhile by another upload?
+      const now = await this.#statPath(connection, dir);
+      if (!now?.isDir) throw error;
+    }
+    this.#knownDirs.add(dir);
+  }
+
+  #forgetDirs(path: string): void {
+    for (const dir of this.#knownDirs)
+      if (dir === path || dir.startsWith(`${path}/`)) this.#knownDirs.delete(dir);
+  }
+
+  async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
+    const target = this.#path(key);
+    const dir = posix.dirname(target);
+    let orphan: string | undefined;
+    try {
+      await this.pool.use(
+        async (connection) => {
+          await this.#ensureDir(connection, dir);
+          const temp = tempNameFor(target);
+          const onAbort = () => discard(connection);
+          options.signal?.addEventListener('abort', onAbort, { once: true });
+          try {
+            try {
+              await connection.client.uploadFrom(body, temp);
+            } catch (error) {
+              // The directory vanished since it was cached (removed by another client): once more.
+              if ((replyCode(error) === 553 || replyCode(error) === 550) && !body.readableDidRead) {
+                this.#forgetDirs(dir);
+                await this.#ensureDir(connection, dir);
+                await connection.client.uploadFrom(body, temp);
+              } else throw error;
+            }
+            options.signal?.throwIfAborted();
+            await this.#rename(connection, temp, target);
+          } catch (error) {
+            if (body.readableDidRead) {
+              // A transfer that failed half-way leaves the control connection in an unknown state
+              // (a late 226/426 reply); the temporary file goes over a fresh connection.
+              discard(connection);
+              orphan = temp;
+            } else if (!connection.dead) {
+              await connection.client.remove(temp, true).catch(() => undefined);
+            }
+            throw error;
+          } finally {
+            options.signal?.removeEventListener('abort', onAbort);
+          }
+        },
+        {
+          ...signalOption(options),
+          // A body that was partly sent cannot be replayed: fail cleanly rather than upload half of it.
+          retry: () => !body.readableDidRead,
+        },
+      );
+    } catch (error) {
+      if (orphan !== undefined) await this.#removeOrphan(orphan);
+      throw ftpError(error, this.#what('writing', target));
+    }
+    return undefined;
+  }
+
+  async #removeOrphan(path: string): Promise<void> {
+    await this.pool
+      .use((connection) => connection.client.remove(path, true), {
+        signal: AbortSignal.timeout(5000),
+        retry: () => false,
+      })
+      .catch(() => undefined);
+  }
+
+  async #rename(connection: FtpConnection, from: string, to: string): Promise<void> {
+    try {
+      await connection.client.rename(from, to);
+      return;
+    } catch (error) {
+      if (!(error instanceof FTPError)) throw error;
+      // Some servers refuse to rename over an existing file: remove it, then rename (not atomic).
+      const existing = await this.#statPath(connection, to);
+      if (!existing) throw error;
+      if (existing.isDir) {
+        throw new ArtifactsError(
+          'failed_precondition',
+          `cannot write ${to}: a directory exists at that path`,
+          {
+            cause: error,
+          },
+        );
+      }
+      await connection.client.remove(to, true);
+      await connection.client.rename(from, to);
+    }
+  }
+
+  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
+    const path = this.#path(key);
+    try {
+      return await this.pool.lease(async (lease) => {
+        const connection = lease.connection;
+        const info = await this.#statPath(connection, path);
+        if (!info || info.isDir) {
+          throw ArtifactsError.notFound(
+            info
+              ? `file ${path} on ${this.#settings.label} (it is a directory)`
+              : `${path} on ${this.#settings.label}`,
+            { context: { path: key } },
+          );
+        }
+        const total = info.size;
+        const start = options.range?.start ?? 0;
+        const endExclusive =
+          options.range?.end === undefined
+            ? total
+            : total === undefined
+              ? options.range.end + 1
+              : Math.min(options.range.end + 1, total);
+        const size = endExclusive === undefined ? undefined : Math.max(0, endExclusive - start);
+        const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+        if (size === 0) {
+          lease.release();
+          out.end();
+          return { stream: out, size: 0, ...(total === undefined ? {} : { totalSize: total }) };
+        }
+        this.#download(
+          lease,
+          path,
+          out,
+          start,
+          endExclusive !== undefined && endExclusive !== total ? size : undefined,
+          options.signal,
+        );
+        return {
+          stream: out,
+          ...(size === undefined ? {} : { size }),
+          ...(total === undefined ? {} : { totalSize: total }),
+        };
+      }, signalOption(options));
+    } catch (error) {
+      throw ftpError(error, this.#what('reading', path));
+    }
+  }
+
+  /** Streams RETR (from REST `start`) into `out`; with `limit`, stops after that many bytes. */
+  #download(
+    lease: { connection: FtpConnection; release(broken?: boolean): void },
+    path: string,
+    out: PassThrough,
+    start: number,
+    limit: number | undefined,
+    signal: AbortSignal | undefined,
+  ): void {
+    const connection = lease.connection;
+    let remaining = limit ?? Number.POSITIVE_INFINITY;
+    let stoppedEarly = false;
+    let settled = false;
+    const stop = () => discard(connection);
+    const sink = new Writable({
+      highWaterMark: 1024 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        if (stoppedEarly) {
+          callback();
+          return;
+        }
+        let data = chunk;
+        if (data.length >= remaining) {
+          data = data.subarray(0, remaining);
+          remaining = 0;
+          stoppedEarly = limit !== undefined;
+        } else remaining -= data.length;
+        const ok = out.write(data);
+        if (stoppedEarly) {
+          // The range is complete: end the stream and drop the connection, which aborts RETR.
+          out.end();
+          stop();
+          callback();
+        } else if (ok) callback();
+        else out.once('drain', () => callback());
+      },
+    });
+    const onAbort = () => {
+      out.destroy(signal?.reason as Error);
+      stop();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    // The consumer went away before the end: RETR is abandoned with its connection.
+    out.once('close', () => {
+      if (!settled && !out.writableFinished) stop();
+    });
+    connection.client.downloadTo(sink, path, start).then(
+      () => {
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        if (!stoppedEarly) out.end();
+        lease.release();
+      },
+      (error: unknown) => {
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        if (!stoppedEarly && !out.destroyed)
+          out.destroy(ftpError(error, this.#what('reading', path)) as Error);
+        lease.release(true);
+      },
+    );
+  }
+
+  async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
+    const path = this.#path(key);
+    try {
+      const info = await this.pool.use(
+        (connection) => this.#statPath(connection, path),
+        signalOption(options),
+      );
+      if (!info) return undefined;
+      return {
+        key,
+        isDir: info.isDir,
+        ...(info.size === undefined || info.isDir ? {} : { size: info.size }),
+        ...(info.modified ? { lastModified: info.modified } : {}),
+      };
+    } catch (error) {
+      throw ftpError(error, this.#what('reading', path));
+    }
+  }
+
+  /** Children of a directory, or undefined when `path` is missing or a file. */
+  async #listDir(connection: FtpConnection, path: string): Promise<FileInfo[] | undefined> {
+    if (!connection.mlst) {
+      // LIST of a file lists the file itself: only list what is known to be a directory.
+      const info = await this.#statPath(connection, path);
+      if (!info?.isDir) return undefined;
+    }
+    try {
+      return await connection.client.list(path);
+    } catch (error) {
+      if (!(error instanceof FTPError) || isConnectionError(error)) throw error;
+      const info = await this.#statPath(connection, path);
+      if (!info?.isDir) return undefined;
+      throw error;
+    }
+  }
+
+  async #entries(connection: FtpConnection, path: string): Promise<Array<{ name: string; info: PathInfo }>> {
+    const listed = (await this.#listDir(connection, path)) ?? [];
+    const out: Array<{ name: string; info: PathInfo }> = [];
+    for (const file of listed) {
+      const name = file.name;
+      if (name === '.' || name === '..' || name === '' || name.includes('/') || isTempName(name)) continue;
+      if (file.type === FileType.SymbolicLink) {
+        // Describe what the link points to, as for SFTP.
+        const target = await this.#statPath(connection, posix.join(path, name));
+        if (target) out.push({ name, info: target });
+        continue;
+      }
+      out.push({ name, info: file.isDirectory ? { isDir: true } : { isDir: false, size: file.size } });
+    }
+    return out;
+  }
+
+  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    const pending = [prefix];
+    while (pending.length > 0) {
+      const key = pending.shift()!;
+      const path = this.#path(key);
+      let entries: Array<{ name: string; info: PathInfo }>;
+      try {
+        entries = await this.pool.use((connection) => this.#entries(connection, path), signalOption(options));
+      } catch (error) {
+        throw ftpError(error, this.#what('listing', path));
+      }
+      for (const { name, info } of entries) {
+        const child = key === '' ? name : `${key}/${name}`;
+        yield info.isDir
+          ? { key: child, isDir: true }
+          : { key: child, isDir: false, ...(info.size === undefined ? {} : { size: info.size }) };
+        if (info.isDir && options.recursive) pending.push(child);
+      }
+    }
+  }
+
+  async delete(key: string, options: OperationOptions): Promise<void> {
+    const path = this.#path(key);
+    try {
+      const tree = await this.pool.use(async (connection) => {
+        const info = await this.#statPath(connection, path);
+        if (!info) return undefined;
+        if (!info.isDir) {
+          await this.#remove(connection, path);
+          return undefined;
+        }
+        // Collect the tree first (MLSD needs a data connection per directory), then remove.
+        const files: string[] = [];
+        const dirs: string[] = [];
+        const walk = async (dir: string) => {
+          const listed = (await this.#listDir(connection, dir)) ?? [];
+          for (const file of listed) {
+            if (file.name === '.' || file.name === '..' || file.name.includes('/')) continue;
+            const child = posix.join(dir, file.name);
+            if (file.isDirectory) {
+              await walk(child);
+              dirs.push(child);
+            } else files.push(child);
+          }
+        };
+        await walk(path);
+        return { files, dirs };
+      }, signalOption(options));
+      if (!tree) return;
+      // Every connection of the pool removes files: one DELE per file is a round trip each.
+      let next = 0;
+      const worker = () =>
+        this.pool.use(async (connection) => {
+          while (next < tree.files.length) {
+            options.signal?.throwIfAborted();
+            await this.#remove(connection, tree.files[next++]!);
+          }
+        }, signalOption(options));
+      await Promise.all(
+        Array.from({ length: Math.min(this.#settings.maxConnections, tree.files.length) }, worker),
+      );
+      await this.pool.use(async (connection) => {
+        // Children come before their parents in `dirs`; the root of the repository stays.
+        for (const dir of key === '' ? tree.dirs : [...tree.dirs, path]) {
+          try {
+            await connection.client.send(`RMD ${dir}`);
+          } catch (error) {
+            if (!(error instanceof FTPError) || (await this.#statPath(connection, dir))) throw error;
+          }
+        }
+      }, signalOption(options));
+    } catch (error) {
+      throw ftpError(error, this.#what('deleting', path));
+    } finally {
+      this.#forgetDirs(path);
+    }
+  }
+
+  /** DELE that treats an already missing file as removed (deletes are idempotent). */
+  async #remove(connection: FtpConnection, path: string): Promise<void> {
+    try {
+      await connection.client.remove(path);
+    } catch (error) {
+      if (!(error instanceof FTPError) || (await this.#statPath(connection, path))) throw error;
+    }
+  }
+
+  async mkdir(key: string, options: OperationOptions): Promise<void> {
+    const path = this.#path(key);
+    try {
+      await this.pool.use((connection) => this.#ensureDir(connection, path), signalOption(options));
+    } catch (error) {
+      throw ftpError(error, this.#what('creating directory', path));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}

@@ -1,0 +1,344 @@
+import type { Socket } from 'node:net';
+import { ArtifactsError } from '@artifacts/core';
+import ssh2, {
+  type AnyAuthMethod,
+  type AuthenticationType,
+  type Client,
+  type ConnectConfig,
+  type SFTPWrapper,
+} from 'ssh2';
+import {
+  algorithmsForKeyTypes,
+  blobKeyType,
+  fingerprint,
+  knownKeyTypes,
+  verifyHostKey,
+} from './known-hosts.js';
+import type { ConnectionFactory } from './pool.js';
+import type { SftpSettings } from './settings.js';
+
+/** One SSH connection with its SFTP channel. */
+export interface SftpConnection {
+  client: Client;
+  sftp: SFTPWrapper;
+  /** The server offers posix-rename@openssh.com (rename over an existing file, atomically). */
+  posixRename: boolean;
+  /** Largest read and write payloads the server accepts (from limits@openssh.com). */
+  maxReadLength: number;
+  maxWriteLength: number;
+  /** Set once the connection closed or failed; the pool drops it. */
+  dead: boolean;
+  /** Rejecters of requests in flight, failed at once when the connection dies (ssh2 may not). */
+  pending: Set<(error: Error) => void>;
+  /** Callbacks run once when the connection dies. */
+  onDeath: Array<() => void>;
+}
+
+/** The error requests in flight get when their connection dies. */
+export function connectionLost(label: string): Error {
+  return Object.assign(new Error(`Connection lost to ${label}`), { code: 'ECONNRESET' });
+}
+
+/** SFTP status codes (draft-ietf-secsh-filexfer-02), as ssh2 reports them in `error.code`. */
+export const SFTP_STATUS = {
+  EOF: 1,
+  NO_SUCH_FILE: 2,
+  PERMISSION_DENIED: 3,
+  FAILURE: 4,
+  BAD_MESSAGE: 5,
+  NO_CONNECTION: 6,
+  CONNECTION_LOST: 7,
+  OP_UNSUPPORTED: 8,
+} as const;
+
+const CONNECTION_MESSAGES =
+  /No response from server|Not connected|Channel (?:is )?not open|socket (?:hang up|has been ended)|write after end|This socket is closed|Connection lost|Keepalive timeout/i;
+const CONNECTION_ERRNO = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'ENOTCONN',
+  'ERR_STREAM_DESTROYED',
+  'ERR_STREAM_WRITE_AFTER_END',
+]);
+
+/** True when an error means the SSH connection or its SFTP channel is gone. */
+export function isConnectionError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  if (ArtifactsError.is(error)) return false;
+  const { code, level, message } = error as { code?: unknown; level?: unknown; message?: unknown };
+  if (code === SFTP_STATUS.NO_CONNECTION || code === SFTP_STATUS.CONNECTION_LOST) return true;
+  if (typeof code === 'string' && CONNECTION_ERRNO.has(code)) return true;
+  if (level === 'client-socket' || level === 'client-timeout' || level === 'protocol') return true;
+  return typeof message === 'string' && CONNECTION_MESSAGES.test(message);
+}
+
+function socketOf(client: Client): Socket | undefined {
+  return (client as unknown as { _sock?: Socket })._sock;
+}
+
+function authMethods(settings: SftpSettings): AnyAuthMethod[] {
+  const username = settings.username;
+  const methods: AnyAuthMethod[] = [];
+  if (settings.agent) methods.push({ type: 'agent', username, agent: settings.agent });
+  for (const identity of settings.keys) methods.push({ type: 'publickey', username, key: identity.key });
+  if (settings.password !== undefined) {
+    const password = settings.password;
+    methods.push({ type: 'password', username, password });
+    methods.push({
+      type: 'keyboard-interactive',
+      username,
+      // Servers behind PAM ask for the password this way; any prompt gets the password.
+      prompt: (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => password)),
+    });
+  }
+  return methods;
+}
+
+/** Opens SSH connections for one repository: host-key checks, authentication, the SFTP channel. */
+export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> {
+  constructor(private readonly settings: SftpSettings) {}
+
+  create(signal?: AbortSignal): Promise<SftpConnection> {
+    const settings = this.settings;
+    return new Promise<SftpConnection>((resolve, reject) => {
+      const client = new ssh2.Client();
+      let hostKeyError: ArtifactsError | undefined;
+      let settled = false;
+      const tried: string[] = [];
+      const finish = (error: unknown, connection?: SftpConnection) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        if (connection) resolve(connection);
+        else {
+          client.removeAllListeners('ready');
+          client.on('error', () => undefined);
+          client.destroy();
+          reject(error);
+        }
+      };
+      const onAbort = () =>
+        finish(signal?.reason ?? new DOMException('This operation was aborted', 'AbortError'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+
+      const methods = authMethods(settings);
+      let next = 0;
+      const authHandler = (
+        authsLeft: AuthenticationType[] | null,
+        _partial: boolean | null,
+        callback: (method: AnyAuthMethod | AuthenticationType | false) => void,
+      ) => {
+        if (authsLeft === null) {
+          // Ask with `none` first: the server answers with the methods it accepts.
+          callback({ type: 'none', username: settings.username });
+          return;
+        }
+        while (next < methods.length) {
+          const method = methods[next++]!;
+          if (authsLeft.includes(method.type)) {
+            if (!tried.includes(method.type)) tried.push(method.type);
+            callback(method);
+            return;
+          }
+        }
+        callback(false);
+      };
+
+      const config: ConnectConfig = {
+        host: settings.host,
+        port: settings.port,
+        username: settings.username,
+        readyTimeout: settings.connectTimeoutMs,
+        keepaliveInterval: settings.keepaliveIntervalMs,
+        keepaliveCountMax: 3,
+        authHandler: authHandler as unknown as ConnectConfig['authHandler'],
+        hostVerifier: (key: Buffer) => {
+          hostKeyError = this.checkHostKey(key);
+          return hostKeyError === undefined;
+        },
+      };
+      const hostKey = settings.hostKey;
+      if (hostKey.mode === 'known_hosts') {
+        // Ask the server for a key of a type known_hosts holds, as OpenSSH does: otherwise a
+        // server that prefers another type would look unknown although it is trusted.
+        const preferred = algorithmsForKeyTypes(knownKeyTypes(hostKey.entries, hostKey.names));
+        if (preferred.length > 0)
+          config.algorithms = { serverHostKey: { remove: preferred, prepend: preferred } } as never;
+      }
+
+      client.once('ready', () => {
+        client.sftp((error, sftp) => {
+          if (error) {
+            finish(
+              new ArtifactsError(
+                'unavailable',
+                `${settings.label} refused the sftp subsystem: ${error.message}`,
+                {
+                  cause: error,
+                },
+              ),
+            );
+            return;
+          }
+          const extensions = (sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+          const limits = sftp as unknown as { _maxReadLen?: number; _maxWriteLen?: number };
+          const connection: SftpConnection = {
+            client,
+            sftp,
+            posixRename: extensions['posix-rename@openssh.com'] === '1',
+            maxReadLength: limits._maxReadLen ?? 32768,
+            maxWriteLength: limits._maxWriteLen ?? 32768,
+            dead: false,
+            pending: new Set(),
+            onDeath: [],
+          };
+          const die = () => {
+            if (connection.dead) return;
+            connection.dead = true;
+            const error = connectionLost(settings.label);
+            for (const reject of [...connection.pending]) reject(error);
+            connection.pending.clear();
+            for (const callback of connection.onDeath.splice(0)) callback();
+          };
+          client.on('error', die);
+          client.once('close', die);
+          client.once('end', die);
+          sftp.once('close', die);
+          sftp.on('error', die);
+          finish(undefined, connection);
+        });
+      });
+      client.on('error', (error: Error & { level?: string }) => {
+        if (hostKeyError) finish(hostKeyError);
+        else if (error.level === 'client-authentication') {
+          finish(
+            new ArtifactsError(
+              'unauthenticated',
+              `${settings.label} refused authentication (tried: ${tried.length > 0 ? tried.join(', ') : 'no method the server accepts'}; offered: ${describeOffered(settings)})`,
+              {
+                cause: error,
+                context: { host: settings.host, port: settings.port, user: settings.username },
+              },
+            ),
+          );
+        } else if (error.level === 'client-timeout') {
+          finish(
+            new ArtifactsError(
+              'timeout',
+              `connecting to ${settings.label} timed out after ${settings.connectTimeoutMs} ms`,
+              {
+                cause: error,
+              },
+            ),
+          );
+        } else {
+          finish(
+            new ArtifactsError('unavailable', `cannot connect to ${settings.label}: ${error.message}`, {
+              cause: error,
+              context: { host: settings.host, port: settings.port },
+            }),
+          );
+        }
+      });
+      client.once('close', () =>
+        finish(
+          new ArtifactsError('unavailable', `${settings.label} closed the connection during the handshake`),
+        ),
+      );
+      try {
+        client.connect(config);
+      } catch (error) {
+        finish(error);
+      }
+    });
+  }
+
+  /** Undefined when the key is trusted, else the error that explains why it is not. */
+  checkHostKey(key: Buffer): ArtifactsError | undefined {
+    const { hostKey, label } = this.settings;
+    const print = fingerprint(key);
+    const type = blobKeyType(key) ?? 'unknown';
+    const context = { host: this.settings.host, port: this.settings.port, fingerprint: print, keyType: type };
+    switch (hostKey.mode) {
+      case 'off':
+        return undefined;
+      case 'pinned':
+        if (hostKey.fingerprints.includes(print)) return undefined;
+        return new ArtifactsError(
+          'unauthenticated',
+          `host key verification failed for ${label}: the server presented the ${type} key ${print}, which is not the pinned fingerprint (${hostKey.fingerprints.join(', ')})`,
+          { context: { ...context, reason: 'fingerprint_mismatch' } },
+        );
+      case 'known_hosts': {
+        const verdict = verifyHostKey(hostKey.entries, hostKey.names, key);
+        if (verdict.status === 'trusted') return undefined;
+        if (verdict.status === 'revoked') {
+          return new ArtifactsError(
+            'unauthenticated',
+            `host key verification failed for ${label}: the ${type} key ${print} is marked @revoked in ${verdict.source}`,
+            { context: { ...context, reason: 'revoked_host_key' } },
+          );
+        }
+        if (verdict.status === 'changed') {
+          return new ArtifactsError(
+            'unauthenticated',
+            `host key verification failed for ${label}: REMOTE HOST IDENTIFICATION HAS CHANGED — the server presented the ${type} key ${print}, but ${verdict.sources.join(', ')} holds a different ${type} key for ${hostKey.names[0]}. Someone could be intercepting the connection, or the host key was replaced; check the fingerprint with the server's administrator before updating known_hosts`,
+            { context: { ...context, reason: 'changed_host_key' } },
+          );
+        }
+        return new ArtifactsError(
+          'unauthenticated',
+          `host key verification failed for ${label}: ${hostKey.names[0]} is not in ${hostKey.files.length > 0 ? hostKey.files.join(', ') : 'any known_hosts file'}; the server presented the ${type} key ${print}. After checking that fingerprint, add the key (ssh-keyscan -p ${this.settings.port} ${this.settings.host} >> ~/.ssh/known_hosts), pin it with the hostFingerprint option or ARTIFACTS_SFTP_HOST_FINGERPRINT, or point ARTIFACTS_SFTP_KNOWN_HOSTS at a file that has it`,
+          { context: { ...context, reason: 'unknown_host_key' } },
+        );
+      }
+    }
+  }
+
+  destroy(connection: SftpConnection): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const { client } = connection;
+      const socket = socketOf(client);
+      if (!socket || socket.destroyed) {
+        resolve();
+        return;
+      }
+      const timer = setTimeout(() => {
+        client.destroy();
+        resolve();
+      }, 2000);
+      timer.unref();
+      client.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      client.on('error', () => undefined);
+      client.end();
+    });
+  }
+
+  watch(connection: SftpConnection, onDeath: () => void): void {
+    if (connection.dead) onDeath();
+    else connection.onDeath.push(onDeath);
+  }
+
+  isConnectionError(error: unknown): boolean {
+    return isConnectionError(error);
+  }
+
+  setActive(connection: SftpConnection, active: boolean): void {
+    const socket = socketOf(connection.client);
+    if (active) socket?.ref();
+    else socket?.unref();
+  }
+}
+
+function describeOffered(settings: SftpSettings): string {
+  const offered: string[] = [];
+  if (settings.agent) offered.push('agent');
+  if (settings.keys.length > 0) offered.push(`keys from ${settings.keys.map((k) => k.source).join(', ')}`);
+  if (settings.password !== undefined) offered.push('password');
+  return offered.length > 0 ? offered.join('; ') : 'nothing: no key, agent or password configured';
+}

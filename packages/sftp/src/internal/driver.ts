@@ -1,0 +1,419 @@
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  ArtifactsError,
+  type DriverCapabilities,
+  type DriverEntry,
+  type DriverListOptions,
+  type DriverReadOptions,
+  type DriverReadResult,
+  type DriverStat,
+  type DriverWriteOptions,
+  type OperationOptions,
+  type StorageDriver,
+} from '@artifacts/core';
+import type { Stats } from 'ssh2';
+import { isConnectionError, SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
+import { sftpError, statusOf } from './errors.js';
+import { ConnectionPool } from './pool.js';
+import type { SftpSettings } from './settings.js';
+import {
+  closeHandle,
+  fstat,
+  lstat,
+  mkdir,
+  open,
+  posixRename,
+  readdir,
+  rename,
+  rmdir,
+  SftpReadStream,
+  stat,
+  unlink,
+  writeFromStream,
+} from './sftp-io.js';
+
+/** Temporary upload names: `.<name>.artifacts-<16 hex>.part`, hidden from listings. */
+const TEMP_NAME = /^\..+\.artifacts-[0-9a-f]{16}\.part$/;
+
+export function tempNameFor(target: string): string {
+  return posix.join(
+    posix.dirname(target),
+    `.${posix.basename(target)}.artifacts-${randomBytes(8).toString('hex')}.part`,
+  );
+}
+
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/** Entries removed concurrently per directory by a recursive delete (requests on one channel). */
+const DELETE_CONCURRENCY = 32;
+
+/** The SFTP StorageDriver: keys are paths below the repository's root directory. */
+export class SftpDriver implements StorageDriver {
+  readonly capabilities: DriverCapabilities = {
+    rangeRead: true,
+    directories: true,
+    checksums: [],
+    multipartUpload: false,
+    presign: false,
+    serverSideCopy: false,
+  };
+  readonly secrets: readonly string[];
+  readonly pool: ConnectionPool<SftpConnection>;
+  readonly #settings: SftpSettings;
+
+  constructor(settings: SftpSettings) {
+    this.#settings = settings;
+    this.secrets = settings.secrets;
+    this.pool = new ConnectionPool(new SftpConnectionFactory(settings), {
+      maxConnections: settings.maxConnections,
+      operationsPerConnection: settings.operationsPerConnection,
+      idleTimeoutMs: settings.idleTimeoutMs,
+      label: settings.label,
+    });
+  }
+
+  #path(key: string): string {
+    return key === '' ? this.#settings.root : posix.join(this.#settings.root, key);
+  }
+
+  #tuning() {
+    return { requests: this.#settings.requestsPerTransfer, chunkSize: this.#settings.chunkSize };
+  }
+
+  async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
+    const target = this.#path(key);
+    let temp: string | undefined;
+    try {
+      await this.pool.use(
+        async (connection) => {
+          temp = tempNameFor(target);
+          let handle: Buffer;
+          try {
+            handle = await open(connection, temp, 'w');
+          } catch (error) {
+            if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
+            await this.#mkdirp(connection, posix.dirname(target));
+            handle = await open(connection, temp, 'w');
+          }
+          let open_: Buffer | undefined = handle;
+          try {
+            options.signal?.throwIfAborted();
+            await writeFromStream(connection, handle, body, this.#tuning());
+            open_ = undefined;
+            await closeHandle(connection, handle);
+            options.signal?.throwIfAborted();
+            await this.#rename(connection, temp, target);
+            temp = undefined;
+          } finally {
+            if (temp !== undefined && !connection.dead) {
+              if (open_) await closeHandle(connection, open_).catch(() => undefined);
+              await unlink(connection, temp).catch(() => undefined);
+              temp = undefined;
+            }
+          }
+        },
+        {
+          ...(options.signal ? { signal: options.signal } : {}),
+          // A body that was partly sent cannot be replayed: fail cleanly rather than upload half of it.
+          retry: () => !body.readableDidRead,
+        },
+      );
+    } catch (error) {
+      if (temp !== undefined) await this.#removeOrphan(temp);
+      throw sftpError(error, `writing ${target} on ${this.#settings.label}`);
+    }
+    return undefined;
+  }
+
+  /** Best effort: the connection that wrote `temp` died, so remove it over a fresh one. */
+  async #removeOrphan(temp: string): Promise<void> {
+    await this.pool
+      .use((connection) => unlink(connection, temp), {
+        signal: AbortSignal.timeout(5000),
+        retry: () => false,
+      })
+      .catch(() => undefined);
+  }
+
+  async #rename(connection: SftpConnection, from: string, to: string): Promise<void> {
+    if (connection.posixRename) {
+      try {
+        await posixRename(connection, from, to);
+        return;
+      } catch (error) {
+        throw await this.#renameError(connection, error, to);
+      }
+    }
+    // SFTP v3 RENAME refuses an existing target: remove it first (not atomic; the window is short).
+    try {
+      await rename(connection, from, to);
+    } catch (error) {
+      const existing = await lstat(connection, to).catch(() => undefined);
+      if (!existing) throw error;
+      if (existing.isDirectory()) throw await this.#renameError(connection, error, to);
+      await unlink(connection, to).catch(() => undefined);
+      await rename(connection, from, to);
+    }
+  }
+
+  async #renameError(connection: SftpConnection, error: unknown, to: string): Promise<unknown> {
+    if (isConnectionError(error)) return error;
+    const existing = await lstat(connection, to).catch(() => undefined);
+    if (existing?.isDirectory()) {
+      return new ArtifactsError(
+        'failed_precondition',
+        `cannot write ${to}: a directory exists at that path`,
+        {
+          cause: error,
+        },
+      );
+    }
+    return error;
+  }
+
+  async #mkdirp(connection: SftpConnection, dir: string): Promise<void> {
+    if (dir === '/' || dir === '.' || dir === '') return;
+    let failure: unknown;
+    try {
+      await mkdir(connection, dir);
+      return;
+    } catch (error) {
+      if (isConnectionError(error)) throw error;
+      failure = error;
+    }
+    if (statusOf(failure) === SFTP_STATUS.NO_SUCH_FILE) {
+      await this.#mkdirp(connection, posix.dirname(dir));
+      try {
+        await mkdir(connection, dir);
+        return;
+      } catch (error) {
+        if (isConnectionError(error)) throw error;
+        failure = error;
+      }
+    }
+    // Already there (SFTP v3 reports EEXIST as a generic failure), possibly made concurrently.
+    const info = await stat(connection, dir).catch(() => undefined);
+    if (info?.isDirectory()) return;
+    if (info) {
+      throw new ArtifactsError(
+        'failed_precondition',
+        `cannot create directory ${dir}: a file exists at that path`,
+        {
+          cause: failure,
+        },
+      );
+    }
+    throw failure;
+  }
+
+  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
+    const path = this.#path(key);
+    try {
+      return await this.pool.lease(
+        async (lease) => {
+          const connection = lease.connection;
+          let handle: Buffer;
+          try {
+            handle = await open(connection, path, 'r');
+          } catch (error) {
+            if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) {
+              throw ArtifactsError.notFound(`${path} on ${this.#settings.label}`, { context: { path: key } });
+            }
+            throw error;
+          }
+          let info: Stats;
+          try {
+            info = await fstat(connection, handle);
+          } catch (error) {
+            await closeHandle(connection, handle).catch(() => undefined);
+            throw error;
+          }
+          if (!info.isFile()) {
+            await closeHandle(connection, handle).catch(() => undefined);
+            throw ArtifactsError.notFound(`file ${path} on ${this.#settings.label} (it is a directory)`, {
+              context: { path: key },
+            });
+          }
+          const total = info.size;
+          const start = Math.min(options.range?.start ?? 0, total);
+          const end = Math.min(options.range?.end === undefined ? total : options.range.end + 1, total);
+          const stream = new SftpReadStream(connection, handle, { start, end }, this.#tuning(), (broken) =>
+            lease.release(broken),
+          );
+          const signal = options.signal;
+          if (signal) {
+            const onAbort = () => stream.destroy(signal.reason as Error);
+            signal.addEventListener('abort', onAbort, { once: true });
+            stream.once('close', () => signal.removeEventListener('abort', onAbort));
+          }
+          return { stream, size: end - start, totalSize: total };
+        },
+        options.signal ? { signal: options.signal } : {},
+      );
+    } catch (error) {
+      throw sftpError(error, `reading ${path} on ${this.#settings.label}`);
+    }
+  }
+
+  async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
+    const path = this.#path(key);
+    try {
+      return await this.pool.use(
+        async (connection) => {
+          let info: Stats;
+          try {
+            info = await stat(connection, path);
+          } catch (error) {
+            if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return undefined;
+            throw error;
+          }
+          return info.isDirectory()
+            ? { key, isDir: true, lastModified: new Date(info.mtime * 1000) }
+            : { key, isDir: false, size: info.size, lastModified: new Date(info.mtime * 1000) };
+        },
+        options.signal ? { signal: options.signal } : {},
+      );
+    } catch (error) {
+      throw sftpError(error, `reading ${path} on ${this.#settings.label}`);
+    }
+  }
+
+  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    const pending = [prefix];
+    while (pending.length > 0) {
+      const dir = pending.shift()!;
+      const entries = await this.#listDirectory(dir, options);
+      for (const entry of entries) {
+        yield entry;
+        if (entry.isDir && options.recursive) pending.push(entry.key);
+      }
+    }
+  }
+
+  async #listDirectory(key: string, options: OperationOptions): Promise<DriverEntry[]> {
+    const path = this.#path(key);
+    try {
+      return await this.pool.use(
+        async (connection) => {
+          let names: Awaited<ReturnType<typeof readdir>>;
+          try {
+            names = await readdir(connection, path);
+          } catch (error) {
+            const status = statusOf(error);
+            if (status === SFTP_STATUS.NO_SUCH_FILE) return [];
+            // Listing a file fails generically (ENOTDIR): a file lists as nothing.
+            if (status === SFTP_STATUS.FAILURE) {
+              const info = await stat(connection, path).catch(() => undefined);
+              if (info && !info.isDirectory()) return [];
+            }
+            throw error;
+          }
+          const out: DriverEntry[] = [];
+          await Promise.all(
+            names.map(async ({ filename, attrs }) => {
+              if (isTempName(filename) || filename.includes('/')) return;
+              let info: Stats = attrs;
+              // readdir reports symlinks themselves; describe what they point to, as `ls -L` would.
+              if (attrs.isSymbolicLink()) {
+                const target = await stat(connection, posix.join(path, filename)).catch(() => undefined);
+                if (!target) return;
+                info = target;
+              }
+              const child = key === '' ? filename : `${key}/${filename}`;
+              out.push(
+                info.isDirectory()
+                  ? { key: child, isDir: true }
+                  : { key: child, isDir: false, size: info.size },
+              );
+            }),
+          );
+          return out;
+        },
+        options.signal ? { signal: options.signal } : {},
+      );
+    } catch (error) {
+      throw sftpError(error, `listing ${path} on ${this.#settings.label}`);
+    }
+  }
+
+  async delete(key: string, options: OperationOptions): Promise<void> {
+    const path = this.#path(key);
+    try {
+      await this.pool.use(
+        async (connection) => {
+          let info: Stats;
+          try {
+            info = await lstat(connection, path);
+          } catch (error) {
+            if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return;
+            throw error;
+          }
+          if (!info.isDirectory()) {
+            await ignoreMissing(unlink(connection, path));
+            return;
+          }
+          await this.#removeTree(connection, path, options.signal);
+          // The repository root itself stays: deleting '' empties it.
+          if (key !== '') await ignoreMissing(rmdir(connection, path));
+        },
+        options.signal ? { signal: options.signal } : {},
+      );
+    } catch (error) {
+      throw sftpError(error, `deleting ${path} on ${this.#settings.label}`);
+    }
+  }
+
+  /** Removes everything inside `dir` (not `dir` itself); symlinks are removed, never followed. */
+  async #removeTree(connection: SftpConnection, dir: string, signal?: AbortSignal): Promise<void> {
+    let names: Awaited<ReturnType<typeof readdir>>;
+    try {
+      names = await readdir(connection, dir);
+    } catch (error) {
+      if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return;
+      throw error;
+    }
+    let index = 0;
+    const worker = async () => {
+      while (index < names.length) {
+        signal?.throwIfAborted();
+        const { filename, attrs } = names[index++]!;
+        const child = posix.join(dir, filename);
+        if (attrs.isDirectory()) {
+          await this.#removeTree(connection, child, signal);
+          await ignoreMissing(rmdir(connection, child));
+        } else {
+          await ignoreMissing(unlink(connection, child));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, names.length) }, worker));
+  }
+
+  async mkdir(key: string, options: OperationOptions): Promise<void> {
+    const path = this.#path(key);
+    try {
+      await this.pool.use(
+        (connection) => this.#mkdirp(connection, path),
+        options.signal ? { signal: options.signal } : {},
+      );
+    } catch (error) {
+      throw sftpError(error, `creating directory ${path} on ${this.#settings.label}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+async function ignoreMissing(operation: Promise<void>): Promise<void> {
+  try {
+    await operation;
+  } catch (error) {
+    if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
+  }
+}

@@ -1,0 +1,229 @@
+import { Readable } from 'node:stream';
+import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
+import { connectionLost, type SftpConnection } from './connection.js';
+
+type Callback<T> = (error: Error | null | undefined, value?: T) => void;
+
+/**
+ * Sends one SFTP request. Never hangs on a dead connection: ssh2 silently drops requests written to
+ * a closed channel, so requests are failed as soon as the connection is known to be gone.
+ */
+export function request<T = void>(
+  connection: SftpConnection,
+  send: (sftp: SFTPWrapper, done: Callback<T>) => void,
+): Promise<T> {
+  if (connection.dead) return Promise.reject(connectionLost('the SFTP server'));
+  return new Promise<T>((resolve, reject) => {
+    const fail = (error: Error) => {
+      connection.pending.delete(fail);
+      reject(error);
+    };
+    connection.pending.add(fail);
+    try {
+      send(connection.sftp, (error, value) => {
+        connection.pending.delete(fail);
+        if (error) reject(error);
+        else resolve(value as T);
+      });
+    } catch (error) {
+      connection.pending.delete(fail);
+      reject(error);
+    }
+  });
+}
+
+export const open = (c: SftpConnection, path: string, flags: 'r' | 'w') =>
+  request<Buffer>(c, (s, done) => s.open(path, flags, done));
+export const closeHandle = (c: SftpConnection, handle: Buffer) =>
+  request(c, (s, done) => s.close(handle, done));
+export const fstat = (c: SftpConnection, handle: Buffer) =>
+  request<Stats>(c, (s, done) => s.fstat(handle, done));
+export const stat = (c: SftpConnection, path: string) => request<Stats>(c, (s, done) => s.stat(path, done));
+export const lstat = (c: SftpConnection, path: string) => request<Stats>(c, (s, done) => s.lstat(path, done));
+export const unlink = (c: SftpConnection, path: string) => request(c, (s, done) => s.unlink(path, done));
+export const rmdir = (c: SftpConnection, path: string) => request(c, (s, done) => s.rmdir(path, done));
+export const mkdir = (c: SftpConnection, path: string) => request(c, (s, done) => s.mkdir(path, done));
+export const readdir = (c: SftpConnection, path: string) =>
+  request<FileEntryWithStats[]>(c, (s, done) => s.readdir(path, done as Callback<unknown>));
+export const rename = (c: SftpConnection, from: string, to: string) =>
+  request(c, (s, done) => s.rename(from, to, done));
+export const posixRename = (c: SftpConnection, from: string, to: string) =>
+  request(c, (s, done) => s.ext_openssh_rename(from, to, done));
+
+export interface TransferTuning {
+  /** Requests in flight at once. */
+  requests: number;
+  /** Bytes per request. */
+  chunkSize: number;
+}
+
+/**
+ * Writes a stream to an open handle with many WRITE requests in flight at once (what OpenSSH's
+ * sftp and ssh2's fastPut do for files), so that throughput does not wait on one round trip per
+ * chunk. Memory stays bounded: a new request goes out only when one of `requests` completed, and the
+ * body is pulled only as requests go out. Returns the bytes written.
+ */
+export async function writeFromStream(
+  connection: SftpConnection,
+  handle: Buffer,
+  body: AsyncIterable<Buffer | string>,
+  tuning: TransferTuning,
+): Promise<number> {
+  const size = Math.max(1, Math.min(tuning.chunkSize, connection.maxWriteLength));
+  let position = 0;
+  let inflight = 0;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const settled = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const waitForSlot = () => new Promise<void>((resolve) => (wake = resolve));
+  try {
+    for await (const raw of body) {
+      const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+      for (let offset = 0; offset < chunk.length; offset += size) {
+        while (inflight >= tuning.requests && failure === undefined) await waitForSlot();
+        if (failure !== undefined) throw failure;
+        const piece = chunk.subarray(offset, Math.min(offset + size, chunk.length));
+        inflight++;
+        // ssh2 copies the piece into its packet before returning, so the chunk is not retained.
+        request(connection, (s, done) => s.write(handle, piece, 0, piece.length, position, done)).then(
+          () => {
+            inflight--;
+            settled();
+          },
+          (error: unknown) => {
+            inflight--;
+            failure ??= error;
+            settled();
+          },
+        );
+        position += piece.length;
+      }
+      if (failure !== undefined) throw failure;
+    }
+  } finally {
+    // Requests still in flight must finish before the handle is closed or the file removed.
+    while (inflight > 0) await waitForSlot();
+  }
+  if (failure !== undefined) throw failure;
+  return position;
+}
+
+interface ReadRequest {
+  offset: number;
+  length: number;
+  done: boolean;
+  data?: Buffer;
+  error?: unknown;
+}
+
+/**
+ * A readable over `[start, end)` of an open handle that keeps up to `requests` READ requests in
+ * flight and delivers their results in order. Backpressure holds: completed reads wait in the queue
+ * (which counts toward `requests`) until the consumer asks for more. `onClose` runs once, after the
+ * handle is closed, with whether the connection should be discarded.
+ */
+export class SftpReadStream extends Readable {
+  readonly #connection: SftpConnection;
+  readonly #handle: Buffer;
+  #end: number;
+  #next: number;
+  readonly #tuning: TransferTuning;
+  readonly #queue: ReadRequest[] = [];
+  readonly #onClose: (broken: boolean) => void;
+  #wanted = false;
+  #broken = false;
+
+  constructor(
+    connection: SftpConnection,
+    handle: Buffer,
+    range: { start: number; end: number },
+    tuning: TransferTuning,
+    onClose: (broken: boolean) => void,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.#connection = connection;
+    this.#handle = handle;
+    this.#next = range.start;
+    this.#end = range.end;
+    this.#tuning = {
+      ...tuning,
+      chunkSize: Math.max(1, Math.min(tuning.chunkSize, connection.maxReadLength)),
+    };
+    this.#onClose = onClose;
+  }
+
+  override _read(): void {
+    this.#wanted = true;
+    this.#pump();
+  }
+
+  #issue(read: ReadRequest): void {
+    const buffer = Buffer.allocUnsafe(read.length);
+    request<number>(this.#connection, (s, done) =>
+      s.read(this.#handle, buffer, 0, read.length, read.offset, (error, bytesRead) => done(error, bytesRead)),
+    ).then(
+      (bytesRead) => {
+        read.done = true;
+        read.data = bytesRead === read.length ? buffer : buffer.subarray(0, bytesRead);
+        this.#pump();
+      },
+      (error: unknown) => {
+        read.done = true;
+        read.error = error;
+        this.#pump();
+      },
+    );
+  }
+
+  #pump(): void {
+    if (this.destroyed) return;
+    while (this.#wanted && this.#queue[0]?.done) {
+      const read = this.#queue.shift()!;
+      if (read.error !== undefined) {
+        this.destroy(read.error as Error);
+        return;
+      }
+      const data = read.data!;
+      if (data.length === 0) {
+        // EOF before the size fstat reported: the file shrank. Stop here; the short count tells.
+        this.#end = read.offset;
+        this.#queue.length = 0;
+        break;
+      }
+      if (data.length < read.length) {
+        const rest: ReadRequest = {
+          offset: read.offset + data.length,
+          length: read.length - data.length,
+          done: false,
+        };
+        this.#queue.unshift(rest);
+        this.#issue(rest);
+      }
+      if (!this.push(data)) this.#wanted = false;
+    }
+    while (this.#queue.length < this.#tuning.requests && this.#next < this.#end) {
+      const length = Math.min(this.#tuning.chunkSize, this.#end - this.#next);
+      const read: ReadRequest = { offset: this.#next, length, done: false };
+      this.#next += length;
+      this.#queue.push(read);
+      this.#issue(read);
+    }
+    if (this.#queue.length === 0 && this.#next >= this.#end && this.#wanted) {
+      this.#wanted = false;
+      this.push(null);
+    }
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#broken = error !== null && this.#connection.dead;
+    this.#queue.length = 0;
+    const finish = () => this.#onClose(this.#broken);
+    if (this.#connection.dead) finish();
+    else closeHandle(this.#connection, this.#handle).then(finish, finish);
+    callback(error);
+  }
+}
