@@ -1,0 +1,119 @@
+import { readFile } from 'node:fs/promises';
+import { ArtifactsError } from '@artifacts/core';
+import { Storage, type StorageOptions } from '@google-cloud/storage';
+import { GoogleAuth, PassThroughClient } from 'google-auth-library';
+import type { GcsConfig, GcsCredentials } from './config.js';
+
+export interface GcsClient {
+  storage: Storage;
+  /** True when requests carry no credentials (then nothing can be signed). */
+  anonymous: boolean;
+  secrets: string[];
+}
+
+const SCOPES = [
+  'https://www.googleapis.com/auth/devstorage.full_control',
+  'https://www.googleapis.com/auth/cloud-platform',
+];
+
+/**
+ * A GoogleAuth for an explicit key object or key file. Set after construction because the
+ * constructor options `credentials`/`keyFilename` now print a deprecation notice on every use, while
+ * the recommended replacement (a bare AuthClient) loses the service account's e-mail, which V4
+ * signing needs, and would make the library probe the metadata server for it.
+ */
+function explicitAuth(config: GcsConfig): Pick<StorageOptions, 'authClient' | 'keyFilename'> {
+  if (!config.credentials && !config.keyFilename) return {};
+  const auth = new GoogleAuth({
+    scopes: SCOPES,
+    ...(config.projectId ? { projectId: config.projectId } : {}),
+  });
+  if (config.credentials) {
+    auth.jsonContent = config.credentials as typeof auth.jsonContent;
+    return { authClient: auth };
+  }
+  // A .p12/.pem key file: only the library's own (deprecated) option reads those.
+  return { keyFilename: config.keyFilename };
+}
+
+/** Options for `new Storage(…)`: endpoint, credentials, timeout, retries. */
+export function storageOptions(config: GcsConfig, anonymous: boolean): StorageOptions {
+  return {
+    ...(config.endpoint ? { apiEndpoint: config.endpoint, useAuthWithCustomEndpoint: !anonymous } : {}),
+    ...(config.projectId ? { projectId: config.projectId } : {}),
+    // An AuthClient that adds no credentials: anonymous requests, for the JSON API, resumable uploads
+    // and the XML API alike.
+    ...(anonymous ? { authClient: new PassThroughClient() } : explicitAuth(config)),
+    ...(config.requestTimeoutMs === undefined ? {} : { timeout: config.requestTimeoutMs }),
+    retryOptions: { autoRetry: true, maxRetries: config.maxRetries },
+  };
+}
+
+/**
+ * Builds the client. The Node client reads STORAGE_EMULATOR_HOST itself and then uses it, unchanged,
+ * as the JSON API's base URL — without `/storage/v1` (nodejs-storage issue 2069) — so the base URL
+ * is set here from the endpoint this package resolved.
+ */
+export function buildStorage(config: GcsConfig, anonymous: boolean): Storage {
+  const storage = new Storage(storageOptions(config, anonymous));
+  storage.baseUrl = `${config.endpoint ?? storage.apiEndpoint}/storage/v1`;
+  return storage;
+}
+
+/** Reads a JSON key file into `credentials`, so that its private key is known (and scrubbed). */
+async function loadKeyFile(config: GcsConfig): Promise<GcsConfig> {
+  if (config.credentials || !config.keyFilename || !/\.json$/i.test(config.keyFilename)) return config;
+  let text: string;
+  try {
+    text = await readFile(config.keyFilename, 'utf8');
+  } catch (error) {
+    throw new ArtifactsError(
+      'invalid_argument',
+      `cannot read the Google key file ${JSON.stringify(config.keyFilename)}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      { cause: error },
+    );
+  }
+  try {
+    return { ...config, credentials: JSON.parse(text) as GcsCredentials };
+  } catch {
+    // Never echo the file: it holds a private key.
+    throw ArtifactsError.invalidArgument(
+      `the Google key file ${JSON.stringify(config.keyFilename)} is not valid JSON`,
+    );
+  }
+}
+
+function isNoCredentials(error: unknown): boolean {
+  return /Could not load the default credentials/i.test(
+    error instanceof Error ? error.message : String(error),
+  );
+}
+
+/** The client for `config`, falling back to anonymous access when ADC finds nothing ('fallback'). */
+export async function createGcsClient(input: GcsConfig): Promise<GcsClient> {
+  const config = await loadKeyFile(input);
+  const secrets = config.credentials?.private_key ? [String(config.credentials.private_key)] : [];
+  const explicit = config.credentials !== undefined || config.keyFilename !== undefined;
+  if (config.anonymous === true) return { storage: buildStorage(config, true), anonymous: true, secrets };
+  const storage = buildStorage(config, false);
+  if (config.anonymous === 'fallback' && !explicit) {
+    try {
+      await storage.authClient.getClient();
+    } catch (error) {
+      if (!isNoCredentials(error)) throw error;
+      return { storage: buildStorage(config, true), anonymous: true, secrets };
+    }
+  } else if (config.anonymous === false && !explicit) {
+    try {
+      await storage.authClient.getClient();
+    } catch (error) {
+      if (!isNoCredentials(error)) throw error;
+      throw new ArtifactsError(
+        'unauthenticated',
+        'no Google credentials found (Application Default Credentials) and anonymous access is off: set GOOGLE_APPLICATION_CREDENTIALS or pass keyFilename or credentials',
+        { cause: error },
+      );
+    }
+  }
+  return { storage, anonymous: false, secrets };
+}

@@ -1,0 +1,508 @@
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  ArtifactsError,
+  type Checksum,
+  type CompletedPart,
+  type DriverCapabilities,
+  type DriverEntry,
+  type DriverListOptions,
+  type DriverReadOptions,
+  type DriverReadResult,
+  type DriverStat,
+  type DriverWriteOptions,
+  type DriverWriteResult,
+  guessContentType,
+  type MultipartCapability,
+  type MultipartUpload,
+  type OperationOptions,
+  type PresignCapability,
+  type StorageDriver,
+} from '@artifacts/core';
+import type { Bucket, File, FileMetadata, Storage } from '@google-cloud/storage';
+import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import type { GcsConfig } from './config.js';
+import { mapGcsError, type Subject } from './errors.js';
+import { parallelRangeStream } from './parallel-read.js';
+
+/** Signed URLs default to one hour, as MLflow's do; V4 signing allows at most 7 days. */
+const DEFAULT_EXPIRY_SECONDS = 3600;
+const MAX_EXPIRY_SECONDS = 7 * 24 * 3600;
+
+type HeaderBag = Record<string, string | string[] | undefined> | { get(name: string): string | null };
+
+function header(headers: HeaderBag | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    return (headers as { get(name: string): string | null }).get(name) ?? undefined;
+  }
+  const value = (headers as Record<string, string | string[] | undefined>)[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** Parses `x-goog-hash: crc32c=…,md5=…`. */
+export function parseGoogHash(value: string | undefined): { crc32c?: string; md5?: string } {
+  const out: { crc32c?: string; md5?: string } = {};
+  for (const part of (value ?? '').split(',')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    const name = part.slice(0, eq).trim();
+    const digest = part.slice(eq + 1).trim();
+    if (name === 'crc32c') out.crc32c = digest;
+    else if (name === 'md5') out.md5 = digest;
+  }
+  return out;
+}
+
+/** The checksum GCS reports for an object: CRC32C (every object has one), else MD5. */
+export function checksumOf(meta: { crc32c?: string; md5Hash?: string; md5?: string }): Checksum | undefined {
+  if (meta.crc32c) return { algorithm: 'crc32c', value: meta.crc32c };
+  const md5 = meta.md5Hash ?? meta.md5;
+  return md5 ? { algorithm: 'md5', value: md5 } : undefined;
+}
+
+function totalFromContentRange(contentRange: string | undefined): number | undefined {
+  const match = /\/(\d+)\s*$/.exec(contentRange ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Percent-encodes an object name for a path-style XML API URL, keeping its slashes. */
+export function encodeObjectPath(name: string): string {
+  return name
+    .split('/')
+    .map((segment) =>
+      encodeURIComponent(segment).replace(
+        /[!'()*]/g,
+        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+      ),
+    )
+    .join('/');
+}
+
+/**
+ * A V4 signed URL for one object, by the client library's signer (path style on the client's
+ * endpoint). Extra `queryParams` (an XML-API part's partNumber and uploadId) are signed with it.
+ */
+export async function signObjectUrl(
+  file: File,
+  action: 'read' | 'write',
+  expiresInSeconds: number,
+  contentType?: string,
+  queryParams?: Record<string, string>,
+): Promise<string> {
+  const [url] = await file.getSignedUrl({
+    version: 'v4',
+    action,
+    expires: Date.now() + expiresInSeconds * 1000,
+    ...(contentType ? { contentType } : {}),
+    ...(queryParams ? { queryParams } : {}),
+  });
+  return url;
+}
+
+export class GcsDriver implements StorageDriver {
+  readonly capabilities: DriverCapabilities;
+  readonly secrets: readonly string[];
+  readonly multipart?: MultipartCapability;
+  readonly presign?: PresignCapability;
+  readonly #config: GcsConfig;
+  readonly #storage: Storage;
+  readonly #bucket: Bucket;
+  /** Base URL of the XML API (path style): the same host as the JSON API. */
+  readonly #xmlBase: string;
+
+  constructor(
+    config: GcsConfig,
+    storage: Storage,
+    options: { anonymous: boolean; secrets: readonly string[] },
+  ) {
+    this.#config = config;
+    this.#storage = storage;
+    this.#bucket = storage.bucket(config.bucket);
+    this.#xmlBase = config.endpoint ?? 'https://storage.googleapis.com';
+    this.secrets = options.secrets;
+    // Signing needs an identity: a service-account key, or credentials allowed to call signBlob.
+    const canSign = !options.anonymous;
+    this.capabilities = {
+      rangeRead: true,
+      directories: false,
+      checksums: ['crc32c'],
+      multipartUpload: canSign,
+      presign: canSign,
+      serverSideCopy: false,
+    };
+    if (canSign) {
+      this.presign = {
+        getUrl: (key, o) => this.#signedUrl(key, 'read', o?.expiresInSeconds),
+        putUrl: (key, o) => this.#signedUrl(key, 'write', o?.expiresInSeconds, o?.contentType),
+      };
+      this.multipart = {
+        create: (key, o) => this.#createMultipart(key, o),
+        complete: (key, uploadId, parts, o) => this.#completeMultipart(key, uploadId, parts, o),
+        abort: (key, uploadId, o) => this.#abortMultipart(key, uploadId, o),
+      };
+    }
+  }
+
+  #name(key: string): string {
+    const root = this.#config.root;
+    if (key === '') return root;
+    return root === '' ? key : `${root}/${key}`;
+  }
+
+  #dirPrefix(key: string): string {
+    const name = this.#name(key);
+    return name === '' ? '' : `${name}/`;
+  }
+
+  #relative(name: string): string {
+    const root = this.#config.root;
+    return root === '' ? name : name.slice(root.length + 1);
+  }
+
+  #subject(what: string, key?: string): Subject {
+    return { what, bucket: this.#config.bucket, ...(key === undefined ? {} : { object: this.#name(key) }) };
+  }
+
+  async #run<T>(what: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw mapGcsError(error, this.#subject(what, key), this.secrets);
+    }
+  }
+
+  async write(
+    key: string,
+    body: Readable,
+    options: DriverWriteOptions,
+  ): Promise<DriverWriteResult | undefined> {
+    const file = this.#bucket.file(this.#name(key));
+    // Small bodies of known size: one simple upload request. Anything else: a resumable session, whose
+    // object appears only when the last chunk is acknowledged.
+    const resumable = options.size === undefined || options.size > this.#config.resumableThreshold;
+    const contentType = options.contentType ?? 'application/octet-stream';
+    return this.#run('upload', key, async () => {
+      const sink = file.createWriteStream({
+        resumable,
+        ...(resumable ? { chunkSize: this.#config.uploadChunkSize } : {}),
+        contentType,
+        metadata: { contentType },
+        // Core hashes the bytes it streams and compares them with the CRC32C the service reports.
+        validation: false,
+        ...(this.#config.requestTimeoutMs === undefined ? {} : { timeout: this.#config.requestTimeoutMs }),
+      });
+      await pipeline(body, sink, ...(options.signal ? [{ signal: options.signal }] : []));
+      const checksum = checksumOf(
+        (file.metadata ?? {}) as FileMetadata & { crc32c?: string; md5Hash?: string },
+      );
+      return checksum ? { checksum } : undefined;
+    });
+  }
+
+  /** Opens a ranged read and waits for the response headers (the SDK starts the request lazily). */
+  async #openRange(
+    file: File,
+    start: number,
+    end: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ stream: Readable; headers: HeaderBag | undefined }> {
+    const stream = file.createReadStream({
+      ...(end === undefined && start === 0 ? {} : { start, ...(end === undefined ? {} : { end }) }),
+      validation: false,
+      decompress: false,
+    }) as Readable;
+    const onAbort = () => stream.destroy(signal?.reason as Error);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const responded = once(stream, 'response') as Promise<[{ headers?: HeaderBag }]>;
+      // Reading an empty buffer is what makes the SDK send the request.
+      stream.read(0);
+      const [response] = await responded;
+      return { stream, headers: response?.headers };
+    } catch (error) {
+      stream.destroy();
+      throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
+    const name = this.#name(key);
+    const start = options.range?.start ?? 0;
+    const wantedEnd = options.range?.end;
+    const chunk = this.#config.downloadChunkSize;
+    const firstEnd = wantedEnd === undefined ? start + chunk - 1 : Math.min(wantedEnd, start + chunk - 1);
+    return this.#run('download', key, async () => {
+      let opened: { stream: Readable; headers: HeaderBag | undefined };
+      try {
+        opened = await this.#openRange(this.#bucket.file(name), start, firstEnd, options.signal);
+      } catch (error) {
+        // A range of an empty object is unsatisfiable: read it whole instead.
+        const status = (error as { code?: unknown }).code;
+        if (status === 416 && start === 0)
+          opened = await this.#openRange(this.#bucket.file(name), 0, undefined, options.signal);
+        else throw error;
+      }
+      const { stream: first, headers } = opened;
+      const contentRange = header(headers, 'content-range');
+      const contentLength = Number(header(headers, 'content-length') ?? Number.NaN);
+      const total =
+        totalFromContentRange(contentRange) ?? (Number.isFinite(contentLength) ? contentLength : 0);
+      if (!contentRange && start > 0) {
+        first.destroy();
+        throw new ArtifactsError('internal', 'the storage server ignored the Range header');
+      }
+      const end = Math.min(wantedEnd ?? total - 1, total - 1);
+      const size = Math.max(0, end - start + 1);
+      const firstBytes = contentRange && Number.isFinite(contentLength) ? contentLength : total;
+      const hashes = parseGoogHash(header(headers, 'x-goog-hash'));
+      const checksum = options.range ? undefined : checksumOf(hashes);
+      const generation = header(headers, 'x-goog-generation');
+      const contentType = header(headers, 'content-type');
+      const stream =
+        firstBytes >= size
+          ? first
+          : parallelRangeStream(
+              async (from, to, signal) => {
+                // Pinned to the generation read first: an object replaced mid-read fails, never mixes.
+                const file = this.#bucket.file(name, generation ? { generation: Number(generation) } : {});
+                return (await this.#openRange(file, from, to, signal)).stream;
+              },
+              first,
+              start,
+              end,
+              {
+                partSize: Math.max(chunk, firstBytes),
+                concurrency: this.#config.downloadConcurrency,
+                aheadBytes: Math.min(chunk, 8 * 1024 * 1024),
+                ...(options.signal ? { signal: options.signal } : {}),
+              },
+            );
+      return {
+        stream,
+        size,
+        totalSize: total,
+        ...(checksum ? { checksum } : {}),
+        ...(contentType ? { contentType } : {}),
+      };
+    });
+  }
+
+  async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
+    if (key === '') return { key, isDir: true };
+    void options;
+    return this.#run('stat', key, async () => {
+      try {
+        const [meta] = await this.#bucket.file(this.#name(key)).getMetadata();
+        const checksum = checksumOf(meta as { crc32c?: string; md5Hash?: string });
+        return {
+          key,
+          isDir: false,
+          size: Number(meta.size ?? 0),
+          ...(meta.updated ? { lastModified: new Date(meta.updated) } : {}),
+          ...(meta.etag ? { etag: meta.etag } : {}),
+          ...(meta.contentType ? { contentType: meta.contentType } : {}),
+          ...(checksum ? { checksum } : {}),
+        };
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 404) throw error;
+      }
+      const [files] = await this.#bucket.getFiles({
+        prefix: this.#dirPrefix(key),
+        maxResults: 1,
+        autoPaginate: false,
+      });
+      return files.length > 0 ? { key, isDir: true } : undefined;
+    });
+  }
+
+  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    const listPrefix = this.#dirPrefix(prefix);
+    let pageToken: string | undefined;
+    const subject = this.#subject('list', prefix);
+    do {
+      let page: unknown;
+      try {
+        options.signal?.throwIfAborted();
+        page = await this.#bucket.getFiles({
+          ...(listPrefix ? { prefix: listPrefix } : {}),
+          ...(options.recursive ? {} : { delimiter: '/' }),
+          maxResults: this.#config.listPageSize,
+          autoPaginate: false,
+          ...(pageToken ? { pageToken } : {}),
+        });
+      } catch (error) {
+        throw mapGcsError(error, subject, this.secrets);
+      }
+      const [files, nextQuery, response] = page as unknown as [
+        File[],
+        { pageToken?: string } | null | undefined,
+        { prefixes?: string[] } | undefined,
+      ];
+      for (const dir of response?.prefixes ?? []) {
+        const key = this.#relative(dir).replace(/\/+$/, '');
+        if (key !== '') yield { key, isDir: true };
+      }
+      for (const file of files) {
+        const key = this.#relative(file.name);
+        // A zero-length "folder" placeholder ending in '/' (the console creates them) is not a file.
+        if (key === '' || key.endsWith('/')) continue;
+        yield { key, isDir: false, size: Number(file.metadata.size ?? 0) };
+      }
+      pageToken = nextQuery?.pageToken;
+    } while (pageToken);
+  }
+
+  async delete(key: string, options: OperationOptions): Promise<void> {
+    await this.#run('delete', key, async () => {
+      const deleting = new Set<Promise<void>>();
+      let failure: unknown;
+      const remove = (name: string) => {
+        const task = this.#bucket
+          .file(name)
+          .delete({ ignoreNotFound: true })
+          .then(
+            () => undefined,
+            (error: unknown) => {
+              failure ??= error;
+            },
+          );
+        deleting.add(task);
+        void task.finally(() => deleting.delete(task));
+      };
+      if (key !== '') remove(this.#name(key));
+      for await (const entry of this.list(key, {
+        recursive: true,
+        ...(options.signal ? { signal: options.signal } : {}),
+      })) {
+        if (failure) break;
+        remove(this.#name(entry.key));
+        while (deleting.size >= this.#config.deleteConcurrency) await Promise.race(deleting);
+      }
+      await Promise.all(deleting);
+      if (failure) throw failure;
+    });
+  }
+
+  async close(): Promise<void> {
+    // The SDK's HTTP agents hold no resources that need an explicit close.
+  }
+
+  // --- V4 signed URLs and XML-API multipart uploads ---------------------------------------------
+
+  async #signedUrl(
+    key: string,
+    action: 'read' | 'write',
+    expiresInSeconds = DEFAULT_EXPIRY_SECONDS,
+    contentType?: string,
+    queryParams?: Record<string, string>,
+  ): Promise<string> {
+    if (
+      !Number.isInteger(expiresInSeconds) ||
+      expiresInSeconds < 1 ||
+      expiresInSeconds > MAX_EXPIRY_SECONDS
+    ) {
+      throw ArtifactsError.invalidArgument(
+        `expiresInSeconds must be an integer between 1 and ${MAX_EXPIRY_SECONDS} (7 days, the V4 signing limit), got ${expiresInSeconds}`,
+      );
+    }
+    return this.#run('signing a URL', key, () =>
+      signObjectUrl(this.#bucket.file(this.#name(key)), action, expiresInSeconds, contentType, queryParams),
+    );
+  }
+
+  #xmlUrl(key: string, query: string): string {
+    return `${this.#xmlBase}/${encodeURIComponent(this.#config.bucket)}/${encodeObjectPath(this.#name(key))}?${query}`;
+  }
+
+  async #xmlRequest(
+    method: 'POST' | 'DELETE',
+    url: string,
+    options: OperationOptions,
+    body?: string,
+    headers: Record<string, string> = {},
+  ): Promise<string> {
+    const response = await this.#storage.authClient.request<string>({
+      url,
+      method,
+      headers,
+      responseType: 'text',
+      ...(body === undefined ? {} : { data: body }),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(this.#config.requestTimeoutMs === undefined ? {} : { timeout: this.#config.requestTimeoutMs }),
+    });
+    return typeof response.data === 'string' ? response.data : String(response.data ?? '');
+  }
+
+  async #createMultipart(
+    key: string,
+    options: OperationOptions & { numParts: number; expiresInSeconds?: number },
+  ): Promise<MultipartUpload> {
+    const xml = await this.#run('starting a multipart upload', key, () =>
+      this.#xmlRequest('POST', this.#xmlUrl(key, 'uploads'), options, '', {
+        'Content-Type': guessContentType(key),
+      }),
+    );
+    const parsed = new XMLParser().parse(xml) as { InitiateMultipartUploadResult?: { UploadId?: unknown } };
+    const uploadId = parsed.InitiateMultipartUploadResult?.UploadId;
+    if (typeof uploadId !== 'string' || uploadId === '') {
+      throw new ArtifactsError(
+        'internal',
+        'the XML API answered the multipart upload request without an UploadId',
+      );
+    }
+    const credentials = [];
+    for (let partNumber = 1; partNumber <= options.numParts; partNumber++) {
+      const url = await this.#signedUrl(key, 'write', options.expiresInSeconds, undefined, {
+        partNumber: String(partNumber),
+        uploadId,
+      });
+      credentials.push({ url, partNumber, headers: {} });
+    }
+    return { uploadId, credentials };
+  }
+
+  async #completeMultipart(
+    key: string,
+    uploadId: string | null,
+    parts: CompletedPart[],
+    options: OperationOptions = {},
+  ): Promise<void> {
+    if (!uploadId) throw ArtifactsError.invalidArgument('a GCS multipart upload needs its upload_id');
+    const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+    if (new Set(sorted.map((p) => p.partNumber)).size !== sorted.length) {
+      throw ArtifactsError.invalidArgument('each part number may appear only once');
+    }
+    const body = new XMLBuilder({ arrayNodeName: 'Part' }).build(
+      sorted.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })),
+    ) as string;
+    await this.#run('completing a multipart upload', key, () =>
+      this.#xmlRequest(
+        'POST',
+        this.#xmlUrl(key, `uploadId=${encodeURIComponent(uploadId)}`),
+        options,
+        `<CompleteMultipartUpload>${body}</CompleteMultipartUpload>`,
+        { 'Content-Type': 'application/xml' },
+      ),
+    );
+  }
+
+  async #abortMultipart(key: string, uploadId: string | null, options: OperationOptions = {}): Promise<void> {
+    if (!uploadId) throw ArtifactsError.invalidArgument('a GCS multipart upload needs its upload_id');
+    try {
+      await this.#xmlRequest(
+        'DELETE',
+        this.#xmlUrl(key, `uploadId=${encodeURIComponent(uploadId)}`),
+        options,
+      );
+    } catch (error) {
+      // Aborting an upload that is already gone (completed, aborted, expired) achieves the goal.
+      const status = (error as { status?: number; response?: { status?: number } }).response?.status;
+      if (status === 404) return;
+      throw mapGcsError(error, this.#subject('aborting a multipart upload', key), this.secrets);
+    }
+  }
+}

@@ -1,0 +1,16 @@
+import { type BackendPlugin, parseArtifactUri } from '@artifacts/core';
+import { createGcsClient } from './internal/client.js';
+import { type GcsOptions, resolveGcsConfig } from './internal/config.js';
+import { GcsDriver } from './internal/driver.js';
+
+/** The Google Cloud Storage backend: `gs://<bucket>/<path>`. */
+export const gcsPlugin: BackendPlugin<GcsOptions> = {
+  name: '@artifacts/gcs',
+  schemes: ['gs'],
+  parse: parseArtifactUri,
+  async open(location, options, context) {
+    const config = resolveGcsConfig(location, options ?? {}, context.timeoutMs);
+    const client = await createGcsClient(config);
+    return new GcsDriver(config, client.storage, { anonymous: client.anonymous, secrets: client.secrets });
+  },
+};

@@ -1,0 +1,259 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ArtifactsError, parseArtifactUri } from '@artifacts/core';
+import { PassThroughClient } from 'google-auth-library';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { buildStorage, createGcsClient } from '../../src/internal/client.js';
+import {
+  DEFAULT_CHUNK_SIZE,
+  resetDeprecationWarning,
+  resolveChunkSize,
+  resolveGcsConfig,
+  resolveRequestTimeout,
+} from '../../src/internal/config.js';
+
+const VARS = [
+  'MLFLOW_GCS_UPLOAD_CHUNK_SIZE',
+  'MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE',
+  'MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT',
+  'MLFLOW_GCS_DEFAULT_TIMEOUT',
+  'STORAGE_EMULATOR_HOST',
+  'GOOGLE_CLOUD_PROJECT',
+  'GOOGLE_APPLICATION_CREDENTIALS',
+  'METADATA_SERVER_DETECTION',
+  'HOME',
+  'CLOUDSDK_CONFIG',
+];
+let saved: Record<string, string | undefined>;
+beforeEach(() => {
+  saved = Object.fromEntries(VARS.map((name) => [name, process.env[name]]));
+  for (const name of VARS) if (name !== 'HOME') delete process.env[name];
+  resetDeprecationWarning();
+});
+afterEach(() => {
+  for (const [name, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  vi.restoreAllMocks();
+});
+
+const location = parseArtifactUri('gs://my-bucket/exp/1');
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return ArtifactsError.is(error) ? error.code : 'not an ArtifactsError';
+  }
+  return undefined;
+}
+
+describe('chunk sizes', () => {
+  it('default to 100 MiB', () => {
+    const config = resolveGcsConfig(location, {});
+    expect(config.uploadChunkSize).toBe(DEFAULT_CHUNK_SIZE);
+    expect(config.downloadChunkSize).toBe(100 * 1024 * 1024);
+  });
+
+  it('come from MLFLOW_GCS_UPLOAD_CHUNK_SIZE / MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE', () => {
+    process.env.MLFLOW_GCS_UPLOAD_CHUNK_SIZE = String(8 * 1024 * 1024);
+    process.env.MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE = String(512 * 1024);
+    const config = resolveGcsConfig(location, {});
+    expect(config.uploadChunkSize).toBe(8 * 1024 * 1024);
+    expect(config.downloadChunkSize).toBe(512 * 1024);
+  });
+
+  it('options win over the variables', () => {
+    process.env.MLFLOW_GCS_UPLOAD_CHUNK_SIZE = String(8 * 1024 * 1024);
+    expect(resolveGcsConfig(location, { uploadChunkSize: 262144 }).uploadChunkSize).toBe(262144);
+  });
+
+  it.each([
+    ['1000', 'not a multiple of 256 KiB'],
+    ['262145', 'off by one byte'],
+    ['0', 'zero'],
+    ['-262144', 'negative'],
+    ['abc', 'not a number'],
+    ['131072', 'below 256 KiB'],
+  ])('refuses %s (%s) naming the variable', (value) => {
+    process.env.MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE = value;
+    let message = '';
+    try {
+      resolveGcsConfig(location, {});
+    } catch (error) {
+      expect(ArtifactsError.is(error, 'invalid_argument')).toBe(true);
+      message = (error as Error).message;
+    }
+    expect(message).toContain('MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE');
+  });
+
+  it('refuses an option that is not a multiple of 256 KiB, naming the option', () => {
+    expect(() => resolveChunkSize(300_000, 'uploadChunkSize', 'MLFLOW_GCS_UPLOAD_CHUNK_SIZE')).toThrow(
+      /option uploadChunkSize must be a positive multiple of 256 KiB/,
+    );
+  });
+});
+
+describe('timeouts', () => {
+  it('default to 60 s per request', () => {
+    expect(resolveRequestTimeout(undefined, undefined)).toBe(60_000);
+  });
+
+  it("use the repository's timeout (option or MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT, resolved by core)", () => {
+    expect(resolveRequestTimeout(undefined, 5_000)).toBe(5_000);
+  });
+
+  it('MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT=-1 means none', () => {
+    process.env.MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT = '-1';
+    expect(resolveRequestTimeout(undefined, undefined)).toBeUndefined();
+  });
+
+  it('falls back to the deprecated MLFLOW_GCS_DEFAULT_TIMEOUT with one DeprecationWarning', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '30';
+    expect(resolveRequestTimeout(undefined, undefined)).toBe(30_000);
+    expect(resolveRequestTimeout(undefined, undefined)).toBe(30_000);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]![0]).toMatch(/MLFLOW_GCS_DEFAULT_TIMEOUT is deprecated/);
+    expect(warn.mock.calls[0]![1]).toMatchObject({ type: 'DeprecationWarning' });
+  });
+
+  it('MLFLOW_GCS_DEFAULT_TIMEOUT=-1 means none', () => {
+    vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '-1';
+    expect(resolveRequestTimeout(undefined, undefined)).toBeUndefined();
+  });
+
+  it('the current variable wins over the deprecated one, without a warning', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '30';
+    process.env.MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT = '-1';
+    expect(resolveRequestTimeout(undefined, undefined)).toBeUndefined();
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it('the option wins; -1 disables', () => {
+    process.env.MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT = '5';
+    expect(resolveRequestTimeout(1234, 5000)).toBe(1234);
+    expect(resolveRequestTimeout(-1, 5000)).toBeUndefined();
+  });
+
+  it('refuses a negative deprecated value other than -1', () => {
+    vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '-5';
+    expect(code(() => resolveRequestTimeout(undefined, undefined))).toBe('invalid_argument');
+  });
+});
+
+describe('endpoint and anonymous access', () => {
+  it("defaults to Google's endpoint and ADC with anonymous fallback", () => {
+    const config = resolveGcsConfig(location, {});
+    expect(config.endpoint).toBeUndefined();
+    expect(config.anonymous).toBe('fallback');
+    expect(config.bucket).toBe('my-bucket');
+    expect(config.root).toBe('exp/1');
+  });
+
+  it('reads STORAGE_EMULATOR_HOST as host:port (plain http) or URL, anonymous by default', () => {
+    process.env.STORAGE_EMULATOR_HOST = 'localhost:4443';
+    expect(resolveGcsConfig(location, {})).toMatchObject({
+      endpoint: 'http://localhost:4443',
+      anonymous: true,
+    });
+    process.env.STORAGE_EMULATOR_HOST = 'http://127.0.0.1:9023/';
+    expect(resolveGcsConfig(location, {}).endpoint).toBe('http://127.0.0.1:9023');
+    expect(resolveGcsConfig(location, { anonymous: false }).anonymous).toBe(false);
+  });
+
+  it('an endpoint option wins over STORAGE_EMULATOR_HOST and keeps authentication on', () => {
+    process.env.STORAGE_EMULATOR_HOST = 'localhost:4443';
+    const config = resolveGcsConfig(location, { endpoint: 'https://storage-private.p.googleapis.com' });
+    expect(config).toMatchObject({
+      endpoint: 'https://storage-private.p.googleapis.com',
+      anonymous: 'fallback',
+    });
+  });
+
+  it('refuses an endpoint with credentials or a query', () => {
+    expect(code(() => resolveGcsConfig(location, { endpoint: 'https://u:p@host' }))).toBe('invalid_argument');
+    expect(code(() => resolveGcsConfig(location, { endpoint: 'https://host/?sig=x' }))).toBe(
+      'invalid_argument',
+    );
+  });
+
+  it('sets the JSON API base URL from the endpoint even when STORAGE_EMULATOR_HOST would break it (nodejs-storage #2069)', () => {
+    process.env.STORAGE_EMULATOR_HOST = 'http://127.0.0.1:9999';
+    const storage = buildStorage(resolveGcsConfig(location, {}), true);
+    expect(storage.baseUrl).toBe('http://127.0.0.1:9999/storage/v1');
+    expect(storage.apiEndpoint).toBe('http://127.0.0.1:9999');
+    const other = buildStorage(resolveGcsConfig(location, { endpoint: 'http://127.0.0.1:7777' }), true);
+    expect(other.baseUrl).toBe('http://127.0.0.1:7777/storage/v1');
+    delete process.env.STORAGE_EMULATOR_HOST;
+    expect(buildStorage(resolveGcsConfig(location, {}), false).baseUrl).toBe(
+      'https://storage.googleapis.com/storage/v1',
+    );
+  });
+
+  it('anonymous access uses a pass-through auth client (no credentials sent, nothing signed)', async () => {
+    const client = await createGcsClient(resolveGcsConfig(location, { anonymous: true }));
+    expect(client.anonymous).toBe(true);
+    expect(await client.storage.authClient.getClient()).toBeInstanceOf(PassThroughClient);
+  });
+
+  describe('without any Application Default Credentials', () => {
+    beforeEach(() => {
+      // No key file, no gcloud user credentials, and no probe of a metadata server.
+      process.env.METADATA_SERVER_DETECTION = 'none';
+      process.env.HOME = mkdtempSync(join(tmpdir(), 'gcs-home-'));
+      process.env.CLOUDSDK_CONFIG = process.env.HOME;
+    });
+
+    it("'fallback' (the default) goes anonymous, as MLflow does", async () => {
+      const client = await createGcsClient(resolveGcsConfig(location, {}));
+      expect(client.anonymous).toBe(true);
+    });
+
+    it('anonymous: false is an unauthenticated error that says what to set', async () => {
+      const error = await createGcsClient(resolveGcsConfig(location, { anonymous: false })).catch((e) => e);
+      expect(ArtifactsError.is(error, 'unauthenticated')).toBe(true);
+      expect(String(error.message)).toContain('GOOGLE_APPLICATION_CREDENTIALS');
+    });
+
+    it('explicit credentials are used as given, and their private key is a secret', async () => {
+      const credentials = {
+        client_email: 'a@b.iam.gserviceaccount.com',
+        private_key: 'PRIVATE-KEY-MATERIAL',
+      };
+      const client = await createGcsClient(resolveGcsConfig(location, { credentials }));
+      expect(client.anonymous).toBe(false);
+      expect(client.secrets).toEqual(['PRIVATE-KEY-MATERIAL']);
+      expect(client.storage.authClient.jsonContent).toMatchObject({
+        client_email: 'a@b.iam.gserviceaccount.com',
+      });
+    });
+  });
+
+  it('a JSON key file is read (its private key becomes a secret); an unreadable one is invalid_argument', async () => {
+    const keyFilename = new URL('./fixtures/conformance-service-account.json', import.meta.url).pathname;
+    const client = await createGcsClient(resolveGcsConfig(location, { keyFilename }));
+    expect(client.anonymous).toBe(false);
+    expect(client.secrets[0]).toContain('BEGIN PRIVATE KEY');
+    const missing = await createGcsClient(
+      resolveGcsConfig(location, { keyFilename: '/nonexistent/key.json' }),
+    ).catch((e) => e);
+    expect(ArtifactsError.is(missing, 'invalid_argument')).toBe(true);
+  });
+
+  it('GOOGLE_CLOUD_PROJECT is the default project; the option wins', () => {
+    process.env.GOOGLE_CLOUD_PROJECT = 'env-project';
+    expect(resolveGcsConfig(location, {}).projectId).toBe('env-project');
+    expect(resolveGcsConfig(location, { projectId: 'p' }).projectId).toBe('p');
+  });
+
+  it('validates numeric options', () => {
+    expect(code(() => resolveGcsConfig(location, { listPageSize: 5000 }))).toBe('invalid_argument');
+    expect(code(() => resolveGcsConfig(location, { downloadConcurrency: 0 }))).toBe('invalid_argument');
+  });
+});
