@@ -1,0 +1,214 @@
+/**
+ * pnpm servers up [NAME…] | down | status
+ *
+ * `up` starts the servers (all by default) under a detached supervisor that survives this command,
+ * writes integration/.servers.env (`export NAME=value`) and integration/.state/cli/state.json.
+ * `down` stops them and checks that no process and no listening port is left. `status` shows them.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { callControl } from './controller.js';
+import { ALL_SERVERS, isServerName, launchers } from './registry.js';
+import {
+  type OwnerState,
+  ownerDir,
+  readAllOwnerStates,
+  readOwnerState,
+  serverAnswers,
+  stateFile,
+} from './runtime.js';
+import type { ServerName } from './types.js';
+import {
+  IT_ROOT,
+  isAlive,
+  killProcessGroup,
+  listeningSockets,
+  logTail,
+  processGroupMembers,
+  SERVERS_ENV_FILE,
+  STATE_ROOT,
+  sleep,
+} from './util.js';
+
+const OWNER = 'cli';
+const rel = (p: string) => p.replace(`${process.cwd()}/`, '');
+
+function usage(): never {
+  console.error(`usage: pnpm servers up [${ALL_SERVERS.join('|')}…] | down | status`);
+  process.exit(2);
+}
+
+/** Streams new lines of a file to stdout while waiting. */
+function follower(file: string, fromEnd = false): () => void {
+  let pos = 0;
+  if (fromEnd) {
+    try {
+      pos = statSync(file).size;
+    } catch {}
+  }
+  return () => {
+    let size = 0;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return;
+    }
+    if (size <= pos) return;
+    const fd = openSync(file, 'r');
+    const buf = Buffer.alloc(size - pos);
+    readSync(fd, buf, 0, buf.length, pos);
+    closeSync(fd);
+    pos = size;
+    process.stdout.write(buf.toString('utf8'));
+  };
+}
+
+async function up(names: string[]): Promise<number> {
+  const bad = names.filter((n) => !isServerName(n));
+  if (bad.length > 0) {
+    console.error(`unknown server(s): ${bad.join(', ')} (known: ${ALL_SERVERS.join(', ')})`);
+    return 2;
+  }
+  const wanted = names.length > 0 ? names : [...ALL_SERVERS];
+  const existing = readOwnerState(OWNER);
+  if (existing?.control && isAlive(existing.ownerPid)) {
+    console.log(
+      `supervisor ${existing.ownerPid} already runs: starting what is missing of ${wanted.join(' ')}`,
+    );
+    const supLog = join(ownerDir(OWNER), 'supervisor.log');
+    const follow = follower(supLog, true);
+    await callControl(existing.control, 'POST', `/up?names=${wanted.join(',')}`, 60_000);
+    while (true) {
+      follow();
+      const st = readOwnerState(OWNER);
+      if (!st || !isAlive(existing.ownerPid)) {
+        console.error(`the supervisor went away; last lines of ${supLog}:\n${logTail(supLog, 40)}`);
+        return 1;
+      }
+      const done = wanted.every((n) => st.servers[n as ServerName] || st.errors[n as ServerName]);
+      if (done && st.pending.length === 0) return report(st, wanted);
+      await sleep(300);
+    }
+  }
+  if (existing) await cleanupOwner(existing, false);
+  rmSync(SERVERS_ENV_FILE, { force: true });
+  const dir = ownerDir(OWNER);
+  await rm(stateFile(OWNER), { force: true });
+  await mkdir(dir, { recursive: true });
+  const supLog = join(dir, 'supervisor.log');
+  rmSync(supLog, { force: true });
+  const fd = openSync(supLog, 'a');
+  const child = spawn(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), join(IT_ROOT, 'src', 'supervisor.ts'), ...wanted],
+    { cwd: IT_ROOT, detached: true, stdio: ['ignore', fd, fd], env: process.env },
+  );
+  closeSync(fd);
+  child.unref();
+  const follow = follower(supLog);
+  while (true) {
+    follow();
+    const st = readOwnerState(OWNER);
+    if (st && st.ownerPid === child.pid && st.status === 'ready') return report(st, wanted);
+    if (child.pid === undefined || !isAlive(child.pid)) {
+      follow();
+      console.error(
+        `the supervisor exited before it was ready; last lines of ${supLog}:\n${logTail(supLog, 40)}`,
+      );
+      const st2 = readOwnerState(OWNER);
+      if (st2) await cleanupOwner(st2, false);
+      return 1;
+    }
+    await sleep(300);
+  }
+}
+
+function report(st: OwnerState, wanted: string[]): number {
+  const failed = wanted.filter((n) => st.errors[n as ServerName]);
+  for (const n of failed) console.error(`${n} did not start (reason above)`);
+  console.log(`servers up: ${Object.keys(st.servers).join(' ') || '(none)'}; wrote ${rel(SERVERS_ENV_FILE)}`);
+  console.log(`use them with: . ${rel(SERVERS_ENV_FILE)}   stop with: pnpm servers down`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+/** Stops an owner's servers: via its control API when it lives, then kills leftover process groups. */
+async function cleanupOwner(st: OwnerState, viaControl: boolean): Promise<string[]> {
+  if (viaControl && st.control && isAlive(st.ownerPid)) {
+    try {
+      await callControl(st.control, 'POST', '/stop', 2 * 60_000);
+    } catch (err) {
+      console.error(`control /stop failed: ${(err as Error).message}`);
+    }
+    for (let i = 0; i < 100 && isAlive(st.ownerPid); i++) await sleep(100);
+  }
+  if (isAlive(st.ownerPid) && st.ownerPid !== process.pid) await killProcessGroup(st.ownerPid, 15_000);
+  for (const s of Object.values(st.servers)) for (const pid of s?.pids ?? []) await killProcessGroup(pid);
+  const left: string[] = [];
+  const ports = new Set(Object.values(st.servers).flatMap((s) => s?.ports ?? []));
+  for (const s of Object.values(st.servers)) {
+    for (const pid of s?.pids ?? []) {
+      const members = processGroupMembers(pid);
+      if (isAlive(pid) || members.length > 0)
+        left.push(`${s?.name}: process ${[pid, ...members].join(',')} still alive`);
+    }
+  }
+  for (const l of listeningSockets()) {
+    if (ports.has(l.port)) left.push(`port ${l.address}:${l.port} still listening`);
+  }
+  return left;
+}
+
+async function down(): Promise<number> {
+  const states = readAllOwnerStates().filter((s) => s.owner === OWNER || !isAlive(s.ownerPid));
+  let problems: string[] = [];
+  let count = 0;
+  for (const st of states) {
+    count += Object.keys(st.servers).length;
+    problems = problems.concat(await cleanupOwner(st, true));
+    rmSync(stateFile(st.owner), { force: true });
+  }
+  rmSync(SERVERS_ENV_FILE, { force: true });
+  if (problems.length > 0) {
+    console.error(`left behind:\n  ${problems.join('\n  ')}`);
+    return 1;
+  }
+  console.log(
+    count === 0
+      ? 'no servers were running'
+      : `stopped ${count} server(s); no process and no listening port left`,
+  );
+  return 0;
+}
+
+async function status(): Promise<number> {
+  const states = readAllOwnerStates();
+  if (states.length === 0) {
+    console.log(`no servers (state dir ${rel(STATE_ROOT)})`);
+    return 0;
+  }
+  for (const st of states) {
+    const alive = isAlive(st.ownerPid);
+    console.log(`${st.owner}: owner pid ${st.ownerPid} ${alive ? 'alive' : 'GONE'}, ${st.status}`);
+    for (const s of Object.values(st.servers)) {
+      if (!s) continue;
+      const ok = await serverAnswers(s);
+      const ver = launchers[s.name].version ?? '';
+      console.log(
+        `  ${s.name.padEnd(7)} ${ok ? 'up  ' : 'DOWN'} ${s.mode} ${ver} pids ${s.pids.join(',') || '-'} listening ${s.addresses.join(' ') || '-'}`,
+      );
+    }
+    for (const [n, e] of Object.entries(st.errors))
+      console.log(`  ${n.padEnd(7)} FAILED ${e.split('\n')[0]}`);
+  }
+  return 0;
+}
+
+const [cmd, ...rest] = process.argv.slice(2);
+let code: number;
+if (cmd === 'up') code = await up(rest);
+else if (cmd === 'down') code = await down();
+else if (cmd === 'status') code = await status();
+else usage();
+process.exit(code);

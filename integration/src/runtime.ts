@@ -1,0 +1,196 @@
+/**
+ * Starting launchers and recording what runs. An "owner" is the process that holds the RunningServer
+ * handles: the `pnpm servers up` supervisor (owner dir .state/cli) or a vitest run's globalSetup
+ * (.state/vitest-<pid>). Each owner writes `<ownerDir>/state.json`; `pnpm servers down` and the
+ * in-test `getServer()` read it.
+ */
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { resolveMode, type ServersMode } from './mode.js';
+import { getLauncher } from './registry.js';
+import type { RunningServer, ServerName } from './types.js';
+import {
+  cacheRoot,
+  isAlive,
+  isLoopback,
+  type ListeningSocket,
+  listeningSocketsOfGroups,
+  logTail,
+  processGroupMembers,
+  STATE_ROOT,
+  tcpAnswers,
+  withLogTail,
+} from './util.js';
+
+export interface StartedServer {
+  name: ServerName;
+  running: RunningServer;
+  mode: ServersMode;
+  stateDir: string;
+  logFile: string;
+  installLog: string;
+  /** Listening sockets of the server's process groups right after start (native only). */
+  listening: ListeningSocket[];
+  installMs: number;
+  startMs: number;
+}
+
+export interface ServerState {
+  name: ServerName;
+  mode: ServersMode;
+  pids: number[];
+  env: Record<string, string>;
+  logFile: string;
+  stateDir: string;
+  /** Loopback ports the server listened on after start. */
+  ports: number[];
+  addresses: string[];
+  startedAt: string;
+  installMs: number;
+  startMs: number;
+}
+
+export interface OwnerState {
+  owner: string;
+  ownerPid: number;
+  status: 'starting' | 'ready' | 'failed' | 'stopping';
+  control?: { url: string; token: string };
+  servers: Partial<Record<ServerName, ServerState>>;
+  errors: Partial<Record<ServerName, string>>;
+  /** Servers being started right now. */
+  pending: ServerName[];
+}
+
+export function ownerDir(owner: string): string {
+  return join(STATE_ROOT, owner);
+}
+
+export function stateFile(owner: string): string {
+  return join(ownerDir(owner), 'state.json');
+}
+
+export function readOwnerState(owner: string): OwnerState | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFile(owner), 'utf8')) as OwnerState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every owner state under .state/ (cli and vitest-* runs). */
+export function readAllOwnerStates(): OwnerState[] {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(STATE_ROOT);
+  } catch {
+    return [];
+  }
+  return entries.map((e) => readOwnerState(e)).filter((s): s is OwnerState => s !== undefined);
+}
+
+export function writeOwnerState(state: OwnerState): void {
+  const file = stateFile(state.owner);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  // rename is atomic: readers never see half a file
+  renameSync(tmp, file);
+}
+
+export function toServerState(s: StartedServer): ServerState {
+  return {
+    name: s.name,
+    mode: s.mode,
+    pids: s.running.pids,
+    env: s.running.env,
+    logFile: s.running.logFile,
+    stateDir: s.stateDir,
+    ports: [...new Set(s.listening.map((l) => l.port))],
+    addresses: [...new Set(s.listening.map((l) => `${l.address}:${l.port}`))],
+    startedAt: new Date().toISOString(),
+    installMs: s.installMs,
+    startMs: s.startMs,
+  };
+}
+
+/** Installs (if needed) and starts one server for an owner. Errors carry the relevant log tail. */
+export async function startServer(name: ServerName, owner: string): Promise<StartedServer> {
+  const launcher = getLauncher(name);
+  const dir = ownerDir(owner);
+  const logFile = join(dir, 'logs', `${name}.log`);
+  const installLog = join(dir, 'logs', `${name}-install.log`);
+  const stateDir = join(dir, name);
+  await rm(stateDir, { recursive: true, force: true });
+  await mkdir(stateDir, { recursive: true });
+  await mkdir(join(dir, 'logs'), { recursive: true });
+  await rm(logFile, { force: true });
+  const mode = await resolveMode();
+  const ctx = { cacheDir: cacheRoot(), stateDir, logFile };
+  let installMs = 0;
+  let running: RunningServer;
+  const t0 = Date.now();
+  const explain = (phase: string, err: unknown, log: string): Error => {
+    const msg = err instanceof Error ? err.message : String(err);
+    const text = `${name}: ${phase} failed: ${msg}`;
+    return new Error(msg.includes('--- last ') || !logTail(log) ? text : withLogTail(text, log), {
+      cause: err,
+    });
+  };
+  if (mode === 'containers' && launcher.startContainer) {
+    try {
+      running = await launcher.startContainer(ctx);
+    } catch (err) {
+      throw explain('container start', err, logFile);
+    }
+  } else {
+    try {
+      await launcher.install({ cacheDir: ctx.cacheDir, logFile: installLog });
+    } catch (err) {
+      throw explain('install', err, installLog);
+    }
+    installMs = Date.now() - t0;
+    try {
+      running = await launcher.start(ctx);
+    } catch (err) {
+      throw explain('start', err, logFile);
+    }
+  }
+  const startMs = Date.now() - t0 - installMs;
+  const listening = running.pids.length > 0 ? listeningSocketsOfGroups(running.pids) : [];
+  const exposed = listening.filter((l) => !isLoopback(l.address));
+  if (exposed.length > 0) {
+    await running.stop().catch(() => {});
+    throw new Error(
+      `${name} listens beyond loopback: ${exposed.map((l) => `${l.address}:${l.port}`).join(', ')} (refusing to run it)`,
+    );
+  }
+  return {
+    name,
+    running,
+    mode: running.mode ?? (mode === 'containers' && launcher.startContainer ? 'containers' : 'native'),
+    stateDir,
+    logFile: running.logFile,
+    installLog,
+    listening,
+    installMs,
+    startMs,
+  };
+}
+
+/** True when a recorded server still runs: its process groups are alive and its ports answer. */
+export async function serverAnswers(s: ServerState): Promise<boolean> {
+  if (s.mode === 'native') {
+    if (s.pids.length === 0) return false;
+    if (!s.pids.every((p) => isAlive(p) || processGroupMembers(p).length > 0)) return false;
+  }
+  if (s.ports.length === 0) return s.mode === 'containers';
+  for (const p of s.ports) if (!(await tcpAnswers(p))) return false;
+  return true;
+}
+
+/** Moves a file into place atomically (write tmp + rename). */
+export async function writeFileAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  await rename(tmp, file);
+}

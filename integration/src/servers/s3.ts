@@ -1,0 +1,260 @@
+/**
+ * S3: MinIO, built with `go install` into the cache (keyed by version). Two instances:
+ *  - plain HTTP on 127.0.0.1:P (bucket `artifacts-it`, a static KMS key so SSE-S3 / SSE-KMS work);
+ *  - HTTPS on 127.0.0.1:P3 with a self-signed certificate for IP 127.0.0.1 generated into stateDir
+ *    (for "self-signed fails by default / works with AWS_CA_BUNDLE / works with MLFLOW_S3_IGNORE_TLS").
+ *
+ * Version: the Go module proxy these machines reach serves only MinIO's last commit (the repository
+ * stopped in February 2026; its non-semver RELEASE.* tags are refused), so the pin is that commit's
+ * pseudo-version, which is the RELEASE.2025-10-15T17-29-55Z code line plus its last fixes.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LaunchContext, Launcher, RunningServer } from '../types.js';
+import {
+  cacheDirFor,
+  freePorts,
+  goInstall,
+  httpStatus,
+  ManagedProcess,
+  runLogged,
+  ServerError,
+  waitUntil,
+} from '../util.js';
+
+export const MINIO_MODULE = 'github.com/minio/minio';
+export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
+export const BUCKET = 'artifacts-it';
+export const KMS_KEY_ID = 'artifacts-it-key';
+const ACCESS_KEY = 'artifacts-it';
+
+function minioBin(): string {
+  return join(cacheDirFor('minio', MINIO_VERSION), 'bin', 'minio');
+}
+
+/** Self-signed certificate for IP:127.0.0.1 (+ DNS:localhost) as MinIO's certs dir expects it. */
+async function makeCert(certsDir: string, logFile: string): Promise<string> {
+  await mkdir(certsDir, { recursive: true });
+  const crt = join(certsDir, 'public.crt');
+  await runLogged(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-sha256',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-keyout',
+      join(certsDir, 'private.key'),
+      '-out',
+      crt,
+    ],
+    { logFile, timeoutMs: 60_000 },
+  );
+  return crt;
+}
+
+async function createBucket(endpoint: string, secret: string, ca?: string): Promise<void> {
+  const { S3Client, CreateBucketCommand, HeadBucketCommand } = await import('@aws-sdk/client-s3');
+  // the SDK accepts handler options in place of a handler instance
+  const requestHandler = ca ? { httpsAgent: new (await import('node:https')).Agent({ ca }) } : undefined;
+  const s3 = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: secret },
+    ...(requestHandler ? { requestHandler: requestHandler as never } : {}),
+  });
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: BUCKET }));
+  } catch {
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  } finally {
+    s3.destroy();
+  }
+}
+
+export const launcher: Launcher = {
+  name: 's3',
+  version: MINIO_VERSION,
+
+  async install(ctx) {
+    await goInstall({
+      pkg: MINIO_MODULE,
+      version: MINIO_VERSION,
+      installDir: cacheDirFor('minio', MINIO_VERSION),
+      binary: 'minio',
+      logFile: ctx.logFile,
+    });
+  },
+
+  async start(ctx: LaunchContext): Promise<RunningServer> {
+    const bin = minioBin();
+    const [port, consolePort, tlsPort, tlsConsolePort] = (await freePorts(4)) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    const secret = randomBytes(18).toString('hex');
+    const kmsKey = randomBytes(32).toString('base64');
+    const certsPlain = join(ctx.stateDir, 'certs-none');
+    await mkdir(certsPlain, { recursive: true });
+    const ca = await makeCert(join(ctx.stateDir, 'certs'), ctx.logFile);
+    const caPem = readFileSync(ca, 'utf8');
+    const minioEnv = {
+      MINIO_ROOT_USER: ACCESS_KEY,
+      MINIO_ROOT_PASSWORD: secret,
+      MINIO_BROWSER: 'off',
+      MINIO_CI_CD: '1',
+      MINIO_UPDATE: 'off',
+      MINIO_KMS_SECRET_KEY: `${KMS_KEY_ID}:${kmsKey}`,
+      HOME: ctx.stateDir,
+    };
+    const live = (url: string, caText?: string) => async () => (await httpStatus(url, caText)) === 200;
+    const plain = new ManagedProcess({
+      what: 'minio (http)',
+      command: bin,
+      args: [
+        'server',
+        join(ctx.stateDir, 'data'),
+        '--address',
+        `127.0.0.1:${port}`,
+        '--console-address',
+        `127.0.0.1:${consolePort}`,
+        '--certs-dir',
+        certsPlain,
+        '--quiet',
+      ],
+      extraEnv: minioEnv,
+      logFile: ctx.logFile,
+      ports: [port, consolePort],
+      ready: (proc) =>
+        waitUntil(live(`http://127.0.0.1:${port}/minio/health/live`), {
+          proc,
+          timeoutMs: 90_000,
+          what: 'minio',
+        }),
+    });
+    const tls = new ManagedProcess({
+      what: 'minio (https)',
+      command: bin,
+      args: [
+        'server',
+        join(ctx.stateDir, 'data-tls'),
+        '--address',
+        `127.0.0.1:${tlsPort}`,
+        '--console-address',
+        `127.0.0.1:${tlsConsolePort}`,
+        '--certs-dir',
+        join(ctx.stateDir, 'certs'),
+        '--quiet',
+      ],
+      extraEnv: minioEnv,
+      logFile: ctx.logFile,
+      ports: [tlsPort, tlsConsolePort],
+      ready: (proc) =>
+        waitUntil(live(`https://127.0.0.1:${tlsPort}/minio/health/live`, caPem), {
+          proc,
+          timeoutMs: 90_000,
+          what: 'minio (https)',
+        }),
+    });
+    await Promise.all([plain.start(), tls.start()]).catch(async (err) => {
+      await Promise.all([plain.stop(), tls.stop()]);
+      throw err;
+    });
+    const endpoint = `http://127.0.0.1:${port}`;
+    const tlsEndpoint = `https://127.0.0.1:${tlsPort}`;
+    try {
+      await createBucket(endpoint, secret);
+      await createBucket(tlsEndpoint, secret, caPem);
+    } catch (err) {
+      await Promise.all([plain.stop(), tls.stop()]);
+      throw new ServerError(`minio: creating bucket ${BUCKET} failed: ${(err as Error).message}`);
+    }
+    const pids: number[] = [];
+    const syncPids = () => pids.splice(0, pids.length, ...plain.pids, ...tls.pids);
+    syncPids();
+    return {
+      name: 's3',
+      mode: 'native',
+      env: {
+        ARTIFACTS_IT_S3_URI: `s3://${BUCKET}/root`,
+        ARTIFACTS_IT_S3_BUCKET: BUCKET,
+        MLFLOW_S3_ENDPOINT_URL: endpoint,
+        AWS_ACCESS_KEY_ID: ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY: secret,
+        AWS_DEFAULT_REGION: 'us-east-1',
+        ARTIFACTS_IT_S3_TLS_ENDPOINT: tlsEndpoint,
+        ARTIFACTS_IT_S3_CA_FILE: ca,
+        ARTIFACTS_IT_S3_KMS_KEY_ID: KMS_KEY_ID,
+      },
+      pids,
+      logFile: ctx.logFile,
+      async stop() {
+        await Promise.all([plain.stop(), tls.stop()]);
+      },
+      async restart() {
+        await Promise.all([plain.restart(), tls.restart()]);
+        syncPids();
+      },
+    };
+  },
+
+  async startContainer(ctx: LaunchContext): Promise<RunningServer> {
+    const { MinioContainer } = await import('@testcontainers/minio');
+    const { Wait } = await import('testcontainers');
+    const secret = randomBytes(18).toString('hex');
+    const kms = `${KMS_KEY_ID}:${randomBytes(32).toString('base64')}`;
+    const image = 'minio/minio:RELEASE.2025-09-07T16-13-09Z';
+    const ca = await makeCert(join(ctx.stateDir, 'certs'), ctx.logFile);
+    const plain = await new MinioContainer(image)
+      .withUsername(ACCESS_KEY)
+      .withPassword(secret)
+      .withEnvironment({ MINIO_KMS_SECRET_KEY: kms })
+      .start();
+    const tls = await new MinioContainer(image)
+      .withUsername(ACCESS_KEY)
+      .withPassword(secret)
+      .withEnvironment({ MINIO_KMS_SECRET_KEY: kms })
+      .withCopyDirectoriesToContainer([{ source: join(ctx.stateDir, 'certs'), target: '/root/.minio/certs' }])
+      .withWaitStrategy(Wait.forHttp('/minio/health/live', 9000).usingTls().allowInsecure())
+      .start();
+    const endpoint = `http://127.0.0.1:${plain.getPort()}`;
+    const tlsEndpoint = `https://127.0.0.1:${tls.getPort()}`;
+    await createBucket(endpoint, secret);
+    await createBucket(tlsEndpoint, secret, readFileSync(ca, 'utf8'));
+    return {
+      name: 's3',
+      mode: 'containers',
+      env: {
+        ARTIFACTS_IT_S3_URI: `s3://${BUCKET}/root`,
+        ARTIFACTS_IT_S3_BUCKET: BUCKET,
+        MLFLOW_S3_ENDPOINT_URL: endpoint,
+        AWS_ACCESS_KEY_ID: ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY: secret,
+        AWS_DEFAULT_REGION: 'us-east-1',
+        ARTIFACTS_IT_S3_TLS_ENDPOINT: tlsEndpoint,
+        ARTIFACTS_IT_S3_CA_FILE: ca,
+        ARTIFACTS_IT_S3_KMS_KEY_ID: KMS_KEY_ID,
+      },
+      pids: [],
+      logFile: ctx.logFile,
+      async stop() {
+        await Promise.all([plain.stop(), tls.stop()]);
+      },
+    };
+  },
+};
