@@ -588,6 +588,10 @@ export class ArtifactRepository {
     // Errors of the source (a vanished local file, a failed network body) must reach the driver's
     // consumer as a stream error, so that it discards what it wrote.
     source.once('error', (error) => meter.destroy(error));
+    // `pipe` re-emits a destination's error when no other listener is left; the driver's consumer
+    // may already have detached by then, which would make the error uncaught and crash the process
+    // (a server upload cut by its client). The driver still sees the error through its own listener.
+    meter.on('error', () => undefined);
     scope.signal.addEventListener('abort', () => source.destroy(scope.signal.reason as Error), {
       once: true,
     });
