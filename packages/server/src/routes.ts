@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   type ArtifactRepository,
   ArtifactsError,
@@ -199,7 +199,7 @@ async function download(
   const size = info.fileSize;
   reply
     .header('Content-Type', guessContentType(key))
-    .header('Content-Disposition', contentDisposition(baseName(key), { type: 'attachment' }))
+    .header('Content-Disposition', attachment(baseName(key)))
     .header('Content-Security-Policy', "default-src 'none'; sandbox")
     .header('Cache-Control', 'no-cache')
     .header('Accept-Ranges', 'bytes');
@@ -236,6 +236,15 @@ async function download(
   return reply.send(stream);
 }
 
+/**
+ * `attachment; filename="<ASCII>"` plus, for any other name, RFC 6266's `filename*=UTF-8''…`: old
+ * clients get a safe ASCII name, current ones the real one. Quotes and backslashes are escaped.
+ */
+function attachment(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]/g, '?');
+  return contentDisposition(name, { type: 'attachment', fallback: ascii });
+}
+
 /** `If-Range` with a validator that no longer matches means "send the whole, current file". */
 function ifRangeMatches(
   request: FastifyRequest,
@@ -254,20 +263,23 @@ function ifRangeMatches(
   );
 }
 
-/** Counts the bytes of an upload and fails it with 413 past the limit. */
-class SizeLimit extends Transform {
-  #seen = 0;
-  constructor(private readonly max: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#seen += chunk.length;
-    if (this.#seen > this.max) {
-      callback(tooLarge(this.max));
-      return;
-    }
-    callback(null, chunk);
-  }
+/**
+ * Counts the bytes of an upload and fails it with 413 past the limit. Pulls from the request only as
+ * storage reads, so that the failure surfaces to storage's consumer (which then discards the write)
+ * rather than before anyone listens.
+ */
+function limitSize(source: Readable, max: number): Readable {
+  return Readable.from(
+    (async function* () {
+      let seen = 0;
+      for await (const chunk of source) {
+        seen += (chunk as Buffer).length;
+        if (seen > max) throw tooLarge(max);
+        yield chunk as Buffer;
+      }
+    })(),
+    { objectMode: false },
+  );
 }
 
 function tooLarge(max: number): HttpError {
@@ -289,13 +301,8 @@ async function upload(
     throw ArtifactsError.invalidArgument('Content-Length must be a non-negative integer');
   }
   if (size !== undefined && size > limits.maxUploadBytes) throw tooLarge(limits.maxUploadBytes);
-  const raw = (request.body as NodeJS.ReadableStream | undefined) ?? request.raw;
-  let body = raw as import('node:stream').Readable;
-  if (Number.isFinite(limits.maxUploadBytes)) {
-    const limiter = new SizeLimit(limits.maxUploadBytes);
-    raw.on('error', (error) => limiter.destroy(error));
-    body = raw.pipe(limiter);
-  }
+  const raw = (request.body as Readable | undefined) ?? request.raw;
+  const body = Number.isFinite(limits.maxUploadBytes) ? limitSize(raw, limits.maxUploadBytes) : raw;
   try {
     await repo.write(key, body, {
       signal: requestSignal(reply),
