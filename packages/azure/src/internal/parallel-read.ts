@@ -74,12 +74,22 @@ export function parallelRangeStream(
     }
   }
   const stream = Readable.from(generate(), { objectMode: false, highWaterMark: 1024 * 1024 });
-  // On end, error or early destroy (even before the first read): stop every request still running.
-  stream.once('close', () => {
+  let cleaned = false;
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
     options.signal?.removeEventListener('abort', onAbort);
     controller.abort();
     for (const part of queue) part.destroy();
     if (next === 0) first.destroy();
-  });
+  };
+  // On an early destroy the generator may be parked awaiting a part that never ends: stop the
+  // requests first (synchronously, inside destroy) so that it can unwind. On end, the same cleanup.
+  const destroyImpl = stream._destroy.bind(stream);
+  stream._destroy = (error, callback) => {
+    cleanup();
+    destroyImpl(error, callback);
+  };
+  stream.once('close', cleanup);
   return stream;
 }

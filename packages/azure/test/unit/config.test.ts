@@ -1,0 +1,216 @@
+import { ArtifactsError } from '@artifacts/core';
+import { StorageSharedKeyCredential } from '@azure/storage-blob';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { resolveAzureConfig, resolveCredential, resolveRequestTimeout } from '../../src/internal/config.js';
+import { connectionStringSecrets, createServiceClient } from '../../src/internal/driver.js';
+import { loadDefaultAzureCredential } from '../../src/internal/identity.js';
+import { azurePlugin } from '../../src/plugin.js';
+
+const VARS = [
+  'AZURE_STORAGE_CONNECTION_STRING',
+  'AZURE_STORAGE_ACCESS_KEY',
+  'ARTIFACTS_AZURE_BLOB_ENDPOINT',
+  'MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT',
+];
+let saved: Record<string, string | undefined>;
+beforeEach(() => {
+  saved = Object.fromEntries(VARS.map((name) => [name, process.env[name]]));
+  for (const name of VARS) delete process.env[name];
+});
+afterEach(() => {
+  for (const [name, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+});
+
+// A made-up key (base64 of 64 bytes): never a real account's.
+const KEY = Buffer.alloc(64, 7).toString('base64');
+const parse = azurePlugin.parse!;
+const location = parse('wasbs://models@myaccount.blob.core.windows.net/exp/1');
+const token = { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 60_000 }) };
+
+describe('URIs', () => {
+  it('wasbs and wasb give container, account, suffix and path', () => {
+    expect(location).toMatchObject({
+      bucket: 'models',
+      account: 'myaccount',
+      endpointSuffix: 'core.windows.net',
+      path: 'exp/1',
+    });
+    expect(parse('wasb://cont1@acct2.blob.core.windows.net')).toMatchObject({
+      bucket: 'cont1',
+      account: 'acct2',
+      path: '',
+    });
+  });
+
+  it('Azure China: .blob.core.chinacloudapi.cn gives the matching endpoint', () => {
+    const china = parse('wasbs://cont1@acct.blob.core.chinacloudapi.cn/p');
+    expect(resolveAzureConfig(china, { accountKey: KEY }).endpoint).toBe(
+      'https://acct.blob.core.chinacloudapi.cn',
+    );
+  });
+
+  it('refuses a host that is not an Azure blob endpoint', () => {
+    expect(() => parse('wasbs://cont1@evil.example.com/p')).toThrow(ArtifactsError);
+  });
+});
+
+describe("credentials in MLflow's order, options first", () => {
+  it('AZURE_STORAGE_CONNECTION_STRING wins over AZURE_STORAGE_ACCESS_KEY', () => {
+    process.env.AZURE_STORAGE_CONNECTION_STRING = 'AccountName=myaccount;AccountKey=abc';
+    process.env.AZURE_STORAGE_ACCESS_KEY = KEY;
+    expect(resolveCredential({})).toMatchObject({
+      kind: 'connection-string',
+      from: 'AZURE_STORAGE_CONNECTION_STRING',
+    });
+  });
+
+  it('then AZURE_STORAGE_ACCESS_KEY', () => {
+    process.env.AZURE_STORAGE_ACCESS_KEY = KEY;
+    expect(resolveCredential({})).toMatchObject({ kind: 'account-key', from: 'AZURE_STORAGE_ACCESS_KEY' });
+  });
+
+  it('then DefaultAzureCredential', () => {
+    expect(resolveCredential({})).toEqual({ kind: 'default-azure-credential' });
+  });
+
+  it('options in code win over every variable', () => {
+    process.env.AZURE_STORAGE_CONNECTION_STRING = 'AccountName=myaccount;AccountKey=abc';
+    process.env.AZURE_STORAGE_ACCESS_KEY = KEY;
+    expect(resolveCredential({ accountKey: 'k' })).toMatchObject({ kind: 'account-key', from: 'option' });
+    expect(resolveCredential({ credential: token })).toMatchObject({ kind: 'token', from: 'option' });
+    expect(resolveCredential({ connectionString: 'cs', accountKey: 'k', credential: token })).toMatchObject({
+      kind: 'connection-string',
+      from: 'option',
+    });
+  });
+});
+
+describe('endpoint', () => {
+  it('defaults to https://<account>.blob.<suffix>', () => {
+    expect(resolveAzureConfig(location, {}).endpoint).toBe('https://myaccount.blob.core.windows.net');
+  });
+
+  it('ARTIFACTS_AZURE_BLOB_ENDPOINT overrides it (emulators, private endpoints); the option wins', () => {
+    process.env.ARTIFACTS_AZURE_BLOB_ENDPOINT = 'http://127.0.0.1:10000/devstoreaccount1/';
+    expect(resolveAzureConfig(location, {}).endpoint).toBe('http://127.0.0.1:10000/devstoreaccount1');
+    expect(
+      resolveAzureConfig(location, { endpoint: 'https://x.privatelink.blob.core.windows.net' }).endpoint,
+    ).toBe('https://x.privatelink.blob.core.windows.net');
+  });
+
+  it('refuses an endpoint carrying a SAS or credentials', () => {
+    expect(() =>
+      resolveAzureConfig(location, { endpoint: 'https://a.blob.core.windows.net/?sig=abc' }),
+    ).toThrow(/must not carry a query string/);
+    expect(() => resolveAzureConfig(location, { endpoint: 'ftp://host' })).toThrow(ArtifactsError);
+  });
+});
+
+describe('timeouts', () => {
+  it("default to MLflow's 600 s for Azure", () => {
+    expect(resolveRequestTimeout({}, undefined)).toBe(600_000);
+  });
+  it("follow the repository's timeout (option or MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT, via core)", () => {
+    expect(resolveRequestTimeout({}, 42_000)).toBe(42_000);
+  });
+  it('MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT=-1 means none', () => {
+    process.env.MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT = '-1';
+    expect(resolveRequestTimeout({}, undefined)).toBeUndefined();
+  });
+  it('requestTimeoutMs wins; -1 disables', () => {
+    expect(resolveRequestTimeout({ requestTimeoutMs: 5 }, 42_000)).toBe(5);
+    expect(resolveRequestTimeout({ requestTimeoutMs: -1 }, 42_000)).toBeUndefined();
+  });
+});
+
+describe('options', () => {
+  it('have defaults and are validated', () => {
+    expect(resolveAzureConfig(location, {})).toMatchObject({
+      blockSize: 8 * 1024 * 1024,
+      uploadConcurrency: 4,
+      transactionalMd5: true,
+      downloadPartSize: 8 * 1024 * 1024,
+      downloadConcurrency: 4,
+      listPageSize: 5000,
+      deleteConcurrency: 16,
+      maxTries: 4,
+      container: 'models',
+      root: 'exp/1',
+    });
+    expect(() => resolveAzureConfig(location, { listPageSize: 5001 })).toThrow(/listPageSize/);
+    expect(() => resolveAzureConfig(location, { blockSize: 0 })).toThrow(/blockSize/);
+  });
+});
+
+describe('service client', () => {
+  it('an account key gives a shared-key client on the resolved endpoint; the key is a secret', async () => {
+    const config = resolveAzureConfig(location, {
+      accountKey: KEY,
+      endpoint: 'http://127.0.0.1:1/myaccount',
+    });
+    const { service, secrets } = await createServiceClient(config);
+    expect(service.credential).toBeInstanceOf(StorageSharedKeyCredential);
+    expect(service.url).toBe('http://127.0.0.1:1/myaccount');
+    expect(secrets).toEqual([KEY]);
+  });
+
+  it("a connection string for another account than the URI's is refused", async () => {
+    const config = resolveAzureConfig(location, {
+      connectionString: `DefaultEndpointsProtocol=https;AccountName=other;AccountKey=${KEY};EndpointSuffix=core.windows.net`,
+    });
+    const error = await createServiceClient(config).catch((e) => e);
+    expect(ArtifactsError.is(error, 'invalid_argument')).toBe(true);
+    expect(error.message).toContain('"other"');
+    expect(error.message).not.toContain(KEY);
+  });
+
+  it('a malformed connection string is invalid_argument without echoing it', async () => {
+    const connectionString = 'this is not a connection string SECRETVALUE';
+    const error = await createServiceClient(resolveAzureConfig(location, { connectionString })).catch(
+      (e) => e,
+    );
+    expect(ArtifactsError.is(error, 'invalid_argument')).toBe(true);
+    expect(error.message).not.toContain('SECRETVALUE');
+  });
+
+  it('the secret parts of a connection string are AccountKey and the SAS (and its signature)', () => {
+    expect(
+      connectionStringSecrets(
+        'BlobEndpoint=https://a.blob.core.windows.net;SharedAccessSignature=sv=2024&sig=abc%2Bdef;AccountKey=KEYKEY',
+      ),
+    ).toEqual(['sv=2024&sig=abc%2Bdef', 'abc+def', 'KEYKEY']);
+  });
+
+  it('a token credential gives a client that signs with user-delegation keys', async () => {
+    const { service, secrets } = await createServiceClient(
+      resolveAzureConfig(location, { credential: token }),
+    );
+    expect(service.credential).toBe(token);
+    expect(secrets).toEqual([]);
+  });
+});
+
+describe('@azure/identity, the optional peer dependency', () => {
+  it('is imported only for DefaultAzureCredential and gives one', async () => {
+    const credential = await loadDefaultAzureCredential();
+    expect(credential.constructor.name).toBe('DefaultAzureCredential');
+  });
+
+  it('when missing, the error names the package and the alternatives', async () => {
+    const missing = Object.assign(new Error("Cannot find package '@azure/identity' imported from x"), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
+    const error = await loadDefaultAzureCredential(() => Promise.reject(missing)).catch((e) => e);
+    expect(ArtifactsError.is(error, 'failed_precondition')).toBe(true);
+    expect(error.message).toContain('npm install @azure/identity');
+    expect(error.message).toContain('AZURE_STORAGE_CONNECTION_STRING');
+  });
+
+  it('other import failures are not disguised as a missing package', async () => {
+    const broken = new SyntaxError('Unexpected token');
+    await expect(loadDefaultAzureCredential(() => Promise.reject(broken))).rejects.toBe(broken);
+  });
+});
