@@ -144,7 +144,7 @@ function urlPath(request: FastifyRequest, allowRoot: boolean): string {
 }
 
 function registerReadRoutes(app: FastifyInstance, base: string, repo: ArtifactRepository): void {
-  app.get(`${base}/artifacts`, async (request, reply) => {
+  app.get(`${base}/artifacts`, { exposeHeadRoute: false }, async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const raw = query.path;
     if (raw !== undefined && typeof raw !== 'string') {
@@ -167,7 +167,10 @@ function registerReadRoutes(app: FastifyInstance, base: string, repo: ArtifactRe
     };
   });
 
-  app.get(`${base}/artifacts/*`, (request, reply) => download(request, reply, repo, true));
+  // HEAD is our own (no storage read); a host app's exposeHeadRoutes must not add another.
+  app.get(`${base}/artifacts/*`, { exposeHeadRoute: false }, (request, reply) =>
+    download(request, reply, repo, true),
+  );
   app.head(`${base}/artifacts/*`, (request, reply) => download(request, reply, repo, false));
 
   app.delete(`${base}/artifacts/*`, async (request, reply) => {
