@@ -1,0 +1,236 @@
+/**
+ * FTP: pure-ftpd from Debian, run as root on 127.0.0.1 with one virtual user (`it-ftp`, PureDB in the
+ * state directory, mapped to a system user of the same name and chrooted to its home). Plain FTP and
+ * explicit FTPS (AUTH TLS) on the same port (`-Y 1`), with a self-signed certificate for 127.0.0.1
+ * generated per instance; the certificate is exported as ARTIFACTS_FTP_CA_FILE so TLS verification
+ * stays on. Passive data ports come from a free range below the kernel's ephemeral range, so
+ * outgoing connections of other processes cannot take them. vsftpd is the documented fallback
+ * (test-servers.md); pure-ftpd needs no config file and serves both modes on one port.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { LaunchContext, Launcher, RunningServer } from '../types.js';
+import {
+  appendLog,
+  freePort,
+  killProcessGroup,
+  runLogged,
+  ServerError,
+  type SpawnedProcess,
+  spawnLogged,
+  waitForPortClosed,
+  waitUntil,
+} from '../util.js';
+import { ensureDebianPackages, ensureSystemUser } from './sftp/debian.js';
+
+const PURE_FTPD = '/usr/sbin/pure-ftpd';
+const PURE_PW = '/usr/bin/pure-pw';
+const USER = 'it-ftp';
+const PASSIVE_PORTS = 32;
+
+async function install(ctx: { cacheDir: string; logFile: string }): Promise<void> {
+  await ensureDebianPackages({
+    packages: ['pure-ftpd', 'openssl'],
+    binaries: [PURE_FTPD, PURE_PW, '/usr/bin/openssl'],
+    logFile: ctx.logFile,
+    lock: join(ctx.cacheDir, 'apt'),
+  });
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(false));
+    srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => res(true)));
+  });
+}
+
+/** `count` consecutive free ports below the ephemeral range (which freePort and clients use). */
+async function freePortRange(count: number): Promise<[number, number]> {
+  let ephemeralLow = 32768;
+  try {
+    ephemeralLow = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+  } catch {}
+  const lowest = 20000;
+  const highest = Math.max(lowest + count * 4, ephemeralLow) - count;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = lowest + Math.floor(Math.random() * (highest - lowest));
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) ok = await canBind(p);
+    if (ok) return [base, base + count - 1];
+  }
+  throw new ServerError(`no ${count} consecutive free ports found for FTP passive mode`);
+}
+
+/** A TLS certificate for 127.0.0.1 (self-signed: it is its own CA), key and cert in one PEM too. */
+async function makeCertificate(dir: string, logFile: string): Promise<{ certFile: string; pemFile: string }> {
+  const keyFile = join(dir, 'key.pem');
+  const certFile = join(dir, 'cert.pem');
+  const pemFile = join(dir, 'pure-ftpd.pem');
+  await runLogged(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-sha256',
+      '-days',
+      '30',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyCertSign',
+      '-addext',
+      'extendedKeyUsage=serverAuth',
+    ],
+    { logFile },
+  );
+  await writeFile(pemFile, (await readFile(keyFile, 'utf8')) + (await readFile(certFile, 'utf8')), {
+    mode: 0o600,
+  });
+  await chmod(keyFile, 0o600);
+  return { certFile, pemFile };
+}
+
+/** Waits for the `220` greeting (a TCP connect alone does not prove the daemon serves). */
+function greets(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    import('node:net').then(({ connect }) => {
+      const sock = connect({ host: '127.0.0.1', port });
+      let buf = '';
+      const done = (ok: boolean) => {
+        sock.destroy();
+        res(ok);
+      };
+      sock.setTimeout(2000, () => done(false));
+      sock.on('error', () => done(false));
+      sock.on('data', (d) => {
+        buf += d.toString('latin1');
+        if (/^220[ -]/m.test(buf)) done(true);
+      });
+    });
+  });
+}
+
+async function start(ctx: LaunchContext): Promise<RunningServer> {
+  const { stateDir, logFile } = ctx;
+  await install(ctx);
+  const user = await ensureSystemUser(USER, { logFile });
+
+  const dir = join(stateDir, 'pure-ftpd');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(stateDir, 0o755);
+  const home = join(stateDir, 'ftp-home');
+  for (const d of [home, join(home, 'root')]) {
+    await mkdir(d, { recursive: true, mode: 0o755 });
+    await chown(d, user.uid, user.gid);
+  }
+  if (!(await stat(home)).isDirectory()) throw new ServerError(`cannot create ${home}`);
+
+  // a password that needs percent-encoding in the URI ('@', '/', ':')
+  const password = `p@ss/w:rd-${randomBytes(6).toString('hex')}`;
+  const passwd = join(dir, 'pureftpd.passwd');
+  const pdb = join(dir, 'pureftpd.pdb');
+  // pure-pw's password hashing and the key generation take a few seconds each: run them together
+  const certificate = makeCertificate(dir, logFile);
+  certificate.catch(() => {}); // awaited below; no unhandled rejection if pure-pw fails first
+  await runLogged(
+    'sh',
+    ['-c', `printf '%s\\n%s\\n' "$P" "$P" | "$PW" useradd "$U" -u "$UID_" -g "$GID_" -d "$H" -f "$F"`],
+    {
+      logFile,
+      extraEnv: {
+        P: password,
+        PW: PURE_PW,
+        U: USER,
+        UID_: String(user.uid),
+        GID_: String(user.gid),
+        H: home,
+        F: passwd,
+      },
+    },
+  );
+  await runLogged(PURE_PW, ['mkdb', pdb, '-f', passwd], { logFile });
+  const { certFile, pemFile } = await certificate;
+
+  const port = await freePort();
+  const [pasvLo, pasvHi] = await freePortRange(PASSIVE_PORTS);
+  const args = [
+    '-S',
+    `127.0.0.1,${port}`,
+    '-l',
+    `puredb:${pdb}`,
+    '-E', // no anonymous logins
+    '-A', // chroot everyone to their home
+    '-H', // do not resolve host names
+    '-4',
+    '-D', // list dot files (artifacts such as .hydra/config.yaml are real)
+    '-L',
+    '100000:128', // listing limits (default 2000 files, depth 5)
+    '-c',
+    '64',
+    '-C',
+    '64',
+    '-p',
+    `${pasvLo}:${pasvHi}`,
+    '-P',
+    '127.0.0.1',
+    '-Y',
+    '1', // plain FTP and explicit FTPS
+    '-2',
+    pemFile,
+  ];
+
+  let proc: SpawnedProcess;
+  const launch = async () => {
+    proc = spawnLogged(PURE_FTPD, args, { logFile });
+    await waitUntil(() => greets(port), { proc, what: `pure-ftpd on 127.0.0.1:${port}`, timeoutMs: 30_000 });
+  };
+  const halt = async () => {
+    await killProcessGroup(proc.pid);
+    await waitForPortClosed(port, { logFile });
+  };
+  await launch();
+
+  return {
+    name: 'ftp',
+    env: {
+      ARTIFACTS_IT_FTP_URI: `ftp://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/root`,
+      ARTIFACTS_IT_FTP_HOST: '127.0.0.1',
+      ARTIFACTS_IT_FTP_PORT: String(port),
+      ARTIFACTS_IT_FTP_USER: USER,
+      ARTIFACTS_IT_FTP_PASSWORD: password,
+      ARTIFACTS_FTP_CA_FILE: certFile,
+    },
+    get pids() {
+      return [proc.pid];
+    },
+    logFile,
+    stop: halt,
+    async restart() {
+      appendLog(logFile, '--- restart ---\n');
+      await halt();
+      await launch();
+    },
+  };
+}
+
+export const launcher: Launcher = { name: 'ftp', install, start };

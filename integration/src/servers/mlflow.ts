@@ -1,0 +1,180 @@
+/**
+ * MLflow itself (PyPI), for compatibility tests: a venv in the cache with `mlflow` (the full package;
+ * mlflow-skinny lacks the server) and `boto3` (so MLflow can proxy to an s3:// MinIO destination).
+ *
+ * The launcher runs `mlflow server --artifacts-only` over a local destination in the state directory.
+ * `startMlflowServer` starts one over any destination (e.g. s3://bucket/prefix with
+ * MLFLOW_S3_ENDPOINT_URL and AWS_* in `env`) for the proxy-server suites.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { LaunchContext, Launcher, RunningServer } from '../types.js';
+import {
+  appendLog,
+  cacheRoot,
+  freePort,
+  killProcessGroup,
+  runLogged,
+  ServerError,
+  type SpawnedProcess,
+  spawnLogged,
+  waitForHttp,
+  waitForPortClosed,
+  withLock,
+} from '../util.js';
+
+export const MLFLOW_VERSION = '3.17.2';
+const BOTO3_VERSION = '1.44.5';
+
+export function mlflowVenv(cacheDir: string = cacheRoot()): { dir: string; python: string; mlflow: string } {
+  const dir = join(cacheDir, `mlflow-${MLFLOW_VERSION}`, 'venv');
+  return { dir, python: join(dir, 'bin', 'python'), mlflow: join(dir, 'bin', 'mlflow') };
+}
+
+async function install(ctx: { cacheDir: string; logFile: string }): Promise<void> {
+  const venv = mlflowVenv(ctx.cacheDir);
+  const marker = join(dirname(venv.dir), 'complete');
+  if (existsSync(marker)) return;
+  await withLock(dirname(venv.dir), async () => {
+    if (existsSync(marker)) return;
+    const started = Date.now();
+    // a venv is not relocatable: build it in place, marked complete only at the end
+    await rm(venv.dir, { recursive: true, force: true });
+    await mkdir(dirname(venv.dir), { recursive: true });
+    const python = process.env.ARTIFACTS_IT_PYTHON ?? 'python3';
+    appendLog(ctx.logFile, `creating the MLflow ${MLFLOW_VERSION} venv in ${venv.dir} with ${python}\n`);
+    await runLogged(python, ['-m', 'venv', venv.dir], { logFile: ctx.logFile, timeoutMs: 5 * 60_000 });
+    await runLogged(
+      venv.python,
+      [
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--disable-pip-version-check',
+        '--no-input',
+        `mlflow==${MLFLOW_VERSION}`,
+        `boto3==${BOTO3_VERSION}`,
+      ],
+      { logFile: ctx.logFile, timeoutMs: 30 * 60_000 },
+    );
+    await writeFile(marker, `${new Date().toISOString()}\n`);
+    appendLog(
+      ctx.logFile,
+      `installed MLflow ${MLFLOW_VERSION} in ${Math.round((Date.now() - started) / 1000)} s\n`,
+    );
+  });
+}
+
+export interface MlflowServerOptions {
+  /** --artifacts-destination: a local directory or any URI MLflow supports (s3://…, …). */
+  destination: string;
+  /** Extra environment for the server (MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, …). */
+  env?: Record<string, string>;
+  logFile: string;
+  /** More `mlflow server` arguments. */
+  extraArgs?: string[];
+  /** Working directory (MLflow may create files there); default: the log file's directory. */
+  cwd?: string;
+  /** Reuse this port (restart); default: a free one. */
+  port?: number;
+  /** Install cache root; default `${XDG_CACHE_HOME:-~/.cache}/artifacts-it`. */
+  cacheDir?: string;
+}
+
+export interface MlflowServer {
+  /** `http://127.0.0.1:PORT` (the tracking URI). */
+  url: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `mlflow server --artifacts-only` on a free 127.0.0.1 port (installing MLflow first if the
+ * cache has none) and waits for GET /health.
+ */
+export async function startMlflowServer(opts: MlflowServerOptions): Promise<MlflowServer> {
+  const cacheDir = opts.cacheDir ?? cacheRoot();
+  await install({ cacheDir, logFile: opts.logFile });
+  const venv = mlflowVenv(cacheDir);
+  const port = opts.port ?? (await freePort());
+  const cwd = opts.cwd ?? dirname(opts.logFile);
+  await mkdir(cwd, { recursive: true });
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(opts.destination)) await mkdir(opts.destination, { recursive: true });
+  const proc: SpawnedProcess = spawnLogged(
+    venv.mlflow,
+    [
+      'server',
+      '--artifacts-only',
+      '--artifacts-destination',
+      opts.destination,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--workers',
+      '2',
+      ...(opts.extraArgs ?? []),
+    ],
+    {
+      logFile: opts.logFile,
+      cwd,
+      extraEnv: {
+        MLFLOW_DISABLE_TELEMETRY: 'true',
+        DO_NOT_TRACK: 'true',
+        PYTHONUNBUFFERED: '1',
+        ...(opts.env ?? {}),
+      },
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/health`, { proc, what: `mlflow server on ${url}`, timeoutMs: 120_000 });
+  } catch (err) {
+    await killProcessGroup(proc.pid);
+    throw err;
+  }
+  return {
+    url,
+    port,
+    pid: proc.pid,
+    async stop() {
+      await killProcessGroup(proc.pid);
+      await waitForPortClosed(port, { logFile: opts.logFile });
+    },
+  };
+}
+
+async function start(ctx: LaunchContext): Promise<RunningServer> {
+  await install(ctx);
+  const venv = mlflowVenv(ctx.cacheDir);
+  const destination = join(ctx.stateDir, 'mlartifacts');
+  const base = { destination, logFile: ctx.logFile, cwd: ctx.stateDir, cacheDir: ctx.cacheDir };
+  let server = await startMlflowServer(base);
+  const url = server.url;
+  if (!url.startsWith('http://127.0.0.1:')) throw new ServerError(`unexpected MLflow URL ${url}`);
+  return {
+    name: 'mlflow',
+    env: {
+      ARTIFACTS_IT_MLFLOW_TRACKING_URI: url,
+      ARTIFACTS_IT_MLFLOW_URI: `${url}/api/2.0/mlflow-artifacts/artifacts`,
+      ARTIFACTS_IT_MLFLOW_ARTIFACTS_DESTINATION: destination,
+      ARTIFACTS_IT_MLFLOW_PYTHON: venv.python,
+      ARTIFACTS_IT_MLFLOW_BIN: venv.mlflow,
+    },
+    get pids() {
+      return [server.pid];
+    },
+    logFile: ctx.logFile,
+    stop: () => server.stop(),
+    async restart() {
+      appendLog(ctx.logFile, '--- restart ---\n');
+      await server.stop();
+      server = await startMlflowServer({ ...base, port: server.port });
+    },
+  };
+}
+
+export const launcher: Launcher = { name: 'mlflow', install, start };
