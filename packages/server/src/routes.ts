@@ -32,6 +32,7 @@ interface InternalRoutesOptions extends ArtifactRoutesOptions {
 }
 
 const MPU_UNSUPPORTED = 'Multipart upload is not supported for the current artifact repository';
+const MPD_UNSUPPORTED = 'Multipart download is not supported for the current artifact repository';
 
 /**
  * The mlflow-artifacts REST API as a Fastify plugin: register it in an existing Fastify app
@@ -66,7 +67,17 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = async (
 
   for (const prefix of options.prefixes ?? DEFAULT_PREFIXES) {
     const base = `${prefix.replace(/\/+$/, '')}/mlflow-artifacts`;
-    registerReadRoutes(app, base, repo);
+    registerReadRoutes(app, base, repo, limits);
+    // MLflow 3 clients ask /api/3.0/mlflow/server-info whether to use multipart for mlflow-artifacts URIs.
+    const v3 = prefix.replace(/\/2\.0\/?$/, '/3.0');
+    if (v3 !== prefix) {
+      app.get(`${v3}/mlflow/server-info`, async () => ({
+        store_type: null,
+        workspaces_enabled: false,
+        multipart_uploads_enabled: repo.capabilities.multipartUpload,
+        multipart_downloads_enabled: repo.capabilities.presign,
+      }));
+    }
     // Uploads get the raw request stream: no body parser of this scope may buffer it.
     await app.register(async (scope) => {
       scope.removeAllContentTypeParsers();
@@ -143,7 +154,12 @@ function urlPath(request: FastifyRequest, allowRoot: boolean): string {
   return key;
 }
 
-function registerReadRoutes(app: FastifyInstance, base: string, repo: ArtifactRepository): void {
+function registerReadRoutes(
+  app: FastifyInstance,
+  base: string,
+  repo: ArtifactRepository,
+  limits: ResolvedLimits,
+): void {
   app.get(`${base}/artifacts`, { exposeHeadRoute: false }, async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const raw = query.path;
@@ -172,6 +188,20 @@ function registerReadRoutes(app: FastifyInstance, base: string, repo: ArtifactRe
     download(request, reply, repo, true),
   );
   app.head(`${base}/artifacts/*`, (request, reply) => download(request, reply, repo, false));
+
+  // MLflow's presigned download: the client then reads ranges straight from storage.
+  app.get(`${base}/presigned/*`, { exposeHeadRoute: false }, async (request, reply) => {
+    const key = urlPath(request, false);
+    if (!repo.capabilities.presign) throw ArtifactsError.unsupported(MPD_UNSUPPORTED);
+    const signal = requestSignal(reply);
+    const info = await repo.stat(key, { signal });
+    if (info.isDir) throw ArtifactsError.notFound(`artifact ${JSON.stringify(key)} is a directory; it`);
+    const url = await repo.presignedUrl(key, 'GET', {
+      signal,
+      expiresInSeconds: limits.multipartUrlExpirySeconds,
+    });
+    return { url, headers: {}, ...(info.fileSize === undefined ? {} : { file_size: info.fileSize }) };
+  });
 
   app.delete(`${base}/artifacts/*`, async (request, reply) => {
     const key = urlPath(request, true);

@@ -74,6 +74,25 @@ describe.each(PREFIXES)('the mlflow-artifacts routes under %s', (prefix) => {
     expect(answer.headers['x-content-type-options']).toBe('nosniff');
   });
 
+  it('GET presigned/<path> on a destination without presigned URLs answers 501 with MLflow message', async () => {
+    await call(f.url, 'PUT', `${A}/${run}/p.bin`, { body: 'p' });
+    const answer = await call(f.url, 'GET', `${prefix}/mlflow-artifacts/presigned/${run}/p.bin`);
+    expect(answer.status).toBe(501);
+    expect(answer.json()).toEqual({
+      error_code: 'NOT_IMPLEMENTED',
+      message: 'Multipart download is not supported for the current artifact repository',
+    });
+  });
+
+  it('server-info (MLflow 3) says multipart is off for a local destination', async () => {
+    const answer = await call(f.url, 'GET', `${prefix.replace('2.0', '3.0')}/mlflow/server-info`);
+    expect(answer.status).toBe(200);
+    expect(answer.json()).toMatchObject({
+      multipart_uploads_enabled: false,
+      multipart_downloads_enabled: false,
+    });
+  });
+
   it.each(['create', 'complete', 'abort'])(
     'mpu/%s on a destination without multipart answers 501 NOT_IMPLEMENTED with MLflow message',
     async (action) => {

@@ -25,6 +25,8 @@ for (const prefix of ['/api/2.0', '/ajax-api/2.0']) {
     { method: 'HEAD', path: `${base}/artifacts/secret.txt` },
     { method: 'PUT', path: `${base}/artifacts/uploaded.txt`, body: 'unauthenticated bytes' },
     { method: 'DELETE', path: `${base}/artifacts/secret.txt` },
+    { method: 'GET', path: `${base}/presigned/secret.txt` },
+    { method: 'GET', path: `${prefix.replace('2.0', '3.0')}/mlflow/server-info` },
     { method: 'POST', path: `${base}/mpu/create/dir`, body: MPU_BODY, headers: JSON_HEADERS },
     { method: 'POST', path: `${base}/mpu/complete/dir`, body: MPU_BODY, headers: JSON_HEADERS },
     { method: 'POST', path: `${base}/mpu/abort/dir`, body: MPU_BODY, headers: JSON_HEADERS },
