@@ -8,6 +8,7 @@ import {
   parseArtifactUri,
   redactUri,
   registeredSchemes,
+  validateArtifactPath,
 } from '@artifacts/core';
 
 /**
@@ -45,6 +46,17 @@ export function parseTarget(uri: string): Target {
   const match = /^([a-zA-Z][a-zA-Z0-9+.-]*:(?:\/\/[^/]*)?)(.*)$/s.exec(head);
   const prefix = match?.[1] ?? head;
   const segments = (match?.[2] ?? '').split('/').filter((segment) => segment !== '' && segment !== '.');
+  // The URI parser resolves what a URL library normalizes (`%2e%2e` in a file: URI is `..` to the
+  // WHATWG parser); a command-line URI that climbs out of where it points is refused instead.
+  if (segments.length > 0) {
+    try {
+      validateArtifactPath(segments.join('/'), { label: 'its path' });
+    } catch (error) {
+      throw ArtifactsError.invalidArgument(
+        `invalid artifact URI ${JSON.stringify(display)}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
   const last = segments.pop();
   if (last === undefined) return { uri, scheme, parent: undefined, name: '', display };
   // Object-store keys are literal; every other scheme percent-encodes its path (as appendToUri does).
@@ -92,8 +104,25 @@ export async function loadBackend(scheme: string): Promise<void> {
 
 /** Opens a repository at a URI after loading its backend. */
 export async function openAt(uri: string): Promise<ArtifactRepository> {
-  await loadBackend(parseArtifactUri(uri).scheme);
-  return openRepository(uri);
+  const scheme = parseArtifactUri(uri).scheme;
+  await loadBackend(scheme);
+  try {
+    return await openRepository(uri);
+  } catch (error) {
+    if (ArtifactsError.is(error, 'unsupported') && !(scheme in FIRST_PARTY_BACKENDS)) {
+      throw ArtifactsError.unsupported(
+        `no backend for URI scheme ${JSON.stringify(scheme)}; schemes with an installed backend: ${(await installedSchemes()).join(', ')}. Another backend package is loaded by naming it in ARTIFACTS_PLUGINS.`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/** Schemes served by what is registered or installed (first-party packages are imported to see). */
+async function installedSchemes(): Promise<string[]> {
+  for (const scheme of Object.keys(FIRST_PARTY_BACKENDS)) await loadBackend(scheme).catch(() => undefined);
+  return registeredSchemes();
 }
 
 export interface OpenedTarget {
