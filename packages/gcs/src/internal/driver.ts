@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -60,6 +59,12 @@ export function checksumOf(meta: { crc32c?: string; md5Hash?: string; md5?: stri
   if (meta.crc32c) return { algorithm: 'crc32c', value: meta.crc32c };
   const md5 = meta.md5Hash ?? meta.md5;
   return md5 ? { algorithm: 'md5', value: md5 } : undefined;
+}
+
+function statusOf(error: unknown): number | undefined {
+  const e = error as { code?: unknown; status?: unknown; response?: { status?: unknown } } | null;
+  for (const value of [e?.response?.status, e?.status, e?.code]) if (typeof value === 'number') return value;
+  return undefined;
 }
 
 function totalFromContentRange(contentRange: string | undefined): number | undefined {
@@ -169,6 +174,14 @@ export class GcsDriver implements StorageDriver {
     try {
       return await fn();
     } catch (error) {
+      // A 404 on an object call may mean the bucket is missing: say which.
+      if (statusOf(error) === 404 && key !== undefined) {
+        const exists = await this.#bucket.exists().then(
+          ([found]: [boolean]) => found,
+          () => true,
+        );
+        if (!exists) throw mapGcsError(error, this.#subject(what), this.secrets);
+      }
       throw mapGcsError(error, this.#subject(what, key), this.secrets);
     }
   }
@@ -201,31 +214,52 @@ export class GcsDriver implements StorageDriver {
     });
   }
 
-  /** Opens a ranged read and waits for the response headers (the SDK starts the request lazily). */
+  /**
+   * Opens a ranged GET of the object's media through the auth client (gaxios: credentials, retries)
+   * and resolves once the response headers are in. The client library's own read stream is not used:
+   * on Node 24 every read through it warns of leaked listeners, and it hides the status and headers
+   * this needs (Content-Range, x-goog-hash, x-goog-generation).
+   */
   async #openRange(
-    file: File,
+    name: string,
     start: number,
     end: number | undefined,
     signal?: AbortSignal,
+    generation?: string,
   ): Promise<{ stream: Readable; headers: HeaderBag | undefined }> {
-    const stream = file.createReadStream({
-      ...(end === undefined && start === 0 ? {} : { start, ...(end === undefined ? {} : { end }) }),
-      validation: false,
-      decompress: false,
-    }) as Readable;
-    const onAbort = () => stream.destroy(signal?.reason as Error);
+    const query = new URLSearchParams({ alt: 'media', ...(generation ? { generation } : {}) });
+    const url = `${this.#storage.baseUrl}/b/${encodeURIComponent(this.#config.bucket)}/o/${encodeURIComponent(name)}?${query}`;
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
+    // The timeout bounds the wait for the response, not the body: a large chunk on a slow link must
+    // not be cut off (MLflow's Python client times out reads between bytes, not whole transfers).
+    const timeoutMs = this.#config.requestTimeoutMs;
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => controller.abort(new DOMException(`no response within ${timeoutMs} ms`, 'TimeoutError')),
+            timeoutMs,
+          );
     try {
-      const responded = once(stream, 'response') as Promise<[{ headers?: HeaderBag }]>;
-      // Reading an empty buffer is what makes the SDK send the request.
-      stream.read(0);
-      const [response] = await responded;
-      return { stream, headers: response?.headers };
+      const response = await this.#storage.authClient.request<Readable>({
+        url,
+        method: 'GET',
+        responseType: 'stream',
+        headers: start === 0 && end === undefined ? {} : { Range: `bytes=${start}-${end ?? ''}` },
+        signal: controller.signal,
+        retryConfig: { retry: this.#config.maxRetries, httpMethodsToRetry: ['GET'] },
+      });
+      const stream = response.data;
+      // Later aborts (the caller's signal) must still end the body.
+      stream.once('close', () => signal?.removeEventListener('abort', onAbort));
+      return { stream, headers: response.headers as HeaderBag };
     } catch (error) {
-      stream.destroy();
+      signal?.removeEventListener('abort', onAbort);
       throw error;
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      if (timer) clearTimeout(timer);
     }
   }
 
@@ -238,12 +272,11 @@ export class GcsDriver implements StorageDriver {
     return this.#run('download', key, async () => {
       let opened: { stream: Readable; headers: HeaderBag | undefined };
       try {
-        opened = await this.#openRange(this.#bucket.file(name), start, firstEnd, options.signal);
+        opened = await this.#openRange(name, start, firstEnd, options.signal);
       } catch (error) {
         // A range of an empty object is unsatisfiable: read it whole instead.
-        const status = (error as { code?: unknown }).code;
-        if (status === 416 && start === 0)
-          opened = await this.#openRange(this.#bucket.file(name), 0, undefined, options.signal);
+        if (statusOf(error) === 416 && start === 0)
+          opened = await this.#openRange(name, 0, undefined, options.signal);
         else throw error;
       }
       const { stream: first, headers } = opened;
@@ -268,8 +301,7 @@ export class GcsDriver implements StorageDriver {
           : parallelRangeStream(
               async (from, to, signal) => {
                 // Pinned to the generation read first: an object replaced mid-read fails, never mixes.
-                const file = this.#bucket.file(name, generation ? { generation: Number(generation) } : {});
-                return (await this.#openRange(file, from, to, signal)).stream;
+                return (await this.#openRange(name, from, to, signal, generation)).stream;
               },
               first,
               start,
@@ -322,7 +354,7 @@ export class GcsDriver implements StorageDriver {
   async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
     const listPrefix = this.#dirPrefix(prefix);
     let pageToken: string | undefined;
-    const subject = this.#subject('list', prefix);
+    const subject = this.#subject('list');
     do {
       let page: unknown;
       try {
