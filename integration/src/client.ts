@@ -50,7 +50,7 @@ function findInState(name: ServerName): { control: ControlInfo; state: ServerSta
 }
 
 /** Returns a handle on a running server (started by globalSetup or `pnpm servers up`). */
-export function getServer(name: ServerName): ServerHandle {
+export function serverHandle(name: ServerName): ServerHandle {
   const fromEnv = controlFromEnv()[name];
   const found = fromEnv ? undefined : findInState(name);
   const control = fromEnv ?? found?.control;
@@ -74,11 +74,6 @@ export function getServer(name: ServerName): ServerHandle {
       }
     },
   };
-}
-
-/** Restarts a server (same ports, same data); shorthand for getServer(name).restart(). */
-export function restartServer(name: ServerName): Promise<void> {
-  return getServer(name).restart();
 }
 
 function pickEnv(name: ServerName): Record<string, string> {

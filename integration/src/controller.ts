@@ -29,11 +29,13 @@ export class Controller {
   private http?: Server;
   private busy: Promise<unknown> = Promise.resolve();
 
-  constructor(
-    readonly owner: string,
-    /** Where to write `export NAME=value` lines after every change (the CLI's .servers.env). */
-    private readonly envFile?: string,
-  ) {
+  readonly owner: string;
+  /** Where to write `export NAME=value` lines after every change (the CLI's .servers.env). */
+  private readonly envFile?: string;
+
+  constructor(owner: string, envFile?: string) {
+    this.owner = owner;
+    this.envFile = envFile;
     this.state = { owner, ownerPid: process.pid, status: 'starting', servers: {}, errors: {}, pending: [] };
   }
 

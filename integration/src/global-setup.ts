@@ -30,7 +30,7 @@ const say = (line: string) => process.stderr.write(`[artifacts-it] ${line}\n`);
 /** Removes state of earlier vitest runs whose process is gone (killing any server they left). */
 async function pruneStaleRuns(): Promise<void> {
   for (const st of readAllOwnerStates()) {
-    if (!st.owner.startsWith('vitest-') || isAlive(st.ownerPid)) continue;
+    if (!/^(vitest|smoke)-/.test(st.owner) || isAlive(st.ownerPid)) continue;
     for (const s of Object.values(st.servers)) for (const p of s?.pids ?? []) await killProcessGroup(p);
     await rm(ownerDir(st.owner), { recursive: true, force: true });
   }

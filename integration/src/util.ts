@@ -23,10 +23,17 @@ import { fileURLToPath } from 'node:url';
 
 /** Absolute path of the `integration/` package directory. */
 export const IT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-/** `integration/.state/`: per-run state dirs, logs, the CLI's state file (git-ignored). */
-export const STATE_ROOT = join(IT_ROOT, '.state');
-/** `integration/.servers.env`: `export NAME=value` lines written by `pnpm servers up`. */
-export const SERVERS_ENV_FILE = join(IT_ROOT, '.servers.env');
+/**
+ * `integration/.state/`: per-run state dirs, logs, the CLI's state file (git-ignored). Override with
+ * ARTIFACTS_IT_STATE_DIR (the CLI's own test does, to stay apart from servers a person started).
+ */
+export const STATE_ROOT = process.env.ARTIFACTS_IT_STATE_DIR
+  ? resolve(process.env.ARTIFACTS_IT_STATE_DIR)
+  : join(IT_ROOT, '.state');
+/** `integration/.servers.env`: `export NAME=value` lines written by `pnpm servers up` (ARTIFACTS_IT_SERVERS_ENV overrides). */
+export const SERVERS_ENV_FILE = process.env.ARTIFACTS_IT_SERVERS_ENV
+  ? resolve(process.env.ARTIFACTS_IT_SERVERS_ENV)
+  : join(IT_ROOT, '.servers.env');
 
 /** `${XDG_CACHE_HOME:-~/.cache}/artifacts-it` (override with ARTIFACTS_IT_CACHE). */
 export function cacheRoot(): string {
@@ -627,7 +634,11 @@ export class ManagedProcess {
   proc?: SpawnedProcess;
   readonly pids: number[] = [];
 
-  constructor(readonly spec: ManagedProcessSpec) {}
+  readonly spec: ManagedProcessSpec;
+
+  constructor(spec: ManagedProcessSpec) {
+    this.spec = spec;
+  }
 
   async start(): Promise<void> {
     const s = this.spec;

@@ -10,16 +10,43 @@
  *
  * Test files (test/integration/**\/*.test.ts) see the servers' variables in process.env
  * (ARTIFACTS_IT_S3_URI, MLFLOW_S3_ENDPOINT_URL, …) and can restart a server with
- * `getServer('sftp').restart()` (re-exported here).
+ * `(await getServer('sftp')).restart()` or `await restartServer('sftp')`.
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, mergeConfig, type ViteUserConfig } from 'vitest/config';
 import type { Reporter, TestModule } from 'vitest/node';
-import type { ServerName } from './types.js';
-import { logTail } from './util.js';
+import type { ServerHandle } from './client.ts';
+import type { ServerName } from './types.ts';
 
-export { getServer, restartServer, type ServerHandle } from './client.js';
-export type { ServerName } from './types.js';
+// This module is loaded natively by Node when a package's vitest config imports it (vitest bundles
+// the config but keeps packages external), so it imports nothing of ours at run time but lazily:
+// only erasable TypeScript and node: / vitest modules here.
+
+export type { ServerHandle } from './client.ts';
+export type { ServerName } from './types.ts';
+
+/**
+ * Inside a test file: a handle on a running server (env, logFile, logTail(), restart()). Works across
+ * the globalSetup/worker boundary through the owner's control API (see client.ts).
+ */
+export async function getServer(name: ServerName): Promise<ServerHandle> {
+  const { serverHandle } = await import('./client.js');
+  return serverHandle(name);
+}
+
+/** Inside a test file: stops and starts a server again on the same ports with the same data. */
+export async function restartServer(name: ServerName): Promise<void> {
+  await (await getServer(name)).restart();
+}
+
+function logTail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
