@@ -1,0 +1,472 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ArtifactsError, openRepository } from '@artifacts/core';
+import { type ArtifactServer, createArtifactServer } from '@artifacts/server';
+import { dataBytes, readAll } from '@artifacts/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import '../src/index.js';
+
+const PASSWORD = 'p4ss-w0rd-never-printed';
+const TOKEN = 'token-never-printed-0123';
+const FAST_RETRIES = { backoffFactor: 0.01, backoffJitter: 0 };
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'artifacts-http-test-'));
+});
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+async function startServer(
+  options: Parameters<typeof createArtifactServer>[0] = {},
+): Promise<ArtifactServer> {
+  const server = await createArtifactServer({
+    artifactsDestination: await mkdtemp(join(work, 'dest-')),
+    port: 0,
+    accessLog: false,
+    auth: { users: { bob: PASSWORD }, tokens: [TOKEN] },
+    ...options,
+  });
+  await server.listen();
+  return server;
+}
+
+/** A throwaway HTTP server whose answers the test decides (for failures a real server won't produce). */
+async function fake(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ArtifactsError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (ArtifactsError.is(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('credentials', () => {
+  let server: ArtifactServer;
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(() => server.close());
+
+  it('MLFLOW_TRACKING_USERNAME/PASSWORD and MLFLOW_TRACKING_TOKEN are sent to the server', async () => {
+    const uri = `mlflow-artifacts:/creds`;
+    const saved = { ...process.env };
+    try {
+      process.env.MLFLOW_TRACKING_URI = server.address!.url;
+      process.env.MLFLOW_TRACKING_USERNAME = 'bob';
+      process.env.MLFLOW_TRACKING_PASSWORD = PASSWORD;
+      const basic = await openRepository(uri);
+      await basic.write('a.txt', 'basic');
+      await basic.close();
+      delete process.env.MLFLOW_TRACKING_USERNAME;
+      delete process.env.MLFLOW_TRACKING_PASSWORD;
+      process.env.MLFLOW_TRACKING_TOKEN = TOKEN;
+      const bearer = await openRepository(uri);
+      expect((await readAll(await bearer.openRead('a.txt'))).toString()).toBe('basic');
+      await bearer.close();
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('a wrong password is unauthenticated, and no credential appears in the message', async () => {
+    const repo = await openRepository(`${server.address!.url}/api/2.0/mlflow-artifacts/artifacts/x`, {
+      username: 'bob',
+      password: `${PASSWORD}-wrong`,
+    });
+    const error = await rejection(repo.listArtifacts());
+    expect(error.code).toBe('unauthenticated');
+    expect(error.message).not.toContain(PASSWORD);
+    expect(error.message).not.toContain(Buffer.from(`bob:${PASSWORD}-wrong`).toString('base64'));
+    await repo.close();
+  });
+
+  it('status codes map to error codes: 404 not_found, 501 unsupported', async () => {
+    const repo = await openRepository(`${server.address!.url}/api/2.0/mlflow-artifacts/artifacts/x`, {
+      token: TOKEN,
+    });
+    expect((await rejection(repo.openRead('missing.bin'))).code).toBe('not_found');
+    await repo.close();
+  });
+});
+
+describe('TLS settings', () => {
+  let server: ArtifactServer;
+  let ca: string;
+  beforeAll(async () => {
+    const dir = join(work, 'tls');
+    await mkdir(dir, { recursive: true });
+    ca = join(dir, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        ca,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    server = await startServer({
+      tls: { cert: await readFile(ca), key: await readFile(join(dir, 'key.pem')) },
+    });
+  });
+  afterAll(() => server.close());
+  const uri = () => `${server.address!.url}/api/2.0/mlflow-artifacts/artifacts/tls`;
+
+  it('an untrusted certificate is refused, with a hint naming MLFLOW_TRACKING_SERVER_CERT_PATH', async () => {
+    expect(server.address!.url.startsWith('https://')).toBe(true);
+    const repo = await openRepository(uri(), { token: TOKEN, maxRetries: 0 });
+    const error = await rejection(repo.listArtifacts());
+    expect(error.message).toMatch(/MLFLOW_TRACKING_SERVER_CERT_PATH/);
+    await repo.close();
+  });
+
+  it('MLFLOW_TRACKING_SERVER_CERT_PATH trusts the server; MLFLOW_TRACKING_INSECURE_TLS skips verification', async () => {
+    const trusted = await openRepository(uri(), { token: TOKEN, serverCertPath: ca });
+    await trusted.write('t.txt', 'over tls');
+    await trusted.close();
+    const insecure = await openRepository(uri(), { token: TOKEN, insecureTls: true });
+    expect((await readAll(await insecure.openRead('t.txt'))).toString()).toBe('over tls');
+    await insecure.close();
+  });
+
+  it('setting both is refused, as MLflow does', async () => {
+    await expect(openRepository(uri(), { insecureTls: true, serverCertPath: ca })).rejects.toThrow(
+      /cannot both be set/,
+    );
+  });
+});
+
+describe('a malicious server', () => {
+  const hostileNames = [
+    '../escaped.txt',
+    '..',
+    '/etc/passwd',
+    'a/../../x',
+    '%2e%2e',
+    'C:\\evil',
+    'sub/../../x',
+  ];
+
+  it.each(hostileNames)(
+    'listing %j is refused and a download writes nothing outside its directory',
+    async (name) => {
+      const server = await fake((req, res) => {
+        res.setHeader('content-type', 'application/json');
+        if (req.url?.includes('?path=')) {
+          res.end(JSON.stringify({ files: [{ path: name, is_dir: false, file_size: 4 }] }));
+        } else {
+          res.end('evil');
+        }
+      });
+      const parent = await mkdtemp(join(work, 'victim-'));
+      const dst = join(parent, 'downloads');
+      await mkdir(dst);
+      try {
+        const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts/run`, {
+          maxRetries: 0,
+        });
+        const listing = await rejection(repo.listArtifacts());
+        expect(listing.code).toBe('invalid_argument');
+        await expect(repo.downloadArtifacts('', dst)).rejects.toThrow();
+        await repo.close();
+        expect(await readdir(parent)).toEqual(['downloads']);
+        expect(await readdir(dst, { recursive: true })).toEqual([]);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+});
+
+describe('retries', () => {
+  it('GET, list and DELETE are retried on 503/429/408 with backoff, honouring Retry-After', async () => {
+    let calls = 0;
+    const server = await fake((req, res) => {
+      calls++;
+      if (calls === 1) {
+        res.statusCode = 503;
+        return res.end();
+      }
+      if (calls === 2) {
+        res.statusCode = 429;
+        res.setHeader('retry-after', '0');
+        return res.end();
+      }
+      if (calls === 3) {
+        res.statusCode = 408;
+        return res.end();
+      }
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        req.url?.includes('?path=')
+          ? JSON.stringify({ files: [{ path: 'a.txt', is_dir: false, file_size: 1 }] })
+          : '{}',
+      );
+    });
+    try {
+      const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts`, FAST_RETRIES);
+      expect(await repo.listArtifacts()).toEqual([{ path: 'a.txt', isDir: false, fileSize: 1 }]);
+      expect(calls).toBe(4);
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('gives up after maxRetries with unavailable, naming the status', async () => {
+    const server = await fake((_req, res) => {
+      res.statusCode = 502;
+      res.end('<html>bad gateway</html>');
+    });
+    try {
+      const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts`, {
+        ...FAST_RETRIES,
+        maxRetries: 2,
+      });
+      const error = await rejection(repo.listArtifacts());
+      expect(error.code).toBe('unavailable');
+      expect(error.message).toMatch(/HTTP 502/);
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a streamed PUT whose body was already sent is not replayed; the error says so', async () => {
+    let puts = 0;
+    const server = await fake((req, res) => {
+      puts++;
+      req.resume();
+      req.on('end', () => {
+        res.statusCode = 503;
+        res.end();
+      });
+    });
+    try {
+      const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts`, FAST_RETRIES);
+      const { Readable } = await import('node:stream');
+      const error = await rejection(repo.write('stream.bin', Readable.from([Buffer.from('one-shot body')])));
+      expect(error.message).toMatch(/not retried/);
+      expect(puts).toBe(1);
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a PUT whose connection was refused before any byte left is retried (the server came up meanwhile)', async () => {
+    const probe = await fake(() => undefined);
+    const port = Number(new URL(probe.url).port);
+    await probe.close();
+    const server = await createArtifactServer({
+      artifactsDestination: await mkdtemp(join(work, 'late-')),
+      host: '127.0.0.1',
+      port,
+      accessLog: false,
+      auth: { allowUnauthenticated: true },
+    });
+    const repo = await openRepository(`http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`, {
+      backoffFactor: 0.2,
+      backoffJitter: 0,
+      maxRetries: 5,
+    });
+    const file = join(work, 'late.bin');
+    await writeFile(file, dataBytes(100_000, { seed: 'late' }));
+    const upload = repo.logArtifact(file);
+    setTimeout(() => void server.listen(), 150);
+    await upload;
+    expect(
+      (await readAll(await repo.openRead('late.bin'))).equals(dataBytes(100_000, { seed: 'late' })),
+    ).toBe(true);
+    await repo.close();
+    await server.close();
+  });
+});
+
+describe('a server that ignores Range (as MLflow does)', () => {
+  it('the client cuts the requested bytes out of the whole file', async () => {
+    const body = Buffer.from('0123456789');
+    const server = await fake((_req, res) => {
+      res.setHeader('content-length', body.length);
+      res.end(body);
+    });
+    try {
+      const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts`, {
+        maxRetries: 0,
+      });
+      expect((await readAll(await repo.openRead('f.bin', { range: { start: 2, end: 5 } }))).toString()).toBe(
+        '2345',
+      );
+      expect((await readAll(await repo.openRead('f.bin', { range: { start: 7 } }))).toString()).toBe('789');
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('proxied multipart uploads', () => {
+  const MULTIPART = {
+    multipartUpload: true,
+    multipartMinimumFileSize: 1,
+    multipartChunkSize: 4096,
+    ...FAST_RETRIES,
+  };
+
+  it('fall back to one PUT when the destination has no multipart support (501)', async () => {
+    const server = await startServer({ auth: { allowUnauthenticated: true } });
+    try {
+      const repo = await openRepository(
+        `${server.address!.url}/api/2.0/mlflow-artifacts/artifacts/mp`,
+        MULTIPART,
+      );
+      const file = join(work, 'fallback.bin');
+      await writeFile(file, dataBytes(10_000, { seed: 'fb' }));
+      await repo.logArtifact(file, 'dir');
+      expect(
+        (await readAll(await repo.openRead('dir/fallback.bin'))).equals(dataBytes(10_000, { seed: 'fb' })),
+      ).toBe(true);
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  /** An mpu server plus "storage" that fails some part PUTs on demand and records what arrives. */
+  async function mpuFake(failPart: (partNumber: number, attempt: number) => number | undefined) {
+    const log: string[] = [];
+    const parts = new Map<number, Buffer>();
+    const attempts = new Map<number, number>();
+    let completed: unknown;
+    const server = await fake((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        const body = Buffer.concat(chunks);
+        if (url.pathname.startsWith('/storage/')) {
+          const part = Number(url.searchParams.get('partNumber'));
+          const attempt = (attempts.get(part) ?? 0) + 1;
+          attempts.set(part, attempt);
+          log.push(`part ${part} ${req.headers.authorization ? 'with' : 'without'} auth`);
+          const status = failPart(part, attempt);
+          if (status) {
+            res.statusCode = status;
+            return res.end();
+          }
+          parts.set(part, body);
+          res.setHeader('etag', `"etag-${part}"`);
+          return res.end();
+        }
+        res.setHeader('content-type', 'application/json');
+        if (url.pathname.includes('/mpu/create/')) {
+          const request = JSON.parse(body.toString()) as { path: string; num_parts: number };
+          log.push(`create ${url.pathname.split('/mpu/create/')[1]} ${request.path} ${request.num_parts}`);
+          const origin = `http://${req.headers.host}`;
+          return res.end(
+            JSON.stringify({
+              upload_id: 'up-1',
+              credentials: Array.from({ length: request.num_parts }, (_, i) => ({
+                url: `${origin}/storage/obj?partNumber=${i + 1}&X-Amz-Signature=secret-sig`,
+                part_number: i + 1,
+                headers: {},
+              })),
+            }),
+          );
+        }
+        if (url.pathname.includes('/mpu/complete/')) {
+          completed = JSON.parse(body.toString());
+          log.push('complete');
+          return res.end('{}');
+        }
+        if (url.pathname.includes('/mpu/abort/')) {
+          log.push('abort');
+          return res.end('{}');
+        }
+        res.statusCode = 404;
+        res.end('{"error_code":"ENDPOINT_NOT_FOUND","message":"no"}');
+      });
+    });
+    return { server, log, parts, attempts, completed: () => completed };
+  }
+
+  it('upload parts straight to storage, retry a failed part, and complete with the ETags in order', async () => {
+    const m = await mpuFake((part, attempt) => (part === 2 && attempt === 1 ? 503 : undefined));
+    try {
+      const repo = await openRepository(`${m.server.url}/api/2.0/mlflow-artifacts/artifacts/run`, {
+        ...MULTIPART,
+        token: TOKEN,
+      });
+      const data = dataBytes(10_000, { seed: 'mp' });
+      const file = join(work, 'model.bin');
+      await writeFile(file, data);
+      await repo.logArtifact(file, 'models');
+      expect(m.log[0]).toBe('create run/models model.bin 3');
+      expect(m.attempts.get(2)).toBe(2);
+      expect(
+        m.log.filter((line) => line.startsWith('part')).every((line) => line.endsWith('without auth')),
+      ).toBe(true);
+      expect(Buffer.concat([m.parts.get(1)!, m.parts.get(2)!, m.parts.get(3)!]).equals(data)).toBe(true);
+      expect(m.completed()).toMatchObject({
+        path: 'model.bin',
+        upload_id: 'up-1',
+        parts: [
+          { part_number: 1, etag: '"etag-1"' },
+          { part_number: 2, etag: '"etag-2"' },
+          { part_number: 3, etag: '"etag-3"' },
+        ],
+      });
+      await repo.close();
+    } finally {
+      await m.server.close();
+    }
+  });
+
+  it('abort the upload when a part keeps failing, without printing the presigned signature', async () => {
+    const m = await mpuFake((part) => (part === 3 ? 403 : undefined));
+    try {
+      const repo = await openRepository(`${m.server.url}/api/2.0/mlflow-artifacts/artifacts/run`, MULTIPART);
+      const file = join(work, 'doomed.bin');
+      await writeFile(file, dataBytes(10_000, { seed: 'doomed' }));
+      const error = await rejection(repo.logArtifact(file));
+      expect(error.code).toBe('permission_denied');
+      expect(error.message).not.toContain('secret-sig');
+      expect(m.log).toContain('abort');
+      expect(m.log).not.toContain('complete');
+      await repo.close();
+    } finally {
+      await m.server.close();
+    }
+  });
+});
