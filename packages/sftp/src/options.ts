@@ -18,7 +18,8 @@ export interface SftpOptions {
   /**
    * Private key file(s) to offer. Default: `ARTIFACTS_SFTP_IDENTITY_FILE` (several separated by
    * commas), else `IdentityFile` from `~/.ssh/config`, else those of `~/.ssh/id_rsa`,
-   * `~/.ssh/id_ecdsa`, `~/.ssh/id_ed25519` that exist.
+   * `~/.ssh/id_ecdsa`, `~/.ssh/id_ed25519` that exist. `[]` (or `none` in the variable) offers no
+   * key file.
    */
   identityFile?: string | readonly string[];
   /** Passphrase of encrypted private keys. Default: `ARTIFACTS_SFTP_KEY_PASSPHRASE`. */

@@ -137,7 +137,9 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
         }
         while (next < methods.length) {
           const method = methods[next++]!;
-          if (authsLeft.includes(method.type)) {
+          // The agent signs with its keys: to the server that is the publickey method.
+          const serverMethod = method.type === 'agent' ? 'publickey' : method.type;
+          if (authsLeft.includes(serverMethod)) {
             if (!tried.includes(method.type)) tried.push(method.type);
             callback(method);
             return;

@@ -16,7 +16,7 @@ import {
 import type { Stats } from 'ssh2';
 import { isConnectionError, SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
 import { sftpError, statusOf } from './errors.js';
-import { ConnectionPool } from './pool.js';
+import { ConnectionPool, type UseOptions } from './pool.js';
 import type { SftpSettings } from './settings.js';
 import {
   closeHandle,
@@ -64,6 +64,8 @@ export class SftpDriver implements StorageDriver {
   readonly secrets: readonly string[];
   readonly pool: ConnectionPool<SftpConnection>;
   readonly #settings: SftpSettings;
+  /** Temporary files of failed uploads not yet removed (their connection died). */
+  readonly #orphans = new Set<string>();
 
   constructor(settings: SftpSettings) {
     this.#settings = settings;
@@ -88,7 +90,7 @@ export class SftpDriver implements StorageDriver {
     const target = this.#path(key);
     let temp: string | undefined;
     try {
-      await this.pool.use(
+      await this.#use(
         async (connection) => {
           temp = tempNameFor(target);
           let handle: Buffer;
@@ -129,14 +131,35 @@ export class SftpDriver implements StorageDriver {
     return undefined;
   }
 
-  /** Best effort: the connection that wrote `temp` died, so remove it over a fresh one. */
+  /**
+   * The connection that wrote `temp` died: remove it over a fresh one now or, if the server is not
+   * back yet, before the next operation (temporary names are hidden from listings meanwhile).
+   */
   async #removeOrphan(temp: string): Promise<void> {
+    this.#orphans.add(temp);
     await this.pool
-      .use((connection) => unlink(connection, temp), {
-        signal: AbortSignal.timeout(5000),
-        retry: () => false,
-      })
+      .use((connection) => this.#sweep(connection), { signal: AbortSignal.timeout(5000), retry: () => false })
       .catch(() => undefined);
+  }
+
+  async #sweep(connection: SftpConnection): Promise<void> {
+    for (const temp of [...this.#orphans]) {
+      try {
+        await ignoreMissing(unlink(connection, temp));
+      } catch (error) {
+        if (isConnectionError(error)) throw error;
+      }
+      this.#orphans.delete(temp);
+    }
+  }
+
+  /** pool.use, first removing temporary files left by uploads whose connection died. */
+  #use<T>(fn: (connection: SftpConnection) => Promise<T>, options: UseOptions): Promise<T> {
+    if (this.#orphans.size === 0) return this.pool.use(fn, options);
+    return this.pool.use(async (connection) => {
+      await this.#sweep(connection);
+      return fn(connection);
+    }, options);
   }
 
   async #rename(connection: SftpConnection, from: string, to: string): Promise<void> {
@@ -262,7 +285,7 @@ export class SftpDriver implements StorageDriver {
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
     const path = this.#path(key);
     try {
-      return await this.pool.use(
+      return await this.#use(
         async (connection) => {
           let info: Stats;
           try {
@@ -297,7 +320,7 @@ export class SftpDriver implements StorageDriver {
   async #listDirectory(key: string, options: OperationOptions): Promise<DriverEntry[]> {
     const path = this.#path(key);
     try {
-      return await this.pool.use(
+      return await this.#use(
         async (connection) => {
           let names: Awaited<ReturnType<typeof readdir>>;
           try {
@@ -343,7 +366,7 @@ export class SftpDriver implements StorageDriver {
   async delete(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      await this.pool.use(
+      await this.#use(
         async (connection) => {
           let info: Stats;
           try {
@@ -396,7 +419,7 @@ export class SftpDriver implements StorageDriver {
   async mkdir(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      await this.pool.use(
+      await this.#use(
         (connection) => this.#mkdirp(connection, path),
         options.signal ? { signal: options.signal } : {},
       );

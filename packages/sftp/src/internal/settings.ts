@@ -189,7 +189,10 @@ async function loadKeys(
       key: parsePrivateKey(data, passphrase, 'given in the privateKey option'),
     });
   }
-  const explicit = list(options.identityFile) ?? list(envString('ARTIFACTS_SFTP_IDENTITY_FILE'));
+  // An empty list, or 'none', says: no key files at all (only the agent, a password or privateKey).
+  const named = (value: string | readonly string[] | undefined) =>
+    value === undefined ? undefined : (list(value) ?? []).filter((file) => file.toLowerCase() !== 'none');
+  const explicit = named(options.identityFile) ?? named(envString('ARTIFACTS_SFTP_IDENTITY_FILE'));
   const configured = all(config, 'identityfile').filter((file) => file.toLowerCase() !== 'none');
   const files = explicit ?? (configured.length > 0 ? configured : undefined);
   for (const file of files ?? DEFAULT_IDENTITY_FILES) {

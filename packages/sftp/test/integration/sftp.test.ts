@@ -1,0 +1,385 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { type ArtifactRepository, ArtifactsError, openRepository, parseArtifactUri } from '@artifacts/core';
+import { restartServer } from '@artifacts/integration/vitest';
+import { dataStream, hashData, hashStream } from '@artifacts/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import '../../src/index.js';
+import { SftpDriver } from '../../src/internal/driver.js';
+import { resolveSettings } from '../../src/internal/settings.js';
+import {
+  allNames,
+  connectionsTo,
+  env,
+  killSessions,
+  localPath,
+  unique,
+  withConnectionSampling,
+} from './helpers.js';
+
+const MiB = 1024 * 1024;
+const keyUri = () => unique(env('ARTIFACTS_IT_SFTP_URI'));
+const passwordUri = () => unique(env('ARTIFACTS_IT_SFTP_PASSWORD_URI'));
+const port = () => Number(env('ARTIFACTS_IT_SFTP_PORT'));
+
+let scratch: string;
+const opened: ArtifactRepository[] = [];
+
+async function open(uri: string, options: Record<string, unknown> = {}): Promise<ArtifactRepository> {
+  const repo = await openRepository(uri, options);
+  opened.push(repo);
+  return repo;
+}
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<ArtifactsError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(ArtifactsError.is(error), `expected an ArtifactsError ${code}, got ${String(error)}`).toBe(true);
+  expect((error as ArtifactsError).code, (error as Error).message).toBe(code);
+  return error as ArtifactsError;
+}
+
+/** Sets environment variables for one test (the suite's own values are restored afterwards). */
+const savedEnv = new Map<string, string | undefined>();
+function setEnv(name: string, value: string | undefined): void {
+  if (!savedEnv.has(name)) savedEnv.set(name, process.env[name]);
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'artifacts-sftp-it-'));
+});
+
+afterEach(async () => {
+  for (const repo of opened.splice(0)) {
+    await repo.deleteArtifacts().catch(() => undefined);
+    await repo.close();
+  }
+  for (const [name, value] of savedEnv) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  savedEnv.clear();
+});
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe('authentication', () => {
+  it('logs in with the key file from ARTIFACTS_SFTP_IDENTITY_FILE', async () => {
+    const repo = await open(keyUri());
+    await repo.write('k.txt', 'key');
+    expect(await text(await repo.openRead('k.txt'))).toBe('key');
+  });
+
+  it('logs in with a password given in the URI (percent-encoded), as an option or in ARTIFACTS_SFTP_PASSWORD', async () => {
+    const password = env('ARTIFACTS_IT_SFTP_PASSWORD');
+    const base = passwordUri();
+    const inUri = base.replace('sftp://it-pass@', `sftp://it-pass:${encodeURIComponent(password)}@`);
+    const viaUri = await open(inUri, { identityFile: [] });
+    await viaUri.write('p.txt', 'password in uri');
+    expect(viaUri.uri).not.toContain(password);
+    const viaOption = await open(base, { password, identityFile: [] });
+    expect(await text(await viaOption.openRead('p.txt'))).toBe('password in uri');
+    setEnv('ARTIFACTS_SFTP_PASSWORD', password);
+    const viaEnv = await open(base, { identityFile: [] });
+    expect(await viaEnv.listArtifacts()).toEqual([{ path: 'p.txt', isDir: false, fileSize: 15 }]);
+  });
+
+  it('refuses a wrong password with unauthenticated and never prints it', async () => {
+    const wrong = `wrong-${randomBytes(6).toString('hex')}`;
+    const repo = await open(passwordUri(), { password: wrong, identityFile: [] });
+    const error = await expectCode(repo.listArtifacts(), 'unauthenticated');
+    expect(error.message).toContain('it-pass');
+    expect(error.message).not.toContain(wrong);
+  });
+
+  it('logs in with a passphrase-protected key and the passphrase from an option or ARTIFACTS_SFTP_KEY_PASSPHRASE', async () => {
+    const keyFile = env('ARTIFACTS_IT_SFTP_PASSPHRASE_KEY_FILE');
+    const passphrase = env('ARTIFACTS_IT_SFTP_KEY_PASSPHRASE');
+    const repo = await open(keyUri(), { identityFile: keyFile, passphrase });
+    await repo.write('pp.txt', 'passphrase');
+    setEnv('ARTIFACTS_SFTP_KEY_PASSPHRASE', passphrase);
+    setEnv('ARTIFACTS_SFTP_IDENTITY_FILE', keyFile);
+    const viaEnv = await open(keyUri());
+    await viaEnv.write('pp.txt', 'passphrase from env');
+  });
+
+  it('says which key needs a passphrase when none (or a wrong one) is given, without printing it', async () => {
+    const keyFile = env('ARTIFACTS_IT_SFTP_PASSPHRASE_KEY_FILE');
+    const missing = await expectCode(open(keyUri(), { identityFile: keyFile }), 'unauthenticated');
+    expect(missing.message).toContain(keyFile);
+    expect(missing.message).toContain('passphrase');
+    const wrong = `nope-${randomBytes(4).toString('hex')}`;
+    const bad = await expectCode(
+      open(keyUri(), { identityFile: keyFile, passphrase: wrong }),
+      'unauthenticated',
+    );
+    expect(bad.message).not.toContain(wrong);
+  });
+
+  it('refuses a key the server does not accept for the user', async () => {
+    const repo = await open(passwordUri(), { identityFile: env('ARTIFACTS_SFTP_IDENTITY_FILE') });
+    await expectCode(repo.listArtifacts(), 'unauthenticated');
+  });
+
+  it('logs in through an SSH agent (SSH_AUTH_SOCK) holding the key', async () => {
+    const socket = join(scratch, `agent-${randomBytes(4).toString('hex')}.sock`);
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100; i++) {
+        const ok = await readFile(socket).then(
+          () => true,
+          (e: NodeJS.ErrnoException) => e.code !== 'ENOENT',
+        );
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      execFileSync('ssh-add', [env('ARTIFACTS_SFTP_IDENTITY_FILE')], {
+        env: { ...process.env, SSH_AUTH_SOCK: socket },
+        stdio: 'ignore',
+      });
+      setEnv('SSH_AUTH_SOCK', socket);
+      // No key file: only the agent can log in.
+      const repo = await open(keyUri(), { identityFile: [] });
+      await repo.write('agent.txt', 'via agent');
+      expect(await text(await repo.openRead('agent.txt'))).toBe('via agent');
+      const withoutAgent = await open(keyUri(), { identityFile: [], agent: false });
+      await expectCode(withoutAgent.listArtifacts(), 'unauthenticated');
+    } finally {
+      agent.kill();
+    }
+  });
+
+  it('reads Host aliases, HostName, Port, User and IdentityFile from an ssh config file', async () => {
+    const config = join(scratch, 'ssh_config');
+    await writeFile(
+      config,
+      [
+        'Host it-alias',
+        `  HostName ${env('ARTIFACTS_IT_SFTP_HOST')}`,
+        `  Port ${port()}`,
+        '  User it-key',
+        `  IdentityFile ${env('ARTIFACTS_SFTP_IDENTITY_FILE')}`,
+        '',
+        'Host *',
+        '  ServerAliveInterval 30',
+        '',
+      ].join('\n'),
+    );
+    setEnv('ARTIFACTS_SFTP_IDENTITY_FILE', undefined);
+    const dir = localPath(keyUri());
+    const repo = await open(`sftp://it-alias${dir}`, { sshConfig: config });
+    await repo.write('alias.txt', 'through the alias');
+    expect(repo.uri).toBe(`sftp://it-alias${dir}`);
+    expect(await repo.listArtifacts()).toEqual([{ path: 'alias.txt', isDir: false, fileSize: 17 }]);
+    // ARTIFACTS_SFTP_CONFIG names the file too.
+    setEnv('ARTIFACTS_SFTP_CONFIG', config);
+    const viaEnv = await open(`sftp://it-alias${dir}`);
+    expect(await text(await viaEnv.openRead('alias.txt'))).toBe('through the alias');
+  });
+});
+
+describe('host-key verification', () => {
+  const fingerprint = () => env('ARTIFACTS_IT_SFTP_HOST_FINGERPRINT');
+  const hostName = () => `[127.0.0.1]:${port()}`;
+
+  it('trusts the key pinned in ARTIFACTS_SFTP_KNOWN_HOSTS, also as a hashed (ssh-keygen -H) entry', async () => {
+    const line = (await readFile(env('ARTIFACTS_SFTP_KNOWN_HOSTS'), 'utf8')).trim().split('\n')[0]!;
+    const [, type, key] = line.split(/\s+/);
+    const salt = randomBytes(20);
+    const hash = createHmac('sha1', salt).update(hostName()).digest('base64');
+    const hashed = join(scratch, 'known_hosts_hashed');
+    await writeFile(hashed, `|1|${salt.toString('base64')}|${hash} ${type} ${key}\n`);
+    const repo = await open(keyUri(), { knownHosts: hashed });
+    await repo.write('h.txt', 'hashed');
+  });
+
+  it('refuses an unknown host with unauthenticated, naming its SHA256 fingerprint', async () => {
+    const empty = join(scratch, 'known_hosts_empty');
+    await writeFile(empty, '');
+    const repo = await open(keyUri(), { knownHosts: empty });
+    const error = await expectCode(repo.listArtifacts(), 'unauthenticated');
+    expect(error.message).toContain(fingerprint());
+    expect(error.message).toContain(hostName());
+    expect(error.context).toMatchObject({ reason: 'unknown_host_key', fingerprint: fingerprint() });
+  });
+
+  it('refuses a changed host key, naming the fingerprint it was offered', async () => {
+    const other = execFileSync('sh', [
+      '-c',
+      `d=$(mktemp -d) && ssh-keygen -q -t ed25519 -N '' -f "$d/k" && cut -d' ' -f1,2 "$d/k.pub" && rm -rf "$d"`,
+    ])
+      .toString()
+      .trim();
+    const changed = join(scratch, 'known_hosts_changed');
+    await writeFile(changed, `${hostName()} ${other}\n`);
+    const repo = await open(keyUri(), { knownHosts: changed });
+    const error = await expectCode(repo.listArtifacts(), 'unauthenticated');
+    expect(error.message).toContain('CHANGED');
+    expect(error.message).toContain(fingerprint());
+    expect(error.context).toMatchObject({ reason: 'changed_host_key' });
+  });
+
+  it('accepts a pinned fingerprint and refuses a wrong pin', async () => {
+    const empty = join(scratch, 'known_hosts_empty2');
+    await writeFile(empty, '');
+    const pinned = await open(keyUri(), { knownHosts: empty, hostFingerprint: fingerprint() });
+    await pinned.write('pin.txt', 'pinned');
+    const wrongPin = `SHA256:${randomBytes(32).toString('base64').replace(/=+$/, '')}`;
+    const wrong = await open(keyUri(), { hostFingerprint: wrongPin });
+    const error = await expectCode(wrong.listArtifacts(), 'unauthenticated');
+    expect(error.message).toContain(fingerprint());
+    expect(error.message).toContain(wrongPin);
+    setEnv('ARTIFACTS_SFTP_HOST_FINGERPRINT', wrongPin);
+    await expectCode((await open(keyUri())).listArtifacts(), 'unauthenticated');
+  });
+
+  it('connects to an unknown host only with the explicit opt-out (option or ARTIFACTS_SFTP_STRICT_HOST_KEY_CHECKING)', async () => {
+    const empty = join(scratch, 'known_hosts_empty3');
+    await writeFile(empty, '');
+    const optOut = await open(keyUri(), { knownHosts: empty, strictHostKeyChecking: false });
+    await optOut.write('o.txt', 'opted out');
+    setEnv('ARTIFACTS_SFTP_KNOWN_HOSTS', empty);
+    setEnv('ARTIFACTS_SFTP_STRICT_HOST_KEY_CHECKING', 'false');
+    const viaEnv = await open(keyUri());
+    await viaEnv.write('o.txt', 'opted out by env');
+  });
+});
+
+describe('connections', () => {
+  it('opens no connection until the first operation and none is left after close()', async () => {
+    const before = connectionsTo(port());
+    const repo = await openRepository(keyUri());
+    expect(connectionsTo(port())).toBe(before);
+    await repo.write('lazy.txt', 'x');
+    expect(connectionsTo(port())).toBeGreaterThan(before);
+    await repo.deleteArtifacts();
+    await repo.close();
+    for (let i = 0; i < 50 && connectionsTo(port()) > before; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(connectionsTo(port())).toBe(before);
+  });
+
+  it('runs 20 concurrent operations through at most 2 connections, all succeeding', async () => {
+    const before = connectionsTo(port());
+    const repo = await open(keyUri(), { maxConnections: 2, maxConcurrency: 20 });
+    const { peak } = await withConnectionSampling(port(), () =>
+      Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          await repo.write(`c/${i}.bin`, dataStream(2 * MiB, { seed: i }));
+          return repo.stat(`c/${i}.bin`);
+        }),
+      ),
+    );
+    expect(peak - before).toBeGreaterThanOrEqual(1);
+    expect(peak - before).toBeLessThanOrEqual(2);
+    expect((await repo.listArtifacts('c')).length).toBe(20);
+    const reads = await withConnectionSampling(port(), () =>
+      Promise.all(Array.from({ length: 20 }, async (_, i) => hashStream(await repo.openRead(`c/${i}.bin`)))),
+    );
+    expect(reads.peak - before).toBeLessThanOrEqual(2);
+    for (let i = 0; i < 20; i++) expect(reads.result[i]).toEqual(await hashData(2 * MiB, { seed: i }));
+  });
+
+  it('keeps working after the server restarts in the middle of the repository life', async () => {
+    const repo = await open(keyUri(), { maxConnections: 2 });
+    await repo.write('before.txt', 'before restart');
+    await Promise.all([repo.stat('before.txt'), repo.stat('before.txt'), repo.listArtifacts()]);
+    await restartServer('sftp');
+    // sshd leaves running sessions alone when the daemon restarts; a rebooted server would not.
+    expect(killSessions(port())).toBeGreaterThanOrEqual(1);
+    expect(await text(await repo.openRead('before.txt'))).toBe('before restart');
+    await repo.write('after.txt', 'after restart');
+    expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['after.txt', 'before.txt']);
+  });
+
+  it('fails an upload cut by a server restart cleanly: no retry of the half-sent body, nothing at the key', async () => {
+    const uri = keyUri();
+    const repo = await open(uri);
+    let restarted: Promise<void> | undefined;
+    const body = dataStream(64 * MiB, {
+      seed: 'cut',
+      chunkSize: 256 * 1024,
+      delayMs: 5,
+      onBytes: (n) => {
+        if (n >= 4 * MiB && !restarted) {
+          killSessions(port());
+          restarted = restartServer('sftp');
+        }
+      },
+    });
+    const error = await expectCode(repo.write('cut/big.bin', body), 'unavailable');
+    expect(error.message).toContain('cut/big.bin');
+    await restarted;
+    expect(await repo.exists('cut/big.bin')).toBe(false);
+    const leftovers = (await allNames(localPath(uri))).filter((n) => n.includes('big.bin'));
+    expect(leftovers).toEqual([]);
+  });
+});
+
+describe('uploads that do not finish', () => {
+  it('an abort mid-stream leaves no file at the key and no temporary file behind', async () => {
+    const uri = keyUri();
+    const repo = await open(uri);
+    const controller = new AbortController();
+    const body = dataStream(64 * MiB, {
+      seed: 'abort',
+      onBytes: (n) => {
+        if (n >= 8 * MiB) controller.abort();
+      },
+    });
+    await expectCode(repo.write('d/aborted.bin', body, { signal: controller.signal }), 'aborted');
+    expect(await repo.exists('d/aborted.bin')).toBe(false);
+    expect((await allNames(localPath(uri))).filter((n) => n.includes('aborted.bin'))).toEqual([]);
+  });
+
+  it('a source stream that errors mid-way leaves no file, and an existing file stays as it was', async () => {
+    const uri = keyUri();
+    const repo = await open(uri);
+    await repo.write('d/kept.bin', 'the old content');
+    const failing = dataStream(32 * MiB, { seed: 'err', errorAfter: 5 * MiB });
+    const error = await repo.write('d/kept.bin', failing).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toContain('failed on purpose');
+    expect(await text(await repo.openRead('d/kept.bin'))).toBe('the old content');
+    const failingNew = dataStream(32 * MiB, { seed: 'err', errorAfter: 3 * MiB });
+    await expect(repo.write('d/new.bin', failingNew)).rejects.toThrow();
+    expect(await repo.exists('d/new.bin')).toBe(false);
+    expect((await allNames(localPath(uri))).filter((n) => n.endsWith('.part'))).toEqual([]);
+  });
+});
+
+describe('renames into place', () => {
+  it('overwrites an existing file also where the server lacks posix-rename (delete, then rename)', async () => {
+    const uri = keyUri();
+    const settings = await resolveSettings(parseArtifactUri(uri), { maxConnections: 1 });
+    const driver = new SftpDriver(settings);
+    try {
+      await driver.pool.use(async (connection) => {
+        expect(connection.posixRename).toBe(true);
+        connection.posixRename = false;
+      });
+      const write = (content: string) =>
+        driver.write('v3/file.txt', Readable.from([Buffer.from(content)]), {});
+      await write('first');
+      await write('second, longer');
+      const { stream } = await driver.read('v3/file.txt', {});
+      expect(await text(stream)).toBe('second, longer');
+      await driver.delete('', {});
+    } finally {
+      await driver.close();
+    }
+  });
+});
