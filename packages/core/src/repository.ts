@@ -400,14 +400,10 @@ export class ArtifactRepository {
     if (!Array.isArray(parts) || parts.length === 0)
       throw ArtifactsError.invalidArgument('parts must be a non-empty list');
     for (const part of parts) {
-      if (
-        !Number.isInteger(part?.partNumber) ||
-        part.partNumber < 1 ||
-        typeof part.etag !== 'string' ||
-        part.etag === ''
-      ) {
+      // The etag may be '': Azure's Put Block answers without one, and MLflow's client then sends ''.
+      if (!Number.isInteger(part?.partNumber) || part.partNumber < 1 || typeof part.etag !== 'string') {
         throw ArtifactsError.invalidArgument(
-          'each part needs a positive integer part_number and a non-empty etag',
+          'each part needs a positive integer part_number and an etag (a string)',
         );
       }
     }
