@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, lstat, mkdir, open, opendir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, opendir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -87,26 +87,8 @@ export class LocalDriver implements StorageDriver {
   }
 
   async #write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
-    const target = await confine(this.root, key);
+    const target = await this.#writeTarget(key);
     const dir = dirname(target);
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (error) {
-      body.destroy();
-      if (errno(error) === 'EEXIST' || errno(error) === 'ENOTDIR') {
-        throw new ArtifactsError(
-          'failed_precondition',
-          `cannot write artifact ${JSON.stringify(key)}: a parent of it is a file`,
-          { cause: error, context: { path: key } },
-        );
-      }
-      throw error;
-    }
-    // mkdir follows links that may have appeared since `confine`; check the directory again.
-    if (!isInside(this.root, await resolveReal(dir))) {
-      body.destroy();
-      throw escapeError(key);
-    }
     const temp = join(dir, tempNameFor(basename(target)));
     // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name. Opening before
     // streaming means the file exists by the time a failure removes it.
@@ -127,6 +109,55 @@ export class LocalDriver implements StorageDriver {
       throw error;
     }
     return undefined;
+  }
+
+  /**
+   * Where a write of `key` lands, its directory created and confined. The common case (the parent
+   * exists, the file does not or is a plain file) costs one realpath and one lstat: with many
+   * small files, every system call shows.
+   */
+  async #writeTarget(key: string): Promise<string> {
+    const slash = key.lastIndexOf('/');
+    const parentKey = slash === -1 ? '' : key.slice(0, slash);
+    let parent: string;
+    try {
+      parent = await realpath(parentKey === '' ? this.root : join(this.root, ...parentKey.split('/')));
+    } catch (error) {
+      if (errno(error) !== 'ENOENT') throw error;
+      parent = await this.#makeDirectory(key, await confine(this.root, parentKey));
+    }
+    if (!isInside(this.root, parent)) throw escapeError(key);
+    const direct = join(parent, key.slice(slash + 1));
+    const info = await lstat(direct).catch((error: unknown) => {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
+      throw error;
+    });
+    if (!info?.isSymbolicLink()) return direct;
+    // A link is written through (its target replaced), and only when the target is inside.
+    const real = await resolveReal(direct);
+    if (!isInside(this.root, real)) throw escapeError(key);
+    await this.#makeDirectory(key, dirname(real));
+    return real;
+  }
+
+  /** Creates `dir` (a confined real path) and its parents; returns its real path, re-confined. */
+  async #makeDirectory(key: string, dir: string): Promise<string> {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (error) {
+      if (errno(error) === 'EEXIST' || errno(error) === 'ENOTDIR') {
+        throw new ArtifactsError(
+          'failed_precondition',
+          `cannot write artifact ${JSON.stringify(key)}: a parent of it is a file`,
+          { cause: error, context: { path: key } },
+        );
+      }
+      throw error;
+    }
+    // mkdir follows links that may have appeared since they were resolved: check again.
+    const real = await realpath(dir);
+    if (!isInside(this.root, real)) throw escapeError(key);
+    return real;
   }
 
   async #read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {

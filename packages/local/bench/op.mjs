@@ -1,0 +1,15 @@
+// One measured operation in its own process, so that its peak RSS is its own.
+// usage: node op.mjs <log-file|log-dir|download> <repo-root> <local-path> [artifact-path]
+import { openRepository } from '@artifacts/core';
+import '../dist/index.js';
+
+const [op, root, local, artifactPath] = process.argv.slice(2);
+const repo = await openRepository(root);
+const started = process.hrtime.bigint();
+if (op === 'log-file') await repo.logArtifact(local, artifactPath);
+else if (op === 'log-dir') await repo.logArtifacts(local, artifactPath);
+else if (op === 'download') await repo.downloadArtifacts(artifactPath, local);
+else throw new Error(`unknown op ${op}`);
+const ms = Number(process.hrtime.bigint() - started) / 1e6;
+await repo.close();
+process.stdout.write(JSON.stringify({ ms, maxRssKiB: process.resourceUsage().maxRSS }));
