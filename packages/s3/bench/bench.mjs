@@ -154,7 +154,9 @@ async function main() {
     for (const [name, transfer] of Object.entries(contenders)) {
       const prefix = `bench/${run}-${name.replace(/[^a-z0-9]+/gi, '-')}`;
       const record = (op, r) => {
-        ((results[name] ??= {})[op] ??= []).push(r);
+        results[name] ??= {};
+        results[name][op] ??= [];
+        results[name][op].push(r);
         console.error(
           `run ${run} ${name} ${op}: ${r.seconds.toFixed(2)} s, ${(r.rss / MiB).toFixed(0)} MiB RSS`,
         );

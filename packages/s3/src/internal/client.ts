@@ -6,29 +6,6 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { DEFAULTS, type ResolvedS3Config } from './options.js';
 
-/**
- * Where lib-storage's commands carry the caller's AbortSignal: lib-storage sends its commands
- * without one, but copies its params (symbol keys included) into every command's input.
- */
-export const SIGNAL = Symbol.for('@artifacts/s3/signal');
-
-type HandlerRequest = Parameters<NodeHttpHandler['handle']>[0];
-type HandlerOptions = NonNullable<Parameters<NodeHttpHandler['handle']>[1]>;
-
-const requestSignals = new WeakMap<object, AbortSignal>();
-
-/** The SDK's Node handler, plus the per-command signal lib-storage cannot pass itself. */
-class SignalAwareHandler extends NodeHttpHandler {
-  override handle(request: HandlerRequest, options: HandlerOptions = {}) {
-    const extra = requestSignals.get(request);
-    if (extra) {
-      const own = options.abortSignal as AbortSignal | undefined;
-      options = { ...options, abortSignal: own ? AbortSignal.any([own, extra]) : extra };
-    }
-    return super.handle(request, options);
-  }
-}
-
 export interface BuiltClient {
   client: S3Client;
   /**
@@ -61,7 +38,7 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
         : {};
   const httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
   const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets, ...tlsOptions });
-  const requestHandler = new SignalAwareHandler({
+  const requestHandler = new NodeHttpHandler({
     httpAgent,
     httpsAgent,
     connectionTimeout: config.connectTimeoutMs,
@@ -153,17 +130,4 @@ function installMiddleware(client: S3Client, expectedBucketOwner: string | undef
       { step: 'initialize', name: 'artifactsExpectedBucketOwner', priority: 'high' },
     );
   }
-  stack.addRelativeTo(
-    ((next: (args: { input: object }) => Promise<unknown>) => async (args: { input: object }) => {
-      const signal = (args.input as Record<symbol, AbortSignal | undefined>)[SIGNAL];
-      const request = (args as { request?: unknown }).request;
-      if (signal) {
-        // Nothing new starts once the caller gave up (lib-storage would go on to complete).
-        signal.throwIfAborted();
-        if (request && typeof request === 'object') requestSignals.set(request, signal);
-      }
-      return next(args);
-    }) as never,
-    { name: 'artifactsSignal', relation: 'after', toMiddleware: 'httpSigningMiddleware' },
-  );
 }

@@ -35,7 +35,7 @@ describe('resolveS3Config', () => {
     expect(config.tls).toEqual({ kind: 'default' });
     expect(config.uploadExtraArgs).toEqual({});
     expect(config.anonymous).toBe(false);
-    expect(config.partSizeBytes).toBe(16 * MIB);
+    expect(config.partSizeBytes).toBe(8 * MIB);
     expect(config.uploadQueueSize).toBe(DEFAULTS.uploadQueueSize);
     expect(config.parallelDownloadThresholdBytes).toBe(DEFAULTS.parallelDownloadThresholdBytes);
     expect(config.checksumAlgorithm).toBe('CRC32');

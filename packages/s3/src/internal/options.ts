@@ -6,10 +6,10 @@ export const MIB = 1024 * 1024;
 /** Defaults, in one place so the README and the code cannot drift apart. */
 export const DEFAULTS = {
   addressingStyle: 'auto',
-  partSizeBytes: 16 * MIB,
+  partSizeBytes: 8 * MIB,
   uploadQueueSize: 4,
   parallelDownloadThresholdBytes: 64 * MIB,
-  downloadChunkSizeBytes: 16 * MIB,
+  downloadChunkSizeBytes: 8 * MIB,
   downloadConcurrency: 4,
   checksumAlgorithm: 'CRC32',
   connectTimeoutMs: 60_000,
@@ -70,7 +70,7 @@ export interface S3Options {
   profile?: string;
   /** Unsigned requests, for public buckets. Default: `ARTIFACTS_S3_ANONYMOUS`, else false. */
   anonymous?: boolean;
-  /** Multipart part size in bytes (≥ 5 MiB). Default: `ARTIFACTS_S3_PART_SIZE`, else 16 MiB. */
+  /** Multipart part size in bytes (≥ 5 MiB). Default: `ARTIFACTS_S3_PART_SIZE`, else 8 MiB (boto3's). */
   partSizeBytes?: number;
   /** Parts of one upload sent at once. Default: `ARTIFACTS_S3_UPLOAD_CONCURRENCY`, else 4. */
   uploadQueueSize?: number;
@@ -79,7 +79,7 @@ export interface S3Options {
    * `ARTIFACTS_S3_PARALLEL_DOWNLOAD_THRESHOLD`, else 64 MiB; 0 turns parallel download off.
    */
   parallelDownloadThresholdBytes?: number;
-  /** Size of each ranged GET of a parallel download. Default: `ARTIFACTS_S3_DOWNLOAD_CHUNK_SIZE`, else 16 MiB. */
+  /** Size of each ranged GET of a parallel download. Default: `ARTIFACTS_S3_DOWNLOAD_CHUNK_SIZE`, else 8 MiB (boto3's). */
   downloadChunkSizeBytes?: number;
   /** Ranged GETs of one download in flight at once. Default: `ARTIFACTS_S3_DOWNLOAD_CONCURRENCY`, else 4. */
   downloadConcurrency?: number;

@@ -32,17 +32,16 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { type BuiltClient, SIGNAL } from './client.js';
+import type { BuiltClient } from './client.js';
 import { httpStatus, mapS3Error, type S3Target, s3ErrorCode } from './errors.js';
 import type { UploadExtraArgs } from './extra-args.js';
 import { DEFAULTS, type ResolvedS3Config } from './options.js';
 import { parallelDownload } from './parallel-download.js';
+import { MAX_PARTS, streamUpload } from './upload.js';
 
 /** S3 accepts at most this many keys per DeleteObjects call. */
 const DELETE_BATCH = 1000;
-const MAX_PARTS = 10_000;
 /** S3's limit for SigV4 presigned URLs: 7 days. */
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
@@ -114,37 +113,30 @@ export class S3Driver implements StorageDriver {
     body: Readable,
     options: DriverWriteOptions,
   ): Promise<DriverWriteResult | undefined> {
-    const Key = this.#full(key);
     const algorithm = this.#checksumAlgorithm();
     const partSize =
       options.size === undefined
         ? this.#config.partSizeBytes
         : Math.max(this.#config.partSizeBytes, Math.ceil(options.size / MAX_PARTS));
-    const params = {
-      Bucket: this.#bucket,
-      Key,
-      Body: body,
-      ...(options.contentType ? { ContentType: options.contentType } : {}),
-      ...this.#uploadArgs,
-      ...this.#sseC,
-      ...(algorithm ? { ChecksumAlgorithm: algorithm } : {}),
-      // A whole-object CRC for multipart uploads too (S3 combines the parts' CRCs), so core can
-      // compare it with the bytes it sent; SHA-256 only exists per part (composite).
-      ...(algorithm === 'CRC32' || algorithm === 'CRC32C' ? { ChecksumType: 'FULL_OBJECT' as const } : {}),
-      ...(options.signal ? { [SIGNAL]: options.signal } : {}),
-    };
-    // No abortController: lib-storage would settle done() at once on abort while its part uploads
-    // and the AbortMultipartUpload still run. The signal reaches every request through SIGNAL, and
-    // core fails the body stream, so done() settles only after the upload was aborted.
-    const upload = new Upload({
-      client: this.#built.client,
-      params,
-      partSize,
-      queueSize: this.#config.uploadQueueSize,
-      leavePartsOnError: false,
-    });
     try {
-      const result = (await upload.done()) as unknown as Record<string, unknown>;
+      const result = await streamUpload({
+        client: this.#built.client,
+        params: {
+          Bucket: this.#bucket,
+          Key: this.#full(key),
+          ...(options.contentType ? { ContentType: options.contentType } : {}),
+          ...this.#uploadArgs,
+          ...this.#sseC,
+          ...(algorithm ? { ChecksumAlgorithm: algorithm } : {}),
+        },
+        body,
+        partSize,
+        queueSize: this.#config.uploadQueueSize,
+        // A whole-object CRC for multipart uploads too (S3 combines the parts' CRCs), so core can
+        // compare it with the bytes it sent; SHA-256 only exists per part (composite).
+        fullObjectChecksum: algorithm === 'CRC32' || algorithm === 'CRC32C',
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
       const checksum = pickChecksum(result);
       return checksum ? { checksum } : undefined;
     } catch (error) {
