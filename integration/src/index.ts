@@ -1,0 +1,5 @@
+/** @artifacts/integration: launchers and helpers (see README.md). Test files use ./vitest. */
+export { ALL_SERVERS, getLauncher, isServerName, launchers } from './registry.js';
+export { type LaunchedForTest, launchForTest } from './testing.js';
+export type { LaunchContext, Launcher, RunningServer, ServerName } from './types.js';
+export * from './util.js';
