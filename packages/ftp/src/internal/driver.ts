@@ -16,7 +16,7 @@ import {
 import { type FileInfo, FileType, FTPError } from 'basic-ftp';
 import { type FtpConnection, FtpConnectionFactory, isConnectionError } from './connection.js';
 import { ftpError, isMissing, replyCode } from './errors.js';
-import { ConnectionPool } from './pool.js';
+import { ConnectionPool, type UseOptions } from './pool.js';
 import type { FtpSettings } from './settings.js';
 
 /** Temporary upload names: `.<name>.artifacts-<16 hex>.part`, hidden from listings. */
@@ -97,6 +97,8 @@ export class FtpDriver implements StorageDriver {
   readonly #settings: FtpSettings;
   /** Directories this repository created or saw, so uploads into them skip the round trips. */
   readonly #knownDirs = new Set<string>();
+  /** Temporary files of failed uploads not yet removed (their connection was dropped). */
+  readonly #orphans = new Set<string>();
 
   constructor(settings: FtpSettings) {
     this.#settings = settings;
@@ -184,7 +186,7 @@ export class FtpDriver implements StorageDriver {
     const dir = posix.dirname(target);
     let orphan: string | undefined;
     try {
-      await this.pool.use(
+      await this.#use(
         async (connection) => {
           await this.#ensureDir(connection, dir);
           const temp = tempNameFor(target);
@@ -230,13 +232,35 @@ export class FtpDriver implements StorageDriver {
     return undefined;
   }
 
-  async #removeOrphan(path: string): Promise<void> {
+  /**
+   * The connection that wrote `temp` was dropped: remove it over a fresh one now or, if the server
+   * is not back yet, before the next operation (temporary names are hidden from listings meanwhile).
+   */
+  async #removeOrphan(temp: string): Promise<void> {
+    this.#orphans.add(temp);
     await this.pool
-      .use((connection) => connection.client.remove(path, true), {
-        signal: AbortSignal.timeout(5000),
-        retry: () => false,
-      })
+      .use((connection) => this.#sweep(connection), { signal: AbortSignal.timeout(5000), retry: () => false })
       .catch(() => undefined);
+  }
+
+  async #sweep(connection: FtpConnection): Promise<void> {
+    for (const temp of [...this.#orphans]) {
+      try {
+        await connection.client.remove(temp, true);
+      } catch (error) {
+        if (isConnectionError(error)) throw error;
+      }
+      this.#orphans.delete(temp);
+    }
+  }
+
+  /** pool.use, first removing temporary files left by uploads whose connection was dropped. */
+  #use<T>(fn: (connection: FtpConnection) => Promise<T>, options: UseOptions): Promise<T> {
+    if (this.#orphans.size === 0) return this.pool.use(fn, options);
+    return this.pool.use(async (connection) => {
+      await this.#sweep(connection);
+      return fn(connection);
+    }, options);
   }
 
   async #rename(connection: FtpConnection, from: string, to: string): Promise<void> {
@@ -376,10 +400,7 @@ export class FtpDriver implements StorageDriver {
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
     const path = this.#path(key);
     try {
-      const info = await this.pool.use(
-        (connection) => this.#statPath(connection, path),
-        signalOption(options),
-      );
+      const info = await this.#use((connection) => this.#statPath(connection, path), signalOption(options));
       if (!info) return undefined;
       return {
         key,
@@ -433,7 +454,7 @@ export class FtpDriver implements StorageDriver {
       const path = this.#path(key);
       let entries: Array<{ name: string; info: PathInfo }>;
       try {
-        entries = await this.pool.use((connection) => this.#entries(connection, path), signalOption(options));
+        entries = await this.#use((connection) => this.#entries(connection, path), signalOption(options));
       } catch (error) {
         throw ftpError(error, this.#what('listing', path));
       }
@@ -450,7 +471,7 @@ export class FtpDriver implements StorageDriver {
   async delete(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      const tree = await this.pool.use(async (connection) => {
+      const tree = await this.#use(async (connection) => {
         const info = await this.#statPath(connection, path);
         if (!info) return undefined;
         if (!info.isDir) {
@@ -516,7 +537,7 @@ export class FtpDriver implements StorageDriver {
   async mkdir(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      await this.pool.use((connection) => this.#ensureDir(connection, path), signalOption(options));
+      await this.#use((connection) => this.#ensureDir(connection, path), signalOption(options));
     } catch (error) {
       throw ftpError(error, this.#what('creating directory', path));
     }

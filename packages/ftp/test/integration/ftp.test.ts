@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { type ArtifactRepository, ArtifactsError, openRepository, parseArtifactUri } from '@artifacts/core';
+import { restartServer } from '@artifacts/integration/vitest';
+import { dataStream, hashData, hashStream } from '@artifacts/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import '../../src/index.js';
+import { FtpDriver } from '../../src/internal/driver.js';
+import { resolveSettings } from '../../src/internal/settings.js';
+import { connectionsTo, env, killSessions, rawNames, unique, withConnectionSampling } from './helpers.js';
+
+const MiB = 1024 * 1024;
+const uri = () => unique(env('ARTIFACTS_IT_FTP_URI'));
+const port = () => Number(env('ARTIFACTS_IT_FTP_PORT'));
+/** The URI without its password (to give the password some other way). */
+const withoutPassword = (u: string) => u.replace(/^(ftp:\/\/[^:@/]+):[^@]*@/, '$1@');
+const SYSTEM_CAS = '/etc/ssl/certs/ca-certificates.crt';
+
+const opened: ArtifactRepository[] = [];
+async function open(u: string, options: Record<string, unknown> = {}): Promise<ArtifactRepository> {
+  const repo = await openRepository(u, options);
+  opened.push(repo);
+  return repo;
+}
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<ArtifactsError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(ArtifactsError.is(error), `expected an ArtifactsError ${code}, got ${String(error)}`).toBe(true);
+  expect((error as ArtifactsError).code, (error as Error).message).toBe(code);
+  return error as ArtifactsError;
+}
+
+const savedEnv = new Map<string, string | undefined>();
+function setEnv(name: string, value: string | undefined): void {
+  if (!savedEnv.has(name)) savedEnv.set(name, process.env[name]);
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
+afterEach(async () => {
+  for (const repo of opened.splice(0)) {
+    await repo.deleteArtifacts().catch(() => undefined);
+    await repo.close();
+  }
+  for (const [name, value] of savedEnv) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  savedEnv.clear();
+});
+
+describe('authentication', () => {
+  it('logs in with the percent-encoded password of the URI and never shows it', async () => {
+    const password = env('ARTIFACTS_IT_FTP_PASSWORD');
+    expect(encodeURIComponent(password)).not.toBe(password);
+    const u = uri();
+    expect(u).toContain(encodeURIComponent(password));
+    const repo = await open(u);
+    await repo.write('a.txt', 'hello');
+    expect(await text(await repo.openRead('a.txt'))).toBe('hello');
+    expect(repo.uri).not.toContain(encodeURIComponent(password));
+    expect(repo.uri).not.toContain(password);
+  });
+
+  it('takes the password from an option or ARTIFACTS_FTP_PASSWORD', async () => {
+    const password = env('ARTIFACTS_IT_FTP_PASSWORD');
+    const u = withoutPassword(uri());
+    const viaOption = await open(u, { password });
+    await viaOption.write('o.txt', 'option');
+    setEnv('ARTIFACTS_FTP_PASSWORD', password);
+    const viaEnv = await open(u);
+    expect(await text(await viaEnv.openRead('o.txt'))).toBe('option');
+  });
+
+  it('refuses a wrong password with unauthenticated, without printing it', async () => {
+    const wrong = `wrong/${randomBytes(6).toString('hex')}`;
+    const repo = await open(withoutPassword(uri()), { password: wrong });
+    const error = await expectCode(repo.listArtifacts(), 'unauthenticated');
+    expect(error.message).toContain(env('ARTIFACTS_IT_FTP_USER'));
+    expect(error.message).not.toContain(wrong);
+    expect(error.message).not.toContain(encodeURIComponent(wrong));
+  });
+});
+
+describe('FTPS certificates', () => {
+  it('verifies the certificate against ARTIFACTS_FTP_CA_FILE with explicit TLS (option or ARTIFACTS_FTP_TLS)', async () => {
+    const viaOption = await open(uri(), { tls: 'explicit' });
+    await viaOption.write('tls.txt', 'over TLS');
+    setEnv('ARTIFACTS_FTP_TLS', 'explicit');
+    const viaEnv = await open(uri());
+    await viaEnv.write('tls.txt', 'over TLS too');
+    expect(await text(await viaEnv.openRead('tls.txt'))).toBe('over TLS too');
+  });
+
+  it('refuses a certificate no trusted CA signed, with unauthenticated', async () => {
+    const repo = await open(uri(), { tls: 'explicit', caFile: SYSTEM_CAS });
+    const error = await expectCode(repo.listArtifacts(), 'unauthenticated');
+    expect(error.message).toMatch(/certificate/);
+    expect(error.context).toMatchObject({ reason: 'untrusted_certificate' });
+    setEnv('ARTIFACTS_FTP_CA_FILE', SYSTEM_CAS);
+    const viaEnv = await open(uri(), { tls: 'explicit' });
+    await expectCode(viaEnv.listArtifacts(), 'unauthenticated');
+  });
+
+  it('accepts an untrusted certificate only with the explicit opt-out (option or ARTIFACTS_FTP_TLS_VERIFY)', async () => {
+    const optOut = await open(uri(), { tls: 'explicit', caFile: SYSTEM_CAS, tlsVerify: false });
+    await optOut.write('insecure.txt', 'unverified');
+    setEnv('ARTIFACTS_FTP_CA_FILE', SYSTEM_CAS);
+    setEnv('ARTIFACTS_FTP_TLS_VERIFY', 'false');
+    const viaEnv = await open(uri(), { tls: 'explicit' });
+    await viaEnv.write('insecure.txt', 'unverified too');
+  });
+});
+
+describe('connections', () => {
+  it('opens no connection until the first operation and none is left after close()', async () => {
+    const before = connectionsTo(port());
+    const repo = await openRepository(uri());
+    expect(connectionsTo(port())).toBe(before);
+    await repo.write('lazy.txt', 'x');
+    expect(connectionsTo(port())).toBeGreaterThan(before);
+    await repo.deleteArtifacts();
+    await repo.close();
+    for (let i = 0; i < 50 && connectionsTo(port()) > before; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(connectionsTo(port())).toBe(before);
+  });
+
+  it('runs 20 concurrent operations through at most 2 control connections, all succeeding', async () => {
+    const before = connectionsTo(port());
+    const repo = await open(uri(), { maxConnections: 2, maxConcurrency: 20 });
+    const { peak } = await withConnectionSampling(port(), () =>
+      Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          await repo.write(`c/${i}.bin`, dataStream(2 * MiB, { seed: i }));
+          return repo.stat(`c/${i}.bin`);
+        }),
+      ),
+    );
+    expect(peak - before).toBeGreaterThanOrEqual(1);
+    expect(peak - before).toBeLessThanOrEqual(2);
+    expect((await repo.listArtifacts('c')).length).toBe(20);
+    const reads = await withConnectionSampling(port(), () =>
+      Promise.all(Array.from({ length: 20 }, async (_, i) => hashStream(await repo.openRead(`c/${i}.bin`)))),
+    );
+    expect(reads.peak - before).toBeLessThanOrEqual(2);
+    for (let i = 0; i < 20; i++) expect(reads.result[i]).toEqual(await hashData(2 * MiB, { seed: i }));
+  });
+
+  it('keeps working after the server restarts in the middle of the repository life', async () => {
+    const repo = await open(uri(), { maxConnections: 2 });
+    await repo.write('before.txt', 'before restart');
+    await Promise.all([repo.stat('before.txt'), repo.listArtifacts()]);
+    await restartServer('ftp');
+    killSessions(port());
+    expect(await text(await repo.openRead('before.txt'))).toBe('before restart');
+    await repo.write('after.txt', 'after restart');
+    expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['after.txt', 'before.txt']);
+  });
+
+  it('fails an upload cut by a server restart cleanly: no retry of the half-sent body, nothing at the key', async () => {
+    const u = uri();
+    const repo = await open(u);
+    await repo.write('cut/.keep', '');
+    let restarted: Promise<void> | undefined;
+    const body = dataStream(64 * MiB, {
+      seed: 'cut',
+      chunkSize: 256 * 1024,
+      delayMs: 5,
+      onBytes: (n) => {
+        if (n >= 4 * MiB && !restarted) {
+          killSessions(port());
+          restarted = restartServer('ftp');
+        }
+      },
+    });
+    await expectCode(repo.write('cut/big.bin', body), 'unavailable');
+    await restarted;
+    expect(await repo.exists('cut/big.bin')).toBe(false);
+    expect((await rawNames(u)).filter((n) => n.includes('big.bin'))).toEqual([]);
+  });
+});
+
+describe('uploads that do not finish', () => {
+  it('an abort mid-stream leaves no file at the key and no temporary file behind', async () => {
+    const u = uri();
+    const repo = await open(u);
+    const controller = new AbortController();
+    const body = dataStream(64 * MiB, {
+      seed: 'abort',
+      onBytes: (n) => {
+        if (n >= 8 * MiB) controller.abort();
+      },
+    });
+    await expectCode(repo.write('d/aborted.bin', body, { signal: controller.signal }), 'aborted');
+    expect(await repo.exists('d/aborted.bin')).toBe(false);
+    expect((await rawNames(u)).filter((n) => n.includes('aborted.bin'))).toEqual([]);
+  });
+
+  it('a source stream that errors mid-way leaves no file, and an existing file stays as it was', async () => {
+    const u = uri();
+    const repo = await open(u);
+    await repo.write('d/kept.bin', 'the old content');
+    const failing = dataStream(32 * MiB, { seed: 'err', errorAfter: 5 * MiB });
+    await expect(repo.write('d/kept.bin', failing)).rejects.toThrow('failed on purpose');
+    expect(await text(await repo.openRead('d/kept.bin'))).toBe('the old content');
+    const failingNew = dataStream(32 * MiB, { seed: 'err', errorAfter: 3 * MiB });
+    await expect(repo.write('d/new.bin', failingNew)).rejects.toThrow();
+    expect(await repo.exists('d/new.bin')).toBe(false);
+    expect((await rawNames(u)).filter((n) => n.endsWith('.part'))).toEqual([]);
+  });
+});
+
+describe('servers without MLST', () => {
+  it('lists, stats, reads and deletes with LIST parsing, SIZE and CWD instead', async () => {
+    const u = uri();
+    const repo = await open(u);
+    await repo.write('m/one.txt', 'one');
+    await repo.write('m/sub/two.bin', dataStream(3000, { seed: 2 }));
+    const driver = new FtpDriver(await resolveSettings(parseArtifactUri(u), { maxConnections: 1 }));
+    try {
+      await driver.pool.use(async (connection) => {
+        expect(connection.mlst).toBe(true);
+        connection.mlst = false;
+        connection.client.availableListCommands = ['LIST -a', 'LIST'];
+      });
+      const listed: unknown[] = [];
+      for await (const entry of driver.list('m', { recursive: true })) listed.push(entry);
+      expect(listed.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+        { key: 'm/one.txt', isDir: false, size: 3 },
+        { key: 'm/sub', isDir: true },
+        { key: 'm/sub/two.bin', isDir: false, size: 3000 },
+      ]);
+      const file: unknown[] = [];
+      for await (const entry of driver.list('m/one.txt', { recursive: false })) file.push(entry);
+      expect(file).toEqual([]);
+      expect(await driver.stat('m/one.txt', {})).toMatchObject({ isDir: false, size: 3 });
+      expect(await driver.stat('m/sub', {})).toMatchObject({ isDir: true });
+      expect(await driver.stat('m/missing', {})).toBeUndefined();
+      const { stream } = await driver.read('m/one.txt', { range: { start: 1 } });
+      expect(await text(stream)).toBe('ne');
+      await driver.write('m/one.txt', Readable.from([Buffer.from('uno')]), {});
+      await driver.delete('m', {});
+      expect(await driver.stat('m', {})).toBeUndefined();
+    } finally {
+      await driver.close();
+    }
+  });
+});
