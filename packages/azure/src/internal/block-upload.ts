@@ -8,6 +8,8 @@ export interface BlockUploadOptions {
   /** Per-block Content-MD5 (validated by the service) and the blob's MD5 recorded at commit. */
   md5: boolean;
   contentType?: string;
+  /** Total bytes when known: a small body then gets a buffer of its own size, not a whole block. */
+  size?: number;
   signal?: AbortSignal;
 }
 
@@ -22,7 +24,10 @@ const md5 = (data: Uint8Array): Buffer => createHash('md5').update(data).digest(
  * Streams `body` into a block blob. A body that fits in one block is one Put Blob; anything larger is
  * staged as blocks of `blockSize` with up to `concurrency` in flight, then committed with Put Block
  * List — nothing is visible at the name until that commit, and a failed upload leaves only uncommitted
- * blocks, which the service discards. Memory: at most (concurrency + 1) × blockSize.
+ * blocks, which the service discards.
+ *
+ * Memory is bounded by a pool of at most (concurrency + 1) block buffers, reused from block to block:
+ * a multi-gigabyte upload allocates them once instead of leaving gigabytes of garbage behind.
  *
  * Why not the SDK's `uploadStream`: it cannot send a per-block Content-MD5 nor record the blob's MD5,
  * which is what lets the service reject a corrupted block and later downloads be verified.
@@ -40,21 +45,42 @@ export async function uploadBlocks(
   const blockIds: string[] = [];
   const whole = options.md5 ? createHash('md5') : undefined;
   const inflight = new Set<Promise<void>>();
+  const free: Buffer[] = [];
+  let allocated = 0;
   let failure: unknown;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
 
-  const stage = (block: Buffer): void => {
+  const acquire = async (): Promise<Buffer> => {
+    while (free.length === 0 && allocated > options.concurrency) {
+      await Promise.race(inflight);
+      if (failure) throw failure;
+    }
+    const reused = free.pop();
+    if (reused) return reused;
+    allocated++;
+    // The first buffer of a small body of known size is just big enough for it.
+    const size =
+      allocated === 1 && options.size !== undefined
+        ? Math.max(1, Math.min(options.blockSize, options.size))
+        : options.blockSize;
+    return Buffer.allocUnsafeSlow(size);
+  };
+
+  const stage = (buffer: Buffer, length: number): void => {
+    const block = buffer.subarray(0, length);
     const id = Buffer.from(`${nonce}-${String(blockIds.length).padStart(6, '0')}`).toString('base64');
     blockIds.push(id);
     whole?.update(block);
     const task = client
-      .stageBlock(id, block, block.length, {
+      .stageBlock(id, block, length, {
         abortSignal: controller.signal,
         ...(options.md5 ? { transactionalContentMD5: md5(block) } : {}),
       })
       .then(
-        () => undefined,
+        () => {
+          // Only full-size buffers go back to the pool; a small first buffer is dropped.
+          if (buffer.length === options.blockSize) free.push(buffer);
+          else allocated--;
+        },
         (error: unknown) => {
           failure ??= error;
           controller.abort();
@@ -64,40 +90,31 @@ export async function uploadBlocks(
     void task.finally(() => inflight.delete(task));
   };
 
-  /** Takes exactly `size` bytes off the front of the pending chunks. */
-  const take = (size: number): Buffer => {
-    const out = Buffer.allocUnsafe(size);
-    let offset = 0;
-    while (offset < size) {
-      const head = pending[0]!;
-      const n = Math.min(head.length, size - offset);
-      head.copy(out, offset, 0, n);
-      offset += n;
-      if (n === head.length) pending.shift();
-      else pending[0] = head.subarray(n);
-    }
-    pendingBytes -= size;
-    return out;
-  };
-
+  let current: Buffer | undefined;
+  let filled = 0;
   try {
     for await (const chunk of body) {
-      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-      if (buffer.length === 0) continue;
-      pending.push(buffer);
-      pendingBytes += buffer.length;
-      // Stage only when more than a block is known to exist: a body of exactly one block stays a
-      // single Put Blob.
-      while (pendingBytes > options.blockSize) {
+      const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      let offset = 0;
+      while (offset < data.length) {
         if (failure) throw failure;
-        stage(take(options.blockSize));
-        while (inflight.size >= options.concurrency) await Promise.race(inflight);
+        // A full buffer is staged only once a further byte exists: a body of exactly one block stays
+        // a single Put Blob.
+        if (current && filled === current.length) {
+          stage(current, filled);
+          current = undefined;
+          filled = 0;
+        }
+        current ??= await acquire();
+        const n = Math.min(data.length - offset, current.length - filled);
+        data.copy(current, filled, offset, offset + n);
+        filled += n;
+        offset += n;
       }
-      if (failure) throw failure;
     }
+    if (failure) throw failure;
     if (blockIds.length === 0) {
-      const data = pendingBytes === 0 ? Buffer.alloc(0) : take(pendingBytes);
-      pending = [];
+      const data = current ? current.subarray(0, filled) : Buffer.alloc(0);
       const response = await client.upload(data, data.length, {
         abortSignal: controller.signal,
         blobHTTPHeaders: {
@@ -107,7 +124,7 @@ export async function uploadBlocks(
       });
       return response.contentMD5 ? { serviceMd5: Buffer.from(response.contentMD5).toString('base64') } : {};
     }
-    if (pendingBytes > 0) stage(take(pendingBytes));
+    if (current && filled > 0) stage(current, filled);
     await Promise.all(inflight);
     if (failure) throw failure;
     await client.commitBlockList(blockIds, {

@@ -159,6 +159,7 @@ export class AzureBlobDriver implements StorageDriver {
         concurrency: this.#config.uploadConcurrency,
         md5: this.#config.transactionalMd5,
         ...(options.contentType ? { contentType: options.contentType } : {}),
+        ...(options.size === undefined ? {} : { size: options.size }),
         ...(options.signal ? { signal: options.signal } : {}),
       }),
     );

@@ -199,7 +199,7 @@ export class GcsDriver implements StorageDriver {
     return this.#run('upload', key, async () => {
       const sink = file.createWriteStream({
         resumable,
-        ...(resumable ? { chunkSize: this.#config.uploadChunkSize } : {}),
+        ...(resumable && this.#config.uploadChunkSize ? { chunkSize: this.#config.uploadChunkSize } : {}),
         contentType,
         metadata: { contentType },
         // Core hashes the bytes it streams and compares them with the CRC32C the service reports.

@@ -51,10 +51,11 @@ function code(fn: () => unknown): string | undefined {
 }
 
 describe('chunk sizes', () => {
-  it('default to 100 MiB', () => {
+  it('default: downloads in 100 MiB ranges, uploads streamed without chunking', () => {
     const config = resolveGcsConfig(location, {});
-    expect(config.uploadChunkSize).toBe(DEFAULT_CHUNK_SIZE);
-    expect(config.downloadChunkSize).toBe(100 * 1024 * 1024);
+    expect(config.uploadChunkSize).toBeUndefined();
+    expect(config.downloadChunkSize).toBe(DEFAULT_CHUNK_SIZE);
+    expect(DEFAULT_CHUNK_SIZE).toBe(100 * 1024 * 1024);
   });
 
   it('come from MLFLOW_GCS_UPLOAD_CHUNK_SIZE / MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE', () => {
