@@ -75,6 +75,8 @@ export interface FaultProxy {
   corruptRequests: boolean;
   /** Hold every response this long before answering. */
   delayMs: number;
+  /** Answer 503 SlowDown to every PUT of this part number (the SDK retries, then gives up). */
+  failPartNumber: number | undefined;
   close(): Promise<void>;
 }
 
@@ -90,9 +92,22 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
     corruptResponses: false,
     corruptRequests: false,
     delayMs: 0,
+    failPartNumber: undefined as number | undefined,
   };
   const server: Server = createServer((req, res) => {
     state.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    if (
+      state.failPartNumber !== undefined &&
+      req.method === 'PUT' &&
+      new URL(req.url ?? '/', 'http://x').searchParams.get('partNumber') === String(state.failPartNumber)
+    ) {
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/xml' });
+      res.end(
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>',
+      );
+      return;
+    }
     const forward = httpRequest(
       {
         host: upstream.hostname,

@@ -492,7 +492,20 @@ describe('through a fault-injecting proxy', () => {
     proxy.corruptRequests = false;
     proxy.corruptResponses = false;
     proxy.delayMs = 0;
+    proxy.failPartNumber = undefined;
     proxy.requests.length = 0;
+  });
+
+  it('a part the server keeps refusing (503 SlowDown) fails as unavailable after retries and leaves nothing', async () => {
+    const uri = uniqueRoot('slowdown');
+    const repo = await open(uri, { endpointUrl: proxy.endpoint, partSizeBytes: 5 * MiB, maxAttempts: 2 });
+    proxy.failPartNumber = 2;
+    const error = await codeOf(repo.write('big.bin', randomBytes(16 * MiB)));
+    expect(error.code).toBe('unavailable');
+    const refused = proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('partNumber=2'));
+    expect(refused).toHaveLength(2);
+    expect(await keysUnder(`${prefixOf(uri)}/`)).toEqual([]);
+    expect(await pendingUploads(`${prefixOf(uri)}/big.bin`)).toEqual([]);
   });
 
   it('a download corrupted on the way is an integrity error (single PUT object)', async () => {
