@@ -1,0 +1,66 @@
+import { ArtifactsError } from '@artifacts/core';
+import { FTPError } from 'basic-ftp';
+import { describe, expect, it } from 'vitest';
+import { isConnectionError } from './connection.js';
+import { isTempName, parseMlstFacts, tempNameFor } from './driver.js';
+import { ftpError, isMissing } from './errors.js';
+
+const reply = (code: number, message: string) => new FTPError({ code, message: `${code} ${message}` });
+
+describe('parseMlstFacts', () => {
+  it('reads type, size and modification time of files and directories', () => {
+    expect(
+      parseMlstFacts('type=file;size=1234;modify=20240102030405.5;UNIX.mode=0644; /root/a b.txt'),
+    ).toEqual({
+      isDir: false,
+      size: 1234,
+      modified: new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 500)),
+    });
+    expect(parseMlstFacts('Type=dir;Modify=20240102030405; /root')).toEqual({
+      isDir: true,
+      modified: new Date(Date.UTC(2024, 0, 2, 3, 4, 5)),
+    });
+    expect(parseMlstFacts('size=1; /x')).toBeUndefined();
+  });
+});
+
+describe('temporary names', () => {
+  it('sit beside the target, hidden, and are recognised (only they are)', () => {
+    const temp = tempNameFor('/root/run/model.pkl');
+    expect(temp).toMatch(/^\/root\/run\/\.model\.pkl\.artifacts-[0-9a-f]{16}\.part$/);
+    expect(isTempName(temp.slice('/root/run/'.length))).toBe(true);
+    expect(isTempName('.model.pkl.part')).toBe(false);
+    expect(isTempName('model.pkl')).toBe(false);
+  });
+});
+
+describe('error mapping', () => {
+  it('maps FTP replies to ArtifactsError codes', () => {
+    expect((ftpError(reply(530, 'Login incorrect'), 'x') as ArtifactsError).code).toBe('unauthenticated');
+    expect((ftpError(reply(550, 'No such file or directory'), 'x') as ArtifactsError).code).toBe('not_found');
+    expect((ftpError(reply(550, 'Permission denied'), 'x') as ArtifactsError).code).toBe('permission_denied');
+    expect((ftpError(reply(553, 'Prohibited file name'), 'x') as ArtifactsError).code).toBe(
+      'permission_denied',
+    );
+    expect((ftpError(reply(552, 'Quota exceeded'), 'x') as ArtifactsError).code).toBe('unavailable');
+    expect((ftpError(reply(421, 'Timeout'), 'x') as ArtifactsError).code).toBe('timeout');
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    expect((ftpError(reset, 'writing /a') as ArtifactsError).message).toContain('writing /a');
+  });
+
+  it('tells missing paths from other 550 replies', () => {
+    expect(isMissing(reply(550, "Can't check for file existence"))).toBe(true);
+    expect(isMissing(reply(550, 'Directory not empty'))).toBe(false);
+    expect(isMissing(reply(550, 'Permission denied'))).toBe(false);
+    expect(isMissing(reply(553, 'No such file'))).toBe(false);
+  });
+
+  it('recognises failures of the connection itself', () => {
+    expect(isConnectionError(reply(421, 'Service not available'))).toBe(true);
+    expect(isConnectionError(reply(425, "Can't open data connection"))).toBe(true);
+    expect(isConnectionError(reply(550, 'No such file'))).toBe(false);
+    expect(isConnectionError(Object.assign(new Error('x'), { code: 'EPIPE' }))).toBe(true);
+    expect(isConnectionError(new Error('Client is closed'))).toBe(true);
+    expect(isConnectionError(new ArtifactsError('not_found', 'closed'))).toBe(false);
+  });
+});

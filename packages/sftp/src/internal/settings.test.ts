@@ -1,0 +1,287 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ArtifactsError, parseArtifactUri } from '@artifacts/core';
+import ssh2 from 'ssh2';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { SftpOptions } from '../options.js';
+import { SftpConnectionFactory } from './connection.js';
+import { fingerprint } from './known-hosts.js';
+import { resolveSettings } from './settings.js';
+
+const ENV = [
+  'HOME',
+  'SSH_AUTH_SOCK',
+  'ARTIFACTS_SFTP_USER',
+  'ARTIFACTS_SFTP_PASSWORD',
+  'ARTIFACTS_SFTP_IDENTITY_FILE',
+  'ARTIFACTS_SFTP_KEY_PASSPHRASE',
+  'ARTIFACTS_SFTP_AGENT',
+  'ARTIFACTS_SFTP_CONFIG',
+  'ARTIFACTS_SFTP_KNOWN_HOSTS',
+  'ARTIFACTS_SFTP_HOST_FINGERPRINT',
+  'ARTIFACTS_SFTP_STRICT_HOST_KEY_CHECKING',
+  'ARTIFACTS_SFTP_MAX_CONNECTIONS',
+  'ARTIFACTS_SFTP_OPERATIONS_PER_CONNECTION',
+  'ARTIFACTS_SFTP_REQUESTS_PER_TRANSFER',
+  'ARTIFACTS_SFTP_CHUNK_SIZE',
+  'ARTIFACTS_SFTP_CONNECT_TIMEOUT_MS',
+  'ARTIFACTS_SFTP_KEEPALIVE_INTERVAL_MS',
+  'ARTIFACTS_SFTP_IDLE_TIMEOUT_MS',
+];
+const saved = new Map(ENV.map((name) => [name, process.env[name]]));
+
+let home: string;
+let plainKey: string;
+let encryptedKey: string;
+const PASSPHRASE = 'correct horse battery staple';
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'artifacts-sftp-settings-'));
+  await mkdir(join(home, '.ssh'));
+  plainKey = join(home, 'plain_ed25519');
+  encryptedKey = join(home, 'encrypted_ed25519');
+  await writeFile(plainKey, ssh2.utils.generateKeyPairSync('ed25519').private);
+  await writeFile(
+    encryptedKey,
+    ssh2.utils.generateKeyPairSync('ed25519', { passphrase: PASSPHRASE, cipher: 'aes256-cbc' }).private,
+  );
+});
+
+afterEach(() => {
+  for (const [name, value] of saved) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+});
+
+afterAll(async () => {
+  await rm(home, { recursive: true, force: true });
+});
+
+/** Resolves with HOME pointing at an empty temporary home, so the machine's ~/.ssh plays no part. */
+function resolve(uri: string, options: SftpOptions = {}) {
+  for (const name of ENV) delete process.env[name];
+  process.env.HOME = home;
+  return resolveSettings(parseArtifactUri(uri), options);
+}
+
+async function configFile(text: string): Promise<string> {
+  const file = join(home, `config-${Math.random().toString(36).slice(2)}`);
+  await writeFile(file, text);
+  return file;
+}
+
+describe('resolveSettings', () => {
+  it('takes host, port, user and path from the URI, with small defaults', async () => {
+    const s = await resolve('sftp://bob@example.org/data/runs');
+    expect(s).toMatchObject({
+      host: 'example.org',
+      port: 22,
+      username: 'bob',
+      root: '/data/runs',
+      maxConnections: 4,
+      operationsPerConnection: 8,
+      label: 'sftp://bob@example.org',
+      keys: [],
+    });
+    expect(s.hostKey).toMatchObject({ mode: 'known_hosts', names: ['example.org'] });
+    expect((await resolve('sftp://bob@example.org:2222/x')).hostKey).toMatchObject({
+      names: ['[example.org]:2222'],
+    });
+  });
+
+  it('lets options win over environment variables, which win over defaults', async () => {
+    process.env.ARTIFACTS_SFTP_MAX_CONNECTIONS = '7';
+    for (const name of ENV) if (name !== 'ARTIFACTS_SFTP_MAX_CONNECTIONS') delete process.env[name];
+    process.env.HOME = home;
+    expect((await resolveSettings(parseArtifactUri('sftp://h/x'), {})).maxConnections).toBe(7);
+    expect(
+      (await resolveSettings(parseArtifactUri('sftp://h/x'), { maxConnections: 2 })).maxConnections,
+    ).toBe(2);
+  });
+
+  it('refuses invalid numbers with invalid_argument', async () => {
+    await expect(resolve('sftp://h/x', { maxConnections: 0 })).rejects.toMatchObject({
+      code: 'invalid_argument',
+    });
+    process.env.ARTIFACTS_SFTP_CHUNK_SIZE = 'big';
+    await expect(resolveSettings(parseArtifactUri('sftp://h/x'), {})).rejects.toMatchObject({
+      code: 'invalid_argument',
+    });
+  });
+
+  it('keeps the password and passphrase as secrets; the option wins over the URI password', async () => {
+    const s = await resolve('sftp://bob:from%40uri@h/x', { password: 'from-option' });
+    expect(s.password).toBe('from-option');
+    expect((await resolve('sftp://bob:from%40uri@h/x')).password).toBe('from@uri');
+    const withKey = await resolve('sftp://h/x', { identityFile: encryptedKey, passphrase: PASSPHRASE });
+    expect(withKey.secrets).toEqual([PASSPHRASE]);
+    expect(s.secrets).toEqual(['from-option']);
+  });
+
+  it('resolves a Host alias from the ssh config: HostName, Port, User, IdentityFile (with ~ and %d)', async () => {
+    const config = await configFile(
+      [
+        'Host build-box',
+        '  HostName 10.1.2.3',
+        '  Port 2200',
+        '  User deploy',
+        '  IdentityFile %d/plain_ed25519',
+        '  ServerAliveInterval 5',
+        '  ConnectTimeout 3',
+        '',
+        'Host *',
+        '  User nobody-else',
+      ].join('\n'),
+    );
+    const s = await resolve('sftp://build-box/srv/artifacts', { sshConfig: config });
+    expect(s).toMatchObject({
+      alias: 'build-box',
+      host: '10.1.2.3',
+      port: 2200,
+      username: 'deploy',
+      keepaliveIntervalMs: 5000,
+      connectTimeoutMs: 3000,
+      label: 'sftp://deploy@build-box:2200',
+    });
+    expect(s.keys.map((k) => k.source)).toEqual([plainKey]);
+    // OpenSSH looks the host key up under the real host name.
+    expect(s.hostKey).toMatchObject({ names: ['[10.1.2.3]:2200'] });
+    // The URI's user and port win over the config's.
+    const explicit = await resolve('sftp://ops@build-box:2201/srv', { sshConfig: config });
+    expect(explicit).toMatchObject({ username: 'ops', port: 2201 });
+  });
+
+  it('reads ~/.ssh/config by default, and ARTIFACTS_SFTP_CONFIG=none turns it off', async () => {
+    await writeFile(join(home, '.ssh', 'config'), 'Host dflt\n  HostName 192.0.2.1\n  User me\n');
+    expect(await resolve('sftp://dflt/x')).toMatchObject({ host: '192.0.2.1', username: 'me' });
+    for (const name of ENV) delete process.env[name];
+    process.env.HOME = home;
+    process.env.ARTIFACTS_SFTP_CONFIG = 'none';
+    expect(await resolveSettings(parseArtifactUri('sftp://dflt/x'), {})).toMatchObject({ host: 'dflt' });
+    await rm(join(home, '.ssh', 'config'));
+  });
+
+  it('never runs Match exec commands from the ssh config', async () => {
+    const marker = join(home, 'exec-ran');
+    const config = await configFile(`Match exec "touch ${marker}"\n  User hijacked\n`);
+    const s = await resolve('sftp://h/x', { sshConfig: config });
+    expect(existsSync(marker)).toBe(false);
+    expect(s.username).not.toBe('hijacked');
+  });
+
+  it('refuses hosts routed through ProxyJump or ProxyCommand instead of bypassing them', async () => {
+    const config = await configFile('Host inside\n  ProxyJump bastion\n');
+    await expect(resolve('sftp://inside/x', { sshConfig: config })).rejects.toMatchObject({
+      code: 'unsupported',
+    });
+  });
+
+  it('offers the default identity files that exist, skipping an encrypted one without passphrase', async () => {
+    await writeFile(join(home, '.ssh', 'id_ed25519'), ssh2.utils.generateKeyPairSync('ed25519').private);
+    await writeFile(
+      join(home, '.ssh', 'id_rsa'),
+      ssh2.utils.generateKeyPairSync('ed25519', { passphrase: 'x', cipher: 'aes256-cbc' }).private,
+    );
+    const s = await resolve('sftp://h/x');
+    expect(s.keys.map((k) => k.source)).toEqual([join(home, '.ssh', 'id_ed25519')]);
+    const none = await resolve('sftp://h/x', { identityFile: [] });
+    expect(none.keys).toEqual([]);
+    await rm(join(home, '.ssh', 'id_ed25519'));
+    await rm(join(home, '.ssh', 'id_rsa'));
+  });
+
+  it('says which named key needs a passphrase, and that a named key file must exist', async () => {
+    const error = await resolve('sftp://h/x', { identityFile: encryptedKey }).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'unauthenticated')).toBe(true);
+    expect((error as Error).message).toContain(encryptedKey);
+    await expect(
+      resolve('sftp://h/x', { identityFile: encryptedKey, passphrase: 'wrong' }),
+    ).rejects.toMatchObject({
+      code: 'unauthenticated',
+    });
+    await expect(resolve('sftp://h/x', { identityFile: join(home, 'nope') })).rejects.toMatchObject({
+      code: 'invalid_argument',
+    });
+  });
+
+  it('uses an agent from SSH_AUTH_SOCK unless turned off', async () => {
+    for (const name of ENV) delete process.env[name];
+    process.env.HOME = home;
+    process.env.SSH_AUTH_SOCK = '/run/agent.sock';
+    expect((await resolveSettings(parseArtifactUri('sftp://h/x'), {})).agent).toBe('/run/agent.sock');
+    expect((await resolveSettings(parseArtifactUri('sftp://h/x'), { agent: false })).agent).toBeUndefined();
+  });
+
+  it('checks host keys by default; pins replace known_hosts; the opt-out is explicit', async () => {
+    expect((await resolve('sftp://h/x')).hostKey.mode).toBe('known_hosts');
+    const pin = 'SHA256:fYa5O6wu5c5Y2lTRcXbpV6Wx3B6dU12vKZYW8yHE2CM';
+    expect((await resolve('sftp://h/x', { hostFingerprint: pin.slice(7) })).hostKey).toEqual({
+      mode: 'pinned',
+      fingerprints: [pin],
+    });
+    await expect(resolve('sftp://h/x', { hostFingerprint: 'md5:aa:bb' })).rejects.toMatchObject({
+      code: 'invalid_argument',
+    });
+    expect((await resolve('sftp://h/x', { strictHostKeyChecking: false })).hostKey.mode).toBe('off');
+    const config = await configFile('Host *\n  StrictHostKeyChecking no\n');
+    expect((await resolve('sftp://h/x', { sshConfig: config })).hostKey.mode).toBe('off');
+    for (const name of ENV) delete process.env[name];
+    process.env.HOME = home;
+    process.env.ARTIFACTS_SFTP_STRICT_HOST_KEY_CHECKING = 'true';
+    expect((await resolveSettings(parseArtifactUri('sftp://h/x'), { sshConfig: config })).hostKey.mode).toBe(
+      'known_hosts',
+    );
+  });
+});
+
+describe('host-key errors', () => {
+  const presented = Buffer.from(
+    'AAAAC3NzaC1lZDI1NTE5AAAAIExvyWTDqNrHupOi2M/PUMSeo2w1U69xuNGHbFF4NkL7',
+    'base64',
+  );
+  const other = 'AAAAC3NzaC1lZDI1NTE5AAAAIEr2ApGjBycNC1hwcPdCdAZVYXFFgVIpzmXy+9mvM6si';
+
+  it('names the fingerprint, the host and what to do for an unknown host', async () => {
+    const kh = join(home, 'kh-empty');
+    await writeFile(kh, '');
+    const factory = new SftpConnectionFactory(await resolve('sftp://u@h:2222/x', { knownHosts: kh }));
+    const error = factory.checkHostKey(presented);
+    expect(error?.code).toBe('unauthenticated');
+    expect(error?.message).toContain(fingerprint(presented));
+    expect(error?.message).toContain('[h]:2222');
+    expect(error?.message).toContain('ARTIFACTS_SFTP_KNOWN_HOSTS');
+    expect(error?.context).toMatchObject({ reason: 'unknown_host_key', fingerprint: fingerprint(presented) });
+  });
+
+  it('reports a changed key with the file and line that hold the old one', async () => {
+    const kh = join(home, 'kh-changed');
+    await writeFile(kh, `# header\n[h]:2222 ssh-ed25519 ${other}\n`);
+    const factory = new SftpConnectionFactory(await resolve('sftp://u@h:2222/x', { knownHosts: kh }));
+    const error = factory.checkHostKey(presented);
+    expect(error?.message).toContain(`${kh}:2`);
+    expect(error?.context).toMatchObject({ reason: 'changed_host_key' });
+  });
+
+  it('accepts a matching known_hosts entry or pin, and anything when checking is off', async () => {
+    const kh = join(home, 'kh-ok');
+    await writeFile(kh, `[h]:2222 ssh-ed25519 ${presented.toString('base64')}\n`);
+    expect(
+      new SftpConnectionFactory(await resolve('sftp://u@h:2222/x', { knownHosts: kh })).checkHostKey(
+        presented,
+      ),
+    ).toBeUndefined();
+    const pinned = await resolve('sftp://u@h:2222/x', { hostFingerprint: fingerprint(presented) });
+    expect(new SftpConnectionFactory(pinned).checkHostKey(presented)).toBeUndefined();
+    const wrongPin = await resolve('sftp://u@h:2222/x', {
+      hostFingerprint: 'SHA256:2jyBg7t1SvuTiD4jLo5iMP/EgcoGkcYQVHTsMlz8sPg',
+    });
+    expect(new SftpConnectionFactory(wrongPin).checkHostKey(presented)?.context).toMatchObject({
+      reason: 'fingerprint_mismatch',
+    });
+    const off = await resolve('sftp://u@h:2222/x', { strictHostKeyChecking: false });
+    expect(new SftpConnectionFactory(off).checkHostKey(presented)).toBeUndefined();
+  });
+});
