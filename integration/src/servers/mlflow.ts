@@ -114,8 +114,10 @@ export async function startMlflowServer(opts: MlflowServerOptions): Promise<Mlfl
       '127.0.0.1',
       '--port',
       String(port),
+      // one worker: each imports all of MLflow (seconds of CPU on a 2-core machine); a later
+      // `--workers N` in extraArgs wins
       '--workers',
-      '2',
+      '1',
       ...(opts.extraArgs ?? []),
     ],
     {
@@ -123,6 +125,9 @@ export async function startMlflowServer(opts: MlflowServerOptions): Promise<Mlfl
       cwd,
       extraEnv: {
         MLFLOW_DISABLE_TELEMETRY: 'true',
+        // no background job runner: it starts extra processes and a sqlite tracking database that an
+        // artifacts-only server never uses
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
         DO_NOT_TRACK: 'true',
         PYTHONUNBUFFERED: '1',
         ...(opts.env ?? {}),
@@ -131,7 +136,8 @@ export async function startMlflowServer(opts: MlflowServerOptions): Promise<Mlfl
   );
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitForHttp(`${url}/health`, { proc, what: `mlflow server on ${url}`, timeoutMs: 120_000 });
+    // importing MLflow takes seconds on an idle 2-core machine, a minute or more on a loaded one
+    await waitForHttp(`${url}/health`, { proc, what: `mlflow server on ${url}`, timeoutMs: 300_000 });
   } catch (err) {
     await killProcessGroup(proc.pid);
     throw err;
