@@ -248,14 +248,16 @@ export class AzureBlobDriver implements StorageDriver {
           ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
         };
       } catch (error) {
-        const e = error as { statusCode?: number; details?: { errorCode?: string }; code?: string };
-        // A HEAD answer has no body, so a missing container shows only as a 404: tell it apart below.
-        if (e.statusCode !== 404) throw error;
-      }
-      for await (const page of this.#container
-        .listBlobsFlat({ prefix: this.#dirPrefix(key), ...withSignal(options) })
-        .byPage({ maxPageSize: 1 })) {
-        if (page.segment.blobItems.length > 0) return { key, isDir: true };
+        const status = (error as { statusCode?: number }).statusCode;
+        // A HEAD answer has no body: a missing container shows only as a 404, and Azurite's answer to a
+        // bad signature only as a 403. The listing below (which has a body) tells them apart.
+        if (status !== 404 && status !== 403) throw error;
+        for await (const page of this.#container
+          .listBlobsFlat({ prefix: this.#dirPrefix(key), ...withSignal(options) })
+          .byPage({ maxPageSize: 1 })) {
+          if (status === 403) throw error;
+          if (page.segment.blobItems.length > 0) return { key, isDir: true };
+        }
       }
       return undefined;
     });
