@@ -45,7 +45,7 @@ beforeAll(async () => {
   await writeFile(plainKey, ssh2.utils.generateKeyPairSync('ed25519').private);
   await writeFile(
     encryptedKey,
-    ssh2.utils.generateKeyPairSync('ed25519', { passphrase: PASSPHRASE, cipher: 'aes256-cbc', rounds: 16 })
+    ssh2.utils.generateKeyPairSync('ed25519', { passphrase: PASSPHRASE, cipher: 'aes256-cbc', rounds: 1 })
       .private,
   );
 });
@@ -184,7 +184,7 @@ describe('resolveSettings', () => {
     await writeFile(join(home, '.ssh', 'id_ed25519'), ssh2.utils.generateKeyPairSync('ed25519').private);
     await writeFile(
       join(home, '.ssh', 'id_rsa'),
-      ssh2.utils.generateKeyPairSync('ed25519', { passphrase: 'x', cipher: 'aes256-cbc', rounds: 16 })
+      ssh2.utils.generateKeyPairSync('ed25519', { passphrase: 'x', cipher: 'aes256-cbc', rounds: 1 })
         .private,
     );
     const s = await resolve('sftp://h/x');
