@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { type ArtifactRepository, openRepository } from '@artifacts/core';
 import '@artifacts/s3';
 import { type AccessLogEntry, createArtifactServer } from '@artifacts/server';
-import { dataBytes, describeConformance, hashData, hashStream } from '@artifacts/testkit';
+import { dataBytes, dataStream, describeConformance, hashData, hashStream } from '@artifacts/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 
@@ -29,7 +29,21 @@ const server = await createArtifactServer({
   accessLog: (entry) => access.push(entry),
 });
 const { url } = await server.listen();
+const open = (root: string, options: Record<string, unknown> = {}) =>
+  openRepository(`${url}/api/2.0/mlflow-artifacts/artifacts/${root}`, {
+    token: TOKEN,
+    maxRetries: 1,
+    ...options,
+  });
 const direct = await openRepository(destination);
+// One transfer first: the S3 SDK, undici and Fastify allocate their pools on first use (~80 MiB in
+// this process, which hosts client, server and SDK), which is not growth with file size.
+{
+  const warm = await open('warm-up');
+  await warm.write('warm.bin', dataStream(32 * MiB, { seed: 'warm' }), { size: 32 * MiB });
+  await warm.deleteArtifacts();
+  await warm.close();
+}
 const work = await mkdtemp(join(tmpdir(), 'artifacts-http-minio-'));
 
 afterAll(async () => {
@@ -38,13 +52,6 @@ afterAll(async () => {
   await server.close();
   await rm(work, { recursive: true, force: true });
 });
-
-const open = (root: string, options: Record<string, unknown> = {}) =>
-  openRepository(`${url}/api/2.0/mlflow-artifacts/artifacts/${root}`, {
-    token: TOKEN,
-    maxRetries: 1,
-    ...options,
-  });
 
 describeConformance('http client → @artifacts/server → MinIO', {
   open: () => open(`conformance/${randomUUID()}`),
