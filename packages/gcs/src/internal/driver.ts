@@ -354,6 +354,7 @@ export class GcsDriver implements StorageDriver {
   async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
     const listPrefix = this.#dirPrefix(prefix);
     let pageToken: string | undefined;
+    const seenDirs = new Set<string>();
     const subject = this.#subject('list');
     do {
       let page: unknown;
@@ -376,7 +377,10 @@ export class GcsDriver implements StorageDriver {
       ];
       for (const dir of response?.prefixes ?? []) {
         const key = this.#relative(dir).replace(/\/+$/, '');
-        if (key !== '') yield { key, isDir: true };
+        // fake-gcs-server repeats every prefix on every page; GCS does not. Yield each once.
+        if (key === '' || seenDirs.has(key)) continue;
+        seenDirs.add(key);
+        yield { key, isDir: true };
       }
       for (const file of files) {
         const key = this.#relative(file.name);
