@@ -41,10 +41,11 @@ function ours(op, root, local, artifactPath) {
 function cp(args) {
   settle();
   const started = process.hrtime.bigint();
-  const result = spawnSync('/usr/bin/time', ['-f', '%M', 'cp', ...args], { encoding: 'utf8' });
+  const result = spawnSync('/usr/bin/time', ['-f', '%M %U %S', 'cp', ...args], { encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (result.status !== 0) throw new Error(`cp failed: ${result.stderr}`);
-  return { ms, maxRssKiB: Number(result.stderr.trim().split('\n').at(-1)) };
+  const [rss, user, system] = result.stderr.trim().split('\n').at(-1).split(' ').map(Number);
+  return { ms, cpu: user + system, maxRssKiB: rss };
 }
 
 try {
@@ -107,6 +108,7 @@ try {
       seconds: ms / 1000,
       mbps: bytes / 1e6 / (ms / 1000),
       filesPerSecond: files / (ms / 1000),
+      cpu: median(samples.map((s) => s.cpu)),
       peakRssMB: Math.max(...samples.map((s) => s.maxRssKiB)) / 1024,
     };
   });
@@ -115,15 +117,17 @@ try {
   const cpu = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], {
     encoding: 'utf8',
   }).trim();
+  const load = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).split(' ').slice(0, 3).join(' ');
   const lines = [
+    `Load average at the end: ${load}.`,
     `Machine: ${cpus().length} CPUs (${cpu}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} GiB free), Node ${process.versions.node}, ${process.platform}; data in ${process.env.BENCH_DIR ?? tmpdir()} (warm page cache, sync before each operation, shared machine).`,
     `Data: one ${fileMiB} MiB file; ${fileCount} files of 1–17 KiB (${(smallBytes / MiB).toFixed(1)} MiB) in 50 directories. Medians of ${runs} runs; peak RSS is the highest of the runs, each operation in its own process.`,
     '',
-    '| operation | median s | MB/s | files/s | peak RSS MB |',
-    '| --- | ---: | ---: | ---: | ---: |',
+    '| operation | median s | MB/s | files/s | CPU s (user+sys) | peak RSS MB |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${r.seconds.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.filesPerSecond.toFixed(0)} | ${r.peakRssMB.toFixed(0)} |`,
+        `| ${r.name} | ${r.seconds.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.filesPerSecond.toFixed(0)} | ${r.cpu.toFixed(2)} | ${r.peakRssMB.toFixed(0)} |`,
     ),
     '',
     `Large file upload at ${ratio('large file: upload (logArtifact)', 'large file: cp').toFixed(0)}% of cp's throughput, download at ${ratio('large file: download (downloadArtifacts)', 'large file: cp').toFixed(0)}%; small files upload at ${ratio('small files: upload (logArtifacts)', 'small files: cp -r').toFixed(0)}%, download at ${ratio('small files: download (downloadArtifacts)', 'small files: cp -r').toFixed(0)}%.`,

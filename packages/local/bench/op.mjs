@@ -5,6 +5,7 @@ import '../dist/index.js';
 
 const [op, root, local, artifactPath] = process.argv.slice(2);
 const repo = await openRepository(root);
+const cpuBefore = process.cpuUsage();
 const started = process.hrtime.bigint();
 if (op === 'log-file') await repo.logArtifact(local, artifactPath);
 else if (op === 'log-dir') await repo.logArtifacts(local, artifactPath);
@@ -12,4 +13,7 @@ else if (op === 'download') await repo.downloadArtifacts(artifactPath, local);
 else throw new Error(`unknown op ${op}`);
 const ms = Number(process.hrtime.bigint() - started) / 1e6;
 await repo.close();
-process.stdout.write(JSON.stringify({ ms, maxRssKiB: process.resourceUsage().maxRSS }));
+const cpuUsed = process.cpuUsage(cpuBefore);
+// CPU seconds (user + system) of the operation: far less sensitive than wall time to a busy machine.
+const cpu = (cpuUsed.user + cpuUsed.system) / 1e6;
+process.stdout.write(JSON.stringify({ ms, cpu, maxRssKiB: process.resourceUsage().maxRSS }));
