@@ -1,0 +1,331 @@
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  ArtifactsError,
+  type DriverCapabilities,
+  type DriverEntry,
+  type DriverListOptions,
+  type DriverReadOptions,
+  type DriverReadResult,
+  type DriverStat,
+  type DriverWriteOptions,
+  type OperationOptions,
+  type StorageDriver,
+} from '@artifacts/core';
+import { isRetriableError } from './errors.js';
+import type { HdfsSettings } from './settings.js';
+import { type FileStatus, WebHdfsClient } from './webhdfs-client.js';
+
+/** Temporary upload names: `.<name>.artifacts-<16 hex>.part`, hidden from listings. */
+const TEMP_NAME = /^\..+\.artifacts-[0-9a-f]{16}\.part$/;
+
+export function tempNameFor(target: string): string {
+  return posix.join(
+    posix.dirname(target),
+    `.${posix.basename(target)}.artifacts-${randomBytes(8).toString('hex')}.part`,
+  );
+}
+
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/** Entries per LISTSTATUS_BATCH page are set by the NameNode (dfs.ls.limit, 1000 by default). */
+interface DirectoryListing {
+  DirectoryListing: {
+    partialListing: { FileStatuses: { FileStatus: FileStatus[] } };
+    remainingEntries: number;
+  };
+}
+
+/** The HDFS StorageDriver over WebHDFS: keys are paths below the repository's root directory. */
+export class HdfsDriver implements StorageDriver {
+  readonly capabilities: DriverCapabilities = {
+    rangeRead: true,
+    directories: true,
+    // GETFILECHECKSUM is an MD5 of per-block MD5s of CRCs: not a digest of the bytes core can compare.
+    checksums: [],
+    multipartUpload: false,
+    presign: false,
+    serverSideCopy: false,
+  };
+  readonly client: WebHdfsClient;
+  readonly #settings: HdfsSettings;
+  /** Null until known: whether the NameNode has LISTSTATUS_BATCH (Hadoop ≥ 2.8). */
+  #batchListing: boolean | null = null;
+
+  constructor(settings: HdfsSettings) {
+    this.#settings = settings;
+    this.client = new WebHdfsClient(settings);
+  }
+
+  get label(): string {
+    return this.#settings.label;
+  }
+
+  #path(key: string): string {
+    return key === '' ? this.#settings.root : posix.join(this.#settings.root, key);
+  }
+
+  async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
+    const target = this.#path(key);
+    const temp = tempNameFor(target);
+    const what = `writing ${target} on ${this.label}`;
+    const signal = options.signal;
+    let created = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        // CREATE makes the missing parents; overwrite=true lets a retried CREATE replace its own temp.
+        const location = await this.client.redirect(
+          'PUT',
+          temp,
+          'CREATE',
+          { overwrite: true },
+          { signal, idempotent: true, what },
+        );
+        created = true;
+        try {
+          await this.client.upload(location, body, { signal, what });
+          break;
+        } catch (error) {
+          // A body that was partly sent cannot be replayed: only an untouched one is sent again.
+          if (attempt < 2 && !body.readableDidRead && isRetriableError(error)) continue;
+          throw error;
+        }
+      }
+      signal?.throwIfAborted();
+      await this.#rename(temp, target, what, signal);
+    } catch (error) {
+      if (created) await this.#removeTemp(temp);
+      throw error;
+    }
+    return undefined;
+  }
+
+  /**
+   * RENAME with OVERWRITE (WebHDFS `renameoptions`, the NameNode's rename2): atomic, and replaces an
+   * existing file, unlike the plain RENAME that answers `false` when the target exists.
+   */
+  async #rename(temp: string, target: string, what: string, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.client.json(
+        'PUT',
+        temp,
+        'RENAME',
+        { destination: target, renameoptions: 'OVERWRITE' },
+        { signal, idempotent: true, what },
+      );
+    } catch (error) {
+      // A retried RENAME whose first attempt went through finds no source: the file is in place.
+      if (
+        ArtifactsError.is(error, 'not_found') &&
+        (await this.#status(target, signal, what))?.type === 'FILE'
+      ) {
+        return;
+      }
+      throw error;
+    }
+  }
+
+  async #removeTemp(temp: string): Promise<void> {
+    // Not the operation's signal: it may be the abort that got us here.
+    await this.client
+      .json(
+        'DELETE',
+        temp,
+        'DELETE',
+        { recursive: false },
+        {
+          signal: AbortSignal.timeout(10_000),
+          idempotent: true,
+          what: `removing ${temp}`,
+        },
+      )
+      .catch(() => undefined);
+  }
+
+  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
+    const path = this.#path(key);
+    const what = `reading ${path} on ${this.label}`;
+    const { range, signal } = options;
+    const params: Record<string, number | undefined> = {};
+    let length: number | undefined;
+    if (range) {
+      params.offset = range.start;
+      if (range.end !== undefined) {
+        length = Math.max(0, range.end - range.start + 1);
+        params.length = length;
+      }
+      // OPEN refuses an offset at or past the end; an empty range needs no DataNode.
+      const status = await this.#status(path, signal, what);
+      if (status?.type !== 'FILE') throw ArtifactsError.notFound(`${path} on ${this.label}`);
+      if (range.start >= status.length || length === 0) {
+        return { stream: Readable.from([]), size: 0, totalSize: status.length };
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      const location = await this.client.redirect('GET', path, 'OPEN', params, {
+        signal,
+        idempotent: true,
+        what,
+      });
+      try {
+        const response = await this.client.download(location, { signal, what });
+        const header = response.headers['content-length'];
+        const size = typeof header === 'string' ? Number(header) : undefined;
+        return { stream: response.body, ...(size === undefined || Number.isNaN(size) ? {} : { size }) };
+      } catch (error) {
+        if (attempt < 2 && isRetriableError(error)) continue;
+        throw error;
+      }
+    }
+  }
+
+  async #status(
+    path: string,
+    signal: AbortSignal | undefined,
+    what: string,
+  ): Promise<FileStatus | undefined> {
+    try {
+      const answer = await this.client.json<{ FileStatus: FileStatus }>(
+        'GET',
+        path,
+        'GETFILESTATUS',
+        {},
+        { signal, idempotent: true, what },
+      );
+      return answer.FileStatus;
+    } catch (error) {
+      if (ArtifactsError.is(error, 'not_found')) return undefined;
+      throw error;
+    }
+  }
+
+  async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
+    const path = this.#path(key);
+    const status = await this.#status(path, options.signal, `stat of ${path} on ${this.label}`);
+    if (!status) return undefined;
+    const isDir = status.type === 'DIRECTORY';
+    return {
+      key,
+      isDir,
+      ...(isDir ? {} : { size: status.length }),
+      ...(status.modificationTime ? { lastModified: new Date(status.modificationTime) } : {}),
+    };
+  }
+
+  /** The entries of one directory, page by page (LISTSTATUS_BATCH), or nothing for a file or a missing path. */
+  async *#listDir(path: string, signal: AbortSignal | undefined): AsyncGenerator<FileStatus> {
+    const what = `listing ${path} on ${this.label}`;
+    if (this.#batchListing !== false) {
+      let startAfter: string | undefined;
+      try {
+        for (;;) {
+          const answer = await this.client.json<DirectoryListing>(
+            'GET',
+            path,
+            'LISTSTATUS_BATCH',
+            { startAfter },
+            { signal, idempotent: true, what },
+          );
+          this.#batchListing = true;
+          const page = answer.DirectoryListing.partialListing.FileStatuses.FileStatus;
+          for (const status of page) {
+            // A file lists as itself, with an empty suffix: a file has no children.
+            if (status.pathSuffix === '') return;
+            yield status;
+          }
+          const last = page.at(-1);
+          if (answer.DirectoryListing.remainingEntries === 0 || !last) return;
+          startAfter = last.pathSuffix;
+        }
+      } catch (error) {
+        if (ArtifactsError.is(error, 'not_found')) return;
+        // NameNodes before Hadoop 2.8 refuse the op: fall back to LISTSTATUS for good.
+        if (!(this.#batchListing === null && ArtifactsError.is(error, 'invalid_argument'))) throw error;
+        this.#batchListing = false;
+      }
+    }
+    try {
+      const answer = await this.client.json<{ FileStatuses: { FileStatus: FileStatus[] } }>(
+        'GET',
+        path,
+        'LISTSTATUS',
+        {},
+        { signal, idempotent: true, what },
+      );
+      for (const status of answer.FileStatuses.FileStatus) {
+        if (status.pathSuffix === '') return;
+        yield status;
+      }
+    } catch (error) {
+      if (ArtifactsError.is(error, 'not_found')) return;
+      throw error;
+    }
+  }
+
+  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    const pending = [prefix];
+    while (pending.length > 0) {
+      const dirKey = pending.pop()!;
+      for await (const status of this.#listDir(this.#path(dirKey), options.signal)) {
+        if (isTempName(status.pathSuffix)) continue;
+        const key = dirKey === '' ? status.pathSuffix : `${dirKey}/${status.pathSuffix}`;
+        if (status.type === 'DIRECTORY') {
+          yield { key, isDir: true };
+          if (options.recursive) pending.push(key);
+        } else {
+          yield { key, isDir: false, size: status.length };
+        }
+      }
+    }
+  }
+
+  async delete(key: string, options: OperationOptions): Promise<void> {
+    if (key === '') {
+      // The root directory itself stays: empty it.
+      const children: string[] = [];
+      for await (const status of this.#listDir(this.#settings.root, options.signal))
+        children.push(status.pathSuffix);
+      for (const child of children)
+        await this.#delete(posix.join(this.#settings.root, child), options.signal);
+      return;
+    }
+    await this.#delete(this.#path(key), options.signal);
+  }
+
+  async #delete(path: string, signal: AbortSignal | undefined): Promise<void> {
+    // Answers {"boolean": false} when nothing is there: deleting nothing is not an error.
+    await this.client.json(
+      'DELETE',
+      path,
+      'DELETE',
+      { recursive: true },
+      {
+        signal,
+        idempotent: true,
+        what: `deleting ${path} on ${this.label}`,
+      },
+    );
+  }
+
+  async mkdir(key: string, options: OperationOptions): Promise<void> {
+    const path = this.#path(key);
+    await this.client.json(
+      'PUT',
+      path,
+      'MKDIRS',
+      {},
+      {
+        signal: options.signal,
+        idempotent: true,
+        what: `creating directory ${path} on ${this.label}`,
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

@@ -1,0 +1,294 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArtifactsError, parseArtifactUri } from '@artifacts/core';
+import { XMLParser } from 'fast-xml-parser';
+
+/** Hadoop configuration properties (`core-site.xml` then `hdfs-site.xml`, later files win). */
+export type HadoopConf = ReadonlyMap<string, string>;
+
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  // Keep values as strings ("0.0.0.0:9870" must not become a number) and always as arrays.
+  parseTagValue: false,
+  trimValues: true,
+  isArray: (name) => name === 'property',
+});
+
+/** Parses one `*-site.xml` (`<configuration><property><name/><value/></property>…`). */
+export function parseHadoopXml(xml: string, file = 'configuration'): Map<string, string> {
+  let doc: unknown;
+  try {
+    doc = parser.parse(xml);
+  } catch (error) {
+    throw ArtifactsError.invalidArgument(`${file} is not valid XML`, { cause: error });
+  }
+  const out = new Map<string, string>();
+  const configuration = (doc as { configuration?: { property?: unknown[] } } | undefined)?.configuration;
+  for (const property of configuration?.property ?? []) {
+    const { name, value } = (property ?? {}) as { name?: unknown; value?: unknown };
+    if (typeof name !== 'string' || name === '') continue;
+    out.set(name.trim(), value === undefined || value === null ? '' : String(value).trim());
+  }
+  return out;
+}
+
+/** The configuration directory: option, then HADOOP_CONF_DIR, then $HADOOP_HOME/etc/hadoop. */
+export function hadoopConfDir(
+  option: string | false | undefined,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined) return option;
+  if (env.HADOOP_CONF_DIR) return env.HADOOP_CONF_DIR;
+  if (env.HADOOP_HOME) return join(env.HADOOP_HOME, 'etc', 'hadoop');
+  return undefined;
+}
+
+/** Reads `core-site.xml` and `hdfs-site.xml` of `dir` (missing files are skipped). */
+export function loadHadoopConf(dir: string | undefined): HadoopConf {
+  const conf = new Map<string, string>();
+  if (dir === undefined) return conf;
+  for (const name of ['core-site.xml', 'hdfs-site.xml']) {
+    const file = join(dir, name);
+    if (!existsSync(file)) continue;
+    for (const [k, v] of parseHadoopXml(readFileSync(file, 'utf8'), file)) conf.set(k, v);
+  }
+  return conf;
+}
+
+/** Where the repository's files live on which WebHDFS endpoints. */
+export interface ResolvedTarget {
+  /** NameNode WebHDFS base URLs (`http(s)://host:port`), in failover order. */
+  endpoints: string[];
+  /** Absolute HDFS path of the repository root. */
+  path: string;
+  /** How the endpoints were found (for messages; no secrets in it). */
+  source: string;
+}
+
+export interface ResolveInput {
+  scheme: string;
+  host?: string | undefined;
+  port?: number | undefined;
+  path: string;
+  /** Explicit endpoint(s): the option or ARTIFACTS_HDFS_WEBHDFS_URL. */
+  webhdfsUrl?: readonly string[] | undefined;
+  conf: HadoopConf;
+}
+
+const DEFAULT_RPC_PORT = 8020;
+const DEFAULT_HTTP_PORT = 9870;
+const DEFAULT_HTTPS_PORT = 9871;
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function hostPort(value: string): { host: string; port?: number } {
+  const colon = value.lastIndexOf(':');
+  if (colon === -1 || value.endsWith(']')) return { host: value.toLowerCase() };
+  return { host: value.slice(0, colon).toLowerCase(), port: Number(value.slice(colon + 1)) };
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '[::]' || host === '::';
+}
+
+/** `host:port` of an http(s)-address property as a URL; a wildcard host becomes `fallbackHost`. */
+function addressUrl(address: string, https: boolean, fallbackHost: string): string {
+  const { host, port } = hostPort(address);
+  const h = isWildcard(host) ? fallbackHost : host;
+  return `${https ? 'https' : 'http'}://${h}:${port ?? (https ? DEFAULT_HTTPS_PORT : DEFAULT_HTTP_PORT)}`;
+}
+
+/** Checks and normalizes explicit endpoint URLs. */
+export function normalizeEndpoints(values: readonly string[], what: string): string[] {
+  return values.map((value) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw ArtifactsError.invalidArgument(
+        `${what}: ${JSON.stringify(value)} is not a URL (http(s)://host:port)`,
+      );
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw ArtifactsError.invalidArgument(
+        `${what}: ${JSON.stringify(value)} must be an http:// or https:// URL`,
+      );
+    }
+    if (url.username || url.password) {
+      throw ArtifactsError.invalidArgument(`${what}: credentials do not belong in the WebHDFS URL`);
+    }
+    return url.origin;
+  });
+}
+
+/**
+ * The WebHDFS endpoints of the NameNode(s) an `hdfs://host[:port]` authority names, from the
+ * configuration: an HA nameservice (`dfs.ha.namenodes.<ns>` → `dfs.namenode.http(s)-address.<ns>.<nn>`),
+ * or the NameNode whose RPC address (or `fs.defaultFS`) is `host:port` → its `dfs.namenode.http(s)-address`.
+ * Undefined when the configuration does not describe it.
+ */
+export function endpointsFromConf(
+  conf: HadoopConf,
+  host: string,
+  port: number | undefined,
+): string[] | undefined {
+  const https = (conf.get('dfs.http.policy') ?? 'HTTP_ONLY').toUpperCase() === 'HTTPS_ONLY';
+  const key = https ? 'dfs.namenode.https-address' : 'dfs.namenode.http-address';
+  const nameservices = list(conf.get('dfs.nameservices') ?? conf.get('dfs.internal.nameservices'));
+
+  // A logical (HA) nameservice: the URI names no port, the nameservice lists its namenodes.
+  if (port === undefined && nameservices.includes(host)) {
+    const nns = list(conf.get(`dfs.ha.namenodes.${host}`));
+    const urls = nns.flatMap((nn) => {
+      const address = conf.get(`${key}.${host}.${nn}`);
+      return address ? [addressUrl(address, https, host)] : [];
+    });
+    if (urls.length === 0) {
+      throw ArtifactsError.invalidArgument(
+        `HDFS nameservice ${JSON.stringify(host)}: the configuration has no ${key}.${host}.<namenode> for the namenodes of dfs.ha.namenodes.${host}`,
+      );
+    }
+    return urls;
+  }
+
+  const rpc = `${host}:${port ?? DEFAULT_RPC_PORT}`;
+  const sameRpc = (address: string | undefined) => {
+    if (!address) return false;
+    const a = hostPort(address);
+    return a.host === host && (a.port ?? DEFAULT_RPC_PORT) === (port ?? DEFAULT_RPC_PORT);
+  };
+  // Federated / HA namenodes addressed by their RPC address.
+  for (const ns of nameservices) {
+    for (const nn of ['', ...list(conf.get(`dfs.ha.namenodes.${ns}`))]) {
+      const suffix = nn ? `${ns}.${nn}` : ns;
+      if (sameRpc(conf.get(`dfs.namenode.rpc-address.${suffix}`))) {
+        const address = conf.get(`${key}.${suffix}`);
+        if (address) return [addressUrl(address, https, host)];
+      }
+    }
+  }
+  // The one namenode of a plain configuration: its RPC address, or fs.defaultFS, is this authority.
+  const defaultFs = conf.get('fs.defaultFS') ?? conf.get('fs.default.name');
+  let defaultAuthority: string | undefined;
+  if (defaultFs?.startsWith('hdfs://')) {
+    const parsed = parseArtifactUri(defaultFs);
+    defaultAuthority = parsed.host ? `${parsed.host}:${parsed.port ?? DEFAULT_RPC_PORT}` : undefined;
+  }
+  const address = conf.get(key);
+  if (address && (sameRpc(conf.get('dfs.namenode.rpc-address')) || defaultAuthority === rpc)) {
+    return [addressUrl(address, https, host)];
+  }
+  return undefined;
+}
+
+function defaultFileSystem(conf: HadoopConf): string | undefined {
+  return conf.get('fs.defaultFS') ?? conf.get('fs.default.name');
+}
+
+/**
+ * Resolves a viewfs path through the mount table `fs.viewfs.mounttable.<cluster>.link.<src>` (longest
+ * matching link wins, then `linkFallback`) to the URI of the target file system.
+ */
+export function resolveViewfs(conf: HadoopConf, cluster: string, path: string): string {
+  const prefix = `fs.viewfs.mounttable.${cluster}.link.`;
+  let best: { src: string; target: string } | undefined;
+  for (const [name, target] of conf) {
+    if (!name.startsWith(prefix)) continue;
+    const src = `/${name.slice(prefix.length).replace(/^\/+|\/+$/g, '')}`;
+    const inside = src === '/' || path === src || path.startsWith(`${src}/`);
+    if (inside && (!best || src.length > best.src.length)) best = { src, target };
+  }
+  const join = (target: string, rest: string) => `${target.replace(/\/+$/, '')}${rest}`;
+  if (best) return join(best.target, best.src === '/' ? path : path.slice(best.src.length));
+  const fallback = conf.get(`fs.viewfs.mounttable.${cluster}.linkFallback`);
+  if (fallback) return join(fallback, path);
+  throw ArtifactsError.invalidArgument(
+    `viewfs://${cluster}${path}: no mount point of the mount table ${JSON.stringify(cluster)} (fs.viewfs.mounttable.${cluster}.link.<path>) contains this path`,
+  );
+}
+
+/** URI (already parsed) → WebHDFS endpoints and the HDFS path of the root. */
+export function resolveTarget(input: ResolveInput, depth = 0): ResolvedTarget {
+  const { scheme, conf } = input;
+  if (scheme === 'webhdfs' || scheme === 'swebhdfs') {
+    if (!input.host) {
+      throw ArtifactsError.invalidArgument(
+        `a ${scheme}:// URI needs the NameNode's host (${scheme}://host:port/path)`,
+      );
+    }
+    const https = scheme === 'swebhdfs';
+    const port = input.port ?? (https ? DEFAULT_HTTPS_PORT : DEFAULT_HTTP_PORT);
+    return {
+      endpoints: [`${https ? 'https' : 'http'}://${input.host}:${port}`],
+      path: input.path,
+      source: `${scheme}:// URI`,
+    };
+  }
+  if (scheme === 'viewfs') {
+    if (depth > 0) throw ArtifactsError.invalidArgument('a viewfs mount point cannot target another viewfs');
+    let cluster = input.host;
+    if (!cluster) {
+      const fs = defaultFileSystem(conf);
+      cluster = fs?.startsWith('viewfs://') ? (parseArtifactUri(fs).host ?? 'default') : 'default';
+    }
+    const target = resolveViewfs(conf, cluster, input.path);
+    const parsed = parseArtifactUri(target);
+    if (!['hdfs', 'webhdfs', 'swebhdfs'].includes(parsed.scheme)) {
+      throw ArtifactsError.unsupported(
+        `viewfs://${cluster}${input.path} is mounted on ${parsed.scheme}://, which @artifacts/hdfs does not serve`,
+      );
+    }
+    const resolved = resolveTarget(
+      {
+        scheme: parsed.scheme,
+        host: parsed.host,
+        port: parsed.port,
+        path: parsed.path,
+        webhdfsUrl: input.webhdfsUrl,
+        conf,
+      },
+      depth + 1,
+    );
+    return { ...resolved, source: `viewfs mount table ${cluster} → ${resolved.source}` };
+  }
+  if (scheme !== 'hdfs')
+    throw ArtifactsError.invalidArgument(`@artifacts/hdfs does not serve ${scheme}:// URIs`);
+
+  let host = input.host;
+  let port = input.port;
+  let source = 'hdfs:// URI';
+  if (!host) {
+    const fs = defaultFileSystem(conf);
+    if (!fs) {
+      throw ArtifactsError.invalidArgument(
+        'hdfs:///path needs the default file system: set fs.defaultFS in core-site.xml (HADOOP_CONF_DIR) or name the namenode (hdfs://host:port/path)',
+      );
+    }
+    const parsed = parseArtifactUri(fs);
+    if (parsed.scheme === 'viewfs' && depth === 0) {
+      return resolveTarget({ ...input, scheme: 'viewfs', host: parsed.host }, depth);
+    }
+    if (parsed.scheme !== 'hdfs' || !parsed.host) {
+      throw ArtifactsError.invalidArgument(`fs.defaultFS ${JSON.stringify(fs)} is not an hdfs://host URI`);
+    }
+    host = parsed.host;
+    port = parsed.port;
+    source = 'fs.defaultFS';
+  }
+  if (input.webhdfsUrl && input.webhdfsUrl.length > 0) {
+    return { endpoints: [...input.webhdfsUrl], path: input.path, source: `${source}, explicit WebHDFS URL` };
+  }
+  const fromConf = endpointsFromConf(conf, host, port);
+  if (fromConf) return { endpoints: fromConf, path: input.path, source: `${source}, hdfs-site.xml` };
+  return {
+    endpoints: [`http://${host}:${DEFAULT_HTTP_PORT}`],
+    path: input.path,
+    source: `${source}, default WebHDFS port ${DEFAULT_HTTP_PORT}`,
+  };
+}

@@ -1,0 +1,237 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ArtifactsError } from '@artifacts/core';
+import { Agent, type Dispatcher, request } from 'undici';
+import { connectionError, isConnectionError, isRetriableError, isStandby, webhdfsError } from './errors.js';
+import { spnegoToken } from './kerberos.js';
+import type { HdfsSettings } from './settings.js';
+
+/** One FileStatus of GETFILESTATUS / LISTSTATUS. */
+export interface FileStatus {
+  pathSuffix: string;
+  type: 'FILE' | 'DIRECTORY' | 'SYMLINK';
+  length: number;
+  modificationTime?: number;
+}
+
+export type Params = Record<string, string | number | boolean | undefined>;
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+  /** Safe to send again after a connection failure or a retriable exception. */
+  idempotent: boolean;
+  /** What is being done, for messages ("reading /a/b"). */
+  what: string;
+}
+
+type ResponseData = Dispatcher.ResponseData;
+
+/**
+ * A small WebHDFS client on undici: one keep-alive Agent (at most `maxConnections` sockets per
+ * origin, NameNode and DataNodes alike), redirects to DataNodes followed by hand so that request
+ * bodies stream exactly once, retries of idempotent calls while the NameNode restarts, and
+ * failover between HA NameNodes on StandbyException.
+ */
+export class WebHdfsClient {
+  readonly #settings: HdfsSettings;
+  readonly #agent: Agent;
+  /** For DataNode uploads only (see #upload). */
+  readonly #httpAgent: HttpAgent;
+  readonly #httpsAgent: HttpsAgent;
+  /** Index of the NameNode that last answered as active. */
+  #active = 0;
+  #closed = false;
+
+  constructor(settings: HdfsSettings) {
+    this.#settings = settings;
+    this.#agent = new Agent({
+      connections: settings.maxConnections,
+      keepAliveTimeout: 10_000,
+      ...(settings.ca ? { connect: { ca: settings.ca } } : {}),
+    });
+    this.#httpAgent = new HttpAgent({ keepAlive: true, maxSockets: settings.maxConnections });
+    this.#httpsAgent = new HttpsAgent({
+      keepAlive: true,
+      maxSockets: settings.maxConnections,
+      ...(settings.ca ? { ca: settings.ca } : {}),
+    });
+  }
+
+  get activeEndpoint(): string {
+    return this.#settings.endpoints[this.#active] ?? '';
+  }
+
+  #url(endpoint: string, path: string, op: string, params: Params): string {
+    const search = new URLSearchParams({ op });
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) search.set(k, String(v));
+    if (this.#settings.user !== undefined) search.set('user.name', this.#settings.user);
+    const encoded = path
+      .split('/')
+      .map((segment) => encodeURIComponent(segment))
+      .join('/');
+    return `${endpoint}/webhdfs/v1${encoded}?${search}`;
+  }
+
+  async #headers(endpoint: string): Promise<Record<string, string>> {
+    if (!this.#settings.kerberosTicketCache) return {};
+    const token = await spnegoToken(this.#settings.kerberosTicketCache, new URL(endpoint).hostname);
+    return { authorization: `Negotiate ${token}` };
+  }
+
+  /**
+   * One NameNode call. Answers 2xx and 307 are returned with their body unread; errors are thrown as
+   * ArtifactsErrors. Idempotent calls are retried on connection failures and retriable exceptions
+   * for up to `retryTimeoutMs`, trying the next NameNode after a StandbyException.
+   */
+  async call(
+    method: string,
+    path: string,
+    op: string,
+    params: Params,
+    options: CallOptions,
+  ): Promise<ResponseData> {
+    if (this.#closed)
+      throw new ArtifactsError('failed_precondition', `${options.what}: the repository is closed`);
+    const { endpoints, retryTimeoutMs } = this.#settings;
+    const deadline = Date.now() + retryTimeoutMs;
+    let delay = 100;
+    for (let attempt = 0; ; attempt++) {
+      const endpoint = endpoints[this.#active] ?? endpoints[0]!;
+      let error: unknown;
+      try {
+        const response = await request(this.#url(endpoint, path, op, params), {
+          method: method as Dispatcher.HttpMethod,
+          dispatcher: this.#agent,
+          headers: await this.#headers(endpoint),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        if (response.statusCode < 300 || response.statusCode === 307) return response;
+        error = webhdfsError(response.statusCode, await response.body.text(), options.what);
+      } catch (thrown) {
+        options.signal?.throwIfAborted();
+        if (ArtifactsError.is(thrown)) throw thrown;
+        if (!isConnectionError(thrown)) throw thrown;
+        error = connectionError(thrown, `${options.what} (${endpoint})`);
+      }
+      if (endpoints.length > 1 && (isStandby(error) || isConnectionError(error) || isRetriableError(error))) {
+        this.#active = (this.#active + 1) % endpoints.length;
+        // A StandbyException is answered at once: try every NameNode before waiting.
+        if (isStandby(error) && attempt % endpoints.length !== endpoints.length - 1) continue;
+      }
+      if (!options.idempotent || !isRetriableError(error) || Date.now() + delay > deadline) throw error;
+      await sleep(delay, undefined, options.signal ? { signal: options.signal } : {}).catch(() =>
+        options.signal?.throwIfAborted(),
+      );
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+
+  /** A call answered with JSON (GETFILESTATUS, LISTSTATUS, MKDIRS, DELETE, RENAME). */
+  async json<T>(method: string, path: string, op: string, params: Params, options: CallOptions): Promise<T> {
+    const response = await this.call(method, path, op, params, options);
+    if (response.statusCode === 307) {
+      await response.body.dump();
+      throw new ArtifactsError('internal', `${options.what}: unexpected redirect from WebHDFS ${op}`);
+    }
+    // rename2 (RENAME with renameoptions) answers 200 with an empty body.
+    const text = await response.body.text();
+    return (text.trim() === '' ? {} : JSON.parse(text)) as T;
+  }
+
+  /** A call the NameNode answers with a redirect to a DataNode (CREATE, OPEN): the DataNode's URL. */
+  async redirect(
+    method: string,
+    path: string,
+    op: string,
+    params: Params,
+    options: CallOptions,
+  ): Promise<string> {
+    const response = await this.call(method, path, op, params, options);
+    const location = response.headers.location;
+    await response.body.dump();
+    if (response.statusCode !== 307 || typeof location !== 'string') {
+      throw new ArtifactsError(
+        'internal',
+        `${options.what}: WebHDFS ${op} answered HTTP ${response.statusCode} without a redirect to a DataNode`,
+      );
+    }
+    return location;
+  }
+
+  /**
+   * The DataNode half of CREATE: streams `body` to the redirect's URL. Through node:http, not
+   * undici: the DataNode answers every CREATE with an unsolicited `100 Continue` before its `201`,
+   * which undici treats as a broken response (it supports no Expect handshake); node:http skips 1xx.
+   */
+  async upload(
+    location: string,
+    body: Readable,
+    options: { signal?: AbortSignal | undefined; what: string },
+  ): Promise<void> {
+    const url = new URL(location);
+    const https = url.protocol === 'https:';
+    const send = https ? httpsRequest : httpRequest;
+    const what = `${options.what} (DataNode ${url.host})`;
+    const req = send(url, {
+      method: 'PUT',
+      agent: https ? this.#httpsAgent : this.#httpAgent,
+      headers: { 'content-type': 'application/octet-stream' },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const answered = new Promise<IncomingMessage>((resolve, reject) => {
+      req.once('response', resolve);
+      req.once('error', reject);
+    });
+    try {
+      // The DataNode may answer (an error) before the body is sent: both halves are awaited together.
+      const [response] = await Promise.all([answered, pipeline(body, req)]);
+      if (response.statusCode !== 201) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of response) if (chunks.length < 64) chunks.push(chunk as Buffer);
+        throw webhdfsError(response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), what);
+      }
+      response.resume();
+    } catch (error) {
+      req.destroy();
+      options.signal?.throwIfAborted();
+      if (isConnectionError(error)) throw connectionError(error, what);
+      throw error;
+    }
+  }
+
+  /** The DataNode half of OPEN: the request to the redirect's URL (no retry here). */
+  async download(
+    location: string,
+    options: { signal?: AbortSignal | undefined; what: string },
+  ): Promise<ResponseData> {
+    let response: ResponseData;
+    try {
+      response = await request(location, {
+        method: 'GET',
+        dispatcher: this.#agent,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      if (isConnectionError(error))
+        throw connectionError(error, `${options.what} (DataNode ${new URL(location).host})`);
+      throw error;
+    }
+    if (response.statusCode !== 200) {
+      throw webhdfsError(response.statusCode, await response.body.text(), `${options.what} (DataNode)`);
+    }
+    return response;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // destroy, not close: an unread download must not keep the repository (and the process) open.
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
+    await this.#agent.destroy();
+  }
+}

@@ -1,0 +1,3 @@
+import { integrationConfig } from '@artifacts/integration/vitest';
+
+export default integrationConfig(['hdfs']);
