@@ -36,9 +36,14 @@ export interface AzureOptions {
    * whole blob's MD5 so later downloads are verified. Default true.
    */
   transactionalMd5?: boolean;
-  /** Bytes per ranged GET of a download. Default 8 MiB. */
+  /** Bytes per ranged GET of a parallel download (`downloadConcurrency` > 1). Default 8 MiB. */
   downloadPartSize?: number;
-  /** Ranged GETs of one download in flight at once. Default 4. */
+  /**
+   * Ranged GETs of one download in flight at once. Default 1: one GET per download, which the SDK
+   * resumes where it stopped if the connection drops. Against Azurite every ranged GET is costly (a
+   * 256 MiB blob read in 8 MiB parts took 19 s, as one GET 5.4 s); on Azure, 4–8 parallel parts
+   * raise the throughput of large blobs.
+   */
   downloadConcurrency?: number;
   /** Blobs per listing page (1–5000). Default 5000. */
   listPageSize?: number;
@@ -175,7 +180,7 @@ export function resolveAzureConfig(
     uploadConcurrency: positiveInt('uploadConcurrency', options.uploadConcurrency, 4, 64),
     transactionalMd5: options.transactionalMd5 ?? true,
     downloadPartSize: positiveInt('downloadPartSize', options.downloadPartSize, 8 * MiB),
-    downloadConcurrency: positiveInt('downloadConcurrency', options.downloadConcurrency, 4, 64),
+    downloadConcurrency: positiveInt('downloadConcurrency', options.downloadConcurrency, 1, 64),
     listPageSize: positiveInt('listPageSize', options.listPageSize, 5000, 5000),
     deleteConcurrency: positiveInt('deleteConcurrency', options.deleteConcurrency, 16, 256),
     maxTries: positiveInt('maxTries', options.maxTries, 4, 20),

@@ -171,7 +171,11 @@ export class AzureBlobDriver implements StorageDriver {
     const start = options.range?.start ?? 0;
     const wantedEnd = options.range?.end;
     const partSize = this.#config.downloadPartSize;
-    const firstCount = wantedEnd === undefined ? partSize : Math.min(partSize, wantedEnd - start + 1);
+    // Sequential (the default): one GET for the whole range, which the SDK resumes if it drops.
+    // Parallel: the first part's answer tells the size, the other parts follow.
+    const parallel = this.#config.downloadConcurrency > 1;
+    const wanted = wantedEnd === undefined ? undefined : wantedEnd - start + 1;
+    const firstCount = parallel ? Math.min(partSize, wanted ?? partSize) : wanted;
     const download = (offset: number, count: number | undefined, signal?: AbortSignal, etag?: string) =>
       blob.download(offset, count, {
         maxRetryRequests: 5,

@@ -133,7 +133,7 @@ describe('options', () => {
       uploadConcurrency: 4,
       transactionalMd5: true,
       downloadPartSize: 8 * 1024 * 1024,
-      downloadConcurrency: 4,
+      downloadConcurrency: 1,
       listPageSize: 5000,
       deleteConcurrency: 16,
       maxTries: 4,
