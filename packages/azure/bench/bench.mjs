@@ -195,7 +195,8 @@ try {
           ['upload', up],
           ['download', down],
         ]) {
-          (results[`${impl}|${dataset}|${op}`] ??= []).push(r);
+          const key = `${impl}|${dataset}|${op}`;
+          results[key] = [...(results[key] ?? []), r];
         }
         console.log(
           `run ${run} ${impl} ${dataset}: up ${up.seconds.toFixed(1)} s (${up.maxRssMiB.toFixed(0)} MiB RSS), down ${down.seconds.toFixed(1)} s (${down.maxRssMiB.toFixed(0)} MiB RSS)`,
