@@ -127,12 +127,14 @@ describe('pure-ftpd (ftp)', () => {
     }
   });
 
-  it('restart keeps the port, the credentials and the data', async () => {
-    let c = await connect(false);
-    await c.uploadFrom(Readable.from([Buffer.from('kept')]), '/root/kept.txt');
-    c.close();
+  it('restart drops live connections and keeps the port, the credentials and the data', async () => {
+    const live = await connect(false);
+    await live.uploadFrom(Readable.from([Buffer.from('kept')]), '/root/kept.txt');
     await srv.server.running.restart!();
-    c = await connect(true, { ca: readFileSync(env.ARTIFACTS_FTP_CA_FILE!) });
+    // the restart dropped the live control connection (what a stale-connection test needs)
+    await expect(live.list('/root')).rejects.toThrow();
+    live.close();
+    const c = await connect(true, { ca: readFileSync(env.ARTIFACTS_FTP_CA_FILE!) });
     try {
       expect(await download(c, '/root/kept.txt')).toBe('kept');
       await c.remove('/root/kept.txt');

@@ -160,13 +160,15 @@ describe('OpenSSH sshd (sftp)', () => {
     ).rejects.toThrow();
   });
 
-  it('restart keeps the port, the host key and the data', async () => {
+  it('restart drops live sessions and keeps the port, the host key and the data', async () => {
     const root = new URL(env.ARTIFACTS_IT_SFTP_URI!).pathname;
-    let c = await keyClient();
-    await c.put(Buffer.from('kept'), `${root}/kept.txt`);
-    await c.end();
+    const live = await keyClient();
+    await live.put(Buffer.from('kept'), `${root}/kept.txt`);
     await srv.server.running.restart!();
-    c = await keyClient();
+    // the restart dropped the live session (what a stale-connection test needs)
+    await expect(live.list(root)).rejects.toThrow();
+    await live.end().catch(() => {});
+    const c = await keyClient();
     try {
       expect(((await c.get(`${root}/kept.txt`)) as Buffer).toString()).toBe('kept');
       await c.delete(`${root}/kept.txt`);

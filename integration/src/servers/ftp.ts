@@ -16,7 +16,6 @@ import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
   appendLog,
   freePort,
-  killProcessGroup,
   runLogged,
   ServerError,
   type SpawnedProcess,
@@ -25,6 +24,7 @@ import {
   waitUntil,
 } from '../util.js';
 import { ensureDebianPackages, ensureSystemUser } from './sftp/debian.js';
+import { killProcessTree } from './sftp/processes.js';
 
 const PURE_FTPD = '/usr/sbin/pure-ftpd';
 const PURE_PW = '/usr/bin/pure-pw';
@@ -205,7 +205,7 @@ async function start(ctx: LaunchContext): Promise<RunningServer> {
     await waitUntil(() => greets(port), { proc, what: `pure-ftpd on 127.0.0.1:${port}`, timeoutMs: 30_000 });
   };
   const halt = async () => {
-    await killProcessGroup(proc.pid);
+    await killProcessTree(proc.pid); // the daemon and its per-connection children
     await waitForPortClosed(port, { logFile });
   };
   await launch();

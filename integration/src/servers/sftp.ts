@@ -14,7 +14,6 @@ import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
   appendLog,
   freePort,
-  killProcessGroup,
   runLogged,
   ServerError,
   type SpawnedProcess,
@@ -23,6 +22,7 @@ import {
   waitForTcp,
 } from '../util.js';
 import { ensureDebianPackages, ensureSystemUser } from './sftp/debian.js';
+import { killProcessTree } from './sftp/processes.js';
 
 const SSHD = '/usr/sbin/sshd';
 const SSH_KEYGEN = '/usr/bin/ssh-keygen';
@@ -187,7 +187,7 @@ async function start(ctx: LaunchContext): Promise<RunningServer> {
     await waitForTcp(port, { proc, what: 'sshd', timeoutMs: 30_000 });
   };
   const halt = async () => {
-    await killProcessGroup(proc.pid);
+    await killProcessTree(proc.pid); // the daemon and its per-connection children
     await waitForPortClosed(port, { logFile });
   };
   await launch();
