@@ -174,6 +174,21 @@ export interface StorageDriver {
    * prefix. '' removes everything in the store's root. Deleting nothing is not an error.
    */
   delete(key: string, options: OperationOptions): Promise<void>;
+  /**
+   * Optional fast path: stores a whole local file at `key` (e.g. a kernel copy for local disks),
+   * with the same all-or-nothing rule as `write`. Core prefers it for `logArtifact(s)` when no
+   * checksum needs computing; progress is then reported once the file is stored.
+   */
+  writeFromFile?(
+    key: string,
+    localPath: string,
+    options: DriverWriteOptions,
+  ): Promise<DriverWriteResult | undefined>;
+  /**
+   * Optional fast path: copies the key's bytes into `localPath` (a temporary file core renames into
+   * place once complete). A missing key is `not_found`.
+   */
+  readToFile?(key: string, localPath: string, options: OperationOptions): Promise<void>;
   /** Creates a directory (drivers with `directories` only; object stores do not need it). */
   mkdir?(key: string, options: OperationOptions): Promise<void>;
   copy?(fromKey: string, toKey: string, options: OperationOptions): Promise<void>;

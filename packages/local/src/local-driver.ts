@@ -99,16 +99,37 @@ export class LocalDriver implements StorageDriver {
       await rename(temp, target);
     } catch (error) {
       await rm(temp, { force: true }).catch(() => undefined);
-      if (errno(error) === 'EISDIR' || errno(error) === 'ENOTEMPTY' || errno(error) === 'EEXIST') {
-        throw new ArtifactsError(
-          'failed_precondition',
-          `cannot write artifact ${JSON.stringify(key)}: a directory is at that path`,
-          { cause: error, context: { path: key } },
-        );
-      }
-      throw error;
+      throw directoryInTheWay(error, key);
     }
     return undefined;
+  }
+
+  /** A kernel copy (a reflink where the file system has them): no bytes pass through JS. */
+  async #writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
+    const target = await this.#writeTarget(key);
+    const temp = join(dirname(target), tempNameFor(basename(target)));
+    try {
+      options.signal?.throwIfAborted();
+      await copyFile(localPath, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+      options.signal?.throwIfAborted();
+      if (this.#fsync) {
+        const handle = await open(temp, 'r+');
+        await handle.sync().finally(() => handle.close());
+      }
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw directoryInTheWay(error, key);
+    }
+    return undefined;
+  }
+
+  async #readToFile(key: string, localPath: string, options: OperationOptions): Promise<void> {
+    const path = await confine(this.root, key);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) throw notFound(key);
+    options.signal?.throwIfAborted();
+    await copyFile(path, localPath, constants.COPYFILE_FICLONE);
   }
 
   /**
@@ -238,6 +259,14 @@ export class LocalDriver implements StorageDriver {
     return guard(key, () => this.#mkdir(key, options));
   }
 
+  writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
+    return guard(key, () => this.#writeFromFile(key, localPath, options));
+  }
+
+  readToFile(key: string, localPath: string, options: OperationOptions): Promise<void> {
+    return guard(key, () => this.#readToFile(key, localPath, options));
+  }
+
   copy(fromKey: string, toKey: string, _options: OperationOptions): Promise<void> {
     return guard(toKey, () => this.#copy(fromKey, toKey));
   }
@@ -340,6 +369,20 @@ export class LocalDriver implements StorageDriver {
   }
 
   async close(): Promise<void> {}
+}
+
+function directoryInTheWay(error: unknown, key: string): unknown {
+  if (errno(error) === 'EISDIR' || errno(error) === 'ENOTEMPTY' || errno(error) === 'EEXIST') {
+    return new ArtifactsError(
+      'failed_precondition',
+      `cannot write artifact ${JSON.stringify(key)}: a directory is at that path`,
+      {
+        cause: error,
+        context: { path: key },
+      },
+    );
+  }
+  return error;
 }
 
 async function guard<T>(key: string, run: () => Promise<T>): Promise<T> {
