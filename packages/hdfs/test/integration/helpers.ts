@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { request } from 'undici';
 
 export function env(name: string): string {
   const value = process.env[name];
