@@ -1,3 +1,4 @@
 import { defineConfig } from 'vitest/config';
 
-export default defineConfig({ test: { include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } });
+// Unit tests only: the suites under test/integration need the real servers (test:integration).
+export default defineConfig({ test: { include: ['src/**/*.test.ts'] } });

@@ -65,12 +65,12 @@ export interface SftpOptions {
   operationsPerConnection?: number;
   /**
    * SFTP read or write requests in flight per file transfer. Default:
-   * `ARTIFACTS_SFTP_REQUESTS_PER_TRANSFER`, else 32.
+   * `ARTIFACTS_SFTP_REQUESTS_PER_TRANSFER`, else 16.
    */
   requestsPerTransfer?: number;
   /**
    * Bytes per SFTP read or write request (capped by what the server announces). Default:
-   * `ARTIFACTS_SFTP_CHUNK_SIZE`, else 65536.
+   * `ARTIFACTS_SFTP_CHUNK_SIZE`, else 131072.
    */
   chunkSize?: number;
   /**

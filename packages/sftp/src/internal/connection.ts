@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { ArtifactsError } from '@artifacts/core';
 import ssh2, {
@@ -72,6 +73,27 @@ export function isConnectionError(error: unknown): boolean {
   if (typeof code === 'string' && CONNECTION_ERRNO.has(code)) return true;
   if (level === 'client-socket' || level === 'client-timeout' || level === 'protocol') return true;
   return typeof message === 'string' && CONNECTION_MESSAGES.test(message);
+}
+
+/**
+ * ssh2's AES-GCM ciphers call createCipheriv/createDecipheriv with the raw key for every packet; on
+ * Node 24 importing that key each time costs about a quarter of a transfer's CPU (measured: 13 → 9.5
+ * ms/MB). Giving them the key as a KeyObject once is equivalent and skips the import. Only the
+ * AES-GCM classes are touched, only when their key is still a Buffer; a rekey makes new cipher
+ * objects, so this runs after every handshake.
+ */
+function useKeyObjects(client: Client): void {
+  const protocol = (client as unknown as { _protocol?: { _cipher?: unknown; _decipher?: unknown } })
+    ._protocol;
+  for (const [holder, field] of [
+    [protocol?._cipher, '_encKey'],
+    [protocol?._decipher, '_decipherKey'],
+  ] as const) {
+    const object = holder as Record<string, unknown> | undefined;
+    if (!object || !/^AESGCM(?:De)?[Cc]ipherNative$/.test(object.constructor.name)) continue;
+    const key = object[field];
+    if (Buffer.isBuffer(key)) object[field] = createSecretKey(key);
+  }
 }
 
 function socketOf(client: Client): Socket | undefined {
@@ -170,7 +192,10 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
           config.algorithms = { serverHostKey: { remove: preferred, prepend: preferred } } as never;
       }
 
+      // Every key exchange (the first and each rekey) makes new cipher objects.
+      client.on('handshake', () => useKeyObjects(client));
       client.once('ready', () => {
+        useKeyObjects(client);
         client.sftp((error, sftp) => {
           if (error) {
             finish(

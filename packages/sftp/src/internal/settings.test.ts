@@ -184,8 +184,7 @@ describe('resolveSettings', () => {
     await writeFile(join(home, '.ssh', 'id_ed25519'), ssh2.utils.generateKeyPairSync('ed25519').private);
     await writeFile(
       join(home, '.ssh', 'id_rsa'),
-      ssh2.utils.generateKeyPairSync('ed25519', { passphrase: 'x', cipher: 'aes256-cbc', rounds: 1 })
-        .private,
+      ssh2.utils.generateKeyPairSync('ed25519', { passphrase: 'x', cipher: 'aes256-cbc', rounds: 1 }).private,
     );
     const s = await resolve('sftp://h/x');
     expect(s.keys.map((k) => k.source)).toEqual([join(home, '.ssh', 'id_ed25519')]);

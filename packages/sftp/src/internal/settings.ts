@@ -330,9 +330,9 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
       'requestsPerTransfer',
       options.requestsPerTransfer,
       'ARTIFACTS_SFTP_REQUESTS_PER_TRANSFER',
-      32,
+      16,
     ),
-    chunkSize: positiveInteger('chunkSize', options.chunkSize, 'ARTIFACTS_SFTP_CHUNK_SIZE', 65536, 512),
+    chunkSize: positiveInteger('chunkSize', options.chunkSize, 'ARTIFACTS_SFTP_CHUNK_SIZE', 131072, 512),
     connectTimeoutMs: positiveInteger(
       'connectTimeoutMs',
       options.connectTimeoutMs,

@@ -32,6 +32,25 @@ export function request<T = void>(
   });
 }
 
+/**
+ * Runs `issue` with the connection's socket corked, so that the packets of the requests it sends
+ * (ssh2 writes each SSH packet in three or four pieces) leave in one writev instead of one system
+ * call each.
+ */
+export function batched(connection: SftpConnection, issue: () => void): void {
+  const socket = (connection.client as unknown as { _sock?: { cork(): void; uncork(): void } })._sock;
+  if (!socket) {
+    issue();
+    return;
+  }
+  socket.cork();
+  try {
+    issue();
+  } finally {
+    process.nextTick(() => socket.uncork());
+  }
+}
+
 export const open = (c: SftpConnection, path: string, flags: 'r' | 'w') =>
   request<Buffer>(c, (s, done) => s.open(path, flags, done));
 export const closeHandle = (c: SftpConnection, handle: Buffer) =>
@@ -83,24 +102,32 @@ export async function writeFromStream(
   try {
     for await (const raw of body) {
       const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
-      for (let offset = 0; offset < chunk.length; offset += size) {
+      let offset = 0;
+      while (offset < chunk.length) {
         while (inflight >= tuning.requests && failure === undefined) await waitForSlot();
         if (failure !== undefined) throw failure;
-        const piece = chunk.subarray(offset, Math.min(offset + size, chunk.length));
-        inflight++;
-        // ssh2 copies the piece into its packet before returning, so the chunk is not retained.
-        request(connection, (s, done) => s.write(handle, piece, 0, piece.length, position, done)).then(
-          () => {
-            inflight--;
-            settled();
-          },
-          (error: unknown) => {
-            inflight--;
-            failure ??= error;
-            settled();
-          },
-        );
-        position += piece.length;
+        // Send as many pieces as there are free slots in one go.
+        batched(connection, () => {
+          while (offset < chunk.length && inflight < tuning.requests) {
+            const piece = chunk.subarray(offset, Math.min(offset + size, chunk.length));
+            const at = position;
+            inflight++;
+            // ssh2 copies the piece into its packet before returning, so the chunk is not retained.
+            request(connection, (s, done) => s.write(handle, piece, 0, piece.length, at, done)).then(
+              () => {
+                inflight--;
+                settled();
+              },
+              (error: unknown) => {
+                inflight--;
+                failure ??= error;
+                settled();
+              },
+            );
+            offset += piece.length;
+            position += piece.length;
+          }
+        });
       }
       if (failure !== undefined) throw failure;
     }
@@ -205,12 +232,16 @@ export class SftpReadStream extends Readable {
       }
       if (!this.push(data)) this.#wanted = false;
     }
-    while (this.#queue.length < this.#tuning.requests && this.#next < this.#end) {
-      const length = Math.min(this.#tuning.chunkSize, this.#end - this.#next);
-      const read: ReadRequest = { offset: this.#next, length, done: false };
-      this.#next += length;
-      this.#queue.push(read);
-      this.#issue(read);
+    if (this.#queue.length < this.#tuning.requests && this.#next < this.#end) {
+      batched(this.#connection, () => {
+        while (this.#queue.length < this.#tuning.requests && this.#next < this.#end) {
+          const length = Math.min(this.#tuning.chunkSize, this.#end - this.#next);
+          const read: ReadRequest = { offset: this.#next, length, done: false };
+          this.#next += length;
+          this.#queue.push(read);
+          this.#issue(read);
+        }
+      });
     }
     if (this.#queue.length === 0 && this.#next >= this.#end && this.#wanted) {
       this.#wanted = false;
