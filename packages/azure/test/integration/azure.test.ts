@@ -102,12 +102,12 @@ describe('credentials', () => {
   it('a wrong account key is unauthenticated, and no message carries the key', async () => {
     const repo = await open(uniqueRoot(), { accountKey: WRONG_KEY, endpoint: endpoint() });
     for (const attempt of [
-      repo.listArtifacts(),
-      repo.write('a.txt', 'x'),
-      repo.stat('a.txt'),
-      repo.deleteArtifacts('a'),
+      () => repo.listArtifacts(),
+      () => repo.write('a.txt', 'x'),
+      () => repo.stat('a.txt'),
+      () => repo.deleteArtifacts('a'),
     ]) {
-      const error = await expectCode(attempt, 'unauthenticated');
+      const error = await expectCode(attempt(), 'unauthenticated');
       expect(error.message).not.toContain(WRONG_KEY);
       expect(JSON.stringify(error.context)).not.toContain(WRONG_KEY);
     }
@@ -133,14 +133,15 @@ describe('missing things', () => {
   it('a missing container is not_found naming the container, for every operation', async () => {
     const uri = `wasbs://no-such-container@${account()}.blob.core.windows.net/root`;
     const repo = await open(uri);
+    // Thunks: each call starts only when awaited (an early rejection would be unhandled).
     for (const attempt of [
-      repo.listArtifacts(),
-      repo.write('a.txt', 'x'),
-      repo.openRead('a.txt'),
-      repo.stat('a.txt'),
-      repo.deleteArtifacts('a'),
+      () => repo.listArtifacts(),
+      () => repo.write('a.txt', 'x'),
+      () => repo.openRead('a.txt'),
+      () => repo.stat('a.txt'),
+      () => repo.deleteArtifacts('a'),
     ]) {
-      const error = await expectCode(attempt, 'not_found');
+      const error = await expectCode(attempt(), 'not_found');
       expect(error.message).toContain('container "no-such-container"');
     }
   });

@@ -109,14 +109,15 @@ describe('endpoint', () => {
 describe('errors', () => {
   it('a missing bucket is not_found naming the bucket, for every operation', async () => {
     const repo = await open('gs://no-such-bucket-here/root');
+    // Thunks: each call starts only when awaited (an early rejection would be unhandled).
     for (const attempt of [
-      repo.listArtifacts(),
-      repo.write('a.txt', 'x'),
-      repo.openRead('a.txt'),
-      repo.stat('a.txt'),
-      repo.deleteArtifacts('a'),
+      () => repo.listArtifacts(),
+      () => repo.write('a.txt', 'x'),
+      () => repo.openRead('a.txt'),
+      () => repo.stat('a.txt'),
+      () => repo.deleteArtifacts('a'),
     ]) {
-      const error = await expectCode(attempt, 'not_found');
+      const error = await expectCode(attempt(), 'not_found');
       expect(error.message).toContain('bucket "no-such-bucket-here" does not exist');
     }
   });
