@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -460,5 +460,28 @@ describe('progress bar', () => {
     expect(quiet).not.toContain('[');
     expect(quiet).toContain('logged 20 files (5 MB)');
     expect((await stat(join(store, 'again', 'f0.bin'))).size).toBe(256 * 1024);
+  });
+});
+
+describe('interruption', () => {
+  it('Ctrl-C (SIGINT) aborts an upload and leaves nothing at the destination', async () => {
+    const source = join(await tempDir(), 'huge.bin');
+    await writeFile(source, '');
+    await truncate(source, 8 * 1024 ** 3); // sparse: reads fast, writes take a while
+    const store = await tempDir();
+    const child = spawn(process.execPath, [bin, 'log', source, store], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Interrupt once the upload has started writing its temporary file.
+    for (let i = 0; i < 600 && (await readdir(store)).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(await readdir(store)).not.toEqual([]);
+    child.kill('SIGINT');
+    expect(await exited).toBe(1);
+    expect(stderr).toMatch(/^artifacts: .*aborted.*\n$/);
+    expect(await readdir(store)).toEqual([]);
   });
 });
