@@ -24,17 +24,21 @@ export function hdfsPath(uri: string): string {
 /** Raw WebHDFS call (the test's own view of the server, independent of the driver). */
 export async function webhdfs(method: string, path: string, op: string, params: Record<string, string> = {}) {
   const search = new URLSearchParams({ op, 'user.name': env('HADOOP_USER_NAME'), ...params });
-  return fetch(`${env('ARTIFACTS_IT_HDFS_WEBHDFS_URL')}/webhdfs/v1${path}?${search}`, {
-    method,
-    redirect: 'manual',
+  // reset: the socket closes after the answer, so that the tests' own calls never count as the
+  // driver's connections (fetch would keep them alive in the global pool).
+  const response = await request(`${env('ARTIFACTS_IT_HDFS_WEBHDFS_URL')}/webhdfs/v1${path}?${search}`, {
+    method: method as 'GET',
+    reset: true,
   });
+  return { status: response.statusCode, json: () => response.body.json() };
 }
 
 /** Names directly in an HDFS directory (raw LISTSTATUS), or [] when it does not exist. */
 export async function rawList(path: string): Promise<string[]> {
   const response = await webhdfs('GET', path, 'LISTSTATUS');
+  const json = await response.json();
   if (response.status === 404) return [];
-  const body = (await response.json()) as { FileStatuses: { FileStatus: { pathSuffix: string }[] } };
+  const body = json as { FileStatuses: { FileStatus: { pathSuffix: string }[] } };
   return body.FileStatuses.FileStatus.map((s) => s.pathSuffix);
 }
 
