@@ -40,6 +40,7 @@ export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safet
 export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
 export type {
   FileInfo,
+  OpenInfo,
   ProgressEvent,
   ReadOptions,
   StatInfo,

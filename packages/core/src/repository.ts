@@ -49,6 +49,20 @@ export interface TransferOptions extends OperationOptions {
 
 export interface ReadOptions extends OperationOptions {
   range?: ByteRange;
+  /**
+   * Called once the store has answered, before any byte flows, with what it said about them (a
+   * server sets Content-Length from it without a separate stat call).
+   */
+  onOpen?: (info: OpenInfo) => void;
+}
+
+/** What a store said about a read it opened. */
+export interface OpenInfo {
+  /** Bytes the stream will deliver, when known (a whole-object read: the object's size). */
+  size?: number;
+  /** Size of the whole object, when known. */
+  totalSize?: number;
+  contentType?: string;
 }
 
 export interface WriteOptions extends TransferOptions {
@@ -311,6 +325,11 @@ export class ArtifactRepository {
     const result = await this.#call(`reading ${describePath(key)}`, options, (o) =>
       this.#driver.read(key, { signal: options.signal ?? o.signal, ...(range && native ? { range } : {}) }),
     );
+    options.onOpen?.({
+      ...(result.size !== undefined && (!range || native) ? { size: result.size } : {}),
+      ...(result.totalSize === undefined ? {} : { totalSize: result.totalSize }),
+      ...(result.contentType ? { contentType: result.contentType } : {}),
+    });
     const algorithm = result.checksum && !range ? result.checksum.algorithm : undefined;
     const meter = new Meter(algorithm, undefined, result.checksum, `artifact ${JSON.stringify(key)}`);
     const out = new PassThrough();
