@@ -47,12 +47,17 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = async (
     throw ArtifactsError.invalidArgument('artifactRoutes needs a `repository` (from openRepository)');
   }
   const limits = resolveLimits(options.limits);
-  const authenticator = options.authenticator ?? createAuthenticator(resolveAuth(options.auth));
-  if (authenticator.open && !options.authenticator && !resolveAuth(options.auth).allowUnauthenticated) {
-    throw ArtifactsError.invalidArgument(
-      'artifactRoutes: no users or tokens are configured; set auth.users / auth.tokens (or ARTIFACTS_SERVER_USERS / ARTIFACTS_SERVER_TOKENS), or pass auth.allowUnauthenticated where only trusted callers reach the app',
-    );
+  let authenticator = options.authenticator;
+  if (!authenticator) {
+    const auth = resolveAuth(options.auth);
+    authenticator = createAuthenticator(auth);
+    if (authenticator.open && !auth.allowUnauthenticated) {
+      throw ArtifactsError.invalidArgument(
+        'artifactRoutes: no users or tokens are configured; set auth.users / auth.tokens (or ARTIFACTS_SERVER_USERS / ARTIFACTS_SERVER_TOKENS), or pass auth.allowUnauthenticated where only trusted callers reach the app',
+      );
+    }
   }
+  const check = authenticator;
   const log =
     options.serverLog ??
     createServerLog(options.accessLog ?? envBoolean('ARTIFACTS_SERVER_ACCESS_LOG') ?? true);
@@ -61,7 +66,7 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = async (
   app.setErrorHandler(errorHandler(log, repo.uri));
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Content-Type-Options', 'nosniff');
-    const user = authenticator.check(request.headers.authorization);
+    const user = check.check(request.headers.authorization);
     if (user !== undefined) facts(request).user = user;
   });
 
@@ -223,6 +228,22 @@ async function download(
 ): Promise<FastifyReply> {
   const key = urlPath(request, false);
   const signal = requestSignal(reply);
+  reply
+    .header('Content-Type', guessContentType(key))
+    .header('Content-Disposition', attachment(baseName(key)))
+    .header('Content-Security-Policy', "default-src 'none'; sandbox")
+    .header('Cache-Control', 'no-cache')
+    .header('Accept-Ranges', 'bytes');
+  const header = request.headers.range;
+  if (withBody && header === undefined) {
+    // The common case costs one storage call: the read itself says how long it is (a directory
+    // or a missing key is not_found, as the driver contract says).
+    let size: number | undefined;
+    const stream = await repo.openRead(key, { signal, onOpen: (info) => (size = info.size) });
+    if (size !== undefined) reply.header('Content-Length', size);
+    return reply.send(stream);
+  }
+
   const info = await repo.stat(key, { signal });
   if (info.isDir) {
     throw ArtifactsError.notFound(`artifact ${JSON.stringify(key)} is a directory, not a file; it`, {
@@ -230,17 +251,9 @@ async function download(
     });
   }
   const size = info.fileSize;
-  reply
-    .header('Content-Type', guessContentType(key))
-    .header('Content-Disposition', attachment(baseName(key)))
-    .header('Content-Security-Policy', "default-src 'none'; sandbox")
-    .header('Cache-Control', 'no-cache')
-    .header('Accept-Ranges', 'bytes');
   if (info.etag) reply.header('ETag', info.etag);
   if (info.lastModified) reply.header('Last-Modified', info.lastModified.toUTCString());
-
   let range: { start: number; end: number } | undefined;
-  const header = request.headers.range;
   if (header && size !== undefined && ifRangeMatches(request, info.etag, info.lastModified)) {
     const parsed = rangeParser(size, header, { combine: true });
     if (parsed === -1) {

@@ -12,7 +12,7 @@ import {
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createServerLog, installAccessLog, type ServerLog } from './internal/access-log.js';
 import { createAuthenticator } from './internal/auth.js';
-import { HttpError } from './internal/mlflow-errors.js';
+import { HttpError, toHttpError } from './internal/mlflow-errors.js';
 import {
   type ArtifactRoutesOptions,
   type ArtifactServerOptions,
@@ -184,17 +184,9 @@ export async function createArtifactServer(options: ArtifactServerOptions = {}):
     if (closing) setImmediate(() => app.server.closeIdleConnections());
   });
   app.setErrorHandler((error, request, reply) => {
-    const http = error instanceof HttpError ? error : undefined;
-    if (!http) log.error(request.id, error);
-    const status = http?.status ?? 500;
-    reply
-      .code(status)
-      .headers(http?.headers ?? {})
-      .send(
-        http
-          ? http.body()
-          : { error_code: 'INTERNAL_ERROR', message: `internal error (request ${request.id})` },
-      );
+    const { http, internal } = toHttpError(error, request.id);
+    if (internal) log.error(request.id, error);
+    reply.code(http.status).headers(http.headers).send(http.body());
   });
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({
