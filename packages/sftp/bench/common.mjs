@@ -144,7 +144,8 @@ export async function runAll({ clients, cases, runs, log }) {
         await client.before?.(kase, run);
         const measurement = await client.run(kase, run);
         await client.after?.(kase, run);
-        (results[key] ??= []).push(measurement);
+        if (!results[key]) results[key] = [];
+        results[key].push(measurement);
         log(
           `run ${run}/${runs} ${kase.name.padEnd(20)} ${client.name.padEnd(26)} ${measurement.seconds.toFixed(2)} s  ${kase.rate(measurement.seconds)}  RSS ${measurement.rssMiB.toFixed(0)} MiB`,
         );

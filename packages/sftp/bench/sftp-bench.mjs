@@ -75,7 +75,7 @@ async function cleanRemote(client, kind) {
   if (kind === 'upload-dir') await rm(join(dir, smallName), { recursive: true, force: true });
 }
 
-async function cleanLocal(kind) {
+async function cleanLocal() {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
 }
@@ -159,7 +159,7 @@ const clients = [
 for (const client of clients) {
   client.before = async (kase) => {
     if (kase.kind.startsWith('upload')) await cleanRemote(client.id, kase.kind);
-    else await cleanLocal(kase.kind);
+    else await cleanLocal();
   };
 }
 

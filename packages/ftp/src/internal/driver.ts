@@ -184,7 +184,6 @@ export class FtpDriver implements StorageDriver {
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
     const target = this.#path(key);
     const dir = posix.dirname(target);
-    let orphan: string | undefined;
     try {
       await this.#use(
         async (connection) => {
@@ -192,6 +191,7 @@ export class FtpDriver implements StorageDriver {
           const temp = tempNameFor(target);
           const onAbort = () => discard(connection);
           options.signal?.addEventListener('abort', onAbort, { once: true });
+          let uploaded = false;
           try {
             try {
               await connection.client.uploadFrom(body, temp);
@@ -203,16 +203,17 @@ export class FtpDriver implements StorageDriver {
                 await connection.client.uploadFrom(body, temp);
               } else throw error;
             }
+            uploaded = true;
             options.signal?.throwIfAborted();
             await this.#rename(connection, temp, target);
           } catch (error) {
-            if (body.readableDidRead) {
-              // A transfer that failed half-way leaves the control connection in an unknown state
-              // (a late 226/426 reply); the temporary file goes over a fresh connection.
+            if ((!uploaded && body.readableDidRead) || connection.dead) {
+              // A transfer cut half-way leaves the control connection in an unknown state (a late
+              // 226/426 reply): drop it; the temporary file goes over a fresh connection.
               discard(connection);
-              orphan = temp;
-            } else if (!connection.dead) {
-              await connection.client.remove(temp, true).catch(() => undefined);
+              this.#orphans.add(temp);
+            } else {
+              await connection.client.remove(temp, true).catch(() => this.#orphans.add(temp));
             }
             throw error;
           } finally {
@@ -226,18 +227,18 @@ export class FtpDriver implements StorageDriver {
         },
       );
     } catch (error) {
-      if (orphan !== undefined) await this.#removeOrphan(orphan);
+      if (this.#orphans.size > 0) await this.#removeOrphans();
       throw ftpError(error, this.#what('writing', target));
     }
     return undefined;
   }
 
   /**
-   * The connection that wrote `temp` was dropped: remove it over a fresh one now or, if the server
-   * is not back yet, before the next operation (temporary names are hidden from listings meanwhile).
+   * Temporary files whose connection was dropped before they could be removed: remove them over a
+   * fresh connection now or, if the server is not back yet, before the next operation (temporary
+   * names are hidden from listings meanwhile).
    */
-  async #removeOrphan(temp: string): Promise<void> {
-    this.#orphans.add(temp);
+  async #removeOrphans(): Promise<void> {
     await this.pool
       .use((connection) => this.#sweep(connection), { signal: AbortSignal.timeout(5000), retry: () => false })
       .catch(() => undefined);

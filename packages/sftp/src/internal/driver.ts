@@ -88,11 +88,10 @@ export class SftpDriver implements StorageDriver {
 
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
     const target = this.#path(key);
-    let temp: string | undefined;
     try {
       await this.#use(
         async (connection) => {
-          temp = tempNameFor(target);
+          let temp: string | undefined = tempNameFor(target);
           let handle: Buffer;
           try {
             handle = await open(connection, temp, 'w');
@@ -111,9 +110,12 @@ export class SftpDriver implements StorageDriver {
             await this.#rename(connection, temp, target);
             temp = undefined;
           } finally {
-            if (temp !== undefined && !connection.dead) {
-              if (open_) await closeHandle(connection, open_).catch(() => undefined);
-              await unlink(connection, temp).catch(() => undefined);
+            if (temp !== undefined) {
+              if (connection.dead) this.#orphans.add(temp);
+              else {
+                if (open_) await closeHandle(connection, open_).catch(() => undefined);
+                await unlink(connection, temp).catch(() => undefined);
+              }
               temp = undefined;
             }
           }
@@ -125,18 +127,18 @@ export class SftpDriver implements StorageDriver {
         },
       );
     } catch (error) {
-      if (temp !== undefined) await this.#removeOrphan(temp);
+      if (this.#orphans.size > 0) await this.#removeOrphans();
       throw sftpError(error, `writing ${target} on ${this.#settings.label}`);
     }
     return undefined;
   }
 
   /**
-   * The connection that wrote `temp` died: remove it over a fresh one now or, if the server is not
-   * back yet, before the next operation (temporary names are hidden from listings meanwhile).
+   * Temporary files whose connection died before they could be removed: remove them over a fresh
+   * connection now or, if the server is not back yet, before the next operation (temporary names
+   * are hidden from listings meanwhile).
    */
-  async #removeOrphan(temp: string): Promise<void> {
-    this.#orphans.add(temp);
+  async #removeOrphans(): Promise<void> {
     await this.pool
       .use((connection) => this.#sweep(connection), { signal: AbortSignal.timeout(5000), retry: () => false })
       .catch(() => undefined);
