@@ -1,0 +1,131 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ArtifactsError } from '@artifacts/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { HdfsSettings } from './settings.js';
+import { WebHdfsClient } from './webhdfs-client.js';
+
+// Fakes stand in for what a single MiniDFSCluster cannot do on demand: a standby NameNode of an HA
+// pair, and a NameNode answering RetriableException.
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+async function fake(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = createServer(handler);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const remote = (res: ServerResponse, status: number, exception: string) => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ RemoteException: { exception, javaClassName: `x.${exception}`, message: 'm' } }));
+};
+const fileStatus = (res: ServerResponse) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ FileStatus: { pathSuffix: '', type: 'FILE', length: 3 } }));
+};
+
+const settings = (endpoints: string[], extra: Partial<HdfsSettings> = {}): HdfsSettings => ({
+  endpoints,
+  root: '/r',
+  user: 'alice',
+  kerberosTicketCache: undefined,
+  maxConnections: 2,
+  ca: undefined,
+  retryTimeoutMs: 5000,
+  label: 'test',
+  ...extra,
+});
+
+const stat = (client: WebHdfsClient) =>
+  client.json<{ FileStatus: { length: number } }>(
+    'GET',
+    '/r/a b',
+    'GETFILESTATUS',
+    {},
+    { idempotent: true, what: 'stat' },
+  );
+
+describe('WebHdfsClient', () => {
+  it('fails over from a standby NameNode to the active one, and stays there', async () => {
+    const seen: string[] = [];
+    const standby = await fake((req, res) => {
+      seen.push(`standby ${req.url}`);
+      remote(res, 403, 'StandbyException');
+    });
+    const active = await fake((req, res) => {
+      seen.push(`active ${req.url}`);
+      fileStatus(res);
+    });
+    const client = new WebHdfsClient(settings([standby, active]));
+    expect((await stat(client)).FileStatus.length).toBe(3);
+    expect((await stat(client)).FileStatus.length).toBe(3);
+    expect(seen).toEqual([
+      'standby /webhdfs/v1/r/a%20b?op=GETFILESTATUS&user.name=alice',
+      'active /webhdfs/v1/r/a%20b?op=GETFILESTATUS&user.name=alice',
+      'active /webhdfs/v1/r/a%20b?op=GETFILESTATUS&user.name=alice',
+    ]);
+    expect(client.activeEndpoint).toBe(active);
+    await client.close();
+  });
+
+  it('retries RetriableException until the NameNode answers, within retryTimeoutMs', async () => {
+    let calls = 0;
+    const nn = await fake((_req, res) =>
+      ++calls < 3 ? remote(res, 403, 'RetriableException') : fileStatus(res),
+    );
+    const client = new WebHdfsClient(settings([nn]));
+    expect((await stat(client)).FileStatus.length).toBe(3);
+    expect(calls).toBe(3);
+    await client.close();
+  });
+
+  it('gives up with unavailable when retries are off, and never retries a not_found', async () => {
+    let calls = 0;
+    const busy = await fake((_req, res) => {
+      calls++;
+      remote(res, 403, 'SafeModeException');
+    });
+    const client = new WebHdfsClient(settings([busy], { retryTimeoutMs: 0 }));
+    const error = await stat(client).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'unavailable')).toBe(true);
+    expect(calls).toBe(1);
+    await client.close();
+
+    let missingCalls = 0;
+    const missing = await fake((_req, res) => {
+      missingCalls++;
+      remote(res, 404, 'FileNotFoundException');
+    });
+    const client2 = new WebHdfsClient(settings([missing]));
+    expect(await stat(client2).catch((e: unknown) => (e as ArtifactsError).code)).toBe('not_found');
+    expect(missingCalls).toBe(1);
+    await client2.close();
+  });
+
+  it('with Kerberos but without the kerberos package, fails with unsupported before any request', async () => {
+    let calls = 0;
+    const nn = await fake((_req, res) => {
+      calls++;
+      fileStatus(res);
+    });
+    const client = new WebHdfsClient(
+      settings([nn], { user: undefined, kerberosTicketCache: '/tmp/krb5cc_x' }),
+    );
+    const error = await stat(client).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'unsupported')).toBe(true);
+    expect((error as Error).message).toMatch(/npm install kerberos/);
+    expect(calls).toBe(0);
+    await client.close();
+  });
+
+  it('refuses calls after close', async () => {
+    const client = new WebHdfsClient(settings(['http://127.0.0.1:9']));
+    await client.close();
+    await client.close();
+    expect(await stat(client).catch((e: unknown) => (e as ArtifactsError).code)).toBe('failed_precondition');
+  });
+});
