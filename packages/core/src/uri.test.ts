@@ -130,6 +130,8 @@ describe('parseArtifactUri', () => {
     ['ftp:///x', 'needs a host'],
     ['ftp://u:p%zz@h/x', 'malformed percent-escape'],
     ['file://remotehost/x', 'remote host'],
+    ['file:///a/%2e%2e/b', "'..' segment"],
+    ['file:///a/../b', "'..' segment"],
     ['/tmp/a\u0000b', 'NUL or control character'],
     ['', 'empty'],
     ['C:\\Users\\x', 'Windows drive path'],

@@ -192,6 +192,10 @@ export function parseArtifactUri(uri: string): ArtifactUri {
           `file URIs on a remote host (${JSON.stringify(authority)}) are not supported; mount it and use a local path`,
         );
       }
+      // Checked on the decoded raw path: the URL parser would silently resolve `%2e%2e` away.
+      if (decode(uri, parts.path, 'path').split('/').includes('..')) {
+        throw invalid(uri, "its path contains a '..' segment");
+      }
       let path: string;
       try {
         path = fileURLToPath(`file://${parts.path || '/'}`);
