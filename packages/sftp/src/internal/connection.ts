@@ -196,6 +196,9 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
       client.on('handshake', () => useKeyObjects(client));
       client.once('ready', () => {
         useKeyObjects(client);
+        // SFTP is request/response: Nagle's algorithm would hold small requests (open, close,
+        // rename, READ) back until earlier packets are acknowledged.
+        client.setNoDelay(true);
         client.sftp((error, sftp) => {
           if (error) {
             finish(
