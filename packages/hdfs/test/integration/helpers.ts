@@ -42,10 +42,13 @@ export async function rawList(path: string): Promise<string[]> {
   return body.FileStatuses.FileStatus.map((s) => s.pathSuffix);
 }
 
-/** Established TCP connections from this machine to 127.0.0.1:port (the clients' side only). */
+/**
+ * Established TCP connections from this process to 127.0.0.1:port (other processes, such as the
+ * integration supervisor's health checks, also talk to the NameNode).
+ */
 export function connectionsTo(port: number): number {
-  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( dport = :${port} )`], {
+  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${port} )`], {
     encoding: 'utf8',
   });
-  return out.split('\n').filter((line) => line.trim() !== '').length;
+  return out.split('\n').filter((line) => line.includes(`pid=${process.pid},`)).length;
 }
