@@ -4,7 +4,7 @@
 //   pnpm servers up ftp && pnpm --filter @artifacts/ftp build && pnpm --filter @artifacts/ftp bench \
 //     [--big-mib 2048] [--files 5000] [--runs 3] [--data /tmp/artifacts-bench] [--write ../../docs/benchmarks/ftp.md]
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openRepository } from '@artifacts/core';
@@ -188,6 +188,12 @@ ${markdownTable(table)}
 `;
 log(`\n${report}`);
 if (output) {
-  await writeFile(output, report);
+  // Keep what the page says above the results (its analysis); replace the results.
+  const marker = '<!-- bench-results -->';
+  const previous = await readFile(output, 'utf8').catch(() => '');
+  const head = previous.includes(marker)
+    ? previous.slice(0, previous.indexOf(marker) + marker.length)
+    : marker;
+  await writeFile(output, `${head}\n\n${report}`);
   log(`written to ${output}`);
 }

@@ -4,7 +4,7 @@
 //
 //   pnpm servers up sftp && pnpm --filter @artifacts/sftp build && pnpm --filter @artifacts/sftp bench \
 //     [--big-mib 2048] [--files 5000] [--runs 3] [--data /tmp/artifacts-bench] [--write ../../docs/benchmarks/sftp.md]
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openRepository } from '@artifacts/core';
@@ -192,6 +192,12 @@ ${markdownTable(table)}
 `;
 log(`\n${report}`);
 if (output) {
-  await writeFile(output, report);
+  // Keep what the page says above the results (its analysis); replace the results.
+  const marker = '<!-- bench-results -->';
+  const previous = await readFile(output, 'utf8').catch(() => '');
+  const head = previous.includes(marker)
+    ? previous.slice(0, previous.indexOf(marker) + marker.length)
+    : marker;
+  await writeFile(output, `${head}\n\n${report}`);
   log(`written to ${output}`);
 }
