@@ -129,20 +129,27 @@ export class HdfsDriver implements StorageDriver {
   }
 
   async #removeTemp(temp: string): Promise<void> {
-    // Not the operation's signal: it may be the abort that got us here.
-    await this.client
-      .json(
-        'DELETE',
-        temp,
-        'DELETE',
-        { recursive: false },
-        {
-          signal: AbortSignal.timeout(10_000),
-          idempotent: true,
-          what: `removing ${temp}`,
-        },
-      )
-      .catch(() => undefined);
+    // Not the operation's signal: it may be the abort that got us here. The DataNode creates the
+    // file on its side when the upload reaches it, possibly after a first DELETE: check and repeat.
+    const options = { idempotent: true, what: `removing ${temp}` };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await this.client.json(
+          'DELETE',
+          temp,
+          'DELETE',
+          { recursive: false },
+          {
+            ...options,
+            signal: AbortSignal.timeout(10_000),
+          },
+        );
+        await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
+        if (!(await this.#status(temp, AbortSignal.timeout(10_000), options.what))) return;
+      } catch {
+        return;
+      }
+    }
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
