@@ -1,3 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-export default defineConfig({ test: { include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'] } });
+// Importing @azure/identity alone takes seconds on a busy 2-core machine: 5 s is too tight.
+export default defineConfig({
+  test: { include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'], testTimeout: 60_000 },
+});
