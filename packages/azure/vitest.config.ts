@@ -1,6 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { unitTestConfig } from '../../vitest.shared.ts';
 
-// Importing @azure/identity alone takes seconds on a busy 2-core machine: 5 s is too tight.
-export default defineConfig({
-  test: { include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'], testTimeout: 60_000 },
-});
+export default unitTestConfig(['src/**/*.test.ts', 'test/unit/**/*.test.ts']);

@@ -1,4 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { unitTestConfig } from '../../vitest.shared.ts';
 
-// Unit tests only: the suites under test/integration need the real servers (test:integration).
-export default defineConfig({ test: { include: ['src/**/*.test.ts'] } });
+export default unitTestConfig(['src/**/*.test.ts']);

@@ -1,4 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { unitTestConfig } from '../../vitest.shared.ts';
 
-// Unit tests only (no server): the integration suites run through vitest.integration.config.ts.
-export default defineConfig({ test: { include: ['src/**/*.test.ts'] } });
+export default unitTestConfig(['src/**/*.test.ts']);

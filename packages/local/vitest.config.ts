@@ -1,5 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { unitTestConfig } from '../../vitest.shared.ts';
 
-export default defineConfig({
-  test: { include: ['src/**/*.test.ts', 'test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
-});
+export default unitTestConfig(['src/**/*.test.ts', 'test/**/*.test.ts']);

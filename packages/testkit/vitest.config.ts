@@ -1,3 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { unitTestConfig } from '../../vitest.shared.ts';
 
-export default defineConfig({ test: { include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } });
+export default unitTestConfig(['src/**/*.test.ts', 'test/**/*.test.ts']);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDriver } from '../test/memory-driver.js';
 import { ArtifactsError } from './errors.js';
 import { openRepository } from './open.js';
-import { registerBackend, registeredSchemes, resolveBackend } from './registry.js';
+import { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
 
 const REGISTRY = Symbol.for('@artifacts/core/registry');
 
@@ -65,9 +65,15 @@ describe('registry', () => {
   });
 
   it('names the package to install for a first-party scheme that is not installed', async () => {
-    const error = await rejection(openRepository('gs://some-bucket/x'));
-    expect(error.code).toBe('unsupported');
-    expect(error.message).toContain('install @artifacts/gcs');
+    // A well-known scheme whose package is surely absent (the workspace may hoist the real ones).
+    (FIRST_PARTY_BACKENDS as Record<string, string>).nopkg = '@artifacts/not-installed-backend';
+    try {
+      const error = await rejection(openRepository('nopkg://host/x'));
+      expect(error.code).toBe('unsupported');
+      expect(error.message).toContain('install @artifacts/not-installed-backend');
+    } finally {
+      delete (FIRST_PARTY_BACKENDS as Record<string, string>).nopkg;
+    }
   });
 
   it('imports the packages listed in ARTIFACTS_PLUGINS', async () => {
