@@ -137,12 +137,26 @@ export function toolVersion(command, args) {
  */
 export async function runAll({ clients, cases, runs, log }) {
   const results = {};
+  const failures = {};
   for (let run = 1; run <= runs; run++) {
     for (const kase of cases) {
       for (const client of clients) {
         const key = `${client.name}\u0000${kase.name}`;
         await client.before?.(kase, run);
-        const measurement = await client.run(kase, run);
+        let measurement;
+        try {
+          measurement = await client.run(kase, run);
+        } catch (error) {
+          // A client that fails a case is reported as failing it, with its last error line.
+          const lines = String(error.message)
+            .split('\n')
+            .filter((l) => /error|fail/i.test(l) && !l.includes('exited with'));
+          failures[key] = (lines.at(-1) ?? String(error.message).split('\n')[0]).trim().slice(0, 160);
+          log(
+            `run ${run}/${runs} ${kase.name.padEnd(20)} ${client.name.padEnd(26)} FAILED: ${failures[key]}`,
+          );
+          continue;
+        }
         await client.after?.(kase, run);
         if (!results[key]) results[key] = [];
         results[key].push(measurement);
@@ -155,8 +169,12 @@ export async function runAll({ clients, cases, runs, log }) {
   const table = [];
   for (const kase of cases) {
     for (const client of clients) {
-      const ms = results[`${client.name}\u0000${kase.name}`] ?? [];
-      if (ms.length === 0) continue;
+      const key = `${client.name}\u0000${kase.name}`;
+      const ms = results[key] ?? [];
+      if (ms.length === 0) {
+        if (failures[key]) table.push({ case: kase.name, client: client.name, failed: failures[key] });
+        continue;
+      }
       const seconds = median(ms.map((m) => m.seconds));
       table.push({
         case: kase.name,
@@ -178,6 +196,10 @@ export function markdownTable(rows) {
     '| --- | --- | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
+    if (r.failed) {
+      lines.push(`| ${r.case} | ${r.client} | failed: ${r.failed.replace(/\|/g, '/')} | | | 0 |`);
+      continue;
+    }
     lines.push(
       `| ${r.case} | ${r.client} | ${r.seconds.toFixed(2)} s | ${r.rate} | ${r.rssMiB.toFixed(0)} / ${r.maxRssMiB.toFixed(0)} MiB | ${r.runs} |`,
     );

@@ -82,20 +82,15 @@ async function cleanLocal() {
   await mkdir(outDir, { recursive: true });
 }
 
-const curlAuth = ['--user', `${user}:${password}`, '--silent', '--show-error', '--fail'];
+// Credentials go through a netrc file and the environment, never the command line (ps shows it).
+const netrc = join(dataDir, 'bench.netrc');
+await writeFile(netrc, `machine ${host} login ${user} password ${password}\n`, { mode: 0o600 });
+const curlAuth = ['--netrc-file', netrc, '--silent', '--show-error', '--fail'];
 const ftpUrl = (path) => `ftp://${host}:${port}${path.split('/').map(encodeURIComponent).join('/')}`;
-const rcloneFlags = [
-  '--ftp-host',
-  host,
-  '--ftp-port',
-  port,
-  '--ftp-user',
-  user,
-  '--ftp-pass',
-  execFileSync('rclone', ['obscure', password], { encoding: 'utf8' }).trim(),
-  '--config',
-  '/dev/null',
-];
+const rcloneFlags = ['--ftp-host', host, '--ftp-port', port, '--ftp-user', user, '--config', '/dev/null'];
+const rcloneEnv = {
+  RCLONE_FTP_PASS: execFileSync('rclone', ['obscure', '-'], { input: password, encoding: 'utf8' }).trim(),
+};
 
 const clients = [
   {
@@ -149,7 +144,7 @@ const clients = [
         'upload-dir': ['copy', data.small, remote(smallName)],
         'download-dir': ['copy', remote(smallName), join(outDir, smallName)],
       }[kase.kind];
-      return timed('rclone', [...args, ...rcloneFlags]);
+      return timed('rclone', [...args, ...rcloneFlags], { env: rcloneEnv });
     },
   },
 ].filter((c) => only.includes(c.id));
@@ -173,6 +168,7 @@ const minutes = ((Date.now() - started) / 60000).toFixed(1);
 for (const client of clients) await cleaner.deleteArtifacts(`bench-${client.id}`);
 await cleaner.close();
 await rm(outDir, { recursive: true, force: true });
+await rm(netrc, { force: true });
 
 const report = `## Run of ${new Date().toISOString().slice(0, 10)}
 

@@ -26,11 +26,12 @@ const CONNECTION_MESSAGES = /Client is closed|closed|FIN packet|Timeout|socket h
 
 /**
  * True when an error means the control connection is unusable: socket failures, timeouts, and the
- * replies that announce a closing (421) or a failed data connection (425, 426).
+ * replies that announce a closing (421) or a transfer cut off (426). 425 (no data connection) is
+ * retried with pauses on the same connection instead: a fresh one would not help.
  */
 export function isConnectionError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || ArtifactsError.is(error)) return false;
-  if (error instanceof FTPError) return error.code === 421 || error.code === 425 || error.code === 426;
+  if (error instanceof FTPError) return error.code === 421 || error.code === 426;
   const { code, message } = error as { code?: unknown; message?: unknown };
   if (typeof code === 'string' && CONNECTION_ERRNO.has(code)) return true;
   return typeof message === 'string' && CONNECTION_MESSAGES.test(message);

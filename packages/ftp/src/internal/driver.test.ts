@@ -57,7 +57,8 @@ describe('error mapping', () => {
 
   it('recognises failures of the connection itself', () => {
     expect(isConnectionError(reply(421, 'Service not available'))).toBe(true);
-    expect(isConnectionError(reply(425, "Can't open data connection"))).toBe(true);
+    expect(isConnectionError(reply(426, 'Transfer aborted'))).toBe(true);
+    expect(isConnectionError(reply(425, "Can't open data connection"))).toBe(false);
     expect(isConnectionError(reply(550, 'No such file'))).toBe(false);
     expect(isConnectionError(Object.assign(new Error('x'), { code: 'EPIPE' }))).toBe(true);
     expect(isConnectionError(new Error('Client is closed'))).toBe(true);

@@ -70,6 +70,26 @@ function parseMlstTime(value: string): Date | undefined {
   return new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms));
 }
 
+/** Attempts after a `425 Can't open data connection` reply, and the pause before each retry. */
+const DATA_RETRIES = 6;
+const dataRetryDelay = (attempt: number) => 100 * 2 ** attempt;
+
+/**
+ * Runs a transfer again after `425` replies, with growing pauses (0.1 s … 3.2 s): servers answer
+ * 425 when their passive ports are all taken (sockets of earlier transfers still in TIME_WAIT), which
+ * passes; a fresh connection would not help. Only while `canRetry` (no byte moved yet).
+ */
+async function retryDataConnection<T>(run: () => Promise<T>, canRetry: () => boolean): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (replyCode(error) !== 425 || attempt >= DATA_RETRIES || !canRetry()) throw error;
+      await new Promise((resolve) => setTimeout(resolve, dataRetryDelay(attempt)));
+    }
+  }
+}
+
 /** Closes a connection now and tells the pool at once, so that no other operation is handed it. */
 function discard(connection: FtpConnection): void {
   if (connection.dead) return;
@@ -193,14 +213,19 @@ export class FtpDriver implements StorageDriver {
           options.signal?.addEventListener('abort', onAbort, { once: true });
           let uploaded = false;
           try {
+            const upload = () =>
+              retryDataConnection(
+                () => connection.client.uploadFrom(body, temp),
+                () => !body.readableDidRead && !connection.dead,
+              );
             try {
-              await connection.client.uploadFrom(body, temp);
+              await upload();
             } catch (error) {
               // The directory vanished since it was cached (removed by another client): once more.
               if ((replyCode(error) === 553 || replyCode(error) === 550) && !body.readableDidRead) {
                 this.#forgetDirs(dir);
                 await this.#ensureDir(connection, dir);
-                await connection.client.uploadFrom(body, temp);
+                await upload();
               } else throw error;
             }
             uploaded = true;
@@ -348,6 +373,7 @@ export class FtpDriver implements StorageDriver {
     let remaining = limit ?? Number.POSITIVE_INFINITY;
     let stoppedEarly = false;
     let settled = false;
+    let delivered = false;
     const stop = () => discard(connection);
     const sink = new Writable({
       highWaterMark: 1024 * 1024,
@@ -356,6 +382,7 @@ export class FtpDriver implements StorageDriver {
           callback();
           return;
         }
+        delivered = true;
         let data = chunk;
         if (data.length >= remaining) {
           data = data.subarray(0, remaining);
@@ -381,7 +408,10 @@ export class FtpDriver implements StorageDriver {
     out.once('close', () => {
       if (!settled && !out.writableFinished) stop();
     });
-    connection.client.downloadTo(sink, path, start).then(
+    retryDataConnection(
+      () => connection.client.downloadTo(sink, path, start),
+      () => !delivered && !sink.destroyed && !out.destroyed && !connection.dead,
+    ).then(
       () => {
         settled = true;
         signal?.removeEventListener('abort', onAbort);
@@ -422,7 +452,10 @@ export class FtpDriver implements StorageDriver {
       if (!info?.isDir) return undefined;
     }
     try {
-      return await connection.client.list(path);
+      return await retryDataConnection(
+        () => connection.client.list(path),
+        () => !connection.dead,
+      );
     } catch (error) {
       if (!(error instanceof FTPError) || isConnectionError(error)) throw error;
       const info = await this.#statPath(connection, path);

@@ -33,7 +33,7 @@ export function ftpError(error: unknown, what: string): unknown {
         ? 'permission_denied'
         : 'failed_precondition';
   else if (code === 553 || code === 532) mapped = 'permission_denied';
-  else if (code === 552 || code === 452) mapped = 'unavailable';
+  else if (code === 552 || code === 452 || code === 425) mapped = 'unavailable';
   else if (code === 502 || code === 504) mapped = 'unsupported';
   else if (isConnectionError(error)) mapped = /timeout/i.test(message) ? 'timeout' : 'unavailable';
   if (mapped === undefined) return error;
