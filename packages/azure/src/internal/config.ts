@@ -27,7 +27,11 @@ export interface AzureOptions {
    * Not used with a connection string, which carries its own endpoint.
    */
   endpoint?: string;
-  /** Bytes per staged block (and the largest upload sent as one Put Blob). Default 8 MiB. */
+  /**
+   * Bytes per staged block (and the largest upload sent as one Put Blob). Default 4 MiB (the Azure
+   * SDKs' own default), raised for a body of known size that would need more than Azure's 50,000
+   * blocks. A body of unknown size can then be at most 50,000 × blockSize (195 GiB by default).
+   */
   blockSize?: number;
   /** Blocks of one upload in flight at once. Default 4. */
   uploadConcurrency?: number;
@@ -169,7 +173,7 @@ export function resolveAzureConfig(
     ? checkEndpoint(endpointOption, options.endpoint ? 'option endpoint' : 'ARTIFACTS_AZURE_BLOB_ENDPOINT')
     : `https://${location.account}.blob.${location.endpointSuffix ?? 'core.windows.net'}`;
   // Azure allows at most 50,000 blocks of up to 4000 MiB.
-  const blockSize = positiveInt('blockSize', options.blockSize, 8 * MiB, 4000 * MiB);
+  const blockSize = positiveInt('blockSize', options.blockSize, 4 * MiB, 4000 * MiB);
   return {
     container: location.bucket,
     account: location.account,

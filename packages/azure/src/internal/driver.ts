@@ -50,6 +50,12 @@ export function partBlockId(partNumber: number): string {
   return Buffer.from(`artifacts-part-${String(partNumber).padStart(5, '0')}`).toString('base64');
 }
 
+/** Azure commits at most 50,000 blocks: a known large size gets blocks big enough (whole MiB). */
+export function blockSizeFor(configured: number, size: number | undefined): number {
+  if (size === undefined || size <= configured * 50_000) return configured;
+  return Math.ceil(size / 50_000 / (1024 * 1024)) * 1024 * 1024;
+}
+
 /** Parses `bytes 0-99/1234` into the total size (undefined for `*`). */
 export function totalFromContentRange(contentRange: string | undefined): number | undefined {
   const match = /\/(\d+)\s*$/.exec(contentRange ?? '');
@@ -155,7 +161,7 @@ export class AzureBlobDriver implements StorageDriver {
   ): Promise<DriverWriteResult | undefined> {
     const result = await this.#run('upload', key, () =>
       uploadBlocks(this.#blob(key), body, {
-        blockSize: this.#config.blockSize,
+        blockSize: blockSizeFor(this.#config.blockSize, options.size),
         concurrency: this.#config.uploadConcurrency,
         md5: this.#config.transactionalMd5,
         ...(options.contentType ? { contentType: options.contentType } : {}),

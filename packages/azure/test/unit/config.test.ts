@@ -129,7 +129,7 @@ describe('timeouts', () => {
 describe('options', () => {
   it('have defaults and are validated', () => {
     expect(resolveAzureConfig(location, {})).toMatchObject({
-      blockSize: 8 * 1024 * 1024,
+      blockSize: 4 * 1024 * 1024,
       uploadConcurrency: 4,
       transactionalMd5: true,
       downloadPartSize: 8 * 1024 * 1024,
