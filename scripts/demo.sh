@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The README's main command: log a sample run directory into the embedded default store
-# (./mlartifacts), list it, download it back and check that every byte came back.
+# The README's main command: start the artifact proxy on the embedded default store (./mlartifacts),
+# then use it with the CLI through mlflow-artifacts: URIs, as an MLflow client would: log a sample
+# run directory, list it, download it back and check that every byte came back.
 # Run from the repository root after `pnpm install && pnpm build`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -f packages/cli/dist/bin.js ]; then
-  echo "demo: packages/cli/dist/bin.js is missing; run 'pnpm build' first" >&2
+if [ ! -f packages/cli/dist/bin.js ] || [ ! -f packages/server/dist/index.js ]; then
+  echo "demo: the packages are not built; run 'pnpm build' first" >&2
   exit 1
 fi
 
@@ -15,12 +16,29 @@ step() {
   "$@"
 }
 
-run_uri=./mlartifacts/0/demo-run/artifacts
+# Port 0: the server picks a free port and prints it; the demo reads it from the server's log.
+log=$(mktemp)
+# Its JSON access log goes to ./mlartifacts-access.log.
+pnpm -s artifacts serve --artifacts-destination ./mlartifacts --port 0 --allow-unauthenticated >mlartifacts-access.log 2>"$log" &
+server=$!
+trap 'kill -INT $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 120); do
+  url=$(sed -n 's/.*listening on \(http[^,]*\),.*/\1/p' "$log")
+  [ -n "$url" ] && break
+  kill -0 $server 2>/dev/null || { cat "$log" >&2; exit 1; }
+  sleep 0.5
+done
+[ -n "$url" ] || { echo "demo: the server did not start" >&2; cat "$log" >&2; exit 1; }
+echo "demo: $(cat "$log")"
+export MLFLOW_TRACKING_URI=$url
+
+run_uri=mlflow-artifacts:/0/demo-run/artifacts
 # Start clean: rm is idempotent, so a first run (nothing there) succeeds too.
-step pnpm -s artifacts rm ./mlartifacts/0/demo-run
+step pnpm -s artifacts rm mlflow-artifacts:/0/demo-run
 step pnpm -s artifacts log examples/sample-run "$run_uri"
 step pnpm -s artifacts ls -r -l "$run_uri"
 rm -rf ./sample-out
 step pnpm -s artifacts download "$run_uri" ./sample-out
 step diff -r examples/sample-run ./sample-out/artifacts
-echo "demo: OK, ./sample-out/artifacts matches examples/sample-run byte for byte"
+step diff -r examples/sample-run ./mlartifacts/0/demo-run/artifacts
+echo "demo: OK, through the server: ./sample-out/artifacts and ./mlartifacts/0/demo-run/artifacts match examples/sample-run byte for byte"

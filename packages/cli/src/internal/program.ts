@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
 import { type CommandContext, cat, cp, download, log, ls, rm } from './commands.js';
 import { type CliIo, Output, secretsOf } from './output.js';
+import { type ServeOptions, serve } from './serve.js';
 
 /** Where a run writes and what cancels it. Defaults: the process's stdout/stderr, no signal. */
 export interface RunOptions {
@@ -25,6 +26,7 @@ Examples:
   $ artifacts cat gs://bucket/1/run1/artifacts/metrics.csv | head
   $ artifacts cp ./mlartifacts/1/run1/artifacts s3://bucket/1/run1/artifacts
   $ artifacts rm sftp://me@host/srv/mlartifacts/1/run1
+  $ artifacts serve --artifacts-destination s3://bucket/mlartifacts --port 5000
 
 Environment: ARTIFACTS_MAX_CONCURRENCY (parallel transfers, default 16),
 MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT (seconds per file), ARTIFACTS_PLUGINS (extra backend
@@ -115,6 +117,20 @@ function buildProgram(options: RunOptions, argv: readonly string[]): Command {
     .argument('<src>', 'source file or directory URI')
     .argument('<dst>', 'destination URI')
     .action((src: string, dst: string) => cp(context(), src, dst));
+
+  program
+    .command('serve')
+    .description(
+      "run the artifact proxy (MLflow's mlflow-artifacts REST API) over a destination URI until Ctrl-C; needs @artifacts/server",
+    )
+    .option('--artifacts-destination <uri>', 'where artifacts are stored (default ./mlartifacts)')
+    .option('--host <host>', 'address to bind (default 127.0.0.1)')
+    .option('--port <port>', 'port to bind (default 5000; 0 picks a free one)')
+    .option(
+      '--allow-unauthenticated',
+      'serve without HTTP basic/bearer authentication (refused unless bound to a loopback address)',
+    )
+    .action((opts: ServeOptions) => serve(context(), opts));
 
   return program;
 }
