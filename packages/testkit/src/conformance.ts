@@ -19,7 +19,10 @@ export interface ConformanceOptions {
   largeFileBytes?: number;
   /** Number of files in the many-files directory. Default 1000. */
   manyFiles?: number;
-  /** Largest RSS growth allowed while the large file streams. Default 100 MiB. */
+  /**
+   * Largest RSS growth allowed while the large file streams. Default 160 MiB: well under the 256 MiB
+   * file (a backend that buffers it fails), with room for a garbage collector that lags on a busy machine.
+   */
   maxRssGrowthBytes?: number;
   /** Timeout of each ordinary test in ms. Default 120000. */
   testTimeoutMs?: number;
@@ -47,7 +50,7 @@ export function describeConformance(name: string, options: ConformanceOptions): 
     },
     largeFileBytes: options.largeFileBytes ?? 256 * MiB,
     manyFiles: options.manyFiles ?? 1000,
-    maxRssGrowthBytes: options.maxRssGrowthBytes ?? 100 * MiB,
+    maxRssGrowthBytes: options.maxRssGrowthBytes ?? 160 * MiB,
     timeout: options.testTimeoutMs ?? 120_000,
     longTimeout: options.longTestTimeoutMs ?? 900_000,
   };
