@@ -7,6 +7,13 @@ export {
   envTransferTimeoutMs,
 } from './config.js';
 export type {
+  ConnectionFactory,
+  Lease,
+  PoolOptions,
+  UseOptions as PoolUseOptions,
+} from './connection-pool.js';
+export { ConnectionPool } from './connection-pool.js';
+export type {
   BackendPlugin,
   ByteRange,
   Checksum,
@@ -35,6 +42,8 @@ export { crc32c, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
 export type { RepositoryOptions } from './open.js';
 export { openRepository } from './open.js';
+export type { ParallelReadOptions, RangeFetcher } from './parallel-read.js';
+export { parallelRangeStream } from './parallel-read.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
 export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';

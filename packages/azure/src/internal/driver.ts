@@ -15,6 +15,7 @@ import {
   type MultipartUpload,
   type OperationOptions,
   type PresignCapability,
+  parallelRangeStream,
   type StorageDriver,
 } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
@@ -33,7 +34,6 @@ import { uploadBlocks } from './block-upload.js';
 import type { AzureConfig } from './config.js';
 import { mapAzureError, type Subject } from './errors.js';
 import { loadDefaultAzureCredential } from './identity.js';
-import { parallelRangeStream } from './parallel-read.js';
 
 /** Presigned URLs default to one hour, as MLflow's do. */
 const DEFAULT_EXPIRY_SECONDS = 3600;

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, parallelRangeStream } from '@artifacts/core';
 import { RestError } from '@azure/storage-blob';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveAzureConfig } from '../../src/internal/config.js';
@@ -11,7 +11,6 @@ import {
   totalFromContentRange,
 } from '../../src/internal/driver.js';
 import { mapAzureError } from '../../src/internal/errors.js';
-import { parallelRangeStream } from '../../src/internal/parallel-read.js';
 import { azurePlugin } from '../../src/plugin.js';
 
 const KEY = Buffer.alloc(64, 9).toString('base64');

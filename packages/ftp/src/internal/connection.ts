@@ -1,6 +1,6 @@
+import type { ConnectionFactory } from '@artifacts/core';
 import { ArtifactsError } from '@artifacts/core';
 import { Client, FTPError } from 'basic-ftp';
-import type { ConnectionFactory } from './pool.js';
 import type { FtpSettings } from './settings.js';
 
 /** One logged-in FTP control connection. */

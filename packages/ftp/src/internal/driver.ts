@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import { PassThrough, type Readable, Writable } from 'node:stream';
 import {
   ArtifactsError,
+  ConnectionPool,
   type DriverCapabilities,
   type DriverEntry,
   type DriverListOptions,
@@ -12,11 +13,11 @@ import {
   type DriverWriteOptions,
   type OperationOptions,
   type StorageDriver,
+  type PoolUseOptions as UseOptions,
 } from '@artifacts/core';
 import { type FileInfo, FileType, FTPError } from 'basic-ftp';
 import { type FtpConnection, FtpConnectionFactory, isConnectionError } from './connection.js';
 import { ftpError, isMissing, replyCode } from './errors.js';
-import { ConnectionPool, type UseOptions } from './pool.js';
 import type { FtpSettings } from './settings.js';
 
 /** Temporary upload names: `.<name>.artifacts-<16 hex>.part`, hidden from listings. */

@@ -17,13 +17,13 @@ import {
   type MultipartUpload,
   type OperationOptions,
   type PresignCapability,
+  parallelRangeStream,
   type StorageDriver,
 } from '@artifacts/core';
 import type { Bucket, File, FileMetadata, Storage } from '@google-cloud/storage';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import type { GcsConfig } from './config.js';
 import { mapGcsError, type Subject } from './errors.js';
-import { parallelRangeStream } from './parallel-read.js';
 
 /** Signed URLs default to one hour, as MLflow's do; V4 signing allows at most 7 days. */
 const DEFAULT_EXPIRY_SECONDS = 3600;

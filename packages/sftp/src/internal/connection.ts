@@ -1,5 +1,6 @@
 import { createSecretKey } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { ConnectionFactory } from '@artifacts/core';
 import { ArtifactsError } from '@artifacts/core';
 import ssh2, {
   type AnyAuthMethod,
@@ -15,7 +16,6 @@ import {
   knownKeyTypes,
   verifyHostKey,
 } from './known-hosts.js';
-import type { ConnectionFactory } from './pool.js';
 import type { SftpSettings } from './settings.js';
 
 /** One SSH connection with its SFTP channel. */

@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
+  ConnectionPool,
   type DriverCapabilities,
   type DriverEntry,
   type DriverListOptions,
@@ -12,11 +13,11 @@ import {
   type DriverWriteOptions,
   type OperationOptions,
   type StorageDriver,
+  type PoolUseOptions as UseOptions,
 } from '@artifacts/core';
 import type { Stats } from 'ssh2';
 import { isConnectionError, SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
 import { sftpError, statusOf } from './errors.js';
-import { ConnectionPool, type UseOptions } from './pool.js';
 import type { SftpSettings } from './settings.js';
 import {
   closeHandle,

@@ -1,6 +1,6 @@
-import { ArtifactsError } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
-import { type ConnectionFactory, ConnectionPool } from './pool.js';
+import { type ConnectionFactory, ConnectionPool } from './connection-pool.js';
+import { ArtifactsError } from './errors.js';
 
 interface FakeConnection {
   id: number;

@@ -1,4 +1,4 @@
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError } from './errors.js';
 
 /** How the pool opens, checks and closes one kind of connection. */
 export interface ConnectionFactory<C> {
