@@ -19,7 +19,7 @@ import {
   runAll,
   timed,
   toolVersion,
-} from './common.mjs';
+} from '../../../scripts/bench-common.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repoRoot = resolve(here, '../../..');

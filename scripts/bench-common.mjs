@@ -1,4 +1,4 @@
-// Shared by the SFTP and FTP benchmarks: data sets, timing a command with /usr/bin/time, medians,
+// Shared by the benchmarks of the file-protocol backends (SFTP, FTP): data sets, timing a command with /usr/bin/time, medians,
 // the machine's description and the markdown table.
 import { execFileSync, spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
