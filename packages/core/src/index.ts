@@ -66,5 +66,16 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
+export type { AtomicReplaceSteps, TempOwner } from './temp-name.js';
+export {
+  isAbandonedTemp,
+  isTempName,
+  OrphanTemps,
+  replaceAtomically,
+  TEMP_SUFFIX,
+  tempNameFor,
+  tempOwner,
+  tempPathFor,
+} from './temp-name.js';
 export type { ArtifactUri } from './uri.js';
 export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
