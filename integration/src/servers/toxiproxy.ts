@@ -67,7 +67,9 @@ export class ToxiProxy {
 async function call(api: string, method: string, path: string, body?: unknown): Promise<unknown> {
   const response = await fetch(`${api}${path}`, {
     method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    ...(body === undefined
+      ? {}
+      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
   });
   const text = await response.text();
   if (!response.ok) throw new ServerError(`toxiproxy ${method} ${path}: HTTP ${response.status} ${text}`);
