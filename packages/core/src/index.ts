@@ -57,5 +57,13 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
+export type {
+  SearchRunsOptions,
+  TrackingExperiment,
+  TrackingOptions,
+  TrackingRunInfo,
+  TrackingUri,
+} from './tracking.js';
+export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
 export type { ArtifactUri } from './uri.js';
 export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
