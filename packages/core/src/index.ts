@@ -77,5 +77,13 @@ export {
   tempOwner,
   tempPathFor,
 } from './temp-name.js';
+export type {
+  SearchRunsOptions,
+  TrackingExperiment,
+  TrackingOptions,
+  TrackingRunInfo,
+  TrackingUri,
+} from './tracking.js';
+export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
 export type { ArtifactUri } from './uri.js';
 export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
