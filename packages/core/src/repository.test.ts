@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryDriver } from '../test/memory-driver.js';
 import { ArtifactsError } from './errors.js';
 import { createHasher } from './internal/checksum.js';
+import { withTimeout } from './layers/timeout.js';
 import { ArtifactRepository, type ProgressEvent } from './repository.js';
 
 let driver: MemoryDriver;
@@ -89,10 +90,16 @@ describe('ArtifactRepository', () => {
     expect(await readFile(path, 'utf8')).toBe('hello');
   });
 
-  it('maps a per-transfer timeout to code timeout and leaves nothing', async () => {
+  it('maps a stalled transfer to code timeout and leaves nothing', async () => {
     await writeFile(join(work, 'f.txt'), 'x');
     driver.hooks.beforeWrite = () => new Promise((resolve) => setTimeout(resolve, 200));
-    const error = await rejection(repo.logArtifact(join(work, 'f.txt'), '', { timeoutMs: 20 }));
+    const timed = new ArtifactRepository({
+      uri: 'mem://x',
+      driver: withTimeout(driver, undefined),
+      maxConcurrency: 4,
+      secrets: [],
+    });
+    const error = await rejection(timed.logArtifact(join(work, 'f.txt'), '', { timeoutMs: 20 }));
     expect(error.code).toBe('timeout');
     expect(driver.objects.size).toBe(0);
   });

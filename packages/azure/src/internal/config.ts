@@ -1,4 +1,4 @@
-import { ArtifactsError, type ArtifactUri, envNumber, envString } from '@artifacts/core';
+import { ArtifactsError, type ArtifactUri, envString } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 
 /** Options of the Azure Blob backend (passed to `openRepository` beside core's options). */
@@ -120,9 +120,9 @@ export function resolveCredential(options: AzureOptions): CredentialSource {
 }
 
 /**
- * The per-request timeout: the repository's (option or MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT, which
- * core already resolved into `repositoryTimeoutMs`), else MLflow's Azure default of 600 s unless the
- * variable says -1 (no limit).
+ * The SDK's per-try timeout: the option (`-1` = none), else the repository's timeout that core
+ * resolved once (option `timeoutMs`, `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT`, else the plugin's
+ * default of 600 s).
  */
 export function resolveRequestTimeout(
   options: AzureOptions,
@@ -132,10 +132,7 @@ export function resolveRequestTimeout(
     if (options.requestTimeoutMs === -1) return undefined;
     return positiveInt('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_AZURE_TIMEOUT_MS);
   }
-  if (repositoryTimeoutMs !== undefined) return repositoryTimeoutMs;
-  const seconds = envNumber('MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT');
-  if (seconds !== undefined && seconds <= 0) return undefined;
-  return DEFAULT_AZURE_TIMEOUT_MS;
+  return repositoryTimeoutMs;
 }
 
 function checkEndpoint(endpoint: string, from: string): string {
