@@ -104,6 +104,23 @@ describe('ArtifactRepository', () => {
     expect(driver.objects.size).toBe(0);
   });
 
+  it('downloads a 250-byte file name (the temporary name stays within NAME_MAX)', async () => {
+    const name = `${'n'.repeat(246)}.bin`;
+    await repo.write(`long/${name}`, 'long name');
+    const dst = await mkdtemp(join(tmpdir(), 'core-long-'));
+    const local = await repo.downloadArtifacts(`long/${name}`, dst);
+    expect(await readFile(local, 'utf8')).toBe('long name');
+    expect(await readdir(join(dst, 'long'))).toEqual([name]);
+  });
+
+  it('never uploads the temporary file of a killed download', async () => {
+    await mkdir(join(work, 'd'), { recursive: true });
+    await writeFile(join(work, 'd', 'a.txt'), 'a');
+    await writeFile(join(work, 'd', '.a.txt.artifacts-1234-abc123.part'), 'half');
+    await repo.logArtifacts(join(work, 'd'), 'up');
+    expect([...driver.objects.keys()]).toEqual(['up/a.txt']);
+  });
+
   it('maps an AbortSignal to code aborted', async () => {
     const controller = new AbortController();
     const slow = new Readable({ read() {} });
