@@ -74,5 +74,7 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
+export type { ResolvedSettings, SettingSpec, Settings, SettingsValues } from './settings.js';
+export { closestName, defineSettings } from './settings.js';
 export type { ArtifactUri } from './uri.js';
 export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
