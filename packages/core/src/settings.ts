@@ -48,7 +48,7 @@ export interface Settings<D extends Record<string, SettingSpec>> {
    * the closest known name; a value of the wrong type or out of bounds is refused naming the option
    * or variable. Both are `invalid_argument`.
    */
-  resolve(options: Record<string, unknown> | undefined): ResolvedSettings<D>;
+  resolve(options: object | undefined): ResolvedSettings<D>;
   /** The options table of the package README, generated from the declaration (a test keeps them equal). */
   markdownTable(): string;
 }
@@ -156,7 +156,7 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
     backend,
     specs,
     resolve(options) {
-      const given = options ?? {};
+      const given = (options ?? {}) as Record<string, unknown>;
       for (const key of Object.keys(given)) {
         if (key in specs || given[key] === undefined) continue;
         const guess = closestName(key, names);
