@@ -364,30 +364,33 @@ export class FtpDriver implements StorageDriver {
     let settled = false;
     let delivered = false;
     const stop = () => discard(connection);
-    const sink = new Writable({
-      highWaterMark: 1024 * 1024,
-      write(chunk: Buffer, _encoding, callback) {
-        if (stoppedEarly) {
-          callback();
-          return;
-        }
-        delivered = true;
-        let data = chunk;
-        if (data.length >= remaining) {
-          data = data.subarray(0, remaining);
-          remaining = 0;
-          stoppedEarly = limit !== undefined;
-        } else remaining -= data.length;
-        const ok = out.write(data);
-        if (stoppedEarly) {
-          // The range is complete: end the stream and drop the connection, which aborts RETR.
-          out.end();
-          stop();
-          callback();
-        } else if (ok) callback();
-        else out.once('drain', () => callback());
-      },
-    });
+    // A fresh sink per attempt: basic-ftp ends the destination of a failed download (a 425 reply),
+    // and a retry piping into that ended sink fails with "Cannot pipe to a closed or destroyed stream".
+    const newSink = () =>
+      new Writable({
+        highWaterMark: 1024 * 1024,
+        write(chunk: Buffer, _encoding, callback) {
+          if (stoppedEarly) {
+            callback();
+            return;
+          }
+          delivered = true;
+          let data = chunk;
+          if (data.length >= remaining) {
+            data = data.subarray(0, remaining);
+            remaining = 0;
+            stoppedEarly = limit !== undefined;
+          } else remaining -= data.length;
+          const ok = out.write(data);
+          if (stoppedEarly) {
+            // The range is complete: end the stream and drop the connection, which aborts RETR.
+            out.end();
+            stop();
+            callback();
+          } else if (ok) callback();
+          else out.once('drain', () => callback());
+        },
+      });
     const onAbort = () => {
       out.destroy(signal?.reason as Error);
       stop();
@@ -398,8 +401,8 @@ export class FtpDriver implements StorageDriver {
       if (!settled && !out.writableFinished) stop();
     });
     retryDataConnection(
-      () => connection.client.downloadTo(sink, path, start),
-      () => !delivered && !sink.destroyed && !out.destroyed && !connection.dead,
+      () => connection.client.downloadTo(newSink(), path, start),
+      () => !delivered && !out.destroyed && !connection.dead,
     ).then(
       () => {
         settled = true;
