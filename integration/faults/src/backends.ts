@@ -17,8 +17,12 @@ export interface FaultBackend {
   name: string;
   /** Port of the real server (the proxy's upstream). */
   port: number;
-  /** A repository at `root` (a fresh prefix per test) reached through 127.0.0.1:`port`. */
-  open(port: number, root: string, timeoutMs: number): Promise<ArtifactRepository>;
+  /** The URI of a repository at `root` (a fresh prefix per test) reached through 127.0.0.1:`port`. */
+  uri(port: number, root: string): string;
+  /** Options for openRepository (JSON: a child process gets them too). */
+  options(timeoutMs: number): Record<string, unknown>;
+  /** Where the repository at `root` is on this machine's disk (all these servers store locally). */
+  diskRoot(root: string): string;
   /** Restarts the real server on the same port with the same data, where the launcher can. */
   restart?(): Promise<void>;
   stop(): Promise<void>;
@@ -47,14 +51,15 @@ export async function artifactServerBackend(): Promise<FaultBackend> {
   return {
     name: 'http (@artifacts/server over a local destination)',
     port,
-    open: (proxyPort, root, timeoutMs) =>
-      openRepository(`http://127.0.0.1:${proxyPort}/api/2.0/mlflow-artifacts/artifacts/${root}`, {
-        timeoutMs,
-        requestTimeoutSeconds: timeoutMs / 1000,
-        maxRetries: 3,
-        backoffFactor: 0.2,
-        backoffJitter: 0.1,
-      } as never),
+    uri: (proxyPort, root) => `http://127.0.0.1:${proxyPort}/api/2.0/mlflow-artifacts/artifacts/${root}`,
+    options: (timeoutMs) => ({
+      timeoutMs,
+      requestTimeoutSeconds: timeoutMs / 1000,
+      maxRetries: 3,
+      backoffFactor: 0.2,
+      backoffJitter: 0.1,
+    }),
+    diskRoot: (root) => join(dir, root),
     async restart() {
       await server.close();
       server = await start(port);
@@ -72,16 +77,17 @@ export async function sftpBackend(): Promise<FaultBackend> {
   return {
     name: 'sftp (OpenSSH sshd)',
     port: Number(env.ARTIFACTS_IT_SFTP_PORT),
-    open: (proxyPort, root, timeoutMs) =>
-      openRepository(`${withPort(env.ARTIFACTS_IT_SFTP_URI as string, proxyPort)}/${root}`, {
-        timeoutMs,
-        identityFile: env.ARTIFACTS_SFTP_IDENTITY_FILE,
-        hostFingerprint: env.ARTIFACTS_IT_SFTP_HOST_FINGERPRINT,
-        sshConfig: false,
-        agent: false,
-        connectTimeoutMs: timeoutMs,
-        keepaliveIntervalMs: 1000,
-      } as never),
+    uri: (proxyPort, root) => `${withPort(env.ARTIFACTS_IT_SFTP_URI as string, proxyPort)}/${root}`,
+    options: (timeoutMs) => ({
+      timeoutMs,
+      identityFile: env.ARTIFACTS_SFTP_IDENTITY_FILE,
+      hostFingerprint: env.ARTIFACTS_IT_SFTP_HOST_FINGERPRINT,
+      sshConfig: false,
+      agent: false,
+      connectTimeoutMs: timeoutMs,
+      keepaliveIntervalMs: 1000,
+    }),
+    diskRoot: (root) => join(new URL(env.ARTIFACTS_IT_SFTP_URI as string).pathname, root),
     ...(srv.server.running.restart ? { restart: () => srv.server.running.restart?.() as Promise<void> } : {}),
     stop: () => srv.stop(),
   };
@@ -93,13 +99,34 @@ export async function ftpBackend(): Promise<FaultBackend> {
   return {
     name: 'ftp (pure-ftpd; the proxy carries the control connection, passive data goes direct)',
     port: Number(env.ARTIFACTS_IT_FTP_PORT),
-    open: (proxyPort, root, timeoutMs) =>
-      openRepository(`${withPort(env.ARTIFACTS_IT_FTP_URI as string, proxyPort)}/${root}`, {
-        timeoutMs,
-        socketTimeoutMs: timeoutMs,
-      } as never),
+    uri: (proxyPort, root) => `${withPort(env.ARTIFACTS_IT_FTP_URI as string, proxyPort)}/${root}`,
+    options: (timeoutMs) => ({ timeoutMs, socketTimeoutMs: timeoutMs }),
+    diskRoot: (root) => join(srv.server.stateDir, 'ftp-home', 'root', root),
     ...(srv.server.running.restart ? { restart: () => srv.server.running.restart?.() as Promise<void> } : {}),
     stop: () => srv.stop(),
+  };
+}
+
+/** A repository of `backend` at `root` through 127.0.0.1:`port`. */
+export function openThrough(
+  backend: FaultBackend,
+  port: number,
+  root: string,
+  timeoutMs: number,
+): Promise<ArtifactRepository> {
+  return openRepository(backend.uri(port, root), backend.options(timeoutMs) as never);
+}
+
+/** The local backend (no server): for the kill -9 suite. */
+export async function localBackend(): Promise<FaultBackend> {
+  const dir = await mkdtemp(join(tmpdir(), 'artifacts-faults-local-'));
+  return {
+    name: 'local',
+    port: 0,
+    uri: (_port, root) => join(dir, root),
+    options: (timeoutMs) => ({ timeoutMs }),
+    diskRoot: (root) => join(dir, root),
+    stop: () => rm(dir, { recursive: true, force: true }),
   };
 }
 

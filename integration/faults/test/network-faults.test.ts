@@ -13,7 +13,7 @@ import { type ArtifactRepository, ArtifactsError } from '@artifacts/core';
 import { type RunningToxiproxy, startToxiproxy, type ToxiProxy } from '@artifacts/integration/toxiproxy';
 import { dataBytes, hashFile, readAll } from '@artifacts/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS, type FaultBackend } from '../src/backends.ts';
+import { BACKENDS, type FaultBackend, openThrough } from '../src/backends.ts';
 import { describeOutcome, isClearFailure, settle } from '../src/outcome.ts';
 
 const MiB = 1024 * 1024;
@@ -67,7 +67,7 @@ describe.each(Object.keys(BACKENDS))('%s behind a fault-injecting proxy', (name)
     timeoutMs = TIMEOUT_MS,
   ): Promise<T> {
     const root = `faults-${Date.now()}-${run++}`;
-    const repo = await backend.open(proxy.port, root, timeoutMs);
+    const repo = await openThrough(backend, proxy.port, root, timeoutMs);
     try {
       return await use(repo, root);
     } finally {
@@ -166,7 +166,10 @@ describe.each(Object.keys(BACKENDS))('%s behind a fault-injecting proxy', (name)
     try {
       const root = `faults-silent-${Date.now()}`;
       const silentBody = dataBytes(MiB, { seed: 'silent' });
-      const opened = await settle(() => backend.open(proxy.port, root, TIMEOUT_MS), TIMEOUT_MS + SLACK_MS);
+      const opened = await settle(
+        () => openThrough(backend, proxy.port, root, TIMEOUT_MS),
+        TIMEOUT_MS + SLACK_MS,
+      );
       expect(opened.hung, describeOutcome(opened)).toBe(false);
       const repo = opened.value;
       if (repo) {
@@ -185,7 +188,7 @@ describe.each(Object.keys(BACKENDS))('%s behind a fault-injecting proxy', (name)
         expect(ArtifactsError.is(opened.error), describeOutcome(opened)).toBe(true);
       }
       await proxy.clear();
-      const check = await backend.open(proxy.port, root, TIMEOUT_MS);
+      const check = await openThrough(backend, proxy.port, root, TIMEOUT_MS);
       try {
         // The request may have reached the server whole (only its answer was held back): then the
         // object is complete; otherwise there is none.
