@@ -77,11 +77,13 @@ async function onDisk(dir: string): Promise<string[]> {
 }
 
 /**
- * Backends whose temporary files a kill -9 still leaves behind (issue 12, item 7: "leftovers of a
- * kill -9 are recognised and swept by the next operation"): the local backend writes with
- * copy_file_range into `.<name>.<hex>.artifacts-tmp` and nothing sweeps one whose writer died.
+ * Backends whose temporary files a kill -9 still leaves behind, and that the next upload does not
+ * sweep (issue 12, item 7). sftp: `.<name>.artifacts-<hex>.part` files of the killed uploads stay
+ * (16 after 20 kills, measured 2026-11-29); it does not use core's temporary names yet, whose
+ * pid/host tag lets a sweep tell a dead writer's file from a live one's. They are still hidden from
+ * listings, which this suite checks.
  */
-const KNOWN_ORPHANS = new Set(['local']);
+const KNOWN_ORPHANS = new Set(['sftp']);
 
 const ALL: Record<string, () => Promise<FaultBackend>> = { local: localBackend, ...BACKENDS };
 
@@ -129,7 +131,7 @@ describe.each(Object.keys(ALL))('%s: the client killed mid-upload', (name) => {
         const orphans = disk.filter((file) => file !== 'run/weights.bin');
         if (KNOWN_ORPHANS.has(name)) {
           // Still never visible: hidden temporary names, left out of every listing.
-          for (const orphan of orphans) expect(orphan).toMatch(/^run\/\.[^/]*\.artifacts-tmp$/);
+          for (const orphan of orphans) expect(orphan).toMatch(/^run\/\.[^/]*artifacts[^/]*$/);
           if (orphans.length > 0)
             console.warn(`${name}: kill -9 left ${orphans.length} temporary files: ${orphans.join(', ')}`);
         } else {
