@@ -95,7 +95,7 @@ describe('a server that cannot start', () => {
       [join(IT_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'vitest.integration.config.ts'],
       {
         cwd: join(IT_ROOT, 'test-fixtures/consumer'),
-        env: { ...env, ARTIFACTS_IT_SERVERS: 'containers', DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+        env: { ...env, ARTIFACTS_IT_MODE: 'containers', DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
         encoding: 'utf8',
         timeout: 10 * 60_000,
       },
