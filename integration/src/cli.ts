@@ -37,7 +37,7 @@ const rel = (p: string) => p.replace(`${process.cwd()}/`, '');
 
 function usage(): never {
   console.error(
-    `usage: pnpm servers up [${ALL_SERVERS.join('|')}…] | down | status | images [${ALL_SERVERS.join('|')}…]`,
+    `usage: pnpm servers up [${ALL_SERVERS.join('|')}…] | down | status | images [${ALL_SERVERS.join('|')}…] | images --node-base`,
   );
   process.exit(2);
 }
@@ -213,6 +213,13 @@ async function status(): Promise<number> {
 
 /** Builds the servers' container images (all by default); a second run builds nothing. */
 async function images(names: string[]): Promise<number> {
+  if (names[0] === '--node-base') {
+    // builds (if needed) and prints the Node base image's reference (docker/serve's BASE here)
+    const { buildNodeBase } = await import('./images.js');
+    await mkdir(join(STATE_ROOT, 'images'), { recursive: true });
+    console.log(await buildNodeBase(join(STATE_ROOT, 'images', 'build.log')));
+    return 0;
+  }
   const bad = names.filter((n) => !isServerName(n));
   if (bad.length > 0) {
     console.error(`unknown server(s): ${bad.join(', ')} (known: ${ALL_SERVERS.join(', ')})`);

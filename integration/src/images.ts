@@ -369,3 +369,10 @@ export async function buildImages(
   }
   return out;
 }
+
+/** The Node base image (built from the Debian base when this machine builds bases itself). */
+export async function buildNodeBase(logFile: string): Promise<string> {
+  const ref = (await baseRef('node')) as string;
+  if (ref === (await imageRef('node'))) await buildOne('node', logFile, new Map());
+  return ref;
+}

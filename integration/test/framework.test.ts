@@ -21,6 +21,8 @@ import {
 const work = mkdtempSync(join(tmpdir(), 'artifacts-it-framework-'));
 const env = {
   ...process.env,
+  // these tests check native processes (pids, sockets); the container mode has its own runs
+  ARTIFACTS_IT_MODE: 'native',
   ARTIFACTS_IT_STATE_DIR: join(work, 'state'),
   ARTIFACTS_IT_SERVERS_ENV: join(work, 'servers.env'),
 };
