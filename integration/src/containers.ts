@@ -248,8 +248,13 @@ export async function ownContainers(pids: number[]): Promise<string[]> {
     all: true,
     filters: JSON.stringify({ label: ['artifacts-it.pid'] }),
   });
-  return all.map(
-    (i) =>
-      `${i.Labels['artifacts-it.server'] ?? '?'} ${i.Id.slice(0, 12)} (pid ${i.Labels['artifacts-it.pid']})`,
-  );
+  return all
+    .filter(
+      (i) =>
+        i.Labels['artifacts-it.host'] === hostname() && pids.includes(Number(i.Labels['artifacts-it.pid'])),
+    )
+    .map(
+      (i) =>
+        `${i.Labels['artifacts-it.server'] ?? '?'} ${i.Id.slice(0, 12)} (pid ${i.Labels['artifacts-it.pid']})`,
+    );
 }
