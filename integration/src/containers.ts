@@ -102,6 +102,8 @@ export interface ServerContainerSpec {
   /** Host directories mounted at the same path inside the container (read-write). */
   binds?: string[];
   workingDir?: string;
+  /** Linux capabilities beyond the engine's default set (e.g. pure-ftpd's DAC_READ_SEARCH, SYS_NICE). */
+  capabilities?: string[];
   logFile: string;
   /** True once the server really serves (polled; the container dying fails at once). */
   ready: () => Promise<boolean>;
@@ -185,6 +187,7 @@ export async function startServerContainer(spec: ServerContainerSpec): Promise<S
   if (spec.entrypoint) c = c.withEntrypoint(spec.entrypoint);
   if (spec.env) c = c.withEnvironment(spec.env);
   if (spec.workingDir) c = c.withWorkingDir(spec.workingDir);
+  if (spec.capabilities?.length) c = c.withAddedCapabilities(...spec.capabilities);
   if (spec.binds?.length) {
     c = c.withBindMounts(spec.binds.map((d) => ({ source: d, target: d, mode: 'rw' as const })));
   }

@@ -288,6 +288,8 @@ async function startContainer(ctx: LaunchContext): Promise<RunningServer> {
       pemFile,
     ],
     env: { FTP_DIR: dir, FTP_HOME: home, FTP_PASSWORD: password },
+    // Debian's pure-ftpd keeps these when it drops privileges and exits (252, silently) without them
+    capabilities: ['DAC_READ_SEARCH', 'SYS_NICE'],
     ports: [port, ...Array.from({ length: pasvHi - pasvLo + 1 }, (_, i) => pasvLo + i)],
     binds: [stateDir],
     logFile,
