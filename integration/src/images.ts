@@ -166,6 +166,16 @@ const DEFS: ImageDef[] = [
       const m = await import('./servers/mlflow.js');
       return { MLFLOW_VERSION: m.MLFLOW_VERSION, BOTO3_VERSION: m.BOTO3_VERSION };
     },
+    async prepare(ctx) {
+      // the CA bundle pip trusts here (a TLS-inspecting proxy's CA may be in it); empty: none
+      const bundle = [
+        process.env.PIP_CERT,
+        process.env.SSL_CERT_FILE,
+        '/etc/ssl/certs/ca-certificates.crt',
+      ].find((f) => f && existsSync(f));
+      if (bundle) await copyFile(bundle, join(ctx, 'host-ca.crt'));
+      else await writeFile(join(ctx, 'host-ca.crt'), '');
+    },
   },
 ];
 
