@@ -30,6 +30,6 @@ for (const f of readdirSync(pkgs)) {
 }
 writeFileSync(out, JSON.stringify({ private: true, dependencies: deps, pnpm: { overrides: deps } }, null, 2));
 ' "$ctx/pkgs" "$ctx/app/package.json"
-(cd "$ctx/app" && pnpm install --prod --ignore-scripts --config.node-linker=hoisted --config.confirmModulesPurge=false --reporter=silent)
+(cd "$ctx/app" && pnpm install --prod --prefer-offline --ignore-scripts --config.node-linker=hoisted --config.confirmModulesPurge=false --reporter=silent)
 rm -rf "$ctx/pkgs"
 docker build --pull=false -t "$tag" "$@" "$ctx"
