@@ -25,7 +25,7 @@ import {
 } from '../util.js';
 
 export const MLFLOW_VERSION = '3.17.2';
-const BOTO3_VERSION = '1.44.5';
+export const BOTO3_VERSION = '1.44.5';
 
 export function mlflowVenv(cacheDir: string = cacheRoot()): { dir: string; python: string; mlflow: string } {
   const dir = join(cacheDir, `mlflow-${MLFLOW_VERSION}`, 'venv');
