@@ -1,0 +1,2 @@
+import { integrationConfig } from '@artifacts/integration/vitest';
+export default integrationConfig(['s3', 'azure']);
