@@ -1,2 +1,0 @@
-import { integrationConfig } from '@artifacts/integration/vitest';
-export default integrationConfig(['s3', 'azure']);
