@@ -36,7 +36,16 @@ export type {
   StorageDriver,
 } from './driver.js';
 export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';
-export { ArtifactsError, isAbortError, scrub, toArtifactsError } from './errors.js';
+export {
+  ArtifactsError,
+  codeForHttpStatus,
+  isAbortError,
+  isConnectionError,
+  isTemporaryError,
+  isTemporaryHttpStatus,
+  scrub,
+  toArtifactsError,
+} from './errors.js';
 export type { Hasher } from './internal/checksum.js';
 export { crc32c, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
@@ -57,6 +66,17 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
+export type { AtomicReplaceSteps, TempOwner } from './temp-name.js';
+export {
+  isAbandonedTemp,
+  isTempName,
+  OrphanTemps,
+  replaceAtomically,
+  TEMP_SUFFIX,
+  tempNameFor,
+  tempOwner,
+  tempPathFor,
+} from './temp-name.js';
 export type {
   SearchRunsOptions,
   TrackingExperiment,
