@@ -25,6 +25,7 @@ import {
 import { Limiter } from './internal/pool.js';
 import { Meter, RangeSlice, toReadable, type WriteBody } from './internal/streams.js';
 import { baseName, joinKey, validateArtifactPath } from './path-safety.js';
+import { isTempFileName, trackTempFile } from './temp-files.js';
 
 /** MLflow's FileInfo: `path` is POSIX and relative to the repository root; directories have no size. */
 export interface FileInfo {
@@ -221,7 +222,7 @@ export class ArtifactRepository {
     const entries = await this.#call(`listing ${describePath(prefix)}`, options, async (o) => {
       const out: FileInfo[] = [];
       for await (const entry of this.#driver.list(prefix, { ...o, recursive: false })) {
-        out.push(this.#fileInfo(entry, prefix));
+        if (!isTempFileName(baseName(entry.key))) out.push(this.#fileInfo(entry, prefix));
       }
       return out;
     });
@@ -234,7 +235,7 @@ export class ArtifactRepository {
     const entries = await this.#call(`listing ${describePath(prefix)}`, options, async (o) => {
       const out: FileInfo[] = [];
       for await (const entry of this.#driver.list(prefix, { ...o, recursive: true }))
-        out.push(this.#fileInfo(entry, prefix));
+        if (!isTempFileName(baseName(entry.key))) out.push(this.#fileInfo(entry, prefix));
       return out;
     });
     return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -679,6 +680,7 @@ export class ArtifactRepository {
       dirname(target),
       `.${baseName(target)}.artifacts-${process.pid}-${Math.random().toString(36).slice(2)}.part`,
     );
+    const untrack = trackTempFile(temp);
     try {
       if (this.#driver.readToFile) {
         await this.#driver.readToFile(key, temp, { signal: scope.signal });
@@ -717,6 +719,7 @@ export class ArtifactRepository {
       await rm(temp, { force: true }).catch(() => undefined);
       throw this.#error(error, what, scope);
     } finally {
+      untrack();
       scope.done();
     }
   }
@@ -800,6 +803,8 @@ async function walkLocal(
   let count = 0;
   for await (const entry of handle) {
     count++;
+    // What an interrupted transfer left behind (a `kill -9`) is never uploaded.
+    if (isTempFileName(entry.name)) continue;
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       await walkLocal(path, visit);

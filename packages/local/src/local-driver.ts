@@ -16,6 +16,7 @@ import {
   type OperationOptions,
   type StorageDriver,
   toArtifactsError,
+  trackTempFile,
 } from '@artifacts/core';
 import { confine, confineEntry, escapeError, isInside, resolveReal } from './internal/confine.js';
 
@@ -93,6 +94,7 @@ export class LocalDriver implements StorageDriver {
     // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name. Opening before
     // streaming means the file exists by the time a failure removes it.
     const handle = await open(temp, 'wx');
+    const untrack = trackTempFile(temp);
     try {
       const out = handle.createWriteStream({ highWaterMark: this.#highWaterMark, flush: this.#fsync });
       await pipeline(body, out, options.signal ? { signal: options.signal } : {});
@@ -100,6 +102,8 @@ export class LocalDriver implements StorageDriver {
     } catch (error) {
       await rm(temp, { force: true }).catch(() => undefined);
       throw directoryInTheWay(error, key);
+    } finally {
+      untrack();
     }
     return undefined;
   }
@@ -108,6 +112,7 @@ export class LocalDriver implements StorageDriver {
   async #writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
     const target = await this.#writeTarget(key);
     const temp = join(dirname(target), tempNameFor(basename(target)));
+    const untrack = trackTempFile(temp);
     try {
       options.signal?.throwIfAborted();
       await copyFile(localPath, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
@@ -120,6 +125,8 @@ export class LocalDriver implements StorageDriver {
     } catch (error) {
       await rm(temp, { force: true }).catch(() => undefined);
       throw directoryInTheWay(error, key);
+    } finally {
+      untrack();
     }
     return undefined;
   }
