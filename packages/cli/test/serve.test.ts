@@ -55,7 +55,7 @@ describe('artifacts serve', () => {
 
   it('names a bad port as a usage problem', async () => {
     const result = await cli(['serve', '--port', 'http'], { cwd: await tempDir() });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain('--port "http" is not a port number');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--port must be an integer between 0 and 65535, got "http"');
   });
 });
