@@ -60,7 +60,8 @@ export function createProgress(
     stream,
     // Without a known total (a stream from stdin) there is no bar, percentage or ETA to show.
     format: (options, params, payload: Record<string, string>) => {
-      if (payload.size === '?') return `${label} ${payload.done} | ${payload.files} files | ${payload.speed}/s`;
+      if (payload.size === '?')
+        return `${label} ${payload.done} | ${payload.files} files | ${payload.speed}/s`;
       const size = options.barsize ?? 24;
       const filled = Math.round(Math.min(1, params.progress) * size);
       const bar = `${(options.barCompleteChar ?? '=').repeat(filled)}${(options.barIncompleteChar ?? '-').repeat(size - filled)}`;
