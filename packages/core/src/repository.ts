@@ -20,6 +20,7 @@ import { ArtifactsError, type FailedFile, toArtifactsError } from './errors.js';
 import { Limiter } from './internal/pool.js';
 import { Meter, RangeSlice, toReadable, type WriteBody } from './internal/streams.js';
 import { baseName, joinKey, validateArtifactPath } from './path-safety.js';
+import { isTempFileName, trackTempFile } from './temp-files.js';
 
 /** MLflow's FileInfo: `path` is POSIX and relative to the repository root; directories have no size. */
 export interface FileInfo {
@@ -212,7 +213,7 @@ export class ArtifactRepository {
     const entries = await this.#call(`listing ${describePath(prefix)}`, options, async (o) => {
       const out: FileInfo[] = [];
       for await (const entry of this.#driver.list(prefix, { ...o, recursive: false })) {
-        out.push(this.#fileInfo(entry, prefix));
+        if (!isTempFileName(baseName(entry.key))) out.push(this.#fileInfo(entry, prefix));
       }
       return out;
     });
@@ -225,7 +226,7 @@ export class ArtifactRepository {
     const entries = await this.#call(`listing ${describePath(prefix)}`, options, async (o) => {
       const out: FileInfo[] = [];
       for await (const entry of this.#driver.list(prefix, { ...o, recursive: true }))
-        out.push(this.#fileInfo(entry, prefix));
+        if (!isTempFileName(baseName(entry.key))) out.push(this.#fileInfo(entry, prefix));
       return out;
     });
     return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -650,6 +651,7 @@ export class ArtifactRepository {
     const what = `downloading ${describePath(key)}`;
     const scope = this.#scope(options);
     const temp = join(dirname(target), downloadTempName(baseName(target)));
+    const untrack = trackTempFile(temp);
     try {
       if (this.#driver.readToFile) {
         await this.#driver.readToFile(key, temp, { signal: scope.signal });
@@ -686,6 +688,7 @@ export class ArtifactRepository {
       await rm(temp, { force: true }).catch(() => undefined);
       throw this.#error(error, what, scope);
     } finally {
+      untrack();
       scope.done();
     }
   }
@@ -723,7 +726,6 @@ export class ArtifactRepository {
   }
 }
 
-const TEMP_SUFFIX = /\.artifacts-\d+-[0-9a-z]+\.part$/;
 /** Longest file name (bytes) most file systems take (NAME_MAX). */
 const NAME_MAX = 255;
 
@@ -738,11 +740,6 @@ function downloadTempName(base: string): string {
       ? base
       : createHash('sha256').update(base).digest('hex').slice(0, 32);
   return `.${stem}${suffix}`;
-}
-
-/** True for a download's temporary file (left by a killed process): never uploaded. */
-function isDownloadTemp(name: string): boolean {
-  return name.startsWith('.') && TEMP_SUFFIX.test(name);
 }
 
 function timeoutOf(options: OperationOptions): { timeoutMs?: number } {
@@ -795,7 +792,8 @@ async function walkLocal(
   let count = 0;
   for await (const entry of handle) {
     count++;
-    if (isDownloadTemp(entry.name)) continue;
+    // What an interrupted transfer left behind (a `kill -9`) is never uploaded.
+    if (isTempFileName(entry.name)) continue;
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       await walkLocal(path, visit);
