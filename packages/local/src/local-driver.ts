@@ -27,6 +27,7 @@ import {
   type StorageDriver,
   tempNameFor,
   toArtifactsError,
+  trackTempFile,
 } from '@artifacts/core';
 import {
   type Dir,
@@ -143,12 +144,16 @@ export class LocalDriver implements StorageDriver {
 
   /** Renames `temp` onto `name` in the held `dir`, or removes `temp` (in that same directory) on failure. */
   async #commit(dir: Dir, temp: string, name: string, key: string, fill: () => Promise<void>): Promise<void> {
+    // A process ending on a signal removes it even while a kernel copy still fills it.
+    const untrack = trackTempFile(dir.path(temp));
     try {
       await fill();
       await rename(dir.path(temp), dir.path(name));
     } catch (error) {
       await unlink(dir.path(temp)).catch(() => undefined);
       throw directoryInTheWay(error, key);
+    } finally {
+      untrack();
     }
   }
 
