@@ -74,6 +74,8 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
+export type { ResolvedSettings, SettingSpec, Settings, SettingsValues } from './settings.js';
+export { closestName, defineSettings } from './settings.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, TempOwner } from './temp-name.js';
 export {
@@ -94,7 +96,5 @@ export type {
   TrackingUri,
 } from './tracking.js';
 export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
-export type { ResolvedSettings, SettingSpec, Settings, SettingsValues } from './settings.js';
-export { closestName, defineSettings } from './settings.js';
 export type { ArtifactUri } from './uri.js';
 export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
