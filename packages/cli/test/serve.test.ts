@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bin, cli, tempDir } from './helpers.js';
@@ -109,6 +110,41 @@ describe('artifacts serve', () => {
     expect(await server.exited).toBe(0);
   });
 
+  it('--allowed-hosts sets the Host names the server answers', async () => {
+    const server = startServe([
+      '--artifacts-destination',
+      await tempDir(),
+      '--allow-unauthenticated',
+      '--allowed-hosts',
+      'artifacts.example',
+    ]);
+    const get = (url: URL, host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const request = httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: '/api/2.0/mlflow-artifacts/artifacts',
+            headers: { host },
+          },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        request.on('error', reject);
+        request.end();
+      });
+    try {
+      const url = new URL(await server.url);
+      expect(await get(url, 'artifacts.example')).toBe(200);
+      expect(await get(url, 'evil.example')).toBe(403);
+    } finally {
+      server.child.kill('SIGTERM');
+    }
+    expect(await server.exited).toBe(0);
+  });
+
   it('reads each setting from its variable too, and a bad variable is a usage error naming it', async () => {
     const bad = await cli(['serve'], { cwd: await tempDir(), env: { ARTIFACTS_SERVER_PORT: 'abc' } });
     expect(bad.code).toBe(2);
@@ -119,6 +155,9 @@ describe('artifacts serve', () => {
       '--tokens-file',
       '--tls-cert',
       '--tls-key',
+      '--allowed-hosts',
+      '--allowed-origins',
+      '--max-connections',
       '--max-upload-bytes',
       '--request-timeout',
     ]) {

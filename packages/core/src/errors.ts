@@ -26,6 +26,11 @@ export interface ArtifactsErrorOptions {
   context?: Record<string, unknown>;
   /** Each file that failed, for `partial_failure`. */
   failures?: FailedFile[];
+  /**
+   * The same call may succeed if repeated (a reset connection, a 503, a throttled request). Only
+   * such errors are retried, and only for idempotent operations. Default false.
+   */
+  temporary?: boolean;
 }
 
 const BRAND = Symbol.for('@artifacts/core/ArtifactsError');
@@ -36,12 +41,15 @@ export class ArtifactsError extends Error {
   readonly code: ArtifactsErrorCode;
   readonly context: Record<string, unknown>;
   readonly failures: FailedFile[];
+  /** Repeating the same call may succeed (see `ArtifactsErrorOptions.temporary`). */
+  readonly temporary: boolean;
 
   constructor(code: ArtifactsErrorCode, message: string, options: ArtifactsErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.context = options.context ?? {};
     this.failures = options.failures ?? [];
+    this.temporary = options.temporary ?? false;
     Object.defineProperty(this, BRAND, { value: true });
   }
 
@@ -79,21 +87,103 @@ const ERRNO_CODES: Record<string, ArtifactsErrorCode> = {
   ENOTDIR: 'failed_precondition',
   ENAMETOOLONG: 'invalid_argument',
   EINVAL: 'invalid_argument',
-  ECONNREFUSED: 'unavailable',
-  ECONNRESET: 'unavailable',
-  EPIPE: 'unavailable',
-  EHOSTUNREACH: 'unavailable',
-  ENETUNREACH: 'unavailable',
   ENOTFOUND: 'unavailable',
-  EAI_AGAIN: 'unavailable',
   ETIMEDOUT: 'timeout',
   ESOCKETTIMEDOUT: 'timeout',
   UND_ERR_CONNECT_TIMEOUT: 'timeout',
-  UND_ERR_SOCKET: 'unavailable',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
   ENOSPC: 'unavailable',
   EDQUOT: 'unavailable',
-  ERR_STREAM_PREMATURE_CLOSE: 'unavailable',
 };
+
+/**
+ * Node/undici error codes meaning the connection broke under a request (not an answer from the
+ * server): the request may succeed on a fresh connection.
+ */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ERR_HTTP2_STREAM_ERROR',
+  'ERR_HTTP2_GOAWAY_SESSION',
+]);
+const CONNECTION_MESSAGES = /socket hang up|ECONNRESET|other side closed|premature close/i;
+
+/**
+ * True when `error` (or one of its causes) says the connection broke under the request: reset,
+ * refused, a closed socket, a connect timeout. The base every backend extends with its protocol's
+ * own signs (an FTP 421, an SSH channel closed). An `ArtifactsError` counts through its `cause` only.
+ */
+export function isConnectionError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    if (!ArtifactsError.is(current)) {
+      const code = errorCodeOf(current);
+      if (code !== undefined && CONNECTION_CODES.has(code)) return true;
+      const message = (current as { message?: unknown }).message;
+      if (typeof message === 'string' && CONNECTION_MESSAGES.test(message)) return true;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * The one mapping of an HTTP status to an ArtifactsError code, shared by every HTTP-speaking
+ * backend. 408 is a `timeout`; 409 (a conflict with the object's current state: a pending copy, a
+ * lease, a directory in the way) is `failed_precondition`; 429 and 5xx are `unavailable` (see
+ * `isTemporaryHttpStatus`). Undefined for statuses below 400.
+ */
+export function codeForHttpStatus(status: number): ArtifactsErrorCode | undefined {
+  if (status < 400) return undefined;
+  switch (status) {
+    case 401:
+      return 'unauthenticated';
+    case 403:
+      return 'permission_denied';
+    case 404:
+    case 410:
+      return 'not_found';
+    case 405:
+    case 501:
+    case 505:
+      return 'unsupported';
+    case 408:
+      return 'timeout';
+    case 409:
+    case 412:
+    case 428:
+      return 'failed_precondition';
+    case 429:
+      return 'unavailable';
+    default:
+      return status >= 500 ? 'unavailable' : 'invalid_argument';
+  }
+}
+
+/** Statuses after which the same request may succeed: 408, 429 and 5xx except 501/505. */
+export function isTemporaryHttpStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
+}
+
+/** Whether repeating the call that threw `error` may succeed: a temporary ArtifactsError or a broken connection. */
+export function isTemporaryError(error: unknown): boolean {
+  if (ArtifactsError.is(error)) return error.temporary;
+  return isConnectionError(error);
+}
 
 function errorCodeOf(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
@@ -124,11 +214,16 @@ export function toArtifactsError(
 ): ArtifactsError {
   if (ArtifactsError.is(error)) return scrubError(error, options.secrets);
   const raw = error instanceof Error ? error.message : String(error);
-  let code: ArtifactsErrorCode = options.code ?? ERRNO_CODES[errorCodeOf(error) ?? ''] ?? 'internal';
+  const connection = isConnectionError(error);
+  let code: ArtifactsErrorCode =
+    options.code ?? ERRNO_CODES[errorCodeOf(error) ?? ''] ?? (connection ? 'unavailable' : 'internal');
   if (isTimeoutError(error)) code = 'timeout';
   else if (isAbortError(error)) code = 'aborted';
   const message = scrub(`${describe(code, what)}: ${raw}`, options.secrets);
-  return new ArtifactsError(code, message, { cause: error });
+  return new ArtifactsError(code, message, {
+    cause: error,
+    temporary: connection && code !== 'aborted' && options.code === undefined,
+  });
 }
 
 function describe(code: ArtifactsErrorCode, what: string): string {
@@ -168,5 +263,6 @@ function scrubError(error: ArtifactsError, secrets: readonly string[] = []): Art
     cause: error.cause,
     context: error.context,
     failures: error.failures,
+    temporary: error.temporary,
   });
 }

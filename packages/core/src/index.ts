@@ -36,7 +36,16 @@ export type {
   StorageDriver,
 } from './driver.js';
 export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';
-export { ArtifactsError, isAbortError, scrub, toArtifactsError } from './errors.js';
+export {
+  ArtifactsError,
+  codeForHttpStatus,
+  isAbortError,
+  isConnectionError,
+  isTemporaryError,
+  isTemporaryHttpStatus,
+  scrub,
+  toArtifactsError,
+} from './errors.js';
 export type { Hasher } from './internal/checksum.js';
 export { crc32c, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
@@ -58,5 +67,24 @@ export type {
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
+export type { AtomicReplaceSteps, TempOwner } from './temp-name.js';
+export {
+  isAbandonedTemp,
+  isTempName,
+  OrphanTemps,
+  replaceAtomically,
+  TEMP_SUFFIX,
+  tempNameFor,
+  tempOwner,
+  tempPathFor,
+} from './temp-name.js';
+export type {
+  SearchRunsOptions,
+  TrackingExperiment,
+  TrackingOptions,
+  TrackingRunInfo,
+  TrackingUri,
+} from './tracking.js';
+export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
 export type { ArtifactUri } from './uri.js';
 export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';

@@ -1,4 +1,5 @@
 import { unlinkSync } from 'node:fs';
+import { isTempName } from './temp-name.js';
 
 // On globalThis under a Symbol.for key, like the registry: the ESM and CJS copies of core (and the
 // backends that import either) share one set, so a process exiting on a signal finds them all.
@@ -46,7 +47,8 @@ export function removeTempFilesSync(): string[] {
 }
 
 // `.<name>.artifacts-<pid>-<random>.part` (a download in progress, core) and
-// `.<name>.<16 hex>.artifacts-tmp` (a write in progress, file-system backends).
+// `.<name>.<16 hex>.artifacts-tmp` (a write in progress, the local backend); `isTempName` knows the
+// shared scheme of the other file protocols.
 const TEMP_NAME = /^\..+\.(?:artifacts-\d+-[0-9a-z]+\.part|[0-9a-f]{16}\.artifacts-tmp)$/;
 
 /**
@@ -54,5 +56,5 @@ const TEMP_NAME = /^\..+\.(?:artifacts-\d+-[0-9a-z]+\.part|[0-9a-f]{16}\.artifac
  * (`kill -9`) leaves behind. Such files are never uploaded or listed.
  */
 export function isTempFileName(name: string): boolean {
-  return TEMP_NAME.test(name);
+  return TEMP_NAME.test(name) || isTempName(name);
 }

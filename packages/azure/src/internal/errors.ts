@@ -1,4 +1,12 @@
-import { ArtifactsError, type ArtifactsErrorCode, isAbortError, scrub } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type ArtifactsErrorCode,
+  codeForHttpStatus,
+  isAbortError,
+  isConnectionError,
+  isTemporaryHttpStatus,
+  scrub,
+} from '@artifacts/core';
 
 interface RestErrorLike {
   name?: string;
@@ -12,13 +20,6 @@ const UNAUTHENTICATED = new Set([
   'AuthenticationFailed',
   'InvalidAuthenticationInfo',
   'NoAuthenticationInformation',
-]);
-const UNAVAILABLE_CODES = new Set([
-  'REQUEST_SEND_ERROR',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
 ]);
 const CREDENTIAL_ERRORS = new Set([
   'CredentialUnavailableError',
@@ -52,9 +53,11 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
   const code = serviceCode(e);
   const status = e.statusCode;
   const detail = scrub(firstLine(e.message), secrets);
+  const temporary = (status !== undefined && isTemporaryHttpStatus(status)) || isConnectionError(error);
   const make = (artifactsCode: ArtifactsErrorCode, message: string) =>
     new ArtifactsError(artifactsCode, scrub(message, secrets), {
       cause: error,
+      temporary,
       context: {
         container: subject.container,
         account: subject.account,
@@ -89,25 +92,15 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
     );
   }
   if (status === 404) return make('not_found', `${subject.what}: ${where} was not found (${code ?? status})`);
-  if (status === 412 || status === 409) {
-    return make('failed_precondition', `${subject.what}: ${code ?? status}: ${detail}`);
-  }
   if (status === 416)
     return make('invalid_argument', `${subject.what}: the requested range is not satisfiable`);
-  if (status === 408 || status === 429 || (status !== undefined && status >= 500)) {
-    return make(
-      'unavailable',
-      `${subject.what}: the blob service answered ${status} ${code ?? ''}: ${detail}`.trim(),
-    );
+  const byStatus = status === undefined ? undefined : codeForHttpStatus(status);
+  if (byStatus !== undefined) {
+    return make(byStatus, `${subject.what}: the blob service answered ${status} ${code ?? ''}: ${detail}`);
   }
-  if (code !== undefined && UNAVAILABLE_CODES.has(code)) {
+  // REQUEST_SEND_ERROR is the SDK's wrapper around a socket failure.
+  if (code === 'REQUEST_SEND_ERROR' || isConnectionError(error) || code === 'ENOTFOUND') {
     return make('unavailable', `${subject.what}: cannot reach the blob service: ${detail}`);
-  }
-  if (status !== undefined && status >= 400) {
-    return make(
-      'invalid_argument',
-      `${subject.what}: the blob service answered ${status} ${code ?? ''}: ${detail}`,
-    );
   }
   return error;
 }

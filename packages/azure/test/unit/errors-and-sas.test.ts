@@ -58,6 +58,10 @@ describe('error mapping', () => {
   it('throttling and server errors → unavailable; 412 → failed_precondition; 416 → invalid_argument', () => {
     expect(mapped(rest(503, 'ServerBusy')).code).toBe('unavailable');
     expect(mapped(rest(500, 'InternalError')).code).toBe('unavailable');
+    expect(mapped(rest(503, 'ServerBusy')).temporary).toBe(true);
+    expect(mapped(rest(408, 'OperationTimedOut')).code).toBe('timeout');
+    expect(mapped(rest(409, 'LeaseIdMissing')).code).toBe('failed_precondition');
+    expect(mapped(rest(409, 'LeaseIdMissing')).temporary).toBe(false);
     expect(mapped(rest(412, 'ConditionNotMet')).code).toBe('failed_precondition');
     expect(mapped(rest(416, 'InvalidRange')).code).toBe('invalid_argument');
   });

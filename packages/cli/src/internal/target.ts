@@ -4,10 +4,12 @@ import {
   ArtifactsError,
   FIRST_PARTY_BACKENDS,
   isObjectStoreScheme,
+  isTrackingUri,
   openRepository,
   parseArtifactUri,
   redactUri,
   registeredSchemes,
+  resolveTrackingUri,
   validateArtifactPath,
 } from '@artifacts/core';
 
@@ -120,7 +122,8 @@ export async function loadBackend(scheme: string): Promise<void> {
 
 /** Opens a repository at a URI after loading its backend. */
 export async function openAt(given: string): Promise<ArtifactRepository> {
-  const uri = localize(given);
+  // runs:/ and models:/ are resolved by core first, so that the storage backend is loaded from here
+  const uri = isTrackingUri(given) ? await resolveTrackingUri(given) : localize(given);
   const scheme = parseArtifactUri(uri).scheme;
   await loadBackend(scheme);
   try {

@@ -1,4 +1,12 @@
-import { ArtifactsError, type ArtifactsErrorCode, isAbortError, scrub } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type ArtifactsErrorCode,
+  codeForHttpStatus,
+  isAbortError,
+  isConnectionError,
+  isTemporaryHttpStatus,
+  scrub,
+} from '@artifacts/core';
 
 /** What a failed call was about, for the message: never holds a secret. */
 export interface Subject {
@@ -32,9 +40,11 @@ export function mapGcsError(error: unknown, subject: Subject, secrets: readonly 
   const e = error as GoogleErrorLike;
   const status = statusOf(e);
   const detail = scrub(firstLine(e.message), secrets);
+  const temporary = (status !== undefined && isTemporaryHttpStatus(status)) || isConnectionError(error);
   const make = (code: ArtifactsErrorCode, message: string) =>
     new ArtifactsError(code, scrub(message, secrets), {
       cause: error,
+      temporary,
       context: {
         bucket: subject.bucket,
         ...(subject.object === undefined ? {} : { object: subject.object }),
@@ -68,15 +78,12 @@ export function mapGcsError(error: unknown, subject: Subject, secrets: readonly 
     }
     return make('not_found', `${subject.what}: ${bucket} does not exist`);
   }
-  if (status === 412 || status === 409)
-    return make('failed_precondition', `${subject.what}: ${status}: ${detail}`);
   if (status === 416)
     return make('invalid_argument', `${subject.what}: the requested range is not satisfiable`);
-  if (status === 408 || status === 429 || (status !== undefined && status >= 500)) {
-    return make('unavailable', `${subject.what}: Google Cloud Storage answered ${status}: ${detail}`);
-  }
-  if (status !== undefined && status >= 400) {
-    return make('invalid_argument', `${subject.what}: Google Cloud Storage answered ${status}: ${detail}`);
-  }
+  const byStatus = status === undefined ? undefined : codeForHttpStatus(status);
+  if (byStatus !== undefined)
+    return make(byStatus, `${subject.what}: Google Cloud Storage answered ${status}: ${detail}`);
+  if (isConnectionError(error))
+    return make('unavailable', `${subject.what}: cannot reach Google Cloud Storage: ${detail}`);
   return error;
 }

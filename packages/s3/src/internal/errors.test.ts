@@ -60,6 +60,10 @@ describe('mapS3Error', () => {
     expect(mapped(s3Error('InternalError', 500, 'server')).code).toBe('unavailable');
     expect(mapped(s3Error('Whatever', 502, 'server')).code).toBe('unavailable');
     expect(mapped(s3Error('TooManyRequests', 429)).code).toBe('unavailable');
+    expect(mapped(s3Error('SlowDown', 503, 'server')).temporary).toBe(true);
+    expect(mapped(s3Error('Whatever', 502, 'server')).temporary).toBe(true);
+    expect(mapped(s3Error('NoSuchKey', 404)).temporary).toBe(false);
+    expect(mapped(s3Error('AccessDenied', 403)).temporary).toBe(false);
   });
 
   it('412 and 416 get their own codes', () => {

@@ -1,4 +1,12 @@
-import { ArtifactsError, type ArtifactsErrorCode, isAbortError } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type ArtifactsErrorCode,
+  codeForHttpStatus,
+  isAbortError,
+  isConnectionError,
+  isTemporaryHttpStatus,
+  toArtifactsError,
+} from '@artifacts/core';
 
 /** What an S3 call was working on, for messages: `s3://bucket/key`. */
 export interface S3Target {
@@ -37,7 +45,7 @@ const CODES: Record<string, ArtifactsErrorCode> = {
   TooManyRequestsException: 'unavailable',
   ServiceUnavailable: 'unavailable',
   InternalError: 'unavailable',
-  RequestTimeout: 'unavailable',
+  RequestTimeout: 'timeout',
   XMinioServerNotInitialized: 'unavailable',
   PreconditionFailed: 'failed_precondition',
   InvalidRange: 'invalid_argument',
@@ -58,6 +66,19 @@ const CODES: Record<string, ArtifactsErrorCode> = {
   InvalidChecksum: 'integrity',
   IncompleteBody: 'integrity',
 };
+
+/** S3 codes after which the same request may succeed (throttling, a busy or restarting server). */
+const TEMPORARY_CODES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestTimeout',
+  'XMinioServerNotInitialized',
+]);
 
 const TLS_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
@@ -166,25 +187,22 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
     return new ArtifactsError('integrity', `${action} ${where}: ${raw}`, { cause: error, context });
   }
 
+  const temporary =
+    (code !== undefined && TEMPORARY_CODES.has(code)) ||
+    (status !== undefined && isTemporaryHttpStatus(status)) ||
+    isConnectionError(error);
   let mapped: ArtifactsErrorCode | undefined = code ? CODES[code] : undefined;
-  if (!mapped && status !== undefined) {
-    if (status === 404) mapped = 'not_found';
-    else if (status === 401) mapped = 'unauthenticated';
-    else if (status === 403) mapped = 'permission_denied';
-    else if (status === 412) mapped = 'failed_precondition';
-    else if (status === 416) mapped = 'invalid_argument';
-    else if (status === 429 || status >= 500) mapped = 'unavailable';
-  }
+  if (!mapped && status !== undefined) mapped = codeForHttpStatus(status);
   if (!mapped && e.$fault === 'server') mapped = 'unavailable';
   if (!mapped) {
-    // Network failures (ECONNREFUSED…) carry errno codes core already maps; add where we were.
+    // A network failure: core's errno table knows the code; add where we were.
     if (node) {
-      const wrapped = new ArtifactsError(
-        errnoCode(node),
+      const base = toArtifactsError(error, `${action} ${where}`);
+      return new ArtifactsError(
+        base.code === 'internal' ? 'unavailable' : base.code,
         `${action} ${where}: ${raw || node}${target.endpoint ? ` (endpoint ${target.endpoint})` : ''}`,
-        { cause: error, context },
+        { cause: error, context, temporary },
       );
-      return wrapped;
     }
     return new ArtifactsError('internal', `${action} ${where} failed: ${detail || String(error)}`, {
       cause: error,
@@ -209,7 +227,10 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
       message = `${action} ${where}: the credentials were refused`;
       break;
     case 'unavailable':
-      message = `${action} ${where}: S3 is unavailable after retries`;
+      message = `${action} ${where}: S3 is unavailable`;
+      break;
+    case 'timeout':
+      message = `${action} ${where}: S3 timed out`;
       break;
     case 'integrity':
       message = `${action} ${where}: the data did not match its checksum`;
@@ -217,11 +238,9 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
     default:
       message = `${action} ${where} failed`;
   }
-  return new ArtifactsError(mapped, detail ? `${message} (${detail})` : message, { cause: error, context });
-}
-
-function errnoCode(node: string): ArtifactsErrorCode {
-  if (['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'].includes(node)) return 'timeout';
-  if (['ENOENT', 'EACCES', 'EISDIR'].includes(node)) return 'invalid_argument';
-  return 'unavailable';
+  return new ArtifactsError(mapped, detail ? `${message} (${detail})` : message, {
+    cause: error,
+    context,
+    temporary,
+  });
 }

@@ -1,4 +1,5 @@
 import type { RegisterCommand } from '../context.js';
+import { registerGc } from '../gc.js';
 import { registerCat } from './cat.js';
 import { registerCp } from './cp.js';
 import { registerDownload } from './download.js';
@@ -22,5 +23,6 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerStat,
   registerDu,
   registerPresign,
+  registerGc,
   registerServe,
 ];

@@ -37,6 +37,22 @@ const SETTINGS: Array<{
   },
   { flag: '--tls-key <path>', env: 'ARTIFACTS_SERVER_TLS_KEY', help: 'the PEM private key for --tls-cert' },
   {
+    flag: '--allowed-hosts <names>',
+    env: 'ARTIFACTS_SERVER_ALLOWED_HOSTS',
+    help: "comma-separated Host names answered (others get 403; '.example.com' for a domain, '*' for any; default: loopback names on loopback)",
+  },
+  {
+    flag: '--allowed-origins <origins>',
+    env: 'ARTIFACTS_SERVER_ALLOWED_ORIGINS',
+    help: "comma-separated browser origins allowed to change artifacts ('*' for any; default: none but the server's own)",
+  },
+  {
+    flag: '--max-connections <n>',
+    env: 'ARTIFACTS_SERVER_MAX_CONNECTIONS',
+    help: 'most client connections at once, 0 = no cap (default 512)',
+    parse: integer('--max-connections'),
+  },
+  {
     flag: '--max-upload-bytes <n>',
     env: 'ARTIFACTS_SERVER_MAX_UPLOAD_BYTES',
     help: 'largest upload accepted (413 beyond; default no limit)',

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ArtifactsError,
+  codeForHttpStatus,
+  isConnectionError,
+  isTemporaryError,
+  isTemporaryHttpStatus,
+  toArtifactsError,
+} from './errors.js';
+
+function errno(code: string, message = code): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+describe('codeForHttpStatus', () => {
+  it.each([
+    [400, 'invalid_argument'],
+    [401, 'unauthenticated'],
+    [403, 'permission_denied'],
+    [404, 'not_found'],
+    [408, 'timeout'],
+    [409, 'failed_precondition'],
+    [412, 'failed_precondition'],
+    [416, 'invalid_argument'],
+    [429, 'unavailable'],
+    [500, 'unavailable'],
+    [501, 'unsupported'],
+    [503, 'unavailable'],
+  ])('%i → %s', (status, code) => {
+    expect(codeForHttpStatus(status)).toBe(code);
+  });
+
+  it('has no code for a success', () => {
+    expect(codeForHttpStatus(206)).toBeUndefined();
+  });
+
+  it('calls 408, 429 and 5xx temporary, but not 501 or a 4xx', () => {
+    expect([408, 429, 500, 502, 503, 504].every(isTemporaryHttpStatus)).toBe(true);
+    expect([400, 403, 404, 409, 412, 501].some(isTemporaryHttpStatus)).toBe(false);
+  });
+});
+
+describe('isConnectionError', () => {
+  it('finds a reset connection under SDK wrappers', () => {
+    const wrapped = new Error('request failed', { cause: new Error('send', { cause: errno('ECONNRESET') }) });
+    expect(isConnectionError(wrapped)).toBe(true);
+    expect(isConnectionError(new Error('socket hang up'))).toBe(true);
+  });
+
+  it('is false for answers and local file errors', () => {
+    expect(isConnectionError(errno('ENOENT'))).toBe(false);
+    expect(isConnectionError(new ArtifactsError('not_found', 'x'))).toBe(false);
+    expect(isConnectionError('ECONNRESET')).toBe(false);
+  });
+});
+
+describe('temporary', () => {
+  it('defaults to false and survives scrubbing', () => {
+    expect(new ArtifactsError('unavailable', 'x').temporary).toBe(false);
+    const error = new ArtifactsError('unavailable', 'key s3cr3t', { temporary: true });
+    const scrubbed = toArtifactsError(error, 'x', { secrets: ['s3cr3t'] });
+    expect(scrubbed.message).not.toContain('s3cr3t');
+    expect(scrubbed.temporary).toBe(true);
+  });
+
+  it('marks a broken connection temporary, a missing file not', () => {
+    const reset = toArtifactsError(errno('ECONNRESET'), 'reading');
+    expect(reset.code).toBe('unavailable');
+    expect(reset.temporary).toBe(true);
+    expect(isTemporaryError(errno('EPIPE'))).toBe(true);
+    const missing = toArtifactsError(errno('ENOENT'), 'reading');
+    expect(missing.code).toBe('not_found');
+    expect(missing.temporary).toBe(false);
+  });
+});
