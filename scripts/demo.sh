@@ -16,6 +16,13 @@ step() {
   "$@"
 }
 
+# ARTIFACTS_DEMO_URL: use a server that already runs (e.g. the artifacts-serve container, .ci/run)
+# instead of starting one; ARTIFACTS_DEMO_DESTINATION: its destination directory (default ./mlartifacts).
+dest=${ARTIFACTS_DEMO_DESTINATION:-./mlartifacts}
+if [ -n "${ARTIFACTS_DEMO_URL:-}" ]; then
+  url=$ARTIFACTS_DEMO_URL
+  echo "demo: using the server at $url"
+else
 # Port 0: the server picks a free port and prints it; the demo reads it from the server's log.
 log=$(mktemp)
 # The server runs as node itself, not under a pnpm wrapper: $! is then the process that handles the
@@ -44,6 +51,7 @@ for _ in $(seq 1 120); do
 done
 [ -n "$url" ] || { echo "demo: the server did not start" >&2; cat "$log" >&2; exit 1; }
 echo "demo: $(cat "$log")"
+fi
 export MLFLOW_TRACKING_URI=$url
 
 run_uri=mlflow-artifacts:/0/demo-run/artifacts
@@ -54,5 +62,5 @@ step pnpm -s artifacts ls -r -l "$run_uri"
 rm -rf ./sample-out
 step pnpm -s artifacts download "$run_uri" ./sample-out
 step diff -r examples/sample-run ./sample-out/artifacts
-step diff -r examples/sample-run ./mlartifacts/0/demo-run/artifacts
-echo "demo: OK, through the server: ./sample-out/artifacts and ./mlartifacts/0/demo-run/artifacts match examples/sample-run byte for byte"
+step diff -r examples/sample-run "$dest/0/demo-run/artifacts"
+echo "demo: OK, through the server: ./sample-out/artifacts and $dest/0/demo-run/artifacts match examples/sample-run byte for byte"

@@ -337,10 +337,13 @@ function print(context: CommandContext, report: GcReport, json: boolean): void {
     }
   }
   const t = report.totals;
+  const found = report.orphans.filter((o) => o.status === 'found').length;
   output.out(
     `gc: ${verb} ${t.files} files, ${human(t.bytes)} (${t.bytes} bytes) of ${t.runs} deleted run(s)${
       t.orphans ? ` and ${t.orphans} orphan(s)` : ''
-    }${t.skipped ? `; ${t.skipped} skipped` : ''}${t.failed ? `; ${t.failed} failed` : ''}`,
+    }${found ? `; ${found} orphan(s) found (--delete-orphans removes them)` : ''}${
+      t.skipped ? `; ${t.skipped} skipped` : ''
+    }${t.failed ? `; ${t.failed} failed` : ''}`,
   );
 }
 
