@@ -94,10 +94,7 @@ export type {
   TrackingUri,
 } from './tracking.js';
 export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
-<<<<<<< HEAD
-=======
 export type { ResolvedSettings, SettingSpec, Settings, SettingsValues } from './settings.js';
 export { closestName, defineSettings } from './settings.js';
->>>>>>> main
 export type { ArtifactUri } from './uri.js';
 export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
