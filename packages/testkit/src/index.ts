@@ -5,3 +5,5 @@ export { dataBytes, dataStream, hashData, hashFile, hashStream, readAll } from '
 export type { MemoryReport, MemorySampler } from './memory.js';
 export { sampleMemory } from './memory.js';
 export { AWKWARD_NAMES, HOSTILE_PATHS } from './path-corpus.js';
+export type { ResilienceOptions } from './resilience.js';
+export { describeResilience } from './resilience.js';
