@@ -36,7 +36,7 @@ export const MLFLOW_VERSION = '3.18.0';
  * that is used instead.
  */
 const DEPENDENCIES_FROM = '3.17.2';
-const BOTO3_VERSION = '1.44.5';
+export const BOTO3_VERSION = '1.44.5';
 
 export function mlflowVenv(cacheDir: string = cacheRoot()): { dir: string; python: string; mlflow: string } {
   const dir = join(cacheDir, `mlflow-${MLFLOW_VERSION}`, 'venv');

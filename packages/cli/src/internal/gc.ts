@@ -8,7 +8,7 @@ import {
   toArtifactsError,
 } from '@artifacts/core';
 import type { Command } from 'commander';
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './context.js';
 import { human } from './progress.js';
 import { openAt } from './target.js';
 
@@ -363,6 +363,8 @@ export function registerGc(program: Command, context: () => CommandContext): voi
     .option('--delete-orphans', 'also delete those orphan run directories')
     .option('--json', 'print the report as JSON')
     .action(async (opts: GcOptions) => {
-      await gc(context(), opts);
+      const ctx = context();
+      // --json is also the program's global option.
+      await gc(ctx, { ...opts, json: opts.json === true || ctx.json });
     });
 }
