@@ -3,7 +3,15 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { envBoolean, envNumber, envString } from './config.js';
-import { ArtifactsError, type ArtifactsErrorCode, isAbortError, scrub } from './errors.js';
+import {
+  ArtifactsError,
+  type ArtifactsErrorCode,
+  codeForHttpStatus,
+  isAbortError,
+  isConnectionError,
+  isTemporaryHttpStatus,
+  scrub,
+} from './errors.js';
 import { validateArtifactPath } from './path-safety.js';
 import { appendToUri, parseArtifactUri, redactUri } from './uri.js';
 
@@ -80,17 +88,6 @@ export interface SearchRunsOptions {
   signal?: AbortSignal;
 }
 
-const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const RETRY_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
-
 interface Resolved {
   origin: string;
   prefix: string;
@@ -106,14 +103,10 @@ interface Resolved {
 }
 
 function codeForStatus(status: number, errorCode: string | undefined, message: string): ArtifactsErrorCode {
-  if (errorCode === 'RESOURCE_DOES_NOT_EXIST' || status === 404) return 'not_found';
+  if (errorCode === 'RESOURCE_DOES_NOT_EXIST') return 'not_found';
   // MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE "… alias x not found."
   if (errorCode === 'INVALID_PARAMETER_VALUE' && /\bnot found\b/i.test(message)) return 'not_found';
-  if (status === 401) return 'unauthenticated';
-  if (status === 403) return 'permission_denied';
-  if (status === 408) return 'timeout';
-  if (status === 429 || status >= 500) return 'unavailable';
-  return 'invalid_argument';
+  return codeForHttpStatus(status) ?? 'internal';
 }
 
 /**
@@ -300,21 +293,19 @@ export class TrackingClient {
         if (isAbortError(error) && signal?.aborted) {
           throw new ArtifactsError('aborted', `${what} was aborted`, { cause: error });
         }
-        const code = (error as { code?: unknown } | null)?.code;
-        const retryable = typeof code === 'string' && (RETRY_ERRORS.has(code) || code === 'TIMEOUT');
+        const timedOut = (error as { code?: unknown } | null)?.code === 'TIMEOUT';
+        const retryable = timedOut || isConnectionError(error);
         if (retryable && attempt < r.maxRetries) {
           await this.#backoff(attempt, signal);
           continue;
         }
-        const errorCode: ArtifactsErrorCode =
-          code === 'TIMEOUT' ? 'timeout' : retryable ? 'unavailable' : 'internal';
         throw new ArtifactsError(
-          errorCode,
+          timedOut ? 'timeout' : retryable ? 'unavailable' : 'internal',
           scrub(
             `tracking server request ${what} failed: ${error instanceof Error ? error.message : String(error)}`,
             r.secrets,
           ),
-          { cause: error },
+          { cause: error, temporary: retryable },
         );
       }
       if (status >= 200 && status < 300) {
@@ -326,7 +317,7 @@ export class TrackingClient {
           });
         }
       }
-      if (RETRY_STATUS.has(status) && attempt < r.maxRetries) {
+      if (isTemporaryHttpStatus(status) && attempt < r.maxRetries) {
         await this.#backoff(attempt, signal);
         continue;
       }
@@ -349,7 +340,10 @@ export class TrackingClient {
           `tracking server answered ${status}${errorCode ? ` ${errorCode}` : ''} to ${what}: ${message}${hint}`,
           r.secrets,
         ),
-        { context: { status, ...(errorCode ? { errorCode } : {}) } },
+        {
+          context: { status, ...(errorCode ? { errorCode } : {}) },
+          temporary: isTemporaryHttpStatus(status),
+        },
       );
     }
   }
