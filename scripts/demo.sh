@@ -25,10 +25,24 @@ if [ -n "${ARTIFACTS_DEMO_URL:-}" ]; then
 else
 # Port 0: the server picks a free port and prints it; the demo reads it from the server's log.
 log=$(mktemp)
+# The server runs as node itself, not under a pnpm wrapper: $! is then the process that handles the
+# signal (a wrapper started in the background of a non-interactive shell ignores SIGINT, and waiting
+# for it would never end). Node comes from the workspace (`pnpm exec`), as `pnpm artifacts` uses it.
+node_bin=$(pnpm exec node -p process.execPath)
+stop_server() {
+  kill -TERM "$server" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  rm -f "$log"
+}
 # Its JSON access log goes to ./mlartifacts-access.log.
-pnpm -s artifacts serve --artifacts-destination ./mlartifacts --port 0 --allow-unauthenticated >mlartifacts-access.log 2>"$log" &
+"$node_bin" packages/cli/dist/bin.js serve --artifacts-destination ./mlartifacts --port 0 --allow-unauthenticated >mlartifacts-access.log 2>"$log" &
 server=$!
-trap 'kill -INT $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
+trap stop_server EXIT
 for _ in $(seq 1 120); do
   url=$(sed -n 's/.*listening on \(http[^,]*\),.*/\1/p' "$log")
   [ -n "$url" ] && break

@@ -1,5 +1,5 @@
 import { type BackendPlugin, parseArtifactUri } from '@artifacts/core';
-import { type AzureOptions, resolveAzureConfig } from './internal/config.js';
+import { type AzureOptions, DEFAULT_AZURE_TIMEOUT_MS, resolveAzureConfig } from './internal/config.js';
 import { AzureBlobDriver, createServiceClient } from './internal/driver.js';
 
 /**
@@ -9,6 +9,7 @@ import { AzureBlobDriver, createServiceClient } from './internal/driver.js';
 export const azurePlugin: BackendPlugin<AzureOptions> = {
   name: '@artifacts/azure',
   schemes: ['wasbs', 'wasb'],
+  defaultTimeoutMs: DEFAULT_AZURE_TIMEOUT_MS,
   parse: parseArtifactUri,
   async open(location, options, context) {
     const config = resolveAzureConfig(location, options ?? {}, context.timeoutMs);

@@ -58,6 +58,31 @@ export function envTransferTimeoutMs(name = 'MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIM
   return seconds * 1000;
 }
 
+/**
+ * The one resolution of the per-request/per-stall timeout, in ms (undefined = none): the option
+ * (`-1` = none), else `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT` in seconds (`-1` or `0` = none), else
+ * the backend's own default (600 s for Azure and 60 s for GCS, as MLflow; none for S3, whose SDK
+ * applies its own).
+ */
+export function resolveTimeoutMs(option: unknown, backendDefaultMs: number | undefined): number | undefined {
+  if (option !== undefined) {
+    if (option === -1 || option === 0) return undefined;
+    if (typeof option !== 'number' || !(option > 0) || !Number.isFinite(option)) {
+      throw ArtifactsError.invalidArgument(
+        `timeoutMs must be a positive number of milliseconds or -1 for no limit, got ${String(option)}`,
+      );
+    }
+    return option;
+  }
+  if (envNumber('MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT') !== undefined) return envTransferTimeoutMs();
+  return backendDefaultMs;
+}
+
+/** `ARTIFACTS_MAX_RETRIES`: retries after the first attempt of a call, default 3 (0 = no retries). */
+export function envMaxRetries(): number {
+  return envNumber('ARTIFACTS_MAX_RETRIES', { integer: true, min: 0 }) ?? 3;
+}
+
 /** `ARTIFACTS_MAX_CONCURRENCY`, default 16. */
 export function envMaxConcurrency(): number {
   return envNumber('ARTIFACTS_MAX_CONCURRENCY', { integer: true, min: 1 }) ?? DEFAULT_MAX_CONCURRENCY;

@@ -6,9 +6,11 @@ export interface OperationOptions {
   /** Cancels the operation; the promise rejects with an `aborted` ArtifactsError. */
   signal?: AbortSignal;
   /**
-   * Bounds each single-file transfer (and each metadata call), in milliseconds. Default: the
-   * repository's `timeoutMs`, else `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT` (seconds; `-1` or unset
-   * = no limit). For a deadline over a whole directory transfer, pass `signal: AbortSignal.timeout(ms)`.
+   * Bounds each storage request and each stall of a stream (no byte moved for this long), in
+   * milliseconds — never a whole transfer: a long upload lives as long as it keeps moving. Default:
+   * the repository's `timeoutMs`, else `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT` (seconds), else the
+   * backend's default; `-1` = no limit. For a deadline over a whole operation, pass
+   * `signal: AbortSignal.timeout(ms)`.
    */
   timeoutMs?: number;
 }
@@ -202,7 +204,11 @@ export interface StorageDriver {
 export interface OpenContext {
   /** The parsed URI (as the plugin's `parse` returned it). */
   location: ArtifactUri;
-  /** Repository-wide defaults already resolved by core. */
+  /**
+   * The timeout resolved once by core (option, `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT`, the
+   * plugin's `defaultTimeoutMs`); undefined = none. Core's timeout layer applies it around the
+   * driver; a driver may also hand it to its SDK as the per-request timeout.
+   */
   timeoutMs?: number;
   maxConcurrency: number;
 }
@@ -216,6 +222,11 @@ export interface BackendPlugin<Options = Record<string, unknown>> {
   name: string;
   /** Lower-case URI schemes it serves ('file' also serves bare paths). */
   schemes: readonly string[];
+  /**
+   * The store's timeout when neither the option nor `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT` sets
+   * one, in ms (MLflow's: 600 s for Azure, 60 s for GCS). Omitted: none from core (the SDK's own).
+   */
+  defaultTimeoutMs?: number;
   /** Parses and validates a URI of one of its schemes. Default: core's `parseArtifactUri`. */
   parse?(uri: string): ArtifactUri;
   open(location: ArtifactUri, options: Options, context: OpenContext): Promise<StorageDriver> | StorageDriver;

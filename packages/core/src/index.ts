@@ -2,9 +2,11 @@ export {
   DEFAULT_MAX_CONCURRENCY,
   envBoolean,
   envMaxConcurrency,
+  envMaxRetries,
   envNumber,
   envString,
   envTransferTimeoutMs,
+  resolveTimeoutMs,
 } from './config.js';
 export type {
   ConnectionFactory,
@@ -49,6 +51,12 @@ export {
 export type { Hasher } from './internal/checksum.js';
 export { crc32c, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
+export { withLimit } from './layers/limit.js';
+export type { RetryEvent, RetryOptions } from './layers/retry.js';
+export { parseRetryAfter, withRetry } from './layers/retry.js';
+export { withTimeout } from './layers/timeout.js';
+export type { DriverOverrides } from './layers/wrap.js';
+export { wrapDriver } from './layers/wrap.js';
 export type { RepositoryOptions } from './open.js';
 export { openRepository } from './open.js';
 export type { ParallelReadOptions, RangeFetcher } from './parallel-read.js';
@@ -66,6 +74,7 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
+export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, TempOwner } from './temp-name.js';
 export {
   isAbandonedTemp,
@@ -85,5 +94,7 @@ export type {
   TrackingUri,
 } from './tracking.js';
 export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
+export type { ResolvedSettings, SettingSpec, Settings, SettingsValues } from './settings.js';
+export { closestName, defineSettings } from './settings.js';
 export type { ArtifactUri } from './uri.js';
 export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';

@@ -1,5 +1,9 @@
-import { DEFAULT_MAX_CONCURRENCY, envMaxConcurrency, envTransferTimeoutMs } from './config.js';
+import { DEFAULT_MAX_CONCURRENCY, envMaxConcurrency, envMaxRetries, resolveTimeoutMs } from './config.js';
+import type { StorageDriver } from './driver.js';
 import { ArtifactsError, toArtifactsError } from './errors.js';
+import { withLimit } from './layers/limit.js';
+import { type RetryEvent, withRetry } from './layers/retry.js';
+import { withTimeout } from './layers/timeout.js';
 import { resolveBackend } from './registry.js';
 import { ArtifactRepository } from './repository.js';
 import { isTrackingUri, openTrackingUri } from './tracking.js';
@@ -8,15 +12,23 @@ import { parseArtifactUri, redactUri } from './uri.js';
 /** Options every repository takes; backend-specific options sit beside them. */
 export interface RepositoryOptions {
   /**
-   * Bound on concurrent file transfers for this repository. Default: `ARTIFACTS_MAX_CONCURRENCY`,
-   * else 16.
+   * Bound on concurrent file transfers, and on concurrent storage calls, for this repository.
+   * Default: `ARTIFACTS_MAX_CONCURRENCY`, else 16.
    */
   maxConcurrency?: number;
   /**
-   * Default per-transfer timeout in ms. Default: `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT` (seconds;
-   * -1 = none), else none (backends may apply their own SDK defaults).
+   * Bound on each storage request and on each stall of a transfer (no byte moved for this long), in
+   * ms; never on a whole transfer. Default: `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT` (seconds),
+   * else the backend's default (Azure 600 s, GCS 60 s, S3 the SDK's own); `-1` = no limit.
    */
   timeoutMs?: number;
+  /**
+   * Attempts after the first for a call that failed with a temporary error (idempotent calls only).
+   * Default: `ARTIFACTS_MAX_RETRIES`, else 3; 0 disables retries.
+   */
+  maxRetries?: number;
+  /** Called before each retry (what failed, the attempt, the wait): the CLI prints it with `--verbose`. */
+  onRetry?: (event: RetryEvent) => void;
   /** Any backend option (see the backend package's README). */
   [backendOption: string]: unknown;
 }
@@ -24,7 +36,8 @@ export interface RepositoryOptions {
 /**
  * Opens the artifact repository at `uri` with the backend registered for its scheme (importing the
  * first-party package for a well-known scheme on first use). `runs:/…` and `models:/…` URIs are
- * first resolved through the MLflow tracking server (see `resolveTrackingUri`).
+ * first resolved through the MLflow tracking server (see `resolveTrackingUri`). The driver is wrapped
+ * in core's layers, innermost first: timeout, concurrency limit, retry.
  */
 export async function openRepository(
   uri: string,
@@ -40,15 +53,19 @@ export async function openRepository(
       `maxConcurrency must be a positive integer, got ${String(maxConcurrency)}`,
     );
   }
-  const timeoutMs = options.timeoutMs ?? envTransferTimeoutMs();
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0))) {
+  const maxRetries = options.maxRetries ?? envMaxRetries();
+  if (!Number.isInteger(maxRetries) || maxRetries < 0) {
     throw ArtifactsError.invalidArgument(
-      `timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`,
+      `maxRetries must be a non-negative integer, got ${String(maxRetries)}`,
     );
   }
+  if (options.onRetry !== undefined && typeof options.onRetry !== 'function') {
+    throw ArtifactsError.invalidArgument('onRetry must be a function');
+  }
+  const timeoutMs = resolveTimeoutMs(options.timeoutMs, plugin.defaultTimeoutMs);
   const secrets = location.password ? [location.password] : [];
-  const { maxConcurrency: _m, timeoutMs: _t, ...backendOptions } = options;
-  let driver: Awaited<ReturnType<typeof plugin.open>>;
+  const { maxConcurrency: _m, timeoutMs: _t, maxRetries: _r, onRetry, ...backendOptions } = options;
+  let driver: StorageDriver;
   try {
     driver = await plugin.open(location, backendOptions as never, {
       location,
@@ -58,11 +75,14 @@ export async function openRepository(
   } catch (error) {
     throw toArtifactsError(error, `opening ${redactUri(uri)}`, { secrets });
   }
+  const layered = withRetry(withLimit(withTimeout(driver, timeoutMs), maxConcurrency), {
+    maxAttempts: maxRetries + 1,
+    ...(onRetry ? { onRetry } : {}),
+  });
   return new ArtifactRepository({
     uri: redactUri(uri),
-    driver,
+    driver: layered,
     maxConcurrency,
     secrets,
-    ...(timeoutMs === undefined ? {} : { timeoutMs }),
   });
 }

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryDriver } from '../test/memory-driver.js';
 import { ArtifactsError } from './errors.js';
 import { createHasher } from './internal/checksum.js';
+import { withTimeout } from './layers/timeout.js';
 import { ArtifactRepository, type ProgressEvent } from './repository.js';
 
 let driver: MemoryDriver;
@@ -89,12 +90,35 @@ describe('ArtifactRepository', () => {
     expect(await readFile(path, 'utf8')).toBe('hello');
   });
 
-  it('maps a per-transfer timeout to code timeout and leaves nothing', async () => {
+  it('maps a stalled transfer to code timeout and leaves nothing', async () => {
     await writeFile(join(work, 'f.txt'), 'x');
     driver.hooks.beforeWrite = () => new Promise((resolve) => setTimeout(resolve, 200));
-    const error = await rejection(repo.logArtifact(join(work, 'f.txt'), '', { timeoutMs: 20 }));
+    const timed = new ArtifactRepository({
+      uri: 'mem://x',
+      driver: withTimeout(driver, undefined),
+      maxConcurrency: 4,
+      secrets: [],
+    });
+    const error = await rejection(timed.logArtifact(join(work, 'f.txt'), '', { timeoutMs: 20 }));
     expect(error.code).toBe('timeout');
     expect(driver.objects.size).toBe(0);
+  });
+
+  it('downloads a 250-byte file name (the temporary name stays within NAME_MAX)', async () => {
+    const name = `${'n'.repeat(246)}.bin`;
+    await repo.write(`long/${name}`, 'long name');
+    const dst = await mkdtemp(join(tmpdir(), 'core-long-'));
+    const local = await repo.downloadArtifacts(`long/${name}`, dst);
+    expect(await readFile(local, 'utf8')).toBe('long name');
+    expect(await readdir(join(dst, 'long'))).toEqual([name]);
+  });
+
+  it('never uploads the temporary file of a killed download', async () => {
+    await mkdir(join(work, 'd'), { recursive: true });
+    await writeFile(join(work, 'd', 'a.txt'), 'a');
+    await writeFile(join(work, 'd', '.a.txt.artifacts-1234-abc123.part'), 'half');
+    await repo.logArtifacts(join(work, 'd'), 'up');
+    expect([...driver.objects.keys()]).toEqual(['up/a.txt']);
   });
 
   it('maps an AbortSignal to code aborted', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, opendir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,16 +16,11 @@ import type {
   OperationOptions,
   StorageDriver,
 } from './driver.js';
-import {
-  ArtifactsError,
-  type ArtifactsErrorCode,
-  type FailedFile,
-  isAbortError,
-  toArtifactsError,
-} from './errors.js';
+import { ArtifactsError, type FailedFile, toArtifactsError } from './errors.js';
 import { Limiter } from './internal/pool.js';
 import { Meter, RangeSlice, toReadable, type WriteBody } from './internal/streams.js';
 import { baseName, joinKey, validateArtifactPath } from './path-safety.js';
+import { isTempFileName, trackTempFile } from './temp-files.js';
 
 /** MLflow's FileInfo: `path` is POSIX and relative to the repository root; directories have no size. */
 export interface FileInfo {
@@ -82,7 +78,6 @@ interface RepositoryInit {
   uri: string;
   driver: StorageDriver;
   maxConcurrency: number;
-  timeoutMs?: number;
   secrets: readonly string[];
 }
 
@@ -93,7 +88,6 @@ export function guessContentType(name: string): string {
 
 interface Scope {
   signal: AbortSignal;
-  timedOut: () => boolean;
   done: () => void;
 }
 
@@ -139,7 +133,6 @@ export class ArtifactRepository {
   readonly uri: string;
   readonly #driver: StorageDriver;
   readonly #limiter: Limiter;
-  readonly #timeoutMs: number | undefined;
   readonly #secrets: readonly string[];
   #closed = false;
 
@@ -147,7 +140,6 @@ export class ArtifactRepository {
     this.uri = init.uri;
     this.#driver = init.driver;
     this.#limiter = new Limiter(init.maxConcurrency);
-    this.#timeoutMs = init.timeoutMs;
     this.#secrets = [...init.secrets, ...(init.driver.secrets ?? [])];
   }
 
@@ -221,7 +213,7 @@ export class ArtifactRepository {
     const entries = await this.#call(`listing ${describePath(prefix)}`, options, async (o) => {
       const out: FileInfo[] = [];
       for await (const entry of this.#driver.list(prefix, { ...o, recursive: false })) {
-        out.push(this.#fileInfo(entry, prefix));
+        if (!isTempFileName(baseName(entry.key))) out.push(this.#fileInfo(entry, prefix));
       }
       return out;
     });
@@ -234,7 +226,7 @@ export class ArtifactRepository {
     const entries = await this.#call(`listing ${describePath(prefix)}`, options, async (o) => {
       const out: FileInfo[] = [];
       for await (const entry of this.#driver.list(prefix, { ...o, recursive: true }))
-        out.push(this.#fileInfo(entry, prefix));
+        if (!isTempFileName(baseName(entry.key))) out.push(this.#fileInfo(entry, prefix));
       return out;
     });
     return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -321,9 +313,14 @@ export class ArtifactRepository {
     const key = this.#key(path, { allowRoot: false });
     const range = options.range ? checkRange(options.range) : undefined;
     const native = this.#driver.capabilities.rangeRead;
-    // The stream outlives this call: the timeout bounds opening it, the caller's signal its whole life.
+    // The stream outlives this call: the caller's signal governs its whole life (the call's own
+    // scope ends when it returns); the timeout layer watches it for stalls.
     const result = await this.#call(`reading ${describePath(key)}`, options, (o) =>
-      this.#driver.read(key, { signal: options.signal ?? o.signal, ...(range && native ? { range } : {}) }),
+      this.#driver.read(key, {
+        ...o,
+        signal: options.signal ?? o.signal,
+        ...(range && native ? { range } : {}),
+      }),
     );
     options.onOpen?.({
       ...(result.size !== undefined && (!range || native) ? { size: result.size } : {}),
@@ -517,9 +514,7 @@ export class ArtifactRepository {
     try {
       return await fn({
         signal: scope.signal,
-        ...((options.timeoutMs ?? this.#timeoutMs)
-          ? { timeoutMs: options.timeoutMs ?? this.#timeoutMs }
-          : {}),
+        ...timeoutOf(options),
       });
     } catch (error) {
       throw this.#error(error, what, scope);
@@ -528,46 +523,30 @@ export class ArtifactRepository {
     }
   }
 
+  /** Links the call to the caller's signal; timeouts are the timeout layer's (see `withTimeout`). */
   #scope(options: OperationOptions): Scope {
-    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     // An already aborted signal is an `aborted` ArtifactsError like any later abort, not a raw DOMException.
     if (options.signal?.aborted)
       throw new ArtifactsError('aborted', 'the operation was aborted before it started', {
         cause: options.signal.reason,
       });
     const controller = new AbortController();
-    let timedOut = false;
     const onAbort = () => controller.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    const timer =
-      timeoutMs && timeoutMs > 0
-        ? setTimeout(() => {
-            timedOut = true;
-            controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError'));
-          }, timeoutMs)
-        : undefined;
-    timer?.unref?.();
     return {
       signal: controller.signal,
-      timedOut: () => timedOut,
-      done: () => {
-        if (timer) clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-      },
+      done: () => options.signal?.removeEventListener('abort', onAbort),
     };
   }
 
   #error(error: unknown, what: string, scope?: Scope): ArtifactsError {
-    let code: ArtifactsErrorCode | undefined;
-    if (scope?.timedOut()) code = 'timeout';
-    else if (scope?.signal.aborted && isAbortError(error)) code = 'aborted';
-    else if (scope?.signal.aborted) code = 'aborted';
-    const mapped = toArtifactsError(error, what, { secrets: this.#secrets, ...(code ? { code } : {}) });
-    if (code && mapped.code !== code)
-      return new ArtifactsError(code, `${what} ${code === 'timeout' ? 'timed out' : 'was aborted'}`, {
-        cause: error,
-      });
-    return mapped;
+    if (scope?.signal.aborted && !ArtifactsError.is(error, 'timeout')) {
+      const mapped = toArtifactsError(error, what, { secrets: this.#secrets, code: 'aborted' });
+      return mapped.code === 'aborted'
+        ? mapped
+        : new ArtifactsError('aborted', `${what} was aborted`, { cause: error });
+    }
+    return toArtifactsError(error, what, { secrets: this.#secrets });
   }
 
   #checksumAlgorithm(): ChecksumAlgorithm | undefined {
@@ -625,9 +604,7 @@ export class ArtifactRepository {
         signal: scope.signal,
         contentType: options.contentType ?? guessContentType(key),
         ...(size === undefined ? {} : { size }),
-        ...((options.timeoutMs ?? this.#timeoutMs)
-          ? { timeoutMs: options.timeoutMs ?? this.#timeoutMs }
-          : {}),
+        ...timeoutOf(options),
       });
       if (!meter.writableFinished && !scope.signal.aborted) {
         throw new ArtifactsError('internal', `${what}: the backend returned before consuming the whole body`);
@@ -658,9 +635,7 @@ export class ArtifactRepository {
         signal: scope.signal,
         contentType: guessContentType(key),
         size,
-        ...((options.timeoutMs ?? this.#timeoutMs)
-          ? { timeoutMs: options.timeoutMs ?? this.#timeoutMs }
-          : {}),
+        ...timeoutOf(options),
       });
       scope.signal.throwIfAborted();
       progress.bytes(size, key);
@@ -675,10 +650,8 @@ export class ArtifactRepository {
   async #download(key: string, target: string, progress: Progress, options: TransferOptions): Promise<void> {
     const what = `downloading ${describePath(key)}`;
     const scope = this.#scope(options);
-    const temp = join(
-      dirname(target),
-      `.${baseName(target)}.artifacts-${process.pid}-${Math.random().toString(36).slice(2)}.part`,
-    );
+    const temp = join(dirname(target), downloadTempName(baseName(target)));
+    const untrack = trackTempFile(temp);
     try {
       if (this.#driver.readToFile) {
         await this.#driver.readToFile(key, temp, { signal: scope.signal });
@@ -691,9 +664,7 @@ export class ArtifactRepository {
       }
       const result = await this.#driver.read(key, {
         signal: scope.signal,
-        ...((options.timeoutMs ?? this.#timeoutMs)
-          ? { timeoutMs: options.timeoutMs ?? this.#timeoutMs }
-          : {}),
+        ...timeoutOf(options),
       });
       const algorithm = result.checksum?.algorithm;
       const meter = new Meter(
@@ -717,6 +688,7 @@ export class ArtifactRepository {
       await rm(temp, { force: true }).catch(() => undefined);
       throw this.#error(error, what, scope);
     } finally {
+      untrack();
       scope.done();
     }
   }
@@ -752,6 +724,26 @@ export class ArtifactRepository {
       );
     return { path: absolute, size: Number(info.size) };
   }
+}
+
+/** Longest file name (bytes) most file systems take (NAME_MAX). */
+const NAME_MAX = 255;
+
+/**
+ * A download's temporary name beside its target, within NAME_MAX whatever the target's length: a
+ * name too long to carry is replaced by its hash (a 250-byte artifact name must still download).
+ */
+function downloadTempName(base: string): string {
+  const suffix = `.artifacts-${process.pid}-${Math.random().toString(36).slice(2)}.part`;
+  const stem =
+    Buffer.byteLength(base) + suffix.length + 1 <= NAME_MAX
+      ? base
+      : createHash('sha256').update(base).digest('hex').slice(0, 32);
+  return `.${stem}${suffix}`;
+}
+
+function timeoutOf(options: OperationOptions): { timeoutMs?: number } {
+  return options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
 }
 
 function pickExpiry(options: { expiresInSeconds?: number }): { expiresInSeconds?: number } {
@@ -800,6 +792,8 @@ async function walkLocal(
   let count = 0;
   for await (const entry of handle) {
     count++;
+    // What an interrupted transfer left behind (a `kill -9`) is never uploaded.
+    if (isTempFileName(entry.name)) continue;
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       await walkLocal(path, visit);

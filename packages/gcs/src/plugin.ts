@@ -1,12 +1,16 @@
 import { type BackendPlugin, parseArtifactUri } from '@artifacts/core';
 import { createGcsClient } from './internal/client.js';
-import { type GcsOptions, resolveGcsConfig } from './internal/config.js';
+import { defaultGcsTimeoutMs, type GcsOptions, resolveGcsConfig } from './internal/config.js';
 import { GcsDriver } from './internal/driver.js';
 
 /** The Google Cloud Storage backend: `gs://<bucket>/<path>`. */
 export const gcsPlugin: BackendPlugin<GcsOptions> = {
   name: '@artifacts/gcs',
   schemes: ['gs'],
+  /** Read at each open: the deprecated MLFLOW_GCS_DEFAULT_TIMEOUT may set it. */
+  get defaultTimeoutMs() {
+    return defaultGcsTimeoutMs();
+  },
   parse: parseArtifactUri,
   async open(location, options, context) {
     const config = resolveGcsConfig(location, options ?? {}, context.timeoutMs);

@@ -11,6 +11,8 @@ export interface DataStreamOptions {
   delayMs?: number;
   /** Fails the stream with an error once this many bytes were emitted. */
   errorAfter?: number;
+  /** Stops producing (without ending or failing) once this many bytes were emitted: a stalled source. */
+  stallAfter?: number;
   /** Called after each chunk with the number of bytes emitted so far. */
   onBytes?: (emitted: number) => void;
 }
@@ -33,7 +35,14 @@ function keystream(seed: string | number) {
 export function dataStream(size: number, options: DataStreamOptions = {}): Readable {
   if (!Number.isSafeInteger(size) || size < 0)
     throw new RangeError(`size must be a non-negative integer, got ${size}`);
-  const { seed = 'artifacts', chunkSize = 1024 * 1024, delayMs = 0, errorAfter, onBytes } = options;
+  const {
+    seed = 'artifacts',
+    chunkSize = 1024 * 1024,
+    delayMs = 0,
+    errorAfter,
+    stallAfter,
+    onBytes,
+  } = options;
   const cipher = keystream(seed);
   let emitted = 0;
   const produce = (): Buffer | null => {
@@ -44,6 +53,7 @@ export function dataStream(size: number, options: DataStreamOptions = {}): Reada
       chunkSize,
       size - emitted,
       errorAfter === undefined ? chunkSize : errorAfter - emitted,
+      stallAfter === undefined ? chunkSize : stallAfter - emitted,
     );
     if (n <= 0) return null;
     const chunk = cipher.update(n <= ZEROES.length ? ZEROES.subarray(0, n) : Buffer.alloc(n));
@@ -53,6 +63,7 @@ export function dataStream(size: number, options: DataStreamOptions = {}): Reada
   return new Readable({
     highWaterMark: chunkSize,
     read() {
+      if (stallAfter !== undefined && emitted >= stallAfter) return;
       const push = () => {
         try {
           const chunk = produce();

@@ -1,4 +1,4 @@
-import { ArtifactsError, type ArtifactUri, envNumber, envString } from '@artifacts/core';
+import { ArtifactsError, type ArtifactUri, defineSettings } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 
 /** Options of the Azure Blob backend (passed to `openRepository` beside core's options). */
@@ -95,47 +95,122 @@ export interface AzureConfig {
 export const DEFAULT_AZURE_TIMEOUT_MS = 600_000;
 const MiB = 1024 * 1024;
 
-function positiveInt(name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw ArtifactsError.invalidArgument(
-      `option ${name} must be an integer between 1 and ${max}, got ${String(value)}`,
-    );
-  }
-  return value;
-}
+/** Every option of the Azure backend, declared once: README table, env vars, secrets, validation. */
+export const azureSettings = defineSettings('@artifacts/azure', {
+  connectionString: {
+    type: 'string',
+    env: 'AZURE_STORAGE_CONNECTION_STRING',
+    secret: true,
+    help: "storage connection string; wins over every other credential; its own endpoint is used and its account must be the URI's",
+  },
+  accountKey: {
+    type: 'string',
+    env: 'AZURE_STORAGE_ACCESS_KEY',
+    secret: true,
+    help: "account key for the URI's account (service SAS are signed with it); used only when no connection string is set",
+  },
+  credential: {
+    type: 'object',
+    defaultText: '`DefaultAzureCredential`',
+    help: 'a `TokenCredential` (from `@azure/identity`, or your own); presigned URLs are then user-delegation SAS',
+  },
+  endpoint: {
+    type: 'string',
+    env: 'ARTIFACTS_AZURE_BLOB_ENDPOINT',
+    defaultText: '`https://<account>.blob.<suffix>`',
+    help: 'blob service endpoint for emulators and private endpoints, e.g. `http://127.0.0.1:10000/devstoreaccount1`; must carry no query string or credentials; ignored with a connection string',
+  },
+  blockSize: {
+    type: 'integer',
+    default: 4 * MiB,
+    defaultText: '4 MiB',
+    min: 1,
+    max: 4000 * MiB,
+    help: 'bytes per staged block, and the largest body sent as one Put Blob; raised automatically for a known size needing more than 50,000 blocks',
+  },
+  uploadConcurrency: { type: 'integer', default: 4, min: 1, max: 64, help: 'blocks of one upload in flight' },
+  transactionalMd5: {
+    type: 'boolean',
+    default: true,
+    help: "per-block `Content-MD5` and the blob's MD5 recorded at commit (later downloads are verified); `false` declares no checksum",
+  },
+  downloadPartSize: {
+    type: 'integer',
+    default: 8 * MiB,
+    defaultText: '8 MiB',
+    min: 1,
+    help: 'bytes per ranged GET of a parallel download (`downloadConcurrency` > 1)',
+  },
+  downloadConcurrency: {
+    type: 'integer',
+    default: 1,
+    min: 1,
+    max: 64,
+    help: 'ranged GETs of one download in flight; 1 = one GET per download',
+  },
+  listPageSize: { type: 'integer', default: 5000, min: 1, max: 5000, help: 'blobs per listing page' },
+  deleteConcurrency: {
+    type: 'integer',
+    default: 16,
+    min: 1,
+    max: 256,
+    help: 'deletions in flight when deleting a directory',
+  },
+  maxTries: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    max: 20,
+    help: "attempts per HTTP request (the SDK's exponential retry policy)",
+  },
+  requestTimeoutMs: {
+    type: 'integer',
+    min: -1,
+    defaultText: "the repository's timeout (600 s)",
+    help: "the SDK's per-request timeout in ms; `-1` = none",
+  },
+});
+
+type AzureValues = ReturnType<typeof azureSettings.resolve>;
 
 /** Credentials in MLflow's order, options in code first: connection string, account key, Entra ID. */
-export function resolveCredential(options: AzureOptions): CredentialSource {
-  if (options.connectionString)
-    return { kind: 'connection-string', connectionString: options.connectionString, from: 'option' };
-  if (options.accountKey) return { kind: 'account-key', accountKey: options.accountKey, from: 'option' };
+export function resolveCredential(
+  options: AzureOptions,
+  resolved = azureSettings.resolve(options),
+): CredentialSource {
+  return credentialOf(resolved, options);
+}
+
+function credentialOf({ values, sources }: AzureValues, options: AzureOptions): CredentialSource {
+  if (sources.connectionString === 'option')
+    return { kind: 'connection-string', connectionString: values.connectionString!, from: 'option' };
+  if (sources.accountKey === 'option')
+    return { kind: 'account-key', accountKey: values.accountKey!, from: 'option' };
   if (options.credential) return { kind: 'token', credential: options.credential, from: 'option' };
-  const connectionString = envString('AZURE_STORAGE_CONNECTION_STRING');
-  if (connectionString)
-    return { kind: 'connection-string', connectionString, from: 'AZURE_STORAGE_CONNECTION_STRING' };
-  const accountKey = envString('AZURE_STORAGE_ACCESS_KEY');
-  if (accountKey) return { kind: 'account-key', accountKey, from: 'AZURE_STORAGE_ACCESS_KEY' };
+  if (values.connectionString)
+    return {
+      kind: 'connection-string',
+      connectionString: values.connectionString,
+      from: 'AZURE_STORAGE_CONNECTION_STRING',
+    };
+  if (values.accountKey)
+    return { kind: 'account-key', accountKey: values.accountKey, from: 'AZURE_STORAGE_ACCESS_KEY' };
   return { kind: 'default-azure-credential' };
 }
 
 /**
- * The per-request timeout: the repository's (option or MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT, which
- * core already resolved into `repositoryTimeoutMs`), else MLflow's Azure default of 600 s unless the
- * variable says -1 (no limit).
+ * The SDK's per-try timeout: the option (`-1` = none), else the repository's timeout that core
+ * resolved once (option `timeoutMs`, `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT`, else the plugin's
+ * default of 600 s).
  */
 export function resolveRequestTimeout(
   options: AzureOptions,
   repositoryTimeoutMs: number | undefined,
 ): number | undefined {
-  if (options.requestTimeoutMs !== undefined) {
-    if (options.requestTimeoutMs === -1) return undefined;
-    return positiveInt('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_AZURE_TIMEOUT_MS);
-  }
-  if (repositoryTimeoutMs !== undefined) return repositoryTimeoutMs;
-  const seconds = envNumber('MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT');
-  if (seconds !== undefined && seconds <= 0) return undefined;
-  return DEFAULT_AZURE_TIMEOUT_MS;
+  const option = azureSettings.resolve({ requestTimeoutMs: options.requestTimeoutMs }).values
+    .requestTimeoutMs;
+  if (option !== undefined) return option > 0 ? option : undefined;
+  return repositoryTimeoutMs;
 }
 
 function checkEndpoint(endpoint: string, from: string): string {
@@ -168,26 +243,28 @@ export function resolveAzureConfig(
       `an Azure URI needs a container and an account: wasbs://<container>@<account>.blob.core.windows.net/<path>`,
     );
   }
-  const endpointOption = options.endpoint ?? envString('ARTIFACTS_AZURE_BLOB_ENDPOINT');
-  const endpoint = endpointOption
-    ? checkEndpoint(endpointOption, options.endpoint ? 'option endpoint' : 'ARTIFACTS_AZURE_BLOB_ENDPOINT')
+  const resolved = azureSettings.resolve(options);
+  const { values, sources } = resolved;
+  const endpoint = values.endpoint
+    ? checkEndpoint(
+        values.endpoint,
+        sources.endpoint === 'option' ? 'option endpoint' : 'ARTIFACTS_AZURE_BLOB_ENDPOINT',
+      )
     : `https://${location.account}.blob.${location.endpointSuffix ?? 'core.windows.net'}`;
-  // Azure allows at most 50,000 blocks of up to 4000 MiB.
-  const blockSize = positiveInt('blockSize', options.blockSize, 4 * MiB, 4000 * MiB);
   return {
     container: location.bucket,
     account: location.account,
     root: location.path,
-    credential: resolveCredential(options),
+    credential: credentialOf(resolved, options),
     endpoint,
-    blockSize,
-    uploadConcurrency: positiveInt('uploadConcurrency', options.uploadConcurrency, 4, 64),
-    transactionalMd5: options.transactionalMd5 ?? true,
-    downloadPartSize: positiveInt('downloadPartSize', options.downloadPartSize, 8 * MiB),
-    downloadConcurrency: positiveInt('downloadConcurrency', options.downloadConcurrency, 1, 64),
-    listPageSize: positiveInt('listPageSize', options.listPageSize, 5000, 5000),
-    deleteConcurrency: positiveInt('deleteConcurrency', options.deleteConcurrency, 16, 256),
-    maxTries: positiveInt('maxTries', options.maxTries, 4, 20),
+    blockSize: values.blockSize,
+    uploadConcurrency: values.uploadConcurrency,
+    transactionalMd5: values.transactionalMd5,
+    downloadPartSize: values.downloadPartSize,
+    downloadConcurrency: values.downloadConcurrency,
+    listPageSize: values.listPageSize,
+    deleteConcurrency: values.deleteConcurrency,
+    maxTries: values.maxTries,
     requestTimeoutMs: resolveRequestTimeout(options, repositoryTimeoutMs),
   };
 }

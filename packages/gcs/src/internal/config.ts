@@ -136,9 +136,9 @@ function secondsToMs(seconds: number, variable: string): number | undefined {
 }
 
 /**
- * The per-request timeout: option, then the repository's timeout (core resolved the option `timeoutMs`
- * or MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT), then MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT=-1 (none),
- * then the deprecated MLFLOW_GCS_DEFAULT_TIMEOUT (with a one-time DeprecationWarning), then 60 s.
+ * The per-request timeout of the JSON API: the option (`-1` = none), else the repository's timeout
+ * that core resolved once (option `timeoutMs`, `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT`, else the
+ * plugin's default: `defaultGcsTimeoutMs()`).
  */
 export function resolveRequestTimeout(
   option: number | undefined,
@@ -148,21 +148,24 @@ export function resolveRequestTimeout(
     if (option === -1) return undefined;
     return positiveInt('requestTimeoutMs', option, DEFAULT_GCS_TIMEOUT_MS);
   }
-  if (repositoryTimeoutMs !== undefined) return repositoryTimeoutMs;
-  const current = envNumber('MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT');
-  if (current !== undefined) return secondsToMs(current, 'MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT');
+  return repositoryTimeoutMs;
+}
+
+/**
+ * GCS's default when `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT` is unset: the deprecated
+ * `MLFLOW_GCS_DEFAULT_TIMEOUT` (seconds, `-1` = none; one DeprecationWarning), else MLflow's 60 s.
+ */
+export function defaultGcsTimeoutMs(): number | undefined {
   const deprecated = envNumber('MLFLOW_GCS_DEFAULT_TIMEOUT');
-  if (deprecated !== undefined) {
-    if (!warnedDeprecatedTimeout) {
-      warnedDeprecatedTimeout = true;
-      process.emitWarning(
-        'MLFLOW_GCS_DEFAULT_TIMEOUT is deprecated; set MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT instead',
-        { type: 'DeprecationWarning', code: 'ARTIFACTS_GCS_DEFAULT_TIMEOUT' },
-      );
-    }
-    return secondsToMs(deprecated, 'MLFLOW_GCS_DEFAULT_TIMEOUT');
+  if (deprecated === undefined) return DEFAULT_GCS_TIMEOUT_MS;
+  if (!warnedDeprecatedTimeout) {
+    warnedDeprecatedTimeout = true;
+    process.emitWarning(
+      'MLFLOW_GCS_DEFAULT_TIMEOUT is deprecated; set MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT instead',
+      { type: 'DeprecationWarning', code: 'ARTIFACTS_GCS_DEFAULT_TIMEOUT' },
+    );
   }
-  return DEFAULT_GCS_TIMEOUT_MS;
+  return secondsToMs(deprecated, 'MLFLOW_GCS_DEFAULT_TIMEOUT');
 }
 
 /**

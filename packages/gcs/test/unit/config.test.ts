@@ -12,6 +12,7 @@ import {
   resolveGcsConfig,
   resolveRequestTimeout,
 } from '../../src/internal/config.js';
+import { gcsPlugin } from '../../src/plugin.js';
 
 const VARS = [
   'MLFLOW_GCS_UPLOAD_CHUNK_SIZE',
@@ -98,24 +99,20 @@ describe('chunk sizes', () => {
 });
 
 describe('timeouts', () => {
-  it('default to 60 s per request', () => {
-    expect(resolveRequestTimeout(undefined, undefined)).toBe(60_000);
-  });
-
-  it("use the repository's timeout (option or MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT, resolved by core)", () => {
+  it("follow the repository's timeout, which core resolved once", () => {
     expect(resolveRequestTimeout(undefined, 5_000)).toBe(5_000);
-  });
-
-  it('MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT=-1 means none', () => {
-    process.env.MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT = '-1';
     expect(resolveRequestTimeout(undefined, undefined)).toBeUndefined();
   });
 
-  it('falls back to the deprecated MLFLOW_GCS_DEFAULT_TIMEOUT with one DeprecationWarning', () => {
+  it('default to 60 s when MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT is unset', () => {
+    expect(gcsPlugin.defaultTimeoutMs).toBe(60_000);
+  });
+
+  it('fall back to the deprecated MLFLOW_GCS_DEFAULT_TIMEOUT with one DeprecationWarning', () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '30';
-    expect(resolveRequestTimeout(undefined, undefined)).toBe(30_000);
-    expect(resolveRequestTimeout(undefined, undefined)).toBe(30_000);
+    expect(gcsPlugin.defaultTimeoutMs).toBe(30_000);
+    expect(gcsPlugin.defaultTimeoutMs).toBe(30_000);
     expect(warn).toHaveBeenCalledTimes(1);
     expect(warn.mock.calls[0]![0]).toMatch(/MLFLOW_GCS_DEFAULT_TIMEOUT is deprecated/);
     expect(warn.mock.calls[0]![1]).toMatchObject({ type: 'DeprecationWarning' });
@@ -124,19 +121,10 @@ describe('timeouts', () => {
   it('MLFLOW_GCS_DEFAULT_TIMEOUT=-1 means none', () => {
     vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '-1';
-    expect(resolveRequestTimeout(undefined, undefined)).toBeUndefined();
-  });
-
-  it('the current variable wins over the deprecated one, without a warning', () => {
-    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
-    process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '30';
-    process.env.MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT = '-1';
-    expect(resolveRequestTimeout(undefined, undefined)).toBeUndefined();
-    expect(warn).not.toHaveBeenCalled();
+    expect(gcsPlugin.defaultTimeoutMs).toBeUndefined();
   });
 
   it('the option wins; -1 disables', () => {
-    process.env.MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT = '5';
     expect(resolveRequestTimeout(1234, 5000)).toBe(1234);
     expect(resolveRequestTimeout(-1, 5000)).toBeUndefined();
   });
@@ -144,7 +132,7 @@ describe('timeouts', () => {
   it('refuses a negative deprecated value other than -1', () => {
     vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '-5';
-    expect(code(() => resolveRequestTimeout(undefined, undefined))).toBe('invalid_argument');
+    expect(code(() => gcsPlugin.defaultTimeoutMs)).toBe('invalid_argument');
   });
 });
 

@@ -61,6 +61,26 @@ export function namesSuite(ctx: Context): void {
     );
 
     it(
+      'a 250-byte file name is uploaded, listed, read and downloaded (temporary names stay within NAME_MAX)',
+      async () => {
+        const repo = await ctx.fresh();
+        const name = `${'n'.repeat(246)}.bin`;
+        const src = await tempDir('src');
+        await writeTree(src, { [name]: 'long name' });
+        await repo.logArtifact(join(src, name), 'long');
+        expect(await repo.listArtifacts('long')).toEqual([
+          { path: `long/${name}`, isDir: false, fileSize: 9 },
+        ]);
+        expect(await readText(repo, `long/${name}`)).toBe('long name');
+        const dst = await tempDir('dst');
+        const local = await repo.downloadArtifacts(`long/${name}`, dst);
+        expect(await readFile(local, 'utf8')).toBe('long name');
+        expect(await readdir(join(dst, 'long'))).toEqual([name]);
+      },
+      timeout,
+    );
+
+    it(
       'a tree with awkward names is logged and downloaded intact',
       async () => {
         const repo = await ctx.fresh();

@@ -105,11 +105,28 @@ export function transfersSuite(ctx: Context): void {
     );
 
     it(
-      'a write that outlives timeoutMs rejects with timeout and leaves nothing',
+      'a write slower than timeoutMs but never stalled succeeds (the timeout bounds stalls, not transfers)',
       async () => {
         const repo = await ctx.fresh();
-        const body = dataStream(64 * MiB, { seed: 'slow', chunkSize: 64 * 1024, delayMs: 20 });
-        await expectCode(repo.write('slow/timed-out.bin', body, { timeoutMs: 400 }), 'timeout');
+        const size = 3 * MiB;
+        const body = dataStream(size, { seed: 'slow', chunkSize: 64 * 1024, delayMs: 25 });
+        const started = Date.now();
+        await repo.write('slow/steady.bin', body, { timeoutMs: 500 });
+        expect(Date.now() - started).toBeGreaterThan(1000);
+        const stored = await hashStream(await repo.openRead('slow/steady.bin'));
+        expect(stored).toEqual(await hashData(size, { seed: 'slow' }));
+      },
+      timeout,
+    );
+
+    it(
+      'a write that stalls rejects with timeout within the timeout (plus a few seconds) and leaves nothing',
+      async () => {
+        const repo = await ctx.fresh();
+        const body = dataStream(64 * MiB, { seed: 'stall', chunkSize: 64 * 1024, stallAfter: MiB });
+        const started = Date.now();
+        await expectCode(repo.write('slow/timed-out.bin', body, { timeoutMs: 1000 }), 'timeout');
+        expect(Date.now() - started).toBeLessThan(1000 + 5000);
         await expectAbsent(repo, 'slow/timed-out.bin');
         expect(await allFiles(repo)).toEqual([]);
       },

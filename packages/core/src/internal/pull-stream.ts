@@ -1,0 +1,80 @@
+import { Readable } from 'node:stream';
+
+export interface PullStreamOptions {
+  /** Called with each chunk's length as the consumer takes it. */
+  onChunk?: (bytes: number) => void;
+  /** Called when the consumer waits for data and the source has none; `onData` when it arrives. */
+  onWait?: () => void;
+  onData?: () => void;
+  /** Destroying this stream destroys the source too (false: the source can be handed to another reader). */
+  ownSource: boolean;
+}
+
+/**
+ * A readable that takes bytes from `source` only when its own consumer asks for them, so that
+ * (a) nothing is pulled from the source that the consumer did not take — a body nobody read can
+ * be handed to a second attempt — and (b) the time a consumer waits on the source (a stall) can be
+ * told apart from the time the consumer is busy (back-pressure).
+ */
+export class PullStream extends Readable {
+  /** Bytes handed to the consumer. */
+  pulled = 0;
+  #wanting = false;
+  #ended = false;
+  readonly #source: Readable;
+  readonly #options: PullStreamOptions;
+  readonly #onReadable = () => {
+    if (this.#wanting) this.#drain();
+  };
+  readonly #onEnd = () => {
+    this.#ended = true;
+    this.#options.onData?.();
+    this.push(null);
+  };
+  readonly #onError = (error: Error) => this.destroy(error);
+
+  constructor(source: Readable, options: PullStreamOptions) {
+    super({ highWaterMark: 64 * 1024 });
+    this.#source = source;
+    this.#options = options;
+    source.on('readable', this.#onReadable);
+    source.once('end', this.#onEnd);
+    source.once('error', this.#onError);
+    if (source.readableEnded) this.#onEnd();
+  }
+
+  override _read(): void {
+    this.#wanting = true;
+    this.#drain();
+  }
+
+  #drain(): void {
+    if (this.#ended || this.destroyed) return;
+    for (;;) {
+      const chunk = this.#source.read() as Buffer | null;
+      if (chunk === null) break;
+      this.#options.onData?.();
+      this.pulled += chunk.length;
+      this.#options.onChunk?.(chunk.length);
+      if (!this.push(chunk)) {
+        this.#wanting = false;
+        return;
+      }
+    }
+    if (!this.#ended && !this.#source.readableEnded) this.#options.onWait?.();
+  }
+
+  /** Stops listening to the source without touching it. */
+  detach(): void {
+    this.#source.off('readable', this.#onReadable);
+    this.#source.off('end', this.#onEnd);
+    this.#source.off('error', this.#onError);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.detach();
+    // Without the error: nobody listens to the source's errors any more, and ours already travels.
+    if (this.#options.ownSource && !this.#source.destroyed) this.#source.destroy();
+    callback(error);
+  }
+}

@@ -1,0 +1,304 @@
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import type { DriverCapabilities, DriverReadResult, StorageDriver } from '../driver.js';
+import { ArtifactsError } from '../errors.js';
+import { withLimit } from './limit.js';
+import { parseRetryAfter, type RetryEvent, withRetry } from './retry.js';
+import { withTimeout } from './timeout.js';
+
+const capabilities: DriverCapabilities = {
+  rangeRead: false,
+  directories: false,
+  checksums: [],
+  multipartUpload: false,
+  presign: false,
+  serverSideCopy: false,
+};
+
+/** A driver whose members the test supplies; the rest throw. */
+function fake(members: Partial<StorageDriver>): StorageDriver {
+  const missing = () => {
+    throw new Error('not used by this test');
+  };
+  return {
+    capabilities,
+    write: missing,
+    read: missing,
+    stat: missing,
+    list: missing,
+    delete: missing,
+    close: async () => undefined,
+    ...members,
+  };
+}
+
+/** Drains a body as a store would, honouring the call's signal. */
+async function consume(body: Readable, signal?: AbortSignal): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) {
+    signal?.throwIfAborted();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** A body that yields `count` chunks, one every `everyMs`, or stops after `stallAfter` of them. */
+function trickle(count: number, everyMs: number, stallAfter = Number.POSITIVE_INFINITY): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= count) {
+        this.push(null);
+        return;
+      }
+      if (sent >= stallAfter) return;
+      sent++;
+      setTimeout(() => this.push(Buffer.alloc(10, sent)), everyMs);
+    },
+  });
+}
+
+async function failure(promise: Promise<unknown>): Promise<ArtifactsError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (ArtifactsError.is(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('withTimeout', () => {
+  it('lets a write slower than the timeout succeed while it keeps moving', async () => {
+    let stored: Buffer | undefined;
+    const driver = withTimeout(
+      fake({
+        write: async (_key, body, options) => {
+          stored = await consume(body, options.signal);
+          return undefined;
+        },
+      }),
+      100,
+    );
+    const started = Date.now();
+    await driver.write('k', trickle(12, 30), {});
+    expect(Date.now() - started).toBeGreaterThan(300);
+    expect(stored?.length).toBe(120);
+  });
+
+  it('fails a stalled write with timeout within the timeout, not at the end of the transfer', async () => {
+    const driver = withTimeout(
+      fake({
+        write: async (_key, body, options) => {
+          await consume(body, options.signal);
+          return undefined;
+        },
+      }),
+      100,
+    );
+    const started = Date.now();
+    const error = await failure(
+      Promise.race([driver.write('k', trickle(12, 20, 3), {}), sleep(2000).then(() => 'hung')]),
+    );
+    expect(error.code).toBe('timeout');
+    expect(error.temporary).toBe(false);
+    expect(Date.now() - started).toBeLessThan(600);
+  });
+
+  it('bounds the store answer after the body ended', async () => {
+    const driver = withTimeout(
+      fake({
+        write: async (_key, body, options) => {
+          await consume(body, options.signal);
+          await sleep(1000, undefined, { signal: options.signal });
+          return undefined;
+        },
+      }),
+      100,
+    );
+    expect((await failure(driver.write('k', Readable.from([Buffer.from('x')]), {}))).code).toBe('timeout');
+  });
+
+  it('fails a read stream that stalls, but not one whose consumer is slow', async () => {
+    const reader = (stallAfter: number) =>
+      withTimeout(
+        fake({
+          read: async (): Promise<DriverReadResult> => ({ stream: trickle(6, 10, stallAfter) }),
+        }),
+        100,
+      );
+    const slowConsumer = (await reader(Number.POSITIVE_INFINITY).read('k', {})).stream;
+    let got = 0;
+    for await (const chunk of slowConsumer) {
+      got += (chunk as Buffer).length;
+      await sleep(150);
+    }
+    expect(got).toBe(60);
+
+    const stalled = (await reader(2).read('k', {})).stream;
+    const error = await failure(consume(stalled));
+    expect(error.code).toBe('timeout');
+  });
+
+  it('bounds a metadata call and leaves -1 unbounded', async () => {
+    const slowStat = fake({
+      stat: async (_key, options) => {
+        await sleep(300, undefined, { signal: options.signal });
+        return undefined;
+      },
+    });
+    expect((await failure(withTimeout(slowStat, 50).stat('k', {}))).code).toBe('timeout');
+    await expect(withTimeout(slowStat, 50).stat('k', { timeoutMs: -1 })).resolves.toBeUndefined();
+  });
+
+  it('keeps optional members absent and present as the driver has them', () => {
+    const wrapped = withTimeout(fake({ copy: async () => undefined }), 10);
+    expect(typeof wrapped.copy).toBe('function');
+    expect(wrapped.mkdir).toBeUndefined();
+    expect(wrapped.presign).toBeUndefined();
+  });
+});
+
+const temporary = () => new ArtifactsError('unavailable', 'busy', { temporary: true });
+
+describe('withRetry', () => {
+  it('retries a temporary failure and reports each retry', async () => {
+    let calls = 0;
+    const events: RetryEvent[] = [];
+    const driver = withRetry(
+      fake({
+        stat: async (key) => {
+          calls++;
+          if (calls < 3) throw temporary();
+          return { key, isDir: false, size: 1 };
+        },
+      }),
+      { baseDelayMs: 1, onRetry: (event) => events.push(event) },
+    );
+    expect((await driver.stat('k', {}))?.size).toBe(1);
+    expect(calls).toBe(3);
+    expect(events.map((event) => [event.operation, event.attempt])).toEqual([
+      ['stat', 1],
+      ['stat', 2],
+    ]);
+  });
+
+  it('gives up after maxAttempts and never retries a permanent error', async () => {
+    let calls = 0;
+    const failing = (error: () => Error) =>
+      withRetry(
+        fake({
+          delete: async () => {
+            calls++;
+            throw error();
+          },
+        }),
+        { baseDelayMs: 1, maxAttempts: 3 },
+      );
+    await expect(failing(temporary).delete('k', {})).rejects.toThrow('busy');
+    expect(calls).toBe(3);
+    calls = 0;
+    await expect(failing(() => ArtifactsError.notFound('k')).delete('k', {})).rejects.toThrow();
+    expect(calls).toBe(1);
+  });
+
+  it('honours Retry-After', async () => {
+    let calls = 0;
+    const events: RetryEvent[] = [];
+    const driver = withRetry(
+      fake({
+        stat: async () => {
+          calls++;
+          if (calls === 1)
+            throw new ArtifactsError('unavailable', 'slow down', {
+              temporary: true,
+              context: { retryAfterMs: parseRetryAfter('1') },
+            });
+          return undefined;
+        },
+      }),
+      { baseDelayMs: 1, onRetry: (event) => events.push(event) },
+    );
+    const started = Date.now();
+    await driver.stat('k', {});
+    expect(Date.now() - started).toBeGreaterThanOrEqual(990);
+    expect(events[0]?.delayMs).toBe(1000);
+  });
+
+  it('resends a write body only while the store has not read from it', async () => {
+    let calls = 0;
+    let stored: Buffer | undefined;
+    const driver = withRetry(
+      fake({
+        write: async (_key, body) => {
+          calls++;
+          if (calls === 1) throw temporary();
+          stored = await consume(body);
+          return undefined;
+        },
+      }),
+      { baseDelayMs: 1 },
+    );
+    await driver.write('k', Readable.from([Buffer.from('hello '), Buffer.from('world')]), {});
+    expect(calls).toBe(2);
+    expect(stored?.toString()).toBe('hello world');
+
+    calls = 0;
+    const readOnce = withRetry(
+      fake({
+        write: async (_key, body) => {
+          calls++;
+          for await (const _chunk of body) throw temporary();
+          return undefined;
+        },
+      }),
+      { baseDelayMs: 1 },
+    );
+    await expect(readOnce.write('k', Readable.from([Buffer.from('x')]), {})).rejects.toThrow('busy');
+    expect(calls).toBe(1);
+  });
+
+  it('stops retrying once the budget is spent', async () => {
+    let calls = 0;
+    const driver = withRetry(
+      fake({
+        stat: async () => {
+          calls++;
+          throw temporary();
+        },
+      }),
+      { baseDelayMs: 1, maxAttempts: 10, budget: 2 },
+    );
+    await expect(driver.stat('k', {})).rejects.toThrow();
+    expect(calls).toBe(3);
+  });
+
+  it('parses Retry-After dates', () => {
+    const now = Date.parse('2026-11-29T12:00:00Z');
+    expect(parseRetryAfter('Sun, 29 Nov 2026 12:00:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
+
+describe('withLimit', () => {
+  it('keeps at most `limit` calls in flight', async () => {
+    let active = 0;
+    let peak = 0;
+    const driver = withLimit(
+      fake({
+        stat: async () => {
+          active++;
+          peak = Math.max(peak, active);
+          await sleep(10);
+          active--;
+          return undefined;
+        },
+      }),
+      3,
+    );
+    await Promise.all(Array.from({ length: 12 }, (_, i) => driver.stat(`k${i}`, {})));
+    expect(peak).toBe(3);
+  });
+});

@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ArtifactsError } from './errors.js';
+import { closestName, defineSettings } from './settings.js';
+
+const settings = defineSettings('@artifacts/example', {
+  blockSize: { type: 'integer', help: 'bytes per block', default: 4, min: 1, max: 64 },
+  accountKey: { type: 'string', help: 'the key', env: 'EXAMPLE_KEY', secret: true },
+  verify: { type: 'boolean', help: 'verify TLS', env: 'EXAMPLE_VERIFY', default: true },
+});
+
+afterEach(() => {
+  delete process.env.EXAMPLE_KEY;
+  delete process.env.EXAMPLE_VERIFY;
+});
+
+function failure(fn: () => unknown): ArtifactsError {
+  try {
+    fn();
+  } catch (error) {
+    if (ArtifactsError.is(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('defineSettings', () => {
+  it('gives options, then variables, then defaults, typed', () => {
+    process.env.EXAMPLE_VERIFY = 'false';
+    process.env.EXAMPLE_KEY = 'from-env-secret';
+    const { values, sources, secrets } = settings.resolve({ blockSize: 8 });
+    expect(values).toEqual({ blockSize: 8, accountKey: 'from-env-secret', verify: false });
+    expect(sources).toEqual({ blockSize: 'option', accountKey: 'EXAMPLE_KEY', verify: 'EXAMPLE_VERIFY' });
+    expect(secrets).toEqual(['from-env-secret']);
+    delete process.env.EXAMPLE_KEY;
+    delete process.env.EXAMPLE_VERIFY;
+    expect(settings.resolve({}).values).toEqual({ blockSize: 4, verify: true });
+  });
+
+  it('refuses an unknown key with the closest name', () => {
+    const error = failure(() => settings.resolve({ blocksize: 8 }));
+    expect(error.code).toBe('invalid_argument');
+    expect(error.message).toContain('did you mean "blockSize"?');
+    expect(failure(() => settings.resolve({ zzzzzzzzzz: 1 })).message).not.toContain('did you mean');
+  });
+
+  it('refuses wrong types and bounds, naming the option or variable, never a secret value', () => {
+    expect(failure(() => settings.resolve({ blockSize: 65 })).message).toBe(
+      'option blockSize must be an integer between 1 and 64, got 65',
+    );
+    expect(failure(() => settings.resolve({ accountKey: 42 })).message).not.toContain('42');
+    process.env.EXAMPLE_VERIFY = 'maybe';
+    expect(failure(() => settings.resolve({})).message).toContain('EXAMPLE_VERIFY');
+  });
+
+  it('renders the README table from the declaration', () => {
+    expect(settings.markdownTable()).toBe(
+      [
+        '| option | default | environment variable | meaning |',
+        '| --- | --- | --- | --- |',
+        '| `blockSize` | `4` | — | bytes per block |',
+        '| `accountKey` | — | `EXAMPLE_KEY` | the key (secret) |',
+        '| `verify` | `true` | `EXAMPLE_VERIFY` | verify TLS |',
+      ].join('\n'),
+    );
+  });
+
+  it('finds typos, not unrelated names', () => {
+    expect(closestName('endpointURL', ['endpointUrl', 'region'])).toBe('endpointUrl');
+    expect(closestName('colour', ['region', 'bucket'])).toBeUndefined();
+  });
+});

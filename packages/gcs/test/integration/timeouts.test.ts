@@ -1,0 +1,12 @@
+import { openRepository } from '@artifacts/core';
+import { describeTimeouts } from '@artifacts/testkit';
+import '../../src/index.js';
+import { env, uniqueRoot } from './helpers.js';
+
+const server = new URL(env('ARTIFACTS_IT_GCS_ENDPOINT'));
+
+describeTimeouts('gcs on fake-gcs-server', {
+  target: { host: server.hostname, port: Number(server.port) },
+  open: (proxy, timeoutMs) =>
+    openRepository(uniqueRoot('timeouts'), { endpoint: `http://${proxy.host}:${proxy.port}`, timeoutMs }),
+});

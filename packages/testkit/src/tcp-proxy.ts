@@ -1,0 +1,136 @@
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * A TCP proxy in front of a real server that counts, paces and stalls the bytes on their way: how a
+ * backend's integration tests reach a slow link, a store that stops answering mid-transfer, or prove
+ * that a server-side copy moved no bytes through the client. Protocol-agnostic (HTTP, SSH, an FTP
+ * control connection); point the client at `host:port` instead of the server.
+ */
+export interface TcpProxy {
+  readonly host: string;
+  readonly port: number;
+  /** Bytes from clients to the server, over every connection so far. */
+  readonly bytesUp: number;
+  /** Bytes from the server to clients. */
+  readonly bytesDown: number;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  /** Paces each direction of each connection to this many bytes per second; undefined = full speed. */
+  rateBytesPerSecond: number | undefined;
+  /** Stops forwarding in both directions once `bytes` more have passed (0 = now); sockets stay open. */
+  stallAfter(bytes: number): void;
+  /** Forwards again (and forgets a pending `stallAfter`). */
+  resume(): void;
+  /** Zeroes the byte counters. */
+  resetCounters(): void;
+  close(): Promise<void>;
+}
+
+const TICK_MS = 50;
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  let bytesUp = 0;
+  let bytesDown = 0;
+  let connections = 0;
+  let rate: number | undefined;
+  /** Bytes still allowed before the stall; undefined = no stall pending. */
+  let allowance: number | undefined;
+  let wake: Array<() => void> = [];
+
+  const stalled = () => allowance !== undefined && allowance <= 0;
+  const waitWhileStalled = async (socket: Socket) => {
+    while (stalled() && !socket.destroyed) await new Promise<void>((resolve) => wake.push(resolve));
+  };
+
+  function pump(from: Socket, to: Socket, count: (n: number) => void): void {
+    from.on('data', (chunk: Buffer) => {
+      from.pause();
+      void (async () => {
+        let offset = 0;
+        while (offset < chunk.length && !to.destroyed) {
+          await waitWhileStalled(to);
+          if (to.destroyed) return;
+          let n = chunk.length - offset;
+          if (rate !== undefined) n = Math.min(n, Math.max(1, Math.ceil((rate * TICK_MS) / 1000)));
+          if (allowance !== undefined) n = Math.min(n, allowance);
+          if (n <= 0) continue;
+          const slice = chunk.subarray(offset, offset + n);
+          offset += n;
+          if (allowance !== undefined) allowance -= n;
+          count(n);
+          if (!to.write(slice)) await Promise.race([once(to, 'drain'), once(to, 'close')]);
+          if (rate !== undefined) await sleep(TICK_MS);
+        }
+        if (!from.destroyed) from.resume();
+      })();
+    });
+    from.once('end', () => {
+      void waitWhileStalled(to).then(() => to.end());
+    });
+    from.once('close', () => to.destroy());
+    from.on('error', () => to.destroy());
+  }
+
+  const server: Server = createServer((client) => {
+    connections++;
+    const upstream = connect(target.port, target.host);
+    sockets.add(client);
+    sockets.add(upstream);
+    client.once('close', () => sockets.delete(client));
+    upstream.once('close', () => sockets.delete(upstream));
+    pump(client, upstream, (n) => {
+      bytesUp += n;
+    });
+    pump(upstream, client, (n) => {
+      bytesDown += n;
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('the proxy has no TCP address');
+
+  const release = () => {
+    const waiting = wake;
+    wake = [];
+    for (const resolve of waiting) resolve();
+  };
+  return {
+    host: '127.0.0.1',
+    port: address.port,
+    get bytesUp() {
+      return bytesUp;
+    },
+    get bytesDown() {
+      return bytesDown;
+    },
+    get connections() {
+      return connections;
+    },
+    get rateBytesPerSecond() {
+      return rate;
+    },
+    set rateBytesPerSecond(value: number | undefined) {
+      rate = value;
+    },
+    stallAfter(bytes: number) {
+      allowance = bytes;
+    },
+    resume() {
+      allowance = undefined;
+      release();
+    },
+    resetCounters() {
+      bytesUp = 0;
+      bytesDown = 0;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      release();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

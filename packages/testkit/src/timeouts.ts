@@ -1,0 +1,101 @@
+import type { ArtifactRepository } from '@artifacts/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataStream, hashData, hashStream } from './data.js';
+import { expectCode } from './internal/context.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+
+export interface TimeoutSuiteOptions {
+  /** The real server's address; the suite puts a `TcpProxy` in front of it. */
+  target: { host: string; port: number };
+  /**
+   * Opens a fresh, empty repository whose client connects to `proxy` (not to the server) with
+   * `timeoutMs` as its timeout. Give each call its own root.
+   */
+  open: (proxy: { host: string; port: number }, timeoutMs: number) => Promise<ArtifactRepository>;
+  /** The timeout the suite sets, in ms. Default 1500. */
+  timeoutMs?: number;
+  /** Bytes transferred; the proxy paces them to take about 2.5 × the timeout. Default 1 MiB. */
+  bytes?: number;
+}
+
+/**
+ * Proves MLflow's timeout semantics against a real server, through a pacing/stalling TCP proxy: a
+ * transfer slower than the timeout that never stalls succeeds both ways; one whose server stops
+ * answering mid-way fails with `timeout` within the timeout plus a few seconds, and an upload that
+ * stalled leaves nothing behind. Call it at the top level of a backend's integration test file.
+ */
+export function describeTimeouts(name: string, options: TimeoutSuiteOptions): void {
+  const timeoutMs = options.timeoutMs ?? 1500;
+  const bytes = options.bytes ?? 1024 * 1024;
+  const slack = 5000;
+  let proxy: TcpProxy;
+  const fresh = async () => {
+    proxy.resume();
+    proxy.rateBytesPerSecond = undefined;
+    return options.open({ host: proxy.host, port: proxy.port }, timeoutMs);
+  };
+
+  describe(`${name}: timeouts bound stalls, not transfers`, () => {
+    beforeAll(async () => {
+      proxy = await startTcpProxy(options.target);
+    });
+    afterAll(async () => {
+      await proxy.close();
+    });
+
+    it('a transfer slower than the timeout but never stalled succeeds, up and down', async () => {
+      const repo = await fresh();
+      try {
+        proxy.rateBytesPerSecond = Math.ceil(bytes / ((2.5 * timeoutMs) / 1000));
+        let started = Date.now();
+        await repo.write('slow.bin', dataStream(bytes, { seed: 'slow-link', chunkSize: 64 * 1024 }));
+        expect(Date.now() - started).toBeGreaterThan(timeoutMs);
+        started = Date.now();
+        const read = await hashStream(await repo.openRead('slow.bin'));
+        expect(Date.now() - started).toBeGreaterThan(timeoutMs);
+        expect(read).toEqual(await hashData(bytes, { seed: 'slow-link' }));
+      } finally {
+        proxy.rateBytesPerSecond = undefined;
+        await repo.deleteArtifacts().catch(() => undefined);
+        await repo.close();
+      }
+    }, 60_000);
+
+    it('an upload the server stops taking fails with timeout within the timeout and leaves nothing', async () => {
+      const repo = await fresh();
+      try {
+        proxy.stallAfter(bytes / 4);
+        const started = Date.now();
+        await expectCode(
+          repo.write('stalled.bin', dataStream(bytes, { seed: 'stall-up', chunkSize: 64 * 1024 })),
+          'timeout',
+        );
+        expect(Date.now() - started).toBeLessThan(timeoutMs + slack);
+        proxy.resume();
+        expect(await repo.exists('stalled.bin')).toBe(false);
+      } finally {
+        proxy.resume();
+        await repo.deleteArtifacts().catch(() => undefined);
+        await repo.close();
+      }
+    }, 60_000);
+
+    it('a download the server stops sending fails with timeout within the timeout', async () => {
+      const repo = await fresh();
+      try {
+        await repo.write('whole.bin', dataStream(bytes, { seed: 'stall-down' }));
+        proxy.stallAfter(bytes / 4);
+        const started = Date.now();
+        await expectCode(
+          repo.openRead('whole.bin').then((stream) => hashStream(stream)),
+          'timeout',
+        );
+        expect(Date.now() - started).toBeLessThan(timeoutMs + slack);
+      } finally {
+        proxy.resume();
+        await repo.deleteArtifacts().catch(() => undefined);
+        await repo.close();
+      }
+    }, 60_000);
+  });
+}
