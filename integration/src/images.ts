@@ -164,7 +164,11 @@ const DEFS: ImageDef[] = [
     base: 'debian',
     args: async () => {
       const m = await import('./servers/mlflow.js');
-      return { MLFLOW_VERSION: m.MLFLOW_VERSION, BOTO3_VERSION: m.BOTO3_VERSION };
+      return {
+        MLFLOW_VERSION: m.MLFLOW_VERSION,
+        BOTO3_VERSION: m.BOTO3_VERSION,
+        DEPENDENCIES_FROM: m.DEPENDENCIES_FROM,
+      };
     },
     async prepare(ctx) {
       // the CA bundle pip trusts here (a TLS-inspecting proxy's CA may be in it); empty: none

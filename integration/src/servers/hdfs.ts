@@ -211,7 +211,8 @@ async function start(ctx: LaunchContext, inContainer = false): Promise<RunningSe
         binds: [stateDir],
         logFile,
         ready: up,
-        readyTimeoutMs: 180_000,
+        // a container's JVM starts as fast as the native one; the margin is for loaded machines
+        readyTimeoutMs: 420_000,
       });
       return;
     }

@@ -35,7 +35,7 @@ export const MLFLOW_VERSION = '3.18.0';
  * tracing, so nothing of the older release is imported. When `pip install mlflow==3.18.0` resolves,
  * that is used instead.
  */
-const DEPENDENCIES_FROM = '3.17.2';
+export const DEPENDENCIES_FROM = '3.17.2';
 export const BOTO3_VERSION = '1.44.5';
 
 export function mlflowVenv(cacheDir: string = cacheRoot()): { dir: string; python: string; mlflow: string } {
