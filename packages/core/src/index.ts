@@ -76,5 +76,24 @@ export type {
 export { ArtifactRepository, guessContentType } from './repository.js';
 export type { ResolvedSettings, SettingSpec, Settings, SettingsValues } from './settings.js';
 export { closestName, defineSettings } from './settings.js';
+export type { AtomicReplaceSteps, TempOwner } from './temp-name.js';
+export {
+  isAbandonedTemp,
+  isTempName,
+  OrphanTemps,
+  replaceAtomically,
+  TEMP_SUFFIX,
+  tempNameFor,
+  tempOwner,
+  tempPathFor,
+} from './temp-name.js';
+export type {
+  SearchRunsOptions,
+  TrackingExperiment,
+  TrackingOptions,
+  TrackingRunInfo,
+  TrackingUri,
+} from './tracking.js';
+export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
 export type { ArtifactUri } from './uri.js';
 export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';

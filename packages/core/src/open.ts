@@ -6,6 +6,7 @@ import { type RetryEvent, withRetry } from './layers/retry.js';
 import { withTimeout } from './layers/timeout.js';
 import { resolveBackend } from './registry.js';
 import { ArtifactRepository } from './repository.js';
+import { isTrackingUri, openTrackingUri } from './tracking.js';
 import { parseArtifactUri, redactUri } from './uri.js';
 
 /** Options every repository takes; backend-specific options sit beside them. */
@@ -34,13 +35,15 @@ export interface RepositoryOptions {
 
 /**
  * Opens the artifact repository at `uri` with the backend registered for its scheme (importing the
- * first-party package for a well-known scheme on first use). The driver is wrapped in core's layers,
- * innermost first: timeout, concurrency limit, retry.
+ * first-party package for a well-known scheme on first use). `runs:/…` and `models:/…` URIs are
+ * first resolved through the MLflow tracking server (see `resolveTrackingUri`). The driver is wrapped
+ * in core's layers, innermost first: timeout, concurrency limit, retry.
  */
 export async function openRepository(
   uri: string,
   options: RepositoryOptions = {},
 ): Promise<ArtifactRepository> {
+  if (isTrackingUri(uri)) return openTrackingUri(uri, options, openRepository);
   const generic = parseArtifactUri(uri);
   const plugin = await resolveBackend(generic.scheme);
   const location = plugin.parse ? plugin.parse(uri) : generic;

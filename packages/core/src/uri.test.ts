@@ -125,8 +125,8 @@ describe('parseArtifactUri', () => {
     ['s3://user:pw@bucket/x', 'credentials and ports do not belong'],
     ['s3://bucket/a/../b', "'..' segment"],
     ['gs://b/a#frag', "contains '#'"],
-    ['sftp://host:99999/x', 'port "99999"'],
-    ['sftp://host:abc/x', 'port "abc"'],
+    ['sftp://host:99999/x', 'its port is not a number'],
+    ['sftp://host:abc/x', 'its port is not a number'],
     ['ftp:///x', 'needs a host'],
     ['ftp://u:p%zz@h/x', 'malformed percent-escape'],
     ['file://remotehost/x', 'remote host'],
@@ -144,7 +144,7 @@ describe('parseArtifactUri', () => {
   it('never echoes the password of a malformed URI', () => {
     const error = invalid('sftp://alice:hunter2secret@host:99999/x');
     expect(error.message).not.toContain('hunter2secret');
-    expect(error.message).toContain('alice:***@');
+    expect(error.message).toContain('its port is not a number');
   });
 });
 
@@ -177,5 +177,125 @@ describe('appendToUri and runArtifactUri', () => {
     expect(runArtifactUri('./mlartifacts', '0', 'r')).toBe('./mlartifacts/0/r/artifacts');
     expect(() => runArtifactUri('s3://b', '../1', 'r')).toThrow(/experiment id/);
     expect(() => runArtifactUri('s3://b', '1', 'a/b')).toThrow(/run id/);
+  });
+});
+
+describe('hostile passwords (one user-information rule for parsing and redaction)', () => {
+  // Each password is made of distinctive chunks: none may appear in anything printed.
+  const CHUNKS = /[A-Za-z0-9]{4,}/g;
+  const PASSWORDS = [
+    's3cret@PW9x',
+    'Zq7Lm@@Xr4Tb',
+    'Zq7Lm@',
+    '@Zq7Lm',
+    'Zq7Lm/Xr4Tb',
+    'Zq7Lm?Xr4Tb',
+    'Zq7Lm#Xr4Tb',
+    'Zq7Lm/Xr4Tb@Vw2Kp',
+    'Zq7Lm?Xr4Tb=1&Vw2Kp',
+    'Zq7Lm:Xr4Tb',
+    'Zq7Lm:2121/Xr4Tb',
+    'Zq7Lm[Xr4Tb]',
+    'Zq7Lm%Xr4Tb',
+    'Zq7Lm%2FXr4Tb',
+    'Zq7Lm Xr4Tb',
+    'Zq7Lm\\Xr4Tb',
+    'Zq7Lm\u0000Xr4Tb',
+    'Zq7Lmé€Xr4Tb',
+    'Zq7Lm/../../Xr4Tb',
+  ];
+  const SCHEMES = ['sftp', 'ftp', 'ftps', 'http', 'https', 'mlflow-artifacts', 'hdfs', 'webhdfs', 'wasbs'];
+  const host = (scheme: string) => (scheme === 'wasbs' ? 'acct.blob.core.windows.net' : 'files.example:8021');
+
+  function printed(uri: string): string[] {
+    const out = [redactUri(uri)];
+    try {
+      const parsed = parseArtifactUri(uri);
+      out.push(redactUri(parsed.uri), JSON.stringify({ ...parsed, uri: undefined, password: undefined }));
+    } catch (error) {
+      out.push((error as Error).message);
+    }
+    return out;
+  }
+
+  for (const scheme of SCHEMES) {
+    for (const password of PASSWORDS) {
+      for (const [form, written] of [
+        ['raw', password],
+        ['percent-encoded', encodeURIComponent(password)],
+      ] as const) {
+        it(`${scheme}: a ${form} password ${JSON.stringify(password)} is never printed`, () => {
+          const uri = `${scheme}://alice:${written}@${host(scheme)}/dir/file.txt`;
+          const shown = printed(uri).join('\n');
+          for (const chunk of password.match(CHUNKS) ?? []) expect(shown).not.toContain(chunk);
+        });
+      }
+    }
+  }
+
+  it('parses a password holding @, /, ? or # whole, with the host and path after it', () => {
+    for (const scheme of ['sftp', 'ftp', 'ftps', 'http', 'https']) {
+      for (const password of [
+        's3cret@PW9x',
+        'Zq7Lm/Xr4Tb',
+        'Zq7Lm?Xr4Tb',
+        'Zq7Lm#Xr4Tb',
+        'Zq7Lm/Xr4Tb@Vw2Kp',
+      ]) {
+        const parsed = parseArtifactUri(`${scheme}://alice:${password}@files.example:2121/dir/a@b.txt`);
+        expect(parsed).toMatchObject({ username: 'alice', password, host: 'files.example', port: 2121 });
+        expect(parsed.path).toBe('/dir/a@b.txt');
+        expect(redactUri(parsed.uri)).toBe(`${scheme}://alice:***@files.example:2121/dir/a@b.txt`);
+      }
+    }
+  });
+
+  it('keeps RFC 3986 readings: an @ in the path of a URI without credentials is part of the path', () => {
+    expect(parseArtifactUri('sftp://files.example/models/m@v2/w.bin')).toMatchObject({
+      host: 'files.example',
+      path: '/models/m@v2/w.bin',
+    });
+    expect(parseArtifactUri('ftp://files.example:2121/m@v2?x=1')).toMatchObject({
+      port: 2121,
+      path: '/m@v2',
+    });
+    expect(redactUri('ftp://bob@files.example/m@v2')).toBe('ftp://bob@files.example/m@v2');
+  });
+
+  it('reads the two ambiguous forms as RFC 3986 does (documented: percent-encode such passwords)', () => {
+    // An @ followed later by a /: the first / after the @ starts the path, as for `user:pw@host/a@b`.
+    expect(parseArtifactUri('ftp://alice:ab@cd/ef@files.example/x')).toMatchObject({
+      password: 'ab',
+      host: 'cd',
+    });
+    // Digits before the first /: a port, as for `host:2121/a@b`.
+    expect(parseArtifactUri('ftp://alice:2121/ef@files.example/x')).toMatchObject({
+      host: 'alice',
+      port: 2121,
+    });
+    // Percent-encoded, both are read whole.
+    expect(parseArtifactUri('ftp://alice:ab%40cd%2Fef@files.example/x')).toMatchObject({
+      password: 'ab@cd/ef',
+    });
+    expect(parseArtifactUri('ftp://alice:2121%2Fef@files.example/x')).toMatchObject({ password: '2121/ef' });
+  });
+
+  it('never echoes the authority of a URI it cannot parse', () => {
+    for (const uri of [
+      'ftp://alice:Zq7Lm/Xr4Tb',
+      'sftp://Zq7Lm:Xr4Tb/x',
+      'http://[Zq7Lm:Xr4Tb/x',
+      'ftp://a:%zzZq7Lm@h/x',
+    ]) {
+      let message = '';
+      try {
+        parseArtifactUri(uri);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/^invalid artifact URI/);
+      expect(message).not.toContain('Zq7Lm');
+      expect(message).not.toContain('Xr4Tb');
+    }
   });
 });

@@ -49,6 +49,10 @@ const AUTHORITY_REQUIRED = new Set([
 interface RawParts {
   scheme: string;
   authority?: string;
+  /** The raw (still percent-encoded) user information before the authority's `@`. */
+  userInfo?: string;
+  /** The authority's host and port (the authority minus any user information). */
+  hostPort?: string;
   path: string;
   query?: string;
 }
@@ -57,44 +61,90 @@ function invalid(uri: string, why: string): ArtifactsError {
   return ArtifactsError.invalidArgument(`invalid artifact URI ${JSON.stringify(redactUri(uri))}: ${why}`);
 }
 
+/**
+ * For a malformed authority: its text (and what follows, when the authority ended early at a `/`)
+ * may be a password that the user did not percent-encode, so only the scheme is shown.
+ */
+function invalidAuthority(uri: string, why: string): ArtifactsError {
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:/.exec(uri)?.[0] ?? '';
+  return ArtifactsError.invalidArgument(`invalid artifact URI "${scheme}//…": ${why}`);
+}
+
+function firstDelimiter(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    const c = text[i];
+    if (c === '/' || c === '?' || c === '#') return i;
+  }
+  return text.length;
+}
+
+/** A plain `host`, `host:port`, `[v6]` or `[v6]:port`, with nothing that would end user information. */
+const HOST_PORT = /^(?:\[[^\]]*\]|[^:@]*)(?::\d*)?$/;
+
+/**
+ * Splits what follows `scheme://` into user information, host-and-port and the rest (path, query).
+ * The one rule for parsing and for redaction alike: the user information ends at the last `@`
+ * before the path, so a password holding `@` stays whole. When the authority (up to the first `/`,
+ * `?` or `#`) has no `@` and is not a plain host[:port] (`u:pa` in `ftp://u:pa/ss@host/x`), a
+ * password with an unencoded `/`, `?` or `#` is the only reading that makes it a URI: the path then
+ * starts after the first `@` that follows, and the user information ends at the last `@` before it.
+ * Left: a password whose part before such a character is all digits reads as a port (RFC 3986's
+ * reading); percent-encode those characters.
+ */
+export function splitAuthority(rest: string): { userInfo?: string; hostPort: string; after: string } {
+  const end = firstDelimiter(rest, 0);
+  const authority = rest.slice(0, end);
+  let at = authority.lastIndexOf('@');
+  if (at === -1 && !HOST_PORT.test(authority)) {
+    const firstAt = rest.indexOf('@', end);
+    if (firstAt !== -1) at = rest.lastIndexOf('@', firstDelimiter(rest, firstAt) - 1);
+  }
+  if (at === -1) return { hostPort: authority, after: rest.slice(end) };
+  const pathStart = firstDelimiter(rest, at);
+  return {
+    userInfo: rest.slice(0, at),
+    hostPort: rest.slice(at + 1, pathStart),
+    after: rest.slice(pathStart),
+  };
+}
+
 function splitUri(uri: string): RawParts | undefined {
   const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/s.exec(uri);
   if (!match) return undefined;
   const scheme = match[1]!.toLowerCase();
   let rest = match[2]!;
-  let query: string | undefined;
-  const q = rest.indexOf('?');
-  if (q !== -1) {
-    query = rest.slice(q + 1);
-    rest = rest.slice(0, q);
-  }
+  let auth: Pick<RawParts, 'authority' | 'userInfo' | 'hostPort'> = {};
   if (rest.startsWith('//')) {
-    const slash = rest.indexOf('/', 2);
-    const authority = slash === -1 ? rest.slice(2) : rest.slice(2, slash);
-    const path = slash === -1 ? '' : rest.slice(slash);
-    return { scheme, authority, path, ...(query === undefined ? {} : { query }) };
+    const { userInfo, hostPort, after } = splitAuthority(rest.slice(2));
+    auth = {
+      authority: userInfo === undefined ? hostPort : `${userInfo}@${hostPort}`,
+      hostPort,
+      ...(userInfo === undefined ? {} : { userInfo }),
+    };
+    rest = after;
   }
-  return { scheme, path: rest, ...(query === undefined ? {} : { query }) };
+  const q = rest.indexOf('?');
+  if (q === -1) return { scheme, ...auth, path: rest };
+  return { scheme, ...auth, path: rest.slice(0, q), query: rest.slice(q + 1) };
 }
 
 function decode(uri: string, value: string, what: string): string {
   try {
     return decodeURIComponent(value);
   } catch {
-    throw invalid(uri, `its ${what} has a malformed percent-escape`);
+    const why = `its ${what} has a malformed percent-escape`;
+    throw what === 'path' ? invalid(uri, why) : invalidAuthority(uri, why);
   }
 }
 
 function parseAuthority(
   uri: string,
-  authority: string,
+  parts: Pick<RawParts, 'userInfo' | 'hostPort'>,
 ): Pick<ArtifactUri, 'host' | 'port' | 'username' | 'password'> {
-  const at = authority.lastIndexOf('@');
   const out: Pick<ArtifactUri, 'host' | 'port' | 'username' | 'password'> = {};
-  let hostPort = authority;
-  if (at !== -1) {
-    const userInfo = authority.slice(0, at);
-    hostPort = authority.slice(at + 1);
+  const hostPort = parts.hostPort ?? '';
+  if (parts.userInfo !== undefined) {
+    const userInfo = parts.userInfo;
     const colon = userInfo.indexOf(':');
     const user = colon === -1 ? userInfo : userInfo.slice(0, colon);
     if (user) out.username = decode(uri, user, 'user name');
@@ -104,11 +154,11 @@ function parseAuthority(
   let port: string | undefined;
   if (hostPort.startsWith('[')) {
     const end = hostPort.indexOf(']');
-    if (end === -1) throw invalid(uri, 'its IPv6 host has no closing bracket');
+    if (end === -1) throw invalidAuthority(uri, 'its IPv6 host has no closing bracket');
     host = hostPort.slice(0, end + 1);
     const after = hostPort.slice(end + 1);
     if (after) {
-      if (!after.startsWith(':')) throw invalid(uri, 'unexpected characters after the IPv6 host');
+      if (!after.startsWith(':')) throw invalidAuthority(uri, 'unexpected characters after the IPv6 host');
       port = after.slice(1);
     }
   } else {
@@ -120,13 +170,12 @@ function parseAuthority(
   }
   if (port !== undefined && port !== '') {
     if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
-      throw invalid(uri, `port ${JSON.stringify(port)} is not a number between 1 and 65535`);
+      throw invalidAuthority(uri, 'its port is not a number between 1 and 65535');
     }
     out.port = Number(port);
   }
   if (host) {
-    if (/[\s/\\%]/.test(host))
-      throw invalid(uri, `host ${JSON.stringify(host)} contains characters a host cannot have`);
+    if (/[\s/\\%]/.test(host)) throw invalidAuthority(uri, 'its host contains characters a host cannot have');
     out.host = host.toLowerCase();
   }
   return out;
@@ -149,7 +198,12 @@ function checkCharacters(uri: string): void {
     throw ArtifactsError.invalidArgument(`artifact URI must be a string, got ${typeof uri}`);
   if (uri.trim() === '') throw ArtifactsError.invalidArgument('artifact URI is empty');
   if (/[\u0000-\u001f\u007f]/.test(uri)) throw invalid(uri, 'it contains a NUL or control character');
-  if (uri.includes('#'))
+  // A '#' inside a password is not a fragment: look for one only outside the user information.
+  if (
+    redactUri(uri)
+      .replace(/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^@]*:\*\*\*@/, '')
+      .includes('#')
+  )
     throw invalid(uri, "it contains '#', which would cut the path short; percent-encode it as %23");
 }
 
@@ -187,10 +241,7 @@ export function parseArtifactUri(uri: string): ArtifactUri {
   switch (scheme) {
     case 'file': {
       if (authority && authority !== 'localhost') {
-        throw invalid(
-          uri,
-          `file URIs on a remote host (${JSON.stringify(authority)}) are not supported; mount it and use a local path`,
-        );
+        throw invalid(uri, 'file URIs on a remote host are not supported; mount it and use a local path');
       }
       // Checked on the decoded raw path: the URL parser would silently resolve `%2e%2e` away.
       if (decode(uri, parts.path, 'path').split('/').includes('..')) {
@@ -221,21 +272,19 @@ export function parseArtifactUri(uri: string): ArtifactUri {
     case 'wasb':
     case 'abfss':
     case 'abfs': {
-      const at = authority!.indexOf('@');
-      if (at === -1)
+      if (parts.userInfo === undefined)
         throw invalid(uri, `expected ${scheme}://<container>@<account>.blob.core.windows.net/<path>`);
-      const container = authority!.slice(0, at);
-      const host = authority!.slice(at + 1).toLowerCase();
+      const container = parts.userInfo;
+      const host = (parts.hostPort ?? '').toLowerCase();
       const service = scheme.startsWith('abfs') ? 'dfs' : 'blob';
       const hostMatch = new RegExp(`^([a-z0-9]{3,24})\\.${service}\\.(core\\.[a-z0-9.-]+)$`).exec(host);
       if (!hostMatch) {
         throw invalid(
           uri,
-          `host ${JSON.stringify(host)} is not <account>.${service}.core.windows.net (or another Azure cloud's suffix)`,
+          `its host is not <account>.${service}.core.windows.net (or another Azure cloud's suffix)`,
         );
       }
-      if (!AZURE_CONTAINER.test(container))
-        throw invalid(uri, `${JSON.stringify(container)} is not a valid container name`);
+      if (!AZURE_CONTAINER.test(container)) throw invalidAuthority(uri, 'its container name is not valid');
       return {
         ...base,
         bucket: container,
@@ -248,7 +297,7 @@ export function parseArtifactUri(uri: string): ArtifactUri {
     case 'ftp':
     case 'ftps':
     case 'sftp': {
-      const auth = parseAuthority(uri, authority!);
+      const auth = parseAuthority(uri, parts);
       if (!auth.host) throw invalid(uri, 'it has no host');
       const path = normalizeUriPath(uri, decode(uri, parts.path, 'path'), false);
       return { ...base, ...auth, path };
@@ -257,12 +306,12 @@ export function parseArtifactUri(uri: string): ArtifactUri {
     case 'viewfs':
     case 'webhdfs':
     case 'swebhdfs': {
-      const auth = authority ? parseAuthority(uri, authority) : {};
+      const auth = authority ? parseAuthority(uri, parts) : {};
       const path = normalizeUriPath(uri, decode(uri, parts.path, 'path'), false);
       return { ...base, ...auth, path };
     }
     case 'mlflow-artifacts': {
-      const auth = authority ? parseAuthority(uri, authority) : {};
+      const auth = authority ? parseAuthority(uri, parts) : {};
       if (auth.password !== undefined || auth.username !== undefined) {
         throw invalid(
           uri,
@@ -275,13 +324,13 @@ export function parseArtifactUri(uri: string): ArtifactUri {
     case 'http':
     case 'https': {
       if (!authority) throw invalid(uri, 'it has no host');
-      const auth = parseAuthority(uri, authority);
+      const auth = parseAuthority(uri, parts);
       if (!auth.host) throw invalid(uri, 'it has no host');
       const path = normalizeUriPath(uri, decode(uri, parts.path, 'path'), false);
       return { ...base, ...auth, path };
     }
     default: {
-      const auth = authority ? parseAuthority(uri, authority) : {};
+      const auth = authority ? parseAuthority(uri, parts) : {};
       return { ...base, ...auth, path: decode(uri, parts.path, 'path') };
     }
   }
@@ -310,13 +359,15 @@ const SECRET_QUERY_KEYS =
  */
 export function redactUri(uri: string): string {
   if (typeof uri !== 'string') return String(uri);
-  let out = uri.replace(
-    /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^/?#@]*)@/,
-    (_, prefix: string, userInfo: string) => {
-      const colon = userInfo.indexOf(':');
-      return colon === -1 ? `${prefix}${userInfo}@` : `${prefix}${userInfo.slice(0, colon)}:***@`;
-    },
-  );
+  let out = uri;
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(uri);
+  if (scheme) {
+    const { userInfo, hostPort, after } = splitAuthority(uri.slice(scheme[0].length));
+    const colon = userInfo?.indexOf(':') ?? -1;
+    if (userInfo !== undefined && colon !== -1) {
+      out = `${scheme[0]}${userInfo.slice(0, colon)}:***@${hostPort}${after}`;
+    }
+  }
   const q = out.indexOf('?');
   if (q !== -1) {
     const query = out

@@ -29,6 +29,24 @@ interface ListedFile {
 
 /** Parallel listings while walking a tree (each is one request to the server). */
 const LIST_CONCURRENCY = 8;
+/** A listing equal to its parent's this many levels in a row is a loop, not a tree. */
+const LOOP_REPEATS = 8;
+
+interface Walk {
+  key: string;
+  depth: number;
+  /** The parent directory's listing, as `fingerprint` gives it. */
+  print: string | undefined;
+  /** How many ancestors in a row listed what their parent listed. */
+  repeats: number;
+}
+
+/** A listing by names, kinds and sizes, independent of where it was taken. */
+function fingerprint(entries: DriverEntry[]): string {
+  return entries
+    .map((entry) => `${baseName(entry.key)}\u0000${entry.isDir ? 'd' : (entry.size ?? '')}`)
+    .join('\u0001');
+}
 
 /**
  * The client of an artifact proxy (MLflow's `mlflow server --serve-artifacts`, or @artifacts/server):
@@ -155,18 +173,47 @@ export class HttpDriver implements StorageDriver {
       yield* await this.#listOnce(prefix, options);
       return;
     }
-    // Breadth-first, a few listings at a time; directories are walked, files reported.
-    let level = [prefix];
+    // Breadth-first, a few listings at a time; directories are walked, files reported. The server
+    // is not trusted to describe a finite tree: depth and entry count are bounded, and a directory
+    // whose listing repeats its parent's level after level is a loop (a symlink cycle in the
+    // server's store, or a hostile server).
+    const { listMaxDepth, listMaxEntries } = this.#options;
+    let level: Walk[] = [{ key: prefix, depth: 0, print: undefined, repeats: 0 }];
+    let total = 0;
     while (level.length > 0) {
-      const next: string[] = [];
+      const next: Walk[] = [];
       for (let i = 0; i < level.length; i += LIST_CONCURRENCY) {
-        const batch = await Promise.all(
-          level.slice(i, i + LIST_CONCURRENCY).map((dir) => this.#listOnce(dir, options)),
-        );
-        for (const entries of batch) {
+        const dirs = level.slice(i, i + LIST_CONCURRENCY);
+        const batch = await Promise.all(dirs.map((dir) => this.#listOnce(dir.key, options)));
+        for (const [index, entries] of batch.entries()) {
+          const dir = dirs[index]!;
+          const print = fingerprint(entries);
+          const repeats = dir.print === print ? dir.repeats + 1 : 0;
+          if (repeats >= LOOP_REPEATS) {
+            throw new ArtifactsError(
+              'integrity',
+              `listing ${JSON.stringify(dir.key)}: the server returned the same listing ${LOOP_REPEATS + 1} levels in a row, a loop (a symbolic link cycle in its store?); stopped walking`,
+            );
+          }
+          total += entries.length;
+          if (total > listMaxEntries) {
+            throw new ArtifactsError(
+              'failed_precondition',
+              `listing ${prefix === '' ? 'the repository root' : JSON.stringify(prefix)}: more than ${listMaxEntries} entries; stopped walking (raise listMaxEntries / ARTIFACTS_HTTP_LIST_MAX_ENTRIES if the tree is really that large)`,
+            );
+          }
           for (const entry of entries) {
-            if (entry.isDir) next.push(entry.key);
-            else yield entry;
+            if (!entry.isDir) {
+              yield entry;
+              continue;
+            }
+            if (dir.depth + 1 > listMaxDepth) {
+              throw new ArtifactsError(
+                'failed_precondition',
+                `listing ${JSON.stringify(entry.key)}: deeper than ${listMaxDepth} levels below ${prefix === '' ? 'the repository root' : JSON.stringify(prefix)}; stopped walking (raise listMaxDepth / ARTIFACTS_HTTP_LIST_MAX_DEPTH if the tree is really that deep)`,
+              );
+            }
+            next.push({ key: entry.key, depth: dir.depth + 1, print, repeats });
           }
         }
       }

@@ -54,6 +54,33 @@ export interface HttpBackendOptions {
   multipartConcurrency?: number;
   /** Parallel connections to the server. Default: `ARTIFACTS_HTTP_CONNECTIONS`, else the repository's maxConcurrency. */
   connections?: number;
+  /**
+   * Deepest directory a recursive listing (download, delete of a tree) descends to below its start;
+   * deeper is refused as a hostile or looping server. Default: `ARTIFACTS_HTTP_LIST_MAX_DEPTH`, else 256.
+   */
+  listMaxDepth?: number;
+  /**
+   * Most entries one recursive listing may return. Default: `ARTIFACTS_HTTP_LIST_MAX_ENTRIES`, else
+   * 10,000,000.
+   */
+  listMaxEntries?: number;
+  /**
+   * Called before each retry of a failed request (what failed, the attempt, the wait): what a
+   * `--verbose` command line prints. Default: none.
+   */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+/** One retry of a request, as `onRetry` sees it. No URL query, no credential. */
+export interface RetryEvent {
+  /** What was being done ("reading artifact \"a.txt\"") and why it failed. */
+  message: string;
+  /** 1 for the first retry. */
+  attempt: number;
+  /** Retries allowed in all. */
+  maxRetries: number;
+  /** The wait before this retry, in ms. */
+  delayMs: number;
 }
 
 export interface ResolvedHttpOptions {
@@ -73,6 +100,9 @@ export interface ResolvedHttpOptions {
   multipartChunkSize: number;
   multipartConcurrency: number;
   connections: number | undefined;
+  listMaxDepth: number;
+  listMaxEntries: number;
+  onRetry: ((event: RetryEvent) => void) | undefined;
 }
 
 const MIB = 1024 * 1024;
@@ -107,6 +137,13 @@ export function resolveHttpOptions(options: HttpBackendOptions = {}): ResolvedHt
       envNumber('ARTIFACTS_HTTP_MULTIPART_CONCURRENCY', { integer: true, min: 1 }) ??
       Math.min(8, Math.max(1, Math.floor((256 * MIB) / chunk))),
     connections: options.connections ?? envNumber('ARTIFACTS_HTTP_CONNECTIONS', { integer: true, min: 1 }),
+    listMaxDepth:
+      options.listMaxDepth ?? envNumber('ARTIFACTS_HTTP_LIST_MAX_DEPTH', { integer: true, min: 1 }) ?? 256,
+    listMaxEntries:
+      options.listMaxEntries ??
+      envNumber('ARTIFACTS_HTTP_LIST_MAX_ENTRIES', { integer: true, min: 1 }) ??
+      10_000_000,
+    onRetry: options.onRetry,
   };
   if (resolved.insecureTls && resolved.serverCertPath) {
     // MLflow refuses this combination too: one of them is a mistake.
@@ -114,7 +151,13 @@ export function resolveHttpOptions(options: HttpBackendOptions = {}): ResolvedHt
       'MLFLOW_TRACKING_INSECURE_TLS (insecureTls) and MLFLOW_TRACKING_SERVER_CERT_PATH (serverCertPath) cannot both be set',
     );
   }
-  for (const name of ['multipartChunkSize', 'multipartConcurrency', 'maxRetries'] as const) {
+  for (const name of [
+    'multipartChunkSize',
+    'multipartConcurrency',
+    'maxRetries',
+    'listMaxDepth',
+    'listMaxEntries',
+  ] as const) {
     const value = resolved[name];
     if (!Number.isInteger(value) || value < (name === 'maxRetries' ? 0 : 1)) {
       throw ArtifactsError.invalidArgument(

@@ -8,6 +8,7 @@ import { ArtifactsError, openRepository } from '@artifacts/core';
 import { type ArtifactServer, createArtifactServer } from '@artifacts/server';
 import { dataBytes, readAll } from '@artifacts/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RetryEvent } from '../src/index.js';
 import '../src/index.js';
 
 const PASSWORD = 'p4ss-w0rd-never-printed';
@@ -285,32 +286,202 @@ describe('retries', () => {
     }
   });
 
-  it('a PUT whose connection was refused before any byte left is retried (the server came up meanwhile)', async () => {
-    const probe = await fake(() => undefined);
-    const port = Number(new URL(probe.url).port);
-    await probe.close();
-    const server = await createArtifactServer({
-      artifactsDestination: await mkdtemp(join(work, 'late-')),
+  it('a PUT refused by a server that answered before is retried (it is restarting), and each retry is reported', async () => {
+    const destination = await mkdtemp(join(work, 'late-'));
+    const options = {
+      artifactsDestination: destination,
       host: '127.0.0.1',
-      port,
+      port: 0,
       accessLog: false,
       auth: { allowUnauthenticated: true },
-    });
+    } as const;
+    const first = await createArtifactServer(options);
+    const { port } = await first.listen();
+    const retries: RetryEvent[] = [];
     const repo = await openRepository(`http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`, {
       backoffFactor: 0.2,
       backoffJitter: 0,
       maxRetries: 5,
+      onRetry: (event: RetryEvent) => retries.push(event),
     });
+    expect(await repo.listArtifacts()).toEqual([]);
+    await first.close();
+    const second = await createArtifactServer({ ...options, port });
     const file = join(work, 'late.bin');
     await writeFile(file, dataBytes(100_000, { seed: 'late' }));
     const upload = repo.logArtifact(file);
-    setTimeout(() => void server.listen(), 150);
+    setTimeout(() => void second.listen(), 150);
     await upload;
     expect(
       (await readAll(await repo.openRead('late.bin'))).equals(dataBytes(100_000, { seed: 'late' })),
     ).toBe(true);
+    expect(retries.length).toBeGreaterThan(0);
+    expect(retries[0]).toMatchObject({ attempt: 1, maxRetries: 5 });
+    expect(retries[0]!.message).toMatch(/uploading artifact "late\.bin".*ECONNREFUSED/);
     await repo.close();
-    await server.close();
+    await second.close();
+  });
+
+  it('connection refused by a host that never answered fails at once with a hint, not after minutes of backoff', async () => {
+    const probe = await fake(() => undefined);
+    const port = Number(new URL(probe.url).port);
+    await probe.close();
+    const retries: RetryEvent[] = [];
+    // MLflow's defaults (7 retries, factor 2) would wait about 185 s.
+    const repo = await openRepository(`http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`, {
+      onRetry: (event: RetryEvent) => retries.push(event),
+    });
+    const started = performance.now();
+    const error = await rejection(repo.listArtifacts());
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(error.code).toBe('unavailable');
+    expect(error.message).toMatch(/ECONNREFUSED.*nothing is listening there.*MLFLOW_TRACKING_URI/);
+    expect(retries).toEqual([]);
+    await repo.close();
+  });
+
+  it('GET retries on 503 are reported to onRetry with the status and the wait', async () => {
+    let calls = 0;
+    const server = await fake((_req, res) => {
+      calls++;
+      res.setHeader('content-type', 'application/json');
+      if (calls === 1) {
+        res.statusCode = 503;
+        res.setHeader('retry-after', '0');
+        return res.end();
+      }
+      res.end('{}');
+    });
+    try {
+      const retries: RetryEvent[] = [];
+      const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts`, {
+        ...FAST_RETRIES,
+        onRetry: (event: RetryEvent) => retries.push(event),
+      });
+      expect(await repo.listArtifacts()).toEqual([]);
+      expect(retries).toEqual([
+        {
+          message: expect.stringMatching(/^listing the repository root: HTTP 503 from http/),
+          attempt: 1,
+          maxRetries: 7,
+          delayMs: 0,
+        },
+      ]);
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('a hostile listing', () => {
+  /** A server whose listings come from `listing(path)`; files read as 'x'. */
+  async function lister(listing: (path: string) => unknown) {
+    let requests = 0;
+    const server = await fake((req, res) => {
+      requests++;
+      res.setHeader('content-type', 'application/json');
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.searchParams.has('path'))
+        return res.end(JSON.stringify(listing(url.searchParams.get('path') ?? '')));
+      res.end('x');
+    });
+    return { server, requests: () => requests };
+  }
+
+  it('a server that lists a new directory inside every directory is cut at listMaxDepth', async () => {
+    let n = 0;
+    const l = await lister(() => ({ files: [{ path: `d${n++}`, is_dir: true }] }));
+    const dst = await mkdtemp(join(work, 'deep-'));
+    try {
+      const repo = await openRepository(`${l.server.url}/api/2.0/mlflow-artifacts/artifacts/run`, {
+        maxRetries: 0,
+        listMaxDepth: 20,
+      });
+      const error = await rejection(repo.downloadArtifacts('', dst));
+      expect(error.message).toMatch(/deeper than 20 levels.*ARTIFACTS_HTTP_LIST_MAX_DEPTH/);
+      expect(l.requests()).toBeLessThanOrEqual(22);
+      await repo.close();
+    } finally {
+      await l.server.close();
+    }
+  });
+
+  it('the default depth bound stops an endless walk too (the default is 256)', async () => {
+    let n = 0;
+    const l = await lister(() => ({ files: [{ path: `d${n++}`, is_dir: true }] }));
+    try {
+      const repo = await openRepository(`${l.server.url}/api/2.0/mlflow-artifacts/artifacts`, {
+        maxRetries: 0,
+      });
+      const error = await rejection(repo.downloadArtifacts('', await mkdtemp(join(work, 'endless-'))));
+      expect(error.message).toMatch(/deeper than 256 levels/);
+      expect(l.requests()).toBeLessThanOrEqual(260);
+      await repo.close();
+    } finally {
+      await l.server.close();
+    }
+  });
+
+  it('a directory that lists as its parent, level after level, is a loop: stopped after a few requests', async () => {
+    const l = await lister(() => ({
+      files: [
+        { path: 'loop', is_dir: true },
+        { path: 'weights.bin', is_dir: false, file_size: 1 },
+      ],
+    }));
+    const dst = await mkdtemp(join(work, 'loop-'));
+    try {
+      const repo = await openRepository(`${l.server.url}/api/2.0/mlflow-artifacts/artifacts/run`, {
+        maxRetries: 0,
+      });
+      const error = await rejection(repo.downloadArtifacts('', dst));
+      expect(error.message).toMatch(/same listing 9 levels in a row, a loop/);
+      expect(l.requests()).toBeLessThanOrEqual(12);
+      await repo.close();
+    } finally {
+      await l.server.close();
+    }
+  });
+
+  it('a listing that explodes in breadth is cut at listMaxEntries (ARTIFACTS_HTTP_LIST_MAX_ENTRIES)', async () => {
+    let n = 0;
+    const l = await lister(() => ({
+      files: Array.from({ length: 100 }, () => ({ path: `w${n++}`, is_dir: true })),
+    }));
+    process.env.ARTIFACTS_HTTP_LIST_MAX_ENTRIES = '1000';
+    try {
+      const repo = await openRepository(`${l.server.url}/api/2.0/mlflow-artifacts/artifacts/run`, {
+        maxRetries: 0,
+      });
+      const error = await rejection(repo.downloadArtifacts('', await mkdtemp(join(work, 'wide-'))));
+      expect(error.message).toMatch(/more than 1000 entries.*ARTIFACTS_HTTP_LIST_MAX_ENTRIES/);
+      expect(l.requests()).toBeLessThanOrEqual(20);
+      await repo.close();
+    } finally {
+      delete process.env.ARTIFACTS_HTTP_LIST_MAX_ENTRIES;
+      await l.server.close();
+    }
+  });
+
+  it('a real tree with a repeated name (model/model/…) is walked normally', async () => {
+    const tree: Record<string, unknown> = {
+      run: { files: [{ path: 'model', is_dir: true }] },
+      'run/model': { files: [{ path: 'model', is_dir: true }] },
+      'run/model/model': { files: [{ path: 'MLmodel', is_dir: false, file_size: 1 }] },
+    };
+    const l = await lister((path) => tree[path] ?? {});
+    try {
+      const repo = await openRepository(`${l.server.url}/api/2.0/mlflow-artifacts/artifacts/run`, {
+        maxRetries: 0,
+      });
+      const dst = await mkdtemp(join(work, 'tree-'));
+      await repo.downloadArtifacts('', dst);
+      expect(await readFile(join(dst, 'model', 'model', 'MLmodel'), 'utf8')).toBe('x');
+      await repo.close();
+    } finally {
+      await l.server.close();
+    }
   });
 });
 

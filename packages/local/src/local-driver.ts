@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, lstat, mkdir, open, opendir, realpath, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import {
+  copyFile,
+  type FileHandle,
+  lstat,
+  open,
+  opendir,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -17,7 +26,17 @@ import {
   type StorageDriver,
   toArtifactsError,
 } from '@artifacts/core';
-import { confine, confineEntry, escapeError, isInside, resolveReal } from './internal/confine.js';
+import {
+  type Dir,
+  errno,
+  HELD_DESCRIPTORS,
+  READ_FLAGS,
+  type Resolved,
+  type ResolveOptions,
+  resolveBeneath,
+  splitKey,
+} from './internal/beneath.js';
+import { resolveReal } from './internal/confine.js';
 
 export interface LocalDriverOptions {
   /**
@@ -46,18 +65,14 @@ function tempNameFor(name: string): string {
   return `.${kept}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`;
 }
 
-function errno(error: unknown): string | undefined {
-  return (error as { code?: string } | null)?.code;
-}
-
 function notFound(key: string): ArtifactsError {
   return ArtifactsError.notFound(`artifact ${JSON.stringify(key)}`, { context: { path: key } });
 }
 
 /**
  * The local file-system driver: keys are paths below `root`, a real (symlink-free) absolute path.
- * Every operation resolves its target with `confine`, which refuses anything that a symbolic link
- * leads outside the root.
+ * Every operation resolves its target with `resolveBeneath`, component by component from held
+ * directory descriptors, and works relative to the directory it holds (see internal/beneath.ts).
  */
 export class LocalDriver implements StorageDriver {
   readonly capabilities: DriverCapabilities = {
@@ -86,120 +101,117 @@ export class LocalDriver implements StorageDriver {
     return new LocalDriver(await resolveReal(path), options);
   }
 
-  async #write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
-    const target = await this.#writeTarget(key);
-    const dir = dirname(target);
-    const temp = join(dir, tempNameFor(basename(target)));
-    // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name. Opening before
-    // streaming means the file exists by the time a failure removes it.
-    const handle = await open(temp, 'wx');
+  /** Runs `use` on where `key` resolves, holding its directory until `use` settles. */
+  async #at<T>(key: string, options: ResolveOptions, use: (at: Resolved) => Promise<T>): Promise<T> {
+    const at = await resolveBeneath(this.root, key, splitKey(key), options);
     try {
-      const out = handle.createWriteStream({ highWaterMark: this.#highWaterMark, flush: this.#fsync });
-      await pipeline(body, out, options.signal ? { signal: options.signal } : {});
-      await rename(temp, target);
-    } catch (error) {
-      await rm(temp, { force: true }).catch(() => undefined);
-      throw directoryInTheWay(error, key);
+      return await use(at);
+    } finally {
+      await at.dir.close();
     }
-    return undefined;
-  }
-
-  /** A kernel copy (a reflink where the file system has them): no bytes pass through JS. */
-  async #writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
-    const target = await this.#writeTarget(key);
-    const temp = join(dirname(target), tempNameFor(basename(target)));
-    try {
-      options.signal?.throwIfAborted();
-      await copyFile(localPath, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-      options.signal?.throwIfAborted();
-      if (this.#fsync) {
-        const handle = await open(temp, 'r+');
-        await handle.sync().finally(() => handle.close());
-      }
-      await rename(temp, target);
-    } catch (error) {
-      await rm(temp, { force: true }).catch(() => undefined);
-      throw directoryInTheWay(error, key);
-    }
-    return undefined;
-  }
-
-  async #readToFile(key: string, localPath: string, options: OperationOptions): Promise<void> {
-    const path = await confine(this.root, key);
-    const info = await stat(path).catch(() => undefined);
-    if (!info?.isFile()) throw notFound(key);
-    options.signal?.throwIfAborted();
-    await copyFile(path, localPath, constants.COPYFILE_FICLONE);
   }
 
   /**
-   * Where a write of `key` lands, its directory created and confined. The common case (the parent
-   * exists, the file does not or is a plain file) costs one realpath and one lstat: with many
-   * small files, every system call shows.
+   * Where a write of `key` lands: its directory (created, held) and name. A link at the name is
+   * written through (its target replaced) when the target is inside the root.
    */
-  async #writeTarget(key: string): Promise<string> {
-    const slash = key.lastIndexOf('/');
-    const parentKey = slash === -1 ? '' : key.slice(0, slash);
-    let parent: string;
-    try {
-      parent = await realpath(parentKey === '' ? this.root : join(this.root, ...parentKey.split('/')));
-    } catch (error) {
-      if (errno(error) !== 'ENOENT') throw error;
-      parent = await this.#makeDirectory(key, await confine(this.root, parentKey));
-    }
-    if (!isInside(this.root, parent)) throw escapeError(key);
-    const direct = join(parent, key.slice(slash + 1));
-    const info = await lstat(direct).catch((error: unknown) => {
-      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
-      throw error;
+  #writeTarget<T>(key: string, use: (dir: Dir, name: string) => Promise<T>): Promise<T> {
+    return this.#at(key, { create: true, followLast: true }, async ({ dir, name }) => {
+      if (name === undefined) throw directoryInTheWay(Object.assign(new Error(), { code: 'EISDIR' }), key);
+      return use(dir, name);
+    }).catch((error: unknown) => {
+      throw parentIsAFile(error, key);
     });
-    if (!info?.isSymbolicLink()) return direct;
-    // A link is written through (its target replaced), and only when the target is inside.
-    const real = await resolveReal(direct);
-    if (!isInside(this.root, real)) throw escapeError(key);
-    await this.#makeDirectory(key, dirname(real));
-    return real;
   }
 
-  /** Creates `dir` (a confined real path) and its parents; returns its real path, re-confined. */
-  async #makeDirectory(key: string, dir: string): Promise<string> {
+  /** Renames `temp` onto `name` in the held `dir`, or removes `temp` (in that same directory) on failure. */
+  async #commit(dir: Dir, temp: string, name: string, key: string, fill: () => Promise<void>): Promise<void> {
     try {
-      await mkdir(dir, { recursive: true });
+      await fill();
+      await rename(dir.path(temp), dir.path(name));
     } catch (error) {
-      if (errno(error) === 'EEXIST' || errno(error) === 'ENOTDIR') {
-        throw new ArtifactsError(
-          'failed_precondition',
-          `cannot write artifact ${JSON.stringify(key)}: a parent of it is a file`,
-          { cause: error, context: { path: key } },
-        );
-      }
-      throw error;
+      await unlink(dir.path(temp)).catch(() => undefined);
+      throw directoryInTheWay(error, key);
     }
-    // mkdir follows links that may have appeared since they were resolved: check again.
-    const real = await realpath(dir);
-    if (!isInside(this.root, real)) throw escapeError(key);
-    return real;
+  }
+
+  #write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
+    return this.#writeTarget(key, async (dir, name) => {
+      const temp = tempNameFor(name);
+      // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name. Opening before
+      // streaming means the file exists by the time a failure removes it.
+      const handle = await open(dir.path(temp), 'wx');
+      await this.#commit(dir, temp, name, key, async () => {
+        const out = handle.createWriteStream({ highWaterMark: this.#highWaterMark, flush: this.#fsync });
+        await pipeline(body, out, options.signal ? { signal: options.signal } : {});
+      });
+      return undefined;
+    });
+  }
+
+  /** A kernel copy (a reflink where the file system has them): no bytes pass through JS. */
+  #writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
+    return this.#writeTarget(key, async (dir, name) => {
+      const temp = tempNameFor(name);
+      await this.#commit(dir, temp, name, key, async () => {
+        options.signal?.throwIfAborted();
+        await copyFile(localPath, dir.path(temp), constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+        options.signal?.throwIfAborted();
+        if (this.#fsync) {
+          const handle = await open(dir.path(temp), 'r+');
+          await handle.sync().finally(() => handle.close());
+        }
+      });
+      return undefined;
+    });
+  }
+
+  /**
+   * Opens the file `key` for reading, never through a link swapped in after resolution: the open
+   * does not follow a final link (O_NOFOLLOW), and a link found there is resolved again, confined.
+   */
+  async #openFile(key: string): Promise<{ handle: FileHandle; size: number; source: string }> {
+    for (let attempt = 0; ; attempt++) {
+      const opened = await this.#at(key, { followLast: true }, async ({ dir, name }) => {
+        if (name === undefined) throw notFound(key);
+        let handle: FileHandle;
+        try {
+          handle = await open(dir.path(name), READ_FLAGS);
+        } catch (error) {
+          if (errno(error) === 'ELOOP' && attempt < 40) return undefined;
+          if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errno(error) ?? '')) throw notFound(key);
+          throw error;
+        }
+        try {
+          const info = await handle.stat();
+          if (!info.isFile()) throw notFound(key);
+          // The descriptor's own name in /proc reopens this very file, wherever its path now leads.
+          const source = HELD_DESCRIPTORS ? `/proc/self/fd/${handle.fd}` : dir.path(name);
+          return { handle, size: Number(info.size), source };
+        } catch (error) {
+          await handle.close();
+          throw error;
+        }
+      }).catch((error: unknown) => {
+        if (['ENOENT', 'ENOTDIR'].includes(errno(error) ?? '')) throw notFound(key);
+        throw error;
+      });
+      if (opened) return opened;
+    }
+  }
+
+  async #readToFile(key: string, localPath: string, options: OperationOptions): Promise<void> {
+    const { handle, source } = await this.#openFile(key);
+    try {
+      options.signal?.throwIfAborted();
+      await copyFile(source, localPath, constants.COPYFILE_FICLONE);
+    } finally {
+      await handle.close();
+    }
   }
 
   async #read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    const path = await confine(this.root, key);
-    let handle: Awaited<ReturnType<typeof open>>;
-    try {
-      // O_NOFOLLOW: the resolved path's last segment must not have become a link in the meantime.
-      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch (error) {
-      if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errno(error) ?? '')) throw notFound(key);
-      throw error;
-    }
-    let totalSize: number;
-    try {
-      const info = await handle.stat();
-      if (!info.isFile()) throw notFound(key);
-      totalSize = Number(info.size);
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
+    const { handle, size: totalSize } = await this.#openFile(key);
     const start = options.range?.start ?? 0;
     // An end beyond the last byte is clamped, as HTTP ranges are.
     const end = Math.min(options.range?.end ?? totalSize - 1, totalSize - 1);
@@ -218,16 +230,18 @@ export class LocalDriver implements StorageDriver {
   }
 
   async #stat(key: string, _options: OperationOptions): Promise<DriverStat | undefined> {
-    const path = await confine(this.root, key);
-    let info: Awaited<ReturnType<typeof stat>>;
     try {
-      info = await stat(path);
+      return await this.#at(key, { followLast: true }, async ({ dir, name }) => {
+        // lstat: a final link is resolved above; one swapped in since is not followed here.
+        const info = name === undefined ? await stat(dir.location) : await lstat(dir.path(name));
+        if (info.isDirectory()) return { key, isDir: true, lastModified: info.mtime };
+        if (!info.isFile()) return undefined;
+        return { key, isDir: false, size: Number(info.size), lastModified: info.mtime };
+      });
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
       throw error;
     }
-    if (info.isDirectory()) return { key, isDir: true, lastModified: info.mtime };
-    return { key, isDir: false, size: Number(info.size), lastModified: info.mtime };
   }
 
   write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
@@ -243,11 +257,19 @@ export class LocalDriver implements StorageDriver {
   }
 
   async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    let at: Resolved;
     try {
-      const dir = await confine(this.root, prefix);
-      yield* this.#walk(dir, prefix, options.recursive, new Set(), options.signal);
+      at = await resolveBeneath(this.root, prefix, splitKey(prefix), { asDirectory: true });
+    } catch (error) {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
+      throw localError(error, prefix);
+    }
+    try {
+      yield* this.#walk(at.dir, at.trail, prefix, options.recursive, new Set(), options.signal);
     } catch (error) {
       throw localError(error, prefix);
+    } finally {
+      await at.dir.close();
     }
   }
 
@@ -271,8 +293,10 @@ export class LocalDriver implements StorageDriver {
     return guard(toKey, () => this.#copy(fromKey, toKey));
   }
 
+  /** Lists the held directory `dir` (whose real components below the root are `trail`). */
   async *#walk(
-    dir: string,
+    dir: Dir,
+    trail: readonly string[],
     prefix: string,
     recursive: boolean,
     ancestors: ReadonlySet<string>,
@@ -280,65 +304,103 @@ export class LocalDriver implements StorageDriver {
   ): AsyncIterable<DriverEntry> {
     let handle: Awaited<ReturnType<typeof opendir>>;
     try {
-      handle = await opendir(dir, { bufferSize: 128 });
+      handle = await opendir(dir.location, { bufferSize: 128 });
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
       throw error;
     }
     // A link back to a directory being walked (a loop) is listed but not descended into again.
-    const chain = new Set(ancestors).add(dir);
+    const chain = new Set(ancestors).add(await dir.identity());
     for await (const entry of handle) {
       signal?.throwIfAborted();
       if (isTempName(entry.name)) continue;
       const key = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-      let path = join(dir, entry.name);
-      let isDir = entry.isDirectory();
+      let child: { dir: Dir; trail: string[] } | undefined;
       let size: number | undefined;
       if (entry.isSymbolicLink()) {
         // Links are followed only while they stay inside the root; others are not part of the store.
-        const real = await resolveReal(path).catch(() => undefined);
-        if (real === undefined || !isInside(this.root, real)) continue;
-        const info = await stat(real).catch(() => undefined);
-        if (!info || !(info.isFile() || info.isDirectory())) continue;
-        path = real;
-        isDir = info.isDirectory();
-        if (!isDir) size = Number(info.size);
+        const found = await this.#followListed(key, [...trail, entry.name], recursive);
+        if (found === undefined) continue;
+        ({ child, size } = found);
       } else if (entry.isFile()) {
-        const info = await lstat(path).catch(() => undefined);
-        if (!info) continue;
+        const info = await lstat(dir.path(entry.name)).catch(() => undefined);
+        if (!info?.isFile()) continue;
         size = Number(info.size);
-      } else if (!isDir) {
+      } else if (entry.isDirectory()) {
+        if (recursive) {
+          const opened = await dir.child(entry.name).catch(() => undefined);
+          if (opened === undefined) continue;
+          child = { dir: opened, trail: [...trail, entry.name] };
+        }
+      } else {
         continue;
       }
-      yield isDir ? { key, isDir: true } : { key, isDir: false, size: size ?? 0 };
-      if (recursive && isDir && !chain.has(path)) yield* this.#walk(path, key, true, chain, signal);
+      const isDir = size === undefined;
+      try {
+        yield isDir ? { key, isDir: true } : { key, isDir: false, size };
+        if (child && !chain.has(await child.dir.identity())) {
+          yield* this.#walk(child.dir, child.trail, key, true, chain, signal);
+        }
+      } finally {
+        await child?.dir.close();
+      }
+    }
+  }
+
+  /** What a listed link leads to inside the root: a file's size, or a directory (held when `open`). */
+  async #followListed(
+    key: string,
+    parts: string[],
+    open: boolean,
+  ): Promise<{ child?: { dir: Dir; trail: string[] }; size?: number } | undefined> {
+    let at: Resolved;
+    try {
+      at = await resolveBeneath(this.root, key, parts, { followLast: true });
+    } catch {
+      return undefined;
+    }
+    let keep = false;
+    try {
+      if (at.name === undefined) {
+        keep = open;
+        return open ? { child: { dir: at.dir, trail: at.trail } } : {};
+      }
+      const info = await lstat(at.dir.path(at.name)).catch(() => undefined);
+      if (info?.isFile()) return { size: Number(info.size) };
+      if (!info?.isDirectory()) return undefined;
+      if (!open) return {};
+      const dir = await at.dir.child(at.name).catch(() => undefined);
+      return dir ? { child: { dir, trail: [...at.trail, at.name] } } : undefined;
+    } finally {
+      if (!keep) await at.dir.close();
     }
   }
 
   async #delete(key: string, _options: OperationOptions): Promise<void> {
-    if (key === '') {
-      // The root itself stays (it may be a mount point); its contents go.
-      let handle: Awaited<ReturnType<typeof opendir>>;
-      try {
-        handle = await opendir(this.root);
-      } catch (error) {
-        if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
-        throw error;
-      }
-      const names: string[] = [];
-      for await (const entry of handle) names.push(entry.name);
-      await Promise.all(names.map((name) => rm(join(this.root, name), { recursive: true, force: true })));
-      return;
+    let at: Resolved;
+    try {
+      // The last segment is not followed: deleting a link removes the link, never its target.
+      at = await resolveBeneath(this.root, key, splitKey(key), { followLast: false });
+    } catch (error) {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
+      throw error;
     }
-    // rm removes a symbolic link itself and never descends through one.
-    const path = await confineEntry(this.root, key);
-    await rm(path, { recursive: true, force: true });
+    try {
+      if (at.name !== undefined) {
+        await removeEntry(at.dir, at.name);
+        return;
+      }
+      // The root itself stays (it may be a mount point); its contents go.
+      await removeContents(at.dir);
+    } finally {
+      await at.dir.close();
+    }
   }
 
   async #mkdir(key: string, _options: OperationOptions): Promise<void> {
-    const path = await confine(this.root, key);
     try {
-      await mkdir(path, { recursive: true });
+      const at = await resolveBeneath(this.root, key, splitKey(key), { asDirectory: true, create: true });
+      await at.dir.close();
     } catch (error) {
       if (errno(error) === 'EEXIST' || errno(error) === 'ENOTDIR') {
         throw new ArtifactsError(
@@ -352,23 +414,75 @@ export class LocalDriver implements StorageDriver {
   }
 
   async #copy(fromKey: string, toKey: string): Promise<void> {
-    const from = await confine(this.root, fromKey);
-    const to = await confine(this.root, toKey);
-    const info = await stat(from).catch(() => undefined);
-    if (!info?.isFile()) throw notFound(fromKey);
-    await mkdir(dirname(to), { recursive: true });
-    const temp = join(dirname(to), tempNameFor(basename(to)));
+    const { handle, source } = await this.#openFile(fromKey);
     try {
-      // COPYFILE_FICLONE: a reflink where the file system offers one (btrfs, XFS), else a copy.
-      await copyFile(from, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-      await rename(temp, to);
-    } catch (error) {
-      await rm(temp, { force: true }).catch(() => undefined);
-      throw error;
+      await this.#writeTarget(toKey, async (dir, name) => {
+        const temp = tempNameFor(name);
+        // COPYFILE_FICLONE: a reflink where the file system offers one (btrfs, XFS), else a copy.
+        await this.#commit(dir, temp, name, toKey, () =>
+          copyFile(source, dir.path(temp), constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE),
+        );
+      });
+    } finally {
+      await handle.close();
     }
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * Removes the entry `name` of the held directory `dir`, recursively, never through a link: a
+ * directory is opened with O_NOFOLLOW and emptied through its own descriptor, so one swapped for a
+ * link meanwhile is unlinked as a link, and nothing outside it is touched.
+ */
+async function removeEntry(dir: Dir, name: string): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const info = await lstat(dir.path(name)).catch((error: unknown) => {
+      if (errno(error) === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (!info) return;
+    try {
+      if (!info.isDirectory()) {
+        await unlink(dir.path(name));
+        return;
+      }
+      const child = await dir.child(name);
+      try {
+        await removeContents(child);
+      } finally {
+        await child.close();
+      }
+      await rmdir(dir.path(name));
+      return;
+    } catch (error) {
+      // Replaced (a link for a directory, a file for a link, a new entry inside) since the lstat.
+      if (
+        !['ENOENT', 'ELOOP', 'ENOTDIR', 'EISDIR', 'EPERM', 'ENOTEMPTY', 'EEXIST'].includes(errno(error) ?? '')
+      ) {
+        throw error;
+      }
+      if (attempt === 9) throw error;
+    }
+  }
+}
+
+async function removeContents(dir: Dir): Promise<void> {
+  const names: string[] = [];
+  for await (const entry of await opendir(dir.location)) names.push(entry.name);
+  for (const name of names) await removeEntry(dir, name);
+}
+
+function parentIsAFile(error: unknown, key: string): unknown {
+  if (errno(error) === 'ENOTDIR' || errno(error) === 'EEXIST') {
+    return new ArtifactsError(
+      'failed_precondition',
+      `cannot write artifact ${JSON.stringify(key)}: a parent of it is a file`,
+      { cause: error, context: { path: key } },
+    );
+  }
+  return error;
 }
 
 function directoryInTheWay(error: unknown, key: string): unknown {
@@ -396,6 +510,18 @@ async function guard<T>(key: string, run: () => Promise<T>): Promise<T> {
 /** Maps a failure to an ArtifactsError naming the artifact (relative to the root), not the disk path. */
 export function localError(error: unknown, key: string): ArtifactsError {
   if (ArtifactsError.is(error)) return error;
-  if (errno(error) === 'ENOENT') return notFound(key);
-  return toArtifactsError(error, `artifact ${JSON.stringify(key)}`);
+  const code = errno(error);
+  if (code === 'ENOENT') return notFound(key);
+  if (code === 'ELOOP') {
+    return new ArtifactsError(
+      'failed_precondition',
+      `artifact ${JSON.stringify(key)}: too many levels of symbolic links`,
+      { cause: error, context: { path: key } },
+    );
+  }
+  // A system error's own message names the disk path (here, /proc/self/fd/N/…): keep only its code.
+  const bare = code
+    ? Object.assign(new Error(`${code} (${(error as { syscall?: string }).syscall ?? 'fs'})`), { code })
+    : error;
+  return toArtifactsError(bare, `artifact ${JSON.stringify(key)}`);
 }

@@ -60,6 +60,13 @@ export interface LimitOptions {
   /** How long an idle keep-alive connection stays open, in ms. Default 5 s. */
   keepAliveTimeoutMs?: number;
   /**
+   * Most client connections open at once; a connection past the cap is answered `503
+   * TEMPORARILY_UNAVAILABLE` with `Retry-After: 1` and closed (clients retry 503), so that a flood of
+   * connections cannot exhaust the server's file descriptors. 0 = no cap. Default:
+   * `ARTIFACTS_SERVER_MAX_CONNECTIONS`, else 512.
+   */
+  maxConnections?: number;
+  /**
    * Lifetime of the presigned part URLs mpu/create hands out, in seconds. Default:
    * `ARTIFACTS_SERVER_MPU_URL_EXPIRY`, else 3600.
    */
@@ -101,6 +108,14 @@ export interface ArtifactRoutesOptions {
   accessLog?: boolean | Writable | ((entry: AccessLogEntry) => void);
   /** URL prefixes the API is served under. Default `['/api/2.0', '/ajax-api/2.0']`, as MLflow. */
   prefixes?: string[];
+  /**
+   * Origins (`https://ui.example.com`) whose pages may send state-changing requests (PUT, POST,
+   * DELETE). A browser request naming another `Origin`, or `Sec-Fetch-Site: cross-site`/`same-site`,
+   * is refused with 403; requests without these headers (MLflow's Python client, curl, the
+   * @artifacts client) and same-origin pages are not affected. `*` allows every origin. Default:
+   * `ARTIFACTS_SERVER_ALLOWED_ORIGINS` (comma separated), else none besides the server's own.
+   */
+  allowedOrigins?: string[];
 }
 
 /** Options of `createArtifactServer`. Options in code win over environment variables, which win over defaults. */
@@ -130,6 +145,15 @@ export interface ArtifactServerOptions extends Omit<ArtifactRoutesOptions, 'repo
   shutdownTimeoutMs?: number;
   /** Trust `X-Forwarded-For` for the logged client address (behind a reverse proxy). Default: `ARTIFACTS_SERVER_TRUST_PROXY`, else false. */
   trustProxy?: boolean;
+  /**
+   * Host names the server answers to (the `Host` header, port ignored): a request naming any other
+   * host gets 403, which defeats DNS rebinding (a hostile page whose name resolves to this server).
+   * Entries are names or addresses (`artifacts.example.com`, `10.0.0.7`, `[::1]`), `.example.com` for
+   * a domain and all its subdomains, or `*` for any host. Default: `ARTIFACTS_SERVER_ALLOWED_HOSTS`
+   * (comma separated), else the loopback names (`localhost`, `*.localhost`, 127.0.0.0/8, `::1`) when
+   * the server binds a loopback address, and any host otherwise (authentication is then mandatory).
+   */
+  allowedHosts?: string[];
 }
 
 export interface ResolvedAuth {
@@ -146,6 +170,7 @@ export interface ResolvedLimits {
   requestTimeoutMs: number;
   idleTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  maxConnections: number;
   multipartUrlExpirySeconds: number;
 }
 
@@ -153,6 +178,7 @@ export const DEFAULT_DESTINATION = './mlartifacts';
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 5000;
 export const DEFAULT_PREFIXES = ['/api/2.0', '/ajax-api/2.0'] as const;
+export const DEFAULT_MAX_CONNECTIONS = 512;
 
 function seconds(name: string): number | undefined {
   const value = envNumber(name, { min: 0 });
@@ -239,6 +265,10 @@ export function resolveLimits(limits: LimitOptions = {}): ResolvedLimits {
     requestTimeoutMs: limits.requestTimeoutMs ?? seconds('ARTIFACTS_SERVER_REQUEST_TIMEOUT') ?? 3_600_000,
     idleTimeoutMs: limits.idleTimeoutMs ?? seconds('ARTIFACTS_SERVER_IDLE_TIMEOUT') ?? 120_000,
     keepAliveTimeoutMs: limits.keepAliveTimeoutMs ?? 5_000,
+    maxConnections:
+      limits.maxConnections ??
+      envNumber('ARTIFACTS_SERVER_MAX_CONNECTIONS', { integer: true, min: 0 }) ??
+      DEFAULT_MAX_CONNECTIONS,
     multipartUrlExpirySeconds:
       limits.multipartUrlExpirySeconds ??
       envNumber('ARTIFACTS_SERVER_MPU_URL_EXPIRY', { integer: true, min: 1 }) ??
@@ -258,4 +288,80 @@ export function resolveLimits(limits: LimitOptions = {}): ResolvedLimits {
 export function isLoopback(host: string): boolean {
   const h = host.toLowerCase().replace(/^\[|\]$/g, '');
   return h === 'localhost' || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/**
+ * Which `Host` headers the server answers: the configured list, else loopback names when bound to
+ * loopback, else any. Entries are lower-cased, brackets and ports removed.
+ */
+export function resolveAllowedHosts(option: string[] | undefined, bindHost: string): HostRule[] | 'any' {
+  const list =
+    option ??
+    (envString('ARTIFACTS_SERVER_ALLOWED_HOSTS') === undefined
+      ? undefined
+      : splitList(envString('ARTIFACTS_SERVER_ALLOWED_HOSTS')));
+  if (list === undefined) return isLoopback(bindHost) ? [{ loopback: true }] : 'any';
+  if (list.includes('*')) return 'any';
+  if (list.length === 0) {
+    throw ArtifactsError.invalidArgument(
+      'allowedHosts (ARTIFACTS_SERVER_ALLOWED_HOSTS) is empty; use * for any host',
+    );
+  }
+  return list.map((entry) => {
+    const name = hostName(entry);
+    if (name === '' || /[\s/@?#\\]/.test(entry)) {
+      throw ArtifactsError.invalidArgument(
+        `allowedHosts (ARTIFACTS_SERVER_ALLOWED_HOSTS): ${JSON.stringify(entry)} is not a host name`,
+      );
+    }
+    return name.startsWith('*.')
+      ? { suffix: name.slice(1) }
+      : name.startsWith('.')
+        ? { suffix: name }
+        : { name };
+  });
+}
+
+export type HostRule = { loopback: true } | { name: string } | { suffix: string };
+
+/** The host of a `Host` header or list entry: lower case, without port or IPv6 brackets. */
+export function hostName(value: string): string {
+  const v = value.trim().toLowerCase();
+  if (v.startsWith('[')) {
+    const close = v.indexOf(']');
+    return close === -1 ? v : v.slice(1, close);
+  }
+  const colon = v.indexOf(':');
+  // Two colons or more: a bare IPv6 address, which has no port.
+  if (colon !== -1 && v.indexOf(':', colon + 1) === -1) return v.slice(0, colon);
+  return v.endsWith('.') ? v.slice(0, -1) : v;
+}
+
+export function hostAllowed(rules: HostRule[] | 'any', header: string | undefined): boolean {
+  if (rules === 'any') return true;
+  if (!header) return false;
+  let name = hostName(header);
+  if (name.endsWith('.')) name = name.slice(0, -1);
+  return rules.some((rule) =>
+    'loopback' in rule
+      ? isLoopback(name) || name.endsWith('.localhost')
+      : 'name' in rule
+        ? rule.name === name
+        : name.endsWith(rule.suffix) || name === rule.suffix.slice(1),
+  );
+}
+
+/** Origins allowed to send state-changing requests besides the server's own. */
+export function resolveAllowedOrigins(option: string[] | undefined): string[] | 'any' {
+  const list = option ?? splitList(envString('ARTIFACTS_SERVER_ALLOWED_ORIGINS'));
+  if (list.includes('*')) return 'any';
+  return list.map((entry) => {
+    try {
+      return new URL(entry).origin;
+    } catch {
+      throw ArtifactsError.invalidArgument(
+        `allowedOrigins (ARTIFACTS_SERVER_ALLOWED_ORIGINS): ${JSON.stringify(entry)} is not an origin such as https://ui.example.com`,
+      );
+    }
+  });
 }

@@ -14,11 +14,12 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import rangeParser from 'range-parser';
 import { createServerLog, facts, installAccessLog, type ServerLog } from './internal/access-log.js';
 import { type Authenticator, createAuthenticator } from './internal/auth.js';
-import { HttpError, toHttpError } from './internal/mlflow-errors.js';
+import { HttpError, StorageFailure, storage, toHttpError } from './internal/mlflow-errors.js';
 import {
   type ArtifactRoutesOptions,
   DEFAULT_PREFIXES,
   type ResolvedLimits,
+  resolveAllowedOrigins,
   resolveAuth,
   resolveLimits,
 } from './options.js';
@@ -64,8 +65,10 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = async (
   if (!options.serverLog) installAccessLog(app, log);
 
   app.setErrorHandler(errorHandler(log, repo.uri));
+  const allowedOrigins = resolveAllowedOrigins(options.allowedOrigins);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Content-Type-Options', 'nosniff');
+    refuseCrossSite(request, allowedOrigins);
     const user = check.check(request.headers.authorization);
     if (user !== undefined) facts(request).user = user;
   });
@@ -89,14 +92,25 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = async (
       scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
       scope.put(`${base}/artifacts/*`, (request, reply) => upload(request, reply, repo, limits));
     });
-    // The multipart routes take small JSON bodies, whatever Content-Type the client claims.
+    // The multipart routes take small JSON bodies declared as JSON: a `text/plain` body is what a
+    // cross-site HTML form can send without a preflight, so it is refused rather than parsed.
     await app.register(async (scope) => {
       scope.removeAllContentTypeParsers();
       scope.addContentTypeParser(
-        '*',
+        'application/json',
         { parseAs: 'string', bodyLimit: limits.maxJsonBytes },
         scope.getDefaultJsonParser('error', 'error'),
       );
+      scope.addContentTypeParser('*', (request, _payload, done) => {
+        const type = request.headers['content-type'];
+        done(
+          new HttpError(
+            415,
+            'BAD_REQUEST',
+            `this route takes a JSON body: send Content-Type: application/json${type ? ` (got ${JSON.stringify(String(type).slice(0, 100))})` : ''}`,
+          ),
+        );
+      });
       registerMultipartRoutes(scope, base, repo, limits);
     });
   }
@@ -104,8 +118,8 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = async (
 
 function errorHandler(log: ServerLog, destinationUri: string) {
   return (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const { http, internal } = toHttpError(error, request.id, destinationUri);
-    if (internal) log.error(request.id, error);
+    const { http, internal } = toHttpError(error, request.id, destinationUri, action(request));
+    if (internal) log.error(request.id, http.logged ?? error);
     facts(request).errorCode = http.errorCode;
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy();
@@ -117,6 +131,67 @@ function errorHandler(log: ServerLog, destinationUri: string) {
       reply.removeHeader(name);
     reply.code(http.status).headers(http.headers).type('application/json; charset=utf-8').send(http.body());
   };
+}
+
+/** What the request was doing, in the client's own terms, for error messages. */
+function action(request: FastifyRequest): string {
+  const route = request.routeOptions.url ?? '';
+  const key = facts(request).artifactPath;
+  const named = key === undefined ? '' : key === '' ? ' the artifact root' : ` ${JSON.stringify(key)}`;
+  const mpu = /\/mpu\/(create|complete|abort)\//.exec(route)?.[1];
+  if (mpu) {
+    const verb = { create: 'starting', complete: 'completing', abort: 'aborting' }[mpu];
+    return `${verb} the multipart upload of${named}`;
+  }
+  if (route.includes('/presigned/')) return `presigning artifact${named}`;
+  if (route.endsWith('/artifacts')) return `listing${named}`;
+  const verb: Record<string, string> = {
+    GET: 'reading',
+    HEAD: 'reading',
+    PUT: 'uploading',
+    DELETE: 'deleting',
+  };
+  return `${verb[request.method] ?? 'serving'} artifact${named}`;
+}
+
+const STATE_CHANGING = new Set(['PUT', 'POST', 'DELETE', 'PATCH']);
+
+/**
+ * Refuses state-changing requests a browser sends on behalf of another site (CSRF): an `Origin`
+ * other than the server's own or an allowed one, or `Sec-Fetch-Site` saying the page is elsewhere.
+ * Clients that are not browsers send neither header and are not affected.
+ */
+function refuseCrossSite(request: FastifyRequest, allowed: string[] | 'any'): void {
+  if (!STATE_CHANGING.has(request.method) || allowed === 'any') return;
+  const origin = request.headers.origin;
+  if (origin !== undefined) {
+    let host: string | undefined;
+    let normalized: string | undefined;
+    try {
+      const url = new URL(origin);
+      host = url.host;
+      normalized = url.origin;
+    } catch {
+      // `null` (a sandboxed frame, a file: page) or garbage: not this server.
+    }
+    if (normalized !== undefined && allowed.includes(normalized)) return;
+    if (host === undefined || host.toLowerCase() !== (request.headers.host ?? '').toLowerCase()) {
+      throw new HttpError(
+        403,
+        'PERMISSION_DENIED',
+        `cross-origin ${request.method} refused: a page from another origin may not change artifacts here (allow trusted origins with ARTIFACTS_SERVER_ALLOWED_ORIGINS)`,
+      );
+    }
+    return;
+  }
+  const site = request.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') {
+    throw new HttpError(
+      403,
+      'PERMISSION_DENIED',
+      `cross-site ${request.method} refused (Sec-Fetch-Site: ${site}): a page from another site may not change artifacts here`,
+    );
+  }
 }
 
 function requestHasBody(request: FastifyRequest): boolean {
@@ -173,7 +248,7 @@ function registerReadRoutes(
     }
     const key = validateArtifactPath(raw, { label: "query parameter 'path'" });
     facts(request).artifactPath = key;
-    const files = await repo.listArtifacts(key, { signal: requestSignal(reply) });
+    const files = await storage(repo.listArtifacts(key, { signal: requestSignal(reply) }));
     if (files.length === 0) return {};
     return {
       files: files.map((file) =>
@@ -199,12 +274,11 @@ function registerReadRoutes(
     const key = urlPath(request, false);
     if (!repo.capabilities.presign) throw ArtifactsError.unsupported(MPD_UNSUPPORTED);
     const signal = requestSignal(reply);
-    const info = await repo.stat(key, { signal });
+    const info = await storage(repo.stat(key, { signal }));
     if (info.isDir) throw ArtifactsError.notFound(`artifact ${JSON.stringify(key)} is a directory; it`);
-    const url = await repo.presignedUrl(key, 'GET', {
-      signal,
-      expiresInSeconds: limits.multipartUrlExpirySeconds,
-    });
+    const url = await storage(
+      repo.presignedUrl(key, 'GET', { signal, expiresInSeconds: limits.multipartUrlExpirySeconds }),
+    );
     return { url, headers: {}, ...(info.fileSize === undefined ? {} : { file_size: info.fileSize }) };
   });
 
@@ -215,7 +289,7 @@ function registerReadRoutes(
         'refusing to delete the whole artifact destination; name a path under it',
       );
     }
-    await repo.deleteArtifacts(key, { signal: requestSignal(reply) });
+    await storage(repo.deleteArtifacts(key, { signal: requestSignal(reply) }));
     return {};
   });
 }
@@ -239,12 +313,12 @@ async function download(
     // The common case costs one storage call: the read itself says how long it is (a directory
     // or a missing key is not_found, as the driver contract says).
     let size: number | undefined;
-    const stream = await repo.openRead(key, { signal, onOpen: (info) => (size = info.size) });
+    const stream = await storage(repo.openRead(key, { signal, onOpen: (info) => (size = info.size) }));
     if (size !== undefined) reply.header('Content-Length', size);
     return reply.send(stream);
   }
 
-  const info = await repo.stat(key, { signal });
+  const info = await storage(repo.stat(key, { signal }));
   if (info.isDir) {
     throw ArtifactsError.notFound(`artifact ${JSON.stringify(key)} is a directory, not a file; it`, {
       context: { path: key },
@@ -278,7 +352,7 @@ async function download(
     reply.header('Content-Length', size);
   }
   if (!withBody) return reply.send();
-  const stream = await repo.openRead(key, { signal, ...(range ? { range } : {}) });
+  const stream = await storage(repo.openRead(key, { signal, ...(range ? { range } : {}) }));
   return reply.send(stream);
 }
 
@@ -358,7 +432,7 @@ async function upload(
     // The limiter's 413 reaches us wrapped by core; answer with it rather than the wrapper.
     const cause = (error as { cause?: unknown }).cause;
     if (cause instanceof HttpError) throw cause;
-    throw error;
+    throw new StorageFailure(error);
   }
   return {};
 }
@@ -422,10 +496,12 @@ function registerMultipartRoutes(
     const { key, body } = target(request);
     const numParts = intLike(body.num_parts, 'num_parts');
     requireMultipart();
-    const created = await repo.createMultipartUpload(key, numParts, {
-      signal: requestSignal(reply),
-      expiresInSeconds: limits.multipartUrlExpirySeconds,
-    });
+    const created = await storage(
+      repo.createMultipartUpload(key, numParts, {
+        signal: requestSignal(reply),
+        expiresInSeconds: limits.multipartUrlExpirySeconds,
+      }),
+    );
     return {
       ...(created.uploadId === null ? {} : { upload_id: created.uploadId }),
       credentials: created.credentials.map((credential) => ({
@@ -450,7 +526,7 @@ function registerMultipartRoutes(
       };
     });
     requireMultipart();
-    await repo.completeMultipartUpload(key, id, parts, { signal: requestSignal(reply) });
+    await storage(repo.completeMultipartUpload(key, id, parts, { signal: requestSignal(reply) }));
     return {};
   });
 
@@ -458,7 +534,7 @@ function registerMultipartRoutes(
     const { key, body } = target(request);
     const id = uploadId(body);
     requireMultipart();
-    await repo.abortMultipartUpload(key, id, { signal: requestSignal(reply) });
+    await storage(repo.abortMultipartUpload(key, id, { signal: requestSignal(reply) }));
     return {};
   });
 }

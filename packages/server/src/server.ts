@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import {
   type ArtifactRepository,
   ArtifactsError,
@@ -19,7 +19,11 @@ import {
   DEFAULT_DESTINATION,
   DEFAULT_HOST,
   DEFAULT_PORT,
+  type HostRule,
+  hostAllowed,
   isLoopback,
+  type ResolvedLimits,
+  resolveAllowedHosts,
   resolveAuth,
   resolveLimits,
 } from './options.js';
@@ -57,6 +61,7 @@ interface Settings {
   shutdownTimeoutMs: number;
   tls: { cert: string | Buffer; key: string | Buffer } | undefined;
   trustProxy: boolean;
+  allowedHosts: HostRule[] | 'any';
 }
 
 function resolveSettings(options: ArtifactServerOptions): Settings {
@@ -93,18 +98,70 @@ function resolveSettings(options: ArtifactServerOptions): Settings {
         }
       : undefined);
   const shutdownSeconds = envNumber('ARTIFACTS_SERVER_SHUTDOWN_TIMEOUT', { min: 0 });
+  const host = options.host ?? envString('ARTIFACTS_SERVER_HOST') ?? DEFAULT_HOST;
   return {
     destination:
       options.artifactsDestination ??
       envString('ARTIFACTS_SERVER_ARTIFACTS_DESTINATION') ??
       DEFAULT_DESTINATION,
-    host: options.host ?? envString('ARTIFACTS_SERVER_HOST') ?? DEFAULT_HOST,
+    host,
     port,
     shutdownTimeoutMs:
       options.shutdownTimeoutMs ?? (shutdownSeconds === undefined ? 30_000 : shutdownSeconds * 1000),
     tls,
     trustProxy: options.trustProxy ?? envBoolean('ARTIFACTS_SERVER_TRUST_PROXY') ?? false,
+    allowedHosts: resolveAllowedHosts(options.allowedHosts, host),
   };
+}
+
+/**
+ * Node checks the headers and request timeouts only every `connectionsCheckingInterval` (30 s by
+ * default), so a 30 s headers timeout fired anywhere between 30 and 60 s. Check often enough that
+ * a timeout fires within a tenth of itself (at least every 5 s, at most every 100 ms).
+ */
+function checkingInterval(limits: ResolvedLimits): number {
+  const shortest = Math.min(
+    limits.headersTimeoutMs,
+    limits.requestTimeoutMs > 0 ? limits.requestTimeoutMs : Number.POSITIVE_INFINITY,
+  );
+  return Math.max(100, Math.min(5_000, Math.floor(shortest / 10)));
+}
+
+/**
+ * Caps open client connections: past the cap a plain-HTTP connection gets a short 503 (clients
+ * retry it, as they retry MLflow's server) and a TLS one is closed, instead of costing a descriptor
+ * and a request's memory each until the process runs out.
+ */
+function capConnections(server: Server, max: number, secure: boolean): void {
+  if (max <= 0) return;
+  let open = 0;
+  server.on('connection', (socket: Socket) => {
+    if (open >= max) {
+      socket.on('error', () => undefined);
+      if (secure) {
+        socket.destroy();
+        return;
+      }
+      const body = JSON.stringify({
+        error_code: 'TEMPORARILY_UNAVAILABLE',
+        message: `the server has ${max} connections open, its limit; retry shortly`,
+      });
+      socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`,
+      );
+      // Let the 503 go out; its request is never read.
+      socket.setTimeout(5_000, () => socket.destroy());
+      return;
+    }
+    open++;
+    socket.once('close', () => open--);
+  });
+}
+
+function describeHost(header: string | undefined): string {
+  if (!header) return 'no Host header';
+  const shown = header.replace(/[^\x21-\x7e]/g, '?');
+  return `Host: ${shown.length > 100 ? `${shown.slice(0, 100)}…` : shown}`;
 }
 
 function formatUrl(secure: boolean, host: string, port: number): string {
@@ -143,6 +200,13 @@ export async function createArtifactServer(options: ArtifactServerOptions = {}):
     options.accessLog ?? envBoolean('ARTIFACTS_SERVER_ACCESS_LOG') ?? true,
   );
 
+  const httpOptions = {
+    headersTimeout:
+      limits.requestTimeoutMs > 0
+        ? Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs)
+        : limits.headersTimeoutMs,
+    connectionsCheckingInterval: checkingInterval(limits),
+  };
   const app = Fastify({
     logger: false,
     bodyLimit: limits.maxJsonBytes,
@@ -155,17 +219,25 @@ export async function createArtifactServer(options: ArtifactServerOptions = {}):
     requestTimeout: limits.requestTimeoutMs,
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 8192 },
-    ...(settings.tls ? { https: { cert: settings.tls.cert, key: settings.tls.key } } : {}),
+    // Headers must arrive in time even when whole requests may take an hour (large uploads).
+    ...(settings.tls
+      ? { https: { cert: settings.tls.cert, key: settings.tls.key, ...httpOptions } }
+      : { http: httpOptions }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
-  // Headers must arrive in time even when whole requests may take an hour (large uploads).
-  app.server.headersTimeout =
-    limits.requestTimeoutMs > 0
-      ? Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs)
-      : limits.headersTimeoutMs;
+  capConnections(app.server as Server, limits.maxConnections, settings.tls !== undefined);
 
   let closing = false;
   installAccessLog(app, log);
-  app.addHook('onRequest', async (_request, reply) => {
+  const allowedHosts = settings.allowedHosts;
+  app.addHook('onRequest', async (request, reply) => {
+    // Before authentication: a page on a rebound name must learn nothing, not even "401".
+    if (!hostAllowed(allowedHosts, request.headers.host) && request.routeOptions.url !== '/health') {
+      throw new HttpError(
+        403,
+        'PERMISSION_DENIED',
+        `this server does not answer for the host named in the request (${describeHost(request.headers.host)}); if that is a name of this server, add it to ARTIFACTS_SERVER_ALLOWED_HOSTS (allowedHosts)`,
+      );
+    }
     if (closing) {
       reply.header('Connection', 'close');
       throw new HttpError(
@@ -185,7 +257,7 @@ export async function createArtifactServer(options: ArtifactServerOptions = {}):
   });
   app.setErrorHandler((error, request, reply) => {
     const { http, internal } = toHttpError(error, request.id);
-    if (internal) log.error(request.id, error);
+    if (internal) log.error(request.id, http.logged ?? error);
     reply.code(http.status).headers(http.headers).send(http.body());
   });
   app.setNotFoundHandler((request, reply) => {
@@ -203,6 +275,7 @@ export async function createArtifactServer(options: ArtifactServerOptions = {}):
       serverLog: log,
       authenticator,
       ...(options.prefixes ? { prefixes: options.prefixes } : {}),
+      ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
     };
   await app.register(artifactRoutes, routeOptions);
 

@@ -282,7 +282,7 @@ describe('an upload whose client disconnects half-way', () => {
       const socket = net.connect(Number(url.port), url.hostname);
       await new Promise((resolve) => socket.once('connect', resolve));
       socket.write(
-        'PUT /api/2.0/mlflow-artifacts/artifacts/cut/model.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n',
+        'PUT /api/2.0/mlflow-artifacts/artifacts/cut/model.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4000000\r\n\r\n',
       );
       socket.write(Buffer.alloc(1_000_000, 1));
       await new Promise((resolve) => setTimeout(resolve, 200));

@@ -32,12 +32,12 @@ describe('graceful shutdown', () => {
       const upload = connect(port);
       await upload.ready;
       upload.socket.write(
-        `PUT ${A}/inflight/model.bin HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`,
+        `PUT ${A}/inflight/model.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${body.length}\r\n\r\n`,
       );
       upload.socket.write(body.subarray(0, 1024 * 1024));
       const late = connect(port);
       await late.ready;
-      late.socket.write(`GET ${A}?path= HTTP/1.1\r\nHost: x\r\n`);
+      late.socket.write(`GET ${A}?path= HTTP/1.1\r\nHost: localhost\r\n`);
       await new Promise((resolve) => setTimeout(resolve, 100));
 
       const closing = f.server.close();

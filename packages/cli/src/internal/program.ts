@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
 import { type CommandContext, cat, cp, download, log, ls, rm } from './commands.js';
+import { registerGc } from './gc.js';
 import { type CliIo, Output, secretsOf } from './output.js';
 import { type ServeOptions, serve } from './serve.js';
 
@@ -131,6 +132,8 @@ function buildProgram(options: RunOptions, argv: readonly string[]): Command {
       'serve without HTTP basic/bearer authentication (refused unless bound to a loopback address)',
     )
     .action((opts: ServeOptions) => serve(context(), opts));
+
+  registerGc(program, context);
 
   return program;
 }

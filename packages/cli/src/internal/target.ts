@@ -4,10 +4,12 @@ import {
   ArtifactsError,
   FIRST_PARTY_BACKENDS,
   isObjectStoreScheme,
+  isTrackingUri,
   openRepository,
   parseArtifactUri,
   redactUri,
   registeredSchemes,
+  resolveTrackingUri,
   validateArtifactPath,
 } from '@artifacts/core';
 
@@ -103,7 +105,9 @@ export async function loadBackend(scheme: string): Promise<void> {
 }
 
 /** Opens a repository at a URI after loading its backend. */
-export async function openAt(uri: string): Promise<ArtifactRepository> {
+export async function openAt(given: string): Promise<ArtifactRepository> {
+  // runs:/ and models:/ are resolved by core first, so that the storage backend is loaded from here
+  const uri = isTrackingUri(given) ? await resolveTrackingUri(given) : given;
   const scheme = parseArtifactUri(uri).scheme;
   await loadBackend(scheme);
   try {

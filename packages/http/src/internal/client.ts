@@ -52,6 +52,16 @@ const RETRY_ERRORS = new Set([
   'UND_ERR_CLOSED',
 ]);
 const MAX_BACKOFF_MS = 60_000;
+/** Connection failures that mean "nobody there" rather than "busy" or "restarting". */
+const NEVER_THERE = new Set(['ECONNREFUSED', 'ENOTFOUND']);
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
 
 function errorCodeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -82,6 +92,8 @@ export class HttpClient {
   readonly secrets: string[];
   readonly #authorization: string | undefined;
   readonly #options: ResolvedHttpOptions;
+  /** Origins that have answered at least once: only their connection failures are worth retrying. */
+  readonly #answered = new Set<string>();
 
   constructor(options: ResolvedHttpOptions, connections: number) {
     this.#options = options;
@@ -135,11 +147,18 @@ export class HttpClient {
       } catch (error) {
         failure = error;
       }
+      if (response) this.#answered.add(originOf(url));
       if (response && response.statusCode < 400) return response;
+      const failureCode = errorCodeOf(failure) ?? '';
+      // Nothing listening (or no such host) where nothing ever answered: a wrong URI or a server
+      // that is down. Waiting minutes of backoff for it helps nobody; a host that did answer and
+      // now refuses is restarting, and is retried.
+      const deadOnArrival = !response && NEVER_THERE.has(failureCode) && !this.#answered.has(originOf(url));
       const transient =
         attempt < this.#options.maxRetries &&
         !options.signal?.aborted &&
-        (response ? RETRY_STATUS.has(response.statusCode) : RETRY_ERRORS.has(errorCodeOf(failure) ?? ''));
+        !deadOnArrival &&
+        (response ? RETRY_STATUS.has(response.statusCode) : RETRY_ERRORS.has(failureCode));
       const replayable = isStreamBody(options.body) ? options.body.canReplay() : options.idempotent;
       if (!transient || !replayable) {
         const error = response
@@ -156,11 +175,18 @@ export class HttpClient {
       }
       const retryAfter = response ? retryAfterMs(response.headers['retry-after']) : undefined;
       await response?.body.dump().catch(() => undefined);
-      await sleep(
-        retryAfter ?? this.#backoff(attempt + 1),
-        undefined,
-        options.signal ? { signal: options.signal } : {},
-      );
+      const delayMs = retryAfter ?? this.#backoff(attempt + 1);
+      this.#options.onRetry?.({
+        message: `${options.what}: ${
+          response
+            ? `HTTP ${response.statusCode} from ${redactUri(stripQuery(url))}`
+            : this.#networkError(failure, url, options.what).message
+        }`,
+        attempt: attempt + 1,
+        maxRetries: this.#options.maxRetries,
+        delayMs: Math.round(delayMs),
+      });
+      await sleep(delayMs, undefined, options.signal ? { signal: options.signal } : {});
     }
   }
 
@@ -209,11 +235,15 @@ export class HttpClient {
           : 'unavailable';
     const message = error instanceof Error ? error.message : String(error);
     const hint =
-      kind === 'timeout'
-        ? '; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)'
-        : kind === 'permission_denied'
-          ? '; the server certificate was not trusted: set MLFLOW_TRACKING_SERVER_CERT_PATH to its CA bundle'
-          : '';
+      (code === 'ECONNREFUSED' || code === 'ENOTFOUND') && !this.#answered.has(originOf(url))
+        ? code === 'ECONNREFUSED'
+          ? '; nothing is listening there: is the server running, and is the URI (or MLFLOW_TRACKING_URI) right?'
+          : '; no such host: check the URI (or MLFLOW_TRACKING_URI)'
+        : kind === 'timeout'
+          ? '; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)'
+          : kind === 'permission_denied'
+            ? '; the server certificate was not trusted: set MLFLOW_TRACKING_SERVER_CERT_PATH to its CA bundle'
+            : '';
     return new ArtifactsError(
       kind,
       `${what} failed: ${redactUri(stripQuery(url))}: ${message}${code ? ` (${code})` : ''}${hint}`,

@@ -74,7 +74,7 @@ export async function uploadMultipart(client: HttpClient, request: MultipartRequ
   };
 
   try {
-    const parts = await uploadParts(client, request, credentials, what);
+    const parts = await uploadParts(client, request, credentials, what, uploadId === null);
     const response = await client.send('POST', multipartUrl(request.apiBase, 'complete', request.dir), {
       body: json({
         path: request.name,
@@ -99,6 +99,7 @@ async function uploadParts(
   request: MultipartRequest,
   credentials: Credential[],
   what: string,
+  blockStore: boolean,
 ): Promise<Array<{ partNumber: number; etag: string; url: string }>> {
   const reader = new PartReader(request.body);
   const results: Array<{ partNumber: number; etag: string; url: string }> = [];
@@ -118,7 +119,7 @@ async function uploadParts(
         );
       }
       const credential = credentials[index]!;
-      const task = putPart(client, credential, bytes, what, request.signal).then(
+      const task = putPart(client, credential, bytes, what, blockStore, request.signal).then(
         (etag) => {
           results.push({ partNumber: credential.partNumber, etag, url: credential.url });
         },
@@ -148,6 +149,7 @@ async function putPart(
   credential: Credential,
   bytes: Buffer,
   what: string,
+  blockStore: boolean,
   signal: AbortSignal | undefined,
 ): Promise<string> {
   // Straight to storage: the presigned URL is the credential; the server's are never sent there.
@@ -162,6 +164,9 @@ async function putPart(
   await response.body.dump();
   const etag = response.headers.etag;
   const value = Array.isArray(etag) ? etag[0] : etag;
+  // Without an upload id the destination is a block store (Azure): the part URL names the block,
+  // the commit lists blocks by number, and Put Block answers without an ETag. MLflow sends '' too.
+  if (!value && blockStore) return '';
   if (!value) {
     throw new ArtifactsError(
       'unavailable',

@@ -46,27 +46,6 @@ export async function resolveReal(path: string): Promise<string> {
   }
 }
 
-/**
- * Where `key` really lives below `root` (a real path), following symbolic links. A key whose real
- * location is outside the root (a link to /etc, say) is refused with `permission_denied`.
- */
-export async function confine(root: string, key: string): Promise<string> {
-  const logical = key === '' ? root : join(root, ...key.split('/'));
-  const real = await resolveReal(logical);
-  if (!isInside(root, real)) throw escapeError(key);
-  return real;
-}
-
-/**
- * For operations on the entry itself (delete, which removes a link rather than what it points to):
- * the real parent directory joined with the key's last segment, refused when the parent escapes.
- */
-export async function confineEntry(root: string, key: string): Promise<string> {
-  const slash = key.lastIndexOf('/');
-  const parent = await confine(root, slash === -1 ? '' : key.slice(0, slash));
-  return join(parent, key.slice(slash + 1));
-}
-
 export function escapeError(key: string): ArtifactsError {
   return new ArtifactsError(
     'permission_denied',

@@ -1,0 +1,213 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  isAbandonedTemp,
+  isTempName,
+  OrphanTemps,
+  replaceAtomically,
+  TEMP_MAX_AGE_MS,
+  tempNameFor,
+  tempOwner,
+  tempPathFor,
+} from './temp-name.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'temp-name-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const bytes = (name: string) => Buffer.byteLength(name);
+
+describe('tempNameFor', () => {
+  it('keeps long names under NAME_MAX and creates them on a real file system (240-255 bytes)', async () => {
+    for (const length of [240, 250, 255]) {
+      const name = 'n'.repeat(length);
+      const temp = tempNameFor(name);
+      expect(bytes(temp)).toBeLessThanOrEqual(255);
+      await writeFile(join(dir, temp), 'x');
+      await rename(join(dir, temp), join(dir, name));
+      expect(await readFile(join(dir, name), 'utf8')).toBe('x');
+    }
+  });
+
+  it('cuts a multi-byte name between characters, never inside one', async () => {
+    // 85 three-byte characters (255 bytes), then 63 four-byte characters (252 bytes).
+    for (const name of ['€'.repeat(85), '😀'.repeat(63)]) {
+      const temp = tempNameFor(name);
+      expect(bytes(temp)).toBeLessThanOrEqual(255);
+      expect(temp).not.toContain('\uFFFD');
+      expect(Buffer.from(temp, 'utf8').toString('utf8')).toBe(temp);
+      expect(temp.startsWith(`.${name.slice(0, 10)}`)).toBe(true);
+      await writeFile(join(dir, temp), 'x');
+    }
+  });
+
+  it('gives a fresh name each time, recognised as temporary', () => {
+    const a = tempNameFor('model.bin');
+    const b = tempNameFor('model.bin');
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^\.model\.bin\.[0-9a-z]+-[0-9a-f]{8}-[0-9a-f]{12}\.artifacts-tmp$/);
+    expect(isTempName(a)).toBe(true);
+    expect(isTempName(tempNameFor(''))).toBe(true);
+    expect(isTempName(tempNameFor('a\nb'))).toBe(true);
+  });
+
+  it('puts the temporary path beside the target', () => {
+    expect(tempPathFor('/srv/x/a/b.txt')).toMatch(/^\/srv\/x\/a\/\.b\.txt\..*\.artifacts-tmp$/);
+    expect(tempPathFor('b.txt')).toMatch(/^\.b\.txt\..*\.artifacts-tmp$/);
+    expect(isTempName(tempPathFor('/srv/x/a/b.txt'))).toBe(true);
+  });
+});
+
+describe('isTempName', () => {
+  it('refuses ordinary names, including look-alikes a user may really have', () => {
+    for (const name of [
+      'model.bin',
+      '.hidden',
+      '.model.bin.part',
+      '.x.artifacts-tmp',
+      'x.1-abcdef01-0123456789ab.artifacts-tmp', // no leading dot
+      '.x.1-abcdef01-0123456789ab.artifacts-tmp.bak',
+      '.x.1-ABCDEF01-0123456789ab.artifacts-tmp',
+    ]) {
+      expect(isTempName(name), name).toBe(false);
+    }
+  });
+});
+
+describe('abandoned temporary files', () => {
+  it('names this process as the owner and never calls its own files abandoned', () => {
+    const temp = tempNameFor('a');
+    expect(tempOwner(temp)).toEqual({ pid: process.pid, sameHost: true });
+    expect(isAbandonedTemp(temp, 0)).toBe(false);
+  });
+
+  it('calls a dead local process\u2019s file abandoned at once, a live one\u2019s only when old', () => {
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    const deadPid = Number(child.stdout.toString());
+    const own = tempNameFor('a');
+    const dead = own.replace(/\.[0-9a-z]+-/, `.${deadPid.toString(36)}-`);
+    expect(tempOwner(dead)?.pid).toBe(deadPid);
+    expect(isAbandonedTemp(dead, Date.now())).toBe(true);
+
+    // PID 1 runs on every host; a name from another host can only be judged by its age.
+    const live = own.replace(/\.[0-9a-z]+-/, `.${(1).toString(36)}-`);
+    const elsewhere = own.replace(/-[0-9a-f]{8}-/, '-00000000-');
+    for (const name of [live, elsewhere]) {
+      expect(isAbandonedTemp(name, Date.now())).toBe(false);
+      expect(isAbandonedTemp(name, undefined)).toBe(false);
+      expect(isAbandonedTemp(name, Date.now() - TEMP_MAX_AGE_MS - 1000)).toBe(true);
+      expect(isAbandonedTemp(name, new Date(Date.now() - 5000), { maxAgeMs: 1000 })).toBe(true);
+    }
+    expect(isAbandonedTemp('model.bin', 0)).toBe(false);
+  });
+});
+
+describe('replaceAtomically', () => {
+  const fsSteps = {
+    rename: (from: string, to: string) => rename(from, to),
+    remove: (path: string) => rm(path, { force: true }),
+  };
+
+  it('writes to a temporary name and renames it over the target', async () => {
+    const target = join(dir, 'x'.repeat(250));
+    await writeFile(target, 'old');
+    const seen: string[] = [];
+    const temp = await replaceAtomically(target, {
+      ...fsSteps,
+      write: async (path) => {
+        seen.push(...(await readdir(dir)));
+        await writeFile(path, 'new');
+      },
+    });
+    expect(isTempName(temp)).toBe(true);
+    expect(seen).toEqual(['x'.repeat(250)]);
+    expect(await readFile(target, 'utf8')).toBe('new');
+    expect(await readdir(dir)).toEqual(['x'.repeat(250)]);
+  });
+
+  it('removes the temporary file and keeps the old target when the write fails', async () => {
+    const target = join(dir, 'a.txt');
+    await writeFile(target, 'old');
+    const failure = new Error('stream broke');
+    await expect(
+      replaceAtomically(target, {
+        ...fsSteps,
+        write: async (path) => {
+          await writeFile(path, 'half');
+          throw failure;
+        },
+      }),
+    ).rejects.toBe(failure);
+    expect(await readdir(dir)).toEqual(['a.txt']);
+    expect(await readFile(target, 'utf8')).toBe('old');
+  });
+
+  it('does not rename after an abort that came during the write', async () => {
+    const target = join(dir, 'a.txt');
+    const controller = new AbortController();
+    await expect(
+      replaceAtomically(
+        target,
+        {
+          ...fsSteps,
+          write: async (path) => {
+            await writeFile(path, 'all');
+            controller.abort(new Error('stop'));
+          },
+        },
+        { signal: controller.signal },
+      ),
+    ).rejects.toThrow('stop');
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('remembers a temporary file it cannot remove, and a sweep removes it later', async () => {
+    const orphans = new OrphanTemps();
+    const target = join(dir, 'a.txt');
+    await expect(
+      replaceAtomically(
+        target,
+        {
+          write: (path) => writeFile(path, 'half'),
+          rename: async () => {
+            throw new Error('connection lost');
+          },
+          remove: async () => {
+            throw new Error('connection lost');
+          },
+        },
+        { orphans },
+      ),
+    ).rejects.toThrow('connection lost');
+    expect(orphans.size).toBe(1);
+    const [left] = await readdir(dir);
+    expect(isTempName(left!)).toBe(true);
+
+    // A broken connection during the sweep keeps the file for the next one.
+    const broken = new Error('still down');
+    await expect(
+      orphans.sweep(
+        async () => {
+          throw broken;
+        },
+        (error) => error === broken,
+      ),
+    ).rejects.toBe(broken);
+    expect(orphans.size).toBe(1);
+
+    await orphans.sweep(
+      (path) => rm(path),
+      () => false,
+    );
+    expect(orphans.size).toBe(0);
+    expect(await readdir(dir)).toEqual([]);
+    await expect(stat(join(dir, left!))).rejects.toThrow(/ENOENT/);
+  });
+});

@@ -1,0 +1,676 @@
+import { readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { envBoolean, envNumber, envString } from './config.js';
+import { ArtifactsError, type ArtifactsErrorCode, isAbortError, scrub } from './errors.js';
+import { validateArtifactPath } from './path-safety.js';
+import { appendToUri, parseArtifactUri, redactUri } from './uri.js';
+
+/**
+ * How to reach an MLflow tracking server. Each option falls back to the environment variable MLflow
+ * reads, then to MLflow's default. The same names are options of `@artifacts/http`, so one options
+ * object serves both the tracking lookup and an `mlflow-artifacts:` root it leads to.
+ */
+export interface TrackingOptions {
+  /** `http(s)://host[:port][/prefix]`. Default: `MLFLOW_TRACKING_URI`. */
+  trackingUri?: string;
+  /** HTTP basic user. Default: `MLFLOW_TRACKING_USERNAME`, else the tracking URI's user info. */
+  username?: string;
+  /** HTTP basic password. Default: `MLFLOW_TRACKING_PASSWORD`, else the tracking URI's user info. */
+  password?: string;
+  /** Bearer token, used when no user and password are set (as MLflow does). Default: `MLFLOW_TRACKING_TOKEN`. */
+  token?: string;
+  /** Skip TLS certificate verification. Default: `MLFLOW_TRACKING_INSECURE_TLS`, else false. */
+  insecureTls?: boolean;
+  /** CA bundle (PEM) to verify the server with. Default: `MLFLOW_TRACKING_SERVER_CERT_PATH`. */
+  serverCertPath?: string;
+  /** Client certificate and key (one PEM file) for mutual TLS. Default: `MLFLOW_TRACKING_CLIENT_CERT_PATH`. */
+  clientCertPath?: string;
+  /** Seconds to wait for each answer. Default: `MLFLOW_HTTP_REQUEST_TIMEOUT`, else 120. */
+  requestTimeoutSeconds?: number;
+  /** Retries of a request that failed with 429, 5xx or a connection error. Default: `MLFLOW_HTTP_REQUEST_MAX_RETRIES`, else 7. */
+  maxRetries?: number;
+  /** Backoff before retry n is `factor × 2^(n-1)` seconds (at most 60). Default: `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`, else 2. */
+  backoffFactor?: number;
+}
+
+/** The option names above: stripped before a non-HTTP backend is opened. */
+export const TRACKING_OPTION_KEYS = [
+  'trackingUri',
+  'username',
+  'password',
+  'token',
+  'insecureTls',
+  'serverCertPath',
+  'clientCertPath',
+  'requestTimeoutSeconds',
+  'maxRetries',
+  'backoffFactor',
+] as const satisfies readonly (keyof TrackingOptions)[];
+
+/** A run as the tracking REST API returns its `info` (the fields @artifacts uses). */
+export interface TrackingRunInfo {
+  runId: string;
+  experimentId: string;
+  artifactUri: string;
+  /** `active` or `deleted`. */
+  lifecycleStage: string;
+  status?: string;
+  startTime?: number;
+  endTime?: number;
+  /** When the run was deleted (ms since the epoch), where the server reports it. */
+  deletedTime?: number;
+}
+
+export interface TrackingExperiment {
+  experimentId: string;
+  name: string;
+  artifactLocation: string;
+  lifecycleStage: string;
+}
+
+export interface SearchRunsOptions {
+  experimentIds: readonly string[];
+  /** `ACTIVE_ONLY` (MLflow's default), `DELETED_ONLY` or `ALL`. */
+  viewType?: 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
+  filter?: string;
+  /** Page size (the server caps it). Default 1000. */
+  pageSize?: number;
+  signal?: AbortSignal;
+}
+
+const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const RETRY_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+interface Resolved {
+  origin: string;
+  prefix: string;
+  https: boolean;
+  authorization: string | undefined;
+  secrets: string[];
+  ca: Buffer | undefined;
+  cert: Buffer | undefined;
+  insecureTls: boolean;
+  timeoutMs: number;
+  maxRetries: number;
+  backoffFactor: number;
+}
+
+function codeForStatus(status: number, errorCode: string | undefined): ArtifactsErrorCode {
+  if (errorCode === 'RESOURCE_DOES_NOT_EXIST' || status === 404) return 'not_found';
+  if (status === 401) return 'unauthenticated';
+  if (status === 403) return 'permission_denied';
+  if (status === 408) return 'timeout';
+  if (status === 429 || status >= 500) return 'unavailable';
+  return 'invalid_argument';
+}
+
+/**
+ * A small client for the MLflow tracking REST API (`/api/2.0/mlflow/…`): what URI resolution and
+ * `artifacts gc` need. Credentials, TLS, timeout and retries are read as MLflow's client reads them.
+ */
+export class TrackingClient {
+  readonly #r: Resolved;
+  /** The tracking URI with any password redacted. */
+  readonly uri: string;
+  /** The tracking URI as configured (may hold a password: never print it). */
+  readonly rawUri: string;
+
+  constructor(options: TrackingOptions = {}) {
+    const trackingUri = (options.trackingUri ?? envString('MLFLOW_TRACKING_URI'))?.trim();
+    if (!trackingUri) {
+      throw ArtifactsError.invalidArgument(
+        'runs:/ and models:/ URIs are resolved through an MLflow tracking server; set MLFLOW_TRACKING_URI (e.g. http://localhost:5000)',
+      );
+    }
+    const parsed = (() => {
+      try {
+        return parseArtifactUri(trackingUri);
+      } catch {
+        return undefined;
+      }
+    })();
+    if (!parsed || (parsed.scheme !== 'http' && parsed.scheme !== 'https') || !parsed.host) {
+      throw ArtifactsError.invalidArgument(
+        `runs:/ and models:/ URIs need an http(s) tracking server, but the tracking URI is ${JSON.stringify(redactUri(trackingUri))}; set MLFLOW_TRACKING_URI to the MLflow server (e.g. http://localhost:5000)`,
+      );
+    }
+    const username = options.username ?? envString('MLFLOW_TRACKING_USERNAME') ?? parsed.username;
+    const password = options.password ?? envString('MLFLOW_TRACKING_PASSWORD') ?? parsed.password;
+    const token = options.token ?? envString('MLFLOW_TRACKING_TOKEN');
+    const insecureTls = options.insecureTls ?? envBoolean('MLFLOW_TRACKING_INSECURE_TLS') ?? false;
+    const serverCertPath = options.serverCertPath ?? envString('MLFLOW_TRACKING_SERVER_CERT_PATH');
+    const clientCertPath = options.clientCertPath ?? envString('MLFLOW_TRACKING_CLIENT_CERT_PATH');
+    if (insecureTls && serverCertPath) {
+      // MLflow refuses the same combination: one says "trust anything", the other "trust this CA".
+      throw ArtifactsError.invalidArgument(
+        'MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH cannot both be set',
+      );
+    }
+    const timeoutSeconds =
+      options.requestTimeoutSeconds ?? envNumber('MLFLOW_HTTP_REQUEST_TIMEOUT', { min: 0 }) ?? 120;
+    const maxRetries =
+      options.maxRetries ?? envNumber('MLFLOW_HTTP_REQUEST_MAX_RETRIES', { integer: true, min: 0 }) ?? 7;
+    const backoffFactor =
+      options.backoffFactor ?? envNumber('MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', { min: 0 }) ?? 2;
+    const secrets = [password, token].filter((s): s is string => typeof s === 'string' && s !== '');
+    let authorization: string | undefined;
+    // MLflow's order (rest_utils.http_request): basic credentials when both are set, else the token.
+    if (username && password) {
+      authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    } else if (token) {
+      authorization = `Bearer ${token}`;
+    }
+    const readPem = (path: string | undefined, what: string): Buffer | undefined => {
+      if (!path) return undefined;
+      try {
+        return readFileSync(path);
+      } catch (error) {
+        throw ArtifactsError.invalidArgument(
+          `${what} ${JSON.stringify(path)} cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      }
+    };
+    this.rawUri = trackingUri;
+    this.uri = redactUri(trackingUri);
+    this.#r = {
+      origin: `${parsed.scheme}://${parsed.host}${parsed.port === undefined ? '' : `:${parsed.port}`}`,
+      prefix: parsed.path === '/' ? '' : parsed.path.replace(/\/+$/, ''),
+      https: parsed.scheme === 'https',
+      authorization,
+      secrets,
+      ca: readPem(serverCertPath, 'MLFLOW_TRACKING_SERVER_CERT_PATH'),
+      cert: readPem(clientCertPath, 'MLFLOW_TRACKING_CLIENT_CERT_PATH'),
+      insecureTls,
+      timeoutMs: timeoutSeconds * 1000,
+      maxRetries,
+      backoffFactor,
+    };
+  }
+
+  /** GET `/api/2.0/mlflow/<endpoint>?<query>`. */
+  get<T>(endpoint: string, query: Record<string, string>, signal?: AbortSignal): Promise<T> {
+    const qs = new URLSearchParams(query).toString();
+    return this.#call<T>('GET', `${endpoint}${qs ? `?${qs}` : ''}`, undefined, signal);
+  }
+
+  /** POST `/api/2.0/mlflow/<endpoint>` with a JSON body. */
+  post<T>(endpoint: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.#call<T>('POST', endpoint, JSON.stringify(body), signal);
+  }
+
+  async getRun(runId: string, signal?: AbortSignal): Promise<TrackingRunInfo> {
+    checkId(runId, 'run id');
+    const answer = await this.get<{ run?: { info?: RawRunInfo } }>('runs/get', { run_id: runId }, signal);
+    return runInfo(answer.run?.info, `run ${runId}`);
+  }
+
+  /** Every run matching, page by page (runs/search with page tokens). */
+  async *searchRuns(options: SearchRunsOptions): AsyncGenerator<TrackingRunInfo> {
+    if (options.experimentIds.length === 0) return;
+    let pageToken: string | undefined;
+    do {
+      const answer = await this.post<{ runs?: { info?: RawRunInfo }[]; next_page_token?: string }>(
+        'runs/search',
+        {
+          experiment_ids: options.experimentIds,
+          run_view_type: options.viewType ?? 'ACTIVE_ONLY',
+          max_results: options.pageSize ?? 1000,
+          ...(options.filter ? { filter: options.filter } : {}),
+          ...(pageToken ? { page_token: pageToken } : {}),
+        },
+        options.signal,
+      );
+      for (const run of answer.runs ?? []) yield runInfo(run.info, 'a run in runs/search');
+      pageToken = answer.next_page_token || undefined;
+    } while (pageToken);
+  }
+
+  /** Every experiment, active and deleted (experiments/search, paged). */
+  async *searchExperiments(
+    options: { viewType?: 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL'; signal?: AbortSignal } = {},
+  ): AsyncGenerator<TrackingExperiment> {
+    let pageToken: string | undefined;
+    do {
+      const answer = await this.post<{ experiments?: RawExperiment[]; next_page_token?: string }>(
+        'experiments/search',
+        {
+          view_type: options.viewType ?? 'ALL',
+          max_results: 1000,
+          ...(pageToken ? { page_token: pageToken } : {}),
+        },
+        options.signal,
+      );
+      for (const e of answer.experiments ?? []) {
+        yield {
+          experimentId: String(e.experiment_id ?? ''),
+          name: String(e.name ?? ''),
+          artifactLocation: String(e.artifact_location ?? ''),
+          lifecycleStage: String(e.lifecycle_stage ?? 'active'),
+        };
+      }
+      pageToken = answer.next_page_token || undefined;
+    } while (pageToken);
+  }
+
+  /** The artifact URI of a registered model version (model-versions/get-download-uri). */
+  async modelVersionDownloadUri(name: string, version: string, signal?: AbortSignal): Promise<string> {
+    const answer = await this.get<{ artifact_uri?: string }>(
+      'model-versions/get-download-uri',
+      { name, version },
+      signal,
+    );
+    if (!answer.artifact_uri) {
+      throw new ArtifactsError(
+        'internal',
+        `${this.uri} returned no artifact_uri for model ${JSON.stringify(name)} version ${version}`,
+      );
+    }
+    return answer.artifact_uri;
+  }
+
+  async #call<T>(
+    method: 'GET' | 'POST',
+    endpoint: string,
+    body: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    const r = this.#r;
+    const url = `${r.origin}${r.prefix}/api/2.0/mlflow/${endpoint}`;
+    const what = `${method} ${redactUri(`${this.uri.replace(/\/+$/, '')}/api/2.0/mlflow/${endpoint}`)}`;
+    for (let attempt = 0; ; attempt++) {
+      signal?.throwIfAborted();
+      let status: number;
+      let text: string;
+      try {
+        ({ status, text } = await this.#send(method, url, body, signal));
+      } catch (error) {
+        if (isAbortError(error) && signal?.aborted) {
+          throw new ArtifactsError('aborted', `${what} was aborted`, { cause: error });
+        }
+        const code = (error as { code?: unknown } | null)?.code;
+        const retryable = typeof code === 'string' && (RETRY_ERRORS.has(code) || code === 'TIMEOUT');
+        if (retryable && attempt < r.maxRetries) {
+          await this.#backoff(attempt, signal);
+          continue;
+        }
+        const errorCode: ArtifactsErrorCode =
+          code === 'TIMEOUT' ? 'timeout' : retryable ? 'unavailable' : 'internal';
+        throw new ArtifactsError(
+          errorCode,
+          scrub(
+            `tracking server request ${what} failed: ${error instanceof Error ? error.message : String(error)}`,
+            r.secrets,
+          ),
+          { cause: error },
+        );
+      }
+      if (status >= 200 && status < 300) {
+        try {
+          return (text ? JSON.parse(text) : {}) as T;
+        } catch (error) {
+          throw new ArtifactsError('internal', `${what}: the tracking server's answer is not JSON`, {
+            cause: error,
+          });
+        }
+      }
+      if (RETRY_STATUS.has(status) && attempt < r.maxRetries) {
+        await this.#backoff(attempt, signal);
+        continue;
+      }
+      let errorCode: string | undefined;
+      let message = text.slice(0, 500);
+      try {
+        const parsed = JSON.parse(text) as { error_code?: string; message?: string };
+        errorCode = parsed.error_code;
+        if (parsed.message) message = parsed.message;
+      } catch {
+        // not MLflow's JSON error shape: keep the start of the body
+      }
+      const hint =
+        status === 401
+          ? ' (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)'
+          : '';
+      throw new ArtifactsError(
+        codeForStatus(status, errorCode),
+        scrub(
+          `tracking server answered ${status}${errorCode ? ` ${errorCode}` : ''} to ${what}: ${message}${hint}`,
+          r.secrets,
+        ),
+        { context: { status, ...(errorCode ? { errorCode } : {}) } },
+      );
+    }
+  }
+
+  async #backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
+    const ms = Math.min(60_000, this.#r.backoffFactor * 1000 * 2 ** attempt);
+    await sleep(ms, undefined, signal ? { signal } : undefined).catch((error: unknown) => {
+      throw new ArtifactsError('aborted', 'tracking server request was aborted', { cause: error });
+    });
+  }
+
+  #send(
+    method: string,
+    url: string,
+    body: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ status: number; text: string }> {
+    const r = this.#r;
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': '@artifacts/core' };
+    if (r.authorization) headers.authorization = r.authorization;
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(body));
+    }
+    const request = r.https ? httpsRequest : httpRequest;
+    const tls = r.https
+      ? {
+          rejectUnauthorized: !r.insecureTls,
+          ...(r.ca ? { ca: r.ca } : {}),
+          ...(r.cert ? { cert: r.cert, key: r.cert } : {}),
+        }
+      : {};
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method, headers, ...tls, ...(signal ? { signal } : {}) }, (res) => {
+        readText(res).then((text) => resolve({ status: res.statusCode ?? 0, text }), reject);
+      });
+      if (r.timeoutMs > 0) {
+        req.setTimeout(r.timeoutMs, () => {
+          req.destroy(
+            Object.assign(
+              new Error(`no answer within ${r.timeoutMs / 1000} s (MLFLOW_HTTP_REQUEST_TIMEOUT)`),
+              {
+                code: 'TIMEOUT',
+              },
+            ),
+          );
+        });
+      }
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+}
+
+async function readText(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+interface RawRunInfo {
+  run_id?: string;
+  run_uuid?: string;
+  experiment_id?: string | number;
+  artifact_uri?: string;
+  lifecycle_stage?: string;
+  status?: string;
+  start_time?: number | string;
+  end_time?: number | string;
+  deleted_time?: number | string;
+}
+
+interface RawExperiment {
+  experiment_id?: string | number;
+  name?: string;
+  artifact_location?: string;
+  lifecycle_stage?: string;
+}
+
+function optionalNumber(value: number | string | undefined): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function runInfo(raw: RawRunInfo | undefined, what: string): TrackingRunInfo {
+  const runId = raw?.run_id ?? raw?.run_uuid;
+  if (!raw || !runId || typeof raw.artifact_uri !== 'string') {
+    throw new ArtifactsError(
+      'internal',
+      `the tracking server returned no run id or artifact_uri for ${what}`,
+    );
+  }
+  const startTime = optionalNumber(raw.start_time);
+  const endTime = optionalNumber(raw.end_time);
+  const deletedTime = optionalNumber(raw.deleted_time);
+  return {
+    runId,
+    experimentId: String(raw.experiment_id ?? ''),
+    artifactUri: raw.artifact_uri,
+    lifecycleStage: raw.lifecycle_stage ?? 'active',
+    ...(raw.status === undefined ? {} : { status: raw.status }),
+    ...(startTime === undefined ? {} : { startTime }),
+    ...(endTime === undefined ? {} : { endTime }),
+    ...(deletedTime === undefined ? {} : { deletedTime }),
+  };
+}
+
+function checkId(value: string, what: string): void {
+  if (!/^[A-Za-z0-9_.-]+$/.test(value) || value === '.' || value === '..') {
+    throw ArtifactsError.invalidArgument(
+      `${what} ${JSON.stringify(value)} must be letters, digits, '_', '-' or '.'`,
+    );
+  }
+}
+
+/** A parsed `runs:/` or `models:/` URI. */
+export type TrackingUri =
+  | { kind: 'run'; runId: string; path: string }
+  | { kind: 'model-version'; name: string; version: string; path: string }
+  | { kind: 'model-alias'; name: string; alias: string; path: string }
+  | { kind: 'model-latest'; name: string; stage: string | undefined; path: string }
+  | { kind: 'logged-model'; modelId: string; path: string };
+
+/** True for `runs:` and `models:` URIs, which name artifacts through a tracking server. */
+export function isTrackingUri(uri: string): boolean {
+  return typeof uri === 'string' && /^(runs|models):/i.test(uri);
+}
+
+function invalidUri(uri: string, why: string): ArtifactsError {
+  return ArtifactsError.invalidArgument(
+    `invalid ${uri.split(':')[0]!.toLowerCase()}:/ URI ${JSON.stringify(uri)}: ${why}`,
+  );
+}
+
+function decodeSegment(uri: string, segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw invalidUri(uri, `malformed percent-escape in ${JSON.stringify(segment)}`);
+  }
+}
+
+/**
+ * Parses MLflow's tracking URIs: `runs:/<run_id>[/<path>]`, `models:/<name>/<version>`,
+ * `models:/<name>/latest`, `models:/<name>/<stage>`, `models:/<name>@<alias>` and
+ * `models:/<model_id>` (a logged model, `m-…`). Models URIs may carry a path below the model
+ * (`models:/name/1/MLmodel`), which the CLI uses to name one file.
+ */
+export function parseTrackingUri(uri: string): TrackingUri {
+  const match = /^(runs|models):(.*)$/is.exec(uri);
+  if (!match) throw ArtifactsError.invalidArgument(`${JSON.stringify(uri)} is not a runs:/ or models:/ URI`);
+  const scheme = match[1]!.toLowerCase();
+  let rest = match[2]!;
+  if (/[\u0000-\u001f\u007f#?]/.test(rest)) {
+    throw invalidUri(uri, "it contains '#', '?' or a control character");
+  }
+  if (rest.startsWith('//')) {
+    // MLflow reads runs://<profile>/… as a Databricks profile: not something this store can reach.
+    const slash = rest.indexOf('/', 2);
+    if (slash !== 2) {
+      throw invalidUri(
+        uri,
+        `a host or profile is not supported; write ${scheme}:/<…> and set MLFLOW_TRACKING_URI`,
+      );
+    }
+    rest = rest.slice(2);
+  }
+  if (!rest.startsWith('/')) throw invalidUri(uri, `expected ${scheme}:/<…>`);
+  const segments = rest.slice(1).split('/');
+  while (segments.length > 0 && segments.at(-1) === '') segments.pop();
+  const first = segments.shift();
+  if (!first) {
+    throw invalidUri(
+      uri,
+      scheme === 'runs'
+        ? 'expected runs:/<run_id>[/<artifact path>]'
+        : 'expected models:/<name>/<version>, models:/<name>@<alias> or models:/<name>/latest',
+    );
+  }
+  const subPath = (raw: string[]): string => {
+    const decoded = raw.map((s) => decodeSegment(uri, s)).join('/');
+    try {
+      return validateArtifactPath(decoded, { label: 'its artifact path' });
+    } catch (error) {
+      throw invalidUri(uri, error instanceof Error ? error.message : String(error));
+    }
+  };
+  if (scheme === 'runs') {
+    const runId = decodeSegment(uri, first);
+    try {
+      checkId(runId, 'run id');
+    } catch (error) {
+      throw invalidUri(uri, (error as Error).message);
+    }
+    return { kind: 'run', runId, path: subPath(segments) };
+  }
+  const head = decodeSegment(uri, first);
+  const at = head.lastIndexOf('@');
+  if (at !== -1) {
+    const name = head.slice(0, at);
+    const alias = head.slice(at + 1);
+    if (!name || !alias) throw invalidUri(uri, 'expected models:/<name>@<alias>');
+    return { kind: 'model-alias', name, alias, path: subPath(segments) };
+  }
+  const second = segments.shift();
+  if (second === undefined || second === '') {
+    if (LOGGED_MODEL_ID.test(head)) return { kind: 'logged-model', modelId: head, path: '' };
+    throw invalidUri(
+      uri,
+      'expected models:/<name>/<version>, models:/<name>@<alias> or models:/<name>/latest',
+    );
+  }
+  const suffix = decodeSegment(uri, second);
+  if (/^\d+$/.test(suffix))
+    return { kind: 'model-version', name: head, version: suffix, path: subPath(segments) };
+  if (suffix.toLowerCase() === 'latest') {
+    return { kind: 'model-latest', name: head, stage: undefined, path: subPath(segments) };
+  }
+  if (STAGES.has(suffix.toLowerCase())) {
+    return { kind: 'model-latest', name: head, stage: suffix, path: subPath(segments) };
+  }
+  if (LOGGED_MODEL_ID.test(head)) {
+    return { kind: 'logged-model', modelId: head, path: subPath([second, ...segments]) };
+  }
+  throw invalidUri(
+    uri,
+    `${JSON.stringify(suffix)} is not a version number, 'latest' or a stage (None, Staging, Production, Archived); for an alias write models:/<name>@<alias>`,
+  );
+}
+
+const STAGES = new Set(['none', 'staging', 'production', 'archived']);
+const LOGGED_MODEL_ID = /^m-[0-9a-f]+$/i;
+
+interface RawModelVersion {
+  version?: string | number;
+}
+
+/**
+ * Resolves a `runs:/` or `models:/` URI through the tracking server to the artifact URI it names:
+ * the run's `artifact_uri` (plus the path), or the model version's download URI
+ * (model-versions/get-download-uri). The result may itself be `mlflow-artifacts:/…`, which the HTTP
+ * backend resolves against the same tracking URI.
+ */
+export async function resolveTrackingUri(
+  uri: string,
+  options: TrackingOptions & { signal?: AbortSignal } = {},
+): Promise<string> {
+  const parsed = parseTrackingUri(uri);
+  const client = new TrackingClient(options);
+  const { signal } = options;
+  let root: string;
+  switch (parsed.kind) {
+    case 'run':
+      root = (await client.getRun(parsed.runId, signal)).artifactUri;
+      break;
+    case 'model-version':
+      root = await client.modelVersionDownloadUri(parsed.name, parsed.version, signal);
+      break;
+    case 'model-alias': {
+      const answer = await client.get<{ model_version?: RawModelVersion }>(
+        'registered-models/alias',
+        { name: parsed.name, alias: parsed.alias },
+        signal,
+      );
+      const version = answer.model_version?.version;
+      if (version === undefined)
+        throw ArtifactsError.notFound(`model ${JSON.stringify(parsed.name)}@${parsed.alias}`);
+      root = await client.modelVersionDownloadUri(parsed.name, String(version), signal);
+      break;
+    }
+    case 'model-latest': {
+      const answer = await client.post<{ model_versions?: RawModelVersion[] }>(
+        'registered-models/get-latest-versions',
+        { name: parsed.name, ...(parsed.stage ? { stages: [parsed.stage] } : {}) },
+        signal,
+      );
+      const versions = (answer.model_versions ?? [])
+        .map((v) => Number(v.version))
+        .filter((v) => Number.isInteger(v));
+      if (versions.length === 0) {
+        throw ArtifactsError.notFound(
+          `a ${parsed.stage ? `${JSON.stringify(parsed.stage)} ` : ''}version of model ${JSON.stringify(parsed.name)}`,
+        );
+      }
+      root = await client.modelVersionDownloadUri(parsed.name, String(Math.max(...versions)), signal);
+      break;
+    }
+    case 'logged-model': {
+      const answer = await client.get<{ model?: { info?: { artifact_uri?: string } } }>(
+        `logged-models/${encodeURIComponent(parsed.modelId)}`,
+        {},
+        signal,
+      );
+      const found = answer.model?.info?.artifact_uri;
+      if (!found) throw ArtifactsError.notFound(`logged model ${parsed.modelId}`);
+      root = found;
+      break;
+    }
+  }
+  if (isTrackingUri(root)) {
+    throw new ArtifactsError(
+      'internal',
+      `${client.uri} resolved ${uri} to ${redactUri(root)}, another tracking URI, instead of a storage location`,
+    );
+  }
+  return parsed.path ? appendToUri(root, parsed.path) : root;
+}
+
+const HTTP_SCHEMES = new Set(['mlflow-artifacts', 'http', 'https']);
+
+/**
+ * openRepository's step for `runs:/` and `models:/`: resolve, then open the storage URI with the
+ * same options. Tracking options stay only for a backend that talks to the same server.
+ */
+export async function openTrackingUri<R>(
+  uri: string,
+  options: TrackingOptions & Record<string, unknown>,
+  open: (resolved: string, options: Record<string, unknown>) => Promise<R>,
+): Promise<R> {
+  const resolved = await resolveTrackingUri(uri, options);
+  const scheme = parseArtifactUri(resolved).scheme;
+  const rest: Record<string, unknown> = { ...options };
+  if (!HTTP_SCHEMES.has(scheme)) for (const key of TRACKING_OPTION_KEYS) delete rest[key];
+  return open(resolved, rest);
+}

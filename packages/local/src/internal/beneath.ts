@@ -1,0 +1,223 @@
+import { constants, existsSync } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, readlink } from 'node:fs/promises';
+import { sep } from 'node:path';
+import { escapeError, isInside, resolveReal } from './confine.js';
+
+/** Symlink hops followed before giving up (Linux's own limit is 40). */
+const MAX_LINKS = 40;
+
+/**
+ * Linux (and anything else with a `/proc/self/fd` whose entries can be walked through): every
+ * directory is held open, and each path the kernel resolves is `/proc/self/fd/<held>/<name>`, so a
+ * directory swapped for a symbolic link after it was checked is never followed. Elsewhere the same
+ * walk runs on real paths, one `lstat` per component: confinement is checked component by
+ * component but a swap between the check and the use is not caught (documented in the README).
+ */
+export const HELD_DESCRIPTORS = process.platform === 'linux' && existsSync('/proc/self/fd');
+
+const DIR_FLAGS = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0);
+/** O_NONBLOCK: a FIFO planted at a key must not hang the open; it is refused as "not a file". */
+export const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
+export function errno(error: unknown): string | undefined {
+  return (error as { code?: string } | null)?.code;
+}
+
+function fsError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/**
+ * A directory of the store that the operation holds. `path(name)` names an entry in it in a way
+ * that the kernel resolves from the held directory and never through a link at the directory's old
+ * place.
+ */
+export class Dir {
+  private constructor(
+    /** `/proc/self/fd/N` with held descriptors, else the directory's real path. */
+    readonly location: string,
+    private readonly handle: FileHandle | undefined,
+  ) {}
+
+  static async openRoot(root: string, create: boolean): Promise<Dir> {
+    if (!HELD_DESCRIPTORS) {
+      const info = await lstat(root).catch(async (error: unknown) => {
+        if (!create || errno(error) !== 'ENOENT') throw error;
+        await mkdir(root, { recursive: true });
+        return lstat(root);
+      });
+      if (!info.isDirectory()) throw fsError('ENOTDIR', 'the repository root is not a directory');
+      return new Dir(root, undefined);
+    }
+    try {
+      return Dir.#held(await open(root, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0)));
+    } catch (error) {
+      if (!create || errno(error) !== 'ENOENT') throw error;
+      await mkdir(root, { recursive: true });
+      return Dir.#held(await open(root, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0)));
+    }
+  }
+
+  static #held(handle: FileHandle): Dir {
+    return new Dir(`/proc/self/fd/${handle.fd}`, handle);
+  }
+
+  path(name: string): string {
+    return this.location + sep + name;
+  }
+
+  /**
+   * The child directory `name`, never through a symbolic link: a link fails with ELOOP, anything
+   * else that is not a directory with ENOTDIR.
+   */
+  async child(name: string): Promise<Dir> {
+    const path = this.path(name);
+    if (!HELD_DESCRIPTORS) {
+      const info = await lstat(path);
+      if (info.isSymbolicLink()) throw fsError('ELOOP', 'a symbolic link');
+      if (!info.isDirectory()) throw fsError('ENOTDIR', 'not a directory');
+      return new Dir(path, undefined);
+    }
+    try {
+      return Dir.#held(await open(path, DIR_FLAGS));
+    } catch (error) {
+      // O_DIRECTORY|O_NOFOLLOW answers ENOTDIR for a link as for a file: tell them apart.
+      if (errno(error) === 'ENOTDIR' && (await lstat(path).catch(() => undefined))?.isSymbolicLink()) {
+        throw fsError('ELOOP', 'a symbolic link');
+      }
+      throw error;
+    }
+  }
+
+  /** Identity for loop detection (device and inode of the held directory). */
+  async identity(): Promise<string> {
+    const info = this.handle ? await this.handle.stat() : await lstat(this.location);
+    return `${info.dev}:${info.ino}`;
+  }
+
+  async close(): Promise<void> {
+    await this.handle?.close();
+  }
+}
+
+/** Where a key resolved to: an entry `name` of the held directory `dir`, or `dir` itself. */
+export interface Resolved {
+  dir: Dir;
+  /** The real components of `dir` below the root (no links among them when they were walked). */
+  trail: string[];
+  /** The entry; undefined when the key designates `dir` itself (the root, or a link to a directory). */
+  name: string | undefined;
+}
+
+export interface ResolveOptions {
+  /** Create missing directories on the way (writes). */
+  create?: boolean;
+  /** Follow a symbolic link at the last component (reads, writes, stat); not for delete. */
+  followLast?: boolean;
+  /** Resolve every component as a directory (list, mkdir): the result's `name` is undefined. */
+  asDirectory?: boolean;
+}
+
+/**
+ * Resolves `parts` (a validated key's segments) from the root's descriptor, one component at a
+ * time. Symbolic links are followed only by expanding their target into the walk itself: a
+ * relative target continues from the directory holding the link (its `..` steps back along the
+ * walked components, never above the root), an absolute one restarts from the root and must lie
+ * inside it. Nothing is ever resolved by the kernel through a link, so a link swapped in after a
+ * check cannot redirect the operation. The caller closes `dir`.
+ */
+export async function resolveBeneath(
+  root: string,
+  key: string,
+  parts: readonly string[],
+  options: ResolveOptions = {},
+): Promise<Resolved> {
+  const pending = [...parts];
+  if (options.asDirectory) pending.push('.');
+  let trail: string[] = [];
+  let dir = await Dir.openRoot(root, options.create === true);
+  let hops = 0;
+  const restartFromRoot = async (components: string[]): Promise<void> => {
+    pending.unshift(...components);
+    trail = [];
+    await dir.close();
+    dir = await Dir.openRoot(root, options.create === true);
+  };
+  try {
+    while (pending.length > 0) {
+      const name = pending.shift() as string;
+      if (name === '' || name === '.') continue;
+      if (name === '..') {
+        if (trail.length === 0) throw escapeError(key);
+        await restartFromRoot(trail.slice(0, -1));
+        continue;
+      }
+      const last = pending.length === 0;
+      if (last && !options.followLast) return { dir, trail, name };
+      let followLink = false;
+      if (last) {
+        const info = await lstat(dir.path(name)).catch((error: unknown) => {
+          if (errno(error) === 'ENOENT') return undefined;
+          throw error;
+        });
+        if (!info?.isSymbolicLink()) return { dir, trail, name };
+        followLink = true;
+      } else {
+        try {
+          const child = await dir.child(name);
+          await dir.close();
+          dir = child;
+          trail.push(name);
+          continue;
+        } catch (error) {
+          const code = errno(error);
+          if (code === 'ELOOP') {
+            followLink = true;
+          } else if (code === 'ENOENT' && options.create) {
+            if (++hops > MAX_LINKS) throw error;
+            await mkdir(dir.path(name)).catch((mkdirError: unknown) => {
+              if (errno(mkdirError) !== 'EEXIST') throw mkdirError;
+            });
+            pending.unshift(name);
+            continue;
+          } else {
+            throw error;
+          }
+        }
+      }
+      if (followLink) {
+        if (++hops > MAX_LINKS) throw fsError('ELOOP', 'too many symbolic links');
+        let target: string;
+        try {
+          target = await readlink(dir.path(name));
+        } catch (error) {
+          // Swapped back to a plain entry since: walk it again.
+          if (errno(error) === 'EINVAL' || errno(error) === 'ENOENT') {
+            pending.unshift(name);
+            continue;
+          }
+          throw error;
+        }
+        const targetParts = target.split(/[\\/]/);
+        if (target.startsWith('/') || /^[A-Za-z]:[\\/]/.test(target)) {
+          // The real location of an absolute target is only a name to walk again from the root:
+          // resolving it by path here cannot widen what the confined walk below reaches.
+          const real = await resolveReal(target);
+          if (!isInside(root, real)) throw escapeError(key);
+          await restartFromRoot(real.slice(root.length).split(/[\\/]/).concat(pending.splice(0)));
+        } else {
+          pending.unshift(...targetParts);
+        }
+      }
+    }
+    return { dir, trail, name: undefined };
+  } catch (error) {
+    await dir.close();
+    throw error;
+  }
+}
+
+/** A validated key's segments (the root is the empty key). */
+export function splitKey(key: string): string[] {
+  return key === '' ? [] : key.split('/');
+}
