@@ -32,13 +32,7 @@ export const s3Backend: BackendPlugin<S3Options> = {
   schemes: SCHEMES,
   parse,
   open(location, options, context) {
-    const resolved = resolveS3Config(options);
-    // The repository's timeout (resolved once by core) is also the SDK's socket idle timeout: it
-    // bounds what core cannot see, a buffered part still going out after the body was read.
-    const config =
-      context.timeoutMs === undefined || options.socketTimeoutMs !== undefined
-        ? resolved
-        : { ...resolved, socketTimeoutMs: Math.min(resolved.socketTimeoutMs, context.timeoutMs) };
+    const config = resolveS3Config(options);
     const maxSockets = Math.max(
       50,
       context.maxConcurrency * Math.max(config.uploadQueueSize, config.downloadConcurrency),
