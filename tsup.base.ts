@@ -8,7 +8,7 @@ export function packageConfig(overrides: Options = {}) {
     dts: true,
     sourcemap: true,
     clean: true,
-    target: 'node22',
+    target: 'node20',
     platform: 'node',
     splitting: false,
     treeshake: true,

@@ -36,7 +36,9 @@ const OWNER = 'cli';
 const rel = (p: string) => p.replace(`${process.cwd()}/`, '');
 
 function usage(): never {
-  console.error(`usage: pnpm servers up [${ALL_SERVERS.join('|')}…] | down | status`);
+  console.error(
+    `usage: pnpm servers up [${ALL_SERVERS.join('|')}…] | down | status | images [${ALL_SERVERS.join('|')}…] | images --node-base`,
+  );
   process.exit(2);
 }
 
@@ -170,6 +172,10 @@ async function down(): Promise<number> {
     rmSync(stateFile(st.owner), { force: true });
   }
   rmSync(SERVERS_ENV_FILE, { force: true });
+  const { ownContainers, removeOrphanContainers } = await import('./containers.js');
+  await removeOrphanContainers();
+  for (const c of await ownContainers(states.map((st) => st.ownerPid)))
+    problems.push(`container ${c} still present`);
   if (problems.length > 0) {
     console.error(`left behind:\n  ${problems.join('\n  ')}`);
     return 1;
@@ -205,9 +211,41 @@ async function status(): Promise<number> {
   return 0;
 }
 
+/** Builds the servers' container images (all by default); a second run builds nothing. */
+async function images(names: string[]): Promise<number> {
+  if (names[0] === '--node-base') {
+    // builds (if needed) and prints the Node base image's reference (docker/serve's BASE here)
+    const { buildNodeBase } = await import('./images.js');
+    await mkdir(join(STATE_ROOT, 'images'), { recursive: true });
+    console.log(await buildNodeBase(join(STATE_ROOT, 'images', 'build.log')));
+    return 0;
+  }
+  const bad = names.filter((n) => !isServerName(n));
+  if (bad.length > 0) {
+    console.error(`unknown server(s): ${bad.join(', ')} (known: ${ALL_SERVERS.join(', ')})`);
+    return 2;
+  }
+  const { buildImages } = await import('./images.js');
+  await mkdir(join(STATE_ROOT, 'images'), { recursive: true });
+  const log = join(STATE_ROOT, 'images', 'build.log');
+  console.log(`building container images (log: ${rel(log)})`);
+  const t0 = Date.now();
+  try {
+    await buildImages((names.length > 0 ? names : [...ALL_SERVERS]) as ServerName[], log, (l) =>
+      console.log(l),
+    );
+  } catch (err) {
+    console.error((err as Error).message);
+    return 1;
+  }
+  console.log(`images ready in ${Math.round((Date.now() - t0) / 1000)} s`);
+  return 0;
+}
+
 const [cmd, ...rest] = process.argv.slice(2);
 let code: number;
 if (cmd === 'up') code = await up(rest);
+else if (cmd === 'images') code = await images(rest);
 else if (cmd === 'down') code = await down();
 else if (cmd === 'status') code = await status();
 else usage();

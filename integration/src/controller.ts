@@ -11,6 +11,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { removeOrphanContainers } from './containers.js';
+import { describeMode, resolveMode } from './mode.js';
 import { isServerName } from './registry.js';
 import {
   type OwnerState,
@@ -28,6 +30,7 @@ export class Controller {
   readonly state: OwnerState;
   private http?: Server;
   private busy: Promise<unknown> = Promise.resolve();
+  private described = false;
 
   readonly owner: string;
   /** Where to write `export NAME=value` lines after every change (the CLI's .servers.env). */
@@ -67,6 +70,16 @@ export class Controller {
   ): Promise<Partial<Record<ServerName, string>>> {
     return this.serial(async () => {
       const errors: Partial<Record<ServerName, string>> = {};
+      if (!this.described) {
+        this.described = true;
+        // the run's header: mode (and engine); a mode that cannot resolve fails each server below
+        try {
+          log(await describeMode());
+          if ((await resolveMode()) === 'containers') {
+            for (const c of await removeOrphanContainers()) log(`removed the orphaned container ${c}`);
+          }
+        } catch {}
+      }
       for (const name of names) {
         if (this.servers.has(name)) continue;
         log(`starting ${name}…`);

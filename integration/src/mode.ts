@@ -1,4 +1,4 @@
-/** ARTIFACTS_IT_SERVERS=auto|native|containers, and a quick Docker-engine probe. */
+/** ARTIFACTS_IT_MODE=auto|native|containers, and a quick Docker-engine probe. */
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { homedir } from 'node:os';
@@ -23,9 +23,10 @@ function dockerSockets(): string[] {
 function ping(
   opts: { socketPath?: string; host?: string; port?: number },
   timeoutMs: number,
+  path = '/_ping',
 ): Promise<boolean> {
   return new Promise((res) => {
-    const req = request({ ...opts, path: '/_ping', method: 'GET', timeout: timeoutMs }, (r) => {
+    const req = request({ ...opts, path, method: 'GET', timeout: timeoutMs }, (r) => {
       r.resume();
       res(r.statusCode === 200);
     });
@@ -51,23 +52,59 @@ export async function dockerAvailable(timeoutMs = 2000): Promise<boolean> {
   return false;
 }
 
+/**
+ * Testcontainers, run inside a container (/.dockerenv) against a unix socket, looks for the engine's
+ * host through the `bridge` network's gateway and fails when the engine has none (dockerd
+ * --bridge=none, as on the CI machines, where the engine runs in this same container): then its
+ * servers, host-networked, are on this machine's loopback, which TESTCONTAINERS_HOST_OVERRIDE says.
+ */
+export async function prepareTestcontainersHost(): Promise<void> {
+  if (process.env.TESTCONTAINERS_HOST_OVERRIDE !== undefined || !existsSync('/.dockerenv')) return;
+  const host = process.env.DOCKER_HOST;
+  if (host && !host.startsWith('unix://')) return;
+  for (const s of dockerSockets()) {
+    if (!existsSync(s) || !(await ping({ socketPath: s }, 2000))) continue;
+    if (!(await ping({ socketPath: s }, 2000, '/networks/bridge'))) {
+      process.env.TESTCONTAINERS_HOST_OVERRIDE = '127.0.0.1';
+    }
+    return;
+  }
+}
+
 let cached: Promise<ServersMode> | undefined;
 
-/** Resolves ARTIFACTS_IT_SERVERS (default auto: containers when a Docker engine answers, else native). */
+/** One line for the start of a run: the mode, why, and (containers) the engine. */
+export async function describeMode(): Promise<string> {
+  const mode = await resolveMode();
+  const why = `ARTIFACTS_IT_MODE=${requestedMode()}`;
+  if (mode === 'native') return `servers mode native (${why})`;
+  const { engine } = await import('./containers.js');
+  return `servers mode containers (${why}; ${(await engine()).describe})`;
+}
+
+/**
+ * The switch's value as given: ARTIFACTS_IT_MODE, default native (a Docker engine that happens to run
+ * must not change what an unconfigured run does; `auto` opts in).
+ */
+export function requestedMode(): string {
+  return (process.env.ARTIFACTS_IT_MODE || 'native').toLowerCase();
+}
+
+/** Resolves ARTIFACTS_IT_MODE (auto: containers when a Docker engine answers, else native). */
 export function resolveMode(): Promise<ServersMode> {
   cached ??= (async () => {
-    const want = (process.env.ARTIFACTS_IT_SERVERS ?? 'auto').toLowerCase();
+    const want = requestedMode();
     if (want === 'native') return 'native';
     if (want === 'containers') {
       if (!(await dockerAvailable(5000))) {
         throw new Error(
-          'ARTIFACTS_IT_SERVERS=containers but no Docker engine answers (DOCKER_HOST / docker.sock)',
+          'ARTIFACTS_IT_MODE=containers but no Docker engine answers (DOCKER_HOST / docker.sock)',
         );
       }
       return 'containers';
     }
     if (want !== 'auto')
-      throw new Error(`ARTIFACTS_IT_SERVERS must be auto, native or containers (got '${want}')`);
+      throw new Error(`ARTIFACTS_IT_MODE must be auto, native or containers (got '${want}')`);
     return (await dockerAvailable()) ? 'containers' : 'native';
   })();
   return cached;

@@ -136,7 +136,12 @@ export async function startServer(name: ServerName, owner: string): Promise<Star
       cause: err,
     });
   };
-  if (mode === 'containers' && launcher.startContainer) {
+  if (mode === 'containers') {
+    if (!launcher.startContainer) {
+      throw new Error(
+        `${name}: ARTIFACTS_IT_MODE=containers but this server has no container path (Launcher.startContainer)`,
+      );
+    }
     try {
       running = await launcher.startContainer(ctx);
     } catch (err) {
@@ -167,7 +172,7 @@ export async function startServer(name: ServerName, owner: string): Promise<Star
   return {
     name,
     running,
-    mode: running.mode ?? (mode === 'containers' && launcher.startContainer ? 'containers' : 'native'),
+    mode: running.mode ?? mode,
     stateDir,
     logFile: running.logFile,
     installLog,

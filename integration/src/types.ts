@@ -1,7 +1,7 @@
 /**
  * The shape every server launcher shares. One file per server under src/servers/, each exporting a
  * `Launcher`. Servers run as native processes on 127.0.0.1 (testcontainers when a Docker engine
- * answers and ARTIFACTS_IT_SERVERS allows it).
+ * answers and ARTIFACTS_IT_MODE allows it).
  */
 export type ServerName = 's3' | 'azure' | 'gcs' | 'sftp' | 'ftp' | 'hdfs' | 'mlflow';
 
@@ -42,7 +42,7 @@ export interface Launcher {
   /** Pinned version of what install() fetches (shown by `pnpm servers status` and the README). */
   version?: string;
   /**
-   * Same result as start(), with testcontainers (used when ARTIFACTS_IT_SERVERS selects containers).
+   * Same result as start(), with testcontainers (used when ARTIFACTS_IT_MODE selects containers).
    * Optional: a launcher without it always runs natively.
    */
   startContainer?(ctx: LaunchContext): Promise<RunningServer>;

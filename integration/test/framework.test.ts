@@ -21,6 +21,8 @@ import {
 const work = mkdtempSync(join(tmpdir(), 'artifacts-it-framework-'));
 const env = {
   ...process.env,
+  // these tests check native processes (pids, sockets); the container mode has its own runs
+  ARTIFACTS_IT_MODE: 'native',
   ARTIFACTS_IT_STATE_DIR: join(work, 'state'),
   ARTIFACTS_IT_SERVERS_ENV: join(work, 'servers.env'),
 };
@@ -95,7 +97,7 @@ describe('a server that cannot start', () => {
       [join(IT_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'vitest.integration.config.ts'],
       {
         cwd: join(IT_ROOT, 'test-fixtures/consumer'),
-        env: { ...env, ARTIFACTS_IT_SERVERS: 'containers', DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+        env: { ...env, ARTIFACTS_IT_MODE: 'containers', DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
         encoding: 'utf8',
         timeout: 10 * 60_000,
       },

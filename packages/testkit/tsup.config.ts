@@ -1,3 +1,4 @@
 import { packageConfig } from '../../tsup.base.ts';
 
-export default packageConfig();
+// ESM only: the suite imports vitest, which cannot be loaded from CommonJS.
+export default packageConfig({ format: ['esm'] });

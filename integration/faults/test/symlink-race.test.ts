@@ -74,7 +74,8 @@ describe('artifact server over a local destination, a directory swapped for a li
     expect(result.outsideAfter).toEqual(result.outsideBefore);
     expect(result.tempFiles).toEqual([]);
     expect(result.swaps).toBeGreaterThan(1000);
-    expect(result.succeeded).toBeGreaterThan(100);
+    // Low on purpose: a loaded machine serves few requests, and the point is only that it served some.
+    expect(result.succeeded).toBeGreaterThan(10);
     expect(result.refused).toBeGreaterThan(0);
   }, 120_000);
 });

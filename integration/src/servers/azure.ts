@@ -6,8 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { engine, startServerContainer, urlHost } from '../containers.js';
+import { serverImage } from '../images.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
-import { freePort, ManagedProcess, ServerError, waitForHttp } from '../util.js';
+import { freePort, httpStatus, ManagedProcess, ServerError, waitForHttp } from '../util.js';
 
 const require = createRequire(import.meta.url);
 export const ACCOUNT = 'devstoreaccount1';
@@ -106,23 +108,47 @@ export const launcher: Launcher = {
   },
 
   async startContainer(ctx: LaunchContext): Promise<RunningServer> {
-    const { AzuriteContainer } = await import('@testcontainers/azurite');
-    const c = await new AzuriteContainer(
-      `mcr.microsoft.com/azure-storage/azurite:${azuritePackage().version}`,
-    )
-      .withSkipApiVersionCheck()
-      .withInMemoryPersistence()
-      .start();
-    const endpoint = c.getBlobEndpoint();
-    const env = envFor(endpoint.replace('localhost', '127.0.0.1'), c.getAccountKey(), c.getAccountName());
-    await createContainer(env.AZURE_STORAGE_CONNECTION_STRING as string);
+    // the native command line in a container of the Azurite image (local build or official)
+    const eng = await engine();
+    const port = await freePort();
+    const endpoint = `http://${urlHost(eng.host)}:${port}/${ACCOUNT}`;
+    const c = await startServerContainer({
+      server: 'azure',
+      what: 'azurite-blob',
+      image: await serverImage('azure'),
+      entrypoint: ['azurite-blob'],
+      command: [
+        '--blobHost',
+        eng.bindHost,
+        '--blobPort',
+        String(port),
+        '--location',
+        join(ctx.stateDir, 'data'),
+        '--skipApiVersionCheck',
+        '--disableTelemetry',
+        '--loose',
+      ],
+      ports: [port],
+      binds: [ctx.stateDir],
+      logFile: ctx.logFile,
+      // Azurite answers 400 (no account/container query) on its root once it listens
+      ready: async () => (await httpStatus(`http://${urlHost(eng.host)}:${port}/`)) > 0,
+    });
+    const env = envFor(endpoint);
+    try {
+      await createContainer(env.AZURE_STORAGE_CONNECTION_STRING as string);
+    } catch (err) {
+      await c.stop();
+      throw new ServerError(`azurite: creating container ${CONTAINER} failed: ${(err as Error).message}`);
+    }
     return {
       name: 'azure',
       mode: 'containers',
       env,
       pids: [],
       logFile: ctx.logFile,
-      stop: async () => void (await c.stop()),
+      stop: () => c.stop(),
+      restart: () => c.restart(),
     };
   },
 };

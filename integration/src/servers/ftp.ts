@@ -12,6 +12,8 @@ import { readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { engine, startServerContainer, subjectAltName, urlHost } from '../containers.js';
+import { serverImage } from '../images.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
   appendLog,
@@ -68,7 +70,11 @@ async function freePortRange(count: number): Promise<[number, number]> {
 }
 
 /** A TLS certificate for 127.0.0.1 (self-signed: it is its own CA), key and cert in one PEM too. */
-async function makeCertificate(dir: string, logFile: string): Promise<{ certFile: string; pemFile: string }> {
+async function makeCertificate(
+  dir: string,
+  logFile: string,
+  host = '127.0.0.1',
+): Promise<{ certFile: string; pemFile: string }> {
   const keyFile = join(dir, 'key.pem');
   const certFile = join(dir, 'cert.pem');
   const pemFile = join(dir, 'pure-ftpd.pem');
@@ -90,9 +96,9 @@ async function makeCertificate(dir: string, logFile: string): Promise<{ certFile
       '-out',
       certFile,
       '-subj',
-      '/CN=127.0.0.1',
+      `/CN=${host}`,
       '-addext',
-      'subjectAltName=IP:127.0.0.1',
+      `subjectAltName=${subjectAltName(host)}`,
       '-addext',
       'basicConstraints=critical,CA:TRUE',
       '-addext',
@@ -110,10 +116,10 @@ async function makeCertificate(dir: string, logFile: string): Promise<{ certFile
 }
 
 /** Waits for the `220` greeting (a TCP connect alone does not prove the daemon serves). */
-function greets(port: number): Promise<boolean> {
+function greets(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((res) => {
     import('node:net').then(({ connect }) => {
-      const sock = connect({ host: '127.0.0.1', port });
+      const sock = connect({ host, port });
       let buf = '';
       const done = (ok: boolean) => {
         sock.destroy();
@@ -149,21 +155,27 @@ async function start(ctx: LaunchContext): Promise<RunningServer> {
   const password = `p@ss/w:rd-${randomBytes(6).toString('hex')}`;
   const passwd = join(dir, 'pureftpd.passwd');
   const pdb = join(dir, 'pureftpd.pdb');
-  // pure-pw's password hashing and the key generation take a few seconds each: run them together
   const certificate = makeCertificate(dir, logFile);
-  certificate.catch(() => {}); // awaited below; no unhandled rejection if pure-pw fails first
+  certificate.catch(() => {}); // awaited below; no unhandled rejection if the user setup fails first
+  // The user's line is written here rather than by `pure-pw useradd`: pure-pw hashes with argon2id
+  // at settings meant for real accounts (t=15), which pure-ftpd then pays on every login (1.7-3.5 s
+  // per login on a loaded 2-core machine, minutes over a suite). pure-ftpd checks argon2, then
+  // scrypt, then crypt(3): a SHA-512 crypt hash (openssl passwd -6) costs about a millisecond.
+  // Fields as pure-pw writes them: login:hash:uid:gid:gecos:home/./ and twelve empty limits.
   await runLogged(
     'sh',
-    ['-c', `printf '%s\\n%s\\n' "$P" "$P" | "$PW" useradd "$U" -u "$UID_" -g "$GID_" -d "$H" -f "$F"`],
+    [
+      '-c',
+      `H=$(printf '%s' "$P" | openssl passwd -6 -stdin) && [ -n "$H" ] && printf '%s:%s:%s:%s::%s/./::::::::::::\\n' "$U" "$H" "$UID_" "$GID_" "$HOME_" > "$F"`,
+    ],
     {
       logFile,
       extraEnv: {
         P: password,
-        PW: PURE_PW,
         U: USER,
         UID_: String(user.uid),
         GID_: String(user.gid),
-        H: home,
+        HOME_: home,
         F: passwd,
       },
     },
@@ -233,4 +245,79 @@ async function start(ctx: LaunchContext): Promise<RunningServer> {
   };
 }
 
-export const launcher: Launcher = { name: 'ftp', install, start };
+/**
+ * The same server in a container of the pure-ftpd image (integration/images/pure-ftpd): the system
+ * user exists in the image, its entrypoint builds the PureDB from FTP_PASSWORD (or uses a passwd file
+ * already in FTP_DIR) and runs pure-ftpd with the native arguments; the state directory is mounted at
+ * the same path.
+ */
+async function startContainer(ctx: LaunchContext): Promise<RunningServer> {
+  const { stateDir, logFile } = ctx;
+  const eng = await engine();
+  const image = await serverImage('ftp');
+  const dir = join(stateDir, 'pure-ftpd');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(stateDir, 0o755);
+  const home = join(stateDir, 'ftp-home');
+  const password = `p@ss/w:rd-${randomBytes(6).toString('hex')}`;
+  const { certFile, pemFile } = await makeCertificate(dir, logFile, eng.host);
+  const port = await freePort();
+  const [pasvLo, pasvHi] = await freePortRange(PASSIVE_PORTS);
+  const c = await startServerContainer({
+    server: 'ftp',
+    what: 'pure-ftpd',
+    image,
+    command: [
+      '-S',
+      `${eng.bindHost},${port}`,
+      '-l',
+      `puredb:${join(dir, 'pureftpd.pdb')}`,
+      '-E',
+      '-A',
+      '-H',
+      '-4',
+      '-D',
+      '-L',
+      '100000:128',
+      '-c',
+      '64',
+      '-C',
+      '64',
+      '-p',
+      `${pasvLo}:${pasvHi}`,
+      '-P',
+      eng.host,
+      '-Y',
+      '1',
+      '-2',
+      pemFile,
+    ],
+    env: { FTP_DIR: dir, FTP_HOME: home, FTP_PASSWORD: password },
+    // Debian's pure-ftpd keeps these when it drops privileges and exits (252, silently) without them
+    capabilities: ['DAC_READ_SEARCH', 'SYS_NICE'],
+    ports: [port, ...Array.from({ length: pasvHi - pasvLo + 1 }, (_, i) => pasvLo + i)],
+    binds: [stateDir],
+    logFile,
+    ready: () => greets(port, eng.host),
+    readyTimeoutMs: 60_000,
+  });
+  return {
+    name: 'ftp',
+    mode: 'containers',
+    env: {
+      ARTIFACTS_IT_FTP_URI: `ftp://${USER}:${encodeURIComponent(password)}@${urlHost(eng.host)}:${port}/root`,
+      ARTIFACTS_IT_FTP_HOST: eng.host,
+      ARTIFACTS_IT_FTP_PORT: String(port),
+      ARTIFACTS_IT_FTP_USER: USER,
+      ARTIFACTS_IT_FTP_PASSWORD: password,
+      ARTIFACTS_FTP_CA_FILE: certFile,
+    },
+    pids: [],
+    logFile,
+    stop: () => c.stop(),
+    restart: () => c.restart(),
+  };
+}
+
+export const launcher: Launcher = { name: 'ftp', install, start, startContainer };

@@ -8,8 +8,18 @@
  * upload URL wrongly from it (nodejs-storage issue 2069): pass apiEndpoint explicitly.
  */
 import { join } from 'node:path';
+import { engine, startServerContainer, urlHost } from '../containers.js';
+import { serverImage } from '../images.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
-import { cacheDirFor, freePort, goInstall, ManagedProcess, ServerError, waitForHttp } from '../util.js';
+import {
+  cacheDirFor,
+  freePort,
+  goInstall,
+  httpStatus,
+  ManagedProcess,
+  ServerError,
+  waitForHttp,
+} from '../util.js';
 
 export const FAKE_GCS_MODULE = 'github.com/fsouza/fake-gcs-server';
 export const FAKE_GCS_VERSION = 'v1.55.1';
@@ -104,19 +114,48 @@ export const launcher: Launcher = {
   },
 
   async startContainer(ctx: LaunchContext): Promise<RunningServer> {
-    const { CloudStorageEmulatorContainer } = await import('@testcontainers/gcloud');
-    const c = await new CloudStorageEmulatorContainer(
-      `fsouza/fake-gcs-server:${FAKE_GCS_VERSION.slice(1)}`,
-    ).start();
-    const endpoint = c.getEmulatorEndpoint().replace('localhost', '127.0.0.1');
-    await createBucket(endpoint);
+    // the native command line in a container of the fake-gcs-server image (local build or official)
+    const eng = await engine();
+    const port = await freePort();
+    const endpoint = `http://${urlHost(eng.host)}:${port}`;
+    const c = await startServerContainer({
+      server: 'gcs',
+      what: 'fake-gcs-server',
+      image: await serverImage('gcs'),
+      entrypoint: ['/bin/fake-gcs-server'],
+      command: [
+        '-scheme',
+        'http',
+        '-host',
+        eng.bindHost,
+        '-port',
+        String(port),
+        '-backend',
+        'memory',
+        '-public-host',
+        `${urlHost(eng.host)}:${port}`,
+        '-external-url',
+        endpoint,
+        '-log-level',
+        'info',
+      ],
+      ports: [port],
+      logFile: ctx.logFile,
+      ready: async () => (await httpStatus(`${endpoint}/_internal/healthcheck`)) === 200,
+    });
+    try {
+      await createBucket(endpoint);
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
     return {
       name: 'gcs',
       mode: 'containers',
       env: envFor(endpoint),
       pids: [],
       logFile: ctx.logFile,
-      stop: async () => void (await c.stop()),
+      stop: () => c.stop(),
     };
   },
 };

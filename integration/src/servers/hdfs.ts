@@ -16,6 +16,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { engine, type ServerContainer, startServerContainer } from '../containers.js';
+import { serverImage } from '../images.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
   appendLog,
@@ -37,6 +39,11 @@ export const HADOOP_VERSION = '3.4.1';
 const POM = join(IT_ROOT, 'hdfs', 'pom.xml');
 const MAIN_CLASS = 'org.apache.hadoop.test.MiniDFSClusterManager';
 const ROOT_DIR = '/artifacts-it';
+
+/** The directory of the MiniDFSCluster jars the native install resolved (the hdfs image copies it). */
+export function hdfsLibDir(cacheDir: string): string {
+  return join(installDir(cacheDir), 'lib');
+}
 
 function installDir(cacheDir: string): string {
   const pomHash = createHash('sha256').update(readFileSync(POM)).digest('hex').slice(0, 8);
@@ -100,14 +107,26 @@ function peakRssKiB(pid: number): number | undefined {
   }
 }
 
-async function start(ctx: LaunchContext): Promise<RunningServer> {
+async function start(ctx: LaunchContext, inContainer = false): Promise<RunningServer> {
   const { stateDir, logFile } = ctx;
-  await install(ctx);
-  const lib = join(installDir(ctx.cacheDir), 'lib');
-  const classpath = (await readdir(lib))
-    .filter((f) => f.endsWith('.jar'))
-    .map((f) => join(lib, f))
-    .join(':');
+  let classpath = '/opt/hdfs/lib/*';
+  let image = '';
+  if (inContainer) {
+    // WebHDFS redirects name the datanode's own ephemeral port, which only host networking reaches
+    if ((await engine()).network !== 'host' || (await engine()).bindHost !== '127.0.0.1') {
+      throw new ServerError(
+        "hdfs in a container needs host networking on this machine (ARTIFACTS_IT_CONTAINER_NETWORK=host, a local engine): its WebHDFS redirects name the datanode's ephemeral port",
+      );
+    }
+    image = await serverImage('hdfs');
+  } else {
+    await install(ctx);
+    const lib = join(installDir(ctx.cacheDir), 'lib');
+    classpath = (await readdir(lib))
+      .filter((f) => f.endsWith('.jar'))
+      .map((f) => join(lib, f))
+      .join(':');
+  }
   const user = userInfo().username;
   const [nnPort, httpPort] = (await freePorts(2)) as [number, number];
   const baseDir = join(stateDir, 'dfs');
@@ -169,25 +188,46 @@ async function start(ctx: LaunchContext): Promise<RunningServer> {
   await mkdir(join(stateDir, 'tmp'), { recursive: true });
 
   let proc: SpawnedProcess;
+  let container: ServerContainer | undefined;
   let peakKiB = 0;
+  // -writeConfig is written once the cluster is up (datanode registered, out of safe mode)
+  const up = async () =>
+    existsSync(writtenConfig) &&
+    (await httpStatus(`${webhdfs}/webhdfs/v1/?op=GETFILESTATUS&user.name=${encodeURIComponent(user)}`)) ===
+      200;
   const launch = async (format: boolean) => {
     await rm(writtenConfig, { force: true });
+    if (inContainer) {
+      // a new container each start (restart runs without -format); the data is in the mounted stateDir
+      container = await startServerContainer({
+        server: 'hdfs',
+        what: 'MiniDFSCluster (WebHDFS)',
+        image,
+        entrypoint: ['java'],
+        command: javaArgs(format),
+        env: { HADOOP_USER_NAME: user },
+        workingDir: stateDir,
+        ports: [nnPort, httpPort],
+        binds: [stateDir],
+        logFile,
+        ready: up,
+        readyTimeoutMs: 180_000,
+      });
+      return;
+    }
     proc = spawnLogged('java', javaArgs(format), {
       logFile,
       cwd: stateDir,
       extraEnv: { HADOOP_USER_NAME: user },
     });
-    // -writeConfig is written once the cluster is up (datanode registered, out of safe mode)
-    await waitUntil(
-      async () =>
-        existsSync(writtenConfig) &&
-        (await httpStatus(
-          `${webhdfs}/webhdfs/v1/?op=GETFILESTATUS&user.name=${encodeURIComponent(user)}`,
-        )) === 200,
-      { proc, what: 'MiniDFSCluster (WebHDFS)', timeoutMs: 180_000, intervalMs: 300 },
-    );
+    await waitUntil(up, { proc, what: 'MiniDFSCluster (WebHDFS)', timeoutMs: 180_000, intervalMs: 300 });
   };
   const halt = async () => {
+    if (container) {
+      await container.stop();
+      container = undefined;
+      return;
+    }
     peakKiB = Math.max(peakKiB, peakRssKiB(proc.pid) ?? 0);
     if (peakKiB) appendLog(logFile, `MiniDFSCluster peak RSS ${Math.round(peakKiB / 1024)} MiB\n`);
     await killProcessGroup(proc.pid, 20_000);
@@ -208,6 +248,7 @@ async function start(ctx: LaunchContext): Promise<RunningServer> {
 
   return {
     name: 'hdfs',
+    mode: inContainer ? 'containers' : 'native',
     env: {
       ARTIFACTS_IT_HDFS_URI: `hdfs://127.0.0.1:${nnPort}${ROOT_DIR}`,
       HADOOP_CONF_DIR: confDir,
@@ -216,7 +257,7 @@ async function start(ctx: LaunchContext): Promise<RunningServer> {
       HADOOP_USER_NAME: user,
     },
     get pids() {
-      return [proc.pid];
+      return inContainer ? [] : [proc.pid];
     },
     logFile,
     stop: halt,
@@ -235,4 +276,10 @@ export function hdfsPeakRssMiB(server: RunningServer): number | undefined {
   return kib === undefined ? undefined : Math.round(kib / 1024);
 }
 
-export const launcher: Launcher = { name: 'hdfs', install, start };
+export const launcher: Launcher = {
+  name: 'hdfs',
+  install,
+  start: (ctx) => start(ctx),
+  /** The same cluster and arguments in a container of the hdfs image (host networking only). */
+  startContainer: (ctx) => start(ctx, true),
+};

@@ -1,10 +1,13 @@
 /**
  * MLflow itself (PyPI), for compatibility tests: a venv in the cache with `mlflow` (the full package;
- * mlflow-skinny lacks the server) and `boto3` (so MLflow can proxy to an s3:// MinIO destination).
+ * mlflow-skinny lacks the server) and `boto3` (so MLflow can reach an s3:// MinIO location).
  *
  * The launcher runs `mlflow server --artifacts-only` over a local destination in the state directory.
  * `startMlflowServer` starts one over any destination (e.g. s3://bucket/prefix with
- * MLFLOW_S3_ENDPOINT_URL and AWS_* in `env`) for the proxy-server suites.
+ * MLFLOW_S3_ENDPOINT_URL and AWS_* in `env`) for the proxy-server suites, and with `tracking` a full
+ * tracking server (SQLite backend store) that either stores runs' artifacts straight to a location
+ * (`--no-serve-artifacts --default-artifact-root s3://…`) or proxies them (`--serve-artifacts`,
+ * run roots `mlflow-artifacts:/…`).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -24,8 +27,16 @@ import {
   withLock,
 } from '../util.js';
 
-export const MLFLOW_VERSION = '3.17.2';
-const BOTO3_VERSION = '1.44.5';
+export const MLFLOW_VERSION = '3.18.0';
+/**
+ * MLflow 3.18.0's wheel is on PyPI but the mlflow-skinny and mlflow-tracing 3.18.0 it pins are not
+ * (yet) installable from it, so the venv gets the dependency set of this release first and the
+ * 3.18.0 wheel on top with --no-deps. The full `mlflow` wheel holds every module of skinny and
+ * tracing, so nothing of the older release is imported. When `pip install mlflow==3.18.0` resolves,
+ * that is used instead.
+ */
+const DEPENDENCIES_FROM = '3.17.2';
+export const BOTO3_VERSION = '1.44.5';
 
 export function mlflowVenv(cacheDir: string = cacheRoot()): { dir: string; python: string; mlflow: string } {
   const dir = join(cacheDir, `mlflow-${MLFLOW_VERSION}`, 'venv');
@@ -45,19 +56,29 @@ async function install(ctx: { cacheDir: string; logFile: string }): Promise<void
     const python = process.env.ARTIFACTS_IT_PYTHON ?? 'python3';
     appendLog(ctx.logFile, `creating the MLflow ${MLFLOW_VERSION} venv in ${venv.dir} with ${python}\n`);
     await runLogged(python, ['-m', 'venv', venv.dir], { logFile: ctx.logFile, timeoutMs: 5 * 60_000 });
+    const pip = (...args: string[]) =>
+      runLogged(venv.python, ['-m', 'pip', '--disable-pip-version-check', '--no-input', ...args], {
+        logFile: ctx.logFile,
+        timeoutMs: 30 * 60_000,
+      });
+    try {
+      await pip('install', '--quiet', `mlflow==${MLFLOW_VERSION}`, `boto3==${BOTO3_VERSION}`);
+    } catch {
+      appendLog(
+        ctx.logFile,
+        `mlflow==${MLFLOW_VERSION} does not resolve (its mlflow-skinny/mlflow-tracing pins); installing ${DEPENDENCIES_FROM}'s dependencies and the ${MLFLOW_VERSION} wheel over them\n`,
+      );
+      await pip('install', '--quiet', `mlflow==${DEPENDENCIES_FROM}`, `boto3==${BOTO3_VERSION}`);
+      await pip('uninstall', '--quiet', '--yes', 'mlflow', 'mlflow-skinny', 'mlflow-tracing');
+      await pip('install', '--quiet', '--no-deps', `mlflow==${MLFLOW_VERSION}`);
+    }
     await runLogged(
       venv.python,
       [
-        '-m',
-        'pip',
-        'install',
-        '--quiet',
-        '--disable-pip-version-check',
-        '--no-input',
-        `mlflow==${MLFLOW_VERSION}`,
-        `boto3==${BOTO3_VERSION}`,
+        '-c',
+        `import mlflow, mlflow.server; assert mlflow.__version__ == "${MLFLOW_VERSION}", mlflow.__version__`,
       ],
-      { logFile: ctx.logFile, timeoutMs: 30 * 60_000 },
+      { logFile: ctx.logFile, timeoutMs: 5 * 60_000 },
     );
     await writeFile(marker, `${new Date().toISOString()}\n`);
     appendLog(
@@ -67,9 +88,26 @@ async function install(ctx: { cacheDir: string; logFile: string }): Promise<void
   });
 }
 
+/** A full tracking server (instead of `--artifacts-only`). */
+export interface MlflowTrackingOptions {
+  /** `--backend-store-uri`, e.g. `sqlite:////abs/path/mlflow.db`. */
+  backendStoreUri: string;
+  /**
+   * `proxy`: `--serve-artifacts` with `destination` as `--artifacts-destination` (run roots are
+   * `mlflow-artifacts:/…`); `direct`: `--no-serve-artifacts --default-artifact-root <destination>`
+   * (clients read and write the storage themselves).
+   */
+  artifacts: 'proxy' | 'direct';
+}
+
 export interface MlflowServerOptions {
-  /** --artifacts-destination: a local directory or any URI MLflow supports (s3://…, …). */
+  /**
+   * --artifacts-destination (or, for a `direct` tracking server, --default-artifact-root): a local
+   * directory or any URI MLflow supports (s3://…, …).
+   */
   destination: string;
+  /** Run a tracking server (SQLite or another backend store) instead of `--artifacts-only`. */
+  tracking?: MlflowTrackingOptions;
   /** Extra environment for the server (MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, …). */
   env?: Record<string, string>;
   logFile: string;
@@ -91,8 +129,17 @@ export interface MlflowServer {
   stop(): Promise<void>;
 }
 
+function serverModeArgs(opts: MlflowServerOptions): string[] {
+  if (!opts.tracking) return ['--artifacts-only', '--artifacts-destination', opts.destination];
+  const store = ['--backend-store-uri', opts.tracking.backendStoreUri];
+  if (opts.tracking.artifacts === 'proxy') {
+    return [...store, '--serve-artifacts', '--artifacts-destination', opts.destination];
+  }
+  return [...store, '--no-serve-artifacts', '--default-artifact-root', opts.destination];
+}
+
 /**
- * Starts `mlflow server --artifacts-only` on a free 127.0.0.1 port (installing MLflow first if the
+ * Starts `mlflow server --artifacts-only` (or, with `tracking`, a tracking server) on a free 127.0.0.1 port (installing MLflow first if the
  * cache has none) and waits for GET /health.
  */
 export async function startMlflowServer(opts: MlflowServerOptions): Promise<MlflowServer> {
@@ -107,9 +154,7 @@ export async function startMlflowServer(opts: MlflowServerOptions): Promise<Mlfl
     venv.mlflow,
     [
       'server',
-      '--artifacts-only',
-      '--artifacts-destination',
-      opts.destination,
+      ...serverModeArgs(opts),
       '--host',
       '127.0.0.1',
       '--port',
@@ -125,8 +170,8 @@ export async function startMlflowServer(opts: MlflowServerOptions): Promise<Mlfl
       cwd,
       extraEnv: {
         MLFLOW_DISABLE_TELEMETRY: 'true',
-        // no background job runner: it starts extra processes and a sqlite tracking database that an
-        // artifacts-only server never uses
+        // no background job runner: it starts extra processes (and, artifacts-only, a sqlite database
+        // it never uses)
         MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
         DO_NOT_TRACK: 'true',
         PYTHONUNBUFFERED: '1',

@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { engine, startServerContainer, subjectAltName, urlHost } from '../containers.js';
+import { serverImage } from '../images.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
   cacheDirFor,
@@ -34,8 +36,8 @@ function minioBin(): string {
   return join(cacheDirFor('minio', MINIO_VERSION), 'bin', 'minio');
 }
 
-/** Self-signed certificate for IP:127.0.0.1 (+ DNS:localhost) as MinIO's certs dir expects it. */
-async function makeCert(certsDir: string, logFile: string): Promise<string> {
+/** Self-signed certificate for `host` (+ DNS:localhost) as MinIO's certs dir expects it. */
+async function makeCert(certsDir: string, logFile: string, host = '127.0.0.1'): Promise<string> {
   await mkdir(certsDir, { recursive: true });
   const crt = join(certsDir, 'public.crt');
   await runLogged(
@@ -50,9 +52,9 @@ async function makeCert(certsDir: string, logFile: string): Promise<string> {
       '-days',
       '30',
       '-subj',
-      '/CN=127.0.0.1',
+      `/CN=${host}`,
       '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      `subjectAltName=${subjectAltName(host)},DNS:localhost`,
       '-addext',
       'basicConstraints=critical,CA:TRUE',
       '-keyout',
@@ -214,28 +216,89 @@ export const launcher: Launcher = {
   },
 
   async startContainer(ctx: LaunchContext): Promise<RunningServer> {
-    const { MinioContainer } = await import('@testcontainers/minio');
-    const { Wait } = await import('testcontainers');
+    // the native command lines, in containers of the MinIO image (local build or the official one)
+    const eng = await engine();
+    const image = await serverImage('s3');
+    const [port, consolePort, tlsPort, tlsConsolePort] = (await freePorts(4)) as [
+      number,
+      number,
+      number,
+      number,
+    ];
     const secret = randomBytes(18).toString('hex');
-    const kms = `${KMS_KEY_ID}:${randomBytes(32).toString('base64')}`;
-    const image = 'minio/minio:RELEASE.2025-09-07T16-13-09Z';
-    const ca = await makeCert(join(ctx.stateDir, 'certs'), ctx.logFile);
-    const plain = await new MinioContainer(image)
-      .withUsername(ACCESS_KEY)
-      .withPassword(secret)
-      .withEnvironment({ MINIO_KMS_SECRET_KEY: kms })
-      .start();
-    const tls = await new MinioContainer(image)
-      .withUsername(ACCESS_KEY)
-      .withPassword(secret)
-      .withEnvironment({ MINIO_KMS_SECRET_KEY: kms })
-      .withCopyDirectoriesToContainer([{ source: join(ctx.stateDir, 'certs'), target: '/root/.minio/certs' }])
-      .withWaitStrategy(Wait.forHttp('/minio/health/live', 9000).usingTls().allowInsecure())
-      .start();
-    const endpoint = `http://127.0.0.1:${plain.getPort()}`;
-    const tlsEndpoint = `https://127.0.0.1:${tls.getPort()}`;
-    await createBucket(endpoint, secret);
-    await createBucket(tlsEndpoint, secret, readFileSync(ca, 'utf8'));
+    const certsPlain = join(ctx.stateDir, 'certs-none');
+    await mkdir(certsPlain, { recursive: true });
+    const ca = await makeCert(join(ctx.stateDir, 'certs'), ctx.logFile, eng.host);
+    const caPem = readFileSync(ca, 'utf8');
+    const env = {
+      MINIO_ROOT_USER: ACCESS_KEY,
+      MINIO_ROOT_PASSWORD: secret,
+      MINIO_BROWSER: 'off',
+      MINIO_CI_CD: '1',
+      MINIO_UPDATE: 'off',
+      MINIO_KMS_SECRET_KEY: `${KMS_KEY_ID}:${randomBytes(32).toString('base64')}`,
+      HOME: ctx.stateDir,
+    };
+    const host = urlHost(eng.host);
+    const endpoint = `http://${host}:${port}`;
+    const tlsEndpoint = `https://${host}:${tlsPort}`;
+    const run = (
+      what: string,
+      data: string,
+      p: number,
+      cp: number,
+      certs: string,
+      url: string,
+      caText?: string,
+    ) =>
+      startServerContainer({
+        server: 's3',
+        what,
+        image,
+        entrypoint: ['/usr/bin/minio'],
+        command: [
+          'server',
+          join(ctx.stateDir, data),
+          '--address',
+          `${eng.bindHost}:${p}`,
+          '--console-address',
+          `${eng.bindHost}:${cp}`,
+          '--certs-dir',
+          certs,
+          '--quiet',
+        ],
+        env,
+        ports: [p, cp],
+        binds: [ctx.stateDir],
+        logFile: ctx.logFile,
+        ready: async () => (await httpStatus(`${url}/minio/health/live`, caText)) === 200,
+      });
+    const started = await Promise.allSettled([
+      run('minio (http)', 'data', port, consolePort, certsPlain, endpoint),
+      run(
+        'minio (https)',
+        'data-tls',
+        tlsPort,
+        tlsConsolePort,
+        join(ctx.stateDir, 'certs'),
+        tlsEndpoint,
+        caPem,
+      ),
+    ]);
+    const containers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const stop = async () => void (await Promise.all(containers.map((c) => c.stop())));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) {
+      await stop();
+      throw failed.reason;
+    }
+    try {
+      await createBucket(endpoint, secret);
+      await createBucket(tlsEndpoint, secret, caPem);
+    } catch (err) {
+      await stop();
+      throw new ServerError(`minio: creating bucket ${BUCKET} failed: ${(err as Error).message}`);
+    }
     return {
       name: 's3',
       mode: 'containers',
@@ -252,8 +315,9 @@ export const launcher: Launcher = {
       },
       pids: [],
       logFile: ctx.logFile,
-      async stop() {
-        await Promise.all([plain.stop(), tls.stop()]);
+      stop,
+      async restart() {
+        await Promise.all(containers.map((c) => c.restart()));
       },
     };
   },

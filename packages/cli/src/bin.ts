@@ -1,16 +1,81 @@
-import { run } from './index.js';
+import { removeTempFilesSync } from '@artifacts/core';
+import { type ExitSignal, Interrupted, run, SIGNAL_EXIT } from './index.js';
 
-// Ctrl-C aborts the transfers (their temporary files are removed); a second Ctrl-C kills at once.
+// After a signal, transfers are aborted (their temporary files removed) and the run gets this long
+// to settle; one stuck in an uncancellable kernel copy is not waited for.
+const GRACE_MS = 1000;
+
 const controller = new AbortController();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    controller.abort(new DOMException(`interrupted by ${signal}`, 'AbortError'));
-    process.once(signal, () => process.exit(130));
+let signalsOwned = false;
+let exiting: ExitSignal | undefined;
+
+function exit(code: number): never {
+  removeTempFilesSync();
+  process.exit(code);
+}
+
+/**
+ * Ends the process by the signal itself, as a program without handlers would: a shell sees 128+N,
+ * and, unlike `process.exit`, nothing waits for a transfer stuck in an uncancellable system call (a
+ * kernel copy of a large file runs to its end before Node's exit can join the thread doing it).
+ */
+function die(signal: ExitSignal): never {
+  removeTempFilesSync();
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+  // Not reached when the default action ends the process; a fallback if something ignores it.
+  process.exit(SIGNAL_EXIT[signal]);
+}
+
+for (const signal of Object.keys(SIGNAL_EXIT) as ExitSignal[]) {
+  process.on(signal, () => {
+    // `serve` stops gracefully on SIGINT/SIGTERM itself; SIGHUP still ends it.
+    if (signalsOwned && signal !== 'SIGHUP') return;
+    if (exiting !== undefined) die(exiting); // a second signal: at once
+    exiting = signal;
+    controller.abort(new Interrupted(signal));
+    // The partial files go now, not when their transfers notice: a kernel copy notices at its end.
+    removeTempFilesSync();
+    setTimeout(() => {
+      // Not `output`: the run has not settled, and it prints the message when it does.
+      try {
+        process.stderr.write(`artifacts: ${(controller.signal.reason as Error).message}\n`);
+      } catch {
+        // The terminal may be gone (SIGHUP).
+      }
+      die(signal);
+    }, GRACE_MS).unref();
   });
 }
 
-const code = await run(process.argv.slice(2), { signal: controller.signal });
+// A reader that went away (`| head`) ends the command quietly with success; a full disk is a failure.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') {
+      controller.abort(new DOMException('standard output closed', 'AbortError'));
+      if (exiting !== undefined) die(exiting);
+      exit(stream === process.stdout ? 0 : 1);
+    }
+    if (stream === process.stdout) {
+      const reason = error.code === 'ENOSPC' ? 'no space left on device' : error.message;
+      try {
+        process.stderr.write(`artifacts: cannot write to standard output: ${reason}\n`);
+      } catch {
+        // Nothing left to tell.
+      }
+    }
+    exit(1);
+  });
+}
+
+const code = await run(process.argv.slice(2), {
+  signal: controller.signal,
+  onOwnSignals: () => {
+    signalsOwned = true;
+  },
+});
 process.exitCode = code;
+removeTempFilesSync();
 // Exit through the event loop so piped stdout is flushed; the timer only fires if a backend left a
 // handle open.
 setTimeout(() => process.exit(code), 2000).unref();

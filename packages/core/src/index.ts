@@ -76,6 +76,7 @@ export type {
 export { ArtifactRepository, guessContentType } from './repository.js';
 export type { ResolvedSettings, SettingSpec, Settings, SettingsValues } from './settings.js';
 export { closestName, defineSettings } from './settings.js';
+export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, TempOwner } from './temp-name.js';
 export {
   isAbandonedTemp,

@@ -1,14 +1,25 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDriver } from '../test/memory-driver.js';
 import { ArtifactsError } from './errors.js';
 import { openRepository } from './open.js';
-import { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
+import {
+  esmEntry,
+  FIRST_PARTY_BACKENDS,
+  RESOLVE_FROM_CWD_ENV,
+  registerBackend,
+  registeredSchemes,
+  resolveBackend,
+} from './registry.js';
 
 const REGISTRY = Symbol.for('@artifacts/core/registry');
 
 afterEach(() => {
   delete process.env.ARTIFACTS_PLUGINS;
+  delete process.env[RESOLVE_FROM_CWD_ENV];
   (globalThis as unknown as Record<symbol, { pluginsLoaded?: unknown }>)[REGISTRY]!.pluginsLoaded = undefined;
 });
 
@@ -70,7 +81,12 @@ describe('registry', () => {
     try {
       const error = await rejection(openRepository('nopkg://host/x'));
       expect(error.code).toBe('unsupported');
-      expect(error.message).toContain('install @artifacts/not-installed-backend');
+      // For an application, and for the globally installed command.
+      expect(error.message).toContain(
+        "npm install @artifacts/not-installed-backend, then import '@artifacts/not-installed-backend'",
+      );
+      expect(error.message).toContain('npm install --global @artifacts/not-installed-backend');
+      expect(error.message).toContain(`${RESOLVE_FROM_CWD_ENV}=1`);
     } finally {
       delete (FIRST_PARTY_BACKENDS as Record<string, string>).nopkg;
     }
@@ -127,5 +143,78 @@ describe('registry', () => {
     } finally {
       delete process.env.MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT;
     }
+  });
+
+  it('lazy-loads s3n like s3 and s3a, and knows no scheme nobody serves', () => {
+    expect(FIRST_PARTY_BACKENDS.s3n).toBe('@artifacts/s3');
+    expect(FIRST_PARTY_BACKENDS.abfss).toBeUndefined();
+  });
+});
+
+/**
+ * A project directory whose node_modules holds `name`, a plugin with an ESM and a CJS build that
+ * register different plugin names, so a test can tell which build was loaded.
+ */
+function projectWithPlugin(name: string, scheme: string): string {
+  const project = mkdtempSync(join(tmpdir(), 'artifacts-registry-'));
+  const dir = join(project, 'node_modules', name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({
+      name,
+      exports: { '.': { import: './index.mjs', require: './index.cjs' }, './package.json': './package.json' },
+    }),
+  );
+  const register = (build: string) =>
+    `globalThis[Symbol.for('@artifacts/core/registry')].plugins.set(${JSON.stringify(scheme)}, { name: '${name} (${build})', schemes: [${JSON.stringify(scheme)}], open() { throw new Error('not for use'); } });\n`;
+  writeFileSync(join(dir, 'index.mjs'), register('esm'));
+  writeFileSync(join(dir, 'index.cjs'), register('cjs'));
+  return project;
+}
+
+describe('where lazily loaded packages come from', () => {
+  const cwd = process.cwd();
+  let project: string | undefined;
+  afterEach(() => {
+    process.chdir(cwd);
+    if (project) rmSync(project, { recursive: true, force: true });
+    project = undefined;
+  });
+
+  it("never imports the working directory's node_modules unless asked", async () => {
+    project = projectWithPlugin('artifacts-cwd-plugin', 'cwdplugin');
+    process.chdir(project);
+    process.env.ARTIFACTS_PLUGINS = 'artifacts-cwd-plugin';
+    const error = await rejection(resolveBackend('cwdplugin'));
+    expect(error.message).toContain('ARTIFACTS_PLUGINS lists "artifacts-cwd-plugin"');
+    expect(registeredSchemes()).not.toContain('cwdplugin');
+  });
+
+  it(`imports the ESM build from the working directory with ${RESOLVE_FROM_CWD_ENV}=1`, async () => {
+    project = projectWithPlugin('artifacts-cwd-plugin-2', 'cwdplugintwo');
+    process.chdir(project);
+    process.env.ARTIFACTS_PLUGINS = 'artifacts-cwd-plugin-2';
+    process.env[RESOLVE_FROM_CWD_ENV] = '1';
+    expect((await resolveBackend('cwdplugintwo')).name).toBe('artifacts-cwd-plugin-2 (esm)');
+  });
+
+  it('finds the import entry of the nearest package the way import() does', () => {
+    project = projectWithPlugin('some-plugin', 'someplugin');
+    const nested = join(project, 'a', 'b');
+    mkdirSync(nested, { recursive: true });
+    expect(esmEntry('some-plugin', nested)).toBe(join(project, 'node_modules', 'some-plugin', 'index.mjs'));
+    expect(esmEntry('not-there-at-all', nested)).toBeUndefined();
+    const plain = join(project, 'node_modules', 'plain');
+    mkdirSync(plain);
+    writeFileSync(join(plain, 'package.json'), JSON.stringify({ name: 'plain', main: 'lib/main.js' }));
+    expect(esmEntry('plain', project)).toBe(join(plain, 'lib', 'main.js'));
+    const sugar = join(project, 'node_modules', 'sugar');
+    mkdirSync(sugar);
+    writeFileSync(
+      join(sugar, 'package.json'),
+      JSON.stringify({ name: 'sugar', exports: { node: { import: './n.mjs', require: './n.cjs' } } }),
+    );
+    expect(esmEntry('sugar', project)).toBe(join(sugar, 'n.mjs'));
   });
 });

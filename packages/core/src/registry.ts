@@ -1,14 +1,20 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BackendPlugin } from './driver.js';
 import { ArtifactsError } from './errors.js';
 
-/** The first-party package serving each well-known scheme, imported on first use. */
+/**
+ * The first-party package serving each well-known scheme, imported on first use. It must equal the
+ * union of the first-party plugins' own `schemes` (scripts/check-packages.mjs imports every backend
+ * and compares).
+ */
 export const FIRST_PARTY_BACKENDS: Readonly<Record<string, string>> = {
   file: '@artifacts/local',
   s3: '@artifacts/s3',
   s3a: '@artifacts/s3',
+  s3n: '@artifacts/s3',
   gs: '@artifacts/gcs',
   wasbs: '@artifacts/azure',
   wasb: '@artifacts/azure',
@@ -69,16 +75,122 @@ export function registeredSchemes(): string[] {
   return [...registry().plugins.keys()].sort();
 }
 
-/** Imports a package by name, resolved from the application (cwd) first, then from core itself. */
+/**
+ * Set to `1` to also look for backend packages (first-party schemes and ARTIFACTS_PLUGINS names) in
+ * the `node_modules` of the working directory and its parents. Off by default: a globally installed
+ * `artifacts` command run inside an untrusted checkout must never import that checkout's code.
+ */
+// tsup.config.ts defines it per output format; unset (vitest runs the source as ESM) means ESM.
+declare const __ARTIFACTS_CORE_FORMAT__: string | undefined;
+const BUILD_FORMAT = typeof __ARTIFACTS_CORE_FORMAT__ === 'string' ? __ARTIFACTS_CORE_FORMAT__ : 'esm';
+
+export const RESOLVE_FROM_CWD_ENV = 'ARTIFACTS_RESOLVE_FROM_CWD';
+
+/**
+ * Loads a module in the format of the running copy of core, so a lazily loaded backend shares this
+ * copy of core (and `err instanceof ArtifactsError` holds): the ESM build imports (ESM build of the
+ * backend), the CommonJS build requires (its CJS build). Resolution starts beside core, which is where an
+ * application's `node_modules` and a global install's siblings of `@artifacts/cli` are.
+ */
+async function loadBesideCore(specifier: string): Promise<unknown> {
+  if (BUILD_FORMAT === 'cjs') {
+    try {
+      return require(specifier);
+    } catch (error) {
+      // An ESM-only plugin with top-level await cannot be required; import it instead.
+      const code = (error as { code?: unknown } | null)?.code;
+      if (code !== 'ERR_REQUIRE_ESM' && code !== 'ERR_REQUIRE_ASYNC_MODULE') throw error;
+    }
+  }
+  return import(specifier);
+}
+
+/** Loads a package from the working directory's `node_modules` (only when RESOLVE_FROM_CWD_ENV is 1). */
+async function loadFromCwd(name: string): Promise<unknown> {
+  const base = join(process.cwd(), 'noop.js');
+  if (BUILD_FORMAT === 'cjs') return createRequire(base)(name);
+  const entry = esmEntry(name, process.cwd());
+  if (!entry) throw moduleNotFound(name, process.cwd());
+  return import(pathToFileURL(entry).href);
+}
+
+function moduleNotFound(name: string, from: string): Error {
+  return Object.assign(new Error(`Cannot find package '${name}' from ${from}`), {
+    code: 'ERR_MODULE_NOT_FOUND',
+  });
+}
+
+const ESM_CONDITIONS = ['node', 'import', 'default'];
+
+function pickExport(target: unknown): string | undefined {
+  if (typeof target === 'string') return target;
+  if (Array.isArray(target)) {
+    for (const item of target) {
+      const found = pickExport(item);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (target && typeof target === 'object') {
+    for (const [condition, value] of Object.entries(target)) {
+      if (!ESM_CONDITIONS.includes(condition)) continue;
+      const found = pickExport(value);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** The `.` entry of an `exports` field (a string, an array, a conditions object or a subpath map). */
+function exportsRoot(exportsField: unknown): unknown {
+  if (!exportsField || typeof exportsField !== 'object' || Array.isArray(exportsField)) return exportsField;
+  const map = exportsField as Record<string, unknown>;
+  return Object.keys(map).some((key) => key.startsWith('.')) ? map['.'] : map;
+}
+
+/**
+ * The file `import(name)` would load if it were written in a module inside `from`: the nearest
+ * `node_modules/<name>` up the tree, its `exports['.']` under the import conditions, else `main`.
+ */
+export function esmEntry(name: string, from: string): string | undefined {
+  let dir = resolve(from);
+  for (;;) {
+    const pkgDir = join(dir, 'node_modules', name);
+    const manifestPath = join(pkgDir, 'package.json');
+    if (existsSync(manifestPath)) {
+      const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { exports?: unknown; main?: string };
+      const target =
+        manifest.exports === undefined
+          ? (manifest.main ?? 'index.js')
+          : pickExport(exportsRoot(manifest.exports));
+      return target === undefined ? undefined : join(pkgDir, target);
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+function resolveFromCwd(): boolean {
+  return process.env[RESOLVE_FROM_CWD_ENV] === '1';
+}
+
+/**
+ * Imports a package by name: beside core first; then, when RESOLVE_FROM_CWD_ENV=1, from the working
+ * directory. A path (absolute, or relative to the working directory) is imported as given.
+ */
 async function importPackage(name: string): Promise<void> {
+  if (isAbsolute(name) || name.startsWith('./') || name.startsWith('../')) {
+    await import(pathToFileURL(resolve(name)).href);
+    return;
+  }
   try {
-    const fromApp = createRequire(join(process.cwd(), 'noop.js')).resolve(name);
-    await import(pathToFileURL(fromApp).href);
+    await loadBesideCore(name);
     return;
   } catch (error) {
-    if (!isModuleNotFound(error, name)) throw error;
+    if (!isModuleNotFound(error, name) || !resolveFromCwd()) throw error;
   }
-  await import(name);
+  await loadFromCwd(name);
 }
 
 function isModuleNotFound(error: unknown, name: string): boolean {
@@ -124,10 +236,7 @@ export async function resolveBackend(scheme: string): Promise<BackendPlugin<neve
       await importPackage(pkg);
     } catch (error) {
       if (isModuleNotFound(error, pkg)) {
-        throw ArtifactsError.unsupported(
-          `no backend is installed for ${scheme}: URIs; install ${pkg} (npm install ${pkg}) and import it`,
-          { cause: error },
-        );
+        throw ArtifactsError.unsupported(missingBackendMessage(scheme, pkg), { cause: error });
       }
       throw new ArtifactsError(
         'internal',
@@ -142,5 +251,17 @@ export async function resolveBackend(scheme: string): Promise<BackendPlugin<neve
   const known = registeredSchemes();
   throw ArtifactsError.unsupported(
     `no backend for URI scheme ${JSON.stringify(scheme)}; registered schemes: ${known.length ? known.join(', ') : '(none)'}; first-party schemes: ${Object.keys(FIRST_PARTY_BACKENDS).join(', ')}. A third-party backend registers itself with registerBackend() or through ARTIFACTS_PLUGINS.`,
+  );
+}
+
+/** What to do when a first-party backend is not installed: for an application and for the CLI. */
+function missingBackendMessage(scheme: string, pkg: string): string {
+  const cwd = resolveFromCwd()
+    ? ''
+    : ` (a copy in the working directory's node_modules is used only with ${RESOLVE_FROM_CWD_ENV}=1)`;
+  return (
+    `no backend is installed for ${scheme}: URIs. ` +
+    `In an application: npm install ${pkg}, then import '${pkg}' once before opening the URI. ` +
+    `For the artifacts command: install it beside the command, npm install --global ${pkg}${cwd}.`
   );
 }

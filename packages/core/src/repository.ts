@@ -19,7 +19,8 @@ import { ArtifactsError, type FailedFile, toArtifactsError } from './errors.js';
 import { Limiter } from './internal/pool.js';
 import { Meter, RangeSlice, toReadable, type WriteBody } from './internal/streams.js';
 import { baseName, joinKey, validateArtifactPath } from './path-safety.js';
-import { isTempName, tempNameFor } from './temp-name.js';
+import { isTempFileName, trackTempFile } from './temp-files.js';
+import { tempNameFor } from './temp-name.js';
 
 /** MLflow's FileInfo: `path` is POSIX and relative to the repository root; directories have no size. */
 export interface FileInfo {
@@ -212,7 +213,7 @@ export class ArtifactRepository {
     const entries = await this.#call(`listing ${describePath(prefix)}`, options, async (o) => {
       const out: FileInfo[] = [];
       for await (const entry of this.#driver.list(prefix, { ...o, recursive: false })) {
-        out.push(this.#fileInfo(entry, prefix));
+        if (!isTempFileName(baseName(entry.key))) out.push(this.#fileInfo(entry, prefix));
       }
       return out;
     });
@@ -225,7 +226,7 @@ export class ArtifactRepository {
     const entries = await this.#call(`listing ${describePath(prefix)}`, options, async (o) => {
       const out: FileInfo[] = [];
       for await (const entry of this.#driver.list(prefix, { ...o, recursive: true }))
-        out.push(this.#fileInfo(entry, prefix));
+        if (!isTempFileName(baseName(entry.key))) out.push(this.#fileInfo(entry, prefix));
       return out;
     });
     return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -650,6 +651,7 @@ export class ArtifactRepository {
     const what = `downloading ${describePath(key)}`;
     const scope = this.#scope(options);
     const temp = join(dirname(target), tempNameFor(baseName(target)));
+    const untrack = trackTempFile(temp);
     try {
       if (this.#driver.readToFile) {
         await this.#driver.readToFile(key, temp, { signal: scope.signal });
@@ -686,6 +688,7 @@ export class ArtifactRepository {
       await rm(temp, { force: true }).catch(() => undefined);
       throw this.#error(error, what, scope);
     } finally {
+      untrack();
       scope.done();
     }
   }
@@ -773,7 +776,8 @@ async function walkLocal(
   let count = 0;
   for await (const entry of handle) {
     count++;
-    if (isTempName(entry.name)) continue;
+    // What an interrupted transfer left behind (a `kill -9`) is never uploaded.
+    if (isTempFileName(entry.name)) continue;
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       await walkLocal(path, visit);

@@ -105,8 +105,10 @@ interface Resolved {
   backoffFactor: number;
 }
 
-function codeForStatus(status: number, errorCode: string | undefined): ArtifactsErrorCode {
+function codeForStatus(status: number, errorCode: string | undefined, message: string): ArtifactsErrorCode {
   if (errorCode === 'RESOURCE_DOES_NOT_EXIST' || status === 404) return 'not_found';
+  // MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE "… alias x not found."
+  if (errorCode === 'INVALID_PARAMETER_VALUE' && /\bnot found\b/i.test(message)) return 'not_found';
   if (status === 401) return 'unauthenticated';
   if (status === 403) return 'permission_denied';
   if (status === 408) return 'timeout';
@@ -342,7 +344,7 @@ export class TrackingClient {
           ? ' (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)'
           : '';
       throw new ArtifactsError(
-        codeForStatus(status, errorCode),
+        codeForStatus(status, errorCode, message),
         scrub(
           `tracking server answered ${status}${errorCode ? ` ${errorCode}` : ''} to ${what}: ${message}${hint}`,
           r.secrets,

@@ -31,20 +31,8 @@ export interface ArtifactUri {
   query?: string;
 }
 
-const OBJECT_STORE_SCHEMES = new Set(['s3', 's3a', 's3n', 'gs', 'wasbs', 'wasb', 'abfss', 'abfs']);
-const AUTHORITY_REQUIRED = new Set([
-  's3',
-  's3a',
-  's3n',
-  'gs',
-  'wasbs',
-  'wasb',
-  'abfss',
-  'abfs',
-  'ftp',
-  'ftps',
-  'sftp',
-]);
+const OBJECT_STORE_SCHEMES = new Set(['s3', 's3a', 's3n', 'gs', 'wasbs', 'wasb']);
+const AUTHORITY_REQUIRED = new Set(['s3', 's3a', 's3n', 'gs', 'wasbs', 'wasb', 'ftp', 'ftps', 'sftp']);
 
 interface RawParts {
   scheme: string;
@@ -269,19 +257,16 @@ export function parseArtifactUri(uri: string): ArtifactUri {
       return { ...base, bucket, path: normalizeUriPath(uri, parts.path, true) };
     }
     case 'wasbs':
-    case 'wasb':
-    case 'abfss':
-    case 'abfs': {
+    case 'wasb': {
       if (parts.userInfo === undefined)
         throw invalid(uri, `expected ${scheme}://<container>@<account>.blob.core.windows.net/<path>`);
       const container = parts.userInfo;
       const host = (parts.hostPort ?? '').toLowerCase();
-      const service = scheme.startsWith('abfs') ? 'dfs' : 'blob';
-      const hostMatch = new RegExp(`^([a-z0-9]{3,24})\\.${service}\\.(core\\.[a-z0-9.-]+)$`).exec(host);
+      const hostMatch = /^([a-z0-9]{3,24})\.blob\.(core\.[a-z0-9.-]+)$/.exec(host);
       if (!hostMatch) {
         throw invalid(
           uri,
-          `its host is not <account>.${service}.core.windows.net (or another Azure cloud's suffix)`,
+          `its host is not <account>.blob.core.windows.net (or another Azure cloud's suffix)`,
         );
       }
       if (!AZURE_CONTAINER.test(container)) throw invalidAuthority(uri, 'its container name is not valid');
@@ -339,7 +324,7 @@ export function parseArtifactUri(uri: string): ArtifactUri {
 function describeAuthority(scheme: string): string {
   if (scheme === 's3' || scheme === 's3a' || scheme === 's3n' || scheme === 'gs')
     return 'a bucket: s3://<bucket>/<path>'.replace('s3', scheme);
-  if (scheme.startsWith('wasb') || scheme.startsWith('abfs'))
+  if (scheme.startsWith('wasb'))
     return 'a container and account: <container>@<account>.blob.core.windows.net';
   return 'a host';
 }

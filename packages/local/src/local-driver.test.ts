@@ -222,6 +222,25 @@ describe('temporary files', () => {
     expect((await repo.stat('dir/slow.bin')).fileSize).toBe(2000);
   });
 
+  it("the first write into a directory sweeps what killed writers left, never a live writer's file", async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { tempNameFor } = await import('@artifacts/core');
+    await mkdir(join(root, 'dir'), { recursive: true });
+    // A process that has exited: its pid is in no live process (its temporary name says which it was).
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    const mine = tempNameFor('model.bin');
+    const deadName = mine.replace(/\.([0-9a-z]+)-([0-9a-f]{8})-/, `.${Number(dead.stdout).toString(36)}-$2-`);
+    const liveName = mine.replace(/\.([0-9a-z]+)-([0-9a-f]{8})-/, `.${process.ppid.toString(36)}-$2-`);
+    await writeFile(join(root, 'dir', deadName), 'half of a model');
+    await writeFile(join(root, 'dir', liveName), 'a live writer in another process');
+    const repo = await openRepository(root);
+    await repo.write('dir/other.txt', 'x');
+    expect((await readdir(join(root, 'dir'))).sort()).toEqual([liveName, 'other.txt'].sort());
+    expect(await repo.listArtifacts('dir')).toEqual([{ path: 'dir/other.txt', isDir: false, fileSize: 1 }]);
+  });
+
   it('temporary names stay under NAME_MAX for long names and are never mistaken for user files', async () => {
     const repo = await openRepository(root);
     const long = `${'é'.repeat(120)}.bin`;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import {
   copyFile,
@@ -22,9 +21,13 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
+  isAbandonedTemp,
+  isTempName as isCoreTempName,
   type OperationOptions,
   type StorageDriver,
+  tempNameFor,
   toArtifactsError,
+  trackTempFile,
 } from '@artifacts/core';
 import {
   type Dir,
@@ -49,21 +52,16 @@ export interface LocalDriverOptions {
   highWaterMark?: number;
 }
 
-const TEMP_SUFFIX = '.artifacts-tmp';
-// `.<name>.<16 hex>.artifacts-tmp`: what a write in progress looks like; never listed.
-const TEMP_PATTERN = /^\..*\.[0-9a-f]{16}\.artifacts-tmp$/;
-/** Bytes of the target's name kept in a temporary name, so that it stays under NAME_MAX (255). */
-const TEMP_NAME_BYTES = 120;
+// The names of versions before core's shared temporary names: still never listed.
+const LEGACY_TEMP_PATTERN = /^\..*\.[0-9a-f]{16}\.artifacts-tmp$/;
 
+/** Whether a directory entry is a write in progress (or abandoned): never listed. */
 export function isTempName(name: string): boolean {
-  return TEMP_PATTERN.test(name);
+  return isCoreTempName(name) || LEGACY_TEMP_PATTERN.test(name);
 }
 
-function tempNameFor(name: string): string {
-  let kept = name;
-  while (Buffer.byteLength(kept) > TEMP_NAME_BYTES) kept = kept.slice(0, -1);
-  return `.${kept}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`;
-}
+/** Directories swept of abandoned temporary files, remembered this many at most. */
+const SWEPT_MAX = 10_000;
 
 function notFound(key: string): ArtifactsError {
   return ArtifactsError.notFound(`artifact ${JSON.stringify(key)}`, { context: { path: key } });
@@ -86,6 +84,7 @@ export class LocalDriver implements StorageDriver {
 
   readonly #fsync: boolean;
   readonly #highWaterMark: number;
+  readonly #swept = new Set<string>();
 
   /** Use `LocalDriver.open`, which resolves the root's real path. */
   constructor(
@@ -116,22 +115,45 @@ export class LocalDriver implements StorageDriver {
    * written through (its target replaced) when the target is inside the root.
    */
   #writeTarget<T>(key: string, use: (dir: Dir, name: string) => Promise<T>): Promise<T> {
-    return this.#at(key, { create: true, followLast: true }, async ({ dir, name }) => {
+    return this.#at(key, { create: true, followLast: true }, async ({ dir, trail, name }) => {
       if (name === undefined) throw directoryInTheWay(Object.assign(new Error(), { code: 'EISDIR' }), key);
+      await this.#sweep(dir, trail.join('/'));
       return use(dir, name);
     }).catch((error: unknown) => {
       throw parentIsAFile(error, key);
     });
   }
 
+  /**
+   * The first write into a directory (per repository) removes the temporary files that writers
+   * killed before they could clean up left there (`kill -9`, a crash): core's temporary names say
+   * which process of which host wrote them, so a live writer's file is never touched.
+   */
+  async #sweep(dir: Dir, where: string): Promise<void> {
+    if (this.#swept.has(where)) return;
+    if (this.#swept.size >= SWEPT_MAX) this.#swept.clear();
+    this.#swept.add(where);
+    const names: string[] = [];
+    for await (const entry of await opendir(dir.location)) if (isTempName(entry.name)) names.push(entry.name);
+    for (const name of names) {
+      const info = await lstat(dir.path(name)).catch(() => undefined);
+      if (info?.isFile() && isAbandonedTemp(name, info.mtime))
+        await unlink(dir.path(name)).catch(() => undefined);
+    }
+  }
+
   /** Renames `temp` onto `name` in the held `dir`, or removes `temp` (in that same directory) on failure. */
   async #commit(dir: Dir, temp: string, name: string, key: string, fill: () => Promise<void>): Promise<void> {
+    // A process ending on a signal removes it even while a kernel copy still fills it.
+    const untrack = trackTempFile(dir.path(temp));
     try {
       await fill();
       await rename(dir.path(temp), dir.path(name));
     } catch (error) {
       await unlink(dir.path(temp)).catch(() => undefined);
       throw directoryInTheWay(error, key);
+    } finally {
+      untrack();
     }
   }
 

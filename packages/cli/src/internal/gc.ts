@@ -8,7 +8,7 @@ import {
   toArtifactsError,
 } from '@artifacts/core';
 import type { Command } from 'commander';
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './context.js';
 import { human } from './progress.js';
 import { openAt } from './target.js';
 
@@ -337,10 +337,13 @@ function print(context: CommandContext, report: GcReport, json: boolean): void {
     }
   }
   const t = report.totals;
+  const found = report.orphans.filter((o) => o.status === 'found').length;
   output.out(
     `gc: ${verb} ${t.files} files, ${human(t.bytes)} (${t.bytes} bytes) of ${t.runs} deleted run(s)${
       t.orphans ? ` and ${t.orphans} orphan(s)` : ''
-    }${t.skipped ? `; ${t.skipped} skipped` : ''}${t.failed ? `; ${t.failed} failed` : ''}`,
+    }${found ? `; ${found} orphan(s) found (--delete-orphans removes them)` : ''}${
+      t.skipped ? `; ${t.skipped} skipped` : ''
+    }${t.failed ? `; ${t.failed} failed` : ''}`,
   );
 }
 
@@ -360,6 +363,8 @@ export function registerGc(program: Command, context: () => CommandContext): voi
     .option('--delete-orphans', 'also delete those orphan run directories')
     .option('--json', 'print the report as JSON')
     .action(async (opts: GcOptions) => {
-      await gc(context(), opts);
+      const ctx = context();
+      // --json is also the program's global option.
+      await gc(ctx, { ...opts, json: opts.json === true || ctx.json });
     });
 }

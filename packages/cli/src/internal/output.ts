@@ -1,4 +1,5 @@
 import { ArtifactsError, redactUri, scrub } from '@artifacts/core';
+import { exitCodeOf } from './exit-codes.js';
 
 /** Where the CLI writes; `process.stdout`/`process.stderr` unless a caller (a test) passes others. */
 export interface CliIo {
@@ -37,7 +38,23 @@ export function secretsOf(argv: readonly string[]): string[] {
   return [...secrets];
 }
 
+/** MLflow's FileInfo as JSON: snake_case, a directory has no size. */
+export interface JsonFileInfo {
+  path: string;
+  is_dir: boolean;
+  file_size?: number;
+}
+
+export function jsonFileInfo(entry: { path: string; isDir: boolean; fileSize?: number }): JsonFileInfo {
+  return entry.isDir || entry.fileSize === undefined
+    ? { path: entry.path, is_dir: entry.isDir }
+    : { path: entry.path, is_dir: false, file_size: entry.fileSize };
+}
+
 export class Output {
+  /** Set by `--json`: results and errors are JSON documents. */
+  json = false;
+
   constructor(
     readonly io: CliIo,
     private readonly secrets: readonly string[],
@@ -56,10 +73,46 @@ export class Output {
     this.io.stderr.write(this.clean(text.endsWith('\n') ? text : `${text}\n`));
   }
 
-  /** One line, `artifacts: <message>`; with `debug`, the stack and the chain of causes too. */
-  error(error: unknown, debug: boolean): void {
-    const message = error instanceof Error ? error.message : String(error);
-    this.err(`artifacts: ${message.replace(/\s*\n\s*/g, ' ')}`);
+  /** A command's result: `json` under `--json`, else the human lines. */
+  result(json: unknown, human: () => string | string[] | undefined): void {
+    if (this.json) {
+      this.out(JSON.stringify(json, null, 2));
+      return;
+    }
+    const text = human();
+    if (text === undefined) return;
+    for (const line of Array.isArray(text) ? text : [text]) this.out(line);
+  }
+
+  /**
+   * One line, `artifacts: <message>` (under `--json`, one JSON object `{"error": {code, message,
+   * exit_code}}`); with `debug`, the stack and the chain of causes too.
+   */
+  error(error: unknown, debug: boolean, exitCode = exitCodeOf(error)): void {
+    const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
+    if (this.json) {
+      const code = ArtifactsError.is(error)
+        ? error.code
+        : exitCode === 2
+          ? 'usage'
+          : (error as { name?: string } | null)?.name === 'AbortError'
+            ? 'aborted'
+            : 'internal';
+      const failures = ArtifactsError.is(error)
+        ? error.failures.map((failure) => ({
+            path: failure.path,
+            code: failure.error.code,
+            message: failure.error.message,
+          }))
+        : [];
+      this.err(
+        JSON.stringify({
+          error: { code, message, exit_code: exitCode, ...(failures.length ? { failures } : {}) },
+        }),
+      );
+    } else {
+      this.err(`artifacts: ${message}`);
+    }
     if (!debug) return;
     let current: unknown = error;
     for (let depth = 0; current !== undefined && depth < 8; depth++) {

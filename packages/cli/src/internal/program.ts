@@ -1,23 +1,30 @@
 import { Command, CommanderError } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
-import { type CommandContext, cat, cp, download, log, ls, rm } from './commands.js';
-import { registerGc } from './gc.js';
+import { COMMANDS } from './commands/index.js';
+import type { CommandContext } from './context.js';
+import { EXIT, EXIT_HELP, exitCodeOf, Interrupted, SIGNAL_EXIT, UsageError } from './exit-codes.js';
 import { type CliIo, Output, secretsOf } from './output.js';
-import { type ServeOptions, serve } from './serve.js';
 
-/** Where a run writes and what cancels it. Defaults: the process's stdout/stderr, no signal. */
+/** Where a run writes and what cancels it. Defaults: the process's stdin/stdout/stderr, no signal. */
 export interface RunOptions {
   stdout?: CliIo['stdout'];
   stderr?: CliIo['stderr'];
-  /** Aborts every transfer in flight (the `artifacts` bin wires it to SIGINT and SIGTERM). */
+  stdin?: NodeJS.ReadableStream;
+  /**
+   * Aborts every transfer in flight (the `artifacts` bin wires it to SIGINT, SIGTERM and SIGHUP).
+   * Abort with an `Interrupted` reason to get the signal's exit status (130, 143, 129).
+   */
   signal?: AbortSignal;
+  /** Called when a command handles SIGINT/SIGTERM itself (`serve`). */
+  onOwnSignals?: () => void;
 }
 
 const EXAMPLES = `
-URIs: a local path (./mlartifacts, /abs/path, file:///abs/path) or any scheme with an installed
-backend: s3://bucket/prefix, gs://bucket/prefix, wasbs://container@account.blob.core.windows.net/p,
-sftp://user@host/path, ftp://user@host/path, hdfs://host:port/path, mlflow-artifacts:/path, ...
+URIs: a local path (./mlartifacts, /abs/path, file:///abs/path, epoch:3) or any scheme with an
+installed backend: s3://bucket/prefix, gs://bucket/prefix, sftp://user@host/path, ftp://user@host/path,
+wasbs://container@account.blob.core.windows.net/p, hdfs://host:port/path, mlflow-artifacts:/path, ...
 A command works on the URI's last path segment inside its parent location, as MLflow's CLI does.
+A quoted glob ('s3://b/run/*.csv') is matched against the store's listing; matching nothing fails.
 
 Examples:
   $ artifacts log ./model.pkl ./mlartifacts/1/run1/artifacts/model   # → .../model/model.pkl
@@ -25,138 +32,108 @@ Examples:
   $ artifacts ls -r --json ./mlartifacts/1/run1/artifacts
   $ artifacts download s3://bucket/1/run1/artifacts/plots ./out        # prints ./out/plots
   $ artifacts cat gs://bucket/1/run1/artifacts/metrics.csv | head
-  $ artifacts cp ./mlartifacts/1/run1/artifacts s3://bucket/1/run1/artifacts
-  $ artifacts rm sftp://me@host/srv/mlartifacts/1/run1
-  $ artifacts serve --artifacts-destination s3://bucket/mlartifacts --port 5000
+  $ artifacts cp -r ./mlartifacts/1/run1/artifacts s3://bucket/1/run1/artifacts
+  $ artifacts sync --delete --dry-run ./mlartifacts/1 s3://bucket/1
+  $ artifacts rm 's3://bucket/1/run1/artifacts/*.tmp'
+  $ artifacts serve --artifacts-destination s3://bucket/mlartifacts --port 5000 --users-file users.txt
 
 Environment: ARTIFACTS_MAX_CONCURRENCY (parallel transfers, default 16),
 MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT (seconds per file), ARTIFACTS_PLUGINS (extra backend
-packages to import), and each backend's own variables (see its README).
+packages to import), NO_COLOR, and each backend's own variables (see its README).
 
-Exit status: 0 success, 1 failure, 2 usage error.`;
+${EXIT_HELP}`;
 
 /**
  * The `artifacts` command as a commander program. Usage errors throw a CommanderError (exit code 2
  * through `run`) instead of exiting the process.
  */
 export function createProgram(options: RunOptions = {}): Command {
-  return buildProgram(options, process.argv);
+  return buildProgram(options, process.argv).program;
 }
 
-function buildProgram(options: RunOptions, argv: readonly string[]): Command {
+function buildProgram(options: RunOptions, argv: readonly string[]): { program: Command; output: Output } {
   const io: CliIo = { stdout: options.stdout ?? process.stdout, stderr: options.stderr ?? process.stderr };
   const program = new Command('artifacts');
-  const secrets = secretsOf(argv);
-  const output = new Output(io, secrets);
+  const output = new Output(io, secretsOf(argv));
   const signal = options.signal ?? new AbortController().signal;
 
   program
-    .description('List, log, download, print, remove and copy ML run artifacts in any storage, by URI.')
+    .description('List, log, download, print, remove, copy and sync ML run artifacts in any storage, by URI.')
     .version(pkg.version, '-V, --version', 'print the version')
-    .option('-q, --quiet', 'no progress bar (there is none anyway when stderr is not a terminal)')
+    .option('-q, --quiet', 'no progress bar (there is none anyway unless stderr is a terminal)')
+    .option(
+      '--json',
+      'print results as JSON (MLflow field names: path, is_dir, file_size) and errors as JSON on stderr',
+    )
     .option('--debug', 'print stack traces and error causes')
     .helpOption('-h, --help', 'show help')
     .exitOverride()
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({
       writeOut: (text) => io.stdout.write(output.clean(text)),
       writeErr: (text) => io.stderr.write(output.clean(text)),
-      outputError: (text, write) => write(`artifacts: ${text.replace(/^error: /, '')}`),
+      outputError: (text, write) => {
+        const message = text.replace(/^error: /, '').trim();
+        if (output.json || argv.includes('--json')) {
+          write(`${JSON.stringify({ error: { code: 'usage', message, exit_code: EXIT.usage } })}\n`);
+        } else {
+          write(`artifacts: ${message}\n`);
+        }
+      },
     })
     .showSuggestionAfterError(true)
-    .addHelpText('after', EXAMPLES);
+    .addHelpText('after', EXAMPLES)
+    .hook('preAction', () => {
+      output.json = program.opts<{ json?: boolean }>().json === true;
+    });
 
   const context = (): CommandContext => ({
     output,
     quiet: program.opts<{ quiet?: boolean }>().quiet === true,
+    json: program.opts<{ json?: boolean }>().json === true,
     signal,
+    stdin: options.stdin ?? process.stdin,
+    ownSignals: () => options.onOwnSignals?.(),
   });
-
-  program
-    .command('ls')
-    .description('list a directory (direct children; -r for every file below); a file lists itself')
-    .argument('<uri>', 'directory or file URI')
-    .option('-r, --recursive', 'list every file below, not only direct children')
-    .option('-l, --long', 'show sizes in bytes')
-    .option('--json', 'print a JSON array of FileInfo {path, isDir, fileSize?}; paths relative to URI')
-    .action((uri: string, opts: { recursive?: boolean; json?: boolean; long?: boolean }) =>
-      ls(context(), uri, opts),
-    );
-
-  program
-    .command('log')
-    .description(
-      "upload a local file to <uri>/<file name>, or a directory's contents under <uri> (MLflow's log_artifact(s))",
-    )
-    .argument('<local>', 'local file or directory')
-    .argument('<uri>', 'destination directory URI')
-    .action((local: string, uri: string) => log(context(), local, uri));
-
-  program
-    .command('download')
-    .description('download a file or directory to <dst>/<last segment of uri> and print that path')
-    .argument('<uri>', 'file or directory URI')
-    .argument('[dst]', 'local directory, created if missing', '.')
-    .action((uri: string, dst: string) => download(context(), uri, dst));
-
-  program
-    .command('cat')
-    .description('stream a file to stdout')
-    .argument('<uri>', 'file URI')
-    .action((uri: string) => cat(context(), uri));
-
-  program
-    .command('rm')
-    .description('remove a file, or a directory and everything below it; removing nothing succeeds')
-    .argument('<uri>', 'file or directory URI')
-    .action((uri: string) => rm(context(), uri));
-
-  program
-    .command('cp')
-    .description(
-      "copy between any two URIs or local paths, streaming: a file to <dst> (into it when <dst> ends with '/' or is a directory); a directory's contents under <dst>",
-    )
-    .argument('<src>', 'source file or directory URI')
-    .argument('<dst>', 'destination URI')
-    .action((src: string, dst: string) => cp(context(), src, dst));
-
-  program
-    .command('serve')
-    .description(
-      "run the artifact proxy (MLflow's mlflow-artifacts REST API) over a destination URI until Ctrl-C; needs @artifacts/server",
-    )
-    .option('--artifacts-destination <uri>', 'where artifacts are stored (default ./mlartifacts)')
-    .option('--host <host>', 'address to bind (default 127.0.0.1)')
-    .option('--port <port>', 'port to bind (default 5000; 0 picks a free one)')
-    .option(
-      '--allow-unauthenticated',
-      'serve without HTTP basic/bearer authentication (refused unless bound to a loopback address)',
-    )
-    .action((opts: ServeOptions) => serve(context(), opts));
-
-  registerGc(program, context);
-
-  return program;
+  for (const register of COMMANDS) register(program, context);
+  // Commands exit on their own errors through `run`, with their usage errors as exit status 2.
+  for (const command of program.commands) command.exitOverride().configureHelp({ showGlobalOptions: true });
+  return { program, output };
 }
 
 /**
- * Runs the CLI on `argv` (the arguments after the command name) and resolves to the exit code:
- * 0 success, 1 failure, 2 usage error. Never throws and never calls `process.exit`.
+ * Runs the CLI on `argv` (the arguments after the command name) and resolves to the exit status
+ * (see `EXIT_HELP`). Never throws and never calls `process.exit`.
  */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<number> {
-  const program = buildProgram(options, argv);
-  const io: CliIo = { stdout: options.stdout ?? process.stdout, stderr: options.stderr ?? process.stderr };
-  const secrets = secretsOf(argv);
-  const output = new Output(io, secrets);
+  const { program, output } = buildProgram(options, argv);
+  const debug = () => program.opts<{ debug?: boolean }>().debug === true || argv.includes('--debug');
+  if (argv.includes('--json')) output.json = true;
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return 0;
+    return interruptedStatus(options.signal) ?? EXIT.ok;
   } catch (error) {
+    const interrupted = interruptedStatus(options.signal);
+    if (interrupted !== undefined) {
+      // One message for every abort, whatever the backend said while being cancelled.
+      output.error(options.signal!.reason, false, interrupted);
+      return interrupted;
+    }
     if (error instanceof CommanderError) {
       // Help and version "errors" are successes; the usage message has already been printed.
-      if (error.exitCode === 0) return 0;
-      return 2;
+      if (error.exitCode === 0) return EXIT.ok;
+      if (error.code === 'commander.invalidArgument' && !error.message.startsWith('error:')) {
+        output.error(new UsageError(error.message), false, EXIT.usage);
+      }
+      return EXIT.usage;
     }
-    output.error(error, program.opts<{ debug?: boolean }>().debug === true || argv.includes('--debug'));
-    return 1;
+    output.error(error, debug());
+    return exitCodeOf(error);
   }
+}
+
+function interruptedStatus(signal: AbortSignal | undefined): number | undefined {
+  if (!signal?.aborted) return undefined;
+  const reason = signal.reason as unknown;
+  return reason instanceof Interrupted ? SIGNAL_EXIT[reason.signal] : EXIT.failure;
 }

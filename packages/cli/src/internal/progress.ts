@@ -1,5 +1,4 @@
 import type { ProgressEvent } from '@artifacts/core';
-import formatBytes from 'bytes';
 import { SingleBar } from 'cli-progress';
 
 /** Receives core's progress events; draws a bar on a terminal, nothing otherwise. */
@@ -10,57 +9,120 @@ export interface ProgressSink {
 }
 
 const NONE: ProgressSink = { update() {}, stop() {} };
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
+/** A byte count in IEC units, labelled as such: 500000000 → "476.8 MiB". */
 export function human(n: number): string {
-  return formatBytes(n, { unitSeparator: ' ', decimalPlaces: 1 }) ?? `${n} B`;
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '--';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** A bar is for a person at a terminal that understands cursor movement. */
+export function wantsProgress(
+  stream: NodeJS.WritableStream & { isTTY?: boolean },
+  quiet: boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  return !quiet && stream.isTTY === true && env.TERM !== 'dumb';
+}
+
+/** Transfers shorter than this never draw a bar: it would only flicker. */
+export const PROGRESS_DELAY_MS = 1000;
+
 /**
- * A bar of bytes and files on `stream` when it is a terminal and not `quiet`. Output piped to a
- * file or another program never receives one: it would be escape codes in a log.
+ * A bar of bytes and files on `stream` when it is a terminal (not `TERM=dumb`) and not `quiet`,
+ * drawn once the transfer has lasted a second. Output piped to a file or another program never
+ * receives one: it would be escape codes in a log. `NO_COLOR` keeps it to plain ASCII.
  */
 export function createProgress(
   stream: NodeJS.WritableStream & { isTTY?: boolean },
   quiet: boolean,
   label: string,
+  /** Totals known before the first byte moves (a local file's size). */
+  seed?: ProgressEvent,
 ): ProgressSink {
-  if (quiet || stream.isTTY !== true) return NONE;
+  if (!wantsProgress(stream, quiet)) return NONE;
+  const plain = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
   const bar = new SingleBar({
     stream,
-    format: `${label} [{bar}] {percentage}% | {value}/{total} | {files} files | {speed}/s | ETA {eta_formatted}`,
-    formatValue: (value, _options, type) =>
-      type === 'value' || type === 'total' ? human(Number(value)) : String(value),
+    // Without a known total (a stream from stdin) there is no bar, percentage or ETA to show.
+    format: (options, params, payload: Record<string, string>) => {
+      if (payload.size === '?')
+        return `${label} ${payload.done} | ${payload.files} files | ${payload.speed}/s`;
+      const size = options.barsize ?? 24;
+      const filled = Math.round(Math.min(1, params.progress) * size);
+      const bar = `${(options.barCompleteChar ?? '=').repeat(filled)}${(options.barIncompleteChar ?? '-').repeat(size - filled)}`;
+      return `${label} [${bar}] ${Math.floor(Math.min(1, params.progress) * 100)}% | ${payload.done}/${payload.size} | ${payload.files} files | ${payload.speed}/s | ETA ${payload.eta_text}`;
+    },
     barsize: 24,
-    hideCursor: true,
+    hideCursor: !plain,
     clearOnComplete: true,
     // Redraws on a timer (10 fps) rather than on every chunk, whatever the chunk rate.
     fps: 10,
-    etaBuffer: 50,
+    barCompleteChar: plain ? '#' : '\u2588',
+    barIncompleteChar: plain ? '-' : '\u2591',
   });
   let started = false;
   let stopped = false;
+  let last: ProgressEvent | undefined = seed;
   const startedAt = Date.now();
+  const payload = (event: ProgressEvent) => {
+    const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
+    const rate = event.bytesDone / seconds;
+    const total = event.bytesTotal ?? event.bytesDone;
+    return {
+      done: human(event.bytesDone),
+      size: event.bytesTotal === undefined ? '?' : human(total),
+      files: event.filesTotal === undefined ? `${event.filesDone}` : `${event.filesDone}/${event.filesTotal}`,
+      speed: human(Math.round(rate)),
+      // Nothing moved yet (a kernel copy reports at its end): no estimate rather than a wrong one.
+      eta_text:
+        rate > 0 && event.bytesTotal !== undefined ? duration((total - event.bytesDone) / rate) : '--',
+    };
+  };
+  const draw = () => {
+    if (stopped || !last) return;
+    const total = Math.max(last.bytesTotal ?? last.bytesDone, last.bytesDone, 1);
+    if (!started) {
+      started = true;
+      bar.start(total, last.bytesDone, payload(last));
+    } else {
+      bar.setTotal(total);
+      bar.update(last.bytesDone, payload(last));
+    }
+  };
+  // The bar appears after a second even when no byte has been reported yet (a kernel copy), and
+  // then refreshes its speed and ETA while the transfer is silent.
+  const timer = setInterval(draw, 500);
+  timer.unref();
+  const first = setTimeout(() => {
+    last ??= { bytesDone: 0, filesDone: 0 };
+    draw();
+  }, PROGRESS_DELAY_MS);
+  first.unref();
   return {
     update(event) {
-      if (stopped) return;
-      const total = Math.max(event.bytesTotal ?? event.bytesDone, event.bytesDone, 1);
-      const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
-      const payload = {
-        files:
-          event.filesTotal === undefined ? `${event.filesDone}` : `${event.filesDone}/${event.filesTotal}`,
-        speed: human(event.bytesDone / seconds),
-      };
-      if (!started) {
-        started = true;
-        bar.start(total, event.bytesDone, payload);
-      } else {
-        bar.setTotal(total);
-        bar.update(event.bytesDone, payload);
-      }
+      last = event;
+      if (Date.now() - startedAt >= PROGRESS_DELAY_MS) draw();
     },
     stop() {
       if (stopped) return;
       stopped = true;
+      clearInterval(timer);
+      clearTimeout(first);
       if (started) bar.stop();
     },
   };

@@ -31,8 +31,24 @@ export interface Target {
   display: string;
 }
 
+/**
+ * A command-line name with a colon is a URI only when what precedes the colon is a known scheme
+ * (first-party, registered, or written `name://`) or when a `/` follows it (`mlflow-artifacts:/p`,
+ * a plugin's `foo:/p`); otherwise it is a local file name (`epoch:3`, `run:best.ckpt`), which this
+ * returns as `./epoch:3`.
+ */
+export function localize(uri: string): string {
+  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.?)/s.exec(uri);
+  if (!match) return uri;
+  const scheme = match[1]!.toLowerCase();
+  if (match[2] === '/' || scheme === 'file') return uri;
+  if (scheme in FIRST_PARTY_BACKENDS || registeredSchemes().includes(scheme)) return uri;
+  return `./${uri}`;
+}
+
 /** Splits a URI or local path into the location to open and the name to work on. */
-export function parseTarget(uri: string): Target {
+export function parseTarget(given: string): Target {
+  const uri = localize(given);
   const location = parseArtifactUri(uri);
   const display = redactUri(uri);
   const scheme = location.scheme;
@@ -107,7 +123,7 @@ export async function loadBackend(scheme: string): Promise<void> {
 /** Opens a repository at a URI after loading its backend. */
 export async function openAt(given: string): Promise<ArtifactRepository> {
   // runs:/ and models:/ are resolved by core first, so that the storage backend is loaded from here
-  const uri = isTrackingUri(given) ? await resolveTrackingUri(given) : given;
+  const uri = isTrackingUri(given) ? await resolveTrackingUri(given) : localize(given);
   const scheme = parseArtifactUri(uri).scheme;
   await loadBackend(scheme);
   try {

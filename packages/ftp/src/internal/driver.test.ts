@@ -2,7 +2,7 @@ import { ArtifactsError } from '@artifacts/core';
 import { FTPError } from 'basic-ftp';
 import { describe, expect, it } from 'vitest';
 import { isConnectionError } from './connection.js';
-import { isTempName, parseMlstFacts, tempNameFor } from './driver.js';
+import { parseMlstFacts } from './driver.js';
 import { ftpError, isMissing } from './errors.js';
 
 const reply = (code: number, message: string) => new FTPError({ code, message: `${code} ${message}` });
@@ -21,16 +21,6 @@ describe('parseMlstFacts', () => {
       modified: new Date(Date.UTC(2024, 0, 2, 3, 4, 5)),
     });
     expect(parseMlstFacts('size=1; /x')).toBeUndefined();
-  });
-});
-
-describe('temporary names', () => {
-  it('sit beside the target, hidden, and are recognised (only they are)', () => {
-    const temp = tempNameFor('/root/run/model.pkl');
-    expect(temp).toMatch(/^\/root\/run\/\.model\.pkl\.artifacts-[0-9a-f]{16}\.part$/);
-    expect(isTempName(temp.slice('/root/run/'.length))).toBe(true);
-    expect(isTempName('.model.pkl.part')).toBe(false);
-    expect(isTempName('model.pkl')).toBe(false);
   });
 });
 

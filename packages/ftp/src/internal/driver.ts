@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { PassThrough, type Readable, Writable } from 'node:stream';
 import {
@@ -11,7 +10,10 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
+  isTempName,
   type OperationOptions,
+  OrphanTemps,
+  replaceAtomically,
   type StorageDriver,
   type PoolUseOptions as UseOptions,
 } from '@artifacts/core';
@@ -19,20 +21,6 @@ import { type FileInfo, FileType, FTPError } from 'basic-ftp';
 import { type FtpConnection, FtpConnectionFactory, isConnectionError } from './connection.js';
 import { ftpError, isMissing, replyCode } from './errors.js';
 import type { FtpSettings } from './settings.js';
-
-/** Temporary upload names: `.<name>.artifacts-<16 hex>.part`, hidden from listings. */
-const TEMP_NAME = /^\..+\.artifacts-[0-9a-f]{16}\.part$/;
-
-export function tempNameFor(target: string): string {
-  return posix.join(
-    posix.dirname(target),
-    `.${posix.basename(target)}.artifacts-${randomBytes(8).toString('hex')}.part`,
-  );
-}
-
-export function isTempName(name: string): boolean {
-  return TEMP_NAME.test(name);
-}
 
 interface PathInfo {
   isDir: boolean;
@@ -119,7 +107,7 @@ export class FtpDriver implements StorageDriver {
   /** Directories this repository created or saw, so uploads into them skip the round trips. */
   readonly #knownDirs = new Set<string>();
   /** Temporary files of failed uploads not yet removed (their connection was dropped). */
-  readonly #orphans = new Set<string>();
+  readonly #orphans = new OrphanTemps();
 
   constructor(settings: FtpSettings) {
     this.#settings = settings;
@@ -209,39 +197,44 @@ export class FtpDriver implements StorageDriver {
       await this.#use(
         async (connection) => {
           await this.#ensureDir(connection, dir);
-          const temp = tempNameFor(target);
           const onAbort = () => discard(connection);
           options.signal?.addEventListener('abort', onAbort, { once: true });
           let uploaded = false;
           try {
-            const upload = () =>
-              retryDataConnection(
-                () => connection.client.uploadFrom(body, temp),
-                () => !body.readableDidRead && !connection.dead,
-              );
-            try {
-              await upload();
-            } catch (error) {
-              // The directory vanished since it was cached (removed by another client): once more.
-              if ((replyCode(error) === 553 || replyCode(error) === 550) && !body.readableDidRead) {
-                this.#forgetDirs(dir);
-                await this.#ensureDir(connection, dir);
-                await upload();
-              } else throw error;
-            }
-            uploaded = true;
-            options.signal?.throwIfAborted();
-            await this.#rename(connection, temp, target);
-          } catch (error) {
-            if ((!uploaded && body.readableDidRead) || connection.dead) {
-              // A transfer cut half-way leaves the control connection in an unknown state (a late
-              // 226/426 reply): drop it; the temporary file goes over a fresh connection.
-              discard(connection);
-              this.#orphans.add(temp);
-            } else {
-              await connection.client.remove(temp, true).catch(() => this.#orphans.add(temp));
-            }
-            throw error;
+            await replaceAtomically(
+              target,
+              {
+                write: async (temp) => {
+                  const upload = () =>
+                    retryDataConnection(
+                      () => connection.client.uploadFrom(body, temp),
+                      () => !body.readableDidRead && !connection.dead,
+                    );
+                  try {
+                    await upload();
+                  } catch (error) {
+                    // The directory vanished since it was cached (removed by another client): once more.
+                    if ((replyCode(error) === 553 || replyCode(error) === 550) && !body.readableDidRead) {
+                      this.#forgetDirs(dir);
+                      await this.#ensureDir(connection, dir);
+                      await upload();
+                    } else throw error;
+                  }
+                  uploaded = true;
+                },
+                rename: (temp) => this.#rename(connection, temp, target),
+                remove: async (temp) => {
+                  if ((!uploaded && body.readableDidRead) || connection.dead) {
+                    // A transfer cut half-way leaves the control connection in an unknown state (a
+                    // late 226/426 reply): drop it; the temporary file goes over a fresh connection.
+                    discard(connection);
+                    throw new Error('connection dropped');
+                  }
+                  await connection.client.remove(temp, true);
+                },
+              },
+              { orphans: this.#orphans, ...signalOption(options) },
+            );
           } finally {
             options.signal?.removeEventListener('abort', onAbort);
           }
@@ -270,15 +263,10 @@ export class FtpDriver implements StorageDriver {
       .catch(() => undefined);
   }
 
-  async #sweep(connection: FtpConnection): Promise<void> {
-    for (const temp of [...this.#orphans]) {
-      try {
-        await connection.client.remove(temp, true);
-      } catch (error) {
-        if (isConnectionError(error)) throw error;
-      }
-      this.#orphans.delete(temp);
-    }
+  #sweep(connection: FtpConnection): Promise<void> {
+    return this.#orphans.sweep(async (temp) => {
+      await connection.client.remove(temp, true);
+    }, isConnectionError);
   }
 
   /** pool.use, first removing temporary files left by uploads whose connection was dropped. */
@@ -376,30 +364,33 @@ export class FtpDriver implements StorageDriver {
     let settled = false;
     let delivered = false;
     const stop = () => discard(connection);
-    const sink = new Writable({
-      highWaterMark: 1024 * 1024,
-      write(chunk: Buffer, _encoding, callback) {
-        if (stoppedEarly) {
-          callback();
-          return;
-        }
-        delivered = true;
-        let data = chunk;
-        if (data.length >= remaining) {
-          data = data.subarray(0, remaining);
-          remaining = 0;
-          stoppedEarly = limit !== undefined;
-        } else remaining -= data.length;
-        const ok = out.write(data);
-        if (stoppedEarly) {
-          // The range is complete: end the stream and drop the connection, which aborts RETR.
-          out.end();
-          stop();
-          callback();
-        } else if (ok) callback();
-        else out.once('drain', () => callback());
-      },
-    });
+    // A fresh sink per attempt: basic-ftp ends the destination of a failed download (a 425 reply),
+    // and a retry piping into that ended sink fails with "Cannot pipe to a closed or destroyed stream".
+    const newSink = () =>
+      new Writable({
+        highWaterMark: 1024 * 1024,
+        write(chunk: Buffer, _encoding, callback) {
+          if (stoppedEarly) {
+            callback();
+            return;
+          }
+          delivered = true;
+          let data = chunk;
+          if (data.length >= remaining) {
+            data = data.subarray(0, remaining);
+            remaining = 0;
+            stoppedEarly = limit !== undefined;
+          } else remaining -= data.length;
+          const ok = out.write(data);
+          if (stoppedEarly) {
+            // The range is complete: end the stream and drop the connection, which aborts RETR.
+            out.end();
+            stop();
+            callback();
+          } else if (ok) callback();
+          else out.once('drain', () => callback());
+        },
+      });
     const onAbort = () => {
       out.destroy(signal?.reason as Error);
       stop();
@@ -410,8 +401,8 @@ export class FtpDriver implements StorageDriver {
       if (!settled && !out.writableFinished) stop();
     });
     retryDataConnection(
-      () => connection.client.downloadTo(sink, path, start),
-      () => !delivered && !sink.destroyed && !out.destroyed && !connection.dead,
+      () => connection.client.downloadTo(newSink(), path, start),
+      () => !delivered && !out.destroyed && !connection.dead,
     ).then(
       () => {
         settled = true;

@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import { type ArtifactRepository, ArtifactsError, openRepository, parseArtifactUri } from '@artifacts/core';
+import {
+  type ArtifactRepository,
+  ArtifactsError,
+  isTempName,
+  openRepository,
+  parseArtifactUri,
+} from '@artifacts/core';
 import { restartServer } from '@artifacts/integration/vitest';
 import { dataStream, hashData, hashStream } from '@artifacts/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -211,7 +217,7 @@ describe('uploads that do not finish', () => {
     const failingNew = dataStream(32 * MiB, { seed: 'err', errorAfter: 3 * MiB });
     await expect(repo.write('d/new.bin', failingNew)).rejects.toThrow();
     expect(await repo.exists('d/new.bin')).toBe(false);
-    expect((await rawNames(u)).filter((n) => n.endsWith('.part'))).toEqual([]);
+    expect((await rawNames(u)).filter((n) => isTempName(n))).toEqual([]);
   });
 });
 

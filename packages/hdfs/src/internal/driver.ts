@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -10,26 +9,14 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
+  isTempName,
   type OperationOptions,
+  replaceAtomically,
   type StorageDriver,
 } from '@artifacts/core';
 import { isRetriableError } from './errors.js';
 import type { HdfsSettings } from './settings.js';
 import { type FileStatus, WebHdfsClient } from './webhdfs-client.js';
-
-/** Temporary upload names: `.<name>.artifacts-<16 hex>.part`, hidden from listings. */
-const TEMP_NAME = /^\..+\.artifacts-[0-9a-f]{16}\.part$/;
-
-export function tempNameFor(target: string): string {
-  return posix.join(
-    posix.dirname(target),
-    `.${posix.basename(target)}.artifacts-${randomBytes(8).toString('hex')}.part`,
-  );
-}
-
-export function isTempName(name: string): boolean {
-  return TEMP_NAME.test(name);
-}
 
 /** Entries per LISTSTATUS_BATCH page are set by the NameNode (dfs.ls.limit, 1000 by default). */
 interface DirectoryListing {
@@ -70,36 +57,40 @@ export class HdfsDriver implements StorageDriver {
 
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
     const target = this.#path(key);
-    const temp = tempNameFor(target);
     const what = `writing ${target} on ${this.label}`;
     const signal = options.signal;
     let created = false;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        // CREATE makes the missing parents; overwrite=true lets a retried CREATE replace its own temp.
-        const location = await this.client.redirect(
-          'PUT',
-          temp,
-          'CREATE',
-          { overwrite: true },
-          { signal, idempotent: true, what },
-        );
-        created = true;
-        try {
-          await this.client.upload(location, body, { signal, what });
-          break;
-        } catch (error) {
-          // A body that was partly sent cannot be replayed: only an untouched one is sent again.
-          if (attempt < 2 && !body.readableDidRead && isRetriableError(error)) continue;
-          throw error;
-        }
-      }
-      signal?.throwIfAborted();
-      await this.#rename(temp, target, what, signal);
-    } catch (error) {
-      if (created) await this.#removeTemp(temp);
-      throw error;
-    }
+    await replaceAtomically(
+      target,
+      {
+        write: async (temp) => {
+          for (let attempt = 0; ; attempt++) {
+            // CREATE makes the missing parents; overwrite=true lets a retried CREATE replace its own temp.
+            const location = await this.client.redirect(
+              'PUT',
+              temp,
+              'CREATE',
+              { overwrite: true },
+              { signal, idempotent: true, what },
+            );
+            created = true;
+            try {
+              await this.client.upload(location, body, { signal, what });
+              return;
+            } catch (error) {
+              // A body that was partly sent cannot be replayed: only an untouched one is sent again.
+              if (attempt < 2 && !body.readableDidRead && isRetriableError(error)) continue;
+              throw error;
+            }
+          }
+        },
+        rename: (temp) => this.#rename(temp, target, what, signal),
+        remove: async (temp) => {
+          if (created) await this.#removeTemp(temp);
+        },
+      },
+      signal ? { signal } : {},
+    );
     return undefined;
   }
 

@@ -122,6 +122,36 @@ describe('WebHdfsClient', () => {
     await client.close();
   });
 
+  it('fails at once on a refused connection to NameNodes that never answered', async () => {
+    // A port nothing listens on: bind one, note it, close it.
+    const closed = await fake(() => undefined);
+    await new Promise((r) => servers.pop()!.close(r));
+    const client = new WebHdfsClient(settings([closed, closed], { retryTimeoutMs: 30_000 }));
+    const started = Date.now();
+    const error = await stat(client).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'unavailable')).toBe(true);
+    expect((error as Error).message).toMatch(/ECONNREFUSED/);
+    expect(Date.now() - started).toBeLessThan(5000);
+    await client.close();
+  });
+
+  it('waits for a NameNode that answered before and now refuses (a restart), within retryTimeoutMs', async () => {
+    const server = createServer((_req, res) => fileStatus(res));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const client = new WebHdfsClient(settings([`http://127.0.0.1:${port}`], { retryTimeoutMs: 30_000 }));
+    expect((await stat(client)).FileStatus.length).toBe(3);
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    const pending = stat(client);
+    await new Promise((r) => setTimeout(r, 1500));
+    const again = createServer((_req, res) => fileStatus(res));
+    servers.push(again);
+    await new Promise<void>((r) => again.listen(port, '127.0.0.1', r));
+    expect((await pending).FileStatus.length).toBe(3);
+    await client.close();
+  });
+
   it('refuses calls after close', async () => {
     const client = new WebHdfsClient(settings(['http://127.0.0.1:9']));
     await client.close();

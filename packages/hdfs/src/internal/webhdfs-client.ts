@@ -9,6 +9,16 @@ import { connectionError, isConnectionError, isRetriableError, isStandby, webhdf
 import { spnegoToken } from './kerberos.js';
 import type { HdfsSettings } from './settings.js';
 
+/** True when a connection was refused outright (nothing listens at that address). */
+function refused(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    if ((current as { code?: unknown }).code === 'ECONNREFUSED') return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** One FileStatus of GETFILESTATUS / LISTSTATUS. */
 export interface FileStatus {
   pathSuffix: string;
@@ -43,6 +53,8 @@ export class WebHdfsClient {
   readonly #httpsAgent: HttpsAgent;
   /** Index of the NameNode that last answered as active. */
   #active = 0;
+  /** NameNodes that answered at least once: only for them is a refused connection worth waiting out. */
+  readonly #answered = new Set<string>();
   #closed = false;
 
   constructor(settings: HdfsSettings) {
@@ -108,6 +120,7 @@ export class WebHdfsClient {
           headers: await this.#headers(endpoint),
           ...(options.signal ? { signal: options.signal } : {}),
         });
+        this.#answered.add(endpoint);
         if (response.statusCode < 300 || response.statusCode === 307) return response;
         error = webhdfsError(response.statusCode, await response.body.text(), options.what);
       } catch (thrown) {
@@ -120,6 +133,16 @@ export class WebHdfsClient {
         this.#active = (this.#active + 1) % endpoints.length;
         // A StandbyException is answered at once: try every NameNode before waiting.
         if (isStandby(error) && attempt % endpoints.length !== endpoints.length - 1) continue;
+      }
+      // Connection refused by every NameNode, none of which ever answered: a wrong port or a server
+      // that is not running, which waiting will not fix. A NameNode that answered before is
+      // restarting, and is waited for (up to retryTimeoutMs).
+      if (
+        refused(error) &&
+        attempt >= endpoints.length - 1 &&
+        !endpoints.some((candidate) => this.#answered.has(candidate))
+      ) {
+        throw error;
       }
       if (!options.idempotent || !isRetriableError(error) || Date.now() + delay > deadline) throw error;
       await sleep(delay, undefined, options.signal ? { signal: options.signal } : {}).catch(() =>

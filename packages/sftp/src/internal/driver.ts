@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -11,7 +10,10 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
+  isTempName,
   type OperationOptions,
+  OrphanTemps,
+  replaceAtomically,
   type StorageDriver,
   type PoolUseOptions as UseOptions,
 } from '@artifacts/core';
@@ -35,20 +37,6 @@ import {
   writeFromStream,
 } from './sftp-io.js';
 
-/** Temporary upload names: `.<name>.artifacts-<16 hex>.part`, hidden from listings. */
-const TEMP_NAME = /^\..+\.artifacts-[0-9a-f]{16}\.part$/;
-
-export function tempNameFor(target: string): string {
-  return posix.join(
-    posix.dirname(target),
-    `.${posix.basename(target)}.artifacts-${randomBytes(8).toString('hex')}.part`,
-  );
-}
-
-export function isTempName(name: string): boolean {
-  return TEMP_NAME.test(name);
-}
-
 /** Entries removed concurrently per directory by a recursive delete (requests on one channel). */
 const DELETE_CONCURRENCY = 32;
 
@@ -66,7 +54,7 @@ export class SftpDriver implements StorageDriver {
   readonly pool: ConnectionPool<SftpConnection>;
   readonly #settings: SftpSettings;
   /** Temporary files of failed uploads not yet removed (their connection died). */
-  readonly #orphans = new Set<string>();
+  readonly #orphans = new OrphanTemps();
 
   constructor(settings: SftpSettings) {
     this.#settings = settings;
@@ -92,34 +80,34 @@ export class SftpDriver implements StorageDriver {
     try {
       await this.#use(
         async (connection) => {
-          let temp: string | undefined = tempNameFor(target);
-          let handle: Buffer;
-          try {
-            handle = await open(connection, temp, 'w');
-          } catch (error) {
-            if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
-            await this.#mkdirp(connection, posix.dirname(target));
-            handle = await open(connection, temp, 'w');
-          }
-          let open_: Buffer | undefined = handle;
-          try {
-            options.signal?.throwIfAborted();
-            await writeFromStream(connection, handle, body, this.#tuning());
-            open_ = undefined;
-            await closeHandle(connection, handle);
-            options.signal?.throwIfAborted();
-            await this.#rename(connection, temp, target);
-            temp = undefined;
-          } finally {
-            if (temp !== undefined) {
-              if (connection.dead) this.#orphans.add(temp);
-              else {
-                if (open_) await closeHandle(connection, open_).catch(() => undefined);
-                await unlink(connection, temp).catch(() => undefined);
-              }
-              temp = undefined;
-            }
-          }
+          let handle: Buffer | undefined;
+          await replaceAtomically(
+            target,
+            {
+              write: async (temp) => {
+                try {
+                  handle = await open(connection, temp, 'w');
+                } catch (error) {
+                  if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
+                  await this.#mkdirp(connection, posix.dirname(target));
+                  handle = await open(connection, temp, 'w');
+                }
+                options.signal?.throwIfAborted();
+                await writeFromStream(connection, handle, body, this.#tuning());
+                const written = handle;
+                handle = undefined;
+                await closeHandle(connection, written);
+              },
+              rename: (temp) => this.#rename(connection, temp, target),
+              remove: async (temp) => {
+                // A dead connection cannot remove it: OrphanTemps does, over the next one.
+                if (connection.dead) throw new Error('connection lost');
+                if (handle) await closeHandle(connection, handle).catch(() => undefined);
+                await ignoreMissing(unlink(connection, temp));
+              },
+            },
+            { orphans: this.#orphans, ...(options.signal ? { signal: options.signal } : {}) },
+          );
         },
         {
           ...(options.signal ? { signal: options.signal } : {}),
@@ -145,15 +133,8 @@ export class SftpDriver implements StorageDriver {
       .catch(() => undefined);
   }
 
-  async #sweep(connection: SftpConnection): Promise<void> {
-    for (const temp of [...this.#orphans]) {
-      try {
-        await ignoreMissing(unlink(connection, temp));
-      } catch (error) {
-        if (isConnectionError(error)) throw error;
-      }
-      this.#orphans.delete(temp);
-    }
+  #sweep(connection: SftpConnection): Promise<void> {
+    return this.#orphans.sweep((temp) => ignoreMissing(unlink(connection, temp)), isConnectionError);
   }
 
   /** pool.use, first removing temporary files left by uploads whose connection died. */

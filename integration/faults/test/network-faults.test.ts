@@ -1,0 +1,208 @@
+/**
+ * Toxiproxy between the client and each real server: latency, a bandwidth limit, a connection
+ * reset in the middle of a large upload and of a large download, a server that accepts and never
+ * answers. Every backend either completes correctly (after retries) or fails with a clear error
+ * within its timeout: never a hang, never a partial object at the final key, never a corrupt
+ * download.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ArtifactRepository, ArtifactsError } from '@artifacts/core';
+import { type RunningToxiproxy, startToxiproxy, type ToxiProxy } from '@artifacts/integration/toxiproxy';
+import { dataBytes, hashFile, readAll } from '@artifacts/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, type FaultBackend, openThrough } from '../src/backends.ts';
+import { describeOutcome, isClearFailure, settle } from '../src/outcome.ts';
+
+const MiB = 1024 * 1024;
+const LARGE = 16 * MiB;
+/** The repositories' timeout (core's timeoutMs, and each backend's own connect/socket timeout). */
+const TIMEOUT_MS = 8_000;
+/** A failure must arrive within the timeout plus this much (retries, teardown). */
+const SLACK_MS = 40_000;
+/** For the tests that must complete (latency, bandwidth): a slow link is not a failure. */
+const SLOW_TIMEOUT_MS = 120_000;
+
+let work: string;
+let largeFile: string;
+let largeDigest: string;
+let toxiproxy: RunningToxiproxy;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'artifacts-faults-'));
+  largeFile = join(work, 'large.bin');
+  await writeFile(largeFile, dataBytes(LARGE, { seed: 'faults' }));
+  largeDigest = (await hashFile(largeFile)).digest;
+  toxiproxy = await startToxiproxy({ logFile: join(work, 'toxiproxy.log') });
+});
+
+afterAll(async () => {
+  await toxiproxy?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+async function text(repo: ArtifactRepository, key: string): Promise<string> {
+  return (await readAll(await repo.openRead(key))).toString('utf8');
+}
+
+describe.each(Object.keys(BACKENDS))('%s behind a fault-injecting proxy', (name) => {
+  let backend: FaultBackend;
+  let proxy: ToxiProxy;
+  let run = 0;
+
+  beforeAll(async () => {
+    backend = await (BACKENDS[name] as () => Promise<FaultBackend>)();
+    proxy = await toxiproxy.proxy(`faults-${name}`, backend.port);
+  });
+  afterAll(async () => {
+    await proxy?.remove().catch(() => undefined);
+    await backend?.stop();
+  });
+
+  /** A repository on a fresh prefix through the proxy; the proxy is clean again afterwards. */
+  async function withRepo<T>(
+    use: (repo: ArtifactRepository, root: string) => Promise<T>,
+    timeoutMs = TIMEOUT_MS,
+  ): Promise<T> {
+    const root = `faults-${Date.now()}-${run++}`;
+    const repo = await openThrough(backend, proxy.port, root, timeoutMs);
+    try {
+      return await use(repo, root);
+    } finally {
+      await proxy.clear();
+      await repo.close().catch(() => undefined);
+    }
+  }
+
+  it('completes a large upload and download correctly under 100 ms of latency each way', async () => {
+    await withRepo(async (repo) => {
+      await proxy.addToxic({
+        type: 'latency',
+        stream: 'downstream',
+        attributes: { latency: 100, jitter: 20 },
+      });
+      await proxy.addToxic({ type: 'latency', stream: 'upstream', attributes: { latency: 100, jitter: 20 } });
+      const started = Date.now();
+      await repo.logArtifact(largeFile, 'lat');
+      console.log(`${name}: 16 MiB upload under 100 ms latency each way: ${Date.now() - started} ms`);
+      const dst = await mkdtemp(join(work, 'lat-'));
+      const local = await repo.downloadArtifacts('lat/large.bin', dst);
+      expect((await hashFile(local)).digest).toBe(largeDigest);
+      expect(await repo.listArtifacts('lat')).toEqual([
+        { path: 'lat/large.bin', isDir: false, fileSize: LARGE },
+      ]);
+    }, SLOW_TIMEOUT_MS);
+  });
+
+  it('completes correctly under a bandwidth limit (and the limit really applies)', async () => {
+    await withRepo(async (repo) => {
+      const body = dataBytes(2 * MiB, { seed: 'bw' });
+      // Toxiproxy's rate is in KB/s: 1 MB/s each way, so 2 MiB cannot take much under 2 s.
+      await proxy.addToxic({ type: 'bandwidth', stream: 'upstream', attributes: { rate: 1024 } });
+      await proxy.addToxic({ type: 'bandwidth', stream: 'downstream', attributes: { rate: 1024 } });
+      const started = Date.now();
+      await repo.write('bw/body.bin', body);
+      const back = await readAll(await repo.openRead('bw/body.bin'));
+      const elapsed = Date.now() - started;
+      expect(Buffer.compare(back, Buffer.from(body))).toBe(0);
+      if (!name.startsWith('ftp')) expect(elapsed).toBeGreaterThan(1500);
+    }, SLOW_TIMEOUT_MS);
+  });
+
+  it('a reset in the middle of a large upload: correct after retries, or a clear error and the previous content intact', async () => {
+    await withRepo(async (repo) => {
+      await repo.write('up/large.bin', 'previous content');
+      // Every connection is cut after 4 MiB from the client (a retry meets the same cut).
+      await proxy.addToxic({ type: 'limit_data', stream: 'upstream', attributes: { bytes: 4 * MiB } });
+      const outcome = await settle(() => repo.logArtifact(largeFile, 'up'), TIMEOUT_MS + SLACK_MS);
+      expect(outcome.hung, describeOutcome(outcome)).toBe(false);
+      await proxy.clear();
+      if (outcome.ok) {
+        const dst = await mkdtemp(join(work, 'up-'));
+        expect((await hashFile(await repo.downloadArtifacts('up/large.bin', dst))).digest).toBe(largeDigest);
+      } else {
+        expect(isClearFailure(outcome), describeOutcome(outcome)).toBe(true);
+        expect(await text(repo, 'up/large.bin')).toBe('previous content');
+      }
+      // Nothing half-written is listed, and the next upload works without user action.
+      expect((await repo.listArtifacts('up')).map((f) => f.path)).toEqual(['up/large.bin']);
+      await repo.logArtifact(largeFile, 'up');
+      const dst = await mkdtemp(join(work, 'up2-'));
+      expect((await hashFile(await repo.downloadArtifacts('up/large.bin', dst))).digest).toBe(largeDigest);
+    });
+  });
+
+  it('a reset in the middle of a large download: correct after retries, or a clear error and no file at the destination', async () => {
+    await withRepo(async (repo) => {
+      await repo.logArtifact(largeFile, 'down');
+      await proxy.addToxic({ type: 'limit_data', stream: 'downstream', attributes: { bytes: 4 * MiB } });
+      const dst = await mkdtemp(join(work, 'down-'));
+      const outcome = await settle(
+        () => repo.downloadArtifacts('down/large.bin', dst),
+        TIMEOUT_MS + SLACK_MS,
+      );
+      expect(outcome.hung, describeOutcome(outcome)).toBe(false);
+      const target = join(dst, 'down', 'large.bin');
+      if (outcome.ok) {
+        expect((await hashFile(target)).digest).toBe(largeDigest);
+      } else {
+        expect(isClearFailure(outcome), describeOutcome(outcome)).toBe(true);
+        // Never a corrupt download: either no file, or (if the backend keeps one) the whole of it.
+        if (existsSync(target)) expect((await hashFile(target)).digest).toBe(largeDigest);
+      }
+      await proxy.clear();
+      const again = await mkdtemp(join(work, 'down2-'));
+      expect((await hashFile(await repo.downloadArtifacts('down/large.bin', again))).digest).toBe(
+        largeDigest,
+      );
+    });
+  });
+
+  it('a server that accepts and never answers: a clear error within the timeout, and never a partial object', async () => {
+    // The toxic holds every byte the server sends (and never closes): the connection is open, silent.
+    await proxy.addToxic({ type: 'timeout', stream: 'downstream', attributes: { timeout: 0 } });
+    try {
+      const root = `faults-silent-${Date.now()}`;
+      const silentBody = dataBytes(MiB, { seed: 'silent' });
+      const opened = await settle(
+        () => openThrough(backend, proxy.port, root, TIMEOUT_MS),
+        TIMEOUT_MS + SLACK_MS,
+      );
+      expect(opened.hung, describeOutcome(opened)).toBe(false);
+      const repo = opened.value;
+      if (repo) {
+        const ops: Array<() => Promise<unknown>> = [
+          () => repo.write('silent/x.bin', silentBody),
+          () => repo.listArtifacts('silent'),
+        ];
+        for (const op of ops) {
+          const outcome = await settle(op, TIMEOUT_MS + SLACK_MS);
+          expect(outcome.hung, describeOutcome(outcome)).toBe(false);
+          expect(outcome.ok, describeOutcome(outcome)).toBe(false);
+          expect(isClearFailure(outcome), describeOutcome(outcome)).toBe(true);
+        }
+        await settle(() => repo.close(), 5_000);
+      } else {
+        expect(ArtifactsError.is(opened.error), describeOutcome(opened)).toBe(true);
+      }
+      await proxy.clear();
+      const check = await openThrough(backend, proxy.port, root, TIMEOUT_MS);
+      try {
+        // The request may have reached the server whole (only its answer was held back): then the
+        // object is complete; otherwise there is none.
+        const listed = await check.listArtifacts('silent');
+        if (listed.length > 0) {
+          expect(listed).toEqual([{ path: 'silent/x.bin', isDir: false, fileSize: MiB }]);
+          const back = await readAll(await check.openRead('silent/x.bin'));
+          expect(Buffer.compare(back, Buffer.from(silentBody))).toBe(0);
+        }
+      } finally {
+        await check.close();
+      }
+    } finally {
+      await proxy.clear();
+    }
+  });
+});

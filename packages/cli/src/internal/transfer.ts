@@ -1,0 +1,137 @@
+import {
+  type ArtifactRepository,
+  ArtifactsError,
+  baseName,
+  envMaxConcurrency,
+  type FailedFile,
+  joinKey,
+  toArtifactsError,
+} from '@artifacts/core';
+import type { CommandContext } from './context.js';
+import { mapPool } from './pool.js';
+import { createProgress } from './progress.js';
+import type { Located } from './session.js';
+import { relativeTo } from './session.js';
+
+/** One file to move: from a key in one repository to a key in another. */
+export interface FileCopy {
+  from: ArtifactRepository;
+  fromPath: string;
+  to: ArtifactRepository;
+  toPath: string;
+  /** Path relative to the tree being copied: what `--include/--exclude` match and what is printed. */
+  rel: string;
+  size?: number;
+}
+
+/**
+ * The files a set of sources expands to under `dstPath` in `dst`. A directory's contents go under
+ * `dstPath` itself when `contents` (one directory given, as `log` and rclone do), else under
+ * `dstPath/<its name>` (several sources or a glob, as `cp -r a b dir/`); a file goes to
+ * `dstPath/<its name>`.
+ */
+export async function expandCopies(
+  sources: readonly Located[],
+  dst: ArtifactRepository,
+  dstPath: string,
+  options: { contents: boolean; select: (rel: string) => boolean; signal: AbortSignal },
+): Promise<FileCopy[]> {
+  const files: FileCopy[] = [];
+  for (const source of sources) {
+    const name = source.globbed ? source.name : baseName(source.path) || source.name;
+    if (!source.isDir) {
+      const rel = name;
+      if (!options.select(rel)) continue;
+      files.push({
+        from: source.opened.repo,
+        fromPath: source.path,
+        to: dst,
+        toPath: joinKey(dstPath, name),
+        rel,
+        ...(source.fileSize === undefined ? {} : { size: source.fileSize }),
+      });
+      continue;
+    }
+    const under = options.contents ? dstPath : joinKey(dstPath, name);
+    const entries = await source.opened.repo.listArtifactsRecursive(source.path, { signal: options.signal });
+    for (const entry of entries) {
+      if (entry.isDir) continue;
+      const inner = relativeTo(source.path, entry.path);
+      const rel = options.contents ? inner : `${name}/${inner}`;
+      if (!options.select(rel)) continue;
+      files.push({
+        from: source.opened.repo,
+        fromPath: entry.path,
+        to: dst,
+        toPath: joinKey(under, inner),
+        rel,
+        ...(entry.fileSize === undefined ? {} : { size: entry.fileSize }),
+      });
+    }
+  }
+  return files;
+}
+
+export interface CopyTotals {
+  files: number;
+  bytes: number;
+}
+
+/**
+ * Streams each file from its repository into the other through a bounded pool (no temporary file
+ * on the way), with one progress bar; failures are gathered into one `partial_failure` naming each.
+ */
+export async function runCopies(
+  context: CommandContext,
+  label: string,
+  files: readonly FileCopy[],
+): Promise<CopyTotals> {
+  const totals = {
+    bytesDone: 0,
+    filesDone: 0,
+    bytesTotal: files.reduce((sum, file) => sum + (file.size ?? 0), 0),
+    filesTotal: files.length,
+  };
+  const progress = createProgress(context.output.io.stderr, context.quiet || context.json, label, {
+    ...totals,
+  });
+  const failures: FailedFile[] = [];
+  try {
+    await mapPool(files, envMaxConcurrency(), async (file) => {
+      let seen = 0;
+      try {
+        const stream = await file.from.openRead(file.fromPath, { signal: context.signal });
+        await file.to.write(file.toPath, stream, {
+          signal: context.signal,
+          ...(file.size === undefined ? {} : { size: file.size }),
+          onProgress: (event) => {
+            totals.bytesDone += event.bytesDone - seen;
+            seen = event.bytesDone;
+            progress.update({ ...totals, path: file.toPath });
+          },
+        });
+        totals.filesDone++;
+        progress.update({ ...totals, path: file.toPath });
+      } catch (error) {
+        failures.push({ path: file.rel, error: toArtifactsError(error, `copying ${file.rel}`) });
+      }
+    });
+  } finally {
+    progress.stop();
+  }
+  if (failures.length > 0) {
+    if (context.signal.aborted || files.length === 1) throw failures[0]!.error;
+    const lines = failures.slice(0, 20).map((failure) => `${failure.path}: ${failure.error.message}`);
+    const more = failures.length > 20 ? `; and ${failures.length - 20} more` : '';
+    throw new ArtifactsError(
+      'partial_failure',
+      `${failures.length} of ${files.length} files failed to copy: ${lines.join('; ')}${more}`,
+      { failures, cause: failures[0]!.error },
+    );
+  }
+  return { files: totals.filesDone, bytes: totals.bytesDone };
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
