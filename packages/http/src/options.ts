@@ -68,11 +68,11 @@ export interface HttpBackendOptions {
    * Called before each retry of a failed request (what failed, the attempt, the wait): what a
    * `--verbose` command line prints. Default: none.
    */
-  onRetry?: (event: RetryEvent) => void;
+  onHttpRetry?: (event: HttpRetryEvent) => void;
 }
 
-/** One retry of a request, as `onRetry` sees it. No URL query, no credential. */
-export interface RetryEvent {
+/** One retry of a request, as `onHttpRetry` sees it. No URL query, no credential. */
+export interface HttpRetryEvent {
   /** What was being done ("reading artifact \"a.txt\"") and why it failed. */
   message: string;
   /** 1 for the first retry. */
@@ -102,7 +102,7 @@ export interface ResolvedHttpOptions {
   connections: number | undefined;
   listMaxDepth: number;
   listMaxEntries: number;
-  onRetry: ((event: RetryEvent) => void) | undefined;
+  onHttpRetry: ((event: HttpRetryEvent) => void) | undefined;
 }
 
 const MIB = 1024 * 1024;
@@ -143,7 +143,7 @@ export function resolveHttpOptions(options: HttpBackendOptions = {}): ResolvedHt
       options.listMaxEntries ??
       envNumber('ARTIFACTS_HTTP_LIST_MAX_ENTRIES', { integer: true, min: 1 }) ??
       10_000_000,
-    onRetry: options.onRetry,
+    onHttpRetry: options.onHttpRetry,
   };
   if (resolved.insecureTls && resolved.serverCertPath) {
     // MLflow refuses this combination too: one of them is a mistake.

@@ -8,7 +8,7 @@ import { ArtifactsError, openRepository } from '@artifacts/core';
 import { type ArtifactServer, createArtifactServer } from '@artifacts/server';
 import { dataBytes, readAll } from '@artifacts/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RetryEvent } from '../src/index.js';
+import type { HttpRetryEvent } from '../src/index.js';
 import '../src/index.js';
 
 const PASSWORD = 'p4ss-w0rd-never-printed';
@@ -297,12 +297,12 @@ describe('retries', () => {
     } as const;
     const first = await createArtifactServer(options);
     const { port } = await first.listen();
-    const retries: RetryEvent[] = [];
+    const retries: HttpRetryEvent[] = [];
     const repo = await openRepository(`http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`, {
       backoffFactor: 0.2,
       backoffJitter: 0,
       maxRetries: 5,
-      onRetry: (event: RetryEvent) => retries.push(event),
+      onHttpRetry: (event: HttpRetryEvent) => retries.push(event),
     });
     expect(await repo.listArtifacts()).toEqual([]);
     await first.close();
@@ -316,7 +316,7 @@ describe('retries', () => {
       (await readAll(await repo.openRead('late.bin'))).equals(dataBytes(100_000, { seed: 'late' })),
     ).toBe(true);
     expect(retries.length).toBeGreaterThan(0);
-    expect(retries[0]).toMatchObject({ attempt: 1, maxRetries: 5 });
+    expect(retries[0]).toMatchObject({ attempt: 1 });
     expect(retries[0]!.message).toMatch(/uploading artifact "late\.bin".*ECONNREFUSED/);
     await repo.close();
     await second.close();
@@ -326,10 +326,10 @@ describe('retries', () => {
     const probe = await fake(() => undefined);
     const port = Number(new URL(probe.url).port);
     await probe.close();
-    const retries: RetryEvent[] = [];
+    const retries: HttpRetryEvent[] = [];
     // MLflow's defaults (7 retries, factor 2) would wait about 185 s.
     const repo = await openRepository(`http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`, {
-      onRetry: (event: RetryEvent) => retries.push(event),
+      onHttpRetry: (event: HttpRetryEvent) => retries.push(event),
     });
     const started = performance.now();
     const error = await rejection(repo.listArtifacts());
@@ -340,7 +340,7 @@ describe('retries', () => {
     await repo.close();
   });
 
-  it('GET retries on 503 are reported to onRetry with the status and the wait', async () => {
+  it('GET retries on 503 are reported to onHttpRetry with the status and the wait', async () => {
     let calls = 0;
     const server = await fake((_req, res) => {
       calls++;
@@ -353,10 +353,10 @@ describe('retries', () => {
       res.end('{}');
     });
     try {
-      const retries: RetryEvent[] = [];
+      const retries: HttpRetryEvent[] = [];
       const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts`, {
         ...FAST_RETRIES,
-        onRetry: (event: RetryEvent) => retries.push(event),
+        onHttpRetry: (event: HttpRetryEvent) => retries.push(event),
       });
       expect(await repo.listArtifacts()).toEqual([]);
       expect(retries).toEqual([

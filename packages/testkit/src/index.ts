@@ -8,6 +8,8 @@ export type { MemoryReport, MemorySampler } from './memory.js';
 export { sampleMemory } from './memory.js';
 export { MemoryDriver, memoryBackend } from './memory-driver.js';
 export { AWKWARD_NAMES, HOSTILE_PATHS } from './path-corpus.js';
+export type { ResilienceOptions } from './resilience.js';
+export { describeResilience } from './resilience.js';
 export type { TcpProxy } from './tcp-proxy.js';
 export { startTcpProxy } from './tcp-proxy.js';
 export type { TimeoutSuiteOptions } from './timeouts.js';

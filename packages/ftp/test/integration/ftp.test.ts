@@ -1,22 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import {
-  type ArtifactRepository,
-  ArtifactsError,
-  isTempName,
-  openRepository,
-  parseArtifactUri,
-} from '@artifacts/core';
+import { type ArtifactRepository, ArtifactsError, openRepository, parseArtifactUri } from '@artifacts/core';
 import { restartServer } from '@artifacts/integration/vitest';
-import { dataStream, hashData, hashStream } from '@artifacts/testkit';
+import { dataStream, describeResilience } from '@artifacts/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { FtpDriver } from '../../src/internal/driver.js';
 import { resolveSettings } from '../../src/internal/settings.js';
-import { connectionsTo, env, killSessions, rawNames, unique, withConnectionSampling } from './helpers.js';
+import { connectionsTo, env, killSessions, rawNames, unique } from './helpers.js';
 
-const MiB = 1024 * 1024;
 const uri = () => unique(env('ARTIFACTS_IT_FTP_URI'));
 const port = () => Number(env('ARTIFACTS_IT_FTP_PORT'));
 /** The URI without its password (to give the password some other way). */
@@ -122,103 +115,22 @@ describe('FTPS certificates', () => {
   });
 });
 
-describe('connections', () => {
-  it('opens no connection until the first operation and none is left after close()', async () => {
-    const before = connectionsTo(port());
-    const repo = await openRepository(uri());
-    expect(connectionsTo(port())).toBe(before);
-    await repo.write('lazy.txt', 'x');
-    expect(connectionsTo(port())).toBeGreaterThan(before);
-    await repo.deleteArtifacts();
-    await repo.close();
-    for (let i = 0; i < 50 && connectionsTo(port()) > before; i++)
-      await new Promise((r) => setTimeout(r, 20));
-    expect(connectionsTo(port())).toBe(before);
-  });
-
-  it('runs 20 concurrent operations through at most 2 control connections, all succeeding', async () => {
-    const before = connectionsTo(port());
-    const repo = await open(uri(), { maxConnections: 2, maxConcurrency: 20 });
-    const { peak } = await withConnectionSampling(port(), () =>
-      Promise.all(
-        Array.from({ length: 20 }, async (_, i) => {
-          await repo.write(`c/${i}.bin`, dataStream(2 * MiB, { seed: i }));
-          return repo.stat(`c/${i}.bin`);
-        }),
-      ),
-    );
-    expect(peak - before).toBeGreaterThanOrEqual(1);
-    expect(peak - before).toBeLessThanOrEqual(2);
-    expect((await repo.listArtifacts('c')).length).toBe(20);
-    const reads = await withConnectionSampling(port(), () =>
-      Promise.all(Array.from({ length: 20 }, async (_, i) => hashStream(await repo.openRead(`c/${i}.bin`)))),
-    );
-    expect(reads.peak - before).toBeLessThanOrEqual(2);
-    for (let i = 0; i < 20; i++) expect(reads.result[i]).toEqual(await hashData(2 * MiB, { seed: i }));
-  });
-
-  it('keeps working after the server restarts in the middle of the repository life', async () => {
-    const repo = await open(uri(), { maxConnections: 2 });
-    await repo.write('before.txt', 'before restart');
-    await Promise.all([repo.stat('before.txt'), repo.listArtifacts()]);
+const uris = new WeakMap<ArtifactRepository, string>();
+describeResilience('ftp on pure-ftpd', {
+  open: async (options) => {
+    const u = uri();
+    const repo = await openRepository(u, options);
+    uris.set(repo, u);
+    return repo;
+  },
+  restart: async () => {
+    killSessions(port());
     await restartServer('ftp');
     killSessions(port());
-    expect(await text(await repo.openRead('before.txt'))).toBe('before restart');
-    await repo.write('after.txt', 'after restart');
-    expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['after.txt', 'before.txt']);
-  });
-
-  it('fails an upload cut by a server restart cleanly: no retry of the half-sent body, nothing at the key', async () => {
-    const u = uri();
-    const repo = await open(u);
-    await repo.write('cut/.keep', '');
-    let restarted: Promise<void> | undefined;
-    const body = dataStream(64 * MiB, {
-      seed: 'cut',
-      chunkSize: 256 * 1024,
-      delayMs: 5,
-      onBytes: (n) => {
-        if (n >= 4 * MiB && !restarted) {
-          killSessions(port());
-          restarted = restartServer('ftp');
-        }
-      },
-    });
-    await expectCode(repo.write('cut/big.bin', body), 'unavailable');
-    await restarted;
-    expect(await repo.exists('cut/big.bin')).toBe(false);
-    expect((await rawNames(u)).filter((n) => n.includes('big.bin'))).toEqual([]);
-  });
-});
-
-describe('uploads that do not finish', () => {
-  it('an abort mid-stream leaves no file at the key and no temporary file behind', async () => {
-    const u = uri();
-    const repo = await open(u);
-    const controller = new AbortController();
-    const body = dataStream(64 * MiB, {
-      seed: 'abort',
-      onBytes: (n) => {
-        if (n >= 8 * MiB) controller.abort();
-      },
-    });
-    await expectCode(repo.write('d/aborted.bin', body, { signal: controller.signal }), 'aborted');
-    expect(await repo.exists('d/aborted.bin')).toBe(false);
-    expect((await rawNames(u)).filter((n) => n.includes('aborted.bin'))).toEqual([]);
-  });
-
-  it('a source stream that errors mid-way leaves no file, and an existing file stays as it was', async () => {
-    const u = uri();
-    const repo = await open(u);
-    await repo.write('d/kept.bin', 'the old content');
-    const failing = dataStream(32 * MiB, { seed: 'err', errorAfter: 5 * MiB });
-    await expect(repo.write('d/kept.bin', failing)).rejects.toThrow('failed on purpose');
-    expect(await text(await repo.openRead('d/kept.bin'))).toBe('the old content');
-    const failingNew = dataStream(32 * MiB, { seed: 'err', errorAfter: 3 * MiB });
-    await expect(repo.write('d/new.bin', failingNew)).rejects.toThrow();
-    expect(await repo.exists('d/new.bin')).toBe(false);
-    expect((await rawNames(u)).filter((n) => isTempName(n))).toEqual([]);
-  });
+  },
+  storedNames: (repo) => rawNames(uris.get(repo)!),
+  connections: () => connectionsTo(port()),
+  connectionNoun: 'control connections',
 });
 
 describe('servers without MLST', () => {

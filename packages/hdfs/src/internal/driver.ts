@@ -11,6 +11,7 @@ import {
   type DriverWriteOptions,
   isTempName,
   type OperationOptions,
+  OrphanTemps,
   replaceAtomically,
   type StorageDriver,
 } from '@artifacts/core';
@@ -39,6 +40,8 @@ export class HdfsDriver implements StorageDriver {
   };
   readonly client: WebHdfsClient;
   readonly #settings: HdfsSettings;
+  /** Temporary files of failed uploads whose removal failed (the NameNode was unreachable). */
+  readonly #orphans = new OrphanTemps();
   /** Null until known: whether the NameNode has LISTSTATUS_BATCH (Hadoop ≥ 2.8). */
   #batchListing: boolean | null = null;
 
@@ -60,6 +63,14 @@ export class HdfsDriver implements StorageDriver {
     const what = `writing ${target} on ${this.label}`;
     const signal = options.signal;
     let created = false;
+    if (this.#orphans.size > 0) {
+      await this.#orphans
+        .sweep(
+          (temp) => this.#removeTemp(temp),
+          () => true,
+        )
+        .catch(() => undefined);
+    }
     await replaceAtomically(
       target,
       {
@@ -89,7 +100,7 @@ export class HdfsDriver implements StorageDriver {
           if (created) await this.#removeTemp(temp);
         },
       },
-      signal ? { signal } : {},
+      { orphans: this.#orphans, ...(signal ? { signal } : {}) },
     );
     return undefined;
   }
@@ -122,25 +133,24 @@ export class HdfsDriver implements StorageDriver {
   async #removeTemp(temp: string): Promise<void> {
     // Not the operation's signal: it may be the abort that got us here. The DataNode creates the
     // file on its side when the upload reaches it, possibly after a first DELETE: check and repeat.
+    // An error (the NameNode is unreachable, restarting say) leaves it to OrphanTemps, which tries
+    // again before the next write.
     const options = { idempotent: true, what: `removing ${temp}` };
     for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        await this.client.json(
-          'DELETE',
-          temp,
-          'DELETE',
-          { recursive: false },
-          {
-            ...options,
-            signal: AbortSignal.timeout(10_000),
-          },
-        );
-        await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
-        if (!(await this.#status(temp, AbortSignal.timeout(10_000), options.what))) return;
-      } catch {
-        return;
-      }
+      await this.client.json(
+        'DELETE',
+        temp,
+        'DELETE',
+        { recursive: false },
+        {
+          ...options,
+          signal: AbortSignal.timeout(10_000),
+        },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
+      if (!(await this.#status(temp, AbortSignal.timeout(10_000), options.what))) return;
     }
+    throw new ArtifactsError('unavailable', `${options.what}: the file is still there after 5 deletes`);
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {

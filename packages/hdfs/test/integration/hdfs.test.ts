@@ -2,15 +2,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ArtifactsError, isTempName, openRepository } from '@artifacts/core';
 import { restartServer } from '@artifacts/integration/vitest';
+import { describeResilience } from '@artifacts/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { connectionsTo, env, hdfsPath, rawList, unique, webhdfs } from './helpers.js';
-
-const MiB = 1024 * 1024;
 
 async function text(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
@@ -21,24 +19,6 @@ async function text(stream: NodeJS.ReadableStream): Promise<string> {
 async function owner(path: string): Promise<string> {
   const response = await webhdfs('GET', path, 'GETFILESTATUS');
   return ((await response.json()) as { FileStatus: { owner: string } }).FileStatus.owner;
-}
-
-/** A body of `total` bytes that calls `onBytes` as it is read. */
-function slowBody(total: number, onBytes: (sent: number) => void | Promise<void>): Readable {
-  let sent = 0;
-  const chunk = Buffer.alloc(256 * 1024, 7);
-  return new Readable({
-    async read() {
-      if (sent >= total) return this.push(null);
-      try {
-        await onBytes(sent);
-      } catch (error) {
-        return this.destroy(error as Error);
-      }
-      sent += chunk.length;
-      this.push(chunk);
-    },
-  });
 }
 
 // Environment variables the tests change, restored after each.
@@ -165,50 +145,31 @@ describe('authentication', () => {
   });
 });
 
-describe('connections', () => {
-  it('keeps working after the server restarts in the middle of the repository life', async () => {
-    const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'restart'));
-    await repo.write('before.txt', 'before restart');
-    await restartServer('hdfs');
-    // The keep-alive sockets to the old NameNode are dead: the next calls retry on fresh ones.
-    expect(await text(await repo.openRead('before.txt'))).toBe('before restart');
-    await repo.write('after.txt', 'after restart');
-    expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['after.txt', 'before.txt']);
-    await repo.close();
-  });
+/** Every name under `path`, recursively, as the NameNode lists them (temporary files included). */
+async function storedNames(path: string): Promise<string[]> {
+  const out: string[] = [];
+  const response = await webhdfs('GET', path, 'LISTSTATUS');
+  if (response.status === 404) return out;
+  const body = (await response.json()) as {
+    FileStatuses: { FileStatus: { pathSuffix: string; type: string }[] };
+  };
+  for (const status of body.FileStatuses.FileStatus) {
+    if (status.pathSuffix === '') continue;
+    out.push(`${path}/${status.pathSuffix}`);
+    if (status.type === 'DIRECTORY') out.push(...(await storedNames(`${path}/${status.pathSuffix}`)));
+  }
+  return out;
+}
 
-  it('queues more concurrent operations than the pool allows on maxConnections sockets', async () => {
-    const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'pool'), { maxConnections: 2 });
-    const nnPort = Number(new URL(env('ARTIFACTS_IT_HDFS_WEBHDFS_URL')).port);
-    await repo.write('seed.txt', 'seed');
-    let peak = 0;
-    let running = true;
-    const sampler = (async () => {
-      while (running) {
-        peak = Math.max(peak, connectionsTo(nnPort));
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
-    try {
-      const results = await Promise.all(
-        Array.from({ length: 40 }, async (_, i) => {
-          await repo.write(`f${i}.txt`, `file ${i}`);
-          return text(await repo.openRead(`f${i}.txt`));
-        }),
-      );
-      expect(results).toEqual(Array.from({ length: 40 }, (_, i) => `file ${i}`));
-    } finally {
-      running = false;
-      await sampler;
-    }
-    expect(peak).toBeGreaterThan(0);
-    expect(peak).toBeLessThanOrEqual(2);
-    await repo.close();
-    // close() releases the sockets.
-    await new Promise((r) => setTimeout(r, 200));
-    expect(connectionsTo(nnPort)).toBe(0);
-  });
+describeResilience('hdfs on MiniDFSCluster', {
+  open: (options) => openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'resilience'), options),
+  restart: () => restartServer('hdfs'),
+  storedNames: (repo) => storedNames(hdfsPath(repo.uri)),
+  // The driver's sockets to the NameNode (DataNode transfers go to another port).
+  connections: () => connectionsTo(Number(new URL(env('ARTIFACTS_IT_HDFS_WEBHDFS_URL')).port)),
+});
 
+describe('listings', () => {
   it('lists a directory larger than one LISTSTATUS_BATCH page (dfs.ls.limit = 1000)', async () => {
     const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'batch'));
     const names = Array.from({ length: 1205 }, (_, i) => `d${String(i).padStart(4, '0')}`);
@@ -227,39 +188,6 @@ describe('connections', () => {
 });
 
 describe('uploads that do not complete', () => {
-  it('a body that fails half-way leaves nothing at the key and no temporary file', async () => {
-    const uri = unique(env('ARTIFACTS_IT_HDFS_URI'), 'bodyfail');
-    const repo = await openRepository(uri);
-    const body = slowBody(16 * MiB, (sent) => {
-      if (sent >= 4 * MiB) throw new Error('disk read failed');
-    });
-    await expect(repo.write('dir/file.bin', body)).rejects.toThrow();
-    expect(await repo.stat('dir/file.bin').catch((e: unknown) => e)).toSatisfy((e) =>
-      ArtifactsError.is(e, 'not_found'),
-    );
-    expect(await rawList(`${hdfsPath(uri)}/dir`)).toEqual([]);
-    await repo.close();
-  });
-
-  it('an upload cut by a server restart fails cleanly and leaves nothing at the key', async () => {
-    const uri = unique(env('ARTIFACTS_IT_HDFS_URI'), 'cut');
-    const repo = await openRepository(uri);
-    let restarted: Promise<void> | undefined;
-    const body = slowBody(64 * MiB, async (sent) => {
-      if (sent >= 4 * MiB && !restarted) restarted = restartServer('hdfs');
-      if (restarted) await new Promise((r) => setTimeout(r, 20));
-    });
-    await expect(repo.write('big.bin', body)).rejects.toThrow();
-    await restarted;
-    expect((await repo.listArtifacts()).map((f) => f.path)).toEqual([]);
-    expect(await repo.stat('big.bin').catch((e: unknown) => e)).toSatisfy((e) =>
-      ArtifactsError.is(e, 'not_found'),
-    );
-    await repo.write('big.bin', 'works again');
-    expect(await text(await repo.openRead('big.bin'))).toBe('works again');
-    await repo.close();
-  });
-
   it('a client process killed mid-upload leaves nothing at the key (its temporary file stays hidden)', async () => {
     const uri = unique(env('ARTIFACTS_IT_HDFS_URI'), 'killed');
     const script = fileURLToPath(new URL('./upload-child.ts', import.meta.url));

@@ -176,7 +176,7 @@ export class HttpClient {
       const retryAfter = response ? retryAfterMs(response.headers['retry-after']) : undefined;
       await response?.body.dump().catch(() => undefined);
       const delayMs = retryAfter ?? this.#backoff(attempt + 1);
-      this.#options.onRetry?.({
+      this.#options.onHttpRetry?.({
         message: `${options.what}: ${
           response
             ? `HTTP ${response.statusCode} from ${redactUri(stripQuery(url))}`

@@ -31,12 +31,12 @@ function nginxBinary(): string {
   if (!existsSync(path)) {
     // As the other launchers install their Debian packages.
     try {
-      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'nginx-light'], {
+      execFileSync('apt-get', ['install', '-y', 'nginx'], {
         stdio: 'ignore',
       });
     } catch {
       execFileSync('apt-get', ['update'], { stdio: 'ignore' });
-      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'nginx-light'], {
+      execFileSync('apt-get', ['install', '-y', 'nginx'], {
         stdio: 'ignore',
       });
     }

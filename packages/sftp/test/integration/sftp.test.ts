@@ -5,30 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import {
-  type ArtifactRepository,
-  ArtifactsError,
-  isTempName,
-  openRepository,
-  parseArtifactUri,
-} from '@artifacts/core';
+import { type ArtifactRepository, ArtifactsError, openRepository, parseArtifactUri } from '@artifacts/core';
 import { restartServer } from '@artifacts/integration/vitest';
-import { dataStream, hashData, hashStream } from '@artifacts/testkit';
+import { describeResilience } from '@artifacts/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { SftpDriver } from '../../src/internal/driver.js';
 import { resolveSettings } from '../../src/internal/settings.js';
-import {
-  allNames,
-  connectionsTo,
-  env,
-  killSessions,
-  localPath,
-  unique,
-  withConnectionSampling,
-} from './helpers.js';
+import { allNames, connectionsTo, env, killSessions, localPath, unique } from './helpers.js';
 
-const MiB = 1024 * 1024;
 const keyUri = () => unique(env('ARTIFACTS_IT_SFTP_URI'));
 const passwordUri = () => unique(env('ARTIFACTS_IT_SFTP_PASSWORD_URI'));
 const port = () => Number(env('ARTIFACTS_IT_SFTP_PORT'));
@@ -262,111 +247,23 @@ describe('host-key verification', () => {
   });
 });
 
-describe('connections', () => {
-  it('opens no connection until the first operation and none is left after close()', async () => {
-    const before = connectionsTo(port());
-    const repo = await openRepository(keyUri());
-    expect(connectionsTo(port())).toBe(before);
-    await repo.write('lazy.txt', 'x');
-    expect(connectionsTo(port())).toBeGreaterThan(before);
-    await repo.deleteArtifacts();
-    await repo.close();
-    for (let i = 0; i < 50 && connectionsTo(port()) > before; i++)
-      await new Promise((r) => setTimeout(r, 20));
-    expect(connectionsTo(port())).toBe(before);
-  });
-
-  it('runs 20 concurrent operations through at most 2 connections, all succeeding', async () => {
-    const before = connectionsTo(port());
-    const repo = await open(keyUri(), { maxConnections: 2, maxConcurrency: 20 });
-    const { peak } = await withConnectionSampling(port(), () =>
-      Promise.all(
-        Array.from({ length: 20 }, async (_, i) => {
-          await repo.write(`c/${i}.bin`, dataStream(2 * MiB, { seed: i }));
-          return repo.stat(`c/${i}.bin`);
-        }),
-      ),
-    );
-    expect(peak - before).toBeGreaterThanOrEqual(1);
-    expect(peak - before).toBeLessThanOrEqual(2);
-    expect((await repo.listArtifacts('c')).length).toBe(20);
-    const reads = await withConnectionSampling(port(), () =>
-      Promise.all(Array.from({ length: 20 }, async (_, i) => hashStream(await repo.openRead(`c/${i}.bin`)))),
-    );
-    expect(reads.peak - before).toBeLessThanOrEqual(2);
-    for (let i = 0; i < 20; i++) expect(reads.result[i]).toEqual(await hashData(2 * MiB, { seed: i }));
-  });
-
-  it('keeps working after the server restarts in the middle of the repository life', async () => {
-    const repo = await open(keyUri(), { maxConnections: 2 });
-    await repo.write('before.txt', 'before restart');
-    await Promise.all([repo.stat('before.txt'), repo.stat('before.txt'), repo.listArtifacts()]);
-    await restartServer('sftp');
+const uris = new WeakMap<ArtifactRepository, string>();
+describeResilience('sftp on OpenSSH', {
+  open: async (options) => {
+    const uri = keyUri();
+    const repo = await openRepository(uri, options);
+    uris.set(repo, uri);
+    return repo;
+  },
+  restart: async () => {
     // A rebooted server drops every session: the launcher's restart already does (it kills the
-    // daemon's whole process tree); this makes sure of it. The old connections are dead either way,
-    // so what follows proves the pool reconnects.
+    // daemon's whole process tree); killing them first also cuts a transfer at once.
     killSessions(port());
-    expect(await text(await repo.openRead('before.txt'))).toBe('before restart');
-    await repo.write('after.txt', 'after restart');
-    expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['after.txt', 'before.txt']);
-  });
-
-  it('fails an upload cut by a server restart cleanly: no retry of the half-sent body, nothing at the key', async () => {
-    const uri = keyUri();
-    const repo = await open(uri);
-    let restarted: Promise<void> | undefined;
-    const body = dataStream(64 * MiB, {
-      seed: 'cut',
-      chunkSize: 256 * 1024,
-      delayMs: 5,
-      onBytes: (n) => {
-        if (n >= 4 * MiB && !restarted) {
-          killSessions(port());
-          restarted = restartServer('sftp');
-        }
-      },
-    });
-    const error = await expectCode(repo.write('cut/big.bin', body), 'unavailable');
-    expect(error.message).toContain('cut/big.bin');
-    await restarted;
-    expect(await repo.exists('cut/big.bin')).toBe(false);
-    const leftovers = (await allNames(localPath(uri))).filter((n) => n.includes('big.bin'));
-    expect(leftovers).toEqual([]);
-  });
-});
-
-describe('uploads that do not finish', () => {
-  it('an abort mid-stream leaves no file at the key and no temporary file behind', async () => {
-    const uri = keyUri();
-    const repo = await open(uri);
-    const controller = new AbortController();
-    const body = dataStream(64 * MiB, {
-      seed: 'abort',
-      onBytes: (n) => {
-        if (n >= 8 * MiB) controller.abort();
-      },
-    });
-    await expectCode(repo.write('d/aborted.bin', body, { signal: controller.signal }), 'aborted');
-    expect(await repo.exists('d/aborted.bin')).toBe(false);
-    expect((await allNames(localPath(uri))).filter((n) => n.includes('aborted.bin'))).toEqual([]);
-  });
-
-  it('a source stream that errors mid-way leaves no file, and an existing file stays as it was', async () => {
-    const uri = keyUri();
-    const repo = await open(uri);
-    await repo.write('d/kept.bin', 'the old content');
-    const failing = dataStream(32 * MiB, { seed: 'err', errorAfter: 5 * MiB });
-    const error = await repo.write('d/kept.bin', failing).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
-    expect(error?.message).toContain('failed on purpose');
-    expect(await text(await repo.openRead('d/kept.bin'))).toBe('the old content');
-    const failingNew = dataStream(32 * MiB, { seed: 'err', errorAfter: 3 * MiB });
-    await expect(repo.write('d/new.bin', failingNew)).rejects.toThrow();
-    expect(await repo.exists('d/new.bin')).toBe(false);
-    expect((await allNames(localPath(uri))).filter((n) => isTempName(n))).toEqual([]);
-  });
+    await restartServer('sftp');
+    killSessions(port());
+  },
+  storedNames: (repo) => allNames(localPath(uris.get(repo)!)),
+  connections: () => connectionsTo(port()),
 });
 
 describe('renames into place', () => {

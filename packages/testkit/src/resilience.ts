@@ -1,0 +1,215 @@
+import { text } from 'node:stream/consumers';
+import { type ArtifactRepository, ArtifactsError, isTempName } from '@artifacts/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dataStream, hashData, hashStream } from './data.js';
+
+/**
+ * What the resilience suite needs from a file-protocol backend's fixture (SFTP, FTP, HDFS, …): a
+ * server the test can restart, a way to see every name the server holds (temporary files
+ * included), and optionally a count of the client's connections to it.
+ */
+export interface ResilienceOptions {
+  /** A fresh, empty repository at a unique root; `options` are backend options (maxConnections …). */
+  open(options?: Record<string, unknown>): Promise<ArtifactRepository>;
+  /** Restarts the server (same address, same data) and cuts every session it had. */
+  restart(): Promise<void>;
+  /** Every name stored under the repository's root, recursively, as the server sees them (hidden files too). */
+  storedNames(repo: ArtifactRepository): Promise<string[]>;
+  /**
+   * The number of open TCP connections from this process to the server. With it, the suite also
+   * checks that connections are opened lazily, bounded by `maxConnections` and closed by `close()`.
+   */
+  connections?: () => number;
+  /** What the backend calls connections in test names ("control connections" for FTP). */
+  connectionNoun?: string;
+  /** Per-test timeout in ms. Default: the vitest config's testTimeout. */
+  timeoutMs?: number;
+}
+
+const MiB = 1024 * 1024;
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (error === undefined) return 'resolved';
+  return ArtifactsError.is(error) ? error.code : `not an ArtifactsError: ${String(error)}`;
+}
+
+async function poll(check: () => boolean, ms = 2000): Promise<void> {
+  for (let waited = 0; waited < ms && !check(); waited += 20) await new Promise((r) => setTimeout(r, 20));
+}
+
+/**
+ * Connections, server restarts and uploads that do not finish, the same for every file-protocol
+ * backend: nothing partial is ever visible at the key, no temporary file stays behind, and the
+ * repository keeps working after the server comes back.
+ */
+export function describeResilience(name: string, fixture: ResilienceOptions): void {
+  const timeout = fixture.timeoutMs;
+  const noun = fixture.connectionNoun ?? 'connections';
+  const opened: ArtifactRepository[] = [];
+  const open = async (options?: Record<string, unknown>) => {
+    const repo = await fixture.open(options);
+    opened.push(repo);
+    return repo;
+  };
+  const leftovers = async (repo: ArtifactRepository, part: string) =>
+    (await fixture.storedNames(repo)).filter((n) => n.includes(part) || isTempName(n));
+
+  describe(`${name}: resilience`, () => {
+    afterEach(async () => {
+      for (const repo of opened.splice(0)) {
+        await repo.deleteArtifacts().catch(() => undefined);
+        await repo.close();
+      }
+    });
+
+    const connections = fixture.connections;
+    if (connections) {
+      it(
+        `opens no ${noun} until the first operation and none is left after close()`,
+        async () => {
+          const before = connections();
+          const repo = await fixture.open();
+          expect(connections()).toBe(before);
+          await repo.write('lazy.txt', 'x');
+          expect(connections()).toBeGreaterThan(before);
+          await repo.deleteArtifacts();
+          await repo.close();
+          await poll(() => connections() <= before);
+          expect(connections()).toBe(before);
+        },
+        timeout,
+      );
+
+      it(
+        `runs 20 concurrent transfers through at most 2 ${noun}, all succeeding`,
+        async () => {
+          const before = connections();
+          const repo = await open({ maxConnections: 2, maxConcurrency: 20 });
+          let peak = before;
+          let sampling = true;
+          const sampler = (async () => {
+            while (sampling) {
+              peak = Math.max(peak, connections());
+              await new Promise((r) => setTimeout(r, 5));
+            }
+          })();
+          try {
+            await Promise.all(
+              Array.from({ length: 20 }, async (_, i) => {
+                await repo.write(`c/${i}.bin`, dataStream(2 * MiB, { seed: i }));
+                return repo.stat(`c/${i}.bin`);
+              }),
+            );
+            expect((await repo.listArtifacts('c')).length).toBe(20);
+            const hashes = await Promise.all(
+              Array.from({ length: 20 }, async (_, i) => hashStream(await repo.openRead(`c/${i}.bin`))),
+            );
+            for (let i = 0; i < 20; i++) expect(hashes[i]).toEqual(await hashData(2 * MiB, { seed: i }));
+          } finally {
+            sampling = false;
+            await sampler;
+          }
+          expect(peak - before).toBeGreaterThanOrEqual(1);
+          expect(peak - before).toBeLessThanOrEqual(2);
+        },
+        timeout,
+      );
+    }
+
+    it(
+      'keeps working after the server restarts in the middle of the repository life',
+      async () => {
+        const repo = await open({ maxConnections: 2 });
+        await repo.write('before.txt', 'before restart');
+        await Promise.all([repo.stat('before.txt'), repo.listArtifacts()]);
+        await fixture.restart();
+        expect(await text(await repo.openRead('before.txt'))).toBe('before restart');
+        await repo.write('after.txt', 'after restart');
+        expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['after.txt', 'before.txt']);
+      },
+      timeout,
+    );
+
+    it(
+      'fails an upload cut by a server restart cleanly: no retry of the half-sent body, nothing at the key',
+      async () => {
+        const repo = await open();
+        await repo.write('cut/.keep', '');
+        let restarted: Promise<void> | undefined;
+        const body = dataStream(64 * MiB, {
+          seed: 'cut',
+          chunkSize: 256 * 1024,
+          delayMs: 5,
+          onBytes: (n) => {
+            if (n >= 4 * MiB && !restarted) restarted = fixture.restart();
+          },
+        });
+        const code = await codeOf(repo.write('cut/big.bin', body));
+        await restarted;
+        expect(code).toBe('unavailable');
+        expect(await repo.exists('cut/big.bin')).toBe(false);
+        // A temporary file its dead connection could not remove goes with the next operation.
+        await repo.write('cut/after.txt', 'works again');
+        expect(await text(await repo.openRead('cut/after.txt'))).toBe('works again');
+        expect(await leftovers(repo, 'big.bin')).toEqual([]);
+      },
+      timeout,
+    );
+
+    it(
+      'an abort mid-stream leaves no file at the key and no temporary file behind',
+      async () => {
+        const repo = await open();
+        const controller = new AbortController();
+        const body = dataStream(64 * MiB, {
+          seed: 'abort',
+          onBytes: (n) => {
+            if (n >= 8 * MiB) controller.abort();
+          },
+        });
+        expect(await codeOf(repo.write('d/aborted.bin', body, { signal: controller.signal }))).toBe(
+          'aborted',
+        );
+        expect(await repo.exists('d/aborted.bin')).toBe(false);
+        await poll(() => false, 200);
+        expect(await leftovers(repo, 'aborted.bin')).toEqual([]);
+      },
+      timeout,
+    );
+
+    it(
+      'a source stream that errors mid-way leaves no file, and an existing file stays as it was',
+      async () => {
+        const repo = await open();
+        await repo.write('d/kept.bin', 'the old content');
+        const failing = dataStream(32 * MiB, { seed: 'err', errorAfter: 5 * MiB });
+        await expect(repo.write('d/kept.bin', failing)).rejects.toThrow('failed on purpose');
+        expect(await text(await repo.openRead('d/kept.bin'))).toBe('the old content');
+        const failingNew = dataStream(32 * MiB, { seed: 'err', errorAfter: 3 * MiB });
+        await expect(repo.write('d/new.bin', failingNew)).rejects.toThrow();
+        expect(await repo.exists('d/new.bin')).toBe(false);
+        expect(await leftovers(repo, 'new.bin')).toEqual([]);
+      },
+      timeout,
+    );
+
+    it(
+      'a 250-byte file name uploads, lists and reads back (its temporary name stays under NAME_MAX)',
+      async () => {
+        const repo = await open();
+        const long = `${'n'.repeat(246)}.bin`;
+        await repo.write(`long/${long}`, 'long name');
+        expect(await repo.listArtifacts('long')).toEqual([
+          { path: `long/${long}`, isDir: false, fileSize: 9 },
+        ]);
+        expect(await text(await repo.openRead(`long/${long}`))).toBe('long name');
+        expect((await fixture.storedNames(repo)).filter((n) => isTempName(n))).toEqual([]);
+      },
+      timeout,
+    );
+  });
+}
