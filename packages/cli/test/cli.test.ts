@@ -476,9 +476,11 @@ describe('progress bar', () => {
     await writeFile(source, '');
     await truncate(source, 8 * 1024 ** 3);
     const store = await tempDir();
-    const command = ['timeout', '-s', 'INT', '5', process.execPath, bin, 'log', source, store]
+    // The trailing sleep keeps `script` reading the pty: when the child dies by its signal right
+    // after writing, `script` can exit before it has copied the last line (seen under strace).
+    const command = `${['timeout', '-s', 'INT', '5', process.execPath, bin, 'log', source, store]
       .map((arg) => `'${arg}'`)
-      .join(' ');
+      .join(' ')}; sleep 0.5`;
     const result = spawnSync('script', ['-qfec', command, '/dev/null'], {
       encoding: 'utf8',
       env: { ...process.env, TERM: 'xterm' },

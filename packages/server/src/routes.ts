@@ -389,7 +389,7 @@ function ifRangeMatches(
  * rather than before anyone listens.
  */
 function limitSize(source: Readable, max: number): Readable {
-  return Readable.from(
+  const limited = Readable.from(
     (async function* () {
       let seen = 0;
       for await (const chunk of source) {
@@ -400,6 +400,10 @@ function limitSize(source: Readable, max: number): Readable {
     })(),
     { objectMode: false },
   );
+  // Storage's consumer sees the 413 through its own read of this stream; a consumer that has already
+  // stopped listening (it failed first, or a layer let go of the body) must not make it uncaught.
+  limited.on('error', () => undefined);
+  return limited;
 }
 
 function tooLarge(max: number): HttpError {

@@ -142,6 +142,9 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
         // Each attempt reads the body through its own view; a view nobody took a byte from can be
         // dropped and the body handed, whole, to the next attempt.
         const view = new PullStream(body, { ownSource: false });
+        // The driver sees the body's failure through its own read of the view; a driver that already
+        // let go of the view (it failed first) must not turn that failure into an uncaught error.
+        view.on('error', () => undefined);
         try {
           const result = await driver.write(key, view, o);
           succeeded();
