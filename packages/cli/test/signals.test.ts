@@ -80,14 +80,16 @@ describe('a signal ends a transfer: partial files removed, 128+N, one message', 
     expect(await names(store)).toEqual([]);
   });
 
-  it('SIGHUP during a download (kernel copy into a .part file) leaves no .part behind', async () => {
+  it('SIGHUP during a download (kernel copy into a temporary file) leaves no temporary file behind', async () => {
     const store = await tempDir();
     await mkdir(join(store, 'run'));
     await writeFile(join(store, 'run', 'huge.bin'), '');
     await truncate(join(store, 'run', 'huge.bin'), 8 * 1024 ** 3);
     const out = await tempDir();
     const run = start(['download', join(store, 'run'), out]);
-    await waitFor(async () => (await names(out)).some((name) => name.endsWith('.part')), 'the .part file');
+    // Core's download temporary name (`.<name>.<pid>-<host>-<random>.artifacts-tmp`; older `.part`).
+    const isTemp = (name: string) => name.endsWith('.artifacts-tmp') || name.endsWith('.part');
+    await waitFor(async () => (await names(out)).some(isTemp), 'the temporary file');
     run.child.kill('SIGHUP');
     expect(await run.exited).toBe(129);
     expect((await names(out)).filter((name) => name.includes('huge'))).toEqual([]);

@@ -9,6 +9,7 @@ import { ArtifactsError } from './errors.js';
 import { createHasher } from './internal/checksum.js';
 import { withTimeout } from './layers/timeout.js';
 import { ArtifactRepository, type ProgressEvent } from './repository.js';
+import { tempNameFor } from './temp-name.js';
 
 let driver: MemoryDriver;
 let repo: ArtifactRepository;
@@ -117,7 +118,7 @@ describe('ArtifactRepository', () => {
   it('never uploads the temporary file of a killed download', async () => {
     await mkdir(join(work, 'd'), { recursive: true });
     await writeFile(join(work, 'd', 'a.txt'), 'a');
-    await writeFile(join(work, 'd', '.a.txt.artifacts-1234-abc123.part'), 'half');
+    await writeFile(join(work, 'd', tempNameFor('a.txt')), 'half');
     await repo.logArtifacts(join(work, 'd'), 'up');
     expect([...driver.objects.keys()]).toEqual(['up/a.txt']);
   });

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, opendir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,6 +21,7 @@ import { Limiter } from './internal/pool.js';
 import { Meter, RangeSlice, toReadable, type WriteBody } from './internal/streams.js';
 import { baseName, joinKey, validateArtifactPath } from './path-safety.js';
 import { isTempFileName, trackTempFile } from './temp-files.js';
+import { tempNameFor } from './temp-name.js';
 
 /** MLflow's FileInfo: `path` is POSIX and relative to the repository root; directories have no size. */
 export interface FileInfo {
@@ -688,7 +688,7 @@ export class ArtifactRepository {
   async #download(key: string, target: string, progress: Progress, options: TransferOptions): Promise<void> {
     const what = `downloading ${describePath(key)}`;
     const scope = this.#scope(options);
-    const temp = join(dirname(target), downloadTempName(baseName(target)));
+    const temp = join(dirname(target), tempNameFor(baseName(target)));
     const untrack = trackTempFile(temp);
     try {
       if (this.#driver.readToFile) {
@@ -762,22 +762,6 @@ export class ArtifactRepository {
       );
     return { path: absolute, size: Number(info.size) };
   }
-}
-
-/** Longest file name (bytes) most file systems take (NAME_MAX). */
-const NAME_MAX = 255;
-
-/**
- * A download's temporary name beside its target, within NAME_MAX whatever the target's length: a
- * name too long to carry is replaced by its hash (a 250-byte artifact name must still download).
- */
-function downloadTempName(base: string): string {
-  const suffix = `.artifacts-${process.pid}-${Math.random().toString(36).slice(2)}.part`;
-  const stem =
-    Buffer.byteLength(base) + suffix.length + 1 <= NAME_MAX
-      ? base
-      : createHash('sha256').update(base).digest('hex').slice(0, 32);
-  return `.${stem}${suffix}`;
 }
 
 function timeoutOf(options: OperationOptions): { timeoutMs?: number } {

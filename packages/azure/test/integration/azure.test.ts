@@ -316,9 +316,11 @@ describe('timeouts and the SAS lifetime', () => {
   it('a presigned GET stops working once the SAS expires', async () => {
     const repo = await open();
     await repo.write('short.txt', 'brief');
-    const url = await repo.presignedUrl('short.txt', 'GET', { expiresInSeconds: 1 });
+    // SAS expiry is written in whole seconds (truncated), so a 1 s lifetime can be over before the
+    // first fetch on a loaded machine: 3 s leaves at least 2 s for it, then wait past the expiry.
+    const url = await repo.presignedUrl('short.txt', 'GET', { expiresInSeconds: 3 });
     expect((await fetch(url)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await new Promise((resolve) => setTimeout(resolve, 4500));
     expect((await fetch(url)).status).toBe(403);
   });
 

@@ -73,7 +73,7 @@ function limitOf(options: OperationOptions | undefined, fallback: number | undef
  *
  * - `stat`, `mkdir`, `copy`, presign and multipart calls, the opening of a `read`: each call bounded.
  * - `write`: the driver must take a byte of the body (or finish) within `timeoutMs` of the last one;
- *   once the body ended, the store must confirm within `timeoutMs`.
+ *   once the body ended, the driver's per-request (socket idle) timeout bounds the rest.
  * - `read` streams and `list` iterations: each wait of the consumer for the next byte or entry is
  *   bounded; a slow consumer (back-pressure) is never counted against the store.
  * - `delete` (a prefix may hold millions of keys) and the whole-file fast paths are left to the
@@ -142,10 +142,11 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       const ms = limitOf(options, defaultMs);
       if (ms === undefined) return driver.write(key, body, options);
       const dog = new Watchdog(ms, `writing ${JSON.stringify(key)}`, options.signal);
-      // Every byte the store takes re-arms the watchdog; the end of the body arms it once more for
-      // the store's answer. A slow but moving upload never fires it.
+      // Every byte the store takes re-arms the watchdog. Once the body ended, the store may still be
+      // sending buffered parts at the link's pace, which this layer cannot see: the driver's own
+      // per-request (socket idle) timeout, set from `OpenContext.timeoutMs`, bounds that phase.
       const watched = new PullStream(body, { ownSource: true, onChunk: () => dog.arm() });
-      watched.once('end', () => dog.arm());
+      watched.once('end', () => dog.disarm());
       // A store blocked on the body (not on its socket) learns of the timeout through the body too;
       // a store that never listened to it must not turn that into an uncaught error.
       watched.on('error', () => undefined);
