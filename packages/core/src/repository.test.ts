@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -212,6 +213,68 @@ describe('ArtifactRepository', () => {
     await repo.logArtifacts(join(work, 'many'));
     expect(driver.objects.size).toBe(30);
     expect(peak).toBe(4);
+  });
+
+  it('links many concurrent transfers to one caller signal through a single listener, removed after', async () => {
+    // Node 20 and 22 warn (MaxListenersExceededWarning) past ten 'abort' listeners on one signal; a
+    // directory transfer runs maxConcurrency (16 by default) calls on the caller's signal at once.
+    const wide = new ArtifactRepository({ uri: 'mem://wide', driver, maxConcurrency: 16, secrets: [] });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const controller = new AbortController();
+      const signal = controller.signal;
+      let peak = 0;
+      const watch = () => {
+        peak = Math.max(peak, getEventListeners(signal, 'abort').length);
+      };
+      driver.hooks.beforeWrite = async () => {
+        watch();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      };
+      await mkdir(join(work, 'many'));
+      await Promise.all(Array.from({ length: 60 }, (_, i) => writeFile(join(work, 'many', `f${i}`), `${i}`)));
+      await wide.logArtifacts(join(work, 'many'), 'up', { signal, onProgress: watch });
+      expect(driver.objects.size).toBe(60);
+      await mkdir(join(work, 'back'));
+      await wide.downloadArtifacts('up', join(work, 'back'), { signal, onProgress: watch });
+      expect((await readdir(join(work, 'back', 'up'))).length).toBe(60);
+      const streams = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => wide.openRead(`up/f${i}`, { signal })),
+      );
+      watch();
+      const bodies = await Promise.all(
+        streams.map(async (stream) => {
+          const chunks: Buffer[] = [];
+          for await (const chunk of stream) chunks.push(chunk as Buffer);
+          return Buffer.concat(chunks).toString();
+        }),
+      );
+      expect(bodies).toEqual(Array.from({ length: 30 }, (_, i) => `${i}`));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(peak).toBe(1);
+      expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+      expect(warnings.map((warning) => `${warning.name}: ${warning.message}`)).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await wide.close();
+    }
+  });
+
+  it('aborts every transfer of a directory linked to one signal', async () => {
+    const controller = new AbortController();
+    let started = 0;
+    driver.hooks.beforeWrite = async () => {
+      if (++started === 3) controller.abort();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    };
+    await mkdir(join(work, 'many'));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => writeFile(join(work, 'many', `f${i}`), 'x')));
+    const error = await rejection(repo.logArtifacts(join(work, 'many'), 'up', { signal: controller.signal }));
+    expect(error.code).toBe('aborted');
+    expect(driver.objects.size).toBe(0);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('answers multipart and presign requests with unsupported when the backend lacks them', async () => {

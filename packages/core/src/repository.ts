@@ -11,6 +11,7 @@ import type {
   CompletedPart,
   DriverCapabilities,
   DriverEntry,
+  DriverReadResult,
   MultipartUpload,
   OperationOptions,
   StorageDriver,
@@ -89,6 +90,38 @@ export function guessContentType(name: string): string {
 interface Scope {
   signal: AbortSignal;
   done: () => void;
+}
+
+/**
+ * Every call linked to one caller's signal shares a single 'abort' listener on it. A directory
+ * transfer runs up to `maxConcurrency` calls on the same signal at once, and one listener per call
+ * makes Node 20 and 22 print a MaxListenersExceededWarning past ten. Each call's callback leaves
+ * the set when the call ends, and the listener leaves the signal with the last callback.
+ */
+const abortFanouts = new WeakMap<AbortSignal, { callbacks: Set<() => void>; fire: () => void }>();
+
+/** Runs `callback` when `signal` aborts; the returned function unlinks it (idempotent). */
+function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let fanout = abortFanouts.get(signal);
+  if (fanout === undefined) {
+    const callbacks = new Set<() => void>();
+    const fire = () => {
+      abortFanouts.delete(signal);
+      for (const each of [...callbacks]) each();
+      callbacks.clear();
+    };
+    fanout = { callbacks, fire };
+    abortFanouts.set(signal, fanout);
+    signal.addEventListener('abort', fire, { once: true });
+  }
+  const own = fanout;
+  const entry = () => callback();
+  own.callbacks.add(entry);
+  return () => {
+    if (!own.callbacks.delete(entry) || own.callbacks.size > 0) return;
+    if (abortFanouts.get(signal) === own) abortFanouts.delete(signal);
+    signal.removeEventListener('abort', own.fire);
+  };
 }
 
 /** Tracks bytes and files for one user call and reports them through `onProgress`. */
@@ -315,13 +348,20 @@ export class ArtifactRepository {
     const native = this.#driver.capabilities.rangeRead;
     // The stream outlives this call: the caller's signal governs its whole life (the call's own
     // scope ends when it returns); the timeout layer watches it for stalls.
-    const result = await this.#call(`reading ${describePath(key)}`, options, (o) =>
-      this.#driver.read(key, {
-        ...o,
-        signal: options.signal ?? o.signal,
-        ...(range && native ? { range } : {}),
-      }),
-    );
+    const life = this.#scope(options);
+    let result: DriverReadResult;
+    try {
+      result = await this.#call(`reading ${describePath(key)}`, options, (o) =>
+        this.#driver.read(key, {
+          ...o,
+          signal: life.signal,
+          ...(range && native ? { range } : {}),
+        }),
+      );
+    } catch (error) {
+      life.done();
+      throw error;
+    }
     options.onOpen?.({
       ...(result.size !== undefined && (!range || native) ? { size: result.size } : {}),
       ...(result.totalSize === undefined ? {} : { totalSize: result.totalSize }),
@@ -337,6 +377,7 @@ export class ArtifactRepository {
       stages.push(slice);
     }
     stages.push(meter, out);
+    out.once('close', life.done);
     pipeline(stages as unknown as [Readable, PassThrough]).catch((error: unknown) => {
       if (error && (error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' && out.writableFinished)
         return;
@@ -531,12 +572,9 @@ export class ArtifactRepository {
         cause: options.signal.reason,
       });
     const controller = new AbortController();
-    const onAbort = () => controller.abort(options.signal?.reason);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    return {
-      signal: controller.signal,
-      done: () => options.signal?.removeEventListener('abort', onAbort),
-    };
+    const caller = options.signal;
+    const unlink = caller ? onAbort(caller, () => controller.abort(caller.reason)) : undefined;
+    return { signal: controller.signal, done: () => unlink?.() };
   }
 
   #error(error: unknown, what: string, scope?: Scope): ArtifactsError {
@@ -595,9 +633,8 @@ export class ArtifactRepository {
     // may already have detached by then, which would make the error uncaught and crash the process
     // (a server upload cut by its client). The driver still sees the error through its own listener.
     meter.on('error', () => undefined);
-    scope.signal.addEventListener('abort', () => source.destroy(scope.signal.reason as Error), {
-      once: true,
-    });
+    const destroySource = () => source.destroy(scope.signal.reason as Error);
+    scope.signal.addEventListener('abort', destroySource, { once: true });
     source.pipe(meter);
     try {
       const result = await this.#driver.write(key, meter, {
@@ -622,6 +659,7 @@ export class ArtifactRepository {
       source.destroy();
       throw this.#error(error, what, scope);
     } finally {
+      scope.signal.removeEventListener('abort', destroySource);
       scope.done();
     }
   }

@@ -59,6 +59,8 @@ async function digest(repo: ArtifactRepository, path: string, signal: AbortSigna
   return hash.digest('hex');
 }
 
+const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+
 type Verdict = 'same' | 'missing' | 'size' | 'newer' | 'content';
 
 /**
@@ -90,7 +92,9 @@ async function compare(
     src.opened.repo.stat(a.path, { signal: ctx.signal }),
     dst.opened.repo.stat(b.path, { signal: ctx.signal }),
   ]);
-  if (sa.lastModified && sb.lastModified && sa.lastModified.getTime() > sb.lastModified.getTime())
+  // Stores stamp whole seconds (S3's Last-Modified, FTP's MDTM): compared in milliseconds, a local
+  // file written in the same second as its upload would look newer than its copy on every sync.
+  if (sa.lastModified && sb.lastModified && seconds(sa.lastModified) > seconds(sb.lastModified))
     return 'newer';
   return 'same';
 }
