@@ -132,9 +132,9 @@ describe.each(['direct', 'proxy'] as const)('MLflow %s tracking server', (kind) 
     const ls = await cli(['ls', '-r', '--json', `runs:/${kept}`], { env: withTracking() });
     expect(ls.stderr).toBe('');
     expect(JSON.parse(ls.stdout)).toEqual([
-      { path: 'model/model.bin', isDir: false, fileSize: model.length },
-      { path: 'plots/loss.png', isDir: false, fileSize: loss.length },
-      { path: 'plots/sub/deep.json', isDir: false, fileSize: 13 },
+      { path: 'model/model.bin', is_dir: false, file_size: model.length },
+      { path: 'plots/loss.png', is_dir: false, file_size: loss.length },
+      { path: 'plots/sub/deep.json', is_dir: false, file_size: 13 },
     ]);
     const cat = await cli(['cat', `runs:/${kept}/model/model.bin`], { env: withTracking() });
     expect(cat.code).toBe(0);
@@ -160,7 +160,7 @@ describe.each(['direct', 'proxy'] as const)('MLflow %s tracking server', (kind) 
     const latest = await cli(['cat', `models:/${made.model}/latest/model2.bin`], { env: withTracking() });
     expect(latest.stdout).toBe(model2.toString());
     const missing = await cli(['ls', `models:/${made.model}@no-such-alias`], { env: withTracking() });
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(3); // not found (the CLI's exit codes)
     expect(missing.stderr).toMatch(/no-such-alias.*not found/);
   });
 
