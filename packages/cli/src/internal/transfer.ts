@@ -9,7 +9,7 @@ import {
 } from '@artifacts/core';
 import type { CommandContext } from './context.js';
 import { mapPool } from './pool.js';
-import { createProgress } from './progress.js';
+import { createProgress, human } from './progress.js';
 import type { Located } from './session.js';
 import { relativeTo } from './session.js';
 
@@ -134,4 +134,21 @@ export async function runCopies(
 
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** What `--dry-run` prints instead of copying: each file, then the count and size, to `destination`. */
+export function reportDryRun(
+  context: CommandContext,
+  verb: string,
+  files: readonly FileCopy[],
+  destination: string,
+): void {
+  const bytes = files.reduce((sum, file) => sum + (file.size ?? 0), 0);
+  context.output.result(
+    { dry_run: true, files: files.map((file) => ({ path: file.rel, file_size: file.size })), bytes },
+    () => [
+      ...files.map((file) => `would ${verb} ${file.rel}`),
+      `would ${verb} ${plural(files.length, 'file')} (${human(bytes)}) to ${destination}`,
+    ],
+  );
 }

@@ -5,7 +5,7 @@ import { UsageError } from '../exit-codes.js';
 import { createProgress, human } from '../progress.js';
 import { type SelectOptions, selector } from '../select.js';
 import { locateAll, withSession } from '../session.js';
-import { expandCopies, type FileCopy, plural, runCopies } from '../transfer.js';
+import { expandCopies, type FileCopy, plural, reportDryRun, runCopies } from '../transfer.js';
 import { streamToStdout } from './cat.js';
 import { withDryRun, withRecursive, withSelect } from './options.js';
 
@@ -120,14 +120,7 @@ export const registerCp: RegisterCommand = (program, context) => {
         });
       }
       if (options.dryRun) {
-        const bytes = files.reduce((sum, file) => sum + (file.size ?? 0), 0);
-        ctx.output.result(
-          { dry_run: true, files: files.map((file) => ({ path: file.rel, file_size: file.size })), bytes },
-          () => [
-            ...files.map((file) => `would copy ${file.rel}`),
-            `would copy ${plural(files.length, 'file')} (${human(bytes)}) to ${dst.target.display}`,
-          ],
-        );
+        reportDryRun(ctx, 'copy', files, dst.target.display);
         return;
       }
       const totals = await runCopies(ctx, 'cp', files);

@@ -5,7 +5,7 @@ import { createProgress, human } from '../progress.js';
 import { isFiltered, type SelectOptions, selector } from '../select.js';
 import { locateAll, withSession } from '../session.js';
 import { openAt } from '../target.js';
-import { expandCopies, plural, runCopies } from '../transfer.js';
+import { expandCopies, plural, reportDryRun, runCopies } from '../transfer.js';
 import { withDryRun, withRecursive, withSelect } from './options.js';
 
 interface DownloadOptions extends SelectOptions {
@@ -84,14 +84,7 @@ export const registerDownload: RegisterCommand = (program, context) => {
           signal: ctx.signal,
         });
         if (options.dryRun) {
-          const bytes = files.reduce((sum, file) => sum + (file.size ?? 0), 0);
-          ctx.output.result(
-            { dry_run: true, files: files.map((file) => ({ path: file.rel, file_size: file.size })), bytes },
-            () => [
-              ...files.map((file) => `would download ${file.rel}`),
-              `would download ${plural(files.length, 'file')} (${human(bytes)}) to ${dst}`,
-            ],
-          );
+          reportDryRun(ctx, 'download', files, dst);
           return;
         }
         const totals = await runCopies(ctx, 'download', files);

@@ -5,7 +5,7 @@ import { createProgress, human } from '../progress.js';
 import { isFiltered, type SelectOptions, selector } from '../select.js';
 import { locateAll, withSession } from '../session.js';
 import { openAt, parseTarget } from '../target.js';
-import { expandCopies, plural, runCopies } from '../transfer.js';
+import { expandCopies, plural, reportDryRun, runCopies } from '../transfer.js';
 import { withDryRun, withRecursive, withSelect } from './options.js';
 
 interface LogOptions extends SelectOptions {
@@ -55,14 +55,7 @@ export const registerLog: RegisterCommand = (program, context) => {
         signal: ctx.signal,
       });
       if (options.dryRun) {
-        const bytes = files.reduce((sum, file) => sum + (file.size ?? 0), 0);
-        ctx.output.result(
-          { dry_run: true, files: files.map((file) => ({ path: file.rel, file_size: file.size })), bytes },
-          () => [
-            ...files.map((file) => `would log ${file.rel}`),
-            `would log ${plural(files.length, 'file')} (${human(bytes)}) to ${target.display}`,
-          ],
-        );
+        reportDryRun(ctx, 'log', files, target.display);
         return;
       }
       const totals = await runCopies(ctx, 'log', files);
