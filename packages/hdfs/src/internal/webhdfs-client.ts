@@ -88,9 +88,22 @@ export class WebHdfsClient {
   }
 
   async #headers(endpoint: string): Promise<Record<string, string>> {
-    if (!this.#settings.kerberosTicketCache) return {};
-    const token = await spnegoToken(this.#settings.kerberosTicketCache, new URL(endpoint).hostname);
+    if (!this.#settings.kerberos) return {};
+    const token = await spnegoToken(this.#settings.kerberos, new URL(endpoint).hostname);
     return { authorization: `Negotiate ${token}` };
+  }
+
+  /** What a 401 from the NameNode means for this repository's settings. */
+  #hint401(response: ResponseData): string | undefined {
+    if (response.statusCode !== 401) return undefined;
+    const kerberos = this.#settings.kerberos;
+    if (!kerberos) {
+      const negotiate = String(response.headers['www-authenticate'] ?? '').startsWith('Negotiate');
+      return negotiate
+        ? 'the NameNode requires Kerberos (SPNEGO): kinit, then set MLFLOW_KERBEROS_TICKET_CACHE to the ticket cache (or hadoop.security.authentication=kerberos in core-site.xml to use the default cache)'
+        : undefined;
+    }
+    return `the NameNode refused the Kerberos token of ${kerberos.principal ?? 'the default principal'} from ${kerberos.ticketCache ?? 'the default ticket cache'}`;
   }
 
   /**
@@ -122,7 +135,12 @@ export class WebHdfsClient {
         });
         this.#answered.add(endpoint);
         if (response.statusCode < 300 || response.statusCode === 307) return response;
-        error = webhdfsError(response.statusCode, await response.body.text(), options.what);
+        error = webhdfsError(
+          response.statusCode,
+          await response.body.text(),
+          options.what,
+          this.#hint401(response),
+        );
       } catch (thrown) {
         options.signal?.throwIfAborted();
         if (ArtifactsError.is(thrown)) throw thrown;
