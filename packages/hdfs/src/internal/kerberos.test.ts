@@ -1,9 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArtifactsError } from '@artifacts/core';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { spnegoToken } from './kerberos.js';
+import { WebHdfsClient } from './webhdfs-client.js';
 
 // A stand-in for the GSSAPI binding, to reach each failure of gss_acquire_cred on demand; the real
 // library against a real KDC and a Kerberized NameNode is tested in test/kerberos/.
@@ -87,5 +90,63 @@ describe('spnegoToken', () => {
     const other = await spnegoToken(auth(cacheA, 'bob'), 'nn').catch((e: unknown) => e);
     expect(ArtifactsError.is(other, 'unauthenticated')).toBe(true);
     expect((other as Error).message).toContain(`${cacheA} holds no ticket for principal bob`);
+  });
+});
+
+describe('WebHdfsClient with Kerberos', () => {
+  it("sends a token once, then the NameNode's hadoop.auth cookie; a refused cookie gets a fresh token", async () => {
+    const seen: string[] = [];
+    let refused: string | undefined;
+    const server = createServer((req, res) => {
+      const cookie = req.headers.cookie;
+      const auth = req.headers.authorization;
+      seen.push(cookie ? `cookie ${cookie}` : auth ? 'token' : 'none');
+      if (cookie && cookie === refused) {
+        res.writeHead(401, {
+          'set-cookie': 'hadoop.auth=; Path=/; HttpOnly',
+          'www-authenticate': 'Negotiate',
+        });
+        res.end();
+        return;
+      }
+      if (!cookie && !auth) {
+        res.writeHead(401, { 'www-authenticate': 'Negotiate' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        ...(cookie ? {} : { 'set-cookie': `hadoop.auth="u=alice&s=${seen.length}"; Path=/; HttpOnly` }),
+      });
+      res.end(JSON.stringify({ FileStatus: { pathSuffix: '', type: 'FILE', length: 3 } }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = new WebHdfsClient({
+      endpoints: [endpoint],
+      root: '/r',
+      user: undefined,
+      kerberos: auth(cacheA, 'alice'),
+      maxConnections: 2,
+      ca: undefined,
+      retryTimeoutMs: 0,
+      label: 'test',
+    });
+    const stat = () => client.json('GET', '/r/a', 'GETFILESTATUS', {}, { idempotent: true, what: 'stat' });
+    await stat();
+    await stat();
+    refused = 'hadoop.auth="u=alice&s=1"';
+    await stat();
+    await stat();
+    expect(seen).toEqual([
+      'token',
+      'cookie hadoop.auth="u=alice&s=1"',
+      'cookie hadoop.auth="u=alice&s=1"',
+      'token',
+      'cookie hadoop.auth="u=alice&s=4"',
+    ]);
+    expect(calls.length).toBe(2);
+    await client.close();
+    await new Promise((r) => server.close(r));
   });
 });
