@@ -63,6 +63,12 @@ export interface DriverWriteOptions extends OperationOptions {
   size?: number;
   /** Guessed from the file name by core. */
   contentType?: string;
+  /**
+   * Set by core's timeout layer: a driver that sends buffered parts after it has read the body
+   * (the chunked-upload engine) calls it whenever bytes move, so a slow but steady upload is not
+   * taken for a stalled one.
+   */
+  onActivity?: () => void;
 }
 
 export interface DriverWriteResult {
@@ -211,6 +217,12 @@ export interface OpenContext {
    */
   timeoutMs?: number;
   maxConcurrency: number;
+  /**
+   * Attempts after the first for a temporary failure, resolved once by core (`maxRetries`,
+   * `ARTIFACTS_MAX_RETRIES`): the engines' per-part and per-range retries use it. Drivers leave
+   * their SDK's own retries off so that the two never stack.
+   */
+  maxRetries?: number;
 }
 
 /**

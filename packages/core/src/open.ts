@@ -70,6 +70,7 @@ export async function openRepository(
     driver = await plugin.open(location, backendOptions as never, {
       location,
       maxConcurrency: maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
+      maxRetries,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
   } catch (error) {

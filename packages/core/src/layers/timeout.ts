@@ -142,18 +142,23 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       const ms = limitOf(options, defaultMs);
       if (ms === undefined) return driver.write(key, body, options);
       const dog = new Watchdog(ms, `writing ${JSON.stringify(key)}`, options.signal);
-      // Every byte the store takes re-arms the watchdog. Once the body ended, the store may still be
-      // sending buffered parts at the link's pace, which this layer cannot see: the driver's own
-      // per-request (socket idle) timeout, set from `OpenContext.timeoutMs`, bounds that phase.
+      // Every byte the store takes re-arms the watchdog, and so does every byte a driver reports
+      // sending through `onActivity` (the chunked-upload engine, whose parts leave after the body
+      // was read). Once the body ended, a driver that reports nothing is bounded by its own
+      // per-request timeouts (the engine's, or its SDK's set from `OpenContext.timeoutMs`).
       const watched = new PullStream(body, { ownSource: true, onChunk: () => dog.arm() });
       watched.once('end', () => dog.disarm());
+      const onActivity = () => {
+        options.onActivity?.();
+        dog.arm();
+      };
       // A store blocked on the body (not on its socket) learns of the timeout through the body too;
       // a store that never listened to it must not turn that into an uncaught error.
       watched.on('error', () => undefined);
       dog.signal.addEventListener('abort', () => dog.fired && watched.destroy(dog.error()), { once: true });
       dog.arm();
       try {
-        return await driver.write(key, watched, { ...options, signal: dog.signal });
+        return await driver.write(key, watched, { ...options, signal: dog.signal, onActivity });
       } catch (error) {
         throw dog.translate(error);
       } finally {
