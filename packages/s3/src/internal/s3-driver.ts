@@ -4,6 +4,7 @@ import {
   ArtifactsError,
   type Checksum,
   type CompletedPart,
+  chunkedUpload,
   type DriverCapabilities,
   type DriverEntry,
   type DriverListOptions,
@@ -15,7 +16,9 @@ import {
   guessContentType,
   type MultipartCapability,
   type MultipartUpload,
+  type OpenContext,
   type OperationOptions,
+  type PartLimits,
   type PresignCapability,
   type StorageDriver,
 } from '@artifacts/core';
@@ -38,7 +41,21 @@ import { httpStatus, mapS3Error, type S3Target, s3ErrorCode } from './errors.js'
 import type { UploadExtraArgs } from './extra-args.js';
 import { DEFAULTS, type ResolvedS3Config } from './options.js';
 import { parallelDownload } from './parallel-download.js';
-import { MAX_PARTS, streamUpload } from './upload.js';
+
+/** S3's multipart limits: 10,000 parts of 5 MiB (but the last) to 5 GiB. */
+export const S3_PART_LIMITS: PartLimits = {
+  maxParts: 10_000,
+  minPartSize: 5 * 1024 * 1024,
+  maxPartSize: 5 * 1024 ** 3,
+};
+
+interface CompletedS3Part {
+  PartNumber: number;
+  ETag: string | undefined;
+  ChecksumCRC32?: string;
+  ChecksumCRC32C?: string;
+  ChecksumSHA256?: string;
+}
 
 /** S3 accepts at most this many keys per DeleteObjects call. */
 const DELETE_BATCH = 1000;
@@ -63,9 +80,18 @@ export class S3Driver implements StorageDriver {
   readonly #built: BuiltClient;
   readonly #uploadArgs: UploadExtraArgs;
   readonly #sseC: SseC;
+  readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
   #closed = false;
 
-  constructor(bucket: string, root: string, config: ResolvedS3Config, built: BuiltClient, secrets: string[]) {
+  constructor(
+    bucket: string,
+    root: string,
+    config: ResolvedS3Config,
+    built: BuiltClient,
+    secrets: string[],
+    context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {},
+  ) {
+    this.#context = context;
     this.#bucket = bucket;
     this.#root = root;
     this.#config = config;
@@ -114,29 +140,105 @@ export class S3Driver implements StorageDriver {
     options: DriverWriteOptions,
   ): Promise<DriverWriteResult | undefined> {
     const algorithm = this.#checksumAlgorithm();
-    const partSize =
-      options.size === undefined
-        ? this.#config.partSizeBytes
-        : Math.max(this.#config.partSizeBytes, Math.ceil(options.size / MAX_PARTS));
+    // A whole-object CRC for multipart uploads too (S3 combines the parts' CRCs), so core can
+    // compare it with the bytes it sent; SHA-256 only exists per part (composite).
+    const fullObject = algorithm === 'CRC32' || algorithm === 'CRC32C';
+    const Bucket = this.#bucket;
+    const Key = this.#full(key);
+    const params = {
+      Bucket,
+      Key,
+      ...(options.contentType ? { ContentType: options.contentType } : {}),
+      ...this.#uploadArgs,
+      ...this.#sseC,
+      ...(algorithm ? { ChecksumAlgorithm: algorithm } : {}),
+    };
+    const perPart = {
+      ...(algorithm ? { ChecksumAlgorithm: algorithm } : {}),
+      ...this.#sseC,
+      ...(this.#uploadArgs.RequestPayer ? { RequestPayer: this.#uploadArgs.RequestPayer } : {}),
+    };
+    let UploadId: string | undefined;
+    const send = async <T>(command: AnyCommand, signal: AbortSignal, action = 'uploading'): Promise<T> => {
+      try {
+        return (await this.#built.client.send(command, { abortSignal: signal })) as T;
+      } catch (error) {
+        throw this.#error(error, key, action);
+      }
+    };
     try {
-      const result = await streamUpload({
-        client: this.#built.client,
-        params: {
-          Bucket: this.#bucket,
-          Key: this.#full(key),
-          ...(options.contentType ? { ContentType: options.contentType } : {}),
-          ...this.#uploadArgs,
-          ...this.#sseC,
-          ...(algorithm ? { ChecksumAlgorithm: algorithm } : {}),
-        },
+      const result = await chunkedUpload<CompletedS3Part, Record<string, unknown>>(
         body,
-        partSize,
-        queueSize: this.#config.uploadQueueSize,
-        // A whole-object CRC for multipart uploads too (S3 combines the parts' CRCs), so core can
-        // compare it with the bytes it sent; SHA-256 only exists per part (composite).
-        fullObjectChecksum: algorithm === 'CRC32' || algorithm === 'CRC32C',
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+        {
+          // Bodies go out as streams of the part's buffer: the SDK takes a chunk as the socket
+          // drains, which is the progress the stall timeout sees (it does not retry a stream body,
+          // so its retries never stack with the engine's).
+          putWhole: (part) =>
+            send(
+              new PutObjectCommand({ ...params, Body: part.body(), ContentLength: part.data.length }),
+              part.signal,
+            ),
+          create: async (_plan, context) => {
+            const created = await send<{ UploadId?: string }>(
+              new CreateMultipartUploadCommand({
+                ...params,
+                ...(fullObject ? { ChecksumType: 'FULL_OBJECT' } : {}),
+              }),
+              context.signal,
+              'starting a multipart upload of',
+            );
+            UploadId = created.UploadId;
+            if (!UploadId) throw new ArtifactsError('internal', `S3 returned no UploadId for ${Key}`);
+          },
+          uploadPart: async (part) => {
+            const out = await send<Record<string, string | undefined>>(
+              new UploadPartCommand({
+                Bucket,
+                Key,
+                UploadId,
+                PartNumber: part.partNumber,
+                Body: part.body(),
+                ContentLength: part.data.length,
+                ...perPart,
+              }),
+              part.signal,
+            );
+            return {
+              PartNumber: part.partNumber,
+              ETag: out.ETag,
+              ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}),
+              ...(out.ChecksumCRC32C ? { ChecksumCRC32C: out.ChecksumCRC32C } : {}),
+              ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
+            };
+          },
+          complete: (parts, context) =>
+            send(
+              new CompleteMultipartUploadCommand({
+                Bucket,
+                Key,
+                UploadId,
+                MultipartUpload: { Parts: parts },
+                ...(fullObject ? { ChecksumType: 'FULL_OBJECT' } : {}),
+                ...this.#sseC,
+              }),
+              context.signal,
+              'completing the multipart upload of',
+            ),
+          abort: (context) =>
+            send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }), context.signal).then(() => {}),
+        },
+        {
+          partSize: this.#config.partSizeBytes,
+          concurrency: this.#config.uploadQueueSize,
+          limits: S3_PART_LIMITS,
+          size: options.size,
+          timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
+          maxAttempts: (this.#context.maxRetries ?? 3) + 1,
+          signal: options.signal,
+          onActivity: options.onActivity,
+          what: `uploading s3://${Bucket}/${Key}`,
+        },
+      );
       const checksum = pickChecksum(result);
       return checksum ? { checksum } : undefined;
     } catch (error) {
