@@ -1,7 +1,9 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
   type CompletedPart,
+  chunkedUpload,
   type DriverCapabilities,
   type DriverEntry,
   type DriverListOptions,
@@ -13,7 +15,9 @@ import {
   guessContentType,
   type MultipartCapability,
   type MultipartUpload,
+  type OpenContext,
   type OperationOptions,
+  type PartLimits,
   type PresignCapability,
   parallelRangeStream,
   type StorageDriver,
@@ -30,7 +34,6 @@ import {
   StorageSharedKeyCredential,
   type UserDelegationKey,
 } from '@azure/storage-blob';
-import { uploadBlocks } from './block-upload.js';
 import type { AzureConfig } from './config.js';
 import { mapAzureError, type Subject } from './errors.js';
 import { loadDefaultAzureCredential } from './identity.js';
@@ -50,11 +53,14 @@ export function partBlockId(partNumber: number): string {
   return Buffer.from(`artifacts-part-${String(partNumber).padStart(5, '0')}`).toString('base64');
 }
 
-/** Azure commits at most 50,000 blocks: a known large size gets blocks big enough (whole MiB). */
-export function blockSizeFor(configured: number, size: number | undefined): number {
-  if (size === undefined || size <= configured * 50_000) return configured;
-  return Math.ceil(size / 50_000 / (1024 * 1024)) * 1024 * 1024;
-}
+/** Azure's block blob limits: 50,000 blocks of at most 4,000 MiB. */
+export const AZURE_BLOCK_LIMITS: PartLimits = {
+  maxParts: 50_000,
+  minPartSize: 1,
+  maxPartSize: 4000 * 1024 * 1024,
+};
+
+const digest = (data: Uint8Array): Buffer => createHash('md5').update(data).digest();
 
 /** Parses `bytes 0-99/1234` into the total size (undefined for `*`). */
 export function totalFromContentRange(contentRange: string | undefined): number | undefined {
@@ -81,8 +87,15 @@ export class AzureBlobDriver implements StorageDriver {
   readonly #sharedKey: StorageSharedKeyCredential | undefined;
   readonly #token: boolean;
   #delegationKey: { key: UserDelegationKey; expiresOn: number } | undefined;
+  readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
 
-  constructor(config: AzureConfig, service: BlobServiceClient, secrets: readonly string[]) {
+  constructor(
+    config: AzureConfig,
+    service: BlobServiceClient,
+    secrets: readonly string[],
+    context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {},
+  ) {
+    this.#context = context;
     this.#config = config;
     this.#service = service;
     this.#container = service.getContainerClient(config.container);
@@ -159,17 +172,67 @@ export class AzureBlobDriver implements StorageDriver {
     body: Readable,
     options: DriverWriteOptions,
   ): Promise<DriverWriteResult | undefined> {
-    const result = await this.#run('upload', key, () =>
-      uploadBlocks(this.#blob(key), body, {
-        blockSize: blockSizeFor(this.#config.blockSize, options.size),
-        concurrency: this.#config.uploadConcurrency,
-        md5: this.#config.transactionalMd5,
-        ...(options.contentType ? { contentType: options.contentType } : {}),
-        ...(options.size === undefined ? {} : { size: options.size }),
-        ...(options.signal ? { signal: options.signal } : {}),
-      }),
+    const blob = this.#blob(key);
+    const md5 = this.#config.transactionalMd5;
+    const whole = md5 ? createHash('md5') : undefined;
+    // A random prefix per upload: two writers of the same name never commit each other's blocks.
+    const nonce = randomBytes(12).toString('hex');
+    const headers = options.contentType ? { blobContentType: options.contentType } : {};
+    const run = <T>(fn: () => Promise<T>) => this.#run('upload', key, fn);
+    // Bodies go as a factory of streams of the part's buffer: the SDK takes a chunk as the socket
+    // drains (progress for the stall timeout) and can start a new stream for a new try.
+    const serviceMd5 = await run(() =>
+      chunkedUpload<string, string | undefined>(
+        body,
+        {
+          putWhole: (part) =>
+            run(async () => {
+              const response = await blob.upload(() => part.body(), part.data.length, {
+                abortSignal: part.signal,
+                blobHTTPHeaders: headers,
+                ...(md5 ? { transactionalContentMD5: digest(part.data) } : {}),
+              });
+              return base64(response.contentMD5);
+            }),
+          // Block blobs need no start: staged blocks stay invisible until the commit.
+          create: async () => {},
+          uploadPart: (part) =>
+            run(async () => {
+              const id = Buffer.from(`${nonce}-${String(part.partNumber).padStart(6, '0')}`).toString(
+                'base64',
+              );
+              await blob.stageBlock(id, () => part.body(), part.data.length, {
+                abortSignal: part.signal,
+                ...(md5 ? { transactionalContentMD5: digest(part.data) } : {}),
+              });
+              return id;
+            }),
+          complete: (ids, context) =>
+            run(async () => {
+              await blob.commitBlockList(ids, {
+                abortSignal: context.signal,
+                blobHTTPHeaders: { ...headers, ...(whole ? { blobContentMD5: whole.digest() } : {}) },
+              });
+              return undefined;
+            }),
+          // Uncommitted blocks cannot be deleted one by one; the service discards them.
+          abort: async () => {},
+        },
+        {
+          partSize: this.#config.blockSize,
+          concurrency: this.#config.uploadConcurrency,
+          limits: AZURE_BLOCK_LIMITS,
+          size: options.size,
+          timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
+          maxAttempts: (this.#context.maxRetries ?? 3) + 1,
+          signal: options.signal,
+          onActivity: options.onActivity,
+          onData: whole ? (data) => whole.update(data) : undefined,
+          what: `uploading ${JSON.stringify(key)}`,
+        },
+      ),
     );
-    return result.serviceMd5 ? { checksum: { algorithm: 'md5', value: result.serviceMd5 } } : undefined;
+    return serviceMd5 ? { checksum: { algorithm: 'md5', value: serviceMd5 } } : undefined;
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
