@@ -131,6 +131,25 @@ describe('chunkedUpload', () => {
     expect(s.attempts.get(2)).toBe(1);
   });
 
+  it("reports a body's own failure, not the aborts of the parts it cancelled, and aborts", async () => {
+    const s = store(() => 'stall');
+    let produced = 0;
+    const body = new Readable({
+      read() {
+        if (produced >= 3) {
+          this.destroy(new Error('the source disk went away'));
+          return;
+        }
+        produced++;
+        this.push(bytes(1000));
+      },
+    });
+    await expect(
+      chunkedUpload(body, s.target, { partSize: 1000, concurrency: 4, limits, what: 'x' }),
+    ).rejects.toThrow('the source disk went away');
+    expect(s.log).toMatchObject({ completed: 0, aborted: 1 });
+  });
+
   it('gives up on a part after maxAttempts temporary failures', async () => {
     const s = store((part) => (part === 1 ? temporary() : 'ok'));
     await expect(

@@ -212,6 +212,8 @@ export async function chunkedUpload<Part, Result>(
       target.complete(ordered, context),
     );
   } catch (error) {
+    // The first failure is the one to report, not the aborts of the parts it cancels.
+    failure ??= error;
     controller.abort(error);
     await Promise.allSettled(inFlight);
     // Its own signal: the upload's is aborted by now, and a stalled store must not hold the abort.
@@ -222,6 +224,6 @@ export async function chunkedUpload<Part, Result>(
     }
     if (!body.destroyed) body.destroy();
     // The caller's abort wins over the part failures it caused.
-    throw options.signal?.aborted ? error : (failure ?? error);
+    throw options.signal?.aborted ? error : failure;
   }
 }
