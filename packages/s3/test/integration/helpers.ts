@@ -163,7 +163,8 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
     forward.on('error', () => res.destroy());
     let flipped = !(state.corruptRequests && req.method === 'PUT');
     req.on('data', (chunk: Buffer) => {
-      if (!flipped && chunk.length > 1) {
+      // A payload byte: streamed bodies go aws-chunked, whose small framing writes come apart.
+      if (!flipped && chunk.length > 1024) {
         const copy = Buffer.from(chunk);
         copy[copy.length >> 1]! ^= 0xff;
         flipped = true;
