@@ -19,8 +19,9 @@ export interface PartRequest extends RequestContext {
   /** The part's bytes: valid until the request settles (the buffer goes back to the pool). */
   data: Buffer;
   /**
-   * A new stream of `data` for this attempt. Send it rather than `data` where the client accepts a
-   * stream: each chunk it takes is progress, which is what keeps a slow link within the timeout.
+   * A new stream of `data` for this attempt. Send it rather than `data` when `watched` and the
+   * client accepts a stream: each chunk it takes is progress, which is what keeps a slow but
+   * steady link within the timeout.
    */
   body(): Readable;
 }

@@ -15,6 +15,11 @@ export interface RequestContext {
   signal: AbortSignal;
   /** Re-arms the stall timeout: call it whenever bytes move. */
   touch(): void;
+  /**
+   * A stall timeout is in force. Without one nothing needs to see progress, and a client may take a
+   * part's bytes whole (one buffer write costs less CPU than a stream of chunks).
+   */
+  watched: boolean;
 }
 
 export interface RequestPolicy {
@@ -58,7 +63,7 @@ export async function runRequest<T>(
     };
     touch();
     try {
-      return await request({ signal, touch });
+      return await request({ signal, touch, watched: ms !== undefined });
     } catch (error) {
       if (stalled) throw stalled;
       if (outer.aborted) throw isAbortError(error) ? error : (outer.reason ?? error);
