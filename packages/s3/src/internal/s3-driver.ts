@@ -170,12 +170,17 @@ export class S3Driver implements StorageDriver {
       const result = await chunkedUpload<CompletedS3Part, Record<string, unknown>>(
         body,
         {
-          // Bodies go out as streams of the part's buffer: the SDK takes a chunk as the socket
-          // drains, which is the progress the stall timeout sees (it does not retry a stream body,
-          // so its retries never stack with the engine's).
+          // Under a stall timeout, bodies go out as streams of the part's buffer: the SDK takes a
+          // chunk as the socket drains, which is the progress the timeout sees (and it does not
+          // retry a stream body, so its retries never stack with the engine's). Without one, the
+          // buffer itself (cheaper: measured in docs/benchmarks/s3.md).
           putWhole: (part) =>
             send(
-              new PutObjectCommand({ ...params, Body: part.body(), ContentLength: part.data.length }),
+              new PutObjectCommand({
+                ...params,
+                Body: part.watched ? part.body() : part.data,
+                ContentLength: part.data.length,
+              }),
               part.signal,
             ),
           create: async (_plan, context) => {
@@ -197,7 +202,7 @@ export class S3Driver implements StorageDriver {
                 Key,
                 UploadId,
                 PartNumber: part.partNumber,
-                Body: part.body(),
+                Body: part.watched ? part.body() : part.data,
                 ContentLength: part.data.length,
                 ...perPart,
               }),

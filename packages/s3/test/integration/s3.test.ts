@@ -499,7 +499,12 @@ describe('through a fault-injecting proxy', () => {
 
   it('a part the server keeps refusing (503 SlowDown) fails as unavailable after retries and leaves nothing', async () => {
     const uri = uniqueRoot('slowdown');
-    const repo = await open(uri, { endpointUrl: proxy.endpoint, partSizeBytes: 5 * MiB, maxRetries: 1 });
+    const repo = await open(uri, {
+      endpointUrl: proxy.endpoint,
+      partSizeBytes: 5 * MiB,
+      maxAttempts: 1,
+      maxRetries: 1,
+    });
     proxy.failPartNumber = 2;
     const error = await codeOf(repo.write('big.bin', randomBytes(16 * MiB)));
     expect(error.code).toBe('unavailable');
