@@ -187,11 +187,15 @@ export class AzureBlobDriver implements StorageDriver {
         {
           putWhole: (part) =>
             run(async () => {
-              const response = await blob.upload(() => part.body(), part.data.length, {
-                abortSignal: part.signal,
-                blobHTTPHeaders: headers,
-                ...(md5 ? { transactionalContentMD5: digest(part.data) } : {}),
-              });
+              const response = await blob.upload(
+                part.watched ? () => part.body() : part.data,
+                part.data.length,
+                {
+                  abortSignal: part.signal,
+                  blobHTTPHeaders: headers,
+                  ...(md5 ? { transactionalContentMD5: digest(part.data) } : {}),
+                },
+              );
               return base64(response.contentMD5);
             }),
           // Block blobs need no start: staged blocks stay invisible until the commit.
@@ -201,7 +205,7 @@ export class AzureBlobDriver implements StorageDriver {
               const id = Buffer.from(`${nonce}-${String(part.partNumber).padStart(6, '0')}`).toString(
                 'base64',
               );
-              await blob.stageBlock(id, () => part.body(), part.data.length, {
+              await blob.stageBlock(id, part.watched ? () => part.body() : part.data, part.data.length, {
                 abortSignal: part.signal,
                 ...(md5 ? { transactionalContentMD5: digest(part.data) } : {}),
               });
