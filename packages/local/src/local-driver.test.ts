@@ -305,9 +305,15 @@ describe('driver extras', () => {
     expect(driver.capabilities).toMatchObject({ directories: true, serverSideCopy: true, checksums: [] });
     const repo = await openRepository(root);
     await repo.write('a/source.bin', 'copied bytes');
-    await driver.copy('a/source.bin', 'b/c/target.bin', {});
+    await driver.copy(driver.locate('a/source.bin'), 'b/c/target.bin', {});
     expect(await readFile(join(root, 'b', 'c', 'target.bin'), 'utf8')).toBe('copied bytes');
-    expect(await codeOf(driver.copy('a/missing.bin', 'b/x.bin', {}))).toBe('not_found');
+    expect(await codeOf(driver.copy(driver.locate('a/missing.bin'), 'b/x.bin', {}))).toBe('not_found');
+    // Another root of the same disk: the source is resolved within its own root, never outside.
+    const other = await LocalDriver.open(join(root, 'b'));
+    await other.copy(driver.locate('a/source.bin'), 'd/copied.bin', {});
+    expect(await readFile(join(root, 'b', 'd', 'copied.bin'), 'utf8')).toBe('copied bytes');
+    expect(await codeOf(other.copy(driver.locate('b/missing.bin'), 'e.bin', {}))).toBe('not_found');
+    expect(await onDisk(join(root, 'b'))).not.toContain('e.bin');
     await driver.mkdir('empty/nested', {});
     expect((await repo.stat('empty/nested')).isDir).toBe(true);
     expect(await codeOf(driver.mkdir('a/source.bin', {}))).toBe('failed_precondition');

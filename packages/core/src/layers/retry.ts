@@ -181,7 +181,7 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
     },
 
     mkdir: driver.mkdir && ((key, o) => retried('mkdir', key, o, () => driver.mkdir!(key, o))),
-    copy: driver.copy && ((from, to, o) => retried('copy', from, o, () => driver.copy!(from, to, o))),
+    copy: driver.copy && ((from, to, o) => retried('copy', from.address, o, () => driver.copy!(from, to, o))),
     multipart: driver.multipart && {
       // Creating twice would leave an orphan upload, completing twice may fail after a success:
       // only the abort is repeated.

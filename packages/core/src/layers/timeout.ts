@@ -194,7 +194,7 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       : undefined,
     copy: driver.copy
       ? (from, to, options) =>
-          bounded(`copying ${JSON.stringify(from)}`, options, (o) => driver.copy!(from, to, o))
+          bounded(`copying ${JSON.stringify(from.address)}`, options, (o) => driver.copy!(from, to, o))
       : undefined,
     multipart: driver.multipart && {
       create: (key, options) =>
