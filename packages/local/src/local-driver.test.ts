@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
-import { type ArtifactRepository, ArtifactsError, openRepository } from '@artifacts/core';
+import { type ArtifactRepository, ArtifactsError, copyArtifacts, openRepository } from '@artifacts/core';
 import { dataStream, HOSTILE_PATHS, readAll } from '@artifacts/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTempName, LocalDriver } from './local-driver.js';
@@ -296,6 +296,24 @@ describe('errors and hostile paths', () => {
       }
     }
     expect(await onDisk(base)).toEqual(before);
+  });
+});
+
+describe('copyArtifacts between local roots', () => {
+  it('lets the disk copy (copyFile, a reflink where offered): the tree arrives, no sibling, no temp file', async () => {
+    const a = await openRepository(join(root, 'a'));
+    await a.write('run/model.bin', 'weights');
+    await a.write('run/deep/plot.png', 'png');
+    await a.write('run2/other.txt', 'not me');
+    const result = await copyArtifacts({ repo: a, path: 'run' }, join(root, 'b', 'copy'));
+    expect(result).toEqual({ files: 2, bytes: 10, serverSide: 2 });
+    expect(await onDisk(join(root, 'b'))).toEqual([
+      'copy',
+      'copy/deep',
+      'copy/deep/plot.png',
+      'copy/model.bin',
+    ]);
+    expect(await readFile(join(root, 'b', 'copy', 'deep', 'plot.png'), 'utf8')).toBe('png');
   });
 });
 
