@@ -193,6 +193,13 @@ export interface StorageDriver {
    */
   delete(key: string, options: OperationOptions): Promise<void>;
   /**
+   * Optional batch delete of exact keys (files; at most 1000 a call): S3's DeleteObjects, or one
+   * request per key with bounded concurrency. A missing key is not an error. With it, core does the
+   * prefix recursion and the never-a-sibling rule (`deleteTree`), and a driver's `delete` can be
+   * `deleteTree(this, key, options)`.
+   */
+  deleteMany?(keys: readonly string[], options: OperationOptions): Promise<void>;
+  /**
    * Optional fast path: stores a whole local file at `key` (e.g. a kernel copy for local disks),
    * with the same all-or-nothing rule as `write`. Core prefers it for `logArtifact(s)` when no
    * checksum needs computing; progress is then reported once the file is stored.

@@ -18,6 +18,7 @@ export type {
 export { ConnectionPool } from './connection-pool.js';
 export type { ArtifactCopy, CopyEndpoint, CopyOptions, CopyPlanOptions, CopyResult } from './copy.js';
 export { copyArtifacts, copyFiles, planCopy } from './copy.js';
+export { DELETE_BATCH, deleteTree, forEachLimited } from './delete.js';
 export type {
   BackendPlugin,
   ByteRange,

@@ -5,6 +5,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import mime from 'mime-types';
+import { deleteTree } from './delete.js';
 import type {
   ByteRange,
   ChecksumAlgorithm,
@@ -358,7 +359,7 @@ export class ArtifactRepository {
   /** Removes `path` and everything under `path/` (never `pathfoo`); the whole root when omitted. Idempotent. */
   async deleteArtifacts(artifactPath?: string, options: OperationOptions = {}): Promise<void> {
     const key = this.#key(artifactPath);
-    await this.#call(`deleting ${describePath(key)}`, options, (o) => this.#driver.delete(key, o));
+    await this.#call(`deleting ${describePath(key)}`, options, (o) => deleteTree(this.#driver, key, o));
   }
 
   /** Opens a stream of an artifact's bytes, optionally a byte range (`end` inclusive). */

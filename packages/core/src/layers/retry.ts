@@ -136,6 +136,9 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
     stat: (key, o) => retried('stat', key, o, () => driver.stat(key, o)),
     read: (key, o) => retried('read', key, o, () => driver.read(key, o)),
     delete: (key, o) => retried('delete', key, o, () => driver.delete(key, o)),
+    deleteMany:
+      driver.deleteMany &&
+      ((keys, o) => retried('delete', keys[0] ?? '', o, () => driver.deleteMany!(keys, o))),
 
     async write(key: string, body: Readable, o: DriverWriteOptions) {
       for (let attempt = 1; ; attempt++) {

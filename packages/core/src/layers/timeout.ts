@@ -77,7 +77,7 @@ function limitOf(options: OperationOptions | undefined, fallback: number | undef
  * - `read` streams and `list` iterations: each wait of the consumer for the next byte or entry is
  *   bounded; a slow consumer (back-pressure) is never counted against the store.
  * - `delete` (a prefix may hold millions of keys) and the whole-file fast paths are left to the
- *   driver's per-request timeouts.
+ *   driver's per-request timeouts; each `deleteMany` batch is bounded.
  *
  * `options.timeoutMs` of a call overrides `defaultMs`; `-1`, `0` or undefined means no limit.
  * A timed-out call fails with an `ArtifactsError` `timeout` (not temporary: retrying a stalled
@@ -189,6 +189,10 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       };
     },
 
+    deleteMany: driver.deleteMany
+      ? (keys, options) =>
+          bounded(`deleting ${keys.length} keys`, options, (o) => driver.deleteMany!(keys, o))
+      : undefined,
     mkdir: driver.mkdir
       ? (key, options) => bounded(`creating ${JSON.stringify(key)}`, options, (o) => driver.mkdir!(key, o))
       : undefined,

@@ -23,6 +23,7 @@ export function wrapDriver(driver: StorageDriver, overrides: DriverOverrides): S
     'writeFromFile',
     'readToFile',
     'mkdir',
+    'deleteMany',
     'locate',
     'copy',
     'multipart',

@@ -13,6 +13,8 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
+  deleteTree,
+  forEachLimited,
   guessContentType,
   type MultipartCapability,
   type MultipartUpload,
@@ -393,35 +395,18 @@ export class GcsDriver implements StorageDriver {
     } while (pageToken);
   }
 
-  async delete(key: string, options: OperationOptions): Promise<void> {
-    await this.#run('delete', key, async () => {
-      const deleting = new Set<Promise<void>>();
-      let failure: unknown;
-      const remove = (name: string) => {
-        const task = this.#bucket
-          .file(name)
-          .delete({ ignoreNotFound: true })
-          .then(
-            () => undefined,
-            (error: unknown) => {
-              failure ??= error;
-            },
-          );
-        deleting.add(task);
-        void task.finally(() => deleting.delete(task));
-      };
-      if (key !== '') remove(this.#name(key));
-      for await (const entry of this.list(key, {
-        recursive: true,
-        ...(options.signal ? { signal: options.signal } : {}),
-      })) {
-        if (failure) break;
-        remove(this.#name(entry.key));
-        while (deleting.size >= this.#config.deleteConcurrency) await Promise.race(deleting);
-      }
-      await Promise.all(deleting);
-      if (failure) throw failure;
-    });
+  /** Core lists the tree and hands over batches (`deleteTree`): never a sibling sharing the prefix. */
+  delete(key: string, options: OperationOptions): Promise<void> {
+    return deleteTree(this, key, options);
+  }
+
+  /** One request per object (GCS has no batch delete in this client), `deleteConcurrency` at once. */
+  async deleteMany(keys: readonly string[], _options: OperationOptions): Promise<void> {
+    await this.#run('delete', keys[0], () =>
+      forEachLimited(keys, this.#config.deleteConcurrency, async (key) => {
+        await this.#bucket.file(this.#name(key)).delete({ ignoreNotFound: true });
+      }),
+    );
   }
 
   /** Buckets behind one endpoint, reached with one identity, copy between them. */
