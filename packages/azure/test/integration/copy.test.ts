@@ -7,6 +7,12 @@ import {
   openRepository,
 } from '@artifacts/core';
 import { startTcpProxy, type TcpProxy } from '@artifacts/testkit';
+import {
+  AccountSASPermissions,
+  generateAccountSASQueryParameters,
+  SASProtocol,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { env, uniqueRoot } from './helpers.js';
@@ -29,12 +35,37 @@ afterEach(async () => {
 
 afterAll(() => proxy.close());
 
-/** Through the counting proxy, or straight to Azurite. */
-async function open(uri: string, through: 'proxy' | 'direct'): Promise<ArtifactRepository> {
+/** An account SAS for every blob operation, valid for an hour. */
+function accountSas(): string {
+  const key = new StorageSharedKeyCredential(
+    env('ARTIFACTS_IT_AZURE_ACCOUNT'),
+    env('ARTIFACTS_IT_AZURE_ACCOUNT_KEY'),
+  );
+  return generateAccountSASQueryParameters(
+    {
+      permissions: AccountSASPermissions.parse('rwdlac'),
+      services: 'b',
+      resourceTypes: 'sco',
+      expiresOn: new Date(Date.now() + 3600_000),
+      protocol: SASProtocol.HttpsAndHttp,
+    },
+    key,
+  ).toString();
+}
+
+/** Through the counting proxy, or straight to Azurite; with the account key, or a SAS only. */
+async function open(
+  uri: string,
+  through: 'proxy' | 'direct',
+  auth: 'key' | 'sas' = 'key',
+): Promise<ArtifactRepository> {
   const server = new URL(env('ARTIFACTS_IT_AZURE_BLOB_ENDPOINT'));
   if (through === 'proxy') server.port = String(proxy.port);
   const endpoint = server.toString().replace(/\/$/, '');
-  const connectionString = `DefaultEndpointsProtocol=http;AccountName=${env('ARTIFACTS_IT_AZURE_ACCOUNT')};AccountKey=${env('ARTIFACTS_IT_AZURE_ACCOUNT_KEY')};BlobEndpoint=${endpoint};`;
+  const connectionString =
+    auth === 'key'
+      ? `DefaultEndpointsProtocol=http;AccountName=${env('ARTIFACTS_IT_AZURE_ACCOUNT')};AccountKey=${env('ARTIFACTS_IT_AZURE_ACCOUNT_KEY')};BlobEndpoint=${endpoint};`
+      : `BlobEndpoint=${endpoint};SharedAccessSignature=${accountSas()}`;
   const repo = await openRepository(uri, { connectionString });
   opened.push(repo);
   return repo;
@@ -72,6 +103,23 @@ describe('server-side copy (Azurite, bytes counted on the client sockets)', () =
       'copied/config.json',
       'copied/weights.bin',
     ]);
+  }, 120_000);
+
+  it('without a key to sign a source SAS, Copy Blob polled until done: still no blob bytes through the client', async () => {
+    const seed = await open(uniqueRoot('copy-async'), 'direct');
+    const body = randomBytes(6 * MiB);
+    await seed.write('m/w.bin', body);
+    const src = await open(seed.uri, 'proxy', 'sas');
+    const dst = await open(uniqueRoot('copy-async-dst'), 'proxy', 'sas');
+    expect(src.capabilities.presign).toBe(false);
+    proxy.resetCounters();
+    const result = await copyArtifacts({ repo: src, path: 'm' }, { repo: dst, path: 'n' });
+    console.log(
+      `azure Copy Blob of ${body.length} bytes: ${proxy.bytesUp} bytes up, ${proxy.bytesDown} down`,
+    );
+    expect(result).toEqual({ files: 1, bytes: body.length, serverSide: 1 });
+    expect(proxy.bytesUp + proxy.bytesDown).toBeLessThan(64 * 1024);
+    expect(sha(await bytesOf(dst, 'n/w.bin'))).toBe(sha(body));
   }, 120_000);
 
   it('streams between two stores (one endpoint direct, one through the proxy): every byte passes, intact', async () => {
