@@ -70,14 +70,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // the mode, resolved once here, for the workers too (mlflowVenv(), startMlflowServer())
   const mode = await resolveMode().catch(() => undefined);
   if (mode) env.ARTIFACTS_IT_RESOLVED_MODE = mode;
-  if (mode === 'containers') {
-    // MLflow's Python for tests that run its client beside a server they start themselves
-    const image = await mlflowImageIfPresent();
-    if (image) {
-      env.ARTIFACTS_IT_MLFLOW_IMAGE = image;
-      await (await import('./containers.js')).describeImage('mlflow', image);
-    }
-  }
   const control: Partial<Record<ServerName, ControlInfo>> = {};
   const envKeys: Partial<Record<ServerName, string[]>> = {};
   const missing: ServerName[] = [];
@@ -121,6 +113,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
       Object.assign(env, s.running.env);
       envKeys[s.name] = Object.keys(s.running.env);
       control[s.name] = { ...info, logFile: s.logFile };
+    }
+  }
+
+  if (mode === 'containers' && !env.ARTIFACTS_IT_MLFLOW_IMAGE) {
+    // MLflow's Python for tests that run its client beside a server they start themselves (after the
+    // run's header, which the first server start prints)
+    const image = await mlflowImageIfPresent();
+    if (image) {
+      env.ARTIFACTS_IT_MLFLOW_IMAGE = image;
+      await (await import('./containers.js')).describeImage('mlflow', image);
     }
   }
 
