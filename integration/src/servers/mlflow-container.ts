@@ -14,7 +14,7 @@
  * ARTIFACTS_IT_MLFLOW_IMAGE, which the run sets once it has resolved it (global-setup.ts, and every
  * server start here). Kept apart from mlflow.ts so the native launcher's owner can change it freely.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -104,7 +104,13 @@ export function mlflowClientCommand(
 ): string {
   const file = join(dir, program);
   if (existsSync(file)) return file;
-  mkdirSync(dir, { recursive: true });
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    // the per-process default under the temporary directory goes with the process
+    if (dir.startsWith(join(tmpdir(), 'artifacts-it-mlflow-client-'))) {
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    }
+  }
   const volumes = mounts([])
     .map((d) => `-v ${shellQuote(`${d}:${d}`)}`)
     .join(' ');
