@@ -14,6 +14,7 @@ import '@artifacts/azure';
 import '@artifacts/ftp';
 import '@artifacts/gcs';
 import '@artifacts/hdfs';
+import '@artifacts/local';
 import '@artifacts/http';
 import '@artifacts/s3';
 import '@artifacts/sftp';

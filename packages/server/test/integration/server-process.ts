@@ -23,6 +23,7 @@ export async function startServerProcess(
 ): Promise<ServerProcess> {
   const script = `
     import { startServer } from '@artifacts/server';
+    import '@artifacts/local';
     import '@artifacts/s3';
     const server = await startServer({ port: 0, ...${JSON.stringify(options)}, onMessage: () => undefined });
     process.stderr.write('LISTENING ' + server.address.url + '\\n');`;
