@@ -231,9 +231,9 @@ async function images(names: string[]): Promise<number> {
   console.log(`building container images (log: ${rel(log)})`);
   const t0 = Date.now();
   try {
-    await buildImages((names.length > 0 ? names : [...ALL_SERVERS]) as ServerName[], log, (l) =>
-      console.log(l),
-    );
+    // by default every server that has a container path (hdfs-kerberos has none)
+    const all = ALL_SERVERS.filter((n) => launchers[n].startContainer);
+    await buildImages((names.length > 0 ? names : all) as ServerName[], log, (l) => console.log(l));
   } catch (err) {
     console.error((err as Error).message);
     return 1;

@@ -1,3 +1,4 @@
+export { checkCapabilities, implementedCapabilities } from './capabilities.js';
 export {
   DEFAULT_MAX_CONCURRENCY,
   envBoolean,
@@ -15,13 +16,18 @@ export type {
   UseOptions as PoolUseOptions,
 } from './connection-pool.js';
 export { ConnectionPool } from './connection-pool.js';
+export type { ArtifactCopy, CopyEndpoint, CopyOptions, CopyPlanOptions, CopyResult } from './copy.js';
+export { copyArtifacts, copyFiles, planCopy } from './copy.js';
+export { DELETE_BATCH, deleteTree, forEachLimited } from './delete.js';
 export type {
   BackendPlugin,
   ByteRange,
   Checksum,
   ChecksumAlgorithm,
   CompletedPart,
+  CopySource,
   DriverCapabilities,
+  DriverCopyOptions,
   DriverEntry,
   DriverListOptions,
   DriverReadOptions,

@@ -2,7 +2,9 @@ import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
   type CompletedPart,
+  type CopySource,
   type DriverCapabilities,
+  type DriverCopyOptions,
   type DriverEntry,
   type DriverListOptions,
   type DriverReadOptions,
@@ -35,6 +37,8 @@ import type { AzureConfig } from './config.js';
 import { mapAzureError, type Subject } from './errors.js';
 import { loadDefaultAzureCredential } from './identity.js';
 
+/** Copy Blob From URL copies at most this much in one synchronous call. */
+const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
 /** Presigned URLs default to one hour, as MLflow's do. */
 const DEFAULT_EXPIRY_SECONDS = 3600;
 /** Azure refuses a SAS valid for longer than 7 days with a user-delegation key. */
@@ -97,7 +101,7 @@ export class AzureBlobDriver implements StorageDriver {
       checksums: config.transactionalMd5 ? ['md5'] : [],
       multipartUpload: canSign,
       presign: canSign,
-      serverSideCopy: false,
+      serverSideCopy: true,
     };
     if (canSign) {
       this.multipart = {
@@ -354,7 +358,12 @@ export class AzureBlobDriver implements StorageDriver {
 
   // --- SAS: presigned URLs and proxied multipart uploads ------------------------------------------
 
-  async #sas(key: string, permissions: string, expiresInSeconds = DEFAULT_EXPIRY_SECONDS): Promise<string> {
+  async #sas(
+    key: string,
+    permissions: string,
+    expiresInSeconds = DEFAULT_EXPIRY_SECONDS,
+    target?: { container: string; blob: string },
+  ): Promise<string> {
     if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1) {
       throw ArtifactsError.invalidArgument(
         `expiresInSeconds must be a positive integer, got ${expiresInSeconds}`,
@@ -364,8 +373,8 @@ export class AzureBlobDriver implements StorageDriver {
     const startsOn = new Date(now - SKEW_MS);
     const expiresOn = new Date(now + expiresInSeconds * 1000);
     const values = {
-      containerName: this.#config.container,
-      blobName: this.#name(key),
+      containerName: target?.container ?? this.#config.container,
+      blobName: target?.blob ?? this.#name(key),
       permissions: BlobSASPermissions.parse(permissions),
       startsOn,
       expiresOn,
@@ -394,6 +403,53 @@ export class AzureBlobDriver implements StorageDriver {
     const response = await this.#service.getUserDelegationKey(new Date(now - SKEW_MS), expiresOn);
     this.#delegationKey = { key: response, expiresOn: expiresOn.getTime() };
     return response;
+  }
+
+  /** Containers of one account, reached at one endpoint, copy between them. */
+  locate(key: string): CopySource {
+    return {
+      scope: `azure ${this.#service.url.replace(/\?.*$/, '')} ${this.#service.accountName}`,
+      address: `${this.#config.container}/${this.#name(key)}`,
+    };
+  }
+
+  /**
+   * Copy Blob From URL (synchronous, atomic) up to its 256 MiB limit when a SAS can authorize the
+   * source; otherwise Copy Blob, polled until done (within one account the destination's identity
+   * authorizes it) and aborted, its destination removed, when it fails or is cancelled. Both are
+   * pinned to the source's ETag.
+   */
+  async copy(source: CopySource, toKey: string, options: DriverCopyOptions): Promise<void> {
+    const slash = source.address.indexOf('/');
+    const from = { container: source.address.slice(0, slash), blob: source.address.slice(slash + 1) };
+    const sourceBlob = this.#service.getContainerClient(from.container).getBlobClient(from.blob);
+    const dst = this.#blob(toKey);
+    await this.#run('copy', toKey, async () => {
+      let properties: Awaited<ReturnType<typeof sourceBlob.getProperties>>;
+      try {
+        properties = await sourceBlob.getProperties(withSignal(options));
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode === 404)
+          throw ArtifactsError.notFound(`blob ${JSON.stringify(source.address)}`, { cause: error });
+        throw error;
+      }
+      const pinned = { sourceConditions: { ifMatch: properties.etag! }, ...withSignal(options) };
+      const canSign = this.#sharedKey !== undefined || this.#token;
+      if (canSign && (properties.contentLength ?? 0) <= SYNC_COPY_MAX_BYTES) {
+        const sas = await this.#sas(toKey, 'r', DEFAULT_EXPIRY_SECONDS, from);
+        await dst.syncCopyFromURL(`${sourceBlob.url}?${sas}`, pinned);
+        return;
+      }
+      const poller = await dst.beginCopyFromURL(sourceBlob.url, pinned);
+      try {
+        await poller.pollUntilDone();
+      } catch (error) {
+        const copyId = poller.getOperationState().result?.copyId;
+        if (copyId) await dst.abortCopyFromURL(copyId).catch(() => undefined);
+        await dst.deleteIfExists().catch(() => undefined);
+        throw error;
+      }
+    });
   }
 
   async #sasUrl(key: string, permissions: string, expiresInSeconds?: number): Promise<string> {

@@ -99,13 +99,15 @@ function limitOf(options: OperationOptions | undefined, fallback: number | undef
  * each storage request and on each stall of a stream (no byte moved for `timeoutMs` while someone
  * waited for one), never on a whole transfer — a multi-GB upload lives as long as it keeps moving.
  *
- * - `stat`, `mkdir`, `copy`, presign and multipart calls, the opening of a `read`: each call bounded.
+ * - `stat`, `mkdir`, presign and multipart calls, the opening of a `read`: each call bounded.
  * - `write`: the driver must take a byte of the body (or finish) within `timeoutMs` of the last one;
  *   once the body ended, the driver's per-request (socket idle) timeout bounds the rest.
  * - `read` streams and `list` iterations: each wait of the consumer for the next byte or entry is
  *   bounded; a slow consumer (back-pressure) is never counted against the store.
- * - `delete` (a prefix may hold millions of keys) and the whole-file fast paths are left to the
- *   driver's per-request timeouts.
+ * - `delete` (a prefix may hold millions of keys), `copy` (a whole object copied by the store: one
+ *   call may be many requests — UploadPartCopy parts, rewrite tokens, a polled Copy Blob — or a
+ *   long kernel copy) and the whole-file fast paths are left to the driver's per-request timeouts;
+ *   each `deleteMany` batch is bounded.
  *
  * `options.timeoutMs` of a call overrides `defaultMs`; `-1`, `0` or undefined means no limit.
  * A timed-out call fails with an `ArtifactsError` `timeout` (not temporary: retrying a stalled
@@ -223,12 +225,12 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       };
     },
 
+    deleteMany: driver.deleteMany
+      ? (keys, options) =>
+          bounded(`deleting ${keys.length} keys`, options, (o) => driver.deleteMany!(keys, o))
+      : undefined,
     mkdir: driver.mkdir
       ? (key, options) => bounded(`creating ${JSON.stringify(key)}`, options, (o) => driver.mkdir!(key, o))
-      : undefined,
-    copy: driver.copy
-      ? (from, to, options) =>
-          bounded(`copying ${JSON.stringify(from)}`, options, (o) => driver.copy!(from, to, o))
       : undefined,
     multipart: driver.multipart && {
       create: (key, options) =>

@@ -4,7 +4,9 @@ import {
   ArtifactsError,
   type Checksum,
   type CompletedPart,
+  type CopySource,
   type DriverCapabilities,
+  type DriverCopyOptions,
   type DriverEntry,
   type DriverListOptions,
   type DriverReadOptions,
@@ -34,6 +36,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BuiltClient } from './client.js';
+import { serverCopy } from './copy.js';
 import { httpStatus, mapS3Error, type S3Target, s3ErrorCode } from './errors.js';
 import type { UploadExtraArgs } from './extra-args.js';
 import { DEFAULTS, type ResolvedS3Config } from './options.js';
@@ -85,7 +88,7 @@ export class S3Driver implements StorageDriver {
       checksums: algorithm ? [algorithm.toLowerCase() as Checksum['algorithm']] : [],
       multipartUpload: true,
       presign: true,
-      serverSideCopy: false,
+      serverSideCopy: true,
     };
     this.multipart = {
       create: (key, options) => this.#createMultipart(key, options),
@@ -285,6 +288,50 @@ export class S3Driver implements StorageDriver {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     if (batch.length > 0) await this.#deleteBatch(batch, key, options.signal);
+  }
+
+  /** Buckets behind one endpoint, reached with one identity (and one SSE-C key), copy between them. */
+  locate(key: string): CopySource {
+    const credentials = this.#config.credentials;
+    const identity =
+      (credentials && 'accessKeyId' in credentials ? credentials.accessKeyId : undefined) ??
+      (this.#config.profile ? `profile ${this.#config.profile}` : process.env.AWS_ACCESS_KEY_ID) ??
+      'default';
+    const sseC = this.#sseC.SSECustomerKey
+      ? createHash('sha256').update(this.#sseC.SSECustomerKey).digest('hex')
+      : '';
+    return {
+      scope: `s3 ${this.#built.endpoint} ${identity} ${sseC}`,
+      address: `${this.#bucket}/${this.#full(key)}`,
+    };
+  }
+
+  async copy(source: CopySource, toKey: string, options: DriverCopyOptions): Promise<void> {
+    const slash = source.address.indexOf('/');
+    const from = { Bucket: source.address.slice(0, slash), Key: source.address.slice(slash + 1) };
+    try {
+      await serverCopy({
+        client: this.#built.client,
+        from,
+        to: { Bucket: this.#bucket, Key: this.#full(toKey) },
+        cutoffBytes: this.#config.copyCutoffBytes,
+        partSizeBytes: this.#config.partSizeBytes,
+        concurrency: this.#config.uploadQueueSize,
+        uploadArgs: this.#uploadArgs,
+        sseC: this.#sseC,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      const status = httpStatus(error);
+      if (status === 404 || s3ErrorCode(error) === 'NoSuchKey' || s3ErrorCode(error) === 'NotFound')
+        throw ArtifactsError.notFound(`s3://${source.address}`, { cause: error });
+      throw mapS3Error(error, {
+        bucket: from.Bucket,
+        key: from.Key,
+        action: 'copying',
+        endpoint: this.#built.endpoint,
+      });
+    }
   }
 
   async close(): Promise<void> {
