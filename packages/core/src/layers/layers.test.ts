@@ -162,6 +162,28 @@ describe('withTimeout', () => {
     await expect(withTimeout(slowStat, 50).stat('k', { timeoutMs: -1 })).resolves.toBeUndefined();
   });
 
+  it('bounds metadata calls, reads and listings of a driver that ignores its signal', async () => {
+    const never = new Promise<never>(() => undefined);
+    const deaf = withTimeout(
+      fake({
+        stat: () => never,
+        read: () => never,
+        list: () => ({
+          [Symbol.asyncIterator]: () => ({ next: () => never }),
+        }),
+      }),
+      50,
+    );
+    const started = Date.now();
+    expect((await failure(deaf.stat('k', {}))).code).toBe('timeout');
+    expect((await failure(deaf.read('k', {}))).code).toBe('timeout');
+    const listing = (async () => {
+      for await (const _ of deaf.list('', { recursive: false })) break;
+    })();
+    expect((await failure(listing)).code).toBe('timeout');
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('keeps optional members absent and present as the driver has them', () => {
     const wrapped = withTimeout(fake({ copy: async () => undefined }), 10);
     expect(typeof wrapped.copy).toBe('function');

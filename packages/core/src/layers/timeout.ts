@@ -61,6 +61,34 @@ class Watchdog {
   }
 }
 
+/**
+ * Settles as `promise` does, or rejects with the signal's reason as soon as `signal` aborts: a
+ * driver whose library ignores the signal (Google's metadata and listing requests do) cannot hold
+ * the caller past the watchdog. A value that arrives too late is handed to `discard`.
+ */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal, discard?: (late: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const onAbort = () => {
+      settled = true;
+      reject(signal.reason);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (settled) discard?.(value);
+        else resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!settled) reject(error);
+      },
+    );
+  });
+}
+
 function limitOf(options: OperationOptions | undefined, fallback: number | undefined): number | undefined {
   const ms = options?.timeoutMs ?? fallback;
   return ms !== undefined && ms > 0 ? ms : undefined;
@@ -96,7 +124,7 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
     const dog = new Watchdog(ms, what, options?.signal);
     dog.arm();
     try {
-      return await call({ ...options, signal: dog.signal });
+      return await unlessAborted(call({ ...options, signal: dog.signal }), dog.signal);
     } catch (error) {
       throw dog.translate(error);
     } finally {
@@ -131,7 +159,11 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       dog.arm();
       let result: DriverReadResult;
       try {
-        result = await driver.read(key, { ...options, signal: dog.signal });
+        result = await unlessAborted(
+          driver.read(key, { ...options, signal: dog.signal }),
+          dog.signal,
+          (late) => late.stream.destroy(),
+        );
       } catch (error) {
         dog.disarm();
         throw dog.translate(error);
@@ -180,7 +212,7 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
               dog.arm();
               let next: IteratorResult<DriverEntry>;
               try {
-                next = await iterator.next();
+                next = await unlessAborted(iterator.next(), dog.signal);
               } catch (error) {
                 throw dog.translate(error);
               }
@@ -190,7 +222,9 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
             }
           } finally {
             dog.disarm();
-            await iterator.return?.();
+            // An iterator still stuck in next() would hold return() until it settles: let it go.
+            if (dog.signal.aborted) void iterator.return?.()?.catch(() => undefined);
+            else await iterator.return?.();
           }
         },
       };

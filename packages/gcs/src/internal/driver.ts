@@ -209,7 +209,33 @@ export class GcsDriver implements StorageDriver {
         validation: false,
         ...(this.#config.requestTimeoutMs === undefined ? {} : { timeout: this.#config.requestTimeoutMs }),
       });
-      await pipeline(body, sink, ...(options.signal ? [{ signal: options.signal }] : []));
+      // A simple upload's request (teeny-request over node-fetch 3 in the client library) ignores its
+      // `timeout`: a server that took the body and never answers would hold the upload forever. Once
+      // the (small) body has been handed over, bound the wait for the answer here.
+      const timeoutMs = this.#config.requestTimeoutMs;
+      let answerTimer: NodeJS.Timeout | undefined;
+      if (!resumable && timeoutMs !== undefined && timeoutMs > 0) {
+        body.once('end', () => {
+          answerTimer = setTimeout(
+            () =>
+              sink.destroy(
+                new ArtifactsError(
+                  'timeout',
+                  `upload of ${this.#name(key)}: no answer within ${timeoutMs} ms`,
+                  {
+                    context: { timeoutMs },
+                  },
+                ),
+              ),
+            timeoutMs,
+          );
+        });
+      }
+      try {
+        await pipeline(body, sink, ...(options.signal ? [{ signal: options.signal }] : []));
+      } finally {
+        clearTimeout(answerTimer);
+      }
       const checksum = checksumOf(
         (file.metadata ?? {}) as FileMetadata & { crc32c?: string; md5Hash?: string },
       );
