@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { PassThrough, type Readable, Writable } from 'node:stream';
 import {
+  AbandonedTemps,
   ArtifactsError,
   ConnectionPool,
   type DriverCapabilities,
@@ -108,6 +109,8 @@ export class FtpDriver implements StorageDriver {
   readonly #knownDirs = new Set<string>();
   /** Temporary files of failed uploads not yet removed (their connection was dropped). */
   readonly #orphans = new OrphanTemps();
+  /** Directories whose temporary files left by killed writers were swept (the first write into each). */
+  readonly #abandoned = new AbandonedTemps();
 
   constructor(settings: FtpSettings) {
     this.#settings = settings;
@@ -197,6 +200,7 @@ export class FtpDriver implements StorageDriver {
       await this.#use(
         async (connection) => {
           await this.#ensureDir(connection, dir);
+          await this.#sweepAbandoned(connection, dir);
           const onAbort = () => discard(connection);
           options.signal?.addEventListener('abort', onAbort, { once: true });
           let uploaded = false;
@@ -267,6 +271,31 @@ export class FtpDriver implements StorageDriver {
     return this.#orphans.sweep(async (temp) => {
       await connection.client.remove(temp, true);
     }, isConnectionError);
+  }
+
+  /**
+   * The first write into a directory removes the temporary files writers killed mid-upload left
+   * there (`kill -9`): core's temporary names say which process of which host wrote each one, so a
+   * live writer's file is never touched (see AbandonedTemps for the rule on other hosts' files,
+   * judged by the MLSD `modify` fact; a server without MLSD gives no time, so only this host's
+   * dead writers are recognised there).
+   */
+  #sweepAbandoned(connection: FtpConnection, dir: string): Promise<string[]> {
+    return this.#abandoned.sweepOnce(
+      dir,
+      {
+        list: async () =>
+          ((await this.#listDir(connection, dir)) ?? [])
+            .filter((file) => isTempName(file.name) && !file.name.includes('/'))
+            .map((file) => ({
+              name: file.name,
+              isFile: file.isFile,
+              ...(file.modifiedAt ? { modified: file.modifiedAt } : {}),
+            })),
+        remove: (name) => this.#remove(connection, posix.join(dir, name)),
+      },
+      isConnectionError,
+    );
   }
 
   /** pool.use, first removing temporary files left by uploads whose connection was dropped. */
