@@ -164,7 +164,8 @@ const SWEPT_REMEMBERED = 10_000;
  * processes cannot be checked from here) only once it has not changed for `maxAgeMs` (default
  * {@link TEMP_MAX_AGE_MS}, judged on the modification time the server reports), so a live writer's
  * file is never touched, even one behind a stalled link for hours. Each directory is swept once per
- * instance; a sweep that failed is tried again by the next write there.
+ * instance; a sweep that failed is tried again by the next write there. Drivers sweep after their
+ * write landed, so that the listing never delays a transfer's first byte.
  */
 export class AbandonedTemps {
   readonly #swept = new Set<string>();
@@ -172,6 +173,12 @@ export class AbandonedTemps {
 
   constructor(options: { maxAgeMs?: number } = {}) {
     this.#maxAgeMs = options.maxAgeMs;
+  }
+
+  /** Records `dir` as needing no sweep (the writer has just created it, so nothing was left there). */
+  markSwept(dir: string): void {
+    if (this.#swept.size >= SWEPT_REMEMBERED) this.#swept.clear();
+    this.#swept.add(dir);
   }
 
   /**

@@ -162,13 +162,14 @@ export class FtpDriver implements StorageDriver {
     }
   }
 
-  async #ensureDir(connection: FtpConnection, dir: string): Promise<void> {
-    if (dir === '/' || dir === '' || this.#knownDirs.has(dir)) return;
+  /** Makes `dir` and its missing parents; resolves true when this call created `dir` itself. */
+  async #ensureDir(connection: FtpConnection, dir: string): Promise<boolean> {
+    if (dir === '/' || dir === '' || this.#knownDirs.has(dir)) return false;
     const { client } = connection;
     const existing = await this.#statPath(connection, dir);
     if (existing?.isDir) {
       this.#knownDirs.add(dir);
-      return;
+      return false;
     }
     if (existing) {
       throw new ArtifactsError(
@@ -184,8 +185,11 @@ export class FtpDriver implements StorageDriver {
       // Created meanwhile by another upload?
       const now = await this.#statPath(connection, dir);
       if (!now?.isDir) throw error;
+      this.#knownDirs.add(dir);
+      return false;
     }
     this.#knownDirs.add(dir);
+    return true;
   }
 
   #forgetDirs(path: string): void {
@@ -199,8 +203,7 @@ export class FtpDriver implements StorageDriver {
     try {
       await this.#use(
         async (connection) => {
-          await this.#ensureDir(connection, dir);
-          await this.#sweepAbandoned(connection, dir);
+          if (await this.#ensureDir(connection, dir)) this.#abandoned.markSwept(dir);
           const onAbort = () => discard(connection);
           options.signal?.addEventListener('abort', onAbort, { once: true });
           let uploaded = false;
@@ -242,6 +245,8 @@ export class FtpDriver implements StorageDriver {
           } finally {
             options.signal?.removeEventListener('abort', onAbort);
           }
+          // The write landed: a failed sweep is no failure of it (the next write tries again).
+          await this.#sweepAbandoned(connection, dir).catch(() => undefined);
         },
         {
           ...signalOption(options),

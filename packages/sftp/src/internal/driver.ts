@@ -83,7 +83,7 @@ export class SftpDriver implements StorageDriver {
     try {
       await this.#use(
         async (connection) => {
-          await this.#sweepAbandoned(connection, posix.dirname(target));
+          const dir = posix.dirname(target);
           let handle: Buffer | undefined;
           await replaceAtomically(
             target,
@@ -93,7 +93,9 @@ export class SftpDriver implements StorageDriver {
                   handle = await open(connection, temp, 'w');
                 } catch (error) {
                   if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
-                  await this.#mkdirp(connection, posix.dirname(target));
+                  await this.#mkdirp(connection, dir);
+                  // It did not exist a moment ago: no killed writer left anything there.
+                  this.#abandoned.markSwept(dir);
                   handle = await open(connection, temp, 'w');
                 }
                 options.signal?.throwIfAborted();
@@ -112,6 +114,8 @@ export class SftpDriver implements StorageDriver {
             },
             { orphans: this.#orphans, ...(options.signal ? { signal: options.signal } : {}) },
           );
+          // The write landed: a failed sweep is no failure of it (the next write tries again).
+          await this.#sweepAbandoned(connection, dir).catch(() => undefined);
         },
         {
           ...(options.signal ? { signal: options.signal } : {}),
