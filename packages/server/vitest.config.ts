@@ -1,3 +1,3 @@
 import { unitTestConfig } from '../../vitest.shared.ts';
 
-export default unitTestConfig(['src/**/*.test.ts', 'test/*.test.ts']);
+export default unitTestConfig(['src/**/*.test.ts', 'test/*.test.ts'], { setupFiles: ['test/setup.ts'] });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type ArtifactRepository, openRepository } from '@artifacts/core';
 import { type LaunchedForTest, launchForTest } from '@artifacts/integration';
 import '@artifacts/ftp';
+import '@artifacts/local';
 import '@artifacts/http';
 import '@artifacts/sftp';
 import { type StartedServer, startServer } from '@artifacts/server';

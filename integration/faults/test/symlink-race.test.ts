@@ -4,6 +4,7 @@
  * and list below it through the REST API. Zero reads, writes or deletions outside, no temporary
  * file left.
  */
+import '@artifacts/local';
 import { type StartedServer, startServer } from '@artifacts/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {

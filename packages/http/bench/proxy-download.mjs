@@ -62,7 +62,8 @@ const server = spawn(
   [
     '--input-type=module',
     '-e',
-    `import { startServer } from '@artifacts/server';
+    `import '@artifacts/local';
+     import { startServer } from '@artifacts/server';
      const s = await startServer({ artifactsDestination: ${JSON.stringify(dest)}, port: 0, accessLog: false, auth: { allowUnauthenticated: true } });
      console.log(s.address.url);`,
   ],

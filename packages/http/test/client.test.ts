@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArtifactsError, openRepository } from '@artifacts/core';
+import '@artifacts/local';
 import { type ArtifactServer, createArtifactServer } from '@artifacts/server';
 import { dataBytes, readAll } from '@artifacts/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

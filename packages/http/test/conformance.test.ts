@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openRepository } from '@artifacts/core';
 import '../src/index.js';
+import '@artifacts/local';
 import { createArtifactServer } from '@artifacts/server';
 import { describeConformance } from '@artifacts/testkit';
 import { afterAll } from 'vitest';

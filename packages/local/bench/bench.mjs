@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { dataBytes, dataStream } from '@artifacts/testkit';
+import { dataBytes, dataStream } from '@artifacts/testkit/data';
 
 const MiB = 1024 * 1024;
 const fileMiB = Number(process.env.BENCH_FILE_MIB ?? 1024);

@@ -1,6 +1,3 @@
-// The default destination (./mlartifacts) is a local directory: its backend ships with the server.
-import '@artifacts/local';
-
 export type {
   AccessLogEntry,
   ArtifactRoutesOptions,

@@ -36,6 +36,7 @@ export async function startServerProcess(
     : '';
   const script = `
     import { startServer } from '@artifacts/server';
+    import '@artifacts/local';
     import '@artifacts/s3';
     const server = await startServer({ port: 0, ...${JSON.stringify(options)}, onMessage: () => undefined });
     ${probe}

@@ -1,7 +1,8 @@
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, parseArtifactUri } from '@artifacts/core';
 import { InvalidArgumentError, Option } from 'commander';
 import type { RegisterCommand } from '../context.js';
 import { UsageError } from '../exit-codes.js';
+import { loadBackend, localize } from '../target.js';
 import { integer } from './options.js';
 
 /** Every `serve` flag with the server variable it stands for: the flag wins, the variable is the default. */
@@ -175,6 +176,10 @@ export const registerServe: RegisterCommand = (program, context) => {
       }
       process.env[setting.env] = setting.boolean ? String(value === true) : String(value);
     }
+    // The destination's backend is loaded from here (the server itself depends on none): the local one
+    // for the default ./mlartifacts, the one of its scheme otherwise.
+    const destination = process.env.ARTIFACTS_SERVER_ARTIFACTS_DESTINATION || server.DEFAULT_DESTINATION;
+    await loadBackend(parseArtifactUri(localize(destination)).scheme);
     ctx.ownSignals();
     let started: Awaited<ReturnType<typeof server.startServer>>;
     try {
