@@ -3,7 +3,7 @@
  * `Launcher`. Servers run as native processes on 127.0.0.1 (testcontainers when a Docker engine
  * answers and ARTIFACTS_IT_MODE allows it).
  */
-export type ServerName = 's3' | 'azure' | 'gcs' | 'sftp' | 'ftp' | 'hdfs' | 'mlflow';
+export type ServerName = 's3' | 'azure' | 'gcs' | 'sftp' | 'ftp' | 'hdfs' | 'hdfs-kerberos' | 'mlflow';
 
 export interface LaunchContext {
   /** Per-version install cache outside the clone: `${XDG_CACHE_HOME:-~/.cache}/artifacts-it/`. */

@@ -10,6 +10,13 @@
  * ephemeral ports MiniDFSCluster binds to 127.0.0.1). WebHDFS is on, permissions off, replication 1.
  * restart() keeps the data (the second start runs without -format) and the namenode's ports; the
  * datanode's ports change, which WebHDFS clients never see (they follow the namenode's redirects).
+ *
+ * `hdfs-kerberos` is the same program and jars in secure mode, beside an MIT KDC (kdc.ts):
+ * hadoop.security.authentication=kerberos, the NameNode and DataNode logged in from a keytab as
+ * hdfs/localhost, SPNEGO on WebHDFS (hadoop.http.authentication.type=kerberos with every HTTP/…
+ * principal of the keytab, so HTTP/127.0.0.1 and HTTP/localhost both work), block access tokens on,
+ * and `ignore.secure.ports.for.testing` so that the DataNode needs neither privileged ports nor
+ * SASL with HTTPS. Users alice and bob have keytabs for the tests to kinit from.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -33,6 +40,7 @@ import {
   waitUntil,
   withLock,
 } from '../util.js';
+import { installKerberos, type Kdc, KRB_REALM, startKdc } from './kdc.js';
 import { ensureDebianPackages } from './sftp/debian.js';
 
 export const HADOOP_VERSION = '3.4.1';
@@ -107,8 +115,20 @@ function peakRssKiB(pid: number): number | undefined {
   }
 }
 
-async function start(ctx: LaunchContext, inContainer = false): Promise<RunningServer> {
+async function start(ctx: LaunchContext, inContainer = false, secure = false): Promise<RunningServer> {
   const { stateDir, logFile } = ctx;
+  let kdc: Kdc | undefined;
+  if (secure) {
+    kdc = await startKdc({
+      stateDir,
+      logFile,
+      principals: {
+        service: ['hdfs/localhost', 'HTTP/localhost', 'HTTP/127.0.0.1'],
+        alice: ['alice'],
+        bob: ['bob'],
+      },
+    });
+  }
   let classpath = '/opt/hdfs/lib/*';
   let image = '';
   if (inContainer) {
@@ -135,7 +155,10 @@ async function start(ctx: LaunchContext, inContainer = false): Promise<RunningSe
   await mkdir(confDir, { recursive: true });
   await writeFile(
     join(confDir, 'core-site.xml'),
-    siteXml({ 'fs.defaultFS': `hdfs://127.0.0.1:${nnPort}`, 'hadoop.security.authentication': 'simple' }),
+    siteXml({
+      'fs.defaultFS': `hdfs://127.0.0.1:${nnPort}`,
+      'hadoop.security.authentication': kdc ? 'kerberos' : 'simple',
+    }),
   );
   await writeFile(
     join(confDir, 'hdfs-site.xml'),
@@ -164,6 +187,26 @@ async function start(ctx: LaunchContext, inContainer = false): Promise<RunningSe
     // 1 s heartbeats: the namenode learns of a restarted datanode quickly
     'dfs.heartbeat.interval': '1',
   };
+  if (kdc) {
+    const service = `hdfs/localhost@${KRB_REALM}`;
+    const keytab = kdc.keytabs.service as string;
+    Object.assign(settings, {
+      'hadoop.security.authentication': 'kerberos',
+      'dfs.namenode.kerberos.principal': service,
+      'dfs.namenode.keytab.file': keytab,
+      'dfs.datanode.kerberos.principal': service,
+      'dfs.datanode.keytab.file': keytab,
+      'dfs.block.access.token.enable': 'true',
+      'ignore.secure.ports.for.testing': 'true',
+      // Hadoop 3.4 puts WebHDFS behind the server-wide filter (AuthFilterInitializer), configured here
+      'hadoop.http.authentication.type': 'kerberos',
+      'hadoop.http.authentication.simple.anonymous.allowed': 'false',
+      'hadoop.http.authentication.kerberos.principal': '*',
+      'hadoop.http.authentication.kerberos.keytab': keytab,
+      'dfs.web.authentication.kerberos.principal': '*',
+      'dfs.web.authentication.kerberos.keytab': keytab,
+    });
+  }
   const javaArgs = (format: boolean) => [
     '-Xmx1g',
     '-XX:+UseSerialGC',
@@ -171,6 +214,7 @@ async function start(ctx: LaunchContext, inContainer = false): Promise<RunningSe
     '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
     `-Dtest.build.data=${join(stateDir, 'test-data')}`,
     `-Djava.io.tmpdir=${join(stateDir, 'tmp')}`,
+    ...(kdc ? [`-Djava.security.krb5.conf=${kdc.krb5Conf}`] : []),
     '-cp',
     classpath,
     MAIN_CLASS,
@@ -190,11 +234,12 @@ async function start(ctx: LaunchContext, inContainer = false): Promise<RunningSe
   let proc: SpawnedProcess;
   let container: ServerContainer | undefined;
   let peakKiB = 0;
-  // -writeConfig is written once the cluster is up (datanode registered, out of safe mode)
+  // -writeConfig is written once the cluster is up (datanode registered, out of safe mode); a secure
+  // cluster asks for SPNEGO (401) instead of answering
   const up = async () =>
     existsSync(writtenConfig) &&
     (await httpStatus(`${webhdfs}/webhdfs/v1/?op=GETFILESTATUS&user.name=${encodeURIComponent(user)}`)) ===
-      200;
+      (kdc ? 401 : 200);
   const launch = async (format: boolean) => {
     await rm(writtenConfig, { force: true });
     if (inContainer) {
@@ -235,7 +280,41 @@ async function start(ctx: LaunchContext, inContainer = false): Promise<RunningSe
     await waitForPortClosed(nnPort, { logFile });
     await waitForPortClosed(httpPort, { logFile });
   };
-  await launch(true);
+  const secureServer = (k: Kdc): RunningServer => ({
+    name: 'hdfs-kerberos',
+    mode: 'native',
+    env: {
+      ARTIFACTS_IT_HDFS_KRB_URI: `hdfs://127.0.0.1:${nnPort}${ROOT_DIR}`,
+      ARTIFACTS_IT_HDFS_KRB_CONF_DIR: confDir,
+      ARTIFACTS_IT_HDFS_KRB_WEBHDFS_URL: webhdfs,
+      ARTIFACTS_IT_KRB_REALM: k.realm,
+      ARTIFACTS_IT_KRB_ALICE_KEYTAB: k.keytabs.alice as string,
+      ARTIFACTS_IT_KRB_BOB_KEYTAB: k.keytabs.bob as string,
+      // MIT Kerberos (kinit, GSSAPI in the client) finds the test realm's KDC through this file
+      KRB5_CONFIG: k.krb5Conf,
+    },
+    get pids() {
+      return [proc.pid, k.pid];
+    },
+    logFile,
+    async stop() {
+      await halt();
+      await k.stop();
+    },
+    async restart() {
+      appendLog(logFile, '--- restart (keeping data) ---\n');
+      await halt();
+      await launch(false);
+    },
+  });
+  try {
+    await launch(true);
+  } catch (error) {
+    await kdc?.stop().catch(() => {});
+    throw error;
+  }
+
+  if (kdc) return secureServer(kdc);
 
   const mkdirs = await fetch(
     `${webhdfs}/webhdfs/v1${ROOT_DIR}?op=MKDIRS&permission=777&user.name=${encodeURIComponent(user)}`,
@@ -276,6 +355,19 @@ export function hdfsPeakRssMiB(server: RunningServer): number | undefined {
   const kib = pid ? peakRssKiB(pid) : undefined;
   return kib === undefined ? undefined : Math.round(kib / 1024);
 }
+
+/**
+ * The MiniDFSCluster in secure mode (Kerberos, SPNEGO on WebHDFS) beside its own KDC; installs the
+ * KDC's Debian packages and builds the optional `kerberos` binding @artifacts/hdfs uses.
+ */
+export const kerberosLauncher: Launcher = {
+  name: 'hdfs-kerberos',
+  async install(ctx) {
+    await install(ctx);
+    await installKerberos(ctx);
+  },
+  start: (ctx) => start(ctx, false, true),
+};
 
 export const launcher: Launcher = {
   name: 'hdfs',

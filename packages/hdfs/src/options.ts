@@ -14,13 +14,16 @@ export interface HdfsOptions {
    */
   hadoopConfDir?: string | false;
   /**
-   * User name for simple authentication (`user.name=`). Default: `MLFLOW_KERBEROS_USER`, else
-   * `HADOOP_USER_NAME`, else the current OS user. Not sent when Kerberos is used.
+   * Simple authentication: the user name of `user.name=`. Kerberos: the principal to authenticate as
+   * (the ticket cache must hold a ticket for it), as MLflow passes `MLFLOW_KERBEROS_USER` to Hadoop.
+   * Default: `MLFLOW_KERBEROS_USER`, else (simple only) `HADOOP_USER_NAME`, else the current OS user
+   * (simple) or the ticket cache's own principal (Kerberos).
    */
   user?: string;
   /**
    * Kerberos ticket cache: set to use SPNEGO (needs the optional `kerberos` package). Default:
-   * `MLFLOW_KERBEROS_TICKET_CACHE`; unset = simple authentication.
+   * `MLFLOW_KERBEROS_TICKET_CACHE`; unset = simple authentication, unless the Hadoop configuration
+   * says `hadoop.security.authentication=kerberos` (then SPNEGO with GSSAPI's default cache).
    */
   kerberosTicketCache?: string;
   /** Connections kept open to each NameNode and DataNode, at most. Default: `ARTIFACTS_HDFS_MAX_CONNECTIONS`, else 4. */

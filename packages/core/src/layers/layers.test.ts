@@ -87,6 +87,30 @@ describe('withTimeout', () => {
     expect(stored?.length).toBe(120);
   });
 
+  it('counts the bytes a driver reports sending while the body waits as progress', async () => {
+    let beats = 0;
+    const driver = withTimeout(
+      fake({
+        write: async (_key, body, options) => {
+          const iterator = body[Symbol.asyncIterator]();
+          await iterator.next();
+          // Parts in flight at the link's pace while the body waits: no byte taken from it.
+          for (let i = 0; i < 8; i++) {
+            await sleep(40);
+            options.signal?.throwIfAborted();
+            options.onActivity?.();
+            beats++;
+          }
+          while (!(await iterator.next()).done) options.signal?.throwIfAborted();
+          return undefined;
+        },
+      }),
+      100,
+    );
+    await driver.write('k', trickle(2, 10), {});
+    expect(beats).toBe(8);
+  });
+
   it('fails a stalled write with timeout within the timeout, not at the end of the transfer', async () => {
     const driver = withTimeout(
       fake({

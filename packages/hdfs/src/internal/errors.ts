@@ -69,7 +69,7 @@ function codeForStatus(status: number): ArtifactsErrorCode {
 }
 
 /** The ArtifactsError for a WebHDFS error answer. */
-export function webhdfsError(status: number, body: string, what: string): ArtifactsError {
+export function webhdfsError(status: number, body: string, what: string, hint?: string): ArtifactsError {
   const remote = parseRemoteException(body);
   // 401 is always authentication (SPNEGO/token refused), whatever exception name the server gives.
   const code =
@@ -79,7 +79,7 @@ export function webhdfsError(status: number, body: string, what: string): Artifa
   const detail = remote
     ? `${remote.exception}${remote.message ? `: ${firstLine(remote.message)}` : ''}`
     : `HTTP ${status}${body.trim() && body.length < 300 && !body.includes('<') ? `: ${body.trim()}` : ''}`;
-  return new ArtifactsError(code, `${what}: ${detail}`, {
+  return new ArtifactsError(code, `${what}: ${detail}${hint ? ` (${hint})` : ''}`, {
     context: { status, ...(remote ? { exception: remote.exception } : {}) },
   });
 }

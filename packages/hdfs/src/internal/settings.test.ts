@@ -68,7 +68,30 @@ describe('resolveSettings', () => {
       { ...env, MLFLOW_KERBEROS_TICKET_CACHE: '/tmp/krb5cc' },
     );
     expect(krb.user).toBeUndefined();
-    expect(krb.kerberosTicketCache).toBe('/tmp/krb5cc');
+    // MLflow passes MLFLOW_KERBEROS_USER as the principal, also when a ticket cache is set
+    expect(krb.kerberos).toMatchObject({ ticketCache: '/tmp/krb5cc', principal: 'krb' });
+    expect(krb.kerberos?.reason).toBe('MLFLOW_KERBEROS_TICKET_CACHE');
+    const noUser = resolveSettings(uri('webhdfs://h/a'), {}, { MLFLOW_KERBEROS_TICKET_CACHE: '/tmp/krb5cc' });
+    expect(noUser.kerberos).toMatchObject({ ticketCache: '/tmp/krb5cc', principal: undefined });
+    const byOption = resolveSettings(
+      uri('webhdfs://h/a'),
+      { kerberosTicketCache: '/tmp/opt', user: 'alice' },
+      { ...env, MLFLOW_KERBEROS_TICKET_CACHE: '/tmp/krb5cc' },
+    );
+    expect(byOption.kerberos).toMatchObject({ ticketCache: '/tmp/opt', principal: 'alice' });
+    expect(resolveSettings(uri('webhdfs://h/a'), {}, env).kerberos).toBeUndefined();
+  });
+
+  it('hadoop.security.authentication=kerberos in core-site.xml turns on SPNEGO with the default cache', () => {
+    const dir = confDir({ 'hadoop.security.authentication': 'Kerberos' }, {});
+    const s = resolveSettings(
+      uri('webhdfs://h/a'),
+      {},
+      { HADOOP_CONF_DIR: dir, MLFLOW_KERBEROS_USER: 'bob' },
+    );
+    expect(s.user).toBeUndefined();
+    expect(s.kerberos).toMatchObject({ ticketCache: undefined, principal: 'bob' });
+    expect(s.kerberos?.reason).toContain(dir);
   });
 
   it('pool size and retry budget: option > env > default, validated', () => {

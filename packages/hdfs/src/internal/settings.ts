@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { ArtifactsError, type ArtifactUri, envNumber, envString, redactUri } from '@artifacts/core';
 import type { HdfsOptions } from '../options.js';
 import { hadoopConfDir, loadHadoopConf, normalizeEndpoints, resolveTarget } from './hadoop-conf.js';
+import type { KerberosAuth } from './kerberos.js';
 
 export const DEFAULT_MAX_CONNECTIONS = 4;
 export const DEFAULT_RETRY_TIMEOUT_MS = 30_000;
@@ -15,8 +16,8 @@ export interface HdfsSettings {
   root: string;
   /** `user.name` for simple authentication; undefined with Kerberos. */
   user: string | undefined;
-  /** Ticket cache for SPNEGO, when Kerberos is on. */
-  kerberosTicketCache: string | undefined;
+  /** SPNEGO (ticket cache and principal) when Kerberos is on; undefined = simple authentication. */
+  kerberos: KerberosAuth | undefined;
   maxConnections: number;
   /** Extra CA certificates (PEM) for https endpoints. */
   ca: string | undefined;
@@ -70,13 +71,28 @@ export function resolveSettings(
     conf,
   });
 
-  const kerberosTicketCache = options.kerberosTicketCache ?? (env.MLFLOW_KERBEROS_TICKET_CACHE || undefined);
-  const user = kerberosTicketCache
+  // MLflow hands MLFLOW_KERBEROS_USER to the Hadoop client as the user, which with a ticket cache is
+  // the Kerberos principal to log in as (UserGroupInformation.getBestUGI(cache, user)), and without
+  // one the simple-authentication user name.
+  const ticketCache = options.kerberosTicketCache ?? (env.MLFLOW_KERBEROS_TICKET_CACHE || undefined);
+  const mlflowUser = options.user ?? (env.MLFLOW_KERBEROS_USER || undefined);
+  const confKerberos = conf.get('hadoop.security.authentication')?.toLowerCase() === 'kerberos';
+  let kerberos: KerberosAuth | undefined;
+  if (ticketCache !== undefined || confKerberos) {
+    kerberos = {
+      ticketCache,
+      principal: mlflowUser,
+      reason:
+        ticketCache !== undefined
+          ? options.kerberosTicketCache !== undefined
+            ? 'the kerberosTicketCache option'
+            : 'MLFLOW_KERBEROS_TICKET_CACHE'
+          : `hadoop.security.authentication=kerberos in ${confDir}`,
+    };
+  }
+  const user = kerberos
     ? undefined
-    : (options.user ??
-      (env.MLFLOW_KERBEROS_USER || undefined) ??
-      (env.HADOOP_USER_NAME || undefined) ??
-      userInfo().username);
+    : (mlflowUser ?? (env.HADOOP_USER_NAME || undefined) ?? userInfo().username);
 
   const maxConnections =
     positiveInteger(options.maxConnections, 'option maxConnections') ??
@@ -101,7 +117,7 @@ export function resolveSettings(
     endpoints: target.endpoints,
     root: target.path,
     user,
-    kerberosTicketCache,
+    kerberos,
     maxConnections,
     ca,
     retryTimeoutMs,

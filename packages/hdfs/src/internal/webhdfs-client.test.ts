@@ -1,9 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ArtifactsError } from '@artifacts/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { HdfsSettings } from './settings.js';
 import { WebHdfsClient } from './webhdfs-client.js';
+
+// The integration setup may have built the optional kerberos package in this checkout: this file
+// checks what happens where it is not installed.
+vi.mock('kerberos', () => {
+  throw new Error("Cannot find module 'kerberos'");
+});
 
 // Fakes stand in for what a single MiniDFSCluster cannot do on demand: a standby NameNode of an HA
 // pair, and a NameNode answering RetriableException.
@@ -32,7 +38,7 @@ const settings = (endpoints: string[], extra: Partial<HdfsSettings> = {}): HdfsS
   endpoints,
   root: '/r',
   user: 'alice',
-  kerberosTicketCache: undefined,
+  kerberos: undefined,
   maxConnections: 2,
   ca: undefined,
   retryTimeoutMs: 5000,
@@ -113,12 +119,31 @@ describe('WebHdfsClient', () => {
       fileStatus(res);
     });
     const client = new WebHdfsClient(
-      settings([nn], { user: undefined, kerberosTicketCache: '/tmp/krb5cc_x' }),
+      settings([nn], {
+        user: undefined,
+        kerberos: {
+          ticketCache: '/tmp/krb5cc_x',
+          principal: undefined,
+          reason: 'MLFLOW_KERBEROS_TICKET_CACHE',
+        },
+      }),
     );
     const error = await stat(client).catch((e: unknown) => e);
     expect(ArtifactsError.is(error, 'unsupported')).toBe(true);
     expect((error as Error).message).toMatch(/npm install kerberos/);
     expect(calls).toBe(0);
+    await client.close();
+  });
+
+  it('a 401 asking for Negotiate without Kerberos configured says how to turn it on', async () => {
+    const nn = await fake((_req, res) => {
+      res.writeHead(401, { 'www-authenticate': 'Negotiate', 'content-type': 'text/plain' });
+      res.end('Authentication required');
+    });
+    const client = new WebHdfsClient(settings([nn]));
+    const error = await stat(client).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'unauthenticated')).toBe(true);
+    expect((error as Error).message).toMatch(/requires Kerberos \(SPNEGO\).*MLFLOW_KERBEROS_TICKET_CACHE/);
     await client.close();
   });
 

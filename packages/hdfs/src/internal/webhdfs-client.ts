@@ -56,6 +56,12 @@ export class WebHdfsClient {
   /** NameNodes that answered at least once: only for them is a refused connection worth waiting out. */
   readonly #answered = new Set<string>();
   #closed = false;
+  /**
+   * Kerberos: the signed `hadoop.auth` cookie each NameNode answered a SPNEGO request with. Later
+   * calls send it instead of a new token, as Hadoop's own AuthenticatedURL does, until the NameNode
+   * refuses it (expired: 10 h by default). A credential: kept in memory only, never in a message.
+   */
+  readonly #authCookies = new Map<string, string>();
 
   constructor(settings: HdfsSettings) {
     this.#settings = settings;
@@ -88,9 +94,34 @@ export class WebHdfsClient {
   }
 
   async #headers(endpoint: string): Promise<Record<string, string>> {
-    if (!this.#settings.kerberosTicketCache) return {};
-    const token = await spnegoToken(this.#settings.kerberosTicketCache, new URL(endpoint).hostname);
+    if (!this.#settings.kerberos) return {};
+    const cookie = this.#authCookies.get(endpoint);
+    if (cookie !== undefined) return { cookie };
+    const token = await spnegoToken(this.#settings.kerberos, new URL(endpoint).hostname);
     return { authorization: `Negotiate ${token}` };
+  }
+
+  #keepAuthCookie(endpoint: string, response: ResponseData): void {
+    const header = response.headers['set-cookie'];
+    for (const line of Array.isArray(header) ? header : header ? [header] : []) {
+      const m = /^hadoop\.auth=("?)([^";]*)\1/.exec(line);
+      if (!m) continue;
+      if (m[2]) this.#authCookies.set(endpoint, `hadoop.auth=${m[1]}${m[2]}${m[1]}`);
+      else this.#authCookies.delete(endpoint);
+    }
+  }
+
+  /** What a 401 from the NameNode means for this repository's settings. */
+  #hint401(response: ResponseData): string | undefined {
+    if (response.statusCode !== 401) return undefined;
+    const kerberos = this.#settings.kerberos;
+    if (!kerberos) {
+      const negotiate = String(response.headers['www-authenticate'] ?? '').startsWith('Negotiate');
+      return negotiate
+        ? 'the NameNode requires Kerberos (SPNEGO): kinit, then set MLFLOW_KERBEROS_TICKET_CACHE to the ticket cache (or hadoop.security.authentication=kerberos in core-site.xml to use the default cache)'
+        : undefined;
+    }
+    return `the NameNode refused the Kerberos token of ${kerberos.principal ?? 'the default principal'} from ${kerberos.ticketCache ?? 'the default ticket cache'}`;
   }
 
   /**
@@ -121,8 +152,24 @@ export class WebHdfsClient {
           ...(options.signal ? { signal: options.signal } : {}),
         });
         this.#answered.add(endpoint);
+        if (this.#settings.kerberos) {
+          const sentCookie = this.#authCookies.get(endpoint);
+          this.#keepAuthCookie(endpoint, response);
+          // a refused cookie (expired, or the NameNode restarted with a new secret): once more with
+          // a fresh token; the call was not carried out, so this is safe for any call
+          if (response.statusCode === 401 && sentCookie !== undefined) {
+            this.#authCookies.delete(endpoint);
+            await response.body.dump();
+            continue;
+          }
+        }
         if (response.statusCode < 300 || response.statusCode === 307) return response;
-        error = webhdfsError(response.statusCode, await response.body.text(), options.what);
+        error = webhdfsError(
+          response.statusCode,
+          await response.body.text(),
+          options.what,
+          this.#hint401(response),
+        );
       } catch (thrown) {
         options.signal?.throwIfAborted();
         if (ArtifactsError.is(thrown)) throw thrown;

@@ -133,16 +133,6 @@ describe('authentication', () => {
     expect(await owner(`${path}/hadoop.txt`)).toBe('hadoop-user');
     await Promise.all([byOption.close(), byMlflow.close(), byHadoop.close()]);
   });
-
-  it('Kerberos without the optional kerberos package is a clear unsupported error', async () => {
-    const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'krb'), {
-      kerberosTicketCache: '/tmp/krb5cc_artifacts_test',
-    });
-    const error = await repo.stat('x').catch((e: unknown) => e);
-    expect(ArtifactsError.is(error, 'unsupported')).toBe(true);
-    expect((error as Error).message).toMatch(/npm install kerberos/);
-    await repo.close();
-  });
 });
 
 /** Every name under `path`, recursively, as the NameNode lists them (temporary files included). */
