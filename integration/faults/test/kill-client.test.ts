@@ -67,15 +67,6 @@ function upload(
   });
 }
 
-/**
- * Backends whose temporary files a kill -9 still leaves behind, and that the next upload does not
- * sweep (issue 12, item 7). sftp and ftp: `.<name>.artifacts-<hex>.part` files of the killed
- * uploads stay (sftp 16, ftp 7 after 20 kills, measured 2026-11-29); they do not use core's
- * temporary names yet, whose
- * pid/host tag lets a sweep tell a dead writer's file from a live one's. They are still hidden from
- * listings, which this suite checks.
- */
-const KNOWN_ORPHANS = new Set(['sftp', 'ftp']);
 
 const ALL: Record<string, () => Promise<FaultBackend>> = { local: localBackend, ...BACKENDS };
 
@@ -126,14 +117,7 @@ describe.each(Object.keys(ALL))('%s: the client killed mid-upload', (name) => {
         const disk = await backend.stored(root);
         expect(disk, seen.join('\n')).toContain('run/weights.bin');
         const orphans = disk.filter((file) => file !== 'run/weights.bin');
-        if (KNOWN_ORPHANS.has(name)) {
-          // Still never visible: hidden temporary names, left out of every listing.
-          for (const orphan of orphans) expect(orphan).toMatch(/^run\/\.[^/]*artifacts[^/]*$/);
-          if (orphans.length > 0)
-            console.warn(`${name}: kill -9 left ${orphans.length} temporary files: ${orphans.join(', ')}`);
-        } else {
-          expect(orphans, seen.join('\n')).toEqual([]);
-        }
+        expect(orphans, seen.join('\n')).toEqual([]);
         if (backend.pendingUploads) {
           const pendingAfterLog = await backend.pendingUploads(root, 'run/weights.bin');
           console.log(

@@ -92,8 +92,9 @@ export { ArtifactRepository, guessContentType } from './repository.js';
 export type { ResolvedSettings, SettingSpec, Settings, SettingsValues } from './settings.js';
 export { closestName, defineSettings } from './settings.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
-export type { AtomicReplaceSteps, TempOwner } from './temp-name.js';
+export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';
 export {
+  AbandonedTemps,
   isAbandonedTemp,
   isTempName,
   OrphanTemps,
