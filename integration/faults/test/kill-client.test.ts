@@ -67,7 +67,6 @@ function upload(
   });
 }
 
-
 const ALL: Record<string, () => Promise<FaultBackend>> = { local: localBackend, ...BACKENDS };
 
 describe.each(Object.keys(ALL))('%s: the client killed mid-upload', (name) => {
