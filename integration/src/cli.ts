@@ -33,11 +33,13 @@ import {
 } from './util.js';
 
 const OWNER = 'cli';
+/** What `pnpm servers install` knows: every server, and the fault suite's toxiproxy. */
+const INSTALLABLE = [...ALL_SERVERS, 'toxiproxy'] as const;
 const rel = (p: string) => p.replace(`${process.cwd()}/`, '');
 
 function usage(): never {
   console.error(
-    `usage: pnpm servers up [${ALL_SERVERS.join('|')}…] | down | status | images [${ALL_SERVERS.join('|')}…] | images --node-base`,
+    `usage: pnpm servers up [${ALL_SERVERS.join('|')}…] | down | status | install [${INSTALLABLE.join('|')}…] | images [${ALL_SERVERS.join('|')}…] | images --node-base`,
   );
   process.exit(2);
 }
@@ -211,6 +213,49 @@ async function status(): Promise<number> {
   return 0;
 }
 
+/**
+ * Installs the named servers (all, and toxiproxy, by default) into the cache, all at once: their
+ * downloads and builds overlap instead of each suite paying its own in turn (CI starts this beside
+ * the unit tests). Each install runs under its cache lock, so a suite starting meanwhile waits for it
+ * instead of installing twice. Prints what each took; fails when one fails.
+ */
+async function install(names: string[]): Promise<number> {
+  const bad = names.filter((n) => !(INSTALLABLE as readonly string[]).includes(n));
+  if (bad.length > 0) {
+    console.error(`unknown server(s): ${bad.join(', ')} (known: ${INSTALLABLE.join(', ')})`);
+    return 2;
+  }
+  const { cacheRoot } = await import('./util.js');
+  const dir = join(STATE_ROOT, 'install');
+  await mkdir(dir, { recursive: true });
+  const wanted = names.length > 0 ? names : [...INSTALLABLE];
+  console.log(`installing ${wanted.join(' ')} into ${cacheRoot()} (logs: ${rel(dir)}/<name>.log)`);
+  const t0 = Date.now();
+  const results = await Promise.allSettled(
+    wanted.map(async (name) => {
+      const started = Date.now();
+      const logFile = join(dir, `${name}.log`);
+      if (name === 'toxiproxy') {
+        const { installToxiproxy } = await import('./servers/toxiproxy.js');
+        await installToxiproxy({ logFile });
+      } else {
+        await launchers[name as ServerName].install({ cacheDir: cacheRoot(), logFile });
+      }
+      const s = (Date.now() - started) / 1000;
+      console.log(`  ${name.padEnd(9)} ${s.toFixed(1).padStart(7)} s`);
+    }),
+  );
+  let failed = 0;
+  results.forEach((r, i) => {
+    if (r.status === 'rejected') {
+      failed++;
+      console.error(`  ${wanted[i]} FAILED: ${(r.reason as Error).message}`);
+    }
+  });
+  console.log(`installed in ${Math.round((Date.now() - t0) / 1000)} s${failed ? `, ${failed} failed` : ''}`);
+  return failed ? 1 : 0;
+}
+
 /** Builds the servers' container images (all by default); a second run builds nothing. */
 async function images(names: string[]): Promise<number> {
   if (names[0] === '--node-base') {
@@ -246,6 +291,7 @@ const [cmd, ...rest] = process.argv.slice(2);
 let code: number;
 if (cmd === 'up') code = await up(rest);
 else if (cmd === 'images') code = await images(rest);
+else if (cmd === 'install') code = await install(rest);
 else if (cmd === 'down') code = await down();
 else if (cmd === 'status') code = await status();
 else usage();

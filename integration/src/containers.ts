@@ -122,7 +122,7 @@ export interface ServerContainer {
 const shown = new Set<string>();
 
 /** Prints the image's reference and id once per run (the run's record of what it tested). */
-async function describeImage(server: ServerName, image: string): Promise<void> {
+export async function describeImage(server: ServerName, image: string): Promise<void> {
   if (shown.has(image)) return;
   shown.add(image);
   const { ImageName } = await import('testcontainers');

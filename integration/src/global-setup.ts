@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import type { ControlInfo } from './client.js';
 import { Controller } from './controller.js';
+import { describeMode, resolveMode } from './mode.js';
 import { ALL_SERVERS, isServerName } from './registry.js';
 import { ownerDir, readAllOwnerStates, readOwnerState, serverAnswers } from './runtime.js';
 import type { ServerName } from './types.js';
@@ -27,6 +28,16 @@ declare module 'vitest' {
 }
 
 const say = (line: string) => process.stderr.write(`[artifacts-it] ${line}\n`);
+
+/** The MLflow image this run would use, when the engine has it (else undefined: no MLflow needed yet). */
+async function mlflowImageIfPresent(): Promise<string | undefined> {
+  try {
+    const { serverImage } = await import('./images.js');
+    return await serverImage('mlflow');
+  } catch {
+    return undefined;
+  }
+}
 
 /** Removes state of earlier vitest runs whose process is gone (killing any server they left). */
 async function pruneStaleRuns(): Promise<void> {
@@ -56,6 +67,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await pruneStaleRuns();
 
   const env: Record<string, string> = {};
+  // the mode, resolved once here, for the workers too (mlflowVenv(), startMlflowServer())
+  const mode = await resolveMode().catch(() => undefined);
+  if (mode) env.ARTIFACTS_IT_RESOLVED_MODE = mode;
   const control: Partial<Record<ServerName, ControlInfo>> = {};
   const envKeys: Partial<Record<ServerName, string[]>> = {};
   const missing: ServerName[] = [];
@@ -79,6 +93,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // 2. start the rest here
   const owner = `vitest-${process.pid}`;
   const ctl = new Controller(owner);
+  // the run's header (mode, engine) comes with the first start; say it when nothing starts here
+  if (missing.length === 0) say(await describeMode().catch((e: Error) => e.message));
   if (missing.length > 0) {
     const info = await ctl.listen();
     const errors = await ctl.up(missing, say);
@@ -97,6 +113,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
       Object.assign(env, s.running.env);
       envKeys[s.name] = Object.keys(s.running.env);
       control[s.name] = { ...info, logFile: s.logFile };
+    }
+  }
+
+  if (mode === 'containers' && !env.ARTIFACTS_IT_MLFLOW_IMAGE) {
+    // MLflow's Python for tests that run its client beside a server they start themselves (after the
+    // run's header, which the first server start prints)
+    const image = await mlflowImageIfPresent();
+    if (image) {
+      env.ARTIFACTS_IT_MLFLOW_IMAGE = image;
+      await (await import('./containers.js')).describeImage('mlflow', image);
     }
   }
 

@@ -109,3 +109,14 @@ export function resolveMode(): Promise<ServersMode> {
   })();
   return cached;
 }
+
+/**
+ * Whether this process runs servers in containers, without probing: ARTIFACTS_IT_MODE=containers, or
+ * `auto` that a run's global setup resolved to containers (ARTIFACTS_IT_RESOLVED_MODE, inherited by
+ * the test workers). For the few synchronous callers (mlflowVenv()).
+ */
+export function containerModeSelected(): boolean {
+  const resolved = process.env.ARTIFACTS_IT_RESOLVED_MODE;
+  if (resolved) return resolved === 'containers';
+  return requestedMode() === 'containers';
+}

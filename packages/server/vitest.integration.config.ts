@@ -1,3 +1,3 @@
 import { integrationConfig } from '@artifacts/integration/vitest';
 
-export default integrationConfig(['s3', 'mlflow'], { test: { setupFiles: ['test/setup.ts'] } });
+export default integrationConfig(['s3', 'azure', 'mlflow'], { test: { setupFiles: ['test/setup.ts'] } });

@@ -10,10 +10,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ArtifactRepository, ArtifactsError } from '@artifacts/core';
-import { type RunningToxiproxy, startToxiproxy, type ToxiProxy } from '@artifacts/integration/toxiproxy';
+import {
+  type RunningToxiproxy,
+  startToxiproxy,
+  type Toxic,
+  type ToxiProxy,
+} from '@artifacts/integration/toxiproxy';
 import { dataBytes, hashFile, readAll } from '@artifacts/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS, type FaultBackend, openThrough } from '../src/backends.ts';
+import { BACKENDS, type FaultBackend, hdfsBackend, openThrough } from '../src/backends.ts';
 import { describeOutcome, isClearFailure, settle } from '../src/outcome.ts';
 
 const MiB = 1024 * 1024;
@@ -47,17 +52,49 @@ async function text(repo: ArtifactRepository, key: string): Promise<string> {
   return (await readAll(await repo.openRead(key))).toString('utf8');
 }
 
-describe.each(Object.keys(BACKENDS))('%s behind a fault-injecting proxy', (name) => {
+/** HDFS: the DataNode, which WebHDFS redirects every transfer to, is behind the proxy too. */
+const FAULT_BACKENDS: Record<string, () => Promise<FaultBackend>> = {
+  ...BACKENDS,
+  hdfs: () => hdfsBackend({ datanodeBehindProxy: true }),
+};
+
+/** The proxy in front of a backend's server, and those in front of its other addresses (same faults). */
+class Proxies {
+  constructor(private readonly all: ToxiProxy[]) {}
+  get port(): number {
+    return (this.all[0] as ToxiProxy).port;
+  }
+  async addToxic(toxic: Toxic): Promise<void> {
+    for (const proxy of this.all) await proxy.addToxic(toxic);
+  }
+  async clear(): Promise<void> {
+    for (const proxy of this.all) await proxy.clear();
+  }
+  async remove(): Promise<void> {
+    for (const proxy of this.all) await proxy.remove().catch(() => undefined);
+  }
+}
+
+describe.each(Object.keys(FAULT_BACKENDS))('%s behind a fault-injecting proxy', (name) => {
   let backend: FaultBackend;
-  let proxy: ToxiProxy;
+  let proxy: Proxies;
   let run = 0;
 
   beforeAll(async () => {
-    backend = await (BACKENDS[name] as () => Promise<FaultBackend>)();
-    proxy = await toxiproxy.proxy(`faults-${name}`, backend.port);
+    backend = await (FAULT_BACKENDS[name] as () => Promise<FaultBackend>)();
+    const proxies = [await toxiproxy.proxy(`faults-${name}`, backend.port)];
+    for (const [i, side] of (backend.sideProxies ?? []).entries()) {
+      proxies.push(
+        await toxiproxy.proxy(`faults-${name}-${i}`, side.upstreamPort, {
+          listenPort: side.listenPort,
+          upstreamHost: side.upstreamHost,
+        }),
+      );
+    }
+    proxy = new Proxies(proxies);
   });
   afterAll(async () => {
-    await proxy?.remove().catch(() => undefined);
+    await proxy?.remove();
     await backend?.stop();
   });
 
@@ -117,6 +154,7 @@ describe.each(Object.keys(BACKENDS))('%s behind a fault-injecting proxy', (name)
       // Every connection is cut after 4 MiB from the client (a retry meets the same cut).
       await proxy.addToxic({ type: 'limit_data', stream: 'upstream', attributes: { bytes: 4 * MiB } });
       const outcome = await settle(() => repo.logArtifact(largeFile, 'up'), TIMEOUT_MS + SLACK_MS);
+      console.log(`${name}: reset mid-upload: ${describeOutcome(outcome)}`);
       expect(outcome.hung, describeOutcome(outcome)).toBe(false);
       await proxy.clear();
       if (outcome.ok) {
@@ -143,6 +181,7 @@ describe.each(Object.keys(BACKENDS))('%s behind a fault-injecting proxy', (name)
         () => repo.downloadArtifacts('down/large.bin', dst),
         TIMEOUT_MS + SLACK_MS,
       );
+      console.log(`${name}: reset mid-download: ${describeOutcome(outcome)}`);
       expect(outcome.hung, describeOutcome(outcome)).toBe(false);
       const target = join(dst, 'down', 'large.bin');
       if (outcome.ok) {
@@ -171,6 +210,7 @@ describe.each(Object.keys(BACKENDS))('%s behind a fault-injecting proxy', (name)
         TIMEOUT_MS + SLACK_MS,
       );
       expect(opened.hung, describeOutcome(opened)).toBe(false);
+      if (!opened.ok) console.log(`${name}: silent server, open: ${describeOutcome(opened)}`);
       const repo = opened.value;
       if (repo) {
         const ops: Array<() => Promise<unknown>> = [
@@ -179,6 +219,9 @@ describe.each(Object.keys(BACKENDS))('%s behind a fault-injecting proxy', (name)
         ];
         for (const op of ops) {
           const outcome = await settle(op, TIMEOUT_MS + SLACK_MS);
+          console.log(
+            `${name}: silent server, ${op === ops[0] ? 'write' : 'list'}: ${describeOutcome(outcome)}`,
+          );
           expect(outcome.hung, describeOutcome(outcome)).toBe(false);
           expect(outcome.ok, describeOutcome(outcome)).toBe(false);
           expect(isClearFailure(outcome), describeOutcome(outcome)).toBe(true);

@@ -28,44 +28,55 @@ beforeAll(async () => {
 });
 afterAll(() => rm(work, { recursive: true, force: true }));
 
-describe.each(Object.keys(BACKENDS))('%s restarted mid-transfer', (name) => {
-  let backend: FaultBackend;
-  beforeAll(async () => {
-    backend = await (BACKENDS[name] as () => Promise<FaultBackend>)();
-  });
-  afterAll(() => backend?.stop());
+/**
+ * Servers whose launcher cannot restart them with their data: fake-gcs-server runs on its memory
+ * backend (its filesystem backend cannot store the conformance suite's 250-byte names), so a restart
+ * would lose every object and the bucket.
+ */
+const CANNOT_RESTART = new Set(['gcs']);
 
-  it(
-    'the interrupted upload is whole or absent, and the next operations succeed on the same repository',
-    async () => {
-      const restart = backend.restart;
-      expect(restart, `${name} has no restart`).toBeDefined();
-      const repo = await openThrough(backend, backend.port, `restart-${Date.now()}`, TIMEOUT_MS);
-      try {
-        await repo.write('warm.txt', 'a pooled connection exists before the restart');
-        const uploading = settle(() => repo.logArtifact(largeFile, 'up'), TIMEOUT_MS * 4);
-        await new Promise((resolve) => setTimeout(resolve, 150));
-        await restart?.();
-        const outcome = await uploading;
-        expect(outcome.hung, describeOutcome(outcome)).toBe(false);
-        if (!outcome.ok) expect(isClearFailure(outcome), describeOutcome(outcome)).toBe(true);
-        let present = true;
+describe.each(Object.keys(BACKENDS).filter((name) => !CANNOT_RESTART.has(name)))(
+  '%s restarted mid-transfer',
+  (name) => {
+    let backend: FaultBackend;
+    beforeAll(async () => {
+      backend = await (BACKENDS[name] as () => Promise<FaultBackend>)();
+    });
+    afterAll(() => backend?.stop());
+
+    it(
+      'the interrupted upload is whole or absent, and the next operations succeed on the same repository',
+      async () => {
+        const restart = backend.restart;
+        expect(restart, `${name} has no restart`).toBeDefined();
+        const repo = await openThrough(backend, backend.port, `restart-${Date.now()}`, TIMEOUT_MS);
         try {
+          await repo.write('warm.txt', 'a pooled connection exists before the restart');
+          const uploading = settle(() => repo.logArtifact(largeFile, 'up'), TIMEOUT_MS * 4);
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          await restart?.();
+          const outcome = await uploading;
+          console.log(`${name}: upload across the restart: ${describeOutcome(outcome)}`);
+          expect(outcome.hung, describeOutcome(outcome)).toBe(false);
+          if (!outcome.ok) expect(isClearFailure(outcome), describeOutcome(outcome)).toBe(true);
+          let present = true;
+          try {
+            expect((await hashStream(await repo.openRead('up/large.bin'))).digest).toBe(digest);
+          } catch (error) {
+            if (!ArtifactsError.is(error, 'not_found')) throw error;
+            present = false;
+          }
+          expect(present || !outcome.ok, describeOutcome(outcome)).toBe(true);
+          // Without user action: the same repository object, its pool as the restart left it.
+          await repo.write('after.txt', 'after the restart');
+          expect((await readAll(await repo.openRead('after.txt'))).toString()).toBe('after the restart');
+          await repo.logArtifact(largeFile, 'up');
           expect((await hashStream(await repo.openRead('up/large.bin'))).digest).toBe(digest);
-        } catch (error) {
-          if (!ArtifactsError.is(error, 'not_found')) throw error;
-          present = false;
+        } finally {
+          await repo.close();
         }
-        expect(present || !outcome.ok, describeOutcome(outcome)).toBe(true);
-        // Without user action: the same repository object, its pool as the restart left it.
-        await repo.write('after.txt', 'after the restart');
-        expect((await readAll(await repo.openRead('after.txt'))).toString()).toBe('after the restart');
-        await repo.logArtifact(largeFile, 'up');
-        expect((await hashStream(await repo.openRead('up/large.bin'))).digest).toBe(digest);
-      } finally {
-        await repo.close();
-      }
-    },
-    10 * 60_000,
-  );
-});
+      },
+      10 * 60_000,
+    );
+  },
+);

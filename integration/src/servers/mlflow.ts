@@ -12,6 +12,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { containerModeSelected, resolveMode } from '../mode.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
   appendLog,
@@ -26,6 +27,7 @@ import {
   waitForPortClosed,
   withLock,
 } from '../util.js';
+import { mlflowClientCommand, startMlflowServerContainer } from './mlflow-container.js';
 
 export const MLFLOW_VERSION = '3.18.0';
 /**
@@ -38,7 +40,19 @@ export const MLFLOW_VERSION = '3.18.0';
 export const DEPENDENCIES_FROM = '3.17.2';
 export const BOTO3_VERSION = '1.44.5';
 
+/**
+ * MLflow's Python and `mlflow` command for tests (running its client, `mlflow gc`): the cached venv's,
+ * or in container mode scripts that run the mlflow image's (see mlflow-container.ts; `dir` is then the
+ * venv's path inside the image).
+ */
 export function mlflowVenv(cacheDir: string = cacheRoot()): { dir: string; python: string; mlflow: string } {
+  if (containerModeSelected()) {
+    return {
+      dir: '/opt/mlflow',
+      python: mlflowClientCommand('python'),
+      mlflow: mlflowClientCommand('mlflow'),
+    };
+  }
   const dir = join(cacheDir, `mlflow-${MLFLOW_VERSION}`, 'venv');
   return { dir, python: join(dir, 'bin', 'python'), mlflow: join(dir, 'bin', 'mlflow') };
 }
@@ -122,14 +136,15 @@ export interface MlflowServerOptions {
 }
 
 export interface MlflowServer {
-  /** `http://127.0.0.1:PORT` (the tracking URI). */
+  /** `http://127.0.0.1:PORT` (the tracking URI; in container mode the engine's host). */
   url: string;
   port: number;
-  pid: number;
+  /** The server's process (native mode only). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
-function serverModeArgs(opts: MlflowServerOptions): string[] {
+export function serverModeArgs(opts: MlflowServerOptions): string[] {
   if (!opts.tracking) return ['--artifacts-only', '--artifacts-destination', opts.destination];
   const store = ['--backend-store-uri', opts.tracking.backendStoreUri];
   if (opts.tracking.artifacts === 'proxy') {
@@ -143,6 +158,7 @@ function serverModeArgs(opts: MlflowServerOptions): string[] {
  * cache has none) and waits for GET /health.
  */
 export async function startMlflowServer(opts: MlflowServerOptions): Promise<MlflowServer> {
+  if ((await resolveMode()) === 'containers') return startMlflowServerContainer(opts, serverModeArgs(opts));
   const cacheDir = opts.cacheDir ?? cacheRoot();
   await install({ cacheDir, logFile: opts.logFile });
   const venv = mlflowVenv(cacheDir);
@@ -216,7 +232,7 @@ async function start(ctx: LaunchContext): Promise<RunningServer> {
       ARTIFACTS_IT_MLFLOW_BIN: venv.mlflow,
     },
     get pids() {
-      return [server.pid];
+      return server.pid === undefined ? [] : [server.pid];
     },
     logFile: ctx.logFile,
     stop: () => server.stop(),

@@ -79,8 +79,16 @@ async function call(api: string, method: string, path: string, body?: unknown): 
 export interface RunningToxiproxy {
   api: string;
   pids: number[];
-  /** A new proxy on a free loopback port in front of 127.0.0.1:`upstreamPort`. */
-  proxy(name: string, upstreamPort: number): Promise<ToxiProxy>;
+  /**
+   * A new proxy on a free loopback port in front of 127.0.0.1:`upstreamPort`; `at` chooses the
+   * listening port and the upstream host instead (a server bound to another loopback address,
+   * advertising this one).
+   */
+  proxy(
+    name: string,
+    upstreamPort: number,
+    at?: { listenPort?: number; upstreamHost?: string },
+  ): Promise<ToxiProxy>;
   stop(): Promise<void>;
 }
 
@@ -110,12 +118,12 @@ export async function startToxiproxy(ctx: Pick<LaunchContext, 'logFile'>): Promi
   return {
     api,
     pids: proc.pids,
-    async proxy(name, upstreamPort) {
-      const listen = await freePort();
+    async proxy(name, upstreamPort, at) {
+      const listen = at?.listenPort ?? (await freePort());
       await call(api, 'POST', '/proxies', {
         name,
         listen: `127.0.0.1:${listen}`,
-        upstream: `127.0.0.1:${upstreamPort}`,
+        upstream: `${at?.upstreamHost ?? '127.0.0.1'}:${upstreamPort}`,
         enabled: true,
       });
       return new ToxiProxy(api, name, listen);

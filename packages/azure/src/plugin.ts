@@ -14,6 +14,6 @@ export const azurePlugin: BackendPlugin<AzureOptions> = {
   async open(location, options, context) {
     const config = resolveAzureConfig(location, options ?? {}, context.timeoutMs);
     const { service, secrets } = await createServiceClient(config);
-    return new AzureBlobDriver(config, service, secrets);
+    return new AzureBlobDriver(config, service, secrets, context);
   },
 };

@@ -39,8 +39,24 @@ export interface DriverCapabilities {
   multipartUpload: boolean;
   /** `presign` is implemented. */
   presign: boolean;
-  /** `copy` is implemented (server-side copy). */
+  /** `copy` and `locate` are implemented (server-side copy; see `copyArtifacts`). */
   serverSideCopy: boolean;
+}
+
+/** Where an object lives in its store, as one driver names it for another driver's `copy`. */
+export interface CopySource {
+  /**
+   * Equal for two drivers that reach the same store with the same identity (endpoint or account,
+   * plus the public id of the credential — never a secret): either may copy from the other.
+   */
+  scope: string;
+  /** The store-wide name of the object (`bucket/root/key`), opaque to core. */
+  address: string;
+}
+
+export interface DriverCopyOptions extends OperationOptions {
+  /** The source's size when core knows it (from the listing), so the driver need not ask again. */
+  size?: number;
 }
 
 export interface DriverEntry {
@@ -63,6 +79,12 @@ export interface DriverWriteOptions extends OperationOptions {
   size?: number;
   /** Guessed from the file name by core. */
   contentType?: string;
+  /**
+   * Set by core's timeout layer: a driver that sends buffered parts after it has read the body
+   * (the chunked-upload engine) calls it whenever bytes move, so a slow but steady upload is not
+   * taken for a stalled one.
+   */
+  onActivity?: () => void;
 }
 
 export interface DriverWriteResult {
@@ -177,6 +199,13 @@ export interface StorageDriver {
    */
   delete(key: string, options: OperationOptions): Promise<void>;
   /**
+   * Optional batch delete of exact keys (files; at most 1000 a call): S3's DeleteObjects, or one
+   * request per key with bounded concurrency. A missing key is not an error. With it, core does the
+   * prefix recursion and the never-a-sibling rule (`deleteTree`), and a driver's `delete` can be
+   * `deleteTree(this, key, options)`.
+   */
+  deleteMany?(keys: readonly string[], options: OperationOptions): Promise<void>;
+  /**
    * Optional fast path: stores a whole local file at `key` (e.g. a kernel copy for local disks),
    * with the same all-or-nothing rule as `write`. Core prefers it for `logArtifact(s)` when no
    * checksum needs computing; progress is then reported once the file is stored.
@@ -193,7 +222,14 @@ export interface StorageDriver {
   readToFile?(key: string, localPath: string, options: OperationOptions): Promise<void>;
   /** Creates a directory (drivers with `directories` only; object stores do not need it). */
   mkdir?(key: string, options: OperationOptions): Promise<void>;
-  copy?(fromKey: string, toKey: string, options: OperationOptions): Promise<void>;
+  /** Names `key` for the `copy` of a driver whose `locate(…).scope` is the same. */
+  locate?(key: string): CopySource;
+  /**
+   * Server-side copy: the store copies `source` (another driver's, or this one's, `locate` result)
+   * to `toKey` without the bytes passing through this process, with `write`'s all-or-nothing rule.
+   * A missing source is `not_found`. Core calls it only for a source of the same `scope`.
+   */
+  copy?(source: CopySource, toKey: string, options: DriverCopyOptions): Promise<void>;
   multipart?: MultipartCapability;
   presign?: PresignCapability;
   /** Releases connections. Idempotent. */
@@ -211,6 +247,12 @@ export interface OpenContext {
    */
   timeoutMs?: number;
   maxConcurrency: number;
+  /**
+   * Attempts after the first for a temporary failure, resolved once by core (`maxRetries`,
+   * `ARTIFACTS_MAX_RETRIES`): the engines' per-part and per-range retries use it. Drivers leave
+   * their SDK's own retries off so that the two never stack.
+   */
+  maxRetries?: number;
 }
 
 /**

@@ -47,6 +47,22 @@ describe('isConnectionError', () => {
     expect(isConnectionError(new Error('socket hang up'))).toBe(true);
   });
 
+  it('counts a body cut short of its Content-Length (undici) as a broken connection', () => {
+    const cut = Object.assign(new Error('Response body length does not match content-length header'), {
+      code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+    });
+    expect(isConnectionError(cut)).toBe(true);
+    expect(toArtifactsError(cut, 'downloading artifact "x"').code).toBe('unavailable');
+  });
+
+  it('finds a broken pipe named only in a message (a client that dropped the socket error)', () => {
+    const retried = new Error(
+      'Retry limit exceeded - request to http://127.0.0.1:1/upload failed, reason: write EPIPE - code: EPIPE',
+    );
+    expect(isConnectionError(retried)).toBe(true);
+    expect(toArtifactsError(retried, 'uploading artifact "x"').code).toBe('unavailable');
+  });
+
   it('is false for answers and local file errors', () => {
     expect(isConnectionError(errno('ENOENT'))).toBe(false);
     expect(isConnectionError(new ArtifactsError('not_found', 'x'))).toBe(false);

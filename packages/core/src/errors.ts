@@ -114,13 +114,17 @@ const CONNECTION_CODES = new Set([
   'ETIMEDOUT',
   'ESOCKETTIMEDOUT',
   'UND_ERR_SOCKET',
+  // a body that ended before its Content-Length: the connection was cut under it
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
   'UND_ERR_CLOSED',
   'UND_ERR_CONNECT_TIMEOUT',
   'ERR_STREAM_PREMATURE_CLOSE',
   'ERR_HTTP2_STREAM_ERROR',
   'ERR_HTTP2_GOAWAY_SESSION',
 ]);
-const CONNECTION_MESSAGES = /socket hang up|ECONNRESET|other side closed|premature close/i;
+// Some clients keep only the message of the socket error (Google's resumable upload: "Retry limit
+// exceeded - request to … failed, reason: write EPIPE - code: EPIPE").
+const CONNECTION_MESSAGES = /socket hang up|ECONNRESET|EPIPE|other side closed|premature close/i;
 
 /**
  * True when `error` (or one of its causes) says the connection broke under the request: reset,

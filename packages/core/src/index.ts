@@ -1,3 +1,4 @@
+export { checkCapabilities, implementedCapabilities } from './capabilities.js';
 export {
   DEFAULT_MAX_CONCURRENCY,
   envBoolean,
@@ -15,13 +16,18 @@ export type {
   UseOptions as PoolUseOptions,
 } from './connection-pool.js';
 export { ConnectionPool } from './connection-pool.js';
+export type { ArtifactCopy, CopyEndpoint, CopyOptions, CopyPlanOptions, CopyResult } from './copy.js';
+export { copyArtifacts, copyFiles, planCopy } from './copy.js';
+export { DELETE_BATCH, deleteTree, forEachLimited } from './delete.js';
 export type {
   BackendPlugin,
   ByteRange,
   Checksum,
   ChecksumAlgorithm,
   CompletedPart,
+  CopySource,
   DriverCapabilities,
+  DriverCopyOptions,
   DriverEntry,
   DriverListOptions,
   DriverReadOptions,
@@ -37,6 +43,15 @@ export type {
   PresignCapability,
   StorageDriver,
 } from './driver.js';
+export type {
+  ChunkedUploadOptions,
+  ChunkedUploadTarget,
+  PartLimits,
+  PartRequest,
+} from './engines/chunked-upload.js';
+export { choosePartSize, chunkedUpload } from './engines/chunked-upload.js';
+export type { RequestContext, RequestPolicy } from './engines/request-watch.js';
+export { bodyOf, runRequest } from './engines/request-watch.js';
 export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';
 export {
   ArtifactsError,
@@ -53,7 +68,7 @@ export { crc32c, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
 export { withLimit } from './layers/limit.js';
 export type { RetryEvent, RetryOptions } from './layers/retry.js';
-export { parseRetryAfter, withRetry } from './layers/retry.js';
+export { backoffDelayMs, parseRetryAfter, withRetry } from './layers/retry.js';
 export { withTimeout } from './layers/timeout.js';
 export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
@@ -77,8 +92,9 @@ export { ArtifactRepository, guessContentType } from './repository.js';
 export type { ResolvedSettings, SettingSpec, Settings, SettingsValues } from './settings.js';
 export { closestName, defineSettings } from './settings.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
-export type { AtomicReplaceSteps, TempOwner } from './temp-name.js';
+export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';
 export {
+  AbandonedTemps,
   isAbandonedTemp,
   isTempName,
   OrphanTemps,

@@ -1,3 +1,4 @@
+import { checkCapabilities } from './capabilities.js';
 import { DEFAULT_MAX_CONCURRENCY, envMaxConcurrency, envMaxRetries, resolveTimeoutMs } from './config.js';
 import type { StorageDriver } from './driver.js';
 import { ArtifactsError, toArtifactsError } from './errors.js';
@@ -70,11 +71,13 @@ export async function openRepository(
     driver = await plugin.open(location, backendOptions as never, {
       location,
       maxConcurrency: maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
+      maxRetries,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
   } catch (error) {
     throw toArtifactsError(error, `opening ${redactUri(uri)}`, { secrets });
   }
+  checkCapabilities(driver, plugin.name);
   const layered = withRetry(withLimit(withTimeout(driver, timeoutMs), maxConcurrency), {
     maxAttempts: maxRetries + 1,
     ...(onRetry ? { onRetry } : {}),

@@ -5,6 +5,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import mime from 'mime-types';
+import { deleteTree } from './delete.js';
 import type {
   ByteRange,
   ChecksumAlgorithm,
@@ -92,6 +93,19 @@ interface Scope {
   done: () => void;
 }
 
+/** What core's other modules (the copy) use of a repository: its layered driver and secrets. */
+export interface RepositoryInternals {
+  driver: StorageDriver;
+  secrets: readonly string[];
+}
+
+let internals: (repo: ArtifactRepository) => RepositoryInternals;
+
+/** Core only (never exported to users): the repository's layered driver; fails once it is closed. */
+export function repositoryInternals(repo: ArtifactRepository): RepositoryInternals {
+  return internals(repo);
+}
+
 /**
  * Every call linked to one caller's signal shares a single 'abort' listener on it. A directory
  * transfer runs up to `maxConcurrency` calls on the same signal at once, and one listener per call
@@ -125,7 +139,7 @@ function onAbort(signal: AbortSignal, callback: () => void): () => void {
 }
 
 /** Tracks bytes and files for one user call and reports them through `onProgress`. */
-class Progress {
+export class Progress {
   bytesDone = 0;
   filesDone = 0;
 
@@ -168,6 +182,13 @@ export class ArtifactRepository {
   readonly #limiter: Limiter;
   readonly #secrets: readonly string[];
   #closed = false;
+
+  static {
+    internals = (repo) => {
+      repo.#open();
+      return { driver: repo.#driver, secrets: repo.#secrets };
+    };
+  }
 
   constructor(init: RepositoryInit) {
     this.uri = init.uri;
@@ -338,7 +359,7 @@ export class ArtifactRepository {
   /** Removes `path` and everything under `path/` (never `pathfoo`); the whole root when omitted. Idempotent. */
   async deleteArtifacts(artifactPath?: string, options: OperationOptions = {}): Promise<void> {
     const key = this.#key(artifactPath);
-    await this.#call(`deleting ${describePath(key)}`, options, (o) => this.#driver.delete(key, o));
+    await this.#call(`deleting ${describePath(key)}`, options, (o) => deleteTree(this.#driver, key, o));
   }
 
   /** Opens a stream of an artifact's bytes, optionally a byte range (`end` inclusive). */
@@ -786,7 +807,12 @@ function checkRange(range: ByteRange): ByteRange {
   return end === undefined ? { start } : { start, end };
 }
 
-function throwGathered(failures: FailedFile[], verb: string, total: number, signal?: AbortSignal): void {
+export function throwGathered(
+  failures: FailedFile[],
+  verb: string,
+  total: number,
+  signal?: AbortSignal,
+): void {
   if (failures.length === 0) return;
   const aborted = failures.find((failure) => failure.error.code === 'aborted');
   if (aborted && signal?.aborted) throw aborted.error;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  AbandonedTemps,
   isAbandonedTemp,
   isTempName,
   OrphanTemps,
@@ -106,6 +107,85 @@ describe('abandoned temporary files', () => {
       expect(isAbandonedTemp(name, new Date(Date.now() - 5000), { maxAgeMs: 1000 })).toBe(true);
     }
     expect(isAbandonedTemp('model.bin', 0)).toBe(false);
+  });
+});
+
+describe('AbandonedTemps', () => {
+  function names() {
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    const own = tempNameFor('model.bin');
+    return {
+      own,
+      dead: own.replace(/\.[0-9a-z]+-/, `.${Number(child.stdout.toString()).toString(36)}-`),
+      live: own.replace(/\.[0-9a-z]+-/, `.${(1).toString(36)}-`),
+      elsewhere: own.replace(/-[0-9a-f]{8}-/, '-00000000-'),
+    };
+  }
+
+  it('removes what dead writers left and old files of other hosts, once per directory', async () => {
+    const { own, dead, live, elsewhere } = names();
+    const old = Date.now() - TEMP_MAX_AGE_MS - 60_000;
+    const oldElsewhere = elsewhere.replace(/-[0-9a-f]{12}\./, '-000000000000.');
+    const entries = [
+      { name: 'model.bin', modified: old },
+      { name: own, modified: old - 1 },
+      { name: dead, modified: Date.now() },
+      { name: live, modified: Date.now() },
+      { name: elsewhere, modified: Date.now() },
+      { name: elsewhere.replace(/-[0-9a-f]{12}\./, '-111111111111.') },
+      { name: oldElsewhere, modified: new Date(old) },
+      { name: dead.replace(/-[0-9a-f]{12}\./, '-222222222222.'), isFile: false },
+    ];
+    const removed: string[] = [];
+    let listings = 0;
+    const io = {
+      list: async () => {
+        listings++;
+        return entries;
+      },
+      remove: async (name: string) => {
+        removed.push(name);
+      },
+    };
+    const sweeps = new AbandonedTemps();
+    expect(await sweeps.sweepOnce('/a', io, () => false)).toEqual([dead, oldElsewhere]);
+    expect(removed).toEqual([dead, oldElsewhere]);
+    expect(await sweeps.sweepOnce('/a', io, () => false)).toEqual([]);
+    expect(listings).toBe(1);
+    await sweeps.sweepOnce('/b', io, () => false);
+    expect(listings).toBe(2);
+    // A shorter age limit for other hosts' files.
+    const quick = new AbandonedTemps({ maxAgeMs: 1000 });
+    const recent = [{ name: elsewhere, modified: Date.now() - 5000 }];
+    expect(
+      await quick.sweepOnce('/a', { list: async () => recent, remove: async () => undefined }, () => false),
+    ).toEqual([elsewhere]);
+  });
+
+  it('throws a fatal error and sweeps again on the next write; skips other failures', async () => {
+    const { dead } = names();
+    const other = dead.replace(/-[0-9a-f]{12}\./, '-333333333333.');
+    const broken = new Error('connection lost');
+    let fail: Error | undefined = broken;
+    const removed: string[] = [];
+    const io = {
+      list: async () => {
+        if (fail) throw fail;
+        return [{ name: dead }, { name: other }];
+      },
+      remove: async (name: string) => {
+        if (name === dead) throw new Error('permission denied');
+        removed.push(name);
+      },
+    };
+    const fatal = (error: unknown) => error === broken;
+    const sweeps = new AbandonedTemps();
+    await expect(sweeps.sweepOnce('/a', io, fatal)).rejects.toBe(broken);
+    fail = new Error('no such directory');
+    expect(await sweeps.sweepOnce('/a', io, fatal)).toEqual([]);
+    fail = undefined;
+    expect(await sweeps.sweepOnce('/a', io, fatal)).toEqual([other]);
+    expect(removed).toEqual([other]);
   });
 });
 

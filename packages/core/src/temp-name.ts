@@ -137,6 +137,80 @@ export class OrphanTemps {
   }
 }
 
+/** A directory entry as a sweep sees it: its base name and, when the listing says, when it last changed. */
+export interface SweepCandidate {
+  name: string;
+  /** Last modification as the server reports it; without it only the writer's process can be judged. */
+  modified?: Date | number;
+  /** False for a directory or link that happens to carry a temporary name: never removed. */
+  isFile?: boolean;
+}
+
+export interface SweepDirectory {
+  /** The entries of the directory (only temporary names matter; a missing directory lists as none). */
+  list(): Promise<Iterable<SweepCandidate>>;
+  /** Removes one entry by base name (a missing one counts as removed). */
+  remove(name: string): Promise<void>;
+}
+
+/** Directories remembered as swept before the memory starts over (bounds it for huge trees). */
+const SWEPT_REMEMBERED = 10_000;
+
+/**
+ * The first write into a directory (per repository) removes the temporary files that writers killed
+ * before they could clean up left there (`kill -9`, a crash, a dropped host): every entry with one of
+ * our temporary names that {@link isAbandonedTemp} calls abandoned. A file written by a process of
+ * this host is removed as soon as that process is gone; a file written from another host (whose
+ * processes cannot be checked from here) only once it has not changed for `maxAgeMs` (default
+ * {@link TEMP_MAX_AGE_MS}, judged on the modification time the server reports), so a live writer's
+ * file is never touched, even one behind a stalled link for hours. Each directory is swept once per
+ * instance; a sweep that failed is tried again by the next write there. Drivers sweep after their
+ * write landed, so that the listing never delays a transfer's first byte.
+ */
+export class AbandonedTemps {
+  readonly #swept = new Set<string>();
+  readonly #maxAgeMs: number | undefined;
+
+  constructor(options: { maxAgeMs?: number } = {}) {
+    this.#maxAgeMs = options.maxAgeMs;
+  }
+
+  /** Records `dir` as needing no sweep (the writer has just created it, so nothing was left there). */
+  markSwept(dir: string): void {
+    if (this.#swept.size >= SWEPT_REMEMBERED) this.#swept.clear();
+    this.#swept.add(dir);
+  }
+
+  /**
+   * Sweeps `dir` (any string naming the directory) unless it was swept already. Resolves with the
+   * names removed. An error for which `fatal(error)` is true (a broken connection) is thrown and
+   * leaves the directory to a later write; any other error only skips that entry (or the sweep).
+   */
+  async sweepOnce(dir: string, io: SweepDirectory, fatal: (error: unknown) => boolean): Promise<string[]> {
+    if (this.#swept.has(dir)) return [];
+    if (this.#swept.size >= SWEPT_REMEMBERED) this.#swept.clear();
+    this.#swept.add(dir);
+    const removed: string[] = [];
+    try {
+      const now = Date.now();
+      const options = this.#maxAgeMs === undefined ? { now } : { now, maxAgeMs: this.#maxAgeMs };
+      for (const entry of await io.list()) {
+        if (entry.isFile === false || !isAbandonedTemp(entry.name, entry.modified, options)) continue;
+        try {
+          await io.remove(entry.name);
+          removed.push(entry.name);
+        } catch (error) {
+          if (fatal(error)) throw error;
+        }
+      }
+    } catch (error) {
+      this.#swept.delete(dir);
+      if (fatal(error)) throw error;
+    }
+    return removed;
+  }
+}
+
 export interface AtomicReplaceSteps {
   /** Writes the whole new content to `temp`. */
   write(temp: string): Promise<void>;

@@ -10,6 +10,7 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   joinKey,
+  type OpenContext,
   type OperationOptions,
   parentKey,
   type StorageDriver,
@@ -67,8 +68,15 @@ export class HttpDriver implements StorageDriver {
   readonly #client: HttpClient;
   readonly #endpoint: ArtifactEndpoint;
   readonly #options: ResolvedHttpOptions;
+  readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
 
-  constructor(endpoint: ArtifactEndpoint, options: ResolvedHttpOptions, connections: number) {
+  constructor(
+    endpoint: ArtifactEndpoint,
+    options: ResolvedHttpOptions,
+    connections: number,
+    context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {},
+  ) {
+    this.#context = context;
     this.#endpoint = endpoint;
     this.#options = options;
     this.#client = new HttpClient(options, connections);
@@ -96,6 +104,9 @@ export class HttpDriver implements StorageDriver {
         size,
         chunkSize: this.#options.multipartChunkSize,
         concurrency: this.#options.multipartConcurrency,
+        timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
+        maxAttempts: (this.#context.maxRetries ?? this.#options.maxRetries) + 1,
+        onActivity: options.onActivity,
         ...(options.signal ? { signal: options.signal } : {}),
       });
       if (done) return undefined;

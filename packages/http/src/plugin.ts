@@ -20,6 +20,7 @@ export const httpBackend: BackendPlugin<HttpBackendOptions> = {
       endpoint,
       withUriCredentials,
       resolved.connections ?? Math.max(context.maxConcurrency, 4),
+      context,
     );
   },
 };

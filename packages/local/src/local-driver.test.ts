@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
-import { type ArtifactRepository, ArtifactsError, openRepository } from '@artifacts/core';
+import { type ArtifactRepository, ArtifactsError, copyArtifacts, openRepository } from '@artifacts/core';
 import { dataStream, HOSTILE_PATHS, readAll } from '@artifacts/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTempName, LocalDriver } from './local-driver.js';
@@ -299,15 +299,39 @@ describe('errors and hostile paths', () => {
   });
 });
 
+describe('copyArtifacts between local roots', () => {
+  it('lets the disk copy (copyFile, a reflink where offered): the tree arrives, no sibling, no temp file', async () => {
+    const a = await openRepository(join(root, 'a'));
+    await a.write('run/model.bin', 'weights');
+    await a.write('run/deep/plot.png', 'png');
+    await a.write('run2/other.txt', 'not me');
+    const result = await copyArtifacts({ repo: a, path: 'run' }, join(root, 'b', 'copy'));
+    expect(result).toEqual({ files: 2, bytes: 10, serverSide: 2 });
+    expect(await onDisk(join(root, 'b'))).toEqual([
+      'copy',
+      'copy/deep',
+      'copy/deep/plot.png',
+      'copy/model.bin',
+    ]);
+    expect(await readFile(join(root, 'b', 'copy', 'deep', 'plot.png'), 'utf8')).toBe('png');
+  });
+});
+
 describe('driver extras', () => {
   it('copy clones a file atomically; mkdir creates directories; close is a no-op', async () => {
     const driver = await LocalDriver.open(root);
     expect(driver.capabilities).toMatchObject({ directories: true, serverSideCopy: true, checksums: [] });
     const repo = await openRepository(root);
     await repo.write('a/source.bin', 'copied bytes');
-    await driver.copy('a/source.bin', 'b/c/target.bin', {});
+    await driver.copy(driver.locate('a/source.bin'), 'b/c/target.bin', {});
     expect(await readFile(join(root, 'b', 'c', 'target.bin'), 'utf8')).toBe('copied bytes');
-    expect(await codeOf(driver.copy('a/missing.bin', 'b/x.bin', {}))).toBe('not_found');
+    expect(await codeOf(driver.copy(driver.locate('a/missing.bin'), 'b/x.bin', {}))).toBe('not_found');
+    // Another root of the same disk: the source is resolved within its own root, never outside.
+    const other = await LocalDriver.open(join(root, 'b'));
+    await other.copy(driver.locate('a/source.bin'), 'd/copied.bin', {});
+    expect(await readFile(join(root, 'b', 'd', 'copied.bin'), 'utf8')).toBe('copied bytes');
+    expect(await codeOf(other.copy(driver.locate('b/missing.bin'), 'e.bin', {}))).toBe('not_found');
+    expect(await onDisk(join(root, 'b'))).not.toContain('e.bin');
     await driver.mkdir('empty/nested', {});
     expect((await repo.stat('empty/nested')).isDir).toBe(true);
     expect(await codeOf(driver.mkdir('a/source.bin', {}))).toBe('failed_precondition');

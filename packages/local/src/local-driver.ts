@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ArtifactsError,
+  type CopySource,
   type DriverCapabilities,
   type DriverEntry,
   type DriverListOptions,
@@ -311,8 +312,19 @@ export class LocalDriver implements StorageDriver {
     return guard(key, () => this.#readToFile(key, localPath, options));
   }
 
-  copy(fromKey: string, toKey: string, _options: OperationOptions): Promise<void> {
-    return guard(toKey, () => this.#copy(fromKey, toKey));
+  /** Any two local repositories of this process share a store: the address holds the source's root. */
+  locate(key: string): CopySource {
+    return { scope: 'file', address: `${this.root}\0${key}` };
+  }
+
+  /** A kernel copy, a reflink where the file system offers one; the source resolved within its root. */
+  copy(source: CopySource, toKey: string, _options: OperationOptions): Promise<void> {
+    const split = source.address.indexOf('\0');
+    const root = source.address.slice(0, split);
+    const fromKey = source.address.slice(split + 1);
+    if (source.scope !== 'file' || split < 0) throw ArtifactsError.invalidArgument('not a local copy source');
+    const from = root === this.root ? this : new LocalDriver(root);
+    return guard(toKey, () => this.#copy(from, fromKey, toKey));
   }
 
   /** Lists the held directory `dir` (whose real components below the root are `trail`). */
@@ -435,8 +447,8 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
-  async #copy(fromKey: string, toKey: string): Promise<void> {
-    const { handle, source } = await this.#openFile(fromKey);
+  async #copy(from: LocalDriver, fromKey: string, toKey: string): Promise<void> {
+    const { handle, source } = await from.#openFile(fromKey);
     try {
       await this.#writeTarget(toKey, async (dir, name) => {
         const temp = tempNameFor(name);

@@ -6,7 +6,9 @@
 //   pnpm --filter @artifacts/s3 build && pnpm --filter @artifacts/s3 bench
 //
 // Sizes: BENCH_BIG_MIB (default 2048), BENCH_SMALL_FILES (5000), BENCH_SMALL_BYTES (16384),
-// BENCH_RUNS (3). Needs `rclone` on the PATH (Debian: apt-get install -y rclone).
+// BENCH_RUNS (3), BENCH_SMALL_FILES=0 to skip the small-file cases, BENCH_TOOLS (comma-separated
+// substrings of the tool names to run), BENCH_BASELINE_DIR (another build of core and s3 to
+// compare with, see docs/benchmarks/s3.md). Needs `rclone` on the PATH (Debian: apt-get install -y rclone).
 import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -82,9 +84,12 @@ function timed(command, args, env = process.env) {
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? 0) * 1024;
+      const cpu =
+        Number(/User time \(seconds\): ([\d.]+)/.exec(stderr)?.[1] ?? 0) +
+        Number(/System time \(seconds\): ([\d.]+)/.exec(stderr)?.[1] ?? 0);
       if (code !== 0)
         reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${stderr.slice(-3000)}`));
-      else resolve({ seconds, rss });
+      else resolve({ seconds, rss, cpu });
     });
   });
 }
@@ -101,7 +106,14 @@ const rcloneEnv = {
 };
 const rcloneFlags = ['--transfers', '16', '--checkers', '16', '--s3-no-check-bucket'];
 
+const baseline = process.env.BENCH_BASELINE_DIR;
 const contenders = {
+  ...(baseline
+    ? {
+        '@artifacts/s3 (baseline build)': (op, local, prefix) =>
+          timed(process.execPath, [join(here, 'worker.mjs'), 'baseline', op, local, prefix]),
+      }
+    : {}),
   '@artifacts/s3': (op, local, prefix) =>
     timed(process.execPath, [join(here, 'worker.mjs'), 'artifacts', op, local, prefix]),
   'AWS SDK (lib-storage Upload / GetObject)': (op, local, prefix) =>
@@ -151,7 +163,9 @@ async function main() {
   await makeData();
   const results = {};
   for (let run = 1; run <= RUNS; run++) {
+    const only = process.env.BENCH_TOOLS?.split(',').filter(Boolean);
     for (const [name, transfer] of Object.entries(contenders)) {
+      if (only && !only.some((part) => name.includes(part))) continue;
       const prefix = `bench/${run}-${name.replace(/[^a-z0-9]+/gi, '-')}`;
       const record = (op, r) => {
         results[name] ??= {};
@@ -168,6 +182,7 @@ async function main() {
       record('big-down', await transfer('big-down', down, `${prefix}/big`));
       await rm(down, { recursive: true, force: true });
       await clearPrefix(`${prefix}/big`);
+      if (SMALL_FILES === 0) continue;
       record('small-up', await transfer('small-up', join(work, 'small'), `${prefix}/small`));
       await mkdir(down, { recursive: true });
       record('small-down', await transfer('small-down', down, `${prefix}/small`));
@@ -176,16 +191,18 @@ async function main() {
     }
   }
   const lines = [
-    `| tool | ${BIG / MiB} MiB up | ${BIG / MiB} MiB down | ${SMALL_FILES} files up | ${SMALL_FILES} files down | peak RSS (max of all) |`,
-    '| --- | --- | --- | --- | --- | --- |',
+    `| tool | ${BIG / MiB} MiB up | ${BIG / MiB} MiB down | ${SMALL_FILES} files up | ${SMALL_FILES} files down | peak RSS (max of all) | CPU s (median) |`,
+    '| --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const [name, ops] of Object.entries(results)) {
     const mbs = (op) => `${(BIG / 1e6 / median(ops[op].map((r) => r.seconds))).toFixed(0)} MB/s`;
-    const fps = (op) => `${(SMALL_FILES / median(ops[op].map((r) => r.seconds))).toFixed(0)} files/s`;
-    const rss = (op) => Math.max(...ops[op].map((r) => r.rss)) / MiB;
+    const fps = (op) =>
+      ops[op] ? `${(SMALL_FILES / median(ops[op].map((r) => r.seconds))).toFixed(0)} files/s` : '—';
+    const rss = (op) => (ops[op] ? Math.max(...ops[op].map((r) => r.rss)) / MiB : Number.NaN);
     lines.push(
       `| ${name} | ${mbs('big-up')} | ${mbs('big-down')} | ${fps('small-up')} | ${fps('small-down')} | ` +
-        `${['big-up', 'big-down', 'small-up', 'small-down'].map((op) => `${rss(op).toFixed(0)}`).join(' / ')} MiB |`,
+        `${['big-up', 'big-down', 'small-up', 'small-down'].map((op) => `${rss(op).toFixed(0)}`).join(' / ')} MiB | ` +
+        `${['big-up', 'big-down', 'small-up', 'small-down'].map((op) => (ops[op] ? median(ops[op].map((r) => r.cpu)).toFixed(2) : '—')).join(' / ')} |`,
     );
   }
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';

@@ -1,5 +1,5 @@
 // One measured transfer in its own process (so its peak RSS is its own), for bench.mjs.
-//   node worker.mjs <artifacts|sdk> <big-up|big-down|small-up|small-down> <local path> <remote prefix>
+//   node worker.mjs <artifacts|baseline|sdk> <big-up|big-down|small-up|small-down> <local path> <remote prefix>
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
@@ -28,8 +28,11 @@ async function walk(dir) {
 }
 
 async function artifacts() {
-  const { openRepository } = await import('@artifacts/core');
-  await import('../dist/index.js');
+  // BENCH_BASELINE_DIR: another build (core/index.js, s3/index.js importing ../core/index.js) to
+  // measure before/after in one run.
+  const base = contender === 'baseline' ? process.env.BENCH_BASELINE_DIR : undefined;
+  const { openRepository } = await import(base ? join(base, 'core/index.js') : '@artifacts/core');
+  await import(base ? join(base, 's3/index.js') : '../dist/index.js');
   const repo = await openRepository(`s3://${bucket}/${prefix}`, { maxConcurrency: CONCURRENCY });
   if (op === 'big-up') await repo.logArtifact(local);
   if (op === 'big-down') await repo.downloadArtifacts('big.bin', local);
@@ -72,4 +75,4 @@ async function sdk() {
   client.destroy();
 }
 
-await (contender === 'artifacts' ? artifacts() : sdk());
+await (contender === 'sdk' ? sdk() : artifacts());

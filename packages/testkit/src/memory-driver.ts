@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import {
   ArtifactsError,
   type BackendPlugin,
+  type CopySource,
   type DriverCapabilities,
   type DriverEntry,
   type DriverReadOptions,
@@ -17,8 +18,12 @@ import {
  * own tests, and a store for unit tests of code above the driver (with `withFaults` around it to
  * reach failure paths). Keys are flat, as in an object store; directories are implied by keys.
  */
+let instances = 0;
+
 export class MemoryDriver implements StorageDriver {
   readonly objects = new Map<string, Buffer>();
+  /** One store per driver: only its own objects can be copied server-side. */
+  readonly #scope = `memory:${++instances}`;
   readonly capabilities: DriverCapabilities = {
     rangeRead: true,
     directories: false,
@@ -82,9 +87,13 @@ export class MemoryDriver implements StorageDriver {
       if (key === '' || k === key || k.startsWith(`${key}/`)) this.objects.delete(k);
   }
 
-  async copy(fromKey: string, toKey: string): Promise<void> {
-    const data = this.objects.get(fromKey);
-    if (!data) throw ArtifactsError.notFound(`object ${JSON.stringify(fromKey)}`);
+  locate(key: string): CopySource {
+    return { scope: this.#scope, address: key };
+  }
+
+  async copy(source: CopySource, toKey: string): Promise<void> {
+    const data = this.objects.get(source.address);
+    if (!data) throw ArtifactsError.notFound(`object ${JSON.stringify(source.address)}`);
     this.objects.set(toKey, data);
   }
 

@@ -19,6 +19,8 @@ export interface TcpProxy {
   readonly connections: number;
   /** Paces each direction of each connection to this many bytes per second; undefined = full speed. */
   rateBytesPerSecond: number | undefined;
+  /** When the last `stallAfter` took effect (Date.now()), undefined while forwarding. */
+  readonly stalledSince: number | undefined;
   /** Stops forwarding in both directions once `bytes` more have passed (0 = now); sockets stay open. */
   stallAfter(bytes: number): void;
   /** Forwards again (and forgets a pending `stallAfter`). */
@@ -39,34 +41,58 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   /** Bytes still allowed before the stall; undefined = no stall pending. */
   let allowance: number | undefined;
   let wake: Array<() => void> = [];
+  let stalledSince: number | undefined;
 
-  const stalled = () => allowance !== undefined && allowance <= 0;
+  const stalled = () => {
+    const now = allowance !== undefined && allowance <= 0;
+    if (now) stalledSince ??= Date.now();
+    return now;
+  };
   const waitWhileStalled = async (socket: Socket) => {
     while (stalled() && !socket.destroyed) await new Promise<void>((resolve) => wake.push(resolve));
   };
 
   function pump(from: Socket, to: Socket, count: (n: number) => void): void {
+    // A token bucket per direction: the pace holds whatever the size of the chunks that arrive
+    // (sleeping a tick per chunk would cap it at one chunk per tick), with bursts of one tick at most.
+    let tokens = 0;
+    let refilled = Date.now();
     from.on('data', (chunk: Buffer) => {
       from.pause();
-      void (async () => {
-        let offset = 0;
-        while (offset < chunk.length && !to.destroyed) {
-          await waitWhileStalled(to);
-          if (to.destroyed) return;
-          let n = chunk.length - offset;
-          if (rate !== undefined) n = Math.min(n, Math.max(1, Math.ceil((rate * TICK_MS) / 1000)));
-          if (allowance !== undefined) n = Math.min(n, allowance);
-          if (n <= 0) continue;
-          const slice = chunk.subarray(offset, offset + n);
-          offset += n;
-          if (allowance !== undefined) allowance -= n;
-          count(n);
-          if (!to.write(slice)) await Promise.race([once(to, 'drain'), once(to, 'close')]);
-          if (rate !== undefined) await sleep(TICK_MS);
-        }
-        if (!from.destroyed) from.resume();
-      })();
+      forward(chunk).catch(() => {
+        // The other side went away mid-write (EPIPE): the connection is over for both.
+        from.destroy();
+        to.destroy();
+      });
     });
+    const forward = async (chunk: Buffer) => {
+      let offset = 0;
+      while (offset < chunk.length && !to.destroyed) {
+        await waitWhileStalled(to);
+        if (to.destroyed) return;
+        let n = chunk.length - offset;
+        if (rate !== undefined) {
+          const now = Date.now();
+          const burst = Math.max(1, Math.ceil((rate * TICK_MS) / 1000));
+          tokens = Math.min(burst, tokens + ((now - refilled) * rate) / 1000);
+          refilled = now;
+          if (tokens < 1) {
+            await sleep(Math.max(1, Math.ceil(((1 - tokens) * 1000) / rate)));
+            continue;
+          }
+          n = Math.min(n, Math.floor(tokens));
+          tokens -= n;
+        }
+        if (allowance !== undefined) n = Math.min(n, allowance);
+        if (n <= 0) continue;
+        const slice = chunk.subarray(offset, offset + n);
+        offset += n;
+        if (allowance !== undefined) allowance -= n;
+        count(n);
+        if (!to.write(slice)) await Promise.race([once(to, 'drain'), once(to, 'close')]);
+      }
+      if (!from.destroyed) from.resume();
+    };
     from.once('end', () => {
       void waitWhileStalled(to).then(() => to.end());
     });
@@ -110,6 +136,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     get connections() {
       return connections;
     },
+    get stalledSince() {
+      return stalledSince;
+    },
     get rateBytesPerSecond() {
       return rate;
     },
@@ -118,9 +147,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     stallAfter(bytes: number) {
       allowance = bytes;
+      stalledSince = undefined;
     },
     resume() {
       allowance = undefined;
+      stalledSince = undefined;
       release();
     },
     resetCounters() {

@@ -14,7 +14,14 @@ export interface TimeoutSuiteOptions {
   open: (proxy: { host: string; port: number }, timeoutMs: number) => Promise<ArtifactRepository>;
   /** The timeout the suite sets, in ms. Default 1500. */
   timeoutMs?: number;
-  /** Bytes transferred; the proxy paces them to take about 2.5 × the timeout. Default 1 MiB. */
+  /**
+   * Bytes transferred; the proxy paces them to take about 2.5 × the timeout. Default 24 MiB: an
+   * upload must be several times larger than what the kernel's socket buffers absorb at once (about
+   * 5 MiB on Linux loopback: the client's send buffer plus the proxy's receive buffer), or the
+   * client sees its whole body taken at once and then no progress while the buffers drain — a
+   * stall, to any client. Send it over one connection at a time (one part in flight): the proxy
+   * paces each connection.
+   */
   bytes?: number;
 }
 
@@ -26,7 +33,7 @@ export interface TimeoutSuiteOptions {
  */
 export function describeTimeouts(name: string, options: TimeoutSuiteOptions): void {
   const timeoutMs = options.timeoutMs ?? 1500;
-  const bytes = options.bytes ?? 1024 * 1024;
+  const bytes = options.bytes ?? 24 * 1024 * 1024;
   const slack = 5000;
   let proxy: TcpProxy;
   const fresh = async () => {
@@ -65,12 +72,13 @@ export function describeTimeouts(name: string, options: TimeoutSuiteOptions): vo
       const repo = await fresh();
       try {
         proxy.stallAfter(bytes / 4);
-        const started = Date.now();
         await expectCode(
           repo.write('stalled.bin', dataStream(bytes, { seed: 'stall-up', chunkSize: 64 * 1024 })),
           'timeout',
         );
-        expect(Date.now() - started).toBeLessThan(timeoutMs + slack);
+        // From the moment the store stopped taking bytes (the bytes before it move at full speed).
+        expect(proxy.stalledSince).toBeDefined();
+        expect(Date.now() - proxy.stalledSince!).toBeLessThan(timeoutMs + slack);
         proxy.resume();
         expect(await repo.exists('stalled.bin')).toBe(false);
       } finally {
@@ -85,12 +93,12 @@ export function describeTimeouts(name: string, options: TimeoutSuiteOptions): vo
       try {
         await repo.write('whole.bin', dataStream(bytes, { seed: 'stall-down' }));
         proxy.stallAfter(bytes / 4);
-        const started = Date.now();
         await expectCode(
           repo.openRead('whole.bin').then((stream) => hashStream(stream)),
           'timeout',
         );
-        expect(Date.now() - started).toBeLessThan(timeoutMs + slack);
+        expect(proxy.stalledSince).toBeDefined();
+        expect(Date.now() - proxy.stalledSince!).toBeLessThan(timeoutMs + slack);
       } finally {
         proxy.resume();
         await repo.deleteArtifacts().catch(() => undefined);

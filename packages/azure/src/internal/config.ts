@@ -166,8 +166,8 @@ export const azureSettings = defineSettings('@artifacts/azure', {
   requestTimeoutMs: {
     type: 'integer',
     min: -1,
-    defaultText: "the repository's timeout (600 s)",
-    help: "the SDK's per-request timeout in ms; `-1` = none",
+    defaultText: 'none',
+    help: "the SDK's deadline on each whole HTTP request in ms (core bounds stalls); `-1` = none",
   },
 });
 
@@ -199,18 +199,17 @@ function credentialOf({ values, sources }: AzureValues, options: AzureOptions): 
 }
 
 /**
- * The SDK's per-try timeout: the option (`-1` = none), else the repository's timeout that core
- * resolved once (option `timeoutMs`, `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT`, else the plugin's
- * default of 600 s).
+ * The SDK's per-try timeout: only the option (`-1` = none). The repository's timeout is a bound on
+ * stalls, which core applies (its timeout layer, and the upload engine per block): the SDK's per-try
+ * timeout is a deadline on a whole request and would kill a slow but steady block.
  */
 export function resolveRequestTimeout(
   options: AzureOptions,
-  repositoryTimeoutMs: number | undefined,
+  _repositoryTimeoutMs: number | undefined,
 ): number | undefined {
   const option = azureSettings.resolve({ requestTimeoutMs: options.requestTimeoutMs }).values
     .requestTimeoutMs;
-  if (option !== undefined) return option > 0 ? option : undefined;
-  return repositoryTimeoutMs;
+  return option !== undefined && option > 0 ? option : undefined;
 }
 
 function checkEndpoint(endpoint: string, from: string): string {

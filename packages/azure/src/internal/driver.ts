@@ -1,8 +1,12 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
   type CompletedPart,
+  type CopySource,
+  chunkedUpload,
   type DriverCapabilities,
+  type DriverCopyOptions,
   type DriverEntry,
   type DriverListOptions,
   type DriverReadOptions,
@@ -13,7 +17,9 @@ import {
   guessContentType,
   type MultipartCapability,
   type MultipartUpload,
+  type OpenContext,
   type OperationOptions,
+  type PartLimits,
   type PresignCapability,
   parallelRangeStream,
   type StorageDriver,
@@ -30,11 +36,12 @@ import {
   StorageSharedKeyCredential,
   type UserDelegationKey,
 } from '@azure/storage-blob';
-import { uploadBlocks } from './block-upload.js';
 import type { AzureConfig } from './config.js';
 import { mapAzureError, type Subject } from './errors.js';
 import { loadDefaultAzureCredential } from './identity.js';
 
+/** Copy Blob From URL copies at most this much in one synchronous call. */
+const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
 /** Presigned URLs default to one hour, as MLflow's do. */
 const DEFAULT_EXPIRY_SECONDS = 3600;
 /** Azure refuses a SAS valid for longer than 7 days with a user-delegation key. */
@@ -50,11 +57,14 @@ export function partBlockId(partNumber: number): string {
   return Buffer.from(`artifacts-part-${String(partNumber).padStart(5, '0')}`).toString('base64');
 }
 
-/** Azure commits at most 50,000 blocks: a known large size gets blocks big enough (whole MiB). */
-export function blockSizeFor(configured: number, size: number | undefined): number {
-  if (size === undefined || size <= configured * 50_000) return configured;
-  return Math.ceil(size / 50_000 / (1024 * 1024)) * 1024 * 1024;
-}
+/** Azure's block blob limits: 50,000 blocks of at most 4,000 MiB. */
+export const AZURE_BLOCK_LIMITS: PartLimits = {
+  maxParts: 50_000,
+  minPartSize: 1,
+  maxPartSize: 4000 * 1024 * 1024,
+};
+
+const digest = (data: Uint8Array): Buffer => createHash('md5').update(data).digest();
 
 /** Parses `bytes 0-99/1234` into the total size (undefined for `*`). */
 export function totalFromContentRange(contentRange: string | undefined): number | undefined {
@@ -81,8 +91,15 @@ export class AzureBlobDriver implements StorageDriver {
   readonly #sharedKey: StorageSharedKeyCredential | undefined;
   readonly #token: boolean;
   #delegationKey: { key: UserDelegationKey; expiresOn: number } | undefined;
+  readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
 
-  constructor(config: AzureConfig, service: BlobServiceClient, secrets: readonly string[]) {
+  constructor(
+    config: AzureConfig,
+    service: BlobServiceClient,
+    secrets: readonly string[],
+    context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {},
+  ) {
+    this.#context = context;
     this.#config = config;
     this.#service = service;
     this.#container = service.getContainerClient(config.container);
@@ -97,7 +114,7 @@ export class AzureBlobDriver implements StorageDriver {
       checksums: config.transactionalMd5 ? ['md5'] : [],
       multipartUpload: canSign,
       presign: canSign,
-      serverSideCopy: false,
+      serverSideCopy: true,
     };
     if (canSign) {
       this.multipart = {
@@ -159,17 +176,71 @@ export class AzureBlobDriver implements StorageDriver {
     body: Readable,
     options: DriverWriteOptions,
   ): Promise<DriverWriteResult | undefined> {
-    const result = await this.#run('upload', key, () =>
-      uploadBlocks(this.#blob(key), body, {
-        blockSize: blockSizeFor(this.#config.blockSize, options.size),
-        concurrency: this.#config.uploadConcurrency,
-        md5: this.#config.transactionalMd5,
-        ...(options.contentType ? { contentType: options.contentType } : {}),
-        ...(options.size === undefined ? {} : { size: options.size }),
-        ...(options.signal ? { signal: options.signal } : {}),
-      }),
+    const blob = this.#blob(key);
+    const md5 = this.#config.transactionalMd5;
+    const whole = md5 ? createHash('md5') : undefined;
+    // A random prefix per upload: two writers of the same name never commit each other's blocks.
+    const nonce = randomBytes(12).toString('hex');
+    const headers = options.contentType ? { blobContentType: options.contentType } : {};
+    const run = <T>(fn: () => Promise<T>) => this.#run('upload', key, fn);
+    // Bodies go as a factory of streams of the part's buffer: the SDK takes a chunk as the socket
+    // drains (progress for the stall timeout) and can start a new stream for a new try.
+    const serviceMd5 = await run(() =>
+      chunkedUpload<string, string | undefined>(
+        body,
+        {
+          putWhole: (part) =>
+            run(async () => {
+              const response = await blob.upload(
+                part.watched ? () => part.body() : part.data,
+                part.data.length,
+                {
+                  abortSignal: part.signal,
+                  blobHTTPHeaders: headers,
+                  ...(md5 ? { transactionalContentMD5: digest(part.data) } : {}),
+                },
+              );
+              return base64(response.contentMD5);
+            }),
+          // Block blobs need no start: staged blocks stay invisible until the commit.
+          create: async () => {},
+          uploadPart: (part) =>
+            run(async () => {
+              const id = Buffer.from(`${nonce}-${String(part.partNumber).padStart(6, '0')}`).toString(
+                'base64',
+              );
+              await blob.stageBlock(id, part.watched ? () => part.body() : part.data, part.data.length, {
+                abortSignal: part.signal,
+                ...(md5 ? { transactionalContentMD5: digest(part.data) } : {}),
+              });
+              return id;
+            }),
+          complete: (ids, context) =>
+            run(async () => {
+              await blob.commitBlockList(ids, {
+                abortSignal: context.signal,
+                blobHTTPHeaders: { ...headers, ...(whole ? { blobContentMD5: whole.digest() } : {}) },
+              });
+              return undefined;
+            }),
+          // Uncommitted blocks cannot be deleted one by one; the service discards them.
+          abort: async () => {},
+        },
+        {
+          partSize: this.#config.blockSize,
+          concurrency: this.#config.uploadConcurrency,
+          limits: AZURE_BLOCK_LIMITS,
+          size: options.size,
+          timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
+          maxAttempts: (this.#context.maxRetries ?? 3) + 1,
+          signal: options.signal,
+          onActivity: options.onActivity,
+          onData: whole ? (data) => whole.update(data) : undefined,
+          what: `uploading ${JSON.stringify(key)}`,
+        },
+      ),
     );
-    return result.serviceMd5 ? { checksum: { algorithm: 'md5', value: result.serviceMd5 } } : undefined;
+    return serviceMd5 ? { checksum: { algorithm: 'md5', value: serviceMd5 } } : undefined;
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
@@ -354,7 +425,12 @@ export class AzureBlobDriver implements StorageDriver {
 
   // --- SAS: presigned URLs and proxied multipart uploads ------------------------------------------
 
-  async #sas(key: string, permissions: string, expiresInSeconds = DEFAULT_EXPIRY_SECONDS): Promise<string> {
+  async #sas(
+    key: string,
+    permissions: string,
+    expiresInSeconds = DEFAULT_EXPIRY_SECONDS,
+    target?: { container: string; blob: string },
+  ): Promise<string> {
     if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1) {
       throw ArtifactsError.invalidArgument(
         `expiresInSeconds must be a positive integer, got ${expiresInSeconds}`,
@@ -364,8 +440,8 @@ export class AzureBlobDriver implements StorageDriver {
     const startsOn = new Date(now - SKEW_MS);
     const expiresOn = new Date(now + expiresInSeconds * 1000);
     const values = {
-      containerName: this.#config.container,
-      blobName: this.#name(key),
+      containerName: target?.container ?? this.#config.container,
+      blobName: target?.blob ?? this.#name(key),
       permissions: BlobSASPermissions.parse(permissions),
       startsOn,
       expiresOn,
@@ -394,6 +470,53 @@ export class AzureBlobDriver implements StorageDriver {
     const response = await this.#service.getUserDelegationKey(new Date(now - SKEW_MS), expiresOn);
     this.#delegationKey = { key: response, expiresOn: expiresOn.getTime() };
     return response;
+  }
+
+  /** Containers of one account, reached at one endpoint, copy between them. */
+  locate(key: string): CopySource {
+    return {
+      scope: `azure ${this.#service.url.replace(/\?.*$/, '')} ${this.#service.accountName}`,
+      address: `${this.#config.container}/${this.#name(key)}`,
+    };
+  }
+
+  /**
+   * Copy Blob From URL (synchronous, atomic) up to its 256 MiB limit when a SAS can authorize the
+   * source; otherwise Copy Blob, polled until done (within one account the destination's identity
+   * authorizes it) and aborted, its destination removed, when it fails or is cancelled. Both are
+   * pinned to the source's ETag.
+   */
+  async copy(source: CopySource, toKey: string, options: DriverCopyOptions): Promise<void> {
+    const slash = source.address.indexOf('/');
+    const from = { container: source.address.slice(0, slash), blob: source.address.slice(slash + 1) };
+    const sourceBlob = this.#service.getContainerClient(from.container).getBlobClient(from.blob);
+    const dst = this.#blob(toKey);
+    await this.#run('copy', toKey, async () => {
+      let properties: Awaited<ReturnType<typeof sourceBlob.getProperties>>;
+      try {
+        properties = await sourceBlob.getProperties(withSignal(options));
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode === 404)
+          throw ArtifactsError.notFound(`blob ${JSON.stringify(source.address)}`, { cause: error });
+        throw error;
+      }
+      const pinned = { sourceConditions: { ifMatch: properties.etag! }, ...withSignal(options) };
+      const canSign = this.#sharedKey !== undefined || this.#token;
+      if (canSign && (properties.contentLength ?? 0) <= SYNC_COPY_MAX_BYTES) {
+        const sas = await this.#sas(toKey, 'r', DEFAULT_EXPIRY_SECONDS, from);
+        await dst.syncCopyFromURL(`${sourceBlob.url}?${sas}`, pinned);
+        return;
+      }
+      const poller = await dst.beginCopyFromURL(sourceBlob.url, pinned);
+      try {
+        await poller.pollUntilDone();
+      } catch (error) {
+        const copyId = poller.getOperationState().result?.copyId;
+        if (copyId) await dst.abortCopyFromURL(copyId).catch(() => undefined);
+        await dst.deleteIfExists().catch(() => undefined);
+        throw error;
+      }
+    });
   }
 
   async #sasUrl(key: string, permissions: string, expiresInSeconds?: number): Promise<string> {

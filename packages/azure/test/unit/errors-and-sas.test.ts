@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveAzureConfig } from '../../src/internal/config.js';
 import {
   AzureBlobDriver,
-  blockSizeFor,
   createServiceClient,
   partBlockId,
   totalFromContentRange,
@@ -95,15 +94,6 @@ describe('helpers', () => {
     const lengths = new Set([1, 9, 10, 999, 10000].map((n) => partBlockId(n).length));
     expect(lengths.size).toBe(1);
     expect(Buffer.from(partBlockId(7), 'base64').toString()).toBe('artifacts-part-00007');
-  });
-
-  it('raises the block size only when a known size would need more than 50,000 blocks', () => {
-    const MiB = 1024 * 1024;
-    expect(blockSizeFor(4 * MiB, undefined)).toBe(4 * MiB);
-    expect(blockSizeFor(4 * MiB, 100 * 1024 * MiB)).toBe(4 * MiB);
-    const huge = 400 * 1024 * MiB;
-    expect(blockSizeFor(4 * MiB, huge)).toBe(9 * MiB);
-    expect(Math.ceil(huge / blockSizeFor(4 * MiB, huge))).toBeLessThanOrEqual(50_000);
   });
 
   it('reads the total size from Content-Range', () => {

@@ -1,27 +1,13 @@
-import {
-  type ArtifactRepository,
-  ArtifactsError,
-  baseName,
-  envMaxConcurrency,
-  type FailedFile,
-  joinKey,
-  toArtifactsError,
-} from '@artifacts/core';
+import { type ArtifactCopy, type ArtifactRepository, baseName, copyFiles, joinKey } from '@artifacts/core';
 import type { CommandContext } from './context.js';
-import { mapPool } from './pool.js';
 import { createProgress, human } from './progress.js';
 import type { Located } from './session.js';
 import { relativeTo } from './session.js';
 
-/** One file to move: from a key in one repository to a key in another. */
-export interface FileCopy {
-  from: ArtifactRepository;
-  fromPath: string;
-  to: ArtifactRepository;
-  toPath: string;
+/** One file to move: from a key in one repository to a key in another (core's `ArtifactCopy`). */
+export interface FileCopy extends ArtifactCopy {
   /** Path relative to the tree being copied: what `--include/--exclude` match and what is printed. */
   rel: string;
-  size?: number;
 }
 
 /**
@@ -78,58 +64,30 @@ export interface CopyTotals {
 }
 
 /**
- * Streams each file from its repository into the other through a bounded pool (no temporary file
- * on the way), with one progress bar; failures are gathered into one `partial_failure` naming each.
+ * Copies the files through core's `copyFiles` — the store's own copy where source and destination
+ * share one (no byte through this process), else streamed, one bounded pool, failures gathered into
+ * one `partial_failure` — with one progress bar.
  */
 export async function runCopies(
   context: CommandContext,
   label: string,
   files: readonly FileCopy[],
 ): Promise<CopyTotals> {
-  const totals = {
+  const progress = createProgress(context.output.io.stderr, context.quiet || context.json, label, {
     bytesDone: 0,
     filesDone: 0,
     bytesTotal: files.reduce((sum, file) => sum + (file.size ?? 0), 0),
     filesTotal: files.length,
-  };
-  const progress = createProgress(context.output.io.stderr, context.quiet || context.json, label, {
-    ...totals,
   });
-  const failures: FailedFile[] = [];
   try {
-    await mapPool(files, envMaxConcurrency(), async (file) => {
-      let seen = 0;
-      try {
-        const stream = await file.from.openRead(file.fromPath, { signal: context.signal });
-        await file.to.write(file.toPath, stream, {
-          signal: context.signal,
-          ...(file.size === undefined ? {} : { size: file.size }),
-          onProgress: (event) => {
-            totals.bytesDone += event.bytesDone - seen;
-            seen = event.bytesDone;
-            progress.update({ ...totals, path: file.toPath });
-          },
-        });
-        totals.filesDone++;
-        progress.update({ ...totals, path: file.toPath });
-      } catch (error) {
-        failures.push({ path: file.rel, error: toArtifactsError(error, `copying ${file.rel}`) });
-      }
+    const result = await copyFiles(files, {
+      signal: context.signal,
+      onProgress: (event) => progress.update(event),
     });
+    return { files: result.files, bytes: result.bytes };
   } finally {
     progress.stop();
   }
-  if (failures.length > 0) {
-    if (context.signal.aborted || files.length === 1) throw failures[0]!.error;
-    const lines = failures.slice(0, 20).map((failure) => `${failure.path}: ${failure.error.message}`);
-    const more = failures.length > 20 ? `; and ${failures.length - 20} more` : '';
-    throw new ArtifactsError(
-      'partial_failure',
-      `${failures.length} of ${files.length} files failed to copy: ${lines.join('; ')}${more}`,
-      { failures, cause: failures[0]!.error },
-    );
-  }
-  return { files: totals.filesDone, bytes: totals.bytesDone };
 }
 
 export function plural(n: number, word: string): string {

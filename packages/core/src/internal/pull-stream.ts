@@ -16,6 +16,8 @@ export interface PullStreamOptions {
  * be handed to a second attempt — and (b) the time a consumer waits on the source (a stall) can be
  * told apart from the time the consumer is busy (back-pressure).
  */
+const ignore = () => undefined;
+
 export class PullStream extends Readable {
   /** Bytes handed to the consumer. */
   pulled = 0;
@@ -39,7 +41,7 @@ export class PullStream extends Readable {
     this.#options = options;
     source.on('readable', this.#onReadable);
     source.once('end', this.#onEnd);
-    source.once('error', this.#onError);
+    source.on('error', this.#onError);
     if (source.readableEnded) this.#onEnd();
   }
 
@@ -69,6 +71,9 @@ export class PullStream extends Readable {
     this.#source.off('readable', this.#onReadable);
     this.#source.off('end', this.#onEnd);
     this.#source.off('error', this.#onError);
+    // A source may still fail after we let go (an SDK stream that errors once its request is
+    // aborted): that must not become an uncaught exception. A later reader adds its own listener.
+    if (this.#source.listenerCount('error') === 0) this.#source.on('error', ignore);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

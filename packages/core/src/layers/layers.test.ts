@@ -87,6 +87,30 @@ describe('withTimeout', () => {
     expect(stored?.length).toBe(120);
   });
 
+  it('counts the bytes a driver reports sending while the body waits as progress', async () => {
+    let beats = 0;
+    const driver = withTimeout(
+      fake({
+        write: async (_key, body, options) => {
+          const iterator = body[Symbol.asyncIterator]();
+          await iterator.next();
+          // Parts in flight at the link's pace while the body waits: no byte taken from it.
+          for (let i = 0; i < 8; i++) {
+            await sleep(40);
+            options.signal?.throwIfAborted();
+            options.onActivity?.();
+            beats++;
+          }
+          while (!(await iterator.next()).done) options.signal?.throwIfAborted();
+          return undefined;
+        },
+      }),
+      100,
+    );
+    await driver.write('k', trickle(2, 10), {});
+    expect(beats).toBe(8);
+  });
+
   it('fails a stalled write with timeout within the timeout, not at the end of the transfer', async () => {
     const driver = withTimeout(
       fake({
@@ -136,6 +160,28 @@ describe('withTimeout', () => {
     });
     expect((await failure(withTimeout(slowStat, 50).stat('k', {}))).code).toBe('timeout');
     await expect(withTimeout(slowStat, 50).stat('k', { timeoutMs: -1 })).resolves.toBeUndefined();
+  });
+
+  it('bounds metadata calls, reads and listings of a driver that ignores its signal', async () => {
+    const never = new Promise<never>(() => undefined);
+    const deaf = withTimeout(
+      fake({
+        stat: () => never,
+        read: () => never,
+        list: () => ({
+          [Symbol.asyncIterator]: () => ({ next: () => never }),
+        }),
+      }),
+      50,
+    );
+    const started = Date.now();
+    expect((await failure(deaf.stat('k', {}))).code).toBe('timeout');
+    expect((await failure(deaf.read('k', {}))).code).toBe('timeout');
+    const listing = (async () => {
+      for await (const _ of deaf.list('', { recursive: false })) break;
+    })();
+    expect((await failure(listing)).code).toBe('timeout');
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it('keeps optional members absent and present as the driver has them', () => {

@@ -15,6 +15,7 @@ export function withLimit(driver: StorageDriver, limit: number): StorageDriver {
     stat: (key, o) => limiter.run(() => driver.stat(key, o)),
     read: (key, o) => limiter.run(() => driver.read(key, o)),
     delete: (key, o) => limiter.run(() => driver.delete(key, o)),
+    deleteMany: driver.deleteMany && ((keys, o) => limiter.run(() => driver.deleteMany!(keys, o))),
     write: (key: string, body: Readable, o: DriverWriteOptions) =>
       limiter.run(() => driver.write(key, body, o)),
     // A listing is one logical call over many pages: limiting each page could starve it behind

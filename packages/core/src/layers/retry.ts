@@ -60,7 +60,26 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/**
+ * The wait before attempt `attempt + 1` after `error`: exponential from `baseMs` with full jitter,
+ * at least what the error's `Retry-After` asks, at most `capMs`. Shared by this layer and the
+ * transfer engines' per-part and per-range retries.
+ */
+export function backoffDelayMs(
+  attempt: number,
+  error: unknown,
+  {
+    baseMs = 200,
+    capMs = 20_000,
+    random = Math.random,
+  }: { baseMs?: number; capMs?: number; random?: () => number } = {},
+): number {
+  const backoff = random() * Math.min(capMs, baseMs * 2 ** (attempt - 1));
+  return Math.round(Math.min(capMs, Math.max(backoff, retryAfterOf(error) ?? 0)));
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason once it aborts. */
+export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
@@ -104,8 +123,7 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
   ): Promise<boolean> {
     if (attempt >= maxAttempts || budget < 1 || signal?.aborted || !isTemporaryError(error)) return false;
     budget -= 1;
-    const backoff = random() * Math.min(cap, base * 2 ** (attempt - 1));
-    const delayMs = Math.round(Math.min(cap, Math.max(backoff, retryAfterOf(error) ?? 0)));
+    const delayMs = backoffDelayMs(attempt, error, { baseMs: base, capMs: cap, random });
     options.onRetry?.({ operation, key, attempt, delayMs, error });
     await sleep(delayMs, signal);
     return true;
@@ -136,6 +154,9 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
     stat: (key, o) => retried('stat', key, o, () => driver.stat(key, o)),
     read: (key, o) => retried('read', key, o, () => driver.read(key, o)),
     delete: (key, o) => retried('delete', key, o, () => driver.delete(key, o)),
+    deleteMany:
+      driver.deleteMany &&
+      ((keys, o) => retried('delete', keys[0] ?? '', o, () => driver.deleteMany!(keys, o))),
 
     async write(key: string, body: Readable, o: DriverWriteOptions) {
       for (let attempt = 1; ; attempt++) {
@@ -181,7 +202,7 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
     },
 
     mkdir: driver.mkdir && ((key, o) => retried('mkdir', key, o, () => driver.mkdir!(key, o))),
-    copy: driver.copy && ((from, to, o) => retried('copy', from, o, () => driver.copy!(from, to, o))),
+    copy: driver.copy && ((from, to, o) => retried('copy', from.address, o, () => driver.copy!(from, to, o))),
     multipart: driver.multipart && {
       // Creating twice would leave an orphan upload, completing twice may fail after a success:
       // only the abort is repeated.

@@ -61,6 +61,34 @@ class Watchdog {
   }
 }
 
+/**
+ * Settles as `promise` does, or rejects with the signal's reason as soon as `signal` aborts: a
+ * driver whose library ignores the signal (Google's metadata and listing requests do) cannot hold
+ * the caller past the watchdog. A value that arrives too late is handed to `discard`.
+ */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal, discard?: (late: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const onAbort = () => {
+      settled = true;
+      reject(signal.reason);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (settled) discard?.(value);
+        else resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!settled) reject(error);
+      },
+    );
+  });
+}
+
 function limitOf(options: OperationOptions | undefined, fallback: number | undefined): number | undefined {
   const ms = options?.timeoutMs ?? fallback;
   return ms !== undefined && ms > 0 ? ms : undefined;
@@ -71,13 +99,15 @@ function limitOf(options: OperationOptions | undefined, fallback: number | undef
  * each storage request and on each stall of a stream (no byte moved for `timeoutMs` while someone
  * waited for one), never on a whole transfer — a multi-GB upload lives as long as it keeps moving.
  *
- * - `stat`, `mkdir`, `copy`, presign and multipart calls, the opening of a `read`: each call bounded.
+ * - `stat`, `mkdir`, presign and multipart calls, the opening of a `read`: each call bounded.
  * - `write`: the driver must take a byte of the body (or finish) within `timeoutMs` of the last one;
  *   once the body ended, the driver's per-request (socket idle) timeout bounds the rest.
  * - `read` streams and `list` iterations: each wait of the consumer for the next byte or entry is
  *   bounded; a slow consumer (back-pressure) is never counted against the store.
- * - `delete` (a prefix may hold millions of keys) and the whole-file fast paths are left to the
- *   driver's per-request timeouts.
+ * - `delete` (a prefix may hold millions of keys), `copy` (a whole object copied by the store: one
+ *   call may be many requests — UploadPartCopy parts, rewrite tokens, a polled Copy Blob — or a
+ *   long kernel copy) and the whole-file fast paths are left to the driver's per-request timeouts;
+ *   each `deleteMany` batch is bounded.
  *
  * `options.timeoutMs` of a call overrides `defaultMs`; `-1`, `0` or undefined means no limit.
  * A timed-out call fails with an `ArtifactsError` `timeout` (not temporary: retrying a stalled
@@ -94,7 +124,7 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
     const dog = new Watchdog(ms, what, options?.signal);
     dog.arm();
     try {
-      return await call({ ...options, signal: dog.signal });
+      return await unlessAborted(call({ ...options, signal: dog.signal }), dog.signal);
     } catch (error) {
       throw dog.translate(error);
     } finally {
@@ -129,7 +159,11 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       dog.arm();
       let result: DriverReadResult;
       try {
-        result = await driver.read(key, { ...options, signal: dog.signal });
+        result = await unlessAborted(
+          driver.read(key, { ...options, signal: dog.signal }),
+          dog.signal,
+          (late) => late.stream.destroy(),
+        );
       } catch (error) {
         dog.disarm();
         throw dog.translate(error);
@@ -142,18 +176,23 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       const ms = limitOf(options, defaultMs);
       if (ms === undefined) return driver.write(key, body, options);
       const dog = new Watchdog(ms, `writing ${JSON.stringify(key)}`, options.signal);
-      // Every byte the store takes re-arms the watchdog. Once the body ended, the store may still be
-      // sending buffered parts at the link's pace, which this layer cannot see: the driver's own
-      // per-request (socket idle) timeout, set from `OpenContext.timeoutMs`, bounds that phase.
+      // Every byte the store takes re-arms the watchdog, and so does every byte a driver reports
+      // sending through `onActivity` (the chunked-upload engine, whose parts leave after the body
+      // was read). Once the body ended, a driver that reports nothing is bounded by its own
+      // per-request timeouts (the engine's, or its SDK's set from `OpenContext.timeoutMs`).
       const watched = new PullStream(body, { ownSource: true, onChunk: () => dog.arm() });
       watched.once('end', () => dog.disarm());
+      const onActivity = () => {
+        options.onActivity?.();
+        dog.arm();
+      };
       // A store blocked on the body (not on its socket) learns of the timeout through the body too;
       // a store that never listened to it must not turn that into an uncaught error.
       watched.on('error', () => undefined);
       dog.signal.addEventListener('abort', () => dog.fired && watched.destroy(dog.error()), { once: true });
       dog.arm();
       try {
-        return await driver.write(key, watched, { ...options, signal: dog.signal });
+        return await driver.write(key, watched, { ...options, signal: dog.signal, onActivity });
       } catch (error) {
         throw dog.translate(error);
       } finally {
@@ -173,7 +212,7 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
               dog.arm();
               let next: IteratorResult<DriverEntry>;
               try {
-                next = await iterator.next();
+                next = await unlessAborted(iterator.next(), dog.signal);
               } catch (error) {
                 throw dog.translate(error);
               }
@@ -183,18 +222,20 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
             }
           } finally {
             dog.disarm();
-            await iterator.return?.();
+            // An iterator still stuck in next() would hold return() until it settles: let it go.
+            if (dog.signal.aborted) void iterator.return?.()?.catch(() => undefined);
+            else await iterator.return?.();
           }
         },
       };
     },
 
+    deleteMany: driver.deleteMany
+      ? (keys, options) =>
+          bounded(`deleting ${keys.length} keys`, options, (o) => driver.deleteMany!(keys, o))
+      : undefined,
     mkdir: driver.mkdir
       ? (key, options) => bounded(`creating ${JSON.stringify(key)}`, options, (o) => driver.mkdir!(key, o))
-      : undefined,
-    copy: driver.copy
-      ? (from, to, options) =>
-          bounded(`copying ${JSON.stringify(from)}`, options, (o) => driver.copy!(from, to, o))
       : undefined,
     multipart: driver.multipart && {
       create: (key, options) =>

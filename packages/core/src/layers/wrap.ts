@@ -19,7 +19,16 @@ export function wrapDriver(driver: StorageDriver, overrides: DriverOverrides): S
     delete: overrides.delete ?? ((key, options) => driver.delete(key, options)),
     close: overrides.close ?? (() => driver.close()),
   };
-  const optional = ['writeFromFile', 'readToFile', 'mkdir', 'copy', 'multipart', 'presign'] as const;
+  const optional = [
+    'writeFromFile',
+    'readToFile',
+    'mkdir',
+    'deleteMany',
+    'locate',
+    'copy',
+    'multipart',
+    'presign',
+  ] as const;
   for (const name of optional) {
     if (driver[name] === undefined) continue;
     const member = name in overrides ? overrides[name] : bindMember(driver, name);

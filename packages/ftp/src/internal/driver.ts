@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { PassThrough, type Readable, Writable } from 'node:stream';
 import {
+  AbandonedTemps,
   ArtifactsError,
   ConnectionPool,
   type DriverCapabilities,
@@ -108,6 +109,8 @@ export class FtpDriver implements StorageDriver {
   readonly #knownDirs = new Set<string>();
   /** Temporary files of failed uploads not yet removed (their connection was dropped). */
   readonly #orphans = new OrphanTemps();
+  /** Directories whose temporary files left by killed writers were swept (the first write into each). */
+  readonly #abandoned = new AbandonedTemps();
 
   constructor(settings: FtpSettings) {
     this.#settings = settings;
@@ -159,13 +162,14 @@ export class FtpDriver implements StorageDriver {
     }
   }
 
-  async #ensureDir(connection: FtpConnection, dir: string): Promise<void> {
-    if (dir === '/' || dir === '' || this.#knownDirs.has(dir)) return;
+  /** Makes `dir` and its missing parents; resolves true when this call created `dir` itself. */
+  async #ensureDir(connection: FtpConnection, dir: string): Promise<boolean> {
+    if (dir === '/' || dir === '' || this.#knownDirs.has(dir)) return false;
     const { client } = connection;
     const existing = await this.#statPath(connection, dir);
     if (existing?.isDir) {
       this.#knownDirs.add(dir);
-      return;
+      return false;
     }
     if (existing) {
       throw new ArtifactsError(
@@ -181,8 +185,11 @@ export class FtpDriver implements StorageDriver {
       // Created meanwhile by another upload?
       const now = await this.#statPath(connection, dir);
       if (!now?.isDir) throw error;
+      this.#knownDirs.add(dir);
+      return false;
     }
     this.#knownDirs.add(dir);
+    return true;
   }
 
   #forgetDirs(path: string): void {
@@ -196,7 +203,7 @@ export class FtpDriver implements StorageDriver {
     try {
       await this.#use(
         async (connection) => {
-          await this.#ensureDir(connection, dir);
+          if (await this.#ensureDir(connection, dir)) this.#abandoned.markSwept(dir);
           const onAbort = () => discard(connection);
           options.signal?.addEventListener('abort', onAbort, { once: true });
           let uploaded = false;
@@ -238,6 +245,8 @@ export class FtpDriver implements StorageDriver {
           } finally {
             options.signal?.removeEventListener('abort', onAbort);
           }
+          // The write landed: a failed sweep is no failure of it (the next write tries again).
+          await this.#sweepAbandoned(connection, dir).catch(() => undefined);
         },
         {
           ...signalOption(options),
@@ -267,6 +276,31 @@ export class FtpDriver implements StorageDriver {
     return this.#orphans.sweep(async (temp) => {
       await connection.client.remove(temp, true);
     }, isConnectionError);
+  }
+
+  /**
+   * The first write into a directory removes the temporary files writers killed mid-upload left
+   * there (`kill -9`): core's temporary names say which process of which host wrote each one, so a
+   * live writer's file is never touched (see AbandonedTemps for the rule on other hosts' files,
+   * judged by the MLSD `modify` fact; a server without MLSD gives no time, so only this host's
+   * dead writers are recognised there).
+   */
+  #sweepAbandoned(connection: FtpConnection, dir: string): Promise<string[]> {
+    return this.#abandoned.sweepOnce(
+      dir,
+      {
+        list: async () =>
+          ((await this.#listDir(connection, dir)) ?? [])
+            .filter((file) => isTempName(file.name) && !file.name.includes('/'))
+            .map((file) => ({
+              name: file.name,
+              isFile: file.isFile,
+              ...(file.modifiedAt ? { modified: file.modifiedAt } : {}),
+            })),
+        remove: (name) => this.#remove(connection, posix.join(dir, name)),
+      },
+      isConnectionError,
+    );
   }
 
   /** pool.use, first removing temporary files left by uploads whose connection was dropped. */

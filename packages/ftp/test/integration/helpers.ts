@@ -46,17 +46,24 @@ export async function withConnectionSampling<T>(
   }
 }
 
+/** A plain client logged in as the URI's user (to plant or see what the driver would not). */
+export async function rawClient(uri: string): Promise<Client> {
+  const url = new URL(uri);
+  const client = new Client(30_000);
+  await client.access({
+    host: url.hostname,
+    port: Number(url.port || 21),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+  });
+  return client;
+}
+
 /** Every name below a directory of the FTP server, dot files included, listed with a plain client. */
 export async function rawNames(uri: string): Promise<string[]> {
   const url = new URL(uri);
-  const client = new Client(30_000);
+  const client = await rawClient(uri);
   try {
-    await client.access({
-      host: url.hostname,
-      port: Number(url.port || 21),
-      user: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
-    });
     const out: string[] = [];
     const walk = async (dir: string): Promise<void> => {
       let entries: Awaited<ReturnType<Client['list']>>;

@@ -4,6 +4,7 @@ import {
   ArtifactsError,
   type Checksum,
   type CompletedPart,
+  type CopySource,
   type DriverCapabilities,
   type DriverEntry,
   type DriverListOptions,
@@ -12,6 +13,8 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
+  deleteTree,
+  forEachLimited,
   guessContentType,
   type MultipartCapability,
   type MultipartUpload,
@@ -135,7 +138,7 @@ export class GcsDriver implements StorageDriver {
       checksums: ['crc32c'],
       multipartUpload: canSign,
       presign: canSign,
-      serverSideCopy: false,
+      serverSideCopy: true,
     };
     if (canSign) {
       this.presign = {
@@ -206,7 +209,33 @@ export class GcsDriver implements StorageDriver {
         validation: false,
         ...(this.#config.requestTimeoutMs === undefined ? {} : { timeout: this.#config.requestTimeoutMs }),
       });
-      await pipeline(body, sink, ...(options.signal ? [{ signal: options.signal }] : []));
+      // A simple upload's request (teeny-request over node-fetch 3 in the client library) ignores its
+      // `timeout`: a server that took the body and never answers would hold the upload forever. Once
+      // the (small) body has been handed over, bound the wait for the answer here.
+      const timeoutMs = this.#config.requestTimeoutMs;
+      let answerTimer: NodeJS.Timeout | undefined;
+      if (!resumable && timeoutMs !== undefined && timeoutMs > 0) {
+        body.once('end', () => {
+          answerTimer = setTimeout(
+            () =>
+              sink.destroy(
+                new ArtifactsError(
+                  'timeout',
+                  `upload of ${this.#name(key)}: no answer within ${timeoutMs} ms`,
+                  {
+                    context: { timeoutMs },
+                  },
+                ),
+              ),
+            timeoutMs,
+          );
+        });
+      }
+      try {
+        await pipeline(body, sink, ...(options.signal ? [{ signal: options.signal }] : []));
+      } finally {
+        clearTimeout(answerTimer);
+      }
       const checksum = checksumOf(
         (file.metadata ?? {}) as FileMetadata & { crc32c?: string; md5Hash?: string },
       );
@@ -392,34 +421,43 @@ export class GcsDriver implements StorageDriver {
     } while (pageToken);
   }
 
-  async delete(key: string, options: OperationOptions): Promise<void> {
-    await this.#run('delete', key, async () => {
-      const deleting = new Set<Promise<void>>();
-      let failure: unknown;
-      const remove = (name: string) => {
-        const task = this.#bucket
-          .file(name)
-          .delete({ ignoreNotFound: true })
-          .then(
-            () => undefined,
-            (error: unknown) => {
-              failure ??= error;
-            },
-          );
-        deleting.add(task);
-        void task.finally(() => deleting.delete(task));
-      };
-      if (key !== '') remove(this.#name(key));
-      for await (const entry of this.list(key, {
-        recursive: true,
-        ...(options.signal ? { signal: options.signal } : {}),
-      })) {
-        if (failure) break;
-        remove(this.#name(entry.key));
-        while (deleting.size >= this.#config.deleteConcurrency) await Promise.race(deleting);
+  /** Core lists the tree and hands over batches (`deleteTree`): never a sibling sharing the prefix. */
+  delete(key: string, options: OperationOptions): Promise<void> {
+    return deleteTree(this, key, options);
+  }
+
+  /** One request per object (GCS has no batch delete in this client), `deleteConcurrency` at once. */
+  async deleteMany(keys: readonly string[], _options: OperationOptions): Promise<void> {
+    await this.#run('delete', keys[0], () =>
+      forEachLimited(keys, this.#config.deleteConcurrency, async (key) => {
+        await this.#bucket.file(this.#name(key)).delete({ ignoreNotFound: true });
+      }),
+    );
+  }
+
+  /** Buckets behind one endpoint, reached with one identity, copy between them. */
+  locate(key: string): CopySource {
+    const { endpoint, credentials, keyFilename } = this.#config;
+    const identity =
+      credentials?.client_email ?? keyFilename ?? process.env.GOOGLE_APPLICATION_CREDENTIALS ?? 'default';
+    return {
+      scope: `gcs ${endpoint ?? 'https://storage.googleapis.com'} ${identity}`,
+      address: `${this.#config.bucket}/${this.#name(key)}`,
+    };
+  }
+
+  /** A rewrite: the SDK's `copy` repeats it with each rewrite token until the store says done. */
+  async copy(source: CopySource, toKey: string, _options: OperationOptions): Promise<void> {
+    const slash = source.address.indexOf('/');
+    const from = this.#storage.bucket(source.address.slice(0, slash)).file(source.address.slice(slash + 1));
+    await this.#run('copy', toKey, async () => {
+      try {
+        await from.copy(this.#bucket.file(this.#name(toKey)));
+      } catch (error) {
+        if (statusOf(error) === 404)
+          throw ArtifactsError.notFound(`gs://${source.address}`, { cause: error });
+        throw error;
       }
-      await Promise.all(deleting);
-      if (failure) throw failure;
     });
   }
 

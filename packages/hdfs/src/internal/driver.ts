@@ -9,6 +9,7 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
+  isAbandonedTemp,
   isTempName,
   type OperationOptions,
   OrphanTemps,
@@ -42,6 +43,8 @@ export class HdfsDriver implements StorageDriver {
   readonly #settings: HdfsSettings;
   /** Temporary files of failed uploads whose removal failed (the NameNode was unreachable). */
   readonly #orphans = new OrphanTemps();
+  /** Directories whose abandoned temporary files this driver has swept (once each). */
+  readonly #swept = new Set<string>();
   /** Null until known: whether the NameNode has LISTSTATUS_BATCH (Hadoop ≥ 2.8). */
   #batchListing: boolean | null = null;
 
@@ -71,6 +74,7 @@ export class HdfsDriver implements StorageDriver {
         )
         .catch(() => undefined);
     }
+    await this.#sweepAbandoned(posix.dirname(target), signal);
     await replaceAtomically(
       target,
       {
@@ -103,6 +107,32 @@ export class HdfsDriver implements StorageDriver {
       { orphans: this.#orphans, ...(signal ? { signal } : {}) },
     );
     return undefined;
+  }
+
+  /**
+   * The first write into a directory (per driver) removes the temporary files that writers killed
+   * before they could clean up left there (`kill -9`, a crash): core's temporary names say which
+   * process of which host wrote them, so a live writer's file is never touched. Best effort: a
+   * failure leaves them hidden from listings, for a later sweep.
+   */
+  async #sweepAbandoned(dir: string, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#swept.has(dir)) return;
+    if (this.#swept.size >= 10_000) this.#swept.clear();
+    this.#swept.add(dir);
+    try {
+      const abandoned: string[] = [];
+      for await (const status of this.#listDir(dir, signal)) {
+        if (
+          status.type === 'FILE' &&
+          isTempName(status.pathSuffix) &&
+          isAbandonedTemp(status.pathSuffix, status.modificationTime)
+        )
+          abandoned.push(posix.join(dir, status.pathSuffix));
+      }
+      for (const temp of abandoned) await this.#removeTemp(temp);
+    } catch {
+      // the write itself reports a NameNode that does not answer
+    }
   }
 
   /**

@@ -32,6 +32,11 @@ export interface SendOptions {
   idempotent: boolean;
   /** What is being done, for error messages ("uploading artifact 'a/b'"). */
   what: string;
+  /**
+   * The caller retries (core's chunked-upload engine, per part): fail at once, with the error's
+   * `temporary` set when another try may succeed.
+   */
+  callerRetries?: boolean;
 }
 
 /** HTTP statuses worth another try: MLflow's list (urllib3 Retry status_forcelist) plus 408. */
@@ -154,11 +159,23 @@ export class HttpClient {
       // that is down. Waiting minutes of backoff for it helps nobody; a host that did answer and
       // now refuses is restarting, and is retried.
       const deadOnArrival = !response && NEVER_THERE.has(failureCode) && !this.#answered.has(originOf(url));
-      const transient =
-        attempt < this.#options.maxRetries &&
+      const worthAnotherTry =
         !options.signal?.aborted &&
         !deadOnArrival &&
         (response ? RETRY_STATUS.has(response.statusCode) : RETRY_ERRORS.has(failureCode));
+      if (options.callerRetries) {
+        const error = response
+          ? await this.#statusError(response, url, options.what)
+          : this.#networkError(failure, url, options.what);
+        throw worthAnotherTry
+          ? new ArtifactsError(error.code, error.message, {
+              cause: error.cause,
+              context: error.context,
+              temporary: true,
+            })
+          : error;
+      }
+      const transient = attempt < this.#options.maxRetries && worthAnotherTry;
       const replayable = isStreamBody(options.body) ? options.body.canReplay() : options.idempotent;
       if (!transient || !replayable) {
         const error = response

@@ -1,8 +1,7 @@
 import type { Readable } from 'node:stream';
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, chunkedUpload, type PartLimits, type PartRequest } from '@artifacts/core';
 import { multipartUrl } from '../endpoint.js';
 import type { HttpClient } from './client.js';
-import { PartReader } from './streams.js';
 
 /** MLflow's client falls back to one PUT when the server's 501 message starts with this. */
 export const MPU_UNSUPPORTED = 'Multipart upload is not supported for the current artifact repository';
@@ -28,20 +27,38 @@ export interface MultipartRequest {
   size: number;
   chunkSize: number;
   concurrency: number;
+  /** Bound on each stall of each part's PUT, ms (core's chunked-upload engine). */
+  timeoutMs?: number | undefined;
+  /** Attempts per part, the first included. */
+  maxAttempts?: number | undefined;
+  onActivity?: (() => void) | undefined;
   signal?: AbortSignal;
 }
 
+interface UploadedPart {
+  part_number: number;
+  etag: string;
+  url: string;
+}
+
+/** The server hands out the part URLs: the part size is the client's chunk size, whatever the count. */
+const SERVER_LIMITS: PartLimits = {
+  maxParts: Number.MAX_SAFE_INTEGER,
+  minPartSize: 1,
+  maxPartSize: Number.MAX_SAFE_INTEGER,
+};
+
 /**
- * Uploads through the server's mpu/* routes: create (presigned part URLs), PUT every part straight to
- * storage — `concurrency` at a time, each held in memory so that a failed part is retried — with
- * the client's TLS settings, then complete with the parts' ETags. Any failure aborts the upload.
- * Returns false, having consumed nothing, when the server's destination has no multipart support.
+ * Uploads through the server's mpu/* routes, with core's chunked-upload engine: create (presigned
+ * part URLs), PUT every part straight to storage — `concurrency` at a time, from a fixed pool of
+ * part buffers, each part retried on its own — with the client's TLS settings, then complete with
+ * the parts' ETags. Any failure aborts the upload. Returns false, having consumed nothing, when the
+ * server's destination has no multipart support.
  */
 export async function uploadMultipart(client: HttpClient, request: MultipartRequest): Promise<boolean> {
   const numParts = Math.max(1, Math.ceil(request.size / request.chunkSize));
   const what = `uploading ${JSON.stringify(request.name)} in ${numParts} parts`;
   const json = JSON.stringify;
-  const signal = request.signal ? { signal: request.signal } : {};
   let created: CreateResponse;
   try {
     created = await client.json<CreateResponse>(
@@ -52,7 +69,7 @@ export async function uploadMultipart(client: HttpClient, request: MultipartRequ
         headers: { 'content-type': 'application/json' },
         idempotent: true,
         what: `starting the multipart upload of ${JSON.stringify(request.name)}`,
-        ...signal,
+        ...(request.signal ? { signal: request.signal } : {}),
       },
     );
   } catch (error) {
@@ -61,105 +78,88 @@ export async function uploadMultipart(client: HttpClient, request: MultipartRequ
   }
   const uploadId = typeof created.upload_id === 'string' ? created.upload_id : null;
   const credentials = parseCredentials(created.credentials, numParts);
-  const abort = async () => {
-    await client
-      .send('POST', multipartUrl(request.apiBase, 'abort', request.dir), {
-        body: json({ path: request.name, ...(uploadId === null ? {} : { upload_id: uploadId }) }),
-        headers: { 'content-type': 'application/json' },
-        idempotent: true,
-        what: `aborting the multipart upload of ${JSON.stringify(request.name)}`,
-      })
-      .then((response) => response.body.dump())
-      .catch(() => undefined);
-  };
+  const blockStore = uploadId === null;
+  const withId = uploadId === null ? {} : { upload_id: uploadId };
+  let sent = 0;
 
-  try {
-    const parts = await uploadParts(client, request, credentials, what, uploadId === null);
-    const response = await client.send('POST', multipartUrl(request.apiBase, 'complete', request.dir), {
-      body: json({
-        path: request.name,
-        ...(uploadId === null ? {} : { upload_id: uploadId }),
-        parts: parts.map((part) => ({ part_number: part.partNumber, etag: part.etag, url: part.url })),
-      }),
-      headers: { 'content-type': 'application/json' },
-      idempotent: true,
-      what: `completing the multipart upload of ${JSON.stringify(request.name)}`,
-      ...signal,
-    });
-    await response.body.dump();
-    return true;
-  } catch (error) {
-    await abort();
-    throw error;
-  }
-}
-
-async function uploadParts(
-  client: HttpClient,
-  request: MultipartRequest,
-  credentials: Credential[],
-  what: string,
-  blockStore: boolean,
-): Promise<Array<{ partNumber: number; etag: string; url: string }>> {
-  const reader = new PartReader(request.body);
-  const results: Array<{ partNumber: number; etag: string; url: string }> = [];
-  const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
-  try {
-    for (let index = 0; index < credentials.length && failure === undefined; index++) {
-      // Read the next part only when a slot is free: at most `concurrency` parts live in memory.
-      while (inFlight.size >= request.concurrency && failure === undefined) await Promise.race(inFlight);
-      if (failure !== undefined) break;
-      const expected = Math.min(request.chunkSize, request.size - index * request.chunkSize);
-      const bytes = await reader.read(expected);
-      if (bytes.length !== expected) {
-        throw new ArtifactsError(
-          'integrity',
-          `${what}: the body ended after ${reader.total} bytes, ${request.size} were announced`,
-        );
-      }
-      const credential = credentials[index]!;
-      const task = putPart(client, credential, bytes, what, blockStore, request.signal).then(
-        (etag) => {
-          results.push({ partNumber: credential.partNumber, etag, url: credential.url });
-        },
-        (error: unknown) => {
-          failure ??= error;
-        },
-      );
-      const tracked = task.finally(() => inFlight.delete(tracked));
-      inFlight.add(tracked);
-    }
-  } catch (error) {
-    failure ??= error;
-  }
-  await Promise.all(inFlight);
-  if (failure !== undefined) throw failure;
-  if (!(await reader.ended())) {
-    throw new ArtifactsError(
-      'integrity',
-      `${what}: the body is longer than the ${request.size} bytes announced`,
-    );
-  }
-  return results.sort((a, b) => a.partNumber - b.partNumber);
+  await chunkedUpload<UploadedPart, void>(
+    request.body,
+    {
+      // Created above: the server must first say whether it supports multipart at all.
+      create: async () => {},
+      uploadPart: async (part) => {
+        const credential = credentials[part.partNumber - 1];
+        if (!credential) {
+          throw new ArtifactsError(
+            'integrity',
+            `${what}: the body is longer than the ${request.size} bytes announced`,
+          );
+        }
+        const etag = await putPart(client, credential, part, what, blockStore);
+        return { part_number: credential.partNumber, etag, url: credential.url };
+      },
+      complete: async (parts, context) => {
+        if (sent !== request.size) {
+          throw new ArtifactsError(
+            'integrity',
+            `${what}: the body ended after ${sent} bytes, ${request.size} were announced`,
+          );
+        }
+        const response = await client.send('POST', multipartUrl(request.apiBase, 'complete', request.dir), {
+          body: json({ path: request.name, ...withId, parts }),
+          headers: { 'content-type': 'application/json' },
+          idempotent: true,
+          what: `completing the multipart upload of ${JSON.stringify(request.name)}`,
+          signal: context.signal,
+        });
+        await response.body.dump();
+      },
+      abort: async (context) => {
+        const response = await client.send('POST', multipartUrl(request.apiBase, 'abort', request.dir), {
+          body: json({ path: request.name, ...withId }),
+          headers: { 'content-type': 'application/json' },
+          idempotent: true,
+          what: `aborting the multipart upload of ${JSON.stringify(request.name)}`,
+          signal: context.signal,
+        });
+        await response.body.dump();
+      },
+    },
+    {
+      partSize: request.chunkSize,
+      concurrency: request.concurrency,
+      limits: SERVER_LIMITS,
+      size: request.size,
+      timeoutMs: request.timeoutMs,
+      maxAttempts: request.maxAttempts,
+      signal: request.signal,
+      onActivity: request.onActivity,
+      onData: (data) => {
+        sent += data.length;
+      },
+      what,
+    },
+  );
+  return true;
 }
 
 async function putPart(
   client: HttpClient,
   credential: Credential,
-  bytes: Buffer,
+  part: PartRequest,
   what: string,
   blockStore: boolean,
-  signal: AbortSignal | undefined,
 ): Promise<string> {
   // Straight to storage: the presigned URL is the credential; the server's are never sent there.
+  // The engine retries the part, with a fresh stream of its buffer.
   const response = await client.send('PUT', credential.url, {
-    body: bytes,
-    headers: { ...credential.headers, 'content-length': String(bytes.length) },
+    body: { canReplay: () => false, iterable: () => part.body() },
+    headers: { ...credential.headers, 'content-length': String(part.data.length) },
     credentials: false,
     idempotent: true,
+    callerRetries: true,
     what: `${what}: part ${credential.partNumber}`,
-    ...(signal ? { signal } : {}),
+    signal: part.signal,
   });
   await response.body.dump();
   const etag = response.headers.etag;

@@ -24,61 +24,6 @@ export function streamBody(source: Readable): StreamBody & { readonly bytes: num
   };
 }
 
-/**
- * Reads a stream in pieces of exactly `size` bytes (the last may be shorter), copying into one
- * buffer per piece: what a multipart upload needs to hold a part for its retries.
- */
-export class PartReader {
-  readonly #iterator: AsyncIterator<Buffer>;
-  #pending: Buffer | undefined;
-  #done = false;
-  total = 0;
-
-  constructor(source: Readable) {
-    this.#iterator = source
-      .iterator({ destroyOnReturn: false })
-      [Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  }
-
-  /** The next `size` bytes, fewer only at the end of the stream. */
-  async read(size: number): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(size);
-    let filled = 0;
-    while (filled < size) {
-      let chunk = this.#pending;
-      this.#pending = undefined;
-      if (!chunk) {
-        if (this.#done) break;
-        const next = await this.#iterator.next();
-        if (next.done) {
-          this.#done = true;
-          break;
-        }
-        chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array);
-      }
-      const take = Math.min(chunk.length, size - filled);
-      chunk.copy(out, filled, 0, take);
-      filled += take;
-      if (take < chunk.length) this.#pending = chunk.subarray(take);
-    }
-    this.total += filled;
-    return filled === size ? out : out.subarray(0, filled);
-  }
-
-  /** True once the stream has nothing more (reads one chunk ahead when needed). */
-  async ended(): Promise<boolean> {
-    if (this.#pending && this.#pending.length > 0) return false;
-    if (this.#done) return true;
-    const next = await this.#iterator.next();
-    if (next.done) {
-      this.#done = true;
-      return true;
-    }
-    this.#pending = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array);
-    return this.#pending.length === 0 ? this.ended() : false;
-  }
-}
-
 /** Keeps bytes [start, end] of a stream that starts at byte 0 (a server that ignored Range). */
 export class RangeFilter extends Transform {
   #position = 0;

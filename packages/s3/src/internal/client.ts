@@ -28,6 +28,8 @@ function loadCa(path: string): Buffer {
   }
 }
 
+const QUIET_LOGGER = { debug() {}, info() {}, warn() {}, error() {} };
+
 /** Builds the S3 client (and its presigning twin) from a resolved configuration. */
 export function buildClient(config: ResolvedS3Config, maxSockets: number): BuiltClient {
   const tlsOptions =
@@ -62,6 +64,9 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
     ...(config.profile ? { profile: config.profile } : {}),
     ...(config.maxAttempts ? { maxAttempts: config.maxAttempts } : {}),
     ...(config.anonymous ? anonymousAuth() : {}),
+    // The SDK does not retry a request whose body is a stream (core's engine retries such parts),
+    // and says so on the console unless a logger is set: the error itself reaches the caller.
+    logger: QUIET_LOGGER,
   };
   const client = new S3Client({ ...base, ...(config.clientConfig as S3ClientConfig) });
   const presignClient = new S3Client({

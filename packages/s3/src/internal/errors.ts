@@ -65,6 +65,7 @@ const CODES: Record<string, ArtifactsErrorCode> = {
   XAmzContentChecksumMismatch: 'integrity',
   InvalidChecksum: 'integrity',
   IncompleteBody: 'integrity',
+  InvalidChunkSizeError: 'integrity',
 };
 
 /** S3 codes after which the same request may succeed (throttling, a busy or restarting server). */

@@ -15,6 +15,8 @@ export const DEFAULTS = {
   connectTimeoutMs: 60_000,
   socketTimeoutMs: 60_000,
   presignExpiresInSeconds: 3600,
+  /** S3's limit for one CopyObject: larger objects are copied in parts (UploadPartCopy). */
+  copyCutoffBytes: 5 * 1024 * MIB,
   /** The region used when neither an option, AWS_DEFAULT_REGION nor the SDK's chain names one. */
   region: 'us-east-1',
 } as const;
@@ -70,6 +72,12 @@ export interface S3Options {
   profile?: string;
   /** Unsigned requests, for public buckets. Default: `ARTIFACTS_S3_ANONYMOUS`, else false. */
   anonymous?: boolean;
+  /**
+   * Objects above this many bytes are copied server-side in parts (UploadPartCopy of `partSizeBytes`
+   * or more each), smaller ones by one CopyObject; 5 MiB to 5 GiB. Default:
+   * `ARTIFACTS_S3_COPY_CUTOFF`, else 5 GiB (S3's CopyObject limit).
+   */
+  copyCutoffBytes?: number;
   /** Multipart part size in bytes (≥ 5 MiB). Default: `ARTIFACTS_S3_PART_SIZE`, else 8 MiB (boto3's). */
   partSizeBytes?: number;
   /** Parts of one upload sent at once. Default: `ARTIFACTS_S3_UPLOAD_CONCURRENCY`, else 4. */
@@ -112,6 +120,7 @@ export interface ResolvedS3Config {
   profile?: string;
   anonymous: boolean;
   partSizeBytes: number;
+  copyCutoffBytes: number;
   uploadQueueSize: number;
   parallelDownloadThresholdBytes: number;
   downloadChunkSizeBytes: number;
@@ -135,6 +144,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'profile',
   'anonymous',
   'partSizeBytes',
+  'copyCutoffBytes',
   'uploadQueueSize',
   'parallelDownloadThresholdBytes',
   'downloadChunkSizeBytes',
@@ -310,6 +320,11 @@ export function resolveS3Config(options: S3Options = {}): ResolvedS3Config {
     ...(options.profile === undefined ? {} : { profile: str(options.profile, 'profile')! }),
     anonymous,
     partSizeBytes,
+    copyCutoffBytes:
+      integer(options.copyCutoffBytes, 'copyCutoffBytes', 'ARTIFACTS_S3_COPY_CUTOFF', {
+        min: MIN_PART_SIZE,
+        max: DEFAULTS.copyCutoffBytes,
+      }) ?? DEFAULTS.copyCutoffBytes,
     uploadQueueSize:
       integer(options.uploadQueueSize, 'uploadQueueSize', 'ARTIFACTS_S3_UPLOAD_CONCURRENCY', { min: 1 }) ??
       DEFAULTS.uploadQueueSize,

@@ -98,7 +98,7 @@ describe('s3 backend client configuration', () => {
       checksums: ['crc32'],
       multipartUpload: true,
       presign: true,
-      serverSideCopy: false,
+      serverSideCopy: true,
     });
     await repo.close();
     const none = await openRepository('s3://bucket/x', { credentials, checksumAlgorithm: 'NONE' });

@@ -44,6 +44,7 @@ export const s3Backend: BackendPlugin<S3Options> = {
       config,
       built,
       secretsOf(options, config.uploadExtraArgs.SSECustomerKey),
+      context,
     );
   },
 };

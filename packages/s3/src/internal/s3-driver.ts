@@ -4,7 +4,10 @@ import {
   ArtifactsError,
   type Checksum,
   type CompletedPart,
+  type CopySource,
+  chunkedUpload,
   type DriverCapabilities,
+  type DriverCopyOptions,
   type DriverEntry,
   type DriverListOptions,
   type DriverReadOptions,
@@ -15,7 +18,9 @@ import {
   guessContentType,
   type MultipartCapability,
   type MultipartUpload,
+  type OpenContext,
   type OperationOptions,
+  type PartLimits,
   type PresignCapability,
   type StorageDriver,
 } from '@artifacts/core';
@@ -34,11 +39,26 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BuiltClient } from './client.js';
+import { serverCopy } from './copy.js';
 import { httpStatus, mapS3Error, type S3Target, s3ErrorCode } from './errors.js';
 import type { UploadExtraArgs } from './extra-args.js';
 import { DEFAULTS, type ResolvedS3Config } from './options.js';
 import { parallelDownload } from './parallel-download.js';
-import { MAX_PARTS, streamUpload } from './upload.js';
+
+/** S3's multipart limits: 10,000 parts of 5 MiB (but the last) to 5 GiB. */
+export const S3_PART_LIMITS: PartLimits = {
+  maxParts: 10_000,
+  minPartSize: 5 * 1024 * 1024,
+  maxPartSize: 5 * 1024 ** 3,
+};
+
+interface CompletedS3Part {
+  PartNumber: number;
+  ETag: string | undefined;
+  ChecksumCRC32?: string;
+  ChecksumCRC32C?: string;
+  ChecksumSHA256?: string;
+}
 
 /** S3 accepts at most this many keys per DeleteObjects call. */
 const DELETE_BATCH = 1000;
@@ -63,9 +83,18 @@ export class S3Driver implements StorageDriver {
   readonly #built: BuiltClient;
   readonly #uploadArgs: UploadExtraArgs;
   readonly #sseC: SseC;
+  readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
   #closed = false;
 
-  constructor(bucket: string, root: string, config: ResolvedS3Config, built: BuiltClient, secrets: string[]) {
+  constructor(
+    bucket: string,
+    root: string,
+    config: ResolvedS3Config,
+    built: BuiltClient,
+    secrets: string[],
+    context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {},
+  ) {
+    this.#context = context;
     this.#bucket = bucket;
     this.#root = root;
     this.#config = config;
@@ -85,7 +114,7 @@ export class S3Driver implements StorageDriver {
       checksums: algorithm ? [algorithm.toLowerCase() as Checksum['algorithm']] : [],
       multipartUpload: true,
       presign: true,
-      serverSideCopy: false,
+      serverSideCopy: true,
     };
     this.multipart = {
       create: (key, options) => this.#createMultipart(key, options),
@@ -114,29 +143,110 @@ export class S3Driver implements StorageDriver {
     options: DriverWriteOptions,
   ): Promise<DriverWriteResult | undefined> {
     const algorithm = this.#checksumAlgorithm();
-    const partSize =
-      options.size === undefined
-        ? this.#config.partSizeBytes
-        : Math.max(this.#config.partSizeBytes, Math.ceil(options.size / MAX_PARTS));
+    // A whole-object CRC for multipart uploads too (S3 combines the parts' CRCs), so core can
+    // compare it with the bytes it sent; SHA-256 only exists per part (composite).
+    const fullObject = algorithm === 'CRC32' || algorithm === 'CRC32C';
+    const Bucket = this.#bucket;
+    const Key = this.#full(key);
+    const params = {
+      Bucket,
+      Key,
+      ...(options.contentType ? { ContentType: options.contentType } : {}),
+      ...this.#uploadArgs,
+      ...this.#sseC,
+      ...(algorithm ? { ChecksumAlgorithm: algorithm } : {}),
+    };
+    const perPart = {
+      ...(algorithm ? { ChecksumAlgorithm: algorithm } : {}),
+      ...this.#sseC,
+      ...(this.#uploadArgs.RequestPayer ? { RequestPayer: this.#uploadArgs.RequestPayer } : {}),
+    };
+    let UploadId: string | undefined;
+    const send = async <T>(command: AnyCommand, signal: AbortSignal, action = 'uploading'): Promise<T> => {
+      try {
+        return (await this.#built.client.send(command, { abortSignal: signal })) as T;
+      } catch (error) {
+        throw this.#error(error, key, action);
+      }
+    };
     try {
-      const result = await streamUpload({
-        client: this.#built.client,
-        params: {
-          Bucket: this.#bucket,
-          Key: this.#full(key),
-          ...(options.contentType ? { ContentType: options.contentType } : {}),
-          ...this.#uploadArgs,
-          ...this.#sseC,
-          ...(algorithm ? { ChecksumAlgorithm: algorithm } : {}),
-        },
+      const result = await chunkedUpload<CompletedS3Part, Record<string, unknown>>(
         body,
-        partSize,
-        queueSize: this.#config.uploadQueueSize,
-        // A whole-object CRC for multipart uploads too (S3 combines the parts' CRCs), so core can
-        // compare it with the bytes it sent; SHA-256 only exists per part (composite).
-        fullObjectChecksum: algorithm === 'CRC32' || algorithm === 'CRC32C',
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+        {
+          // Under a stall timeout, bodies go out as streams of the part's buffer: the SDK takes a
+          // chunk as the socket drains, which is the progress the timeout sees (and it does not
+          // retry a stream body, so its retries never stack with the engine's). Without one, the
+          // buffer itself (cheaper: measured in docs/benchmarks/s3.md).
+          putWhole: (part) =>
+            send(
+              new PutObjectCommand({
+                ...params,
+                Body: part.watched ? part.body() : part.data,
+                ContentLength: part.data.length,
+              }),
+              part.signal,
+            ),
+          create: async (_plan, context) => {
+            const created = await send<{ UploadId?: string }>(
+              new CreateMultipartUploadCommand({
+                ...params,
+                ...(fullObject ? { ChecksumType: 'FULL_OBJECT' } : {}),
+              }),
+              context.signal,
+              'starting a multipart upload of',
+            );
+            UploadId = created.UploadId;
+            if (!UploadId) throw new ArtifactsError('internal', `S3 returned no UploadId for ${Key}`);
+          },
+          uploadPart: async (part) => {
+            const out = await send<Record<string, string | undefined>>(
+              new UploadPartCommand({
+                Bucket,
+                Key,
+                UploadId,
+                PartNumber: part.partNumber,
+                Body: part.watched ? part.body() : part.data,
+                ContentLength: part.data.length,
+                ...perPart,
+              }),
+              part.signal,
+            );
+            return {
+              PartNumber: part.partNumber,
+              ETag: out.ETag,
+              ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}),
+              ...(out.ChecksumCRC32C ? { ChecksumCRC32C: out.ChecksumCRC32C } : {}),
+              ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
+            };
+          },
+          complete: (parts, context) =>
+            send(
+              new CompleteMultipartUploadCommand({
+                Bucket,
+                Key,
+                UploadId,
+                MultipartUpload: { Parts: parts },
+                ...(fullObject ? { ChecksumType: 'FULL_OBJECT' } : {}),
+                ...this.#sseC,
+              }),
+              context.signal,
+              'completing the multipart upload of',
+            ),
+          abort: (context) =>
+            send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }), context.signal).then(() => {}),
+        },
+        {
+          partSize: this.#config.partSizeBytes,
+          concurrency: this.#config.uploadQueueSize,
+          limits: S3_PART_LIMITS,
+          size: options.size,
+          timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
+          maxAttempts: (this.#context.maxRetries ?? 3) + 1,
+          signal: options.signal,
+          onActivity: options.onActivity,
+          what: `uploading s3://${Bucket}/${Key}`,
+        },
+      );
       const checksum = pickChecksum(result);
       return checksum ? { checksum } : undefined;
     } catch (error) {
@@ -285,6 +395,50 @@ export class S3Driver implements StorageDriver {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     if (batch.length > 0) await this.#deleteBatch(batch, key, options.signal);
+  }
+
+  /** Buckets behind one endpoint, reached with one identity (and one SSE-C key), copy between them. */
+  locate(key: string): CopySource {
+    const credentials = this.#config.credentials;
+    const identity =
+      (credentials && 'accessKeyId' in credentials ? credentials.accessKeyId : undefined) ??
+      (this.#config.profile ? `profile ${this.#config.profile}` : process.env.AWS_ACCESS_KEY_ID) ??
+      'default';
+    const sseC = this.#sseC.SSECustomerKey
+      ? createHash('sha256').update(this.#sseC.SSECustomerKey).digest('hex')
+      : '';
+    return {
+      scope: `s3 ${this.#built.endpoint} ${identity} ${sseC}`,
+      address: `${this.#bucket}/${this.#full(key)}`,
+    };
+  }
+
+  async copy(source: CopySource, toKey: string, options: DriverCopyOptions): Promise<void> {
+    const slash = source.address.indexOf('/');
+    const from = { Bucket: source.address.slice(0, slash), Key: source.address.slice(slash + 1) };
+    try {
+      await serverCopy({
+        client: this.#built.client,
+        from,
+        to: { Bucket: this.#bucket, Key: this.#full(toKey) },
+        cutoffBytes: this.#config.copyCutoffBytes,
+        partSizeBytes: this.#config.partSizeBytes,
+        concurrency: this.#config.uploadQueueSize,
+        uploadArgs: this.#uploadArgs,
+        sseC: this.#sseC,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      const status = httpStatus(error);
+      if (status === 404 || s3ErrorCode(error) === 'NoSuchKey' || s3ErrorCode(error) === 'NotFound')
+        throw ArtifactsError.notFound(`s3://${source.address}`, { cause: error });
+      throw mapS3Error(error, {
+        bucket: from.Bucket,
+        key: from.Key,
+        action: 'copying',
+        endpoint: this.#built.endpoint,
+      });
+    }
   }
 
   async close(): Promise<void> {

@@ -77,6 +77,8 @@ export interface FaultProxy {
   delayMs: number;
   /** Answer 503 SlowDown to every PUT of this part number (the SDK retries, then gives up). */
   failPartNumber: number | undefined;
+  /** Cut the connection of the next PUT of this part number half-way through its body, once. */
+  resetPartNumber: number | undefined;
   close(): Promise<void>;
 }
 
@@ -93,9 +95,25 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
     corruptRequests: false,
     delayMs: 0,
     failPartNumber: undefined as number | undefined,
+    resetPartNumber: undefined as number | undefined,
   };
   const server: Server = createServer((req, res) => {
     state.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    const part = new URL(req.url ?? '/', 'http://x').searchParams.get('partNumber');
+    if (
+      state.resetPartNumber !== undefined &&
+      req.method === 'PUT' &&
+      part === String(state.resetPartNumber)
+    ) {
+      state.resetPartNumber = undefined;
+      let seen = 0;
+      const half = Number(req.headers['content-length'] ?? 2) / 2;
+      req.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen >= half) req.socket.destroy();
+      });
+      return;
+    }
     if (
       state.failPartNumber !== undefined &&
       req.method === 'PUT' &&
@@ -145,7 +163,8 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
     forward.on('error', () => res.destroy());
     let flipped = !(state.corruptRequests && req.method === 'PUT');
     req.on('data', (chunk: Buffer) => {
-      if (!flipped && chunk.length > 1) {
+      // A payload byte: streamed bodies go aws-chunked, whose small framing writes come apart.
+      if (!flipped && chunk.length > 1024) {
         const copy = Buffer.from(chunk);
         copy[copy.length >> 1]! ^= 0xff;
         flipped = true;

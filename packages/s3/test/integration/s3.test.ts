@@ -493,12 +493,18 @@ describe('through a fault-injecting proxy', () => {
     proxy.corruptResponses = false;
     proxy.delayMs = 0;
     proxy.failPartNumber = undefined;
+    proxy.resetPartNumber = undefined;
     proxy.requests.length = 0;
   });
 
   it('a part the server keeps refusing (503 SlowDown) fails as unavailable after retries and leaves nothing', async () => {
     const uri = uniqueRoot('slowdown');
-    const repo = await open(uri, { endpointUrl: proxy.endpoint, partSizeBytes: 5 * MiB, maxAttempts: 2 });
+    const repo = await open(uri, {
+      endpointUrl: proxy.endpoint,
+      partSizeBytes: 5 * MiB,
+      maxAttempts: 1,
+      maxRetries: 1,
+    });
     proxy.failPartNumber = 2;
     const error = await codeOf(repo.write('big.bin', randomBytes(16 * MiB)));
     expect(error.code).toBe('unavailable');
@@ -506,6 +512,21 @@ describe('through a fault-injecting proxy', () => {
     expect(refused).toHaveLength(2);
     expect(await keysUnder(`${prefixOf(uri)}/`)).toEqual([]);
     expect(await pendingUploads(`${prefixOf(uri)}/big.bin`)).toEqual([]);
+  });
+
+  it('a connection reset half-way through a part retries that part only', async () => {
+    const uri = uniqueRoot('reset-part');
+    const repo = await open(uri, { endpointUrl: proxy.endpoint, partSizeBytes: 5 * MiB });
+    const data = randomBytes(16 * MiB);
+    proxy.resetPartNumber = 2;
+    await repo.write('big.bin', data);
+    const puts = (n: number) =>
+      proxy.requests.filter((r) => r.method === 'PUT' && new RegExp(`[?&]partNumber=${n}(&|$)`).test(r.url))
+        .length;
+    expect([puts(1), puts(2), puts(3), puts(4)]).toEqual([1, 2, 1, 1]);
+    expect(proxy.requests.filter((r) => r.method === 'POST' && r.url.includes('uploads'))).toHaveLength(1);
+    const back = await readAllBytes(await repo.openRead('big.bin'));
+    expect(back.equals(data)).toBe(true);
   });
 
   it('a download corrupted on the way is an integrity error (single PUT object)', async () => {

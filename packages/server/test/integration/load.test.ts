@@ -7,8 +7,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServerProcess, startServerProcess } from './server-process.js';
 
 // The proxy under load: 200 concurrent transfers (large and small, uploads and downloads at once)
-// against a server in its own process, several rounds. Its memory must stay flat after the first
-// round (the warm-up: pools, JIT, buffers) and it must hold no descriptor once clients are gone.
+// against a server in its own process, several rounds. Its memory must stay flat after the warm-up
+// rounds (pools, JIT, the heap growing to its working size) and it must hold no descriptor once
+// clients are gone.
+//
+// What "flat" is measured on. After each round the server collects its garbage (twice, through
+// --expose-gc) and reports process.memoryUsage(); its RSS then is what it kept. That, and the heap
+// it kept, must stay within 20% of the warm-up's. The peak RSS during a round is not a measure of
+// what leaks: it is the round's garbage (1 MiB file-stream chunks, 64 KiB socket chunks of 200
+// transfers) waiting for a collection, and V8 collects less often as load rises. Measured on a
+// 2-core machine at load ~30 (docs/benchmarks/server.md): peaks of 176-244 MiB that rose from
+// round to round, while the retained RSS stayed at 168-179 MiB, the heap after GC at 12.5-13.0 MiB
+// and two heap snapshots five rounds apart differed by 187 KB, all of it compiled code and its
+// metadata (no object count grew). The peak is still bounded: within 20% of the highest warm-up
+// round's, so that a leak too big for a collection to hide fails here too.
 
 const MiB = 1024 * 1024;
 const CONCURRENT = 200;
@@ -30,6 +42,7 @@ beforeAll(async () => {
       accessLog: false,
     },
     {},
+    { gcProbe: true },
   );
 });
 afterAll(async () => {
@@ -93,25 +106,35 @@ async function settle(): Promise<void> {
 }
 
 describe('200 concurrent transfers, both directions, large and small', () => {
-  it('keep the server’s RSS flat (within 20% of the warm-up round) and leak no descriptor', {
+  it('keep the server’s memory flat (within 20% of the warm-up rounds) and leak no descriptor', {
     timeout: 900_000,
   }, async () => {
     const idleFds = server.openFds();
-    const peaks: number[] = [];
+    const rounds: Array<{ peak: number; rss: number; heap: number }> = [];
     for (let n = 0; n < ROUNDS; n++) {
       // Every round on fresh connections: a leak per connection shows as much as one per transfer.
       const agent = new Agent({ connections: CONCURRENT, pipelining: 0 });
-      peaks.push(await peakRss(() => round(agent, n)));
+      const peak = await peakRss(() => round(agent, n));
       await agent.close();
+      await settle();
+      const kept = await server.memoryAfterGc();
+      rounds.push({ peak, rss: server.rssBytes(), heap: kept.heapUsed + kept.external });
     }
-    await settle();
-    // Round 0 only uploads (it seeds what later rounds download), so it is no baseline. The heap
-    // grows to its working size over the first mixed rounds (two runs at load ~50 on 2 cores:
-    // 194, 207, 241, 241 MiB and 217, 231, 244, 260, 260 MiB); rounds 3-5 are measured against round 2.
-    const [, , warm, ...after] = peaks;
-    const report = peaks.map((p) => `${(p / MiB).toFixed(0)} MiB`).join(', ');
-    console.info(`server peak RSS per round: ${report}; descriptors when idle: ${idleFds}`);
-    for (const peak of after) expect(peak, `peak RSS per round: ${report}`).toBeLessThanOrEqual(warm! * 1.2);
+    // Round 0 only uploads (it seeds what later rounds download), so it is no baseline; rounds 1-2
+    // are the mixed warm-up, rounds 3-5 are measured against them.
+    const warm = rounds.slice(1, 3);
+    const after = rounds.slice(3);
+    const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)}`;
+    const report = rounds
+      .map((r, n) => `round ${n}: peak ${mib(r.peak)}, kept ${mib(r.rss)}, heap ${mib(r.heap)} MiB`)
+      .join('; ');
+    console.info(`server memory per round: ${report}; descriptors when idle: ${idleFds}`);
+    const bound = (pick: (r: (typeof rounds)[number]) => number) => Math.max(...warm.map(pick)) * 1.2;
+    for (const r of after) {
+      expect(r.heap, `heap after GC grew: ${report}`).toBeLessThanOrEqual(bound((w) => w.heap));
+      expect(r.rss, `RSS kept after a round grew: ${report}`).toBeLessThanOrEqual(bound((w) => w.rss));
+      expect(r.peak, `peak RSS grew: ${report}`).toBeLessThanOrEqual(bound((w) => w.peak));
+    }
     // Every client connection closed, every file closed: back to the idle count.
     let fds = server.openFds();
     for (let i = 0; i < 20 && fds > idleFds; i++) {

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
+  AbandonedTemps,
   ArtifactsError,
   ConnectionPool,
   type DriverCapabilities,
@@ -55,6 +56,8 @@ export class SftpDriver implements StorageDriver {
   readonly #settings: SftpSettings;
   /** Temporary files of failed uploads not yet removed (their connection died). */
   readonly #orphans = new OrphanTemps();
+  /** Directories whose temporary files left by killed writers were swept (the first write into each). */
+  readonly #abandoned = new AbandonedTemps();
 
   constructor(settings: SftpSettings) {
     this.#settings = settings;
@@ -80,6 +83,7 @@ export class SftpDriver implements StorageDriver {
     try {
       await this.#use(
         async (connection) => {
+          const dir = posix.dirname(target);
           let handle: Buffer | undefined;
           await replaceAtomically(
             target,
@@ -89,7 +93,9 @@ export class SftpDriver implements StorageDriver {
                   handle = await open(connection, temp, 'w');
                 } catch (error) {
                   if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
-                  await this.#mkdirp(connection, posix.dirname(target));
+                  await this.#mkdirp(connection, dir);
+                  // It did not exist a moment ago: no killed writer left anything there.
+                  this.#abandoned.markSwept(dir);
                   handle = await open(connection, temp, 'w');
                 }
                 options.signal?.throwIfAborted();
@@ -108,6 +114,8 @@ export class SftpDriver implements StorageDriver {
             },
             { orphans: this.#orphans, ...(options.signal ? { signal: options.signal } : {}) },
           );
+          // The write landed: a failed sweep is no failure of it (the next write tries again).
+          await this.#sweepAbandoned(connection, dir).catch(() => undefined);
         },
         {
           ...(options.signal ? { signal: options.signal } : {}),
@@ -135,6 +143,37 @@ export class SftpDriver implements StorageDriver {
 
   #sweep(connection: SftpConnection): Promise<void> {
     return this.#orphans.sweep((temp) => ignoreMissing(unlink(connection, temp)), isConnectionError);
+  }
+
+  /**
+   * The first write into a directory removes the temporary files writers killed mid-upload left
+   * there (`kill -9`): core's temporary names say which process of which host wrote each one, so a
+   * live writer's file is never touched (see AbandonedTemps for the rule on other hosts' files).
+   */
+  #sweepAbandoned(connection: SftpConnection, dir: string): Promise<string[]> {
+    return this.#abandoned.sweepOnce(
+      dir,
+      {
+        list: async () => {
+          let names: Awaited<ReturnType<typeof readdir>>;
+          try {
+            names = await readdir(connection, dir);
+          } catch (error) {
+            if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return [];
+            throw error;
+          }
+          return names
+            .filter(({ filename }) => isTempName(filename))
+            .map(({ filename, attrs }) => ({
+              name: filename,
+              modified: attrs.mtime * 1000,
+              isFile: attrs.isFile(),
+            }));
+        },
+        remove: (name) => ignoreMissing(unlink(connection, posix.join(dir, name))),
+      },
+      isConnectionError,
+    );
   }
 
   /** pool.use, first removing temporary files left by uploads whose connection died. */

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { DriverCapabilities } from '@artifacts/core';
+import { copyArtifacts, copyFiles, type DriverCapabilities } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
 import { dataBytes, readAll } from '../data.js';
 import {
@@ -128,6 +128,35 @@ export function capabilitiesSuite(ctx: Context, caps: DriverCapabilities): void 
           );
           await expectCode(repo.abortMultipartUpload('mpu/model.bin', 'id'), 'unsupported');
           expect(await allFiles(repo)).toEqual([]);
+        },
+        timeout,
+      );
+    }
+
+    if (caps.serverSideCopy) {
+      it(
+        'serverSideCopy: copyArtifacts within the store lets the store copy a tree, byte for byte, no sibling',
+        async () => {
+          const repo = await ctx.fresh();
+          const big = dataBytes(3 * MiB + 17, { seed: 'copy' });
+          await repo.write('src/big.bin', big);
+          await repo.write('src/deep/small.txt', 'small');
+          await repo.write('src2/sibling.txt', 'not copied');
+          const result = await copyArtifacts({ repo, path: 'src' }, { repo, path: 'dst' });
+          expect(result).toEqual({ files: 2, bytes: big.length + 5, serverSide: 2 });
+          expect(Buffer.compare(await readAll(await repo.openRead('dst/big.bin')), big)).toBe(0);
+          expect((await readAll(await repo.openRead('dst/deep/small.txt'))).toString()).toBe('small');
+          expect((await allFiles(repo)).filter((path) => path.startsWith('dst'))).toEqual([
+            'dst/big.bin',
+            'dst/deep/small.txt',
+          ]);
+          await expectCode(
+            copyFiles([
+              { from: repo, fromPath: 'src/missing.bin', to: repo, toPath: 'dst/missing.bin', size: 1 },
+            ]),
+            'not_found',
+          );
+          await expectAbsent(repo, 'dst/missing.bin');
         },
         timeout,
       );

@@ -21,7 +21,7 @@ export const registerCp: RegisterCommand = (program, context) => {
         program
           .command('cp')
           .description(
-            "copy between any URIs or local paths, streaming: a file to <dst> (into it when <dst> ends with '/' or is a directory); one directory's contents under <dst>; several sources (or a glob) each into <dst>/<name>. '-' is stdin as a source, stdout as <dst>",
+            "copy between any URIs or local paths — by the store itself within one S3, GCS, Azure or local store, streamed otherwise: a file to <dst> (into it when <dst> ends with '/' or is a directory); one directory's contents under <dst>; several sources (or a glob) each into <dst>/<name>. '-' is stdin as a source, stdout as <dst>",
           )
           .argument(
             '<src...>',

@@ -1,0 +1,228 @@
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { ArtifactsError } from '../errors.js';
+import { type ChunkedUploadTarget, choosePartSize, chunkedUpload } from './chunked-upload.js';
+
+const limits = { maxParts: 10_000, minPartSize: 1, maxPartSize: 1 << 30 };
+
+function bytes(n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + 7) & 0xff;
+  return out;
+}
+
+function chunks(data: Buffer, size = 1000): Readable {
+  const list: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) list.push(data.subarray(i, i + size));
+  return Readable.from(list);
+}
+
+async function drain(stream: Readable, signal: AbortSignal, delayMs = 0): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const chunk of stream) {
+    signal.throwIfAborted();
+    out.push(Buffer.from(chunk as Buffer));
+    if (delayMs) await sleep(delayMs, undefined, { signal });
+  }
+  return Buffer.concat(out);
+}
+
+/** A store in memory that records every request; `behaviour` may fail or slow a part's attempt. */
+function store(behaviour: (part: number, attempt: number) => 'ok' | Error | 'stall' | number = () => 'ok') {
+  const attempts = new Map<number, number>();
+  const parts = new Map<number, Buffer>();
+  const log = { whole: 0, created: 0, completed: 0, aborted: 0, maxInFlight: 0, inFlight: 0 };
+  let result: Buffer | undefined;
+  const target: ChunkedUploadTarget<number, string> = {
+    async putWhole(request) {
+      log.whole++;
+      result = await drain(request.body(), request.signal);
+      return 'whole';
+    },
+    async create() {
+      log.created++;
+    },
+    async uploadPart(request) {
+      const attempt = (attempts.get(request.partNumber) ?? 0) + 1;
+      attempts.set(request.partNumber, attempt);
+      log.inFlight++;
+      log.maxInFlight = Math.max(log.maxInFlight, log.inFlight);
+      try {
+        const how = behaviour(request.partNumber, attempt);
+        if (how instanceof Error) throw how;
+        if (how === 'stall')
+          await new Promise((_, reject) => request.signal.addEventListener('abort', reject));
+        const data = await drain(request.body(), request.signal, typeof how === 'number' ? how : 0);
+        parts.set(request.partNumber, data);
+        return request.partNumber;
+      } finally {
+        log.inFlight--;
+      }
+    },
+    async complete(numbers) {
+      log.completed++;
+      result = Buffer.concat(numbers.map((n) => parts.get(n)!));
+      return 'multipart';
+    },
+    async abort(context) {
+      expect(context.signal.aborted).toBe(false);
+      log.aborted++;
+    },
+  };
+  return { target, log, attempts, result: () => result };
+}
+
+const temporary = () => new ArtifactsError('unavailable', 'connection reset', { temporary: true });
+
+describe('chunkedUpload', () => {
+  it('sends a body that fits in one part as one request', async () => {
+    const data = bytes(5000);
+    const s = store();
+    const out = await chunkedUpload(chunks(data), s.target, {
+      partSize: 5000,
+      concurrency: 2,
+      limits,
+      what: 'x',
+    });
+    expect(out).toBe('whole');
+    expect(s.log).toMatchObject({ whole: 1, created: 0 });
+    expect(s.result()).toEqual(data);
+  });
+
+  it('sends a larger body as parts in order, with at most `concurrency` in flight', async () => {
+    const data = bytes(10_500);
+    const s = store(() => 2);
+    const seen: Buffer[] = [];
+    const out = await chunkedUpload(chunks(data, 700), s.target, {
+      partSize: 1000,
+      concurrency: 3,
+      limits,
+      what: 'x',
+      onData: (d) => seen.push(Buffer.from(d)),
+    });
+    expect(out).toBe('multipart');
+    expect(s.result()).toEqual(data);
+    expect(Buffer.concat(seen)).toEqual(data);
+    expect(s.log).toMatchObject({ created: 1, completed: 1, aborted: 0, whole: 0 });
+    expect(s.log.maxInFlight).toBe(3);
+  });
+
+  it('retries only the part that failed with a temporary error', async () => {
+    const data = bytes(5000);
+    const s = store((part, attempt) => (part === 3 && attempt === 1 ? temporary() : 'ok'));
+    await chunkedUpload(chunks(data), s.target, { partSize: 1000, concurrency: 2, limits, what: 'x' });
+    expect(s.result()).toEqual(data);
+    expect([...s.attempts.entries()].sort()).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 2],
+      [4, 1],
+      [5, 1],
+    ]);
+  });
+
+  it('aborts the upload on a permanent part failure and completes nothing', async () => {
+    const s = store((part) => (part === 2 ? new ArtifactsError('permission_denied', 'no') : 'ok'));
+    await expect(
+      chunkedUpload(chunks(bytes(5000)), s.target, { partSize: 1000, concurrency: 2, limits, what: 'x' }),
+    ).rejects.toMatchObject({ code: 'permission_denied' });
+    expect(s.log).toMatchObject({ completed: 0, aborted: 1 });
+    expect(s.attempts.get(2)).toBe(1);
+  });
+
+  it("reports a body's own failure, not the aborts of the parts it cancelled, and aborts", async () => {
+    const s = store(() => 'stall');
+    let produced = 0;
+    const body = new Readable({
+      read() {
+        if (produced >= 3) {
+          this.destroy(new Error('the source disk went away'));
+          return;
+        }
+        produced++;
+        this.push(bytes(1000));
+      },
+    });
+    await expect(
+      chunkedUpload(body, s.target, { partSize: 1000, concurrency: 4, limits, what: 'x' }),
+    ).rejects.toThrow('the source disk went away');
+    expect(s.log).toMatchObject({ completed: 0, aborted: 1 });
+  });
+
+  it('gives up on a part after maxAttempts temporary failures', async () => {
+    const s = store((part) => (part === 1 ? temporary() : 'ok'));
+    await expect(
+      chunkedUpload(chunks(bytes(3000)), s.target, {
+        partSize: 1000,
+        concurrency: 1,
+        limits,
+        maxAttempts: 2,
+        what: 'x',
+      }),
+    ).rejects.toMatchObject({ code: 'unavailable' });
+    expect(s.attempts.get(1)).toBe(2);
+    expect(s.log.aborted).toBe(1);
+  });
+
+  it('fails a stalled part with timeout within the timeout, and aborts', async () => {
+    const s = store((part) => (part === 2 ? 'stall' : 'ok'));
+    const started = Date.now();
+    await expect(
+      chunkedUpload(chunks(bytes(5000)), s.target, {
+        partSize: 1000,
+        concurrency: 2,
+        limits,
+        timeoutMs: 300,
+        what: 'x',
+      }),
+    ).rejects.toMatchObject({ code: 'timeout' });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(s.log).toMatchObject({ completed: 0, aborted: 1 });
+    expect(s.attempts.get(2)).toBe(1);
+  });
+
+  it('lets a part slower than the timeout through while its bytes keep moving', async () => {
+    const data = bytes(8 * 256 * 1024);
+    // Each 256 KiB chunk of a part takes 100 ms: a part takes 400 ms, the timeout is 250 ms.
+    const s = store(() => 100);
+    let beats = 0;
+    await chunkedUpload(chunks(data, 64 * 1024), s.target, {
+      partSize: 4 * 256 * 1024,
+      concurrency: 1,
+      limits,
+      timeoutMs: 250,
+      what: 'x',
+      onActivity: () => beats++,
+    });
+    expect(s.result()?.equals(data)).toBe(true);
+    expect(s.log.created).toBe(1);
+    expect(beats).toBeGreaterThanOrEqual(8);
+  });
+
+  it('aborts in flight on the caller signal', async () => {
+    const controller = new AbortController();
+    const s = store(() => 'stall');
+    setTimeout(() => controller.abort(), 50);
+    await expect(
+      chunkedUpload(chunks(bytes(5000)), s.target, {
+        partSize: 1000,
+        concurrency: 2,
+        limits,
+        signal: controller.signal,
+        what: 'x',
+      }),
+    ).rejects.toThrow();
+    expect(s.log).toMatchObject({ completed: 0, aborted: 1 });
+  });
+});
+
+describe('choosePartSize', () => {
+  it('raises the part size to stay under the part limit and to the minimum', () => {
+    const l = { maxParts: 10, minPartSize: 100, maxPartSize: 10_000 };
+    expect(choosePartSize(50, undefined, l)).toBe(100);
+    expect(choosePartSize(200, 1000, l)).toBe(200);
+    expect(choosePartSize(200, 5000, l)).toBe(500);
+    expect(() => choosePartSize(200, 200_000, l)).toThrow(/more than 10 parts/);
+  });
+});

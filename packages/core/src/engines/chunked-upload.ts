@@ -1,0 +1,230 @@
+import type { Readable } from 'node:stream';
+import { ArtifactsError } from '../errors.js';
+import { bodyOf, type RequestContext, runRequest } from './request-watch.js';
+
+/** A store's limits on multipart uploads, declared by its driver. */
+export interface PartLimits {
+  /** Parts one upload may have (S3: 10,000; Azure: 50,000 blocks). */
+  maxParts: number;
+  /** Smallest part but the last (S3: 5 MiB). */
+  minPartSize: number;
+  /** Largest part (S3: 5 GiB; Azure: 4,000 MiB). */
+  maxPartSize: number;
+}
+
+/** One request of a chunked upload: the bytes, and a fresh stream of them per attempt. */
+export interface PartRequest extends RequestContext {
+  /** From 1, in body order. */
+  partNumber: number;
+  /** The part's bytes: valid until the request settles (the buffer goes back to the pool). */
+  data: Buffer;
+  /**
+   * A new stream of `data` for this attempt. Send it rather than `data` when `watched` and the
+   * client accepts a stream: each chunk it takes is progress, which is what keeps a slow but
+   * steady link within the timeout.
+   */
+  body(): Readable;
+}
+
+/**
+ * What a store plugs into the engine. The engine owns the buffering, the part size, the parts in
+ * flight, their retries and timeouts, and the abort on failure; the store only speaks its protocol.
+ */
+export interface ChunkedUploadTarget<Part, Result> {
+  /** One request for a body that fits in one part. Omitted: every body is a multipart upload. */
+  putWhole?(request: PartRequest): Promise<Result>;
+  /** Starts the multipart upload. `partCount` is known when the body's size is. */
+  create(plan: { partSize: number; partCount?: number }, context: RequestContext): Promise<void>;
+  /** Stores one part; returns what `complete` needs of it (an ETag, a block id). */
+  uploadPart(request: PartRequest): Promise<Part>;
+  /** Commits the parts, given in part-number order. */
+  complete(parts: Part[], context: RequestContext): Promise<Result>;
+  /** Drops the upload after a failure (best effort, bounded by the timeout; errors are ignored). */
+  abort(context: RequestContext): Promise<void>;
+}
+
+export interface ChunkedUploadOptions {
+  /** The part size the store is configured for; raised to stay within `limits`. */
+  partSize: number;
+  /** Parts in flight at once; the pool holds this many buffers plus the one being filled. */
+  concurrency: number;
+  limits: PartLimits;
+  /** The body's size when known: picks the part size and sizes a small body's only buffer. */
+  size?: number | undefined;
+  /** Bound on each stall of each request, ms; undefined or ≤ 0 = none. */
+  timeoutMs?: number | undefined;
+  /** Attempts per part (and per create/complete), the first included. Default 4. */
+  maxAttempts?: number | undefined;
+  signal?: AbortSignal | undefined;
+  /** Called whenever bytes move (the timeout layer's heartbeat, `DriverWriteOptions.onActivity`). */
+  onActivity?: (() => void) | undefined;
+  /** Sees every byte of the body once, in order, before it is sent (a whole-object hash). */
+  onData?: ((data: Buffer) => void) | undefined;
+  /** Names the upload in errors. */
+  what: string;
+}
+
+/**
+ * The part size for a body of `size` bytes: the preferred size, raised so the body fits in
+ * `limits.maxParts` parts and to the store's minimum, and refused when even the largest part is not
+ * enough.
+ */
+export function choosePartSize(preferred: number, size: number | undefined, limits: PartLimits): number {
+  let partSize = Math.max(preferred, limits.minPartSize);
+  if (size !== undefined) partSize = Math.max(partSize, Math.ceil(size / limits.maxParts));
+  partSize = Math.min(partSize, limits.maxPartSize);
+  if (size !== undefined && Math.ceil(size / partSize) > limits.maxParts) {
+    throw ArtifactsError.invalidArgument(
+      `a body of ${size} bytes needs more than ${limits.maxParts} parts of the largest size the store takes (${limits.maxPartSize} bytes)`,
+    );
+  }
+  return partSize;
+}
+
+/**
+ * OpenDAL's `MultipartWrite`, once for every store: reads `body` into a fixed pool of part buffers
+ * (allocated once, reused, so memory is flat whatever the size), sends up to `concurrency` parts at
+ * once, retries a part that failed with a temporary error (only that part), bounds every request by
+ * the stall timeout, and aborts the upload on failure or on the caller's signal before it returns —
+ * nothing is left and nothing is visible. A body that fits in one part is one `putWhole`.
+ */
+export async function chunkedUpload<Part, Result>(
+  body: Readable,
+  target: ChunkedUploadTarget<Part, Result>,
+  options: ChunkedUploadOptions,
+): Promise<Result> {
+  const partSize = choosePartSize(options.partSize, options.size, options.limits);
+  const policy = {
+    timeoutMs: options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : undefined,
+    maxAttempts: options.maxAttempts ?? 4,
+    onActivity: options.onActivity,
+  };
+  const once = { ...policy, maxAttempts: 1 };
+  const controller = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  const free: Buffer[] = [];
+  let allocated = 0;
+  const inFlight = new Set<Promise<void>>();
+  const parts: Array<{ number: number; part: Part }> = [];
+  let failure: unknown;
+  let created = false;
+  let partNumber = 0;
+
+  const request = (number: number, data: Buffer) => (context: RequestContext) =>
+    ({ ...context, partNumber: number, data, body: () => bodyOf(data, context.touch) }) as PartRequest;
+
+  const fail = (error: unknown) => {
+    failure ??= error;
+    controller.abort(error);
+  };
+
+  const acquire = async (): Promise<Buffer> => {
+    // At most `concurrency` parts in flight and one filling: the pool never exceeds concurrency + 1.
+    while (inFlight.size >= options.concurrency) {
+      await Promise.race(inFlight);
+      if (failure !== undefined) throw failure;
+    }
+    const reused = free.pop();
+    if (reused) return reused;
+    allocated++;
+    // A small body of known size gets a buffer just big enough for it.
+    const length =
+      allocated === 1 && options.size !== undefined
+        ? Math.max(1, Math.min(partSize, options.size))
+        : partSize;
+    return Buffer.allocUnsafeSlow(length);
+  };
+
+  const ensureCreated = async () => {
+    if (created) return;
+    created = true;
+    const partCount =
+      options.size === undefined ? undefined : Math.max(1, Math.ceil(options.size / partSize));
+    // Creating twice would leave an orphan upload: never repeated.
+    await runRequest(`${options.what}: starting`, signal, once, (context) =>
+      target.create({ partSize, ...(partCount === undefined ? {} : { partCount }) }, context),
+    );
+  };
+
+  const dispatch = (buffer: Buffer, length: number) => {
+    const number = ++partNumber;
+    if (number > options.limits.maxParts) {
+      throw ArtifactsError.invalidArgument(
+        `${options.what}: the body needs more than ${options.limits.maxParts} parts of ${partSize} bytes; raise the part size`,
+      );
+    }
+    const data = buffer.subarray(0, length);
+    options.onData?.(data);
+    const task = runRequest(`${options.what}: part ${number}`, signal, policy, (context) =>
+      target.uploadPart(request(number, data)(context)),
+    ).then(
+      (part) => {
+        parts.push({ number, part });
+        // Only full-size buffers go back to the pool; a small first buffer is dropped.
+        if (buffer.length === partSize) free.push(buffer);
+        else allocated--;
+      },
+      (error: unknown) => fail(error),
+    );
+    inFlight.add(task);
+    void task.finally(() => inFlight.delete(task));
+  };
+
+  let current: Buffer | undefined;
+  let filled = 0;
+  try {
+    for await (const chunk of body) {
+      const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      let offset = 0;
+      while (offset < data.length) {
+        if (failure !== undefined) throw failure;
+        // A full buffer is sent only once a further byte exists: a body of exactly one part stays
+        // a single request.
+        if (current && filled === current.length) {
+          await ensureCreated();
+          dispatch(current, filled);
+          current = undefined;
+          filled = 0;
+        }
+        current ??= await acquire();
+        const n = Math.min(data.length - offset, current.length - filled);
+        data.copy(current, filled, offset, offset + n);
+        filled += n;
+        offset += n;
+      }
+    }
+    if (failure !== undefined) throw failure;
+    if (!created && target.putWhole) {
+      const data = current ? current.subarray(0, filled) : Buffer.alloc(0);
+      options.onData?.(data);
+      const putWhole = target.putWhole.bind(target);
+      return await runRequest(`${options.what}`, signal, policy, (context) =>
+        putWhole(request(1, data)(context)),
+      );
+    }
+    await ensureCreated();
+    if (current && filled > 0) dispatch(current, filled);
+    while (inFlight.size > 0) await Promise.race(inFlight);
+    if (failure !== undefined) throw failure;
+    parts.sort((a, b) => a.number - b.number);
+    const ordered = parts.map((entry) => entry.part);
+    // Completing twice may fail after a success: never repeated.
+    return await runRequest(`${options.what}: completing`, signal, once, (context) =>
+      target.complete(ordered, context),
+    );
+  } catch (error) {
+    // The first failure is the one to report, not the aborts of the parts it cancels.
+    failure ??= error;
+    controller.abort(error);
+    await Promise.allSettled(inFlight);
+    // Its own signal: the upload's is aborted by now, and a stalled store must not hold the abort.
+    if (created) {
+      await runRequest(`${options.what}: aborting`, new AbortController().signal, once, (context) =>
+        target.abort(context),
+      ).catch(() => undefined);
+    }
+    if (!body.destroyed) body.destroy();
+    // The caller's abort wins over the part failures it caused.
+    throw options.signal?.aborted ? error : failure;
+  }
+}

@@ -1,0 +1,99 @@
+import { Readable } from 'node:stream';
+import { ArtifactsError, isAbortError, isTemporaryError } from '../errors.js';
+import { backoffDelayMs, sleep } from '../layers/retry.js';
+
+/**
+ * Bytes per chunk a part's body is handed to the client in: each one the client takes is progress.
+ * 256 KiB: smaller chunks cost measurably more CPU per byte (64 KiB: about 10–15% for an S3 upload);
+ * a stall is still seen by any link faster than 256 KiB per timeout.
+ */
+const BODY_CHUNK = 256 * 1024;
+
+/** What one storage request of an engine gets: its signal, and a way to report progress. */
+export interface RequestContext {
+  /** Aborted by the caller, by a failure elsewhere in the transfer, or by the stall timeout. */
+  signal: AbortSignal;
+  /** Re-arms the stall timeout: call it whenever bytes move. */
+  touch(): void;
+  /**
+   * A stall timeout is in force. Without one nothing needs to see progress, and a client may take a
+   * part's bytes whole (one buffer write costs less CPU than a stream of chunks).
+   */
+  watched: boolean;
+}
+
+export interface RequestPolicy {
+  /** Bound on each stall of a request (no byte moved for this long), ms; undefined = none. */
+  timeoutMs?: number | undefined;
+  /** Attempts per request, the first included. */
+  maxAttempts: number;
+  /** Called whenever bytes move, in any request: the timeout layer's watchdog listens. */
+  onActivity?: (() => void) | undefined;
+}
+
+/**
+ * Runs one storage request of a transfer under the per-request stall timeout (armed at the start,
+ * re-armed by every `touch`), retrying it after a temporary error with the retry layer's backoff.
+ * A stall fails with a `timeout` error (never retried: retrying a stalled store multiplies the wait);
+ * an abort of `outer` fails at once.
+ */
+export async function runRequest<T>(
+  what: string,
+  outer: AbortSignal,
+  policy: RequestPolicy,
+  request: (context: RequestContext) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    outer.throwIfAborted();
+    const controller = new AbortController();
+    const signal = AbortSignal.any([outer, controller.signal]);
+    let timer: NodeJS.Timeout | undefined;
+    let stalled: ArtifactsError | undefined;
+    const ms = policy.timeoutMs;
+    const touch = () => {
+      policy.onActivity?.();
+      if (ms === undefined) return;
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = new ArtifactsError('timeout', `${what}: no progress for ${ms} ms`, {
+          context: { timeoutMs: ms },
+        });
+        controller.abort(stalled);
+      }, ms);
+    };
+    touch();
+    try {
+      return await request({ signal, touch, watched: ms !== undefined });
+    } catch (error) {
+      if (stalled) throw stalled;
+      if (outer.aborted) throw isAbortError(error) ? error : (outer.reason ?? error);
+      if (attempt >= policy.maxAttempts || !isTemporaryError(error)) throw error;
+      await sleep(backoffDelayMs(attempt, error), outer);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * A fresh stream of `data` for one attempt of a request, in chunks the client takes one at a time:
+ * each chunk taken calls `touch` (the socket drained enough to want more), which is how a paced
+ * upload shows progress and a stalled one shows none.
+ */
+export function bodyOf(data: Uint8Array, touch: () => void): Readable {
+  let offset = 0;
+  return new Readable({
+    highWaterMark: BODY_CHUNK,
+    read() {
+      if (offset >= data.length) {
+        this.push(null);
+        return;
+      }
+      const end = Math.min(data.length, offset + BODY_CHUNK);
+      const chunk = data.subarray(offset, end);
+      offset = end;
+      touch();
+      this.push(chunk);
+    },
+  });
+}
