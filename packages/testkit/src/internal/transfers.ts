@@ -108,11 +108,14 @@ export function transfersSuite(ctx: Context): void {
       'a write slower than timeoutMs but never stalled succeeds (the timeout bounds stalls, not transfers)',
       async () => {
         const repo = await ctx.fresh();
+        // Connected first: what is proven is a transfer longer than the timeout, not how fast a
+        // busy machine logs in. A chunk every 100 ms against a 2 s bound leaves room for load.
+        await repo.write('slow/warm.txt', 'connected');
         const size = 3 * MiB;
-        const body = dataStream(size, { seed: 'slow', chunkSize: 64 * 1024, delayMs: 25 });
+        const body = dataStream(size, { seed: 'slow', chunkSize: 64 * 1024, delayMs: 100 });
         const started = Date.now();
-        await repo.write('slow/steady.bin', body, { timeoutMs: 500 });
-        expect(Date.now() - started).toBeGreaterThan(1000);
+        await repo.write('slow/steady.bin', body, { timeoutMs: 2000 });
+        expect(Date.now() - started).toBeGreaterThan(4000);
         const stored = await hashStream(await repo.openRead('slow/steady.bin'));
         expect(stored).toEqual(await hashData(size, { seed: 'slow' }));
       },
