@@ -50,3 +50,6 @@ async def main():
         await pool(keys, get)
 
 asyncio.run(main())
+# obstore's Rust runtime can abort (SIGABRT) while the interpreter tears down after a streamed get;
+# every file is written and closed by now, so leave without the teardown.
+os._exit(0)
