@@ -152,7 +152,12 @@ export async function runInterleaved({ clients, cases, runs, prepare, log }) {
           const lines = String(error?.message ?? error)
             .split('\n')
             .filter((l) => l.trim() && !l.includes('exited with') && !/^\s+at /.test(l));
-          const reason = (lines.find((l) => /error|fail|denied|refused/i.test(l)) ?? lines[0] ?? 'failed')
+          const reason = (
+            lines.find((l) => /\b\w*(Error|Exception)\b:/.test(l)) ??
+            lines.find((l) => /error|fail|denied|refused/i.test(l)) ??
+            lines[0] ??
+            'failed'
+          )
             .trim()
             .slice(0, 160);
           failures.set(key, reason);

@@ -31,7 +31,7 @@ const BACKENDS = {
   gcs: {
     servers: ['gcs'],
     root: 'ARTIFACTS_IT_GCS_URI',
-    clients: ['ours-lib', 'ours-cli', 'raw-sdk', 'rclone', 'opendal', 'obstore', 'mlflow'],
+    clients: ['ours-lib', 'ours-cli', 'raw-sdk', 'rclone', 'opendal', 'mlflow'],
   },
   sftp: {
     servers: ['sftp'],
