@@ -89,6 +89,8 @@ async function azure(op, local, container, prefix) {
 
 async function gcs(op, local, bucketName, prefix) {
   const { Storage } = await import('@google-cloud/storage');
+  // with STORAGE_EMULATOR_HOST set (the integration exports it) the client sends downloads astray (404)
+  delete process.env.STORAGE_EMULATOR_HOST;
   const bucket = new Storage({
     apiEndpoint: process.env.ARTIFACTS_IT_GCS_ENDPOINT,
     projectId: 'bench',

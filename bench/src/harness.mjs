@@ -80,7 +80,9 @@ export function timed({ cmd, args, env, input, cwd, unset = [] }) {
       const field = (re) => Number(re.exec(err)?.[1] ?? Number.NaN);
       if (code !== 0) {
         reject(
-          new Error(`${cmd} ${args.join(' ')} exited with ${code}\n${out.slice(-2000)}\n${err.slice(-3000)}`),
+          new Error(
+            `${cmd} ${args.join(' ')} exited with ${code}\n${out.slice(-2000)}\n${err.length > 4000 ? `${err.slice(0, 2500)}\n…\n${err.slice(-1500)}` : err}`,
+          ),
         );
         return;
       }
