@@ -241,6 +241,34 @@ describe('temporary files', () => {
     expect(await repo.listArtifacts('dir')).toEqual([{ path: 'dir/other.txt', isDir: false, fileSize: 1 }]);
   });
 
+  it('the sweep leaves a directory or a link carrying a dead writer’s temporary name, and sweeps a directory once', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { tempNameFor } = await import('@artifacts/core');
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    const deadName = (suffix: string) =>
+      tempNameFor(`model-${suffix}.bin`).replace(
+        /\.([0-9a-z]+)-([0-9a-f]{8})-/,
+        `.${Number(dead.stdout).toString(36)}-$2-`,
+      );
+    const [asDir, asLink, late] = [deadName('dir'), deadName('link'), deadName('late')];
+    await mkdir(join(root, 'dir', asDir), { recursive: true });
+    await writeFile(join(root, 'target.txt'), 'kept');
+    await symlink(join(root, 'target.txt'), join(root, 'dir', asLink));
+    const repo = await openRepository(root);
+    await repo.write('dir/a.txt', 'a');
+    // Left after this repository swept the directory: the next sweep is another repository's.
+    await writeFile(join(root, 'dir', late), 'half');
+    await repo.write('dir/b.txt', 'b');
+    expect((await readdir(join(root, 'dir'))).sort()).toEqual([asDir, asLink, late, 'a.txt', 'b.txt'].sort());
+    expect(await readFile(join(root, 'target.txt'), 'utf8')).toBe('kept');
+    await (await openRepository(root)).write('dir/c.txt', 'c');
+    expect((await readdir(join(root, 'dir'))).sort()).toEqual(
+      [asDir, asLink, 'a.txt', 'b.txt', 'c.txt'].sort(),
+    );
+  });
+
   it('temporary names stay under NAME_MAX for long names and are never mistaken for user files', async () => {
     const repo = await openRepository(root);
     const long = `${'é'.repeat(120)}.bin`;

@@ -13,6 +13,7 @@ import {
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  AbandonedTemps,
   ArtifactsError,
   type CopySource,
   type DriverCapabilities,
@@ -22,10 +23,10 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
-  isAbandonedTemp,
   isTempName as isCoreTempName,
   type OperationOptions,
   type StorageDriver,
+  type SweepCandidate,
   tempNameFor,
   toArtifactsError,
   trackTempFile,
@@ -61,9 +62,6 @@ export function isTempName(name: string): boolean {
   return isCoreTempName(name) || LEGACY_TEMP_PATTERN.test(name);
 }
 
-/** Directories swept of abandoned temporary files, remembered this many at most. */
-const SWEPT_MAX = 10_000;
-
 function notFound(key: string): ArtifactsError {
   return ArtifactsError.notFound(`artifact ${JSON.stringify(key)}`, { context: { path: key } });
 }
@@ -85,7 +83,7 @@ export class LocalDriver implements StorageDriver {
 
   readonly #fsync: boolean;
   readonly #highWaterMark: number;
-  readonly #swept = new Set<string>();
+  readonly #abandoned = new AbandonedTemps();
 
   /** Use `LocalDriver.open`, which resolves the root's real path. */
   constructor(
@@ -127,20 +125,27 @@ export class LocalDriver implements StorageDriver {
 
   /**
    * The first write into a directory (per repository) removes the temporary files that writers
-   * killed before they could clean up left there (`kill -9`, a crash): core's temporary names say
-   * which process of which host wrote them, so a live writer's file is never touched.
+   * killed before they could clean up left there (`kill -9`, a crash), by core's rule (see
+   * AbandonedTemps): a live writer's file is never touched.
    */
   async #sweep(dir: Dir, where: string): Promise<void> {
-    if (this.#swept.has(where)) return;
-    if (this.#swept.size >= SWEPT_MAX) this.#swept.clear();
-    this.#swept.add(where);
-    const names: string[] = [];
-    for await (const entry of await opendir(dir.location)) if (isTempName(entry.name)) names.push(entry.name);
-    for (const name of names) {
-      const info = await lstat(dir.path(name)).catch(() => undefined);
-      if (info?.isFile() && isAbandonedTemp(name, info.mtime))
-        await unlink(dir.path(name)).catch(() => undefined);
-    }
+    await this.#abandoned.sweepOnce(
+      where,
+      {
+        list: async () => {
+          const entries: SweepCandidate[] = [];
+          for await (const entry of await opendir(dir.location)) {
+            if (!isTempName(entry.name)) continue;
+            const info = await lstat(dir.path(entry.name)).catch(() => undefined);
+            if (info) entries.push({ name: entry.name, modified: info.mtime, isFile: info.isFile() });
+          }
+          return entries;
+        },
+        remove: (name) => unlink(dir.path(name)).catch(() => undefined),
+      },
+      // Nothing on a local disk is a broken connection: a failed sweep only waits for the next write.
+      () => false,
+    );
   }
 
   /** Renames `temp` onto `name` in the held `dir`, or removes `temp` (in that same directory) on failure. */
