@@ -10,6 +10,8 @@ export { MemoryDriver, memoryBackend } from './memory-driver.js';
 export { AWKWARD_NAMES, HOSTILE_PATHS } from './path-corpus.js';
 export type { ResilienceOptions } from './resilience.js';
 export { describeResilience } from './resilience.js';
+export type { ServerSideCopyOptions } from './server-side-copy.js';
+export { describeServerSideCopy } from './server-side-copy.js';
 export type { TcpProxy } from './tcp-proxy.js';
 export { startTcpProxy } from './tcp-proxy.js';
 export type { TimeoutSuiteOptions } from './timeouts.js';

@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { text } from 'node:stream/consumers';
-import { type ArtifactRepository, ArtifactsError, isTempName } from '@artifacts/core';
+import { type ArtifactRepository, ArtifactsError, isTempName, tempNameFor } from '@artifacts/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dataStream, hashData, hashStream } from './data.js';
 
@@ -24,6 +25,25 @@ export interface ResilienceOptions {
   connectionNoun?: string;
   /** Per-test timeout in ms. Default: the vitest config's testTimeout. */
   timeoutMs?: number;
+  /**
+   * With it, the suite proves that the next upload into a directory sweeps the temporary files that
+   * killed writers left there: a dead local writer's at once, another host's only when a day old,
+   * never a live writer's file or a directory.
+   */
+  abandonedTemps?: {
+    /**
+     * Stores `path` (relative to the repository's root; its directory exists) as another client
+     * would, bypassing the driver: a file of a few bytes, last modified at `modified` when given,
+     * or a directory.
+     */
+    plant(
+      repo: ArtifactRepository,
+      path: string,
+      entry: { directory?: boolean; modified?: Date },
+    ): Promise<void>;
+    /** A second repository on `repo`'s root (a new instance, which has swept nothing yet). */
+    reopen(repo: ArtifactRepository): Promise<ArtifactRepository>;
+  };
 }
 
 const MiB = 1024 * 1024;
@@ -211,5 +231,43 @@ export function describeResilience(name: string, fixture: ResilienceOptions): vo
       },
       timeout,
     );
+
+    const abandoned = fixture.abandonedTemps;
+    if (abandoned) {
+      it(
+        'the next upload into a directory sweeps what killed writers left: a dead local writer’s at once, another host’s only when a day old',
+        async () => {
+          const first = await open();
+          // The directory is made by the backend (it may belong to the server's user).
+          await first.write('run/other.txt', 'other');
+          // Names as other writers would have made them: a process of this host that is gone, one
+          // that runs (pid 1), and a writer on another host (another host tag), recent and a day old.
+          const own = tempNameFor('model.bin');
+          const deadPid = Number(
+            spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout,
+          );
+          const dead = own.replace(/\.[0-9a-z]+-/, `.${deadPid.toString(36)}-`);
+          const live = own.replace(/\.[0-9a-z]+-/, `.${(1).toString(36)}-`);
+          const elsewhere = own.replace(/-[0-9a-f]{8}-/, '-00000000-');
+          const elsewhereOld = elsewhere.replace(/-[0-9a-f]{12}\./, '-000000000000.');
+          const deadDir = dead.replace(/-[0-9a-f]{12}\./, '-111111111111.');
+          for (const name of [dead, live, elsewhere]) await abandoned.plant(first, `run/${name}`, {});
+          const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+          await abandoned.plant(first, `run/${elsewhereOld}`, { modified: twoDaysAgo });
+          await abandoned.plant(first, `run/${deadDir}`, { directory: true });
+
+          const repo = await abandoned.reopen(first);
+          opened.push(repo);
+          expect((await repo.listArtifacts('run')).map((file) => file.path)).toEqual(['run/other.txt']);
+          await repo.write('run/model.bin', Buffer.from('whole'));
+          const names = (await fixture.storedNames(repo))
+            .filter((n) => /(^|\/)run\/[^/]+$/.test(n))
+            .map((n) => n.slice(n.lastIndexOf('/') + 1))
+            .sort();
+          expect(names).toEqual([deadDir, elsewhere, live, 'model.bin', 'other.txt'].sort());
+        },
+        timeout,
+      );
+    }
   });
 }

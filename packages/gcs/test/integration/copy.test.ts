@@ -1,97 +1,18 @@
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  type ArtifactRepository,
-  ArtifactsError,
-  copyArtifacts,
-  copyFiles,
-  openRepository,
-} from '@artifacts/core';
-import { startTcpProxy, type TcpProxy } from '@artifacts/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openRepository } from '@artifacts/core';
+import { describeServerSideCopy } from '@artifacts/testkit';
 import '../../src/index.js';
 import { env, uniqueRoot } from './helpers.js';
 
-const MiB = 1024 * 1024;
-const opened: ArtifactRepository[] = [];
-let proxy: TcpProxy;
-let proxied: string;
+// Read when the suite starts: the servers' addresses are known only then.
+const server = () => new URL(env('ARTIFACTS_IT_GCS_ENDPOINT'));
 
-beforeAll(async () => {
-  const server = new URL(env('ARTIFACTS_IT_GCS_ENDPOINT'));
-  proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port) });
-  proxied = `${server.protocol}//${server.hostname}:${proxy.port}`;
-});
-
-afterEach(async () => {
-  for (const repo of opened.splice(0)) {
-    await repo.deleteArtifacts().catch(() => undefined);
-    await repo.close().catch(() => undefined);
-  }
-});
-
-afterAll(() => proxy.close());
-
-/** Through the counting proxy, or straight to the server. */
-async function open(uri: string, through: 'proxy' | 'direct'): Promise<ArtifactRepository> {
-  const endpoint = through === 'proxy' ? proxied : env('ARTIFACTS_IT_GCS_ENDPOINT');
-  const repo = await openRepository(uri, { endpoint, anonymous: true });
-  opened.push(repo);
-  return repo;
-}
-
-async function bytesOf(repo: ArtifactRepository, path: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await repo.openRead(path)) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-describe('server-side copy (fake-gcs-server, bytes counted on the client sockets)', () => {
-  it('copies a tree between two roots of one bucket by rewrite: no object bytes through the client', async () => {
-    const seed = await open(uniqueRoot('copy-src'), 'direct');
-    const big = randomBytes(12 * MiB);
-    await seed.write('model/weights.bin', big);
-    await seed.write('model/config.json', '{"a":1}');
-    await seed.write('model2/sibling.bin', 'never copied');
-    const src = await open(seed.uri, 'proxy');
-    const dstRoot = uniqueRoot('copy-dst');
-    const dst = await open(dstRoot, 'proxy');
-    proxy.resetCounters();
-    const result = await copyArtifacts({ repo: src, path: 'model' }, { repo: dst, path: 'copied' });
-    console.log(
-      `gcs server-side copy of ${big.length + 7} bytes: ${proxy.bytesUp} bytes up, ${proxy.bytesDown} down`,
-    );
-    expect(result).toEqual({ files: 2, bytes: big.length + 7, serverSide: 2 });
-    expect(proxy.bytesUp + proxy.bytesDown).toBeLessThan(64 * 1024);
-    const check = await open(dstRoot, 'direct');
-    expect(sha(await bytesOf(check, 'copied/weights.bin'))).toBe(sha(big));
-    expect((await bytesOf(check, 'copied/config.json')).toString()).toBe('{"a":1}');
-    expect((await check.listArtifactsRecursive()).map((file) => file.path)).toEqual([
-      'copied/config.json',
-      'copied/weights.bin',
-    ]);
-  }, 120_000);
-
-  it('streams between two stores (one endpoint direct, one through the proxy): every byte passes, intact', async () => {
-    const src = await open(uniqueRoot('copy-stream'), 'direct');
-    const body = randomBytes(3 * MiB);
-    await src.write('a/data.bin', body);
-    const dst = await open(uniqueRoot('copy-stream-dst'), 'proxy');
-    proxy.resetCounters();
-    const result = await copyArtifacts({ repo: src, path: 'a' }, { repo: dst, path: 'b' });
-    expect(result).toEqual({ files: 1, bytes: body.length, serverSide: 0 });
-    expect(proxy.bytesUp).toBeGreaterThan(body.length);
-    expect(sha(await bytesOf(dst, 'b/data.bin'))).toBe(sha(body));
-  }, 120_000);
-
-  it('a source gone since it was listed is not_found, and nothing appears at the destination', async () => {
-    const src = await open(uniqueRoot('copy-missing'), 'proxy');
-    const dst = await open(uniqueRoot('copy-missing-dst'), 'proxy');
-    const error = await copyFiles([
-      { from: src, fromPath: 'nope.bin', to: dst, toPath: 'x.bin', size: 1 },
-    ]).catch((e: unknown) => e);
-    expect(ArtifactsError.is(error, 'not_found')).toBe(true);
-    expect(await dst.exists('x.bin')).toBe(false);
-  }, 60_000);
+describeServerSideCopy('gcs on fake-gcs-server (rewrite)', {
+  get target() {
+    return { host: server().hostname, port: Number(server().port) };
+  },
+  open: (via, root = uniqueRoot('copy')) =>
+    openRepository(root, {
+      endpoint: via ? `${server().protocol}//${via.host}:${via.port}` : env('ARTIFACTS_IT_GCS_ENDPOINT'),
+      anonymous: true,
+    }),
 });
