@@ -260,7 +260,7 @@ export function describeResilience(name: string, fixture: ResilienceOptions): vo
           opened.push(repo);
           expect((await repo.listArtifacts('run')).map((file) => file.path)).toEqual(['run/other.txt']);
           await repo.write('run/model.bin', Buffer.from('whole'));
-          const names = (await fixture.storedNames(repo))
+          const names = (await fixture.storedNames(first))
             .filter((n) => /(^|\/)run\/[^/]+$/.test(n))
             .map((n) => n.slice(n.lastIndexOf('/') + 1))
             .sort();

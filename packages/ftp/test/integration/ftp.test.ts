@@ -1,14 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import {
-  type ArtifactRepository,
-  ArtifactsError,
-  openRepository,
-  parseArtifactUri,
-  tempNameFor,
-} from '@artifacts/core';
+import { type ArtifactRepository, ArtifactsError, openRepository, parseArtifactUri } from '@artifacts/core';
 import { restartServer } from '@artifacts/integration/vitest';
 import { dataStream, describeResilience } from '@artifacts/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -138,6 +131,21 @@ describeResilience('ftp on pure-ftpd', {
   storedNames: (repo) => rawNames(uris.get(repo)!),
   connections: () => connectionsTo(port()),
   connectionNoun: 'control connections',
+  abandonedTemps: {
+    plant: async (repo, path, { directory, modified }) => {
+      const at = `${decodeURIComponent(new URL(uris.get(repo)!).pathname)}/${path}`;
+      const client = await rawClient(uris.get(repo)!);
+      try {
+        if (directory) await client.send(`MKD ${at}`);
+        else await client.uploadFrom(Readable.from([Buffer.from('partial')]), at);
+        if (modified)
+          await client.send(`MFMT ${modified.toISOString().replace(/[-:T]/g, '').slice(0, 14)} ${at}`);
+      } finally {
+        client.close();
+      }
+    },
+    reopen: (repo) => openRepository(uris.get(repo)!),
+  },
 });
 
 describe('servers without MLST', () => {
@@ -174,44 +182,5 @@ describe('servers without MLST', () => {
     } finally {
       await driver.close();
     }
-  });
-});
-
-describe('temporary files of killed writers', () => {
-  it('are swept by the next upload into their directory: a dead local writer’s at once, another host’s only when a day old', async () => {
-    const u = uri();
-    const dir = `${decodeURIComponent(new URL(u).pathname)}/run`;
-    // Names as other writers would have made them: a process of this host that is gone, one that
-    // runs (pid 1), and a writer on another host (another host tag), recent and a day old.
-    const own = tempNameFor('model.bin');
-    const deadPid = Number(
-      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout,
-    );
-    const dead = own.replace(/\.[0-9a-z]+-/, `.${deadPid.toString(36)}-`);
-    const live = own.replace(/\.[0-9a-z]+-/, `.${(1).toString(36)}-`);
-    const elsewhere = own.replace(/-[0-9a-f]{8}-/, '-00000000-');
-    const elsewhereOld = elsewhere.replace(/-[0-9a-f]{12}\./, '-000000000000.');
-    const deadDir = dead.replace(/-[0-9a-f]{12}\./, '-111111111111.');
-    const client = await rawClient(u);
-    try {
-      await client.ensureDir(dir);
-      for (const name of [dead, live, elsewhere, elsewhereOld])
-        await client.uploadFrom(Readable.from([Buffer.from('partial')]), `${dir}/${name}`);
-      await client.send(`MKD ${dir}/${deadDir}`);
-      const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
-      const stamp = twoDaysAgo.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-      await client.send(`MFMT ${stamp} ${dir}/${elsewhereOld}`);
-    } finally {
-      client.close();
-    }
-
-    const repo = await open(u);
-    expect(await repo.listArtifacts('run')).toEqual([]);
-    await repo.write('run/model.bin', Buffer.from('whole'));
-    const names = (await rawNames(u))
-      .filter((name) => name.startsWith(`${dir}/`))
-      .map((name) => name.slice(dir.length + 1))
-      .sort();
-    expect(names).toEqual([deadDir, elsewhere, live, 'model.bin'].sort());
   });
 });

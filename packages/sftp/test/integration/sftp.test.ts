@@ -1,17 +1,11 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import {
-  type ArtifactRepository,
-  ArtifactsError,
-  openRepository,
-  parseArtifactUri,
-  tempNameFor,
-} from '@artifacts/core';
+import { type ArtifactRepository, ArtifactsError, openRepository, parseArtifactUri } from '@artifacts/core';
 import { restartServer } from '@artifacts/integration/vitest';
 import { describeResilience } from '@artifacts/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -270,6 +264,16 @@ describeResilience('sftp on OpenSSH', {
   },
   storedNames: (repo) => allNames(localPath(uris.get(repo)!)),
   connections: () => connectionsTo(port()),
+  abandonedTemps: {
+    // As this process's user, into a directory the server's user made.
+    plant: async (repo, path, { directory, modified }) => {
+      const at = join(localPath(uris.get(repo)!), path);
+      if (directory) await mkdir(at);
+      else await writeFile(at, 'partial');
+      if (modified) await utimes(at, modified, modified);
+    },
+    reopen: (repo) => openRepository(uris.get(repo)!),
+  },
 });
 
 describe('renames into place', () => {
@@ -292,38 +296,5 @@ describe('renames into place', () => {
     } finally {
       await driver.close();
     }
-  });
-});
-
-describe('temporary files of killed writers', () => {
-  it('are swept by the next upload into their directory: a dead local writer’s at once, another host’s only when a day old', async () => {
-    const uri = keyUri();
-    const dir = join(localPath(uri), 'run');
-    // The directory belongs to the server's user (another repository makes it); files are then
-    // planted in it as this process's user.
-    const planter = await openRepository(uri);
-    await planter.write('run/other.txt', 'other');
-    await planter.close();
-    // Names as other writers would have made them: a process of this host that is gone, one that
-    // runs (pid 1), and a writer on another host (another host tag), recent and a day old.
-    const own = tempNameFor('model.bin');
-    const deadPid = Number(
-      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout,
-    );
-    const dead = own.replace(/\.[0-9a-z]+-/, `.${deadPid.toString(36)}-`);
-    const live = own.replace(/\.[0-9a-z]+-/, `.${(1).toString(36)}-`);
-    const elsewhere = own.replace(/-[0-9a-f]{8}-/, '-00000000-');
-    const elsewhereOld = elsewhere.replace(/-[0-9a-f]{12}\./, '-000000000000.');
-    const deadDir = dead.replace(/-[0-9a-f]{12}\./, '-111111111111.');
-    for (const name of [dead, live, elsewhere, elsewhereOld]) await writeFile(join(dir, name), 'partial');
-    await mkdir(join(dir, deadDir));
-    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
-    await utimes(join(dir, elsewhereOld), twoDaysAgo, twoDaysAgo);
-
-    const repo = await open(uri);
-    expect((await repo.listArtifacts('run')).map((file) => file.path)).toEqual(['run/other.txt']);
-    await repo.write('run/model.bin', Buffer.from('whole'));
-    const names = (await allNames(dir)).map((name) => name.slice(dir.length + 1)).sort();
-    expect(names).toEqual([deadDir, elsewhere, live, 'model.bin', 'other.txt'].sort());
   });
 });
