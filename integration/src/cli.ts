@@ -218,8 +218,8 @@ async function status(): Promise<number> {
  * The Go builds, in the order the suites need them: MinIO first (the smoke suite and most others wait
  * for it, and it is by far the largest), then fake-gcs-server, then toxiproxy (the fault suite only).
  * One `go build` already keeps every core busy, so running them one at a time finishes MinIO soonest
- * without lengthening the rest, and the later builds reuse what the earlier compiled (MinIO and
- * fake-gcs-server share the Google Cloud client libraries) instead of compiling it twice at once.
+ * without lengthening the rest, and the later builds reuse the standard library the first compiled
+ * instead of all three compiling it at once.
  */
 const GO_BUILDS = ['s3', 'gcs', 'toxiproxy'] as const;
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Client } from 'basic-ftp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,6 +88,13 @@ describe('pure-ftpd (ftp)', () => {
     const sockets = serverSockets(srv.server.running);
     expect(sockets.length).toBeGreaterThan(0);
     expect(sockets.filter((s) => !isLoopback(s.address))).toEqual([]);
+  });
+
+  it("stores the test user's password as SHA-512 crypt, not pure-pw's memory-hard default that every login pays", () => {
+    const passwd = readFileSync(join(srv.server.stateDir, 'pure-ftpd', 'pureftpd.passwd'), 'utf8');
+    const [user, hash] = passwd.split(':');
+    expect(user).toBe(env.ARTIFACTS_IT_FTP_USER);
+    expect(hash).toMatch(/^\$6\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{86}$/);
   });
 
   it('plain FTP: put, get, list, rename, delete', async () => {
