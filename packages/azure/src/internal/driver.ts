@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import {
   ArtifactsError,
   type CompletedPart,
@@ -37,7 +37,7 @@ import {
   type UserDelegationKey,
 } from '@azure/storage-blob';
 import type { AzureConfig } from './config.js';
-import { mapAzureError, type Subject } from './errors.js';
+import { mapAzureBodyError, mapAzureError, type Subject } from './errors.js';
 import { loadDefaultAzureCredential } from './identity.js';
 
 /** Copy Blob From URL copies at most this much in one synchronous call. */
@@ -74,6 +74,23 @@ export function totalFromContentRange(contentRange: string | undefined): number 
 
 function base64(value: Uint8Array | undefined): string | undefined {
   return value && value.length > 0 ? Buffer.from(value).toString('base64') : undefined;
+}
+
+/**
+ * `body`, with its errors translated by `map` (the SDK's error for a connection cut under a body is
+ * an AbortError, which must not read as the caller's abort). Destroying the result destroys `body`.
+ */
+function withBodyErrors(body: Readable, map: (error: unknown) => unknown): Readable {
+  const out = new PassThrough({ highWaterMark: body.readableHighWaterMark });
+  body.once('error', (error) => {
+    const mapped = map(error);
+    out.destroy(mapped instanceof Error ? mapped : error);
+  });
+  out.once('close', () => {
+    if (!body.destroyed) body.destroy();
+  });
+  body.pipe(out);
+  return out;
 }
 
 function withSignal(options: OperationOptions): { abortSignal?: AbortSignal } {
@@ -253,23 +270,34 @@ export class AzureBlobDriver implements StorageDriver {
     const parallel = this.#config.downloadConcurrency > 1;
     const wanted = wantedEnd === undefined ? undefined : wantedEnd - start + 1;
     const firstCount = parallel ? Math.min(partSize, wanted ?? partSize) : wanted;
-    const download = (offset: number, count: number | undefined, signal?: AbortSignal, etag?: string) =>
-      blob.download(offset, count, {
+    const subject = this.#subject('download', key);
+    const download = async (
+      offset: number,
+      count: number | undefined,
+      signal?: AbortSignal,
+      etag?: string,
+    ) => {
+      const response = await blob.download(offset, count, {
         maxRetryRequests: 5,
         ...(signal ? { abortSignal: signal } : {}),
         ...(etag ? { conditions: { ifMatch: etag } } : {}),
       });
+      const raw = response.readableStreamBody as Readable | undefined;
+      const body = raw && withBodyErrors(raw, (e) => mapAzureBodyError(e, subject, this.secrets, signal));
+      return { response, body };
+    };
     return this.#run('download', key, async () => {
-      let first: Awaited<ReturnType<typeof download>>;
+      let opened: Awaited<ReturnType<typeof download>>;
       try {
-        first = await download(start, firstCount, options.signal);
+        opened = await download(start, firstCount, options.signal);
       } catch (error) {
         // A range on an empty blob is unsatisfiable: read it whole instead.
         if ((error as { statusCode?: number }).statusCode === 416 && start === 0) {
-          first = await download(0, undefined, options.signal);
+          opened = await download(0, undefined, options.signal);
         } else throw error;
       }
-      const firstStream = first.readableStreamBody as Readable | undefined;
+      const first = opened.response;
+      const firstStream = opened.body;
       if (!firstStream) throw new ArtifactsError('internal', 'the blob service returned no body');
       const total = totalFromContentRange(first.contentRange) ?? first.contentLength ?? 0;
       if (options.range && start >= total && total > 0) {
@@ -291,7 +319,7 @@ export class AzureBlobDriver implements StorageDriver {
           : parallelRangeStream(
               async (from, to, signal) => {
                 const part = await download(from, to - from + 1, signal, etag);
-                return part.readableStreamBody as Readable;
+                return part.body as Readable;
               },
               firstStream,
               start,

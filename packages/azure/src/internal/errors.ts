@@ -104,3 +104,35 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
   }
   return error;
 }
+
+/**
+ * Maps an error of a blob's body stream. The SDK reports a connection that closed under a body as
+ * an `AbortError` ("The operation was aborted."); unless the caller's own signal aborted, that is a
+ * broken connection: `unavailable` and temporary, so core's ranged reads resume it.
+ */
+export function mapAzureBodyError(
+  error: unknown,
+  subject: Subject,
+  secrets: readonly string[],
+  signal: AbortSignal | undefined,
+): unknown {
+  if (!ArtifactsError.is(error) && isAbortError(error) && !signal?.aborted) {
+    return new ArtifactsError(
+      'unavailable',
+      scrub(
+        `${subject.what}: the connection to the blob service broke mid-transfer (${firstLine((error as RestErrorLike).message)})`,
+        secrets,
+      ),
+      {
+        cause: error,
+        temporary: true,
+        context: {
+          container: subject.container,
+          account: subject.account,
+          ...(subject.blob === undefined ? {} : { blob: subject.blob }),
+        },
+      },
+    );
+  }
+  return mapAzureError(error, subject, secrets);
+}

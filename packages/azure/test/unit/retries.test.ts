@@ -9,14 +9,27 @@ import '../../src/index.js';
 const KEY = Buffer.alloc(64, 7).toString('base64');
 let server: Server;
 let methods: string[];
+/** Answer a GET with the headers of a 1 MiB body, send 64 KiB of it, then close the connection. */
+let cutBodies = false;
 let endpoint: string;
 const opened: ArtifactRepository[] = [];
 
 beforeEach(async () => {
   methods = [];
+  cutBodies = false;
   server = createServer((req, res) => {
     methods.push(req.method ?? '');
     req.resume();
+    if (cutBodies && req.method === 'GET') {
+      res.writeHead(200, {
+        'content-length': String(1024 * 1024),
+        'content-type': 'application/octet-stream',
+        etag: '"0x8D0000000000001"',
+        'last-modified': new Date().toUTCString(),
+      });
+      res.write(Buffer.alloc(64 * 1024, 1), () => res.socket?.destroy());
+      return;
+    }
     res.writeHead(503, { 'x-ms-error-code': 'ServerBusy', 'retry-after': '0' });
     res.end();
   });
@@ -57,4 +70,29 @@ describe('one retry budget: core', () => {
     expect(error.code).toBe('unavailable');
     expect(methods.filter((m) => m === 'HEAD')).toHaveLength(2);
   }, 30_000);
+});
+
+describe('a connection cut under a body', () => {
+  it('is unavailable and temporary (the SDK calls it an AbortError), not aborted', async () => {
+    cutBodies = true;
+    const repo = await openRepository('wasbs://models@myaccount.blob.core.windows.net/exp', {
+      accountKey: KEY,
+      endpoint,
+      maxRetries: 0,
+    });
+    opened.push(repo);
+    const stream = await repo.openRead('a.bin');
+    const error = await (async () => {
+      for await (const _ of stream) {
+        // drain
+      }
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(ArtifactsError.is(error), String(error)).toBe(true);
+    expect((error as ArtifactsError).code).toBe('unavailable');
+    expect((error as ArtifactsError).temporary).toBe(true);
+    expect((error as ArtifactsError).message).toMatch(/connection to the blob service broke/);
+  });
 });
