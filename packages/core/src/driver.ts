@@ -253,6 +253,12 @@ export interface OpenContext {
    * their SDK's own retries off so that the two never stack.
    */
   maxRetries?: number;
+  /**
+   * The user chose `maxRetries` (the option or `ARTIFACTS_MAX_RETRIES`) rather than core's default.
+   * A driver whose protocol has its own documented retry setting (http's
+   * `MLFLOW_HTTP_REQUEST_MAX_RETRIES`) keeps it only when this is false.
+   */
+  maxRetriesExplicit?: boolean;
 }
 
 /**

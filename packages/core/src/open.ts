@@ -72,6 +72,8 @@ export async function openRepository(
       location,
       maxConcurrency: maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
       maxRetries,
+      maxRetriesExplicit:
+        options.maxRetries !== undefined || (process.env.ARTIFACTS_MAX_RETRIES ?? '').trim() !== '',
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
   } catch (error) {
