@@ -276,7 +276,7 @@ async function images(names: string[]): Promise<number> {
   console.log(`building container images (log: ${rel(log)})`);
   const t0 = Date.now();
   try {
-    // by default every server that has a container path (hdfs-kerberos has none)
+    // by default every server that has a container path
     const all = ALL_SERVERS.filter((n) => launchers[n].startContainer);
     await buildImages((names.length > 0 ? names : all) as ServerName[], log, (l) => console.log(l));
   } catch (err) {

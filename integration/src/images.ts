@@ -45,6 +45,8 @@ interface ImageDef {
   args: () => Promise<Record<string, string>>;
   /** Puts host-built files into the build context (`ctx`), installing them first if needed. */
   prepare?: (ctx: string, logFile: string) => Promise<void>;
+  /** Other images the server's container path also runs (built with it). */
+  with?: string[];
 }
 
 const rootPackage = () =>
@@ -159,6 +161,14 @@ const DEFS: ImageDef[] = [
     },
   },
   {
+    // hdfs-kerberos: the KDC (servers/kdc-container.ts) beside the secure cluster in the hdfs image
+    id: 'kdc',
+    server: 'hdfs-kerberos',
+    base: 'debian',
+    args: async () => ({}),
+    with: ['hdfs'],
+  },
+  {
     id: 'mlflow',
     server: 'mlflow',
     base: 'debian',
@@ -267,7 +277,8 @@ async function engineHas(ref: string): Promise<boolean> {
 
 /** The image a server's container runs (see the file comment for the order). */
 export async function serverImage(server: ServerName): Promise<string> {
-  const override = process.env[`ARTIFACTS_IT_IMAGE_${server.toUpperCase()}`];
+  const variable = `ARTIFACTS_IT_IMAGE_${server.toUpperCase().replaceAll('-', '_')}`;
+  const override = process.env[variable];
   if (override) return override;
   const id = imageIdFor(server);
   if (!id) throw new ServerError(`${server}: no container image is defined (integration/src/images.ts)`);
@@ -277,7 +288,7 @@ export async function serverImage(server: ServerName): Promise<string> {
   if (official) return official;
   throw new ServerError(
     `${server}: the engine has no image ${local}: build it with \`pnpm servers images ${server}\` ` +
-      `(or name one with ARTIFACTS_IT_IMAGE_${server.toUpperCase()})`,
+      `(or name one with ${variable})`,
   );
 }
 
@@ -373,9 +384,11 @@ export async function buildImages(
   for (const s of servers) {
     const id = imageIdFor(s);
     if (!id) throw new ServerError(`${s}: no container image is defined`);
-    const r = await buildOne(id, logFile, done);
-    say(`${s}: ${r.ref} ${r.built ? `built in ${Math.round(r.ms / 1000)} s` : 'present (cached)'}`);
-    out.push(r);
+    for (const one of [id, ...(def(id).with ?? [])]) {
+      const r = await buildOne(one, logFile, done);
+      say(`${s}: ${r.ref} ${r.built ? `built in ${Math.round(r.ms / 1000)} s` : 'present (cached)'}`);
+      out.push(r);
+    }
   }
   for (const base of ['debian', 'node']) {
     const r = done.get(base);

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { imageRef } from '../src/images.js';
+import { imageRef, serverImage } from '../src/images.js';
 import { IT_ROOT } from '../src/util.js';
 
 // The image tags are content hashes: what `pnpm servers images` skips and what the tests require.
@@ -29,5 +29,16 @@ describe('image tags', () => {
       delete process.env.ARTIFACTS_IT_DEBIAN_BASE;
     }
     expect(await imageRef('mlflow')).toBe(before);
+  });
+});
+
+describe('image overrides', () => {
+  it('name a server with a dash by its variable with an underscore (ARTIFACTS_IT_IMAGE_HDFS_KERBEROS)', async () => {
+    process.env.ARTIFACTS_IT_IMAGE_HDFS_KERBEROS = 'example.test/kdc:1';
+    try {
+      expect(await serverImage('hdfs-kerberos')).toBe('example.test/kdc:1');
+    } finally {
+      delete process.env.ARTIFACTS_IT_IMAGE_HDFS_KERBEROS;
+    }
   });
 });

@@ -16,7 +16,9 @@
  * hdfs/localhost, SPNEGO on WebHDFS (hadoop.http.authentication.type=kerberos with every HTTP/…
  * principal of the keytab, so HTTP/127.0.0.1 and HTTP/localhost both work), block access tokens on,
  * and `ignore.secure.ports.for.testing` so that the DataNode needs neither privileged ports nor
- * SASL with HTTPS. Users alice and bob have keytabs for the tests to kinit from.
+ * SASL with HTTPS. Users alice and bob have keytabs for the tests to kinit from. Its container path
+ * runs the KDC in the kdc image (kdc-container.ts) and the cluster in the hdfs image, the krb5.conf
+ * and keytabs reaching it through the mounted state directory.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -41,6 +43,7 @@ import {
   withLock,
 } from '../util.js';
 import { installKerberos, type Kdc, KRB_REALM, startKdc } from './kdc.js';
+import { installKerberosClient, startKdcContainer } from './kdc-container.js';
 import { ensureDebianPackages } from './sftp/debian.js';
 
 export const HADOOP_VERSION = '3.4.1';
@@ -117,18 +120,6 @@ function peakRssKiB(pid: number): number | undefined {
 
 async function start(ctx: LaunchContext, inContainer = false, secure = false): Promise<RunningServer> {
   const { stateDir, logFile } = ctx;
-  let kdc: Kdc | undefined;
-  if (secure) {
-    kdc = await startKdc({
-      stateDir,
-      logFile,
-      principals: {
-        service: ['hdfs/localhost', 'HTTP/localhost', 'HTTP/127.0.0.1'],
-        alice: ['alice'],
-        bob: ['bob'],
-      },
-    });
-  }
   let classpath = '/opt/hdfs/lib/*';
   let image = '';
   if (inContainer) {
@@ -146,6 +137,20 @@ async function start(ctx: LaunchContext, inContainer = false, secure = false): P
       .filter((f) => f.endsWith('.jar'))
       .map((f) => join(lib, f))
       .join(':');
+  }
+  let kdc: Kdc | undefined;
+  if (secure) {
+    // in container mode the KDC runs in its own container (kdc-container.ts); kinit stays here
+    if (inContainer) await installKerberosClient(ctx);
+    kdc = await (inContainer ? startKdcContainer : startKdc)({
+      stateDir,
+      logFile,
+      principals: {
+        service: ['hdfs/localhost', 'HTTP/localhost', 'HTTP/127.0.0.1'],
+        alice: ['alice'],
+        bob: ['bob'],
+      },
+    });
   }
   const user = userInfo().username;
   const [nnPort, httpPort] = (await freePorts(2)) as [number, number];
@@ -245,7 +250,7 @@ async function start(ctx: LaunchContext, inContainer = false, secure = false): P
     if (inContainer) {
       // a new container each start (restart runs without -format); the data is in the mounted stateDir
       container = await startServerContainer({
-        server: 'hdfs',
+        server: kdc ? 'hdfs-kerberos' : 'hdfs',
         what: 'MiniDFSCluster (WebHDFS)',
         image,
         entrypoint: ['java'],
@@ -282,7 +287,7 @@ async function start(ctx: LaunchContext, inContainer = false, secure = false): P
   };
   const secureServer = (k: Kdc): RunningServer => ({
     name: 'hdfs-kerberos',
-    mode: 'native',
+    mode: inContainer ? 'containers' : 'native',
     env: {
       ARTIFACTS_IT_HDFS_KRB_URI: `hdfs://127.0.0.1:${nnPort}${ROOT_DIR}`,
       ARTIFACTS_IT_HDFS_KRB_CONF_DIR: confDir,
@@ -294,7 +299,7 @@ async function start(ctx: LaunchContext, inContainer = false, secure = false): P
       KRB5_CONFIG: k.krb5Conf,
     },
     get pids() {
-      return [proc.pid, k.pid];
+      return inContainer ? [] : [proc.pid, k.pid as number];
     },
     logFile,
     async stop() {
@@ -367,6 +372,8 @@ export const kerberosLauncher: Launcher = {
     await installKerberos(ctx);
   },
   start: (ctx) => start(ctx, false, true),
+  /** The KDC in a container of the kdc image, the secure cluster in one of the hdfs image. */
+  startContainer: (ctx) => start(ctx, true, true),
 };
 
 export const launcher: Launcher = {

@@ -132,24 +132,23 @@ export interface Kdc {
   krb5Conf: string;
   /** Keytab file of each group of principals asked for. */
   keytabs: Record<string, string>;
-  pid: number;
+  /** The krb5kdc process (absent when the KDC runs in a container: kdc-container.ts). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
 const run = promisify(execFile);
 
 /**
- * Starts a KDC for KRB_REALM with `principals` (random keys), each group exported to its own
- * keytab: `{ service: ['HTTP/localhost', …], alice: ['alice'] }` → keytabs.service, keytabs.alice.
+ * The KDC's directory (`<stateDir>/kdc`) with kdc.conf, krb5.conf and an empty kadm5.acl for a KDC on
+ * 127.0.0.1:`port`; the same files serve the native KDC and the container's (kdc-container.ts).
  */
-export async function startKdc(opts: {
-  stateDir: string;
-  logFile: string;
-  principals: Record<string, string[]>;
-}): Promise<Kdc> {
-  const dir = join(opts.stateDir, 'kdc');
+export async function writeKdcConfig(
+  stateDir: string,
+  port: number,
+): Promise<{ dir: string; kdcConf: string; krb5Conf: string }> {
+  const dir = join(stateDir, 'kdc');
   await mkdir(dir, { recursive: true });
-  const port = await freePort();
   const kdcConf = join(dir, 'kdc.conf');
   const krb5Conf = join(dir, 'krb5.conf');
   await writeFile(
@@ -191,6 +190,20 @@ export async function startKdc(opts: {
 `,
   );
   await writeFile(join(dir, 'kadm5.acl'), '');
+  return { dir, kdcConf, krb5Conf };
+}
+
+/**
+ * Starts a KDC for KRB_REALM with `principals` (random keys), each group exported to its own
+ * keytab: `{ service: ['HTTP/localhost', …], alice: ['alice'] }` → keytabs.service, keytabs.alice.
+ */
+export async function startKdc(opts: {
+  stateDir: string;
+  logFile: string;
+  principals: Record<string, string[]>;
+}): Promise<Kdc> {
+  const port = await freePort();
+  const { dir, kdcConf, krb5Conf } = await writeKdcConfig(opts.stateDir, port);
   const env = { ...process.env, KRB5_CONFIG: krb5Conf, KRB5_KDC_PROFILE: kdcConf };
   // execFile, not runLogged: the command line carries the (throwaway) master password
   const admin = async (file: string, args: string[]) => {
