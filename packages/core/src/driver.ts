@@ -117,6 +117,13 @@ export interface DriverReadResult {
 export interface DriverListOptions extends OperationOptions {
   /** Every file below the prefix (and, for drivers with `directories`, every directory). */
   recursive: boolean;
+  /**
+   * Set by core's retry layer. A driver that lists in pages sends each page request through it
+   * (`options.page ? options.page(request) : request()`): core repeats a page request that failed
+   * with a temporary error, so a listing broken on page 2 resumes at page 2. A listing that does not
+   * page through it is repeated only while it has not yielded an entry.
+   */
+  page?: <T>(request: () => Promise<T>) => Promise<T>;
 }
 
 export interface PartUploadCredential {

@@ -82,6 +82,7 @@ export async function openRepository(
   checkCapabilities(driver, plugin.name);
   const layered = withRetry(withLimit(withTimeout(driver, timeoutMs), maxConcurrency), {
     maxAttempts: maxRetries + 1,
+    timeoutMs,
     ...(onRetry ? { onRetry } : {}),
   });
   return new ArtifactRepository({

@@ -375,11 +375,16 @@ export class AzureBlobDriver implements StorageDriver {
   async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
     const listPrefix = this.#dirPrefix(prefix);
     const subject = this.#subject('list', prefix);
-    const pageOptions = { maxPageSize: this.#config.listPageSize };
+    const maxPageSize = this.#config.listPageSize;
+    const mapError = (error: unknown) => mapAzureError(error, subject, this.secrets);
     const base = { ...(listPrefix ? { prefix: listPrefix } : {}), ...withSignal(options) };
     try {
       if (options.recursive) {
-        for await (const page of this.#container.listBlobsFlat(base).byPage(pageOptions)) {
+        const flat = (continuationToken: string | undefined) =>
+          this.#container
+            .listBlobsFlat(base)
+            .byPage({ maxPageSize, ...(continuationToken ? { continuationToken } : {}) });
+        for await (const page of byPages(flat, options, mapError)) {
           for (const item of page.segment.blobItems) {
             const key = this.#relative(item.name);
             // A zero-length "directory marker" blob ending in '/' (left by other tools) is not a file.
@@ -389,7 +394,11 @@ export class AzureBlobDriver implements StorageDriver {
         }
         return;
       }
-      for await (const page of this.#container.listBlobsByHierarchy('/', base).byPage(pageOptions)) {
+      const tree = (continuationToken: string | undefined) =>
+        this.#container
+          .listBlobsByHierarchy('/', base)
+          .byPage({ maxPageSize, ...(continuationToken ? { continuationToken } : {}) });
+      for await (const page of byPages(tree, options, mapError)) {
         for (const dir of page.segment.blobPrefixes ?? []) {
           const key = this.#relative(dir.name).replace(/\/+$/, '');
           if (key !== '') yield { key, isDir: true };
@@ -660,4 +669,29 @@ export function connectionStringSecrets(connectionString: string): string[] {
     }
   }
   return out;
+}
+
+/**
+ * The pages of a listing, each one a request of its own sent through core's `options.page` (which
+ * repeats a page that failed with a temporary error): a listing broken on page 2 resumes at page 2.
+ */
+async function* byPages<P extends { continuationToken?: string }>(
+  open: (continuationToken: string | undefined) => AsyncIterator<P>,
+  options: DriverListOptions,
+  mapError: (error: unknown) => unknown,
+): AsyncIterable<P> {
+  let token: string | undefined;
+  do {
+    // mapped inside the request, so that core sees whether the failure is temporary
+    const request = () =>
+      open(token)
+        .next()
+        .catch((error: unknown) => {
+          throw mapError(error);
+        });
+    const next = await (options.page ? options.page(request) : request());
+    if (next.done) return;
+    yield next.value;
+    token = next.value.continuationToken || undefined;
+  } while (token);
 }

@@ -354,13 +354,10 @@ export class S3Driver implements StorageDriver {
     const listPrefix = base === '' ? '' : `${base}/`;
     let token: string | undefined;
     do {
-      const page = await this.#list(
-        listPrefix,
-        options.recursive ? undefined : '/',
-        token,
-        undefined,
-        options.signal,
-      );
+      const request = () =>
+        this.#list(listPrefix, options.recursive ? undefined : '/', token, undefined, options.signal);
+      // core repeats a page request that failed with a temporary error (a reset on page 2)
+      const page = await (options.page ? options.page(request) : request());
       for (const common of page.CommonPrefixes ?? []) {
         const key = this.#relative(common.Prefix);
         if (key !== undefined) yield { key: key.slice(0, -1), isDir: true };
