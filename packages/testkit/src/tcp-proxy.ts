@@ -82,9 +82,11 @@ export async function startTcpProxy(
     // (sleeping a tick per chunk would cap it at one chunk per tick), with bursts of one tick at most.
     let tokens = 0;
     let refilled = Date.now();
+    /** The chunk being forwarded ('end' may come before it is: it waits for it). */
+    let busy = Promise.resolve();
     from.on('data', (chunk: Buffer) => {
       from.pause();
-      (rewrite ? rewrite(chunk).then(forward) : forward(chunk)).catch(() => {
+      busy = (rewrite ? rewrite(chunk).then(forward) : forward(chunk)).catch(() => {
         // The other side went away mid-write (EPIPE): the connection is over for both.
         from.destroy();
         to.destroy();
@@ -118,10 +120,17 @@ export async function startTcpProxy(
       }
       if (!from.destroyed) from.resume();
     };
+    // A side that ended cleanly has its end passed on once its last chunk is forwarded (a paused
+    // stream still emits 'end' right after handing out its last chunk); destroying the other side
+    // on its close would drop those bytes (an FTP client destroys its data socket once it wrote).
+    let ended = false;
     from.once('end', () => {
-      void waitWhileStalled(to).then(() => to.end());
+      ended = true;
+      void busy.then(() => waitWhileStalled(to)).then(() => to.end());
     });
-    from.once('close', () => to.destroy());
+    from.once('close', () => {
+      if (!ended) to.destroy();
+    });
     from.on('error', () => to.destroy());
   }
 
