@@ -255,7 +255,8 @@ export class FtpDriver implements StorageDriver {
         },
       );
     } catch (error) {
-      if (this.#orphans.size > 0) await this.#removeOrphans();
+      // After an abort (a stalled server, likely still stalled) the next operation removes them.
+      if (this.#orphans.size > 0 && !options.signal?.aborted) await this.#removeOrphans();
       throw ftpError(error, this.#what('writing', target));
     }
     return undefined;
