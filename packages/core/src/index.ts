@@ -41,6 +41,7 @@ export type {
   OperationOptions,
   PartUploadCredential,
   PresignCapability,
+  ReadToFileOptions,
   StorageDriver,
 } from './driver.js';
 export type {
@@ -50,6 +51,16 @@ export type {
   PartRequest,
 } from './engines/chunked-upload.js';
 export { choosePartSize, chunkedUpload } from './engines/chunked-upload.js';
+export type {
+  RangedFileResult,
+  RangedReadOptions,
+  RangedReadResult,
+  RangeRequest,
+  RangeResponse,
+  RangeSource,
+  ServedRange,
+} from './engines/ranged-read.js';
+export { rangedRead, rangedReadToFile, sliceServed } from './engines/ranged-read.js';
 export type { RequestContext, RequestPolicy } from './engines/request-watch.js';
 export { bodyOf, runRequest } from './engines/request-watch.js';
 export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';
@@ -64,7 +75,7 @@ export {
   toArtifactsError,
 } from './errors.js';
 export type { Hasher } from './internal/checksum.js';
-export { crc32c, createHasher } from './internal/checksum.js';
+export { crc32c, crcCombine, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
 export { withLimit } from './layers/limit.js';
 export type { RetryEvent, RetryOptions } from './layers/retry.js';
@@ -74,8 +85,6 @@ export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
 export type { RepositoryOptions } from './open.js';
 export { openRepository } from './open.js';
-export type { ParallelReadOptions, RangeFetcher } from './parallel-read.js';
-export { parallelRangeStream } from './parallel-read.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
 export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
