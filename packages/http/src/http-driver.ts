@@ -186,6 +186,7 @@ export class HttpDriver implements StorageDriver {
           headerString(response.headers['accept-ranges']) === 'bytes' &&
           (headerNumber(response.headers['content-length']) ?? 0) >= 2 * DOWNLOAD_PART_SIZE
         ) {
+          response.body.on('error', () => undefined);
           response.body.destroy();
           response = await get(ranged, request.signal);
         }

@@ -112,6 +112,12 @@ interface Plan {
   pin: string | undefined;
 }
 
+/** Stops reading an answer; a late error of it (the client's abort) must not go unhandled. */
+function discard(stream: Readable): void {
+  stream.on('error', () => undefined);
+  if (!stream.destroyed) stream.destroy();
+}
+
 const changedError = (what: string, detail: string) =>
   new ArtifactsError(
     'failed_precondition',
@@ -163,7 +169,7 @@ async function plan(
   const size = span.end - span.start + 1;
   const { served } = first;
   if (size > 0 && (served.start > start || served.end < start)) {
-    first.stream.destroy();
+    discard(first.stream);
     throw new ArtifactsError(
       'internal',
       `${options.what}: asked for bytes from ${start}, the store served ${served.start}-${served.end}`,
@@ -178,7 +184,7 @@ async function plan(
     const firstPartEnd = single ? end : Math.min(end, served.end, start + partSize - 1);
     parts.push({ start, end: firstPartEnd, received: 0 });
     if (!single && !honoured) {
-      first.stream.destroy();
+      discard(first.stream);
       throw new ArtifactsError(
         'internal',
         `${options.what}: the store served bytes ${served.start}-${served.end} of ${total} and ignores ranges`,
@@ -188,7 +194,7 @@ async function plan(
       parts.push({ start: from, end: Math.min(end, from + partSize - 1), received: 0 });
     }
   } else {
-    first.stream.destroy();
+    discard(first.stream);
   }
   return { first, total, span, parts, pin: first.pin };
 }
@@ -254,7 +260,8 @@ function readPart(
       }
     } finally {
       context.signal.removeEventListener('abort', onAbort);
-      if (!stream.destroyed && !stream.readableEnded) stream.destroy();
+      if (!stream.readableEnded) discard(stream);
+      else stream.on('error', () => undefined);
     }
     if (part.open && part.received < length) {
       part.end = part.start + part.received - 1;
@@ -273,7 +280,7 @@ function readPart(
 /** A later answer must be the same version, the same size, and start no later than asked. */
 function check(response: RangeResponse, from: number, plan: Plan, what: string): void {
   const fail = (error: ArtifactsError) => {
-    response.stream.destroy();
+    discard(response.stream);
     throw error;
   };
   if (plan.pin !== undefined && response.pin !== undefined && response.pin !== plan.pin) {
@@ -363,6 +370,7 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
     );
   };
 
+  let finished = parts.length === 0;
   async function* generate(): AsyncGenerator<Buffer> {
     for (let index = 0; index < parts.length; index++) {
       // The part being consumed and the ones read ahead: `concurrency` in all.
@@ -383,6 +391,7 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
       }
       slots[index] = undefined;
     }
+    finished = true;
   }
 
   const stream = parts.length === 0 ? Readable.from([]) : Readable.from(generate(), { objectMode: false });
@@ -390,12 +399,13 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
   // On an early destroy the generator may be parked awaiting a part: stop the requests first.
   const destroyImpl = stream._destroy.bind(stream);
   stream._destroy = (error, callback) => {
-    if (!controller.signal.aborted) stop();
+    if (!finished && !controller.signal.aborted) stop();
     wakeAll();
     destroyImpl(error, callback);
   };
+  // Closed before the last part was consumed: stop the requests still running.
   stream.once('close', () => {
-    if (!controller.signal.aborted) stop();
+    if (!finished && !controller.signal.aborted) stop();
   });
   const whole = p.span.start === 0 && (p.total === undefined || p.span.end === p.total - 1);
   const known = p.total !== undefined;
@@ -517,7 +527,7 @@ export async function rangedReadToFile(
     };
   } catch (error) {
     controller.abort(error);
-    if (!first.stream.destroyed) first.stream.destroy();
+    if (!first.stream.destroyed) discard(first.stream);
     throw error;
   } finally {
     await handle?.close();
@@ -547,6 +557,7 @@ export function sliceServed(source: Readable, served: ServedRange, range: ByteRa
       if (position > last) {
         ended = true;
         this.push(null);
+        source.on('error', () => undefined);
         source.destroy();
       }
       callback();
