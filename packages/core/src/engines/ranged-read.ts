@@ -112,6 +112,9 @@ interface Plan {
   pin: string | undefined;
 }
 
+/** Bytes a part read ahead of the consumer may hold (stream output). */
+const AHEAD_BYTES = 8 * 1024 * 1024;
+
 /** Stops reading an answer; a late error of it (the client's abort) must not go unhandled. */
 function discard(stream: Readable): void {
   stream.on('error', () => undefined);
@@ -209,7 +212,7 @@ function readPart(
   plan: Plan,
   part: Part,
   opened: RangeResponse | undefined,
-  sink: (chunk: Buffer, offset: number) => void | Promise<void>,
+  sink: (chunk: Buffer, offset: number, touch: () => void) => void | Promise<void>,
   options: RangedReadOptions,
   signal: AbortSignal,
   policy: RequestPolicy,
@@ -253,7 +256,7 @@ function readPart(
         if (chunk.length > 0) {
           const offset = part.start + part.received;
           part.received += chunk.length;
-          await sink(chunk, offset);
+          await sink(chunk, offset, context.touch);
         }
         // The rest of this answer is not needed (it served more): stop reading it.
         if (cut) break;
@@ -331,28 +334,53 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
 
   interface Slot {
     chunks: Buffer[];
+    /** Bytes in `chunks`. */
+    buffered: number;
     done: boolean;
+    /** The consumer waits for this part's next chunk. */
     wake: (() => void) | undefined;
+    /** The part waits for the consumer to take some of what it buffered. */
+    drain: (() => void) | undefined;
   }
+  // A part read ahead holds at most this much before TCP back-pressure holds its store: memory
+  // stays within concurrency × this, whatever the part size (GCS's default part is 100 MiB).
+  const ahead = Math.min(options.partSize, AHEAD_BYTES);
+  const heartbeat = Math.max(10, Math.min(1000, (policy.timeoutMs ?? 2000) / 2));
   const slots: Array<Slot | undefined> = [];
   let failure: unknown;
   let next = 0;
   const wakeAll = () => {
-    for (const slot of slots) slot?.wake?.();
+    for (const slot of slots) {
+      slot?.wake?.();
+      slot?.drain?.();
+    }
   };
   const launch = () => {
     const index = next++;
     const part = parts[index]!;
-    const slot: Slot = { chunks: [], done: false, wake: undefined };
+    const slot: Slot = { chunks: [], buffered: 0, done: false, wake: undefined, drain: undefined };
     slots[index] = slot;
     readPart(
       source,
       p,
       part,
       index === 0 ? first : undefined,
-      (chunk) => {
+      async (chunk, _offset, touch) => {
         slot.chunks.push(chunk);
+        slot.buffered += chunk.length;
         slot.wake?.();
+        if (slot.buffered < ahead || failure !== undefined) return;
+        // Wait for the consumer; a slow consumer is not a stalled store, so the part's stall
+        // timeout is kept alive meanwhile.
+        const timer = setInterval(touch, heartbeat);
+        try {
+          await new Promise<void>((resolve) => {
+            slot.drain = resolve;
+          });
+        } finally {
+          clearInterval(timer);
+          slot.drain = undefined;
+        }
       },
       options,
       signal,
@@ -380,6 +408,8 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
         if (failure !== undefined) throw failure;
         const chunk = slot.chunks.shift();
         if (chunk) {
+          slot.buffered -= chunk.length;
+          if (slot.buffered < ahead) slot.drain?.();
           yield chunk;
           continue;
         }
