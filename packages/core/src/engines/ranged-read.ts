@@ -155,6 +155,7 @@ async function plan(
       pin: undefined,
     }),
   );
+  first.stream.on('error', () => undefined);
   const total = first.totalSize;
   if (total === undefined) {
     // Nothing to plan with: everything comes from this one answer, to its end.
@@ -236,6 +237,9 @@ function readPart(
       check(response, from, plan, options.what);
     }
     const { stream } = response;
+    // Errors while it is read reach the loop below; one after (a client's late abort of an answer
+    // already read, or left) must not go unhandled.
+    stream.on('error', () => undefined);
     const onAbort = () => stream.destroy(context.signal.reason as Error);
     if (context.signal.aborted) onAbort();
     context.signal.addEventListener('abort', onAbort, { once: true });
