@@ -1,6 +1,7 @@
 export { checkCapabilities, implementedCapabilities } from './capabilities.js';
 export {
   DEFAULT_MAX_CONCURRENCY,
+  DEFAULT_MAX_RETRIES,
   envBoolean,
   envMaxConcurrency,
   envMaxRetries,
@@ -50,7 +51,7 @@ export type {
   PartLimits,
   PartRequest,
 } from './engines/chunked-upload.js';
-export { choosePartSize, chunkedUpload } from './engines/chunked-upload.js';
+export { choosePartSize, chunkedUpload, engineOptions } from './engines/chunked-upload.js';
 export type {
   RangedFileResult,
   RangedReadOptions,

@@ -93,6 +93,11 @@ export interface ResolvedHttpOptions {
   clientCertPath: string | undefined;
   requestTimeoutMs: number;
   maxRetries: number;
+  /**
+   * Core's retry layer retries (the user set core's `maxRetries`): the client makes one attempt and
+   * marks an error after which the same call may succeed `temporary`.
+   */
+  deferRetries?: boolean;
   backoffFactor: number;
   backoffJitter: number;
   multipartUpload: boolean;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import {
   ArtifactsError,
   type ByteRange,
@@ -15,6 +15,7 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
+  engineOptions,
   guessContentType,
   type MultipartCapability,
   type MultipartUpload,
@@ -42,7 +43,7 @@ import {
   type UserDelegationKey,
 } from '@azure/storage-blob';
 import type { AzureConfig } from './config.js';
-import { mapAzureError, type Subject } from './errors.js';
+import { mapAzureBodyError, mapAzureError, type Subject } from './errors.js';
 import { loadDefaultAzureCredential } from './identity.js';
 
 /** Copy Blob From URL copies at most this much in one synchronous call. */
@@ -79,6 +80,23 @@ export function totalFromContentRange(contentRange: string | undefined): number 
 
 function base64(value: Uint8Array | undefined): string | undefined {
   return value && value.length > 0 ? Buffer.from(value).toString('base64') : undefined;
+}
+
+/**
+ * `body`, with its errors translated by `map` (the SDK's error for a connection cut under a body is
+ * an AbortError, which must not read as the caller's abort). Destroying the result destroys `body`.
+ */
+function withBodyErrors(body: Readable, map: (error: unknown) => unknown): Readable {
+  const out = new PassThrough({ highWaterMark: body.readableHighWaterMark });
+  body.once('error', (error) => {
+    const mapped = map(error);
+    out.destroy(mapped instanceof Error ? mapped : error);
+  });
+  out.once('close', () => {
+    if (!body.destroyed) body.destroy();
+  });
+  body.pipe(out);
+  return out;
 }
 
 function withSignal(options: OperationOptions): { abortSignal?: AbortSignal } {
@@ -236,10 +254,7 @@ export class AzureBlobDriver implements StorageDriver {
           concurrency: this.#config.uploadConcurrency,
           limits: AZURE_BLOCK_LIMITS,
           size: options.size,
-          timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
-          maxAttempts: (this.#context.maxRetries ?? 3) + 1,
-          signal: options.signal,
-          onActivity: options.onActivity,
+          ...engineOptions(this.#context, options),
           onData: whole ? (data) => whole.update(data) : undefined,
           what: `uploading ${JSON.stringify(key)}`,
         },
@@ -269,9 +284,7 @@ export class AzureBlobDriver implements StorageDriver {
       range,
       partSize: this.#config.downloadPartSize,
       concurrency: this.#config.downloadConcurrency,
-      timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
-      maxAttempts: (this.#context.maxRetries ?? 3) + 1,
-      signal: options.signal,
+      ...engineOptions(this.#context, options),
       what: `reading ${this.#config.container}/${key}`,
     };
   }
@@ -284,6 +297,7 @@ export class AzureBlobDriver implements StorageDriver {
    */
   #rangeSource(key: string): RangeSource {
     const blob = this.#blob(key);
+    const subject = this.#subject('download', key);
     const download = (offset: number, count: number | undefined, signal: AbortSignal, etag?: string) =>
       blob.download(offset, count, {
         maxRetryRequests: 0,
@@ -304,7 +318,9 @@ export class AzureBlobDriver implements StorageDriver {
               answer = await download(0, undefined, request.signal, request.pin);
             } else throw error;
           }
-          const stream = answer.readableStreamBody as Readable | undefined;
+          const raw = answer.readableStreamBody as Readable | undefined;
+          const stream =
+            raw && withBodyErrors(raw, (e) => mapAzureBodyError(e, subject, this.secrets, request.signal));
           if (!stream) throw new ArtifactsError('internal', 'the blob service returned no body');
           const length = answer.contentLength ?? 0;
           const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(answer.contentRange ?? '');
@@ -361,11 +377,16 @@ export class AzureBlobDriver implements StorageDriver {
   async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
     const listPrefix = this.#dirPrefix(prefix);
     const subject = this.#subject('list', prefix);
-    const pageOptions = { maxPageSize: this.#config.listPageSize };
+    const maxPageSize = this.#config.listPageSize;
+    const mapError = (error: unknown) => mapAzureError(error, subject, this.secrets);
     const base = { ...(listPrefix ? { prefix: listPrefix } : {}), ...withSignal(options) };
     try {
       if (options.recursive) {
-        for await (const page of this.#container.listBlobsFlat(base).byPage(pageOptions)) {
+        const flat = (continuationToken: string | undefined) =>
+          this.#container
+            .listBlobsFlat(base)
+            .byPage({ maxPageSize, ...(continuationToken ? { continuationToken } : {}) });
+        for await (const page of byPages(flat, options, mapError)) {
           for (const item of page.segment.blobItems) {
             const key = this.#relative(item.name);
             // A zero-length "directory marker" blob ending in '/' (left by other tools) is not a file.
@@ -375,7 +396,11 @@ export class AzureBlobDriver implements StorageDriver {
         }
         return;
       }
-      for await (const page of this.#container.listBlobsByHierarchy('/', base).byPage(pageOptions)) {
+      const tree = (continuationToken: string | undefined) =>
+        this.#container
+          .listBlobsByHierarchy('/', base)
+          .byPage({ maxPageSize, ...(continuationToken ? { continuationToken } : {}) });
+      for await (const page of byPages(tree, options, mapError)) {
         for (const dir of page.segment.blobPrefixes ?? []) {
           const key = this.#relative(dir.name).replace(/\/+$/, '');
           if (key !== '') yield { key, isDir: true };
@@ -646,4 +671,29 @@ export function connectionStringSecrets(connectionString: string): string[] {
     }
   }
   return out;
+}
+
+/**
+ * The pages of a listing, each one a request of its own sent through core's `options.page` (which
+ * repeats a page that failed with a temporary error): a listing broken on page 2 resumes at page 2.
+ */
+async function* byPages<P extends { continuationToken?: string }>(
+  open: (continuationToken: string | undefined) => AsyncIterator<P>,
+  options: DriverListOptions,
+  mapError: (error: unknown) => unknown,
+): AsyncIterable<P> {
+  let token: string | undefined;
+  do {
+    // mapped inside the request, so that core sees whether the failure is temporary
+    const request = () =>
+      open(token)
+        .next()
+        .catch((error: unknown) => {
+          throw mapError(error);
+        });
+    const next = await (options.page ? options.page(request) : request());
+    if (next.done) return;
+    yield next.value;
+    token = next.value.continuationToken || undefined;
+  } while (token);
 }

@@ -50,7 +50,10 @@ export interface GcsOptions {
   listPageSize?: number;
   /** Object deletions in flight at once when deleting a directory. Default 16. */
   deleteConcurrency?: number;
-  /** Retries of a failed idempotent request (the SDK's policy). Default 3. */
+  /**
+   * Retries of a failed idempotent request by the client library itself, on top of core's. Default
+   * 0: core's retry layer is the one place that retries.
+   */
   maxRetries?: number;
   /**
    * Timeout of each HTTP request of the JSON API, in ms. Default: the repository's `timeoutMs` or
@@ -235,7 +238,7 @@ export function resolveGcsConfig(
     resumableThreshold: positiveInt('resumableThreshold', options.resumableThreshold, 8 * MiB),
     listPageSize: positiveInt('listPageSize', options.listPageSize, 1000, 1000),
     deleteConcurrency: positiveInt('deleteConcurrency', options.deleteConcurrency, 16, 256),
-    maxRetries: positiveInt('maxRetries', options.maxRetries, 3, 20),
+    maxRetries: positiveInt('maxRetries', options.maxRetries, 0, 20),
     requestTimeoutMs: resolveRequestTimeout(options.requestTimeoutMs, repositoryTimeoutMs),
   };
 }

@@ -83,6 +83,8 @@ export interface FaultProxy {
   resetRangeStart: number | undefined;
   /** Awaited before a GET whose Range starts at this byte is forwarded (an overwrite mid-download). */
   beforeRange: { start: number; run: () => Promise<void> } | undefined;
+  /** Answer 503 to every HEAD (a throttled stat, which the SDK would retry if it retried). */
+  failHeads: boolean;
   close(): Promise<void>;
 }
 
@@ -102,6 +104,7 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
     resetPartNumber: undefined as number | undefined,
     resetRangeStart: undefined as number | undefined,
     beforeRange: undefined as { start: number; run: () => Promise<void> } | undefined,
+    failHeads: false,
   };
   const server: Server = createServer((req, res) => {
     state.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
@@ -118,6 +121,12 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
         seen += chunk.length;
         if (seen >= half) req.socket.destroy();
       });
+      return;
+    }
+    if (state.failHeads && req.method === 'HEAD') {
+      req.resume();
+      res.writeHead(503, { 'retry-after': '0' });
+      res.end();
       return;
     }
     if (
