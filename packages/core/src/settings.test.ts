@@ -67,5 +67,7 @@ describe('defineSettings', () => {
   it('finds typos, not unrelated names', () => {
     expect(closestName('endpointURL', ['endpointUrl', 'region'])).toBe('endpointUrl');
     expect(closestName('colour', ['region', 'bucket'])).toBeUndefined();
+    expect(closestName('endpoint', ['region', 'endpointUrl'])).toBe('endpointUrl');
+    expect(closestName('end', ['region', 'endpointUrl'])).toBeUndefined();
   });
 });
