@@ -1,4 +1,10 @@
-import { ArtifactsError, type ArtifactUri, defineSettings, envNumber } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type ArtifactUri,
+  defineSettings,
+  envNumber,
+  type SettingsValues,
+} from '@artifacts/core';
 
 /** A service-account key (the JSON key file's content) or any credentials google-auth-library accepts. */
 export interface GcsCredentials {
@@ -60,27 +66,14 @@ export interface GcsOptions {
   requestTimeoutMs?: number;
 }
 
-export interface GcsConfig {
+/** The resolved settings, and what the URI says. `uploadChunkSize` undefined: one streamed request. */
+export type GcsConfig = SettingsValues<typeof gcsSettings.specs> & {
   bucket: string;
   root: string;
-  projectId: string | undefined;
-  keyFilename: string | undefined;
-  credentials: GcsCredentials | undefined;
   anonymous: boolean | 'fallback';
-  /** Undefined = Google's own endpoint. */
-  endpoint: string | undefined;
-  /** Where the endpoint came from, for messages. */
+  /** Where the endpoint came from, for messages; undefined = Google's own endpoint. */
   endpointFrom: 'option' | 'STORAGE_EMULATOR_HOST' | undefined;
-  /** Undefined: one streamed request per resumable session. */
-  uploadChunkSize: number | undefined;
-  downloadChunkSize: number;
-  downloadConcurrency: number;
-  resumableThreshold: number;
-  listPageSize: number;
-  deleteConcurrency: number;
-  maxRetries: number;
-  requestTimeoutMs: number | undefined;
-}
+};
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -115,7 +108,11 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     defaultText: 'ADC (`GOOGLE_APPLICATION_CREDENTIALS`, …)',
     help: 'service-account key file',
   },
-  credentials: { type: 'object', help: 'service-account key object; wins over `keyFilename`' },
+  credentials: {
+    type: 'object',
+    parse: (value: unknown) => value as GcsCredentials,
+    help: 'service-account key object; wins over `keyFilename`',
+  },
   anonymous: {
     type: 'custom',
     parse: (value: unknown): boolean | 'fallback' => {
@@ -277,21 +274,11 @@ export function resolveGcsConfig(
         ? 'option'
         : 'STORAGE_EMULATOR_HOST';
   return {
+    ...values,
     bucket: location.bucket,
     root: location.path,
-    projectId: values.projectId,
-    keyFilename: values.keyFilename,
-    credentials: values.credentials as GcsCredentials | undefined,
     anonymous: values.anonymous ?? (endpointFrom === 'STORAGE_EMULATOR_HOST' ? true : 'fallback'),
-    endpoint: values.endpoint,
     endpointFrom,
-    uploadChunkSize: values.uploadChunkSize,
-    downloadChunkSize: values.downloadChunkSize,
-    downloadConcurrency: values.downloadConcurrency,
-    resumableThreshold: values.resumableThreshold,
-    listPageSize: values.listPageSize,
-    deleteConcurrency: values.deleteConcurrency,
-    maxRetries: values.maxRetries,
     requestTimeoutMs: resolveRequestTimeout(values.requestTimeoutMs, repositoryTimeoutMs),
   };
 }
