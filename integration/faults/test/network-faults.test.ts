@@ -9,14 +9,14 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ArtifactRepository, ArtifactsError } from '@artifacts/core';
+import { type ArtifactRepository, ArtifactsError, openRepository, type RetryEvent } from '@artifacts/core';
 import {
   type RunningToxiproxy,
   startToxiproxy,
   type Toxic,
   type ToxiProxy,
 } from '@artifacts/integration/toxiproxy';
-import { dataBytes, hashFile, readAll } from '@artifacts/testkit';
+import { dataBytes, hashFile, readAll, startTcpProxy } from '@artifacts/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, type FaultBackend, hdfsBackend, openThrough } from '../src/backends.ts';
 import { describeOutcome, isClearFailure, settle } from '../src/outcome.ts';
@@ -27,6 +27,19 @@ const LARGE = 16 * MiB;
 const TIMEOUT_MS = 8_000;
 /** A failure must arrive within the timeout plus this much (retries, teardown). */
 const SLACK_MS = 40_000;
+/**
+ * Backends whose silent-server failure must be a `timeout` within the timeout plus `FEW_MS`: the
+ * store never answers, so retrying cannot restart the clock (core's retry layer stops once the
+ * timeout has passed with no answer).
+ */
+const SILENT_IS_TIMEOUT = new Set(['s3', 'azure', 'gcs']);
+const FEW_MS = 5_000;
+/** Listing page sizes: backends where a listing of two pages is cut on page 2 (S3's is fixed). */
+const PAGE_SIZES: Record<string, { size: number; options: Record<string, unknown> }> = {
+  s3: { size: 1000, options: {} },
+  azure: { size: 10, options: { listPageSize: 10 } },
+  gcs: { size: 10, options: { listPageSize: 10 } },
+};
 /** For the tests that must complete (latency, bandwidth): a slow link is not a failure. */
 const SLOW_TIMEOUT_MS = 120_000;
 
@@ -199,6 +212,65 @@ describe.each(Object.keys(FAULT_BACKENDS))('%s behind a fault-injecting proxy', 
     });
   });
 
+  const paged = PAGE_SIZES[name];
+  if (paged) {
+    it('a reset on page 2 of a listing: the page is asked again, every entry listed once', async () => {
+      const root = `faults-pages-${Date.now()}`;
+      const count = 2 * paged.size;
+      const keys = Array.from({ length: count }, (_, i) => `pages/k-${String(i).padStart(5, '0')}`);
+      const retries: string[] = [];
+      const open = (port: number) =>
+        openRepository(backend.uri(port, root), {
+          ...backend.options(TIMEOUT_MS, port),
+          ...paged.options,
+          onRetry: (event: RetryEvent) =>
+            retries.push(`${event.operation} attempt ${event.attempt}: ${String(event.error)}`),
+        } as never);
+      const direct = await open(backend.port);
+      try {
+        for (let i = 0; i < keys.length; i += 50)
+          await Promise.all(keys.slice(i, i + 50).map((key) => direct.write(key, 'x')));
+      } finally {
+        await direct.close();
+      }
+      // How many bytes the server sends for opening a repository, and for a listing of two pages:
+      // counted on a plain proxy in front of the same server.
+      const counter = await startTcpProxy({ host: '127.0.0.1', port: backend.port });
+      let openBytes: number;
+      let listBytes: number;
+      try {
+        const counted = await open(counter.port);
+        openBytes = counter.bytesDown;
+        expect(await counted.listArtifacts('pages')).toHaveLength(count);
+        listBytes = counter.bytesDown - openBytes;
+        expect(counter.connections, 'one connection carries the whole listing').toBe(1);
+        await counted.close();
+      } finally {
+        await counter.close();
+      }
+      // Every connection is cut half-way through the second page it carries: page 2 breaks on the
+      // first connection, and is whole on the next one.
+      const limit = openBytes + Math.round(0.75 * listBytes);
+      const repo = await open(proxy.port);
+      try {
+        await proxy.addToxic({ type: 'limit_data', stream: 'downstream', attributes: { bytes: limit } });
+        const outcome = await settle(() => repo.listArtifacts('pages'), TIMEOUT_MS + SLACK_MS);
+        console.log(
+          `${name}: reset on listing page 2 (open ${openBytes} B, listing ${listBytes} B, cut after ${limit} B): ${describeOutcome(outcome)}; retries: ${retries.join(' | ')}`,
+        );
+        expect(outcome.ok, describeOutcome(outcome)).toBe(true);
+        // the cut really happened, and only the page request was asked again
+        expect(retries.length, retries.join(' | ')).toBeGreaterThan(0);
+        for (const retry of retries) expect(retry).toMatch(/^list attempt/);
+        const listed = (outcome.value ?? []).map((entry) => entry.path);
+        expect(listed).toEqual(keys);
+      } finally {
+        await proxy.clear();
+        await repo.close().catch(() => undefined);
+      }
+    });
+  }
+
   it('a server that accepts and never answers: a clear error within the timeout, and never a partial object', async () => {
     // The toxic holds every byte the server sends (and never closes): the connection is open, silent.
     await proxy.addToxic({ type: 'timeout', stream: 'downstream', attributes: { timeout: 0 } });
@@ -213,18 +285,25 @@ describe.each(Object.keys(FAULT_BACKENDS))('%s behind a fault-injecting proxy', 
       if (!opened.ok) console.log(`${name}: silent server, open: ${describeOutcome(opened)}`);
       const repo = opened.value;
       if (repo) {
-        const ops: Array<() => Promise<unknown>> = [
-          () => repo.write('silent/x.bin', silentBody),
-          () => repo.listArtifacts('silent'),
-        ];
-        for (const op of ops) {
+        const ops: Record<string, () => Promise<unknown>> = {
+          write: () => repo.write('silent/x.bin', silentBody),
+          list: () => repo.listArtifacts('silent'),
+          // a metadata call and a delete: bounded by core's timeout even where the client library
+          // ignores its own on such calls (Google's)
+          ...(SILENT_IS_TIMEOUT.has(name)
+            ? { stat: () => repo.stat('silent/y.bin'), delete: () => repo.deleteArtifacts('silent/y') }
+            : {}),
+        };
+        for (const [what, op] of Object.entries(ops)) {
           const outcome = await settle(op, TIMEOUT_MS + SLACK_MS);
-          console.log(
-            `${name}: silent server, ${op === ops[0] ? 'write' : 'list'}: ${describeOutcome(outcome)}`,
-          );
+          console.log(`${name}: silent server, ${what}: ${describeOutcome(outcome)}`);
           expect(outcome.hung, describeOutcome(outcome)).toBe(false);
           expect(outcome.ok, describeOutcome(outcome)).toBe(false);
           expect(isClearFailure(outcome), describeOutcome(outcome)).toBe(true);
+          if (SILENT_IS_TIMEOUT.has(name)) {
+            expect((outcome.error as ArtifactsError).code, describeOutcome(outcome)).toBe('timeout');
+            expect(outcome.ms, describeOutcome(outcome)).toBeLessThan(TIMEOUT_MS + FEW_MS);
+          }
         }
         await settle(() => repo.close(), 5_000);
       } else {

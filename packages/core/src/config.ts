@@ -80,8 +80,11 @@ export function resolveTimeoutMs(option: unknown, backendDefaultMs: number | und
 
 /** `ARTIFACTS_MAX_RETRIES`: retries after the first attempt of a call, default 3 (0 = no retries). */
 export function envMaxRetries(): number {
-  return envNumber('ARTIFACTS_MAX_RETRIES', { integer: true, min: 0 }) ?? 3;
+  return envNumber('ARTIFACTS_MAX_RETRIES', { integer: true, min: 0 }) ?? DEFAULT_MAX_RETRIES;
 }
+
+/** Retries after the first attempt when neither `maxRetries` nor `ARTIFACTS_MAX_RETRIES` says. */
+export const DEFAULT_MAX_RETRIES = 3;
 
 /** `ARTIFACTS_MAX_CONCURRENCY`, default 16. */
 export function envMaxConcurrency(): number {

@@ -117,6 +117,13 @@ export interface DriverReadResult {
 export interface DriverListOptions extends OperationOptions {
   /** Every file below the prefix (and, for drivers with `directories`, every directory). */
   recursive: boolean;
+  /**
+   * Set by core's retry layer. A driver that lists in pages sends each page request through it
+   * (`options.page ? options.page(request) : request()`): core repeats a page request that failed
+   * with a temporary error, so a listing broken on page 2 resumes at page 2. A listing that does not
+   * page through it is repeated only while it has not yielded an entry.
+   */
+  page?: <T>(request: () => Promise<T>) => Promise<T>;
 }
 
 export interface PartUploadCredential {
@@ -253,6 +260,12 @@ export interface OpenContext {
    * their SDK's own retries off so that the two never stack.
    */
   maxRetries?: number;
+  /**
+   * The user chose `maxRetries` (the option or `ARTIFACTS_MAX_RETRIES`) rather than core's default.
+   * A driver whose protocol has its own documented retry setting (http's
+   * `MLFLOW_HTTP_REQUEST_MAX_RETRIES`) keeps it only when this is false.
+   */
+  maxRetriesExplicit?: boolean;
 }
 
 /**

@@ -88,4 +88,17 @@ describe('temporary', () => {
     expect(missing.code).toBe('not_found');
     expect(missing.temporary).toBe(false);
   });
+
+  it('a reset the client renamed TimeoutError (the AWS SDK does, to retry it) is unavailable, not timeout', () => {
+    for (const code of ['ECONNRESET', 'EPIPE']) {
+      const renamed = Object.assign(errno(code, `read ${code}`), { name: 'TimeoutError' });
+      const mapped = toArtifactsError(renamed, 'uploading "a.bin"');
+      expect(mapped.code).toBe('unavailable');
+      expect(mapped.temporary).toBe(true);
+    }
+    const timedOut = Object.assign(new Error('Connection timed out after 8000 ms'), { name: 'TimeoutError' });
+    expect(toArtifactsError(timedOut, 'reading').code).toBe('timeout');
+    const etimedout = Object.assign(errno('ETIMEDOUT'), { name: 'TimeoutError' });
+    expect(toArtifactsError(etimedout, 'reading').code).toBe('timeout');
+  });
 });

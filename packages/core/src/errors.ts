@@ -202,9 +202,16 @@ export function isAbortError(error: unknown): boolean {
   return name === 'AbortError' || errorCodeOf(error) === 'ABORT_ERR';
 }
 
+/**
+ * A `TimeoutError` that is one. Some clients rename a reset or broken pipe `TimeoutError` (the AWS
+ * SDK's Node handler does so for ECONNRESET and EPIPE, to retry it): a connection the peer broke is
+ * `unavailable`, not a timeout.
+ */
 function isTimeoutError(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
-  return name === 'TimeoutError';
+  if (name !== 'TimeoutError') return false;
+  const code = errorCodeOf(error);
+  return code === undefined || !CONNECTION_CODES.has(code) || ERRNO_CODES[code] === 'timeout';
 }
 
 /**

@@ -1,6 +1,7 @@
 export { checkCapabilities, implementedCapabilities } from './capabilities.js';
 export {
   DEFAULT_MAX_CONCURRENCY,
+  DEFAULT_MAX_RETRIES,
   envBoolean,
   envMaxConcurrency,
   envMaxRetries,
@@ -49,7 +50,7 @@ export type {
   PartLimits,
   PartRequest,
 } from './engines/chunked-upload.js';
-export { choosePartSize, chunkedUpload } from './engines/chunked-upload.js';
+export { choosePartSize, chunkedUpload, engineOptions } from './engines/chunked-upload.js';
 export type { RequestContext, RequestPolicy } from './engines/request-watch.js';
 export { bodyOf, runRequest } from './engines/request-watch.js';
 export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';

@@ -72,6 +72,8 @@ export async function openRepository(
       location,
       maxConcurrency: maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
       maxRetries,
+      maxRetriesExplicit:
+        options.maxRetries !== undefined || (process.env.ARTIFACTS_MAX_RETRIES ?? '').trim() !== '',
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
   } catch (error) {
@@ -80,6 +82,7 @@ export async function openRepository(
   checkCapabilities(driver, plugin.name);
   const layered = withRetry(withLimit(withTimeout(driver, timeoutMs), maxConcurrency), {
     maxAttempts: maxRetries + 1,
+    timeoutMs,
     ...(onRetry ? { onRetry } : {}),
   });
   return new ArtifactRepository({

@@ -93,6 +93,11 @@ export interface ResolvedHttpOptions {
   clientCertPath: string | undefined;
   requestTimeoutMs: number;
   maxRetries: number;
+  /**
+   * Core's retry layer retries (the user set core's `maxRetries`): the client makes one attempt and
+   * marks an error after which the same call may succeed `temporary`.
+   */
+  deferRetries?: boolean;
   backoffFactor: number;
   backoffJitter: number;
   multipartUpload: boolean;
@@ -151,12 +156,12 @@ export const httpSettings = defineSettings('@artifacts/http', {
     env: 'MLFLOW_HTTP_REQUEST_MAX_RETRIES',
     min: 0,
     default: 7,
-    help: 'retries of a failed request (408, 429, 5xx, broken connections). A connection refused by (or a DNS miss for) a host that has never answered this client is not retried: it fails at once, with a hint to check that the server runs and the URI, instead of after minutes of backoff. Once a host has answered, its refusals are retried (it is restarting)',
+    help: "retries of a failed request (408, 429, 5xx, broken connections), by this client's own loop with MLflow's backoff. One retry budget: when core's `maxRetries` is given to `openRepository` (or `ARTIFACTS_MAX_RETRIES` is set), core's retry layer does the retrying instead — the client makes one attempt per call and marks an error after which the call may succeed `temporary` — and this setting is not used; what the client's own loop gives up on is not retried again by core. A connection refused by (or a DNS miss for) a host that has never answered this client is not retried: it fails at once, with a hint to check that the server runs and the URI, instead of after minutes of backoff. Once a host has answered, its refusals are retried (it is restarting)",
   },
   onHttpRetry: {
     type: 'function',
     parse: (value: unknown) => value as (event: HttpRetryEvent) => void,
-    help: "called before each of this client's own request retries (the ones governed by `MLFLOW_HTTP_REQUEST_*`) with `{ message, attempt, maxRetries, delayMs }` (no credential, no URL query): what a `--verbose` command prints",
+    help: "called before each of this client's own request retries (the ones governed by `MLFLOW_HTTP_REQUEST_*`) with `{ message, attempt, maxRetries, delayMs }` (no credential, no URL query): what a `--verbose` command prints. Retries by core's layer (see `maxRetries`) go to `openRepository`'s `onRetry` instead",
   },
   backoffFactor: {
     type: 'number',

@@ -300,9 +300,9 @@ describe('retries', () => {
     const { port } = await first.listen();
     const retries: HttpRetryEvent[] = [];
     const repo = await openRepository(`http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`, {
+      // No core maxRetries: the client's own loop (MLFLOW_HTTP_REQUEST_MAX_RETRIES) retries.
       backoffFactor: 0.2,
       backoffJitter: 0,
-      maxRetries: 5,
       onHttpRetry: (event: HttpRetryEvent) => retries.push(event),
     });
     expect(await repo.listArtifacts()).toEqual([]);
@@ -368,6 +368,62 @@ describe('retries', () => {
           delayMs: 0,
         },
       ]);
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('one retry budget with core', () => {
+  it("openRepository's maxRetries reaches the client: 0 is one request, 2 is three, each error temporary", async () => {
+    let calls = 0;
+    const server = await fake((_req, res) => {
+      calls++;
+      res.statusCode = 503;
+      res.setHeader('content-type', 'text/plain');
+      res.end('The artifact store is overloaded, retry later');
+    });
+    try {
+      for (const [maxRetries, requests] of [
+        [0, 1],
+        [2, 3],
+      ] as const) {
+        calls = 0;
+        const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts`, {
+          ...FAST_RETRIES,
+          maxRetries,
+        });
+        const error = await rejection(repo.listArtifacts());
+        expect(error.code).toBe('unavailable');
+        expect(error.temporary).toBe(true);
+        expect(calls).toBe(requests);
+        await repo.close();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("the server's message is in the error: plain text too, bounded, with no credential echoed", async () => {
+    const server = await fake((req, res) => {
+      res.statusCode = 500;
+      res.setHeader('content-type', 'text/html');
+      res.end(
+        `<html><body><h1>Internal error</h1><p>while serving ${String(req.headers.authorization)}</p>${'x'.repeat(5000)}</body></html>`,
+      );
+    });
+    try {
+      const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts`, {
+        ...FAST_RETRIES,
+        token: TOKEN,
+        maxRetries: 0,
+      });
+      const error = await rejection(repo.listArtifacts());
+      expect(error.message).toMatch(/HTTP 500 from .*Internal error while serving Bearer \*\*\*/);
+      expect(error.message).not.toContain(TOKEN);
+      expect(error.message).not.toContain('<');
+      expect(error.message.length).toBeLessThan(600);
       await repo.close();
     } finally {
       await server.close();

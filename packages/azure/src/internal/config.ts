@@ -53,7 +53,10 @@ export interface AzureOptions {
   listPageSize?: number;
   /** Blob deletions in flight at once when deleting a directory. Default 16. */
   deleteConcurrency?: number;
-  /** Attempts per HTTP request (the SDK's retry policy). Default 4. */
+  /**
+   * Attempts per HTTP request in the SDK's own retry policy. Default 1: core's retry layer and
+   * transfer engines retry (`maxRetries`), and SDK retries on top would multiply every wait.
+   */
   maxTries?: number;
   /**
    * Server-side and client timeout of each HTTP request, in ms. Default: the repository's `timeoutMs`
@@ -158,10 +161,10 @@ export const azureSettings = defineSettings('@artifacts/azure', {
   },
   maxTries: {
     type: 'integer',
-    default: 4,
+    default: 1,
     min: 1,
     max: 20,
-    help: "attempts per HTTP request (the SDK's exponential retry policy)",
+    help: "attempts per HTTP request in the SDK's own retry policy, on top of core's retries (`maxRetries`); 1 = core alone retries",
   },
   requestTimeoutMs: {
     type: 'integer',

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import {
   ArtifactsError,
   type CompletedPart,
@@ -14,6 +14,7 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
+  engineOptions,
   guessContentType,
   type MultipartCapability,
   type MultipartUpload,
@@ -37,7 +38,7 @@ import {
   type UserDelegationKey,
 } from '@azure/storage-blob';
 import type { AzureConfig } from './config.js';
-import { mapAzureError, type Subject } from './errors.js';
+import { mapAzureBodyError, mapAzureError, type Subject } from './errors.js';
 import { loadDefaultAzureCredential } from './identity.js';
 
 /** Copy Blob From URL copies at most this much in one synchronous call. */
@@ -74,6 +75,23 @@ export function totalFromContentRange(contentRange: string | undefined): number 
 
 function base64(value: Uint8Array | undefined): string | undefined {
   return value && value.length > 0 ? Buffer.from(value).toString('base64') : undefined;
+}
+
+/**
+ * `body`, with its errors translated by `map` (the SDK's error for a connection cut under a body is
+ * an AbortError, which must not read as the caller's abort). Destroying the result destroys `body`.
+ */
+function withBodyErrors(body: Readable, map: (error: unknown) => unknown): Readable {
+  const out = new PassThrough({ highWaterMark: body.readableHighWaterMark });
+  body.once('error', (error) => {
+    const mapped = map(error);
+    out.destroy(mapped instanceof Error ? mapped : error);
+  });
+  out.once('close', () => {
+    if (!body.destroyed) body.destroy();
+  });
+  body.pipe(out);
+  return out;
 }
 
 function withSignal(options: OperationOptions): { abortSignal?: AbortSignal } {
@@ -231,10 +249,7 @@ export class AzureBlobDriver implements StorageDriver {
           concurrency: this.#config.uploadConcurrency,
           limits: AZURE_BLOCK_LIMITS,
           size: options.size,
-          timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
-          maxAttempts: (this.#context.maxRetries ?? 3) + 1,
-          signal: options.signal,
-          onActivity: options.onActivity,
+          ...engineOptions(this.#context, options),
           onData: whole ? (data) => whole.update(data) : undefined,
           what: `uploading ${JSON.stringify(key)}`,
         },
@@ -253,23 +268,34 @@ export class AzureBlobDriver implements StorageDriver {
     const parallel = this.#config.downloadConcurrency > 1;
     const wanted = wantedEnd === undefined ? undefined : wantedEnd - start + 1;
     const firstCount = parallel ? Math.min(partSize, wanted ?? partSize) : wanted;
-    const download = (offset: number, count: number | undefined, signal?: AbortSignal, etag?: string) =>
-      blob.download(offset, count, {
+    const subject = this.#subject('download', key);
+    const download = async (
+      offset: number,
+      count: number | undefined,
+      signal?: AbortSignal,
+      etag?: string,
+    ) => {
+      const response = await blob.download(offset, count, {
         maxRetryRequests: 5,
         ...(signal ? { abortSignal: signal } : {}),
         ...(etag ? { conditions: { ifMatch: etag } } : {}),
       });
+      const raw = response.readableStreamBody as Readable | undefined;
+      const body = raw && withBodyErrors(raw, (e) => mapAzureBodyError(e, subject, this.secrets, signal));
+      return { response, body };
+    };
     return this.#run('download', key, async () => {
-      let first: Awaited<ReturnType<typeof download>>;
+      let opened: Awaited<ReturnType<typeof download>>;
       try {
-        first = await download(start, firstCount, options.signal);
+        opened = await download(start, firstCount, options.signal);
       } catch (error) {
         // A range on an empty blob is unsatisfiable: read it whole instead.
         if ((error as { statusCode?: number }).statusCode === 416 && start === 0) {
-          first = await download(0, undefined, options.signal);
+          opened = await download(0, undefined, options.signal);
         } else throw error;
       }
-      const firstStream = first.readableStreamBody as Readable | undefined;
+      const first = opened.response;
+      const firstStream = opened.body;
       if (!firstStream) throw new ArtifactsError('internal', 'the blob service returned no body');
       const total = totalFromContentRange(first.contentRange) ?? first.contentLength ?? 0;
       if (options.range && start >= total && total > 0) {
@@ -291,7 +317,7 @@ export class AzureBlobDriver implements StorageDriver {
           : parallelRangeStream(
               async (from, to, signal) => {
                 const part = await download(from, to - from + 1, signal, etag);
-                return part.readableStreamBody as Readable;
+                return part.body as Readable;
               },
               firstStream,
               start,
@@ -347,11 +373,16 @@ export class AzureBlobDriver implements StorageDriver {
   async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
     const listPrefix = this.#dirPrefix(prefix);
     const subject = this.#subject('list', prefix);
-    const pageOptions = { maxPageSize: this.#config.listPageSize };
+    const maxPageSize = this.#config.listPageSize;
+    const mapError = (error: unknown) => mapAzureError(error, subject, this.secrets);
     const base = { ...(listPrefix ? { prefix: listPrefix } : {}), ...withSignal(options) };
     try {
       if (options.recursive) {
-        for await (const page of this.#container.listBlobsFlat(base).byPage(pageOptions)) {
+        const flat = (continuationToken: string | undefined) =>
+          this.#container
+            .listBlobsFlat(base)
+            .byPage({ maxPageSize, ...(continuationToken ? { continuationToken } : {}) });
+        for await (const page of byPages(flat, options, mapError)) {
           for (const item of page.segment.blobItems) {
             const key = this.#relative(item.name);
             // A zero-length "directory marker" blob ending in '/' (left by other tools) is not a file.
@@ -361,7 +392,11 @@ export class AzureBlobDriver implements StorageDriver {
         }
         return;
       }
-      for await (const page of this.#container.listBlobsByHierarchy('/', base).byPage(pageOptions)) {
+      const tree = (continuationToken: string | undefined) =>
+        this.#container
+          .listBlobsByHierarchy('/', base)
+          .byPage({ maxPageSize, ...(continuationToken ? { continuationToken } : {}) });
+      for await (const page of byPages(tree, options, mapError)) {
         for (const dir of page.segment.blobPrefixes ?? []) {
           const key = this.#relative(dir.name).replace(/\/+$/, '');
           if (key !== '') yield { key, isDir: true };
@@ -632,4 +667,29 @@ export function connectionStringSecrets(connectionString: string): string[] {
     }
   }
   return out;
+}
+
+/**
+ * The pages of a listing, each one a request of its own sent through core's `options.page` (which
+ * repeats a page that failed with a temporary error): a listing broken on page 2 resumes at page 2.
+ */
+async function* byPages<P extends { continuationToken?: string }>(
+  open: (continuationToken: string | undefined) => AsyncIterator<P>,
+  options: DriverListOptions,
+  mapError: (error: unknown) => unknown,
+): AsyncIterable<P> {
+  let token: string | undefined;
+  do {
+    // mapped inside the request, so that core sees whether the failure is temporary
+    const request = () =>
+      open(token)
+        .next()
+        .catch((error: unknown) => {
+          throw mapError(error);
+        });
+    const next = await (options.page ? options.page(request) : request());
+    if (next.done) return;
+    yield next.value;
+    token = next.value.continuationToken || undefined;
+  } while (token);
 }

@@ -45,6 +45,18 @@ function firstLine(message: string | undefined): string {
   return (message ?? '').split('\n')[0]!.trim();
 }
 
+/**
+ * The SDK's error for an answer whose body broke while it read it as text (a listing page cut by a
+ * reset): the original socket error is gone, only its message is kept.
+ */
+function isCutAnswer(error: RestErrorLike): boolean {
+  return (
+    error.statusCode === undefined &&
+    error.code === 'PARSE_ERROR' &&
+    /^Error reading response as text:/.test(error.message ?? '')
+  );
+}
+
 /** Maps an Azure SDK error (RestError, @azure/identity errors) to an ArtifactsError. */
 export function mapAzureError(error: unknown, subject: Subject, secrets: readonly string[]): unknown {
   if (ArtifactsError.is(error) || isAbortError(error)) return error;
@@ -53,7 +65,8 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
   const code = serviceCode(e);
   const status = e.statusCode;
   const detail = scrub(firstLine(e.message), secrets);
-  const temporary = (status !== undefined && isTemporaryHttpStatus(status)) || isConnectionError(error);
+  const temporary =
+    (status !== undefined && isTemporaryHttpStatus(status)) || isConnectionError(error) || isCutAnswer(e);
   const make = (artifactsCode: ArtifactsErrorCode, message: string) =>
     new ArtifactsError(artifactsCode, scrub(message, secrets), {
       cause: error,
@@ -99,8 +112,46 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
     return make(byStatus, `${subject.what}: the blob service answered ${status} ${code ?? ''}: ${detail}`);
   }
   // REQUEST_SEND_ERROR is the SDK's wrapper around a socket failure.
+  if (isCutAnswer(e)) {
+    return make(
+      'unavailable',
+      `${subject.what}: the connection broke under the blob service's answer: ${detail}`,
+    );
+  }
   if (code === 'REQUEST_SEND_ERROR' || isConnectionError(error) || code === 'ENOTFOUND') {
     return make('unavailable', `${subject.what}: cannot reach the blob service: ${detail}`);
   }
   return error;
+}
+
+/**
+ * Maps an error of a blob's body stream. The SDK reports a connection that closed under a body as
+ * an `AbortError` ("The operation was aborted."); unless the caller's own signal aborted, that is a
+ * broken connection: `unavailable` and temporary, so core's ranged reads resume it.
+ */
+export function mapAzureBodyError(
+  error: unknown,
+  subject: Subject,
+  secrets: readonly string[],
+  signal: AbortSignal | undefined,
+): unknown {
+  if (!ArtifactsError.is(error) && isAbortError(error) && !signal?.aborted) {
+    return new ArtifactsError(
+      'unavailable',
+      scrub(
+        `${subject.what}: the connection to the blob service broke mid-transfer (${firstLine((error as RestErrorLike).message)})`,
+        secrets,
+      ),
+      {
+        cause: error,
+        temporary: true,
+        context: {
+          container: subject.container,
+          account: subject.account,
+          ...(subject.blob === undefined ? {} : { blob: subject.blob }),
+        },
+      },
+    );
+  }
+  return mapAzureError(error, subject, secrets);
 }

@@ -133,7 +133,7 @@ describe('options', () => {
       downloadConcurrency: 1,
       listPageSize: 5000,
       deleteConcurrency: 16,
-      maxTries: 4,
+      maxTries: 1,
       container: 'models',
       root: 'exp/1',
     });

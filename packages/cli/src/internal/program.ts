@@ -4,6 +4,7 @@ import { COMMANDS } from './commands/index.js';
 import type { CommandContext } from './context.js';
 import { EXIT, EXIT_HELP, exitCodeOf, Interrupted, SIGNAL_EXIT, UsageError } from './exit-codes.js';
 import { type CliIo, Output, secretsOf } from './output.js';
+import { reportRetries } from './target.js';
 
 /** Where a run writes and what cancels it. Defaults: the process's stdin/stdout/stderr, no signal. */
 export interface RunOptions {
@@ -66,6 +67,10 @@ function buildProgram(options: RunOptions, argv: readonly string[]): { program: 
       'print results as JSON (MLflow field names: path, is_dir, file_size) and errors as JSON on stderr',
     )
     .option('--debug', 'print stack traces and error causes')
+    .option(
+      '--verbose',
+      'print each retry of a storage request (what failed, the attempt, the wait) on stderr',
+    )
     .helpOption('-h, --help', 'show help')
     .exitOverride()
     .configureHelp({ showGlobalOptions: true })
@@ -85,6 +90,11 @@ function buildProgram(options: RunOptions, argv: readonly string[]): { program: 
     .addHelpText('after', EXAMPLES)
     .hook('preAction', () => {
       output.json = program.opts<{ json?: boolean }>().json === true;
+      reportRetries(
+        program.opts<{ verbose?: boolean }>().verbose === true
+          ? (line) => io.stderr.write(output.clean(`artifacts: ${line}\n`))
+          : undefined,
+      );
     });
 
   const context = (): CommandContext => ({

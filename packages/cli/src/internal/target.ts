@@ -7,6 +7,7 @@ import {
   isTrackingUri,
   openRepository,
   parseArtifactUri,
+  type RetryEvent,
   redactUri,
   registeredSchemes,
   resolveTrackingUri,
@@ -120,6 +121,39 @@ export async function loadBackend(scheme: string): Promise<void> {
   }
 }
 
+/** Where each retry is reported (`--verbose`); undefined = silent. */
+let retryReporter: ((line: string) => void) | undefined;
+
+/** Makes every repository opened from now on report each retry as one line (`--verbose`). */
+export function reportRetries(report: ((line: string) => void) | undefined): void {
+  retryReporter = report;
+}
+
+/** What `--verbose` prints for one retry. */
+export function describeRetry(event: RetryEvent): string {
+  const reason = event.error instanceof Error ? event.error.message : String(event.error);
+  return `retrying ${event.operation} ${JSON.stringify(event.key)} in ${event.delayMs} ms (attempt ${event.attempt} failed: ${reason})`;
+}
+
+const HTTP_SCHEMES = new Set(['http', 'https', 'mlflow-artifacts']);
+
+/** Options that make a repository report its retries, core's and (http) the client's own. */
+function retryOptions(scheme: string): Record<string, unknown> {
+  const report = retryReporter;
+  if (!report) return {};
+  return {
+    onRetry: (event: RetryEvent) => report(describeRetry(event)),
+    ...(HTTP_SCHEMES.has(scheme)
+      ? {
+          onHttpRetry: (event: { message: string; attempt: number; maxRetries: number; delayMs: number }) =>
+            report(
+              `retrying in ${event.delayMs} ms (retry ${event.attempt} of ${event.maxRetries}): ${event.message}`,
+            ),
+        }
+      : {}),
+  };
+}
+
 /** Opens a repository at a URI after loading its backend. */
 export async function openAt(given: string): Promise<ArtifactRepository> {
   // runs:/ and models:/ are resolved by core first, so that the storage backend is loaded from here
@@ -127,7 +161,7 @@ export async function openAt(given: string): Promise<ArtifactRepository> {
   const scheme = parseArtifactUri(uri).scheme;
   await loadBackend(scheme);
   try {
-    return await openRepository(uri);
+    return await openRepository(uri, retryOptions(scheme));
   } catch (error) {
     if (ArtifactsError.is(error, 'unsupported') && !(scheme in FIRST_PARTY_BACKENDS)) {
       throw ArtifactsError.unsupported(

@@ -1,4 +1,6 @@
 import type { Readable } from 'node:stream';
+import { DEFAULT_MAX_RETRIES } from '../config.js';
+import type { DriverWriteOptions, OpenContext } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { bodyOf, type RequestContext, runRequest } from './request-watch.js';
 
@@ -65,6 +67,23 @@ export interface ChunkedUploadOptions {
 }
 
 /**
+ * What a driver's write hands the engine from the repository it was opened in and the write's own
+ * options, derived here once: the stall timeout (the write's, else the repository's), the attempts
+ * per request (core's `maxRetries` + 1), the caller's signal and the timeout layer's heartbeat.
+ */
+export function engineOptions(
+  context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>,
+  options: DriverWriteOptions,
+): Pick<ChunkedUploadOptions, 'timeoutMs' | 'maxAttempts' | 'signal' | 'onActivity'> {
+  return {
+    timeoutMs: options.timeoutMs ?? context.timeoutMs,
+    maxAttempts: (context.maxRetries ?? DEFAULT_MAX_RETRIES) + 1,
+    signal: options.signal,
+    onActivity: options.onActivity,
+  };
+}
+
+/**
  * The part size for a body of `size` bytes: the preferred size, raised so the body fits in
  * `limits.maxParts` parts and to the store's minimum, and refused when even the largest part is not
  * enough.
@@ -96,7 +115,7 @@ export async function chunkedUpload<Part, Result>(
   const partSize = choosePartSize(options.partSize, options.size, options.limits);
   const policy = {
     timeoutMs: options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : undefined,
-    maxAttempts: options.maxAttempts ?? 4,
+    maxAttempts: options.maxAttempts ?? DEFAULT_MAX_RETRIES + 1,
     onActivity: options.onActivity,
   };
   const once = { ...policy, maxAttempts: 1 };

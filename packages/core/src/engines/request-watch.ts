@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { ArtifactsError, isAbortError, isTemporaryError } from '../errors.js';
-import { backoffDelayMs, sleep } from '../layers/retry.js';
+import { Attempts, backoffDelayMs, sleep } from '../layers/retry.js';
 
 /**
  * Bytes per chunk a part's body is handed to the client in: each one the client takes is progress.
@@ -43,14 +43,19 @@ export async function runRequest<T>(
   policy: RequestPolicy,
   request: (context: RequestContext) => Promise<T>,
 ): Promise<T> {
+  const ms = policy.timeoutMs;
+  // A store that never answered any attempt gets no fresh timeout per attempt (the retry layer's rule).
+  const attempts = new Attempts(ms);
   for (let attempt = 1; ; attempt++) {
     outer.throwIfAborted();
     const controller = new AbortController();
     const signal = AbortSignal.any([outer, controller.signal]);
     let timer: NodeJS.Timeout | undefined;
+    let deadline: NodeJS.Timeout | undefined;
     let stalled: ArtifactsError | undefined;
-    const ms = policy.timeoutMs;
+    let touched = Date.now();
     const touch = () => {
+      touched = Date.now();
       policy.onActivity?.();
       if (ms === undefined) return;
       if (timer) clearTimeout(timer);
@@ -62,15 +67,34 @@ export async function runRequest<T>(
       }, ms);
     };
     touch();
+    const left = attempt === 1 ? undefined : attempts.nextTimeoutMs();
+    if (ms !== undefined && left !== undefined) {
+      // After attempts the store never answered, this one is cut once what is left of the timeout
+      // has passed and no byte moved for a second: it is only waiting for an answer.
+      const idleMs = Math.min(ms, 1_000);
+      const check = () => {
+        const idle = Date.now() - touched;
+        if (idle < idleMs) {
+          deadline = setTimeout(check, idleMs - idle);
+          return;
+        }
+        stalled = attempts.timeout(what, attempt, undefined);
+        controller.abort(stalled);
+      };
+      deadline = setTimeout(check, left);
+    }
     try {
       return await request({ signal, touch, watched: ms !== undefined });
     } catch (error) {
       if (stalled) throw stalled;
       if (outer.aborted) throw isAbortError(error) ? error : (outer.reason ?? error);
+      attempts.failed(error);
+      if (attempts.expired()) throw attempts.timeout(what, attempt, error);
       if (attempt >= policy.maxAttempts || !isTemporaryError(error)) throw error;
       await sleep(backoffDelayMs(attempt, error), outer);
     } finally {
       if (timer) clearTimeout(timer);
+      if (deadline) clearTimeout(deadline);
     }
   }
 }

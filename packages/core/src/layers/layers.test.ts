@@ -306,6 +306,122 @@ describe('withRetry', () => {
     expect(calls).toBe(3);
   });
 
+  it('a store that never answers is a timeout once the timeout has passed, not a retry per hang-up', async () => {
+    // Each attempt ends with the connection closed and no answer (a proxy that held the answer).
+    const hangUp = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    let calls = 0;
+    const events: RetryEvent[] = [];
+    const driver = withRetry(
+      withTimeout(
+        fake({
+          stat: async () => {
+            calls++;
+            await sleep(150);
+            throw hangUp();
+          },
+        }),
+        250,
+      ),
+      { baseDelayMs: 1, maxAttempts: 10, timeoutMs: 250, onRetry: (event) => events.push(event) },
+    );
+    const started = Date.now();
+    const error = await driver.stat('k', {}).catch((e: unknown) => e);
+    const elapsed = Date.now() - started;
+    expect(ArtifactsError.is(error, 'timeout'), String(error)).toBe(true);
+    expect((error as ArtifactsError).message).toMatch(/no answer from the store/);
+    // Attempt 1 ends at 150 ms, attempt 2 is cut when what is left of the timeout has passed.
+    expect(calls).toBe(2);
+    expect(events).toHaveLength(1);
+    expect(elapsed).toBeLessThan(250 + 200);
+  });
+
+  it('a store that answered (a 503) keeps its retries; a refused connection fails fast', async () => {
+    let calls = 0;
+    const busy = withRetry(
+      fake({
+        stat: async () => {
+          calls++;
+          await sleep(60);
+          throw new ArtifactsError('unavailable', 'busy', { temporary: true, context: { status: 503 } });
+        },
+      }),
+      { baseDelayMs: 1, maxAttempts: 4, timeoutMs: 100 },
+    );
+    await expect(busy.stat('k', {})).rejects.toThrow('busy');
+    expect(calls).toBe(4);
+
+    calls = 0;
+    const refused = withRetry(
+      fake({
+        stat: async () => {
+          calls++;
+          throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+        },
+      }),
+      { baseDelayMs: 1, maxAttempts: 3, timeoutMs: 10_000 },
+    );
+    const error = await refused.stat('k', {}).catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('ECONNREFUSED');
+    expect(calls).toBe(3);
+  });
+
+  it('a write the store never answers is a timeout once the timeout has passed', async () => {
+    let calls = 0;
+    const driver = withRetry(
+      fake({
+        write: async (_key, body, o) => {
+          calls++;
+          if (calls === 1) {
+            // the connection closes before a byte was taken: the body is still whole
+            await sleep(150);
+            throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+          }
+          await consume(body);
+          // the body went whole, the answer never comes
+          await new Promise((_resolve, reject) => {
+            o.signal?.addEventListener('abort', () => reject(o.signal?.reason), { once: true });
+          });
+          return undefined;
+        },
+      }),
+      { baseDelayMs: 1, timeoutMs: 300 },
+    );
+    const started = Date.now();
+    const error = await driver
+      .write('k', Readable.from([Buffer.from('x')]), { timeoutMs: 300 })
+      .catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'timeout'), String(error)).toBe(true);
+    expect(calls).toBe(2);
+    expect(Date.now() - started).toBeLessThan(300 + 250);
+  });
+
+  it('repeats a failed page request of a listing on its own: no entry twice, none lost', async () => {
+    const pages = [['a', 'b'], ['c', 'd'], ['e']];
+    const requests: number[] = [];
+    const driver = withRetry(
+      fake({
+        async *list(_prefix, o) {
+          for (let n = 0; n < pages.length; n++) {
+            const request = async () => {
+              requests.push(n);
+              // page 2 (n = 1) breaks once, as a reset connection would
+              if (n === 1 && requests.filter((r) => r === 1).length === 1)
+                throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+              return pages[n] as string[];
+            };
+            const page = o.page ? await o.page(request) : await request();
+            for (const key of page) yield { key, isDir: false, size: 1 };
+          }
+        },
+      }),
+      { baseDelayMs: 1 },
+    );
+    const keys: string[] = [];
+    for await (const entry of driver.list('', { recursive: true })) keys.push(entry.key);
+    expect(keys).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(requests).toEqual([0, 1, 1, 2]);
+  });
+
   it('parses Retry-After dates', () => {
     const now = Date.parse('2026-11-29T12:00:00Z');
     expect(parseRetryAfter('Sun, 29 Nov 2026 12:00:05 GMT', now)).toBe(5000);

@@ -6,7 +6,7 @@ import type {
   OperationOptions,
   StorageDriver,
 } from '../driver.js';
-import { ArtifactsError, isTemporaryError } from '../errors.js';
+import { ArtifactsError, isAbortError, isConnectionError, isTemporaryError } from '../errors.js';
 import { PullStream } from '../internal/pull-stream.js';
 import { wrapDriver } from './wrap.js';
 
@@ -35,6 +35,13 @@ export interface RetryOptions {
    * back), so a store that is down is not hammered by every file of a large transfer. Default 100.
    */
   budget?: number;
+  /**
+   * The repository's timeout (ms; `-1`, `0` or undefined = none), overridden by a call's own
+   * `timeoutMs`. When every attempt of a call ended without an answer from the store (a broken
+   * connection, a timeout) and this long has passed since the first began, the call fails with
+   * `timeout` rather than trying again: retries never restart the clock of a store that is silent.
+   */
+  timeoutMs?: number | undefined;
   /** Called before each retry. */
   onRetry?: (event: RetryEvent) => void;
   /** Test hook: the random source for jitter. */
@@ -78,6 +85,75 @@ export function backoffDelayMs(
   return Math.round(Math.min(capMs, Math.max(backoff, retryAfterOf(error) ?? 0)));
 }
 
+/**
+ * True when a failed attempt got no answer from the store at all: the connection broke, was refused
+ * or timed out before any status came back. An error carrying the store's status (a 503, a 429) is
+ * an answer, however unwelcome.
+ */
+export function isSilentFailure(error: unknown): boolean {
+  if (ArtifactsError.is(error)) {
+    const { status, httpStatus } = error.context;
+    if (status !== undefined || httpStatus !== undefined) return false;
+    if (error.code === 'timeout') return true;
+  }
+  return isConnectionError(error);
+}
+
+function limitOf(options: OperationOptions | undefined, fallback: number | undefined): number | undefined {
+  const ms = options?.timeoutMs ?? fallback;
+  return ms !== undefined && ms > 0 ? ms : undefined;
+}
+
+/**
+ * One call's attempts as the silent-store rule sees them: when it began, whether the store ever
+ * answered, and the timeout that applies.
+ */
+export class Attempts {
+  readonly started = Date.now();
+  answered = false;
+  constructor(readonly limitMs: number | undefined) {}
+
+  /** Notes how an attempt failed. */
+  failed(error: unknown): void {
+    if (!isSilentFailure(error)) this.answered = true;
+  }
+
+  /** Every attempt so far went unanswered, and the timeout has passed since the first began. */
+  expired(): boolean {
+    return !this.answered && this.limitMs !== undefined && Date.now() - this.started >= this.limitMs;
+  }
+
+  /**
+   * The timeout for the next attempt of a plain request (not a stream), while the store has not
+   * answered: what is left of the call's, but at least a short fresh try (2 s, or the whole timeout
+   * when shorter). Undefined when the call's own timeout applies.
+   */
+  nextTimeoutMs(): number | undefined {
+    if (this.answered || this.limitMs === undefined) return undefined;
+    const left = this.limitMs - (Date.now() - this.started);
+    return Math.max(left, Math.min(this.limitMs, 2_000));
+  }
+
+  /**
+   * The `timeout` error a call that was never answered ends with; `subject` names the call
+   * (`stat "a/b"`), `error` is the last attempt's.
+   */
+  timeout(subject: string, attempt: number, error: unknown): ArtifactsError {
+    if (ArtifactsError.is(error, 'timeout')) return error;
+    const ms = Date.now() - this.started;
+    const tries = attempt === 1 ? '1 attempt' : `${attempt} attempts`;
+    const reason = error instanceof Error && !isAbortError(error) ? `: ${error.message}` : '';
+    return new ArtifactsError(
+      'timeout',
+      `${subject}: no answer from the store in ${ms} ms (${tries}; the timeout is ${this.limitMs} ms)${reason}`,
+      {
+        ...(error === undefined ? {} : { cause: error }),
+        context: { timeoutMs: this.limitMs, attempts: attempt },
+      },
+    );
+  }
+}
+
 /** Resolves after `ms`, or rejects with the signal's reason once it aborts. */
 export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -101,9 +177,15 @@ export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void
  * The retry layer (OpenDAL's `RetryLayer`): repeats a call that failed with a temporary error
  * (`ArtifactsError.temporary`, or a broken connection), with exponential backoff and full jitter,
  * honouring `Retry-After`, within a per-repository budget. Only what is safe to repeat is repeated:
- * `stat`, `delete`, `mkdir`, `copy`, presign and multipart `abort`, the opening of a `read`, a
- * `list` that has not yielded an entry yet, and a `write` whose body the store has not read a byte
- * of. A stream that breaks mid-way is the ranged-read engine's to resume, not this layer's.
+ * `stat`, `delete`, `mkdir`, `copy`, presign and multipart `abort`, the opening of a `read`, each
+ * page request of a `list` (through `DriverListOptions.page`; a driver that does not page through it
+ * has its listing repeated while it has not yielded an entry), and a `write` whose body the store
+ * has not read a byte of. A stream that breaks mid-way is the ranged-read engine's to resume.
+ *
+ * A store that never answers is a `timeout`, not a reason to keep trying: once every attempt of a
+ * call ended without an answer (see `isSilentFailure`) and the timeout has passed since the first
+ * began, the call fails with `timeout`, and a later attempt of a plain request gets only what is
+ * left of the timeout (at least 2 s).
  */
 export function withRetry(driver: StorageDriver, options: RetryOptions = {}): StorageDriver {
   const maxAttempts = options.maxAttempts ?? 4;
@@ -113,52 +195,69 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
   let budget = options.budget ?? 100;
   const full = budget;
 
-  /** Whether to try again after `error`; waits the backoff first. */
+  /**
+   * After attempt `attempt` failed with `error`: throws what the call ends with, or waits the
+   * backoff and returns so the caller tries again.
+   */
   async function again(
     operation: string,
     key: string,
     attempt: number,
     error: unknown,
+    state: Attempts,
     signal: AbortSignal | undefined,
-  ): Promise<boolean> {
-    if (attempt >= maxAttempts || budget < 1 || signal?.aborted || !isTemporaryError(error)) return false;
+  ): Promise<void> {
+    state.failed(error);
+    if (signal?.aborted) throw error;
+    if (state.expired()) throw state.timeout(`${operation} ${JSON.stringify(key)}`, attempt, error);
+    if (attempt >= maxAttempts || budget < 1 || !isTemporaryError(error)) throw error;
     budget -= 1;
     const delayMs = backoffDelayMs(attempt, error, { baseMs: base, capMs: cap, random });
     options.onRetry?.({ operation, key, attempt, delayMs, error });
     await sleep(delayMs, signal);
-    return true;
   }
 
   function succeeded(): void {
     budget = Math.min(full, budget + 0.1);
   }
 
+  /**
+   * Runs `call` until it succeeds or `again` gives up. A `plain` call is one request, bounded as a
+   * whole by the timeout layer: its later attempts get what is left of a silent store's timeout.
+   * (`delete` of a prefix and `copy` are many requests the driver bounds one by one: they keep theirs.)
+   */
   async function retried<T>(
     operation: string,
     key: string,
     opts: OperationOptions | undefined,
-    call: () => Promise<T>,
+    call: (opts: OperationOptions | undefined) => Promise<T>,
+    plain = true,
   ): Promise<T> {
+    const state = new Attempts(limitOf(opts, options.timeoutMs));
     for (let attempt = 1; ; attempt++) {
+      const timeoutMs = attempt === 1 || !plain ? undefined : state.nextTimeoutMs();
       try {
-        const result = await call();
+        const result = await call(timeoutMs === undefined ? opts : { ...opts, timeoutMs });
         succeeded();
         return result;
       } catch (error) {
-        if (!(await again(operation, key, attempt, error, opts?.signal))) throw error;
+        await again(operation, key, attempt, error, state, opts?.signal);
       }
     }
   }
 
   return wrapDriver(driver, {
-    stat: (key, o) => retried('stat', key, o, () => driver.stat(key, o)),
-    read: (key, o) => retried('read', key, o, () => driver.read(key, o)),
-    delete: (key, o) => retried('delete', key, o, () => driver.delete(key, o)),
+    stat: (key, o) => retried('stat', key, o, (p) => driver.stat(key, { ...o, ...p })),
+    read: (key, o) => retried('read', key, o, (p) => driver.read(key, { ...o, ...p })),
+    delete: (key, o) => retried('delete', key, o, (p) => driver.delete(key, { ...o, ...p }), false),
     deleteMany:
       driver.deleteMany &&
-      ((keys, o) => retried('delete', keys[0] ?? '', o, () => driver.deleteMany!(keys, o))),
+      ((keys, o) => retried('delete', keys[0] ?? '', o, (p) => driver.deleteMany!(keys, { ...o, ...p }))),
 
     async write(key: string, body: Readable, o: DriverWriteOptions) {
+      // A write is a stream: its stall timeout stays whole on every attempt; the silent-store rule
+      // only decides whether to try again.
+      const state = new Attempts(limitOf(o, options.timeoutMs));
       for (let attempt = 1; ; attempt++) {
         // Each attempt reads the body through its own view; a view nobody took a byte from can be
         // dropped and the body handed, whole, to the next attempt.
@@ -166,17 +265,45 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
         // The driver sees the body's failure through its own read of the view; a driver that already
         // let go of the view (it failed first) must not turn that failure into an uncaught error.
         view.on('error', () => undefined);
+        // After attempts the store never answered, this one is cut when what is left of the timeout
+        // has passed and it is still only waiting on the store (no byte taken, or the body sent
+        // whole and no answer): a silent store does not get a fresh timeout per attempt.
+        const cut = attempt === 1 ? undefined : state.nextTimeoutMs();
+        const controller = new AbortController();
+        let timer: NodeJS.Timeout | undefined;
+        let expired = false;
+        if (cut !== undefined) {
+          timer = setTimeout(() => {
+            if (view.pulled > 0 && !body.readableEnded) return;
+            expired = true;
+            controller.abort(state.timeout(`write ${JSON.stringify(key)}`, attempt, undefined));
+          }, cut);
+        }
+        const signal = timer
+          ? o.signal
+            ? AbortSignal.any([o.signal, controller.signal])
+            : controller.signal
+          : o.signal;
         try {
-          const result = await driver.write(key, view, o);
+          const result = await driver.write(key, view, signal === o.signal ? o : { ...o, signal });
           succeeded();
           return result;
-        } catch (error) {
+        } catch (caught) {
+          const error = expired ? state.timeout(`write ${JSON.stringify(key)}`, attempt, caught) : caught;
           view.detach();
           const unread = view.pulled === 0 && !body.destroyed && !body.readableEnded;
-          if (!unread || !(await again('write', key, attempt, error, o.signal))) {
+          try {
+            if (!unread) {
+              state.failed(error);
+              throw state.expired() ? state.timeout(`write ${JSON.stringify(key)}`, attempt, error) : error;
+            }
+            await again('write', key, attempt, error, state, o.signal);
+          } catch (final) {
             if (!body.destroyed) body.destroy();
-            throw error;
+            throw final;
           }
+        } finally {
+          if (timer) clearTimeout(timer);
         }
       }
     },
@@ -184,35 +311,48 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
     list(prefix: string, o: DriverListOptions): AsyncIterable<DriverEntry> {
       return {
         async *[Symbol.asyncIterator]() {
+          // A driver that sends its page requests through `page` has each one repeated on its own:
+          // a listing broken on page 2 resumes there, never yields an entry twice.
+          let paged = false;
+          const page = <T>(request: () => Promise<T>): Promise<T> => {
+            paged = true;
+            return retried('list', prefix, o, () => request());
+          };
+          const state = new Attempts(limitOf(o, options.timeoutMs));
           for (let attempt = 1; ; attempt++) {
             let yielded = false;
             try {
-              for await (const entry of driver.list(prefix, o)) {
+              for await (const entry of driver.list(prefix, { ...o, page })) {
                 yielded = true;
                 yield entry;
               }
               succeeded();
               return;
             } catch (error) {
-              if (yielded || !(await again('list', prefix, attempt, error, o.signal))) throw error;
+              if (paged || yielded) throw error;
+              await again('list', prefix, attempt, error, state, o.signal);
             }
           }
         },
       };
     },
 
-    mkdir: driver.mkdir && ((key, o) => retried('mkdir', key, o, () => driver.mkdir!(key, o))),
-    copy: driver.copy && ((from, to, o) => retried('copy', from.address, o, () => driver.copy!(from, to, o))),
+    mkdir: driver.mkdir && ((key, o) => retried('mkdir', key, o, (p) => driver.mkdir!(key, { ...o, ...p }))),
+    copy:
+      driver.copy &&
+      ((from, to, o) =>
+        retried('copy', from.address, o, (p) => driver.copy!(from, to, { ...o, ...p }), false)),
     multipart: driver.multipart && {
       // Creating twice would leave an orphan upload, completing twice may fail after a success:
       // only the abort is repeated.
       create: (key, o) => driver.multipart!.create(key, o),
       complete: (key, id, parts, o) => driver.multipart!.complete(key, id, parts, o),
-      abort: (key, id, o) => retried('abort', key, o, () => driver.multipart!.abort(key, id, o)),
+      abort: (key, id, o) =>
+        retried('abort', key, o, (p) => driver.multipart!.abort(key, id, { ...o, ...p })),
     },
     presign: driver.presign && {
-      getUrl: (key, o) => retried('presign', key, o, () => driver.presign!.getUrl(key, o)),
-      putUrl: (key, o) => retried('presign', key, o, () => driver.presign!.putUrl(key, o)),
+      getUrl: (key, o) => retried('presign', key, o, (p) => driver.presign!.getUrl(key, { ...o, ...p })),
+      putUrl: (key, o) => retried('presign', key, o, (p) => driver.presign!.putUrl(key, { ...o, ...p })),
     },
   });
 }

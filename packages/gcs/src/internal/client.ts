@@ -45,7 +45,12 @@ export function storageOptions(config: GcsConfig, anonymous: boolean): StorageOp
     // and the XML API alike.
     ...(anonymous ? { authClient: new PassThroughClient() } : explicitAuth(config)),
     ...(config.requestTimeoutMs === undefined ? {} : { timeout: config.requestTimeoutMs }),
-    retryOptions: { autoRetry: true, maxRetries: config.maxRetries },
+    // Core's retry layer is the one place that retries (backoff, Retry-After, a budget, a silent store
+    // ends as a timeout); the library's own retries stack on it only when the user asks (`maxRetries`).
+    retryOptions:
+      config.maxRetries > 0
+        ? { autoRetry: true, maxRetries: config.maxRetries }
+        : { autoRetry: false, maxRetries: 0 },
   };
 }
 

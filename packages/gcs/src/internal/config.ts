@@ -56,7 +56,10 @@ export interface GcsOptions {
   listPageSize?: number;
   /** Object deletions in flight at once when deleting a directory. Default 16. */
   deleteConcurrency?: number;
-  /** Retries of a failed idempotent request (the SDK's policy). Default 3. */
+  /**
+   * Retries of a failed idempotent request by the client library itself, on top of core's. Default
+   * 0: core's retry layer is the one place that retries.
+   */
   maxRetries?: number;
   /**
    * Timeout of each HTTP request of the JSON API, in ms. Default: the repository's `timeoutMs` or
@@ -169,10 +172,10 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
   },
   maxRetries: {
     type: 'integer',
-    min: 1,
+    min: 0,
     max: 20,
-    default: 3,
-    help: "retries of a failed idempotent request (the client library's policy; gaxios for downloads)",
+    default: 0,
+    help: "retries by Google's client library itself, on top of core's. Core's retry layer (`maxRetries` / `ARTIFACTS_MAX_RETRIES`, core's option) is the one place that retries; the library's own are off (`retryOptions.autoRetry: false`), so they never stack (a throttled stat: 3 requests with `maxRetries: 2`, not 12)",
   },
   requestTimeoutMs: {
     type: 'integer',

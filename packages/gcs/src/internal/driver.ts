@@ -386,19 +386,23 @@ export class GcsDriver implements StorageDriver {
     const seenDirs = new Set<string>();
     const subject = this.#subject('list');
     do {
-      let page: unknown;
-      try {
-        options.signal?.throwIfAborted();
-        page = await this.#bucket.getFiles({
-          ...(listPrefix ? { prefix: listPrefix } : {}),
-          ...(options.recursive ? {} : { delimiter: '/' }),
-          maxResults: this.#config.listPageSize,
-          autoPaginate: false,
-          ...(pageToken ? { pageToken } : {}),
-        });
-      } catch (error) {
-        throw mapGcsError(error, subject, this.secrets);
-      }
+      const token = pageToken;
+      const request = async (): Promise<unknown> => {
+        try {
+          options.signal?.throwIfAborted();
+          return await this.#bucket.getFiles({
+            ...(listPrefix ? { prefix: listPrefix } : {}),
+            ...(options.recursive ? {} : { delimiter: '/' }),
+            maxResults: this.#config.listPageSize,
+            autoPaginate: false,
+            ...(token ? { pageToken: token } : {}),
+          });
+        } catch (error) {
+          throw mapGcsError(error, subject, this.secrets);
+        }
+      };
+      // core repeats a page request that failed with a temporary error (a reset on page 2)
+      const page = await (options.page ? options.page(request) : request());
       const [files, nextQuery, response] = page as unknown as [
         File[],
         { pageToken?: string } | null | undefined,

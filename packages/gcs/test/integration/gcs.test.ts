@@ -130,6 +130,25 @@ describe('errors', () => {
     await expectCode(repo.stat('nope/missing.bin'), 'not_found');
   });
 
+  it("a throttled request is retried by core alone: maxRetries + 1 requests, not the library's retries on top", async () => {
+    let requests = 0;
+    const server = createServer((_req, res) => {
+      requests++;
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 503, message: 'Backend Error', errors: [] } }));
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const repo = await open('gs://bkt1/r', { endpoint: url, anonymous: true, maxRetries: 2 });
+    await expectCode(repo.stat('a.bin'), 'unavailable');
+    // core's 2 retries: 3 requests (the client library's own 3 retries made it 12)
+    expect(requests).toBe(3);
+    requests = 0;
+    await expectCode(repo.listArtifacts(), 'unavailable');
+    expect(requests).toBe(3);
+  });
+
   it('401 is unauthenticated and 403 permission_denied (from a server that checks credentials)', async () => {
     const unauth = await open('gs://bkt1/r', {
       endpoint: await failingServer(401, 'Invalid Credentials'),

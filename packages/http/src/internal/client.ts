@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ArtifactsError, type ArtifactsErrorCode, isAbortError, redactUri } from '@artifacts/core';
+import { ArtifactsError, type ArtifactsErrorCode, isAbortError, redactUri, scrub } from '@artifacts/core';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { ResolvedHttpOptions } from '../options.js';
 
@@ -163,7 +163,7 @@ export class HttpClient {
         !options.signal?.aborted &&
         !deadOnArrival &&
         (response ? RETRY_STATUS.has(response.statusCode) : RETRY_ERRORS.has(failureCode));
-      if (options.callerRetries) {
+      if (options.callerRetries || this.#options.deferRetries) {
         const error = response
           ? await this.#statusError(response, url, options.what)
           : this.#networkError(failure, url, options.what);
@@ -229,7 +229,7 @@ export class HttpClient {
 
   async #statusError(response: Dispatcher.ResponseData, url: string, what: string): Promise<ArtifactsError> {
     const server = await readServerError(response);
-    const detail = [server.errorCode, server.message].filter(Boolean).join(': ');
+    const detail = scrub([server.errorCode, server.message].filter(Boolean).join(': '), this.secrets);
     const code = codeForStatus(server.status);
     return new ArtifactsError(
       code,
@@ -291,9 +291,25 @@ export async function readServerError(response: Dispatcher.ResponseData): Promis
     if (typeof parsed.error_code === 'string') out.errorCode = parsed.error_code;
     if (typeof parsed.message === 'string') out.message = parsed.message.slice(0, 2000);
   } catch {
-    // Not MLflow's JSON (a proxy's HTML page): the status says enough.
+    // Not MLflow's JSON (a plain-text 503, a proxy's HTML page): its text, tags dropped, bounded.
+    const plain = serverText(text);
+    if (plain) out.message = plain;
   }
   return out;
+}
+
+/** Longest piece of a non-JSON error body kept in a message. */
+const SERVER_TEXT_MAX = 300;
+
+/** The readable text of a non-JSON error body: tags and whitespace runs collapsed, bounded. */
+export function serverText(body: string): string | undefined {
+  const plain = body
+    .replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (plain === '') return undefined;
+  return plain.length > SERVER_TEXT_MAX ? `${plain.slice(0, SERVER_TEXT_MAX)}…` : plain;
 }
 
 function retryAfterMs(value: string | string[] | undefined): number | undefined {

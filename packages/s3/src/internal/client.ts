@@ -62,7 +62,9 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
     ...(config.endpointUrl ? { endpoint: config.endpointUrl } : {}),
     ...(config.credentials ? { credentials: config.credentials } : {}),
     ...(config.profile ? { profile: config.profile } : {}),
-    ...(config.maxAttempts ? { maxAttempts: config.maxAttempts } : {}),
+    // Core's retry layer and upload engine are the one place that retries: the SDK makes one attempt
+    // unless the user asked for more (option maxAttempts, or AWS_MAX_ATTEMPTS which the SDK reads).
+    ...sdkAttempts(config.maxAttempts),
     ...(config.anonymous ? anonymousAuth() : {}),
     // The SDK does not retry a request whose body is a stream (core's engine retries such parts),
     // and says so on the console unless a logger is set: the error itself reaches the caller.
@@ -135,4 +137,17 @@ function installMiddleware(client: S3Client, expectedBucketOwner: string | undef
       { step: 'initialize', name: 'artifactsExpectedBucketOwner', priority: 'high' },
     );
   }
+}
+
+/**
+ * The SDK's attempts per request: the user's `maxAttempts`, else `AWS_MAX_ATTEMPTS` (left for the SDK
+ * to read), else 1 — core's retry layer retries, so the SDK's own retries would multiply its waits.
+ */
+export function sdkAttempts(
+  maxAttempts: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { maxAttempts?: number } {
+  if (maxAttempts !== undefined) return { maxAttempts };
+  if ((env.AWS_MAX_ATTEMPTS ?? '').trim() !== '') return {};
+  return { maxAttempts: 1 };
 }

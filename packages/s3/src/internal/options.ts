@@ -308,13 +308,13 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     env: 'ARTIFACTS_S3_SOCKET_TIMEOUT_MS',
     min: 1,
     default: DEFAULTS.socketTimeoutMs,
-    help: "a socket idle this long fails the request (boto's `read_timeout`); the SDK retries it",
+    help: "a socket idle this long fails the request (boto's `read_timeout`); core's retry layer retries it",
   },
   maxAttempts: {
     type: 'integer',
     min: 1,
-    defaultText: "the SDK's (`AWS_MAX_ATTEMPTS`, else 3)",
-    help: "attempts per request, retries included (the SDK's standard retry mode); upload parts are streams the SDK never retries: core's upload engine retries a failed part alone",
+    defaultText: '1 (`AWS_MAX_ATTEMPTS`, read by the SDK)',
+    help: "attempts per request in the SDK's own retry policy (`AWS_RETRY_MODE` too), on top of core's retries. Unset, the SDK makes one attempt and core alone retries: the retry layer repeats idempotent calls after a temporary error (503 `SlowDown`, throttling, a reset connection) with backoff and `Retry-After` (`maxRetries` / `ARTIFACTS_MAX_RETRIES`), and the upload engine retries a failed part alone. Set it only to add SDK retries inside each of core's attempts",
   },
   clientConfig: {
     type: 'object',

@@ -15,6 +15,7 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
+  engineOptions,
   guessContentType,
   type MultipartCapability,
   type MultipartUpload,
@@ -240,10 +241,7 @@ export class S3Driver implements StorageDriver {
           concurrency: this.#config.uploadQueueSize,
           limits: S3_PART_LIMITS,
           size: options.size,
-          timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
-          maxAttempts: (this.#context.maxRetries ?? 3) + 1,
-          signal: options.signal,
-          onActivity: options.onActivity,
+          ...engineOptions(this.#context, options),
           what: `uploading s3://${Bucket}/${Key}`,
         },
       );
@@ -354,13 +352,10 @@ export class S3Driver implements StorageDriver {
     const listPrefix = base === '' ? '' : `${base}/`;
     let token: string | undefined;
     do {
-      const page = await this.#list(
-        listPrefix,
-        options.recursive ? undefined : '/',
-        token,
-        undefined,
-        options.signal,
-      );
+      const request = () =>
+        this.#list(listPrefix, options.recursive ? undefined : '/', token, undefined, options.signal);
+      // core repeats a page request that failed with a temporary error (a reset on page 2)
+      const page = await (options.page ? options.page(request) : request());
       for (const common of page.CommonPrefixes ?? []) {
         const key = this.#relative(common.Prefix);
         if (key !== undefined) yield { key: key.slice(0, -1), isDir: true };

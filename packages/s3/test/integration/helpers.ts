@@ -79,6 +79,8 @@ export interface FaultProxy {
   failPartNumber: number | undefined;
   /** Cut the connection of the next PUT of this part number half-way through its body, once. */
   resetPartNumber: number | undefined;
+  /** Answer 503 to every HEAD (a throttled stat, which the SDK would retry if it retried). */
+  failHeads: boolean;
   close(): Promise<void>;
 }
 
@@ -96,6 +98,7 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
     delayMs: 0,
     failPartNumber: undefined as number | undefined,
     resetPartNumber: undefined as number | undefined,
+    failHeads: false,
   };
   const server: Server = createServer((req, res) => {
     state.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
@@ -112,6 +115,12 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
         seen += chunk.length;
         if (seen >= half) req.socket.destroy();
       });
+      return;
+    }
+    if (state.failHeads && req.method === 'HEAD') {
+      req.resume();
+      res.writeHead(503, { 'retry-after': '0' });
+      res.end();
       return;
     }
     if (

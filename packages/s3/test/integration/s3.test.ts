@@ -494,7 +494,32 @@ describe('through a fault-injecting proxy', () => {
     proxy.delayMs = 0;
     proxy.failPartNumber = undefined;
     proxy.resetPartNumber = undefined;
+    proxy.failHeads = false;
     proxy.requests.length = 0;
+  });
+
+  it("a throttled stat is retried by core alone: maxRetries + 1 requests, not the SDK's attempts times core's", async () => {
+    const repo = await open(uniqueRoot('throttled-head'), { endpointUrl: proxy.endpoint, maxRetries: 2 });
+    await repo.write('a.txt', 'x');
+    proxy.failHeads = true;
+    proxy.requests.length = 0;
+    const error = await codeOf(repo.stat('a.txt'));
+    expect(error.code).toBe('unavailable');
+    expect(error.temporary).toBe(true);
+    expect(proxy.requests.filter((r) => r.method === 'HEAD')).toHaveLength(3);
+  });
+
+  it("an explicit maxAttempts still makes the SDK retry inside each of core's attempts", async () => {
+    const repo = await open(uniqueRoot('throttled-head-sdk'), {
+      endpointUrl: proxy.endpoint,
+      maxRetries: 0,
+      maxAttempts: 2,
+    });
+    await repo.write('a.txt', 'x');
+    proxy.failHeads = true;
+    proxy.requests.length = 0;
+    expect((await codeOf(repo.stat('a.txt'))).code).toBe('unavailable');
+    expect(proxy.requests.filter((r) => r.method === 'HEAD')).toHaveLength(2);
   });
 
   it('a part the server keeps refusing (503 SlowDown) fails as unavailable after retries and leaves nothing', async () => {

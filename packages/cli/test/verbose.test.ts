@@ -1,0 +1,69 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cli } from './helpers.js';
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+});
+
+/** An artifact server that answers its first `failures` requests with 503, then lists one file. */
+async function flakyServer(failures: number): Promise<{ url: string; requests: () => number }> {
+  let requests = 0;
+  const server = createServer((_req, res) => {
+    requests++;
+    if (requests <= failures) {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('busy');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ files: [{ path: 'a.txt', is_dir: false, file_size: '3' }] }));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`, requests: () => requests };
+}
+
+describe('--verbose', () => {
+  it('prints each retry of a storage request on stderr, and nothing without it', async () => {
+    const env = { MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: '0.01' };
+    const flaky = await flakyServer(2);
+    const verbose = await cli(['--verbose', 'ls', flaky.url], { env });
+    expect(verbose.code, verbose.stderr).toBe(0);
+    const lines = verbose.stderr.split('\n').filter((line) => line.startsWith('artifacts: retrying'));
+    expect(lines, verbose.stderr).toHaveLength(2);
+    expect(lines[0]).toMatch(/HTTP 503/);
+    expect(flaky.requests()).toBe(3);
+
+    // with core's retries (ARTIFACTS_MAX_RETRIES), core's retry layer retries and reports
+    const core = await flakyServer(2);
+    const layered = await cli(['--verbose', 'ls', core.url], { env: { ARTIFACTS_MAX_RETRIES: '2' } });
+    expect(layered.code, layered.stderr).toBe(0);
+    const coreLines = layered.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('artifacts: retrying list'));
+    expect(coreLines, layered.stderr).toHaveLength(2);
+    expect(core.requests()).toBe(3);
+
+    const quiet = await flakyServer(2);
+    const plain = await cli(['ls', quiet.url], { env });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).not.toMatch(/retrying/);
+  });
+
+  it('a dead server (connection refused, never answered) fails at once, with no retries', async () => {
+    const gone = await flakyServer(0);
+    const url = gone.url;
+    await new Promise((resolve) => servers.pop()?.close(resolve));
+    const started = Date.now();
+    const result = await cli(['--verbose', 'ls', `${url}/run1`]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/nothing is listening there/);
+    expect(result.stderr).not.toMatch(/retrying/);
+    // MLflow's default is 7 retries with doubling backoff (about 3 minutes)
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});

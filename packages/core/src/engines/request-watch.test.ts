@@ -1,0 +1,47 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { ArtifactsError } from '../errors.js';
+import { runRequest } from './request-watch.js';
+
+const hangUp = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+
+describe('runRequest', () => {
+  it('a request the store never answers is a timeout once the timeout has passed, not one per attempt', async () => {
+    let attempts = 0;
+    const started = Date.now();
+    const error = await runRequest(
+      'uploading "k"',
+      new AbortController().signal,
+      { timeoutMs: 300, maxAttempts: 10 },
+      async ({ signal, touch }) => {
+        attempts++;
+        touch(); // the body went out whole
+        if (attempts === 1) {
+          await sleep(200);
+          throw hangUp(); // the connection closed, no answer
+        }
+        // the answer never comes
+        await new Promise((_resolve, reject) =>
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+        );
+      },
+    ).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'timeout'), String(error)).toBe(true);
+    expect((error as ArtifactsError).message).toMatch(/uploading "k": no answer from the store/);
+    expect(attempts).toBe(2);
+    // attempt 2 is cut once the 300 ms have passed and nothing moved for 300 ms
+    expect(Date.now() - started).toBeLessThan(300 + 300 + 250);
+  });
+
+  it('keeps retrying a store that answers (a 503) past the timeout', async () => {
+    let attempts = 0;
+    await expect(
+      runRequest('x', new AbortController().signal, { timeoutMs: 100, maxAttempts: 3 }, async () => {
+        attempts++;
+        await sleep(60);
+        throw new ArtifactsError('unavailable', 'busy', { temporary: true, context: { status: 503 } });
+      }),
+    ).rejects.toThrow('busy');
+    expect(attempts).toBe(3);
+  });
+});
