@@ -230,6 +230,7 @@ async function start(ctx: LaunchContext): Promise<RunningServer> {
       ARTIFACTS_IT_FTP_PORT: String(port),
       ARTIFACTS_IT_FTP_USER: USER,
       ARTIFACTS_IT_FTP_PASSWORD: password,
+      ARTIFACTS_IT_FTP_PASSIVE_PORTS: `${pasvLo}-${pasvHi}`,
       ARTIFACTS_FTP_CA_FILE: certFile,
     },
     get pids() {
@@ -311,6 +312,7 @@ async function startContainer(ctx: LaunchContext): Promise<RunningServer> {
       ARTIFACTS_IT_FTP_PORT: String(port),
       ARTIFACTS_IT_FTP_USER: USER,
       ARTIFACTS_IT_FTP_PASSWORD: password,
+      ARTIFACTS_IT_FTP_PASSIVE_PORTS: `${pasvLo}-${pasvHi}`,
       ARTIFACTS_FTP_CA_FILE: certFile,
     },
     pids: [],

@@ -3,7 +3,7 @@ import { FTPError } from 'basic-ftp';
 import { describe, expect, it } from 'vitest';
 import { isConnectionError } from './connection.js';
 import { parseMlstFacts } from './driver.js';
-import { ftpError, isMissing } from './errors.js';
+import { ftpError, isDataConnectionRefused, isMissing } from './errors.js';
 
 const reply = (code: number, message: string) => new FTPError({ code, message: `${code} ${message}` });
 
@@ -36,6 +36,31 @@ describe('error mapping', () => {
     expect((ftpError(reply(421, 'Timeout'), 'x') as ArtifactsError).code).toBe('timeout');
     const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
     expect((ftpError(reset, 'writing /a') as ArtifactsError).message).toContain('writing /a');
+  });
+
+  it('marks a refused data connection as temporary, also when basic-ftp hides the 425', () => {
+    // basic-ftp's wording when a fresh connection's first transfer finds no passive mode that works.
+    const noStrategy = (last: unknown) =>
+      new Error(`None of the available transfer strategies work. Last error response was '${last}'.`);
+    const busy = reply(425, 'Sorry, no more free data ports');
+    for (const error of [busy, noStrategy(busy)]) {
+      expect(isDataConnectionRefused(error)).toBe(true);
+      const mapped = ftpError(error, 'reading /a') as ArtifactsError;
+      expect(mapped).toBeInstanceOf(ArtifactsError);
+      expect(mapped.code).toBe('unavailable');
+      expect(mapped.temporary).toBe(true);
+      expect(mapped.message).toContain('reading /a');
+      expect(mapped.message).toContain('425 Sorry, no more free data ports');
+      expect(mapped.cause).toBe(error);
+    }
+    // Any other reason the strategies failed is not known to pass: left as it is.
+    for (const last of [reply(500, 'Unknown command'), reply(530, 'Not logged in'), reply(4250, 'x')]) {
+      expect(isDataConnectionRefused(noStrategy(last))).toBe(false);
+      const mapped = ftpError(noStrategy(last), 'x');
+      expect(ArtifactsError.is(mapped) && mapped.temporary).toBe(false);
+    }
+    expect(isDataConnectionRefused(new Error("425 Can't open data connection"))).toBe(false);
+    expect((ftpError(reply(552, 'Quota exceeded'), 'x') as ArtifactsError).temporary).toBe(false);
   });
 
   it('tells missing paths from other 550 replies', () => {

@@ -370,7 +370,9 @@ export class FtpDriver implements StorageDriver {
           out.end();
           return { stream: out, size: 0, ...(total === undefined ? {} : { totalSize: total }) };
         }
-        this.#download(
+        // The opening of the read includes the data connection: a 425 (passive ports all taken)
+        // fails it, before the stream is handed out, so that core's retry layer repeats it.
+        await this.#download(
           lease,
           path,
           out,
@@ -389,7 +391,11 @@ export class FtpDriver implements StorageDriver {
     }
   }
 
-  /** Streams RETR (from REST `start`) into `out`; with `limit`, stops after that many bytes. */
+  /**
+   * Streams RETR (from REST `start`) into `out`; with `limit`, stops after that many bytes. Resolves
+   * once the first bytes arrived (or the transfer ended); a failure before that rejects, and `out`
+   * is left alone. A later failure destroys `out`.
+   */
   #download(
     lease: { connection: FtpConnection; release(broken?: boolean): void },
     path: string,
@@ -397,8 +403,14 @@ export class FtpDriver implements StorageDriver {
     start: number,
     limit: number | undefined,
     signal: AbortSignal | undefined,
-  ): void {
+  ): Promise<void> {
     const connection = lease.connection;
+    let markStarted!: () => void;
+    let failStart!: (error: unknown) => void;
+    const started = new Promise<void>((resolve, reject) => {
+      markStarted = resolve;
+      failStart = reject;
+    });
     let remaining = limit ?? Number.POSITIVE_INFINITY;
     let stoppedEarly = false;
     let settled = false;
@@ -415,6 +427,7 @@ export class FtpDriver implements StorageDriver {
             return;
           }
           delivered = true;
+          markStarted();
           let data = chunk;
           if (data.length >= remaining) {
             data = data.subarray(0, remaining);
@@ -449,15 +462,18 @@ export class FtpDriver implements StorageDriver {
         signal?.removeEventListener('abort', onAbort);
         if (!stoppedEarly) out.end();
         lease.release();
+        markStarted();
       },
       (error: unknown) => {
         settled = true;
         signal?.removeEventListener('abort', onAbort);
-        if (!stoppedEarly && !out.destroyed)
-          out.destroy(ftpError(error, this.#what('reading', path)) as Error);
         lease.release(true);
+        if (!delivered) failStart(signal?.aborted ? signal.reason : error);
+        else if (!stoppedEarly && !out.destroyed)
+          out.destroy(ftpError(error, this.#what('reading', path)) as Error);
       },
     );
+    return started;
   }
 
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
