@@ -21,12 +21,13 @@
  * processes that are gone.
  */
 
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { prepareTestcontainersHost } from './mode.js';
 import type { ServerName } from './types.js';
-import { appendLog, isAlive, ServerError, sleep, tcpAnswers } from './util.js';
+import { appendLog, isAlive, processesInPidNamespaceOf, ServerError, sleep, tcpAnswers } from './util.js';
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 
@@ -117,6 +118,28 @@ export interface ServerContainer {
   stop(): Promise<void>;
   /** docker restart (same container, same file system and binds), then waits until ready. */
   restart(): Promise<void>;
+  /**
+   * The container's processes as host pids when the engine runs on this machine (so the loopback
+   * checks read their sockets as they read a native server's); [] when they are not visible here (an
+   * engine on another machine or in a VM, as Docker Desktop's).
+   */
+  processes(): number[];
+}
+
+/**
+ * The host pid of a running container's first process, when it is a process of this machine: the
+ * engine reports it in its own PID namespace, so it is trusted only when that process's cgroup names
+ * the container (an engine in a VM reports pids that mean something else here).
+ */
+async function hostPidOf(id: string): Promise<number | undefined> {
+  const client = await runtimeClient();
+  const pid = (await client.container.getById(id).inspect()).State.Pid;
+  if (!pid) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(id) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const shown = new Set<string>();
@@ -199,8 +222,10 @@ export async function startServerContainer(spec: ServerContainerSpec): Promise<S
     await started.stop({ remove: true, timeout: 10_000 });
     await waitPortsClosed(eng.host, spec.ports, spec.what);
   };
+  let pid: number | undefined;
   try {
     await waitReady(spec, id);
+    pid = await hostPidOf(id);
   } catch (err) {
     await stop().catch(() => {});
     throw err;
@@ -211,9 +236,12 @@ export async function startServerContainer(spec: ServerContainerSpec): Promise<S
     stop,
     async restart() {
       appendLog(spec.logFile, `--- ${new Date().toISOString()} restarting ${spec.what}\n`);
+      pid = undefined;
       await started.restart({ timeout: 10_000 });
       await waitReady(spec, id);
+      pid = await hostPidOf(id);
     },
+    processes: () => (pid ? processesInPidNamespaceOf(pid) : []),
   };
 }
 

@@ -17,13 +17,14 @@ import { isServerName } from './registry.js';
 import {
   type OwnerState,
   type StartedServer,
+  serverSockets,
   startServer,
   toServerState,
   writeFileAtomic,
   writeOwnerState,
 } from './runtime.js';
 import type { ServerName } from './types.js';
-import { isLoopback, listeningSocketsOfGroups, renderEnvFile } from './util.js';
+import { isLoopback, renderEnvFile } from './util.js';
 
 export class Controller {
   readonly servers = new Map<ServerName, StartedServer>();
@@ -109,8 +110,8 @@ export class Controller {
       if (!s) throw new Error(`${name} is not running under owner ${this.owner}`);
       if (!s.running.restart) throw new Error(`the ${name} launcher has no restart()`);
       await s.running.restart();
-      if (s.running.pids.length > 0) {
-        s.listening = listeningSocketsOfGroups(s.running.pids).filter((l) => isLoopback(l.address));
+      if (s.running.pids.length > 0 || s.running.processes) {
+        s.listening = serverSockets(s.running).filter((l) => isLoopback(l.address));
       }
       await this.persist();
     });

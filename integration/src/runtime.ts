@@ -16,6 +16,7 @@ import {
   isLoopback,
   type ListeningSocket,
   listeningSocketsOfGroups,
+  listeningSocketsOfProcesses,
   logTail,
   processGroupMembers,
   STATE_ROOT,
@@ -161,7 +162,7 @@ export async function startServer(name: ServerName, owner: string): Promise<Star
     }
   }
   const startMs = Date.now() - t0 - installMs;
-  const listening = running.pids.length > 0 ? listeningSocketsOfGroups(running.pids) : [];
+  const listening = serverSockets(running);
   const exposed = listening.filter((l) => !isLoopback(l.address));
   if (exposed.length > 0) {
     await running.stop().catch(() => {});
@@ -180,6 +181,17 @@ export async function startServer(name: ServerName, owner: string): Promise<Star
     installMs,
     startMs,
   };
+}
+
+/**
+ * What a running server listens on: the sockets of its process groups (native) or of its container's
+ * processes (a container on this machine's engine with host networking shares this network namespace);
+ * [] when they cannot be seen from here (an engine elsewhere, bridge networking).
+ */
+export function serverSockets(running: RunningServer): ListeningSocket[] {
+  if (running.pids.length > 0) return listeningSocketsOfGroups(running.pids);
+  const procs = running.processes?.() ?? [];
+  return procs.length > 0 ? listeningSocketsOfProcesses(procs) : [];
 }
 
 /** True when a recorded server still runs: its process groups are alive and its ports answer. */

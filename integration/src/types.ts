@@ -24,6 +24,11 @@ export interface RunningServer {
   env: Record<string, string>;
   /** Process ids started for this server (all are killed by stop). */
   pids: number[];
+  /**
+   * A container server's processes as host pids, when the engine runs on this machine ([] when not
+   * visible here): not for stopping it (stop() does that), for reading what it listens on.
+   */
+  processes?(): number[];
   logFile: string;
   /** Stops the server and every process it started; resolves once its ports are closed. */
   stop(): Promise<void>;

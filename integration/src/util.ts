@@ -468,9 +468,35 @@ export function listeningSocketsOfGroups(pgids: number[]): ListeningSocket[] {
     pids.add(g);
     for (const p of processGroupMembers(g)) pids.add(p);
   }
+  return listeningSocketsOfProcesses([...pids]);
+}
+
+/** Listening sockets (in this network namespace) owned by any of the given processes. */
+export function listeningSocketsOfProcesses(pids: number[]): ListeningSocket[] {
   const inodes = new Set<number>();
   for (const p of pids) for (const i of socketInodesOf(p)) inodes.add(i);
   return listeningSockets().filter((s) => inodes.has(s.inode));
+}
+
+/**
+ * Every process in the PID namespace of `pid` (a container's processes, seen from the host), or []
+ * when `pid` is not a process here.
+ */
+export function processesInPidNamespaceOf(pid: number): number[] {
+  let ns = '';
+  try {
+    ns = readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const e of safeReaddir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readlinkSync(`/proc/${e}/ns/pid`) === ns) out.push(Number(e));
+    } catch {}
+  }
+  return out;
 }
 
 /** True for 127.0.0.0/8, ::1 and ::ffff:127.x addresses. */
@@ -567,17 +593,25 @@ export function isExecutable(file: string): boolean {
 }
 
 /**
+ * The flags of every `go install` here: no cgo (a static binary, which the `FROM scratch` images need),
+ * no symbol table or DWARF (`-s -w`: a smaller binary and a cheaper link, the longest single step of a
+ * large build) and no file-system paths in it (`-trimpath`). None changes what the server does.
+ */
+export const GO_BUILD_FLAGS = ['-trimpath', '-ldflags=-s -w'];
+
+/**
  * `go install pkg@version` into `<installDir>/bin` (atomic: built into a temp GOBIN then renamed),
  * under a lock. Returns the path of the binary. No-op when the binary is already cached.
  */
-export async function goInstall(opts: {
+/** A Go program the cache holds: `go install pkg@version`, its binary at `<installDir>/bin/<binary>`. */
+export interface GoBuild {
   pkg: string;
   version: string;
   installDir: string;
   binary: string;
-  logFile: string;
-  timeoutMs?: number;
-}): Promise<string> {
+}
+
+export async function goInstall(opts: GoBuild & { logFile: string; timeoutMs?: number }): Promise<string> {
   const bin = join(opts.installDir, 'bin', opts.binary);
   if (isExecutable(bin)) return bin;
   return withLock(opts.installDir, async () => {
@@ -587,7 +621,7 @@ export async function goInstall(opts: {
     await mkdir(tmp, { recursive: true });
     const started = Date.now();
     appendLog(opts.logFile, `installing ${opts.pkg}@${opts.version} into ${opts.installDir} (go install)\n`);
-    await runLogged('go', ['install', `${opts.pkg}@${opts.version}`], {
+    await runLogged('go', ['install', ...GO_BUILD_FLAGS, `${opts.pkg}@${opts.version}`], {
       logFile: opts.logFile,
       extraEnv: { GOBIN: tmp, CGO_ENABLED: process.env.CGO_ENABLED ?? '0' },
       timeoutMs: opts.timeoutMs ?? 60 * 60_000,
@@ -598,6 +632,28 @@ export async function goInstall(opts: {
     appendLog(opts.logFile, `installed ${opts.binary} in ${Math.round((Date.now() - started) / 1000)} s\n`);
     return bin;
   });
+}
+
+/**
+ * Downloads the modules `go install pkg@version` would build (`go install -n` loads every package,
+ * fetching its module, and builds nothing), so a build queued behind another can have its network
+ * part done while the other compiles. No-op when the binary is already cached.
+ */
+export async function goDownload(opts: GoBuild & { logFile: string }): Promise<void> {
+  if (isExecutable(join(opts.installDir, 'bin', opts.binary))) return;
+  const started = Date.now();
+  // -n prints the whole build plan (megabytes): into a file of its own, kept only when it fails
+  const plan = `${opts.logFile}.go-plan`;
+  await runLogged('go', ['install', '-n', ...GO_BUILD_FLAGS, `${opts.pkg}@${opts.version}`], {
+    logFile: plan,
+    extraEnv: { CGO_ENABLED: process.env.CGO_ENABLED ?? '0' },
+    timeoutMs: 30 * 60_000,
+  });
+  await rm(plan, { force: true });
+  appendLog(
+    opts.logFile,
+    `downloaded the modules of ${opts.pkg}@${opts.version} in ${Math.round((Date.now() - started) / 1000)} s\n`,
+  );
 }
 
 /** A fresh, empty directory (removed first if present). */

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Client } from 'basic-ftp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverSockets } from '../src/runtime.ts';
 import { type LaunchedForTest, launchForTest } from '../src/testing.ts';
-import { isLoopback, listeningSocketsOfGroups } from '../src/util.ts';
+import { isLoopback } from '../src/util.ts';
 
 let srv: LaunchedForTest;
 let env: Record<string, string>;
@@ -83,9 +85,16 @@ describe('pure-ftpd (ftp)', () => {
     expect(decodeURIComponent(uri.password)).toBe(env.ARTIFACTS_IT_FTP_PASSWORD);
     expect(env.ARTIFACTS_IT_FTP_HOST).toBe('127.0.0.1');
     expect(readFileSync(env.ARTIFACTS_FTP_CA_FILE!, 'utf8')).toContain('BEGIN CERTIFICATE');
-    const sockets = listeningSocketsOfGroups(srv.server.running.pids);
+    const sockets = serverSockets(srv.server.running);
     expect(sockets.length).toBeGreaterThan(0);
     expect(sockets.filter((s) => !isLoopback(s.address))).toEqual([]);
+  });
+
+  it("stores the test user's password as SHA-512 crypt, not pure-pw's memory-hard default that every login pays", () => {
+    const passwd = readFileSync(join(srv.server.stateDir, 'pure-ftpd', 'pureftpd.passwd'), 'utf8');
+    const [user, hash] = passwd.split(':');
+    expect(user).toBe(env.ARTIFACTS_IT_FTP_USER);
+    expect(hash).toMatch(/^\$6\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{86}$/);
   });
 
   it('plain FTP: put, get, list, rename, delete', async () => {

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverSockets } from '../src/runtime.ts';
 import { hdfsPeakRssMiB } from '../src/servers/hdfs.ts';
 import { type LaunchedForTest, launchForTest } from '../src/testing.ts';
-import { isLoopback, listeningSocketsOfGroups } from '../src/util.ts';
+import { isLoopback } from '../src/util.ts';
 
 let srv: LaunchedForTest;
 let env: Record<string, string>;
@@ -82,7 +83,7 @@ describe('MiniDFSCluster (hdfs, WebHDFS)', () => {
     expect(core).toContain(`<name>fs.defaultFS</name><value>hdfs://127.0.0.1:${uri.port}</value>`);
     expect(hdfs).toContain(`<name>dfs.namenode.http-address</name><value>127.0.0.1:${web.port}</value>`);
     expect(hdfs).toContain('<name>dfs.webhdfs.enabled</name><value>true</value>');
-    const sockets = listeningSocketsOfGroups(srv.server.running.pids);
+    const sockets = serverSockets(srv.server.running);
     expect(sockets.map((s) => s.port)).toEqual(expect.arrayContaining([Number(uri.port), Number(web.port)]));
     expect(sockets.filter((s) => !isLoopback(s.address))).toEqual([]);
   });

@@ -3,8 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverSockets } from '../src/runtime.ts';
 import { type LaunchedForTest, launchForTest } from '../src/testing.ts';
-import { isLoopback, listeningSocketsOfGroups } from '../src/util.ts';
+import { isLoopback } from '../src/util.ts';
 
 const run = promisify(execFile);
 let srv: LaunchedForTest;
@@ -69,7 +70,7 @@ describe('MLflow artifact server (mlflow)', () => {
     expect(existsSync(env.ARTIFACTS_IT_MLFLOW_ARTIFACTS_DESTINATION!)).toBe(true);
     const health = await fetch(`${env.ARTIFACTS_IT_MLFLOW_TRACKING_URI}/health`);
     expect(health.status).toBe(200);
-    const sockets = listeningSocketsOfGroups(srv.server.running.pids);
+    const sockets = serverSockets(srv.server.running);
     expect(sockets.length).toBeGreaterThan(0);
     expect(sockets.filter((s) => !isLoopback(s.address))).toEqual([]);
   });

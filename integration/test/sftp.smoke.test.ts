@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import SftpClient from 'ssh2-sftp-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverSockets } from '../src/runtime.ts';
 import { type LaunchedForTest, launchForTest } from '../src/testing.ts';
-import { isLoopback, listeningSocketsOfGroups } from '../src/util.ts';
+import { isLoopback } from '../src/util.ts';
 
 let srv: LaunchedForTest;
 let env: Record<string, string>;
@@ -82,7 +83,7 @@ describe('OpenSSH sshd (sftp)', () => {
     expect(readFileSync(env.ARTIFACTS_SFTP_KNOWN_HOSTS!, 'utf8')).toMatch(
       new RegExp(`^\\[127\\.0\\.0\\.1\\]:${port} ssh-ed25519 [A-Za-z0-9+/=]+\\n$`),
     );
-    const sockets = listeningSocketsOfGroups(srv.server.running.pids);
+    const sockets = serverSockets(srv.server.running);
     expect(sockets.length).toBeGreaterThan(0);
     expect(sockets.filter((s) => !isLoopback(s.address))).toEqual([]);
   });

@@ -19,7 +19,7 @@ import '@artifacts/http';
 import '@artifacts/s3';
 import '@artifacts/sftp';
 import { type StartedServer, startServer } from '@artifacts/server';
-import { type RedirectRewriter, startRedirectRewriter } from './webhdfs-redirects.ts';
+import { type RedirectRewriter, startRedirectRewriter, webhdfsDataNodePort } from '@artifacts/testkit';
 
 export interface FaultBackend {
   name: string;
@@ -299,7 +299,7 @@ export async function gcsBackend(): Promise<FaultBackend> {
 /**
  * HDFS (MiniDFSCluster over WebHDFS). The NameNode redirects every read and write to the
  * DataNode's HTTP address, which the client then reaches directly. With `datanodeBehindProxy`, the
- * backend's `port` is a hop that rewrites those redirects (src/webhdfs-redirects.ts) to a second
+ * backend's `port` is a hop that rewrites those redirects (testkit's startRedirectRewriter) to a second
  * proxy, `sideProxies`, in front of the DataNode: every byte then crosses a proxy with the faults.
  */
 export async function hdfsBackend(opts: { datanodeBehindProxy?: boolean } = {}): Promise<FaultBackend> {
@@ -313,7 +313,7 @@ export async function hdfsBackend(opts: { datanodeBehindProxy?: boolean } = {}):
   let rewriter: RedirectRewriter | undefined;
   let sideProxies: FaultBackend['sideProxies'];
   if (opts.datanodeBehindProxy) {
-    const datanodePort = await redirectPort(webhdfs, `${base.pathname}/.probe`, user);
+    const datanodePort = await webhdfsDataNodePort(webhdfs, `${base.pathname}/.probe`, user);
     const listenPort = await freePort();
     rewriter = await startRedirectRewriter(namenodePort, (p) =>
       p === datanodePort ? listenPort : undefined,
@@ -361,21 +361,6 @@ export async function hdfsBackend(opts: { datanodeBehindProxy?: boolean } = {}):
 }
 
 /** The DataNode port the NameNode redirects a CREATE of `path` to (nothing is created). */
-async function redirectPort(webhdfs: string, path: string, user: string): Promise<number> {
-  const query = new URLSearchParams({ op: 'CREATE', 'user.name': user, overwrite: 'true' });
-  const response = await fetch(`${webhdfs}/webhdfs/v1${path}?${query}`, {
-    method: 'PUT',
-    redirect: 'manual',
-  });
-  await response.body?.cancel();
-  const location = response.headers.get('location');
-  if (response.status !== 307 || !location)
-    throw new Error(
-      `WebHDFS CREATE ${path}: expected a redirect to the DataNode, got HTTP ${response.status}`,
-    );
-  return Number(new URL(location).port);
-}
-
 export const BACKENDS: Record<string, () => Promise<FaultBackend>> = {
   http: artifactServerBackend,
   sftp: sftpBackend,

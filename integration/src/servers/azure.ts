@@ -146,6 +146,7 @@ export const launcher: Launcher = {
       mode: 'containers',
       env,
       pids: [],
+      processes: () => c.processes(),
       logFile: ctx.logFile,
       stop: () => c.stop(),
       restart: () => c.restart(),

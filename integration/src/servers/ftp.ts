@@ -314,6 +314,7 @@ async function startContainer(ctx: LaunchContext): Promise<RunningServer> {
       ARTIFACTS_FTP_CA_FILE: certFile,
     },
     pids: [],
+    processes: () => c.processes(),
     logFile,
     stop: () => c.stop(),
     restart: () => c.restart(),

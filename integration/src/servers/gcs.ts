@@ -14,6 +14,7 @@ import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
   cacheDirFor,
   freePort,
+  type GoBuild,
   goInstall,
   httpStatus,
   ManagedProcess,
@@ -49,18 +50,22 @@ async function createBucket(endpoint: string): Promise<void> {
   }
 }
 
+/** What `go install` builds for fake-gcs-server, and where the binary goes. */
+export function fakeGcsBuild(): GoBuild {
+  return {
+    pkg: FAKE_GCS_MODULE,
+    version: FAKE_GCS_VERSION,
+    installDir: cacheDirFor('fake-gcs-server', FAKE_GCS_VERSION),
+    binary: 'fake-gcs-server',
+  };
+}
+
 export const launcher: Launcher = {
   name: 'gcs',
   version: FAKE_GCS_VERSION,
 
   async install(ctx) {
-    await goInstall({
-      pkg: FAKE_GCS_MODULE,
-      version: FAKE_GCS_VERSION,
-      installDir: cacheDirFor('fake-gcs-server', FAKE_GCS_VERSION),
-      binary: 'fake-gcs-server',
-      logFile: ctx.logFile,
-    });
+    await goInstall({ ...fakeGcsBuild(), logFile: ctx.logFile });
   },
 
   async start(ctx: LaunchContext): Promise<RunningServer> {
@@ -154,6 +159,7 @@ export const launcher: Launcher = {
       mode: 'containers',
       env: envFor(endpoint),
       pids: [],
+      processes: () => c.processes(),
       logFile: ctx.logFile,
       stop: () => c.stop(),
     };

@@ -344,6 +344,7 @@ async function start(ctx: LaunchContext, inContainer = false, secure = false): P
     get pids() {
       return inContainer ? [] : [proc.pid];
     },
+    processes: () => container?.processes() ?? [],
     logFile,
     stop: halt,
     async restart() {

@@ -53,7 +53,7 @@ function localDirOf(uri: string): string | undefined {
 export async function startMlflowServerContainer(
   opts: MlflowServerOptions,
   modeArgs: string[],
-): Promise<MlflowServer & { restart(): Promise<void> }> {
+): Promise<MlflowServer & { restart(): Promise<void>; processes(): number[] }> {
   const eng = await engine();
   const image = await serverImage('mlflow');
   process.env.ARTIFACTS_IT_MLFLOW_IMAGE ??= image;
@@ -91,7 +91,7 @@ export async function startMlflowServerContainer(
     // importing MLflow takes seconds idle, a minute or more on a loaded 2-core machine
     readyTimeoutMs: 300_000,
   });
-  return { url, port, stop: () => c.stop(), restart: () => c.restart() };
+  return { url, port, stop: () => c.stop(), restart: () => c.restart(), processes: () => c.processes() };
 }
 
 /**
@@ -153,6 +153,7 @@ export async function startMlflowContainer(ctx: LaunchContext): Promise<RunningS
       ARTIFACTS_IT_MLFLOW_BIN: mlflowClientCommand('mlflow', ctx.stateDir),
     },
     pids: [],
+    processes: () => server.processes(),
     logFile: ctx.logFile,
     stop: () => server.stop(),
     restart: () => server.restart(),

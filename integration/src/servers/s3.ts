@@ -18,6 +18,7 @@ import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
   cacheDirFor,
   freePorts,
+  type GoBuild,
   goInstall,
   httpStatus,
   ManagedProcess,
@@ -87,18 +88,22 @@ async function createBucket(endpoint: string, secret: string, ca?: string): Prom
   }
 }
 
+/** What `go install` builds for MinIO, and where the binary goes. */
+export function minioBuild(): GoBuild {
+  return {
+    pkg: MINIO_MODULE,
+    version: MINIO_VERSION,
+    installDir: cacheDirFor('minio', MINIO_VERSION),
+    binary: 'minio',
+  };
+}
+
 export const launcher: Launcher = {
   name: 's3',
   version: MINIO_VERSION,
 
   async install(ctx) {
-    await goInstall({
-      pkg: MINIO_MODULE,
-      version: MINIO_VERSION,
-      installDir: cacheDirFor('minio', MINIO_VERSION),
-      binary: 'minio',
-      logFile: ctx.logFile,
-    });
+    await goInstall({ ...minioBuild(), logFile: ctx.logFile });
   },
 
   async start(ctx: LaunchContext): Promise<RunningServer> {
@@ -314,6 +319,7 @@ export const launcher: Launcher = {
         ARTIFACTS_IT_S3_KMS_KEY_ID: KMS_KEY_ID,
       },
       pids: [],
+      processes: () => containers.flatMap((c) => c.processes()),
       logFile: ctx.logFile,
       stop,
       async restart() {

@@ -304,6 +304,7 @@ async function startContainer(ctx: LaunchContext): Promise<RunningServer> {
       ARTIFACTS_IT_SFTP_HOST_FINGERPRINT: fingerprintOf(hostPub.join(' ')),
     },
     pids: [],
+    processes: () => c.processes(),
     logFile,
     stop: () => c.stop(),
     restart: () => c.restart(),

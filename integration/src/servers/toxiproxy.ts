@@ -7,7 +7,15 @@
  */
 import { join } from 'node:path';
 import type { LaunchContext } from '../types.js';
-import { cacheDirFor, freePort, goInstall, ManagedProcess, ServerError, waitForHttp } from '../util.js';
+import {
+  cacheDirFor,
+  freePort,
+  type GoBuild,
+  goInstall,
+  ManagedProcess,
+  ServerError,
+  waitForHttp,
+} from '../util.js';
 
 export const TOXIPROXY_MODULE = 'github.com/Shopify/toxiproxy/v2/cmd/server';
 export const TOXIPROXY_VERSION = 'v2.12.0';
@@ -92,14 +100,18 @@ export interface RunningToxiproxy {
   stop(): Promise<void>;
 }
 
-export async function installToxiproxy(ctx: Pick<LaunchContext, 'logFile'>): Promise<string> {
-  return goInstall({
+/** What `go install` builds for toxiproxy, and where the binary goes. */
+export function toxiproxyBuild(): GoBuild {
+  return {
     pkg: TOXIPROXY_MODULE,
     version: TOXIPROXY_VERSION,
     installDir: cacheDirFor('toxiproxy', TOXIPROXY_VERSION),
     binary: 'server',
-    logFile: ctx.logFile,
-  });
+  };
+}
+
+export async function installToxiproxy(ctx: Pick<LaunchContext, 'logFile'>): Promise<string> {
+  return goInstall({ ...toxiproxyBuild(), logFile: ctx.logFile });
 }
 
 export async function startToxiproxy(ctx: Pick<LaunchContext, 'logFile'>): Promise<RunningToxiproxy> {

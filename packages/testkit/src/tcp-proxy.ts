@@ -27,13 +27,33 @@ export interface TcpProxy {
   resume(): void;
   /** Zeroes the byte counters. */
   resetCounters(): void;
+  /**
+   * Another port, forwarding to `target` with the same pace, stall and counters: for a service whose
+   * client is sent to a second address (a WebHDFS DataNode, an FTP passive data port). The same
+   * target always gets the same port.
+   */
+  route(target: { host: string; port: number }): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
+}
+
+export interface TcpProxyOptions {
+  /**
+   * Rewrites each line the server sends on the connections to the main port, before pacing: how a
+   * line-based protocol's replies that name an address (FTP's passive-mode replies) are pointed at
+   * a `route` of this proxy. Lines keep their `\r\n`/`\n` ending.
+   */
+  rewriteLine?: (line: string, proxy: TcpProxy) => string | Promise<string>;
 }
 
 const TICK_MS = 50;
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+export async function startTcpProxy(
+  target: { host: string; port: number },
+  options: TcpProxyOptions = {},
+): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  const servers: Server[] = [];
+  const routes = new Map<string, Promise<{ host: string; port: number }>>();
   let bytesUp = 0;
   let bytesDown = 0;
   let connections = 0;
@@ -52,14 +72,21 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     while (stalled() && !socket.destroyed) await new Promise<void>((resolve) => wake.push(resolve));
   };
 
-  function pump(from: Socket, to: Socket, count: (n: number) => void): void {
+  function pump(
+    from: Socket,
+    to: Socket,
+    count: (n: number) => void,
+    rewrite?: (chunk: Buffer) => Promise<Buffer>,
+  ): void {
     // A token bucket per direction: the pace holds whatever the size of the chunks that arrive
     // (sleeping a tick per chunk would cap it at one chunk per tick), with bursts of one tick at most.
     let tokens = 0;
     let refilled = Date.now();
+    /** The chunk being forwarded ('end' may come before it is: it waits for it). */
+    let busy = Promise.resolve();
     from.on('data', (chunk: Buffer) => {
       from.pause();
-      forward(chunk).catch(() => {
+      busy = (rewrite ? rewrite(chunk).then(forward) : forward(chunk)).catch(() => {
         // The other side went away mid-write (EPIPE): the connection is over for both.
         from.destroy();
         to.destroy();
@@ -93,40 +120,71 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       }
       if (!from.destroyed) from.resume();
     };
+    // A side that ended cleanly has its end passed on once its last chunk is forwarded (a paused
+    // stream still emits 'end' right after handing out its last chunk); destroying the other side
+    // on its close would drop those bytes (an FTP client destroys its data socket once it wrote).
+    let ended = false;
     from.once('end', () => {
-      void waitWhileStalled(to).then(() => to.end());
+      ended = true;
+      void busy.then(() => waitWhileStalled(to)).then(() => to.end());
     });
-    from.once('close', () => to.destroy());
+    from.once('close', () => {
+      if (!ended) to.destroy();
+    });
     from.on('error', () => to.destroy());
   }
 
-  const server: Server = createServer((client) => {
-    connections++;
-    const upstream = connect(target.port, target.host);
-    sockets.add(client);
-    sockets.add(upstream);
-    client.once('close', () => sockets.delete(client));
-    upstream.once('close', () => sockets.delete(upstream));
-    pump(client, upstream, (n) => {
-      bytesUp += n;
+  /** Splits what the server sends into whole lines and hands each to `rewriteLine`. */
+  const lineRewriter = () => {
+    let pending = '';
+    return async (chunk: Buffer): Promise<Buffer> => {
+      pending += chunk.toString('latin1');
+      const end = pending.lastIndexOf('\n') + 1;
+      const lines = pending.slice(0, end).split(/(?<=\n)/);
+      pending = pending.slice(end);
+      let out = '';
+      for (const line of lines) if (line !== '') out += await options.rewriteLine!(line, proxy);
+      return Buffer.from(out, 'latin1');
+    };
+  };
+
+  const listen = async (to: { host: string; port: number }, main: boolean): Promise<number> => {
+    const server: Server = createServer((client) => {
+      connections++;
+      const upstream = connect(to.port, to.host);
+      sockets.add(client);
+      sockets.add(upstream);
+      client.once('close', () => sockets.delete(client));
+      upstream.once('close', () => sockets.delete(upstream));
+      pump(client, upstream, (n) => {
+        bytesUp += n;
+      });
+      pump(
+        upstream,
+        client,
+        (n) => {
+          bytesDown += n;
+        },
+        main && options.rewriteLine ? lineRewriter() : undefined,
+      );
     });
-    pump(upstream, client, (n) => {
-      bytesDown += n;
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('the proxy has no TCP address');
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('the proxy has no TCP address');
+    return address.port;
+  };
+  const port = await listen(target, true);
 
   const release = () => {
     const waiting = wake;
     wake = [];
     for (const resolve of waiting) resolve();
   };
-  return {
+  const proxy: TcpProxy = {
     host: '127.0.0.1',
-    port: address.port,
+    port,
     get bytesUp() {
       return bytesUp;
     },
@@ -158,10 +216,22 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       bytesUp = 0;
       bytesDown = 0;
     },
+    route(to) {
+      const key = `${to.host}:${to.port}`;
+      let route = routes.get(key);
+      if (!route) {
+        route = listen(to, false).then((routePort) => ({ host: '127.0.0.1', port: routePort }));
+        routes.set(key, route);
+      }
+      return route;
+    },
     async close() {
       for (const socket of sockets) socket.destroy();
       release();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(
+        servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+      );
     },
   };
+  return proxy;
 }

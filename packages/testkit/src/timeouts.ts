@@ -11,7 +11,13 @@ export interface TimeoutSuiteOptions {
    * Opens a fresh, empty repository whose client connects to `proxy` (not to the server) with
    * `timeoutMs` as its timeout. Give each call its own root.
    */
-  open: (proxy: { host: string; port: number }, timeoutMs: number) => Promise<ArtifactRepository>;
+  open: (proxy: TcpProxy, timeoutMs: number) => Promise<ArtifactRepository>;
+  /**
+   * Starts the proxy in front of `target`. Default `startTcpProxy`; `startFtpProxy` also carries
+   * FTP's passive data connections. A service that sends its client to a second address (a WebHDFS
+   * DataNode) reaches it through `proxy.route` in `open`.
+   */
+  startProxy?: (target: { host: string; port: number }) => Promise<TcpProxy>;
   /** The timeout the suite sets, in ms. Default 1500. */
   timeoutMs?: number;
   /**
@@ -39,12 +45,12 @@ export function describeTimeouts(name: string, options: TimeoutSuiteOptions): vo
   const fresh = async () => {
     proxy.resume();
     proxy.rateBytesPerSecond = undefined;
-    return options.open({ host: proxy.host, port: proxy.port }, timeoutMs);
+    return options.open(proxy, timeoutMs);
   };
 
   describe(`${name}: timeouts bound stalls, not transfers`, () => {
     beforeAll(async () => {
-      proxy = await startTcpProxy(options.target);
+      proxy = await (options.startProxy ?? startTcpProxy)(options.target);
     });
     afterAll(async () => {
       await proxy.close();

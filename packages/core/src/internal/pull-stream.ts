@@ -8,6 +8,8 @@ export interface PullStreamOptions {
   onData?: () => void;
   /** Destroying this stream destroys the source too (false: the source can be handed to another reader). */
   ownSource: boolean;
+  /** The error this stream fails with when the source fails with `error`. */
+  translateError?: (error: Error) => Error;
 }
 
 /**
@@ -35,7 +37,7 @@ export class PullStream extends Readable {
     this.#options.onData?.();
     this.push(null);
   };
-  readonly #onError = (error: Error) => this.destroy(error);
+  readonly #onError = (error: Error) => this.destroy(this.#options.translateError?.(error) ?? error);
 
   constructor(source: Readable, options: PullStreamOptions) {
     super({ highWaterMark: 64 * 1024 });

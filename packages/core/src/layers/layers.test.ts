@@ -151,6 +151,26 @@ describe('withTimeout', () => {
     expect(error.code).toBe('timeout');
   });
 
+  it('fails a stalled read with timeout when the client fails its body with an AbortError at once', async () => {
+    // node-fetch (under Google's client) emits its AbortError on the body synchronously on abort.
+    const driver = withTimeout(
+      fake({
+        read: async (_key, options): Promise<DriverReadResult> => {
+          const stream = trickle(6, 10, 2);
+          options.signal?.addEventListener('abort', () => {
+            const error = new Error('The operation was aborted.');
+            error.name = 'AbortError';
+            stream.emit('error', error);
+          });
+          return { stream };
+        },
+      }),
+      100,
+    );
+    const error = await failure(consume((await driver.read('k', {})).stream));
+    expect(error.code).toBe('timeout');
+  });
+
   it('bounds a metadata call and leaves -1 unbounded', async () => {
     const slowStat = fake({
       stat: async (_key, options) => {

@@ -137,6 +137,9 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       ownSource: true,
       onWait: () => dog.wait(),
       onData: () => dog.disarm(),
+      // A client may fail its body with its own AbortError before the listener below runs (node-fetch
+      // emits it synchronously on abort): a stall is still a timeout.
+      translateError: (error) => dog.translate(error) as Error,
     });
     dog.signal.addEventListener(
       'abort',

@@ -22,6 +22,7 @@ import { type FileInfo, FileType, FTPError } from 'basic-ftp';
 import { type FtpConnection, FtpConnectionFactory, isConnectionError } from './connection.js';
 import { ftpError, isMissing, replyCode } from './errors.js';
 import type { FtpSettings } from './settings.js';
+import { afterHandshake } from './tls-data.js';
 
 interface PathInfo {
   isDir: boolean;
@@ -214,7 +215,11 @@ export class FtpDriver implements StorageDriver {
                 write: async (temp) => {
                   const upload = () =>
                     retryDataConnection(
-                      () => connection.client.uploadFrom(body, temp),
+                      () =>
+                        connection.client.uploadFrom(
+                          this.#settings.tls === 'none' ? body : afterHandshake(body, connection.client),
+                          temp,
+                        ),
                       () => !body.readableDidRead && !connection.dead,
                     );
                   try {
@@ -255,7 +260,8 @@ export class FtpDriver implements StorageDriver {
         },
       );
     } catch (error) {
-      if (this.#orphans.size > 0) await this.#removeOrphans();
+      // After an abort (a stalled server, likely still stalled) the next operation removes them.
+      if (this.#orphans.size > 0 && !options.signal?.aborted) await this.#removeOrphans();
       throw ftpError(error, this.#what('writing', target));
     }
     return undefined;

@@ -1,5 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import {
@@ -138,6 +142,43 @@ describeResilience('ftp on pure-ftpd', {
   storedNames: (repo) => rawNames(uris.get(repo)!),
   connections: () => connectionsTo(port()),
   connectionNoun: 'control connections',
+});
+
+describe('explicit FTPS data connections', () => {
+  it(
+    'empty uploads right after the data connection’s handshake all land (the close_notify is never lost)',
+    async () => {
+      // Before the fix about one empty upload in ten (from a file, two connections at once, on a
+      // loaded machine) failed with `tlsv1 alert decode error`: the body ended in the turn the TLS
+      // handshake finished, Node dropped the close_notify, and pure-ftpd's OpenSSL 3 took the bare
+      // FIN for a truncation. An empty file's stream knows its end before the transfer starts.
+      const dir = await mkdtemp(join(tmpdir(), 'ftp-empty-'));
+      const empty = join(dir, 'empty.txt');
+      await writeFile(empty, '');
+      const repo = await open(uri(), { tls: 'explicit', maxConnections: 2 });
+      const failures: string[] = [];
+      const perWorker = 150;
+      try {
+        await Promise.all(
+          [0, 1].map(async (worker) => {
+            for (let i = 0; i < perWorker; i++) {
+              await repo
+                .write(`w${worker}/${i}.txt`, createReadStream(empty))
+                .catch((error: Error) => failures.push(`w${worker}/${i}.txt: ${error.message}`));
+            }
+          }),
+        );
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+      expect(failures, failures.join('\n')).toEqual([]);
+      for (const worker of ['w0', 'w1']) {
+        const listed = await repo.listArtifacts(worker);
+        expect(listed.filter((f) => !f.isDir && f.fileSize === 0)).toHaveLength(perWorker);
+      }
+    },
+    10 * 60_000,
+  );
 });
 
 describe('servers without MLST', () => {

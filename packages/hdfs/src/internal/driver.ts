@@ -101,7 +101,10 @@ export class HdfsDriver implements StorageDriver {
         },
         rename: (temp) => this.#rename(temp, target, what, signal),
         remove: async (temp) => {
-          if (created) await this.#removeTemp(temp);
+          if (!created) return;
+          // After an abort (a stalled server, likely still stalled) the next write removes it.
+          if (signal?.aborted) throw new Error('aborted');
+          await this.#removeTemp(temp);
         },
       },
       { orphans: this.#orphans, ...(signal ? { signal } : {}) },

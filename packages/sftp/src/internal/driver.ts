@@ -85,35 +85,44 @@ export class SftpDriver implements StorageDriver {
         async (connection) => {
           const dir = posix.dirname(target);
           let handle: Buffer | undefined;
-          await replaceAtomically(
-            target,
-            {
-              write: async (temp) => {
-                try {
-                  handle = await open(connection, temp, 'w');
-                } catch (error) {
-                  if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
-                  await this.#mkdirp(connection, dir);
-                  // It did not exist a moment ago: no killed writer left anything there.
-                  this.#abandoned.markSwept(dir);
-                  handle = await open(connection, temp, 'w');
-                }
-                options.signal?.throwIfAborted();
-                await writeFromStream(connection, handle, body, this.#tuning());
-                const written = handle;
-                handle = undefined;
-                await closeHandle(connection, written);
+          // Aborted (by the caller or the stall timeout) with writes in flight: their answers may
+          // never come (a stalled server), and the session cannot be used until they do. Drop it,
+          // which fails them.
+          const onAbort = () => connection.client.destroy();
+          options.signal?.addEventListener('abort', onAbort, { once: true });
+          try {
+            await replaceAtomically(
+              target,
+              {
+                write: async (temp) => {
+                  try {
+                    handle = await open(connection, temp, 'w');
+                  } catch (error) {
+                    if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
+                    await this.#mkdirp(connection, dir);
+                    // It did not exist a moment ago: no killed writer left anything there.
+                    this.#abandoned.markSwept(dir);
+                    handle = await open(connection, temp, 'w');
+                  }
+                  options.signal?.throwIfAborted();
+                  await writeFromStream(connection, handle, body, this.#tuning());
+                  const written = handle;
+                  handle = undefined;
+                  await closeHandle(connection, written);
+                },
+                rename: (temp) => this.#rename(connection, temp, target),
+                remove: async (temp) => {
+                  // A dead connection cannot remove it: OrphanTemps does, over the next one.
+                  if (connection.dead) throw new Error('connection lost');
+                  if (handle) await closeHandle(connection, handle).catch(() => undefined);
+                  await ignoreMissing(unlink(connection, temp));
+                },
               },
-              rename: (temp) => this.#rename(connection, temp, target),
-              remove: async (temp) => {
-                // A dead connection cannot remove it: OrphanTemps does, over the next one.
-                if (connection.dead) throw new Error('connection lost');
-                if (handle) await closeHandle(connection, handle).catch(() => undefined);
-                await ignoreMissing(unlink(connection, temp));
-              },
-            },
-            { orphans: this.#orphans, ...(options.signal ? { signal: options.signal } : {}) },
-          );
+              { orphans: this.#orphans, ...(options.signal ? { signal: options.signal } : {}) },
+            );
+          } finally {
+            options.signal?.removeEventListener('abort', onAbort);
+          }
           // The write landed: a failed sweep is no failure of it (the next write tries again).
           await this.#sweepAbandoned(connection, dir).catch(() => undefined);
         },
@@ -124,7 +133,8 @@ export class SftpDriver implements StorageDriver {
         },
       );
     } catch (error) {
-      if (this.#orphans.size > 0) await this.#removeOrphans();
+      // After an abort (a stalled server, likely still stalled) the next operation removes them.
+      if (this.#orphans.size > 0 && !options.signal?.aborted) await this.#removeOrphans();
       throw sftpError(error, `writing ${target} on ${this.#settings.label}`);
     }
     return undefined;

@@ -1,11 +1,10 @@
 /**
  * WebHDFS answers every read and write with a redirect to the DataNode's own HTTP address, which a
  * client then reaches directly, past a proxy in front of the NameNode. MiniDFSCluster forces that
- * address to 127.0.0.1:<ephemeral>, so the fault suite cannot move the DataNode behind the proxy;
- * instead this HTTP hop (behind the NameNode's proxy) rewrites the `Location` of those redirects to
- * a second proxy in front of the DataNode. Nothing else is changed: requests, bodies and every
- * other header pass as they are, so every byte the client exchanges with either node crosses a
- * proxy that carries the same faults.
+ * address to 127.0.0.1:<ephemeral>, so a test cannot move the DataNode behind a proxy; instead an
+ * HTTP hop (between the client and the NameNode) rewrites the `Location` of those redirects to a
+ * proxy in front of the DataNode. Nothing else is changed: requests, bodies and every other header
+ * pass as they are, so every byte the client exchanges with either node can cross a proxy.
  */
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -63,4 +62,20 @@ export async function startRedirectRewriter(
         agent.destroy();
       }),
   };
+}
+
+/** The port of the DataNode a WebHDFS NameNode (at `webhdfs`, an http:// URL) redirects writes to. */
+export async function webhdfsDataNodePort(webhdfs: string, path: string, user: string): Promise<number> {
+  const query = new URLSearchParams({ op: 'CREATE', 'user.name': user, overwrite: 'true' });
+  const response = await fetch(`${webhdfs}/webhdfs/v1${path}?${query}`, {
+    method: 'PUT',
+    redirect: 'manual',
+  });
+  await response.body?.cancel();
+  const location = response.headers.get('location');
+  if (response.status !== 307 || !location)
+    throw new Error(
+      `WebHDFS CREATE ${path}: expected a redirect to the DataNode, got HTTP ${response.status}`,
+    );
+  return Number(new URL(location).port);
 }
