@@ -26,7 +26,10 @@ export interface Checksum {
 
 /** What a driver can do beyond the required primitives. Core and the testkit gate on it. */
 export interface DriverCapabilities {
-  /** `read` honours `range` natively (otherwise core skips to the start and stops at the end). */
+  /**
+   * `read` is given `range` (otherwise core reads the whole object). What a read served is in its
+   * result (`DriverReadResult.served`): core cuts the range out of whatever the store sent.
+   */
   rangeRead: boolean;
   /** Directories exist on their own (file systems): empty directories can be created and listed. */
   directories: boolean;
@@ -105,6 +108,12 @@ export interface DriverReadOptions extends OperationOptions {
 
 export interface DriverReadResult {
   stream: Readable;
+  /**
+   * The bytes the stream holds, as the store actually served them (`end` inclusive): a store that
+   * ignored the range served the whole object. Omitted: the range asked for when
+   * `capabilities.rangeRead`, else the whole object. Core cuts the asked range out of what was served.
+   */
+  served?: { start: number; end: number };
   /** Bytes this stream will deliver, when known. */
   size?: number;
   /** Size of the whole object, when known. */
@@ -112,6 +121,11 @@ export interface DriverReadResult {
   /** Checksum of the whole object (only for full reads); core verifies it while streaming. */
   checksum?: Checksum;
   contentType?: string;
+}
+
+export interface ReadToFileOptions extends OperationOptions {
+  /** Called with each count of bytes written (progress); a driver that never calls it is counted whole at the end. */
+  onBytes?: (bytes: number) => void;
 }
 
 export interface DriverListOptions extends OperationOptions {
@@ -224,9 +238,11 @@ export interface StorageDriver {
   ): Promise<DriverWriteResult | undefined>;
   /**
    * Optional fast path: copies the key's bytes into `localPath` (a temporary file core renames into
-   * place once complete). A missing key is `not_found`.
+   * place once complete; core removes it on failure) — object stores through the ranged-read engine
+   * (`rangedReadToFile`: parallel ranges written at their offsets, checksum verified). A missing key
+   * is `not_found`.
    */
-  readToFile?(key: string, localPath: string, options: OperationOptions): Promise<void>;
+  readToFile?(key: string, localPath: string, options: ReadToFileOptions): Promise<void>;
   /** Creates a directory (drivers with `directories` only; object stores do not need it). */
   mkdir?(key: string, options: OperationOptions): Promise<void>;
   /** Names `key` for the `copy` of a driver whose `locate(…).scope` is the same. */

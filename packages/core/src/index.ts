@@ -42,6 +42,7 @@ export type {
   OperationOptions,
   PartUploadCredential,
   PresignCapability,
+  ReadToFileOptions,
   StorageDriver,
 } from './driver.js';
 export type {
@@ -51,6 +52,16 @@ export type {
   PartRequest,
 } from './engines/chunked-upload.js';
 export { choosePartSize, chunkedUpload, engineOptions } from './engines/chunked-upload.js';
+export type {
+  RangedFileResult,
+  RangedReadOptions,
+  RangedReadResult,
+  RangeRequest,
+  RangeResponse,
+  RangeSource,
+  ServedRange,
+} from './engines/ranged-read.js';
+export { rangedRead, rangedReadToFile, sliceServed } from './engines/ranged-read.js';
 export type { RequestContext, RequestPolicy } from './engines/request-watch.js';
 export { bodyOf, runRequest } from './engines/request-watch.js';
 export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';
@@ -65,7 +76,7 @@ export {
   toArtifactsError,
 } from './errors.js';
 export type { Hasher } from './internal/checksum.js';
-export { crc32c, createHasher } from './internal/checksum.js';
+export { crc32c, crcCombine, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
 export { withLimit } from './layers/limit.js';
 export type { Retrier, RetryEvent, RetryOptions } from './layers/retry.js';
@@ -75,8 +86,6 @@ export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
 export type { RepositoryOptions } from './open.js';
 export { openRepository } from './open.js';
-export type { ParallelReadOptions, RangeFetcher } from './parallel-read.js';
-export { parallelRangeStream } from './parallel-read.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
 export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
@@ -90,7 +99,7 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
-export type { ResolvedSettings, SettingSpec, Settings, SettingsValues } from './settings.js';
+export type { ResolvedSettings, ResolveLayers, SettingSpec, Settings, SettingsValues } from './settings.js';
 export { closestName, defineSettings } from './settings.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';

@@ -17,9 +17,10 @@ import type {
   OperationOptions,
   StorageDriver,
 } from './driver.js';
+import { sliceServed } from './engines/ranged-read.js';
 import { ArtifactsError, type FailedFile, toArtifactsError } from './errors.js';
 import { Limiter } from './internal/pool.js';
-import { Meter, RangeSlice, toReadable, type WriteBody } from './internal/streams.js';
+import { Meter, toReadable, type WriteBody } from './internal/streams.js';
 import { baseName, joinKey, validateArtifactPath } from './path-safety.js';
 import { isTempFileName, trackTempFile } from './temp-files.js';
 import { tempNameFor } from './temp-name.js';
@@ -383,20 +384,31 @@ export class ArtifactRepository {
       life.done();
       throw error;
     }
+    // What the store served (a store that ignored the range: the whole object); the asked range is
+    // cut out of it by the engine's slicer.
+    const served =
+      result.served ?? (range && native ? undefined : { start: 0, end: Number.MAX_SAFE_INTEGER });
+    const cut =
+      range !== undefined &&
+      served !== undefined &&
+      (served.start < range.start || served.end > (range.end ?? served.end));
+    const total = result.totalSize ?? (range && !native ? result.size : undefined);
+    const cutSize =
+      range && total !== undefined
+        ? Math.max(0, Math.min(range.end ?? total - 1, total - 1) - range.start + 1)
+        : undefined;
+    const size = cut ? cutSize : result.size;
     options.onOpen?.({
-      ...(result.size !== undefined && (!range || native) ? { size: result.size } : {}),
+      ...(size === undefined ? {} : { size }),
       ...(result.totalSize === undefined ? {} : { totalSize: result.totalSize }),
       ...(result.contentType ? { contentType: result.contentType } : {}),
     });
     const algorithm = result.checksum && !range ? result.checksum.algorithm : undefined;
     const meter = new Meter(algorithm, undefined, result.checksum, `artifact ${JSON.stringify(key)}`);
     const out = new PassThrough();
-    const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [result.stream];
-    if (range && !native) {
-      const slice = new RangeSlice(range);
-      slice.once('end', () => result.stream.destroy());
-      stages.push(slice);
-    }
+    const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [
+      cut && range && served ? sliceServed(result.stream, served, range) : result.stream,
+    ];
     stages.push(meter, out);
     out.once('close', life.done);
     pipeline(stages as unknown as [Readable, PassThrough]).catch((error: unknown) => {
@@ -713,11 +725,21 @@ export class ArtifactRepository {
     const untrack = trackTempFile(temp);
     try {
       if (this.#driver.readToFile) {
-        await this.#driver.readToFile(key, temp, { signal: scope.signal });
+        // Object stores write parallel ranges at their offsets into the temporary file (the
+        // ranged-read engine); bytes are reported as they land.
+        let reported = 0;
+        await this.#driver.readToFile(key, temp, {
+          signal: scope.signal,
+          ...timeoutOf(options),
+          onBytes: (n) => {
+            reported += n;
+            progress.bytes(n, key);
+          },
+        });
         scope.signal.throwIfAborted();
         const { size } = await stat(temp);
         await rename(temp, target);
-        progress.bytes(Number(size), key);
+        if (Number(size) > reported) progress.bytes(Number(size) - reported, key);
         progress.file(key);
         return;
       }

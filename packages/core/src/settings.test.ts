@@ -67,5 +67,68 @@ describe('defineSettings', () => {
   it('finds typos, not unrelated names', () => {
     expect(closestName('endpointURL', ['endpointUrl', 'region'])).toBe('endpointUrl');
     expect(closestName('colour', ['region', 'bucket'])).toBeUndefined();
+    expect(closestName('endpoint', ['region', 'endpointUrl'])).toBe('endpointUrl');
+    expect(closestName('end', ['region', 'endpointUrl'])).toBeUndefined();
+  });
+
+  it('takes enums case-insensitively, lists from commas, and custom parsers', () => {
+    const extra = defineSettings('@artifacts/example', {
+      style: {
+        type: 'enum',
+        values: ['auto', 'path'] as const,
+        ignoreCase: true,
+        env: 'EXAMPLE_STYLE',
+        help: 's',
+      },
+      hosts: { type: 'list', env: 'EXAMPLE_HOSTS', help: 'h' },
+      chunk: { type: 'integer', min: 4, multipleOf: 4, help: 'c' },
+      mode: {
+        type: 'custom',
+        parse: (value: unknown, from: string) => {
+          if (value === true || value === 'fallback') return value;
+          throw ArtifactsError.invalidArgument(`${from} must be true or 'fallback'`);
+        },
+        help: 'm',
+      },
+    });
+    process.env.EXAMPLE_STYLE = 'PATH';
+    process.env.EXAMPLE_HOSTS = ' a, b ,,c ';
+    try {
+      expect(extra.resolve({ chunk: 8, mode: 'fallback' }).values).toEqual({
+        style: 'path',
+        hosts: ['a', 'b', 'c'],
+        chunk: 8,
+        mode: 'fallback',
+      });
+      expect(failure(() => extra.resolve({ chunk: 6 })).message).toBe(
+        'option chunk must be an integer >= 4, a multiple of 4, got 6',
+      );
+      expect(failure(() => extra.resolve({ mode: 1 })).message).toBe(
+        "option mode must be true or 'fallback'",
+      );
+      process.env.EXAMPLE_STYLE = 'sideways';
+      expect(failure(() => extra.resolve({})).message).toContain(
+        'environment variable EXAMPLE_STYLE must be one of auto, path',
+      );
+    } finally {
+      delete process.env.EXAMPLE_STYLE;
+      delete process.env.EXAMPLE_HOSTS;
+    }
+  });
+
+  it('puts URI values between the option and the variable, and run-time defaults after it', () => {
+    process.env.EXAMPLE_KEY = 'from-env';
+    const fromUri = settings.resolve({}, { uri: { accountKey: 'from-uri' } });
+    expect(fromUri.values.accountKey).toBe('from-uri');
+    expect(fromUri.sources.accountKey).toBe('uri');
+    expect(fromUri.secrets).toEqual(['from-uri']);
+    expect(
+      settings.resolve({ accountKey: 'opt' }, { uri: { accountKey: 'from-uri' } }).values.accountKey,
+    ).toBe('opt');
+    expect(settings.resolve({}, { defaults: { blockSize: 16 } }).values.blockSize).toBe(16);
+    expect(settings.resolve({}, { env: { EXAMPLE_VERIFY: 'no' } }).values).toEqual({
+      blockSize: 4,
+      verify: false,
+    });
   });
 });

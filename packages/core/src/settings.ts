@@ -2,7 +2,11 @@ import { ArtifactsError } from './errors.js';
 
 /** One setting of a backend (rclone's `fs.Option`): everything about it, declared once. */
 export interface SettingSpec<T = unknown> {
-  type: 'string' | 'boolean' | 'integer' | 'number' | 'object';
+  /**
+   * `enum`: one of `values`; `list`: a string array, or commas in a string (the variable);
+   * `function`: a callback (options only); `custom`: whatever `parse` accepts.
+   */
+  type: 'string' | 'boolean' | 'integer' | 'number' | 'object' | 'enum' | 'list' | 'function' | 'custom';
   /** What it does, for the README table. */
   help: string;
   /** Value when neither the option nor the variable is set. */
@@ -16,15 +20,34 @@ export interface SettingSpec<T = unknown> {
   max?: number;
   /** A credential: scrubbed from every error message, never printed. */
   secret?: boolean;
+  /** Strings and lists: trimmed, and an empty value refused. */
+  nonEmpty?: boolean;
+  /** Enums: the allowed values. */
+  values?: readonly string[];
+  /** Enums: matched case-insensitively; the declared spelling is returned. */
+  ignoreCase?: boolean;
+  /** Integers: must be a multiple of this. */
+  multipleOf?: number;
+  /**
+   * Custom settings (or a further check of any type): turns the option's value, or the variable's
+   * text, into the setting; throws `invalid_argument` naming `from` when it cannot.
+   */
+  parse?: (value: unknown, from: string) => T;
 }
 
-type ValueOf<S extends SettingSpec> = S['type'] extends 'string'
-  ? string
-  : S['type'] extends 'boolean'
-    ? boolean
-    : S['type'] extends 'integer' | 'number'
-      ? number
-      : unknown;
+type ValueOf<S extends SettingSpec> = S extends { parse: (value: unknown, from: string) => infer R }
+  ? R
+  : S extends { type: 'enum'; values: readonly (infer V)[] }
+    ? V
+    : S['type'] extends 'string'
+      ? string
+      : S['type'] extends 'boolean'
+        ? boolean
+        : S['type'] extends 'integer' | 'number'
+          ? number
+          : S['type'] extends 'list'
+            ? string[]
+            : unknown;
 
 /** The typed configuration a declaration yields: a setting with a default is always present. */
 export type SettingsValues<D extends Record<string, SettingSpec>> = {
@@ -39,6 +62,16 @@ export interface ResolvedSettings<D extends Record<string, SettingSpec>> {
   sources: { [K in keyof D]?: string };
 }
 
+/** Values that sit between the declaration's sources, taken as given (not checked). */
+export interface ResolveLayers<D extends Record<string, SettingSpec>> {
+  /** After the option, before the variable: what the URI says (a user name, a password). */
+  uri?: { [K in keyof D]?: SettingsValues<D>[K] | undefined };
+  /** After the variable, instead of the declared default: a default found at run time (a config file's). */
+  defaults?: { [K in keyof D]?: SettingsValues<D>[K] | undefined };
+  /** The environment to read (tests pass their own). Default: `process.env`. */
+  env?: NodeJS.ProcessEnv;
+}
+
 /** A backend's settings, declared once. */
 export interface Settings<D extends Record<string, SettingSpec>> {
   readonly backend: string;
@@ -48,7 +81,7 @@ export interface Settings<D extends Record<string, SettingSpec>> {
    * the closest known name; a value of the wrong type or out of bounds is refused naming the option
    * or variable. Both are `invalid_argument`.
    */
-  resolve(options: object | undefined): ResolvedSettings<D>;
+  resolve(options: object | undefined, layers?: ResolveLayers<D>): ResolvedSettings<D>;
   /** The options table of the package README, generated from the declaration (a test keeps them equal). */
   markdownTable(): string;
 }
@@ -79,7 +112,10 @@ export function closestName(name: string, known: readonly string[]): string | un
       bestDistance = d;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3))) return best;
+  // A name cut short (`endpoint` for `endpointUrl`) is a typo too.
+  const lower = name.toLowerCase();
+  return lower.length >= 4 ? known.find((candidate) => candidate.toLowerCase().startsWith(lower)) : undefined;
 }
 
 function parseEnv(spec: SettingSpec, raw: string, from: string): unknown {
@@ -97,9 +133,23 @@ function parseEnv(spec: SettingSpec, raw: string, from: string): unknown {
         throw ArtifactsError.invalidArgument(`${from}=${JSON.stringify(raw)} is not a number`);
       return n;
     }
+    case 'list':
+      return raw.split(',');
     default:
       return raw;
   }
+}
+
+function bounds(spec: SettingSpec): string {
+  const range =
+    spec.min !== undefined && spec.max !== undefined
+      ? ` between ${spec.min} and ${spec.max}`
+      : spec.min !== undefined
+        ? ` >= ${spec.min}`
+        : spec.max !== undefined
+          ? ` <= ${spec.max}`
+          : '';
+  return spec.multipleOf === undefined ? range : `${range}, a multiple of ${spec.multipleOf}`;
 }
 
 function check(spec: SettingSpec, value: unknown, from: string): unknown {
@@ -107,33 +157,58 @@ function check(spec: SettingSpec, value: unknown, from: string): unknown {
     ArtifactsError.invalidArgument(
       `${from} must be ${expected}, got ${spec.secret ? 'a value (hidden)' : (JSON.stringify(value) ?? String(value))}`,
     );
+  const checked = checkType(spec, value, fail);
+  return spec.parse ? spec.parse(checked, from) : checked;
+}
+
+function checkType(spec: SettingSpec, value: unknown, fail: (expected: string) => Error): unknown {
   switch (spec.type) {
-    case 'string':
-      if (typeof value !== 'string') throw fail('a string');
-      return value;
+    case 'string': {
+      if (typeof value !== 'string') throw fail(spec.nonEmpty ? 'a non-empty string' : 'a string');
+      const text = spec.nonEmpty ? value.trim() : value;
+      if (spec.nonEmpty && text === '') throw fail('a non-empty string');
+      return text;
+    }
     case 'boolean':
       if (typeof value !== 'boolean') throw fail('a boolean');
       return value;
     case 'integer':
     case 'number': {
       const integer = spec.type === 'integer';
-      const bounds =
-        spec.min !== undefined && spec.max !== undefined
-          ? ` between ${spec.min} and ${spec.max}`
-          : spec.min !== undefined
-            ? ` >= ${spec.min}`
-            : spec.max !== undefined
-              ? ` <= ${spec.max}`
-              : '';
-      const kind = `${integer ? 'an integer' : 'a number'}${bounds}`;
-      if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value)))
+      const kind = `${integer ? 'an integer' : 'a number'}${bounds(spec)}`;
+      if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isSafeInteger(value)))
         throw fail(kind);
-      if ((spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max))
+      if (
+        (spec.min !== undefined && value < spec.min) ||
+        (spec.max !== undefined && value > spec.max) ||
+        (spec.multipleOf !== undefined && value % spec.multipleOf !== 0)
+      )
         throw fail(kind);
       return value;
     }
-    default:
+    case 'enum': {
+      const allowed = spec.values ?? [];
+      const fold = (v: string) => (spec.ignoreCase ? v.toLowerCase() : v);
+      const found =
+        typeof value === 'string' ? allowed.find((a) => fold(a) === fold(value.trim())) : undefined;
+      if (found === undefined) throw fail(`one of ${allowed.join(', ')}`);
+      return found;
+    }
+    case 'list': {
+      const items = typeof value === 'string' ? value.split(',') : value;
+      if (!Array.isArray(items) || items.some((item) => typeof item !== 'string'))
+        throw fail('a string or an array of strings');
+      const list = (items as string[]).map((item) => item.trim()).filter((item) => item !== '');
+      if (spec.nonEmpty && list.length === 0) throw fail('a non-empty list');
+      return list;
+    }
+    case 'function':
+      if (typeof value !== 'function') throw fail('a function');
+      return value;
+    case 'object':
       if (typeof value !== 'object' || value === null) throw fail('an object');
+      return value;
+    default:
       return value;
   }
 }
@@ -155,7 +230,7 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
   return {
     backend,
     specs,
-    resolve(options) {
+    resolve(options, layers = {}) {
       const given = (options ?? {}) as Record<string, unknown>;
       for (const key of Object.keys(given)) {
         if (key in specs || given[key] === undefined) continue;
@@ -173,15 +248,21 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
         if (given[name] !== undefined) {
           value = check(spec, given[name], `option ${name}`);
           source = 'option';
+        } else if (layers.uri?.[name] !== undefined) {
+          value = layers.uri[name];
+          source = 'uri';
         } else if (spec.env !== undefined) {
-          const raw = process.env[spec.env]?.trim();
+          const raw = (layers.env ?? process.env)[spec.env]?.trim();
           if (raw !== undefined && raw !== '') {
             const from = `environment variable ${spec.env}`;
             value = check(spec, parseEnv(spec, raw, from), from);
             source = spec.env;
           }
         }
-        if (source === undefined && spec.default !== undefined) {
+        if (source === undefined && layers.defaults?.[name] !== undefined) {
+          value = layers.defaults[name];
+          source = 'default';
+        } else if (source === undefined && spec.default !== undefined) {
           value = spec.default;
           source = 'default';
         }
@@ -200,7 +281,9 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
       const rows = Object.entries(specs).map(([name, spec]) => {
         const fallback =
           spec.defaultText ?? (spec.default === undefined ? '—' : `\`${JSON.stringify(spec.default)}\``);
-        return `| \`${name}\` | ${cell(fallback)} | ${spec.env ? `\`${spec.env}\`` : '—'} | ${cell(spec.help)}${spec.secret ? ' (secret)' : ''} |`;
+        const choices =
+          spec.type === 'enum' ? ` (${(spec.values ?? []).map((v) => `\`${v}\``).join(', ')})` : '';
+        return `| \`${name}\` | ${cell(fallback)} | ${spec.env ? `\`${spec.env}\`` : '—'} | ${cell(spec.help)}${choices}${spec.secret ? ' (secret)' : ''} |`;
       });
       return [
         '| option | default | environment variable | meaning |',

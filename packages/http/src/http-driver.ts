@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
+  type ByteRange,
   baseName,
   type DriverCapabilities,
   type DriverEntry,
@@ -13,13 +14,18 @@ import {
   type OpenContext,
   type OperationOptions,
   parentKey,
+  type RangedReadOptions,
+  type RangeSource,
+  type ReadToFileOptions,
+  rangedRead,
+  rangedReadToFile,
   type StorageDriver,
   validateArtifactPath,
 } from '@artifacts/core';
 import { type ArtifactEndpoint, artifactUrl, listUrl } from './endpoint.js';
 import { HttpClient } from './internal/client.js';
 import { uploadMultipart } from './internal/multipart.js';
-import { RangeFilter, streamBody } from './internal/streams.js';
+import { streamBody } from './internal/streams.js';
 import type { ResolvedHttpOptions } from './options.js';
 
 interface ListedFile {
@@ -28,6 +34,10 @@ interface ListedFile {
   file_size?: unknown;
 }
 
+/** Bytes per ranged GET of a large download. */
+const DOWNLOAD_PART_SIZE = 8 * 1024 * 1024;
+/** Ranged GETs of one download in flight (memory: at most this many parts). */
+const DOWNLOAD_CONCURRENCY = 4;
 /** Parallel listings while walking a tree (each is one request to the server). */
 const LIST_CONCURRENCY = 8;
 /** A listing equal to its parent's this many levels in a row is a loop, not a tree. */
@@ -127,44 +137,74 @@ export class HttpDriver implements StorageDriver {
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    const range = options.range;
-    const headers: Record<string, string> = {};
-    if (range) headers.range = `bytes=${range.start}-${range.end ?? ''}`;
-    const response = await this.#client.send('GET', artifactUrl(this.#endpoint.apiBase, this.#full(key)), {
-      headers,
-      idempotent: true,
-      what: `reading artifact ${JSON.stringify(key)}`,
-      ...(options.signal ? { signal: options.signal } : {}),
+    return rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range));
+  }
+
+  /** A download: parallel ranged GETs written at their offsets into `localPath` (core's temporary file). */
+  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
+    await rangedReadToFile(this.#rangeSource(key), localPath, {
+      ...this.#rangedOptions(key, options, undefined),
+      onBytes: options.onBytes,
     });
-    const length = headerNumber(response.headers['content-length']);
-    const contentType = headerString(response.headers['content-type']);
-    const base = contentType ? { contentType } : {};
-    if (range && response.statusCode === 200) {
-      // The server sent the whole file: keep the requested bytes and stop reading after them.
-      const filter = new RangeFilter(range.start, range.end);
-      filter.once('end', () => response.body.destroy());
-      response.body.on('error', (error) => filter.destroy(error));
-      const total = length;
-      const end = range.end === undefined || total === undefined ? total : Math.min(range.end + 1, total);
-      return {
-        ...base,
-        stream: response.body.pipe(filter),
-        ...(end === undefined ? {} : { size: Math.max(0, end - range.start) }),
-        ...(total === undefined ? {} : { totalSize: total }),
-      };
-    }
-    const totalFromRange = contentRangeTotal(response.headers['content-range']);
+  }
+
+  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
     return {
-      ...base,
-      stream: response.body,
-      ...(length === undefined ? {} : { size: length }),
-      ...(range
-        ? totalFromRange === undefined
-          ? {}
-          : { totalSize: totalFromRange }
-        : length === undefined
-          ? {}
-          : { totalSize: length }),
+      range,
+      partSize: DOWNLOAD_PART_SIZE,
+      concurrency: DOWNLOAD_CONCURRENCY,
+      timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
+      maxAttempts: (this.#context.maxRetries ?? this.#options.maxRetries) + 1,
+      signal: options.signal,
+      what: `reading artifact ${JSON.stringify(key)}`,
+    };
+  }
+
+  /**
+   * One GET for the engine. A whole-file read starts as a plain GET (one request, and one storage
+   * call on the server, for a small file); a large file that the server offers in ranges is asked
+   * again as a range, whose answer names the version (ETag) every later range is checked against.
+   * A server that ignores Range (MLflow's) answers 200 with the whole file, which the engine reads
+   * from that one answer.
+   */
+  #rangeSource(key: string): RangeSource {
+    const url = artifactUrl(this.#endpoint.apiBase, this.#full(key));
+    const get = (headers: Record<string, string>, signal: AbortSignal) =>
+      this.#client.send('GET', url, {
+        headers,
+        idempotent: true,
+        what: `reading artifact ${JSON.stringify(key)}`,
+        signal,
+      });
+    return {
+      readRange: async (request) => {
+        const ranged = { range: `bytes=${request.start}-${request.end}` };
+        let response = await get(request.whole ? {} : ranged, request.signal);
+        if (
+          request.whole &&
+          response.statusCode === 200 &&
+          headerString(response.headers['accept-ranges']) === 'bytes' &&
+          (headerNumber(response.headers['content-length']) ?? 0) >= 2 * DOWNLOAD_PART_SIZE
+        ) {
+          response.body.on('error', () => undefined);
+          response.body.destroy();
+          response = await get(ranged, request.signal);
+        }
+        const length = headerNumber(response.headers['content-length']);
+        const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(
+          headerString(response.headers['content-range']) ?? '',
+        );
+        const served = range
+          ? { start: Number(range[1]), end: Number(range[2]) }
+          : { start: 0, end: length === undefined ? Number.MAX_SAFE_INTEGER : length - 1 };
+        return {
+          stream: response.body,
+          served,
+          totalSize: range ? Number(range[3]) : length,
+          pin: headerString(response.headers.etag),
+          contentType: headerString(response.headers['content-type']),
+        };
+      },
     };
   }
 
@@ -309,9 +349,4 @@ function headerNumber(value: string | string[] | undefined): number | undefined 
   if (raw === undefined) return undefined;
   const n = Number(raw);
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-}
-
-function contentRangeTotal(value: string | string[] | undefined): number | undefined {
-  const match = /\/(\d+)\s*$/.exec(headerString(value) ?? '');
-  return match ? Number(match[1]) : undefined;
 }

@@ -1,17 +1,31 @@
-import { type BackendPlugin, envBoolean } from '@artifacts/core';
+import { type BackendPlugin, defineSettings } from '@artifacts/core';
 import { LocalDriver, type LocalDriverOptions } from './local-driver.js';
 
 /** Options `openRepository` passes to the local backend. */
 export interface LocalBackendOptions extends LocalDriverOptions {}
+
+/** Every option of the local backend, declared once: README table, env vars, validation. */
+export const localSettings = defineSettings('@artifacts/local', {
+  fsync: {
+    type: 'boolean',
+    env: 'ARTIFACTS_LOCAL_FSYNC',
+    default: false,
+    help: 'flush each file to stable storage before renaming it into place, so that a crash cannot leave an empty or torn file (MLflow does not fsync; it costs a lot with many small files)',
+  },
+  highWaterMark: {
+    type: 'integer',
+    min: 1,
+    default: 1024 * 1024,
+    defaultText: '`1048576` (1 MiB)',
+    help: 'read/write buffer size in bytes',
+  },
+});
 
 /** `file:` URIs and plain paths (core's parser turns both into an absolute `path`). */
 export const localBackend: BackendPlugin<LocalBackendOptions> = {
   name: '@artifacts/local',
   schemes: ['file'],
   open(location, options = {}) {
-    return LocalDriver.open(location.path, {
-      fsync: options.fsync ?? envBoolean('ARTIFACTS_LOCAL_FSYNC') ?? false,
-      ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
-    });
+    return LocalDriver.open(location.path, localSettings.resolve(options).values);
   },
 };

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import {
   ArtifactsError,
+  type ByteRange,
   type CompletedPart,
   type CopySource,
   chunkedUpload,
@@ -22,7 +23,11 @@ import {
   type OperationOptions,
   type PartLimits,
   type PresignCapability,
-  parallelRangeStream,
+  type RangedReadOptions,
+  type RangeSource,
+  type ReadToFileOptions,
+  rangedRead,
+  rangedReadToFile,
   type StorageDriver,
 } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
@@ -259,84 +264,83 @@ export class AzureBlobDriver implements StorageDriver {
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
+    return this.#run('download', key, () =>
+      rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range)),
+    );
+  }
+
+  /** A download: ranged GETs written at their offsets into `localPath` (core's temporary file). */
+  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
+    await this.#run('download', key, () =>
+      rangedReadToFile(this.#rangeSource(key), localPath, {
+        ...this.#rangedOptions(key, options, undefined),
+        onBytes: options.onBytes,
+      }),
+    );
+  }
+
+  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
+    return {
+      range,
+      partSize: this.#config.downloadPartSize,
+      concurrency: this.#config.downloadConcurrency,
+      ...engineOptions(this.#context, options),
+      what: `reading ${this.#config.container}/${key}`,
+    };
+  }
+
+  /**
+   * One GET for the engine: with one download in flight (the default) the first request of a
+   * whole-blob read takes the whole blob; later ranges are pinned to the first answer's ETag
+   * (If-Match), so a blob replaced mid-read fails (412) instead of mixing two versions. The engine
+   * resumes a broken body itself, so the SDK's own resuming is off.
+   */
+  #rangeSource(key: string): RangeSource {
     const blob = this.#blob(key);
-    const start = options.range?.start ?? 0;
-    const wantedEnd = options.range?.end;
-    const partSize = this.#config.downloadPartSize;
-    // Sequential (the default): one GET for the whole range, which the SDK resumes if it drops.
-    // Parallel: the first part's answer tells the size, the other parts follow.
-    const parallel = this.#config.downloadConcurrency > 1;
-    const wanted = wantedEnd === undefined ? undefined : wantedEnd - start + 1;
-    const firstCount = parallel ? Math.min(partSize, wanted ?? partSize) : wanted;
     const subject = this.#subject('download', key);
-    const download = async (
-      offset: number,
-      count: number | undefined,
-      signal?: AbortSignal,
-      etag?: string,
-    ) => {
-      const response = await blob.download(offset, count, {
-        maxRetryRequests: 5,
-        ...(signal ? { abortSignal: signal } : {}),
+    const download = (offset: number, count: number | undefined, signal: AbortSignal, etag?: string) =>
+      blob.download(offset, count, {
+        maxRetryRequests: 0,
+        abortSignal: signal,
         ...(etag ? { conditions: { ifMatch: etag } } : {}),
       });
-      const raw = response.readableStreamBody as Readable | undefined;
-      const body = raw && withBodyErrors(raw, (e) => mapAzureBodyError(e, subject, this.secrets, signal));
-      return { response, body };
+    return {
+      readRange: (request) =>
+        this.#run('download', key, async () => {
+          const whole = request.whole && this.#config.downloadConcurrency <= 1;
+          const count = whole ? undefined : request.end - request.start + 1;
+          let answer: Awaited<ReturnType<typeof download>>;
+          try {
+            answer = await download(request.start, count, request.signal, request.pin);
+          } catch (error) {
+            // A range on an empty blob is unsatisfiable: read it whole instead.
+            if ((error as { statusCode?: number }).statusCode === 416 && request.start === 0) {
+              answer = await download(0, undefined, request.signal, request.pin);
+            } else throw error;
+          }
+          const raw = answer.readableStreamBody as Readable | undefined;
+          const stream =
+            raw && withBodyErrors(raw, (e) => mapAzureBodyError(e, subject, this.secrets, request.signal));
+          if (!stream) throw new ArtifactsError('internal', 'the blob service returned no body');
+          const length = answer.contentLength ?? 0;
+          const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(answer.contentRange ?? '');
+          const total = totalFromContentRange(answer.contentRange) ?? length;
+          const md5 = request.whole
+            ? (base64(answer.blobContentMD5) ?? (answer.contentRange ? undefined : base64(answer.contentMD5)))
+            : undefined;
+          return {
+            stream,
+            served: range
+              ? { start: Number(range[1]), end: Number(range[2]) }
+              : { start: 0, end: length - 1 },
+            totalSize: total,
+            pin: answer.etag,
+            ...(whole ? { rangesHonoured: true } : {}),
+            ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
+            contentType: answer.contentType,
+          };
+        }),
     };
-    return this.#run('download', key, async () => {
-      let opened: Awaited<ReturnType<typeof download>>;
-      try {
-        opened = await download(start, firstCount, options.signal);
-      } catch (error) {
-        // A range on an empty blob is unsatisfiable: read it whole instead.
-        if ((error as { statusCode?: number }).statusCode === 416 && start === 0) {
-          opened = await download(0, undefined, options.signal);
-        } else throw error;
-      }
-      const first = opened.response;
-      const firstStream = opened.body;
-      if (!firstStream) throw new ArtifactsError('internal', 'the blob service returned no body');
-      const total = totalFromContentRange(first.contentRange) ?? first.contentLength ?? 0;
-      if (options.range && start >= total && total > 0) {
-        firstStream.destroy();
-        throw ArtifactsError.invalidArgument(
-          `range start ${start} is beyond the end of the ${total}-byte blob`,
-        );
-      }
-      const end = Math.min(wantedEnd ?? total - 1, total - 1);
-      const size = Math.max(0, end - start + 1);
-      const firstBytes = first.contentLength ?? size;
-      const md5 = options.range
-        ? undefined
-        : (base64(first.blobContentMD5) ?? (first.contentRange ? undefined : base64(first.contentMD5)));
-      const etag = first.etag;
-      const stream =
-        firstBytes >= size
-          ? firstStream
-          : parallelRangeStream(
-              async (from, to, signal) => {
-                const part = await download(from, to - from + 1, signal, etag);
-                return part.body as Readable;
-              },
-              firstStream,
-              start,
-              end,
-              {
-                partSize: Math.max(partSize, firstBytes),
-                concurrency: this.#config.downloadConcurrency,
-                aheadBytes: Math.min(partSize, 8 * 1024 * 1024),
-                ...(options.signal ? { signal: options.signal } : {}),
-              },
-            );
-      return {
-        stream,
-        size,
-        totalSize: total,
-        ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
-        ...(first.contentType ? { contentType: first.contentType } : {}),
-      };
-    });
   }
 
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {

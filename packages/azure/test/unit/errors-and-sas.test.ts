@@ -1,5 +1,4 @@
-import { Readable } from 'node:stream';
-import { ArtifactsError, parallelRangeStream } from '@artifacts/core';
+import { ArtifactsError } from '@artifacts/core';
 import { RestError } from '@azure/storage-blob';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveAzureConfig } from '../../src/internal/config.js';
@@ -177,72 +176,5 @@ describe('service SAS (offline: signing needs no request)', () => {
     await expect(driver.presign!.getUrl('a', { expiresInSeconds: 8 * 24 * 3600 })).rejects.toMatchObject({
       code: 'invalid_argument',
     });
-  });
-});
-
-describe('parallel ranged reads', () => {
-  const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
-  const fetcher = (delays: Record<number, number> = {}) => {
-    const calls: Array<[number, number]> = [];
-    const fetch = async (from: number, to: number, signal: AbortSignal) => {
-      calls.push([from, to]);
-      await new Promise((resolve) => setTimeout(resolve, delays[from] ?? 0));
-      signal.throwIfAborted();
-      return Readable.from([data.subarray(from, to + 1)]);
-    };
-    return { fetch, calls };
-  };
-  const collect = async (stream: Readable) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  };
-
-  it('delivers the bytes in order even when later parts arrive first', async () => {
-    const { fetch, calls } = fetcher({ 100: 30, 200: 0, 300: 10 });
-    const first = Readable.from([data.subarray(0, 100)]);
-    const out = await collect(
-      parallelRangeStream(fetch, first, 0, 999, { partSize: 100, concurrency: 3, aheadBytes: 64 }),
-    );
-    expect(out.equals(data)).toBe(true);
-    expect(calls).toHaveLength(9);
-  });
-
-  it('a range in the middle', async () => {
-    const { fetch } = fetcher();
-    const first = Readable.from([data.subarray(150, 250)]);
-    const out = await collect(
-      parallelRangeStream(fetch, first, 150, 649, { partSize: 100, concurrency: 2, aheadBytes: 64 }),
-    );
-    expect(out.equals(data.subarray(150, 650))).toBe(true);
-  });
-
-  it('a short part fails the stream instead of yielding a truncated object', async () => {
-    const fetch = async (from: number, to: number) => Readable.from([data.subarray(from, to)]);
-    const first = Readable.from([data.subarray(0, 100)]);
-    await expect(
-      collect(parallelRangeStream(fetch, first, 0, 299, { partSize: 100, concurrency: 2, aheadBytes: 64 })),
-    ).rejects.toThrow(/returned 99 bytes, expected 100/);
-  });
-
-  it('destroying the stream early aborts the requests still running', async () => {
-    const signals: AbortSignal[] = [];
-    const fetch = async (_from: number, _to: number, signal: AbortSignal) => {
-      signals.push(signal);
-      return new Readable({ read() {} });
-    };
-    const first = new Readable({ read() {} });
-    const stream = parallelRangeStream(fetch, first, 0, 999, {
-      partSize: 100,
-      concurrency: 3,
-      aheadBytes: 64,
-    });
-    stream.resume();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    stream.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(signals.length).toBeGreaterThan(0);
-    expect(signals.every((s) => s.aborted)).toBe(true);
-    expect(first.destroyed).toBe(true);
   });
 });

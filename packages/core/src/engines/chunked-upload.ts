@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { DEFAULT_MAX_RETRIES } from '../config.js';
-import type { DriverWriteOptions, OpenContext } from '../driver.js';
+import type { DriverWriteOptions, OpenContext, OperationOptions } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { bodyOf, type RequestContext, runRequest } from './request-watch.js';
 
@@ -73,7 +73,7 @@ export interface ChunkedUploadOptions {
  */
 export function engineOptions(
   context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>,
-  options: DriverWriteOptions,
+  options: OperationOptions & Pick<DriverWriteOptions, 'onActivity'>,
 ): Pick<ChunkedUploadOptions, 'timeoutMs' | 'maxAttempts' | 'signal' | 'onActivity'> {
   return {
     timeoutMs: options.timeoutMs ?? context.timeoutMs,

@@ -81,3 +81,48 @@ export function createHasher(algorithm: ChecksumAlgorithm): Hasher {
     }
   }
 }
+
+/** The reflected polynomials of the CRCs `crcCombine` knows. */
+const CRC_POLYNOMIALS = { crc32: 0xedb88320, crc32c: 0x82f63b78 } as const;
+
+function gf2Times(matrix: Uint32Array, vector: number): number {
+  let sum = 0;
+  let v = vector >>> 0;
+  for (let i = 0; v !== 0; i++, v >>>= 1) if (v & 1) sum ^= matrix[i]!;
+  return sum >>> 0;
+}
+
+function gf2Square(square: Uint32Array, matrix: Uint32Array): void {
+  for (let n = 0; n < 32; n++) square[n] = gf2Times(matrix, matrix[n]!);
+}
+
+/**
+ * The CRC of A followed by B from CRC(A), CRC(B) and B's length (zlib's `crc32_combine`): the CRCs
+ * of parts read in parallel give the whole object's without reading it again.
+ */
+export function crcCombine(
+  algorithm: 'crc32' | 'crc32c',
+  crcA: number,
+  crcB: number,
+  lengthB: number,
+): number {
+  if (lengthB <= 0) return crcA >>> 0;
+  const even = new Uint32Array(32);
+  const odd = new Uint32Array(32);
+  odd[0] = CRC_POLYNOMIALS[algorithm];
+  for (let n = 1, row = 1; n < 32; n++, row = (row << 1) >>> 0) odd[n] = row;
+  gf2Square(even, odd);
+  gf2Square(odd, even);
+  let crc = crcA >>> 0;
+  let length = lengthB;
+  do {
+    gf2Square(even, odd);
+    if (length % 2 === 1) crc = gf2Times(even, crc);
+    length = Math.floor(length / 2);
+    if (length === 0) break;
+    gf2Square(odd, even);
+    if (length % 2 === 1) crc = gf2Times(odd, crc);
+    length = Math.floor(length / 2);
+  } while (length !== 0);
+  return (crc ^ crcB) >>> 0;
+}

@@ -1,6 +1,6 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { ByteRange, Checksum, ChecksumAlgorithm } from '../driver.js';
+import type { Checksum, ChecksumAlgorithm } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { createHasher, type Hasher } from './checksum.js';
 
@@ -80,29 +80,5 @@ export class Meter extends Transform {
     if (!this.hasher) return undefined;
     this.digestValue ??= this.hasher.digest();
     return this.digestValue;
-  }
-}
-
-/** Keeps only bytes [start, end] of a full stream, for drivers without native ranged reads. */
-export class RangeSlice extends Transform {
-  private position = 0;
-
-  constructor(private readonly range: ByteRange) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const start = this.range.start;
-    const end = this.range.end ?? Number.POSITIVE_INFINITY;
-    const from = Math.max(0, start - this.position);
-    const to = Math.min(chunk.length, end + 1 - this.position);
-    this.position += chunk.length;
-    if (to > from) this.push(chunk.subarray(from, to));
-    if (this.position > end) {
-      this.push(null);
-      callback();
-      return;
-    }
-    callback();
   }
 }

@@ -1,10 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArtifactUri } from '@artifacts/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FtpOptions } from '../options.js';
-import { resolveSettings } from './settings.js';
+import { ftpSettings, resolveSettings } from './settings.js';
 
 const ENV = [
   'ARTIFACTS_FTP_USER',
@@ -125,5 +126,16 @@ describe('resolveSettings', () => {
     expect(
       (await resolve('ftp://h/x', { tlsVerify: true }, { ARTIFACTS_FTP_TLS_VERIFY: 'false' })).tlsVerify,
     ).toBe(true);
+  });
+
+  it('refuses an unknown option with the closest name', async () => {
+    await expect(resolve('ftp://h/x', { maxConnection: 2 } as never)).rejects.toThrow(
+      /unknown option "maxConnection" for @artifacts\/ftp; did you mean "maxConnections"\?/,
+    );
+  });
+
+  it('the README options table is the declaration', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(ftpSettings.markdownTable());
   });
 });

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { ArtifactsError, type ArtifactUri, envBoolean, envNumber, envString } from '@artifacts/core';
+import { ArtifactsError, type ArtifactUri, defineSettings } from '@artifacts/core';
 import type { FtpOptions, FtpTlsMode } from '../options.js';
 
 /** Everything needed to open a connection, resolved once per repository. */
@@ -20,49 +20,103 @@ export interface FtpSettings {
   secrets: string[];
 }
 
-function integer(name: string, value: unknown, env: string, fallback: number, min: number): number {
-  const chosen = value ?? envNumber(env, { integer: true, min });
-  if (chosen === undefined) return fallback;
-  if (typeof chosen !== 'number' || !Number.isInteger(chosen) || chosen < min) {
+const TLS_MODES = ['none', 'explicit', 'implicit'] as const;
+const BOOLEAN_WORDS: Record<string, FtpTlsMode> = {
+  true: 'explicit',
+  '1': 'explicit',
+  yes: 'explicit',
+  on: 'explicit',
+  false: 'none',
+  '0': 'none',
+  no: 'none',
+  off: 'none',
+};
+
+/** A TLS mode, or a boolean (true = explicit); the variable also takes the boolean words. */
+function tlsMode(value: unknown, from: string): FtpTlsMode {
+  if (value === true) return 'explicit';
+  if (value === false) return 'none';
+  const text = typeof value === 'string' ? value.toLowerCase() : undefined;
+  const mode = TLS_MODES.find((m) => m === text) ?? (text === undefined ? undefined : BOOLEAN_WORDS[text]);
+  if (mode === undefined || (!from.startsWith('environment') && !TLS_MODES.includes(value as FtpTlsMode)))
     throw ArtifactsError.invalidArgument(
-      `ftp option ${name} must be an integer >= ${min}, got ${String(chosen)}`,
+      `${from} must be 'none', 'explicit' or 'implicit', got ${String(value)}`,
     );
-  }
-  return chosen;
+  return mode;
 }
 
-function tlsMode(scheme: string, option: FtpOptions['tls']): FtpTlsMode {
-  if (scheme === 'ftps') {
-    if (option !== undefined && option !== 'implicit' && option !== true) {
-      throw ArtifactsError.invalidArgument(
-        `ftps:// URIs use implicit TLS; for explicit TLS (AUTH TLS) use ftp:// with tls: 'explicit'`,
-      );
-    }
-    return 'implicit';
-  }
-  if (option === true) return 'explicit';
-  if (option === false) return 'none';
-  if (option !== undefined) {
-    if (option !== 'none' && option !== 'explicit' && option !== 'implicit') {
-      throw ArtifactsError.invalidArgument(
-        `ftp option tls must be 'none', 'explicit' or 'implicit', got ${String(option)}`,
-      );
-    }
-    return option;
-  }
-  const env = envString('ARTIFACTS_FTP_TLS')?.toLowerCase();
-  if (env === undefined) return 'none';
-  if (env === 'explicit' || env === 'implicit' || env === 'none') return env;
-  return envBoolean('ARTIFACTS_FTP_TLS') ? 'explicit' : 'none';
+function caList(value: unknown): (string | Buffer)[] {
+  const list = (Array.isArray(value) ? value : [value]) as unknown[];
+  if (!list.every((item) => typeof item === 'string' || item instanceof Uint8Array))
+    throw ArtifactsError.invalidArgument('option ca must be PEM text or bytes, or a list of them');
+  return list.map((item) => (typeof item === 'string' ? item : Buffer.from(item as Uint8Array)));
 }
 
-async function loadCa(options: FtpOptions): Promise<(string | Buffer)[] | undefined> {
-  if (options.ca !== undefined) {
-    const list = Array.isArray(options.ca) ? options.ca : [options.ca];
-    return list.map((item: string | Uint8Array) => (typeof item === 'string' ? item : Buffer.from(item)));
-  }
-  const file = options.caFile ?? envString('ARTIFACTS_FTP_CA_FILE');
-  if (file === undefined) return undefined;
+/** Every option of the FTP backend, declared once: README table, env vars, secrets, validation. */
+export const ftpSettings = defineSettings('@artifacts/ftp', {
+  username: {
+    type: 'string',
+    env: 'ARTIFACTS_FTP_USER',
+    default: 'anonymous',
+    defaultText: "the URI's user, else the variable, else `anonymous`",
+    help: 'login name; the option wins over the URI',
+  },
+  password: {
+    type: 'string',
+    env: 'ARTIFACTS_FTP_PASSWORD',
+    secret: true,
+    defaultText: "the URI's password, else the variable, else `anonymous@` for anonymous logins",
+    help: 'login password, scrubbed from every message',
+  },
+  tls: {
+    type: 'custom',
+    env: 'ARTIFACTS_FTP_TLS',
+    parse: tlsMode,
+    defaultText: '`implicit` for `ftps://`; `none` for `ftp://`',
+    help: '`explicit` (AUTH TLS), `implicit`, or `none`; also a boolean (`true` = explicit). Control and data connections are both protected (`PROT P`)',
+  },
+  ca: {
+    type: 'custom',
+    parse: caList,
+    defaultText: 'the contents of `caFile`',
+    help: "trusted CA certificate(s), PEM, as a string, bytes, or a list; replaces Node's CA store",
+  },
+  caFile: {
+    type: 'string',
+    env: 'ARTIFACTS_FTP_CA_FILE',
+    defaultText: "none (Node's CA store)",
+    help: 'a PEM file of trusted CA certificates, for servers with a private or self-signed certificate',
+  },
+  tlsVerify: {
+    type: 'boolean',
+    env: 'ARTIFACTS_FTP_TLS_VERIFY',
+    default: true,
+    help: '`false` accepts any certificate and host name: an attacker in the middle gets your password and your artifacts. Explicit opt-out only',
+  },
+  maxConnections: {
+    type: 'integer',
+    env: 'ARTIFACTS_FTP_MAX_CONNECTIONS',
+    min: 1,
+    default: 4,
+    help: 'control connections open at once, at most; opened one at a time, only when needed. Each carries one command or transfer at a time, so this is also the number of concurrent transfers',
+  },
+  socketTimeoutMs: {
+    type: 'integer',
+    env: 'ARTIFACTS_FTP_SOCKET_TIMEOUT_MS',
+    min: 0,
+    default: 30000,
+    help: 'a control or data connection silent this long fails the operation (`0` = never)',
+  },
+  idleTimeoutMs: {
+    type: 'integer',
+    env: 'ARTIFACTS_FTP_IDLE_TIMEOUT_MS',
+    min: 0,
+    default: 60000,
+    help: 'an idle connection is closed after this long (servers drop idle sessions themselves); `0` keeps it until `repo.close()`',
+  },
+});
+
+async function loadCa(file: string): Promise<(string | Buffer)[]> {
   try {
     return [await readFile(file, 'utf8')];
   } catch (error) {
@@ -72,22 +126,30 @@ async function loadCa(options: FtpOptions): Promise<(string | Buffer)[] | undefi
   }
 }
 
-/** Resolves options, environment variables and defaults into connection settings. */
+/** Resolves options, the URI, environment variables and defaults into connection settings. */
 export async function resolveSettings(location: ArtifactUri, options: FtpOptions): Promise<FtpSettings> {
   const host = location.host;
   if (!host) throw ArtifactsError.invalidArgument(`an ${location.scheme}:// URI needs a host`);
-  const tls = tlsMode(location.scheme, options.tls);
-  const port = location.port ?? (tls === 'implicit' ? 990 : 21);
-  const username = options.username ?? location.username ?? envString('ARTIFACTS_FTP_USER') ?? 'anonymous';
-  const password =
-    options.password ??
-    location.password ??
-    envString('ARTIFACTS_FTP_PASSWORD') ??
-    (username === 'anonymous' || username === 'ftp' ? 'anonymous@' : '');
-  const ca = tls === 'none' ? undefined : await loadCa(options);
-  const tlsVerify = options.tlsVerify ?? envBoolean('ARTIFACTS_FTP_TLS_VERIFY') ?? true;
-  const scheme = tls === 'implicit' ? 'ftps' : 'ftp';
+  const { values, secrets } = ftpSettings.resolve(options, {
+    uri: { username: location.username, password: location.password },
+  });
+  if (
+    location.scheme === 'ftps' &&
+    options.tls !== undefined &&
+    options.tls !== 'implicit' &&
+    options.tls !== true
+  ) {
+    throw ArtifactsError.invalidArgument(
+      `ftps:// URIs use implicit TLS; for explicit TLS (AUTH TLS) use ftp:// with tls: 'explicit'`,
+    );
+  }
+  const tls = location.scheme === 'ftps' ? 'implicit' : (values.tls ?? 'none');
   const defaultPort = tls === 'implicit' ? 990 : 21;
+  const port = location.port ?? defaultPort;
+  const { username } = values;
+  const password = values.password ?? (username === 'anonymous' || username === 'ftp' ? 'anonymous@' : '');
+  const ca =
+    tls === 'none' ? undefined : (values.ca ?? (values.caFile ? await loadCa(values.caFile) : undefined));
   return {
     host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
     port,
@@ -95,18 +157,12 @@ export async function resolveSettings(location: ArtifactUri, options: FtpOptions
     password,
     tls,
     ...(ca ? { ca } : {}),
-    tlsVerify,
+    tlsVerify: values.tlsVerify,
     root: location.path || '/',
-    maxConnections: integer('maxConnections', options.maxConnections, 'ARTIFACTS_FTP_MAX_CONNECTIONS', 4, 1),
-    socketTimeoutMs: integer(
-      'socketTimeoutMs',
-      options.socketTimeoutMs,
-      'ARTIFACTS_FTP_SOCKET_TIMEOUT_MS',
-      30000,
-      0,
-    ),
-    idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, 'ARTIFACTS_FTP_IDLE_TIMEOUT_MS', 60000, 0),
-    label: `${scheme}://${username}@${host}${port === defaultPort ? '' : `:${port}`}`,
-    secrets: password && password !== 'anonymous@' ? [password] : [],
+    maxConnections: values.maxConnections,
+    socketTimeoutMs: values.socketTimeoutMs,
+    idleTimeoutMs: values.idleTimeoutMs,
+    label: `${tls === 'implicit' ? 'ftps' : 'ftp'}://${username}@${host}${port === defaultPort ? '' : `:${port}`}`,
+    secrets,
   };
 }

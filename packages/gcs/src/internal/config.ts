@@ -1,4 +1,10 @@
-import { ArtifactsError, type ArtifactUri, envNumber, envString } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type ArtifactUri,
+  defineSettings,
+  envNumber,
+  type SettingsValues,
+} from '@artifacts/core';
 
 /** A service-account key (the JSON key file's content) or any credentials google-auth-library accepts. */
 export interface GcsCredentials {
@@ -63,27 +69,14 @@ export interface GcsOptions {
   requestTimeoutMs?: number;
 }
 
-export interface GcsConfig {
+/** The resolved settings, and what the URI says. `uploadChunkSize` undefined: one streamed request. */
+export type GcsConfig = SettingsValues<typeof gcsSettings.specs> & {
   bucket: string;
   root: string;
-  projectId: string | undefined;
-  keyFilename: string | undefined;
-  credentials: GcsCredentials | undefined;
   anonymous: boolean | 'fallback';
-  /** Undefined = Google's own endpoint. */
-  endpoint: string | undefined;
-  /** Where the endpoint came from, for messages. */
+  /** Where the endpoint came from, for messages; undefined = Google's own endpoint. */
   endpointFrom: 'option' | 'STORAGE_EMULATOR_HOST' | undefined;
-  /** Undefined: one streamed request per resumable session. */
-  uploadChunkSize: number | undefined;
-  downloadChunkSize: number;
-  downloadConcurrency: number;
-  resumableThreshold: number;
-  listPageSize: number;
-  deleteConcurrency: number;
-  maxRetries: number;
-  requestTimeoutMs: number | undefined;
-}
+};
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -94,32 +87,108 @@ export const DEFAULT_CHUNK_SIZE = 100 * MiB;
 /** MLflow's GCS default timeout. */
 export const DEFAULT_GCS_TIMEOUT_MS = 60_000;
 
-function positiveInt(name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw ArtifactsError.invalidArgument(
-      `option ${name} must be an integer between 1 and ${max}, got ${String(value)}`,
-    );
-  }
-  return value;
-}
-
-/** A chunk size from the option or its MLflow variable: a positive multiple of 256 KiB. */
-export function resolveChunkSize(
-  option: number | undefined,
-  optionName: string,
-  variable: string,
-): number | undefined {
-  const value = option ?? envNumber(variable, { integer: true, min: 1 });
-  if (value === undefined) return undefined;
-  const from = option === undefined ? `environment variable ${variable}` : `option ${optionName}`;
-  if (!Number.isSafeInteger(value) || value < CHUNK_GRANULARITY || value % CHUNK_GRANULARITY !== 0) {
+/** A chunk size: a positive multiple of 256 KiB. */
+function chunkSize(value: unknown, from: string): number {
+  const n = value as number;
+  if (n < CHUNK_GRANULARITY || n % CHUNK_GRANULARITY !== 0) {
     throw ArtifactsError.invalidArgument(
       `${from} must be a positive multiple of 256 KiB (262144 bytes), got ${String(value)}`,
     );
   }
-  return value;
+  return n;
 }
+
+/** Every option of the GCS backend, declared once: README table, env vars, validation. */
+export const gcsSettings = defineSettings('@artifacts/gcs', {
+  projectId: {
+    type: 'string',
+    env: 'GOOGLE_CLOUD_PROJECT',
+    defaultText: "the credentials' project",
+    help: 'project for billing headers',
+  },
+  keyFilename: {
+    type: 'string',
+    defaultText: 'ADC (`GOOGLE_APPLICATION_CREDENTIALS`, …)',
+    help: 'service-account key file',
+  },
+  credentials: {
+    type: 'object',
+    parse: (value: unknown) => value as GcsCredentials,
+    help: 'service-account key object; wins over `keyFilename`',
+  },
+  anonymous: {
+    type: 'custom',
+    parse: (value: unknown): boolean | 'fallback' => {
+      if (value === true || value === false || value === 'fallback') return value;
+      throw ArtifactsError.invalidArgument(`option anonymous must be true, false or 'fallback'`);
+    },
+    defaultText: "`'fallback'` (`true` with `STORAGE_EMULATOR_HOST`)",
+    help: 'see Credentials above',
+  },
+  endpoint: {
+    type: 'string',
+    nonEmpty: true,
+    env: 'STORAGE_EMULATOR_HOST',
+    parse: (value, from) => normalizeEndpoint(value as string, from),
+    defaultText: '`https://storage.googleapis.com`',
+    help: "API endpoint (JSON and XML API) for emulators and private endpoints; a bare `host:port` in the variable means plain `http://`, as in Google's Go and Python clients; must carry no query string or credentials",
+  },
+  uploadChunkSize: {
+    type: 'integer',
+    env: 'MLFLOW_GCS_UPLOAD_CHUNK_SIZE',
+    parse: chunkSize,
+    defaultText: 'unset: one streamed request',
+    help: 'bytes per request of a resumable upload, a multiple of 256 KiB; each chunk is held in memory until acknowledged',
+  },
+  downloadChunkSize: {
+    type: 'integer',
+    env: 'MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE',
+    parse: chunkSize,
+    default: DEFAULT_CHUNK_SIZE,
+    defaultText: '100 MiB',
+    help: 'bytes per ranged GET of a download, a multiple of 256 KiB',
+  },
+  downloadConcurrency: {
+    type: 'integer',
+    min: 1,
+    max: 64,
+    default: 4,
+    help: 'ranged GETs of one download in flight',
+  },
+  resumableThreshold: {
+    type: 'integer',
+    min: 1,
+    default: 8 * MiB,
+    defaultText: '8 MiB',
+    help: 'bodies of known size up to this go in one simple upload; larger or unknown-size bodies use a resumable session',
+  },
+  listPageSize: { type: 'integer', min: 1, max: 1000, default: 1000, help: 'objects per listing page' },
+  deleteConcurrency: {
+    type: 'integer',
+    min: 1,
+    max: 256,
+    default: 16,
+    help: 'deletions in flight when deleting a directory',
+  },
+  maxRetries: {
+    type: 'integer',
+    min: 0,
+    max: 20,
+    default: 0,
+    help: "retries by Google's client library itself, on top of core's. Core's retry layer (`maxRetries` / `ARTIFACTS_MAX_RETRIES`, core's option) is the one place that retries; the library's own are off (`retryOptions.autoRetry: false`), so they never stack (a throttled stat: 3 requests with `maxRetries: 2`, not 12)",
+  },
+  requestTimeoutMs: {
+    type: 'integer',
+    min: -1,
+    parse: (value: unknown, from: string): number => {
+      if (value === 0)
+        throw ArtifactsError.invalidArgument(`${from} must be a positive number of ms or -1 for none, got 0`);
+      return value as number;
+    },
+    defaultText: "the repository's timeout (see below)",
+    help: 'per-request timeout of the JSON API in ms; `-1` = none',
+  },
+});
 
 let warnedDeprecatedTimeout = false;
 
@@ -147,11 +216,8 @@ export function resolveRequestTimeout(
   option: number | undefined,
   repositoryTimeoutMs: number | undefined,
 ): number | undefined {
-  if (option !== undefined) {
-    if (option === -1) return undefined;
-    return positiveInt('requestTimeoutMs', option, DEFAULT_GCS_TIMEOUT_MS);
-  }
-  return repositoryTimeoutMs;
+  if (option === undefined) return repositoryTimeoutMs;
+  return option === -1 ? undefined : option;
 }
 
 /**
@@ -178,7 +244,7 @@ export function defaultGcsTimeoutMs(): number | undefined {
 export function normalizeEndpoint(value: string, from: string): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value)
     ? value
-    : `${from === 'STORAGE_EMULATOR_HOST' ? 'http' : 'https'}://${value}`;
+    : `${from.endsWith('STORAGE_EMULATOR_HOST') ? 'http' : 'https'}://${value}`;
   let url: URL;
   try {
     url = new URL(withScheme);
@@ -203,42 +269,19 @@ export function resolveGcsConfig(
 ): GcsConfig {
   if (!location.bucket)
     throw ArtifactsError.invalidArgument('a gs:// URI needs a bucket: gs://<bucket>/<path>');
-  const emulator = envString('STORAGE_EMULATOR_HOST');
-  let endpoint: string | undefined;
-  let endpointFrom: GcsConfig['endpointFrom'];
-  if (options.endpoint) {
-    endpoint = normalizeEndpoint(options.endpoint, 'option endpoint');
-    endpointFrom = 'option';
-  } else if (emulator) {
-    endpoint = normalizeEndpoint(emulator, 'STORAGE_EMULATOR_HOST');
-    endpointFrom = 'STORAGE_EMULATOR_HOST';
-  }
-  const anonymous = options.anonymous ?? (endpointFrom === 'STORAGE_EMULATOR_HOST' ? true : 'fallback');
-  if (anonymous !== true && anonymous !== false && anonymous !== 'fallback') {
-    throw ArtifactsError.invalidArgument(`option anonymous must be true, false or 'fallback'`);
-  }
+  const { values, sources } = gcsSettings.resolve(options);
+  const endpointFrom =
+    sources.endpoint === undefined
+      ? undefined
+      : sources.endpoint === 'option'
+        ? 'option'
+        : 'STORAGE_EMULATOR_HOST';
   return {
+    ...values,
     bucket: location.bucket,
     root: location.path,
-    projectId: options.projectId ?? envString('GOOGLE_CLOUD_PROJECT'),
-    keyFilename: options.keyFilename,
-    credentials: options.credentials,
-    anonymous,
-    endpoint,
+    anonymous: values.anonymous ?? (endpointFrom === 'STORAGE_EMULATOR_HOST' ? true : 'fallback'),
     endpointFrom,
-    uploadChunkSize: resolveChunkSize(
-      options.uploadChunkSize,
-      'uploadChunkSize',
-      'MLFLOW_GCS_UPLOAD_CHUNK_SIZE',
-    ),
-    downloadChunkSize:
-      resolveChunkSize(options.downloadChunkSize, 'downloadChunkSize', 'MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE') ??
-      DEFAULT_CHUNK_SIZE,
-    downloadConcurrency: positiveInt('downloadConcurrency', options.downloadConcurrency, 4, 64),
-    resumableThreshold: positiveInt('resumableThreshold', options.resumableThreshold, 8 * MiB),
-    listPageSize: positiveInt('listPageSize', options.listPageSize, 1000, 1000),
-    deleteConcurrency: positiveInt('deleteConcurrency', options.deleteConcurrency, 16, 256),
-    maxRetries: positiveInt('maxRetries', options.maxRetries, 0, 20),
-    requestTimeoutMs: resolveRequestTimeout(options.requestTimeoutMs, repositoryTimeoutMs),
+    requestTimeoutMs: resolveRequestTimeout(values.requestTimeoutMs, repositoryTimeoutMs),
   };
 }

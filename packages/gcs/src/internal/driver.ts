@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ArtifactsError,
+  type ByteRange,
   type Checksum,
   type CompletedPart,
   type CopySource,
@@ -20,7 +21,11 @@ import {
   type MultipartUpload,
   type OperationOptions,
   type PresignCapability,
-  parallelRangeStream,
+  type RangedReadOptions,
+  type RangeSource,
+  type ReadToFileOptions,
+  rangedRead,
+  rangedReadToFile,
   type StorageDriver,
 } from '@artifacts/core';
 import type { Bucket, File, FileMetadata, Storage } from '@google-cloud/storage';
@@ -293,63 +298,70 @@ export class GcsDriver implements StorageDriver {
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
+    return this.#run('download', key, () =>
+      rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range)),
+    );
+  }
+
+  /** A download: parallel ranged GETs written at their offsets into `localPath` (core's temporary file). */
+  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
+    await this.#run('download', key, () =>
+      rangedReadToFile(this.#rangeSource(key), localPath, {
+        ...this.#rangedOptions(key, options, undefined),
+        onBytes: options.onBytes,
+      }),
+    );
+  }
+
+  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
+    return {
+      range,
+      partSize: this.#config.downloadChunkSize,
+      concurrency: this.#config.downloadConcurrency,
+      timeoutMs: options.timeoutMs ?? this.#config.requestTimeoutMs,
+      maxAttempts: this.#config.maxRetries + 1,
+      signal: options.signal,
+      what: `reading gs://${this.#config.bucket}/${this.#name(key)}`,
+    };
+  }
+
+  /**
+   * One ranged GET for the engine, pinned to the generation the first answer named: an object
+   * replaced mid-read is gone at that generation (404) and fails, never mixes. GCS's `x-goog-hash`
+   * is the whole object's, even on a ranged answer.
+   */
+  #rangeSource(key: string): RangeSource {
     const name = this.#name(key);
-    const start = options.range?.start ?? 0;
-    const wantedEnd = options.range?.end;
-    const chunk = this.#config.downloadChunkSize;
-    const firstEnd = wantedEnd === undefined ? start + chunk - 1 : Math.min(wantedEnd, start + chunk - 1);
-    return this.#run('download', key, async () => {
-      let opened: { stream: Readable; headers: HeaderBag | undefined };
-      try {
-        opened = await this.#openRange(name, start, firstEnd, options.signal);
-      } catch (error) {
-        // A range of an empty object is unsatisfiable: read it whole instead.
-        if (statusOf(error) === 416 && start === 0)
-          opened = await this.#openRange(name, 0, undefined, options.signal);
-        else throw error;
-      }
-      const { stream: first, headers } = opened;
-      const contentRange = header(headers, 'content-range');
-      const contentLength = Number(header(headers, 'content-length') ?? Number.NaN);
-      const total =
-        totalFromContentRange(contentRange) ?? (Number.isFinite(contentLength) ? contentLength : 0);
-      if (!contentRange && start > 0) {
-        first.destroy();
-        throw new ArtifactsError('internal', 'the storage server ignored the Range header');
-      }
-      const end = Math.min(wantedEnd ?? total - 1, total - 1);
-      const size = Math.max(0, end - start + 1);
-      const firstBytes = contentRange && Number.isFinite(contentLength) ? contentLength : total;
-      const hashes = parseGoogHash(header(headers, 'x-goog-hash'));
-      const checksum = options.range ? undefined : checksumOf(hashes);
-      const generation = header(headers, 'x-goog-generation');
-      const contentType = header(headers, 'content-type');
-      const stream =
-        firstBytes >= size
-          ? first
-          : parallelRangeStream(
-              async (from, to, signal) => {
-                // Pinned to the generation read first: an object replaced mid-read fails, never mixes.
-                return (await this.#openRange(name, from, to, signal, generation)).stream;
-              },
-              first,
-              start,
-              end,
-              {
-                partSize: Math.max(chunk, firstBytes),
-                concurrency: this.#config.downloadConcurrency,
-                aheadBytes: Math.min(chunk, 8 * 1024 * 1024),
-                ...(options.signal ? { signal: options.signal } : {}),
-              },
-            );
-      return {
-        stream,
-        size,
-        totalSize: total,
-        ...(checksum ? { checksum } : {}),
-        ...(contentType ? { contentType } : {}),
-      };
-    });
+    return {
+      readRange: (request) =>
+        this.#run('download', key, async () => {
+          let opened: { stream: Readable; headers: HeaderBag | undefined };
+          try {
+            opened = await this.#openRange(name, request.start, request.end, request.signal, request.pin);
+          } catch (error) {
+            // A range of an empty object is unsatisfiable: read it whole instead.
+            if (statusOf(error) === 416 && request.start === 0)
+              opened = await this.#openRange(name, 0, undefined, request.signal, request.pin);
+            else throw error;
+          }
+          const { stream, headers } = opened;
+          const contentRange = header(headers, 'content-range');
+          const length = Number(header(headers, 'content-length') ?? Number.NaN);
+          const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(contentRange ?? '');
+          const total = totalFromContentRange(contentRange) ?? (Number.isFinite(length) ? length : 0);
+          const checksum = request.whole
+            ? checksumOf(parseGoogHash(header(headers, 'x-goog-hash')))
+            : undefined;
+          return {
+            stream,
+            served: range ? { start: Number(range[1]), end: Number(range[2]) } : { start: 0, end: total - 1 },
+            totalSize: total,
+            pin: header(headers, 'x-goog-generation'),
+            ...(checksum ? { checksum } : {}),
+            contentType: header(headers, 'content-type'),
+          };
+        }),
+    };
   }
 
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {

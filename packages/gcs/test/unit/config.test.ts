@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArtifactsError, parseArtifactUri } from '@artifacts/core';
@@ -7,8 +7,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildStorage, createGcsClient } from '../../src/internal/client.js';
 import {
   DEFAULT_CHUNK_SIZE,
+  gcsSettings,
   resetDeprecationWarning,
-  resolveChunkSize,
   resolveGcsConfig,
   resolveRequestTimeout,
 } from '../../src/internal/config.js';
@@ -92,8 +92,21 @@ describe('chunk sizes', () => {
   });
 
   it('refuses an option that is not a multiple of 256 KiB, naming the option', () => {
-    expect(() => resolveChunkSize(300_000, 'uploadChunkSize', 'MLFLOW_GCS_UPLOAD_CHUNK_SIZE')).toThrow(
+    expect(() => resolveGcsConfig(location, { uploadChunkSize: 300_000 })).toThrow(
       /option uploadChunkSize must be a positive multiple of 256 KiB/,
+    );
+  });
+});
+
+describe('declaration', () => {
+  it('the README options table is the declaration', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(gcsSettings.markdownTable());
+  });
+
+  it('refuses an unknown option with the closest name', () => {
+    expect(() => resolveGcsConfig(location, { listPagesize: 10 } as never)).toThrow(
+      /unknown option "listPagesize" for @artifacts\/gcs; did you mean "listPageSize"\?/,
     );
   });
 });

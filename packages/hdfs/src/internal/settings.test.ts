@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArtifactUri } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
-import { resolveSettings } from './settings.js';
+import { hdfsSettings, resolveSettings } from './settings.js';
 
 const site = (props: Record<string, string>) =>
   `<configuration>${Object.entries(props)
@@ -126,5 +126,18 @@ describe('resolveSettings', () => {
     expect(resolveSettings(uri('hdfs://nn:8020/a'), {}, { HADOOP_CONF_DIR: dir }).label).toBe(
       'hdfs://nn:8020/a (WebHDFS http://nn:50070 from hdfs:// URI, hdfs-site.xml)',
     );
+  });
+});
+
+describe('declaration', () => {
+  it('refuses an unknown option with the closest name', () => {
+    expect(() => resolveSettings(uri('webhdfs://h/a'), { webhdfsURL: 'http://x:1' } as never, {})).toThrow(
+      /unknown option "webhdfsURL" for @artifacts\/hdfs; did you mean "webhdfsUrl"\?/,
+    );
+  });
+
+  it('the README options table is the declaration', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(hdfsSettings.markdownTable());
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { ArtifactsError, type ArtifactUri, envNumber, envString, redactUri } from '@artifacts/core';
+import { ArtifactsError, type ArtifactUri, defineSettings, redactUri } from '@artifacts/core';
 import type { HdfsOptions } from '../options.js';
 import { hadoopConfDir, loadHadoopConf, normalizeEndpoints, resolveTarget } from './hadoop-conf.js';
 import type { KerberosAuth } from './kerberos.js';
@@ -26,26 +26,57 @@ export interface HdfsSettings {
   label: string;
 }
 
-function positiveInteger(value: number | undefined, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value < 1) {
-    throw ArtifactsError.invalidArgument(`${what} must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function nonNegative(value: number | undefined, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isFinite(value) || value < 0) {
-    throw ArtifactsError.invalidArgument(`${what} must be a number ≥ 0, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function splitList(value: string | readonly string[]): string[] {
-  const values = typeof value === 'string' ? value.split(',') : [...value];
-  return values.map((v) => v.trim()).filter((v) => v !== '');
-}
+/** Every option of the HDFS backend, declared once: README table, env vars, validation. */
+export const hdfsSettings = defineSettings('@artifacts/hdfs', {
+  webhdfsUrl: {
+    type: 'list',
+    env: 'ARTIFACTS_HDFS_WEBHDFS_URL',
+    parse: (value, from) => normalizeEndpoints(value as string[], from),
+    defaultText: 'discovered (see above)',
+    help: 'WebHDFS endpoint(s) `http(s)://host:port` of the NameNode(s) for `hdfs://` / `viewfs://` URIs, commas separating several in the variable. Several = HA, tried in order. Not used by `webhdfs://` / `swebhdfs://` URIs',
+  },
+  hadoopConfDir: {
+    type: 'custom',
+    parse: (value: unknown): string | false => {
+      if (value === false || typeof value === 'string') return value;
+      throw ArtifactsError.invalidArgument('option hadoopConfDir must be a directory, or false for none');
+    },
+    defaultText: '`HADOOP_CONF_DIR`, else `$HADOOP_HOME/etc/hadoop`',
+    help: 'directory of `core-site.xml` and `hdfs-site.xml`; `false` reads no configuration',
+  },
+  user: {
+    type: 'string',
+    env: 'MLFLOW_KERBEROS_USER',
+    defaultText: 'simple: `HADOOP_USER_NAME`, else the current OS user',
+    help: "simple authentication: the user of `user.name=` (files are created as this user). Kerberos: the **principal** to authenticate as (`alice` or `alice@REALM`; `HADOOP_USER_NAME` is not used), as MLflow passes it to the Hadoop client; unset = the ticket cache's own principal",
+  },
+  kerberosTicketCache: {
+    type: 'string',
+    env: 'MLFLOW_KERBEROS_TICKET_CACHE',
+    defaultText: 'none',
+    help: 'Kerberos ticket cache (e.g. `/tmp/krb5cc_1000`, `FILE:/path`): turns on SPNEGO with that cache. Needs the optional `kerberos` package',
+  },
+  maxConnections: {
+    type: 'integer',
+    env: 'ARTIFACTS_HDFS_MAX_CONNECTIONS',
+    min: 1,
+    default: DEFAULT_MAX_CONNECTIONS,
+    help: 'sockets open at once to each NameNode and to each DataNode, at most; more operations queue. Kept alive 10 s when idle',
+  },
+  caFile: {
+    type: 'string',
+    env: 'ARTIFACTS_HDFS_CA_FILE',
+    defaultText: "Node's CA store",
+    help: 'PEM file of extra certificate authorities for `swebhdfs://` / `https://` endpoints. Verification is never turned off',
+  },
+  retryTimeoutMs: {
+    type: 'number',
+    env: 'ARTIFACTS_HDFS_RETRY_TIMEOUT_MS',
+    min: 0,
+    default: DEFAULT_RETRY_TIMEOUT_MS,
+    help: 'how long an idempotent call keeps retrying (100 ms, doubling up to 2 s) while a NameNode that answered before refuses connections (restarts), is in safe mode, standby, or answers 502/503/504. `0` = no retry',
+  },
+});
 
 /** Options win over environment variables, which win over the Hadoop configuration and defaults. */
 export function resolveSettings(
@@ -53,38 +84,31 @@ export function resolveSettings(
   options: HdfsOptions,
   env: NodeJS.ProcessEnv = process.env,
 ): HdfsSettings {
-  const confDir = hadoopConfDir(options.hadoopConfDir, env);
+  const { values, sources } = hdfsSettings.resolve(options, { env });
+  const confDir = hadoopConfDir(values.hadoopConfDir, env);
   const conf = loadHadoopConf(confDir);
-
-  let webhdfsUrl: string[] | undefined;
-  if (options.webhdfsUrl !== undefined) {
-    webhdfsUrl = normalizeEndpoints(splitList(options.webhdfsUrl), 'option webhdfsUrl');
-  } else if (env.ARTIFACTS_HDFS_WEBHDFS_URL) {
-    webhdfsUrl = normalizeEndpoints(splitList(env.ARTIFACTS_HDFS_WEBHDFS_URL), 'ARTIFACTS_HDFS_WEBHDFS_URL');
-  }
   const target = resolveTarget({
     scheme: location.scheme,
     host: location.host,
     port: location.port,
     path: location.path,
-    webhdfsUrl,
+    webhdfsUrl: values.webhdfsUrl,
     conf,
   });
 
   // MLflow hands MLFLOW_KERBEROS_USER to the Hadoop client as the user, which with a ticket cache is
   // the Kerberos principal to log in as (UserGroupInformation.getBestUGI(cache, user)), and without
   // one the simple-authentication user name.
-  const ticketCache = options.kerberosTicketCache ?? (env.MLFLOW_KERBEROS_TICKET_CACHE || undefined);
-  const mlflowUser = options.user ?? (env.MLFLOW_KERBEROS_USER || undefined);
+  const ticketCache = values.kerberosTicketCache;
   const confKerberos = conf.get('hadoop.security.authentication')?.toLowerCase() === 'kerberos';
   let kerberos: KerberosAuth | undefined;
   if (ticketCache !== undefined || confKerberos) {
     kerberos = {
       ticketCache,
-      principal: mlflowUser,
+      principal: values.user,
       reason:
         ticketCache !== undefined
-          ? options.kerberosTicketCache !== undefined
+          ? sources.kerberosTicketCache === 'option'
             ? 'the kerberosTicketCache option'
             : 'MLFLOW_KERBEROS_TICKET_CACHE'
           : `hadoop.security.authentication=kerberos in ${confDir}`,
@@ -92,24 +116,14 @@ export function resolveSettings(
   }
   const user = kerberos
     ? undefined
-    : (mlflowUser ?? (env.HADOOP_USER_NAME || undefined) ?? userInfo().username);
+    : (values.user ?? (env.HADOOP_USER_NAME || undefined) ?? userInfo().username);
 
-  const maxConnections =
-    positiveInteger(options.maxConnections, 'option maxConnections') ??
-    withEnv(env, () => envNumber('ARTIFACTS_HDFS_MAX_CONNECTIONS', { integer: true, min: 1 })) ??
-    DEFAULT_MAX_CONNECTIONS;
-  const retryTimeoutMs =
-    nonNegative(options.retryTimeoutMs, 'option retryTimeoutMs') ??
-    withEnv(env, () => envNumber('ARTIFACTS_HDFS_RETRY_TIMEOUT_MS', { min: 0 })) ??
-    DEFAULT_RETRY_TIMEOUT_MS;
-
-  const caFile = options.caFile ?? withEnv(env, () => envString('ARTIFACTS_HDFS_CA_FILE'));
   let ca: string | undefined;
-  if (caFile) {
+  if (values.caFile) {
     try {
-      ca = readFileSync(caFile, 'utf8');
+      ca = readFileSync(values.caFile, 'utf8');
     } catch (error) {
-      throw ArtifactsError.invalidArgument(`cannot read the CA file ${caFile}`, { cause: error });
+      throw ArtifactsError.invalidArgument(`cannot read the CA file ${values.caFile}`, { cause: error });
     }
   }
 
@@ -118,21 +132,9 @@ export function resolveSettings(
     root: target.path,
     user,
     kerberos,
-    maxConnections,
+    maxConnections: values.maxConnections,
     ca,
-    retryTimeoutMs,
+    retryTimeoutMs: values.retryTimeoutMs,
     label: `${redactUri(location.uri)} (WebHDFS ${target.endpoints.join(', ')} from ${target.source})`,
   };
-}
-
-/** Core's env helpers read process.env; unit tests pass their own environment. */
-function withEnv<T>(env: NodeJS.ProcessEnv, read: () => T): T {
-  if (env === process.env) return read();
-  const saved = process.env;
-  process.env = env;
-  try {
-    return read();
-  } finally {
-    process.env = saved;
-  }
 }

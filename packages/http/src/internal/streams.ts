@@ -1,4 +1,4 @@
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { StreamBody } from './client.js';
 
 /**
@@ -22,38 +22,4 @@ export function streamBody(source: Readable): StreamBody & { readonly bytes: num
       },
     }),
   };
-}
-
-/** Keeps bytes [start, end] of a stream that starts at byte 0 (a server that ignored Range). */
-export class RangeFilter extends Transform {
-  #position = 0;
-  #ended = false;
-
-  readonly #start: number;
-  readonly #last: number;
-
-  constructor(start: number, end: number | undefined) {
-    super();
-    this.#start = start;
-    this.#last = end === undefined ? Number.POSITIVE_INFINITY : end + 1;
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.#ended) {
-      callback();
-      return;
-    }
-    const from = this.#position;
-    const to = from + chunk.length; // exclusive
-    this.#position = to;
-    const last = this.#last;
-    const lo = Math.max(this.#start, from);
-    const hi = Math.min(last, to);
-    if (hi > lo) this.push(chunk.subarray(lo - from, hi - from));
-    if (to >= last) {
-      this.#ended = true;
-      this.push(null);
-    }
-    callback();
-  }
 }

@@ -95,3 +95,34 @@ describe('proxied multipart uploads to MinIO', () => {
     expect(access.slice(before).map((entry) => `${entry.method} ${entry.status}`)).toEqual(['PUT 200']);
   });
 });
+
+describe('large downloads from the server (ranged-read engine)', () => {
+  it('are read as parallel ranges checked against the ETag, and an overwrite mid-read is detected', async () => {
+    const root = `ranged-${randomUUID()}`;
+    const repo = await open(root);
+    const size = 48 * MiB + 5;
+    await direct.write(`${root}/big.bin`, dataStream(size, { seed: 'ranged' }), { size });
+
+    const before = access.length;
+    const dst = await mkdtemp(join(work, 'down-'));
+    await repo.downloadArtifacts('big.bin', dst);
+    const { createReadStream } = await import('node:fs');
+    expect(await hashStream(createReadStream(join(dst, 'big.bin')))).toEqual(
+      await hashData(size, { seed: 'ranged' }),
+    );
+    const gets = access.slice(before).filter((entry) => entry.method === 'GET');
+    // The first plain GET (dropped once it said the file is large), then 7 ranges of 8 MiB.
+    expect(gets.filter((entry) => entry.status === 206)).toHaveLength(7);
+
+    const stream = await repo.openRead('big.bin');
+    const reader = stream[Symbol.asyncIterator]();
+    await reader.next();
+    await direct.write(`${root}/big.bin`, dataStream(size, { seed: 'other' }), { size });
+    const error = await (async () => {
+      for (let next = await reader.next(); !next.done; next = await reader.next());
+    })().catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('failed_precondition');
+    expect((error as Error).message).toMatch(/changed while it was being read/);
+    await repo.close();
+  });
+});

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULTS, MIB, resolveS3Config } from './options.js';
+import { DEFAULTS, MIB, resolveS3Config, s3Settings } from './options.js';
 
 const VARS = [
   'MLFLOW_S3_ENDPOINT_URL',
@@ -165,7 +166,7 @@ describe('resolveS3Config', () => {
     expect(() => resolveS3Config({})).toThrow(/ARTIFACTS_S3_PART_SIZE/);
     vi.stubEnv('ARTIFACTS_S3_PART_SIZE', '');
     expect(() => resolveS3Config({ partSizeBytes: 1024 })).toThrow(
-      /partSizeBytes must be an integer >= 5242880/,
+      /partSizeBytes must be an integer between 5242880 and 5368709120/,
     );
     expect(() => resolveS3Config({ uploadQueueSize: 0 })).toThrow(/uploadQueueSize/);
     expect(resolveS3Config({ parallelDownloadThresholdBytes: 0, partSizeBytes: 5 * MIB })).toMatchObject({
@@ -196,7 +197,14 @@ describe('resolveS3Config', () => {
     );
   });
 
+  it('the README options table is the declaration', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(s3Settings.markdownTable());
+  });
+
   it('refuses unknown options by name', () => {
-    expect(() => resolveS3Config({ endpoint: 'http://x' } as never)).toThrow(/unknown option\(s\) endpoint/);
+    expect(() => resolveS3Config({ endpoint: 'http://x' } as never)).toThrow(
+      /unknown option "endpoint" for @artifacts\/s3; did you mean "endpointUrl"\?/,
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { ArtifactsError, envBoolean, envNumber, envString } from '@artifacts/core';
+import { ArtifactsError, defineSettings } from '@artifacts/core';
 import { parseUploadExtraArgs, type UploadExtraArgs } from './extra-args.js';
 
 export const MIB = 1024 * 1024;
@@ -132,30 +132,6 @@ export interface ResolvedS3Config {
   clientConfig: Record<string, unknown>;
 }
 
-const KNOWN_OPTIONS = new Set<string>([
-  'region',
-  'endpointUrl',
-  'addressingStyle',
-  'ignoreTls',
-  'caBundle',
-  'uploadExtraArgs',
-  'expectedBucketOwner',
-  'credentials',
-  'profile',
-  'anonymous',
-  'partSizeBytes',
-  'copyCutoffBytes',
-  'uploadQueueSize',
-  'parallelDownloadThresholdBytes',
-  'downloadChunkSizeBytes',
-  'downloadConcurrency',
-  'checksumAlgorithm',
-  'connectTimeoutMs',
-  'socketTimeoutMs',
-  'maxAttempts',
-  'clientConfig',
-]);
-
 const MIN_PART_SIZE = 5 * MIB;
 const MAX_PART_SIZE = 5 * 1024 * MIB;
 
@@ -163,230 +139,23 @@ function invalid(message: string): ArtifactsError {
   return ArtifactsError.invalidArgument(`@artifacts/s3: ${message}`);
 }
 
-function integer(
-  value: unknown,
-  name: string,
-  env: string,
-  { min, max }: { min: number; max?: number },
-): number | undefined {
-  if (value === undefined) return envNumber(env, { integer: true, min });
-  if (
-    typeof value !== 'number' ||
-    !Number.isInteger(value) ||
-    value < min ||
-    (max !== undefined && value > max)
-  ) {
-    throw invalid(
-      `option ${name} must be an integer >= ${min}${max === undefined ? '' : ` and <= ${max}`}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
-}
-
-function bool(value: unknown, name: string, env: string): boolean | undefined {
-  if (value === undefined) return envBoolean(env);
-  if (typeof value !== 'boolean')
-    throw invalid(`option ${name} must be a boolean, got ${JSON.stringify(value)}`);
-  return value;
-}
-
-function str(value: unknown, name: string, env?: string): string | undefined {
-  if (value === undefined) return env ? envString(env) : undefined;
-  if (typeof value !== 'string' || value.trim() === '')
-    throw invalid(`option ${name} must be a non-empty string`);
-  return value.trim();
-}
-
-function endpoint(value: string | undefined, source: string): string | undefined {
-  if (value === undefined) return undefined;
+function endpoint(value: unknown, from: string): string {
   let url: URL;
   try {
-    url = new URL(value);
+    url = new URL(value as string);
   } catch {
-    throw invalid(`${source} ${JSON.stringify(value)} is not a URL (expected e.g. http://127.0.0.1:9000)`);
+    throw invalid(`${from} ${JSON.stringify(value)} is not a URL (expected e.g. http://127.0.0.1:9000)`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw invalid(`${source} must be an http:// or https:// URL, got ${JSON.stringify(url.protocol)}`);
+    throw invalid(`${from} must be an http:// or https:// URL, got ${JSON.stringify(url.protocol)}`);
   if (url.username || url.password)
-    throw invalid(`${source} must not hold credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`);
-  return value;
+    throw invalid(`${from} must not hold credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`);
+  return value as string;
 }
 
-function oneOf<T extends string>(
-  value: string | undefined,
-  allowed: readonly T[],
-  source: string,
-  fold: (v: string) => string,
-): T | undefined {
-  if (value === undefined) return undefined;
-  const folded = fold(value);
-  const found = allowed.find((a) => a === folded);
-  if (!found) throw invalid(`${source} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
-  return found;
-}
-
-/**
- * Resolves options, then environment variables, then defaults. Throws `invalid_argument` naming the
- * option or variable that is wrong; never echoes a secret.
- */
-export function resolveS3Config(options: S3Options = {}): ResolvedS3Config {
-  const unknown = Object.keys(options).filter((key) => !KNOWN_OPTIONS.has(key));
-  if (unknown.length > 0) {
-    throw invalid(`unknown option(s) ${unknown.join(', ')}; known options: ${[...KNOWN_OPTIONS].join(', ')}`);
-  }
-  const endpointUrl =
-    options.endpointUrl !== undefined
-      ? endpoint(str(options.endpointUrl, 'endpointUrl'), 'option endpointUrl')
-      : endpoint(envString('MLFLOW_S3_ENDPOINT_URL'), 'MLFLOW_S3_ENDPOINT_URL');
-  const region = str(options.region, 'region', 'AWS_DEFAULT_REGION');
-
-  const addressingStyle =
-    oneOf(
-      options.addressingStyle === undefined ? undefined : String(options.addressingStyle),
-      ['auto', 'path', 'virtual'] as const,
-      'option addressingStyle',
-      (v) => v,
-    ) ??
-    oneOf(
-      envString('MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE'),
-      ['auto', 'path', 'virtual'] as const,
-      'MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE',
-      (v) => v.toLowerCase(),
-    ) ??
-    DEFAULTS.addressingStyle;
-  // boto uses path style for a custom endpoint in auto mode; S3-compatible servers expect it.
-  const forcePathStyle =
-    addressingStyle === 'path' || (addressingStyle === 'auto' && endpointUrl !== undefined);
-
-  const tls = resolveTls(options);
-
-  const extraSource = options.uploadExtraArgs ?? envString('MLFLOW_S3_UPLOAD_EXTRA_ARGS');
-  const uploadExtraArgs = parseUploadExtraArgs(
-    extraSource,
-    options.uploadExtraArgs === undefined ? 'MLFLOW_S3_UPLOAD_EXTRA_ARGS' : 'option uploadExtraArgs',
-  );
-
-  const expectedBucketOwner =
-    str(options.expectedBucketOwner, 'expectedBucketOwner', 'MLFLOW_S3_EXPECTED_BUCKET_OWNER') ??
-    uploadExtraArgs.ExpectedBucketOwner;
-
-  const anonymous = bool(options.anonymous, 'anonymous', 'ARTIFACTS_S3_ANONYMOUS') ?? false;
-  if (anonymous && options.credentials !== undefined)
-    throw invalid('options anonymous and credentials exclude each other');
-  if (options.credentials !== undefined) checkCredentials(options.credentials);
-
-  const partSizeBytes =
-    integer(options.partSizeBytes, 'partSizeBytes', 'ARTIFACTS_S3_PART_SIZE', {
-      min: MIN_PART_SIZE,
-      max: MAX_PART_SIZE,
-    }) ?? DEFAULTS.partSizeBytes;
-  if (partSizeBytes > MAX_PART_SIZE) throw invalid(`ARTIFACTS_S3_PART_SIZE must be <= ${MAX_PART_SIZE}`);
-
-  const checksumAlgorithm =
-    oneOf(
-      options.checksumAlgorithm === undefined ? undefined : String(options.checksumAlgorithm),
-      ['CRC32', 'CRC32C', 'SHA256', 'NONE'] as const,
-      'option checksumAlgorithm',
-      (v) => v.toUpperCase(),
-    ) ??
-    oneOf(
-      envString('ARTIFACTS_S3_CHECKSUM_ALGORITHM'),
-      ['CRC32', 'CRC32C', 'SHA256', 'NONE'] as const,
-      'ARTIFACTS_S3_CHECKSUM_ALGORITHM',
-      (v) => v.toUpperCase(),
-    ) ??
-    DEFAULTS.checksumAlgorithm;
-
-  if (
-    options.clientConfig !== undefined &&
-    (typeof options.clientConfig !== 'object' || options.clientConfig === null)
-  )
-    throw invalid('option clientConfig must be an object');
-
-  const maxAttempts =
-    options.maxAttempts === undefined
-      ? undefined
-      : integer(options.maxAttempts, 'maxAttempts', 'AWS_MAX_ATTEMPTS', { min: 1 });
-
-  return {
-    ...(region === undefined ? {} : { region }),
-    ...(endpointUrl === undefined ? {} : { endpointUrl }),
-    forcePathStyle,
-    addressingStyle,
-    tls,
-    uploadExtraArgs,
-    ...(expectedBucketOwner === undefined ? {} : { expectedBucketOwner }),
-    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-    ...(options.profile === undefined ? {} : { profile: str(options.profile, 'profile')! }),
-    anonymous,
-    partSizeBytes,
-    copyCutoffBytes:
-      integer(options.copyCutoffBytes, 'copyCutoffBytes', 'ARTIFACTS_S3_COPY_CUTOFF', {
-        min: MIN_PART_SIZE,
-        max: DEFAULTS.copyCutoffBytes,
-      }) ?? DEFAULTS.copyCutoffBytes,
-    uploadQueueSize:
-      integer(options.uploadQueueSize, 'uploadQueueSize', 'ARTIFACTS_S3_UPLOAD_CONCURRENCY', { min: 1 }) ??
-      DEFAULTS.uploadQueueSize,
-    parallelDownloadThresholdBytes:
-      integer(
-        options.parallelDownloadThresholdBytes,
-        'parallelDownloadThresholdBytes',
-        'ARTIFACTS_S3_PARALLEL_DOWNLOAD_THRESHOLD',
-        { min: 0 },
-      ) ?? DEFAULTS.parallelDownloadThresholdBytes,
-    downloadChunkSizeBytes:
-      integer(options.downloadChunkSizeBytes, 'downloadChunkSizeBytes', 'ARTIFACTS_S3_DOWNLOAD_CHUNK_SIZE', {
-        min: 1024 * 1024,
-      }) ?? DEFAULTS.downloadChunkSizeBytes,
-    downloadConcurrency:
-      integer(options.downloadConcurrency, 'downloadConcurrency', 'ARTIFACTS_S3_DOWNLOAD_CONCURRENCY', {
-        min: 1,
-      }) ?? DEFAULTS.downloadConcurrency,
-    checksumAlgorithm,
-    connectTimeoutMs:
-      integer(options.connectTimeoutMs, 'connectTimeoutMs', 'ARTIFACTS_S3_CONNECT_TIMEOUT_MS', { min: 1 }) ??
-      DEFAULTS.connectTimeoutMs,
-    socketTimeoutMs:
-      integer(options.socketTimeoutMs, 'socketTimeoutMs', 'ARTIFACTS_S3_SOCKET_TIMEOUT_MS', { min: 1 }) ??
-      DEFAULTS.socketTimeoutMs,
-    ...(maxAttempts === undefined ? {} : { maxAttempts }),
-    clientConfig: options.clientConfig ?? {},
-  };
-}
-
-/**
- * MLflow's rule: MLFLOW_S3_IGNORE_TLS or AWS_CA_BUNDLE, not both. Options in code win over the
- * environment, so a conflict is an error only when both come from the same level.
- */
-function resolveTls(options: S3Options): ResolvedS3Config['tls'] {
-  if (options.ignoreTls !== undefined && typeof options.ignoreTls !== 'boolean')
-    throw invalid(`option ignoreTls must be a boolean, got ${JSON.stringify(options.ignoreTls)}`);
-  const optIgnore = options.ignoreTls;
-  const optCa = options.caBundle === undefined ? undefined : str(options.caBundle, 'caBundle');
-  if (optIgnore && optCa !== undefined)
-    throw invalid('options ignoreTls and caBundle exclude each other: set only one');
-  if (optIgnore) return { kind: 'ignore' };
-  if (optCa !== undefined) return { kind: 'ca', path: optCa };
-  if (optIgnore === false) {
-    const ca = envString('AWS_CA_BUNDLE');
-    return ca === undefined ? { kind: 'default' } : { kind: 'ca', path: ca };
-  }
-  const envIgnore = envBoolean('MLFLOW_S3_IGNORE_TLS') ?? false;
-  const envCa = envString('AWS_CA_BUNDLE');
-  if (envIgnore && envCa !== undefined) {
-    throw invalid(
-      `MLFLOW_S3_IGNORE_TLS and AWS_CA_BUNDLE are both set: set only one (MLFLOW_S3_IGNORE_TLS=true skips certificate verification; AWS_CA_BUNDLE=${JSON.stringify(envCa)} verifies against that bundle)`,
-    );
-  }
-  if (envIgnore) return { kind: 'ignore' };
-  if (envCa !== undefined) return { kind: 'ca', path: envCa };
-  return { kind: 'default' };
-}
-
-function checkCredentials(credentials: unknown): void {
-  if (typeof credentials === 'function') return;
-  const c = credentials as Partial<S3Credentials> | null;
+function credentials(value: unknown): S3Credentials | S3CredentialsProvider {
+  if (typeof value === 'function') return value as S3CredentialsProvider;
+  const c = value as Partial<S3Credentials> | null;
   if (
     !c ||
     typeof c !== 'object' ||
@@ -399,4 +168,219 @@ function checkCredentials(credentials: unknown): void {
       'option credentials must be { accessKeyId, secretAccessKey, sessionToken? } with non-empty strings, or a provider function',
     );
   }
+  return c as S3Credentials;
+}
+
+/** Every option of the s3 backend, declared once: README table, env vars, validation. */
+export const s3Settings = defineSettings('@artifacts/s3', {
+  endpointUrl: {
+    type: 'string',
+    nonEmpty: true,
+    env: 'MLFLOW_S3_ENDPOINT_URL',
+    parse: endpoint,
+    defaultText: 'none (AWS)',
+    help: 'endpoint of an S3-compatible service, `http(s)://host[:port]`',
+  },
+  region: {
+    type: 'string',
+    nonEmpty: true,
+    env: 'AWS_DEFAULT_REGION',
+    defaultText: "the SDK's chain (`AWS_REGION`, the profile's `region`), else `us-east-1`",
+    help: "signing region; a bucket in another AWS region is reached through S3's redirect",
+  },
+  addressingStyle: {
+    type: 'enum',
+    values: ['auto', 'path', 'virtual'] as const,
+    ignoreCase: true,
+    env: 'MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE',
+    default: 'auto',
+    help: 'path style with a custom endpoint in `auto` mode (as boto does; what MinIO expects), virtual-hosted on AWS',
+  },
+  ignoreTls: {
+    type: 'boolean',
+    env: 'MLFLOW_S3_IGNORE_TLS',
+    default: false,
+    help: 'skip certificate verification (self-signed MinIO); not together with a CA bundle',
+  },
+  caBundle: {
+    type: 'string',
+    nonEmpty: true,
+    env: 'AWS_CA_BUNDLE',
+    defaultText: "none (Node's roots)",
+    help: 'PEM file of the CAs to trust; replaces the default roots, as boto does',
+  },
+  uploadExtraArgs: {
+    type: 'custom',
+    env: 'MLFLOW_S3_UPLOAD_EXTRA_ARGS',
+    parse: (value, from) => parseUploadExtraArgs(value as Record<string, unknown> | string, from),
+    defaultText: 'none',
+    help: 'boto3 upload `ExtraArgs` as JSON (or an object), see below',
+  },
+  expectedBucketOwner: {
+    type: 'string',
+    nonEmpty: true,
+    env: 'MLFLOW_S3_EXPECTED_BUCKET_OWNER',
+    help: 'account id sent as `ExpectedBucketOwner` with every request',
+  },
+  credentials: {
+    type: 'custom',
+    parse: credentials,
+    defaultText: "the SDK's chain",
+    help: "`{ accessKeyId, secretAccessKey, sessionToken? }` or a provider function (e.g. `fromIni()`); the SDK's chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, profiles, SSO, roles",
+  },
+  profile: {
+    type: 'string',
+    nonEmpty: true,
+    defaultText: '`AWS_PROFILE` (read by the SDK), else `default`',
+    help: 'profile of `~/.aws/credentials` and `~/.aws/config`',
+  },
+  anonymous: {
+    type: 'boolean',
+    env: 'ARTIFACTS_S3_ANONYMOUS',
+    default: false,
+    help: 'unsigned requests, for public buckets',
+  },
+  partSizeBytes: {
+    type: 'integer',
+    env: 'ARTIFACTS_S3_PART_SIZE',
+    min: MIN_PART_SIZE,
+    max: MAX_PART_SIZE,
+    default: 8 * MIB,
+    defaultText: "8 MiB (boto3's)",
+    help: 'multipart part size (5 MiB – 5 GiB); raised automatically so a file of known size needs ≤ 10,000 parts; a stream of unknown size can be up to 10,000 × this',
+  },
+  copyCutoffBytes: {
+    type: 'integer',
+    env: 'ARTIFACTS_S3_COPY_CUTOFF',
+    min: MIN_PART_SIZE,
+    max: DEFAULTS.copyCutoffBytes,
+    default: DEFAULTS.copyCutoffBytes,
+    defaultText: "5 GiB (S3's CopyObject limit)",
+    help: 'server-side copies of objects above this size use a multipart upload of UploadPartCopy ranges (parts of `partSizeBytes` or more, ≤ 10,000 parts, `uploadQueueSize` in flight); smaller ones one CopyObject (5 MiB – 5 GiB)',
+  },
+  uploadQueueSize: {
+    type: 'integer',
+    env: 'ARTIFACTS_S3_UPLOAD_CONCURRENCY',
+    min: 1,
+    default: DEFAULTS.uploadQueueSize,
+    help: 'parts of one upload sent at once; an upload holds at most about `partSizeBytes × (uploadQueueSize + 1)` in memory',
+  },
+  parallelDownloadThresholdBytes: {
+    type: 'integer',
+    env: 'ARTIFACTS_S3_PARALLEL_DOWNLOAD_THRESHOLD',
+    min: 0,
+    default: DEFAULTS.parallelDownloadThresholdBytes,
+    defaultText: '64 MiB',
+    help: 'objects at least this large are read with several ranged GETs at once; `0` = never',
+  },
+  downloadChunkSizeBytes: {
+    type: 'integer',
+    env: 'ARTIFACTS_S3_DOWNLOAD_CHUNK_SIZE',
+    min: MIB,
+    default: DEFAULTS.downloadChunkSizeBytes,
+    defaultText: '8 MiB',
+    help: 'size of each ranged GET (≥ 1 MiB)',
+  },
+  downloadConcurrency: {
+    type: 'integer',
+    env: 'ARTIFACTS_S3_DOWNLOAD_CONCURRENCY',
+    min: 1,
+    default: DEFAULTS.downloadConcurrency,
+    help: 'ranged GETs of one download in flight; a download holds at most `downloadChunkSizeBytes × downloadConcurrency`',
+  },
+  checksumAlgorithm: {
+    type: 'enum',
+    values: ['CRC32', 'CRC32C', 'SHA256', 'NONE'] as const,
+    ignoreCase: true,
+    env: 'ARTIFACTS_S3_CHECKSUM_ALGORITHM',
+    default: 'CRC32',
+    help: 'checksum S3 computes and core verifies while streaming; `NONE` for servers that reject checksums (see Integrity)',
+  },
+  connectTimeoutMs: {
+    type: 'integer',
+    env: 'ARTIFACTS_S3_CONNECT_TIMEOUT_MS',
+    min: 1,
+    default: DEFAULTS.connectTimeoutMs,
+    help: "TCP/TLS connect timeout (boto's `connect_timeout`)",
+  },
+  socketTimeoutMs: {
+    type: 'integer',
+    env: 'ARTIFACTS_S3_SOCKET_TIMEOUT_MS',
+    min: 1,
+    default: DEFAULTS.socketTimeoutMs,
+    help: "a socket idle this long fails the request (boto's `read_timeout`); core's retry layer retries it",
+  },
+  maxAttempts: {
+    type: 'integer',
+    min: 1,
+    defaultText: '1 (`AWS_MAX_ATTEMPTS`, read by the SDK)',
+    help: "attempts per request in the SDK's own retry policy (`AWS_RETRY_MODE` too), on top of core's retries. Unset, the SDK makes one attempt and core alone retries: the retry layer repeats idempotent calls after a temporary error (503 `SlowDown`, throttling, a reset connection) with backoff and `Retry-After` (`maxRetries` / `ARTIFACTS_MAX_RETRIES`), and the upload engine retries a failed part alone. Set it only to add SDK retries inside each of core's attempts",
+  },
+  clientConfig: {
+    type: 'object',
+    defaultText: 'none',
+    help: 'extra `S3ClientConfig` handed to the SDK as is; wins over everything above',
+  },
+});
+
+/**
+ * Resolves options, then environment variables, then defaults. Throws `invalid_argument` naming the
+ * option or variable that is wrong; never echoes a secret.
+ */
+export function resolveS3Config(options: S3Options = {}): ResolvedS3Config {
+  const { values, sources } = s3Settings.resolve(options);
+  const { endpointUrl, addressingStyle } = values;
+  const uploadExtraArgs = values.uploadExtraArgs ?? {};
+  if (values.anonymous && values.credentials !== undefined)
+    throw invalid('options anonymous and credentials exclude each other');
+  return {
+    ...(values.region === undefined ? {} : { region: values.region }),
+    ...(endpointUrl === undefined ? {} : { endpointUrl }),
+    // boto uses path style for a custom endpoint in auto mode; S3-compatible servers expect it.
+    forcePathStyle: addressingStyle === 'path' || (addressingStyle === 'auto' && endpointUrl !== undefined),
+    addressingStyle,
+    tls: resolveTls(values, sources),
+    uploadExtraArgs,
+    ...optional('expectedBucketOwner', values.expectedBucketOwner ?? uploadExtraArgs.ExpectedBucketOwner),
+    ...optional('credentials', values.credentials),
+    ...optional('profile', values.profile),
+    anonymous: values.anonymous,
+    partSizeBytes: values.partSizeBytes,
+    copyCutoffBytes: values.copyCutoffBytes,
+    uploadQueueSize: values.uploadQueueSize,
+    parallelDownloadThresholdBytes: values.parallelDownloadThresholdBytes,
+    downloadChunkSizeBytes: values.downloadChunkSizeBytes,
+    downloadConcurrency: values.downloadConcurrency,
+    checksumAlgorithm: values.checksumAlgorithm,
+    connectTimeoutMs: values.connectTimeoutMs,
+    socketTimeoutMs: values.socketTimeoutMs,
+    ...optional('maxAttempts', values.maxAttempts),
+    clientConfig: (values.clientConfig as Record<string, unknown> | undefined) ?? {},
+  };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+type S3Resolved = ReturnType<typeof s3Settings.resolve>;
+
+/**
+ * MLflow's rule: MLFLOW_S3_IGNORE_TLS or AWS_CA_BUNDLE, not both. Options in code win over the
+ * environment, so a conflict is an error only when both come from the same level.
+ */
+function resolveTls(values: S3Resolved['values'], sources: S3Resolved['sources']): ResolvedS3Config['tls'] {
+  const ca = values.caBundle;
+  if (sources.ignoreTls === 'option' && sources.caBundle === 'option' && values.ignoreTls)
+    throw invalid('options ignoreTls and caBundle exclude each other: set only one');
+  if (sources.ignoreTls === 'option' && values.ignoreTls) return { kind: 'ignore' };
+  if (sources.caBundle === 'option' || sources.ignoreTls === 'option')
+    return ca === undefined ? { kind: 'default' } : { kind: 'ca', path: ca };
+  if (values.ignoreTls && ca !== undefined) {
+    throw invalid(
+      `MLFLOW_S3_IGNORE_TLS and AWS_CA_BUNDLE are both set: set only one (MLFLOW_S3_IGNORE_TLS=true skips certificate verification; AWS_CA_BUNDLE=${JSON.stringify(ca)} verifies against that bundle)`,
+    );
+  }
+  if (values.ignoreTls) return { kind: 'ignore' };
+  return ca === undefined ? { kind: 'default' } : { kind: 'ca', path: ca };
 }

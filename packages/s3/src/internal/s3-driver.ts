@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   ArtifactsError,
+  type ByteRange,
   type Checksum,
   type CompletedPart,
   type CopySource,
@@ -23,6 +24,11 @@ import {
   type OperationOptions,
   type PartLimits,
   type PresignCapability,
+  type RangedReadOptions,
+  type RangeSource,
+  type ReadToFileOptions,
+  rangedRead,
+  rangedReadToFile,
   type StorageDriver,
 } from '@artifacts/core';
 import {
@@ -44,7 +50,6 @@ import { serverCopy } from './copy.js';
 import { httpStatus, mapS3Error, type S3Target, s3ErrorCode } from './errors.js';
 import type { UploadExtraArgs } from './extra-args.js';
 import { DEFAULTS, type ResolvedS3Config } from './options.js';
-import { parallelDownload } from './parallel-download.js';
 
 /** S3's multipart limits: 10,000 parts of 5 MiB (but the last) to 5 GiB. */
 export const S3_PART_LIMITS: PartLimits = {
@@ -253,67 +258,91 @@ export class S3Driver implements StorageDriver {
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    const Key = this.#full(key);
-    const range = options.range;
-    const command = new GetObjectCommand({
-      Bucket: this.#bucket,
-      Key,
-      ...this.#sseC,
-      ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}),
-    });
-    if (!range && this.#checksumAlgorithm()) requestChecksumMode(command);
-    let output: GetObjectCommandOutput;
     try {
-      output = await this.#built.client.send(command, options.signal ? { abortSignal: options.signal } : {});
+      return await rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range));
     } catch (error) {
-      if (range && s3ErrorCode(error) === 'InvalidRange') return this.#emptyRange(key, options);
       throw this.#error(error, key, 'reading');
     }
-    const body = output.Body as Readable;
-    const size = output.ContentLength;
-    const contentType = output.ContentType;
-    if (range) {
-      const total = /\/(\d+)$/.exec(output.ContentRange ?? '')?.[1];
-      return {
-        stream: body,
-        ...(size === undefined ? {} : { size }),
-        ...(total === undefined ? {} : { totalSize: Number(total) }),
-        ...(contentType ? { contentType } : {}),
-      };
+  }
+
+  /** A download: parallel ranged GETs written at their offsets into `localPath` (core's temporary file). */
+  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
+    try {
+      await rangedReadToFile(this.#rangeSource(key), localPath, {
+        ...this.#rangedOptions(key, options, undefined),
+        onBytes: options.onBytes,
+      });
+    } catch (error) {
+      throw this.#error(error, key, 'reading');
     }
-    const checksum = pickChecksum(output as unknown as Record<string, unknown>);
+  }
+
+  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
     const threshold = this.#config.parallelDownloadThresholdBytes;
-    const chunkSize = this.#config.downloadChunkSizeBytes;
-    const stream =
-      threshold > 0 && size !== undefined && size >= threshold && size > chunkSize && output.ETag
-        ? parallelDownload({
-            first: body,
-            size,
-            chunkSize,
-            concurrency: this.#config.downloadConcurrency,
-            what: `reading s3://${this.#bucket}/${Key}`,
-            ...(options.signal ? { signal: options.signal } : {}),
-            // IfMatch: an object replaced half-way fails (412) instead of mixing two versions.
-            fetchRange: async (start, end, signal) => {
-              const part = await this.#built.client.send(
-                new GetObjectCommand({
-                  Bucket: this.#bucket,
-                  Key,
-                  IfMatch: output.ETag,
-                  Range: `bytes=${start}-${end}`,
-                  ...this.#sseC,
-                }),
-                { abortSignal: signal },
-              );
-              return part.Body as Readable;
-            },
-          })
-        : body;
     return {
-      stream,
-      ...(size === undefined ? {} : { size, totalSize: size }),
-      ...(checksum ? { checksum } : {}),
-      ...(contentType ? { contentType } : {}),
+      range,
+      partSize: this.#config.downloadChunkSizeBytes,
+      concurrency: threshold > 0 ? this.#config.downloadConcurrency : 1,
+      parallelThreshold: threshold,
+      ...engineOptions(this.#context, options),
+      what: `reading s3://${this.#bucket}/${this.#full(key)}`,
+    };
+  }
+
+  /**
+   * One GET for the engine. The first request of a whole-object read is a plain GET (one request
+   * for a small object, and the only answer that carries the object's checksum); every other is a
+   * ranged GET pinned to the first answer's ETag with If-Match, so an object replaced half-way fails
+   * (412) instead of mixing two versions.
+   */
+  #rangeSource(key: string): RangeSource {
+    const Key = this.#full(key);
+    return {
+      readRange: async (request) => {
+        const command = new GetObjectCommand({
+          Bucket: this.#bucket,
+          Key,
+          ...this.#sseC,
+          ...(request.whole ? {} : { Range: `bytes=${request.start}-${request.end}` }),
+          ...(request.pin ? { IfMatch: request.pin } : {}),
+        });
+        if (request.whole && this.#checksumAlgorithm()) requestChecksumMode(command);
+        let output: GetObjectCommandOutput;
+        try {
+          output = await this.#built.client.send(command, { abortSignal: request.signal });
+        } catch (error) {
+          if (!request.whole && s3ErrorCode(error) === 'InvalidRange') {
+            // Past the end (or any range of an empty object): nothing to read.
+            const info = await this.stat(key, { signal: request.signal });
+            if (!info || info.isDir)
+              throw ArtifactsError.notFound(`s3://${this.#bucket}/${Key}`, { context: { key } });
+            return {
+              stream: Readable.from([]),
+              served: { start: request.start, end: request.start - 1 },
+              totalSize: info.size ?? 0,
+              ...(info.etag ? { pin: info.etag } : {}),
+            };
+          }
+          throw this.#error(error, key, 'reading');
+        }
+        const length = output.ContentLength ?? 0;
+        const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(output.ContentRange ?? '');
+        const served = range
+          ? { start: Number(range[1]), end: Number(range[2]) }
+          : { start: 0, end: length - 1 };
+        const checksum = request.whole
+          ? pickChecksum(output as unknown as Record<string, unknown>)
+          : undefined;
+        return {
+          stream: output.Body as Readable,
+          served,
+          totalSize: range ? Number(range[3]) : length,
+          pin: output.ETag,
+          ...(request.whole ? { rangesHonoured: true } : {}),
+          ...(checksum ? { checksum } : {}),
+          contentType: output.ContentType,
+        };
+      },
     };
   }
 
@@ -556,17 +585,6 @@ export class S3Driver implements StorageDriver {
   }
 
   /** A range starting at or past the end of the object: an empty read, as for a local file. */
-  async #emptyRange(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    const info = await this.stat(key, options);
-    if (!info || info.isDir)
-      throw ArtifactsError.notFound(`s3://${this.#bucket}/${this.#full(key)}`, { context: { key } });
-    return {
-      stream: Readable.from([]),
-      size: 0,
-      ...(info.size === undefined ? {} : { totalSize: info.size }),
-    };
-  }
-
   async #createMultipart(
     key: string,
     options: OperationOptions & { numParts: number; expiresInSeconds?: number },

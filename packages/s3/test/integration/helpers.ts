@@ -79,6 +79,10 @@ export interface FaultProxy {
   failPartNumber: number | undefined;
   /** Cut the connection of the next PUT of this part number half-way through its body, once. */
   resetPartNumber: number | undefined;
+  /** Cut the response of the next GET whose Range starts at this byte half-way through its body, once. */
+  resetRangeStart: number | undefined;
+  /** Awaited before a GET whose Range starts at this byte is forwarded (an overwrite mid-download). */
+  beforeRange: { start: number; run: () => Promise<void> } | undefined;
   /** Answer 503 to every HEAD (a throttled stat, which the SDK would retry if it retried). */
   failHeads: boolean;
   close(): Promise<void>;
@@ -98,6 +102,8 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
     delayMs: 0,
     failPartNumber: undefined as number | undefined,
     resetPartNumber: undefined as number | undefined,
+    resetRangeStart: undefined as number | undefined,
+    beforeRange: undefined as { start: number; run: () => Promise<void> } | undefined,
     failHeads: false,
   };
   const server: Server = createServer((req, res) => {
@@ -135,54 +141,81 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
       );
       return;
     }
-    const forward = httpRequest(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (upstreamRes) => {
-        const send = () => {
-          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-          const status = upstreamRes.statusCode;
-          let flipped = !(
-            state.corruptResponses &&
-            req.method === 'GET' &&
-            (status === 200 || status === 206)
-          );
-          upstreamRes.on('data', (chunk: Buffer) => {
-            if (!flipped && chunk.length > 1) {
-              const copy = Buffer.from(chunk);
-              copy[copy.length >> 1]! ^= 0xff;
-              flipped = true;
-              res.write(copy);
-              return;
-            }
-            res.write(chunk);
-          });
-          upstreamRes.on('end', () => res.end());
-          upstreamRes.on('error', () => res.destroy());
-        };
-        if (state.delayMs > 0) setTimeout(send, state.delayMs);
-        else send();
-      },
-    );
-    forward.on('error', () => res.destroy());
-    let flipped = !(state.corruptRequests && req.method === 'PUT');
-    req.on('data', (chunk: Buffer) => {
-      // A payload byte: streamed bodies go aws-chunked, whose small framing writes come apart.
-      if (!flipped && chunk.length > 1024) {
-        const copy = Buffer.from(chunk);
-        copy[copy.length >> 1]! ^= 0xff;
-        flipped = true;
-        forward.write(copy);
-        return;
-      }
-      forward.write(chunk);
-    });
-    req.on('end', () => forward.end());
+    const rangeStart = /^bytes=(\d+)-/.exec(String(req.headers.range ?? ''))?.[1];
+    const cutHalfway =
+      req.method === 'GET' && rangeStart !== undefined && Number(rangeStart) === state.resetRangeStart;
+    if (cutHalfway) state.resetRangeStart = undefined;
+    const hook =
+      req.method === 'GET' && rangeStart !== undefined && Number(rangeStart) === state.beforeRange?.start
+        ? state.beforeRange
+        : undefined;
+    if (hook) state.beforeRange = undefined;
+    const forward = () =>
+      httpRequest(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (upstreamRes) => {
+          const send = () => {
+            res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+            const status = upstreamRes.statusCode;
+            let flipped = !(
+              state.corruptResponses &&
+              req.method === 'GET' &&
+              (status === 200 || status === 206)
+            );
+            const half = Number(upstreamRes.headers['content-length'] ?? 2) / 2;
+            let sent = 0;
+            upstreamRes.on('data', (chunk: Buffer) => {
+              if (cutHalfway) {
+                sent += chunk.length;
+                if (sent >= half) {
+                  res.socket?.destroy();
+                  upstreamRes.destroy();
+                  return;
+                }
+              }
+              if (!flipped && chunk.length > 1) {
+                const copy = Buffer.from(chunk);
+                copy[copy.length >> 1]! ^= 0xff;
+                flipped = true;
+                res.write(copy);
+                return;
+              }
+              res.write(chunk);
+            });
+            upstreamRes.on('end', () => res.end());
+            upstreamRes.on('error', () => res.destroy());
+          };
+          if (state.delayMs > 0) setTimeout(send, state.delayMs);
+          else send();
+        },
+      );
+    const go = () => {
+      const upstreamReq = forward();
+      upstreamReq.on('error', () => res.destroy());
+      let flipped = !(state.corruptRequests && req.method === 'PUT');
+      req.on('data', (chunk: Buffer) => {
+        // A payload byte: streamed bodies go aws-chunked, whose small framing writes come apart.
+        if (!flipped && chunk.length > 1024) {
+          const copy = Buffer.from(chunk);
+          copy[copy.length >> 1]! ^= 0xff;
+          flipped = true;
+          upstreamReq.write(copy);
+          return;
+        }
+        upstreamReq.write(chunk);
+      });
+      req.on('end', () => upstreamReq.end());
+    };
+    if (hook) {
+      req.pause();
+      void hook.run().then(go, () => res.destroy());
+    } else go();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

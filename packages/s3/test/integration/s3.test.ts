@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -494,8 +494,89 @@ describe('through a fault-injecting proxy', () => {
     proxy.delayMs = 0;
     proxy.failPartNumber = undefined;
     proxy.resetPartNumber = undefined;
+    proxy.resetRangeStart = undefined;
+    proxy.beforeRange = undefined;
     proxy.failHeads = false;
     proxy.requests.length = 0;
+  });
+
+  const rangedGets = () =>
+    proxy.requests
+      .filter((r) => r.method === 'GET' && typeof r.headers.range === 'string')
+      .map((r) => Number(/^bytes=(\d+)-/.exec(String(r.headers.range))?.[1]));
+
+  it('a reset half-way through one range of a parallel download resumes that range only', async () => {
+    const repo = await open(uniqueRoot('reset-range'), {
+      endpointUrl: proxy.endpoint,
+      partSizeBytes: 8 * MiB,
+      parallelDownloadThresholdBytes: 8 * MiB,
+      downloadChunkSizeBytes: 8 * MiB,
+    });
+    const data = randomBytes(40 * MiB);
+    await repo.write('big.bin', data);
+    for (const how of ['file', 'stream'] as const) {
+      proxy.requests.length = 0;
+      proxy.resetRangeStart = 16 * MiB;
+      let back: Buffer;
+      if (how === 'file') {
+        const dst = await mkdtemp(join(tmpdir(), 's3-it-'));
+        await repo.downloadArtifacts('big.bin', dst);
+        back = await readFile(join(dst, 'big.bin'));
+        expect(await readdir(dst)).toEqual(['big.bin']);
+      } else {
+        back = await readAllBytes(await repo.openRead('big.bin'));
+      }
+      expect(createHash('sha256').update(back).digest('hex')).toBe(
+        createHash('sha256').update(data).digest('hex'),
+      );
+      const starts = rangedGets();
+      // One whole GET (cut after its first part), the four other ranges once each, and one resumption
+      // of the broken range from where it broke.
+      expect(starts.filter((start) => start % (8 * MiB) === 0).sort((a, b) => a - b)).toEqual([
+        8 * MiB,
+        16 * MiB,
+        24 * MiB,
+        32 * MiB,
+      ]);
+      const resumed = starts.filter((start) => start % (8 * MiB) !== 0);
+      expect(resumed).toHaveLength(1);
+      expect(resumed[0]).toBeGreaterThan(16 * MiB);
+      expect(resumed[0]).toBeLessThan(24 * MiB);
+    }
+  });
+
+  it('an object overwritten during a download fails with failed_precondition and leaves no file', async () => {
+    const uri = uniqueRoot('overwrite');
+    const repo = await open(uri, {
+      endpointUrl: proxy.endpoint,
+      partSizeBytes: 8 * MiB,
+      parallelDownloadThresholdBytes: 8 * MiB,
+      downloadChunkSizeBytes: 8 * MiB,
+    });
+    for (const how of ['file', 'stream'] as const) {
+      await repo.write('big.bin', randomBytes(40 * MiB));
+      proxy.beforeRange = {
+        start: 32 * MiB,
+        run: async () => {
+          await admin.send(
+            new PutObjectCommand({
+              Bucket: bucket(),
+              Key: `${prefixOf(uri)}/big.bin`,
+              Body: randomBytes(40 * MiB),
+            }),
+          );
+        },
+      };
+      const dst = await mkdtemp(join(tmpdir(), 's3-it-'));
+      const error =
+        how === 'file'
+          ? await codeOf(repo.downloadArtifacts('big.bin', dst))
+          : await codeOf(repo.openRead('big.bin').then(readAllBytes));
+      expect(error.code).toBe('failed_precondition');
+      expect(error.message).toMatch(/changed while it was being read/);
+      expect(await readdir(dst)).toEqual([]);
+      expect(proxy.beforeRange).toBeUndefined();
+    }
   });
 
   it("a throttled stat is retried by core alone: maxRetries + 1 requests, not the SDK's attempts times core's", async () => {

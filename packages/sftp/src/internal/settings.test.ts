@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SftpOptions } from '../options.js';
 import { SftpConnectionFactory } from './connection.js';
 import { fingerprint } from './known-hosts.js';
-import { resolveSettings } from './settings.js';
+import { resolveSettings, sftpSettings } from './settings.js';
 
 const ENV = [
   'HOME',
@@ -284,5 +284,18 @@ describe('host-key errors', () => {
     });
     const off = await resolve('sftp://u@h:2222/x', { strictHostKeyChecking: false });
     expect(new SftpConnectionFactory(off).checkHostKey(presented)).toBeUndefined();
+  });
+});
+
+describe('declaration', () => {
+  it('refuses an unknown option with the closest name', async () => {
+    await expect(resolve('sftp://u@h/x', { knownHost: ['/x'] } as never)).rejects.toThrow(
+      /unknown option "knownHost" for @artifacts\/sftp; did you mean "knownHosts"\?/,
+    );
+  });
+
+  it('the README options table is the declaration', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(sftpSettings.markdownTable());
   });
 });

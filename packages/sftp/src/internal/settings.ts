@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
-import { ArtifactsError, type ArtifactUri, envBoolean, envNumber, envString } from '@artifacts/core';
+import { ArtifactsError, type ArtifactUri, defineSettings } from '@artifacts/core';
 import SSHConfig from 'ssh-config';
 import ssh2, { type ParsedKey } from 'ssh2';
 import type { SftpOptions } from '../options.js';
@@ -42,24 +42,142 @@ export interface SftpSettings {
 const DEFAULT_IDENTITY_FILES = ['~/.ssh/id_rsa', '~/.ssh/id_ecdsa', '~/.ssh/id_ed25519'];
 const DEFAULT_KNOWN_HOSTS = ['~/.ssh/known_hosts', '~/.ssh/known_hosts2', '/etc/ssh/ssh_known_hosts'];
 
-function list(value: string | readonly string[] | undefined): string[] | undefined {
-  if (value === undefined) return undefined;
-  const items = (typeof value === 'string' ? value.split(',') : [...value])
-    .map((v) => v.trim())
-    .filter(Boolean);
-  return items.length > 0 ? items : undefined;
+/** `false` for none; the variable says `none`. */
+function pathOrFalse(value: unknown, from: string): string | false {
+  if (value === false || value === '' || (typeof value === 'string' && value.toLowerCase() === 'none'))
+    return false;
+  if (typeof value === 'string' && value !== '') return value;
+  throw ArtifactsError.invalidArgument(`${from} must be a path, or false for none`);
 }
 
-function positiveInteger(name: string, value: unknown, env: string, fallback: number, min = 1): number {
-  const chosen = value ?? envNumber(env, { integer: true, min });
-  if (chosen === undefined) return fallback;
-  if (typeof chosen !== 'number' || !Number.isInteger(chosen) || chosen < min) {
-    throw ArtifactsError.invalidArgument(
-      `sftp option ${name} must be an integer >= ${min}, got ${String(chosen)}`,
-    );
-  }
-  return chosen;
-}
+/** Every option of the SFTP backend, declared once: README table, env vars, secrets, validation. */
+export const sftpSettings = defineSettings('@artifacts/sftp', {
+  username: {
+    type: 'string',
+    env: 'ARTIFACTS_SFTP_USER',
+    defaultText: "the URI's user, else `User` of `~/.ssh/config`, else the variable, else the local user",
+    help: 'login name; the option wins over the URI',
+  },
+  password: {
+    type: 'string',
+    env: 'ARTIFACTS_SFTP_PASSWORD',
+    secret: true,
+    defaultText: "the URI's password, else the variable",
+    help: 'password for `password` and `keyboard-interactive` logins, scrubbed from every message',
+  },
+  privateKey: {
+    type: 'custom',
+    secret: true,
+    parse: (value: unknown): string | Buffer => {
+      if (typeof value === 'string') return value;
+      if (value instanceof Uint8Array) return Buffer.from(value);
+      throw ArtifactsError.invalidArgument('option privateKey must be a string or bytes');
+    },
+    defaultText: 'none',
+    help: "a private key's contents (OpenSSH, PEM or PuTTY format), offered before key files",
+  },
+  identityFile: {
+    type: 'list',
+    env: 'ARTIFACTS_SFTP_IDENTITY_FILE',
+    defaultText:
+      '`IdentityFile` of `~/.ssh/config`, else those of `~/.ssh/id_rsa`, `~/.ssh/id_ecdsa`, `~/.ssh/id_ed25519` that exist',
+    help: 'key files to offer, in order (commas separate several in the variable); `[]` (or `none`) offers none. A named file must exist and be readable; default files that are encrypted without a passphrase are skipped',
+  },
+  passphrase: {
+    type: 'string',
+    env: 'ARTIFACTS_SFTP_KEY_PASSPHRASE',
+    secret: true,
+    defaultText: 'none',
+    help: 'passphrase of encrypted keys; a key that it does not decrypt is an `unauthenticated` error naming the file (never the passphrase)',
+  },
+  agent: {
+    type: 'custom',
+    env: 'ARTIFACTS_SFTP_AGENT',
+    parse: pathOrFalse,
+    defaultText: '`IdentityAgent` of `~/.ssh/config`, else `SSH_AUTH_SOCK`',
+    help: 'SSH agent socket; `false` (or `none`) uses no agent. Not used with `IdentitiesOnly yes`',
+  },
+  sshConfig: {
+    type: 'custom',
+    env: 'ARTIFACTS_SFTP_CONFIG',
+    parse: pathOrFalse,
+    defaultText: '`~/.ssh/config`',
+    help: 'OpenSSH client configuration; `false` (or `none`) reads none',
+  },
+  knownHosts: {
+    type: 'list',
+    env: 'ARTIFACTS_SFTP_KNOWN_HOSTS',
+    defaultText:
+      '`UserKnownHostsFile`/`GlobalKnownHostsFile` of `~/.ssh/config`, else `~/.ssh/known_hosts`, `~/.ssh/known_hosts2`, `/etc/ssh/ssh_known_hosts`',
+    help: 'files of trusted host keys, commas separating several in the variable (OpenSSH format: hashed `|1|…` names, `[host]:port`, patterns, `!negation`, `@revoked`)',
+  },
+  hostFingerprint: {
+    type: 'list',
+    env: 'ARTIFACTS_SFTP_HOST_FINGERPRINT',
+    defaultText: 'none',
+    help: 'trust only host keys with these SHA256 fingerprints (`SHA256:…`, as `ssh-keygen -lf` prints; commas separate several in the variable); known_hosts is then not read',
+  },
+  strictHostKeyChecking: {
+    type: 'boolean',
+    env: 'ARTIFACTS_SFTP_STRICT_HOST_KEY_CHECKING',
+    default: true,
+    defaultText: '`true` (`false` only if `~/.ssh/config` says `StrictHostKeyChecking no`)',
+    help: '`false` accepts any host key: an attacker in the middle gets your password and your artifacts. Explicit opt-out only',
+  },
+  maxConnections: {
+    type: 'integer',
+    env: 'ARTIFACTS_SFTP_MAX_CONNECTIONS',
+    min: 1,
+    default: 4,
+    help: 'SSH connections open at once to the server, at most; opened one by one, only when needed',
+  },
+  operationsPerConnection: {
+    type: 'integer',
+    env: 'ARTIFACTS_SFTP_OPERATIONS_PER_CONNECTION',
+    min: 1,
+    default: 8,
+    help: 'operations one connection carries at once (SFTP multiplexes requests); beyond `maxConnections × operationsPerConnection`, operations wait',
+  },
+  requestsPerTransfer: {
+    type: 'integer',
+    env: 'ARTIFACTS_SFTP_REQUESTS_PER_TRANSFER',
+    min: 1,
+    default: 16,
+    help: 'SFTP READ/WRITE requests in flight per file transfer',
+  },
+  chunkSize: {
+    type: 'integer',
+    env: 'ARTIFACTS_SFTP_CHUNK_SIZE',
+    min: 512,
+    default: 131072,
+    help: 'bytes per READ/WRITE request, capped by what the server announces (`limits@openssh.com`; OpenSSH: 255 KiB); a transfer holds at most `requestsPerTransfer × chunkSize` (2 MiB) of data',
+  },
+  connectTimeoutMs: {
+    type: 'integer',
+    env: 'ARTIFACTS_SFTP_CONNECT_TIMEOUT_MS',
+    min: 1,
+    default: 20000,
+    defaultText: '`ConnectTimeout` of `~/.ssh/config`, else 20000',
+    help: 'time allowed for TCP connect, key exchange and authentication',
+  },
+  keepaliveIntervalMs: {
+    type: 'integer',
+    env: 'ARTIFACTS_SFTP_KEEPALIVE_INTERVAL_MS',
+    min: 0,
+    default: 15000,
+    defaultText: '`ServerAliveInterval` of `~/.ssh/config`, else 15000',
+    help: 'SSH keepalives; a connection that misses 3 is dropped (and the operation retried once); `0` = none',
+  },
+  idleTimeoutMs: {
+    type: 'integer',
+    env: 'ARTIFACTS_SFTP_IDLE_TIMEOUT_MS',
+    min: 0,
+    default: 60000,
+    help: 'an idle connection is closed after this long; `0` keeps it until `repo.close()`',
+  },
+});
+
+type SftpValues = ReturnType<typeof sftpSettings.resolve>;
 
 /** Expands `~` and the ssh_config tokens OpenSSH allows in file names (%d %u %h %r %p %%). */
 export function expandPath(path: string, tokens: { host: string; user: string; port: number }): string {
@@ -108,21 +226,15 @@ async function readOptional(path: string): Promise<string | undefined> {
 type ComputedConfig = Record<string, string | string[]>;
 
 async function loadSshConfig(
-  options: SftpOptions,
+  { values, sources }: SftpValues,
   alias: string,
   user: string | undefined,
 ): Promise<ComputedConfig> {
-  let file: string | undefined;
-  if (options.sshConfig === false) return {};
-  if (typeof options.sshConfig === 'string') file = options.sshConfig;
-  else {
-    const env = envString('ARTIFACTS_SFTP_CONFIG');
-    if (env?.toLowerCase() === 'none') return {};
-    file = env ?? '~/.ssh/config';
-  }
+  if (values.sshConfig === false) return {};
+  const file = values.sshConfig ?? '~/.ssh/config';
   const text = await readOptional(expandPath(file, { host: alias, user: user ?? localUser(), port: 22 }));
   if (text === undefined) {
-    if (options.sshConfig || envString('ARTIFACTS_SFTP_CONFIG')) {
+    if (sources.sshConfig !== undefined) {
       throw ArtifactsError.invalidArgument(`ssh config file ${file} does not exist`);
     }
     return {};
@@ -175,24 +287,20 @@ function parsePrivateKey(data: string | Buffer, passphrase: string | undefined, 
 }
 
 async function loadKeys(
-  options: SftpOptions,
+  values: SftpValues['values'],
   config: ComputedConfig,
   tokens: { host: string; user: string; port: number },
-  passphrase: string | undefined,
 ): Promise<IdentityKey[]> {
+  const { passphrase } = values;
   const keys: IdentityKey[] = [];
-  if (options.privateKey !== undefined) {
-    const data =
-      typeof options.privateKey === 'string' ? options.privateKey : Buffer.from(options.privateKey);
+  if (values.privateKey !== undefined) {
     keys.push({
       source: 'privateKey option',
-      key: parsePrivateKey(data, passphrase, 'given in the privateKey option'),
+      key: parsePrivateKey(values.privateKey, passphrase, 'given in the privateKey option'),
     });
   }
   // An empty list, or 'none', says: no key files at all (only the agent, a password or privateKey).
-  const named = (value: string | readonly string[] | undefined) =>
-    value === undefined ? undefined : (list(value) ?? []).filter((file) => file.toLowerCase() !== 'none');
-  const explicit = named(options.identityFile) ?? named(envString('ARTIFACTS_SFTP_IDENTITY_FILE'));
+  const explicit = values.identityFile?.filter((file) => file.toLowerCase() !== 'none');
   const configured = all(config, 'identityfile').filter((file) => file.toLowerCase() !== 'none');
   const files = explicit ?? (configured.length > 0 ? configured : undefined);
   for (const file of files ?? DEFAULT_IDENTITY_FILES) {
@@ -233,19 +341,27 @@ function normalizeFingerprint(value: string): string {
   return `SHA256:${body.replace(/=$/, '')}`;
 }
 
-/** Resolves options, environment variables and ~/.ssh/config into connection settings. */
+function nonEmpty(list: string[] | undefined): string[] | undefined {
+  return list && list.length > 0 ? list : undefined;
+}
+
+/** Resolves options, the URI, environment variables and ~/.ssh/config into connection settings. */
 export async function resolveSettings(location: ArtifactUri, options: SftpOptions): Promise<SftpSettings> {
   const alias = location.host;
   if (!alias) throw ArtifactsError.invalidArgument('an sftp:// URI needs a host');
-  const uriUser = options.username ?? location.username;
-  const config = await loadSshConfig(options, alias, uriUser);
-  if (first(config, 'proxyjump') || first(config, 'proxycommand')) {
-    const proxy = first(config, 'proxyjump') ?? first(config, 'proxycommand');
-    if (proxy && proxy.toLowerCase() !== 'none') {
-      throw ArtifactsError.unsupported(
-        `~/.ssh/config routes ${alias} through ProxyJump/ProxyCommand, which @artifacts/sftp does not support; connecting directly instead would bypass it`,
-      );
-    }
+  const early = sftpSettings.resolve(options, { uri: { username: location.username } });
+  const config = await loadSshConfig(
+    early,
+    alias,
+    early.sources.username === 'option' || early.sources.username === 'uri'
+      ? early.values.username
+      : undefined,
+  );
+  const proxy = first(config, 'proxyjump') ?? first(config, 'proxycommand');
+  if (proxy && proxy.toLowerCase() !== 'none') {
+    throw ArtifactsError.unsupported(
+      `~/.ssh/config routes ${alias} through ProxyJump/ProxyCommand, which @artifacts/sftp does not support; connecting directly instead would bypass it`,
+    );
   }
   const host = first(config, 'hostname')?.replace(/%h/g, alias) ?? alias;
   const configPort = first(config, 'port');
@@ -253,42 +369,40 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw ArtifactsError.invalidArgument(`ssh config gives ${alias} the port ${JSON.stringify(configPort)}`);
   }
-  const username = uriUser ?? first(config, 'user') ?? envString('ARTIFACTS_SFTP_USER') ?? localUser();
-  const password = options.password ?? location.password ?? envString('ARTIFACTS_SFTP_PASSWORD');
-  const passphrase = options.passphrase ?? envString('ARTIFACTS_SFTP_KEY_PASSPHRASE');
+  const seconds = (key: string) => {
+    const value = first(config, key);
+    return value ? Number(value) * 1000 : undefined;
+  };
+  const configuredAgent = first(config, 'identityagent');
+  const { values, secrets } = sftpSettings.resolve(options, {
+    uri: { username: location.username ?? first(config, 'user'), password: location.password },
+    defaults: {
+      username: localUser(),
+      agent:
+        (configuredAgent && configuredAgent !== 'SSH_AUTH_SOCK' ? configuredAgent : undefined) ??
+        (process.env.SSH_AUTH_SOCK || undefined),
+      strictHostKeyChecking: yesNo(first(config, 'stricthostkeychecking')),
+      connectTimeoutMs: seconds('connecttimeout'),
+      keepaliveIntervalMs: seconds('serveraliveinterval'),
+    },
+  });
+  const username = values.username!;
   const tokens = { host, user: username, port };
-  const keys = await loadKeys(options, config, tokens, passphrase);
+  const keys = await loadKeys(values, config, tokens);
 
   let agent: string | undefined;
-  if (options.agent !== false) {
-    const configured = first(config, 'identityagent');
-    const chosen =
-      options.agent ??
-      envString('ARTIFACTS_SFTP_AGENT') ??
-      (configured && configured !== 'SSH_AUTH_SOCK' ? configured : undefined) ??
-      envString('SSH_AUTH_SOCK');
-    if (chosen && chosen.toLowerCase() !== 'none' && yesNo(first(config, 'identitiesonly')) !== true) {
-      agent = expandPath(chosen.replace(/^\$SSH_AUTH_SOCK$/, process.env.SSH_AUTH_SOCK ?? ''), tokens);
-      if (agent === '') agent = undefined;
-    }
+  if (values.agent && yesNo(first(config, 'identitiesonly')) !== true) {
+    agent = expandPath(values.agent.replace(/^\$SSH_AUTH_SOCK$/, process.env.SSH_AUTH_SOCK ?? ''), tokens);
+    if (agent === '') agent = undefined;
   }
 
-  const strict =
-    options.strictHostKeyChecking ??
-    envBoolean('ARTIFACTS_SFTP_STRICT_HOST_KEY_CHECKING') ??
-    yesNo(first(config, 'stricthostkeychecking')) ??
-    true;
   let hostKey: SftpSettings['hostKey'];
-  const pins = list(options.hostFingerprint) ?? list(envString('ARTIFACTS_SFTP_HOST_FINGERPRINT'));
-  if (!strict) hostKey = { mode: 'off' };
+  const pins = nonEmpty(values.hostFingerprint);
+  if (!values.strictHostKeyChecking) hostKey = { mode: 'off' };
   else if (pins) hostKey = { mode: 'pinned', fingerprints: pins.map(normalizeFingerprint) };
   else {
     const configured = all(config, 'userknownhostsfile').concat(all(config, 'globalknownhostsfile'));
-    const files = (
-      list(options.knownHosts) ??
-      list(envString('ARTIFACTS_SFTP_KNOWN_HOSTS')) ??
-      (configured.length > 0 ? configured : DEFAULT_KNOWN_HOSTS)
-    )
+    const files = (nonEmpty(values.knownHosts) ?? (configured.length > 0 ? configured : DEFAULT_KNOWN_HOSTS))
       .filter((file) => file.toLowerCase() !== 'none')
       .map((file) => expandPath(file, tokens));
     // OpenSSH looks the host up under HostKeyAlias, else the real host name (after HostName).
@@ -301,58 +415,23 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
     };
   }
 
-  const connectTimeoutSeconds = first(config, 'connecttimeout');
-  const aliveSeconds = first(config, 'serveraliveinterval');
-  const secrets = [password, passphrase].filter((s): s is string => typeof s === 'string' && s !== '');
   return {
     alias,
     host,
     port,
     username,
-    ...(password === undefined ? {} : { password }),
+    ...(values.password === undefined ? {} : { password: values.password }),
     keys,
     ...(agent ? { agent } : {}),
     hostKey,
     root: location.path || '/',
-    maxConnections: positiveInteger(
-      'maxConnections',
-      options.maxConnections,
-      'ARTIFACTS_SFTP_MAX_CONNECTIONS',
-      4,
-    ),
-    operationsPerConnection: positiveInteger(
-      'operationsPerConnection',
-      options.operationsPerConnection,
-      'ARTIFACTS_SFTP_OPERATIONS_PER_CONNECTION',
-      8,
-    ),
-    requestsPerTransfer: positiveInteger(
-      'requestsPerTransfer',
-      options.requestsPerTransfer,
-      'ARTIFACTS_SFTP_REQUESTS_PER_TRANSFER',
-      16,
-    ),
-    chunkSize: positiveInteger('chunkSize', options.chunkSize, 'ARTIFACTS_SFTP_CHUNK_SIZE', 131072, 512),
-    connectTimeoutMs: positiveInteger(
-      'connectTimeoutMs',
-      options.connectTimeoutMs,
-      'ARTIFACTS_SFTP_CONNECT_TIMEOUT_MS',
-      connectTimeoutSeconds ? Number(connectTimeoutSeconds) * 1000 : 20000,
-    ),
-    keepaliveIntervalMs: positiveInteger(
-      'keepaliveIntervalMs',
-      options.keepaliveIntervalMs,
-      'ARTIFACTS_SFTP_KEEPALIVE_INTERVAL_MS',
-      aliveSeconds ? Number(aliveSeconds) * 1000 : 15000,
-      0,
-    ),
-    idleTimeoutMs: positiveInteger(
-      'idleTimeoutMs',
-      options.idleTimeoutMs,
-      'ARTIFACTS_SFTP_IDLE_TIMEOUT_MS',
-      60000,
-      0,
-    ),
+    maxConnections: values.maxConnections,
+    operationsPerConnection: values.operationsPerConnection,
+    requestsPerTransfer: values.requestsPerTransfer,
+    chunkSize: values.chunkSize,
+    connectTimeoutMs: values.connectTimeoutMs,
+    keepaliveIntervalMs: values.keepaliveIntervalMs,
+    idleTimeoutMs: values.idleTimeoutMs,
     label: `sftp://${username}@${alias}${port === 22 ? '' : `:${port}`}`,
     secrets,
   };

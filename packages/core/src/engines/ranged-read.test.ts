@@ -1,0 +1,381 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Checksum } from '../driver.js';
+import { ArtifactsError } from '../errors.js';
+import { crc32c, crcCombine } from '../internal/checksum.js';
+import {
+  type RangeRequest,
+  type RangeResponse,
+  type RangeSource,
+  rangedRead,
+  rangedReadToFile,
+  sliceServed,
+} from './ranged-read.js';
+
+function bytes(n: number, seed = 7): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
+  return out;
+}
+
+function crcOf(algorithm: 'crc32' | 'crc32c', data: Buffer): Checksum {
+  const value = algorithm === 'crc32c' ? crc32c(data) : zlib.crc32(data);
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(value >>> 0);
+  return { algorithm, value: out.toString('base64') };
+}
+
+type Behaviour = (request: RangeRequest, attempt: number) => 'ok' | Error | 'stall' | { cutAfter: number };
+
+interface Logged {
+  start: number;
+  end: number;
+  pin: string | undefined;
+}
+
+/** An object store in memory answering ranged GETs; `version` may change between requests. */
+function store(
+  initial: Buffer,
+  options: {
+    behaviour?: Behaviour;
+    ignoreRanges?: boolean;
+    wholeFirst?: boolean;
+    checksum?: (data: Buffer) => Checksum | undefined;
+  } = {},
+) {
+  const state = { data: initial, version: 'v1' };
+  const log: Logged[] = [];
+  const attempts = new Map<number, number>();
+  const flight = { now: 0, max: 0 };
+  const source: RangeSource = {
+    async readRange(request) {
+      log.push({ start: request.start, end: request.end, pin: request.pin });
+      const attempt = (attempts.get(request.end) ?? 0) + 1;
+      attempts.set(request.end, attempt);
+      const how = options.behaviour?.(request, attempt) ?? 'ok';
+      if (how instanceof Error) throw how;
+      if (how === 'stall') {
+        await new Promise((_, reject) =>
+          request.signal.addEventListener('abort', () => reject(request.signal.reason)),
+        );
+      }
+      if (request.pin !== undefined && request.pin !== state.version) {
+        throw new ArtifactsError('failed_precondition', 'ETag does not match (412)');
+      }
+      const total = state.data.length;
+      const whole = options.ignoreRanges || (options.wholeFirst && request.whole);
+      const served = whole
+        ? { start: 0, end: total - 1 }
+        : { start: request.start, end: Math.min(request.end, total - 1) };
+      let body = state.data.subarray(served.start, served.end + 1);
+      let cut: Error | undefined;
+      if (typeof how === 'object') {
+        body = body.subarray(0, how.cutAfter);
+        cut = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+      }
+      flight.now++;
+      flight.max = Math.max(flight.max, flight.now);
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < body.length; i += 1000) pieces.push(Buffer.from(body.subarray(i, i + 1000)));
+      async function* emit() {
+        try {
+          for (const piece of pieces) {
+            await sleep(0);
+            yield piece;
+          }
+          if (cut) throw cut;
+        } finally {
+          flight.now--;
+        }
+      }
+      const response: RangeResponse = {
+        stream: Readable.from(emit(), { objectMode: false }),
+        served,
+        totalSize: total,
+        pin: state.version,
+        ...(options.wholeFirst && request.whole ? { rangesHonoured: true } : {}),
+        ...(whole && options.checksum ? { checksum: options.checksum(state.data) } : {}),
+        ...(!whole && request.whole && options.checksum ? { checksum: options.checksum(state.data) } : {}),
+        contentType: 'application/octet-stream',
+      };
+      return response;
+    },
+  };
+  return { source, log, state, flight };
+}
+
+async function drain(stream: Readable, delayMs = 0): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const chunk of stream) {
+    out.push(chunk as Buffer);
+    if (delayMs) await sleep(delayMs);
+  }
+  return Buffer.concat(out);
+}
+
+const base = { partSize: 10_000, concurrency: 3, what: 'reading "x"' };
+
+describe('rangedRead (stream)', () => {
+  it('reads a large object as parallel pinned ranges, in order', async () => {
+    const data = bytes(95_000);
+    const { source, log, flight } = store(data);
+    const result = await rangedRead(source, base);
+    expect(result.size).toBe(95_000);
+    expect(result.served).toEqual({ start: 0, end: 94_999 });
+    expect((await drain(result.stream)).equals(data)).toBe(true);
+    expect(log.map((entry) => entry.start)).toEqual([
+      0, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000,
+    ]);
+    expect(log[0]!.pin).toBeUndefined();
+    expect(log.slice(1).every((entry) => entry.pin === 'v1')).toBe(true);
+    expect(flight.max).toBeLessThanOrEqual(3);
+    expect(flight.max).toBeGreaterThan(1);
+  });
+
+  it('reads a byte range, clamped to the object', async () => {
+    const data = bytes(50_000);
+    const { source } = store(data);
+    const result = await rangedRead(source, { ...base, range: { start: 12_345, end: 99_999 } });
+    expect(result.served).toEqual({ start: 12_345, end: 49_999 });
+    expect((await drain(result.stream)).equals(data.subarray(12_345))).toBe(true);
+  });
+
+  it('reads an empty object and a range past the end as nothing', async () => {
+    const empty = await rangedRead(store(Buffer.alloc(0)).source, base);
+    expect(empty.size).toBe(0);
+    expect((await drain(empty.stream)).length).toBe(0);
+    const past = await rangedRead(store(bytes(10)).source, { ...base, range: { start: 10 } });
+    expect((await drain(past.stream)).length).toBe(0);
+  });
+
+  it('reads everything from one answer when the store ignores ranges (no second request)', async () => {
+    const data = bytes(95_000);
+    const { source, log } = store(data, { ignoreRanges: true });
+    const result = await rangedRead(source, { ...base, range: { start: 25_000, end: 60_000 } });
+    expect(result.served).toEqual({ start: 25_000, end: 60_000 });
+    expect((await drain(result.stream)).equals(data.subarray(25_000, 60_001))).toBe(true);
+    expect(log).toHaveLength(1);
+  });
+
+  it('takes the first part of a whole first answer and asks for the rest (checksum kept)', async () => {
+    const data = bytes(95_000);
+    const { source, log } = store(data, { wholeFirst: true, checksum: (d) => crcOf('crc32', d) });
+    const result = await rangedRead(source, base);
+    expect(result.checksum).toEqual(crcOf('crc32', data));
+    expect((await drain(result.stream)).equals(data)).toBe(true);
+    expect(log).toHaveLength(10);
+  });
+
+  it('keeps a small whole answer whole (one request)', async () => {
+    const data = bytes(15_000);
+    const { source, log } = store(data, { wholeFirst: true });
+    const result = await rangedRead(source, base);
+    expect((await drain(result.stream)).equals(data)).toBe(true);
+    expect(log).toHaveLength(1);
+  });
+
+  it('fails with failed_precondition when the object is replaced mid-read, never a mixed stream', async () => {
+    const data = bytes(95_000);
+    const s = store(data, {
+      behaviour: (request) => {
+        if (request.start === 50_000) {
+          s.state.data = bytes(95_000, 99);
+          s.state.version = 'v2';
+        }
+        return 'ok';
+      },
+    });
+    const result = await rangedRead(s.source, { ...base, concurrency: 1 });
+    const error = await drain(result.stream).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'failed_precondition')).toBe(true);
+    expect((error as Error).message).toMatch(/changed while it was being read/);
+  });
+
+  it('detects a store that ignores the pin condition by the version it answers with', async () => {
+    const data = bytes(45_000);
+    const s = store(data, {
+      behaviour: (request) => {
+        if (request.start === 20_000) s.state.version = 'v2';
+        return 'ok';
+      },
+    });
+    const source: RangeSource = {
+      // The condition is not sent: only the answer's version can tell.
+      readRange: (request) => s.source.readRange({ ...request, pin: undefined }),
+    };
+    const result = await rangedRead(source, { ...base, concurrency: 1 });
+    const error = await drain(result.stream).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'failed_precondition')).toBe(true);
+    expect((error as Error).message).toMatch(/version v1, now v2/);
+  });
+
+  it('resumes only the range that broke, from its first missing byte', async () => {
+    const data = bytes(95_000);
+    const { source, log } = store(data, {
+      behaviour: (request, attempt) =>
+        request.start === 30_000 && attempt === 1 ? { cutAfter: 4_000 } : 'ok',
+    });
+    const result = await rangedRead(source, base);
+    expect((await drain(result.stream)).equals(data)).toBe(true);
+    const starts = log.map((entry) => entry.start);
+    expect(starts.filter((start) => start === 30_000)).toHaveLength(1);
+    expect(starts.filter((start) => start === 34_000)).toHaveLength(1);
+    expect(starts).toHaveLength(11);
+  });
+
+  it('gives up on a range after maxAttempts temporary failures', async () => {
+    const data = bytes(45_000);
+    const { source, log } = store(data, {
+      behaviour: (request) => (request.start >= 20_000 && request.start < 30_000 ? { cutAfter: 10 } : 'ok'),
+    });
+    const result = await rangedRead(source, { ...base, maxAttempts: 2 });
+    const error = await drain(result.stream).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(log.filter((entry) => entry.start >= 20_000 && entry.start < 30_000)).toHaveLength(2);
+  });
+
+  it('does not retry a permanent error', async () => {
+    const { source, log } = store(bytes(45_000), {
+      behaviour: (request) =>
+        request.start === 20_000 ? new ArtifactsError('permission_denied', 'no') : 'ok',
+    });
+    const result = await rangedRead(source, { ...base, concurrency: 1 });
+    const error = await drain(result.stream).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'permission_denied')).toBe(true);
+    expect(log.filter((entry) => entry.start === 20_000)).toHaveLength(1);
+  });
+
+  it('fails a stalled range with timeout within the stall bound', async () => {
+    const { source } = store(bytes(45_000), {
+      behaviour: (request) => (request.start === 20_000 ? 'stall' : 'ok'),
+    });
+    const started = Date.now();
+    const result = await rangedRead(source, { ...base, timeoutMs: 200 });
+    const error = await drain(result.stream).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'timeout')).toBe(true);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('reads ahead at most `concurrency` parts for a slow consumer', async () => {
+    const data = bytes(200_000);
+    const { source, log, flight } = store(data);
+    const result = await rangedRead(source, { ...base, concurrency: 2 });
+    const reader = result.stream[Symbol.asyncIterator]();
+    await reader.next();
+    await sleep(100);
+    // The part being consumed and one ahead.
+    expect(log.length).toBeLessThanOrEqual(2);
+    const rest: Buffer[] = [];
+    for (let next = await reader.next(); !next.done; next = await reader.next())
+      rest.push(next.value as Buffer);
+    expect(log).toHaveLength(20);
+    expect(flight.max).toBeLessThanOrEqual(2);
+  });
+
+  it('stops every request when the consumer destroys the stream', async () => {
+    const { source, flight } = store(bytes(200_000));
+    const result = await rangedRead(source, base);
+    const reader = result.stream[Symbol.asyncIterator]();
+    await reader.next();
+    result.stream.destroy();
+    await sleep(50);
+    expect(flight.now).toBe(0);
+  });
+});
+
+describe('rangedReadToFile', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ranged-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const target = () => join(dir, `f${Math.random().toString(36).slice(2)}`);
+
+  it('writes parts at their offsets and verifies a combined CRC', async () => {
+    const data = bytes(95_000);
+    for (const algorithm of ['crc32', 'crc32c'] as const) {
+      const { source } = store(data, { checksum: (d) => crcOf(algorithm, d) });
+      const path = target();
+      let reported = 0;
+      const result = await rangedReadToFile(source, path, { ...base, onBytes: (n) => (reported += n) });
+      expect(result.checksum?.algorithm).toBe(algorithm);
+      expect((await readFile(path)).equals(data)).toBe(true);
+      expect(reported).toBe(95_000);
+    }
+  });
+
+  it('verifies a digest that does not combine by reading the file back', async () => {
+    const data = bytes(45_000);
+    const md5 = (d: Buffer): Checksum => ({
+      algorithm: 'md5',
+      value: createHash('md5').update(d).digest('base64'),
+    });
+    const { source } = store(data, { checksum: md5 });
+    const path = target();
+    const result = await rangedReadToFile(source, path, base);
+    expect(result.checksum).toEqual(md5(data));
+    const bad = store(data, { checksum: () => md5(bytes(45_000, 1)) });
+    const error = await rangedReadToFile(bad.source, target(), base).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'integrity')).toBe(true);
+  });
+
+  it('refuses bytes that do not match the store CRC', async () => {
+    const data = bytes(95_000);
+    const { source } = store(data, { checksum: () => crcOf('crc32c', bytes(95_000, 3)) });
+    const error = await rangedReadToFile(source, target(), base).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'integrity')).toBe(true);
+  });
+
+  it('resumes a broken range and fails on a replaced object', async () => {
+    const data = bytes(95_000);
+    const resumed = store(data, {
+      behaviour: (request, attempt) =>
+        request.start === 60_000 && attempt === 1 ? { cutAfter: 2_500 } : 'ok',
+    });
+    const path = target();
+    await rangedReadToFile(resumed.source, path, base);
+    expect((await readFile(path)).equals(data)).toBe(true);
+    expect(resumed.log.map((entry) => entry.start)).toContain(62_500);
+
+    const replaced = store(data, {
+      behaviour: (request) => {
+        if (request.start === 40_000) replaced.state.version = 'v2';
+        return 'ok';
+      },
+    });
+    const error = await rangedReadToFile(replaced.source, target(), base).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'failed_precondition')).toBe(true);
+  });
+});
+
+describe('crcCombine', () => {
+  it('gives the CRC of the concatenation', () => {
+    const a = bytes(12_345, 1);
+    const b = bytes(67_890, 2);
+    const whole = Buffer.concat([a, b]);
+    expect(crcCombine('crc32c', crc32c(a), crc32c(b), b.length)).toBe(crc32c(whole));
+    expect(crcCombine('crc32', zlib.crc32(a), zlib.crc32(b), b.length)).toBe(zlib.crc32(whole));
+    expect(crcCombine('crc32', zlib.crc32(a), 0, 0)).toBe(zlib.crc32(a));
+  });
+});
+
+describe('sliceServed', () => {
+  it('keeps the wanted bytes of a larger answer', async () => {
+    const data = bytes(10_000);
+    const pieces = [data.subarray(0, 3000), data.subarray(3000, 7000), data.subarray(7000)];
+    const out = await drain(
+      sliceServed(Readable.from(pieces), { start: 0, end: 9_999 }, { start: 2_500, end: 7_499 }),
+    );
+    expect(out.equals(data.subarray(2_500, 7_500))).toBe(true);
+    const tail = await drain(sliceServed(Readable.from(pieces), { start: 0, end: 9_999 }, { start: 9_000 }));
+    expect(tail.equals(data.subarray(9_000))).toBe(true);
+  });
+});

@@ -1,0 +1,602 @@
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import * as zlib from 'node:zlib';
+import type { ByteRange, Checksum, DriverReadResult } from '../driver.js';
+import { ArtifactsError } from '../errors.js';
+import { crc32c, crcCombine, createHasher } from '../internal/checksum.js';
+import { type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
+
+/** Bytes [start, end] of an object, `end` inclusive (`end = start - 1`: none). */
+export interface ServedRange {
+  start: number;
+  end: number;
+}
+
+/** One ranged request of a read: the bytes wanted, and the version they must belong to. */
+export interface RangeRequest extends RequestContext {
+  /** First byte wanted. */
+  start: number;
+  /** Last byte wanted, inclusive. */
+  end: number;
+  /**
+   * The first request of a read of a whole object: the source may answer with the whole object (one
+   * GET that also carries the object's checksum, which a ranged answer lacks) and say so with
+   * `rangesHonoured: true`; the engine then takes what it needs of it and asks for the rest.
+   */
+  whole: boolean;
+  /**
+   * The version the bytes must belong to (an ETag, a generation), from the first answer; undefined
+   * for the first request. Send it as a condition (If-Match, `generation=`): an object replaced
+   * mid-read must fail, never mix two versions.
+   */
+  pin: string | undefined;
+}
+
+/** What a store answered to a `RangeRequest`. */
+export interface RangeResponse {
+  stream: Readable;
+  /**
+   * The bytes the stream holds, as the store actually served them: a store that ignored the Range
+   * header served the whole object (`{ start: 0, end: totalSize - 1 }`).
+   */
+  served: ServedRange;
+  /** The size of the whole object; undefined when the store did not say (read to its end, unchecked). */
+  totalSize: number | undefined;
+  /** The version these bytes belong to (ETag, generation, version id), when the store says. */
+  pin?: string | undefined;
+  /**
+   * Later requests for other ranges will be served as asked. Default: the store served no more than
+   * asked. A store that answered a Range with the whole object does not honour ranges: the engine
+   * reads everything from that one answer.
+   */
+  rangesHonoured?: boolean;
+  /** Checksum of the whole object, when the store gives it. */
+  checksum?: Checksum | undefined;
+  contentType?: string | undefined;
+}
+
+/** What a store plugs into the engine: one ranged GET. */
+export interface RangeSource {
+  readRange(request: RangeRequest): Promise<RangeResponse>;
+}
+
+export interface RangedReadOptions {
+  /** The bytes to read; default the whole object. */
+  range?: ByteRange | undefined;
+  /** Bytes per ranged request. */
+  partSize: number;
+  /** Ranged requests in flight at once; memory stays within `concurrency × partSize`. */
+  concurrency: number;
+  /** Reads smaller than this that one answer already holds are not split. Default: 2 parts. */
+  parallelThreshold?: number | undefined;
+  /** Bound on each stall of each request, ms; undefined or ≤ 0 = none. */
+  timeoutMs?: number | undefined;
+  /** Attempts per range, the first included. Default 4. */
+  maxAttempts?: number | undefined;
+  signal?: AbortSignal | undefined;
+  /** Called whenever bytes move. */
+  onActivity?: (() => void) | undefined;
+  /** Names the read in errors. */
+  what: string;
+}
+
+export interface RangedReadResult extends DriverReadResult {
+  /** The bytes the stream holds (the range asked for, clamped to the object); unknown when the store gave no size. */
+  served?: ServedRange;
+}
+
+export interface RangedFileResult {
+  size: number;
+  totalSize: number | undefined;
+  /** The whole object's checksum the store gave, already verified against the bytes written. */
+  checksum?: Checksum;
+  contentType?: string;
+}
+
+interface Part {
+  start: number;
+  end: number;
+  received: number;
+  /** The store did not say how long the object is: the part ends where the answer does. */
+  open?: boolean;
+}
+
+/** The first answer, and the plan it allows. */
+interface Plan {
+  first: RangeResponse;
+  total: number | undefined;
+  /** What the read delivers. */
+  span: ServedRange;
+  parts: Part[];
+  pin: string | undefined;
+}
+
+/** Bytes a part read ahead of the consumer may hold (stream output). */
+const AHEAD_BYTES = 8 * 1024 * 1024;
+
+/** Stops reading an answer; a late error of it (the client's abort) must not go unhandled. */
+function discard(stream: Readable): void {
+  stream.on('error', () => undefined);
+  if (!stream.destroyed) stream.destroy();
+}
+
+const changedError = (what: string, detail: string) =>
+  new ArtifactsError(
+    'failed_precondition',
+    `${what}: the object changed while it was being read (${detail}); nothing of the mixed bytes was kept`,
+  );
+
+function policyOf(options: RangedReadOptions): RequestPolicy {
+  return {
+    timeoutMs: options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : undefined,
+    maxAttempts: options.maxAttempts ?? 4,
+    onActivity: options.onActivity,
+  };
+}
+
+/** Sends the first request and plans the parts from what the store answered. */
+async function plan(
+  source: RangeSource,
+  options: RangedReadOptions,
+  signal: AbortSignal,
+  policy: RequestPolicy,
+): Promise<Plan> {
+  const start = options.range?.start ?? 0;
+  const wantedEnd = options.range?.end;
+  const partSize = Math.max(1, options.partSize);
+  const firstEnd = Math.min(wantedEnd ?? Number.MAX_SAFE_INTEGER, start + partSize - 1);
+  const first = await runRequest(options.what, signal, policy, (context) =>
+    source.readRange({
+      ...context,
+      start,
+      end: firstEnd,
+      whole: options.range === undefined,
+      pin: undefined,
+    }),
+  );
+  first.stream.on('error', () => undefined);
+  const total = first.totalSize;
+  if (total === undefined) {
+    // Nothing to plan with: everything comes from this one answer, to its end.
+    const last = wantedEnd ?? Number.MAX_SAFE_INTEGER;
+    return {
+      first,
+      total,
+      span: { start, end: last },
+      parts: [{ start, end: last, received: 0, open: true }],
+      pin: first.pin,
+    };
+  }
+  const end = Math.min(wantedEnd ?? total - 1, total - 1);
+  const span = { start, end: Math.max(start - 1, end) };
+  const size = span.end - span.start + 1;
+  const { served } = first;
+  if (size > 0 && (served.start > start || served.end < start)) {
+    discard(first.stream);
+    throw new ArtifactsError(
+      'internal',
+      `${options.what}: asked for bytes from ${start}, the store served ${served.start}-${served.end}`,
+    );
+  }
+  const honoured = first.rangesHonoured ?? served.end <= firstEnd;
+  const threshold = options.parallelThreshold ?? 2 * partSize;
+  const parts: Part[] = [];
+  if (size > 0) {
+    // One answer holds everything: a small object, or a store that ignores ranges.
+    const single = served.end >= end && (!honoured || size < threshold || options.concurrency <= 1);
+    const firstPartEnd = single ? end : Math.min(end, served.end, start + partSize - 1);
+    parts.push({ start, end: firstPartEnd, received: 0 });
+    if (!single && !honoured) {
+      discard(first.stream);
+      throw new ArtifactsError(
+        'internal',
+        `${options.what}: the store served bytes ${served.start}-${served.end} of ${total} and ignores ranges`,
+      );
+    }
+    for (let from = firstPartEnd + 1; from <= end; from += partSize) {
+      parts.push({ start: from, end: Math.min(end, from + partSize - 1), received: 0 });
+    }
+  } else {
+    discard(first.stream);
+  }
+  return { first, total, span, parts, pin: first.pin };
+}
+
+/**
+ * Reads one part, from `opened` (the first answer) or a new pinned request, handing its bytes to
+ * `sink` in order with their offsets. A temporary failure is retried by runRequest from the first
+ * byte not yet received (only this part); a stall fails with `timeout`.
+ */
+function readPart(
+  source: RangeSource,
+  plan: Plan,
+  part: Part,
+  opened: RangeResponse | undefined,
+  sink: (chunk: Buffer, offset: number, touch: () => void) => void | Promise<void>,
+  options: RangedReadOptions,
+  signal: AbortSignal,
+  policy: RequestPolicy,
+): Promise<void> {
+  const length = part.end - part.start + 1;
+  const what = `${options.what}: bytes ${part.start}-${part.end}`;
+  return runRequest(what, signal, policy, async (context) => {
+    const from = part.start + part.received;
+    let response: RangeResponse;
+    if (opened) {
+      response = opened;
+      opened = undefined;
+    } else {
+      response = await source.readRange({
+        ...context,
+        start: from,
+        end: part.end,
+        whole: false,
+        pin: plan.pin,
+      });
+      check(response, from, plan, options.what);
+    }
+    const { stream } = response;
+    // Errors while it is read reach the loop below; one after (a client's late abort of an answer
+    // already read, or left) must not go unhandled.
+    stream.on('error', () => undefined);
+    const onAbort = () => stream.destroy(context.signal.reason as Error);
+    if (context.signal.aborted) onAbort();
+    context.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      // Bytes the store sent before the ones wanted (it served more than asked).
+      let skip = from - response.served.start;
+      for await (const raw of stream) {
+        context.touch();
+        let chunk = raw as Buffer;
+        if (skip > 0) {
+          const n = Math.min(skip, chunk.length);
+          skip -= n;
+          chunk = chunk.subarray(n);
+        }
+        const need = length - part.received;
+        const cut = chunk.length > need;
+        if (cut) chunk = chunk.subarray(0, need);
+        if (chunk.length > 0) {
+          const offset = part.start + part.received;
+          part.received += chunk.length;
+          await sink(chunk, offset, context.touch);
+        }
+        // The rest of this answer is not needed (it served more): stop reading it.
+        if (cut) break;
+      }
+    } finally {
+      context.signal.removeEventListener('abort', onAbort);
+      if (!stream.readableEnded) discard(stream);
+      else stream.on('error', () => undefined);
+    }
+    if (part.open && part.received < length) {
+      part.end = part.start + part.received - 1;
+      return;
+    }
+    if (part.received !== length) {
+      throw new ArtifactsError(
+        'unavailable',
+        `${what}: the store sent ${part.received} of ${length} bytes and closed the response`,
+        { temporary: true },
+      );
+    }
+  });
+}
+
+/** A later answer must be the same version, the same size, and start no later than asked. */
+function check(response: RangeResponse, from: number, plan: Plan, what: string): void {
+  const fail = (error: ArtifactsError) => {
+    discard(response.stream);
+    throw error;
+  };
+  if (plan.pin !== undefined && response.pin !== undefined && response.pin !== plan.pin) {
+    fail(changedError(what, `version ${plan.pin}, now ${response.pin}`));
+  }
+  if (response.totalSize !== plan.total) {
+    fail(changedError(what, `${plan.total} bytes, now ${response.totalSize}`));
+  }
+  if (response.served.start > from || response.served.end < from) {
+    fail(
+      new ArtifactsError(
+        'internal',
+        `${what}: asked for bytes from ${from}, the store served ${response.served.start}-${response.served.end}`,
+      ),
+    );
+  }
+}
+
+/** A not-found or failed condition on a pinned request: the object was replaced or deleted mid-read. */
+function explain(error: unknown, pinned: boolean, what: string): unknown {
+  if (
+    pinned &&
+    (ArtifactsError.is(error, 'failed_precondition') || ArtifactsError.is(error, 'not_found')) &&
+    !(error as Error).message.includes('changed while it was being read')
+  ) {
+    const changed = changedError(what, `the store answered: ${(error as Error).message}`);
+    return new ArtifactsError(changed.code, changed.message, { cause: error });
+  }
+  return error;
+}
+
+/**
+ * object_store's `GetClient` / OpenDAL's ranged reader, once for every store: one ordered stream of
+ * bytes [start, end] of an object, fetched as ranged requests of `partSize` with up to
+ * `concurrency` in flight (bounded read-ahead: memory stays within `concurrency × partSize`
+ * whatever the object's size). Every request after the first is pinned to the version the first
+ * answer named, so an object replaced mid-read fails with `failed_precondition` instead of mixing
+ * two versions; a part that fails with a temporary error is resumed from its first missing byte
+ * (only that part); each request is bounded by the stall timeout; every part's length is checked.
+ * The first request is sent once (the retry layer repeats the opening of a read).
+ */
+export async function rangedRead(source: RangeSource, options: RangedReadOptions): Promise<RangedReadResult> {
+  const policy = policyOf(options);
+  const controller = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  const p = await plan(source, options, signal, { ...policy, maxAttempts: 1 });
+  const { first, parts } = p;
+
+  interface Slot {
+    chunks: Buffer[];
+    /** Bytes in `chunks`. */
+    buffered: number;
+    done: boolean;
+    /** The consumer waits for this part's next chunk. */
+    wake: (() => void) | undefined;
+    /** The part waits for the consumer to take some of what it buffered. */
+    drain: (() => void) | undefined;
+  }
+  // A part read ahead holds at most this much before TCP back-pressure holds its store: memory
+  // stays within concurrency × this, whatever the part size (GCS's default part is 100 MiB).
+  const ahead = Math.min(options.partSize, AHEAD_BYTES);
+  const heartbeat = Math.max(10, Math.min(1000, (policy.timeoutMs ?? 2000) / 2));
+  const slots: Array<Slot | undefined> = [];
+  let failure: unknown;
+  let next = 0;
+  const wakeAll = () => {
+    for (const slot of slots) {
+      slot?.wake?.();
+      slot?.drain?.();
+    }
+  };
+  const launch = () => {
+    const index = next++;
+    const part = parts[index]!;
+    const slot: Slot = { chunks: [], buffered: 0, done: false, wake: undefined, drain: undefined };
+    slots[index] = slot;
+    readPart(
+      source,
+      p,
+      part,
+      index === 0 ? first : undefined,
+      async (chunk, _offset, touch) => {
+        slot.chunks.push(chunk);
+        slot.buffered += chunk.length;
+        slot.wake?.();
+        if (slot.buffered < ahead || failure !== undefined) return;
+        // Wait for the consumer; a slow consumer is not a stalled store, so the part's stall
+        // timeout is kept alive meanwhile.
+        const timer = setInterval(touch, heartbeat);
+        try {
+          await new Promise<void>((resolve) => {
+            slot.drain = resolve;
+          });
+        } finally {
+          clearInterval(timer);
+          slot.drain = undefined;
+        }
+      },
+      options,
+      signal,
+      policy,
+    ).then(
+      () => {
+        slot.done = true;
+        slot.wake?.();
+      },
+      (error: unknown) => {
+        failure ??= explain(error, index > 0, options.what);
+        controller.abort(failure);
+        wakeAll();
+      },
+    );
+  };
+
+  let finished = parts.length === 0;
+  async function* generate(): AsyncGenerator<Buffer> {
+    for (let index = 0; index < parts.length; index++) {
+      // The part being consumed and the ones read ahead: `concurrency` in all.
+      while (next < parts.length && next < index + Math.max(1, options.concurrency)) launch();
+      const slot = slots[index]!;
+      for (;;) {
+        if (failure !== undefined) throw failure;
+        const chunk = slot.chunks.shift();
+        if (chunk) {
+          slot.buffered -= chunk.length;
+          if (slot.buffered < ahead) slot.drain?.();
+          yield chunk;
+          continue;
+        }
+        if (slot.done) break;
+        await new Promise<void>((resolve) => {
+          slot.wake = resolve;
+        });
+        slot.wake = undefined;
+      }
+      slots[index] = undefined;
+    }
+    finished = true;
+  }
+
+  const stream = parts.length === 0 ? Readable.from([]) : Readable.from(generate(), { objectMode: false });
+  const stop = () => controller.abort(new ArtifactsError('aborted', `${options.what} was closed`));
+  // On an early destroy the generator may be parked awaiting a part: stop the requests first.
+  const destroyImpl = stream._destroy.bind(stream);
+  stream._destroy = (error, callback) => {
+    if (!finished && !controller.signal.aborted) stop();
+    wakeAll();
+    destroyImpl(error, callback);
+  };
+  // Closed before the last part was consumed: stop the requests still running.
+  stream.once('close', () => {
+    if (!finished && !controller.signal.aborted) stop();
+  });
+  const whole = p.span.start === 0 && (p.total === undefined || p.span.end === p.total - 1);
+  const known = p.total !== undefined;
+  return {
+    stream,
+    ...(known ? { size: p.span.end - p.span.start + 1, totalSize: p.total, served: p.span } : {}),
+    ...(whole && first.checksum ? { checksum: first.checksum } : {}),
+    ...(first.contentType ? { contentType: first.contentType } : {}),
+  };
+}
+
+/**
+ * The fast path of a local download: the same parts as `rangedRead`, each written at its offset
+ * straight into `path` (the download's temporary file) as its bytes arrive — no reassembly through a
+ * stream. When the store gives the whole object's checksum it is verified: a CRC is combined from
+ * the parts' CRCs, any other digest is computed over the written file. The caller removes `path` on
+ * failure.
+ */
+export async function rangedReadToFile(
+  source: RangeSource,
+  path: string,
+  options: RangedReadOptions & { onBytes?: ((bytes: number) => void) | undefined },
+): Promise<RangedFileResult> {
+  const policy = policyOf(options);
+  const controller = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  const p = await plan(source, options, signal, policy);
+  const { first, parts } = p;
+  const whole = p.span.start === 0 && (p.total === undefined || p.span.end === p.total - 1);
+  const checksum = whole ? first.checksum : undefined;
+  const crcStep =
+    checksum?.algorithm === 'crc32c'
+      ? crc32c
+      : checksum?.algorithm === 'crc32'
+        ? (chunk: Uint8Array, previous: number) => zlib.crc32(chunk, previous)
+        : undefined;
+  const crcs = new Array<number>(parts.length).fill(0);
+  let handle: FileHandle | undefined;
+  let failure: unknown;
+  try {
+    handle = await open(path, 'w');
+    const file = handle;
+    let next = 0;
+    const worker = async () => {
+      while (failure === undefined && next < parts.length) {
+        const index = next++;
+        await readPart(
+          source,
+          p,
+          parts[index]!,
+          index === 0 ? first : undefined,
+          async (chunk, offset) => {
+            if (crcStep) crcs[index] = crcStep(chunk, crcs[index]!);
+            let written = 0;
+            while (written < chunk.length) {
+              const { bytesWritten } = await file.write(
+                chunk,
+                written,
+                chunk.length - written,
+                offset - p.span.start + written,
+              );
+              written += bytesWritten;
+            }
+            options.onBytes?.(chunk.length);
+          },
+          options,
+          signal,
+          policy,
+        ).catch((error: unknown) => {
+          failure ??= explain(error, index > 0, options.what);
+          controller.abort(failure);
+        });
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.max(1, Math.min(options.concurrency, parts.length)) }, worker),
+    );
+    if (failure !== undefined) throw failure;
+    const size = parts.reduce((sum, part) => sum + part.end - part.start + 1, 0);
+    const written = (await file.stat()).size;
+    if (written !== size) {
+      throw new ArtifactsError('integrity', `${options.what}: expected ${size} bytes, wrote ${written}`);
+    }
+    if (checksum) {
+      let actual: string;
+      if (crcStep) {
+        let crc = crcs[0] ?? 0;
+        for (let i = 1; i < parts.length; i++) {
+          const part = parts[i]!;
+          crc = crcCombine(
+            checksum.algorithm as 'crc32' | 'crc32c',
+            crc,
+            crcs[i]!,
+            part.end - part.start + 1,
+          );
+        }
+        const out = Buffer.alloc(4);
+        out.writeUInt32BE(crc >>> 0);
+        actual = out.toString('base64');
+      } else {
+        const hasher = createHasher(checksum.algorithm);
+        for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+          hasher.update(chunk as Buffer);
+        }
+        actual = hasher.digest();
+      }
+      if (actual !== checksum.value) {
+        throw new ArtifactsError(
+          'integrity',
+          `${options.what}: ${checksum.algorithm} checksum mismatch (store says ${checksum.value}, received bytes hash to ${actual})`,
+        );
+      }
+    }
+    return {
+      size,
+      totalSize: p.total,
+      ...(checksum ? { checksum } : {}),
+      ...(first.contentType ? { contentType: first.contentType } : {}),
+    };
+  } catch (error) {
+    controller.abort(error);
+    if (!first.stream.destroyed) discard(first.stream);
+    throw error;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/**
+ * Keeps bytes [range.start, range.end] of a stream that holds `served`: what core does with a
+ * driver's answer that served more than asked (a store without ranged reads). Stops reading the
+ * source after the last wanted byte.
+ */
+export function sliceServed(source: Readable, served: ServedRange, range: ByteRange): Readable {
+  let position = served.start;
+  let ended = false;
+  const last = range.end ?? Number.POSITIVE_INFINITY;
+  const slice = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      if (ended) {
+        callback();
+        return;
+      }
+      const from = position;
+      position += chunk.length;
+      const lo = Math.max(range.start, from);
+      const hi = Math.min(last + 1, position);
+      if (hi > lo) this.push(chunk.subarray(lo - from, hi - from));
+      if (position > last) {
+        ended = true;
+        this.push(null);
+        source.on('error', () => undefined);
+        source.destroy();
+      }
+      callback();
+    },
+  });
+  source.on('error', (error) => slice.destroy(error));
+  return source.pipe(slice);
+}
