@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ArtifactsError } from './errors.js';
+import type { RetryEvent } from './layers/retry.js';
 import { openRepository } from './open.js';
 import { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
 
@@ -107,14 +108,17 @@ describe('TrackingClient configuration', () => {
 // integration suite.
 describe('TrackingClient requests', () => {
   async function withServer(
-    handler: (headers: IncomingHttpHeaders, url: string) => { status: number; body: unknown },
+    handler: (
+      headers: IncomingHttpHeaders,
+      url: string,
+    ) => { status: number; body: unknown; headers?: Record<string, string> },
     fn: (url: string, seen: { headers: IncomingHttpHeaders; url: string }[]) => Promise<void>,
   ): Promise<void> {
     const seen: { headers: IncomingHttpHeaders; url: string }[] = [];
     const server = createServer((req, res) => {
       seen.push({ headers: req.headers, url: req.url ?? '' });
-      const { status, body } = handler(req.headers, req.url ?? '');
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      const { status, body, headers } = handler(req.headers, req.url ?? '');
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
@@ -195,5 +199,48 @@ describe('TrackingClient requests', () => {
         expect(ArtifactsError.is(error, 'not_found')).toBe(true);
       },
     );
+  });
+
+  it("retries through core's retry loop: Retry-After honoured, each retry reported", async () => {
+    let calls = 0;
+    const events: RetryEvent[] = [];
+    await withServer(
+      () =>
+        calls++ === 0
+          ? { status: 429, body: {}, headers: { 'retry-after': '1' } }
+          : { status: 200, body: { run: { info: { run_id: 'abc', artifact_uri: '/tmp/a' } } } },
+      async (url) => {
+        const client = new TrackingClient({
+          trackingUri: url,
+          backoffFactor: 0.001,
+          onRetry: (event) => events.push(event),
+        });
+        const started = Date.now();
+        await expect(client.getRun('abc')).resolves.toMatchObject({ runId: 'abc' });
+        expect(Date.now() - started).toBeGreaterThanOrEqual(990);
+      },
+    );
+    expect(calls).toBe(2);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ operation: 'tracking request', attempt: 1, delayMs: 1000 });
+    expect(events[0]?.key).toMatch(/^GET .*runs\/get\?run_id=abc$/);
+  });
+
+  it('takes its number of retries from MLFLOW_HTTP_REQUEST_MAX_RETRIES', async () => {
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '1');
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', '0.001');
+    let calls = 0;
+    await withServer(
+      () => {
+        calls++;
+        return { status: 503, body: { message: 'down' } };
+      },
+      async (url) => {
+        const error = await new TrackingClient({ trackingUri: url }).getRun('abc').catch((e: unknown) => e);
+        expect(ArtifactsError.is(error, 'unavailable'), String(error)).toBe(true);
+        expect((error as ArtifactsError).temporary).toBe(true);
+      },
+    );
+    expect(calls).toBe(2);
   });
 });

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { envBoolean, envNumber, envString } from './config.js';
 import {
   ArtifactsError,
@@ -12,6 +11,7 @@ import {
   isTemporaryHttpStatus,
   scrub,
 } from './errors.js';
+import { createRetrier, parseRetryAfter, type Retrier, type RetryEvent } from './layers/retry.js';
 import { validateArtifactPath } from './path-safety.js';
 import { appendToUri, parseArtifactUri, redactUri } from './uri.js';
 
@@ -37,10 +37,15 @@ export interface TrackingOptions {
   clientCertPath?: string;
   /** Seconds to wait for each answer. Default: `MLFLOW_HTTP_REQUEST_TIMEOUT`, else 120. */
   requestTimeoutSeconds?: number;
-  /** Retries of a request that failed with 429, 5xx or a connection error. Default: `MLFLOW_HTTP_REQUEST_MAX_RETRIES`, else 7. */
+  /**
+   * Retries of a request that failed with 408, 429, 5xx, a timeout or a broken connection (core's
+   * retry loop: full jitter, `Retry-After` honoured, a budget). Default: `MLFLOW_HTTP_REQUEST_MAX_RETRIES`, else 7.
+   */
   maxRetries?: number;
-  /** Backoff before retry n is `factor × 2^(n-1)` seconds (at most 60). Default: `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`, else 2. */
+  /** The wait before retry n is up to `factor × 2^(n-1)` seconds (at most 60). Default: `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`, else 2. */
   backoffFactor?: number;
+  /** Called before each retry (the CLI prints it with `--verbose`). */
+  onRetry?: (event: RetryEvent) => void;
 }
 
 /** The option names above: stripped before a non-HTTP backend is opened. */
@@ -115,6 +120,7 @@ function codeForStatus(status: number, errorCode: string | undefined, message: s
  */
 export class TrackingClient {
   readonly #r: Resolved;
+  readonly #retrier: Retrier;
   /** The tracking URI with any password redacted. */
   readonly uri: string;
   /** The tracking URI as configured (may hold a password: never print it). */
@@ -191,6 +197,15 @@ export class TrackingClient {
       maxRetries,
       backoffFactor,
     };
+    if (options.onRetry !== undefined && typeof options.onRetry !== 'function') {
+      throw ArtifactsError.invalidArgument('onRetry must be a function');
+    }
+    this.#retrier = createRetrier({
+      maxAttempts: maxRetries + 1,
+      baseDelayMs: backoffFactor * 1000,
+      maxDelayMs: 60_000,
+      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    });
   }
 
   /** GET `/api/2.0/mlflow/<endpoint>?<query>`. */
@@ -283,76 +298,90 @@ export class TrackingClient {
     const r = this.#r;
     const url = `${r.origin}${r.prefix}/api/2.0/mlflow/${endpoint}`;
     const what = `${method} ${redactUri(`${this.uri.replace(/\/+$/, '')}/api/2.0/mlflow/${endpoint}`)}`;
-    for (let attempt = 0; ; attempt++) {
-      signal?.throwIfAborted();
-      let status: number;
-      let text: string;
-      try {
-        ({ status, text } = await this.#send(method, url, body, signal));
-      } catch (error) {
-        if (isAbortError(error) && signal?.aborted) {
-          throw new ArtifactsError('aborted', `${what} was aborted`, { cause: error });
-        }
-        const timedOut = (error as { code?: unknown } | null)?.code === 'TIMEOUT';
-        const retryable = timedOut || isConnectionError(error);
-        if (retryable && attempt < r.maxRetries) {
-          await this.#backoff(attempt, signal);
-          continue;
-        }
-        throw new ArtifactsError(
-          timedOut ? 'timeout' : retryable ? 'unavailable' : 'internal',
-          scrub(
-            `tracking server request ${what} failed: ${error instanceof Error ? error.message : String(error)}`,
-            r.secrets,
-          ),
-          { cause: error, temporary: retryable },
-        );
-      }
-      if (status >= 200 && status < 300) {
-        try {
-          return (text ? JSON.parse(text) : {}) as T;
-        } catch (error) {
-          throw new ArtifactsError('internal', `${what}: the tracking server's answer is not JSON`, {
-            cause: error,
-          });
-        }
-      }
-      if (isTemporaryHttpStatus(status) && attempt < r.maxRetries) {
-        await this.#backoff(attempt, signal);
-        continue;
-      }
-      let errorCode: string | undefined;
-      let message = text.slice(0, 500);
-      try {
-        const parsed = JSON.parse(text) as { error_code?: string; message?: string };
-        errorCode = parsed.error_code;
-        if (parsed.message) message = parsed.message;
-      } catch {
-        // not MLflow's JSON error shape: keep the start of the body
-      }
-      const hint =
-        status === 401
-          ? ' (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)'
-          : '';
-      throw new ArtifactsError(
-        codeForStatus(status, errorCode, message),
-        scrub(
-          `tracking server answered ${status}${errorCode ? ` ${errorCode}` : ''} to ${what}: ${message}${hint}`,
-          r.secrets,
-        ),
-        {
-          context: { status, ...(errorCode ? { errorCode } : {}) },
-          temporary: isTemporaryHttpStatus(status),
-        },
+    const aborted = (cause: unknown) => new ArtifactsError('aborted', `${what} was aborted`, { cause });
+    try {
+      // Core's retry loop repeats an attempt that failed with a temporary error (408, 429, 5xx, a
+      // timeout, a broken connection): every request here only reads, or is a search, safe to repeat.
+      return await this.#retrier.run(
+        'tracking request',
+        what,
+        () => this.#attempt<T>(method, url, what, body, signal),
+        signal,
       );
+    } catch (error) {
+      if (signal?.aborted && !ArtifactsError.is(error, 'aborted')) throw aborted(error);
+      throw error;
     }
   }
 
-  async #backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
-    const ms = Math.min(60_000, this.#r.backoffFactor * 1000 * 2 ** attempt);
-    await sleep(ms, undefined, signal ? { signal } : undefined).catch((error: unknown) => {
-      throw new ArtifactsError('aborted', 'tracking server request was aborted', { cause: error });
-    });
+  /** One request: its answer, or the `ArtifactsError` it failed with (`temporary` when worth repeating). */
+  async #attempt<T>(
+    method: 'GET' | 'POST',
+    url: string,
+    what: string,
+    body: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    const r = this.#r;
+    signal?.throwIfAborted();
+    let status: number;
+    let text: string;
+    let retryAfter: string | undefined;
+    try {
+      ({ status, text, retryAfter } = await this.#send(method, url, body, signal));
+    } catch (error) {
+      if (isAbortError(error) && signal?.aborted) {
+        throw new ArtifactsError('aborted', `${what} was aborted`, { cause: error });
+      }
+      const timedOut = (error as { code?: unknown } | null)?.code === 'TIMEOUT';
+      const retryable = timedOut || isConnectionError(error);
+      throw new ArtifactsError(
+        timedOut ? 'timeout' : retryable ? 'unavailable' : 'internal',
+        scrub(
+          `tracking server request ${what} failed: ${error instanceof Error ? error.message : String(error)}`,
+          r.secrets,
+        ),
+        { cause: error, temporary: retryable },
+      );
+    }
+    if (status >= 200 && status < 300) {
+      try {
+        return (text ? JSON.parse(text) : {}) as T;
+      } catch (error) {
+        throw new ArtifactsError('internal', `${what}: the tracking server's answer is not JSON`, {
+          cause: error,
+        });
+      }
+    }
+    let errorCode: string | undefined;
+    let message = text.slice(0, 500);
+    try {
+      const parsed = JSON.parse(text) as { error_code?: string; message?: string };
+      errorCode = parsed.error_code;
+      if (parsed.message) message = parsed.message;
+    } catch {
+      // not MLflow's JSON error shape: keep the start of the body
+    }
+    const hint =
+      status === 401
+        ? ' (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)'
+        : '';
+    const retryAfterMs = parseRetryAfter(retryAfter);
+    throw new ArtifactsError(
+      codeForStatus(status, errorCode, message),
+      scrub(
+        `tracking server answered ${status}${errorCode ? ` ${errorCode}` : ''} to ${what}: ${message}${hint}`,
+        r.secrets,
+      ),
+      {
+        context: {
+          status,
+          ...(errorCode ? { errorCode } : {}),
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        },
+        temporary: isTemporaryHttpStatus(status),
+      },
+    );
   }
 
   #send(
@@ -360,7 +389,7 @@ export class TrackingClient {
     url: string,
     body: string | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<{ status: number; text: string }> {
+  ): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
     const r = this.#r;
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': '@artifacts/core' };
     if (r.authorization) headers.authorization = r.authorization;
@@ -378,7 +407,8 @@ export class TrackingClient {
       : {};
     return new Promise((resolve, reject) => {
       const req = request(url, { method, headers, ...tls, ...(signal ? { signal } : {}) }, (res) => {
-        readText(res).then((text) => resolve({ status: res.statusCode ?? 0, text }), reject);
+        const retryAfter = res.headers['retry-after'];
+        readText(res).then((text) => resolve({ status: res.statusCode ?? 0, text, retryAfter }), reject);
       });
       if (r.timeoutMs > 0) {
         req.setTimeout(r.timeoutMs, () => {

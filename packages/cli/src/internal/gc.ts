@@ -10,7 +10,7 @@ import {
 import type { Command } from 'commander';
 import type { CommandContext } from './context.js';
 import { human } from './progress.js';
-import { openAt } from './target.js';
+import { openAt, trackingRetryOptions } from './target.js';
 
 export interface GcOptions {
   dryRun?: boolean;
@@ -107,7 +107,10 @@ async function measure(
  */
 export async function gc(context: CommandContext, options: GcOptions): Promise<GcReport> {
   const { signal, output } = context;
-  const client = new TrackingClient(options.trackingUri ? { trackingUri: options.trackingUri } : {});
+  const client = new TrackingClient({
+    ...(options.trackingUri ? { trackingUri: options.trackingUri } : {}),
+    ...trackingRetryOptions(),
+  });
   const olderThanMs = options.olderThan === undefined ? undefined : parseOlderThan(options.olderThan);
   const runIds = ids(options.runIds, 'run-ids');
   let experimentIds = ids(options.experimentIds, 'experiment-ids');

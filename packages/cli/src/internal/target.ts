@@ -154,10 +154,18 @@ function retryOptions(scheme: string): Record<string, unknown> {
   };
 }
 
+/** Options that make a tracking-server client report its retries (`--verbose`). */
+export function trackingRetryOptions(): { onRetry?: (event: RetryEvent) => void } {
+  const report = retryReporter;
+  return report ? { onRetry: (event: RetryEvent) => report(describeRetry(event)) } : {};
+}
+
 /** Opens a repository at a URI after loading its backend. */
 export async function openAt(given: string): Promise<ArtifactRepository> {
   // runs:/ and models:/ are resolved by core first, so that the storage backend is loaded from here
-  const uri = isTrackingUri(given) ? await resolveTrackingUri(given) : localize(given);
+  const uri = isTrackingUri(given)
+    ? await resolveTrackingUri(given, trackingRetryOptions())
+    : localize(given);
   const scheme = parseArtifactUri(uri).scheme;
   await loadBackend(scheme);
   try {

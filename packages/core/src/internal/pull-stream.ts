@@ -25,6 +25,8 @@ export class PullStream extends Readable {
   pulled = 0;
   #wanting = false;
   #ended = false;
+  #listening = false;
+  #detached = false;
   readonly #source: Readable;
   readonly #options: PullStreamOptions;
   readonly #onReadable = () => {
@@ -41,7 +43,10 @@ export class PullStream extends Readable {
     super({ highWaterMark: 64 * 1024 });
     this.#source = source;
     this.#options = options;
-    source.on('readable', this.#onReadable);
+    // `readable` is listened to only once our consumer first asks for data: adding the listener
+    // makes the source read ahead (Node calls `read(0)` on the next tick), and a view stacked on
+    // another (the timeout layer's on the retry layer's) would then take bytes from the one below
+    // before the store asked for any — the retry layer would think the body read and not retry.
     source.once('end', this.#onEnd);
     source.on('error', this.#onError);
     if (source.readableEnded) this.#onEnd();
@@ -49,11 +54,16 @@ export class PullStream extends Readable {
 
   override _read(): void {
     this.#wanting = true;
+    if (!this.#listening && !this.#detached) {
+      this.#listening = true;
+      this.#source.on('readable', this.#onReadable);
+    }
     this.#drain();
   }
 
   #drain(): void {
-    if (this.#ended || this.destroyed) return;
+    // Once detached, nothing more is taken from the source: it may be handed, whole, to another reader.
+    if (this.#ended || this.#detached || this.destroyed) return;
     for (;;) {
       const chunk = this.#source.read() as Buffer | null;
       if (chunk === null) break;
@@ -70,6 +80,7 @@ export class PullStream extends Readable {
 
   /** Stops listening to the source without touching it. */
   detach(): void {
+    this.#detached = true;
     this.#source.off('readable', this.#onReadable);
     this.#source.off('end', this.#onEnd);
     this.#source.off('error', this.#onError);

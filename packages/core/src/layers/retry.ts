@@ -174,20 +174,36 @@ export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void
 }
 
 /**
- * The retry layer (OpenDAL's `RetryLayer`): repeats a call that failed with a temporary error
- * (`ArtifactsError.temporary`, or a broken connection), with exponential backoff and full jitter,
- * honouring `Retry-After`, within a per-repository budget. Only what is safe to repeat is repeated:
- * `stat`, `delete`, `mkdir`, `copy`, presign and multipart `abort`, the opening of a `read`, each
- * page request of a `list` (through `DriverListOptions.page`; a driver that does not page through it
- * has its listing repeated while it has not yielded an entry), and a `write` whose body the store
- * has not read a byte of. A stream that breaks mid-way is the ranged-read engine's to resume.
- *
- * A store that never answers is a `timeout`, not a reason to keep trying: once every attempt of a
- * call ended without an answer (see `isSilentFailure`) and the timeout has passed since the first
- * began, the call fails with `timeout`, and a later attempt of a plain request gets only what is
- * left of the timeout (at least 2 s).
+ * Core's one retry loop, with one budget: what the retry layer and every other client of a store
+ * (the MLflow tracking client) repeat calls with. `run` repeats `call` while it fails with a
+ * temporary error, waiting `backoffDelayMs` (exponential, full jitter, `Retry-After` honoured)
+ * and reporting each retry to `onRetry`, until `maxAttempts`, the budget or the signal ends it.
  */
-export function withRetry(driver: StorageDriver, options: RetryOptions = {}): StorageDriver {
+export interface Retrier {
+  /**
+   * After attempt `attempt` of a call failed with `error`: throws what the call ends with, or waits
+   * the backoff and returns so the caller tries again. `state` holds the silent-store rule.
+   */
+  again(
+    operation: string,
+    key: string,
+    attempt: number,
+    error: unknown,
+    state: Attempts,
+    signal: AbortSignal | undefined,
+  ): Promise<void>;
+  /** Notes a success: it earns a tenth of one retry back into the budget. */
+  succeeded(): void;
+  /** Runs `call` (given the attempt, from 1) until it succeeds or `again` gives up. */
+  run<T>(
+    operation: string,
+    key: string,
+    call: (attempt: number) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T>;
+}
+
+export function createRetrier(options: RetryOptions = {}): Retrier {
   const maxAttempts = options.maxAttempts ?? 4;
   const base = options.baseDelayMs ?? 200;
   const cap = options.maxDelayMs ?? 20_000;
@@ -195,10 +211,6 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
   let budget = options.budget ?? 100;
   const full = budget;
 
-  /**
-   * After attempt `attempt` failed with `error`: throws what the call ends with, or waits the
-   * backoff and returns so the caller tries again.
-   */
   async function again(
     operation: string,
     key: string,
@@ -220,6 +232,44 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
   function succeeded(): void {
     budget = Math.min(full, budget + 0.1);
   }
+
+  async function run<T>(
+    operation: string,
+    key: string,
+    call: (attempt: number) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const state = new Attempts(limitOf(undefined, options.timeoutMs));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await call(attempt);
+        succeeded();
+        return result;
+      } catch (error) {
+        await again(operation, key, attempt, error, state, signal);
+      }
+    }
+  }
+
+  return { again, succeeded, run };
+}
+
+/**
+ * The retry layer (OpenDAL's `RetryLayer`): repeats a call that failed with a temporary error
+ * (`ArtifactsError.temporary`, or a broken connection), with exponential backoff and full jitter,
+ * honouring `Retry-After`, within a per-repository budget. Only what is safe to repeat is repeated:
+ * `stat`, `delete`, `mkdir`, `copy`, presign and multipart `abort`, the opening of a `read`, each
+ * page request of a `list` (through `DriverListOptions.page`; a driver that does not page through it
+ * has its listing repeated while it has not yielded an entry), and a `write` whose body the store
+ * has not read a byte of. A stream that breaks mid-way is the ranged-read engine's to resume.
+ *
+ * A store that never answers is a `timeout`, not a reason to keep trying: once every attempt of a
+ * call ended without an answer (see `isSilentFailure`) and the timeout has passed since the first
+ * began, the call fails with `timeout`, and a later attempt of a plain request gets only what is
+ * left of the timeout (at least 2 s).
+ */
+export function withRetry(driver: StorageDriver, options: RetryOptions = {}): StorageDriver {
+  const { again, succeeded } = createRetrier(options);
 
   /**
    * Runs `call` until it succeeds or `again` gives up. A `plain` call is one request, bounded as a
