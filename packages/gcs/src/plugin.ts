@@ -15,6 +15,10 @@ export const gcsPlugin: BackendPlugin<GcsOptions> = {
   async open(location, options, context) {
     const config = resolveGcsConfig(location, options ?? {}, context.timeoutMs);
     const client = await createGcsClient(config);
-    return new GcsDriver(config, client.storage, { anonymous: client.anonymous, secrets: client.secrets });
+    return new GcsDriver(config, client.storage, {
+      anonymous: client.anonymous,
+      secrets: client.secrets,
+      context,
+    });
   },
 };

@@ -183,21 +183,26 @@ describe('chunkedUpload', () => {
   });
 
   it('lets a part slower than the timeout through while its bytes keep moving', async () => {
-    const data = bytes(8 * 256 * 1024);
-    // Each 256 KiB chunk of a part takes 100 ms: a part takes 400 ms, the timeout is 250 ms.
-    const s = store(() => 100);
+    const data = bytes(2 * 48 * 256 * 1024);
+    // Each chunk of a part takes 50 ms: a part takes well over 800 ms, the timeout. The gap
+    // between two chunks (50 ms) is far below the timeout, so a busy machine's event-loop lag of a
+    // few hundred ms cannot pass for a stall (a 250 ms timeout against 100 ms chunks failed on CI).
+    const s = store(() => 50);
     let beats = 0;
+    const started = Date.now();
     await chunkedUpload(chunks(data, 64 * 1024), s.target, {
-      partSize: 4 * 256 * 1024,
+      partSize: 48 * 256 * 1024,
       concurrency: 1,
       limits,
-      timeoutMs: 250,
+      timeoutMs: 800,
       what: 'x',
       onActivity: () => beats++,
     });
+    // Each of the two parts (one in flight at a time) took longer than the timeout.
+    expect(Date.now() - started).toBeGreaterThan(2 * 800);
     expect(s.result()?.equals(data)).toBe(true);
     expect(s.log.created).toBe(1);
-    expect(beats).toBeGreaterThanOrEqual(8);
+    expect(beats).toBeGreaterThanOrEqual(48);
   });
 
   it('aborts in flight on the caller signal', async () => {

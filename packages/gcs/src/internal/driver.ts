@@ -15,10 +15,12 @@ import {
   type DriverWriteOptions,
   type DriverWriteResult,
   deleteTree,
+  engineOptions,
   forEachLimited,
   guessContentType,
   type MultipartCapability,
   type MultipartUpload,
+  type OpenContext,
   type OperationOptions,
   type PresignCapability,
   type RangedReadOptions,
@@ -122,15 +124,21 @@ export class GcsDriver implements StorageDriver {
   readonly #config: GcsConfig;
   readonly #storage: Storage;
   readonly #bucket: Bucket;
+  readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
   /** Base URL of the XML API (path style): the same host as the JSON API. */
   readonly #xmlBase: string;
 
   constructor(
     config: GcsConfig,
     storage: Storage,
-    options: { anonymous: boolean; secrets: readonly string[] },
+    options: {
+      anonymous: boolean;
+      secrets: readonly string[];
+      context?: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
+    },
   ) {
     this.#config = config;
+    this.#context = options.context ?? {};
     this.#storage = storage;
     this.#bucket = storage.bucket(config.bucket);
     this.#xmlBase = config.endpoint ?? 'https://storage.googleapis.com';
@@ -318,9 +326,9 @@ export class GcsDriver implements StorageDriver {
       range,
       partSize: this.#config.downloadChunkSize,
       concurrency: this.#config.downloadConcurrency,
+      // Core's attempts per range (the library's own `maxRetries` is 0 unless the user asks).
+      ...engineOptions(this.#context, options),
       timeoutMs: options.timeoutMs ?? this.#config.requestTimeoutMs,
-      maxAttempts: this.#config.maxRetries + 1,
-      signal: options.signal,
       what: `reading gs://${this.#config.bucket}/${this.#name(key)}`,
     };
   }
