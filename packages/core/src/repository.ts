@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, opendir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -723,6 +723,7 @@ export class ArtifactRepository {
     const scope = this.#scope(options);
     const temp = join(dirname(target), tempNameFor(baseName(target)));
     const untrack = trackTempFile(temp);
+    let sink: WriteStream | undefined;
     try {
       if (this.#driver.readToFile) {
         // Object stores write parallel ranges at their offsets into the temporary file (the
@@ -754,9 +755,8 @@ export class ArtifactRepository {
         result.checksum,
         `artifact ${JSON.stringify(key)}`,
       );
-      await pipeline(result.stream, meter, createWriteStream(temp, { highWaterMark: 1024 * 1024 }), {
-        signal: scope.signal,
-      });
+      sink = createWriteStream(temp, { highWaterMark: 1024 * 1024 });
+      await pipeline(result.stream, meter, sink, { signal: scope.signal });
       if (result.size !== undefined && meter.bytes !== result.size) {
         throw new ArtifactsError(
           'integrity',
@@ -766,6 +766,11 @@ export class ArtifactRepository {
       await rename(temp, target);
       progress.file(key);
     } catch (error) {
+      // A file stream still opening when the pipeline failed creates the file after a quick `rm`:
+      // wait for it to close first (seen on Node 20: an integrity failure left the temporary file).
+      const opened = sink;
+      if (opened && !opened.closed)
+        await new Promise<void>((resolve) => opened.once('close', () => resolve()));
       await rm(temp, { force: true }).catch(() => undefined);
       throw this.#error(error, what, scope);
     } finally {
