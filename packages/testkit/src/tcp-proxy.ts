@@ -72,16 +72,18 @@ export async function startTcpProxy(
     while (stalled() && !socket.destroyed) await new Promise<void>((resolve) => wake.push(resolve));
   };
 
+  const pace = { tokens: 0, refilled: Date.now() };
   function pump(
     from: Socket,
     to: Socket,
     count: (n: number) => void,
     rewrite?: (chunk: Buffer) => Promise<Buffer>,
   ): void {
-    // A token bucket per direction: the pace holds whatever the size of the chunks that arrive
-    // (sleeping a tick per chunk would cap it at one chunk per tick), with bursts of one tick at most.
-    let tokens = 0;
-    let refilled = Date.now();
+    // One token bucket for the whole proxy (every connection, both directions: a client reading
+    // ranges over four connections gets the pace, not four times it): the pace holds whatever the
+    // size of the chunks that arrive (sleeping a tick per chunk would cap it at one chunk per tick),
+    // with bursts of one tick at most.
+    const bucket = pace;
     /** The chunk being forwarded ('end' may come before it is: it waits for it). */
     let busy = Promise.resolve();
     from.on('data', (chunk: Buffer) => {
@@ -101,14 +103,14 @@ export async function startTcpProxy(
         if (rate !== undefined) {
           const now = Date.now();
           const burst = Math.max(1, Math.ceil((rate * TICK_MS) / 1000));
-          tokens = Math.min(burst, tokens + ((now - refilled) * rate) / 1000);
-          refilled = now;
-          if (tokens < 1) {
-            await sleep(Math.max(1, Math.ceil(((1 - tokens) * 1000) / rate)));
+          bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.refilled) * rate) / 1000);
+          bucket.refilled = now;
+          if (bucket.tokens < 1) {
+            await sleep(Math.max(1, Math.ceil(((1 - bucket.tokens) * 1000) / rate)));
             continue;
           }
-          n = Math.min(n, Math.floor(tokens));
-          tokens -= n;
+          n = Math.min(n, Math.floor(bucket.tokens));
+          bucket.tokens -= n;
         }
         if (allowance !== undefined) n = Math.min(n, allowance);
         if (n <= 0) continue;

@@ -102,9 +102,9 @@ export class HdfsDriver implements StorageDriver {
         rename: (temp) => this.#rename(temp, target, what, signal),
         remove: async (temp) => {
           if (!created) return;
-          // After an abort (a stalled server, likely still stalled) the next write removes it.
-          if (signal?.aborted) throw new Error('aborted');
-          await this.#removeTemp(temp);
+          // After an abort the server may be the stalled one: each request gets 2 s, not 10, and
+          // what stays is removed by the next write (a user's abort still leaves nothing).
+          await this.#removeTemp(temp, signal?.aborted ? 2_000 : 10_000);
         },
       },
       { orphans: this.#orphans, ...(signal ? { signal } : {}) },
@@ -163,7 +163,7 @@ export class HdfsDriver implements StorageDriver {
     }
   }
 
-  async #removeTemp(temp: string): Promise<void> {
+  async #removeTemp(temp: string, boundMs = 10_000): Promise<void> {
     // Not the operation's signal: it may be the abort that got us here. The DataNode creates the
     // file on its side when the upload reaches it, possibly after a first DELETE: check and repeat.
     // An error (the NameNode is unreachable, restarting say) leaves it to OrphanTemps, which tries
@@ -177,11 +177,11 @@ export class HdfsDriver implements StorageDriver {
         { recursive: false },
         {
           ...options,
-          signal: AbortSignal.timeout(10_000),
+          signal: AbortSignal.timeout(boundMs),
         },
       );
       await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
-      if (!(await this.#status(temp, AbortSignal.timeout(10_000), options.what))) return;
+      if (!(await this.#status(temp, AbortSignal.timeout(boundMs), options.what))) return;
     }
     throw new ArtifactsError('unavailable', `${options.what}: the file is still there after 5 deletes`);
   }
