@@ -62,6 +62,8 @@ export type {
   ServedRange,
 } from './engines/ranged-read.js';
 export { rangedRead, rangedReadToFile, sliceServed } from './engines/ranged-read.js';
+export type { RangedReader, RangedReaderSpec, RangedReadPlan } from './engines/ranged-reader.js';
+export { rangedReader } from './engines/ranged-reader.js';
 export type { RequestContext, RequestPolicy } from './engines/request-watch.js';
 export { bodyOf, runRequest } from './engines/request-watch.js';
 export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   ArtifactsError,
-  type ByteRange,
   type Checksum,
   type CompletedPart,
   type CopySource,
@@ -11,8 +10,6 @@ import {
   type DriverCopyOptions,
   type DriverEntry,
   type DriverListOptions,
-  type DriverReadOptions,
-  type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
@@ -24,11 +21,8 @@ import {
   type OperationOptions,
   type PartLimits,
   type PresignCapability,
-  type RangedReadOptions,
   type RangeSource,
-  type ReadToFileOptions,
-  rangedRead,
-  rangedReadToFile,
+  rangedReader,
   type StorageDriver,
 } from '@artifacts/core';
 import {
@@ -257,37 +251,30 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    try {
-      return await rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range));
-    } catch (error) {
-      throw this.#error(error, key, 'reading');
-    }
-  }
-
+  /** Reads through core's ranged-read engine: this driver gives its ranged GET and its part plan. */
+  readonly #reads = rangedReader({
+    source: (key) => this.#rangeSource(key),
+    plan: (key) => {
+      const threshold = this.#config.parallelDownloadThresholdBytes;
+      return {
+        partSize: this.#config.downloadChunkSizeBytes,
+        concurrency: threshold > 0 ? this.#config.downloadConcurrency : 1,
+        parallelThreshold: threshold,
+        context: this.#context,
+        what: `reading s3://${this.#bucket}/${this.#full(key)}`,
+      };
+    },
+    guard: async (key, read) => {
+      try {
+        return await read();
+      } catch (error) {
+        throw this.#error(error, key, 'reading');
+      }
+    },
+  });
+  readonly read = this.#reads.read;
   /** A download: parallel ranged GETs written at their offsets into `localPath` (core's temporary file). */
-  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
-    try {
-      await rangedReadToFile(this.#rangeSource(key), localPath, {
-        ...this.#rangedOptions(key, options, undefined),
-        onBytes: options.onBytes,
-      });
-    } catch (error) {
-      throw this.#error(error, key, 'reading');
-    }
-  }
-
-  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
-    const threshold = this.#config.parallelDownloadThresholdBytes;
-    return {
-      range,
-      partSize: this.#config.downloadChunkSizeBytes,
-      concurrency: threshold > 0 ? this.#config.downloadConcurrency : 1,
-      parallelThreshold: threshold,
-      ...engineOptions(this.#context, options),
-      what: `reading s3://${this.#bucket}/${this.#full(key)}`,
-    };
-  }
+  readonly readToFile = this.#reads.readToFile;
 
   /**
    * One GET for the engine. The first request of a whole-object read is a plain GET (one request
