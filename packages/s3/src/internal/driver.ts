@@ -43,7 +43,7 @@ import type { BuiltClient } from './client.js';
 import { serverCopy } from './copy.js';
 import { httpStatus, mapS3Error, type S3Target, s3ErrorCode } from './errors.js';
 import type { UploadExtraArgs } from './extra-args.js';
-import { DEFAULTS, type ResolvedS3Config } from './options.js';
+import { DEFAULT_PRESIGN_EXPIRY_SECONDS, type ResolvedS3Config } from './settings.js';
 
 /** S3's multipart limits: 10,000 parts of 5 MiB (but the last) to 5 GiB. */
 export const S3_PART_LIMITS: PartLimits = {
@@ -676,7 +676,7 @@ export class S3Driver implements StorageDriver {
 }
 
 function expiry(seconds: number | undefined): number {
-  const value = seconds ?? DEFAULTS.presignExpiresInSeconds;
+  const value = seconds ?? DEFAULT_PRESIGN_EXPIRY_SECONDS;
   if (!Number.isInteger(value) || value < 1 || value > MAX_PRESIGN_SECONDS) {
     throw ArtifactsError.invalidArgument(
       `presigned URL expiry must be an integer between 1 and ${MAX_PRESIGN_SECONDS} seconds (7 days), got ${value}`,
