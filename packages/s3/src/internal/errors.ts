@@ -245,3 +245,23 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
     temporary,
   });
 }
+
+/** The failure of a DeleteObjects answer (keys already gone are not one), or undefined. */
+export function deleteObjectsError(
+  errors: ReadonlyArray<{ Key?: string; Code?: string; Message?: string }>,
+  count: number,
+  target: S3Target,
+): unknown {
+  const failed = errors.filter((e) => e.Code !== 'NoSuchKey');
+  const first = failed[0];
+  if (!first) return undefined;
+  const error = Object.assign(new Error(first.Message ?? first.Code ?? 'DeleteObjects failed'), {
+    name: first.Code ?? 'Error',
+    Code: first.Code,
+  });
+  return mapS3Error(error, {
+    ...target,
+    ...(first.Key ? { key: first.Key } : {}),
+    action: `deleting (${failed.length} of ${count} keys failed)`,
+  });
+}
