@@ -68,19 +68,6 @@ const CODES: Record<string, ArtifactsErrorCode> = {
   InvalidChunkSizeError: 'integrity',
 };
 
-/** S3 codes after which the same request may succeed (throttling, a busy or restarting server). */
-const TEMPORARY_CODES = new Set([
-  'SlowDown',
-  'Throttling',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-  'ServiceUnavailable',
-  'InternalError',
-  'RequestTimeout',
-  'XMinioServerNotInitialized',
-]);
-
 const TLS_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
@@ -189,7 +176,8 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
   }
 
   const temporary =
-    (code !== undefined && TEMPORARY_CODES.has(code)) ||
+    // S3 codes after which the same request may succeed: throttling, a busy or restarting server.
+    (code !== undefined && (CODES[code] === 'unavailable' || CODES[code] === 'timeout')) ||
     (status !== undefined && isTemporaryHttpStatus(status)) ||
     isConnectionError(error);
   let mapped: ArtifactsErrorCode | undefined = code ? CODES[code] : undefined;
