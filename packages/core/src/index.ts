@@ -33,6 +33,7 @@ export type {
   DriverListOptions,
   DriverReadOptions,
   DriverReadResult,
+  DriverRetryPolicy,
   DriverStat,
   DriverWriteOptions,
   DriverWriteResult,

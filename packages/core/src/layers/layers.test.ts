@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { DriverCapabilities, DriverReadResult, StorageDriver } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { withLimit } from './limit.js';
-import { parseRetryAfter, type RetryEvent, withRetry } from './retry.js';
+import { backoffDelayMs, parseRetryAfter, type RetryEvent, withRetry } from './retry.js';
 import { withTimeout } from './timeout.js';
 
 const capabilities: DriverCapabilities = {
@@ -213,6 +213,22 @@ describe('withTimeout', () => {
 });
 
 const temporary = () => new ArtifactsError('unavailable', 'busy', { temporary: true });
+
+describe('backoffDelayMs', () => {
+  it("full jitter by default; with jitterMs, MLflow's whole step plus jitter; Retry-After and the cap win", () => {
+    const half = () => 0.5;
+    expect(backoffDelayMs(3, undefined, { baseMs: 100, random: half })).toBe(200);
+    expect(backoffDelayMs(3, undefined, { baseMs: 100, jitterMs: 1000, random: half })).toBe(900);
+    expect(backoffDelayMs(9, undefined, { baseMs: 100, capMs: 1000, jitterMs: 1000, random: half })).toBe(
+      1000,
+    );
+    const busy = new ArtifactsError('unavailable', 'busy', {
+      temporary: true,
+      context: { retryAfterMs: 5000 },
+    });
+    expect(backoffDelayMs(1, busy, { baseMs: 100, jitterMs: 0, random: half })).toBe(5000);
+  });
+});
 
 describe('withRetry', () => {
   it('retries a temporary failure and reports each retry', async () => {
