@@ -12,6 +12,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadAverage, MiB, machine, markdownTable, prepareData, runInterleaved } from './harness.mjs';
+import { proxyClients, startProxyServers } from './proxy.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repoRoot = join(here, '../..');
@@ -53,6 +54,14 @@ const BACKENDS = {
     root: undefined,
     clients: ['ours-lib', 'ours-cli', 'cp', 'rclone', 'opendal', 'obstore', 'mlflow'],
   },
+  // our server and MLflow's over one local destination; every client against each (src/proxy.mjs)
+  proxy: {
+    servers: [],
+    root: undefined,
+    proxy: true,
+    clients: ['ours-lib', 'curl', 'mlflow', 'ours-cli'],
+    defaultClients: ['ours-lib', 'curl', 'mlflow'],
+  },
 };
 
 const { values: opts, positionals } = parseArgs({
@@ -66,6 +75,7 @@ const { values: opts, positionals } = parseArgs({
     write: { type: 'string' },
     profile: { type: 'string' },
     data: { type: 'string', default: join(tmpdir(), 'artifacts-bench') },
+    servers: { type: 'string', default: 'ours,mlflow' },
   },
 });
 const backendName = positionals[0];
@@ -113,7 +123,7 @@ const bigBytes = Number(opts['big-mib']) * MiB;
 const files = Number(opts.files);
 const runs = Number(opts.runs);
 const work = opts.data;
-const localRoot = join(work, 'local-destination');
+const localRoot = join(work, backend.proxy ? 'proxy-destination' : 'local-destination');
 const root = backend.root ? env[backend.root] : `file://${localRoot}`;
 const rootUrl = new URL(root);
 const tag = `bench/${Date.now().toString(36)}`;
@@ -184,8 +194,8 @@ try {
     ctx.nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`];
   }
 
-  const wanted = opts.clients?.split(',') ?? backend.clients;
-  const clients = [];
+  const wanted = opts.clients?.split(',') ?? backend.defaultClients ?? backend.clients;
+  let clients = [];
   for (const id of backend.clients.filter((c) => wanted.includes(c))) {
     const client = (await import(`../clients/${id}.mjs`)).default;
     const missing = client.available?.(ctx);
@@ -198,6 +208,16 @@ try {
       label = client.label(ctx);
     } catch {}
     clients.push({ ...client, label });
+  }
+  if (backend.proxy) {
+    const started = await startProxyServers({
+      destination: localRoot,
+      work,
+      log,
+      only: opts.servers.split(','),
+    });
+    stopServers = started.stop;
+    clients = proxyClients(clients, started.servers, ctx);
   }
   const mibs = (s) => `${(bigBytes / MiB / s).toFixed(0)} MiB/s`;
   const fps = (s) => `${(files / s).toFixed(0)} files/s`;
@@ -219,7 +239,7 @@ try {
     prepare: async (client, kase, run) => {
       await rm(out, { recursive: true, force: true });
       await mkdir(out, { recursive: true });
-      const rel = `${tag}/${run}-${client.id}`;
+      const rel = `${tag}/${run}-${client.id.replace(/[^\w.-]/g, '-')}`;
       if (backendName === 'local') await mkdir(join(localRoot, rel), { recursive: true });
       const local = kase.op === 'big-up' ? data.big : kase.op === 'small-up' ? data.small : out;
       return client.command(ctx, kase.op, { local, rel, uri: `${root}/${rel}` });
@@ -252,7 +272,7 @@ try {
   }
 } finally {
   try {
-    if (backendName === 'local') await rm(localRoot, { recursive: true, force: true });
+    if (backendName === 'local' || backend.proxy) await rm(localRoot, { recursive: true, force: true });
     else {
       const { openRepository } = await import('@artifacts/core');
       await (await import('./backend-packages.mjs')).loadBackendFor(root);
