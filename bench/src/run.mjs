@@ -123,7 +123,10 @@ const bigBytes = Number(opts['big-mib']) * MiB;
 const files = Number(opts.files);
 const runs = Number(opts.runs);
 const work = opts.data;
-const localRoot = join(work, backend.proxy ? 'proxy-destination' : 'local-destination');
+// The data set is shared and reused; everything a run writes lives in its own directory, so that
+// two runs at once (two engineers on one machine) do not remove each other's files.
+const scratch = join(work, `run-${process.pid}`);
+const localRoot = join(scratch, backend.proxy ? 'proxy-destination' : 'local-destination');
 const root = backend.root ? env[backend.root] : `file://${localRoot}`;
 const rootUrl = new URL(root);
 const tag = `bench/${Date.now().toString(36)}`;
@@ -143,7 +146,7 @@ try {
     backend: backendName,
     env,
     root,
-    work,
+    work: scratch,
     smallFiles,
     nodeFlags: [],
     bucket: backendName === 'azure' ? decodeURIComponent(rootUrl.username) : rootUrl.hostname,
@@ -212,7 +215,7 @@ try {
   if (backend.proxy) {
     const started = await startProxyServers({
       destination: localRoot,
-      work,
+      work: scratch,
       log,
       only: opts.servers.split(','),
     });
@@ -228,7 +231,7 @@ try {
     { op: 'small-down', name: `download ${files} files`, rate: fps, needs: 'small-up' },
   ];
   const cases = allCases.filter((c) => opts.cases.split(',').includes(c.op));
-  const out = join(work, 'out');
+  const out = join(scratch, 'out');
   const started = Date.now();
   const loadBefore = loadAverage();
   const result = await runInterleaved({
@@ -282,6 +285,7 @@ try {
     }
   } finally {
     await stopServers();
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 
