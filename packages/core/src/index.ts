@@ -89,6 +89,8 @@ export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
 export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
+export type { ConnectionSigns, RemoteFileIo, RemoteReplaceSteps } from './remote-files.js';
+export { connectionErrorTest, fileProtocolError, RemoteFiles } from './remote-files.js';
 export type {
   FileInfo,
   OpenInfo,
@@ -99,7 +101,14 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
-export type { ResolvedSettings, ResolveLayers, SettingSpec, Settings, SettingsValues } from './settings.js';
+export type {
+  OptionsOf,
+  ResolvedSettings,
+  ResolveLayers,
+  SettingSpec,
+  Settings,
+  SettingsValues,
+} from './settings.js';
 export { closestName, defineSettings } from './settings.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';
