@@ -1,4 +1,4 @@
-export { checkCapabilities, implementedCapabilities } from './capabilities.js';
+export { checkCapabilities, FILE_TREE_CAPABILITIES, implementedCapabilities } from './capabilities.js';
 export {
   DEFAULT_MAX_CONCURRENCY,
   DEFAULT_MAX_RETRIES,

@@ -10,6 +10,7 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
+  FILE_TREE_CAPABILITIES,
   isTempName,
   type OperationOptions,
   RemoteFiles,
@@ -73,14 +74,7 @@ function signalOption(options: OperationOptions): { signal?: AbortSignal; retry:
 
 /** The FTP StorageDriver: keys are paths below the repository's root directory. */
 export class FtpDriver implements StorageDriver {
-  readonly capabilities: DriverCapabilities = {
-    rangeRead: true,
-    directories: true,
-    checksums: [],
-    multipartUpload: false,
-    presign: false,
-    serverSideCopy: false,
-  };
+  readonly capabilities: DriverCapabilities = FILE_TREE_CAPABILITIES;
   readonly secrets: readonly string[];
   readonly pool: ConnectionPool<FtpConnection>;
   readonly #settings: FtpSettings;

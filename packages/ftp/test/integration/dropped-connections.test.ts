@@ -22,6 +22,7 @@ afterEach(async () => {
 
 /** A fresh directory, reached directly and through the cutting proxy; retries are recorded. */
 async function setup(): Promise<{
+  uri: string;
   direct: ArtifactRepository;
   cut: ArtifactRepository;
   retries: RetryEvent[];
@@ -61,7 +62,7 @@ describe('ftp: a data connection dropped under an idempotent operation is retrie
   it.each<Cut>([{ at: 'accept' }, { at: '150' }])(
     'read, cut at $at: whole content after one retry',
     async (cut) => {
-      const { uri, direct, cut: repo, retries } = await setup();
+      const { direct, cut: repo, retries } = await setup();
       await direct.write('data.bin', body);
       proxy!.cutNext(cut);
       const read = await buffer(await repo.openRead('data.bin'));
@@ -83,7 +84,7 @@ describe('ftp: a data connection dropped under an idempotent operation is retrie
   }, 60_000);
 
   it('list, its MLSD cut: every entry once after one retry of that directory', async () => {
-    const { uri, direct, cut: repo, retries } = await setup();
+    const { direct, cut: repo, retries } = await setup();
     await direct.write('a/1.txt', '1');
     await direct.write('b/2.txt', '2');
     proxy!.cutNext({ at: 'accept' });
