@@ -11,6 +11,7 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   FILE_TREE_CAPABILITIES,
+  forEachLimited,
   isTempName,
   type OperationOptions,
   RemoteFiles,
@@ -485,16 +486,8 @@ export class FtpDriver implements StorageDriver {
       }, signalOption(options));
       if (!tree) return;
       // Every connection of the pool removes files: one DELE per file is a round trip each.
-      let next = 0;
-      const worker = () =>
-        this.pool.use(async (connection) => {
-          while (next < tree.files.length) {
-            options.signal?.throwIfAborted();
-            await this.#remove(connection, tree.files[next++]!);
-          }
-        }, signalOption(options));
-      await Promise.all(
-        Array.from({ length: Math.min(this.#settings.maxConnections, tree.files.length) }, worker),
+      await forEachLimited(tree.files, this.#settings.maxConnections, (file) =>
+        this.pool.use((connection) => this.#remove(connection, file), signalOption(options)),
       );
       await this.pool.use(async (connection) => {
         // Children come before their parents in `dirs`; the root of the repository stays.
