@@ -1,4 +1,4 @@
-export { checkCapabilities, implementedCapabilities } from './capabilities.js';
+export { checkCapabilities, FILE_TREE_CAPABILITIES, implementedCapabilities } from './capabilities.js';
 export {
   DEFAULT_MAX_CONCURRENCY,
   DEFAULT_MAX_RETRIES,
@@ -99,7 +99,14 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
-export type { ResolvedSettings, ResolveLayers, SettingSpec, Settings, SettingsValues } from './settings.js';
+export type {
+  OptionsOf,
+  ResolvedSettings,
+  ResolveLayers,
+  SettingSpec,
+  Settings,
+  SettingsValues,
+} from './settings.js';
 export { closestName, defineSettings } from './settings.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';

@@ -54,6 +54,15 @@ export type SettingsValues<D extends Record<string, SettingSpec>> = {
   [K in keyof D]: D[K] extends { default: unknown } ? ValueOf<D[K]> : ValueOf<D[K]> | undefined;
 };
 
+/**
+ * The public options type a declaration accepts (rclone's `RegInfo.Options` as a type): every setting
+ * optional, a list also as one comma-separated string. A backend exports this instead of writing its
+ * options interface a second time.
+ */
+export type OptionsOf<D extends Record<string, SettingSpec>> = {
+  [K in keyof D]?: D[K]['type'] extends 'list' ? string | readonly string[] : ValueOf<D[K]>;
+};
+
 export interface ResolvedSettings<D extends Record<string, SettingSpec>> {
   values: SettingsValues<D>;
   /** Values of the secret settings that are set: hand them to core as the driver's `secrets`. */
