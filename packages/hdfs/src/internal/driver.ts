@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import {
+  AbandonedTemps,
   ArtifactsError,
   type ByteRange,
   type DriverEntry,
@@ -11,7 +12,6 @@ import {
   type DriverWriteOptions,
   engineOptions,
   FILE_TREE_CAPABILITIES,
-  isAbandonedTemp,
   isTempName,
   type OpenContext,
   type OperationOptions,
@@ -23,6 +23,7 @@ import {
   rangedReadToFile,
   replaceAtomically,
   type StorageDriver,
+  type SweepCandidate,
 } from '@artifacts/core';
 import type { HdfsSettings } from './settings.js';
 import { type FileStatus, WebHdfsClient } from './webhdfs-client.js';
@@ -45,7 +46,7 @@ export class HdfsDriver implements StorageDriver {
   /** Temporary files of failed uploads whose removal failed (the NameNode was unreachable). */
   readonly #orphans = new OrphanTemps();
   /** Directories whose abandoned temporary files this driver has swept (once each). */
-  readonly #swept = new Set<string>();
+  readonly #abandoned = new AbandonedTemps();
   /** Null until known: whether the NameNode has LISTSTATUS_BATCH (Hadoop ≥ 2.8). */
   #batchListing: boolean | null = null;
 
@@ -101,29 +102,25 @@ export class HdfsDriver implements StorageDriver {
   }
 
   /**
-   * The first write into a directory (per driver) removes the temporary files that writers killed
-   * before they could clean up left there (`kill -9`, a crash): core's temporary names say which
-   * process of which host wrote them, so a live writer's file is never touched. Best effort: a
-   * failure leaves them hidden from listings, for a later sweep.
+   * The first write into a directory removes the temporary files writers killed before they could
+   * clean up left there (`kill -9`): core's temporary names say which process of which host wrote
+   * them, so a live writer's file is never touched. Best effort: the write itself reports a NameNode
+   * that does not answer.
    */
   async #sweepAbandoned(dir: string, signal: AbortSignal | undefined): Promise<void> {
-    if (this.#swept.has(dir)) return;
-    if (this.#swept.size >= 10_000) this.#swept.clear();
-    this.#swept.add(dir);
-    try {
-      const abandoned: string[] = [];
-      for await (const status of this.#listDir(dir, signal)) {
-        if (
-          status.type === 'FILE' &&
-          isTempName(status.pathSuffix) &&
-          isAbandonedTemp(status.pathSuffix, status.modificationTime)
-        )
-          abandoned.push(posix.join(dir, status.pathSuffix));
-      }
-      for (const temp of abandoned) await this.#removeTemp(temp);
-    } catch {
-      // the write itself reports a NameNode that does not answer
-    }
+    const list = async () => {
+      const entries: SweepCandidate[] = [];
+      for await (const { pathSuffix: name, modificationTime, type } of this.#listDir(dir, signal))
+        entries.push({
+          name,
+          ...(modificationTime ? { modified: modificationTime } : {}),
+          isFile: type === 'FILE',
+        });
+      return entries;
+    };
+    await this.#abandoned
+      .sweepOnce(dir, { list, remove: (name) => this.#removeTemp(posix.join(dir, name)) }, () => false)
+      .catch(() => undefined);
   }
 
   /**

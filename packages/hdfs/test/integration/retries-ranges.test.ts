@@ -1,7 +1,7 @@
 import { createConnection, createServer } from 'node:net';
 import { ArtifactsError, openRepository, type RetryEvent } from '@artifacts/core';
 import { restartServer } from '@artifacts/integration/vitest';
-import { dataStream, hashData, hashStream } from '@artifacts/testkit';
+import { dataStream, hashData, hashStream, readAll } from '@artifacts/testkit';
 import { describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { env, unique } from './helpers.js';
@@ -79,8 +79,8 @@ describe('ranged reads through core’s engine', () => {
       await hashData(size, { seed: 'ranges' }),
     );
     const slice = await repo.openRead('big.bin', { range: { start: MiB - 7, end: 4 * MiB + 3 } });
-    const whole = Buffer.concat(await Array.fromAsync(dataStream(size, { seed: 'ranges' })));
-    const got = Buffer.concat(await Array.fromAsync(slice as AsyncIterable<Buffer>));
+    const whole = await readAll(dataStream(size, { seed: 'ranges' }));
+    const got = await readAll(slice);
     expect(got.equals(whole.subarray(MiB - 7, 4 * MiB + 4))).toBe(true);
     await repo.deleteArtifacts();
     await repo.close();
