@@ -217,8 +217,8 @@ export class HdfsDriver implements StorageDriver {
         const source = pin === undefined ? path : `/.reserved/.inodes/${pin}`;
         const params = { offset: start, length: last - start + 1 };
         const location = await this.client.redirect('GET', source, 'OPEN', params, { signal, what });
-        const response = await this.client.download(location, { signal, what });
-        return { stream: response.body, served: { start, end: last }, totalSize: total, pin };
+        const stream = await this.client.download(location, { signal, what });
+        return { stream, served: { start, end: last }, totalSize: total, pin };
       },
     };
   }

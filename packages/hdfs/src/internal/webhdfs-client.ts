@@ -246,26 +246,38 @@ export class WebHdfsClient {
     }
   }
 
-  /** The DataNode half of OPEN: the request to the redirect's URL (no retry here). */
+  /**
+   * The DataNode half of OPEN: the body of the redirect's URL. Through node:http, as uploads: the
+   * DataNode closes each connection after its answer, and undici's parser asserts (crashing the
+   * process) when that end arrives while a ranged read holds the body paused for back-pressure.
+   */
   async download(
     location: string,
     options: { signal?: AbortSignal | undefined; what: string },
-  ): Promise<ResponseData> {
-    let response: ResponseData;
+  ): Promise<Readable> {
+    const url = new URL(location);
+    const https = url.protocol === 'https:';
+    const what = `${options.what} (DataNode ${url.host})`;
+    const req = (https ? httpsRequest : httpRequest)(url, {
+      agent: https ? this.#httpsAgent : this.#httpAgent,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    let response: IncomingMessage;
     try {
-      response = await request(location, {
-        method: 'GET',
-        dispatcher: this.#agent,
-        ...(options.signal ? { signal: options.signal } : {}),
+      response = await new Promise<IncomingMessage>((resolve, reject) => {
+        req.once('response', resolve);
+        req.once('error', reject);
+        req.end();
       });
     } catch (error) {
       options.signal?.throwIfAborted();
-      if (isConnectionError(error))
-        throw connectionError(error, `${options.what} (DataNode ${new URL(location).host})`);
+      if (isConnectionError(error)) throw connectionError(error, what);
       throw error;
     }
     if (response.statusCode !== 200) {
-      throw webhdfsError(response.statusCode, await response.body.text(), `${options.what} (DataNode)`);
+      const chunks: Buffer[] = [];
+      for await (const chunk of response) if (chunks.length < 64) chunks.push(chunk as Buffer);
+      throw webhdfsError(response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), what);
     }
     return response;
   }
