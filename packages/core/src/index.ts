@@ -129,5 +129,15 @@ export type {
   TrackingUri,
 } from './tracking.js';
 export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
-export type { ArtifactUri } from './uri.js';
-export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
+export type { ArtifactUri, UriParts } from './uri.js';
+export {
+  appendToUri,
+  invalidUri,
+  invalidUriAuthority,
+  isObjectStoreScheme,
+  objectKeyPrefix,
+  parseArtifactUri,
+  redactUri,
+  runArtifactUri,
+  splitArtifactUri,
+} from './uri.js';
