@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Absolute path of the `integration/` package directory. */
-export const IT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const IT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /**
  * `integration/.state/`: per-run state dirs, logs, the CLI's state file (git-ignored). Override with
  * ARTIFACTS_IT_STATE_DIR (the CLI's own test does, to stay apart from servers a person started).

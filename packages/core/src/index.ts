@@ -1,4 +1,4 @@
-export { checkCapabilities, implementedCapabilities } from './capabilities.js';
+export { checkCapabilities, FILE_TREE_CAPABILITIES, implementedCapabilities } from './capabilities.js';
 export {
   DEFAULT_MAX_CONCURRENCY,
   DEFAULT_MAX_RETRIES,
@@ -33,6 +33,7 @@ export type {
   DriverListOptions,
   DriverReadOptions,
   DriverReadResult,
+  DriverRetryPolicy,
   DriverStat,
   DriverWriteOptions,
   DriverWriteResult,
@@ -91,6 +92,8 @@ export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
 export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
+export type { ConnectionSigns, RemoteFileIo, RemoteReplaceSteps } from './remote-files.js';
+export { connectionErrorTest, fileProtocolError, RemoteFiles } from './remote-files.js';
 export type {
   FileInfo,
   OpenInfo,
@@ -131,5 +134,15 @@ export type {
   TrackingUri,
 } from './tracking.js';
 export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
-export type { ArtifactUri } from './uri.js';
-export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
+export type { ArtifactUri, UriParts } from './uri.js';
+export {
+  appendToUri,
+  invalidUri,
+  invalidUriAuthority,
+  isObjectStoreScheme,
+  objectKeyPrefix,
+  parseArtifactUri,
+  redactUri,
+  runArtifactUri,
+  splitArtifactUri,
+} from './uri.js';

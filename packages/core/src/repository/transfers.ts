@@ -239,7 +239,8 @@ export async function openReadStream(
     ...(result.contentType ? { contentType: result.contentType } : {}),
   });
   const algorithm = result.checksum && !range ? result.checksum.algorithm : undefined;
-  const meter = new Meter(algorithm, undefined, result.checksum, `artifact ${JSON.stringify(key)}`);
+  // The total-length check: the bytes the stream will deliver, when the store said, are all of them.
+  const meter = new Meter(algorithm, undefined, result.checksum, `artifact ${JSON.stringify(key)}`, size);
   const out = new PassThrough();
   const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [
     cut && range && served ? sliceServed(result.stream, served, range) : result.stream,
