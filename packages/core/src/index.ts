@@ -99,7 +99,14 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
-export type { ResolvedSettings, ResolveLayers, SettingSpec, Settings, SettingsValues } from './settings.js';
+export type {
+  ResolvedSettings,
+  ResolveLayers,
+  SettingSpec,
+  Settings,
+  SettingsOf,
+  SettingsValues,
+} from './settings.js';
 export { closestName, defineSettings } from './settings.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';

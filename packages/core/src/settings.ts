@@ -54,6 +54,15 @@ export type SettingsValues<D extends Record<string, SettingSpec>> = {
   [K in keyof D]: D[K] extends { default: unknown } ? ValueOf<D[K]> : ValueOf<D[K]> | undefined;
 };
 
+/**
+ * The options object a declaration accepts, every setting optional: a backend's public `…Options`
+ * type, derived from its `defineSettings` declaration instead of written a second time
+ * (`type GcsOptions = SettingsOf<typeof gcsSettings>`).
+ */
+export type SettingsOf<S extends { readonly specs: Record<string, SettingSpec> }> = {
+  [K in keyof S['specs']]?: ValueOf<S['specs'][K]>;
+};
+
 export interface ResolvedSettings<D extends Record<string, SettingSpec>> {
   values: SettingsValues<D>;
   /** Values of the secret settings that are set: hand them to core as the driver's `secrets`. */
