@@ -101,9 +101,7 @@ function limitOf(options: OperationOptions | undefined, fallback: number | undef
  *
  * - `stat`, `mkdir`, presign and multipart calls, the opening of a `read`: each call bounded.
  * - `write`: the driver must take a byte of the body (or finish) within `timeoutMs` of the last one;
- *   once the body ended, the wait for the store's answer is one more request, bounded the same way
- *   (re-armed by every byte a driver reports sending through `onActivity`): a store that took the
- *   whole body and never answers fails here, whatever its client does with its own timeouts.
+ *   once the body ended, the driver's per-request (socket idle) timeout bounds the rest.
  * - `read` streams and `list` iterations: each wait of the consumer for the next byte or entry is
  *   bounded; a slow consumer (back-pressure) is never counted against the store.
  * - `delete` (a prefix may hold millions of keys), `copy` (a whole object copied by the store: one
@@ -183,9 +181,10 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       const dog = new Watchdog(ms, `writing ${JSON.stringify(key)}`, options.signal);
       // Every byte the store takes re-arms the watchdog, and so does every byte a driver reports
       // sending through `onActivity` (the chunked-upload engine, whose parts leave after the body
-      // was read). The end of the body re-arms it too: the answer must come within the timeout.
+      // was read). Once the body ended, a driver that reports nothing is bounded by its own
+      // per-request timeouts (the engine's, or its SDK's set from `OpenContext.timeoutMs`).
       const watched = new PullStream(body, { ownSource: true, onChunk: () => dog.arm() });
-      watched.once('end', () => dog.arm());
+      watched.once('end', () => dog.disarm());
       const onActivity = () => {
         options.onActivity?.();
         dog.arm();
