@@ -85,7 +85,7 @@ export { withTimeout } from './layers/timeout.js';
 export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
 export type { ListPage } from './object-store.js';
-export { listPages, ObjectNames } from './object-store.js';
+export { listPages, ObjectNames, parseContentRange } from './object-store.js';
 export type { RepositoryOptions } from './open.js';
 export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
-import { listPages, ObjectNames } from './object-store.js';
+import { listPages, ObjectNames, parseContentRange } from './object-store.js';
 
 describe('ObjectNames', () => {
   it('maps keys under a root to object names and back', () => {
@@ -77,5 +77,14 @@ describe('listPages', () => {
     expect((await iterator.next()).value).toEqual([1, 2]);
     controller.abort(new Error('stop'));
     await expect(iterator.next()).rejects.toThrow('stop');
+  });
+});
+
+describe('parseContentRange', () => {
+  it('reads the served range and the total', () => {
+    expect(parseContentRange('bytes 0-99/1234')).toEqual({ start: 0, end: 99, total: 1234 });
+    expect(parseContentRange('bytes 5-9/*')).toEqual({ start: 5, end: 9, total: undefined });
+    expect(parseContentRange(undefined)).toBeUndefined();
+    expect(parseContentRange('bytes */1234')).toBeUndefined();
   });
 });

@@ -50,3 +50,19 @@ export async function* listPages<P>(
     token = next.next || undefined;
   } while (token);
 }
+
+/**
+ * The range a `Content-Range: bytes <start>-<end>/<total>` header names (`total` undefined for
+ * `*`); undefined when there is none or it is not of that form.
+ */
+export function parseContentRange(
+  value: string | undefined,
+): { start: number; end: number; total: number | undefined } | undefined {
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec((value ?? '').trim());
+  if (!match) return undefined;
+  return {
+    start: Number(match[1]),
+    end: Number(match[2]),
+    total: match[3] === '*' ? undefined : Number(match[3]),
+  };
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArtifactUri } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
-import { azureSettings, resolveAzureConfig } from '../../src/internal/config.js';
+import { azureSettings, resolveAzureConfig } from '../../src/internal/settings.js';
 
 const location = parseArtifactUri('wasbs://models@acct.blob.core.windows.net/exp');
 
