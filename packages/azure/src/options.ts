@@ -1,4 +1,4 @@
-import type { SettingsOf } from '@artifacts/core';
+import type { OptionsOf } from '@artifacts/core';
 import type { azureSettings } from './internal/settings.js';
 
 /**
@@ -8,4 +8,4 @@ import type { azureSettings } from './internal/settings.js';
  * `credential` (`TokenCredential`), else `DefaultAzureCredential` from the optional peer dependency
  * `@azure/identity`.
  */
-export type AzureOptions = SettingsOf<typeof azureSettings>;
+export type AzureOptions = OptionsOf<typeof azureSettings.specs>;

@@ -62,6 +62,8 @@ export type {
   ServedRange,
 } from './engines/ranged-read.js';
 export { rangedRead, rangedReadToFile, sliceServed } from './engines/ranged-read.js';
+export type { RangedReader, RangedReaderSpec, RangedReadPlan } from './engines/ranged-reader.js';
+export { rangedReader } from './engines/ranged-reader.js';
 export type { RequestContext, RequestPolicy } from './engines/request-watch.js';
 export { bodyOf, runRequest } from './engines/request-watch.js';
 export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';
@@ -102,11 +104,11 @@ export type {
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
 export type {
+  OptionsOf,
   ResolvedSettings,
   ResolveLayers,
   SettingSpec,
   Settings,
-  SettingsOf,
   SettingsValues,
 } from './settings.js';
 export { closestName, defineSettings } from './settings.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
-import { closestName, defineSettings, type SettingsOf } from './settings.js';
+import { closestName, defineSettings, type OptionsOf } from './settings.js';
 
 const settings = defineSettings('@artifacts/example', {
   blockSize: { type: 'integer', help: 'bytes per block', default: 4, min: 1, max: 64 },
@@ -133,14 +133,14 @@ describe('defineSettings', () => {
   });
 });
 
-describe('SettingsOf', () => {
+describe('OptionsOf', () => {
   const declared = defineSettings('@artifacts/typed', {
     name: { type: 'string', help: 'a name' },
     size: { type: 'integer', default: 4, help: 'a size' },
     mode: { type: 'enum', values: ['a', 'b'] as const, help: 'a mode' },
     parsed: { type: 'custom', parse: (value: unknown): boolean | 'auto' => value as boolean, help: 'custom' },
   });
-  type Options = SettingsOf<typeof declared>;
+  type Options = OptionsOf<typeof declared.specs>;
 
   it('derives the public options type from the declaration: every setting optional, typed as it parses', () => {
     expectTypeOf<Options>().toEqualTypeOf<{

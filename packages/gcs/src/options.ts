@@ -1,4 +1,4 @@
-import type { SettingsOf } from '@artifacts/core';
+import type { OptionsOf } from '@artifacts/core';
 import type { gcsSettings } from './internal/settings.js';
 
 /** A service-account key (the JSON key file's content) or any credentials google-auth-library accepts. */
@@ -13,4 +13,4 @@ export interface GcsCredentials {
  * (`maxRetries`, `timeoutMs`, …). Derived from the settings declaration, which also gives the
  * README's table of them.
  */
-export type GcsOptions = SettingsOf<typeof gcsSettings>;
+export type GcsOptions = OptionsOf<typeof gcsSettings.specs>;

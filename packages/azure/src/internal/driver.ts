@@ -2,15 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import {
   ArtifactsError,
-  type ByteRange,
   type CopySource,
   chunkedUpload,
   type DriverCapabilities,
   type DriverCopyOptions,
   type DriverEntry,
   type DriverListOptions,
-  type DriverReadOptions,
-  type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
@@ -25,11 +22,8 @@ import {
   type PartLimits,
   type PresignCapability,
   parseContentRange,
-  type RangedReadOptions,
   type RangeSource,
-  type ReadToFileOptions,
-  rangedRead,
-  rangedReadToFile,
+  rangedReader,
   type StorageDriver,
 } from '@artifacts/core';
 import type { BlobServiceClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
@@ -211,31 +205,20 @@ export class AzureBlobDriver implements StorageDriver {
     return serviceMd5 ? { checksum: { algorithm: 'md5', value: serviceMd5 } } : undefined;
   }
 
-  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    return this.#run('download', key, () =>
-      rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range)),
-    );
-  }
-
-  /** A download: ranged GETs written at their offsets into `localPath` (core's temporary file). */
-  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
-    await this.#run('download', key, () =>
-      rangedReadToFile(this.#rangeSource(key), localPath, {
-        ...this.#rangedOptions(key, options, undefined),
-        onBytes: options.onBytes,
-      }),
-    );
-  }
-
-  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
-    return {
-      range,
+  /** Reads through core's ranged-read engine: this driver gives its ranged GET and its part plan. */
+  readonly #reads = rangedReader({
+    source: (key) => this.#rangeSource(key),
+    plan: (key) => ({
       partSize: this.#config.downloadPartSize,
       concurrency: this.#config.downloadConcurrency,
-      ...engineOptions(this.#context, options),
+      context: this.#context,
       what: `reading ${this.#config.container}/${key}`,
-    };
-  }
+    }),
+    guard: (key, read) => this.#run('download', key, read),
+  });
+  readonly read = this.#reads.read;
+  /** A download: ranged GETs written at their offsets into `localPath` (core's temporary file). */
+  readonly readToFile = this.#reads.readToFile;
 
   /**
    * One GET for the engine: with one download in flight (the default) the first request of a

@@ -2,18 +2,14 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ArtifactsError,
-  type ByteRange,
   type CopySource,
   type DriverCapabilities,
   type DriverEntry,
   type DriverListOptions,
-  type DriverReadOptions,
-  type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
   deleteTree,
-  engineOptions,
   forEachLimited,
   listPages,
   type MultipartCapability,
@@ -22,11 +18,8 @@ import {
   type OperationOptions,
   type PresignCapability,
   parseContentRange,
-  type RangedReadOptions,
   type RangeSource,
-  type ReadToFileOptions,
-  rangedRead,
-  rangedReadToFile,
+  rangedReader,
   type StorageDriver,
 } from '@artifacts/core';
 import type { Bucket, File, FileMetadata, Storage } from '@google-cloud/storage';
@@ -154,32 +147,21 @@ export class GcsDriver implements StorageDriver {
     });
   }
 
-  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    return this.#run('download', key, () =>
-      rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range)),
-    );
-  }
-
-  /** A download: parallel ranged GETs written at their offsets into `localPath` (core's temporary file). */
-  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
-    await this.#run('download', key, () =>
-      rangedReadToFile(this.#rangeSource(key), localPath, {
-        ...this.#rangedOptions(key, options, undefined),
-        onBytes: options.onBytes,
-      }),
-    );
-  }
-
-  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
-    return {
-      range,
+  /** Reads through core's ranged-read engine: this driver gives its ranged GET and its part plan. */
+  readonly #reads = rangedReader({
+    source: (key) => this.#rangeSource(key),
+    plan: (key) => ({
       partSize: this.#config.downloadChunkSize,
       concurrency: this.#config.downloadConcurrency,
-      // Core's attempts per range (the library's own `maxRetries` is 0 unless the user asks).
-      ...engineOptions(this.#context, options),
+      // Core's attempts per range and core's timeout (the library's own retries are off unless asked).
+      context: this.#context,
       what: `reading gs://${this.#config.bucket}/${this.#names.name(key)}`,
-    };
-  }
+    }),
+    guard: (key, read) => this.#run('download', key, read),
+  });
+  readonly read = this.#reads.read;
+  /** A download: parallel ranged GETs written at their offsets into `localPath` (core's temporary file). */
+  readonly readToFile = this.#reads.readToFile;
 
   /**
    * One ranged GET for the engine, pinned to the generation the first answer named: an object

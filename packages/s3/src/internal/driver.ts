@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   ArtifactsError,
-  type ByteRange,
   type Checksum,
   type CompletedPart,
   type CopySource,
@@ -11,8 +10,6 @@ import {
   type DriverCopyOptions,
   type DriverEntry,
   type DriverListOptions,
-  type DriverReadOptions,
-  type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
@@ -24,11 +21,8 @@ import {
   type OperationOptions,
   type PartLimits,
   type PresignCapability,
-  type RangedReadOptions,
   type RangeSource,
-  type ReadToFileOptions,
-  rangedRead,
-  rangedReadToFile,
+  rangedReader,
   type StorageDriver,
 } from '@artifacts/core';
 import {
@@ -49,7 +43,7 @@ import type { BuiltClient } from './client.js';
 import { serverCopy } from './copy.js';
 import { httpStatus, mapS3Error, type S3Target, s3ErrorCode } from './errors.js';
 import type { UploadExtraArgs } from './extra-args.js';
-import { DEFAULTS, type ResolvedS3Config } from './options.js';
+import { DEFAULT_PRESIGN_EXPIRY_SECONDS, type ResolvedS3Config } from './settings.js';
 
 /** S3's multipart limits: 10,000 parts of 5 MiB (but the last) to 5 GiB. */
 export const S3_PART_LIMITS: PartLimits = {
@@ -257,37 +251,30 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    try {
-      return await rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range));
-    } catch (error) {
-      throw this.#error(error, key, 'reading');
-    }
-  }
-
+  /** Reads through core's ranged-read engine: this driver gives its ranged GET and its part plan. */
+  readonly #reads = rangedReader({
+    source: (key) => this.#rangeSource(key),
+    plan: (key) => {
+      const threshold = this.#config.parallelDownloadThresholdBytes;
+      return {
+        partSize: this.#config.downloadChunkSizeBytes,
+        concurrency: threshold > 0 ? this.#config.downloadConcurrency : 1,
+        parallelThreshold: threshold,
+        context: this.#context,
+        what: `reading s3://${this.#bucket}/${this.#full(key)}`,
+      };
+    },
+    guard: async (key, read) => {
+      try {
+        return await read();
+      } catch (error) {
+        throw this.#error(error, key, 'reading');
+      }
+    },
+  });
+  readonly read = this.#reads.read;
   /** A download: parallel ranged GETs written at their offsets into `localPath` (core's temporary file). */
-  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
-    try {
-      await rangedReadToFile(this.#rangeSource(key), localPath, {
-        ...this.#rangedOptions(key, options, undefined),
-        onBytes: options.onBytes,
-      });
-    } catch (error) {
-      throw this.#error(error, key, 'reading');
-    }
-  }
-
-  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
-    const threshold = this.#config.parallelDownloadThresholdBytes;
-    return {
-      range,
-      partSize: this.#config.downloadChunkSizeBytes,
-      concurrency: threshold > 0 ? this.#config.downloadConcurrency : 1,
-      parallelThreshold: threshold,
-      ...engineOptions(this.#context, options),
-      what: `reading s3://${this.#bucket}/${this.#full(key)}`,
-    };
-  }
+  readonly readToFile = this.#reads.readToFile;
 
   /**
    * One GET for the engine. The first request of a whole-object read is a plain GET (one request
@@ -689,7 +676,7 @@ export class S3Driver implements StorageDriver {
 }
 
 function expiry(seconds: number | undefined): number {
-  const value = seconds ?? DEFAULTS.presignExpiresInSeconds;
+  const value = seconds ?? DEFAULT_PRESIGN_EXPIRY_SECONDS;
   if (!Number.isInteger(value) || value < 1 || value > MAX_PRESIGN_SECONDS) {
     throw ArtifactsError.invalidArgument(
       `presigned URL expiry must be an integer between 1 and ${MAX_PRESIGN_SECONDS} seconds (7 days), got ${value}`,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { pickChecksum, sseCustomerHeaders } from './s3-driver.js';
+import { pickChecksum, sseCustomerHeaders } from './driver.js';
 
 describe('pickChecksum', () => {
   it('returns a whole-object checksum', () => {
