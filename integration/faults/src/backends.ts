@@ -276,7 +276,6 @@ export async function gcsBackend(): Promise<FaultBackend> {
       endpoint: `http://127.0.0.1:${port}`,
       anonymous: true,
       projectId: env.GOOGLE_CLOUD_PROJECT,
-      requestTimeoutMs: timeoutMs,
     }),
     async stored(root) {
       const names: string[] = [];
