@@ -1,5 +1,6 @@
 // curl: WebHDFS (CREATE on the NameNode, then the body to the DataNode, as WebHDFS documents; 16
-// small files at a time through xargs) and FTP (one connection, a -K list for many files).
+// small files at a time through xargs), FTP (one connection, a -K list for many files) and the proxy
+// (PUT/GET on the artifact API; many files as a -K list, 16 at a time with --parallel).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -7,10 +8,27 @@ const CURL_PUT = `loc=$(curl -sS -o /dev/null -w '%{redirect_url}' -X PUT "$1") 
 
 export default {
   id: 'curl',
-  label: (c) => (c.backend === 'hdfs' ? 'curl (WebHDFS, 16 at a time)' : 'curl (one connection, -K list)'),
-  backends: ['hdfs', 'ftp'],
-  command: async (c, op, p) => (c.backend === 'hdfs' ? webhdfs(c, op, p) : ftp(c, op, p)),
+  label: (c) =>
+    ({ hdfs: 'curl (WebHDFS, 16 at a time)', proxy: 'curl' })[c.backend] ?? 'curl (one connection, -K list)',
+  backends: ['hdfs', 'ftp', 'proxy'],
+  command: async (c, op, p) => (({ hdfs: webhdfs, proxy })[c.backend] ?? ftp)(c, op, p),
 };
+
+async function proxy(c, op, p) {
+  const url = (rel) => `${c.artifactsUrl}/${rel.split('/').map(encodeURIComponent).join('/')}`;
+  const base = ['--silent', '--show-error', '--fail', '--create-dirs'];
+  if (op === 'big-up') return { cmd: 'curl', args: [...base, '-T', p.local, url(`${p.rel}/big.bin`)] };
+  if (op === 'big-down')
+    return { cmd: 'curl', args: [...base, '-o', join(p.local, 'big.bin'), url(`${p.rel}/big.bin`)] };
+  const lines = c.smallFiles.map((rel) =>
+    op === 'small-up'
+      ? `upload-file = "${join(p.local, rel)}"\nurl = "${url(`${p.rel}/small/${rel}`)}"`
+      : `url = "${url(`${p.rel}/small/${rel}`)}"\noutput = "${join(p.local, 'small', rel)}"`,
+  );
+  const config = join(c.work, 'curl-list.txt');
+  await writeFile(config, `${lines.join('\n')}\n`);
+  return { cmd: 'curl', args: [...base, '--parallel', '--parallel-max', '16', '-K', config] };
+}
 
 async function webhdfs(c, op, p) {
   const user = c.env.HADOOP_USER_NAME ?? 'root';

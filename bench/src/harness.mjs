@@ -2,7 +2,7 @@
 // seconds, CPU seconds, peak RSS), interleaved runs, medians, the machine's load, the Markdown table.
 import { execFileSync, spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -54,9 +54,78 @@ export async function countFiles(dir) {
   return n;
 }
 
-/** Runs one command under /usr/bin/time -v: wall seconds, CPU seconds (user + system, children included), peak RSS in MiB. */
-export function timed({ cmd, args, env, input, cwd, unset = [] }) {
+const CLOCK_TICKS = 100;
+const PAGE = 4096;
+
+/** The process `pid` and its descendants (Linux /proc). */
+function processTree(pid) {
+  const children = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = procStat(name);
+    if (!stat) continue;
+    if (!children.has(stat.ppid)) children.set(stat.ppid, []);
+    children.get(stat.ppid).push(Number(name));
+  }
+  const out = [];
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop();
+    out.push(p);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/** ppid, CPU ticks (user + system) and resident pages of one process, or undefined once it is gone. */
+function procStat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), rss: Number(f[21]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Watches a server's process tree during one transfer: its CPU seconds (user + system) and the
+ * peak of its summed RSS (shared pages counted in each process), sampled every 100 ms.
+ */
+function watchTree(pid) {
+  const pids = processTree(pid);
+  const sample = () => {
+    let ticks = 0;
+    let rss = 0;
+    for (const p of pids) {
+      const s = procStat(p);
+      if (s) {
+        ticks += s.ticks;
+        rss += s.rss;
+      }
+    }
+    return { ticks, rss };
+  };
+  const first = sample();
+  let peak = first.rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, sample().rss);
+  }, 100);
+  return () => {
+    clearInterval(timer);
+    const last = sample();
+    peak = Math.max(peak, last.rss);
+    return { serverCpu: (last.ticks - first.ticks) / CLOCK_TICKS, serverRssMiB: (peak * PAGE) / MiB };
+  };
+}
+
+/**
+ * Runs one command under /usr/bin/time -v: wall seconds, CPU seconds (user + system, children
+ * included), peak RSS in MiB; with `watch` (a server's pid), that server's CPU seconds and peak RSS too.
+ */
+export function timed({ cmd, args, env, input, cwd, unset = [], watch }) {
   return new Promise((resolve, reject) => {
+    const stopWatch = watch ? watchTree(watch) : () => ({});
     const childEnv = { ...process.env, ...(env ?? {}) };
     for (const name of unset) delete childEnv[name];
     const started = process.hrtime.bigint();
@@ -77,6 +146,7 @@ export function timed({ cmd, args, env, input, cwd, unset = [] }) {
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const server = stopWatch();
       const field = (re) => Number(re.exec(err)?.[1] ?? Number.NaN);
       if (code !== 0) {
         reject(
@@ -90,6 +160,7 @@ export function timed({ cmd, args, env, input, cwd, unset = [] }) {
         seconds,
         cpu: field(/User time \(seconds\): ([\d.]+)/) + field(/System time \(seconds\): ([\d.]+)/),
         rssMiB: field(/Maximum resident set size \(kbytes\): (\d+)/) / 1024,
+        ...server,
       });
     });
   });
@@ -170,7 +241,7 @@ export async function runInterleaved({ clients, cases, runs, prepare, log }) {
         if (!samples.has(key)) samples.set(key, []);
         samples.get(key).push(m);
         log(
-          `run ${run}/${runs} ${kase.name.padEnd(22)} ${client.label.padEnd(34)} ${m.seconds.toFixed(2)} s  ${kase.rate(m.seconds)}  CPU ${m.cpu.toFixed(2)} s  RSS ${m.rssMiB.toFixed(0)} MiB  load ${loadAverage().toFixed(1)}`,
+          `run ${run}/${runs} ${kase.name.padEnd(22)} ${client.label.padEnd(34)} ${m.seconds.toFixed(2)} s  ${kase.rate(m.seconds)}  CPU ${m.cpu.toFixed(2)} s  RSS ${m.rssMiB.toFixed(0)} MiB${m.serverCpu === undefined ? '' : `  server CPU ${m.serverCpu.toFixed(2)} s RSS ${m.serverRssMiB.toFixed(0)} MiB`}  load ${loadAverage().toFixed(1)}`,
         );
       }
     }
@@ -193,6 +264,12 @@ export async function runInterleaved({ clients, cases, runs, prepare, log }) {
         seconds,
         cpu: median(ms.map((m) => m.cpu)),
         rssMiB: Math.max(...ms.map((m) => m.rssMiB)),
+        ...(ms[0].serverCpu === undefined
+          ? {}
+          : {
+              serverCpu: median(ms.map((m) => m.serverCpu)),
+              serverRssMiB: Math.max(...ms.map((m) => m.serverRssMiB)),
+            }),
         ratio: oursSeconds ? oursSeconds / seconds : undefined,
         runs: ms.length,
       });
@@ -201,22 +278,34 @@ export async function runInterleaved({ clients, cases, runs, prepare, log }) {
   return { rows, load: { min: Math.min(...loads), max: Math.max(...loads), median: median(loads) } };
 }
 
-/** The table: rate, ratio to the first client (above 1: that client is faster), CPU, peak RSS. */
+/**
+ * The table: rate, ratio to the first client (above 1: that client is faster), CPU, peak RSS; and
+ * the server's CPU and peak RSS when the rows measured a server (the proxy).
+ */
 export function markdownTable(rows) {
-  const lines = [
-    '| case | client | median rate | ratio | CPU s (median) | peak RSS (max) | runs |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
-  ];
+  const server = rows.some((r) => r.serverCpu !== undefined);
+  const head = ['case', 'client', 'median rate', 'ratio', 'CPU s (median)', 'peak RSS (max)'];
+  if (server) head.push('server CPU s (median)', 'server peak RSS (max)');
+  head.push('runs');
+  const lines = [`| ${head.join(' | ')} |`, `| --- | --- |${' ---: |'.repeat(head.length - 2)}`];
   for (const r of rows) {
-    if (r.failed) {
-      lines.push(
-        `| ${r.kase.name} | ${r.client.label} | failed: ${r.failed.replace(/\|/g, '/')} | | | | 0 |`,
+    const cells = r.failed
+      ? [r.kase.name, r.client.label, `failed: ${r.failed.replace(/\|/g, '/')}`, '', '', '']
+      : [
+          r.kase.name,
+          r.client.label,
+          r.kase.rate(r.seconds),
+          r.ratio === undefined ? '' : r.ratio.toFixed(2),
+          r.cpu.toFixed(2),
+          `${r.rssMiB.toFixed(0)} MiB`,
+        ];
+    if (server)
+      cells.push(
+        r.serverCpu === undefined ? '' : r.serverCpu.toFixed(2),
+        r.serverRssMiB === undefined ? '' : `${r.serverRssMiB.toFixed(0)} MiB`,
       );
-      continue;
-    }
-    lines.push(
-      `| ${r.kase.name} | ${r.client.label} | ${r.kase.rate(r.seconds)} | ${r.ratio === undefined ? '' : r.ratio.toFixed(2)} | ${r.cpu.toFixed(2)} | ${r.rssMiB.toFixed(0)} MiB | ${r.runs} |`,
-    );
+    cells.push(r.failed ? 0 : r.runs);
+    lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
 }

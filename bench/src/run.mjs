@@ -12,6 +12,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadAverage, MiB, machine, markdownTable, prepareData, runInterleaved } from './harness.mjs';
+import { proxyClients, startProxyServers } from './proxy.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repoRoot = join(here, '../..');
@@ -53,6 +54,14 @@ const BACKENDS = {
     root: undefined,
     clients: ['ours-lib', 'ours-cli', 'cp', 'rclone', 'opendal', 'obstore', 'mlflow'],
   },
+  // our server and MLflow's over one local destination; every client against each (src/proxy.mjs)
+  proxy: {
+    servers: [],
+    root: undefined,
+    proxy: true,
+    clients: ['ours-lib', 'curl', 'mlflow', 'ours-cli'],
+    defaultClients: ['ours-lib', 'curl', 'mlflow'],
+  },
 };
 
 const { values: opts, positionals } = parseArgs({
@@ -66,6 +75,7 @@ const { values: opts, positionals } = parseArgs({
     write: { type: 'string' },
     profile: { type: 'string' },
     data: { type: 'string', default: join(tmpdir(), 'artifacts-bench') },
+    servers: { type: 'string', default: 'ours,mlflow' },
   },
 });
 const backendName = positionals[0];
@@ -113,7 +123,10 @@ const bigBytes = Number(opts['big-mib']) * MiB;
 const files = Number(opts.files);
 const runs = Number(opts.runs);
 const work = opts.data;
-const localRoot = join(work, 'local-destination');
+// The data set is shared and reused; everything a run writes lives in its own directory, so that
+// two runs at once (two engineers on one machine) do not remove each other's files.
+const scratch = join(work, `run-${process.pid}`);
+const localRoot = join(scratch, backend.proxy ? 'proxy-destination' : 'local-destination');
 const root = backend.root ? env[backend.root] : `file://${localRoot}`;
 const rootUrl = new URL(root);
 const tag = `bench/${Date.now().toString(36)}`;
@@ -133,7 +146,7 @@ try {
     backend: backendName,
     env,
     root,
-    work,
+    work: scratch,
     smallFiles,
     nodeFlags: [],
     bucket: backendName === 'azure' ? decodeURIComponent(rootUrl.username) : rootUrl.hostname,
@@ -184,8 +197,8 @@ try {
     ctx.nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`];
   }
 
-  const wanted = opts.clients?.split(',') ?? backend.clients;
-  const clients = [];
+  const wanted = opts.clients?.split(',') ?? backend.defaultClients ?? backend.clients;
+  let clients = [];
   for (const id of backend.clients.filter((c) => wanted.includes(c))) {
     const client = (await import(`../clients/${id}.mjs`)).default;
     const missing = client.available?.(ctx);
@@ -199,6 +212,16 @@ try {
     } catch {}
     clients.push({ ...client, label });
   }
+  if (backend.proxy) {
+    const started = await startProxyServers({
+      destination: localRoot,
+      work: scratch,
+      log,
+      only: opts.servers.split(','),
+    });
+    stopServers = started.stop;
+    clients = proxyClients(clients, started.servers, ctx);
+  }
   const mibs = (s) => `${(bigBytes / MiB / s).toFixed(0)} MiB/s`;
   const fps = (s) => `${(files / s).toFixed(0)} files/s`;
   const allCases = [
@@ -208,7 +231,7 @@ try {
     { op: 'small-down', name: `download ${files} files`, rate: fps, needs: 'small-up' },
   ];
   const cases = allCases.filter((c) => opts.cases.split(',').includes(c.op));
-  const out = join(work, 'out');
+  const out = join(scratch, 'out');
   const started = Date.now();
   const loadBefore = loadAverage();
   const result = await runInterleaved({
@@ -219,7 +242,7 @@ try {
     prepare: async (client, kase, run) => {
       await rm(out, { recursive: true, force: true });
       await mkdir(out, { recursive: true });
-      const rel = `${tag}/${run}-${client.id}`;
+      const rel = `${tag}/${run}-${client.id.replace(/[^\w.-]/g, '-')}`;
       if (backendName === 'local') await mkdir(join(localRoot, rel), { recursive: true });
       const local = kase.op === 'big-up' ? data.big : kase.op === 'small-up' ? data.small : out;
       return client.command(ctx, kase.op, { local, rel, uri: `${root}/${rel}` });
@@ -252,7 +275,7 @@ try {
   }
 } finally {
   try {
-    if (backendName === 'local') await rm(localRoot, { recursive: true, force: true });
+    if (backendName === 'local' || backend.proxy) await rm(localRoot, { recursive: true, force: true });
     else {
       const { openRepository } = await import('@artifacts/core');
       await (await import('./backend-packages.mjs')).loadBackendFor(root);
@@ -262,6 +285,7 @@ try {
     }
   } finally {
     await stopServers();
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 

@@ -4,13 +4,9 @@ import { ArtifactsError, type FailedFile, toArtifactsError } from './errors.js';
 import { Limiter } from './internal/pool.js';
 import { openRepository, type RepositoryOptions } from './open.js';
 import { joinKey, validateArtifactPath } from './path-safety.js';
-import {
-  type ArtifactRepository,
-  Progress,
-  repositoryInternals,
-  type TransferOptions,
-  throwGathered,
-} from './repository.js';
+import { throwGathered } from './repository/failures.js';
+import { Progress } from './repository/progress.js';
+import { type ArtifactRepository, repositoryInternals, type TransferOptions } from './repository.js';
 
 /** One side of a copy: a URI, a repository (its root), or a path inside a repository. */
 export type CopyEndpoint = string | ArtifactRepository | { repo: ArtifactRepository; path?: string };

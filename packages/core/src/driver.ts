@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { RetryEvent } from './layers/retry.js';
 import type { ArtifactUri } from './uri.js';
 
 /** Every operation's options extend these. */
@@ -192,6 +193,20 @@ export interface PresignCapability {
  * Errors: throw anything; core maps it with `toArtifactsError`. Throw an ArtifactsError yourself
  * where you know the right code (missing key → `not_found`, bad credentials → `unauthenticated`).
  */
+/** A driver's own retry schedule, applied by core's retry layer (see `StorageDriver.retryPolicy`). */
+export interface DriverRetryPolicy {
+  /** Attempts after the first. Default: the repository's `maxRetries`. */
+  maxRetries?: number;
+  /** First backoff step, ms (doubles each retry). */
+  baseDelayMs?: number;
+  /** Cap on one wait, ms. */
+  maxDelayMs?: number;
+  /** Up to this many random ms added to each whole step (see `RetryOptions.jitterMs`). */
+  jitterMs?: number;
+  /** Called before each retry, beside the repository's `onRetry`. */
+  onRetry?: (event: RetryEvent) => void;
+}
+
 export interface StorageDriver {
   readonly capabilities: DriverCapabilities;
   /**
@@ -199,6 +214,11 @@ export interface StorageDriver {
    * before it reaches the user.
    */
   readonly secrets?: readonly string[];
+  /**
+   * The retry schedule of a protocol that documents its own (http's `MLFLOW_HTTP_REQUEST_*`): core's
+   * retry layer uses it for this driver in place of its defaults. Omitted: core's.
+   */
+  readonly retryPolicy?: DriverRetryPolicy;
   /**
    * Writes the whole stream to `key`, creating parents as needed. Nothing may be visible at `key`
    * unless the stream ended and the write succeeded (object stores: single put or completed

@@ -33,6 +33,7 @@ export type {
   DriverListOptions,
   DriverReadOptions,
   DriverReadResult,
+  DriverRetryPolicy,
   DriverStat,
   DriverWriteOptions,
   DriverWriteResult,
@@ -122,5 +123,15 @@ export type {
   TrackingUri,
 } from './tracking.js';
 export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
-export type { ArtifactUri } from './uri.js';
-export { appendToUri, isObjectStoreScheme, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
+export type { ArtifactUri, UriParts } from './uri.js';
+export {
+  appendToUri,
+  invalidUri,
+  invalidUriAuthority,
+  isObjectStoreScheme,
+  objectKeyPrefix,
+  parseArtifactUri,
+  redactUri,
+  runArtifactUri,
+  splitArtifactUri,
+} from './uri.js';

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { MemoryDriver } from '../test/memory-driver.js';
+import type { DriverRetryPolicy } from './driver.js';
 import { ArtifactsError } from './errors.js';
 import type { RetryEvent } from './layers/retry.js';
 import { openRepository } from './open.js';
@@ -69,5 +70,59 @@ describe('openRepository: the layers as composed', () => {
     }
     expect(calls).toBe(1);
     expect(driver.objects.size).toBe(0);
+  });
+});
+
+describe("openRepository: a driver's own retry schedule (retryPolicy)", () => {
+  /** A store whose stat always fails with a temporary error, and whose retry schedule is its own. */
+  class OwnSchedule extends MemoryDriver {
+    stats = 0;
+    readonly retryPolicy;
+    constructor(policy: DriverRetryPolicy) {
+      super();
+      this.retryPolicy = policy;
+    }
+    override async stat(): Promise<undefined> {
+      this.stats++;
+      throw new ArtifactsError('unavailable', 'busy', { temporary: true });
+    }
+  }
+  let policy: DriverRetryPolicy = {};
+  const opened: OwnSchedule[] = [];
+  registerBackend({
+    name: 'own-schedule',
+    schemes: ['ownschedule'],
+    open: () => {
+      const driver = new OwnSchedule(policy);
+      opened.push(driver);
+      return driver;
+    },
+  });
+
+  it('its attempts, waits (whole step plus jitter) and reporter replace the defaults', async () => {
+    const own: RetryEvent[] = [];
+    const repository: RetryEvent[] = [];
+    policy = { maxRetries: 2, baseDelayMs: 20, maxDelayMs: 60, jitterMs: 0, onRetry: (e) => own.push(e) };
+    const repo = await openRepository('ownschedule://bucket/root', { onRetry: (e) => repository.push(e) });
+    try {
+      await expect(repo.stat('a.txt')).rejects.toThrow('busy');
+    } finally {
+      await repo.close();
+    }
+    expect(opened.at(-1)!.stats).toBe(3);
+    // MLflow's schedule: the whole step each time (20, 40), not a random part of it.
+    expect(own.map((e) => e.delayMs)).toEqual([20, 40]);
+    expect(repository).toEqual(own);
+  });
+
+  it('the repository maxRetries applies when the driver names none', async () => {
+    policy = { baseDelayMs: 1, jitterMs: 0 };
+    const repo = await openRepository('ownschedule://bucket/root', { maxRetries: 1 });
+    try {
+      await expect(repo.stat('a.txt')).rejects.toThrow('busy');
+    } finally {
+      await repo.close();
+    }
+    expect(opened.at(-1)!.stats).toBe(2);
   });
 });

@@ -80,10 +80,20 @@ export async function openRepository(
     throw toArtifactsError(error, `opening ${redactUri(uri)}`, { secrets });
   }
   checkCapabilities(driver, plugin.name);
+  // A protocol with its own documented retry schedule (http's MLFLOW_HTTP_REQUEST_*) gives it here.
+  const { maxRetries: own, onRetry: ownOnRetry, ...schedule } = driver.retryPolicy ?? {};
+  const reporters = [onRetry, ownOnRetry].filter((f) => f !== undefined);
   const layered = withRetry(withLimit(withTimeout(driver, timeoutMs), maxConcurrency), {
-    maxAttempts: maxRetries + 1,
+    ...schedule,
+    maxAttempts: (own ?? maxRetries) + 1,
     timeoutMs,
-    ...(onRetry ? { onRetry } : {}),
+    ...(reporters.length > 0
+      ? {
+          onRetry: (event: RetryEvent) => {
+            for (const report of reporters) report(event);
+          },
+        }
+      : {}),
   });
   return new ArtifactRepository({
     uri: redactUri(uri),

@@ -199,6 +199,30 @@ describe('ArtifactRepository', () => {
     );
   });
 
+  it('fails a read whose store ends the stream before the announced length (never a short stream)', async () => {
+    driver.objects.set('r.bin', Buffer.from('0123456789'));
+    // The store announces the whole object (10 bytes) and closes cleanly after 6, as an FTP server
+    // that closes its data connection early.
+    driver.hooks.readResult = (_key, data) => ({ stream: Readable.from([data.subarray(0, 6)]) });
+    const read = async (options: { range?: { start: number; end?: number } } = {}) => {
+      const chunks: Buffer[] = [];
+      for await (const c of await repo.openRead('r.bin', options)) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString();
+    };
+    const whole = await rejection(read());
+    expect(whole.code).toBe('integrity');
+    expect(whole.message).toContain('expected 10 bytes, received 6');
+    const ranged = await rejection(read({ range: { start: 2, end: 8 } }));
+    expect(ranged.code).toBe('integrity');
+    expect(ranged.message).toContain('expected 7 bytes, received 4');
+    // More than announced is refused too; a whole answer still reads whole.
+    driver.hooks.readResult = (_key, data) => ({ stream: Readable.from([data, Buffer.from('!')]) });
+    expect((await rejection(read())).message).toContain('expected 10 bytes, received 11');
+    driver.hooks.readResult = undefined;
+    expect(await read()).toBe('0123456789');
+    expect(await read({ range: { start: 2, end: 8 } })).toBe('2345678');
+  });
+
   it('bounds concurrent transfers by maxConcurrency', async () => {
     let active = 0;
     let peak = 0;

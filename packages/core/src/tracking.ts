@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { envBoolean, envNumber, envString } from './config.js';
 import {
   ArtifactsError,
@@ -384,20 +383,23 @@ export class TrackingClient {
     );
   }
 
-  #send(
+  async #send(
     method: string,
     url: string,
     body: string | undefined,
     signal: AbortSignal | undefined,
   ): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
     const r = this.#r;
+    // Loaded on first use: an ES import of node:http(s) builds its whole namespace, whose lazy
+    // getters load Node's bundled undici (about 9 MB of RSS and tens of ms at start-up in every
+    // process that loads core, though only runs:/ and models:/ URIs need it).
+    const { request } = r.https ? await import('node:https') : await import('node:http');
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': '@artifacts/core' };
     if (r.authorization) headers.authorization = r.authorization;
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(Buffer.byteLength(body));
     }
-    const request = r.https ? httpsRequest : httpRequest;
     const tls = r.https
       ? {
           rejectUnauthorized: !r.insecureTls,

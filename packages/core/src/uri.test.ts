@@ -1,7 +1,15 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
-import { appendToUri, parseArtifactUri, redactUri, runArtifactUri } from './uri.js';
+import {
+  appendToUri,
+  invalidUriAuthority,
+  objectKeyPrefix,
+  parseArtifactUri,
+  redactUri,
+  runArtifactUri,
+  splitArtifactUri,
+} from './uri.js';
 
 function invalid(uri: string): ArtifactsError {
   try {
@@ -43,22 +51,24 @@ describe('parseArtifactUri', () => {
     });
   });
 
-  it('parses Azure wasbs URIs, including the China cloud', () => {
-    expect(parseArtifactUri('wasbs://models@acct01.blob.core.windows.net/exp/1')).toMatchObject({
+  it('leaves backend-specific forms to their plugin: wasbs is read generically, and split for it', () => {
+    // The Azure plugin owns `wasbs://<container>@<account>.blob.…` (see @artifacts/azure's parseAzureUri).
+    const generic = parseArtifactUri('wasbs://models@acct01.blob.core.windows.net/exp/1');
+    expect(generic).toMatchObject({ scheme: 'wasbs', host: 'acct01.blob.core.windows.net' });
+    expect(generic.bucket).toBeUndefined();
+    expect(splitArtifactUri('wasbs://models@acct01.blob.core.windows.net/exp/./1/?sv=1')).toEqual({
       scheme: 'wasbs',
-      bucket: 'models',
-      account: 'acct01',
-      endpointSuffix: 'core.windows.net',
-      path: 'exp/1',
+      authority: 'models@acct01.blob.core.windows.net',
+      userInfo: 'models',
+      hostPort: 'acct01.blob.core.windows.net',
+      path: '/exp/./1/',
+      query: 'sv=1',
     });
-    expect(parseArtifactUri('wasbs://models@acct01.blob.core.chinacloudapi.cn/x')).toMatchObject({
-      account: 'acct01',
-      endpointSuffix: 'core.chinacloudapi.cn',
-    });
-    expect(invalid('wasbs://models@acct01.example.com/x').message).toContain(
-      'is not <account>.blob.core.windows.net',
-    );
-    expect(invalid('wasbs://acct01.blob.core.windows.net/x').message).toContain('<container>@<account>');
+    expect(objectKeyPrefix('x://y/exp/./1/', '/exp/./1/')).toBe('exp/1');
+    expect(() => objectKeyPrefix('x://y/a/../b', '/a/../b')).toThrow("'..' segment");
+    expect(() => splitArtifactUri('no-scheme/path')).toThrow('it has no scheme');
+    expect(() => splitArtifactUri('x://host/a\\b')).toThrow('backslash');
+    expect(invalidUriAuthority('x://user:Zq7Lm@host/a', 'bad').message).not.toContain('Zq7Lm');
   });
 
   it('parses ftp and sftp URIs with user, percent-decoded password and port', () => {

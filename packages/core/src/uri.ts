@@ -32,9 +32,14 @@ export interface ArtifactUri {
 }
 
 const OBJECT_STORE_SCHEMES = new Set(['s3', 's3a', 's3n', 'gs', 'wasbs', 'wasb']);
-const AUTHORITY_REQUIRED = new Set(['s3', 's3a', 's3n', 'gs', 'wasbs', 'wasb', 'ftp', 'ftps', 'sftp']);
+const AUTHORITY_REQUIRED = new Set(['s3', 's3a', 's3n', 'gs', 'ftp', 'ftps', 'sftp']);
 
-interface RawParts {
+/**
+ * The pieces of a `scheme:…` URI, still percent-encoded, for a backend plugin's own `parse` (the
+ * Azure plugin reads `wasbs://<container>@<account>.blob.<suffix>/…` from them).
+ */
+export interface UriParts {
+  /** Lower-case scheme. */
   scheme: string;
   authority?: string;
   /** The raw (still percent-encoded) user information before the authority's `@`. */
@@ -43,6 +48,19 @@ interface RawParts {
   hostPort?: string;
   path: string;
   query?: string;
+}
+
+/** The `invalid_argument` error for a malformed URI: says why, never echoes its password. */
+export function invalidUri(uri: string, why: string): ArtifactsError {
+  return invalid(uri, why);
+}
+
+/**
+ * The `invalid_argument` error for a malformed authority, showing only the scheme (the authority may
+ * hold a password that was not percent-encoded).
+ */
+export function invalidUriAuthority(uri: string, why: string): ArtifactsError {
+  return invalidAuthority(uri, why);
 }
 
 function invalid(uri: string, why: string): ArtifactsError {
@@ -96,12 +114,12 @@ export function splitAuthority(rest: string): { userInfo?: string; hostPort: str
   };
 }
 
-function splitUri(uri: string): RawParts | undefined {
+function splitUri(uri: string): UriParts | undefined {
   const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/s.exec(uri);
   if (!match) return undefined;
   const scheme = match[1]!.toLowerCase();
   let rest = match[2]!;
-  let auth: Pick<RawParts, 'authority' | 'userInfo' | 'hostPort'> = {};
+  let auth: Pick<UriParts, 'authority' | 'userInfo' | 'hostPort'> = {};
   if (rest.startsWith('//')) {
     const { userInfo, hostPort, after } = splitAuthority(rest.slice(2));
     auth = {
@@ -127,7 +145,7 @@ function decode(uri: string, value: string, what: string): string {
 
 function parseAuthority(
   uri: string,
-  parts: Pick<RawParts, 'userInfo' | 'hostPort'>,
+  parts: Pick<UriParts, 'userInfo' | 'hostPort'>,
 ): Pick<ArtifactUri, 'host' | 'port' | 'username' | 'password'> {
   const out: Pick<ArtifactUri, 'host' | 'port' | 'username' | 'password'> = {};
   const hostPort = parts.hostPort ?? '';
@@ -181,6 +199,23 @@ function normalizeUriPath(uri: string, path: string, objectStore: boolean): stri
   return objectStore ? kept.join('/') : `/${kept.join('/')}`;
 }
 
+/**
+ * Splits a `scheme:…` URI into its still percent-encoded parts for a plugin's own `parse`, with the
+ * checks every URI gets (no control characters, no fragment, no backslash).
+ */
+export function splitArtifactUri(uri: string): UriParts {
+  checkCharacters(uri);
+  const parts = splitUri(uri);
+  if (!parts) throw invalid(uri, 'it has no scheme');
+  if (uri.includes('\\')) throw invalid(uri, 'it contains a backslash');
+  return parts;
+}
+
+/** An object store's key prefix from a URI's raw path: literal, no leading or trailing '/', no '..'. */
+export function objectKeyPrefix(uri: string, rawPath: string): string {
+  return normalizeUriPath(uri, rawPath, true);
+}
+
 function checkCharacters(uri: string): void {
   if (typeof uri !== 'string')
     throw ArtifactsError.invalidArgument(`artifact URI must be a string, got ${typeof uri}`);
@@ -197,14 +232,15 @@ function checkCharacters(uri: string): void {
 
 const S3_BUCKET = /^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$/;
 const GCS_BUCKET = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
-const AZURE_CONTAINER = /^(?:\$root|\$web|[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})$/;
 
 /**
  * Parses any artifact URI form @artifacts knows: bare and relative paths, `file:` URIs, `s3://`,
- * `gs://`, `wasbs://container@account.blob.core.windows.net/…`, `ftp://`, `ftps://`, `sftp://`,
+ * `gs://`, `ftp://`, `ftps://`, `sftp://`,
  * `hdfs://host:port/…`, `hdfs:///…`, `viewfs://…`, `webhdfs://`, `mlflow-artifacts:/…`,
  * `mlflow-artifacts://host:port/…`, `http(s)://…`. Other schemes are parsed generically so that
- * third-party backends can use the result. A malformed URI is an `invalid_argument` error that says
+ * third-party backends can use the result; a form that belongs to one backend (Azure's
+ * `wasbs://<container>@<account>.blob.core.windows.net/…`) is read by that plugin's `parse`, from
+ * `splitArtifactUri`. A malformed URI is an `invalid_argument` error that says
  * what is wrong, and never echoes its password.
  */
 export function parseArtifactUri(uri: string): ArtifactUri {
@@ -256,29 +292,6 @@ export function parseArtifactUri(uri: string): ArtifactUri {
       if (!pattern.test(bucket)) throw invalid(uri, `${JSON.stringify(bucket)} is not a valid bucket name`);
       return { ...base, bucket, path: normalizeUriPath(uri, parts.path, true) };
     }
-    case 'wasbs':
-    case 'wasb': {
-      if (parts.userInfo === undefined)
-        throw invalid(uri, `expected ${scheme}://<container>@<account>.blob.core.windows.net/<path>`);
-      const container = parts.userInfo;
-      const host = (parts.hostPort ?? '').toLowerCase();
-      const hostMatch = /^([a-z0-9]{3,24})\.blob\.(core\.[a-z0-9.-]+)$/.exec(host);
-      if (!hostMatch) {
-        throw invalid(
-          uri,
-          `its host is not <account>.blob.core.windows.net (or another Azure cloud's suffix)`,
-        );
-      }
-      if (!AZURE_CONTAINER.test(container)) throw invalidAuthority(uri, 'its container name is not valid');
-      return {
-        ...base,
-        bucket: container,
-        account: hostMatch[1]!,
-        endpointSuffix: hostMatch[2]!,
-        host,
-        path: normalizeUriPath(uri, parts.path, true),
-      };
-    }
     case 'ftp':
     case 'ftps':
     case 'sftp': {
@@ -324,8 +337,6 @@ export function parseArtifactUri(uri: string): ArtifactUri {
 function describeAuthority(scheme: string): string {
   if (scheme === 's3' || scheme === 's3a' || scheme === 's3n' || scheme === 'gs')
     return 'a bucket: s3://<bucket>/<path>'.replace('s3', scheme);
-  if (scheme.startsWith('wasb'))
-    return 'a container and account: <container>@<account>.blob.core.windows.net';
   return 'a host';
 }
 

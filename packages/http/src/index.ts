@@ -3,7 +3,7 @@ import { httpBackend } from './plugin.js';
 
 export type { ArtifactEndpoint } from './endpoint.js';
 export { resolveArtifactEndpoint } from './endpoint.js';
-export { HttpDriver } from './http-driver.js';
+export { HttpDriver } from './internal/driver.js';
 export type { HttpBackendOptions, HttpRetryEvent } from './options.js';
 export { httpBackend } from './plugin.js';
 

@@ -1,31 +1,49 @@
-import type { BackendPlugin } from '@artifacts/core';
+import type { BackendPlugin, DriverRetryPolicy, RetryEvent } from '@artifacts/core';
 import { resolveArtifactEndpoint } from './endpoint.js';
-import { HttpDriver } from './http-driver.js';
-import { type HttpBackendOptions, resolveHttpOptions } from './options.js';
+import { HttpDriver } from './internal/driver.js';
+import { resolveHttpOptions } from './internal/settings.js';
+import type { HttpBackendOptions } from './options.js';
 
 /** `mlflow-artifacts:`, `http:` and `https:` URIs: the client of an artifact proxy server. */
 export const httpBackend: BackendPlugin<HttpBackendOptions> = {
   name: '@artifacts/http',
   schemes: ['mlflow-artifacts', 'http', 'https'],
   open(location, options = {}, context) {
-    const own = resolveHttpOptions(options);
-    // One retry budget: when the user chose core's maxRetries, core's retry layer retries and the
-    // client makes one attempt per call (its errors say whether they are temporary); otherwise the
-    // client's own MLflow-compatible loop (MLFLOW_HTTP_REQUEST_MAX_RETRIES) retries, and what it
-    // gives up on is not retried again by core.
-    const resolved = context.maxRetriesExplicit ? { ...own, maxRetries: 0, deferRetries: true } : own;
+    const resolved = resolveHttpOptions(options);
     const endpoint = resolveArtifactEndpoint(location, resolved.trackingUri);
+    // Core's retry layer and engines retry, on MLflow's schedule (MLFLOW_HTTP_REQUEST_*): waits of
+    // factor × 2^(n−1) s, at most 60 s, plus up to `backoffJitter` s. The user's choice of core's
+    // maxRetries (the option or ARTIFACTS_MAX_RETRIES) wins over MLFLOW_HTTP_REQUEST_MAX_RETRIES.
+    const maxRetries =
+      context.maxRetriesExplicit && context.maxRetries !== undefined
+        ? context.maxRetries
+        : resolved.maxRetries;
+    const { onHttpRetry } = resolved;
+    const retryPolicy: DriverRetryPolicy = {
+      maxRetries,
+      baseDelayMs: resolved.backoffFactor * 1000,
+      maxDelayMs: 60_000,
+      jitterMs: resolved.backoffJitter * 1000,
+      ...(onHttpRetry && {
+        onRetry: ({ error, attempt, delayMs }: RetryEvent) =>
+          onHttpRetry({
+            message: error instanceof Error ? error.message : String(error),
+            attempt,
+            maxRetries,
+            delayMs,
+          }),
+      }),
+    };
     // Credentials in the URI's user info are a fallback for the MLFLOW_TRACKING_* variables.
     const withUriCredentials = {
       ...resolved,
       username: resolved.username ?? endpoint.username,
       password: resolved.password ?? endpoint.password,
     };
-    return new HttpDriver(
-      endpoint,
-      withUriCredentials,
-      resolved.connections ?? Math.max(context.maxConcurrency, 4),
-      context,
-    );
+    return new HttpDriver(endpoint, withUriCredentials, {
+      connections: resolved.connections ?? Math.max(context.maxConcurrency, 4),
+      timeoutMs: context.timeoutMs,
+      retryPolicy,
+    });
   },
 };

@@ -4,11 +4,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArtifactsError, openRepository } from '@artifacts/core';
+import { ArtifactsError, openRepository, type RetryEvent } from '@artifacts/core';
 import '@artifacts/local';
 import { type ArtifactServer, createArtifactServer } from '@artifacts/server';
 import { dataBytes, readAll } from '@artifacts/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { HttpRetryEvent } from '../src/index.js';
 import '../src/index.js';
 
@@ -362,10 +362,11 @@ describe('retries', () => {
       expect(await repo.listArtifacts()).toEqual([]);
       expect(retries).toEqual([
         {
-          message: expect.stringMatching(/^listing the repository root: HTTP 503 from http/),
+          message: expect.stringMatching(/^listing the repository root failed: HTTP 503 from http/),
           attempt: 1,
           maxRetries: 7,
-          delayMs: 0,
+          // Retry-After: 0 asks for no wait; MLflow's step (factor 0.01 s, no jitter) is the floor.
+          delayMs: 10,
         },
       ]);
       await repo.close();
@@ -376,6 +377,45 @@ describe('retries', () => {
 });
 
 describe('one retry budget with core', () => {
+  it("core's retry layer retries on MLflow's schedule; openRepository's maxRetries wins over MLFLOW_HTTP_REQUEST_MAX_RETRIES", async () => {
+    let calls = 0;
+    const server = await fake((_req, res) => {
+      calls++;
+      res.statusCode = 503;
+      res.end();
+    });
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '3');
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', '0.02');
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_BACKOFF_JITTER', '0');
+    try {
+      const events: RetryEvent[] = [];
+      const url = `${server.url}/api/2.0/mlflow-artifacts/artifacts`;
+      let repo = await openRepository(url, { onRetry: (event) => events.push(event) });
+      expect((await rejection(repo.listArtifacts())).code).toBe('unavailable');
+      await repo.close();
+      // MLFLOW_HTTP_REQUEST_MAX_RETRIES=3: four requests; waits of factor × 2^(n−1) s, whole.
+      expect(calls).toBe(4);
+      expect(events.map((event) => [event.operation, event.attempt, event.delayMs])).toEqual([
+        ['list', 1, 20],
+        ['list', 2, 40],
+        ['list', 3, 80],
+      ]);
+      for (const [maxRetries, requests] of [
+        [1, 2],
+        [5, 6],
+      ] as const) {
+        calls = 0;
+        repo = await openRepository(url, { maxRetries });
+        expect((await rejection(repo.stat('a.txt'))).code).toBe('unavailable');
+        await repo.close();
+        expect(calls).toBe(requests);
+      }
+    } finally {
+      vi.unstubAllEnvs();
+      await server.close();
+    }
+  });
+
   it("openRepository's maxRetries reaches the client: 0 is one request, 2 is three, each error temporary", async () => {
     let calls = 0;
     const server = await fake((_req, res) => {

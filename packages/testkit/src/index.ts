@@ -5,6 +5,8 @@ export { dataBytes, dataStream, hashData, hashFile, hashStream, readAll } from '
 export type { Fault, FaultOperation, FaultyDriver } from './fault-driver.js';
 export { withFaults } from './fault-driver.js';
 export { startFtpProxy } from './ftp-proxy.js';
+export type { HttpFault, HttpFaultProxy, HttpFaultWhen, ProxiedRequest } from './http-fault-proxy.js';
+export { startHttpFaultProxy } from './http-fault-proxy.js';
 export type { MemoryReport, MemorySampler } from './memory.js';
 export { sampleMemory } from './memory.js';
 export { MemoryDriver, memoryBackend } from './memory-driver.js';

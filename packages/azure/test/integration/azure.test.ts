@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { type ArtifactRepository, ArtifactsError, openRepository, parseArtifactUri } from '@artifacts/core';
+import { type ArtifactRepository, ArtifactsError, openRepository } from '@artifacts/core';
 import { readAll } from '@artifacts/testkit';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { resolveAzureConfig } from '../../src/internal/config.js';
 import { AzureBlobDriver, createServiceClient } from '../../src/internal/driver.js';
+import { parseAzureUri } from '../../src/internal/uri.js';
 import { env, uniqueRoot } from './helpers.js';
 
 const KiB = 1024;
@@ -53,7 +54,7 @@ afterEach(async () => {
 
 /** The blob name of `key` under a repository opened at `uri`. */
 function blobName(uri: string, key: string): string {
-  return `${parseArtifactUri(uri).path}/${key}`;
+  return `${parseAzureUri(uri).path}/${key}`;
 }
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<ArtifactsError> {
@@ -173,7 +174,7 @@ describe('uploads', () => {
 
   it('a body of at most one block is a single Put Blob whose service-computed MD5 comes back', async () => {
     const uri = uniqueRoot();
-    const config = resolveAzureConfig(parseArtifactUri(uri), { blockSize: 256 * KiB });
+    const config = resolveAzureConfig(parseAzureUri(uri), { blockSize: 256 * KiB });
     const { service, secrets } = await createServiceClient(config);
     const driver = new AzureBlobDriver(config, service, secrets);
     const data = randomBytes(256 * KiB);
@@ -245,7 +246,7 @@ describe('downloads', () => {
 
   it('a full read reports the blob MD5, so core verifies the bytes', async () => {
     const uri = uniqueRoot();
-    const config = resolveAzureConfig(parseArtifactUri(uri), {
+    const config = resolveAzureConfig(parseAzureUri(uri), {
       downloadPartSize: 256 * KiB,
       blockSize: 256 * KiB,
     });

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { parseArtifactUri } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
 import { azureSettings, resolveAzureConfig } from '../../src/internal/config.js';
+import { parseAzureUri } from '../../src/internal/uri.js';
 
-const location = parseArtifactUri('wasbs://models@acct.blob.core.windows.net/exp');
+const location = parseAzureUri('wasbs://models@acct.blob.core.windows.net/exp');
 
 describe('azure settings', () => {
   it('the README options table is the declaration', () => {

@@ -135,23 +135,10 @@ export function describeRetry(event: RetryEvent): string {
   return `retrying ${event.operation} ${JSON.stringify(event.key)} in ${event.delayMs} ms (attempt ${event.attempt} failed: ${reason})`;
 }
 
-const HTTP_SCHEMES = new Set(['http', 'https', 'mlflow-artifacts']);
-
-/** Options that make a repository report its retries, core's and (http) the client's own. */
-function retryOptions(scheme: string): Record<string, unknown> {
+/** Options that make a repository report its retries (core's layer retries for every backend, http's too). */
+function retryOptions(): Record<string, unknown> {
   const report = retryReporter;
-  if (!report) return {};
-  return {
-    onRetry: (event: RetryEvent) => report(describeRetry(event)),
-    ...(HTTP_SCHEMES.has(scheme)
-      ? {
-          onHttpRetry: (event: { message: string; attempt: number; maxRetries: number; delayMs: number }) =>
-            report(
-              `retrying in ${event.delayMs} ms (retry ${event.attempt} of ${event.maxRetries}): ${event.message}`,
-            ),
-        }
-      : {}),
-  };
+  return report ? { onRetry: (event: RetryEvent) => report(describeRetry(event)) } : {};
 }
 
 /** Options that make a tracking-server client report its retries (`--verbose`). */
@@ -169,7 +156,7 @@ export async function openAt(given: string): Promise<ArtifactRepository> {
   const scheme = parseArtifactUri(uri).scheme;
   await loadBackend(scheme);
   try {
-    return await openRepository(uri, retryOptions(scheme));
+    return await openRepository(uri, retryOptions());
   } catch (error) {
     if (ArtifactsError.is(error, 'unsupported') && !(scheme in FIRST_PARTY_BACKENDS)) {
       throw ArtifactsError.unsupported(

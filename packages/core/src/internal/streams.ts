@@ -36,7 +36,8 @@ export function toReadable(body: WriteBody): { stream: Readable; size?: number }
 
 /**
  * A pass-through that counts bytes (for progress) and hashes them (for integrity), so one pass
- * over the data serves both.
+ * over the data serves both. With `expectedBytes`, a stream that ends with fewer (or more) bytes
+ * fails with `integrity` instead of ending: a store that closed early never yields a short file.
  */
 export class Meter extends Transform {
   bytes = 0;
@@ -48,6 +49,7 @@ export class Meter extends Transform {
     private readonly onBytes?: (delta: number) => void,
     private readonly expected?: Checksum,
     private readonly what = 'artifact',
+    private readonly expectedBytes?: number,
   ) {
     super();
     this.hasher = algorithm ? createHasher(algorithm) : undefined;
@@ -61,6 +63,15 @@ export class Meter extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
+    if (this.expectedBytes !== undefined && this.bytes !== this.expectedBytes) {
+      callback(
+        new ArtifactsError(
+          'integrity',
+          `${this.what}: expected ${this.expectedBytes} bytes, received ${this.bytes} (the store ${this.bytes < this.expectedBytes ? 'ended the stream early' : 'sent more than it announced'})`,
+        ),
+      );
+      return;
+    }
     if (this.expected && this.hasher && this.expected.algorithm === this.algorithm) {
       const actual = this.digest();
       if (actual !== this.expected.value) {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { DriverCapabilities, DriverReadResult, StorageDriver } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { withLimit } from './limit.js';
-import { parseRetryAfter, type RetryEvent, withRetry } from './retry.js';
+import { backoffDelayMs, parseRetryAfter, type RetryEvent, withRetry } from './retry.js';
 import { withTimeout } from './timeout.js';
 
 const capabilities: DriverCapabilities = {
@@ -79,12 +79,14 @@ describe('withTimeout', () => {
           return undefined;
         },
       }),
-      100,
+      // A 1 s stall bound against 40 ms gaps: the slack absorbs a loaded machine's event-loop lag,
+      // while the whole write (1.6 s) still outlasts the timeout.
+      1000,
     );
     const started = Date.now();
-    await driver.write('k', trickle(12, 30), {});
-    expect(Date.now() - started).toBeGreaterThan(300);
-    expect(stored?.length).toBe(120);
+    await driver.write('k', trickle(40, 40), {});
+    expect(Date.now() - started).toBeGreaterThan(1000);
+    expect(stored?.length).toBe(400);
   });
 
   it('counts the bytes a driver reports sending while the body waits as progress', async () => {
@@ -95,8 +97,9 @@ describe('withTimeout', () => {
           const iterator = body[Symbol.asyncIterator]();
           await iterator.next();
           // Parts in flight at the link's pace while the body waits: no byte taken from it.
-          for (let i = 0; i < 8; i++) {
-            await sleep(40);
+          // 1.5 s in all, longer than the 1 s timeout, with a beat every 150 ms.
+          for (let i = 0; i < 10; i++) {
+            await sleep(150);
             options.signal?.throwIfAborted();
             options.onActivity?.();
             beats++;
@@ -105,10 +108,10 @@ describe('withTimeout', () => {
           return undefined;
         },
       }),
-      100,
+      1000,
     );
     await driver.write('k', trickle(2, 10), {});
-    expect(beats).toBe(8);
+    expect(beats).toBe(10);
   });
 
   it('fails a stalled write with timeout within the timeout, not at the end of the transfer', async () => {
@@ -127,24 +130,26 @@ describe('withTimeout', () => {
     );
     expect(error.code).toBe('timeout');
     expect(error.temporary).toBe(false);
-    expect(Date.now() - started).toBeLessThan(600);
+    // The transfer itself never ends (it stalls); 1.5 s leaves a loaded machine's lag room.
+    expect(Date.now() - started).toBeLessThan(1500);
   });
 
   it('fails a read stream that stalls, but not one whose consumer is slow', async () => {
     const reader = (stallAfter: number) =>
       withTimeout(
         fake({
-          read: async (): Promise<DriverReadResult> => ({ stream: trickle(6, 10, stallAfter) }),
+          read: async (): Promise<DriverReadResult> => ({ stream: trickle(3, 10, stallAfter) }),
         }),
-        100,
+        // 400 ms against 10 ms gaps: room for a loaded machine's lag; the consumer waits longer.
+        400,
       );
     const slowConsumer = (await reader(Number.POSITIVE_INFINITY).read('k', {})).stream;
     let got = 0;
     for await (const chunk of slowConsumer) {
       got += (chunk as Buffer).length;
-      await sleep(150);
+      await sleep(600);
     }
-    expect(got).toBe(60);
+    expect(got).toBe(30);
 
     const stalled = (await reader(2).read('k', {})).stream;
     const error = await failure(consume(stalled));
@@ -213,6 +218,22 @@ describe('withTimeout', () => {
 });
 
 const temporary = () => new ArtifactsError('unavailable', 'busy', { temporary: true });
+
+describe('backoffDelayMs', () => {
+  it("full jitter by default; with jitterMs, MLflow's whole step plus jitter; Retry-After and the cap win", () => {
+    const half = () => 0.5;
+    expect(backoffDelayMs(3, undefined, { baseMs: 100, random: half })).toBe(200);
+    expect(backoffDelayMs(3, undefined, { baseMs: 100, jitterMs: 1000, random: half })).toBe(900);
+    expect(backoffDelayMs(9, undefined, { baseMs: 100, capMs: 1000, jitterMs: 1000, random: half })).toBe(
+      1000,
+    );
+    const busy = new ArtifactsError('unavailable', 'busy', {
+      temporary: true,
+      context: { retryAfterMs: 5000 },
+    });
+    expect(backoffDelayMs(1, busy, { baseMs: 100, jitterMs: 0, random: half })).toBe(5000);
+  });
+});
 
 describe('withRetry', () => {
   it('retries a temporary failure and reports each retry', async () => {

@@ -31,6 +31,12 @@ export interface RetryOptions {
   /** Cap on one wait, `Retry-After` included. Default 20,000. */
   maxDelayMs?: number;
   /**
+   * MLflow's (urllib3's) schedule instead of full jitter: each wait is the whole exponential step
+   * (`baseDelayMs × 2^(n−1)`, at most `maxDelayMs`) plus up to this many random ms
+   * (`MLFLOW_HTTP_REQUEST_BACKOFF_JITTER`). Default: unset (full jitter).
+   */
+  jitterMs?: number;
+  /**
    * Retries the repository may spend before it stops retrying (each success earns a tenth of one
    * back), so a store that is down is not hammered by every file of a large transfer. Default 100.
    */
@@ -68,9 +74,10 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
 }
 
 /**
- * The wait before attempt `attempt + 1` after `error`: exponential from `baseMs` with full jitter,
- * at least what the error's `Retry-After` asks, at most `capMs`. Shared by this layer and the
- * transfer engines' per-part and per-range retries.
+ * The wait before attempt `attempt + 1` after `error`: exponential from `baseMs` with full jitter
+ * (or, with `jitterMs`, the whole step plus up to `jitterMs` random ms, as MLflow waits), at least
+ * what the error's `Retry-After` asks, at most `capMs`. Shared by this layer and the transfer
+ * engines' per-part and per-range retries.
  */
 export function backoffDelayMs(
   attempt: number,
@@ -78,10 +85,12 @@ export function backoffDelayMs(
   {
     baseMs = 200,
     capMs = 20_000,
+    jitterMs,
     random = Math.random,
-  }: { baseMs?: number; capMs?: number; random?: () => number } = {},
+  }: { baseMs?: number; capMs?: number; jitterMs?: number | undefined; random?: () => number } = {},
 ): number {
-  const backoff = random() * Math.min(capMs, baseMs * 2 ** (attempt - 1));
+  const step = Math.min(capMs, baseMs * 2 ** (attempt - 1));
+  const backoff = jitterMs === undefined ? random() * step : step + random() * jitterMs;
   return Math.round(Math.min(capMs, Math.max(backoff, retryAfterOf(error) ?? 0)));
 }
 
@@ -224,7 +233,12 @@ export function createRetrier(options: RetryOptions = {}): Retrier {
     if (state.expired()) throw state.timeout(`${operation} ${JSON.stringify(key)}`, attempt, error);
     if (attempt >= maxAttempts || budget < 1 || !isTemporaryError(error)) throw error;
     budget -= 1;
-    const delayMs = backoffDelayMs(attempt, error, { baseMs: base, capMs: cap, random });
+    const delayMs = backoffDelayMs(attempt, error, {
+      baseMs: base,
+      capMs: cap,
+      jitterMs: options.jitterMs,
+      random,
+    });
     options.onRetry?.({ operation, key, attempt, delayMs, error });
     await sleep(delayMs, signal);
   }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import {
@@ -11,8 +11,8 @@ import {
   openRepository,
   parseArtifactUri,
 } from '@artifacts/core';
-import { readAll } from '@artifacts/testkit';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readAll, startHttpFaultProxy } from '@artifacts/testkit';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import '../../src/index.js';
 import { createGcsClient } from '../../src/internal/client.js';
 import { resetDeprecationWarning, resolveGcsConfig } from '../../src/internal/config.js';
@@ -323,52 +323,17 @@ describe('signed URLs (fake-gcs-server serves path-style GETs without checking s
 
 describe('ranged reads', () => {
   /**
-   * Forwards to fake-gcs-server, but cuts the answer to the first GET whose Range starts at
-   * `cutAt` half-way through its body (a reset mid-range, which the real server cannot produce on
-   * demand), and records every Range asked for.
+   * testkit's HTTP fault proxy in front of fake-gcs-server, cutting the answer to the first GET whose
+   * Range starts at `cutAt` half-way through its body (a reset mid-range, which the real server
+   * cannot produce on demand); `starts` gives every Range asked for.
    */
-  async function cuttingProxy(cutAt: number): Promise<{ url: string; starts: number[] }> {
-    const upstream = new URL(endpoint());
-    const starts: number[] = [];
-    let armed = true;
-    const server = createServer((req, res) => {
-      const start = /^bytes=(\d+)-/.exec(String(req.headers.range ?? ''))?.[1];
-      if (req.method === 'GET' && start !== undefined) starts.push(Number(start));
-      const cut = armed && req.method === 'GET' && Number(start) === cutAt;
-      if (cut) armed = false;
-      const forward = httpRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-        },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          if (!cut) {
-            answer.pipe(res);
-            return;
-          }
-          const half = Number(answer.headers['content-length'] ?? 0) / 2;
-          let sent = 0;
-          answer.on('data', (chunk: Buffer) => {
-            if (sent >= half) return;
-            res.write(chunk);
-            sent += chunk.length;
-            if (sent >= half) {
-              answer.destroy();
-              res.socket?.destroy();
-            }
-          });
-        },
-      );
-      forward.on('error', () => res.socket?.destroy());
-      req.pipe(forward);
-    });
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, starts };
+  async function cuttingProxy(cutAt: number): Promise<{ url: string; starts: () => number[] }> {
+    const proxy = await startHttpFaultProxy(endpoint());
+    onTestFinished(() => proxy.close());
+    proxy.inject({ cutResponse: 0.5 }, { match: (r) => r.method === 'GET' && r.rangeStart === cutAt });
+    const starts = () =>
+      proxy.requests.flatMap((r) => (r.method === 'GET' && r.rangeStart !== undefined ? [r.rangeStart] : []));
+    return { url: proxy.url, starts };
   }
 
   it('a reset half-way through one range of a parallel download resumes that range only (core retries it, not the library)', async () => {
@@ -387,10 +352,10 @@ describe('ranged reads', () => {
     expect(createHash('sha256').update(back).digest('hex')).toBe(
       createHash('sha256').update(data).digest('hex'),
     );
-    const resumed = proxy.starts.filter((start) => start % (8 * MiB) !== 0);
+    const resumed = proxy.starts().filter((start) => start % (8 * MiB) !== 0);
     expect(resumed).toHaveLength(1);
     expect(resumed[0]).toBeGreaterThan(16 * MiB);
     expect(resumed[0]).toBeLessThan(24 * MiB);
-    expect(proxy.starts.filter((start) => start === 16 * MiB)).toHaveLength(1);
+    expect(proxy.starts().filter((start) => start === 16 * MiB)).toHaveLength(1);
   });
 });

@@ -1,62 +1,34 @@
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ArtifactsError, type ArtifactsErrorCode, isAbortError, redactUri, scrub } from '@artifacts/core';
+import { Readable } from 'node:stream';
+import {
+  ArtifactsError,
+  type ArtifactsErrorCode,
+  codeForHttpStatus,
+  isAbortError,
+  isConnectionError,
+  isTemporaryHttpStatus,
+  parseRetryAfter,
+  redactUri,
+  scrub,
+} from '@artifacts/core';
 import { Agent, type Dispatcher, request } from 'undici';
-import type { ResolvedHttpOptions } from '../options.js';
+import type { ResolvedHttpOptions } from './settings.js';
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
-/** A streamed body: sendable again only while none of it has been consumed. */
-export interface StreamBody {
-  canReplay(): boolean;
-  iterable(): AsyncIterable<Uint8Array>;
-}
-
-/** Bytes (always replayable) or a stream. */
-export type Body = Buffer | string | StreamBody;
-
-function isStreamBody(body: Body | undefined): body is StreamBody {
-  return typeof body === 'object' && body !== null && !Buffer.isBuffer(body);
-}
-
 export interface SendOptions {
-  body?: Body;
+  /** Bytes, or a stream (a `Readable` is read without being destroyed when the request fails). */
+  body?: Buffer | string | Readable;
   headers?: Record<string, string>;
   signal?: AbortSignal;
   /** Send the server's credentials (never to presigned storage URLs). Default true. */
   credentials?: boolean;
-  /**
-   * Safe to repeat after a failure (GET, DELETE, list, the mpu calls). A streamed body is sent again
-   * only while none of it was consumed.
-   */
-  idempotent: boolean;
+  /** The body is the caller's only copy: once a byte of it is sent, a failure is final. */
+  oneShot?: boolean;
   /** What is being done, for error messages ("uploading artifact 'a/b'"). */
   what: string;
-  /**
-   * The caller retries (core's chunked-upload engine, per part): fail at once, with the error's
-   * `temporary` set when another try may succeed.
-   */
-  callerRetries?: boolean;
 }
 
-/** HTTP statuses worth another try: MLflow's list (urllib3 Retry status_forcelist) plus 408. */
-const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const RETRY_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
-]);
-const MAX_BACKOFF_MS = 60_000;
 /** Connection failures that mean "nobody there" rather than "busy" or "restarting". */
 const NEVER_THERE = new Set(['ECONNREFUSED', 'ENOTFOUND']);
 
@@ -73,35 +45,18 @@ function errorCodeOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** ArtifactsError code for an HTTP status. */
-export function codeForStatus(status: number): ArtifactsErrorCode {
-  if (status === 401) return 'unauthenticated';
-  if (status === 403) return 'permission_denied';
-  if (status === 404) return 'not_found';
-  if (status === 408) return 'timeout';
-  if (status === 429) return 'unavailable';
-  if (status === 501) return 'unsupported';
-  if (status >= 500) return 'unavailable';
-  return 'invalid_argument';
-}
-
-/** The server's error answer: MLflow's `{error_code, message}` when it sent one. */
-export interface ServerError {
-  status: number;
-  errorCode?: string;
-  message?: string;
-}
-
+/**
+ * One request per call: core's retry layer and engines repeat a call whose error is `temporary`
+ * (408, 429, 5xx, a broken connection or timeout), on the driver's schedule (`MLFLOW_HTTP_REQUEST_*`).
+ */
 export class HttpClient {
   readonly agent: Agent;
   readonly secrets: string[];
   readonly #authorization: string | undefined;
-  readonly #options: ResolvedHttpOptions;
-  /** Origins that have answered at least once: only their connection failures are worth retrying. */
+  /** Origins that have answered at least once: only their refusals are worth retrying. */
   readonly #answered = new Set<string>();
 
   constructor(options: ResolvedHttpOptions, connections: number) {
-    this.#options = options;
     const connect: Record<string, unknown> = {};
     if (options.insecureTls) connect.rejectUnauthorized = false;
     if (options.serverCertPath)
@@ -129,82 +84,47 @@ export class HttpClient {
   }
 
   /**
-   * Sends a request, retrying 408/429/5xx answers and connection failures with exponential backoff
-   * and jitter when it is safe to. Resolves with any response below 400; throws an ArtifactsError
-   * for the rest (the status decides the code, the server's message is kept, credentials are not).
+   * Sends one request. Resolves with any response below 400; throws an ArtifactsError for the rest
+   * (core's status mapping, the server's message kept, credentials not), `temporary` when the same
+   * request may succeed later.
    */
   async send(method: Method, url: string, options: SendOptions): Promise<Dispatcher.ResponseData> {
-    for (let attempt = 0; ; attempt++) {
-      options.signal?.throwIfAborted();
-      const body = isStreamBody(options.body) ? options.body.iterable() : options.body;
-      const headers: Record<string, string> = { ...options.headers };
-      if (options.credentials !== false && this.#authorization) headers.authorization = this.#authorization;
-      let response: Dispatcher.ResponseData | undefined;
-      let failure: unknown;
-      try {
-        response = await request(url, {
-          method,
-          headers,
-          dispatcher: this.agent,
-          ...(body === undefined ? {} : { body: body as Buffer }),
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-      } catch (error) {
-        failure = error;
-      }
-      if (response) this.#answered.add(originOf(url));
-      if (response && response.statusCode < 400) return response;
-      const failureCode = errorCodeOf(failure) ?? '';
-      // Nothing listening (or no such host) where nothing ever answered: a wrong URI or a server
-      // that is down. Waiting minutes of backoff for it helps nobody; a host that did answer and
-      // now refuses is restarting, and is retried.
-      const deadOnArrival = !response && NEVER_THERE.has(failureCode) && !this.#answered.has(originOf(url));
-      const worthAnotherTry =
-        !options.signal?.aborted &&
-        !deadOnArrival &&
-        (response ? RETRY_STATUS.has(response.statusCode) : RETRY_ERRORS.has(failureCode));
-      if (options.callerRetries || this.#options.deferRetries) {
-        const error = response
-          ? await this.#statusError(response, url, options.what)
-          : this.#networkError(failure, url, options.what);
-        throw worthAnotherTry
-          ? new ArtifactsError(error.code, error.message, {
-              cause: error.cause,
-              context: error.context,
-              temporary: true,
-            })
-          : error;
-      }
-      const transient = attempt < this.#options.maxRetries && worthAnotherTry;
-      const replayable = isStreamBody(options.body) ? options.body.canReplay() : options.idempotent;
-      if (!transient || !replayable) {
-        const error = response
-          ? await this.#statusError(response, url, options.what)
-          : this.#networkError(failure, url, options.what);
-        if (transient && !replayable) {
-          throw new ArtifactsError(
-            error.code,
-            `${error.message}; not retried: part of the streamed body was already sent and cannot be read again`,
-            { cause: error, context: error.context },
-          );
-        }
-        throw error;
-      }
-      const retryAfter = response ? retryAfterMs(response.headers['retry-after']) : undefined;
-      await response?.body.dump().catch(() => undefined);
-      const delayMs = retryAfter ?? this.#backoff(attempt + 1);
-      this.#options.onHttpRetry?.({
-        message: `${options.what}: ${
-          response
-            ? `HTTP ${response.statusCode} from ${redactUri(stripQuery(url))}`
-            : this.#networkError(failure, url, options.what).message
-        }`,
-        attempt: attempt + 1,
-        maxRetries: this.#options.maxRetries,
-        delayMs: Math.round(delayMs),
+    options.signal?.throwIfAborted();
+    let sent = 0;
+    const source = options.body;
+    const body =
+      source instanceof Readable
+        ? (async function* () {
+            for await (const chunk of source.iterator({ destroyOnReturn: false })) {
+              sent += (chunk as Buffer).length;
+              yield chunk as Uint8Array;
+            }
+          })()
+        : source;
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.credentials !== false && this.#authorization) headers.authorization = this.#authorization;
+    let error: ArtifactsError;
+    try {
+      const response = await request(url, {
+        method,
+        headers,
+        dispatcher: this.agent,
+        ...(body === undefined ? {} : { body: body as Buffer }),
+        ...(options.signal ? { signal: options.signal } : {}),
       });
-      await sleep(delayMs, undefined, options.signal ? { signal: options.signal } : {});
+      this.#answered.add(originOf(url));
+      if (response.statusCode < 400) return response;
+      error = await this.#statusError(response, url, options.what);
+    } catch (caught) {
+      if (ArtifactsError.is(caught)) throw caught;
+      error = this.#networkError(caught, url, options.what);
     }
+    if (!error.temporary || !options.oneShot || sent === 0) throw error;
+    throw new ArtifactsError(
+      error.code,
+      `${error.message}; not retried: part of the streamed body was already sent and cannot be read again`,
+      { cause: error, context: error.context },
+    );
   }
 
   /** Sends a request and parses its JSON answer (`{}` for an empty one). */
@@ -222,24 +142,25 @@ export class HttpClient {
     }
   }
 
-  #backoff(retry: number): number {
-    const base = Math.min(this.#options.backoffFactor * 1000 * 2 ** (retry - 1), MAX_BACKOFF_MS);
-    return base + Math.random() * this.#options.backoffJitter * 1000;
-  }
-
   async #statusError(response: Dispatcher.ResponseData, url: string, what: string): Promise<ArtifactsError> {
+    const retryAfterMs = parseRetryAfter(headerString(response.headers['retry-after']));
     const server = await readServerError(response);
     const detail = scrub([server.errorCode, server.message].filter(Boolean).join(': '), this.secrets);
-    const code = codeForStatus(server.status);
     return new ArtifactsError(
-      code,
+      codeForHttpStatus(server.status) ?? 'internal',
       `${what} failed: HTTP ${server.status} from ${redactUri(stripQuery(url))}${detail ? ` (${detail})` : ''}`,
-      { context: { status: server.status, ...(server.errorCode ? { errorCode: server.errorCode } : {}) } },
+      {
+        temporary: isTemporaryHttpStatus(server.status),
+        context: {
+          status: server.status,
+          ...(server.errorCode ? { errorCode: server.errorCode } : {}),
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        },
+      },
     );
   }
 
   #networkError(error: unknown, url: string, what: string): ArtifactsError {
-    if (ArtifactsError.is(error)) return error;
     if (isAbortError(error)) return new ArtifactsError('aborted', `${what} was aborted`, { cause: error });
     const code = errorCodeOf(error);
     const kind: ArtifactsErrorCode =
@@ -250,27 +171,43 @@ export class HttpClient {
         : code?.startsWith('ERR_TLS') || code?.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT'
           ? 'permission_denied'
           : 'unavailable';
+    // Nothing listening (or no such host) where nothing ever answered: a wrong URI or a server that
+    // is down. Minutes of backoff help nobody; a host that did answer and now refuses is restarting.
+    const neverThere = NEVER_THERE.has(code ?? '') && !this.#answered.has(originOf(url));
     const message = error instanceof Error ? error.message : String(error);
-    const hint =
-      (code === 'ECONNREFUSED' || code === 'ENOTFOUND') && !this.#answered.has(originOf(url))
-        ? code === 'ECONNREFUSED'
-          ? '; nothing is listening there: is the server running, and is the URI (or MLFLOW_TRACKING_URI) right?'
-          : '; no such host: check the URI (or MLFLOW_TRACKING_URI)'
-        : kind === 'timeout'
-          ? '; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)'
-          : kind === 'permission_denied'
-            ? '; the server certificate was not trusted: set MLFLOW_TRACKING_SERVER_CERT_PATH to its CA bundle'
-            : '';
+    const hint = neverThere
+      ? code === 'ECONNREFUSED'
+        ? '; nothing is listening there: is the server running, and is the URI (or MLFLOW_TRACKING_URI) right?'
+        : '; no such host: check the URI (or MLFLOW_TRACKING_URI)'
+      : kind === 'timeout'
+        ? '; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)'
+        : kind === 'permission_denied'
+          ? '; the server certificate was not trusted: set MLFLOW_TRACKING_SERVER_CERT_PATH to its CA bundle'
+          : '';
     return new ArtifactsError(
       kind,
       `${what} failed: ${redactUri(stripQuery(url))}: ${message}${code ? ` (${code})` : ''}${hint}`,
-      { cause: error },
+      {
+        cause: error,
+        temporary: !neverThere && (kind === 'timeout' || code === 'ENOTFOUND' || isConnectionError(error)),
+      },
     );
   }
 
   close(): Promise<void> {
     return this.agent.close();
   }
+}
+
+export function headerString(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The server's error answer: MLflow's `{error_code, message}` when it sent one. */
+export interface ServerError {
+  status: number;
+  errorCode?: string;
+  message?: string;
 }
 
 /** Reads (at most 64 KiB of) an error answer and takes MLflow's `{error_code, message}` from it. */
@@ -312,14 +249,6 @@ export function serverText(body: string): string | undefined {
   return plain.length > SERVER_TEXT_MAX ? `${plain.slice(0, SERVER_TEXT_MAX)}…` : plain;
 }
 
-function retryAfterMs(value: string | string[] | undefined): number | undefined {
-  const raw = Array.isArray(value) ? value[0] : value;
-  if (!raw) return undefined;
-  const seconds = Number(raw);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(raw) - Date.now();
-  return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, MAX_BACKOFF_MS) : undefined;
-}
-
 /** Presigned URLs carry signatures in their query: never print it. */
 function stripQuery(url: string): string {
   const q = url.indexOf('?');
@@ -333,9 +262,7 @@ function readPem(path: string, variable: string): Buffer {
     throw new ArtifactsError(
       'invalid_argument',
       `${variable} names ${JSON.stringify(path)}, which cannot be read`,
-      {
-        cause: error,
-      },
+      { cause: error },
     );
   }
 }

@@ -60,18 +60,21 @@ export async function uploadMultipart(client: HttpClient, request: MultipartRequ
   const what = `uploading ${JSON.stringify(request.name)} in ${numParts} parts`;
   const json = JSON.stringify;
   let created: CreateResponse;
+  /** One call of the server's mpu routes. */
+  const post = <T>(
+    action: 'create' | 'complete' | 'abort',
+    body: object,
+    doing: string,
+    signal?: AbortSignal,
+  ) =>
+    client.json<T>('POST', multipartUrl(request.apiBase, action, request.dir), {
+      body: json({ path: request.name, ...body }),
+      headers: { 'content-type': 'application/json' },
+      what: `${doing} the multipart upload of ${JSON.stringify(request.name)}`,
+      ...(signal ? { signal } : {}),
+    });
   try {
-    created = await client.json<CreateResponse>(
-      'POST',
-      multipartUrl(request.apiBase, 'create', request.dir),
-      {
-        body: json({ path: request.name, num_parts: numParts }),
-        headers: { 'content-type': 'application/json' },
-        idempotent: true,
-        what: `starting the multipart upload of ${JSON.stringify(request.name)}`,
-        ...(request.signal ? { signal: request.signal } : {}),
-      },
-    );
+    created = await post<CreateResponse>('create', { num_parts: numParts }, 'starting', request.signal);
   } catch (error) {
     if (ArtifactsError.is(error, 'unsupported') && error.message.includes(MPU_UNSUPPORTED)) return false;
     throw error;
@@ -105,24 +108,10 @@ export async function uploadMultipart(client: HttpClient, request: MultipartRequ
             `${what}: the body ended after ${sent} bytes, ${request.size} were announced`,
           );
         }
-        const response = await client.send('POST', multipartUrl(request.apiBase, 'complete', request.dir), {
-          body: json({ path: request.name, ...withId, parts }),
-          headers: { 'content-type': 'application/json' },
-          idempotent: true,
-          what: `completing the multipart upload of ${JSON.stringify(request.name)}`,
-          signal: context.signal,
-        });
-        await response.body.dump();
+        await post('complete', { ...withId, parts }, 'completing', context.signal);
       },
       abort: async (context) => {
-        const response = await client.send('POST', multipartUrl(request.apiBase, 'abort', request.dir), {
-          body: json({ path: request.name, ...withId }),
-          headers: { 'content-type': 'application/json' },
-          idempotent: true,
-          what: `aborting the multipart upload of ${JSON.stringify(request.name)}`,
-          signal: context.signal,
-        });
-        await response.body.dump();
+        await post('abort', withId, 'aborting', context.signal);
       },
     },
     {
@@ -153,11 +142,9 @@ async function putPart(
   // Straight to storage: the presigned URL is the credential; the server's are never sent there.
   // The engine retries the part, with a fresh stream of its buffer.
   const response = await client.send('PUT', credential.url, {
-    body: { canReplay: () => false, iterable: () => part.body() },
+    body: part.body(),
     headers: { ...credential.headers, 'content-length': String(part.data.length) },
     credentials: false,
-    idempotent: true,
-    callerRetries: true,
     what: `${what}: part ${credential.partNumber}`,
     signal: part.signal,
   });

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type HttpFault, type ProxiedRequest, startHttpFaultProxy } from '@artifacts/testkit';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
@@ -60,11 +59,7 @@ export function setEnv(vars: Record<string, string | undefined>): () => void {
   };
 }
 
-export interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-}
+export type RecordedRequest = ProxiedRequest;
 
 export interface FaultProxy {
   endpoint: string;
@@ -88,15 +83,16 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
+const SLOW_DOWN =
+  '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+
 /**
- * A loopback HTTP proxy in front of MinIO that records requests and can corrupt or delay them:
- * the faults a healthy server never produces on demand. Host headers pass unchanged, so SigV4
- * signatures made for the proxy's address still verify at MinIO.
+ * testkit's HTTP fault proxy in front of MinIO, driven by switches the tests flip: the faults a
+ * healthy server never produces on demand. Host headers pass unchanged, so SigV4 signatures made
+ * for the proxy's address still verify at MinIO.
  */
 export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): Promise<FaultProxy> {
-  const upstream = new URL(target);
   const state = {
-    requests: [] as RecordedRequest[],
     corruptResponses: false,
     corruptRequests: false,
     delayMs: 0,
@@ -106,125 +102,29 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
     beforeRange: undefined as { start: number; run: () => Promise<void> } | undefined,
     failHeads: false,
   };
-  const server: Server = createServer((req, res) => {
-    state.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    const part = new URL(req.url ?? '/', 'http://x').searchParams.get('partNumber');
-    if (
-      state.resetPartNumber !== undefined &&
-      req.method === 'PUT' &&
-      part === String(state.resetPartNumber)
-    ) {
+  const proxy = await startHttpFaultProxy(target, (req): HttpFault => {
+    const part = new URL(req.url, 'http://x').searchParams.get('partNumber');
+    const put = req.method === 'PUT';
+    const get = req.method === 'GET';
+    if (put && state.resetPartNumber !== undefined && part === String(state.resetPartNumber)) {
       state.resetPartNumber = undefined;
-      let seen = 0;
-      const half = Number(req.headers['content-length'] ?? 2) / 2;
-      req.on('data', (chunk: Buffer) => {
-        seen += chunk.length;
-        if (seen >= half) req.socket.destroy();
-      });
-      return;
+      return { cutRequest: 0.5 };
     }
-    if (state.failHeads && req.method === 'HEAD') {
-      req.resume();
-      res.writeHead(503, { 'retry-after': '0' });
-      res.end();
-      return;
+    if (state.failHeads && req.method === 'HEAD') return { status: 503, headers: { 'retry-after': '0' } };
+    if (put && state.failPartNumber !== undefined && part === String(state.failPartNumber)) {
+      return { status: 503, headers: { 'content-type': 'application/xml' }, body: SLOW_DOWN };
     }
-    if (
-      state.failPartNumber !== undefined &&
-      req.method === 'PUT' &&
-      new URL(req.url ?? '/', 'http://x').searchParams.get('partNumber') === String(state.failPartNumber)
-    ) {
-      req.resume();
-      res.writeHead(503, { 'content-type': 'application/xml' });
-      res.end(
-        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>',
-      );
-      return;
-    }
-    const rangeStart = /^bytes=(\d+)-/.exec(String(req.headers.range ?? ''))?.[1];
-    const cutHalfway =
-      req.method === 'GET' && rangeStart !== undefined && Number(rangeStart) === state.resetRangeStart;
-    if (cutHalfway) state.resetRangeStart = undefined;
-    const hook =
-      req.method === 'GET' && rangeStart !== undefined && Number(rangeStart) === state.beforeRange?.start
-        ? state.beforeRange
-        : undefined;
+    const cut = get && req.rangeStart !== undefined && req.rangeStart === state.resetRangeStart;
+    if (cut) state.resetRangeStart = undefined;
+    const hook = get && req.rangeStart === state.beforeRange?.start ? state.beforeRange : undefined;
     if (hook) state.beforeRange = undefined;
-    const forward = () =>
-      httpRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-        },
-        (upstreamRes) => {
-          const send = () => {
-            res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-            const status = upstreamRes.statusCode;
-            let flipped = !(
-              state.corruptResponses &&
-              req.method === 'GET' &&
-              (status === 200 || status === 206)
-            );
-            const half = Number(upstreamRes.headers['content-length'] ?? 2) / 2;
-            let sent = 0;
-            upstreamRes.on('data', (chunk: Buffer) => {
-              if (cutHalfway) {
-                sent += chunk.length;
-                if (sent >= half) {
-                  res.socket?.destroy();
-                  upstreamRes.destroy();
-                  return;
-                }
-              }
-              if (!flipped && chunk.length > 1) {
-                const copy = Buffer.from(chunk);
-                copy[copy.length >> 1]! ^= 0xff;
-                flipped = true;
-                res.write(copy);
-                return;
-              }
-              res.write(chunk);
-            });
-            upstreamRes.on('end', () => res.end());
-            upstreamRes.on('error', () => res.destroy());
-          };
-          if (state.delayMs > 0) setTimeout(send, state.delayMs);
-          else send();
-        },
-      );
-    const go = () => {
-      const upstreamReq = forward();
-      upstreamReq.on('error', () => res.destroy());
-      let flipped = !(state.corruptRequests && req.method === 'PUT');
-      req.on('data', (chunk: Buffer) => {
-        // A payload byte: streamed bodies go aws-chunked, whose small framing writes come apart.
-        if (!flipped && chunk.length > 1024) {
-          const copy = Buffer.from(chunk);
-          copy[copy.length >> 1]! ^= 0xff;
-          flipped = true;
-          upstreamReq.write(copy);
-          return;
-        }
-        upstreamReq.write(chunk);
-      });
-      req.on('end', () => upstreamReq.end());
+    return {
+      ...(cut ? { cutResponse: 0.5 } : {}),
+      ...(hook ? { before: hook.run } : {}),
+      corruptResponse: state.corruptResponses && get,
+      corruptRequest: state.corruptRequests && put,
+      delayMs: state.delayMs,
     };
-    if (hook) {
-      req.pause();
-      void hook.run().then(go, () => res.destroy());
-    } else go();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(state, {
-    endpoint: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
+  return Object.assign(state, { endpoint: proxy.url, requests: proxy.requests, close: proxy.close });
 }

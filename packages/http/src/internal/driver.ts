@@ -8,10 +8,10 @@ import {
   type DriverListOptions,
   type DriverReadOptions,
   type DriverReadResult,
+  type DriverRetryPolicy,
   type DriverStat,
   type DriverWriteOptions,
   joinKey,
-  type OpenContext,
   type OperationOptions,
   parentKey,
   type RangedReadOptions,
@@ -22,11 +22,10 @@ import {
   type StorageDriver,
   validateArtifactPath,
 } from '@artifacts/core';
-import { type ArtifactEndpoint, artifactUrl, listUrl } from './endpoint.js';
-import { HttpClient } from './internal/client.js';
-import { uploadMultipart } from './internal/multipart.js';
-import { streamBody } from './internal/streams.js';
-import type { ResolvedHttpOptions } from './options.js';
+import { type ArtifactEndpoint, artifactUrl, listUrl } from '../endpoint.js';
+import { HttpClient, headerString } from './client.js';
+import { uploadMultipart } from './multipart.js';
+import type { ResolvedHttpOptions } from './settings.js';
 
 interface ListedFile {
   path?: unknown;
@@ -75,22 +74,33 @@ export class HttpDriver implements StorageDriver {
     serverSideCopy: false,
   };
   readonly secrets: readonly string[];
+  /** MLflow's retry schedule, for core's retry layer; the engines take its attempts too. */
+  readonly retryPolicy: DriverRetryPolicy;
   readonly #client: HttpClient;
   readonly #endpoint: ArtifactEndpoint;
   readonly #options: ResolvedHttpOptions;
-  readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
+  readonly #timeoutMs: number | undefined;
 
   constructor(
     endpoint: ArtifactEndpoint,
     options: ResolvedHttpOptions,
-    connections: number,
-    context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {},
+    setup: { connections: number; timeoutMs?: number | undefined; retryPolicy?: DriverRetryPolicy },
   ) {
-    this.#context = context;
     this.#endpoint = endpoint;
     this.#options = options;
-    this.#client = new HttpClient(options, connections);
+    this.#timeoutMs = setup.timeoutMs;
+    this.retryPolicy = setup.retryPolicy ?? { maxRetries: options.maxRetries };
+    this.#client = new HttpClient(options, setup.connections);
     this.secrets = [...this.#client.secrets, ...(endpoint.password ? [endpoint.password] : [])];
+  }
+
+  /** The engines' bound on each stall, and attempts per part or range. */
+  #engine(options: OperationOptions) {
+    return {
+      timeoutMs: options.timeoutMs ?? this.#timeoutMs,
+      maxAttempts: (this.retryPolicy.maxRetries ?? this.#options.maxRetries) + 1,
+      signal: options.signal,
+    };
   }
 
   /** The key's path inside the server's destination. */
@@ -114,10 +124,8 @@ export class HttpDriver implements StorageDriver {
         size,
         chunkSize: this.#options.multipartChunkSize,
         concurrency: this.#options.multipartConcurrency,
-        timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
-        maxAttempts: (this.#context.maxRetries ?? this.#options.maxRetries) + 1,
+        ...this.#engine(options),
         onActivity: options.onActivity,
-        ...(options.signal ? { signal: options.signal } : {}),
       });
       if (done) return undefined;
     }
@@ -126,9 +134,9 @@ export class HttpDriver implements StorageDriver {
     };
     if (size !== undefined) headers['content-length'] = String(size);
     const response = await this.#client.send('PUT', artifactUrl(this.#endpoint.apiBase, this.#full(key)), {
-      body: streamBody(body),
+      body,
       headers,
-      idempotent: false,
+      oneShot: true,
       what: `uploading artifact ${JSON.stringify(key)}`,
       ...(options.signal ? { signal: options.signal } : {}),
     });
@@ -153,9 +161,7 @@ export class HttpDriver implements StorageDriver {
       range,
       partSize: DOWNLOAD_PART_SIZE,
       concurrency: DOWNLOAD_CONCURRENCY,
-      timeoutMs: options.timeoutMs ?? this.#context.timeoutMs,
-      maxAttempts: (this.#context.maxRetries ?? this.#options.maxRetries) + 1,
-      signal: options.signal,
+      ...this.#engine(options),
       what: `reading artifact ${JSON.stringify(key)}`,
     };
   }
@@ -172,7 +178,6 @@ export class HttpDriver implements StorageDriver {
     const get = (headers: Record<string, string>, signal: AbortSignal) =>
       this.#client.send('GET', url, {
         headers,
-        idempotent: true,
         what: `reading artifact ${JSON.stringify(key)}`,
         signal,
       });
@@ -272,22 +277,22 @@ export class HttpDriver implements StorageDriver {
     }
   }
 
-  /** One listing request; every name the server returns is validated before it becomes a key. */
-  async #listOnce(prefix: string, options: OperationOptions): Promise<DriverEntry[]> {
-    const body = await this.#client.json<{ files?: unknown }>(
-      'GET',
-      listUrl(this.#endpoint.apiBase, this.#full(prefix)),
-      {
-        idempotent: true,
+  /**
+   * One listing request (through core's `page`, which repeats it alone when it fails: a walk broken
+   * deep in a tree resumes there); every name the server returns is validated before it is a key.
+   */
+  async #listOnce(prefix: string, options: OperationOptions & Pick<DriverListOptions, 'page'>) {
+    const request = () =>
+      this.#client.json<{ files?: unknown }>('GET', listUrl(this.#endpoint.apiBase, this.#full(prefix)), {
         what: `listing ${prefix === '' ? 'the repository root' : `artifact ${JSON.stringify(prefix)}`}`,
         ...(options.signal ? { signal: options.signal } : {}),
-      },
-    );
+      });
+    const body = await (options.page ? options.page(request) : request());
     if (body.files === undefined) return [];
     if (!Array.isArray(body.files)) {
       throw new ArtifactsError('integrity', 'the server listing is malformed: `files` is not a list');
     }
-    return body.files.map((file: ListedFile) => {
+    return body.files.map((file: ListedFile): DriverEntry => {
       if (typeof file?.path !== 'string') {
         throw new ArtifactsError('integrity', 'the server listing is malformed: an entry has no path');
       }
@@ -322,7 +327,6 @@ export class HttpDriver implements StorageDriver {
     }
     try {
       const response = await this.#client.send('DELETE', artifactUrl(this.#endpoint.apiBase, full), {
-        idempotent: true,
         what: `deleting artifact ${JSON.stringify(key)}`,
         ...(options.signal ? { signal: options.signal } : {}),
       });
@@ -338,10 +342,6 @@ export class HttpDriver implements StorageDriver {
   close(): Promise<void> {
     return this.#client.close();
   }
-}
-
-function headerString(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
 
 function headerNumber(value: string | string[] | undefined): number | undefined {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { httpSettings, resolveHttpOptions } from './options.js';
+import { httpSettings, resolveHttpOptions } from './settings.js';
 
 afterEach(() => vi.unstubAllEnvs());
 
@@ -20,7 +20,7 @@ describe('http options', () => {
   });
 
   it('the README options table is the declaration', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     expect(readme).toContain(httpSettings.markdownTable());
   });
 });

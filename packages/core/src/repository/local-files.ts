@@ -1,0 +1,154 @@
+import type { WriteStream } from 'node:fs';
+import { lstat, mkdtemp, opendir, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { ArtifactsError, type FailedFile, toArtifactsError } from '../errors.js';
+import { baseName, joinKey, validateArtifactPath } from '../path-safety.js';
+import { isTempFileName, trackTempFile } from '../temp-files.js';
+import { tempNameFor } from '../temp-name.js';
+
+/** A local file to upload and the key it goes to. */
+export interface LocalFile {
+  path: string;
+  key: string;
+  size: number;
+}
+
+/** Resolves a local file or directory the user named, refusing the wrong kind with a clear message. */
+export async function localStat(
+  path: string,
+  expect: 'file' | 'directory',
+): Promise<{ path: string; size: number }> {
+  if (typeof path !== 'string' || path === '')
+    throw ArtifactsError.invalidArgument(`local ${expect} path must be a non-empty string`);
+  if (path.includes('\0')) throw ArtifactsError.invalidArgument(`local ${expect} path contains a NUL byte`);
+  const absolute = resolve(path);
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(absolute);
+  } catch (error) {
+    throw toArtifactsError(error, `local ${expect} ${JSON.stringify(path)}`);
+  }
+  if (expect === 'file' && info.isDirectory()) {
+    throw new ArtifactsError(
+      'failed_precondition',
+      `local path ${JSON.stringify(path)} is a directory; use logArtifacts to upload a directory`,
+    );
+  }
+  if (expect === 'directory' && !info.isDirectory()) {
+    throw new ArtifactsError(
+      'failed_precondition',
+      `local path ${JSON.stringify(path)} is not a directory; use logArtifact to upload a file`,
+    );
+  }
+  if (expect === 'file' && !info.isFile())
+    throw new ArtifactsError(
+      'failed_precondition',
+      `local path ${JSON.stringify(path)} is not a regular file`,
+    );
+  return { path: absolute, size: Number(info.size) };
+}
+
+/**
+ * The files under a local directory with the keys they go to under `dir`, its empty directories'
+ * keys, and the names that cannot be artifact paths (reported, not uploaded).
+ */
+export async function collectLocalTree(
+  root: string,
+  dir: string,
+): Promise<{ files: LocalFile[]; emptyDirs: string[]; failures: FailedFile[] }> {
+  const files: LocalFile[] = [];
+  const emptyDirs: string[] = [];
+  const failures: FailedFile[] = [];
+  await walkLocal(root, async (absolute, isDir, size, empty) => {
+    const rel = relative(root, absolute).split(sep).join('/');
+    let key: string;
+    try {
+      key = joinKey(dir, validateArtifactPath(rel, { label: 'local file name' }));
+    } catch (error) {
+      failures.push({
+        path: absolute,
+        error: toArtifactsError(error, `local file ${JSON.stringify(absolute)}`),
+      });
+      return;
+    }
+    if (isDir) {
+      if (empty && key !== '') emptyDirs.push(key);
+    } else {
+      files.push({ path: absolute, key, size });
+    }
+  });
+  return { files, emptyDirs, failures };
+}
+
+/** The directory a download goes into: `dstPath`, which must be a directory, or a new temporary one. */
+export async function downloadRoot(dstPath: string | undefined): Promise<string> {
+  if (dstPath === undefined) return mkdtemp(join(tmpdir(), 'artifacts-'));
+  const info = await stat(dstPath).catch((error: unknown) => {
+    throw toArtifactsError(error, `download destination ${JSON.stringify(dstPath)}`);
+  });
+  if (!info.isDirectory()) {
+    throw new ArtifactsError(
+      'failed_precondition',
+      `download destination ${JSON.stringify(dstPath)} is not a directory`,
+    );
+  }
+  return resolve(dstPath);
+}
+
+/**
+ * Fills a temporary file beside `target` and renames it there; on failure the temporary file is
+ * removed (never a partial `target`). `fill` hands over the file stream it opened, if any, so that
+ * the removal waits for it to close.
+ */
+export async function intoTempFile(
+  target: string,
+  fill: (temp: string, opened: (sink: WriteStream) => void) => Promise<void>,
+): Promise<void> {
+  const temp = join(dirname(target), tempNameFor(baseName(target)));
+  const untrack = trackTempFile(temp);
+  let sink: WriteStream | undefined;
+  try {
+    await fill(temp, (opened) => {
+      sink = opened;
+    });
+    await rename(temp, target);
+  } catch (error) {
+    // A file stream still opening when the pipeline failed creates the file after a quick `rm`:
+    // wait for it to close first (seen on Node 20: an integrity failure left the temporary file).
+    const opened = sink;
+    if (opened && !opened.closed) await new Promise<void>((resolve) => opened.once('close', () => resolve()));
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw error;
+  } finally {
+    untrack();
+  }
+}
+
+/**
+ * Walks a local directory depth-first without following directory symlinks (no loops, no escape);
+ * symlinked files are uploaded as the file they point to, as MLflow does.
+ */
+async function walkLocal(
+  dir: string,
+  visit: (path: string, isDir: boolean, size: number, empty: boolean) => Promise<void>,
+): Promise<void> {
+  const handle = await opendir(dir);
+  let count = 0;
+  for await (const entry of handle) {
+    count++;
+    // What an interrupted transfer left behind (a `kill -9`) is never uploaded.
+    if (isTempFileName(entry.name)) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      await walkLocal(path, visit);
+    } else if (entry.isFile()) {
+      const info = await lstat(path);
+      await visit(path, false, Number(info.size), false);
+    } else if (entry.isSymbolicLink()) {
+      const info = await stat(path).catch(() => undefined);
+      if (info?.isFile()) await visit(path, false, Number(info.size), false);
+    }
+  }
+  if (count === 0) await visit(dir, true, 0, true);
+}

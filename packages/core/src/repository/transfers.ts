@@ -1,0 +1,266 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import mime from 'mime-types';
+import type { ByteRange, ChecksumAlgorithm, DriverReadResult, StorageDriver } from '../driver.js';
+import { sliceServed } from '../engines/ranged-read.js';
+import { ArtifactsError, toArtifactsError } from '../errors.js';
+import type { Limiter } from '../internal/pool.js';
+import { Meter } from '../internal/streams.js';
+import type { ReadOptions, TransferOptions, WriteOptions } from '../repository.js';
+import { describePath } from './failures.js';
+import { intoTempFile } from './local-files.js';
+import type { Progress } from './progress.js';
+import { openScope, runScoped, scopedError, timeoutOf } from './scope.js';
+
+/** What a transfer needs of its repository. */
+export interface TransferContext {
+  driver: StorageDriver;
+  secrets: readonly string[];
+  limiter: Limiter;
+  /** Throws `failed_precondition` once the repository is closed. */
+  assertOpen: () => void;
+}
+
+/** Guesses a Content-Type from a file name ('application/octet-stream' when unknown). */
+export function guessContentType(name: string): string {
+  return mime.lookup(name) || 'application/octet-stream';
+}
+
+function checksumAlgorithm(ctx: TransferContext): ChecksumAlgorithm | undefined {
+  return ctx.driver.capabilities.checksums[0];
+}
+
+/** Uploads one local file to `key`, in the repository's pool unless the caller already holds a slot. */
+export async function upload(
+  ctx: TransferContext,
+  localPath: string,
+  key: string,
+  size: number,
+  progress: Progress,
+  options: TransferOptions,
+  limited = true,
+): Promise<void> {
+  const run = async () => {
+    if (ctx.driver.writeFromFile && !checksumAlgorithm(ctx)) {
+      await putFile(ctx, localPath, key, size, progress, options);
+      return;
+    }
+    // Without `end`, every read allocates a whole highWaterMark buffer (1 MiB per read of a 4 KiB
+    // file): with many small files that is most of the CPU time and RSS.
+    const source = createReadStream(localPath, {
+      highWaterMark: 1024 * 1024,
+      ...(size > 0 ? { end: size - 1 } : {}),
+    });
+    await put(ctx, source, key, size, progress, options);
+  };
+  await (limited ? ctx.limiter.run(run) : run());
+}
+
+/** Streams `source` to `key` through the meter (progress, checksum) and checks what the store reports. */
+export async function put(
+  ctx: TransferContext,
+  source: Readable,
+  key: string,
+  size: number | undefined,
+  progress: Progress,
+  options: WriteOptions,
+): Promise<void> {
+  const what = `uploading ${describePath(key)}`;
+  ctx.assertOpen();
+  const scope = openScope(options);
+  const meter = new Meter(checksumAlgorithm(ctx), (n) => progress.bytes(n, key));
+  // Errors of the source (a vanished local file, a failed network body) must reach the driver's
+  // consumer as a stream error, so that it discards what it wrote.
+  source.once('error', (error) => meter.destroy(error));
+  // `pipe` re-emits a destination's error when no other listener is left; the driver's consumer
+  // may already have detached by then, which would make the error uncaught and crash the process
+  // (a server upload cut by its client). The driver still sees the error through its own listener.
+  meter.on('error', () => undefined);
+  const destroySource = () => source.destroy(scope.signal.reason as Error);
+  scope.signal.addEventListener('abort', destroySource, { once: true });
+  source.pipe(meter);
+  try {
+    const result = await ctx.driver.write(key, meter, {
+      signal: scope.signal,
+      contentType: options.contentType ?? guessContentType(key),
+      ...(size === undefined ? {} : { size }),
+      ...timeoutOf(options),
+    });
+    if (!meter.writableFinished && !scope.signal.aborted) {
+      throw new ArtifactsError('internal', `${what}: the backend returned before consuming the whole body`);
+    }
+    const reported = result?.checksum;
+    if (reported && reported.algorithm === meter.algorithm && reported.value !== meter.digest()) {
+      await ctx.driver.delete(key, {}).catch(() => undefined);
+      throw new ArtifactsError(
+        'integrity',
+        `${what}: the store's ${reported.algorithm} checksum (${reported.value}) does not match the bytes sent (${meter.digest()}); the object was removed`,
+      );
+    }
+    progress.file(key);
+  } catch (error) {
+    source.destroy();
+    throw scopedError(error, what, ctx.secrets, scope);
+  } finally {
+    scope.signal.removeEventListener('abort', destroySource);
+    scope.done();
+  }
+}
+
+/** The driver's whole-file fast path (a kernel copy on local disks): no bytes pass through JS. */
+async function putFile(
+  ctx: TransferContext,
+  localPath: string,
+  key: string,
+  size: number,
+  progress: Progress,
+  options: TransferOptions,
+): Promise<void> {
+  const what = `uploading ${describePath(key)}`;
+  const scope = openScope(options);
+  try {
+    await ctx.driver.writeFromFile!(key, localPath, {
+      signal: scope.signal,
+      contentType: guessContentType(key),
+      size,
+      ...timeoutOf(options),
+    });
+    scope.signal.throwIfAborted();
+    progress.bytes(size, key);
+    progress.file(key);
+  } catch (error) {
+    throw scopedError(error, what, ctx.secrets, scope);
+  } finally {
+    scope.done();
+  }
+}
+
+/** Downloads `key` to the local file `target` through a temporary file beside it. */
+export async function download(
+  ctx: TransferContext,
+  key: string,
+  target: string,
+  progress: Progress,
+  options: TransferOptions,
+): Promise<void> {
+  const what = `downloading ${describePath(key)}`;
+  const scope = openScope(options);
+  try {
+    await intoTempFile(target, async (temp, opened) => {
+      if (ctx.driver.readToFile) {
+        // Object stores write parallel ranges at their offsets into the temporary file (the
+        // ranged-read engine); bytes are reported as they land.
+        let reported = 0;
+        await ctx.driver.readToFile(key, temp, {
+          signal: scope.signal,
+          ...timeoutOf(options),
+          onBytes: (n) => {
+            reported += n;
+            progress.bytes(n, key);
+          },
+        });
+        scope.signal.throwIfAborted();
+        const { size } = await stat(temp);
+        if (Number(size) > reported) progress.bytes(Number(size) - reported, key);
+        return;
+      }
+      const result = await ctx.driver.read(key, {
+        signal: scope.signal,
+        ...timeoutOf(options),
+      });
+      const algorithm = result.checksum?.algorithm;
+      const meter = new Meter(
+        algorithm,
+        (n) => progress.bytes(n, key),
+        result.checksum,
+        `artifact ${JSON.stringify(key)}`,
+      );
+      const sink = createWriteStream(temp, { highWaterMark: 1024 * 1024 });
+      opened(sink);
+      await pipeline(result.stream, meter, sink, { signal: scope.signal });
+      if (result.size !== undefined && meter.bytes !== result.size) {
+        throw new ArtifactsError(
+          'integrity',
+          `${what}: expected ${result.size} bytes, received ${meter.bytes}`,
+        );
+      }
+    });
+    progress.file(key);
+  } catch (error) {
+    throw scopedError(error, what, ctx.secrets, scope);
+  } finally {
+    scope.done();
+  }
+}
+
+/** Opens a stream of `key`'s bytes (optionally a range, `end` inclusive), cut and checked by core. */
+export async function openReadStream(
+  ctx: TransferContext,
+  key: string,
+  options: ReadOptions,
+): Promise<Readable> {
+  const range = options.range ? checkRange(options.range) : undefined;
+  const native = ctx.driver.capabilities.rangeRead;
+  // The stream outlives this call: the caller's signal governs its whole life (the call's own
+  // scope ends when it returns); the timeout layer watches it for stalls.
+  const life = openScope(options);
+  let result: DriverReadResult;
+  try {
+    ctx.assertOpen();
+    result = await runScoped(`reading ${describePath(key)}`, options, ctx.secrets, (o) =>
+      ctx.driver.read(key, {
+        ...o,
+        signal: life.signal,
+        ...(range && native ? { range } : {}),
+      }),
+    );
+  } catch (error) {
+    life.done();
+    throw error;
+  }
+  // What the store served (a store that ignored the range: the whole object); the asked range is
+  // cut out of it by the engine's slicer.
+  const served = result.served ?? (range && native ? undefined : { start: 0, end: Number.MAX_SAFE_INTEGER });
+  const cut =
+    range !== undefined &&
+    served !== undefined &&
+    (served.start < range.start || served.end > (range.end ?? served.end));
+  const total = result.totalSize ?? (range && !native ? result.size : undefined);
+  const cutSize =
+    range && total !== undefined
+      ? Math.max(0, Math.min(range.end ?? total - 1, total - 1) - range.start + 1)
+      : undefined;
+  const size = cut ? cutSize : result.size;
+  options.onOpen?.({
+    ...(size === undefined ? {} : { size }),
+    ...(result.totalSize === undefined ? {} : { totalSize: result.totalSize }),
+    ...(result.contentType ? { contentType: result.contentType } : {}),
+  });
+  const algorithm = result.checksum && !range ? result.checksum.algorithm : undefined;
+  // The total-length check: the bytes the stream will deliver, when the store said, are all of them.
+  const meter = new Meter(algorithm, undefined, result.checksum, `artifact ${JSON.stringify(key)}`, size);
+  const out = new PassThrough();
+  const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [
+    cut && range && served ? sliceServed(result.stream, served, range) : result.stream,
+  ];
+  stages.push(meter, out);
+  out.once('close', life.done);
+  pipeline(stages as unknown as [Readable, PassThrough]).catch((error: unknown) => {
+    if (error && (error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' && out.writableFinished)
+      return;
+    out.destroy(toArtifactsError(error, `reading ${describePath(key)}`, { secrets: ctx.secrets }));
+  });
+  return out;
+}
+
+function checkRange(range: ByteRange): ByteRange {
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || start < 0)
+    throw ArtifactsError.invalidArgument(`range start must be a non-negative integer, got ${start}`);
+  if (end !== undefined && (!Number.isSafeInteger(end) || end < start)) {
+    throw ArtifactsError.invalidArgument(`range end must be an integer >= start (${start}), got ${end}`);
+  }
+  return end === undefined ? { start } : { start, end };
+}

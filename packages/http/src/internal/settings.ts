@@ -1,0 +1,146 @@
+import { ArtifactsError, defineSettings, type SettingsValues } from '@artifacts/core';
+import type { HttpBackendOptions, HttpRetryEvent } from '../options.js';
+
+const MIB = 1024 * 1024;
+
+/** Every option of the HTTP backend, declared once: README table, env vars, secrets, validation. */
+export const httpSettings = defineSettings('@artifacts/http', {
+  trackingUri: {
+    type: 'string',
+    env: 'MLFLOW_TRACKING_URI',
+    help: 'the MLflow server for `mlflow-artifacts:` URIs (must be http(s) for `mlflow-artifacts:/path`); user info in it (`http://user:pass@host`) is used as basic credentials',
+  },
+  username: { type: 'string', env: 'MLFLOW_TRACKING_USERNAME', help: 'HTTP basic user' },
+  password: { type: 'string', env: 'MLFLOW_TRACKING_PASSWORD', secret: true, help: 'HTTP basic password' },
+  token: {
+    type: 'string',
+    env: 'MLFLOW_TRACKING_TOKEN',
+    secret: true,
+    help: 'bearer token; wins over basic credentials',
+  },
+  insecureTls: {
+    type: 'boolean',
+    env: 'MLFLOW_TRACKING_INSECURE_TLS',
+    default: false,
+    help: 'skip TLS certificate verification (server and part uploads); cannot be combined with `serverCertPath`',
+  },
+  serverCertPath: {
+    type: 'string',
+    env: 'MLFLOW_TRACKING_SERVER_CERT_PATH',
+    defaultText: 'system CAs',
+    help: 'PEM CA bundle to verify the server (and the storage part URLs) with',
+  },
+  clientCertPath: {
+    type: 'string',
+    env: 'MLFLOW_TRACKING_CLIENT_CERT_PATH',
+    help: 'PEM file with a client certificate and its key, for mutual TLS',
+  },
+  requestTimeoutSeconds: {
+    type: 'number',
+    env: 'MLFLOW_HTTP_REQUEST_TIMEOUT',
+    min: 0,
+    default: 120,
+    help: 'wait for a response to start, and between two chunks of a body',
+  },
+  maxRetries: {
+    type: 'integer',
+    env: 'MLFLOW_HTTP_REQUEST_MAX_RETRIES',
+    min: 0,
+    default: 7,
+    help: "retries of a failed request (408, 429, 5xx, broken connections, timeouts), by core's retry layer on MLflow's schedule; `openRepository`'s `maxRetries` (or `ARTIFACTS_MAX_RETRIES`), when given, wins. A connection refused by (or a DNS miss for) a host that has never answered is not retried: it fails at once, with a hint to check that the server runs and the URI. Once a host has answered, its refusals are retried (it is restarting)",
+  },
+  onHttpRetry: {
+    type: 'function',
+    parse: (value: unknown) => value as (event: HttpRetryEvent) => void,
+    help: "deprecated (`openRepository`'s `onRetry` sees the same retries): called before each retry with `{ message, attempt, maxRetries, delayMs }` (no credential, no URL query)",
+  },
+  backoffFactor: {
+    type: 'number',
+    env: 'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR',
+    min: 0,
+    default: 2,
+    help: 'retry *n* waits `factor × 2^(n−1)` seconds (at most 60)…',
+  },
+  backoffJitter: {
+    type: 'number',
+    env: 'MLFLOW_HTTP_REQUEST_BACKOFF_JITTER',
+    min: 0,
+    default: 1,
+    help: '…plus up to this many random seconds',
+  },
+  multipartUpload: {
+    type: 'boolean',
+    env: 'MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD',
+    default: false,
+    help: 'upload large files in parts through presigned URLs',
+  },
+  multipartMinimumFileSize: {
+    type: 'integer',
+    env: 'MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE',
+    min: 0,
+    default: 500 * MIB,
+    defaultText: '500 MiB',
+    help: 'files at least this large go multipart',
+  },
+  multipartChunkSize: {
+    type: 'integer',
+    env: 'MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE',
+    min: 1,
+    default: 10 * MIB,
+    defaultText: '10 MiB',
+    help: "bytes per part (MLflow's code default; its docs say 100 MB); S3 needs ≥ 5 MiB for every part but the last",
+  },
+  multipartConcurrency: {
+    type: 'integer',
+    env: 'ARTIFACTS_HTTP_MULTIPART_CONCURRENCY',
+    min: 1,
+    defaultText: 'as many parts as fit in 256 MiB, 1–8',
+    help: 'parts in flight (each held in memory for its retries)',
+  },
+  connections: {
+    type: 'integer',
+    env: 'ARTIFACTS_HTTP_CONNECTIONS',
+    min: 1,
+    defaultText: "the repository's `maxConcurrency` (at least 4)",
+    help: 'parallel connections to the server',
+  },
+  listMaxDepth: {
+    type: 'integer',
+    env: 'ARTIFACTS_HTTP_LIST_MAX_DEPTH',
+    min: 1,
+    default: 256,
+    help: 'deepest level a recursive walk (directory download) descends below its start; deeper is refused (`failed_precondition`) as a hostile or looping server',
+  },
+  listMaxEntries: {
+    type: 'integer',
+    env: 'ARTIFACTS_HTTP_LIST_MAX_ENTRIES',
+    min: 1,
+    default: 10_000_000,
+    defaultText: '10,000,000',
+    help: 'most entries one recursive walk may return',
+  },
+});
+
+/** The options as the driver uses them: every default applied, the timeout in ms. */
+export type ResolvedHttpOptions = Omit<
+  SettingsValues<typeof httpSettings.specs>,
+  'requestTimeoutSeconds' | 'multipartConcurrency'
+> & { requestTimeoutMs: number; multipartConcurrency: number };
+
+export function resolveHttpOptions(options: HttpBackendOptions = {}): ResolvedHttpOptions {
+  const { values } = httpSettings.resolve(options);
+  if (values.insecureTls && values.serverCertPath) {
+    // MLflow refuses this combination too: one of them is a mistake.
+    throw ArtifactsError.invalidArgument(
+      'MLFLOW_TRACKING_INSECURE_TLS (insecureTls) and MLFLOW_TRACKING_SERVER_CERT_PATH (serverCertPath) cannot both be set',
+    );
+  }
+  const { requestTimeoutSeconds, ...rest } = values;
+  return {
+    ...rest,
+    requestTimeoutMs: requestTimeoutSeconds * 1000,
+    multipartConcurrency:
+      values.multipartConcurrency ??
+      Math.min(8, Math.max(1, Math.floor((256 * MIB) / values.multipartChunkSize))),
+  };
+}
