@@ -326,6 +326,10 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
         resolve();
         return;
       }
+      // An idle connection's socket is unref'd (it must not keep a finished process alive); closing
+      // it must, or a `repo.close()` awaited at top level can find an empty event loop before the
+      // server's goodbye arrives and the process exits with the close unsettled (exit code 13).
+      socket.ref();
       const timer = setTimeout(() => {
         client.destroy();
         resolve();
