@@ -56,13 +56,16 @@ export type SettingsValues<D extends Record<string, SettingSpec>> = {
   [K in keyof D]: D[K] extends { default: unknown } ? ValueOf<D[K]> : ValueOf<D[K]> | undefined;
 };
 
-/** What an option accepts: a custom setting's `parse` input, a list as one string or several. */
-type InputOf<S extends SettingSpec> = S extends { parse: (value: infer I, from: string) => unknown }
-  ? unknown extends I
-    ? ValueOf<S>
-    : I
-  : S extends { type: 'list' }
-    ? string | readonly string[]
+/**
+ * What an option accepts: a list as one string or several (its `parse`, if any, sees the split list),
+ * a custom setting what its `parse` takes.
+ */
+type InputOf<S extends SettingSpec> = S extends { type: 'list' }
+  ? string | readonly string[]
+  : S extends { parse: (value: infer I, from: string) => unknown }
+    ? unknown extends I
+      ? ValueOf<S>
+      : I
     : ValueOf<S>;
 
 /**
