@@ -27,3 +27,16 @@ export function checkCapabilities(driver: StorageDriver, backend: string): void 
     }
   }
 }
+
+/**
+ * What a file-protocol store (SFTP, FTP, HDFS) offers: ranged reads and real directories, no
+ * checksums core can compare, no multipart upload, presigning or server-side copy.
+ */
+export const FILE_TREE_CAPABILITIES: DriverCapabilities = Object.freeze({
+  rangeRead: true,
+  directories: true,
+  checksums: [],
+  multipartUpload: false,
+  presign: false,
+  serverSideCopy: false,
+});

@@ -1,4 +1,4 @@
-export { checkCapabilities, implementedCapabilities } from './capabilities.js';
+export { checkCapabilities, FILE_TREE_CAPABILITIES, implementedCapabilities } from './capabilities.js';
 export {
   DEFAULT_MAX_CONCURRENCY,
   DEFAULT_MAX_RETRIES,
@@ -90,6 +90,8 @@ export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
 export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
+export type { ConnectionSigns, RemoteFileIo, RemoteReplaceSteps } from './remote-files.js';
+export { connectionErrorTest, fileProtocolError, RemoteFiles } from './remote-files.js';
 export type {
   FileInfo,
   OpenInfo,
@@ -100,7 +102,14 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
-export type { ResolvedSettings, ResolveLayers, SettingSpec, Settings, SettingsValues } from './settings.js';
+export type {
+  OptionsOf,
+  ResolvedSettings,
+  ResolveLayers,
+  SettingSpec,
+  Settings,
+  SettingsValues,
+} from './settings.js';
 export { closestName, defineSettings } from './settings.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';

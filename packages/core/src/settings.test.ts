@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
-import { closestName, defineSettings } from './settings.js';
+import { closestName, defineSettings, type OptionsOf } from './settings.js';
 
 const settings = defineSettings('@artifacts/example', {
   blockSize: { type: 'integer', help: 'bytes per block', default: 4, min: 1, max: 64 },
@@ -129,6 +129,30 @@ describe('defineSettings', () => {
     expect(settings.resolve({}, { env: { EXAMPLE_VERIFY: 'no' } }).values).toEqual({
       blockSize: 4,
       verify: false,
+    });
+  });
+});
+
+describe('OptionsOf', () => {
+  it('derives the public options type from the declaration: all optional, lists also as one string', () => {
+    const declared = defineSettings('@artifacts/typed', {
+      url: { type: 'list', help: 'endpoints' },
+      size: { type: 'integer', default: 1, help: 'size' },
+      mode: { type: 'enum', values: ['a', 'b'] as const, help: 'mode' },
+      dir: { type: 'custom', parse: (v: unknown): string | false => v as string | false, help: 'dir' },
+    });
+    type Options = OptionsOf<typeof declared.specs>;
+    expectTypeOf<Options>().toEqualTypeOf<{
+      url?: string | readonly string[];
+      size?: number;
+      mode?: 'a' | 'b';
+      dir?: string | false;
+    }>();
+    const options: Options = { url: 'http://a,http://b', mode: 'b' };
+    expect(declared.resolve(options).values).toMatchObject({
+      url: ['http://a', 'http://b'],
+      size: 1,
+      mode: 'b',
     });
   });
 });

@@ -30,12 +30,14 @@ export interface SettingSpec<T = unknown> {
   multipleOf?: number;
   /**
    * Custom settings (or a further check of any type): turns the option's value, or the variable's
-   * text, into the setting; throws `invalid_argument` naming `from` when it cannot.
+   * text, into the setting; throws `invalid_argument` naming `from` when it cannot. The type its
+   * `value` is declared with is what the option accepts in TypeScript (`OptionsOf`); at run time it
+   * gets anything (JavaScript callers, the variable's text) and must check.
    */
-  parse?: (value: unknown, from: string) => T;
+  parse?(value: unknown, from: string): T;
 }
 
-type ValueOf<S extends SettingSpec> = S extends { parse: (value: unknown, from: string) => infer R }
+type ValueOf<S extends SettingSpec> = S extends { parse: (...args: never[]) => infer R }
   ? R
   : S extends { type: 'enum'; values: readonly (infer V)[] }
     ? V
@@ -53,6 +55,22 @@ type ValueOf<S extends SettingSpec> = S extends { parse: (value: unknown, from: 
 export type SettingsValues<D extends Record<string, SettingSpec>> = {
   [K in keyof D]: D[K] extends { default: unknown } ? ValueOf<D[K]> : ValueOf<D[K]> | undefined;
 };
+
+/** What an option accepts: a custom setting's `parse` input, a list as one string or several. */
+type InputOf<S extends SettingSpec> = S extends { parse: (value: infer I, from: string) => unknown }
+  ? unknown extends I
+    ? ValueOf<S>
+    : I
+  : S extends { type: 'list' }
+    ? string | readonly string[]
+    : ValueOf<S>;
+
+/**
+ * The public options type of a backend, derived from its declaration (`OptionsOf<typeof
+ * settings.specs>`): every setting optional, typed as the option accepts it. The meaning of each is
+ * in the declaration's `help` and the README table generated from it.
+ */
+export type OptionsOf<D extends Record<string, SettingSpec>> = { [K in keyof D]?: InputOf<D[K]> };
 
 export interface ResolvedSettings<D extends Record<string, SettingSpec>> {
   values: SettingsValues<D>;

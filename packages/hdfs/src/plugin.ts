@@ -7,8 +7,8 @@ import type { HdfsOptions } from './options.js';
 export const hdfsBackend: BackendPlugin<HdfsOptions> = {
   name: '@artifacts/hdfs',
   schemes: ['hdfs', 'viewfs', 'webhdfs', 'swebhdfs'],
-  open(location, options) {
+  open(location, options, context) {
     // No request is made here: connections open on the first operation.
-    return new HdfsDriver(resolveSettings(location, options ?? {}));
+    return new HdfsDriver(resolveSettings(location, options ?? {}), context);
   },
 };

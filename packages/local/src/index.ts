@@ -1,8 +1,8 @@
 import { registerBackend } from '@artifacts/core';
 import { localBackend } from './plugin.js';
 
-export type { LocalDriverOptions } from './local-driver.js';
-export { LocalDriver } from './local-driver.js';
+export type { LocalDriverOptions } from './internal/driver.js';
+export { LocalDriver } from './internal/driver.js';
 export type { LocalBackendOptions } from './plugin.js';
 export { localBackend } from './plugin.js';
 

@@ -1,5 +1,5 @@
 import { type BackendPlugin, defineSettings } from '@artifacts/core';
-import { LocalDriver, type LocalDriverOptions } from './local-driver.js';
+import { LocalDriver, type LocalDriverOptions } from './internal/driver.js';
 
 /** Options `openRepository` passes to the local backend. */
 export interface LocalBackendOptions extends LocalDriverOptions {}

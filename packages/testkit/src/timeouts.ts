@@ -18,7 +18,10 @@ export interface TimeoutSuiteOptions {
    * DataNode) reaches it through `proxy.route` in `open`.
    */
   startProxy?: (target: { host: string; port: number }) => Promise<TcpProxy>;
-  /** The timeout the suite sets, in ms. Default 1500. */
+  /**
+   * The timeout the suite sets, in ms. Default 3000: at 1500 a loaded 2-core CI (load 35–40) saw
+   * event-loop lag pass for a stall on a transfer that never stalled (ftp, sftp).
+   */
   timeoutMs?: number;
   /**
    * Bytes transferred; the proxy paces them to take about 2.5 × the timeout. Default 24 MiB: an
@@ -38,7 +41,7 @@ export interface TimeoutSuiteOptions {
  * stalled leaves nothing behind. Call it at the top level of a backend's integration test file.
  */
 export function describeTimeouts(name: string, options: TimeoutSuiteOptions): void {
-  const timeoutMs = options.timeoutMs ?? 1500;
+  const timeoutMs = options.timeoutMs ?? 3000;
   const bytes = options.bytes ?? 24 * 1024 * 1024;
   const slack = 5000;
   let proxy: TcpProxy;

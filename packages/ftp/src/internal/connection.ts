@@ -1,5 +1,5 @@
 import type { ConnectionFactory } from '@artifacts/core';
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, connectionErrorTest } from '@artifacts/core';
 import { Client, FTPError } from 'basic-ftp';
 import type { FtpSettings } from './settings.js';
 
@@ -12,30 +12,19 @@ export interface FtpConnection {
   onDeath: Array<() => void>;
 }
 
-const CONNECTION_ERRNO = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ECONNABORTED',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'ENOTCONN',
-  'ERR_STREAM_DESTROYED',
-  'ERR_STREAM_WRITE_AFTER_END',
-]);
 const CONNECTION_MESSAGES = /Client is closed|closed|FIN packet|Timeout|socket hang up|not connected/i;
 
 /**
- * True when an error means the control connection is unusable: socket failures, timeouts, and the
- * replies that announce a closing (421) or a transfer cut off (426). 425 (no data connection) is
- * retried with pauses on the same connection instead: a fresh one would not help.
+ * True when an error means the control connection is unusable: core's signs of a broken socket,
+ * timeouts, and the replies that announce a closing (421) or a transfer cut off (426).
  */
-export function isConnectionError(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null || ArtifactsError.is(error)) return false;
-  if (error instanceof FTPError) return error.code === 421 || error.code === 426;
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && CONNECTION_ERRNO.has(code)) return true;
-  return typeof message === 'string' && CONNECTION_MESSAGES.test(message);
-}
+export const isConnectionError = connectionErrorTest({
+  codes: ['ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END'],
+  match: (error) =>
+    error instanceof FTPError
+      ? error.code === 421 || error.code === 426
+      : CONNECTION_MESSAGES.test(String((error as { message?: unknown }).message)),
+});
 
 const CERTIFICATE_CODES =
   /^(?:DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(?:_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_UNTRUSTED|CERT_REJECTED|ERR_TLS_CERT_ALTNAME_INVALID|CERT_SIGNATURE_FAILURE|INVALID_CA)$/;

@@ -63,6 +63,26 @@ describe('error mapping', () => {
     expect((ftpError(reply(552, 'Quota exceeded'), 'x') as ArtifactsError).temporary).toBe(false);
   });
 
+  it('marks a dropped connection temporary (421, 426, a reset or closed socket), not a silent one', () => {
+    const dropped = [
+      reply(421, 'Service not available, closing control connection'),
+      reply(421, 'Timeout (no operation for 1800 seconds)'),
+      reply(426, 'Transfer aborted'),
+      Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+      new Error('Client is closed because Server sent FIN packet unexpectedly, closing connection.'),
+    ];
+    for (const error of dropped) {
+      const mapped = ftpError(error, 'reading /a') as ArtifactsError;
+      expect(mapped.temporary, mapped.message).toBe(true);
+      expect(mapped.message).toContain('reading /a');
+    }
+    expect((ftpError(reply(421, 'Timeout'), 'x') as ArtifactsError).code).toBe('timeout');
+    expect((ftpError(dropped[3], 'x') as ArtifactsError).code).toBe('unavailable');
+    // basic-ftp's own limit on a silent connection: the timeout layer's business, not a retry's.
+    const silent = ftpError(new Error('Timeout (control socket)'), 'x') as ArtifactsError;
+    expect([silent.code, silent.temporary]).toEqual(['timeout', false]);
+  });
+
   it('tells missing paths from other 550 replies', () => {
     expect(isMissing(reply(550, "Can't check for file existence"))).toBe(true);
     expect(isMissing(reply(550, 'Directory not empty'))).toBe(false);

@@ -1,7 +1,6 @@
 import { posix } from 'node:path';
 import { PassThrough, type Readable, Writable } from 'node:stream';
 import {
-  AbandonedTemps,
   ArtifactsError,
   ConnectionPool,
   type DriverCapabilities,
@@ -11,12 +10,12 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
+  FILE_TREE_CAPABILITIES,
+  forEachLimited,
   isTempName,
   type OperationOptions,
-  OrphanTemps,
-  replaceAtomically,
+  RemoteFiles,
   type StorageDriver,
-  type PoolUseOptions as UseOptions,
 } from '@artifacts/core';
 import { type FileInfo, FileType, FTPError } from 'basic-ftp';
 import { type FtpConnection, FtpConnectionFactory, isConnectionError } from './connection.js';
@@ -61,26 +60,6 @@ function parseMlstTime(value: string): Date | undefined {
   return new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms));
 }
 
-/** Attempts after a `425 Can't open data connection` reply, and the pause before each retry. */
-const DATA_RETRIES = 6;
-const dataRetryDelay = (attempt: number) => 100 * 2 ** attempt;
-
-/**
- * Runs a transfer again after `425` replies, with growing pauses (0.1 s … 3.2 s): servers answer
- * 425 when their passive ports are all taken (sockets of earlier transfers still in TIME_WAIT), which
- * passes; a fresh connection would not help. Only while `canRetry` (no byte moved yet).
- */
-async function retryDataConnection<T>(run: () => Promise<T>, canRetry: () => boolean): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await run();
-    } catch (error) {
-      if (replyCode(error) !== 425 || attempt >= DATA_RETRIES || !canRetry()) throw error;
-      await new Promise((resolve) => setTimeout(resolve, dataRetryDelay(attempt)));
-    }
-  }
-}
-
 /** Closes a connection now and tells the pool at once, so that no other operation is handed it. */
 function discard(connection: FtpConnection): void {
   if (connection.dead) return;
@@ -89,29 +68,24 @@ function discard(connection: FtpConnection): void {
   for (const callback of connection.onDeath.splice(0)) callback();
 }
 
-function signalOption(options: OperationOptions): { signal?: AbortSignal } {
-  return options.signal ? { signal: options.signal } : {};
+/** The pool's options for an operation: its signal, and no retry of the pool's own (core retries). */
+function signalOption(options: OperationOptions): { signal?: AbortSignal; retry: () => boolean } {
+  return { ...(options.signal ? { signal: options.signal } : {}), retry: () => false };
 }
 
 /** The FTP StorageDriver: keys are paths below the repository's root directory. */
 export class FtpDriver implements StorageDriver {
-  readonly capabilities: DriverCapabilities = {
-    rangeRead: true,
-    directories: true,
-    checksums: [],
-    multipartUpload: false,
-    presign: false,
-    serverSideCopy: false,
-  };
+  readonly capabilities: DriverCapabilities = FILE_TREE_CAPABILITIES;
   readonly secrets: readonly string[];
   readonly pool: ConnectionPool<FtpConnection>;
   readonly #settings: FtpSettings;
   /** Directories this repository created or saw, so uploads into them skip the round trips. */
   readonly #knownDirs = new Set<string>();
-  /** Temporary files of failed uploads not yet removed (their connection was dropped). */
-  readonly #orphans = new OrphanTemps();
-  /** Directories whose temporary files left by killed writers were swept (the first write into each). */
-  readonly #abandoned = new AbandonedTemps();
+  /**
+   * Atomic writes, and the temporary files of dropped connections and killed writers (judged on the
+   * MLSD `modify` fact; without MLSD only this host's dead writers are recognised).
+   */
+  readonly #files: RemoteFiles<FtpConnection>;
 
   constructor(settings: FtpSettings) {
     this.#settings = settings;
@@ -122,6 +96,16 @@ export class FtpDriver implements StorageDriver {
       operationsPerConnection: 1,
       idleTimeoutMs: settings.idleTimeoutMs,
       label: settings.label,
+    });
+    this.#files = new RemoteFiles(this.pool, {
+      remove: (connection, path) => this.#remove(connection, path),
+      list: async (connection, dir) =>
+        ((await this.#listDir(connection, dir)) ?? []).map((file) => ({
+          name: file.name,
+          isFile: file.isFile,
+          ...(file.modifiedAt ? { modified: file.modifiedAt } : {}),
+        })),
+      isConnectionError,
     });
   }
 
@@ -201,121 +185,45 @@ export class FtpDriver implements StorageDriver {
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
     const target = this.#path(key);
     const dir = posix.dirname(target);
-    try {
-      await this.#use(
-        async (connection) => {
-          if (await this.#ensureDir(connection, dir)) this.#abandoned.markSwept(dir);
-          const onAbort = () => discard(connection);
-          options.signal?.addEventListener('abort', onAbort, { once: true });
-          let uploaded = false;
-          try {
-            await replaceAtomically(
-              target,
-              {
-                write: async (temp) => {
-                  const upload = () =>
-                    retryDataConnection(
-                      () =>
-                        connection.client.uploadFrom(
-                          this.#settings.tls === 'none' ? body : afterHandshake(body, connection.client),
-                          temp,
-                        ),
-                      () => !body.readableDidRead && !connection.dead,
-                    );
-                  try {
-                    await upload();
-                  } catch (error) {
-                    // The directory vanished since it was cached (removed by another client): once more.
-                    if ((replyCode(error) === 553 || replyCode(error) === 550) && !body.readableDidRead) {
-                      this.#forgetDirs(dir);
-                      await this.#ensureDir(connection, dir);
-                      await upload();
-                    } else throw error;
-                  }
-                  uploaded = true;
-                },
-                rename: (temp) => this.#rename(connection, temp, target),
-                remove: async (temp) => {
-                  if ((!uploaded && body.readableDidRead) || connection.dead) {
-                    // A transfer cut half-way leaves the control connection in an unknown state (a
-                    // late 226/426 reply): drop it; the temporary file goes over a fresh connection.
-                    discard(connection);
-                    throw new Error('connection dropped');
-                  }
-                  await connection.client.remove(temp, true);
-                },
-              },
-              { orphans: this.#orphans, ...signalOption(options) },
-            );
-          } finally {
-            options.signal?.removeEventListener('abort', onAbort);
-          }
-          // The write landed: a failed sweep is no failure of it (the next write tries again).
-          await this.#sweepAbandoned(connection, dir).catch(() => undefined);
-        },
-        {
-          ...signalOption(options),
-          // A body that was partly sent cannot be replayed: fail cleanly rather than upload half of it.
-          retry: () => !body.readableDidRead,
-        },
+    const upload = (connection: FtpConnection, temp: string) =>
+      connection.client.uploadFrom(
+        this.#settings.tls === 'none' ? body : afterHandshake(body, connection.client),
+        temp,
       );
+    try {
+      await this.#files.write(target, options, async (connection) => {
+        if (await this.#ensureDir(connection, dir)) this.#files.markSwept(dir);
+        let uploaded = false;
+        return {
+          abort: () => discard(connection),
+          write: async (temp) => {
+            try {
+              await upload(connection, temp);
+            } catch (error) {
+              // The directory vanished since it was cached (removed by another client): once more.
+              if ((replyCode(error) !== 553 && replyCode(error) !== 550) || body.readableDidRead) throw error;
+              this.#forgetDirs(dir);
+              await this.#ensureDir(connection, dir);
+              await upload(connection, temp);
+            }
+            uploaded = true;
+          },
+          rename: (temp) => this.#rename(connection, temp, target),
+          remove: async (temp) => {
+            if ((!uploaded && body.readableDidRead) || connection.dead) {
+              // A transfer cut half-way leaves the control connection in an unknown state (a late
+              // 226/426 reply): drop it; the temporary file goes over a fresh connection.
+              discard(connection);
+              throw new Error('connection dropped');
+            }
+            await connection.client.remove(temp, true);
+          },
+        };
+      });
     } catch (error) {
-      // After an abort (a stalled server, likely still stalled) the next operation removes them.
-      if (this.#orphans.size > 0 && !options.signal?.aborted) await this.#removeOrphans();
       throw ftpError(error, this.#what('writing', target));
     }
     return undefined;
-  }
-
-  /**
-   * Temporary files whose connection was dropped before they could be removed: remove them over a
-   * fresh connection now or, if the server is not back yet, before the next operation (temporary
-   * names are hidden from listings meanwhile).
-   */
-  async #removeOrphans(): Promise<void> {
-    await this.pool
-      .use((connection) => this.#sweep(connection), { signal: AbortSignal.timeout(5000), retry: () => false })
-      .catch(() => undefined);
-  }
-
-  #sweep(connection: FtpConnection): Promise<void> {
-    return this.#orphans.sweep(async (temp) => {
-      await connection.client.remove(temp, true);
-    }, isConnectionError);
-  }
-
-  /**
-   * The first write into a directory removes the temporary files writers killed mid-upload left
-   * there (`kill -9`): core's temporary names say which process of which host wrote each one, so a
-   * live writer's file is never touched (see AbandonedTemps for the rule on other hosts' files,
-   * judged by the MLSD `modify` fact; a server without MLSD gives no time, so only this host's
-   * dead writers are recognised there).
-   */
-  #sweepAbandoned(connection: FtpConnection, dir: string): Promise<string[]> {
-    return this.#abandoned.sweepOnce(
-      dir,
-      {
-        list: async () =>
-          ((await this.#listDir(connection, dir)) ?? [])
-            .filter((file) => isTempName(file.name) && !file.name.includes('/'))
-            .map((file) => ({
-              name: file.name,
-              isFile: file.isFile,
-              ...(file.modifiedAt ? { modified: file.modifiedAt } : {}),
-            })),
-        remove: (name) => this.#remove(connection, posix.join(dir, name)),
-      },
-      isConnectionError,
-    );
-  }
-
-  /** pool.use, first removing temporary files left by uploads whose connection was dropped. */
-  #use<T>(fn: (connection: FtpConnection) => Promise<T>, options: UseOptions): Promise<T> {
-    if (this.#orphans.size === 0) return this.pool.use(fn, options);
-    return this.pool.use(async (connection) => {
-      await this.#sweep(connection);
-      return fn(connection);
-    }, options);
   }
 
   async #rename(connection: FtpConnection, from: string, to: string): Promise<void> {
@@ -416,34 +324,34 @@ export class FtpDriver implements StorageDriver {
     let settled = false;
     let delivered = false;
     const stop = () => discard(connection);
-    // A fresh sink per attempt: basic-ftp ends the destination of a failed download (a 425 reply),
-    // and a retry piping into that ended sink fails with "Cannot pipe to a closed or destroyed stream".
-    const newSink = () =>
-      new Writable({
-        highWaterMark: 1024 * 1024,
-        write(chunk: Buffer, _encoding, callback) {
-          if (stoppedEarly) {
-            callback();
-            return;
-          }
-          delivered = true;
-          markStarted();
-          let data = chunk;
-          if (data.length >= remaining) {
-            data = data.subarray(0, remaining);
-            remaining = 0;
-            stoppedEarly = limit !== undefined;
-          } else remaining -= data.length;
-          const ok = out.write(data);
-          if (stoppedEarly) {
-            // The range is complete: end the stream and drop the connection, which aborts RETR.
-            out.end();
-            stop();
-            callback();
-          } else if (ok) callback();
-          else out.once('drain', () => callback());
-        },
-      });
+    // basic-ftp pipes the data connection into this sink after the server's 150; a failure before
+    // it (a 425, a data connection cut) fails the read before `out` is handed out, and core's retry
+    // layer repeats the whole read (a fresh `out`, a fresh sink, a fresh connection).
+    const sink = new Writable({
+      highWaterMark: 1024 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        if (stoppedEarly) {
+          callback();
+          return;
+        }
+        delivered = true;
+        markStarted();
+        let data = chunk;
+        if (data.length >= remaining) {
+          data = data.subarray(0, remaining);
+          remaining = 0;
+          stoppedEarly = limit !== undefined;
+        } else remaining -= data.length;
+        const ok = out.write(data);
+        if (stoppedEarly) {
+          // The range is complete: end the stream and drop the connection, which aborts RETR.
+          out.end();
+          stop();
+          callback();
+        } else if (ok) callback();
+        else out.once('drain', () => callback());
+      },
+    });
     const onAbort = () => {
       out.destroy(signal?.reason as Error);
       stop();
@@ -453,10 +361,7 @@ export class FtpDriver implements StorageDriver {
     out.once('close', () => {
       if (!settled && !out.writableFinished) stop();
     });
-    retryDataConnection(
-      () => connection.client.downloadTo(newSink(), path, start),
-      () => !delivered && !out.destroyed && !connection.dead,
-    ).then(
+    connection.client.downloadTo(sink, path, start).then(
       () => {
         settled = true;
         signal?.removeEventListener('abort', onAbort);
@@ -479,7 +384,10 @@ export class FtpDriver implements StorageDriver {
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
     const path = this.#path(key);
     try {
-      const info = await this.#use((connection) => this.#statPath(connection, path), signalOption(options));
+      const info = await this.#files.use(
+        (connection) => this.#statPath(connection, path),
+        signalOption(options),
+      );
       if (!info) return undefined;
       return {
         key,
@@ -500,10 +408,7 @@ export class FtpDriver implements StorageDriver {
       if (!info?.isDir) return undefined;
     }
     try {
-      return await retryDataConnection(
-        () => connection.client.list(path),
-        () => !connection.dead,
-      );
+      return await connection.client.list(path);
     } catch (error) {
       if (!(error instanceof FTPError) || isConnectionError(error)) throw error;
       const info = await this.#statPath(connection, path);
@@ -534,12 +439,14 @@ export class FtpDriver implements StorageDriver {
     while (pending.length > 0) {
       const key = pending.shift()!;
       const path = this.#path(key);
-      let entries: Array<{ name: string; info: PathInfo }>;
-      try {
-        entries = await this.#use((connection) => this.#entries(connection, path), signalOption(options));
-      } catch (error) {
-        throw ftpError(error, this.#what('listing', path));
-      }
+      // Each directory is one page: core repeats it alone when it fails with a temporary error.
+      const request = () =>
+        this.#files
+          .use((connection) => this.#entries(connection, path), signalOption(options))
+          .catch((error: unknown) => {
+            throw ftpError(error, this.#what('listing', path));
+          });
+      const entries = await (options.page ? options.page(request) : request());
       for (const { name, info } of entries) {
         const child = key === '' ? name : `${key}/${name}`;
         yield info.isDir
@@ -553,7 +460,7 @@ export class FtpDriver implements StorageDriver {
   async delete(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      const tree = await this.#use(async (connection) => {
+      const tree = await this.#files.use(async (connection) => {
         const info = await this.#statPath(connection, path);
         if (!info) return undefined;
         if (!info.isDir) {
@@ -579,16 +486,8 @@ export class FtpDriver implements StorageDriver {
       }, signalOption(options));
       if (!tree) return;
       // Every connection of the pool removes files: one DELE per file is a round trip each.
-      let next = 0;
-      const worker = () =>
-        this.pool.use(async (connection) => {
-          while (next < tree.files.length) {
-            options.signal?.throwIfAborted();
-            await this.#remove(connection, tree.files[next++]!);
-          }
-        }, signalOption(options));
-      await Promise.all(
-        Array.from({ length: Math.min(this.#settings.maxConnections, tree.files.length) }, worker),
+      await forEachLimited(tree.files, this.#settings.maxConnections, (file) =>
+        this.pool.use((connection) => this.#remove(connection, file), signalOption(options)),
       );
       await this.pool.use(async (connection) => {
         // Children come before their parents in `dirs`; the root of the repository stays.
@@ -619,7 +518,7 @@ export class FtpDriver implements StorageDriver {
   async mkdir(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      await this.#use((connection) => this.#ensureDir(connection, path), signalOption(options));
+      await this.#files.use((connection) => this.#ensureDir(connection, path), signalOption(options));
     } catch (error) {
       throw ftpError(error, this.#what('creating directory', path));
     }

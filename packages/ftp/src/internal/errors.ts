@@ -1,4 +1,4 @@
-import { ArtifactsError, type ArtifactsErrorCode, isAbortError } from '@artifacts/core';
+import { ArtifactsError, type ArtifactsErrorCode, fileProtocolError, isAbortError } from '@artifacts/core';
 import { FTPError } from 'basic-ftp';
 import { isConnectionError } from './connection.js';
 
@@ -35,15 +35,20 @@ export function isMissing(error: unknown): boolean {
   );
 }
 
-/** Turns a basic-ftp failure into an ArtifactsError with the right code. Aborts pass through. */
+/**
+ * Turns a basic-ftp failure into an ArtifactsError with the right code. Aborts pass through. A
+ * dropped connection (reset, closed socket, 421/426) and a refused data connection (425) are
+ * `temporary`: core's retry layer runs an idempotent call again, over a fresh connection.
+ */
 export function ftpError(error: unknown, what: string): unknown {
   if (ArtifactsError.is(error) || isAbortError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   const code = replyCode(error);
+  const refused = isDataConnectionRefused(error);
+  // A server's 421/426 or a socket that broke: not basic-ftp's own timeout of a silent connection.
+  const dropped = isConnectionError(error) && (code !== undefined || !/timeout/i.test(message));
   let mapped: ArtifactsErrorCode | undefined;
-  // Temporary: core's retry layer runs the call again (the driver only says so).
-  const temporary = isDataConnectionRefused(error);
-  if (temporary) mapped = 'unavailable';
+  if (refused) mapped = 'unavailable';
   else if (code === 530 || code === 332) mapped = 'unauthenticated';
   else if (code === 550 || code === 450)
     mapped = isMissing(error)
@@ -56,15 +61,9 @@ export function ftpError(error: unknown, what: string): unknown {
   else if (code === 502 || code === 504) mapped = 'unsupported';
   else if (isConnectionError(error)) mapped = /timeout/i.test(message) ? 'timeout' : 'unavailable';
   if (mapped === undefined) return error;
-  const prefix =
-    mapped === 'not_found'
-      ? `${what}: no such file or directory`
-      : mapped === 'permission_denied'
-        ? `${what}: permission denied`
-        : temporary
-          ? `${what}: the FTP server could not open a data connection`
-          : mapped === 'unavailable'
-            ? `${what}: the FTP connection failed`
-            : `${what} failed`;
-  return new ArtifactsError(mapped, `${prefix} (${message})`, { cause: error, temporary });
+  return fileProtocolError(mapped, what, error, {
+    protocol: 'FTP',
+    temporary: refused || dropped,
+    ...(refused ? { reason: 'the FTP server could not open a data connection' } : {}),
+  });
 }

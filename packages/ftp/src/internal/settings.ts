@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { ArtifactsError, type ArtifactUri, defineSettings } from '@artifacts/core';
-import type { FtpOptions, FtpTlsMode } from '../options.js';
+import { ArtifactsError, type ArtifactUri, defineSettings, type OptionsOf } from '@artifacts/core';
 
 /** Everything needed to open a connection, resolved once per repository. */
 export interface FtpSettings {
@@ -21,6 +20,8 @@ export interface FtpSettings {
 }
 
 const TLS_MODES = ['none', 'explicit', 'implicit'] as const;
+/** How the FTP control and data connections are protected. */
+export type FtpTlsMode = (typeof TLS_MODES)[number];
 const BOOLEAN_WORDS: Record<string, FtpTlsMode> = {
   true: 'explicit',
   '1': 'explicit',
@@ -33,7 +34,7 @@ const BOOLEAN_WORDS: Record<string, FtpTlsMode> = {
 };
 
 /** A TLS mode, or a boolean (true = explicit); the variable also takes the boolean words. */
-function tlsMode(value: unknown, from: string): FtpTlsMode {
+function tlsMode(value: FtpTlsMode | boolean, from: string): FtpTlsMode {
   if (value === true) return 'explicit';
   if (value === false) return 'none';
   const text = typeof value === 'string' ? value.toLowerCase() : undefined;
@@ -45,7 +46,7 @@ function tlsMode(value: unknown, from: string): FtpTlsMode {
   return mode;
 }
 
-function caList(value: unknown): (string | Buffer)[] {
+function caList(value: string | Uint8Array | readonly (string | Uint8Array)[]): (string | Buffer)[] {
   const list = (Array.isArray(value) ? value : [value]) as unknown[];
   if (!list.every((item) => typeof item === 'string' || item instanceof Uint8Array))
     throw ArtifactsError.invalidArgument('option ca must be PEM text or bytes, or a list of them');
@@ -125,6 +126,9 @@ async function loadCa(file: string): Promise<(string | Buffer)[]> {
     });
   }
 }
+
+/** Options of `openRepository('ftp://…' | 'ftps://…', options)`, as the declaration gives them. */
+export type FtpOptions = OptionsOf<typeof ftpSettings.specs>;
 
 /** Resolves options, the URI, environment variables and defaults into connection settings. */
 export async function resolveSettings(location: ArtifactUri, options: FtpOptions): Promise<FtpSettings> {

@@ -1,22 +1,30 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import {
+  AbandonedTemps,
   ArtifactsError,
-  type DriverCapabilities,
+  type ByteRange,
   type DriverEntry,
   type DriverListOptions,
   type DriverReadOptions,
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
-  isAbandonedTemp,
+  engineOptions,
+  FILE_TREE_CAPABILITIES,
   isTempName,
+  type OpenContext,
   type OperationOptions,
   OrphanTemps,
+  type RangedReadOptions,
+  type RangeSource,
+  type ReadToFileOptions,
+  rangedRead,
+  rangedReadToFile,
   replaceAtomically,
   type StorageDriver,
+  type SweepCandidate,
 } from '@artifacts/core';
-import { isRetriableError } from './errors.js';
 import type { HdfsSettings } from './settings.js';
 import { type FileStatus, WebHdfsClient } from './webhdfs-client.js';
 
@@ -30,26 +38,21 @@ interface DirectoryListing {
 
 /** The HDFS StorageDriver over WebHDFS: keys are paths below the repository's root directory. */
 export class HdfsDriver implements StorageDriver {
-  readonly capabilities: DriverCapabilities = {
-    rangeRead: true,
-    directories: true,
-    // GETFILECHECKSUM is an MD5 of per-block MD5s of CRCs: not a digest of the bytes core can compare.
-    checksums: [],
-    multipartUpload: false,
-    presign: false,
-    serverSideCopy: false,
-  };
+  // GETFILECHECKSUM is an MD5 of per-block MD5s of CRCs: not a digest of the bytes core can compare.
+  readonly capabilities = FILE_TREE_CAPABILITIES;
   readonly client: WebHdfsClient;
   readonly #settings: HdfsSettings;
+  readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
   /** Temporary files of failed uploads whose removal failed (the NameNode was unreachable). */
   readonly #orphans = new OrphanTemps();
   /** Directories whose abandoned temporary files this driver has swept (once each). */
-  readonly #swept = new Set<string>();
+  readonly #abandoned = new AbandonedTemps();
   /** Null until known: whether the NameNode has LISTSTATUS_BATCH (Hadoop ≥ 2.8). */
   #batchListing: boolean | null = null;
 
-  constructor(settings: HdfsSettings) {
+  constructor(settings: HdfsSettings, context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {}) {
     this.#settings = settings;
+    this.#context = context;
     this.client = new WebHdfsClient(settings);
   }
 
@@ -79,25 +82,11 @@ export class HdfsDriver implements StorageDriver {
       target,
       {
         write: async (temp) => {
-          for (let attempt = 0; ; attempt++) {
-            // CREATE makes the missing parents; overwrite=true lets a retried CREATE replace its own temp.
-            const location = await this.client.redirect(
-              'PUT',
-              temp,
-              'CREATE',
-              { overwrite: true },
-              { signal, idempotent: true, what },
-            );
-            created = true;
-            try {
-              await this.client.upload(location, body, { signal, what });
-              return;
-            } catch (error) {
-              // A body that was partly sent cannot be replayed: only an untouched one is sent again.
-              if (attempt < 2 && !body.readableDidRead && isRetriableError(error)) continue;
-              throw error;
-            }
-          }
+          // CREATE makes the missing parents. A failure before the body was read is repeated by
+          // core's retry layer (the whole write, with a fresh temporary name).
+          const location = await this.client.redirect('PUT', temp, 'CREATE', {}, { signal, what });
+          created = true;
+          await this.client.upload(location, body, { signal, what });
         },
         rename: (temp) => this.#rename(temp, target, what, signal),
         remove: async (temp) => {
@@ -113,29 +102,25 @@ export class HdfsDriver implements StorageDriver {
   }
 
   /**
-   * The first write into a directory (per driver) removes the temporary files that writers killed
-   * before they could clean up left there (`kill -9`, a crash): core's temporary names say which
-   * process of which host wrote them, so a live writer's file is never touched. Best effort: a
-   * failure leaves them hidden from listings, for a later sweep.
+   * The first write into a directory removes the temporary files writers killed before they could
+   * clean up left there (`kill -9`): core's temporary names say which process of which host wrote
+   * them, so a live writer's file is never touched. Best effort: the write itself reports a NameNode
+   * that does not answer.
    */
   async #sweepAbandoned(dir: string, signal: AbortSignal | undefined): Promise<void> {
-    if (this.#swept.has(dir)) return;
-    if (this.#swept.size >= 10_000) this.#swept.clear();
-    this.#swept.add(dir);
-    try {
-      const abandoned: string[] = [];
-      for await (const status of this.#listDir(dir, signal)) {
-        if (
-          status.type === 'FILE' &&
-          isTempName(status.pathSuffix) &&
-          isAbandonedTemp(status.pathSuffix, status.modificationTime)
-        )
-          abandoned.push(posix.join(dir, status.pathSuffix));
-      }
-      for (const temp of abandoned) await this.#removeTemp(temp);
-    } catch {
-      // the write itself reports a NameNode that does not answer
-    }
+    const list = async () => {
+      const entries: SweepCandidate[] = [];
+      for await (const { pathSuffix: name, modificationTime, type } of this.#listDir(dir, signal))
+        entries.push({
+          name,
+          ...(modificationTime ? { modified: modificationTime } : {}),
+          isFile: type === 'FILE',
+        });
+      return entries;
+    };
+    await this.#abandoned
+      .sweepOnce(dir, { list, remove: (name) => this.#removeTemp(posix.join(dir, name)) }, () => false)
+      .catch(() => undefined);
   }
 
   /**
@@ -149,7 +134,7 @@ export class HdfsDriver implements StorageDriver {
         temp,
         'RENAME',
         { destination: target, renameoptions: 'OVERWRITE' },
-        { signal, idempotent: true, what },
+        { signal, what },
       );
     } catch (error) {
       // A retried RENAME whose first attempt went through finds no source: the file is in place.
@@ -168,7 +153,7 @@ export class HdfsDriver implements StorageDriver {
     // file on its side when the upload reaches it, possibly after a first DELETE: check and repeat.
     // An error (the NameNode is unreachable, restarting say) leaves it to OrphanTemps, which tries
     // again before the next write.
-    const options = { idempotent: true, what: `removing ${temp}` };
+    const options = { what: `removing ${temp}` };
     for (let attempt = 0; attempt < 5; attempt++) {
       await this.client.json(
         'DELETE',
@@ -187,40 +172,55 @@ export class HdfsDriver implements StorageDriver {
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
+    return rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range));
+  }
+
+  /** A download: parallel OPENs of ranges, written at their offsets into `localPath` (core's temporary file). */
+  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
+    await rangedReadToFile(this.#rangeSource(key), localPath, {
+      ...this.#rangedOptions(key, options, undefined),
+      onBytes: options.onBytes,
+    });
+  }
+
+  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
+    return {
+      range,
+      partSize: this.#settings.downloadPartSize,
+      concurrency: this.#settings.maxConnections,
+      ...engineOptions(this.#context, options),
+      what: `reading ${this.#path(key)} on ${this.label}`,
+    };
+  }
+
+  /**
+   * OPEN with offset/length for core's ranged-read engine. The first request learns the file's size
+   * and inode id (GETFILESTATUS); every later range opens that inode (`/.reserved/.inodes/<id>`), so
+   * a file replaced mid-read (a new inode) fails as changed instead of mixing two files.
+   */
+  #rangeSource(key: string): RangeSource {
     const path = this.#path(key);
     const what = `reading ${path} on ${this.label}`;
-    const { range, signal } = options;
-    const params: Record<string, number | undefined> = {};
-    let length: number | undefined;
-    if (range) {
-      params.offset = range.start;
-      if (range.end !== undefined) {
-        length = Math.max(0, range.end - range.start + 1);
-        params.length = length;
-      }
-      // OPEN refuses an offset at or past the end; an empty range needs no DataNode.
-      const status = await this.#status(path, signal, what);
-      if (status?.type !== 'FILE') throw ArtifactsError.notFound(`${path} on ${this.label}`);
-      if (range.start >= status.length || length === 0) {
-        return { stream: Readable.from([]), size: 0, totalSize: status.length };
-      }
-    }
-    for (let attempt = 0; ; attempt++) {
-      const location = await this.client.redirect('GET', path, 'OPEN', params, {
-        signal,
-        idempotent: true,
-        what,
-      });
-      try {
-        const response = await this.client.download(location, { signal, what });
-        const header = response.headers['content-length'];
-        const size = typeof header === 'string' ? Number(header) : undefined;
-        return { stream: response.body, ...(size === undefined || Number.isNaN(size) ? {} : { size }) };
-      } catch (error) {
-        if (attempt < 2 && isRetriableError(error)) continue;
-        throw error;
-      }
-    }
+    let total = 0;
+    return {
+      readRange: async ({ start, end, pin, signal }) => {
+        if (pin === undefined) {
+          const status = await this.#status(path, signal, what);
+          if (status?.type !== 'FILE') throw ArtifactsError.notFound(`${path} on ${this.label}`);
+          total = status.length;
+          pin = status.fileId === undefined ? undefined : String(status.fileId);
+        }
+        const last = Math.min(end, total - 1);
+        // OPEN refuses an offset at or past the end: an empty range needs no DataNode.
+        if (start > last)
+          return { stream: Readable.from([]), served: { start, end: start - 1 }, totalSize: total, pin };
+        const source = pin === undefined ? path : `/.reserved/.inodes/${pin}`;
+        const params = { offset: start, length: last - start + 1 };
+        const location = await this.client.redirect('GET', source, 'OPEN', params, { signal, what });
+        const stream = await this.client.download(location, { signal, what });
+        return { stream, served: { start, end: last }, totalSize: total, pin };
+      },
+    };
   }
 
   async #status(
@@ -234,7 +234,7 @@ export class HdfsDriver implements StorageDriver {
         path,
         'GETFILESTATUS',
         {},
-        { signal, idempotent: true, what },
+        { signal, what },
       );
       return answer.FileStatus;
     } catch (error) {
@@ -268,7 +268,7 @@ export class HdfsDriver implements StorageDriver {
             path,
             'LISTSTATUS_BATCH',
             { startAfter },
-            { signal, idempotent: true, what },
+            { signal, what },
           );
           this.#batchListing = true;
           const page = answer.DirectoryListing.partialListing.FileStatuses.FileStatus;
@@ -294,7 +294,7 @@ export class HdfsDriver implements StorageDriver {
         path,
         'LISTSTATUS',
         {},
-        { signal, idempotent: true, what },
+        { signal, what },
       );
       for (const status of answer.FileStatuses.FileStatus) {
         if (status.pathSuffix === '') return;
@@ -343,11 +343,7 @@ export class HdfsDriver implements StorageDriver {
       path,
       'DELETE',
       { recursive: true },
-      {
-        signal,
-        idempotent: true,
-        what: `deleting ${path} on ${this.label}`,
-      },
+      { signal, what: `deleting ${path} on ${this.label}` },
     );
   }
 
@@ -358,11 +354,7 @@ export class HdfsDriver implements StorageDriver {
       path,
       'MKDIRS',
       {},
-      {
-        signal: options.signal,
-        idempotent: true,
-        what: `creating directory ${path} on ${this.label}`,
-      },
+      { signal: options.signal, what: `creating directory ${path} on ${this.label}` },
     );
   }
 

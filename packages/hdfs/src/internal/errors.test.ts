@@ -1,12 +1,8 @@
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, isTemporaryError } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
-import {
-  connectionError,
-  isRetriableError,
-  isStandby,
-  parseRemoteException,
-  webhdfsError,
-} from './errors.js';
+import { connectionError, isStandby, parseRemoteException, webhdfsError } from './errors.js';
+
+const isRetriableError = (error: unknown) => isTemporaryError(error);
 
 const remote = (exception: string, message = 'detail') =>
   JSON.stringify({
@@ -57,11 +53,13 @@ describe('RemoteException → ArtifactsError', () => {
     expect(isRetriableError(webhdfsError(503, 'busy', 'x'))).toBe(true);
     expect(isRetriableError(webhdfsError(404, remote('FileNotFoundException'), 'x'))).toBe(false);
     expect(isRetriableError(webhdfsError(500, remote('IOException'), 'x'))).toBe(false);
+    expect(isRetriableError(webhdfsError(500, 'oops', 'x'))).toBe(false);
     const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
     expect(isRetriableError(refused)).toBe(true);
     const wrapped = connectionError(refused, 'listing /a');
     expect(ArtifactsError.is(wrapped, 'unavailable')).toBe(true);
     expect(isRetriableError(wrapped)).toBe(true);
+    expect(isRetriableError(connectionError(refused, 'listing /a', true))).toBe(false);
     expect(isRetriableError(new Error('other'))).toBe(false);
   });
 });

@@ -128,11 +128,11 @@ describe('WebHdfsClient with Kerberos', () => {
       user: undefined,
       kerberos: auth(cacheA, 'alice'),
       maxConnections: 2,
+      downloadPartSize: 1024,
       ca: undefined,
-      retryTimeoutMs: 0,
       label: 'test',
     });
-    const stat = () => client.json('GET', '/r/a', 'GETFILESTATUS', {}, { idempotent: true, what: 'stat' });
+    const stat = () => client.json('GET', '/r/a', 'GETFILESTATUS', {}, { what: 'stat' });
     await stat();
     await stat();
     refused = 'hadoop.auth="u=alice&s=1"';

@@ -94,7 +94,7 @@ describe('resolveSettings', () => {
     expect(s.kerberos?.reason).toContain(dir);
   });
 
-  it('pool size and retry budget: option > env > default, validated', () => {
+  it('pool size and download part size: option > env > default, validated', () => {
     expect(resolveSettings(uri('webhdfs://h/a'), {}, {}).maxConnections).toBe(4);
     expect(
       resolveSettings(uri('webhdfs://h/a'), {}, { ARTIFACTS_HDFS_MAX_CONNECTIONS: '2' }).maxConnections,
@@ -107,10 +107,15 @@ describe('resolveSettings', () => {
     expect(() => resolveSettings(uri('webhdfs://h/a'), {}, { ARTIFACTS_HDFS_MAX_CONNECTIONS: 'x' })).toThrow(
       /ARTIFACTS_HDFS_MAX_CONNECTIONS/,
     );
-    expect(resolveSettings(uri('webhdfs://h/a'), {}, {}).retryTimeoutMs).toBe(30_000);
+    expect(resolveSettings(uri('webhdfs://h/a'), {}, {}).downloadPartSize).toBe(16 * 1024 * 1024);
     expect(
-      resolveSettings(uri('webhdfs://h/a'), {}, { ARTIFACTS_HDFS_RETRY_TIMEOUT_MS: '0' }).retryTimeoutMs,
-    ).toBe(0);
+      resolveSettings(uri('webhdfs://h/a'), {}, { ARTIFACTS_HDFS_DOWNLOAD_PART_SIZE: '1024' })
+        .downloadPartSize,
+    ).toBe(1024);
+    // Retries are core's alone: the old option is refused, naming it.
+    expect(() => resolveSettings(uri('webhdfs://h/a'), { retryTimeoutMs: 0 } as object, {})).toThrow(
+      /retryTimeoutMs/,
+    );
   });
 
   it('reads the CA file, and names it when it cannot', () => {

@@ -1,12 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { ArtifactsError, type ArtifactUri, defineSettings, redactUri } from '@artifacts/core';
-import type { HdfsOptions } from '../options.js';
+import { ArtifactsError, type ArtifactUri, defineSettings, type OptionsOf, redactUri } from '@artifacts/core';
 import { hadoopConfDir, loadHadoopConf, normalizeEndpoints, resolveTarget } from './hadoop-conf.js';
 import type { KerberosAuth } from './kerberos.js';
-
-export const DEFAULT_MAX_CONNECTIONS = 4;
-export const DEFAULT_RETRY_TIMEOUT_MS = 30_000;
 
 /** Everything a driver needs, resolved once when the repository opens. */
 export interface HdfsSettings {
@@ -19,9 +15,10 @@ export interface HdfsSettings {
   /** SPNEGO (ticket cache and principal) when Kerberos is on; undefined = simple authentication. */
   kerberos: KerberosAuth | undefined;
   maxConnections: number;
+  /** Bytes per OPEN of a ranged read. */
+  downloadPartSize: number;
   /** Extra CA certificates (PEM) for https endpoints. */
   ca: string | undefined;
-  retryTimeoutMs: number;
   /** The repository for messages: redacted URI and how its endpoint was found. */
   label: string;
 }
@@ -60,7 +57,7 @@ export const hdfsSettings = defineSettings('@artifacts/hdfs', {
     type: 'integer',
     env: 'ARTIFACTS_HDFS_MAX_CONNECTIONS',
     min: 1,
-    default: DEFAULT_MAX_CONNECTIONS,
+    default: 4,
     help: 'sockets open at once to each NameNode and to each DataNode, at most; more operations queue. Kept alive 10 s when idle',
   },
   caFile: {
@@ -69,19 +66,20 @@ export const hdfsSettings = defineSettings('@artifacts/hdfs', {
     defaultText: "Node's CA store",
     help: 'PEM file of extra certificate authorities for `swebhdfs://` / `https://` endpoints. Verification is never turned off',
   },
-  retryTimeoutMs: {
-    type: 'number',
-    env: 'ARTIFACTS_HDFS_RETRY_TIMEOUT_MS',
-    min: 0,
-    default: DEFAULT_RETRY_TIMEOUT_MS,
-    help: 'how long an idempotent call keeps retrying (100 ms, doubling up to 2 s) while a NameNode that answered before refuses connections (restarts), is in safe mode, standby, or answers 502/503/504. `0` = no retry',
+  downloadPartSize: {
+    type: 'integer',
+    env: 'ARTIFACTS_HDFS_DOWNLOAD_PART_SIZE',
+    min: 1,
+    default: 16 * 1024 * 1024,
+    defaultText: '`16777216` (16 MiB)',
+    help: 'bytes per ranged OPEN of a download; `maxConnections` ranges are read at once',
   },
 });
 
 /** Options win over environment variables, which win over the Hadoop configuration and defaults. */
 export function resolveSettings(
   location: ArtifactUri,
-  options: HdfsOptions,
+  options: OptionsOf<typeof hdfsSettings.specs>,
   env: NodeJS.ProcessEnv = process.env,
 ): HdfsSettings {
   const { values, sources } = hdfsSettings.resolve(options, { env });
@@ -133,8 +131,8 @@ export function resolveSettings(
     user,
     kerberos,
     maxConnections: values.maxConnections,
+    downloadPartSize: values.downloadPartSize,
     ca,
-    retryTimeoutMs: values.retryTimeoutMs,
     label: `${redactUri(location.uri)} (WebHDFS ${target.endpoints.join(', ')} from ${target.source})`,
   };
 }

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, createRetrier } from '@artifacts/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { HdfsSettings } from './settings.js';
 import { WebHdfsClient } from './webhdfs-client.js';
@@ -40,20 +40,14 @@ const settings = (endpoints: string[], extra: Partial<HdfsSettings> = {}): HdfsS
   user: 'alice',
   kerberos: undefined,
   maxConnections: 2,
+  downloadPartSize: 1024,
   ca: undefined,
-  retryTimeoutMs: 5000,
   label: 'test',
   ...extra,
 });
 
 const stat = (client: WebHdfsClient) =>
-  client.json<{ FileStatus: { length: number } }>(
-    'GET',
-    '/r/a b',
-    'GETFILESTATUS',
-    {},
-    { idempotent: true, what: 'stat' },
-  );
+  client.json<{ FileStatus: { length: number } }>('GET', '/r/a b', 'GETFILESTATUS', {}, { what: 'stat' });
 
 describe('WebHdfsClient', () => {
   it('fails over from a standby NameNode to the active one, and stays there', async () => {
@@ -78,26 +72,30 @@ describe('WebHdfsClient', () => {
     await client.close();
   });
 
-  it('retries RetriableException until the NameNode answers, within retryTimeoutMs', async () => {
+  it('never retries itself: RetriableException is marked temporary, and core repeats it', async () => {
     let calls = 0;
     const nn = await fake((_req, res) =>
       ++calls < 3 ? remote(res, 403, 'RetriableException') : fileStatus(res),
     );
     const client = new WebHdfsClient(settings([nn]));
-    expect((await stat(client)).FileStatus.length).toBe(3);
+    const error = await stat(client).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'unavailable') && error.temporary).toBe(true);
+    expect(calls).toBe(1);
+    const retrier = createRetrier({ baseDelayMs: 1 });
+    expect((await retrier.run('stat', 'a b', () => stat(client))).FileStatus.length).toBe(3);
     expect(calls).toBe(3);
     await client.close();
   });
 
-  it('gives up with unavailable when retries are off, and never retries a not_found', async () => {
+  it('a SafeModeException is one temporary unavailable, a not_found is not temporary', async () => {
     let calls = 0;
     const busy = await fake((_req, res) => {
       calls++;
       remote(res, 403, 'SafeModeException');
     });
-    const client = new WebHdfsClient(settings([busy], { retryTimeoutMs: 0 }));
+    const client = new WebHdfsClient(settings([busy]));
     const error = await stat(client).catch((e: unknown) => e);
-    expect(ArtifactsError.is(error, 'unavailable')).toBe(true);
+    expect(ArtifactsError.is(error, 'unavailable') && error.temporary).toBe(true);
     expect(calls).toBe(1);
     await client.close();
 
@@ -107,7 +105,10 @@ describe('WebHdfsClient', () => {
       remote(res, 404, 'FileNotFoundException');
     });
     const client2 = new WebHdfsClient(settings([missing]));
-    expect(await stat(client2).catch((e: unknown) => (e as ArtifactsError).code)).toBe('not_found');
+    const missed = await createRetrier({ baseDelayMs: 1 })
+      .run('stat', 'a b', () => stat(client2))
+      .catch((e: unknown) => e);
+    expect(ArtifactsError.is(missed, 'not_found') && !missed.temporary).toBe(true);
     expect(missingCalls).toBe(1);
     await client2.close();
   });
@@ -147,33 +148,45 @@ describe('WebHdfsClient', () => {
     await client.close();
   });
 
-  it('fails at once on a refused connection to NameNodes that never answered', async () => {
+  it('a refused connection to NameNodes that never answered is not temporary: core does not retry it', async () => {
     // A port nothing listens on: bind one, note it, close it.
     const closed = await fake(() => undefined);
     await new Promise((r) => servers.pop()!.close(r));
-    const client = new WebHdfsClient(settings([closed, closed], { retryTimeoutMs: 30_000 }));
+    const client = new WebHdfsClient(settings([closed, closed]));
     const started = Date.now();
-    const error = await stat(client).catch((e: unknown) => e);
-    expect(ArtifactsError.is(error, 'unavailable')).toBe(true);
-    expect((error as Error).message).toMatch(/ECONNREFUSED/);
-    expect(Date.now() - started).toBeLessThan(5000);
+    const error = await createRetrier()
+      .run('stat', 'a b', () => stat(client))
+      .catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'unavailable') && !error.temporary).toBe(true);
+    expect((error as Error).message).toMatch(/ECONNREFUSED.*is the NameNode running/);
+    expect(Date.now() - started).toBeLessThan(1000);
     await client.close();
   });
 
-  it('waits for a NameNode that answered before and now refuses (a restart), within retryTimeoutMs', async () => {
+  it('a NameNode that answered before and now refuses (a restart) is temporary: core retries until it is back', async () => {
     const server = createServer((_req, res) => fileStatus(res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
-    const client = new WebHdfsClient(settings([`http://127.0.0.1:${port}`], { retryTimeoutMs: 30_000 }));
+    const client = new WebHdfsClient(settings([`http://127.0.0.1:${port}`]));
     expect((await stat(client)).FileStatus.length).toBe(3);
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
-    const pending = stat(client);
-    await new Promise((r) => setTimeout(r, 1500));
+    let attempts = 0;
+    const pending = createRetrier({
+      maxAttempts: 20,
+      baseDelayMs: 100,
+      maxDelayMs: 200,
+      random: () => 1,
+    }).run('stat', 'a b', () => {
+      attempts++;
+      return stat(client);
+    });
+    await new Promise((r) => setTimeout(r, 1000));
     const again = createServer((_req, res) => fileStatus(res));
     servers.push(again);
     await new Promise<void>((r) => again.listen(port, '127.0.0.1', r));
     expect((await pending).FileStatus.length).toBe(3);
+    expect(attempts).toBeGreaterThan(1);
     await client.close();
   });
 

@@ -2,22 +2,11 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, isConnectionError, isTemporaryError } from '@artifacts/core';
 import { Agent, type Dispatcher, request } from 'undici';
-import { connectionError, isConnectionError, isRetriableError, isStandby, webhdfsError } from './errors.js';
+import { connectionError, isRefused, isStandby, webhdfsError } from './errors.js';
 import { spnegoToken } from './kerberos.js';
 import type { HdfsSettings } from './settings.js';
-
-/** True when a connection was refused outright (nothing listens at that address). */
-function refused(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    if ((current as { code?: unknown }).code === 'ECONNREFUSED') return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
-}
 
 /** One FileStatus of GETFILESTATUS / LISTSTATUS. */
 export interface FileStatus {
@@ -25,14 +14,14 @@ export interface FileStatus {
   type: 'FILE' | 'DIRECTORY' | 'SYMLINK';
   length: number;
   modificationTime?: number;
+  /** The inode id (Hadoop ≥ 2.4). */
+  fileId?: number;
 }
 
 export type Params = Record<string, string | number | boolean | undefined>;
 
 export interface CallOptions {
   signal?: AbortSignal | undefined;
-  /** Safe to send again after a connection failure or a retriable exception. */
-  idempotent: boolean;
   /** What is being done, for messages ("reading /a/b"). */
   what: string;
 }
@@ -42,8 +31,8 @@ type ResponseData = Dispatcher.ResponseData;
 /**
  * A small WebHDFS client on undici: one keep-alive Agent (at most `maxConnections` sockets per
  * origin, NameNode and DataNodes alike), redirects to DataNodes followed by hand so that request
- * bodies stream exactly once, retries of idempotent calls while the NameNode restarts, and
- * failover between HA NameNodes on StandbyException.
+ * bodies stream exactly once, and failover between HA NameNodes. It never retries: its errors say
+ * whether another attempt may succeed (`temporary`), and core's retry layer repeats them.
  */
 export class WebHdfsClient {
   readonly #settings: HdfsSettings;
@@ -126,8 +115,8 @@ export class WebHdfsClient {
 
   /**
    * One NameNode call. Answers 2xx and 307 are returned with their body unread; errors are thrown as
-   * ArtifactsErrors. Idempotent calls are retried on connection failures and retriable exceptions
-   * for up to `retryTimeoutMs`, trying the next NameNode after a StandbyException.
+   * ArtifactsErrors. A StandbyException or a broken connection moves on to the next NameNode (HA
+   * failover), each tried once per call.
    */
   async call(
     method: string,
@@ -138,12 +127,10 @@ export class WebHdfsClient {
   ): Promise<ResponseData> {
     if (this.#closed)
       throw new ArtifactsError('failed_precondition', `${options.what}: the repository is closed`);
-    const { endpoints, retryTimeoutMs } = this.#settings;
-    const deadline = Date.now() + retryTimeoutMs;
-    let delay = 100;
-    for (let attempt = 0; ; attempt++) {
+    const { endpoints } = this.#settings;
+    let error: unknown;
+    for (let tried = 0, refreshed = false; tried < endpoints.length; tried++) {
       const endpoint = endpoints[this.#active] ?? endpoints[0]!;
-      let error: unknown;
       try {
         const response = await request(this.#url(endpoint, path, op, params), {
           method: method as Dispatcher.HttpMethod,
@@ -157,9 +144,11 @@ export class WebHdfsClient {
           this.#keepAuthCookie(endpoint, response);
           // a refused cookie (expired, or the NameNode restarted with a new secret): once more with
           // a fresh token; the call was not carried out, so this is safe for any call
-          if (response.statusCode === 401 && sentCookie !== undefined) {
+          if (response.statusCode === 401 && sentCookie !== undefined && !refreshed) {
             this.#authCookies.delete(endpoint);
             await response.body.dump();
+            refreshed = true;
+            tried--;
             continue;
           }
         }
@@ -172,31 +161,16 @@ export class WebHdfsClient {
         );
       } catch (thrown) {
         options.signal?.throwIfAborted();
-        if (ArtifactsError.is(thrown)) throw thrown;
-        if (!isConnectionError(thrown)) throw thrown;
-        error = connectionError(thrown, `${options.what} (${endpoint})`);
+        if (ArtifactsError.is(thrown) || !isConnectionError(thrown)) throw thrown;
+        // Refused by a NameNode that never answered: a wrong port or a server that is not running,
+        // which waiting will not fix (unless another NameNode of the list answers).
+        const dead = isRefused(thrown) && !endpoints.some((e) => this.#answered.has(e));
+        error = connectionError(thrown, `${options.what} (${endpoint})`, dead);
       }
-      if (endpoints.length > 1 && (isStandby(error) || isConnectionError(error) || isRetriableError(error))) {
-        this.#active = (this.#active + 1) % endpoints.length;
-        // A StandbyException is answered at once: try every NameNode before waiting.
-        if (isStandby(error) && attempt % endpoints.length !== endpoints.length - 1) continue;
-      }
-      // Connection refused by every NameNode, none of which ever answered: a wrong port or a server
-      // that is not running, which waiting will not fix. A NameNode that answered before is
-      // restarting, and is waited for (up to retryTimeoutMs).
-      if (
-        refused(error) &&
-        attempt >= endpoints.length - 1 &&
-        !endpoints.some((candidate) => this.#answered.has(candidate))
-      ) {
-        throw error;
-      }
-      if (!options.idempotent || !isRetriableError(error) || Date.now() + delay > deadline) throw error;
-      await sleep(delay, undefined, options.signal ? { signal: options.signal } : {}).catch(() =>
-        options.signal?.throwIfAborted(),
-      );
-      delay = Math.min(delay * 2, 2000);
+      if (!(isStandby(error) || isTemporaryError(error) || isConnectionError(error))) throw error;
+      this.#active = (this.#active + 1) % endpoints.length;
     }
+    throw error;
   }
 
   /** A call answered with JSON (GETFILESTATUS, LISTSTATUS, MKDIRS, DELETE, RENAME). */
@@ -272,26 +246,38 @@ export class WebHdfsClient {
     }
   }
 
-  /** The DataNode half of OPEN: the request to the redirect's URL (no retry here). */
+  /**
+   * The DataNode half of OPEN: the body of the redirect's URL. Through node:http, as uploads: the
+   * DataNode closes each connection after its answer, and undici's parser asserts (crashing the
+   * process) when that end arrives while a ranged read holds the body paused for back-pressure.
+   */
   async download(
     location: string,
     options: { signal?: AbortSignal | undefined; what: string },
-  ): Promise<ResponseData> {
-    let response: ResponseData;
+  ): Promise<Readable> {
+    const url = new URL(location);
+    const https = url.protocol === 'https:';
+    const what = `${options.what} (DataNode ${url.host})`;
+    const req = (https ? httpsRequest : httpRequest)(url, {
+      agent: https ? this.#httpsAgent : this.#httpAgent,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    let response: IncomingMessage;
     try {
-      response = await request(location, {
-        method: 'GET',
-        dispatcher: this.#agent,
-        ...(options.signal ? { signal: options.signal } : {}),
+      response = await new Promise<IncomingMessage>((resolve, reject) => {
+        req.once('response', resolve);
+        req.once('error', reject);
+        req.end();
       });
     } catch (error) {
       options.signal?.throwIfAborted();
-      if (isConnectionError(error))
-        throw connectionError(error, `${options.what} (DataNode ${new URL(location).host})`);
+      if (isConnectionError(error)) throw connectionError(error, what);
       throw error;
     }
     if (response.statusCode !== 200) {
-      throw webhdfsError(response.statusCode, await response.body.text(), `${options.what} (DataNode)`);
+      const chunks: Buffer[] = [];
+      for await (const chunk of response) if (chunks.length < 64) chunks.push(chunk as Buffer);
+      throw webhdfsError(response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), what);
     }
     return response;
   }

@@ -57,7 +57,7 @@ describe('WebHDFS endpoint discovery', () => {
   it('without configuration or override, hdfs://host:rpcport tries http://host:9870 and says so', async () => {
     delete process.env.ARTIFACTS_HDFS_WEBHDFS_URL;
     delete process.env.HADOOP_CONF_DIR;
-    const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'noconf'), { retryTimeoutMs: 0 });
+    const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'noconf'));
     const error = await repo.stat('x').catch((e: unknown) => e);
     expect(ArtifactsError.is(error, 'unavailable')).toBe(true);
     expect((error as Error).message).toContain('127.0.0.1:9870');

@@ -1,7 +1,7 @@
 import { createSecretKey } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { ConnectionFactory } from '@artifacts/core';
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, connectionErrorTest } from '@artifacts/core';
 import ssh2, {
   type AnyAuthMethod,
   type AuthenticationType,
@@ -52,28 +52,19 @@ export const SFTP_STATUS = {
   OP_UNSUPPORTED: 8,
 } as const;
 
-const CONNECTION_MESSAGES =
-  /No response from server|Not connected|Channel (?:is )?not open|socket (?:hang up|has been ended)|write after end|This socket is closed|Connection lost|Keepalive timeout/i;
-const CONNECTION_ERRNO = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'ENOTCONN',
-  'ERR_STREAM_DESTROYED',
-  'ERR_STREAM_WRITE_AFTER_END',
-]);
-
 /** True when an error means the SSH connection or its SFTP channel is gone. */
-export function isConnectionError(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  if (ArtifactsError.is(error)) return false;
-  const { code, level, message } = error as { code?: unknown; level?: unknown; message?: unknown };
-  if (code === SFTP_STATUS.NO_CONNECTION || code === SFTP_STATUS.CONNECTION_LOST) return true;
-  if (typeof code === 'string' && CONNECTION_ERRNO.has(code)) return true;
-  if (level === 'client-socket' || level === 'client-timeout' || level === 'protocol') return true;
-  return typeof message === 'string' && CONNECTION_MESSAGES.test(message);
-}
+export const isConnectionError = connectionErrorTest({
+  codes: [
+    SFTP_STATUS.NO_CONNECTION,
+    SFTP_STATUS.CONNECTION_LOST,
+    'ERR_STREAM_DESTROYED',
+    'ERR_STREAM_WRITE_AFTER_END',
+  ],
+  messages:
+    /No response from server|Not connected|Channel (?:is )?not open|socket (?:hang up|has been ended)|write after end|This socket is closed|Connection lost|Keepalive timeout/i,
+  match: (error) =>
+    ['client-socket', 'client-timeout', 'protocol'].includes(String((error as { level?: unknown }).level)),
+});
 
 /**
  * ssh2's AES-GCM ciphers call createCipheriv/createDecipheriv with the raw key for every packet; on

@@ -1,7 +1,6 @@
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  AbandonedTemps,
   ArtifactsError,
   ConnectionPool,
   type DriverCapabilities,
@@ -11,12 +10,11 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
+  FILE_TREE_CAPABILITIES,
   isTempName,
   type OperationOptions,
-  OrphanTemps,
-  replaceAtomically,
+  RemoteFiles,
   type StorageDriver,
-  type PoolUseOptions as UseOptions,
 } from '@artifacts/core';
 import type { Stats } from 'ssh2';
 import { isConnectionError, SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
@@ -43,21 +41,12 @@ const DELETE_CONCURRENCY = 32;
 
 /** The SFTP StorageDriver: keys are paths below the repository's root directory. */
 export class SftpDriver implements StorageDriver {
-  readonly capabilities: DriverCapabilities = {
-    rangeRead: true,
-    directories: true,
-    checksums: [],
-    multipartUpload: false,
-    presign: false,
-    serverSideCopy: false,
-  };
+  readonly capabilities: DriverCapabilities = FILE_TREE_CAPABILITIES;
   readonly secrets: readonly string[];
   readonly pool: ConnectionPool<SftpConnection>;
   readonly #settings: SftpSettings;
-  /** Temporary files of failed uploads not yet removed (their connection died). */
-  readonly #orphans = new OrphanTemps();
-  /** Directories whose temporary files left by killed writers were swept (the first write into each). */
-  readonly #abandoned = new AbandonedTemps();
+  /** Atomic writes, and the temporary files of dead connections and killed writers. */
+  readonly #files: RemoteFiles<SftpConnection>;
 
   constructor(settings: SftpSettings) {
     this.#settings = settings;
@@ -67,6 +56,22 @@ export class SftpDriver implements StorageDriver {
       operationsPerConnection: settings.operationsPerConnection,
       idleTimeoutMs: settings.idleTimeoutMs,
       label: settings.label,
+    });
+    this.#files = new RemoteFiles(this.pool, {
+      remove: (connection, path) => ignoreMissing(unlink(connection, path)),
+      list: async (connection, dir) => {
+        try {
+          return (await readdir(connection, dir)).map(({ filename, attrs }) => ({
+            name: filename,
+            modified: attrs.mtime * 1000,
+            isFile: attrs.isFile(),
+          }));
+        } catch (error) {
+          if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return [];
+          throw error;
+        }
+      },
+      isConnectionError,
     });
   }
 
@@ -80,119 +85,43 @@ export class SftpDriver implements StorageDriver {
 
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
     const target = this.#path(key);
+    const dir = posix.dirname(target);
     try {
-      await this.#use(
-        async (connection) => {
-          const dir = posix.dirname(target);
-          let handle: Buffer | undefined;
+      await this.#files.write(target, options, (connection) => {
+        let handle: Buffer | undefined;
+        return {
           // Aborted (by the caller or the stall timeout) with writes in flight: their answers may
-          // never come (a stalled server), and the session cannot be used until they do. Drop it,
-          // which fails them.
-          const onAbort = () => connection.client.destroy();
-          options.signal?.addEventListener('abort', onAbort, { once: true });
-          try {
-            await replaceAtomically(
-              target,
-              {
-                write: async (temp) => {
-                  try {
-                    handle = await open(connection, temp, 'w');
-                  } catch (error) {
-                    if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
-                    await this.#mkdirp(connection, dir);
-                    // It did not exist a moment ago: no killed writer left anything there.
-                    this.#abandoned.markSwept(dir);
-                    handle = await open(connection, temp, 'w');
-                  }
-                  options.signal?.throwIfAborted();
-                  await writeFromStream(connection, handle, body, this.#tuning());
-                  const written = handle;
-                  handle = undefined;
-                  await closeHandle(connection, written);
-                },
-                rename: (temp) => this.#rename(connection, temp, target),
-                remove: async (temp) => {
-                  // A dead connection cannot remove it: OrphanTemps does, over the next one.
-                  if (connection.dead) throw new Error('connection lost');
-                  if (handle) await closeHandle(connection, handle).catch(() => undefined);
-                  await ignoreMissing(unlink(connection, temp));
-                },
-              },
-              { orphans: this.#orphans, ...(options.signal ? { signal: options.signal } : {}) },
-            );
-          } finally {
-            options.signal?.removeEventListener('abort', onAbort);
-          }
-          // The write landed: a failed sweep is no failure of it (the next write tries again).
-          await this.#sweepAbandoned(connection, dir).catch(() => undefined);
-        },
-        {
-          ...(options.signal ? { signal: options.signal } : {}),
-          // A body that was partly sent cannot be replayed: fail cleanly rather than upload half of it.
-          retry: () => !body.readableDidRead,
-        },
-      );
+          // never come (a stalled server), and the session cannot be used until they do.
+          abort: () => connection.client.destroy(),
+          write: async (temp) => {
+            try {
+              handle = await open(connection, temp, 'w');
+            } catch (error) {
+              if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
+              await this.#mkdirp(connection, dir);
+              // It did not exist a moment ago: no killed writer left anything there.
+              this.#files.markSwept(dir);
+              handle = await open(connection, temp, 'w');
+            }
+            options.signal?.throwIfAborted();
+            await writeFromStream(connection, handle, body, this.#tuning());
+            const written = handle;
+            handle = undefined;
+            await closeHandle(connection, written);
+          },
+          rename: (temp) => this.#rename(connection, temp, target),
+          remove: async (temp) => {
+            // A dead connection cannot remove it: RemoteFiles does, over the next one.
+            if (connection.dead) throw new Error('connection lost');
+            if (handle) await closeHandle(connection, handle).catch(() => undefined);
+            await ignoreMissing(unlink(connection, temp));
+          },
+        };
+      });
     } catch (error) {
-      // After an abort (a stalled server, likely still stalled) the next operation removes them.
-      if (this.#orphans.size > 0 && !options.signal?.aborted) await this.#removeOrphans();
       throw sftpError(error, `writing ${target} on ${this.#settings.label}`);
     }
     return undefined;
-  }
-
-  /**
-   * Temporary files whose connection died before they could be removed: remove them over a fresh
-   * connection now or, if the server is not back yet, before the next operation (temporary names
-   * are hidden from listings meanwhile).
-   */
-  async #removeOrphans(): Promise<void> {
-    await this.pool
-      .use((connection) => this.#sweep(connection), { signal: AbortSignal.timeout(5000), retry: () => false })
-      .catch(() => undefined);
-  }
-
-  #sweep(connection: SftpConnection): Promise<void> {
-    return this.#orphans.sweep((temp) => ignoreMissing(unlink(connection, temp)), isConnectionError);
-  }
-
-  /**
-   * The first write into a directory removes the temporary files writers killed mid-upload left
-   * there (`kill -9`): core's temporary names say which process of which host wrote each one, so a
-   * live writer's file is never touched (see AbandonedTemps for the rule on other hosts' files).
-   */
-  #sweepAbandoned(connection: SftpConnection, dir: string): Promise<string[]> {
-    return this.#abandoned.sweepOnce(
-      dir,
-      {
-        list: async () => {
-          let names: Awaited<ReturnType<typeof readdir>>;
-          try {
-            names = await readdir(connection, dir);
-          } catch (error) {
-            if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return [];
-            throw error;
-          }
-          return names
-            .filter(({ filename }) => isTempName(filename))
-            .map(({ filename, attrs }) => ({
-              name: filename,
-              modified: attrs.mtime * 1000,
-              isFile: attrs.isFile(),
-            }));
-        },
-        remove: (name) => ignoreMissing(unlink(connection, posix.join(dir, name))),
-      },
-      isConnectionError,
-    );
-  }
-
-  /** pool.use, first removing temporary files left by uploads whose connection died. */
-  #use<T>(fn: (connection: SftpConnection) => Promise<T>, options: UseOptions): Promise<T> {
-    if (this.#orphans.size === 0) return this.pool.use(fn, options);
-    return this.pool.use(async (connection) => {
-      await this.#sweep(connection);
-      return fn(connection);
-    }, options);
   }
 
   async #rename(connection: SftpConnection, from: string, to: string): Promise<void> {
@@ -233,23 +162,20 @@ export class SftpDriver implements StorageDriver {
 
   async #mkdirp(connection: SftpConnection, dir: string): Promise<void> {
     if (dir === '/' || dir === '.' || dir === '') return;
-    let failure: unknown;
-    try {
-      await mkdir(connection, dir);
-      return;
-    } catch (error) {
-      if (isConnectionError(error)) throw error;
-      failure = error;
-    }
+    const attempt = () =>
+      mkdir(connection, dir).then(
+        () => undefined,
+        (error: unknown) => {
+          if (isConnectionError(error)) throw error;
+          return error;
+        },
+      );
+    let failure = await attempt();
+    if (failure === undefined) return;
     if (statusOf(failure) === SFTP_STATUS.NO_SUCH_FILE) {
       await this.#mkdirp(connection, posix.dirname(dir));
-      try {
-        await mkdir(connection, dir);
-        return;
-      } catch (error) {
-        if (isConnectionError(error)) throw error;
-        failure = error;
-      }
+      failure = await attempt();
+      if (failure === undefined) return;
     }
     // Already there (SFTP v3 reports EEXIST as a generic failure), possibly made concurrently.
     const info = await stat(connection, dir).catch(() => undefined);
@@ -308,7 +234,8 @@ export class SftpDriver implements StorageDriver {
           }
           return { stream, size: end - start, totalSize: total };
         },
-        options.signal ? { signal: options.signal } : {},
+        // Core's retry layer repeats an opening that failed on a broken connection, not the pool.
+        { ...signalOf(options), retry: () => false },
       );
     } catch (error) {
       throw sftpError(error, `reading ${path} on ${this.#settings.label}`);
@@ -318,21 +245,18 @@ export class SftpDriver implements StorageDriver {
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
     const path = this.#path(key);
     try {
-      return await this.#use(
-        async (connection) => {
-          let info: Stats;
-          try {
-            info = await stat(connection, path);
-          } catch (error) {
-            if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return undefined;
-            throw error;
-          }
-          return info.isDirectory()
-            ? { key, isDir: true, lastModified: new Date(info.mtime * 1000) }
-            : { key, isDir: false, size: info.size, lastModified: new Date(info.mtime * 1000) };
-        },
-        options.signal ? { signal: options.signal } : {},
-      );
+      return await this.#files.use(async (connection) => {
+        let info: Stats;
+        try {
+          info = await stat(connection, path);
+        } catch (error) {
+          if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return undefined;
+          throw error;
+        }
+        return info.isDirectory()
+          ? { key, isDir: true, lastModified: new Date(info.mtime * 1000) }
+          : { key, isDir: false, size: info.size, lastModified: new Date(info.mtime * 1000) };
+      }, signalOf(options));
     } catch (error) {
       throw sftpError(error, `reading ${path} on ${this.#settings.label}`);
     }
@@ -342,7 +266,9 @@ export class SftpDriver implements StorageDriver {
     const pending = [prefix];
     while (pending.length > 0) {
       const dir = pending.shift()!;
-      const entries = await this.#listDirectory(dir, options);
+      // Each directory is one page: core repeats it alone when it fails with a temporary error.
+      const request = () => this.#listDirectory(dir, options);
+      const entries = await (options.page ? options.page(request) : request());
       for (const entry of entries) {
         yield entry;
         if (entry.isDir && options.recursive) pending.push(entry.key);
@@ -353,44 +279,41 @@ export class SftpDriver implements StorageDriver {
   async #listDirectory(key: string, options: OperationOptions): Promise<DriverEntry[]> {
     const path = this.#path(key);
     try {
-      return await this.#use(
-        async (connection) => {
-          let names: Awaited<ReturnType<typeof readdir>>;
-          try {
-            names = await readdir(connection, path);
-          } catch (error) {
-            const status = statusOf(error);
-            if (status === SFTP_STATUS.NO_SUCH_FILE) return [];
-            // Listing a file fails generically (ENOTDIR): a file lists as nothing.
-            if (status === SFTP_STATUS.FAILURE) {
-              const info = await stat(connection, path).catch(() => undefined);
-              if (info && !info.isDirectory()) return [];
-            }
-            throw error;
+      return await this.#files.use(async (connection) => {
+        let names: Awaited<ReturnType<typeof readdir>>;
+        try {
+          names = await readdir(connection, path);
+        } catch (error) {
+          const status = statusOf(error);
+          if (status === SFTP_STATUS.NO_SUCH_FILE) return [];
+          // Listing a file fails generically (ENOTDIR): a file lists as nothing.
+          if (status === SFTP_STATUS.FAILURE) {
+            const info = await stat(connection, path).catch(() => undefined);
+            if (info && !info.isDirectory()) return [];
           }
-          const out: DriverEntry[] = [];
-          await Promise.all(
-            names.map(async ({ filename, attrs }) => {
-              if (isTempName(filename) || filename.includes('/')) return;
-              let info: Stats = attrs;
-              // readdir reports symlinks themselves; describe what they point to, as `ls -L` would.
-              if (attrs.isSymbolicLink()) {
-                const target = await stat(connection, posix.join(path, filename)).catch(() => undefined);
-                if (!target) return;
-                info = target;
-              }
-              const child = key === '' ? filename : `${key}/${filename}`;
-              out.push(
-                info.isDirectory()
-                  ? { key: child, isDir: true }
-                  : { key: child, isDir: false, size: info.size },
-              );
-            }),
-          );
-          return out;
-        },
-        options.signal ? { signal: options.signal } : {},
-      );
+          throw error;
+        }
+        const out: DriverEntry[] = [];
+        await Promise.all(
+          names.map(async ({ filename, attrs }) => {
+            if (isTempName(filename) || filename.includes('/')) return;
+            let info: Stats = attrs;
+            // readdir reports symlinks themselves; describe what they point to, as `ls -L` would.
+            if (attrs.isSymbolicLink()) {
+              const target = await stat(connection, posix.join(path, filename)).catch(() => undefined);
+              if (!target) return;
+              info = target;
+            }
+            const child = key === '' ? filename : `${key}/${filename}`;
+            out.push(
+              info.isDirectory()
+                ? { key: child, isDir: true }
+                : { key: child, isDir: false, size: info.size },
+            );
+          }),
+        );
+        return out;
+      }, signalOf(options));
     } catch (error) {
       throw sftpError(error, `listing ${path} on ${this.#settings.label}`);
     }
@@ -399,25 +322,22 @@ export class SftpDriver implements StorageDriver {
   async delete(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      await this.#use(
-        async (connection) => {
-          let info: Stats;
-          try {
-            info = await lstat(connection, path);
-          } catch (error) {
-            if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return;
-            throw error;
-          }
-          if (!info.isDirectory()) {
-            await ignoreMissing(unlink(connection, path));
-            return;
-          }
-          await this.#removeTree(connection, path, options.signal);
-          // The repository root itself stays: deleting '' empties it.
-          if (key !== '') await ignoreMissing(rmdir(connection, path));
-        },
-        options.signal ? { signal: options.signal } : {},
-      );
+      await this.#files.use(async (connection) => {
+        let info: Stats;
+        try {
+          info = await lstat(connection, path);
+        } catch (error) {
+          if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return;
+          throw error;
+        }
+        if (!info.isDirectory()) {
+          await ignoreMissing(unlink(connection, path));
+          return;
+        }
+        await this.#removeTree(connection, path, options.signal);
+        // The repository root itself stays: deleting '' empties it.
+        if (key !== '') await ignoreMissing(rmdir(connection, path));
+      }, signalOf(options));
     } catch (error) {
       throw sftpError(error, `deleting ${path} on ${this.#settings.label}`);
     }
@@ -452,10 +372,7 @@ export class SftpDriver implements StorageDriver {
   async mkdir(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      await this.#use(
-        (connection) => this.#mkdirp(connection, path),
-        options.signal ? { signal: options.signal } : {},
-      );
+      await this.#files.use((connection) => this.#mkdirp(connection, path), signalOf(options));
     } catch (error) {
       throw sftpError(error, `creating directory ${path} on ${this.#settings.label}`);
     }
@@ -464,6 +381,10 @@ export class SftpDriver implements StorageDriver {
   async close(): Promise<void> {
     await this.pool.close();
   }
+}
+
+function signalOf(options: OperationOptions): { signal?: AbortSignal } {
+  return options.signal ? { signal: options.signal } : {};
 }
 
 async function ignoreMissing(operation: Promise<void>): Promise<void> {

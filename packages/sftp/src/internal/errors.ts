@@ -1,4 +1,4 @@
-import { ArtifactsError, type ArtifactsErrorCode, isAbortError } from '@artifacts/core';
+import { ArtifactsError, type ArtifactsErrorCode, fileProtocolError, isAbortError } from '@artifacts/core';
 import { isConnectionError, SFTP_STATUS } from './connection.js';
 
 const STATUS_CODES: Record<number, ArtifactsErrorCode> = {
@@ -16,22 +16,15 @@ export function statusOf(error: unknown): number | undefined {
 
 /**
  * Turns an ssh2/SFTP failure into an ArtifactsError with the right code. SFTP status codes are
- * numbers core cannot know; connection failures become `unavailable`. Aborts pass through for core.
+ * numbers core cannot know; a connection that broke is `unavailable` and `temporary` (core's retry
+ * layer repeats an idempotent call over a fresh connection). Aborts pass through for core.
  */
 export function sftpError(error: unknown, what: string): unknown {
   if (ArtifactsError.is(error) || isAbortError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
   const status = statusOf(error);
-  let code: ArtifactsErrorCode | undefined = status === undefined ? undefined : STATUS_CODES[status];
-  if (code === undefined && isConnectionError(error)) code = 'unavailable';
+  const dropped = isConnectionError(error);
+  const code =
+    (status === undefined ? undefined : STATUS_CODES[status]) ?? (dropped ? 'unavailable' : undefined);
   if (code === undefined) return error;
-  const prefix =
-    code === 'not_found'
-      ? `${what}: no such file or directory`
-      : code === 'permission_denied'
-        ? `${what}: permission denied`
-        : code === 'unavailable'
-          ? `${what}: the SFTP connection failed`
-          : `${what} failed`;
-  return new ArtifactsError(code, `${prefix} (${message})`, { cause: error });
+  return fileProtocolError(code, what, error, { protocol: 'SFTP', temporary: dropped });
 }

@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
-import { ArtifactsError, type ArtifactUri, defineSettings } from '@artifacts/core';
+import { ArtifactsError, type ArtifactUri, defineSettings, type OptionsOf } from '@artifacts/core';
 import SSHConfig from 'ssh-config';
 import ssh2, { type ParsedKey } from 'ssh2';
-import type { SftpOptions } from '../options.js';
 import { type KnownHostEntry, knownHostsName, parseKnownHosts } from './known-hosts.js';
 
 export interface IdentityKey {
@@ -43,7 +42,7 @@ const DEFAULT_IDENTITY_FILES = ['~/.ssh/id_rsa', '~/.ssh/id_ecdsa', '~/.ssh/id_e
 const DEFAULT_KNOWN_HOSTS = ['~/.ssh/known_hosts', '~/.ssh/known_hosts2', '/etc/ssh/ssh_known_hosts'];
 
 /** `false` for none; the variable says `none`. */
-function pathOrFalse(value: unknown, from: string): string | false {
+function pathOrFalse(value: string | false, from: string): string | false {
   if (value === false || value === '' || (typeof value === 'string' && value.toLowerCase() === 'none'))
     return false;
   if (typeof value === 'string' && value !== '') return value;
@@ -68,7 +67,7 @@ export const sftpSettings = defineSettings('@artifacts/sftp', {
   privateKey: {
     type: 'custom',
     secret: true,
-    parse: (value: unknown): string | Buffer => {
+    parse: (value: string | Uint8Array): string | Buffer => {
       if (typeof value === 'string') return value;
       if (value instanceof Uint8Array) return Buffer.from(value);
       throw ArtifactsError.invalidArgument('option privateKey must be a string or bytes');
@@ -166,7 +165,7 @@ export const sftpSettings = defineSettings('@artifacts/sftp', {
     min: 0,
     default: 15000,
     defaultText: '`ServerAliveInterval` of `~/.ssh/config`, else 15000',
-    help: 'SSH keepalives; a connection that misses 3 is dropped (and the operation retried once); `0` = none',
+    help: 'SSH keepalives; a connection that misses 3 is dropped (and the operation retried by core); `0` = none',
   },
   idleTimeoutMs: {
     type: 'integer',
@@ -178,6 +177,9 @@ export const sftpSettings = defineSettings('@artifacts/sftp', {
 });
 
 type SftpValues = ReturnType<typeof sftpSettings.resolve>;
+
+/** Options of `openRepository('sftp://…', options)`, as the declaration gives them. */
+export type SftpOptions = OptionsOf<typeof sftpSettings.specs>;
 
 /** Expands `~` and the ssh_config tokens OpenSSH allows in file names (%d %u %h %r %p %%). */
 export function expandPath(path: string, tokens: { host: string; user: string; port: number }): string {

@@ -40,8 +40,8 @@ import {
   type ResolveOptions,
   resolveBeneath,
   splitKey,
-} from './internal/beneath.js';
-import { resolveReal } from './internal/confine.js';
+} from './beneath.js';
+import { resolveReal } from './confine.js';
 
 export interface LocalDriverOptions {
   /**

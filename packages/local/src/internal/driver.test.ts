@@ -5,8 +5,8 @@ import { Readable } from 'node:stream';
 import { type ArtifactRepository, ArtifactsError, copyArtifacts, openRepository } from '@artifacts/core';
 import { dataStream, HOSTILE_PATHS, readAll } from '@artifacts/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isTempName, LocalDriver } from './local-driver.js';
-import './index.js';
+import { isTempName, LocalDriver } from './driver.js';
+import '../index.js';
 
 let base: string;
 let root: string;

@@ -1,0 +1,194 @@
+import { posix } from 'node:path';
+import type { ConnectionPool, UseOptions } from './connection-pool.js';
+import { ArtifactsError, type ArtifactsErrorCode, isConnectionError } from './errors.js';
+import {
+  AbandonedTemps,
+  type AtomicReplaceSteps,
+  OrphanTemps,
+  replaceAtomically,
+  type SweepCandidate,
+} from './temp-name.js';
+
+/** A protocol's own signs of a broken connection, beyond core's errno and message table. */
+export interface ConnectionSigns {
+  /** Error codes (errno strings, protocol status numbers). */
+  codes?: Iterable<string | number>;
+  /** Messages of a client library that keeps no code. */
+  messages?: RegExp;
+  /** Any other test of the error object (an FTP 421 reply, an ssh2 `level`). */
+  match?: (error: object) => boolean;
+}
+
+/**
+ * The "is this a broken connection" test of a protocol: core's `isConnectionError`, extended with
+ * the protocol's signs, over the error and its causes (an `ArtifactsError` counts through its
+ * `cause` only). A broken connection is worth a retry on a fresh one.
+ */
+export function connectionErrorTest(signs: ConnectionSigns): (error: unknown) => boolean {
+  const codes = new Set<string | number>(signs.codes ?? []);
+  return (error) => {
+    if (isConnectionError(error)) return true;
+    let current: unknown = error;
+    for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+      if (!ArtifactsError.is(current)) {
+        const { code, message } = current as { code?: unknown; message?: unknown };
+        if ((typeof code === 'string' || typeof code === 'number') && codes.has(code)) return true;
+        if (typeof message === 'string' && signs.messages?.test(message)) return true;
+        if (signs.match?.(current)) return true;
+      }
+      current = (current as { cause?: unknown }).cause;
+    }
+    return false;
+  };
+}
+
+/**
+ * A file protocol's failure as an ArtifactsError: `<what>: <reason> (<the library's message>)`,
+ * the reason following from the code (`no such file or directory`, `permission denied`, `the
+ * <protocol> connection failed`) unless given. `temporary` tells core's retry layer to repeat the call.
+ */
+export function fileProtocolError(
+  code: ArtifactsErrorCode,
+  what: string,
+  cause: unknown,
+  options: { protocol: string; temporary?: boolean; reason?: string },
+): ArtifactsError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  const reason =
+    options.reason ??
+    (code === 'not_found'
+      ? 'no such file or directory'
+      : code === 'permission_denied'
+        ? 'permission denied'
+        : code === 'unavailable'
+          ? `the ${options.protocol} connection failed`
+          : undefined);
+  return new ArtifactsError(code, `${reason ? `${what}: ${reason}` : `${what} failed`} (${detail})`, {
+    cause,
+    temporary: options.temporary ?? false,
+  });
+}
+
+/** What a file protocol does for `RemoteFiles`, over one of its connections. */
+export interface RemoteFileIo<C> {
+  /** Removes a file; a missing one counts as removed. */
+  remove(connection: C, path: string): Promise<void>;
+  /** The entries of a directory (only temporary names matter); a missing directory lists none. */
+  list(connection: C, dir: string): Promise<Iterable<SweepCandidate>>;
+  /** True when an error means the connection is gone (what is left is removed over the next one). */
+  isConnectionError(error: unknown): boolean;
+}
+
+/** One atomic replace over a connection (see `RemoteFiles.write`). */
+export interface RemoteReplaceSteps extends AtomicReplaceSteps {
+  /**
+   * The write's signal aborted mid-way (the caller, or a stall): drop the connection, which fails
+   * the requests in flight (a stalled server may never answer them).
+   */
+  abort(): void;
+}
+
+/**
+ * Atomic writes and their temporary files for a file protocol spoken over pooled connections (SFTP,
+ * FTP): each write goes to a temporary name beside its target and is renamed into place
+ * (`replaceAtomically`); a temporary file whose connection died before it could be removed is
+ * removed over a fresh connection at once or, if the server is not back yet, before the next
+ * operation (`use`); the first write into a directory removes the temporary files writers killed
+ * mid-upload left there (`AbandonedTemps`). Temporary names are hidden from listings meanwhile.
+ */
+export class RemoteFiles<C> {
+  readonly #orphans = new OrphanTemps();
+  readonly #abandoned: AbandonedTemps;
+
+  constructor(
+    readonly pool: ConnectionPool<C>,
+    readonly io: RemoteFileIo<C>,
+    options: { maxAgeMs?: number } = {},
+  ) {
+    this.#abandoned = new AbandonedTemps(options);
+  }
+
+  /** Temporary files waiting to be removed over a healthy connection. */
+  get orphans(): number {
+    return this.#orphans.size;
+  }
+
+  /** Records that the writer has just created `dir`: nothing was abandoned there. */
+  markSwept(dir: string): void {
+    this.#abandoned.markSwept(dir);
+  }
+
+  /**
+   * `pool.use`, first removing temporary files left by writes whose connection died. The pool does
+   * not run `fn` again after a broken connection (unless `options.retry` says so): the driver marks
+   * that failure temporary and core's retry layer, the one place for retries, repeats the call.
+   */
+  use<T>(fn: (connection: C) => Promise<T>, options: UseOptions = {}): Promise<T> {
+    const once = { retry: () => false, ...options };
+    if (this.#orphans.size === 0) return this.pool.use(fn, once);
+    return this.pool.use(async (connection) => {
+      await this.#sweep(connection);
+      return fn(connection);
+    }, once);
+  }
+
+  /**
+   * Replaces `target` with `body` atomically over a pooled connection, with the steps `prepare`
+   * gives for that connection. Nothing here tries again: core's retry layer repeats a write whose
+   * body was not read, and one whose body was partly sent fails cleanly, its temporary file removed.
+   */
+  async write(
+    target: string,
+    options: { signal?: AbortSignal | undefined },
+    prepare: (connection: C) => Promise<RemoteReplaceSteps> | RemoteReplaceSteps,
+  ): Promise<void> {
+    const { signal } = options;
+    try {
+      await this.use(
+        async (connection) => {
+          const steps = await prepare(connection);
+          const onAbort = () => steps.abort();
+          signal?.addEventListener('abort', onAbort, { once: true });
+          try {
+            await replaceAtomically(target, steps, { orphans: this.#orphans, ...(signal ? { signal } : {}) });
+          } finally {
+            signal?.removeEventListener('abort', onAbort);
+          }
+          // The write landed: a failed sweep is no failure of it (the next write tries again).
+          await this.#sweepAbandoned(connection, posix.dirname(target)).catch(() => undefined);
+        },
+        signal ? { signal } : {},
+      );
+    } catch (error) {
+      // After an abort (a stalled server, likely still stalled) the next operation removes them.
+      if (this.#orphans.size > 0 && !signal?.aborted) {
+        await this.pool
+          .use((connection) => this.#sweep(connection), {
+            signal: AbortSignal.timeout(5000),
+            retry: () => false,
+          })
+          .catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  #sweep(connection: C): Promise<void> {
+    return this.#orphans.sweep(
+      (temp) => this.io.remove(connection, temp),
+      (error) => this.io.isConnectionError(error),
+    );
+  }
+
+  #sweepAbandoned(connection: C, dir: string): Promise<string[]> {
+    return this.#abandoned.sweepOnce(
+      dir,
+      {
+        // A name with a slash (a confused server) could point elsewhere: never a candidate.
+        list: async () => [...(await this.io.list(connection, dir))].filter((e) => !e.name.includes('/')),
+        remove: (name) => this.io.remove(connection, posix.join(dir, name)),
+      },
+      (error) => this.io.isConnectionError(error),
+    );
+  }
+}

@@ -1,0 +1,108 @@
+import { createConnection, createServer } from 'node:net';
+import { ArtifactsError, openRepository, type RetryEvent } from '@artifacts/core';
+import { restartServer } from '@artifacts/integration/vitest';
+import { dataStream, hashData, hashStream, readAll } from '@artifacts/testkit';
+import { describe, expect, it } from 'vitest';
+import '../../src/index.js';
+import { env, unique } from './helpers.js';
+
+const MiB = 1024 * 1024;
+
+/** True while something accepts connections at the WebHDFS port. */
+function listening(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: hostname, port: Number(port) });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('retries are core’s', () => {
+  it('a NameNode that restarts under a call: the refused attempts are temporary, core retries them until it answers', async () => {
+    const retries: RetryEvent[] = [];
+    const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'restart'), {
+      maxRetries: 40,
+      onRetry: (event: RetryEvent) => retries.push(event),
+    });
+    await repo.write('kept.txt', 'kept across the restart');
+    const restarting = restartServer('hdfs');
+    // Once nothing listens, the NameNode is down: the stat starts against a refused port.
+    for (let i = 0; i < 600 && (await listening(env('ARTIFACTS_IT_HDFS_WEBHDFS_URL'))); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const stat = await repo.stat('kept.txt');
+    await restarting;
+    expect(stat.fileSize).toBe(23);
+    expect(retries.length).toBeGreaterThan(0);
+    expect(retries.every((event) => event.operation === 'stat')).toBe(true);
+    expect(String((retries[0]!.error as Error).message)).toMatch(/ECONNREFUSED|socket|closed/i);
+    await repo.deleteArtifacts();
+    await repo.close();
+  }, 240_000);
+
+  it('a NameNode that never answered (nothing listens) fails at once, unretried, saying so', async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    await new Promise((r) => server.close(r));
+    const retries: RetryEvent[] = [];
+    const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'dead'), {
+      webhdfsUrl: `http://127.0.0.1:${port}`,
+      hadoopConfDir: false,
+      onRetry: (event: RetryEvent) => retries.push(event),
+    });
+    const started = Date.now();
+    const error = await repo.stat('x').catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'unavailable')).toBe(true);
+    expect((error as Error).message).toMatch(
+      new RegExp(`127\\.0\\.0\\.1:${port}.*ECONNREFUSED.*is the NameNode running`),
+    );
+    expect(retries).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(2000);
+    await repo.close();
+  });
+});
+
+describe('ranged reads through core’s engine', () => {
+  it('downloads and reads ranges of a file in many parts, every byte in place', async () => {
+    const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'ranges'), {
+      downloadPartSize: MiB,
+      maxConnections: 3,
+    });
+    const size = 9 * MiB + 12_345;
+    await repo.write('big.bin', dataStream(size, { seed: 'ranges' }));
+    expect(await hashStream(await repo.openRead('big.bin'))).toEqual(
+      await hashData(size, { seed: 'ranges' }),
+    );
+    const slice = await repo.openRead('big.bin', { range: { start: MiB - 7, end: 4 * MiB + 3 } });
+    const whole = await readAll(dataStream(size, { seed: 'ranges' }));
+    const got = await readAll(slice);
+    expect(got.equals(whole.subarray(MiB - 7, 4 * MiB + 4))).toBe(true);
+    await repo.deleteArtifacts();
+    await repo.close();
+  }, 120_000);
+
+  it('a file replaced mid-read fails as changed, never mixing two files', async () => {
+    const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'replaced'), {
+      downloadPartSize: MiB,
+      maxConnections: 2,
+    });
+    const size = 24 * MiB;
+    await repo.write('model.bin', dataStream(size, { seed: 'old' }));
+    const stream = await repo.openRead('model.bin');
+    const iterator = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    await iterator.next();
+    await repo.write('model.bin', dataStream(size, { seed: 'new' }));
+    const error = await (async () => {
+      for (;;) if ((await iterator.next()).done) return undefined;
+    })().catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'failed_precondition')).toBe(true);
+    expect((error as Error).message).toMatch(/changed while it was being read/);
+    await repo.deleteArtifacts();
+    await repo.close();
+  }, 120_000);
+});
