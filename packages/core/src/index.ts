@@ -65,7 +65,7 @@ export type {
 export { rangedRead, rangedReadToFile, sliceServed } from './engines/ranged-read.js';
 export type { RequestContext, RequestPolicy } from './engines/request-watch.js';
 export { bodyOf, runRequest } from './engines/request-watch.js';
-export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';
+export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile, HttpErrorBody } from './errors.js';
 export {
   ArtifactsError,
   codeForHttpStatus,
@@ -73,6 +73,7 @@ export {
   isConnectionError,
   isTemporaryError,
   isTemporaryHttpStatus,
+  parseHttpErrorBody,
   scrub,
   toArtifactsError,
 } from './errors.js';
