@@ -15,6 +15,8 @@ export interface ControlInfo {
   url: string;
   token: string;
   logFile: string;
+  /** The server's state directory (configuration, keys, data; bind-mounted at the same path in containers). */
+  stateDir: string;
 }
 
 /** A server as seen from a test file. */
@@ -23,6 +25,8 @@ export interface ServerHandle {
   /** The server's variables (same as in .servers.env). */
   env: Record<string, string>;
   logFile: string;
+  /** Its state directory (what it stores, where the launcher keeps it: e.g. FTP's `ftp-home`). */
+  stateDir: string;
   /** Stops and starts it again on the same ports with the same data; resolves once it answers. */
   restart(): Promise<void>;
   /** The last lines of its log. */
@@ -43,7 +47,7 @@ function findInState(name: ServerName): { control: ControlInfo; state: ServerSta
   for (const st of readAllOwnerStates()) {
     const s = st.servers[name];
     if (s && st.control && isAlive(st.ownerPid)) {
-      return { control: { ...st.control, logFile: s.logFile }, state: s };
+      return { control: { ...st.control, logFile: s.logFile, stateDir: s.stateDir }, state: s };
     }
   }
   return undefined;
@@ -63,6 +67,7 @@ export function serverHandle(name: ServerName): ServerHandle {
     name,
     env: found?.state.env ?? pickEnv(name),
     logFile: control.logFile,
+    stateDir: control.stateDir,
     logTail: (lines = 40) => logTail(control.logFile, lines),
     async restart() {
       try {

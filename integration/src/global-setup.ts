@@ -84,7 +84,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       say(`${name}: reusing the server from \`pnpm servers up\` (${s.addresses.join(' ') || s.mode})`);
       Object.assign(env, s.env);
       envKeys[name] = Object.keys(s.env);
-      if (cli.control) control[name] = { ...cli.control, logFile: s.logFile };
+      if (cli.control) control[name] = { ...cli.control, logFile: s.logFile, stateDir: s.stateDir };
     } else {
       missing.push(name);
     }
@@ -112,7 +112,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     for (const s of ctl.servers.values()) {
       Object.assign(env, s.running.env);
       envKeys[s.name] = Object.keys(s.running.env);
-      control[s.name] = { ...info, logFile: s.logFile };
+      control[s.name] = { ...info, logFile: s.logFile, stateDir: s.stateDir };
     }
   }
 

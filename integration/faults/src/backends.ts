@@ -1,13 +1,16 @@
 /**
  * The real servers the fault suites put a proxy in front of, and how a repository reaches one
- * through a given port. Each backend starts its server with the integration launchers (or, for the
- * artifact server, in-process over a local destination).
+ * through a given port. The servers are started once for the whole run by the integration
+ * globalSetup (vitest.config.ts: `integrationConfig`), shared by every fault file (each test works
+ * under its own fresh prefix) and stopped after the last file; the artifact server runs in-process
+ * over a local destination, one per file.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ArtifactRepository, openRepository } from '@artifacts/core';
-import { freePort, type LaunchedForTest, launchForTest } from '@artifacts/integration';
+import { freePort } from '@artifacts/integration';
+import { getServer, type ServerName } from '@artifacts/integration/vitest';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
 import '@artifacts/azure';
@@ -104,8 +107,52 @@ export async function artifactServerBackend(): Promise<FaultBackend> {
   };
 }
 
+/**
+ * A server the globalSetup started for the run: its variables, a restart through its owner (same
+ * ports, same data), and `stop`, which leaves it to the globalSetup (the next fault file uses it).
+ */
+interface Shared {
+  env: Record<string, string>;
+  stateDir: string;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Each server's variables, taken out of `process.env` when this module loads: every client here gets
+ * its address and credentials from the backend's options only, as when each file started its own
+ * servers (`STORAGE_EMULATOR_HOST`, for one, would send Google's client around the proxy), and the
+ * kill suite's child processes inherit none of them.
+ */
+const serverEnv: Record<string, Record<string, string>> = (() => {
+  const keys = JSON.parse(process.env.ARTIFACTS_IT_ENV_KEYS ?? '{}') as Record<string, string[]>;
+  const byServer: Record<string, Record<string, string>> = {};
+  for (const [name, list] of Object.entries(keys)) {
+    const env: Record<string, string> = {};
+    for (const key of list) if (process.env[key] !== undefined) env[key] = process.env[key] as string;
+    byServer[name] = env;
+  }
+  for (const list of Object.values(keys)) for (const key of list) delete process.env[key];
+  return byServer;
+})();
+
+async function shared(name: ServerName): Promise<Shared> {
+  const handle = await getServer(name);
+  const env = serverEnv[name];
+  if (!env || Object.keys(env).length === 0)
+    throw new Error(
+      `no variables of the ${name} server: the globalSetup (vitest.config.ts) did not start it`,
+    );
+  return {
+    env,
+    stateDir: handle.stateDir,
+    restart: () => handle.restart(),
+    stop: async () => undefined,
+  };
+}
+
 export async function sftpBackend(): Promise<FaultBackend> {
-  const srv: LaunchedForTest = await launchForTest('sftp');
+  const srv = await shared('sftp');
   const env = srv.env;
   return {
     name: 'sftp (OpenSSH sshd)',
@@ -121,22 +168,22 @@ export async function sftpBackend(): Promise<FaultBackend> {
       keepaliveIntervalMs: 1000,
     }),
     stored: (root) => onDisk(join(new URL(env.ARTIFACTS_IT_SFTP_URI as string).pathname, root)),
-    ...(srv.server.running.restart ? { restart: () => srv.server.running.restart?.() as Promise<void> } : {}),
-    stop: () => srv.stop(),
+    restart: srv.restart,
+    stop: srv.stop,
   };
 }
 
 export async function ftpBackend(): Promise<FaultBackend> {
-  const srv: LaunchedForTest = await launchForTest('ftp');
+  const srv = await shared('ftp');
   const env = srv.env;
   return {
     name: 'ftp (pure-ftpd; the proxy carries the control connection, passive data goes direct)',
     port: Number(env.ARTIFACTS_IT_FTP_PORT),
     uri: (proxyPort, root) => `${withPort(env.ARTIFACTS_IT_FTP_URI as string, proxyPort)}/${root}`,
     options: (timeoutMs) => ({ timeoutMs, socketTimeoutMs: timeoutMs }),
-    stored: (root) => onDisk(join(srv.server.stateDir, 'ftp-home', 'root', root)),
-    ...(srv.server.running.restart ? { restart: () => srv.server.running.restart?.() as Promise<void> } : {}),
-    stop: () => srv.stop(),
+    stored: (root) => onDisk(join(srv.stateDir, 'ftp-home', 'root', root)),
+    restart: srv.restart,
+    stop: srv.stop,
   };
 }
 
@@ -163,14 +210,8 @@ export async function localBackend(): Promise<FaultBackend> {
   };
 }
 
-/** Restart of a launched server (same ports and data), where its launcher has one. */
-function restartOf(srv: LaunchedForTest): Pick<FaultBackend, 'restart'> {
-  const running = srv.server.running;
-  return running.restart ? { restart: () => running.restart?.() as Promise<void> } : {};
-}
-
 export async function s3Backend(): Promise<FaultBackend> {
-  const srv = await launchForTest('s3');
+  const srv = await shared('s3');
   const env = srv.env;
   const bucket = env.ARTIFACTS_IT_S3_BUCKET as string;
   const credentials = {
@@ -211,7 +252,7 @@ export async function s3Backend(): Promise<FaultBackend> {
       );
       return (page.Uploads ?? []).map((u) => `${(u.Key as string).slice(root.length + 1)} (${u.UploadId})`);
     },
-    ...restartOf(srv),
+    restart: srv.restart,
     async stop() {
       admin.destroy();
       await srv.stop();
@@ -220,7 +261,7 @@ export async function s3Backend(): Promise<FaultBackend> {
 }
 
 export async function azureBackend(): Promise<FaultBackend> {
-  const srv = await launchForTest('azure');
+  const srv = await shared('azure');
   const env = srv.env;
   const account = env.ARTIFACTS_IT_AZURE_ACCOUNT as string;
   const container = env.ARTIFACTS_IT_AZURE_CONTAINER as string;
@@ -257,13 +298,13 @@ export async function azureBackend(): Promise<FaultBackend> {
         (block) => `${key} (uncommitted block of ${block.size} bytes)`,
       );
     },
-    ...restartOf(srv),
+    restart: srv.restart,
     stop: () => srv.stop(),
   };
 }
 
 export async function gcsBackend(): Promise<FaultBackend> {
-  const srv = await launchForTest('gcs');
+  const srv = await shared('gcs');
   const env = srv.env;
   const endpoint = env.ARTIFACTS_IT_GCS_ENDPOINT as string;
   const bucket = env.ARTIFACTS_IT_GCS_BUCKET as string;
@@ -276,7 +317,6 @@ export async function gcsBackend(): Promise<FaultBackend> {
       endpoint: `http://127.0.0.1:${port}`,
       anonymous: true,
       projectId: env.GOOGLE_CLOUD_PROJECT,
-      requestTimeoutMs: timeoutMs,
     }),
     async stored(root) {
       const names: string[] = [];
@@ -291,7 +331,7 @@ export async function gcsBackend(): Promise<FaultBackend> {
       } while (token);
       return names.sort();
     },
-    ...restartOf(srv),
+    restart: srv.restart,
     stop: () => srv.stop(),
   };
 }
@@ -303,7 +343,7 @@ export async function gcsBackend(): Promise<FaultBackend> {
  * proxy, `sideProxies`, in front of the DataNode: every byte then crosses a proxy with the faults.
  */
 export async function hdfsBackend(opts: { datanodeBehindProxy?: boolean } = {}): Promise<FaultBackend> {
-  const srv = await launchForTest('hdfs');
+  const srv = await shared('hdfs');
   const env = srv.env;
   const webhdfs = env.ARTIFACTS_IT_HDFS_WEBHDFS_URL as string;
   const base = new URL(env.ARTIFACTS_IT_HDFS_URI as string);
@@ -352,7 +392,7 @@ export async function hdfsBackend(opts: { datanodeBehindProxy?: boolean } = {}):
     }),
     stored: async (root) => (await list(`${base.pathname}/${root}`)).sort(),
     ...(sideProxies ? { sideProxies } : {}),
-    ...restartOf(srv),
+    restart: srv.restart,
     async stop() {
       await rewriter?.close();
       await srv.stop();

@@ -1,8 +1,8 @@
 import { registerBackend } from '@artifacts/core';
-import { azurePlugin } from './plugin.js';
+import { azureBackend } from './plugin.js';
 
-export type { AzureOptions } from './internal/config.js';
-export { DEFAULT_AZURE_TIMEOUT_MS } from './internal/config.js';
-export { azurePlugin };
+export { DEFAULT_AZURE_TIMEOUT_MS } from './internal/settings.js';
+export type { AzureOptions } from './options.js';
+export { azureBackend, azurePlugin } from './plugin.js';
 
-registerBackend(azurePlugin);
+registerBackend(azureBackend);

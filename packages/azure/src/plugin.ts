@@ -1,20 +1,25 @@
 import type { BackendPlugin } from '@artifacts/core';
-import { type AzureOptions, DEFAULT_AZURE_TIMEOUT_MS, resolveAzureConfig } from './internal/config.js';
-import { AzureBlobDriver, createServiceClient } from './internal/driver.js';
+import { createServiceClient } from './internal/client.js';
+import { AzureBlobDriver } from './internal/driver.js';
+import { DEFAULT_AZURE_TIMEOUT_MS, resolveAzureConfig } from './internal/settings.js';
 import { parseAzureUri } from './internal/uri.js';
+import type { AzureOptions } from './options.js';
 
 /**
  * The Azure Blob Storage backend: `wasbs://<container>@<account>.blob.core.windows.net/<path>` (also
  * `wasb://`, and other Azure clouds' suffixes such as `.blob.core.chinacloudapi.cn`).
  */
-export const azurePlugin: BackendPlugin<AzureOptions> = {
+export const azureBackend: BackendPlugin<AzureOptions> = {
   name: '@artifacts/azure',
   schemes: ['wasbs', 'wasb'],
   defaultTimeoutMs: DEFAULT_AZURE_TIMEOUT_MS,
   parse: parseAzureUri,
   async open(location, options, context) {
-    const config = resolveAzureConfig(location, options ?? {}, context.timeoutMs);
+    const config = resolveAzureConfig(location, options ?? {});
     const { service, secrets } = await createServiceClient(config);
     return new AzureBlobDriver(config, service, secrets, context);
   },
 };
+
+/** @deprecated Renamed `azureBackend`, as every backend's plugin is named. */
+export const azurePlugin = azureBackend;

@@ -63,6 +63,8 @@ export type {
   ServedRange,
 } from './engines/ranged-read.js';
 export { rangedRead, rangedReadToFile, sliceServed } from './engines/ranged-read.js';
+export type { RangedReader, RangedReaderSpec, RangedReadPlan } from './engines/ranged-reader.js';
+export { rangedReader } from './engines/ranged-reader.js';
 export type { RequestContext, RequestPolicy } from './engines/request-watch.js';
 export { bodyOf, runRequest } from './engines/request-watch.js';
 export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile, HttpErrorBody } from './errors.js';
@@ -86,6 +88,8 @@ export { backoffDelayMs, createRetrier, parseRetryAfter, withRetry } from './lay
 export { withTimeout } from './layers/timeout.js';
 export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
+export type { ListPage } from './object-store.js';
+export { listPages, ObjectNames, parseContentRange } from './object-store.js';
 export type { RepositoryOptions } from './open.js';
 export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';
@@ -112,6 +116,8 @@ export type {
   SettingsValues,
 } from './settings.js';
 export { closestName, defineSettings } from './settings.js';
+export type { StoreFailure } from './store-errors.js';
+export { firstLine, storeErrors } from './store-errors.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';
 export {

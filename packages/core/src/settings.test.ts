@@ -156,3 +156,24 @@ describe('OptionsOf', () => {
     });
   });
 });
+
+describe('OptionsOf of custom settings', () => {
+  const declared = defineSettings('@artifacts/typed', {
+    name: { type: 'string', help: 'a name' },
+    size: { type: 'integer', default: 4, help: 'a size' },
+    mode: { type: 'enum', values: ['a', 'b'] as const, help: 'a mode' },
+    parsed: { type: 'custom', parse: (value: unknown): boolean | 'auto' => value as boolean, help: 'custom' },
+  });
+  type Options = OptionsOf<typeof declared.specs>;
+
+  it('derives the public options type from the declaration: every setting optional, typed as it parses', () => {
+    expectTypeOf<Options>().toEqualTypeOf<{
+      name?: string;
+      size?: number;
+      mode?: 'a' | 'b';
+      parsed?: boolean | 'auto';
+    }>();
+    const options: Options = { size: 8, mode: 'b', parsed: 'auto' };
+    expect(declared.resolve(options).values).toEqual({ size: 8, mode: 'b', parsed: 'auto' });
+  });
+});

@@ -1,8 +1,8 @@
 import { registerBackend } from '@artifacts/core';
-import { gcsPlugin } from './plugin.js';
+import { gcsBackend } from './plugin.js';
 
-export type { GcsCredentials, GcsOptions } from './internal/config.js';
-export { CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DEFAULT_GCS_TIMEOUT_MS } from './internal/config.js';
-export { gcsPlugin };
+export { CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DEFAULT_GCS_TIMEOUT_MS } from './internal/settings.js';
+export type { GcsCredentials, GcsOptions } from './options.js';
+export { gcsBackend, gcsPlugin } from './plugin.js';
 
-registerBackend(gcsPlugin);
+registerBackend(gcsBackend);

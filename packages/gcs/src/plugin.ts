@@ -1,10 +1,11 @@
 import { type BackendPlugin, parseArtifactUri } from '@artifacts/core';
 import { createGcsClient } from './internal/client.js';
-import { defaultGcsTimeoutMs, type GcsOptions, resolveGcsConfig } from './internal/config.js';
 import { GcsDriver } from './internal/driver.js';
+import { defaultGcsTimeoutMs, resolveGcsConfig } from './internal/settings.js';
+import type { GcsOptions } from './options.js';
 
 /** The Google Cloud Storage backend: `gs://<bucket>/<path>`. */
-export const gcsPlugin: BackendPlugin<GcsOptions> = {
+export const gcsBackend: BackendPlugin<GcsOptions> = {
   name: '@artifacts/gcs',
   schemes: ['gs'],
   /** Read at each open: the deprecated MLFLOW_GCS_DEFAULT_TIMEOUT may set it. */
@@ -22,3 +23,6 @@ export const gcsPlugin: BackendPlugin<GcsOptions> = {
     });
   },
 };
+
+/** @deprecated Renamed `gcsBackend`, as every backend's plugin is named. */
+export const gcsPlugin = gcsBackend;

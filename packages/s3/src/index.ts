@@ -1,5 +1,5 @@
 import { registerBackend } from '@artifacts/core';
-import { s3Backend } from './internal/plugin.js';
+import { s3Backend } from './plugin.js';
 
 export { ALLOWED_UPLOAD_EXTRA_ARGS } from './internal/extra-args.js';
 export type {
@@ -8,7 +8,7 @@ export type {
   S3Credentials,
   S3CredentialsProvider,
   S3Options,
-} from './internal/options.js';
+} from './options.js';
 export { s3Backend };
 
 registerBackend(s3Backend);

@@ -1,11 +1,10 @@
 import {
   ArtifactsError,
-  type ArtifactsErrorCode,
-  codeForHttpStatus,
+  firstLine,
   isAbortError,
   isConnectionError,
-  isTemporaryHttpStatus,
   scrub,
+  storeErrors,
 } from '@artifacts/core';
 
 interface RestErrorLike {
@@ -40,11 +39,6 @@ function serviceCode(error: RestErrorLike): string | undefined {
   return error.details?.errorCode ?? (typeof error.code === 'string' ? error.code : undefined);
 }
 
-/** The first line of the service's message: the rest holds request ids and signature details. */
-function firstLine(message: string | undefined): string {
-  return (message ?? '').split('\n')[0]!.trim();
-}
-
 /**
  * The SDK's error for an answer whose body broke while it read it as text (a listing page cut by a
  * reset): the original socket error is gone, only its message is kept.
@@ -64,21 +58,20 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
   const e = error as RestErrorLike;
   const code = serviceCode(e);
   const status = e.statusCode;
-  const detail = scrub(firstLine(e.message), secrets);
-  const temporary =
-    (status !== undefined && isTemporaryHttpStatus(status)) || isConnectionError(error) || isCutAnswer(e);
-  const make = (artifactsCode: ArtifactsErrorCode, message: string) =>
-    new ArtifactsError(artifactsCode, scrub(message, secrets), {
-      cause: error,
-      temporary,
-      context: {
-        container: subject.container,
-        account: subject.account,
-        ...(subject.blob === undefined ? {} : { blob: subject.blob }),
-        ...(status === undefined ? {} : { status }),
-        ...(code === undefined ? {} : { serviceCode: code }),
-      },
-    });
+  const { make, detail, fallback } = storeErrors(error, {
+    what: subject.what,
+    store: code === undefined ? 'the blob service' : `the blob service (${code})`,
+    status,
+    message: e.message,
+    secrets,
+    context: {
+      container: subject.container,
+      account: subject.account,
+      ...(subject.blob === undefined ? {} : { blob: subject.blob }),
+      ...(code === undefined ? {} : { serviceCode: code }),
+    },
+    temporary: isCutAnswer(e),
+  });
   const where = `container ${JSON.stringify(subject.container)} of storage account ${JSON.stringify(subject.account)}`;
   if (e.name && CREDENTIAL_ERRORS.has(e.name)) {
     return make('unauthenticated', `${subject.what}: no usable Microsoft Entra ID credential (${detail})`);
@@ -105,12 +98,7 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
     );
   }
   if (status === 404) return make('not_found', `${subject.what}: ${where} was not found (${code ?? status})`);
-  if (status === 416)
-    return make('invalid_argument', `${subject.what}: the requested range is not satisfiable`);
-  const byStatus = status === undefined ? undefined : codeForHttpStatus(status);
-  if (byStatus !== undefined) {
-    return make(byStatus, `${subject.what}: the blob service answered ${status} ${code ?? ''}: ${detail}`);
-  }
+  if (status !== undefined) return fallback() ?? error;
   // REQUEST_SEND_ERROR is the SDK's wrapper around a socket failure.
   if (isCutAnswer(e)) {
     return make(

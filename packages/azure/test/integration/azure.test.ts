@@ -5,8 +5,9 @@ import { readAll } from '@artifacts/testkit';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../src/index.js';
-import { resolveAzureConfig } from '../../src/internal/config.js';
-import { AzureBlobDriver, createServiceClient } from '../../src/internal/driver.js';
+import { createServiceClient } from '../../src/internal/client.js';
+import { AzureBlobDriver } from '../../src/internal/driver.js';
+import { resolveAzureConfig } from '../../src/internal/settings.js';
 import { parseAzureUri } from '../../src/internal/uri.js';
 import { env, uniqueRoot } from './helpers.js';
 

@@ -1,10 +1,10 @@
 import { ArtifactsError } from '@artifacts/core';
 import { StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resolveAzureConfig, resolveCredential, resolveRequestTimeout } from '../../src/internal/config.js';
-import { connectionStringSecrets, createServiceClient } from '../../src/internal/driver.js';
+import { connectionStringSecrets, createServiceClient } from '../../src/internal/client.js';
 import { loadDefaultAzureCredential } from '../../src/internal/identity.js';
-import { azurePlugin } from '../../src/plugin.js';
+import { resolveAzureConfig, resolveCredential } from '../../src/internal/settings.js';
+import { azureBackend, azurePlugin } from '../../src/plugin.js';
 
 const VARS = [
   'AZURE_STORAGE_CONNECTION_STRING',
@@ -111,15 +111,17 @@ describe('endpoint', () => {
 
 describe('timeouts', () => {
   it("default to MLflow's 600 s for Azure (declared by the plugin, applied by core)", () => {
-    expect(azurePlugin.defaultTimeoutMs).toBe(600_000);
+    expect(azureBackend.defaultTimeoutMs).toBe(600_000);
+  });
+  it('the plugin is azureBackend; azurePlugin stays as its deprecated alias', () => {
+    expect(azurePlugin).toBe(azureBackend);
   });
   it("leave the SDK's whole-request deadline off: the repository's timeout bounds stalls, in core", () => {
-    expect(resolveRequestTimeout({}, 42_000)).toBeUndefined();
-    expect(resolveRequestTimeout({}, undefined)).toBeUndefined();
+    expect(resolveAzureConfig(location, {}).requestTimeoutMs).toBeUndefined();
   });
   it('requestTimeoutMs wins; -1 disables', () => {
-    expect(resolveRequestTimeout({ requestTimeoutMs: 5 }, 42_000)).toBe(5);
-    expect(resolveRequestTimeout({ requestTimeoutMs: -1 }, 42_000)).toBeUndefined();
+    expect(resolveAzureConfig(location, { requestTimeoutMs: 5 }).requestTimeoutMs).toBe(5);
+    expect(resolveAzureConfig(location, { requestTimeoutMs: -1 }).requestTimeoutMs).toBeUndefined();
   });
 });
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { azureSettings, resolveAzureConfig } from '../../src/internal/config.js';
+import { azureSettings, resolveAzureConfig } from '../../src/internal/settings.js';
 import { parseAzureUri } from '../../src/internal/uri.js';
 
 const location = parseAzureUri('wasbs://models@acct.blob.core.windows.net/exp');

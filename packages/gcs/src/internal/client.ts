@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { ArtifactsError } from '@artifacts/core';
+import type { Readable } from 'node:stream';
+import { ArtifactsError, type Checksum } from '@artifacts/core';
 import { Storage, type StorageOptions } from '@google-cloud/storage';
 import { GoogleAuth, PassThroughClient } from 'google-auth-library';
-import type { GcsConfig, GcsCredentials } from './config.js';
+import type { GcsCredentials } from '../options.js';
+import type { GcsConfig } from './settings.js';
 
 export interface GcsClient {
   storage: Storage;
@@ -44,12 +46,13 @@ export function storageOptions(config: GcsConfig, anonymous: boolean): StorageOp
     // An AuthClient that adds no credentials: anonymous requests, for the JSON API, resumable uploads
     // and the XML API alike.
     ...(anonymous ? { authClient: new PassThroughClient() } : explicitAuth(config)),
-    ...(config.requestTimeoutMs === undefined ? {} : { timeout: config.requestTimeoutMs }),
+    // Core's timeout, resolved once: the library's bound on each request (a rewrite call of a copy).
+    ...(config.timeoutMs === undefined ? {} : { timeout: config.timeoutMs }),
     // Core's retry layer is the one place that retries (backoff, Retry-After, a budget, a silent store
-    // ends as a timeout); the library's own retries stack on it only when the user asks (`maxRetries`).
+    // ends as a timeout); the library's own retries stack on it only when asked (`libraryRetries`).
     retryOptions:
-      config.maxRetries > 0
-        ? { autoRetry: true, maxRetries: config.maxRetries }
+      config.libraryRetries > 0
+        ? { autoRetry: true, maxRetries: config.libraryRetries }
         : { autoRetry: false, maxRetries: 0 },
   };
 }
@@ -121,4 +124,71 @@ export async function createGcsClient(input: GcsConfig): Promise<GcsClient> {
     }
   }
   return { storage, anonymous: false, secrets };
+}
+
+type HeaderBag = Record<string, string | string[] | undefined> | { get(name: string): string | null };
+
+/** A header of a gaxios answer (a Headers object or a plain record). */
+export function header(headers: HeaderBag | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    return (headers as { get(name: string): string | null }).get(name) ?? undefined;
+  }
+  const value = (headers as Record<string, string | string[] | undefined>)[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** Parses `x-goog-hash: crc32c=…,md5=…`. */
+export function parseGoogHash(value: string | undefined): { crc32c?: string; md5?: string } {
+  const out: { crc32c?: string; md5?: string } = {};
+  for (const part of (value ?? '').split(',')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    const name = part.slice(0, eq).trim();
+    const digest = part.slice(eq + 1).trim();
+    if (name === 'crc32c') out.crc32c = digest;
+    else if (name === 'md5') out.md5 = digest;
+  }
+  return out;
+}
+
+/** The checksum GCS reports for an object: CRC32C (every object has one), else MD5. */
+export function checksumOf(meta: { crc32c?: string; md5Hash?: string; md5?: string }): Checksum | undefined {
+  if (meta.crc32c) return { algorithm: 'crc32c', value: meta.crc32c };
+  const md5 = meta.md5Hash ?? meta.md5;
+  return md5 ? { algorithm: 'md5', value: md5 } : undefined;
+}
+
+/** The HTTP status of an error of the client library, gaxios or google-auth-library. */
+export function statusOf(error: unknown): number | undefined {
+  const e = error as { code?: unknown; status?: unknown; response?: { status?: unknown } } | null;
+  for (const value of [e?.response?.status, e?.status, e?.code]) if (typeof value === 'number') return value;
+  return undefined;
+}
+
+/**
+ * Opens a ranged GET of an object's media through the auth client (credentials) and resolves once
+ * the response headers are in; core's ranged-read engine bounds the wait and each stall of the body.
+ * The client library's own read stream is not used: on Node 24 every read through it warns of
+ * leaked listeners, and it hides the headers this needs (Content-Range, x-goog-hash,
+ * x-goog-generation).
+ */
+export async function openRange(
+  storage: Storage,
+  config: GcsConfig,
+  name: string,
+  range: { start: number; end?: number | undefined; signal?: AbortSignal; generation?: string | undefined },
+): Promise<{ stream: Readable; headers: HeaderBag | undefined }> {
+  const { start, end, signal, generation } = range;
+  const query = new URLSearchParams({ alt: 'media', ...(generation ? { generation } : {}) });
+  const url = `${storage.baseUrl}/b/${encodeURIComponent(config.bucket)}/o/${encodeURIComponent(name)}?${query}`;
+  const response = await storage.authClient.request<Readable>({
+    url,
+    method: 'GET',
+    responseType: 'stream',
+    headers: start === 0 && end === undefined ? {} : { Range: `bytes=${start}-${end ?? ''}` },
+    ...(signal ? { signal } : {}),
+    retryConfig: { retry: config.libraryRetries, httpMethodsToRetry: ['GET'] },
+  });
+  return { stream: response.data, headers: response.headers as HeaderBag };
 }

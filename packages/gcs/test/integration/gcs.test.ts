@@ -15,8 +15,8 @@ import { readAll, startHttpFaultProxy } from '@artifacts/testkit';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import '../../src/index.js';
 import { createGcsClient } from '../../src/internal/client.js';
-import { resetDeprecationWarning, resolveGcsConfig } from '../../src/internal/config.js';
 import { GcsDriver } from '../../src/internal/driver.js';
+import { resetDeprecationWarning, resolveGcsConfig } from '../../src/internal/settings.js';
 import { env, uniqueRoot } from './helpers.js';
 
 const KiB = 1024;
@@ -148,6 +148,31 @@ describe('errors', () => {
     await expectCode(repo.listArtifacts(), 'unavailable');
     expect(requests).toBe(3);
   });
+
+  it("openRepository reaches both retry knobs: core's maxRetries, and libraryRetries for the library's own", async () => {
+    let requests = 0;
+    const server = createServer((_req, res) => {
+      requests++;
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 503, message: 'Backend Error', errors: [] } }));
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const coreOnly = await open('gs://bkt1/r', { endpoint: url, anonymous: true, maxRetries: 1 });
+    await expectCode(coreOnly.stat('a.bin'), 'unavailable');
+    expect(requests).toBe(2);
+    requests = 0;
+    // the library's own retries, inside core's single attempt: 1 + 2 requests
+    const library = await open('gs://bkt1/r', {
+      endpoint: url,
+      anonymous: true,
+      maxRetries: 0,
+      libraryRetries: 2,
+    });
+    await expectCode(library.stat('a.bin'), 'unavailable');
+    expect(requests).toBe(3);
+  }, 30_000);
 
   it('401 is unauthenticated and 403 permission_denied (from a server that checks credentials)', async () => {
     const unauth = await open('gs://bkt1/r', {

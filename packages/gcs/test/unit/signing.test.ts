@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { parseArtifactUri } from '@artifacts/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createGcsClient } from '../../src/internal/client.js';
-import { resolveGcsConfig } from '../../src/internal/config.js';
-import { GcsDriver, signObjectUrl } from '../../src/internal/driver.js';
+import { GcsDriver } from '../../src/internal/driver.js';
+import { resolveGcsConfig } from '../../src/internal/settings.js';
+import { signObjectUrl } from '../../src/internal/signing.js';
 
 const fixture = (name: string) =>
   JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8'));

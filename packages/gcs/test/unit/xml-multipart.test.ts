@@ -5,8 +5,8 @@ import { parseArtifactUri } from '@artifacts/core';
 import { PassThroughClient } from 'google-auth-library';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createGcsClient } from '../../src/internal/client.js';
-import { resolveGcsConfig } from '../../src/internal/config.js';
 import { GcsDriver } from '../../src/internal/driver.js';
+import { resolveGcsConfig } from '../../src/internal/settings.js';
 
 // fake-gcs-server has no XML multipart API, so these tests record the requests the driver sends to a
 // local server that answers as the XML API documents. The OAuth token is left out (the auth client's

@@ -4,7 +4,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { ArtifactsError } from '@artifacts/core';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { DEFAULTS, type ResolvedS3Config } from './options.js';
+import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
 
 export interface BuiltClient {
   client: S3Client;
@@ -99,7 +99,7 @@ function regionFromChain(profile: string | undefined): () => Promise<string> {
       try {
         return await probe.config.region();
       } catch {
-        return DEFAULTS.region;
+        return DEFAULT_REGION;
       } finally {
         probe.destroy();
       }

@@ -1,4 +1,4 @@
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, choosePartSize, forEachLimited } from '@artifacts/core';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -8,16 +8,9 @@ import {
   type S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { httpStatus, mapS3Error, s3ErrorCode } from './errors.js';
 import type { UploadExtraArgs } from './extra-args.js';
-
-/** S3's multipart limits, which every part plan stays within. */
-export const COPY_LIMITS = {
-  maxParts: 10_000,
-  minPartBytes: 5 * 1024 * 1024,
-  maxPartBytes: 5 * 1024 * 1024 * 1024,
-  /** The largest object one CopyObject may copy. */
-  maxSingleCopyBytes: 5 * 1024 * 1024 * 1024,
-} as const;
+import { S3_PART_LIMITS } from './upload.js';
 
 /** Upload arguments that also apply to a copy's destination (metadata and type are the source's). */
 const COPY_ARGS = [
@@ -44,15 +37,8 @@ export interface ServerCopy {
   /** SSE-C key, for both the source and the destination (one scope, one key). */
   sseC: { SSECustomerAlgorithm?: string; SSECustomerKey?: string; SSECustomerKeyMD5?: string };
   signal?: AbortSignal;
-}
-
-/** The part size for a multipart copy of `size` bytes: at least `preferred`, within S3's limits. */
-export function copyPartSize(size: number, preferred: number): number {
-  const needed = Math.ceil(size / COPY_LIMITS.maxParts);
-  const part = Math.max(preferred, needed, COPY_LIMITS.minPartBytes);
-  if (part > COPY_LIMITS.maxPartBytes)
-    throw ArtifactsError.invalidArgument(`an object of ${size} bytes is larger than S3 can copy in parts`);
-  return part;
+  /** Named in connection errors. */
+  endpoint: string;
 }
 
 /**
@@ -62,6 +48,23 @@ export function copyPartSize(size: number, preferred: number): number {
  * (nothing partial is ever visible at the destination).
  */
 export async function serverCopy(copy: ServerCopy): Promise<void> {
+  try {
+    await copyObject(copy);
+  } catch (error) {
+    const { from } = copy;
+    const status = httpStatus(error);
+    if (status === 404 || s3ErrorCode(error) === 'NoSuchKey' || s3ErrorCode(error) === 'NotFound')
+      throw ArtifactsError.notFound(`s3://${from.Bucket}/${from.Key}`, { cause: error });
+    throw mapS3Error(error, {
+      bucket: from.Bucket,
+      key: from.Key,
+      action: 'copying',
+      endpoint: copy.endpoint,
+    });
+  }
+}
+
+async function copyObject(copy: ServerCopy): Promise<void> {
   const { client, from, to, signal } = copy;
   const send = { ...(signal ? { abortSignal: signal } : {}) };
   const CopySource = copySource(from.Bucket, from.Key);
@@ -95,15 +98,17 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
     send,
   );
   const UploadId = created.UploadId!;
-  const partSize = copyPartSize(size, copy.partSizeBytes);
+  const partSize = choosePartSize(copy.partSizeBytes, size, S3_PART_LIMITS);
   const count = Math.ceil(size / partSize);
   const etags: string[] = new Array(count);
   try {
-    let next = 0;
     let failed = false;
-    const worker = async () => {
-      while (next < count && !failed) {
-        const index = next++;
+    // Once a part fails no other starts, and every part settles before the abort: none lands after it.
+    await forEachLimited(
+      Array.from({ length: count }, (_, index) => index),
+      copy.concurrency,
+      async (index) => {
+        if (failed) return;
         const start = index * partSize;
         const end = Math.min(size, start + partSize) - 1;
         const part = await client
@@ -125,14 +130,8 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
             throw error;
           });
         etags[index] = part.CopyPartResult?.ETag ?? '';
-      }
-    };
-    // Every worker stops before the abort, so no part lands after it.
-    const settled = await Promise.allSettled(
-      Array.from({ length: Math.min(copy.concurrency, count) }, worker),
+      },
     );
-    const rejected = settled.find((result) => result.status === 'rejected');
-    if (rejected) throw rejected.reason;
     await client.send(
       new CompleteMultipartUploadCommand({
         ...to,

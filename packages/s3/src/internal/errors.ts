@@ -68,19 +68,6 @@ const CODES: Record<string, ArtifactsErrorCode> = {
   InvalidChunkSizeError: 'integrity',
 };
 
-/** S3 codes after which the same request may succeed (throttling, a busy or restarting server). */
-const TEMPORARY_CODES = new Set([
-  'SlowDown',
-  'Throttling',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-  'ServiceUnavailable',
-  'InternalError',
-  'RequestTimeout',
-  'XMinioServerNotInitialized',
-]);
-
 const TLS_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
@@ -189,7 +176,8 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
   }
 
   const temporary =
-    (code !== undefined && TEMPORARY_CODES.has(code)) ||
+    // S3 codes after which the same request may succeed: throttling, a busy or restarting server.
+    (code !== undefined && (CODES[code] === 'unavailable' || CODES[code] === 'timeout')) ||
     (status !== undefined && isTemporaryHttpStatus(status)) ||
     isConnectionError(error);
   let mapped: ArtifactsErrorCode | undefined = code ? CODES[code] : undefined;
@@ -243,5 +231,25 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
     cause: error,
     context,
     temporary,
+  });
+}
+
+/** The failure of a DeleteObjects answer (keys already gone are not one), or undefined. */
+export function deleteObjectsError(
+  errors: ReadonlyArray<{ Key?: string; Code?: string; Message?: string }>,
+  count: number,
+  target: S3Target,
+): unknown {
+  const failed = errors.filter((e) => e.Code !== 'NoSuchKey');
+  const first = failed[0];
+  if (!first) return undefined;
+  const error = Object.assign(new Error(first.Message ?? first.Code ?? 'DeleteObjects failed'), {
+    name: first.Code ?? 'Error',
+    Code: first.Code,
+  });
+  return mapS3Error(error, {
+    ...target,
+    ...(first.Key ? { key: first.Key } : {}),
+    action: `deleting (${failed.length} of ${count} keys failed)`,
   });
 }

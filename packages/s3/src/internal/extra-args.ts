@@ -120,3 +120,19 @@ export function parseUploadExtraArgs(
   }
   return out as UploadExtraArgs;
 }
+
+/** The SSE-C key of the extra args (sent with every request on the object), apart from the rest. */
+export type SseC = Partial<
+  Pick<UploadExtraArgs, 'SSECustomerAlgorithm' | 'SSECustomerKey' | 'SSECustomerKeyMD5'>
+>;
+
+/** Splits the SSE-C members (only those set) from the upload arguments. */
+export function splitSseC(args: UploadExtraArgs): { sseC: SseC; uploadArgs: UploadExtraArgs } {
+  const { SSECustomerAlgorithm, SSECustomerKey, SSECustomerKeyMD5, ...uploadArgs } = args;
+  const sseC: SseC = {
+    ...(SSECustomerAlgorithm ? { SSECustomerAlgorithm } : {}),
+    ...(SSECustomerKey ? { SSECustomerKey } : {}),
+    ...(SSECustomerKeyMD5 ? { SSECustomerKeyMD5 } : {}),
+  };
+  return { sseC, uploadArgs };
+}

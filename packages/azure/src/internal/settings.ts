@@ -1,70 +1,6 @@
-import { ArtifactsError, type ArtifactUri, defineSettings } from '@artifacts/core';
+import { ArtifactsError, type ArtifactUri, defineSettings, type SettingsValues } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
-
-/** Options of the Azure Blob backend (passed to `openRepository` beside core's options). */
-export interface AzureOptions {
-  /**
-   * A storage connection string. Wins over every other credential. Default:
-   * `AZURE_STORAGE_CONNECTION_STRING`. Its own endpoint (BlobEndpoint, or AccountName + EndpointSuffix)
-   * is used; its account must be the URI's.
-   */
-  connectionString?: string;
-  /**
-   * The storage account key (a service SAS is signed with it). Default: `AZURE_STORAGE_ACCESS_KEY`
-   * (used only when no connection string is set).
-   */
-  accountKey?: string;
-  /**
-   * A Microsoft Entra ID token credential (from `@azure/identity`, or your own). Default, when neither a
-   * connection string nor an account key is configured: `new DefaultAzureCredential()` from the
-   * optional peer dependency `@azure/identity`. Presigned URLs are then user-delegation SAS.
-   */
-  credential?: TokenCredential;
-  /**
-   * The blob service endpoint, for emulators and private endpoints
-   * (`http://127.0.0.1:10000/devstoreaccount1`, `https://myacct.privatelink.blob.core.windows.net`).
-   * Default: `ARTIFACTS_AZURE_BLOB_ENDPOINT`, else `https://<account>.blob.<suffix>` from the URI.
-   * Not used with a connection string, which carries its own endpoint.
-   */
-  endpoint?: string;
-  /**
-   * Bytes per staged block (and the largest upload sent as one Put Blob). Default 4 MiB (the Azure
-   * SDKs' own default), raised for a body of known size that would need more than Azure's 50,000
-   * blocks. A body of unknown size can then be at most 50,000 × blockSize (195 GiB by default).
-   */
-  blockSize?: number;
-  /** Blocks of one upload in flight at once. Default 4. */
-  uploadConcurrency?: number;
-  /**
-   * Send each block's MD5 (`Content-MD5`) so the service rejects a corrupted block, and record the
-   * whole blob's MD5 so later downloads are verified. Default true.
-   */
-  transactionalMd5?: boolean;
-  /** Bytes per ranged GET of a parallel download (`downloadConcurrency` > 1). Default 8 MiB. */
-  downloadPartSize?: number;
-  /**
-   * Ranged GETs of one download in flight at once. Default 1: one GET per download, which the SDK
-   * resumes where it stopped if the connection drops. Against Azurite every ranged GET is costly (a
-   * 256 MiB blob read in 8 MiB parts took 19 s, as one GET 5.4 s); on Azure, 4–8 parallel parts
-   * raise the throughput of large blobs.
-   */
-  downloadConcurrency?: number;
-  /** Blobs per listing page (1–5000). Default 5000. */
-  listPageSize?: number;
-  /** Blob deletions in flight at once when deleting a directory. Default 16. */
-  deleteConcurrency?: number;
-  /**
-   * Attempts per HTTP request in the SDK's own retry policy. Default 1: core's retry layer and
-   * transfer engines retry (`maxRetries`), and SDK retries on top would multiply every wait.
-   */
-  maxTries?: number;
-  /**
-   * Server-side and client timeout of each HTTP request, in ms. Default: the repository's `timeoutMs`
-   * or `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT`, else 600 s (MLflow's Azure default); `-1` in the
-   * variable means none.
-   */
-  requestTimeoutMs?: number;
-}
+import type { AzureOptions } from '../options.js';
 
 export type CredentialSource =
   | {
@@ -76,23 +12,20 @@ export type CredentialSource =
   | { kind: 'token'; credential: TokenCredential; from: 'option' }
   | { kind: 'default-azure-credential' };
 
-export interface AzureConfig {
+/** The resolved settings, and what the URI says. */
+export type AzureConfig = Omit<
+  SettingsValues<typeof azureSettings.specs>,
+  'connectionString' | 'accountKey' | 'credential' | 'endpoint' | 'requestTimeoutMs'
+> & {
   container: string;
   account: string;
   /** Key prefix of the repository root inside the container ('' = the container's root). */
   root: string;
   credential: CredentialSource;
   endpoint: string;
-  blockSize: number;
-  uploadConcurrency: number;
-  transactionalMd5: boolean;
-  downloadPartSize: number;
-  downloadConcurrency: number;
-  listPageSize: number;
-  deleteConcurrency: number;
-  maxTries: number;
+  /** The SDK's per-try timeout (the option only; core bounds requests and stalls). */
   requestTimeoutMs: number | undefined;
-}
+};
 
 /** MLflow's default for Azure: 600 s. */
 export const DEFAULT_AZURE_TIMEOUT_MS = 600_000;
@@ -114,6 +47,7 @@ export const azureSettings = defineSettings('@artifacts/azure', {
   },
   credential: {
     type: 'object',
+    parse: (value: unknown) => value as TokenCredential,
     defaultText: '`DefaultAzureCredential`',
     help: 'a `TokenCredential` (from `@azure/identity`, or your own); presigned URLs are then user-delegation SAS',
   },
@@ -201,20 +135,6 @@ function credentialOf({ values, sources }: AzureValues, options: AzureOptions): 
   return { kind: 'default-azure-credential' };
 }
 
-/**
- * The SDK's per-try timeout: only the option (`-1` = none). The repository's timeout is a bound on
- * stalls, which core applies (its timeout layer, and the upload engine per block): the SDK's per-try
- * timeout is a deadline on a whole request and would kill a slow but steady block.
- */
-export function resolveRequestTimeout(
-  options: AzureOptions,
-  _repositoryTimeoutMs: number | undefined,
-): number | undefined {
-  const option = azureSettings.resolve({ requestTimeoutMs: options.requestTimeoutMs }).values
-    .requestTimeoutMs;
-  return option !== undefined && option > 0 ? option : undefined;
-}
-
 function checkEndpoint(endpoint: string, from: string): string {
   let url: URL;
   try {
@@ -235,11 +155,7 @@ function checkEndpoint(endpoint: string, from: string): string {
   return endpoint.replace(/\/+$/, '');
 }
 
-export function resolveAzureConfig(
-  location: ArtifactUri,
-  options: AzureOptions,
-  repositoryTimeoutMs?: number,
-): AzureConfig {
+export function resolveAzureConfig(location: ArtifactUri, options: AzureOptions): AzureConfig {
   if (!location.bucket || !location.account) {
     throw ArtifactsError.invalidArgument(
       `an Azure URI needs a container and an account: wasbs://<container>@<account>.blob.core.windows.net/<path>`,
@@ -253,20 +169,15 @@ export function resolveAzureConfig(
         sources.endpoint === 'option' ? 'option endpoint' : 'ARTIFACTS_AZURE_BLOB_ENDPOINT',
       )
     : `https://${location.account}.blob.${location.endpointSuffix ?? 'core.windows.net'}`;
+  const { connectionString, accountKey, credential, endpoint: _endpoint, requestTimeoutMs, ...rest } = values;
   return {
+    ...rest,
     container: location.bucket,
     account: location.account,
     root: location.path,
     credential: credentialOf(resolved, options),
     endpoint,
-    blockSize: values.blockSize,
-    uploadConcurrency: values.uploadConcurrency,
-    transactionalMd5: values.transactionalMd5,
-    downloadPartSize: values.downloadPartSize,
-    downloadConcurrency: values.downloadConcurrency,
-    listPageSize: values.listPageSize,
-    deleteConcurrency: values.deleteConcurrency,
-    maxTries: values.maxTries,
-    requestTimeoutMs: resolveRequestTimeout(options, repositoryTimeoutMs),
+    // The SDK's per-try timeout is a deadline on a whole request: only when asked (`-1` = none).
+    requestTimeoutMs: requestTimeoutMs !== undefined && requestTimeoutMs > 0 ? requestTimeoutMs : undefined,
   };
 }

@@ -1,139 +1,15 @@
-import { ArtifactsError, defineSettings } from '@artifacts/core';
+import { ArtifactsError, defineSettings, type SettingsValues } from '@artifacts/core';
+import type { S3Credentials, S3CredentialsProvider } from '../options.js';
 import { parseUploadExtraArgs, type UploadExtraArgs } from './extra-args.js';
 
 export const MIB = 1024 * 1024;
 
-/** Defaults, in one place so the README and the code cannot drift apart. */
-export const DEFAULTS = {
-  addressingStyle: 'auto',
-  partSizeBytes: 8 * MIB,
-  uploadQueueSize: 4,
-  parallelDownloadThresholdBytes: 64 * MIB,
-  downloadChunkSizeBytes: 8 * MIB,
-  downloadConcurrency: 4,
-  checksumAlgorithm: 'CRC32',
-  connectTimeoutMs: 60_000,
-  socketTimeoutMs: 60_000,
-  presignExpiresInSeconds: 3600,
-  /** S3's limit for one CopyObject: larger objects are copied in parts (UploadPartCopy). */
-  copyCutoffBytes: 5 * 1024 * MIB,
-  /** The region used when neither an option, AWS_DEFAULT_REGION nor the SDK's chain names one. */
-  region: 'us-east-1',
-} as const;
-
-/** Static AWS credentials (the SDK's `AwsCredentialIdentity`). */
-export interface S3Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-  expiration?: Date;
-}
-
-/** A function returning credentials, such as the SDK's `fromIni()` or `fromTemporaryCredentials()`. */
-export type S3CredentialsProvider = () => Promise<S3Credentials>;
-
-export type AddressingStyle = 'auto' | 'path' | 'virtual';
-/** Checksums S3 computes that core can verify while streaming; `NONE` turns integrity checks off. */
-export type S3ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'SHA256' | 'NONE';
-
-/** Options of the s3 backend, passed beside the repository options to `openRepository`. */
-export interface S3Options {
-  /**
-   * AWS region. Default: `AWS_DEFAULT_REGION`, then the SDK's chain (`AWS_REGION`, the profile's
-   * `region`), then `us-east-1` (requests to a bucket in another AWS region follow S3's redirect).
-   */
-  region?: string;
-  /**
-   * Endpoint of an S3-compatible service (MinIO, …), e.g. `http://127.0.0.1:9000`. Default:
-   * `MLFLOW_S3_ENDPOINT_URL`; none = AWS. It is only ever used as the endpoint, never joined to keys.
-   */
-  endpointUrl?: string;
-  /**
-   * `path` (`https://host/bucket/key`), `virtual` (`https://bucket.host/key`) or `auto`: path style
-   * with a custom endpoint (as boto does, what MinIO needs), virtual-hosted on AWS. Default:
-   * `MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE`, else `auto`.
-   */
-  addressingStyle?: AddressingStyle;
-  /** Skip TLS certificate verification. Default: `MLFLOW_S3_IGNORE_TLS`, else false. Not with `caBundle`. */
-  ignoreTls?: boolean;
-  /** Path of a PEM bundle of the CAs to trust (replaces the default roots). Default: `AWS_CA_BUNDLE`. */
-  caBundle?: string;
-  /**
-   * boto3-style upload ExtraArgs (`ServerSideEncryption`, `SSEKMSKeyId`, `ACL`, `Metadata`,
-   * `StorageClass`, `CacheControl`, …) as an object or a JSON string. Default:
-   * `MLFLOW_S3_UPLOAD_EXTRA_ARGS`. Unknown keys are refused.
-   */
-  uploadExtraArgs?: Record<string, unknown> | string;
-  /** Sent as `ExpectedBucketOwner` with every request. Default: `MLFLOW_S3_EXPECTED_BUCKET_OWNER`. */
-  expectedBucketOwner?: string;
-  /** Static credentials or a provider. Default: the SDK's chain (env keys, profiles, SSO, roles). */
-  credentials?: S3Credentials | S3CredentialsProvider;
-  /** Profile of `~/.aws/credentials` / `~/.aws/config`. Default: the SDK's (`AWS_PROFILE`, else `default`). */
-  profile?: string;
-  /** Unsigned requests, for public buckets. Default: `ARTIFACTS_S3_ANONYMOUS`, else false. */
-  anonymous?: boolean;
-  /**
-   * Objects above this many bytes are copied server-side in parts (UploadPartCopy of `partSizeBytes`
-   * or more each), smaller ones by one CopyObject; 5 MiB to 5 GiB. Default:
-   * `ARTIFACTS_S3_COPY_CUTOFF`, else 5 GiB (S3's CopyObject limit).
-   */
-  copyCutoffBytes?: number;
-  /** Multipart part size in bytes (≥ 5 MiB). Default: `ARTIFACTS_S3_PART_SIZE`, else 8 MiB (boto3's). */
-  partSizeBytes?: number;
-  /** Parts of one upload sent at once. Default: `ARTIFACTS_S3_UPLOAD_CONCURRENCY`, else 4. */
-  uploadQueueSize?: number;
-  /**
-   * Objects at least this large are downloaded with several ranged GETs at once. Default:
-   * `ARTIFACTS_S3_PARALLEL_DOWNLOAD_THRESHOLD`, else 64 MiB; 0 turns parallel download off.
-   */
-  parallelDownloadThresholdBytes?: number;
-  /** Size of each ranged GET of a parallel download. Default: `ARTIFACTS_S3_DOWNLOAD_CHUNK_SIZE`, else 8 MiB (boto3's). */
-  downloadChunkSizeBytes?: number;
-  /** Ranged GETs of one download in flight at once. Default: `ARTIFACTS_S3_DOWNLOAD_CONCURRENCY`, else 4. */
-  downloadConcurrency?: number;
-  /**
-   * Checksum S3 computes on upload and returns on download, which core verifies over the bytes it
-   * streamed: `CRC32`, `CRC32C`, `SHA256` or `NONE` (for servers that reject checksums). Default:
-   * `ARTIFACTS_S3_CHECKSUM_ALGORITHM`, else `CRC32`.
-   */
-  checksumAlgorithm?: S3ChecksumAlgorithm;
-  /** TCP/TLS connect timeout in ms. Default: `ARTIFACTS_S3_CONNECT_TIMEOUT_MS`, else 60 000 (boto's). */
-  connectTimeoutMs?: number;
-  /** A socket idle this long fails the request, in ms. Default: `ARTIFACTS_S3_SOCKET_TIMEOUT_MS`, else 60 000 (boto's read timeout). */
-  socketTimeoutMs?: number;
-  /** Attempts per request, retries included. Default: the SDK's (`AWS_MAX_ATTEMPTS`, else 3). */
-  maxAttempts?: number;
-  /** Extra S3ClientConfig passed to the SDK as is; it wins over everything above. */
-  clientConfig?: Record<string, unknown>;
-}
-
-/** Everything the driver needs, resolved from options, then environment variables, then defaults. */
-export interface ResolvedS3Config {
-  region?: string;
-  endpointUrl?: string;
-  forcePathStyle: boolean;
-  addressingStyle: AddressingStyle;
-  tls: { kind: 'default' } | { kind: 'ignore' } | { kind: 'ca'; path: string };
-  uploadExtraArgs: UploadExtraArgs;
-  expectedBucketOwner?: string;
-  credentials?: S3Credentials | S3CredentialsProvider;
-  profile?: string;
-  anonymous: boolean;
-  partSizeBytes: number;
-  copyCutoffBytes: number;
-  uploadQueueSize: number;
-  parallelDownloadThresholdBytes: number;
-  downloadChunkSizeBytes: number;
-  downloadConcurrency: number;
-  checksumAlgorithm: S3ChecksumAlgorithm;
-  connectTimeoutMs: number;
-  socketTimeoutMs: number;
-  maxAttempts?: number;
-  clientConfig: Record<string, unknown>;
-}
-
 const MIN_PART_SIZE = 5 * MIB;
+/** S3's largest part, and the largest object one CopyObject copies (larger ones go in parts). */
 const MAX_PART_SIZE = 5 * 1024 * MIB;
+/** The region used when neither an option, AWS_DEFAULT_REGION nor the SDK's chain names one. */
+export const DEFAULT_REGION = 'us-east-1';
+export const DEFAULT_PRESIGN_EXPIRY_SECONDS = 3600;
 
 function invalid(message: string): ArtifactsError {
   return ArtifactsError.invalidArgument(`@artifacts/s3: ${message}`);
@@ -212,7 +88,7 @@ export const s3Settings = defineSettings('@artifacts/s3', {
   uploadExtraArgs: {
     type: 'custom',
     env: 'MLFLOW_S3_UPLOAD_EXTRA_ARGS',
-    parse: (value, from) => parseUploadExtraArgs(value as Record<string, unknown> | string, from),
+    parse: (value: Record<string, unknown> | string, from: string) => parseUploadExtraArgs(value, from),
     defaultText: 'none',
     help: 'boto3 upload `ExtraArgs` as JSON (or an object), see below',
   },
@@ -253,8 +129,8 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     type: 'integer',
     env: 'ARTIFACTS_S3_COPY_CUTOFF',
     min: MIN_PART_SIZE,
-    max: DEFAULTS.copyCutoffBytes,
-    default: DEFAULTS.copyCutoffBytes,
+    max: MAX_PART_SIZE,
+    default: MAX_PART_SIZE,
     defaultText: "5 GiB (S3's CopyObject limit)",
     help: 'server-side copies of objects above this size use a multipart upload of UploadPartCopy ranges (parts of `partSizeBytes` or more, ≤ 10,000 parts, `uploadQueueSize` in flight); smaller ones one CopyObject (5 MiB – 5 GiB)',
   },
@@ -262,14 +138,14 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     type: 'integer',
     env: 'ARTIFACTS_S3_UPLOAD_CONCURRENCY',
     min: 1,
-    default: DEFAULTS.uploadQueueSize,
+    default: 4,
     help: 'parts of one upload sent at once; an upload holds at most about `partSizeBytes × (uploadQueueSize + 1)` in memory',
   },
   parallelDownloadThresholdBytes: {
     type: 'integer',
     env: 'ARTIFACTS_S3_PARALLEL_DOWNLOAD_THRESHOLD',
     min: 0,
-    default: DEFAULTS.parallelDownloadThresholdBytes,
+    default: 64 * MIB,
     defaultText: '64 MiB',
     help: 'objects at least this large are read with several ranged GETs at once; `0` = never',
   },
@@ -277,7 +153,7 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     type: 'integer',
     env: 'ARTIFACTS_S3_DOWNLOAD_CHUNK_SIZE',
     min: MIB,
-    default: DEFAULTS.downloadChunkSizeBytes,
+    default: 8 * MIB,
     defaultText: '8 MiB',
     help: 'size of each ranged GET (≥ 1 MiB)',
   },
@@ -285,7 +161,7 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     type: 'integer',
     env: 'ARTIFACTS_S3_DOWNLOAD_CONCURRENCY',
     min: 1,
-    default: DEFAULTS.downloadConcurrency,
+    default: 4,
     help: 'ranged GETs of one download in flight; a download holds at most `downloadChunkSizeBytes × downloadConcurrency`',
   },
   checksumAlgorithm: {
@@ -300,14 +176,14 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     type: 'integer',
     env: 'ARTIFACTS_S3_CONNECT_TIMEOUT_MS',
     min: 1,
-    default: DEFAULTS.connectTimeoutMs,
+    default: 60_000,
     help: "TCP/TLS connect timeout (boto's `connect_timeout`)",
   },
   socketTimeoutMs: {
     type: 'integer',
     env: 'ARTIFACTS_S3_SOCKET_TIMEOUT_MS',
     min: 1,
-    default: DEFAULTS.socketTimeoutMs,
+    default: 60_000,
     help: "a socket idle this long fails the request (boto's `read_timeout`); core's retry layer retries it",
   },
   maxAttempts: {
@@ -318,49 +194,46 @@ export const s3Settings = defineSettings('@artifacts/s3', {
   },
   clientConfig: {
     type: 'object',
+    parse: (value: Record<string, unknown>) => value,
     defaultText: 'none',
     help: 'extra `S3ClientConfig` handed to the SDK as is; wins over everything above',
   },
 });
 
+type S3Values = SettingsValues<typeof s3Settings.specs>;
+
+/** Everything the driver needs: the settings' values, with TLS and the addressing style decided. */
+export type ResolvedS3Config = Omit<
+  S3Values,
+  'ignoreTls' | 'caBundle' | 'uploadExtraArgs' | 'clientConfig'
+> & {
+  forcePathStyle: boolean;
+  tls: { kind: 'default' } | { kind: 'ignore' } | { kind: 'ca'; path: string };
+  uploadExtraArgs: UploadExtraArgs;
+  clientConfig: Record<string, unknown>;
+};
+
 /**
  * Resolves options, then environment variables, then defaults. Throws `invalid_argument` naming the
  * option or variable that is wrong; never echoes a secret.
  */
-export function resolveS3Config(options: S3Options = {}): ResolvedS3Config {
+export function resolveS3Config(options: object = {}): ResolvedS3Config {
   const { values, sources } = s3Settings.resolve(options);
-  const { endpointUrl, addressingStyle } = values;
+  const { endpointUrl, addressingStyle, ignoreTls: _ignore, caBundle: _ca, ...rest } = values;
   const uploadExtraArgs = values.uploadExtraArgs ?? {};
   if (values.anonymous && values.credentials !== undefined)
     throw invalid('options anonymous and credentials exclude each other');
   return {
-    ...(values.region === undefined ? {} : { region: values.region }),
-    ...(endpointUrl === undefined ? {} : { endpointUrl }),
+    ...rest,
+    endpointUrl,
+    addressingStyle,
     // boto uses path style for a custom endpoint in auto mode; S3-compatible servers expect it.
     forcePathStyle: addressingStyle === 'path' || (addressingStyle === 'auto' && endpointUrl !== undefined),
-    addressingStyle,
     tls: resolveTls(values, sources),
     uploadExtraArgs,
-    ...optional('expectedBucketOwner', values.expectedBucketOwner ?? uploadExtraArgs.ExpectedBucketOwner),
-    ...optional('credentials', values.credentials),
-    ...optional('profile', values.profile),
-    anonymous: values.anonymous,
-    partSizeBytes: values.partSizeBytes,
-    copyCutoffBytes: values.copyCutoffBytes,
-    uploadQueueSize: values.uploadQueueSize,
-    parallelDownloadThresholdBytes: values.parallelDownloadThresholdBytes,
-    downloadChunkSizeBytes: values.downloadChunkSizeBytes,
-    downloadConcurrency: values.downloadConcurrency,
-    checksumAlgorithm: values.checksumAlgorithm,
-    connectTimeoutMs: values.connectTimeoutMs,
-    socketTimeoutMs: values.socketTimeoutMs,
-    ...optional('maxAttempts', values.maxAttempts),
-    clientConfig: (values.clientConfig as Record<string, unknown> | undefined) ?? {},
+    expectedBucketOwner: values.expectedBucketOwner ?? uploadExtraArgs.ExpectedBucketOwner,
+    clientConfig: values.clientConfig ?? {},
   };
-}
-
-function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 type S3Resolved = ReturnType<typeof s3Settings.resolve>;
@@ -369,7 +242,7 @@ type S3Resolved = ReturnType<typeof s3Settings.resolve>;
  * MLflow's rule: MLFLOW_S3_IGNORE_TLS or AWS_CA_BUNDLE, not both. Options in code win over the
  * environment, so a conflict is an error only when both come from the same level.
  */
-function resolveTls(values: S3Resolved['values'], sources: S3Resolved['sources']): ResolvedS3Config['tls'] {
+function resolveTls(values: S3Values, sources: S3Resolved['sources']): ResolvedS3Config['tls'] {
   const ca = values.caBundle;
   if (sources.ignoreTls === 'option' && sources.caBundle === 'option' && values.ignoreTls)
     throw invalid('options ignoreTls and caBundle exclude each other: set only one');

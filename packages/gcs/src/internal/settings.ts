@@ -5,69 +5,7 @@ import {
   envNumber,
   type SettingsValues,
 } from '@artifacts/core';
-
-/** A service-account key (the JSON key file's content) or any credentials google-auth-library accepts. */
-export interface GcsCredentials {
-  client_email?: string;
-  private_key?: string;
-  [field: string]: unknown;
-}
-
-/** Options of the Google Cloud Storage backend (passed to `openRepository` beside core's options). */
-export interface GcsOptions {
-  /** Project for billing headers. Default: `GOOGLE_CLOUD_PROJECT`, else the credentials' project. */
-  projectId?: string;
-  /**
-   * Path of a service-account key file. Default: Application Default Credentials
-   * (`GOOGLE_APPLICATION_CREDENTIALS`, gcloud's user credentials, the metadata server).
-   */
-  keyFilename?: string;
-  /** A service-account key object (`{ client_email, private_key, … }`). Wins over `keyFilename`. */
-  credentials?: GcsCredentials;
-  /**
-   * `true`: never authenticate (public buckets, emulators). `false`: credentials are required.
-   * `'fallback'`: Application Default Credentials, and anonymous access when none are found, as MLflow
-   * does. Default: `true` when the endpoint comes from `STORAGE_EMULATOR_HOST`, else `'fallback'`.
-   */
-  anonymous?: boolean | 'fallback';
-  /**
-   * The API endpoint (JSON and XML API), for emulators and private endpoints. Default:
-   * `STORAGE_EMULATOR_HOST` (a host:port or a URL; plain http when no scheme is given), else
-   * `https://storage.googleapis.com`.
-   */
-  endpoint?: string;
-  /**
-   * Bytes per request of a resumable upload, a multiple of 256 KiB; each chunk is held in memory until
-   * the service acknowledges it. Default: `MLFLOW_GCS_UPLOAD_CHUNK_SIZE`, else unset: the whole body
-   * streams through one request of the resumable session, with flat memory. (MLflow's Python client
-   * defaults to 100 MiB chunks; here that costs ~2.5× the chunk in RSS per upload in flight.)
-   */
-  uploadChunkSize?: number;
-  /**
-   * Bytes per ranged GET of a download, a multiple of 256 KiB. Default:
-   * `MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE`, else 100 MiB.
-   */
-  downloadChunkSize?: number;
-  /** Ranged GETs of one download in flight at once. Default 4. */
-  downloadConcurrency?: number;
-  /** Bodies of known size up to this many bytes go in one simple upload; larger (or unknown) ones are resumable. Default 8 MiB. */
-  resumableThreshold?: number;
-  /** Objects per listing page (1–1000). Default 1000. */
-  listPageSize?: number;
-  /** Object deletions in flight at once when deleting a directory. Default 16. */
-  deleteConcurrency?: number;
-  /**
-   * Retries of a failed idempotent request by the client library itself, on top of core's. Default
-   * 0: core's retry layer is the one place that retries.
-   */
-  maxRetries?: number;
-  /**
-   * Timeout of each HTTP request of the JSON API, in ms. Default: the repository's `timeoutMs` or
-   * `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT`, else the deprecated `MLFLOW_GCS_DEFAULT_TIMEOUT`, else
-   * 60 s; `-1` (option or variables) means none.
-   */
-  requestTimeoutMs?: number;
-}
+import type { GcsCredentials, GcsOptions } from '../options.js';
 
 /** The resolved settings, and what the URI says. `uploadChunkSize` undefined: one streamed request. */
 export type GcsConfig = SettingsValues<typeof gcsSettings.specs> & {
@@ -76,6 +14,8 @@ export type GcsConfig = SettingsValues<typeof gcsSettings.specs> & {
   anonymous: boolean | 'fallback';
   /** Where the endpoint came from, for messages; undefined = Google's own endpoint. */
   endpointFrom: 'option' | 'STORAGE_EMULATOR_HOST' | undefined;
+  /** Core's timeout, resolved once (`OpenContext.timeoutMs`): the client's bound on each request. */
+  timeoutMs: number | undefined;
 };
 
 const KiB = 1024;
@@ -170,23 +110,12 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     default: 16,
     help: 'deletions in flight when deleting a directory',
   },
-  maxRetries: {
+  libraryRetries: {
     type: 'integer',
     min: 0,
     max: 20,
     default: 0,
-    help: "retries by Google's client library itself, on top of core's. Core's retry layer (`maxRetries` / `ARTIFACTS_MAX_RETRIES`, core's option) is the one place that retries; the library's own are off (`retryOptions.autoRetry: false`), so they never stack (a throttled stat: 3 requests with `maxRetries: 2`, not 12)",
-  },
-  requestTimeoutMs: {
-    type: 'integer',
-    min: -1,
-    parse: (value: unknown, from: string): number => {
-      if (value === 0)
-        throw ArtifactsError.invalidArgument(`${from} must be a positive number of ms or -1 for none, got 0`);
-      return value as number;
-    },
-    defaultText: "the repository's timeout (see below)",
-    help: 'per-request timeout of the JSON API in ms; `-1` = none',
+    help: "retries by Google's client library itself, inside each of core's attempts; 0 = off, so that core's `maxRetries` (`ARTIFACTS_MAX_RETRIES`) is the one place that retries (a throttled stat with `maxRetries: 2`: 3 requests, not 12)",
   },
 });
 
@@ -205,19 +134,6 @@ function secondsToMs(seconds: number, variable: string): number | undefined {
     );
   }
   return seconds * 1000;
-}
-
-/**
- * The per-request timeout of the JSON API: the option (`-1` = none), else the repository's timeout
- * that core resolved once (option `timeoutMs`, `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT`, else the
- * plugin's default: `defaultGcsTimeoutMs()`).
- */
-export function resolveRequestTimeout(
-  option: number | undefined,
-  repositoryTimeoutMs: number | undefined,
-): number | undefined {
-  if (option === undefined) return repositoryTimeoutMs;
-  return option === -1 ? undefined : option;
 }
 
 /**
@@ -282,6 +198,6 @@ export function resolveGcsConfig(
     root: location.path,
     anonymous: values.anonymous ?? (endpointFrom === 'STORAGE_EMULATOR_HOST' ? true : 'fallback'),
     endpointFrom,
-    requestTimeoutMs: resolveRequestTimeout(values.requestTimeoutMs, repositoryTimeoutMs),
+    timeoutMs: repositoryTimeoutMs,
   };
 }

@@ -1,7 +1,8 @@
 import { ArtifactsError, type ArtifactUri, type BackendPlugin, parseArtifactUri } from '@artifacts/core';
-import { buildClient } from './client.js';
-import { resolveS3Config, type S3Options } from './options.js';
-import { S3Driver } from './s3-driver.js';
+import { buildClient } from './internal/client.js';
+import { S3Driver } from './internal/driver.js';
+import { resolveS3Config } from './internal/settings.js';
+import type { S3Options } from './options.js';
 
 const SCHEMES = ['s3', 's3a', 's3n'] as const;
 

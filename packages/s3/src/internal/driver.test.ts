@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { pickChecksum, sseCustomerHeaders } from './s3-driver.js';
+import { sseCustomerHeaders } from './presign.js';
+import { pickChecksum } from './upload.js';
 
 describe('pickChecksum', () => {
   it('returns a whole-object checksum', () => {

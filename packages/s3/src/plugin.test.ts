@@ -1,6 +1,6 @@
 import { openRepository } from '@artifacts/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import '../index.js';
+import './index.js';
 
 // Presigning needs no server: the URL shows the endpoint, addressing style and signing region the
 // options and variables resolved to, as the real SDK client builds them.

@@ -4,15 +4,14 @@ import { join } from 'node:path';
 import { ArtifactsError, parseArtifactUri } from '@artifacts/core';
 import { PassThroughClient } from 'google-auth-library';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { buildStorage, createGcsClient } from '../../src/internal/client.js';
+import { buildStorage, createGcsClient, storageOptions } from '../../src/internal/client.js';
 import {
   DEFAULT_CHUNK_SIZE,
   gcsSettings,
   resetDeprecationWarning,
   resolveGcsConfig,
-  resolveRequestTimeout,
-} from '../../src/internal/config.js';
-import { gcsPlugin } from '../../src/plugin.js';
+} from '../../src/internal/settings.js';
+import { gcsBackend, gcsPlugin } from '../../src/plugin.js';
 
 const VARS = [
   'MLFLOW_GCS_UPLOAD_CHUNK_SIZE',
@@ -112,20 +111,25 @@ describe('declaration', () => {
 });
 
 describe('timeouts', () => {
-  it("follow the repository's timeout, which core resolved once", () => {
-    expect(resolveRequestTimeout(undefined, 5_000)).toBe(5_000);
-    expect(resolveRequestTimeout(undefined, undefined)).toBeUndefined();
+  it("the client's request timeout is the repository's, which core resolved once; no option of its own", () => {
+    expect(storageOptions(resolveGcsConfig(location, {}, 5_000), true).timeout).toBe(5_000);
+    expect(storageOptions(resolveGcsConfig(location, {}, undefined), true).timeout).toBeUndefined();
+    expect(() => resolveGcsConfig(location, { requestTimeoutMs: 5 } as never)).toThrow(/unknown option/);
+  });
+
+  it('the plugin is gcsBackend; gcsPlugin stays as its deprecated alias', () => {
+    expect(gcsPlugin).toBe(gcsBackend);
   });
 
   it('default to 60 s when MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT is unset', () => {
-    expect(gcsPlugin.defaultTimeoutMs).toBe(60_000);
+    expect(gcsBackend.defaultTimeoutMs).toBe(60_000);
   });
 
   it('fall back to the deprecated MLFLOW_GCS_DEFAULT_TIMEOUT with one DeprecationWarning', () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '30';
-    expect(gcsPlugin.defaultTimeoutMs).toBe(30_000);
-    expect(gcsPlugin.defaultTimeoutMs).toBe(30_000);
+    expect(gcsBackend.defaultTimeoutMs).toBe(30_000);
+    expect(gcsBackend.defaultTimeoutMs).toBe(30_000);
     expect(warn).toHaveBeenCalledTimes(1);
     expect(warn.mock.calls[0]![0]).toMatch(/MLFLOW_GCS_DEFAULT_TIMEOUT is deprecated/);
     expect(warn.mock.calls[0]![1]).toMatchObject({ type: 'DeprecationWarning' });
@@ -134,18 +138,13 @@ describe('timeouts', () => {
   it('MLFLOW_GCS_DEFAULT_TIMEOUT=-1 means none', () => {
     vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '-1';
-    expect(gcsPlugin.defaultTimeoutMs).toBeUndefined();
-  });
-
-  it('the option wins; -1 disables', () => {
-    expect(resolveRequestTimeout(1234, 5000)).toBe(1234);
-    expect(resolveRequestTimeout(-1, 5000)).toBeUndefined();
+    expect(gcsBackend.defaultTimeoutMs).toBeUndefined();
   });
 
   it('refuses a negative deprecated value other than -1', () => {
     vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     process.env.MLFLOW_GCS_DEFAULT_TIMEOUT = '-5';
-    expect(code(() => gcsPlugin.defaultTimeoutMs)).toBe('invalid_argument');
+    expect(code(() => gcsBackend.defaultTimeoutMs)).toBe('invalid_argument');
   });
 });
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULTS, MIB, resolveS3Config, s3Settings } from './options.js';
+import { MIB, resolveS3Config, s3Settings } from './settings.js';
 
 const VARS = [
   'MLFLOW_S3_ENDPOINT_URL',
@@ -38,8 +38,10 @@ describe('resolveS3Config', () => {
     expect(config.uploadExtraArgs).toEqual({});
     expect(config.anonymous).toBe(false);
     expect(config.partSizeBytes).toBe(8 * MIB);
-    expect(config.uploadQueueSize).toBe(DEFAULTS.uploadQueueSize);
-    expect(config.parallelDownloadThresholdBytes).toBe(DEFAULTS.parallelDownloadThresholdBytes);
+    expect(config.uploadQueueSize).toBe(s3Settings.specs.uploadQueueSize.default);
+    expect(config.parallelDownloadThresholdBytes).toBe(
+      s3Settings.specs.parallelDownloadThresholdBytes.default,
+    );
     expect(config.checksumAlgorithm).toBe('CRC32');
   });
 

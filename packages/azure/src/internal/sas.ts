@@ -1,0 +1,161 @@
+import {
+  ArtifactsError,
+  type CompletedPart,
+  guessContentType,
+  type MultipartCapability,
+  type OperationOptions,
+  type PresignCapability,
+} from '@artifacts/core';
+import type { TokenCredential } from '@azure/core-auth';
+import {
+  BlobSASPermissions,
+  type BlobServiceClient,
+  type BlockBlobClient,
+  generateBlobSASQueryParameters,
+  SASProtocol,
+  StorageSharedKeyCredential,
+  type UserDelegationKey,
+} from '@azure/storage-blob';
+
+/** Presigned URLs default to one hour, as MLflow's do. */
+export const DEFAULT_EXPIRY_SECONDS = 3600;
+/** Azure refuses a SAS valid for longer than 7 days with a user-delegation key. */
+const MAX_DELEGATION_SECONDS = 7 * 24 * 3600;
+/** Clock skew allowance: a SAS starts a little in the past. */
+const SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * The block id of part `n` of a proxied multipart upload. Azure wants every block id of a blob to be
+ * base64 of the same length, so the number is zero-padded.
+ */
+export function partBlockId(partNumber: number): string {
+  return Buffer.from(`artifacts-part-${String(partNumber).padStart(5, '0')}`).toString('base64');
+}
+
+/** What signing needs of the driver. */
+export interface SasTarget {
+  service: BlobServiceClient;
+  container: string;
+  /** The configured endpoint (plain http only for emulators and private endpoints). */
+  endpoint: string;
+  name(key: string): string;
+  blob(key: string): BlockBlobClient;
+  /** Runs one call of `key`, its errors mapped. */
+  run<T>(what: string, key: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * Shared Access Signatures: a service SAS signed with the account key, or a user-delegation SAS
+ * with an Entra ID token (its key fetched once and reused while valid). They serve presigned URLs,
+ * proxied multipart uploads (Put Block URLs) and Copy Blob From URL's source.
+ */
+export class AzureSas {
+  readonly #target: SasTarget;
+  readonly #sharedKey: StorageSharedKeyCredential | undefined;
+  /** True when a SAS can be made: an account key, or a token credential. */
+  readonly canSign: boolean;
+  #delegationKey: { key: UserDelegationKey; expiresOn: number } | undefined;
+
+  constructor(target: SasTarget) {
+    this.#target = target;
+    const credential = target.service.credential;
+    this.#sharedKey = credential instanceof StorageSharedKeyCredential ? credential : undefined;
+    const token = typeof (credential as Partial<TokenCredential>).getToken === 'function';
+    this.canSign = this.#sharedKey !== undefined || token;
+  }
+
+  /** A SAS query string for `key` (or another container's blob, `target`). */
+  async sas(
+    key: string,
+    permissions: string,
+    expiresInSeconds = DEFAULT_EXPIRY_SECONDS,
+    target?: { container: string; blob: string },
+  ): Promise<string> {
+    if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1) {
+      throw ArtifactsError.invalidArgument(
+        `expiresInSeconds must be a positive integer, got ${expiresInSeconds}`,
+      );
+    }
+    const { service, endpoint } = this.#target;
+    const now = Date.now();
+    const expiresOn = new Date(now + expiresInSeconds * 1000);
+    const values = {
+      containerName: target?.container ?? this.#target.container,
+      blobName: target?.blob ?? this.#target.name(key),
+      permissions: BlobSASPermissions.parse(permissions),
+      startsOn: new Date(now - SKEW_MS),
+      expiresOn,
+      // Plain HTTP only for emulators and private endpoints configured as http://.
+      protocol:
+        endpoint.startsWith('http:') || service.url.startsWith('http:')
+          ? SASProtocol.HttpsAndHttp
+          : SASProtocol.Https,
+    };
+    if (this.#sharedKey) return generateBlobSASQueryParameters(values, this.#sharedKey).toString();
+    if (expiresInSeconds > MAX_DELEGATION_SECONDS) {
+      throw ArtifactsError.invalidArgument(
+        `a user-delegation SAS can be valid for at most 7 days (${MAX_DELEGATION_SECONDS} s), got ${expiresInSeconds}`,
+      );
+    }
+    const delegation = await this.#userDelegationKey(expiresOn.getTime());
+    return generateBlobSASQueryParameters(values, delegation, service.accountName).toString();
+  }
+
+  /** A user-delegation key valid at least until `until`, reused while it is. */
+  async #userDelegationKey(until: number): Promise<UserDelegationKey> {
+    const cached = this.#delegationKey;
+    if (cached && cached.expiresOn >= until) return cached.key;
+    const now = Date.now();
+    const expiresOn = new Date(now + MAX_DELEGATION_SECONDS * 1000 - SKEW_MS);
+    const response = await this.#target.service.getUserDelegationKey(new Date(now - SKEW_MS), expiresOn);
+    this.#delegationKey = { key: response, expiresOn: expiresOn.getTime() };
+    return response;
+  }
+
+  async #url(key: string, permissions: string, expiresInSeconds?: number): Promise<string> {
+    return this.#target.run('presign', key, async () => {
+      const sas = await this.sas(key, permissions, expiresInSeconds);
+      return `${this.#target.blob(key).url}?${sas}`;
+    });
+  }
+
+  presign(): PresignCapability {
+    return {
+      getUrl: (key, options) => this.#url(key, 'r', options?.expiresInSeconds),
+      putUrl: (key, options) => this.#url(key, 'cw', options?.expiresInSeconds),
+    };
+  }
+
+  /** Proxied multipart uploads: a Put Block URL per part, committed as one block list. */
+  multipart(): MultipartCapability {
+    const { run, blob } = this.#target;
+    return {
+      create: (key, options) =>
+        run('multipart create', key, async () => {
+          const sas = await this.sas(key, 'w', options.expiresInSeconds);
+          const url = blob(key).url;
+          const credentials = [];
+          for (let partNumber = 1; partNumber <= options.numParts; partNumber++) {
+            const id = encodeURIComponent(partBlockId(partNumber));
+            credentials.push({ url: `${url}?comp=block&blockid=${id}&${sas}`, partNumber, headers: {} });
+          }
+          return { uploadId: null, credentials };
+        }),
+      complete: async (key, _uploadId, parts: CompletedPart[], options: OperationOptions = {}) => {
+        const numbers = parts.map((part) => part.partNumber).sort((a, b) => a - b);
+        if (new Set(numbers).size !== numbers.length) {
+          throw ArtifactsError.invalidArgument('each part number may appear only once');
+        }
+        await run('multipart complete', key, async () => {
+          await blob(key).commitBlockList(numbers.map(partBlockId), {
+            ...(options.signal ? { abortSignal: options.signal } : {}),
+            blobHTTPHeaders: { blobContentType: guessContentType(key) },
+          });
+        });
+      },
+      // Uncommitted blocks cannot be deleted one by one; the service discards them after 7 days,
+      // and nothing is visible at the name until a commit.
+      abort: async () => {},
+    };
+  }
+}

@@ -1,0 +1,181 @@
+import {
+  ArtifactsError,
+  type CompletedPart,
+  guessContentType,
+  type MultipartCapability,
+  type MultipartUpload,
+  type OperationOptions,
+  type PresignCapability,
+} from '@artifacts/core';
+import type { Bucket, File, Storage } from '@google-cloud/storage';
+import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { statusOf } from './client.js';
+
+/** Signed URLs default to one hour, as MLflow's do; V4 signing allows at most 7 days. */
+const DEFAULT_EXPIRY_SECONDS = 3600;
+const MAX_EXPIRY_SECONDS = 7 * 24 * 3600;
+
+/** Percent-encodes an object name for a path-style XML API URL, keeping its slashes. */
+export function encodeObjectPath(name: string): string {
+  return name
+    .split('/')
+    .map((segment) =>
+      encodeURIComponent(segment).replace(
+        /[!'()*]/g,
+        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+      ),
+    )
+    .join('/');
+}
+
+/**
+ * A V4 signed URL for one object, by the client library's signer (path style on the client's
+ * endpoint). Extra `queryParams` (an XML-API part's partNumber and uploadId) are signed with it.
+ */
+export async function signObjectUrl(
+  file: File,
+  action: 'read' | 'write',
+  expiresInSeconds: number,
+  contentType?: string,
+  queryParams?: Record<string, string>,
+): Promise<string> {
+  // One clock reading for both ends: the library's own later reading could cross a second boundary
+  // and sign one second less than asked.
+  const now = Date.now();
+  const [url] = await file.getSignedUrl({
+    version: 'v4',
+    action,
+    accessibleAt: new Date(now),
+    expires: now + expiresInSeconds * 1000,
+    ...(contentType ? { contentType } : {}),
+    ...(queryParams ? { queryParams } : {}),
+  });
+  return url;
+}
+
+/** What signing and the XML API need of the driver. */
+export interface SigningTarget {
+  storage: Storage;
+  bucket: Bucket;
+  bucketName: string;
+  /** Base URL of the XML API (path style): the same host as the JSON API. */
+  xmlBase: string;
+  /** Core's timeout: the bound on each XML API request. */
+  timeoutMs: number | undefined;
+  name(key: string): string;
+  /** Runs one call of `key`, its errors mapped. */
+  run<T>(what: string, key: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** V4 signed GET and PUT URLs. */
+export function gcsPresign(target: SigningTarget): PresignCapability {
+  return {
+    getUrl: (key, o) => signedUrl(target, key, 'read', o?.expiresInSeconds),
+    putUrl: (key, o) => signedUrl(target, key, 'write', o?.expiresInSeconds, o?.contentType),
+  };
+}
+
+async function signedUrl(
+  target: SigningTarget,
+  key: string,
+  action: 'read' | 'write',
+  expiresInSeconds = DEFAULT_EXPIRY_SECONDS,
+  contentType?: string,
+  queryParams?: Record<string, string>,
+): Promise<string> {
+  if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1 || expiresInSeconds > MAX_EXPIRY_SECONDS) {
+    throw ArtifactsError.invalidArgument(
+      `expiresInSeconds must be an integer between 1 and ${MAX_EXPIRY_SECONDS} (7 days, the V4 signing limit), got ${expiresInSeconds}`,
+    );
+  }
+  return target.run('signing a URL', key, () =>
+    signObjectUrl(target.bucket.file(target.name(key)), action, expiresInSeconds, contentType, queryParams),
+  );
+}
+
+/**
+ * Proxied multipart uploads through the XML API (MLflow's GCS multipart): a signed PUT URL per
+ * part, completed or aborted with one XML request.
+ */
+export function gcsMultipart(target: SigningTarget): MultipartCapability {
+  const url = (key: string, query: string) =>
+    `${target.xmlBase}/${encodeURIComponent(target.bucketName)}/${encodeObjectPath(target.name(key))}?${query}`;
+  const request = async (
+    method: 'POST' | 'DELETE',
+    address: string,
+    options: OperationOptions,
+    body?: string,
+    headers: Record<string, string> = {},
+  ): Promise<string> => {
+    const response = await target.storage.authClient.request<string>({
+      url: address,
+      method,
+      headers,
+      responseType: 'text',
+      ...(body === undefined ? {} : { data: body }),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(target.timeoutMs === undefined ? {} : { timeout: target.timeoutMs }),
+    });
+    return typeof response.data === 'string' ? response.data : String(response.data ?? '');
+  };
+  const uploadIdOf = (uploadId: string | null): string => {
+    if (!uploadId) throw ArtifactsError.invalidArgument('a GCS multipart upload needs its upload_id');
+    return `uploadId=${encodeURIComponent(uploadId)}`;
+  };
+  return {
+    async create(key, options): Promise<MultipartUpload> {
+      const xml = await target.run('starting a multipart upload', key, () =>
+        request('POST', url(key, 'uploads'), options, '', { 'Content-Type': guessContentType(key) }),
+      );
+      const parsed = new XMLParser().parse(xml) as { InitiateMultipartUploadResult?: { UploadId?: unknown } };
+      const uploadId = parsed.InitiateMultipartUploadResult?.UploadId;
+      if (typeof uploadId !== 'string' || uploadId === '') {
+        throw new ArtifactsError(
+          'internal',
+          'the XML API answered the multipart upload request without an UploadId',
+        );
+      }
+      const credentials = [];
+      for (let partNumber = 1; partNumber <= options.numParts; partNumber++) {
+        const part = { partNumber: String(partNumber), uploadId };
+        const signed = await signedUrl(target, key, 'write', options.expiresInSeconds, undefined, part);
+        credentials.push({ url: signed, partNumber, headers: {} });
+      }
+      return { uploadId, credentials };
+    },
+
+    async complete(key, uploadId, parts: CompletedPart[], options = {}): Promise<void> {
+      const query = uploadIdOf(uploadId);
+      const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+      if (new Set(sorted.map((p) => p.partNumber)).size !== sorted.length) {
+        throw ArtifactsError.invalidArgument('each part number may appear only once');
+      }
+      const body = new XMLBuilder({ arrayNodeName: 'Part' }).build(
+        sorted.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })),
+      ) as string;
+      await target.run('completing a multipart upload', key, () =>
+        request(
+          'POST',
+          url(key, query),
+          options,
+          `<CompleteMultipartUpload>${body}</CompleteMultipartUpload>`,
+          {
+            'Content-Type': 'application/xml',
+          },
+        ),
+      );
+    },
+
+    async abort(key, uploadId, options = {}): Promise<void> {
+      const query = uploadIdOf(uploadId);
+      await target.run('aborting a multipart upload', key, async () => {
+        try {
+          await request('DELETE', url(key, query), options);
+        } catch (error) {
+          // Aborting an upload that is already gone (completed, aborted, expired) achieves the goal.
+          if (statusOf(error) !== 404) throw error;
+        }
+      });
+    },
+  };
+}

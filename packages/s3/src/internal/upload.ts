@@ -1,0 +1,169 @@
+import type { Readable } from 'node:stream';
+import {
+  ArtifactsError,
+  type Checksum,
+  chunkedUpload,
+  type DriverWriteOptions,
+  type DriverWriteResult,
+  engineOptions,
+  type OpenContext,
+  type PartLimits,
+} from '@artifacts/core';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { SseC, UploadExtraArgs } from './extra-args.js';
+import type { AnyCommand } from './presign.js';
+
+/** S3's multipart limits: 10,000 parts of 5 MiB (but the last) to 5 GiB. */
+export const S3_PART_LIMITS: PartLimits = {
+  maxParts: 10_000,
+  minPartSize: 5 * 1024 * 1024,
+  maxPartSize: 5 * 1024 ** 3,
+};
+
+interface CompletedS3Part {
+  PartNumber: number;
+  ETag: string | undefined;
+  ChecksumCRC32?: string;
+  ChecksumCRC32C?: string;
+  ChecksumSHA256?: string;
+}
+
+/** One upload: where it goes, with what, and the driver's send (its error mapping). */
+export interface S3Upload {
+  Bucket: string;
+  Key: string;
+  uploadArgs: UploadExtraArgs;
+  sseC: SseC;
+  algorithm: 'CRC32' | 'CRC32C' | 'SHA256' | undefined;
+  partSize: number;
+  concurrency: number;
+  context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
+  send<T>(command: AnyCommand, signal: AbortSignal, action?: string): Promise<T>;
+}
+
+/**
+ * A write through core's chunked-upload engine: one PutObject for a body that fits in a part, else a
+ * multipart upload (parts retried alone, aborted on failure), with S3's whole-object CRC asked for so
+ * core can compare it with the bytes it sent.
+ */
+export async function uploadObject(
+  u: S3Upload,
+  body: Readable,
+  options: DriverWriteOptions,
+): Promise<DriverWriteResult | undefined> {
+  const { Bucket, Key, algorithm, send } = u;
+  // A whole-object CRC for multipart uploads too (S3 combines the parts' CRCs), so core can
+  // compare it with the bytes it sent; SHA-256 only exists per part (composite).
+  const fullObject = algorithm === 'CRC32' || algorithm === 'CRC32C';
+  const params = {
+    Bucket,
+    Key,
+    ...(options.contentType ? { ContentType: options.contentType } : {}),
+    ...u.uploadArgs,
+    ...u.sseC,
+    ...(algorithm ? { ChecksumAlgorithm: algorithm } : {}),
+  };
+  const perPart = {
+    ...(algorithm ? { ChecksumAlgorithm: algorithm } : {}),
+    ...u.sseC,
+    ...(u.uploadArgs.RequestPayer ? { RequestPayer: u.uploadArgs.RequestPayer } : {}),
+  };
+  let UploadId: string | undefined;
+  const result = await chunkedUpload<CompletedS3Part, Record<string, unknown>>(
+    body,
+    {
+      // Under a stall timeout, bodies go out as streams of the part's buffer: the SDK takes a
+      // chunk as the socket drains, which is the progress the timeout sees (and it does not
+      // retry a stream body, so its retries never stack with the engine's). Without one, the
+      // buffer itself (cheaper: measured in docs/benchmarks/s3.md).
+      putWhole: (part) =>
+        send(
+          new PutObjectCommand({
+            ...params,
+            Body: part.watched ? part.body() : part.data,
+            ContentLength: part.data.length,
+          }),
+          part.signal,
+        ),
+      create: async (_plan, context) => {
+        const created = await send<{ UploadId?: string }>(
+          new CreateMultipartUploadCommand({
+            ...params,
+            ...(fullObject ? { ChecksumType: 'FULL_OBJECT' } : {}),
+          }),
+          context.signal,
+          'starting a multipart upload of',
+        );
+        UploadId = created.UploadId;
+        if (!UploadId) throw new ArtifactsError('internal', `S3 returned no UploadId for ${Key}`);
+      },
+      uploadPart: async (part) => {
+        const out = await send<Record<string, string | undefined>>(
+          new UploadPartCommand({
+            Bucket,
+            Key,
+            UploadId,
+            PartNumber: part.partNumber,
+            Body: part.watched ? part.body() : part.data,
+            ContentLength: part.data.length,
+            ...perPart,
+          }),
+          part.signal,
+        );
+        return {
+          PartNumber: part.partNumber,
+          ETag: out.ETag,
+          ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}),
+          ...(out.ChecksumCRC32C ? { ChecksumCRC32C: out.ChecksumCRC32C } : {}),
+          ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
+        };
+      },
+      complete: (parts, context) =>
+        send(
+          new CompleteMultipartUploadCommand({
+            Bucket,
+            Key,
+            UploadId,
+            MultipartUpload: { Parts: parts },
+            ...(fullObject ? { ChecksumType: 'FULL_OBJECT' } : {}),
+            ...u.sseC,
+          }),
+          context.signal,
+          'completing the multipart upload of',
+        ),
+      abort: (context) =>
+        send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }), context.signal).then(() => {}),
+    },
+    {
+      partSize: u.partSize,
+      concurrency: u.concurrency,
+      limits: S3_PART_LIMITS,
+      size: options.size,
+      ...engineOptions(u.context, options),
+      what: `uploading s3://${Bucket}/${Key}`,
+    },
+  );
+  const checksum = pickChecksum(result);
+  return checksum ? { checksum } : undefined;
+}
+
+/** The whole-object checksum S3 reports, if any: composite multipart checksums (`…-N`) are not. */
+export function pickChecksum(output: Record<string, unknown>): Checksum | undefined {
+  if (output.ChecksumType === 'COMPOSITE') return undefined;
+  const candidates: Array<[string, Checksum['algorithm']]> = [
+    ['ChecksumCRC32', 'crc32'],
+    ['ChecksumCRC32C', 'crc32c'],
+    ['ChecksumSHA256', 'sha256'],
+  ];
+  for (const [field, algorithm] of candidates) {
+    const value = output[field];
+    if (typeof value === 'string' && value !== '' && !/-\d+$/.test(value)) return { algorithm, value };
+  }
+  return undefined;
+}
