@@ -5,6 +5,7 @@ import {
   isConnectionError,
   isTemporaryError,
   isTemporaryHttpStatus,
+  parseHttpErrorBody,
   toArtifactsError,
 } from './errors.js';
 
@@ -100,5 +101,22 @@ describe('temporary', () => {
     expect(toArtifactsError(timedOut, 'reading').code).toBe('timeout');
     const etimedout = Object.assign(errno('ETIMEDOUT'), { name: 'TimeoutError' });
     expect(toArtifactsError(etimedout, 'reading').code).toBe('timeout');
+  });
+});
+
+describe('parseHttpErrorBody', () => {
+  it("takes MLflow's {error_code, message}; any other body gives its readable text, bounded", () => {
+    expect(parseHttpErrorBody('{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"no run"}')).toEqual({
+      errorCode: 'RESOURCE_DOES_NOT_EXIST',
+      message: 'no run',
+    });
+    expect(
+      parseHttpErrorBody('<html><style>p{}</style><body><h1>502</h1>\n Bad   gateway</body></html>'),
+    ).toEqual({
+      message: '502 Bad gateway',
+    });
+    expect(parseHttpErrorBody('{"detail":"not MLflow"}')).toEqual({ message: '{"detail":"not MLflow"}' });
+    expect(parseHttpErrorBody('x'.repeat(1000)).message).toHaveLength(301);
+    expect(parseHttpErrorBody('')).toEqual({});
   });
 });

@@ -178,6 +178,40 @@ export function codeForHttpStatus(status: number): ArtifactsErrorCode | undefine
   }
 }
 
+/** What an HTTP error answer's body says: MLflow's `{error_code, message}`, or a page's text. */
+export interface HttpErrorBody {
+  errorCode?: string;
+  message?: string;
+}
+
+/** Longest piece of a non-JSON error body kept in a message. */
+const ERROR_TEXT_MAX = 300;
+
+/**
+ * Reads an HTTP error answer's body (the MLflow tracking and artifact APIs, or whatever a proxy put
+ * in front of them sent): MLflow's `{error_code, message}` JSON, else (any other body) its readable text (HTML
+ * tags and whitespace runs collapsed), bounded. Scrub credentials from the result before printing it.
+ */
+export function parseHttpErrorBody(text: string): HttpErrorBody {
+  const out: HttpErrorBody = {};
+  try {
+    const parsed = JSON.parse(text) as { error_code?: unknown; message?: unknown } | null;
+    if (typeof parsed?.error_code === 'string') out.errorCode = parsed.error_code;
+    if (typeof parsed?.message === 'string') out.message = parsed.message.slice(0, 2000);
+    if (out.errorCode !== undefined || out.message !== undefined) return out;
+  } catch {
+    // Not JSON (a plain-text 503, a proxy's HTML page): its text.
+  }
+  const plain = text
+    .replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (plain !== '')
+    out.message = plain.length > ERROR_TEXT_MAX ? `${plain.slice(0, ERROR_TEXT_MAX)}…` : plain;
+  return out;
+}
+
 /** Statuses after which the same request may succeed: 408, 429 and 5xx except 501/505. */
 export function isTemporaryHttpStatus(status: number): boolean {
   return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);

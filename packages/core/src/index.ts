@@ -67,7 +67,7 @@ export type { RangedReader, RangedReaderSpec, RangedReadPlan } from './engines/r
 export { rangedReader } from './engines/ranged-reader.js';
 export type { RequestContext, RequestPolicy } from './engines/request-watch.js';
 export { bodyOf, runRequest } from './engines/request-watch.js';
-export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile } from './errors.js';
+export type { ArtifactsErrorCode, ArtifactsErrorOptions, FailedFile, HttpErrorBody } from './errors.js';
 export {
   ArtifactsError,
   codeForHttpStatus,
@@ -75,6 +75,7 @@ export {
   isConnectionError,
   isTemporaryError,
   isTemporaryHttpStatus,
+  parseHttpErrorBody,
   scrub,
   toArtifactsError,
 } from './errors.js';

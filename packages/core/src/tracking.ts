@@ -8,6 +8,7 @@ import {
   isAbortError,
   isConnectionError,
   isTemporaryHttpStatus,
+  parseHttpErrorBody,
   scrub,
 } from './errors.js';
 import { createRetrier, parseRetryAfter, type Retrier, type RetryEvent } from './layers/retry.js';
@@ -352,15 +353,7 @@ export class TrackingClient {
         });
       }
     }
-    let errorCode: string | undefined;
-    let message = text.slice(0, 500);
-    try {
-      const parsed = JSON.parse(text) as { error_code?: string; message?: string };
-      errorCode = parsed.error_code;
-      if (parsed.message) message = parsed.message;
-    } catch {
-      // not MLflow's JSON error shape: keep the start of the body
-    }
+    const { errorCode, message = '' } = parseHttpErrorBody(text);
     const hint =
       status === 401
         ? ' (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)'

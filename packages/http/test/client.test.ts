@@ -738,3 +738,70 @@ describe('proxied multipart uploads', () => {
     }
   });
 });
+
+describe('ranged downloads from our own server', () => {
+  /** Our server behind a forwarder that records each GET of a file and the body bytes it served. */
+  async function counted(server: ArtifactServer) {
+    const target = new URL(server.address!.url);
+    const gets: Array<{ path: string; range: string | undefined; bytes: number }> = [];
+    const front = await fake((req, res) => {
+      const upstream = http.request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          const entry =
+            req.method === 'GET' && req.url?.includes('/artifacts/')
+              ? { path: req.url, range: req.headers.range, bytes: 0 }
+              : undefined;
+          if (entry) gets.push(entry);
+          answer.on('data', (chunk: Buffer) => {
+            if (entry) entry.bytes += chunk.length;
+          });
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      res.on('close', () => upstream.destroy());
+      req.pipe(upstream);
+    });
+    return { url: `${front.url}/api/2.0/mlflow-artifacts/artifacts/ranged`, gets, close: front.close };
+  }
+
+  it('a large download asks for each byte once: the first request is the first range, no whole-file GET', async () => {
+    const server = await startServer({ auth: { allowUnauthenticated: true } });
+    const front = await counted(server);
+    try {
+      const repo = await openRepository(front.url, { maxRetries: 0 });
+      const size = 40 * 1024 * 1024 + 123; // 8 MiB parts: 5 full and a tail
+      const data = dataBytes(size);
+      await repo.write('big.bin', data);
+      await repo.write('small.txt', 'small');
+      await repo.write('empty.txt', '');
+      const dst = await mkdtemp(join(work, 'ranged-'));
+
+      front.gets.length = 0;
+      await repo.downloadArtifacts('big.bin', dst);
+      expect((await readFile(join(dst, 'big.bin'))).equals(data)).toBe(true);
+      expect(front.gets.every((get) => get.range !== undefined)).toBe(true);
+      expect(front.gets).toHaveLength(6);
+      expect(front.gets.reduce((sum, get) => sum + get.bytes, 0)).toBe(size);
+
+      front.gets.length = 0;
+      expect((await readAll(await repo.openRead('big.bin'))).equals(data)).toBe(true);
+      expect(front.gets).toHaveLength(6);
+      expect(front.gets.reduce((sum, get) => sum + get.bytes, 0)).toBe(size);
+
+      // A small file is one request; an empty one (no byte to range over: 416) one more.
+      front.gets.length = 0;
+      expect((await readAll(await repo.openRead('small.txt'))).toString()).toBe('small');
+      expect(front.gets.map((get) => get.bytes)).toEqual([5]);
+      front.gets.length = 0;
+      expect((await readAll(await repo.openRead('empty.txt'))).length).toBe(0);
+      expect(front.gets.map((get) => get.range === undefined)).toEqual([false, true]);
+      await repo.close();
+    } finally {
+      await front.close();
+      await server.close();
+    }
+  });
+});

@@ -4,9 +4,11 @@ import {
   ArtifactsError,
   type ArtifactsErrorCode,
   codeForHttpStatus,
+  type HttpErrorBody,
   isAbortError,
   isConnectionError,
   isTemporaryHttpStatus,
+  parseHttpErrorBody,
   parseRetryAfter,
   redactUri,
   scrub,
@@ -203,14 +205,12 @@ export function headerString(value: string | string[] | undefined): string | und
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The server's error answer: MLflow's `{error_code, message}` when it sent one. */
-export interface ServerError {
+/** The server's error answer: its status, and MLflow's `{error_code, message}` or the page's text. */
+export interface ServerError extends HttpErrorBody {
   status: number;
-  errorCode?: string;
-  message?: string;
 }
 
-/** Reads (at most 64 KiB of) an error answer and takes MLflow's `{error_code, message}` from it. */
+/** Reads (at most 64 KiB of) an error answer and takes what it says from it (core's parser). */
 export async function readServerError(response: Dispatcher.ResponseData): Promise<ServerError> {
   let text = '';
   try {
@@ -222,31 +222,7 @@ export async function readServerError(response: Dispatcher.ResponseData): Promis
     // A body cut short still leaves the status to report.
   }
   response.body.destroy();
-  const out: ServerError = { status: response.statusCode };
-  try {
-    const parsed = JSON.parse(text) as { error_code?: unknown; message?: unknown };
-    if (typeof parsed.error_code === 'string') out.errorCode = parsed.error_code;
-    if (typeof parsed.message === 'string') out.message = parsed.message.slice(0, 2000);
-  } catch {
-    // Not MLflow's JSON (a plain-text 503, a proxy's HTML page): its text, tags dropped, bounded.
-    const plain = serverText(text);
-    if (plain) out.message = plain;
-  }
-  return out;
-}
-
-/** Longest piece of a non-JSON error body kept in a message. */
-const SERVER_TEXT_MAX = 300;
-
-/** The readable text of a non-JSON error body: tags and whitespace runs collapsed, bounded. */
-export function serverText(body: string): string | undefined {
-  const plain = body
-    .replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ')
-    .replace(/<[^>]*>/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  if (plain === '') return undefined;
-  return plain.length > SERVER_TEXT_MAX ? `${plain.slice(0, SERVER_TEXT_MAX)}…` : plain;
+  return { status: response.statusCode, ...parseHttpErrorBody(text) };
 }
 
 /** Presigned URLs carry signatures in their query: never print it. */

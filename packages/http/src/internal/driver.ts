@@ -167,11 +167,11 @@ export class HttpDriver implements StorageDriver {
   }
 
   /**
-   * One GET for the engine. A whole-file read starts as a plain GET (one request, and one storage
-   * call on the server, for a small file); a large file that the server offers in ranges is asked
-   * again as a range, whose answer names the version (ETag) every later range is checked against.
-   * A server that ignores Range (MLflow's) answers 200 with the whole file, which the engine reads
-   * from that one answer.
+   * One GET for the engine, always for the range it asks: the first request of a read is the first
+   * part (its answer names the file's length and the version, ETag, every later range is pinned to),
+   * so no byte is asked for twice and a small file is still one request. An empty file has no byte
+   * to range over (416): it is read with a plain GET. A server that ignores Range (MLflow's) answers
+   * 200 with the whole file, which the engine reads from that one answer.
    */
   #rangeSource(key: string): RangeSource {
     const url = artifactUrl(this.#endpoint.apiBase, this.#full(key));
@@ -183,17 +183,13 @@ export class HttpDriver implements StorageDriver {
       });
     return {
       readRange: async (request) => {
-        const ranged = { range: `bytes=${request.start}-${request.end}` };
-        let response = await get(request.whole ? {} : ranged, request.signal);
-        if (
-          request.whole &&
-          response.statusCode === 200 &&
-          headerString(response.headers['accept-ranges']) === 'bytes' &&
-          (headerNumber(response.headers['content-length']) ?? 0) >= 2 * DOWNLOAD_PART_SIZE
-        ) {
-          response.body.on('error', () => undefined);
-          response.body.destroy();
-          response = await get(ranged, request.signal);
+        let response: Awaited<ReturnType<typeof get>>;
+        try {
+          response = await get({ range: `bytes=${request.start}-${request.end}` }, request.signal);
+        } catch (error) {
+          const unsatisfiable = ArtifactsError.is(error) && error.context.status === 416;
+          if (!(unsatisfiable && request.start === 0 && request.pin === undefined)) throw error;
+          response = await get({}, request.signal);
         }
         const length = headerNumber(response.headers['content-length']);
         const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(
