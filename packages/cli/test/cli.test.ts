@@ -500,10 +500,11 @@ describe('progress bar', () => {
     await truncate(source, 8 * 1024 ** 3);
     const store = await tempDir();
     // The trailing sleep keeps `script` reading the pty: when the child dies by its signal right
-    // after writing, `script` can exit before it has copied the last line (seen under strace).
+    // after writing, `script` can exit before it has copied the last line (seen under strace; 0.5 s
+    // was not enough on a loaded CI machine, where the last line went missing under Node 22).
     const command = `${['timeout', '-s', 'INT', '5', process.execPath, bin, 'log', source, store]
       .map((arg) => `'${arg}'`)
-      .join(' ')}; sleep 0.5`;
+      .join(' ')}; sleep 2`;
     const result = spawnSync('script', ['-qfec', command, '/dev/null'], {
       encoding: 'utf8',
       env: { ...process.env, TERM: 'xterm' },
