@@ -1,3 +1,4 @@
+import { PassThrough, type Readable } from 'node:stream';
 import {
   ArtifactsError,
   firstLine,
@@ -110,6 +111,29 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
     return make('unavailable', `${subject.what}: cannot reach the blob service: ${detail}`);
   }
   return error;
+}
+
+/**
+ * A blob's body, its errors mapped (`mapAzureBodyError`): the SDK's error for a connection cut under
+ * a body is an AbortError, which must not read as the caller's abort. Destroying the result
+ * destroys `body`.
+ */
+export function azureBody(
+  body: Readable,
+  subject: Subject,
+  secrets: readonly string[],
+  signal: AbortSignal | undefined,
+): Readable {
+  const out = new PassThrough({ highWaterMark: body.readableHighWaterMark });
+  body.once('error', (error) => {
+    const mapped = mapAzureBodyError(error, subject, secrets, signal);
+    out.destroy(mapped instanceof Error ? mapped : error);
+  });
+  out.once('close', () => {
+    if (!body.destroyed) body.destroy();
+  });
+  body.pipe(out);
+  return out;
 }
 
 /**
