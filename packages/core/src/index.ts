@@ -51,6 +51,7 @@ export type {
   ReadToFileOptions,
   StorageDriver,
 } from './driver.js';
+export { checkEndpoint } from './endpoint.js';
 export type {
   ChunkedUploadOptions,
   ChunkedUploadTarget,
