@@ -152,7 +152,8 @@ describe('errors', () => {
       await expectCode(repo.listArtifacts(), 'unavailable');
       expect(count).toBe(requests);
     },
-    30_000,
+    // The library's own retries sleep its fixed backoff (about 20 s for a stat and a listing).
+    60_000,
   );
 
   it('401 is unauthenticated and 403 permission_denied (from a server that checks credentials)', async () => {
