@@ -151,7 +151,6 @@ async function cleanupOwner(st: OwnerState, viaControl: boolean): Promise<string
   if (isAlive(st.ownerPid) && st.ownerPid !== process.pid) await killProcessGroup(st.ownerPid, 15_000);
   for (const s of Object.values(st.servers)) for (const pid of s?.pids ?? []) await killProcessGroup(pid);
   const left: string[] = [];
-  const ports = new Set(Object.values(st.servers).flatMap((s) => s?.ports ?? []));
   for (const s of Object.values(st.servers)) {
     for (const pid of s?.pids ?? []) {
       const members = processGroupMembers(pid);
@@ -159,10 +158,25 @@ async function cleanupOwner(st: OwnerState, viaControl: boolean): Promise<string
         left.push(`${s?.name}: process ${[pid, ...members].join(',')} still alive`);
     }
   }
-  for (const l of listeningSockets()) {
-    if (ports.has(l.port)) left.push(`port ${l.address}:${l.port} still listening`);
-  }
   return left;
+}
+
+/** How long `down` waits for the stopped servers' ports to close, as a container's stop() does. */
+const PORTS_CLOSE_TIMEOUT_MS = 30_000;
+
+/**
+ * The given ports still listening once `timeoutMs` has passed (none: returns as soon as all are
+ * closed). A port can outlive the process that was killed for a moment: a container's port closes
+ * after the engine removes it, a forwarder after the process it forwards to is gone.
+ */
+async function portsLeftListening(ports: Set<number>, timeoutMs: number): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const open = listeningSockets().filter((l) => ports.has(l.port));
+    if (open.length === 0) return [];
+    if (Date.now() >= deadline) return open.map((l) => `port ${l.address}:${l.port} still listening`);
+    await sleep(200);
+  }
 }
 
 async function down(): Promise<number> {
@@ -179,6 +193,9 @@ async function down(): Promise<number> {
   await removeOrphanContainers();
   for (const c of await ownContainers(states.map((st) => st.ownerPid)))
     problems.push(`container ${c} still present`);
+  // only now: an orphaned container's ports close when the engine has removed it, just above
+  const ports = new Set(states.flatMap((st) => Object.values(st.servers).flatMap((s) => s?.ports ?? [])));
+  problems = problems.concat(await portsLeftListening(ports, PORTS_CLOSE_TIMEOUT_MS));
   if (problems.length > 0) {
     console.error(`left behind:\n  ${problems.join('\n  ')}`);
     return 1;

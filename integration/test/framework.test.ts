@@ -4,8 +4,9 @@
  * restart a server from a test. Runs against its own state dir (ARTIFACTS_IT_STATE_DIR), apart from
  * servers a person started.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import {
   listeningSockets,
   parseEnvFile,
   processGroupMembers,
+  sleep,
 } from '../src/util.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'artifacts-it-framework-'));
@@ -71,6 +73,67 @@ describe('pnpm servers', () => {
     );
     expect(left).toEqual([]);
     expect(existsSync(env.ARTIFACTS_IT_SERVERS_ENV)).toBe(false);
+  });
+});
+
+describe('pnpm servers down after a run that was interrupted', () => {
+  it("waits for an orphaned server's port that closes a moment after its process is killed", async () => {
+    // What an orphaned container looks like to `down`: the recorded process is killed, but the port
+    // is held by another process (the engine's forwarder) that lets go of it a moment later.
+    const port = await new Promise<number>((res) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => res(p));
+      });
+    });
+    // the forwarder starts the server (its own process group, as recorded in the state) and closes
+    // the port 1.5 s after the server has exited
+    const forwarder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const { spawn } = require('node:child_process');
+         const s = require('node:net').createServer().listen(${port}, '127.0.0.1');
+         const server = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { detached: true, stdio: 'ignore' });
+         server.on('exit', () => setTimeout(() => s.close(), 1500));
+         console.log(server.pid);`,
+      ],
+      { detached: true, stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    const serverPid = await new Promise<number>((res) =>
+      forwarder.stdout?.once('data', (d: Buffer) => res(Number(d.toString().trim()))),
+    );
+    forwarder.stdout?.destroy();
+    forwarder.unref();
+    try {
+      while (!listeningSockets().some((l) => l.port === port)) await sleep(50);
+      const gone = spawnSync(process.execPath, ['-e', '']).pid as number; // an owner that has exited
+      const dir = join(env.ARTIFACTS_IT_STATE_DIR, 'interrupted');
+      mkdirSync(dir, { recursive: true });
+      const server0 = { name: 's3', mode: 'native', pids: [serverPid], env: {}, logFile: '', stateDir: dir };
+      writeFileSync(
+        join(dir, 'state.json'),
+        JSON.stringify({
+          owner: 'interrupted',
+          ownerPid: gone,
+          status: 'ready',
+          servers: { s3: { ...server0, ports: [port], addresses: [`127.0.0.1:${port}`] } },
+          errors: {},
+          pending: [],
+        }),
+      );
+      const down = cli('down');
+      expect(down.code, down.out).toBe(0);
+      expect(down.out).not.toMatch(/still listening/);
+      expect(listeningSockets().filter((l) => l.port === port)).toEqual([]);
+      expect(existsSync(join(dir, 'state.json'))).toBe(false);
+    } finally {
+      for (const pid of [serverPid, forwarder.pid as number]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+    }
   });
 });
 
