@@ -37,6 +37,7 @@ export type {
   DriverStat,
   DriverWriteOptions,
   DriverWriteResult,
+  EngineRetryOptions,
   MultipartCapability,
   MultipartUpload,
   OpenContext,
@@ -83,8 +84,15 @@ export type { Hasher } from './internal/checksum.js';
 export { crc32c, crcCombine, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
 export { withLimit } from './layers/limit.js';
-export type { Retrier, RetryEvent, RetryOptions } from './layers/retry.js';
-export { backoffDelayMs, createRetrier, parseRetryAfter, withRetry } from './layers/retry.js';
+export type { RequestRetry, Retrier, RetryEvent, RetryOptions } from './layers/retry.js';
+export {
+  backoffDelayMs,
+  createRetrier,
+  defaultRequestRetry,
+  mlflowRetrySchedule,
+  parseRetryAfter,
+  withRetry,
+} from './layers/retry.js';
 export { withTimeout } from './layers/timeout.js';
 export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';

@@ -11,6 +11,7 @@ import {
   type DriverRetryPolicy,
   type DriverStat,
   type DriverWriteOptions,
+  type EngineRetryOptions,
   joinKey,
   type OperationOptions,
   parentKey,
@@ -94,10 +95,11 @@ export class HttpDriver implements StorageDriver {
     this.secrets = [...this.#client.secrets, ...(endpoint.password ? [endpoint.password] : [])];
   }
 
-  /** The engines' bound on each stall, and attempts per part or range. */
-  #engine(options: OperationOptions) {
+  /** The engines' bound on each stall, and the retry layer's policy for each part or range. */
+  #engine(options: OperationOptions & EngineRetryOptions) {
     return {
       timeoutMs: options.timeoutMs ?? this.#timeoutMs,
+      retry: options.retry,
       maxAttempts: (this.retryPolicy.maxRetries ?? this.#options.maxRetries) + 1,
       signal: options.signal,
     };
@@ -156,7 +158,11 @@ export class HttpDriver implements StorageDriver {
     });
   }
 
-  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
+  #rangedOptions(
+    key: string,
+    options: OperationOptions & EngineRetryOptions,
+    range: ByteRange | undefined,
+  ): RangedReadOptions {
     return {
       range,
       partSize: DOWNLOAD_PART_SIZE,
