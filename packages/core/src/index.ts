@@ -1,5 +1,6 @@
 export { checkCapabilities, FILE_TREE_CAPABILITIES, implementedCapabilities } from './capabilities.js';
 export {
+  booleanWord,
   DEFAULT_MAX_CONCURRENCY,
   DEFAULT_MAX_RETRIES,
   envBoolean,
@@ -103,8 +104,8 @@ export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
 export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
-export type { ConnectionSigns, RemoteFileIo, RemoteReplaceSteps } from './remote-files.js';
-export { connectionErrorTest, fileProtocolError, RemoteFiles } from './remote-files.js';
+export type { ConnectionSigns, FileTreeIo, RemoteFileIo, RemoteReplaceSteps } from './remote-files.js';
+export { connectionErrorTest, fileProtocolError, RemoteFiles, removeFileTree } from './remote-files.js';
 export type {
   FileInfo,
   OpenInfo,
