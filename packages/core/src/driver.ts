@@ -1,6 +1,15 @@
 import type { Readable } from 'node:stream';
-import type { RetryEvent } from './layers/retry.js';
+import type { RequestRetry, RetryEvent } from './layers/retry.js';
 import type { ArtifactUri } from './uri.js';
+
+/**
+ * Set by core's retry layer on the calls whose transfer engine repeats single requests (a part, a
+ * range) on its own: the repository's retry policy, which the engines follow through
+ * `engineOptions` so that a part is retried by the same rule as a call.
+ */
+export interface EngineRetryOptions {
+  retry?: RequestRetry;
+}
 
 /** Every operation's options extend these. */
 export interface OperationOptions {
@@ -84,7 +93,7 @@ export interface DriverStat extends DriverEntry {
   checksum?: Checksum;
 }
 
-export interface DriverWriteOptions extends OperationOptions {
+export interface DriverWriteOptions extends OperationOptions, EngineRetryOptions {
   /** Total bytes when known in advance (local files): lets drivers choose single-shot vs multipart. */
   size?: number;
   /** Guessed from the file name by core. */
@@ -109,7 +118,7 @@ export interface ByteRange {
   end?: number;
 }
 
-export interface DriverReadOptions extends OperationOptions {
+export interface DriverReadOptions extends OperationOptions, EngineRetryOptions {
   range?: ByteRange;
 }
 
@@ -128,9 +137,11 @@ export interface DriverReadResult {
   /** Checksum of the whole object (only for full reads); core verifies it while streaming. */
   checksum?: Checksum;
   contentType?: string;
+  /** The version the bytes are from (the ETag, or the store's generation), when the store named one. */
+  etag?: string;
 }
 
-export interface ReadToFileOptions extends OperationOptions {
+export interface ReadToFileOptions extends OperationOptions, EngineRetryOptions {
   /** Called with each count of bytes written (progress); a driver that never calls it is counted whole at the end. */
   onBytes?: (bytes: number) => void;
 }

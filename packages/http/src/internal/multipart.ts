@@ -1,7 +1,13 @@
 import type { Readable } from 'node:stream';
-import { ArtifactsError, chunkedUpload, type PartLimits, type PartRequest } from '@artifacts/core';
+import {
+  ArtifactsError,
+  chunkedUpload,
+  type PartLimits,
+  type PartRequest,
+  type RequestRetry,
+} from '@artifacts/core';
 import { multipartUrl } from '../endpoint.js';
-import type { HttpClient } from './client.js';
+import { discard, type HttpClient } from './client.js';
 
 /** MLflow's client falls back to one PUT when the server's 501 message starts with this. */
 export const MPU_UNSUPPORTED = 'Multipart upload is not supported for the current artifact repository';
@@ -29,7 +35,9 @@ export interface MultipartRequest {
   concurrency: number;
   /** Bound on each stall of each part's PUT, ms (core's chunked-upload engine). */
   timeoutMs?: number | undefined;
-  /** Attempts per part, the first included. */
+  /** The retry layer's policy for each part (core's `RequestRetry`). */
+  retry?: RequestRetry | undefined;
+  /** Attempts per part without `retry`, the first included. */
   maxAttempts?: number | undefined;
   onActivity?: (() => void) | undefined;
   signal?: AbortSignal;
@@ -120,6 +128,7 @@ export async function uploadMultipart(client: HttpClient, request: MultipartRequ
       limits: SERVER_LIMITS,
       size: request.size,
       timeoutMs: request.timeoutMs,
+      retry: request.retry,
       maxAttempts: request.maxAttempts,
       signal: request.signal,
       onActivity: request.onActivity,
@@ -148,7 +157,7 @@ async function putPart(
     what: `${what}: part ${credential.partNumber}`,
     signal: part.signal,
   });
-  await response.body.dump();
+  await discard(response);
   const etag = response.headers.etag;
   const value = Array.isArray(etag) ? etag[0] : etag;
   // Without an upload id the destination is a block store (Azure): the part URL names the block,
