@@ -1,4 +1,4 @@
-// pnpm bench:<backend> [--runs 3] [--big-mib 256] [--files 1000] [--clients ours-lib,rclone] [--cases small-up,small-down]
+// pnpm bench:<backend> [--runs 3] [--big-mib 256] [--files 1000] [--clients ours-lib,rclone] [--cases small-up,small-down] [--ref <rev>,…]
 //                      [--write docs/benchmarks/<backend>.md] [--profile DIR] [--data /tmp/artifacts-bench]
 // One harness for every backend: starts the backend's server with the integration launchers (or
 // reuses the one `pnpm servers up` started, when integration/.servers.env is sourced), runs each
@@ -76,6 +76,7 @@ const { values: opts, positionals } = parseArgs({
     profile: { type: 'string' },
     data: { type: 'string', default: join(tmpdir(), 'artifacts-bench') },
     servers: { type: 'string', default: 'ours,mlflow' },
+    ref: { type: 'string' },
   },
 });
 const backendName = positionals[0];
@@ -211,6 +212,15 @@ try {
       label = client.label(ctx);
     } catch {}
     clients.push({ ...client, label });
+  }
+  // `--ref a,b`: our library as built from those git revisions, beside today's (clients/ours-ref.mjs)
+  if (opts.ref) {
+    const { refClients } = await import('../clients/ours-ref.mjs');
+    for (const client of refClients(opts.ref.split(','), log)) {
+      const missing = client.available(ctx);
+      if (missing) log(`skipping ${client.id}: ${missing}`);
+      else clients.push({ ...client, label: client.label() });
+    }
   }
   if (backend.proxy) {
     const started = await startProxyServers({
