@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PACKAGES } from '../src/backend-packages.mjs';
+import { runCase } from './ours-lib.mjs';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'artifacts-it', 'bench-refs');
@@ -72,14 +73,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const load = (name) => import(pathToFileURL(join(dir, 'packages', name, 'dist/index.js')).href);
   const { openRepository } = await load('core');
   await load(pkg);
-  const repo = await openRepository(uri);
-  try {
-    if (op === 'big-up') await repo.logArtifact(local);
-    else if (op === 'big-down') await repo.downloadArtifacts('big.bin', local);
-    else if (op === 'small-up') await repo.logArtifacts(local, 'small');
-    else if (op === 'small-down') await repo.downloadArtifacts('small', local);
-    else throw new Error(`unknown operation ${op}`);
-  } finally {
-    await repo.close();
-  }
+  await runCase(await openRepository(uri), op, local);
 }
