@@ -221,4 +221,24 @@ describe('ConnectionPool', () => {
     release();
     await busy;
   });
+
+  it('close() aborts a connection still being opened, and its operation fails', async () => {
+    let opening: AbortSignal | undefined;
+    const f: ConnectionFactory<FakeConnection> = {
+      ...factory().f,
+      // Opens only when aborted (a server silent in the handshake).
+      create: (signal) =>
+        new Promise((_, reject) => {
+          opening = signal;
+          signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+    };
+    const p = pool(f, 1);
+    const operation = p.use(async () => undefined);
+    await sleep(1);
+    expect(opening?.aborted).toBe(false);
+    await p.close();
+    expect(opening?.aborted).toBe(true);
+    await expect(operation).rejects.toMatchObject({ code: 'failed_precondition' });
+  });
 });

@@ -75,6 +75,8 @@ export class ConnectionPool<C> {
   readonly #waiters: Waiter<C>[] = [];
   #opening = 0;
   #closed = false;
+  /** Aborts the connections still being opened when the pool closes. */
+  readonly #closing = new AbortController();
   /** Highest number of connections open at once (for tests and diagnostics). */
   peakConnections = 0;
   /** Connections opened over the pool's life. */
@@ -146,6 +148,8 @@ export class ConnectionPool<C> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // A connection still in its handshake would otherwise hold the process until its timeout.
+    this.#closing.abort(this.#closedError());
     for (const waiter of this.#waiters.splice(0)) {
       this.#unlisten(waiter);
       waiter.reject(this.#closedError());
@@ -204,7 +208,8 @@ export class ConnectionPool<C> {
 
   #open(waiter: Waiter<C>): void {
     this.#opening++;
-    this.#factory.create(waiter.signal).then(
+    const closing = this.#closing.signal;
+    this.#factory.create(waiter.signal ? AbortSignal.any([waiter.signal, closing]) : closing).then(
       (connection) => {
         this.#opening--;
         const entry: Entry<C> = { connection, active: 0, dead: false };

@@ -18,6 +18,9 @@ import {
 } from './known-hosts.js';
 import type { SftpSettings } from './settings.js';
 
+/** How long closing a connection waits for the server's goodbye before dropping the socket. */
+const CLOSE_WAIT_MS = 2000;
+
 /** One SSH connection with its SFTP channel. */
 export interface SftpConnection {
   client: Client;
@@ -319,28 +322,22 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
   }
 
   destroy(connection: SftpConnection): Promise<void> {
+    const socket = socketOf(connection.client);
+    if (!socket || socket.destroyed) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const { client } = connection;
-      const socket = socketOf(client);
-      if (!socket || socket.destroyed) {
-        resolve();
-        return;
-      }
-      // An idle connection's socket is unref'd (it must not keep a finished process alive); closing
-      // it must, or a `repo.close()` awaited at top level can find an empty event loop before the
-      // server's goodbye arrives and the process exits with the close unsettled (exit code 13).
+      // An idle connection's socket is unref'd (a script that forgets `repo.close()` still exits);
+      // while it closes it must hold the process, or `await repo.close()` at the top level finds an
+      // empty event loop before the server's goodbye and node exits 13 with the close unsettled.
       socket.ref();
-      const timer = setTimeout(() => {
-        client.destroy();
-        resolve();
-      }, 2000);
-      timer.unref();
-      client.once('close', () => {
+      // A server that never says goodbye: ssh2's destroy() does nothing once end() ran (it checks
+      // that the socket is writable), so the socket itself is destroyed.
+      const timer = setTimeout(() => socket.destroy(), CLOSE_WAIT_MS);
+      socket.once('close', () => {
         clearTimeout(timer);
         resolve();
       });
-      client.on('error', () => undefined);
-      client.end();
+      connection.client.on('error', () => undefined);
+      connection.client.end();
     });
   }
 

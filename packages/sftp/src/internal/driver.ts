@@ -11,6 +11,7 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   FILE_TREE_CAPABILITIES,
+  forEachLimited,
   isTempName,
   type OperationOptions,
   RemoteFiles,
@@ -59,18 +60,12 @@ export class SftpDriver implements StorageDriver {
     });
     this.#files = new RemoteFiles(this.pool, {
       remove: (connection, path) => ignoreMissing(unlink(connection, path)),
-      list: async (connection, dir) => {
-        try {
-          return (await readdir(connection, dir)).map(({ filename, attrs }) => ({
-            name: filename,
-            modified: attrs.mtime * 1000,
-            isFile: attrs.isFile(),
-          }));
-        } catch (error) {
-          if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return [];
-          throw error;
-        }
-      },
+      list: async (connection, dir) =>
+        (await unlessMissing(readdir(connection, dir), [])).map(({ filename, attrs }) => ({
+          name: filename,
+          modified: attrs.mtime * 1000,
+          isFile: attrs.isFile(),
+        })),
       isConnectionError,
     });
   }
@@ -246,13 +241,8 @@ export class SftpDriver implements StorageDriver {
     const path = this.#path(key);
     try {
       return await this.#files.use(async (connection) => {
-        let info: Stats;
-        try {
-          info = await stat(connection, path);
-        } catch (error) {
-          if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return undefined;
-          throw error;
-        }
+        const info = await unlessMissing(stat(connection, path), undefined);
+        if (!info) return undefined;
         return info.isDirectory()
           ? { key, isDir: true, lastModified: new Date(info.mtime * 1000) }
           : { key, isDir: false, size: info.size, lastModified: new Date(info.mtime * 1000) };
@@ -323,13 +313,8 @@ export class SftpDriver implements StorageDriver {
     const path = this.#path(key);
     try {
       await this.#files.use(async (connection) => {
-        let info: Stats;
-        try {
-          info = await lstat(connection, path);
-        } catch (error) {
-          if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return;
-          throw error;
-        }
+        const info = await unlessMissing(lstat(connection, path), undefined);
+        if (!info) return;
         if (!info.isDirectory()) {
           await ignoreMissing(unlink(connection, path));
           return;
@@ -345,28 +330,14 @@ export class SftpDriver implements StorageDriver {
 
   /** Removes everything inside `dir` (not `dir` itself); symlinks are removed, never followed. */
   async #removeTree(connection: SftpConnection, dir: string, signal?: AbortSignal): Promise<void> {
-    let names: Awaited<ReturnType<typeof readdir>>;
-    try {
-      names = await readdir(connection, dir);
-    } catch (error) {
-      if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) return;
-      throw error;
-    }
-    let index = 0;
-    const worker = async () => {
-      while (index < names.length) {
-        signal?.throwIfAborted();
-        const { filename, attrs } = names[index++]!;
-        const child = posix.join(dir, filename);
-        if (attrs.isDirectory()) {
-          await this.#removeTree(connection, child, signal);
-          await ignoreMissing(rmdir(connection, child));
-        } else {
-          await ignoreMissing(unlink(connection, child));
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, names.length) }, worker));
+    const names = await unlessMissing(readdir(connection, dir), []);
+    await forEachLimited(names, DELETE_CONCURRENCY, async ({ filename, attrs }) => {
+      signal?.throwIfAborted();
+      const child = posix.join(dir, filename);
+      if (!attrs.isDirectory()) return ignoreMissing(unlink(connection, child));
+      await this.#removeTree(connection, child, signal);
+      await ignoreMissing(rmdir(connection, child));
+    });
   }
 
   async mkdir(key: string, options: OperationOptions): Promise<void> {
@@ -387,10 +358,14 @@ function signalOf(options: OperationOptions): { signal?: AbortSignal } {
   return options.signal ? { signal: options.signal } : {};
 }
 
-async function ignoreMissing(operation: Promise<void>): Promise<void> {
+/** What `operation` gives, or `fallback` where the path does not exist. */
+async function unlessMissing<T, F>(operation: Promise<T>, fallback: F): Promise<T | F> {
   try {
-    await operation;
+    return await operation;
   } catch (error) {
     if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
+    return fallback;
   }
 }
+
+const ignoreMissing = (operation: Promise<void>) => unlessMissing(operation, undefined);
