@@ -12,11 +12,8 @@ export default {
   }),
 };
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [op, uri, local] = process.argv.slice(2);
-  const { openRepository } = await import('@artifacts/core');
-  await (await import('../src/backend-packages.mjs')).loadBackendFor(uri);
-  const repo = await openRepository(uri);
+/** One case through an open repository, closed after (also `ours-ref.mjs`'s). */
+export async function runCase(repo, op, local) {
   try {
     if (op === 'big-up') await repo.logArtifact(local);
     else if (op === 'big-down') await repo.downloadArtifacts('big.bin', local);
@@ -26,4 +23,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   } finally {
     await repo.close();
   }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [op, uri, local] = process.argv.slice(2);
+  const { openRepository } = await import('@artifacts/core');
+  await (await import('../src/backend-packages.mjs')).loadBackendFor(uri);
+  await runCase(await openRepository(uri), op, local);
 }

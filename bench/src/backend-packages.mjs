@@ -1,5 +1,5 @@
 // Loads the backend package for a URI's scheme (core finds none by itself from here).
-const PACKAGES = {
+export const PACKAGES = {
   s3: 's3',
   wasbs: 'azure',
   gs: 'gcs',

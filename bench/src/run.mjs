@@ -1,4 +1,4 @@
-// pnpm bench:<backend> [--runs 3] [--big-mib 256] [--files 1000] [--clients ours-lib,rclone] [--cases small-up,small-down]
+// pnpm bench:<backend> [--runs 3] [--big-mib 256] [--files 1000] [--clients ours-lib,rclone] [--cases small-up,small-down] [--ref <rev>,…]
 //                      [--write docs/benchmarks/<backend>.md] [--profile DIR] [--data /tmp/artifacts-bench]
 // One harness for every backend: starts the backend's server with the integration launchers (or
 // reuses the one `pnpm servers up` started, when integration/.servers.env is sourced), runs each
@@ -76,6 +76,7 @@ const { values: opts, positionals } = parseArgs({
     profile: { type: 'string' },
     data: { type: 'string', default: join(tmpdir(), 'artifacts-bench') },
     servers: { type: 'string', default: 'ours,mlflow' },
+    ref: { type: 'string' },
   },
 });
 const backendName = positionals[0];
@@ -212,6 +213,15 @@ try {
     } catch {}
     clients.push({ ...client, label });
   }
+  // `--ref a,b`: our library as built from those git revisions, beside today's (clients/ours-ref.mjs)
+  if (opts.ref) {
+    const { refClients } = await import('../clients/ours-ref.mjs');
+    for (const client of refClients(opts.ref.split(','), log)) {
+      const missing = client.available(ctx);
+      if (missing) log(`skipping ${client.id}: ${missing}`);
+      else clients.push({ ...client, label: client.label() });
+    }
+  }
   if (backend.proxy) {
     const started = await startProxyServers({
       destination: localRoot,
@@ -251,7 +261,7 @@ try {
   const m = machine();
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   const report = [
-    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: \`pnpm bench:${backendName} --runs ${runs} --big-mib ${bigBytes / MiB} --files ${files} --cases ${opts.cases}${opts.clients ? ` --clients ${opts.clients}` : ''}\` (bench/), ${minutes} min.`,
+    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: \`pnpm bench:${backendName} --runs ${runs} --big-mib ${bigBytes / MiB} --files ${files} --cases ${opts.cases}${opts.clients ? ` --clients ${opts.clients}` : ''}${opts.ref ? ` --ref ${opts.ref}` : ''}\` (bench/), ${minutes} min.`,
     `Machine: ${m.nproc} cores (${m.cpu}), ${m.memGiB} GiB RAM (${m.freeGiB} GiB free at the end), Node ${m.node}.`,
     `Load average (1 min) during the run: ${result.load.min.toFixed(1)}–${result.load.max.toFixed(1)}, median ${result.load.median.toFixed(1)} (${loadBefore.toFixed(1)} at the start); the machine is shared, so compare ratios, not absolutes.`,
     `Data: one ${bigBytes / MiB} MiB file; ${files} files of 1–16 KiB (${(data.smallBytes / MiB).toFixed(1)} MiB) in ${Math.ceil(files / 25)} directories. Each transfer is its own process (start-up included); ${runs} runs, interleaved; medians; CPU = user + system of the process tree; peak RSS from \`/usr/bin/time -v\`. Ratio = our library's time over the client's (above 1: that client is faster).`,

@@ -34,10 +34,8 @@ export const s3Backend: BackendPlugin<S3Options> = {
   parse,
   open(location, options, context) {
     const config = resolveS3Config(options);
-    const maxSockets = Math.max(
-      50,
-      context.maxConcurrency * Math.max(config.uploadQueueSize, config.downloadConcurrency),
-    );
+    // One keep-alive socket per request the repository can have in flight: files × parts (or ranges).
+    const maxSockets = context.maxConcurrency * Math.max(config.uploadQueueSize, config.downloadConcurrency);
     const built = buildClient(config, maxSockets);
     return new S3Driver(
       location.bucket!,

@@ -99,4 +99,21 @@ describe('startHttpFaultProxy', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(server.received).toEqual([]);
   });
+
+  it('forwards a request held by a before hook once the hook settles, body and all', async () => {
+    const server = await upstream();
+    let held = false;
+    const proxy = await startHttpFaultProxy(server.url, () => ({
+      before: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        held = true;
+      },
+    }));
+    closing.push(proxy);
+    const answer = await send(proxy, { method: 'PUT', body: Buffer.alloc(1000, 1), timeoutMs: 5_000 });
+    expect(held).toBe(true);
+    expect(answer.error).toBeUndefined();
+    expect(answer.body.length).toBe(BODY.length);
+    expect(server.received).toEqual([1000]);
+  });
 });

@@ -177,6 +177,9 @@ export async function startHttpFaultProxy(
         } else upstreamReq.write(chunk);
       });
       req.on('end', () => upstreamReq.end());
+      // A request held by `before` was paused explicitly, and a 'data' listener does not resume
+      // such a stream: without this its end never came and the upstream request was never sent.
+      req.resume();
     };
     if (fault.before) {
       req.pause();

@@ -3,24 +3,17 @@ import { Readable } from 'node:stream';
 import {
   AbandonedTemps,
   ArtifactsError,
-  type ByteRange,
   type DriverEntry,
   type DriverListOptions,
-  type DriverReadOptions,
-  type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
-  engineOptions,
   FILE_TREE_CAPABILITIES,
   isTempName,
   type OpenContext,
   type OperationOptions,
   OrphanTemps,
-  type RangedReadOptions,
   type RangeSource,
-  type ReadToFileOptions,
-  rangedRead,
-  rangedReadToFile,
+  rangedReader,
   replaceAtomically,
   type StorageDriver,
   type SweepCandidate,
@@ -171,27 +164,18 @@ export class HdfsDriver implements StorageDriver {
     throw new ArtifactsError('unavailable', `${options.what}: the file is still there after 5 deletes`);
   }
 
-  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    return rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range));
-  }
-
-  /** A download: parallel OPENs of ranges, written at their offsets into `localPath` (core's temporary file). */
-  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
-    await rangedReadToFile(this.#rangeSource(key), localPath, {
-      ...this.#rangedOptions(key, options, undefined),
-      onBytes: options.onBytes,
-    });
-  }
-
-  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
-    return {
-      range,
+  /** Downloads: parallel OPENs of ranges through core's ranged-read engine. */
+  readonly #reads = rangedReader({
+    source: (key) => this.#rangeSource(key),
+    plan: (key) => ({
       partSize: this.#settings.downloadPartSize,
       concurrency: this.#settings.maxConnections,
-      ...engineOptions(this.#context, options),
+      context: this.#context,
       what: `reading ${this.#path(key)} on ${this.label}`,
-    };
-  }
+    }),
+  });
+  readonly read = this.#reads.read;
+  readonly readToFile = this.#reads.readToFile;
 
   /**
    * OPEN with offset/length for core's ranged-read engine. The first request learns the file's size
@@ -215,9 +199,15 @@ export class HdfsDriver implements StorageDriver {
         if (start > last)
           return { stream: Readable.from([]), served: { start, end: start - 1 }, totalSize: total, pin };
         const source = pin === undefined ? path : `/.reserved/.inodes/${pin}`;
-        const params = { offset: start, length: last - start + 1 };
-        const location = await this.client.redirect('GET', source, 'OPEN', params, { signal, what });
-        const stream = await this.client.download(location, { signal, what });
+        const length = last - start + 1;
+        const location = await this.client.redirect(
+          'GET',
+          source,
+          'OPEN',
+          { offset: start, length },
+          { signal, what },
+        );
+        const stream = await this.client.download(location, length, { signal, what });
         return { stream, served: { start, end: last }, totalSize: total, pin };
       },
     };

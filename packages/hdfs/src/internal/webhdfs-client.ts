@@ -247,39 +247,32 @@ export class WebHdfsClient {
   }
 
   /**
-   * The DataNode half of OPEN: the body of the redirect's URL. Through node:http, as uploads: the
-   * DataNode closes each connection after its answer, and undici's parser asserts (crashing the
-   * process) when that end arrives while a ranged read holds the body paused for back-pressure.
+   * The DataNode half of OPEN: the body of the redirect's URL, `length` bytes. Through undici (for a
+   * 256 MiB download a quarter less process CPU than node:http), with a body buffer of the whole answer: the DataNode closes each connection after it,
+   * and undici 7's parser asserts, crashing the process, when that close arrives while back-pressure
+   * holds it paused (nodejs/undici#5360, fixed in undici 8, which needs Node ≥ 22.19). A body that
+   * never pushes back never pauses it; memory stays within what the engine asked for (a range).
    */
   async download(
     location: string,
+    length: number,
     options: { signal?: AbortSignal | undefined; what: string },
   ): Promise<Readable> {
-    const url = new URL(location);
-    const https = url.protocol === 'https:';
-    const what = `${options.what} (DataNode ${url.host})`;
-    const req = (https ? httpsRequest : httpRequest)(url, {
-      agent: https ? this.#httpsAgent : this.#httpAgent,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    let response: IncomingMessage;
+    const what = `${options.what} (DataNode ${new URL(location).host})`;
     try {
-      response = await new Promise<IncomingMessage>((resolve, reject) => {
-        req.once('response', resolve);
-        req.once('error', reject);
-        req.end();
+      const response = await request(location, {
+        dispatcher: this.#agent,
+        highWaterMark: length + 1,
+        ...(options.signal ? { signal: options.signal } : {}),
       });
+      if (response.statusCode !== 200)
+        throw webhdfsError(response.statusCode, await response.body.text(), what);
+      return response.body;
     } catch (error) {
       options.signal?.throwIfAborted();
       if (isConnectionError(error)) throw connectionError(error, what);
       throw error;
     }
-    if (response.statusCode !== 200) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of response) if (chunks.length < 64) chunks.push(chunk as Buffer);
-      throw webhdfsError(response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), what);
-    }
-    return response;
   }
 
   async close(): Promise<void> {

@@ -77,6 +77,8 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
     ...(config.clientConfig as S3ClientConfig),
   });
   for (const c of [client, presignClient]) installMiddleware(c, config.expectedBucketOwner);
+  const algorithm = config.uploadExtraArgs.ChecksumAlgorithm ?? config.checksumAlgorithm;
+  if (algorithm !== 'NONE') askForChecksums(client);
   return {
     client,
     presignClient,
@@ -137,6 +139,24 @@ function installMiddleware(client: S3Client, expectedBucketOwner: string | undef
       { step: 'initialize', name: 'artifactsExpectedBucketOwner', priority: 'high' },
     );
   }
+}
+
+/**
+ * Whole-object GETs ask S3 for the object's stored checksum, which core verifies while it streams.
+ * A header, not the input's `ChecksumMode`: that would make the SDK hash every byte again. Installed
+ * once on the client rather than on each command (a per-command stack is copied on every send).
+ */
+function askForChecksums(client: S3Client): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers;
+      const ranged = (args.input as { Range?: string }).Range !== undefined;
+      if (context.commandName === 'GetObjectCommand' && headers && !ranged)
+        headers['x-amz-checksum-mode'] = 'ENABLED';
+      return next(args);
+    },
+    { step: 'build', name: 'artifactsChecksumMode' },
+  );
 }
 
 /**

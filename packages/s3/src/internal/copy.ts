@@ -8,7 +8,7 @@ import {
   type S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { httpStatus, mapS3Error, s3ErrorCode } from './errors.js';
+import { isMissing, mapS3Error } from './errors.js';
 import type { UploadExtraArgs } from './extra-args.js';
 import { S3_PART_LIMITS } from './upload.js';
 
@@ -52,9 +52,7 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
     await copyObject(copy);
   } catch (error) {
     const { from } = copy;
-    const status = httpStatus(error);
-    if (status === 404 || s3ErrorCode(error) === 'NoSuchKey' || s3ErrorCode(error) === 'NotFound')
-      throw ArtifactsError.notFound(`s3://${from.Bucket}/${from.Key}`, { cause: error });
+    if (isMissing(error)) throw ArtifactsError.notFound(`s3://${from.Bucket}/${from.Key}`, { cause: error });
     throw mapS3Error(error, {
       bucket: from.Bucket,
       key: from.Key,

@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { BuiltClient } from './client.js';
 import { serverCopy } from './copy.js';
-import { deleteObjectsError, httpStatus, mapS3Error, type S3Target, s3ErrorCode } from './errors.js';
+import { deleteObjectsError, httpStatus, isMissing, mapS3Error, type S3Target } from './errors.js';
 import { type SseC, splitSseC, type UploadExtraArgs } from './extra-args.js';
 import { probeRead, rangedGet } from './get.js';
 import { type AnyCommand, presignedTransfers } from './presign.js';
@@ -119,7 +119,6 @@ export class S3Driver implements StorageDriver {
         Key: this.#full(key),
         key,
         sseC: this.#sseC,
-        checksums: this.#checksumAlgorithm() !== undefined,
         stat: (signal) => this.stat(key, { signal }),
         error: (error) => this.#error(error, key, 'reading'),
       }),
@@ -173,8 +172,7 @@ export class S3Driver implements StorageDriver {
         if (refused) throw this.#error(refused, key, 'reading');
         throw this.#error(error, key, 'reading');
       }
-      if (status !== 404 && s3ErrorCode(error) !== 'NotFound' && s3ErrorCode(error) !== 'NoSuchKey')
-        throw this.#error(error, key, 'reading');
+      if (!isMissing(error)) throw this.#error(error, key, 'reading');
     }
     const page = await this.#list(`${Key}/`, undefined, undefined, 1, options.signal);
     return (page.KeyCount ?? 0) > 0 ? { key, isDir: true } : undefined;

@@ -1,10 +1,8 @@
 import {
   ArtifactsError,
   type ArtifactsErrorCode,
-  codeForHttpStatus,
   isAbortError,
-  isConnectionError,
-  isTemporaryHttpStatus,
+  storeErrors,
   toArtifactsError,
 } from '@artifacts/core';
 
@@ -18,69 +16,33 @@ export interface S3Target {
   endpoint?: string;
 }
 
+/**
+ * The S3 codes whose meaning differs from their HTTP status (core's `codeForHttpStatus` maps the
+ * rest): refused signatures answer 403 or 400, bad digests and S3's request timeout 400, throttling
+ * may come as 400, an archived object is a 403.
+ */
 const CODES: Record<string, ArtifactsErrorCode> = {
-  NoSuchKey: 'not_found',
-  NotFound: 'not_found',
-  NoSuchBucket: 'not_found',
-  NoSuchUpload: 'not_found',
-  NoSuchVersion: 'not_found',
-  AccessDenied: 'permission_denied',
-  Forbidden: 'permission_denied',
-  AllAccessDisabled: 'permission_denied',
-  AccountProblem: 'permission_denied',
   InvalidObjectState: 'failed_precondition',
-  InvalidAccessKeyId: 'unauthenticated',
-  SignatureDoesNotMatch: 'unauthenticated',
-  ExpiredToken: 'unauthenticated',
-  InvalidToken: 'unauthenticated',
-  TokenRefreshRequired: 'unauthenticated',
-  MissingSecurityHeader: 'unauthenticated',
-  CredentialsProviderError: 'unauthenticated',
-  RequestTimeTooSkewed: 'unauthenticated',
-  InvalidSecurity: 'unauthenticated',
-  SlowDown: 'unavailable',
-  Throttling: 'unavailable',
-  ThrottlingException: 'unavailable',
-  RequestLimitExceeded: 'unavailable',
-  TooManyRequestsException: 'unavailable',
-  ServiceUnavailable: 'unavailable',
-  InternalError: 'unavailable',
   RequestTimeout: 'timeout',
-  XMinioServerNotInitialized: 'unavailable',
-  PreconditionFailed: 'failed_precondition',
-  InvalidRange: 'invalid_argument',
-  EntityTooLarge: 'invalid_argument',
-  EntityTooSmall: 'invalid_argument',
-  InvalidPart: 'invalid_argument',
-  InvalidPartOrder: 'invalid_argument',
-  InvalidArgument: 'invalid_argument',
-  InvalidBucketName: 'invalid_argument',
-  KeyTooLongError: 'invalid_argument',
-  InvalidStorageClass: 'invalid_argument',
-  MalformedXML: 'invalid_argument',
-  NotImplemented: 'unsupported',
-  BadDigest: 'integrity',
-  InvalidDigest: 'integrity',
-  XAmzContentSHA256Mismatch: 'integrity',
-  XAmzContentChecksumMismatch: 'integrity',
-  InvalidChecksum: 'integrity',
-  IncompleteBody: 'integrity',
-  InvalidChunkSizeError: 'integrity',
+  ...Object.fromEntries(
+    'InvalidAccessKeyId SignatureDoesNotMatch ExpiredToken InvalidToken TokenRefreshRequired MissingSecurityHeader RequestTimeTooSkewed InvalidSecurity'
+      .split(' ')
+      .map((code) => [code, 'unauthenticated']),
+  ),
+  ...Object.fromEntries(
+    'SlowDown Throttling ThrottlingException RequestLimitExceeded TooManyRequestsException ServiceUnavailable InternalError XMinioServerNotInitialized'
+      .split(' ')
+      .map((code) => [code, 'unavailable']),
+  ),
+  ...Object.fromEntries(
+    'BadDigest InvalidDigest XAmzContentSHA256Mismatch XAmzContentChecksumMismatch InvalidChecksum IncompleteBody InvalidChunkSizeError'
+      .split(' ')
+      .map((code) => [code, 'integrity']),
+  ),
 };
 
-const TLS_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_SIGNATURE_FAILURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-]);
+const TLS_CODES =
+  /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE|ERR_TLS_CERT_ALTNAME_INVALID|ERR_SSL_WRONG_VERSION_NUMBER)$/;
 
 interface SdkErrorShape {
   name?: string;
@@ -89,7 +51,6 @@ interface SdkErrorShape {
   message?: string;
   $fault?: 'client' | 'server';
   $metadata?: { httpStatusCode?: number; requestId?: string };
-  $retryable?: unknown;
   cause?: unknown;
 }
 
@@ -110,6 +71,12 @@ export function httpStatus(error: unknown): number | undefined {
   return shape(error).$metadata?.httpStatusCode;
 }
 
+/** An answer meaning "no such key": a bodiless 404 (HEAD) or the code of one with a body. */
+export function isMissing(error: unknown): boolean {
+  const code = s3ErrorCode(error);
+  return httpStatus(error) === 404 || code === 'NotFound' || code === 'NoSuchKey';
+}
+
 /** The Node error code of the innermost cause (TLS and socket errors hide under SDK wrappers). */
 function nodeCode(error: unknown): string | undefined {
   let current: unknown = error;
@@ -121,15 +88,10 @@ function nodeCode(error: unknown): string | undefined {
   return undefined;
 }
 
-function describeTarget(target: S3Target): string {
-  return target.key === undefined || target.key === ''
-    ? `bucket s3://${target.bucket}`
-    : `s3://${target.bucket}/${target.key}`;
-}
-
 /**
- * Maps an SDK or network error to an ArtifactsError with the right code and a message naming the
- * bucket or key. Abort and timeout errors are passed through for core to classify.
+ * Maps an SDK or network error to an ArtifactsError through core's store mapping (status table,
+ * temporary flag, broken connections), with the S3 codes that differ from their status and the
+ * messages naming the bucket or key. Abort and timeout errors are passed through for core.
  */
 export function mapS3Error(error: unknown, target: S3Target): unknown {
   if (ArtifactsError.is(error) || isAbortError(error)) return error;
@@ -139,99 +101,67 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
   const code = s3ErrorCode(error);
   const node = nodeCode(error);
   const action = target.action ?? 'S3 request';
-  const where = describeTarget(target);
-  const raw =
-    typeof e.message === 'string' && e.message !== '' && e.message !== 'UnknownError' ? e.message : '';
-  const detail = [
-    code && code !== raw ? code : undefined,
-    raw || undefined,
-    status ? `HTTP ${status}` : undefined,
-  ]
-    .filter(Boolean)
-    .join(': ');
-  const context = {
-    bucket: target.bucket,
-    ...(target.key === undefined ? {} : { key: target.key }),
-    ...(status === undefined ? {} : { httpStatus: status }),
-    ...(code === undefined ? {} : { s3Code: code }),
-    ...(e.$metadata?.requestId ? { requestId: e.$metadata.requestId } : {}),
-  };
+  const where =
+    target.key === undefined || target.key === ''
+      ? `bucket s3://${target.bucket}`
+      : `s3://${target.bucket}/${target.key}`;
+  const raw = e.message && e.message !== 'UnknownError' ? e.message : '';
+  const mapped = code === undefined ? undefined : CODES[code];
+  const { make, detail, fallback } = storeErrors(error, {
+    what: `${action} ${where}`,
+    store: target.endpoint ?? 'S3',
+    status,
+    message: [code && code !== raw ? code : undefined, raw || undefined].filter(Boolean).join(': '),
+    secrets: [],
+    context: {
+      bucket: target.bucket,
+      ...(target.key === undefined ? {} : { key: target.key }),
+      ...(status === undefined ? {} : { httpStatus: status }),
+      ...(code === undefined ? {} : { s3Code: code }),
+      ...(e.$metadata?.requestId ? { requestId: e.$metadata.requestId } : {}),
+    },
+    // Throttling, a busy or restarting server: the same request may succeed.
+    temporary: mapped === 'unavailable' || mapped === 'timeout',
+  });
+  const with_ = (message: string) => (detail ? `${message} (${detail})` : message);
 
-  if (node && TLS_CODES.has(node)) {
-    return new ArtifactsError(
+  if (node && TLS_CODES.test(node)) {
+    return make(
       'unavailable',
       `${action} ${where}: the TLS certificate of ${target.endpoint ?? 'the S3 endpoint'} was not accepted (${node}); set AWS_CA_BUNDLE to a PEM bundle holding its CA, or MLFLOW_S3_IGNORE_TLS=true to skip verification`,
-      { cause: error, context },
     );
   }
   if (code === 'CredentialsProviderError' || /could not load credentials/i.test(raw)) {
-    return new ArtifactsError(
+    return make(
       'unauthenticated',
       `${action} ${where}: no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile in ~/.aws/credentials (AWS_PROFILE), a role, or the anonymous option for a public bucket`,
-      { cause: error, context },
     );
   }
-  if (/checksum mismatch/i.test(raw)) {
-    return new ArtifactsError('integrity', `${action} ${where}: ${raw}`, { cause: error, context });
+  if (/checksum mismatch/i.test(raw)) return make('integrity', `${action} ${where}: ${raw}`);
+  if (code === 'NoSuchBucket')
+    return make('not_found', with_(`bucket ${JSON.stringify(target.bucket)} does not exist`));
+  if (code === 'NoSuchUpload') {
+    return make('not_found', with_(`the multipart upload of ${where} does not exist (completed or aborted)`));
   }
-
-  const temporary =
-    // S3 codes after which the same request may succeed: throttling, a busy or restarting server.
-    (code !== undefined && (CODES[code] === 'unavailable' || CODES[code] === 'timeout')) ||
-    (status !== undefined && isTemporaryHttpStatus(status)) ||
-    isConnectionError(error);
-  let mapped: ArtifactsErrorCode | undefined = code ? CODES[code] : undefined;
-  if (!mapped && status !== undefined) mapped = codeForHttpStatus(status);
-  if (!mapped && e.$fault === 'server') mapped = 'unavailable';
-  if (!mapped) {
-    // A network failure: core's errno table knows the code; add where we were.
-    if (node) {
-      const base = toArtifactsError(error, `${action} ${where}`);
-      return new ArtifactsError(
-        base.code === 'internal' ? 'unavailable' : base.code,
-        `${action} ${where}: ${raw || node}${target.endpoint ? ` (endpoint ${target.endpoint})` : ''}`,
-        { cause: error, context, temporary },
-      );
-    }
-    return new ArtifactsError('internal', `${action} ${where} failed: ${detail || String(error)}`, {
-      cause: error,
-      context,
-    });
+  if (mapped === 'unauthenticated')
+    return make(mapped, with_(`${action} ${where}: the credentials were refused`));
+  if (mapped) return make(mapped, with_(`${action} ${where} failed`));
+  if (status === 404) return make('not_found', with_(`${where} does not exist`));
+  if (status === 403) return make('permission_denied', with_(`permission denied: ${action} ${where}`));
+  if (status === undefined && node) {
+    // A network failure: core's errno table knows the code (a reset is unavailable).
+    const base = toArtifactsError(error, action).code;
+    return make(
+      base === 'internal' ? 'unavailable' : base,
+      `${action} ${where}: ${raw || node}${target.endpoint ? ` (endpoint ${target.endpoint})` : ''}`,
+    );
   }
-
-  let message: string;
-  switch (mapped) {
-    case 'not_found':
-      message =
-        code === 'NoSuchBucket'
-          ? `bucket ${JSON.stringify(target.bucket)} does not exist`
-          : code === 'NoSuchUpload'
-            ? `the multipart upload of ${where} does not exist (completed or aborted)`
-            : `${where} does not exist`;
-      break;
-    case 'permission_denied':
-      message = `permission denied: ${action} ${where}`;
-      break;
-    case 'unauthenticated':
-      message = `${action} ${where}: the credentials were refused`;
-      break;
-    case 'unavailable':
-      message = `${action} ${where}: S3 is unavailable`;
-      break;
-    case 'timeout':
-      message = `${action} ${where}: S3 timed out`;
-      break;
-    case 'integrity':
-      message = `${action} ${where}: the data did not match its checksum`;
-      break;
-    default:
-      message = `${action} ${where} failed`;
-  }
-  return new ArtifactsError(mapped, detail ? `${message} (${detail})` : message, {
-    cause: error,
-    context,
-    temporary,
-  });
+  const byStatus = fallback();
+  if (byStatus) return byStatus;
+  return make(
+    e.$fault === 'server' ? 'unavailable' : 'internal',
+    `${action} ${where} failed: ${detail || String(error)}`,
+  );
 }
 
 /** The failure of a DeleteObjects answer (keys already gone are not one), or undefined. */
@@ -243,9 +173,12 @@ export function deleteObjectsError(
   const failed = errors.filter((e) => e.Code !== 'NoSuchKey');
   const first = failed[0];
   if (!first) return undefined;
+  // A key's failure in the answer carries a code but no status of its own.
+  const status = first.Code === 'AccessDenied' ? 403 : first.Code === 'SlowDown' ? 503 : undefined;
   const error = Object.assign(new Error(first.Message ?? first.Code ?? 'DeleteObjects failed'), {
     name: first.Code ?? 'Error',
     Code: first.Code,
+    ...(status === undefined ? {} : { $metadata: { httpStatusCode: status } }),
   });
   return mapS3Error(error, {
     ...target,

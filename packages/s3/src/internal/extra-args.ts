@@ -5,54 +5,27 @@ import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
  * boto3's `S3Transfer.ALLOWED_UPLOAD_ARGS` that have a PutObject/CreateMultipartUpload member of the
  * same name in the JS SDK (both SDKs are generated from the same model), by the JSON type expected.
  */
-const STRING_ARGS = [
-  'ACL',
-  'CacheControl',
-  'ChecksumAlgorithm',
-  'ContentDisposition',
-  'ContentEncoding',
-  'ContentLanguage',
-  'ContentType',
-  'ExpectedBucketOwner',
-  'GrantFullControl',
-  'GrantRead',
-  'GrantReadACP',
-  'GrantWriteACP',
-  'ObjectLockLegalHoldStatus',
-  'ObjectLockMode',
-  'RequestPayer',
-  'ServerSideEncryption',
-  'SSECustomerAlgorithm',
-  'SSECustomerKey',
-  'SSECustomerKeyMD5',
-  'SSEKMSEncryptionContext',
-  'SSEKMSKeyId',
-  'StorageClass',
-  'Tagging',
-  'WebsiteRedirectLocation',
-] as const;
-const DATE_ARGS = ['Expires', 'ObjectLockRetainUntilDate'] as const;
-const BOOLEAN_ARGS = ['BucketKeyEnabled'] as const;
-const MAP_ARGS = ['Metadata'] as const;
+const ARGS: Record<string, 'string' | 'date' | 'boolean' | 'map'> = {
+  ...kinds(
+    'string',
+    'ACL CacheControl ChecksumAlgorithm ContentDisposition ContentEncoding ContentLanguage ContentType ExpectedBucketOwner GrantFullControl GrantRead GrantReadACP GrantWriteACP ObjectLockLegalHoldStatus ObjectLockMode RequestPayer ServerSideEncryption SSECustomerAlgorithm SSECustomerKey SSECustomerKeyMD5 SSEKMSEncryptionContext SSEKMSKeyId StorageClass Tagging WebsiteRedirectLocation',
+  ),
+  ...kinds('date', 'Expires ObjectLockRetainUntilDate'),
+  ...kinds('boolean', 'BucketKeyEnabled'),
+  ...kinds('map', 'Metadata'),
+};
+
+function kinds<K extends string>(kind: K, names: string): Record<string, K> {
+  return Object.fromEntries(names.split(' ').map((name) => [name, kind]));
+}
 
 /** Names accepted in MLFLOW_S3_UPLOAD_EXTRA_ARGS, sorted (shown in errors and the README). */
-export const ALLOWED_UPLOAD_EXTRA_ARGS: readonly string[] = [
-  ...STRING_ARGS,
-  ...DATE_ARGS,
-  ...BOOLEAN_ARGS,
-  ...MAP_ARGS,
-].sort();
+export const ALLOWED_UPLOAD_EXTRA_ARGS: readonly string[] = Object.keys(ARGS).sort();
 
 const CHECKSUMS = ['CRC32', 'CRC32C', 'SHA256'];
 
-type AllowedKey =
-  | (typeof STRING_ARGS)[number]
-  | (typeof DATE_ARGS)[number]
-  | (typeof BOOLEAN_ARGS)[number]
-  | (typeof MAP_ARGS)[number];
-
 /** Validated extra args, ready to spread into PutObject/CreateMultipartUpload input. */
-export type UploadExtraArgs = Partial<Pick<PutObjectCommandInput, AllowedKey>>;
+export type UploadExtraArgs = Partial<Omit<PutObjectCommandInput, 'Bucket' | 'Key' | 'Body'>>;
 
 function invalid(source: string, message: string): ArtifactsError {
   return ArtifactsError.invalidArgument(`@artifacts/s3: ${source}: ${message}`);
@@ -90,24 +63,22 @@ export function parseUploadExtraArgs(
   }
   const out: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(input)) {
-    if ((STRING_ARGS as readonly string[]).includes(key)) {
+    const kind = ARGS[key];
+    if (kind === 'string') {
       if (typeof raw !== 'string') throw invalid(source, `${key} must be a string`);
       out[key] = raw;
-    } else if ((DATE_ARGS as readonly string[]).includes(key)) {
+    } else if (kind === 'date') {
       const date = typeof raw === 'string' || typeof raw === 'number' ? new Date(raw) : undefined;
       if (!date || Number.isNaN(date.getTime()))
         throw invalid(source, `${key} must be a date (ISO 8601 string or epoch milliseconds)`);
       out[key] = date;
-    } else if ((BOOLEAN_ARGS as readonly string[]).includes(key)) {
+    } else if (kind === 'boolean') {
       if (typeof raw !== 'boolean') throw invalid(source, `${key} must be true or false`);
       out[key] = raw;
     } else {
-      if (
-        typeof raw !== 'object' ||
-        raw === null ||
-        Array.isArray(raw) ||
-        Object.values(raw).some((v) => typeof v !== 'string')
-      )
+      const values =
+        typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? Object.values(raw) : [0];
+      if (values.some((v) => typeof v !== 'string'))
         throw invalid(source, `${key} must be an object of string values`);
       out[key] = { ...(raw as Record<string, string>) };
     }

@@ -1,9 +1,8 @@
 import { Readable } from 'node:stream';
-import { ArtifactsError, type DriverStat, type RangeSource } from '@artifacts/core';
+import { ArtifactsError, type DriverStat, parseContentRange, type RangeSource } from '@artifacts/core';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { httpStatus, s3ErrorCode } from './errors.js';
 import type { SseC } from './extra-args.js';
-import type { AnyCommand } from './presign.js';
 import { pickChecksum } from './upload.js';
 
 /** One object's reads: where it is, and what of the driver they need. */
@@ -14,8 +13,6 @@ export interface S3Get {
   /** The artifact key (the object key relative to the repository root). */
   key: string;
   sseC: SseC;
-  /** S3 keeps a checksum of each object (the driver's checksum algorithm is not NONE). */
-  checksums: boolean;
   /** The driver's stat of the key (an unsatisfiable range: past the end, or an empty object). */
   stat(signal: AbortSignal): Promise<DriverStat | undefined>;
   /** The driver's error mapping. */
@@ -39,7 +36,6 @@ export function rangedGet(g: S3Get): RangeSource {
         ...(request.whole ? {} : { Range: `bytes=${request.start}-${request.end}` }),
         ...(request.pin ? { IfMatch: request.pin } : {}),
       });
-      if (request.whole && g.checksums) requestChecksumMode(command);
       let output: GetObjectCommandOutput;
       try {
         output = await client.send(command, { abortSignal: request.signal });
@@ -59,15 +55,13 @@ export function rangedGet(g: S3Get): RangeSource {
         throw g.error(error);
       }
       const length = output.ContentLength ?? 0;
-      const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(output.ContentRange ?? '');
-      const served = range
-        ? { start: Number(range[1]), end: Number(range[2]) }
-        : { start: 0, end: length - 1 };
+      const range = parseContentRange(output.ContentRange);
+      const served = range ?? { start: 0, end: length - 1 };
       const checksum = request.whole ? pickChecksum(output as unknown as Record<string, unknown>) : undefined;
       return {
         stream: output.Body as Readable,
         served,
-        totalSize: range ? Number(range[3]) : length,
+        totalSize: range ? range.total : length,
         pin: output.ETag,
         ...(request.whole ? { rangesHonoured: true } : {}),
         ...(checksum ? { checksum } : {}),
@@ -75,18 +69,6 @@ export function rangedGet(g: S3Get): RangeSource {
       };
     },
   };
-}
-
-/** Asks S3 for the object's stored checksum, without the SDK also verifying it (core does). */
-function requestChecksumMode(command: AnyCommand): void {
-  command.middlewareStack.add(
-    (next: (args: unknown) => Promise<unknown>) =>
-      async (args: { request?: { headers?: Record<string, string> } }) => {
-        if (args.request?.headers) args.request.headers['x-amz-checksum-mode'] = 'ENABLED';
-        return next(args);
-      },
-    { step: 'build', name: 'artifactsChecksumMode' },
-  );
 }
 
 /**

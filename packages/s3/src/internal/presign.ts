@@ -19,15 +19,11 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BuiltClient } from './client.js';
 import { s3ErrorCode } from './errors.js';
-import type { UploadExtraArgs } from './extra-args.js';
+import type { SseC, UploadExtraArgs } from './extra-args.js';
 import { DEFAULT_PRESIGN_EXPIRY_SECONDS } from './settings.js';
 
 /** S3's limit for SigV4 presigned URLs: 7 days. */
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
-
-export type SseC = Partial<
-  Pick<UploadExtraArgs, 'SSECustomerAlgorithm' | 'SSECustomerKey' | 'SSECustomerKeyMD5'>
->;
 
 // biome-ignore lint/suspicious/noExplicitAny: the SDK's command classes share no usable common type.
 export type AnyCommand = any;

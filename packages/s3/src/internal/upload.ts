@@ -2,7 +2,9 @@ import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
   type Checksum,
+  type ChecksumAlgorithm,
   chunkedUpload,
+  createHasher,
   type DriverWriteOptions,
   type DriverWriteResult,
   engineOptions,
@@ -88,6 +90,7 @@ export async function uploadObject(
             ...params,
             Body: part.watched ? part.body() : part.data,
             ContentLength: part.data.length,
+            ...partChecksum(algorithm, part.data),
           }),
           part.signal,
         ),
@@ -113,6 +116,7 @@ export async function uploadObject(
             Body: part.watched ? part.body() : part.data,
             ContentLength: part.data.length,
             ...perPart,
+            ...partChecksum(algorithm, part.data),
           }),
           part.signal,
         );
@@ -151,6 +155,18 @@ export async function uploadObject(
   );
   const checksum = pickChecksum(result);
   return checksum ? { checksum } : undefined;
+}
+
+/**
+ * A part's checksum as its request member: the SDK then sends it as a header instead of hashing the
+ * body itself (as an aws-chunked trailer when the body is a stream, the costlier encoding), and S3
+ * still verifies it against the bytes it received.
+ */
+function partChecksum(algorithm: S3Upload['algorithm'], data: Buffer): Record<string, string> {
+  if (!algorithm) return {};
+  const hasher = createHasher(algorithm.toLowerCase() as ChecksumAlgorithm);
+  hasher.update(data);
+  return { [`Checksum${algorithm}`]: hasher.digest() };
 }
 
 /** The whole-object checksum S3 reports, if any: composite multipart checksums (`…-N`) are not. */

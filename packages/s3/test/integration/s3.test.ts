@@ -547,27 +547,28 @@ describe('through a fault-injecting proxy', () => {
 
   it('an object overwritten during a download fails with failed_precondition and leaves no file', async () => {
     const uri = uniqueRoot('overwrite');
+    // 1 MiB ranges, 4 in flight: the range at 5 MiB is asked for after the first ones were served.
     const repo = await open(uri, {
       endpointUrl: proxy.endpoint,
-      partSizeBytes: 8 * MiB,
-      parallelDownloadThresholdBytes: 8 * MiB,
-      downloadChunkSizeBytes: 8 * MiB,
+      parallelDownloadThresholdBytes: MiB,
+      downloadChunkSizeBytes: MiB,
     });
     for (const how of ['file', 'stream'] as const) {
-      await repo.write('big.bin', randomBytes(40 * MiB));
+      await repo.write('big.bin', randomBytes(6 * MiB));
       proxy.beforeRange = {
-        start: 32 * MiB,
+        start: 5 * MiB,
         run: async () => {
           await admin.send(
             new PutObjectCommand({
               Bucket: bucket(),
               Key: `${prefixOf(uri)}/big.bin`,
-              Body: randomBytes(40 * MiB),
+              Body: randomBytes(6 * MiB),
             }),
           );
         },
       };
       const dst = await mkdtemp(join(tmpdir(), 's3-it-'));
+      proxy.requests.length = 0;
       const error =
         how === 'file'
           ? await codeOf(repo.downloadArtifacts('big.bin', dst))
@@ -576,6 +577,10 @@ describe('through a fault-injecting proxy', () => {
       expect(error.message).toMatch(/changed while it was being read/);
       expect(await readdir(dst)).toEqual([]);
       expect(proxy.beforeRange).toBeUndefined();
+      // The held request itself met the new version (412), not a retry after it timed out.
+      const pinned = proxy.requests.filter((r) => r.method === 'GET' && r.rangeStart === 5 * MiB);
+      expect(pinned).toHaveLength(1);
+      expect(pinned[0]!.headers['if-match']).toBeTruthy();
     }
   });
 
