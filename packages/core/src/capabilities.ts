@@ -40,3 +40,21 @@ export const FILE_TREE_CAPABILITIES: DriverCapabilities = Object.freeze({
   presign: false,
   serverSideCopy: false,
 });
+
+/**
+ * What an object store (S3, GCS, Azure) offers: ranged reads and server-side copy, no directories of
+ * its own, the checksums it reports, and multipart uploads and presigned URLs when it can sign.
+ */
+export function objectStoreCapabilities(
+  checksums: DriverCapabilities['checksums'],
+  canSign: boolean,
+): DriverCapabilities {
+  return {
+    rangeRead: true,
+    directories: false,
+    checksums,
+    multipartUpload: canSign,
+    presign: canSign,
+    serverSideCopy: true,
+  };
+}

@@ -9,7 +9,8 @@ export const DELETE_BATCH = 1000;
  * prefix (`plots` removes `plots` and `plots/…`, never `plots2`); '' removes the whole root. With a
  * driver's `deleteMany`, core lists the tree and deletes it in batches as it lists (each batch one
  * call through the layers: retried, limited and timed on its own); without one, the driver's own
- * `delete` does it. Deleting nothing is not an error.
+ * `delete` does it. Folder-marker objects under `key/` (`DriverEntry.marker`) go after the files,
+ * deepest first. Deleting nothing is not an error.
  */
 export async function deleteTree(
   driver: StorageDriver,
@@ -22,9 +23,14 @@ export async function deleteTree(
   }
   const under = key === '' ? '' : `${key}/`;
   let batch: string[] = key === '' ? [] : [key];
-  for await (const entry of driver.list(key, { ...options, recursive: true })) {
+  const markers: string[] = [];
+  for await (const entry of driver.list(key, { ...options, recursive: true, markers: true })) {
     // A listing that strays outside `key/` (a store's prefix match) never deletes a sibling.
     if (entry.isDir || !entry.key.startsWith(under)) continue;
+    if (entry.marker) {
+      markers.push(entry.key);
+      continue;
+    }
     batch.push(entry.key);
     if (batch.length === DELETE_BATCH) {
       await driver.deleteMany(batch, options);
@@ -32,6 +38,16 @@ export async function deleteTree(
     }
   }
   if (batch.length > 0) await driver.deleteMany(batch, options);
+  // Folder markers last, the deepest first: a store with real directories removes only empty ones.
+  const depth = (marker: string) => marker.replace(/\/+$/, '').split('/').length;
+  markers.sort((a, b) => depth(b) - depth(a));
+  for (let i = 0; i < markers.length; ) {
+    let end = i + 1;
+    while (end < markers.length && end - i < DELETE_BATCH && depth(markers[end]!) === depth(markers[i]!))
+      end++;
+    await driver.deleteMany(markers.slice(i, end), options);
+    i = end;
+  }
 }
 
 /**

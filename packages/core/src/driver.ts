@@ -69,6 +69,12 @@ export interface DriverEntry {
   isDir: boolean;
   /** Bytes; files only. */
   size?: number;
+  /**
+   * A folder-marker object of an object store (a zero-length `dir/`, or Azure's `hdi_isfolder`
+   * blob), yielded only when `DriverListOptions.markers` asks; its key is the object's own (a
+   * trailing '/' kept). Never a file of the repository.
+   */
+  marker?: boolean;
 }
 
 export interface DriverStat extends DriverEntry {
@@ -139,6 +145,11 @@ export interface DriverListOptions extends OperationOptions {
    * page through it is repeated only while it has not yielded an entry.
    */
   page?: <T>(request: () => Promise<T>) => Promise<T>;
+  /**
+   * Set by `deleteTree` on a recursive listing: a store with folder-marker objects also yields them
+   * (`marker: true`), so that deleting a directory leaves none behind.
+   */
+  markers?: boolean;
 }
 
 export interface PartUploadCredential {

@@ -1,4 +1,9 @@
-export { checkCapabilities, FILE_TREE_CAPABILITIES, implementedCapabilities } from './capabilities.js';
+export {
+  checkCapabilities,
+  FILE_TREE_CAPABILITIES,
+  implementedCapabilities,
+  objectStoreCapabilities,
+} from './capabilities.js';
 export {
   DEFAULT_MAX_CONCURRENCY,
   DEFAULT_MAX_RETRIES,
@@ -46,6 +51,7 @@ export type {
   ReadToFileOptions,
   StorageDriver,
 } from './driver.js';
+export { checkEndpoint } from './endpoint.js';
 export type {
   ChunkedUploadOptions,
   ChunkedUploadTarget,
@@ -90,6 +96,8 @@ export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
 export type { ListPage } from './object-store.js';
 export { listPages, ObjectNames, parseContentRange } from './object-store.js';
+export type { ListedObject, ObjectListing, ObjectListRequest } from './object-tree.js';
+export { mappedCalls, ObjectTree } from './object-tree.js';
 export type { RepositoryOptions } from './open.js';
 export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';
@@ -116,6 +124,7 @@ export type {
   SettingsValues,
 } from './settings.js';
 export { closestName, defineSettings } from './settings.js';
+export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { StoreFailure } from './store-errors.js';
 export { firstLine, storeErrors } from './store-errors.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';

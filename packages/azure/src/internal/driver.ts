@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
   type CopySource,
@@ -14,11 +14,14 @@ import {
   deleteTree,
   engineOptions,
   forEachLimited,
-  listPages,
   type MultipartCapability,
+  mappedCalls,
+  type ObjectListRequest,
   ObjectNames,
+  ObjectTree,
   type OpenContext,
   type OperationOptions,
+  objectStoreCapabilities,
   type PartLimits,
   type PresignCapability,
   parseContentRange,
@@ -27,12 +30,10 @@ import {
   type StorageDriver,
 } from '@artifacts/core';
 import type { BlobServiceClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
-import { mapAzureBodyError, mapAzureError, type Subject } from './errors.js';
-import { AzureSas, DEFAULT_EXPIRY_SECONDS } from './sas.js';
+import { copyBlob } from './copy.js';
+import { azureBody, mapAzureError, type Subject } from './errors.js';
+import { AzureSas } from './sas.js';
 import type { AzureConfig } from './settings.js';
-
-/** Copy Blob From URL copies at most this much in one synchronous call. */
-const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Azure's block blob limits: 50,000 blocks of at most 4,000 MiB. */
 export const AZURE_BLOCK_LIMITS: PartLimits = {
@@ -47,26 +48,12 @@ function base64(value: Uint8Array | undefined): string | undefined {
   return value && value.length > 0 ? Buffer.from(value).toString('base64') : undefined;
 }
 
-/**
- * `body`, with its errors translated by `map` (the SDK's error for a connection cut under a body is
- * an AbortError, which must not read as the caller's abort). Destroying the result destroys `body`.
- */
-function withBodyErrors(body: Readable, map: (error: unknown) => unknown): Readable {
-  const out = new PassThrough({ highWaterMark: body.readableHighWaterMark });
-  body.once('error', (error) => {
-    const mapped = map(error);
-    out.destroy(mapped instanceof Error ? mapped : error);
-  });
-  out.once('close', () => {
-    if (!body.destroyed) body.destroy();
-  });
-  body.pipe(out);
-  return out;
-}
-
 function withSignal(options: OperationOptions): { abortSignal?: AbortSignal } {
   return options.signal ? { abortSignal: options.signal } : {};
 }
+
+/** A folder blob of Hadoop's WASB or of a hierarchical-namespace account seen through the Blob API. */
+const isFolder = (metadata: Record<string, string> | undefined) => metadata?.hdi_isfolder === 'true';
 
 export class AzureBlobDriver implements StorageDriver {
   readonly capabilities: DriverCapabilities;
@@ -78,6 +65,7 @@ export class AzureBlobDriver implements StorageDriver {
   readonly #container: ContainerClient;
   readonly #names: ObjectNames;
   readonly #sas: AzureSas;
+  readonly #tree: ObjectTree;
   readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
 
   constructor(
@@ -91,6 +79,9 @@ export class AzureBlobDriver implements StorageDriver {
     this.#service = service;
     this.#container = service.getContainerClient(config.container);
     this.#names = new ObjectNames(config.root);
+    this.#tree = new ObjectTree(this.#names, (request) =>
+      this.#run(request.what, request.key, () => this.#listPage(request)),
+    );
     this.secrets = secrets;
     this.#sas = new AzureSas({
       service,
@@ -100,16 +91,8 @@ export class AzureBlobDriver implements StorageDriver {
       blob: (key) => this.#blob(key),
       run: (what, key, fn) => this.#run(what, key, fn),
     });
-    const canSign = this.#sas.canSign;
-    this.capabilities = {
-      rangeRead: true,
-      directories: false,
-      checksums: config.transactionalMd5 ? ['md5'] : [],
-      multipartUpload: canSign,
-      presign: canSign,
-      serverSideCopy: true,
-    };
-    if (canSign) {
+    this.capabilities = objectStoreCapabilities(config.transactionalMd5 ? ['md5'] : [], this.#sas.canSign);
+    if (this.#sas.canSign) {
       this.multipart = this.#sas.multipart();
       this.presign = this.#sas.presign();
     }
@@ -120,21 +103,13 @@ export class AzureBlobDriver implements StorageDriver {
   }
 
   #subject(what: string, key?: string): Subject {
-    return {
-      what,
-      container: this.#config.container,
-      account: this.#config.account,
-      ...(key === undefined ? {} : { blob: this.#names.name(key) }),
-    };
+    const { container, account } = this.#config;
+    return { what, container, account, ...(key === undefined ? {} : { blob: this.#names.name(key) }) };
   }
 
-  async #run<T>(what: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (error) {
-      throw mapAzureError(error, this.#subject(what, key), this.secrets);
-    }
-  }
+  readonly #run = mappedCalls((error, what, key) =>
+    mapAzureError(error, this.#subject(what, key), this.secrets),
+  );
 
   async write(
     key: string,
@@ -250,8 +225,7 @@ export class AzureBlobDriver implements StorageDriver {
             } else throw error;
           }
           const raw = answer.readableStreamBody as Readable | undefined;
-          const stream =
-            raw && withBodyErrors(raw, (e) => mapAzureBodyError(e, subject, this.secrets, request.signal));
+          const stream = raw && azureBody(raw, subject, this.secrets, request.signal);
           if (!stream) throw new ArtifactsError('internal', 'the blob service returned no body');
           const length = answer.contentLength ?? 0;
           const range = parseContentRange(answer.contentRange);
@@ -277,6 +251,7 @@ export class AzureBlobDriver implements StorageDriver {
     return this.#run('stat', key, async () => {
       try {
         const props = await this.#blob(key).getProperties(withSignal(options));
+        if (isFolder(props.metadata)) return { key, isDir: true };
         const md5 = base64(props.contentMD5);
         return {
           key,
@@ -292,52 +267,39 @@ export class AzureBlobDriver implements StorageDriver {
         // A HEAD answer has no body: a missing container shows only as a 404, and Azurite's answer to a
         // bad signature only as a 403. The listing below (which has a body) tells them apart.
         if (status !== 404 && status !== 403) throw error;
-        for await (const page of this.#container
-          .listBlobsFlat({ prefix: this.#names.dirPrefix(key), ...withSignal(options) })
-          .byPage({ maxPageSize: 1 })) {
-          if (status === 403) throw error;
-          if (page.segment.blobItems.length > 0) return { key, isDir: true };
-        }
+        const isDir = await this.#tree.hasChildren(key, 'stat', options.signal);
+        if (status === 403) throw error;
+        return isDir ? { key, isDir: true } : undefined;
       }
-      return undefined;
     });
   }
 
-  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
-    const listPrefix = this.#names.dirPrefix(prefix);
-    const subject = this.#subject('list', prefix);
-    const base = { ...(listPrefix ? { prefix: listPrefix } : {}), ...withSignal(options) };
-    // One request per page (core repeats a failed one alone), mapped inside it so that core sees
-    // whether a failure is temporary.
-    const request = async (continuationToken: string | undefined) => {
-      const settings = {
-        maxPageSize: this.#config.listPageSize,
-        ...(continuationToken ? { continuationToken } : {}),
-      };
-      const pages = options.recursive
-        ? this.#container.listBlobsFlat(base).byPage(settings)
-        : this.#container.listBlobsByHierarchy('/', base).byPage(settings);
-      try {
-        const next = await pages.next();
-        const page = next.done ? undefined : next.value;
-        return { page: page?.segment, next: page?.continuationToken };
-      } catch (error) {
-        throw mapAzureError(error, subject, this.secrets);
-      }
+  /**
+   * Listings (core's `ObjectTree`): `listBlobsByHierarchy('/')` or `listBlobsFlat`, one page a
+   * request, with metadata: a Hadoop/ADLS folder blob (`hdi_isfolder`) is a directory, not a file.
+   */
+  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    return this.#tree.list(prefix, options);
+  }
+
+  async #listPage({ prefix, recursive, token, limit, signal }: ObjectListRequest) {
+    const base = { ...(prefix ? { prefix } : {}), includeMetadata: true, ...withSignal({ signal }) };
+    const settings = { maxPageSize: limit ?? this.#config.listPageSize, continuationToken: token };
+    const pages = recursive
+      ? this.#container.listBlobsFlat(base).byPage(settings)
+      : this.#container.listBlobsByHierarchy('/', base).byPage(settings);
+    const next = await pages.next();
+    const segment = next.done ? undefined : next.value.segment;
+    const objects = (segment?.blobItems ?? []).map((item) => ({
+      name: item.name,
+      size: item.properties.contentLength ?? 0,
+      folder: isFolder(item.metadata),
+    }));
+    const prefixes = (segment as { blobPrefixes?: { name: string }[] } | undefined)?.blobPrefixes ?? [];
+    return {
+      page: { objects, prefixes: prefixes.map((p) => p.name) },
+      next: next.done ? undefined : next.value.continuationToken,
     };
-    for await (const segment of listPages(request, options)) {
-      const prefixes = (segment as { blobPrefixes?: { name: string }[] } | undefined)?.blobPrefixes ?? [];
-      for (const dir of prefixes) {
-        const key = this.#names.relative(dir.name).replace(/\/+$/, '');
-        if (key !== '') yield { key, isDir: true };
-      }
-      for (const item of segment?.blobItems ?? []) {
-        const key = this.#names.relative(item.name);
-        // A zero-length "directory marker" blob ending in '/' (left by other tools) is not a file.
-        if (key === '' || key.endsWith('/')) continue;
-        yield { key, isDir: false, size: item.properties.contentLength ?? 0 };
-      }
-    }
   }
 
   /** Core lists the tree and hands over batches (`deleteTree`): never a sibling sharing the prefix. */
@@ -373,41 +335,12 @@ export class AzureBlobDriver implements StorageDriver {
     };
   }
 
-  /**
-   * Copy Blob From URL (synchronous, atomic) up to its 256 MiB limit when a SAS can authorize the
-   * source; otherwise Copy Blob, polled until done (within one account the destination's identity
-   * authorizes it) and aborted, its destination removed, when it fails or is cancelled. Both are
-   * pinned to the source's ETag.
-   */
+  /** Copy Blob From URL, or Copy Blob polled until done: see `copyBlob`. */
   async copy(source: CopySource, toKey: string, options: DriverCopyOptions): Promise<void> {
     const slash = source.address.indexOf('/');
     const from = { container: source.address.slice(0, slash), blob: source.address.slice(slash + 1) };
+    const sas = this.#sas.canSign ? () => this.#sas.sas(toKey, 'r', undefined, from) : undefined;
     const sourceBlob = this.#service.getContainerClient(from.container).getBlobClient(from.blob);
-    const dst = this.#blob(toKey);
-    await this.#run('copy', toKey, async () => {
-      let properties: Awaited<ReturnType<typeof sourceBlob.getProperties>>;
-      try {
-        properties = await sourceBlob.getProperties(withSignal(options));
-      } catch (error) {
-        if ((error as { statusCode?: number }).statusCode === 404)
-          throw ArtifactsError.notFound(`blob ${JSON.stringify(source.address)}`, { cause: error });
-        throw error;
-      }
-      const pinned = { sourceConditions: { ifMatch: properties.etag! }, ...withSignal(options) };
-      if (this.#sas.canSign && (properties.contentLength ?? 0) <= SYNC_COPY_MAX_BYTES) {
-        const sas = await this.#sas.sas(toKey, 'r', DEFAULT_EXPIRY_SECONDS, from);
-        await dst.syncCopyFromURL(`${sourceBlob.url}?${sas}`, pinned);
-        return;
-      }
-      const poller = await dst.beginCopyFromURL(sourceBlob.url, pinned);
-      try {
-        await poller.pollUntilDone();
-      } catch (error) {
-        const copyId = poller.getOperationState().result?.copyId;
-        if (copyId) await dst.abortCopyFromURL(copyId).catch(() => undefined);
-        await dst.deleteIfExists().catch(() => undefined);
-        throw error;
-      }
-    });
+    await this.#run('copy', toKey, () => copyBlob(sourceBlob, this.#blob(toKey), sas, options));
   }
 }

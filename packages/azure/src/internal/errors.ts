@@ -1,11 +1,5 @@
-import {
-  ArtifactsError,
-  firstLine,
-  isAbortError,
-  isConnectionError,
-  scrub,
-  storeErrors,
-} from '@artifacts/core';
+import { PassThrough, type Readable } from 'node:stream';
+import { ArtifactsError, isAbortError, isConnectionError, storeErrors } from '@artifacts/core';
 
 interface RestErrorLike {
   name?: string;
@@ -51,9 +45,20 @@ function isCutAnswer(error: RestErrorLike): boolean {
   );
 }
 
-/** Maps an Azure SDK error (RestError, @azure/identity errors) to an ArtifactsError. */
-export function mapAzureError(error: unknown, subject: Subject, secrets: readonly string[]): unknown {
-  if (ArtifactsError.is(error) || isAbortError(error)) return error;
+/**
+ * Maps an Azure SDK error (RestError, @azure/identity errors) to an ArtifactsError. `body`: the error
+ * is a blob body's, whose SDK reports a connection closed under it as an `AbortError` ("The
+ * operation was aborted."); unless the caller's own signal aborted, that is a broken connection:
+ * `unavailable` and temporary, so core's ranged reads resume it.
+ */
+export function mapAzureError(
+  error: unknown,
+  subject: Subject,
+  secrets: readonly string[],
+  body?: { signal: AbortSignal | undefined },
+): unknown {
+  const cutBody = body !== undefined && isAbortError(error) && !body.signal?.aborted;
+  if (ArtifactsError.is(error) || (isAbortError(error) && !cutBody)) return error;
   if (typeof error !== 'object' || error === null) return error;
   const e = error as RestErrorLike;
   const code = serviceCode(e);
@@ -70,8 +75,14 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
       ...(subject.blob === undefined ? {} : { blob: subject.blob }),
       ...(code === undefined ? {} : { serviceCode: code }),
     },
-    temporary: isCutAnswer(e),
+    temporary: isCutAnswer(e) || cutBody,
   });
+  if (cutBody) {
+    return make(
+      'unavailable',
+      `${subject.what}: the connection to the blob service broke mid-transfer (${detail})`,
+    );
+  }
   const where = `container ${JSON.stringify(subject.container)} of storage account ${JSON.stringify(subject.account)}`;
   if (e.name && CREDENTIAL_ERRORS.has(e.name)) {
     return make('unauthenticated', `${subject.what}: no usable Microsoft Entra ID credential (${detail})`);
@@ -112,34 +123,21 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
   return error;
 }
 
-/**
- * Maps an error of a blob's body stream. The SDK reports a connection that closed under a body as
- * an `AbortError` ("The operation was aborted."); unless the caller's own signal aborted, that is a
- * broken connection: `unavailable` and temporary, so core's ranged reads resume it.
- */
-export function mapAzureBodyError(
-  error: unknown,
+/** A blob's body, its errors mapped (`mapAzureError`'s `body`). Destroying the result destroys `body`. */
+export function azureBody(
+  body: Readable,
   subject: Subject,
   secrets: readonly string[],
   signal: AbortSignal | undefined,
-): unknown {
-  if (!ArtifactsError.is(error) && isAbortError(error) && !signal?.aborted) {
-    return new ArtifactsError(
-      'unavailable',
-      scrub(
-        `${subject.what}: the connection to the blob service broke mid-transfer (${firstLine((error as RestErrorLike).message)})`,
-        secrets,
-      ),
-      {
-        cause: error,
-        temporary: true,
-        context: {
-          container: subject.container,
-          account: subject.account,
-          ...(subject.blob === undefined ? {} : { blob: subject.blob }),
-        },
-      },
-    );
-  }
-  return mapAzureError(error, subject, secrets);
+): Readable {
+  const out = new PassThrough({ highWaterMark: body.readableHighWaterMark });
+  body.once('error', (error) => {
+    const mapped = mapAzureError(error, subject, secrets, { signal });
+    out.destroy(mapped instanceof Error ? mapped : error);
+  });
+  out.once('close', () => {
+    if (!body.destroyed) body.destroy();
+  });
+  body.pipe(out);
+  return out;
 }

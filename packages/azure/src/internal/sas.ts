@@ -1,10 +1,12 @@
 import {
-  ArtifactsError,
   type CompletedPart,
   guessContentType,
+  MAX_PRESIGN_SECONDS,
   type MultipartCapability,
   type OperationOptions,
   type PresignCapability,
+  presignSeconds,
+  sortedParts,
 } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import {
@@ -17,10 +19,6 @@ import {
   type UserDelegationKey,
 } from '@azure/storage-blob';
 
-/** Presigned URLs default to one hour, as MLflow's do. */
-export const DEFAULT_EXPIRY_SECONDS = 3600;
-/** Azure refuses a SAS valid for longer than 7 days with a user-delegation key. */
-const MAX_DELEGATION_SECONDS = 7 * 24 * 3600;
 /** Clock skew allowance: a SAS starts a little in the past. */
 const SKEW_MS = 5 * 60 * 1000;
 
@@ -68,14 +66,11 @@ export class AzureSas {
   async sas(
     key: string,
     permissions: string,
-    expiresInSeconds = DEFAULT_EXPIRY_SECONDS,
+    seconds?: number,
     target?: { container: string; blob: string },
   ): Promise<string> {
-    if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1) {
-      throw ArtifactsError.invalidArgument(
-        `expiresInSeconds must be a positive integer, got ${expiresInSeconds}`,
-      );
-    }
+    // A service SAS may last any time; Azure refuses a user-delegation SAS of more than 7 days.
+    const expiresInSeconds = presignSeconds(seconds, this.#sharedKey ? Number.POSITIVE_INFINITY : undefined);
     const { service, endpoint } = this.#target;
     const now = Date.now();
     const expiresOn = new Date(now + expiresInSeconds * 1000);
@@ -92,11 +87,6 @@ export class AzureSas {
           : SASProtocol.Https,
     };
     if (this.#sharedKey) return generateBlobSASQueryParameters(values, this.#sharedKey).toString();
-    if (expiresInSeconds > MAX_DELEGATION_SECONDS) {
-      throw ArtifactsError.invalidArgument(
-        `a user-delegation SAS can be valid for at most 7 days (${MAX_DELEGATION_SECONDS} s), got ${expiresInSeconds}`,
-      );
-    }
     const delegation = await this.#userDelegationKey(expiresOn.getTime());
     return generateBlobSASQueryParameters(values, delegation, service.accountName).toString();
   }
@@ -106,7 +96,7 @@ export class AzureSas {
     const cached = this.#delegationKey;
     if (cached && cached.expiresOn >= until) return cached.key;
     const now = Date.now();
-    const expiresOn = new Date(now + MAX_DELEGATION_SECONDS * 1000 - SKEW_MS);
+    const expiresOn = new Date(now + MAX_PRESIGN_SECONDS * 1000 - SKEW_MS);
     const response = await this.#target.service.getUserDelegationKey(new Date(now - SKEW_MS), expiresOn);
     this.#delegationKey = { key: response, expiresOn: expiresOn.getTime() };
     return response;
@@ -142,10 +132,7 @@ export class AzureSas {
           return { uploadId: null, credentials };
         }),
       complete: async (key, _uploadId, parts: CompletedPart[], options: OperationOptions = {}) => {
-        const numbers = parts.map((part) => part.partNumber).sort((a, b) => a - b);
-        if (new Set(numbers).size !== numbers.length) {
-          throw ArtifactsError.invalidArgument('each part number may appear only once');
-        }
+        const numbers = sortedParts(parts).map((part) => part.partNumber);
         await run('multipart complete', key, async () => {
           await blob(key).commitBlockList(numbers.map(partBlockId), {
             ...(options.signal ? { abortSignal: options.signal } : {}),

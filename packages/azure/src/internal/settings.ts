@@ -1,4 +1,10 @@
-import { ArtifactsError, type ArtifactUri, defineSettings, type SettingsValues } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type ArtifactUri,
+  checkEndpoint,
+  defineSettings,
+  type SettingsValues,
+} from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AzureOptions } from '../options.js';
 
@@ -54,6 +60,10 @@ export const azureSettings = defineSettings('@artifacts/azure', {
   endpoint: {
     type: 'string',
     env: 'ARTIFACTS_AZURE_BLOB_ENDPOINT',
+    parse: (value, from) =>
+      checkEndpoint(value as string, from, {
+        credentialsHint: 'pass credentials with connectionString, accountKey or credential',
+      }),
     defaultText: '`https://<account>.blob.<suffix>`',
     help: 'blob service endpoint for emulators and private endpoints, e.g. `http://127.0.0.1:10000/devstoreaccount1`; must carry no query string or credentials; ignored with a connection string',
   },
@@ -135,26 +145,6 @@ function credentialOf({ values, sources }: AzureValues, options: AzureOptions): 
   return { kind: 'default-azure-credential' };
 }
 
-function checkEndpoint(endpoint: string, from: string): string {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw ArtifactsError.invalidArgument(`${from} ${JSON.stringify(endpoint)} is not a URL`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw ArtifactsError.invalidArgument(
-      `${from} must be an http(s) URL, got ${JSON.stringify(url.protocol)}`,
-    );
-  if (url.search || url.username || url.password) {
-    // A SAS or credentials in the endpoint would end up in every error message and log line.
-    throw ArtifactsError.invalidArgument(
-      `${from} must not carry a query string or credentials; pass credentials with connectionString, accountKey or credential`,
-    );
-  }
-  return endpoint.replace(/\/+$/, '');
-}
-
 export function resolveAzureConfig(location: ArtifactUri, options: AzureOptions): AzureConfig {
   if (!location.bucket || !location.account) {
     throw ArtifactsError.invalidArgument(
@@ -162,13 +152,9 @@ export function resolveAzureConfig(location: ArtifactUri, options: AzureOptions)
     );
   }
   const resolved = azureSettings.resolve(options);
-  const { values, sources } = resolved;
-  const endpoint = values.endpoint
-    ? checkEndpoint(
-        values.endpoint,
-        sources.endpoint === 'option' ? 'option endpoint' : 'ARTIFACTS_AZURE_BLOB_ENDPOINT',
-      )
-    : `https://${location.account}.blob.${location.endpointSuffix ?? 'core.windows.net'}`;
+  const { values } = resolved;
+  const endpoint =
+    values.endpoint ?? `https://${location.account}.blob.${location.endpointSuffix ?? 'core.windows.net'}`;
   const { connectionString, accountKey, credential, endpoint: _endpoint, requestTimeoutMs, ...rest } = values;
   return {
     ...rest,

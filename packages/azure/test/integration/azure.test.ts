@@ -297,6 +297,54 @@ describe('listing and deleting', () => {
     await repo.deleteArtifacts('foo');
     await repo.deleteArtifacts('never/existed');
   });
+
+  it('folder blobs of other tools (`dir/`, `hdi_isfolder`) list as directories and go with a directory delete', async () => {
+    const uri = uniqueRoot();
+    const repo = await open(uri, { listPageSize: 2 });
+    for (const name of ['run/a.txt', 'run/sub/b.txt', 'run2/keep.txt']) await repo.write(name, name);
+    // As Hadoop's WASB and hierarchical-namespace accounts show folders through the Blob API (a
+    // zero-length blob named like the folder, with hdi_isfolder metadata), and as tools that write
+    // zero-length `dir/` blobs leave them, empty folders included.
+    const folders = admin();
+    const hdi = ['run', 'run/sub', 'run/hdi-empty', 'run2'];
+    const slash = ['run/', 'run/sub/', 'run/slash-empty/', 'run/sub/deeper/'];
+    for (const name of hdi)
+      await folders
+        .getBlockBlobClient(blobName(uri, name))
+        .upload('', 0, { metadata: { hdi_isfolder: 'true' } });
+    for (const name of slash) await folders.getBlockBlobClient(blobName(uri, name)).upload('', 0);
+    const paths = (list: { path: string; isDir: boolean }[]) =>
+      list.map((f) => `${f.path}${f.isDir ? '/' : ''}`);
+
+    expect(paths(await repo.listArtifacts())).toEqual(['run/', 'run2/']);
+    expect(paths(await repo.listArtifacts('run'))).toEqual([
+      'run/a.txt',
+      'run/hdi-empty/',
+      'run/slash-empty/',
+      'run/sub/',
+    ]);
+    expect(paths(await repo.listArtifactsRecursive())).toEqual([
+      'run/a.txt',
+      'run/sub/b.txt',
+      'run2/keep.txt',
+    ]);
+    for (const dir of ['run', 'run/sub', 'run/hdi-empty', 'run/slash-empty'])
+      expect(await repo.stat(dir)).toMatchObject({ path: dir, isDir: true });
+
+    await repo.deleteArtifacts('run');
+    expect(paths(await repo.listArtifacts())).toEqual(['run2/']);
+    expect(await repo.exists('run')).toBe(false);
+    expect(await repo.exists('run/sub')).toBe(false);
+    const left: string[] = [];
+    for await (const blob of folders.listBlobsFlat({ prefix: `${parseAzureUri(uri).path}/` }))
+      left.push(blob.name.slice(parseAzureUri(uri).path.length + 1));
+    expect(left.sort()).toEqual(['run2', 'run2/keep.txt']);
+
+    await repo.deleteArtifacts();
+    expect(await repo.listArtifacts()).toEqual([]);
+    const rest = folders.listBlobsFlat({ prefix: `${parseAzureUri(uri).path}/` });
+    expect((await rest.next()).done).toBe(true);
+  });
 });
 
 describe('timeouts and the SAS lifetime', () => {

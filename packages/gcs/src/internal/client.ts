@@ -104,18 +104,14 @@ export async function createGcsClient(input: GcsConfig): Promise<GcsClient> {
   const explicit = config.credentials !== undefined || config.keyFilename !== undefined;
   if (config.anonymous === true) return { storage: buildStorage(config, true), anonymous: true, secrets };
   const storage = buildStorage(config, false);
-  if (config.anonymous === 'fallback' && !explicit) {
+  // Without explicit credentials, ask ADC now: none found is anonymous access ('fallback') or an error.
+  if (!explicit) {
     try {
       await storage.authClient.getClient();
     } catch (error) {
       if (!isNoCredentials(error)) throw error;
-      return { storage: buildStorage(config, true), anonymous: true, secrets };
-    }
-  } else if (config.anonymous === false && !explicit) {
-    try {
-      await storage.authClient.getClient();
-    } catch (error) {
-      if (!isNoCredentials(error)) throw error;
+      if (config.anonymous === 'fallback')
+        return { storage: buildStorage(config, true), anonymous: true, secrets };
       throw new ArtifactsError(
         'unauthenticated',
         'no Google credentials found (Application Default Credentials) and anonymous access is off: set GOOGLE_APPLICATION_CREDENTIALS or pass keyFilename or credentials',

@@ -11,11 +11,14 @@ import {
   type DriverWriteResult,
   deleteTree,
   forEachLimited,
-  listPages,
   type MultipartCapability,
+  mappedCalls,
+  type ObjectListRequest,
   ObjectNames,
+  ObjectTree,
   type OpenContext,
   type OperationOptions,
+  objectStoreCapabilities,
   type PresignCapability,
   parseContentRange,
   type RangeSource,
@@ -38,6 +41,7 @@ export class GcsDriver implements StorageDriver {
   readonly #bucket: Bucket;
   readonly #names: ObjectNames;
   readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
+  readonly #tree: ObjectTree;
 
   constructor(
     config: GcsConfig,
@@ -53,17 +57,11 @@ export class GcsDriver implements StorageDriver {
     this.#storage = storage;
     this.#bucket = storage.bucket(config.bucket);
     this.#names = new ObjectNames(config.root);
+    this.#tree = new ObjectTree(this.#names, (request) => this.#listPage(request));
     this.secrets = options.secrets;
     // Signing needs an identity: a service-account key, or credentials allowed to call signBlob.
     const canSign = !options.anonymous;
-    this.capabilities = {
-      rangeRead: true,
-      directories: false,
-      checksums: ['crc32c'],
-      multipartUpload: canSign,
-      presign: canSign,
-      serverSideCopy: true,
-    };
+    this.capabilities = objectStoreCapabilities(['crc32c'], canSign);
     if (canSign) {
       const target = {
         storage,
@@ -87,21 +85,17 @@ export class GcsDriver implements StorageDriver {
     };
   }
 
-  async #run<T>(what: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (error) {
-      // A 404 on an object call may mean the bucket is missing: say which.
-      if (statusOf(error) === 404 && key !== undefined) {
-        const exists = await this.#bucket.exists().then(
-          ([found]: [boolean]) => found,
-          () => true,
-        );
-        if (!exists) throw mapGcsError(error, this.#subject(what), this.secrets);
-      }
-      throw mapGcsError(error, this.#subject(what, key), this.secrets);
+  /** A 404 on an object call may mean the bucket is missing: say which. */
+  readonly #run = mappedCalls(async (error, what, key) => {
+    if (statusOf(error) === 404 && key !== undefined) {
+      const exists = await this.#bucket.exists().then(
+        ([found]: [boolean]) => found,
+        () => true,
+      );
+      if (!exists) return mapGcsError(error, this.#subject(what), this.secrets);
     }
-  }
+    return mapGcsError(error, this.#subject(what, key), this.secrets);
+  });
 
   /**
    * Small bodies of known size: one simple upload request. Anything else: a resumable session, whose
@@ -218,52 +212,31 @@ export class GcsDriver implements StorageDriver {
       } catch (error) {
         if ((error as { code?: unknown }).code !== 404) throw error;
       }
-      const [files] = await this.#bucket.getFiles({
-        prefix: this.#names.dirPrefix(key),
-        maxResults: 1,
-        autoPaginate: false,
-      });
-      return files.length > 0 ? { key, isDir: true } : undefined;
+      return (await this.#tree.hasChildren(key, 'stat')) ? { key, isDir: true } : undefined;
     });
   }
 
-  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
-    const listPrefix = this.#names.dirPrefix(prefix);
-    const seenDirs = new Set<string>();
-    const subject = this.#subject('list');
-    const request = async (pageToken: string | undefined) => {
-      try {
-        const [files, next, response] = (await this.#bucket.getFiles({
-          ...(listPrefix ? { prefix: listPrefix } : {}),
-          ...(options.recursive ? {} : { delimiter: '/' }),
-          maxResults: this.#config.listPageSize,
-          autoPaginate: false,
-          ...(pageToken ? { pageToken } : {}),
-        })) as unknown as [
-          File[],
-          { pageToken?: string } | null | undefined,
-          { prefixes?: string[] } | undefined,
-        ];
-        return { page: { files, prefixes: response?.prefixes ?? [] }, next: next?.pageToken };
-      } catch (error) {
-        throw mapGcsError(error, subject, this.secrets);
-      }
-    };
-    for await (const { files, prefixes } of listPages(request, options)) {
-      for (const dir of prefixes) {
-        const key = this.#names.relative(dir).replace(/\/+$/, '');
-        // fake-gcs-server repeats every prefix on every page; GCS does not. Yield each once.
-        if (key === '' || seenDirs.has(key)) continue;
-        seenDirs.add(key);
-        yield { key, isDir: true };
-      }
-      for (const file of files) {
-        const key = this.#names.relative(file.name);
-        // A zero-length "folder" placeholder ending in '/' (the console creates them) is not a file.
-        if (key === '' || key.endsWith('/')) continue;
-        yield { key, isDir: false, size: Number(file.metadata.size ?? 0) };
-      }
-    }
+  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    return this.#tree.list(prefix, options);
+  }
+
+  /** One page of a listing (core's `ObjectTree`); a zero-length `dir/` the console creates is a folder. */
+  async #listPage({ what, prefix, recursive, token, limit }: ObjectListRequest) {
+    return this.#run(what, undefined, async () => {
+      const [files, next, response] = (await this.#bucket.getFiles({
+        ...(prefix ? { prefix } : {}),
+        ...(recursive ? {} : { delimiter: '/' }),
+        maxResults: limit ?? this.#config.listPageSize,
+        autoPaginate: false,
+        ...(token ? { pageToken: token } : {}),
+      })) as unknown as [
+        File[],
+        { pageToken?: string } | null | undefined,
+        { prefixes?: string[] } | undefined,
+      ];
+      const objects = files.map((file) => ({ name: file.name, size: Number(file.metadata.size ?? 0) }));
+      return { page: { objects, prefixes: response?.prefixes ?? [] }, next: next?.pageToken };
+    });
   }
 
   /** Core lists the tree and hands over batches (`deleteTree`): never a sibling sharing the prefix. */

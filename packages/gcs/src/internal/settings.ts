@@ -1,6 +1,7 @@
 import {
   ArtifactsError,
   type ArtifactUri,
+  checkEndpoint,
   defineSettings,
   envNumber,
   type SettingsValues,
@@ -69,7 +70,12 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     type: 'string',
     nonEmpty: true,
     env: 'STORAGE_EMULATOR_HOST',
-    parse: (value, from) => normalizeEndpoint(value as string, from),
+    // STORAGE_EMULATOR_HOST is a bare host:port in the other Google clients (Go, Python), which talk
+    // plain HTTP to it; the Node client would prepend https.
+    parse: (value, from) =>
+      checkEndpoint(value as string, from, {
+        bareHost: from.endsWith('STORAGE_EMULATOR_HOST') ? 'http' : 'https',
+      }),
     defaultText: '`https://storage.googleapis.com`',
     help: "API endpoint (JSON and XML API) for emulators and private endpoints; a bare `host:port` in the variable means plain `http://`, as in Google's Go and Python clients; must carry no query string or credentials",
   },
@@ -151,31 +157,6 @@ export function defaultGcsTimeoutMs(): number | undefined {
     );
   }
   return secondsToMs(deprecated, 'MLFLOW_GCS_DEFAULT_TIMEOUT');
-}
-
-/**
- * An endpoint as a URL without a trailing slash. STORAGE_EMULATOR_HOST is a bare host:port in the
- * other Google clients (Go, Python), which talk plain HTTP to it; the Node client would prepend https.
- */
-export function normalizeEndpoint(value: string, from: string): string {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value)
-    ? value
-    : `${from.endsWith('STORAGE_EMULATOR_HOST') ? 'http' : 'https'}://${value}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw ArtifactsError.invalidArgument(`${from} ${JSON.stringify(value)} is not a URL or host:port`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw ArtifactsError.invalidArgument(
-      `${from} must be an http(s) URL, got ${JSON.stringify(url.protocol)}`,
-    );
-  }
-  if (url.search || url.username || url.password) {
-    throw ArtifactsError.invalidArgument(`${from} must not carry a query string or credentials`);
-  }
-  return withScheme.replace(/\/+$/, '');
 }
 
 export function resolveGcsConfig(

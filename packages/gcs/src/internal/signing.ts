@@ -6,14 +6,12 @@ import {
   type MultipartUpload,
   type OperationOptions,
   type PresignCapability,
+  presignSeconds,
+  sortedParts,
 } from '@artifacts/core';
 import type { Bucket, File, Storage } from '@google-cloud/storage';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { statusOf } from './client.js';
-
-/** Signed URLs default to one hour, as MLflow's do; V4 signing allows at most 7 days. */
-const DEFAULT_EXPIRY_SECONDS = 3600;
-const MAX_EXPIRY_SECONDS = 7 * 24 * 3600;
 
 /** Percent-encodes an object name for a path-style XML API URL, keeping its slashes. */
 export function encodeObjectPath(name: string): string {
@@ -79,15 +77,12 @@ async function signedUrl(
   target: SigningTarget,
   key: string,
   action: 'read' | 'write',
-  expiresInSeconds = DEFAULT_EXPIRY_SECONDS,
+  seconds: number | undefined,
   contentType?: string,
   queryParams?: Record<string, string>,
 ): Promise<string> {
-  if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1 || expiresInSeconds > MAX_EXPIRY_SECONDS) {
-    throw ArtifactsError.invalidArgument(
-      `expiresInSeconds must be an integer between 1 and ${MAX_EXPIRY_SECONDS} (7 days, the V4 signing limit), got ${expiresInSeconds}`,
-    );
-  }
+  // One hour unless asked; V4 signing allows at most 7 days.
+  const expiresInSeconds = presignSeconds(seconds);
   return target.run('signing a URL', key, () =>
     signObjectUrl(target.bucket.file(target.name(key)), action, expiresInSeconds, contentType, queryParams),
   );
@@ -146,10 +141,7 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
 
     async complete(key, uploadId, parts: CompletedPart[], options = {}): Promise<void> {
       const query = uploadIdOf(uploadId);
-      const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
-      if (new Set(sorted.map((p) => p.partNumber)).size !== sorted.length) {
-        throw ArtifactsError.invalidArgument('each part number may appear only once');
-      }
+      const sorted = sortedParts(parts);
       const body = new XMLBuilder({ arrayNodeName: 'Part' }).build(
         sorted.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })),
       ) as string;

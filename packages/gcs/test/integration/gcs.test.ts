@@ -78,8 +78,9 @@ async function driverFor(uri: string, options: Record<string, unknown> = {}) {
 }
 
 /** An HTTP server answering every request with `status` and a JSON API error (a failure fake-gcs-server cannot produce: it checks no credentials). */
-async function failingServer(status: number, message: string): Promise<string> {
+async function failingServer(status: number, message: string, onRequest = () => {}): Promise<string> {
   const server = createServer((_req, res) => {
+    onRequest();
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { code: status, message, errors: [{ message }] } }));
   });
@@ -130,49 +131,30 @@ describe('errors', () => {
     await expectCode(repo.stat('nope/missing.bin'), 'not_found');
   });
 
-  it("a throttled request is retried by core alone: maxRetries + 1 requests, not the library's retries on top", async () => {
-    let requests = 0;
-    const server = createServer((_req, res) => {
-      requests++;
-      res.writeHead(503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 503, message: 'Backend Error', errors: [] } }));
-    });
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const repo = await open('gs://bkt1/r', { endpoint: url, anonymous: true, maxRetries: 2 });
-    await expectCode(repo.stat('a.bin'), 'unavailable');
-    // core's 2 retries: 3 requests (the client library's own 3 retries made it 12)
-    expect(requests).toBe(3);
-    requests = 0;
-    await expectCode(repo.listArtifacts(), 'unavailable');
-    expect(requests).toBe(3);
-  });
-
-  it("openRepository reaches both retry knobs: core's maxRetries, and libraryRetries for the library's own", async () => {
-    let requests = 0;
-    const server = createServer((_req, res) => {
-      requests++;
-      res.writeHead(503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 503, message: 'Backend Error', errors: [] } }));
-    });
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const coreOnly = await open('gs://bkt1/r', { endpoint: url, anonymous: true, maxRetries: 1 });
-    await expectCode(coreOnly.stat('a.bin'), 'unavailable');
-    expect(requests).toBe(2);
-    requests = 0;
-    // the library's own retries, inside core's single attempt: 1 + 2 requests
-    const library = await open('gs://bkt1/r', {
-      endpoint: url,
-      anonymous: true,
-      maxRetries: 0,
-      libraryRetries: 2,
-    });
-    await expectCode(library.stat('a.bin'), 'unavailable');
-    expect(requests).toBe(3);
-  }, 30_000);
+  it.each([
+    // The client library's own 3 retries on top of core's made it 12.
+    { why: 'core alone retries', options: { maxRetries: 2 }, requests: 3 },
+    { why: "core's maxRetries reaches the driver", options: { maxRetries: 1 }, requests: 2 },
+    {
+      why: "libraryRetries: the library's own retries inside core's single attempt",
+      options: { maxRetries: 0, libraryRetries: 2 },
+      requests: 3,
+    },
+  ])(
+    'a throttled stat and listing: $why ($requests requests each)',
+    async ({ options, requests }) => {
+      let count = 0;
+      const url = await failingServer(503, 'Backend Error', () => count++);
+      const repo = await open('gs://bkt1/r', { endpoint: url, anonymous: true, ...options });
+      await expectCode(repo.stat('a.bin'), 'unavailable');
+      expect(count).toBe(requests);
+      count = 0;
+      await expectCode(repo.listArtifacts(), 'unavailable');
+      expect(count).toBe(requests);
+    },
+    // The library's own retries sleep its fixed backoff (about 20 s for a stat and a listing).
+    60_000,
+  );
 
   it('401 is unauthenticated and 403 permission_denied (from a server that checks credentials)', async () => {
     const unauth = await open('gs://bkt1/r', {
@@ -319,6 +301,31 @@ describe('listing and deleting', () => {
     expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['foo.txt', 'foobar']);
     await repo.deleteArtifacts('foo');
     await repo.deleteArtifacts('never/existed');
+  });
+
+  it('console-style `dir/` placeholders list as directories, never files, and go with a directory delete', async () => {
+    const uri = uniqueRoot();
+    const repo = await open(uri);
+    for (const name of ['run/a.txt', 'run/sub/b.txt', 'run2/keep.txt']) await repo.write(name, name);
+    const { bucket, path } = parseArtifactUri(uri);
+    const config = resolveGcsConfig(parseArtifactUri(uri), {});
+    const raw = (await createGcsClient(config)).storage.bucket(bucket!);
+    for (const name of ['run/', 'run/sub/', 'run/empty/', 'run2/'])
+      await raw.file(`${path}/${name}`).save('');
+    const paths = (list: { path: string; isDir: boolean }[]) =>
+      list.map((f) => `${f.path}${f.isDir ? '/' : ''}`);
+    expect(paths(await repo.listArtifacts('run'))).toEqual(['run/a.txt', 'run/empty/', 'run/sub/']);
+    expect(paths(await repo.listArtifactsRecursive())).toEqual([
+      'run/a.txt',
+      'run/sub/b.txt',
+      'run2/keep.txt',
+    ]);
+    expect(await repo.stat('run/empty')).toMatchObject({ isDir: true });
+
+    await repo.deleteArtifacts('run');
+    expect(await repo.exists('run')).toBe(false);
+    const [left] = await raw.getFiles({ prefix: `${path}/` });
+    expect(left.map((file) => file.name.slice(path.length + 1)).sort()).toEqual(['run2/', 'run2/keep.txt']);
   });
 });
 
