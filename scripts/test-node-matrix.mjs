@@ -8,9 +8,25 @@
 // packages' `engines` (`^20.19.0 || >=22.12.0`, or `>=22.12.0` where a dependency needs Node 22):
 // the floors are the lowest versions this suite can run on (vite, under vitest, needs 20.19/22.12).
 //
-// Usage: node scripts/test-node-matrix.mjs [--filter <package name>]... [--node <major>]...
+// The runs are independent (each its own vitest on its own Node, one test worker each, many of
+// them waiting on child processes, timers and sockets), so several run at once: `--jobs N` (default
+// the number of cores; `ARTIFACTS_NODE_MATRIX_JOBS`), the longest first — by the durations
+// the last run recorded in node_modules/.cache, or, on a fresh clone, by the size of the package's
+// unit tests. Each run's output is printed whole when it ends, so nothing interleaves.
+//
+// Usage: node scripts/test-node-matrix.mjs [--filter <package name>]... [--node <major>]... [--jobs N]
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -23,6 +39,14 @@ const args = process.argv.slice(2);
 const only = (flag) => args.flatMap((arg, i) => (args[i - 1] === flag ? [arg] : []));
 const filters = only('--filter');
 const majors = only('--node');
+const jobsArg = only('--jobs').at(-1) ?? process.env.ARTIFACTS_NODE_MATRIX_JOBS;
+const width = jobsArg === undefined ? availableParallelism() : Number(jobsArg);
+if (!Number.isInteger(width) || width < 1) {
+  console.error(
+    `test-node-matrix: --jobs must be a whole number of at least 1, not ${JSON.stringify(jobsArg)}`,
+  );
+  process.exit(1);
+}
 
 /** `node-<major>` aliases of the `node` package among the root devDependencies. */
 const nodes = Object.entries(rootManifest.devDependencies)
@@ -82,6 +106,12 @@ for (const node of nodes) {
   mkdirSync(binDirs.get(node.version));
   symlinkSync(node.bin, join(binDirs.get(node.version), 'node'));
 }
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    rmSync(scratch, { recursive: true, force: true });
+    process.exit(1);
+  });
+}
 
 function run(job) {
   const binDir = binDirs.get(job.node.version);
@@ -127,20 +157,52 @@ function run(job) {
   });
 }
 
-const width = Math.max(1, Math.min(jobs.length, Math.floor(availableParallelism() / 2) || 1));
+// Longest first, so the last runs to end are short ones: the durations the last run here recorded,
+// or (a fresh clone) the size of the package's unit-test files as a stand-in.
+const timesFile = join(root, 'node_modules', '.cache', 'artifacts-node-matrix.json');
+let recorded = {};
+try {
+  recorded = JSON.parse(readFileSync(timesFile, 'utf8'));
+} catch {}
+const keyOf = (job) => `${job.name}@${job.node.version}`;
+function testBytes(dir) {
+  let bytes = 0;
+  const walk = (d) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      if (entry.name === 'node_modules' || entry.name === 'dist' || entry.name === 'integration') continue;
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (/\.test\.[cm]?[jt]s$/.test(entry.name)) bytes += statSync(path).size;
+    }
+  };
+  walk(dir);
+  return bytes;
+}
+const estimate = new Map(jobs.map((job) => [job, recorded[keyOf(job)] ?? testBytes(job.dir) / 1000]));
+jobs.sort((a, b) => estimate.get(b) - estimate.get(a));
+
+const started = Date.now();
 const results = [];
+const durations = { ...recorded };
 let next = 0;
 await Promise.all(
-  Array.from({ length: width }, async () => {
+  Array.from({ length: Math.min(width, jobs.length) }, async () => {
     while (next < jobs.length) {
       const job = jobs[next++];
-      results.push(await run(job));
+      const t0 = Date.now();
+      const ok = await run(job);
+      results.push(ok);
+      if (ok) durations[keyOf(job)] = Math.round((Date.now() - t0) / 100) / 10;
     }
   }),
 );
 rmSync(scratch, { recursive: true, force: true });
+try {
+  mkdirSync(dirname(timesFile), { recursive: true });
+  writeFileSync(timesFile, `${JSON.stringify(durations, null, 2)}\n`);
+} catch {}
 const failed = results.filter((ok) => !ok).length;
 console.log(
-  `test-node-matrix: ${results.length - failed}/${results.length} package runs passed on Node ${nodes.map((n) => n.version).join(', ')}`,
+  `test-node-matrix: ${results.length - failed}/${results.length} package runs passed on Node ${nodes.map((n) => n.version).join(', ')} (${((Date.now() - started) / 1000).toFixed(0)} s, ${Math.min(width, jobs.length)} at a time)`,
 );
 process.exit(failed === 0 ? 0 : 1);

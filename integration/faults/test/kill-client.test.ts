@@ -69,7 +69,10 @@ function upload(
 
 const ALL: Record<string, () => Promise<FaultBackend>> = { local: localBackend, ...BACKENDS };
 
-describe.each(Object.keys(ALL))('%s: the client killed mid-upload', (name) => {
+// The backends run at the same time (each its own server, prefix and child processes; vitest's
+// maxConcurrency, 5, at most): most of a kill round is a child process loading its SDK, and one
+// backend's round after another left a core idle. Each backend's own kills stay one after another.
+describe.concurrent.each(Object.keys(ALL))('%s: the client killed mid-upload', (name) => {
   let backend: FaultBackend;
   beforeAll(async () => {
     backend = await (ALL[name] as () => Promise<FaultBackend>)();

@@ -10,7 +10,7 @@
  * run roots `mlflow-artifacts:/…`).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { containerModeSelected, resolveMode } from '../mode.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
@@ -39,6 +39,13 @@ export const MLFLOW_VERSION = '3.18.0';
  */
 export const DEPENDENCIES_FROM = '3.17.2';
 export const BOTO3_VERSION = '1.44.5';
+/**
+ * The venv's packages are installed with uv (from PyPI, into `uv-<version>/` of the cache with pip's
+ * `--target`), not pip: the same wheels from the same index, but a cold install took 941 s of wall
+ * and 174 CPU-s with pip (resolving, unpacking and byte-compiling some 90 wheels), 479 s and 99 CPU-s
+ * with uv (`nice 10`, load 13–28, empty caches). When uv cannot be installed, pip does it as before.
+ */
+export const UV_VERSION = '0.13.8';
 
 /**
  * MLflow's Python and `mlflow` command for tests (running its client, `mlflow gc`): the cached venv's,
@@ -70,11 +77,36 @@ async function install(ctx: { cacheDir: string; logFile: string }): Promise<void
     const python = process.env.ARTIFACTS_IT_PYTHON ?? 'python3';
     appendLog(ctx.logFile, `creating the MLflow ${MLFLOW_VERSION} venv in ${venv.dir} with ${python}\n`);
     await runLogged(python, ['-m', 'venv', venv.dir], { logFile: ctx.logFile, timeoutMs: 5 * 60_000 });
-    const pip = (...args: string[]) =>
+    const pipCommand = (...args: string[]) =>
       runLogged(venv.python, ['-m', 'pip', '--disable-pip-version-check', '--no-input', ...args], {
         logFile: ctx.logFile,
         timeoutMs: 30 * 60_000,
       });
+    const uv = await installUv(venv.python, ctx).catch((error: Error) => {
+      appendLog(ctx.logFile, `uv not available (${error.message.split('\n')[0]}); installing with pip\n`);
+      return undefined;
+    });
+    // `uv pip` takes pip's arguments for what is used here, and the venv's interpreter to install into;
+    // it compiles the installed modules as pip does (`--compile-bytecode`), or the first `mlflow server`
+    // would compile its imports while a test waits for it to answer (4 minutes at load 27, not 1 s)
+    const pip = uv
+      ? (command: string, ...args: string[]) =>
+          runLogged(
+            uv,
+            [
+              'pip',
+              command,
+              ...(command === 'install' ? ['--compile-bytecode'] : []),
+              ...args,
+              '--python',
+              venv.python,
+            ],
+            {
+              logFile: ctx.logFile,
+              timeoutMs: 30 * 60_000,
+            },
+          )
+      : pipCommand;
     try {
       await pip('install', '--quiet', `mlflow==${MLFLOW_VERSION}`, `boto3==${BOTO3_VERSION}`);
     } catch {
@@ -83,7 +115,15 @@ async function install(ctx: { cacheDir: string; logFile: string }): Promise<void
         `mlflow==${MLFLOW_VERSION} does not resolve (its mlflow-skinny/mlflow-tracing pins); installing ${DEPENDENCIES_FROM}'s dependencies and the ${MLFLOW_VERSION} wheel over them\n`,
       );
       await pip('install', '--quiet', `mlflow==${DEPENDENCIES_FROM}`, `boto3==${BOTO3_VERSION}`);
-      await pip('uninstall', '--quiet', '--yes', 'mlflow', 'mlflow-skinny', 'mlflow-tracing');
+      // (pip asks before it uninstalls unless told --yes; uv never asks and has no such flag)
+      await pip(
+        'uninstall',
+        '--quiet',
+        ...(uv ? [] : ['--yes']),
+        'mlflow',
+        'mlflow-skinny',
+        'mlflow-tracing',
+      );
       await pip('install', '--quiet', '--no-deps', `mlflow==${MLFLOW_VERSION}`);
     }
     await runLogged(
@@ -100,6 +140,38 @@ async function install(ctx: { cacheDir: string; logFile: string }): Promise<void
       `installed MLflow ${MLFLOW_VERSION} in ${Math.round((Date.now() - started) / 1000)} s\n`,
     );
   });
+}
+
+/** uv's binary, installed once into the cache from PyPI with the venv's pip (`--target`, no venv of its own). */
+async function installUv(python: string, ctx: { cacheDir: string; logFile: string }): Promise<string> {
+  const dir = join(ctx.cacheDir, `uv-${UV_VERSION}`);
+  const bin = join(dir, 'bin', 'uv');
+  const marker = join(dir, 'complete');
+  if (existsSync(marker)) return bin;
+  await withLock(dir, async () => {
+    if (existsSync(marker)) return;
+    await rm(join(dir, 'target'), { recursive: true, force: true });
+    await runLogged(
+      python,
+      [
+        '-m',
+        'pip',
+        '--disable-pip-version-check',
+        '--no-input',
+        'install',
+        '--quiet',
+        '--target',
+        join(dir, 'target'),
+        `uv==${UV_VERSION}`,
+      ],
+      { logFile: ctx.logFile, timeoutMs: 10 * 60_000 },
+    );
+    await rm(join(dir, 'bin'), { recursive: true, force: true });
+    await rename(join(dir, 'target', 'bin'), join(dir, 'bin'));
+    await runLogged(bin, ['--version'], { logFile: ctx.logFile, timeoutMs: 60_000 });
+    await writeFile(marker, `${new Date().toISOString()}\n`);
+  });
+  return bin;
 }
 
 /** A full tracking server (instead of `--artifacts-only`). */

@@ -128,6 +128,8 @@ export interface DriverReadResult {
   /** Checksum of the whole object (only for full reads); core verifies it while streaming. */
   checksum?: Checksum;
   contentType?: string;
+  /** The version the bytes are from (the ETag, or the store's generation), when the store named one. */
+  etag?: string;
 }
 
 export interface ReadToFileOptions extends OperationOptions {

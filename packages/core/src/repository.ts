@@ -56,6 +56,8 @@ export interface OpenInfo {
   /** Size of the whole object, when known. */
   totalSize?: number;
   contentType?: string;
+  /** The version the bytes are from (every later read pinned to it sees the same bytes), when known. */
+  etag?: string;
 }
 
 export interface WriteOptions extends TransferOptions {

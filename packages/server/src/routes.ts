@@ -7,6 +7,7 @@ import {
   envBoolean,
   guessContentType,
   joinKey,
+  type OpenInfo,
   validateArtifactPath,
 } from '@artifacts/core';
 import contentDisposition from 'content-disposition';
@@ -318,6 +319,10 @@ async function download(
     return reply.send(stream);
   }
 
+  if (withBody && header !== undefined && request.headers['if-range'] === undefined) {
+    if (await rangedRead(reply, repo, key, header, signal)) return reply;
+  }
+
   const info = await storage(repo.stat(key, { signal }));
   if (info.isDir) {
     throw ArtifactsError.notFound(`artifact ${JSON.stringify(key)} is a directory, not a file; it`, {
@@ -330,16 +335,7 @@ async function download(
   let range: { start: number; end: number } | undefined;
   if (header && size !== undefined && ifRangeMatches(request, info.etag, info.lastModified)) {
     const parsed = rangeParser(size, header, { combine: true });
-    if (parsed === -1) {
-      throw new HttpError(
-        416,
-        'INVALID_PARAMETER_VALUE',
-        `range ${header} is outside the ${size} bytes of the artifact`,
-        {
-          'Content-Range': `bytes */${size}`,
-        },
-      );
-    }
+    if (parsed === -1) throw unsatisfiable(header, size);
     // A malformed header, another unit or several ranges: serve the whole file, which RFC 9110 allows.
     if (parsed !== -2 && parsed.type === 'bytes' && parsed.length === 1) range = parsed[0];
   }
@@ -354,6 +350,63 @@ async function download(
   if (!withBody) return reply.send();
   const stream = await storage(repo.openRead(key, { signal, ...(range ? { range } : {}) }));
   return reply.send(stream);
+}
+
+/**
+ * A GET of one range `bytes=a-b` (or `bytes=a-`) in one storage call, the http client's every
+ * request: the read itself names the object's size and version (`onOpen`), so no stat goes first
+ * (for an S3 destination, no HEAD before each GET). Undefined when the stat path must answer: any
+ * other form of Range, a store that names no size, or a range the store refused. (A boolean, not
+ * the reply: a reply is a thenable, which an async function would wait on.)
+ */
+async function rangedRead(
+  reply: FastifyReply,
+  repo: ArtifactRepository,
+  key: string,
+  header: string,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const asked = /^bytes=(\d+)-(\d*)$/.exec(header);
+  if (!asked) return false;
+  const start = Number(asked[1]);
+  const end = asked[2] === '' ? undefined : Number(asked[2]);
+  if (!Number.isSafeInteger(start) || (end !== undefined && !(Number.isSafeInteger(end) && end >= start)))
+    return false;
+  let opened: OpenInfo = {};
+  let stream: Readable;
+  try {
+    stream = await repo.openRead(key, {
+      signal,
+      range: { start, ...(end === undefined ? {} : { end }) },
+      onOpen: (info) => (opened = info),
+    });
+  } catch (error) {
+    // A range past the end, as the store refuses it: the stat path answers 416 with the size.
+    if (ArtifactsError.is(error, 'invalid_argument')) return false;
+    throw new StorageFailure(error);
+  }
+  const { totalSize: total, size } = opened;
+  if (total === undefined || size === undefined || start >= total) {
+    stream.destroy();
+    if (total === undefined || size === undefined) return false;
+    throw unsatisfiable(header, total);
+  }
+  if (opened.etag) reply.header('ETag', opened.etag);
+  reply
+    .code(206)
+    .header('Content-Range', `bytes ${start}-${start + size - 1}/${total}`)
+    .header('Content-Length', size)
+    .send(stream);
+  return true;
+}
+
+function unsatisfiable(header: string, size: number): HttpError {
+  return new HttpError(
+    416,
+    'INVALID_PARAMETER_VALUE',
+    `range ${header} is outside the ${size} bytes of the artifact`,
+    { 'Content-Range': `bytes */${size}` },
+  );
 }
 
 /**

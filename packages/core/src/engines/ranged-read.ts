@@ -456,6 +456,7 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
     ...(known ? { size: p.span.end - p.span.start + 1, totalSize: p.total, served: p.span } : {}),
     ...(whole && first.checksum ? { checksum: first.checksum } : {}),
     ...(first.contentType ? { contentType: first.contentType } : {}),
+    ...(first.pin === undefined ? {} : { etag: first.pin }),
   };
 }
 

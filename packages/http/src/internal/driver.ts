@@ -1,29 +1,24 @@
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
-  type ByteRange,
   baseName,
   type DriverCapabilities,
   type DriverEntry,
   type DriverListOptions,
-  type DriverReadOptions,
-  type DriverReadResult,
   type DriverRetryPolicy,
   type DriverStat,
   type DriverWriteOptions,
+  engineOptions,
   joinKey,
   type OperationOptions,
   parentKey,
-  type RangedReadOptions,
   type RangeSource,
-  type ReadToFileOptions,
-  rangedRead,
-  rangedReadToFile,
+  rangedReader,
   type StorageDriver,
   validateArtifactPath,
 } from '@artifacts/core';
 import { type ArtifactEndpoint, artifactUrl, listUrl } from '../endpoint.js';
-import { HttpClient, headerString } from './client.js';
+import { discard, HttpClient, headerString } from './client.js';
 import { uploadMultipart } from './multipart.js';
 import type { ResolvedHttpOptions } from './settings.js';
 
@@ -94,12 +89,11 @@ export class HttpDriver implements StorageDriver {
     this.secrets = [...this.#client.secrets, ...(endpoint.password ? [endpoint.password] : [])];
   }
 
-  /** The engines' bound on each stall, and attempts per part or range. */
-  #engine(options: OperationOptions) {
+  /** The engines' bound on each stall, and attempts per part or range (MLflow's retries). */
+  get #context() {
     return {
-      timeoutMs: options.timeoutMs ?? this.#timeoutMs,
-      maxAttempts: (this.retryPolicy.maxRetries ?? this.#options.maxRetries) + 1,
-      signal: options.signal,
+      timeoutMs: this.#timeoutMs,
+      maxRetries: this.retryPolicy.maxRetries ?? this.#options.maxRetries,
     };
   }
 
@@ -124,8 +118,7 @@ export class HttpDriver implements StorageDriver {
         size,
         chunkSize: this.#options.multipartChunkSize,
         concurrency: this.#options.multipartConcurrency,
-        ...this.#engine(options),
-        onActivity: options.onActivity,
+        ...engineOptions(this.#context, options),
       });
       if (done) return undefined;
     }
@@ -140,31 +133,22 @@ export class HttpDriver implements StorageDriver {
       what: `uploading artifact ${JSON.stringify(key)}`,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    await response.body.dump();
+    await discard(response);
     return undefined;
   }
 
-  async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    return rangedRead(this.#rangeSource(key), this.#rangedOptions(key, options, options.range));
-  }
-
-  /** A download: parallel ranged GETs written at their offsets into `localPath` (core's temporary file). */
-  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
-    await rangedReadToFile(this.#rangeSource(key), localPath, {
-      ...this.#rangedOptions(key, options, undefined),
-      onBytes: options.onBytes,
-    });
-  }
-
-  #rangedOptions(key: string, options: OperationOptions, range: ByteRange | undefined): RangedReadOptions {
-    return {
-      range,
+  /** Reads: parallel ranged GETs through core's engine (downloads written at their offsets). */
+  readonly #reads = rangedReader({
+    source: (key) => this.#rangeSource(key),
+    plan: (key) => ({
       partSize: DOWNLOAD_PART_SIZE,
       concurrency: DOWNLOAD_CONCURRENCY,
-      ...this.#engine(options),
+      context: this.#context,
       what: `reading artifact ${JSON.stringify(key)}`,
-    };
-  }
+    }),
+  });
+  readonly read = this.#reads.read;
+  readonly readToFile = this.#reads.readToFile;
 
   /**
    * One GET for the engine, always for the range it asks: the first request of a read is the first
@@ -326,7 +310,7 @@ export class HttpDriver implements StorageDriver {
         what: `deleting artifact ${JSON.stringify(key)}`,
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      await response.body.dump();
+      await discard(response);
     } catch (error) {
       // Deleting nothing is not an error; an unknown endpoint (ENDPOINT_NOT_FOUND) still is.
       if (ArtifactsError.is(error, 'not_found') && error.context.errorCode === 'RESOURCE_DOES_NOT_EXIST')

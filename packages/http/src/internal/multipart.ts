@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ArtifactsError, chunkedUpload, type PartLimits, type PartRequest } from '@artifacts/core';
 import { multipartUrl } from '../endpoint.js';
-import type { HttpClient } from './client.js';
+import { discard, type HttpClient } from './client.js';
 
 /** MLflow's client falls back to one PUT when the server's 501 message starts with this. */
 export const MPU_UNSUPPORTED = 'Multipart upload is not supported for the current artifact repository';
@@ -148,7 +148,7 @@ async function putPart(
     what: `${what}: part ${credential.partNumber}`,
     signal: part.signal,
   });
-  await response.body.dump();
+  await discard(response);
   const etag = response.headers.etag;
   const value = Array.isArray(etag) ? etag[0] : etag;
   // Without an upload id the destination is a block store (Azure): the part URL names the block,

@@ -1,11 +1,21 @@
 import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { type ArtifactRepository, openRepository } from '@artifacts/core';
 import '@artifacts/s3';
 import { type AccessLogEntry, createArtifactServer } from '@artifacts/server';
-import { dataBytes, dataStream, describeConformance, hashData, hashStream } from '@artifacts/testkit';
+import {
+  dataBytes,
+  dataStream,
+  describeConformance,
+  hashData,
+  hashStream,
+  readAll,
+  startHttpFaultProxy,
+} from '@artifacts/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 
@@ -106,7 +116,6 @@ describe('large downloads from the server (ranged-read engine)', () => {
     const before = access.length;
     const dst = await mkdtemp(join(work, 'down-'));
     await repo.downloadArtifacts('big.bin', dst);
-    const { createReadStream } = await import('node:fs');
     expect(await hashStream(createReadStream(join(dst, 'big.bin')))).toEqual(
       await hashData(size, { seed: 'ranged' }),
     );
@@ -124,5 +133,58 @@ describe('large downloads from the server (ranged-read engine)', () => {
     expect((error as { code?: string }).code).toBe('failed_precondition');
     expect((error as Error).message).toMatch(/changed while it was being read/);
     await repo.close();
+  });
+});
+
+describe('storage requests behind each download', () => {
+  it('one GET to MinIO per ranged GET through the server: no HEAD first, small or large', async () => {
+    const counter = await startHttpFaultProxy(env('MLFLOW_S3_ENDPOINT_URL'));
+    const counted = await createArtifactServer({
+      artifactsDestination: destination,
+      repositoryOptions: { endpointUrl: counter.url },
+      port: 0,
+      auth: { tokens: [TOKEN] },
+      accessLog: false,
+    });
+    const root = `counted-${randomUUID()}`;
+    const repo = await openRepository(
+      `${(await counted.listen()).url}/api/2.0/mlflow-artifacts/artifacts/${root}`,
+      { token: TOKEN, maxRetries: 1 },
+    );
+    try {
+      const big = 20 * MiB + 3;
+      await direct.write(`${root}/small.txt`, Readable.from([Buffer.from('small file')]), { size: 10 });
+      await direct.write(`${root}/big.bin`, dataStream(big, { seed: 'counted' }), { size: big });
+      const dst = await mkdtemp(join(work, 'counted-'));
+      // What MinIO received: listings (the client finding the file) apart from object requests.
+      const storageCalls = async (download: () => Promise<unknown>) => {
+        counter.requests.length = 0;
+        await download();
+        return counter.requests
+          .map((request) => `${request.method} ${/[?&]list-type=/.test(request.url) ? 'listing' : 'object'}`)
+          .sort();
+      };
+      expect(await storageCalls(async () => readAll(await repo.openRead('small.txt')))).toEqual([
+        'GET object',
+      ]);
+      expect(await storageCalls(() => repo.downloadArtifacts('small.txt', dst))).toEqual([
+        'GET listing',
+        'GET object',
+      ]);
+      // Three ranges of 8 MiB: three GETs of the object, and no HEAD before any of them.
+      expect(await storageCalls(() => repo.downloadArtifacts('big.bin', dst))).toEqual([
+        'GET listing',
+        'GET object',
+        'GET object',
+        'GET object',
+      ]);
+      expect(await hashStream(createReadStream(join(dst, 'big.bin')))).toEqual(
+        await hashData(big, { seed: 'counted' }),
+      );
+    } finally {
+      await repo.close();
+      await counted.close();
+      await counter.close();
+    }
   });
 });
