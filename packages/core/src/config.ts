@@ -8,12 +8,20 @@ function raw(name: string): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
+/** The boolean a word of an environment variable means: true/1/yes/on, false/0/no/off (any case). */
+export function booleanWord(text: string): boolean | undefined {
+  const word = text.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(word)) return true;
+  if (['false', '0', 'no', 'off'].includes(word)) return false;
+  return undefined;
+}
+
 /** Reads a boolean variable: true/1/yes/on or false/0/no/off; anything else is an invalid_argument error. */
 export function envBoolean(name: string): boolean | undefined {
-  const value = raw(name)?.toLowerCase();
+  const value = raw(name);
   if (value === undefined) return undefined;
-  if (['true', '1', 'yes', 'on'].includes(value)) return true;
-  if (['false', '0', 'no', 'off'].includes(value)) return false;
+  const flag = booleanWord(value);
+  if (flag !== undefined) return flag;
   throw ArtifactsError.invalidArgument(
     `environment variable ${name}=${JSON.stringify(process.env[name])} is not a boolean (true/false)`,
   );

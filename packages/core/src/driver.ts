@@ -1,6 +1,15 @@
 import type { Readable } from 'node:stream';
-import type { RetryEvent } from './layers/retry.js';
+import type { RequestRetry, RetryEvent } from './layers/retry.js';
 import type { ArtifactUri } from './uri.js';
+
+/**
+ * Set by core's retry layer on the calls whose transfer engine repeats single requests (a part, a
+ * range) on its own: the repository's retry policy, which the engines follow through
+ * `engineOptions` so that a part is retried by the same rule as a call.
+ */
+export interface EngineRetryOptions {
+  retry?: RequestRetry;
+}
 
 /** Every operation's options extend these. */
 export interface OperationOptions {
@@ -84,7 +93,7 @@ export interface DriverStat extends DriverEntry {
   checksum?: Checksum;
 }
 
-export interface DriverWriteOptions extends OperationOptions {
+export interface DriverWriteOptions extends OperationOptions, EngineRetryOptions {
   /** Total bytes when known in advance (local files): lets drivers choose single-shot vs multipart. */
   size?: number;
   /** Guessed from the file name by core. */
@@ -109,7 +118,7 @@ export interface ByteRange {
   end?: number;
 }
 
-export interface DriverReadOptions extends OperationOptions {
+export interface DriverReadOptions extends OperationOptions, EngineRetryOptions {
   range?: ByteRange;
 }
 
@@ -132,7 +141,7 @@ export interface DriverReadResult {
   etag?: string;
 }
 
-export interface ReadToFileOptions extends OperationOptions {
+export interface ReadToFileOptions extends OperationOptions, EngineRetryOptions {
   /** Called with each count of bytes written (progress); a driver that never calls it is counted whole at the end. */
   onBytes?: (bytes: number) => void;
 }

@@ -5,6 +5,7 @@ export {
   objectStoreCapabilities,
 } from './capabilities.js';
 export {
+  booleanWord,
   DEFAULT_MAX_CONCURRENCY,
   DEFAULT_MAX_RETRIES,
   envBoolean,
@@ -42,6 +43,7 @@ export type {
   DriverStat,
   DriverWriteOptions,
   DriverWriteResult,
+  EngineRetryOptions,
   MultipartCapability,
   MultipartUpload,
   OpenContext,
@@ -89,8 +91,15 @@ export type { Hasher } from './internal/checksum.js';
 export { crc32c, crcCombine, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
 export { withLimit } from './layers/limit.js';
-export type { Retrier, RetryEvent, RetryOptions } from './layers/retry.js';
-export { backoffDelayMs, createRetrier, parseRetryAfter, withRetry } from './layers/retry.js';
+export type { RequestRetry, Retrier, RetryEvent, RetryOptions } from './layers/retry.js';
+export {
+  backoffDelayMs,
+  createRetrier,
+  defaultRequestRetry,
+  mlflowRetrySchedule,
+  parseRetryAfter,
+  withRetry,
+} from './layers/retry.js';
 export { withTimeout } from './layers/timeout.js';
 export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
@@ -103,8 +112,8 @@ export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
 export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
-export type { ConnectionSigns, RemoteFileIo, RemoteReplaceSteps } from './remote-files.js';
-export { connectionErrorTest, fileProtocolError, RemoteFiles } from './remote-files.js';
+export type { ConnectionSigns, FileTreeIo, RemoteFileIo, RemoteReplaceSteps } from './remote-files.js';
+export { connectionErrorTest, fileProtocolError, RemoteFiles, removeFileTree } from './remote-files.js';
 export type {
   FileInfo,
   OpenInfo,

@@ -7,6 +7,7 @@ import {
   fileProtocolError,
   RemoteFiles,
   type RemoteReplaceSteps,
+  removeFileTree,
 } from './remote-files.js';
 import { isTempName, tempNameFor } from './temp-name.js';
 
@@ -183,5 +184,75 @@ describe('RemoteFiles', () => {
     ).rejects.toThrow('ECONNRESET');
     expect(tries).toBe(1);
     await pool.close();
+  });
+});
+
+describe('removeFileTree', () => {
+  /** A file tree in memory: directories are the paths some other path lies under. */
+  function tree(paths: string[]) {
+    const files = new Set(paths.filter((p) => !p.endsWith('/')));
+    const dirs = new Set(paths.filter((p) => p.endsWith('/')).map((p) => p.slice(0, -1)));
+    const log: string[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const io = {
+      async list(dir: string) {
+        const names = new Map<string, boolean>();
+        for (const p of [...files, ...dirs]) {
+          if (!p.startsWith(`${dir}/`)) continue;
+          const rest = p.slice(dir.length + 1);
+          const name = rest.split('/')[0]!;
+          names.set(name, rest.includes('/') || dirs.has(`${dir}/${name}`));
+        }
+        // What a confused server might also list.
+        return [
+          ...[...names].map(([name, isDir]) => ({ name, isDir })),
+          { name: '..', isDir: true },
+          { name: 'x/../../etc', isDir: false },
+        ];
+      },
+      async removeFile(path: string) {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        inFlight--;
+        log.push(`rm ${path}`);
+        files.delete(path);
+      },
+      async removeDir(path: string) {
+        if ([...files, ...dirs].some((p) => p.startsWith(`${path}/`)))
+          throw new Error(`${path} is not empty`);
+        log.push(`rmdir ${path}`);
+        dirs.delete(path);
+      },
+    };
+    return { io, files, dirs, log, maxInFlight: () => maxInFlight };
+  }
+
+  it('removes every file, then every directory after its children; the directory itself stays', async () => {
+    const t = tree(['/r/a', '/r/b', '/r/d/c', '/r/d/e/f', '/r/d/e/g', '/r/empty/', '/rx/sibling']);
+    await removeFileTree('/r', t.io, { concurrency: 3 });
+    expect([...t.files]).toEqual(['/rx/sibling']);
+    expect([...t.dirs]).toEqual([]);
+    expect(t.log.filter((l) => l.startsWith('rmdir'))).toEqual([
+      'rmdir /r/d/e',
+      'rmdir /r/d',
+      'rmdir /r/empty',
+    ]);
+    expect(t.maxInFlight()).toBe(3);
+  });
+
+  it('stops when the signal aborts, and at the first failure', async () => {
+    const t = tree(['/r/a', '/r/b']);
+    const controller = new AbortController();
+    controller.abort(new Error('stop'));
+    await expect(removeFileTree('/r', t.io, { concurrency: 1, signal: controller.signal })).rejects.toThrow(
+      'stop',
+    );
+    expect(t.files.size).toBe(2);
+    t.io.removeFile = async () => {
+      throw new Error('denied');
+    };
+    await expect(removeFileTree('/r', t.io, { concurrency: 2 })).rejects.toThrow('denied');
   });
 });

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import type { ConnectionPool, UseOptions } from './connection-pool.js';
+import { forEachLimited } from './delete.js';
 import { ArtifactsError, type ArtifactsErrorCode, isConnectionError } from './errors.js';
 import {
   AbandonedTemps,
@@ -67,6 +68,56 @@ export function fileProtocolError(
     cause,
     temporary: options.temporary ?? false,
   });
+}
+
+/** What `removeFileTree` asks of a file protocol (each call may take its own connection). */
+export interface FileTreeIo {
+  /**
+   * The entries of `dir`; a missing directory lists none. A symbolic link is not a directory: it is
+   * removed, never followed.
+   */
+  list(dir: string): Promise<Iterable<{ name: string; isDir: boolean }>>;
+  /** Removes a file (or a link); a missing one counts as removed. */
+  removeFile(path: string): Promise<void>;
+  /** Removes an empty directory; a missing one counts as removed. */
+  removeDir(path: string): Promise<void>;
+}
+
+/**
+ * Removes everything inside the directory `dir`, not `dir` itself, over a file protocol (FTP, SFTP):
+ * the tree is listed first, then up to `concurrency` files are removed at once (one round trip each,
+ * so the pool's connections share them), then the directories, each after its children. `.`, `..`
+ * and a name with a slash (a confused server could point elsewhere) are never candidates. Stops at
+ * the first failure, or when `signal` aborts.
+ */
+export async function removeFileTree(
+  dir: string,
+  io: FileTreeIo,
+  options: { concurrency: number; signal?: AbortSignal | undefined },
+): Promise<void> {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const walk = async (path: string): Promise<void> => {
+    for (const { name, isDir } of await io.list(path)) {
+      if (name === '' || name === '.' || name === '..' || name.includes('/')) continue;
+      options.signal?.throwIfAborted();
+      const child = posix.join(path, name);
+      if (!isDir) files.push(child);
+      else {
+        await walk(child);
+        dirs.push(child);
+      }
+    }
+  };
+  await walk(dir);
+  await forEachLimited(files, options.concurrency, (file) => {
+    options.signal?.throwIfAborted();
+    return io.removeFile(file);
+  });
+  for (const child of dirs) {
+    options.signal?.throwIfAborted();
+    await io.removeDir(child);
+  }
 }
 
 /** What a file protocol does for `RemoteFiles`, over one of its connections. */

@@ -1,3 +1,4 @@
+import { booleanWord } from './config.js';
 import { ArtifactsError } from './errors.js';
 
 /** One setting of a backend (rclone's `fs.Option`): everything about it, declared once. */
@@ -142,9 +143,8 @@ export function closestName(name: string, known: readonly string[]): string | un
 function parseEnv(spec: SettingSpec, raw: string, from: string): unknown {
   switch (spec.type) {
     case 'boolean': {
-      const value = raw.toLowerCase();
-      if (['true', '1', 'yes', 'on'].includes(value)) return true;
-      if (['false', '0', 'no', 'off'].includes(value)) return false;
+      const flag = booleanWord(raw);
+      if (flag !== undefined) return flag;
       throw ArtifactsError.invalidArgument(`${from}=${JSON.stringify(raw)} is not a boolean (true/false)`);
     }
     case 'integer':

@@ -4,7 +4,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ArtifactsError } from './errors.js';
 import type { RetryEvent } from './layers/retry.js';
 import { openRepository } from './open.js';
-import { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
+import {
+  isTrackingUri,
+  parseTrackingUri,
+  resolveTrackingUri,
+  TrackingClient,
+  type TrackingOptions,
+} from './tracking.js';
 
 describe('parseTrackingUri', () => {
   it('reads runs:/ URIs with and without a path', () => {
@@ -192,7 +198,7 @@ describe('TrackingClient requests', () => {
         return { status: 200, body: { run: { info: { run_id: 'abc', artifact_uri: '/tmp/a' } } } };
       },
       async (url) => {
-        const client = new TrackingClient({ trackingUri: url, backoffFactor: 0.01 });
+        const client = new TrackingClient({ trackingUri: url, backoffFactor: 0.01, backoffJitter: 0 });
         await expect(client.getRun('abc')).resolves.toMatchObject({ runId: 'abc', artifactUri: '/tmp/a' });
         expect(calls).toBe(3);
         const error = await client.getRun('gone').catch((e: unknown) => e);
@@ -213,6 +219,7 @@ describe('TrackingClient requests', () => {
         const client = new TrackingClient({
           trackingUri: url,
           backoffFactor: 0.001,
+          backoffJitter: 0,
           onRetry: (event) => events.push(event),
         });
         const started = Date.now();
@@ -229,6 +236,7 @@ describe('TrackingClient requests', () => {
   it('takes its number of retries from MLFLOW_HTTP_REQUEST_MAX_RETRIES', async () => {
     vi.stubEnv('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '1');
     vi.stubEnv('MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', '0.001');
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_BACKOFF_JITTER', '0');
     let calls = 0;
     await withServer(
       () => {
@@ -242,5 +250,43 @@ describe('TrackingClient requests', () => {
       },
     );
     expect(calls).toBe(2);
+  });
+  /** The waits before each retry of a request the server always answers 503, as reported. */
+  async function waits(options: TrackingOptions): Promise<number[]> {
+    const events: RetryEvent[] = [];
+    await withServer(
+      () => ({ status: 503, body: { message: 'down' } }),
+      async (url) => {
+        const client = new TrackingClient({ trackingUri: url, ...options, onRetry: (e) => events.push(e) });
+        await expect(client.getRun('abc')).rejects.toThrow();
+      },
+    );
+    return events.map((event) => event.delayMs);
+  }
+
+  it('waits as MLflow does: the whole step each time, plus MLFLOW_HTTP_REQUEST_BACKOFF_JITTER', async () => {
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '4');
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', '0.001');
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_BACKOFF_JITTER', '0.1');
+    const jittered = await waits({});
+    expect(jittered).toHaveLength(4);
+    // Step n is 2^(n-1) ms; the jitter adds up to 100 ms to each.
+    jittered.forEach((ms, i) => {
+      expect(ms).toBeGreaterThanOrEqual(2 ** i);
+      expect(ms).toBeLessThanOrEqual(2 ** i + 100);
+    });
+    expect(jittered.some((ms, i) => ms > 2 ** i + 1)).toBe(true);
+    // The option wins over the variable; 0 is no jitter at all.
+    expect(await waits({ backoffJitter: 0 })).toEqual([1, 2, 4, 8]);
+  });
+
+  it('refuses a negative or non-numeric backoff', () => {
+    expect(() => new TrackingClient({ trackingUri: 'http://localhost:1', backoffJitter: -1 })).toThrow(
+      /backoffJitter/,
+    );
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_BACKOFF_JITTER', 'soon');
+    expect(() => new TrackingClient({ trackingUri: 'http://localhost:1' })).toThrow(
+      /MLFLOW_HTTP_REQUEST_BACKOFF_JITTER/,
+    );
   });
 });

@@ -11,7 +11,13 @@ import {
   parseHttpErrorBody,
   scrub,
 } from './errors.js';
-import { createRetrier, parseRetryAfter, type Retrier, type RetryEvent } from './layers/retry.js';
+import {
+  createRetrier,
+  mlflowRetrySchedule,
+  parseRetryAfter,
+  type Retrier,
+  type RetryEvent,
+} from './layers/retry.js';
 import { validateArtifactPath } from './path-safety.js';
 import { appendToUri, parseArtifactUri, redactUri } from './uri.js';
 
@@ -39,11 +45,14 @@ export interface TrackingOptions {
   requestTimeoutSeconds?: number;
   /**
    * Retries of a request that failed with 408, 429, 5xx, a timeout or a broken connection (core's
-   * retry loop: full jitter, `Retry-After` honoured, a budget). Default: `MLFLOW_HTTP_REQUEST_MAX_RETRIES`, else 7.
+   * retry loop on MLflow's schedule, `mlflowRetrySchedule`: `Retry-After` honoured, a budget).
+   * Default: `MLFLOW_HTTP_REQUEST_MAX_RETRIES`, else 7.
    */
   maxRetries?: number;
-  /** The wait before retry n is up to `factor × 2^(n-1)` seconds (at most 60). Default: `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`, else 2. */
+  /** The wait before retry n is `factor × 2^(n-1)` seconds (at most 60). Default: `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`, else 2. */
   backoffFactor?: number;
+  /** Up to this many random seconds added to each wait. Default: `MLFLOW_HTTP_REQUEST_BACKOFF_JITTER`, else 1. */
+  backoffJitter?: number;
   /** Called before each retry (the CLI prints it with `--verbose`). */
   onRetry?: (event: RetryEvent) => void;
 }
@@ -60,6 +69,7 @@ export const TRACKING_OPTION_KEYS = [
   'requestTimeoutSeconds',
   'maxRetries',
   'backoffFactor',
+  'backoffJitter',
 ] as const satisfies readonly (keyof TrackingOptions)[];
 
 /** A run as the tracking REST API returns its `info` (the fields @artifacts uses). */
@@ -105,6 +115,7 @@ interface Resolved {
   timeoutMs: number;
   maxRetries: number;
   backoffFactor: number;
+  backoffJitter: number;
 }
 
 function codeForStatus(status: number, errorCode: string | undefined, message: string): ArtifactsErrorCode {
@@ -163,6 +174,16 @@ export class TrackingClient {
       options.maxRetries ?? envNumber('MLFLOW_HTTP_REQUEST_MAX_RETRIES', { integer: true, min: 0 }) ?? 7;
     const backoffFactor =
       options.backoffFactor ?? envNumber('MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', { min: 0 }) ?? 2;
+    const backoffJitter =
+      options.backoffJitter ?? envNumber('MLFLOW_HTTP_REQUEST_BACKOFF_JITTER', { min: 0 }) ?? 1;
+    for (const [name, value] of [
+      ['backoffFactor', backoffFactor],
+      ['backoffJitter', backoffJitter],
+    ] as const) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw ArtifactsError.invalidArgument(`${name} must be a number >= 0 (seconds), got ${String(value)}`);
+      }
+    }
     const secrets = [password, token].filter((s): s is string => typeof s === 'string' && s !== '');
     let authorization: string | undefined;
     // MLflow's order (rest_utils.http_request): basic credentials when both are set, else the token.
@@ -196,14 +217,14 @@ export class TrackingClient {
       timeoutMs: timeoutSeconds * 1000,
       maxRetries,
       backoffFactor,
+      backoffJitter,
     };
     if (options.onRetry !== undefined && typeof options.onRetry !== 'function') {
       throw ArtifactsError.invalidArgument('onRetry must be a function');
     }
     this.#retrier = createRetrier({
       maxAttempts: maxRetries + 1,
-      baseDelayMs: backoffFactor * 1000,
-      maxDelayMs: 60_000,
+      ...mlflowRetrySchedule(backoffFactor, backoffJitter),
       ...(options.onRetry ? { onRetry: options.onRetry } : {}),
     });
   }

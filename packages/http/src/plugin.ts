@@ -1,4 +1,9 @@
-import type { BackendPlugin, DriverRetryPolicy, RetryEvent } from '@artifacts/core';
+import {
+  type BackendPlugin,
+  type DriverRetryPolicy,
+  mlflowRetrySchedule,
+  type RetryEvent,
+} from '@artifacts/core';
 import { resolveArtifactEndpoint } from './endpoint.js';
 import { HttpDriver } from './internal/driver.js';
 import { resolveHttpOptions } from './internal/settings.js';
@@ -21,9 +26,7 @@ export const httpBackend: BackendPlugin<HttpBackendOptions> = {
     const { onHttpRetry } = resolved;
     const retryPolicy: DriverRetryPolicy = {
       maxRetries,
-      baseDelayMs: resolved.backoffFactor * 1000,
-      maxDelayMs: 60_000,
-      jitterMs: resolved.backoffJitter * 1000,
+      ...mlflowRetrySchedule(resolved.backoffFactor, resolved.backoffJitter),
       ...(onHttpRetry && {
         onRetry: ({ error, attempt, delayMs }: RetryEvent) =>
           onHttpRetry({

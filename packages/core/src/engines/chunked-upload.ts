@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import { DEFAULT_MAX_RETRIES } from '../config.js';
-import type { DriverWriteOptions, OpenContext, OperationOptions } from '../driver.js';
+import type { DriverWriteOptions, EngineRetryOptions, OpenContext, OperationOptions } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
+import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { bodyOf, type RequestContext, runRequest } from './request-watch.js';
 
 /** A store's limits on multipart uploads, declared by its driver. */
@@ -55,7 +56,12 @@ export interface ChunkedUploadOptions {
   size?: number | undefined;
   /** Bound on each stall of each request, ms; undefined or ≤ 0 = none. */
   timeoutMs?: number | undefined;
-  /** Attempts per part (and per create/complete), the first included. Default 4. */
+  /**
+   * The repository's retry policy for each part (`DriverWriteOptions.retry`, set by core's retry
+   * layer): the same attempts, backoff, jitter, `Retry-After` and budget as every other call.
+   */
+  retry?: RequestRetry | undefined;
+  /** Without `retry` (a driver used on its own): attempts per part, the first included. Default 4. */
   maxAttempts?: number | undefined;
   signal?: AbortSignal | undefined;
   /** Called whenever bytes move (the timeout layer's heartbeat, `DriverWriteOptions.onActivity`). */
@@ -67,16 +73,18 @@ export interface ChunkedUploadOptions {
 }
 
 /**
- * What a driver's write hands the engine from the repository it was opened in and the write's own
- * options, derived here once: the stall timeout (the write's, else the repository's), the attempts
- * per request (core's `maxRetries` + 1), the caller's signal and the timeout layer's heartbeat.
+ * What a driver's write or read hands its engine from the repository it was opened in and the
+ * call's own options, derived here once: the stall timeout (the call's, else the repository's), the
+ * retry layer's policy (else, for a driver used on its own, core's `maxRetries` + 1 attempts), the
+ * caller's signal and the timeout layer's heartbeat.
  */
 export function engineOptions(
   context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>,
-  options: OperationOptions & Pick<DriverWriteOptions, 'onActivity'>,
-): Pick<ChunkedUploadOptions, 'timeoutMs' | 'maxAttempts' | 'signal' | 'onActivity'> {
+  options: OperationOptions & EngineRetryOptions & Pick<DriverWriteOptions, 'onActivity'>,
+): Pick<ChunkedUploadOptions, 'timeoutMs' | 'retry' | 'maxAttempts' | 'signal' | 'onActivity'> {
   return {
     timeoutMs: options.timeoutMs ?? context.timeoutMs,
+    retry: options.retry,
     maxAttempts: (context.maxRetries ?? DEFAULT_MAX_RETRIES) + 1,
     signal: options.signal,
     onActivity: options.onActivity,
@@ -103,7 +111,8 @@ export function choosePartSize(preferred: number, size: number | undefined, limi
 /**
  * OpenDAL's `MultipartWrite`, once for every store: reads `body` into a fixed pool of part buffers
  * (allocated once, reused, so memory is flat whatever the size), sends up to `concurrency` parts at
- * once, retries a part that failed with a temporary error (only that part), bounds every request by
+ * once, retries a part that failed with a temporary error (only that part, by the repository's retry
+ * policy: `options.retry`), bounds every request by
  * the stall timeout, and aborts the upload on failure or on the caller's signal before it returns —
  * nothing is left and nothing is visible. A body that fits in one part is one `putWhole`.
  */
@@ -115,10 +124,12 @@ export async function chunkedUpload<Part, Result>(
   const partSize = choosePartSize(options.partSize, options.size, options.limits);
   const policy = {
     timeoutMs: options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : undefined,
-    maxAttempts: options.maxAttempts ?? DEFAULT_MAX_RETRIES + 1,
+    retry:
+      options.retry ??
+      defaultRequestRetry(options.maxAttempts ?? DEFAULT_MAX_RETRIES + 1, 'write', options.what),
     onActivity: options.onActivity,
   };
-  const once = { ...policy, maxAttempts: 1 };
+  const once = { ...policy, retry: undefined };
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
   const free: Buffer[] = [];

@@ -5,6 +5,7 @@ import * as zlib from 'node:zlib';
 import type { ByteRange, Checksum, DriverReadResult } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { crc32c, crcCombine, createHasher } from '../internal/checksum.js';
+import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
 
 /** Bytes [start, end] of an object, `end` inclusive (`end = start - 1`: none). */
@@ -72,7 +73,12 @@ export interface RangedReadOptions {
   parallelThreshold?: number | undefined;
   /** Bound on each stall of each request, ms; undefined or ≤ 0 = none. */
   timeoutMs?: number | undefined;
-  /** Attempts per range, the first included. Default 4. */
+  /**
+   * The repository's retry policy for each range (`DriverReadOptions.retry`, set by core's retry
+   * layer): the same attempts, backoff, jitter, `Retry-After` and budget as every other call.
+   */
+  retry?: RequestRetry | undefined;
+  /** Without `retry` (a driver used on its own): attempts per range, the first included. Default 4. */
   maxAttempts?: number | undefined;
   signal?: AbortSignal | undefined;
   /** Called whenever bytes move. */
@@ -138,7 +144,7 @@ const changedError = (what: string, detail: string) =>
 function policyOf(options: RangedReadOptions): RequestPolicy {
   return {
     timeoutMs: options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : undefined,
-    maxAttempts: options.maxAttempts ?? 4,
+    retry: options.retry ?? defaultRequestRetry(options.maxAttempts ?? 4, 'read', options.what),
     onActivity: options.onActivity,
   };
 }
@@ -341,7 +347,7 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
   const policy = policyOf(options);
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  const p = await plan(source, options, signal, { ...policy, maxAttempts: 1 });
+  const p = await plan(source, options, signal, { ...policy, retry: undefined });
   const { first, parts } = p;
 
   interface Slot {

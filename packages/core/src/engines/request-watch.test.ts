@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from '../errors.js';
+import { defaultRequestRetry } from '../layers/retry.js';
 import { runRequest } from './request-watch.js';
 
 const hangUp = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
@@ -12,7 +13,7 @@ describe('runRequest', () => {
     const error = await runRequest(
       'uploading "k"',
       new AbortController().signal,
-      { timeoutMs: 1000, maxAttempts: 10 },
+      { timeoutMs: 1000, retry: defaultRequestRetry(10, 'write', 'k') },
       async ({ signal, touch }) => {
         attempts++;
         touch(); // the body went out whole
@@ -37,11 +38,16 @@ describe('runRequest', () => {
   it('keeps retrying a store that answers (a 503) past the timeout', async () => {
     let attempts = 0;
     await expect(
-      runRequest('x', new AbortController().signal, { timeoutMs: 100, maxAttempts: 3 }, async () => {
-        attempts++;
-        await sleep(60);
-        throw new ArtifactsError('unavailable', 'busy', { temporary: true, context: { status: 503 } });
-      }),
+      runRequest(
+        'x',
+        new AbortController().signal,
+        { timeoutMs: 100, retry: defaultRequestRetry(3, 'write', 'x') },
+        async () => {
+          attempts++;
+          await sleep(60);
+          throw new ArtifactsError('unavailable', 'busy', { temporary: true, context: { status: 503 } });
+        },
+      ),
     ).rejects.toThrow('busy');
     expect(attempts).toBe(3);
   });

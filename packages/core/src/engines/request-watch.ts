@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import { ArtifactsError, isAbortError, isTemporaryError } from '../errors.js';
-import { Attempts, backoffDelayMs, sleep } from '../layers/retry.js';
+import { ArtifactsError, isAbortError } from '../errors.js';
+import { Attempts, type RequestRetry } from '../layers/retry.js';
 
 /**
  * Bytes per chunk a part's body is handed to the client in: each one the client takes is progress.
@@ -25,15 +25,18 @@ export interface RequestContext {
 export interface RequestPolicy {
   /** Bound on each stall of a request (no byte moved for this long), ms; undefined = none. */
   timeoutMs?: number | undefined;
-  /** Attempts per request, the first included. */
-  maxAttempts: number;
+  /**
+   * Repeats a request that failed (the retry layer's policy: temporary errors only, its attempts,
+   * backoff, jitter, `Retry-After` and budget). Undefined: the request is sent once.
+   */
+  retry?: RequestRetry | undefined;
   /** Called whenever bytes move, in any request: the timeout layer's watchdog listens. */
   onActivity?: (() => void) | undefined;
 }
 
 /**
  * Runs one storage request of a transfer under the per-request stall timeout (armed at the start,
- * re-armed by every `touch`), retrying it after a temporary error with the retry layer's backoff.
+ * re-armed by every `touch`), retrying it as `policy.retry` (the retry layer's policy) decides.
  * A stall fails with a `timeout` error (never retried: retrying a stalled store multiplies the wait);
  * an abort of `outer` fails at once.
  */
@@ -88,10 +91,12 @@ export async function runRequest<T>(
     } catch (error) {
       if (stalled) throw stalled;
       if (outer.aborted) throw isAbortError(error) ? error : (outer.reason ?? error);
+      if (policy.retry) {
+        await policy.retry.again(what, attempt, error, attempts, outer);
+        continue;
+      }
       attempts.failed(error);
-      if (attempts.expired()) throw attempts.timeout(what, attempt, error);
-      if (attempt >= policy.maxAttempts || !isTemporaryError(error)) throw error;
-      await sleep(backoffDelayMs(attempt, error), outer);
+      throw attempts.expired() ? attempts.timeout(what, attempt, error) : error;
     } finally {
       if (timer) clearTimeout(timer);
       if (deadline) clearTimeout(deadline);

@@ -21,6 +21,11 @@ export interface RetryEvent {
   /** How long the layer waits before the next attempt. */
   delayMs: number;
   error: unknown;
+  /**
+   * The one request of a transfer that failed, when an engine retries it on its own (a part of a
+   * chunked upload, a range of a read: `uploading "a/b": part 3`); absent for a whole call.
+   */
+  request?: string;
 }
 
 export interface RetryOptions {
@@ -92,6 +97,20 @@ export function backoffDelayMs(
   const step = Math.min(capMs, baseMs * 2 ** (attempt - 1));
   const backoff = jitterMs === undefined ? random() * step : step + random() * jitterMs;
   return Math.round(Math.min(capMs, Math.max(backoff, retryAfterOf(error) ?? 0)));
+}
+
+/**
+ * MLflow's HTTP retry schedule (urllib3's `Retry` as `mlflow.utils.rest_utils` builds it) from its
+ * two variables: retry *n* waits `backoffFactor × 2^(n−1)` seconds, at most 60, plus up to
+ * `backoffJitter` random seconds (`MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`, default 2, and
+ * `MLFLOW_HTTP_REQUEST_BACKOFF_JITTER`, default 1). One place for everything that talks to an MLflow
+ * server: the tracking client and `@artifacts/http` (as its driver's `retryPolicy`).
+ */
+export function mlflowRetrySchedule(
+  backoffFactor: number,
+  backoffJitter: number,
+): Required<Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs' | 'jitterMs'>> {
+  return { baseDelayMs: backoffFactor * 1000, maxDelayMs: 60_000, jitterMs: backoffJitter * 1000 };
 }
 
 /**
@@ -191,7 +210,8 @@ export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void
 export interface Retrier {
   /**
    * After attempt `attempt` of a call failed with `error`: throws what the call ends with, or waits
-   * the backoff and returns so the caller tries again. `state` holds the silent-store rule.
+   * the backoff and returns so the caller tries again. `state` holds the silent-store rule;
+   * `request` names one request of a transfer the call's engine repeats on its own.
    */
   again(
     operation: string,
@@ -200,7 +220,10 @@ export interface Retrier {
     error: unknown,
     state: Attempts,
     signal: AbortSignal | undefined,
+    request?: string,
   ): Promise<void>;
+  /** This retrier as one driver call hands it to its engines (see `RequestRetry`). */
+  forCall(operation: string, key: string): RequestRetry;
   /** Notes a success: it earns a tenth of one retry back into the budget. */
   succeeded(): void;
   /** Runs `call` (given the attempt, from 1) until it succeeds or `again` gives up. */
@@ -212,6 +235,35 @@ export interface Retrier {
   ): Promise<T>;
 }
 
+/**
+ * The retry policy of one driver call, for the requests its transfer engine repeats on its own (the
+ * parts of a chunked upload, the ranges of a read): the same attempts, backoff, jitter,
+ * `Retry-After`, budget and `onRetry` as the retry layer's, so that there is one rule. The retry
+ * layer hands it to `write`, `read` and `readToFile` (`DriverWriteOptions.retry`, …); the engines
+ * take it through `engineOptions`.
+ */
+export interface RequestRetry {
+  /**
+   * After attempt `attempt` of the request `request` failed with `error`: throws what the request
+   * ends with, or waits the backoff and returns so it is tried again.
+   */
+  again(
+    request: string,
+    attempt: number,
+    error: unknown,
+    state: Attempts,
+    signal?: AbortSignal,
+  ): Promise<void>;
+}
+
+/**
+ * The retry policy of an engine whose driver was called without core's retry layer (a driver used
+ * on its own): core's default schedule, `maxAttempts` attempts per request, its own budget.
+ */
+export function defaultRequestRetry(maxAttempts: number, operation: string, key: string): RequestRetry {
+  return createRetrier({ maxAttempts }).forCall(operation, key);
+}
+
 export function createRetrier(options: RetryOptions = {}): Retrier {
   const maxAttempts = options.maxAttempts ?? 4;
   const base = options.baseDelayMs ?? 200;
@@ -220,17 +272,11 @@ export function createRetrier(options: RetryOptions = {}): Retrier {
   let budget = options.budget ?? 100;
   const full = budget;
 
-  async function again(
-    operation: string,
-    key: string,
-    attempt: number,
-    error: unknown,
-    state: Attempts,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
+  const again: Retrier['again'] = async (operation, key, attempt, error, state, signal, request) => {
     state.failed(error);
     if (signal?.aborted) throw error;
-    if (state.expired()) throw state.timeout(`${operation} ${JSON.stringify(key)}`, attempt, error);
+    if (state.expired())
+      throw state.timeout(request ?? `${operation} ${JSON.stringify(key)}`, attempt, error);
     if (attempt >= maxAttempts || budget < 1 || !isTemporaryError(error)) throw error;
     budget -= 1;
     const delayMs = backoffDelayMs(attempt, error, {
@@ -239,8 +285,22 @@ export function createRetrier(options: RetryOptions = {}): Retrier {
       jitterMs: options.jitterMs,
       random,
     });
-    options.onRetry?.({ operation, key, attempt, delayMs, error });
+    options.onRetry?.({
+      operation,
+      key,
+      attempt,
+      delayMs,
+      error,
+      ...(request === undefined ? {} : { request }),
+    });
     await sleep(delayMs, signal);
+  };
+
+  function forCall(operation: string, key: string): RequestRetry {
+    return {
+      again: (request, attempt, error, state, signal) =>
+        again(operation, key, attempt, error, state, signal, request),
+    };
   }
 
   function succeeded(): void {
@@ -265,7 +325,7 @@ export function createRetrier(options: RetryOptions = {}): Retrier {
     }
   }
 
-  return { again, succeeded, run };
+  return { again, succeeded, run, forCall };
 }
 
 /**
@@ -283,7 +343,7 @@ export function createRetrier(options: RetryOptions = {}): Retrier {
  * left of the timeout (at least 2 s).
  */
 export function withRetry(driver: StorageDriver, options: RetryOptions = {}): StorageDriver {
-  const { again, succeeded } = createRetrier(options);
+  const { again, succeeded, forCall } = createRetrier(options);
 
   /**
    * Runs `call` until it succeeds or `again` gives up. A `plain` call is one request, bounded as a
@@ -312,7 +372,13 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
 
   return wrapDriver(driver, {
     stat: (key, o) => retried('stat', key, o, (p) => driver.stat(key, { ...o, ...p })),
-    read: (key, o) => retried('read', key, o, (p) => driver.read(key, { ...o, ...p })),
+    // A read's and a write's engine repeats a failed part or range with this same policy.
+    read: (key, o) =>
+      retried('read', key, o, (p) => driver.read(key, { ...o, ...p, retry: forCall('read', key) })),
+    // A download to a file is not repeated whole: its engine repeats each range (the first included).
+    readToFile:
+      driver.readToFile &&
+      ((key, path, o) => driver.readToFile!(key, path, { ...o, retry: forCall('read', key) })),
     delete: (key, o) => retried('delete', key, o, (p) => driver.delete(key, { ...o, ...p }), false),
     deleteMany:
       driver.deleteMany &&
@@ -349,7 +415,11 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
             : controller.signal
           : o.signal;
         try {
-          const result = await driver.write(key, view, signal === o.signal ? o : { ...o, signal });
+          const result = await driver.write(key, view, {
+            ...o,
+            ...(signal === o.signal ? {} : { signal }),
+            retry: forCall('write', key),
+          });
           succeeded();
           return result;
         } catch (caught) {

@@ -43,8 +43,18 @@ export async function upload(
   limited = true,
 ): Promise<void> {
   const run = async () => {
-    if (ctx.driver.writeFromFile && !checksumAlgorithm(ctx)) {
-      await putFile(ctx, localPath, key, size, progress, options);
+    const { writeFromFile } = ctx.driver;
+    if (writeFromFile && !checksumAlgorithm(ctx)) {
+      // The driver's whole-file fast path (a kernel copy on local disks): no bytes pass through JS.
+      await transfer(ctx, `uploading ${describePath(key)}`, key, progress, options, async (call) => {
+        await writeFromFile.call(ctx.driver, key, localPath, {
+          ...call,
+          contentType: guessContentType(key),
+          size,
+        });
+        call.signal.throwIfAborted();
+        progress.bytes(size, key);
+      });
       return;
     }
     // Without `end`, every read allocates a whole highWaterMark buffer (1 MiB per read of a 4 KiB
@@ -58,6 +68,30 @@ export async function upload(
   await (limited ? ctx.limiter.run(run) : run());
 }
 
+/**
+ * One file's transfer in its own scope, linked to the caller's signal: `run` gets the options of its
+ * driver calls (the scope's signal, the caller's timeout); the file counts as done in `progress` once
+ * `run` returns, and a failure is mapped once (`aborted` when the caller aborted, secrets scrubbed).
+ */
+async function transfer(
+  ctx: TransferContext,
+  what: string,
+  key: string,
+  progress: Progress,
+  options: TransferOptions,
+  run: (call: { signal: AbortSignal; timeoutMs?: number }) => Promise<void>,
+): Promise<void> {
+  const scope = openScope(options);
+  try {
+    await run({ signal: scope.signal, ...timeoutOf(options) });
+    progress.file(key);
+  } catch (error) {
+    throw scopedError(error, what, ctx.secrets, scope);
+  } finally {
+    scope.done();
+  }
+}
+
 /** Streams `source` to `key` through the meter (progress, checksum) and checks what the store reports. */
 export async function put(
   ctx: TransferContext,
@@ -69,72 +103,42 @@ export async function put(
 ): Promise<void> {
   const what = `uploading ${describePath(key)}`;
   ctx.assertOpen();
-  const scope = openScope(options);
-  const meter = new Meter(checksumAlgorithm(ctx), (n) => progress.bytes(n, key));
-  // Errors of the source (a vanished local file, a failed network body) must reach the driver's
-  // consumer as a stream error, so that it discards what it wrote.
-  source.once('error', (error) => meter.destroy(error));
-  // `pipe` re-emits a destination's error when no other listener is left; the driver's consumer
-  // may already have detached by then, which would make the error uncaught and crash the process
-  // (a server upload cut by its client). The driver still sees the error through its own listener.
-  meter.on('error', () => undefined);
-  const destroySource = () => source.destroy(scope.signal.reason as Error);
-  scope.signal.addEventListener('abort', destroySource, { once: true });
-  source.pipe(meter);
-  try {
-    const result = await ctx.driver.write(key, meter, {
-      signal: scope.signal,
-      contentType: options.contentType ?? guessContentType(key),
-      ...(size === undefined ? {} : { size }),
-      ...timeoutOf(options),
-    });
-    if (!meter.writableFinished && !scope.signal.aborted) {
-      throw new ArtifactsError('internal', `${what}: the backend returned before consuming the whole body`);
+  await transfer(ctx, what, key, progress, options, async (call) => {
+    const meter = new Meter(checksumAlgorithm(ctx), (n) => progress.bytes(n, key));
+    // Errors of the source (a vanished local file, a failed network body) must reach the driver's
+    // consumer as a stream error, so that it discards what it wrote.
+    source.once('error', (error) => meter.destroy(error));
+    // `pipe` re-emits a destination's error when no other listener is left; the driver's consumer
+    // may already have detached by then, which would make the error uncaught and crash the process
+    // (a server upload cut by its client). The driver still sees the error through its own listener.
+    meter.on('error', () => undefined);
+    const destroySource = () => source.destroy(call.signal.reason as Error);
+    call.signal.addEventListener('abort', destroySource, { once: true });
+    source.pipe(meter);
+    try {
+      const result = await ctx.driver.write(key, meter, {
+        ...call,
+        contentType: options.contentType ?? guessContentType(key),
+        ...(size === undefined ? {} : { size }),
+      });
+      if (!meter.writableFinished && !call.signal.aborted) {
+        throw new ArtifactsError('internal', `${what}: the backend returned before consuming the whole body`);
+      }
+      const reported = result?.checksum;
+      if (reported && reported.algorithm === meter.algorithm && reported.value !== meter.digest()) {
+        await ctx.driver.delete(key, {}).catch(() => undefined);
+        throw new ArtifactsError(
+          'integrity',
+          `${what}: the store's ${reported.algorithm} checksum (${reported.value}) does not match the bytes sent (${meter.digest()}); the object was removed`,
+        );
+      }
+    } catch (error) {
+      source.destroy();
+      throw error;
+    } finally {
+      call.signal.removeEventListener('abort', destroySource);
     }
-    const reported = result?.checksum;
-    if (reported && reported.algorithm === meter.algorithm && reported.value !== meter.digest()) {
-      await ctx.driver.delete(key, {}).catch(() => undefined);
-      throw new ArtifactsError(
-        'integrity',
-        `${what}: the store's ${reported.algorithm} checksum (${reported.value}) does not match the bytes sent (${meter.digest()}); the object was removed`,
-      );
-    }
-    progress.file(key);
-  } catch (error) {
-    source.destroy();
-    throw scopedError(error, what, ctx.secrets, scope);
-  } finally {
-    scope.signal.removeEventListener('abort', destroySource);
-    scope.done();
-  }
-}
-
-/** The driver's whole-file fast path (a kernel copy on local disks): no bytes pass through JS. */
-async function putFile(
-  ctx: TransferContext,
-  localPath: string,
-  key: string,
-  size: number,
-  progress: Progress,
-  options: TransferOptions,
-): Promise<void> {
-  const what = `uploading ${describePath(key)}`;
-  const scope = openScope(options);
-  try {
-    await ctx.driver.writeFromFile!(key, localPath, {
-      signal: scope.signal,
-      contentType: guessContentType(key),
-      size,
-      ...timeoutOf(options),
-    });
-    scope.signal.throwIfAborted();
-    progress.bytes(size, key);
-    progress.file(key);
-  } catch (error) {
-    throw scopedError(error, what, ctx.secrets, scope);
-  } finally {
-    scope.done();
-  }
+  });
 }
 
 /** Downloads `key` to the local file `target` through a temporary file beside it. */
@@ -146,30 +150,25 @@ export async function download(
   options: TransferOptions,
 ): Promise<void> {
   const what = `downloading ${describePath(key)}`;
-  const scope = openScope(options);
-  try {
-    await intoTempFile(target, async (temp, opened) => {
+  await transfer(ctx, what, key, progress, options, (call) =>
+    intoTempFile(target, async (temp, opened) => {
       if (ctx.driver.readToFile) {
         // Object stores write parallel ranges at their offsets into the temporary file (the
         // ranged-read engine); bytes are reported as they land.
         let reported = 0;
         await ctx.driver.readToFile(key, temp, {
-          signal: scope.signal,
-          ...timeoutOf(options),
+          ...call,
           onBytes: (n) => {
             reported += n;
             progress.bytes(n, key);
           },
         });
-        scope.signal.throwIfAborted();
+        call.signal.throwIfAborted();
         const { size } = await stat(temp);
         if (Number(size) > reported) progress.bytes(Number(size) - reported, key);
         return;
       }
-      const result = await ctx.driver.read(key, {
-        signal: scope.signal,
-        ...timeoutOf(options),
-      });
+      const result = await ctx.driver.read(key, call);
       const algorithm = result.checksum?.algorithm;
       const meter = new Meter(
         algorithm,
@@ -179,20 +178,15 @@ export async function download(
       );
       const sink = createWriteStream(temp, { highWaterMark: 1024 * 1024 });
       opened(sink);
-      await pipeline(result.stream, meter, sink, { signal: scope.signal });
+      await pipeline(result.stream, meter, sink, { signal: call.signal });
       if (result.size !== undefined && meter.bytes !== result.size) {
         throw new ArtifactsError(
           'integrity',
           `${what}: expected ${result.size} bytes, received ${meter.bytes}`,
         );
       }
-    });
-    progress.file(key);
-  } catch (error) {
-    throw scopedError(error, what, ctx.secrets, scope);
-  } finally {
-    scope.done();
-  }
+    }),
+  );
 }
 
 /** Opens a stream of `key`'s bytes (optionally a range, `end` inclusive), cut and checked by core. */

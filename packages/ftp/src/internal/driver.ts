@@ -11,10 +11,10 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   FILE_TREE_CAPABILITIES,
-  forEachLimited,
   isTempName,
   type OperationOptions,
   RemoteFiles,
+  removeFileTree,
   type StorageDriver,
 } from '@artifacts/core';
 import { type FileInfo, FileType, FTPError } from 'basic-ftp';
@@ -264,35 +264,21 @@ export class FtpDriver implements StorageDriver {
           );
         }
         const total = info.size;
-        const start = options.range?.start ?? 0;
-        const endExclusive =
-          options.range?.end === undefined
-            ? total
-            : total === undefined
-              ? options.range.end + 1
-              : Math.min(options.range.end + 1, total);
-        const size = endExclusive === undefined ? undefined : Math.max(0, endExclusive - start);
+        const start = Math.min(options.range?.start ?? 0, total ?? Number.MAX_SAFE_INTEGER);
+        // RETR from REST `start` serves the file to its end: core cuts the range asked out of it
+        // (`served`) and stops reading after its last byte, which drops the connection mid-RETR.
+        const served = { start, end: total === undefined ? Number.MAX_SAFE_INTEGER : total - 1 };
+        const known = total === undefined ? {} : { size: total - start, totalSize: total };
         const out = new PassThrough({ highWaterMark: 1024 * 1024 });
-        if (size === 0) {
+        if (start === total) {
           lease.release();
           out.end();
-          return { stream: out, size: 0, ...(total === undefined ? {} : { totalSize: total }) };
+          return { stream: out, served, ...known };
         }
         // The opening of the read includes the data connection: a 425 (passive ports all taken)
         // fails it, before the stream is handed out, so that core's retry layer repeats it.
-        await this.#download(
-          lease,
-          path,
-          out,
-          start,
-          endExclusive !== undefined && endExclusive !== total ? size : undefined,
-          options.signal,
-        );
-        return {
-          stream: out,
-          ...(size === undefined ? {} : { size }),
-          ...(total === undefined ? {} : { totalSize: total }),
-        };
+        await this.#download(lease, path, out, start, options.signal);
+        return { stream: out, served, ...known };
       }, signalOption(options));
     } catch (error) {
       throw ftpError(error, this.#what('reading', path));
@@ -300,16 +286,15 @@ export class FtpDriver implements StorageDriver {
   }
 
   /**
-   * Streams RETR (from REST `start`) into `out`; with `limit`, stops after that many bytes. Resolves
-   * once the first bytes arrived (or the transfer ended); a failure before that rejects, and `out`
-   * is left alone. A later failure destroys `out`.
+   * Streams RETR (from REST `start`) into `out`. Resolves once the first bytes arrived (or the
+   * transfer ended); a failure before that rejects, and `out` is left alone. A later failure
+   * destroys `out`; a consumer that stops reading early drops the connection.
    */
   #download(
     lease: { connection: FtpConnection; release(broken?: boolean): void },
     path: string,
     out: PassThrough,
     start: number,
-    limit: number | undefined,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const connection = lease.connection;
@@ -319,8 +304,6 @@ export class FtpDriver implements StorageDriver {
       markStarted = resolve;
       failStart = reject;
     });
-    let remaining = limit ?? Number.POSITIVE_INFINITY;
-    let stoppedEarly = false;
     let settled = false;
     let delivered = false;
     const stop = () => discard(connection);
@@ -330,25 +313,10 @@ export class FtpDriver implements StorageDriver {
     const sink = new Writable({
       highWaterMark: 1024 * 1024,
       write(chunk: Buffer, _encoding, callback) {
-        if (stoppedEarly) {
-          callback();
-          return;
-        }
         delivered = true;
         markStarted();
-        let data = chunk;
-        if (data.length >= remaining) {
-          data = data.subarray(0, remaining);
-          remaining = 0;
-          stoppedEarly = limit !== undefined;
-        } else remaining -= data.length;
-        const ok = out.write(data);
-        if (stoppedEarly) {
-          // The range is complete: end the stream and drop the connection, which aborts RETR.
-          out.end();
-          stop();
-          callback();
-        } else if (ok) callback();
+        if (out.destroyed) callback();
+        else if (out.write(chunk)) callback();
         else out.once('drain', () => callback());
       },
     });
@@ -357,7 +325,8 @@ export class FtpDriver implements StorageDriver {
       stop();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    // The consumer went away before the end: RETR is abandoned with its connection.
+    // The consumer went away before the end (core cut the range it asked): RETR is abandoned
+    // with its connection.
     out.once('close', () => {
       if (!settled && !out.writableFinished) stop();
     });
@@ -365,7 +334,7 @@ export class FtpDriver implements StorageDriver {
       () => {
         settled = true;
         signal?.removeEventListener('abort', onAbort);
-        if (!stoppedEarly) out.end();
+        out.end();
         lease.release();
         markStarted();
       },
@@ -374,8 +343,7 @@ export class FtpDriver implements StorageDriver {
         signal?.removeEventListener('abort', onAbort);
         lease.release(true);
         if (!delivered) failStart(signal?.aborted ? signal.reason : error);
-        else if (!stoppedEarly && !out.destroyed)
-          out.destroy(ftpError(error, this.#what('reading', path)) as Error);
+        else if (!out.destroyed) out.destroy(ftpError(error, this.#what('reading', path)) as Error);
       },
     );
     return started;
@@ -459,50 +427,46 @@ export class FtpDriver implements StorageDriver {
 
   async delete(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
+    const use = <T>(fn: (connection: FtpConnection) => Promise<T>) =>
+      this.#files.use(fn, signalOption(options));
     try {
-      const tree = await this.#files.use(async (connection) => {
-        const info = await this.#statPath(connection, path);
-        if (!info) return undefined;
-        if (!info.isDir) {
-          await this.#remove(connection, path);
-          return undefined;
-        }
-        // Collect the tree first (MLSD needs a data connection per directory), then remove.
-        const files: string[] = [];
-        const dirs: string[] = [];
-        const walk = async (dir: string) => {
-          const listed = (await this.#listDir(connection, dir)) ?? [];
-          for (const file of listed) {
-            if (file.name === '.' || file.name === '..' || file.name.includes('/')) continue;
-            const child = posix.join(dir, file.name);
-            if (file.isDirectory) {
-              await walk(child);
-              dirs.push(child);
-            } else files.push(child);
-          }
-        };
-        await walk(path);
-        return { files, dirs };
-      }, signalOption(options));
-      if (!tree) return;
-      // Every connection of the pool removes files: one DELE per file is a round trip each.
-      await forEachLimited(tree.files, this.#settings.maxConnections, (file) =>
-        this.pool.use((connection) => this.#remove(connection, file), signalOption(options)),
+      const info = await use((connection) => this.#statPath(connection, path));
+      if (!info?.isDir) {
+        if (info) await use((connection) => this.#remove(connection, path));
+        return;
+      }
+      // The tree is listed first (MLSD needs a data connection per directory); every connection
+      // of the pool then removes files, one DELE a round trip each.
+      await removeFileTree(
+        path,
+        {
+          list: (dir) =>
+            use(async (connection) =>
+              ((await this.#listDir(connection, dir)) ?? []).map((f) => ({
+                name: f.name,
+                isDir: f.isDirectory,
+              })),
+            ),
+          removeFile: (file) => use((connection) => this.#remove(connection, file)),
+          removeDir: (dir) => use((connection) => this.#removeDir(connection, dir)),
+        },
+        { concurrency: this.#settings.maxConnections, signal: options.signal },
       );
-      await this.pool.use(async (connection) => {
-        // Children come before their parents in `dirs`; the root of the repository stays.
-        for (const dir of key === '' ? tree.dirs : [...tree.dirs, path]) {
-          try {
-            await connection.client.send(`RMD ${dir}`);
-          } catch (error) {
-            if (!(error instanceof FTPError) || (await this.#statPath(connection, dir))) throw error;
-          }
-        }
-      }, signalOption(options));
+      // The root of the repository stays.
+      if (key !== '') await use((connection) => this.#removeDir(connection, path));
     } catch (error) {
       throw ftpError(error, this.#what('deleting', path));
     } finally {
       this.#forgetDirs(path);
+    }
+  }
+
+  /** RMD that treats an already missing directory as removed. */
+  async #removeDir(connection: FtpConnection, path: string): Promise<void> {
+    try {
+      await connection.client.send(`RMD ${path}`);
+    } catch (error) {
+      if (!(error instanceof FTPError) || (await this.#statPath(connection, path))) throw error;
     }
   }
 

@@ -1,5 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { ArtifactsError, type ArtifactUri, defineSettings, type OptionsOf } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type ArtifactUri,
+  booleanWord,
+  defineSettings,
+  type OptionsOf,
+} from '@artifacts/core';
 
 /** Everything needed to open a connection, resolved once per repository. */
 export interface FtpSettings {
@@ -22,28 +28,23 @@ export interface FtpSettings {
 const TLS_MODES = ['none', 'explicit', 'implicit'] as const;
 /** How the FTP control and data connections are protected. */
 export type FtpTlsMode = (typeof TLS_MODES)[number];
-const BOOLEAN_WORDS: Record<string, FtpTlsMode> = {
-  true: 'explicit',
-  '1': 'explicit',
-  yes: 'explicit',
-  on: 'explicit',
-  false: 'none',
-  '0': 'none',
-  no: 'none',
-  off: 'none',
-};
 
 /** A TLS mode, or a boolean (true = explicit); the variable also takes the boolean words. */
 function tlsMode(value: FtpTlsMode | boolean, from: string): FtpTlsMode {
-  if (value === true) return 'explicit';
-  if (value === false) return 'none';
   const text = typeof value === 'string' ? value.toLowerCase() : undefined;
-  const mode = TLS_MODES.find((m) => m === text) ?? (text === undefined ? undefined : BOOLEAN_WORDS[text]);
-  if (mode === undefined || (!from.startsWith('environment') && !TLS_MODES.includes(value as FtpTlsMode)))
+  const mode = TLS_MODES.find((m) => m === text);
+  if (mode && (from.startsWith('environment') || mode === value)) return mode;
+  const flag =
+    typeof value === 'boolean'
+      ? value
+      : text && from.startsWith('environment')
+        ? booleanWord(text)
+        : undefined;
+  if (flag === undefined)
     throw ArtifactsError.invalidArgument(
       `${from} must be 'none', 'explicit' or 'implicit', got ${String(value)}`,
     );
-  return mode;
+  return flag ? 'explicit' : 'none';
 }
 
 function caList(value: string | Uint8Array | readonly (string | Uint8Array)[]): (string | Buffer)[] {

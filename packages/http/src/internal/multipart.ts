@@ -1,5 +1,11 @@
 import type { Readable } from 'node:stream';
-import { ArtifactsError, chunkedUpload, type PartLimits, type PartRequest } from '@artifacts/core';
+import {
+  ArtifactsError,
+  chunkedUpload,
+  type PartLimits,
+  type PartRequest,
+  type RequestRetry,
+} from '@artifacts/core';
 import { multipartUrl } from '../endpoint.js';
 import { discard, type HttpClient } from './client.js';
 
@@ -29,7 +35,9 @@ export interface MultipartRequest {
   concurrency: number;
   /** Bound on each stall of each part's PUT, ms (core's chunked-upload engine). */
   timeoutMs?: number | undefined;
-  /** Attempts per part, the first included. */
+  /** The retry layer's policy for each part (core's `RequestRetry`). */
+  retry?: RequestRetry | undefined;
+  /** Attempts per part without `retry`, the first included. */
   maxAttempts?: number | undefined;
   onActivity?: (() => void) | undefined;
   signal?: AbortSignal;
@@ -120,6 +128,7 @@ export async function uploadMultipart(client: HttpClient, request: MultipartRequ
       limits: SERVER_LIMITS,
       size: request.size,
       timeoutMs: request.timeoutMs,
+      retry: request.retry,
       maxAttempts: request.maxAttempts,
       signal: request.signal,
       onActivity: request.onActivity,
