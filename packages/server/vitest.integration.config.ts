@@ -1,3 +1,5 @@
 import { integrationConfig } from '@artifacts/integration/vitest';
 
-export default integrationConfig(['s3', 'azure', 'mlflow'], { test: { setupFiles: ['test/setup.ts'] } });
+export default integrationConfig(['s3', 'azure', 'gcs', 'ftp', 'sftp', 'hdfs', 'mlflow'], {
+  test: { setupFiles: ['test/setup.ts'] },
+});

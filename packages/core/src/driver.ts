@@ -87,7 +87,9 @@ export interface DriverEntry {
 }
 
 export interface DriverStat extends DriverEntry {
+  /** The same as a read of this version reports (`DriverReadResult.lastModified`). */
   lastModified?: Date;
+  /** The version a read pins to, as a read reports it (`DriverReadResult.etag`): one validator for both. */
   etag?: string;
   contentType?: string;
   checksum?: Checksum;
@@ -139,6 +141,8 @@ export interface DriverReadResult {
   contentType?: string;
   /** The version the bytes are from (the ETag, or the store's generation), when the store named one. */
   etag?: string;
+  /** When that version was written, as `stat` reports it. */
+  lastModified?: Date;
 }
 
 export interface ReadToFileOptions extends OperationOptions, EngineRetryOptions {

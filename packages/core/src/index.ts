@@ -104,7 +104,7 @@ export { withTimeout } from './layers/timeout.js';
 export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
 export type { ListPage } from './object-store.js';
-export { listPages, ObjectNames, parseContentRange } from './object-store.js';
+export { listPages, ObjectNames, parseContentRange, parseHttpDate } from './object-store.js';
 export type { ListedObject, ObjectListing, ObjectListRequest } from './object-tree.js';
 export { mappedCalls, ObjectTree } from './object-tree.js';
 export type { RepositoryOptions } from './open.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
-import { listPages, ObjectNames, parseContentRange } from './object-store.js';
+import { listPages, ObjectNames, parseContentRange, parseHttpDate } from './object-store.js';
 
 describe('ObjectNames', () => {
   it('maps keys under a root to object names and back', () => {
@@ -86,5 +86,13 @@ describe('parseContentRange', () => {
     expect(parseContentRange('bytes 5-9/*')).toEqual({ start: 5, end: 9, total: undefined });
     expect(parseContentRange(undefined)).toBeUndefined();
     expect(parseContentRange('bytes */1234')).toBeUndefined();
+  });
+});
+
+describe('parseHttpDate', () => {
+  it('reads an HTTP date, and nothing from a missing or broken header', () => {
+    expect(parseHttpDate('Mon, 30 Nov 2026 14:32:47 GMT')).toEqual(new Date('2026-11-30T14:32:47Z'));
+    expect(parseHttpDate(undefined)).toBeUndefined();
+    expect(parseHttpDate('not a date')).toBeUndefined();
   });
 });

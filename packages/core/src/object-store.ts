@@ -51,6 +51,12 @@ export async function* listPages<P>(
   } while (token);
 }
 
+/** The date an HTTP date header (`Last-Modified`) names; undefined when there is none or it is no date. */
+export function parseHttpDate(value: string | undefined): Date | undefined {
+  const time = value === undefined ? Number.NaN : Date.parse(value);
+  return Number.isNaN(time) ? undefined : new Date(time);
+}
+
 /**
  * The range a `Content-Range: bytes <start>-<end>/<total>` header names (`total` undefined for
  * `*`); undefined when there is none or it is not of that form.

@@ -56,8 +56,10 @@ export interface OpenInfo {
   /** Size of the whole object, when known. */
   totalSize?: number;
   contentType?: string;
-  /** The version the bytes are from (every later read pinned to it sees the same bytes), when known. */
+  /** The version the bytes are from (every later read pinned to it sees the same bytes), when known: `stat`'s `etag`. */
   etag?: string;
+  /** When that version was written, when known: `stat`'s `lastModified`. */
+  lastModified?: Date;
 }
 
 export interface WriteOptions extends TransferOptions {

@@ -313,9 +313,10 @@ async function download(
   if (withBody && header === undefined) {
     // The common case costs one storage call: the read itself says how long it is (a directory
     // or a missing key is not_found, as the driver contract says).
-    let size: number | undefined;
-    const stream = await storage(repo.openRead(key, { signal, onOpen: (info) => (size = info.size) }));
-    if (size !== undefined) reply.header('Content-Length', size);
+    let opened: OpenInfo = {};
+    const stream = await storage(repo.openRead(key, { signal, onOpen: (info) => (opened = info) }));
+    validators(reply, opened);
+    if (opened.size !== undefined) reply.header('Content-Length', opened.size);
     return reply.send(stream);
   }
 
@@ -330,10 +331,9 @@ async function download(
     });
   }
   const size = info.fileSize;
-  if (info.etag) reply.header('ETag', info.etag);
-  if (info.lastModified) reply.header('Last-Modified', info.lastModified.toUTCString());
+  const etag = validators(reply, info);
   let range: { start: number; end: number } | undefined;
-  if (header && size !== undefined && ifRangeMatches(request, info.etag, info.lastModified)) {
+  if (header && size !== undefined && ifRangeMatches(request, etag, info.lastModified)) {
     const parsed = rangeParser(size, header, { combine: true });
     if (parsed === -1) throw unsatisfiable(header, size);
     // A malformed header, another unit or several ranges: serve the whole file, which RFC 9110 allows.
@@ -391,13 +391,29 @@ async function rangedRead(
     if (total === undefined || size === undefined) return false;
     throw unsatisfiable(header, total);
   }
-  if (opened.etag) reply.header('ETag', opened.etag);
+  validators(reply, opened);
   reply
     .code(206)
     .header('Content-Range', `bytes ${start}-${start + size - 1}/${total}`)
     .header('Content-Length', size)
     .send(stream);
   return true;
+}
+
+/**
+ * ETag and Last-Modified of the version a reply serves. HEAD (a stat), a whole GET and a ranged GET
+ * (reads) name the same ones: core's `stat` reports the version a read pins to. A version that is no
+ * quoted entity tag (a GCS generation, an HDFS inode id) is quoted. Returns the ETag sent.
+ */
+function validators(
+  reply: FastifyReply,
+  version: { etag?: string | undefined; lastModified?: Date | undefined },
+): string | undefined {
+  const { etag, lastModified } = version;
+  const tag = etag && (/^(W\/)?".*"$/.test(etag) ? etag : JSON.stringify(etag));
+  if (tag) reply.header('ETag', tag);
+  if (lastModified) reply.header('Last-Modified', lastModified.toUTCString());
+  return tag;
 }
 
 function unsatisfiable(header: string, size: number): HttpError {

@@ -238,6 +238,7 @@ export class AzureBlobDriver implements StorageDriver {
             served: range ?? { start: 0, end: length - 1 },
             totalSize: total,
             pin: answer.etag,
+            lastModified: answer.lastModified,
             ...(whole ? { rangesHonoured: true } : {}),
             ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
             contentType: answer.contentType,

@@ -46,6 +46,8 @@ export interface RangeResponse {
   totalSize: number | undefined;
   /** The version these bytes belong to (ETag, generation, version id), when the store says. */
   pin?: string | undefined;
+  /** When that version was written, when the store says (the first answer's is reported). */
+  lastModified?: Date | undefined;
   /**
    * Later requests for other ranges will be served as asked. Default: the store served no more than
    * asked. A store that answered a Range with the whole object does not honour ranges: the engine
@@ -463,6 +465,7 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
     ...(whole && first.checksum ? { checksum: first.checksum } : {}),
     ...(first.contentType ? { contentType: first.contentType } : {}),
     ...(first.pin === undefined ? {} : { etag: first.pin }),
+    ...(first.lastModified === undefined ? {} : { lastModified: first.lastModified }),
   };
 }
 

@@ -232,6 +232,7 @@ export async function openReadStream(
     ...(result.totalSize === undefined ? {} : { totalSize: result.totalSize }),
     ...(result.contentType ? { contentType: result.contentType } : {}),
     ...(result.etag === undefined ? {} : { etag: result.etag }),
+    ...(result.lastModified === undefined ? {} : { lastModified: result.lastModified }),
   });
   const algorithm = result.checksum && !range ? result.checksum.algorithm : undefined;
   // The total-length check: the bytes the stream will deliver, when the store said, are all of them.

@@ -268,7 +268,10 @@ export class FtpDriver implements StorageDriver {
         // RETR from REST `start` serves the file to its end: core cuts the range asked out of it
         // (`served`) and stops reading after its last byte, which drops the connection mid-RETR.
         const served = { start, end: total === undefined ? Number.MAX_SAFE_INTEGER : total - 1 };
-        const known = total === undefined ? {} : { size: total - start, totalSize: total };
+        const known = {
+          ...(total === undefined ? {} : { size: total - start, totalSize: total }),
+          ...(info.modified ? { lastModified: info.modified } : {}),
+        };
         const out = new PassThrough({ highWaterMark: 1024 * 1024 });
         if (start === total) {
           lease.release();

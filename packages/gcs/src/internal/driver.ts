@@ -21,6 +21,7 @@ import {
   objectStoreCapabilities,
   type PresignCapability,
   parseContentRange,
+  parseHttpDate,
   type RangeSource,
   rangedReader,
   type StorageDriver,
@@ -186,6 +187,7 @@ export class GcsDriver implements StorageDriver {
             served: served ?? { start: 0, end: total - 1 },
             totalSize: total,
             pin: header(headers, 'x-goog-generation'),
+            lastModified: parseHttpDate(header(headers, 'last-modified')),
             ...(checksum ? { checksum } : {}),
             contentType: header(headers, 'content-type'),
           };
@@ -205,7 +207,8 @@ export class GcsDriver implements StorageDriver {
           isDir: false,
           size: Number(meta.size ?? 0),
           ...(meta.updated ? { lastModified: new Date(meta.updated) } : {}),
-          ...(meta.etag ? { etag: meta.etag } : {}),
+          // The version a read pins to (its generation), not GCS's etag: one validator for both.
+          ...(meta.generation ? { etag: String(meta.generation) } : {}),
           ...(meta.contentType ? { contentType: meta.contentType } : {}),
           ...(checksum ? { checksum } : {}),
         };

@@ -186,18 +186,26 @@ export class HdfsDriver implements StorageDriver {
     const path = this.#path(key);
     const what = `reading ${path} on ${this.label}`;
     let total = 0;
+    let lastModified: Date | undefined;
     return {
       readRange: async ({ start, end, pin, signal }) => {
         if (pin === undefined) {
           const status = await this.#status(path, signal, what);
           if (status?.type !== 'FILE') throw ArtifactsError.notFound(`${path} on ${this.label}`);
           total = status.length;
-          pin = status.fileId === undefined ? undefined : String(status.fileId);
+          pin = versionOf(status);
+          lastModified = modifiedOf(status);
         }
         const last = Math.min(end, total - 1);
         // OPEN refuses an offset at or past the end: an empty range needs no DataNode.
         if (start > last)
-          return { stream: Readable.from([]), served: { start, end: start - 1 }, totalSize: total, pin };
+          return {
+            stream: Readable.from([]),
+            served: { start, end: start - 1 },
+            totalSize: total,
+            pin,
+            lastModified,
+          };
         const source = pin === undefined ? path : `/.reserved/.inodes/${pin}`;
         const length = last - start + 1;
         const location = await this.client.redirect(
@@ -208,7 +216,7 @@ export class HdfsDriver implements StorageDriver {
           { signal, what },
         );
         const stream = await this.client.download(location, length, { signal, what });
-        return { stream, served: { start, end: last }, totalSize: total, pin };
+        return { stream, served: { start, end: last }, totalSize: total, pin, lastModified };
       },
     };
   }
@@ -242,7 +250,9 @@ export class HdfsDriver implements StorageDriver {
       key,
       isDir,
       ...(isDir ? {} : { size: status.length }),
-      ...(status.modificationTime ? { lastModified: new Date(status.modificationTime) } : {}),
+      ...(modifiedOf(status) ? { lastModified: modifiedOf(status) } : {}),
+      // The version a read pins to (the inode, which a replacing rename changes): one validator for both.
+      ...(isDir || versionOf(status) === undefined ? {} : { etag: versionOf(status) }),
     };
   }
 
@@ -351,4 +361,13 @@ export class HdfsDriver implements StorageDriver {
   async close(): Promise<void> {
     await this.client.close();
   }
+}
+
+/** The version of a file a read pins to: its inode id (a replacement is a new inode). */
+function versionOf(status: FileStatus): string | undefined {
+  return status.fileId === undefined ? undefined : String(status.fileId);
+}
+
+function modifiedOf(status: FileStatus): Date | undefined {
+  return status.modificationTime ? new Date(status.modificationTime) : undefined;
 }

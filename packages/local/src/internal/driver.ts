@@ -198,7 +198,9 @@ export class LocalDriver implements StorageDriver {
    * Opens the file `key` for reading, never through a link swapped in after resolution: the open
    * does not follow a final link (O_NOFOLLOW), and a link found there is resolved again, confined.
    */
-  async #openFile(key: string): Promise<{ handle: FileHandle; size: number; source: string }> {
+  async #openFile(
+    key: string,
+  ): Promise<{ handle: FileHandle; size: number; source: string; lastModified: Date }> {
     for (let attempt = 0; ; attempt++) {
       const opened = await this.#at(key, { followLast: true }, async ({ dir, name }) => {
         if (name === undefined) throw notFound(key);
@@ -215,7 +217,7 @@ export class LocalDriver implements StorageDriver {
           if (!info.isFile()) throw notFound(key);
           // The descriptor's own name in /proc reopens this very file, wherever its path now leads.
           const source = HELD_DESCRIPTORS ? `/proc/self/fd/${handle.fd}` : dir.path(name);
-          return { handle, size: Number(info.size), source };
+          return { handle, size: Number(info.size), source, lastModified: info.mtime };
         } catch (error) {
           await handle.close();
           throw error;
@@ -239,14 +241,14 @@ export class LocalDriver implements StorageDriver {
   }
 
   async #read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    const { handle, size: totalSize } = await this.#openFile(key);
+    const { handle, size: totalSize, lastModified } = await this.#openFile(key);
     const start = options.range?.start ?? 0;
     // An end beyond the last byte is clamped, as HTTP ranges are.
     const end = Math.min(options.range?.end ?? totalSize - 1, totalSize - 1);
     const size = Math.max(0, end - start + 1);
     if (size === 0) {
       await handle.close();
-      return { stream: Readable.from([]), size, totalSize };
+      return { stream: Readable.from([]), size, totalSize, lastModified };
     }
     const stream = handle.createReadStream({
       start,
@@ -254,7 +256,7 @@ export class LocalDriver implements StorageDriver {
       highWaterMark: this.#highWaterMark,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    return { stream, size, totalSize };
+    return { stream, size, totalSize, lastModified };
   }
 
   async #stat(key: string, _options: OperationOptions): Promise<DriverStat | undefined> {

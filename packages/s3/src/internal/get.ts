@@ -50,6 +50,7 @@ export function rangedGet(g: S3Get): RangeSource {
             served: { start: request.start, end: request.start - 1 },
             totalSize: info.size ?? 0,
             ...(info.etag ? { pin: info.etag } : {}),
+            lastModified: info.lastModified,
           };
         }
         throw g.error(error);
@@ -63,6 +64,7 @@ export function rangedGet(g: S3Get): RangeSource {
         served,
         totalSize: range ? range.total : length,
         pin: output.ETag,
+        lastModified: output.LastModified,
         ...(request.whole ? { rangesHonoured: true } : {}),
         ...(checksum ? { checksum } : {}),
         contentType: output.ContentType,

@@ -227,7 +227,7 @@ export class SftpDriver implements StorageDriver {
             signal.addEventListener('abort', onAbort, { once: true });
             stream.once('close', () => signal.removeEventListener('abort', onAbort));
           }
-          return { stream, size: end - start, totalSize: total };
+          return { stream, size: end - start, totalSize: total, lastModified: new Date(info.mtime * 1000) };
         },
         // Core's retry layer repeats an opening that failed on a broken connection, not the pool.
         { ...signalOf(options), retry: () => false },
