@@ -1,7 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cli } from './helpers.js';
+import { cli, tempDir } from './helpers.js';
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -52,6 +54,52 @@ describe('--verbose', () => {
     const plain = await cli(['ls', quiet.url], { env });
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stderr).not.toMatch(/retrying/);
+  });
+
+  it('names the file and the part (number and bytes) of a part retry of a download', async () => {
+    // 20 MiB through @artifacts/http: ranged GETs of 8 MiB; the second range fails once with 503.
+    const MiB = 1024 * 1024;
+    const body = Buffer.alloc(20 * MiB, 7);
+    const failed: string[] = [];
+    const server = createServer((req, res) => {
+      if (!req.url?.includes('/artifacts/model.bin')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({ files: [{ path: 'model.bin', is_dir: false, file_size: String(body.length) }] }),
+        );
+        return;
+      }
+      const [, from, to] = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '') ?? [];
+      const start = Number(from ?? 0);
+      const end = Math.min(Number(to ?? body.length - 1), body.length - 1);
+      if (start === 8 * MiB && failed.length === 0) {
+        failed.push(String(req.headers.range));
+        res.writeHead(503, { 'content-type': 'text/plain' });
+        res.end('busy');
+        return;
+      }
+      res.writeHead(206, {
+        etag: '"v1"',
+        'content-range': `bytes ${start}-${end}/${body.length}`,
+        'content-length': end - start + 1,
+      });
+      res.end(body.subarray(start, end + 1));
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const root = `http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`;
+    const dst = await tempDir();
+    const env = { MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: '0.01', MLFLOW_HTTP_REQUEST_BACKOFF_JITTER: '0' };
+    const result = await cli(['--verbose', 'download', `${root}/model.bin`, dst], { env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(failed).toEqual(['bytes=8388608-16777215']);
+    expect((await readFile(join(dst, 'model.bin'))).equals(body)).toBe(true);
+    const lines = result.stderr.split('\n').filter((line) => line.startsWith('artifacts: retrying'));
+    expect(lines, result.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^artifacts: retrying part 2 \(bytes 8388608–16777215\) of "model\.bin" in \d+ ms \(attempt 1 of \d+ failed: .*503/,
+    );
   });
 
   it('a dead server (connection refused, never answered) fails at once, with no retries', async () => {

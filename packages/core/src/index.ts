@@ -91,7 +91,7 @@ export type { Hasher } from './internal/checksum.js';
 export { crc32c, crcCombine, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
 export { withLimit } from './layers/limit.js';
-export type { RequestRetry, Retrier, RetryEvent, RetryOptions } from './layers/retry.js';
+export type { RequestRetry, Retrier, RetryEvent, RetryOptions, TransferPart } from './layers/retry.js';
 export {
   backoffDelayMs,
   createRetrier,

@@ -129,10 +129,19 @@ export function reportRetries(report: ((line: string) => void) | undefined): voi
   retryReporter = report;
 }
 
-/** What `--verbose` prints for one retry. */
+/**
+ * What `--verbose` prints for one retry: the call (`retrying list "run1" …`), or, for one part of a
+ * transfer the engine repeats on its own, the part and its bytes
+ * (`retrying part 3 (bytes 16777216–25165823) of "model.bin" in 2.1 s (attempt 1 of 5 failed: …)`).
+ */
 export function describeRetry(event: RetryEvent): string {
   const reason = event.error instanceof Error ? event.error.message : String(event.error);
-  return `retrying ${event.operation} ${JSON.stringify(event.key)} in ${event.delayMs} ms (attempt ${event.attempt} failed: ${reason})`;
+  const { part } = event;
+  const what = part
+    ? `part ${part.number} (bytes ${part.start}–${part.end >= Number.MAX_SAFE_INTEGER ? '' : part.end}) of ${JSON.stringify(event.key)}`
+    : `${event.operation} ${JSON.stringify(event.key)}`;
+  const wait = event.delayMs < 1000 ? `${event.delayMs} ms` : `${(event.delayMs / 1000).toFixed(1)} s`;
+  return `retrying ${what} in ${wait} (attempt ${event.attempt} of ${event.maxAttempts} failed: ${reason})`;
 }
 
 /** Options that make a repository report its retries (core's layer retries for every backend, http's too). */

@@ -139,6 +139,8 @@ export async function chunkedUpload<Part, Result>(
   let failure: unknown;
   let created = false;
   let partNumber = 0;
+  // Bytes handed to parts so far: where the next part starts.
+  let uploaded = 0;
 
   const request = (number: number, data: Buffer) => (context: RequestContext) =>
     ({ ...context, partNumber: number, data, body: () => bodyOf(data, context.touch) }) as PartRequest;
@@ -185,8 +187,14 @@ export async function chunkedUpload<Part, Result>(
     }
     const data = buffer.subarray(0, length);
     options.onData?.(data);
-    const task = runRequest(`${options.what}: part ${number}`, signal, policy, (context) =>
-      target.uploadPart(request(number, data)(context)),
+    const start = uploaded;
+    uploaded += length;
+    const task = runRequest(
+      `${options.what}: part ${number}`,
+      signal,
+      policy,
+      (context) => target.uploadPart(request(number, data)(context)),
+      { number, start, end: start + length - 1 },
     ).then(
       (part) => {
         parts.push({ number, part });

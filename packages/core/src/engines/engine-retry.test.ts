@@ -158,9 +158,14 @@ describe('engines: a part or a range is retried by the retry layer’s policy, n
     await expect(driver.write('a.bin', Readable.from([bytes(250)]), {})).rejects.toThrow('busy');
     // The policy's 3 attempts, not the repository's maxRetries (9) + 1, nor an engine default.
     expect(store.partAttempts.get(2)).toBe(3);
-    expect(events.map((e) => [e.operation, e.key, e.request, e.attempt, e.delayMs])).toEqual([
-      ['write', 'a.bin', 'uploading "a.bin": part 2', 1, 25],
-      ['write', 'a.bin', 'uploading "a.bin": part 2', 2, 45],
+    expect(events.map((e) => [e.operation, e.key, e.request, e.attempt, e.maxAttempts, e.delayMs])).toEqual([
+      ['write', 'a.bin', 'uploading "a.bin": part 2', 1, 3, 25],
+      ['write', 'a.bin', 'uploading "a.bin": part 2', 2, 3, 45],
+    ]);
+    // The part, by number and bytes, for a `--verbose` line.
+    expect(events.map((e) => e.part)).toEqual([
+      { number: 2, start: 100, end: 199 },
+      { number: 2, start: 100, end: 199 },
     ]);
     expect(store.objects.size).toBe(0);
   });
@@ -174,8 +179,8 @@ describe('engines: a part or a range is retried by the retry layer’s policy, n
     const driver = layered(store, { baseDelayMs: 1, jitterMs: 0, onRetry: (event) => events.push(event) });
     const read = await driver.read('b.bin', {});
     expect((await drain(read.stream)).equals(data)).toBe(true);
-    expect(events.map((e) => [e.operation, e.request, e.delayMs])).toEqual([
-      ['read', 'reading "b.bin": bytes 200-299', 70],
+    expect(events.map((e) => [e.operation, e.request, e.delayMs, e.part])).toEqual([
+      ['read', 'reading "b.bin": bytes 200-299', 70, { number: 3, start: 200, end: 299 }],
     ]);
   });
 
@@ -189,9 +194,9 @@ describe('engines: a part or a range is retried by the retry layer’s policy, n
     const path = join(dir, 'c.bin');
     await driver.readToFile!('c.bin', path, {});
     expect((await readFile(path)).equals(data)).toBe(true);
-    expect(events.map((e) => [e.operation, e.key, e.delayMs])).toEqual([
-      ['read', 'c.bin', 5],
-      ['read', 'c.bin', 10],
+    expect(events.map((e) => [e.operation, e.key, e.delayMs, e.part])).toEqual([
+      ['read', 'c.bin', 5, { number: 2, start: 100, end: 199 }],
+      ['read', 'c.bin', 10, { number: 2, start: 100, end: 199 }],
     ]);
   });
 

@@ -236,68 +236,75 @@ function readPart(
 ): Promise<void> {
   const length = part.end - part.start + 1;
   const what = `${options.what}: bytes ${part.start}-${part.end}`;
-  return runRequest(what, signal, policy, async (context) => {
-    const from = part.start + part.received;
-    let response: RangeResponse;
-    if (opened) {
-      response = opened;
-      opened = undefined;
-    } else {
-      response = await source.readRange({
-        ...context,
-        start: from,
-        end: part.end,
-        whole: false,
-        pin: plan.pin,
-      });
-      check(response, from, plan, options.what);
-    }
-    const { stream } = response;
-    // Errors while it is read reach the loop below; one after (a client's late abort of an answer
-    // already read, or left) must not go unhandled.
-    stream.on('error', () => undefined);
-    const onAbort = () => stream.destroy(context.signal.reason as Error);
-    if (context.signal.aborted) onAbort();
-    context.signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      // Bytes the store sent before the ones wanted (it served more than asked).
-      let skip = from - response.served.start;
-      for await (const raw of stream) {
-        context.touch();
-        let chunk = raw as Buffer;
-        if (skip > 0) {
-          const n = Math.min(skip, chunk.length);
-          skip -= n;
-          chunk = chunk.subarray(n);
-        }
-        const need = length - part.received;
-        const cut = chunk.length > need;
-        if (cut) chunk = chunk.subarray(0, need);
-        if (chunk.length > 0) {
-          const offset = part.start + part.received;
-          part.received += chunk.length;
-          await sink(chunk, offset, context.touch);
-        }
-        // The rest of this answer is not needed (it served more): stop reading it.
-        if (cut) break;
+  const named = { number: plan.parts.indexOf(part) + 1, start: part.start, end: part.end };
+  return runRequest(
+    what,
+    signal,
+    policy,
+    async (context) => {
+      const from = part.start + part.received;
+      let response: RangeResponse;
+      if (opened) {
+        response = opened;
+        opened = undefined;
+      } else {
+        response = await source.readRange({
+          ...context,
+          start: from,
+          end: part.end,
+          whole: false,
+          pin: plan.pin,
+        });
+        check(response, from, plan, options.what);
       }
-    } finally {
-      context.signal.removeEventListener('abort', onAbort);
-      if (!stream.readableEnded) discard(stream);
-      else stream.on('error', () => undefined);
-    }
-    if (part.open && part.received < length) {
-      part.end = part.start + part.received - 1;
-      return;
-    }
-    if (part.received !== length) {
-      throw new ArtifactsError(
-        'unavailable',
-        `${what}: the store sent ${part.received} of ${length} bytes and closed the response`,
-        { temporary: true },
-      );
-    }
-  });
+      const { stream } = response;
+      // Errors while it is read reach the loop below; one after (a client's late abort of an answer
+      // already read, or left) must not go unhandled.
+      stream.on('error', () => undefined);
+      const onAbort = () => stream.destroy(context.signal.reason as Error);
+      if (context.signal.aborted) onAbort();
+      context.signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        // Bytes the store sent before the ones wanted (it served more than asked).
+        let skip = from - response.served.start;
+        for await (const raw of stream) {
+          context.touch();
+          let chunk = raw as Buffer;
+          if (skip > 0) {
+            const n = Math.min(skip, chunk.length);
+            skip -= n;
+            chunk = chunk.subarray(n);
+          }
+          const need = length - part.received;
+          const cut = chunk.length > need;
+          if (cut) chunk = chunk.subarray(0, need);
+          if (chunk.length > 0) {
+            const offset = part.start + part.received;
+            part.received += chunk.length;
+            await sink(chunk, offset, context.touch);
+          }
+          // The rest of this answer is not needed (it served more): stop reading it.
+          if (cut) break;
+        }
+      } finally {
+        context.signal.removeEventListener('abort', onAbort);
+        if (!stream.readableEnded) discard(stream);
+        else stream.on('error', () => undefined);
+      }
+      if (part.open && part.received < length) {
+        part.end = part.start + part.received - 1;
+        return;
+      }
+      if (part.received !== length) {
+        throw new ArtifactsError(
+          'unavailable',
+          `${what}: the store sent ${part.received} of ${length} bytes and closed the response`,
+          { temporary: true },
+        );
+      }
+    },
+    named,
+  );
 }
 
 /** A later answer must be the same version, the same size, and start no later than asked. */

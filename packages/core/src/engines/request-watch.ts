@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { ArtifactsError, isAbortError } from '../errors.js';
-import { Attempts, type RequestRetry } from '../layers/retry.js';
+import { Attempts, type RequestRetry, type TransferPart } from '../layers/retry.js';
 
 /**
  * Bytes per chunk a part's body is handed to the client in: each one the client takes is progress.
@@ -45,6 +45,8 @@ export async function runRequest<T>(
   outer: AbortSignal,
   policy: RequestPolicy,
   request: (context: RequestContext) => Promise<T>,
+  /** The part of the file the request moves, named to `onRetry`. */
+  part?: TransferPart,
 ): Promise<T> {
   const ms = policy.timeoutMs;
   // A store that never answered any attempt gets no fresh timeout per attempt (the retry layer's rule).
@@ -92,7 +94,7 @@ export async function runRequest<T>(
       if (stalled) throw stalled;
       if (outer.aborted) throw isAbortError(error) ? error : (outer.reason ?? error);
       if (policy.retry) {
-        await policy.retry.again(what, attempt, error, attempts, outer);
+        await policy.retry.again(what, attempt, error, attempts, outer, part);
         continue;
       }
       attempts.failed(error);

@@ -26,6 +26,17 @@ export interface RetryEvent {
    * chunked upload, a range of a read: `uploading "a/b": part 3`); absent for a whole call.
    */
   request?: string;
+  /** The part of the file that request moves, when it is one part of a transfer. */
+  part?: TransferPart;
+  /** Attempts per call or request, the first included: `attempt` of this many failed. */
+  maxAttempts: number;
+}
+
+/** One part of a chunked upload or a ranged read: its number (from 1) and its bytes (`end` inclusive). */
+export interface TransferPart {
+  number: number;
+  start: number;
+  end: number;
 }
 
 export interface RetryOptions {
@@ -221,6 +232,7 @@ export interface Retrier {
     state: Attempts,
     signal: AbortSignal | undefined,
     request?: string,
+    part?: TransferPart,
   ): Promise<void>;
   /** This retrier as one driver call hands it to its engines (see `RequestRetry`). */
   forCall(operation: string, key: string): RequestRetry;
@@ -253,6 +265,7 @@ export interface RequestRetry {
     error: unknown,
     state: Attempts,
     signal?: AbortSignal,
+    part?: TransferPart,
   ): Promise<void>;
 }
 
@@ -272,7 +285,7 @@ export function createRetrier(options: RetryOptions = {}): Retrier {
   let budget = options.budget ?? 100;
   const full = budget;
 
-  const again: Retrier['again'] = async (operation, key, attempt, error, state, signal, request) => {
+  const again: Retrier['again'] = async (operation, key, attempt, error, state, signal, request, part) => {
     state.failed(error);
     if (signal?.aborted) throw error;
     if (state.expired())
@@ -291,15 +304,17 @@ export function createRetrier(options: RetryOptions = {}): Retrier {
       attempt,
       delayMs,
       error,
+      maxAttempts,
       ...(request === undefined ? {} : { request }),
+      ...(part === undefined ? {} : { part }),
     });
     await sleep(delayMs, signal);
   };
 
   function forCall(operation: string, key: string): RequestRetry {
     return {
-      again: (request, attempt, error, state, signal) =>
-        again(operation, key, attempt, error, state, signal, request),
+      again: (request, attempt, error, state, signal, part) =>
+        again(operation, key, attempt, error, state, signal, request, part),
     };
   }
 
