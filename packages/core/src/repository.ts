@@ -325,7 +325,7 @@ export class ArtifactRepository {
       multipart.create(key, {
         ...o,
         numParts,
-        ...(options.expiresInSeconds ? { expiresInSeconds: options.expiresInSeconds } : {}),
+        ...pickExpiry(options),
       }),
     );
   }
@@ -439,5 +439,5 @@ export class ArtifactRepository {
 }
 
 function pickExpiry(options: { expiresInSeconds?: number }): { expiresInSeconds?: number } {
-  return options.expiresInSeconds ? { expiresInSeconds: options.expiresInSeconds } : {};
+  return options.expiresInSeconds === undefined ? {} : { expiresInSeconds: options.expiresInSeconds };
 }

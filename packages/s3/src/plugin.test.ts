@@ -106,3 +106,34 @@ describe('s3 backend client configuration', () => {
     await none.close();
   });
 });
+
+describe("s3 presigned URL lifetime (core's presignSeconds)", () => {
+  it('lasts an hour by default, up to 7 days, and refuses anything else with a clear error', async () => {
+    vi.stubEnv('MLFLOW_S3_ENDPOINT_URL', 'http://127.0.0.1:9000');
+    const repo = await openRepository('s3://bucket/x', { credentials });
+    try {
+      const expires = async (expiresInSeconds?: number) =>
+        new URL(
+          await repo.presignedUrl('a.bin', 'GET', expiresInSeconds === undefined ? {} : { expiresInSeconds }),
+        ).searchParams.get('X-Amz-Expires');
+      expect(await expires()).toBe('3600');
+      expect(await expires(7 * 24 * 3600)).toBe('604800');
+      for (const bad of [0, 7 * 24 * 3600 + 1, 1.5]) {
+        await expect(repo.presignedUrl('a.bin', 'PUT', { expiresInSeconds: bad })).rejects.toMatchObject({
+          code: 'invalid_argument',
+          message: expect.stringMatching(
+            new RegExp(
+              `expiresInSeconds must be an integer between 1 and 604800 \\(7 days, the signing limit\\), got ${bad}`,
+            ),
+          ),
+        });
+      }
+      await expect(repo.createMultipartUpload('big.bin', 2, { expiresInSeconds: 0 })).rejects.toMatchObject({
+        code: 'invalid_argument',
+        message: expect.stringMatching(/expiresInSeconds/),
+      });
+    } finally {
+      await repo.close();
+    }
+  });
+});

@@ -7,6 +7,7 @@ import {
   type MultipartUpload,
   type OperationOptions,
   type PresignCapability,
+  presignSeconds,
 } from '@artifacts/core';
 import {
   AbortMultipartUploadCommand,
@@ -20,10 +21,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BuiltClient } from './client.js';
 import { s3ErrorCode } from './errors.js';
 import type { SseC, UploadExtraArgs } from './extra-args.js';
-import { DEFAULT_PRESIGN_EXPIRY_SECONDS } from './settings.js';
 
 /** S3's limit for SigV4 presigned URLs: 7 days. */
-const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
 // biome-ignore lint/suspicious/noExplicitAny: the SDK's command classes share no usable common type.
 export type AnyCommand = any;
@@ -57,7 +56,7 @@ export function presignedTransfers(t: PresignTarget): {
     options: OperationOptions & { numParts: number; expiresInSeconds?: number },
   ): Promise<MultipartUpload> {
     const Key = t.full(key);
-    const expiresIn = expiry(options.expiresInSeconds);
+    const expiresIn = presignSeconds(options.expiresInSeconds);
     // No ChecksumAlgorithm: the parts arrive as plain PUTs through presigned URLs, without one.
     const { ChecksumAlgorithm: _checksum, ...args } = t.uploadArgs;
     const created = await send<{ UploadId?: string }>(
@@ -151,7 +150,7 @@ export function presignedTransfers(t: PresignTarget): {
   ): Promise<string> {
     try {
       return await getSignedUrl(t.built.presignClient, command, {
-        expiresIn: expiry(options?.expiresInSeconds),
+        expiresIn: presignSeconds(options?.expiresInSeconds),
       });
     } catch (error) {
       throw t.error(error, key, 'presigning');
@@ -175,16 +174,6 @@ export function presignedTransfers(t: PresignTarget): {
         ),
     },
   };
-}
-
-function expiry(seconds: number | undefined): number {
-  const value = seconds ?? DEFAULT_PRESIGN_EXPIRY_SECONDS;
-  if (!Number.isInteger(value) || value < 1 || value > MAX_PRESIGN_SECONDS) {
-    throw ArtifactsError.invalidArgument(
-      `presigned URL expiry must be an integer between 1 and ${MAX_PRESIGN_SECONDS} seconds (7 days), got ${value}`,
-    );
-  }
-  return value;
 }
 
 /**

@@ -70,9 +70,15 @@ describe('resolveS3Config', () => {
     expect(() => resolveS3Config({})).toThrow(/MLFLOW_S3_ENDPOINT_URL must be an http/);
     vi.stubEnv('MLFLOW_S3_ENDPOINT_URL', 'not a url');
     expect(() => resolveS3Config({})).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+    expect(() => resolveS3Config({})).toThrow(/MLFLOW_S3_ENDPOINT_URL "not a url" is not a URL/);
     expect(() => resolveS3Config({ endpointUrl: 'http://key:secret@host:9000' })).toThrow(
-      /must not hold credentials/,
+      /option endpointUrl must not carry a query string or credentials; use AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY/,
     );
+    // Core's one endpoint check: a query string (a token) is refused too, a trailing slash dropped.
+    expect(() => resolveS3Config({ endpointUrl: 'http://host:9000/?X-Amz-Security-Token=t' })).toThrow(
+      /must not carry a query string/,
+    );
+    expect(resolveS3Config({ endpointUrl: 'http://host:9000/' }).endpointUrl).toBe('http://host:9000');
     try {
       resolveS3Config({ endpointUrl: 'http://key:supersecret@host:9000' });
     } catch (error) {

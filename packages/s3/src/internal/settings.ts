@@ -1,4 +1,4 @@
-import { ArtifactsError, defineSettings, type SettingsValues } from '@artifacts/core';
+import { ArtifactsError, checkEndpoint, defineSettings, type SettingsValues } from '@artifacts/core';
 import type { S3Credentials, S3CredentialsProvider } from '../options.js';
 import { parseUploadExtraArgs, type UploadExtraArgs } from './extra-args.js';
 
@@ -9,24 +9,9 @@ const MIN_PART_SIZE = 5 * MIB;
 const MAX_PART_SIZE = 5 * 1024 * MIB;
 /** The region used when neither an option, AWS_DEFAULT_REGION nor the SDK's chain names one. */
 export const DEFAULT_REGION = 'us-east-1';
-export const DEFAULT_PRESIGN_EXPIRY_SECONDS = 3600;
 
 function invalid(message: string): ArtifactsError {
   return ArtifactsError.invalidArgument(`@artifacts/s3: ${message}`);
-}
-
-function endpoint(value: unknown, from: string): string {
-  let url: URL;
-  try {
-    url = new URL(value as string);
-  } catch {
-    throw invalid(`${from} ${JSON.stringify(value)} is not a URL (expected e.g. http://127.0.0.1:9000)`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw invalid(`${from} must be an http:// or https:// URL, got ${JSON.stringify(url.protocol)}`);
-  if (url.username || url.password)
-    throw invalid(`${from} must not hold credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`);
-  return value as string;
 }
 
 function credentials(value: unknown): S3Credentials | S3CredentialsProvider {
@@ -53,7 +38,10 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     type: 'string',
     nonEmpty: true,
     env: 'MLFLOW_S3_ENDPOINT_URL',
-    parse: endpoint,
+    parse: (value, from) =>
+      checkEndpoint(value as string, from, {
+        credentialsHint: 'use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+      }),
     defaultText: 'none (AWS)',
     help: 'endpoint of an S3-compatible service, `http(s)://host[:port]`',
   },
