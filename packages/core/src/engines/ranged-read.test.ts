@@ -16,6 +16,7 @@ import {
   rangedRead,
   rangedReadToFile,
   sliceServed,
+  writeSizeFor,
 } from './ranged-read.js';
 
 function bytes(n: number, seed = 7): Buffer {
@@ -339,6 +340,17 @@ describe('rangedReadToFile', () => {
         }
         if (writeSize === 1) expect(writes.length).toBe(95);
       }
+    }
+  });
+
+  it('sizes its writes to the concurrency: 64–256 KiB, 4 MiB gathered and in flight in all', () => {
+    expect(writeSizeFor(1)).toBe(256 * 1024);
+    expect(writeSizeFor(4)).toBe(256 * 1024);
+    expect(writeSizeFor(16)).toBe(Math.floor((4 * 1024 * 1024) / 48));
+    expect(writeSizeFor(64)).toBe(64 * 1024);
+    for (const concurrency of [1, 4, 8, 16]) {
+      // Each part: one gathering and up to two writes in flight.
+      expect(3 * concurrency * writeSizeFor(concurrency)).toBeLessThanOrEqual(4 * 1024 * 1024);
     }
   });
 

@@ -123,17 +123,19 @@ const AHEAD_BYTES = 8 * 1024 * 1024;
 /**
  * Bytes a download's parts may hold in gathered chunks and writes in flight, together: each part
  * gathers its received chunks (socket reads, 16–64 KiB) into one positional `writev` of
- * `writeSize` bytes, sized so that `concurrency` parts, each with one write in flight and one
- * gathering, stay within this. Writing every chunk on its own cost a syscall, a promise and a
- * libuv request per 16–64 KiB.
+ * `writeSize` bytes, sized so that `concurrency` parts, each gathering one and with up to
+ * `WRITES_PER_PART` writes in flight, stay within this. Writing every chunk on its own cost a
+ * syscall, a promise and a libuv request per 16–64 KiB; a part never waits for its own write unless
+ * the download's writes are all in flight (waiting turned every chunk into a pause of the socket).
  */
-const WRITE_BUDGET = 16 * 1024 * 1024;
-const MAX_WRITE = 1024 * 1024;
+const WRITE_BUDGET = 4 * 1024 * 1024;
+const WRITES_PER_PART = 2;
+const MAX_WRITE = 256 * 1024;
 const MIN_WRITE = 64 * 1024;
 
 /** Bytes gathered per file write when the caller names none: the budget shared by the parts. */
 export function writeSizeFor(concurrency: number): number {
-  const share = Math.floor(WRITE_BUDGET / (2 * Math.max(1, concurrency)));
+  const share = Math.floor(WRITE_BUDGET / ((1 + WRITES_PER_PART) * Math.max(1, concurrency)));
   return Math.max(MIN_WRITE, Math.min(MAX_WRITE, share));
 }
 
@@ -479,7 +481,7 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
  * straight into `path` (the download's temporary file) as its bytes arrive — no reassembly through a
  * stream. Each part gathers the chunks it receives and writes them at their offset with one `writev`
  * per `writeSize` bytes; the gathered chunks and the writes in flight stay within `writeSize ×
- * 2 × concurrency` (16 MiB by default). When the store gives the whole object's checksum it is verified: a CRC is combined from
+ * 3 × concurrency` (4 MiB by default). When the store gives the whole object's checksum it is verified: a CRC is combined from
  * the parts' CRCs, any other digest is computed over the written file. The caller removes `path` on
  * failure.
  */
@@ -543,7 +545,7 @@ export async function rangedReadToFile(
       const { chunks, offset, bytes } = gathered;
       gathered.chunks = [];
       gathered.bytes = 0;
-      while (writing.size >= workers) await Promise.race(writing);
+      while (writing.size >= WRITES_PER_PART * workers) await Promise.race(writing);
       touch?.();
       if (failure !== undefined) throw failure;
       // A failed write fails the whole download, whenever it settles.
