@@ -539,7 +539,7 @@ export async function rangedReadToFile(
       chunks: Buffer[];
       bytes: number;
     }
-    /** Starts the write of what `gathered` holds; waits first while every part has one in flight. */
+    /** Starts the write of what `gathered` holds; waits first while the download has all its writes in flight. */
     const flush = async (gathered: Gathered, touch?: () => void) => {
       if (gathered.bytes === 0) return;
       const { chunks, offset, bytes } = gathered;
