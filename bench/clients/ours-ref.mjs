@@ -20,7 +20,9 @@ function build(rev, pkg, log) {
   const sha = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--verify', `${rev}^{commit}`], {
     encoding: 'utf8',
   }).trim();
-  const dir = join(cacheRoot, sha.slice(0, 12));
+  // One directory per revision and package: a build for another backend must not wipe this one
+  // while it runs (benches of several backends share the cache).
+  const dir = join(cacheRoot, `${sha.slice(0, 12)}-${pkg}`);
   const stamp = join(dir, `built-${pkg}`);
   if (existsSync(stamp)) return { sha, dir };
   log(`building @artifacts/${pkg} of ${rev} (${sha.slice(0, 12)}) in ${dir}…`);

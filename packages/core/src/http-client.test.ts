@@ -98,12 +98,16 @@ describe('HttpPool', () => {
     });
     servers.push(server);
     const p = pool(2);
-    const stallError = () => new Error('stalled');
-    await expect(p.request({ method: 'GET', url: `${url}/head`, stallMs: 100, stallError })).rejects.toThrow(
-      'stalled',
-    );
-    const answer = await p.request({ method: 'GET', url: `${url}/body`, stallMs: 100, stallError });
-    await expect(readBodyText(answer.body)).rejects.toThrow('stalled');
+    const stallMessage = (seconds: number) => `stalled ${seconds} s`;
+    await expect(
+      p.request({ method: 'GET', url: `${url}/head`, stallMs: 100, stallMessage }),
+    ).rejects.toMatchObject({
+      code: 'timeout',
+      temporary: true,
+      message: 'stalled 0.1 s',
+    });
+    const answer = await p.request({ method: 'GET', url: `${url}/body`, stallMs: 100, stallMessage });
+    await expect(readBodyText(answer.body)).rejects.toMatchObject({ code: 'timeout' });
   });
 
   it('honours an abort signal', async () => {

@@ -1,6 +1,7 @@
 import type { Agent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { ArtifactsError } from './errors.js';
 
 /**
  * The one lean HTTP request of the HTTP-speaking drivers (the MLflow proxy client, S3's data path):
@@ -28,12 +29,12 @@ export interface HttpExchange {
   url: string | URL;
   headers?: Record<string, string>;
   /** Bytes, or a stream (read without being destroyed when the request fails). */
-  body?: Buffer | Uint8Array | string | Readable;
-  signal?: AbortSignal;
+  body?: Buffer | Uint8Array | string | Readable | undefined;
+  signal?: AbortSignal | undefined;
   /** Bounds the wait for the answer and each pause of its body (the socket's idle timeout); 0 = none. */
   stallMs?: number;
-  /** The error a stall fails the exchange (and its body) with. */
-  stallError?: () => Error;
+  /** Names a stall, which fails the exchange (and its body) as a temporary `timeout`. */
+  stallMessage?: (seconds: number) => string;
   /** Counts a stream body's bytes as they are handed to the socket (bytes can be sent again). */
   sent?: { bytes: number };
 }
@@ -124,7 +125,9 @@ export class HttpPool {
       );
       if (stallMs && stallMs > 0) {
         req.setTimeout(stallMs, () => {
-          const error = exchange.stallError?.() ?? new Error(`nothing received for ${stallMs} ms`);
+          const seconds = stallMs / 1000;
+          const message = exchange.stallMessage?.(seconds) ?? `nothing received for ${seconds} s`;
+          const error = new ArtifactsError('timeout', message, { temporary: true });
           if (response) response.destroy(error);
           req.destroy(error);
         });

@@ -95,15 +95,11 @@ export class HttpClient {
         method,
         url,
         headers,
-        ...(options.body === undefined ? {} : { body: options.body }),
-        ...(options.signal ? { signal: options.signal } : {}),
+        body: options.body,
+        signal: options.signal,
         stallMs: this.#timeoutMs,
-        stallError: () =>
-          new ArtifactsError(
-            'timeout',
-            `${options.what} failed: ${redactUri(stripQuery(url))}: nothing received for ${this.#timeoutMs / 1000} s; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)`,
-            { temporary: true },
-          ),
+        stallMessage: (seconds) =>
+          `${options.what} failed: ${redactUri(stripQuery(url))}: nothing received for ${seconds} s; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)`,
         sent,
       });
       if (response.statusCode < 400) return response;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { ArtifactsError, type HttpAnswer, type HttpPool, readBodyText } from '@artifacts/core';
+import { type HttpAnswer, type HttpPool, readBodyText } from '@artifacts/core';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { XMLParser } from 'fast-xml-parser';
@@ -108,15 +108,11 @@ export class LeanS3 {
       method: request.method,
       url,
       headers,
-      ...(request.body === undefined ? {} : { body: request.body }),
-      ...(request.signal ? { signal: request.signal } : {}),
+      body: request.body,
+      signal: request.signal,
       stallMs: this.#stallMs,
-      stallError: () =>
-        new ArtifactsError(
-          'timeout',
-          `S3 request to ${this.#endpoint.origin}: nothing received for ${this.#stallMs / 1000} s (socketTimeoutMs)`,
-          { temporary: true },
-        ),
+      stallMessage: (seconds) =>
+        `S3 request to ${this.#endpoint.origin}: nothing received for ${seconds} s (socketTimeoutMs)`,
     });
     if (answer.statusCode < 300) return answer;
     throw await s3Failure(answer);
