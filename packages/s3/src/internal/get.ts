@@ -1,21 +1,22 @@
 import { Readable } from 'node:stream';
 import { ArtifactsError, type DriverStat, parseContentRange, type RangeSource } from '@artifacts/core';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { BuiltClient } from './client.js';
 import { httpStatus, s3ErrorCode } from './errors.js';
 import type { SseC } from './extra-args.js';
-import { checksumFields, type LeanS3, sseCHeaders } from './lean.js';
+import { checksumFields, sseCHeaders } from './lean.js';
 import { pickChecksum } from './upload.js';
 
 /** One object's reads: where it is, and what of the driver they need. */
 export interface S3Get {
-  client: S3Client;
+  /** The SDK client, and our own GET when the driver has one. */
+  built: Pick<BuiltClient, 'client' | 'lean'>;
   Bucket: string;
   Key: string;
   /** The artifact key (the object key relative to the repository root). */
   key: string;
   sseC: SseC;
-  /** Our own GET (else the SDK's), and whether a whole GET asks for the stored checksum. */
-  lean: LeanS3 | undefined;
+  /** Whether a whole GET asks for the object's stored checksum. */
   checksums: boolean;
   /** The driver's stat of the key (an unsatisfiable range: past the end, or an empty object). */
   stat(signal: AbortSignal): Promise<DriverStat | undefined>;
@@ -30,7 +31,8 @@ export interface S3Get {
  * (412) instead of mixing two versions.
  */
 export function rangedGet(g: S3Get): RangeSource {
-  const { client, Bucket, Key, lean } = g;
+  const { Bucket, Key } = g;
+  const { client, lean } = g.built;
   const sseC = lean ? sseCHeaders(g.sseC) : {};
   return {
     readRange: async (request) => {
