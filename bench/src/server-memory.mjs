@@ -2,7 +2,7 @@
 // destination, drives it with curl (separate processes, so the client's memory is not counted),
 // and prints RSS, heapUsed, external and arrayBuffers after a forced GC every `--every` transfers.
 // Run: pnpm build && pnpm exec node --expose-gc bench/src/server-memory.mjs [--mib 64] [--transfers 60]
-//      [--every 10] [--snapshot DIR]
+//      [--every 10] [--ranges K] [--parallel P] [--snapshot DIR]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     every: { type: 'string', default: '10' },
     snapshot: { type: 'string' },
     ranges: { type: 'string', default: '0' },
+    parallel: { type: 'string', default: '1' },
   },
 });
 if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc');
@@ -29,6 +30,9 @@ const every = Number(values.every);
 // --ranges K: download as our client does, 8 MiB ranges, K requests at a time (0: one plain GET).
 const ranges = Number(values.ranges);
 const RANGE = 8 * 1024 * 1024;
+// --parallel P: each transfer is P requests at once, on P names (P = 1: one request).
+const parallel = Number(values.parallel);
+const each = (fn) => Promise.all(Array.from({ length: parallel }, (_, j) => fn(j)));
 
 const work = mkdtempSync(join(tmpdir(), 'server-memory-'));
 const source = join(work, 'source.bin');
@@ -77,29 +81,31 @@ async function measure(label) {
 }
 
 console.log(
-  `server ${server.address.url}, ${mib} MiB file, ${transfers} transfers (upload, download alternating), curl clients, downloads ${ranges > 0 ? `in 8 MiB ranges, ${ranges} at a time` : 'one GET'}, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}`,
+  `server ${server.address.url}, ${mib} MiB file, ${transfers} transfers (upload, download alternating), curl clients, downloads ${ranges > 0 ? `in 8 MiB ranges, ${ranges} at a time` : 'one GET'}, ${parallel} request(s) per transfer, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}`,
 );
 await measure('start');
 if (values.snapshot) writeHeapSnapshot(join(values.snapshot, 'start.heapsnapshot'));
 let done = 0;
 const samples = [];
 for (let i = 0; done < transfers; i += 1) {
-  const name = `f${i % 4}.bin`;
-  await curl(['-T', source, `${base}/${name}`]);
+  const name = `f${i % 4}`;
+  await each((j) => curl(['-T', source, `${base}/${name}-${j}.bin`]));
   done += 1;
   if (done % every === 0) samples.push(await measure(`after ${done}`));
   if (done >= transfers) break;
-  if (ranges > 0) {
-    const starts = Array.from({ length: Math.ceil((mib * 1024 * 1024) / RANGE) }, (_, k) => k * RANGE);
-    const workers = Array.from({ length: ranges }, async () => {
-      for (let start = starts.shift(); start !== undefined; start = starts.shift()) {
-        await curl(['-r', `${start}-${start + RANGE - 1}`, '-o', '/dev/null', `${base}/${name}`]);
-      }
-    });
-    await Promise.all(workers);
-  } else {
-    await curl(['-o', join(work, 'down.bin'), `${base}/${name}`]);
-  }
+  await each(async (j) => {
+    if (ranges > 0) {
+      const starts = Array.from({ length: Math.ceil((mib * 1024 * 1024) / RANGE) }, (_, k) => k * RANGE);
+      const workers = Array.from({ length: ranges }, async () => {
+        for (let start = starts.shift(); start !== undefined; start = starts.shift()) {
+          await curl(['-r', `${start}-${start + RANGE - 1}`, '-o', '/dev/null', `${base}/${name}-${j}.bin`]);
+        }
+      });
+      await Promise.all(workers);
+    } else {
+      await curl(['-o', join(work, `down-${j}.bin`), `${base}/${name}-${j}.bin`]);
+    }
+  });
   done += 1;
   if (done % every === 0) samples.push(await measure(`after ${done}`));
   if (values.snapshot && done === Math.floor(transfers / 2))
