@@ -94,6 +94,8 @@ export {
   scrub,
   toArtifactsError,
 } from './errors.js';
+export type { HttpAnswer, HttpExchange, HttpPoolOptions, HttpTlsOptions } from './http-client.js';
+export { discardBody, HttpPool, headerString, nodeHttp, readBodyText } from './http-client.js';
 export type { Hasher } from './internal/checksum.js';
 export { crc32c, crcCombine, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
