@@ -1,5 +1,11 @@
 import { Readable } from 'node:stream';
-import { ArtifactsError, type DriverStat, parseContentRange, type RangeSource } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type DriverStat,
+  parseContentRange,
+  parseHttpDate,
+  type RangeSource,
+} from '@artifacts/core';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { BuiltClient } from './client.js';
 import { httpStatus, s3ErrorCode } from './errors.js';
@@ -58,6 +64,7 @@ export function rangedGet(g: S3Get): RangeSource {
             ContentLength: Number(h['content-length'] ?? 0),
             ContentRange: h['content-range'],
             ContentType: h['content-type'],
+            LastModified: parseHttpDate(h['last-modified']),
           };
         } else {
           const command = new GetObjectCommand({
@@ -110,6 +117,7 @@ interface GetOutput {
   ContentRange?: string | undefined;
   ContentType?: string | undefined;
   ETag?: string | undefined;
+  LastModified?: Date | undefined;
 }
 
 /**
