@@ -13,7 +13,8 @@ import { runCase } from './ours-lib.mjs';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'artifacts-it', 'bench-refs');
-const packageOf = (backend) => PACKAGES[{ azure: 'wasbs', gcs: 'gs', local: 'file' }[backend] ?? backend];
+const packageOf = (backend) =>
+  PACKAGES[{ azure: 'wasbs', gcs: 'gs', local: 'file', proxy: 'mlflow-artifacts' }[backend] ?? backend];
 
 /** The revision's core and backend package, built once (the directory is complete when `built` exists). */
 function build(rev, pkg, log) {
@@ -24,11 +25,17 @@ function build(rev, pkg, log) {
   const stamp = join(dir, `built-${pkg}`);
   if (existsSync(stamp)) return { sha, dir };
   log(`building @artifacts/${pkg} of ${rev} (${sha.slice(0, 12)}) in ${dir}…`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  execFileSync('sh', ['-c', `git -C "${repoRoot}" archive ${sha} | tar -x -C "${dir}"`], {
-    stdio: 'inherit',
-  });
+  // The revision's tree is extracted once and shared by every package built from it (another
+  // backend's build of the same revision may be in use by a run beside this one: never removed here).
+  const extracted = join(dir, '.extracted');
+  if (!existsSync(extracted)) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    execFileSync('sh', ['-c', `git -C "${repoRoot}" archive ${sha} | tar -x -C "${dir}"`], {
+      stdio: 'inherit',
+    });
+    writeFileSync(extracted, `${sha}\n`);
+  }
   const pnpm = (...args) => execFileSync('pnpm', args, { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   pnpm('install', '--frozen-lockfile', '--prefer-offline', '--filter', `@artifacts/${pkg}...`);
   pnpm('--filter', `@artifacts/${pkg}...`, 'run', 'build');
@@ -41,7 +48,7 @@ export function refClients(revs, log) {
   return revs.map((rev) => ({
     id: `ours@${rev}`,
     label: () => `ours (library) at ${rev}`,
-    backends: ['s3', 'azure', 'gcs', 'sftp', 'ftp', 'hdfs', 'local'],
+    backends: ['s3', 'azure', 'gcs', 'sftp', 'ftp', 'hdfs', 'local', 'proxy'],
     built: undefined,
     available(ctx) {
       try {

@@ -18,9 +18,20 @@ export async function startProxyServers({ destination, work, log, only }) {
     for (const s of servers) await s.stop().catch((e) => log(`stopping ${s.id}: ${e.message}`));
   };
   try {
-    if (!only || only.includes('ours')) {
+    // `ours` and any variant `ours[NAME=value;…]`: our server started with those environment
+    // variables (a setting's env, e.g. `ours[ARTIFACTS_LOCAL_HIGH_WATER_MARK=262144]`), measured
+    // beside the plain one in the same interleaved run.
+    const variants = (only ?? ['ours']).filter((name) => /^ours(\[.*\])?$/.test(name));
+    for (const [index, name] of variants.entries()) {
+      const extraEnv = Object.fromEntries(
+        (/^ours\[(.*)\]$/.exec(name)?.[1] ?? '')
+          .split(';')
+          .filter(Boolean)
+          .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+      );
+      const id = index === 0 && name === 'ours' ? 'ours' : `ours${index}`;
       const port = await freePort();
-      const logFile = join(work, 'logs', 'ours-server.log');
+      const logFile = join(work, 'logs', `${id}-server.log`);
       const proc = spawnLogged(
         process.execPath,
         [
@@ -35,11 +46,12 @@ export async function startProxyServers({ destination, work, log, only }) {
           '--allow-unauthenticated',
           '--no-access-log',
         ],
-        { logFile, cwd: work },
+        { logFile, cwd: work, extraEnv },
       );
       const url = `http://127.0.0.1:${port}`;
       const stop = () => killProcessGroup(proc.pid);
-      servers.push({ id: 'ours', label: 'our server', url, pid: proc.pid, stop });
+      const label = name === 'ours' ? 'our server' : `our server (${name.slice(5, -1)})`;
+      servers.push({ id, label, url, pid: proc.pid, stop });
       await waitForHttp(`${url}/health`, { proc, what: `artifacts serve on ${url}`, timeoutMs: 120_000 });
     }
     if (!only || only.includes('mlflow')) {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type ConnectionFactory, ConnectionPool } from './connection-pool.js';
+import { type ConnectionFactory, ConnectionLife, ConnectionPool, connectError } from './connection-pool.js';
 import { ArtifactsError } from './errors.js';
 
 interface FakeConnection {
   id: number;
   alive: boolean;
-  onDeath?: () => void;
+  life: ConnectionLife;
 }
 
 /** A factory whose connections are plain objects: the pool's bookkeeping is what is under test. */
@@ -18,7 +18,7 @@ function factory(options: { failCreate?: () => unknown; createDelayMs?: number }
       signal?.throwIfAborted();
       const failure = options.failCreate?.();
       if (failure) throw failure;
-      const connection = { id: made.length + 1, alive: true };
+      const connection = { id: made.length + 1, alive: true, life: new ConnectionLife() };
       made.push(connection);
       return connection;
     },
@@ -26,9 +26,7 @@ function factory(options: { failCreate?: () => unknown; createDelayMs?: number }
       connection.alive = false;
       destroyed.push(connection.id);
     },
-    watch(connection, onDeath) {
-      connection.onDeath = onDeath;
-    },
+    life: (connection) => connection.life,
     isConnectionError(error) {
       return (error as { code?: string }).code === 'ECONNRESET';
     },
@@ -165,7 +163,7 @@ describe('ConnectionPool', () => {
     const { f, made } = factory();
     const p = pool(f, 1);
     await p.use(async () => undefined);
-    made[0]!.onDeath!();
+    made[0]!.life.die();
     expect(await p.use(async (c) => c.id)).toBe(2);
   });
 
@@ -240,5 +238,111 @@ describe('ConnectionPool', () => {
     await p.close();
     expect(opening?.aborted).toBe(true);
     await expect(operation).rejects.toMatchObject({ code: 'failed_precondition' });
+  });
+});
+
+describe('ConnectionLife', () => {
+  it('dies once: watchers run in order exactly once, and a late watcher runs at once', () => {
+    const life = new ConnectionLife();
+    const calls: string[] = [];
+    life.watch(() => calls.push('pending requests'));
+    life.watch(() => calls.push('pool'));
+    expect(life.dead).toBe(false);
+    expect(life.die()).toBe(true);
+    expect(life.die()).toBe(false);
+    expect(life.dead).toBe(true);
+    life.watch(() => calls.push('late'));
+    expect(calls).toEqual(['pending requests', 'pool', 'late']);
+  });
+
+  it('the pool drops a connection the moment its life ends, even one in use, and never hands it out again', async () => {
+    const { f, made, destroyed } = factory();
+    const p = pool(f, 1);
+    const seen = await p.use(async (c) => {
+      c.life.die();
+      return c.id;
+    });
+    expect(seen).toBe(1);
+    expect(destroyed).toEqual([1]);
+    expect(p.size).toBe(0);
+    expect(await p.use(async (c) => c.id)).toBe(2);
+    expect(made).toHaveLength(2);
+  });
+
+  it('a connection the pool closes (idle timeout, broken, close()) is marked dead for its watchers', async () => {
+    const { f, made } = factory();
+    const p = pool(f, 2);
+    const heard: number[] = [];
+    await p.use(async (c) => c.life.watch(() => heard.push(c.id)));
+    await expect(
+      p.use(
+        async () => {
+          throw reset();
+        },
+        { retry: () => false },
+      ),
+    ).rejects.toThrow('reset');
+    expect(made[0]!.life.dead).toBe(true);
+    await p.use(async (c) => c.life.watch(() => heard.push(c.id)));
+    await p.close();
+    expect(made.map((c) => c.life.dead)).toEqual([true, true]);
+    expect(heard).toEqual([1, 2]);
+  });
+});
+
+describe('connectError', () => {
+  const target = { label: 'sftp://u@files:2222', host: 'files', port: 2222, username: 'u', timeoutMs: 5000 };
+  const errno = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+  it('names a port nobody listens on, and a host name that does not resolve', () => {
+    const refused = connectError(target, errno('ECONNREFUSED', 'connect ECONNREFUSED 10.0.0.1:2222'));
+    expect(refused).toMatchObject({
+      code: 'unavailable',
+      temporary: false,
+      context: { host: 'files', port: 2222, user: 'u', reason: 'connection_refused' },
+    });
+    expect(refused.message).toBe(
+      'cannot connect to sftp://u@files:2222: nothing accepts connections on files port 2222 (connect ECONNREFUSED 10.0.0.1:2222)',
+    );
+    const unknown = connectError(target, errno('ENOTFOUND', 'getaddrinfo ENOTFOUND files'));
+    expect(unknown).toMatchObject({ code: 'unavailable', context: { reason: 'unknown_host' } });
+    expect(unknown.message).toContain('the host name files does not resolve');
+  });
+
+  it('a connect that timed out is timeout, naming the limit', () => {
+    const error = connectError(target, new Error('Timed out while waiting for handshake'));
+    expect(error.code).toBe('timeout');
+    expect(error.message).toBe(
+      'connecting to sftp://u@files:2222 timed out after 5000 ms (Timed out while waiting for handshake)',
+    );
+    expect(connectError(target, errno('ETIMEDOUT', 'connect ETIMEDOUT')).code).toBe('timeout');
+  });
+
+  it('an untrusted TLS certificate is unauthenticated, with the hint for giving its CA', () => {
+    const error = connectError(
+      { ...target, caHint: 'give its CA with the caFile option' },
+      errno('SELF_SIGNED_CERT_IN_CHAIN', 'self-signed certificate in certificate chain'),
+    );
+    expect(error).toMatchObject({ code: 'unauthenticated', context: { reason: 'untrusted_certificate' } });
+    expect(error.message).toBe(
+      'the TLS certificate of sftp://u@files:2222 is not trusted (SELF_SIGNED_CERT_IN_CHAIN: self-signed certificate in certificate chain); give its CA with the caFile option',
+    );
+  });
+
+  it("takes the protocol's refusal as given, passes an ArtifactsError through, and calls anything else unavailable", () => {
+    const login = connectError(target, new Error('530 Login incorrect'), {
+      code: 'unauthenticated',
+      refused: 'the login',
+    });
+    expect(login).toMatchObject({
+      code: 'unauthenticated',
+      message: 'sftp://u@files:2222 refused the login: 530 Login incorrect',
+    });
+    expect(login.context).toEqual({ host: 'files', port: 2222, user: 'u' });
+    const verdict = new ArtifactsError('unauthenticated', 'host key verification failed');
+    expect(connectError(target, verdict)).toBe(verdict);
+    const other = connectError({ label: 'ftp://h', host: 'h', port: 21 }, new Error('strange'));
+    expect(other).toMatchObject({ code: 'unavailable', message: 'cannot connect to ftp://h: strange' });
+    expect(other.context).toEqual({ host: 'h', port: 21 });
   });
 });

@@ -1,16 +1,47 @@
-import { ArtifactsError } from './errors.js';
+import { ArtifactsError, type ArtifactsErrorCode } from './errors.js';
+
+/**
+ * Whether one pooled connection is still usable, and who must hear when it is not. A protocol's
+ * connection holds one: its factory calls `die` from the client's close and error events (a driver
+ * too, when it drops a connection itself), the pool watches it and drops the connection at once, and
+ * the protocol's requests in flight can watch it as well, to fail instead of hanging.
+ */
+export class ConnectionLife {
+  #dead = false;
+  readonly #watchers: Array<() => void> = [];
+
+  /** Set once the connection closed, failed or was dropped. */
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  /** Marks the connection dead and calls each watcher once, in order; true only for the first call. */
+  readonly die = (): boolean => {
+    if (this.#dead) return false;
+    this.#dead = true;
+    for (const watcher of this.#watchers.splice(0)) watcher();
+    return true;
+  };
+
+  /** Calls `onDeath` once when the connection dies: at once if it already has. */
+  watch(onDeath: () => void): void {
+    if (this.#dead) onDeath();
+    else this.#watchers.push(onDeath);
+  }
+}
 
 /** How the pool opens, checks and closes one kind of connection. */
 export interface ConnectionFactory<C> {
   /** Opens and authenticates a connection. Rejects when `signal` aborts. */
   create(signal?: AbortSignal): Promise<C>;
-  /** Closes a connection; never throws. */
+  /** Closes a connection (its life is already marked dead); never throws. */
   destroy(connection: C): Promise<void> | void;
   /**
-   * Calls `onDeath` once if the connection dies on its own (server restart, idle kill, network
-   * reset), so that the pool never hands out a connection it already knows to be dead.
+   * The connection's life, which the factory ends when the connection dies on its own (server
+   * restart, idle kill, network reset), so that the pool never hands out a connection it already
+   * knows to be dead.
    */
-  watch(connection: C, onDeath: () => void): void;
+  life(connection: C): ConnectionLife;
   /** True when `error` means the connection itself is unusable (not just this one request). */
   isConnectionError(error: unknown): boolean;
   /**
@@ -220,7 +251,7 @@ export class ConnectionPool<C> {
         this.#entries.push(entry);
         this.openedConnections++;
         this.peakConnections = Math.max(this.peakConnections, this.#entries.length);
-        this.#factory.watch(connection, () => this.#kill(entry));
+        this.#factory.life(connection).watch(() => this.#kill(entry));
         if (waiter.signal?.aborted) {
           this.#idle(entry);
         } else {
@@ -267,6 +298,7 @@ export class ConnectionPool<C> {
     entry.dead = true;
     if (entry.idleTimer) clearTimeout(entry.idleTimer);
     try {
+      this.#factory.life(entry.connection).die();
       await this.#factory.destroy(entry.connection);
     } catch {
       // Closing a connection that is already gone is not worth reporting.
@@ -287,4 +319,87 @@ export class ConnectionPool<C> {
 
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}
+
+/** The server a pool connects to, as `connectError` names it (a backend's settings fit). */
+export interface ConnectTarget {
+  /** Names the server in messages (`sftp://user@host:2222`); never holds a password. */
+  label: string;
+  host: string;
+  port: number;
+  username?: string | undefined;
+  /** The connect timeout, named when connecting timed out. */
+  timeoutMs?: number | undefined;
+  /** Where to give the CA of a server whose TLS certificate is not trusted (option, variable). */
+  caHint?: string | undefined;
+}
+
+/** What only the protocol can tell about a failed connect: the server answered, and refused. */
+export interface ConnectRefusal {
+  code: ArtifactsErrorCode;
+  /** What it refused: `the login`, `authentication (tried: password)`, `the sftp subsystem`. */
+  refused: string;
+  /** A machine-readable reason for `context.reason`. */
+  reason?: string;
+}
+
+const UNTRUSTED_CERTIFICATE =
+  /^(?:DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(?:_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_UNTRUSTED|CERT_REJECTED|ERR_TLS_CERT_ALTNAME_INVALID|CERT_SIGNATURE_FAILURE|INVALID_CA)$/;
+
+/** The TLS library's code when `error` says the peer's certificate is not trusted (Node's verify codes). */
+export function untrustedCertificateCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && UNTRUSTED_CERTIFICATE.test(code) ? code : undefined;
+}
+
+/**
+ * A failure to open a pooled connection as an ArtifactsError, one wording for every protocol:
+ * `refusal` when the server answered and said no (wrong login: `unauthenticated`); else an untrusted
+ * TLS certificate is `unauthenticated` with `target.caHint`, a name that does not resolve or a port
+ * nobody listens on is `unavailable` saying so, a connect that timed out is `timeout`, anything else
+ * `unavailable`. An ArtifactsError (a host-key verdict) passes through. None is
+ * `temporary`: a server that is not there is not worth core's retries (the pool's next operation
+ * tries a new connection anyway). `context` names host, port and user, never a password.
+ */
+export function connectError(
+  target: ConnectTarget,
+  error: unknown,
+  refusal?: ConnectRefusal,
+): ArtifactsError {
+  if (ArtifactsError.is(error)) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  const context: Record<string, unknown> = { host: target.host, port: target.port };
+  if (target.username !== undefined) context.user = target.username;
+  const fail = (code: ArtifactsErrorCode, message: string, reason?: string) =>
+    new ArtifactsError(code, message, { cause: error, context: reason ? { ...context, reason } : context });
+  if (refusal)
+    return fail(refusal.code, `${target.label} refused ${refusal.refused}: ${detail}`, refusal.reason);
+  const certificate = untrustedCertificateCode(error);
+  if (certificate) {
+    return fail(
+      'unauthenticated',
+      `the TLS certificate of ${target.label} is not trusted (${certificate}: ${detail})${target.caHint ? `; ${target.caHint}` : ''}`,
+      'untrusted_certificate',
+    );
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return fail(
+      'unavailable',
+      `cannot connect to ${target.label}: the host name ${target.host} does not resolve (${detail})`,
+      'unknown_host',
+    );
+  }
+  if (code === 'ECONNREFUSED') {
+    return fail(
+      'unavailable',
+      `cannot connect to ${target.label}: nothing accepts connections on ${target.host} port ${target.port} (${detail})`,
+      'connection_refused',
+    );
+  }
+  if (code === 'ETIMEDOUT' || /timed? ?out/i.test(detail)) {
+    const after = target.timeoutMs === undefined ? '' : ` after ${target.timeoutMs} ms`;
+    return fail('timeout', `connecting to ${target.label} timed out${after} (${detail})`);
+  }
+  return fail('unavailable', `cannot connect to ${target.label}: ${detail}`);
 }

@@ -18,11 +18,18 @@ export {
 } from './config.js';
 export type {
   ConnectionFactory,
+  ConnectRefusal,
+  ConnectTarget,
   Lease,
   PoolOptions,
   UseOptions as PoolUseOptions,
 } from './connection-pool.js';
-export { ConnectionPool } from './connection-pool.js';
+export {
+  ConnectionLife,
+  ConnectionPool,
+  connectError,
+  untrustedCertificateCode,
+} from './connection-pool.js';
 export type { ArtifactCopy, CopyEndpoint, CopyOptions, CopyPlanOptions, CopyResult } from './copy.js';
 export { copyArtifacts, copyFiles, planCopy } from './copy.js';
 export { DELETE_BATCH, deleteTree, forEachLimited } from './delete.js';
@@ -87,6 +94,8 @@ export {
   scrub,
   toArtifactsError,
 } from './errors.js';
+export type { HttpAnswer, HttpExchange, HttpPoolOptions, HttpTlsOptions } from './http-client.js';
+export { discardBody, HttpPool, headerString, nodeHttp, readBodyText } from './http-client.js';
 export type { Hasher } from './internal/checksum.js';
 export { crc32c, crcCombine, createHasher } from './internal/checksum.js';
 export type { WriteBody } from './internal/streams.js';
@@ -132,7 +141,7 @@ export type {
   Settings,
   SettingsValues,
 } from './settings.js';
-export { closestName, defineSettings } from './settings.js';
+export { closestName, connectionPoolSettings, defineSettings } from './settings.js';
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { StoreFailure } from './store-errors.js';
 export { firstLine, storeErrors } from './store-errors.js';

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ConnectionPool } from './connection-pool.js';
+import { ConnectionLife, ConnectionPool } from './connection-pool.js';
 import { ArtifactsError } from './errors.js';
 import {
   connectionErrorTest,
@@ -62,22 +62,20 @@ describe('fileProtocolError', () => {
 /** An in-memory file tree behind a pool of fake connections that can be killed. */
 function fixture() {
   const files = new Map<string, string>();
-  type Connection = { id: number; dead: boolean; onDeath?: () => void };
+  type Connection = { id: number; dead: boolean; life: ConnectionLife };
   const connections: Connection[] = [];
   const isConnectionError = connectionErrorTest({});
   const pool = new ConnectionPool(
     {
       create: async () => {
-        const connection: Connection = { id: connections.length, dead: false };
+        const connection: Connection = { id: connections.length, dead: false, life: new ConnectionLife() };
         connections.push(connection);
         return connection;
       },
       destroy: (connection) => {
         connection.dead = true;
       },
-      watch: (connection, onDeath) => {
-        connection.onDeath = onDeath;
-      },
+      life: (connection) => connection.life,
       isConnectionError,
     },
     { maxConnections: 2, operationsPerConnection: 1, idleTimeoutMs: 0, label: 'mem://' },
@@ -100,7 +98,7 @@ function fixture() {
       // As the drivers do: drop the connection, which the pool then hears of.
       abort: () => {
         connection.dead = true;
-        connection.onDeath?.();
+        connection.life.die();
       },
       write: async (temp) => {
         files.set(temp, content.slice(0, 2));

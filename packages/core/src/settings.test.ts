@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
-import { closestName, defineSettings, type OptionsOf } from './settings.js';
+import { closestName, connectionPoolSettings, defineSettings, type OptionsOf } from './settings.js';
 
 const settings = defineSettings('@artifacts/example', {
   blockSize: { type: 'integer', help: 'bytes per block', default: 4, min: 1, max: 64 },
@@ -175,5 +175,34 @@ describe('OptionsOf of custom settings', () => {
     }>();
     const options: Options = { size: 8, mode: 'b', parsed: 'auto' };
     expect(declared.resolve(options).values).toEqual({ size: 8, mode: 'b', parsed: 'auto' });
+  });
+});
+
+describe('connectionPoolSettings', () => {
+  const pooled = defineSettings('@artifacts/example', {
+    ...connectionPoolSettings('EXAMPLE', { connections: 'control connections', note: 'One transfer each' }),
+  });
+
+  it('declares maxConnections and idleTimeoutMs once, with the backend’s variables, defaults and bounds', () => {
+    expect(pooled.resolve({}, { env: {} }).values).toEqual({ maxConnections: 4, idleTimeoutMs: 60000 });
+    const fromEnv = pooled.resolve(
+      {},
+      { env: { EXAMPLE_MAX_CONNECTIONS: '2', EXAMPLE_IDLE_TIMEOUT_MS: '0' } },
+    );
+    expect(fromEnv.values).toEqual({ maxConnections: 2, idleTimeoutMs: 0 });
+    expect(() => pooled.resolve({ maxConnections: 0 }, { env: {} })).toThrow(/maxConnections/);
+    expect(() => pooled.resolve({}, { env: { EXAMPLE_IDLE_TIMEOUT_MS: '-1' } })).toThrow(
+      /EXAMPLE_IDLE_TIMEOUT_MS/,
+    );
+    expectTypeOf<OptionsOf<typeof pooled.specs>>().toEqualTypeOf<{
+      maxConnections?: number;
+      idleTimeoutMs?: number;
+    }>();
+  });
+
+  it('says in the README table what one connection is and what else the bound means', () => {
+    expect(pooled.markdownTable()).toContain(
+      '| `maxConnections` | `4` | `EXAMPLE_MAX_CONNECTIONS` | control connections open at once, at most; opened one at a time, only when needed. One transfer each |',
+    );
   });
 });

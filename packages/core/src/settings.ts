@@ -314,3 +314,29 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
     },
   };
 }
+
+/**
+ * The options of a connection pool (`ConnectionPool`), declared once for every backend that keeps
+ * one (FTP, SFTP): `maxConnections` (`<prefix>_MAX_CONNECTIONS`, default 4) and `idleTimeoutMs`
+ * (`<prefix>_IDLE_TIMEOUT_MS`, default 60 s). `connections` names what the pool holds ("SSH
+ * connections"); `note` adds what else the bound means for this protocol. Spread it into the
+ * backend's `defineSettings` declaration.
+ */
+export function connectionPoolSettings(prefix: string, text: { connections: string; note?: string }) {
+  return {
+    maxConnections: {
+      type: 'integer',
+      env: `${prefix}_MAX_CONNECTIONS`,
+      min: 1,
+      default: 4,
+      help: `${text.connections} open at once, at most; opened one at a time, only when needed${text.note ? `. ${text.note}` : ''}`,
+    },
+    idleTimeoutMs: {
+      type: 'integer',
+      env: `${prefix}_IDLE_TIMEOUT_MS`,
+      min: 0,
+      default: 60000,
+      help: 'an idle connection is closed after this long (servers drop idle sessions themselves); `0` keeps it until `repo.close()`',
+    },
+  } as const satisfies Record<string, SettingSpec<number>>;
+}

@@ -14,6 +14,7 @@ export const localSettings = defineSettings('@artifacts/local', {
   },
   highWaterMark: {
     type: 'integer',
+    env: 'ARTIFACTS_LOCAL_HIGH_WATER_MARK',
     min: 1,
     default: 1024 * 1024,
     defaultText: '`1048576` (1 MiB)',

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -215,6 +215,37 @@ describe('engines: a part or a range is retried by the retry layer’s policy, n
     await expect(driver.write('e.bin', Readable.from([bytes(150)]), {})).rejects.toThrow('no');
     expect(store.partAttempts.get(1)).toBe(1);
     expect(events).toEqual([]);
+  });
+
+  it('a download whose range fails after others were written leaves no file, partial or temporary', async () => {
+    let opened: EngineStore | undefined;
+    registerBackend({
+      name: 'engine-partial',
+      schemes: ['enginepartial'],
+      open: (_location, _options, context) => {
+        opened = new EngineStore(context);
+        return opened;
+      },
+    });
+    const repo = await openRepository('enginepartial://bucket/root', { maxRetries: 0, timeoutMs: -1 });
+    const dst = await mkdtemp(join(dir, 'partial-'));
+    try {
+      const data = bytes(1_000);
+      opened!.objects.set('g.bin', data);
+      // Ranges 0-499 reach the temporary file first (2 at a time); 500-599 fails for good.
+      opened!.failRange = (start) =>
+        start === 500 ? new ArtifactsError('permission_denied', 'denied') : undefined;
+      await expect(repo.downloadArtifacts('g.bin', dst)).rejects.toThrow('denied');
+      expect(opened!.rangeAttempts.get(400)).toBe(1);
+      expect(await readdir(dst)).toEqual([]);
+      // The same download with every range answered lands whole.
+      opened!.failRange = () => undefined;
+      const path = await repo.downloadArtifacts('g.bin', dst);
+      expect((await readFile(path)).equals(data)).toBe(true);
+      expect(await readdir(dst)).toEqual(['g.bin']);
+    } finally {
+      await repo.close();
+    }
   });
 
   it("openRepository: a driver's retryPolicy (http's MLflow schedule) governs its engine's parts", async () => {

@@ -16,6 +16,7 @@ import {
   rangedRead,
   rangedReadToFile,
   sliceServed,
+  writeSizeFor,
 } from './ranged-read.js';
 
 function bytes(n: number, seed = 7): Buffer {
@@ -312,6 +313,101 @@ describe('rangedReadToFile', () => {
       expect((await readFile(path)).equals(data)).toBe(true);
       expect(reported).toBe(95_000);
     }
+  });
+
+  it("gathers a part's chunks into fewer writes, each at its offset, across chunk boundaries", async () => {
+    // The store answers in 1,000-byte chunks; 10,000-byte parts. A write size that is not a multiple
+    // of the chunk (2,500: writes of 3,000 bytes) or of the part, one chunk (1), and one larger than
+    // a part (25,000) must all put every byte where it belongs, the CRC combined as before.
+    const data = bytes(95_000);
+    for (const writeSize of [1, 2_500, 4_000, 25_000]) {
+      for (const shape of [{}, { wholeFirst: true }, { ignoreRanges: true }]) {
+        const { source } = store(data, { ...shape, checksum: (d) => crcOf('crc32c', d) });
+        const path = target();
+        const writes: number[] = [];
+        const result = await rangedReadToFile(source, path, {
+          ...base,
+          writeSize,
+          onBytes: (n) => writes.push(n),
+        });
+        expect((await readFile(path)).equals(data)).toBe(true);
+        expect(result.size).toBe(95_000);
+        expect(writes.reduce((a, b) => a + b, 0)).toBe(95_000);
+        if (writeSize === 4_000 && !('ignoreRanges' in shape)) {
+          // 9 parts of 10,000 (4,000 + 4,000 + 2,000) and one of 5,000 (4,000 + 1,000): 29 writes,
+          // not one per chunk (95).
+          expect(writes.length).toBe(29);
+        }
+        if (writeSize === 1) expect(writes.length).toBe(95);
+      }
+    }
+  });
+
+  it('sizes its writes to the concurrency: 64–256 KiB, 4 MiB gathered and in flight in all', () => {
+    expect(writeSizeFor(1)).toBe(256 * 1024);
+    expect(writeSizeFor(4)).toBe(256 * 1024);
+    expect(writeSizeFor(16)).toBe(Math.floor((4 * 1024 * 1024) / 48));
+    expect(writeSizeFor(64)).toBe(64 * 1024);
+    for (const concurrency of [1, 4, 8, 16]) {
+      // Each part: one gathering and up to two writes in flight.
+      expect(3 * concurrency * writeSizeFor(concurrency)).toBeLessThanOrEqual(4 * 1024 * 1024);
+    }
+  });
+
+  it('writes a range that starts mid-chunk at its offset in the file', async () => {
+    const data = bytes(95_000);
+    const { source } = store(data);
+    const path = target();
+    const result = await rangedReadToFile(source, path, {
+      ...base,
+      range: { start: 1_234, end: 56_788 },
+      writeSize: 3_333,
+    });
+    expect(result.size).toBe(55_555);
+    expect((await readFile(path)).equals(data.subarray(1_234, 56_789))).toBe(true);
+  });
+
+  it('keeps what a short answer sent in its gathered chunks and resumes after it', async () => {
+    // The answer for 60,000- is cut after 2,500 bytes (chunks of 1,000, 1,000 and 500, none of
+    // them written yet at a write size of 4,000); the retry asks from 62,500 and its bytes join
+    // the same gathered run.
+    const data = bytes(95_000);
+    const resumed = store(data, {
+      behaviour: (request, attempt) =>
+        request.start === 60_000 && attempt === 1 ? { cutAfter: 2_500 } : 'ok',
+      checksum: (d) => crcOf('crc32', d),
+    });
+    const path = target();
+    const writes: number[] = [];
+    await rangedReadToFile(resumed.source, path, {
+      ...base,
+      writeSize: 4_000,
+      onBytes: (n) => writes.push(n),
+    });
+    expect((await readFile(path)).equals(data)).toBe(true);
+    expect(resumed.log.map((entry) => entry.start)).toContain(62_500);
+    expect(writes.reduce((a, b) => a + b, 0)).toBe(95_000);
+  });
+
+  it('fails on an answer shorter than its range and never reports the missing bytes written', async () => {
+    const data = bytes(95_000);
+    const short = store(data, {
+      // The range 30,000-39,999 sends 4,500 bytes, then nothing more on its retry.
+      behaviour: (request, attempt) =>
+        request.end === 39_999 ? { cutAfter: attempt === 1 ? 4_500 : 0 } : 'ok',
+    });
+    let reported = 0;
+    const error = await rangedReadToFile(short.source, target(), {
+      ...base,
+      maxAttempts: 2,
+      writeSize: 4_000,
+      onBytes: (n) => (reported += n),
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(short.log.filter((entry) => entry.end === 39_999).map((entry) => entry.start)).toEqual([
+      30_000, 34_500,
+    ]);
+    expect(reported).toBeLessThan(95_000);
   });
 
   it('verifies a digest that does not combine by reading the file back', async () => {

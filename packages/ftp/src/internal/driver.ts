@@ -62,10 +62,7 @@ function parseMlstTime(value: string): Date | undefined {
 
 /** Closes a connection now and tells the pool at once, so that no other operation is handed it. */
 function discard(connection: FtpConnection): void {
-  if (connection.dead) return;
-  connection.dead = true;
-  connection.client.close();
-  for (const callback of connection.onDeath.splice(0)) callback();
+  if (connection.life.die()) connection.client.close();
 }
 
 /** The pool's options for an operation: its signal, and no retry of the pool's own (core retries). */
@@ -210,7 +207,7 @@ export class FtpDriver implements StorageDriver {
           },
           rename: (temp) => this.#rename(connection, temp, target),
           remove: async (temp) => {
-            if ((!uploaded && body.readableDidRead) || connection.dead) {
+            if ((!uploaded && body.readableDidRead) || connection.life.dead) {
               // A transfer cut half-way leaves the control connection in an unknown state (a late
               // 226/426 reply): drop it; the temporary file goes over a fresh connection.
               discard(connection);

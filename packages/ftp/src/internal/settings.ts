@@ -3,6 +3,7 @@ import {
   ArtifactsError,
   type ArtifactUri,
   booleanWord,
+  connectionPoolSettings,
   defineSettings,
   type OptionsOf,
 } from '@artifacts/core';
@@ -95,26 +96,16 @@ export const ftpSettings = defineSettings('@artifacts/ftp', {
     default: true,
     help: '`false` accepts any certificate and host name: an attacker in the middle gets your password and your artifacts. Explicit opt-out only',
   },
-  maxConnections: {
-    type: 'integer',
-    env: 'ARTIFACTS_FTP_MAX_CONNECTIONS',
-    min: 1,
-    default: 4,
-    help: 'control connections open at once, at most; opened one at a time, only when needed. Each carries one command or transfer at a time, so this is also the number of concurrent transfers',
-  },
+  ...connectionPoolSettings('ARTIFACTS_FTP', {
+    connections: 'control connections',
+    note: 'Each carries one command or transfer at a time, so this is also the number of concurrent transfers',
+  }),
   socketTimeoutMs: {
     type: 'integer',
     env: 'ARTIFACTS_FTP_SOCKET_TIMEOUT_MS',
     min: 0,
     default: 30000,
     help: 'a control or data connection silent this long fails the operation (`0` = never)',
-  },
-  idleTimeoutMs: {
-    type: 'integer',
-    env: 'ARTIFACTS_FTP_IDLE_TIMEOUT_MS',
-    min: 0,
-    default: 60000,
-    help: 'an idle connection is closed after this long (servers drop idle sessions themselves); `0` keeps it until `repo.close()`',
   },
 });
 

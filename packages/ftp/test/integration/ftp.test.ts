@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -35,6 +36,18 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<Arti
   expect(ArtifactsError.is(error), `expected an ArtifactsError ${code}, got ${String(error)}`).toBe(true);
   expect((error as ArtifactsError).code, (error as Error).message).toBe(code);
   return error as ArtifactsError;
+}
+
+/** A local TCP port that nothing listens on (bound once by the system, then closed). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 const savedEnv = new Map<string, string | undefined>();
@@ -77,6 +90,16 @@ describe('authentication', () => {
     setEnv('ARTIFACTS_FTP_PASSWORD', password);
     const viaEnv = await open(u);
     expect(await text(await viaEnv.openRead('o.txt'))).toBe('option');
+  });
+
+  it('a port nobody listens on fails at once with unavailable, naming host and port (not retried)', async () => {
+    const closed = new URL(uri());
+    closed.port = String(await closedPort());
+    const repo = await open(closed.toString());
+    const error = await expectCode(repo.listArtifacts(), 'unavailable');
+    expect(error).toMatchObject({ temporary: false, context: { reason: 'connection_refused' } });
+    expect(error.message).toContain(`nothing accepts connections on ${closed.hostname} port ${closed.port}`);
+    expect(error.message).not.toContain(env('ARTIFACTS_IT_FTP_PASSWORD'));
   });
 
   it('refuses a wrong password with unauthenticated, without printing it', async () => {

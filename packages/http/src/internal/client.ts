@@ -1,17 +1,20 @@
 import { readFileSync } from 'node:fs';
-import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
   type ArtifactsErrorCode,
   codeForHttpStatus,
+  discardBody,
+  type HttpAnswer,
   type HttpErrorBody,
+  HttpPool,
+  headerString,
   isAbortError,
   isConnectionError,
   isTemporaryHttpStatus,
   parseHttpErrorBody,
   parseRetryAfter,
+  readBodyText,
   redactUri,
   scrub,
 } from '@artifacts/core';
@@ -20,11 +23,8 @@ import type { ResolvedHttpOptions } from './settings.js';
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
 /** A response below 400: its body is the caller's to read (or `discard`). */
-export interface Response {
-  statusCode: number;
-  headers: IncomingHttpHeaders;
-  body: IncomingMessage;
-}
+export type Response = HttpAnswer;
+export { headerString };
 
 export interface SendOptions {
   /** Bytes, or a stream (a `Readable` is read without being destroyed when the request fails). */
@@ -37,17 +37,6 @@ export interface SendOptions {
   oneShot?: boolean;
   /** What is being done, for error messages ("uploading artifact 'a/b'"). */
   what: string;
-}
-
-/** Connection failures that mean "nobody there" rather than "busy" or "restarting". */
-const NEVER_THERE = new Set(['ECONNREFUSED', 'ENOTFOUND']);
-
-function originOf(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return url;
-  }
 }
 
 function errorCodeOf(error: unknown): string | undefined {
@@ -64,24 +53,21 @@ function errorCodeOf(error: unknown): string | undefined {
 export class HttpClient {
   readonly secrets: string[];
   readonly #authorization: string | undefined;
-  readonly #connections: number;
   readonly #timeoutMs: number;
-  readonly #tls: { rejectUnauthorized?: boolean; ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
-  readonly #agents: { http?: HttpAgent; https?: HttpAgent } = {};
-  /** Origins that have answered at least once: only their refusals are worth retrying. */
-  readonly #answered = new Set<string>();
+  /** Core's keep-alive pool: one request per call, over `connections` sockets per protocol. */
+  readonly #pool: HttpPool;
 
   constructor(options: ResolvedHttpOptions, connections: number) {
-    this.#connections = connections;
     this.#timeoutMs = options.requestTimeoutMs;
-    if (options.insecureTls) this.#tls.rejectUnauthorized = false;
-    if (options.serverCertPath)
-      this.#tls.ca = readPem(options.serverCertPath, 'MLFLOW_TRACKING_SERVER_CERT_PATH');
+    const tls: { rejectUnauthorized?: boolean; ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+    if (options.insecureTls) tls.rejectUnauthorized = false;
+    if (options.serverCertPath) tls.ca = readPem(options.serverCertPath, 'MLFLOW_TRACKING_SERVER_CERT_PATH');
     if (options.clientCertPath) {
       const pem = readPem(options.clientCertPath, 'MLFLOW_TRACKING_CLIENT_CERT_PATH');
-      this.#tls.cert = pem;
-      this.#tls.key = pem;
+      tls.cert = pem;
+      tls.key = pem;
     }
+    this.#pool = new HttpPool({ connections, tls });
     this.secrets = [];
     if (options.token) {
       this.#authorization = `Bearer ${options.token}`;
@@ -105,8 +91,17 @@ export class HttpClient {
     if (options.credentials !== false && this.#authorization) headers.authorization = this.#authorization;
     let error: ArtifactsError;
     try {
-      const response = await this.#request(method, url, headers, options, sent);
-      this.#answered.add(originOf(url));
+      const response = await this.#pool.request({
+        method,
+        url,
+        headers,
+        body: options.body,
+        signal: options.signal,
+        stallMs: this.#timeoutMs,
+        stallMessage: (seconds) =>
+          `${options.what} failed: ${redactUri(stripQuery(url))}: nothing received for ${seconds} s; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)`,
+        sent,
+      });
       if (response.statusCode < 400) return response;
       error = await this.#statusError(response, url, options.what);
     } catch (caught) {
@@ -121,82 +116,10 @@ export class HttpClient {
     );
   }
 
-  #agent(https: boolean): HttpAgent {
-    const key = https ? 'https' : 'http';
-    const { Agent } = nodeHttp(https);
-    this.#agents[key] ??= new Agent({
-      keepAlive: true,
-      maxSockets: this.#connections,
-      ...(https ? this.#tls : {}),
-    });
-    return this.#agents[key];
-  }
-
-  /**
-   * One exchange. `MLFLOW_HTTP_REQUEST_TIMEOUT` bounds the wait for the answer and each pause of
-   * its body (the socket's idle timeout); a stream body is pumped with back-pressure and counted.
-   */
-  async #request(
-    method: Method,
-    url: string,
-    headers: Record<string, string>,
-    options: SendOptions,
-    sent: { bytes: number },
-  ): Promise<Response> {
-    const target = new URL(url);
-    const https = target.protocol === 'https:';
-    const { request } = nodeHttp(https);
-    const agent = this.#agent(https);
-    return new Promise((resolve, reject) => {
-      let response: IncomingMessage | undefined;
-      const req = request(
-        target,
-        { method, headers, agent, ...(options.signal ? { signal: options.signal } : {}) },
-        (res) => {
-          response = res;
-          resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
-        },
-      );
-      if (this.#timeoutMs > 0) {
-        req.setTimeout(this.#timeoutMs, () => {
-          const error = new ArtifactsError(
-            'timeout',
-            `${options.what} failed: ${redactUri(stripQuery(url))}: nothing received for ${this.#timeoutMs / 1000} s; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)`,
-            { temporary: true },
-          );
-          if (response) response.destroy(error);
-          req.destroy(error);
-        });
-      }
-      req.on('error', reject);
-      const body = options.body;
-      if (!(body instanceof Readable)) {
-        req.end(body);
-        return;
-      }
-      (async () => {
-        for await (const chunk of body.iterator({ destroyOnReturn: false })) {
-          if (req.destroyed) return;
-          sent.bytes += (chunk as Buffer).length;
-          if (!req.write(chunk)) {
-            await new Promise<void>((done) => {
-              const settle = () => {
-                req.off('drain', settle).off('close', settle);
-                done();
-              };
-              req.on('drain', settle).on('close', settle);
-            });
-          }
-        }
-        req.end();
-      })().catch((error: unknown) => req.destroy(error as Error));
-    });
-  }
-
   /** Sends a request and parses its JSON answer (`{}` for an empty one). */
   async json<T>(method: Method, url: string, options: SendOptions): Promise<T> {
     const response = await this.send(method, url, options);
-    const text = await readText(response.body);
+    const text = await readBodyText(response.body);
     if (text.trim() === '') return {} as T;
     try {
       return JSON.parse(text) as T;
@@ -235,7 +158,7 @@ export class HttpClient {
         : 'unavailable';
     // Nothing listening (or no such host) where nothing ever answered: a wrong URI or a server that
     // is down. Minutes of backoff help nobody; a host that did answer and now refuses is restarting.
-    const neverThere = NEVER_THERE.has(code ?? '') && !this.#answered.has(originOf(url));
+    const neverThere = this.#pool.neverThere(error, url);
     const message = error instanceof Error ? error.message : String(error);
     const hint = neverThere
       ? code === 'ECONNREFUSED'
@@ -255,20 +178,8 @@ export class HttpClient {
   }
 
   async close(): Promise<void> {
-    for (const agent of Object.values(this.#agents)) agent.destroy();
+    this.#pool.destroy();
   }
-}
-
-/**
- * node:http(s) as their CommonJS objects, on first use: an ES import builds the whole namespace,
- * whose lazy getters load Node's bundled undici (about 0.15 s of CPU and 9 MB in every process).
- */
-function nodeHttp(https: boolean): typeof import('node:http') {
-  return process.getBuiltinModule(https ? 'node:https' : 'node:http') as typeof import('node:http');
-}
-
-export function headerString(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** The server's error answer: its status, and MLflow's `{error_code, message}` or the page's text. */
@@ -278,29 +189,15 @@ export interface ServerError extends HttpErrorBody {
 
 /** Reads (at most 64 KiB of) an error answer and takes what it says from it (core's parser). */
 export async function readServerError(response: Response): Promise<ServerError> {
-  let text = '';
-  try {
-    for await (const chunk of response.body) {
-      text += Buffer.from(chunk as Uint8Array).toString('utf8');
-      if (text.length > 65_536) break;
-    }
-  } catch {
-    // A body cut short still leaves the status to report.
-  }
+  // A body cut short still leaves the status to report.
+  const text = await readBodyText(response.body, 65_536);
   response.body.destroy();
   return { status: response.statusCode, ...parseHttpErrorBody(text) };
 }
 
-/** Reads a (small) answer's body whole. */
-async function readText(body: Readable): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** Reads and drops a body the caller has no use for, so its connection goes back to the pool. */
 export async function discard(response: Response): Promise<void> {
-  await finished(response.body.resume());
+  await discardBody(response.body);
 }
 
 /** Presigned URLs carry signatures in their query: never print it. */

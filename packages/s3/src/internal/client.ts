@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, HttpPool } from '@artifacts/core';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { LeanS3 } from './lean.js';
 import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
 
 export interface BuiltClient {
@@ -14,6 +13,11 @@ export interface BuiltClient {
    */
   presignClient: S3Client;
   endpoint: string;
+  /**
+   * Our own request path for GetObject/PutObject/UploadPart: on a configured endpoint with path-style
+   * addressing and no `clientConfig` (AWS itself, virtual hosts and SDK overrides go through the SDK).
+   */
+  lean: LeanS3 | undefined;
   destroy(): void;
 }
 
@@ -38,11 +42,11 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
       : config.tls.kind === 'ca'
         ? { ca: loadCa(config.tls.path) }
         : {};
-  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
-  const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets, ...tlsOptions });
+  // One keep-alive pool (core's) for the SDK's requests and ours.
+  const pool = new HttpPool({ connections: maxSockets, tls: tlsOptions });
   const requestHandler = new NodeHttpHandler({
-    httpAgent,
-    httpsAgent,
+    httpAgent: pool.agent(false),
+    httpsAgent: pool.agent(true),
     connectionTimeout: config.connectTimeoutMs,
     socketTimeout: config.socketTimeoutMs,
   });
@@ -79,15 +83,26 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
   for (const c of [client, presignClient]) installMiddleware(c, config.expectedBucketOwner);
   const algorithm = config.uploadExtraArgs.ChecksumAlgorithm ?? config.checksumAlgorithm;
   if (algorithm !== 'NONE') askForChecksums(client);
+  const leanable =
+    config.endpointUrl !== undefined &&
+    config.forcePathStyle &&
+    Object.keys(config.clientConfig).length === 0;
   return {
     client,
     presignClient,
     endpoint: config.endpointUrl ?? 'AWS S3',
+    lean: leanable
+      ? new LeanS3(client, pool, {
+          endpoint: config.endpointUrl as string,
+          anonymous: config.anonymous === true,
+          stallMs: config.socketTimeoutMs,
+          expectedBucketOwner: config.expectedBucketOwner,
+        })
+      : undefined,
     destroy() {
       client.destroy();
       presignClient.destroy();
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      pool.destroy();
     },
   };
 }

@@ -100,7 +100,9 @@ export class S3Driver implements StorageDriver {
           partSize: this.#config.partSizeBytes,
           concurrency: this.#config.uploadQueueSize,
           context: this.#context,
+          lean: this.#built.lean,
           send: (command, signal, action = 'uploading') => this.#send(command, key, action, signal),
+          error: (error) => this.#error(error, key, 'uploading'),
         },
         body,
         options,
@@ -114,11 +116,12 @@ export class S3Driver implements StorageDriver {
   readonly #reads = rangedReader({
     source: (key) =>
       rangedGet({
-        client: this.#built.client,
+        built: this.#built,
         Bucket: this.#bucket,
         Key: this.#full(key),
         key,
         sseC: this.#sseC,
+        checksums: this.#checksumAlgorithm() !== undefined,
         stat: (signal) => this.stat(key, { signal }),
         error: (error) => this.#error(error, key, 'reading'),
       }),
@@ -162,8 +165,7 @@ export class S3Driver implements StorageDriver {
     } catch (error) {
       const status = httpStatus(error);
       if (status === 403) {
-        // HEAD answers carry no body, so a 403 does not say whether the key was refused or the
-        // credentials were; a one-byte GET of the same key does.
+        // A bodiless 403: probeRead's GET says whether the key or the credentials were refused.
         const refused = await probeRead(
           this.#built.client,
           { Bucket: this.#bucket, Key, ...this.#sseC },

@@ -1,18 +1,23 @@
 import { Readable } from 'node:stream';
 import { ArtifactsError, type DriverStat, parseContentRange, type RangeSource } from '@artifacts/core';
-import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { BuiltClient } from './client.js';
 import { httpStatus, s3ErrorCode } from './errors.js';
 import type { SseC } from './extra-args.js';
+import { checksumFields, sseCHeaders } from './lean.js';
 import { pickChecksum } from './upload.js';
 
 /** One object's reads: where it is, and what of the driver they need. */
 export interface S3Get {
-  client: S3Client;
+  /** The SDK client, and our own GET when the driver has one. */
+  built: Pick<BuiltClient, 'client' | 'lean'>;
   Bucket: string;
   Key: string;
   /** The artifact key (the object key relative to the repository root). */
   key: string;
   sseC: SseC;
+  /** Whether a whole GET asks for the object's stored checksum. */
+  checksums: boolean;
   /** The driver's stat of the key (an unsatisfiable range: past the end, or an empty object). */
   stat(signal: AbortSignal): Promise<DriverStat | undefined>;
   /** The driver's error mapping. */
@@ -26,19 +31,44 @@ export interface S3Get {
  * (412) instead of mixing two versions.
  */
 export function rangedGet(g: S3Get): RangeSource {
-  const { client, Bucket, Key } = g;
+  const { Bucket, Key } = g;
+  const { client, lean } = g.built;
+  const sseC = lean ? sseCHeaders(g.sseC) : {};
   return {
     readRange: async (request) => {
-      const command = new GetObjectCommand({
-        Bucket,
-        Key,
-        ...g.sseC,
-        ...(request.whole ? {} : { Range: `bytes=${request.start}-${request.end}` }),
-        ...(request.pin ? { IfMatch: request.pin } : {}),
-      });
-      let output: GetObjectCommandOutput;
+      const range = request.whole ? undefined : `bytes=${request.start}-${request.end}`;
+      let output: GetOutput;
       try {
-        output = await client.send(command, { abortSignal: request.signal });
+        if (lean) {
+          const answer = await lean.send({
+            method: 'GET',
+            Bucket,
+            Key,
+            headers: {
+              ...sseC,
+              ...(range ? { range } : g.checksums ? { 'x-amz-checksum-mode': 'ENABLED' } : {}),
+              ...(request.pin ? { 'if-match': request.pin } : {}),
+            },
+            signal: request.signal,
+          });
+          const h = answer.headers;
+          output = {
+            ...checksumFields(h),
+            Body: answer.body,
+            ContentLength: Number(h['content-length'] ?? 0),
+            ContentRange: h['content-range'],
+            ContentType: h['content-type'],
+          };
+        } else {
+          const command = new GetObjectCommand({
+            Bucket,
+            Key,
+            ...g.sseC,
+            ...(range ? { Range: range } : {}),
+            ...(request.pin ? { IfMatch: request.pin } : {}),
+          });
+          output = await client.send(command, { abortSignal: request.signal });
+        }
       } catch (error) {
         if (!request.whole && s3ErrorCode(error) === 'InvalidRange') {
           // Past the end (or any range of an empty object): nothing to read.
@@ -55,13 +85,13 @@ export function rangedGet(g: S3Get): RangeSource {
         throw g.error(error);
       }
       const length = output.ContentLength ?? 0;
-      const range = parseContentRange(output.ContentRange);
-      const served = range ?? { start: 0, end: length - 1 };
-      const checksum = request.whole ? pickChecksum(output as unknown as Record<string, unknown>) : undefined;
+      const ranged = parseContentRange(output.ContentRange);
+      const served = ranged ?? { start: 0, end: length - 1 };
+      const checksum = request.whole ? pickChecksum(output as Record<string, unknown>) : undefined;
       return {
         stream: output.Body as Readable,
         served,
-        totalSize: range ? range.total : length,
+        totalSize: ranged ? ranged.total : length,
         pin: output.ETag,
         ...(request.whole ? { rangesHonoured: true } : {}),
         ...(checksum ? { checksum } : {}),
@@ -69,6 +99,15 @@ export function rangedGet(g: S3Get): RangeSource {
       };
     },
   };
+}
+
+/** What a GET answered, from the SDK or from our own request. */
+interface GetOutput {
+  Body?: unknown;
+  ContentLength?: number | undefined;
+  ContentRange?: string | undefined;
+  ContentType?: string | undefined;
+  ETag?: string | undefined;
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   createHasher,
   type DriverWriteOptions,
   type DriverWriteResult,
+  discardBody,
   engineOptions,
   type OpenContext,
   type PartLimits,
@@ -19,6 +20,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { SseC, UploadExtraArgs } from './extra-args.js';
+import { checksumFields, type LeanRequest, type LeanS3, sseCHeaders } from './lean.js';
 import type { AnyCommand } from './presign.js';
 
 /** S3's multipart limits: 10,000 parts of 5 MiB (but the last) to 5 GiB. */
@@ -46,7 +48,11 @@ export interface S3Upload {
   partSize: number;
   concurrency: number;
   context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
+  /** Our own PUT requests (else the SDK's). */
+  lean: LeanS3 | undefined;
   send<T>(command: AnyCommand, signal: AbortSignal, action?: string): Promise<T>;
+  /** The driver's error mapping (for our own requests). */
+  error(error: unknown): unknown;
 }
 
 /**
@@ -76,6 +82,21 @@ export async function uploadObject(
     ...u.sseC,
     ...(u.uploadArgs.RequestPayer ? { RequestPayer: u.uploadArgs.RequestPayer } : {}),
   };
+  // Our own PutObject takes the arguments it has headers for; any other goes through the SDK.
+  const leanPut = Object.keys(u.uploadArgs).every((name) => LEAN_PUT_ARGS.has(name)) ? u.lean : undefined;
+  const contentType = u.uploadArgs.ContentType ?? options.contentType;
+  const leanHeaders = (data: Buffer): Record<string, string> => ({
+    'content-length': String(data.length),
+    ...sseCHeaders(u.sseC),
+    ...(u.uploadArgs.RequestPayer ? { 'x-amz-request-payer': u.uploadArgs.RequestPayer } : {}),
+    ...(algorithm
+      ? {
+          [`x-amz-checksum-${algorithm.toLowerCase()}`]: partChecksum(algorithm, data)[
+            `Checksum${algorithm}`
+          ] as string,
+        }
+      : {}),
+  });
   let UploadId: string | undefined;
   const result = await chunkedUpload<CompletedS3Part, Record<string, unknown>>(
     body,
@@ -85,15 +106,24 @@ export async function uploadObject(
       // retry a stream body, so its retries never stack with the engine's). Without one, the
       // buffer itself (cheaper: measured in docs/benchmarks/s3.md).
       putWhole: (part) =>
-        send(
-          new PutObjectCommand({
-            ...params,
-            Body: part.watched ? part.body() : part.data,
-            ContentLength: part.data.length,
-            ...partChecksum(algorithm, part.data),
-          }),
-          part.signal,
-        ),
+        leanPut
+          ? leanSend(u, leanPut, {
+              method: 'PUT',
+              Bucket,
+              Key,
+              headers: { ...leanHeaders(part.data), ...(contentType ? { 'content-type': contentType } : {}) },
+              body: part.watched ? part.body() : part.data,
+              signal: part.signal,
+            })
+          : send(
+              new PutObjectCommand({
+                ...params,
+                Body: part.watched ? part.body() : part.data,
+                ContentLength: part.data.length,
+                ...partChecksum(algorithm, part.data),
+              }),
+              part.signal,
+            ),
       create: async (_plan, context) => {
         const created = await send<{ UploadId?: string }>(
           new CreateMultipartUploadCommand({
@@ -107,19 +137,29 @@ export async function uploadObject(
         if (!UploadId) throw new ArtifactsError('internal', `S3 returned no UploadId for ${Key}`);
       },
       uploadPart: async (part) => {
-        const out = await send<Record<string, string | undefined>>(
-          new UploadPartCommand({
-            Bucket,
-            Key,
-            UploadId,
-            PartNumber: part.partNumber,
-            Body: part.watched ? part.body() : part.data,
-            ContentLength: part.data.length,
-            ...perPart,
-            ...partChecksum(algorithm, part.data),
-          }),
-          part.signal,
-        );
+        const out = u.lean
+          ? await leanSend(u, u.lean, {
+              method: 'PUT',
+              Bucket,
+              Key,
+              query: { partNumber: String(part.partNumber), uploadId: UploadId as string },
+              headers: leanHeaders(part.data),
+              body: part.watched ? part.body() : part.data,
+              signal: part.signal,
+            })
+          : await send<Record<string, string | undefined>>(
+              new UploadPartCommand({
+                Bucket,
+                Key,
+                UploadId,
+                PartNumber: part.partNumber,
+                Body: part.watched ? part.body() : part.data,
+                ContentLength: part.data.length,
+                ...perPart,
+                ...partChecksum(algorithm, part.data),
+              }),
+              part.signal,
+            );
         return {
           PartNumber: part.partNumber,
           ETag: out.ETag,
@@ -155,6 +195,24 @@ export async function uploadObject(
   );
   const checksum = pickChecksum(result);
   return checksum ? { checksum } : undefined;
+}
+
+/** PutObject arguments our own request sends as headers (the rest need the SDK's serializer). */
+const LEAN_PUT_ARGS = new Set(['ChecksumAlgorithm', 'ContentType', 'ExpectedBucketOwner', 'RequestPayer']);
+
+/** Our own PUT: S3's answer headers as the SDK's output members (ETag, checksums). */
+async function leanSend(
+  u: S3Upload,
+  lean: LeanS3,
+  request: LeanRequest,
+): Promise<Record<string, string | undefined>> {
+  try {
+    const answer = await lean.send(request);
+    await discardBody(answer.body);
+    return checksumFields(answer.headers);
+  } catch (error) {
+    throw u.error(error);
+  }
 }
 
 /**

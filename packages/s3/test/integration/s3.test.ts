@@ -20,6 +20,7 @@ import {
   env,
   type FaultProxy,
   prefixOf,
+  type RecordedRequest,
   setEnv,
   startFaultProxy,
   uniqueRoot,
@@ -721,6 +722,105 @@ describe('through a fault-injecting proxy', () => {
     const put = proxy.requests.find((r) => r.method === 'PUT')!;
     expect(put.url.startsWith(`/${bucket()}/`)).toBe(true);
     expect(put.headers.host).toBe(new URL(proxy.endpoint).host);
+  });
+});
+
+describe('our own request path for GetObject, PutObject and UploadPart', () => {
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    proxy = await startFaultProxy();
+  });
+  afterAll(async () => {
+    await proxy.close();
+  });
+
+  it('sends data requests itself, SigV4-signed with the CRC as a header; the rest through the SDK', async () => {
+    const repo = await open(uniqueRoot('lean'), { endpointUrl: proxy.endpoint, partSizeBytes: 5 * MiB });
+    const big = randomBytes(6 * MiB);
+    proxy.requests.length = 0;
+    await repo.write('small.txt', 'lean body');
+    await repo.write('big.bin', big);
+    expect((await readAllBytes(await repo.openRead('small.txt'))).toString()).toBe('lean body');
+    const dst = await mkdtemp(join(tmpdir(), 's3-it-'));
+    await repo.downloadArtifacts('big.bin', dst);
+    expect((await readFile(join(dst, 'big.bin'))).equals(big)).toBe(true);
+    const ours = (r: RecordedRequest) =>
+      (r.method === 'PUT' && !('x-amz-copy-source' in r.headers)) ||
+      (r.method === 'GET' && !r.url.includes('list-type'));
+    const data = proxy.requests.filter(ours);
+    // 1 PutObject + 2 UploadParts, a whole GET, and the download's GET(s)
+    expect(data.length).toBeGreaterThanOrEqual(5);
+    for (const r of data) {
+      const what = `${r.method} ${r.url}`;
+      expect(r.headers.authorization, what).toMatch(
+        /^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/us-east-1\/s3\/aws4_request/,
+      );
+      expect(r.headers['x-amz-content-sha256'], what).toBe('UNSIGNED-PAYLOAD');
+      // The SDK stamps every request it sends with an invocation id; ours carry none.
+      expect(r.headers['amz-sdk-invocation-id'], what).toBeUndefined();
+      if (r.method === 'PUT') expect(r.headers['x-amz-checksum-crc32'], what).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+    }
+    const parts = data.filter((r) => r.method === 'PUT' && /[?&]partNumber=\d/.test(r.url));
+    expect(parts.map((r) => /partNumber=(\d+)/.exec(r.url)?.[1]).sort()).toEqual(['1', '2']);
+    const wholeGet = data.find((r) => r.method === 'GET' && r.url.endsWith('/small.txt'))!;
+    expect(wholeGet.headers['x-amz-checksum-mode']).toBe('ENABLED');
+    // What stays on the SDK (multipart create/complete, listing) still goes through it.
+    const sdk = proxy.requests.filter((r) => !ours(r));
+    expect(sdk.some((r) => r.method === 'POST' && r.url.includes('uploads'))).toBe(true);
+    for (const r of sdk) expect(r.headers['amz-sdk-invocation-id'], `${r.method} ${r.url}`).toBeDefined();
+  });
+
+  it('a refused signature on our own PUT and GET is unauthenticated, names the S3 code, never the secret', async () => {
+    const repo = await open(uniqueRoot('lean-creds'));
+    await repo.write('a.txt', 'x');
+    const secret = 'wrong-secret-for-lean-path';
+    const wrong = await open(repo.uri, {
+      credentials: { accessKeyId: env('AWS_ACCESS_KEY_ID'), secretAccessKey: secret },
+    });
+    const dst = await mkdtemp(join(tmpdir(), 's3-it-'));
+    for (const call of [() => wrong.write('b.txt', 'y'), () => wrong.downloadArtifacts('a.txt', dst)]) {
+      const error = await codeOf(call());
+      expect(error.code).toBe('unauthenticated');
+      expect(error.message).toMatch(/credentials were refused.*SignatureDoesNotMatch/);
+      expect(error.context.httpStatus).toBe(403);
+      expect(error.message).not.toContain(secret);
+    }
+    expect(await readdir(dst)).toEqual([]);
+  });
+
+  it('SSE-C: our PUTs, parts and GETs send the customer key headers; without the key the object is unreadable', async () => {
+    withEnv({
+      MLFLOW_S3_ENDPOINT_URL: env('ARTIFACTS_IT_S3_TLS_ENDPOINT'),
+      AWS_CA_BUNDLE: env('ARTIFACTS_IT_S3_CA_FILE'),
+      MLFLOW_S3_IGNORE_TLS: undefined,
+    });
+    const key = randomBytes(32).toString('base64');
+    const root = uniqueRoot('ssec');
+    const repo = await open(root, {
+      partSizeBytes: 5 * MiB,
+      parallelDownloadThresholdBytes: 5 * MiB,
+      downloadChunkSizeBytes: 5 * MiB,
+      uploadExtraArgs: { SSECustomerAlgorithm: 'AES256', SSECustomerKey: key },
+    });
+    const big = randomBytes(11 * MiB);
+    await repo.write('small.txt', 'secret body');
+    await repo.write('big.bin', big);
+    expect((await readAllBytes(await repo.openRead('small.txt'))).toString()).toBe('secret body');
+    const dst = await mkdtemp(join(tmpdir(), 's3-it-'));
+    await repo.downloadArtifacts('big.bin', dst);
+    expect((await readFile(join(dst, 'big.bin'))).equals(big)).toBe(true);
+    const tls = adminClient(env('ARTIFACTS_IT_S3_TLS_ENDPOINT'));
+    try {
+      const refused = await tls
+        .send(new GetObjectCommand({ Bucket: bucket(), Key: `${prefixOf(root)}/small.txt` }))
+        .then(
+          () => undefined,
+          (error: { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode,
+        );
+      expect(refused).toBe(400);
+    } finally {
+      tls.destroy();
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { createSecretKey } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { ConnectionFactory } from '@artifacts/core';
-import { ArtifactsError, connectionErrorTest } from '@artifacts/core';
+import type { ConnectionFactory, ConnectTarget } from '@artifacts/core';
+import { ArtifactsError, ConnectionLife, connectError, connectionErrorTest } from '@artifacts/core';
 import ssh2, {
   type AnyAuthMethod,
   type AuthenticationType,
@@ -30,12 +30,10 @@ export interface SftpConnection {
   /** Largest read and write payloads the server accepts (from limits@openssh.com). */
   maxReadLength: number;
   maxWriteLength: number;
-  /** Set once the connection closed or failed; the pool drops it. */
-  dead: boolean;
+  /** Ends once the connection or its channel closed or failed; the pool drops it. */
+  life: ConnectionLife;
   /** Rejecters of requests in flight, failed at once when the connection dies (ssh2 may not). */
   pending: Set<(error: Error) => void>;
-  /** Callbacks run once when the connection dies. */
-  onDeath: Array<() => void>;
 }
 
 /** The error requests in flight get when their connection dies. */
@@ -114,7 +112,11 @@ function authMethods(settings: SftpSettings): AnyAuthMethod[] {
 
 /** Opens SSH connections for one repository: host-key checks, authentication, the SFTP channel. */
 export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> {
-  constructor(private readonly settings: SftpSettings) {}
+  readonly #target: ConnectTarget;
+
+  constructor(private readonly settings: SftpSettings) {
+    this.#target = { ...settings, timeoutMs: settings.connectTimeoutMs };
+  }
 
   create(signal?: AbortSignal): Promise<SftpConnection> {
     const settings = this.settings;
@@ -195,15 +197,7 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
         client.setNoDelay(true);
         client.sftp((error, sftp) => {
           if (error) {
-            finish(
-              new ArtifactsError(
-                'unavailable',
-                `${settings.label} refused the sftp subsystem: ${error.message}`,
-                {
-                  cause: error,
-                },
-              ),
-            );
+            finish(connectError(this.#target, error, { code: 'unavailable', refused: 'the sftp subsystem' }));
             return;
           }
           const extensions = (sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
@@ -214,18 +208,15 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
             posixRename: extensions['posix-rename@openssh.com'] === '1',
             maxReadLength: limits._maxReadLen ?? 32768,
             maxWriteLength: limits._maxWriteLen ?? 32768,
-            dead: false,
+            life: new ConnectionLife(),
             pending: new Set(),
-            onDeath: [],
           };
-          const die = () => {
-            if (connection.dead) return;
-            connection.dead = true;
-            const error = connectionLost(settings.label);
-            for (const reject of [...connection.pending]) reject(error);
+          connection.life.watch(() => {
+            const lost = connectionLost(settings.label);
+            for (const reject of [...connection.pending]) reject(lost);
             connection.pending.clear();
-            for (const callback of connection.onDeath.splice(0)) callback();
-          };
+          });
+          const die = connection.life.die;
           client.on('error', die);
           client.once('close', die);
           client.once('end', die);
@@ -235,40 +226,18 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
         });
       });
       client.on('error', (error: Error & { level?: string }) => {
-        if (hostKeyError) finish(hostKeyError);
-        else if (error.level === 'client-authentication') {
-          finish(
-            new ArtifactsError(
-              'unauthenticated',
-              `${settings.label} refused authentication (tried: ${tried.length > 0 ? tried.join(', ') : 'no method the server accepts'}; offered: ${describeOffered(settings)})`,
-              {
-                cause: error,
-                context: { host: settings.host, port: settings.port, user: settings.username },
-              },
-            ),
-          );
-        } else if (error.level === 'client-timeout') {
-          finish(
-            new ArtifactsError(
-              'timeout',
-              `connecting to ${settings.label} timed out after ${settings.connectTimeoutMs} ms`,
-              {
-                cause: error,
-              },
-            ),
-          );
-        } else {
-          finish(
-            new ArtifactsError('unavailable', `cannot connect to ${settings.label}: ${error.message}`, {
-              cause: error,
-              context: { host: settings.host, port: settings.port },
-            }),
-          );
-        }
+        const refusal =
+          error.level === 'client-authentication'
+            ? {
+                code: 'unauthenticated' as const,
+                refused: `authentication (tried: ${tried.length > 0 ? tried.join(', ') : 'no method the server accepts'}; offered: ${describeOffered(settings)})`,
+              }
+            : undefined;
+        finish(connectError(this.#target, hostKeyError ?? error, refusal));
       });
       client.once('close', () =>
         finish(
-          new ArtifactsError('unavailable', `${settings.label} closed the connection during the handshake`),
+          connectError(this.#target, new Error('the server closed the connection during the handshake')),
         ),
       );
       try {
@@ -341,9 +310,8 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
     });
   }
 
-  watch(connection: SftpConnection, onDeath: () => void): void {
-    if (connection.dead) onDeath();
-    else connection.onDeath.push(onDeath);
+  life(connection: SftpConnection): ConnectionLife {
+    return connection.life;
   }
 
   isConnectionError(error: unknown): boolean {

@@ -29,6 +29,7 @@ import {
   open,
   posixRename,
   readdir,
+  readTuning,
   rename,
   rmdir,
   SftpReadStream,
@@ -107,7 +108,7 @@ export class SftpDriver implements StorageDriver {
           rename: (temp) => this.#rename(connection, temp, target),
           remove: async (temp) => {
             // A dead connection cannot remove it: RemoteFiles does, over the next one.
-            if (connection.dead) throw new Error('connection lost');
+            if (connection.life.dead) throw new Error('connection lost');
             if (handle) await closeHandle(connection, handle).catch(() => undefined);
             await ignoreMissing(unlink(connection, temp));
           },
@@ -218,8 +219,12 @@ export class SftpDriver implements StorageDriver {
           const total = info.size;
           const start = Math.min(options.range?.start ?? 0, total);
           const end = Math.min(options.range?.end === undefined ? total : options.range.end + 1, total);
-          const stream = new SftpReadStream(connection, handle, { start, end }, this.#tuning(), (broken) =>
-            lease.release(broken),
+          const stream = new SftpReadStream(
+            connection,
+            handle,
+            { start, end },
+            readTuning(this.#settings, connection.maxReadLength),
+            (broken) => lease.release(broken),
           );
           const signal = options.signal;
           if (signal) {

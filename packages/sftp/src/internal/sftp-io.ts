@@ -12,7 +12,7 @@ export function request<T = void>(
   connection: SftpConnection,
   send: (sftp: SFTPWrapper, done: Callback<T>) => void,
 ): Promise<T> {
-  if (connection.dead) return Promise.reject(connectionLost('the SFTP server'));
+  if (connection.life.dead) return Promise.reject(connectionLost('the SFTP server'));
   return new Promise<T>((resolve, reject) => {
     const fail = (error: Error) => {
       connection.pending.delete(fail);
@@ -74,6 +74,21 @@ export interface TransferTuning {
   requests: number;
   /** Bytes per request. */
   chunkSize: number;
+}
+
+/**
+ * The READs of a download: `readChunkSize` bytes each, capped by what the server announced, and as
+ * many in flight as fit the bytes an upload keeps in flight (`requestsPerTransfer × chunkSize`: ssh2's
+ * channel window is 2 MiB), never more than `requestsPerTransfer` and at least one.
+ */
+export function readTuning(
+  settings: { requestsPerTransfer: number; chunkSize: number; readChunkSize: number },
+  maxReadLength: number,
+): TransferTuning {
+  const { requestsPerTransfer, chunkSize, readChunkSize } = settings;
+  const size = Math.max(1, Math.min(readChunkSize, maxReadLength));
+  const fit = Math.floor((requestsPerTransfer * chunkSize) / size);
+  return { requests: Math.max(1, Math.min(requestsPerTransfer, fit)), chunkSize: size };
 }
 
 /**
@@ -176,10 +191,8 @@ export class SftpReadStream extends Readable {
     this.#handle = handle;
     this.#next = range.start;
     this.#end = range.end;
-    this.#tuning = {
-      ...tuning,
-      chunkSize: Math.max(1, Math.min(tuning.chunkSize, connection.maxReadLength)),
-    };
+    // The driver sized the READs to the server's announced maximum.
+    this.#tuning = tuning;
     this.#onClose = onClose;
   }
 
@@ -250,10 +263,10 @@ export class SftpReadStream extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#broken = error !== null && this.#connection.dead;
+    this.#broken = error !== null && this.#connection.life.dead;
     this.#queue.length = 0;
     const finish = () => this.#onClose(this.#broken);
-    if (this.#connection.dead) finish();
+    if (this.#connection.life.dead) finish();
     else closeHandle(this.#connection, this.#handle).then(finish, finish);
     callback(error);
   }

@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -35,6 +36,18 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<Arti
   expect(ArtifactsError.is(error), `expected an ArtifactsError ${code}, got ${String(error)}`).toBe(true);
   expect((error as ArtifactsError).code, (error as Error).message).toBe(code);
   return error as ArtifactsError;
+}
+
+/** A local TCP port that nothing listens on (bound once by the system, then closed). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** Sets environment variables for one test (the suite's own values are restored afterwards). */
@@ -84,6 +97,16 @@ describe('authentication', () => {
     setEnv('ARTIFACTS_SFTP_PASSWORD', password);
     const viaEnv = await open(base, { identityFile: [] });
     expect(await viaEnv.listArtifacts()).toEqual([{ path: 'p.txt', isDir: false, fileSize: 15 }]);
+  });
+
+  it('a port nobody listens on fails at once with unavailable, naming host and port (not retried)', async () => {
+    const closed = new URL(keyUri());
+    closed.port = String(await closedPort());
+    const repo = await open(closed.toString());
+    const error = await expectCode(repo.listArtifacts(), 'unavailable');
+    expect(error).toMatchObject({ temporary: false, context: { reason: 'connection_refused' } });
+    expect(error.message).toContain(`nothing accepts connections on ${closed.hostname} port ${closed.port}`);
+    expect(error.message).not.toContain(env('ARTIFACTS_IT_SFTP_PASSWORD'));
   });
 
   it('refuses a wrong password with unauthenticated and never prints it', async () => {
@@ -292,6 +315,34 @@ describe('renames into place', () => {
       await write('second, longer');
       const { stream } = await driver.read('v3/file.txt', {});
       expect(await text(stream)).toBe('second, longer');
+      await driver.delete('', {});
+    } finally {
+      await driver.close();
+    }
+  });
+});
+
+describe('READ size (readChunkSize), apart from the WRITE size', () => {
+  const content = randomBytes(300_007);
+
+  it.each([
+    ['the default (the server maximum, 8 in flight)', {}],
+    ['1000-byte READs', { readChunkSize: 1000 }],
+    ['READs larger than the server allows (capped)', { readChunkSize: 4 << 20, chunkSize: 4096 }],
+  ])('%s: a download and a ranged read get every byte, in order', async (_name, options) => {
+    const settings = await resolveSettings(parseArtifactUri(keyUri()), { maxConnections: 1, ...options });
+    const driver = new SftpDriver(settings);
+    try {
+      await driver.write('r/file.bin', Readable.from([content]), {});
+      await driver.pool.use(async (connection) => {
+        // OpenSSH announces 255 KiB READs (limits@openssh.com): the default asks for exactly that.
+        expect(connection.maxReadLength).toBe(261120);
+      });
+      const whole = await driver.read('r/file.bin', {});
+      expect(Buffer.concat(await whole.stream.toArray()).equals(content)).toBe(true);
+      const part = await driver.read('r/file.bin', { range: { start: 4097, end: 270_000 } });
+      const served = Buffer.concat(await part.stream.toArray());
+      expect(served.equals(content.subarray(4097, 270_001))).toBe(true);
       await driver.delete('', {});
     } finally {
       await driver.close();

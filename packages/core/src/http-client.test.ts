@@ -1,0 +1,148 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { discardBody, HttpPool, readBodyText } from './http-client.js';
+
+/** A real node:http server on loopback; the pool under test is the client. */
+async function serve(handler: Parameters<typeof createServer>[1]): Promise<{ url: string; server: Server }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+const servers: Server[] = [];
+const pools: HttpPool[] = [];
+afterEach(async () => {
+  for (const pool of pools.splice(0)) pool.destroy();
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+function pool(connections: number): HttpPool {
+  const p = new HttpPool({ connections });
+  pools.push(p);
+  return p;
+}
+
+async function bodyOf(req: IncomingMessage): Promise<string> {
+  return readBodyText(req);
+}
+
+describe('HttpPool', () => {
+  it('sends method, headers and a buffer body, and answers any status with its body', async () => {
+    const seen: Array<{ method?: string; header?: string; body: string }> = [];
+    const { url, server } = await serve(async (req, res) => {
+      seen.push({ method: req.method, header: req.headers['x-test'] as string, body: await bodyOf(req) });
+      res.writeHead(req.method === 'PUT' ? 200 : 404, { etag: '"e"' }).end('answer');
+    });
+    servers.push(server);
+    const p = pool(2);
+    const ok = await p.request({
+      method: 'PUT',
+      url: `${url}/a`,
+      headers: { 'x-test': 'v' },
+      body: Buffer.from('data'),
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.headers.etag).toBe('"e"');
+    expect(await readBodyText(ok.body)).toBe('answer');
+    const missing = await p.request({ method: 'GET', url: `${url}/b` });
+    expect(missing.statusCode).toBe(404);
+    await discardBody(missing.body);
+    expect(seen).toEqual([
+      { method: 'PUT', header: 'v', body: 'data' },
+      { method: 'GET', body: '' },
+    ]);
+  });
+
+  it('streams a Readable body, counts its bytes and leaves it undestroyed', async () => {
+    const { url, server } = await serve(async (req, res) => res.end(String((await bodyOf(req)).length)));
+    servers.push(server);
+    const sent = { bytes: 0 };
+    const body = Readable.from([Buffer.alloc(70_000, 1), Buffer.alloc(30_000, 2)], { autoDestroy: false });
+    const answer = await pool(1).request({ method: 'PUT', url, body, sent });
+    expect(await readBodyText(answer.body)).toBe('100000');
+    expect(sent.bytes).toBe(100_000);
+    expect(body.destroyed).toBe(false);
+  });
+
+  it('keeps at most `connections` sockets and reuses them', async () => {
+    const ports = new Set<number>();
+    let open = 0;
+    let most = 0;
+    const { url, server } = await serve((req, res) => {
+      ports.add(req.socket.remotePort ?? 0);
+      open++;
+      most = Math.max(most, open);
+      setTimeout(() => {
+        open--;
+        res.end('x');
+      }, 20);
+    });
+    servers.push(server);
+    const p = pool(2);
+    await Promise.all(
+      Array.from({ length: 8 }, async () => discardBody((await p.request({ method: 'GET', url })).body)),
+    );
+    expect(most).toBe(2);
+    expect(ports.size).toBe(2);
+  });
+
+  it('fails a stalled answer with the stall error, and a stalled body too', async () => {
+    const { url, server } = await serve((req, res) => {
+      if (req.url === '/body') res.writeHead(200).write('first');
+      // '/head' never answers
+    });
+    servers.push(server);
+    const p = pool(2);
+    const stallMessage = (seconds: number) => `stalled ${seconds} s`;
+    await expect(
+      p.request({ method: 'GET', url: `${url}/head`, stallMs: 100, stallMessage }),
+    ).rejects.toMatchObject({
+      code: 'timeout',
+      temporary: true,
+      message: 'stalled 0.1 s',
+    });
+    const answer = await p.request({ method: 'GET', url: `${url}/body`, stallMs: 100, stallMessage });
+    await expect(readBodyText(answer.body)).rejects.toMatchObject({ code: 'timeout' });
+  });
+
+  it('honours an abort signal', async () => {
+    const { url, server } = await serve(() => {});
+    servers.push(server);
+    const controller = new AbortController();
+    const pending = pool(1).request({ method: 'GET', url, signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('calls a refusal "nobody there" only where nothing ever answered', async () => {
+    const { url, server } = await serve((_req, res) => res.end());
+    servers.push(server);
+    const p = pool(1);
+    const closed = await serve((_req, res) => res.end());
+    const deadUrl = closed.url;
+    closed.server.close();
+    await new Promise((resolve) => closed.server.on('close', resolve));
+    const refused = await p.request({ method: 'GET', url: deadUrl }).catch((error: unknown) => error);
+    expect((refused as { code?: string }).code).toBe('ECONNREFUSED');
+    expect(p.neverThere(refused, deadUrl)).toBe(true);
+    await discardBody((await p.request({ method: 'GET', url })).body);
+    expect(p.neverThere(refused, url)).toBe(false);
+    expect(p.neverThere(new Error('reset'), deadUrl)).toBe(false);
+  });
+
+  it('readBodyText stops at its limit and keeps what came of a body cut short', async () => {
+    expect(await readBodyText(Readable.from([Buffer.from('abc'), Buffer.from('def')]), 2)).toBe('abc');
+    const broken = new Readable({
+      read() {
+        this.push('partial');
+        this.destroy(new Error('cut'));
+      },
+    });
+    expect(await readBodyText(broken, 100)).toBe('partial');
+  });
+});
