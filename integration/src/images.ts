@@ -178,10 +178,11 @@ const DEFS: ImageDef[] = [
         MLFLOW_VERSION: m.MLFLOW_VERSION,
         BOTO3_VERSION: m.BOTO3_VERSION,
         DEPENDENCIES_FROM: m.DEPENDENCIES_FROM,
+        UV_VERSION: m.UV_VERSION,
       };
     },
     async prepare(ctx) {
-      // the CA bundle pip trusts here (a TLS-inspecting proxy's CA may be in it); empty: none
+      // the CA bundle pip and uv trust here (a TLS-inspecting proxy's CA may be in it); empty: none
       const bundle = [
         process.env.PIP_CERT,
         process.env.SSL_CERT_FILE,
@@ -256,6 +257,11 @@ async function hashDir(
     }
   }
   return h;
+}
+
+/** The `--build-arg`s an image is built with (besides BASE): the pins its Dockerfile installs. */
+export async function imageBuildArgs(id: string): Promise<Record<string, string>> {
+  return def(id).args();
 }
 
 /** `artifacts-it/<id>:<content hash>`: what `pnpm servers images` builds for this definition now. */

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { imageRef, serverImage } from '../src/images.js';
+import { IMAGE_IDS, imageBuildArgs, imageRef, serverImage } from '../src/images.js';
 import { IT_ROOT } from '../src/util.js';
 
 // The image tags are content hashes: what `pnpm servers images` skips and what the tests require.
@@ -40,5 +40,29 @@ describe('image overrides', () => {
     } finally {
       delete process.env.ARTIFACTS_IT_IMAGE_HDFS_KERBEROS;
     }
+  });
+});
+
+// An ARG the build does not set is empty: `uv==` or `mlflow==` would fail only in a 25-minute build.
+describe('image build arguments', () => {
+  it('give every ARG of every Dockerfile (but the base) a value', async () => {
+    for (const id of IMAGE_IDS.filter((i) => i !== 'debian')) {
+      const dockerfile = readFileSync(join(IT_ROOT, 'images', id, 'Dockerfile'), 'utf8');
+      const declared = [...dockerfile.matchAll(/^ARG (\w+)/gm)]
+        .map((m) => m[1] ?? '')
+        .filter((a) => a !== 'BASE');
+      const given = await imageBuildArgs(id);
+      for (const a of declared) expect(given[a], `${id}: ARG ${a}`).toBeTruthy();
+    }
+  });
+
+  it("install MLflow with the native install's pins, uv included", async () => {
+    const m = await import('../src/servers/mlflow.js');
+    expect(await imageBuildArgs('mlflow')).toEqual({
+      MLFLOW_VERSION: m.MLFLOW_VERSION,
+      BOTO3_VERSION: m.BOTO3_VERSION,
+      DEPENDENCIES_FROM: m.DEPENDENCIES_FROM,
+      UV_VERSION: m.UV_VERSION,
+    });
   });
 });
