@@ -491,9 +491,9 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
  * straight into `path` (the download's temporary file) as its bytes arrive — no reassembly through a
  * stream. Each part gathers the chunks it receives and writes them at their offset with one `writev`
  * per `writeSize` bytes; the gathered chunks and the writes in flight stay within `writeSize ×
- * 3 × concurrency` (4 MiB by default). When the store gives the whole object's checksum it is verified: a CRC is combined from
- * the parts' CRCs, any other digest is computed over the written file. The caller removes `path` on
- * failure.
+ * 3 × concurrency` (4 MiB by default). When the store gives the whole object's checksum it is
+ * verified: a CRC is combined from the parts' CRCs, any other digest is computed over the written
+ * file. The caller removes `path` on failure.
  */
 export async function rangedReadToFile(
   source: RangeSource,
@@ -502,7 +502,7 @@ export async function rangedReadToFile(
     onBytes?: ((bytes: number) => void) | undefined;
     /**
      * Bytes of a part gathered into one file write (the chunks themselves, not a copy of them).
-     * Default: sized to the concurrency (`writeSizeFor`), 64 KiB–1 MiB.
+     * Default: sized to the concurrency (`writeSizeFor`), 64–256 KiB.
      */
     writeSize?: number | undefined;
   },
