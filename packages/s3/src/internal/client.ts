@@ -43,7 +43,12 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
         ? { ca: loadCa(config.tls.path) }
         : {};
   // One keep-alive pool (core's) for the SDK's requests and ours.
-  const pool = new HttpPool({ connections: maxSockets, tls: tlsOptions });
+  const pool = new HttpPool({
+    connections: maxSockets,
+    tls: tlsOptions,
+    connectMs: config.connectTimeoutMs,
+    connectSetting: 'connectTimeoutMs',
+  });
   const requestHandler = new NodeHttpHandler({
     httpAgent: pool.agent(false),
     httpsAgent: pool.agent(true),
