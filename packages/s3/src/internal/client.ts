@@ -97,12 +97,16 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
     presignClient,
     endpoint: config.endpointUrl ?? 'AWS S3',
     lean: leanable
-      ? new LeanS3(client, pool, {
-          endpoint: config.endpointUrl as string,
-          anonymous: config.anonymous === true,
-          stallMs: config.socketTimeoutMs,
-          expectedBucketOwner: config.expectedBucketOwner,
-        })
+      ? new LeanS3(
+          { credentials: () => client.config.credentials(), region: () => client.config.region() },
+          pool,
+          {
+            endpoint: config.endpointUrl as string,
+            anonymous: config.anonymous === true,
+            stallMs: config.socketTimeoutMs,
+            expectedBucketOwner: config.expectedBucketOwner,
+          },
+        )
       : undefined,
     destroy() {
       client.destroy();
