@@ -18,18 +18,13 @@ import {
   rangedReader,
   type StorageDriver,
 } from '@artifacts/core';
-import {
-  DeleteObjectsCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-} from '@aws-sdk/client-s3';
-import type { BuiltClient } from './client.js';
+import type { ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
+import { type BuiltClient, command, type LazyCommand } from './client.js';
 import { serverCopy } from './copy.js';
 import { deleteObjectsError, httpStatus, isMissing, mapS3Error, type S3Target } from './errors.js';
 import { type SseC, splitSseC, type UploadExtraArgs } from './extra-args.js';
-import { probeRead, rangedGet } from './get.js';
-import { type AnyCommand, presignedTransfers } from './presign.js';
+import { headObject, probeRead, rangedGet } from './get.js';
+import { presignedTransfers } from './presign.js';
 import type { ResolvedS3Config } from './settings.js';
 import { uploadObject } from './upload.js';
 
@@ -150,9 +145,10 @@ export class S3Driver implements StorageDriver {
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
     const Key = this.#full(key);
     try {
-      const head = await this.#built.client.send(
-        new HeadObjectCommand({ Bucket: this.#bucket, Key, ...this.#sseC }),
-        options.signal ? { abortSignal: options.signal } : {},
+      const head = await headObject(
+        this.#built,
+        { Bucket: this.#bucket, Key, ...this.#sseC },
+        options.signal,
       );
       return {
         key,
@@ -300,7 +296,7 @@ export class S3Driver implements StorageDriver {
   }
 
   async #send<T>(
-    command: AnyCommand,
+    command: LazyCommand,
     key: string | undefined,
     action: string,
     signal?: AbortSignal,
@@ -321,7 +317,7 @@ export class S3Driver implements StorageDriver {
   ): Promise<ListObjectsV2CommandOutput> {
     const relative = prefix.slice(this.#root === '' ? 0 : this.#root.length + 1).replace(/\/$/, '');
     return this.#send<ListObjectsV2CommandOutput>(
-      new ListObjectsV2Command({
+      command('ListObjectsV2', {
         Bucket: this.#bucket,
         Prefix: prefix,
         ...(delimiter ? { Delimiter: delimiter } : {}),
@@ -336,7 +332,7 @@ export class S3Driver implements StorageDriver {
 
   async #deleteBatch(keys: string[], key: string, signal: AbortSignal | undefined): Promise<void> {
     const out = await this.#send<{ Errors?: Array<{ Key?: string; Code?: string; Message?: string }> }>(
-      new DeleteObjectsCommand({
+      command('DeleteObjects', {
         Bucket: this.#bucket,
         Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
       }),

@@ -11,9 +11,9 @@ export interface LeanIdentity {
   region(): string | Promise<string>;
 }
 
-/** One S3 data request (GetObject, PutObject, UploadPart) sent by us rather than the SDK. */
+/** One S3 data request (GetObject, HeadObject, PutObject, UploadPart) sent by us rather than the SDK. */
 export interface LeanRequest {
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'HEAD' | 'PUT';
   Bucket: string;
   Key: string;
   query?: Record<string, string>;
