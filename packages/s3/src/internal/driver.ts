@@ -18,12 +18,12 @@ import {
   rangedReader,
   type StorageDriver,
 } from '@artifacts/core';
-import type { ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import { type BuiltClient, command, type LazyCommand } from './client.js';
 import { serverCopy } from './copy.js';
 import { deleteObjectsError, httpStatus, isMissing, mapS3Error, type S3Target } from './errors.js';
 import { type SseC, splitSseC, type UploadExtraArgs } from './extra-args.js';
 import { headObject, probeRead, rangedGet } from './get.js';
+import { type ListPage, listObjects } from './list.js';
 import { presignedTransfers } from './presign.js';
 import type { ResolvedS3Config } from './settings.js';
 import { uploadObject } from './upload.js';
@@ -308,27 +308,31 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  #list(
+  async #list(
     prefix: string,
     delimiter: string | undefined,
     token: string | undefined,
     maxKeys: number | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<ListObjectsV2CommandOutput> {
+  ): Promise<ListPage> {
     const relative = prefix.slice(this.#root === '' ? 0 : this.#root.length + 1).replace(/\/$/, '');
-    return this.#send<ListObjectsV2CommandOutput>(
-      command('ListObjectsV2', {
-        Bucket: this.#bucket,
-        Prefix: prefix,
-        ...(delimiter ? { Delimiter: delimiter } : {}),
-        ...(token ? { ContinuationToken: token } : {}),
-        ...(maxKeys ? { MaxKeys: maxKeys } : {}),
-      }),
-      relative,
-      'listing',
-      signal,
-    );
+    try {
+      return await listObjects(
+        this.#built,
+        {
+          Bucket: this.#bucket,
+          Prefix: prefix,
+          ...(delimiter ? { Delimiter: delimiter } : {}),
+          ...(token ? { ContinuationToken: token } : {}),
+          ...(maxKeys ? { MaxKeys: maxKeys } : {}),
+        },
+        signal,
+      );
+    } catch (error) {
+      throw this.#error(error, relative, 'listing');
+    }
   }
+
 
   async #deleteBatch(keys: string[], key: string, signal: AbortSignal | undefined): Promise<void> {
     const out = await this.#send<{ Errors?: Array<{ Key?: string; Code?: string; Message?: string }> }>(

@@ -90,7 +90,9 @@ export class LeanS3 {
   /** Sends one request; resolves with an answer below 300, throws the SDK-shaped S3 error otherwise. */
   async send(request: LeanRequest): Promise<HttpAnswer> {
     const base = this.#endpoint.pathname.replace(/\/$/, '');
-    const path = `${base}/${uriEscape(request.Bucket)}/${request.Key.split('/').map(uriEscape).join('/')}`;
+    const bucket = `${base}/${uriEscape(request.Bucket)}`;
+    // A bucket request (a listing) has no key: `/bucket`, as the SDK sends it.
+    const path = request.Key === '' ? bucket : `${bucket}/${request.Key.split('/').map(uriEscape).join('/')}`;
     const query = Object.entries(request.query ?? {}).map(
       ([name, value]) => [uriEscape(name), uriEscape(value)] as const,
     );

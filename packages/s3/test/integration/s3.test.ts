@@ -773,13 +773,13 @@ describe('our own request path for GetObject, PutObject and UploadPart', () => {
     expect(parts.map((r) => /partNumber=(\d+)/.exec(r.url)?.[1]).sort()).toEqual(['1', '2']);
     const wholeGet = data.find((r) => r.method === 'GET' && r.url.endsWith('/small.txt'))!;
     expect(wholeGet.headers['x-amz-checksum-mode']).toBe('ENABLED');
-    // What stays on the SDK (multipart create/complete, listing) still goes through it.
+    // What stays on the SDK (multipart create/complete) still goes through it.
     const sdk = proxy.requests.filter((r) => !ours(r));
     expect(sdk.some((r) => r.method === 'POST' && r.url.includes('uploads'))).toBe(true);
     for (const r of sdk) expect(r.headers['amz-sdk-invocation-id'], `${r.method} ${r.url}`).toBeDefined();
   });
 
-  it('does not load the SDK for our own requests with static keys; a listing loads it', async () => {
+  it('does not load the SDK for our own requests with static keys; a delete loads it', async () => {
     // A fresh process that records every @aws-sdk/@smithy module it resolves.
     const dir = await mkdtemp(join(tmpdir(), 's3-it-'));
     const script = new URL('./fixtures/lean-no-sdk.mjs', import.meta.url).pathname;
@@ -793,11 +793,15 @@ describe('our own request path for GetObject, PutObject and UploadPart', () => {
     );
     const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
       text: string;
+      listed: string[];
+      size: number;
       before: string[];
       after: string[];
     };
     expect(out.text).toBe('lean body');
-    // a PutObject and a GetObject: nothing of the SDK resolved, let alone loaded
+    expect(out.listed).toEqual(['small.txt']);
+    expect(out.size).toBe(9);
+    // PutObject, GetObject, ListObjectsV2, HeadObject: nothing of the SDK resolved, let alone loaded
     expect(out.before).toEqual([]);
     expect(out.after).toContain('@aws-sdk/client-s3');
   });

@@ -81,6 +81,7 @@ describe('s3 connect timeout', () => {
       endpointUrl: `http://127.0.0.1:${silent.port}`,
       connectTimeoutMs: 400,
       maxRetries: 0,
+      partSizeBytes: 5 * 1024 * 1024,
     });
     try {
       const dst = await mkdtemp(join(tmpdir(), 's3-it-'));
@@ -91,8 +92,13 @@ describe('s3 connect timeout', () => {
         [async () => text(await repo.openRead('a.txt')), ours],
         // a download starts with our own HEAD
         [() => repo.downloadArtifacts('a.txt', dst), ours],
-        // a listing is sent by the SDK, whose handler has the same bound
-        [() => repo.listArtifacts(''), 'within the configured timeout of 400 ms'],
+        // and our own listing
+        [() => repo.listArtifacts(''), ours],
+        // a multipart upload starts with CreateMultipartUpload, sent by the SDK: its handler has the same bound
+        [
+          () => repo.write('big.bin', Buffer.alloc(6 * 1024 * 1024)),
+          'within the configured timeout of 400 ms',
+        ],
       ];
       for (const [call, message] of calls) {
         const started = Date.now();
