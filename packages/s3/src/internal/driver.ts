@@ -333,7 +333,6 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-
   async #deleteBatch(keys: string[], key: string, signal: AbortSignal | undefined): Promise<void> {
     const out = await this.#send<{ Errors?: Array<{ Key?: string; Code?: string; Message?: string }> }>(
       command('DeleteObjects', {
