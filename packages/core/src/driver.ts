@@ -48,6 +48,11 @@ export interface DriverCapabilities {
    * hashing the bytes it streamed. Empty when the store offers none.
    */
   checksums: readonly ChecksumAlgorithm[];
+  /**
+   * The driver hashes what it sends with `checksums[0]` itself (a CRC of each part, which the store
+   * needs anyway) and returns it as `DriverWriteResult.sent`: core then does not hash the body again.
+   */
+  hashesWrites?: boolean;
   /** `multipart` is implemented (the proxy server's mpu/create, complete, abort). */
   multipartUpload: boolean;
   /** `presign` is implemented. */
@@ -111,6 +116,14 @@ export interface DriverWriteOptions extends OperationOptions, EngineRetryOptions
 export interface DriverWriteResult {
   /** A checksum the store computed over what it received; core compares with its own. */
   checksum?: Checksum;
+  /** With `capabilities.hashesWrites`: the checksum and length of the bytes the driver sent. */
+  sent?: SentBody;
+}
+
+/** What a driver sent: `checksums[0]` of its bytes (from its parts' CRCs) and their count. */
+export interface SentBody {
+  checksum: Checksum;
+  bytes: number;
 }
 
 export interface ByteRange {

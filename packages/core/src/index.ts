@@ -58,6 +58,7 @@ export type {
   PartUploadCredential,
   PresignCapability,
   ReadToFileOptions,
+  SentBody,
   StorageDriver,
 } from './driver.js';
 export { checkEndpoint } from './endpoint.js';

@@ -153,6 +153,41 @@ describe('ArtifactRepository', () => {
     expect(driver.objects.get('x.bin')?.toString()).toBe('payload');
   });
 
+  it("takes a hashing driver's checksum of what it sent instead of hashing again, and checks it", async () => {
+    const crc = (data: Buffer) => {
+      const h = createHasher('crc32');
+      h.update(data);
+      return h.digest();
+    };
+    driver.capabilities = { ...driver.capabilities, checksums: ['crc32'], hashesWrites: true };
+    driver.hooks.writeResult = (_key, data) => ({
+      checksum: { algorithm: 'crc32', value: crc(data) },
+      sent: { checksum: { algorithm: 'crc32', value: crc(data) }, bytes: data.length },
+    });
+    await repo.write('ok.bin', 'payload');
+    expect(driver.objects.get('ok.bin')?.toString()).toBe('payload');
+
+    // The store kept other bytes than the driver sent.
+    driver.hooks.writeResult = (_key, data) => ({
+      checksum: { algorithm: 'crc32', value: crc(Buffer.from('other')) },
+      sent: { checksum: { algorithm: 'crc32', value: crc(data) }, bytes: data.length },
+    });
+    expect((await rejection(repo.write('bad.bin', 'payload'))).code).toBe('integrity');
+    expect(driver.objects.has('bad.bin')).toBe(false);
+
+    // A driver that sent fewer bytes than the body had, or says nothing of what it sent.
+    driver.hooks.writeResult = (_key, data) => ({
+      sent: { checksum: { algorithm: 'crc32', value: crc(data) }, bytes: data.length - 1 },
+    });
+    expect((await rejection(repo.write('short.bin', 'payload'))).code).toBe('internal');
+    expect(driver.objects.has('short.bin')).toBe(false);
+    driver.hooks.writeResult = () => ({
+      checksum: { algorithm: 'crc32', value: crc(Buffer.from('payload')) },
+    });
+    expect((await rejection(repo.write('silent.bin', 'payload'))).code).toBe('internal');
+    expect(driver.objects.has('silent.bin')).toBe(false);
+  });
+
   it('fails a download with integrity when the bytes do not match the checksum, writing nothing', async () => {
     driver.objects.set('m.bin', Buffer.from('payload'));
     driver.hooks.readResult = () => ({ checksum: { algorithm: 'sha256', value: 'bm90IHRoZSBoYXNo' } });

@@ -96,6 +96,7 @@ describe('s3 backend client configuration', () => {
       rangeRead: true,
       directories: false,
       checksums: ['crc32'],
+      hashesWrites: true,
       multipartUpload: true,
       presign: true,
       serverSideCopy: true,
@@ -103,7 +104,12 @@ describe('s3 backend client configuration', () => {
     await repo.close();
     const none = await openRepository('s3://bucket/x', { credentials, checksumAlgorithm: 'NONE' });
     expect(none.capabilities.checksums).toEqual([]);
+    expect(none.capabilities.hashesWrites).toBe(false);
     await none.close();
+    // SHA-256 has no combine: core hashes the body itself.
+    const sha = await openRepository('s3://bucket/x', { credentials, checksumAlgorithm: 'SHA256' });
+    expect(sha.capabilities).toMatchObject({ checksums: ['sha256'], hashesWrites: false });
+    await sha.close();
   });
 });
 

@@ -1,7 +1,10 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import type { SentBody } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
+import { crc32c, crcText } from '../internal/checksum.js';
 import { type ChunkedUploadTarget, choosePartSize, chunkedUpload } from './chunked-upload.js';
 
 const limits = { maxParts: 10_000, minPartSize: 1, maxPartSize: 1 << 30 };
@@ -106,6 +109,61 @@ describe('chunkedUpload', () => {
     expect(Buffer.concat(seen)).toEqual(data);
     expect(s.log).toMatchObject({ created: 1, completed: 1, aborted: 0, whole: 0 });
     expect(s.log.maxInFlight).toBe(3);
+  });
+
+  it("hashes each part once with `crc` and reports the whole body's CRC from the parts'", async () => {
+    for (const [algorithm, crc] of [
+      ['crc32', (b: Uint8Array) => zlib.crc32(b)],
+      ['crc32c', crc32c],
+    ] as const) {
+      for (const size of [0, 1, 999, 1000, 1001, 10_500]) {
+        const data = bytes(size);
+        const s = store();
+        const headers: string[] = [];
+        const target = { ...s.target };
+        target.uploadPart = (request) => {
+          expect(request.crc).toBe(crcText(crc(request.data)));
+          headers.push(request.crc as string);
+          return s.target.uploadPart(request);
+        };
+        target.putWhole = (request) => {
+          expect(request.crc).toBe(crcText(crc(request.data)));
+          return s.target.putWhole!(request);
+        };
+        let sent: SentBody | undefined;
+        await chunkedUpload(chunks(data, 700), target, {
+          partSize: 1000,
+          concurrency: 3,
+          limits,
+          what: 'x',
+          crc: algorithm,
+          onSent: (body) => {
+            sent = body;
+          },
+        });
+        expect(s.result()).toEqual(data);
+        expect(headers.length).toBe(size > 1000 ? Math.ceil(size / 1000) : 0);
+        expect(sent).toEqual({ checksum: { algorithm, value: crcText(crc(data)) }, bytes: size });
+      }
+    }
+  });
+
+  it('reports nothing sent when the upload fails', async () => {
+    const s = store((part) => (part === 3 ? new ArtifactsError('permission_denied', 'no') : 'ok'));
+    let sent: SentBody | undefined;
+    await expect(
+      chunkedUpload(chunks(bytes(5000)), s.target, {
+        partSize: 1000,
+        concurrency: 2,
+        limits,
+        what: 'x',
+        crc: 'crc32',
+        onSent: (body) => {
+          sent = body;
+        },
+      }),
+    ).rejects.toThrow('no');
+    expect(sent).toBeUndefined();
   });
 
   it('retries only the part that failed with a temporary error', async () => {

@@ -1,7 +1,14 @@
 import type { Readable } from 'node:stream';
 import { DEFAULT_MAX_RETRIES } from '../config.js';
-import type { DriverWriteOptions, EngineRetryOptions, OpenContext, OperationOptions } from '../driver.js';
+import type {
+  DriverWriteOptions,
+  EngineRetryOptions,
+  OpenContext,
+  OperationOptions,
+  SentBody,
+} from '../driver.js';
 import { ArtifactsError } from '../errors.js';
+import { crcCombine, crcOf, crcText } from '../internal/checksum.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { bodyOf, type RequestContext, runRequest } from './request-watch.js';
 
@@ -27,6 +34,8 @@ export interface PartRequest extends RequestContext {
    * steady link within the timeout.
    */
   body(): Readable;
+  /** With `ChunkedUploadOptions.crc`: the part's CRC (base64, big-endian), for its checksum header. */
+  crc?: string;
 }
 
 /**
@@ -68,6 +77,12 @@ export interface ChunkedUploadOptions {
   onActivity?: (() => void) | undefined;
   /** Sees every byte of the body once, in order, before it is sent (a whole-object hash). */
   onData?: ((data: Buffer) => void) | undefined;
+  /**
+   * Hash each part once with this CRC (`PartRequest.crc`) and derive the whole body's from the
+   * parts' (`crcCombine`), reported to `onSent` once the upload succeeded: one pass serves both.
+   */
+  crc?: 'crc32' | 'crc32c' | undefined;
+  onSent?: ((sent: SentBody) => void) | undefined;
   /** Names the upload in errors. */
   what: string;
 }
@@ -142,8 +157,27 @@ export async function chunkedUpload<Part, Result>(
   // Bytes handed to parts so far: where the next part starts.
   let uploaded = 0;
 
-  const request = (number: number, data: Buffer) => (context: RequestContext) =>
-    ({ ...context, partNumber: number, data, body: () => bodyOf(data, context.touch) }) as PartRequest;
+  // The CRC of the parts dispatched so far, in body order, and their length.
+  let whole = 0;
+  const hash = (data: Buffer): string | undefined => {
+    if (!options.crc) return undefined;
+    const crc = crcOf(options.crc, data);
+    whole = crcCombine(options.crc, whole, crc, data.length);
+    return crcText(crc);
+  };
+  const sent = () => {
+    if (options.crc)
+      options.onSent?.({ checksum: { algorithm: options.crc, value: crcText(whole) }, bytes: uploaded });
+  };
+
+  const request = (number: number, data: Buffer, crc: string | undefined) => (context: RequestContext) =>
+    ({
+      ...context,
+      partNumber: number,
+      data,
+      body: () => bodyOf(data, context.touch),
+      ...(crc === undefined ? {} : { crc }),
+    }) as PartRequest;
 
   const fail = (error: unknown) => {
     failure ??= error;
@@ -187,13 +221,14 @@ export async function chunkedUpload<Part, Result>(
     }
     const data = buffer.subarray(0, length);
     options.onData?.(data);
+    const crc = hash(data);
     const start = uploaded;
     uploaded += length;
     const task = runRequest(
       `${options.what}: part ${number}`,
       signal,
       policy,
-      (context) => target.uploadPart(request(number, data)(context)),
+      (context) => target.uploadPart(request(number, data, crc)(context)),
       { number, start, end: start + length - 1 },
     ).then(
       (part) => {
@@ -235,10 +270,14 @@ export async function chunkedUpload<Part, Result>(
     if (!created && target.putWhole) {
       const data = current ? current.subarray(0, filled) : Buffer.alloc(0);
       options.onData?.(data);
+      const crc = hash(data);
+      uploaded = data.length;
       const putWhole = target.putWhole.bind(target);
-      return await runRequest(`${options.what}`, signal, policy, (context) =>
-        putWhole(request(1, data)(context)),
+      const result = await runRequest(`${options.what}`, signal, policy, (context) =>
+        putWhole(request(1, data, crc)(context)),
       );
+      sent();
+      return result;
     }
     await ensureCreated();
     if (current && filled > 0) dispatch(current, filled);
@@ -247,9 +286,11 @@ export async function chunkedUpload<Part, Result>(
     parts.sort((a, b) => a.number - b.number);
     const ordered = parts.map((entry) => entry.part);
     // Completing twice may fail after a success: never repeated.
-    return await runRequest(`${options.what}: completing`, signal, once, (context) =>
+    const result = await runRequest(`${options.what}: completing`, signal, once, (context) =>
       target.complete(ordered, context),
     );
+    sent();
+    return result;
   } catch (error) {
     // The first failure is the one to report, not the aborts of the parts it cancels.
     failure ??= error;

@@ -57,12 +57,20 @@ function crcHasher(step: (chunk: Uint8Array, previous: number) => number): Hashe
     update(chunk) {
       value = step(chunk, value);
     },
-    digest() {
-      const out = Buffer.alloc(4);
-      out.writeUInt32BE(value >>> 0);
-      return out.toString('base64');
-    },
+    digest: () => crcText(value),
   };
+}
+
+/** The CRC of one buffer. */
+export function crcOf(algorithm: 'crc32' | 'crc32c', data: Uint8Array): number {
+  return algorithm === 'crc32c' ? crc32c(data) : zlib.crc32(data);
+}
+
+/** A CRC as stores write it: base64 of its four big-endian bytes. */
+export function crcText(crc: number): string {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(crc >>> 0);
+  return out.toString('base64');
 }
 
 /** A streaming hasher for one of the algorithms stores report. */

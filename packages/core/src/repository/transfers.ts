@@ -104,7 +104,11 @@ export async function put(
   const what = `uploading ${describePath(key)}`;
   ctx.assertOpen();
   await transfer(ctx, what, key, progress, options, async (call) => {
-    const meter = new Meter(checksumAlgorithm(ctx), (n) => progress.bytes(n, key));
+    const algorithm = checksumAlgorithm(ctx);
+    // A driver that hashes its parts for the store anyway reports the whole body's checksum itself
+    // (`sent`), so the bytes are hashed once.
+    const driverHashes = algorithm !== undefined && ctx.driver.capabilities.hashesWrites === true;
+    const meter = new Meter(driverHashes ? undefined : algorithm, (n) => progress.bytes(n, key));
     // Errors of the source (a vanished local file, a failed network body) must reach the driver's
     // consumer as a stream error, so that it discards what it wrote.
     source.once('error', (error) => meter.destroy(error));
@@ -124,12 +128,23 @@ export async function put(
       if (!meter.writableFinished && !call.signal.aborted) {
         throw new ArtifactsError('internal', `${what}: the backend returned before consuming the whole body`);
       }
+      let sent = meter.algorithm ? { algorithm: meter.algorithm, value: meter.digest() } : undefined;
+      if (driverHashes && !call.signal.aborted) {
+        if (result?.sent?.checksum.algorithm !== algorithm || result.sent.bytes !== meter.bytes) {
+          await ctx.driver.delete(key, {}).catch(() => undefined);
+          throw new ArtifactsError(
+            'internal',
+            `${what}: the backend reported ${result?.sent ? `${result.sent.bytes} bytes sent` : 'no checksum of the bytes it sent'} for a body of ${meter.bytes} bytes; the object was removed`,
+          );
+        }
+        sent = result.sent.checksum;
+      }
       const reported = result?.checksum;
-      if (reported && reported.algorithm === meter.algorithm && reported.value !== meter.digest()) {
+      if (reported && sent && reported.algorithm === sent.algorithm && reported.value !== sent.value) {
         await ctx.driver.delete(key, {}).catch(() => undefined);
         throw new ArtifactsError(
           'integrity',
-          `${what}: the store's ${reported.algorithm} checksum (${reported.value}) does not match the bytes sent (${meter.digest()}); the object was removed`,
+          `${what}: the store's ${reported.algorithm} checksum (${reported.value}) does not match the bytes sent (${sent.value}); the object was removed`,
         );
       }
     } catch (error) {

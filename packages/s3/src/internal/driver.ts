@@ -64,6 +64,8 @@ export class S3Driver implements StorageDriver {
       rangeRead: true,
       directories: false,
       checksums: algorithm ? [algorithm.toLowerCase() as Checksum['algorithm']] : [],
+      // Each part's CRC, sent as its header, also gives the whole object's (upload.ts).
+      hashesWrites: algorithm === 'CRC32' || algorithm === 'CRC32C',
       multipartUpload: true,
       presign: true,
       serverSideCopy: true,

@@ -11,6 +11,8 @@ import {
   engineOptions,
   type OpenContext,
   type PartLimits,
+  type PartRequest,
+  type SentBody,
 } from '@artifacts/core';
 import { command, type LazyCommand } from './client.js';
 import type { SseC, UploadExtraArgs } from './extra-args.js';
@@ -78,19 +80,20 @@ export async function uploadObject(
   // Our own PutObject takes the arguments it has headers for; any other goes through the SDK.
   const leanPut = Object.keys(u.uploadArgs).every((name) => LEAN_PUT_ARGS.has(name)) ? u.lean : undefined;
   const contentType = u.uploadArgs.ContentType ?? options.contentType;
-  const leanHeaders = (data: Buffer): Record<string, string> => ({
-    'content-length': String(data.length),
+  const leanHeaders = (part: PartRequest): Record<string, string> => ({
+    'content-length': String(part.data.length),
     ...sseCHeaders(u.sseC),
     ...(u.uploadArgs.RequestPayer ? { 'x-amz-request-payer': u.uploadArgs.RequestPayer } : {}),
     ...(algorithm
       ? {
-          [`x-amz-checksum-${algorithm.toLowerCase()}`]: partChecksum(algorithm, data)[
+          [`x-amz-checksum-${algorithm.toLowerCase()}`]: partChecksum(algorithm, part)[
             `Checksum${algorithm}`
           ] as string,
         }
       : {}),
   });
   let UploadId: string | undefined;
+  let sent: SentBody | undefined;
   const result = await chunkedUpload<CompletedS3Part, Record<string, unknown>>(
     body,
     {
@@ -104,7 +107,7 @@ export async function uploadObject(
               method: 'PUT',
               Bucket,
               Key,
-              headers: { ...leanHeaders(part.data), ...(contentType ? { 'content-type': contentType } : {}) },
+              headers: { ...leanHeaders(part), ...(contentType ? { 'content-type': contentType } : {}) },
               body: part.watched ? part.body() : part.data,
               signal: part.signal,
             })
@@ -113,7 +116,7 @@ export async function uploadObject(
                 ...params,
                 Body: part.watched ? part.body() : part.data,
                 ContentLength: part.data.length,
-                ...partChecksum(algorithm, part.data),
+                ...partChecksum(algorithm, part),
               }),
               part.signal,
             ),
@@ -136,7 +139,7 @@ export async function uploadObject(
               Bucket,
               Key,
               query: { partNumber: String(part.partNumber), uploadId: UploadId as string },
-              headers: leanHeaders(part.data),
+              headers: leanHeaders(part),
               body: part.watched ? part.body() : part.data,
               signal: part.signal,
             })
@@ -149,7 +152,7 @@ export async function uploadObject(
                 Body: part.watched ? part.body() : part.data,
                 ContentLength: part.data.length,
                 ...perPart,
-                ...partChecksum(algorithm, part.data),
+                ...partChecksum(algorithm, part),
               }),
               part.signal,
             );
@@ -184,10 +187,15 @@ export async function uploadObject(
       size: options.size,
       ...engineOptions(u.context, options),
       what: `uploading s3://${Bucket}/${Key}`,
+      // The CRC each part's header carries is its only hash: the whole body's comes from them.
+      crc: algorithm === 'CRC32' ? 'crc32' : algorithm === 'CRC32C' ? 'crc32c' : undefined,
+      onSent: (body) => {
+        sent = body;
+      },
     },
   );
   const checksum = pickChecksum(result);
-  return checksum ? { checksum } : undefined;
+  return checksum || sent ? { ...(checksum ? { checksum } : {}), ...(sent ? { sent } : {}) } : undefined;
 }
 
 /** PutObject arguments our own request sends as headers (the rest need the SDK's serializer). */
@@ -213,10 +221,12 @@ async function leanSend(
  * body itself (as an aws-chunked trailer when the body is a stream, the costlier encoding), and S3
  * still verifies it against the bytes it received.
  */
-function partChecksum(algorithm: S3Upload['algorithm'], data: Buffer): Record<string, string> {
+function partChecksum(algorithm: S3Upload['algorithm'], part: PartRequest): Record<string, string> {
   if (!algorithm) return {};
+  // A CRC the engine computed once for the part and the whole body.
+  if (part.crc !== undefined) return { [`Checksum${algorithm}`]: part.crc };
   const hasher = createHasher(algorithm.toLowerCase() as ChecksumAlgorithm);
-  hasher.update(data);
+  hasher.update(part.data);
   return { [`Checksum${algorithm}`]: hasher.digest() };
 }
 
