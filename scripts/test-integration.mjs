@@ -1,10 +1,10 @@
-// Runs every workspace package's integration suite (its `test:integration` script), in lanes: two
-// suites at a time by default (`--lanes N`, `ARTIFACTS_IT_LANES`; at most the number of cores), each
-// lane taking the next suite of ORDER when its suite ends. The suites spend most of their time
-// waiting on their servers (one suite alone kept a 2-core machine at load 1–3), so a second lane
-// uses the idle core; every suite starts its own servers on free ports under its own state
-// directory (.state/vitest-<pid>), so two never share one. Measured in integration/README.md ("CI
-// time"): the whole native run in two lanes, repeated, all green.
+// Runs every workspace package's integration suite (its `test:integration` script), in lanes: natively
+// two suites at a time by default (at most the number of cores; one in container mode, where it is
+// not proven), or `--lanes N` / `ARTIFACTS_IT_LANES`. Each lane takes the next suite of ORDER when
+// its suite ends. The suites spend most of their time waiting on their servers (one suite alone kept
+// a 2-core machine at load 1–3), so a second lane uses the idle core; every suite starts its own
+// servers on free ports under its own state directory (.state/vitest-<pid>), so two never share one.
+// Measured in integration/README.md ("CI time"): the whole native run in two lanes, repeated.
 //
 // The order is chosen for a fresh machine: the longest suite (hdfs) first in one lane, while the
 // other runs the suites whose servers cost no compile (pure-ftpd and sshd from apt, Azurite from
@@ -33,7 +33,10 @@ const keepGoing = args.includes('--continue');
 const listOnly = args.includes('--list');
 const lanesArg =
   args.flatMap((arg, i) => (args[i - 1] === '--lanes' ? [arg] : [])).at(-1) ?? process.env.ARTIFACTS_IT_LANES;
-const lanes = lanesArg === undefined ? Math.min(2, availableParallelism()) : Number(lanesArg);
+// Two lanes are proven natively only (integration/README.md, "CI time"); container mode (or `auto`,
+// which may resolve to it) keeps one suite at a time unless told otherwise.
+const native = ['', 'native'].includes(process.env.ARTIFACTS_IT_MODE ?? '');
+const lanes = lanesArg === undefined ? (native ? Math.min(2, availableParallelism()) : 1) : Number(lanesArg);
 if (!Number.isInteger(lanes) || lanes < 1) {
   console.error(
     `test-integration: --lanes must be a whole number of at least 1, not ${JSON.stringify(lanesArg)}`,
@@ -129,6 +132,19 @@ function run(suite) {
   });
 }
 
+/**
+ * CPU seconds used so far by the suites that ended (their processes and the servers they reaped):
+ * Linux's cutime + cstime of this process, in clock ticks of 1/100 s. Undefined elsewhere.
+ */
+function childCpuSeconds() {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 const started = Date.now();
 const results = [];
 const queue = [...chosen];
@@ -151,8 +167,10 @@ console.log(`test-integration: ${chosen.length} suites in ${Math.min(lanes, chos
 await Promise.all(Array.from({ length: Math.min(lanes, chosen.length) }, lane));
 if (outDir) rmSync(outDir, { recursive: true, force: true });
 
+const wall = (Date.now() - started) / 1000;
+const cpu = childCpuSeconds();
 console.log(
-  `\ntest-integration: time per suite, in the order they ended (${Math.round((Date.now() - started) / 1000)} s in all, ${lanes} lane(s))`,
+  `\ntest-integration: time per suite, in the order they ended (${Math.round(wall)} s in all, ${lanes} lane(s)${cpu === undefined ? '' : `; ${Math.round(cpu)} CPU-s, ${(cpu / wall).toFixed(2)} cores on average`})`,
 );
 for (const r of results)
   console.log(
