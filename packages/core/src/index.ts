@@ -28,6 +28,8 @@ export {
   ConnectionLife,
   ConnectionPool,
   connectError,
+  connectFailure,
+  httpTarget,
   untrustedCertificateCode,
 } from './connection-pool.js';
 export type { ArtifactCopy, CopyEndpoint, CopyOptions, CopyPlanOptions, CopyResult } from './copy.js';
