@@ -1,4 +1,4 @@
-import { ArtifactsError, isAbortError, storeErrors } from '@artifacts/core';
+import { ArtifactsError, connectFailure, httpTarget, isAbortError, storeErrors } from '@artifacts/core';
 import { statusOf } from './client.js';
 
 /** What a failed call was about, for the message: never holds a secret. */
@@ -6,6 +6,27 @@ export interface Subject {
   what: string;
   bucket: string;
   object?: string;
+}
+
+/** What only GCS can say about a connect that reached no server. */
+const HINTS = {
+  caHint: 'give its CA to Node with NODE_EXTRA_CA_CERTS',
+  addressHint: 'check STORAGE_EMULATOR_HOST or the apiEndpoint option',
+};
+
+/**
+ * The URL a request was sent to: gaxios keeps it in `config.url`; the fetch under it only in its
+ * message ("request to <url> failed, reason: connect ECONNREFUSED …").
+ */
+function requestUrl(error: object, message: string): string | undefined {
+  const url = (error as { config?: { url?: unknown } }).config?.url;
+  const text =
+    url instanceof URL
+      ? url.href
+      : typeof url === 'string'
+        ? url
+        : /request to (\S+) failed/.exec(message)?.[1];
+  return text && URL.canParse(text) ? text : undefined;
 }
 
 /** Maps an error of @google-cloud/storage (ApiError), gaxios or google-auth-library to an ArtifactsError. */
@@ -22,6 +43,15 @@ export function mapGcsError(error: unknown, subject: Subject, secrets: readonly 
     secrets,
     context: { bucket: subject.bucket, ...(subject.object === undefined ? {} : { object: subject.object }) },
   });
+  const url = status === undefined ? requestUrl(error, message) : undefined;
+  if (url) {
+    const context = {
+      bucket: subject.bucket,
+      ...(subject.object === undefined ? {} : { object: subject.object }),
+    };
+    const unreached = connectFailure(httpTarget(url, HINTS), error, { what: subject.what, context });
+    if (unreached) return unreached;
+  }
   const bucket = `bucket ${JSON.stringify(subject.bucket)}`;
   if (/Could not load the default credentials/i.test(message)) {
     return make(
