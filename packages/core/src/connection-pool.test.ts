@@ -5,7 +5,9 @@ import {
   ConnectionPool,
   connectError,
   connectFailure,
+  failedRequestUrl,
   httpTarget,
+  requestFailure,
   untrustedCertificateCode,
 } from './connection-pool.js';
 import { ArtifactsError } from './errors.js';
@@ -431,5 +433,32 @@ describe('connectFailure', () => {
     expect(
       connectFailure(target, new ArtifactsError('not_found', 'ECONNREFUSED in a key name')),
     ).toBeUndefined();
+  });
+});
+
+describe('requestFailure', () => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+
+  it('takes the endpoint from where an SDK kept the request: request.url, config.url, or the message', () => {
+    expect(failedRequestUrl({ request: { url: 'http://a:1/x?sig=s' } })).toBe('http://a:1/x?sig=s');
+    expect(failedRequestUrl({ config: { url: new URL('http://b:2/y') } })).toBe('http://b:2/y');
+    expect(failedRequestUrl(new Error('request to http://c:3/z failed, reason: connect ECONNREFUSED'))).toBe(
+      'http://c:3/z',
+    );
+    expect(failedRequestUrl(new Error('nothing'))).toBeUndefined();
+  });
+
+  it('words it as connectFailure does, naming the origin only', () => {
+    const error = Object.assign(new Error('send failed'), {
+      request: { url: 'http://a:1/x?sig=s' },
+      cause: refused,
+    });
+    const mapped = requestFailure(error, { addressHint: 'check the endpoint' }, { what: 'listing' });
+    expect(mapped).toMatchObject({
+      code: 'unavailable',
+      context: { host: 'a', port: 1, reason: 'connection_refused' },
+    });
+    expect(mapped?.message).toMatch(/^listing: cannot connect to http:\/\/a:1: .*; check the endpoint$/);
+    expect(requestFailure(refused, {})).toBeUndefined();
   });
 });

@@ -455,6 +455,32 @@ export function connectFailure(
 }
 
 /**
+ * The URL a failed HTTP request went to, where an SDK kept it: `request.url` (Azure's RestError),
+ * `config.url` (gaxios), or only the message of the fetch under it ("request to <url> failed, …").
+ */
+export function failedRequestUrl(error: unknown): string | undefined {
+  const e = error as { request?: { url?: unknown }; config?: { url?: unknown }; message?: unknown } | null;
+  const url = e?.request?.url ?? e?.config?.url;
+  const text =
+    url instanceof URL
+      ? url.href
+      : typeof url === 'string'
+        ? url
+        : /request to (\S+) failed/.exec(String(e?.message))?.[1];
+  return text && URL.canParse(text) ? text : undefined;
+}
+
+/** `connectFailure` for an SDK's failed HTTP request, its endpoint taken from the error (`failedRequestUrl`). */
+export function requestFailure(
+  error: unknown,
+  hints: Pick<ConnectTarget, 'caHint' | 'addressHint'>,
+  options: Parameters<typeof connectFailure>[2] = {},
+): ArtifactsError | undefined {
+  const url = failedRequestUrl(error);
+  return url === undefined ? undefined : connectFailure(httpTarget(url, hints), error, options);
+}
+
+/**
  * A failure to open a pooled connection as an ArtifactsError, one wording for every protocol:
  * `refusal` when the server answered and said no (wrong login: `unauthenticated`); else
  * `connectFailure`'s wording when no server was reached (none temporary: the pool's next operation

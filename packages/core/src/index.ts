@@ -29,7 +29,9 @@ export {
   ConnectionPool,
   connectError,
   connectFailure,
+  failedRequestUrl,
   httpTarget,
+  requestFailure,
   untrustedCertificateCode,
 } from './connection-pool.js';
 export type { ArtifactCopy, CopyEndpoint, CopyOptions, CopyPlanOptions, CopyResult } from './copy.js';

@@ -1,10 +1,9 @@
 import { PassThrough, type Readable } from 'node:stream';
 import {
   ArtifactsError,
-  connectFailure,
-  httpTarget,
   isAbortError,
   isConnectionError,
+  requestFailure,
   storeErrors,
 } from '@artifacts/core';
 
@@ -14,7 +13,6 @@ interface RestErrorLike {
   statusCode?: number;
   code?: string;
   details?: { errorCode?: string };
-  request?: { url?: string };
 }
 
 /** What only Azure can say about a connect that reached no server. */
@@ -97,12 +95,10 @@ export function mapAzureError(
       `${subject.what}: the connection to the blob service broke mid-transfer (${detail})`,
     );
   }
-  const url = e.request?.url;
-  if (status === undefined && url && URL.canParse(url)) {
-    const context = { container: subject.container, account: subject.account };
-    const unreached = connectFailure(httpTarget(url, HINTS), error, { what: subject.what, context });
-    if (unreached) return unreached;
-  }
+  const context = { container: subject.container, account: subject.account };
+  const unreached =
+    status === undefined ? requestFailure(error, HINTS, { what: subject.what, context }) : undefined;
+  if (unreached) return unreached;
   const where = `container ${JSON.stringify(subject.container)} of storage account ${JSON.stringify(subject.account)}`;
   if (e.name && CREDENTIAL_ERRORS.has(e.name)) {
     return make('unauthenticated', `${subject.what}: no usable Microsoft Entra ID credential (${detail})`);

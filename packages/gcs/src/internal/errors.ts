@@ -1,4 +1,4 @@
-import { ArtifactsError, connectFailure, httpTarget, isAbortError, storeErrors } from '@artifacts/core';
+import { ArtifactsError, isAbortError, requestFailure, storeErrors } from '@artifacts/core';
 import { statusOf } from './client.js';
 
 /** What a failed call was about, for the message: never holds a secret. */
@@ -14,44 +14,27 @@ const HINTS = {
   addressHint: 'check STORAGE_EMULATOR_HOST or the apiEndpoint option',
 };
 
-/**
- * The URL a request was sent to: gaxios keeps it in `config.url`; the fetch under it only in its
- * message ("request to <url> failed, reason: connect ECONNREFUSED …").
- */
-function requestUrl(error: object, message: string): string | undefined {
-  const url = (error as { config?: { url?: unknown } }).config?.url;
-  const text =
-    url instanceof URL
-      ? url.href
-      : typeof url === 'string'
-        ? url
-        : /request to (\S+) failed/.exec(message)?.[1];
-  return text && URL.canParse(text) ? text : undefined;
-}
-
 /** Maps an error of @google-cloud/storage (ApiError), gaxios or google-auth-library to an ArtifactsError. */
 export function mapGcsError(error: unknown, subject: Subject, secrets: readonly string[]): unknown {
   if (ArtifactsError.is(error) || isAbortError(error)) return error;
   if (typeof error !== 'object' || error === null) return error;
   const message = (error as { message?: string }).message ?? '';
   const status = statusOf(error);
+  const context = {
+    bucket: subject.bucket,
+    ...(subject.object === undefined ? {} : { object: subject.object }),
+  };
   const { make, detail, fallback } = storeErrors(error, {
     what: subject.what,
     store: 'Google Cloud Storage',
     status,
     message,
     secrets,
-    context: { bucket: subject.bucket, ...(subject.object === undefined ? {} : { object: subject.object }) },
+    context,
   });
-  const url = status === undefined ? requestUrl(error, message) : undefined;
-  if (url) {
-    const context = {
-      bucket: subject.bucket,
-      ...(subject.object === undefined ? {} : { object: subject.object }),
-    };
-    const unreached = connectFailure(httpTarget(url, HINTS), error, { what: subject.what, context });
-    if (unreached) return unreached;
-  }
+  const unreached =
+    status === undefined ? requestFailure(error, HINTS, { what: subject.what, context }) : undefined;
+  if (unreached) return unreached;
   const bucket = `bucket ${JSON.stringify(subject.bucket)}`;
   if (/Could not load the default credentials/i.test(message)) {
     return make(
