@@ -19,7 +19,7 @@ export async function startProxyServers({ destination, work, log, only }) {
   };
   try {
     // `ours` and any variant `ours[NAME=value;…]`: our server started with those environment
-    // variables (a setting's env, e.g. `ours[ARTIFACTS_LOCAL_HIGH_WATER_MARK=262144]`), measured
+    // variables (a setting's env, e.g. `ours[ARTIFACTS_LOCAL_READ_HIGH_WATER_MARK=262144]`), measured
     // beside the plain one in the same interleaved run.
     const variants = (only ?? ['ours']).filter((name) => /^ours(\[.*\])?$/.test(name));
     for (const [index, name] of variants.entries()) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { parseArtifactUri } from '@artifacts/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localBackend, localSettings } from './plugin.js';
@@ -27,6 +28,27 @@ describe('local settings', () => {
     await expect(
       (async () => localBackend.open(parseArtifactUri(dir), { highWaterMark: 0 }, context))(),
     ).rejects.toThrow(/option highWaterMark must be an integer >= 1/);
+  });
+
+  it('reads in chunks of readHighWaterMark, whatever highWaterMark (the write size) is', async () => {
+    const driver = await localBackend.open(
+      parseArtifactUri(dir),
+      { readHighWaterMark: 4096, highWaterMark: 1024 * 1024 },
+      context,
+    );
+    const bytes = Buffer.alloc(10_000, 7);
+    await driver.write('chunks.bin', Readable.from([bytes]), {});
+    const chunks: number[] = [];
+    const whole = await driver.read('chunks.bin', {});
+    for await (const chunk of whole.stream) chunks.push((chunk as Buffer).length);
+    expect(chunks).toEqual([4096, 4096, 1808]);
+    const ranged = await driver.read('chunks.bin', { range: { start: 100, end: 8291 } });
+    chunks.length = 0;
+    for await (const chunk of ranged.stream) chunks.push((chunk as Buffer).length);
+    expect(chunks).toEqual([4096, 4096]);
+    await expect(
+      (async () => localBackend.open(parseArtifactUri(dir), { readHighWaterMark: 0 }, context))(),
+    ).rejects.toThrow(/option readHighWaterMark must be an integer >= 1/);
   });
 
   it('the README options table is the declaration', () => {

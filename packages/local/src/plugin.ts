@@ -18,7 +18,15 @@ export const localSettings = defineSettings('@artifacts/local', {
     min: 1,
     default: 1024 * 1024,
     defaultText: '`1048576` (1 MiB)',
-    help: 'read/write buffer size in bytes',
+    help: 'write buffer size in bytes (the file stream each write goes through)',
+  },
+  readHighWaterMark: {
+    type: 'integer',
+    env: 'ARTIFACTS_LOCAL_READ_HIGH_WATER_MARK',
+    min: 1,
+    default: 1024 * 1024,
+    defaultText: '`1048576` (1 MiB)',
+    help: 'read buffer size in bytes: the most a read of a file asks the disk for at once, and what each read in flight holds (a range or a smaller file allocates no more than its own size)',
   },
 });
 

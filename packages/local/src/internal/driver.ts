@@ -50,8 +50,10 @@ export interface LocalDriverOptions {
    * false (MLflow does not fsync either, and it costs dearly for many small files).
    */
   fsync?: boolean;
-  /** Read and write buffer size in bytes. Default 1 MiB. */
+  /** Write buffer size in bytes. Default 1 MiB. */
   highWaterMark?: number;
+  /** Read buffer size in bytes (each read stream's chunk). Default 1 MiB. */
+  readHighWaterMark?: number;
 }
 
 // The names of versions before core's shared temporary names: still never listed.
@@ -83,6 +85,7 @@ export class LocalDriver implements StorageDriver {
 
   readonly #fsync: boolean;
   readonly #highWaterMark: number;
+  readonly #readHighWaterMark: number;
   readonly #abandoned = new AbandonedTemps();
 
   /** Use `LocalDriver.open`, which resolves the root's real path. */
@@ -92,6 +95,7 @@ export class LocalDriver implements StorageDriver {
   ) {
     this.#fsync = options.fsync ?? false;
     this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
+    this.#readHighWaterMark = options.readHighWaterMark ?? 1024 * 1024;
   }
 
   /** Opens a driver on `path` (which need not exist yet: it is created on the first write). */
@@ -253,7 +257,7 @@ export class LocalDriver implements StorageDriver {
     const stream = handle.createReadStream({
       start,
       end,
-      highWaterMark: this.#highWaterMark,
+      highWaterMark: this.#readHighWaterMark,
       ...(options.signal ? { signal: options.signal } : {}),
     });
     return { stream, size, totalSize, lastModified };

@@ -12,15 +12,20 @@ import { type ServerProcess, startServerProcess } from './server-process.js';
 // clients are gone.
 //
 // What "flat" is measured on. After each round the server collects its garbage (twice, through
-// --expose-gc) and reports process.memoryUsage(); its RSS then is what it kept. That, and the heap
-// it kept, must stay within 20% of the warm-up's. The peak RSS during a round is not a measure of
-// what leaks: it is the round's garbage (1 MiB file-stream chunks, 64 KiB socket chunks of 200
-// transfers) waiting for a collection, and V8 collects less often as load rises. Measured on a
-// 2-core machine at load ~30 (docs/benchmarks/server.md): peaks of 176-244 MiB that rose from
-// round to round, while the retained RSS stayed at 168-179 MiB, the heap after GC at 12.5-13.0 MiB
-// and two heap snapshots five rounds apart differed by 187 KB, all of it compiled code and its
-// metadata (no object count grew). The peak is still bounded: within 20% of the highest warm-up
-// round's, so that a leak too big for a collection to hide fails here too.
+// --expose-gc) and reports process.memoryUsage().
+//
+// - The leak signal is what JavaScript keeps: `heapUsed + external` after GC (every Buffer a
+//   transfer holds is in `external`). It is asserted strictly: no measured round may keep more than
+//   LEAK_SLACK (2 MiB) above the warm-up's highest. Without a leak it moves by 0.1-0.3 MiB over a run
+//   (V8 compiling more code), so about 3.5 KB kept per request (600 requests from the warm-up's last
+//   round to the last) fails; a 4 KiB-per-request leak did (docs/benchmarks/server.md).
+// - RSS is no leak signal at a 20% tolerance. With the heap and `external` flat to 0.3 MiB, the RSS
+//   kept after GC jumped by 36-46 MiB between two rounds in some runs and not in others of the same
+//   code (glibc keeps freed buffers per arena, V8 keeps heap pages: its reservation after GC varied
+//   22-86 MiB), and the peak during a round varied by as much with the machine's load (V8 collects
+//   less often). MALLOC_ARENA_MAX=2 did not stop the jumps (docs/benchmarks/server.md). So RSS is
+//   bounded for what it can show, a native leak: the peak and the RSS kept after GC of every
+//   measured round stay below RSS_SLACK (1.5) times the warm-up's peak, about 100 MiB of headroom.
 
 const MiB = 1024 * 1024;
 const CONCURRENT = 200;
@@ -29,6 +34,10 @@ const LARGE_BYTES = 8 * MiB;
 const SMALL_BYTES = 16 * 1024;
 const ROUNDS = 6; // round 0 seeds the files downloads read; rounds 1-2 warm up
 const A = '/api/2.0/mlflow-artifacts/artifacts';
+/** How much more than the warm-up a measured round's JavaScript memory (heap + external) may keep. */
+const LEAK_SLACK = 2 * MiB;
+/** How far above the warm-up's peak RSS a measured round's peak, or its RSS kept after GC, may go. */
+const RSS_SLACK = 1.5;
 
 let server: ServerProcess;
 let parent: string;
@@ -106,11 +115,11 @@ async function settle(): Promise<void> {
 }
 
 describe('200 concurrent transfers, both directions, large and small', () => {
-  it('keep the server’s memory flat (within 20% of the warm-up rounds) and leak no descriptor', {
+  it('keep the server’s memory flat (no JavaScript memory kept, RSS bounded by the warm-up’s peak) and leak no descriptor', {
     timeout: 900_000,
   }, async () => {
     const idleFds = server.openFds();
-    const rounds: Array<{ peak: number; rss: number; heap: number }> = [];
+    const rounds: Array<{ peak: number; rss: number; heap: number; heapTotal: number }> = [];
     for (let n = 0; n < ROUNDS; n++) {
       // Every round on fresh connections: a leak per connection shows as much as one per transfer.
       const agent = new Agent({ connections: CONCURRENT, pipelining: 0 });
@@ -118,7 +127,12 @@ describe('200 concurrent transfers, both directions, large and small', () => {
       await agent.close();
       await settle();
       const kept = await server.memoryAfterGc();
-      rounds.push({ peak, rss: server.rssBytes(), heap: kept.heapUsed + kept.external });
+      rounds.push({
+        peak,
+        rss: server.rssBytes(),
+        heap: kept.heapUsed + kept.external,
+        heapTotal: kept.heapTotal,
+      });
     }
     // Round 0 only uploads (it seeds what later rounds download), so it is no baseline; rounds 1-2
     // are the mixed warm-up, rounds 3-5 are measured against them.
@@ -126,14 +140,18 @@ describe('200 concurrent transfers, both directions, large and small', () => {
     const after = rounds.slice(3);
     const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)}`;
     const report = rounds
-      .map((r, n) => `round ${n}: peak ${mib(r.peak)}, kept ${mib(r.rss)}, heap ${mib(r.heap)} MiB`)
+      .map(
+        (r, n) =>
+          `round ${n}: peak ${mib(r.peak)}, kept ${mib(r.rss)}, heap+external ${mib(r.heap)} (V8 heap reserved ${mib(r.heapTotal)}) MiB`,
+      )
       .join('; ');
     console.info(`server memory per round: ${report}; descriptors when idle: ${idleFds}`);
-    const bound = (pick: (r: (typeof rounds)[number]) => number) => Math.max(...warm.map(pick)) * 1.2;
+    const warmPeak = Math.max(...warm.map((w) => w.peak));
+    const heapBound = Math.max(...warm.map((w) => w.heap)) + LEAK_SLACK;
     for (const r of after) {
-      expect(r.heap, `heap after GC grew: ${report}`).toBeLessThanOrEqual(bound((w) => w.heap));
-      expect(r.rss, `RSS kept after a round grew: ${report}`).toBeLessThanOrEqual(bound((w) => w.rss));
-      expect(r.peak, `peak RSS grew: ${report}`).toBeLessThanOrEqual(bound((w) => w.peak));
+      expect(r.heap, `heap + external after GC grew: ${report}`).toBeLessThanOrEqual(heapBound);
+      expect(r.peak, `peak RSS grew: ${report}`).toBeLessThanOrEqual(warmPeak * RSS_SLACK);
+      expect(r.rss, `RSS kept after GC grew: ${report}`).toBeLessThanOrEqual(warmPeak * RSS_SLACK);
     }
     // Every client connection closed, every file closed: back to the idle count.
     let fds = server.openFds();
