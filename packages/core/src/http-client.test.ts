@@ -1,5 +1,6 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { discardBody, HttpPool, readBodyText } from './http-client.js';
@@ -20,6 +21,40 @@ afterEach(async () => {
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+/**
+ * A port whose SYNs go unanswered: a listener with backlog 1 in a process that never accepts (its
+ * event loop is blocked), with its accept queue filled, so the kernel drops the next SYN.
+ */
+const children: ChildProcess[] = [];
+const fillers: Socket[] = [];
+afterEach(() => {
+  for (const socket of fillers.splice(0)) socket.destroy();
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+});
+async function unanswered(): Promise<number> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      "require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () { console.log(this.address().port); require('child_process').execSync('sleep 120'); })",
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  children.push(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.once('data', (data: Buffer) => resolve(Number(String(data).trim())));
+    child.once('exit', (code) => reject(new Error(`listener exited with ${code}`)));
+  });
+  // Fill the accept queue (backlog + 1 on Linux): these connects complete, none is accepted.
+  for (let i = 0; i < 3; i += 1) {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    fillers.push(socket);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  return port;
+}
 
 function pool(connections: number): HttpPool {
   const p = new HttpPool({ connections });
@@ -108,6 +143,35 @@ describe('HttpPool', () => {
     });
     const answer = await p.request({ method: 'GET', url: `${url}/body`, stallMs: 100, stallMessage });
     await expect(readBodyText(answer.body)).rejects.toMatchObject({ code: 'timeout' });
+  });
+
+  it('bounds a connect that never completes with connectMs, naming the limit and host:port', async () => {
+    const port = await unanswered();
+    const p = new HttpPool({ connections: 1, connectMs: 300, connectSetting: 'connectTimeoutMs' });
+    pools.push(p);
+    const started = Date.now();
+    const failure = await p
+      .request({ method: 'GET', url: `http://127.0.0.1:${port}/x` })
+      .catch((e: unknown) => e);
+    expect(failure).toMatchObject({
+      code: 'timeout',
+      temporary: true,
+      message: `no connection to 127.0.0.1:${port} within 0.3 s (connectTimeoutMs)`,
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('does not bound an answer that is slower than connectMs', async () => {
+    const { url, server } = await serve((_req, res) => setTimeout(() => res.end('late'), 300));
+    servers.push(server);
+    const p = new HttpPool({ connections: 1, connectMs: 100 });
+    pools.push(p);
+    const answer = await p.request({ method: 'GET', url });
+    expect(await readBodyText(answer.body)).toBe('late');
+    // a reused keep-alive socket is not bounded again
+    const again = await p.request({ method: 'GET', url });
+    expect(await readBodyText(again.body)).toBe('late');
   });
 
   it('honours an abort signal', async () => {

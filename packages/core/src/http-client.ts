@@ -1,4 +1,5 @@
-import type { Agent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { ArtifactsError } from './errors.js';
@@ -22,6 +23,13 @@ export interface HttpPoolOptions {
   /** Sockets kept per protocol: the transfer's concurrency. */
   connections: number;
   tls?: HttpTlsOptions;
+  /**
+   * Bounds each new connection (TCP connect, and the TLS handshake for https): one not made in time
+   * fails the exchange as a temporary `timeout` naming the limit and host:port. 0 / unset = none.
+   */
+  connectMs?: number;
+  /** The setting that sets `connectMs`, named in its error (e.g. `connectTimeoutMs`). */
+  connectSetting?: string;
 }
 
 export interface HttpExchange {
@@ -66,6 +74,8 @@ function originOf(url: string | URL): string {
 export class HttpPool {
   readonly #connections: number;
   readonly #tls: HttpTlsOptions;
+  readonly #connectMs: number;
+  readonly #connectSetting: string | undefined;
   readonly #agents: { http?: Agent; https?: Agent } = {};
   /** Origins that have answered at least once: only their refusals are worth retrying. */
   readonly #answered = new Set<string>();
@@ -73,6 +83,8 @@ export class HttpPool {
   constructor(options: HttpPoolOptions) {
     this.#connections = Math.max(1, options.connections);
     this.#tls = options.tls ?? {};
+    this.#connectMs = options.connectMs ?? 0;
+    this.#connectSetting = options.connectSetting;
   }
 
   agent(https: boolean): Agent {
@@ -118,6 +130,7 @@ export class HttpPool {
           resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
         },
       );
+      if (this.#connectMs > 0) req.on('socket', (socket) => this.#boundConnect(req, socket, target, https));
       if (stallMs && stallMs > 0) {
         req.setTimeout(stallMs, () => {
           const seconds = stallMs / 1000;
@@ -149,6 +162,28 @@ export class HttpPool {
         req.end();
       })().catch((error: unknown) => req.destroy(error as Error));
     });
+  }
+
+  /** A new socket must connect (and finish its TLS handshake) within `connectMs`. */
+  #boundConnect(req: ClientRequest, socket: Socket, target: URL, https: boolean): void {
+    // A socket the agent reuses is connected already; a new one is still connecting here.
+    if (!socket.connecting) return;
+    const done = https ? 'secureConnect' : 'connect';
+    const timer = setTimeout(() => {
+      const seconds = this.#connectMs / 1000;
+      const where = `${target.hostname}:${target.port || (https ? 443 : 80)}`;
+      const setting = this.#connectSetting ? ` (${this.#connectSetting})` : '';
+      req.destroy(
+        new ArtifactsError('timeout', `no connection to ${where} within ${seconds} s${setting}`, {
+          temporary: true,
+        }),
+      );
+    }, this.#connectMs);
+    const clear = () => {
+      clearTimeout(timer);
+      socket.off(done, clear).off('close', clear);
+    };
+    socket.on(done, clear).on('close', clear);
   }
 
   destroy(): void {

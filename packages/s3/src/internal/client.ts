@@ -1,23 +1,66 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { ArtifactsError, HttpPool } from '@artifacts/core';
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { LeanS3 } from './lean.js';
+import type * as Sdk from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Credentials } from '../options.js';
+import { type LeanIdentity, LeanS3 } from './lean.js';
 import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
 
+/** The SDK's commands the driver sends, by name: input and output. */
+interface Commands {
+  AbortMultipartUpload: [Sdk.AbortMultipartUploadCommandInput, Sdk.AbortMultipartUploadCommandOutput];
+  CompleteMultipartUpload: [
+    Sdk.CompleteMultipartUploadCommandInput,
+    Sdk.CompleteMultipartUploadCommandOutput,
+  ];
+  CopyObject: [Sdk.CopyObjectCommandInput, Sdk.CopyObjectCommandOutput];
+  CreateMultipartUpload: [Sdk.CreateMultipartUploadCommandInput, Sdk.CreateMultipartUploadCommandOutput];
+  DeleteObjects: [Sdk.DeleteObjectsCommandInput, Sdk.DeleteObjectsCommandOutput];
+  GetObject: [Sdk.GetObjectCommandInput, Sdk.GetObjectCommandOutput];
+  HeadObject: [Sdk.HeadObjectCommandInput, Sdk.HeadObjectCommandOutput];
+  ListObjectsV2: [Sdk.ListObjectsV2CommandInput, Sdk.ListObjectsV2CommandOutput];
+  PutObject: [Sdk.PutObjectCommandInput, Sdk.PutObjectCommandOutput];
+  UploadPart: [Sdk.UploadPartCommandInput, Sdk.UploadPartCommandOutput];
+  UploadPartCopy: [Sdk.UploadPartCopyCommandInput, Sdk.UploadPartCopyCommandOutput];
+}
+export type CommandName = keyof Commands;
+
+/** An SDK command named, not built: building it needs the SDK, which is loaded when one is sent. */
+export interface LazyCommand<N extends CommandName = CommandName> {
+  name: N;
+  input: Commands[N][0];
+}
+
+export function command<N extends CommandName>(name: N, input: Commands[N][0]): LazyCommand<N> {
+  return { name, input };
+}
+
+/** The SDK's client seen through named commands: `@aws-sdk/client-s3` is loaded by the first send. */
+export interface LazyClient {
+  send<N extends CommandName>(
+    command: LazyCommand<N>,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<Commands[N][1]>;
+}
+
 export interface BuiltClient {
-  client: S3Client;
+  /** The SDK's S3Client, for the operations we do not send ourselves; built on first use. */
+  client: LazyClient;
   /**
-   * A twin used only for presigning: with checksum calculation "when required", so presigned PUT
-   * and UploadPart URLs do not carry the checksum of an empty body that would fail real uploads.
+   * A presigned URL of a command, from a twin client with checksum calculation "when required", so
+   * presigned PUT and UploadPart URLs do not carry the checksum of an empty body.
    */
-  presignClient: S3Client;
+  presign(command: LazyCommand<'GetObject' | 'PutObject' | 'UploadPart'>, expiresIn: number): Promise<string>;
   endpoint: string;
   /**
    * Our own request path for GetObject/PutObject/UploadPart: on a configured endpoint with path-style
    * addressing and no `clientConfig` (AWS itself, virtual hosts and SDK overrides go through the SDK).
    */
   lean: LeanS3 | undefined;
+  /** Whether the SDK has been loaded (for tests and benchmarks). */
+  readonly sdkLoaded: boolean;
   destroy(): void;
 }
 
@@ -34,7 +77,13 @@ function loadCa(path: string): Buffer {
 
 const QUIET_LOGGER = { debug() {}, info() {}, warn() {}, error() {} };
 
-/** Builds the S3 client (and its presigning twin) from a resolved configuration. */
+/**
+ * Builds our request path and, lazily, the SDK's clients from a resolved configuration. Nothing of
+ * the SDK is loaded until an operation needs it: with static credentials (the option, or
+ * `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` without a profile) and a region we can resolve
+ * ourselves, GetObject/PutObject/UploadPart run without it (about 28 MiB of memory and the CPU of
+ * loading it, in every process).
+ */
 export function buildClient(config: ResolvedS3Config, maxSockets: number): BuiltClient {
   const tlsOptions =
     config.tls.kind === 'ignore'
@@ -43,19 +92,93 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
         ? { ca: loadCa(config.tls.path) }
         : {};
   // One keep-alive pool (core's) for the SDK's requests and ours.
-  const pool = new HttpPool({ connections: maxSockets, tls: tlsOptions });
-  const requestHandler = new NodeHttpHandler({
-    httpAgent: pool.agent(false),
-    httpsAgent: pool.agent(true),
-    connectionTimeout: config.connectTimeoutMs,
-    socketTimeout: config.socketTimeoutMs,
+  const pool = new HttpPool({
+    connections: maxSockets,
+    tls: tlsOptions,
+    connectMs: config.connectTimeoutMs,
+    connectSetting: 'connectTimeoutMs',
   });
+  let built: { s3: typeof Sdk; client: S3Client; presignClient: S3Client } | undefined;
+  let loading: Promise<NonNullable<typeof built>> | undefined;
+  let destroyed = false;
+  const sdk = () => {
+    loading ??= (async () => {
+      const [s3, { NodeHttpHandler }] = await Promise.all([
+        import('@aws-sdk/client-s3'),
+        import('@smithy/node-http-handler'),
+      ]);
+      const requestHandler = new NodeHttpHandler({
+        httpAgent: pool.agent(false),
+        httpsAgent: pool.agent(true),
+        connectionTimeout: config.connectTimeoutMs,
+        socketTimeout: config.socketTimeoutMs,
+      });
+      const clients = sdkClients(s3, config, requestHandler);
+      if (destroyed) for (const c of [clients.client, clients.presignClient]) c.destroy();
+      built = { s3, ...clients };
+      return built;
+    })();
+    return loading;
+  };
+  const client: LazyClient = {
+    async send(lazy, options) {
+      const { s3, client } = await sdk();
+      const Command = s3[`${lazy.name}Command`] as unknown as new (input: unknown) => Sdk.HeadObjectCommand;
+      return client.send(new Command(lazy.input), options ?? {}) as never;
+    },
+  };
+  const leanable =
+    config.endpointUrl !== undefined &&
+    config.forcePathStyle &&
+    Object.keys(config.clientConfig).length === 0;
+  return {
+    client,
+    async presign(lazy, expiresIn) {
+      const [{ s3, presignClient }, { getSignedUrl }] = await Promise.all([
+        sdk(),
+        import('@aws-sdk/s3-request-presigner'),
+      ]);
+      const Command = s3[`${lazy.name}Command`] as unknown as new (input: unknown) => Sdk.GetObjectCommand;
+      return getSignedUrl(presignClient, new Command(lazy.input), { expiresIn });
+    },
+    endpoint: config.endpointUrl ?? 'AWS S3',
+    lean: leanable
+      ? new LeanS3(
+          staticIdentity(config) ?? {
+            credentials: async () => (await sdk()).client.config.credentials(),
+            region: async () => (await sdk()).client.config.region(),
+          },
+          pool,
+          {
+            endpoint: config.endpointUrl as string,
+            anonymous: config.anonymous === true,
+            stallMs: config.socketTimeoutMs,
+            expectedBucketOwner: config.expectedBucketOwner,
+          },
+        )
+      : undefined,
+    get sdkLoaded() {
+      return built !== undefined;
+    },
+    destroy() {
+      destroyed = true;
+      built?.client.destroy();
+      built?.presignClient.destroy();
+      pool.destroy();
+    },
+  };
+}
 
+function sdkClients(
+  s3: typeof Sdk,
+  config: ResolvedS3Config,
+  requestHandler: S3ClientConfig['requestHandler'],
+): { client: S3Client; presignClient: S3Client } {
   const region = config.region;
   const base: S3ClientConfig = {
     // An explicit region wins; otherwise the SDK's chain, and us-east-1 when it has none (S3 then
     // redirects to the bucket's region, which followRegionRedirects follows).
-    region: region ?? regionFromChain(config.profile),
+    region: region ?? regionFromChain(s3, config.profile),
     followRegionRedirects: true,
     forcePathStyle: config.forcePathStyle,
     requestHandler,
@@ -74,8 +197,8 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
     // and says so on the console unless a logger is set: the error itself reaches the caller.
     logger: QUIET_LOGGER,
   };
-  const client = new S3Client({ ...base, ...(config.clientConfig as S3ClientConfig) });
-  const presignClient = new S3Client({
+  const client = new s3.S3Client({ ...base, ...(config.clientConfig as S3ClientConfig) });
+  const presignClient = new s3.S3Client({
     ...base,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     ...(config.clientConfig as S3ClientConfig),
@@ -83,36 +206,45 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
   for (const c of [client, presignClient]) installMiddleware(c, config.expectedBucketOwner);
   const algorithm = config.uploadExtraArgs.ChecksumAlgorithm ?? config.checksumAlgorithm;
   if (algorithm !== 'NONE') askForChecksums(client);
-  const leanable =
-    config.endpointUrl !== undefined &&
-    config.forcePathStyle &&
-    Object.keys(config.clientConfig).length === 0;
-  return {
-    client,
-    presignClient,
-    endpoint: config.endpointUrl ?? 'AWS S3',
-    lean: leanable
-      ? new LeanS3(client, pool, {
-          endpoint: config.endpointUrl as string,
-          anonymous: config.anonymous === true,
-          stallMs: config.socketTimeoutMs,
-          expectedBucketOwner: config.expectedBucketOwner,
-        })
-      : undefined,
-    destroy() {
-      client.destroy();
-      presignClient.destroy();
-      pool.destroy();
-    },
-  };
+  return { client, presignClient };
 }
 
-function regionFromChain(profile: string | undefined): () => Promise<string> {
+/**
+ * The identity and region of our own requests when they can be known without the SDK, as its chains
+ * would find them: credentials given as an object, or `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
+ * (with `AWS_SESSION_TOKEN`) when no profile is named (the SDK then skips the environment); the
+ * region given, else `AWS_REGION`, else us-east-1 when there is no shared config file to read one
+ * from. Anything else (a provider function, a profile, SSO, roles) is the SDK's to resolve.
+ */
+export function staticIdentity(
+  config: Partial<Pick<ResolvedS3Config, 'credentials' | 'region' | 'profile'>>,
+  env: NodeJS.ProcessEnv = process.env,
+): LeanIdentity | undefined {
+  let credentials: S3Credentials | undefined;
+  if (typeof config.credentials === 'object') credentials = config.credentials;
+  else if (config.credentials === undefined && !config.profile && !env.AWS_PROFILE) {
+    const { AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret, AWS_SESSION_TOKEN: token } = env;
+    if (id && secret)
+      credentials = { accessKeyId: id, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) };
+  }
+  if (!credentials) return undefined;
+  let region = config.region ?? (env.AWS_REGION || undefined);
+  if (region === undefined && !config.profile && !env.AWS_PROFILE) {
+    const file = env.AWS_CONFIG_FILE || join(homedir(), '.aws', 'config');
+    if (!existsSync(file)) region = DEFAULT_REGION;
+  }
+  if (region === undefined) return undefined;
+  const fixed = credentials;
+  const where = region;
+  return { credentials: () => fixed, region: () => where };
+}
+
+function regionFromChain(s3: typeof Sdk, profile: string | undefined): () => Promise<string> {
   let cached: Promise<string> | undefined;
   return () => {
     cached ??= (async () => {
       // A throwaway client resolves the SDK's own region chain (AWS_REGION, the profile's region).
-      const probe = new S3Client(profile ? { profile } : {});
+      const probe = new s3.S3Client(profile ? { profile } : {});
       try {
         return await probe.config.region();
       } catch {

@@ -1,13 +1,5 @@
 import { ArtifactsError, choosePartSize, forEachLimited } from '@artifacts/core';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  HeadObjectCommand,
-  type S3Client,
-  UploadPartCopyCommand,
-} from '@aws-sdk/client-s3';
+import { command, type LazyClient } from './client.js';
 import { isMissing, mapS3Error } from './errors.js';
 import type { UploadExtraArgs } from './extra-args.js';
 import { S3_PART_LIMITS } from './upload.js';
@@ -25,7 +17,7 @@ const COPY_ARGS = [
 ] as const;
 
 export interface ServerCopy {
-  client: S3Client;
+  client: LazyClient;
   from: { Bucket: string; Key: string };
   to: { Bucket: string; Key: string };
   /** Objects above this are copied in parts. */
@@ -75,18 +67,18 @@ async function copyObject(copy: ServerCopy): Promise<void> {
   };
   const args: Record<string, unknown> = {};
   for (const name of COPY_ARGS) if (copy.uploadArgs[name] !== undefined) args[name] = copy.uploadArgs[name];
-  const head = await client.send(new HeadObjectCommand({ ...from, ...copy.sseC }), send);
+  const head = await client.send(command('HeadObject', { ...from, ...copy.sseC }), send);
   const size = head.ContentLength ?? 0;
   const pin = head.ETag ? { CopySourceIfMatch: head.ETag } : {};
   if (size <= copy.cutoffBytes) {
     await client.send(
-      new CopyObjectCommand({ ...to, CopySource, ...pin, ...sourceSseC, ...copy.sseC, ...args }),
+      command('CopyObject', { ...to, CopySource, ...pin, ...sourceSseC, ...copy.sseC, ...args }),
       send,
     );
     return;
   }
   const created = await client.send(
-    new CreateMultipartUploadCommand({
+    command('CreateMultipartUpload', {
       ...to,
       ...(head.ContentType ? { ContentType: head.ContentType } : {}),
       ...(head.Metadata ? { Metadata: head.Metadata } : {}),
@@ -111,7 +103,7 @@ async function copyObject(copy: ServerCopy): Promise<void> {
         const end = Math.min(size, start + partSize) - 1;
         const part = await client
           .send(
-            new UploadPartCopyCommand({
+            command('UploadPartCopy', {
               ...to,
               UploadId,
               PartNumber: index + 1,
@@ -131,7 +123,7 @@ async function copyObject(copy: ServerCopy): Promise<void> {
       },
     );
     await client.send(
-      new CompleteMultipartUploadCommand({
+      command('CompleteMultipartUpload', {
         ...to,
         UploadId,
         MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
@@ -140,7 +132,7 @@ async function copyObject(copy: ServerCopy): Promise<void> {
       send,
     );
   } catch (error) {
-    await client.send(new AbortMultipartUploadCommand({ ...to, UploadId })).catch(() => undefined);
+    await client.send(command('AbortMultipartUpload', { ...to, UploadId })).catch(() => undefined);
     throw error;
   }
 }

@@ -18,18 +18,13 @@ import {
   rangedReader,
   type StorageDriver,
 } from '@artifacts/core';
-import {
-  DeleteObjectsCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-} from '@aws-sdk/client-s3';
-import type { BuiltClient } from './client.js';
+import { type BuiltClient, command, type LazyCommand } from './client.js';
 import { serverCopy } from './copy.js';
 import { deleteObjectsError, httpStatus, isMissing, mapS3Error, type S3Target } from './errors.js';
 import { type SseC, splitSseC, type UploadExtraArgs } from './extra-args.js';
-import { probeRead, rangedGet } from './get.js';
-import { type AnyCommand, presignedTransfers } from './presign.js';
+import { headObject, probeRead, rangedGet } from './get.js';
+import { type ListPage, listObjects } from './list.js';
+import { presignedTransfers } from './presign.js';
 import type { ResolvedS3Config } from './settings.js';
 import { uploadObject } from './upload.js';
 
@@ -150,9 +145,10 @@ export class S3Driver implements StorageDriver {
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
     const Key = this.#full(key);
     try {
-      const head = await this.#built.client.send(
-        new HeadObjectCommand({ Bucket: this.#bucket, Key, ...this.#sseC }),
-        options.signal ? { abortSignal: options.signal } : {},
+      const head = await headObject(
+        this.#built,
+        { Bucket: this.#bucket, Key, ...this.#sseC },
+        options.signal,
       );
       return {
         key,
@@ -300,7 +296,7 @@ export class S3Driver implements StorageDriver {
   }
 
   async #send<T>(
-    command: AnyCommand,
+    command: LazyCommand,
     key: string | undefined,
     action: string,
     signal?: AbortSignal,
@@ -312,31 +308,34 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  #list(
+  async #list(
     prefix: string,
     delimiter: string | undefined,
     token: string | undefined,
     maxKeys: number | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<ListObjectsV2CommandOutput> {
+  ): Promise<ListPage> {
     const relative = prefix.slice(this.#root === '' ? 0 : this.#root.length + 1).replace(/\/$/, '');
-    return this.#send<ListObjectsV2CommandOutput>(
-      new ListObjectsV2Command({
-        Bucket: this.#bucket,
-        Prefix: prefix,
-        ...(delimiter ? { Delimiter: delimiter } : {}),
-        ...(token ? { ContinuationToken: token } : {}),
-        ...(maxKeys ? { MaxKeys: maxKeys } : {}),
-      }),
-      relative,
-      'listing',
-      signal,
-    );
+    try {
+      return await listObjects(
+        this.#built,
+        {
+          Bucket: this.#bucket,
+          Prefix: prefix,
+          ...(delimiter ? { Delimiter: delimiter } : {}),
+          ...(token ? { ContinuationToken: token } : {}),
+          ...(maxKeys ? { MaxKeys: maxKeys } : {}),
+        },
+        signal,
+      );
+    } catch (error) {
+      throw this.#error(error, relative, 'listing');
+    }
   }
 
   async #deleteBatch(keys: string[], key: string, signal: AbortSignal | undefined): Promise<void> {
     const out = await this.#send<{ Errors?: Array<{ Key?: string; Code?: string; Message?: string }> }>(
-      new DeleteObjectsCommand({
+      command('DeleteObjects', {
         Bucket: this.#bucket,
         Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
       }),

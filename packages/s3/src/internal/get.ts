@@ -2,12 +2,12 @@ import { Readable } from 'node:stream';
 import {
   ArtifactsError,
   type DriverStat,
+  discardBody,
   parseContentRange,
   parseHttpDate,
   type RangeSource,
 } from '@artifacts/core';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { BuiltClient } from './client.js';
+import { type BuiltClient, command, type LazyClient } from './client.js';
 import { httpStatus, s3ErrorCode } from './errors.js';
 import type { SseC } from './extra-args.js';
 import { checksumFields, sseCHeaders } from './lean.js';
@@ -67,14 +67,14 @@ export function rangedGet(g: S3Get): RangeSource {
             LastModified: parseHttpDate(h['last-modified']),
           };
         } else {
-          const command = new GetObjectCommand({
+          const get = command('GetObject', {
             Bucket,
             Key,
             ...g.sseC,
             ...(range ? { Range: range } : {}),
             ...(request.pin ? { IfMatch: request.pin } : {}),
           });
-          output = await client.send(command, { abortSignal: request.signal });
+          output = await client.send(get, { abortSignal: request.signal });
         }
       } catch (error) {
         if (!request.whole && s3ErrorCode(error) === 'InvalidRange') {
@@ -125,13 +125,13 @@ interface GetOutput {
  * refused; a one-byte GET of the same key does. Returns that GET's refusal (400, 401, 403), if any.
  */
 export async function probeRead(
-  client: S3Client,
+  client: LazyClient,
   params: { Bucket: string; Key: string } & SseC,
   signal: AbortSignal | undefined,
 ): Promise<unknown> {
   try {
     const probe = await client.send(
-      new GetObjectCommand({ ...params, Range: 'bytes=0-0' }),
+      command('GetObject', { ...params, Range: 'bytes=0-0' }),
       signal ? { abortSignal: signal } : {},
     );
     (probe.Body as Readable | undefined)?.destroy();
@@ -140,4 +140,30 @@ export async function probeRead(
     if (status === 403 || status === 400 || status === 401) return error;
   }
   return undefined;
+}
+
+/** HeadObject: our own request when the driver has one, else the SDK's. */
+export async function headObject(
+  built: Pick<BuiltClient, 'client' | 'lean'>,
+  params: { Bucket: string; Key: string } & SseC,
+  signal: AbortSignal | undefined,
+): Promise<{ ContentLength?: number; LastModified?: Date; ETag?: string; ContentType?: string }> {
+  const { lean, client } = built;
+  if (!lean) return client.send(command('HeadObject', params), signal ? { abortSignal: signal } : {});
+  const answer = await lean.send({
+    method: 'HEAD',
+    Bucket: params.Bucket,
+    Key: params.Key,
+    headers: sseCHeaders(params),
+    signal,
+  });
+  await discardBody(answer.body);
+  const h = answer.headers;
+  const lastModified = parseHttpDate(h['last-modified']);
+  return {
+    ...(h['content-length'] === undefined ? {} : { ContentLength: Number(h['content-length']) }),
+    ...(lastModified ? { LastModified: lastModified } : {}),
+    ...(typeof h.etag === 'string' ? { ETag: h.etag } : {}),
+    ...(typeof h['content-type'] === 'string' ? { ContentType: h['content-type'] } : {}),
+  };
 }

@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type HttpAnswer, type HttpPool, readBodyText } from '@artifacts/core';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { XMLParser } from 'fast-xml-parser';
 import type { SseC } from './extra-args.js';
+import { type SigningCredentials, SigV4 } from './sigv4.js';
 
-/** One S3 data request (GetObject, PutObject, UploadPart) sent by us rather than the SDK. */
+/** Where our requests get their identity and region: given, or the SDK's resolved providers. */
+export interface LeanIdentity {
+  credentials(): SigningCredentials | Promise<SigningCredentials>;
+  region(): string | Promise<string>;
+}
+
+/** One S3 data request (GetObject, HeadObject, PutObject, UploadPart) sent by us rather than the SDK. */
 export interface LeanRequest {
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'HEAD' | 'PUT';
   Bucket: string;
   Key: string;
   query?: Record<string, string>;
@@ -18,7 +23,7 @@ export interface LeanRequest {
 }
 
 /** S3's encoding of a path segment or query value (RFC 3986 unreserved characters kept). */
-function uriEscape(value: string): string {
+export function uriEscape(value: string): string {
   return encodeURIComponent(value).replace(
     /[!'()*]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
@@ -45,23 +50,23 @@ export function sseCHeaders(sseC: SseC): Record<string, string> {
 const xml = new XMLParser({ parseTagValue: false });
 
 /**
- * S3's hot requests — GetObject and PutObject/UploadPart — signed with SigV4 (`@smithy/signature-v4`,
- * the SDK's own signer) from the S3Client's resolved config (credentials provider, region, hash),
+ * S3's hot requests — GetObject and PutObject/UploadPart — signed with SigV4 (sigv4.ts: the signing
+ * key derived once a day) with the given credentials and region, or the S3Client's resolved ones,
  * sent over core's keep-alive pool: no middleware stack, no body wrappers, one header object. A
  * failure is thrown shaped like the SDK's (`Code`, `$metadata.httpStatusCode`), so the driver's one
  * error mapping (core's `storeErrors`) names it. Path-style addressing on a configured endpoint.
  */
 export class LeanS3 {
-  readonly #client: S3Client;
+  readonly #identity: LeanIdentity;
   readonly #pool: HttpPool;
   readonly #endpoint: URL;
   readonly #anonymous: boolean;
   readonly #stallMs: number;
   readonly #fixed: Record<string, string>;
-  #signer: SignatureV4 | undefined;
+  #signer: SigV4 | Promise<SigV4> | undefined;
 
   constructor(
-    client: S3Client,
+    identity: LeanIdentity,
     pool: HttpPool,
     options: {
       endpoint: string;
@@ -70,7 +75,7 @@ export class LeanS3 {
       expectedBucketOwner?: string | undefined;
     },
   ) {
-    this.#client = client;
+    this.#identity = identity;
     this.#pool = pool;
     this.#endpoint = new URL(options.endpoint);
     this.#anonymous = options.anonymous;
@@ -85,23 +90,17 @@ export class LeanS3 {
   /** Sends one request; resolves with an answer below 300, throws the SDK-shaped S3 error otherwise. */
   async send(request: LeanRequest): Promise<HttpAnswer> {
     const base = this.#endpoint.pathname.replace(/\/$/, '');
-    const path = `${base}/${uriEscape(request.Bucket)}/${request.Key.split('/').map(uriEscape).join('/')}`;
-    const query = request.query ?? {};
-    const search = Object.entries(query)
-      .map(([name, value]) => `${uriEscape(name)}=${uriEscape(value)}`)
-      .join('&');
+    const bucket = `${base}/${uriEscape(request.Bucket)}`;
+    // A bucket request (a listing) has no key: `/bucket`, as the SDK sends it.
+    const path = request.Key === '' ? bucket : `${bucket}/${request.Key.split('/').map(uriEscape).join('/')}`;
+    const query = Object.entries(request.query ?? {}).map(
+      ([name, value]) => [uriEscape(name), uriEscape(value)] as const,
+    );
+    const search = query.map(([name, value]) => `${name}=${value}`).join('&');
     let headers: Record<string, string> = { ...this.#fixed, ...request.headers };
     if (!this.#anonymous) {
-      const signed = await this.#sign().sign({
-        method: request.method,
-        protocol: this.#endpoint.protocol,
-        hostname: this.#endpoint.hostname,
-        ...(this.#endpoint.port ? { port: Number(this.#endpoint.port) } : {}),
-        path,
-        query,
-        headers,
-      });
-      headers = signed.headers;
+      const [signer, credentials] = await Promise.all([this.#sign(), this.#identity.credentials()]);
+      headers = signer.sign({ method: request.method, path, query, headers }, credentials);
     }
     const url = `${this.#endpoint.origin}${path}${search ? `?${search}` : ''}`;
     const answer = await this.#pool.request({
@@ -118,16 +117,11 @@ export class LeanS3 {
     throw await s3Failure(answer);
   }
 
-  #sign(): SignatureV4 {
-    const config = this.#client.config;
-    this.#signer ??= new SignatureV4({
-      credentials: config.credentials,
-      region: config.region,
-      service: 's3',
-      sha256: config.sha256,
-      uriEscapePath: false,
-      applyChecksum: false,
-    });
+  #sign(): SigV4 | Promise<SigV4> {
+    this.#signer ??= (async () => {
+      this.#signer = new SigV4(await this.#identity.region());
+      return this.#signer;
+    })();
     return this.#signer;
   }
 }

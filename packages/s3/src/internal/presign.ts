@@ -9,23 +9,11 @@ import {
   type PresignCapability,
   presignSeconds,
 } from '@artifacts/core';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { BuiltClient } from './client.js';
+import { type BuiltClient, command, type LazyCommand } from './client.js';
 import { s3ErrorCode } from './errors.js';
 import type { SseC, UploadExtraArgs } from './extra-args.js';
 
 /** S3's limit for SigV4 presigned URLs: 7 days. */
-
-// biome-ignore lint/suspicious/noExplicitAny: the SDK's command classes share no usable common type.
-export type AnyCommand = any;
 
 /** What the presigned side of the driver needs of it. */
 export interface PresignTarget {
@@ -38,7 +26,7 @@ export interface PresignTarget {
   /** The driver's error mapping. */
   error(error: unknown, key: string, action: string): unknown;
   /** The driver's send: the command, its errors mapped. */
-  send<T>(command: AnyCommand, key: string, action: string, signal?: AbortSignal): Promise<T>;
+  send<T>(command: LazyCommand, key: string, action: string, signal?: AbortSignal): Promise<T>;
 }
 
 /**
@@ -60,7 +48,7 @@ export function presignedTransfers(t: PresignTarget): {
     // No ChecksumAlgorithm: the parts arrive as plain PUTs through presigned URLs, without one.
     const { ChecksumAlgorithm: _checksum, ...args } = t.uploadArgs;
     const created = await send<{ UploadId?: string }>(
-      new CreateMultipartUploadCommand({
+      command('CreateMultipartUpload', {
         Bucket: t.bucket,
         Key,
         ContentType: guessContentType(key),
@@ -78,16 +66,15 @@ export function presignedTransfers(t: PresignTarget): {
       const headers = sseCustomerHeaders(t.sseC);
       const credentials = [];
       for (let partNumber = 1; partNumber <= options.numParts; partNumber++) {
-        const url = await getSignedUrl(
-          t.built.presignClient,
-          new UploadPartCommand({
+        const url = await t.built.presign(
+          command('UploadPart', {
             Bucket: t.bucket,
             Key,
             UploadId: uploadId,
             PartNumber: partNumber,
             ...t.sseC,
           }),
-          { expiresIn },
+          expiresIn,
         );
         credentials.push({ url, partNumber, headers: { ...headers } });
       }
@@ -107,7 +94,7 @@ export function presignedTransfers(t: PresignTarget): {
     if (!uploadId) throw ArtifactsError.invalidArgument('an S3 multipart upload needs its upload_id');
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
     await send(
-      new CompleteMultipartUploadCommand({
+      command('CompleteMultipartUpload', {
         Bucket: t.bucket,
         Key: t.full(key),
         UploadId: uploadId,
@@ -133,7 +120,7 @@ export function presignedTransfers(t: PresignTarget): {
     if (!uploadId) throw ArtifactsError.invalidArgument('an S3 multipart upload needs its upload_id');
     try {
       await t.built.client.send(
-        new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: t.full(key), UploadId: uploadId }),
+        command('AbortMultipartUpload', { Bucket: t.bucket, Key: t.full(key), UploadId: uploadId }),
         options.signal ? { abortSignal: options.signal } : {},
       );
     } catch (error) {
@@ -144,14 +131,12 @@ export function presignedTransfers(t: PresignTarget): {
   }
 
   async function presign(
-    command: AnyCommand,
+    command: LazyCommand<'GetObject' | 'PutObject'>,
     key: string,
     options: (OperationOptions & { expiresInSeconds?: number }) | undefined,
   ): Promise<string> {
     try {
-      return await getSignedUrl(t.built.presignClient, command, {
-        expiresIn: presignSeconds(options?.expiresInSeconds),
-      });
+      return await t.built.presign(command, presignSeconds(options?.expiresInSeconds));
     } catch (error) {
       throw t.error(error, key, 'presigning');
     }
@@ -161,10 +146,10 @@ export function presignedTransfers(t: PresignTarget): {
     multipart: { create: createMultipart, complete: completeMultipart, abort: abortMultipart },
     presign: {
       getUrl: (key, options) =>
-        presign(new GetObjectCommand({ Bucket: t.bucket, Key: t.full(key) }), key, options),
+        presign(command('GetObject', { Bucket: t.bucket, Key: t.full(key) }), key, options),
       putUrl: (key, options) =>
         presign(
-          new PutObjectCommand({
+          command('PutObject', {
             Bucket: t.bucket,
             Key: t.full(key),
             ...(options?.contentType ? { ContentType: options.contentType } : {}),

@@ -165,7 +165,7 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     env: 'ARTIFACTS_S3_CONNECT_TIMEOUT_MS',
     min: 1,
     default: 60_000,
-    help: "TCP/TLS connect timeout (boto's `connect_timeout`)",
+    help: "TCP/TLS connect timeout (boto's `connect_timeout`) of every new connection, ours and the SDK's: one not made in time is a temporary `timeout` naming the limit and `host:port`, which core's retry layer retries",
   },
   socketTimeoutMs: {
     type: 'integer',

@@ -12,16 +12,9 @@ import {
   type OpenContext,
   type PartLimits,
 } from '@artifacts/core';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import { command, type LazyCommand } from './client.js';
 import type { SseC, UploadExtraArgs } from './extra-args.js';
 import { checksumFields, type LeanRequest, type LeanS3, sseCHeaders } from './lean.js';
-import type { AnyCommand } from './presign.js';
 
 /** S3's multipart limits: 10,000 parts of 5 MiB (but the last) to 5 GiB. */
 export const S3_PART_LIMITS: PartLimits = {
@@ -50,7 +43,7 @@ export interface S3Upload {
   context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
   /** Our own PUT requests (else the SDK's). */
   lean: LeanS3 | undefined;
-  send<T>(command: AnyCommand, signal: AbortSignal, action?: string): Promise<T>;
+  send<T>(command: LazyCommand, signal: AbortSignal, action?: string): Promise<T>;
   /** The driver's error mapping (for our own requests). */
   error(error: unknown): unknown;
 }
@@ -116,7 +109,7 @@ export async function uploadObject(
               signal: part.signal,
             })
           : send(
-              new PutObjectCommand({
+              command('PutObject', {
                 ...params,
                 Body: part.watched ? part.body() : part.data,
                 ContentLength: part.data.length,
@@ -126,7 +119,7 @@ export async function uploadObject(
             ),
       create: async (_plan, context) => {
         const created = await send<{ UploadId?: string }>(
-          new CreateMultipartUploadCommand({
+          command('CreateMultipartUpload', {
             ...params,
             ...(fullObject ? { ChecksumType: 'FULL_OBJECT' } : {}),
           }),
@@ -148,7 +141,7 @@ export async function uploadObject(
               signal: part.signal,
             })
           : await send<Record<string, string | undefined>>(
-              new UploadPartCommand({
+              command('UploadPart', {
                 Bucket,
                 Key,
                 UploadId,
@@ -170,7 +163,7 @@ export async function uploadObject(
       },
       complete: (parts, context) =>
         send(
-          new CompleteMultipartUploadCommand({
+          command('CompleteMultipartUpload', {
             Bucket,
             Key,
             UploadId,
@@ -182,7 +175,7 @@ export async function uploadObject(
           'completing the multipart upload of',
         ),
       abort: (context) =>
-        send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }), context.signal).then(() => {}),
+        send(command('AbortMultipartUpload', { Bucket, Key, UploadId }), context.signal).then(() => {}),
     },
     {
       partSize: u.partSize,

@@ -1,8 +1,10 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { type ArtifactRepository, ArtifactsError, openRepository } from '@artifacts/core';
 import {
   DeleteBucketPolicyCommand,
@@ -34,6 +36,8 @@ const opened: ArtifactRepository[] = [];
 const restores: Array<() => void> = [];
 
 /** Opens a repository that the test's cleanup deletes and closes. */
+const execFileAsync = promisify(execFile);
+
 async function open(uri = uniqueRoot(), options: Record<string, unknown> = {}): Promise<ArtifactRepository> {
   const repo = await openRepository(uri, options);
   opened.push(repo);
@@ -598,10 +602,12 @@ describe('through a fault-injecting proxy', () => {
   });
 
   it("an explicit maxAttempts still makes the SDK retry inside each of core's attempts", async () => {
+    // A clientConfig sends every request through the SDK (HEAD is otherwise the driver's own).
     const repo = await open(uniqueRoot('throttled-head-sdk'), {
       endpointUrl: proxy.endpoint,
       maxRetries: 0,
       maxAttempts: 2,
+      clientConfig: { forcePathStyle: true },
     });
     await repo.write('a.txt', 'x');
     proxy.failHeads = true;
@@ -747,10 +753,12 @@ describe('our own request path for GetObject, PutObject and UploadPart', () => {
     expect((await readFile(join(dst, 'big.bin'))).equals(big)).toBe(true);
     const ours = (r: RecordedRequest) =>
       (r.method === 'PUT' && !('x-amz-copy-source' in r.headers)) ||
-      (r.method === 'GET' && !r.url.includes('list-type'));
+      (r.method === 'GET' && !r.url.includes('list-type')) ||
+      r.method === 'HEAD';
     const data = proxy.requests.filter(ours);
-    // 1 PutObject + 2 UploadParts, a whole GET, and the download's GET(s)
-    expect(data.length).toBeGreaterThanOrEqual(5);
+    // 1 PutObject + 2 UploadParts, a whole GET, and the download's HEAD and GET(s)
+    expect(data.length).toBeGreaterThanOrEqual(6);
+    expect(data.some((r) => r.method === 'HEAD')).toBe(true);
     for (const r of data) {
       const what = `${r.method} ${r.url}`;
       expect(r.headers.authorization, what).toMatch(
@@ -759,16 +767,44 @@ describe('our own request path for GetObject, PutObject and UploadPart', () => {
       expect(r.headers['x-amz-content-sha256'], what).toBe('UNSIGNED-PAYLOAD');
       // The SDK stamps every request it sends with an invocation id; ours carry none.
       expect(r.headers['amz-sdk-invocation-id'], what).toBeUndefined();
-      if (r.method === 'PUT') expect(r.headers['x-amz-checksum-crc32'], what).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+      if (r.method === 'PUT' && !('x-amz-copy-source' in r.headers))
+        expect(r.headers['x-amz-checksum-crc32'], what).toMatch(/^[A-Za-z0-9+/]{6}==$/);
     }
     const parts = data.filter((r) => r.method === 'PUT' && /[?&]partNumber=\d/.test(r.url));
     expect(parts.map((r) => /partNumber=(\d+)/.exec(r.url)?.[1]).sort()).toEqual(['1', '2']);
     const wholeGet = data.find((r) => r.method === 'GET' && r.url.endsWith('/small.txt'))!;
     expect(wholeGet.headers['x-amz-checksum-mode']).toBe('ENABLED');
-    // What stays on the SDK (multipart create/complete, listing) still goes through it.
+    // What stays on the SDK (multipart create/complete) still goes through it.
     const sdk = proxy.requests.filter((r) => !ours(r));
     expect(sdk.some((r) => r.method === 'POST' && r.url.includes('uploads'))).toBe(true);
     for (const r of sdk) expect(r.headers['amz-sdk-invocation-id'], `${r.method} ${r.url}`).toBeDefined();
+  });
+
+  it('does not load the SDK for our own requests with static keys; a delete loads it', async () => {
+    // A fresh process that records every @aws-sdk/@smithy module it resolves.
+    const dir = await mkdtemp(join(tmpdir(), 's3-it-'));
+    const script = new URL('./fixtures/lean-no-sdk.mjs', import.meta.url).pathname;
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      ['--import', 'tsx', script, uniqueRoot('nosdk')],
+      {
+        cwd: new URL('../..', import.meta.url).pathname,
+        env: { ...process.env, AWS_PROFILE: '', AWS_CONFIG_FILE: join(dir, 'no-config') },
+      },
+    );
+    const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
+      text: string;
+      listed: string[];
+      size: number;
+      before: string[];
+      after: string[];
+    };
+    expect(out.text).toBe('lean body');
+    expect(out.listed).toEqual(['small.txt']);
+    expect(out.size).toBe(9);
+    // PutObject, GetObject, ListObjectsV2, HeadObject: nothing of the SDK resolved, let alone loaded
+    expect(out.before).toEqual([]);
+    expect(out.after).toContain('@aws-sdk/client-s3');
   });
 
   it('a refused signature on our own PUT and GET is unauthenticated, names the S3 code, never the secret', async () => {
