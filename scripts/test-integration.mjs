@@ -1,20 +1,29 @@
-// Runs every workspace package's integration suite (its `test:integration` script), one at a time,
-// in an order chosen for a fresh machine: first the suites whose servers cost no compile (pure-ftpd
-// and sshd from apt, Azurite from npm, MiniDFSCluster's jars from Maven Central), so that the long
-// installs (`pnpm servers install`, which CI starts beside the unit tests: MinIO's Go build, then
-// fake-gcs-server's, then toxiproxy's; MLflow's venv) finish while those run instead of holding up
-// the first suite. With every server installed the order changes nothing. The packages must be
-// built (`pnpm test:integration` runs `turbo run build` first).
+// Runs every workspace package's integration suite (its `test:integration` script), in lanes: natively
+// two suites at a time by default (at most the number of cores; one in container mode, where it is
+// not proven), or `--lanes N` / `ARTIFACTS_IT_LANES`. Each lane takes the next suite of ORDER when
+// its suite ends. The suites spend most of their time waiting on their servers (one suite alone kept
+// a 2-core machine at load 1–3), so a second lane uses the idle core; every suite starts its own
+// servers on free ports under its own state directory (.state/vitest-<pid>), so two never share one.
+// Measured in integration/README.md ("CI time"): the whole native run in two lanes, repeated.
 //
-// One suite at a time: the timeout suites measure stalls of 1.5–4 s, which a second suite on a
-// 2-core machine can cause. Stops at the first failing suite (like turbo without --continue) unless
-// given --continue. Prints each suite's time and the load average at its end, then a summary.
+// The order is chosen for a fresh machine: the longest suite (hdfs) first in one lane, while the
+// other runs the suites whose servers cost no compile (pure-ftpd and sshd from apt, Azurite from
+// npm); the suites needing the long installs (`pnpm servers install`, which CI starts beside the
+// unit tests: MinIO's Go build, then fake-gcs-server's, then toxiproxy's; MLflow's venv) come after,
+// so those installs finish meanwhile instead of holding up the first suites. With every server
+// installed the order only decides how well the lanes balance. The packages must be built
+// (`pnpm test:integration` runs `turbo run build` first).
 //
-// Usage: node scripts/test-integration.mjs [--filter <package name>]... [--continue] [--list]
-// (`--list` prints the suites in the order they would run, and runs none)
+// With more than one lane each suite's output goes to a file and is printed whole when the suite
+// ends, so nothing interleaves; a line says when each starts. After a failing suite no further suite
+// starts (the running ones finish), unless given --continue. Prints each suite's time and the load
+// average at its end, then a summary.
+//
+// Usage: node scripts/test-integration.mjs [--filter <package name>]... [--lanes N] [--continue] [--list]
+// (`--list` prints the suites in the order they would start, and runs none)
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -22,23 +31,37 @@ const args = process.argv.slice(2);
 const filters = args.flatMap((arg, i) => (args[i - 1] === '--filter' ? [arg] : []));
 const keepGoing = args.includes('--continue');
 const listOnly = args.includes('--list');
+const lanesArg =
+  args.flatMap((arg, i) => (args[i - 1] === '--lanes' ? [arg] : [])).at(-1) ?? process.env.ARTIFACTS_IT_LANES;
+// Two lanes are proven natively only (integration/README.md, "CI time"); container mode (or `auto`,
+// which may resolve to it) keeps one suite at a time unless told otherwise.
+const native = ['', 'native'].includes(process.env.ARTIFACTS_IT_MODE ?? '');
+const lanes = lanesArg === undefined ? (native ? Math.min(2, availableParallelism()) : 1) : Number(lanesArg);
+if (!Number.isInteger(lanes) || lanes < 1) {
+  console.error(
+    `test-integration: --lanes must be a whole number of at least 1, not ${JSON.stringify(lanesArg)}`,
+  );
+  process.exit(1);
+}
 
 /**
- * The order, by what each suite's servers cost to install on a fresh machine (the Go builds run one
- * after another in this order: MinIO, fake-gcs-server, toxiproxy). A suite not named here runs after
- * these, in directory order.
+ * The order in which the suites start (each lane takes the next when its suite ends). hdfs, the
+ * longest (about 340 s), starts first, beside the suites whose servers cost nothing to compile; the
+ * Go builds (MinIO, fake-gcs-server, toxiproxy, in that order) and MLflow's venv are done on a fresh
+ * machine by the time fault-tests, the second longest (about 260 s), starts when hdfs ends. The
+ * short suites fill both lanes after it. A suite not named here runs after these, in directory order.
  */
 const ORDER = [
+  '@artifacts/hdfs', // MiniDFSCluster (Maven Central), then the KDC (apt) and the kerberos binding (node-gyp)
   '@artifacts/ftp', // pure-ftpd (apt)
   '@artifacts/sftp', // sshd (apt)
   '@artifacts/azure', // Azurite (npm, part of pnpm install)
-  '@artifacts/hdfs', // MiniDFSCluster (Maven Central), then the KDC (apt) and the kerberos binding (node-gyp)
+  '@artifacts/fault-tests', // every server but MLflow, and toxiproxy: the third Go build
   '@artifacts/s3', // MinIO: the first Go build
-  '@artifacts/server', // MinIO, Azurite, MLflow (PyPI)
+  '@artifacts/server', // MinIO, Azurite, MLflow (PyPI), and the others for the validators test
   '@artifacts/http', // MinIO, Azurite, MLflow
   '@artifacts/cli', // MinIO, MLflow
   '@artifacts/gcs', // fake-gcs-server: the second Go build
-  '@artifacts/fault-tests', // every server but MLflow, and toxiproxy: the third Go build
   '@artifacts/integration', // the smoke suite: every server
 ];
 
@@ -82,35 +105,77 @@ const load = () =>
     .map((n) => n.toFixed(1))
     .join(' ');
 
+const outDir = lanes > 1 ? mkdtempSync(join(tmpdir(), 'artifacts-test-integration-')) : undefined;
+
+/** Runs one suite: its output live with one lane, else into a file printed whole when it ends. */
 function run(suite) {
   return new Promise((resolve) => {
-    console.log(`\ntest-integration: ${suite.name} (load ${load()})`);
+    console.log(`\ntest-integration: ${suite.name} started (load ${load()})`);
+    const file = outDir && join(outDir, `${suite.name.replace(/[^a-z0-9-]+/gi, '_')}.log`);
+    const fd = file && openSync(file, 'w');
     // `pnpm run` puts the package's and the root's node_modules/.bin (and the root's Node) first
-    const child = spawn('pnpm', ['run', 'test:integration'], { cwd: suite.dir, stdio: 'inherit' });
-    child.on('error', (error) => resolve({ code: 1, error }));
-    child.on('close', (code, signal) => resolve({ code: code ?? 1, signal }));
+    const child = spawn('pnpm', ['run', 'test:integration'], {
+      cwd: suite.dir,
+      stdio: fd === undefined ? 'inherit' : ['ignore', fd, fd],
+    });
+    const done = (result) => {
+      if (fd !== undefined) {
+        closeSync(fd);
+        console.log(`\n---- test-integration: output of ${suite.name} ----`);
+        process.stdout.write(readFileSync(file));
+        console.log(`---- end of ${suite.name} ----`);
+      }
+      resolve(result);
+    };
+    child.on('error', (error) => done({ code: 1, error }));
+    child.on('close', (code, signal) => done({ code: code ?? 1, signal }));
   });
+}
+
+/**
+ * CPU seconds used so far by the suites that ended (their processes and the servers they reaped):
+ * Linux's cutime + cstime of this process, in clock ticks of 1/100 s. Undefined elsewhere.
+ */
+function childCpuSeconds() {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 const started = Date.now();
 const results = [];
-for (const suite of chosen) {
-  const t0 = Date.now();
-  const { code, signal, error } = await run(suite);
-  const seconds = Math.round((Date.now() - t0) / 1000);
-  const ok = code === 0;
-  results.push({ name: suite.name, ok, seconds, load: load() });
-  console.log(
-    `test-integration: ${suite.name} ${ok ? 'passed' : `FAILED (${error?.message ?? signal ?? `exit ${code}`})`} in ${seconds} s (load ${load()})`,
-  );
-  if (!ok && !keepGoing) break;
+const queue = [...chosen];
+let failed = false;
+async function lane() {
+  while (queue.length > 0 && (keepGoing || !failed)) {
+    const suite = queue.shift();
+    const t0 = Date.now();
+    const { code, signal, error } = await run(suite);
+    const seconds = Math.round((Date.now() - t0) / 1000);
+    const ok = code === 0;
+    if (!ok) failed = true;
+    results.push({ name: suite.name, ok, seconds, load: load() });
+    console.log(
+      `test-integration: ${suite.name} ${ok ? 'passed' : `FAILED (${error?.message ?? signal ?? `exit ${code}`})`} in ${seconds} s (load ${load()})`,
+    );
+  }
 }
+console.log(`test-integration: ${chosen.length} suites in ${Math.min(lanes, chosen.length)} lane(s)`);
+await Promise.all(Array.from({ length: Math.min(lanes, chosen.length) }, lane));
+if (outDir) rmSync(outDir, { recursive: true, force: true });
 
-console.log(`\ntest-integration: time per suite (${Math.round((Date.now() - started) / 1000)} s in all)`);
+const wall = (Date.now() - started) / 1000;
+const cpu = childCpuSeconds();
+console.log(
+  `\ntest-integration: time per suite, in the order they ended (${Math.round(wall)} s in all, ${lanes} lane(s)${cpu === undefined ? '' : `; ${Math.round(cpu)} CPU-s, ${(cpu / wall).toFixed(2)} cores on average`})`,
+);
 for (const r of results)
   console.log(
     `  ${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(26)} ${String(r.seconds).padStart(5)} s  load ${r.load}`,
   );
-const skipped = chosen.slice(results.length).map((suite) => suite.name);
+const skipped = queue.map((suite) => suite.name);
 if (skipped.length > 0) console.log(`  not run (an earlier suite failed): ${skipped.join(', ')}`);
 process.exit(results.every((r) => r.ok) && skipped.length === 0 ? 0 : 1);

@@ -109,7 +109,7 @@ describe('--verbose', () => {
     const started = Date.now();
     const result = await cli(['--verbose', 'ls', `${url}/run1`]);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/nothing is listening there/);
+    expect(result.stderr).toMatch(/nothing accepts connections on/);
     expect(result.stderr).not.toMatch(/retrying/);
     // MLflow's default is 7 retries with doubling backoff (about 3 minutes)
     expect(Date.now() - started).toBeLessThan(10_000);

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { type ConnectionFactory, ConnectionLife, ConnectionPool, connectError } from './connection-pool.js';
+import {
+  type ConnectionFactory,
+  ConnectionLife,
+  ConnectionPool,
+  connectError,
+  connectFailure,
+  failedRequestUrl,
+  httpTarget,
+  requestFailure,
+  untrustedCertificateCode,
+} from './connection-pool.js';
 import { ArtifactsError } from './errors.js';
 
 interface FakeConnection {
@@ -290,6 +300,23 @@ describe('ConnectionLife', () => {
   });
 });
 
+describe('ConnectionPool sockets', () => {
+  it("refs a connection's socket while it is busy and unrefs it once idle", async () => {
+    const { f } = factory();
+    const calls: string[] = [];
+    const socket = { ref: () => calls.push('ref'), unref: () => calls.push('unref') };
+    const p = pool({ ...f, socket: () => socket });
+    await p.use(async () => {
+      calls.push('work');
+    });
+    await p.use(async () => {
+      calls.push('work');
+    });
+    expect(calls).toEqual(['work', 'unref', 'ref', 'work', 'unref']);
+    await p.close();
+  });
+});
+
 describe('connectError', () => {
   const target = { label: 'sftp://u@files:2222', host: 'files', port: 2222, username: 'u', timeoutMs: 5000 };
   const errno = (code: string, message: string) => Object.assign(new Error(message), { code });
@@ -344,5 +371,94 @@ describe('connectError', () => {
     const other = connectError({ label: 'ftp://h', host: 'h', port: 21 }, new Error('strange'));
     expect(other).toMatchObject({ code: 'unavailable', message: 'cannot connect to ftp://h: strange' });
     expect(other.context).toEqual({ host: 'h', port: 21 });
+  });
+});
+
+describe('connectFailure', () => {
+  const errno = (code: string, message: string) => Object.assign(new Error(message), { code });
+  const target = httpTarget('https://user:secret@store.example:9443/bucket?sig=x', { caHint: 'set CA_FILE' });
+
+  it('names an HTTP endpoint by its origin, never its credentials, path or query', () => {
+    expect(target).toEqual({
+      label: 'https://store.example:9443',
+      host: 'store.example',
+      port: 9443,
+      caHint: 'set CA_FILE',
+    });
+    expect(httpTarget('http://[::1]/x')).toMatchObject({ label: 'http://[::1]', host: '::1', port: 80 });
+  });
+
+  it('finds the cause under an SDK wrapper, and a refusal is temporary only once the server was reached', () => {
+    const wrapped = Object.assign(new Error('request failed'), {
+      cause: errno('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9443'),
+    });
+    expect(connectFailure(target, wrapped)).toMatchObject({
+      code: 'unavailable',
+      temporary: false,
+      context: { host: 'store.example', port: 9443, reason: 'connection_refused' },
+    });
+    expect(connectFailure(target, wrapped, { reached: true })?.temporary).toBe(true);
+    const named = connectFailure(target, wrapped, { what: 'listing "run"', context: { bucket: 'b' } });
+    expect(named?.message).toMatch(
+      /^listing "run": cannot connect to https:\/\/store\.example:9443: nothing accepts/,
+    );
+    expect(named?.context).toMatchObject({ bucket: 'b', reason: 'connection_refused' });
+    const messageOnly = new Error('request to https://x failed, reason: getaddrinfo ENOTFOUND store.example');
+    expect(connectFailure(target, messageOnly)?.context.reason).toBe('unknown_host');
+  });
+
+  it('an untrusted certificate is unauthenticated with the hint; a server without TLS is not_tls', () => {
+    const cert = connectFailure(target, {
+      name: 'RestError',
+      cause: errno('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'),
+    });
+    expect(cert).toMatchObject({
+      code: 'unauthenticated',
+      temporary: false,
+      context: { reason: 'untrusted_certificate' },
+    });
+    expect(cert?.message).toMatch(
+      /https:\/\/store\.example:9443 is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT.*; set CA_FILE$/,
+    );
+    expect(untrustedCertificateCode({ cause: errno('CERT_HAS_EXPIRED', 'expired') })).toBe(
+      'CERT_HAS_EXPIRED',
+    );
+    const plain = connectFailure(target, errno('ERR_SSL_WRONG_VERSION_NUMBER', 'wrong version number'));
+    expect(plain).toMatchObject({ code: 'unavailable', context: { reason: 'not_tls' } });
+    expect(untrustedCertificateCode(errno('ERR_SSL_WRONG_VERSION_NUMBER', 'x'))).toBeUndefined();
+  });
+
+  it('leaves any other failure to the caller', () => {
+    expect(connectFailure(target, errno('ECONNRESET', 'socket hang up'))).toBeUndefined();
+    expect(
+      connectFailure(target, new ArtifactsError('not_found', 'ECONNREFUSED in a key name')),
+    ).toBeUndefined();
+  });
+});
+
+describe('requestFailure', () => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+
+  it('takes the endpoint from where an SDK kept the request: request.url, config.url, or the message', () => {
+    expect(failedRequestUrl({ request: { url: 'http://a:1/x?sig=s' } })).toBe('http://a:1/x?sig=s');
+    expect(failedRequestUrl({ config: { url: new URL('http://b:2/y') } })).toBe('http://b:2/y');
+    expect(failedRequestUrl(new Error('request to http://c:3/z failed, reason: connect ECONNREFUSED'))).toBe(
+      'http://c:3/z',
+    );
+    expect(failedRequestUrl(new Error('nothing'))).toBeUndefined();
+  });
+
+  it('words it as connectFailure does, naming the origin only', () => {
+    const error = Object.assign(new Error('send failed'), {
+      request: { url: 'http://a:1/x?sig=s' },
+      cause: refused,
+    });
+    const mapped = requestFailure(error, { addressHint: 'check the endpoint' }, { what: 'listing' });
+    expect(mapped).toMatchObject({
+      code: 'unavailable',
+      context: { host: 'a', port: 1, reason: 'connection_refused' },
+    });
+    expect(mapped?.message).toMatch(/^listing: cannot connect to http:\/\/a:1: .*; check the endpoint$/);
+    expect(requestFailure(refused, {})).toBeUndefined();
   });
 });

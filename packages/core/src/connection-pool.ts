@@ -43,12 +43,12 @@ export interface ConnectionFactory<C> {
    */
   life(connection: C): ConnectionLife;
   /** True when `error` means the connection itself is unusable (not just this one request). */
-  isConnectionError(error: unknown): boolean;
+  readonly isConnectionError: (error: unknown) => boolean;
   /**
-   * Lets an idle connection stop keeping the process alive (and makes a busy one keep it alive
-   * again), so a script that forgets `repo.close()` still exits.
+   * The connection's socket, if it still has one: the pool unrefs it while the connection is idle
+   * (and refs it again when it is busy), so a script that forgets `repo.close()` still exits.
    */
-  setActive?(connection: C, active: boolean): void;
+  socket?(connection: C): { ref(): unknown; unref(): unknown } | undefined;
 }
 
 export interface PoolOptions {
@@ -232,7 +232,7 @@ export class ConnectionPool<C> {
       clearTimeout(entry.idleTimer);
       entry.idleTimer = undefined;
     }
-    if (entry.active === 0) this.#factory.setActive?.(entry.connection, true);
+    if (entry.active === 0) this.#factory.socket?.(entry.connection)?.ref();
     entry.active++;
     waiter.resolve(entry);
   }
@@ -271,7 +271,7 @@ export class ConnectionPool<C> {
   }
 
   #idle(entry: Entry<C>): void {
-    this.#factory.setActive?.(entry.connection, false);
+    this.#factory.socket?.(entry.connection)?.unref();
     if (this.#options.idleTimeoutMs > 0) {
       entry.idleTimer = setTimeout(() => {
         if (entry.active === 0) this.#kill(entry);
@@ -332,6 +332,8 @@ export interface ConnectTarget {
   timeoutMs?: number | undefined;
   /** Where to give the CA of a server whose TLS certificate is not trusted (option, variable). */
   caHint?: string | undefined;
+  /** Where the address comes from, named when nothing was ever reached there (`check the URI`). */
+  addressHint?: string | undefined;
 }
 
 /** What only the protocol can tell about a failed connect: the server answered, and refused. */
@@ -343,23 +345,147 @@ export interface ConnectRefusal {
   reason?: string;
 }
 
+/**
+ * Node's verify codes for a peer certificate that is not trusted (self-signed, unknown CA, expired,
+ * wrong host name). `ERR_SSL_WRONG_VERSION_NUMBER` is not one of them: it says the server does not
+ * speak TLS at all (an `https://` URI for a plain HTTP port), which `connectFailure` words apart.
+ */
 const UNTRUSTED_CERTIFICATE =
   /^(?:DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(?:_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_UNTRUSTED|CERT_REJECTED|ERR_TLS_CERT_ALTNAME_INVALID|CERT_SIGNATURE_FAILURE|INVALID_CA)$/;
 
-/** The TLS library's code when `error` says the peer's certificate is not trusted (Node's verify codes). */
+/** Codes of a connect that reached no server, found in an error or its causes (SDKs wrap them). */
+const NOT_REACHED = /^(?:ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ERR_SSL_WRONG_VERSION_NUMBER)$/;
+/** The same, where a client kept only the message ("request to … failed, reason: connect ECONNREFUSED …"). */
+const NOT_REACHED_MESSAGE = /\b(ENOTFOUND|EAI_AGAIN|ECONNREFUSED)\b/;
+
+function failureCode(error: unknown, test: RegExp): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && test.test(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * The TLS library's code when `error` (or one of its causes) says the peer's certificate is not
+ * trusted (Node's verify codes).
+ */
 export function untrustedCertificateCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && UNTRUSTED_CERTIFICATE.test(code) ? code : undefined;
+  return failureCode(error, UNTRUSTED_CERTIFICATE);
+}
+
+/** A `ConnectTarget` for an HTTP(S) endpoint: its origin (no credentials, path or query) names it. */
+export function httpTarget(
+  url: string | URL,
+  extra: Pick<ConnectTarget, 'caHint' | 'addressHint' | 'timeoutMs'> = {},
+): ConnectTarget {
+  const u = new URL(url);
+  const port = u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  return { label: `${u.protocol}//${u.host}`, host, port, ...extra };
+}
+
+/**
+ * A failure that reached no server, in the one wording of every backend (the protocols' pooled
+ * connects and the HTTP stores' requests alike); undefined for anything else, which the caller maps
+ * its own way. An untrusted TLS certificate is `unauthenticated` (the server could not prove who it
+ * is, as an unknown SSH host key) with `target.caHint`, reason `untrusted_certificate`; a server
+ * that does not speak TLS is `unavailable`, reason `not_tls`; a name that does not resolve is
+ * `unavailable`, `unknown_host`; a port nobody listens on is `unavailable`, `connection_refused`,
+ * naming host and port. A refusal or unresolved name is `temporary` only when the server was
+ * `reached` before (it is restarting): a wrong address or a server that is down is not worth any
+ * backoff. `context` names host, port and user, never a password.
+ */
+export function connectFailure(
+  target: ConnectTarget,
+  error: unknown,
+  options: {
+    /** The server answered this client before. */
+    reached?: boolean | undefined;
+    /** Prefixes the message (`listing "run/1"`). */
+    what?: string | undefined;
+    /** More non-secret context (the bucket…). */
+    context?: Record<string, unknown> | undefined;
+  } = {},
+): ArtifactsError | undefined {
+  const reached = options.reached === true;
+  const prefix = options.what === undefined ? '' : `${options.what}: `;
+  const certificate = untrustedCertificateCode(error);
+  let code = certificate ?? failureCode(error, NOT_REACHED);
+  if (code === undefined && !ArtifactsError.is(error)) {
+    code = NOT_REACHED_MESSAGE.exec(error instanceof Error ? error.message : String(error))?.[1];
+  }
+  if (code === undefined) return undefined;
+  const detail = error instanceof Error ? error.message : String(error);
+  const context: Record<string, unknown> = { ...options.context, host: target.host, port: target.port };
+  if (target.username !== undefined) context.user = target.username;
+  const fail = (kind: ArtifactsErrorCode, message: string, reason: string, temporary = false) =>
+    new ArtifactsError(kind, prefix + message, { cause: error, context: { ...context, reason }, temporary });
+  if (certificate) {
+    return fail(
+      'unauthenticated',
+      `the TLS certificate of ${target.label} is not trusted (${certificate}: ${detail})${target.caHint ? `; ${target.caHint}` : ''}`,
+      'untrusted_certificate',
+    );
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
+    return fail(
+      'unavailable',
+      `cannot connect to ${target.label}: the server on ${target.host} port ${target.port} does not speak TLS; is the scheme (http/https) right? (${detail})`,
+      'not_tls',
+    );
+  }
+  const address = !reached && target.addressHint ? `; ${target.addressHint}` : '';
+  if (code === 'ECONNREFUSED') {
+    return fail(
+      'unavailable',
+      `cannot connect to ${target.label}: nothing accepts connections on ${target.host} port ${target.port} (${detail})${address}`,
+      'connection_refused',
+      reached,
+    );
+  }
+  return fail(
+    'unavailable',
+    `cannot connect to ${target.label}: the host name ${target.host} does not resolve (${detail})${address}`,
+    'unknown_host',
+    reached,
+  );
+}
+
+/**
+ * The URL a failed HTTP request went to, where an SDK kept it: `request.url` (Azure's RestError),
+ * `config.url` (gaxios), or only the message of the fetch under it ("request to <url> failed, …").
+ */
+export function failedRequestUrl(error: unknown): string | undefined {
+  const e = error as { request?: { url?: unknown }; config?: { url?: unknown }; message?: unknown } | null;
+  const url = e?.request?.url ?? e?.config?.url;
+  const text =
+    url instanceof URL
+      ? url.href
+      : typeof url === 'string'
+        ? url
+        : /request to (\S+) failed/.exec(String(e?.message))?.[1];
+  return text && URL.canParse(text) ? text : undefined;
+}
+
+/** `connectFailure` for an SDK's failed HTTP request, its endpoint taken from the error (`failedRequestUrl`). */
+export function requestFailure(
+  error: unknown,
+  hints: Pick<ConnectTarget, 'caHint' | 'addressHint'>,
+  options: Parameters<typeof connectFailure>[2] = {},
+): ArtifactsError | undefined {
+  const url = failedRequestUrl(error);
+  return url === undefined ? undefined : connectFailure(httpTarget(url, hints), error, options);
 }
 
 /**
  * A failure to open a pooled connection as an ArtifactsError, one wording for every protocol:
- * `refusal` when the server answered and said no (wrong login: `unauthenticated`); else an untrusted
- * TLS certificate is `unauthenticated` with `target.caHint`, a name that does not resolve or a port
- * nobody listens on is `unavailable` saying so, a connect that timed out is `timeout`, anything else
- * `unavailable`. An ArtifactsError (a host-key verdict) passes through. None is
- * `temporary`: a server that is not there is not worth core's retries (the pool's next operation
- * tries a new connection anyway). `context` names host, port and user, never a password.
+ * `refusal` when the server answered and said no (wrong login: `unauthenticated`); else
+ * `connectFailure`'s wording when no server was reached (none temporary: the pool's next operation
+ * tries a new connection anyway), a connect that timed out is `timeout`, anything else
+ * `unavailable`. An ArtifactsError (a host-key verdict) passes through.
  */
 export function connectError(
   target: ConnectTarget,
@@ -374,29 +500,9 @@ export function connectError(
     new ArtifactsError(code, message, { cause: error, context: reason ? { ...context, reason } : context });
   if (refusal)
     return fail(refusal.code, `${target.label} refused ${refusal.refused}: ${detail}`, refusal.reason);
-  const certificate = untrustedCertificateCode(error);
-  if (certificate) {
-    return fail(
-      'unauthenticated',
-      `the TLS certificate of ${target.label} is not trusted (${certificate}: ${detail})${target.caHint ? `; ${target.caHint}` : ''}`,
-      'untrusted_certificate',
-    );
-  }
+  const unreached = connectFailure(target, error);
+  if (unreached) return unreached;
   const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return fail(
-      'unavailable',
-      `cannot connect to ${target.label}: the host name ${target.host} does not resolve (${detail})`,
-      'unknown_host',
-    );
-  }
-  if (code === 'ECONNREFUSED') {
-    return fail(
-      'unavailable',
-      `cannot connect to ${target.label}: nothing accepts connections on ${target.host} port ${target.port} (${detail})`,
-      'connection_refused',
-    );
-  }
   if (code === 'ETIMEDOUT' || /timed? ?out/i.test(detail)) {
     const after = target.timeoutMs === undefined ? '' : ` after ${target.timeoutMs} ms`;
     return fail('timeout', `connecting to ${target.label} timed out${after} (${detail})`);

@@ -7,7 +7,7 @@ import { ArtifactsError } from './errors.js';
 /**
  * The one lean HTTP request of the HTTP-speaking drivers (the MLflow proxy client, S3's data path):
  * node:http(s) keep-alive agents sized to the transfer's concurrency, one exchange per call with a
- * stall bound and a back-pressured stream body, and the "nobody there" test for connection errors.
+ * stall bound and a back-pressured stream body, and whether an origin ever answered.
  * Status mapping, signing and messages stay with each driver.
  */
 
@@ -53,9 +53,6 @@ export interface HttpAnswer {
   headers: IncomingHttpHeaders;
   body: IncomingMessage;
 }
-
-/** Connection failures that mean "nobody there" rather than "busy" or "restarting". */
-const NEVER_THERE = new Set(['ECONNREFUSED', 'ENOTFOUND']);
 
 /**
  * node:http(s) as their CommonJS objects, on first use: an ES import builds the whole namespace,
@@ -110,13 +107,11 @@ export class HttpPool {
   }
 
   /**
-   * Whether a failed request found nobody there (connection refused, no such host) at an origin
-   * that never answered: a wrong address or a server that is down, which no backoff helps; the same
-   * refusal from a host that did answer means it is restarting.
+   * Whether `url`'s origin has answered this pool before: a refusal from it then means a restart
+   * (worth retrying), not a wrong address (see core's `connectFailure`).
    */
-  neverThere(error: unknown, url: string | URL): boolean {
-    const code = (error as { code?: unknown } | null)?.code;
-    return typeof code === 'string' && NEVER_THERE.has(code) && !this.#answered.has(originOf(url));
+  reached(url: string | URL): boolean {
+    return this.#answered.has(originOf(url));
   }
 
   #exchange(exchange: HttpExchange): Promise<HttpAnswer> {

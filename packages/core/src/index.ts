@@ -28,6 +28,10 @@ export {
   ConnectionLife,
   ConnectionPool,
   connectError,
+  connectFailure,
+  failedRequestUrl,
+  httpTarget,
+  requestFailure,
   untrustedCertificateCode,
 } from './connection-pool.js';
 export type { ArtifactCopy, CopyEndpoint, CopyOptions, CopyPlanOptions, CopyResult } from './copy.js';

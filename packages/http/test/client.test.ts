@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ArtifactsError, openRepository, type RetryEvent } from '@artifacts/core';
 import '@artifacts/local';
 import { type ArtifactServer, createArtifactServer } from '@artifacts/server';
-import { dataBytes, readAll } from '@artifacts/testkit';
+import { dataBytes, describeConnectFailures, readAll } from '@artifacts/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { HttpRetryEvent } from '../src/index.js';
 import '../src/index.js';
@@ -145,12 +145,16 @@ describe('TLS settings', () => {
   afterAll(() => server.close());
   const uri = () => `${server.address!.url}/api/2.0/mlflow-artifacts/artifacts/tls`;
 
-  it('an untrusted certificate is refused, with a hint naming MLFLOW_TRACKING_SERVER_CERT_PATH', async () => {
-    expect(server.address!.url.startsWith('https://')).toBe(true);
-    const repo = await openRepository(uri(), { token: TOKEN, maxRetries: 0 });
-    const error = await rejection(repo.listArtifacts());
-    expect(error.message).toMatch(/MLFLOW_TRACKING_SERVER_CERT_PATH/);
-    await repo.close();
+  // Our own server over TLS with a self-signed certificate, and the same URI at a closed port or a
+  // name that does not resolve.
+  describeConnectFailures('http', {
+    openAt: (host, port) =>
+      openRepository(`http://${host}:${port}/api/2.0/mlflow-artifacts/artifacts/x`, { token: TOKEN }),
+    secrets: () => [TOKEN],
+    untrusted: {
+      open: () => openRepository(uri(), { token: TOKEN }),
+      hint: /MLFLOW_TRACKING_SERVER_CERT_PATH/,
+    },
   });
 
   it('MLFLOW_TRACKING_SERVER_CERT_PATH trusts the server; MLFLOW_TRACKING_INSECURE_TLS skips verification', async () => {
@@ -336,7 +340,12 @@ describe('retries', () => {
     const error = await rejection(repo.listArtifacts());
     expect(performance.now() - started).toBeLessThan(2_000);
     expect(error.code).toBe('unavailable');
-    expect(error.message).toMatch(/ECONNREFUSED.*nothing is listening there.*MLFLOW_TRACKING_URI/);
+    expect(error.message).toMatch(
+      new RegExp(
+        `nothing accepts connections on 127\\.0\\.0\\.1 port ${port} \\(.*ECONNREFUSED.*MLFLOW_TRACKING_URI`,
+      ),
+    );
+    expect(error).toMatchObject({ temporary: false, context: { reason: 'connection_refused', port } });
     expect(retries).toEqual([]);
     await repo.close();
   });

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { text } from 'node:stream/consumers';
 import { type ArtifactRepository, ArtifactsError, isTempName, tempNameFor } from '@artifacts/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -267,6 +268,129 @@ export function describeResilience(name: string, fixture: ResilienceOptions): vo
           expect(names).toEqual([deadDir, elsewhere, live, 'model.bin', 'other.txt'].sort());
         },
         timeout,
+      );
+    }
+  });
+}
+
+/** A local TCP port nothing listens on: bound once by the system, then closed. */
+export function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** What the connect-failure suite needs from any network backend's fixture. */
+export interface ConnectFailureOptions {
+  /**
+   * A repository whose store is at `host`:`port` (its URI, endpoint option or variable pointing
+   * there), credentials and all, so that a message could show them; `tls` asks for `https` (or the
+   * protocol's TLS) where the endpoint's scheme says so.
+   */
+  openAt(host: string, port: number): Promise<ArtifactRepository>;
+  /** Secrets the fixture's repositories hold, which no message may show. */
+  secrets(): string[];
+  /**
+   * With it, the suite also checks a server whose TLS certificate is not trusted: a repository on
+   * such a server (self-signed, its CA not given), and the words of the hint for giving the CA.
+   */
+  untrusted?: { open(): Promise<ArtifactRepository>; hint: RegExp };
+  /** Per-test timeout in ms. Default: the vitest config's testTimeout. */
+  timeoutMs?: number;
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<ArtifactsError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(ArtifactsError.is(error), `expected an ArtifactsError, got ${String(error)}`).toBe(true);
+  return error as ArtifactsError;
+}
+
+/**
+ * Connects that reach no server, worded once (core's `connectFailure`) for every network backend: a
+ * port nobody listens on, a host name that does not resolve, and (where the fixture has one) a
+ * server whose certificate is not trusted. Each fails with its code and reason, names host and port,
+ * is not retried for minutes (not `temporary`: nothing ever answered there), and shows no secret.
+ */
+export function describeConnectFailures(name: string, fixture: ConnectFailureOptions): void {
+  const opened: ArtifactRepository[] = [];
+  const open = async (repo: Promise<ArtifactRepository>) => {
+    const r = await repo;
+    opened.push(r);
+    return r;
+  };
+  const noSecret = (error: ArtifactsError) => {
+    for (const secret of fixture.secrets().flatMap((s) => [s, encodeURIComponent(s)])) {
+      expect(error.message).not.toContain(secret);
+      expect(JSON.stringify(error.context)).not.toContain(secret);
+    }
+  };
+
+  describe(`${name}: connects that reach no server`, () => {
+    afterEach(async () => {
+      for (const repo of opened.splice(0)) await repo.close();
+    });
+
+    it(
+      'a port nobody listens on fails at once with unavailable (connection_refused), naming host and port',
+      async () => {
+        const port = await closedPort();
+        const repo = await open(fixture.openAt('127.0.0.1', port));
+        const started = performance.now();
+        const error = await failureOf(repo.listArtifacts());
+        expect(error, error.message).toMatchObject({
+          code: 'unavailable',
+          temporary: false,
+          context: { host: '127.0.0.1', port, reason: 'connection_refused' },
+        });
+        expect(error.message).toContain(`nothing accepts connections on 127.0.0.1 port ${port}`);
+        expect(performance.now() - started).toBeLessThan(15_000);
+        noSecret(error);
+      },
+      fixture.timeoutMs,
+    );
+
+    it(
+      'a host name that does not resolve fails with unavailable (unknown_host), naming it',
+      async () => {
+        const host = 'artifacts-no-such-host.invalid';
+        const repo = await open(fixture.openAt(host, 4321));
+        const error = await failureOf(repo.listArtifacts());
+        expect(error, error.message).toMatchObject({
+          code: 'unavailable',
+          temporary: false,
+          context: { host, reason: 'unknown_host' },
+        });
+        expect(error.message).toContain(`the host name ${host} does not resolve`);
+        noSecret(error);
+      },
+      fixture.timeoutMs,
+    );
+
+    const untrusted = fixture.untrusted;
+    if (untrusted) {
+      it(
+        'a server whose TLS certificate is not trusted is unauthenticated (untrusted_certificate), with the hint for giving its CA',
+        async () => {
+          const repo = await open(untrusted.open());
+          const error = await failureOf(repo.listArtifacts());
+          expect(error, error.message).toMatchObject({
+            code: 'unauthenticated',
+            temporary: false,
+            context: { reason: 'untrusted_certificate' },
+          });
+          expect(error.message).toMatch(/is not trusted/);
+          expect(error.message).toMatch(untrusted.hint);
+          noSecret(error);
+        },
+        fixture.timeoutMs,
       );
     }
   });

@@ -1,5 +1,11 @@
 import { PassThrough, type Readable } from 'node:stream';
-import { ArtifactsError, isAbortError, isConnectionError, storeErrors } from '@artifacts/core';
+import {
+  ArtifactsError,
+  isAbortError,
+  isConnectionError,
+  requestFailure,
+  storeErrors,
+} from '@artifacts/core';
 
 interface RestErrorLike {
   name?: string;
@@ -8,6 +14,12 @@ interface RestErrorLike {
   code?: string;
   details?: { errorCode?: string };
 }
+
+/** What only Azure can say about a connect that reached no server. */
+const HINTS = {
+  caHint: 'give its CA to Node with NODE_EXTRA_CA_CERTS',
+  addressHint: 'check the account URL (AZURE_STORAGE_CONNECTION_STRING or the artifact URI)',
+};
 
 const UNAUTHENTICATED = new Set([
   'AuthenticationFailed',
@@ -83,6 +95,10 @@ export function mapAzureError(
       `${subject.what}: the connection to the blob service broke mid-transfer (${detail})`,
     );
   }
+  const context = { container: subject.container, account: subject.account };
+  const unreached =
+    status === undefined ? requestFailure(error, HINTS, { what: subject.what, context }) : undefined;
+  if (unreached) return unreached;
   const where = `container ${JSON.stringify(subject.container)} of storage account ${JSON.stringify(subject.account)}`;
   if (e.name && CREDENTIAL_ERRORS.has(e.name)) {
     return make('unauthenticated', `${subject.what}: no usable Microsoft Entra ID credential (${detail})`);
@@ -117,7 +133,7 @@ export function mapAzureError(
       `${subject.what}: the connection broke under the blob service's answer: ${detail}`,
     );
   }
-  if (code === 'REQUEST_SEND_ERROR' || isConnectionError(error) || code === 'ENOTFOUND') {
+  if (code === 'REQUEST_SEND_ERROR' || isConnectionError(error)) {
     return make('unavailable', `${subject.what}: cannot reach the blob service: ${detail}`);
   }
   return error;

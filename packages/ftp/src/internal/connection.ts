@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { ConnectionFactory, ConnectRefusal, ConnectTarget } from '@artifacts/core';
 import { ConnectionLife, connectError, connectionErrorTest } from '@artifacts/core';
 import { Client, FTPError } from 'basic-ftp';
@@ -90,14 +91,9 @@ export class FtpConnectionFactory implements ConnectionFactory<FtpConnection> {
     return connection.life;
   }
 
-  isConnectionError(error: unknown): boolean {
-    return isConnectionError(error);
-  }
+  readonly isConnectionError = isConnectionError;
 
-  setActive(connection: FtpConnection, active: boolean): void {
-    if (connection.client.closed) return;
-    const socket = connection.client.ftp.socket;
-    if (active) socket.ref();
-    else socket.unref();
+  socket(connection: FtpConnection): Socket | undefined {
+    return connection.client.closed ? undefined : connection.client.ftp.socket;
   }
 }

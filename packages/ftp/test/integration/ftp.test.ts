@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { type ArtifactRepository, ArtifactsError, openRepository, parseArtifactUri } from '@artifacts/core';
 import { restartServer } from '@artifacts/integration/vitest';
-import { dataStream, describeResilience } from '@artifacts/testkit';
+import { dataStream, describeConnectFailures, describeResilience } from '@artifacts/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { FtpDriver } from '../../src/internal/driver.js';
@@ -36,18 +35,6 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<Arti
   expect(ArtifactsError.is(error), `expected an ArtifactsError ${code}, got ${String(error)}`).toBe(true);
   expect((error as ArtifactsError).code, (error as Error).message).toBe(code);
   return error as ArtifactsError;
-}
-
-/** A local TCP port that nothing listens on (bound once by the system, then closed). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const savedEnv = new Map<string, string | undefined>();
@@ -92,16 +79,6 @@ describe('authentication', () => {
     expect(await text(await viaEnv.openRead('o.txt'))).toBe('option');
   });
 
-  it('a port nobody listens on fails at once with unavailable, naming host and port (not retried)', async () => {
-    const closed = new URL(uri());
-    closed.port = String(await closedPort());
-    const repo = await open(closed.toString());
-    const error = await expectCode(repo.listArtifacts(), 'unavailable');
-    expect(error).toMatchObject({ temporary: false, context: { reason: 'connection_refused' } });
-    expect(error.message).toContain(`nothing accepts connections on ${closed.hostname} port ${closed.port}`);
-    expect(error.message).not.toContain(env('ARTIFACTS_IT_FTP_PASSWORD'));
-  });
-
   it('refuses a wrong password with unauthenticated, without printing it', async () => {
     const wrong = `wrong/${randomBytes(6).toString('hex')}`;
     const repo = await open(withoutPassword(uri()), { password: wrong });
@@ -110,6 +87,23 @@ describe('authentication', () => {
     expect(error.message).not.toContain(wrong);
     expect(error.message).not.toContain(encodeURIComponent(wrong));
   });
+});
+
+/** The URI of a working store, at another host and port. */
+function at(u: string, host: string, port: number): string {
+  const moved = new URL(u);
+  moved.hostname = host;
+  moved.port = String(port);
+  return moved.toString();
+}
+
+describeConnectFailures('ftp', {
+  openAt: (host, port) => openRepository(at(uri(), host, port)),
+  secrets: () => [env('ARTIFACTS_IT_FTP_PASSWORD')],
+  untrusted: {
+    open: () => openRepository(uri(), { tls: 'explicit', caFile: SYSTEM_CAS }),
+    hint: /ARTIFACTS_FTP_CA_FILE/,
+  },
 });
 
 describe('FTPS certificates', () => {

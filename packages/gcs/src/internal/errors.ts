@@ -1,4 +1,4 @@
-import { ArtifactsError, isAbortError, storeErrors } from '@artifacts/core';
+import { ArtifactsError, isAbortError, requestFailure, storeErrors } from '@artifacts/core';
 import { statusOf } from './client.js';
 
 /** What a failed call was about, for the message: never holds a secret. */
@@ -8,20 +8,33 @@ export interface Subject {
   object?: string;
 }
 
+/** What only GCS can say about a connect that reached no server. */
+const HINTS = {
+  caHint: 'give its CA to Node with NODE_EXTRA_CA_CERTS',
+  addressHint: 'check STORAGE_EMULATOR_HOST or the apiEndpoint option',
+};
+
 /** Maps an error of @google-cloud/storage (ApiError), gaxios or google-auth-library to an ArtifactsError. */
 export function mapGcsError(error: unknown, subject: Subject, secrets: readonly string[]): unknown {
   if (ArtifactsError.is(error) || isAbortError(error)) return error;
   if (typeof error !== 'object' || error === null) return error;
   const message = (error as { message?: string }).message ?? '';
   const status = statusOf(error);
+  const context = {
+    bucket: subject.bucket,
+    ...(subject.object === undefined ? {} : { object: subject.object }),
+  };
   const { make, detail, fallback } = storeErrors(error, {
     what: subject.what,
     store: 'Google Cloud Storage',
     status,
     message,
     secrets,
-    context: { bucket: subject.bucket, ...(subject.object === undefined ? {} : { object: subject.object }) },
+    context,
   });
+  const unreached =
+    status === undefined ? requestFailure(error, HINTS, { what: subject.what, context }) : undefined;
+  if (unreached) return unreached;
   const bucket = `bucket ${JSON.stringify(subject.bucket)}`;
   if (/Could not load the default credentials/i.test(message)) {
     return make(

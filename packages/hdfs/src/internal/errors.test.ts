@@ -59,7 +59,6 @@ describe('RemoteException → ArtifactsError', () => {
     const wrapped = connectionError(refused, 'listing /a');
     expect(ArtifactsError.is(wrapped, 'unavailable')).toBe(true);
     expect(isRetriableError(wrapped)).toBe(true);
-    expect(isRetriableError(connectionError(refused, 'listing /a', true))).toBe(false);
     expect(isRetriableError(new Error('other'))).toBe(false);
   });
 });

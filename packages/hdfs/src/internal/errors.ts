@@ -73,28 +73,17 @@ export function isStandby(error: unknown): boolean {
   return ArtifactsError.is(error) && error.context.exception === 'StandbyException';
 }
 
-/**
- * A network failure as an `unavailable` ArtifactsError. `temporary` unless `dead`: a connection
- * refused by a NameNode that never answered (a wrong port, a server that is not running) fails at
- * once rather than being retried; one that answered before is restarting, and core retries.
- */
-export function connectionError(error: unknown, what: string, dead = false): ArtifactsError {
+/** A network failure that reached the server (a reset, a cut body) as a temporary `unavailable` ArtifactsError. */
+export function connectionError(error: unknown, what: string): ArtifactsError {
   const code = (error as { code?: unknown }).code;
   const reason = error instanceof Error ? error.message : String(error);
-  const hint = dead ? '; nothing answers there: is the NameNode running, and is this its WebHDFS port?' : '';
   return new ArtifactsError(
     'unavailable',
-    `${what}: ${reason}${typeof code === 'string' ? ` (${code})` : ''}${hint}`,
-    { cause: error, context: { connection: true }, temporary: !dead },
+    `${what}: ${reason}${typeof code === 'string' ? ` (${code})` : ''}`,
+    {
+      cause: error,
+      context: { connection: true },
+      temporary: true,
+    },
   );
-}
-
-/** True when a connection was refused outright (nothing listens at that address). */
-export function isRefused(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    if ((current as { code?: unknown }).code === 'ECONNREFUSED') return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
 }

@@ -2,9 +2,15 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ArtifactsError, isConnectionError, isTemporaryError } from '@artifacts/core';
+import {
+  ArtifactsError,
+  connectFailure,
+  httpTarget,
+  isConnectionError,
+  isTemporaryError,
+} from '@artifacts/core';
 import { Agent, type Dispatcher, request } from 'undici';
-import { connectionError, isRefused, isStandby, webhdfsError } from './errors.js';
+import { connectionError, isStandby, webhdfsError } from './errors.js';
 import { spnegoToken } from './kerberos.js';
 import type { HdfsSettings } from './settings.js';
 
@@ -34,6 +40,12 @@ type ResponseData = Dispatcher.ResponseData;
  * bodies stream exactly once, and failover between HA NameNodes. It never retries: its errors say
  * whether another attempt may succeed (`temporary`), and core's retry layer repeats them.
  */
+/** What only WebHDFS can say about a connect that reached no NameNode. */
+const HINTS = {
+  caHint: 'give its CA with the caFile option or ARTIFACTS_HDFS_CA_FILE',
+  addressHint: 'is the NameNode running, and is this its WebHDFS port?',
+};
+
 export class WebHdfsClient {
   readonly #settings: HdfsSettings;
   readonly #agent: Agent;
@@ -161,13 +173,18 @@ export class WebHdfsClient {
         );
       } catch (thrown) {
         options.signal?.throwIfAborted();
-        if (ArtifactsError.is(thrown) || !isConnectionError(thrown)) throw thrown;
-        // Refused by a NameNode that never answered: a wrong port or a server that is not running,
-        // which waiting will not fix (unless another NameNode of the list answers).
-        const dead = isRefused(thrown) && !endpoints.some((e) => this.#answered.has(e));
-        error = connectionError(thrown, `${options.what} (${endpoint})`, dead);
+        if (ArtifactsError.is(thrown)) throw thrown;
+        // Refused by (or no such) NameNode when none ever answered: a wrong address or a server that
+        // is not running, which waiting will not fix (unless another NameNode of the list answers).
+        const unreached = connectFailure(httpTarget(endpoint, HINTS), thrown, {
+          reached: endpoints.some((e) => this.#answered.has(e)),
+          what: options.what,
+        });
+        if (!unreached && !isConnectionError(thrown)) throw thrown;
+        error = unreached ?? connectionError(thrown, `${options.what} (${endpoint})`);
       }
-      if (!(isStandby(error) || isTemporaryError(error) || isConnectionError(error))) throw error;
+      const failover = isStandby(error) || isTemporaryError(error) || isConnectionError(error);
+      if (!failover && !(ArtifactsError.is(error) && error.context.reason === 'unknown_host')) throw error;
       this.#active = (this.#active + 1) % endpoints.length;
     }
     throw error;

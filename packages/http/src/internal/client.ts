@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
-  type ArtifactsErrorCode,
   codeForHttpStatus,
+  connectFailure,
   discardBody,
   type HttpAnswer,
   type HttpErrorBody,
   HttpPool,
   headerString,
+  httpTarget,
   isAbortError,
   isConnectionError,
   isTemporaryHttpStatus,
@@ -39,10 +40,12 @@ export interface SendOptions {
   what: string;
 }
 
-function errorCodeOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
+/** What only this client can say about a connect that reached no server. */
+const TARGET_HINTS = {
+  caHint:
+    'set MLFLOW_TRACKING_SERVER_CERT_PATH to its CA bundle (or MLFLOW_TRACKING_INSECURE_TLS=true to skip verification)',
+  addressHint: 'is the server running, and is the URI (or MLFLOW_TRACKING_URI) right?',
+};
 
 /**
  * One request per call, over node:http(s) with a keep-alive pool of `connections` sockets per
@@ -151,29 +154,19 @@ export class HttpClient {
 
   #networkError(error: unknown, url: string, what: string): ArtifactsError {
     if (isAbortError(error)) return new ArtifactsError('aborted', `${what} was aborted`, { cause: error });
-    const code = errorCodeOf(error);
-    const kind: ArtifactsErrorCode =
-      code?.startsWith('ERR_TLS') || code?.includes('CERT') || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
-        ? 'permission_denied'
-        : 'unavailable';
     // Nothing listening (or no such host) where nothing ever answered: a wrong URI or a server that
-    // is down. Minutes of backoff help nobody; a host that did answer and now refuses is restarting.
-    const neverThere = this.#pool.neverThere(error, url);
+    // is down, which minutes of backoff do not fix; a host that did answer and now refuses is restarting.
+    const unreached = connectFailure(httpTarget(url, TARGET_HINTS), error, {
+      reached: this.#pool.reached(url),
+      what: `${what} failed`,
+    });
+    if (unreached) return unreached;
+    const code = (error as { code?: unknown } | null)?.code;
     const message = error instanceof Error ? error.message : String(error);
-    const hint = neverThere
-      ? code === 'ECONNREFUSED'
-        ? '; nothing is listening there: is the server running, and is the URI (or MLFLOW_TRACKING_URI) right?'
-        : '; no such host: check the URI (or MLFLOW_TRACKING_URI)'
-      : kind === 'permission_denied'
-        ? '; the server certificate was not trusted: set MLFLOW_TRACKING_SERVER_CERT_PATH to its CA bundle'
-        : '';
     return new ArtifactsError(
-      kind,
-      `${what} failed: ${redactUri(stripQuery(url))}: ${message}${code ? ` (${code})` : ''}${hint}`,
-      {
-        cause: error,
-        temporary: !neverThere && (code === 'ENOTFOUND' || isConnectionError(error)),
-      },
+      'unavailable',
+      `${what} failed: ${redactUri(stripQuery(url))}: ${message}${typeof code === 'string' ? ` (${code})` : ''}`,
+      { cause: error, temporary: isConnectionError(error) },
     );
   }
 

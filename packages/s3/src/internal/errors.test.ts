@@ -79,10 +79,11 @@ describe('mapS3Error', () => {
     ).toBe('integrity');
   });
 
-  it('an untrusted TLS certificate is unavailable and names both settings', () => {
+  it('an untrusted TLS certificate is unauthenticated (untrusted_certificate) and names both settings', () => {
     const tls = Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
     const e = mapped(tls);
-    expect(e.code).toBe('unavailable');
+    expect(e.code).toBe('unauthenticated');
+    expect(e.context).toMatchObject({ reason: 'untrusted_certificate', host: '127.0.0.1', port: 9443 });
     expect(e.message).toContain('AWS_CA_BUNDLE');
     expect(e.message).toContain('MLFLOW_S3_IGNORE_TLS');
     expect(e.message).toContain('https://127.0.0.1:9443');

@@ -1,6 +1,9 @@
 import {
   ArtifactsError,
   type ArtifactsErrorCode,
+  type ConnectTarget,
+  connectFailure,
+  httpTarget,
   isAbortError,
   storeErrors,
   toArtifactsError,
@@ -41,8 +44,19 @@ const CODES: Record<string, ArtifactsErrorCode> = {
   ),
 };
 
-const TLS_CODES =
-  /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE|ERR_TLS_CERT_ALTNAME_INVALID|ERR_SSL_WRONG_VERSION_NUMBER)$/;
+/** What only S3 can say about a connect that reached no server. */
+const HINTS = {
+  caHint:
+    'set AWS_CA_BUNDLE to a PEM bundle holding its CA, or MLFLOW_S3_IGNORE_TLS=true to skip verification',
+  addressHint: 'check MLFLOW_S3_ENDPOINT_URL (or the endpoint option)',
+};
+
+/** The endpoint as core's `connectFailure` names it (AWS's own when none is configured). */
+function connectTarget(endpoint: string | undefined): ConnectTarget {
+  return endpoint && URL.canParse(endpoint)
+    ? httpTarget(endpoint, HINTS)
+    : { label: endpoint ?? 'AWS S3', host: 's3.amazonaws.com', port: 443, ...HINTS };
+}
 
 interface SdkErrorShape {
   name?: string;
@@ -125,12 +139,14 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
   });
   const with_ = (message: string) => (detail ? `${message} (${detail})` : message);
 
-  if (node && TLS_CODES.test(node)) {
-    return make(
-      'unavailable',
-      `${action} ${where}: the TLS certificate of ${target.endpoint ?? 'the S3 endpoint'} was not accepted (${node}); set AWS_CA_BUNDLE to a PEM bundle holding its CA, or MLFLOW_S3_IGNORE_TLS=true to skip verification`,
-    );
-  }
+  const unreached =
+    status === undefined
+      ? connectFailure(connectTarget(target.endpoint), error, {
+          what: `${action} ${where}`,
+          context: { bucket: target.bucket, ...(target.key === undefined ? {} : { key: target.key }) },
+        })
+      : undefined;
+  if (unreached) return unreached;
   if (code === 'CredentialsProviderError' || /could not load credentials/i.test(raw)) {
     return make(
       'unauthenticated',

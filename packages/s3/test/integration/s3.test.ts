@@ -147,11 +147,12 @@ describe('TLS (MLFLOW_S3_IGNORE_TLS, AWS_CA_BUNDLE) against MinIO with a self-si
       ...vars,
     });
 
-  it('fails by default, as unavailable, naming both settings', async () => {
+  it('fails by default, as unauthenticated (untrusted_certificate), naming both settings', async () => {
     tlsEnv({});
     const repo = await open(uniqueRoot('tls-default'));
     const error = await codeOf(repo.write('a.txt', 'x'));
-    expect(error.code).toBe('unavailable');
+    expect(error.code).toBe('unauthenticated');
+    expect(error.context).toMatchObject({ reason: 'untrusted_certificate' });
     expect(error.message).toMatch(/AWS_CA_BUNDLE/);
     expect(error.message).toMatch(/MLFLOW_S3_IGNORE_TLS/);
   });

@@ -314,14 +314,10 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
     return connection.life;
   }
 
-  isConnectionError(error: unknown): boolean {
-    return isConnectionError(error);
-  }
+  readonly isConnectionError = isConnectionError;
 
-  setActive(connection: SftpConnection, active: boolean): void {
-    const socket = socketOf(connection.client);
-    if (active) socket?.ref();
-    else socket?.unref();
+  socket(connection: SftpConnection): Socket | undefined {
+    return socketOf(connection.client);
   }
 }
 

@@ -1,14 +1,13 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { type ArtifactRepository, ArtifactsError, openRepository, parseArtifactUri } from '@artifacts/core';
 import { restartServer } from '@artifacts/integration/vitest';
-import { describeResilience } from '@artifacts/testkit';
+import { describeConnectFailures, describeResilience } from '@artifacts/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { SftpDriver } from '../../src/internal/driver.js';
@@ -17,6 +16,16 @@ import { allNames, connectionsTo, env, killSessions, localPath, unique } from '.
 
 const keyUri = () => unique(env('ARTIFACTS_IT_SFTP_URI'));
 const passwordUri = () => unique(env('ARTIFACTS_IT_SFTP_PASSWORD_URI'));
+
+describeConnectFailures('sftp', {
+  openAt: (host, port) => {
+    const moved = new URL(passwordUri());
+    moved.hostname = host;
+    moved.port = String(port);
+    return openRepository(moved.toString(), { identityFile: [] });
+  },
+  secrets: () => [env('ARTIFACTS_IT_SFTP_PASSWORD')],
+});
 const port = () => Number(env('ARTIFACTS_IT_SFTP_PORT'));
 
 let scratch: string;
@@ -36,18 +45,6 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<Arti
   expect(ArtifactsError.is(error), `expected an ArtifactsError ${code}, got ${String(error)}`).toBe(true);
   expect((error as ArtifactsError).code, (error as Error).message).toBe(code);
   return error as ArtifactsError;
-}
-
-/** A local TCP port that nothing listens on (bound once by the system, then closed). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Sets environment variables for one test (the suite's own values are restored afterwards). */
@@ -97,16 +94,6 @@ describe('authentication', () => {
     setEnv('ARTIFACTS_SFTP_PASSWORD', password);
     const viaEnv = await open(base, { identityFile: [] });
     expect(await viaEnv.listArtifacts()).toEqual([{ path: 'p.txt', isDir: false, fileSize: 15 }]);
-  });
-
-  it('a port nobody listens on fails at once with unavailable, naming host and port (not retried)', async () => {
-    const closed = new URL(keyUri());
-    closed.port = String(await closedPort());
-    const repo = await open(closed.toString());
-    const error = await expectCode(repo.listArtifacts(), 'unavailable');
-    expect(error).toMatchObject({ temporary: false, context: { reason: 'connection_refused' } });
-    expect(error.message).toContain(`nothing accepts connections on ${closed.hostname} port ${closed.port}`);
-    expect(error.message).not.toContain(env('ARTIFACTS_IT_SFTP_PASSWORD'));
   });
 
   it('refuses a wrong password with unauthenticated and never prints it', async () => {
