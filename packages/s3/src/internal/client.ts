@@ -55,6 +55,11 @@ export interface BuiltClient {
   presign(command: LazyCommand<'GetObject' | 'PutObject' | 'UploadPart'>, expiresIn: number): Promise<string>;
   endpoint: string;
   /**
+   * Whether the endpoint has answered one of our requests before: a refused connection is then a
+   * restart worth retrying, not a wrong address (core's `connectFailure`).
+   */
+  reached(): boolean;
+  /**
    * Our own request path for GetObject/PutObject/UploadPart: on a configured endpoint with path-style
    * addressing and no `clientConfig` (AWS itself, virtual hosts and SDK overrides go through the SDK).
    */
@@ -142,6 +147,7 @@ export function buildClient(config: ResolvedS3Config, maxSockets: number): Built
       return getSignedUrl(presignClient, new Command(lazy.input), { expiresIn });
     },
     endpoint: config.endpointUrl ?? 'AWS S3',
+    reached: () => config.endpointUrl !== undefined && pool.reached(config.endpointUrl),
     lean: leanable
       ? new LeanS3(
           staticIdentity(config) ?? {

@@ -290,6 +290,7 @@ export class S3Driver implements StorageDriver {
       ...(key === undefined ? {} : { key: this.#full(key) }),
       action,
       endpoint: this.#built.endpoint,
+      reached: this.#built.reached(),
     };
   }
 

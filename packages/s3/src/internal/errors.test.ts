@@ -107,6 +107,18 @@ describe('mapS3Error', () => {
     expect(e.message).toContain('https://127.0.0.1:9443');
   });
 
+  it('a refused connect is temporary only once the endpoint has answered (a restart, not a wrong address)', () => {
+    const refused = () =>
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9443'), { code: 'ECONNREFUSED' });
+    const never = mapS3Error(refused(), target) as ArtifactsError;
+    expect(never.temporary).toBe(false);
+    expect(never.message).toContain('MLFLOW_S3_ENDPOINT_URL');
+    const restarted = mapS3Error(refused(), { ...target, reached: true }) as ArtifactsError;
+    expect(restarted.code).toBe('unavailable');
+    expect(restarted.temporary).toBe(true);
+    expect(restarted.message).not.toContain('MLFLOW_S3_ENDPOINT_URL');
+  });
+
   it('leaves aborts and timeouts for core to classify', () => {
     const abort = Object.assign(new Error('aborted'), { name: 'AbortError' });
     expect(mapS3Error(abort, target)).toBe(abort);

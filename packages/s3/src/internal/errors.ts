@@ -17,6 +17,8 @@ export interface S3Target {
   action?: string;
   /** The endpoint in use, named in connection and TLS errors. */
   endpoint?: string;
+  /** The endpoint answered before: a refused connect is then a restart, temporary. */
+  reached?: boolean;
 }
 
 /**
@@ -143,6 +145,7 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
     status === undefined
       ? connectFailure(connectTarget(target.endpoint), error, {
           what: `${action} ${where}`,
+          reached: target.reached,
           context: { bucket: target.bucket, ...(target.key === undefined ? {} : { key: target.key }) },
         })
       : undefined;
