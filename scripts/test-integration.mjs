@@ -19,15 +19,26 @@
 // starts (the running ones finish), unless given --continue. Prints each suite's time and the load
 // average at its end, then a summary.
 //
+// Interrupted (SIGINT, SIGTERM, SIGHUP: Ctrl-C, CI's timeout): no further suite starts; the signal
+// goes to every process of the run (each suite's pnpm, vitest and workers, and the servers, which run
+// in process groups of their own; on Linux they are found by the variable ARTIFACTS_IT_RUNNER=<this
+// pid> they inherit, elsewhere only the suites' pnpm get it), and the suites are given STOP_GRACE_MS
+// to end before they are killed. vitest exits on a signal without its teardown, so then what is
+// still there of the run (a server that ignored the signal) is stopped with SIGTERM, then SIGKILL,
+// and `servers prune` removes what the dead suites recorded (their containers, their state). Then
+// the runner exits with the signal's code (128 + its number). A second signal kills at once.
+//
 // Usage: node scripts/test-integration.mjs [--filter <package name>]... [--lanes N] [--continue] [--list]
-// (`--list` prints the suites in the order they would start, and runs none)
+// (`--list` prints the suites in the order they would start, and runs none; `--root DIR` runs the
+// suites of another workspace, for this script's own test)
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, constants, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
-const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
+const rootArg = args.flatMap((arg, i) => (args[i - 1] === '--root' ? [arg] : [])).at(-1);
+const root = rootArg === undefined ? new URL('..', import.meta.url).pathname : resolve(rootArg);
 const filters = args.flatMap((arg, i) => (args[i - 1] === '--filter' ? [arg] : []));
 const keepGoing = args.includes('--continue');
 const listOnly = args.includes('--list');
@@ -80,7 +91,7 @@ const suites = dirs.flatMap((dir) => {
   const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   return manifest.scripts?.['test:integration'] ? [{ name: manifest.name, dir }] : [];
 });
-for (const name of ORDER) {
+for (const name of rootArg === undefined ? ORDER : []) {
   if (!suites.some((suite) => suite.name === name)) {
     console.error(`test-integration: ${name} is in ORDER but has no test:integration script`);
     process.exit(1);
@@ -107,6 +118,26 @@ const load = () =>
 
 const outDir = lanes > 1 ? mkdtempSync(join(tmpdir(), 'artifacts-test-integration-')) : undefined;
 
+/** What every process of this run inherits: how an interrupted run finds what it left. */
+const MARKER = `ARTIFACTS_IT_RUNNER=${process.pid}`;
+/** How long an interrupted suite has to end before its process group is killed. */
+const STOP_GRACE_MS = 10_000;
+/** The suites running now: child process → suite name. */
+const running = new Map();
+/** The signal that interrupted the run, once one did. */
+let interrupted;
+
+/** Sends `signal` to a process group (a server leads its own), else to the process. */
+function signalGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {}
+  }
+}
+
 /** Runs one suite: its output live with one lane, else into a file printed whole when it ends. */
 function run(suite) {
   return new Promise((resolve) => {
@@ -117,8 +148,11 @@ function run(suite) {
     const child = spawn('pnpm', ['run', 'test:integration'], {
       cwd: suite.dir,
       stdio: fd === undefined ? 'inherit' : ['ignore', fd, fd],
+      env: { ...process.env, ARTIFACTS_IT_RUNNER: String(process.pid) },
     });
+    running.set(child, suite.name);
     const done = (result) => {
+      running.delete(child);
       if (fd !== undefined) {
         closeSync(fd);
         console.log(`\n---- test-integration: output of ${suite.name} ----`);
@@ -131,6 +165,85 @@ function run(suite) {
     child.on('close', (code, signal) => done({ code: code ?? 1, signal }));
   });
 }
+
+/** Processes of this run still there (Linux: their environment carries MARKER); [] elsewhere. */
+function leftProcesses() {
+  let entries = [];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid);
+  } catch {
+    return [];
+  }
+  return entries.map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(MARKER);
+    } catch {
+      return false;
+    }
+  });
+}
+
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
+/**
+ * After an interrupt, once every suite has ended: stops what they left (their servers: SIGTERM, then
+ * SIGKILL after 5 s), then `servers prune` (the dead suites' containers and state), within 20 s.
+ */
+async function cleanUpAfterInterrupt() {
+  let left = leftProcesses();
+  if (left.length > 0) {
+    console.log(`test-integration: stopping ${left.length} process(es) the suites left: ${left.join(' ')}`);
+    for (const pid of left) signalGroup(pid, 'SIGTERM');
+    for (let i = 0; i < 50 && left.length > 0; i++) {
+      await sleep(100);
+      left = leftProcesses();
+    }
+    for (const pid of left) signalGroup(pid, 'SIGKILL');
+  }
+  const cli = join(root, 'integration', 'src', 'cli.ts');
+  if (!existsSync(cli)) return;
+  await new Promise((resolve) => {
+    const prune = spawn(process.execPath, ['--import', 'tsx', cli, 'prune'], {
+      cwd: join(root, 'integration'),
+      stdio: 'inherit',
+    });
+    const timer = setTimeout(() => prune.kill('SIGKILL'), 20_000);
+    prune.on('error', resolve);
+    prune.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Sends `signal` to every process of the run (the suites' pnpm at least). */
+function signalRun(signal) {
+  const pids = new Set([...[...running.keys()].map((child) => child.pid), ...leftProcesses()]);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {}
+  }
+}
+
+function onSignal(signal) {
+  if (interrupted) {
+    // a second signal: no more waiting
+    for (const pid of leftProcesses()) signalGroup(pid, 'SIGKILL');
+    signalRun('SIGKILL');
+    process.exit(128 + constants.signals[signal]);
+  }
+  interrupted = signal;
+  const names = [...running.values()];
+  console.log(
+    `\ntest-integration: ${signal}: stopping ${names.join(', ') || 'nothing'}; no further suite starts (again to kill at once)`,
+  );
+  signalRun(signal);
+  setTimeout(() => {
+    if (running.size > 0) signalRun('SIGKILL');
+  }, STOP_GRACE_MS).unref();
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, onSignal);
 
 /**
  * CPU seconds used so far by the suites that ended (their processes and the servers they reaped):
@@ -150,7 +263,7 @@ const results = [];
 const queue = [...chosen];
 let failed = false;
 async function lane() {
-  while (queue.length > 0 && (keepGoing || !failed)) {
+  while (queue.length > 0 && !interrupted && (keepGoing || !failed)) {
     const suite = queue.shift();
     const t0 = Date.now();
     const { code, signal, error } = await run(suite);
@@ -166,6 +279,7 @@ async function lane() {
 console.log(`test-integration: ${chosen.length} suites in ${Math.min(lanes, chosen.length)} lane(s)`);
 await Promise.all(Array.from({ length: Math.min(lanes, chosen.length) }, lane));
 if (outDir) rmSync(outDir, { recursive: true, force: true });
+if (interrupted) await cleanUpAfterInterrupt();
 
 const wall = (Date.now() - started) / 1000;
 const cpu = childCpuSeconds();
@@ -177,5 +291,9 @@ for (const r of results)
     `  ${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(26)} ${String(r.seconds).padStart(5)} s  load ${r.load}`,
   );
 const skipped = queue.map((suite) => suite.name);
-if (skipped.length > 0) console.log(`  not run (an earlier suite failed): ${skipped.join(', ')}`);
+if (skipped.length > 0)
+  console.log(
+    `  not run (${interrupted ? `interrupted by ${interrupted}` : 'an earlier suite failed'}): ${skipped.join(', ')}`,
+  );
+if (interrupted) process.exit(128 + constants.signals[interrupted]);
 process.exit(results.every((r) => r.ok) && skipped.length === 0 ? 0 : 1);

@@ -1,9 +1,11 @@
 /**
- * pnpm servers up [NAME…] | down | status
+ * pnpm servers up [NAME…] | down | status | prune
  *
  * `up` starts the servers (all by default) under a detached supervisor that survives this command,
  * writes integration/.servers.env (`export NAME=value`) and integration/.state/cli/state.json.
  * `down` stops them and checks that no process and no listening port is left. `status` shows them.
+ * `prune` removes what test runs whose process is gone left (their servers, containers and state;
+ * every run does it at its start, an interrupted `pnpm test:integration` at its end), not `up`'s.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { ALL_SERVERS, isServerName, launchers } from './registry.js';
 import {
   type OwnerState,
   ownerDir,
+  pruneStaleRuns,
   readAllOwnerStates,
   readOwnerState,
   serverAnswers,
@@ -40,7 +43,7 @@ const rel = (p: string) => p.replace(`${process.cwd()}/`, '');
 
 function usage(): never {
   console.error(
-    `usage: pnpm servers up [${ALL_SERVERS.join('|')}…] | down | status | install [${INSTALLABLE.join('|')}…] | images [${ALL_SERVERS.join('|')}…] | images --node-base`,
+    `usage: pnpm servers up [${ALL_SERVERS.join('|')}…] | down | status | prune | install [${INSTALLABLE.join('|')}…] | images [${ALL_SERVERS.join('|')}…] | images --node-base`,
   );
   process.exit(2);
 }
@@ -208,6 +211,17 @@ async function down(): Promise<number> {
   return 0;
 }
 
+/** `prune`: what dead test runs left, never a live run's or `pnpm servers up`'s. */
+async function prune(): Promise<number> {
+  const runs = await pruneStaleRuns();
+  const { removeOrphanContainers } = await import('./containers.js');
+  const containers = await removeOrphanContainers();
+  for (const r of runs) console.log(`pruned the stopped run ${r}`);
+  for (const c of containers) console.log(`removed the orphaned container ${c}`);
+  if (runs.length + containers.length === 0) console.log('nothing to prune');
+  return 0;
+}
+
 async function status(): Promise<number> {
   const states = readAllOwnerStates();
   if (states.length === 0) {
@@ -355,5 +369,6 @@ else if (cmd === 'images') code = await images(rest);
 else if (cmd === 'install') code = await install(rest);
 else if (cmd === 'down') code = await down();
 else if (cmd === 'status') code = await status();
+else if (cmd === 'prune') code = await prune();
 else usage();
 process.exit(code);

@@ -27,7 +27,15 @@ import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { prepareTestcontainersHost } from './mode.js';
 import type { ServerName } from './types.js';
-import { appendLog, isAlive, processesInPidNamespaceOf, ServerError, sleep, tcpAnswers } from './util.js';
+import {
+  appendLog,
+  isAlive,
+  isLoopback,
+  processesInPidNamespaceOf,
+  ServerError,
+  sleep,
+  tcpAnswers,
+} from './util.js';
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 
@@ -58,9 +66,6 @@ export async function runtimeClient() {
 export function engine(): Promise<Engine> {
   enginePromise ??= (async () => {
     const client = await runtimeClient();
-    const rawHost = client.info.containerRuntime.host;
-    // servers bind IPv4: 'localhost' may resolve to ::1 first, so name the IPv4 loopback it means
-    const host = rawHost === 'localhost' ? '127.0.0.1' : rawHost;
     const wanted = (process.env.ARTIFACTS_IT_CONTAINER_NETWORK ?? '').toLowerCase();
     let network: ContainerNetwork;
     if (wanted === 'host' || wanted === 'bridge') network = wanted;
@@ -70,14 +75,30 @@ export function engine(): Promise<Engine> {
       const nets = await client.container.dockerode.listNetworks();
       network = nets.some((n) => n.Name === 'bridge') ? 'bridge' : 'host';
     }
-    const loopback = host === '127.0.0.1' || host === '::1';
-    // host network: bind the loopback when the engine is this machine, else the engine host's
-    // interfaces (a remote engine's loopback is unreachable from here); bridge: the container's own
-    const bindHost = network === 'host' && loopback ? '127.0.0.1' : '0.0.0.0';
+    const { host, bindHost } = engineAddresses(client.info.containerRuntime.host, network);
     const describe = `engine ${client.info.containerRuntime.serverVersion ? `Docker ${client.info.containerRuntime.serverVersion}` : 'Docker'} at ${process.env.DOCKER_HOST ?? client.info.containerRuntime.remoteSocketPath}, servers reached at ${host}, network ${network}`;
     return { host, bindHost, network, describe };
   })();
   return enginePromise;
+}
+
+/**
+ * Where clients reach the servers and where the servers bind, from the engine's host as testcontainers
+ * reports it. An engine on a loopback address ('localhost', any of 127.0.0.0/8, ::1, in brackets or
+ * not) is this machine: its servers are reached at 127.0.0.1 (they bind IPv4; 'localhost' may resolve
+ * to ::1 first, and a server bound to 127.0.0.1 does not answer at 127.0.0.2) and, with host
+ * networking, bind 127.0.0.1 only. Any other host is the engine's machine: servers bind its interfaces
+ * (0.0.0.0; a remote engine's loopback is unreachable from here). Bridge networking: the container's
+ * own interfaces (0.0.0.0), published by the engine.
+ */
+export function engineAddresses(
+  rawHost: string,
+  network: ContainerNetwork,
+): { host: string; bindHost: string } {
+  const bare = rawHost.replace(/^\[(.*)\]$/, '$1');
+  const loopback = bare.toLowerCase() === 'localhost' || isLoopback(bare);
+  const host = loopback ? '127.0.0.1' : bare;
+  return { host, bindHost: network === 'host' && loopback ? '127.0.0.1' : '0.0.0.0' };
 }
 
 /** `IP:x` or `DNS:x` for a certificate's subjectAltName. */

@@ -31,6 +31,7 @@ export class Controller {
   readonly state: OwnerState;
   private http?: Server;
   private busy: Promise<unknown> = Promise.resolve();
+  private persisting: Promise<unknown> = Promise.resolve();
   private described = false;
 
   readonly owner: string;
@@ -50,11 +51,16 @@ export class Controller {
     return out;
   }
 
-  async persist(): Promise<void> {
-    this.state.servers = {};
-    for (const s of this.servers.values()) this.state.servers[s.name] = toServerState(s);
-    writeOwnerState(this.state);
-    if (this.envFile) await writeFileAtomic(this.envFile, renderEnvFile(this.env()));
+  /** Writes state.json (and the env file); calls made at once (concurrent starts) write one after another. */
+  persist(): Promise<void> {
+    const next = this.persisting.then(async () => {
+      this.state.servers = {};
+      for (const s of this.servers.values()) this.state.servers[s.name] = toServerState(s);
+      writeOwnerState(this.state);
+      if (this.envFile) await writeFileAtomic(this.envFile, renderEnvFile(this.env()));
+    });
+    this.persisting = next.catch(() => {});
+    return next;
   }
 
   /** Serializes operations (start/restart/stop never overlap). */
@@ -64,7 +70,14 @@ export class Controller {
     return next;
   }
 
-  /** Starts the named servers that are not running yet; returns the errors by name. */
+  /**
+   * Starts the named servers that are not running yet, all at once (each waits for its own readiness;
+   * installs still run one at a time, see startServer); returns the errors by name. The "starting"
+   * lines come in the order given; each "ready" or "FAILED" line when that server is done. A server
+   * that fails does not stop the others' starts (they cannot be cancelled half-way): the caller stops
+   * what did start (globalSetup fails the run naming each server that failed, then stops the rest).
+   * The servers are kept in the order given whatever order they became ready in (env, state, stop).
+   */
   up(
     names: ServerName[],
     log: (line: string) => void = () => {},
@@ -81,25 +94,34 @@ export class Controller {
           }
         } catch {}
       }
-      for (const name of names) {
-        if (this.servers.has(name)) continue;
-        log(`starting ${name}…`);
-        try {
-          const s = await startServer(name, this.owner);
-          this.servers.set(name, s);
-          delete this.state.errors[name];
-          log(
-            `${name} ready (${s.mode}; install ${(s.installMs / 1000).toFixed(1)} s, start ${(s.startMs / 1000).toFixed(1)} s; log ${s.logFile})`,
-          );
-        } catch (err) {
-          const msg = (err as Error).message;
-          errors[name] = msg;
-          this.state.errors[name] = msg;
-          log(`${name} FAILED: ${msg}`);
-        }
-        this.state.pending = this.state.pending.filter((n) => n !== name);
-        await this.persist();
-      }
+      const wanted = [...new Set(names)].filter((name) => !this.servers.has(name));
+      for (const name of wanted) log(`starting ${name}…`);
+      await Promise.all(
+        wanted.map(async (name) => {
+          try {
+            const s = await startServer(name, this.owner);
+            this.servers.set(name, s);
+            delete this.state.errors[name];
+            log(
+              `${name} ready (${s.mode}; install ${(s.installMs / 1000).toFixed(1)} s, start ${(s.startMs / 1000).toFixed(1)} s; log ${s.logFile})`,
+            );
+          } catch (err) {
+            const msg = (err as Error).message;
+            errors[name] = msg;
+            this.state.errors[name] = msg;
+            log(`${name} FAILED: ${msg}`);
+          }
+          this.state.pending = this.state.pending.filter((n) => n !== name);
+          await this.persist();
+        }),
+      );
+      // insertion order = the order given (stopAll stops in reverse), not the order they got ready
+      const started = [...this.servers.entries()];
+      const rank = (name: ServerName) => (wanted.includes(name) ? wanted.indexOf(name) : -1);
+      started.sort(([a], [b]) => rank(a) - rank(b));
+      this.servers.clear();
+      for (const [name, s] of started) this.servers.set(name, s);
+      await this.persist();
       return errors;
     });
   }

@@ -8,17 +8,16 @@
  *  4. ARTIFACTS_IT_CONTROL tells workers where to ask for restart() (see client.ts).
  * A server that cannot start fails the run with the reason and its log tail.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import type { ControlInfo } from './client.js';
 import { Controller } from './controller.js';
 import { describeMode, resolveMode } from './mode.js';
 import { ALL_SERVERS, isServerName } from './registry.js';
-import { ownerDir, readAllOwnerStates, readOwnerState, serverAnswers } from './runtime.js';
+import { ownerDir, pruneStaleRuns, readOwnerState, serverAnswers } from './runtime.js';
 import type { ServerName } from './types.js';
-import { isAlive, killProcessGroup, parseEnvFile, SERVERS_ENV_FILE, STATE_ROOT } from './util.js';
+import { isAlive, parseEnvFile, SERVERS_ENV_FILE, STATE_ROOT } from './util.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -36,23 +35,6 @@ async function mlflowImageIfPresent(): Promise<string | undefined> {
     return await serverImage('mlflow');
   } catch {
     return undefined;
-  }
-}
-
-/** Removes state of earlier vitest runs whose process is gone (killing any server they left). */
-async function pruneStaleRuns(): Promise<void> {
-  // finished runs leave only logs/ (no state.json): drop those of processes that are gone
-  for (const entry of readdirSync(STATE_ROOT, { withFileTypes: true })) {
-    const m = /^(?:vitest|smoke)-(\d+)/.exec(entry.name);
-    if (!entry.isDirectory() || !m || isAlive(Number(m[1]))) continue;
-    if (!existsSync(join(STATE_ROOT, entry.name, 'state.json'))) {
-      await rm(join(STATE_ROOT, entry.name), { recursive: true, force: true });
-    }
-  }
-  for (const st of readAllOwnerStates()) {
-    if (!/^(vitest|smoke)-/.test(st.owner) || isAlive(st.ownerPid)) continue;
-    for (const s of Object.values(st.servers)) for (const p of s?.pids ?? []) await killProcessGroup(p);
-    await rm(ownerDir(st.owner), { recursive: true, force: true });
   }
 }
 

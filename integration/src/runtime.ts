@@ -4,7 +4,7 @@
  * (.state/vitest-<pid>). Each owner writes `<ownerDir>/state.json`; `pnpm servers down` and the
  * in-test `getServer()` read it.
  */
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { type Dirent, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveMode, type ServersMode } from './mode.js';
@@ -14,6 +14,7 @@ import {
   cacheRoot,
   isAlive,
   isLoopback,
+  killProcessGroup,
   type ListeningSocket,
   listeningSocketsOfGroups,
   listeningSocketsOfProcesses,
@@ -114,7 +115,24 @@ export function toServerState(s: StartedServer): ServerState {
   };
 }
 
-/** Installs (if needed) and starts one server for an owner. Errors carry the relevant log tail. */
+let installing: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs installs one at a time in this process while the servers start concurrently (Controller.up):
+ * a first install is a Go build that keeps every core busy (`pnpm servers install` builds them one
+ * after another for the same reason), and a present one is a quick check.
+ */
+function oneInstallAtATime<T>(fn: () => Promise<T>): Promise<T> {
+  const next = installing.then(fn, fn);
+  installing = next.catch(() => {});
+  return next;
+}
+
+/**
+ * Installs (if needed) and starts one server for an owner. Errors carry the relevant log tail. Safe to
+ * call for several servers at once: installs queue (oneInstallAtATime), ports are never handed out
+ * twice (freePort), each server has its own state directory and log.
+ */
 export async function startServer(name: ServerName, owner: string): Promise<StartedServer> {
   const launcher = getLauncher(name);
   const dir = ownerDir(owner);
@@ -129,7 +147,6 @@ export async function startServer(name: ServerName, owner: string): Promise<Star
   const ctx = { cacheDir: cacheRoot(), stateDir, logFile };
   let installMs = 0;
   let running: RunningServer;
-  const t0 = Date.now();
   const explain = (phase: string, err: unknown, log: string): Error => {
     const msg = err instanceof Error ? err.message : String(err);
     const text = `${name}: ${phase} failed: ${msg}`;
@@ -137,6 +154,7 @@ export async function startServer(name: ServerName, owner: string): Promise<Star
       cause: err,
     });
   };
+  let t0 = Date.now();
   if (mode === 'containers') {
     if (!launcher.startContainer) {
       throw new Error(
@@ -150,18 +168,23 @@ export async function startServer(name: ServerName, owner: string): Promise<Star
     }
   } else {
     try {
-      await launcher.install({ cacheDir: ctx.cacheDir, logFile: installLog });
+      // its own time, not the wait for the installs before it
+      installMs = await oneInstallAtATime(async () => {
+        const i0 = Date.now();
+        await launcher.install({ cacheDir: ctx.cacheDir, logFile: installLog });
+        return Date.now() - i0;
+      });
     } catch (err) {
       throw explain('install', err, installLog);
     }
-    installMs = Date.now() - t0;
+    t0 = Date.now();
     try {
       running = await launcher.start(ctx);
     } catch (err) {
       throw explain('start', err, logFile);
     }
   }
-  const startMs = Date.now() - t0 - installMs;
+  const startMs = Date.now() - t0;
   const listening = serverSockets(running);
   const exposed = listening.filter((l) => !isLoopback(l.address));
   if (exposed.length > 0) {
@@ -210,4 +233,33 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, text);
   await rename(tmp, file);
+}
+
+/**
+ * Removes what earlier test runs whose process is gone left (a run killed before its teardown):
+ * kills the servers their state records, drops their state directories (a finished run leaves only
+ * its logs/). Runs of `pnpm servers up` (owner cli) are not touched.
+ */
+export async function pruneStaleRuns(): Promise<string[]> {
+  const pruned: string[] = [];
+  let entries: Dirent[] = [];
+  try {
+    entries = readdirSync(STATE_ROOT, { withFileTypes: true });
+  } catch {
+    return pruned;
+  }
+  for (const entry of entries) {
+    const m = /^(?:vitest|smoke)-(\d+)/.exec(entry.name);
+    if (!entry.isDirectory() || !m || isAlive(Number(m[1]))) continue;
+    if (!existsSync(join(STATE_ROOT, entry.name, 'state.json'))) {
+      await rm(join(STATE_ROOT, entry.name), { recursive: true, force: true });
+    }
+  }
+  for (const st of readAllOwnerStates()) {
+    if (!/^(vitest|smoke)-/.test(st.owner) || isAlive(st.ownerPid)) continue;
+    for (const s of Object.values(st.servers)) for (const p of s?.pids ?? []) await killProcessGroup(p);
+    await rm(ownerDir(st.owner), { recursive: true, force: true });
+    pruned.push(`${st.owner} (${Object.keys(st.servers).join(' ') || 'no server'})`);
+  }
+  return pruned;
 }

@@ -1,8 +1,29 @@
 /** Free ports and one-shot TCP/HTTP probes. */
 import { createServer, Socket } from 'node:net';
 
-/** A free TCP port on 127.0.0.1 (bind :0, read, close). */
-export function freePort(): Promise<number> {
+/**
+ * Ports this process has handed out. The kernel may give a port that was bound and closed again at
+ * once to the next `bind :0`; servers start concurrently (Controller.up), so one whose server has not
+ * bound its port yet must not see that port handed to the next.
+ */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1 (bind :0, read, close), never one this process handed out before
+ * (servers keep theirs across restarts; a restart never asks again).
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await anyFreePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+    if (attempt >= 1000) throw new Error('no free TCP port that this process has not handed out already');
+  }
+}
+
+function anyFreePort(): Promise<number> {
   return new Promise((res, rej) => {
     const srv = createServer();
     srv.unref();

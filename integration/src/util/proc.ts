@@ -1,5 +1,6 @@
 /** What /proc says: live processes, process groups, PID namespaces and listening sockets. */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 
 /** True while a process with this pid exists (and is not a zombie). */
 export function isAlive(pid: number): boolean {
@@ -152,7 +153,16 @@ export function processesInPidNamespaceOf(pid: number): number[] {
   return out;
 }
 
-/** True for 127.0.0.0/8, ::1 and ::ffff:127.x addresses. */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+
+/**
+ * True for an address of 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104, in any textual form (also
+ * 0:0:0:0:0:0:0:1, ::ffff:7f00:2); false for anything else, host names included.
+ */
 export function isLoopback(address: string): boolean {
-  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+  const family = isIP(address);
+  return family !== 0 && LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
