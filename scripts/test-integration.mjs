@@ -1,10 +1,11 @@
-// Runs every workspace package's integration suite (its `test:integration` script), in lanes: natively
-// two suites at a time by default (at most the number of cores; one in container mode, where it is
-// not proven), or `--lanes N` / `ARTIFACTS_IT_LANES`. Each lane takes the next suite of ORDER when
-// its suite ends. The suites spend most of their time waiting on their servers (one suite alone kept
-// a 2-core machine at load 1–3), so a second lane uses the idle core; every suite starts its own
-// servers on free ports under its own state directory (.state/vitest-<pid>), so two never share one.
-// Measured in integration/README.md ("CI time"): the whole native run in two lanes, repeated.
+// Runs every workspace package's integration suite (its `test:integration` script), in lanes: two
+// suites at a time by default, natively and in container mode alike (at most the number of cores), or
+// `--lanes N` / `ARTIFACTS_IT_LANES`. Each lane takes the next suite of ORDER when its suite ends. The
+// suites spend most of their time waiting on their servers (one suite alone kept a 2-core machine at
+// load 1–3), so a second lane uses the idle core; every suite starts its own servers on free ports
+// under its own state directory (.state/vitest-<pid>), so two never share one. Measured in
+// integration/README.md: the whole native run in two lanes, repeated ("CI time"), and the whole
+// container-mode run in two lanes on freshly built images ("Running every suite in containers").
 //
 // The order is chosen for a fresh machine: the longest suite (hdfs) first in one lane, while the
 // other runs the suites whose servers cost no compile (pure-ftpd and sshd from apt, Azurite from
@@ -44,10 +45,7 @@ const keepGoing = args.includes('--continue');
 const listOnly = args.includes('--list');
 const lanesArg =
   args.flatMap((arg, i) => (args[i - 1] === '--lanes' ? [arg] : [])).at(-1) ?? process.env.ARTIFACTS_IT_LANES;
-// Two lanes are proven natively only (integration/README.md, "CI time"); container mode (or `auto`,
-// which may resolve to it) keeps one suite at a time unless told otherwise.
-const native = ['', 'native'].includes(process.env.ARTIFACTS_IT_MODE ?? '');
-const lanes = lanesArg === undefined ? (native ? Math.min(2, availableParallelism()) : 1) : Number(lanesArg);
+const lanes = lanesArg === undefined ? Math.min(2, availableParallelism()) : Number(lanesArg);
 if (!Number.isInteger(lanes) || lanes < 1) {
   console.error(
     `test-integration: --lanes must be a whole number of at least 1, not ${JSON.stringify(lanesArg)}`,
