@@ -199,8 +199,11 @@ try {
   }
 
   const wanted = opts.clients?.split(',') ?? backend.defaultClients ?? backend.clients;
+  // `id[NAME=value;…]`: that client run with those environment variables (a setting's env), beside
+  // the plain one in the same interleaved run, as the proxy's `ours[…]` server variants.
+  const variantOf = (name) => /^([\w-]+)(?:\[(.*)\])?$/.exec(name);
   let clients = [];
-  for (const id of backend.clients.filter((c) => wanted.includes(c))) {
+  for (const id of backend.clients.filter((c) => wanted.some((w) => variantOf(w)?.[1] === c))) {
     const client = (await import(`../clients/${id}.mjs`)).default;
     const missing = client.available?.(ctx);
     if (missing) {
@@ -211,7 +214,27 @@ try {
     try {
       label = client.label(ctx);
     } catch {}
-    clients.push({ ...client, label });
+    for (const [, , spec] of wanted.map(variantOf).filter((m) => m?.[1] === id)) {
+      if (spec === undefined) {
+        clients.push({ ...client, label });
+        continue;
+      }
+      const extra = Object.fromEntries(
+        spec
+          .split(';')
+          .filter(Boolean)
+          .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+      );
+      clients.push({
+        ...client,
+        id: `${id}[${spec}]`,
+        label: `${label} (${spec})`,
+        command: async (c, op, p) => {
+          const command = await client.command(c, op, p);
+          return { ...command, env: { ...(command.env ?? {}), ...extra } };
+        },
+      });
+    }
   }
   // `--ref a,b`: our library as built from those git revisions, beside today's (clients/ours-ref.mjs)
   if (opts.ref) {
