@@ -133,7 +133,8 @@ export async function put(
         contentType: options.contentType ?? guessContentType(key),
         ...(size === undefined ? {} : { size }),
       });
-      if (!(file ? file.readableEnded : meter.writableFinished) && !call.signal.aborted) {
+      // Every byte handed to the driver (a file: read out, as stream chunks or into its buffers).
+      if (!(file ? file.ended : meter.writableFinished) && !call.signal.aborted) {
         throw new ArtifactsError('internal', `${what}: the backend returned before consuming the whole body`);
       }
       let sent = meter.algorithm ? { algorithm: meter.algorithm, value: meter.digest() } : undefined;
