@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ArtifactsError, type HttpAnswer, type HttpPool, headerString, readBodyText } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
-import { XMLParser } from 'fast-xml-parser';
 import { SharedKey } from './shared-key.js';
 
 /** The REST API version this package speaks (the one `@azure/storage-blob` 12.34 sends). */
@@ -144,8 +143,6 @@ export class LeanAzure {
 }
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-const unescapeXml = (text: string) =>
-  text.replace(/&(amp|lt|gt|quot|apos);/g, (_, name: string) => ENTITIES[name]!);
 
 /**
  * An error answer as the SDK throws it: the service's code (the `x-ms-error-code` header, else the
@@ -157,7 +154,7 @@ export async function restFailure(answer: HttpAnswer, method: string, url: strin
   const code = headerString(answer.headers['x-ms-error-code']) ?? /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
   const message = /<Message>([\s\S]*?)<\/Message>/.exec(text)?.[1];
   const status = answer.statusCode;
-  return Object.assign(new Error(message ? unescapeXml(message) : (code ?? `HTTP ${status}`)), {
+  return Object.assign(new Error(message ? xmlText(message) : (code ?? `HTTP ${status}`)), {
     name: 'RestError',
     statusCode: status,
     ...(code ? { code, details: { errorCode: code } } : {}),
@@ -165,22 +162,65 @@ export async function restFailure(answer: HttpAnswer, method: string, url: strin
   });
 }
 
-const xml = new XMLParser({
-  parseTagValue: false,
-  trimValues: false,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  htmlEntities: true,
-  isArray: (name) => name === 'Blob' || name === 'BlobPrefix',
-});
+/** The text of the first `<tag>` element in `text[from, to)`, and its attributes; undefined when none. */
+function element(
+  text: string,
+  tag: string,
+  from: number,
+  to: number,
+): { value: string; attrs: string } | undefined {
+  let at = text.indexOf(`<${tag}`, from);
+  while (at !== -1 && at < to) {
+    const next = text[at + tag.length + 1];
+    if (next === '>' || next === ' ' || next === '/') break;
+    at = text.indexOf(`<${tag}`, at + 1);
+  }
+  if (at === -1 || at >= to) return undefined;
+  const open = text.indexOf('>', at);
+  const attrs = text.slice(at + tag.length + 1, text[open - 1] === '/' ? open - 1 : open);
+  if (text[open - 1] === '/') return { value: '', attrs };
+  const close = text.indexOf(`</${tag}>`, open);
+  if (close === -1 || close > to)
+    throw new ArtifactsError('internal', `the blob service sent a listing with an unclosed <${tag}>`);
+  return { value: text.slice(open + 1, close), attrs };
+}
 
-type XmlText = string | { '#text'?: string; Encoded?: string } | undefined;
+/** The start of each `<tag>` element (exactly that tag, not a longer name) in `text[from, to)`. */
+function* elements(
+  text: string,
+  tag: string,
+  from: number,
+  to: number,
+): Generator<{ start: number; end: number }> {
+  let at = text.indexOf(`<${tag}>`, from);
+  while (at !== -1 && at < to) {
+    const end = text.indexOf(`</${tag}>`, at);
+    if (end === -1 || end > to)
+      throw new ArtifactsError('internal', `the blob service sent a listing with an unclosed <${tag}>`);
+    yield { start: at + tag.length + 2, end };
+    at = text.indexOf(`<${tag}>`, end);
+  }
+}
+
+const XML_ENTITY = /&(?:#(\d+)|#x([0-9a-fA-F]+)|(amp|lt|gt|quot|apos));/g;
+function xmlText(text: string): string {
+  if (!text.includes('&')) return text;
+  return text.replace(
+    XML_ENTITY,
+    (_, dec: string | undefined, hex: string | undefined, name: string | undefined) =>
+      dec
+        ? String.fromCodePoint(Number(dec))
+        : hex
+          ? String.fromCodePoint(Number.parseInt(hex, 16))
+          : ENTITIES[name!]!,
+  );
+}
 
 /** A `<Name>`: text, or percent-encoded text with `Encoded="true"` (names with characters XML cannot hold). */
-function nameOf(node: XmlText): string {
-  if (typeof node === 'string') return node;
-  const text = node?.['#text'] ?? '';
-  return node?.Encoded === 'true' ? decodeURIComponent(text) : text;
+function nameOf(name: { value: string; attrs: string } | undefined): string {
+  if (!name) throw new ArtifactsError('internal', 'the blob service sent a listing entry without a <Name>');
+  const text = xmlText(name.value);
+  return /\bEncoded="true"/.test(name.attrs) ? decodeURIComponent(text) : text;
 }
 
 export interface ListedBlob {
@@ -189,29 +229,47 @@ export interface ListedBlob {
   metadata: Record<string, string>;
 }
 
-/** One List Blobs page: the blobs, the prefixes (with a delimiter) and the next marker. */
+/**
+ * One List Blobs page: the blobs, the prefixes (with a delimiter) and the next marker. The answer is
+ * the service's own fixed schema, so it is scanned for the few elements needed rather than built
+ * into a document (a 5,000-blob page is megabytes of XML; a general parser cost more CPU than the
+ * downloads it listed).
+ */
 export function parseBlobList(text: string): {
   blobs: ListedBlob[];
   prefixes: string[];
   next: string | undefined;
 } {
-  const root = (xml.parse(text) as { EnumerationResults?: Record<string, unknown> }).EnumerationResults;
-  if (!root)
+  const root = text.indexOf('<EnumerationResults');
+  if (root === -1)
     throw new ArtifactsError('internal', 'the blob service answered a listing without EnumerationResults');
-  const list = (root.Blobs || {}) as {
-    Blob?: Array<{
-      Name?: XmlText;
-      Properties?: Record<string, string>;
-      Metadata?: Record<string, string> | '';
-    }>;
-    BlobPrefix?: Array<{ Name?: XmlText }>;
-  };
-  const blobs = (list.Blob ?? []).map((blob) => ({
-    name: nameOf(blob.Name),
-    size: Number(blob.Properties?.['Content-Length'] ?? 0),
-    metadata: typeof blob.Metadata === 'object' ? blob.Metadata : {},
-  }));
-  const prefixes = (list.BlobPrefix ?? []).map((prefix) => nameOf(prefix.Name));
-  const next = typeof root.NextMarker === 'string' && root.NextMarker !== '' ? root.NextMarker : undefined;
-  return { blobs, prefixes, next };
+  // The <Blobs> element's content: [from, to) (empty when it is missing or self-closed).
+  const open = text.indexOf('<Blobs', root);
+  const from = open === -1 ? root : text.indexOf('>', open) + 1;
+  let to = from;
+  if (open !== -1 && text[from - 2] !== '/') {
+    to = text.indexOf('</Blobs>', from);
+    if (to === -1)
+      throw new ArtifactsError('internal', 'the blob service sent a listing with an unclosed <Blobs>');
+  }
+  const blobs: ListedBlob[] = [];
+  const prefixes: string[] = [];
+  for (const blob of elements(text, 'Blob', from, to)) {
+    const metadata: Record<string, string> = {};
+    const meta = element(text, 'Metadata', blob.start, blob.end);
+    if (meta) {
+      for (const entry of meta.value.matchAll(/<([A-Za-z_][\w.-]*)>([^<]*)<\/\1>/g))
+        metadata[entry[1]!] = xmlText(entry[2]!);
+    }
+    blobs.push({
+      name: nameOf(element(text, 'Name', blob.start, blob.end)),
+      size: Number(element(text, 'Content-Length', blob.start, blob.end)?.value ?? 0),
+      metadata,
+    });
+  }
+  for (const prefix of elements(text, 'BlobPrefix', from, to)) {
+    prefixes.push(nameOf(element(text, 'Name', prefix.start, prefix.end)));
+  }
+  const marker = element(text, 'NextMarker', to, text.length)?.value;
+  return { blobs, prefixes, next: marker ? xmlText(marker) : undefined };
 }

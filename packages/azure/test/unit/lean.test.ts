@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArtifactsError, HttpPool } from '@artifacts/core';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConnectionString } from '../../src/internal/connection-string.js';
 import { LeanAzure, parseBlobList } from '../../src/internal/lean.js';
 import { SharedKey } from '../../src/internal/shared-key.js';
@@ -243,22 +243,25 @@ describe('bearer tokens', () => {
         expect(scope).toBe('https://storage.azure.com/.default');
         calls++;
         await new Promise((resolve) => setTimeout(resolve, 20));
-        // The first token is due for a refresh after 500 ms, the second after an hour.
-        const refreshAfterTimestamp = Date.now() + (calls === 1 ? 500 : 3_600_000);
+        // The first token is due for a refresh after a minute, the second after an hour.
+        const refreshAfterTimestamp = Date.now() + (calls === 1 ? 60_000 : 3_600_000);
         return { token: `t${calls}`, expiresOnTimestamp: Date.now() + 3_600_000, refreshAfterTimestamp };
       },
     };
     const pool = new HttpPool({ connections: 4, tls: { rejectUnauthorized: false } });
     const lean = new LeanAzure(pool, url, { kind: 'token', credential });
+    vi.useFakeTimers({ toFake: ['Date'] });
     const head = () => lean.send({ method: 'HEAD', container: 'c', blob: 'b' }).then((a) => a.body.resume());
     await Promise.all([head(), head(), head(), head()]);
     await head();
     expect(calls).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // A minute later (the clock only: the test takes no real time), the token is due.
+    vi.setSystemTime(Date.now() + 61_000);
     await Promise.all([head(), head()]);
     await head();
     expect(calls).toBe(2);
     expect(auth).toEqual([...Array(5).fill('Bearer t1'), 'Bearer t2', 'Bearer t2', 'Bearer t2']);
+    vi.useRealTimers();
     pool.destroy();
     await new Promise((resolve) => server.close(resolve));
   });
