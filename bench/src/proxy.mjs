@@ -21,10 +21,13 @@ export async function startProxyServers({ destination, work, log, only }) {
     // `ours` and any variant `ours[NAME=value;…]`: our server started with those environment
     // variables (a setting's env, e.g. `ours[ARTIFACTS_LOCAL_READ_HIGH_WATER_MARK=262144]`), measured
     // beside the plain one in the same interleaved run.
-    const variants = (only ?? ['ours']).filter((name) => /^ours(\[.*\])?$/.test(name));
+    // `ours@<dir>`: the server as built in another checkout (`<dir>/packages/cli/dist/bin.js`, e.g. a
+    // worktree of main after `pnpm build`), for an A/B of the server itself.
+    const variants = (only ?? ['ours']).filter((name) => /^ours(@[^[]+)?(\[.*\])?$/.test(name));
     for (const [index, name] of variants.entries()) {
+      const checkout = /^ours@([^[]+)/.exec(name)?.[1];
       const extraEnv = Object.fromEntries(
-        (/^ours\[(.*)\]$/.exec(name)?.[1] ?? '')
+        (/^ours(?:@[^[]+)?\[(.*)\]$/.exec(name)?.[1] ?? '')
           .split(';')
           .filter(Boolean)
           .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
@@ -35,7 +38,7 @@ export async function startProxyServers({ destination, work, log, only }) {
       const proc = spawnLogged(
         process.execPath,
         [
-          cliBin,
+          checkout ? join(checkout, 'packages/cli/dist/bin.js') : cliBin,
           'serve',
           '--artifacts-destination',
           destination,
@@ -50,7 +53,11 @@ export async function startProxyServers({ destination, work, log, only }) {
       );
       const url = `http://127.0.0.1:${port}`;
       const stop = () => killProcessGroup(proc.pid);
-      const label = name === 'ours' ? 'our server' : `our server (${name.slice(5, -1)})`;
+      const settings = /\[(.*)\]$/.exec(name)?.[1];
+      const label =
+        name === 'ours'
+          ? 'our server'
+          : `our server (${[checkout && `at ${checkout}`, settings].filter(Boolean).join(', ')})`;
       servers.push({ id, label, url, pid: proc.pid, stop });
       await waitForHttp(`${url}/health`, { proc, what: `artifacts serve on ${url}`, timeoutMs: 120_000 });
     }

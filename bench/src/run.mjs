@@ -86,6 +86,8 @@ if (!backend) {
   process.exit(2);
 }
 const log = (line) => process.stderr.write(`${line}\n`);
+/** An option's value as a shell would need it (variants carry `[`, `;`). */
+const quoted = (value) => (/[[\];@ ]/.test(value) ? `'${value}'` : value);
 const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'artifacts-it');
 const toolsVenv = join(cacheRoot, 'bench-venv');
 
@@ -199,8 +201,11 @@ try {
   }
 
   const wanted = opts.clients?.split(',') ?? backend.defaultClients ?? backend.clients;
+  // `id[NAME=value;…]`: that client run with those environment variables (a setting's env), beside
+  // the plain one in the same interleaved run, as the proxy's `ours[…]` server variants.
+  const variantOf = (name) => /^([\w-]+)(?:\[(.*)\])?$/.exec(name);
   let clients = [];
-  for (const id of backend.clients.filter((c) => wanted.includes(c))) {
+  for (const id of backend.clients.filter((c) => wanted.some((w) => variantOf(w)?.[1] === c))) {
     const client = (await import(`../clients/${id}.mjs`)).default;
     const missing = client.available?.(ctx);
     if (missing) {
@@ -211,7 +216,27 @@ try {
     try {
       label = client.label(ctx);
     } catch {}
-    clients.push({ ...client, label });
+    for (const [, , spec] of wanted.map(variantOf).filter((m) => m?.[1] === id)) {
+      if (spec === undefined) {
+        clients.push({ ...client, label });
+        continue;
+      }
+      const extra = Object.fromEntries(
+        spec
+          .split(';')
+          .filter(Boolean)
+          .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+      );
+      clients.push({
+        ...client,
+        id: `${id}[${spec}]`,
+        label: `${label} (${spec})`,
+        command: async (c, op, p) => {
+          const command = await client.command(c, op, p);
+          return { ...command, env: { ...(command.env ?? {}), ...extra } };
+        },
+      });
+    }
   }
   // `--ref a,b`: our library as built from those git revisions, beside today's (clients/ours-ref.mjs)
   if (opts.ref) {
@@ -261,7 +286,7 @@ try {
   const m = machine();
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   const report = [
-    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: \`pnpm bench:${backendName} --runs ${runs} --big-mib ${bigBytes / MiB} --files ${files} --cases ${opts.cases}${opts.clients ? ` --clients ${opts.clients}` : ''}${opts.ref ? ` --ref ${opts.ref}` : ''}\` (bench/), ${minutes} min.`,
+    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: \`pnpm bench:${backendName} --runs ${runs} --big-mib ${bigBytes / MiB} --files ${files} --cases ${opts.cases}${opts.clients ? ` --clients ${quoted(opts.clients)}` : ''}${backend.proxy ? ` --servers ${quoted(opts.servers)}` : ''}${opts.ref ? ` --ref ${opts.ref}` : ''}\` (bench/), ${minutes} min.`,
     `Machine: ${m.nproc} cores (${m.cpu}), ${m.memGiB} GiB RAM (${m.freeGiB} GiB free at the end), Node ${m.node}.`,
     `Load average (1 min) during the run: ${result.load.min.toFixed(1)}–${result.load.max.toFixed(1)}, median ${result.load.median.toFixed(1)} (${loadBefore.toFixed(1)} at the start); the machine is shared, so compare ratios, not absolutes.`,
     `Data: one ${bigBytes / MiB} MiB file; ${files} files of 1–16 KiB (${(data.smallBytes / MiB).toFixed(1)} MiB) in ${Math.ceil(files / 25)} directories. Each transfer is its own process (start-up included); ${runs} runs, interleaved; medians; CPU = user + system of the process tree; peak RSS from \`/usr/bin/time -v\`. Ratio = our library's time over the client's (above 1: that client is faster).`,

@@ -1,5 +1,5 @@
 import type { BackendPlugin } from '@artifacts/core';
-import { createServiceClient } from './internal/client.js';
+import { createClients } from './internal/client.js';
 import { AzureBlobDriver } from './internal/driver.js';
 import { DEFAULT_AZURE_TIMEOUT_MS, resolveAzureConfig } from './internal/settings.js';
 import { parseAzureUri } from './internal/uri.js';
@@ -16,8 +16,10 @@ export const azureBackend: BackendPlugin<AzureOptions> = {
   parse: parseAzureUri,
   async open(location, options, context) {
     const config = resolveAzureConfig(location, options ?? {});
-    const { service, secrets } = await createServiceClient(config);
-    return new AzureBlobDriver(config, service, secrets, context);
+    // Keep-alive sockets for every request in flight: files at once × blocks or ranges of each.
+    const connections =
+      context.maxConcurrency * Math.max(config.uploadConcurrency, config.downloadConcurrency);
+    return new AzureBlobDriver(config, await createClients(config, connections), context);
   },
 };
 

@@ -8,6 +8,8 @@ const GRACE_MS = 1000;
 const controller = new AbortController();
 let signalsOwned = false;
 let exiting: ExitSignal | undefined;
+/** Set once the interruption message is out (by `run` when it returns, or by `tell`). */
+let told = false;
 
 function exit(code: number): never {
   removeTempFilesSync();
@@ -21,6 +23,7 @@ function exit(code: number): never {
  */
 function die(signal: ExitSignal): never {
   removeTempFilesSync();
+  tell();
   process.removeAllListeners(signal);
   process.kill(process.pid, signal);
   // Not reached when the default action ends the process; a fallback if something ignores it.
@@ -36,16 +39,24 @@ for (const signal of Object.keys(SIGNAL_EXIT) as ExitSignal[]) {
     controller.abort(new Interrupted(signal));
     // The partial files go now, not when their transfers notice: a kernel copy notices at its end.
     removeTempFilesSync();
-    setTimeout(() => {
-      // Not `output`: the run has not settled, and it prints the message when it does.
-      try {
-        process.stderr.write(`artifacts: ${(controller.signal.reason as Error).message}\n`);
-      } catch {
-        // The terminal may be gone (SIGHUP).
-      }
-      die(signal);
-    }, GRACE_MS).unref();
+    setTimeout(() => die(signal), GRACE_MS).unref();
   });
+}
+
+/**
+ * The one interruption message, when the run has not printed it (it prints it when it settles). A
+ * second signal ends the process at once, so it must say why too: `timeout -s INT` sends its signal
+ * twice (to the process and to its group), and the two arrive as one or as two depending on timing.
+ */
+function tell(): void {
+  if (told || !controller.signal.aborted) return;
+  told = true;
+  // Not `output`: the run has not settled.
+  try {
+    process.stderr.write(`artifacts: ${(controller.signal.reason as Error).message}\n`);
+  } catch {
+    // The terminal may be gone (SIGHUP).
+  }
 }
 
 // A reader that went away (`| head`) ends the command quietly with success; a full disk is a failure.
@@ -74,6 +85,7 @@ const code = await run(process.argv.slice(2), {
     signalsOwned = true;
   },
 });
+told = true;
 process.exitCode = code;
 removeTempFilesSync();
 // Exit through the event loop so piped stdout is flushed; the timer only fires if a backend left a

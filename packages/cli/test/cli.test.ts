@@ -499,9 +499,9 @@ describe('progress bar', () => {
     await writeFile(source, '');
     await truncate(source, 8 * 1024 ** 3);
     const store = await tempDir();
-    // The trailing sleep keeps `script` reading the pty: when the child dies by its signal right
-    // after writing, `script` can exit before it has copied the last line (seen under strace; 0.5 s
-    // was not enough on a loaded CI machine, where the last line went missing under Node 22).
+    // The trailing sleep keeps `script` reading the pty after the child dies by its signal. `timeout`
+    // signals the child and then its process group, so the CLI may see two SIGINTs; the message must
+    // be there either way (it once went missing when they arrived apart, 1 run in 6 under load).
     const command = `${['timeout', '-s', 'INT', '5', process.execPath, bin, 'log', source, store]
       .map((arg) => `'${arg}'`)
       .join(' ')}; sleep 2`;

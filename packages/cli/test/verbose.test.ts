@@ -90,7 +90,12 @@ describe('--verbose', () => {
     const { port } = server.address() as AddressInfo;
     const root = `http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`;
     const dst = await tempDir();
-    const env = { MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: '0.01', MLFLOW_HTTP_REQUEST_BACKOFF_JITTER: '0' };
+    const env = {
+      MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: '0.01',
+      MLFLOW_HTTP_REQUEST_BACKOFF_JITTER: '0',
+      // Parts of 8 MiB: from a server on this machine the default is one GET for the whole file.
+      ARTIFACTS_HTTP_DOWNLOAD_PART_SIZE: String(8 * MiB),
+    };
     const result = await cli(['--verbose', 'download', `${root}/model.bin`, dst], { env });
     expect(result.code, result.stderr).toBe(0);
     expect(failed).toEqual(['bytes=8388608-16777215']);

@@ -158,6 +158,15 @@ export interface DriverReadResult {
   lastModified?: Date;
 }
 
+/**
+ * A chunk of a read stream may carry this key: a function its last consumer calls once it is done
+ * with the chunk's bytes (a server, when the socket has taken them), which gives the chunk's memory
+ * back to the store for a later read (the local store's read buffers). Only a consumer that writes
+ * out the very chunk object it received, and keeps no other reference, may call it; one that keeps
+ * chunks never calls it, and the chunk is garbage as any other.
+ */
+export const RELEASE_CHUNK: unique symbol = Symbol.for('@artifacts/release-chunk');
+
 export interface ReadToFileOptions extends OperationOptions, EngineRetryOptions {
   /** Called with each count of bytes written (progress); a driver that never calls it is counted whole at the end. */
   onBytes?: (bytes: number) => void;

@@ -65,6 +65,7 @@ export type {
   SentBody,
   StorageDriver,
 } from './driver.js';
+export { RELEASE_CHUNK } from './driver.js';
 export { checkEndpoint } from './endpoint.js';
 export type {
   ChunkedUploadOptions,

@@ -15,12 +15,9 @@ export const gcsBackend: BackendPlugin<GcsOptions> = {
   parse: parseArtifactUri,
   async open(location, options, context) {
     const config = resolveGcsConfig(location, options ?? {}, context.timeoutMs);
-    const client = await createGcsClient(config);
-    return new GcsDriver(config, client.storage, {
-      anonymous: client.anonymous,
-      secrets: client.secrets,
-      context,
-    });
+    // One keep-alive socket per request the repository can have in flight: files × ranges.
+    const client = await createGcsClient(config, context.maxConcurrency * config.downloadConcurrency);
+    return new GcsDriver(config, client, { context });
   },
 };
 

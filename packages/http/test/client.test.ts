@@ -776,11 +776,68 @@ describe('ranged downloads from our own server', () => {
     return { url: `${front.url}/api/2.0/mlflow-artifacts/artifacts/ranged`, gets, close: front.close };
   }
 
-  it('a large download asks for each byte once: the first request is the first range, no whole-file GET', async () => {
+  it('from a server on this machine, a download is one GET of the whole file (open-ended range)', async () => {
     const server = await startServer({ auth: { allowUnauthenticated: true } });
     const front = await counted(server);
     try {
       const repo = await openRepository(front.url, { maxRetries: 0 });
+      const size = 20 * 1024 * 1024 + 5;
+      const data = dataBytes(size, { seed: 'one' });
+      await repo.write('one.bin', data);
+      const dst = await mkdtemp(join(work, 'one-'));
+      front.gets.length = 0;
+      await repo.downloadArtifacts('one.bin', dst);
+      expect((await readFile(join(dst, 'one.bin'))).equals(data)).toBe(true);
+      expect(front.gets.map((get) => [get.range, get.bytes])).toEqual([['bytes=0-', size]]);
+      front.gets.length = 0;
+      expect((await readAll(await repo.openRead('one.bin'))).equals(data)).toBe(true);
+      expect(front.gets.map((get) => get.range)).toEqual(['bytes=0-']);
+      // `downloadPartSize` (ARTIFACTS_HTTP_DOWNLOAD_PART_SIZE) still splits it.
+      const split = await openRepository(front.url, { maxRetries: 0, downloadPartSize: 8 * 1024 * 1024 });
+      front.gets.length = 0;
+      await split.downloadArtifacts('one.bin', dst);
+      expect(front.gets).toHaveLength(3);
+      await split.close();
+      await repo.close();
+    } finally {
+      await front.close();
+      await server.close();
+    }
+  });
+
+  it("stat names the version a read serves (the server's HEAD), and still tells a directory from nothing", async () => {
+    const server = await startServer({ auth: { allowUnauthenticated: true } });
+    try {
+      const repo = await openRepository(`${server.address!.url}/api/2.0/mlflow-artifacts/artifacts/v`, {
+        maxRetries: 0,
+      });
+      await repo.write('dir/model.bin', dataBytes(1000, { seed: 'v' }));
+      const stat = await repo.stat('dir/model.bin');
+      expect(stat).toMatchObject({ path: 'dir/model.bin', isDir: false, fileSize: 1000 });
+      // A local destination names no ETag; the modification time is the version.
+      expect(stat.lastModified).toBeInstanceOf(Date);
+      let opened: { lastModified?: Date } = {};
+      await readAll(await repo.openRead('dir/model.bin', { onOpen: (info) => (opened = info) }));
+      expect(opened.lastModified?.getTime()).toBe(stat.lastModified?.getTime());
+      expect(await repo.stat('dir')).toEqual({ path: 'dir', isDir: true });
+      expect(await repo.exists('dir/missing.bin')).toBe(false);
+      // A client whose first answer is the listing still gets the validators.
+      const fresh = await openRepository(`${server.address!.url}/api/2.0/mlflow-artifacts/artifacts/v`, {
+        maxRetries: 0,
+      });
+      expect((await fresh.stat('dir/model.bin')).lastModified?.getTime()).toBe(stat.lastModified?.getTime());
+      await fresh.close();
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a large download asks for each byte once: the first request is the first range, no whole-file GET', async () => {
+    const server = await startServer({ auth: { allowUnauthenticated: true } });
+    const front = await counted(server);
+    try {
+      const repo = await openRepository(front.url, { maxRetries: 0, downloadPartSize: 8 * 1024 * 1024 });
       const size = 40 * 1024 * 1024 + 123; // 8 MiB parts: 5 full and a tail
       const data = dataBytes(size);
       await repo.write('big.bin', data);

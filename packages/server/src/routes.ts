@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import {
   type ArtifactRepository,
   ArtifactsError,
@@ -8,6 +8,7 @@ import {
   guessContentType,
   joinKey,
   type OpenInfo,
+  RELEASE_CHUNK,
   validateArtifactPath,
 } from '@artifacts/core';
 import contentDisposition from 'content-disposition';
@@ -69,6 +70,8 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = async (
   const allowedOrigins = resolveAllowedOrigins(options.allowedOrigins);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Content-Type-Options', 'nosniff');
+    // Tells @artifacts/http that HEAD here is a cheap stat (MLflow's server fetches the file for it).
+    reply.header('Server', 'artifacts-server');
     refuseCrossSite(request, allowedOrigins);
     const user = check.check(request.headers.authorization);
     if (user !== undefined) facts(request).user = user;
@@ -317,7 +320,7 @@ async function download(
     const stream = await storage(repo.openRead(key, { signal, onOpen: (info) => (opened = info) }));
     validators(reply, opened);
     if (opened.size !== undefined) reply.header('Content-Length', opened.size);
-    return reply.send(stream);
+    return reply.send(releasingPipe(stream));
   }
 
   if (withBody && header !== undefined && request.headers['if-range'] === undefined) {
@@ -349,7 +352,7 @@ async function download(
   }
   if (!withBody) return reply.send();
   const stream = await storage(repo.openRead(key, { signal, ...(range ? { range } : {}) }));
-  return reply.send(stream);
+  return reply.send(releasingPipe(stream));
 }
 
 /**
@@ -396,8 +399,47 @@ async function rangedRead(
     .code(206)
     .header('Content-Range', `bytes ${start}-${start + size - 1}/${total}`)
     .header('Content-Length', size)
-    .send(stream);
+    .send(releasingPipe(stream));
   return true;
+}
+
+type Releasable = Buffer & { [RELEASE_CHUNK]?: () => void };
+
+/**
+ * Has fastify's `stream.pipe(response)` write each chunk with a callback, so that a chunk carrying
+ * core's `RELEASE_CHUNK` (a local destination's read buffer) goes back to its store once the socket
+ * has taken its bytes: a large download reuses a few read buffers instead of allocating, and
+ * collecting, one per read. Back-pressure is pipe's: paused while the response is full, resumed on
+ * 'drain'. Fastify still owns the rest: it destroys the stream when the response closes early (the
+ * file handle closes; a chunk written or dropped is garbage or back in the pool) and the response
+ * when the stream fails.
+ */
+function releasingPipe(stream: Readable): Readable {
+  const pipe = <T extends NodeJS.WritableStream>(
+    destination: T,
+    options?: { end?: boolean | undefined },
+  ): T => {
+    const response = destination as unknown as Writable;
+    const onData = (chunk: Releasable) => {
+      const release = chunk[RELEASE_CHUNK];
+      if (!response.write(chunk, release && (() => release()))) stream.pause();
+    };
+    const onDrain = () => stream.resume();
+    const onEnd = () => {
+      if (options?.end !== false) response.end();
+    };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    response.on('drain', onDrain);
+    response.once('close', () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      response.off('drain', onDrain);
+    });
+    return destination;
+  };
+  stream.pipe = pipe;
+  return stream;
 }
 
 /**

@@ -5,6 +5,12 @@ export interface MemoryReport {
   peakRss: number;
   /** `peakRss - baselineRss`. */
   growth: number;
+  /**
+   * Bytes in ArrayBuffers (Buffers) when sampling started and at the peak: live ones and those the
+   * garbage collector has not freed yet. Their rise is the part of the growth that is buffers.
+   */
+  baselineArrayBuffers: number;
+  peakArrayBuffers: number;
   samples: number;
 }
 
@@ -19,20 +25,32 @@ export interface MemorySampler {
  */
 export function sampleMemory(intervalMs = 20): MemorySampler {
   (globalThis as { gc?: () => void }).gc?.();
-  const baselineRss = process.memoryUsage.rss();
+  const start = process.memoryUsage();
+  const baselineRss = start.rss;
   let peakRss = baselineRss;
+  let peakArrayBuffers = start.arrayBuffers;
   let samples = 1;
   const sample = () => {
     const rss = process.memoryUsage.rss();
     samples++;
-    if (rss > peakRss) peakRss = rss;
+    if (rss > peakRss) {
+      peakRss = rss;
+      peakArrayBuffers = process.memoryUsage().arrayBuffers;
+    }
   };
   const timer = setInterval(sample, intervalMs);
   return {
     stop() {
       clearInterval(timer);
       sample();
-      return { baselineRss, peakRss, growth: peakRss - baselineRss, samples };
+      return {
+        baselineRss,
+        peakRss,
+        growth: peakRss - baselineRss,
+        baselineArrayBuffers: start.arrayBuffers,
+        peakArrayBuffers,
+        samples,
+      };
     },
   };
 }

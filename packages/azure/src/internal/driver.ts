@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import {
-  ArtifactsError,
   type CopySource,
   chunkedUpload,
   type DriverCapabilities,
@@ -12,8 +12,11 @@ import {
   type DriverWriteOptions,
   type DriverWriteResult,
   deleteTree,
+  discardBody,
   engineOptions,
   forEachLimited,
+  type HttpAnswer,
+  headerString,
   type MultipartCapability,
   mappedCalls,
   type ObjectListRequest,
@@ -23,15 +26,18 @@ import {
   type OperationOptions,
   objectStoreCapabilities,
   type PartLimits,
+  type PartRequest,
   type PresignCapability,
   parseContentRange,
+  parseHttpDate,
   type RangeSource,
   rangedReader,
   type StorageDriver,
 } from '@artifacts/core';
-import type { BlobServiceClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
+import type { AzureClients } from './client.js';
 import { copyBlob } from './copy.js';
-import { azureBody, mapAzureError, type Subject } from './errors.js';
+import { mapAzureError, type Subject } from './errors.js';
+import { type LeanAzure, parseBlobList } from './lean.js';
 import { AzureSas } from './sas.js';
 import type { AzureConfig } from './settings.js';
 
@@ -42,18 +48,35 @@ export const AZURE_BLOCK_LIMITS: PartLimits = {
   maxPartSize: 4000 * 1024 * 1024,
 };
 
-const digest = (data: Uint8Array): Buffer => createHash('md5').update(data).digest();
+const md5Of = (data: Uint8Array): string => createHash('md5').update(data).digest('base64');
 
-function base64(value: Uint8Array | undefined): string | undefined {
-  return value && value.length > 0 ? Buffer.from(value).toString('base64') : undefined;
-}
-
-function withSignal(options: OperationOptions): { abortSignal?: AbortSignal } {
-  return options.signal ? { abortSignal: options.signal } : {};
-}
+/** A header's value, when present and not empty. */
+const header = (answer: HttpAnswer, name: string) => headerString(answer.headers[name]) || undefined;
 
 /** A folder blob of Hadoop's WASB or of a hierarchical-namespace account seen through the Blob API. */
 const isFolder = (metadata: Record<string, string> | undefined) => metadata?.hdi_isfolder === 'true';
+
+/**
+ * Maps the errors a blob's body emits (a connection closed under it) with `map`, in the stream's own
+ * destroy path: no stream is piped in between, so the bytes pay nothing for it. (A whole read to a
+ * file is mapped by the engine's guard anyway; a stream handed to the caller is not.)
+ */
+function mapBodyErrors(body: IncomingMessage, map: (error: Error) => unknown): IncomingMessage {
+  const destroy = body._destroy.bind(body);
+  body._destroy = (error, callback) =>
+    destroy(error, (final) => {
+      const mapped = final ? map(final) : final;
+      callback(mapped instanceof Error ? mapped : final);
+    });
+  return body;
+}
+
+/** The Put Block List body: the blocks, in order, each the latest version staged under its id. */
+function blockList(ids: readonly string[]): Buffer {
+  let xml = '<?xml version="1.0" encoding="utf-8"?><BlockList>';
+  for (const id of ids) xml += `<Latest>${id}</Latest>`;
+  return Buffer.from(`${xml}</BlockList>`);
+}
 
 export class AzureBlobDriver implements StorageDriver {
   readonly capabilities: DriverCapabilities;
@@ -61,8 +84,8 @@ export class AzureBlobDriver implements StorageDriver {
   readonly multipart?: MultipartCapability;
   readonly presign?: PresignCapability;
   readonly #config: AzureConfig;
-  readonly #service: BlobServiceClient;
-  readonly #container: ContainerClient;
+  readonly #clients: AzureClients;
+  readonly #lean: LeanAzure;
   readonly #names: ObjectNames;
   readonly #sas: AzureSas;
   readonly #tree: ObjectTree;
@@ -70,97 +93,150 @@ export class AzureBlobDriver implements StorageDriver {
 
   constructor(
     config: AzureConfig,
-    service: BlobServiceClient,
-    secrets: readonly string[],
+    clients: AzureClients,
     context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {},
   ) {
     this.#context = context;
     this.#config = config;
-    this.#service = service;
-    this.#container = service.getContainerClient(config.container);
+    this.#clients = clients;
+    this.#lean = clients.lean;
     this.#names = new ObjectNames(config.root);
     this.#tree = new ObjectTree(this.#names, (request) =>
       this.#run(request.what, request.key, () => this.#listPage(request)),
     );
-    this.secrets = secrets;
+    this.secrets = clients.secrets;
     this.#sas = new AzureSas({
-      service,
+      clients,
       container: config.container,
-      endpoint: config.endpoint,
+      endpoint: this.#lean.url,
       name: (key) => this.#names.name(key),
-      blob: (key) => this.#blob(key),
+      url: (key) => this.#lean.blobUrl(config.container, this.#names.name(key)),
+      commit: async (key, ids, contentType, signal) => {
+        await this.#commit(this.#names.name(key), ids, { 'x-ms-blob-content-type': contentType }, signal);
+      },
       run: (what, key, fn) => this.#run(what, key, fn),
     });
-    this.capabilities = objectStoreCapabilities(config.transactionalMd5 ? ['md5'] : [], this.#sas.canSign);
+    this.capabilities = {
+      ...objectStoreCapabilities(config.transactionalMd5 ? ['md5'] : [], this.#sas.canSign),
+      // The MD5 this driver computes for the blob's record is the whole body's (`sent`).
+      hashesWrites: config.transactionalMd5,
+    };
     if (this.#sas.canSign) {
       this.multipart = this.#sas.multipart();
       this.presign = this.#sas.presign();
     }
   }
 
-  #blob(key: string): BlockBlobClient {
-    return this.#container.getBlockBlobClient(this.#names.name(key));
-  }
-
   #subject(what: string, key?: string): Subject {
     const { container, account } = this.#config;
-    return { what, container, account, ...(key === undefined ? {} : { blob: this.#names.name(key) }) };
+    return {
+      what,
+      container,
+      account,
+      reached: this.#lean.reached(),
+      ...(key === undefined ? {} : { blob: this.#names.name(key) }),
+    };
   }
 
   readonly #run = mappedCalls((error, what, key) =>
     mapAzureError(error, this.#subject(what, key), this.secrets),
   );
 
+  /** Put Block List: commits the staged blocks as the blob, with its properties. */
+  async #commit(name: string, ids: readonly string[], headers: Record<string, string>, signal?: AbortSignal) {
+    const body = blockList(ids);
+    const answer = await this.#lean.send({
+      method: 'PUT',
+      container: this.#config.container,
+      blob: name,
+      query: [['comp', 'blocklist']],
+      headers: { 'content-length': String(body.length), 'content-type': 'application/xml', ...headers },
+      body,
+      signal,
+    });
+    await discardBody(answer.body);
+  }
+
   async write(
     key: string,
     body: Readable,
     options: DriverWriteOptions,
   ): Promise<DriverWriteResult | undefined> {
-    const blob = this.#blob(key);
-    const md5 = this.#config.transactionalMd5;
-    const whole = md5 ? createHash('md5') : undefined;
+    const name = this.#names.name(key);
+    const container = this.#config.container;
+    // One MD5 of the whole body, in order: the blob's recorded MD5 (later downloads are verified
+    // against it), a single Put Blob's Content-MD5, and what core compares with the service's.
+    const whole = this.#config.transactionalMd5 ? createHash('md5') : undefined;
+    let bytes = 0;
+    let wholeMd5: string | undefined;
+    const finalMd5 = () => {
+      wholeMd5 ??= whole?.digest('base64');
+      return wholeMd5;
+    };
     // A random prefix per upload: two writers of the same name never commit each other's blocks.
     const nonce = randomBytes(12).toString('hex');
-    const headers = options.contentType ? { blobContentType: options.contentType } : {};
+    const type: Record<string, string> = options.contentType
+      ? { 'x-ms-blob-content-type': options.contentType }
+      : {};
     const run = <T>(fn: () => Promise<T>) => this.#run('upload', key, fn);
-    // Bodies go as a factory of streams of the part's buffer: the SDK takes a chunk as the socket
-    // drains (progress for the stall timeout) and can start a new stream for a new try.
+    // Under a stall timeout, bodies go as a stream of the part's buffer: each chunk the socket takes
+    // is progress for the timeout. Without one, the buffer itself.
+    const put = async (part: PartRequest, query: [string, string][], headers: Record<string, string>) => {
+      const answer = await this.#lean.send({
+        method: 'PUT',
+        container,
+        blob: name,
+        query,
+        headers: { 'content-length': String(part.data.length), ...headers },
+        body: part.watched ? part.body() : part.data,
+        signal: part.signal,
+      });
+      await discardBody(answer.body);
+      return answer;
+    };
     const serviceMd5 = await run(() =>
       chunkedUpload<string, string | undefined>(
         body,
         {
+          // The service checks the Content-MD5 it is sent and answers the MD5 it stored.
           putWhole: (part) =>
             run(async () => {
-              const response = await blob.upload(
-                part.watched ? () => part.body() : part.data,
-                part.data.length,
-                {
-                  abortSignal: part.signal,
-                  blobHTTPHeaders: headers,
-                  ...(md5 ? { transactionalContentMD5: digest(part.data) } : {}),
-                },
-              );
-              return base64(response.contentMD5);
+              const md5 = finalMd5();
+              const answer = await put(part, [], {
+                'x-ms-blob-type': 'BlockBlob',
+                ...type,
+                ...(md5 ? { 'content-md5': md5 } : {}),
+              });
+              return whole ? header(answer, 'content-md5') : undefined;
             }),
           // Block blobs need no start: staged blocks stay invisible until the commit.
           create: async () => {},
+          // Each block's Content-MD5 makes the service check the bytes it stages: the blob's MD5
+          // recorded at the commit is ours, which it does not check.
           uploadPart: (part) =>
             run(async () => {
               const id = Buffer.from(`${nonce}-${String(part.partNumber).padStart(6, '0')}`).toString(
                 'base64',
               );
-              await blob.stageBlock(id, part.watched ? () => part.body() : part.data, part.data.length, {
-                abortSignal: part.signal,
-                ...(md5 ? { transactionalContentMD5: digest(part.data) } : {}),
-              });
+              await put(
+                part,
+                [
+                  ['comp', 'block'],
+                  ['blockid', id],
+                ],
+                whole ? { 'content-md5': md5Of(part.data) } : {},
+              );
               return id;
             }),
           complete: (ids, context) =>
             run(async () => {
-              await blob.commitBlockList(ids, {
-                abortSignal: context.signal,
-                blobHTTPHeaders: { ...headers, ...(whole ? { blobContentMD5: whole.digest() } : {}) },
-              });
+              const md5 = finalMd5();
+              await this.#commit(
+                name,
+                ids,
+                { ...type, ...(md5 ? { 'x-ms-blob-content-md5': md5 } : {}) },
+                context.signal,
+              );
               return undefined;
             }),
           // Uncommitted blocks cannot be deleted one by one; the service discards them.
@@ -172,12 +248,22 @@ export class AzureBlobDriver implements StorageDriver {
           limits: AZURE_BLOCK_LIMITS,
           size: options.size,
           ...engineOptions(this.#context, options),
-          onData: whole ? (data) => whole.update(data) : undefined,
+          onData: whole
+            ? (data) => {
+                whole.update(data);
+                bytes += data.length;
+              }
+            : undefined,
           what: `uploading ${JSON.stringify(key)}`,
         },
       ),
     );
-    return serviceMd5 ? { checksum: { algorithm: 'md5', value: serviceMd5 } } : undefined;
+    const md5 = finalMd5();
+    if (!md5) return undefined;
+    return {
+      ...(serviceMd5 ? { checksum: { algorithm: 'md5', value: serviceMd5 } } : {}),
+      sent: { checksum: { algorithm: 'md5', value: md5 }, bytes },
+    };
   }
 
   /** Reads through core's ranged-read engine: this driver gives its ranged GET and its part plan. */
@@ -196,52 +282,52 @@ export class AzureBlobDriver implements StorageDriver {
   readonly readToFile = this.#reads.readToFile;
 
   /**
-   * One GET for the engine: with one download in flight (the default) the first request of a
+   * One Get Blob for the engine: with one download in flight (the default) the first request of a
    * whole-blob read takes the whole blob; later ranges are pinned to the first answer's ETag
    * (If-Match), so a blob replaced mid-read fails (412) instead of mixing two versions. The engine
-   * resumes a broken body itself, so the SDK's own resuming is off.
+   * resumes a broken body itself.
    */
   #rangeSource(key: string): RangeSource {
-    const blob = this.#blob(key);
-    const subject = this.#subject('download', key);
-    const download = (offset: number, count: number | undefined, signal: AbortSignal, etag?: string) =>
-      blob.download(offset, count, {
-        maxRetryRequests: 0,
-        abortSignal: signal,
-        ...(etag ? { conditions: { ifMatch: etag } } : {}),
+    const name = this.#names.name(key);
+    const get = (range: string | undefined, signal: AbortSignal, etag: string | undefined) =>
+      this.#lean.send({
+        method: 'GET',
+        container: this.#config.container,
+        blob: name,
+        headers: { ...(range ? { 'x-ms-range': range } : {}), ...(etag ? { 'if-match': etag } : {}) },
+        signal,
       });
     return {
       readRange: (request) =>
         this.#run('download', key, async () => {
           const whole = request.whole && this.#config.downloadConcurrency <= 1;
-          const count = whole ? undefined : request.end - request.start + 1;
-          let answer: Awaited<ReturnType<typeof download>>;
+          const range = whole ? undefined : `bytes=${request.start}-${request.end}`;
+          let answer: HttpAnswer;
           try {
-            answer = await download(request.start, count, request.signal, request.pin);
+            answer = await get(range, request.signal, request.pin);
           } catch (error) {
             // A range on an empty blob is unsatisfiable: read it whole instead.
             if ((error as { statusCode?: number }).statusCode === 416 && request.start === 0) {
-              answer = await download(0, undefined, request.signal, request.pin);
+              answer = await get(undefined, request.signal, request.pin);
             } else throw error;
           }
-          const raw = answer.readableStreamBody as Readable | undefined;
-          const stream = raw && azureBody(raw, subject, this.secrets, request.signal);
-          if (!stream) throw new ArtifactsError('internal', 'the blob service returned no body');
-          const length = answer.contentLength ?? 0;
-          const range = parseContentRange(answer.contentRange);
-          const total = range?.total ?? length;
+          const length = Number(header(answer, 'content-length') ?? 0);
+          const contentRange = header(answer, 'content-range');
+          const served = parseContentRange(contentRange);
           const md5 = request.whole
-            ? (base64(answer.blobContentMD5) ?? (answer.contentRange ? undefined : base64(answer.contentMD5)))
+            ? (header(answer, 'x-ms-blob-content-md5') ??
+              (contentRange ? undefined : header(answer, 'content-md5')))
             : undefined;
+          const subject = this.#subject('download', key);
           return {
-            stream,
-            served: range ?? { start: 0, end: length - 1 },
-            totalSize: total,
-            pin: answer.etag,
-            lastModified: answer.lastModified,
+            stream: mapBodyErrors(answer.body, (error) => mapAzureError(error, subject, this.secrets)),
+            served: served ?? { start: 0, end: length - 1 },
+            totalSize: served?.total ?? length,
+            pin: header(answer, 'etag'),
+            lastModified: parseHttpDate(header(answer, 'last-modified')),
             ...(whole ? { rangesHonoured: true } : {}),
             ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
-            contentType: answer.contentType,
+            contentType: header(answer, 'content-type'),
           };
         }),
     };
@@ -250,19 +336,14 @@ export class AzureBlobDriver implements StorageDriver {
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
     if (key === '') return { key, isDir: true };
     return this.#run('stat', key, async () => {
+      let answer: HttpAnswer;
       try {
-        const props = await this.#blob(key).getProperties(withSignal(options));
-        if (isFolder(props.metadata)) return { key, isDir: true };
-        const md5 = base64(props.contentMD5);
-        return {
-          key,
-          isDir: false,
-          size: props.contentLength ?? 0,
-          ...(props.lastModified ? { lastModified: props.lastModified } : {}),
-          ...(props.etag ? { etag: props.etag } : {}),
-          ...(props.contentType ? { contentType: props.contentType } : {}),
-          ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
-        };
+        answer = await this.#lean.send({
+          method: 'HEAD',
+          container: this.#config.container,
+          blob: this.#names.name(key),
+          signal: options.signal,
+        });
       } catch (error) {
         const status = (error as { statusCode?: number }).statusCode;
         // A HEAD answer has no body: a missing container shows only as a 404, and Azurite's answer to a
@@ -272,34 +353,56 @@ export class AzureBlobDriver implements StorageDriver {
         if (status === 403) throw error;
         return isDir ? { key, isDir: true } : undefined;
       }
+      await discardBody(answer.body);
+      if (header(answer, 'x-ms-meta-hdi_isfolder') === 'true') return { key, isDir: true };
+      const lastModified = parseHttpDate(header(answer, 'last-modified'));
+      const etag = header(answer, 'etag');
+      const contentType = header(answer, 'content-type');
+      const md5 = header(answer, 'content-md5');
+      return {
+        key,
+        isDir: false,
+        size: Number(header(answer, 'content-length') ?? 0),
+        ...(lastModified ? { lastModified } : {}),
+        ...(etag ? { etag } : {}),
+        ...(contentType ? { contentType } : {}),
+        ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
+      };
     });
   }
 
   /**
-   * Listings (core's `ObjectTree`): `listBlobsByHierarchy('/')` or `listBlobsFlat`, one page a
-   * request, with metadata: a Hadoop/ADLS folder blob (`hdi_isfolder`) is a directory, not a file.
+   * Listings (core's `ObjectTree`): List Blobs with the `/` delimiter, or flat, one page a request,
+   * with metadata: a Hadoop/ADLS folder blob (`hdi_isfolder`) is a directory, not a file.
    */
   list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
     return this.#tree.list(prefix, options);
   }
 
   async #listPage({ prefix, recursive, token, limit, signal }: ObjectListRequest) {
-    const base = { ...(prefix ? { prefix } : {}), includeMetadata: true, ...withSignal({ signal }) };
-    const settings = { maxPageSize: limit ?? this.#config.listPageSize, continuationToken: token };
-    const pages = recursive
-      ? this.#container.listBlobsFlat(base).byPage(settings)
-      : this.#container.listBlobsByHierarchy('/', base).byPage(settings);
-    const next = await pages.next();
-    const segment = next.done ? undefined : next.value.segment;
-    const objects = (segment?.blobItems ?? []).map((item) => ({
-      name: item.name,
-      size: item.properties.contentLength ?? 0,
-      folder: isFolder(item.metadata),
-    }));
-    const prefixes = (segment as { blobPrefixes?: { name: string }[] } | undefined)?.blobPrefixes ?? [];
+    const query: [string, string][] = [
+      ['restype', 'container'],
+      ['comp', 'list'],
+      ['include', 'metadata'],
+      ['maxresults', String(limit ?? this.#config.listPageSize)],
+    ];
+    if (prefix) query.push(['prefix', prefix]);
+    if (!recursive) query.push(['delimiter', '/']);
+    if (token) query.push(['marker', token]);
+    const answer = await this.#lean.send({ method: 'GET', container: this.#config.container, query, signal });
+    const chunks: Buffer[] = [];
+    for await (const chunk of answer.body) chunks.push(chunk as Buffer);
+    const page = parseBlobList(Buffer.concat(chunks).toString('utf8'));
     return {
-      page: { objects, prefixes: prefixes.map((p) => p.name) },
-      next: next.done ? undefined : next.value.continuationToken,
+      page: {
+        objects: page.blobs.map((blob) => ({
+          name: blob.name,
+          size: blob.size,
+          folder: isFolder(blob.metadata),
+        })),
+        prefixes: page.prefixes,
+      },
+      next: page.next,
     };
   }
 
@@ -312,26 +415,31 @@ export class AzureBlobDriver implements StorageDriver {
   async deleteMany(keys: readonly string[], options: OperationOptions): Promise<void> {
     await this.#run('delete', keys[0], () =>
       forEachLimited(keys, this.#config.deleteConcurrency, async (key) => {
-        await this.#container
-          .deleteBlob(this.#names.name(key), {
-            deleteSnapshots: 'include',
-            ...withSignal(options),
-          })
-          .catch((error: { details?: { errorCode?: string } }) => {
-            if (error.details?.errorCode !== 'BlobNotFound') throw error;
+        try {
+          const answer = await this.#lean.send({
+            method: 'DELETE',
+            container: this.#config.container,
+            blob: this.#names.name(key),
+            headers: { 'x-ms-delete-snapshots': 'include' },
+            signal: options.signal,
           });
+          await discardBody(answer.body);
+        } catch (error) {
+          if ((error as { details?: { errorCode?: string } }).details?.errorCode !== 'BlobNotFound')
+            throw error;
+        }
       }),
     );
   }
 
   async close(): Promise<void> {
-    // The SDK keeps no connections that need closing (keep-alive sockets are unref'd).
+    this.#clients.destroy();
   }
 
   /** Containers of one account, reached at one endpoint, copy between them. */
   locate(key: string): CopySource {
     return {
-      scope: `azure ${this.#service.url.replace(/\?.*$/, '')} ${this.#service.accountName}`,
+      scope: `azure ${this.#lean.url} ${this.#clients.account}`,
       address: `${this.#config.container}/${this.#names.name(key)}`,
     };
   }
@@ -341,7 +449,13 @@ export class AzureBlobDriver implements StorageDriver {
     const slash = source.address.indexOf('/');
     const from = { container: source.address.slice(0, slash), blob: source.address.slice(slash + 1) };
     const sas = this.#sas.canSign ? () => this.#sas.sas(toKey, 'r', undefined, from) : undefined;
-    const sourceBlob = this.#service.getContainerClient(from.container).getBlobClient(from.blob);
-    await this.#run('copy', toKey, () => copyBlob(sourceBlob, this.#blob(toKey), sas, options));
+    await this.#run('copy', toKey, async () => {
+      const service = await this.#clients.service();
+      const sourceBlob = service.getContainerClient(from.container).getBlobClient(from.blob);
+      const target = service
+        .getContainerClient(this.#config.container)
+        .getBlockBlobClient(this.#names.name(toKey));
+      await copyBlob(sourceBlob, target, sas, options);
+    });
   }
 }

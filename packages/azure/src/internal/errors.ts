@@ -1,4 +1,3 @@
-import { PassThrough, type Readable } from 'node:stream';
 import {
   ArtifactsError,
   isAbortError,
@@ -39,6 +38,8 @@ export interface Subject {
   container: string;
   account: string;
   blob?: string;
+  /** The service answered this client before: a refused connection is then a restart. */
+  reached?: boolean;
 }
 
 function serviceCode(error: RestErrorLike): string | undefined {
@@ -57,20 +58,20 @@ function isCutAnswer(error: RestErrorLike): boolean {
   );
 }
 
+/** Node's error for an answer whose connection closed before its body ended. */
+function isCutBody(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  return e?.code === 'ECONNRESET' && e.message === 'aborted';
+}
+
 /**
- * Maps an Azure SDK error (RestError, @azure/identity errors) to an ArtifactsError. `body`: the error
- * is a blob body's, whose SDK reports a connection closed under it as an `AbortError` ("The
- * operation was aborted."); unless the caller's own signal aborted, that is a broken connection:
- * `unavailable` and temporary, so core's ranged reads resume it.
+ * Maps an error of the blob service (our requests' and the SDK's RestError, @azure/identity errors)
+ * to an ArtifactsError. A body whose connection closed under it is `unavailable` and temporary, so
+ * core's ranged reads resume it.
  */
-export function mapAzureError(
-  error: unknown,
-  subject: Subject,
-  secrets: readonly string[],
-  body?: { signal: AbortSignal | undefined },
-): unknown {
-  const cutBody = body !== undefined && isAbortError(error) && !body.signal?.aborted;
-  if (ArtifactsError.is(error) || (isAbortError(error) && !cutBody)) return error;
+export function mapAzureError(error: unknown, subject: Subject, secrets: readonly string[]): unknown {
+  const cutBody = isCutBody(error);
+  if (ArtifactsError.is(error) || isAbortError(error)) return error;
   if (typeof error !== 'object' || error === null) return error;
   const e = error as RestErrorLike;
   const code = serviceCode(e);
@@ -97,7 +98,9 @@ export function mapAzureError(
   }
   const context = { container: subject.container, account: subject.account };
   const unreached =
-    status === undefined ? requestFailure(error, HINTS, { what: subject.what, context }) : undefined;
+    status === undefined
+      ? requestFailure(error, HINTS, { what: subject.what, context, reached: subject.reached })
+      : undefined;
   if (unreached) return unreached;
   const where = `container ${JSON.stringify(subject.container)} of storage account ${JSON.stringify(subject.account)}`;
   if (e.name && CREDENTIAL_ERRORS.has(e.name)) {
@@ -137,23 +140,4 @@ export function mapAzureError(
     return make('unavailable', `${subject.what}: cannot reach the blob service: ${detail}`);
   }
   return error;
-}
-
-/** A blob's body, its errors mapped (`mapAzureError`'s `body`). Destroying the result destroys `body`. */
-export function azureBody(
-  body: Readable,
-  subject: Subject,
-  secrets: readonly string[],
-  signal: AbortSignal | undefined,
-): Readable {
-  const out = new PassThrough({ highWaterMark: body.readableHighWaterMark });
-  body.once('error', (error) => {
-    const mapped = mapAzureError(error, subject, secrets, { signal });
-    out.destroy(mapped instanceof Error ? mapped : error);
-  });
-  out.once('close', () => {
-    if (!body.destroyed) body.destroy();
-  });
-  body.pipe(out);
-  return out;
 }

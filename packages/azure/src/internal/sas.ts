@@ -8,16 +8,8 @@ import {
   presignSeconds,
   sortedParts,
 } from '@artifacts/core';
-import type { TokenCredential } from '@azure/core-auth';
-import {
-  BlobSASPermissions,
-  type BlobServiceClient,
-  type BlockBlobClient,
-  generateBlobSASQueryParameters,
-  SASProtocol,
-  StorageSharedKeyCredential,
-  type UserDelegationKey,
-} from '@azure/storage-blob';
+import type { BlobServiceClient, UserDelegationKey } from '@azure/storage-blob';
+import type { AzureClients } from './client.js';
 
 /** Clock skew allowance: a SAS starts a little in the past. */
 const SKEW_MS = 5 * 60 * 1000;
@@ -32,12 +24,20 @@ export function partBlockId(partNumber: number): string {
 
 /** What signing needs of the driver. */
 export interface SasTarget {
-  service: BlobServiceClient;
+  clients: Pick<AzureClients, 'service' | 'signer' | 'account'>;
   container: string;
-  /** The configured endpoint (plain http only for emulators and private endpoints). */
+  /** The service URL (plain http only for emulators and private endpoints). */
   endpoint: string;
   name(key: string): string;
-  blob(key: string): BlockBlobClient;
+  /** The blob's URL, without a SAS. */
+  url(key: string): string;
+  /** Commits a proxied multipart upload's blocks (Put Block List). */
+  commit(
+    key: string,
+    blockIds: string[],
+    contentType: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void>;
   /** Runs one call of `key`, its errors mapped. */
   run<T>(what: string, key: string, fn: () => Promise<T>): Promise<T>;
 }
@@ -49,17 +49,15 @@ export interface SasTarget {
  */
 export class AzureSas {
   readonly #target: SasTarget;
-  readonly #sharedKey: StorageSharedKeyCredential | undefined;
+  readonly #sharedKey: boolean;
   /** True when a SAS can be made: an account key, or a token credential. */
   readonly canSign: boolean;
   #delegationKey: { key: UserDelegationKey; expiresOn: number } | undefined;
 
   constructor(target: SasTarget) {
     this.#target = target;
-    const credential = target.service.credential;
-    this.#sharedKey = credential instanceof StorageSharedKeyCredential ? credential : undefined;
-    const token = typeof (credential as Partial<TokenCredential>).getToken === 'function';
-    this.canSign = this.#sharedKey !== undefined || token;
+    this.#sharedKey = target.clients.signer?.kind === 'shared-key';
+    this.canSign = target.clients.signer !== undefined;
   }
 
   /** A SAS query string for `key` (or another container's blob, `target`). */
@@ -71,33 +69,36 @@ export class AzureSas {
   ): Promise<string> {
     // A service SAS may last any time; Azure refuses a user-delegation SAS of more than 7 days.
     const expiresInSeconds = presignSeconds(seconds, this.#sharedKey ? Number.POSITIVE_INFINITY : undefined);
-    const { service, endpoint } = this.#target;
+    const { clients, endpoint } = this.#target;
+    const sdk = await import('@azure/storage-blob');
     const now = Date.now();
     const expiresOn = new Date(now + expiresInSeconds * 1000);
     const values = {
       containerName: target?.container ?? this.#target.container,
       blobName: target?.blob ?? this.#target.name(key),
-      permissions: BlobSASPermissions.parse(permissions),
+      permissions: sdk.BlobSASPermissions.parse(permissions),
       startsOn: new Date(now - SKEW_MS),
       expiresOn,
       // Plain HTTP only for emulators and private endpoints configured as http://.
-      protocol:
-        endpoint.startsWith('http:') || service.url.startsWith('http:')
-          ? SASProtocol.HttpsAndHttp
-          : SASProtocol.Https,
+      protocol: endpoint.startsWith('http:') ? sdk.SASProtocol.HttpsAndHttp : sdk.SASProtocol.Https,
     };
-    if (this.#sharedKey) return generateBlobSASQueryParameters(values, this.#sharedKey).toString();
-    const delegation = await this.#userDelegationKey(expiresOn.getTime());
-    return generateBlobSASQueryParameters(values, delegation, service.accountName).toString();
+    const signer = clients.signer;
+    if (signer?.kind === 'shared-key') {
+      const key = new sdk.StorageSharedKeyCredential(clients.account, signer.key);
+      return sdk.generateBlobSASQueryParameters(values, key).toString();
+    }
+    const service = await clients.service();
+    const delegation = await this.#userDelegationKey(service, expiresOn.getTime());
+    return sdk.generateBlobSASQueryParameters(values, delegation, clients.account).toString();
   }
 
   /** A user-delegation key valid at least until `until`, reused while it is. */
-  async #userDelegationKey(until: number): Promise<UserDelegationKey> {
+  async #userDelegationKey(service: BlobServiceClient, until: number): Promise<UserDelegationKey> {
     const cached = this.#delegationKey;
     if (cached && cached.expiresOn >= until) return cached.key;
     const now = Date.now();
     const expiresOn = new Date(now + MAX_PRESIGN_SECONDS * 1000 - SKEW_MS);
-    const response = await this.#target.service.getUserDelegationKey(new Date(now - SKEW_MS), expiresOn);
+    const response = await service.getUserDelegationKey(new Date(now - SKEW_MS), expiresOn);
     this.#delegationKey = { key: response, expiresOn: expiresOn.getTime() };
     return response;
   }
@@ -105,7 +106,7 @@ export class AzureSas {
   async #url(key: string, permissions: string, expiresInSeconds?: number): Promise<string> {
     return this.#target.run('presign', key, async () => {
       const sas = await this.sas(key, permissions, expiresInSeconds);
-      return `${this.#target.blob(key).url}?${sas}`;
+      return `${this.#target.url(key)}?${sas}`;
     });
   }
 
@@ -118,12 +119,12 @@ export class AzureSas {
 
   /** Proxied multipart uploads: a Put Block URL per part, committed as one block list. */
   multipart(): MultipartCapability {
-    const { run, blob } = this.#target;
+    const { run, url: blobUrl, commit } = this.#target;
     return {
       create: (key, options) =>
         run('multipart create', key, async () => {
           const sas = await this.sas(key, 'w', options.expiresInSeconds);
-          const url = blob(key).url;
+          const url = blobUrl(key);
           const credentials = [];
           for (let partNumber = 1; partNumber <= options.numParts; partNumber++) {
             const id = encodeURIComponent(partBlockId(partNumber));
@@ -133,12 +134,9 @@ export class AzureSas {
         }),
       complete: async (key, _uploadId, parts: CompletedPart[], options: OperationOptions = {}) => {
         const numbers = sortedParts(parts).map((part) => part.partNumber);
-        await run('multipart complete', key, async () => {
-          await blob(key).commitBlockList(numbers.map(partBlockId), {
-            ...(options.signal ? { abortSignal: options.signal } : {}),
-            blobHTTPHeaders: { blobContentType: guessContentType(key) },
-          });
-        });
+        await run('multipart complete', key, () =>
+          commit(key, numbers.map(partBlockId), guessContentType(key), options.signal),
+        );
       },
       // Uncommitted blocks cannot be deleted one by one; the service discards them after 7 days,
       // and nothing is visible at the name until a commit.

@@ -29,7 +29,7 @@ export type AzureConfig = Omit<
   root: string;
   credential: CredentialSource;
   endpoint: string;
-  /** The SDK's per-try timeout (the option only; core bounds requests and stalls). */
+  /** The SDK's per-try timeout, for what the SDK still sends (the option only; core bounds requests and stalls). */
   requestTimeoutMs: number | undefined;
 };
 
@@ -108,13 +108,13 @@ export const azureSettings = defineSettings('@artifacts/azure', {
     default: 1,
     min: 1,
     max: 20,
-    help: "attempts per HTTP request in the SDK's own retry policy, on top of core's retries (`maxRetries`); 1 = core alone retries",
+    help: "attempts per HTTP request in the SDK's own retry policy, for the operations still sent through the SDK (copy, user-delegation keys), on top of core's retries (`maxRetries`); 1 = core alone retries",
   },
   requestTimeoutMs: {
     type: 'integer',
     min: -1,
     defaultText: 'none',
-    help: "the SDK's deadline on each whole HTTP request in ms (core bounds stalls); `-1` = none",
+    help: "the SDK's deadline on each whole HTTP request in ms, for the operations still sent through the SDK (core bounds stalls); `-1` = none",
   },
 });
 

@@ -1,11 +1,19 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { type ArtifactRepository, ArtifactsError, openRepository } from '@artifacts/core';
 import { readAll } from '@artifacts/testkit';
-import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import {
+  AccountSASPermissions,
+  BlobServiceClient,
+  generateAccountSASQueryParameters,
+  SASProtocol,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../src/index.js';
-import { createServiceClient } from '../../src/internal/client.js';
+import { createClients } from '../../src/internal/client.js';
 import { AzureBlobDriver } from '../../src/internal/driver.js';
 import { resolveAzureConfig } from '../../src/internal/settings.js';
 import { parseAzureUri } from '../../src/internal/uri.js';
@@ -176,17 +184,19 @@ describe('uploads', () => {
   it('a body of at most one block is a single Put Blob whose service-computed MD5 comes back', async () => {
     const uri = uniqueRoot();
     const config = resolveAzureConfig(parseAzureUri(uri), { blockSize: 256 * KiB });
-    const { service, secrets } = await createServiceClient(config);
-    const driver = new AzureBlobDriver(config, service, secrets);
+    const driver = new AzureBlobDriver(config, await createClients(config, 4));
     const data = randomBytes(256 * KiB);
     const result = await driver.write('one.bin', Readable.from([data]), { size: data.length });
     expect(result?.checksum).toEqual({ algorithm: 'md5', value: md5(data) });
+    // The one MD5 pass over the body: what core compares with the service's.
+    expect(result?.sent).toEqual({ checksum: { algorithm: 'md5', value: md5(data) }, bytes: data.length });
     const list = await admin().getBlockBlobClient(blobName(uri, 'one.bin')).getBlockList('all');
     expect(list.committedBlocks ?? []).toEqual([]);
     const read = await driver.read('one.bin', {});
     expect(read.checksum).toEqual({ algorithm: 'md5', value: md5(data) });
     read.stream.destroy();
     await driver.delete('', {});
+    await driver.close();
   });
 
   it('transactionalMd5: false sends no MD5 and records none (no checksum declared)', async () => {
@@ -251,14 +261,18 @@ describe('downloads', () => {
       downloadPartSize: 256 * KiB,
       blockSize: 256 * KiB,
     });
-    const { service, secrets } = await createServiceClient(config);
-    const driver = new AzureBlobDriver(config, service, secrets);
+    const driver = new AzureBlobDriver(config, await createClients(config, 4));
     const data = randomBytes(MiB);
-    await driver.write('m.bin', Readable.from([data]), {});
+    const result = await driver.write('m.bin', Readable.from([data]), {});
+    // Blocks: the blob's MD5 is recorded at the commit, and reported as what was sent.
+    expect(result).toEqual({
+      sent: { checksum: { algorithm: 'md5', value: md5(data) }, bytes: data.length },
+    });
     const read = await driver.read('m.bin', {});
     expect(read.checksum).toEqual({ algorithm: 'md5', value: md5(data) });
     expect((await readAll(read.stream)).equals(data)).toBe(true);
     await driver.delete('', {});
+    await driver.close();
   });
 
   it('a corrupted blob (MD5 no longer matching) fails the download with integrity', async () => {
@@ -389,5 +403,70 @@ describe('timeouts and the SAS lifetime', () => {
       { partNumber: 2, etag: '' },
     ]);
     expect((await readAll(await repo.openRead('mp.bin'))).toString()).toBe('part-1;part-2;part-3;');
+  });
+});
+
+describe('our own requests (no SDK on the hot path)', () => {
+  it('writes, reads, stats, lists and deletes without loading @azure/storage-blob; a presign loads it', async () => {
+    // A fresh process that records every module of the SDK's pipeline it resolves.
+    const script = new URL('./fixtures/lean-no-sdk.mjs', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', script, uniqueRoot('nosdk')],
+      {
+        cwd: new URL('../..', import.meta.url).pathname,
+      },
+    );
+    const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+    expect(out).toMatchObject({
+      text: 'lean body',
+      same: true,
+      listed: ['big.bin', 'small.txt'],
+      size: 3 * MiB + 5,
+      gone: true,
+    });
+    expect(out.signed).toBe(true);
+    expect(out.before).toEqual([]);
+    expect(out.after).toContain('@azure/storage-blob');
+  }, 60_000);
+
+  it('a SAS-only connection string reads, writes (blocks too), lists, stats and deletes', async () => {
+    const sas = generateAccountSASQueryParameters(
+      {
+        permissions: AccountSASPermissions.parse('rwdlac'),
+        services: 'b',
+        resourceTypes: 'sco',
+        expiresOn: new Date(Date.now() + 3600_000),
+        protocol: SASProtocol.HttpsAndHttp,
+      },
+      new StorageSharedKeyCredential(account(), accountKey()),
+    ).toString();
+    const repo = await open(uniqueRoot('sas'), {
+      connectionString: `BlobEndpoint=${endpoint()};SharedAccessSignature=${sas}`,
+      blockSize: 256 * KiB,
+    });
+    expect(repo.capabilities.presign).toBe(false);
+    const data = randomBytes(MiB + 17);
+    await repo.write('d/big.bin', data);
+    await repo.write('d/small.txt', 'small');
+    expect((await readAll(await repo.openRead('d/big.bin'))).equals(data)).toBe(true);
+    expect((await repo.stat('d/big.bin')).fileSize).toBe(data.length);
+    expect((await repo.listArtifacts('d')).map((f) => f.path).sort()).toEqual(['d/big.bin', 'd/small.txt']);
+    await repo.deleteArtifacts('d');
+    expect(await repo.listArtifacts('')).toEqual([]);
+  });
+
+  it('a blob name with spaces, plus, percent, unicode and reserved characters round-trips', async () => {
+    const repo = await open(uniqueRoot('names'));
+    const names = ['a b/c+d%e.txt', 'ü/ß 東京 (1)!.bin', "q'uote&amp;=;.txt"];
+    for (const name of names) await repo.write(name, name);
+    for (const name of names) {
+      expect((await readAll(await repo.openRead(name))).toString()).toBe(name);
+      expect((await repo.stat(name)).fileSize).toBe(Buffer.byteLength(name));
+    }
+    const listed = await Promise.all(['a b', 'ü', ''].map((dir) => repo.listArtifacts(dir)));
+    expect(listed[0]!.map((f) => f.path)).toEqual(['a b/c+d%e.txt']);
+    expect(listed[1]!.map((f) => f.path)).toEqual(['ü/ß 東京 (1)!.bin']);
+    expect(listed[2]!.map((f) => f.path).sort()).toEqual(['a b', "q'uote&amp;=;.txt", 'ü'].sort());
   });
 });

@@ -1,7 +1,7 @@
 import { ArtifactsError } from '@artifacts/core';
 import { StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connectionStringSecrets, createServiceClient } from '../../src/internal/client.js';
+import { connectionStringSecrets, createClients } from '../../src/internal/client.js';
 import { loadDefaultAzureCredential } from '../../src/internal/identity.js';
 import { resolveAzureConfig, resolveCredential } from '../../src/internal/settings.js';
 import { azureBackend, azurePlugin } from '../../src/plugin.js';
@@ -150,17 +150,22 @@ describe('service client', () => {
       accountKey: KEY,
       endpoint: 'http://127.0.0.1:1/myaccount',
     });
-    const { service, secrets } = await createServiceClient(config);
+    const clients = await createClients(config, 4);
+    expect(clients.lean.url).toBe('http://127.0.0.1:1/myaccount');
+    expect(clients.signer).toEqual({ kind: 'shared-key', key: KEY });
+    expect(clients.secrets).toEqual([KEY]);
+    // The SDK's client, for what still goes through it, is built on first use with the same key.
+    const service = await clients.service();
     expect(service.credential).toBeInstanceOf(StorageSharedKeyCredential);
     expect(service.url).toBe('http://127.0.0.1:1/myaccount');
-    expect(secrets).toEqual([KEY]);
+    clients.destroy();
   });
 
   it("a connection string for another account than the URI's is refused", async () => {
     const config = resolveAzureConfig(location, {
       connectionString: `DefaultEndpointsProtocol=https;AccountName=other;AccountKey=${KEY};EndpointSuffix=core.windows.net`,
     });
-    const error = await createServiceClient(config).catch((e) => e);
+    const error = await createClients(config, 1).catch((e) => e);
     expect(ArtifactsError.is(error, 'invalid_argument')).toBe(true);
     expect(error.message).toContain('"other"');
     expect(error.message).not.toContain(KEY);
@@ -168,9 +173,7 @@ describe('service client', () => {
 
   it('a malformed connection string is invalid_argument without echoing it', async () => {
     const connectionString = 'this is not a connection string SECRETVALUE';
-    const error = await createServiceClient(resolveAzureConfig(location, { connectionString })).catch(
-      (e) => e,
-    );
+    const error = await createClients(resolveAzureConfig(location, { connectionString }), 1).catch((e) => e);
     expect(ArtifactsError.is(error, 'invalid_argument')).toBe(true);
     expect(error.message).not.toContain('SECRETVALUE');
   });
@@ -184,11 +187,11 @@ describe('service client', () => {
   });
 
   it('a token credential gives a client that signs with user-delegation keys', async () => {
-    const { service, secrets } = await createServiceClient(
-      resolveAzureConfig(location, { credential: token }),
-    );
-    expect(service.credential).toBe(token);
-    expect(secrets).toEqual([]);
+    const clients = await createClients(resolveAzureConfig(location, { credential: token }), 1);
+    expect(clients.signer).toEqual({ kind: 'token' });
+    expect((await clients.service()).credential).toBe(token);
+    expect(clients.secrets).toEqual([]);
+    clients.destroy();
   });
 });
 

@@ -1,7 +1,7 @@
 import { ArtifactsError } from '@artifacts/core';
 import { RestError } from '@azure/storage-blob';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createServiceClient } from '../../src/internal/client.js';
+import { createClients } from '../../src/internal/client.js';
 import { AzureBlobDriver } from '../../src/internal/driver.js';
 import { mapAzureError } from '../../src/internal/errors.js';
 import { partBlockId } from '../../src/internal/sas.js';
@@ -97,8 +97,7 @@ async function keyDriver(root = 'exp/1') {
   const config = resolveAzureConfig(azurePlugin.parse!(`wasbs://models@acct.blob.core.windows.net/${root}`), {
     accountKey: KEY,
   });
-  const { service, secrets } = await createServiceClient(config);
-  return new AzureBlobDriver(config, service, secrets);
+  return new AzureBlobDriver(config, await createClients(config, 1));
 }
 
 describe('service SAS (offline: signing needs no request)', () => {
@@ -152,8 +151,7 @@ describe('service SAS (offline: signing needs no request)', () => {
       connectionString:
         'BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=2024&sig=abc',
     });
-    const { service, secrets } = await createServiceClient(config);
-    const driver = new AzureBlobDriver(config, service, secrets);
+    const driver = new AzureBlobDriver(config, await createClients(config, 1));
     expect(driver.capabilities).toMatchObject({ presign: false, multipartUpload: false });
   });
 
@@ -162,8 +160,7 @@ describe('service SAS (offline: signing needs no request)', () => {
     const config = resolveAzureConfig(azurePlugin.parse!('wasbs://models@acct.blob.core.windows.net/'), {
       credential: token,
     });
-    const { service, secrets } = await createServiceClient(config);
-    const driver = new AzureBlobDriver(config, service, secrets);
+    const driver = new AzureBlobDriver(config, await createClients(config, 1));
     expect(driver.capabilities).toMatchObject({ presign: true, multipartUpload: true });
     await expect(driver.presign!.getUrl('a', { expiresInSeconds: 8 * 24 * 3600 })).rejects.toMatchObject({
       code: 'invalid_argument',

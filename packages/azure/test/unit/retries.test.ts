@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ArtifactRepository, ArtifactsError, openRepository } from '@artifacts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import '../../src/index.js';
+import { azureBackend } from '../../src/index.js';
 
 // A stand-in for the blob service that answers 503 Server Busy to everything: a throttled store,
 // which Azurite cannot be made to be on demand. It only counts requests.
@@ -65,15 +65,33 @@ describe('one retry budget: core', () => {
     expect(methods.filter((m) => m === 'HEAD')).toHaveLength(3);
   });
 
-  it('an explicit maxTries still makes the SDK retry inside each of core’s attempts', async () => {
-    const error = await statError({ maxRetries: 0, maxTries: 2 });
+  it('our own requests make one attempt whatever maxTries says: core alone retries them', async () => {
+    const error = await statError({ maxRetries: 0, maxTries: 3 });
     expect(error.code).toBe('unavailable');
+    expect(methods.filter((m) => m === 'HEAD')).toHaveLength(1);
+  });
+
+  it('an explicit maxTries still makes the SDK retry the operations it sends (a copy)', async () => {
+    const location = azureBackend.parse!('wasbs://models@myaccount.blob.core.windows.net/exp');
+    const driver = await azureBackend.open(
+      location,
+      { accountKey: KEY, endpoint, maxTries: 2 },
+      { location, maxConcurrency: 1, maxRetries: 0 },
+    );
+    const error = await driver.copy!(driver.locate!('a.txt'), 'b.txt', {}).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await driver.close();
+    expect(ArtifactsError.is(error), String(error)).toBe(true);
+    expect((error as ArtifactsError).code).toBe('unavailable');
+    // The copy's source properties, asked by the SDK: two tries.
     expect(methods.filter((m) => m === 'HEAD')).toHaveLength(2);
   }, 30_000);
 });
 
 describe('a connection cut under a body', () => {
-  it('is unavailable and temporary (the SDK calls it an AbortError), not aborted', async () => {
+  it('is unavailable and temporary, not aborted', async () => {
     cutBodies = true;
     const repo = await openRepository('wasbs://models@myaccount.blob.core.windows.net/exp', {
       accountKey: KEY,

@@ -9,6 +9,7 @@ import type {
 } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { crcCombine, crcOf, crcText } from '../internal/checksum.js';
+import { directBody } from '../internal/file-body.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { bodyOf, type RequestContext, runRequest } from './request-watch.js';
 
@@ -125,7 +126,8 @@ export function choosePartSize(preferred: number, size: number | undefined, limi
 
 /**
  * OpenDAL's `MultipartWrite`, once for every store: reads `body` into a fixed pool of part buffers
- * (allocated once, reused, so memory is flat whatever the size), sends up to `concurrency` parts at
+ * (allocated once, reused, so memory is flat whatever the size; a local file is read straight into
+ * them, `DirectBody`), sends up to `concurrency` parts at
  * once, retries a part that failed with a temporary error (only that part, by the repository's retry
  * policy: `options.retry`), bounds every request by
  * the stall timeout, and aborts the upload on failure or on the caller's signal before it returns —
@@ -245,8 +247,21 @@ export async function chunkedUpload<Part, Result>(
 
   let current: Buffer | undefined;
   let filled = 0;
+  // A local file is read straight into the part buffers (positional reads, no chunk, no copy).
+  const direct = directBody(body);
   try {
-    for await (const chunk of body) {
+    while (direct) {
+      if (failure !== undefined) throw failure;
+      current ??= await acquire();
+      filled += await direct.readInto(current.subarray(filled));
+      // Short only at the end; a full buffer with nothing after it stays for `putWhole`.
+      if (direct.ended) break;
+      await ensureCreated();
+      dispatch(current, filled);
+      current = undefined;
+      filled = 0;
+    }
+    for await (const chunk of direct ? [] : body) {
       const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
       let offset = 0;
       while (offset < data.length) {

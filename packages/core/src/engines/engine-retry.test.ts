@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryDriver } from '../../test/memory-driver.js';
 import type {
   DriverReadOptions,
@@ -13,6 +13,7 @@ import type {
   ReadToFileOptions,
 } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
+import { FileBody } from '../internal/file-body.js';
 import { type RetryEvent, type RetryOptions, withRetry } from '../layers/retry.js';
 import { openRepository } from '../open.js';
 import { registerBackend } from '../registry.js';
@@ -249,6 +250,37 @@ describe('engines: a part or a range is retried by the retry layer’s policy, n
       expect((await readFile(path)).equals(data)).toBe(true);
       expect(await readdir(dst)).toEqual(['g.bin']);
     } finally {
+      await repo.close();
+    }
+  });
+
+  it('logArtifact: the file goes straight into the parts through the retry and timeout layers; a part retried resends its bytes', async () => {
+    let opened: EngineStore | undefined;
+    registerBackend({
+      name: 'engine-file',
+      schemes: ['enginefile'],
+      open: (_location, _options, context) => {
+        opened = new EngineStore(context);
+        return opened;
+      },
+    });
+    // A stall timeout puts the timeout layer's view over the retry layer's, as by default.
+    const repo = await openRepository('enginefile://bucket/root', { maxRetries: 2, timeoutMs: 5_000 });
+    const streamed = vi.spyOn(FileBody.prototype, '_read');
+    try {
+      const data = bytes(1_050);
+      const local = join(dir, 'local.bin');
+      await writeFile(local, data);
+      opened!.failPart = (part, attempt) => (part === 4 && attempt === 1 ? temporary() : undefined);
+      const done: number[] = [];
+      await repo.logArtifact(local, 'up', { onProgress: (event) => done.push(event.bytesDone) });
+      expect(opened!.objects.get('up/local.bin')?.equals(data)).toBe(true);
+      expect(opened!.partAttempts.get(4)).toBe(2);
+      // Read with positional reads only, never as a stream; every byte counted once.
+      expect(streamed).not.toHaveBeenCalled();
+      expect(done.at(-1)).toBe(1_050);
+    } finally {
+      streamed.mockRestore();
       await repo.close();
     }
   });

@@ -433,6 +433,50 @@ describe('rangedReadToFile', () => {
     expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
   });
 
+  it('frees each chunk of an answer that owns its chunks once written, and only those', async () => {
+    const data = bytes(95_000);
+    const given: Buffer[] = [];
+    const answer = (request: RangeRequest, own: boolean, cut: boolean): RangeResponse => {
+      const start = request.start;
+      const end = Math.min(request.end, data.length - 1);
+      const chunks: Buffer[] = [];
+      for (let at = start; at <= end; at += 1000) {
+        // Each chunk a buffer of its own (a copy, not from Node's shared pool), as Node's HTTP client
+        // gives; or cuts of one buffer.
+        const piece = data.subarray(at, Math.min(end + 1, at + 1000));
+        const own = Buffer.allocUnsafeSlow(piece.length);
+        piece.copy(own);
+        chunks.push(cut ? piece : own);
+      }
+      given.push(...chunks);
+      return {
+        stream: Readable.from(chunks),
+        served: { start, end },
+        totalSize: data.length,
+        pin: 'v1',
+        ...(own ? { ownChunks: true } : {}),
+      };
+    };
+    for (const [own, cut] of [
+      [true, false],
+      [false, false],
+      [true, true],
+    ] as const) {
+      given.length = 0;
+      const path = target();
+      await rangedReadToFile({ readRange: async (request) => answer(request, own, cut) }, path, {
+        ...base,
+        writeSize: 4_000,
+      });
+      expect((await readFile(path)).equals(data)).toBe(true);
+      const freed = given.filter((chunk) => chunk.buffer.byteLength === 0).length;
+      // Owned whole buffers are detached once written; others (not owned, or views of a shared
+      // buffer whose rest someone else may hold) are left alone.
+      expect(freed).toBe(own && !cut ? given.length : 0);
+    }
+    expect(data.equals(bytes(95_000))).toBe(true);
+  });
+
   it('refuses bytes that do not match the store CRC', async () => {
     const data = bytes(95_000);
     const { source } = store(data, { checksum: () => crcOf('crc32c', bytes(95_000, 3)) });

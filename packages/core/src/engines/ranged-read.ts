@@ -5,6 +5,7 @@ import * as zlib from 'node:zlib';
 import type { ByteRange, Checksum, DriverReadResult } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { crc32c, crcCombine, createHasher } from '../internal/checksum.js';
+import { ownsBuffer, release } from '../internal/release.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
 
@@ -57,6 +58,13 @@ export interface RangeResponse {
   /** Checksum of the whole object, when the store gives it. */
   checksum?: Checksum | undefined;
   contentType?: string | undefined;
+  /**
+   * The stream's chunks are buffers of their own that nothing else holds (Node's HTTP client copies
+   * each body chunk into a new ArrayBuffer): a download into a file frees each one as soon as it is
+   * written instead of leaving it to the garbage collector, which lets tens of MiB of them pile up
+   * (`rangedReadToFile`).
+   */
+  ownChunks?: boolean | undefined;
 }
 
 /** What a store plugs into the engine: one ranged GET. */
@@ -239,7 +247,7 @@ function readPart(
   plan: Plan,
   part: Part,
   opened: RangeResponse | undefined,
-  sink: (chunk: Buffer, offset: number, touch: () => void) => void | Promise<void>,
+  sink: (chunk: Buffer, offset: number, touch: () => void, own: boolean) => void | Promise<void>,
   options: RangedReadOptions,
   signal: AbortSignal,
   policy: RequestPolicy,
@@ -291,7 +299,7 @@ function readPart(
           if (chunk.length > 0) {
             const offset = part.start + part.received;
             part.received += chunk.length;
-            await sink(chunk, offset, context.touch);
+            await sink(chunk, offset, context.touch, response.ownChunks === true);
           }
           // The rest of this answer is not needed (it served more): stop reading it.
           if (cut) break;
@@ -529,8 +537,11 @@ export async function rangedReadToFile(
   try {
     handle = await open(path, 'w');
     const file = handle;
-    /** Writes `chunks` (contiguous, `bytes` in all) from `position`, resuming a short write. */
-    const writeAt = async (chunks: Buffer[], position: number, bytes: number) => {
+    /**
+     * Writes `chunks` (contiguous, `bytes` in all) from `position`, resuming a short write; then
+     * frees the buffers in `free`, which nothing else holds.
+     */
+    const writeAt = async (chunks: Buffer[], position: number, bytes: number, free: Buffer[]) => {
       let pending = chunks;
       let written = 0;
       while (written < bytes) {
@@ -541,6 +552,7 @@ export async function rangedReadToFile(
         written += bytesWritten;
         if (written < bytes) pending = dropFront(pending, bytesWritten);
       }
+      for (const chunk of free) release(chunk);
       options.onBytes?.(bytes);
     };
     /** A part's received chunks not yet handed to a write: contiguous from `offset`. */
@@ -548,18 +560,21 @@ export async function rangedReadToFile(
       offset: number;
       chunks: Buffer[];
       bytes: number;
+      /** Those of `chunks` to free once written (`RangeResponse.ownChunks`). */
+      free: Buffer[];
     }
     /** Starts the write of what `gathered` holds; waits first while the download has all its writes in flight. */
     const flush = async (gathered: Gathered, touch?: () => void) => {
       if (gathered.bytes === 0) return;
-      const { chunks, offset, bytes } = gathered;
+      const { chunks, offset, bytes, free } = gathered;
       gathered.chunks = [];
       gathered.bytes = 0;
+      gathered.free = [];
       while (writing.size >= WRITES_PER_PART * workers) await Promise.race(writing);
       touch?.();
       if (failure !== undefined) throw failure;
       // A failed write fails the whole download, whenever it settles.
-      const write: Promise<void> = writeAt(chunks, offset - p.span.start, bytes).then(
+      const write: Promise<void> = writeAt(chunks, offset - p.span.start, bytes, free).then(
         () => {
           writing.delete(write);
         },
@@ -575,20 +590,22 @@ export async function rangedReadToFile(
     const worker = async () => {
       while (failure === undefined && next < parts.length) {
         const index = next++;
-        const gathered: Gathered = { offset: 0, chunks: [], bytes: 0 };
+        const gathered: Gathered = { offset: 0, chunks: [], bytes: 0, free: [] };
         try {
           await readPart(
             source,
             p,
             parts[index]!,
             index === 0 ? first : undefined,
-            async (chunk, offset, touch) => {
+            async (chunk, offset, touch, own) => {
               if (crcStep) crcs[index] = crcStep(chunk, crcs[index]!);
               if (gathered.bytes > 0 && offset !== gathered.offset + gathered.bytes)
                 await flush(gathered, touch);
               if (gathered.bytes === 0) gathered.offset = offset;
               gathered.chunks.push(chunk);
               gathered.bytes += chunk.length;
+              // Only a chunk that is its whole buffer (not a cut of one: another view may hold the rest).
+              if (own && ownsBuffer(chunk)) gathered.free.push(chunk);
               if (gathered.bytes >= writeSize) await flush(gathered, touch);
             },
             options,

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { directBody } from './file-body.js';
 
 export interface PullStreamOptions {
   /** Called with each chunk's length as the consumer takes it. */
@@ -76,6 +77,37 @@ export class PullStream extends Readable {
       }
     }
     if (!this.#ended && !this.#source.readableEnded) this.#options.onWait?.();
+  }
+
+  /** The source can be read directly (a local file, `DirectBody`) and this view has not been read as a stream. */
+  canReadInto(): boolean {
+    return !this.#listening && !this.#detached && !this.destroyed && directBody(this.#source) !== undefined;
+  }
+
+  get ended(): boolean {
+    return directBody(this.#source)?.ended ?? this.#ended;
+  }
+
+  /**
+   * The source's `readInto`, counted as this view's stream chunks are: what it hands out is pulled
+   * (`pulled`, `onChunk`, `onData`), and this view ends with the source's last byte.
+   */
+  async readInto(target: Buffer): Promise<number> {
+    const source = this.#detached ? undefined : directBody(this.#source);
+    if (!source) throw new Error('the upload body cannot be read directly');
+    const n = await source.readInto(target);
+    if (this.destroyed) throw this.errored ?? new Error('the upload body was closed');
+    if (n > 0) {
+      this.#options.onData?.();
+      this.pulled += n;
+      this.#options.onChunk?.(n);
+    }
+    if (source.ended && !this.#ended) {
+      this.#ended = true;
+      this.push(null);
+      this.read(0);
+    }
+    return n;
   }
 
   /** Stops listening to the source without touching it. */

@@ -56,10 +56,15 @@ export class Meter extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.account(chunk);
+    callback(null, chunk);
+  }
+
+  /** Counts and hashes `chunk` without passing it on (a body read past the stream: `FileBody`). */
+  account(chunk: Buffer): void {
     this.bytes += chunk.length;
     this.hasher?.update(chunk);
     this.onBytes?.(chunk.length);
-    callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {

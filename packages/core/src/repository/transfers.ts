@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -6,6 +6,7 @@ import mime from 'mime-types';
 import type { ByteRange, ChecksumAlgorithm, DriverReadResult, StorageDriver } from '../driver.js';
 import { sliceServed } from '../engines/ranged-read.js';
 import { ArtifactsError, toArtifactsError } from '../errors.js';
+import { FileBody } from '../internal/file-body.js';
 import type { Limiter } from '../internal/pool.js';
 import { Meter } from '../internal/streams.js';
 import type { ReadOptions, TransferOptions, WriteOptions } from '../repository.js';
@@ -57,13 +58,9 @@ export async function upload(
       });
       return;
     }
-    // Without `end`, every read allocates a whole highWaterMark buffer (1 MiB per read of a 4 KiB
-    // file): with many small files that is most of the CPU time and RSS.
-    const source = createReadStream(localPath, {
-      highWaterMark: 1024 * 1024,
-      ...(size > 0 ? { end: size - 1 } : {}),
-    });
-    await put(ctx, source, key, size, progress, options);
+    // A stream of 1 MiB chunks for drivers that read one; the chunked-upload engine reads the file
+    // straight into its part buffers instead (no chunks for the GC, no copy).
+    await put(ctx, new FileBody(localPath, size), key, size, progress, options);
   };
   await (limited ? ctx.limiter.run(run) : run());
 }
@@ -109,23 +106,35 @@ export async function put(
     // (`sent`), so the bytes are hashed once.
     const driverHashes = algorithm !== undefined && ctx.driver.capabilities.hashesWrites === true;
     const meter = new Meter(driverHashes ? undefined : algorithm, (n) => progress.bytes(n, key));
-    // Errors of the source (a vanished local file, a failed network body) must reach the driver's
-    // consumer as a stream error, so that it discards what it wrote.
-    source.once('error', (error) => meter.destroy(error));
-    // `pipe` re-emits a destination's error when no other listener is left; the driver's consumer
-    // may already have detached by then, which would make the error uncaught and crash the process
-    // (a server upload cut by its client). The driver still sees the error through its own listener.
-    meter.on('error', () => undefined);
+    const file = source instanceof FileBody ? source : undefined;
+    let body: Readable = meter;
+    if (file) {
+      // A local file counts and hashes its bytes itself, whether streamed or read into part buffers.
+      file.observe = (data) => meter.account(data);
+      // Its failure reaches the driver through its own read (a rejected `readInto`, a stream error);
+      // one nobody listens to any more (a driver that already failed) must not crash the process.
+      file.on('error', () => undefined);
+      body = file;
+    } else {
+      // Errors of the source (a vanished local file, a failed network body) must reach the driver's
+      // consumer as a stream error, so that it discards what it wrote.
+      source.once('error', (error) => meter.destroy(error));
+      // `pipe` re-emits a destination's error when no other listener is left; the driver's consumer
+      // may already have detached by then, which would make the error uncaught and crash the process
+      // (a server upload cut by its client). The driver still sees the error through its own listener.
+      meter.on('error', () => undefined);
+      source.pipe(meter);
+    }
     const destroySource = () => source.destroy(call.signal.reason as Error);
     call.signal.addEventListener('abort', destroySource, { once: true });
-    source.pipe(meter);
     try {
-      const result = await ctx.driver.write(key, meter, {
+      const result = await ctx.driver.write(key, body, {
         ...call,
         contentType: options.contentType ?? guessContentType(key),
         ...(size === undefined ? {} : { size }),
       });
-      if (!meter.writableFinished && !call.signal.aborted) {
+      // Every byte handed to the driver (a file: read out, as stream chunks or into its buffers).
+      if (!(file ? file.ended : meter.writableFinished) && !call.signal.aborted) {
         throw new ArtifactsError('internal', `${what}: the backend returned before consuming the whole body`);
       }
       let sent = meter.algorithm ? { algorithm: meter.algorithm, value: meter.digest() } : undefined;

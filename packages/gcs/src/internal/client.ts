@@ -1,16 +1,27 @@
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { ArtifactsError, type Checksum } from '@artifacts/core';
-import { Storage, type StorageOptions } from '@google-cloud/storage';
-import { GoogleAuth, PassThroughClient } from 'google-auth-library';
+import { ArtifactsError, type Checksum, HttpPool } from '@artifacts/core';
+import type { Storage, StorageOptions } from '@google-cloud/storage';
 import type { GcsCredentials } from '../options.js';
+import { LeanGcs } from './lean.js';
 import type { GcsConfig } from './settings.js';
 
 export interface GcsClient {
-  storage: Storage;
+  /**
+   * The client library (`@google-cloud/storage`), loaded and built on first use: resumable uploads,
+   * copies, signing, and every call when `libraryRetries` asks for its retries. Built at open when
+   * there are credentials (its auth client gives the token of every request).
+   */
+  storage(): Promise<Storage>;
+  /** Our own requests for the hot operations; undefined when `libraryRetries` routes all through the library. */
+  lean: LeanGcs | undefined;
   /** True when requests carry no credentials (then nothing can be signed). */
   anonymous: boolean;
   secrets: string[];
+  /** The library's client when it was built at open (with credentials: it signs URLs). */
+  loaded: Storage | undefined;
+  /** Closes the keep-alive sockets of our own requests. */
+  close(): void;
 }
 
 const SCOPES = [
@@ -18,15 +29,34 @@ const SCOPES = [
   'https://www.googleapis.com/auth/cloud-platform',
 ];
 
+/** Google's endpoint of the JSON and XML APIs. */
+export const GOOGLE_ENDPOINT = 'https://storage.googleapis.com';
+
+type Library = typeof import('@google-cloud/storage') & {
+  auth: typeof import('google-auth-library');
+};
+let library: Promise<Library> | undefined;
+
+/**
+ * The client library and its auth library, imported on first use: loading them costs about as much
+ * CPU as a few hundred small requests, and no request of the hot path needs them without credentials.
+ */
+export function loadLibrary(): Promise<Library> {
+  library ??= Promise.all([import('@google-cloud/storage'), import('google-auth-library')]).then(
+    ([storage, auth]) => ({ ...storage, auth }),
+  );
+  return library;
+}
+
 /**
  * A GoogleAuth for an explicit key object or key file. Set after construction because the
  * constructor options `credentials`/`keyFilename` now print a deprecation notice on every use, while
  * the recommended replacement (a bare AuthClient) loses the service account's e-mail, which V4
  * signing needs, and would make the library probe the metadata server for it.
  */
-function explicitAuth(config: GcsConfig): Pick<StorageOptions, 'authClient' | 'keyFilename'> {
+function explicitAuth(lib: Library, config: GcsConfig): Pick<StorageOptions, 'authClient' | 'keyFilename'> {
   if (!config.credentials && !config.keyFilename) return {};
-  const auth = new GoogleAuth({
+  const auth = new lib.auth.GoogleAuth({
     scopes: SCOPES,
     ...(config.projectId ? { projectId: config.projectId } : {}),
   });
@@ -39,13 +69,14 @@ function explicitAuth(config: GcsConfig): Pick<StorageOptions, 'authClient' | 'k
 }
 
 /** Options for `new Storage(…)`: endpoint, credentials, timeout, retries. */
-export function storageOptions(config: GcsConfig, anonymous: boolean): StorageOptions {
+export async function storageOptions(config: GcsConfig, anonymous: boolean): Promise<StorageOptions> {
+  const lib = await loadLibrary();
   return {
     ...(config.endpoint ? { apiEndpoint: config.endpoint, useAuthWithCustomEndpoint: !anonymous } : {}),
     ...(config.projectId ? { projectId: config.projectId } : {}),
     // An AuthClient that adds no credentials: anonymous requests, for the JSON API, resumable uploads
     // and the XML API alike.
-    ...(anonymous ? { authClient: new PassThroughClient() } : explicitAuth(config)),
+    ...(anonymous ? { authClient: new lib.auth.PassThroughClient() } : explicitAuth(lib, config)),
     // Core's timeout, resolved once: the library's bound on each request (a rewrite call of a copy).
     ...(config.timeoutMs === undefined ? {} : { timeout: config.timeoutMs }),
     // Core's retry layer is the one place that retries (backoff, Retry-After, a budget, a silent store
@@ -58,16 +89,16 @@ export function storageOptions(config: GcsConfig, anonymous: boolean): StorageOp
 }
 
 /**
- * Builds the client. The Node client reads STORAGE_EMULATOR_HOST itself and then uses it, unchanged,
- * as the JSON API's base URL — without `/storage/v1` (nodejs-storage issue 2069) — so the base URL
- * is set here from the endpoint this package resolved.
+ * Builds the library's client. The Node client reads STORAGE_EMULATOR_HOST itself and then uses it,
+ * unchanged, as the JSON API's base URL — without `/storage/v1` (nodejs-storage issue 2069) — so the
+ * base URL is set here from the endpoint this package resolved.
  */
-export function buildStorage(config: GcsConfig, anonymous: boolean): Storage {
-  const storage = new Storage(storageOptions(config, anonymous));
+export async function buildStorage(config: GcsConfig, anonymous: boolean): Promise<Storage> {
+  const lib = await loadLibrary();
+  const storage = new lib.Storage(await storageOptions(config, anonymous));
   storage.baseUrl = `${config.endpoint ?? storage.apiEndpoint}/storage/v1`;
   return storage;
 }
-
 /** Reads a JSON key file into `credentials`, so that its private key is known (and scrubbed). */
 async function loadKeyFile(config: GcsConfig): Promise<GcsConfig> {
   if (config.credentials || !config.keyFilename || !/\.json$/i.test(config.keyFilename)) return config;
@@ -97,21 +128,47 @@ function isNoCredentials(error: unknown): boolean {
   );
 }
 
-/** The client for `config`, falling back to anonymous access when ADC finds nothing ('fallback'). */
-export async function createGcsClient(input: GcsConfig): Promise<GcsClient> {
+/**
+ * The client for `config`, falling back to anonymous access when ADC finds nothing ('fallback').
+ * `connections`: keep-alive sockets of our own requests (files × ranges in flight).
+ */
+export async function createGcsClient(input: GcsConfig, connections = 64): Promise<GcsClient> {
   const config = await loadKeyFile(input);
   const secrets = config.credentials?.private_key ? [String(config.credentials.private_key)] : [];
   const explicit = config.credentials !== undefined || config.keyFilename !== undefined;
-  if (config.anonymous === true) return { storage: buildStorage(config, true), anonymous: true, secrets };
-  const storage = buildStorage(config, false);
+  const make = (anonymous: boolean, loaded: Storage | undefined): GcsClient => {
+    let built: Promise<Storage> | undefined = loaded ? Promise.resolve(loaded) : undefined;
+    const pool = new HttpPool({ connections });
+    const lean =
+      config.libraryRetries > 0
+        ? undefined
+        : new LeanGcs(pool, {
+            endpoint: config.endpoint ?? GOOGLE_ENDPOINT,
+            ...(config.timeoutMs === undefined ? {} : { stallMs: config.timeoutMs }),
+            // The library's auth client caches the token and refreshes it before it expires.
+            ...(anonymous || !loaded ? {} : { auth: () => authHeaders(loaded) }),
+          });
+    return {
+      storage: () => {
+        built ??= buildStorage(config, anonymous);
+        return built;
+      },
+      lean,
+      anonymous,
+      secrets,
+      loaded,
+      close: () => pool.destroy(),
+    };
+  };
+  if (config.anonymous === true) return make(true, undefined);
+  const storage = await buildStorage(config, false);
   // Without explicit credentials, ask ADC now: none found is anonymous access ('fallback') or an error.
   if (!explicit) {
     try {
       await storage.authClient.getClient();
     } catch (error) {
       if (!isNoCredentials(error)) throw error;
-      if (config.anonymous === 'fallback')
-        return { storage: buildStorage(config, true), anonymous: true, secrets };
+      if (config.anonymous === 'fallback') return make(true, undefined);
       throw new ArtifactsError(
         'unauthenticated',
         'no Google credentials found (Application Default Credentials) and anonymous access is off: set GOOGLE_APPLICATION_CREDENTIALS or pass keyFilename or credentials',
@@ -119,7 +176,17 @@ export async function createGcsClient(input: GcsConfig): Promise<GcsClient> {
       );
     }
   }
-  return { storage, anonymous: false, secrets };
+  return make(false, storage);
+}
+
+/** The headers that authenticate a request (`authorization`, a quota project), as a plain record. */
+async function authHeaders(storage: Storage): Promise<Record<string, string>> {
+  const headers = await storage.authClient.getRequestHeaders();
+  const out: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    out[name] = value;
+  });
+  return out;
 }
 
 type HeaderBag = Record<string, string | string[] | undefined> | { get(name: string): string | null };
@@ -163,26 +230,41 @@ export function statusOf(error: unknown): number | undefined {
 }
 
 /**
- * Opens a ranged GET of an object's media through the auth client (credentials) and resolves once
- * the response headers are in; core's ranged-read engine bounds the wait and each stall of the body.
- * The client library's own read stream is not used: on Node 24 every read through it warns of
- * leaked listeners, and it hides the headers this needs (Content-Range, x-goog-hash,
- * x-goog-generation).
+ * Opens a ranged GET of an object's media and resolves once the response headers are in; core's
+ * ranged-read engine bounds the wait and each stall of the body. Our own request when there is one,
+ * else through the library's auth client (gaxios, with its retries). The library's own read stream
+ * is not used: on Node 24 every read through it warns of leaked listeners, and it hides the headers
+ * this needs (Content-Range, x-goog-hash, x-goog-generation).
  */
 export async function openRange(
-  storage: Storage,
+  client: GcsClient,
   config: GcsConfig,
   name: string,
   range: { start: number; end?: number | undefined; signal?: AbortSignal; generation?: string | undefined },
 ): Promise<{ stream: Readable; headers: HeaderBag | undefined }> {
   const { start, end, signal, generation } = range;
+  const headers: Record<string, string> =
+    start === 0 && end === undefined ? {} : { range: `bytes=${start}-${end ?? ''}` };
+  if (client.lean) {
+    const answer = await client.lean.send({
+      method: 'GET',
+      path: LeanGcs.objectPath(config.bucket, name),
+      query: { alt: 'media', generation },
+      headers,
+      signal,
+      // The engine bounds the wait and each stall; a part it has not read yet may rest longer.
+      stallMs: 0,
+    });
+    return { stream: answer.body, headers: answer.headers };
+  }
+  const storage = await client.storage();
   const query = new URLSearchParams({ alt: 'media', ...(generation ? { generation } : {}) });
   const url = `${storage.baseUrl}/b/${encodeURIComponent(config.bucket)}/o/${encodeURIComponent(name)}?${query}`;
   const response = await storage.authClient.request<Readable>({
     url,
     method: 'GET',
     responseType: 'stream',
-    headers: start === 0 && end === undefined ? {} : { Range: `bytes=${start}-${end ?? ''}` },
+    headers,
     ...(signal ? { signal } : {}),
     retryConfig: { retry: config.libraryRetries, httpMethodsToRetry: ['GET'] },
   });

@@ -10,6 +10,7 @@ import {
   type DriverWriteOptions,
   type DriverWriteResult,
   deleteTree,
+  discardBody,
   forEachLimited,
   type MultipartCapability,
   mappedCalls,
@@ -26,11 +27,13 @@ import {
   rangedReader,
   type StorageDriver,
 } from '@artifacts/core';
-import type { Bucket, File, FileMetadata, Storage } from '@google-cloud/storage';
-import { checksumOf, header, openRange, parseGoogHash, statusOf } from './client.js';
+import type { Bucket, File, FileMetadata } from '@google-cloud/storage';
+import { checksumOf, type GcsClient, header, openRange, parseGoogHash, statusOf } from './client.js';
 import { mapGcsError, type Subject } from './errors.js';
+import { LeanGcs } from './lean.js';
 import type { GcsConfig } from './settings.js';
 import { gcsMultipart, gcsPresign } from './signing.js';
+import { type ObjectMeta, resumableUpload, simpleUpload } from './upload.js';
 
 export class GcsDriver implements StorageDriver {
   readonly capabilities: DriverCapabilities;
@@ -38,35 +41,33 @@ export class GcsDriver implements StorageDriver {
   readonly multipart?: MultipartCapability;
   readonly presign?: PresignCapability;
   readonly #config: GcsConfig;
-  readonly #storage: Storage;
-  readonly #bucket: Bucket;
+  readonly #client: GcsClient;
+  /** Our own requests for the hot operations (undefined: everything through the library). */
+  readonly #lean: LeanGcs | undefined;
+  #bucket: Promise<Bucket> | undefined;
   readonly #names: ObjectNames;
   readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
   readonly #tree: ObjectTree;
 
   constructor(
     config: GcsConfig,
-    storage: Storage,
-    options: {
-      anonymous: boolean;
-      secrets: readonly string[];
-      context?: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
-    },
+    client: GcsClient,
+    options: { context?: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> } = {},
   ) {
     this.#config = config;
     this.#context = options.context ?? {};
-    this.#storage = storage;
-    this.#bucket = storage.bucket(config.bucket);
+    this.#client = client;
+    this.#lean = client.lean;
     this.#names = new ObjectNames(config.root);
     this.#tree = new ObjectTree(this.#names, (request) => this.#listPage(request));
-    this.secrets = options.secrets;
+    this.secrets = client.secrets;
     // Signing needs an identity: a service-account key, or credentials allowed to call signBlob.
-    const canSign = !options.anonymous;
-    this.capabilities = objectStoreCapabilities(['crc32c'], canSign);
-    if (canSign) {
+    const storage = client.anonymous ? undefined : client.loaded;
+    this.capabilities = objectStoreCapabilities(['crc32c'], storage !== undefined);
+    if (storage) {
       const target = {
         storage,
-        bucket: this.#bucket,
+        bucket: storage.bucket(config.bucket),
         bucketName: config.bucket,
         xmlBase: config.endpoint ?? 'https://storage.googleapis.com',
         timeoutMs: config.timeoutMs,
@@ -86,32 +87,73 @@ export class GcsDriver implements StorageDriver {
     };
   }
 
+  /** The library's handle of the bucket (the library loaded on first use). */
+  #libraryBucket(): Promise<Bucket> {
+    this.#bucket ??= this.#client.storage().then((storage) => storage.bucket(this.#config.bucket));
+    return this.#bucket;
+  }
+
+  /** The JSON API path of an object of this bucket. */
+  #objectPath(key: string): string {
+    return LeanGcs.objectPath(this.#config.bucket, this.#names.name(key));
+  }
+
+  /** Whether the bucket exists (true when that cannot be told). */
+  async #bucketExists(): Promise<boolean> {
+    try {
+      if (this.#lean) {
+        const path = `/storage/v1/b/${encodeURIComponent(this.#config.bucket)}`;
+        await discardBody((await this.#lean.send({ method: 'GET', path })).body);
+        return true;
+      }
+      const [found] = await (await this.#libraryBucket()).exists();
+      return found;
+    } catch (error) {
+      return statusOf(error) !== 404;
+    }
+  }
+
   /** A 404 on an object call may mean the bucket is missing: say which. */
   readonly #run = mappedCalls(async (error, what, key) => {
-    if (statusOf(error) === 404 && key !== undefined) {
-      const exists = await this.#bucket.exists().then(
-        ([found]: [boolean]) => found,
-        () => true,
-      );
-      if (!exists) return mapGcsError(error, this.#subject(what), this.secrets);
+    if (statusOf(error) === 404 && key !== undefined && !(await this.#bucketExists())) {
+      return mapGcsError(error, this.#subject(what), this.secrets);
     }
     return mapGcsError(error, this.#subject(what, key), this.secrets);
   });
 
   /**
    * Small bodies of known size: one simple upload request. Anything else: a resumable session, whose
-   * object appears only when the last chunk is acknowledged. Core's timeout layer bounds each stall;
-   * its signal ends the pipeline (and the request) when it fires.
+   * object appears only when the last byte is acknowledged — streamed in one request of ours, or
+   * through the library in chunks of `uploadChunkSize` when that is set. Core's timeout layer bounds
+   * each stall; its signal ends the request when it fires.
    */
   async write(
     key: string,
     body: Readable,
     options: DriverWriteOptions,
   ): Promise<DriverWriteResult | undefined> {
-    const file = this.#bucket.file(this.#names.name(key));
     const resumable = options.size === undefined || options.size > this.#config.resumableThreshold;
     const contentType = options.contentType ?? 'application/octet-stream';
+    const lean = this.#lean;
+    if (lean && !(resumable && this.#config.uploadChunkSize)) {
+      const target = {
+        bucket: this.#config.bucket,
+        name: this.#names.name(key),
+        contentType,
+        size: options.size,
+        signal: options.signal,
+      };
+      return this.#run('upload', key, async () => {
+        const meta =
+          resumable || options.size === undefined
+            ? await resumableUpload(lean, target, body)
+            : await simpleUpload(lean, { ...target, size: options.size }, body);
+        const checksum = checksumOf(meta);
+        return checksum ? { checksum } : undefined;
+      });
+    }
     return this.#run('upload', key, async () => {
+      const file = (await this.#libraryBucket()).file(this.#names.name(key));
       const sink = file.createWriteStream({
         resumable,
         ...(resumable && this.#config.uploadChunkSize ? { chunkSize: this.#config.uploadChunkSize } : {}),
@@ -169,11 +211,12 @@ export class GcsDriver implements StorageDriver {
       readRange: (request) =>
         this.#run('download', key, async () => {
           const range = { ...request, generation: request.pin };
-          const { stream, headers } = await openRange(this.#storage, this.#config, name, range).catch(
+          const client = this.#client;
+          const { stream, headers } = await openRange(client, this.#config, name, range).catch(
             (error: unknown) => {
               // A range of an empty object is unsatisfiable: read it whole instead.
               if (statusOf(error) !== 416 || request.start !== 0) throw error;
-              return openRange(this.#storage, this.#config, name, { ...range, end: undefined });
+              return openRange(client, this.#config, name, { ...range, end: undefined });
             },
           );
           const length = Number(header(headers, 'content-length') ?? Number.NaN);
@@ -197,11 +240,10 @@ export class GcsDriver implements StorageDriver {
 
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
     if (key === '') return { key, isDir: true };
-    void options;
     return this.#run('stat', key, async () => {
       try {
-        const [meta] = await this.#bucket.file(this.#names.name(key)).getMetadata();
-        const checksum = checksumOf(meta as { crc32c?: string; md5Hash?: string });
+        const meta = await this.#metadata(key, options.signal);
+        const checksum = checksumOf(meta);
         return {
           key,
           isDir: false,
@@ -213,10 +255,18 @@ export class GcsDriver implements StorageDriver {
           ...(checksum ? { checksum } : {}),
         };
       } catch (error) {
-        if ((error as { code?: unknown }).code !== 404) throw error;
+        if (statusOf(error) !== 404) throw error;
       }
-      return (await this.#tree.hasChildren(key, 'stat')) ? { key, isDir: true } : undefined;
+      return (await this.#tree.hasChildren(key, 'stat', options.signal)) ? { key, isDir: true } : undefined;
     });
+  }
+
+  /** An object's metadata (JSON API `objects.get`). */
+  async #metadata(key: string, signal: AbortSignal | undefined): Promise<ObjectMeta> {
+    if (this.#lean)
+      return this.#lean.json<ObjectMeta>({ method: 'GET', path: this.#objectPath(key), signal });
+    const [meta] = await (await this.#libraryBucket()).file(this.#names.name(key)).getMetadata();
+    return meta as ObjectMeta;
   }
 
   list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
@@ -224,12 +274,34 @@ export class GcsDriver implements StorageDriver {
   }
 
   /** One page of a listing (core's `ObjectTree`); a zero-length `dir/` the console creates is a folder. */
-  async #listPage({ what, prefix, recursive, token, limit }: ObjectListRequest) {
+  async #listPage({ what, prefix, recursive, token, limit, signal }: ObjectListRequest) {
     return this.#run(what, undefined, async () => {
-      const [files, next, response] = (await this.#bucket.getFiles({
+      const maxResults = limit ?? this.#config.listPageSize;
+      if (this.#lean) {
+        const page = await this.#lean.json<{
+          items?: Array<{ name: string; size?: string }>;
+          prefixes?: string[];
+          nextPageToken?: string;
+        }>({
+          method: 'GET',
+          path: `/storage/v1/b/${encodeURIComponent(this.#config.bucket)}/o`,
+          query: {
+            prefix: prefix || undefined,
+            delimiter: recursive ? undefined : '/',
+            maxResults: String(maxResults),
+            pageToken: token,
+          },
+          signal,
+        });
+        const objects = (page.items ?? []).map((item) => ({ name: item.name, size: Number(item.size ?? 0) }));
+        return { page: { objects, prefixes: page.prefixes ?? [] }, next: page.nextPageToken || undefined };
+      }
+      const [files, next, response] = (await (
+        await this.#libraryBucket()
+      ).getFiles({
         ...(prefix ? { prefix } : {}),
         ...(recursive ? {} : { delimiter: '/' }),
-        maxResults: limit ?? this.#config.listPageSize,
+        maxResults,
         autoPaginate: false,
         ...(token ? { pageToken: token } : {}),
       })) as unknown as [
@@ -248,10 +320,21 @@ export class GcsDriver implements StorageDriver {
   }
 
   /** One request per object (GCS has no batch delete in this client), `deleteConcurrency` at once. */
-  async deleteMany(keys: readonly string[], _options: OperationOptions): Promise<void> {
+  async deleteMany(keys: readonly string[], options: OperationOptions): Promise<void> {
+    const lean = this.#lean;
+    const bucket = lean ? undefined : await this.#libraryBucket();
     await this.#run('delete', keys[0], () =>
       forEachLimited(keys, this.#config.deleteConcurrency, async (key) => {
-        await this.#bucket.file(this.#names.name(key)).delete({ ignoreNotFound: true });
+        if (!lean) {
+          await bucket?.file(this.#names.name(key)).delete({ ignoreNotFound: true });
+          return;
+        }
+        try {
+          const path = this.#objectPath(key);
+          await discardBody((await lean.send({ method: 'DELETE', path, signal: options.signal })).body);
+        } catch (error) {
+          if (statusOf(error) !== 404) throw error;
+        }
       }),
     );
   }
@@ -270,10 +353,11 @@ export class GcsDriver implements StorageDriver {
   /** A rewrite: the SDK's `copy` repeats it with each rewrite token until the store says done. */
   async copy(source: CopySource, toKey: string, _options: OperationOptions): Promise<void> {
     const slash = source.address.indexOf('/');
-    const from = this.#storage.bucket(source.address.slice(0, slash)).file(source.address.slice(slash + 1));
     await this.#run('copy', toKey, async () => {
+      const storage = await this.#client.storage();
+      const from = storage.bucket(source.address.slice(0, slash)).file(source.address.slice(slash + 1));
       try {
-        await from.copy(this.#bucket.file(this.#names.name(toKey)));
+        await from.copy((await this.#libraryBucket()).file(this.#names.name(toKey)));
       } catch (error) {
         if (statusOf(error) === 404)
           throw ArtifactsError.notFound(`gs://${source.address}`, { cause: error });
@@ -283,6 +367,7 @@ export class GcsDriver implements StorageDriver {
   }
 
   async close(): Promise<void> {
-    // The SDK's HTTP agents hold no resources that need an explicit close.
+    // Our keep-alive sockets; the library's HTTP agents hold nothing that needs an explicit close.
+    this.#client.close();
   }
 }

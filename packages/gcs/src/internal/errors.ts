@@ -14,7 +14,10 @@ const HINTS = {
   addressHint: 'check STORAGE_EMULATOR_HOST or the apiEndpoint option',
 };
 
-/** Maps an error of @google-cloud/storage (ApiError), gaxios or google-auth-library to an ArtifactsError. */
+/**
+ * Maps an error of our own requests (lean.ts), @google-cloud/storage (ApiError), gaxios or
+ * google-auth-library to an ArtifactsError.
+ */
 export function mapGcsError(error: unknown, subject: Subject, secrets: readonly string[]): unknown {
   if (ArtifactsError.is(error) || isAbortError(error)) return error;
   if (typeof error !== 'object' || error === null) return error;
@@ -32,8 +35,10 @@ export function mapGcsError(error: unknown, subject: Subject, secrets: readonly 
     secrets,
     context,
   });
+  // Our own requests say whether the endpoint answered before (a refusal then is a restart).
+  const reached = (error as { reached?: unknown }).reached === true;
   const unreached =
-    status === undefined ? requestFailure(error, HINTS, { what: subject.what, context }) : undefined;
+    status === undefined ? requestFailure(error, HINTS, { what: subject.what, context, reached }) : undefined;
   if (unreached) return unreached;
   const bucket = `bucket ${JSON.stringify(subject.bucket)}`;
   if (/Could not load the default credentials/i.test(message)) {

@@ -121,7 +121,7 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     min: 0,
     max: 20,
     default: 0,
-    help: "retries by Google's client library itself, inside each of core's attempts; 0 = off, so that core's `maxRetries` (`ARTIFACTS_MAX_RETRIES`) is the one place that retries (a throttled stat with `maxRetries: 2`: 3 requests, not 12)",
+    help: "retries by Google's client library itself, inside each of core's attempts; 0 = off, so that core's `maxRetries` (`ARTIFACTS_MAX_RETRIES`) is the one place that retries (a throttled stat with `maxRetries: 2`: 3 requests, not 12); above 0, every call goes through the library",
   },
 });
 

@@ -1,8 +1,10 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import {
   type ArtifactRepository,
   ArtifactsError,
@@ -14,7 +16,7 @@ import {
 import { readAll, startHttpFaultProxy } from '@artifacts/testkit';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import '../../src/index.js';
-import { createGcsClient } from '../../src/internal/client.js';
+import { createGcsClient, type GcsClient } from '../../src/internal/client.js';
 import { GcsDriver } from '../../src/internal/driver.js';
 import { resetDeprecationWarning, resolveGcsConfig } from '../../src/internal/settings.js';
 import { env, uniqueRoot } from './helpers.js';
@@ -74,7 +76,7 @@ const crc = (data: Uint8Array) => {
 async function driverFor(uri: string, options: Record<string, unknown> = {}) {
   const config = resolveGcsConfig(parseArtifactUri(uri), options);
   const client = await createGcsClient(config);
-  return new GcsDriver(config, client.storage, client);
+  return new GcsDriver(config, client);
 }
 
 /** An HTTP server answering every request with `status` and a JSON API error (a failure fake-gcs-server cannot produce: it checks no credentials). */
@@ -104,6 +106,65 @@ describe('endpoint', () => {
     const repo = await open(uniqueRoot(), { endpoint: endpoint(), anonymous: true });
     await repo.write('a.txt', 'x');
     expect(await repo.exists('a.txt')).toBe(true);
+  });
+});
+
+describe('our own requests', () => {
+  it('put (simple and resumable), get, list, stat and delete never load the client library; a chunked upload does', async () => {
+    // A fresh process that records every module of Google's client libraries it resolves.
+    const script = new URL('./fixtures/lean-no-library.mjs', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', script, uniqueRoot('nolib'), endpoint()],
+      { cwd: new URL('../..', import.meta.url).pathname },
+    );
+    const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+    expect(out).toMatchObject({
+      text: 'lean body',
+      listed: ['dir/', 'small.txt'],
+      left: ['small.txt'],
+      size: 9,
+      bigSize: 9 * MiB,
+      before: [],
+    });
+    expect(out.after).toContain('@google-cloud/storage');
+  });
+
+  it("with credentials, each of our requests carries the auth client's token; anonymous, none", async () => {
+    const proxy = await startHttpFaultProxy(endpoint());
+    onTestFinished(() => proxy.close());
+    const key = JSON.parse(
+      readFileSync(new URL('../unit/fixtures/conformance-service-account.json', import.meta.url), 'utf8'),
+    );
+    const exercise = async (options: Record<string, unknown>, stub?: (client: GcsClient) => void) => {
+      const config = resolveGcsConfig(parseArtifactUri(uniqueRoot('auth')), {
+        endpoint: proxy.url,
+        ...options,
+      });
+      const client = await createGcsClient(config);
+      stub?.(client);
+      const driver = new GcsDriver(config, client);
+      proxy.requests.length = 0;
+      await driver.write('a.txt', Readable.from([Buffer.from('abc')]), { size: 3 });
+      expect((await readAll((await driver.read('a.txt', {})).stream)).toString()).toBe('abc');
+      expect(await driver.stat('a.txt', {})).toMatchObject({ size: 3 });
+      await driver.delete('', {});
+      await driver.close();
+      expect(proxy.requests.length).toBeGreaterThanOrEqual(4);
+      return proxy.requests.map((request) => request.headers.authorization);
+    };
+    // The token service is Google's (unreachable offline): the auth client's answer is stubbed, so
+    // what is proven is that every request of ours asks that client and sends what it gives.
+    const signed = await exercise(
+      { credentials: { client_email: key.client_email, private_key: key.private_key } },
+      (client) => {
+        vi.spyOn(client.loaded!.authClient, 'getRequestHeaders').mockResolvedValue(
+          new Headers({ authorization: 'Bearer lean-token' }),
+        );
+      },
+    );
+    expect(new Set(signed)).toEqual(new Set(['Bearer lean-token']));
+    expect(new Set(await exercise({ anonymous: true }))).toEqual(new Set([undefined]));
   });
 });
 
@@ -309,7 +370,7 @@ describe('listing and deleting', () => {
     for (const name of ['run/a.txt', 'run/sub/b.txt', 'run2/keep.txt']) await repo.write(name, name);
     const { bucket, path } = parseArtifactUri(uri);
     const config = resolveGcsConfig(parseArtifactUri(uri), {});
-    const raw = (await createGcsClient(config)).storage.bucket(bucket!);
+    const raw = (await (await createGcsClient(config)).storage()).bucket(bucket!);
     for (const name of ['run/', 'run/sub/', 'run/empty/', 'run2/'])
       await raw.file(`${path}/${name}`).save('');
     const paths = (list: { path: string; isDir: boolean }[]) =>

@@ -111,9 +111,9 @@ describe('declaration', () => {
 });
 
 describe('timeouts', () => {
-  it("the client's request timeout is the repository's, which core resolved once; no option of its own", () => {
-    expect(storageOptions(resolveGcsConfig(location, {}, 5_000), true).timeout).toBe(5_000);
-    expect(storageOptions(resolveGcsConfig(location, {}, undefined), true).timeout).toBeUndefined();
+  it("the client's request timeout is the repository's, which core resolved once; no option of its own", async () => {
+    expect((await storageOptions(resolveGcsConfig(location, {}, 5_000), true)).timeout).toBe(5_000);
+    expect((await storageOptions(resolveGcsConfig(location, {}, undefined), true)).timeout).toBeUndefined();
     expect(() => resolveGcsConfig(location, { requestTimeoutMs: 5 } as never)).toThrow(/unknown option/);
   });
 
@@ -184,15 +184,15 @@ describe('endpoint and anonymous access', () => {
     );
   });
 
-  it('sets the JSON API base URL from the endpoint even when STORAGE_EMULATOR_HOST would break it (nodejs-storage #2069)', () => {
+  it('sets the JSON API base URL from the endpoint even when STORAGE_EMULATOR_HOST would break it (nodejs-storage #2069)', async () => {
     process.env.STORAGE_EMULATOR_HOST = 'http://127.0.0.1:9999';
-    const storage = buildStorage(resolveGcsConfig(location, {}), true);
+    const storage = await buildStorage(resolveGcsConfig(location, {}), true);
     expect(storage.baseUrl).toBe('http://127.0.0.1:9999/storage/v1');
     expect(storage.apiEndpoint).toBe('http://127.0.0.1:9999');
-    const other = buildStorage(resolveGcsConfig(location, { endpoint: 'http://127.0.0.1:7777' }), true);
+    const other = await buildStorage(resolveGcsConfig(location, { endpoint: 'http://127.0.0.1:7777' }), true);
     expect(other.baseUrl).toBe('http://127.0.0.1:7777/storage/v1');
     delete process.env.STORAGE_EMULATOR_HOST;
-    expect(buildStorage(resolveGcsConfig(location, {}), false).baseUrl).toBe(
+    expect((await buildStorage(resolveGcsConfig(location, {}), false)).baseUrl).toBe(
       'https://storage.googleapis.com/storage/v1',
     );
   });
@@ -200,7 +200,7 @@ describe('endpoint and anonymous access', () => {
   it('anonymous access uses a pass-through auth client (no credentials sent, nothing signed)', async () => {
     const client = await createGcsClient(resolveGcsConfig(location, { anonymous: true }));
     expect(client.anonymous).toBe(true);
-    expect(await client.storage.authClient.getClient()).toBeInstanceOf(PassThroughClient);
+    expect(await (await client.storage()).authClient.getClient()).toBeInstanceOf(PassThroughClient);
   });
 
   describe('without any Application Default Credentials', () => {
@@ -230,7 +230,7 @@ describe('endpoint and anonymous access', () => {
       const client = await createGcsClient(resolveGcsConfig(location, { credentials }));
       expect(client.anonymous).toBe(false);
       expect(client.secrets).toEqual(['PRIVATE-KEY-MATERIAL']);
-      expect(client.storage.authClient.jsonContent).toMatchObject({
+      expect(client.loaded?.authClient.jsonContent).toMatchObject({
         client_email: 'a@b.iam.gserviceaccount.com',
       });
     });

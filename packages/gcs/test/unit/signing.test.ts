@@ -35,7 +35,7 @@ async function driverFor(bucket: string, root = '') {
     credentials: { client_email: serviceAccount.client_email, private_key: serviceAccount.private_key },
   });
   const client = await createGcsClient(config);
-  return { driver: new GcsDriver(config, client.storage, client), storage: client.storage };
+  return { driver: new GcsDriver(config, client), storage: client.loaded! };
 }
 
 describe("V4 signing against Google's published test vectors (offline)", () => {
@@ -119,7 +119,7 @@ describe('signed URL form', () => {
   it('anonymous drivers offer neither presigned URLs nor multipart uploads', async () => {
     const config = resolveGcsConfig(parseArtifactUri('gs://my-bucket'), { anonymous: true });
     const client = await createGcsClient(config);
-    const driver = new GcsDriver(config, client.storage, client);
+    const driver = new GcsDriver(config, client);
     expect(driver.capabilities).toMatchObject({ presign: false, multipartUpload: false });
     expect(driver.presign).toBeUndefined();
   });

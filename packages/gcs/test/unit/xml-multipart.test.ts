@@ -59,10 +59,10 @@ async function signingDriver(uri = 'gs://my-bucket/exp/1') {
   });
   const client = await createGcsClient(config);
   const plain = new PassThroughClient();
-  vi.spyOn(client.storage.authClient, 'request').mockImplementation(
+  vi.spyOn(client.loaded!.authClient, 'request').mockImplementation(
     (options) => plain.request(options) as never,
   );
-  return new GcsDriver(config, client.storage, client);
+  return new GcsDriver(config, client);
 }
 
 describe('XML-API multipart upload (request shapes)', () => {

@@ -21,7 +21,7 @@ import {
 } from '@artifacts/core';
 import type { ResolvedHttpOptions } from './settings.js';
 
-export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
 
 /** A response below 400: its body is the caller's to read (or `discard`). */
 export type Response = HttpAnswer;
@@ -39,6 +39,9 @@ export interface SendOptions {
   /** What is being done, for error messages ("uploading artifact 'a/b'"). */
   what: string;
 }
+
+/** The `Server` header of @artifacts/server's answers. */
+const OUR_SERVER = 'artifacts-server';
 
 /** What only this client can say about a connect that reached no server. */
 const TARGET_HINTS = {
@@ -59,6 +62,7 @@ export class HttpClient {
   readonly #timeoutMs: number;
   /** Core's keep-alive pool: one request per call, over `connections` sockets per protocol. */
   readonly #pool: HttpPool;
+  #ours = false;
 
   constructor(options: ResolvedHttpOptions, connections: number) {
     this.#timeoutMs = options.requestTimeoutMs;
@@ -105,6 +109,7 @@ export class HttpClient {
           `${options.what} failed: ${redactUri(stripQuery(url))}: nothing received for ${seconds} s; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)`,
         sent,
       });
+      if (!this.#ours && headerString(response.headers.server)?.startsWith(OUR_SERVER)) this.#ours = true;
       if (response.statusCode < 400) return response;
       error = await this.#statusError(response, url, options.what);
     } catch (caught) {
@@ -117,6 +122,14 @@ export class HttpClient {
       `${error.message}; not retried: part of the streamed body was already sent and cannot be read again`,
       { cause: error, context: error.context },
     );
+  }
+
+  /**
+   * The server has answered as @artifacts/server (its `Server` header), whose HEAD is a cheap stat;
+   * MLflow's server answers HEAD by fetching the whole file from its store.
+   */
+  get answeredByOurServer(): boolean {
+    return this.#ours;
   }
 
   /** Sends a request and parses its JSON answer (`{}` for an empty one). */

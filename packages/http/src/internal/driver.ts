@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
@@ -28,10 +29,14 @@ interface ListedFile {
   file_size?: unknown;
 }
 
-/** Bytes per ranged GET of a large download. */
+/** Bytes per ranged GET of a large download from a server elsewhere. */
 const DOWNLOAD_PART_SIZE = 8 * 1024 * 1024;
-/** Ranged GETs of one download in flight (memory: at most this many parts). */
-const DOWNLOAD_CONCURRENCY = 4;
+/**
+ * The part of a download from a server on this machine: the whole file, one GET. Parallel ranges buy
+ * nothing over loopback (no latency to hide, no per-connection window) and cost CPU on both sides.
+ * A size, not "unbounded", so that offsets stay safe integers; a range reaching it is sent open-ended.
+ */
+const WHOLE_FILE = 2 ** 48;
 /** Parallel listings while walking a tree (each is one request to the server). */
 const LIST_CONCURRENCY = 8;
 /** A listing equal to its parent's this many levels in a row is a loop, not a tree. */
@@ -141,14 +146,22 @@ export class HttpDriver implements StorageDriver {
   readonly #reads = rangedReader({
     source: (key) => this.#rangeSource(key),
     plan: (key) => ({
-      partSize: DOWNLOAD_PART_SIZE,
-      concurrency: DOWNLOAD_CONCURRENCY,
+      partSize: this.#partSize,
+      concurrency: this.#options.downloadConcurrency,
       context: this.#context,
       what: `reading artifact ${JSON.stringify(key)}`,
     }),
   });
   readonly read = this.#reads.read;
   readonly readToFile = this.#reads.readToFile;
+
+  /** `downloadPartSize`, else 8 MiB, or the whole file when the server is on this machine. */
+  get #partSize(): number {
+    return (
+      this.#options.downloadPartSize ??
+      (isLoopback(new URL(this.#endpoint.apiBase).hostname) ? WHOLE_FILE : DOWNLOAD_PART_SIZE)
+    );
+  }
 
   /**
    * One GET for the engine, always for the range it asks: the first request of a read is the first
@@ -169,7 +182,8 @@ export class HttpDriver implements StorageDriver {
       readRange: async (request) => {
         let response: Awaited<ReturnType<typeof get>>;
         try {
-          response = await get({ range: `bytes=${request.start}-${request.end}` }, request.signal);
+          const last = request.end >= WHOLE_FILE - 1 ? '' : String(request.end);
+          response = await get({ range: `bytes=${request.start}-${last}` }, request.signal);
         } catch (error) {
           const unsatisfiable = ArtifactsError.is(error) && error.context.status === 416;
           if (!(unsatisfiable && request.start === 0 && request.pin === undefined)) throw error;
@@ -187,6 +201,7 @@ export class HttpDriver implements StorageDriver {
           served,
           totalSize: range ? Number(range[3]) : length,
           pin: headerString(response.headers.etag),
+          lastModified: headerDate(response.headers['last-modified']),
           contentType: headerString(response.headers['content-type']),
         };
       },
@@ -195,13 +210,54 @@ export class HttpDriver implements StorageDriver {
 
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
     if (key === '') return { key: '', isDir: true };
-    // The API has no metadata call: the parent's listing says what the key is.
+    // @artifacts/server answers HEAD from a stat of its store: the size and the validators a read of
+    // this version names (ETag, Last-Modified), so a read can be pinned to what stat saw. MLflow's
+    // server answers HEAD by fetching the whole file from its store: it is only asked for listings.
+    if (this.#client.answeredByOurServer) {
+      const head = await this.#head(key, options);
+      if (head) return head;
+    }
+    // A directory or nothing (404 to HEAD), or another server: the parent's listing says what it is.
     const parent = parentKey(key);
     const name = baseName(key);
     for (const entry of await this.#listOnce(parent, options)) {
-      if (baseName(entry.key) === name) return entry;
+      if (baseName(entry.key) !== name) continue;
+      // The listing was this client's first answer from our server: its HEAD adds the validators.
+      if (!entry.isDir && this.#client.answeredByOurServer) return (await this.#head(key, options)) ?? entry;
+      return entry;
     }
     return undefined;
+  }
+
+  /**
+   * The file `key` as @artifacts/server's HEAD describes it; undefined when it answered with an
+   * error (a directory or a missing key is 404), which the listing then decides. A connection
+   * failure is thrown.
+   */
+  async #head(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
+    let response: Awaited<ReturnType<HttpClient['send']>>;
+    try {
+      response = await this.#client.send('HEAD', artifactUrl(this.#endpoint.apiBase, this.#full(key)), {
+        what: `reading artifact ${JSON.stringify(key)}`,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      if (ArtifactsError.is(error) && error.context.status !== undefined) return undefined;
+      throw error;
+    }
+    await discard(response);
+    const size = headerNumber(response.headers['content-length']);
+    const etag = headerString(response.headers.etag);
+    const lastModified = headerDate(response.headers['last-modified']);
+    const contentType = headerString(response.headers['content-type']);
+    return {
+      key,
+      isDir: false,
+      ...(size === undefined ? {} : { size }),
+      ...(etag === undefined ? {} : { etag }),
+      ...(lastModified === undefined ? {} : { lastModified }),
+      ...(contentType === undefined ? {} : { contentType }),
+    };
   }
 
   async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
@@ -322,6 +378,22 @@ export class HttpDriver implements StorageDriver {
   close(): Promise<void> {
     return this.#client.close();
   }
+}
+
+/** A server on this machine: a loopback address or `localhost`. */
+function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost') || host === '::1') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  // An IPv4-mapped loopback address, as the URL parser writes it (`[::ffff:7f00:1]`).
+  return /^::ffff:(127\.|7f[0-9a-f]{2}:)/.test(host);
+}
+
+function headerDate(value: string | string[] | undefined): Date | undefined {
+  const raw = headerString(value);
+  if (raw === undefined) return undefined;
+  const date = new Date(raw);
+  return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
 function headerNumber(value: string | string[] | undefined): number | undefined {

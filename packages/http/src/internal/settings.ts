@@ -104,6 +104,21 @@ export const httpSettings = defineSettings('@artifacts/http', {
     defaultText: "the repository's `maxConcurrency` (at least 4)",
     help: 'parallel connections to the server',
   },
+  downloadPartSize: {
+    type: 'integer',
+    env: 'ARTIFACTS_HTTP_DOWNLOAD_PART_SIZE',
+    min: 1,
+    defaultText: '8 MiB; one part for the whole file when the server is on this machine',
+    help: 'bytes per ranged GET of a download; a file larger than two parts is read as several ranges at once (`downloadConcurrency`)',
+  },
+  downloadConcurrency: {
+    type: 'integer',
+    env: 'ARTIFACTS_HTTP_DOWNLOAD_CONCURRENCY',
+    min: 1,
+    max: 64,
+    default: 4,
+    help: 'ranged GETs of one download in flight',
+  },
   listMaxDepth: {
     type: 'integer',
     env: 'ARTIFACTS_HTTP_LIST_MAX_DEPTH',

@@ -109,7 +109,8 @@ describe('proxied multipart uploads to MinIO', () => {
 describe('large downloads from the server (ranged-read engine)', () => {
   it('are read as parallel ranges checked against the ETag, and an overwrite mid-read is detected', async () => {
     const root = `ranged-${randomUUID()}`;
-    const repo = await open(root);
+    // 8 MiB parts: the server is on this machine, where the default is one GET for the whole file.
+    const repo = await open(root, { downloadPartSize: 8 * MiB });
     const size = 48 * MiB + 5;
     await direct.write(`${root}/big.bin`, dataStream(size, { seed: 'ranged' }), { size });
 
@@ -136,6 +137,42 @@ describe('large downloads from the server (ranged-read engine)', () => {
   });
 });
 
+describe('stat names the version a read serves', () => {
+  it("ETag and Last-Modified from the server's HEAD, the same a read reports; a new version, a new ETag", async () => {
+    const root = `validators-${randomUUID()}`;
+    const repo = await open(root);
+    try {
+      await repo.write('model.bin', dataStream(3 * MiB, { seed: 'v1' }), { size: 3 * MiB });
+      const stat = await repo.stat('model.bin');
+      expect(stat).toMatchObject({ path: 'model.bin', isDir: false, fileSize: 3 * MiB });
+      expect(stat.etag).toMatch(/^".+"$/);
+      expect(stat.lastModified).toBeInstanceOf(Date);
+      const opened: { etag?: string; lastModified?: Date }[] = [];
+      await readAll(await repo.openRead('model.bin', { onOpen: (info) => opened.push(info) }));
+      await readAll(
+        await repo.openRead('model.bin', {
+          range: { start: MiB, end: 2 * MiB },
+          onOpen: (info) => opened.push(info),
+        }),
+      );
+      for (const info of opened) {
+        expect(info.etag).toBe(stat.etag);
+        expect(info.lastModified?.getTime()).toBe(stat.lastModified?.getTime());
+      }
+
+      await repo.write('model.bin', dataStream(3 * MiB, { seed: 'v2' }), { size: 3 * MiB });
+      expect((await repo.stat('model.bin')).etag).not.toBe(stat.etag);
+      // A directory and a missing key are still told apart by the listing.
+      await repo.write('dir/inside.txt', 'x');
+      expect(await repo.stat('dir')).toEqual({ path: 'dir', isDir: true });
+      expect(await repo.exists('missing.bin')).toBe(false);
+    } finally {
+      await repo.deleteArtifacts();
+      await repo.close();
+    }
+  });
+});
+
 describe('storage requests behind each download', () => {
   it('one GET to MinIO per ranged GET through the server: no HEAD first, small or large', async () => {
     const counter = await startHttpFaultProxy(env('MLFLOW_S3_ENDPOINT_URL'));
@@ -149,14 +186,14 @@ describe('storage requests behind each download', () => {
     const root = `counted-${randomUUID()}`;
     const repo = await openRepository(
       `${(await counted.listen()).url}/api/2.0/mlflow-artifacts/artifacts/${root}`,
-      { token: TOKEN, maxRetries: 1 },
+      { token: TOKEN, maxRetries: 1, downloadPartSize: 8 * MiB },
     );
     try {
       const big = 20 * MiB + 3;
       await direct.write(`${root}/small.txt`, Readable.from([Buffer.from('small file')]), { size: 10 });
       await direct.write(`${root}/big.bin`, dataStream(big, { seed: 'counted' }), { size: big });
       const dst = await mkdtemp(join(work, 'counted-'));
-      // What MinIO received: listings (the client finding the file) apart from object requests.
+      // What MinIO received: listings apart from object requests (the client's stat is a HEAD).
       const storageCalls = async (download: () => Promise<unknown>) => {
         counter.requests.length = 0;
         await download();
@@ -167,16 +204,17 @@ describe('storage requests behind each download', () => {
       expect(await storageCalls(async () => readAll(await repo.openRead('small.txt')))).toEqual([
         'GET object',
       ]);
+      // The download's one stat (the client's HEAD), then the read: no HEAD before any GET.
       expect(await storageCalls(() => repo.downloadArtifacts('small.txt', dst))).toEqual([
-        'GET listing',
         'GET object',
+        'HEAD object',
       ]);
-      // Three ranges of 8 MiB: three GETs of the object, and no HEAD before any of them.
+      // Three ranges of 8 MiB: three GETs of the object.
       expect(await storageCalls(() => repo.downloadArtifacts('big.bin', dst))).toEqual([
-        'GET listing',
         'GET object',
         'GET object',
         'GET object',
+        'HEAD object',
       ]);
       expect(await hashStream(createReadStream(join(dst, 'big.bin')))).toEqual(
         await hashData(big, { seed: 'counted' }),

@@ -42,6 +42,7 @@ import {
   splitKey,
 } from './beneath.js';
 import { resolveReal } from './confine.js';
+import { PositionalReadStream, ReadBufferPool } from './read-stream.js';
 
 export interface LocalDriverOptions {
   /**
@@ -55,6 +56,9 @@ export interface LocalDriverOptions {
   /** Read buffer size in bytes (each read stream's chunk). Default 1 MiB. */
   readHighWaterMark?: number;
 }
+
+/** Read buffers a driver keeps for reuse when idle (`readHighWaterMark` each). */
+const IDLE_READ_BUFFERS = 8;
 
 // The names of versions before core's shared temporary names: still never listed.
 const LEGACY_TEMP_PATTERN = /^\..*\.[0-9a-f]{16}\.artifacts-tmp$/;
@@ -86,6 +90,8 @@ export class LocalDriver implements StorageDriver {
   readonly #fsync: boolean;
   readonly #highWaterMark: number;
   readonly #readHighWaterMark: number;
+  /** Read buffers given back by their consumers (a server's socket writes), for the next reads. */
+  readonly #readBuffers: ReadBufferPool;
   readonly #abandoned = new AbandonedTemps();
 
   /** Use `LocalDriver.open`, which resolves the root's real path. */
@@ -96,6 +102,7 @@ export class LocalDriver implements StorageDriver {
     this.#fsync = options.fsync ?? false;
     this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
     this.#readHighWaterMark = options.readHighWaterMark ?? 1024 * 1024;
+    this.#readBuffers = new ReadBufferPool(this.#readHighWaterMark, IDLE_READ_BUFFERS);
   }
 
   /** Opens a driver on `path` (which need not exist yet: it is created on the first write). */
@@ -254,12 +261,7 @@ export class LocalDriver implements StorageDriver {
       await handle.close();
       return { stream: Readable.from([]), size, totalSize, lastModified };
     }
-    const stream = handle.createReadStream({
-      start,
-      end,
-      highWaterMark: this.#readHighWaterMark,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const stream = new PositionalReadStream(handle, { start, end }, this.#readBuffers, options.signal);
     return { stream, size, totalSize, lastModified };
   }
 

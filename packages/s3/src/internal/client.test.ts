@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sdkAttempts, staticIdentity } from './client.js';
 
@@ -32,11 +35,26 @@ describe('our requests without the SDK: staticIdentity', () => {
     expect(await env?.region()).toBe('ap-south-1');
   });
 
-  it('us-east-1 only where no shared config file could name a region', async () => {
+  it("the region given, else AWS_REGION, else the shared config file's, else us-east-1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 's3-config-'));
+    const file = join(dir, 'config');
+    writeFileSync(file, '[default]\nregion = eu-north-1\n[profile dev]\nregion = sa-east-1\n');
     expect(await staticIdentity({}, keys)?.region()).toBe('us-east-1');
+    expect(await staticIdentity({}, { ...keys, AWS_CONFIG_FILE: file })?.region()).toBe('eu-north-1');
+    expect(await staticIdentity({}, { ...keys, AWS_CONFIG_FILE: file, AWS_REGION: 'x-1' })?.region()).toBe(
+      'x-1',
+    );
+    const given = { accessKeyId: 'a', secretAccessKey: 'b' };
     expect(
-      staticIdentity({}, { ...keys, AWS_CONFIG_FILE: new URL(import.meta.url).pathname }),
-    ).toBeUndefined();
+      await staticIdentity({ credentials: given, profile: 'dev' }, { AWS_CONFIG_FILE: file })?.region(),
+    ).toBe('sa-east-1');
+    expect(
+      await staticIdentity({ credentials: given }, { AWS_CONFIG_FILE: file, AWS_PROFILE: 'dev' })?.region(),
+    ).toBe('sa-east-1');
+    // A file that names no region for the profile: the SDK's chain finds none either.
+    expect(
+      await staticIdentity({ credentials: given, profile: 'other' }, { AWS_CONFIG_FILE: file })?.region(),
+    ).toBe('us-east-1');
   });
 
   it('leaves providers, profiles and missing keys to the SDK', () => {

@@ -1,12 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { ArtifactsError, HttpPool } from '@artifacts/core';
 import type * as Sdk from '@aws-sdk/client-s3';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { S3Credentials } from '../options.js';
 import { type LeanIdentity, LeanS3 } from './lean.js';
 import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
+import { sharedConfigRegion } from './shared-config.js';
 
 /** The SDK's commands the driver sends, by name: input and output. */
 interface Commands {
@@ -219,8 +218,9 @@ function sdkClients(
  * The identity and region of our own requests when they can be known without the SDK, as its chains
  * would find them: credentials given as an object, or `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
  * (with `AWS_SESSION_TOKEN`) when no profile is named (the SDK then skips the environment); the
- * region given, else `AWS_REGION`, else us-east-1 when there is no shared config file to read one
- * from. Anything else (a provider function, a profile, SSO, roles) is the SDK's to resolve.
+ * region given, else `AWS_REGION`, else the profile's in the shared config files (read without the
+ * SDK), else us-east-1. Other credentials (a provider function, a profile, SSO, roles) are the SDK's
+ * to resolve.
  */
 export function staticIdentity(
   config: Partial<Pick<ResolvedS3Config, 'credentials' | 'region' | 'profile'>>,
@@ -234,12 +234,12 @@ export function staticIdentity(
       credentials = { accessKeyId: id, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) };
   }
   if (!credentials) return undefined;
-  let region = config.region ?? (env.AWS_REGION || undefined);
-  if (region === undefined && !config.profile && !env.AWS_PROFILE) {
-    const file = env.AWS_CONFIG_FILE || join(homedir(), '.aws', 'config');
-    if (!existsSync(file)) region = DEFAULT_REGION;
-  }
-  if (region === undefined) return undefined;
+  // The SDK's region chain (`regionFromChain`) without the SDK: us-east-1 where it finds none.
+  const region =
+    config.region ??
+    (env.AWS_REGION || undefined) ??
+    sharedConfigRegion(config.profile, env) ??
+    DEFAULT_REGION;
   const fixed = credentials;
   const where = region;
   return { credentials: () => fixed, region: () => where };

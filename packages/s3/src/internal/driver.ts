@@ -99,7 +99,7 @@ export class S3Driver implements StorageDriver {
           context: this.#context,
           lean: this.#built.lean,
           send: (command, signal, action = 'uploading') => this.#send(command, key, action, signal),
-          error: (error) => this.#error(error, key, 'uploading'),
+          error: (error, action = 'uploading') => this.#error(error, key, action),
         },
         body,
         options,

@@ -105,6 +105,8 @@ export function rangedGet(g: S3Get): RangeSource {
         ...(request.whole ? { rangesHonoured: true } : {}),
         ...(checksum ? { checksum } : {}),
         contentType: output.ContentType,
+        // Our own GET's body is Node's IncomingMessage: each chunk a buffer of its own.
+        ownChunks: lean !== undefined,
       };
     },
   };

@@ -11,9 +11,12 @@ export interface LeanIdentity {
   region(): string | Promise<string>;
 }
 
-/** One S3 data request (GetObject, HeadObject, PutObject, UploadPart) sent by us rather than the SDK. */
+/**
+ * One S3 request sent by us rather than the SDK: GetObject, HeadObject, ListObjectsV2, PutObject, and
+ * a multipart upload's create, parts, complete and abort.
+ */
 export interface LeanRequest {
-  method: 'GET' | 'HEAD' | 'PUT';
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
   Bucket: string;
   Key: string;
   query?: Record<string, string>;

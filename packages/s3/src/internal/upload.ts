@@ -12,8 +12,10 @@ import {
   type OpenContext,
   type PartLimits,
   type PartRequest,
+  readBodyText,
   type SentBody,
 } from '@artifacts/core';
+import { XMLParser } from 'fast-xml-parser';
 import { command, type LazyCommand } from './client.js';
 import type { SseC, UploadExtraArgs } from './extra-args.js';
 import { checksumFields, type LeanRequest, type LeanS3, sseCHeaders } from './lean.js';
@@ -46,8 +48,8 @@ export interface S3Upload {
   /** Our own PUT requests (else the SDK's). */
   lean: LeanS3 | undefined;
   send<T>(command: LazyCommand, signal: AbortSignal, action?: string): Promise<T>;
-  /** The driver's error mapping (for our own requests). */
-  error(error: unknown): unknown;
+  /** The driver's error mapping (for our own requests); `action` as `send`'s, default 'uploading'. */
+  error(error: unknown, action?: string): unknown;
 }
 
 /**
@@ -77,7 +79,8 @@ export async function uploadObject(
     ...u.sseC,
     ...(u.uploadArgs.RequestPayer ? { RequestPayer: u.uploadArgs.RequestPayer } : {}),
   };
-  // Our own PutObject takes the arguments it has headers for; any other goes through the SDK.
+  // Our own PutObject (and multipart create, complete and abort) takes the arguments it has headers
+  // for; any other goes through the SDK.
   const leanPut = Object.keys(u.uploadArgs).every((name) => LEAN_PUT_ARGS.has(name)) ? u.lean : undefined;
   const contentType = u.uploadArgs.ContentType ?? options.contentType;
   const leanHeaders = (part: PartRequest): Record<string, string> => ({
@@ -92,6 +95,12 @@ export async function uploadObject(
         }
       : {}),
   });
+  // Headers of our own CreateMultipartUpload and CompleteMultipartUpload.
+  const multipartHeaders: Record<string, string> = {
+    ...sseCHeaders(u.sseC),
+    ...(u.uploadArgs.RequestPayer ? { 'x-amz-request-payer': u.uploadArgs.RequestPayer } : {}),
+    ...(fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {}),
+  };
   let UploadId: string | undefined;
   let sent: SentBody | undefined;
   const result = await chunkedUpload<CompletedS3Part, Record<string, unknown>>(
@@ -121,6 +130,23 @@ export async function uploadObject(
               part.signal,
             ),
       create: async (_plan, context) => {
+        if (leanPut) {
+          const answer = await leanXml(u, leanPut, 'starting a multipart upload of', {
+            method: 'POST',
+            Bucket,
+            Key,
+            query: { uploads: '' },
+            headers: {
+              ...(contentType ? { 'content-type': contentType } : {}),
+              ...multipartHeaders,
+              ...(algorithm ? { 'x-amz-checksum-algorithm': algorithm } : {}),
+            },
+            signal: context.signal,
+          });
+          UploadId = text(answer.InitiateMultipartUploadResult?.UploadId);
+          if (!UploadId) throw new ArtifactsError('internal', `S3 returned no UploadId for ${Key}`);
+          return;
+        }
         const created = await send<{ UploadId?: string }>(
           command('CreateMultipartUpload', {
             ...params,
@@ -164,8 +190,30 @@ export async function uploadObject(
           ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
         };
       },
-      complete: (parts, context) =>
-        send(
+      complete: async (parts, context) => {
+        if (leanPut) {
+          const body = Buffer.from(completeXml(parts));
+          const answer = await leanXml(u, leanPut, 'completing the multipart upload of', {
+            method: 'POST',
+            Bucket,
+            Key,
+            query: { uploadId: UploadId as string },
+            headers: {
+              'content-type': 'application/xml',
+              'content-length': String(body.length),
+              ...multipartHeaders,
+            },
+            body,
+            signal: context.signal,
+          });
+          const done = answer.CompleteMultipartUploadResult;
+          // S3 may answer 200 and still fail, with an <Error> body.
+          if (!done) throw u.error(xmlFailure(answer), 'completing the multipart upload of');
+          return Object.fromEntries(
+            Object.entries(done).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+          );
+        }
+        return send(
           command('CompleteMultipartUpload', {
             Bucket,
             Key,
@@ -176,9 +224,24 @@ export async function uploadObject(
           }),
           context.signal,
           'completing the multipart upload of',
-        ),
-      abort: (context) =>
-        send(command('AbortMultipartUpload', { Bucket, Key, UploadId }), context.signal).then(() => {}),
+        );
+      },
+      abort: async (context) => {
+        // The create failed: nothing to abort.
+        if (UploadId === undefined) return;
+        if (leanPut) {
+          await leanSend(u, leanPut, {
+            method: 'DELETE',
+            Bucket,
+            Key,
+            query: { uploadId: UploadId as string },
+            headers: u.uploadArgs.RequestPayer ? { 'x-amz-request-payer': u.uploadArgs.RequestPayer } : {},
+            signal: context.signal,
+          });
+          return;
+        }
+        await send(command('AbortMultipartUpload', { Bucket, Key, UploadId }), context.signal);
+      },
     },
     {
       partSize: u.partSize,
@@ -200,6 +263,59 @@ export async function uploadObject(
 
 /** PutObject arguments our own request sends as headers (the rest need the SDK's serializer). */
 const LEAN_PUT_ARGS = new Set(['ChecksumAlgorithm', 'ContentType', 'ExpectedBucketOwner', 'RequestPayer']);
+
+const xml = new XMLParser({ parseTagValue: false });
+
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+const escapeXml = (value: string) => value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** CompleteMultipartUpload's body: each part's number, ETag and checksum, in order. */
+function completeXml(parts: CompletedS3Part[]): string {
+  const members = ['ChecksumCRC32', 'ChecksumCRC32C', 'ChecksumSHA256'] as const;
+  const body = parts
+    .map((part) => {
+      const fields = [`<PartNumber>${part.PartNumber}</PartNumber>`];
+      if (part.ETag !== undefined) fields.push(`<ETag>${escapeXml(part.ETag)}</ETag>`);
+      for (const member of members) {
+        const value = part[member];
+        if (value !== undefined) fields.push(`<${member}>${escapeXml(value)}</${member}>`);
+      }
+      return `<Part>${fields.join('')}</Part>`;
+    })
+    .join('');
+  return `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${body}</CompleteMultipartUpload>`;
+}
+
+/** An `<Error>` in a 200 answer (CompleteMultipartUpload), shaped as the SDK throws it: a server fault. */
+function xmlFailure(answer: Record<string, Record<string, unknown> | undefined>): Error {
+  const failure = answer.Error ?? {};
+  const code = text(failure.Code);
+  return Object.assign(new Error(text(failure.Message) || code || 'S3 answered without a result'), {
+    name: code ?? 'UnknownError',
+    ...(code ? { Code: code } : {}),
+    $fault: 'server',
+    $metadata: {
+      httpStatusCode: 500,
+      ...(text(failure.RequestId) ? { requestId: text(failure.RequestId) } : {}),
+    },
+  });
+}
+
+/** Our own request whose answer is an XML document, parsed. */
+async function leanXml(
+  u: S3Upload,
+  lean: LeanS3,
+  action: string,
+  request: LeanRequest,
+): Promise<Record<string, Record<string, unknown> | undefined>> {
+  try {
+    const answer = await lean.send(request);
+    return xml.parse(await readBodyText(answer.body)) as Record<string, Record<string, unknown> | undefined>;
+  } catch (error) {
+    throw u.error(error, action);
+  }
+}
 
 /** Our own PUT: S3's answer headers as the SDK's output members (ETag, checksums). */
 async function leanSend(

@@ -741,7 +741,7 @@ describe('our own request path for GetObject, PutObject and UploadPart', () => {
     await proxy.close();
   });
 
-  it('sends data requests itself, SigV4-signed with the CRC as a header; the rest through the SDK', async () => {
+  it('sends data and multipart requests itself, SigV4-signed with the CRC as a header', async () => {
     const repo = await open(uniqueRoot('lean'), { endpointUrl: proxy.endpoint, partSizeBytes: 5 * MiB });
     const big = randomBytes(6 * MiB);
     proxy.requests.length = 0;
@@ -754,10 +754,11 @@ describe('our own request path for GetObject, PutObject and UploadPart', () => {
     const ours = (r: RecordedRequest) =>
       (r.method === 'PUT' && !('x-amz-copy-source' in r.headers)) ||
       (r.method === 'GET' && !r.url.includes('list-type')) ||
-      r.method === 'HEAD';
+      r.method === 'HEAD' ||
+      (r.method === 'POST' && /[?&]upload(s|Id)=/.test(r.url));
     const data = proxy.requests.filter(ours);
-    // 1 PutObject + 2 UploadParts, a whole GET, and the download's HEAD and GET(s)
-    expect(data.length).toBeGreaterThanOrEqual(6);
+    // 1 PutObject + create, 2 UploadParts and complete, a whole GET, and the download's HEAD and GET(s)
+    expect(data.length).toBeGreaterThanOrEqual(8);
     expect(data.some((r) => r.method === 'HEAD')).toBe(true);
     for (const r of data) {
       const what = `${r.method} ${r.url}`;
@@ -769,43 +770,60 @@ describe('our own request path for GetObject, PutObject and UploadPart', () => {
       expect(r.headers['amz-sdk-invocation-id'], what).toBeUndefined();
       if (r.method === 'PUT' && !('x-amz-copy-source' in r.headers))
         expect(r.headers['x-amz-checksum-crc32'], what).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+      // The multipart upload asks for (and completes with) the whole object's CRC.
+      if (r.method === 'POST') expect(r.headers['x-amz-checksum-type'], what).toBe('FULL_OBJECT');
     }
+    expect(
+      data.filter((r) => r.method === 'POST').map((r) => /[?&](upload(s|Id))=/.exec(r.url)?.[1]),
+    ).toEqual(['uploads', 'uploadId']);
     const parts = data.filter((r) => r.method === 'PUT' && /[?&]partNumber=\d/.test(r.url));
     expect(parts.map((r) => /partNumber=(\d+)/.exec(r.url)?.[1]).sort()).toEqual(['1', '2']);
     const wholeGet = data.find((r) => r.method === 'GET' && r.url.endsWith('/small.txt'))!;
     expect(wholeGet.headers['x-amz-checksum-mode']).toBe('ENABLED');
-    // What stays on the SDK (multipart create/complete) still goes through it.
-    const sdk = proxy.requests.filter((r) => !ours(r));
-    expect(sdk.some((r) => r.method === 'POST' && r.url.includes('uploads'))).toBe(true);
-    for (const r of sdk) expect(r.headers['amz-sdk-invocation-id'], `${r.method} ${r.url}`).toBeDefined();
+    // Nothing else was sent.
+    expect(proxy.requests.filter((r) => !ours(r))).toEqual([]);
+    expect((await repo.stat('big.bin')).fileSize).toBe(6 * MiB);
   });
 
-  it('does not load the SDK for our own requests with static keys; a delete loads it', async () => {
-    // A fresh process that records every @aws-sdk/@smithy module it resolves.
-    const dir = await mkdtemp(join(tmpdir(), 's3-it-'));
-    const script = new URL('./fixtures/lean-no-sdk.mjs', import.meta.url).pathname;
-    const { stdout } = await execFileAsync(
-      process.execPath,
-      ['--import', 'tsx', script, uniqueRoot('nosdk')],
-      {
-        cwd: new URL('../..', import.meta.url).pathname,
-        env: { ...process.env, AWS_PROFILE: '', AWS_CONFIG_FILE: join(dir, 'no-config') },
-      },
-    );
-    const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
-      text: string;
-      listed: string[];
-      size: number;
-      before: string[];
-      after: string[];
-    };
-    expect(out.text).toBe('lean body');
-    expect(out.listed).toEqual(['small.txt']);
-    expect(out.size).toBe(9);
-    // PutObject, GetObject, ListObjectsV2, HeadObject: nothing of the SDK resolved, let alone loaded
-    expect(out.before).toEqual([]);
-    expect(out.after).toContain('@aws-sdk/client-s3');
-  });
+  it.each([
+    ['no shared config file', undefined],
+    ["a shared config file naming the profile's region", '[default]\nregion = us-east-1\n'],
+  ])(
+    'does not load the SDK for our own requests with static keys (%s); a delete loads it',
+    async (_, config) => {
+      // A fresh process that records every @aws-sdk/@smithy module it resolves.
+      const dir = await mkdtemp(join(tmpdir(), 's3-it-'));
+      if (config !== undefined) await writeFile(join(dir, 'config'), config);
+      const script = new URL('./fixtures/lean-no-sdk.mjs', import.meta.url).pathname;
+      const { stdout } = await execFileAsync(
+        process.execPath,
+        ['--import', 'tsx', script, uniqueRoot('nosdk')],
+        {
+          cwd: new URL('../..', import.meta.url).pathname,
+          env: {
+            ...process.env,
+            AWS_PROFILE: '',
+            AWS_REGION: '',
+            AWS_CONFIG_FILE: join(dir, 'config'),
+            AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+          },
+        },
+      );
+      const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
+        text: string;
+        listed: string[];
+        size: number;
+        before: string[];
+        after: string[];
+      };
+      expect(out.text).toBe('lean body');
+      expect(out.listed).toEqual(['small.txt']);
+      expect(out.size).toBe(9);
+      // PutObject, GetObject, ListObjectsV2, HeadObject: nothing of the SDK resolved, let alone loaded
+      expect(out.before).toEqual([]);
+      expect(out.after).toContain('@aws-sdk/client-s3');
+    },
+  );
 
   it('a refused signature on our own PUT and GET is unauthenticated, names the S3 code, never the secret', async () => {
     const repo = await open(uniqueRoot('lean-creds'));

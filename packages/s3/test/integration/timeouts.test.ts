@@ -94,11 +94,8 @@ describe('s3 connect timeout', () => {
         [() => repo.downloadArtifacts('a.txt', dst), ours],
         // and our own listing
         [() => repo.listArtifacts(''), ours],
-        // a multipart upload starts with CreateMultipartUpload, sent by the SDK: its handler has the same bound
-        [
-          () => repo.write('big.bin', Buffer.alloc(6 * 1024 * 1024)),
-          'within the configured timeout of 400 ms',
-        ],
+        // a multipart upload starts with our own CreateMultipartUpload
+        [() => repo.write('big.bin', Buffer.alloc(6 * 1024 * 1024)), ours],
       ];
       for (const [call, message] of calls) {
         const started = Date.now();

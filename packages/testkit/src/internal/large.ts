@@ -14,7 +14,8 @@ function report(direction: string, size: number, ms: number, memory: MemoryRepor
   return (
     `[@artifacts/testkit] ${direction} ${mib(size)} in ${(ms / 1000).toFixed(2)} s ` +
     `(${(size / MiB / (ms / 1000)).toFixed(1)} MiB/s); RSS baseline ${mib(memory.baselineRss)}, ` +
-    `peak ${mib(memory.peakRss)}, growth ${mib(memory.growth)} over ${memory.samples} samples`
+    `peak ${mib(memory.peakRss)}, growth ${mib(memory.growth)} over ${memory.samples} samples; ` +
+    `ArrayBuffers ${mib(memory.baselineArrayBuffers)} then ${mib(memory.peakArrayBuffers)} at the peak`
   );
 }
 

@@ -1,0 +1,199 @@
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { chunkedUpload } from '../engines/chunked-upload.js';
+import { directBody, FileBody } from './file-body.js';
+import { PullStream } from './pull-stream.js';
+
+function bytes(n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + 7) & 0xff;
+  return out;
+}
+
+async function fileOf(data: Buffer): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'file-body-')), 'data.bin');
+  await writeFile(path, data);
+  return path;
+}
+
+/** Descriptors this process has open (Linux), to see a body close its file. */
+const openFiles = async () => (await readdir('/proc/self/fd')).length;
+
+const ended = (stream: Readable) =>
+  new Promise<void>((resolve, reject) => {
+    if (stream.readableEnded) resolve();
+    stream.once('end', resolve);
+    stream.once('error', reject);
+  });
+
+describe('FileBody: a local file as an upload body', () => {
+  it('read directly: fills each buffer whole, every byte observed once in order, then ends and closes the file', async () => {
+    const data = bytes(2_500_000);
+    const path = await fileOf(data);
+    const before = await openFiles();
+    const body = new FileBody(path, data.length);
+    const seen: Buffer[] = [];
+    body.observe = (chunk) => seen.push(Buffer.from(chunk));
+    expect(directBody(body)).toBe(body);
+    const got: Buffer[] = [];
+    const sizes: number[] = [];
+    for (;;) {
+      const buffer = Buffer.alloc(1_000_000);
+      const n = await body.readInto(buffer);
+      sizes.push(n);
+      got.push(buffer.subarray(0, n));
+      if (body.ended) break;
+    }
+    expect(sizes).toEqual([1_000_000, 1_000_000, 500_000]);
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+    expect(body.bytes).toBe(data.length);
+    await ended(body);
+    await new Promise((resolve) => body.once('close', resolve));
+    expect(await openFiles()).toBe(before);
+  });
+
+  it('as a stream: chunks of at most 1 MiB, sized to what is left; never more than `size` bytes', async () => {
+    const data = bytes(2 * 1024 * 1024 + 10);
+    const path = await fileOf(data);
+    const body = new FileBody(path, data.length - 4);
+    let observed = 0;
+    body.observe = (chunk) => {
+      observed += chunk.length;
+    };
+    const sizes: number[] = [];
+    const got: Buffer[] = [];
+    for await (const chunk of body) {
+      sizes.push((chunk as Buffer).length);
+      got.push(chunk as Buffer);
+    }
+    expect(sizes).toEqual([1024 * 1024, 1024 * 1024, 6]);
+    expect(Buffer.concat(got).equals(data.subarray(0, data.length - 4))).toBe(true);
+    expect(observed).toBe(data.length - 4);
+    // Streamed: it can no longer be read directly.
+    expect(directBody(body)).toBeUndefined();
+  });
+
+  it('a file shorter than announced ends at its end (both ways); an empty file ends at once', async () => {
+    const path = await fileOf(bytes(1000));
+    const direct = new FileBody(path, 5000);
+    const buffer = Buffer.alloc(4096);
+    expect(await direct.readInto(buffer)).toBe(1000);
+    expect(direct.ended).toBe(true);
+    const streamed: Buffer[] = [];
+    for await (const chunk of new FileBody(path, 5000)) streamed.push(chunk as Buffer);
+    expect(Buffer.concat(streamed).length).toBe(1000);
+    const empty = new FileBody(await fileOf(Buffer.alloc(0)), 0);
+    expect(await empty.readInto(Buffer.alloc(1))).toBe(0);
+    expect(empty.ended).toBe(true);
+    await ended(empty);
+  });
+
+  it('a missing file fails the read and the stream', async () => {
+    const body = new FileBody(join(tmpdir(), 'no-such-dir-file-body', 'x'), 10);
+    const failed = new Promise<Error>((resolve) => body.once('error', resolve));
+    await expect(body.readInto(Buffer.alloc(10))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(((await failed) as NodeJS.ErrnoException).code).toBe('ENOENT');
+  });
+
+  it("through core's layers' views: read directly, counted as pulled, and each view ends", async () => {
+    const data = bytes(300_000);
+    const body = new FileBody(await fileOf(data), data.length);
+    const chunksSeen: number[] = [];
+    const retryView = new PullStream(body, { ownSource: false });
+    const timeoutView = new PullStream(retryView, { ownSource: true, onChunk: (n) => chunksSeen.push(n) });
+    const direct = directBody(timeoutView);
+    expect(direct).toBeDefined();
+    const buffer = Buffer.alloc(200_000);
+    expect(await direct!.readInto(buffer)).toBe(200_000);
+    expect(direct!.ended).toBe(false);
+    expect(await direct!.readInto(buffer)).toBe(100_000);
+    expect(direct!.ended).toBe(true);
+    expect(retryView.pulled).toBe(300_000);
+    expect(timeoutView.pulled).toBe(300_000);
+    expect(chunksSeen).toEqual([200_000, 100_000]);
+    await Promise.all([ended(timeoutView), ended(retryView), ended(body)]);
+  });
+
+  it('a view read as a stream is not read directly (and any other stream never is)', async () => {
+    const body = new FileBody(await fileOf(bytes(10)), 10);
+    const view = new PullStream(body, { ownSource: false });
+    const got: Buffer[] = [];
+    for await (const chunk of view) got.push(chunk as Buffer);
+    expect(Buffer.concat(got).length).toBe(10);
+    expect(directBody(view)).toBeUndefined();
+    expect(directBody(Readable.from([Buffer.from('x')]))).toBeUndefined();
+  });
+});
+
+describe('the chunked-upload engine with a local file', () => {
+  it('reads the file straight into its pooled part buffers: no stream chunk, no copy, one buffer per slot', async () => {
+    const partSize = 64 * 1024;
+    const data = bytes(partSize * 20 + 123);
+    const body = new FileBody(await fileOf(data), data.length);
+    // A stream read would go through `_read`: it must never be called.
+    body._read = () => {
+      throw new Error('the file was read as a stream');
+    };
+    const buffers = new Set<ArrayBufferLike>();
+    const parts = new Map<number, Buffer>();
+    const result = await chunkedUpload(
+      body,
+      {
+        create: async () => undefined,
+        uploadPart: async (request) => {
+          buffers.add(request.data.buffer);
+          parts.set(request.partNumber, Buffer.from(request.data));
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          return request.partNumber;
+        },
+        complete: async (numbers) => Buffer.concat(numbers.map((n) => parts.get(n)!)),
+        abort: async () => undefined,
+      },
+      {
+        partSize,
+        concurrency: 3,
+        limits: { maxParts: 10_000, minPartSize: 1, maxPartSize: 1 << 30 },
+        what: 'test',
+      },
+    );
+    expect(result.equals(data)).toBe(true);
+    expect(parts.size).toBe(21);
+    // concurrency + 1 buffers, reused for all 21 parts.
+    expect(buffers.size).toBeLessThanOrEqual(4);
+  });
+
+  it('a file of exactly one part (or smaller) is one whole request', async () => {
+    for (const size of [0, 1000, 4096]) {
+      const data = bytes(size);
+      const body = new FileBody(await fileOf(data), size);
+      let whole: Buffer | undefined;
+      await chunkedUpload(
+        body,
+        {
+          putWhole: async (request) => {
+            whole = Buffer.from(request.data);
+            return 'whole';
+          },
+          create: async () => {
+            throw new Error('multipart for a single part');
+          },
+          uploadPart: async () => 0,
+          complete: async () => 'multipart',
+          abort: async () => undefined,
+        },
+        {
+          partSize: 4096,
+          concurrency: 2,
+          size,
+          limits: { maxParts: 10_000, minPartSize: 1, maxPartSize: 1 << 30 },
+          what: 'test',
+        },
+      );
+      expect(whole?.equals(data)).toBe(true);
+    }
+  });
+});

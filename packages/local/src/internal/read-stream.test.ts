@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RELEASE_CHUNK } from '@artifacts/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PositionalReadStream, ReadBufferPool } from './read-stream.js';
+
+type Lent = Buffer & { [RELEASE_CHUNK]?: () => void };
+
+let dir: string;
+let file: string;
+const BYTES = randomBytes(10 * 4096 + 123);
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'artifacts-read-stream-'));
+  file = join(dir, 'data.bin');
+  await writeFile(file, BYTES);
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+/** Reads the stream, copying each chunk and (when `release`) giving it back at once. */
+async function collect(
+  stream: PositionalReadStream,
+  release: boolean,
+): Promise<{ bytes: Buffer; chunks: Lent[] }> {
+  const copies: Buffer[] = [];
+  const chunks: Lent[] = [];
+  for await (const chunk of stream) {
+    const lent = chunk as Lent;
+    chunks.push(lent);
+    copies.push(Buffer.from(lent));
+    if (release) lent[RELEASE_CHUNK]?.();
+  }
+  return { bytes: Buffer.concat(copies), chunks };
+}
+
+describe('PositionalReadStream', () => {
+  it('reads every range exactly, whether its chunks are given back or kept', async () => {
+    for (const [start, end] of [
+      [0, BYTES.length - 1],
+      [0, 0],
+      [4095, 4096],
+      [100, 3 * 4096 + 7],
+      [4096, BYTES.length - 1],
+    ] as const) {
+      for (const release of [true, false]) {
+        const pool = new ReadBufferPool(4096, 2);
+        const stream = new PositionalReadStream(await open(file), { start, end }, pool);
+        const { bytes } = await collect(stream, release);
+        expect(bytes.equals(BYTES.subarray(start, end + 1))).toBe(true);
+      }
+    }
+  });
+
+  it('reuses a buffer given back, and lends only whole read buffers', async () => {
+    const pool = new ReadBufferPool(4096, 2);
+    const stream = new PositionalReadStream(await open(file), { start: 0, end: BYTES.length - 1 }, pool);
+    const { bytes, chunks } = await collect(stream, true);
+    expect(bytes.equals(BYTES)).toBe(true);
+    // 10 whole chunks from (at most) two buffers, and a last one of 123 bytes of its own.
+    const whole = chunks.slice(0, -1);
+    expect(whole.every((chunk) => chunk.length === 4096 && typeof chunk[RELEASE_CHUNK] === 'function')).toBe(
+      true,
+    );
+    expect(new Set(whole.map((chunk) => chunk.buffer)).size).toBeLessThanOrEqual(2);
+    const last = chunks.at(-1)!;
+    expect(last.length).toBe(123);
+    expect(last[RELEASE_CHUNK]).toBeUndefined();
+    expect(pool.idle).toBeLessThanOrEqual(2);
+  });
+
+  it('allocates a fresh buffer for each read when no chunk is given back', async () => {
+    const pool = new ReadBufferPool(4096, 2);
+    const stream = new PositionalReadStream(await open(file), { start: 0, end: BYTES.length - 1 }, pool);
+    const { chunks } = await collect(stream, false);
+    expect(new Set(chunks.map((chunk) => chunk.buffer)).size).toBe(chunks.length);
+    expect(pool.idle).toBe(0);
+  });
+
+  it('gives a buffer back once, however often its release is called', async () => {
+    const pool = new ReadBufferPool(4096, 4);
+    const stream = new PositionalReadStream(await open(file), { start: 0, end: 4095 }, pool);
+    const { chunks } = await collect(stream, false);
+    chunks[0]![RELEASE_CHUNK]!();
+    chunks[0]![RELEASE_CHUNK]!();
+    expect(pool.idle).toBe(1);
+  });
+
+  it('closes the file when destroyed mid-read, also with a read in flight, and when it ends', async () => {
+    const pool = new ReadBufferPool(4096, 2);
+    const early = await open(file);
+    const stream = new PositionalReadStream(early, { start: 0, end: BYTES.length - 1 }, pool);
+    const first = await new Promise<Lent>((resolve) => stream.once('data', resolve));
+    stream.destroy();
+    await new Promise((resolve) => stream.once('close', resolve));
+    expect(early.fd).toBe(-1);
+    // A chunk handed out before the end can still be given back.
+    first[RELEASE_CHUNK]?.();
+    expect(pool.idle).toBeLessThanOrEqual(2);
+
+    // Destroyed from its first 'data' event: the next read is already in flight then.
+    const inFlight = await open(file);
+    const racing = new PositionalReadStream(inFlight, { start: 0, end: BYTES.length - 1 }, pool);
+    racing.once('data', () => racing.destroy());
+    await new Promise((resolve) => racing.once('close', resolve));
+    expect(inFlight.fd).toBe(-1);
+
+    const whole = await open(file);
+    const ending = new PositionalReadStream(whole, { start: 0, end: 99 }, pool);
+    await collect(ending, true);
+    if (!ending.closed) await new Promise((resolve) => ending.once('close', resolve));
+    expect(whole.fd).toBe(-1);
+  });
+
+  it('stops on its signal and closes the file', async () => {
+    const controller = new AbortController();
+    const handle = await open(file);
+    const stream = new PositionalReadStream(
+      handle,
+      { start: 0, end: BYTES.length - 1 },
+      new ReadBufferPool(4096, 2),
+      controller.signal,
+    );
+    const failed = new Promise<unknown>((resolve) => stream.once('error', resolve));
+    controller.abort(new Error('stop'));
+    expect(((await failed) as Error).message).toBe('stop');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(handle.fd).toBe(-1);
+  });
+
+  it('ends early, without error, when the file shrank after it was opened (core checks the length)', async () => {
+    const handle = await open(file);
+    await writeFile(file, BYTES.subarray(0, 5000));
+    const { bytes } = await collect(
+      new PositionalReadStream(handle, { start: 0, end: BYTES.length - 1 }, new ReadBufferPool(4096, 2)),
+      true,
+    );
+    expect(bytes.length).toBe(5000);
+  });
+});
