@@ -434,6 +434,7 @@ describe('rangedReadToFile', () => {
   });
 
   it('frees each chunk of an answer that owns its chunks once written, and only those', async () => {
+    const canDetach = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
     const data = bytes(95_000);
     const given: Buffer[] = [];
     const answer = (request: RangeRequest, own: boolean, cut: boolean): RangeResponse => {
@@ -471,8 +472,9 @@ describe('rangedReadToFile', () => {
       expect((await readFile(path)).equals(data)).toBe(true);
       const freed = given.filter((chunk) => chunk.buffer.byteLength === 0).length;
       // Owned whole buffers are detached once written; others (not owned, or views of a shared
-      // buffer whose rest someone else may hold) are left alone.
-      expect(freed).toBe(own && !cut ? given.length : 0);
+      // buffer whose rest someone else may hold) are left alone. Node 20 has no
+      // `ArrayBuffer.prototype.transfer`: nothing is freed there, and the bytes are still right.
+      expect(freed).toBe(own && !cut && canDetach ? given.length : 0);
     }
     expect(data.equals(bytes(95_000))).toBe(true);
   });
