@@ -16,15 +16,53 @@ const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 
 const packageOf = (backend) =>
   PACKAGES[{ azure: 'wasbs', gcs: 'gs', local: 'file', proxy: 'mlflow-artifacts' }[backend] ?? backend];
 
-/** The revision's core and backend package, built once (the directory is complete when `built` exists). */
-function build(rev, pkg, log) {
-  const sha = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--verify', `${rev}^{commit}`], {
-    encoding: 'utf8',
-  }).trim();
+/**
+ * The revision's core and backend package, built once (the directory is complete when `built-<pkg>`
+ * exists). Two benches building the same revision at once take turns: the build runs under an
+ * exclusive `flock` on `<sha>.lock`, which the kernel releases if the builder dies, and the second
+ * finds the stamp the first left. Throws, naming the revision, when it cannot be built.
+ */
+export function buildRef(rev, backend, log) {
+  const pkg = packageOf(backend);
+  let sha;
+  try {
+    sha = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    throw new Error(`--ref ${rev}: no such revision in ${repoRoot}`);
+  }
   const dir = join(cacheRoot, sha.slice(0, 12));
-  const stamp = join(dir, `built-${pkg}`);
-  if (existsSync(stamp)) return { sha, dir };
+  if (existsSync(join(dir, `built-${pkg}`))) return { sha, dir };
+  mkdirSync(cacheRoot, { recursive: true });
+  const lock = `${dir}.lock`;
+  const build = [process.execPath, fileURLToPath(import.meta.url), '--build', sha, dir, pkg];
   log(`building @artifacts/${pkg} of ${rev} (${sha.slice(0, 12)}) in ${dir}…`);
+  try {
+    const options = { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 * 1024 * 1024 };
+    try {
+      execFileSync('flock', ['--nonblock', '--conflict-exit-code', '75', lock, ...build], options);
+    } catch (error) {
+      if (error.status !== 75) throw error;
+      log(`another bench is building ${sha.slice(0, 12)}; waiting for it…`);
+      execFileSync('flock', [lock, ...build], options);
+    }
+  } catch (error) {
+    const detail = String(error.stderr ?? error.message)
+      .split('\n')
+      .filter((line) => line.trim())
+      .slice(-3)
+      .join(' / ');
+    throw new Error(`--ref ${rev} (${sha.slice(0, 12)}): building @artifacts/${pkg} failed: ${detail}`);
+  }
+  return { sha, dir };
+}
+
+/** The build itself, run under the lock: extract the tree once, install, build; idempotent. */
+function buildLocked(sha, dir, pkg) {
+  const stamp = join(dir, `built-${pkg}`);
+  if (existsSync(stamp)) return;
   // The revision's tree is extracted once and shared by every package built from it (another
   // backend's build of the same revision may be in use by a run beside this one: never removed here).
   const extracted = join(dir, '.extracted');
@@ -40,31 +78,21 @@ function build(rev, pkg, log) {
   pnpm('install', '--frozen-lockfile', '--prefer-offline', '--filter', `@artifacts/${pkg}...`);
   pnpm('--filter', `@artifacts/${pkg}...`, 'run', 'build');
   writeFileSync(stamp, `${sha}\n`);
-  return { sha, dir };
 }
 
-/** One client per revision of `--ref`. */
-export function refClients(revs, log) {
-  return revs.map((rev) => ({
+/** The client of one revision, built beforehand by `buildRef`. */
+export function refClient(rev, built) {
+  return {
     id: `ours@${rev}`,
     label: () => `ours (library) at ${rev}`,
     backends: ['s3', 'azure', 'gcs', 'sftp', 'ftp', 'hdfs', 'local', 'proxy'],
-    built: undefined,
-    available(ctx) {
-      try {
-        this.built = build(rev, packageOf(ctx.backend), log);
-        return undefined;
-      } catch (error) {
-        return `could not build ${rev}: ${String(error.message).split('\n')[0]}`;
-      }
-    },
     command(ctx, op, p) {
       return {
         cmd: process.execPath,
         args: [
           ...ctx.nodeFlags,
           fileURLToPath(import.meta.url),
-          this.built.dir,
+          built.dir,
           packageOf(ctx.backend),
           op,
           p.uri,
@@ -72,10 +100,13 @@ export function refClients(revs, log) {
         ],
       };
     },
-  }));
+  };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--build') {
+  const [sha, dir, pkg] = process.argv.slice(3);
+  buildLocked(sha, dir, pkg);
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [dir, pkg, op, uri, local] = process.argv.slice(2);
   const load = (name) => import(pathToFileURL(join(dir, 'packages', name, 'dist/index.js')).href);
   const { openRepository } = await load('core');
