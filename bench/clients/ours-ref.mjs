@@ -4,7 +4,7 @@
 // "before" row is reproduced from a fresh clone: same harness, same server, same run, interleaved.
 //   node ours-ref.mjs <dir> <package> <big-up|big-down|small-up|small-down> <directory URI> <local path>
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -51,8 +51,9 @@ export function buildRef(rev, backend, log) {
   } catch (error) {
     const detail = String(error.stderr ?? error.message)
       .split('\n')
-      .filter((line) => line.trim())
-      .slice(-3)
+      .map((line) => line.trim())
+      .filter((line) => line && !/^at |^\^|^[│╭╰]/.test(line))
+      .slice(-4)
       .join(' / ');
     throw new Error(`--ref ${rev} (${sha.slice(0, 12)}): building @artifacts/${pkg} failed: ${detail}`);
   }
@@ -74,9 +75,22 @@ function buildLocked(sha, dir, pkg) {
     });
     writeFileSync(extracted, `${sha}\n`);
   }
-  const pnpm = (...args) => execFileSync('pnpm', args, { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
-  pnpm('install', '--frozen-lockfile', '--prefer-offline', '--filter', `@artifacts/${pkg}...`);
-  pnpm('--filter', `@artifacts/${pkg}...`, 'run', 'build');
+  // pnpm's report goes to stderr: the bench shows its last lines when a step fails.
+  const pnpm = (...args) => execFileSync('pnpm', args, { cwd: dir, stdio: ['ignore', 2, 'inherit'] });
+  const stamps = readdirSync(dir).filter((name) => name.startsWith('built-'));
+  // A run may be using this revision's build of another package: nothing it loads is built again.
+  // The whole workspace is installed once; core (every backend's one workspace dependency) is
+  // built once (any earlier stamp built it with its package), then only the package asked for.
+  if (!existsSync(join(dir, '.installed'))) {
+    const scope = stamps.length > 0 ? ['--filter', `@artifacts/${pkg}...`] : [];
+    pnpm('install', '--frozen-lockfile', '--prefer-offline', ...scope);
+    if (scope.length === 0) writeFileSync(join(dir, '.installed'), `${sha}\n`);
+  }
+  if (stamps.length === 0) {
+    pnpm('--filter', '@artifacts/core', 'run', 'build');
+    writeFileSync(join(dir, 'built-core'), `${sha}\n`);
+  }
+  if (pkg !== 'core') pnpm('--filter', `@artifacts/${pkg}`, 'run', 'build');
   writeFileSync(stamp, `${sha}\n`);
 }
 
@@ -105,7 +119,14 @@ export function refClient(rev, built) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--build') {
   const [sha, dir, pkg] = process.argv.slice(3);
-  buildLocked(sha, dir, pkg);
+  try {
+    buildLocked(sha, dir, pkg);
+  } catch (error) {
+    // The failed step's own output is already above on stderr; end with what failed, not a stack.
+    const command = error.spawnargs ? error.spawnargs.join(' ') : String(error.message).split('\n')[0];
+    console.error(`${command} failed${error.status ? ` (exit ${error.status})` : ''}`);
+    process.exit(1);
+  }
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [dir, pkg, op, uri, local] = process.argv.slice(2);
   const load = (name) => import(pathToFileURL(join(dir, 'packages', name, 'dist/index.js')).href);
