@@ -86,6 +86,47 @@ if (!backend) {
   process.exit(2);
 }
 const log = (line) => process.stderr.write(`${line}\n`);
+/** A command line that cannot give a table is refused before any server starts or anything is built. */
+const refuse = (message) => {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+};
+// A download reads what the same client uploaded in the same run: its upload must run too.
+const CASES = { 'big-up': undefined, 'big-down': 'big-up', 'small-up': undefined, 'small-down': 'small-up' };
+const askedCases = opts.cases.split(',').filter(Boolean);
+const unknownCases = askedCases.filter((op) => !Object.hasOwn(CASES, op));
+if (askedCases.length === 0 || unknownCases.length > 0)
+  refuse(`--cases: unknown case "${unknownCases.join(',')}" (known: ${Object.keys(CASES).join(', ')})`);
+for (const op of askedCases) {
+  const needs = CASES[op];
+  if (needs && !askedCases.includes(needs))
+    refuse(`--cases: ${op} downloads what ${needs} uploads in the same run; add it: --cases ${needs},${op}`);
+}
+for (const name of ['runs', 'big-mib', 'files']) {
+  const value = Number(opts[name]);
+  if (!Number.isInteger(value) || value < 1)
+    refuse(`--${name} must be a positive integer, got "${opts[name]}"`);
+}
+const unknownClients = (opts.clients?.split(',') ?? []).filter(
+  (name) => !backend.clients.includes(/^([\w-]+)/.exec(name)?.[1] ?? ''),
+);
+if (unknownClients.length > 0)
+  refuse(
+    `--clients: ${unknownClients.join(',')} is not a ${backendName} client (known: ${backend.clients.join(', ')})`,
+  );
+// `--ref a,b`: our library as built from those git revisions (clients/ours-ref.mjs), built now: a
+// revision that cannot be built is named before anything else runs.
+const refBuilds = [];
+if (opts.ref) {
+  const { buildRef } = await import('../clients/ours-ref.mjs');
+  for (const rev of opts.ref.split(',').filter(Boolean)) {
+    try {
+      refBuilds.push({ rev, built: buildRef(rev, backendName, log) });
+    } catch (error) {
+      refuse(error.message);
+    }
+  }
+}
 /** An option's value as a shell would need it (variants carry `[`, `;`). */
 const quoted = (value) => (/[[\];@ ]/.test(value) ? `'${value}'` : value);
 const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'artifacts-it');
@@ -238,15 +279,16 @@ try {
       });
     }
   }
-  // `--ref a,b`: our library as built from those git revisions, beside today's (clients/ours-ref.mjs)
-  if (opts.ref) {
-    const { refClients } = await import('../clients/ours-ref.mjs');
-    for (const client of refClients(opts.ref.split(','), log)) {
-      const missing = client.available(ctx);
-      if (missing) log(`skipping ${client.id}: ${missing}`);
-      else clients.push({ ...client, label: client.label() });
+  // `--ref a,b`: our library as built from those git revisions, beside today's
+  if (refBuilds.length > 0) {
+    const { refClient } = await import('../clients/ours-ref.mjs');
+    for (const { rev, built } of refBuilds) {
+      const client = refClient(rev, built);
+      clients.push({ ...client, label: client.label() });
     }
   }
+  if (clients.length === 0)
+    throw new Error(`no client of ${wanted.join(',')} can run here (see the lines above)`);
   if (backend.proxy) {
     const started = await startProxyServers({
       destination: localRoot,
@@ -265,7 +307,7 @@ try {
     { op: 'small-up', name: `upload ${files} files`, rate: fps },
     { op: 'small-down', name: `download ${files} files`, rate: fps, needs: 'small-up' },
   ];
-  const cases = allCases.filter((c) => opts.cases.split(',').includes(c.op));
+  const cases = allCases.filter((c) => askedCases.includes(c.op));
   const out = join(scratch, 'out');
   const started = Date.now();
   const loadBefore = loadAverage();
@@ -319,7 +361,16 @@ try {
       await repo.close();
     }
   } finally {
-    await stopServers();
+    // Teardown cannot change the measurements: a server slow to let go of its port is reported, and
+    // the bench still exits as its run did (`pnpm servers prune` removes anything left over).
+    await stopServers().catch((error) =>
+      log(
+        `stopping the servers: ${String(error?.message ?? error)
+          .split('\n')
+          .slice(0, 3)
+          .join(' / ')}`,
+      ),
+    );
     await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -16,7 +16,7 @@ import { Limiter } from './internal/pool.js';
 import { toReadable, type WriteBody } from './internal/streams.js';
 import { baseName, joinKey, validateArtifactPath } from './path-safety.js';
 import { describePath, rejectedFiles, throwGathered } from './repository/failures.js';
-import { collectLocalTree, downloadRoot, localStat } from './repository/local-files.js';
+import { collectLocalTree, directoryMaker, downloadRoot, localStat } from './repository/local-files.js';
 import { Progress, type ProgressEvent } from './repository/progress.js';
 import { runScoped } from './repository/scope.js';
 import { download, openReadStream, put, type TransferContext, upload } from './repository/transfers.js';
@@ -231,9 +231,10 @@ export class ArtifactRepository {
     }
     const entries = await this.listArtifactsRecursive(key, options);
     const files = entries.filter((entry) => !entry.isDir);
-    await mkdir(target, { recursive: true });
+    const makeDirectory = directoryMaker();
+    await makeDirectory(target);
     for (const entry of entries) {
-      if (entry.isDir) await mkdir(join(dst, ...entry.path.split('/')), { recursive: true });
+      if (entry.isDir) await makeDirectory(join(dst, ...entry.path.split('/')));
     }
     const progress = new Progress(
       options.onProgress,
@@ -244,7 +245,7 @@ export class ArtifactRepository {
       files.map((file) =>
         this.#limiter.run(async () => {
           const local = join(dst, ...file.path.split('/'));
-          await mkdir(dirname(local), { recursive: true });
+          await makeDirectory(dirname(local));
           await download(this.#transfers, file.path, local, progress, options);
         }),
       ),

@@ -1,13 +1,52 @@
 import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { crc32c, crcCombine, crcOf, crcText, createHasher } from './checksum.js';
+import {
+  crc32c,
+  crc32cImplementation,
+  crc32cJs,
+  crcCombine,
+  crcOf,
+  crcText,
+  createHasher,
+} from './checksum.js';
 
 describe('checksums', () => {
-  it('computes CRC-32C check values from the standard test vectors', () => {
-    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
-    expect(crc32c(Buffer.alloc(32))).toBe(0x8a9136aa);
-    expect(crc32c(Buffer.alloc(32, 0xff))).toBe(0x62a8ab43);
+  it('computes CRC-32C check values from the standard test vectors, native and JavaScript alike', () => {
+    // RFC 3720 (iSCSI) B.4 and the usual check value.
+    const ascending = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+    const descending = Buffer.from(Array.from({ length: 32 }, (_, i) => 31 - i));
+    for (const crc of [crc32c, crc32cJs]) {
+      expect(crc(Buffer.from('123456789'))).toBe(0xe3069283);
+      expect(crc(Buffer.alloc(32))).toBe(0x8a9136aa);
+      expect(crc(Buffer.alloc(32, 0xff))).toBe(0x62a8ab43);
+      expect(crc(ascending)).toBe(0x46dd794e);
+      expect(crc(descending)).toBe(0x113fdb5c);
+      expect(crc(new Uint8Array(0))).toBe(0);
+    }
+  });
+
+  it('uses the native CRC-32C where @node-rs/crc32 ships a binary (Linux, macOS, Windows on x64/arm64)', () => {
+    const prebuilt =
+      ['linux', 'darwin', 'win32'].includes(process.platform) && ['x64', 'arm64'].includes(process.arch);
+    expect(crc32cImplementation()).toBe(prebuilt ? 'native' : 'js');
+  });
+
+  it('agrees with the JavaScript CRC-32C on unaligned views of every length, whole and incremental', () => {
+    const data = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 2654435761) >>> 24));
+    for (let length = 0; length < 300; length++) {
+      const view = new Uint8Array(data.buffer, data.byteOffset + (length % 13), length);
+      expect(crc32c(view)).toBe(crc32cJs(view));
+    }
+    let native = 0;
+    let js = 0;
+    for (let i = 0, step = 1; i < data.length; i += step, step = (step * 7 + 3) % 9001) {
+      const part = data.subarray(i, i + step);
+      native = crc32c(part, native);
+      js = crc32cJs(part, js);
+      expect(native).toBe(js);
+    }
+    expect(native).toBe(crc32cJs(data));
   });
 
   it('gives the same digest however the stream is chunked', () => {
@@ -39,7 +78,8 @@ describe('checksums', () => {
       seed ^= seed << 5;
       return seed >>> 0;
     };
-    const reference = { crc32: (b: Uint8Array) => zlib.crc32(b), crc32c } as const;
+    // The reference is the JavaScript CRC-32C: the combined native CRCs must equal it.
+    const reference = { crc32: (b: Uint8Array) => zlib.crc32(b), crc32c: crc32cJs } as const;
     for (let round = 0; round < 200; round++) {
       const lengths = Array.from({ length: 1 + (next() % 6) }, () => {
         const kind = next() % 4;

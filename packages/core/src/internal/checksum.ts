@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import type { ChecksumAlgorithm } from '../driver.js';
 
@@ -27,8 +28,11 @@ function crc32cTable(): Uint32Array {
 
 let CRC32C: Uint32Array | undefined;
 
-/** CRC-32C (Castagnoli), slicing-by-8: what GCS and S3 report and Node's crypto lacks. */
-export function crc32c(chunk: Uint8Array, previous = 0): number {
+/**
+ * CRC-32C (Castagnoli) in JavaScript, slicing-by-8: the fallback where the native implementation
+ * does not load (about a fifth of its speed).
+ */
+export function crc32cJs(chunk: Uint8Array, previous = 0): number {
   CRC32C ??= crc32cTable();
   const t = CRC32C;
   let crc = ~previous >>> 0;
@@ -49,6 +53,44 @@ export function crc32c(chunk: Uint8Array, previous = 0): number {
   }
   while (i < n) crc = t[(crc ^ chunk[i++]!) & 0xff]! ^ (crc >>> 8);
   return ~crc >>> 0;
+}
+
+type Crc = (chunk: Uint8Array, previous?: number) => number;
+
+declare const __ARTIFACTS_CORE_FORMAT__: string | undefined;
+const BUILD_FORMAT = typeof __ARTIFACTS_CORE_FORMAT__ === 'string' ? __ARTIFACTS_CORE_FORMAT__ : 'esm';
+
+/**
+ * `@node-rs/crc32`'s CRC-32C (SSE4.2/ARMv8 CRC instructions, prebuilt per platform), or undefined
+ * where its binary does not load (a platform without a prebuilt one) or gives a wrong check value.
+ */
+function loadNativeCrc32c(): Crc | undefined {
+  try {
+    const load = BUILD_FORMAT === 'cjs' ? require : createRequire(import.meta.url);
+    const native = (load('@node-rs/crc32') as { crc32c?: Crc }).crc32c;
+    if (typeof native !== 'function' || native(Buffer.from('123456789')) !== 0xe3069283) return undefined;
+    return native;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The CRC-32C in use, chosen on first use (core loads no binary before a CRC-32C is needed). */
+let crc32cImpl: Crc | undefined;
+
+/** Which CRC-32C implementation this process uses (loads it on first call). */
+export function crc32cImplementation(): 'native' | 'js' {
+  crc32cImpl ??= loadNativeCrc32c() ?? crc32cJs;
+  return crc32cImpl === crc32cJs ? 'js' : 'native';
+}
+
+/**
+ * CRC-32C (Castagnoli): what GCS and S3 report and Node's crypto and zlib lack. `previous` is the
+ * CRC of the bytes before `chunk` (incremental use), as with `zlib.crc32`.
+ */
+export function crc32c(chunk: Uint8Array, previous = 0): number {
+  crc32cImpl ??= loadNativeCrc32c() ?? crc32cJs;
+  return crc32cImpl(chunk, previous);
 }
 
 function crcHasher(step: (chunk: Uint8Array, previous: number) => number): Hasher {

@@ -1,5 +1,5 @@
 import type { WriteStream } from 'node:fs';
-import { lstat, mkdtemp, opendir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, opendir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ArtifactsError, type FailedFile, toArtifactsError } from '../errors.js';
@@ -94,6 +94,22 @@ export async function downloadRoot(dstPath: string | undefined): Promise<string>
     );
   }
   return resolve(dstPath);
+}
+
+/**
+ * Creates local directories (and their parents) for one download, each once however many files land
+ * in it: a download of many small files pays one `mkdir` per directory, not per file.
+ */
+export function directoryMaker(): (path: string) => Promise<void> {
+  const made = new Map<string, Promise<void>>();
+  return (path) => {
+    let making = made.get(path);
+    if (!making) {
+      making = mkdir(path, { recursive: true }).then(() => undefined);
+      made.set(path, making);
+    }
+    return making;
+  };
 }
 
 /**

@@ -58,6 +58,28 @@ export class Dir {
     }
   }
 
+  /**
+   * The directory `root/parts…` in one open, when that path holds no symbolic link: the kernel
+   * resolves it (following links), then the descriptor's own name in /proc says where the opened
+   * directory really is, and anything but exactly that path (a link on the way, a rename, a mount)
+   * gives undefined, for the component-by-component walk to handle. Same result as the walk for the
+   * common case, in two system calls instead of two per component.
+   */
+  static async openDirect(root: string, parts: readonly string[]): Promise<Dir | undefined> {
+    if (!HELD_DESCRIPTORS || parts.length === 0) return undefined;
+    const path = (root.endsWith(sep) ? root : root + sep) + parts.join(sep);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, DIR_FLAGS);
+    } catch {
+      return undefined;
+    }
+    const real = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
+    if (real === path) return Dir.#held(handle);
+    await handle.close();
+    return undefined;
+  }
+
   static #held(handle: FileHandle): Dir {
     return new Dir(`/proc/self/fd/${handle.fd}`, handle);
   }
@@ -135,7 +157,15 @@ export async function resolveBeneath(
   const pending = [...parts];
   if (options.asDirectory) pending.push('.');
   let trail: string[] = [];
-  let dir = await Dir.openRoot(root, options.create === true);
+  // The key's directories in one open first (Dir.openDirect): anything the walk would treat apart
+  // (a link, a `..`, a missing directory to create) does not match there and is walked.
+  const dirParts = options.asDirectory ? parts : parts.slice(0, -1);
+  const direct = await Dir.openDirect(root, dirParts);
+  let dir = direct ?? (await Dir.openRoot(root, options.create === true));
+  if (direct) {
+    trail = [...dirParts];
+    pending.splice(0, dirParts.length);
+  }
   let hops = 0;
   const restartFromRoot = async (components: string[]): Promise<void> => {
     pending.unshift(...components);
