@@ -7,7 +7,7 @@ import { env, uniqueRoot } from './helpers.js';
 // the TLS MinIO's (its CA not given).
 describeConnectFailures('s3', {
   openAt: (host, port) =>
-    openRepository(uniqueRoot('connect'), { endpointUrl: `http://${host}:${port}`, maxAttempts: 1 }),
+    openRepository(uniqueRoot('connect'), { endpointUrl: `http://${host}:${port}` }),
   secrets: () => [env('AWS_SECRET_ACCESS_KEY')],
   untrusted: {
     open: () => openRepository(uniqueRoot('connect'), { endpointUrl: env('ARTIFACTS_IT_S3_TLS_ENDPOINT') }),
