@@ -6,7 +6,10 @@ import { HttpPool, readBodyText } from './http-client.js';
 import { type FailedAnswer, refreshing, storeRequest } from './store-requests.js';
 
 /** A real node:http server on loopback answering every request with `status` and `body`. */
-async function serve(status: number, body: string): Promise<{ url: string; server: Server; sockets: () => number }> {
+async function serve(
+  status: number,
+  body: string,
+): Promise<{ url: string; server: Server; sockets: () => number }> {
   let sockets = 0;
   const server = createServer((req, res) => {
     req.resume();
@@ -16,7 +19,11 @@ async function serve(status: number, body: string): Promise<{ url: string; serve
   server.on('connection', () => sockets++);
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, sockets: () => sockets };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
+    sockets: () => sockets,
+  };
 }
 
 const servers: Server[] = [];
@@ -36,7 +43,9 @@ function pool(): HttpPool {
 }
 
 const failed = (answer: FailedAnswer) =>
-  Object.assign(new Error(`store said ${answer.status}`), { answer: { ...answer, headers: answer.headers['x-request-id'] } });
+  Object.assign(new Error(`store said ${answer.status}`), {
+    answer: { ...answer, headers: answer.headers['x-request-id'] },
+  });
 
 describe('storeRequest', () => {
   it('resolves with an answer below 300, its body the caller’s', async () => {
@@ -50,7 +59,9 @@ describe('storeRequest', () => {
     const { url, sockets } = await serve(503, big);
     const p = pool();
     for (let i = 0; i < 3; i++) {
-      const error = await storeRequest(p, { method: 'GET', url: `${url}/a` }, failed).catch((e: unknown) => e);
+      const error = await storeRequest(p, { method: 'GET', url: `${url}/a` }, failed).catch(
+        (e: unknown) => e,
+      );
       expect(error).toMatchObject({ message: 'store said 503', answer: { status: 503, headers: 'r1' } });
       const text = (error as { answer: FailedAnswer }).answer.text;
       expect(text.startsWith('<Error><Code>SlowDown</Code></Error>')).toBe(true);
@@ -66,7 +77,9 @@ describe('storeRequest', () => {
     const p = pool();
     for (const method of ['HEAD', 'HEAD', 'GET', 'HEAD']) {
       const error = await storeRequest(p, { method, url: `${url}/a` }, failed).catch((e: unknown) => e);
-      expect(error).toMatchObject({ answer: { status: 404, text: method === 'HEAD' ? '' : expect.stringContaining('NoSuchKey') } });
+      expect(error).toMatchObject({
+        answer: { status: 404, text: method === 'HEAD' ? '' : expect.stringContaining('NoSuchKey') },
+      });
     }
     expect(sockets()).toBe(1);
   });
@@ -81,7 +94,9 @@ describe('storeRequest', () => {
     await discard(await storeRequest(p, { method: 'GET', url }, failed));
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
-    const restarted = await storeRequest(p, { method: 'GET', url: `${url}/k?sig=1` }, failed).catch((e: unknown) => e);
+    const restarted = await storeRequest(p, { method: 'GET', url: `${url}/k?sig=1` }, failed).catch(
+      (e: unknown) => e,
+    );
     expect(restarted).toMatchObject({ reached: true, request: { url: `${url}/k` } });
   });
 
@@ -90,12 +105,16 @@ describe('storeRequest', () => {
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const stalled = await storeRequest(pool(), { method: 'GET', url, stallMs: 50 }, failed).catch((e: unknown) => e);
-    expect(ArtifactsError.is(stalled) && stalled.code).toBe('timeout');
-    expect(stalled).not.toHaveProperty('reached');
-    const aborted = await storeRequest(pool(), { method: 'GET', url, signal: AbortSignal.timeout(50) }, failed).catch(
+    const stalled = await storeRequest(pool(), { method: 'GET', url, stallMs: 50 }, failed).catch(
       (e: unknown) => e,
     );
+    expect(ArtifactsError.is(stalled) && stalled.code).toBe('timeout');
+    expect(stalled).not.toHaveProperty('reached');
+    const aborted = await storeRequest(
+      pool(),
+      { method: 'GET', url, signal: AbortSignal.timeout(50) },
+      failed,
+    ).catch((e: unknown) => e);
     expect(aborted).not.toHaveProperty('request');
   });
 });
@@ -116,7 +135,10 @@ describe('refreshing', () => {
     expect(await get()).toBe('token1');
     expect(fetches).toBe(1);
     refreshAt = Date.now() - 1; // the next value is stale at once
-    const stale = refreshing(async () => `v${++fetches}`, () => refreshAt);
+    const stale = refreshing(
+      async () => `v${++fetches}`,
+      () => refreshAt,
+    );
     expect(await stale()).toBe('v2');
     expect(await stale()).toBe('v3');
     refreshAt = undefined; // never refreshed

@@ -42,7 +42,10 @@ export async function storeRequest(
   } catch (error) {
     if (typeof error === 'object' && error !== null && !ArtifactsError.is(error) && !isAbortError(error)) {
       const url = new URL(exchange.url);
-      const marks: UnansweredRequest = { request: { url: `${url.origin}${url.pathname}` }, reached: pool.reached(url) };
+      const marks: UnansweredRequest = {
+        request: { url: `${url.origin}${url.pathname}` },
+        reached: pool.reached(url),
+      };
       Object.assign(error, marks);
     }
     throw error;

@@ -26,20 +26,12 @@ describe('identity and region without the SDK', () => {
     writeFileSync(file, '[default]\nregion = eu-north-1\n[profile dev]\nregion = sa-east-1\n');
     expect(regionOf({}, keys)).toBe('us-east-1');
     expect(regionOf({}, { ...keys, AWS_CONFIG_FILE: file })).toBe('eu-north-1');
-    expect(regionOf({}, { ...keys, AWS_CONFIG_FILE: file, AWS_REGION: 'x-1' })).toBe(
-      'x-1',
-    );
+    expect(regionOf({}, { ...keys, AWS_CONFIG_FILE: file, AWS_REGION: 'x-1' })).toBe('x-1');
     const given = { accessKeyId: 'a', secretAccessKey: 'b' };
-    expect(
-      regionOf({ credentials: given, profile: 'dev' }, { AWS_CONFIG_FILE: file }),
-    ).toBe('sa-east-1');
-    expect(
-      regionOf({ credentials: given }, { AWS_CONFIG_FILE: file, AWS_PROFILE: 'dev' }),
-    ).toBe('sa-east-1');
+    expect(regionOf({ credentials: given, profile: 'dev' }, { AWS_CONFIG_FILE: file })).toBe('sa-east-1');
+    expect(regionOf({ credentials: given }, { AWS_CONFIG_FILE: file, AWS_PROFILE: 'dev' })).toBe('sa-east-1');
     // A file that names no region for the profile: the SDK's chain finds none either.
-    expect(
-      regionOf({ credentials: given, profile: 'other' }, { AWS_CONFIG_FILE: file }),
-    ).toBe('us-east-1');
+    expect(regionOf({ credentials: given, profile: 'other' }, { AWS_CONFIG_FILE: file })).toBe('us-east-1');
   });
 
   it('leaves providers, profiles and missing keys to a provider or the SDK', () => {
@@ -48,7 +40,9 @@ describe('identity and region without the SDK', () => {
     ).toBeUndefined();
     expect(staticCredentials({ profile: 'dev' }, keys)).toBeUndefined();
     expect(staticCredentials({}, { ...keys, AWS_PROFILE: 'dev' })).toBeUndefined();
-    expect(staticCredentials({}, { AWS_ACCESS_KEY_ID: 'id', AWS_CONFIG_FILE: '/nonexistent' })).toBeUndefined();
+    expect(
+      staticCredentials({}, { AWS_ACCESS_KEY_ID: 'id', AWS_CONFIG_FILE: '/nonexistent' }),
+    ).toBeUndefined();
   });
 
   it("keeps a provider's credentials until five minutes before they expire; asks again after a failure", async () => {
@@ -57,7 +51,11 @@ describe('identity and region without the SDK', () => {
       const credentials = async () => {
         calls++;
         if (calls === failOn) throw new Error('provider down');
-        return { accessKeyId: `id${calls}`, secretAccessKey: 's', expiration: new Date(Date.now() + lifetimeMs) };
+        return {
+          accessKeyId: `id${calls}`,
+          secretAccessKey: 's',
+          expiration: new Date(Date.now() + lifetimeMs),
+        };
       };
       return { identity: identityOf({ credentials, profile: undefined }), calls: () => calls };
     };

@@ -49,7 +49,12 @@ export function regionOf(
   config: Partial<Pick<ResolvedS3Config, 'region' | 'profile'>>,
   env: NodeJS.ProcessEnv = process.env,
 ): string {
-  return config.region ?? (env.AWS_REGION || undefined) ?? sharedConfigRegion(config.profile, env) ?? DEFAULT_REGION;
+  return (
+    config.region ??
+    (env.AWS_REGION || undefined) ??
+    sharedConfigRegion(config.profile, env) ??
+    DEFAULT_REGION
+  );
 }
 
 /**
@@ -79,7 +84,10 @@ export function identityOf(config: Pick<ResolvedS3Config, 'credentials' | 'profi
   if (fixed) return () => fixed;
   const provider: S3CredentialsProvider =
     typeof config.credentials === 'function' ? config.credentials : sdkChain(config.profile);
-  return refreshing(provider, (credentials) => credentials.expiration && credentials.expiration.getTime() - 300_000);
+  return refreshing(
+    provider,
+    (credentials) => credentials.expiration && credentials.expiration.getTime() - 300_000,
+  );
 }
 
 /** The SDK's default chain, through an S3Client's resolved config (loaded on first use). */

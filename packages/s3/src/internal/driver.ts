@@ -86,7 +86,11 @@ export class S3Driver implements StorageDriver {
     }));
   }
 
-  async write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult | undefined> {
+  async write(
+    key: string,
+    body: Readable,
+    options: DriverWriteOptions,
+  ): Promise<DriverWriteResult | undefined> {
     const args = this.#config.uploadExtraArgs;
     return this.#run('uploading', key, () =>
       uploadObject(
@@ -143,7 +147,11 @@ export class S3Driver implements StorageDriver {
     // The bucket's root is no object (a HEAD of '' would be the bucket's).
     if (Key !== '') {
       try {
-        const head = await headObject(this.#requests, { Bucket: this.#bucket, Key, sseC: this.#sseC }, options.signal);
+        const head = await headObject(
+          this.#requests,
+          { Bucket: this.#bucket, Key, sseC: this.#sseC },
+          options.signal,
+        );
         const { size, lastModified, etag, contentType } = head;
         return {
           key,
@@ -180,7 +188,8 @@ export class S3Driver implements StorageDriver {
       for (const object of page.Contents) {
         const key = this.#names.relative(object.Key);
         if (key === '') continue;
-        if (!key.endsWith('/') && !key.split('/').includes('')) yield { key, isDir: false, size: object.Size };
+        if (!key.endsWith('/') && !key.split('/').includes(''))
+          yield { key, isDir: false, size: object.Size };
         else if (options.markers) yield { key, isDir: false, size: 0, marker: true };
       }
     }
@@ -208,7 +217,7 @@ export class S3Driver implements StorageDriver {
       (this.#config.profile ? `profile ${this.#config.profile}` : process.env.AWS_ACCESS_KEY_ID) ??
       'default';
     const sseKey = this.#config.uploadExtraArgs.SSECustomerKey;
-    const sseC = sseKey ? createHash("sha256").update(sseKey).digest('hex') : '';
+    const sseC = sseKey ? createHash('sha256').update(sseKey).digest('hex') : '';
     return {
       scope: `s3 ${this.#requests.endpoint} ${identity} ${sseC}`,
       address: `${this.#bucket}/${this.#names.name(key)}`,
@@ -230,7 +239,8 @@ export class S3Driver implements StorageDriver {
         signal: options.signal,
       });
     } catch (error) {
-      if (isMissing(error)) throw ArtifactsError.notFound(`s3://${from.Bucket}/${from.Key}`, { cause: error });
+      if (isMissing(error))
+        throw ArtifactsError.notFound(`s3://${from.Bucket}/${from.Key}`, { cause: error });
       throw mapS3Error(error, { ...this.#target(undefined, 'copying'), bucket: from.Bucket, key: from.Key });
     }
   }

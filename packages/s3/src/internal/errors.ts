@@ -57,7 +57,9 @@ const HINTS = {
 /** The endpoint as core's `connectFailure` names it: the configured one, else where the request went. */
 function connectTarget(endpoint: string | undefined, error: unknown): ConnectTarget {
   const url = endpoint && URL.canParse(endpoint) ? endpoint : failedRequestUrl(error);
-  return url ? httpTarget(url, HINTS) : { label: endpoint ?? 'AWS S3', host: 's3.amazonaws.com', port: 443, ...HINTS };
+  return url
+    ? httpTarget(url, HINTS)
+    : { label: endpoint ?? 'AWS S3', host: 's3.amazonaws.com', port: 443, ...HINTS };
 }
 
 interface SdkErrorShape {

@@ -127,8 +127,11 @@ describe('argHeaders and sseCHeaders: the arguments as S3 request headers, as th
     const ours = argHeaders(args);
     expect(Object.keys(ours).length).toBe(25); // 24 arguments, Metadata as two headers
     for (const [name, value] of Object.entries(ours)) expect([name, theirs[name]]).toEqual([name, value]);
-    for (const [name, value] of Object.entries(sseCHeaders(args))) expect([name, theirs[name]]).toEqual([name, value]);
-    expect(Object.keys(ours).some((name) => name.includes('checksum') || name.includes('customer'))).toBe(false);
+    for (const [name, value] of Object.entries(sseCHeaders(args)))
+      expect([name, theirs[name]]).toEqual([name, value]);
+    expect(Object.keys(ours).some((name) => name.includes('checksum') || name.includes('customer'))).toBe(
+      false,
+    );
   });
 
   it('picks only the named arguments, and names a copy source’s SSE-C headers', () => {

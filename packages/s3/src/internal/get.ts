@@ -114,7 +114,13 @@ export async function headObject(
   } catch (error) {
     if (httpStatus(error) === 403) {
       try {
-        const probe = await requests.send({ method: 'GET', Bucket, Key, headers: { ...sseC, range: 'bytes=0-0' }, signal });
+        const probe = await requests.send({
+          method: 'GET',
+          Bucket,
+          Key,
+          headers: { ...sseC, range: 'bytes=0-0' },
+          signal,
+        });
         probe.body.destroy();
       } catch (refused) {
         if ([400, 401, 403].includes(httpStatus(refused) ?? 0)) throw refused;

@@ -28,7 +28,14 @@ export interface MultipartTarget {
 /** CreateMultipartUpload with the object's headers (type, upload arguments, SSE-C, checksum); its UploadId. */
 export async function createMultipart(t: MultipartTarget, headers: Record<string, string>): Promise<string> {
   const { Bucket, Key, signal } = t;
-  const answer = await t.requests.xml({ method: 'POST', Bucket, Key, query: { uploads: '' }, headers, signal });
+  const answer = await t.requests.xml({
+    method: 'POST',
+    Bucket,
+    Key,
+    query: { uploads: '' },
+    headers,
+    signal,
+  });
   const id = answer.InitiateMultipartUploadResult?.UploadId;
   if (typeof id !== 'string' || id === '')
     throw new ArtifactsError('internal', `S3 returned no UploadId for s3://${Bucket}/${Key}`);

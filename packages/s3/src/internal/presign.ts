@@ -39,7 +39,9 @@ export function presignedTransfers(t: PresignTarget): {
   const payer = argHeaders(t.uploadArgs, ['RequestPayer']);
   const url = async (key: string, method: 'GET' | 'PUT', seconds: number | undefined, more = {}) => {
     const expiresIn = presignSeconds(seconds);
-    return run('presigning', key, () => requests.presign({ method, Bucket, Key: t.full(key), ...more }, expiresIn));
+    return run('presigning', key, () =>
+      requests.presign({ method, Bucket, Key: t.full(key), ...more }, expiresIn),
+    );
   };
   const abort: MultipartCapability['abort'] = async (key, uploadId, options = {}) => {
     if (!uploadId) throw needsId();
@@ -79,9 +81,9 @@ export function presignedTransfers(t: PresignTarget): {
       async complete(key, uploadId, parts: CompletedPart[], options = {}) {
         if (!uploadId) throw needsId();
         const sorted = sortedParts(parts).map((part) => ({
-            PartNumber: part.partNumber,
-            ETag: part.etag.startsWith('"') ? part.etag : `"${part.etag}"`,
-          }));
+          PartNumber: part.partNumber,
+          ETag: part.etag.startsWith('"') ? part.etag : `"${part.etag}"`,
+        }));
         const target = { requests, Bucket, Key: t.full(key), signal: options.signal };
         await run('completing the multipart upload of', key, () =>
           completeMultipart(target, uploadId, sorted, { ...sseC, ...payer }),

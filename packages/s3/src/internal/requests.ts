@@ -79,7 +79,8 @@ export class S3Requests {
     const { url, path, query, host } = this.#address(request, region);
     let headers: Record<string, string> = { host, ...this.#fixed, ...request.headers };
     const identity = this.#options.identity;
-    if (identity) headers = this.#signer(region).sign({ method: request.method, path, query, headers }, await identity());
+    if (identity)
+      headers = this.#signer(region).sign({ method: request.method, path, query, headers }, await identity());
     const exchange = { method: request.method, url, headers, body: request.body, signal: request.signal };
     try {
       return await storeRequest(
@@ -120,7 +121,11 @@ export class S3Requests {
     if (!this.#options.identity) return url;
     const headers = { host, ...request.headers };
     const credentials = await this.#options.identity();
-    const signed = this.#signer(region).presign({ method: request.method, path, query, headers }, credentials, expiresIn);
+    const signed = this.#signer(region).presign(
+      { method: request.method, path, query, headers },
+      credentials,
+      expiresIn,
+    );
     return `${url.split('?')[0]}?${signed}`;
   }
 
@@ -146,7 +151,10 @@ export class S3Requests {
 
   #signer(region: string): SigV4 {
     let signer = this.#signers.get(region);
-    if (!signer) this.#signers.set(region, (signer = new SigV4(region)));
+    if (!signer) {
+      signer = new SigV4(region);
+      this.#signers.set(region, signer);
+    }
     return signer;
   }
 
@@ -168,7 +176,8 @@ export function s3Failure(answer: FailedAnswer): Error {
   }
   const error = sdkShaped(answer.status, parsed, headerString(answer.headers['x-amz-request-id']));
   const region = headerString(answer.headers['x-amz-bucket-region']);
-  if (region && (answer.status === 301 || answer.status === 400)) Object.assign(error, { bucketRegion: region });
+  if (region && (answer.status === 301 || answer.status === 400))
+    Object.assign(error, { bucketRegion: region });
   return error;
 }
 

@@ -59,7 +59,12 @@ export class SigV4 {
    * The query of a presigned URL valid `expiresIn` seconds: the request's own query with the
    * signature's members. Every header given is signed, so its user must send it as given.
    */
-  presign(request: SignedRequest, credentials: SigningCredentials, expiresIn: number, now = new Date()): string {
+  presign(
+    request: SignedRequest,
+    credentials: SigningCredentials,
+    expiresIn: number,
+    now = new Date(),
+  ): string {
     const date = amzDate(now);
     const scope = this.#scope(date);
     const query: Array<readonly [string, string]> = [

@@ -131,7 +131,9 @@ export async function uploadObject(
       abort: async ({ signal }) => {
         // The create failed: nothing to abort.
         if (UploadId === undefined) return;
-        await mapped(undefined, () => abortMultipart({ requests, Bucket, Key, signal }, UploadId as string, payer));
+        await mapped(undefined, () =>
+          abortMultipart({ requests, Bucket, Key, signal }, UploadId as string, payer),
+        );
       },
     },
     {

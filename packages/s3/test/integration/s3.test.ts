@@ -754,11 +754,9 @@ describe('our own requests, every one of them', () => {
       if (r.method === 'POST' && /[?&]upload(s|Id)=/.test(r.url))
         expect(r.headers['x-amz-checksum-type'], what).toBe('FULL_OBJECT');
     }
-    expect(data.filter((r) => r.method === 'POST').map((r) => /[?&](uploads|uploadId|delete)\b/.exec(r.url)?.[1])).toEqual([
-      'uploads',
-      'uploadId',
-      'delete',
-    ]);
+    expect(
+      data.filter((r) => r.method === 'POST').map((r) => /[?&](uploads|uploadId|delete)\b/.exec(r.url)?.[1]),
+    ).toEqual(['uploads', 'uploadId', 'delete']);
     const parts = data.filter((r) => r.method === 'PUT' && /[?&]partNumber=\d/.test(r.url));
     expect(parts.map((r) => /partNumber=(\d+)/.exec(r.url)?.[1]).sort()).toEqual(['1', '2']);
     const wholeGet = data.find((r) => r.method === 'GET' && r.url.endsWith('/small.txt'))!;
@@ -769,37 +767,77 @@ describe('our own requests, every one of them', () => {
 
   it.each([
     ['static keys, no shared config file', undefined, false],
-    ["static keys, a shared config file naming the profile's region", '[default]\nregion = us-east-1\n', false],
+    [
+      "static keys, a shared config file naming the profile's region",
+      '[default]\nregion = us-east-1\n',
+      false,
+    ],
     ["a profile's keys in the shared credentials file: the SDK's chain finds them", '', true],
-  ])('%s: every operation works; the AWS SDK is loaded only for its credential chain', async (_, config, chain) => {
-    // A fresh process that records every @aws-sdk/@smithy module it resolves.
-    const dir = await mkdtemp(join(tmpdir(), 's3-it-'));
-    if (config !== undefined) await writeFile(join(dir, 'config'), config);
-    const keys = `aws_access_key_id = ${env('AWS_ACCESS_KEY_ID')}\naws_secret_access_key = ${env('AWS_SECRET_ACCESS_KEY')}\n`;
-    if (chain) await writeFile(join(dir, 'credentials'), `[it-profile]\n${keys}`);
-    const script = new URL('./fixtures/lean-no-sdk.mjs', import.meta.url).pathname;
-    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', script, uniqueRoot('nosdk')], {
-      cwd: new URL('../..', import.meta.url).pathname,
-      env: {
-        ...process.env,
-        AWS_PROFILE: chain ? 'it-profile' : '',
-        AWS_REGION: '',
-        AWS_CONFIG_FILE: join(dir, 'config'),
-        AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
-        ...(chain ? { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' } : {}),
-      },
-    });
-    const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
-      text: string;
-      listed: string[];
-      left: string[];
-      size: number;
-      presigned: string;
-      seen: string[];
-    };
-    expect(out).toMatchObject({ text: 'lean body', listed: ['small.txt'], left: [], size: 9, presigned: 'lean body' });
-    if (chain) expect(out.seen).toContain('@aws-sdk/client-s3');
-    else expect(out.seen).toEqual([]);
+  ])(
+    '%s: every operation works; the AWS SDK is loaded only for its credential chain',
+    async (_, config, chain) => {
+      // A fresh process that records every @aws-sdk/@smithy module it resolves.
+      const dir = await mkdtemp(join(tmpdir(), 's3-it-'));
+      if (config !== undefined) await writeFile(join(dir, 'config'), config);
+      const keys = `aws_access_key_id = ${env('AWS_ACCESS_KEY_ID')}\naws_secret_access_key = ${env('AWS_SECRET_ACCESS_KEY')}\n`;
+      if (chain) await writeFile(join(dir, 'credentials'), `[it-profile]\n${keys}`);
+      const script = new URL('./fixtures/lean-no-sdk.mjs', import.meta.url).pathname;
+      const { stdout } = await execFileAsync(
+        process.execPath,
+        ['--import', 'tsx', script, uniqueRoot('nosdk')],
+        {
+          cwd: new URL('../..', import.meta.url).pathname,
+          env: {
+            ...process.env,
+            AWS_PROFILE: chain ? 'it-profile' : '',
+            AWS_REGION: '',
+            AWS_CONFIG_FILE: join(dir, 'config'),
+            AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+            ...(chain ? { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' } : {}),
+          },
+        },
+      );
+      const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
+        text: string;
+        listed: string[];
+        left: string[];
+        size: number;
+        presigned: string;
+        seen: string[];
+      };
+      expect(out).toMatchObject({
+        text: 'lean body',
+        listed: ['small.txt'],
+        left: [],
+        size: 9,
+        presigned: 'lean body',
+      });
+      if (chain) expect(out.seen).toContain('@aws-sdk/client-s3');
+      else expect(out.seen).toEqual([]);
+    },
+  );
+
+  it("a bucket in another region than the one signed for is followed there, once (S3's x-amz-bucket-region)", async () => {
+    proxy.redirectRegion = 'eu-west-1';
+    try {
+      const repo = await open(uniqueRoot('region'), {
+        endpointUrl: proxy.endpoint,
+        region: 'eu-west-1',
+        timeoutMs: 30_000, // parts go out as streams: the moved one is sent again by core's retry
+      });
+      proxy.requests.length = 0;
+      await repo.write('a.txt', 'moved');
+      expect((await readAllBytes(await repo.openRead('a.txt'))).toString()).toBe('moved');
+      expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['a.txt']);
+      const regions = proxy.requests.map(
+        (r) => /\/\d{8}\/([^/]+)\//.exec(String(r.headers.authorization))?.[1],
+      );
+      expect(regions[0]).toBe('eu-west-1');
+      expect(regions.slice(1).every((region) => region === 'us-east-1')).toBe(true);
+      expect(regions.length).toBeGreaterThanOrEqual(4);
+    } finally {
+      proxy.redirectRegion = undefined;
+    }
   });
 
   it('a refused signature on our own PUT and GET is unauthenticated, names the S3 code, never the secret', async () => {
