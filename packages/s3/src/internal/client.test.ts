@@ -27,11 +27,10 @@ describe('identity and region without the SDK', () => {
     expect(regionOf({}, keys)).toBe('us-east-1');
     expect(regionOf({}, { ...keys, AWS_CONFIG_FILE: file })).toBe('eu-north-1');
     expect(regionOf({}, { ...keys, AWS_CONFIG_FILE: file, AWS_REGION: 'x-1' })).toBe('x-1');
-    const given = { accessKeyId: 'a', secretAccessKey: 'b' };
-    expect(regionOf({ credentials: given, profile: 'dev' }, { AWS_CONFIG_FILE: file })).toBe('sa-east-1');
-    expect(regionOf({ credentials: given }, { AWS_CONFIG_FILE: file, AWS_PROFILE: 'dev' })).toBe('sa-east-1');
+    expect(regionOf({ profile: 'dev' }, { AWS_CONFIG_FILE: file })).toBe('sa-east-1');
+    expect(regionOf({}, { AWS_CONFIG_FILE: file, AWS_PROFILE: 'dev' })).toBe('sa-east-1');
     // A file that names no region for the profile: the SDK's chain finds none either.
-    expect(regionOf({ credentials: given, profile: 'other' }, { AWS_CONFIG_FILE: file })).toBe('us-east-1');
+    expect(regionOf({ profile: 'other' }, { AWS_CONFIG_FILE: file })).toBe('us-east-1');
   });
 
   it('leaves providers, profiles and missing keys to a provider or the SDK', () => {

@@ -93,10 +93,8 @@ export function presignedTransfers(t: PresignTarget): {
     },
     presign: {
       getUrl: (key, options) => url(key, 'GET', options?.expiresInSeconds),
-      putUrl: (key, options) =>
-        url(key, 'PUT', options?.expiresInSeconds, {
-          headers: options?.contentType ? { 'content-type': options.contentType } : {},
-        }),
+      // No content type signed, as the SDK's presigner: the uploader sends its own.
+      putUrl: (key, options) => url(key, 'PUT', options?.expiresInSeconds),
     },
   };
 }

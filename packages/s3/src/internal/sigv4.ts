@@ -70,6 +70,7 @@ export class SigV4 {
     const query: Array<readonly [string, string]> = [
       ...request.query,
       ['X-Amz-Algorithm', ALGORITHM],
+      ['X-Amz-Content-Sha256', 'UNSIGNED-PAYLOAD'],
       ['X-Amz-Credential', uriEscape(`${credentials.accessKeyId}/${scope}`)],
       ['X-Amz-Date', date],
       ['X-Amz-Expires', String(expiresIn)],
