@@ -13,7 +13,9 @@ async function serve(
   let sockets = 0;
   const server = createServer((req, res) => {
     req.resume();
-    res.writeHead(status, { 'x-request-id': 'r1', 'content-type': 'application/xml' });
+    // As S3 answers: a length, also on a HEAD (without one, Node's server closes after a HEAD).
+    const length = String(Buffer.byteLength(body));
+    res.writeHead(status, { 'x-request-id': 'r1', 'content-type': 'application/xml', 'content-length': length });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   server.on('connection', () => sockets++);
