@@ -39,6 +39,8 @@ export interface S3RequestsOptions {
 
 const xml = new XMLParser({
   parseTagValue: false,
+  // MinIO (Go's encoder) writes `"` as `&#34;`: numeric references are decoded too (ETags, messages).
+  htmlEntities: true,
   isArray: (_name, path) =>
     path === 'ListBucketResult.Contents' ||
     path === 'ListBucketResult.CommonPrefixes' ||
