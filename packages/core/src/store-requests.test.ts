@@ -15,7 +15,11 @@ async function serve(
     req.resume();
     // As S3 answers: a length, also on a HEAD (without one, Node's server closes after a HEAD).
     const length = String(Buffer.byteLength(body));
-    res.writeHead(status, { 'x-request-id': 'r1', 'content-type': 'application/xml', 'content-length': length });
+    res.writeHead(status, {
+      'x-request-id': 'r1',
+      'content-type': 'application/xml',
+      'content-length': length,
+    });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   server.on('connection', () => sockets++);
