@@ -1,5 +1,5 @@
 import { ArtifactsError, type ArtifactUri, type BackendPlugin, parseArtifactUri } from '@artifacts/core';
-import { buildClient } from './internal/client.js';
+import { buildRequests } from './internal/client.js';
 import { S3Driver } from './internal/driver.js';
 import { resolveS3Config } from './internal/settings.js';
 import type { S3Options } from './options.js';
@@ -36,12 +36,11 @@ export const s3Backend: BackendPlugin<S3Options> = {
     const config = resolveS3Config(options);
     // One keep-alive socket per request the repository can have in flight: files × parts (or ranges).
     const maxSockets = context.maxConcurrency * Math.max(config.uploadQueueSize, config.downloadConcurrency);
-    const built = buildClient(config, maxSockets);
     return new S3Driver(
       location.bucket!,
       location.path,
       config,
-      built,
+      buildRequests(config, maxSockets),
       secretsOf(options, config.uploadExtraArgs.SSECustomerKey),
       context,
     );

@@ -1,8 +1,8 @@
-import { ArtifactsError, choosePartSize, forEachLimited } from '@artifacts/core';
-import { command, type LazyClient } from './client.js';
-import { isMissing, mapS3Error } from './errors.js';
-import type { UploadExtraArgs } from './extra-args.js';
-import { S3_PART_LIMITS } from './upload.js';
+import { choosePartSize, forEachLimited } from '@artifacts/core';
+import { argHeaders, sseCHeaders, type UploadExtraArgs } from './extra-args.js';
+import { headObject } from './get.js';
+import { abortMultipart, completeMultipart, createMultipart, S3_PART_LIMITS } from './multipart.js';
+import type { S3Requests } from './requests.js';
 
 /** Upload arguments that also apply to a copy's destination (metadata and type are the source's). */
 const COPY_ARGS = [
@@ -14,10 +14,10 @@ const COPY_ARGS = [
   'StorageClass',
   'ExpectedBucketOwner',
   'RequestPayer',
-] as const;
+];
 
 export interface ServerCopy {
-  client: LazyClient;
+  requests: S3Requests;
   from: { Bucket: string; Key: string };
   to: { Bucket: string; Key: string };
   /** Objects above this are copied in parts. */
@@ -25,69 +25,42 @@ export interface ServerCopy {
   /** Preferred part size; raised as needed to stay within `maxParts`. */
   partSizeBytes: number;
   concurrency: number;
+  /** The upload arguments; their SSE-C key is both the source's and the destination's (one scope). */
   uploadArgs: UploadExtraArgs;
-  /** SSE-C key, for both the source and the destination (one scope, one key). */
-  sseC: { SSECustomerAlgorithm?: string; SSECustomerKey?: string; SSECustomerKeyMD5?: string };
-  signal?: AbortSignal;
-  /** Named in connection errors. */
-  endpoint: string;
+  signal?: AbortSignal | undefined;
 }
 
 /**
  * Copies an object within S3 without its bytes passing through this process: one CopyObject up to
  * the cutoff, else a multipart upload of UploadPartCopy ranges, pinned to the source's ETag so a
  * concurrent overwrite fails the copy instead of mixing two versions, and aborted on any failure
- * (nothing partial is ever visible at the destination).
+ * (nothing partial is ever visible at the destination). Throws the requests' (unmapped) errors.
  */
 export async function serverCopy(copy: ServerCopy): Promise<void> {
-  try {
-    await copyObject(copy);
-  } catch (error) {
-    const { from } = copy;
-    if (isMissing(error)) throw ArtifactsError.notFound(`s3://${from.Bucket}/${from.Key}`, { cause: error });
-    throw mapS3Error(error, {
-      bucket: from.Bucket,
-      key: from.Key,
-      action: 'copying',
-      endpoint: copy.endpoint,
-    });
-  }
-}
-
-async function copyObject(copy: ServerCopy): Promise<void> {
-  const { client, from, to, signal } = copy;
-  const send = { ...(signal ? { abortSignal: signal } : {}) };
-  const CopySource = copySource(from.Bucket, from.Key);
-  const sourceSseC = {
-    ...(copy.sseC.SSECustomerAlgorithm
-      ? { CopySourceSSECustomerAlgorithm: copy.sseC.SSECustomerAlgorithm }
-      : {}),
-    ...(copy.sseC.SSECustomerKey ? { CopySourceSSECustomerKey: copy.sseC.SSECustomerKey } : {}),
-    ...(copy.sseC.SSECustomerKeyMD5 ? { CopySourceSSECustomerKeyMD5: copy.sseC.SSECustomerKeyMD5 } : {}),
+  const { requests, from, to, signal } = copy;
+  const sseC = sseCHeaders(copy.uploadArgs);
+  const payer = argHeaders(copy.uploadArgs, ['RequestPayer']);
+  const head = await headObject(requests, { ...from, sseC }, signal);
+  const size = head.size ?? 0;
+  const source = {
+    'x-amz-copy-source': `${from.Bucket}/${from.Key.split('/').map(encodeURIComponent).join('/')}`,
+    ...(head.etag ? { 'x-amz-copy-source-if-match': head.etag } : {}),
+    ...sseCHeaders(copy.uploadArgs, 'x-amz-copy-source-'),
+    ...sseC,
   };
-  const args: Record<string, unknown> = {};
-  for (const name of COPY_ARGS) if (copy.uploadArgs[name] !== undefined) args[name] = copy.uploadArgs[name];
-  const head = await client.send(command('HeadObject', { ...from, ...copy.sseC }), send);
-  const size = head.ContentLength ?? 0;
-  const pin = head.ETag ? { CopySourceIfMatch: head.ETag } : {};
+  const args = argHeaders(copy.uploadArgs, COPY_ARGS);
   if (size <= copy.cutoffBytes) {
-    await client.send(
-      command('CopyObject', { ...to, CopySource, ...pin, ...sourceSseC, ...copy.sseC, ...args }),
-      send,
-    );
+    await requests.xml({ method: 'PUT', ...to, headers: { ...source, ...args }, signal });
     return;
   }
-  const created = await client.send(
-    command('CreateMultipartUpload', {
-      ...to,
-      ...(head.ContentType ? { ContentType: head.ContentType } : {}),
-      ...(head.Metadata ? { Metadata: head.Metadata } : {}),
-      ...copy.sseC,
-      ...args,
-    }),
-    send,
-  );
-  const UploadId = created.UploadId!;
+  const target = { requests, ...to, signal };
+  const metadata = Object.fromEntries(Object.entries(head.metadata).map(([k, v]) => [`x-amz-meta-${k}`, v]));
+  const uploadId = await createMultipart(target, {
+    ...(head.contentType ? { 'content-type': head.contentType } : {}),
+    ...metadata,
+    ...sseC,
+    ...args,
+  });
   const partSize = choosePartSize(copy.partSizeBytes, size, S3_PART_LIMITS);
   const count = Math.ceil(size / partSize);
   const etags: string[] = new Array(count);
@@ -101,43 +74,25 @@ async function copyObject(copy: ServerCopy): Promise<void> {
         if (failed) return;
         const start = index * partSize;
         const end = Math.min(size, start + partSize) - 1;
-        const part = await client
-          .send(
-            command('UploadPartCopy', {
-              ...to,
-              UploadId,
-              PartNumber: index + 1,
-              CopySource,
-              CopySourceRange: `bytes=${start}-${end}`,
-              ...pin,
-              ...sourceSseC,
-              ...copy.sseC,
-            }),
-            send,
-          )
-          .catch((error: unknown) => {
-            failed = true;
-            throw error;
+        try {
+          const answer = await requests.xml({
+            method: 'PUT',
+            ...to,
+            query: { partNumber: String(index + 1), uploadId },
+            headers: { ...source, ...payer, 'x-amz-copy-source-range': `bytes=${start}-${end}` },
+            signal,
           });
-        etags[index] = part.CopyPartResult?.ETag ?? '';
+          etags[index] = String(answer.CopyPartResult?.ETag ?? '');
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
       },
     );
-    await client.send(
-      command('CompleteMultipartUpload', {
-        ...to,
-        UploadId,
-        MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
-        ...copy.sseC,
-      }),
-      send,
-    );
+    const parts = etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 }));
+    await completeMultipart(target, uploadId, parts, { ...sseC, ...payer });
   } catch (error) {
-    await client.send(command('AbortMultipartUpload', { ...to, UploadId })).catch(() => undefined);
+    await abortMultipart({ requests, ...to }, uploadId, payer).catch(() => undefined);
     throw error;
   }
-}
-
-/** `bucket/key` with the key percent-encoded as the x-amz-copy-source header needs (slashes kept). */
-export function copySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }

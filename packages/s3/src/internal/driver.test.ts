@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { sseCustomerHeaders } from './presign.js';
+import { sseCHeaders } from './extra-args.js';
 import { pickChecksum } from './upload.js';
 
 describe('pickChecksum', () => {
@@ -19,10 +19,10 @@ describe('pickChecksum', () => {
   });
 });
 
-describe('sseCustomerHeaders', () => {
+describe('sseCHeaders', () => {
   it('computes the headers a client must send with presigned SSE-C part uploads', () => {
     const key = Buffer.alloc(32, 7);
-    const headers = sseCustomerHeaders({
+    const headers = sseCHeaders({
       SSECustomerAlgorithm: 'AES256',
       SSECustomerKey: key.toString('base64'),
     });
@@ -35,9 +35,9 @@ describe('sseCustomerHeaders', () => {
 
   it('takes a key that is not base64 of 32 bytes as raw bytes, as the SDK does', () => {
     const raw = 'k'.repeat(32);
-    expect(sseCustomerHeaders({ SSECustomerKey: raw })['x-amz-server-side-encryption-customer-key']).toBe(
+    expect(sseCHeaders({ SSECustomerKey: raw })['x-amz-server-side-encryption-customer-key']).toBe(
       Buffer.from(raw).toString('base64'),
     );
-    expect(sseCustomerHeaders({})).toEqual({});
+    expect(sseCHeaders({})).toEqual({});
   });
 });

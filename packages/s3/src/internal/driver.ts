@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
+  ArtifactsError,
   type Checksum,
   type CopySource,
-  DELETE_BATCH,
   type DriverCapabilities,
   type DriverCopyOptions,
   type DriverEntry,
@@ -11,73 +11,78 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
+  deleteTree,
+  listPages,
   type MultipartCapability,
+  mappedCalls,
+  ObjectNames,
   type OpenContext,
   type OperationOptions,
   type PresignCapability,
   rangedReader,
   type StorageDriver,
 } from '@artifacts/core';
-import { type BuiltClient, command, type LazyCommand } from './client.js';
 import { serverCopy } from './copy.js';
-import { deleteObjectsError, httpStatus, isMissing, mapS3Error, type S3Target } from './errors.js';
-import { type SseC, splitSseC, type UploadExtraArgs } from './extra-args.js';
-import { headObject, probeRead, rangedGet } from './get.js';
-import { type ListPage, listObjects } from './list.js';
+import { deleteObjectsError, isMissing, mapS3Error } from './errors.js';
+import { argHeaders, sseCHeaders } from './extra-args.js';
+import { headObject, rangedGet } from './get.js';
+import { deleteObjects, listObjects } from './list.js';
 import { presignedTransfers } from './presign.js';
+import type { S3Requests } from './requests.js';
 import type { ResolvedS3Config } from './settings.js';
 import { uploadObject } from './upload.js';
 
-/** A StorageDriver on one bucket and key prefix, built on the AWS SDK v3. */
+/** A StorageDriver on one bucket and key prefix: S3's REST requests of requests.ts. */
 export class S3Driver implements StorageDriver {
   readonly capabilities: DriverCapabilities;
   readonly secrets: readonly string[];
   readonly multipart: MultipartCapability;
   readonly presign: PresignCapability;
   readonly #bucket: string;
-  /** Key prefix of the repository root: no leading or trailing slash; '' = the bucket's root. */
-  readonly #root: string;
+  readonly #names: ObjectNames;
   readonly #config: ResolvedS3Config;
-  readonly #built: BuiltClient;
-  readonly #uploadArgs: UploadExtraArgs;
-  readonly #sseC: SseC;
+  readonly #requests: S3Requests;
+  /** SSE-C headers, sent with every request on an object. */
+  readonly #sseC: Record<string, string>;
+  readonly #algorithm: 'CRC32' | 'CRC32C' | 'SHA256' | undefined;
   readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
+  /** A call, its failure mapped (what failed, of which key). */
+  readonly #run = mappedCalls((error, action, key) => this.#error(error, key, action));
   #closed = false;
 
   constructor(
     bucket: string,
     root: string,
     config: ResolvedS3Config,
-    built: BuiltClient,
+    requests: S3Requests,
     secrets: string[],
     context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {},
   ) {
     this.#context = context;
     this.#bucket = bucket;
-    this.#root = root;
+    this.#names = new ObjectNames(root);
     this.#config = config;
-    this.#built = built;
-    ({ uploadArgs: this.#uploadArgs, sseC: this.#sseC } = splitSseC(config.uploadExtraArgs));
+    this.#requests = requests;
+    this.#sseC = sseCHeaders(config.uploadExtraArgs);
     this.secrets = secrets;
-    const algorithm = this.#checksumAlgorithm();
+    const algorithm = config.uploadExtraArgs.ChecksumAlgorithm ?? config.checksumAlgorithm;
+    this.#algorithm = algorithm === 'NONE' ? undefined : (algorithm as 'CRC32' | 'CRC32C' | 'SHA256');
     this.capabilities = {
       rangeRead: true,
       directories: false,
-      checksums: algorithm ? [algorithm.toLowerCase() as Checksum['algorithm']] : [],
+      checksums: this.#algorithm ? [this.#algorithm.toLowerCase() as Checksum['algorithm']] : [],
       // Each part's CRC, sent as its header, also gives the whole object's (upload.ts).
-      hashesWrites: algorithm === 'CRC32' || algorithm === 'CRC32C',
+      hashesWrites: this.#algorithm === 'CRC32' || this.#algorithm === 'CRC32C',
       multipartUpload: true,
       presign: true,
       serverSideCopy: true,
     };
     ({ multipart: this.multipart, presign: this.presign } = presignedTransfers({
-      built,
+      requests,
       bucket,
-      full: (key) => this.#full(key),
-      sseC: this.#sseC,
-      uploadArgs: this.#uploadArgs,
-      error: (error, key, action) => this.#error(error, key, action),
-      send: (command, key, action, signal) => this.#send(command, key, action, signal),
+      full: (key) => this.#names.name(key),
+      uploadArgs: config.uploadExtraArgs,
+      run: this.#run,
     }));
   }
 
@@ -86,39 +91,38 @@ export class S3Driver implements StorageDriver {
     body: Readable,
     options: DriverWriteOptions,
   ): Promise<DriverWriteResult | undefined> {
-    try {
-      return await uploadObject(
+    const args = this.#config.uploadExtraArgs;
+    return this.#run('uploading', key, () =>
+      uploadObject(
         {
+          requests: this.#requests,
           Bucket: this.#bucket,
-          Key: this.#full(key),
-          uploadArgs: this.#uploadArgs,
+          Key: this.#names.name(key),
+          headers: argHeaders(args),
           sseC: this.#sseC,
-          algorithm: this.#checksumAlgorithm(),
+          requestPayer: args.RequestPayer,
+          algorithm: this.#algorithm,
           partSize: this.#config.partSizeBytes,
           concurrency: this.#config.uploadQueueSize,
           context: this.#context,
-          lean: this.#built.lean,
-          send: (command, signal, action = 'uploading') => this.#send(command, key, action, signal),
           error: (error, action = 'uploading') => this.#error(error, key, action),
         },
         body,
         options,
-      );
-    } catch (error) {
-      throw this.#error(error, key, 'uploading');
-    }
+      ),
+    );
   }
 
   /** Reads through core's ranged-read engine: this driver gives its ranged GET and its part plan. */
   readonly #reads = rangedReader({
     source: (key) =>
       rangedGet({
-        built: this.#built,
+        requests: this.#requests,
         Bucket: this.#bucket,
-        Key: this.#full(key),
+        Key: this.#names.name(key),
         key,
         sseC: this.#sseC,
-        checksums: this.#checksumAlgorithm() !== undefined,
+        checksums: this.#algorithm !== undefined,
         stat: (signal) => this.stat(key, { signal }),
         error: (error) => this.#error(error, key, 'reading'),
       }),
@@ -129,98 +133,80 @@ export class S3Driver implements StorageDriver {
         concurrency: threshold > 0 ? this.#config.downloadConcurrency : 1,
         parallelThreshold: threshold,
         context: this.#context,
-        what: `reading s3://${this.#bucket}/${this.#full(key)}`,
+        what: `reading s3://${this.#bucket}/${this.#names.name(key)}`,
       };
     },
-    guard: async (key, read) => {
-      try {
-        return await read();
-      } catch (error) {
-        throw this.#error(error, key, 'reading');
-      }
-    },
+    guard: (key, read) => this.#run('reading', key, read),
   });
   readonly read = this.#reads.read;
   /** A download: parallel ranged GETs written at their offsets into `localPath` (core's temporary file). */
   readonly readToFile = this.#reads.readToFile;
 
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
-    const Key = this.#full(key);
-    try {
-      const head = await headObject(
-        this.#built,
-        { Bucket: this.#bucket, Key, ...this.#sseC },
-        options.signal,
-      );
-      return {
-        key,
-        isDir: false,
-        ...(head.ContentLength === undefined ? {} : { size: head.ContentLength }),
-        ...(head.LastModified ? { lastModified: head.LastModified } : {}),
-        ...(head.ETag ? { etag: head.ETag } : {}),
-        ...(head.ContentType ? { contentType: head.ContentType } : {}),
-      };
-    } catch (error) {
-      const status = httpStatus(error);
-      if (status === 403) {
-        // A bodiless 403: probeRead's GET says whether the key or the credentials were refused.
-        const refused = await probeRead(
-          this.#built.client,
-          { Bucket: this.#bucket, Key, ...this.#sseC },
+    const Key = this.#names.name(key);
+    // The bucket's root is no object (a HEAD of '' would be the bucket's).
+    if (Key !== '') {
+      try {
+        const head = await headObject(
+          this.#requests,
+          { Bucket: this.#bucket, Key, sseC: this.#sseC },
           options.signal,
         );
-        if (refused) throw this.#error(refused, key, 'reading');
-        throw this.#error(error, key, 'reading');
+        const { size, lastModified, etag, contentType } = head;
+        return {
+          key,
+          isDir: false,
+          ...(size === undefined ? {} : { size }),
+          ...(lastModified ? { lastModified } : {}),
+          ...(etag ? { etag } : {}),
+          ...(contentType ? { contentType } : {}),
+        };
+      } catch (error) {
+        if (!isMissing(error)) throw this.#error(error, key, 'reading');
       }
-      if (!isMissing(error)) throw this.#error(error, key, 'reading');
     }
-    const page = await this.#list(`${Key}/`, undefined, undefined, 1, options.signal);
-    return (page.KeyCount ?? 0) > 0 ? { key, isDir: true } : undefined;
+    const page = await this.#list(key, this.#names.dirPrefix(key), false, undefined, 1, options.signal);
+    return page.Contents.length > 0 ? { key, isDir: true } : undefined;
   }
 
+  /**
+   * Direct children (or everything below, `recursive`) of `prefix`. Names no artifact path can have
+   * (`a//b`) and folder markers (`dir/`) are never files; `markers` (core's `deleteTree`) yields
+   * both as markers, so that a delete leaves nothing behind.
+   */
   async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
-    const base = this.#full(prefix);
-    const listPrefix = base === '' ? '' : `${base}/`;
-    let token: string | undefined;
-    do {
-      const request = () =>
-        this.#list(listPrefix, options.recursive ? undefined : '/', token, undefined, options.signal);
-      // core repeats a page request that failed with a temporary error (a reset on page 2)
-      const page = await (options.page ? options.page(request) : request());
-      for (const common of page.CommonPrefixes ?? []) {
-        const key = this.#relative(common.Prefix);
-        if (key !== undefined) yield { key: key.slice(0, -1), isDir: true };
+    const listPrefix = this.#names.dirPrefix(prefix);
+    const pages = listPages(async (token) => {
+      const page = await this.#list(prefix, listPrefix, !options.recursive, token, undefined, options.signal);
+      return { page, next: page.NextContinuationToken };
+    }, options);
+    for await (const page of pages) {
+      for (const name of page.CommonPrefixes) {
+        const key = this.#names.relative(name).slice(0, -1);
+        if (key !== '' && !key.split('/').includes('')) yield { key, isDir: true };
       }
-      for (const object of page.Contents ?? []) {
-        const key = this.#relative(object.Key);
-        // A key ending in '/' is a folder marker made by consoles and tools, not a file.
-        if (key === undefined || key.endsWith('/')) continue;
-        yield { key, isDir: false, ...(object.Size === undefined ? {} : { size: object.Size }) };
+      for (const object of page.Contents) {
+        const key = this.#names.relative(object.Key);
+        if (key === '') continue;
+        if (!key.endsWith('/') && !key.split('/').includes(''))
+          yield { key, isDir: false, size: object.Size };
+        else if (options.markers) yield { key, isDir: false, size: 0, marker: true };
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
   }
 
-  async delete(key: string, options: OperationOptions): Promise<void> {
-    const exact = key === '' ? undefined : this.#full(key);
-    const base = this.#full(key);
-    // Only the exact key and what is under `key/`: never `keyfoo`.
-    const prefix = base === '' ? '' : `${base}/`;
-    let batch: string[] = exact ? [exact] : [];
-    let token: string | undefined;
-    do {
-      const page = await this.#list(prefix, undefined, token, undefined, options.signal);
-      for (const object of page.Contents ?? []) {
-        if (!object.Key) continue;
-        batch.push(object.Key);
-        if (batch.length === DELETE_BATCH) {
-          await this.#deleteBatch(batch, key, options.signal);
-          batch = [];
-        }
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    if (batch.length > 0) await this.#deleteBatch(batch, key, options.signal);
+  /** The exact key and everything under `key/` (never `keyfoo`): core's `deleteTree` over DeleteObjects. */
+  delete(key: string, options: OperationOptions): Promise<void> {
+    return deleteTree(this, key, options);
+  }
+
+  async deleteMany(keys: readonly string[], options: OperationOptions): Promise<void> {
+    const names = keys.map((key) => this.#names.name(key));
+    const errors = await this.#run('deleting', undefined, () =>
+      deleteObjects(this.#requests, this.#bucket, names, options.signal),
+    );
+    const failed = deleteObjectsError(errors, keys.length, this.#target(undefined, 'deleting'));
+    if (failed) throw failed;
   }
 
   /** Buckets behind one endpoint, reached with one identity (and one SSE-C key), copy between them. */
@@ -230,67 +216,47 @@ export class S3Driver implements StorageDriver {
       (credentials && 'accessKeyId' in credentials ? credentials.accessKeyId : undefined) ??
       (this.#config.profile ? `profile ${this.#config.profile}` : process.env.AWS_ACCESS_KEY_ID) ??
       'default';
-    const sseC = this.#sseC.SSECustomerKey
-      ? createHash('sha256').update(this.#sseC.SSECustomerKey).digest('hex')
-      : '';
+    const sseKey = this.#config.uploadExtraArgs.SSECustomerKey;
+    const sseC = sseKey ? createHash('sha256').update(sseKey).digest('hex') : '';
     return {
-      scope: `s3 ${this.#built.endpoint} ${identity} ${sseC}`,
-      address: `${this.#bucket}/${this.#full(key)}`,
+      scope: `s3 ${this.#requests.endpoint} ${identity} ${sseC}`,
+      address: `${this.#bucket}/${this.#names.name(key)}`,
     };
   }
 
   async copy(source: CopySource, toKey: string, options: DriverCopyOptions): Promise<void> {
     const slash = source.address.indexOf('/');
-    await serverCopy({
-      client: this.#built.client,
-      endpoint: this.#built.endpoint,
-      from: { Bucket: source.address.slice(0, slash), Key: source.address.slice(slash + 1) },
-      to: { Bucket: this.#bucket, Key: this.#full(toKey) },
-      cutoffBytes: this.#config.copyCutoffBytes,
-      partSizeBytes: this.#config.partSizeBytes,
-      concurrency: this.#config.uploadQueueSize,
-      uploadArgs: this.#uploadArgs,
-      sseC: this.#sseC,
-      signal: options.signal,
-    });
+    const from = { Bucket: source.address.slice(0, slash), Key: source.address.slice(slash + 1) };
+    try {
+      await serverCopy({
+        requests: this.#requests,
+        from,
+        to: { Bucket: this.#bucket, Key: this.#names.name(toKey) },
+        cutoffBytes: this.#config.copyCutoffBytes,
+        partSizeBytes: this.#config.partSizeBytes,
+        concurrency: this.#config.uploadQueueSize,
+        uploadArgs: this.#config.uploadExtraArgs,
+        signal: options.signal,
+      });
+    } catch (error) {
+      if (isMissing(error))
+        throw ArtifactsError.notFound(`s3://${from.Bucket}/${from.Key}`, { cause: error });
+      throw mapS3Error(error, { ...this.#target(undefined, 'copying'), bucket: from.Bucket, key: from.Key });
+    }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#built.destroy();
+    this.#requests.destroy();
   }
 
-  #checksumAlgorithm(): 'CRC32' | 'CRC32C' | 'SHA256' | undefined {
-    const algorithm =
-      (this.#uploadArgs.ChecksumAlgorithm as string | undefined) ?? this.#config.checksumAlgorithm;
-    return algorithm === 'NONE' ? undefined : (algorithm as 'CRC32' | 'CRC32C' | 'SHA256');
-  }
-
-  #full(key: string): string {
-    if (key === '') return this.#root;
-    return this.#root === '' ? key : `${this.#root}/${key}`;
-  }
-
-  /** The key relative to the root, or undefined for names no artifact path can have. */
-  #relative(fullKey: string | undefined): string | undefined {
-    if (!fullKey) return undefined;
-    const rootPrefix = this.#root === '' ? '' : `${this.#root}/`;
-    if (!fullKey.startsWith(rootPrefix)) return undefined;
-    const key = fullKey.slice(rootPrefix.length);
-    const trimmed = key.endsWith('/') ? key.slice(0, -1) : key;
-    // Keys like 'a//b' are legal in S3 but cannot be addressed by an artifact path.
-    if (trimmed === '' || trimmed.split('/').some((segment) => segment === '')) return undefined;
-    return key;
-  }
-
-  #target(key: string | undefined, action: string): S3Target {
+  #target(key: string | undefined, action: string) {
     return {
       bucket: this.#bucket,
-      ...(key === undefined ? {} : { key: this.#full(key) }),
+      ...(key === undefined ? {} : { key: this.#names.name(key) }),
       action,
-      endpoint: this.#built.endpoint,
-      reached: this.#built.reached(),
+      endpoint: this.#requests.endpoint,
     };
   }
 
@@ -298,55 +264,27 @@ export class S3Driver implements StorageDriver {
     return mapS3Error(error, this.#target(key, action));
   }
 
-  async #send<T>(
-    command: LazyCommand,
-    key: string | undefined,
-    action: string,
-    signal?: AbortSignal,
-  ): Promise<T> {
-    try {
-      return (await this.#built.client.send(command, signal ? { abortSignal: signal } : {})) as T;
-    } catch (error) {
-      throw this.#error(error, key, action);
-    }
-  }
-
-  async #list(
-    prefix: string,
-    delimiter: string | undefined,
+  /** One ListObjectsV2 page under `listPrefix`, its errors mapped as the listing of `key`. */
+  #list(
+    key: string,
+    listPrefix: string,
+    delimited: boolean,
     token: string | undefined,
     maxKeys: number | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<ListPage> {
-    const relative = prefix.slice(this.#root === '' ? 0 : this.#root.length + 1).replace(/\/$/, '');
-    try {
-      return await listObjects(
-        this.#built,
+  ) {
+    return this.#run('listing', key, () =>
+      listObjects(
+        this.#requests,
         {
           Bucket: this.#bucket,
-          Prefix: prefix,
-          ...(delimiter ? { Delimiter: delimiter } : {}),
+          Prefix: listPrefix,
+          ...(delimited ? { Delimiter: '/' } : {}),
           ...(token ? { ContinuationToken: token } : {}),
           ...(maxKeys ? { MaxKeys: maxKeys } : {}),
         },
         signal,
-      );
-    } catch (error) {
-      throw this.#error(error, relative, 'listing');
-    }
-  }
-
-  async #deleteBatch(keys: string[], key: string, signal: AbortSignal | undefined): Promise<void> {
-    const out = await this.#send<{ Errors?: Array<{ Key?: string; Code?: string; Message?: string }> }>(
-      command('DeleteObjects', {
-        Bucket: this.#bucket,
-        Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
-      }),
-      key,
-      'deleting',
-      signal,
+      ),
     );
-    const failed = deleteObjectsError(out.Errors ?? [], keys.length, this.#target(undefined, 'deleting'));
-    if (failed) throw failed;
   }
 }

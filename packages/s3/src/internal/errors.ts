@@ -3,6 +3,7 @@ import {
   type ArtifactsErrorCode,
   type ConnectTarget,
   connectFailure,
+  failedRequestUrl,
   httpTarget,
   isAbortError,
   storeErrors,
@@ -53,10 +54,11 @@ const HINTS = {
   addressHint: 'check MLFLOW_S3_ENDPOINT_URL (or the endpoint option)',
 };
 
-/** The endpoint as core's `connectFailure` names it (AWS's own when none is configured). */
-function connectTarget(endpoint: string | undefined): ConnectTarget {
-  return endpoint && URL.canParse(endpoint)
-    ? httpTarget(endpoint, HINTS)
+/** The endpoint as core's `connectFailure` names it: the configured one, else where the request went. */
+function connectTarget(endpoint: string | undefined, error: unknown): ConnectTarget {
+  const url = endpoint && URL.canParse(endpoint) ? endpoint : failedRequestUrl(error);
+  return url
+    ? httpTarget(url, HINTS)
     : { label: endpoint ?? 'AWS S3', host: 's3.amazonaws.com', port: 443, ...HINTS };
 }
 
@@ -93,7 +95,7 @@ export function isMissing(error: unknown): boolean {
   return httpStatus(error) === 404 || code === 'NotFound' || code === 'NoSuchKey';
 }
 
-/** The Node error code of the innermost cause (TLS and socket errors hide under SDK wrappers). */
+/** The Node error code of the innermost cause (TLS and socket errors may hide under wrappers). */
 function nodeCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current; depth++) {
@@ -105,7 +107,7 @@ function nodeCode(error: unknown): string | undefined {
 }
 
 /**
- * Maps an SDK or network error to an ArtifactsError through core's store mapping (status table,
+ * Maps an S3 answer's error (SDK-shaped, requests.ts), a credential chain's or a network error to an ArtifactsError through core's store mapping (status table,
  * temporary flag, broken connections), with the S3 codes that differ from their status and the
  * messages naming the bucket or key. Abort and timeout errors are passed through for core.
  */
@@ -143,9 +145,10 @@ export function mapS3Error(error: unknown, target: S3Target): unknown {
 
   const unreached =
     status === undefined
-      ? connectFailure(connectTarget(target.endpoint), error, {
+      ? connectFailure(connectTarget(target.endpoint, error), error, {
           what: `${action} ${where}`,
-          reached: target.reached,
+          // Whether this origin answered before: the driver's knowledge, else storeRequest's mark.
+          reached: target.reached ?? (error as { reached?: boolean }).reached,
           context: { bucket: target.bucket, ...(target.key === undefined ? {} : { key: target.key }) },
         })
       : undefined;

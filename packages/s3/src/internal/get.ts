@@ -3,25 +3,24 @@ import {
   ArtifactsError,
   type DriverStat,
   discardBody,
+  headerString,
   parseContentRange,
   parseHttpDate,
   type RangeSource,
 } from '@artifacts/core';
-import { type BuiltClient, command, type LazyClient } from './client.js';
 import { httpStatus, s3ErrorCode } from './errors.js';
-import type { SseC } from './extra-args.js';
-import { checksumFields, sseCHeaders } from './lean.js';
+import { checksumFields, type S3Requests } from './requests.js';
 import { pickChecksum } from './upload.js';
 
 /** One object's reads: where it is, and what of the driver they need. */
 export interface S3Get {
-  /** The SDK client, and our own GET when the driver has one. */
-  built: Pick<BuiltClient, 'client' | 'lean'>;
+  requests: S3Requests;
   Bucket: string;
   Key: string;
   /** The artifact key (the object key relative to the repository root). */
   key: string;
-  sseC: SseC;
+  /** SSE-C headers. */
+  sseC: Record<string, string>;
   /** Whether a whole GET asks for the object's stored checksum. */
   checksums: boolean;
   /** The driver's stat of the key (an unsatisfiable range: past the end, or an empty object). */
@@ -38,44 +37,22 @@ export interface S3Get {
  */
 export function rangedGet(g: S3Get): RangeSource {
   const { Bucket, Key } = g;
-  const { client, lean } = g.built;
-  const sseC = lean ? sseCHeaders(g.sseC) : {};
   return {
     readRange: async (request) => {
       const range = request.whole ? undefined : `bytes=${request.start}-${request.end}`;
-      let output: GetOutput;
+      let answer: Awaited<ReturnType<S3Requests['send']>>;
       try {
-        if (lean) {
-          const answer = await lean.send({
-            method: 'GET',
-            Bucket,
-            Key,
-            headers: {
-              ...sseC,
-              ...(range ? { range } : g.checksums ? { 'x-amz-checksum-mode': 'ENABLED' } : {}),
-              ...(request.pin ? { 'if-match': request.pin } : {}),
-            },
-            signal: request.signal,
-          });
-          const h = answer.headers;
-          output = {
-            ...checksumFields(h),
-            Body: answer.body,
-            ContentLength: Number(h['content-length'] ?? 0),
-            ContentRange: h['content-range'],
-            ContentType: h['content-type'],
-            LastModified: parseHttpDate(h['last-modified']),
-          };
-        } else {
-          const get = command('GetObject', {
-            Bucket,
-            Key,
+        answer = await g.requests.send({
+          method: 'GET',
+          Bucket,
+          Key,
+          headers: {
             ...g.sseC,
-            ...(range ? { Range: range } : {}),
-            ...(request.pin ? { IfMatch: request.pin } : {}),
-          });
-          output = await client.send(get, { abortSignal: request.signal });
-        }
+            ...(range ? { range } : g.checksums ? { 'x-amz-checksum-mode': 'ENABLED' } : {}),
+            ...(request.pin ? { 'if-match': request.pin } : {}),
+          },
+          signal: request.signal,
+        });
       } catch (error) {
         if (!request.whole && s3ErrorCode(error) === 'InvalidRange') {
           // Past the end (or any range of an empty object): nothing to read.
@@ -92,80 +69,76 @@ export function rangedGet(g: S3Get): RangeSource {
         }
         throw g.error(error);
       }
-      const length = output.ContentLength ?? 0;
-      const ranged = parseContentRange(output.ContentRange);
-      const served = ranged ?? { start: 0, end: length - 1 };
-      const checksum = request.whole ? pickChecksum(output as Record<string, unknown>) : undefined;
+      const h = answer.headers;
+      const length = Number(h['content-length'] ?? 0);
+      const ranged = parseContentRange(h['content-range']);
+      const checksum = request.whole ? pickChecksum(checksumFields(h)) : undefined;
       return {
-        stream: output.Body as Readable,
-        served,
+        stream: answer.body,
+        served: ranged ?? { start: 0, end: length - 1 },
         totalSize: ranged ? ranged.total : length,
-        pin: output.ETag,
-        lastModified: output.LastModified,
+        pin: headerString(h.etag),
+        lastModified: parseHttpDate(h['last-modified']),
         ...(request.whole ? { rangesHonoured: true } : {}),
         ...(checksum ? { checksum } : {}),
-        contentType: output.ContentType,
-        // Our own GET's body is Node's IncomingMessage: each chunk a buffer of its own.
-        ownChunks: lean !== undefined,
+        contentType: h['content-type'],
+        // The body is Node's IncomingMessage: each chunk a buffer of its own.
+        ownChunks: true,
       };
     },
   };
 }
 
-/** What a GET answered, from the SDK or from our own request. */
-interface GetOutput {
-  Body?: unknown;
-  ContentLength?: number | undefined;
-  ContentRange?: string | undefined;
-  ContentType?: string | undefined;
-  ETag?: string | undefined;
-  LastModified?: Date | undefined;
+/** What HeadObject says of an object: size, date, ETag, type and user metadata. */
+export interface Head {
+  size?: number;
+  lastModified?: Date;
+  etag?: string;
+  contentType?: string;
+  metadata: Record<string, string>;
 }
 
 /**
- * A HEAD answer carries no body, so its 403 does not say whether the key or the credentials were
- * refused; a one-byte GET of the same key does. Returns that GET's refusal (400, 401, 403), if any.
+ * HeadObject. Its 403 carries no body, so it cannot say whether the key or the credentials were
+ * refused: a one-byte GET of the same key does, and its refusal (400, 401, 403) is thrown instead.
  */
-export async function probeRead(
-  client: LazyClient,
-  params: { Bucket: string; Key: string } & SseC,
-  signal: AbortSignal | undefined,
-): Promise<unknown> {
-  try {
-    const probe = await client.send(
-      command('GetObject', { ...params, Range: 'bytes=0-0' }),
-      signal ? { abortSignal: signal } : {},
-    );
-    (probe.Body as Readable | undefined)?.destroy();
-  } catch (error) {
-    const status = httpStatus(error);
-    if (status === 403 || status === 400 || status === 401) return error;
-  }
-  return undefined;
-}
-
-/** HeadObject: our own request when the driver has one, else the SDK's. */
 export async function headObject(
-  built: Pick<BuiltClient, 'client' | 'lean'>,
-  params: { Bucket: string; Key: string } & SseC,
+  requests: S3Requests,
+  target: { Bucket: string; Key: string; sseC: Record<string, string> },
   signal: AbortSignal | undefined,
-): Promise<{ ContentLength?: number; LastModified?: Date; ETag?: string; ContentType?: string }> {
-  const { lean, client } = built;
-  if (!lean) return client.send(command('HeadObject', params), signal ? { abortSignal: signal } : {});
-  const answer = await lean.send({
-    method: 'HEAD',
-    Bucket: params.Bucket,
-    Key: params.Key,
-    headers: sseCHeaders(params),
-    signal,
-  });
+): Promise<Head> {
+  const { Bucket, Key, sseC } = target;
+  let answer: Awaited<ReturnType<S3Requests['send']>>;
+  try {
+    answer = await requests.send({ method: 'HEAD', Bucket, Key, headers: sseC, signal });
+  } catch (error) {
+    if (httpStatus(error) === 403) {
+      try {
+        const probe = await requests.send({
+          method: 'GET',
+          Bucket,
+          Key,
+          headers: { ...sseC, range: 'bytes=0-0' },
+          signal,
+        });
+        probe.body.destroy();
+      } catch (refused) {
+        if ([400, 401, 403].includes(httpStatus(refused) ?? 0)) throw refused;
+      }
+    }
+    throw error;
+  }
   await discardBody(answer.body);
   const h = answer.headers;
   const lastModified = parseHttpDate(h['last-modified']);
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(h))
+    if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice(11)] = value;
   return {
-    ...(h['content-length'] === undefined ? {} : { ContentLength: Number(h['content-length']) }),
-    ...(lastModified ? { LastModified: lastModified } : {}),
-    ...(typeof h.etag === 'string' ? { ETag: h.etag } : {}),
-    ...(typeof h['content-type'] === 'string' ? { ContentType: h['content-type'] } : {}),
+    ...(h['content-length'] === undefined ? {} : { size: Number(h['content-length']) }),
+    ...(lastModified ? { lastModified } : {}),
+    ...(typeof h.etag === 'string' ? { etag: h.etag } : {}),
+    ...(typeof h['content-type'] === 'string' ? { contentType: h['content-type'] } : {}),
+    metadata,
   };
 }

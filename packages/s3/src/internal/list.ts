@@ -1,68 +1,73 @@
-import { readBodyText } from '@artifacts/core';
-import type { ListObjectsV2CommandInput } from '@aws-sdk/client-s3';
-import { XMLParser } from 'fast-xml-parser';
-import { type BuiltClient, command } from './client.js';
+import { createHash } from 'node:crypto';
+import { escapeXml } from './multipart.js';
+import type { S3Requests } from './requests.js';
 
 /** The members of a ListObjectsV2 answer the driver reads. */
 export interface ListPage {
-  Contents?: Array<{ Key?: string; Size?: number }>;
-  CommonPrefixes?: Array<{ Prefix?: string }>;
-  IsTruncated?: boolean;
-  NextContinuationToken?: string;
-  KeyCount?: number;
+  Contents: Array<{ Key: string; Size: number }>;
+  CommonPrefixes: string[];
+  NextContinuationToken: string | undefined;
 }
-
-const xml = new XMLParser({
-  parseTagValue: false,
-  isArray: (name) => name === 'Contents' || name === 'CommonPrefixes',
-});
 
 /** `encoding-type=url` names: percent-encoded, a space as `+`. */
-function decodeName(value: unknown): string | undefined {
-  return typeof value === 'string' ? decodeURIComponent(value.replace(/\+/g, ' ')) : undefined;
-}
+const decodeName = (value: unknown) => decodeURIComponent(String(value).replace(/\+/g, ' '));
 
-/**
- * ListObjectsV2: our own GET when the driver has one (names asked URL-encoded, so any key survives
- * the XML), else the SDK's command.
- */
+/** ListObjectsV2, names asked URL-encoded (so any key survives the XML). */
 export async function listObjects(
-  built: Pick<BuiltClient, 'client' | 'lean'>,
-  input: ListObjectsV2CommandInput & { Bucket: string },
+  requests: S3Requests,
+  input: { Bucket: string; Prefix: string; Delimiter?: string; ContinuationToken?: string; MaxKeys?: number },
   signal: AbortSignal | undefined,
 ): Promise<ListPage> {
-  const { lean, client } = built;
-  if (!lean) return client.send(command('ListObjectsV2', input), signal ? { abortSignal: signal } : {});
-  const answer = await lean.send({
+  const answer = await requests.xml({
     method: 'GET',
     Bucket: input.Bucket,
     Key: '',
     query: {
       'list-type': '2',
       'encoding-type': 'url',
-      prefix: input.Prefix ?? '',
+      prefix: input.Prefix,
       ...(input.Delimiter ? { delimiter: input.Delimiter } : {}),
       ...(input.ContinuationToken ? { 'continuation-token': input.ContinuationToken } : {}),
       ...(input.MaxKeys ? { 'max-keys': String(input.MaxKeys) } : {}),
     },
-    headers: {},
     signal,
   });
-  const result = (
-    xml.parse(await readBodyText(answer.body)) as { ListBucketResult?: Record<string, unknown> }
-  ).ListBucketResult;
+  const result = answer.ListBucketResult;
   if (!result) throw new Error('S3 answered a listing without a ListBucketResult');
   const contents = (result.Contents ?? []) as Array<{ Key?: unknown; Size?: unknown }>;
   const prefixes = (result.CommonPrefixes ?? []) as Array<{ Prefix?: unknown }>;
   const token = result.NextContinuationToken;
   return {
-    Contents: contents.map((c) => ({
-      Key: decodeName(c.Key),
-      ...(c.Size === undefined ? {} : { Size: Number(c.Size) }),
-    })),
-    CommonPrefixes: prefixes.map((p) => ({ Prefix: decodeName(p.Prefix) })),
-    IsTruncated: result.IsTruncated === 'true',
-    ...(typeof token === 'string' ? { NextContinuationToken: token } : {}),
-    KeyCount: Number(result.KeyCount ?? contents.length + prefixes.length),
+    Contents: contents.map((c) => ({ Key: decodeName(c.Key), Size: Number(c.Size ?? 0) })),
+    CommonPrefixes: prefixes.map((p) => decodeName(p.Prefix)),
+    NextContinuationToken: result.IsTruncated === 'true' && typeof token === 'string' ? token : undefined,
   };
+}
+
+/** DeleteObjects (quiet): the keys' failures S3 reports, if any. */
+export async function deleteObjects(
+  requests: S3Requests,
+  Bucket: string,
+  keys: readonly string[],
+  signal: AbortSignal | undefined,
+): Promise<Array<{ Key?: string; Code?: string; Message?: string }>> {
+  const objects = keys.map((key) => `<Object><Key>${escapeXml(key)}</Key></Object>`).join('');
+  const body = Buffer.from(
+    `<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>${objects}</Delete>`,
+  );
+  const answer = await requests.xml({
+    method: 'POST',
+    Bucket,
+    Key: '',
+    query: { delete: '' },
+    headers: {
+      'content-type': 'application/xml',
+      'content-length': String(body.length),
+      // S3 requires the body's MD5 (or a checksum) on DeleteObjects.
+      'content-md5': createHash('md5').update(body).digest('base64'),
+    },
+    body,
+    signal,
+  });
+  return (answer.DeleteResult?.Error ?? []) as Array<{ Key?: string; Code?: string; Message?: string }>;
 }

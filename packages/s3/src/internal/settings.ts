@@ -7,7 +7,7 @@ export const MIB = 1024 * 1024;
 const MIN_PART_SIZE = 5 * MIB;
 /** S3's largest part, and the largest object one CopyObject copies (larger ones go in parts). */
 const MAX_PART_SIZE = 5 * 1024 * MIB;
-/** The region used when neither an option, AWS_DEFAULT_REGION nor the SDK's chain names one. */
+/** The region used when neither an option, AWS_DEFAULT_REGION, AWS_REGION nor the shared config files name one. */
 export const DEFAULT_REGION = 'us-east-1';
 
 function invalid(message: string): ArtifactsError {
@@ -49,7 +49,7 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     type: 'string',
     nonEmpty: true,
     env: 'AWS_DEFAULT_REGION',
-    defaultText: "the SDK's chain (`AWS_REGION`, the profile's `region`), else `us-east-1`",
+    defaultText: "`AWS_REGION`, else the profile's `region` in the shared config files, else `us-east-1`",
     help: "signing region; a bucket in another AWS region is reached through S3's redirect",
   },
   addressingStyle: {
@@ -89,13 +89,13 @@ export const s3Settings = defineSettings('@artifacts/s3', {
   credentials: {
     type: 'custom',
     parse: credentials,
-    defaultText: "the SDK's chain",
-    help: "`{ accessKeyId, secretAccessKey, sessionToken? }` or a provider function (e.g. `fromIni()`); the SDK's chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, profiles, SSO, roles",
+    defaultText: "`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, else the AWS SDK's chain",
+    help: "`{ accessKeyId, secretAccessKey, sessionToken? }` or a provider function (e.g. `fromIni()`), kept until 5 minutes before its `expiration`; without either (or with a profile), the AWS SDK's credential chain, loaded only then: profiles, SSO, web identity, container and instance roles",
   },
   profile: {
     type: 'string',
     nonEmpty: true,
-    defaultText: '`AWS_PROFILE` (read by the SDK), else `default`',
+    defaultText: '`AWS_PROFILE`, else `default`',
     help: 'profile of `~/.aws/credentials` and `~/.aws/config`',
   },
   anonymous: {
@@ -165,7 +165,7 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     env: 'ARTIFACTS_S3_CONNECT_TIMEOUT_MS',
     min: 1,
     default: 60_000,
-    help: "TCP/TLS connect timeout (boto's `connect_timeout`) of every new connection, ours and the SDK's: one not made in time is a temporary `timeout` naming the limit and `host:port`, which core's retry layer retries",
+    help: "TCP/TLS connect timeout (boto's `connect_timeout`) of every new connection: one not made in time is a temporary `timeout` naming the limit and `host:port`, which core's retry layer retries",
   },
   socketTimeoutMs: {
     type: 'integer',
@@ -174,31 +174,15 @@ export const s3Settings = defineSettings('@artifacts/s3', {
     default: 60_000,
     help: "a socket idle this long fails the request (boto's `read_timeout`); core's retry layer retries it",
   },
-  maxAttempts: {
-    type: 'integer',
-    min: 1,
-    defaultText: '1 (`AWS_MAX_ATTEMPTS`, read by the SDK)',
-    help: "attempts per request in the SDK's own retry policy (`AWS_RETRY_MODE` too), on top of core's retries. Unset, the SDK makes one attempt and core alone retries: the retry layer repeats idempotent calls after a temporary error (503 `SlowDown`, throttling, a reset connection) with backoff and `Retry-After` (`maxRetries` / `ARTIFACTS_MAX_RETRIES`), and the upload engine retries a failed part alone. Set it only to add SDK retries inside each of core's attempts",
-  },
-  clientConfig: {
-    type: 'object',
-    parse: (value: Record<string, unknown>) => value,
-    defaultText: 'none',
-    help: 'extra `S3ClientConfig` handed to the SDK as is; wins over everything above',
-  },
 });
 
 type S3Values = SettingsValues<typeof s3Settings.specs>;
 
 /** Everything the driver needs: the settings' values, with TLS and the addressing style decided. */
-export type ResolvedS3Config = Omit<
-  S3Values,
-  'ignoreTls' | 'caBundle' | 'uploadExtraArgs' | 'clientConfig'
-> & {
+export type ResolvedS3Config = Omit<S3Values, 'ignoreTls' | 'caBundle' | 'uploadExtraArgs'> & {
   forcePathStyle: boolean;
   tls: { kind: 'default' } | { kind: 'ignore' } | { kind: 'ca'; path: string };
   uploadExtraArgs: UploadExtraArgs;
-  clientConfig: Record<string, unknown>;
 };
 
 /**
@@ -220,7 +204,6 @@ export function resolveS3Config(options: object = {}): ResolvedS3Config {
     tls: resolveTls(values, sources),
     uploadExtraArgs,
     expectedBucketOwner: values.expectedBucketOwner ?? uploadExtraArgs.ExpectedBucketOwner,
-    clientConfig: values.clientConfig ?? {},
   };
 }
 

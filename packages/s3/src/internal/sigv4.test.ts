@@ -1,8 +1,7 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { uriEscape } from './lean.js';
-import { SigV4 } from './sigv4.js';
+import { SigV4, uriEscape } from './sigv4.js';
 
 /** SHA-256 / HMAC-SHA-256 in the shape the SDK's signer takes (`@smithy/hash-node`'s `Hash`). */
 class Sha256 {
@@ -102,5 +101,42 @@ describe('SigV4', () => {
     const rotated = signer.sign(request, { ...credentials, secretAccessKey: 'other' }, now).authorization;
     expect(rotated).not.toBe(first);
     expect(signer.sign(request, credentials, now).authorization).toBe(first);
+  });
+
+  it('presigns as the SDK does: the same query, the same signature (headers signed, session token in the query)', async () => {
+    const request = {
+      method: 'PUT',
+      path: '/bucket/dir/a%20b.bin',
+      query: { partNumber: '2', uploadId: 'u/1+2' },
+      headers: { host: '127.0.0.1:9000', 'x-amz-server-side-encryption-customer-algorithm': 'AES256' },
+    };
+    for (const creds of [credentials, { ...credentials, sessionToken: 'session/token+1' }]) {
+      const ours = new SigV4('eu-west-3').presign(
+        {
+          ...request,
+          query: Object.entries(request.query).map(([k, v]) => [uriEscape(k), uriEscape(v)] as const),
+        },
+        creds,
+        600,
+        now,
+      );
+      const signer = new SignatureV4({
+        credentials: creds,
+        region: 'eu-west-3',
+        service: 's3',
+        sha256: Sha256,
+        uriEscapePath: false,
+        applyChecksum: false,
+      });
+      // As S3's presigner asks: an unsigned payload, hoisted into the query as X-Amz-Content-Sha256.
+      const headers = { ...request.headers, 'X-Amz-Content-Sha256': 'UNSIGNED-PAYLOAD' };
+      const theirs = await signer.presign(
+        { ...request, headers, protocol: 'http:', hostname: '127.0.0.1', port: 9000 },
+        { signingDate: now, expiresIn: 600, unhoistableHeaders: new Set(['x-amz-server-side-encryption-customer-algorithm']) },
+      );
+      const query = new URLSearchParams(ours);
+      expect(query.get('X-Amz-Signature')).toBe(theirs.query?.['X-Amz-Signature']);
+      expect(Object.fromEntries(query)).toEqual({ ...request.query, ...theirs.query });
+    }
   });
 });

@@ -20,11 +20,19 @@ export interface SignedRequest {
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 
+/** S3's encoding of a path segment or query value (RFC 3986 unreserved characters kept). */
+export function uriEscape(value: string): string {
+  return encodeURIComponent(value).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
 /**
- * AWS Signature Version 4 for S3's header-signed requests with an `UNSIGNED-PAYLOAD` body (S3 checks
- * the body against its CRC header instead). The signing key — four HMACs of the secret — depends only
- * on the day, the region and the service, so it is derived once per day and kept as a KeyObject:
- * each signature then costs one SHA-256 of the canonical request and one HMAC.
+ * AWS Signature Version 4 for S3 with an `UNSIGNED-PAYLOAD` body (S3 checks the body against its CRC
+ * header instead): header-signed requests, and presigned URLs (query-signed). The signing key — four
+ * HMACs of the secret — depends only on the day, the region and the service, so it is derived once
+ * per day and kept as a KeyObject: each signature then costs one SHA-256 and one HMAC.
  */
 export class SigV4 {
   readonly #region: string;
@@ -38,25 +46,60 @@ export class SigV4 {
 
   /** Adds `x-amz-date`, `x-amz-security-token` (with a session token) and `authorization` to `headers`. */
   sign(request: SignedRequest, credentials: SigningCredentials, now = new Date()): Record<string, string> {
-    const amzDate = now.toISOString().replace(/[-:]|\.\d{3}/g, '');
-    const day = amzDate.slice(0, 8);
-    const headers: Record<string, string> = { ...request.headers, 'x-amz-date': amzDate };
+    const date = amzDate(now);
+    const headers: Record<string, string> = { ...request.headers, 'x-amz-date': date };
     if (credentials.sessionToken) headers['x-amz-security-token'] = credentials.sessionToken;
-    const names = Object.keys(headers).sort();
-    const signedHeaders = names.join(';');
-    let canonicalHeaders = '';
-    for (const name of names) canonicalHeaders += `${name}:${headers[name]?.trim().replace(/\s+/g, ' ')}\n`;
-    const query = [...request.query]
-      .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
-      .map(([name, value]) => `${name}=${value}`)
-      .join('&');
     const payload = headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD';
-    const canonical = `${request.method}\n${request.path}\n${query}\n${canonicalHeaders}\n${signedHeaders}\n${payload}`;
-    const scope = `${day}/${this.#region}/${this.#service}/aws4_request`;
-    const toSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
-    const signature = createHmac('sha256', this.#signingKey(credentials, day)).update(toSign).digest('hex');
-    headers.authorization = `${ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+    const { scope, signed, signature } = this.#signature({ ...request, headers }, credentials, date, payload);
+    headers.authorization = `${ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signed}, Signature=${signature}`;
     return headers;
+  }
+
+  /**
+   * The query of a presigned URL valid `expiresIn` seconds: the request's own query with the
+   * signature's members. Every header given is signed, so its user must send it as given.
+   */
+  presign(
+    request: SignedRequest,
+    credentials: SigningCredentials,
+    expiresIn: number,
+    now = new Date(),
+  ): string {
+    const date = amzDate(now);
+    const scope = this.#scope(date);
+    const query: Array<readonly [string, string]> = [
+      ...request.query,
+      ['X-Amz-Algorithm', ALGORITHM],
+      ['X-Amz-Content-Sha256', 'UNSIGNED-PAYLOAD'],
+      ['X-Amz-Credential', uriEscape(`${credentials.accessKeyId}/${scope}`)],
+      ['X-Amz-Date', date],
+      ['X-Amz-Expires', String(expiresIn)],
+      ['X-Amz-SignedHeaders', uriEscape(Object.keys(request.headers).sort().join(';'))],
+    ];
+    if (credentials.sessionToken) query.push(['X-Amz-Security-Token', uriEscape(credentials.sessionToken)]);
+    const { signature } = this.#signature({ ...request, query }, credentials, date, 'UNSIGNED-PAYLOAD');
+    return `${canonicalQuery(query)}&X-Amz-Signature=${signature}`;
+  }
+
+  #scope(date: string): string {
+    return `${date.slice(0, 8)}/${this.#region}/${this.#service}/aws4_request`;
+  }
+
+  #signature(
+    request: SignedRequest,
+    credentials: SigningCredentials,
+    date: string,
+    payload: string,
+  ): { scope: string; signed: string; signature: string } {
+    const names = Object.keys(request.headers).sort();
+    const signed = names.join(';');
+    let headers = '';
+    for (const name of names) headers += `${name}:${request.headers[name]?.trim().replace(/\s+/g, ' ')}\n`;
+    const canonical = `${request.method}\n${request.path}\n${canonicalQuery(request.query)}\n${headers}\n${signed}\n${payload}`;
+    const scope = this.#scope(date);
+    const toSign = `${ALGORITHM}\n${date}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
+    const key = this.#signingKey(credentials, date.slice(0, 8));
+    return { scope, signed, signature: createHmac('sha256', key).update(toSign).digest('hex') };
   }
 
   /** The day's signing key, derived again only when the day or the credentials change. */
@@ -70,4 +113,13 @@ export class SigV4 {
     }
     return this.#key.key;
   }
+}
+
+const amzDate = (now: Date) => now.toISOString().replace(/[-:]|\.\d{3}/g, '');
+
+function canonicalQuery(query: ReadonlyArray<readonly [string, string]>): string {
+  return [...query]
+    .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
+    .map(([name, value]) => `${name}=${value}`)
+    .join('&');
 }

@@ -80,6 +80,11 @@ export interface FaultProxy {
   beforeRange: { start: number; run: () => Promise<void> } | undefined;
   /** Answer 503 to every HEAD (a throttled stat, which the SDK would retry if it retried). */
   failHeads: boolean;
+  /**
+   * Answer 301 PermanentRedirect with `x-amz-bucket-region: us-east-1` to every request signed for
+   * this region (MinIO, with no region of its own, accepts any): a bucket that lives elsewhere.
+   */
+  redirectRegion: string | undefined;
   close(): Promise<void>;
 }
 
@@ -101,6 +106,7 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
     resetRangeStart: undefined as number | undefined,
     beforeRange: undefined as { start: number; run: () => Promise<void> } | undefined,
     failHeads: false,
+    redirectRegion: undefined as string | undefined,
   };
   const proxy = await startHttpFaultProxy(target, (req): HttpFault => {
     const part = new URL(req.url, 'http://x').searchParams.get('partNumber');
@@ -109,6 +115,15 @@ export async function startFaultProxy(target = env('MLFLOW_S3_ENDPOINT_URL')): P
     if (put && state.resetPartNumber !== undefined && part === String(state.resetPartNumber)) {
       state.resetPartNumber = undefined;
       return { cutRequest: 0.5 };
+    }
+    const scope = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(String(req.headers.authorization))?.[1];
+    if (state.redirectRegion !== undefined && scope === state.redirectRegion) {
+      const body = `<Error><Code>PermanentRedirect</Code><Message>The bucket is in this region: us-east-1.</Message></Error>`;
+      return {
+        status: 301,
+        headers: { 'x-amz-bucket-region': 'us-east-1' },
+        body: req.method === 'HEAD' ? '' : body,
+      };
     }
     if (state.failHeads && req.method === 'HEAD') return { status: 503, headers: { 'retry-after': '0' } };
     if (put && state.failPartNumber !== undefined && part === String(state.failPartNumber)) {

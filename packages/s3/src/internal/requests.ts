@@ -1,0 +1,212 @@
+import { Readable } from 'node:stream';
+import {
+  ArtifactsError,
+  type FailedAnswer,
+  type HttpAnswer,
+  type HttpPool,
+  headerString,
+  readBodyText,
+  storeRequest,
+} from '@artifacts/core';
+import { XMLParser } from 'fast-xml-parser';
+import { type SigningCredentials, SigV4, uriEscape } from './sigv4.js';
+
+/** Who signs: the credentials of each request (resolved once, or refreshed by a provider). */
+export type Identity = () => SigningCredentials | Promise<SigningCredentials>;
+
+/** One S3 request: an object's (`Key`) or its bucket's (`Key` ''). */
+export interface S3Request {
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
+  Bucket: string;
+  Key: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  body?: Buffer | Readable;
+  signal?: AbortSignal | undefined;
+}
+
+export interface S3RequestsOptions {
+  /** A configured endpoint; none = AWS (`https://s3.<region>.amazonaws.com`). */
+  endpoint: string | undefined;
+  pathStyle: boolean;
+  /** The signing region: the bucket's, unless S3 says the bucket lives elsewhere. */
+  region: string;
+  /** None: unsigned requests (public buckets). */
+  identity: Identity | undefined;
+  stallMs: number;
+  expectedBucketOwner?: string | undefined;
+}
+
+const xml = new XMLParser({
+  parseTagValue: false,
+  // MinIO (Go's encoder) writes `"` as `&#34;`: numeric references are decoded too (ETags, messages).
+  htmlEntities: true,
+  isArray: (_name, path) =>
+    path === 'ListBucketResult.Contents' ||
+    path === 'ListBucketResult.CommonPrefixes' ||
+    path === 'DeleteResult.Error',
+});
+
+/**
+ * Every S3 request of the driver: addressed (path style, or virtual-hosted `bucket.host`), SigV4-signed
+ * (sigv4.ts) with an `UNSIGNED-PAYLOAD` body, sent over core's keep-alive pool — no SDK, no
+ * middleware. A bucket in another region than the one signed for (S3's `x-amz-bucket-region` on a
+ * 301/400) is remembered and the request sent again there, as the SDK's `followRegionRedirects` does.
+ * A failure is thrown shaped like the SDK's (`Code`, `$metadata.httpStatusCode`) for errors.ts.
+ */
+export class S3Requests {
+  readonly #pool: HttpPool;
+  readonly #options: S3RequestsOptions;
+  readonly #fixed: Record<string, string>;
+  /** Buckets S3 redirected to another region. */
+  readonly #regions = new Map<string, string>();
+  readonly #signers = new Map<string, SigV4>();
+  #parsed: { href: string; url: URL } | undefined;
+  /** Named in messages: the configured endpoint, or `AWS S3`. */
+  readonly endpoint: string;
+
+  constructor(pool: HttpPool, options: S3RequestsOptions) {
+    this.#pool = pool;
+    this.#options = options;
+    this.endpoint = options.endpoint ?? 'AWS S3';
+    this.#fixed = {
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+      ...(options.expectedBucketOwner ? { 'x-amz-expected-bucket-owner': options.expectedBucketOwner } : {}),
+    };
+  }
+
+  /** Sends one request; resolves with an answer below 300, throws the SDK-shaped S3 error otherwise. */
+  async send(request: S3Request, again = false): Promise<HttpAnswer> {
+    const region = this.#regions.get(request.Bucket) ?? this.#options.region;
+    const { url, path, query, host } = this.#address(request, region);
+    let headers: Record<string, string> = { host, ...this.#fixed, ...request.headers };
+    const identity = this.#options.identity;
+    if (identity)
+      headers = this.#signer(region).sign({ method: request.method, path, query, headers }, await identity());
+    const exchange = { method: request.method, url, headers, body: request.body, signal: request.signal };
+    try {
+      return await storeRequest(
+        this.#pool,
+        {
+          ...exchange,
+          stallMs: this.#options.stallMs,
+          stallMessage: (seconds) =>
+            `S3 request to ${new URL(url).origin}: nothing received for ${seconds} s (socketTimeoutMs)`,
+        },
+        s3Failure,
+      );
+    } catch (error) {
+      const moved = (error as { bucketRegion?: string }).bucketRegion;
+      if (again || moved === undefined || moved === region) throw error;
+      this.#regions.set(request.Bucket, moved);
+      // A stream body is spent: core's retry sends it again, to the right region this time.
+      if (request.body instanceof Readable)
+        throw new ArtifactsError('unavailable', `bucket ${request.Bucket} is in ${moved}: sending again`, {
+          temporary: true,
+        });
+      return this.send(request, true);
+    }
+  }
+
+  /** Sends one request whose answer is an XML document, parsed; an `<Error>` (a 200 can be one) throws. */
+  async xml(request: S3Request): Promise<Record<string, Record<string, unknown> | undefined>> {
+    const answer = await this.send(request);
+    const doc = xml.parse(await readBodyText(answer.body)) as Record<string, Record<string, unknown>>;
+    if (doc.Error) throw sdkShaped(500, doc.Error, undefined);
+    return doc;
+  }
+
+  /** A presigned URL of the request, valid `expiresIn` seconds; its headers are signed (sent as given). */
+  async presign(request: S3Request, expiresIn: number): Promise<string> {
+    const region = this.#regions.get(request.Bucket) ?? this.#options.region;
+    const { url, path, query, host } = this.#address(request, region);
+    if (!this.#options.identity) return url;
+    const headers = { host, ...request.headers };
+    const credentials = await this.#options.identity();
+    const signed = this.#signer(region).presign(
+      { method: request.method, path, query, headers },
+      credentials,
+      expiresIn,
+    );
+    return `${url.split('?')[0]}?${signed}`;
+  }
+
+  #address(request: S3Request, region: string) {
+    const base = this.#base(region);
+    const prefix = base.pathname.replace(/\/$/, '');
+    const key = request.Key === '' ? '' : `/${request.Key.split('/').map(uriEscape).join('/')}`;
+    // Virtual-hosted unless asked otherwise or the name cannot be a host (dots break https).
+    const virtual = !this.#options.pathStyle && !request.Bucket.includes('.');
+    const host = virtual ? `${request.Bucket}.${base.host}` : base.host;
+    const path = virtual ? `${prefix}${key || '/'}` : `${prefix}/${uriEscape(request.Bucket)}${key}`;
+    const query = Object.entries(request.query ?? {}).map(([n, v]) => [uriEscape(n), uriEscape(v)] as const);
+    const search = query.map(([n, v]) => `${n}=${v}`).join('&');
+    return { url: `${base.protocol}//${host}${path}${search ? `?${search}` : ''}`, path, query, host };
+  }
+
+  /** The endpoint (parsed once), else AWS's in the region. */
+  #base(region: string): URL {
+    const endpoint = this.#options.endpoint ?? `https://s3.${region}.amazonaws.com`;
+    if (this.#parsed?.href !== endpoint) this.#parsed = { href: endpoint, url: new URL(endpoint) };
+    return this.#parsed.url;
+  }
+
+  #signer(region: string): SigV4 {
+    let signer = this.#signers.get(region);
+    if (!signer) {
+      signer = new SigV4(region);
+      this.#signers.set(region, signer);
+    }
+    return signer;
+  }
+
+  destroy(): void {
+    this.#pool.destroy();
+  }
+}
+
+/**
+ * An error answer as the SDK would throw it: S3's `<Error><Code>…` (or the status alone) and request
+ * id; a 301/400 naming the bucket's region (`x-amz-bucket-region`) carries it for `send`.
+ */
+export function s3Failure(answer: FailedAnswer): Error {
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = (xml.parse(answer.text) as { Error?: typeof parsed }).Error ?? {};
+  } catch {
+    // Not XML (a proxy's page): the status speaks.
+  }
+  const error = sdkShaped(answer.status, parsed, headerString(answer.headers['x-amz-request-id']));
+  const region = headerString(answer.headers['x-amz-bucket-region']);
+  if (region && (answer.status === 301 || answer.status === 400))
+    Object.assign(error, { bucketRegion: region });
+  return error;
+}
+
+function sdkShaped(status: number, error: Record<string, unknown>, requestId: string | undefined): Error {
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const code = text(error.Code);
+  const id = text(error.RequestId) ?? requestId;
+  return Object.assign(new Error(text(error.Message) || code || `HTTP ${status}`), {
+    name: code ?? (status === 404 ? 'NotFound' : 'UnknownError'),
+    ...(code ? { Code: code } : {}),
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status, ...(id ? { requestId: id } : {}) },
+  });
+}
+
+/** The checksum members of an answer's headers, named as the SDK names them (for `pickChecksum`). */
+export function checksumFields(headers: HttpAnswer['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [header, field] of [
+    ['x-amz-checksum-crc32', 'ChecksumCRC32'],
+    ['x-amz-checksum-crc32c', 'ChecksumCRC32C'],
+    ['x-amz-checksum-sha256', 'ChecksumSHA256'],
+    ['x-amz-checksum-type', 'ChecksumType'],
+    ['etag', 'ETag'],
+  ] as const) {
+    const value = headers[header];
+    if (typeof value === 'string') out[field] = value;
+  }
+  return out;
+}
