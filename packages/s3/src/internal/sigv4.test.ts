@@ -132,7 +132,11 @@ describe('SigV4', () => {
       const headers = { ...request.headers, 'X-Amz-Content-Sha256': 'UNSIGNED-PAYLOAD' };
       const theirs = await signer.presign(
         { ...request, headers, protocol: 'http:', hostname: '127.0.0.1', port: 9000 },
-        { signingDate: now, expiresIn: 600, unhoistableHeaders: new Set(['x-amz-server-side-encryption-customer-algorithm']) },
+        {
+          signingDate: now,
+          expiresIn: 600,
+          unhoistableHeaders: new Set(['x-amz-server-side-encryption-customer-algorithm']),
+        },
       );
       const query = new URLSearchParams(ours);
       expect(query.get('X-Amz-Signature')).toBe(theirs.query?.['X-Amz-Signature']);
