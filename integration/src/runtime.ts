@@ -36,6 +36,8 @@ export interface StartedServer {
   listening: ListeningSocket[];
   installMs: number;
   startMs: number;
+  /** When it became ready (not when its state was last written). */
+  startedAt: Date;
 }
 
 export interface ServerState {
@@ -109,7 +111,7 @@ export function toServerState(s: StartedServer): ServerState {
     stateDir: s.stateDir,
     ports: [...new Set(s.listening.map((l) => l.port))],
     addresses: [...new Set(s.listening.map((l) => `${l.address}:${l.port}`))],
-    startedAt: new Date().toISOString(),
+    startedAt: s.startedAt.toISOString(),
     installMs: s.installMs,
     startMs: s.startMs,
   };
@@ -203,6 +205,7 @@ export async function startServer(name: ServerName, owner: string): Promise<Star
     listening,
     installMs,
     startMs,
+    startedAt: new Date(),
   };
 }
 

@@ -106,6 +106,10 @@ describe('Controller.up', () => {
       const state = JSON.parse(readFileSync(join(work, 'state', 'controller-test', 'state.json'), 'utf8'));
       expect(Object.keys(state.servers)).toEqual(['s3', 'gcs']);
       expect(state.pending).toEqual([]);
+      // each server's start time is when it became ready, not the time of the state's last write
+      const startedAt = (name: 's3' | 'gcs') => Date.parse(state.servers[name].startedAt);
+      expect(Math.abs(startedAt('gcs') - timeline.ended.gcs!)).toBeLessThan(500);
+      expect(startedAt('s3') - startedAt('gcs')).toBeGreaterThan(700);
       expect(Object.keys(ctl.env())).toEqual(['ARTIFACTS_IT_S3_URI', 'ARTIFACTS_IT_GCS_URI']);
 
       await ctl.stopAll();

@@ -160,10 +160,12 @@ export interface DriverReadResult {
 
 /**
  * A chunk of a read stream may carry this key: a function its last consumer calls once it is done
- * with the chunk's bytes (a server, when the socket has taken them), which gives the chunk's memory
- * back to the store for a later read (the local store's read buffers). Only a consumer that writes
- * out the very chunk object it received, and keeps no other reference, may call it; one that keeps
- * chunks never calls it, and the chunk is garbage as any other.
+ * with the chunk's bytes (the proxy server when the socket has taken them, core's `rangedReadToFile`
+ * once they are written), which gives the chunk's memory back at once: to the store for a later
+ * read (the local store's read buffers), or to the system (each body chunk of core's `HttpPool`, a
+ * buffer nothing else holds). Only a consumer that writes out the very chunk object it received,
+ * and keeps no other reference, may call it; one that keeps chunks never calls it, and the chunk is
+ * garbage as any other. The one record of who owns a chunk's memory.
  */
 export const RELEASE_CHUNK: unique symbol = Symbol.for('@artifacts/release-chunk');
 

@@ -2,7 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RELEASE_CHUNK } from './driver.js';
 import { discardBody, HttpPool, readBodyText } from './http-client.js';
 
 /** A real node:http server on loopback; the pool under test is the client. */
@@ -209,5 +211,43 @@ describe('HttpPool', () => {
       },
     });
     expect(await readBodyText(broken, 100)).toBe('partial');
+  });
+
+  it("frees each socket read after Node's HTTP parser, whose body chunks are copies of their own (pins that Node behaviour), and lends each body chunk", async () => {
+    // Many socket reads of a body whose every byte is checkable.
+    const size = 8 * 1024 * 1024 + 7;
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 7 + (i >>> 13)) & 0xff;
+    const { url, server } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': String(size) });
+      for (let at = 0; at < size; at += 65_536) res.write(data.subarray(at, at + 65_536));
+      res.end();
+    });
+    servers.push(server);
+    const answer = await pool(1).request({ method: 'GET', url });
+    // Seen after the pool's own listener, which has already freed the buffer where it can.
+    const reads = new Set<ArrayBufferLike>();
+    let freed = 0;
+    answer.body.socket.on('data', (read: Buffer) => {
+      reads.add(read.buffer);
+      if (read.buffer.byteLength === 0) freed++;
+    });
+    // As pushed by the parser ('data': an async iterator would join buffered chunks into new ones).
+    const chunks: Buffer[] = [];
+    answer.body.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await finished(answer.body);
+    // A body chunk that aliased a freed socket read would read as empty here, or as other bytes.
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(chunks.filter((chunk) => reads.has(chunk.buffer))).toEqual([]);
+    expect(reads.size).toBeGreaterThan(8);
+    // Freed where ArrayBuffer.prototype.transfer exists (Node 22+); Node 20 leaves them to the collector.
+    const canFree = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
+    if (canFree) expect(freed).toBeGreaterThan(0);
+    else expect(freed).toBe(0);
+    // Each body chunk is lent to its last consumer, which frees it once written (RELEASE_CHUNK).
+    const lent = chunks.map((chunk) => (chunk as Buffer & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK]);
+    expect(lent.every((release) => typeof release === 'function')).toBe(true);
+    for (const release of lent) release?.();
+    expect(chunks.every((chunk) => chunk.length === 0)).toBe(canFree);
   });
 });

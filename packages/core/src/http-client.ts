@@ -2,8 +2,9 @@ import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage } from 
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { RELEASE_CHUNK } from './driver.js';
 import { ArtifactsError } from './errors.js';
-import { release } from './internal/release.js';
+import { ownsBuffer, release } from './internal/release.js';
 
 /**
  * The one lean HTTP request of the HTTP-speaking drivers (the MLflow proxy client, S3's data path):
@@ -129,6 +130,7 @@ export class HttpPool {
         (res) => {
           response = res;
           freeSocketReads(res);
+          lendBodyChunks(res);
           resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
         },
       );
@@ -231,4 +233,21 @@ function freeSocketReads(res: IncomingMessage): void {
   if (!socket) return;
   socket.on('data', release);
   res.once('close', () => socket.off('data', release));
+}
+
+/**
+ * Each body chunk Node's parser hands an answer is a buffer of its own (a copy out of the socket's
+ * read, see `freeSocketReads`): it carries core's `RELEASE_CHUNK`, so that its last consumer — a
+ * download once the chunk is written at its offset, the proxy server once its socket took it —
+ * frees it at once instead of leaving it to the garbage collector. A consumer that keeps chunks
+ * never calls it.
+ */
+function lendBodyChunks(res: IncomingMessage): void {
+  const push = res.push;
+  res.push = (chunk: unknown, encoding?: BufferEncoding) => {
+    if (chunk instanceof Uint8Array && ownsBuffer(chunk)) {
+      (chunk as Uint8Array & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK] = () => release(chunk);
+    }
+    return push.call(res, chunk, encoding);
+  };
 }

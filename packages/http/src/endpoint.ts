@@ -96,7 +96,8 @@ function parseTracking(
 
 function resolveHttp(location: ArtifactUri): ArtifactEndpoint {
   const path = location.path;
-  const at = findRoute(path);
+  // `/mlflow-artifacts/artifacts` as a whole segment pair.
+  const at = path.search(/\/mlflow-artifacts\/artifacts(?=\/|$)/);
   if (at === -1) {
     throw ArtifactsError.invalidArgument(
       `${redactUri(location.uri)} is not an artifact proxy URI: expected http(s)://host[:port]/…/api/2.0${ARTIFACTS_ROUTE}/<path>`,
@@ -112,18 +113,6 @@ function resolveHttp(location: ArtifactUri): ArtifactEndpoint {
     ...(location.username === undefined ? {} : { username: location.username }),
     ...(location.password === undefined ? {} : { password: location.password }),
   };
-}
-
-/** Index of `/mlflow-artifacts/artifacts` as a whole segment pair in `path`, or -1. */
-function findRoute(path: string): number {
-  let from = 0;
-  for (;;) {
-    const at = path.indexOf(ARTIFACTS_ROUTE, from);
-    if (at === -1) return -1;
-    const next = path[at + ARTIFACTS_ROUTE.length];
-    if (next === undefined || next === '/') return at;
-    from = at + 1;
-  }
 }
 
 /** `<apiBase>/mlflow-artifacts/artifacts/<key>`, each segment percent-encoded. */

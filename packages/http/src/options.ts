@@ -7,15 +7,3 @@ import type { httpSettings } from './internal/settings.js';
  * to MLflow's default.
  */
 export type HttpBackendOptions = Partial<SettingsValues<typeof httpSettings.specs>>;
-
-/** One retry of a request, as the deprecated `onHttpRetry` sees it. No URL query, no credential. */
-export interface HttpRetryEvent {
-  /** What was being done ("reading artifact \"a.txt\"") and why it failed. */
-  message: string;
-  /** 1 for the first retry. */
-  attempt: number;
-  /** Retries allowed in all. */
-  maxRetries: number;
-  /** The wait before this retry, in ms. */
-  delayMs: number;
-}

@@ -1,9 +1,4 @@
-import {
-  type BackendPlugin,
-  type DriverRetryPolicy,
-  mlflowRetrySchedule,
-  type RetryEvent,
-} from '@artifacts/core';
+import { type BackendPlugin, mlflowRetrySchedule } from '@artifacts/core';
 import { resolveArtifactEndpoint } from './endpoint.js';
 import { HttpDriver } from './internal/driver.js';
 import { resolveHttpOptions } from './internal/settings.js';
@@ -16,27 +11,6 @@ export const httpBackend: BackendPlugin<HttpBackendOptions> = {
   open(location, options = {}, context) {
     const resolved = resolveHttpOptions(options);
     const endpoint = resolveArtifactEndpoint(location, resolved.trackingUri);
-    // Core's retry layer and engines retry, on MLflow's schedule (MLFLOW_HTTP_REQUEST_*): waits of
-    // factor × 2^(n−1) s, at most 60 s, plus up to `backoffJitter` s. The user's choice of core's
-    // maxRetries (the option or ARTIFACTS_MAX_RETRIES) wins over MLFLOW_HTTP_REQUEST_MAX_RETRIES.
-    const maxRetries =
-      context.maxRetriesExplicit && context.maxRetries !== undefined
-        ? context.maxRetries
-        : resolved.maxRetries;
-    const { onHttpRetry } = resolved;
-    const retryPolicy: DriverRetryPolicy = {
-      maxRetries,
-      ...mlflowRetrySchedule(resolved.backoffFactor, resolved.backoffJitter),
-      ...(onHttpRetry && {
-        onRetry: ({ error, attempt, delayMs }: RetryEvent) =>
-          onHttpRetry({
-            message: error instanceof Error ? error.message : String(error),
-            attempt,
-            maxRetries,
-            delayMs,
-          }),
-      }),
-    };
     // Credentials in the URI's user info are a fallback for the MLFLOW_TRACKING_* variables.
     const withUriCredentials = {
       ...resolved,
@@ -46,7 +20,16 @@ export const httpBackend: BackendPlugin<HttpBackendOptions> = {
     return new HttpDriver(endpoint, withUriCredentials, {
       connections: resolved.connections ?? Math.max(context.maxConcurrency, 4),
       timeoutMs: context.timeoutMs,
-      retryPolicy,
+      // Core's retry layer and engines retry, on MLflow's schedule (MLFLOW_HTTP_REQUEST_*): waits of
+      // factor × 2^(n−1) s, at most 60 s, plus up to `backoffJitter` s. The user's choice of core's
+      // maxRetries (the option or ARTIFACTS_MAX_RETRIES) wins over MLFLOW_HTTP_REQUEST_MAX_RETRIES.
+      retryPolicy: {
+        maxRetries:
+          context.maxRetriesExplicit && context.maxRetries !== undefined
+            ? context.maxRetries
+            : resolved.maxRetries,
+        ...mlflowRetrySchedule(resolved.backoffFactor, resolved.backoffJitter),
+      },
     });
   },
 };

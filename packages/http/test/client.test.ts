@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,6 @@ import '@artifacts/local';
 import { type ArtifactServer, createArtifactServer } from '@artifacts/server';
 import { dataBytes, describeConnectFailures, readAll } from '@artifacts/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { HttpRetryEvent } from '../src/index.js';
 import '../src/index.js';
 
 const PASSWORD = 'p4ss-w0rd-never-printed';
@@ -302,12 +301,12 @@ describe('retries', () => {
     } as const;
     const first = await createArtifactServer(options);
     const { port } = await first.listen();
-    const retries: HttpRetryEvent[] = [];
+    const retries: RetryEvent[] = [];
     const repo = await openRepository(`http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`, {
-      // No core maxRetries: the client's own loop (MLFLOW_HTTP_REQUEST_MAX_RETRIES) retries.
+      // No core maxRetries: MLFLOW_HTTP_REQUEST_MAX_RETRIES's default (7) on MLflow's schedule.
       backoffFactor: 0.2,
       backoffJitter: 0,
-      onHttpRetry: (event: HttpRetryEvent) => retries.push(event),
+      onRetry: (event: RetryEvent) => retries.push(event),
     });
     expect(await repo.listArtifacts()).toEqual([]);
     await first.close();
@@ -322,7 +321,7 @@ describe('retries', () => {
     ).toBe(true);
     expect(retries.length).toBeGreaterThan(0);
     expect(retries[0]).toMatchObject({ attempt: 1 });
-    expect(retries[0]!.message).toMatch(/uploading artifact "late\.bin".*ECONNREFUSED/);
+    expect(String(retries[0]!.error)).toMatch(/uploading artifact "late\.bin".*ECONNREFUSED/);
     await repo.close();
     await second.close();
   });
@@ -331,10 +330,10 @@ describe('retries', () => {
     const probe = await fake(() => undefined);
     const port = Number(new URL(probe.url).port);
     await probe.close();
-    const retries: HttpRetryEvent[] = [];
+    const retries: RetryEvent[] = [];
     // MLflow's defaults (7 retries, factor 2) would wait about 185 s.
     const repo = await openRepository(`http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts`, {
-      onHttpRetry: (event: HttpRetryEvent) => retries.push(event),
+      onRetry: (event: RetryEvent) => retries.push(event),
     });
     const started = performance.now();
     const error = await rejection(repo.listArtifacts());
@@ -350,7 +349,7 @@ describe('retries', () => {
     await repo.close();
   });
 
-  it('GET retries on 503 are reported to onHttpRetry with the status and the wait', async () => {
+  it("GET retries on 503 are reported to openRepository's onRetry with the status and the wait", async () => {
     let calls = 0;
     const server = await fake((_req, res) => {
       calls++;
@@ -363,20 +362,22 @@ describe('retries', () => {
       res.end('{}');
     });
     try {
-      const retries: HttpRetryEvent[] = [];
+      const retries: RetryEvent[] = [];
       const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts`, {
         ...FAST_RETRIES,
-        onHttpRetry: (event: HttpRetryEvent) => retries.push(event),
+        onRetry: (event: RetryEvent) => retries.push(event),
       });
       expect(await repo.listArtifacts()).toEqual([]);
       expect(retries).toEqual([
-        {
-          message: expect.stringMatching(/^listing the repository root failed: HTTP 503 from http/),
+        expect.objectContaining({
+          error: expect.objectContaining({
+            message: expect.stringMatching(/^listing the repository root failed: HTTP 503 from http/),
+          }),
           attempt: 1,
-          maxRetries: 7,
+          maxAttempts: 8,
           // Retry-After: 0 asks for no wait; MLflow's step (factor 0.01 s, no jitter) is the floor.
           delayMs: 10,
-        },
+        }),
       ]);
       await repo.close();
     } finally {
@@ -814,11 +815,13 @@ describe('ranged downloads from our own server', () => {
       await repo.write('dir/model.bin', dataBytes(1000, { seed: 'v' }));
       const stat = await repo.stat('dir/model.bin');
       expect(stat).toMatchObject({ path: 'dir/model.bin', isDir: false, fileSize: 1000 });
-      // A local destination names no ETag; the modification time is the version.
+      // A local destination names no version of its own: the server's is its size and modification time.
       expect(stat.lastModified).toBeInstanceOf(Date);
-      let opened: { lastModified?: Date } = {};
+      expect(stat.etag).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
+      let opened: { lastModified?: Date; etag?: string } = {};
       await readAll(await repo.openRead('dir/model.bin', { onOpen: (info) => (opened = info) }));
       expect(opened.lastModified?.getTime()).toBe(stat.lastModified?.getTime());
+      expect(opened.etag).toBe(stat.etag);
       expect(await repo.stat('dir')).toEqual({ path: 'dir', isDir: true });
       expect(await repo.exists('dir/missing.bin')).toBe(false);
       // A client whose first answer is the listing still gets the validators.
@@ -867,6 +870,42 @@ describe('ranged downloads from our own server', () => {
       await repo.close();
     } finally {
       await front.close();
+      await server.close();
+    }
+  });
+
+  it('a file replaced mid-download (same size) fails the read instead of mixing two versions', async () => {
+    const destination = await mkdtemp(join(work, 'replaced-'));
+    const server = await startServer({
+      artifactsDestination: destination,
+      auth: { allowUnauthenticated: true },
+    });
+    try {
+      const repo = await openRepository(`${server.address!.url}/api/2.0/mlflow-artifacts/artifacts`, {
+        maxRetries: 0,
+        downloadPartSize: 1024 * 1024,
+        downloadConcurrency: 1,
+      });
+      const size = 4 * 1024 * 1024;
+      await repo.write('model.bin', dataBytes(size, { seed: 'old' }));
+      const stream = await repo.openRead('model.bin');
+      const chunks = stream[Symbol.asyncIterator]();
+      await chunks.next();
+      // A writer replaces it (temporary file, rename) with as many bytes, a second later.
+      const file = join(destination, 'model.bin');
+      await writeFile(`${file}.new`, dataBytes(size, { seed: 'new' }));
+      const later = new Date(Date.now() + 1000);
+      await utimes(`${file}.new`, later, later);
+      await rename(`${file}.new`, file);
+      const error = await rejection(
+        (async () => {
+          for (let next = await chunks.next(); !next.done; next = await chunks.next());
+        })(),
+      );
+      expect(error.code).toBe('failed_precondition');
+      expect(error.message).toContain('changed while it was being read');
+      await repo.close();
+    } finally {
       await server.close();
     }
   });

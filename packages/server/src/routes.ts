@@ -318,13 +318,13 @@ async function download(
     // or a missing key is not_found, as the driver contract says).
     let opened: OpenInfo = {};
     const stream = await storage(repo.openRead(key, { signal, onOpen: (info) => (opened = info) }));
-    validators(reply, opened);
+    checkIfMatch(request, validators(reply, opened), stream);
     if (opened.size !== undefined) reply.header('Content-Length', opened.size);
     return reply.send(releasingPipe(stream));
   }
 
   if (withBody && header !== undefined && request.headers['if-range'] === undefined) {
-    if (await rangedRead(reply, repo, key, header, signal)) return reply;
+    if (await rangedRead(request, reply, repo, key, header, signal)) return reply;
   }
 
   const info = await storage(repo.stat(key, { signal }));
@@ -334,7 +334,8 @@ async function download(
     });
   }
   const size = info.fileSize;
-  const etag = validators(reply, info);
+  const etag = validators(reply, { ...info, totalSize: size });
+  checkIfMatch(request, etag);
   let range: { start: number; end: number } | undefined;
   if (header && size !== undefined && ifRangeMatches(request, etag, info.lastModified)) {
     const parsed = rangeParser(size, header, { combine: true });
@@ -363,6 +364,7 @@ async function download(
  * the reply: a reply is a thenable, which an async function would wait on.)
  */
 async function rangedRead(
+  request: FastifyRequest,
   reply: FastifyReply,
   repo: ArtifactRepository,
   key: string,
@@ -394,7 +396,7 @@ async function rangedRead(
     if (total === undefined || size === undefined) return false;
     throw unsatisfiable(header, total);
   }
-  validators(reply, opened);
+  checkIfMatch(request, validators(reply, opened), stream);
   reply
     .code(206)
     .header('Content-Range', `bytes ${start}-${start + size - 1}/${total}`)
@@ -445,17 +447,44 @@ function releasingPipe(stream: Readable): Readable {
 /**
  * ETag and Last-Modified of the version a reply serves. HEAD (a stat), a whole GET and a ranged GET
  * (reads) name the same ones: core's `stat` reports the version a read pins to. A version that is no
- * quoted entity tag (a GCS generation, an HDFS inode id) is quoted. Returns the ETag sent.
+ * quoted entity tag (a GCS generation, an HDFS inode id) is quoted. A store that names no version (a
+ * local directory, SFTP, FTP) gets one from the object's size and modification time, as nginx does
+ * for files: a file replaced mid-download then fails the client's pinned ranges (`If-Match`) instead
+ * of mixing two versions, even when the new one has the same size. Returns the ETag sent.
  */
 function validators(
   reply: FastifyReply,
-  version: { etag?: string | undefined; lastModified?: Date | undefined },
+  version: { etag?: string | undefined; lastModified?: Date | undefined; totalSize?: number | undefined },
 ): string | undefined {
-  const { etag, lastModified } = version;
-  const tag = etag && (/^(W\/)?".*"$/.test(etag) ? etag : JSON.stringify(etag));
+  const { etag, lastModified, totalSize } = version;
+  const derived =
+    etag === undefined && lastModified && totalSize !== undefined
+      ? `"${totalSize.toString(16)}-${lastModified.getTime().toString(16)}"`
+      : undefined;
+  const tag = derived ?? (etag && (/^(W\/)?".*"$/.test(etag) ? etag : JSON.stringify(etag)));
   if (tag) reply.header('ETag', tag);
   if (lastModified) reply.header('Last-Modified', lastModified.toUTCString());
   return tag;
+}
+
+/**
+ * `If-Match` (RFC 9110 13.1.1): the client reads the rest of a version it began (a pinned range);
+ * any other version, or none named, is 412 before a byte is sent. Strong comparison: a weak tag
+ * never matches.
+ */
+function checkIfMatch(request: FastifyRequest, etag: string | undefined, stream?: Readable): void {
+  const header = request.headers['if-match'];
+  if (header === undefined) return;
+  const asked = String(header)
+    .split(',')
+    .map((tag) => tag.trim());
+  if (asked.includes('*') || (etag !== undefined && !etag.startsWith('W/') && asked.includes(etag))) return;
+  stream?.destroy();
+  throw new HttpError(
+    412,
+    'RESOURCE_CONFLICT',
+    `the artifact is no longer the version ${String(header).slice(0, 200)} (it was replaced)`,
+  );
 }
 
 function unsatisfiable(header: string, size: number): HttpError {

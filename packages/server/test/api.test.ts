@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, type Fixture, filesUnder, startFixture } from './helpers.js';
@@ -37,6 +37,34 @@ describe.each(PREFIXES)('the mlflow-artifacts routes under %s', (prefix) => {
     expect(head.status).toBe(200);
     expect(head.body.length).toBe(0);
     expect(head.headers['content-length']).toBe('11');
+  });
+
+  it('a local file has an ETag (size and modification time): the same on HEAD, GET and ranges, another once it is replaced', async () => {
+    await call(f.url, 'PUT', `${A}/${run}/v.bin`, { body: 'version one' });
+    const asks = [
+      call(f.url, 'HEAD', `${A}/${run}/v.bin`),
+      call(f.url, 'GET', `${A}/${run}/v.bin`),
+      call(f.url, 'GET', `${A}/${run}/v.bin`, { headers: { range: 'bytes=0-' } }),
+      call(f.url, 'GET', `${A}/${run}/v.bin`, { headers: { range: 'bytes=2-4' } }),
+    ];
+    const tags = (await Promise.all(asks)).map((answer) => answer.headers.etag);
+    expect(tags[0]).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
+    expect(tags).toEqual(tags.map(() => tags[0]));
+    const pinned = { range: 'bytes=8-', 'if-match': String(tags[0]) };
+    expect((await call(f.url, 'GET', `${A}/${run}/v.bin`, { headers: pinned })).body.toString()).toBe('one');
+    // Replaced (a rename over it, as a writer does) by as many bytes, a second later.
+    const file = join(f.destination, run, 'v.bin');
+    await writeFile(`${file}.new`, 'version two');
+    const later = new Date(Date.now() + 1000);
+    await utimes(`${file}.new`, later, later);
+    await rename(`${file}.new`, file);
+    const stale = await call(f.url, 'GET', `${A}/${run}/v.bin`, { headers: pinned });
+    expect([stale.status, stale.json().error_code]).toEqual([412, 'RESOURCE_CONFLICT']);
+    const fresh = await call(f.url, 'HEAD', `${A}/${run}/v.bin`);
+    expect(fresh.headers.etag).not.toBe(tags[0]);
+    expect((await call(f.url, 'HEAD', `${A}/${run}/v.bin`, { headers: { 'if-match': '*' } })).status).toBe(
+      200,
+    );
   });
 
   it('GET ?path= lists direct children by base name, with sizes for files; {} when empty or missing', async () => {

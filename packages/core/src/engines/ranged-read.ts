@@ -1,11 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished, Readable, Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
-import type { ByteRange, Checksum, DriverReadResult } from '../driver.js';
+import { type ByteRange, type Checksum, type DriverReadResult, RELEASE_CHUNK } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { crc32c, crcCombine, createHasher } from '../internal/checksum.js';
-import { ownsBuffer, release } from '../internal/release.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
 
@@ -59,10 +58,8 @@ export interface RangeResponse {
   checksum?: Checksum | undefined;
   contentType?: string | undefined;
   /**
-   * The stream's chunks are buffers of their own that nothing else holds (Node's HTTP client copies
-   * each body chunk into a new ArrayBuffer): a download into a file frees each one as soon as it is
-   * written instead of leaving it to the garbage collector, which lets tens of MiB of them pile up
-   * (`rangedReadToFile`).
+   * @deprecated Ignored: a chunk that can be freed once written carries core's `RELEASE_CHUNK`
+   * (every body chunk of core's `HttpPool` does), which `rangedReadToFile` calls.
    */
   ownChunks?: boolean | undefined;
 }
@@ -247,7 +244,7 @@ function readPart(
   plan: Plan,
   part: Part,
   opened: RangeResponse | undefined,
-  sink: (chunk: Buffer, offset: number, touch: () => void, own: boolean) => void | Promise<void>,
+  sink: (chunk: Buffer, offset: number, touch: () => void) => Promise<void> | undefined,
   options: RangedReadOptions,
   signal: AbortSignal,
   policy: RequestPolicy,
@@ -285,9 +282,9 @@ function readPart(
       try {
         // Bytes the store sent before the ones wanted (it served more than asked).
         let skip = from - response.served.start;
-        for await (const raw of stream) {
+        await eachChunk(stream, (raw) => {
           context.touch();
-          let chunk = raw as Buffer;
+          let chunk = raw;
           if (skip > 0) {
             const n = Math.min(skip, chunk.length);
             skip -= n;
@@ -296,14 +293,16 @@ function readPart(
           const need = length - part.received;
           const cut = chunk.length > need;
           if (cut) chunk = chunk.subarray(0, need);
+          let taken: Promise<void> | undefined;
           if (chunk.length > 0) {
             const offset = part.start + part.received;
             part.received += chunk.length;
-            await sink(chunk, offset, context.touch, response.ownChunks === true);
+            taken = sink(chunk, offset, context.touch);
           }
           // The rest of this answer is not needed (it served more): stop reading it.
-          if (cut) break;
-        }
+          if (!cut) return taken;
+          return taken ? taken.then(() => STOP) : STOP;
+        });
       } finally {
         context.signal.removeEventListener('abort', onAbort);
         if (!stream.readableEnded) discard(stream);
@@ -323,6 +322,69 @@ function readPart(
     },
     named,
   );
+}
+
+const STOP = Symbol('stop');
+
+/**
+ * Hands each chunk of `stream` to `take` as the stream emits it (flowing mode): no chunk is joined
+ * into a new buffer (an async iterator's `read()` concatenates whatever is buffered) and no promise
+ * is made per chunk; the stream is paused only while a promise `take` returned is pending, so the
+ * socket keeps being read while the consumer keeps up. `take` returning (or resolving to) STOP ends
+ * the reading there. Settles as `for await` would: at the end, or with the stream's error (a
+ * premature close included), once `take`'s pending promise has settled.
+ */
+function eachChunk(
+  stream: Readable,
+  take: (chunk: Buffer) => typeof STOP | Promise<unknown> | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let pending: Promise<unknown> | undefined;
+    const settle = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      stream.off('data', onData);
+      stream.pause();
+      stopWatching();
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      if (settled) return;
+      let result: ReturnType<typeof take>;
+      try {
+        result = take(chunk);
+      } catch (error) {
+        settle(error);
+        return;
+      }
+      if (result === STOP) {
+        stream.pause();
+        settle();
+      } else if (result) {
+        stream.pause();
+        pending = result.then(
+          (next) => {
+            pending = undefined;
+            if (next === STOP) settle();
+            else if (!settled) stream.resume();
+          },
+          (error: unknown) => {
+            pending = undefined;
+            settle(error);
+          },
+        );
+      }
+    };
+    const stopWatching = finished(stream, (error) => {
+      const outcome = error ?? undefined;
+      if (pending) void pending.then(() => settle(outcome));
+      else settle(outcome);
+    });
+    stream.on('data', onData);
+    stream.resume();
+  });
 }
 
 /** A later answer must be the same version, the same size, and start no later than asked. */
@@ -410,7 +472,7 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
       p,
       part,
       index === 0 ? first : undefined,
-      async (chunk, _offset, touch) => {
+      (chunk, _offset, touch) => {
         slot.chunks.push(chunk);
         slot.buffered += chunk.length;
         slot.wake?.();
@@ -418,14 +480,12 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
         // Wait for the consumer; a slow consumer is not a stalled store, so the part's stall
         // timeout is kept alive meanwhile.
         const timer = setInterval(touch, heartbeat);
-        try {
-          await new Promise<void>((resolve) => {
-            slot.drain = resolve;
-          });
-        } finally {
+        return new Promise<void>((resolve) => {
+          slot.drain = resolve;
+        }).finally(() => {
           clearInterval(timer);
           slot.drain = undefined;
-        }
+        });
       },
       options,
       signal,
@@ -539,9 +599,9 @@ export async function rangedReadToFile(
     const file = handle;
     /**
      * Writes `chunks` (contiguous, `bytes` in all) from `position`, resuming a short write; then
-     * frees the buffers in `free`, which nothing else holds.
+     * releases the chunks that can be (`free`: their `RELEASE_CHUNK`).
      */
-    const writeAt = async (chunks: Buffer[], position: number, bytes: number, free: Buffer[]) => {
+    const writeAt = async (chunks: Buffer[], position: number, bytes: number, free: Array<() => void>) => {
       let pending = chunks;
       let written = 0;
       while (written < bytes) {
@@ -552,7 +612,7 @@ export async function rangedReadToFile(
         written += bytesWritten;
         if (written < bytes) pending = dropFront(pending, bytesWritten);
       }
-      for (const chunk of free) release(chunk);
+      for (const release of free) release();
       options.onBytes?.(bytes);
     };
     /** A part's received chunks not yet handed to a write: contiguous from `offset`. */
@@ -560,31 +620,37 @@ export async function rangedReadToFile(
       offset: number;
       chunks: Buffer[];
       bytes: number;
-      /** Those of `chunks` to free once written (`RangeResponse.ownChunks`). */
-      free: Buffer[];
+      /** The `RELEASE_CHUNK` of those of `chunks` that carry one, called once they are written. */
+      free: Array<() => void>;
     }
-    /** Starts the write of what `gathered` holds; waits first while the download has all its writes in flight. */
-    const flush = async (gathered: Gathered, touch?: () => void) => {
+    /**
+     * Starts the write of what `gathered` holds; waits first while the download has all its writes
+     * in flight (the only time it returns a promise: the part's stream is paused meanwhile).
+     */
+    const flush = (gathered: Gathered, touch?: () => void): Promise<void> | undefined => {
       if (gathered.bytes === 0) return;
       const { chunks, offset, bytes, free } = gathered;
       gathered.chunks = [];
       gathered.bytes = 0;
       gathered.free = [];
-      while (writing.size >= WRITES_PER_PART * workers) await Promise.race(writing);
-      touch?.();
-      if (failure !== undefined) throw failure;
-      // A failed write fails the whole download, whenever it settles.
-      const write: Promise<void> = writeAt(chunks, offset - p.span.start, bytes, free).then(
-        () => {
-          writing.delete(write);
-        },
-        (error: unknown) => {
-          writing.delete(write);
-          failure ??= error;
-          controller.abort(failure);
-        },
-      );
-      writing.add(write);
+      const start = (): Promise<void> | undefined => {
+        if (writing.size >= WRITES_PER_PART * workers) return Promise.race(writing).then(start);
+        touch?.();
+        if (failure !== undefined) throw failure;
+        // A failed write fails the whole download, whenever it settles.
+        const write: Promise<void> = writeAt(chunks, offset - p.span.start, bytes, free).then(
+          () => {
+            writing.delete(write);
+          },
+          (error: unknown) => {
+            writing.delete(write);
+            failure ??= error;
+            controller.abort(failure);
+          },
+        );
+        writing.add(write);
+      };
+      return start();
     };
     let next = 0;
     const worker = async () => {
@@ -597,16 +663,20 @@ export async function rangedReadToFile(
             p,
             parts[index]!,
             index === 0 ? first : undefined,
-            async (chunk, offset, touch, own) => {
+            (chunk, offset, touch) => {
               if (crcStep) crcs[index] = crcStep(chunk, crcs[index]!);
+              const gather = () => {
+                if (gathered.bytes === 0) gathered.offset = offset;
+                gathered.chunks.push(chunk);
+                gathered.bytes += chunk.length;
+                // A chunk as its store lent it (a cut of one is a new view, without the key).
+                const release = (chunk as Buffer & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK];
+                if (release) gathered.free.push(release);
+                if (gathered.bytes >= writeSize) return flush(gathered, touch);
+              };
               if (gathered.bytes > 0 && offset !== gathered.offset + gathered.bytes)
-                await flush(gathered, touch);
-              if (gathered.bytes === 0) gathered.offset = offset;
-              gathered.chunks.push(chunk);
-              gathered.bytes += chunk.length;
-              // Only a chunk that is its whole buffer (not a cut of one: another view may hold the rest).
-              if (own && ownsBuffer(chunk)) gathered.free.push(chunk);
-              if (gathered.bytes >= writeSize) await flush(gathered, touch);
+                return flush(gathered, touch)?.then(gather) ?? gather();
+              return gather();
             },
             options,
             signal,

@@ -4,9 +4,7 @@ import {
   ArtifactsError,
   codeForHttpStatus,
   connectFailure,
-  discardBody,
   type HttpAnswer,
-  type HttpErrorBody,
   HttpPool,
   headerString,
   httpTarget,
@@ -21,12 +19,6 @@ import {
 } from '@artifacts/core';
 import type { ResolvedHttpOptions } from './settings.js';
 
-export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
-
-/** A response below 400: its body is the caller's to read (or `discard`). */
-export type Response = HttpAnswer;
-export { headerString };
-
 export interface SendOptions {
   /** Bytes, or a stream (a `Readable` is read without being destroyed when the request fails). */
   body?: Buffer | string | Readable;
@@ -40,9 +32,6 @@ export interface SendOptions {
   what: string;
 }
 
-/** The `Server` header of @artifacts/server's answers. */
-const OUR_SERVER = 'artifacts-server';
-
 /** What only this client can say about a connect that reached no server. */
 const TARGET_HINTS = {
   caHint:
@@ -51,31 +40,34 @@ const TARGET_HINTS = {
 };
 
 /**
- * One request per call, over node:http(s) with a keep-alive pool of `connections` sockets per
- * protocol (loaded on first use; undici's receive path and import cost more CPU and memory for the
- * same bytes): core's retry layer and engines repeat a call whose error is `temporary` (408, 429,
- * 5xx, a broken connection or timeout), on the driver's schedule (`MLFLOW_HTTP_REQUEST_*`).
+ * One request per call over core's `HttpPool` (keep-alive, `connections` sockets per protocol):
+ * core's retry layer and engines repeat a call whose error is `temporary` (408, 429, 5xx, a broken
+ * connection or timeout), on the driver's schedule (`MLFLOW_HTTP_REQUEST_*`).
  */
 export class HttpClient {
-  readonly secrets: string[];
+  readonly secrets: string[] = [];
   readonly #authorization: string | undefined;
   readonly #timeoutMs: number;
-  /** Core's keep-alive pool: one request per call, over `connections` sockets per protocol. */
   readonly #pool: HttpPool;
-  #ours = false;
+  /**
+   * The server has answered as @artifacts/server (`Server: artifacts-server`), whose HEAD is a cheap
+   * stat; MLflow's server answers HEAD by fetching the whole file from its store.
+   */
+  answeredByOurServer = false;
 
   constructor(options: ResolvedHttpOptions, connections: number) {
     this.#timeoutMs = options.requestTimeoutMs;
-    const tls: { rejectUnauthorized?: boolean; ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
-    if (options.insecureTls) tls.rejectUnauthorized = false;
-    if (options.serverCertPath) tls.ca = readPem(options.serverCertPath, 'MLFLOW_TRACKING_SERVER_CERT_PATH');
-    if (options.clientCertPath) {
-      const pem = readPem(options.clientCertPath, 'MLFLOW_TRACKING_CLIENT_CERT_PATH');
-      tls.cert = pem;
-      tls.key = pem;
-    }
-    this.#pool = new HttpPool({ connections, tls });
-    this.secrets = [];
+    const pem = (path: string | undefined, variable: string) => (path ? readPem(path, variable) : undefined);
+    const cert = pem(options.clientCertPath, 'MLFLOW_TRACKING_CLIENT_CERT_PATH');
+    const ca = pem(options.serverCertPath, 'MLFLOW_TRACKING_SERVER_CERT_PATH');
+    this.#pool = new HttpPool({
+      connections,
+      tls: {
+        ...(options.insecureTls ? { rejectUnauthorized: false } : {}),
+        ...(ca ? { ca } : {}),
+        ...(cert ? { cert, key: cert } : {}),
+      },
+    });
     if (options.token) {
       this.#authorization = `Bearer ${options.token}`;
       this.secrets.push(options.token);
@@ -91,11 +83,12 @@ export class HttpClient {
    * (core's status mapping, the server's message kept, credentials not), `temporary` when the same
    * request may succeed later.
    */
-  async send(method: Method, url: string, options: SendOptions): Promise<Response> {
+  async send(method: string, url: string, options: SendOptions): Promise<HttpAnswer> {
     options.signal?.throwIfAborted();
     const sent = { bytes: 0 };
     const headers: Record<string, string> = { ...options.headers };
     if (options.credentials !== false && this.#authorization) headers.authorization = this.#authorization;
+    const where = redactUri(stripQuery(url));
     let error: ArtifactsError;
     try {
       const response = await this.#pool.request({
@@ -106,15 +99,16 @@ export class HttpClient {
         signal: options.signal,
         stallMs: this.#timeoutMs,
         stallMessage: (seconds) =>
-          `${options.what} failed: ${redactUri(stripQuery(url))}: nothing received for ${seconds} s; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)`,
+          `${options.what} failed: ${where}: nothing received for ${seconds} s; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)`,
         sent,
       });
-      if (!this.#ours && headerString(response.headers.server)?.startsWith(OUR_SERVER)) this.#ours = true;
+      this.answeredByOurServer ||=
+        headerString(response.headers.server)?.startsWith('artifacts-server') === true;
       if (response.statusCode < 400) return response;
-      error = await this.#statusError(response, url, options.what);
+      error = await this.#statusError(response, where, options.what);
     } catch (caught) {
       if (ArtifactsError.is(caught)) throw caught;
-      error = this.#networkError(caught, url, options.what);
+      error = this.#networkError(caught, url, where, options.what);
     }
     if (!error.temporary || !options.oneShot || sent.bytes === 0) throw error;
     throw new ArtifactsError(
@@ -124,21 +118,11 @@ export class HttpClient {
     );
   }
 
-  /**
-   * The server has answered as @artifacts/server (its `Server` header), whose HEAD is a cheap stat;
-   * MLflow's server answers HEAD by fetching the whole file from its store.
-   */
-  get answeredByOurServer(): boolean {
-    return this.#ours;
-  }
-
   /** Sends a request and parses its JSON answer (`{}` for an empty one). */
-  async json<T>(method: Method, url: string, options: SendOptions): Promise<T> {
-    const response = await this.send(method, url, options);
-    const text = await readBodyText(response.body);
-    if (text.trim() === '') return {} as T;
+  async json<T>(method: string, url: string, options: SendOptions): Promise<T> {
+    const text = await readBodyText((await this.send(method, url, options)).body);
     try {
-      return JSON.parse(text) as T;
+      return (text.trim() === '' ? {} : JSON.parse(text)) as T;
     } catch {
       throw new ArtifactsError(
         'internal',
@@ -147,25 +131,29 @@ export class HttpClient {
     }
   }
 
-  async #statusError(response: Response, url: string, what: string): Promise<ArtifactsError> {
+  /** The server's MLflow `{error_code, message}` (or its page's text, at most 64 KiB read) kept. */
+  async #statusError(response: HttpAnswer, where: string, what: string): Promise<ArtifactsError> {
+    const status = response.statusCode;
     const retryAfterMs = parseRetryAfter(headerString(response.headers['retry-after']));
-    const server = await readServerError(response);
-    const detail = scrub([server.errorCode, server.message].filter(Boolean).join(': '), this.secrets);
+    // A body cut short still leaves the status to report.
+    const { errorCode, message } = parseHttpErrorBody(await readBodyText(response.body, 65_536));
+    response.body.destroy();
+    const detail = scrub([errorCode, message].filter(Boolean).join(': '), this.secrets);
     return new ArtifactsError(
-      codeForHttpStatus(server.status) ?? 'internal',
-      `${what} failed: HTTP ${server.status} from ${redactUri(stripQuery(url))}${detail ? ` (${detail})` : ''}`,
+      codeForHttpStatus(status) ?? 'internal',
+      `${what} failed: HTTP ${status} from ${where}${detail ? ` (${detail})` : ''}`,
       {
-        temporary: isTemporaryHttpStatus(server.status),
+        temporary: isTemporaryHttpStatus(status),
         context: {
-          status: server.status,
-          ...(server.errorCode ? { errorCode: server.errorCode } : {}),
+          status,
+          ...(errorCode ? { errorCode } : {}),
           ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
         },
       },
     );
   }
 
-  #networkError(error: unknown, url: string, what: string): ArtifactsError {
+  #networkError(error: unknown, url: string, where: string, what: string): ArtifactsError {
     if (isAbortError(error)) return new ArtifactsError('aborted', `${what} was aborted`, { cause: error });
     // Nothing listening (or no such host) where nothing ever answered: a wrong URI or a server that
     // is down, which minutes of backoff do not fix; a host that did answer and now refuses is restarting.
@@ -178,7 +166,7 @@ export class HttpClient {
     const message = error instanceof Error ? error.message : String(error);
     return new ArtifactsError(
       'unavailable',
-      `${what} failed: ${redactUri(stripQuery(url))}: ${message}${typeof code === 'string' ? ` (${code})` : ''}`,
+      `${what} failed: ${where}: ${message}${typeof code === 'string' ? ` (${code})` : ''}`,
       { cause: error, temporary: isConnectionError(error) },
     );
   }
@@ -186,24 +174,6 @@ export class HttpClient {
   async close(): Promise<void> {
     this.#pool.destroy();
   }
-}
-
-/** The server's error answer: its status, and MLflow's `{error_code, message}` or the page's text. */
-export interface ServerError extends HttpErrorBody {
-  status: number;
-}
-
-/** Reads (at most 64 KiB of) an error answer and takes what it says from it (core's parser). */
-export async function readServerError(response: Response): Promise<ServerError> {
-  // A body cut short still leaves the status to report.
-  const text = await readBodyText(response.body, 65_536);
-  response.body.destroy();
-  return { status: response.statusCode, ...parseHttpErrorBody(text) };
-}
-
-/** Reads and drops a body the caller has no use for, so its connection goes back to the pool. */
-export async function discard(response: Response): Promise<void> {
-  await discardBody(response.body);
 }
 
 /** Presigned URLs carry signatures in their query: never print it. */

@@ -9,17 +9,22 @@ import {
   type DriverRetryPolicy,
   type DriverStat,
   type DriverWriteOptions,
+  discardBody,
   engineOptions,
+  type HttpAnswer,
+  headerString,
   joinKey,
   type OperationOptions,
   parentKey,
+  parseContentRange,
+  parseHttpDate,
   type RangeSource,
   rangedReader,
   type StorageDriver,
   validateArtifactPath,
 } from '@artifacts/core';
 import { type ArtifactEndpoint, artifactUrl, listUrl } from '../endpoint.js';
-import { discard, HttpClient, headerString } from './client.js';
+import { HttpClient } from './client.js';
 import { uploadMultipart } from './multipart.js';
 import type { ResolvedHttpOptions } from './settings.js';
 
@@ -107,38 +112,37 @@ export class HttpDriver implements StorageDriver {
     return joinKey(this.#endpoint.root, key);
   }
 
+  #url(key: string): string {
+    return artifactUrl(this.#endpoint.apiBase, this.#full(key));
+  }
+
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
-    const size = options.size;
-    if (
-      this.#options.multipartUpload &&
-      size !== undefined &&
-      size >= this.#options.multipartMinimumFileSize &&
-      size > 0
-    ) {
-      const done = await uploadMultipart(this.#client, {
+    const { size } = options;
+    const o = this.#options;
+    if (o.multipartUpload && size !== undefined && size >= o.multipartMinimumFileSize && size > 0) {
+      const uploaded = await uploadMultipart(this.#client, {
         apiBase: this.#endpoint.apiBase,
         dir: parentKey(this.#full(key)),
         name: baseName(key),
         body,
         size,
-        chunkSize: this.#options.multipartChunkSize,
-        concurrency: this.#options.multipartConcurrency,
-        ...engineOptions(this.#context, options),
+        chunkSize: o.multipartChunkSize,
+        concurrency: o.multipartConcurrency,
+        engine: engineOptions(this.#context, options),
       });
-      if (done) return undefined;
+      if (uploaded) return undefined;
     }
-    const headers: Record<string, string> = {
-      'content-type': options.contentType ?? 'application/octet-stream',
-    };
-    if (size !== undefined) headers['content-length'] = String(size);
-    const response = await this.#client.send('PUT', artifactUrl(this.#endpoint.apiBase, this.#full(key)), {
+    const response = await this.#client.send('PUT', this.#url(key), {
       body,
-      headers,
+      headers: {
+        'content-type': options.contentType ?? 'application/octet-stream',
+        ...(size === undefined ? {} : { 'content-length': String(size) }),
+      },
       oneShot: true,
       what: `uploading artifact ${JSON.stringify(key)}`,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    await discard(response);
+    await discardBody(response.body);
     return undefined;
   }
 
@@ -165,44 +169,40 @@ export class HttpDriver implements StorageDriver {
 
   /**
    * One GET for the engine, always for the range it asks: the first request of a read is the first
-   * part (its answer names the file's length and the version, ETag, every later range is pinned to),
-   * so no byte is asked for twice and a small file is still one request. An empty file has no byte
-   * to range over (416): it is read with a plain GET. A server that ignores Range (MLflow's) answers
-   * 200 with the whole file, which the engine reads from that one answer.
+   * part (its answer names the file's length and the version, ETag, every later range is pinned to
+   * with If-Match, so a replaced file fails instead of mixing two versions), so no byte is asked for
+   * twice and a small file is still one request. An empty file has no byte to range over (416): it
+   * is read with a plain GET. A server that ignores Range (MLflow's) answers 200 with the whole file,
+   * which the engine reads from that one answer.
    */
   #rangeSource(key: string): RangeSource {
-    const url = artifactUrl(this.#endpoint.apiBase, this.#full(key));
     const get = (headers: Record<string, string>, signal: AbortSignal) =>
-      this.#client.send('GET', url, {
+      this.#client.send('GET', this.#url(key), {
         headers,
         what: `reading artifact ${JSON.stringify(key)}`,
         signal,
       });
     return {
-      readRange: async (request) => {
-        let response: Awaited<ReturnType<typeof get>>;
+      readRange: async ({ start, end, pin, signal }) => {
+        let response: HttpAnswer;
         try {
-          const last = request.end >= WHOLE_FILE - 1 ? '' : String(request.end);
-          response = await get({ range: `bytes=${request.start}-${last}` }, request.signal);
+          const last = end >= WHOLE_FILE - 1 ? '' : String(end);
+          const headers: Record<string, string> = { range: `bytes=${start}-${last}` };
+          if (pin !== undefined) headers['if-match'] = pin;
+          response = await get(headers, signal);
         } catch (error) {
           const unsatisfiable = ArtifactsError.is(error) && error.context.status === 416;
-          if (!(unsatisfiable && request.start === 0 && request.pin === undefined)) throw error;
-          response = await get({}, request.signal);
+          if (!(unsatisfiable && start === 0 && pin === undefined)) throw error;
+          response = await get({}, signal);
         }
-        const length = headerNumber(response.headers['content-length']);
-        const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(
-          headerString(response.headers['content-range']) ?? '',
-        );
-        const served = range
-          ? { start: Number(range[1]), end: Number(range[2]) }
-          : { start: 0, end: length === undefined ? Number.MAX_SAFE_INTEGER : length - 1 };
+        const { size, etag, ...version } = versionOf(response);
+        const range = parseContentRange(headerString(response.headers['content-range']));
         return {
           stream: response.body,
-          served,
-          totalSize: range ? Number(range[3]) : length,
-          pin: headerString(response.headers.etag),
-          lastModified: headerDate(response.headers['last-modified']),
-          contentType: headerString(response.headers['content-type']),
+          served: range ?? { start: 0, end: size === undefined ? Number.MAX_SAFE_INTEGER : size - 1 },
+          totalSize: range ? range.total : size,
+          pin: etag,
+          ...version,
         };
       },
     };
@@ -218,15 +218,13 @@ export class HttpDriver implements StorageDriver {
       if (head) return head;
     }
     // A directory or nothing (404 to HEAD), or another server: the parent's listing says what it is.
-    const parent = parentKey(key);
-    const name = baseName(key);
-    for (const entry of await this.#listOnce(parent, options)) {
-      if (baseName(entry.key) !== name) continue;
-      // The listing was this client's first answer from our server: its HEAD adds the validators.
-      if (!entry.isDir && this.#client.answeredByOurServer) return (await this.#head(key, options)) ?? entry;
-      return entry;
-    }
-    return undefined;
+    const entry = (await this.#listOnce(parentKey(key), options)).find(
+      (e) => baseName(e.key) === baseName(key),
+    );
+    // The listing was this client's first answer from our server: its HEAD adds the validators.
+    if (entry && !entry.isDir && this.#client.answeredByOurServer)
+      return (await this.#head(key, options)) ?? entry;
+    return entry;
   }
 
   /**
@@ -235,9 +233,9 @@ export class HttpDriver implements StorageDriver {
    * failure is thrown.
    */
   async #head(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
-    let response: Awaited<ReturnType<HttpClient['send']>>;
+    let response: HttpAnswer;
     try {
-      response = await this.#client.send('HEAD', artifactUrl(this.#endpoint.apiBase, this.#full(key)), {
+      response = await this.#client.send('HEAD', this.#url(key), {
         what: `reading artifact ${JSON.stringify(key)}`,
         ...(options.signal ? { signal: options.signal } : {}),
       });
@@ -245,19 +243,8 @@ export class HttpDriver implements StorageDriver {
       if (ArtifactsError.is(error) && error.context.status !== undefined) return undefined;
       throw error;
     }
-    await discard(response);
-    const size = headerNumber(response.headers['content-length']);
-    const etag = headerString(response.headers.etag);
-    const lastModified = headerDate(response.headers['last-modified']);
-    const contentType = headerString(response.headers['content-type']);
-    return {
-      key,
-      isDir: false,
-      ...(size === undefined ? {} : { size }),
-      ...(etag === undefined ? {} : { etag }),
-      ...(lastModified === undefined ? {} : { lastModified }),
-      ...(contentType === undefined ? {} : { contentType }),
-    };
+    await discardBody(response.body);
+    return { key, isDir: false, ...versionOf(response) };
   }
 
   async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
@@ -355,18 +342,17 @@ export class HttpDriver implements StorageDriver {
   }
 
   async delete(key: string, options: OperationOptions): Promise<void> {
-    const full = this.#full(key);
-    if (full === '') {
+    if (this.#full(key) === '') {
       // The API has no "delete everything" call (and servers refuse it): delete each top-level entry.
       for (const entry of await this.#listOnce('', options)) await this.delete(entry.key, options);
       return;
     }
     try {
-      const response = await this.#client.send('DELETE', artifactUrl(this.#endpoint.apiBase, full), {
+      const response = await this.#client.send('DELETE', this.#url(key), {
         what: `deleting artifact ${JSON.stringify(key)}`,
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      await discard(response);
+      await discardBody(response.body);
     } catch (error) {
       // Deleting nothing is not an error; an unknown endpoint (ENDPOINT_NOT_FOUND) still is.
       if (ArtifactsError.is(error, 'not_found') && error.context.errorCode === 'RESOURCE_DOES_NOT_EXIST')
@@ -389,16 +375,16 @@ function isLoopback(hostname: string): boolean {
   return /^::ffff:(127\.|7f[0-9a-f]{2}:)/.test(host);
 }
 
-function headerDate(value: string | string[] | undefined): Date | undefined {
-  const raw = headerString(value);
-  if (raw === undefined) return undefined;
-  const date = new Date(raw);
-  return Number.isNaN(date.getTime()) ? undefined : date;
-}
-
-function headerNumber(value: string | string[] | undefined): number | undefined {
-  const raw = headerString(value);
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+/** What an answer's headers say of the file: its length and version (ETag, Last-Modified), its type. */
+function versionOf({ headers }: HttpAnswer): Omit<DriverStat, 'key' | 'isDir'> {
+  const size = Number(headerString(headers['content-length']) ?? Number.NaN);
+  const etag = headerString(headers.etag);
+  const lastModified = parseHttpDate(headerString(headers['last-modified']));
+  const contentType = headerString(headers['content-type']);
+  return {
+    ...(Number.isSafeInteger(size) && size >= 0 ? { size } : {}),
+    ...(etag === undefined ? {} : { etag }),
+    ...(lastModified === undefined ? {} : { lastModified }),
+    ...(contentType === undefined ? {} : { contentType }),
+  };
 }

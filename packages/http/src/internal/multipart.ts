@@ -2,26 +2,16 @@ import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
   chunkedUpload,
+  discardBody,
+  type engineOptions,
+  headerString,
   type PartLimits,
-  type PartRequest,
-  type RequestRetry,
 } from '@artifacts/core';
 import { multipartUrl } from '../endpoint.js';
-import { discard, type HttpClient } from './client.js';
+import type { HttpClient } from './client.js';
 
 /** MLflow's client falls back to one PUT when the server's 501 message starts with this. */
 export const MPU_UNSUPPORTED = 'Multipart upload is not supported for the current artifact repository';
-
-interface CreateResponse {
-  upload_id?: unknown;
-  credentials?: unknown;
-}
-
-interface Credential {
-  url: string;
-  partNumber: number;
-  headers: Record<string, string>;
-}
 
 export interface MultipartRequest {
   apiBase: string;
@@ -33,20 +23,8 @@ export interface MultipartRequest {
   size: number;
   chunkSize: number;
   concurrency: number;
-  /** Bound on each stall of each part's PUT, ms (core's chunked-upload engine). */
-  timeoutMs?: number | undefined;
-  /** The retry layer's policy for each part (core's `RequestRetry`). */
-  retry?: RequestRetry | undefined;
-  /** Attempts per part without `retry`, the first included. */
-  maxAttempts?: number | undefined;
-  onActivity?: (() => void) | undefined;
-  signal?: AbortSignal;
-}
-
-interface UploadedPart {
-  part_number: number;
-  etag: string;
-  url: string;
+  /** Each part's stall bound and retries, the signal and the heartbeat (core's `engineOptions`). */
+  engine: ReturnType<typeof engineOptions>;
 }
 
 /** The server hands out the part URLs: the part size is the client's chunk size, whatever the count. */
@@ -56,6 +34,8 @@ const SERVER_LIMITS: PartLimits = {
   maxPartSize: Number.MAX_SAFE_INTEGER,
 };
 
+const DOING = { create: 'starting', complete: 'completing', abort: 'aborting' } as const;
+
 /**
  * Uploads through the server's mpu/* routes, with core's chunked-upload engine: create (presigned
  * part URLs), PUT every part straight to storage — `concurrency` at a time, from a fixed pool of
@@ -64,36 +44,34 @@ const SERVER_LIMITS: PartLimits = {
  * server's destination has no multipart support.
  */
 export async function uploadMultipart(client: HttpClient, request: MultipartRequest): Promise<boolean> {
-  const numParts = Math.max(1, Math.ceil(request.size / request.chunkSize));
-  const what = `uploading ${JSON.stringify(request.name)} in ${numParts} parts`;
-  const json = JSON.stringify;
-  let created: CreateResponse;
-  /** One call of the server's mpu routes. */
-  const post = <T>(
-    action: 'create' | 'complete' | 'abort',
-    body: object,
-    doing: string,
-    signal?: AbortSignal,
-  ) =>
-    client.json<T>('POST', multipartUrl(request.apiBase, action, request.dir), {
-      body: json({ path: request.name, ...body }),
-      headers: { 'content-type': 'application/json' },
-      what: `${doing} the multipart upload of ${JSON.stringify(request.name)}`,
-      ...(signal ? { signal } : {}),
-    });
+  const { name, size, engine } = request;
+  const numParts = Math.max(1, Math.ceil(size / request.chunkSize));
+  const what = `uploading ${JSON.stringify(name)} in ${numParts} parts`;
+  const post = (action: keyof typeof DOING, body: object, signal: AbortSignal | undefined) =>
+    client.json<{ upload_id?: unknown; credentials?: unknown }>(
+      'POST',
+      multipartUrl(request.apiBase, action, request.dir),
+      {
+        body: JSON.stringify({ path: name, ...body }),
+        headers: { 'content-type': 'application/json' },
+        what: `${DOING[action]} the multipart upload of ${JSON.stringify(name)}`,
+        ...(signal ? { signal } : {}),
+      },
+    );
+  let created: Awaited<ReturnType<typeof post>>;
   try {
-    created = await post<CreateResponse>('create', { num_parts: numParts }, 'starting', request.signal);
+    created = await post('create', { num_parts: numParts }, engine.signal);
   } catch (error) {
     if (ArtifactsError.is(error, 'unsupported') && error.message.includes(MPU_UNSUPPORTED)) return false;
     throw error;
   }
-  const uploadId = typeof created.upload_id === 'string' ? created.upload_id : null;
+  // Without an upload id the destination is a block store (Azure): the part URL names the block,
+  // the commit lists blocks by number, and Put Block answers without an ETag (MLflow sends '').
+  const withId = typeof created.upload_id === 'string' ? { upload_id: created.upload_id } : {};
+  const blockStore = !('upload_id' in withId);
   const credentials = parseCredentials(created.credentials, numParts);
-  const blockStore = uploadId === null;
-  const withId = uploadId === null ? {} : { upload_id: uploadId };
   let sent = 0;
-
-  await chunkedUpload<UploadedPart, void>(
+  await chunkedUpload(
     request.body,
     {
       // Created above: the server must first say whether it supports multipart at all.
@@ -103,35 +81,47 @@ export async function uploadMultipart(client: HttpClient, request: MultipartRequ
         if (!credential) {
           throw new ArtifactsError(
             'integrity',
-            `${what}: the body is longer than the ${request.size} bytes announced`,
+            `${what}: the body is longer than the ${size} bytes announced`,
           );
         }
-        const etag = await putPart(client, credential, part, what, blockStore);
+        // Straight to storage: the presigned URL is the credential; the server's are never sent
+        // there. The engine retries the part, with a fresh stream of its buffer.
+        const response = await client.send('PUT', credential.url, {
+          body: part.body(),
+          headers: { ...credential.headers, 'content-length': String(part.data.length) },
+          credentials: false,
+          what: `${what}: part ${credential.partNumber}`,
+          signal: part.signal,
+        });
+        await discardBody(response.body);
+        const etag = headerString(response.headers.etag) || (blockStore ? '' : undefined);
+        if (etag === undefined) {
+          throw new ArtifactsError(
+            'unavailable',
+            `${what}: storage accepted part ${credential.partNumber} without an ETag header (is ETag exposed by its CORS/proxy settings?)`,
+          );
+        }
         return { part_number: credential.partNumber, etag, url: credential.url };
       },
       complete: async (parts, context) => {
-        if (sent !== request.size) {
+        if (sent !== size) {
           throw new ArtifactsError(
             'integrity',
-            `${what}: the body ended after ${sent} bytes, ${request.size} were announced`,
+            `${what}: the body ended after ${sent} bytes, ${size} were announced`,
           );
         }
-        await post('complete', { ...withId, parts }, 'completing', context.signal);
+        await post('complete', { ...withId, parts }, context.signal);
       },
       abort: async (context) => {
-        await post('abort', withId, 'aborting', context.signal);
+        await post('abort', withId, context.signal);
       },
     },
     {
       partSize: request.chunkSize,
       concurrency: request.concurrency,
       limits: SERVER_LIMITS,
-      size: request.size,
-      timeoutMs: request.timeoutMs,
-      retry: request.retry,
-      maxAttempts: request.maxAttempts,
-      signal: request.signal,
-      onActivity: request.onActivity,
+      size,
+      ...engine,
       onData: (data) => {
         sent += data.length;
       },
@@ -141,38 +131,7 @@ export async function uploadMultipart(client: HttpClient, request: MultipartRequ
   return true;
 }
 
-async function putPart(
-  client: HttpClient,
-  credential: Credential,
-  part: PartRequest,
-  what: string,
-  blockStore: boolean,
-): Promise<string> {
-  // Straight to storage: the presigned URL is the credential; the server's are never sent there.
-  // The engine retries the part, with a fresh stream of its buffer.
-  const response = await client.send('PUT', credential.url, {
-    body: part.body(),
-    headers: { ...credential.headers, 'content-length': String(part.data.length) },
-    credentials: false,
-    what: `${what}: part ${credential.partNumber}`,
-    signal: part.signal,
-  });
-  await discard(response);
-  const etag = response.headers.etag;
-  const value = Array.isArray(etag) ? etag[0] : etag;
-  // Without an upload id the destination is a block store (Azure): the part URL names the block,
-  // the commit lists blocks by number, and Put Block answers without an ETag. MLflow sends '' too.
-  if (!value && blockStore) return '';
-  if (!value) {
-    throw new ArtifactsError(
-      'unavailable',
-      `${what}: storage accepted part ${credential.partNumber} without an ETag header (is ETag exposed by its CORS/proxy settings?)`,
-    );
-  }
-  return value;
-}
-
-function parseCredentials(raw: unknown, numParts: number): Credential[] {
+function parseCredentials(raw: unknown, numParts: number) {
   if (!Array.isArray(raw) || raw.length !== numParts) {
     throw new ArtifactsError(
       'integrity',
@@ -187,10 +146,9 @@ function parseCredentials(raw: unknown, numParts: number): Credential[] {
         throw new ArtifactsError('integrity', 'the server handed out a part URL that is not an http(s) URL');
       }
       const headers: Record<string, string> = {};
-      if (c.headers && typeof c.headers === 'object') {
-        for (const [name, value] of Object.entries(c.headers as Record<string, unknown>)) {
-          if (typeof value === 'string') headers[name.toLowerCase()] = value;
-        }
+      const given = typeof c.headers === 'object' && c.headers !== null ? c.headers : {};
+      for (const [header, value] of Object.entries(given as Record<string, unknown>)) {
+        if (typeof value === 'string') headers[header.toLowerCase()] = value;
       }
       return { url: c.url, partNumber, headers };
     })

@@ -1,5 +1,5 @@
 import { ArtifactsError, defineSettings, type SettingsValues } from '@artifacts/core';
-import type { HttpBackendOptions, HttpRetryEvent } from '../options.js';
+import type { HttpBackendOptions } from '../options.js';
 
 const MIB = 1024 * 1024;
 
@@ -48,11 +48,6 @@ export const httpSettings = defineSettings('@artifacts/http', {
     min: 0,
     default: 7,
     help: "retries of a failed request (408, 429, 5xx, broken connections, timeouts), by core's retry layer on MLflow's schedule; `openRepository`'s `maxRetries` (or `ARTIFACTS_MAX_RETRIES`), when given, wins. A connection refused by (or a DNS miss for) a host that has never answered is not retried: it fails at once, with a hint to check that the server runs and the URI. Once a host has answered, its refusals are retried (it is restarting)",
-  },
-  onHttpRetry: {
-    type: 'function',
-    parse: (value: unknown) => value as (event: HttpRetryEvent) => void,
-    help: "deprecated (`openRepository`'s `onRetry` sees the same retries): called before each retry with `{ message, attempt, maxRetries, delayMs }` (no credential, no URL query)",
   },
   backoffFactor: {
     type: 'number',
