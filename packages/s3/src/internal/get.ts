@@ -82,8 +82,6 @@ export function rangedGet(g: S3Get): RangeSource {
         ...(request.whole ? { rangesHonoured: true } : {}),
         ...(checksum ? { checksum } : {}),
         contentType: h['content-type'],
-        // The body is Node's IncomingMessage: each chunk a buffer of its own.
-        ownChunks: true,
       };
     },
   };
