@@ -127,8 +127,29 @@ export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
 export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
-export type { ConnectionSigns, FileTreeIo, RemoteFileIo, RemoteReplaceSteps } from './remote-files.js';
-export { connectionErrorTest, fileProtocolError, RemoteFiles, removeFileTree } from './remote-files.js';
+export type {
+  ConnectionSigns,
+  ConnectionUser,
+  DeletePathIo,
+  FileEntry,
+  FileTreeIo,
+  MakeDirectoryIo,
+  PathKind,
+  RemoteFileIo,
+  RemoteReplaceSteps,
+  RenameIo,
+} from './remote-files.js';
+export {
+  connectionErrorTest,
+  deleteFilePath,
+  fileProtocolError,
+  listFileTree,
+  makeDirectories,
+  NO_CONNECTIONS,
+  RemoteFiles,
+  removeFileTree,
+  renameOver,
+} from './remote-files.js';
 export type {
   FileInfo,
   OpenInfo,
@@ -139,6 +160,7 @@ export type {
   WriteOptions,
 } from './repository.js';
 export { ArtifactRepository, guessContentType } from './repository.js';
+export { expandHome, localUserName, pathOrNone, readSettingFile } from './setting-files.js';
 export type {
   OptionsOf,
   ResolvedSettings,

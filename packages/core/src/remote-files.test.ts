@@ -1,13 +1,21 @@
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConnectionLife, ConnectionPool } from './connection-pool.js';
+import type { DriverEntry } from './driver.js';
 import { ArtifactsError } from './errors.js';
 import {
   connectionErrorTest,
+  deleteFilePath,
+  type FileEntry,
   fileProtocolError,
+  listFileTree,
+  makeDirectories,
+  NO_CONNECTIONS,
+  type PathKind,
   RemoteFiles,
   type RemoteReplaceSteps,
   removeFileTree,
+  renameOver,
 } from './remote-files.js';
 import { isTempName, tempNameFor } from './temp-name.js';
 
@@ -252,5 +260,275 @@ describe('removeFileTree', () => {
       throw new Error('denied');
     };
     await expect(removeFileTree('/r', t.io, { concurrency: 2 })).rejects.toThrow('denied');
+  });
+});
+
+/** A file system in memory, as a file protocol's primitives see it (POSIX paths, no links). */
+function memoryFs(paths: string[] = []) {
+  const files = new Map<string, number>();
+  const dirs = new Set<string>(['/']);
+  const addParents = (path: string) => {
+    for (
+      let d = path.slice(0, path.lastIndexOf('/')) || '/';
+      !dirs.has(d);
+      d = d.slice(0, d.lastIndexOf('/')) || '/'
+    )
+      dirs.add(d);
+  };
+  for (const p of paths) {
+    if (p.endsWith('/')) {
+      dirs.add(p.slice(0, -1));
+      addParents(p.slice(0, -1));
+    } else {
+      files.set(p, p.length);
+      addParents(p);
+    }
+  }
+  const parentOf = (path: string) => path.slice(0, path.lastIndexOf('/')) || '/';
+  const kind = async (path: string): Promise<PathKind> =>
+    dirs.has(path) ? 'dir' : files.has(path) ? 'file' : undefined;
+  const calls: string[] = [];
+  const io = {
+    kind,
+    isConnectionError: (error: unknown) => (error as { code?: string }).code === 'ECONNRESET',
+    async mkdir(path: string) {
+      calls.push(`mkdir ${path}`);
+      if (!dirs.has(parentOf(path))) throw Object.assign(new Error('no such parent'), { code: 2 });
+      if ((await kind(path)) !== undefined) throw new Error('failure');
+      dirs.add(path);
+    },
+    async rename(from: string, to: string) {
+      calls.push(`rename ${from} ${to}`);
+      if ((await kind(to)) !== undefined && !io.replaces) throw new Error('failure');
+      if (dirs.has(to)) throw new Error('failure');
+      files.set(to, files.get(from)!);
+      files.delete(from);
+    },
+    async remove(path: string) {
+      calls.push(`remove ${path}`);
+      files.delete(path);
+    },
+    replaces: false,
+  };
+  return { files, dirs, io, calls };
+}
+
+describe('listFileTree', () => {
+  const listing: Record<string, FileEntry[]> = {
+    '': [
+      { name: 'a.txt', isDir: false, size: 1 },
+      { name: 'd', isDir: true },
+      { name: '.a.txt.1-0123abcd-0123456789ab.artifacts-tmp', isDir: false, size: 9 },
+      { name: '..', isDir: true },
+      { name: '', isDir: false },
+      { name: 'x/../../etc', isDir: false },
+    ],
+    d: [
+      { name: 'b.bin', isDir: false },
+      { name: 'e', isDir: true },
+    ],
+    'd/e': [{ name: 'c', isDir: false, size: 3 }],
+  };
+  const collect = async (it: AsyncIterable<DriverEntry>) => {
+    const out: DriverEntry[] = [];
+    for await (const entry of it) out.push(entry);
+    return out;
+  };
+
+  it('walks breadth first, never yielding temporary names, dot entries or names with a slash', async () => {
+    const asked: string[] = [];
+    const entries = await collect(
+      listFileTree('', { recursive: true }, async (key) => {
+        asked.push(key);
+        return listing[key] ?? [];
+      }),
+    );
+    expect(entries).toEqual([
+      { key: 'a.txt', isDir: false, size: 1 },
+      { key: 'd', isDir: true },
+      { key: 'd/b.bin', isDir: false },
+      { key: 'd/e', isDir: true },
+      { key: 'd/e/c', isDir: false, size: 3 },
+    ]);
+    expect(asked).toEqual(['', 'd', 'd/e']);
+    // Not recursive: one directory, below a prefix.
+    expect(await collect(listFileTree('d', { recursive: false }, async (key) => listing[key] ?? []))).toEqual(
+      [
+        { key: 'd/b.bin', isDir: false },
+        { key: 'd/e', isDir: true },
+      ],
+    );
+  });
+
+  it('sends each directory through the retry layer as one page, and takes paged listings as they come', async () => {
+    let failures = 1;
+    const pages: number[] = [];
+    const page = async <T>(request: () => Promise<T>): Promise<T> => {
+      pages.push(1);
+      try {
+        return await request();
+      } catch {
+        return request();
+      }
+    };
+    const entries = await collect(
+      listFileTree('', { recursive: true, page }, async (key) => {
+        if (key === 'd' && failures-- > 0) throw new Error('temporary');
+        return listing[key] ?? [];
+      }),
+    );
+    expect(entries).toHaveLength(5);
+    expect(pages).toHaveLength(3);
+    async function* paged(key: string) {
+      for (const entry of listing[key] ?? []) yield entry;
+    }
+    expect(await collect(listFileTree('', { recursive: true }, paged))).toEqual(entries);
+  });
+});
+
+describe('makeDirectories', () => {
+  it('makes a directory and its missing parents; says whether it made the directory itself', async () => {
+    const fs = memoryFs(['/r/']);
+    expect(await makeDirectories('/r/a/b/c', fs.io)).toBe(true);
+    expect([...fs.dirs]).toEqual(expect.arrayContaining(['/r/a', '/r/a/b', '/r/a/b/c']));
+    expect(await makeDirectories('/r/a/b', fs.io)).toBe(false);
+    expect(await makeDirectories('/', fs.io)).toBe(false);
+  });
+
+  it('asks no kind where the protocol says the parent is missing', async () => {
+    const fs = memoryFs(['/r/']);
+    const kind = vi.fn(fs.io.kind);
+    const io = {
+      ...fs.io,
+      kind,
+      parentMissing: (error: unknown) => (error as { code?: unknown }).code === 2,
+    };
+    expect(await makeDirectories('/r/a/b', io)).toBe(true);
+    expect(kind).not.toHaveBeenCalled();
+  });
+
+  it('a directory made meanwhile by another writer is fine; a file in the way is failed_precondition', async () => {
+    const fs = memoryFs(['/r/']);
+    const io = {
+      ...fs.io,
+      async mkdir(path: string) {
+        fs.dirs.add(path);
+        throw new Error('failure');
+      },
+    };
+    expect(await makeDirectories('/r/a', io)).toBe(false);
+    const withFile = memoryFs(['/r/a']);
+    const error = await makeDirectories('/r/a/b', withFile.io).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'failed_precondition',
+      message: 'cannot create directory /r/a: a file exists at that path',
+    });
+  });
+
+  it('a broken connection fails at once, asking nothing more', async () => {
+    const fs = memoryFs(['/r/']);
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    const io = { ...fs.io, kind: vi.fn(fs.io.kind), mkdir: async () => Promise.reject(reset) };
+    await expect(makeDirectories('/r/a', io)).rejects.toBe(reset);
+    expect(io.kind).not.toHaveBeenCalled();
+  });
+});
+
+describe('renameOver', () => {
+  it('replaces a file where the rename refuses to: removes it and renames again', async () => {
+    const fs = memoryFs(['/r/t.tmp', '/r/t']);
+    await renameOver('/r/t.tmp', '/r/t', fs.io);
+    expect([...fs.files.keys()]).toEqual(['/r/t']);
+    expect(fs.calls).toEqual(['rename /r/t.tmp /r/t', 'remove /r/t', 'rename /r/t.tmp /r/t']);
+  });
+
+  it('a rename that replaces by itself is never split into remove and rename', async () => {
+    const fs = memoryFs(['/r/t.tmp', '/r/t']);
+    fs.io.replaces = true;
+    await renameOver('/r/t.tmp', '/r/t', fs.io);
+    expect(fs.calls).toEqual(['rename /r/t.tmp /r/t']);
+    const failing = { ...fs.io, rename: async () => Promise.reject(new Error('failure')) };
+    fs.files.set('/r/u.tmp', 1);
+    await expect(renameOver('/r/u.tmp', '/r/t', failing)).rejects.toThrow('failure');
+    expect(fs.files.has('/r/t')).toBe(true);
+  });
+
+  it('a directory at the target is failed_precondition, and left alone', async () => {
+    const fs = memoryFs(['/r/t.tmp', '/r/t/inner']);
+    const error = await renameOver('/r/t.tmp', '/r/t', fs.io).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'failed_precondition',
+      message: 'cannot write /r/t: a directory exists at that path',
+    });
+    expect(fs.calls).toEqual(['rename /r/t.tmp /r/t']);
+  });
+});
+
+describe('deleteFilePath', () => {
+  function io(fs: ReturnType<typeof memoryFs>) {
+    return {
+      kind: fs.io.kind,
+      async list(dir: string) {
+        const names = new Map<string, boolean>();
+        for (const p of [...fs.files.keys(), ...fs.dirs]) {
+          if (!p.startsWith(`${dir}/`)) continue;
+          const [name, ...rest] = p.slice(dir.length + 1).split('/');
+          names.set(name!, rest.length > 0 || fs.dirs.has(`${dir}/${name}`));
+        }
+        return [...names].map(([name, isDir]) => ({ name, isDir }));
+      },
+      async removeFile(path: string) {
+        fs.files.delete(path);
+      },
+      async removeDir(path: string) {
+        fs.dirs.delete(path);
+      },
+    };
+  }
+
+  it('deletes a file, a whole tree, or empties a kept directory; nothing there is no error', async () => {
+    const fs = memoryFs(['/r/a', '/r/d/b', '/r/d/e/c', '/rx/sibling']);
+    await deleteFilePath('/r/a', io(fs), { concurrency: 2 });
+    expect(fs.files.has('/r/a')).toBe(false);
+    await deleteFilePath('/r/d', io(fs), { concurrency: 2 });
+    expect([...fs.files.keys()]).toEqual(['/rx/sibling']);
+    expect(fs.dirs.has('/r/d')).toBe(false);
+    await deleteFilePath('/r/missing', io(fs), { concurrency: 2 });
+    const kept = memoryFs(['/r/a', '/r/d/b']);
+    await deleteFilePath('/r', io(kept), { concurrency: 2, keep: true });
+    expect([...kept.files.keys()]).toEqual([]);
+    expect([...kept.dirs]).toEqual(expect.arrayContaining(['/r']));
+    expect(kept.dirs.has('/r/d')).toBe(false);
+  });
+});
+
+describe('RemoteFiles over NO_CONNECTIONS (a protocol whose client keeps its own connections)', () => {
+  it('writes atomically and removes an orphaned temporary file before the next write', async () => {
+    const fs = memoryFs(['/r/']);
+    let unreachable = true;
+    const files = new RemoteFiles(NO_CONNECTIONS, {
+      remove: async (_, path) => {
+        if (unreachable) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+        fs.files.delete(path);
+      },
+      list: async () => [],
+      isConnectionError: (error) => (error as { code?: string }).code === 'ECONNREFUSED',
+    });
+    const steps = (fail: boolean) => ({
+      write: async (temp: string) => {
+        fs.files.set(temp, 1);
+        if (fail) throw new Error('the upload broke');
+      },
+      rename: (temp: string, target: string) => fs.io.rename(temp, target),
+      remove: (temp: string) => files.io.remove(undefined, temp),
+    });
+    await expect(files.write('/r/a', {}, () => steps(true))).rejects.toThrow('the upload broke');
+    expect(files.orphans).toBe(1);
+    unreachable = false;
+    await files.write('/r/a', {}, () => steps(false));
+    expect([...fs.files.keys()]).toEqual(['/r/a']);
+    expect(files.orphans).toBe(0);
+    const aborted = AbortSignal.abort(new Error('stop'));
+    await expect(files.use(async () => 1, { signal: aborted })).rejects.toThrow('stop');
   });
 });

@@ -1,10 +1,12 @@
 import { posix } from 'node:path';
-import type { ConnectionPool, UseOptions } from './connection-pool.js';
+import type { UseOptions } from './connection-pool.js';
 import { forEachLimited } from './delete.js';
+import type { DriverEntry, DriverListOptions } from './driver.js';
 import { ArtifactsError, type ArtifactsErrorCode, isConnectionError } from './errors.js';
 import {
   AbandonedTemps,
   type AtomicReplaceSteps,
+  isTempName,
   OrphanTemps,
   replaceAtomically,
   type SweepCandidate,
@@ -120,6 +122,162 @@ export async function removeFileTree(
   }
 }
 
+/** What is at a path of a file protocol: a directory, a file, or nothing (undefined). */
+export type PathKind = 'dir' | 'file' | undefined;
+
+/** A directory entry as a file protocol lists it (links already resolved to what they point to). */
+export interface FileEntry {
+  name: string;
+  isDir: boolean;
+  /** Bytes; files only, when the listing says. */
+  size?: number | undefined;
+}
+
+/**
+ * The entries below the directory `prefix` (a key) of a file protocol, as `StorageDriver.list`
+ * yields them: breadth first, each directory one request (one page of core's retry layer, so a
+ * directory that failed with a temporary error is listed again alone). `''`, `.`, `..`, a name with
+ * a slash (a confused server could point elsewhere) and temporary names are never entries.
+ * `listDirectory` gives the entries of one directory key (none for a missing one or a file), all at
+ * once or as it pages through them.
+ */
+export async function* listFileTree(
+  prefix: string,
+  options: DriverListOptions,
+  listDirectory: (key: string) => Promise<Iterable<FileEntry>> | AsyncIterable<FileEntry>,
+): AsyncIterable<DriverEntry> {
+  const pending = [prefix];
+  while (pending.length > 0) {
+    const dir = pending.shift()!;
+    const request = async () => listDirectory(dir);
+    const entries = await (options.page ? options.page(request) : request());
+    for await (const { name, isDir, size } of entries) {
+      if (name === '' || name === '.' || name === '..' || name.includes('/') || isTempName(name)) continue;
+      const key = dir === '' ? name : `${dir}/${name}`;
+      yield isDir ? { key, isDir } : { key, isDir, ...(size === undefined ? {} : { size }) };
+      if (isDir && options.recursive) pending.push(key);
+    }
+  }
+}
+
+/** What `makeDirectories` asks of a file protocol. */
+export interface MakeDirectoryIo {
+  /** Creates one directory whose parent exists; fails when something is there already. */
+  mkdir(path: string): Promise<void>;
+  kind(path: string): Promise<PathKind>;
+  isConnectionError(error: unknown): boolean;
+  /** Whether a failed `mkdir` says the parent is missing (saves asking `kind`), when the protocol tells. */
+  parentMissing?(error: unknown): boolean;
+}
+
+/**
+ * Makes the directory `dir` (a POSIX path) and its missing parents, as `mkdir -p`; a directory made
+ * meanwhile by another writer is fine, a file in the way is `failed_precondition`. Resolves true
+ * when this call created `dir` itself (then no killed writer left anything in it).
+ */
+export async function makeDirectories(dir: string, io: MakeDirectoryIo): Promise<boolean> {
+  if (dir === '/' || dir === '.' || dir === '') return false;
+  const attempt = () =>
+    io.mkdir(dir).then(
+      () => undefined,
+      (error: unknown) => {
+        if (io.isConnectionError(error)) throw error;
+        return error;
+      },
+    );
+  let failure = await attempt();
+  if (failure === undefined) return true;
+  let kind = io.parentMissing?.(failure) ? undefined : await io.kind(dir);
+  if (kind === undefined) {
+    await makeDirectories(posix.dirname(dir), io);
+    failure = await attempt();
+    if (failure === undefined) return true;
+    kind = await io.kind(dir);
+  }
+  // Already there (SFTP v3 reports EEXIST as a generic failure, FTP as a 550), possibly made concurrently.
+  if (kind === 'dir') return false;
+  if (kind === 'file') {
+    throw new ArtifactsError(
+      'failed_precondition',
+      `cannot create directory ${dir}: a file exists at that path`,
+      {
+        cause: failure,
+      },
+    );
+  }
+  throw failure;
+}
+
+/** What `renameOver` asks of a file protocol. */
+export interface RenameIo {
+  rename(from: string, to: string): Promise<void>;
+  kind(path: string): Promise<PathKind>;
+  /** Removes the file in the way, for protocols whose rename refuses an existing target. */
+  remove(path: string): Promise<void>;
+  isConnectionError(error: unknown): boolean;
+  /**
+   * True when `rename` replaces an existing file by itself (atomically: SFTP's posix-rename). False
+   * (SFTP v3, many FTP servers): a refused rename onto an existing file removes it and renames again,
+   * which is not atomic (the window is short).
+   */
+  replaces: boolean;
+}
+
+/**
+ * Renames a temporary file `from` into place at `to`, replacing a file there; a directory at `to` is
+ * `failed_precondition` (a file cannot replace it).
+ */
+export async function renameOver(from: string, to: string, io: RenameIo): Promise<void> {
+  try {
+    await io.rename(from, to);
+  } catch (error) {
+    if (io.isConnectionError(error)) throw error;
+    const kind = await io.kind(to).catch(() => undefined);
+    if (kind === 'dir') {
+      throw new ArtifactsError('failed_precondition', `cannot write ${to}: a directory exists at that path`, {
+        cause: error,
+      });
+    }
+    if (kind === undefined || io.replaces) throw error;
+    await io.remove(to);
+    await io.rename(from, to);
+  }
+}
+
+/** What `deleteFilePath` asks of a file protocol: `kind` must not follow a link. */
+export interface DeletePathIo extends FileTreeIo {
+  kind(path: string): Promise<PathKind>;
+}
+
+/**
+ * Deletes the file or directory tree at `path` (nothing there is no error); `keep` keeps the
+ * directory itself, emptied (the repository's root). See `removeFileTree`.
+ */
+export async function deleteFilePath(
+  path: string,
+  io: DeletePathIo,
+  options: { concurrency: number; signal?: AbortSignal | undefined; keep?: boolean },
+): Promise<void> {
+  const kind = await io.kind(path);
+  if (kind === undefined) return;
+  if (kind === 'file') return io.removeFile(path);
+  await removeFileTree(path, io, options);
+  if (!options.keep) await io.removeDir(path);
+}
+
+/** What `RemoteFiles` needs of a connection pool (`ConnectionPool` is one). */
+export interface ConnectionUser<C> {
+  use<T>(fn: (connection: C) => Promise<T>, options?: UseOptions): Promise<T>;
+}
+
+/** For a protocol whose client keeps its own connections (WebHDFS over HTTP): no connection to pass. */
+export const NO_CONNECTIONS: ConnectionUser<undefined> = {
+  use: async (fn, options) => {
+    options?.signal?.throwIfAborted();
+    return fn(undefined);
+  },
+};
+
 /** What a file protocol does for `RemoteFiles`, over one of its connections. */
 export interface RemoteFileIo<C> {
   /** Removes a file; a missing one counts as removed. */
@@ -136,13 +294,13 @@ export interface RemoteReplaceSteps extends AtomicReplaceSteps {
    * The write's signal aborted mid-way (the caller, or a stall): drop the connection, which fails
    * the requests in flight (a stalled server may never answer them).
    */
-  abort(): void;
+  abort?(): void;
 }
 
 /**
  * Atomic writes and their temporary files for a file protocol spoken over pooled connections (SFTP,
- * FTP): each write goes to a temporary name beside its target and is renamed into place
- * (`replaceAtomically`); a temporary file whose connection died before it could be removed is
+ * FTP; HDFS with `NO_CONNECTIONS`): each write goes to a temporary name beside its target and is
+ * renamed into place (`replaceAtomically`); a temporary file whose connection died before it could be removed is
  * removed over a fresh connection at once or, if the server is not back yet, before the next
  * operation (`use`); the first write into a directory removes the temporary files writers killed
  * mid-upload left there (`AbandonedTemps`). Temporary names are hidden from listings meanwhile.
@@ -152,7 +310,7 @@ export class RemoteFiles<C> {
   readonly #abandoned: AbandonedTemps;
 
   constructor(
-    readonly pool: ConnectionPool<C>,
+    readonly pool: ConnectionUser<C>,
     readonly io: RemoteFileIo<C>,
     options: { maxAgeMs?: number } = {},
   ) {
@@ -198,7 +356,7 @@ export class RemoteFiles<C> {
       await this.use(
         async (connection) => {
           const steps = await prepare(connection);
-          const onAbort = () => steps.abort();
+          const onAbort = () => steps.abort?.();
           signal?.addEventListener('abort', onAbort, { once: true });
           try {
             await replaceAtomically(target, steps, { orphans: this.#orphans, ...(signal ? { signal } : {}) });

@@ -10,11 +10,15 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
+  deleteFilePath,
   FILE_TREE_CAPABILITIES,
-  isTempName,
+  type FileEntry,
+  listFileTree,
+  makeDirectories,
   type OperationOptions,
+  type PathKind,
   RemoteFiles,
-  removeFileTree,
+  renameOver,
   type StorageDriver,
 } from '@artifacts/core';
 import { type FileInfo, FileType, FTPError } from 'basic-ftp';
@@ -63,11 +67,6 @@ function parseMlstTime(value: string): Date | undefined {
 /** Closes a connection now and tells the pool at once, so that no other operation is handed it. */
 function discard(connection: FtpConnection): void {
   if (connection.life.die()) connection.client.close();
-}
-
-/** The pool's options for an operation: its signal, and no retry of the pool's own (core retries). */
-function signalOption(options: OperationOptions): { signal?: AbortSignal; retry: () => boolean } {
-  return { ...(options.signal ? { signal: options.signal } : {}), retry: () => false };
 }
 
 /** The FTP StorageDriver: keys are paths below the repository's root directory. */
@@ -144,34 +143,33 @@ export class FtpDriver implements StorageDriver {
     }
   }
 
+  /** What core's file-tree helpers ask of FTP, over one connection. */
+  #io(connection: FtpConnection) {
+    const kind = async (path: string): Promise<PathKind> => {
+      const info = await this.#statPath(connection, path);
+      return info === undefined ? undefined : info.isDir ? 'dir' : 'file';
+    };
+    return {
+      kind,
+      isConnectionError: (error: unknown) => !(error instanceof FTPError) || isConnectionError(error),
+      mkdir: async (path: string) => {
+        await connection.client.send(`MKD ${path}`);
+      },
+      // Some servers refuse to rename over an existing file.
+      replaces: false,
+      rename: async (from: string, to: string) => {
+        await connection.client.rename(from, to);
+      },
+      remove: (path: string) => this.#remove(connection, path),
+    };
+  }
+
   /** Makes `dir` and its missing parents; resolves true when this call created `dir` itself. */
   async #ensureDir(connection: FtpConnection, dir: string): Promise<boolean> {
-    if (dir === '/' || dir === '' || this.#knownDirs.has(dir)) return false;
-    const { client } = connection;
-    const existing = await this.#statPath(connection, dir);
-    if (existing?.isDir) {
-      this.#knownDirs.add(dir);
-      return false;
-    }
-    if (existing) {
-      throw new ArtifactsError(
-        'failed_precondition',
-        `cannot create directory ${dir}: a file exists at that path`,
-      );
-    }
-    await this.#ensureDir(connection, posix.dirname(dir));
-    try {
-      await client.send(`MKD ${dir}`);
-    } catch (error) {
-      if (!(error instanceof FTPError)) throw error;
-      // Created meanwhile by another upload?
-      const now = await this.#statPath(connection, dir);
-      if (!now?.isDir) throw error;
-      this.#knownDirs.add(dir);
-      return false;
-    }
+    if (this.#knownDirs.has(dir)) return false;
+    const created = await makeDirectories(dir, this.#io(connection));
     this.#knownDirs.add(dir);
-    return true;
+    return created;
   }
 
   #forgetDirs(path: string): void {
@@ -205,7 +203,7 @@ export class FtpDriver implements StorageDriver {
             }
             uploaded = true;
           },
-          rename: (temp) => this.#rename(connection, temp, target),
+          rename: (temp) => renameOver(temp, target, this.#io(connection)),
           remove: async (temp) => {
             if ((!uploaded && body.readableDidRead) || connection.life.dead) {
               // A transfer cut half-way leaves the control connection in an unknown state (a late
@@ -223,31 +221,9 @@ export class FtpDriver implements StorageDriver {
     return undefined;
   }
 
-  async #rename(connection: FtpConnection, from: string, to: string): Promise<void> {
-    try {
-      await connection.client.rename(from, to);
-      return;
-    } catch (error) {
-      if (!(error instanceof FTPError)) throw error;
-      // Some servers refuse to rename over an existing file: remove it, then rename (not atomic).
-      const existing = await this.#statPath(connection, to);
-      if (!existing) throw error;
-      if (existing.isDir) {
-        throw new ArtifactsError(
-          'failed_precondition',
-          `cannot write ${to}: a directory exists at that path`,
-          {
-            cause: error,
-          },
-        );
-      }
-      await connection.client.remove(to, true);
-      await connection.client.rename(from, to);
-    }
-  }
-
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
     const path = this.#path(key);
+    const once = { signal: options.signal, retry: () => false };
     try {
       return await this.pool.lease(async (lease) => {
         const connection = lease.connection;
@@ -279,7 +255,7 @@ export class FtpDriver implements StorageDriver {
         // fails it, before the stream is handed out, so that core's retry layer repeats it.
         await this.#download(lease, path, out, start, options.signal);
         return { stream: out, served, ...known };
-      }, signalOption(options));
+      }, once);
     } catch (error) {
       throw ftpError(error, this.#what('reading', path));
     }
@@ -352,10 +328,7 @@ export class FtpDriver implements StorageDriver {
   async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
     const path = this.#path(key);
     try {
-      const info = await this.#files.use(
-        (connection) => this.#statPath(connection, path),
-        signalOption(options),
-      );
+      const info = await this.#files.use((connection) => this.#statPath(connection, path), options);
       if (!info) return undefined;
       return {
         key,
@@ -385,61 +358,40 @@ export class FtpDriver implements StorageDriver {
     }
   }
 
-  async #entries(connection: FtpConnection, path: string): Promise<Array<{ name: string; info: PathInfo }>> {
-    const listed = (await this.#listDir(connection, path)) ?? [];
-    const out: Array<{ name: string; info: PathInfo }> = [];
-    for (const file of listed) {
-      const name = file.name;
-      if (name === '.' || name === '..' || name === '' || name.includes('/') || isTempName(name)) continue;
-      if (file.type === FileType.SymbolicLink) {
-        // Describe what the link points to, as for SFTP.
-        const target = await this.#statPath(connection, posix.join(path, name));
-        if (target) out.push({ name, info: target });
-        continue;
-      }
-      out.push({ name, info: file.isDirectory ? { isDir: true } : { isDir: false, size: file.size } });
+  async #entries(connection: FtpConnection, path: string): Promise<FileEntry[]> {
+    const out: FileEntry[] = [];
+    for (const file of (await this.#listDir(connection, path)) ?? []) {
+      // Describe what a link points to, as for SFTP.
+      const info =
+        file.type === FileType.SymbolicLink && file.name !== '' && !file.name.includes('/')
+          ? await this.#statPath(connection, posix.join(path, file.name))
+          : { isDir: file.isDirectory, size: file.size };
+      if (info) out.push({ name: file.name, isDir: info.isDir, size: info.size });
     }
     return out;
   }
 
-  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
-    const pending = [prefix];
-    while (pending.length > 0) {
-      const key = pending.shift()!;
+  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    return listFileTree(prefix, options, (key) => {
       const path = this.#path(key);
-      // Each directory is one page: core repeats it alone when it fails with a temporary error.
-      const request = () =>
-        this.#files
-          .use((connection) => this.#entries(connection, path), signalOption(options))
-          .catch((error: unknown) => {
-            throw ftpError(error, this.#what('listing', path));
-          });
-      const entries = await (options.page ? options.page(request) : request());
-      for (const { name, info } of entries) {
-        const child = key === '' ? name : `${key}/${name}`;
-        yield info.isDir
-          ? { key: child, isDir: true }
-          : { key: child, isDir: false, ...(info.size === undefined ? {} : { size: info.size }) };
-        if (info.isDir && options.recursive) pending.push(child);
-      }
-    }
+      return this.#files
+        .use((connection) => this.#entries(connection, path), options)
+        .catch((error: unknown) => {
+          throw ftpError(error, this.#what('listing', path));
+        });
+    });
   }
 
   async delete(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
-    const use = <T>(fn: (connection: FtpConnection) => Promise<T>) =>
-      this.#files.use(fn, signalOption(options));
+    const use = <T>(fn: (connection: FtpConnection) => Promise<T>) => this.#files.use(fn, options);
     try {
-      const info = await use((connection) => this.#statPath(connection, path));
-      if (!info?.isDir) {
-        if (info) await use((connection) => this.#remove(connection, path));
-        return;
-      }
       // The tree is listed first (MLSD needs a data connection per directory); every connection
-      // of the pool then removes files, one DELE a round trip each.
-      await removeFileTree(
+      // of the pool then removes files, one DELE a round trip each. The repository's root stays.
+      await deleteFilePath(
         path,
         {
+          kind: (p) => use((connection) => this.#io(connection).kind(p)),
           list: (dir) =>
             use(async (connection) =>
               ((await this.#listDir(connection, dir)) ?? []).map((f) => ({
@@ -450,10 +402,8 @@ export class FtpDriver implements StorageDriver {
           removeFile: (file) => use((connection) => this.#remove(connection, file)),
           removeDir: (dir) => use((connection) => this.#removeDir(connection, dir)),
         },
-        { concurrency: this.#settings.maxConnections, signal: options.signal },
+        { concurrency: this.#settings.maxConnections, signal: options.signal, keep: key === '' },
       );
-      // The root of the repository stays.
-      if (key !== '') await use((connection) => this.#removeDir(connection, path));
     } catch (error) {
       throw ftpError(error, this.#what('deleting', path));
     } finally {
@@ -482,7 +432,7 @@ export class FtpDriver implements StorageDriver {
   async mkdir(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      await this.#files.use((connection) => this.#ensureDir(connection, path), signalOption(options));
+      await this.#files.use((connection) => this.#ensureDir(connection, path), options);
     } catch (error) {
       throw ftpError(error, this.#what('creating directory', path));
     }

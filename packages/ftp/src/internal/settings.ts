@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import {
   ArtifactsError,
   type ArtifactUri,
@@ -6,6 +5,7 @@ import {
   connectionPoolSettings,
   defineSettings,
   type OptionsOf,
+  readSettingFile,
 } from '@artifacts/core';
 
 /** Everything needed to open a connection, resolved once per repository. */
@@ -109,16 +109,6 @@ export const ftpSettings = defineSettings('@artifacts/ftp', {
   },
 });
 
-async function loadCa(file: string): Promise<(string | Buffer)[]> {
-  try {
-    return [await readFile(file, 'utf8')];
-  } catch (error) {
-    throw ArtifactsError.invalidArgument(`cannot read the FTP CA file ${file}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-}
-
 /** Options of `openRepository('ftp://…' | 'ftps://…', options)`, as the declaration gives them. */
 export type FtpOptions = OptionsOf<typeof ftpSettings.specs>;
 
@@ -145,7 +135,9 @@ export async function resolveSettings(location: ArtifactUri, options: FtpOptions
   const { username } = values;
   const password = values.password ?? (username === 'anonymous' || username === 'ftp' ? 'anonymous@' : '');
   const ca =
-    tls === 'none' ? undefined : (values.ca ?? (values.caFile ? await loadCa(values.caFile) : undefined));
+    tls === 'none'
+      ? undefined
+      : (values.ca ?? (values.caFile ? [readSettingFile(values.caFile, 'FTP CA file')] : undefined));
   return {
     host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
     port,

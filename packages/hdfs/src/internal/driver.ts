@@ -1,20 +1,21 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import {
-  AbandonedTemps,
   ArtifactsError,
   type DriverEntry,
   type DriverListOptions,
   type DriverStat,
   type DriverWriteOptions,
   FILE_TREE_CAPABILITIES,
-  isTempName,
+  type FileEntry,
+  isConnectionError,
+  listFileTree,
+  NO_CONNECTIONS,
   type OpenContext,
   type OperationOptions,
-  OrphanTemps,
   type RangeSource,
+  RemoteFiles,
   rangedReader,
-  replaceAtomically,
   type StorageDriver,
   type SweepCandidate,
 } from '@artifacts/core';
@@ -36,10 +37,21 @@ export class HdfsDriver implements StorageDriver {
   readonly client: WebHdfsClient;
   readonly #settings: HdfsSettings;
   readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
-  /** Temporary files of failed uploads whose removal failed (the NameNode was unreachable). */
-  readonly #orphans = new OrphanTemps();
-  /** Directories whose abandoned temporary files this driver has swept (once each). */
-  readonly #abandoned = new AbandonedTemps();
+  /** Atomic writes, and the temporary files of failed removals (an unreachable NameNode) and killed writers. */
+  readonly #files = new RemoteFiles(NO_CONNECTIONS, {
+    remove: (_, temp) => this.#removeTemp(temp),
+    list: async (_, dir) => {
+      const entries: SweepCandidate[] = [];
+      for await (const { pathSuffix: name, modificationTime, type } of this.#listDir(dir, undefined))
+        entries.push({
+          name,
+          isFile: type === 'FILE',
+          ...(modificationTime ? { modified: modificationTime } : {}),
+        });
+      return entries;
+    },
+    isConnectionError,
+  });
   /** Null until known: whether the NameNode has LISTSTATUS_BATCH (Hadoop ≥ 2.8). */
   #batchListing: boolean | null = null;
 
@@ -61,19 +73,9 @@ export class HdfsDriver implements StorageDriver {
     const target = this.#path(key);
     const what = `writing ${target} on ${this.label}`;
     const signal = options.signal;
-    let created = false;
-    if (this.#orphans.size > 0) {
-      await this.#orphans
-        .sweep(
-          (temp) => this.#removeTemp(temp),
-          () => true,
-        )
-        .catch(() => undefined);
-    }
-    await this.#sweepAbandoned(posix.dirname(target), signal);
-    await replaceAtomically(
-      target,
-      {
+    await this.#files.write(target, options, () => {
+      let created = false;
+      return {
         write: async (temp) => {
           // CREATE makes the missing parents. A failure before the body was read is repeated by
           // core's retry layer (the whole write, with a fresh temporary name).
@@ -88,32 +90,9 @@ export class HdfsDriver implements StorageDriver {
           // what stays is removed by the next write (a user's abort still leaves nothing).
           await this.#removeTemp(temp, signal?.aborted ? 2_000 : 10_000);
         },
-      },
-      { orphans: this.#orphans, ...(signal ? { signal } : {}) },
-    );
+      };
+    });
     return undefined;
-  }
-
-  /**
-   * The first write into a directory removes the temporary files writers killed before they could
-   * clean up left there (`kill -9`): core's temporary names say which process of which host wrote
-   * them, so a live writer's file is never touched. Best effort: the write itself reports a NameNode
-   * that does not answer.
-   */
-  async #sweepAbandoned(dir: string, signal: AbortSignal | undefined): Promise<void> {
-    const list = async () => {
-      const entries: SweepCandidate[] = [];
-      for await (const { pathSuffix: name, modificationTime, type } of this.#listDir(dir, signal))
-        entries.push({
-          name,
-          ...(modificationTime ? { modified: modificationTime } : {}),
-          isFile: type === 'FILE',
-        });
-      return entries;
-    };
-    await this.#abandoned
-      .sweepOnce(dir, { list, remove: (name) => this.#removeTemp(posix.join(dir, name)) }, () => false)
-      .catch(() => undefined);
   }
 
   /**
@@ -215,7 +194,7 @@ export class HdfsDriver implements StorageDriver {
           { offset: start, length },
           { signal, what },
         );
-        const stream = await this.client.download(location, length, { signal, what });
+        const stream = await this.client.download(location, { signal, what });
         return { stream, served: { start, end: last }, totalSize: total, pin, lastModified };
       },
     };
@@ -306,21 +285,13 @@ export class HdfsDriver implements StorageDriver {
     }
   }
 
-  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
-    const pending = [prefix];
-    while (pending.length > 0) {
-      const dirKey = pending.pop()!;
-      for await (const status of this.#listDir(this.#path(dirKey), options.signal)) {
-        if (isTempName(status.pathSuffix)) continue;
-        const key = dirKey === '' ? status.pathSuffix : `${dirKey}/${status.pathSuffix}`;
-        if (status.type === 'DIRECTORY') {
-          yield { key, isDir: true };
-          if (options.recursive) pending.push(key);
-        } else {
-          yield { key, isDir: false, size: status.length };
-        }
-      }
-    }
+  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    return listFileTree(prefix, options, (key) => this.#entries(this.#path(key), options.signal));
+  }
+
+  async *#entries(path: string, signal: AbortSignal | undefined): AsyncGenerator<FileEntry> {
+    for await (const { pathSuffix, type, length } of this.#listDir(path, signal))
+      yield { name: pathSuffix, isDir: type === 'DIRECTORY', size: length };
   }
 
   async delete(key: string, options: OperationOptions): Promise<void> {

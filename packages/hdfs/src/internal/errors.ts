@@ -1,4 +1,9 @@
-import { ArtifactsError, type ArtifactsErrorCode, codeForHttpStatus } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type ArtifactsErrorCode,
+  codeForHttpStatus,
+  fileProtocolError,
+} from '@artifacts/core';
 
 /** The JSON body WebHDFS answers errors with. */
 export interface RemoteException {
@@ -75,15 +80,5 @@ export function isStandby(error: unknown): boolean {
 
 /** A network failure that reached the server (a reset, a cut body) as a temporary `unavailable` ArtifactsError. */
 export function connectionError(error: unknown, what: string): ArtifactsError {
-  const code = (error as { code?: unknown }).code;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new ArtifactsError(
-    'unavailable',
-    `${what}: ${reason}${typeof code === 'string' ? ` (${code})` : ''}`,
-    {
-      cause: error,
-      context: { connection: true },
-      temporary: true,
-    },
-  );
+  return fileProtocolError('unavailable', what, error, { protocol: 'WebHDFS', temporary: true });
 }

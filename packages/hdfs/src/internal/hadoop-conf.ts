@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArtifactsError, parseArtifactUri } from '@artifacts/core';
+import { ArtifactsError, parseArtifactUri, readSettingFile } from '@artifacts/core';
 import { XMLParser } from 'fast-xml-parser';
 
 /** Hadoop configuration properties (`core-site.xml` then `hdfs-site.xml`, later files win). */
@@ -50,8 +49,8 @@ export function loadHadoopConf(dir: string | undefined): HadoopConf {
   if (dir === undefined) return conf;
   for (const name of ['core-site.xml', 'hdfs-site.xml']) {
     const file = join(dir, name);
-    if (!existsSync(file)) continue;
-    for (const [k, v] of parseHadoopXml(readFileSync(file, 'utf8'), file)) conf.set(k, v);
+    const xml = readSettingFile(file, 'Hadoop configuration', { optional: true });
+    if (xml !== undefined) for (const [k, v] of parseHadoopXml(xml, file)) conf.set(k, v);
   }
   return conf;
 }

@@ -1,6 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
-import { ArtifactsError, type ArtifactUri, defineSettings, type OptionsOf, redactUri } from '@artifacts/core';
+import {
+  type ArtifactUri,
+  defineSettings,
+  localUserName,
+  type OptionsOf,
+  pathOrNone,
+  readSettingFile,
+  redactUri,
+} from '@artifacts/core';
 import { hadoopConfDir, loadHadoopConf, normalizeEndpoints, resolveTarget } from './hadoop-conf.js';
 import type { KerberosAuth } from './kerberos.js';
 
@@ -34,10 +40,7 @@ export const hdfsSettings = defineSettings('@artifacts/hdfs', {
   },
   hadoopConfDir: {
     type: 'custom',
-    parse: (value: unknown): string | false => {
-      if (value === false || typeof value === 'string') return value;
-      throw ArtifactsError.invalidArgument('option hadoopConfDir must be a directory, or false for none');
-    },
+    parse: pathOrNone,
     defaultText: '`HADOOP_CONF_DIR`, else `$HADOOP_HOME/etc/hadoop`',
     help: 'directory of `core-site.xml` and `hdfs-site.xml`; `false` reads no configuration',
   },
@@ -112,18 +115,7 @@ export function resolveSettings(
           : `hadoop.security.authentication=kerberos in ${confDir}`,
     };
   }
-  const user = kerberos
-    ? undefined
-    : (values.user ?? (env.HADOOP_USER_NAME || undefined) ?? userInfo().username);
-
-  let ca: string | undefined;
-  if (values.caFile) {
-    try {
-      ca = readFileSync(values.caFile, 'utf8');
-    } catch (error) {
-      throw ArtifactsError.invalidArgument(`cannot read the CA file ${values.caFile}`, { cause: error });
-    }
-  }
+  const user = kerberos ? undefined : (values.user ?? (env.HADOOP_USER_NAME || undefined) ?? localUserName());
 
   return {
     endpoints: target.endpoints,
@@ -132,7 +124,7 @@ export function resolveSettings(
     kerberos,
     maxConnections: values.maxConnections,
     downloadPartSize: values.downloadPartSize,
-    ca,
+    ca: values.caFile ? readSettingFile(values.caFile, 'CA file') : undefined,
     label: `${redactUri(location.uri)} (WebHDFS ${target.endpoints.join(', ')} from ${target.source})`,
   };
 }

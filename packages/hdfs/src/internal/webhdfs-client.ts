@@ -1,15 +1,16 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import {
   ArtifactsError,
   connectFailure,
+  discardBody,
+  type HttpAnswer,
+  HttpPool,
+  headerString,
   httpTarget,
   isConnectionError,
   isTemporaryError,
+  readBodyText,
 } from '@artifacts/core';
-import { Agent, type Dispatcher, request } from 'undici';
 import { connectionError, isStandby, webhdfsError } from './errors.js';
 import { spnegoToken } from './kerberos.js';
 import type { HdfsSettings } from './settings.js';
@@ -32,30 +33,24 @@ export interface CallOptions {
   what: string;
 }
 
-type ResponseData = Dispatcher.ResponseData;
-
-/**
- * A small WebHDFS client on undici: one keep-alive Agent (at most `maxConnections` sockets per
- * origin, NameNode and DataNodes alike), redirects to DataNodes followed by hand so that request
- * bodies stream exactly once, and failover between HA NameNodes. It never retries: its errors say
- * whether another attempt may succeed (`temporary`), and core's retry layer repeats them.
- */
 /** What only WebHDFS can say about a connect that reached no NameNode. */
 const HINTS = {
   caHint: 'give its CA with the caFile option or ARTIFACTS_HDFS_CA_FILE',
   addressHint: 'is the NameNode running, and is this its WebHDFS port?',
 };
 
+/**
+ * A small WebHDFS client over core's `HttpPool` (keep-alive sockets, at most `maxConnections` per
+ * origin, NameNode and DataNodes alike; node:http skips the unsolicited `100 Continue` a DataNode
+ * sends before its `201`): redirects to DataNodes followed by hand so that request bodies stream
+ * exactly once, and failover between HA NameNodes. It never retries: its errors say whether another
+ * attempt may succeed (`temporary`), and core's retry layer repeats them.
+ */
 export class WebHdfsClient {
   readonly #settings: HdfsSettings;
-  readonly #agent: Agent;
-  /** For DataNode uploads only (see #upload). */
-  readonly #httpAgent: HttpAgent;
-  readonly #httpsAgent: HttpsAgent;
+  readonly #http: HttpPool;
   /** Index of the NameNode that last answered as active. */
   #active = 0;
-  /** NameNodes that answered at least once: only for them is a refused connection worth waiting out. */
-  readonly #answered = new Set<string>();
   #closed = false;
   /**
    * Kerberos: the signed `hadoop.auth` cookie each NameNode answered a SPNEGO request with. Later
@@ -66,16 +61,9 @@ export class WebHdfsClient {
 
   constructor(settings: HdfsSettings) {
     this.#settings = settings;
-    this.#agent = new Agent({
+    this.#http = new HttpPool({
       connections: settings.maxConnections,
-      keepAliveTimeout: 10_000,
-      ...(settings.ca ? { connect: { ca: settings.ca } } : {}),
-    });
-    this.#httpAgent = new HttpAgent({ keepAlive: true, maxSockets: settings.maxConnections });
-    this.#httpsAgent = new HttpsAgent({
-      keepAlive: true,
-      maxSockets: settings.maxConnections,
-      ...(settings.ca ? { ca: settings.ca } : {}),
+      ...(settings.ca ? { tls: { ca: settings.ca } } : {}),
     });
   }
 
@@ -102,7 +90,7 @@ export class WebHdfsClient {
     return { authorization: `Negotiate ${token}` };
   }
 
-  #keepAuthCookie(endpoint: string, response: ResponseData): void {
+  #keepAuthCookie(endpoint: string, response: HttpAnswer): void {
     const header = response.headers['set-cookie'];
     for (const line of Array.isArray(header) ? header : header ? [header] : []) {
       const m = /^hadoop\.auth=("?)([^";]*)\1/.exec(line);
@@ -113,7 +101,7 @@ export class WebHdfsClient {
   }
 
   /** What a 401 from the NameNode means for this repository's settings. */
-  #hint401(response: ResponseData): string | undefined {
+  #hint401(response: HttpAnswer): string | undefined {
     if (response.statusCode !== 401) return undefined;
     const kerberos = this.#settings.kerberos;
     if (!kerberos) {
@@ -136,7 +124,7 @@ export class WebHdfsClient {
     op: string,
     params: Params,
     options: CallOptions,
-  ): Promise<ResponseData> {
+  ): Promise<HttpAnswer> {
     if (this.#closed)
       throw new ArtifactsError('failed_precondition', `${options.what}: the repository is closed`);
     const { endpoints } = this.#settings;
@@ -144,13 +132,12 @@ export class WebHdfsClient {
     for (let tried = 0, refreshed = false; tried < endpoints.length; tried++) {
       const endpoint = endpoints[this.#active] ?? endpoints[0]!;
       try {
-        const response = await request(this.#url(endpoint, path, op, params), {
-          method: method as Dispatcher.HttpMethod,
-          dispatcher: this.#agent,
+        const response = await this.#http.request({
+          method,
+          url: this.#url(endpoint, path, op, params),
           headers: await this.#headers(endpoint),
-          ...(options.signal ? { signal: options.signal } : {}),
+          signal: options.signal,
         });
-        this.#answered.add(endpoint);
         if (this.#settings.kerberos) {
           const sentCookie = this.#authCookies.get(endpoint);
           this.#keepAuthCookie(endpoint, response);
@@ -158,7 +145,7 @@ export class WebHdfsClient {
           // a fresh token; the call was not carried out, so this is safe for any call
           if (response.statusCode === 401 && sentCookie !== undefined && !refreshed) {
             this.#authCookies.delete(endpoint);
-            await response.body.dump();
+            await discardBody(response.body);
             refreshed = true;
             tried--;
             continue;
@@ -167,7 +154,7 @@ export class WebHdfsClient {
         if (response.statusCode < 300 || response.statusCode === 307) return response;
         error = webhdfsError(
           response.statusCode,
-          await response.body.text(),
+          await readBodyText(response.body),
           options.what,
           this.#hint401(response),
         );
@@ -177,7 +164,7 @@ export class WebHdfsClient {
         // Refused by (or no such) NameNode when none ever answered: a wrong address or a server that
         // is not running, which waiting will not fix (unless another NameNode of the list answers).
         const unreached = connectFailure(httpTarget(endpoint, HINTS), thrown, {
-          reached: endpoints.some((e) => this.#answered.has(e)),
+          reached: endpoints.some((e) => this.#http.reached(e)),
           what: options.what,
         });
         if (!unreached && !isConnectionError(thrown)) throw thrown;
@@ -194,11 +181,11 @@ export class WebHdfsClient {
   async json<T>(method: string, path: string, op: string, params: Params, options: CallOptions): Promise<T> {
     const response = await this.call(method, path, op, params, options);
     if (response.statusCode === 307) {
-      await response.body.dump();
+      await discardBody(response.body);
       throw new ArtifactsError('internal', `${options.what}: unexpected redirect from WebHDFS ${op}`);
     }
     // rename2 (RENAME with renameoptions) answers 200 with an empty body.
-    const text = await response.body.text();
+    const text = await readBodyText(response.body);
     return (text.trim() === '' ? {} : JSON.parse(text)) as T;
   }
 
@@ -211,8 +198,8 @@ export class WebHdfsClient {
     options: CallOptions,
   ): Promise<string> {
     const response = await this.call(method, path, op, params, options);
-    const location = response.headers.location;
-    await response.body.dump();
+    const location = headerString(response.headers.location);
+    await discardBody(response.body);
     if (response.statusCode !== 307 || typeof location !== 'string') {
       throw new ArtifactsError(
         'internal',
@@ -222,82 +209,56 @@ export class WebHdfsClient {
     return location;
   }
 
-  /**
-   * The DataNode half of CREATE: streams `body` to the redirect's URL. Through node:http, not
-   * undici: the DataNode answers every CREATE with an unsolicited `100 Continue` before its `201`,
-   * which undici treats as a broken response (it supports no Expect handshake); node:http skips 1xx.
-   */
+  /** The DataNode half of CREATE: streams `body` to the redirect's URL. */
   async upload(
     location: string,
     body: Readable,
     options: { signal?: AbortSignal | undefined; what: string },
   ): Promise<void> {
-    const url = new URL(location);
-    const https = url.protocol === 'https:';
-    const send = https ? httpsRequest : httpRequest;
-    const what = `${options.what} (DataNode ${url.host})`;
-    const req = send(url, {
-      method: 'PUT',
-      agent: https ? this.#httpsAgent : this.#httpAgent,
-      headers: { 'content-type': 'application/octet-stream' },
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    const answered = new Promise<IncomingMessage>((resolve, reject) => {
-      req.once('response', resolve);
-      req.once('error', reject);
-    });
-    try {
-      // The DataNode may answer (an error) before the body is sent: both halves are awaited together.
-      const [response] = await Promise.all([answered, pipeline(body, req)]);
-      if (response.statusCode !== 201) {
-        const chunks: Buffer[] = [];
-        for await (const chunk of response) if (chunks.length < 64) chunks.push(chunk as Buffer);
-        throw webhdfsError(response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), what);
-      }
-      response.resume();
-    } catch (error) {
-      req.destroy();
-      options.signal?.throwIfAborted();
-      if (isConnectionError(error)) throw connectionError(error, what);
-      throw error;
-    }
+    const what = `${options.what} (DataNode ${new URL(location).host})`;
+    const response = await this.#dataNode('PUT', location, body, options.signal, what);
+    await discardBody(response.body);
+    if (response.statusCode !== 201) throw webhdfsError(response.statusCode, '', what);
   }
 
-  /**
-   * The DataNode half of OPEN: the body of the redirect's URL, `length` bytes. Through undici (for a
-   * 256 MiB download a quarter less process CPU than node:http), with a body buffer of the whole answer: the DataNode closes each connection after it,
-   * and undici 7's parser asserts, crashing the process, when that close arrives while back-pressure
-   * holds it paused (nodejs/undici#5360, fixed in undici 8, which needs Node ≥ 22.19). A body that
-   * never pushes back never pauses it; memory stays within what the engine asked for (a range).
-   */
+  /** The DataNode half of OPEN: the body of the redirect's URL. */
   async download(
     location: string,
-    length: number,
     options: { signal?: AbortSignal | undefined; what: string },
   ): Promise<Readable> {
     const what = `${options.what} (DataNode ${new URL(location).host})`;
+    return (await this.#dataNode('GET', location, undefined, options.signal, what)).body;
+  }
+
+  /** One request to a DataNode; an answer other than 2xx is thrown with the DataNode's reason. */
+  async #dataNode(
+    method: string,
+    url: string,
+    body: Readable | undefined,
+    signal: AbortSignal | undefined,
+    what: string,
+  ): Promise<HttpAnswer> {
+    let response: HttpAnswer;
     try {
-      const response = await request(location, {
-        dispatcher: this.#agent,
-        highWaterMark: length + 1,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-      if (response.statusCode !== 200)
-        throw webhdfsError(response.statusCode, await response.body.text(), what);
-      return response.body;
+      const headers: Record<string, string> = body ? { 'content-type': 'application/octet-stream' } : {};
+      response = await this.#http.request({ method, url, headers, body, signal });
     } catch (error) {
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       if (isConnectionError(error)) throw connectionError(error, what);
       throw error;
     }
+    if (response.statusCode >= 300) {
+      // The DataNode may answer (an error) before the whole body was sent.
+      const text = await readBodyText(response.body, 64 * 1024);
+      throw webhdfsError(response.statusCode, text, what);
+    }
+    return response;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     // destroy, not close: an unread download must not keep the repository (and the process) open.
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
-    await this.#agent.destroy();
+    this.#http.destroy();
   }
 }

@@ -10,11 +10,15 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
+  deleteFilePath,
   FILE_TREE_CAPABILITIES,
-  forEachLimited,
-  isTempName,
+  type FileEntry,
+  listFileTree,
+  makeDirectories,
   type OperationOptions,
+  type PathKind,
   RemoteFiles,
+  renameOver,
   type StorageDriver,
 } from '@artifacts/core';
 import type { Stats } from 'ssh2';
@@ -38,7 +42,7 @@ import {
   writeFromStream,
 } from './sftp-io.js';
 
-/** Entries removed concurrently per directory by a recursive delete (requests on one channel). */
+/** Files removed concurrently by a recursive delete (requests on one channel). */
 const DELETE_CONCURRENCY = 32;
 
 /** The SFTP StorageDriver: keys are paths below the repository's root directory. */
@@ -94,7 +98,7 @@ export class SftpDriver implements StorageDriver {
               handle = await open(connection, temp, 'w');
             } catch (error) {
               if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
-              await this.#mkdirp(connection, dir);
+              await makeDirectories(dir, this.#io(connection, true));
               // It did not exist a moment ago: no killed writer left anything there.
               this.#files.markSwept(dir);
               handle = await open(connection, temp, 'w');
@@ -105,7 +109,7 @@ export class SftpDriver implements StorageDriver {
             handle = undefined;
             await closeHandle(connection, written);
           },
-          rename: (temp) => this.#rename(connection, temp, target),
+          rename: (temp) => renameOver(temp, target, this.#io(connection)),
           remove: async (temp) => {
             // A dead connection cannot remove it: RemoteFiles does, over the next one.
             if (connection.life.dead) throw new Error('connection lost');
@@ -120,72 +124,34 @@ export class SftpDriver implements StorageDriver {
     return undefined;
   }
 
-  async #rename(connection: SftpConnection, from: string, to: string): Promise<void> {
-    if (connection.posixRename) {
-      try {
-        await posixRename(connection, from, to);
-        return;
-      } catch (error) {
-        throw await this.#renameError(connection, error, to);
-      }
-    }
-    // SFTP v3 RENAME refuses an existing target: remove it first (not atomic; the window is short).
-    try {
-      await rename(connection, from, to);
-    } catch (error) {
-      const existing = await lstat(connection, to).catch(() => undefined);
-      if (!existing) throw error;
-      if (existing.isDirectory()) throw await this.#renameError(connection, error, to);
-      await unlink(connection, to).catch(() => undefined);
-      await rename(connection, from, to);
-    }
-  }
-
-  async #renameError(connection: SftpConnection, error: unknown, to: string): Promise<unknown> {
-    if (isConnectionError(error)) return error;
-    const existing = await lstat(connection, to).catch(() => undefined);
-    if (existing?.isDirectory()) {
-      return new ArtifactsError(
-        'failed_precondition',
-        `cannot write ${to}: a directory exists at that path`,
-        {
-          cause: error,
-        },
-      );
-    }
-    return error;
-  }
-
-  async #mkdirp(connection: SftpConnection, dir: string): Promise<void> {
-    if (dir === '/' || dir === '.' || dir === '') return;
-    const attempt = () =>
-      mkdir(connection, dir).then(
-        () => undefined,
-        (error: unknown) => {
-          if (isConnectionError(error)) throw error;
-          return error;
-        },
-      );
-    let failure = await attempt();
-    if (failure === undefined) return;
-    if (statusOf(failure) === SFTP_STATUS.NO_SUCH_FILE) {
-      await this.#mkdirp(connection, posix.dirname(dir));
-      failure = await attempt();
-      if (failure === undefined) return;
-    }
-    // Already there (SFTP v3 reports EEXIST as a generic failure), possibly made concurrently.
-    const info = await stat(connection, dir).catch(() => undefined);
-    if (info?.isDirectory()) return;
-    if (info) {
-      throw new ArtifactsError(
-        'failed_precondition',
-        `cannot create directory ${dir}: a file exists at that path`,
-        {
-          cause: failure,
-        },
-      );
-    }
-    throw failure;
+  /**
+   * What core's file-tree helpers ask of SFTP, over one connection. `follow`: a link to a directory
+   * counts as one (making directories); otherwise a link is a file (replacing, deleting: removed,
+   * never followed).
+   */
+  #io(connection: SftpConnection, follow = false) {
+    const removeFile = (path: string) => ignoreMissing(unlink(connection, path));
+    return {
+      kind: async (path: string): Promise<PathKind> => {
+        const info = await unlessMissing((follow ? stat : lstat)(connection, path), undefined);
+        return info === undefined ? undefined : info.isDirectory() ? 'dir' : 'file';
+      },
+      isConnectionError,
+      mkdir: (path: string) => mkdir(connection, path),
+      parentMissing: (error: unknown) => statusOf(error) === SFTP_STATUS.NO_SUCH_FILE,
+      // posix-rename@openssh.com replaces atomically; SFTP v3 RENAME refuses an existing target.
+      replaces: connection.posixRename,
+      rename: (from: string, to: string) =>
+        connection.posixRename ? posixRename(connection, from, to) : rename(connection, from, to),
+      remove: removeFile,
+      list: async (dir: string) =>
+        (await unlessMissing(readdir(connection, dir), [])).map(({ filename, attrs }) => ({
+          name: filename,
+          isDir: attrs.isDirectory(),
+        })),
+      removeFile,
+      removeDir: (path: string) => ignoreMissing(rmdir(connection, path)),
+    };
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
@@ -235,7 +201,7 @@ export class SftpDriver implements StorageDriver {
           return { stream, size: end - start, totalSize: total, lastModified: new Date(info.mtime * 1000) };
         },
         // Core's retry layer repeats an opening that failed on a broken connection, not the pool.
-        { ...signalOf(options), retry: () => false },
+        { signal: options.signal, retry: () => false },
       );
     } catch (error) {
       throw sftpError(error, `reading ${path} on ${this.#settings.label}`);
@@ -251,27 +217,17 @@ export class SftpDriver implements StorageDriver {
         return info.isDirectory()
           ? { key, isDir: true, lastModified: new Date(info.mtime * 1000) }
           : { key, isDir: false, size: info.size, lastModified: new Date(info.mtime * 1000) };
-      }, signalOf(options));
+      }, options);
     } catch (error) {
       throw sftpError(error, `reading ${path} on ${this.#settings.label}`);
     }
   }
 
-  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
-    const pending = [prefix];
-    while (pending.length > 0) {
-      const dir = pending.shift()!;
-      // Each directory is one page: core repeats it alone when it fails with a temporary error.
-      const request = () => this.#listDirectory(dir, options);
-      const entries = await (options.page ? options.page(request) : request());
-      for (const entry of entries) {
-        yield entry;
-        if (entry.isDir && options.recursive) pending.push(entry.key);
-      }
-    }
+  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    return listFileTree(prefix, options, (key) => this.#listDirectory(key, options));
   }
 
-  async #listDirectory(key: string, options: OperationOptions): Promise<DriverEntry[]> {
+  async #listDirectory(key: string, options: OperationOptions): Promise<FileEntry[]> {
     const path = this.#path(key);
     try {
       return await this.#files.use(async (connection) => {
@@ -288,27 +244,18 @@ export class SftpDriver implements StorageDriver {
           }
           throw error;
         }
-        const out: DriverEntry[] = [];
-        await Promise.all(
+        const entries = await Promise.all(
           names.map(async ({ filename, attrs }) => {
-            if (isTempName(filename) || filename.includes('/')) return;
-            let info: Stats = attrs;
             // readdir reports symlinks themselves; describe what they point to, as `ls -L` would.
-            if (attrs.isSymbolicLink()) {
-              const target = await stat(connection, posix.join(path, filename)).catch(() => undefined);
-              if (!target) return;
-              info = target;
-            }
-            const child = key === '' ? filename : `${key}/${filename}`;
-            out.push(
-              info.isDirectory()
-                ? { key: child, isDir: true }
-                : { key: child, isDir: false, size: info.size },
-            );
+            const info =
+              attrs.isSymbolicLink() && !filename.includes('/')
+                ? await stat(connection, posix.join(path, filename)).catch(() => undefined)
+                : attrs;
+            return info && { name: filename, isDir: info.isDirectory(), size: info.size };
           }),
         );
-        return out;
-      }, signalOf(options));
+        return entries.filter((entry) => entry !== undefined);
+      }, options);
     } catch (error) {
       throw sftpError(error, `listing ${path} on ${this.#settings.label}`);
     }
@@ -317,38 +264,22 @@ export class SftpDriver implements StorageDriver {
   async delete(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      await this.#files.use(async (connection) => {
-        const info = await unlessMissing(lstat(connection, path), undefined);
-        if (!info) return;
-        if (!info.isDirectory()) {
-          await ignoreMissing(unlink(connection, path));
-          return;
-        }
-        await this.#removeTree(connection, path, options.signal);
-        // The repository root itself stays: deleting '' empties it.
-        if (key !== '') await ignoreMissing(rmdir(connection, path));
-      }, signalOf(options));
+      // The repository root itself stays: deleting '' empties it.
+      const keep = key === '';
+      await this.#files.use(
+        (connection) =>
+          deleteFilePath(path, this.#io(connection), { concurrency: DELETE_CONCURRENCY, keep, ...options }),
+        options,
+      );
     } catch (error) {
       throw sftpError(error, `deleting ${path} on ${this.#settings.label}`);
     }
   }
 
-  /** Removes everything inside `dir` (not `dir` itself); symlinks are removed, never followed. */
-  async #removeTree(connection: SftpConnection, dir: string, signal?: AbortSignal): Promise<void> {
-    const names = await unlessMissing(readdir(connection, dir), []);
-    await forEachLimited(names, DELETE_CONCURRENCY, async ({ filename, attrs }) => {
-      signal?.throwIfAborted();
-      const child = posix.join(dir, filename);
-      if (!attrs.isDirectory()) return ignoreMissing(unlink(connection, child));
-      await this.#removeTree(connection, child, signal);
-      await ignoreMissing(rmdir(connection, child));
-    });
-  }
-
   async mkdir(key: string, options: OperationOptions): Promise<void> {
     const path = this.#path(key);
     try {
-      await this.#files.use((connection) => this.#mkdirp(connection, path), signalOf(options));
+      await this.#files.use((connection) => makeDirectories(path, this.#io(connection, true)), options);
     } catch (error) {
       throw sftpError(error, `creating directory ${path} on ${this.#settings.label}`);
     }
@@ -357,10 +288,6 @@ export class SftpDriver implements StorageDriver {
   async close(): Promise<void> {
     await this.pool.close();
   }
-}
-
-function signalOf(options: OperationOptions): { signal?: AbortSignal } {
-  return options.signal ? { signal: options.signal } : {};
 }
 
 /** What `operation` gives, or `fallback` where the path does not exist. */

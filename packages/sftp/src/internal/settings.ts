@@ -1,11 +1,14 @@
-import { readFile } from 'node:fs/promises';
-import { homedir, userInfo } from 'node:os';
 import {
   ArtifactsError,
   type ArtifactUri,
+  booleanWord,
   connectionPoolSettings,
   defineSettings,
+  expandHome,
+  localUserName,
   type OptionsOf,
+  pathOrNone,
+  readSettingFile,
 } from '@artifacts/core';
 import SSHConfig from 'ssh-config';
 import ssh2, { type ParsedKey } from 'ssh2';
@@ -47,14 +50,6 @@ export interface SftpSettings {
 
 const DEFAULT_IDENTITY_FILES = ['~/.ssh/id_rsa', '~/.ssh/id_ecdsa', '~/.ssh/id_ed25519'];
 const DEFAULT_KNOWN_HOSTS = ['~/.ssh/known_hosts', '~/.ssh/known_hosts2', '/etc/ssh/ssh_known_hosts'];
-
-/** `false` for none; the variable says `none`. */
-function pathOrFalse(value: string | false, from: string): string | false {
-  if (value === false || value === '' || (typeof value === 'string' && value.toLowerCase() === 'none'))
-    return false;
-  if (typeof value === 'string' && value !== '') return value;
-  throw ArtifactsError.invalidArgument(`${from} must be a path, or false for none`);
-}
 
 /** Every option of the SFTP backend, declared once: README table, env vars, secrets, validation. */
 export const sftpSettings = defineSettings('@artifacts/sftp', {
@@ -99,14 +94,14 @@ export const sftpSettings = defineSettings('@artifacts/sftp', {
   agent: {
     type: 'custom',
     env: 'ARTIFACTS_SFTP_AGENT',
-    parse: pathOrFalse,
+    parse: pathOrNone,
     defaultText: '`IdentityAgent` of `~/.ssh/config`, else `SSH_AUTH_SOCK`',
     help: 'SSH agent socket; `false` (or `none`) uses no agent. Not used with `IdentitiesOnly yes`',
   },
   sshConfig: {
     type: 'custom',
     env: 'ARTIFACTS_SFTP_CONFIG',
-    parse: pathOrFalse,
+    parse: pathOrNone,
     defaultText: '`~/.ssh/config`',
     help: 'OpenSSH client configuration; `false` (or `none`) reads none',
   },
@@ -184,47 +179,19 @@ export type SftpOptions = OptionsOf<typeof sftpSettings.specs>;
 
 /** Expands `~` and the ssh_config tokens OpenSSH allows in file names (%d %u %h %r %p %%). */
 export function expandPath(path: string, tokens: { host: string; user: string; port: number }): string {
-  const home = homedir();
-  const expanded = path.replace(/%([%dhurp])/g, (_, token: string) => {
-    switch (token) {
-      case 'd':
-        return home;
-      case 'u':
-        return localUser();
-      case 'h':
-        return tokens.host;
-      case 'r':
-        return tokens.user;
-      case 'p':
-        return String(tokens.port);
-      default:
-        return '%';
-    }
-  });
-  if (expanded === '~') return home;
-  if (expanded.startsWith('~/')) return `${home}${expanded.slice(1)}`;
-  return expanded;
+  const values: Record<string, string> = {
+    d: expandHome('~'),
+    u: localUserName(),
+    h: tokens.host,
+    r: tokens.user,
+    p: String(tokens.port),
+    '%': '%',
+  };
+  return expandHome(path.replace(/%([%dhurp])/g, (_, token: string) => values[token]!));
 }
 
-function localUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? process.env.LOGNAME ?? 'root';
-  }
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw new ArtifactsError('invalid_argument', `cannot read ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-}
+/** A file OpenSSH would read if present (a default key, known_hosts, the client configuration). */
+const readOptional = (path: string, what: string) => readSettingFile(path, what, { optional: true });
 
 type ComputedConfig = Record<string, string | string[]>;
 
@@ -235,7 +202,10 @@ async function loadSshConfig(
 ): Promise<ComputedConfig> {
   if (values.sshConfig === false) return {};
   const file = values.sshConfig ?? '~/.ssh/config';
-  const text = await readOptional(expandPath(file, { host: alias, user: user ?? localUser(), port: 22 }));
+  const text = readOptional(
+    expandPath(file, { host: alias, user: user ?? localUserName(), port: 22 }),
+    'ssh config file',
+  );
   if (text === undefined) {
     if (sources.sshConfig !== undefined) {
       throw ArtifactsError.invalidArgument(`ssh config file ${file} does not exist`);
@@ -264,12 +234,8 @@ function all(config: ComputedConfig, key: string): string[] {
   return values.flatMap((v) => v.split(/\s+/)).filter(Boolean);
 }
 
-function yesNo(value: string | undefined): boolean | undefined {
-  if (value === undefined) return undefined;
-  const v = value.toLowerCase();
-  if (v === 'no' || v === 'off' || v === 'false') return false;
-  return true;
-}
+/** An ssh_config yes/no: only a "no" word is false (`StrictHostKeyChecking ask` or `accept-new` is strict). */
+const yesNo = (value: string | undefined) => (value === undefined ? undefined : booleanWord(value) !== false);
 
 function parsePrivateKey(data: string | Buffer, passphrase: string | undefined, source: string): ParsedKey {
   const parsed = ssh2.utils.parseKey(data, passphrase);
@@ -308,7 +274,7 @@ async function loadKeys(
   const files = explicit ?? (configured.length > 0 ? configured : undefined);
   for (const file of files ?? DEFAULT_IDENTITY_FILES) {
     const path = expandPath(file, tokens);
-    const text = await readOptional(path);
+    const text = readOptional(path, 'identity file');
     if (text === undefined) {
       // Files the user named must exist; OpenSSH's default names are only tried when present.
       if (explicit) throw ArtifactsError.invalidArgument(`identity file ${path} does not exist`);
@@ -327,7 +293,7 @@ async function loadKeys(
 async function loadKnownHosts(files: string[]): Promise<KnownHostEntry[]> {
   const entries: KnownHostEntry[] = [];
   for (const file of files) {
-    const text = await readOptional(file);
+    const text = readOptional(file, 'known_hosts file');
     if (text !== undefined) entries.push(...parseKnownHosts(text, file));
   }
   return entries;
@@ -380,7 +346,7 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
   const { values, secrets } = sftpSettings.resolve(options, {
     uri: { username: location.username ?? first(config, 'user'), password: location.password },
     defaults: {
-      username: localUser(),
+      username: localUserName(),
       agent:
         (configuredAgent && configuredAgent !== 'SSH_AUTH_SOCK' ? configuredAgent : undefined) ??
         (process.env.SSH_AUTH_SOCK || undefined),
