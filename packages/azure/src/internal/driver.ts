@@ -39,9 +39,6 @@ import { AzureSas } from './sas.js';
 import type { AzureConfig } from './settings.js';
 import { AZURE_BLOCK_LIMITS, commitBlocks, uploadBlob } from './upload.js';
 
-/** A folder blob of Hadoop's WASB or of a hierarchical-namespace account seen through the Blob API. */
-const isFolder = (metadata: Record<string, string>) => metadata.hdi_isfolder === 'true';
-
 /**
  * Maps the errors a blob's body emits (a connection closed under it) with `map`, in the stream's own
  * destroy path: no stream is piped in between, so the bytes pay nothing for it. (A whole read to a
@@ -271,11 +268,8 @@ export class AzureBlobDriver implements StorageDriver {
         signal,
       }),
     );
-    const objects = page.blobs.map((blob) => ({
-      name: blob.name,
-      size: blob.size,
-      folder: isFolder(blob.metadata),
-    }));
+    const objects = page.blobs;
+
     return { page: { objects, prefixes: page.prefixes }, next: page.next };
   }
 

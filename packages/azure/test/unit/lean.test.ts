@@ -183,8 +183,8 @@ describe('listing pages', () => {
     );
     expect(page).toEqual({
       blobs: [
-        { name: ' a & bA<', size: 12, metadata: { hdi_isfolder: 'true' } },
-        { name: 'x\ny', size: 0, metadata: {} },
+        { name: ' a & bA<', size: 12, folder: true },
+        { name: 'x\ny', size: 0, folder: false },
       ],
       prefixes: ['p/007/'],
       next: '2!token',
