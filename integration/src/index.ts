@@ -1,4 +1,5 @@
 /** @artifacts/integration: launchers and helpers (see README.md). Test files use ./vitest. */
+export { type SelfSignedCert, selfSignedCert } from './certs.js';
 export { ALL_SERVERS, getLauncher, isServerName, launchers } from './registry.js';
 export {
   MLFLOW_VERSION,

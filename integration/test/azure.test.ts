@@ -1,6 +1,8 @@
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { readFileSync } from 'node:fs';
+import { BlobServiceClient, type ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedForTest, launchForTest } from '../src/testing.ts';
+import { httpStatus } from '../src/util.ts';
 
 let srv: LaunchedForTest;
 let env: Record<string, string>;
@@ -26,6 +28,20 @@ describe('Azurite (azure)', () => {
     );
     expect(env.ARTIFACTS_IT_AZURE_ACCOUNT).toBe('devstoreaccount1');
     expect(env.ARTIFACTS_IT_AZURE_ACCOUNT_KEY).toMatch(/==$/);
+    expect(env.ARTIFACTS_IT_AZURE_TLS_ENDPOINT).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/devstoreaccount1$/);
+  });
+
+  it('the https instance has the container too, and a self-signed certificate trusted by its CA file only', async () => {
+    const ca = readFileSync(env.ARTIFACTS_IT_AZURE_CA_FILE!, 'utf8');
+    const tls = new BlobServiceClient(
+      env.ARTIFACTS_IT_AZURE_TLS_ENDPOINT!,
+      new StorageSharedKeyCredential(env.ARTIFACTS_IT_AZURE_ACCOUNT!, env.ARTIFACTS_IT_AZURE_ACCOUNT_KEY!),
+      { tlsOptions: { ca } } as object,
+    );
+    expect(await tls.getContainerClient(env.ARTIFACTS_IT_AZURE_CONTAINER!).exists()).toBe(true);
+    await expect(httpStatus(`${new URL(env.ARTIFACTS_IT_AZURE_TLS_ENDPOINT!).origin}/`)).rejects.toThrow(
+      /self-signed|self signed/,
+    );
   });
 
   it('put, get (whole and ranged), hierarchical list, delete', async () => {

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedForTest, launchForTest } from '../src/testing.ts';
+import { httpStatus } from '../src/util.ts';
 
 let srv: LaunchedForTest;
 let env: Record<string, string>;
@@ -20,6 +22,13 @@ describe('fake-gcs-server (gcs)', () => {
     expect(env.ARTIFACTS_IT_GCS_ENDPOINT).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(env.STORAGE_EMULATOR_HOST).toBe(env.ARTIFACTS_IT_GCS_ENDPOINT);
     expect(env.GOOGLE_CLOUD_PROJECT).toBe('test');
+    expect(env.ARTIFACTS_IT_GCS_TLS_ENDPOINT).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('the https instance answers with its self-signed certificate, trusted by its CA file only', async () => {
+    const url = `${env.ARTIFACTS_IT_GCS_TLS_ENDPOINT}/_internal/healthcheck`;
+    expect(await httpStatus(url, readFileSync(env.ARTIFACTS_IT_GCS_CA_FILE!))).toBe(200);
+    await expect(httpStatus(url)).rejects.toThrow(/self-signed|self signed/);
   });
 
   it('put, get (whole and ranged), list with delimiter, delete', async () => {

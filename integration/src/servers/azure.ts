@@ -1,15 +1,20 @@
 /**
  * Azure Blob: Azurite from npm (a dependency of @artifacts/integration, so `pnpm install` is the
- * install step). Runs `azurite-blob` on 127.0.0.1:<free port> with its data under stateDir; creates
- * the container `artifacts-it`.
+ * install step). Two `azurite-blob` instances, each with its data under stateDir and the container
+ * `artifacts-it`:
+ *  - plain HTTP on 127.0.0.1:<free port> (every suite);
+ *  - HTTPS (`--cert/--key`) with a self-signed certificate for 127.0.0.1 generated into stateDir, for
+ *    "an untrusted certificate fails / trusting it with the CA option works"
+ *    (`ARTIFACTS_IT_AZURE_TLS_ENDPOINT`, `ARTIFACTS_IT_AZURE_CA_FILE`).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { selfSignedCert } from '../certs.js';
 import { engine, startServerContainer, urlHost } from '../containers.js';
 import { serverImage } from '../images.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
-import { freePort, httpStatus, ManagedProcess, ServerError, waitForHttp } from '../util.js';
+import { freePorts, httpStatus, ManagedProcess, ServerError, waitForHttp } from '../util.js';
 
 const require = createRequire(import.meta.url);
 export const ACCOUNT = 'devstoreaccount1';
@@ -26,8 +31,12 @@ function azuritePackage(): { dir: string; version: string; blobBin: string } {
   return { dir: dirname(pkgFile), version: pkg.version, blobBin: join(dirname(pkgFile), rel) };
 }
 
-function envFor(endpoint: string, accountKey = ACCOUNT_KEY, account = ACCOUNT): Record<string, string> {
+function envFor(endpoint: string, tls: { endpoint: string; ca: string }): Record<string, string> {
+  const account = ACCOUNT;
+  const accountKey = ACCOUNT_KEY;
   return {
+    ARTIFACTS_IT_AZURE_TLS_ENDPOINT: tls.endpoint,
+    ARTIFACTS_IT_AZURE_CA_FILE: tls.ca,
     ARTIFACTS_IT_AZURE_URI: `wasbs://${CONTAINER}@${account}.blob.core.windows.net/root`,
     AZURE_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${accountKey};BlobEndpoint=${endpoint};`,
     ARTIFACTS_IT_AZURE_BLOB_ENDPOINT: endpoint,
@@ -37,10 +46,34 @@ function envFor(endpoint: string, accountKey = ACCOUNT_KEY, account = ACCOUNT): 
   };
 }
 
-async function createContainer(connectionString: string): Promise<void> {
-  const { BlobServiceClient } = await import('@azure/storage-blob');
-  const svc = BlobServiceClient.fromConnectionString(connectionString);
+/** Creates the container at `endpoint`; `ca` trusts a TLS instance's certificate. */
+async function createContainer(endpoint: string, ca?: string): Promise<void> {
+  const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
+  // `tlsOptions` reaches the SDK's core pipeline (its TLS policy) though its type does not declare it.
+  const options = ca ? ({ tlsOptions: { ca } } as object) : {};
+  const svc = new BlobServiceClient(endpoint, new StorageSharedKeyCredential(ACCOUNT, ACCOUNT_KEY), options);
   await svc.getContainerClient(CONTAINER).createIfNotExists();
+}
+
+/** Azurite's arguments for one instance (`tls`: its certificate and key). */
+function azuriteArgs(
+  host: string,
+  port: number,
+  location: string,
+  tls?: { certFile: string; keyFile: string },
+) {
+  return [
+    '--blobHost',
+    host,
+    '--blobPort',
+    String(port),
+    '--location',
+    location,
+    '--skipApiVersionCheck',
+    '--disableTelemetry',
+    '--loose',
+    ...(tls ? ['--cert', tls.certFile, '--key', tls.keyFile] : []),
+  ];
 }
 
 export const launcher: Launcher = {
@@ -60,96 +93,107 @@ export const launcher: Launcher = {
 
   async start(ctx: LaunchContext): Promise<RunningServer> {
     const { blobBin } = azuritePackage();
-    const port = await freePort();
+    const [port, tlsPort] = (await freePorts(2)) as [number, number];
     const endpoint = `http://127.0.0.1:${port}/${ACCOUNT}`;
-    const mp = new ManagedProcess({
-      what: 'azurite-blob',
-      command: process.execPath,
-      args: [
-        blobBin,
-        '--blobHost',
-        '127.0.0.1',
-        '--blobPort',
-        String(port),
-        '--location',
-        join(ctx.stateDir, 'data'),
-        '--skipApiVersionCheck',
-        '--disableTelemetry',
-        '--loose',
-      ],
-      logFile: ctx.logFile,
-      ports: [port],
-      // Azurite answers 400 (no account/container query) on its root once it listens
-      ready: (proc) =>
-        waitForHttp(`http://127.0.0.1:${port}/`, {
-          proc,
-          accept: (s) => s > 0,
-          timeoutMs: 60_000,
-          what: 'azurite',
-        }),
-    });
-    await mp.start();
-    const env = envFor(endpoint);
+    const tlsEndpoint = `https://127.0.0.1:${tlsPort}/${ACCOUNT}`;
+    const cert = selfSignedCert(join(ctx.stateDir, 'certs'));
+    const ca = readFileSync(cert.certFile, 'utf8');
+    const instance = (what: string, p: number, data: string, tls?: typeof cert) =>
+      new ManagedProcess({
+        what,
+        command: process.execPath,
+        args: [blobBin, ...azuriteArgs('127.0.0.1', p, join(ctx.stateDir, data), tls)],
+        logFile: ctx.logFile,
+        ports: [p],
+        // Azurite answers 400 (no account/container query) on its root once it listens
+        ready: (proc) =>
+          waitForHttp(`${tls ? 'https' : 'http'}://127.0.0.1:${p}/`, {
+            proc,
+            accept: (s) => s > 0,
+            timeoutMs: 60_000,
+            what,
+            ...(tls ? { ca } : {}),
+          }),
+      });
+    const plain = instance('azurite-blob', port, 'data');
+    const secure = instance('azurite-blob (https)', tlsPort, 'data-tls', cert);
+    const stop = async () => void (await Promise.all([plain.stop(), secure.stop()]));
     try {
-      await createContainer(env.AZURE_STORAGE_CONNECTION_STRING as string);
+      await Promise.all([plain.start(), secure.start()]);
+      await Promise.all([createContainer(endpoint), createContainer(tlsEndpoint, ca)]);
     } catch (err) {
-      await mp.stop();
-      throw new ServerError(`azurite: creating container ${CONTAINER} failed: ${(err as Error).message}`);
+      await stop();
+      throw new ServerError(
+        `azurite: starting, or creating container ${CONTAINER}, failed: ${(err as Error).message}`,
+      );
     }
+    const pids: number[] = [];
+    const syncPids = () => pids.splice(0, pids.length, ...plain.pids, ...secure.pids);
+    syncPids();
     return {
       name: 'azure',
       mode: 'native',
-      env,
-      pids: mp.pids,
+      env: envFor(endpoint, { endpoint: tlsEndpoint, ca: cert.certFile }),
+      pids,
       logFile: ctx.logFile,
-      stop: () => mp.stop(),
-      restart: () => mp.restart(),
+      stop,
+      async restart() {
+        await Promise.all([plain.restart(), secure.restart()]);
+        syncPids();
+      },
     };
   },
 
   async startContainer(ctx: LaunchContext): Promise<RunningServer> {
-    // the native command line in a container of the Azurite image (local build or official)
+    // the native command lines in containers of the Azurite image (local build or official)
     const eng = await engine();
-    const port = await freePort();
-    const endpoint = `http://${urlHost(eng.host)}:${port}/${ACCOUNT}`;
-    const c = await startServerContainer({
-      server: 'azure',
-      what: 'azurite-blob',
-      image: await serverImage('azure'),
-      entrypoint: ['azurite-blob'],
-      command: [
-        '--blobHost',
-        eng.bindHost,
-        '--blobPort',
-        String(port),
-        '--location',
-        join(ctx.stateDir, 'data'),
-        '--skipApiVersionCheck',
-        '--disableTelemetry',
-        '--loose',
-      ],
-      ports: [port],
-      binds: [ctx.stateDir],
-      logFile: ctx.logFile,
-      // Azurite answers 400 (no account/container query) on its root once it listens
-      ready: async () => (await httpStatus(`http://${urlHost(eng.host)}:${port}/`)) > 0,
-    });
-    const env = envFor(endpoint);
+    const host = urlHost(eng.host);
+    const [port, tlsPort] = (await freePorts(2)) as [number, number];
+    const endpoint = `http://${host}:${port}/${ACCOUNT}`;
+    const tlsEndpoint = `https://${host}:${tlsPort}/${ACCOUNT}`;
+    const cert = selfSignedCert(join(ctx.stateDir, 'certs'), { host: eng.host });
+    const ca = readFileSync(cert.certFile, 'utf8');
+    const image = await serverImage('azure');
+    const run = (what: string, p: number, data: string, tls?: typeof cert) =>
+      startServerContainer({
+        server: 'azure',
+        what,
+        image,
+        entrypoint: ['azurite-blob'],
+        command: azuriteArgs(eng.bindHost, p, join(ctx.stateDir, data), tls),
+        ports: [p],
+        binds: [ctx.stateDir],
+        logFile: ctx.logFile,
+        // Azurite answers 400 (no account/container query) on its root once it listens
+        ready: async () =>
+          (await httpStatus(`${tls ? 'https' : 'http'}://${host}:${p}/`, tls ? ca : undefined)) > 0,
+      });
+    const started = await Promise.allSettled([
+      run('azurite-blob', port, 'data'),
+      run('azurite-blob (https)', tlsPort, 'data-tls', cert),
+    ]);
+    const containers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const stop = async () => void (await Promise.all(containers.map((c) => c.stop())));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) {
+      await stop();
+      throw failed.reason;
+    }
     try {
-      await createContainer(env.AZURE_STORAGE_CONNECTION_STRING as string);
+      await Promise.all([createContainer(endpoint), createContainer(tlsEndpoint, ca)]);
     } catch (err) {
-      await c.stop();
+      await stop();
       throw new ServerError(`azurite: creating container ${CONTAINER} failed: ${(err as Error).message}`);
     }
     return {
       name: 'azure',
       mode: 'containers',
-      env,
+      env: envFor(endpoint, { endpoint: tlsEndpoint, ca: cert.certFile }),
       pids: [],
-      processes: () => c.processes(),
+      processes: () => containers.flatMap((c) => c.processes()),
       logFile: ctx.logFile,
-      stop: () => c.stop(),
-      restart: () => c.restart(),
+      stop,
+      restart: async () => void (await Promise.all(containers.map((c) => c.restart()))),
     };
   },
 };

@@ -1,19 +1,24 @@
 /**
- * GCS: fake-gcs-server, built with `go install` into the cache (keyed by version). Memory backend,
- * plain HTTP on 127.0.0.1:<free port>; creates the bucket `artifacts-it`. No restart(): the memory
- * backend would lose the objects, and the object-store suites do not need it.
+ * GCS: fake-gcs-server, built with `go install` into the cache (keyed by version). Two instances,
+ * memory backend, each with the bucket `artifacts-it`: plain HTTP on 127.0.0.1:<free port> (every
+ * suite), and HTTPS (`-scheme https`) with a self-signed certificate for 127.0.0.1 generated into
+ * stateDir, for "an untrusted certificate fails / trusting it with the CA option works"
+ * (`ARTIFACTS_IT_GCS_TLS_ENDPOINT`, `ARTIFACTS_IT_GCS_CA_FILE`). No restart(): the memory backend
+ * would lose the objects, and the object-store suites do not need it.
  *
  * Node client: `new Storage({ apiEndpoint: ARTIFACTS_IT_GCS_ENDPOINT, projectId: GOOGLE_CLOUD_PROJECT })`.
  * STORAGE_EMULATOR_HOST is exported too because backends read it, but nodejs-storage derives its
  * upload URL wrongly from it (nodejs-storage issue 2069): pass apiEndpoint explicitly.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { selfSignedCert } from '../certs.js';
 import { engine, startServerContainer, urlHost } from '../containers.js';
 import { serverImage } from '../images.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
   cacheDirFor,
-  freePort,
+  freePorts,
   type GoBuild,
   goInstall,
   httpStatus,
@@ -27,8 +32,10 @@ export const FAKE_GCS_VERSION = 'v1.55.1';
 export const BUCKET = 'artifacts-it';
 export const PROJECT = 'test';
 
-function envFor(endpoint: string): Record<string, string> {
+function envFor(endpoint: string, tls: { endpoint: string; ca: string }): Record<string, string> {
   return {
+    ARTIFACTS_IT_GCS_TLS_ENDPOINT: tls.endpoint,
+    ARTIFACTS_IT_GCS_CA_FILE: tls.ca,
     ARTIFACTS_IT_GCS_URI: `gs://${BUCKET}/root`,
     ARTIFACTS_IT_GCS_ENDPOINT: endpoint,
     ARTIFACTS_IT_GCS_BUCKET: BUCKET,
@@ -37,17 +44,51 @@ function envFor(endpoint: string): Record<string, string> {
   };
 }
 
-async function createBucket(endpoint: string): Promise<void> {
-  const res = await fetch(`${endpoint}/storage/v1/b?project=${PROJECT}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: BUCKET }),
-  });
-  if (!res.ok && res.status !== 409) {
-    throw new ServerError(
-      `fake-gcs-server: creating bucket ${BUCKET}: HTTP ${res.status} ${await res.text()}`,
+/** Creates the bucket at `endpoint`; `ca` trusts a TLS instance's certificate. */
+async function createBucket(endpoint: string, ca?: string): Promise<void> {
+  const { request } = (await import(
+    endpoint.startsWith('https:') ? 'node:https' : 'node:http'
+  )) as typeof import('node:http');
+  const body = JSON.stringify({ name: BUCKET });
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = request(
+      `${endpoint}/storage/v1/b?project=${PROJECT}`,
+      { method: 'POST', headers: { 'content-type': 'application/json' }, ...(ca ? { ca } : {}) },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text })).on('error', reject);
+      },
     );
+    req.on('error', reject).end(body);
+  });
+  if ((status < 200 || status >= 300) && status !== 409) {
+    throw new ServerError(`fake-gcs-server: creating bucket ${BUCKET}: HTTP ${status} ${text}`);
   }
+}
+
+/** fake-gcs-server's arguments for one instance (`tls`: its certificate and key). */
+function fakeGcsArgs(bind: string, host: string, port: number, tls?: { certFile: string; keyFile: string }) {
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+  return [
+    '-scheme',
+    tls ? 'https' : 'http',
+    '-host',
+    bind,
+    '-port',
+    String(port),
+    '-backend',
+    'memory',
+    '-public-host',
+    `${host}:${port}`,
+    '-external-url',
+    url,
+    '-log-level',
+    'info',
+    ...(tls ? ['-cert-location', tls.certFile, '-private-key-location', tls.keyFile] : []),
+  ];
 }
 
 /** What `go install` builds for fake-gcs-server, and where the binary goes. */
@@ -70,98 +111,94 @@ export const launcher: Launcher = {
 
   async start(ctx: LaunchContext): Promise<RunningServer> {
     const bin = join(cacheDirFor('fake-gcs-server', FAKE_GCS_VERSION), 'bin', 'fake-gcs-server');
-    const port = await freePort();
+    const [port, tlsPort] = (await freePorts(2)) as [number, number];
     const endpoint = `http://127.0.0.1:${port}`;
-    const mp = new ManagedProcess({
-      what: 'fake-gcs-server',
-      command: bin,
-      args: [
-        '-scheme',
-        'http',
-        '-host',
-        '127.0.0.1',
-        '-port',
-        String(port),
-        '-backend',
-        'memory',
-        '-public-host',
-        `127.0.0.1:${port}`,
-        '-external-url',
-        endpoint,
-        '-log-level',
-        'info',
-      ],
-      cwd: ctx.stateDir,
-      logFile: ctx.logFile,
-      ports: [port],
-      ready: (proc) =>
-        waitForHttp(`${endpoint}/_internal/healthcheck`, {
-          proc,
-          timeoutMs: 60_000,
-          what: 'fake-gcs-server',
-        }),
-    });
-    await mp.start();
+    const tlsEndpoint = `https://127.0.0.1:${tlsPort}`;
+    const cert = selfSignedCert(join(ctx.stateDir, 'certs'));
+    const ca = readFileSync(cert.certFile, 'utf8');
+    const instance = (what: string, url: string, p: number, tls?: typeof cert) =>
+      new ManagedProcess({
+        what,
+        command: bin,
+        args: fakeGcsArgs('127.0.0.1', '127.0.0.1', p, tls),
+        cwd: ctx.stateDir,
+        logFile: ctx.logFile,
+        ports: [p],
+        ready: (proc) =>
+          waitForHttp(`${url}/_internal/healthcheck`, {
+            proc,
+            timeoutMs: 60_000,
+            what,
+            ...(tls ? { ca } : {}),
+          }),
+      });
+    const plain = instance('fake-gcs-server', endpoint, port);
+    const secure = instance('fake-gcs-server (https)', tlsEndpoint, tlsPort, cert);
+    const stop = async () => void (await Promise.all([plain.stop(), secure.stop()]));
     try {
-      await createBucket(endpoint);
+      await Promise.all([plain.start(), secure.start()]);
+      await Promise.all([createBucket(endpoint), createBucket(tlsEndpoint, ca)]);
     } catch (err) {
-      await mp.stop();
+      await stop();
       throw err;
     }
     return {
       name: 'gcs',
       mode: 'native',
-      env: envFor(endpoint),
-      pids: mp.pids,
+      env: envFor(endpoint, { endpoint: tlsEndpoint, ca: cert.certFile }),
+      pids: [...plain.pids, ...secure.pids],
       logFile: ctx.logFile,
-      stop: () => mp.stop(),
+      stop,
     };
   },
 
   async startContainer(ctx: LaunchContext): Promise<RunningServer> {
-    // the native command line in a container of the fake-gcs-server image (local build or official)
+    // the native command lines in containers of the fake-gcs-server image (local build or official)
     const eng = await engine();
-    const port = await freePort();
-    const endpoint = `http://${urlHost(eng.host)}:${port}`;
-    const c = await startServerContainer({
-      server: 'gcs',
-      what: 'fake-gcs-server',
-      image: await serverImage('gcs'),
-      entrypoint: ['/bin/fake-gcs-server'],
-      command: [
-        '-scheme',
-        'http',
-        '-host',
-        eng.bindHost,
-        '-port',
-        String(port),
-        '-backend',
-        'memory',
-        '-public-host',
-        `${urlHost(eng.host)}:${port}`,
-        '-external-url',
-        endpoint,
-        '-log-level',
-        'info',
-      ],
-      ports: [port],
-      logFile: ctx.logFile,
-      ready: async () => (await httpStatus(`${endpoint}/_internal/healthcheck`)) === 200,
-    });
+    const host = urlHost(eng.host);
+    const [port, tlsPort] = (await freePorts(2)) as [number, number];
+    const endpoint = `http://${host}:${port}`;
+    const tlsEndpoint = `https://${host}:${tlsPort}`;
+    const cert = selfSignedCert(join(ctx.stateDir, 'certs'), { host: eng.host });
+    const ca = readFileSync(cert.certFile, 'utf8');
+    const image = await serverImage('gcs');
+    const run = (what: string, url: string, p: number, tls?: typeof cert) =>
+      startServerContainer({
+        server: 'gcs',
+        what,
+        image,
+        entrypoint: ['/bin/fake-gcs-server'],
+        command: fakeGcsArgs(eng.bindHost, host, p, tls),
+        ports: [p],
+        ...(tls ? { binds: [ctx.stateDir] } : {}),
+        logFile: ctx.logFile,
+        ready: async () => (await httpStatus(`${url}/_internal/healthcheck`, tls ? ca : undefined)) === 200,
+      });
+    const started = await Promise.allSettled([
+      run('fake-gcs-server', endpoint, port),
+      run('fake-gcs-server (https)', tlsEndpoint, tlsPort, cert),
+    ]);
+    const containers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const stop = async () => void (await Promise.all(containers.map((c) => c.stop())));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) {
+      await stop();
+      throw failed.reason;
+    }
     try {
-      await createBucket(endpoint);
+      await Promise.all([createBucket(endpoint), createBucket(tlsEndpoint, ca)]);
     } catch (err) {
-      await c.stop();
+      await stop();
       throw err;
     }
     return {
       name: 'gcs',
       mode: 'containers',
-      env: envFor(endpoint),
+      env: envFor(endpoint, { endpoint: tlsEndpoint, ca: cert.certFile }),
       pids: [],
-      processes: () => c.processes(),
+      processes: () => containers.flatMap((c) => c.processes()),
       logFile: ctx.logFile,
-      stop: () => c.stop(),
+      stop,
     };
   },
 };

@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { engine, startServerContainer, subjectAltName, urlHost } from '../containers.js';
+import { selfSignedCert } from '../certs.js';
+import { engine, startServerContainer, urlHost } from '../containers.js';
 import { serverImage } from '../images.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
@@ -22,7 +23,6 @@ import {
   goInstall,
   httpStatus,
   ManagedProcess,
-  runLogged,
   ServerError,
   waitUntil,
 } from '../util.js';
@@ -38,34 +38,8 @@ function minioBin(): string {
 }
 
 /** Self-signed certificate for `host` (+ DNS:localhost) as MinIO's certs dir expects it. */
-async function makeCert(certsDir: string, logFile: string, host = '127.0.0.1'): Promise<string> {
-  await mkdir(certsDir, { recursive: true });
-  const crt = join(certsDir, 'public.crt');
-  await runLogged(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-sha256',
-      '-days',
-      '30',
-      '-subj',
-      `/CN=${host}`,
-      '-addext',
-      `subjectAltName=${subjectAltName(host)},DNS:localhost`,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-keyout',
-      join(certsDir, 'private.key'),
-      '-out',
-      crt,
-    ],
-    { logFile, timeoutMs: 60_000 },
-  );
-  return crt;
+function makeCert(certsDir: string, host = '127.0.0.1'): string {
+  return selfSignedCert(certsDir, { host, keyName: 'private.key', certName: 'public.crt' }).certFile;
 }
 
 async function createBucket(endpoint: string, secret: string, ca?: string): Promise<void> {
@@ -118,7 +92,7 @@ export const launcher: Launcher = {
     const kmsKey = randomBytes(32).toString('base64');
     const certsPlain = join(ctx.stateDir, 'certs-none');
     await mkdir(certsPlain, { recursive: true });
-    const ca = await makeCert(join(ctx.stateDir, 'certs'), ctx.logFile);
+    const ca = makeCert(join(ctx.stateDir, 'certs'));
     const caPem = readFileSync(ca, 'utf8');
     const minioEnv = {
       MINIO_ROOT_USER: ACCESS_KEY,
@@ -233,7 +207,7 @@ export const launcher: Launcher = {
     const secret = randomBytes(18).toString('hex');
     const certsPlain = join(ctx.stateDir, 'certs-none');
     await mkdir(certsPlain, { recursive: true });
-    const ca = await makeCert(join(ctx.stateDir, 'certs'), ctx.logFile, eng.host);
+    const ca = makeCert(join(ctx.stateDir, 'certs'), eng.host);
     const caPem = readFileSync(ca, 'utf8');
     const env = {
       MINIO_ROOT_USER: ACCESS_KEY,

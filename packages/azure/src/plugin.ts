@@ -1,6 +1,6 @@
 import type { BackendPlugin } from '@artifacts/core';
-import { createClients } from './internal/client.js';
 import { AzureBlobDriver } from './internal/driver.js';
+import { createClients } from './internal/lean.js';
 import { DEFAULT_AZURE_TIMEOUT_MS, resolveAzureConfig } from './internal/settings.js';
 import { parseAzureUri } from './internal/uri.js';
 import type { AzureOptions } from './options.js';

@@ -173,8 +173,26 @@ export { closestName, connectionPoolSettings, defineSettings } from './settings.
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { StoreFailure } from './store-errors.js';
 export { firstLine, storeErrors } from './store-errors.js';
-export type { FailedAnswer, UnansweredRequest } from './store-requests.js';
-export { refreshing, storeRequest } from './store-requests.js';
+export type {
+  FailedAnswer,
+  OutgoingRequest,
+  StoreErrorDetail,
+  StoreHttpOptions,
+  StoreQuery,
+  StoreRequest,
+} from './store-http.js';
+export {
+  answerHeader,
+  encodeRfc3986,
+  httpStatusOf,
+  jsonErrorDetail,
+  readCaFile,
+  refreshing,
+  StoreHttp,
+  StoreHttpError,
+  StoreRequestFailure,
+  storeRequest,
+} from './store-http.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';
 export {

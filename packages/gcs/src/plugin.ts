@@ -1,6 +1,6 @@
 import { type BackendPlugin, parseArtifactUri } from '@artifacts/core';
-import { createGcsClient } from './internal/client.js';
 import { GcsDriver } from './internal/driver.js';
+import { createGcsClient } from './internal/lean.js';
 import { defaultGcsTimeoutMs, resolveGcsConfig } from './internal/settings.js';
 import type { GcsOptions } from './options.js';
 

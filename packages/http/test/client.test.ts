@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArtifactsError, openRepository, type RetryEvent } from '@artifacts/core';
+import { selfSignedCert } from '@artifacts/integration/certs';
 import '@artifacts/local';
 import { type ArtifactServer, createArtifactServer } from '@artifacts/server';
 import { dataBytes, describeConnectFailures, readAll } from '@artifacts/testkit';
@@ -113,32 +113,10 @@ describe('TLS settings', () => {
   let server: ArtifactServer;
   let ca: string;
   beforeAll(async () => {
-    const dir = join(work, 'tls');
-    await mkdir(dir, { recursive: true });
-    ca = join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        ca,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const cert = selfSignedCert(join(work, 'tls'));
+    ca = cert.certFile;
     server = await startServer({
-      tls: { cert: await readFile(ca), key: await readFile(join(dir, 'key.pem')) },
+      tls: { cert: await readFile(ca), key: await readFile(cert.keyFile) },
     });
   });
   afterAll(() => server.close());

@@ -69,3 +69,19 @@ export function parseConnectionString(connectionString: string): ConnectionStrin
     sas,
   };
 }
+
+/** The secret parts of a connection string (AccountKey, SharedAccessSignature, and the SAS's signature). */
+export function connectionStringSecrets(connectionString: string): string[] {
+  const out: string[] = [];
+  for (const part of connectionString.split(';')) {
+    const eq = part.indexOf('=');
+    const name = part.slice(0, eq).trim().toLowerCase();
+    const value = part.slice(eq + 1).trim();
+    if (eq === -1 || !value || (name !== 'accountkey' && name !== 'sharedaccesssignature')) continue;
+    out.push(value);
+    // The signature alone is the secret part that may show up in a URL.
+    const sig = /(?:^|&)sig=([^&]+)/.exec(value)?.[1];
+    if (sig) out.push(decodeURIComponent(sig));
+  }
+  return out;
+}

@@ -1,8 +1,24 @@
-import { ArtifactsError, type DriverCopyOptions } from '@artifacts/core';
-import type { BlobClient, BlockBlobClient } from '@azure/storage-blob';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ArtifactsError,
+  answerHeader,
+  type DriverCopyOptions,
+  discardBody,
+  type HttpAnswer,
+  httpStatusOf,
+  type StoreHttp,
+} from '@artifacts/core';
+import { blobPath } from './lean.js';
 
 /** Copy Blob From URL copies at most this much in one synchronous call. */
 const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
+/** How often a pending Copy Blob is asked about. */
+const POLL_MS = 1000;
+
+export interface BlobAddress {
+  container: string;
+  blob: string;
+}
 
 /**
  * Copy Blob From URL (synchronous, atomic) up to its 256 MiB limit when `sas` can authorize the
@@ -11,34 +27,72 @@ const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
  * pinned to the source's ETag.
  */
 export async function copyBlob(
-  source: BlobClient,
-  destination: BlockBlobClient,
+  http: StoreHttp,
+  from: BlobAddress,
+  to: BlobAddress,
   sas: (() => Promise<string>) | undefined,
-  options: DriverCopyOptions,
+  { signal }: DriverCopyOptions,
 ): Promise<void> {
-  const signal = options.signal ? { abortSignal: options.signal } : {};
-  let properties: Awaited<ReturnType<typeof source.getProperties>>;
+  const send = async (
+    method: string,
+    at: BlobAddress,
+    headers: Record<string, string> = {},
+    query: [string, string][] = [],
+    abort = signal,
+  ) => {
+    const answer = await http.send({
+      method,
+      path: blobPath(at.container, at.blob),
+      query,
+      headers,
+      signal: abort,
+    });
+    await discardBody(answer.body);
+    return answer;
+  };
+  let source: HttpAnswer;
   try {
-    properties = await source.getProperties(signal);
+    source = await send('HEAD', from);
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404)
-      throw ArtifactsError.notFound(`blob ${JSON.stringify(`${source.containerName}/${source.name}`)}`, {
+    if (httpStatusOf(error) === 404)
+      throw ArtifactsError.notFound(`blob ${JSON.stringify(`${from.container}/${from.blob}`)}`, {
         cause: error,
       });
     throw error;
   }
-  const pinned = { sourceConditions: { ifMatch: properties.etag! }, ...signal };
-  if (sas && (properties.contentLength ?? 0) <= SYNC_COPY_MAX_BYTES) {
-    await destination.syncCopyFromURL(`${source.url}?${await sas()}`, pinned);
+  const url = `${http.url}${blobPath(from.container, from.blob)}`;
+  const pinned = { 'content-length': '0', 'x-ms-source-if-match': answerHeader(source, 'etag') ?? '*' };
+  if (sas && Number(answerHeader(source, 'content-length') ?? 0) <= SYNC_COPY_MAX_BYTES) {
+    await send('PUT', to, {
+      ...pinned,
+      'x-ms-copy-source': `${url}?${await sas()}`,
+      'x-ms-requires-sync': 'true',
+    });
     return;
   }
-  const poller = await destination.beginCopyFromURL(source.url, pinned);
+  let answer = await send('PUT', to, { ...pinned, 'x-ms-copy-source': url });
+  const id = answerHeader(answer, 'x-ms-copy-id');
   try {
-    await poller.pollUntilDone();
+    while (answerHeader(answer, 'x-ms-copy-status') === 'pending') {
+      await sleep(POLL_MS, undefined, { signal });
+      answer = await send('HEAD', to);
+    }
+    const status = answerHeader(answer, 'x-ms-copy-status') ?? 'success';
+    if (status !== 'success') {
+      const why = answerHeader(answer, 'x-ms-copy-status-description') ?? 'no reason given';
+      throw new ArtifactsError('unavailable', `the blob service ended the copy as ${status}: ${why}`);
+    }
   } catch (error) {
-    const copyId = poller.getOperationState().result?.copyId;
-    if (copyId) await destination.abortCopyFromURL(copyId).catch(() => undefined);
-    await destination.deleteIfExists().catch(() => undefined);
+    // Without the signal: a cancelled copy must still be stopped and its destination removed.
+    const copy: [string, string][] = [
+      ['comp', 'copy'],
+      ['copyid', id ?? ''],
+    ];
+    if (id)
+      await send('PUT', to, { 'content-length': '0', 'x-ms-copy-action': 'abort' }, copy, undefined).catch(
+        () => {},
+      );
+    await send('DELETE', to, {}, [], undefined).catch(() => {});
     throw error;
   }
 }

@@ -1,9 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import {
+  answerHeader,
   type CopySource,
-  chunkedUpload,
   type DriverCapabilities,
   type DriverCopyOptions,
   type DriverEntry,
@@ -16,7 +15,7 @@ import {
   engineOptions,
   forEachLimited,
   type HttpAnswer,
-  headerString,
+  httpStatusOf,
   type MultipartCapability,
   mappedCalls,
   type ObjectListRequest,
@@ -25,36 +24,20 @@ import {
   type OpenContext,
   type OperationOptions,
   objectStoreCapabilities,
-  type PartLimits,
-  type PartRequest,
   type PresignCapability,
   parseContentRange,
   parseHttpDate,
   type RangeSource,
   rangedReader,
   type StorageDriver,
+  type StoreHttp,
 } from '@artifacts/core';
-import type { AzureClients } from './client.js';
 import { copyBlob } from './copy.js';
 import { mapAzureError, type Subject } from './errors.js';
-import { type LeanAzure, parseBlobList } from './lean.js';
+import { type AzureClients, blobPath, parseBlobList } from './lean.js';
 import { AzureSas } from './sas.js';
 import type { AzureConfig } from './settings.js';
-
-/** Azure's block blob limits: 50,000 blocks of at most 4,000 MiB. */
-export const AZURE_BLOCK_LIMITS: PartLimits = {
-  maxParts: 50_000,
-  minPartSize: 1,
-  maxPartSize: 4000 * 1024 * 1024,
-};
-
-const md5Of = (data: Uint8Array): string => createHash('md5').update(data).digest('base64');
-
-/** A header's value, when present and not empty. */
-const header = (answer: HttpAnswer, name: string) => headerString(answer.headers[name]) || undefined;
-
-/** A folder blob of Hadoop's WASB or of a hierarchical-namespace account seen through the Blob API. */
-const isFolder = (metadata: Record<string, string> | undefined) => metadata?.hdi_isfolder === 'true';
+import { AZURE_BLOCK_LIMITS, commitBlocks, uploadBlob } from './upload.js';
 
 /**
  * Maps the errors a blob's body emits (a connection closed under it) with `map`, in the stream's own
@@ -71,13 +54,10 @@ function mapBodyErrors(body: IncomingMessage, map: (error: Error) => unknown): I
   return body;
 }
 
-/** The Put Block List body: the blocks, in order, each the latest version staged under its id. */
-function blockList(ids: readonly string[]): Buffer {
-  let xml = '<?xml version="1.0" encoding="utf-8"?><BlockList>';
-  for (const id of ids) xml += `<Latest>${id}</Latest>`;
-  return Buffer.from(`${xml}</BlockList>`);
-}
-
+/**
+ * The Azure Blob driver: our own requests (core's `StoreHttp`) plugged into core's engines — block
+ * uploads (`upload.ts`), ranged reads, listings (`ObjectTree`), prefix deletes — and server-side copy.
+ */
 export class AzureBlobDriver implements StorageDriver {
   readonly capabilities: DriverCapabilities;
   readonly secrets: readonly string[];
@@ -85,7 +65,7 @@ export class AzureBlobDriver implements StorageDriver {
   readonly presign?: PresignCapability;
   readonly #config: AzureConfig;
   readonly #clients: AzureClients;
-  readonly #lean: LeanAzure;
+  readonly #http: StoreHttp;
   readonly #names: ObjectNames;
   readonly #sas: AzureSas;
   readonly #tree: ObjectTree;
@@ -99,7 +79,7 @@ export class AzureBlobDriver implements StorageDriver {
     this.#context = context;
     this.#config = config;
     this.#clients = clients;
-    this.#lean = clients.lean;
+    this.#http = clients.http;
     this.#names = new ObjectNames(config.root);
     this.#tree = new ObjectTree(this.#names, (request) =>
       this.#run(request.what, request.key, () => this.#listPage(request)),
@@ -108,12 +88,11 @@ export class AzureBlobDriver implements StorageDriver {
     this.#sas = new AzureSas({
       clients,
       container: config.container,
-      endpoint: this.#lean.url,
+      endpoint: this.#http.url,
       name: (key) => this.#names.name(key),
-      url: (key) => this.#lean.blobUrl(config.container, this.#names.name(key)),
-      commit: async (key, ids, contentType, signal) => {
-        await this.#commit(this.#names.name(key), ids, { 'x-ms-blob-content-type': contentType }, signal);
-      },
+      url: (key) => `${this.#http.url}${this.#path(key)}`,
+      commit: (key, ids, contentType, signal) =>
+        commitBlocks(this.#http, this.#path(key), ids, { 'x-ms-blob-content-type': contentType }, signal),
       run: (what, key, fn) => this.#run(what, key, fn),
     });
     this.capabilities = {
@@ -127,143 +106,45 @@ export class AzureBlobDriver implements StorageDriver {
     }
   }
 
+  /** A blob's path below the service URL. */
+  #path(key: string): string {
+    return blobPath(this.#config.container, this.#names.name(key));
+  }
+
   #subject(what: string, key?: string): Subject {
     const { container, account } = this.#config;
-    return {
-      what,
-      container,
-      account,
-      reached: this.#lean.reached(),
-      ...(key === undefined ? {} : { blob: this.#names.name(key) }),
-    };
+    const blob = key === undefined ? {} : { blob: this.#names.name(key) };
+    return { what, container, account, reached: this.#http.reached(), ...blob };
   }
 
   readonly #run = mappedCalls((error, what, key) =>
     mapAzureError(error, this.#subject(what, key), this.secrets),
   );
 
-  /** Put Block List: commits the staged blocks as the blob, with its properties. */
-  async #commit(name: string, ids: readonly string[], headers: Record<string, string>, signal?: AbortSignal) {
-    const body = blockList(ids);
-    const answer = await this.#lean.send({
-      method: 'PUT',
-      container: this.#config.container,
-      blob: name,
-      query: [['comp', 'blocklist']],
-      headers: { 'content-length': String(body.length), 'content-type': 'application/xml', ...headers },
-      body,
-      signal,
-    });
+  /** One request of `key`'s blob whose answer has no body worth reading. */
+  async #send(method: string, key: string, headers: Record<string, string>, signal?: AbortSignal) {
+    const answer = await this.#http.send({ method, path: this.#path(key), headers, signal });
     await discardBody(answer.body);
+    return answer;
   }
 
-  async write(
-    key: string,
-    body: Readable,
-    options: DriverWriteOptions,
-  ): Promise<DriverWriteResult | undefined> {
-    const name = this.#names.name(key);
-    const container = this.#config.container;
-    // One MD5 of the whole body, in order: the blob's recorded MD5 (later downloads are verified
-    // against it), a single Put Blob's Content-MD5, and what core compares with the service's.
-    const whole = this.#config.transactionalMd5 ? createHash('md5') : undefined;
-    let bytes = 0;
-    let wholeMd5: string | undefined;
-    const finalMd5 = () => {
-      wholeMd5 ??= whole?.digest('base64');
-      return wholeMd5;
-    };
-    // A random prefix per upload: two writers of the same name never commit each other's blocks.
-    const nonce = randomBytes(12).toString('hex');
-    const type: Record<string, string> = options.contentType
-      ? { 'x-ms-blob-content-type': options.contentType }
-      : {};
-    const run = <T>(fn: () => Promise<T>) => this.#run('upload', key, fn);
-    // Under a stall timeout, bodies go as a stream of the part's buffer: each chunk the socket takes
-    // is progress for the timeout. Without one, the buffer itself.
-    const put = async (part: PartRequest, query: [string, string][], headers: Record<string, string>) => {
-      const answer = await this.#lean.send({
-        method: 'PUT',
-        container,
-        blob: name,
-        query,
-        headers: { 'content-length': String(part.data.length), ...headers },
-        body: part.watched ? part.body() : part.data,
-        signal: part.signal,
-      });
-      await discardBody(answer.body);
-      return answer;
-    };
-    const serviceMd5 = await run(() =>
-      chunkedUpload<string, string | undefined>(
-        body,
-        {
-          // The service checks the Content-MD5 it is sent and answers the MD5 it stored.
-          putWhole: (part) =>
-            run(async () => {
-              const md5 = finalMd5();
-              const answer = await put(part, [], {
-                'x-ms-blob-type': 'BlockBlob',
-                ...type,
-                ...(md5 ? { 'content-md5': md5 } : {}),
-              });
-              return whole ? header(answer, 'content-md5') : undefined;
-            }),
-          // Block blobs need no start: staged blocks stay invisible until the commit.
-          create: async () => {},
-          // Each block's Content-MD5 makes the service check the bytes it stages: the blob's MD5
-          // recorded at the commit is ours, which it does not check.
-          uploadPart: (part) =>
-            run(async () => {
-              const id = Buffer.from(`${nonce}-${String(part.partNumber).padStart(6, '0')}`).toString(
-                'base64',
-              );
-              await put(
-                part,
-                [
-                  ['comp', 'block'],
-                  ['blockid', id],
-                ],
-                whole ? { 'content-md5': md5Of(part.data) } : {},
-              );
-              return id;
-            }),
-          complete: (ids, context) =>
-            run(async () => {
-              const md5 = finalMd5();
-              await this.#commit(
-                name,
-                ids,
-                { ...type, ...(md5 ? { 'x-ms-blob-content-md5': md5 } : {}) },
-                context.signal,
-              );
-              return undefined;
-            }),
-          // Uncommitted blocks cannot be deleted one by one; the service discards them.
-          abort: async () => {},
-        },
-        {
-          partSize: this.#config.blockSize,
-          concurrency: this.#config.uploadConcurrency,
-          limits: AZURE_BLOCK_LIMITS,
-          size: options.size,
-          ...engineOptions(this.#context, options),
-          onData: whole
-            ? (data) => {
-                whole.update(data);
-                bytes += data.length;
-              }
-            : undefined,
-          what: `uploading ${JSON.stringify(key)}`,
-        },
-      ),
-    );
-    const md5 = finalMd5();
-    if (!md5) return undefined;
-    return {
-      ...(serviceMd5 ? { checksum: { algorithm: 'md5', value: serviceMd5 } } : {}),
-      sent: { checksum: { algorithm: 'md5', value: md5 }, bytes },
-    };
+  /** Put Blob, or blocks and Put Block List, through core's chunked-upload engine (`upload.ts`). */
+  write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult | undefined> {
+    return uploadBlob(this.#http, body, {
+      container: this.#config.container,
+      blob: this.#names.name(key),
+      contentType: options.contentType,
+      md5: this.#config.transactionalMd5,
+      run: (fn) => this.#run('upload', key, fn),
+      engine: {
+        partSize: this.#config.blockSize,
+        concurrency: this.#config.uploadConcurrency,
+        limits: AZURE_BLOCK_LIMITS,
+        size: options.size,
+        ...engineOptions(this.#context, options),
+        what: `uploading ${JSON.stringify(key)}`,
+      },
+    });
   }
 
   /** Reads through core's ranged-read engine: this driver gives its ranged GET and its part plan. */
@@ -288,12 +169,10 @@ export class AzureBlobDriver implements StorageDriver {
    * resumes a broken body itself.
    */
   #rangeSource(key: string): RangeSource {
-    const name = this.#names.name(key);
     const get = (range: string | undefined, signal: AbortSignal, etag: string | undefined) =>
-      this.#lean.send({
+      this.#http.send({
         method: 'GET',
-        container: this.#config.container,
-        blob: name,
+        path: this.#path(key),
         headers: { ...(range ? { 'x-ms-range': range } : {}), ...(etag ? { 'if-match': etag } : {}) },
         signal,
       });
@@ -307,27 +186,26 @@ export class AzureBlobDriver implements StorageDriver {
             answer = await get(range, request.signal, request.pin);
           } catch (error) {
             // A range on an empty blob is unsatisfiable: read it whole instead.
-            if ((error as { statusCode?: number }).statusCode === 416 && request.start === 0) {
-              answer = await get(undefined, request.signal, request.pin);
-            } else throw error;
+            if (httpStatusOf(error) !== 416 || request.start !== 0) throw error;
+            answer = await get(undefined, request.signal, request.pin);
           }
-          const length = Number(header(answer, 'content-length') ?? 0);
-          const contentRange = header(answer, 'content-range');
+          const length = Number(answerHeader(answer, 'content-length') ?? 0);
+          const contentRange = answerHeader(answer, 'content-range');
           const served = parseContentRange(contentRange);
           const md5 = request.whole
-            ? (header(answer, 'x-ms-blob-content-md5') ??
-              (contentRange ? undefined : header(answer, 'content-md5')))
+            ? (answerHeader(answer, 'x-ms-blob-content-md5') ??
+              (contentRange ? undefined : answerHeader(answer, 'content-md5')))
             : undefined;
           const subject = this.#subject('download', key);
           return {
             stream: mapBodyErrors(answer.body, (error) => mapAzureError(error, subject, this.secrets)),
             served: served ?? { start: 0, end: length - 1 },
             totalSize: served?.total ?? length,
-            pin: header(answer, 'etag'),
-            lastModified: parseHttpDate(header(answer, 'last-modified')),
+            pin: answerHeader(answer, 'etag'),
+            lastModified: parseHttpDate(answerHeader(answer, 'last-modified')),
             ...(whole ? { rangesHonoured: true } : {}),
             ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
-            contentType: header(answer, 'content-type'),
+            contentType: answerHeader(answer, 'content-type'),
           };
         }),
     };
@@ -338,14 +216,9 @@ export class AzureBlobDriver implements StorageDriver {
     return this.#run('stat', key, async () => {
       let answer: HttpAnswer;
       try {
-        answer = await this.#lean.send({
-          method: 'HEAD',
-          container: this.#config.container,
-          blob: this.#names.name(key),
-          signal: options.signal,
-        });
+        answer = await this.#send('HEAD', key, {}, options.signal);
       } catch (error) {
-        const status = (error as { statusCode?: number }).statusCode;
+        const status = httpStatusOf(error);
         // A HEAD answer has no body: a missing container shows only as a 404, and Azurite's answer to a
         // bad signature only as a 403. The listing below (which has a body) tells them apart.
         if (status !== 404 && status !== 403) throw error;
@@ -353,16 +226,15 @@ export class AzureBlobDriver implements StorageDriver {
         if (status === 403) throw error;
         return isDir ? { key, isDir: true } : undefined;
       }
-      await discardBody(answer.body);
-      if (header(answer, 'x-ms-meta-hdi_isfolder') === 'true') return { key, isDir: true };
-      const lastModified = parseHttpDate(header(answer, 'last-modified'));
-      const etag = header(answer, 'etag');
-      const contentType = header(answer, 'content-type');
-      const md5 = header(answer, 'content-md5');
+      if (answerHeader(answer, 'x-ms-meta-hdi_isfolder') === 'true') return { key, isDir: true };
+      const lastModified = parseHttpDate(answerHeader(answer, 'last-modified'));
+      const etag = answerHeader(answer, 'etag');
+      const contentType = answerHeader(answer, 'content-type');
+      const md5 = answerHeader(answer, 'content-md5');
       return {
         key,
         isDir: false,
-        size: Number(header(answer, 'content-length') ?? 0),
+        size: Number(answerHeader(answer, 'content-length') ?? 0),
         ...(lastModified ? { lastModified } : {}),
         ...(etag ? { etag } : {}),
         ...(contentType ? { contentType } : {}),
@@ -380,30 +252,25 @@ export class AzureBlobDriver implements StorageDriver {
   }
 
   async #listPage({ prefix, recursive, token, limit, signal }: ObjectListRequest) {
-    const query: [string, string][] = [
-      ['restype', 'container'],
-      ['comp', 'list'],
-      ['include', 'metadata'],
-      ['maxresults', String(limit ?? this.#config.listPageSize)],
-    ];
-    if (prefix) query.push(['prefix', prefix]);
-    if (!recursive) query.push(['delimiter', '/']);
-    if (token) query.push(['marker', token]);
-    const answer = await this.#lean.send({ method: 'GET', container: this.#config.container, query, signal });
-    const chunks: Buffer[] = [];
-    for await (const chunk of answer.body) chunks.push(chunk as Buffer);
-    const page = parseBlobList(Buffer.concat(chunks).toString('utf8'));
-    return {
-      page: {
-        objects: page.blobs.map((blob) => ({
-          name: blob.name,
-          size: blob.size,
-          folder: isFolder(blob.metadata),
-        })),
-        prefixes: page.prefixes,
-      },
-      next: page.next,
-    };
+    const page = parseBlobList(
+      await this.#http.text({
+        method: 'GET',
+        path: blobPath(this.#config.container),
+        query: [
+          ['restype', 'container'],
+          ['comp', 'list'],
+          ['include', 'metadata'],
+          ['maxresults', String(limit ?? this.#config.listPageSize)],
+          ['prefix', prefix || undefined],
+          ['delimiter', recursive ? undefined : '/'],
+          ['marker', token],
+        ],
+        signal,
+      }),
+    );
+    const objects = page.blobs;
+
+    return { page: { objects, prefixes: page.prefixes }, next: page.next };
   }
 
   /** Core lists the tree and hands over batches (`deleteTree`): never a sibling sharing the prefix. */
@@ -416,30 +283,22 @@ export class AzureBlobDriver implements StorageDriver {
     await this.#run('delete', keys[0], () =>
       forEachLimited(keys, this.#config.deleteConcurrency, async (key) => {
         try {
-          const answer = await this.#lean.send({
-            method: 'DELETE',
-            container: this.#config.container,
-            blob: this.#names.name(key),
-            headers: { 'x-ms-delete-snapshots': 'include' },
-            signal: options.signal,
-          });
-          await discardBody(answer.body);
+          await this.#send('DELETE', key, { 'x-ms-delete-snapshots': 'include' }, options.signal);
         } catch (error) {
-          if ((error as { details?: { errorCode?: string } }).details?.errorCode !== 'BlobNotFound')
-            throw error;
+          if ((error as { serviceCode?: string }).serviceCode !== 'BlobNotFound') throw error;
         }
       }),
     );
   }
 
   async close(): Promise<void> {
-    this.#clients.destroy();
+    this.#http.destroy();
   }
 
   /** Containers of one account, reached at one endpoint, copy between them. */
   locate(key: string): CopySource {
     return {
-      scope: `azure ${this.#lean.url} ${this.#clients.account}`,
+      scope: `azure ${this.#http.url} ${this.#clients.account}`,
       address: `${this.#config.container}/${this.#names.name(key)}`,
     };
   }
@@ -448,14 +307,15 @@ export class AzureBlobDriver implements StorageDriver {
   async copy(source: CopySource, toKey: string, options: DriverCopyOptions): Promise<void> {
     const slash = source.address.indexOf('/');
     const from = { container: source.address.slice(0, slash), blob: source.address.slice(slash + 1) };
-    const sas = this.#sas.canSign ? () => this.#sas.sas(toKey, 'r', undefined, from) : undefined;
-    await this.#run('copy', toKey, async () => {
-      const service = await this.#clients.service();
-      const sourceBlob = service.getContainerClient(from.container).getBlobClient(from.blob);
-      const target = service
-        .getContainerClient(this.#config.container)
-        .getBlockBlobClient(this.#names.name(toKey));
-      await copyBlob(sourceBlob, target, sas, options);
-    });
+    const to = { container: this.#config.container, blob: this.#names.name(toKey) };
+    const { sas } = this.#clients;
+    // The source is authorized by a SAS of its own (signed, or the connection string's), else by the
+    // destination's identity (within one account).
+    const sourceSas = this.#sas.canSign
+      ? () => this.#sas.sas(toKey, 'r', undefined, from)
+      : sas === undefined
+        ? undefined
+        : async () => sas;
+    await this.#run('copy', toKey, () => copyBlob(this.#http, from, to, sourceSas, options));
   }
 }

@@ -1,22 +1,8 @@
-import {
-  ArtifactsError,
-  isAbortError,
-  isConnectionError,
-  requestFailure,
-  storeErrors,
-} from '@artifacts/core';
-
-interface RestErrorLike {
-  name?: string;
-  message?: string;
-  statusCode?: number;
-  code?: string;
-  details?: { errorCode?: string };
-}
+import { ArtifactsError, httpStatusOf, isAbortError, requestFailure, storeErrors } from '@artifacts/core';
 
 /** What only Azure can say about a connect that reached no server. */
 const HINTS = {
-  caHint: 'give its CA to Node with NODE_EXTRA_CA_CERTS',
+  caHint: 'give its CA with the caFile option or ARTIFACTS_AZURE_CA_FILE',
   addressHint: 'check the account URL (AZURE_STORAGE_CONNECTION_STRING or the artifact URI)',
 };
 
@@ -25,6 +11,7 @@ const UNAUTHENTICATED = new Set([
   'InvalidAuthenticationInfo',
   'NoAuthenticationInformation',
 ]);
+/** `@azure/identity`'s errors. */
 const CREDENTIAL_ERRORS = new Set([
   'CredentialUnavailableError',
   'AuthenticationRequiredError',
@@ -42,68 +29,51 @@ export interface Subject {
   reached?: boolean;
 }
 
-function serviceCode(error: RestErrorLike): string | undefined {
-  return error.details?.errorCode ?? (typeof error.code === 'string' ? error.code : undefined);
+/** The service's error code: ours (core's `StoreHttpError`), or the SDK's RestError's. */
+function serviceCode(error: object): string | undefined {
+  const e = error as { serviceCode?: string; code?: unknown; details?: { errorCode?: string } };
+  return e.serviceCode ?? e.details?.errorCode ?? (typeof e.code === 'string' ? e.code : undefined);
 }
 
 /**
- * The SDK's error for an answer whose body broke while it read it as text (a listing page cut by a
- * reset): the original socket error is gone, only its message is kept.
- */
-function isCutAnswer(error: RestErrorLike): boolean {
-  return (
-    error.statusCode === undefined &&
-    error.code === 'PARSE_ERROR' &&
-    /^Error reading response as text:/.test(error.message ?? '')
-  );
-}
-
-/** Node's error for an answer whose connection closed before its body ended. */
-function isCutBody(error: unknown): boolean {
-  const e = error as { code?: unknown; message?: unknown } | null;
-  return e?.code === 'ECONNRESET' && e.message === 'aborted';
-}
-
-/**
- * Maps an error of the blob service (our requests' and the SDK's RestError, @azure/identity errors)
- * to an ArtifactsError. A body whose connection closed under it is `unavailable` and temporary, so
- * core's ranged reads resume it.
+ * Maps an error of the blob service (our requests' `StoreHttpError`, a body cut under a read, the
+ * SDK's RestError, @azure/identity errors) to an ArtifactsError. A broken connection is
+ * `unavailable` and temporary (core's `storeErrors`), so core's ranged reads resume it.
  */
 export function mapAzureError(error: unknown, subject: Subject, secrets: readonly string[]): unknown {
-  const cutBody = isCutBody(error);
   if (ArtifactsError.is(error) || isAbortError(error)) return error;
   if (typeof error !== 'object' || error === null) return error;
-  const e = error as RestErrorLike;
-  const code = serviceCode(e);
-  const status = e.statusCode;
+  const code = serviceCode(error);
+  const status = httpStatusOf(error);
+  const context = { container: subject.container, account: subject.account };
+  const { retryAfterMs } = error as { retryAfterMs?: number };
   const { make, detail, fallback } = storeErrors(error, {
     what: subject.what,
     store: code === undefined ? 'the blob service' : `the blob service (${code})`,
     status,
-    message: e.message,
+    message: (error as { message?: string }).message,
     secrets,
     context: {
-      container: subject.container,
-      account: subject.account,
+      ...context,
       ...(subject.blob === undefined ? {} : { blob: subject.blob }),
       ...(code === undefined ? {} : { serviceCode: code }),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     },
-    temporary: isCutAnswer(e) || cutBody,
   });
-  if (cutBody) {
+  // Node's error for an answer whose connection closed before its body ended.
+  if ((error as { code?: unknown }).code === 'ECONNRESET' && (error as Error).message === 'aborted') {
     return make(
       'unavailable',
       `${subject.what}: the connection to the blob service broke mid-transfer (${detail})`,
     );
   }
-  const context = { container: subject.container, account: subject.account };
-  const unreached =
-    status === undefined
-      ? requestFailure(error, HINTS, { what: subject.what, context, reached: subject.reached })
-      : undefined;
-  if (unreached) return unreached;
+  if (status === undefined) {
+    const unreached = requestFailure(error, HINTS, { what: subject.what, context, reached: subject.reached });
+    if (unreached) return unreached;
+  }
   const where = `container ${JSON.stringify(subject.container)} of storage account ${JSON.stringify(subject.account)}`;
-  if (e.name && CREDENTIAL_ERRORS.has(e.name)) {
+  const name = (error as { name?: string }).name;
+  if (name && CREDENTIAL_ERRORS.has(name)) {
     return make('unauthenticated', `${subject.what}: no usable Microsoft Entra ID credential (${detail})`);
   }
   if (code === 'ContainerNotFound') return make('not_found', `${subject.what}: ${where} does not exist`);
@@ -128,16 +98,5 @@ export function mapAzureError(error: unknown, subject: Subject, secrets: readonl
     );
   }
   if (status === 404) return make('not_found', `${subject.what}: ${where} was not found (${code ?? status})`);
-  if (status !== undefined) return fallback() ?? error;
-  // REQUEST_SEND_ERROR is the SDK's wrapper around a socket failure.
-  if (isCutAnswer(e)) {
-    return make(
-      'unavailable',
-      `${subject.what}: the connection broke under the blob service's answer: ${detail}`,
-    );
-  }
-  if (code === 'REQUEST_SEND_ERROR' || isConnectionError(error)) {
-    return make('unavailable', `${subject.what}: cannot reach the blob service: ${detail}`);
-  }
-  return error;
+  return fallback() ?? error;
 }

@@ -1,6 +1,17 @@
-import type { Readable } from 'node:stream';
-import { ArtifactsError, type HttpAnswer, type HttpPool, headerString, readBodyText } from '@artifacts/core';
+import {
+  ArtifactsError,
+  answerHeader,
+  type FailedAnswer,
+  type OutgoingRequest,
+  type StoreErrorDetail,
+  StoreHttp,
+} from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
+import type { BlobServiceClient } from '@azure/storage-blob';
+import { XMLParser } from 'fast-xml-parser';
+import { connectionStringSecrets, parseConnectionString } from './connection-string.js';
+import { loadDefaultAzureCredential } from './identity.js';
+import type { AzureConfig } from './settings.js';
 import { SharedKey } from './shared-key.js';
 
 /** The REST API version this package speaks (the one `@azure/storage-blob` 12.34 sends). */
@@ -9,267 +20,239 @@ const TOKEN_SCOPE = 'https://storage.azure.com/.default';
 /** A token is fetched again this long before it expires. */
 const TOKEN_MARGIN_MS = 2 * 60 * 1000;
 
-/** How our own requests are authorized. */
+/** How our requests are authorized. */
 export type LeanAuth =
   | { kind: 'shared-key'; account: string; key: string }
   | { kind: 'sas'; sas: string }
   | { kind: 'token'; credential: TokenCredential };
 
-/** One Blob service request sent by us rather than the SDK. */
-export interface BlobRequest {
-  method: 'GET' | 'HEAD' | 'PUT' | 'DELETE';
-  container: string;
-  /** The blob's name; undefined for a container request (a listing). */
-  blob?: string | undefined;
-  /** Decoded query parameters. */
-  query?: ReadonlyArray<readonly [string, string]>;
-  /** Lower-case names. */
-  headers?: Record<string, string>;
-  body?: Buffer | Readable | undefined;
-  signal?: AbortSignal | undefined;
-}
-
 /** A blob name's path as sent: each segment percent-encoded, the slashes kept. */
-export function encodeName(name: string): string {
-  return name.split('/').map(encodeURIComponent).join('/');
+export const encodeName = (name: string): string => name.split('/').map(encodeURIComponent).join('/');
+
+/** The path of a container (`blob` undefined) or of a blob, below the service URL. */
+export const blobPath = (container: string, blob?: string): string =>
+  `/${encodeURIComponent(container)}${blob === undefined ? '' : `/${encodeName(blob)}`}`;
+
+const xml = new XMLParser({
+  parseTagValue: false,
+  trimValues: false,
+  htmlEntities: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  isArray: (name) => name === 'Blob' || name === 'BlobPrefix',
+  // Kept as text, each read for the one element needed: building a blob's ~20 properties into
+  // objects cost 3-4 times the CPU of the rest of the page (README, "Listing").
+  stopNodes: ['*.Properties', '*.Metadata'],
+});
+
+/** An error answer: the service's code (`x-ms-error-code`, else the body's `<Code>`) and `<Message>`. */
+function errorDetail(text: string, answer: FailedAnswer): StoreErrorDetail {
+  let body: { Code?: unknown; Message?: unknown } = {};
+  try {
+    body = (xml.parse(text) as { Error?: typeof body }).Error ?? {};
+  } catch {
+    // Not XML (a proxy's page): the status speaks.
+  }
+  const code =
+    answerHeader(answer, 'x-ms-error-code') ?? (typeof body.Code === 'string' ? body.Code : undefined);
+  return { code, message: typeof body.Message === 'string' ? body.Message : undefined };
 }
 
 /**
- * The Blob service's hot requests (Get Blob, Get Blob Properties, Put Blob, Put Block, Put Block
- * List, List Blobs, Delete Blob) sent over core's keep-alive pool: Shared Key signed with a key
- * decoded once, a SAS appended, or a bearer token fetched once and reused until shortly before it
- * expires. No pipeline, no policies, one header object per request. A failure is thrown shaped like
- * the SDK's `RestError` (`statusCode`, `details.errorCode`, `request.url` without its query), so
- * the driver's one error mapping names it; retries, timeouts and transfers stay core's.
+ * Authorizes our requests: Shared Key signed with a key decoded once, a SAS appended, or a bearer
+ * token fetched once and shared by concurrent requests until shortly before it expires (fetched with
+ * no request's signal: one caller's abort must not fail the others').
  */
-export class LeanAzure {
-  readonly #pool: HttpPool;
-  readonly #origin: string;
-  /** The service URL's path ('' or `/<account>` on an emulator), without a trailing slash. */
-  readonly #base: string;
-  readonly #auth: LeanAuth;
-  readonly #sharedKey: SharedKey | undefined;
-  #token: { value: string; refreshAt: number } | undefined;
-  #fetching: Promise<string> | undefined;
-
-  constructor(pool: HttpPool, serviceUrl: string, auth: LeanAuth) {
-    const url = new URL(serviceUrl);
-    this.#pool = pool;
-    this.#origin = url.origin;
-    this.#base = url.pathname.replace(/\/+$/, '');
-    this.#auth = auth;
-    this.#sharedKey = auth.kind === 'shared-key' ? new SharedKey(auth.account, auth.key) : undefined;
-  }
-
-  /** The service's URL (no query, no trailing slash). */
-  get url(): string {
-    return `${this.#origin}${this.#base}`;
-  }
-
-  /** A blob's URL, without any SAS. */
-  blobUrl(container: string, name: string): string {
-    return `${this.url}/${encodeURIComponent(container)}/${encodeName(name)}`;
-  }
-
-  /** Whether the service has answered one of our requests (a refusal is then a restart). */
-  reached(): boolean {
-    return this.#pool.reached(this.#origin);
-  }
-
-  /** Sends one request; resolves with an answer below 300, throws the RestError-shaped failure otherwise. */
-  async send(request: BlobRequest): Promise<HttpAnswer> {
-    const container = `${this.#base}/${encodeURIComponent(request.container)}`;
-    const path = request.blob === undefined ? container : `${container}/${encodeName(request.blob)}`;
-    const query = request.query ?? [];
-    let search = query
-      .map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`)
-      .join('&');
-    const headers: Record<string, string> = {
-      'x-ms-version': API_VERSION,
-      'x-ms-date': new Date().toUTCString(),
-      ...request.headers,
+function authorizer(
+  auth: LeanAuth,
+  https: boolean,
+  origin: string,
+): (request: OutgoingRequest) => Promise<void> | void {
+  const stamp = (r: OutgoingRequest) =>
+    Object.assign(r.headers, { 'x-ms-version': API_VERSION, 'x-ms-date': new Date().toUTCString() });
+  if (auth.kind === 'shared-key') {
+    const key = new SharedKey(auth.account, auth.key);
+    return (r) => {
+      stamp(r).authorization = key.sign(r.method, r.path, r.query, r.headers);
     };
-    const auth = this.#auth;
-    if (this.#sharedKey) headers.authorization = this.#sharedKey.sign(request.method, path, query, headers);
-    else if (auth.kind === 'sas') search = search ? `${search}&${auth.sas}` : auth.sas;
-    else if (auth.kind === 'token') {
-      if (!this.#origin.startsWith('https:')) {
-        throw new ArtifactsError(
-          'failed_precondition',
-          `a Microsoft Entra ID token is sent only over https, and the blob endpoint is ${this.#origin}`,
-        );
-      }
-      headers.authorization = `Bearer ${await this.#bearer(auth.credential)}`;
-    }
-    const where = `${this.#origin}${path}`;
-    let answer: HttpAnswer;
-    try {
-      answer = await this.#pool.request({
-        method: request.method,
-        url: search ? `${where}?${search}` : where,
-        headers,
-        body: request.body,
-        signal: request.signal,
-      });
-    } catch (error) {
-      // Where it went (never the query: a SAS), for the connect-failure wording.
-      if (typeof error === 'object' && error !== null && !ArtifactsError.is(error))
-        (error as { request?: { url: string } }).request ??= { url: where };
-      throw error;
-    }
-    if (answer.statusCode < 300) return answer;
-    throw await restFailure(answer, request.method, where);
   }
-
-  /**
-   * The bearer token, fetched once and shared by concurrent requests until shortly before it
-   * expires (with no request's signal: one caller's abort must not fail the others' fetch).
-   */
-  #bearer(credential: TokenCredential): string | Promise<string> {
-    if (this.#token && Date.now() < this.#token.refreshAt) return this.#token.value;
-    this.#fetching ??= (async () => {
+  if (auth.kind === 'sas') {
+    return (r) => {
+      stamp(r);
+      r.search = auth.sas;
+    };
+  }
+  let token: { value: string; refreshAt: number } | undefined;
+  let fetching: Promise<string> | undefined;
+  const bearer = () => {
+    if (token && Date.now() < token.refreshAt) return token.value;
+    fetching ??= (async () => {
       try {
-        const token = await credential.getToken(TOKEN_SCOPE);
-        if (!token) throw new ArtifactsError('unauthenticated', 'the token credential returned no token');
-        const refreshAt = token.refreshAfterTimestamp ?? token.expiresOnTimestamp - TOKEN_MARGIN_MS;
-        this.#token = { value: token.token, refreshAt };
-        return token.token;
+        const got = await auth.credential.getToken(TOKEN_SCOPE);
+        if (!got) throw new ArtifactsError('unauthenticated', 'the token credential returned no token');
+        const refreshAt = got.refreshAfterTimestamp ?? got.expiresOnTimestamp - TOKEN_MARGIN_MS;
+        token = { value: got.token, refreshAt };
+        return got.token;
       } finally {
-        this.#fetching = undefined;
+        fetching = undefined;
       }
     })();
-    return this.#fetching;
-  }
+    return fetching;
+  };
+  return async (r) => {
+    if (!https) {
+      throw new ArtifactsError(
+        'failed_precondition',
+        `a Microsoft Entra ID token is sent only over https, and the blob endpoint is ${origin}`,
+      );
+    }
+    stamp(r).authorization = `Bearer ${await bearer()}`;
+  };
 }
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+/** What the driver talks to the blob service with. */
+export interface AzureClients {
+  /** Our requests, over core's keep-alive pool. */
+  http: StoreHttp;
+  /** The storage account the requests are for. */
+  account: string;
+  /** What signs a SAS: the account key, or a token credential (user delegation); none with a SAS. */
+  signer: { kind: 'shared-key'; key: string } | { kind: 'token' } | undefined;
+  /** The connection string's SAS, when that is the credential (it also authorizes a copy's source). */
+  sas?: string;
+  /** Scrubbed from every message. */
+  secrets: string[];
+  /** `@azure/storage-blob`'s service client, loaded on first use: user-delegation keys only. */
+  service(): Promise<BlobServiceClient>;
+}
 
-/**
- * An error answer as the SDK throws it: the service's code (the `x-ms-error-code` header, else the
- * body's `<Code>`), its `<Message>`, the status, and the URL without its query.
- */
-export async function restFailure(answer: HttpAnswer, method: string, url: string): Promise<Error> {
-  const text = method === 'HEAD' ? '' : await readBodyText(answer.body, 65_536);
-  answer.body.destroy();
-  const code = headerString(answer.headers['x-ms-error-code']) ?? /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
-  const message = /<Message>([\s\S]*?)<\/Message>/.exec(text)?.[1];
-  const status = answer.statusCode;
-  return Object.assign(new Error(message ? xmlText(message) : (code ?? `HTTP ${status}`)), {
-    name: 'RestError',
-    statusCode: status,
-    ...(code ? { code, details: { errorCode: code } } : {}),
-    request: { url },
+/** Our request path for the configured credential, in MLflow's order. */
+export async function createClients(config: AzureConfig, connections: number): Promise<AzureClients> {
+  const source = config.credential;
+  let url = config.endpoint;
+  let account = config.account;
+  let auth: LeanAuth;
+  let secrets: string[] = [];
+  switch (source.kind) {
+    case 'connection-string': {
+      secrets = [source.connectionString, ...connectionStringSecrets(source.connectionString)];
+      let parsed: ReturnType<typeof parseConnectionString>;
+      try {
+        parsed = parseConnectionString(source.connectionString);
+      } catch (error) {
+        const from = source.from === 'option' ? 'option connectionString' : source.from;
+        throw ArtifactsError.invalidArgument(
+          `the Azure connection string (${from}) is not valid: ${error instanceof Error ? error.message : String(error)}`.replaceAll(
+            source.connectionString,
+            '***',
+          ),
+        );
+      }
+      if (parsed.accountName && parsed.accountName !== config.account) {
+        throw ArtifactsError.invalidArgument(
+          `the Azure connection string is for storage account ${JSON.stringify(parsed.accountName)}, but the artifact URI names ${JSON.stringify(config.account)}`,
+        );
+      }
+      url = parsed.url;
+      account = parsed.accountName || config.account;
+      auth = parsed.accountKey
+        ? { kind: 'shared-key', account, key: parsed.accountKey }
+        : { kind: 'sas', sas: parsed.sas ?? '' };
+      break;
+    }
+    case 'account-key':
+      secrets = [source.accountKey];
+      auth = { kind: 'shared-key', account, key: source.accountKey };
+      break;
+    case 'token':
+      auth = { kind: 'token', credential: source.credential };
+      break;
+    case 'default-azure-credential':
+      auth = { kind: 'token', credential: await loadDefaultAzureCredential() };
+      break;
+  }
+  const endpoint = new URL(url);
+  const http = new StoreHttp({
+    endpoint: url,
+    store: 'the blob service',
+    connections,
+    ...(config.caFile ? { tls: { ca: config.caFile } } : {}),
+    authorize: authorizer(auth, endpoint.protocol === 'https:', endpoint.origin),
+    errorDetail,
   });
-}
-
-/** The text of the first `<tag>` element in `text[from, to)`, and its attributes; undefined when none. */
-function element(
-  text: string,
-  tag: string,
-  from: number,
-  to: number,
-): { value: string; attrs: string } | undefined {
-  let at = text.indexOf(`<${tag}`, from);
-  while (at !== -1 && at < to) {
-    const next = text[at + tag.length + 1];
-    if (next === '>' || next === ' ' || next === '/') break;
-    at = text.indexOf(`<${tag}`, at + 1);
-  }
-  if (at === -1 || at >= to) return undefined;
-  const open = text.indexOf('>', at);
-  const attrs = text.slice(at + tag.length + 1, text[open - 1] === '/' ? open - 1 : open);
-  if (text[open - 1] === '/') return { value: '', attrs };
-  const close = text.indexOf(`</${tag}>`, open);
-  if (close === -1 || close > to)
-    throw new ArtifactsError('internal', `the blob service sent a listing with an unclosed <${tag}>`);
-  return { value: text.slice(open + 1, close), attrs };
-}
-
-/** The start of each `<tag>` element (exactly that tag, not a longer name) in `text[from, to)`. */
-function* elements(
-  text: string,
-  tag: string,
-  from: number,
-  to: number,
-): Generator<{ start: number; end: number }> {
-  let at = text.indexOf(`<${tag}>`, from);
-  while (at !== -1 && at < to) {
-    const end = text.indexOf(`</${tag}>`, at);
-    if (end === -1 || end > to)
-      throw new ArtifactsError('internal', `the blob service sent a listing with an unclosed <${tag}>`);
-    yield { start: at + tag.length + 2, end };
-    at = text.indexOf(`<${tag}>`, end);
-  }
-}
-
-const XML_ENTITY = /&(?:#(\d+)|#x([0-9a-fA-F]+)|(amp|lt|gt|quot|apos));/g;
-function xmlText(text: string): string {
-  if (!text.includes('&')) return text;
-  return text.replace(
-    XML_ENTITY,
-    (_, dec: string | undefined, hex: string | undefined, name: string | undefined) =>
-      dec
-        ? String.fromCodePoint(Number(dec))
-        : hex
-          ? String.fromCodePoint(Number.parseInt(hex, 16))
-          : ENTITIES[name!]!,
-  );
-}
-
-/** A `<Name>`: text, or percent-encoded text with `Encoded="true"` (names with characters XML cannot hold). */
-function nameOf(name: { value: string; attrs: string } | undefined): string {
-  if (!name) throw new ArtifactsError('internal', 'the blob service sent a listing entry without a <Name>');
-  const text = xmlText(name.value);
-  return /\bEncoded="true"/.test(name.attrs) ? decodeURIComponent(text) : text;
+  let service: Promise<BlobServiceClient> | undefined;
+  return {
+    http,
+    account,
+    signer:
+      auth.kind === 'shared-key'
+        ? { kind: 'shared-key', key: auth.key }
+        : auth.kind === 'token'
+          ? { kind: 'token' }
+          : undefined,
+    ...(auth.kind === 'sas' ? { sas: auth.sas } : {}),
+    secrets,
+    service() {
+      const token = auth;
+      if (token.kind !== 'token')
+        throw new ArtifactsError('internal', 'the SDK client serves token credentials only');
+      service ??= import('@azure/storage-blob').then(
+        (sdk) =>
+          new sdk.BlobServiceClient(http.url, token.credential, {
+            retryOptions: {
+              maxTries: config.maxTries,
+              ...(config.requestTimeoutMs === undefined ? {} : { tryTimeoutInMs: config.requestTimeoutMs }),
+            },
+            // Reaches the SDK's core pipeline (its TLS policy), though the type does not declare it.
+            ...(config.caFile ? ({ tlsOptions: { ca: config.caFile } } as object) : {}),
+          }),
+      );
+      return service;
+    },
+  };
 }
 
 export interface ListedBlob {
   name: string;
   size: number;
-  metadata: Record<string, string>;
+  /** A folder blob of Hadoop's WASB or of a hierarchical-namespace account (`hdi_isfolder=true`). */
+  folder: boolean;
 }
 
-/**
- * One List Blobs page: the blobs, the prefixes (with a delimiter) and the next marker. The answer is
- * the service's own fixed schema, so it is scanned for the few elements needed rather than built
- * into a document (a 5,000-blob page is megabytes of XML; a general parser cost more CPU than the
- * downloads it listed).
- */
+type XmlName = string | { '#text'?: string; Encoded?: string };
+
+/** A `<Name>`: text, or percent-encoded text with `Encoded="true"` (names with characters XML cannot hold). */
+function nameOf(name: XmlName | undefined): string {
+  if (name === undefined)
+    throw new ArtifactsError('internal', 'the blob service sent a listing entry without a <Name>');
+  if (typeof name === 'string') return name;
+  const text = name['#text'] ?? '';
+  return name.Encoded === 'true' ? decodeURIComponent(text) : text;
+}
+
+/** One List Blobs page: the blobs, the prefixes (with a delimiter) and the next marker. */
 export function parseBlobList(text: string): {
   blobs: ListedBlob[];
   prefixes: string[];
   next: string | undefined;
 } {
-  const root = text.indexOf('<EnumerationResults');
-  if (root === -1)
+  const page = (xml.parse(text) as { EnumerationResults?: unknown }).EnumerationResults as
+    | {
+        Blobs?: {
+          Blob?: Array<{ Name?: XmlName; Properties?: string; Metadata?: string }>;
+          BlobPrefix?: Array<{ Name?: XmlName }>;
+        };
+        NextMarker?: unknown;
+      }
+    | undefined;
+  if (page === undefined)
     throw new ArtifactsError('internal', 'the blob service answered a listing without EnumerationResults');
-  // The <Blobs> element's content: [from, to) (empty when it is missing or self-closed).
-  const open = text.indexOf('<Blobs', root);
-  const from = open === -1 ? root : text.indexOf('>', open) + 1;
-  let to = from;
-  if (open !== -1 && text[from - 2] !== '/') {
-    to = text.indexOf('</Blobs>', from);
-    if (to === -1)
-      throw new ArtifactsError('internal', 'the blob service sent a listing with an unclosed <Blobs>');
-  }
-  const blobs: ListedBlob[] = [];
-  const prefixes: string[] = [];
-  for (const blob of elements(text, 'Blob', from, to)) {
-    const metadata: Record<string, string> = {};
-    const meta = element(text, 'Metadata', blob.start, blob.end);
-    if (meta) {
-      for (const entry of meta.value.matchAll(/<([A-Za-z_][\w.-]*)>([^<]*)<\/\1>/g))
-        metadata[entry[1]!] = xmlText(entry[2]!);
-    }
-    blobs.push({
-      name: nameOf(element(text, 'Name', blob.start, blob.end)),
-      size: Number(element(text, 'Content-Length', blob.start, blob.end)?.value ?? 0),
-      metadata,
-    });
-  }
-  for (const prefix of elements(text, 'BlobPrefix', from, to)) {
-    prefixes.push(nameOf(element(text, 'Name', prefix.start, prefix.end)));
-  }
-  const marker = element(text, 'NextMarker', to, text.length)?.value;
-  return { blobs, prefixes, next: marker ? xmlText(marker) : undefined };
+  const blobs = (page.Blobs?.Blob ?? []).map((blob) => ({
+    name: nameOf(blob.Name),
+    size: Number(/<Content-Length>(\d+)<\/Content-Length>/.exec(blob.Properties ?? '')?.[1] ?? 0),
+    folder: /<hdi_isfolder>true<\/hdi_isfolder>/.test(blob.Metadata ?? ''),
+  }));
+  const prefixes = (page.Blobs?.BlobPrefix ?? []).map((prefix) => nameOf(prefix.Name));
+  const next = typeof page.NextMarker === 'string' && page.NextMarker ? page.NextMarker : undefined;
+  return { blobs, prefixes, next };
 }

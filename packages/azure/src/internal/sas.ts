@@ -9,7 +9,7 @@ import {
   sortedParts,
 } from '@artifacts/core';
 import type { BlobServiceClient, UserDelegationKey } from '@azure/storage-blob';
-import type { AzureClients } from './client.js';
+import type { AzureClients } from './lean.js';
 
 /** Clock skew allowance: a SAS starts a little in the past. */
 const SKEW_MS = 5 * 60 * 1000;

@@ -3,6 +3,7 @@ import {
   type ArtifactUri,
   checkEndpoint,
   defineSettings,
+  readCaFile,
   type SettingsValues,
 } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
@@ -29,7 +30,7 @@ export type AzureConfig = Omit<
   root: string;
   credential: CredentialSource;
   endpoint: string;
-  /** The SDK's per-try timeout, for what the SDK still sends (the option only; core bounds requests and stalls). */
+  /** The SDK's per-try timeout, for the user-delegation key request (the option only; core bounds the others). */
   requestTimeoutMs: number | undefined;
 };
 
@@ -66,6 +67,13 @@ export const azureSettings = defineSettings('@artifacts/azure', {
       }),
     defaultText: '`https://<account>.blob.<suffix>`',
     help: 'blob service endpoint for emulators and private endpoints, e.g. `http://127.0.0.1:10000/devstoreaccount1`; must carry no query string or credentials; ignored with a connection string',
+  },
+  caFile: {
+    type: 'string',
+    env: 'ARTIFACTS_AZURE_CA_FILE',
+    parse: (value: string, from) => readCaFile(value, from),
+    defaultText: "Node's CAs (and `NODE_EXTRA_CA_CERTS`)",
+    help: "PEM file of the CA certificates that sign the blob endpoint's TLS certificate (a private endpoint or an emulator with its own CA); read at open",
   },
   blockSize: {
     type: 'integer',
@@ -108,13 +116,13 @@ export const azureSettings = defineSettings('@artifacts/azure', {
     default: 1,
     min: 1,
     max: 20,
-    help: "attempts per HTTP request in the SDK's own retry policy, for the operations still sent through the SDK (copy, user-delegation keys), on top of core's retries (`maxRetries`); 1 = core alone retries",
+    help: "attempts per HTTP request in the SDK's own retry policy, for the one request still sent through the SDK (a user-delegation key, with a token credential), on top of core's retries (`maxRetries`); 1 = core alone retries",
   },
   requestTimeoutMs: {
     type: 'integer',
     min: -1,
     defaultText: 'none',
-    help: "the SDK's deadline on each whole HTTP request in ms, for the operations still sent through the SDK (core bounds stalls); `-1` = none",
+    help: "the SDK's deadline on each whole HTTP request in ms, for the one request still sent through the SDK (a user-delegation key; core bounds the others' stalls); `-1` = none",
   },
 });
 

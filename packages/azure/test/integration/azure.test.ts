@@ -13,8 +13,8 @@ import {
 } from '@azure/storage-blob';
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../src/index.js';
-import { createClients } from '../../src/internal/client.js';
 import { AzureBlobDriver } from '../../src/internal/driver.js';
+import { createClients } from '../../src/internal/lean.js';
 import { resolveAzureConfig } from '../../src/internal/settings.js';
 import { parseAzureUri } from '../../src/internal/uri.js';
 import { env, uniqueRoot } from './helpers.js';

@@ -1,8 +1,8 @@
 import { ArtifactsError } from '@artifacts/core';
-import { StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connectionStringSecrets, createClients } from '../../src/internal/client.js';
+import { connectionStringSecrets } from '../../src/internal/connection-string.js';
 import { loadDefaultAzureCredential } from '../../src/internal/identity.js';
+import { createClients } from '../../src/internal/lean.js';
 import { resolveAzureConfig, resolveCredential } from '../../src/internal/settings.js';
 import { azureBackend, azurePlugin } from '../../src/plugin.js';
 
@@ -144,21 +144,25 @@ describe('options', () => {
   });
 });
 
-describe('service client', () => {
-  it('an account key gives a shared-key client on the resolved endpoint; the key is a secret', async () => {
+describe('clients', () => {
+  it('an account key gives shared-key requests on the resolved endpoint; the key is a secret', async () => {
     const config = resolveAzureConfig(location, {
       accountKey: KEY,
       endpoint: 'http://127.0.0.1:1/myaccount',
     });
     const clients = await createClients(config, 4);
-    expect(clients.lean.url).toBe('http://127.0.0.1:1/myaccount');
+    expect(clients.http.url).toBe('http://127.0.0.1:1/myaccount');
     expect(clients.signer).toEqual({ kind: 'shared-key', key: KEY });
     expect(clients.secrets).toEqual([KEY]);
-    // The SDK's client, for what still goes through it, is built on first use with the same key.
-    const service = await clients.service();
-    expect(service.credential).toBeInstanceOf(StorageSharedKeyCredential);
-    expect(service.url).toBe('http://127.0.0.1:1/myaccount');
-    clients.destroy();
+    // The SDK's client serves only a token credential's user-delegation keys.
+    expect(() => clients.service()).toThrow(/token credentials only/);
+    clients.http.destroy();
+  });
+
+  it('caFile is read at open; an unreadable one is refused naming the option', () => {
+    expect(() => resolveAzureConfig(location, { caFile: '/nonexistent/ca.pem' })).toThrow(
+      /cannot read the CA file "\/nonexistent\/ca.pem" \(option caFile\): ENOENT/,
+    );
   });
 
   it("a connection string for another account than the URI's is refused", async () => {
@@ -191,7 +195,7 @@ describe('service client', () => {
     expect(clients.signer).toEqual({ kind: 'token' });
     expect((await clients.service()).credential).toBe(token);
     expect(clients.secrets).toEqual([]);
-    clients.destroy();
+    clients.http.destroy();
   });
 });
 

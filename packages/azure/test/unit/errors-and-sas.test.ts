@@ -1,9 +1,9 @@
 import { ArtifactsError } from '@artifacts/core';
 import { RestError } from '@azure/storage-blob';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createClients } from '../../src/internal/client.js';
 import { AzureBlobDriver } from '../../src/internal/driver.js';
 import { mapAzureError } from '../../src/internal/errors.js';
+import { createClients } from '../../src/internal/lean.js';
 import { partBlockId } from '../../src/internal/sas.js';
 import { resolveAzureConfig } from '../../src/internal/settings.js';
 import { azureBackend as azurePlugin } from '../../src/plugin.js';

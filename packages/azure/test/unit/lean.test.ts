@@ -1,18 +1,26 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArtifactsError, HttpPool } from '@artifacts/core';
+import { ArtifactsError } from '@artifacts/core';
+import { selfSignedCert } from '@artifacts/integration/certs';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConnectionString } from '../../src/internal/connection-string.js';
-import { LeanAzure, parseBlobList } from '../../src/internal/lean.js';
+import { blobPath, createClients, parseBlobList } from '../../src/internal/lean.js';
+import { resolveAzureConfig } from '../../src/internal/settings.js';
 import { SharedKey } from '../../src/internal/shared-key.js';
+import { parseAzureUri } from '../../src/internal/uri.js';
 
 const KEY = Buffer.alloc(64, 5).toString('base64');
+
+/** Our request path for account `acct` at `endpoint`, with `options`' credential. */
+async function clientsAt(endpoint: string, options: Record<string, unknown>) {
+  const location = parseAzureUri('wasbs://models@acct.blob.core.windows.net/');
+  return createClients(resolveAzureConfig(location, { endpoint, ...options }), 4);
+}
 
 interface Seen {
   method: string;
@@ -96,13 +104,11 @@ describe('Shared Key signatures', () => {
 
   it('our own requests carry a signature our signer and the service agree on (same recorder)', async () => {
     rec.seen.length = 0;
-    const pool = new HttpPool({ connections: 2 });
-    const lean = new LeanAzure(pool, rec.url, { kind: 'shared-key', account: 'acct', key: KEY });
+    const { http } = await clientsAt(rec.url, { accountKey: KEY });
     const body = Buffer.from('x');
-    await lean.send({
+    await http.send({
       method: 'PUT',
-      container: 'models',
-      blob: 'a/b c.bin',
+      path: blobPath('models', 'a/b c.bin'),
       query: [
         ['comp', 'block'],
         ['blockid', 'YWJj+/=='],
@@ -110,15 +116,15 @@ describe('Shared Key signatures', () => {
       headers: { 'content-length': '1', 'content-md5': 'AAAA' },
       body,
     });
-    await lean.send({
+    await http.send({
       method: 'GET',
-      container: 'models',
+      path: blobPath('models'),
       query: [
         ['comp', 'list'],
         ['restype', 'container'],
       ],
     });
-    pool.destroy();
+    http.destroy();
     expect(rec.seen).toHaveLength(2);
     expect(rec.seen[0]!.url).toBe('/acct/models/a/b%20c.bin?comp=block&blockid=YWJj%2B%2F%3D%3D');
     for (const request of rec.seen) expect(ours(request)).toBe(request.headers.authorization);
@@ -177,8 +183,8 @@ describe('listing pages', () => {
     );
     expect(page).toEqual({
       blobs: [
-        { name: ' a & bA<', size: 12, metadata: { hdi_isfolder: 'true' } },
-        { name: 'x\ny', size: 0, metadata: {} },
+        { name: ' a & bA<', size: 12, folder: true },
+        { name: 'x\ny', size: 0, folder: false },
       ],
       prefixes: ['p/007/'],
       next: '2!token',
@@ -193,42 +199,20 @@ describe('listing pages', () => {
 
 describe('bearer tokens', () => {
   it('are never sent over plain http', async () => {
-    const pool = new HttpPool({ connections: 1 });
     const token = { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 3_600_000 }) };
-    const lean = new LeanAzure(pool, 'http://127.0.0.1:1/acct', { kind: 'token', credential: token });
-    const error = await lean.send({ method: 'HEAD', container: 'c', blob: 'b' }).catch((e: unknown) => e);
+    const { http } = await clientsAt('http://127.0.0.1:1/acct', { credential: token });
+    const error = await http.send({ method: 'HEAD', path: blobPath('c', 'b') }).catch((e: unknown) => e);
     expect(ArtifactsError.is(error, 'failed_precondition')).toBe(true);
-    pool.destroy();
+    http.destroy();
   });
 
   // The integration Azurite speaks plain http without OAuth, so a TLS listener stands in for the
   // service here: it only records the authorization headers.
   it('are fetched once for concurrent requests, reused, and fetched again when due', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'azure-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const cert = selfSignedCert(await mkdtemp(join(tmpdir(), 'azure-tls-')));
     const auth: string[] = [];
     const server = createHttpsServer(
-      { cert: await readFile(join(dir, 'cert.pem')), key: await readFile(join(dir, 'key.pem')) },
+      { cert: await readFile(cert.certFile), key: await readFile(cert.keyFile) },
       (req, res) => {
         auth.push(req.headers.authorization ?? '');
         res.writeHead(200, { 'content-length': '0' });
@@ -248,10 +232,10 @@ describe('bearer tokens', () => {
         return { token: `t${calls}`, expiresOnTimestamp: Date.now() + 3_600_000, refreshAfterTimestamp };
       },
     };
-    const pool = new HttpPool({ connections: 4, tls: { rejectUnauthorized: false } });
-    const lean = new LeanAzure(pool, url, { kind: 'token', credential });
+    // The CA option trusts the listener's self-signed certificate.
+    const { http } = await clientsAt(url, { credential, caFile: cert.certFile });
     vi.useFakeTimers({ toFake: ['Date'] });
-    const head = () => lean.send({ method: 'HEAD', container: 'c', blob: 'b' }).then((a) => a.body.resume());
+    const head = () => http.send({ method: 'HEAD', path: blobPath('c', 'b') }).then((a) => a.body.resume());
     await Promise.all([head(), head(), head(), head()]);
     await head();
     expect(calls).toBe(1);
@@ -262,7 +246,7 @@ describe('bearer tokens', () => {
     expect(calls).toBe(2);
     expect(auth).toEqual([...Array(5).fill('Bearer t1'), 'Bearer t2', 'Bearer t2', 'Bearer t2']);
     vi.useRealTimers();
-    pool.destroy();
+    http.destroy();
     await new Promise((resolve) => server.close(resolve));
   });
 });

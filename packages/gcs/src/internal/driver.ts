@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ArtifactsError,
+  answerHeader,
   type CopySource,
   type DriverCapabilities,
   type DriverEntry,
@@ -12,6 +13,8 @@ import {
   deleteTree,
   discardBody,
   forEachLimited,
+  type HttpAnswer,
+  httpStatusOf,
   type MultipartCapability,
   mappedCalls,
   type ObjectListRequest,
@@ -26,15 +29,20 @@ import {
   type RangeSource,
   rangedReader,
   type StorageDriver,
+  type StoreHttp,
 } from '@artifacts/core';
-import type { Bucket, File, FileMetadata } from '@google-cloud/storage';
-import { checksumOf, type GcsClient, header, openRange, parseGoogHash, statusOf } from './client.js';
+import type { FileMetadata } from '@google-cloud/storage';
 import { mapGcsError, type Subject } from './errors.js';
-import { LeanGcs } from './lean.js';
+import { checksumOf, type GcsClient, GOOGLE_ENDPOINT, objectPath, parseGoogHash } from './lean.js';
 import type { GcsConfig } from './settings.js';
 import { gcsMultipart, gcsPresign } from './signing.js';
 import { type ObjectMeta, resumableUpload, simpleUpload } from './upload.js';
 
+/**
+ * The GCS driver: our own JSON API requests (core's `StoreHttp`) plugged into core's engines —
+ * ranged reads, listings (`ObjectTree`), prefix deletes — plus simple and resumable uploads,
+ * rewrites for server-side copy, and the client library for signing and chunked uploads.
+ */
 export class GcsDriver implements StorageDriver {
   readonly capabilities: DriverCapabilities;
   readonly secrets: readonly string[];
@@ -42,9 +50,7 @@ export class GcsDriver implements StorageDriver {
   readonly presign?: PresignCapability;
   readonly #config: GcsConfig;
   readonly #client: GcsClient;
-  /** Our own requests for the hot operations (undefined: everything through the library). */
-  readonly #lean: LeanGcs | undefined;
-  #bucket: Promise<Bucket> | undefined;
+  readonly #http: StoreHttp;
   readonly #names: ObjectNames;
   readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
   readonly #tree: ObjectTree;
@@ -57,7 +63,7 @@ export class GcsDriver implements StorageDriver {
     this.#config = config;
     this.#context = options.context ?? {};
     this.#client = client;
-    this.#lean = client.lean;
+    this.#http = client.http;
     this.#names = new ObjectNames(config.root);
     this.#tree = new ObjectTree(this.#names, (request) => this.#listPage(request));
     this.secrets = client.secrets;
@@ -69,7 +75,7 @@ export class GcsDriver implements StorageDriver {
         storage,
         bucket: storage.bucket(config.bucket),
         bucketName: config.bucket,
-        xmlBase: config.endpoint ?? 'https://storage.googleapis.com',
+        xmlBase: config.endpoint ?? GOOGLE_ENDPOINT,
         timeoutMs: config.timeoutMs,
         name: (key: string) => this.#names.name(key),
         run: <T>(what: string, key: string, fn: () => Promise<T>) => this.#run(what, key, fn),
@@ -80,42 +86,29 @@ export class GcsDriver implements StorageDriver {
   }
 
   #subject(what: string, key?: string): Subject {
-    return {
-      what,
-      bucket: this.#config.bucket,
-      ...(key === undefined ? {} : { object: this.#names.name(key) }),
-    };
-  }
-
-  /** The library's handle of the bucket (the library loaded on first use). */
-  #libraryBucket(): Promise<Bucket> {
-    this.#bucket ??= this.#client.storage().then((storage) => storage.bucket(this.#config.bucket));
-    return this.#bucket;
+    const object = key === undefined ? {} : { object: this.#names.name(key) };
+    return { what, bucket: this.#config.bucket, ...object };
   }
 
   /** The JSON API path of an object of this bucket. */
-  #objectPath(key: string): string {
-    return LeanGcs.objectPath(this.#config.bucket, this.#names.name(key));
+  #path(key: string): string {
+    return objectPath(this.#config.bucket, this.#names.name(key));
   }
 
   /** Whether the bucket exists (true when that cannot be told). */
   async #bucketExists(): Promise<boolean> {
     try {
-      if (this.#lean) {
-        const path = `/storage/v1/b/${encodeURIComponent(this.#config.bucket)}`;
-        await discardBody((await this.#lean.send({ method: 'GET', path })).body);
-        return true;
-      }
-      const [found] = await (await this.#libraryBucket()).exists();
-      return found;
+      const path = `/storage/v1/b/${encodeURIComponent(this.#config.bucket)}`;
+      await discardBody((await this.#http.send({ method: 'GET', path })).body);
+      return true;
     } catch (error) {
-      return statusOf(error) !== 404;
+      return httpStatusOf(error) !== 404;
     }
   }
 
   /** A 404 on an object call may mean the bucket is missing: say which. */
   readonly #run = mappedCalls(async (error, what, key) => {
-    if (statusOf(error) === 404 && key !== undefined && !(await this.#bucketExists())) {
+    if (httpStatusOf(error) === 404 && key !== undefined && !(await this.#bucketExists())) {
       return mapGcsError(error, this.#subject(what), this.secrets);
     }
     return mapGcsError(error, this.#subject(what, key), this.secrets);
@@ -132,54 +125,31 @@ export class GcsDriver implements StorageDriver {
     body: Readable,
     options: DriverWriteOptions,
   ): Promise<DriverWriteResult | undefined> {
-    const resumable = options.size === undefined || options.size > this.#config.resumableThreshold;
+    const { size, signal } = options;
+    const resumable = size === undefined || size > this.#config.resumableThreshold;
     const contentType = options.contentType ?? 'application/octet-stream';
-    const lean = this.#lean;
-    if (lean && !(resumable && this.#config.uploadChunkSize)) {
-      const target = {
-        bucket: this.#config.bucket,
-        name: this.#names.name(key),
-        contentType,
-        size: options.size,
-        signal: options.signal,
-      };
-      return this.#run('upload', key, async () => {
-        const meta =
-          resumable || options.size === undefined
-            ? await resumableUpload(lean, target, body)
-            : await simpleUpload(lean, { ...target, size: options.size }, body);
-        const checksum = checksumOf(meta);
-        return checksum ? { checksum } : undefined;
-      });
-    }
+    const name = this.#names.name(key);
     return this.#run('upload', key, async () => {
-      const file = (await this.#libraryBucket()).file(this.#names.name(key));
-      const sink = file.createWriteStream({
-        resumable,
-        ...(resumable && this.#config.uploadChunkSize ? { chunkSize: this.#config.uploadChunkSize } : {}),
-        contentType,
-        metadata: { contentType },
-        // Core hashes the bytes it streams and compares them with the CRC32C the service reports.
-        validation: false,
-      });
-      // A simple upload's request (teeny-request over node-fetch) ignores its `timeout`: a server that
-      // took the (small) body and never answers would hold it forever. Bound that wait by core's timeout.
-      const ms = this.#config.timeoutMs;
-      let answer: NodeJS.Timeout | undefined;
-      if (!resumable && ms !== undefined && ms > 0) {
-        body.once('end', () => {
-          const error = new ArtifactsError('timeout', `upload of ${file.name}: no answer within ${ms} ms`);
-          answer = setTimeout(() => sink.destroy(error), ms);
+      let meta: ObjectMeta;
+      if (resumable && this.#config.uploadChunkSize) {
+        const file = (await this.#client.storage()).bucket(this.#config.bucket).file(name);
+        const sink = file.createWriteStream({
+          chunkSize: this.#config.uploadChunkSize,
+          contentType,
+          metadata: { contentType },
+          // Core hashes the bytes it streams and compares them with the CRC32C the service reports.
+          validation: false,
         });
+        await pipeline(body, sink, ...(signal ? [{ signal }] : []));
+        meta = (file.metadata ?? {}) as FileMetadata & ObjectMeta;
+      } else {
+        const target = { bucket: this.#config.bucket, name, contentType, size, signal };
+        meta =
+          resumable || size === undefined
+            ? await resumableUpload(this.#http, target, body)
+            : await simpleUpload(this.#http, { ...target, size }, body);
       }
-      try {
-        await pipeline(body, sink, ...(options.signal ? [{ signal: options.signal }] : []));
-      } finally {
-        clearTimeout(answer);
-      }
-      const checksum = checksumOf(
-        (file.metadata ?? {}) as FileMetadata & { crc32c?: string; md5Hash?: string },
-      );
+      const checksum = checksumOf(meta);
       return checksum ? { checksum } : undefined;
     });
   }
@@ -190,7 +160,6 @@ export class GcsDriver implements StorageDriver {
     plan: (key) => ({
       partSize: this.#config.downloadChunkSize,
       concurrency: this.#config.downloadConcurrency,
-      // Core's attempts per range and core's timeout (the library's own retries are off unless asked).
       context: this.#context,
       what: `reading gs://${this.#config.bucket}/${this.#names.name(key)}`,
     }),
@@ -201,38 +170,47 @@ export class GcsDriver implements StorageDriver {
   readonly readToFile = this.#reads.readToFile;
 
   /**
-   * One ranged GET for the engine, pinned to the generation the first answer named: an object
+   * One ranged media GET for the engine, pinned to the generation the first answer named: an object
    * replaced mid-read is gone at that generation (404) and fails, never mixes. GCS's `x-goog-hash`
-   * is the whole object's, even on a ranged answer.
+   * is the whole object's, even on a ranged answer. The engine bounds the wait and each stall (a
+   * part it has not read yet may rest longer than the store's stall bound).
    */
   #rangeSource(key: string): RangeSource {
-    const name = this.#names.name(key);
+    const get = (start: number, end: number | undefined, signal: AbortSignal, generation?: string) =>
+      this.#http.send({
+        method: 'GET',
+        path: this.#path(key),
+        query: [
+          ['alt', 'media'],
+          ['generation', generation],
+        ],
+        headers: start === 0 && end === undefined ? {} : { range: `bytes=${start}-${end ?? ''}` },
+        signal,
+        stallMs: 0,
+      });
     return {
       readRange: (request) =>
         this.#run('download', key, async () => {
-          const range = { ...request, generation: request.pin };
-          const client = this.#client;
-          const { stream, headers } = await openRange(client, this.#config, name, range).catch(
-            (error: unknown) => {
-              // A range of an empty object is unsatisfiable: read it whole instead.
-              if (statusOf(error) !== 416 || request.start !== 0) throw error;
-              return openRange(client, this.#config, name, { ...range, end: undefined });
-            },
-          );
-          const length = Number(header(headers, 'content-length') ?? Number.NaN);
-          const served = parseContentRange(header(headers, 'content-range'));
+          const { start, end, signal, pin } = request;
+          const answer: HttpAnswer = await get(start, end, signal, pin).catch((error: unknown) => {
+            // A range of an empty object is unsatisfiable: read it whole instead.
+            if (httpStatusOf(error) !== 416 || start !== 0) throw error;
+            return get(0, undefined, signal, pin);
+          });
+          const length = Number(answerHeader(answer, 'content-length') ?? Number.NaN);
+          const served = parseContentRange(answerHeader(answer, 'content-range'));
           const total = served?.total ?? (Number.isFinite(length) ? length : 0);
           const checksum = request.whole
-            ? checksumOf(parseGoogHash(header(headers, 'x-goog-hash')))
+            ? checksumOf(parseGoogHash(answerHeader(answer, 'x-goog-hash')))
             : undefined;
           return {
-            stream,
+            stream: answer.body,
             served: served ?? { start: 0, end: total - 1 },
             totalSize: total,
-            pin: header(headers, 'x-goog-generation'),
-            lastModified: parseHttpDate(header(headers, 'last-modified')),
+            pin: answerHeader(answer, 'x-goog-generation'),
+            lastModified: parseHttpDate(answerHeader(answer, 'last-modified')),
             ...(checksum ? { checksum } : {}),
-            contentType: header(headers, 'content-type'),
+            contentType: answerHeader(answer, 'content-type'),
           };
         }),
     };
@@ -242,7 +220,11 @@ export class GcsDriver implements StorageDriver {
     if (key === '') return { key, isDir: true };
     return this.#run('stat', key, async () => {
       try {
-        const meta = await this.#metadata(key, options.signal);
+        const meta = await this.#http.json<ObjectMeta>({
+          method: 'GET',
+          path: this.#path(key),
+          signal: options.signal,
+        });
         const checksum = checksumOf(meta);
         return {
           key,
@@ -255,18 +237,10 @@ export class GcsDriver implements StorageDriver {
           ...(checksum ? { checksum } : {}),
         };
       } catch (error) {
-        if (statusOf(error) !== 404) throw error;
+        if (httpStatusOf(error) !== 404) throw error;
       }
       return (await this.#tree.hasChildren(key, 'stat', options.signal)) ? { key, isDir: true } : undefined;
     });
-  }
-
-  /** An object's metadata (JSON API `objects.get`). */
-  async #metadata(key: string, signal: AbortSignal | undefined): Promise<ObjectMeta> {
-    if (this.#lean)
-      return this.#lean.json<ObjectMeta>({ method: 'GET', path: this.#objectPath(key), signal });
-    const [meta] = await (await this.#libraryBucket()).file(this.#names.name(key)).getMetadata();
-    return meta as ObjectMeta;
   }
 
   list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
@@ -276,41 +250,23 @@ export class GcsDriver implements StorageDriver {
   /** One page of a listing (core's `ObjectTree`); a zero-length `dir/` the console creates is a folder. */
   async #listPage({ what, prefix, recursive, token, limit, signal }: ObjectListRequest) {
     return this.#run(what, undefined, async () => {
-      const maxResults = limit ?? this.#config.listPageSize;
-      if (this.#lean) {
-        const page = await this.#lean.json<{
-          items?: Array<{ name: string; size?: string }>;
-          prefixes?: string[];
-          nextPageToken?: string;
-        }>({
-          method: 'GET',
-          path: `/storage/v1/b/${encodeURIComponent(this.#config.bucket)}/o`,
-          query: {
-            prefix: prefix || undefined,
-            delimiter: recursive ? undefined : '/',
-            maxResults: String(maxResults),
-            pageToken: token,
-          },
-          signal,
-        });
-        const objects = (page.items ?? []).map((item) => ({ name: item.name, size: Number(item.size ?? 0) }));
-        return { page: { objects, prefixes: page.prefixes ?? [] }, next: page.nextPageToken || undefined };
-      }
-      const [files, next, response] = (await (
-        await this.#libraryBucket()
-      ).getFiles({
-        ...(prefix ? { prefix } : {}),
-        ...(recursive ? {} : { delimiter: '/' }),
-        maxResults,
-        autoPaginate: false,
-        ...(token ? { pageToken: token } : {}),
-      })) as unknown as [
-        File[],
-        { pageToken?: string } | null | undefined,
-        { prefixes?: string[] } | undefined,
-      ];
-      const objects = files.map((file) => ({ name: file.name, size: Number(file.metadata.size ?? 0) }));
-      return { page: { objects, prefixes: response?.prefixes ?? [] }, next: next?.pageToken };
+      const page = await this.#http.json<{
+        items?: Array<{ name: string; size?: string }>;
+        prefixes?: string[];
+        nextPageToken?: string;
+      }>({
+        method: 'GET',
+        path: objectPath(this.#config.bucket),
+        query: [
+          ['prefix', prefix || undefined],
+          ['delimiter', recursive ? undefined : '/'],
+          ['maxResults', String(limit ?? this.#config.listPageSize)],
+          ['pageToken', token],
+        ],
+        signal,
+      });
+      const objects = (page.items ?? []).map((item) => ({ name: item.name, size: Number(item.size ?? 0) }));
+      return { page: { objects, prefixes: page.prefixes ?? [] }, next: page.nextPageToken || undefined };
     });
   }
 
@@ -319,21 +275,19 @@ export class GcsDriver implements StorageDriver {
     return deleteTree(this, key, options);
   }
 
-  /** One request per object (GCS has no batch delete in this client), `deleteConcurrency` at once. */
+  /** One request per object (GCS's JSON API has no batch delete of ours), `deleteConcurrency` at once. */
   async deleteMany(keys: readonly string[], options: OperationOptions): Promise<void> {
-    const lean = this.#lean;
-    const bucket = lean ? undefined : await this.#libraryBucket();
     await this.#run('delete', keys[0], () =>
       forEachLimited(keys, this.#config.deleteConcurrency, async (key) => {
-        if (!lean) {
-          await bucket?.file(this.#names.name(key)).delete({ ignoreNotFound: true });
-          return;
-        }
         try {
-          const path = this.#objectPath(key);
-          await discardBody((await lean.send({ method: 'DELETE', path, signal: options.signal })).body);
+          const answer = await this.#http.send({
+            method: 'DELETE',
+            path: this.#path(key),
+            signal: options.signal,
+          });
+          await discardBody(answer.body);
         } catch (error) {
-          if (statusOf(error) !== 404) throw error;
+          if (httpStatusOf(error) !== 404) throw error;
         }
       }),
     );
@@ -345,29 +299,41 @@ export class GcsDriver implements StorageDriver {
     const identity =
       credentials?.client_email ?? keyFilename ?? process.env.GOOGLE_APPLICATION_CREDENTIALS ?? 'default';
     return {
-      scope: `gcs ${endpoint ?? 'https://storage.googleapis.com'} ${identity}`,
+      scope: `gcs ${endpoint ?? GOOGLE_ENDPOINT} ${identity}`,
       address: `${this.#config.bucket}/${this.#names.name(key)}`,
     };
   }
 
-  /** A rewrite: the SDK's `copy` repeats it with each rewrite token until the store says done. */
-  async copy(source: CopySource, toKey: string, _options: OperationOptions): Promise<void> {
+  /** A rewrite (`objects.rewrite`), repeated with each rewrite token until the store says done. */
+  async copy(source: CopySource, toKey: string, options: OperationOptions): Promise<void> {
     const slash = source.address.indexOf('/');
+    const from = objectPath(source.address.slice(0, slash), source.address.slice(slash + 1));
+    const path = `${from}/rewriteTo${this.#path(toKey).slice('/storage/v1'.length)}`;
     await this.#run('copy', toKey, async () => {
-      const storage = await this.#client.storage();
-      const from = storage.bucket(source.address.slice(0, slash)).file(source.address.slice(slash + 1));
-      try {
-        await from.copy((await this.#libraryBucket()).file(this.#names.name(toKey)));
-      } catch (error) {
-        if (statusOf(error) === 404)
-          throw ArtifactsError.notFound(`gs://${source.address}`, { cause: error });
-        throw error;
-      }
+      let token: string | undefined;
+      do {
+        let answer: { done?: boolean; rewriteToken?: string };
+        try {
+          answer = await this.#http.json({
+            method: 'POST',
+            path,
+            query: [['rewriteToken', token]],
+            headers: { 'content-type': 'application/json', 'content-length': '2' },
+            body: Buffer.from('{}'),
+            signal: options.signal,
+          });
+        } catch (error) {
+          if (httpStatusOf(error) === 404)
+            throw ArtifactsError.notFound(`gs://${source.address}`, { cause: error });
+          throw error;
+        }
+        token = answer.done ? undefined : answer.rewriteToken;
+      } while (token);
     });
   }
 
   async close(): Promise<void> {
     // Our keep-alive sockets; the library's HTTP agents hold nothing that needs an explicit close.
-    this.#client.close();
+    this.#http.destroy();
   }
 }

@@ -1,5 +1,4 @@
-import { ArtifactsError, isAbortError, requestFailure, storeErrors } from '@artifacts/core';
-import { statusOf } from './client.js';
+import { ArtifactsError, httpStatusOf, isAbortError, requestFailure, storeErrors } from '@artifacts/core';
 
 /** What a failed call was about, for the message: never holds a secret. */
 export interface Subject {
@@ -10,19 +9,20 @@ export interface Subject {
 
 /** What only GCS can say about a connect that reached no server. */
 const HINTS = {
-  caHint: 'give its CA to Node with NODE_EXTRA_CA_CERTS',
-  addressHint: 'check STORAGE_EMULATOR_HOST or the apiEndpoint option',
+  caHint: 'give its CA with the caFile option or ARTIFACTS_GCS_CA_FILE',
+  addressHint: 'check STORAGE_EMULATOR_HOST or the endpoint option',
 };
 
 /**
- * Maps an error of our own requests (lean.ts), @google-cloud/storage (ApiError), gaxios or
- * google-auth-library to an ArtifactsError.
+ * Maps an error of our own requests (core's `StoreHttp`), @google-cloud/storage (ApiError), gaxios
+ * or google-auth-library to an ArtifactsError.
  */
 export function mapGcsError(error: unknown, subject: Subject, secrets: readonly string[]): unknown {
   if (ArtifactsError.is(error) || isAbortError(error)) return error;
   if (typeof error !== 'object' || error === null) return error;
   const message = (error as { message?: string }).message ?? '';
-  const status = statusOf(error);
+  const status = httpStatusOf(error);
+  const { retryAfterMs, reached } = error as { retryAfterMs?: number; reached?: boolean };
   const context = {
     bucket: subject.bucket,
     ...(subject.object === undefined ? {} : { object: subject.object }),
@@ -33,12 +33,13 @@ export function mapGcsError(error: unknown, subject: Subject, secrets: readonly 
     status,
     message,
     secrets,
-    context,
+    context: { ...context, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
   });
-  // Our own requests say whether the endpoint answered before (a refusal then is a restart).
-  const reached = (error as { reached?: unknown }).reached === true;
+  // Our requests say whether the endpoint answered before (a refusal then is a restart).
   const unreached =
-    status === undefined ? requestFailure(error, HINTS, { what: subject.what, context, reached }) : undefined;
+    status === undefined
+      ? requestFailure(error, HINTS, { what: subject.what, context, reached: reached === true })
+      : undefined;
   if (unreached) return unreached;
   const bucket = `bucket ${JSON.stringify(subject.bucket)}`;
   if (/Could not load the default credentials/i.test(message)) {

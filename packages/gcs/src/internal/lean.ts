@@ -1,128 +1,197 @@
-import type { Readable } from 'node:stream';
-import { ArtifactsError, type HttpAnswer, type HttpPool, isAbortError, readBodyText } from '@artifacts/core';
-
-/** One JSON API request sent by us rather than the client library. */
-export interface LeanRequest {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  /** Below the endpoint: `/storage/v1/b/<bucket>/o/<name>`, `/upload/storage/v1/b/<bucket>/o`. */
-  path?: string;
-  /** Instead of `path`: a whole URL the store gave (a resumable session). */
-  url?: string;
-  query?: Record<string, string | undefined>;
-  headers?: Record<string, string>;
-  body?: Buffer | Readable;
-  signal?: AbortSignal | undefined;
-  /**
-   * Bound on the wait for the answer and each pause of its body, ms. Default the repository's
-   * timeout; a media GET leaves it to core's ranged-read engine (0), which reads parts in order and
-   * may leave one unread longer than that.
-   */
-  stallMs?: number;
-}
-
-/** The credentials of a request: none (anonymous), or the library's auth client's headers. */
-export type AuthHeaders = () => Promise<Record<string, string>>;
+import { readFile } from 'node:fs/promises';
+import { ArtifactsError, type Checksum, type OutgoingRequest, StoreHttp } from '@artifacts/core';
+import type { Storage, StorageOptions } from '@google-cloud/storage';
+import type { GcsCredentials } from '../options.js';
+import type { GcsConfig } from './settings.js';
 
 /**
- * GCS's hot requests — media GET (whole and ranged), object metadata, listing pages, simple upload,
- * delete — sent over core's keep-alive pool: no request stack of the client library (gaxios,
- * teeny-request, retry-request), one header object, the JSON of an answer parsed once. The token
- * is the library's auth client's (it caches and refreshes it); anonymous requests carry none. A
- * failure is thrown shaped like the library's ApiError (`code` = status, the service's message), so
- * the driver's one error mapping names it; a request that reached no server carries its URL and
- * whether the endpoint answered before (core's `connectFailure` wording and retry rule).
+ * What the driver talks to GCS with: our own JSON API requests (core's `StoreHttp`) for every call
+ * of the hot path, and the client library for what it does that we do not write — the credential
+ * chain (ADC) and its tokens, V4 signing, chunked resumable uploads and proxied multipart requests.
  */
-export class LeanGcs {
-  readonly #pool: HttpPool;
-  readonly #endpoint: string;
-  readonly #auth: AuthHeaders | undefined;
-  readonly #stallMs: number;
-
-  constructor(pool: HttpPool, options: { endpoint: string; auth?: AuthHeaders; stallMs?: number }) {
-    this.#pool = pool;
-    this.#endpoint = options.endpoint.replace(/\/+$/, '');
-    this.#auth = options.auth;
-    this.#stallMs = options.stallMs ?? 0;
-  }
-
-  /** `/storage/v1/b/<bucket>/o/<name>`: an object of the JSON API. */
-  static objectPath(bucket: string, name: string): string {
-    return `/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(name)}`;
-  }
-
-  /** Sends one request; resolves with an answer below 300, throws the ApiError-shaped failure otherwise. */
-  async send(request: LeanRequest): Promise<HttpAnswer> {
-    const query = new URLSearchParams();
-    for (const [name, value] of Object.entries(request.query ?? {}))
-      if (value !== undefined) query.set(name, value);
-    const search = query.size > 0 ? `?${query}` : '';
-    const url = request.url ?? `${this.#endpoint}${request.path ?? ''}${search}`;
-    const headers = { ...(this.#auth ? await this.#auth() : {}), ...request.headers };
-    let answer: HttpAnswer;
-    try {
-      answer = await this.#pool.request({
-        method: request.method,
-        url,
-        headers,
-        body: request.body,
-        signal: request.signal,
-        stallMs: request.stallMs ?? this.#stallMs,
-        stallMessage: (seconds) =>
-          `Google Cloud Storage request to ${new URL(url).origin}: nothing received for ${seconds} s`,
-      });
-    } catch (error) {
-      if (ArtifactsError.is(error) || isAbortError(error)) throw error;
-      throw new LeanRequestFailure(url, this.#pool.reached(url), error);
-    }
-    if (answer.statusCode < 300) return answer;
-    throw await gcsFailure(answer);
-  }
-
-  /** Sends one request and parses its JSON answer. */
-  async json<T>(request: LeanRequest): Promise<T> {
-    const answer = await this.send(request);
-    const text = await readBodyText(answer.body);
-    return (text ? JSON.parse(text) : {}) as T;
-  }
+export interface GcsClient {
+  /** Our requests, with the library's auth client's token (or none when anonymous). */
+  http: StoreHttp;
+  /** The client library (`@google-cloud/storage`), loaded and built on first use. */
+  storage(): Promise<Storage>;
+  /** True when requests carry no credentials (then nothing can be signed). */
+  anonymous: boolean;
+  secrets: string[];
+  /** The library's client when it was built at open (with credentials: it signs URLs). */
+  loaded: Storage | undefined;
 }
 
-/** A request that got no answer: where it went (for core's `requestFailure`) and the cause. */
-export class LeanRequestFailure extends Error {
-  readonly request: { url: string };
-  /** The endpoint answered this client before: a refusal now is a restart, worth retrying. */
-  readonly reached: boolean;
+const SCOPES = [
+  'https://www.googleapis.com/auth/devstorage.full_control',
+  'https://www.googleapis.com/auth/cloud-platform',
+];
 
-  constructor(url: string, reached: boolean, cause: unknown) {
-    // The origin only: a session URL's query is a capability, and names belong in the context.
-    super(
-      `request to ${new URL(url).origin} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
-      {
-        cause,
-      },
-    );
-    this.name = 'LeanRequestFailure';
-    this.request = { url };
-    this.reached = reached;
-  }
+/** Google's endpoint of the JSON and XML APIs. */
+export const GOOGLE_ENDPOINT = 'https://storage.googleapis.com';
+
+/** `/storage/v1/b/<bucket>/o/<name>`: an object of the JSON API (`o` alone: the bucket's objects). */
+export const objectPath = (bucket: string, name?: string): string =>
+  `/storage/v1/b/${encodeURIComponent(bucket)}/o${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+
+type Library = typeof import('@google-cloud/storage') & { auth: typeof import('google-auth-library') };
+let library: Promise<Library> | undefined;
+
+/**
+ * The client library and its auth library, imported on first use: loading them costs about as much
+ * CPU as a few hundred small requests, and no request of the hot path needs them without credentials.
+ */
+export function loadLibrary(): Promise<Library> {
+  library ??= Promise.all([import('@google-cloud/storage'), import('google-auth-library')]).then(
+    ([storage, auth]) => ({ ...storage, auth }),
+  );
+  return library;
 }
 
-/** An error answer as the library's ApiError: `code` the status, the JSON API's `error.message`. */
-export async function gcsFailure(answer: HttpAnswer): Promise<Error> {
-  const text = await readBodyText(answer.body, 65_536);
-  answer.body.destroy();
-  let message = '';
-  try {
-    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string };
-    const error = parsed.error;
-    message = typeof error === 'string' ? error : typeof error?.message === 'string' ? error.message : '';
-  } catch {
-    // Not JSON (an XML error, a proxy's page): its first line speaks.
-    message = text.split('\n')[0]!.slice(0, 300);
-  }
-  const status = answer.statusCode;
-  return Object.assign(new Error(message || `HTTP ${status}`), {
-    name: 'ApiError',
-    code: status,
-    response: { status },
+/**
+ * A GoogleAuth for an explicit key object or key file. Set after construction because the
+ * constructor options `credentials`/`keyFilename` now print a deprecation notice on every use, while
+ * the recommended replacement (a bare AuthClient) loses the service account's e-mail, which V4
+ * signing needs, and would make the library probe the metadata server for it.
+ */
+function explicitAuth(lib: Library, config: GcsConfig): Pick<StorageOptions, 'authClient' | 'keyFilename'> {
+  if (!config.credentials && !config.keyFilename) return {};
+  const auth = new lib.auth.GoogleAuth({
+    scopes: SCOPES,
+    ...(config.projectId ? { projectId: config.projectId } : {}),
   });
+  if (config.credentials) {
+    auth.jsonContent = config.credentials as typeof auth.jsonContent;
+    return { authClient: auth };
+  }
+  // A .p12/.pem key file: only the library's own (deprecated) option reads those.
+  return { keyFilename: config.keyFilename };
+}
+
+/** Options for `new Storage(…)`: endpoint, credentials, timeout, retries. */
+export async function storageOptions(config: GcsConfig, anonymous: boolean): Promise<StorageOptions> {
+  const lib = await loadLibrary();
+  return {
+    ...(config.endpoint ? { apiEndpoint: config.endpoint, useAuthWithCustomEndpoint: !anonymous } : {}),
+    ...(config.projectId ? { projectId: config.projectId } : {}),
+    // An AuthClient that adds no credentials: anonymous requests, for the JSON and XML APIs alike.
+    ...(anonymous ? { authClient: new lib.auth.PassThroughClient() } : explicitAuth(lib, config)),
+    // Core's timeout, resolved once: the library's bound on each of its requests.
+    ...(config.timeoutMs === undefined ? {} : { timeout: config.timeoutMs }),
+    // Core's retry layer is the one place that retries; the library's own retries stack on it only
+    // when asked (`libraryRetries`).
+    retryOptions:
+      config.libraryRetries > 0
+        ? { autoRetry: true, maxRetries: config.libraryRetries }
+        : { autoRetry: false, maxRetries: 0 },
+  };
+}
+
+/**
+ * Builds the library's client. The Node client reads STORAGE_EMULATOR_HOST itself and then uses it,
+ * unchanged, as the JSON API's base URL — without `/storage/v1` (nodejs-storage issue 2069) — so the
+ * base URL is set here from the endpoint this package resolved.
+ */
+export async function buildStorage(config: GcsConfig, anonymous: boolean): Promise<Storage> {
+  const lib = await loadLibrary();
+  const storage = new lib.Storage(await storageOptions(config, anonymous));
+  storage.baseUrl = `${config.endpoint ?? storage.apiEndpoint}/storage/v1`;
+  return storage;
+}
+
+/** Reads a JSON key file into `credentials`, so that its private key is known (and scrubbed). */
+async function loadKeyFile(config: GcsConfig): Promise<GcsConfig> {
+  if (config.credentials || !config.keyFilename || !/\.json$/i.test(config.keyFilename)) return config;
+  const name = JSON.stringify(config.keyFilename);
+  let text: string;
+  try {
+    text = await readFile(config.keyFilename, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new ArtifactsError('invalid_argument', `cannot read the Google key file ${name}: ${reason}`, {
+      cause: error,
+    });
+  }
+  try {
+    return { ...config, credentials: JSON.parse(text) as GcsCredentials };
+  } catch {
+    // Never echo the file: it holds a private key.
+    throw ArtifactsError.invalidArgument(`the Google key file ${name} is not valid JSON`);
+  }
+}
+
+/**
+ * The client for `config`, falling back to anonymous access when ADC finds nothing ('fallback').
+ * `connections`: keep-alive sockets of our own requests (files × ranges in flight).
+ */
+export async function createGcsClient(input: GcsConfig, connections = 64): Promise<GcsClient> {
+  const config = await loadKeyFile(input);
+  const secrets = config.credentials?.private_key ? [String(config.credentials.private_key)] : [];
+  const make = (anonymous: boolean, loaded: Storage | undefined): GcsClient => {
+    let built: Promise<Storage> | undefined = loaded ? Promise.resolve(loaded) : undefined;
+    const http = new StoreHttp({
+      endpoint: config.endpoint ?? GOOGLE_ENDPOINT,
+      store: 'Google Cloud Storage',
+      connections,
+      stallMs: config.timeoutMs,
+      ...(config.caFile ? { tls: { ca: config.caFile } } : {}),
+      ...(loaded ? { authorize: (request: OutgoingRequest) => authorize(loaded, request) } : {}),
+    });
+    return {
+      http,
+      storage: () => {
+        built ??= buildStorage(config, anonymous);
+        return built;
+      },
+      anonymous,
+      secrets,
+      loaded,
+    };
+  };
+  if (config.anonymous === true) return make(true, undefined);
+  const storage = await buildStorage(config, false);
+  // Without explicit credentials, ask ADC now: none found is anonymous access ('fallback') or an error.
+  if (config.credentials === undefined && config.keyFilename === undefined) {
+    try {
+      await storage.authClient.getClient();
+    } catch (error) {
+      if (
+        !/Could not load the default credentials/i.test(
+          error instanceof Error ? error.message : String(error),
+        )
+      )
+        throw error;
+      if (config.anonymous === 'fallback') return make(true, undefined);
+      throw new ArtifactsError(
+        'unauthenticated',
+        'no Google credentials found (Application Default Credentials) and anonymous access is off: set GOOGLE_APPLICATION_CREDENTIALS or pass keyFilename or credentials',
+        { cause: error },
+      );
+    }
+  }
+  return make(false, storage);
+}
+
+/** Adds the auth client's headers (it caches the token and refreshes it before it expires). */
+async function authorize(storage: Storage, request: OutgoingRequest): Promise<void> {
+  (await storage.authClient.getRequestHeaders()).forEach((value, name) => {
+    request.headers[name] = value;
+  });
+}
+
+/** Parses `x-goog-hash: crc32c=…,md5=…`. */
+export function parseGoogHash(value: string | undefined): { crc32c?: string; md5?: string } {
+  const out: { crc32c?: string; md5?: string } = {};
+  for (const part of (value ?? '').split(',')) {
+    const eq = part.indexOf('=');
+    const name = part.slice(0, eq).trim();
+    if (eq !== -1 && (name === 'crc32c' || name === 'md5')) out[name] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** The checksum GCS reports for an object: CRC32C (every object has one), else MD5. */
+export function checksumOf(meta: { crc32c?: string; md5Hash?: string; md5?: string }): Checksum | undefined {
+  if (meta.crc32c) return { algorithm: 'crc32c', value: meta.crc32c };
+  const md5 = meta.md5Hash ?? meta.md5;
+  return md5 ? { algorithm: 'md5', value: md5 } : undefined;
 }

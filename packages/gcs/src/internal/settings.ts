@@ -4,6 +4,7 @@ import {
   checkEndpoint,
   defineSettings,
   envNumber,
+  readCaFile,
   type SettingsValues,
 } from '@artifacts/core';
 import type { GcsCredentials, GcsOptions } from '../options.js';
@@ -79,6 +80,13 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     defaultText: '`https://storage.googleapis.com`',
     help: "API endpoint (JSON and XML API) for emulators and private endpoints; a bare `host:port` in the variable means plain `http://`, as in Google's Go and Python clients; must carry no query string or credentials",
   },
+  caFile: {
+    type: 'string',
+    env: 'ARTIFACTS_GCS_CA_FILE',
+    parse: (value: string, from) => readCaFile(value, from),
+    defaultText: "Node's CAs (and `NODE_EXTRA_CA_CERTS`)",
+    help: "PEM file of the CA certificates that sign the endpoint's TLS certificate (a private endpoint or an emulator with its own CA), for this package's own requests; read at open",
+  },
   uploadChunkSize: {
     type: 'integer',
     env: 'MLFLOW_GCS_UPLOAD_CHUNK_SIZE',
@@ -121,7 +129,7 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     min: 0,
     max: 20,
     default: 0,
-    help: "retries by Google's client library itself, inside each of core's attempts; 0 = off, so that core's `maxRetries` (`ARTIFACTS_MAX_RETRIES`) is the one place that retries (a throttled stat with `maxRetries: 2`: 3 requests, not 12); above 0, every call goes through the library",
+    help: "retries by Google's client library itself, inside each of core's attempts, for the calls still sent through it (chunked uploads with `uploadChunkSize`, proxied multipart requests); 0 = off, so that core's `maxRetries` (`ARTIFACTS_MAX_RETRIES`) is the one place that retries",
   },
 });
 

@@ -2,6 +2,7 @@ import {
   ArtifactsError,
   type CompletedPart,
   guessContentType,
+  httpStatusOf,
   type MultipartCapability,
   type MultipartUpload,
   type OperationOptions,
@@ -11,7 +12,6 @@ import {
 } from '@artifacts/core';
 import type { Bucket, File, Storage } from '@google-cloud/storage';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
-import { statusOf } from './client.js';
 
 /** Percent-encodes an object name for a path-style XML API URL, keeping its slashes. */
 export function encodeObjectPath(name: string): string {
@@ -165,7 +165,7 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
           await request('DELETE', url(key, query), options);
         } catch (error) {
           // Aborting an upload that is already gone (completed, aborted, expired) achieves the goal.
-          if (statusOf(error) !== 404) throw error;
+          if (httpStatusOf(error) !== 404) throw error;
         }
       });
     },

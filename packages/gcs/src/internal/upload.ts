@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
-import { ArtifactsError, discardBody, headerString } from '@artifacts/core';
-import { statusOf } from './client.js';
-import type { LeanGcs } from './lean.js';
+import { ArtifactsError, answerHeader, discardBody, httpStatusOf, type StoreHttp } from '@artifacts/core';
+import { objectPath } from './lean.js';
 
 /** What the JSON API says of an object (the members this package reads). */
 export interface ObjectMeta {
@@ -23,14 +22,17 @@ export interface UploadTarget {
   signal?: AbortSignal | undefined;
 }
 
-const uploadPath = (bucket: string) => `/upload/storage/v1/b/${encodeURIComponent(bucket)}/o`;
+const uploadPath = (bucket: string) => `/upload${objectPath(bucket)}`;
 
 /** A simple upload (`uploadType=media`): the body of known size in one request; the object's metadata. */
-export function simpleUpload(lean: LeanGcs, target: UploadTarget & { size: number }, body: Readable) {
-  return lean.json<ObjectMeta>({
+export function simpleUpload(http: StoreHttp, target: UploadTarget & { size: number }, body: Readable) {
+  return http.json<ObjectMeta>({
     method: 'POST',
     path: uploadPath(target.bucket),
-    query: { uploadType: 'media', name: target.name },
+    query: [
+      ['uploadType', 'media'],
+      ['name', target.name],
+    ],
     headers: { 'content-type': target.contentType, 'content-length': String(target.size) },
     body,
     signal: target.signal,
@@ -44,26 +46,29 @@ export function simpleUpload(lean: LeanGcs, target: UploadTarget & { size: numbe
  * (core's timeout) covers the body and the wait for the answer.
  */
 export async function resumableUpload(
-  lean: LeanGcs,
+  http: StoreHttp,
   target: UploadTarget,
   body: Readable,
 ): Promise<ObjectMeta> {
   const { contentType, signal } = target;
-  const start = await lean.send({
+  const start = await http.send({
     method: 'POST',
     path: uploadPath(target.bucket),
-    query: { uploadType: 'resumable', name: target.name },
+    query: [
+      ['uploadType', 'resumable'],
+      ['name', target.name],
+    ],
     headers: { 'content-type': 'application/json; charset=UTF-8', 'x-upload-content-type': contentType },
     body: Buffer.from(JSON.stringify({ contentType })),
     signal,
   });
   await discardBody(start.body);
-  const session = headerString(start.headers.location);
+  const session = answerHeader(start, 'location');
   if (!session) {
     throw new ArtifactsError('internal', 'the resumable upload request was answered without a session URI');
   }
   try {
-    return await lean.json<ObjectMeta>({
+    return await http.json<ObjectMeta>({
       method: 'PUT',
       url: session,
       headers: { 'content-range': 'bytes 0-*/*' },
@@ -71,12 +76,12 @@ export async function resumableUpload(
       signal,
     });
   } catch (error) {
-    void lean.send({ method: 'DELETE', url: session }).then(
+    void http.send({ method: 'DELETE', url: session }).then(
       (answer) => discardBody(answer.body),
       () => undefined,
     );
     // 308: the store kept the session open (it did not take the body as complete): nothing is visible.
-    if (statusOf(error) === 308) {
+    if (httpStatusOf(error) === 308) {
       throw new ArtifactsError('unavailable', 'the store did not complete the resumable upload', {
         cause: error,
         temporary: true,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ArtifactsError, parseArtifactUri } from '@artifacts/core';
 import { PassThroughClient } from 'google-auth-library';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { buildStorage, createGcsClient, storageOptions } from '../../src/internal/client.js';
+import { buildStorage, createGcsClient, storageOptions } from '../../src/internal/lean.js';
 import {
   DEFAULT_CHUNK_SIZE,
   gcsSettings,

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArtifactUri } from '@artifacts/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createGcsClient } from '../../src/internal/client.js';
 import { GcsDriver } from '../../src/internal/driver.js';
+import { createGcsClient } from '../../src/internal/lean.js';
 import { resolveGcsConfig } from '../../src/internal/settings.js';
 import { signObjectUrl } from '../../src/internal/signing.js';
 

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { parseArtifactUri } from '@artifacts/core';
 import { PassThroughClient } from 'google-auth-library';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createGcsClient } from '../../src/internal/client.js';
 import { GcsDriver } from '../../src/internal/driver.js';
+import { createGcsClient } from '../../src/internal/lean.js';
 import { resolveGcsConfig } from '../../src/internal/settings.js';
 
 // fake-gcs-server has no XML multipart API, so these tests record the requests the driver sends to a

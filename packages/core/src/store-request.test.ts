@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
 import { HttpPool, readBodyText } from './http-client.js';
-import { type FailedAnswer, refreshing, storeRequest } from './store-requests.js';
+import { type FailedAnswer, refreshing, StoreRequestFailure, storeRequest } from './store-http.js';
 
 /** A real node:http server on loopback answering every request with `status` and `body`. */
 async function serve(
@@ -90,12 +90,14 @@ describe('storeRequest', () => {
     expect(sockets()).toBe(1);
   });
 
-  it('marks a request that got no answer with its URL (never the query) and whether the origin answered before', async () => {
+  it('a request that got no answer is a StoreRequestFailure: its URL (never the query), whether the origin answered before, the cause', async () => {
     const { url, server } = await serve(200, 'ok');
     const p = pool();
     const unreached = `http://127.0.0.1:${await closedPort()}/bucket/key?X-Amz-Signature=secret`;
     const first = await storeRequest(p, { method: 'GET', url: unreached }, failed).catch((e: unknown) => e);
-    expect(first).toMatchObject({ code: 'ECONNREFUSED', reached: false });
+    expect(first).toBeInstanceOf(StoreRequestFailure);
+    expect(first).toMatchObject({ reached: false, cause: { code: 'ECONNREFUSED' } });
+    expect(String((first as Error).message)).not.toContain('secret');
     expect((first as { request: { url: string } }).request.url).toBe(unreached.split('?')[0]);
     await discard(await storeRequest(p, { method: 'GET', url }, failed));
     server.closeAllConnections();

@@ -1,0 +1,159 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  answerHeader,
+  type ChunkedUploadOptions,
+  chunkedUpload,
+  type DriverWriteResult,
+  discardBody,
+  type PartLimits,
+  type PartRequest,
+  type StoreHttp,
+} from '@artifacts/core';
+import { blobPath } from './lean.js';
+
+/** Azure's block blob limits: 50,000 blocks of at most 4,000 MiB. */
+export const AZURE_BLOCK_LIMITS: PartLimits = {
+  maxParts: 50_000,
+  minPartSize: 1,
+  maxPartSize: 4000 * 1024 * 1024,
+};
+
+const md5Of = (data: Uint8Array): string => createHash('md5').update(data).digest('base64');
+
+/** Put Block List: commits the staged blocks (each the latest version under its id) as the blob. */
+export async function commitBlocks(
+  http: StoreHttp,
+  path: string,
+  ids: readonly string[],
+  headers: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<void> {
+  let xml = '<?xml version="1.0" encoding="utf-8"?><BlockList>';
+  for (const id of ids) xml += `<Latest>${id}</Latest>`;
+  const body = Buffer.from(`${xml}</BlockList>`);
+  const answer = await http.send({
+    method: 'PUT',
+    path,
+    query: [['comp', 'blocklist']],
+    headers: { 'content-length': String(body.length), 'content-type': 'application/xml', ...headers },
+    body,
+    signal,
+  });
+  await discardBody(answer.body);
+}
+
+export interface BlockUpload {
+  container: string;
+  blob: string;
+  contentType: string | undefined;
+  /** Per-block `Content-MD5` and the blob's MD5 recorded at commit. */
+  md5: boolean;
+  /** Core's chunked-upload engine's settings (part size, concurrency, size, limits, timeouts). */
+  engine: Omit<ChunkedUploadOptions, 'onData'>;
+  /** Runs one request, its errors mapped. */
+  run<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * A block blob upload through core's chunked-upload engine: a body of at most one block is one Put
+ * Blob; a larger one is staged as blocks and committed with Put Block List, nothing visible before.
+ * One MD5 of the whole body, in order: the blob's recorded MD5 (later downloads are verified against
+ * it), a single Put Blob's Content-MD5, and what core compares with the service's.
+ */
+export async function uploadBlob(
+  http: StoreHttp,
+  body: Readable,
+  upload: BlockUpload,
+): Promise<DriverWriteResult | undefined> {
+  const path = blobPath(upload.container, upload.blob);
+  const whole = upload.md5 ? createHash('md5') : undefined;
+  let bytes = 0;
+  let wholeMd5: string | undefined;
+  const finalMd5 = () => {
+    wholeMd5 ??= whole?.digest('base64');
+    return wholeMd5;
+  };
+  // A random prefix per upload: two writers of the same name never commit each other's blocks.
+  const nonce = randomBytes(12).toString('hex');
+  const type: Record<string, string> = upload.contentType
+    ? { 'x-ms-blob-content-type': upload.contentType }
+    : {};
+  const { run } = upload;
+  // Under a stall timeout, bodies go as a stream of the part's buffer: each chunk the socket takes
+  // is progress for the timeout. Without one, the buffer itself.
+  const put = async (part: PartRequest, query: [string, string][], headers: Record<string, string>) => {
+    const answer = await http.send({
+      method: 'PUT',
+      path,
+      query,
+      headers: { 'content-length': String(part.data.length), ...headers },
+      body: part.watched ? part.body() : part.data,
+      signal: part.signal,
+    });
+    await discardBody(answer.body);
+    return answer;
+  };
+  const serviceMd5 = await run(() =>
+    chunkedUpload<string, string | undefined>(
+      body,
+      {
+        // The service checks the Content-MD5 it is sent and answers the MD5 it stored.
+        putWhole: (part) =>
+          run(async () => {
+            const md5 = finalMd5();
+            const headers = {
+              'x-ms-blob-type': 'BlockBlob',
+              ...type,
+              ...(md5 ? { 'content-md5': md5 } : {}),
+            };
+            const answer = await put(part, [], headers);
+            return whole ? answerHeader(answer, 'content-md5') : undefined;
+          }),
+        // Block blobs need no start: staged blocks stay invisible until the commit.
+        create: async () => {},
+        // Each block's Content-MD5 makes the service check the bytes it stages: the blob's MD5
+        // recorded at the commit is ours, which it does not check.
+        uploadPart: (part) =>
+          run(async () => {
+            const id = Buffer.from(`${nonce}-${String(part.partNumber).padStart(6, '0')}`).toString('base64');
+            const query: [string, string][] = [
+              ['comp', 'block'],
+              ['blockid', id],
+            ];
+            await put(part, query, whole ? { 'content-md5': md5Of(part.data) } : {});
+            return id;
+          }),
+        complete: (ids, context) =>
+          run(async () => {
+            const md5 = finalMd5();
+            await commitBlocks(
+              http,
+              path,
+              ids,
+              { ...type, ...(md5 ? { 'x-ms-blob-content-md5': md5 } : {}) },
+              context.signal,
+            );
+            return undefined;
+          }),
+        // Uncommitted blocks cannot be deleted one by one; the service discards them.
+        abort: async () => {},
+      },
+      {
+        ...upload.engine,
+        onData: whole
+          ? (data) => {
+              whole.update(data);
+              bytes += data.length;
+            }
+          : undefined,
+      },
+    ),
+  );
+  const md5 = finalMd5();
+  if (!md5) return undefined;
+  return {
+    ...(serviceMd5 ? { checksum: { algorithm: 'md5', value: serviceMd5 } } : {}),
+    sent: { checksum: { algorithm: 'md5', value: md5 }, bytes },
+  };
+}
