@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ArtifactsError, isAbortError } from './errors.js';
-import type { IncomingHttpHeaders } from 'node:http';
 import {
   type HttpAnswer,
   type HttpExchange,
