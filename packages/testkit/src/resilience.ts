@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { text } from 'node:stream/consumers';
 import { type ArtifactRepository, ArtifactsError, isTempName, tempNameFor } from '@artifacts/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { dataStream, hashData, hashStream } from './data.js';
+import { dataStream, hashData, hashStream, readAll } from './data.js';
 
 /**
  * What the resilience suite needs from a file-protocol backend's fixture (SFTP, FTP, HDFS, …): a
@@ -299,7 +299,21 @@ export interface ConnectFailureOptions {
    * With it, the suite also checks a server whose TLS certificate is not trusted: a repository on
    * such a server (self-signed, its CA not given), and the words of the hint for giving the CA.
    */
-  untrusted?: { open(): Promise<ArtifactRepository>; hint: RegExp };
+  untrusted?: {
+    open(): Promise<ArtifactRepository>;
+    hint: RegExp;
+    /**
+     * With it, the suite also checks that the same server is trusted once its CA is given, by the
+     * `caFile` option and by `variable` (the backend's CA-file variable): a repository on it opened
+     * with `extra` options merged (small parts or blocks, so the big file takes the chunked path);
+     * small and chunked writes, reads, a listing and deletes must work over TLS.
+     */
+    trusted?: {
+      caFile(): string;
+      variable: string;
+      open(extra: Record<string, unknown>): Promise<ArtifactRepository>;
+    };
+  };
   /** Per-test timeout in ms. Default: the vitest config's testTimeout. */
   timeoutMs?: number;
 }
@@ -392,6 +406,44 @@ export function describeConnectFailures(name: string, fixture: ConnectFailureOpt
         },
         fixture.timeoutMs,
       );
+    }
+    const trusted = untrusted?.trusted;
+    if (trusted) {
+      describe('the same server, its CA given', () => {
+        const saved = process.env[trusted.variable];
+        afterEach(() => {
+          if (saved === undefined) delete process.env[trusted.variable];
+          else process.env[trusted.variable] = saved;
+        });
+        it.each([
+          ['the caFile option', () => ({ caFile: trusted.caFile() })],
+          [
+            trusted.variable,
+            () => {
+              process.env[trusted.variable] = trusted.caFile();
+              return {};
+            },
+          ],
+        ])(
+          'the same server is trusted with %s: small and chunked writes, reads, lists and deletes work over TLS',
+          async (_, options) => {
+            const repo = await open(trusted.open(options()));
+            try {
+              const big = Buffer.alloc(3000, 7);
+              await repo.write('small.txt', 'over tls');
+              await repo.write('dir/big.bin', big);
+              expect((await readAll(await repo.openRead('small.txt'))).toString()).toBe('over tls');
+              expect((await readAll(await repo.openRead('dir/big.bin'))).equals(big)).toBe(true);
+              expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['dir', 'small.txt']);
+              await repo.deleteArtifacts('dir');
+              expect(await repo.exists('dir/big.bin')).toBe(false);
+            } finally {
+              await repo.deleteArtifacts().catch(() => undefined);
+            }
+          },
+          fixture.timeoutMs,
+        );
+      });
     }
   });
 }
