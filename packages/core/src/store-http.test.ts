@@ -283,7 +283,7 @@ describe('helpers', () => {
 
   it('readCaFile refuses an unreadable file naming the setting', () => {
     expect(() => readCaFile('/nonexistent/ca.pem', 'option caFile')).toThrow(
-      /cannot read the CA file "\/nonexistent\/ca.pem" \(option caFile\): ENOENT/,
+      /cannot read the CA file \(option caFile\) \/nonexistent\/ca.pem: ENOENT/,
     );
   });
 });

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ArtifactsError, isAbortError } from './errors.js';
@@ -11,6 +10,7 @@ import {
   readBodyText,
 } from './http-client.js';
 import { parseRetryAfter } from './layers/retry.js';
+import { readSettingFile } from './setting-files.js';
 
 /**
  * The request path every object store's own (lean) requests share, over core's `HttpPool`: the URL
@@ -89,18 +89,7 @@ export function encodeRfc3986(value: string): string {
  * option or variable in the error).
  */
 export function readCaFile(path: unknown, from: string): string {
-  try {
-    return readFileSync(String(path), 'utf8');
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new ArtifactsError(
-      'invalid_argument',
-      `cannot read the CA file ${JSON.stringify(path)} (${from}): ${reason}`,
-      {
-        cause: error,
-      },
-    );
-  }
+  return readSettingFile(String(path), `CA file (${from})`);
 }
 
 /** A store answered with a status of 300 or more. */

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { envBoolean, envNumber, envString } from './config.js';
 import {
@@ -19,6 +18,7 @@ import {
   type RetryEvent,
 } from './layers/retry.js';
 import { validateArtifactPath } from './path-safety.js';
+import { readSettingFile } from './setting-files.js';
 import { appendToUri, parseArtifactUri, redactUri } from './uri.js';
 
 /**
@@ -109,8 +109,8 @@ interface Resolved {
   https: boolean;
   authorization: string | undefined;
   secrets: string[];
-  ca: Buffer | undefined;
-  cert: Buffer | undefined;
+  ca: string | undefined;
+  cert: string | undefined;
   insecureTls: boolean;
   timeoutMs: number;
   maxRetries: number;
@@ -192,17 +192,9 @@ export class TrackingClient {
     } else if (token) {
       authorization = `Bearer ${token}`;
     }
-    const readPem = (path: string | undefined, what: string): Buffer | undefined => {
-      if (!path) return undefined;
-      try {
-        return readFileSync(path);
-      } catch (error) {
-        throw ArtifactsError.invalidArgument(
-          `${what} ${JSON.stringify(path)} cannot be read: ${error instanceof Error ? error.message : String(error)}`,
-          { cause: error },
-        );
-      }
-    };
+    const readPem = (path: string | undefined, what: string) =>
+      path ? readSettingFile(path, `${what} file`) : undefined;
+
     this.rawUri = trackingUri;
     this.uri = redactUri(trackingUri);
     this.#r = {

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import {
@@ -8,6 +7,7 @@ import {
   envNumber,
   envString,
   openRepository,
+  readSettingFile,
 } from '@artifacts/core';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createServerLog, installAccessLog, type ServerLog } from './internal/access-log.js';
@@ -76,19 +76,8 @@ function resolveSettings(options: ArtifactServerOptions): Settings {
       'ARTIFACTS_SERVER_TLS_CERT and ARTIFACTS_SERVER_TLS_KEY go together',
     );
   }
-  const readPem = (variable: string, path: string) => {
-    try {
-      return readFileSync(path);
-    } catch (error) {
-      throw new ArtifactsError(
-        'invalid_argument',
-        `${variable} names ${JSON.stringify(path)}, which cannot be read`,
-        {
-          cause: error,
-        },
-      );
-    }
-  };
+  const readPem = (variable: string, path: string) => readSettingFile(path, `${variable} file`);
+
   const tls =
     options.tls ??
     (certPath && keyPath

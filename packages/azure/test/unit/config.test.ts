@@ -161,7 +161,7 @@ describe('clients', () => {
 
   it('caFile is read at open; an unreadable one is refused naming the option', () => {
     expect(() => resolveAzureConfig(location, { caFile: '/nonexistent/ca.pem' })).toThrow(
-      /cannot read the CA file "\/nonexistent\/ca.pem" \(option caFile\): ENOENT/,
+      /cannot read the CA file \(option caFile\) \/nonexistent\/ca.pem: ENOENT/,
     );
   });
 

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
@@ -14,6 +13,7 @@ import {
   parseHttpErrorBody,
   parseRetryAfter,
   readBodyText,
+  readSettingFile,
   redactUri,
   scrub,
 } from '@artifacts/core';
@@ -57,7 +57,8 @@ export class HttpClient {
 
   constructor(options: ResolvedHttpOptions, connections: number) {
     this.#timeoutMs = options.requestTimeoutMs;
-    const pem = (path: string | undefined, variable: string) => (path ? readPem(path, variable) : undefined);
+    const pem = (path: string | undefined, variable: string) =>
+      path ? readSettingFile(path, `${variable} file`) : undefined;
     const cert = pem(options.clientCertPath, 'MLFLOW_TRACKING_CLIENT_CERT_PATH');
     const ca = pem(options.serverCertPath, 'MLFLOW_TRACKING_SERVER_CERT_PATH');
     this.#pool = new HttpPool({
@@ -180,16 +181,4 @@ export class HttpClient {
 function stripQuery(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : `${url.slice(0, q)}?…`;
-}
-
-function readPem(path: string, variable: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw new ArtifactsError(
-      'invalid_argument',
-      `${variable} names ${JSON.stringify(path)}, which cannot be read`,
-      { cause: error },
-    );
-  }
 }
