@@ -56,6 +56,16 @@ describe('isConnectionError', () => {
     expect(toArtifactsError(cut, 'downloading artifact "x"').code).toBe('unavailable');
   });
 
+  it("counts an answer Node's HTTP parser could not read as a broken connection (a cut mid-upload)", () => {
+    const garbled = new Error('request failed', {
+      cause: Object.assign(new Error('Parse Error: Expected HTTP/, RTSP/ or ICE/'), {
+        code: 'HPE_INVALID_CONSTANT',
+      }),
+    });
+    expect(isConnectionError(garbled)).toBe(true);
+    expect(toArtifactsError(garbled, 'uploading artifact "x"').code).toBe('unavailable');
+  });
+
   it('finds a broken pipe named only in a message (a client that dropped the socket error)', () => {
     const retried = new Error(
       'Retry limit exceeded - request to http://127.0.0.1:1/upload failed, reason: write EPIPE - code: EPIPE',

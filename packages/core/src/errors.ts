@@ -137,6 +137,10 @@ export function isConnectionError(error: unknown): boolean {
     if (!ArtifactsError.is(current)) {
       const code = errorCodeOf(current);
       if (code !== undefined && CONNECTION_CODES.has(code)) return true;
+      // Node's HTTP parser met bytes that are no HTTP answer (`HPE_INVALID_CONSTANT`, "Expected
+      // HTTP/"): the exchange on that connection is broken — seen when a connection is cut while an
+      // upload is still being written.
+      if (code?.startsWith('HPE_')) return true;
       const message = (current as { message?: unknown }).message;
       if (typeof message === 'string' && CONNECTION_MESSAGES.test(message)) return true;
     }
