@@ -6,6 +6,7 @@
  */
 export * from './util/env-file.js';
 export * from './util/go.js';
+export * from './util/instances.js';
 export * from './util/lock.js';
 export * from './util/logs.js';
 export * from './util/managed-process.js';

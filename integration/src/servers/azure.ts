@@ -14,7 +14,15 @@ import { selfSignedCert } from '../certs.js';
 import { engine, startServerContainer, urlHost } from '../containers.js';
 import { serverImage } from '../images.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
-import { freePorts, httpStatus, ManagedProcess, ServerError, waitForHttp } from '../util.js';
+import {
+  freePorts,
+  httpStatus,
+  ManagedProcess,
+  ServerError,
+  started,
+  startInstances,
+  waitForHttp,
+} from '../util.js';
 
 const require = createRequire(import.meta.url);
 export const ACCOUNT = 'devstoreaccount1';
@@ -76,6 +84,9 @@ function azuriteArgs(
   ];
 }
 
+const createFailed = (err: Error) =>
+  new ServerError(`azurite: creating container ${CONTAINER} failed: ${err.message}`);
+
 export const launcher: Launcher = {
   name: 'azure',
   get version() {
@@ -117,16 +128,11 @@ export const launcher: Launcher = {
       });
     const plain = instance('azurite-blob', port, 'data');
     const secure = instance('azurite-blob (https)', tlsPort, 'data-tls', cert);
-    const stop = async () => void (await Promise.all([plain.stop(), secure.stop()]));
-    try {
-      await Promise.all([plain.start(), secure.start()]);
-      await Promise.all([createContainer(endpoint), createContainer(tlsEndpoint, ca)]);
-    } catch (err) {
-      await stop();
-      throw new ServerError(
-        `azurite: starting, or creating container ${CONTAINER}, failed: ${(err as Error).message}`,
-      );
-    }
+    const both = await startInstances(
+      [started(plain), started(secure)],
+      () => Promise.all([createContainer(endpoint), createContainer(tlsEndpoint, ca)]),
+      createFailed,
+    );
     const pids: number[] = [];
     const syncPids = () => pids.splice(0, pids.length, ...plain.pids, ...secure.pids);
     syncPids();
@@ -136,9 +142,9 @@ export const launcher: Launcher = {
       env: envFor(endpoint, { endpoint: tlsEndpoint, ca: cert.certFile }),
       pids,
       logFile: ctx.logFile,
-      stop,
+      stop: both.stop,
       async restart() {
-        await Promise.all([plain.restart(), secure.restart()]);
+        await both.restart();
         syncPids();
       },
     };
@@ -168,32 +174,20 @@ export const launcher: Launcher = {
         ready: async () =>
           (await httpStatus(`${tls ? 'https' : 'http'}://${host}:${p}/`, tls ? ca : undefined)) > 0,
       });
-    const started = await Promise.allSettled([
-      run('azurite-blob', port, 'data'),
-      run('azurite-blob (https)', tlsPort, 'data-tls', cert),
-    ]);
-    const containers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    const stop = async () => void (await Promise.all(containers.map((c) => c.stop())));
-    const failed = started.find((r) => r.status === 'rejected');
-    if (failed) {
-      await stop();
-      throw failed.reason;
-    }
-    try {
-      await Promise.all([createContainer(endpoint), createContainer(tlsEndpoint, ca)]);
-    } catch (err) {
-      await stop();
-      throw new ServerError(`azurite: creating container ${CONTAINER} failed: ${(err as Error).message}`);
-    }
+    const containers = await startInstances(
+      [() => run('azurite-blob', port, 'data'), () => run('azurite-blob (https)', tlsPort, 'data-tls', cert)],
+      () => Promise.all([createContainer(endpoint), createContainer(tlsEndpoint, ca)]),
+      createFailed,
+    );
     return {
       name: 'azure',
       mode: 'containers',
       env: envFor(endpoint, { endpoint: tlsEndpoint, ca: cert.certFile }),
       pids: [],
-      processes: () => containers.flatMap((c) => c.processes()),
+      processes: () => containers.instances.flatMap((c) => c.processes()),
       logFile: ctx.logFile,
-      stop,
-      restart: async () => void (await Promise.all(containers.map((c) => c.restart()))),
+      stop: containers.stop,
+      restart: containers.restart,
     };
   },
 };

@@ -24,6 +24,8 @@ import {
   httpStatus,
   ManagedProcess,
   ServerError,
+  started,
+  startInstances,
   waitForHttp,
 } from '../util.js';
 
@@ -134,21 +136,16 @@ export const launcher: Launcher = {
       });
     const plain = instance('fake-gcs-server', endpoint, port);
     const secure = instance('fake-gcs-server (https)', tlsEndpoint, tlsPort, cert);
-    const stop = async () => void (await Promise.all([plain.stop(), secure.stop()]));
-    try {
-      await Promise.all([plain.start(), secure.start()]);
-      await Promise.all([createBucket(endpoint), createBucket(tlsEndpoint, ca)]);
-    } catch (err) {
-      await stop();
-      throw err;
-    }
+    const both = await startInstances([started(plain), started(secure)], () =>
+      Promise.all([createBucket(endpoint), createBucket(tlsEndpoint, ca)]),
+    );
     return {
       name: 'gcs',
       mode: 'native',
       env: envFor(endpoint, { endpoint: tlsEndpoint, ca: cert.certFile }),
       pids: [...plain.pids, ...secure.pids],
       logFile: ctx.logFile,
-      stop,
+      stop: both.stop,
     };
   },
 
@@ -174,31 +171,21 @@ export const launcher: Launcher = {
         logFile: ctx.logFile,
         ready: async () => (await httpStatus(`${url}/_internal/healthcheck`, tls ? ca : undefined)) === 200,
       });
-    const started = await Promise.allSettled([
-      run('fake-gcs-server', endpoint, port),
-      run('fake-gcs-server (https)', tlsEndpoint, tlsPort, cert),
-    ]);
-    const containers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    const stop = async () => void (await Promise.all(containers.map((c) => c.stop())));
-    const failed = started.find((r) => r.status === 'rejected');
-    if (failed) {
-      await stop();
-      throw failed.reason;
-    }
-    try {
-      await Promise.all([createBucket(endpoint), createBucket(tlsEndpoint, ca)]);
-    } catch (err) {
-      await stop();
-      throw err;
-    }
+    const containers = await startInstances(
+      [
+        () => run('fake-gcs-server', endpoint, port),
+        () => run('fake-gcs-server (https)', tlsEndpoint, tlsPort, cert),
+      ],
+      () => Promise.all([createBucket(endpoint), createBucket(tlsEndpoint, ca)]),
+    );
     return {
       name: 'gcs',
       mode: 'containers',
       env: envFor(endpoint, { endpoint: tlsEndpoint, ca: cert.certFile }),
       pids: [],
-      processes: () => containers.flatMap((c) => c.processes()),
+      processes: () => containers.instances.flatMap((c) => c.processes()),
       logFile: ctx.logFile,
-      stop,
+      stop: containers.stop,
     };
   },
 };

@@ -24,6 +24,8 @@ import {
   httpStatus,
   ManagedProcess,
   ServerError,
+  started,
+  startInstances,
   waitUntil,
 } from '../util.js';
 
@@ -71,6 +73,15 @@ export function minioBuild(): GoBuild {
     binary: 'minio',
   };
 }
+
+/** The bucket on the http instance and on the https one (whose certificate `caPem` signs). */
+async function createBuckets([plain, tls]: [string, string], secret: string, caPem: string): Promise<void> {
+  await createBucket(plain, secret);
+  await createBucket(tls, secret, caPem);
+}
+
+const createFailed = (err: Error) =>
+  new ServerError(`minio: creating bucket ${BUCKET} failed: ${err.message}`);
 
 export const launcher: Launcher = {
   name: 's3',
@@ -152,19 +163,13 @@ export const launcher: Launcher = {
           what: 'minio (https)',
         }),
     });
-    await Promise.all([plain.start(), tls.start()]).catch(async (err) => {
-      await Promise.all([plain.stop(), tls.stop()]);
-      throw err;
-    });
     const endpoint = `http://127.0.0.1:${port}`;
     const tlsEndpoint = `https://127.0.0.1:${tlsPort}`;
-    try {
-      await createBucket(endpoint, secret);
-      await createBucket(tlsEndpoint, secret, caPem);
-    } catch (err) {
-      await Promise.all([plain.stop(), tls.stop()]);
-      throw new ServerError(`minio: creating bucket ${BUCKET} failed: ${(err as Error).message}`);
-    }
+    const both = await startInstances(
+      [started(plain), started(tls)],
+      () => createBuckets([endpoint, tlsEndpoint], secret, caPem),
+      createFailed,
+    );
     const pids: number[] = [];
     const syncPids = () => pids.splice(0, pids.length, ...plain.pids, ...tls.pids);
     syncPids();
@@ -184,11 +189,9 @@ export const launcher: Launcher = {
       },
       pids,
       logFile: ctx.logFile,
-      async stop() {
-        await Promise.all([plain.stop(), tls.stop()]);
-      },
+      stop: both.stop,
       async restart() {
-        await Promise.all([plain.restart(), tls.restart()]);
+        await both.restart();
         syncPids();
       },
     };
@@ -252,32 +255,23 @@ export const launcher: Launcher = {
         logFile: ctx.logFile,
         ready: async () => (await httpStatus(`${url}/minio/health/live`, caText)) === 200,
       });
-    const started = await Promise.allSettled([
-      run('minio (http)', 'data', port, consolePort, certsPlain, endpoint),
-      run(
-        'minio (https)',
-        'data-tls',
-        tlsPort,
-        tlsConsolePort,
-        join(ctx.stateDir, 'certs'),
-        tlsEndpoint,
-        caPem,
-      ),
-    ]);
-    const containers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    const stop = async () => void (await Promise.all(containers.map((c) => c.stop())));
-    const failed = started.find((r) => r.status === 'rejected');
-    if (failed) {
-      await stop();
-      throw failed.reason;
-    }
-    try {
-      await createBucket(endpoint, secret);
-      await createBucket(tlsEndpoint, secret, caPem);
-    } catch (err) {
-      await stop();
-      throw new ServerError(`minio: creating bucket ${BUCKET} failed: ${(err as Error).message}`);
-    }
+    const containers = await startInstances(
+      [
+        () => run('minio (http)', 'data', port, consolePort, certsPlain, endpoint),
+        () =>
+          run(
+            'minio (https)',
+            'data-tls',
+            tlsPort,
+            tlsConsolePort,
+            join(ctx.stateDir, 'certs'),
+            tlsEndpoint,
+            caPem,
+          ),
+      ],
+      () => createBuckets([endpoint, tlsEndpoint], secret, caPem),
+      createFailed,
+    );
     return {
       name: 's3',
       mode: 'containers',
@@ -293,12 +287,10 @@ export const launcher: Launcher = {
         ARTIFACTS_IT_S3_KMS_KEY_ID: KMS_KEY_ID,
       },
       pids: [],
-      processes: () => containers.flatMap((c) => c.processes()),
+      processes: () => containers.instances.flatMap((c) => c.processes()),
       logFile: ctx.logFile,
-      stop,
-      async restart() {
-        await Promise.all(containers.map((c) => c.restart()));
-      },
+      stop: containers.stop,
+      restart: containers.restart,
     };
   },
 };
