@@ -1,28 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { closedPort, destroyAfterTest, serve } from '../test/loopback.js';
 import { RELEASE_CHUNK } from './driver.js';
 import { discardBody, HttpPool, readBodyText } from './http-client.js';
-
-/** A real node:http server on loopback; the pool under test is the client. */
-async function serve(handler: Parameters<typeof createServer>[1]): Promise<{ url: string; server: Server }> {
-  const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-const servers: Server[] = [];
-const pools: HttpPool[] = [];
-afterEach(async () => {
-  for (const pool of pools.splice(0)) pool.destroy();
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
 
 /**
  * A port whose SYNs go unanswered: a listener with backlog 1 in a process that never accepts (its
@@ -58,11 +42,7 @@ async function unanswered(): Promise<number> {
   return port;
 }
 
-function pool(connections: number): HttpPool {
-  const p = new HttpPool({ connections });
-  pools.push(p);
-  return p;
-}
+const pool = (connections: number) => destroyAfterTest(new HttpPool({ connections }));
 
 async function bodyOf(req: IncomingMessage): Promise<string> {
   return readBodyText(req);
@@ -71,11 +51,10 @@ async function bodyOf(req: IncomingMessage): Promise<string> {
 describe('HttpPool', () => {
   it('sends method, headers and a buffer body, and answers any status with its body', async () => {
     const seen: Array<{ method?: string; header?: string; body: string }> = [];
-    const { url, server } = await serve(async (req, res) => {
+    const { url } = await serve(async (req, res) => {
       seen.push({ method: req.method, header: req.headers['x-test'] as string, body: await bodyOf(req) });
       res.writeHead(req.method === 'PUT' ? 200 : 404, { etag: '"e"' }).end('answer');
     });
-    servers.push(server);
     const p = pool(2);
     const ok = await p.request({
       method: 'PUT',
@@ -96,8 +75,7 @@ describe('HttpPool', () => {
   });
 
   it('streams a Readable body, counts its bytes and leaves it undestroyed', async () => {
-    const { url, server } = await serve(async (req, res) => res.end(String((await bodyOf(req)).length)));
-    servers.push(server);
+    const { url } = await serve(async (req, res) => res.end(String((await bodyOf(req)).length)));
     const sent = { bytes: 0 };
     const body = Readable.from([Buffer.alloc(70_000, 1), Buffer.alloc(30_000, 2)], { autoDestroy: false });
     const answer = await pool(1).request({ method: 'PUT', url, body, sent });
@@ -110,7 +88,7 @@ describe('HttpPool', () => {
     const ports = new Set<number>();
     let open = 0;
     let most = 0;
-    const { url, server } = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       ports.add(req.socket.remotePort ?? 0);
       open++;
       most = Math.max(most, open);
@@ -119,7 +97,6 @@ describe('HttpPool', () => {
         res.end('x');
       }, 20);
     });
-    servers.push(server);
     const p = pool(2);
     await Promise.all(
       Array.from({ length: 8 }, async () => discardBody((await p.request({ method: 'GET', url })).body)),
@@ -129,11 +106,10 @@ describe('HttpPool', () => {
   });
 
   it('fails a stalled answer with the stall error, and a stalled body too', async () => {
-    const { url, server } = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       if (req.url === '/body') res.writeHead(200).write('first');
       // '/head' never answers
     });
-    servers.push(server);
     const p = pool(2);
     const stallMessage = (seconds: number) => `stalled ${seconds} s`;
     await expect(
@@ -149,8 +125,9 @@ describe('HttpPool', () => {
 
   it('bounds a connect that never completes with connectMs, naming the limit and host:port', async () => {
     const port = await unanswered();
-    const p = new HttpPool({ connections: 1, connectMs: 300, connectSetting: 'connectTimeoutMs' });
-    pools.push(p);
+    const p = destroyAfterTest(
+      new HttpPool({ connections: 1, connectMs: 300, connectSetting: 'connectTimeoutMs' }),
+    );
     const started = Date.now();
     const failure = await p
       .request({ method: 'GET', url: `http://127.0.0.1:${port}/x` })
@@ -165,10 +142,8 @@ describe('HttpPool', () => {
   });
 
   it('does not bound an answer that is slower than connectMs', async () => {
-    const { url, server } = await serve((_req, res) => setTimeout(() => res.end('late'), 300));
-    servers.push(server);
-    const p = new HttpPool({ connections: 1, connectMs: 100 });
-    pools.push(p);
+    const { url } = await serve((_req, res) => setTimeout(() => res.end('late'), 300));
+    const p = destroyAfterTest(new HttpPool({ connections: 1, connectMs: 100 }));
     const answer = await p.request({ method: 'GET', url });
     expect(await readBodyText(answer.body)).toBe('late');
     // a reused keep-alive socket is not bounded again
@@ -177,8 +152,7 @@ describe('HttpPool', () => {
   });
 
   it('honours an abort signal', async () => {
-    const { url, server } = await serve(() => {});
-    servers.push(server);
+    const { url } = await serve(() => {});
     const controller = new AbortController();
     const pending = pool(1).request({ method: 'GET', url, signal: controller.signal });
     setTimeout(() => controller.abort(), 20);
@@ -186,13 +160,9 @@ describe('HttpPool', () => {
   });
 
   it('knows which origins have answered it', async () => {
-    const { url, server } = await serve((_req, res) => res.end());
-    servers.push(server);
+    const { url } = await serve((_req, res) => res.end());
     const p = pool(1);
-    const closed = await serve((_req, res) => res.end());
-    const deadUrl = closed.url;
-    closed.server.close();
-    await new Promise((resolve) => closed.server.on('close', resolve));
+    const deadUrl = `http://127.0.0.1:${await closedPort()}`;
     const refused = await p.request({ method: 'GET', url: deadUrl }).catch((error: unknown) => error);
     expect((refused as { code?: string }).code).toBe('ECONNREFUSED');
     expect(p.reached(deadUrl)).toBe(false);
@@ -218,12 +188,11 @@ describe('HttpPool', () => {
     const size = 8 * 1024 * 1024 + 7;
     const data = Buffer.alloc(size);
     for (let i = 0; i < size; i++) data[i] = (i * 7 + (i >>> 13)) & 0xff;
-    const { url, server } = await serve((_req, res) => {
+    const { url } = await serve((_req, res) => {
       res.writeHead(200, { 'content-length': String(size) });
       for (let at = 0; at < size; at += 65_536) res.write(data.subarray(at, at + 65_536));
       res.end();
     });
-    servers.push(server);
     const answer = await pool(1).request({ method: 'GET', url });
     // Seen after the pool's own listener, which has already freed the buffer where it can.
     const reads = new Set<ArrayBufferLike>();

@@ -1,19 +1,25 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { closedPort, destroyAfterTest, failure, serve as loopback } from '../test/loopback.js';
 import { connectFailure, httpTarget, requestFailure } from './connection-pool.js';
 import { ArtifactsError } from './errors.js';
-import { discardBody } from './http-client.js';
+import { discardBody, HttpPool, readBodyText } from './http-client.js';
 import {
   encodeRfc3986,
+  type FailedAnswer,
   httpStatusOf,
   jsonErrorDetail,
   readCaFile,
+  refreshing,
   StoreHttp,
   StoreHttpError,
   type StoreHttpOptions,
   StoreRequestFailure,
+  storeRequest,
 } from './store-http.js';
+
+// One file for store-http.ts: `StoreHttp` (one endpoint's requests), `storeRequest` (the exchange
+// under it, which S3 calls directly) and `refreshing`, against real node:http servers on loopback.
 
 interface Seen {
   method: string;
@@ -22,22 +28,12 @@ interface Seen {
   body: string;
 }
 
-const servers: Server[] = [];
-const stores: StoreHttp[] = [];
-afterEach(async () => {
-  for (const store of stores.splice(0)) store.destroy();
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
-
-/** A real node:http server on loopback that records each request and answers with `answer`. */
+/** A loopback server that records each request (read whole) and answers with `answer`. */
 async function serve(
   answer: (req: IncomingMessage, res: ServerResponse, seen: Seen) => void = (_, res) => res.end('{}'),
-): Promise<{ url: string; port: number; seen: Seen[]; server: Server }> {
+) {
   const seen: Seen[] = [];
-  const server = createServer((req, res) => {
+  const server = await loopback((req, res) => {
     let body = '';
     req.setEncoding('utf8').on('data', (chunk: string) => {
       body += chunk;
@@ -48,10 +44,21 @@ async function serve(
       answer(req, res, request);
     });
   });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, port, seen, server };
+  return { ...server, seen };
+}
+
+/** A loopback server answering every request with `status` and `body` as S3 does: a length, also on a HEAD. */
+function answering(status: number, body: string) {
+  return loopback((req, res) => {
+    req.resume();
+    // Without a length, Node's server closes the connection after a HEAD.
+    res.writeHead(status, {
+      'x-request-id': 'r1',
+      'content-type': 'application/xml',
+      'content-length': String(Buffer.byteLength(body)),
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
 }
 
 /** An authorization that appends a (secret) SAS to the query string. */
@@ -60,19 +67,16 @@ const withSas = (request: { search?: string }) => {
 };
 
 function store(options: Partial<StoreHttpOptions> & { endpoint: string }): StoreHttp {
-  const http = new StoreHttp({ store: 'the test store', connections: 2, ...options });
-  stores.push(http);
-  return http;
+  return destroyAfterTest(new StoreHttp({ store: 'the test store', connections: 2, ...options }));
 }
 
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a failure');
-    },
-    (error: unknown) => error,
-  );
-}
+const pool = () => destroyAfterTest(new HttpPool({ connections: 1 }));
+
+/** A store's failure of an error answer, carrying what `storeRequest` gave it. */
+const failed = (answer: FailedAnswer) =>
+  Object.assign(new Error(`store said ${answer.status}`), {
+    answer: { ...answer, headers: answer.headers['x-request-id'] },
+  });
 
 describe('StoreHttp requests', () => {
   it("assemble the URL below the endpoint's path, RFC 3986 query encoding, undefined parameters left out", async () => {
@@ -207,60 +211,127 @@ describe('StoreHttp failures', () => {
     expect(texts).toEqual(['<Error><Code>BlobNotFound</Code><Message>gone</Message></Error>', '']);
   });
 
-  it('the connection goes back to the pool after an error answer (its small body is read, not cut)', async () => {
-    const ports = new Set<number>();
-    let n = 0;
-    const server = await serve((req, res) => {
-      ports.add(req.socket.remotePort ?? 0);
-      n++;
-      res.writeHead(n % 2 ? 500 : 200);
-      res.end(n % 2 ? 'x'.repeat(10_000) : 'ok');
-    });
-    const http = store({ endpoint: server.url, connections: 1 });
-    for (let i = 0; i < 3; i++) {
-      expect(await failure(http.send({ method: 'GET', path: '/a' }))).toMatchObject({ status: 500 });
-      expect(await http.text({ method: 'GET', path: '/a' })).toBe('ok');
-    }
-    expect(n).toBe(6);
-    expect(ports.size).toBe(1);
+  it('a stall past stallMs is a temporary timeout naming the store, an abort stays an abort: both passed on unwrapped', async () => {
+    const server = await loopback();
+    const http = store({ endpoint: server.url, stallMs: 100 });
+    const stalled = await failure(http.send({ method: 'GET', path: '/slow' }));
+    expect(ArtifactsError.is(stalled, 'timeout')).toBe(true);
+    expect(stalled).toMatchObject({ temporary: true });
+    expect(stalled).not.toHaveProperty('reached');
+    expect((stalled as Error).message).toContain('the test store request to');
+    const aborted = await failure(
+      store({ endpoint: server.url }).send({ method: 'GET', path: '/slow', signal: AbortSignal.timeout(50) }),
+    );
+    expect(aborted).not.toBeInstanceOf(StoreRequestFailure);
+    expect(aborted).not.toHaveProperty('request');
+  });
+});
+
+describe('storeRequest', () => {
+  it('resolves with an answer below 300, its body the caller’s', async () => {
+    const { url } = await answering(200, 'hello');
+    const answer = await storeRequest(pool(), { method: 'GET', url: `${url}/a` }, failed);
+    expect(await readBodyText(answer.body)).toBe('hello');
   });
 
-  it('no answer is a StoreRequestFailure naming the endpoint (never the query); it tells a restart from a wrong address', async () => {
-    const server = await serve();
-    const http = store({ endpoint: server.url, authorize: withSas });
-    await discardBody((await http.send({ method: 'GET', path: '/a' })).body);
-    expect(http.reached()).toBe(true);
-    servers.splice(0);
-    server.server.closeAllConnections();
-    await new Promise((resolve) => server.server.close(resolve));
+  it('throws the store’s failure of an error answer with at most 64 KiB of its body, and frees the connection', async () => {
+    const big = `<Error><Code>SlowDown</Code></Error>${'x'.repeat(200_000)}`;
+    const { url, connections } = await answering(503, big);
+    const p = pool();
+    for (let i = 0; i < 3; i++) {
+      const error = await storeRequest(p, { method: 'GET', url: `${url}/a` }, failed).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ message: 'store said 503', answer: { status: 503, headers: 'r1' } });
+      const text = (error as { answer: FailedAnswer }).answer.text;
+      expect(text.startsWith('<Error><Code>SlowDown</Code></Error>')).toBe(true);
+      expect(text.length).toBeGreaterThanOrEqual(65_536);
+      expect(text.length).toBeLessThan(big.length);
+    }
+    // Each answer's connection was closed (its body cut short) or given back: none left waiting.
+    expect(connections()).toBeLessThanOrEqual(3);
+  });
+
+  it('keeps the connection of an error answer it read whole, a HEAD’s included', async () => {
+    const { url, connections } = await answering(404, '<Error><Code>NoSuchKey</Code></Error>');
+    const p = pool();
+    for (const method of ['HEAD', 'HEAD', 'GET', 'HEAD']) {
+      const error = await storeRequest(p, { method, url: `${url}/a` }, failed).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        answer: { status: 404, text: method === 'HEAD' ? '' : expect.stringContaining('NoSuchKey') },
+      });
+    }
+    expect(connections()).toBe(1);
+  });
+
+  it('a request that got no answer is a StoreRequestFailure: its URL (never the query), whether the origin answered before (a restart, not a wrong address), the cause', async () => {
+    const server = await answering(200, 'ok');
+    const p = pool();
+    const unreached = `http://127.0.0.1:${await closedPort()}/bucket/key?X-Amz-Signature=secret`;
+    const first = await failure(storeRequest(p, { method: 'GET', url: unreached }, failed));
+    expect(first).toBeInstanceOf(StoreRequestFailure);
+    expect(first).toMatchObject({ reached: false, cause: { code: 'ECONNREFUSED' } });
+    expect(String((first as Error).message)).not.toContain('secret');
+    expect((first as StoreRequestFailure).request.url).toBe(unreached.split('?')[0]);
+    // Core's one connect-failure wording: a refusal by an address never reached is not retried…
+    expect(connectFailure(httpTarget(unreached), first, { reached: false })).toMatchObject({
+      temporary: false,
+    });
+    await discardBody((await storeRequest(p, { method: 'GET', url: server.url }, failed)).body);
+    await server.close();
     // The agent drops the closed keep-alive socket: the next request connects anew, and is refused.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const error = await failure(http.send({ method: 'GET', path: '/a', query: [['q', '1']] }));
-    expect(error).toBeInstanceOf(StoreRequestFailure);
-    expect(error).toMatchObject({ request: { url: `${server.url}/a` }, reached: true });
-    expect((error as Error).message).not.toContain('SECRET');
-    // Core's one connect-failure wording: a refusal after an answer is a temporary restart.
-    const mapped = requestFailure(error, {}, { reached: (error as StoreRequestFailure).reached });
-    expect(mapped).toMatchObject({
+    const restarted = await failure(storeRequest(p, { method: 'GET', url: `${server.url}/k?sig=1` }, failed));
+    expect(restarted).toMatchObject({ reached: true, request: { url: `${server.url}/k` } });
+    // …one after an answer is a temporary restart.
+    expect(requestFailure(restarted, {}, { reached: true })).toMatchObject({
       code: 'unavailable',
       temporary: true,
       context: { reason: 'connection_refused' },
     });
-    const fresh = store({ endpoint: server.url });
-    const never = await failure(fresh.send({ method: 'GET', path: '/a' }));
-    expect(never).toMatchObject({ reached: false });
-    expect(connectFailure(httpTarget(server.url), never, { reached: false })).toMatchObject({
-      temporary: false,
-    });
+  });
+});
+
+describe('refreshing', () => {
+  it('fetches once for concurrent callers and keeps the value until its refresh time', async () => {
+    let fetches = 0;
+    let refreshAt: number | undefined = Date.now() + 60_000;
+    const get = refreshing(
+      async () => {
+        fetches++;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        return `token${fetches}`;
+      },
+      () => refreshAt,
+    );
+    expect(await Promise.all([get(), get(), get()])).toEqual(['token1', 'token1', 'token1']);
+    expect(await get()).toBe('token1');
+    expect(fetches).toBe(1);
+    refreshAt = Date.now() - 1; // the next value is stale at once
+    const stale = refreshing(
+      async () => `v${++fetches}`,
+      () => refreshAt,
+    );
+    expect(await stale()).toBe('v2');
+    expect(await stale()).toBe('v3');
+    refreshAt = undefined; // never refreshed
+    expect(await stale()).toBe('v4');
+    expect(await stale()).toBe('v4');
   });
 
-  it('a stall past stallMs is a temporary timeout naming the store, passed on unwrapped', async () => {
-    const server = await serve(() => {});
-    const http = store({ endpoint: server.url, stallMs: 100 });
-    const error = await failure(http.send({ method: 'GET', path: '/slow' }));
-    expect(ArtifactsError.is(error, 'timeout')).toBe(true);
-    expect(error).toMatchObject({ temporary: true });
-    expect((error as Error).message).toContain('the test store request to');
+  it('does not keep a failed fetch: the next caller fetches again', async () => {
+    let fetches = 0;
+    const get = refreshing(
+      async () => {
+        fetches++;
+        if (fetches === 1) throw new Error('provider down');
+        return fetches;
+      },
+      () => undefined,
+    );
+    await expect(get()).rejects.toThrow('provider down');
+    expect(await get()).toBe(2);
+    expect(await get()).toBe(2);
   });
 });
 
