@@ -49,12 +49,13 @@ export function buildRef(rev, backend, log) {
       execFileSync('flock', [lock, ...build], options);
     }
   } catch (error) {
-    const detail = String(error.stderr ?? error.message)
+    const lines = String(error.stderr ?? error.message)
       .split('\n')
       .map((line) => line.trim())
-      .filter((line) => line && !/^at |^\^|^[│╭╰]/.test(line))
-      .slice(-4)
-      .join(' / ');
+      .filter((line) => line && !/^at |^\^|^[│╭╰]/.test(line));
+    // pnpm's own error lines (` ERR_PNPM_… `, `error …`) wherever they are, then the last lines.
+    const errors = lines.filter((line) => /\bERR_PNPM_\w+|\berror\b/i.test(line)).slice(0, 6);
+    const detail = [...new Set([...errors, ...lines.slice(-4)])].join(' / ');
     throw new Error(`--ref ${rev} (${sha.slice(0, 12)}): building @artifacts/${pkg} failed: ${detail}`);
   }
   return { sha, dir };

