@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { closedPort, destroyAfterTest, serve } from '../test/loopback.js';
 import { RELEASE_CHUNK } from './driver.js';
 import { discardBody, HttpPool, readBodyText } from './http-client.js';
@@ -170,6 +170,23 @@ describe('HttpPool', () => {
     await discardBody((await p.request({ method: 'GET', url })).body);
     expect(p.reached(url)).toBe(true);
     expect(p.reached(deadUrl)).toBe(false);
+  });
+
+  it('an answer the HTTP parser cannot read names the bytes it met (the first 16) and where it stopped', async () => {
+    // Not an HTTP server: what a client meets when its port leads elsewhere, or its answer is lost.
+    const greeting = createTcpServer((socket) => {
+      socket.once('data', () => socket.end('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n'));
+    });
+    await new Promise<void>((resolve) => greeting.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => greeting.close(() => resolve())));
+    const { port } = greeting.address() as { port: number };
+    const failure = await pool(1)
+      .request({ method: 'PUT', url: `http://127.0.0.1:${port}/c/b`, body: Buffer.from('x') })
+      .catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: 'HPE_INVALID_CONSTANT' });
+    expect((failure as Error).message).toContain(
+      'the socket read of 32 bytes began with "SSH-2.0-OpenSSH_", the parser stopped at byte 0',
+    );
   });
 
   it('readBodyText stops at its limit and keeps what came of a body cut short', async () => {

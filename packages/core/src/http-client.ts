@@ -144,7 +144,7 @@ export class HttpPool {
           req.destroy(error);
         });
       }
-      req.on('error', reject);
+      req.on('error', (error) => reject(withUnreadBytes(error)));
       if (!(body instanceof Readable)) {
         req.end(body);
         return;
@@ -231,8 +231,32 @@ export async function discardBody(body: Readable): Promise<void> {
 function freeSocketReads(res: IncomingMessage): void {
   const socket = res.socket;
   if (!socket) return;
-  socket.on('data', release);
-  res.once('close', () => socket.off('data', release));
+  // A read the parser failed on is kept: it is the error's `rawPacket` (see `withUnreadBytes`).
+  const free = (read: Buffer) => {
+    if (!socket.destroyed) release(read);
+  };
+  socket.on('data', free);
+  res.once('close', () => socket.off('data', free));
+}
+
+/**
+ * An answer Node's HTTP parser could not read (`HPE_*`, e.g. "Expected HTTP/"): its message gains
+ * what the parser met — the first bytes of the socket read it failed on (escaped, at most 16: a
+ * status line's worth, never a credential) and where in it it stopped — which tells a cut or
+ * garbled answer from bytes that are no answer at all (another protocol's greeting, the request
+ * itself coming back, zeroed memory).
+ */
+function withUnreadBytes(error: unknown): unknown {
+  const e = error as { code?: unknown; rawPacket?: unknown; bytesParsed?: unknown; message?: unknown };
+  if (typeof e?.code !== 'string' || !e.code.startsWith('HPE_') || typeof e.message !== 'string')
+    return error;
+  const read = e.rawPacket instanceof Uint8Array ? Buffer.from(e.rawPacket) : undefined;
+  const at = typeof e.bytesParsed === 'number' ? `, the parser stopped at byte ${e.bytesParsed}` : '';
+  const met = read?.length
+    ? `the socket read of ${read.length} bytes began with ${JSON.stringify(read.subarray(0, 16).toString('latin1'))}${at}`
+    : 'the bytes it failed on are gone';
+  (e as { message: string }).message = `${e.message} (${met})`;
+  return error;
 }
 
 /**
