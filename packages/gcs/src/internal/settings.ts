@@ -130,7 +130,7 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     min: 0,
     max: 20,
     default: 0,
-    help: "retries by Google's client library itself, inside each of core's attempts, for the calls still sent through it (chunked uploads with `uploadChunkSize`, proxied multipart requests); 0 = off, so that core's `maxRetries` (`ARTIFACTS_MAX_RETRIES`) is the one place that retries",
+    help: "retries by Google's client library itself, inside each of core's attempts, for the calls still sent through it (chunked uploads with `uploadChunkSize`); 0 = off, so that core's `maxRetries` (`ARTIFACTS_MAX_RETRIES`) is the one place that retries",
   },
 });
 
