@@ -171,6 +171,8 @@ export type {
 } from './settings.js';
 export { closestName, connectionPoolSettings, defineSettings } from './settings.js';
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
+export type { StoreRangeOptions } from './store-driver.js';
+export { deleteEach, splitAddress, storeRange } from './store-driver.js';
 export type { StoreFailure } from './store-errors.js';
 export { firstLine, storeErrors } from './store-errors.js';
 export type {

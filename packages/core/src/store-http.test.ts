@@ -79,7 +79,7 @@ const failed = (answer: FailedAnswer) =>
   });
 
 describe('StoreHttp requests', () => {
-  it("assemble the URL below the endpoint's path, RFC 3986 query encoding, undefined parameters left out", async () => {
+  it("assemble the URL below the endpoint's path, RFC 3986 query encoding, undefined parameters left out, empty ones bare", async () => {
     const server = await serve();
     const http = store({ endpoint: `${server.url}/account/` });
     const answer = await http.send({
@@ -89,6 +89,7 @@ describe('StoreHttp requests', () => {
         ['prefix', "it's (a) *test*/é"],
         ['marker', undefined],
         ['plus', 'a+b=c&d'],
+        ['uploads', ''],
       ],
       headers: { 'x-one': '1' },
     });
@@ -96,7 +97,7 @@ describe('StoreHttp requests', () => {
     expect(http.url).toBe(`${server.url}/account`);
     expect(server.seen[0]).toMatchObject({
       method: 'GET',
-      url: '/account/bucket/a%20b?prefix=it%27s%20%28a%29%20%2Atest%2A%2F%C3%A9&plus=a%2Bb%3Dc%26d',
+      url: '/account/bucket/a%20b?prefix=it%27s%20%28a%29%20%2Atest%2A%2F%C3%A9&plus=a%2Bb%3Dc%26d&uploads',
       headers: { 'x-one': '1' },
     });
     expect(encodeRfc3986("!'()*~-._")).toBe('%21%27%28%29%2A~-._');

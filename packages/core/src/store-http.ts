@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ArtifactsError, isAbortError } from './errors.js';
 import {
+  discardBody,
   type HttpAnswer,
   type HttpExchange,
   HttpPool,
@@ -20,7 +21,7 @@ import { readSettingFile } from './setting-files.js';
  * answered before. Signing, the error body's format and the error mapping stay the store's.
  */
 
-/** Query parameters, decoded, in the order sent; one with an undefined value is left out. */
+/** Query parameters, decoded, in the order sent; one with an undefined value is left out, one with '' is its bare name (`?uploads`). */
 export type StoreQuery = ReadonlyArray<readonly [string, string | undefined]>;
 
 /** One request of a store's own. */
@@ -73,7 +74,7 @@ export interface StoreHttpOptions {
   /** Authorizes a request (signs it, adds a token or a SAS); may throw to refuse it. */
   authorize?(request: OutgoingRequest): void | Promise<void>;
   /** Reads an error answer's body (JSON API errors by default: `{ error: { message } }`). */
-  errorDetail?(text: string, answer: FailedAnswer): StoreErrorDetail;
+  errorDetail?(text: string, answer: FailedAnswer): StoreErrorDetail | Promise<StoreErrorDetail>;
 }
 
 /** RFC 3986 percent-encoding (unreserved characters kept): a path segment or a query name or value. */
@@ -184,7 +185,7 @@ export interface FailedAnswer {
 export async function storeRequest(
   pool: HttpPool,
   exchange: HttpExchange,
-  failure: (answer: FailedAnswer) => Error,
+  failure: (answer: FailedAnswer) => Error | Promise<Error>,
   where?: string,
 ): Promise<HttpAnswer> {
   let answer: HttpAnswer;
@@ -198,7 +199,7 @@ export async function storeRequest(
   if (answer.statusCode < 300) return answer;
   const text = await readBodyText(answer.body, 65_536);
   answer.body.destroy();
-  throw failure({ status: answer.statusCode, headers: answer.headers, text });
+  throw await failure({ status: answer.statusCode, headers: answer.headers, text });
 }
 
 /**
@@ -274,7 +275,10 @@ export class StoreHttp {
     const where = request.url ? request.url.replace(/\?.*$/s, '') : `${this.#origin}${out.path}`;
     let url = request.url ?? where;
     if (!request.url) {
-      const search = [...query.map(([n, v]) => `${encodeRfc3986(n)}=${encodeRfc3986(v)}`), out.search]
+      const search = [
+        ...query.map(([n, v]) => (v ? `${encodeRfc3986(n)}=${encodeRfc3986(v)}` : encodeRfc3986(n))),
+        out.search,
+      ]
         .filter(Boolean)
         .join('&');
       if (search) url += `?${search}`;
@@ -292,15 +296,22 @@ export class StoreHttp {
         stallMessage: (seconds) =>
           `${this.#options.store} request to ${this.#origin}: nothing received for ${seconds} s`,
       },
-      (failed) =>
+      async (failed) =>
         new StoreHttpError(
           failed.status,
-          errorDetail(failed.text, failed),
+          await errorDetail(failed.text, failed),
           where,
           headerString(failed.headers['retry-after']) || undefined,
         ),
       where,
     );
+  }
+
+  /** Sends one request whose answer is all in its status and headers; its body is drained. */
+  async drain(request: StoreRequest): Promise<HttpAnswer> {
+    const answer = await this.send(request);
+    await discardBody(answer.body);
+    return answer;
   }
 
   /** Sends one request and reads its whole answer as text. */

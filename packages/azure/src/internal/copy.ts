@@ -3,7 +3,6 @@ import {
   ArtifactsError,
   answerHeader,
   type DriverCopyOptions,
-  discardBody,
   type HttpAnswer,
   httpStatusOf,
   type StoreHttp,
@@ -33,23 +32,13 @@ export async function copyBlob(
   sas: (() => Promise<string>) | undefined,
   { signal }: DriverCopyOptions,
 ): Promise<void> {
-  const send = async (
+  const send = (
     method: string,
     at: BlobAddress,
     headers: Record<string, string> = {},
     query: [string, string][] = [],
     abort = signal,
-  ) => {
-    const answer = await http.send({
-      method,
-      path: blobPath(at.container, at.blob),
-      query,
-      headers,
-      signal: abort,
-    });
-    await discardBody(answer.body);
-    return answer;
-  };
+  ) => http.drain({ method, path: blobPath(at.container, at.blob), query, headers, signal: abort });
   let source: HttpAnswer;
   try {
     source = await send('HEAD', from);

@@ -10,10 +10,9 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
+  deleteEach,
   deleteTree,
-  discardBody,
   engineOptions,
-  forEachLimited,
   type HttpAnswer,
   httpStatusOf,
   type MultipartCapability,
@@ -25,12 +24,13 @@ import {
   type OperationOptions,
   objectStoreCapabilities,
   type PresignCapability,
-  parseContentRange,
   parseHttpDate,
   type RangeSource,
   rangedReader,
   type StorageDriver,
   type StoreHttp,
+  splitAddress,
+  storeRange,
 } from '@artifacts/core';
 import { copyBlob } from './copy.js';
 import { mapAzureError, type Subject } from './errors.js';
@@ -122,10 +122,8 @@ export class AzureBlobDriver implements StorageDriver {
   );
 
   /** One request of `key`'s blob whose answer has no body worth reading. */
-  async #send(method: string, key: string, headers: Record<string, string>, signal?: AbortSignal) {
-    const answer = await this.#http.send({ method, path: this.#path(key), headers, signal });
-    await discardBody(answer.body);
-    return answer;
+  #send(method: string, key: string, headers: Record<string, string>, signal?: AbortSignal) {
+    return this.#http.drain({ method, path: this.#path(key), headers, signal });
   }
 
   /** Put Blob, or blocks and Put Block List, through core's chunked-upload engine (`upload.ts`). */
@@ -169,43 +167,33 @@ export class AzureBlobDriver implements StorageDriver {
    * resumes a broken body itself.
    */
   #rangeSource(key: string): RangeSource {
-    const get = (range: string | undefined, signal: AbortSignal, etag: string | undefined) =>
-      this.#http.send({
-        method: 'GET',
-        path: this.#path(key),
-        headers: { ...(range ? { 'x-ms-range': range } : {}), ...(etag ? { 'if-match': etag } : {}) },
-        signal,
-      });
     return {
       readRange: (request) =>
         this.#run('download', key, async () => {
           const whole = request.whole && this.#config.downloadConcurrency <= 1;
-          const range = whole ? undefined : `bytes=${request.start}-${request.end}`;
-          let answer: HttpAnswer;
-          try {
-            answer = await get(range, request.signal, request.pin);
-          } catch (error) {
-            // A range on an empty blob is unsatisfiable: read it whole instead.
-            if (httpStatusOf(error) !== 416 || request.start !== 0) throw error;
-            answer = await get(undefined, request.signal, request.pin);
-          }
-          const length = Number(answerHeader(answer, 'content-length') ?? 0);
-          const contentRange = answerHeader(answer, 'content-range');
-          const served = parseContentRange(contentRange);
+          const { answer, response } = await storeRange(
+            request,
+            (range) =>
+              this.#http.send({
+                method: 'GET',
+                path: this.#path(key),
+                headers: {
+                  ...(range ? { 'x-ms-range': range } : {}),
+                  ...(request.pin ? { 'if-match': request.pin } : {}),
+                },
+                signal: request.signal,
+              }),
+            { whole },
+          );
           const md5 = request.whole
             ? (answerHeader(answer, 'x-ms-blob-content-md5') ??
-              (contentRange ? undefined : answerHeader(answer, 'content-md5')))
+              (answerHeader(answer, 'content-range') ? undefined : answerHeader(answer, 'content-md5')))
             : undefined;
           const subject = this.#subject('download', key);
           return {
+            ...response,
             stream: mapBodyErrors(answer.body, (error) => mapAzureError(error, subject, this.secrets)),
-            served: served ?? { start: 0, end: length - 1 },
-            totalSize: served?.total ?? length,
-            pin: answerHeader(answer, 'etag'),
-            lastModified: parseHttpDate(answerHeader(answer, 'last-modified')),
-            ...(whole ? { rangesHonoured: true } : {}),
             ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
-            contentType: answerHeader(answer, 'content-type'),
           };
         }),
     };
@@ -252,7 +240,7 @@ export class AzureBlobDriver implements StorageDriver {
   }
 
   async #listPage({ prefix, recursive, token, limit, signal }: ObjectListRequest) {
-    const page = parseBlobList(
+    const { blobs, prefixes, next } = await parseBlobList(
       await this.#http.text({
         method: 'GET',
         path: blobPath(this.#config.container),
@@ -268,9 +256,7 @@ export class AzureBlobDriver implements StorageDriver {
         signal,
       }),
     );
-    const objects = page.blobs;
-
-    return { page: { objects, prefixes: page.prefixes }, next: page.next };
+    return { page: { objects: blobs, prefixes }, next };
   }
 
   /** Core lists the tree and hands over batches (`deleteTree`): never a sibling sharing the prefix. */
@@ -281,13 +267,12 @@ export class AzureBlobDriver implements StorageDriver {
   /** One Delete Blob per blob (snapshots included), `deleteConcurrency` at once; gone already is done. */
   async deleteMany(keys: readonly string[], options: OperationOptions): Promise<void> {
     await this.#run('delete', keys[0], () =>
-      forEachLimited(keys, this.#config.deleteConcurrency, async (key) => {
-        try {
-          await this.#send('DELETE', key, { 'x-ms-delete-snapshots': 'include' }, options.signal);
-        } catch (error) {
-          if ((error as { serviceCode?: string }).serviceCode !== 'BlobNotFound') throw error;
-        }
-      }),
+      deleteEach(
+        keys,
+        this.#config.deleteConcurrency,
+        (key) => this.#send('DELETE', key, { 'x-ms-delete-snapshots': 'include' }, options.signal),
+        (error) => (error as { serviceCode?: string }).serviceCode === 'BlobNotFound',
+      ),
     );
   }
 
@@ -305,8 +290,8 @@ export class AzureBlobDriver implements StorageDriver {
 
   /** Copy Blob From URL, or Copy Blob polled until done: see `copyBlob`. */
   async copy(source: CopySource, toKey: string, options: DriverCopyOptions): Promise<void> {
-    const slash = source.address.indexOf('/');
-    const from = { container: source.address.slice(0, slash), blob: source.address.slice(slash + 1) };
+    const { bucket, name } = splitAddress(source.address);
+    const from = { container: bucket, blob: name };
     const to = { container: this.#config.container, blob: this.#names.name(toKey) };
     const { sas } = this.#clients;
     // The source is authorized by a SAS of its own (signed, or the connection string's), else by the

@@ -3,12 +3,13 @@ import {
   answerHeader,
   type FailedAnswer,
   type OutgoingRequest,
+  refreshing,
   type StoreErrorDetail,
   StoreHttp,
 } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { XMLParser } from 'fast-xml-parser';
+import type { XMLParser } from 'fast-xml-parser';
 import { connectionStringSecrets, parseConnectionString } from './connection-string.js';
 import { loadDefaultAzureCredential } from './identity.js';
 import type { AzureConfig } from './settings.js';
@@ -33,23 +34,34 @@ export const encodeName = (name: string): string => name.split('/').map(encodeUR
 export const blobPath = (container: string, blob?: string): string =>
   `/${encodeURIComponent(container)}${blob === undefined ? '' : `/${encodeName(blob)}`}`;
 
-const xml = new XMLParser({
-  parseTagValue: false,
-  trimValues: false,
-  htmlEntities: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  isArray: (name) => name === 'Blob' || name === 'BlobPrefix',
-  // Kept as text, each read for the one element needed: building a blob's ~20 properties into
-  // objects cost 3-4 times the CPU of the rest of the page (README, "Listing").
-  stopNodes: ['*.Properties', '*.Metadata'],
-});
+let parser: Promise<XMLParser> | undefined;
+/**
+ * The XML reader, loaded on first use (an error body, a listing): loading it costs about 80 ms of
+ * CPU, which an upload or a download by name never needs.
+ */
+const xml = (): Promise<XMLParser> => {
+  parser ??= import('fast-xml-parser').then(
+    ({ XMLParser }) =>
+      new XMLParser({
+        parseTagValue: false,
+        trimValues: false,
+        htmlEntities: true,
+        ignoreAttributes: false,
+        attributeNamePrefix: '',
+        isArray: (name) => name === 'Blob' || name === 'BlobPrefix',
+        // Kept as text, each read for the one element needed: building a blob's ~20 properties into
+        // objects cost 3-4 times the CPU of the rest of the page (README, "Listing").
+        stopNodes: ['*.Properties', '*.Metadata'],
+      }),
+  );
+  return parser;
+};
 
 /** An error answer: the service's code (`x-ms-error-code`, else the body's `<Code>`) and `<Message>`. */
-function errorDetail(text: string, answer: FailedAnswer): StoreErrorDetail {
+async function errorDetail(text: string, answer: FailedAnswer): Promise<StoreErrorDetail> {
   let body: { Code?: unknown; Message?: unknown } = {};
   try {
-    body = (xml.parse(text) as { Error?: typeof body }).Error ?? {};
+    if (text) body = ((await xml()).parse(text) as { Error?: typeof body }).Error ?? {};
   } catch {
     // Not XML (a proxy's page): the status speaks.
   }
@@ -82,23 +94,14 @@ function authorizer(
       r.search = auth.sas;
     };
   }
-  let token: { value: string; refreshAt: number } | undefined;
-  let fetching: Promise<string> | undefined;
-  const bearer = () => {
-    if (token && Date.now() < token.refreshAt) return token.value;
-    fetching ??= (async () => {
-      try {
-        const got = await auth.credential.getToken(TOKEN_SCOPE);
-        if (!got) throw new ArtifactsError('unauthenticated', 'the token credential returned no token');
-        const refreshAt = got.refreshAfterTimestamp ?? got.expiresOnTimestamp - TOKEN_MARGIN_MS;
-        token = { value: got.token, refreshAt };
-        return got.token;
-      } finally {
-        fetching = undefined;
-      }
-    })();
-    return fetching;
-  };
+  const bearer = refreshing(
+    async () => {
+      const got = await auth.credential.getToken(TOKEN_SCOPE);
+      if (!got) throw new ArtifactsError('unauthenticated', 'the token credential returned no token');
+      return got;
+    },
+    (got) => got.refreshAfterTimestamp ?? got.expiresOnTimestamp - TOKEN_MARGIN_MS,
+  );
   return async (r) => {
     if (!https) {
       throw new ArtifactsError(
@@ -106,7 +109,7 @@ function authorizer(
         `a Microsoft Entra ID token is sent only over https, and the blob endpoint is ${origin}`,
       );
     }
-    stamp(r).authorization = `Bearer ${await bearer()}`;
+    stamp(r).authorization = `Bearer ${(await bearer()).token}`;
   };
 }
 
@@ -231,12 +234,12 @@ function nameOf(name: XmlName | undefined): string {
 }
 
 /** One List Blobs page: the blobs, the prefixes (with a delimiter) and the next marker. */
-export function parseBlobList(text: string): {
+export async function parseBlobList(text: string): Promise<{
   blobs: ListedBlob[];
   prefixes: string[];
   next: string | undefined;
-} {
-  const page = (xml.parse(text) as { EnumerationResults?: unknown }).EnumerationResults as
+}> {
+  const page = ((await xml()).parse(text) as { EnumerationResults?: unknown }).EnumerationResults as
     | {
         Blobs?: {
           Blob?: Array<{ Name?: XmlName; Properties?: string; Metadata?: string }>;

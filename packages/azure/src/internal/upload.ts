@@ -5,7 +5,6 @@ import {
   type ChunkedUploadOptions,
   chunkedUpload,
   type DriverWriteResult,
-  discardBody,
   type PartLimits,
   type PartRequest,
   type StoreHttp,
@@ -32,7 +31,7 @@ export async function commitBlocks(
   let xml = '<?xml version="1.0" encoding="utf-8"?><BlockList>';
   for (const id of ids) xml += `<Latest>${id}</Latest>`;
   const body = Buffer.from(`${xml}</BlockList>`);
-  const answer = await http.send({
+  await http.drain({
     method: 'PUT',
     path,
     query: [['comp', 'blocklist']],
@@ -40,7 +39,6 @@ export async function commitBlocks(
     body,
     signal,
   });
-  await discardBody(answer.body);
 }
 
 export interface BlockUpload {
@@ -82,8 +80,8 @@ export async function uploadBlob(
   const { run } = upload;
   // Under a stall timeout, bodies go as a stream of the part's buffer: each chunk the socket takes
   // is progress for the timeout. Without one, the buffer itself.
-  const put = async (part: PartRequest, query: [string, string][], headers: Record<string, string>) => {
-    const answer = await http.send({
+  const put = (part: PartRequest, query: [string, string][], headers: Record<string, string>) =>
+    http.drain({
       method: 'PUT',
       path,
       query,
@@ -91,9 +89,6 @@ export async function uploadBlob(
       body: part.watched ? part.body() : part.data,
       signal: part.signal,
     });
-    await discardBody(answer.body);
-    return answer;
-  };
   const serviceMd5 = await run(() =>
     chunkedUpload<string, string | undefined>(
       body,

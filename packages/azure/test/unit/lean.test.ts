@@ -173,8 +173,8 @@ describe('connection strings, parsed as the SDK parses them', () => {
 });
 
 describe('listing pages', () => {
-  it('names with entities, encoded names, prefixes, metadata and the next marker', () => {
-    const page = parseBlobList(
+  it('names with entities, encoded names, prefixes, metadata and the next marker', async () => {
+    const page = await parseBlobList(
       '<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="x" ContainerName="c"><Prefix>p/</Prefix>' +
         '<Blobs><Blob><Name> a &amp; b&#x41;&lt;</Name><Properties><Content-Length>12</Content-Length></Properties>' +
         '<Metadata><hdi_isfolder>true</hdi_isfolder></Metadata></Blob>' +
@@ -189,7 +189,7 @@ describe('listing pages', () => {
       prefixes: ['p/007/'],
       next: '2!token',
     });
-    expect(parseBlobList('<EnumerationResults><Blobs /><NextMarker /></EnumerationResults>')).toEqual({
+    expect(await parseBlobList('<EnumerationResults><Blobs /><NextMarker /></EnumerationResults>')).toEqual({
       blobs: [],
       prefixes: [],
       next: undefined,

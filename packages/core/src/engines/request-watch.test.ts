@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from '../errors.js';
 import { defaultRequestRetry } from '../layers/retry.js';
-import { runRequest } from './request-watch.js';
+import { bodyOf, runRequest } from './request-watch.js';
 
 const hangUp = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
 
@@ -50,5 +50,21 @@ describe('runRequest', () => {
       ),
     ).rejects.toThrow('busy');
     expect(attempts).toBe(3);
+  });
+});
+
+describe('bodyOf', () => {
+  it("gives a reader that waits between chunks views of the part's own bytes, never a copy, in order", async () => {
+    const data = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+    let touched = 0;
+    const views: Uint8Array[] = [];
+    for await (const chunk of bodyOf(data, () => touched++)) {
+      views.push(chunk as Uint8Array);
+      // The socket draining: the stream has time to buffer ahead.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(views.every((view) => view.buffer === data.buffer)).toBe(true);
+    expect(Buffer.concat(views).equals(data)).toBe(true);
+    expect(touched).toBe(views.length);
   });
 });

@@ -10,10 +10,8 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
+  deleteEach,
   deleteTree,
-  discardBody,
-  forEachLimited,
-  type HttpAnswer,
   httpStatusOf,
   type MultipartCapability,
   mappedCalls,
@@ -24,12 +22,12 @@ import {
   type OperationOptions,
   objectStoreCapabilities,
   type PresignCapability,
-  parseContentRange,
-  parseHttpDate,
   type RangeSource,
   rangedReader,
   type StorageDriver,
   type StoreHttp,
+  splitAddress,
+  storeRange,
 } from '@artifacts/core';
 import type { FileMetadata } from '@google-cloud/storage';
 import { mapGcsError, type Subject } from './errors.js';
@@ -72,11 +70,8 @@ export class GcsDriver implements StorageDriver {
     this.capabilities = objectStoreCapabilities(['crc32c'], storage !== undefined);
     if (storage) {
       const target = {
-        storage,
         bucket: storage.bucket(config.bucket),
-        bucketName: config.bucket,
-        xmlBase: config.endpoint ?? GOOGLE_ENDPOINT,
-        timeoutMs: config.timeoutMs,
+        http: this.#http,
         name: (key: string) => this.#names.name(key),
         run: <T>(what: string, key: string, fn: () => Promise<T>) => this.#run(what, key, fn),
       };
@@ -98,8 +93,10 @@ export class GcsDriver implements StorageDriver {
   /** Whether the bucket exists (true when that cannot be told). */
   async #bucketExists(): Promise<boolean> {
     try {
-      const path = `/storage/v1/b/${encodeURIComponent(this.#config.bucket)}`;
-      await discardBody((await this.#http.send({ method: 'GET', path })).body);
+      await this.#http.drain({
+        method: 'GET',
+        path: `/storage/v1/b/${encodeURIComponent(this.#config.bucket)}`,
+      });
       return true;
     } catch (error) {
       return httpStatusOf(error) !== 404;
@@ -176,42 +173,29 @@ export class GcsDriver implements StorageDriver {
    * part it has not read yet may rest longer than the store's stall bound).
    */
   #rangeSource(key: string): RangeSource {
-    const get = (start: number, end: number | undefined, signal: AbortSignal, generation?: string) =>
-      this.#http.send({
-        method: 'GET',
-        path: this.#path(key),
-        query: [
-          ['alt', 'media'],
-          ['generation', generation],
-        ],
-        headers: start === 0 && end === undefined ? {} : { range: `bytes=${start}-${end ?? ''}` },
-        signal,
-        stallMs: 0,
-      });
     return {
       readRange: (request) =>
         this.#run('download', key, async () => {
-          const { start, end, signal, pin } = request;
-          const answer: HttpAnswer = await get(start, end, signal, pin).catch((error: unknown) => {
-            // A range of an empty object is unsatisfiable: read it whole instead.
-            if (httpStatusOf(error) !== 416 || start !== 0) throw error;
-            return get(0, undefined, signal, pin);
-          });
-          const length = Number(answerHeader(answer, 'content-length') ?? Number.NaN);
-          const served = parseContentRange(answerHeader(answer, 'content-range'));
-          const total = served?.total ?? (Number.isFinite(length) ? length : 0);
+          const { answer, response } = await storeRange(
+            request,
+            (range) =>
+              this.#http.send({
+                method: 'GET',
+                path: this.#path(key),
+                query: [
+                  ['alt', 'media'],
+                  ['generation', request.pin],
+                ],
+                headers: range ? { range } : {},
+                signal: request.signal,
+                stallMs: 0,
+              }),
+            { pinHeader: 'x-goog-generation' },
+          );
           const checksum = request.whole
             ? checksumOf(parseGoogHash(answerHeader(answer, 'x-goog-hash')))
             : undefined;
-          return {
-            stream: answer.body,
-            served: served ?? { start: 0, end: total - 1 },
-            totalSize: total,
-            pin: answerHeader(answer, 'x-goog-generation'),
-            lastModified: parseHttpDate(answerHeader(answer, 'last-modified')),
-            ...(checksum ? { checksum } : {}),
-            contentType: answerHeader(answer, 'content-type'),
-          };
+          return { ...response, ...(checksum ? { checksum } : {}) };
         }),
     };
   }
@@ -278,18 +262,12 @@ export class GcsDriver implements StorageDriver {
   /** One request per object (GCS's JSON API has no batch delete of ours), `deleteConcurrency` at once. */
   async deleteMany(keys: readonly string[], options: OperationOptions): Promise<void> {
     await this.#run('delete', keys[0], () =>
-      forEachLimited(keys, this.#config.deleteConcurrency, async (key) => {
-        try {
-          const answer = await this.#http.send({
-            method: 'DELETE',
-            path: this.#path(key),
-            signal: options.signal,
-          });
-          await discardBody(answer.body);
-        } catch (error) {
-          if (httpStatusOf(error) !== 404) throw error;
-        }
-      }),
+      deleteEach(
+        keys,
+        this.#config.deleteConcurrency,
+        (key) => this.#http.drain({ method: 'DELETE', path: this.#path(key), signal: options.signal }),
+        (error) => httpStatusOf(error) === 404,
+      ),
     );
   }
 
@@ -306,8 +284,8 @@ export class GcsDriver implements StorageDriver {
 
   /** A rewrite (`objects.rewrite`), repeated with each rewrite token until the store says done. */
   async copy(source: CopySource, toKey: string, options: OperationOptions): Promise<void> {
-    const slash = source.address.indexOf('/');
-    const from = objectPath(source.address.slice(0, slash), source.address.slice(slash + 1));
+    const { bucket, name } = splitAddress(source.address);
+    const from = objectPath(bucket, name);
     const path = `${from}/rewriteTo${this.#path(toKey).slice('/storage/v1'.length)}`;
     await this.#run('copy', toKey, async () => {
       let token: string | undefined;

@@ -4,6 +4,7 @@ import {
   checkEndpoint,
   defineSettings,
   envNumber,
+  envTransferTimeoutMs,
   readCaFile,
   type SettingsValues,
 } from '@artifacts/core';
@@ -129,7 +130,7 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     min: 0,
     max: 20,
     default: 0,
-    help: "retries by Google's client library itself, inside each of core's attempts, for the calls still sent through it (chunked uploads with `uploadChunkSize`, proxied multipart requests); 0 = off, so that core's `maxRetries` (`ARTIFACTS_MAX_RETRIES`) is the one place that retries",
+    help: "retries by Google's client library itself, inside each of core's attempts, for the calls still sent through it (chunked uploads with `uploadChunkSize`); 0 = off, so that core's `maxRetries` (`ARTIFACTS_MAX_RETRIES`) is the one place that retries",
   },
 });
 
@@ -140,23 +141,12 @@ export function resetDeprecationWarning(): void {
   warnedDeprecatedTimeout = false;
 }
 
-function secondsToMs(seconds: number, variable: string): number | undefined {
-  if (seconds === -1 || seconds === 0) return undefined;
-  if (seconds < 0) {
-    throw ArtifactsError.invalidArgument(
-      `environment variable ${variable}=${seconds} must be a positive number of seconds or -1 for no limit`,
-    );
-  }
-  return seconds * 1000;
-}
-
 /**
  * GCS's default when `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT` is unset: the deprecated
  * `MLFLOW_GCS_DEFAULT_TIMEOUT` (seconds, `-1` = none; one DeprecationWarning), else MLflow's 60 s.
  */
 export function defaultGcsTimeoutMs(): number | undefined {
-  const deprecated = envNumber('MLFLOW_GCS_DEFAULT_TIMEOUT');
-  if (deprecated === undefined) return DEFAULT_GCS_TIMEOUT_MS;
+  if (envNumber('MLFLOW_GCS_DEFAULT_TIMEOUT') === undefined) return DEFAULT_GCS_TIMEOUT_MS;
   if (!warnedDeprecatedTimeout) {
     warnedDeprecatedTimeout = true;
     process.emitWarning(
@@ -164,7 +154,7 @@ export function defaultGcsTimeoutMs(): number | undefined {
       { type: 'DeprecationWarning', code: 'ARTIFACTS_GCS_DEFAULT_TIMEOUT' },
     );
   }
-  return secondsToMs(deprecated, 'MLFLOW_GCS_DEFAULT_TIMEOUT');
+  return envTransferTimeoutMs('MLFLOW_GCS_DEFAULT_TIMEOUT');
 }
 
 export function resolveGcsConfig(

@@ -1,6 +1,7 @@
 import {
   ArtifactsError,
   type CompletedPart,
+  encodeRfc3986,
   guessContentType,
   httpStatusOf,
   type MultipartCapability,
@@ -8,23 +9,11 @@ import {
   type OperationOptions,
   type PresignCapability,
   presignSeconds,
+  type StoreHttp,
   sortedParts,
 } from '@artifacts/core';
-import type { Bucket, File, Storage } from '@google-cloud/storage';
+import type { Bucket, File } from '@google-cloud/storage';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
-
-/** Percent-encodes an object name for a path-style XML API URL, keeping its slashes. */
-export function encodeObjectPath(name: string): string {
-  return name
-    .split('/')
-    .map((segment) =>
-      encodeURIComponent(segment).replace(
-        /[!'()*]/g,
-        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-      ),
-    )
-    .join('/');
-}
 
 /**
  * A V4 signed URL for one object, by the client library's signer (path style on the client's
@@ -53,13 +42,9 @@ export async function signObjectUrl(
 
 /** What signing and the XML API need of the driver. */
 export interface SigningTarget {
-  storage: Storage;
   bucket: Bucket;
-  bucketName: string;
-  /** Base URL of the XML API (path style): the same host as the JSON API. */
-  xmlBase: string;
-  /** Core's timeout: the bound on each XML API request. */
-  timeoutMs: number | undefined;
+  /** Our requests (the XML API shares the JSON API's host, path style). */
+  http: StoreHttp;
   name(key: string): string;
   /** Runs one call of `key`, its errors mapped. */
   run<T>(what: string, key: string, fn: () => Promise<T>): Promise<T>;
@@ -93,34 +78,32 @@ async function signedUrl(
  * part, completed or aborted with one XML request.
  */
 export function gcsMultipart(target: SigningTarget): MultipartCapability {
-  const url = (key: string, query: string) =>
-    `${target.xmlBase}/${encodeURIComponent(target.bucketName)}/${encodeObjectPath(target.name(key))}?${query}`;
-  const request = async (
-    method: 'POST' | 'DELETE',
-    address: string,
+  const request = (
+    key: string,
+    method: string,
+    query: [string, string][],
     options: OperationOptions,
-    body?: string,
-    headers: Record<string, string> = {},
-  ): Promise<string> => {
-    const response = await target.storage.authClient.request<string>({
-      url: address,
+    xml = '',
+  ) =>
+    target.http.text({
       method,
-      headers,
-      responseType: 'text',
-      ...(body === undefined ? {} : { data: body }),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(target.timeoutMs === undefined ? {} : { timeout: target.timeoutMs }),
+      path: `/${encodeRfc3986(target.bucket.name)}/${target.name(key).split('/').map(encodeRfc3986).join('/')}`,
+      query,
+      headers: {
+        ...(method === 'POST' ? { 'content-type': xml ? 'application/xml' : guessContentType(key) } : {}),
+        'content-length': String(Buffer.byteLength(xml)),
+      },
+      body: Buffer.from(xml),
+      signal: options.signal,
     });
-    return typeof response.data === 'string' ? response.data : String(response.data ?? '');
-  };
-  const uploadIdOf = (uploadId: string | null): string => {
+  const uploadIdOf = (uploadId: string | null): [string, string][] => {
     if (!uploadId) throw ArtifactsError.invalidArgument('a GCS multipart upload needs its upload_id');
-    return `uploadId=${encodeURIComponent(uploadId)}`;
+    return [['uploadId', uploadId]];
   };
   return {
     async create(key, options): Promise<MultipartUpload> {
       const xml = await target.run('starting a multipart upload', key, () =>
-        request('POST', url(key, 'uploads'), options, '', { 'Content-Type': guessContentType(key) }),
+        request(key, 'POST', [['uploads', '']], options),
       );
       const parsed = new XMLParser().parse(xml) as { InitiateMultipartUploadResult?: { UploadId?: unknown } };
       const uploadId = parsed.InitiateMultipartUploadResult?.UploadId;
@@ -146,15 +129,7 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
         sorted.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })),
       ) as string;
       await target.run('completing a multipart upload', key, () =>
-        request(
-          'POST',
-          url(key, query),
-          options,
-          `<CompleteMultipartUpload>${body}</CompleteMultipartUpload>`,
-          {
-            'Content-Type': 'application/xml',
-          },
-        ),
+        request(key, 'POST', query, options, `<CompleteMultipartUpload>${body}</CompleteMultipartUpload>`),
       );
     },
 
@@ -162,7 +137,7 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
       const query = uploadIdOf(uploadId);
       await target.run('aborting a multipart upload', key, async () => {
         try {
-          await request('DELETE', url(key, query), options);
+          await request(key, 'DELETE', query, options);
         } catch (error) {
           // Aborting an upload that is already gone (completed, aborted, expired) achieves the goal.
           if (httpStatusOf(error) !== 404) throw error;

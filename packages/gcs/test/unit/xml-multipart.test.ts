@@ -2,15 +2,14 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArtifactUri } from '@artifacts/core';
-import { PassThroughClient } from 'google-auth-library';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GcsDriver } from '../../src/internal/driver.js';
 import { createGcsClient } from '../../src/internal/lean.js';
 import { resolveGcsConfig } from '../../src/internal/settings.js';
 
 // fake-gcs-server has no XML multipart API, so these tests record the requests the driver sends to a
-// local server that answers as the XML API documents. The OAuth token is left out (the auth client's
-// request is routed through an unauthenticated client): everything else is what GCS would receive.
+// local server that answers as the XML API documents. The OAuth token is left out (the auth client
+// gives no headers): everything else is what GCS would receive.
 const key = JSON.parse(
   readFileSync(new URL('./fixtures/conformance-service-account.json', import.meta.url), 'utf8'),
 );
@@ -58,10 +57,7 @@ async function signingDriver(uri = 'gs://my-bucket/exp/1') {
     credentials: { client_email: key.client_email, private_key: key.private_key },
   });
   const client = await createGcsClient(config);
-  const plain = new PassThroughClient();
-  vi.spyOn(client.loaded!.authClient, 'request').mockImplementation(
-    (options) => plain.request(options) as never,
-  );
+  vi.spyOn(client.loaded!.authClient, 'getRequestHeaders').mockResolvedValue(new Headers() as never);
   return new GcsDriver(config, client);
 }
 

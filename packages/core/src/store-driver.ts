@@ -1,0 +1,77 @@
+import { forEachLimited } from './delete.js';
+import type { RangeRequest, RangeResponse } from './engines/ranged-read.js';
+import type { HttpAnswer } from './http-client.js';
+import { parseContentRange, parseHttpDate } from './object-store.js';
+import { answerHeader, httpStatusOf } from './store-http.js';
+
+/**
+ * What the drivers of object stores reached through `StoreHttp` (Azure, GCS) share above a request:
+ * a ranged GET's answer as the ranged-read engine wants it, and deletion one object per request.
+ */
+
+/** How a store answers a ranged GET. */
+export interface StoreRangeOptions {
+  /** Ask for the whole object (no Range header) and say the store honours ranges later. */
+  whole?: boolean;
+  /** The answer's header naming the version later ranges are pinned to. Default `etag`. */
+  pinHeader?: string;
+}
+
+/**
+ * One ranged GET for the ranged-read engine: `get(range)` sends it (`range` undefined: the whole
+ * object), pinned to `request.pin` as the store does it. A range of an empty object is unsatisfiable
+ * (416): it is read whole instead. Gives the engine's response and the answer (for the store's
+ * own headers: its checksum).
+ */
+export async function storeRange(
+  request: RangeRequest,
+  get: (range: string | undefined) => Promise<HttpAnswer>,
+  options: StoreRangeOptions = {},
+): Promise<{ answer: HttpAnswer; response: RangeResponse }> {
+  const range = options.whole ? undefined : `bytes=${request.start}-${request.end}`;
+  let answer: HttpAnswer;
+  try {
+    answer = await get(range);
+  } catch (error) {
+    if (range === undefined || httpStatusOf(error) !== 416 || request.start !== 0) throw error;
+    answer = await get(undefined);
+  }
+  const length = Number(answerHeader(answer, 'content-length') ?? 0);
+  const served = parseContentRange(answerHeader(answer, 'content-range'));
+  const response: RangeResponse = {
+    stream: answer.body,
+    served: served ?? { start: 0, end: length - 1 },
+    totalSize: served?.total ?? length,
+    pin: answerHeader(answer, options.pinHeader ?? 'etag'),
+    lastModified: parseHttpDate(answerHeader(answer, 'last-modified')),
+    contentType: answerHeader(answer, 'content-type'),
+    ...(options.whole ? { rangesHonoured: true } : {}),
+  };
+  return { answer, response };
+}
+
+/**
+ * A `deleteMany` of a store that deletes one object per request: `remove` for each key, `limit` at
+ * once; a key already gone (`gone(error)`) is deleted. Rejects with the first other failure once
+ * all have settled.
+ */
+export function deleteEach(
+  keys: readonly string[],
+  limit: number,
+  remove: (key: string) => Promise<unknown>,
+  gone: (error: unknown) => boolean,
+): Promise<void> {
+  return forEachLimited(keys, limit, async (key) => {
+    try {
+      await remove(key);
+    } catch (error) {
+      if (!gone(error)) throw error;
+    }
+  });
+}
+
+/** A `CopySource.address` of the form `<bucket or container>/<name>`, split. */
+export function splitAddress(address: string): { bucket: string; name: string } {
+  const slash = address.indexOf('/');
+  return { bucket: address.slice(0, slash), name: address.slice(slash + 1) };
+}
