@@ -171,8 +171,14 @@ export type {
 } from './settings.js';
 export { closestName, connectionPoolSettings, defineSettings } from './settings.js';
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
-export type { StoreFailure } from './store-errors.js';
-export { firstLine, storeErrors } from './store-errors.js';
+export type {
+  StoreCodeRule,
+  StoreErrorSpec,
+  StoreFailure,
+  StoreMessage,
+  StoreSubject,
+} from './store-errors.js';
+export { describeStoreErrors, firstLine, storeErrors } from './store-errors.js';
 export type {
   FailedAnswer,
   OutgoingRequest,

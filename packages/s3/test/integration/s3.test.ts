@@ -852,7 +852,7 @@ describe('our own requests, every one of them', () => {
       const error = await codeOf(call());
       expect(error.code).toBe('unauthenticated');
       expect(error.message).toMatch(/credentials were refused.*SignatureDoesNotMatch/);
-      expect(error.context.httpStatus).toBe(403);
+      expect(error.context.status).toBe(403);
       expect(error.message).not.toContain(secret);
     }
     expect(await readdir(dst)).toEqual([]);
