@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
-import { StoreHttpError, StoreRequestFailure } from './store-http.js';
 import { describeStoreErrors, firstLine, storeErrors } from './store-errors.js';
+import { StoreHttpError, StoreRequestFailure } from './store-http.js';
 
 const failure = (status: number | undefined, message = 'Backend Error\nrequest id 42') => ({
   what: 'upload',
