@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   ArtifactsError,
@@ -23,8 +24,13 @@ export interface S3Request {
   query?: Record<string, string>;
   headers?: Record<string, string>;
   body?: Buffer | Readable;
+  /** The bytes a stream `body` sends, for the payload's SHA-256 over plain http. */
+  payload?: Buffer | undefined;
   signal?: AbortSignal | undefined;
 }
+
+/** The SHA-256 of an empty payload. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 export interface S3RequestsOptions {
   /** A configured endpoint; none = AWS (`https://s3.<region>.amazonaws.com`). */
@@ -50,7 +56,7 @@ const xml = new XMLParser({
 
 /**
  * Every S3 request of the driver: addressed (path style, or virtual-hosted `bucket.host`), SigV4-signed
- * (sigv4.ts) with an `UNSIGNED-PAYLOAD` body, sent over core's keep-alive pool — no SDK, no
+ * (sigv4.ts) with an `UNSIGNED-PAYLOAD` body over https and the body's SHA-256 over http, sent over core's keep-alive pool — no SDK, no
  * middleware. A bucket in another region than the one signed for (S3's `x-amz-bucket-region` on a
  * 301/400) is remembered and the request sent again there, as the SDK's `followRegionRedirects` does.
  * A failure is thrown as core's `StoreHttpError` (status, S3 code) for errors.ts.
@@ -82,8 +88,12 @@ export class S3Requests {
     const { url, path, query, host } = this.#address(request, region);
     let headers: Record<string, string> = { host, ...this.#fixed, ...request.headers };
     const identity = this.#options.identity;
-    if (identity)
+    if (identity) {
+      // Over plain http nothing but the signature protects the body: sign its SHA-256, as the SDK
+      // does for bodies it holds (we hold every one: a part's buffer). TLS protects it over https.
+      if (url.startsWith('http:')) headers['x-amz-content-sha256'] = payloadHash(request);
       headers = this.#signer(region).sign({ method: request.method, path, query, headers }, await identity());
+    }
     const exchange = { method: request.method, url, headers, body: request.body, signal: request.signal };
     try {
       return await storeRequest(
@@ -164,6 +174,13 @@ export class S3Requests {
   destroy(): void {
     this.#pool.destroy();
   }
+}
+
+/** The hex SHA-256 of a request's body; a stream without its bytes stays `UNSIGNED-PAYLOAD`. */
+function payloadHash(request: S3Request): string {
+  const bytes = request.payload ?? request.body;
+  if (bytes === undefined) return EMPTY_SHA256;
+  return bytes instanceof Readable ? 'UNSIGNED-PAYLOAD' : createHash('sha256').update(bytes).digest('hex');
 }
 
 /**

@@ -676,6 +676,31 @@ describe('through a fault-injecting proxy', () => {
     expect(await keysUnder(`${prefixOf(uri)}/`)).toEqual([]);
   });
 
+  it('over plain http the body is signed: one changed on the way is refused even without a checksum', async () => {
+    expect(proxy.endpoint.startsWith('http:')).toBe(true);
+    const uri = uniqueRoot('signed-payload');
+    for (const timeout of [undefined, '30']) {
+      // With a stall timeout each part goes out as a stream of its buffer, without one as the buffer.
+      withEnv({ MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT: timeout });
+      const repo = await open(uri, {
+        endpointUrl: proxy.endpoint,
+        checksumAlgorithm: 'NONE',
+        partSizeBytes: 5 * MiB,
+      });
+      proxy.requests.length = 0;
+      await repo.write('whole.bin', randomBytes(1000));
+      await repo.write('parts.bin', randomBytes(6 * MiB));
+      const puts = proxy.requests.filter((r) => r.method === 'PUT');
+      expect(puts.length).toBe(3);
+      for (const put of puts) expect(put.headers['x-amz-content-sha256']).toMatch(/^[0-9a-f]{64}$/);
+      proxy.corruptRequests = true;
+      expect((await codeOf(repo.write('bad.bin', randomBytes(1000)))).code).toBe('integrity');
+      expect((await codeOf(repo.write('bad-parts.bin', randomBytes(6 * MiB)))).code).toBe('integrity');
+      proxy.corruptRequests = false;
+      expect((await repo.listArtifacts()).map((f) => f.path)).toEqual(['parts.bin', 'whole.bin']);
+    }
+  });
+
   it('MLFLOW_S3_EXPECTED_BUCKET_OWNER goes with every request', async () => {
     withEnv({ MLFLOW_S3_EXPECTED_BUCKET_OWNER: '111122223333' });
     const repo = await open(uniqueRoot('owner'), { endpointUrl: proxy.endpoint, partSizeBytes: 5 * MiB });
