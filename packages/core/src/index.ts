@@ -172,13 +172,14 @@ export type {
 export { closestName, connectionPoolSettings, defineSettings } from './settings.js';
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type {
+  FileErrorSpec,
   StoreCodeRule,
   StoreErrorSpec,
   StoreFailure,
   StoreMessage,
   StoreSubject,
 } from './store-errors.js';
-export { describeStoreErrors, firstLine, storeErrors } from './store-errors.js';
+export { describeFileErrors, describeStoreErrors, firstLine, storeErrors } from './store-errors.js';
 export type {
   FailedAnswer,
   OutgoingRequest,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
-import { describeStoreErrors, firstLine, storeErrors } from './store-errors.js';
+import { describeFileErrors, describeStoreErrors, firstLine, storeErrors } from './store-errors.js';
 import { StoreHttpError, StoreRequestFailure } from './store-http.js';
 
 const failure = (status: number | undefined, message = 'Backend Error\nrequest id 42') => ({
@@ -191,5 +191,42 @@ describe('describeStoreErrors', () => {
     ]) {
       expect(mapError(error, thing)).toBe(error);
     }
+  });
+});
+
+describe('describeFileErrors', () => {
+  const mapFile = describeFileErrors({
+    protocol: 'XFTP',
+    status: (error) => (error as { status?: number }).status,
+    codes: {
+      2: 'not_found',
+      550: (message) => (/denied/.test(message) ? 'permission_denied' : 'failed_precondition'),
+    },
+    dropped: (error) => (error as { code?: string }).code === 'ECONNRESET',
+  });
+  const failed = (status: number | undefined, message: string, code?: string) =>
+    Object.assign(new Error(message), { status, code });
+
+  it('a declared status maps to its code in one wording, naming what failed and the library text', () => {
+    const missing = mapFile(failed(2, 'No such file'), 'reading "a/b"') as ArtifactsError;
+    expect([missing.code, missing.temporary]).toEqual(['not_found', false]);
+    expect(missing.message).toBe('reading "a/b": no such file or directory (No such file)');
+    expect((mapFile(failed(550, 'Permission denied'), 'x') as ArtifactsError).code).toBe('permission_denied');
+    expect((mapFile(failed(550, 'Directory not empty'), 'x') as ArtifactsError).code).toBe(
+      'failed_precondition',
+    );
+  });
+
+  it('a broken connection is temporary unavailable; anything else passes as it is', () => {
+    const reset = mapFile(
+      failed(undefined, 'read ECONNRESET', 'ECONNRESET'),
+      'writing "a"',
+    ) as ArtifactsError;
+    expect([reset.code, reset.temporary]).toEqual(['unavailable', true]);
+    expect(reset.message).toContain('the XFTP connection failed');
+    const odd = failed(99, 'odd');
+    expect(mapFile(odd, 'x')).toBe(odd);
+    const own = new ArtifactsError('integrity', 'x');
+    expect(mapFile(own, 'x')).toBe(own);
   });
 });

@@ -8,6 +8,7 @@ import {
   isTemporaryHttpStatus,
   scrub,
 } from './errors.js';
+import { fileProtocolError } from './remote-files.js';
 import { httpStatusOf } from './store-http.js';
 
 /** What an object store's error mapping knows about one failed call. */
@@ -228,5 +229,36 @@ export function describeStoreErrors<S extends StoreSubject>(
     if (status === undefined && failedRequestUrl(error) !== undefined)
       return make('unavailable', `${subject.what}: ${spec.store} did not answer: ${detail}`);
     return error;
+  };
+}
+
+/** One file protocol's error mapping, declared as data: `describeFileErrors` turns it into the mapper. */
+export interface FileErrorSpec {
+  /** Names the protocol in messages (`SFTP`). */
+  protocol: string;
+  /** The server's status of a failure (an SFTP status, an FTP reply code); undefined for anything else. */
+  status(error: unknown): number | undefined;
+  /** Status → code; a function reads the server's text where one status means several things. */
+  codes: Readonly<Record<number, ArtifactsErrorCode | ((message: string) => ArtifactsErrorCode)>>;
+  /** The connection broke under the call: `unavailable` unless a status says more, and temporary. */
+  dropped(error: unknown): boolean;
+}
+
+/**
+ * A file protocol's error mapping from its declaration: `(error, what)` → an ArtifactsError in
+ * `fileProtocolError`'s wording (`<what>: no such file or directory (<the library's message>)`),
+ * temporary when the connection broke; an ArtifactsError, an abort and what neither a status nor a
+ * broken connection explains pass as they are.
+ */
+export function describeFileErrors(spec: FileErrorSpec): (error: unknown, what: string) => unknown {
+  return (error, what) => {
+    if (ArtifactsError.is(error) || isAbortError(error)) return error;
+    const status = spec.status(error);
+    const rule = status === undefined ? undefined : spec.codes[status];
+    const dropped = spec.dropped(error);
+    const message = error instanceof Error ? error.message : String(error);
+    const code = (typeof rule === 'function' ? rule(message) : rule) ?? (dropped ? 'unavailable' : undefined);
+    if (code === undefined) return error;
+    return fileProtocolError(code, what, error, { protocol: spec.protocol, temporary: dropped });
   };
 }
