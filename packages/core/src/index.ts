@@ -173,8 +173,15 @@ export { closestName, connectionPoolSettings, defineSettings } from './settings.
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { StoreRangeOptions } from './store-driver.js';
 export { deleteEach, splitAddress, storeRange } from './store-driver.js';
-export type { StoreFailure } from './store-errors.js';
-export { firstLine, storeErrors } from './store-errors.js';
+export type {
+  FileErrorSpec,
+  StoreCodeRule,
+  StoreErrorSpec,
+  StoreFailure,
+  StoreMessage,
+  StoreSubject,
+} from './store-errors.js';
+export { describeFileErrors, describeStoreErrors, firstLine, storeErrors } from './store-errors.js';
 export type {
   FailedAnswer,
   OutgoingRequest,

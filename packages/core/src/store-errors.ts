@@ -1,11 +1,15 @@
+import { type ConnectTarget, connectFailure, failedRequestUrl, httpTarget } from './connection-pool.js';
 import {
   ArtifactsError,
   type ArtifactsErrorCode,
   codeForHttpStatus,
+  isAbortError,
   isConnectionError,
   isTemporaryHttpStatus,
   scrub,
 } from './errors.js';
+import { fileProtocolError } from './remote-files.js';
+import { httpStatusOf } from './store-http.js';
 
 /** What an object store's error mapping knows about one failed call. */
 export interface StoreFailure {
@@ -64,8 +68,197 @@ export function storeErrors(
       if (status === 416) return make('invalid_argument', `${what}: the requested range is not satisfiable`);
       const code = status === undefined ? undefined : codeForHttpStatus(status);
       if (code !== undefined) return make(code, `${what}: ${store} answered ${status}: ${detail}`);
-      if (isConnectionError(error)) return make('unavailable', `${what}: cannot reach ${store}: ${detail}`);
+      if (isConnectionError(error))
+        return make('unavailable', `${what}: the connection to ${store} broke: ${detail}`);
       return undefined;
     },
+  };
+}
+
+/** What a failed call of a store was about. Everything in it may be printed: never a secret. */
+export interface StoreSubject {
+  /** The operation and what it worked on (`reading s3://b/k`), first in every message. */
+  what: string;
+  /** The store answered this client before: a refused connect is then a restart, temporary. */
+  reached?: boolean | undefined;
+}
+
+/** A message naming the subject; `detail` is the service's own first line, scrubbed (may be ''). */
+export type StoreMessage<S> = (subject: S, detail: string) => string;
+
+/** What a service code means: our code, and where the generic wording says too little, a message. */
+export type StoreCodeRule<S> =
+  | ArtifactsErrorCode
+  | {
+      code: ArtifactsErrorCode;
+      message?: StoreMessage<S> | undefined;
+      /** The same call may succeed (default: `unavailable` and `timeout` are temporary). */
+      temporary?: boolean | undefined;
+    };
+
+/** One store's error mapping, declared as data: `describeStoreErrors` turns it into the mapper. */
+export interface StoreErrorSpec<S extends StoreSubject> {
+  /** Names the store in messages (`S3`, `the blob service`, `Google Cloud Storage`). */
+  store: string;
+  /** Said when no server was reached: where to give a CA, which setting holds the address. */
+  hints: Pick<ConnectTarget, 'caHint' | 'addressHint'>;
+  /** Non-secret context naming the subject (bucket, key…), on every error. */
+  context(subject: S): Record<string, unknown>;
+  /** The configured endpoint, named by connect failures before the URL the request went to. */
+  endpoint?(subject: S): string | undefined;
+  /** The service's codes that mean more than their HTTP status (`NoSuchBucket`, `SlowDown`). */
+  codes?: Readonly<Record<string, StoreCodeRule<S>>>;
+  /**
+   * What the subject's failures say, per code: used for a code from `codes` without its own message,
+   * and for a bare 401, 403 or 404 (`unauthenticated`, `permission_denied`, `not_found`). A code
+   * without an entry reads `<what> failed (<detail>)`; a status without one falls to the status table.
+   */
+  messages?: Partial<Record<ArtifactsErrorCode, StoreMessage<S>>>;
+  /** A credential chain that found nothing: its error names or message, and what to set. */
+  credentials?: { names?: readonly string[]; pattern?: RegExp; message: StoreMessage<S> };
+  /** A code the store reads from more than its service code (Azure's 403 whose text says authentication). */
+  classify?(failure: {
+    status: number | undefined;
+    code: string | undefined;
+    detail: string;
+  }): ArtifactsErrorCode | undefined;
+}
+
+/** The error of a store's answer, of an SDK, or of a request that got none, as the mapper reads it. */
+interface ErrorShape {
+  name?: unknown;
+  message?: unknown;
+  code?: unknown;
+  Code?: unknown;
+  serviceCode?: unknown;
+  details?: { errorCode?: unknown };
+  requestId?: unknown;
+  retryAfterMs?: unknown;
+  reached?: unknown;
+}
+
+const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+
+/**
+ * A store's error mapping from its declaration. The mapper takes anything a call threw and the
+ * call's subject, and returns, in this order:
+ * - an `ArtifactsError`, an abort or a `TimeoutError` as it is (core classifies those);
+ * - a request that reached no server in `connectFailure`'s one wording (refused, unresolvable,
+ *   untrusted certificate with `hints.caHint`, not TLS), naming `endpoint(subject)` or the URL;
+ * - a credential chain that found nothing as `unauthenticated`, saying what to set;
+ * - a service code of `codes`, then a bare 401/403/404, with the declared message;
+ * - any other status by core's table, a broken connection as temporary `unavailable`, any other
+ *   request that got no answer as `unavailable`;
+ * - anything else as it is (core's `toArtifactsError` wraps it).
+ * Every message is scrubbed of `secrets`; the context holds the subject's, the status, the service
+ * code, the request id and `Retry-After` (ms).
+ */
+export function describeStoreErrors<S extends StoreSubject>(
+  spec: StoreErrorSpec<S>,
+): (error: unknown, subject: S, secrets?: readonly string[]) => unknown {
+  return (error, subject, secrets = []) => {
+    if (ArtifactsError.is(error) || isAbortError(error)) return error;
+    if (typeof error !== 'object' || error === null) return error;
+    const e = error as ErrorShape;
+    if (e.name === 'TimeoutError') return error;
+    const status = httpStatusOf(error);
+    // A Node error's `code` (ECONNRESET) is no service code; an SDK's string code with a status is.
+    const code =
+      text(e.serviceCode) ??
+      text(e.Code) ??
+      text(e.details?.errorCode) ??
+      (status === undefined ? undefined : text(e.code));
+    const message = text(e.message) ?? '';
+    const entry = code === undefined ? undefined : spec.codes?.[code];
+    const rule = typeof entry === 'string' ? { code: entry } : entry;
+    const context = spec.context(subject);
+    const { make, detail, fallback } = storeErrors(error, {
+      what: subject.what,
+      store: spec.store,
+      status,
+      message: code && !message.includes(code) ? `${code}${message ? `: ${message}` : ''}` : message,
+      secrets,
+      context: {
+        ...context,
+        ...(code === undefined ? {} : { serviceCode: code }),
+        ...(text(e.requestId) ? { requestId: e.requestId } : {}),
+        ...(typeof e.retryAfterMs === 'number' ? { retryAfterMs: e.retryAfterMs } : {}),
+      },
+      temporary: rule?.temporary ?? (rule?.code === 'unavailable' || rule?.code === 'timeout'),
+    });
+
+    if (status === undefined) {
+      const endpoint = spec.endpoint?.(subject);
+      const url = endpoint && URL.canParse(endpoint) ? endpoint : failedRequestUrl(error);
+      const unreached =
+        url === undefined
+          ? undefined
+          : connectFailure(httpTarget(url, spec.hints), error, {
+              what: subject.what,
+              reached: subject.reached ?? e.reached === true,
+              context,
+            });
+      if (unreached) return unreached;
+    }
+    const credentials = spec.credentials;
+    if (
+      credentials &&
+      (credentials.names?.includes(e.name as string) || credentials.pattern?.test(message))
+    ) {
+      return make('unauthenticated', credentials.message(subject, detail));
+    }
+    const bare =
+      status === 401
+        ? 'unauthenticated'
+        : status === 403
+          ? 'permission_denied'
+          : status === 404
+            ? 'not_found'
+            : undefined;
+    const mapped = rule?.code ?? spec.classify?.({ status, code, detail }) ?? bare;
+    const words = rule?.message ?? (mapped === undefined ? undefined : spec.messages?.[mapped]);
+    if (mapped !== undefined && (words !== undefined || mapped !== bare)) {
+      return make(
+        mapped,
+        words ? words(subject, detail) : `${subject.what} failed${detail ? ` (${detail})` : ''}`,
+      );
+    }
+    const byStatus = fallback();
+    if (byStatus) return byStatus;
+    // A request that got no answer, for a reason no table above knows (a TLS protocol error).
+    if (status === undefined && failedRequestUrl(error) !== undefined)
+      return make('unavailable', `${subject.what}: ${spec.store} did not answer: ${detail}`);
+    return error;
+  };
+}
+
+/** One file protocol's error mapping, declared as data: `describeFileErrors` turns it into the mapper. */
+export interface FileErrorSpec {
+  /** Names the protocol in messages (`SFTP`). */
+  protocol: string;
+  /** The server's status of a failure (an SFTP status, an FTP reply code); undefined for anything else. */
+  status(error: unknown): number | undefined;
+  /** Status → code; a function reads the server's text where one status means several things. */
+  codes: Readonly<Record<number, ArtifactsErrorCode | ((message: string) => ArtifactsErrorCode)>>;
+  /** The connection broke under the call: `unavailable` unless a status says more, and temporary. */
+  dropped(error: unknown): boolean;
+}
+
+/**
+ * A file protocol's error mapping from its declaration: `(error, what)` → an ArtifactsError in
+ * `fileProtocolError`'s wording (`<what>: no such file or directory (<the library's message>)`),
+ * temporary when the connection broke; an ArtifactsError, an abort and what neither a status nor a
+ * broken connection explains pass as they are.
+ */
+export function describeFileErrors(spec: FileErrorSpec): (error: unknown, what: string) => unknown {
+  return (error, what) => {
+    if (ArtifactsError.is(error) || isAbortError(error)) return error;
+    const status = spec.status(error);
+    const rule = status === undefined ? undefined : spec.codes[status];
+    const dropped = spec.dropped(error);
+    const message = error instanceof Error ? error.message : String(error);
+    const code = (typeof rule === 'function' ? rule(message) : rule) ?? (dropped ? 'unavailable' : undefined);
+    if (code === undefined) return error;
+    return fileProtocolError(code, what, error, { protocol: spec.protocol, temporary: dropped });
   };
 }

@@ -1,20 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { ArtifactsError, HttpPool, refreshing } from '@artifacts/core';
+import { HttpPool, readCaFile, refreshing } from '@artifacts/core';
 import type { S3Credentials, S3CredentialsProvider } from '../options.js';
 import { type Identity, S3Requests } from './requests.js';
 import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
 import { sharedConfigRegion } from './shared-config.js';
-
-function loadCa(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw ArtifactsError.invalidArgument(
-      `@artifacts/s3: cannot read the CA bundle ${JSON.stringify(path)} (AWS_CA_BUNDLE or option caBundle): ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
-    );
-  }
-}
 
 /** The driver's requests: one keep-alive pool (core's), its TLS, identity and region. */
 export function buildRequests(config: ResolvedS3Config, maxSockets: number): S3Requests {
@@ -22,7 +10,7 @@ export function buildRequests(config: ResolvedS3Config, maxSockets: number): S3R
     config.tls.kind === 'ignore'
       ? { rejectUnauthorized: false }
       : config.tls.kind === 'ca'
-        ? { ca: loadCa(config.tls.path) }
+        ? { ca: readCaFile(config.tls.path, 'AWS_CA_BUNDLE or option caBundle') }
         : {};
   const pool = new HttpPool({
     connections: maxSockets,

@@ -1,7 +1,7 @@
-import { ArtifactsError } from '@artifacts/core';
-import { NoSuchBucket, NoSuchKey, S3ServiceException } from '@aws-sdk/client-s3';
+import { ArtifactsError, StoreRequestFailure } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
-import { mapS3Error } from './errors.js';
+import { deleteObjectsError, isMissing, mapS3Error } from './errors.js';
+import { s3Failure } from './requests.js';
 
 const target = {
   bucket: 'my-bucket',
@@ -10,8 +10,25 @@ const target = {
   endpoint: 'https://127.0.0.1:9443',
 };
 
-function s3Error(name: string, status: number, fault: 'client' | 'server' = 'client', message = name) {
-  return new S3ServiceException({ name, $fault: fault, $metadata: { httpStatusCode: status }, message });
+/** An S3 error answer as requests.ts reads it off the wire. */
+function s3Error(code: string, status: number, message = `${code} message`) {
+  return s3Failure(
+    {
+      status,
+      headers: { 'x-amz-request-id': 'req-1' },
+      text: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`,
+    },
+    'https://127.0.0.1:9443/my-bucket/exp/1/model.pkl',
+  );
+}
+
+/** A request that got no answer, as core's storeRequest throws it. */
+function unanswered(code: string, message: string, reached = false) {
+  return new StoreRequestFailure(
+    'https://127.0.0.1:9443/my-bucket/exp/1/model.pkl',
+    reached,
+    Object.assign(new Error(message), { code }),
+  );
 }
 
 function mapped(error: unknown, t = target): ArtifactsError {
@@ -22,31 +39,29 @@ function mapped(error: unknown, t = target): ArtifactsError {
 
 describe('mapS3Error', () => {
   it('NoSuchKey is not_found naming the key', () => {
-    const e = mapped(
-      new NoSuchKey({ message: 'The specified key does not exist.', $metadata: { httpStatusCode: 404 } }),
-    );
+    const e = mapped(s3Error('NoSuchKey', 404, 'The specified key does not exist.'));
     expect(e.code).toBe('not_found');
     expect(e.message).toContain('s3://my-bucket/exp/1/model.pkl does not exist');
+    expect(isMissing(s3Error('NoSuchKey', 404))).toBe(true);
   });
 
   it('NoSuchBucket is not_found naming the bucket', () => {
-    const e = mapped(
-      new NoSuchBucket({
-        message: 'The specified bucket does not exist',
-        $metadata: { httpStatusCode: 404 },
-      }),
-    );
+    const e = mapped(s3Error('NoSuchBucket', 404, 'The specified bucket does not exist'));
     expect(e.code).toBe('not_found');
     expect(e.message).toContain('bucket "my-bucket" does not exist');
   });
 
   it('a bodiless 404 (HEAD) is not_found', () => {
-    expect(mapped(s3Error('NotFound', 404)).code).toBe('not_found');
+    const head = s3Failure({ status: 404, headers: {}, text: '' }, 'https://127.0.0.1:9443/my-bucket/k');
+    expect(isMissing(head)).toBe(true);
+    expect(mapped(head).code).toBe('not_found');
   });
 
   it('AccessDenied and a bodiless 403 are permission_denied', () => {
     expect(mapped(s3Error('AccessDenied', 403)).code).toBe('permission_denied');
-    expect(mapped(s3Error('403', 403)).code).toBe('permission_denied');
+    const bare = mapped(s3Failure({ status: 403, headers: {}, text: '' }, 'https://127.0.0.1:9443/b'));
+    expect(bare.code).toBe('permission_denied');
+    expect(bare.message).toBe('permission denied: reading s3://my-bucket/exp/1/model.pkl (HTTP 403)');
   });
 
   it('bad keys and signatures are unauthenticated', () => {
@@ -56,12 +71,12 @@ describe('mapS3Error', () => {
   });
 
   it('throttling and 5xx are unavailable', () => {
-    expect(mapped(s3Error('SlowDown', 503, 'server')).code).toBe('unavailable');
-    expect(mapped(s3Error('InternalError', 500, 'server')).code).toBe('unavailable');
-    expect(mapped(s3Error('Whatever', 502, 'server')).code).toBe('unavailable');
+    expect(mapped(s3Error('SlowDown', 503)).code).toBe('unavailable');
+    expect(mapped(s3Error('InternalError', 500)).code).toBe('unavailable');
+    expect(mapped(s3Error('Whatever', 502)).code).toBe('unavailable');
     expect(mapped(s3Error('TooManyRequests', 429)).code).toBe('unavailable');
-    expect(mapped(s3Error('SlowDown', 503, 'server')).temporary).toBe(true);
-    expect(mapped(s3Error('Whatever', 502, 'server')).temporary).toBe(true);
+    expect(mapped(s3Error('SlowDown', 503)).temporary).toBe(true);
+    expect(mapped(s3Error('Whatever', 502)).temporary).toBe(true);
     expect(mapped(s3Error('NoSuchKey', 404)).temporary).toBe(false);
     expect(mapped(s3Error('AccessDenied', 403)).temporary).toBe(false);
   });
@@ -71,17 +86,37 @@ describe('mapS3Error', () => {
     expect(mapped(s3Error('InvalidRange', 416)).code).toBe('invalid_argument');
   });
 
-  it('bad digests and SDK checksum mismatches are integrity errors', () => {
+  it('bad digests are integrity errors; a throttling 400 is temporary', () => {
     expect(mapped(s3Error('BadDigest', 400)).code).toBe('integrity');
+    expect(mapped(s3Error('XAmzContentSHA256Mismatch', 400)).code).toBe('integrity');
     expect(mapped(s3Error('XAmzContentChecksumMismatch', 400)).code).toBe('integrity');
-    expect(
-      mapped(new Error('Checksum mismatch: expected "a" but received "b" in response header')).code,
-    ).toBe('integrity');
+    const slow = mapped(s3Error('SlowDown', 400));
+    expect([slow.code, slow.temporary]).toEqual(['unavailable', true]);
+  });
+
+  it('a refused signature names the S3 code and never anything beyond the first line', () => {
+    const e = mapped(
+      s3Error('SignatureDoesNotMatch', 403, 'The request signature we calculated does not match'),
+    );
+    expect(e.message).toMatch(/credentials were refused.*SignatureDoesNotMatch/);
+  });
+
+  it('a failed DeleteObjects key names the key and the count; keys already gone are no failure', () => {
+    expect(deleteObjectsError([{ Key: 'a', Code: 'NoSuchKey' }], 1, target)).toBeUndefined();
+    const e = deleteObjectsError(
+      [
+        { Key: 'a', Code: 'NoSuchKey' },
+        { Key: 'exp/b', Code: 'AccessDenied', Message: 'Access Denied' },
+      ],
+      2,
+      target,
+    ) as ArtifactsError;
+    expect(e.code).toBe('permission_denied');
+    expect(e.message).toContain('deleting (1 of 2 keys failed) s3://my-bucket/exp/b');
   });
 
   it('an untrusted TLS certificate is unauthenticated (untrusted_certificate) and names both settings', () => {
-    const tls = Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
-    const e = mapped(tls);
+    const e = mapped(unanswered('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'));
     expect(e.code).toBe('unauthenticated');
     expect(e.context).toMatchObject({ reason: 'untrusted_certificate', host: '127.0.0.1', port: 9443 });
     expect(e.message).toContain('AWS_CA_BUNDLE');
@@ -100,16 +135,13 @@ describe('mapS3Error', () => {
   });
 
   it('network failures are unavailable and name the endpoint', () => {
-    const e = mapped(
-      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9443'), { code: 'ECONNREFUSED' }),
-    );
+    const e = mapped(unanswered('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9443'));
     expect(e.code).toBe('unavailable');
     expect(e.message).toContain('https://127.0.0.1:9443');
   });
 
   it('a refused connect is temporary only once the endpoint has answered (a restart, not a wrong address)', () => {
-    const refused = () =>
-      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9443'), { code: 'ECONNREFUSED' });
+    const refused = () => unanswered('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9443');
     const never = mapS3Error(refused(), target) as ArtifactsError;
     expect(never.temporary).toBe(false);
     expect(never.message).toContain('MLFLOW_S3_ENDPOINT_URL');
@@ -117,6 +149,12 @@ describe('mapS3Error', () => {
     expect(restarted.code).toBe('unavailable');
     expect(restarted.temporary).toBe(true);
     expect(restarted.message).not.toContain('MLFLOW_S3_ENDPOINT_URL');
+  });
+
+  it('a connection cut under a request is temporary unavailable, naming the key', () => {
+    const e = mapped(unanswered('ECONNRESET', 'read ECONNRESET', true));
+    expect([e.code, e.temporary]).toEqual(['unavailable', true]);
+    expect(e.message).toContain('reading s3://my-bucket/exp/1/model.pkl');
   });
 
   it('leaves aborts and timeouts for core to classify', () => {
@@ -136,8 +174,9 @@ describe('mapS3Error', () => {
     expect(e.context).toMatchObject({
       bucket: 'my-bucket',
       key: 'exp/1/model.pkl',
-      httpStatus: 403,
-      s3Code: 'AccessDenied',
+      status: 403,
+      serviceCode: 'AccessDenied',
+      requestId: 'req-1',
     });
   });
 });

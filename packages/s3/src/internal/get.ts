@@ -4,11 +4,12 @@ import {
   type DriverStat,
   discardBody,
   headerString,
+  httpStatusOf,
   parseContentRange,
   parseHttpDate,
   type RangeSource,
 } from '@artifacts/core';
-import { httpStatus, s3ErrorCode } from './errors.js';
+import { s3ErrorCode } from './errors.js';
 import { checksumFields, type S3Requests } from './requests.js';
 import { pickChecksum } from './upload.js';
 
@@ -110,7 +111,7 @@ export async function headObject(
   try {
     answer = await requests.send({ method: 'HEAD', Bucket, Key, headers: sseC, signal });
   } catch (error) {
-    if (httpStatus(error) === 403) {
+    if (httpStatusOf(error) === 403) {
       try {
         const probe = await requests.send({
           method: 'GET',
@@ -121,7 +122,7 @@ export async function headObject(
         });
         probe.body.destroy();
       } catch (refused) {
-        if ([400, 401, 403].includes(httpStatus(refused) ?? 0)) throw refused;
+        if ([400, 401, 403].includes(httpStatusOf(refused) ?? 0)) throw refused;
       }
     }
     throw error;

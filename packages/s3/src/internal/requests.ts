@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   ArtifactsError,
@@ -6,6 +7,7 @@ import {
   type HttpPool,
   headerString,
   readBodyText,
+  StoreHttpError,
   storeRequest,
 } from '@artifacts/core';
 import { XMLParser } from 'fast-xml-parser';
@@ -22,8 +24,13 @@ export interface S3Request {
   query?: Record<string, string>;
   headers?: Record<string, string>;
   body?: Buffer | Readable;
+  /** The bytes a stream `body` sends, for the payload's SHA-256 over plain http. */
+  payload?: Buffer | undefined;
   signal?: AbortSignal | undefined;
 }
+
+/** The SHA-256 of an empty payload. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 export interface S3RequestsOptions {
   /** A configured endpoint; none = AWS (`https://s3.<region>.amazonaws.com`). */
@@ -49,10 +56,10 @@ const xml = new XMLParser({
 
 /**
  * Every S3 request of the driver: addressed (path style, or virtual-hosted `bucket.host`), SigV4-signed
- * (sigv4.ts) with an `UNSIGNED-PAYLOAD` body, sent over core's keep-alive pool — no SDK, no
+ * (sigv4.ts) with an `UNSIGNED-PAYLOAD` body over https and the body's SHA-256 over http, sent over core's keep-alive pool — no SDK, no
  * middleware. A bucket in another region than the one signed for (S3's `x-amz-bucket-region` on a
  * 301/400) is remembered and the request sent again there, as the SDK's `followRegionRedirects` does.
- * A failure is thrown shaped like the SDK's (`Code`, `$metadata.httpStatusCode`) for errors.ts.
+ * A failure is thrown as core's `StoreHttpError` (status, S3 code) for errors.ts.
  */
 export class S3Requests {
   readonly #pool: HttpPool;
@@ -75,14 +82,18 @@ export class S3Requests {
     };
   }
 
-  /** Sends one request; resolves with an answer below 300, throws the SDK-shaped S3 error otherwise. */
+  /** Sends one request; resolves with an answer below 300, throws a `StoreHttpError` otherwise. */
   async send(request: S3Request, again = false): Promise<HttpAnswer> {
     const region = this.#regions.get(request.Bucket) ?? this.#options.region;
     const { url, path, query, host } = this.#address(request, region);
     let headers: Record<string, string> = { host, ...this.#fixed, ...request.headers };
     const identity = this.#options.identity;
-    if (identity)
+    if (identity) {
+      // Over plain http nothing but the signature protects the body: sign its SHA-256, as the SDK
+      // does for bodies it holds (we hold every one: a part's buffer). TLS protects it over https.
+      if (url.startsWith('http:')) headers['x-amz-content-sha256'] = payloadHash(request);
       headers = this.#signer(region).sign({ method: request.method, path, query, headers }, await identity());
+    }
     const exchange = { method: request.method, url, headers, body: request.body, signal: request.signal };
     try {
       return await storeRequest(
@@ -93,7 +104,7 @@ export class S3Requests {
           stallMessage: (seconds) =>
             `S3 request to ${new URL(url).origin}: nothing received for ${seconds} s (socketTimeoutMs)`,
         },
-        s3Failure,
+        (answer) => s3Failure(answer, url.split('?')[0]!),
       );
     } catch (error) {
       const moved = (error as { bucketRegion?: string }).bucketRegion;
@@ -112,7 +123,7 @@ export class S3Requests {
   async xml(request: S3Request): Promise<Record<string, Record<string, unknown> | undefined>> {
     const answer = await this.send(request);
     const doc = xml.parse(await readBodyText(answer.body)) as Record<string, Record<string, unknown>>;
-    if (doc.Error) throw sdkShaped(500, doc.Error, undefined);
+    if (doc.Error) throw s3Error(500, doc.Error, request.Bucket);
     return doc;
   }
 
@@ -165,34 +176,36 @@ export class S3Requests {
   }
 }
 
+/** The hex SHA-256 of a request's body; a stream without its bytes stays `UNSIGNED-PAYLOAD`. */
+function payloadHash(request: S3Request): string {
+  const bytes = request.payload ?? request.body;
+  if (bytes === undefined) return EMPTY_SHA256;
+  return bytes instanceof Readable ? 'UNSIGNED-PAYLOAD' : createHash('sha256').update(bytes).digest('hex');
+}
+
 /**
- * An error answer as the SDK would throw it: S3's `<Error><Code>…` (or the status alone) and request
- * id; a 301/400 naming the bucket's region (`x-amz-bucket-region`) carries it for `send`.
+ * An error answer as core's `StoreHttpError`: S3's `<Error><Code>…` (or the status alone), with the
+ * request id; a 301/400 naming the bucket's region (`x-amz-bucket-region`) carries it for `send`.
  */
-export function s3Failure(answer: FailedAnswer): Error {
+export function s3Failure(answer: FailedAnswer, url: string): Error {
   let parsed: Record<string, unknown> = {};
   try {
     parsed = (xml.parse(answer.text) as { Error?: typeof parsed }).Error ?? {};
   } catch {
     // Not XML (a proxy's page): the status speaks.
   }
-  const error = sdkShaped(answer.status, parsed, headerString(answer.headers['x-amz-request-id']));
+  const error = s3Error(answer.status, parsed, url, headerString(answer.headers['x-amz-request-id']));
   const region = headerString(answer.headers['x-amz-bucket-region']);
   if (region && (answer.status === 301 || answer.status === 400))
     Object.assign(error, { bucketRegion: region });
   return error;
 }
 
-function sdkShaped(status: number, error: Record<string, unknown>, requestId: string | undefined): Error {
-  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
-  const code = text(error.Code);
+function s3Error(status: number, error: Record<string, unknown>, url: string, requestId?: string): Error {
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
   const id = text(error.RequestId) ?? requestId;
-  return Object.assign(new Error(text(error.Message) || code || `HTTP ${status}`), {
-    name: code ?? (status === 404 ? 'NotFound' : 'UnknownError'),
-    ...(code ? { Code: code } : {}),
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status, ...(id ? { requestId: id } : {}) },
-  });
+  const failure = new StoreHttpError(status, { code: text(error.Code), message: text(error.Message) }, url);
+  return id ? Object.assign(failure, { requestId: id }) : failure;
 }
 
 /** The checksum members of an answer's headers, named as the SDK names them (for `pickChecksum`). */

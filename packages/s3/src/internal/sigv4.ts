@@ -29,8 +29,8 @@ export function uriEscape(value: string): string {
 }
 
 /**
- * AWS Signature Version 4 for S3 with an `UNSIGNED-PAYLOAD` body (S3 checks the body against its CRC
- * header instead): header-signed requests, and presigned URLs (query-signed). The signing key — four
+ * AWS Signature Version 4 for S3, the payload hash taken from the request's `x-amz-content-sha256`
+ * (`UNSIGNED-PAYLOAD` unless given: requests.ts gives the body's SHA-256 over plain http): header-signed requests, and presigned URLs (query-signed). The signing key — four
  * HMACs of the secret — depends only on the day, the region and the service, so it is derived once
  * per day and kept as a KeyObject: each signature then costs one SHA-256 and one HMAC.
  */

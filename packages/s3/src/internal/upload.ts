@@ -85,6 +85,7 @@ export async function uploadObject(
         ...(query ? { query } : {}),
         headers,
         body: part.watched ? part.body() : part.data,
+        payload: part.data,
         signal: part.signal,
       });
       await discardBody(answer.body);
