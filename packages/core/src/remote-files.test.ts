@@ -191,6 +191,26 @@ describe('RemoteFiles', () => {
     expect(tries).toBe(1);
     await pool.close();
   });
+
+  it("takes only the signal from a caller's options: a retry in them never turns the pool's retry back on", async () => {
+    const { remote, pool } = fixture();
+    const controller = new AbortController();
+    // A driver's write options carry core's retry policy (an object), a caller may pass a function.
+    for (const retry of [() => true, { attempts: 3 }]) {
+      let tries = 0;
+      const options = { signal: controller.signal, retry } as unknown as { signal: AbortSignal };
+      await expect(
+        remote.use(async () => {
+          tries++;
+          throw reset();
+        }, options),
+      ).rejects.toThrow('ECONNRESET');
+      expect(tries).toBe(1);
+    }
+    controller.abort(new Error('stop'));
+    await expect(remote.use(async () => 1, { signal: controller.signal })).rejects.toThrow('stop');
+    await pool.close();
+  });
 });
 
 describe('removeFileTree', () => {

@@ -328,12 +328,13 @@ export class RemoteFiles<C> {
   }
 
   /**
-   * `pool.use`, first removing temporary files left by writes whose connection died. The pool does
-   * not run `fn` again after a broken connection (unless `options.retry` says so): the driver marks
-   * that failure temporary and core's retry layer, the one place for retries, repeats the call.
+   * `pool.use`, first removing temporary files left by writes whose connection died. The pool never
+   * runs `fn` again after a broken connection: the driver marks that failure temporary and core's
+   * retry layer, the one place for retries, repeats the call. Only `signal` is taken from `options`
+   * (a driver passes its operation's options as they come): a `retry` in them is never the pool's.
    */
-  use<T>(fn: (connection: C) => Promise<T>, options: UseOptions = {}): Promise<T> {
-    const once = { retry: () => false, ...options };
+  use<T>(fn: (connection: C) => Promise<T>, options: { signal?: AbortSignal | undefined } = {}): Promise<T> {
+    const once: UseOptions = { retry: () => false, ...(options.signal ? { signal: options.signal } : {}) };
     if (this.#orphans.size === 0) return this.pool.use(fn, once);
     return this.pool.use(async (connection) => {
       await this.#sweep(connection);
