@@ -565,7 +565,7 @@ describe('PooledFileDriver', () => {
     readonly stored = new Map<string, string>();
     readonly links = new Map<string, string>();
     protected readonly deleteConcurrency = 4;
-    constructor() {
+    constructor(operationsPerConnection = 1) {
       super(
         {
           create: async () => ({ life: new ConnectionLife() }),
@@ -577,7 +577,7 @@ describe('PooledFileDriver', () => {
           root: '/r',
           secrets: [],
           maxConnections: 2,
-          operationsPerConnection: 1,
+          operationsPerConnection,
           idleTimeoutMs: 0,
           label: 'mem://',
         },
@@ -673,6 +673,22 @@ describe('PooledFileDriver', () => {
     expect([...driver.dirs]).toEqual(['/r']);
     await driver.delete('none', {});
     await driver.close();
+  });
+
+  it('deletes over one connection where the protocol multiplexes requests, else over the whole pool', async () => {
+    for (const [operationsPerConnection, connections] of [
+      [8, 1],
+      [1, 2],
+    ] as const) {
+      const driver = new MemoryFileDriver(operationsPerConnection);
+      for (const name of ['a', 'b', 'c', 'd', 'e']) driver.stored.set(`/r/t/${name}`, name);
+      driver.dirs.add('/r/t');
+      await driver.delete('t', {});
+      expect([...driver.stored.keys()]).toEqual([]);
+      expect([...driver.dirs]).toEqual(['/r']);
+      expect(driver.pool.openedConnections).toBe(connections);
+      await driver.close();
+    }
   });
 
   it("maps a failure with the protocol's `fail`, naming what was done to which path", async () => {

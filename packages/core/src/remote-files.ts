@@ -1,7 +1,12 @@
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FILE_TREE_CAPABILITIES } from './capabilities.js';
-import { type ConnectionFactory, ConnectionPool, type PoolOptions, type UseOptions } from './connection-pool.js';
+import {
+  type ConnectionFactory,
+  ConnectionPool,
+  type PoolOptions,
+  type UseOptions,
+} from './connection-pool.js';
 import { forEachLimited } from './delete.js';
 import type {
   DriverCapabilities,
@@ -445,6 +450,7 @@ export abstract class PooledFileDriver<C> implements StorageDriver {
   protected readonly root: string;
   protected readonly label: string;
   readonly #isConnectionError: (error: unknown) => boolean;
+  readonly #multiplexed: boolean;
 
   constructor(
     factory: ConnectionFactory<C>,
@@ -454,6 +460,7 @@ export abstract class PooledFileDriver<C> implements StorageDriver {
     this.label = settings.label;
     this.secrets = settings.secrets;
     this.#isConnectionError = factory.isConnectionError;
+    this.#multiplexed = settings.operationsPerConnection > 1;
     this.pool = new ConnectionPool(factory, settings);
     this.files = new RemoteFiles(this.pool, {
       remove: (connection, path) => this.removeFile(connection, path),
@@ -570,13 +577,13 @@ export abstract class PooledFileDriver<C> implements StorageDriver {
 
   /**
    * The file or the whole tree at `key` (the repository root itself stays, emptied): the tree is
-   * listed first, then `deleteConcurrency` files are removed at once over the pool's connections,
-   * then the directories, each after its children.
+   * listed first, then `deleteConcurrency` files are removed at once, then the directories, each
+   * after its children. A protocol that multiplexes requests on a connection (SFTP) does it all over
+   * one; one that runs a command at a time (FTP) over every pooled connection, one step each.
    */
   delete(key: string, options: OperationOptions): Promise<void> {
     const path = this.path(key);
-    const use = <T>(fn: (connection: C) => Promise<T>) => this.files.use(fn, options);
-    return this.run('deleting', path, () =>
+    const tree = (use: <T>(fn: (connection: C) => Promise<T>) => Promise<T>) =>
       deleteFilePath(
         path,
         {
@@ -592,7 +599,11 @@ export abstract class PooledFileDriver<C> implements StorageDriver {
           removeDir: (dir) => use((connection) => this.removeDir(connection, dir)),
         },
         { concurrency: this.deleteConcurrency, signal: options.signal, keep: key === '' },
-      ),
+      );
+    return this.run('deleting', path, () =>
+      this.#multiplexed
+        ? this.files.use((connection) => tree((fn) => fn(connection)), options)
+        : tree((fn) => this.files.use(fn, options)),
     );
   }
 
