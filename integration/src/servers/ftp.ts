@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { engine, startServerContainer, subjectAltName, urlHost } from '../containers.js';
+import { selfSignedCert } from '../certs.js';
+import { engine, startServerContainer, urlHost } from '../containers.js';
 import { serverImage } from '../images.js';
 import type { LaunchContext, Launcher, RunningServer } from '../types.js';
 import {
@@ -69,45 +70,13 @@ async function freePortRange(count: number): Promise<[number, number]> {
   throw new ServerError(`no ${count} consecutive free ports found for FTP passive mode`);
 }
 
-/** A TLS certificate for 127.0.0.1 (self-signed: it is its own CA), key and cert in one PEM too. */
+/** A TLS certificate for `host` (self-signed: it is its own CA), key and cert in one PEM for pure-ftpd too. */
 async function makeCertificate(
   dir: string,
-  logFile: string,
   host = '127.0.0.1',
 ): Promise<{ certFile: string; pemFile: string }> {
-  const keyFile = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
+  const { keyFile, certFile } = selfSignedCert(dir, { host });
   const pemFile = join(dir, 'pure-ftpd.pem');
-  await runLogged(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-sha256',
-      '-days',
-      '30',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-subj',
-      `/CN=${host}`,
-      '-addext',
-      `subjectAltName=${subjectAltName(host)}`,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,digitalSignature,keyCertSign',
-      '-addext',
-      'extendedKeyUsage=serverAuth',
-    ],
-    { logFile },
-  );
   await writeFile(pemFile, (await readFile(keyFile, 'utf8')) + (await readFile(certFile, 'utf8')), {
     mode: 0o600,
   });
@@ -155,7 +124,7 @@ async function start(ctx: LaunchContext): Promise<RunningServer> {
   const password = `p@ss/w:rd-${randomBytes(6).toString('hex')}`;
   const passwd = join(dir, 'pureftpd.passwd');
   const pdb = join(dir, 'pureftpd.pdb');
-  const certificate = makeCertificate(dir, logFile);
+  const certificate = makeCertificate(dir);
   certificate.catch(() => {}); // awaited below; no unhandled rejection if the user setup fails first
   // The user's line is written here rather than by `pure-pw useradd`: pure-pw hashes with argon2id
   // at settings meant for real accounts (t=15), which pure-ftpd then pays on every login (1.7-3.5 s
@@ -262,7 +231,7 @@ async function startContainer(ctx: LaunchContext): Promise<RunningServer> {
   await chmod(stateDir, 0o755);
   const home = join(stateDir, 'ftp-home');
   const password = `p@ss/w:rd-${randomBytes(6).toString('hex')}`;
-  const { certFile, pemFile } = await makeCertificate(dir, logFile, eng.host);
+  const { certFile, pemFile } = await makeCertificate(dir, eng.host);
   const port = await freePort();
   const [pasvLo, pasvHi] = await freePortRange(PASSIVE_PORTS);
   const c = await startServerContainer({

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { ConnectionLife, ConnectionPool } from './connection-pool.js';
-import type { DriverEntry } from './driver.js';
+import type { DriverEntry, DriverWriteOptions } from './driver.js';
 import { ArtifactsError } from './errors.js';
 import {
   connectionErrorTest,
@@ -11,7 +13,9 @@ import {
   listFileTree,
   makeDirectories,
   NO_CONNECTIONS,
+  type PathInfo,
   type PathKind,
+  PooledFileDriver,
   RemoteFiles,
   type RemoteReplaceSteps,
   removeFileTree,
@@ -189,6 +193,26 @@ describe('RemoteFiles', () => {
       }),
     ).rejects.toThrow('ECONNRESET');
     expect(tries).toBe(1);
+    await pool.close();
+  });
+
+  it("takes only the signal from a caller's options: a retry in them never turns the pool's retry back on", async () => {
+    const { remote, pool } = fixture();
+    const controller = new AbortController();
+    // A driver's write options carry core's retry policy (an object), a caller may pass a function.
+    for (const retry of [() => true, { attempts: 3 }]) {
+      let tries = 0;
+      const options = { signal: controller.signal, retry } as unknown as { signal: AbortSignal };
+      await expect(
+        remote.use(async () => {
+          tries++;
+          throw reset();
+        }, options),
+      ).rejects.toThrow('ECONNRESET');
+      expect(tries).toBe(1);
+    }
+    controller.abort(new Error('stop'));
+    await expect(remote.use(async () => 1, { signal: controller.signal })).rejects.toThrow('stop');
     await pool.close();
   });
 });
@@ -530,5 +554,149 @@ describe('RemoteFiles over NO_CONNECTIONS (a protocol whose client keeps its own
     expect(files.orphans).toBe(0);
     const aborted = AbortSignal.abort(new Error('stop'));
     await expect(files.use(async () => 1, { signal: aborted })).rejects.toThrow('stop');
+  });
+});
+
+describe('PooledFileDriver', () => {
+  type Connection = { life: ConnectionLife };
+  /** A file tree in memory: `dirs`, `stored` (files' content), `links` (path → target), over one fake pool. */
+  class MemoryFileDriver extends PooledFileDriver<Connection> {
+    readonly dirs = new Set(['/r']);
+    readonly stored = new Map<string, string>();
+    readonly links = new Map<string, string>();
+    protected readonly deleteConcurrency = 4;
+    constructor(operationsPerConnection = 1) {
+      super(
+        {
+          create: async () => ({ life: new ConnectionLife() }),
+          destroy: () => undefined,
+          life: (connection) => connection.life,
+          isConnectionError: connectionErrorTest({}),
+        },
+        {
+          root: '/r',
+          secrets: [],
+          maxConnections: 2,
+          operationsPerConnection,
+          idleTimeoutMs: 0,
+          label: 'mem://',
+        },
+      );
+    }
+    protected async info(_c: Connection, path: string, follow: boolean): Promise<PathInfo | undefined> {
+      const target = this.links.get(path);
+      if (target !== undefined) return follow ? this.info(_c, target, true) : { isDir: false };
+      if (this.dirs.has(path)) return { isDir: true };
+      const content = this.stored.get(path);
+      return content === undefined ? undefined : { isDir: false, size: content.length };
+    }
+    protected async entries(_c: Connection, path: string) {
+      // Listing a link to a directory lists the directory, as a server does.
+      const dir = this.links.get(path) ?? path;
+      if (!this.dirs.has(dir)) return undefined;
+      const children = [...this.dirs, ...this.stored.keys(), ...this.links.keys()].filter(
+        (path) => posix.dirname(path) === dir && path !== dir,
+      );
+      return children.map((path) => ({
+        name: posix.basename(path),
+        isDir: this.dirs.has(path),
+        isLink: this.links.has(path),
+        size: this.stored.get(path)?.length,
+      }));
+    }
+    protected async makeDirectory(_c: Connection, path: string) {
+      if (!this.dirs.has(posix.dirname(path)) || this.stored.has(path)) throw new Error(`EEXIST ${path}`);
+      this.dirs.add(path);
+    }
+    protected replaces() {
+      return true;
+    }
+    protected async rename(_c: Connection, from: string, to: string) {
+      this.stored.set(to, this.stored.get(from)!);
+      this.stored.delete(from);
+    }
+    protected async removeFile(_c: Connection, path: string) {
+      this.stored.delete(path);
+      this.links.delete(path);
+    }
+    protected async removeDir(_c: Connection, path: string) {
+      this.dirs.delete(path);
+    }
+    protected fail(error: unknown, what: string) {
+      return new ArtifactsError('unavailable', `${what}: ${(error as Error).message}`, { cause: error });
+    }
+    async read(): Promise<never> {
+      throw new Error('not used');
+    }
+    async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
+      const target = this.path(key);
+      await this.run('writing', target, () =>
+        this.files.write(target, options, (connection) => ({
+          write: async (temp) => {
+            await this.makeDirectories(connection, posix.dirname(target));
+            this.stored.set(temp, String(body.read() ?? ''));
+          },
+          rename: (temp) => renameOver(temp, target, this.io(connection)),
+          remove: (temp) => this.removeFile(connection, temp),
+        })),
+      );
+      return undefined;
+    }
+  }
+
+  it('stats, lists links as their targets, makes directories, deletes trees and keeps the root', async () => {
+    const driver = new MemoryFileDriver();
+    await driver.write('a/b/c.txt', Readable.from([Buffer.from('abc')]), {});
+    await driver.mkdir('e/f', {});
+    driver.stored.set(`/r/a/${tempNameFor('x')}`, 'a writer still at work');
+    driver.links.set('/r/a/to-c', '/r/a/b/c.txt');
+    driver.links.set('/r/a/to-e', '/r/e');
+    driver.links.set('/r/a/dangling', '/r/nowhere');
+    expect(await driver.stat('a/b/c.txt', {})).toEqual({ key: 'a/b/c.txt', isDir: false, size: 3 });
+    expect(await driver.stat('e', {})).toEqual({ key: 'e', isDir: true });
+    expect(await driver.stat('none', {})).toBeUndefined();
+    const listed = [];
+    for await (const entry of driver.list('a', { recursive: true })) listed.push(entry);
+    expect(listed.sort((x, y) => x.key.localeCompare(y.key))).toEqual([
+      { key: 'a/b', isDir: true },
+      { key: 'a/b/c.txt', isDir: false, size: 3 },
+      { key: 'a/to-c', isDir: false, size: 3 },
+      { key: 'a/to-e', isDir: true },
+      { key: 'a/to-e/f', isDir: true },
+    ]);
+    // A link is removed, never followed: what it points to stays.
+    await driver.delete('a', {});
+    expect([...driver.stored.keys()]).toEqual([]);
+    expect([...driver.links.keys()]).toEqual([]);
+    expect([...driver.dirs].sort()).toEqual(['/r', '/r/e', '/r/e/f']);
+    await driver.delete('', {});
+    expect([...driver.dirs]).toEqual(['/r']);
+    await driver.delete('none', {});
+    await driver.close();
+  });
+
+  it('deletes over one connection where the protocol multiplexes requests, else over the whole pool', async () => {
+    for (const [operationsPerConnection, connections] of [
+      [8, 1],
+      [1, 2],
+    ] as const) {
+      const driver = new MemoryFileDriver(operationsPerConnection);
+      for (const name of ['a', 'b', 'c', 'd', 'e']) driver.stored.set(`/r/t/${name}`, name);
+      driver.dirs.add('/r/t');
+      await driver.delete('t', {});
+      expect([...driver.stored.keys()]).toEqual([]);
+      expect([...driver.dirs]).toEqual(['/r']);
+      expect(driver.pool.openedConnections).toBe(connections);
+      await driver.close();
+    }
+  });
+
+  it("maps a failure with the protocol's `fail`, naming what was done to which path", async () => {
+    const driver = new MemoryFileDriver();
+    driver.stored.set('/r/file', 'x');
+    await expect(driver.mkdir('file/sub', {})).rejects.toThrow(
+      /^creating directory \/r\/file\/sub on mem:\/\/: cannot create directory \/r\/file/,
+    );
+    await driver.close();
   });
 });

@@ -1,7 +1,24 @@
 import { posix } from 'node:path';
-import type { UseOptions } from './connection-pool.js';
+import type { Readable } from 'node:stream';
+import { FILE_TREE_CAPABILITIES } from './capabilities.js';
+import {
+  type ConnectionFactory,
+  ConnectionPool,
+  type PoolOptions,
+  type UseOptions,
+} from './connection-pool.js';
 import { forEachLimited } from './delete.js';
-import type { DriverEntry, DriverListOptions } from './driver.js';
+import type {
+  DriverCapabilities,
+  DriverEntry,
+  DriverListOptions,
+  DriverReadOptions,
+  DriverReadResult,
+  DriverStat,
+  DriverWriteOptions,
+  OperationOptions,
+  StorageDriver,
+} from './driver.js';
 import { ArtifactsError, type ArtifactsErrorCode, isConnectionError } from './errors.js';
 import {
   AbandonedTemps,
@@ -328,12 +345,13 @@ export class RemoteFiles<C> {
   }
 
   /**
-   * `pool.use`, first removing temporary files left by writes whose connection died. The pool does
-   * not run `fn` again after a broken connection (unless `options.retry` says so): the driver marks
-   * that failure temporary and core's retry layer, the one place for retries, repeats the call.
+   * `pool.use`, first removing temporary files left by writes whose connection died. The pool never
+   * runs `fn` again after a broken connection: the driver marks that failure temporary and core's
+   * retry layer, the one place for retries, repeats the call. Only `signal` is taken from `options`
+   * (a driver passes its operation's options as they come): a `retry` in them is never the pool's.
    */
-  use<T>(fn: (connection: C) => Promise<T>, options: UseOptions = {}): Promise<T> {
-    const once = { retry: () => false, ...options };
+  use<T>(fn: (connection: C) => Promise<T>, options: { signal?: AbortSignal | undefined } = {}): Promise<T> {
+    const once: UseOptions = { retry: () => false, ...(options.signal ? { signal: options.signal } : {}) };
     if (this.#orphans.size === 0) return this.pool.use(fn, once);
     return this.pool.use(async (connection) => {
       await this.#sweep(connection);
@@ -399,5 +417,204 @@ export class RemoteFiles<C> {
       },
       (error) => this.io.isConnectionError(error),
     );
+  }
+}
+
+/** What a file protocol tells of a path: a directory, or a file with its size when known. */
+export interface PathInfo {
+  isDir: boolean;
+  size?: number | undefined;
+  modified?: Date | undefined;
+}
+
+/** A directory entry as a file protocol lists it, links not yet resolved. */
+export interface ListedEntry extends PathInfo {
+  name: string;
+  /** A symbolic link: listed as what it points to, removed (never followed) by a delete. */
+  isLink?: boolean;
+}
+
+/**
+ * The driver of a file protocol spoken over pooled connections (SFTP, FTP): keys are paths below
+ * `root`. The protocol gives its primitives over one connection (`info`, `entries`, `makeDirectory`,
+ * `rename`, `removeFile`, `removeDir`) and its error mapping (`fail`), and writes its own `read`
+ * and `write` (through `files`); stat, listing (links described as what they point to), recursive
+ * delete, mkdir, atomic replace and the temporary files of dead connections are this class's.
+ */
+export abstract class PooledFileDriver<C> implements StorageDriver {
+  readonly capabilities: DriverCapabilities = FILE_TREE_CAPABILITIES;
+  readonly secrets: readonly string[];
+  readonly pool: ConnectionPool<C>;
+  /** Atomic writes, and the temporary files of dead connections and killed writers. */
+  protected readonly files: RemoteFiles<C>;
+  protected readonly root: string;
+  protected readonly label: string;
+  readonly #isConnectionError: (error: unknown) => boolean;
+  readonly #multiplexed: boolean;
+
+  constructor(
+    factory: ConnectionFactory<C>,
+    settings: PoolOptions & { root: string; secrets: readonly string[] },
+  ) {
+    this.root = settings.root;
+    this.label = settings.label;
+    this.secrets = settings.secrets;
+    this.#isConnectionError = factory.isConnectionError;
+    this.#multiplexed = settings.operationsPerConnection > 1;
+    this.pool = new ConnectionPool(factory, settings);
+    this.files = new RemoteFiles(this.pool, {
+      remove: (connection, path) => this.removeFile(connection, path),
+      list: async (connection, dir) =>
+        ((await this.entries(connection, dir)) ?? []).map((entry) => ({
+          name: entry.name,
+          isFile: !entry.isDir && !entry.isLink,
+          ...(entry.modified ? { modified: entry.modified.getTime() } : {}),
+        })),
+      isConnectionError: this.#isConnectionError,
+    });
+  }
+
+  /** What is at `path`, a link followed when `follow` (else described as a file); undefined: nothing. */
+  protected abstract info(connection: C, path: string, follow: boolean): Promise<PathInfo | undefined>;
+  /** The entries of the directory `dir`; undefined (or none) for a missing path or a file. */
+  protected abstract entries(connection: C, dir: string): Promise<ListedEntry[] | undefined>;
+  /** Creates one directory whose parent exists. */
+  protected abstract makeDirectory(connection: C, path: string): Promise<void>;
+  /** Renames a file; `replaces(connection)` says whether it replaces an existing target by itself. */
+  protected abstract rename(connection: C, from: string, to: string): Promise<void>;
+  protected abstract replaces(connection: C): boolean;
+  /** Removes a file (or a link); a missing one counts as removed. */
+  protected abstract removeFile(connection: C, path: string): Promise<void>;
+  /** Removes an empty directory; a missing one counts as removed. */
+  protected abstract removeDir(connection: C, path: string): Promise<void>;
+  /** The protocol's failure as an ArtifactsError (`what`: "reading /a/b on sftp://…"). */
+  protected abstract fail(error: unknown, what: string): unknown;
+  /** Files a recursive delete removes at once. */
+  protected abstract readonly deleteConcurrency: number;
+  /** Whether a failed `makeDirectory` says the parent is missing (saves asking `info`), if the protocol tells. */
+  protected parentMissing(_error: unknown): boolean {
+    return false;
+  }
+
+  abstract read(key: string, options: DriverReadOptions): Promise<DriverReadResult>;
+  abstract write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined>;
+
+  protected path(key: string): string {
+    return key === '' ? this.root : posix.join(this.root, key);
+  }
+
+  /** Runs `fn` as `what`, its failure mapped by `fail`. */
+  protected async run<T>(what: string, path: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw this.fail(error, `${what} ${path} on ${this.label}`);
+    }
+  }
+
+  /**
+   * Core's file-tree helpers over one connection. `follow`: a link to a directory counts as one
+   * (making directories); otherwise a link is a file (replacing, deleting: removed, never followed).
+   */
+  protected io(connection: C, follow = false): MakeDirectoryIo & RenameIo {
+    return {
+      kind: async (path) => {
+        const info = await this.info(connection, path, follow);
+        return info === undefined ? undefined : info.isDir ? 'dir' : 'file';
+      },
+      isConnectionError: this.#isConnectionError,
+      mkdir: (path) => this.makeDirectory(connection, path),
+      parentMissing: (error) => this.parentMissing(error),
+      replaces: this.replaces(connection),
+      rename: (from, to) => this.rename(connection, from, to),
+      remove: (path) => this.removeFile(connection, path),
+    };
+  }
+
+  /** Makes `dir` and its missing parents; true when this call created `dir` itself. */
+  protected makeDirectories(connection: C, dir: string): Promise<boolean> {
+    return makeDirectories(dir, this.io(connection, true));
+  }
+
+  stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
+    const path = this.path(key);
+    return this.run('reading', path, async () => {
+      const info = await this.files.use((connection) => this.info(connection, path, true), options);
+      if (!info) return undefined;
+      return {
+        key,
+        isDir: info.isDir,
+        ...(info.isDir || info.size === undefined ? {} : { size: info.size }),
+        ...(info.modified ? { lastModified: info.modified } : {}),
+      };
+    });
+  }
+
+  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    return listFileTree(prefix, options, (key) => {
+      const path = this.path(key);
+      return this.run('listing', path, () =>
+        this.files.use(async (connection) => {
+          const entries = await Promise.all(
+            ((await this.entries(connection, path)) ?? []).map(async (entry) => {
+              if (!entry.isLink) return entry;
+              if (entry.name.includes('/')) return undefined;
+              // A link is described as what it points to, as `ls -L` would; a dangling one is left out.
+              const target = await this.info(connection, posix.join(path, entry.name), true).catch(
+                (error: unknown) => {
+                  if (this.#isConnectionError(error)) throw error;
+                  return undefined;
+                },
+              );
+              return target && { ...target, name: entry.name };
+            }),
+          );
+          return entries.filter((entry) => entry !== undefined);
+        }, options),
+      );
+    });
+  }
+
+  /**
+   * The file or the whole tree at `key` (the repository root itself stays, emptied): the tree is
+   * listed first, then `deleteConcurrency` files are removed at once, then the directories, each
+   * after its children. A protocol that multiplexes requests on a connection (SFTP) does it all over
+   * one; one that runs a command at a time (FTP) over every pooled connection, one step each.
+   */
+  delete(key: string, options: OperationOptions): Promise<void> {
+    const path = this.path(key);
+    const tree = (use: <T>(fn: (connection: C) => Promise<T>) => Promise<T>) =>
+      deleteFilePath(
+        path,
+        {
+          kind: (p) => use((connection) => this.io(connection).kind(p)),
+          list: (dir) =>
+            use(async (connection) =>
+              ((await this.entries(connection, dir)) ?? []).map(({ name, isDir, isLink }) => ({
+                name,
+                isDir: isDir && !isLink,
+              })),
+            ),
+          removeFile: (file) => use((connection) => this.removeFile(connection, file)),
+          removeDir: (dir) => use((connection) => this.removeDir(connection, dir)),
+        },
+        { concurrency: this.deleteConcurrency, signal: options.signal, keep: key === '' },
+      );
+    return this.run('deleting', path, () =>
+      this.#multiplexed
+        ? this.files.use((connection) => tree((fn) => fn(connection)), options)
+        : tree((fn) => this.files.use(fn, options)),
+    );
+  }
+
+  mkdir(key: string, options: OperationOptions): Promise<void> {
+    const path = this.path(key);
+    return this.run('creating directory', path, async () => {
+      await this.files.use((connection) => this.makeDirectories(connection, path), options);
+    });
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }

@@ -2,36 +2,20 @@ import { posix } from 'node:path';
 import { PassThrough, type Readable, Writable } from 'node:stream';
 import {
   ArtifactsError,
-  ConnectionPool,
-  type DriverCapabilities,
-  type DriverEntry,
-  type DriverListOptions,
   type DriverReadOptions,
   type DriverReadResult,
-  type DriverStat,
   type DriverWriteOptions,
-  deleteFilePath,
-  FILE_TREE_CAPABILITIES,
-  type FileEntry,
-  listFileTree,
-  makeDirectories,
+  type ListedEntry,
   type OperationOptions,
-  type PathKind,
-  RemoteFiles,
+  type PathInfo,
+  PooledFileDriver,
   renameOver,
-  type StorageDriver,
 } from '@artifacts/core';
 import { type FileInfo, FileType, FTPError } from 'basic-ftp';
 import { type FtpConnection, FtpConnectionFactory, isConnectionError } from './connection.js';
 import { ftpError, isMissing, replyCode } from './errors.js';
 import type { FtpSettings } from './settings.js';
 import { afterHandshake } from './tls-data.js';
-
-interface PathInfo {
-  isDir: boolean;
-  size?: number;
-  modified?: Date;
-}
 
 /** Parses the facts of an MLST reply line (`type=file;size=12;modify=20240102030405; /path`). */
 export function parseMlstFacts(line: string): PathInfo | undefined {
@@ -70,50 +54,21 @@ function discard(connection: FtpConnection): void {
 }
 
 /** The FTP StorageDriver: keys are paths below the repository's root directory. */
-export class FtpDriver implements StorageDriver {
-  readonly capabilities: DriverCapabilities = FILE_TREE_CAPABILITIES;
-  readonly secrets: readonly string[];
-  readonly pool: ConnectionPool<FtpConnection>;
+export class FtpDriver extends PooledFileDriver<FtpConnection> {
   readonly #settings: FtpSettings;
+  /** Every connection of the pool removes files, one DELE a round trip each. */
+  protected readonly deleteConcurrency: number;
   /** Directories this repository created or saw, so uploads into them skip the round trips. */
   readonly #knownDirs = new Set<string>();
-  /**
-   * Atomic writes, and the temporary files of dropped connections and killed writers (judged on the
-   * MLSD `modify` fact; without MLSD only this host's dead writers are recognised).
-   */
-  readonly #files: RemoteFiles<FtpConnection>;
 
   constructor(settings: FtpSettings) {
+    // One control connection runs one command or transfer at a time.
+    super(new FtpConnectionFactory(settings), { ...settings, operationsPerConnection: 1 });
     this.#settings = settings;
-    this.secrets = settings.secrets;
-    this.pool = new ConnectionPool(new FtpConnectionFactory(settings), {
-      maxConnections: settings.maxConnections,
-      // One control connection runs one command or transfer at a time.
-      operationsPerConnection: 1,
-      idleTimeoutMs: settings.idleTimeoutMs,
-      label: settings.label,
-    });
-    this.#files = new RemoteFiles(this.pool, {
-      remove: (connection, path) => this.#remove(connection, path),
-      list: async (connection, dir) =>
-        ((await this.#listDir(connection, dir)) ?? []).map((file) => ({
-          name: file.name,
-          isFile: file.isFile,
-          ...(file.modifiedAt ? { modified: file.modifiedAt } : {}),
-        })),
-      isConnectionError,
-    });
+    this.deleteConcurrency = settings.maxConnections;
   }
 
-  #path(key: string): string {
-    return key === '' ? this.#settings.root : posix.join(this.#settings.root, key);
-  }
-
-  #what(verb: string, path: string): string {
-    return `${verb} ${path} on ${this.#settings.label}`;
-  }
-
-  async #statPath(connection: FtpConnection, path: string): Promise<PathInfo | undefined> {
+  protected async info(connection: FtpConnection, path: string): Promise<PathInfo | undefined> {
     const { client } = connection;
     if (connection.mlst) {
       let message: string;
@@ -143,31 +98,70 @@ export class FtpDriver implements StorageDriver {
     }
   }
 
-  /** What core's file-tree helpers ask of FTP, over one connection. */
-  #io(connection: FtpConnection) {
-    const kind = async (path: string): Promise<PathKind> => {
-      const info = await this.#statPath(connection, path);
-      return info === undefined ? undefined : info.isDir ? 'dir' : 'file';
-    };
-    return {
-      kind,
-      isConnectionError: (error: unknown) => !(error instanceof FTPError) || isConnectionError(error),
-      mkdir: async (path: string) => {
-        await connection.client.send(`MKD ${path}`);
-      },
-      // Some servers refuse to rename over an existing file.
-      replaces: false,
-      rename: async (from: string, to: string) => {
-        await connection.client.rename(from, to);
-      },
-      remove: (path: string) => this.#remove(connection, path),
-    };
+  /** Children of a directory, or undefined when `path` is missing or a file. */
+  protected async entries(connection: FtpConnection, path: string): Promise<ListedEntry[] | undefined> {
+    if (!connection.mlst) {
+      // LIST of a file lists the file itself: only list what is known to be a directory.
+      const info = await this.info(connection, path);
+      if (!info?.isDir) return undefined;
+    }
+    let files: FileInfo[];
+    try {
+      files = await connection.client.list(path);
+    } catch (error) {
+      if (!(error instanceof FTPError) || isConnectionError(error)) throw error;
+      const info = await this.info(connection, path);
+      if (!info?.isDir) return undefined;
+      throw error;
+    }
+    return files.map((file) => ({
+      name: file.name,
+      isDir: file.isDirectory,
+      isLink: file.type === FileType.SymbolicLink,
+      size: file.size,
+      modified: file.modifiedAt,
+    }));
+  }
+
+  protected async makeDirectory(connection: FtpConnection, path: string): Promise<void> {
+    await connection.client.send(`MKD ${path}`);
+  }
+
+  // Some servers refuse to rename over an existing file.
+  protected replaces(): boolean {
+    return false;
+  }
+
+  protected async rename(connection: FtpConnection, from: string, to: string): Promise<void> {
+    await connection.client.rename(from, to);
+  }
+
+  /** DELE that treats an already missing file as removed (deletes are idempotent). */
+  protected async removeFile(connection: FtpConnection, path: string): Promise<void> {
+    try {
+      await connection.client.remove(path);
+    } catch (error) {
+      if (!(error instanceof FTPError) || (await this.info(connection, path))) throw error;
+    }
+  }
+
+  /** RMD that treats an already missing directory as removed. */
+  protected async removeDir(connection: FtpConnection, path: string): Promise<void> {
+    try {
+      await connection.client.send(`RMD ${path}`);
+    } catch (error) {
+      if (!(error instanceof FTPError) || (await this.info(connection, path))) throw error;
+    }
+  }
+
+  protected fail(error: unknown, what: string): unknown {
+    return ftpError(error, what);
   }
 
   /** Makes `dir` and its missing parents; resolves true when this call created `dir` itself. */
-  async #ensureDir(connection: FtpConnection, dir: string): Promise<boolean> {
+  protected override async makeDirectories(connection: FtpConnection, dir: string): Promise<boolean> {
     if (this.#knownDirs.has(dir)) return false;
-    const created = await makeDirectories(dir, this.#io(connection));
+    const created = await super.makeDirectories(connection, dir);
     this.#knownDirs.add(dir);
     return created;
   }
@@ -177,17 +171,25 @@ export class FtpDriver implements StorageDriver {
       if (dir === path || dir.startsWith(`${path}/`)) this.#knownDirs.delete(dir);
   }
 
+  override async delete(key: string, options: OperationOptions): Promise<void> {
+    try {
+      await super.delete(key, options);
+    } finally {
+      this.#forgetDirs(this.path(key));
+    }
+  }
+
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
-    const target = this.#path(key);
+    const target = this.path(key);
     const dir = posix.dirname(target);
     const upload = (connection: FtpConnection, temp: string) =>
       connection.client.uploadFrom(
         this.#settings.tls === 'none' ? body : afterHandshake(body, connection.client),
         temp,
       );
-    try {
-      await this.#files.write(target, options, async (connection) => {
-        if (await this.#ensureDir(connection, dir)) this.#files.markSwept(dir);
+    await this.run('writing', target, () =>
+      this.files.write(target, options, async (connection) => {
+        if (await this.makeDirectories(connection, dir)) this.files.markSwept(dir);
         let uploaded = false;
         return {
           abort: () => discard(connection),
@@ -198,12 +200,12 @@ export class FtpDriver implements StorageDriver {
               // The directory vanished since it was cached (removed by another client): once more.
               if ((replyCode(error) !== 553 && replyCode(error) !== 550) || body.readableDidRead) throw error;
               this.#forgetDirs(dir);
-              await this.#ensureDir(connection, dir);
+              await this.makeDirectories(connection, dir);
               await upload(connection, temp);
             }
             uploaded = true;
           },
-          rename: (temp) => renameOver(temp, target, this.#io(connection)),
+          rename: (temp) => renameOver(temp, target, this.io(connection)),
           remove: async (temp) => {
             if ((!uploaded && body.readableDidRead) || connection.life.dead) {
               // A transfer cut half-way leaves the control connection in an unknown state (a late
@@ -214,25 +216,21 @@ export class FtpDriver implements StorageDriver {
             await connection.client.remove(temp, true);
           },
         };
-      });
-    } catch (error) {
-      throw ftpError(error, this.#what('writing', target));
-    }
+      }),
+    );
     return undefined;
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    const path = this.#path(key);
+    const path = this.path(key);
     const once = { signal: options.signal, retry: () => false };
-    try {
-      return await this.pool.lease(async (lease) => {
+    return this.run('reading', path, () =>
+      this.pool.lease(async (lease) => {
         const connection = lease.connection;
-        const info = await this.#statPath(connection, path);
+        const info = await this.info(connection, path);
         if (!info || info.isDir) {
           throw ArtifactsError.notFound(
-            info
-              ? `file ${path} on ${this.#settings.label} (it is a directory)`
-              : `${path} on ${this.#settings.label}`,
+            info ? `file ${path} on ${this.label} (it is a directory)` : `${path} on ${this.label}`,
             { context: { path: key } },
           );
         }
@@ -255,10 +253,8 @@ export class FtpDriver implements StorageDriver {
         // fails it, before the stream is handed out, so that core's retry layer repeats it.
         await this.#download(lease, path, out, start, options.signal);
         return { stream: out, served, ...known };
-      }, once);
-    } catch (error) {
-      throw ftpError(error, this.#what('reading', path));
-    }
+      }, once),
+    );
   }
 
   /**
@@ -319,126 +315,9 @@ export class FtpDriver implements StorageDriver {
         signal?.removeEventListener('abort', onAbort);
         lease.release(true);
         if (!delivered) failStart(signal?.aborted ? signal.reason : error);
-        else if (!out.destroyed) out.destroy(ftpError(error, this.#what('reading', path)) as Error);
+        else if (!out.destroyed) out.destroy(ftpError(error, `reading ${path} on ${this.label}`) as Error);
       },
     );
     return started;
-  }
-
-  async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
-    const path = this.#path(key);
-    try {
-      const info = await this.#files.use((connection) => this.#statPath(connection, path), options);
-      if (!info) return undefined;
-      return {
-        key,
-        isDir: info.isDir,
-        ...(info.size === undefined || info.isDir ? {} : { size: info.size }),
-        ...(info.modified ? { lastModified: info.modified } : {}),
-      };
-    } catch (error) {
-      throw ftpError(error, this.#what('reading', path));
-    }
-  }
-
-  /** Children of a directory, or undefined when `path` is missing or a file. */
-  async #listDir(connection: FtpConnection, path: string): Promise<FileInfo[] | undefined> {
-    if (!connection.mlst) {
-      // LIST of a file lists the file itself: only list what is known to be a directory.
-      const info = await this.#statPath(connection, path);
-      if (!info?.isDir) return undefined;
-    }
-    try {
-      return await connection.client.list(path);
-    } catch (error) {
-      if (!(error instanceof FTPError) || isConnectionError(error)) throw error;
-      const info = await this.#statPath(connection, path);
-      if (!info?.isDir) return undefined;
-      throw error;
-    }
-  }
-
-  async #entries(connection: FtpConnection, path: string): Promise<FileEntry[]> {
-    const out: FileEntry[] = [];
-    for (const file of (await this.#listDir(connection, path)) ?? []) {
-      // Describe what a link points to, as for SFTP.
-      const info =
-        file.type === FileType.SymbolicLink && file.name !== '' && !file.name.includes('/')
-          ? await this.#statPath(connection, posix.join(path, file.name))
-          : { isDir: file.isDirectory, size: file.size };
-      if (info) out.push({ name: file.name, isDir: info.isDir, size: info.size });
-    }
-    return out;
-  }
-
-  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
-    return listFileTree(prefix, options, (key) => {
-      const path = this.#path(key);
-      return this.#files
-        .use((connection) => this.#entries(connection, path), options)
-        .catch((error: unknown) => {
-          throw ftpError(error, this.#what('listing', path));
-        });
-    });
-  }
-
-  async delete(key: string, options: OperationOptions): Promise<void> {
-    const path = this.#path(key);
-    const use = <T>(fn: (connection: FtpConnection) => Promise<T>) => this.#files.use(fn, options);
-    try {
-      // The tree is listed first (MLSD needs a data connection per directory); every connection
-      // of the pool then removes files, one DELE a round trip each. The repository's root stays.
-      await deleteFilePath(
-        path,
-        {
-          kind: (p) => use((connection) => this.#io(connection).kind(p)),
-          list: (dir) =>
-            use(async (connection) =>
-              ((await this.#listDir(connection, dir)) ?? []).map((f) => ({
-                name: f.name,
-                isDir: f.isDirectory,
-              })),
-            ),
-          removeFile: (file) => use((connection) => this.#remove(connection, file)),
-          removeDir: (dir) => use((connection) => this.#removeDir(connection, dir)),
-        },
-        { concurrency: this.#settings.maxConnections, signal: options.signal, keep: key === '' },
-      );
-    } catch (error) {
-      throw ftpError(error, this.#what('deleting', path));
-    } finally {
-      this.#forgetDirs(path);
-    }
-  }
-
-  /** RMD that treats an already missing directory as removed. */
-  async #removeDir(connection: FtpConnection, path: string): Promise<void> {
-    try {
-      await connection.client.send(`RMD ${path}`);
-    } catch (error) {
-      if (!(error instanceof FTPError) || (await this.#statPath(connection, path))) throw error;
-    }
-  }
-
-  /** DELE that treats an already missing file as removed (deletes are idempotent). */
-  async #remove(connection: FtpConnection, path: string): Promise<void> {
-    try {
-      await connection.client.remove(path);
-    } catch (error) {
-      if (!(error instanceof FTPError) || (await this.#statPath(connection, path))) throw error;
-    }
-  }
-
-  async mkdir(key: string, options: OperationOptions): Promise<void> {
-    const path = this.#path(key);
-    try {
-      await this.#files.use((connection) => this.#ensureDir(connection, path), options);
-    } catch (error) {
-      throw ftpError(error, this.#what('creating directory', path));
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.pool.close();
   }
 }

@@ -2,27 +2,16 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
-  ConnectionPool,
-  type DriverCapabilities,
-  type DriverEntry,
-  type DriverListOptions,
   type DriverReadOptions,
   type DriverReadResult,
-  type DriverStat,
   type DriverWriteOptions,
-  deleteFilePath,
-  FILE_TREE_CAPABILITIES,
-  type FileEntry,
-  listFileTree,
-  makeDirectories,
-  type OperationOptions,
-  type PathKind,
-  RemoteFiles,
+  type ListedEntry,
+  type PathInfo,
+  PooledFileDriver,
   renameOver,
-  type StorageDriver,
 } from '@artifacts/core';
 import type { Stats } from 'ssh2';
-import { isConnectionError, SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
+import { SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
 import { sftpError, statusOf } from './errors.js';
 import type { SftpSettings } from './settings.js';
 import {
@@ -42,41 +31,15 @@ import {
   writeFromStream,
 } from './sftp-io.js';
 
-/** Files removed concurrently by a recursive delete (requests on one channel). */
-const DELETE_CONCURRENCY = 32;
-
 /** The SFTP StorageDriver: keys are paths below the repository's root directory. */
-export class SftpDriver implements StorageDriver {
-  readonly capabilities: DriverCapabilities = FILE_TREE_CAPABILITIES;
-  readonly secrets: readonly string[];
-  readonly pool: ConnectionPool<SftpConnection>;
+export class SftpDriver extends PooledFileDriver<SftpConnection> {
+  /** Files removed concurrently by a recursive delete (SFTP multiplexes requests on a channel). */
+  protected readonly deleteConcurrency = 32;
   readonly #settings: SftpSettings;
-  /** Atomic writes, and the temporary files of dead connections and killed writers. */
-  readonly #files: RemoteFiles<SftpConnection>;
 
   constructor(settings: SftpSettings) {
+    super(new SftpConnectionFactory(settings), settings);
     this.#settings = settings;
-    this.secrets = settings.secrets;
-    this.pool = new ConnectionPool(new SftpConnectionFactory(settings), {
-      maxConnections: settings.maxConnections,
-      operationsPerConnection: settings.operationsPerConnection,
-      idleTimeoutMs: settings.idleTimeoutMs,
-      label: settings.label,
-    });
-    this.#files = new RemoteFiles(this.pool, {
-      remove: (connection, path) => ignoreMissing(unlink(connection, path)),
-      list: async (connection, dir) =>
-        (await unlessMissing(readdir(connection, dir), [])).map(({ filename, attrs }) => ({
-          name: filename,
-          modified: attrs.mtime * 1000,
-          isFile: attrs.isFile(),
-        })),
-      isConnectionError,
-    });
-  }
-
-  #path(key: string): string {
-    return key === '' ? this.#settings.root : posix.join(this.#settings.root, key);
   }
 
   #tuning() {
@@ -84,10 +47,10 @@ export class SftpDriver implements StorageDriver {
   }
 
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
-    const target = this.#path(key);
+    const target = this.path(key);
     const dir = posix.dirname(target);
-    try {
-      await this.#files.write(target, options, (connection) => {
+    await this.run('writing', target, () =>
+      this.files.write(target, options, (connection) => {
         let handle: Buffer | undefined;
         return {
           // Aborted (by the caller or the stall timeout) with writes in flight: their answers may
@@ -98,9 +61,9 @@ export class SftpDriver implements StorageDriver {
               handle = await open(connection, temp, 'w');
             } catch (error) {
               if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
-              await makeDirectories(dir, this.#io(connection, true));
+              await this.makeDirectories(connection, dir);
               // It did not exist a moment ago: no killed writer left anything there.
-              this.#files.markSwept(dir);
+              this.files.markSwept(dir);
               handle = await open(connection, temp, 'w');
             }
             options.signal?.throwIfAborted();
@@ -109,55 +72,84 @@ export class SftpDriver implements StorageDriver {
             handle = undefined;
             await closeHandle(connection, written);
           },
-          rename: (temp) => renameOver(temp, target, this.#io(connection)),
+          rename: (temp) => renameOver(temp, target, this.io(connection)),
           remove: async (temp) => {
             // A dead connection cannot remove it: RemoteFiles does, over the next one.
             if (connection.life.dead) throw new Error('connection lost');
             if (handle) await closeHandle(connection, handle).catch(() => undefined);
-            await ignoreMissing(unlink(connection, temp));
+            await this.removeFile(connection, temp);
           },
         };
-      });
-    } catch (error) {
-      throw sftpError(error, `writing ${target} on ${this.#settings.label}`);
-    }
+      }),
+    );
     return undefined;
   }
 
-  /**
-   * What core's file-tree helpers ask of SFTP, over one connection. `follow`: a link to a directory
-   * counts as one (making directories); otherwise a link is a file (replacing, deleting: removed,
-   * never followed).
-   */
-  #io(connection: SftpConnection, follow = false) {
-    const removeFile = (path: string) => ignoreMissing(unlink(connection, path));
-    return {
-      kind: async (path: string): Promise<PathKind> => {
-        const info = await unlessMissing((follow ? stat : lstat)(connection, path), undefined);
-        return info === undefined ? undefined : info.isDirectory() ? 'dir' : 'file';
-      },
-      isConnectionError,
-      mkdir: (path: string) => mkdir(connection, path),
-      parentMissing: (error: unknown) => statusOf(error) === SFTP_STATUS.NO_SUCH_FILE,
-      // posix-rename@openssh.com replaces atomically; SFTP v3 RENAME refuses an existing target.
-      replaces: connection.posixRename,
-      rename: (from: string, to: string) =>
-        connection.posixRename ? posixRename(connection, from, to) : rename(connection, from, to),
-      remove: removeFile,
-      list: async (dir: string) =>
-        (await unlessMissing(readdir(connection, dir), [])).map(({ filename, attrs }) => ({
-          name: filename,
-          isDir: attrs.isDirectory(),
-        })),
-      removeFile,
-      removeDir: (path: string) => ignoreMissing(rmdir(connection, path)),
-    };
+  protected async info(
+    connection: SftpConnection,
+    path: string,
+    follow: boolean,
+  ): Promise<PathInfo | undefined> {
+    const info = await unlessMissing((follow ? stat : lstat)(connection, path), undefined);
+    return info && { isDir: info.isDirectory(), size: info.size, modified: new Date(info.mtime * 1000) };
+  }
+
+  protected async entries(connection: SftpConnection, path: string): Promise<ListedEntry[] | undefined> {
+    let names: Awaited<ReturnType<typeof readdir>>;
+    try {
+      names = await readdir(connection, path);
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === SFTP_STATUS.NO_SUCH_FILE) return undefined;
+      // Listing a file fails generically (ENOTDIR): a file lists as nothing.
+      if (status === SFTP_STATUS.FAILURE) {
+        const info = await stat(connection, path).catch(() => undefined);
+        if (info && !info.isDirectory()) return undefined;
+      }
+      throw error;
+    }
+    return names.map(({ filename, attrs }) => ({
+      name: filename,
+      isDir: attrs.isDirectory(),
+      isLink: attrs.isSymbolicLink(),
+      size: attrs.size,
+      modified: new Date(attrs.mtime * 1000),
+    }));
+  }
+
+  protected makeDirectory(connection: SftpConnection, path: string): Promise<void> {
+    return mkdir(connection, path);
+  }
+
+  protected override parentMissing(error: unknown): boolean {
+    return statusOf(error) === SFTP_STATUS.NO_SUCH_FILE;
+  }
+
+  // posix-rename@openssh.com replaces atomically; SFTP v3 RENAME refuses an existing target.
+  protected replaces(connection: SftpConnection): boolean {
+    return connection.posixRename;
+  }
+
+  protected rename(connection: SftpConnection, from: string, to: string): Promise<void> {
+    return connection.posixRename ? posixRename(connection, from, to) : rename(connection, from, to);
+  }
+
+  protected removeFile(connection: SftpConnection, path: string): Promise<void> {
+    return ignoreMissing(unlink(connection, path));
+  }
+
+  protected removeDir(connection: SftpConnection, path: string): Promise<void> {
+    return ignoreMissing(rmdir(connection, path));
+  }
+
+  protected fail(error: unknown, what: string): unknown {
+    return sftpError(error, what);
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    const path = this.#path(key);
-    try {
-      return await this.pool.lease(
+    const path = this.path(key);
+    return this.run('reading', path, () =>
+      this.pool.lease(
         async (lease) => {
           const connection = lease.connection;
           let handle: Buffer;
@@ -165,7 +157,7 @@ export class SftpDriver implements StorageDriver {
             handle = await open(connection, path, 'r');
           } catch (error) {
             if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) {
-              throw ArtifactsError.notFound(`${path} on ${this.#settings.label}`, { context: { path: key } });
+              throw ArtifactsError.notFound(`${path} on ${this.label}`, { context: { path: key } });
             }
             throw error;
           }
@@ -178,7 +170,7 @@ export class SftpDriver implements StorageDriver {
           }
           if (!info.isFile()) {
             await closeHandle(connection, handle).catch(() => undefined);
-            throw ArtifactsError.notFound(`file ${path} on ${this.#settings.label} (it is a directory)`, {
+            throw ArtifactsError.notFound(`file ${path} on ${this.label} (it is a directory)`, {
               context: { path: key },
             });
           }
@@ -202,91 +194,8 @@ export class SftpDriver implements StorageDriver {
         },
         // Core's retry layer repeats an opening that failed on a broken connection, not the pool.
         { signal: options.signal, retry: () => false },
-      );
-    } catch (error) {
-      throw sftpError(error, `reading ${path} on ${this.#settings.label}`);
-    }
-  }
-
-  async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
-    const path = this.#path(key);
-    try {
-      return await this.#files.use(async (connection) => {
-        const info = await unlessMissing(stat(connection, path), undefined);
-        if (!info) return undefined;
-        return info.isDirectory()
-          ? { key, isDir: true, lastModified: new Date(info.mtime * 1000) }
-          : { key, isDir: false, size: info.size, lastModified: new Date(info.mtime * 1000) };
-      }, options);
-    } catch (error) {
-      throw sftpError(error, `reading ${path} on ${this.#settings.label}`);
-    }
-  }
-
-  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
-    return listFileTree(prefix, options, (key) => this.#listDirectory(key, options));
-  }
-
-  async #listDirectory(key: string, options: OperationOptions): Promise<FileEntry[]> {
-    const path = this.#path(key);
-    try {
-      return await this.#files.use(async (connection) => {
-        let names: Awaited<ReturnType<typeof readdir>>;
-        try {
-          names = await readdir(connection, path);
-        } catch (error) {
-          const status = statusOf(error);
-          if (status === SFTP_STATUS.NO_SUCH_FILE) return [];
-          // Listing a file fails generically (ENOTDIR): a file lists as nothing.
-          if (status === SFTP_STATUS.FAILURE) {
-            const info = await stat(connection, path).catch(() => undefined);
-            if (info && !info.isDirectory()) return [];
-          }
-          throw error;
-        }
-        const entries = await Promise.all(
-          names.map(async ({ filename, attrs }) => {
-            // readdir reports symlinks themselves; describe what they point to, as `ls -L` would.
-            const info =
-              attrs.isSymbolicLink() && !filename.includes('/')
-                ? await stat(connection, posix.join(path, filename)).catch(() => undefined)
-                : attrs;
-            return info && { name: filename, isDir: info.isDirectory(), size: info.size };
-          }),
-        );
-        return entries.filter((entry) => entry !== undefined);
-      }, options);
-    } catch (error) {
-      throw sftpError(error, `listing ${path} on ${this.#settings.label}`);
-    }
-  }
-
-  async delete(key: string, options: OperationOptions): Promise<void> {
-    const path = this.#path(key);
-    try {
-      // The repository root itself stays: deleting '' empties it.
-      const keep = key === '';
-      await this.#files.use(
-        (connection) =>
-          deleteFilePath(path, this.#io(connection), { concurrency: DELETE_CONCURRENCY, keep, ...options }),
-        options,
-      );
-    } catch (error) {
-      throw sftpError(error, `deleting ${path} on ${this.#settings.label}`);
-    }
-  }
-
-  async mkdir(key: string, options: OperationOptions): Promise<void> {
-    const path = this.#path(key);
-    try {
-      await this.#files.use((connection) => makeDirectories(path, this.#io(connection, true)), options);
-    } catch (error) {
-      throw sftpError(error, `creating directory ${path} on ${this.#settings.label}`);
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.pool.close();
+      ),
+    );
   }
 }
 
