@@ -1,10 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { finished, Readable, Transform, type TransformCallback } from 'node:stream';
-import * as zlib from 'node:zlib';
 import { type ByteRange, type Checksum, type DriverReadResult, RELEASE_CHUNK } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
-import { crc32c, crcCombine, createHasher } from '../internal/checksum.js';
+import { crc32, crc32c, crcCombine, createHasher } from '../internal/checksum.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
 
@@ -582,12 +581,7 @@ export async function rangedReadToFile(
   const { first, parts } = p;
   const whole = p.span.start === 0 && (p.total === undefined || p.span.end === p.total - 1);
   const checksum = whole ? first.checksum : undefined;
-  const crcStep =
-    checksum?.algorithm === 'crc32c'
-      ? crc32c
-      : checksum?.algorithm === 'crc32'
-        ? (chunk: Uint8Array, previous: number) => zlib.crc32(chunk, previous)
-        : undefined;
+  const crcStep = checksum?.algorithm === 'crc32c' ? crc32c : checksum?.algorithm === 'crc32' ? crc32 : undefined;
   const crcs = new Array<number>(parts.length).fill(0);
   const workers = Math.max(1, Math.min(options.concurrency, parts.length));
   const writeSize = Math.max(1, options.writeSize ?? writeSizeFor(workers));
