@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, write, writev } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { finished, Readable, Transform, type TransformCallback } from 'node:stream';
 import { type ByteRange, type Checksum, type DriverReadResult, RELEASE_CHUNK } from '../driver.js';
@@ -587,27 +587,47 @@ export async function rangedReadToFile(
   const writeSize = Math.max(1, options.writeSize ?? writeSizeFor(workers));
   let handle: FileHandle | undefined;
   let failure: unknown;
-  const writing = new Set<Promise<void>>();
+  /** Writes in flight, and who waits for one of them to end (a part with a write to start, the end). */
+  let writing = 0;
+  const waiting: Array<() => void> = [];
+  const settled = (): Promise<void> =>
+    writing === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve)).then(settled);
   try {
     handle = await open(path, 'w');
-    const file = handle;
+    const { fd } = handle;
     /**
-     * Writes `chunks` (contiguous, `bytes` in all) from `position`, resuming a short write; then
-     * releases the chunks that can be (`free`: their `RELEASE_CHUNK`).
+     * Writes `chunks` (contiguous, `bytes` in all) from `position` with callback writes (one libuv
+     * request and one callback each: the promise API's resolution, microtasks and async function
+     * resumption cost more than the write's own submission), resuming a short write; then releases
+     * the chunks that can be (`free`: their `RELEASE_CHUNK`). A failed write fails the download.
      */
-    const writeAt = async (chunks: Buffer[], position: number, bytes: number, free: Array<() => void>) => {
+    const writeAt = (chunks: Buffer[], position: number, bytes: number, free: Array<() => void>): void => {
+      writing++;
       let pending = chunks;
       let written = 0;
-      while (written < bytes) {
-        const { bytesWritten } =
-          pending.length === 1
-            ? await file.write(pending[0]!, 0, pending[0]!.length, position + written)
-            : await file.writev(pending, position + written);
-        written += bytesWritten;
-        if (written < bytes) pending = dropFront(pending, bytesWritten);
-      }
-      for (const release of free) release();
-      options.onBytes?.(bytes);
+      const done = (error: NodeJS.ErrnoException | null, count: number) => {
+        if (!error) {
+          written += count;
+          if (written < bytes) {
+            pending = dropFront(pending, count);
+            send();
+            return;
+          }
+          for (const release of free) release();
+          options.onBytes?.(bytes);
+        } else {
+          failure ??= error;
+          controller.abort(failure);
+        }
+        writing--;
+        // The waiters check again: one of them starts its write, the others wait on.
+        for (const wake of waiting.splice(0)) wake();
+      };
+      const send = () => {
+        if (pending.length === 1) write(fd, pending[0]!, 0, pending[0]!.length, position + written, done);
+        else writev(fd, pending, position + written, done);
+      };
+      send();
     };
     /** A part's received chunks not yet handed to a write: contiguous from `offset`. */
     interface Gathered {
@@ -628,21 +648,12 @@ export async function rangedReadToFile(
       gathered.bytes = 0;
       gathered.free = [];
       const start = (): Promise<void> | undefined => {
-        if (writing.size >= WRITES_PER_PART * workers) return Promise.race(writing).then(start);
+        if (failure === undefined && writing >= WRITES_PER_PART * workers) {
+          return new Promise<void>((resolve) => waiting.push(resolve)).then(start);
+        }
         touch?.();
         if (failure !== undefined) throw failure;
-        // A failed write fails the whole download, whenever it settles.
-        const write: Promise<void> = writeAt(chunks, offset - p.span.start, bytes, free).then(
-          () => {
-            writing.delete(write);
-          },
-          (error: unknown) => {
-            writing.delete(write);
-            failure ??= error;
-            controller.abort(failure);
-          },
-        );
-        writing.add(write);
+        writeAt(chunks, offset - p.span.start, bytes, free);
       };
       return start();
     };
@@ -684,10 +695,10 @@ export async function rangedReadToFile(
       }
     };
     await Promise.all(Array.from({ length: workers }, worker));
-    await Promise.all(writing);
+    await settled();
     if (failure !== undefined) throw failure;
     const size = parts.reduce((sum, part) => sum + part.end - part.start + 1, 0);
-    const written = (await file.stat()).size;
+    const written = (await handle.stat()).size;
     if (written !== size) {
       throw new ArtifactsError('integrity', `${options.what}: expected ${size} bytes, wrote ${written}`);
     }
@@ -733,7 +744,7 @@ export async function rangedReadToFile(
     throw error;
   } finally {
     // No write may land after the caller removes the file.
-    await Promise.all(writing);
+    await settled();
     await handle?.close();
   }
 }
