@@ -133,6 +133,10 @@ const AHEAD_BYTES = 8 * 1024 * 1024;
  * `WRITES_PER_PART` writes in flight, stay within this. Writing every chunk on its own cost a
  * syscall, a promise and a libuv request per 16–64 KiB; a part never waits for its own write unless
  * the download's writes are all in flight (waiting turned every chunk into a pause of the socket).
+ * Larger writes were measured and lose (S3, 256 MiB, 4–5 interleaved runs each: 1 MiB writes +8 %
+ * CPU, 4 MiB +25 % CPU and 123 MiB peak RSS, synchronous `writevSync` −10 % CPU but a slower wall
+ * time; 64 KiB +40 %): the chunks are written while the parser's copy of them is still in the CPU's
+ * cache, and the bytes held until written grow with the write size.
  */
 const WRITE_BUDGET = 4 * 1024 * 1024;
 const WRITES_PER_PART = 2;
