@@ -585,7 +585,8 @@ export async function rangedReadToFile(
   const { first, parts } = p;
   const whole = p.span.start === 0 && (p.total === undefined || p.span.end === p.total - 1);
   const checksum = whole ? first.checksum : undefined;
-  const crcStep = checksum?.algorithm === 'crc32c' ? crc32c : checksum?.algorithm === 'crc32' ? crc32 : undefined;
+  const crcStep =
+    checksum?.algorithm === 'crc32c' ? crc32c : checksum?.algorithm === 'crc32' ? crc32 : undefined;
   const crcs = new Array<number>(parts.length).fill(0);
   const workers = Math.max(1, Math.min(options.concurrency, parts.length));
   const writeSize = Math.max(1, options.writeSize ?? writeSizeFor(workers));
