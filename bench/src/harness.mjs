@@ -204,20 +204,33 @@ export function toolVersion(command, args) {
  * the next case; then run 2), so the machine's drifting load falls on all of them alike. `prepare`
  * runs before each measurement (outside it). Returns one row per case and client, with medians.
  */
+/** Writes back every dirty page (`sync`), so that no transfer pays for the one before. */
+function syncDisks() {
+  try {
+    execFileSync('sync', { stdio: 'ignore' });
+  } catch {}
+}
+
 export async function runInterleaved({ clients, cases, runs, prepare, log }) {
   const samples = new Map();
   const failures = new Map();
   const loads = [];
   for (let run = 1; run <= runs; run++) {
     const failedNow = new Set();
+    // Each run starts at the next client: no client always goes first after the uploads (when the
+    // server and the page cache are still writing back what was just uploaded) or last.
+    const order = clients.map((_, i) => clients[(i + run - 1) % clients.length]);
     for (const kase of cases) {
-      for (const client of clients) {
+      for (const client of order) {
         const key = `${client.id}\u0000${kase.op}`;
         // a download reads what the same client uploaded in this run
         if (kase.needs && failedNow.has(`${client.id}\u0000${kase.needs}`)) continue;
         let m;
         try {
           const spec = await prepare(client, kase, run);
+          // The dirty pages of the transfer before (a GiB after an upload or a download) are written
+          // back now, not during this one's timing.
+          syncDisks();
           loads.push(loadAverage());
           m = await timed(spec);
           loads.push(loadAverage());

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
+  crc32,
   crc32c,
   crc32cImplementation,
   crc32cJs,
+  crc32Implementation,
   crcCombine,
   crcOf,
   crcText,
@@ -47,6 +49,28 @@ describe('checksums', () => {
       expect(native).toBe(js);
     }
     expect(native).toBe(crc32cJs(data));
+  });
+
+  it('uses the native CRC-32 where @node-rs/crc32 ships a binary, equal to zlib on unaligned views and incremental splits', () => {
+    const prebuilt =
+      ['linux', 'darwin', 'win32'].includes(process.platform) && ['x64', 'arm64'].includes(process.arch);
+    expect(crc32Implementation()).toBe(prebuilt ? 'native' : 'zlib');
+    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+    expect(crc32(new Uint8Array(0))).toBe(0);
+    const data = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 2654435761) >>> 24));
+    for (let length = 0; length < 300; length++) {
+      const view = new Uint8Array(data.buffer, data.byteOffset + (length % 13), length);
+      expect(crc32(view)).toBe(zlib.crc32(view));
+    }
+    let native = 0;
+    let reference = 0;
+    for (let i = 0, step = 1; i < data.length; i += step, step = (step * 7 + 3) % 9001) {
+      const part = data.subarray(i, i + step);
+      native = crc32(part, native);
+      reference = zlib.crc32(part, reference);
+      expect(native).toBe(reference);
+    }
+    expect(native).toBe(zlib.crc32(data));
   });
 
   it('gives the same digest however the stream is chunked', () => {
