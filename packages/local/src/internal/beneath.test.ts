@@ -2,8 +2,7 @@ import { mkdir, mkdtemp, readlink, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Dir, HELD_DESCRIPTORS, resolveBeneath } from './beneath.js';
-import { resolveReal } from './confine.js';
+import { Dir, HELD_DESCRIPTORS, resolveBeneath, resolveReal } from './beneath.js';
 
 let base: string;
 let root: string;

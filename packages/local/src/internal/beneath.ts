@@ -1,7 +1,7 @@
 import { constants, existsSync } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readlink } from 'node:fs/promises';
-import { sep } from 'node:path';
-import { escapeError, isInside, resolveReal } from './confine.js';
+import { type FileHandle, lstat, mkdir, open, readlink, realpath } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { ArtifactsError } from '@artifacts/core';
 
 /** Symlink hops followed before giving up (Linux's own limit is 40). */
 const MAX_LINKS = 40;
@@ -27,6 +27,49 @@ function fsError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** True when `path` is `root` or below it. */
+export function isInside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/**
+ * The real path `path` designates, following every symbolic link along it, including links whose
+ * target does not exist yet (the missing tail is appended as is): unlike `realpath`, this works for
+ * paths that do not exist, which writes need.
+ */
+export async function resolveReal(path: string): Promise<string> {
+  let current = path;
+  const rest: string[] = [];
+  for (let hops = 0; ; ) {
+    try {
+      const real = await realpath(current);
+      return rest.length === 0 ? real : join(real, ...rest);
+    } catch (error) {
+      if (errno(error) !== 'ENOENT' && errno(error) !== 'ENOTDIR') throw error;
+    }
+    // `current` does not resolve: either it is missing, or it is a dangling symbolic link.
+    const info = await lstat(current).catch(() => undefined);
+    if (info?.isSymbolicLink()) {
+      if (++hops > MAX_LINKS) throw fsError('ELOOP', `too many symbolic links at ${path}`);
+      const target = await readlink(current);
+      current = isAbsolute(target) ? target : resolve(dirname(current), target);
+      continue;
+    }
+    const parent = dirname(current);
+    if (parent === current) return join(current, ...rest);
+    rest.unshift(basename(current));
+    current = parent;
+  }
+}
+
+export function escapeError(key: string): ArtifactsError {
+  return new ArtifactsError(
+    'permission_denied',
+    `artifact ${JSON.stringify(key)} resolves, through a symbolic link, outside the repository root; refused`,
+    { context: { path: key } },
+  );
+}
+
 /**
  * A directory of the store that the operation holds. `path(name)` names an entry in it in a way
  * that the kernel resolves from the held directory and never through a link at the directory's old
@@ -37,6 +80,8 @@ export class Dir {
     /** `/proc/self/fd/N` with held descriptors, else the directory's real path. */
     readonly location: string,
     private readonly handle: FileHandle | undefined,
+    /** A shared directory's user lets go of it (SharedDirs) instead of closing it. */
+    private readonly release?: () => Promise<void>,
   ) {}
 
   static async openRoot(root: string, create: boolean): Promise<Dir> {
@@ -118,7 +163,43 @@ export class Dir {
   }
 
   async close(): Promise<void> {
-    await this.handle?.close();
+    await (this.release ? this.release() : this.handle?.close());
+  }
+
+  /** This directory for one more user, whose `close` calls `release`. */
+  share(release: () => Promise<void>): Dir {
+    return new Dir(this.location, this.handle, release);
+  }
+}
+
+/**
+ * Directories opened in one step (`Dir.openDirect`), shared by the operations working in them at
+ * the same time: files of one directory written or read side by side pay one `open` and one /proc
+ * check between them, not one each. The descriptor is closed when its last user closes it, so it is
+ * held no longer than a run of overlapping operations, as one long operation in it would hold it.
+ */
+export class SharedDirs {
+  readonly #open = new Map<string, { dir: Promise<Dir | undefined>; users: number }>();
+
+  async open(root: string, parts: readonly string[]): Promise<Dir | undefined> {
+    if (!HELD_DESCRIPTORS || parts.length === 0) return undefined;
+    const key = parts.join('/');
+    let entry = this.#open.get(key);
+    if (!entry) {
+      entry = { dir: Dir.openDirect(root, parts), users: 0 };
+      this.#open.set(key, entry);
+    }
+    const held = entry;
+    held.users++;
+    const release = async () => {
+      if (--held.users > 0) return;
+      if (this.#open.get(key) === held) this.#open.delete(key);
+      await (await held.dir)?.close();
+    };
+    const dir = await held.dir;
+    if (dir) return dir.share(release);
+    await release();
+    return undefined;
   }
 }
 
@@ -138,6 +219,8 @@ export interface ResolveOptions {
   followLast?: boolean;
   /** Resolve every component as a directory (list, mkdir): the result's `name` is undefined. */
   asDirectory?: boolean;
+  /** Where the key's directories are first looked for (else opened for this operation alone). */
+  shared?: SharedDirs;
 }
 
 /**
@@ -160,7 +243,9 @@ export async function resolveBeneath(
   // The key's directories in one open first (Dir.openDirect): anything the walk would treat apart
   // (a link, a `..`, a missing directory to create) does not match there and is walked.
   const dirParts = options.asDirectory ? parts : parts.slice(0, -1);
-  const direct = await Dir.openDirect(root, dirParts);
+  const direct = await (options.shared
+    ? options.shared.open(root, dirParts)
+    : Dir.openDirect(root, dirParts));
   let dir = direct ?? (await Dir.openRoot(root, options.create === true));
   if (direct) {
     trail = [...dirParts];
