@@ -85,22 +85,18 @@ export class Dir {
   ) {}
 
   static async openRoot(root: string, create: boolean): Promise<Dir> {
-    if (!HELD_DESCRIPTORS) {
-      const info = await lstat(root).catch(async (error: unknown) => {
-        if (!create || errno(error) !== 'ENOENT') throw error;
-        await mkdir(root, { recursive: true });
-        return lstat(root);
-      });
-      if (!info.isDirectory()) throw fsError('ENOTDIR', 'the repository root is not a directory');
+    const openRoot = async () => {
+      if (HELD_DESCRIPTORS)
+        return Dir.#held(await open(root, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0)));
+      if (!(await lstat(root)).isDirectory())
+        throw fsError('ENOTDIR', 'the repository root is not a directory');
       return new Dir(root, undefined);
-    }
-    try {
-      return Dir.#held(await open(root, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0)));
-    } catch (error) {
+    };
+    return openRoot().catch(async (error: unknown) => {
       if (!create || errno(error) !== 'ENOENT') throw error;
       await mkdir(root, { recursive: true });
-      return Dir.#held(await open(root, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0)));
-    }
+      return openRoot();
+    });
   }
 
   /**

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import {
   copyFile,
   type FileHandle,
@@ -30,12 +30,14 @@ import {
   listFileTree,
   type OperationOptions,
   parentKey,
+  type SettingsValues,
   type StorageDriver,
   type SweepCandidate,
   tempNameFor,
   toArtifactsError,
   trackTempFile,
 } from '@artifacts/core';
+import type { localSettings } from '../plugin.js';
 import {
   type Dir,
   errno,
@@ -50,18 +52,8 @@ import {
 } from './beneath.js';
 import { PositionalReadStream, ReadBufferPool } from './read-stream.js';
 
-export interface LocalDriverOptions {
-  /**
-   * Flush each written file to stable storage (fsync) before renaming it into place, so a crash
-   * right after a write cannot leave an empty or torn file. Default: `ARTIFACTS_LOCAL_FSYNC`, else
-   * false (MLflow does not fsync either, and it costs dearly for many small files).
-   */
-  fsync?: boolean;
-  /** Write buffer size in bytes. Default 1 MiB. */
-  highWaterMark?: number;
-  /** Read buffer size in bytes (each read stream's chunk). Default 1 MiB. */
-  readHighWaterMark?: number;
-}
+/** The driver's options: `localSettings` (plugin.ts) declares each, its default and its variable. */
+export type LocalDriverOptions = Partial<SettingsValues<typeof localSettings.specs>>;
 
 /** Read buffers a driver keeps for reuse when idle (`readHighWaterMark` each). */
 const IDLE_READ_BUFFERS = 8;
@@ -247,10 +239,7 @@ export class LocalDriver implements StorageDriver {
         if (info.isDirectory()) return { key, isDir: true, lastModified: info.mtime };
         if (!info.isFile()) return undefined;
         return { key, isDir: false, size: Number(info.size), lastModified: info.mtime };
-      }).catch((error: unknown) => {
-        if (missing(error)) return undefined;
-        throw error;
-      }),
+      }).catch(unlessMissing(undefined)),
     );
   }
 
@@ -264,7 +253,7 @@ export class LocalDriver implements StorageDriver {
     return listFileTree(prefix, options, (key) =>
       guard(key, async () => {
         options.signal?.throwIfAborted();
-        const at = await this.#at(key, { asDirectory: true }, async ({ dir }) => {
+        return this.#at(key, { asDirectory: true }, async ({ dir }) => {
           const identity = await dir.identity();
           for (let up = key; up !== prefix && up !== ''; ) {
             up = parentKey(up);
@@ -272,11 +261,7 @@ export class LocalDriver implements StorageDriver {
           }
           listed.set(key, identity);
           return this.#entries(dir, key);
-        }).catch((error: unknown) => {
-          if (missing(error)) return [];
-          throw error;
-        });
-        return at;
+        }).catch(unlessMissing([]));
       }),
     );
   }
@@ -304,9 +289,7 @@ export class LocalDriver implements StorageDriver {
   }
 
   /** What the link `key` leads to inside the root, if anything. */
-  async #followed(
-    key: string,
-  ): Promise<{ isFile(): boolean; isDirectory(): boolean; size?: bigint | number } | undefined> {
+  async #followed(key: string): Promise<Stats | undefined> {
     return this.#at(key, { followLast: true }, async ({ dir, name }) =>
       name === undefined ? stat(dir.location) : lstat(dir.path(name)),
     ).catch(() => undefined);
@@ -314,14 +297,9 @@ export class LocalDriver implements StorageDriver {
 
   delete(key: string, _options: OperationOptions): Promise<void> {
     return guard(key, async () => {
-      let at: Resolved;
-      try {
-        // The last segment is not followed: deleting a link removes the link, never its target.
-        at = await resolveBeneath(this.root, key, splitKey(key), { followLast: false });
-      } catch (error) {
-        if (missing(error)) return;
-        throw error;
-      }
+      // The last segment is not followed: deleting a link removes the link, never its target.
+      const at = await resolveBeneath(this.root, key, splitKey(key)).catch(unlessMissing(undefined));
+      if (!at) return;
       try {
         // The root itself stays (it may be a mount point); its contents go.
         await (at.name === undefined ? removeContents(at.dir) : removeEntry(at.dir, at.name));
@@ -439,6 +417,14 @@ function notFound(key: string): ArtifactsError {
 /** Nothing there: the entry, or a directory on the way to it, does not exist (or is a file). */
 function missing(error: unknown): boolean {
   return errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR';
+}
+
+/** A rejection handler: `value` when nothing is there, else the error again. */
+function unlessMissing<T>(value: T): (error: unknown) => T {
+  return (error) => {
+    if (missing(error)) return value;
+    throw error;
+  };
 }
 
 async function syncFile(path: string): Promise<void> {
