@@ -1,5 +1,4 @@
 import { ArtifactsError, defineSettings, type SettingsValues } from '@artifacts/core';
-import type { HttpBackendOptions } from '../options.js';
 
 const MIB = 1024 * 1024;
 
@@ -130,6 +129,12 @@ export const httpSettings = defineSettings('@artifacts/http', {
     help: 'most entries one recursive walk may return',
   },
 });
+
+/**
+ * Options of the HTTP backend (pass them to `openRepository`): each falls back to the MLflow
+ * environment variable the README table names, then to MLflow's default.
+ */
+export type HttpBackendOptions = Partial<SettingsValues<typeof httpSettings.specs>>;
 
 /** The options as the driver uses them: every default applied, the timeout in ms. */
 export type ResolvedHttpOptions = Omit<
