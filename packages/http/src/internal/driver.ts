@@ -11,9 +11,11 @@ import {
   type DriverWriteOptions,
   discardBody,
   engineOptions,
+  FILE_TREE_CAPABILITIES,
   type HttpAnswer,
   headerString,
   joinKey,
+  MlflowHttpClient,
   type OperationOptions,
   parentKey,
   parseContentRange,
@@ -24,7 +26,6 @@ import {
   validateArtifactPath,
 } from '@artifacts/core';
 import { type ArtifactEndpoint, artifactUrl, listUrl } from '../endpoint.js';
-import { HttpClient } from './client.js';
 import { uploadMultipart } from './multipart.js';
 import type { ResolvedHttpOptions } from './settings.js';
 
@@ -68,20 +69,15 @@ function fingerprint(entries: DriverEntry[]): string {
  * keys map to `<apiBase>/mlflow-artifacts/artifacts/<root>/<key>`.
  */
 export class HttpDriver implements StorageDriver {
-  readonly capabilities: DriverCapabilities = {
-    // Against a server that ignores Range (MLflow's), the driver cuts the range out itself.
-    rangeRead: true,
-    // The API cannot create an empty directory.
-    directories: false,
-    checksums: [],
-    multipartUpload: false,
-    presign: false,
-    serverSideCopy: false,
-  };
+  /**
+   * Ranged reads (against a server that ignores Range, MLflow's, the driver cuts the range out
+   * itself), no checksums; the API cannot create an empty directory.
+   */
+  readonly capabilities: DriverCapabilities = { ...FILE_TREE_CAPABILITIES, directories: false };
   readonly secrets: readonly string[];
   /** MLflow's retry schedule, for core's retry layer; the engines take its attempts too. */
   readonly retryPolicy: DriverRetryPolicy;
-  readonly #client: HttpClient;
+  readonly #client: MlflowHttpClient;
   readonly #endpoint: ArtifactEndpoint;
   readonly #options: ResolvedHttpOptions;
   readonly #timeoutMs: number | undefined;
@@ -95,7 +91,7 @@ export class HttpDriver implements StorageDriver {
     this.#options = options;
     this.#timeoutMs = setup.timeoutMs;
     this.retryPolicy = setup.retryPolicy ?? { maxRetries: options.maxRetries };
-    this.#client = new HttpClient(options, setup.connections);
+    this.#client = new MlflowHttpClient(options, setup.connections);
     this.secrets = [...this.#client.secrets, ...(endpoint.password ? [endpoint.password] : [])];
   }
 

@@ -169,33 +169,44 @@ export class Dir {
 }
 
 /**
- * Directories opened in one step (`Dir.openDirect`), shared by the operations working in them at
- * the same time: files of one directory written or read side by side pay one `open` and one /proc
- * check between them, not one each. The descriptor is closed when its last user closes it, so it is
- * held no longer than a run of overlapping operations, as one long operation in it would hold it.
+ * The directories of keys, each resolved once (in one step, else by the walk, creating what a write
+ * needs) for the operations working in it at the same time: files of one directory written or read
+ * side by side pay one resolution between them, not one each. The descriptor is closed when its last
+ * user closes it, so it is held no longer than a run of overlapping operations, as one long
+ * operation in it would hold it. A failed resolution is not kept.
  */
 export class SharedDirs {
-  readonly #open = new Map<string, { dir: Promise<Dir | undefined>; users: number }>();
+  readonly #open = new Map<string, { at: Promise<Resolved>; users: number }>();
 
-  async open(root: string, parts: readonly string[]): Promise<Dir | undefined> {
-    if (!HELD_DESCRIPTORS || parts.length === 0) return undefined;
-    const key = parts.join('/');
+  async open(root: string, parts: readonly string[], create: boolean): Promise<Resolved> {
+    // A read's resolution never creates: it is not shared with a write's, which may.
+    const key = `${create ? '+' : ''}${parts.join('/')}`;
     let entry = this.#open.get(key);
     if (!entry) {
-      entry = { dir: Dir.openDirect(root, parts), users: 0 };
+      const at = Dir.openDirect(root, parts).then((dir) =>
+        dir
+          ? { dir, trail: [...parts], name: undefined }
+          : resolveBeneath(root, parts.join('/'), parts, { asDirectory: true, create }),
+      );
+      entry = { at, users: 0 };
       this.#open.set(key, entry);
     }
     const held = entry;
     held.users++;
+    let at: Resolved;
+    try {
+      at = await held.at;
+    } catch (error) {
+      held.users--;
+      if (this.#open.get(key) === held) this.#open.delete(key);
+      throw error;
+    }
     const release = async () => {
       if (--held.users > 0) return;
       if (this.#open.get(key) === held) this.#open.delete(key);
-      await (await held.dir)?.close();
+      await at.dir.close();
     };
-    const dir = await held.dir;
-    if (dir) return dir.share(release);
-    await release();
-    return undefined;
+    return { dir: at.dir.share(release), trail: [...at.trail], name: undefined };
   }
 }
 
@@ -239,13 +250,17 @@ export async function resolveBeneath(
   // The key's directories in one open first (Dir.openDirect): anything the walk would treat apart
   // (a link, a `..`, a missing directory to create) does not match there and is walked.
   const dirParts = options.asDirectory ? parts : parts.slice(0, -1);
-  const direct = await (options.shared
-    ? options.shared.open(root, dirParts)
-    : Dir.openDirect(root, dirParts));
-  let dir = direct ?? (await Dir.openRoot(root, options.create === true));
-  if (direct) {
-    trail = [...dirParts];
+  let dir: Dir;
+  if (options.shared && dirParts.length > 0) {
+    ({ dir, trail } = await options.shared.open(root, dirParts, options.create === true));
     pending.splice(0, dirParts.length);
+  } else {
+    const direct = await Dir.openDirect(root, dirParts);
+    dir = direct ?? (await Dir.openRoot(root, options.create === true));
+    if (direct) {
+      trail = [...dirParts];
+      pending.splice(0, dirParts.length);
+    }
   }
   let hops = 0;
   const restartFromRoot = async (components: string[]): Promise<void> => {
