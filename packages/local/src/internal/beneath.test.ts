@@ -55,7 +55,7 @@ describe('resolving a key (resolveBeneath)', () => {
     await symlink('a', join(root, 'inner'));
     await symlink(join(base, 'outside'), join(root, 'evil'));
     const direct = await resolveBeneath(root, 'a/b/f.txt', ['a', 'b', 'f.txt']);
-    expect([direct.trail, direct.name]).toEqual([['a', 'b'], 'f.txt']);
+    expect([direct.trail, direct.name, direct.created]).toEqual([['a', 'b'], 'f.txt', false]);
     expect(await whereIs(direct.dir)).toBe(join(root, 'a', 'b'));
     await direct.dir.close();
     const linked = await resolveBeneath(root, 'inner/b/f.txt', ['inner', 'b', 'f.txt']);
@@ -68,7 +68,7 @@ describe('resolving a key (resolveBeneath)', () => {
 
   it('creates missing directories for a write and holds the new one', async () => {
     const at = await resolveBeneath(root, 'a/new/deeper/x', ['a', 'new', 'deeper', 'x'], { create: true });
-    expect([at.trail, at.name]).toEqual([['a', 'new', 'deeper'], 'x']);
+    expect([at.trail, at.name, at.created]).toEqual([['a', 'new', 'deeper'], 'x', true]);
     expect(await whereIs(at.dir)).toBe(join(root, 'a', 'new', 'deeper'));
     await at.dir.close();
   });
@@ -110,11 +110,13 @@ describe.runIf(HELD_DESCRIPTORS)('directories shared by overlapping operations (
     await expect(shared.open(root, ['a', 'new'], false)).rejects.toMatchObject({ code: 'ENOENT' });
     const writes = await Promise.all([1, 2, 3].map(() => shared.open(root, ['a', 'new', 'deeper'], true)));
     expect(new Set(writes.map((at) => at.dir.location)).size).toBe(1);
-    expect(writes[0]!.trail).toEqual(['a', 'new', 'deeper']);
+    expect(writes.map((at) => [at.trail, at.created])).toEqual(
+      [1, 2, 3].map(() => [['a', 'new', 'deeper'], true]),
+    );
     expect(await whereIs(writes[0]!.dir)).toBe(join(root, 'a', 'new', 'deeper'));
     for (const at of writes) await at.dir.close();
     const read = await shared.open(root, ['a', 'new'], false);
-    expect(await whereIs(read.dir)).toBe(join(root, 'a', 'new'));
+    expect([await whereIs(read.dir), read.created]).toEqual([join(root, 'a', 'new'), false]);
     await read.dir.close();
   });
 

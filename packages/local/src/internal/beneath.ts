@@ -206,7 +206,12 @@ export class SharedDirs {
       if (this.#open.get(key) === held) this.#open.delete(key);
       await at.dir.close();
     };
-    return { dir: at.dir.share(release), trail: [...at.trail], name: undefined };
+    return {
+      dir: at.dir.share(release),
+      trail: [...at.trail],
+      name: undefined,
+      created: at.created === true,
+    };
   }
 }
 
@@ -217,6 +222,8 @@ export interface Resolved {
   trail: string[];
   /** The entry; undefined when the key designates `dir` itself (the root, or a link to a directory). */
   name: string | undefined;
+  /** This walk made `dir` (a write's missing directory): nothing was in it before. */
+  created?: boolean;
 }
 
 export interface ResolveOptions {
@@ -251,8 +258,13 @@ export async function resolveBeneath(
   // (a link, a `..`, a missing directory to create) does not match there and is walked.
   const dirParts = options.asDirectory ? parts : parts.slice(0, -1);
   let dir: Dir;
+  // The directory last made by this walk, and whether `dir` is it.
+  let made: string | undefined;
+  let created = false;
   if (options.shared && dirParts.length > 0) {
-    ({ dir, trail } = await options.shared.open(root, dirParts, options.create === true));
+    const shared = await options.shared.open(root, dirParts, options.create === true);
+    ({ dir, trail } = shared);
+    created = shared.created === true;
     pending.splice(0, dirParts.length);
   } else {
     const direct = await Dir.openDirect(root, dirParts);
@@ -266,6 +278,7 @@ export async function resolveBeneath(
   const restartFromRoot = async (components: string[]): Promise<void> => {
     pending.unshift(...components);
     trail = [];
+    created = false;
     await dir.close();
     dir = await Dir.openRoot(root, options.create === true);
   };
@@ -279,14 +292,14 @@ export async function resolveBeneath(
         continue;
       }
       const last = pending.length === 0;
-      if (last && !options.followLast) return { dir, trail, name };
+      if (last && !options.followLast) return { dir, trail, name, created };
       let followLink = false;
       if (last) {
         const info = await lstat(dir.path(name)).catch((error: unknown) => {
           if (errno(error) === 'ENOENT') return undefined;
           throw error;
         });
-        if (!info?.isSymbolicLink()) return { dir, trail, name };
+        if (!info?.isSymbolicLink()) return { dir, trail, name, created };
         followLink = true;
       } else {
         try {
@@ -294,6 +307,8 @@ export async function resolveBeneath(
           await dir.close();
           dir = child;
           trail.push(name);
+          created = made === name;
+          made = undefined;
           continue;
         } catch (error) {
           const code = errno(error);
@@ -301,9 +316,13 @@ export async function resolveBeneath(
             followLink = true;
           } else if (code === 'ENOENT' && options.create) {
             if (++hops > MAX_LINKS) throw error;
-            await mkdir(dir.path(name)).catch((mkdirError: unknown) => {
-              if (errno(mkdirError) !== 'EEXIST') throw mkdirError;
-            });
+            made = await mkdir(dir.path(name)).then(
+              () => name,
+              (mkdirError: unknown) => {
+                if (errno(mkdirError) !== 'EEXIST') throw mkdirError;
+                return undefined;
+              },
+            );
             pending.unshift(name);
             continue;
           } else {
@@ -336,7 +355,7 @@ export async function resolveBeneath(
         }
       }
     }
-    return { dir, trail, name: undefined };
+    return { dir, trail, name: undefined, created };
   } catch (error) {
     await dir.close();
     throw error;

@@ -104,9 +104,11 @@ export class LocalDriver implements StorageDriver {
    * target replaced) when the target is inside the root.
    */
   #replace(key: string, fill: (temp: string) => Promise<void>): Promise<undefined> {
-    return this.#at(key, { create: true, followLast: true }, async ({ dir, trail, name }) => {
+    return this.#at(key, { create: true, followLast: true }, async ({ dir, trail, name, created }) => {
       if (name === undefined) throw inTheWay({ code: 'EISDIR' }, key, DIRECTORY_IN_THE_WAY);
-      await this.#sweep(dir, trail.join('/'));
+      // A directory this write made holds nothing left by killed writers.
+      if (created) this.#abandoned.markSwept(trail.join('/'));
+      else await this.#sweep(dir, trail.join('/'));
       const temp = dir.path(tempNameFor(name));
       // A process ending on a signal removes it even while a kernel copy still fills it.
       const untrack = trackTempFile(temp);
