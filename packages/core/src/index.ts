@@ -118,6 +118,8 @@ export {
 export { withTimeout } from './layers/timeout.js';
 export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
+export type { MlflowClientOptions, MlflowSendOptions } from './mlflow-client.js';
+export { MlflowHttpClient, mlflowClientSettings } from './mlflow-client.js';
 export type { ListPage } from './object-store.js';
 export { listPages, ObjectNames, parseContentRange, parseHttpDate } from './object-store.js';
 export type { ListedObject, ObjectListing, ObjectListRequest } from './object-tree.js';

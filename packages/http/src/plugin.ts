@@ -1,8 +1,7 @@
 import { type BackendPlugin, mlflowRetrySchedule } from '@artifacts/core';
 import { resolveArtifactEndpoint } from './endpoint.js';
 import { HttpDriver } from './internal/driver.js';
-import { resolveHttpOptions } from './internal/settings.js';
-import type { HttpBackendOptions } from './options.js';
+import { type HttpBackendOptions, resolveHttpOptions } from './internal/settings.js';
 
 /** `mlflow-artifacts:`, `http:` and `https:` URIs: the client of an artifact proxy server. */
 export const httpBackend: BackendPlugin<HttpBackendOptions> = {

@@ -2,7 +2,7 @@ import { type BackendPlugin, defineSettings } from '@artifacts/core';
 import { LocalDriver, type LocalDriverOptions } from './internal/driver.js';
 
 /** Options `openRepository` passes to the local backend. */
-export interface LocalBackendOptions extends LocalDriverOptions {}
+export type LocalBackendOptions = LocalDriverOptions;
 
 /** Every option of the local backend, declared once: README table, env vars, validation. */
 export const localSettings = defineSettings('@artifacts/local', {

@@ -11,9 +11,11 @@ import {
   type DriverWriteOptions,
   discardBody,
   engineOptions,
+  FILE_TREE_CAPABILITIES,
   type HttpAnswer,
   headerString,
   joinKey,
+  MlflowHttpClient,
   type OperationOptions,
   parentKey,
   parseContentRange,
@@ -24,7 +26,6 @@ import {
   validateArtifactPath,
 } from '@artifacts/core';
 import { type ArtifactEndpoint, artifactUrl, listUrl } from '../endpoint.js';
-import { HttpClient } from './client.js';
 import { uploadMultipart } from './multipart.js';
 import type { ResolvedHttpOptions } from './settings.js';
 
@@ -68,20 +69,15 @@ function fingerprint(entries: DriverEntry[]): string {
  * keys map to `<apiBase>/mlflow-artifacts/artifacts/<root>/<key>`.
  */
 export class HttpDriver implements StorageDriver {
-  readonly capabilities: DriverCapabilities = {
-    // Against a server that ignores Range (MLflow's), the driver cuts the range out itself.
-    rangeRead: true,
-    // The API cannot create an empty directory.
-    directories: false,
-    checksums: [],
-    multipartUpload: false,
-    presign: false,
-    serverSideCopy: false,
-  };
+  /**
+   * Ranged reads (against a server that ignores Range, MLflow's, the driver cuts the range out
+   * itself), no checksums; the API cannot create an empty directory.
+   */
+  readonly capabilities: DriverCapabilities = { ...FILE_TREE_CAPABILITIES, directories: false };
   readonly secrets: readonly string[];
   /** MLflow's retry schedule, for core's retry layer; the engines take its attempts too. */
   readonly retryPolicy: DriverRetryPolicy;
-  readonly #client: HttpClient;
+  readonly #client: MlflowHttpClient;
   readonly #endpoint: ArtifactEndpoint;
   readonly #options: ResolvedHttpOptions;
   readonly #timeoutMs: number | undefined;
@@ -95,7 +91,7 @@ export class HttpDriver implements StorageDriver {
     this.#options = options;
     this.#timeoutMs = setup.timeoutMs;
     this.retryPolicy = setup.retryPolicy ?? { maxRetries: options.maxRetries };
-    this.#client = new HttpClient(options, setup.connections);
+    this.#client = new MlflowHttpClient(options, setup.connections);
     this.secrets = [...this.#client.secrets, ...(endpoint.password ? [endpoint.password] : [])];
   }
 
@@ -257,46 +253,38 @@ export class HttpDriver implements StorageDriver {
     // whose listing repeats its parent's level after level is a loop (a symlink cycle in the
     // server's store, or a hostile server).
     const { listMaxDepth, listMaxEntries } = this.#options;
-    let level: Walk[] = [{ key: prefix, depth: 0, print: undefined, repeats: 0 }];
+    const below = prefix === '' ? 'the repository root' : JSON.stringify(prefix);
+    const stop = (code: 'integrity' | 'failed_precondition', what: string, raise = '') =>
+      new ArtifactsError(code, `listing ${what}; stopped walking${raise && ` (raise ${raise})`}`);
+    const pending: Walk[] = [{ key: prefix, depth: 0, print: undefined, repeats: 0 }];
     let total = 0;
-    while (level.length > 0) {
-      const next: Walk[] = [];
-      for (let i = 0; i < level.length; i += LIST_CONCURRENCY) {
-        const dirs = level.slice(i, i + LIST_CONCURRENCY);
-        const batch = await Promise.all(dirs.map((dir) => this.#listOnce(dir.key, options)));
-        for (const [index, entries] of batch.entries()) {
-          const dir = dirs[index]!;
-          const print = fingerprint(entries);
-          const repeats = dir.print === print ? dir.repeats + 1 : 0;
-          if (repeats >= LOOP_REPEATS) {
-            throw new ArtifactsError(
-              'integrity',
-              `listing ${JSON.stringify(dir.key)}: the server returned the same listing ${LOOP_REPEATS + 1} levels in a row, a loop (a symbolic link cycle in its store?); stopped walking`,
-            );
-          }
-          total += entries.length;
-          if (total > listMaxEntries) {
-            throw new ArtifactsError(
-              'failed_precondition',
-              `listing ${prefix === '' ? 'the repository root' : JSON.stringify(prefix)}: more than ${listMaxEntries} entries; stopped walking (raise listMaxEntries / ARTIFACTS_HTTP_LIST_MAX_ENTRIES if the tree is really that large)`,
-            );
-          }
-          for (const entry of entries) {
-            if (!entry.isDir) {
-              yield entry;
-              continue;
-            }
-            if (dir.depth + 1 > listMaxDepth) {
-              throw new ArtifactsError(
-                'failed_precondition',
-                `listing ${JSON.stringify(entry.key)}: deeper than ${listMaxDepth} levels below ${prefix === '' ? 'the repository root' : JSON.stringify(prefix)}; stopped walking (raise listMaxDepth / ARTIFACTS_HTTP_LIST_MAX_DEPTH if the tree is really that deep)`,
-              );
-            }
-            next.push({ key: entry.key, depth: dir.depth + 1, print, repeats });
+    while (pending.length > 0) {
+      const dirs = pending.splice(0, LIST_CONCURRENCY);
+      const listings = await Promise.all(dirs.map((dir) => this.#listOnce(dir.key, options)));
+      for (const [index, entries] of listings.entries()) {
+        const dir = dirs[index]!;
+        const print = fingerprint(entries);
+        const repeats = dir.print === print ? dir.repeats + 1 : 0;
+        if (repeats >= LOOP_REPEATS) {
+          const loop = `the server returned the same listing ${LOOP_REPEATS + 1} levels in a row, a loop (a symbolic link cycle in its store?)`;
+          throw stop('integrity', `${JSON.stringify(dir.key)}: ${loop}`);
+        }
+        total += entries.length;
+        if (total > listMaxEntries) {
+          const raise = 'listMaxEntries / ARTIFACTS_HTTP_LIST_MAX_ENTRIES if the tree is really that large';
+          throw stop('failed_precondition', `${below}: more than ${listMaxEntries} entries`, raise);
+        }
+        for (const entry of entries) {
+          if (!entry.isDir) yield entry;
+          else if (dir.depth < listMaxDepth)
+            pending.push({ key: entry.key, depth: dir.depth + 1, print, repeats });
+          else {
+            const raise = 'listMaxDepth / ARTIFACTS_HTTP_LIST_MAX_DEPTH if the tree is really that deep';
+            const deep = `deeper than ${listMaxDepth} levels below ${below}`;
+            throw stop('failed_precondition', `${JSON.stringify(entry.key)}: ${deep}`, raise);
           }
         }
       }
-      level = next;
     }
   }
 

@@ -5,10 +5,10 @@ import {
   discardBody,
   type engineOptions,
   headerString,
+  type MlflowHttpClient,
   type PartLimits,
 } from '@artifacts/core';
 import { multipartUrl } from '../endpoint.js';
-import type { HttpClient } from './client.js';
 
 /** MLflow's client falls back to one PUT when the server's 501 message starts with this. */
 export const MPU_UNSUPPORTED = 'Multipart upload is not supported for the current artifact repository';
@@ -43,7 +43,7 @@ const DOING = { create: 'starting', complete: 'completing', abort: 'aborting' } 
  * the parts' ETags. Any failure aborts the upload. Returns false, having consumed nothing, when the
  * server's destination has no multipart support.
  */
-export async function uploadMultipart(client: HttpClient, request: MultipartRequest): Promise<boolean> {
+export async function uploadMultipart(client: MlflowHttpClient, request: MultipartRequest): Promise<boolean> {
   const { name, size, engine } = request;
   const numParts = Math.max(1, Math.ceil(size / request.chunkSize));
   const what = `uploading ${JSON.stringify(name)} in ${numParts} parts`;

@@ -1,5 +1,4 @@
-import { ArtifactsError, defineSettings, type SettingsValues } from '@artifacts/core';
-import type { HttpBackendOptions } from '../options.js';
+import { ArtifactsError, defineSettings, mlflowClientSettings, type SettingsValues } from '@artifacts/core';
 
 const MIB = 1024 * 1024;
 
@@ -10,59 +9,7 @@ export const httpSettings = defineSettings('@artifacts/http', {
     env: 'MLFLOW_TRACKING_URI',
     help: 'the MLflow server for `mlflow-artifacts:` URIs (must be http(s) for `mlflow-artifacts:/path`); user info in it (`http://user:pass@host`) is used as basic credentials',
   },
-  username: { type: 'string', env: 'MLFLOW_TRACKING_USERNAME', help: 'HTTP basic user' },
-  password: { type: 'string', env: 'MLFLOW_TRACKING_PASSWORD', secret: true, help: 'HTTP basic password' },
-  token: {
-    type: 'string',
-    env: 'MLFLOW_TRACKING_TOKEN',
-    secret: true,
-    help: 'bearer token; wins over basic credentials',
-  },
-  insecureTls: {
-    type: 'boolean',
-    env: 'MLFLOW_TRACKING_INSECURE_TLS',
-    default: false,
-    help: 'skip TLS certificate verification (server and part uploads); cannot be combined with `serverCertPath`',
-  },
-  serverCertPath: {
-    type: 'string',
-    env: 'MLFLOW_TRACKING_SERVER_CERT_PATH',
-    defaultText: 'system CAs',
-    help: 'PEM CA bundle to verify the server (and the storage part URLs) with',
-  },
-  clientCertPath: {
-    type: 'string',
-    env: 'MLFLOW_TRACKING_CLIENT_CERT_PATH',
-    help: 'PEM file with a client certificate and its key, for mutual TLS',
-  },
-  requestTimeoutSeconds: {
-    type: 'number',
-    env: 'MLFLOW_HTTP_REQUEST_TIMEOUT',
-    min: 0,
-    default: 120,
-    help: 'wait for a response to start, and between two chunks of a body',
-  },
-  maxRetries: {
-    type: 'integer',
-    env: 'MLFLOW_HTTP_REQUEST_MAX_RETRIES',
-    min: 0,
-    default: 7,
-    help: "retries of a failed request (408, 429, 5xx, broken connections, timeouts), by core's retry layer on MLflow's schedule; `openRepository`'s `maxRetries` (or `ARTIFACTS_MAX_RETRIES`), when given, wins. A connection refused by (or a DNS miss for) a host that has never answered is not retried: it fails at once, with a hint to check that the server runs and the URI. Once a host has answered, its refusals are retried (it is restarting)",
-  },
-  backoffFactor: {
-    type: 'number',
-    env: 'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR',
-    min: 0,
-    default: 2,
-    help: 'retry *n* waits `factor × 2^(n−1)` seconds (at most 60)…',
-  },
-  backoffJitter: {
-    type: 'number',
-    env: 'MLFLOW_HTTP_REQUEST_BACKOFF_JITTER',
-    min: 0,
-    default: 1,
-    help: '…plus up to this many random seconds',
-  },
+  ...mlflowClientSettings.specs,
   multipartUpload: {
     type: 'boolean',
     env: 'MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD',
@@ -130,6 +77,12 @@ export const httpSettings = defineSettings('@artifacts/http', {
     help: 'most entries one recursive walk may return',
   },
 });
+
+/**
+ * Options of the HTTP backend (pass them to `openRepository`): each falls back to the MLflow
+ * environment variable the README table names, then to MLflow's default.
+ */
+export type HttpBackendOptions = Partial<SettingsValues<typeof httpSettings.specs>>;
 
 /** The options as the driver uses them: every default applied, the timeout in ms. */
 export type ResolvedHttpOptions = Omit<

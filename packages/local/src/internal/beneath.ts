@@ -1,7 +1,7 @@
 import { constants, existsSync } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readlink } from 'node:fs/promises';
-import { sep } from 'node:path';
-import { escapeError, isInside, resolveReal } from './confine.js';
+import { type FileHandle, lstat, mkdir, open, readlink, realpath } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { ArtifactsError } from '@artifacts/core';
 
 /** Symlink hops followed before giving up (Linux's own limit is 40). */
 const MAX_LINKS = 40;
@@ -27,6 +27,49 @@ function fsError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** True when `path` is `root` or below it. */
+export function isInside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/**
+ * The real path `path` designates, following every symbolic link along it, including links whose
+ * target does not exist yet (the missing tail is appended as is): unlike `realpath`, this works for
+ * paths that do not exist, which writes need.
+ */
+export async function resolveReal(path: string): Promise<string> {
+  let current = path;
+  const rest: string[] = [];
+  for (let hops = 0; ; ) {
+    try {
+      const real = await realpath(current);
+      return rest.length === 0 ? real : join(real, ...rest);
+    } catch (error) {
+      if (errno(error) !== 'ENOENT' && errno(error) !== 'ENOTDIR') throw error;
+    }
+    // `current` does not resolve: either it is missing, or it is a dangling symbolic link.
+    const info = await lstat(current).catch(() => undefined);
+    if (info?.isSymbolicLink()) {
+      if (++hops > MAX_LINKS) throw fsError('ELOOP', `too many symbolic links at ${path}`);
+      const target = await readlink(current);
+      current = isAbsolute(target) ? target : resolve(dirname(current), target);
+      continue;
+    }
+    const parent = dirname(current);
+    if (parent === current) return join(current, ...rest);
+    rest.unshift(basename(current));
+    current = parent;
+  }
+}
+
+export function escapeError(key: string): ArtifactsError {
+  return new ArtifactsError(
+    'permission_denied',
+    `artifact ${JSON.stringify(key)} resolves, through a symbolic link, outside the repository root; refused`,
+    { context: { path: key } },
+  );
+}
+
 /**
  * A directory of the store that the operation holds. `path(name)` names an entry in it in a way
  * that the kernel resolves from the held directory and never through a link at the directory's old
@@ -37,25 +80,23 @@ export class Dir {
     /** `/proc/self/fd/N` with held descriptors, else the directory's real path. */
     readonly location: string,
     private readonly handle: FileHandle | undefined,
+    /** A shared directory's user lets go of it (SharedDirs) instead of closing it. */
+    private readonly release?: () => Promise<void>,
   ) {}
 
   static async openRoot(root: string, create: boolean): Promise<Dir> {
-    if (!HELD_DESCRIPTORS) {
-      const info = await lstat(root).catch(async (error: unknown) => {
-        if (!create || errno(error) !== 'ENOENT') throw error;
-        await mkdir(root, { recursive: true });
-        return lstat(root);
-      });
-      if (!info.isDirectory()) throw fsError('ENOTDIR', 'the repository root is not a directory');
+    const openRoot = async () => {
+      if (HELD_DESCRIPTORS)
+        return Dir.#held(await open(root, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0)));
+      if (!(await lstat(root)).isDirectory())
+        throw fsError('ENOTDIR', 'the repository root is not a directory');
       return new Dir(root, undefined);
-    }
-    try {
-      return Dir.#held(await open(root, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0)));
-    } catch (error) {
+    };
+    return openRoot().catch(async (error: unknown) => {
       if (!create || errno(error) !== 'ENOENT') throw error;
       await mkdir(root, { recursive: true });
-      return Dir.#held(await open(root, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0)));
-    }
+      return openRoot();
+    });
   }
 
   /**
@@ -118,7 +159,59 @@ export class Dir {
   }
 
   async close(): Promise<void> {
-    await this.handle?.close();
+    await (this.release ? this.release() : this.handle?.close());
+  }
+
+  /** This directory for one more user, whose `close` calls `release`. */
+  share(release: () => Promise<void>): Dir {
+    return new Dir(this.location, this.handle, release);
+  }
+}
+
+/**
+ * The directories of keys, each resolved once (in one step, else by the walk, creating what a write
+ * needs) for the operations working in it at the same time: files of one directory written or read
+ * side by side pay one resolution between them, not one each. The descriptor is closed when its last
+ * user closes it, so it is held no longer than a run of overlapping operations, as one long
+ * operation in it would hold it. A failed resolution is not kept.
+ */
+export class SharedDirs {
+  readonly #open = new Map<string, { at: Promise<Resolved>; users: number }>();
+
+  async open(root: string, parts: readonly string[], create: boolean): Promise<Resolved> {
+    // A read's resolution never creates: it is not shared with a write's, which may.
+    const key = `${create ? '+' : ''}${parts.join('/')}`;
+    let entry = this.#open.get(key);
+    if (!entry) {
+      const at = Dir.openDirect(root, parts).then((dir) =>
+        dir
+          ? { dir, trail: [...parts], name: undefined }
+          : resolveBeneath(root, parts.join('/'), parts, { asDirectory: true, create }),
+      );
+      entry = { at, users: 0 };
+      this.#open.set(key, entry);
+    }
+    const held = entry;
+    held.users++;
+    let at: Resolved;
+    try {
+      at = await held.at;
+    } catch (error) {
+      held.users--;
+      if (this.#open.get(key) === held) this.#open.delete(key);
+      throw error;
+    }
+    const release = async () => {
+      if (--held.users > 0) return;
+      if (this.#open.get(key) === held) this.#open.delete(key);
+      await at.dir.close();
+    };
+    return {
+      dir: at.dir.share(release),
+      trail: [...at.trail],
+      name: undefined,
+      created: at.created === true,
+    };
   }
 }
 
@@ -129,6 +222,8 @@ export interface Resolved {
   trail: string[];
   /** The entry; undefined when the key designates `dir` itself (the root, or a link to a directory). */
   name: string | undefined;
+  /** This walk made `dir` (a write's missing directory): nothing was in it before. */
+  created?: boolean;
 }
 
 export interface ResolveOptions {
@@ -138,6 +233,8 @@ export interface ResolveOptions {
   followLast?: boolean;
   /** Resolve every component as a directory (list, mkdir): the result's `name` is undefined. */
   asDirectory?: boolean;
+  /** Where the key's directories are first looked for (else opened for this operation alone). */
+  shared?: SharedDirs;
 }
 
 /**
@@ -160,16 +257,28 @@ export async function resolveBeneath(
   // The key's directories in one open first (Dir.openDirect): anything the walk would treat apart
   // (a link, a `..`, a missing directory to create) does not match there and is walked.
   const dirParts = options.asDirectory ? parts : parts.slice(0, -1);
-  const direct = await Dir.openDirect(root, dirParts);
-  let dir = direct ?? (await Dir.openRoot(root, options.create === true));
-  if (direct) {
-    trail = [...dirParts];
+  let dir: Dir;
+  // The directory last made by this walk, and whether `dir` is it.
+  let made: string | undefined;
+  let created = false;
+  if (options.shared && dirParts.length > 0) {
+    const shared = await options.shared.open(root, dirParts, options.create === true);
+    ({ dir, trail } = shared);
+    created = shared.created === true;
     pending.splice(0, dirParts.length);
+  } else {
+    const direct = await Dir.openDirect(root, dirParts);
+    dir = direct ?? (await Dir.openRoot(root, options.create === true));
+    if (direct) {
+      trail = [...dirParts];
+      pending.splice(0, dirParts.length);
+    }
   }
   let hops = 0;
   const restartFromRoot = async (components: string[]): Promise<void> => {
     pending.unshift(...components);
     trail = [];
+    created = false;
     await dir.close();
     dir = await Dir.openRoot(root, options.create === true);
   };
@@ -183,14 +292,14 @@ export async function resolveBeneath(
         continue;
       }
       const last = pending.length === 0;
-      if (last && !options.followLast) return { dir, trail, name };
+      if (last && !options.followLast) return { dir, trail, name, created };
       let followLink = false;
       if (last) {
         const info = await lstat(dir.path(name)).catch((error: unknown) => {
           if (errno(error) === 'ENOENT') return undefined;
           throw error;
         });
-        if (!info?.isSymbolicLink()) return { dir, trail, name };
+        if (!info?.isSymbolicLink()) return { dir, trail, name, created };
         followLink = true;
       } else {
         try {
@@ -198,6 +307,8 @@ export async function resolveBeneath(
           await dir.close();
           dir = child;
           trail.push(name);
+          created = made === name;
+          made = undefined;
           continue;
         } catch (error) {
           const code = errno(error);
@@ -205,9 +316,13 @@ export async function resolveBeneath(
             followLink = true;
           } else if (code === 'ENOENT' && options.create) {
             if (++hops > MAX_LINKS) throw error;
-            await mkdir(dir.path(name)).catch((mkdirError: unknown) => {
-              if (errno(mkdirError) !== 'EEXIST') throw mkdirError;
-            });
+            made = await mkdir(dir.path(name)).then(
+              () => name,
+              (mkdirError: unknown) => {
+                if (errno(mkdirError) !== 'EEXIST') throw mkdirError;
+                return undefined;
+              },
+            );
             pending.unshift(name);
             continue;
           } else {
@@ -240,7 +355,7 @@ export async function resolveBeneath(
         }
       }
     }
-    return { dir, trail, name: undefined };
+    return { dir, trail, name: undefined, created };
   } catch (error) {
     await dir.close();
     throw error;

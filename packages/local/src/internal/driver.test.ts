@@ -2,10 +2,16 @@ import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
-import { type ArtifactRepository, ArtifactsError, copyArtifacts, openRepository } from '@artifacts/core';
+import {
+  type ArtifactRepository,
+  ArtifactsError,
+  copyArtifacts,
+  isTempFileName,
+  openRepository,
+} from '@artifacts/core';
 import { dataStream, HOSTILE_PATHS, readAll } from '@artifacts/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isTempName, LocalDriver } from './driver.js';
+import { LocalDriver } from './driver.js';
 import '../index.js';
 
 let base: string;
@@ -212,7 +218,7 @@ describe('temporary files', () => {
       await new Promise((r) => setTimeout(r, 5));
     const files = await readdir(join(root, 'dir'));
     expect(files).toHaveLength(1);
-    expect(isTempName(files[0]!)).toBe(true);
+    expect(isTempFileName(files[0]!)).toBe(true);
     expect(files[0]!.startsWith('.slow.bin.')).toBe(true);
     expect(await repo.listArtifacts('dir')).toEqual([]);
     expect(await codeOf(repo.stat('dir/slow.bin'))).toBe('not_found');

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import {
   copyFile,
   type FileHandle,
@@ -23,14 +23,21 @@ import {
   type DriverReadResult,
   type DriverStat,
   type DriverWriteOptions,
-  isTempName as isCoreTempName,
+  FILE_TREE_CAPABILITIES,
+  type FileEntry,
+  isTempFileName,
+  joinKey,
+  listFileTree,
   type OperationOptions,
+  parentKey,
+  type SettingsValues,
   type StorageDriver,
   type SweepCandidate,
   tempNameFor,
   toArtifactsError,
   trackTempFile,
 } from '@artifacts/core';
+import type { localSettings } from '../plugin.js';
 import {
   type Dir,
   errno,
@@ -39,38 +46,17 @@ import {
   type Resolved,
   type ResolveOptions,
   resolveBeneath,
+  resolveReal,
+  SharedDirs,
   splitKey,
 } from './beneath.js';
-import { resolveReal } from './confine.js';
 import { PositionalReadStream, ReadBufferPool } from './read-stream.js';
 
-export interface LocalDriverOptions {
-  /**
-   * Flush each written file to stable storage (fsync) before renaming it into place, so a crash
-   * right after a write cannot leave an empty or torn file. Default: `ARTIFACTS_LOCAL_FSYNC`, else
-   * false (MLflow does not fsync either, and it costs dearly for many small files).
-   */
-  fsync?: boolean;
-  /** Write buffer size in bytes. Default 1 MiB. */
-  highWaterMark?: number;
-  /** Read buffer size in bytes (each read stream's chunk). Default 1 MiB. */
-  readHighWaterMark?: number;
-}
+/** The driver's options: `localSettings` (plugin.ts) declares each, its default and its variable. */
+export type LocalDriverOptions = Partial<SettingsValues<typeof localSettings.specs>>;
 
 /** Read buffers a driver keeps for reuse when idle (`readHighWaterMark` each). */
 const IDLE_READ_BUFFERS = 8;
-
-// The names of versions before core's shared temporary names: still never listed.
-const LEGACY_TEMP_PATTERN = /^\..*\.[0-9a-f]{16}\.artifacts-tmp$/;
-
-/** Whether a directory entry is a write in progress (or abandoned): never listed. */
-export function isTempName(name: string): boolean {
-  return isCoreTempName(name) || LEGACY_TEMP_PATTERN.test(name);
-}
-
-function notFound(key: string): ArtifactsError {
-  return ArtifactsError.notFound(`artifact ${JSON.stringify(key)}`, { context: { path: key } });
-}
 
 /**
  * The local file-system driver: keys are paths below `root`, a real (symlink-free) absolute path.
@@ -78,21 +64,14 @@ function notFound(key: string): ArtifactsError {
  * directory descriptors, and works relative to the directory it holds (see internal/beneath.ts).
  */
 export class LocalDriver implements StorageDriver {
-  readonly capabilities: DriverCapabilities = {
-    rangeRead: true,
-    directories: true,
-    checksums: [],
-    multipartUpload: false,
-    presign: false,
-    serverSideCopy: true,
-  };
+  readonly capabilities: DriverCapabilities = { ...FILE_TREE_CAPABILITIES, serverSideCopy: true };
 
   readonly #fsync: boolean;
   readonly #highWaterMark: number;
-  readonly #readHighWaterMark: number;
   /** Read buffers given back by their consumers (a server's socket writes), for the next reads. */
   readonly #readBuffers: ReadBufferPool;
   readonly #abandoned = new AbandonedTemps();
+  readonly #shared = new SharedDirs();
 
   /** Use `LocalDriver.open`, which resolves the root's real path. */
   constructor(
@@ -101,8 +80,7 @@ export class LocalDriver implements StorageDriver {
   ) {
     this.#fsync = options.fsync ?? false;
     this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
-    this.#readHighWaterMark = options.readHighWaterMark ?? 1024 * 1024;
-    this.#readBuffers = new ReadBufferPool(this.#readHighWaterMark, IDLE_READ_BUFFERS);
+    this.#readBuffers = new ReadBufferPool(options.readHighWaterMark ?? 1024 * 1024, IDLE_READ_BUFFERS);
   }
 
   /** Opens a driver on `path` (which need not exist yet: it is created on the first write). */
@@ -112,7 +90,7 @@ export class LocalDriver implements StorageDriver {
 
   /** Runs `use` on where `key` resolves, holding its directory until `use` settles. */
   async #at<T>(key: string, options: ResolveOptions, use: (at: Resolved) => Promise<T>): Promise<T> {
-    const at = await resolveBeneath(this.root, key, splitKey(key), options);
+    const at = await resolveBeneath(this.root, key, splitKey(key), { ...options, shared: this.#shared });
     try {
       return await use(at);
     } finally {
@@ -121,16 +99,32 @@ export class LocalDriver implements StorageDriver {
   }
 
   /**
-   * Where a write of `key` lands: its directory (created, held) and name. A link at the name is
-   * written through (its target replaced) when the target is inside the root.
+   * Writes `key` atomically: `fill` writes a fresh temporary file beside it (its path given), which
+   * is renamed over the name, or removed on failure. A link at the name is written through (its
+   * target replaced) when the target is inside the root.
    */
-  #writeTarget<T>(key: string, use: (dir: Dir, name: string) => Promise<T>): Promise<T> {
-    return this.#at(key, { create: true, followLast: true }, async ({ dir, trail, name }) => {
-      if (name === undefined) throw directoryInTheWay(Object.assign(new Error(), { code: 'EISDIR' }), key);
-      await this.#sweep(dir, trail.join('/'));
-      return use(dir, name);
+  #replace(key: string, fill: (temp: string) => Promise<void>): Promise<undefined> {
+    return this.#at(key, { create: true, followLast: true }, async ({ dir, trail, name, created }) => {
+      if (name === undefined) throw inTheWay({ code: 'EISDIR' }, key, DIRECTORY_IN_THE_WAY);
+      // A directory this write made holds nothing left by killed writers.
+      if (created) this.#abandoned.markSwept(trail.join('/'));
+      else await this.#sweep(dir, trail.join('/'));
+      const temp = dir.path(tempNameFor(name));
+      // A process ending on a signal removes it even while a kernel copy still fills it.
+      const untrack = trackTempFile(temp);
+      try {
+        await fill(temp);
+        if (this.#fsync) await syncFile(temp);
+        await rename(temp, dir.path(name));
+      } catch (error) {
+        await unlink(temp).catch(() => undefined);
+        throw inTheWay(error, key, DIRECTORY_IN_THE_WAY);
+      } finally {
+        untrack();
+      }
+      return undefined;
     }).catch((error: unknown) => {
-      throw parentIsAFile(error, key);
+      throw inTheWay(error, key, PARENT_IS_A_FILE);
     });
   }
 
@@ -146,7 +140,7 @@ export class LocalDriver implements StorageDriver {
         list: async () => {
           const entries: SweepCandidate[] = [];
           for await (const entry of await opendir(dir.location)) {
-            if (!isTempName(entry.name)) continue;
+            if (!isTempFileName(entry.name)) continue;
             const info = await lstat(dir.path(entry.name)).catch(() => undefined);
             if (info) entries.push({ name: entry.name, modified: info.mtime, isFile: info.isFile() });
           }
@@ -159,170 +153,172 @@ export class LocalDriver implements StorageDriver {
     );
   }
 
-  /** Renames `temp` onto `name` in the held `dir`, or removes `temp` (in that same directory) on failure. */
-  async #commit(dir: Dir, temp: string, name: string, key: string, fill: () => Promise<void>): Promise<void> {
-    // A process ending on a signal removes it even while a kernel copy still fills it.
-    const untrack = trackTempFile(dir.path(temp));
-    try {
-      await fill();
-      await rename(dir.path(temp), dir.path(name));
-    } catch (error) {
-      await unlink(dir.path(temp)).catch(() => undefined);
-      throw directoryInTheWay(error, key);
-    } finally {
-      untrack();
-    }
-  }
-
-  #write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
-    return this.#writeTarget(key, async (dir, name) => {
-      const temp = tempNameFor(name);
-      // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name. Opening before
-      // streaming means the file exists by the time a failure removes it.
-      const handle = await open(dir.path(temp), 'wx');
-      await this.#commit(dir, temp, name, key, async () => {
-        const out = handle.createWriteStream({ highWaterMark: this.#highWaterMark, flush: this.#fsync });
-        await pipeline(body, out, options.signal ? { signal: options.signal } : {});
-      });
-      return undefined;
-    });
-  }
-
-  /** A kernel copy (a reflink where the file system has them): no bytes pass through JS. */
-  #writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
-    return this.#writeTarget(key, async (dir, name) => {
-      const temp = tempNameFor(name);
-      await this.#commit(dir, temp, name, key, async () => {
-        options.signal?.throwIfAborted();
-        await copyFile(localPath, dir.path(temp), constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-        options.signal?.throwIfAborted();
-        if (this.#fsync) {
-          const handle = await open(dir.path(temp), 'r+');
-          await handle.sync().finally(() => handle.close());
-        }
-      });
-      return undefined;
-    });
-  }
-
   /**
    * Opens the file `key` for reading, never through a link swapped in after resolution: the open
    * does not follow a final link (O_NOFOLLOW), and a link found there is resolved again, confined.
    */
-  async #openFile(
-    key: string,
-  ): Promise<{ handle: FileHandle; size: number; source: string; lastModified: Date }> {
+  async #openFile(key: string): Promise<{ handle: FileHandle; size: number; source: string; mtime: Date }> {
     for (let attempt = 0; ; attempt++) {
-      const opened = await this.#at(key, { followLast: true }, async ({ dir, name }) => {
+      // The first attempt opens the name as it is; only a link there (ELOOP) is resolved by the walk.
+      const opened = await this.#at(key, { followLast: attempt > 0 }, async ({ dir, name }) => {
         if (name === undefined) throw notFound(key);
         let handle: FileHandle;
         try {
           handle = await open(dir.path(name), READ_FLAGS);
         } catch (error) {
           if (errno(error) === 'ELOOP' && attempt < 40) return undefined;
-          if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errno(error) ?? '')) throw notFound(key);
-          throw error;
+          throw missing(error) || errno(error) === 'ELOOP' ? notFound(key) : error;
         }
         try {
           const info = await handle.stat();
           if (!info.isFile()) throw notFound(key);
           // The descriptor's own name in /proc reopens this very file, wherever its path now leads.
           const source = HELD_DESCRIPTORS ? `/proc/self/fd/${handle.fd}` : dir.path(name);
-          return { handle, size: Number(info.size), source, lastModified: info.mtime };
+          return { handle, size: Number(info.size), source, mtime: info.mtime };
         } catch (error) {
           await handle.close();
           throw error;
         }
-      }).catch((error: unknown) => {
-        if (['ENOENT', 'ENOTDIR'].includes(errno(error) ?? '')) throw notFound(key);
-        throw error;
       });
       if (opened) return opened;
     }
   }
 
-  async #readToFile(key: string, localPath: string, options: OperationOptions): Promise<void> {
-    const { handle, source } = await this.#openFile(key);
-    try {
-      options.signal?.throwIfAborted();
-      await copyFile(source, localPath, constants.COPYFILE_FICLONE);
-    } finally {
-      await handle.close();
-    }
+  write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
+    return guard(key, () =>
+      this.#replace(key, async (temp) => {
+        // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name.
+        const out = (await open(temp, 'wx')).createWriteStream({ highWaterMark: this.#highWaterMark });
+        await pipeline(body, out, options.signal ? { signal: options.signal } : {});
+      }),
+    );
   }
 
-  async #read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    const { handle, size: totalSize, lastModified } = await this.#openFile(key);
-    const start = options.range?.start ?? 0;
-    // An end beyond the last byte is clamped, as HTTP ranges are.
-    const end = Math.min(options.range?.end ?? totalSize - 1, totalSize - 1);
-    const size = Math.max(0, end - start + 1);
-    if (size === 0) {
-      await handle.close();
-      return { stream: Readable.from([]), size, totalSize, lastModified };
-    }
-    const stream = new PositionalReadStream(handle, { start, end }, this.#readBuffers, options.signal);
-    return { stream, size, totalSize, lastModified };
+  /** A kernel copy (a reflink where the file system has them): no bytes pass through JS. */
+  writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
+    return guard(key, () =>
+      this.#replace(key, async (temp) => {
+        options.signal?.throwIfAborted();
+        await copyFile(localPath, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+        options.signal?.throwIfAborted();
+      }),
+    );
   }
 
-  async #stat(key: string, _options: OperationOptions): Promise<DriverStat | undefined> {
-    try {
-      return await this.#at(key, { followLast: true }, async ({ dir, name }) => {
+  read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
+    return guard(key, async () => {
+      const { handle, size: totalSize, mtime: lastModified } = await this.#openFile(key);
+      const start = options.range?.start ?? 0;
+      // An end beyond the last byte is clamped, as HTTP ranges are.
+      const end = Math.min(options.range?.end ?? totalSize - 1, totalSize - 1);
+      const size = Math.max(0, end - start + 1);
+      if (size === 0) await handle.close();
+      const stream =
+        size === 0
+          ? Readable.from([])
+          : new PositionalReadStream(handle, { start, end }, this.#readBuffers, options.signal);
+      return { stream, size, totalSize, lastModified };
+    });
+  }
+
+  readToFile(key: string, localPath: string, options: OperationOptions): Promise<void> {
+    return guard(key, async () => {
+      const { handle, source } = await this.#openFile(key);
+      try {
+        options.signal?.throwIfAborted();
+        await copyFile(source, localPath, constants.COPYFILE_FICLONE);
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+
+  stat(key: string, _options: OperationOptions): Promise<DriverStat | undefined> {
+    return guard(key, () =>
+      this.#at(key, { followLast: true }, async ({ dir, name }) => {
         // lstat: a final link is resolved above; one swapped in since is not followed here.
         const info = name === undefined ? await stat(dir.location) : await lstat(dir.path(name));
         if (info.isDirectory()) return { key, isDir: true, lastModified: info.mtime };
         if (!info.isFile()) return undefined;
         return { key, isDir: false, size: Number(info.size), lastModified: info.mtime };
+      }).catch(unlessMissing(undefined)),
+    );
+  }
+
+  /**
+   * Core's walk of a file tree, one directory at a time, each resolved from the root as any key.
+   * A directory reached again through a link (a loop: the same directory as one of its ancestors
+   * in this walk) is listed but not descended into.
+   */
+  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
+    const listed = new Map<string, string>();
+    return listFileTree(prefix, options, (key) =>
+      guard(key, async () => {
+        options.signal?.throwIfAborted();
+        return this.#at(key, { asDirectory: true }, async ({ dir }) => {
+          const identity = await dir.identity();
+          for (let up = key; up !== prefix && up !== ''; ) {
+            up = parentKey(up);
+            if (listed.get(up) === identity) return [];
+          }
+          listed.set(key, identity);
+          return this.#entries(dir, key);
+        }).catch(unlessMissing([]));
+      }),
+    );
+  }
+
+  /** The entries of the held directory `dir` (the key `key`) that are part of the store. */
+  async #entries(dir: Dir, key: string): Promise<FileEntry[]> {
+    const entries: FileEntry[] = [];
+    for await (const entry of await opendir(dir.location, { bufferSize: 128 })) {
+      const { name } = entry;
+      if (isTempFileName(name)) continue;
+      if (entry.isDirectory()) {
+        entries.push({ name, isDir: true });
+        continue;
+      }
+      // Links are followed only while they stay inside the root; others are not part of the store.
+      const found = entry.isSymbolicLink()
+        ? await this.#followed(joinKey(key, name))
+        : entry.isFile()
+          ? await lstat(dir.path(name)).catch(() => undefined)
+          : undefined;
+      if (found?.isFile()) entries.push({ name, isDir: false, size: Number(found.size) });
+      else if (found?.isDirectory()) entries.push({ name, isDir: true });
+    }
+    return entries;
+  }
+
+  /** What the link `key` leads to inside the root, if anything. */
+  async #followed(key: string): Promise<Stats | undefined> {
+    return this.#at(key, { followLast: true }, async ({ dir, name }) =>
+      name === undefined ? stat(dir.location) : lstat(dir.path(name)),
+    ).catch(() => undefined);
+  }
+
+  delete(key: string, _options: OperationOptions): Promise<void> {
+    return guard(key, async () => {
+      // The last segment is not followed: deleting a link removes the link, never its target.
+      const at = await resolveBeneath(this.root, key, splitKey(key)).catch(unlessMissing(undefined));
+      if (!at) return;
+      try {
+        // The root itself stays (it may be a mount point); its contents go.
+        await (at.name === undefined ? removeContents(at.dir) : removeEntry(at.dir, at.name));
+      } finally {
+        await at.dir.close();
+      }
+    });
+  }
+
+  mkdir(key: string, _options: OperationOptions): Promise<void> {
+    return guard(key, async () => {
+      const options = { asDirectory: true, create: true };
+      const at = await resolveBeneath(this.root, key, splitKey(key), options).catch((error: unknown) => {
+        throw inTheWay(error, key, FILE_IN_THE_WAY);
       });
-    } catch (error) {
-      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
-      throw error;
-    }
-  }
-
-  write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
-    return guard(key, () => this.#write(key, body, options));
-  }
-
-  read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
-    return guard(key, () => this.#read(key, options));
-  }
-
-  stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
-    return guard(key, () => this.#stat(key, options));
-  }
-
-  async *list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
-    let at: Resolved;
-    try {
-      at = await resolveBeneath(this.root, prefix, splitKey(prefix), { asDirectory: true });
-    } catch (error) {
-      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
-      throw localError(error, prefix);
-    }
-    try {
-      yield* this.#walk(at.dir, at.trail, prefix, options.recursive, new Set(), options.signal);
-    } catch (error) {
-      throw localError(error, prefix);
-    } finally {
       await at.dir.close();
-    }
-  }
-
-  delete(key: string, options: OperationOptions): Promise<void> {
-    return guard(key, () => this.#delete(key, options));
-  }
-
-  mkdir(key: string, options: OperationOptions): Promise<void> {
-    return guard(key, () => this.#mkdir(key, options));
-  }
-
-  writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
-    return guard(key, () => this.#writeFromFile(key, localPath, options));
-  }
-
-  readToFile(key: string, localPath: string, options: OperationOptions): Promise<void> {
-    return guard(key, () => this.#readToFile(key, localPath, options));
+    });
   }
 
   /** Any two local repositories of this process share a store: the address holds the source's root. */
@@ -333,146 +329,20 @@ export class LocalDriver implements StorageDriver {
   /** A kernel copy, a reflink where the file system offers one; the source resolved within its root. */
   copy(source: CopySource, toKey: string, _options: OperationOptions): Promise<void> {
     const split = source.address.indexOf('\0');
-    const root = source.address.slice(0, split);
-    const fromKey = source.address.slice(split + 1);
     if (source.scope !== 'file' || split < 0) throw ArtifactsError.invalidArgument('not a local copy source');
+    const root = source.address.slice(0, split);
     const from = root === this.root ? this : new LocalDriver(root);
-    return guard(toKey, () => this.#copy(from, fromKey, toKey));
-  }
-
-  /** Lists the held directory `dir` (whose real components below the root are `trail`). */
-  async *#walk(
-    dir: Dir,
-    trail: readonly string[],
-    prefix: string,
-    recursive: boolean,
-    ancestors: ReadonlySet<string>,
-    signal: AbortSignal | undefined,
-  ): AsyncIterable<DriverEntry> {
-    let handle: Awaited<ReturnType<typeof opendir>>;
-    try {
-      handle = await opendir(dir.location, { bufferSize: 128 });
-    } catch (error) {
-      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
-      throw error;
-    }
-    // A link back to a directory being walked (a loop) is listed but not descended into again.
-    const chain = new Set(ancestors).add(await dir.identity());
-    for await (const entry of handle) {
-      signal?.throwIfAborted();
-      if (isTempName(entry.name)) continue;
-      const key = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-      let child: { dir: Dir; trail: string[] } | undefined;
-      let size: number | undefined;
-      if (entry.isSymbolicLink()) {
-        // Links are followed only while they stay inside the root; others are not part of the store.
-        const found = await this.#followListed(key, [...trail, entry.name], recursive);
-        if (found === undefined) continue;
-        ({ child, size } = found);
-      } else if (entry.isFile()) {
-        const info = await lstat(dir.path(entry.name)).catch(() => undefined);
-        if (!info?.isFile()) continue;
-        size = Number(info.size);
-      } else if (entry.isDirectory()) {
-        if (recursive) {
-          const opened = await dir.child(entry.name).catch(() => undefined);
-          if (opened === undefined) continue;
-          child = { dir: opened, trail: [...trail, entry.name] };
-        }
-      } else {
-        continue;
-      }
-      const isDir = size === undefined;
+    return guard(toKey, async () => {
+      const { handle, source: file } = await from.#openFile(source.address.slice(split + 1));
       try {
-        yield isDir ? { key, isDir: true } : { key, isDir: false, size };
-        if (child && !chain.has(await child.dir.identity())) {
-          yield* this.#walk(child.dir, child.trail, key, true, chain, signal);
-        }
-      } finally {
-        await child?.dir.close();
-      }
-    }
-  }
-
-  /** What a listed link leads to inside the root: a file's size, or a directory (held when `open`). */
-  async #followListed(
-    key: string,
-    parts: string[],
-    open: boolean,
-  ): Promise<{ child?: { dir: Dir; trail: string[] }; size?: number } | undefined> {
-    let at: Resolved;
-    try {
-      at = await resolveBeneath(this.root, key, parts, { followLast: true });
-    } catch {
-      return undefined;
-    }
-    let keep = false;
-    try {
-      if (at.name === undefined) {
-        keep = open;
-        return open ? { child: { dir: at.dir, trail: at.trail } } : {};
-      }
-      const info = await lstat(at.dir.path(at.name)).catch(() => undefined);
-      if (info?.isFile()) return { size: Number(info.size) };
-      if (!info?.isDirectory()) return undefined;
-      if (!open) return {};
-      const dir = await at.dir.child(at.name).catch(() => undefined);
-      return dir ? { child: { dir, trail: [...at.trail, at.name] } } : undefined;
-    } finally {
-      if (!keep) await at.dir.close();
-    }
-  }
-
-  async #delete(key: string, _options: OperationOptions): Promise<void> {
-    let at: Resolved;
-    try {
-      // The last segment is not followed: deleting a link removes the link, never its target.
-      at = await resolveBeneath(this.root, key, splitKey(key), { followLast: false });
-    } catch (error) {
-      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
-      throw error;
-    }
-    try {
-      if (at.name !== undefined) {
-        await removeEntry(at.dir, at.name);
-        return;
-      }
-      // The root itself stays (it may be a mount point); its contents go.
-      await removeContents(at.dir);
-    } finally {
-      await at.dir.close();
-    }
-  }
-
-  async #mkdir(key: string, _options: OperationOptions): Promise<void> {
-    try {
-      const at = await resolveBeneath(this.root, key, splitKey(key), { asDirectory: true, create: true });
-      await at.dir.close();
-    } catch (error) {
-      if (errno(error) === 'EEXIST' || errno(error) === 'ENOTDIR') {
-        throw new ArtifactsError(
-          'failed_precondition',
-          `cannot create directory ${JSON.stringify(key)}: a file is in the way`,
-          { cause: error, context: { path: key } },
-        );
-      }
-      throw error;
-    }
-  }
-
-  async #copy(from: LocalDriver, fromKey: string, toKey: string): Promise<void> {
-    const { handle, source } = await from.#openFile(fromKey);
-    try {
-      await this.#writeTarget(toKey, async (dir, name) => {
-        const temp = tempNameFor(name);
         // COPYFILE_FICLONE: a reflink where the file system offers one (btrfs, XFS), else a copy.
-        await this.#commit(dir, temp, name, toKey, () =>
-          copyFile(source, dir.path(temp), constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE),
+        await this.#replace(toKey, (temp) =>
+          copyFile(file, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE),
         );
-      });
-    } finally {
-      await handle.close();
-    }
+      } finally {
+        await handle.close();
+      }
+    });
   }
 
   async close(): Promise<void> {}
@@ -521,29 +391,47 @@ async function removeContents(dir: Dir): Promise<void> {
   for (const name of names) await removeEntry(dir, name);
 }
 
-function parentIsAFile(error: unknown, key: string): unknown {
-  if (errno(error) === 'ENOTDIR' || errno(error) === 'EEXIST') {
-    return new ArtifactsError(
-      'failed_precondition',
-      `cannot write artifact ${JSON.stringify(key)}: a parent of it is a file`,
-      { cause: error, context: { path: key } },
-    );
-  }
-  return error;
+/** What stops a write (or mkdir) when the system answers with one of `codes`. */
+const PARENT_IS_A_FILE = { codes: ['ENOTDIR', 'EEXIST'], why: 'a parent of it is a file' };
+const DIRECTORY_IN_THE_WAY = { codes: ['EISDIR', 'ENOTEMPTY', 'EEXIST'], why: 'a directory is at that path' };
+const FILE_IN_THE_WAY = {
+  codes: ['EEXIST', 'ENOTDIR'],
+  why: 'a file is in the way',
+  doing: 'create directory',
+};
+
+function inTheWay(
+  error: unknown,
+  key: string,
+  { codes, why, doing = 'write artifact' }: { codes: string[]; why: string; doing?: string },
+): unknown {
+  if (!codes.includes(errno(error) ?? '')) return error;
+  return new ArtifactsError('failed_precondition', `cannot ${doing} ${JSON.stringify(key)}: ${why}`, {
+    cause: error,
+    context: { path: key },
+  });
 }
 
-function directoryInTheWay(error: unknown, key: string): unknown {
-  if (errno(error) === 'EISDIR' || errno(error) === 'ENOTEMPTY' || errno(error) === 'EEXIST') {
-    return new ArtifactsError(
-      'failed_precondition',
-      `cannot write artifact ${JSON.stringify(key)}: a directory is at that path`,
-      {
-        cause: error,
-        context: { path: key },
-      },
-    );
-  }
-  return error;
+function notFound(key: string): ArtifactsError {
+  return ArtifactsError.notFound(`artifact ${JSON.stringify(key)}`, { context: { path: key } });
+}
+
+/** Nothing there: the entry, or a directory on the way to it, does not exist (or is a file). */
+function missing(error: unknown): boolean {
+  return errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR';
+}
+
+/** A rejection handler: `value` when nothing is there, else the error again. */
+function unlessMissing<T>(value: T): (error: unknown) => T {
+  return (error) => {
+    if (missing(error)) return value;
+    throw error;
+  };
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  await handle.sync().finally(() => handle.close());
 }
 
 async function guard<T>(key: string, run: () => Promise<T>): Promise<T> {
@@ -555,10 +443,10 @@ async function guard<T>(key: string, run: () => Promise<T>): Promise<T> {
 }
 
 /** Maps a failure to an ArtifactsError naming the artifact (relative to the root), not the disk path. */
-export function localError(error: unknown, key: string): ArtifactsError {
+function localError(error: unknown, key: string): ArtifactsError {
   if (ArtifactsError.is(error)) return error;
   const code = errno(error);
-  if (code === 'ENOENT') return notFound(key);
+  if (missing(error)) return notFound(key);
   if (code === 'ELOOP') {
     return new ArtifactsError(
       'failed_precondition',

@@ -1,25 +1,88 @@
 import type { Readable } from 'node:stream';
+import { connectFailure, httpTarget } from './connection-pool.js';
 import {
   ArtifactsError,
   codeForHttpStatus,
-  connectFailure,
-  type HttpAnswer,
-  HttpPool,
-  headerString,
-  httpTarget,
   isAbortError,
   isConnectionError,
   isTemporaryHttpStatus,
   parseHttpErrorBody,
-  parseRetryAfter,
-  readBodyText,
-  readSettingFile,
-  redactUri,
   scrub,
-} from '@artifacts/core';
-import type { ResolvedHttpOptions } from './settings.js';
+} from './errors.js';
+import { type HttpAnswer, HttpPool, headerString, readBodyText } from './http-client.js';
+import { parseRetryAfter } from './layers/retry.js';
+import { readSettingFile } from './setting-files.js';
+import { defineSettings, type SettingsValues } from './settings.js';
+import { redactUri } from './uri.js';
 
-export interface SendOptions {
+/**
+ * The settings of a client of an MLflow server's REST API (MLflow's own `MLFLOW_TRACKING_*` and
+ * `MLFLOW_HTTP_REQUEST_*` variables), declared once for every client of one: the artifact proxy's
+ * (`@artifacts/http` spreads them into its own declaration) and the tracking server's.
+ */
+export const mlflowClientSettings = defineSettings('@artifacts/core (MLflow client)', {
+  username: { type: 'string', env: 'MLFLOW_TRACKING_USERNAME', help: 'HTTP basic user' },
+  password: { type: 'string', env: 'MLFLOW_TRACKING_PASSWORD', secret: true, help: 'HTTP basic password' },
+  token: {
+    type: 'string',
+    env: 'MLFLOW_TRACKING_TOKEN',
+    secret: true,
+    help: 'bearer token; wins over basic credentials',
+  },
+  insecureTls: {
+    type: 'boolean',
+    env: 'MLFLOW_TRACKING_INSECURE_TLS',
+    default: false,
+    help: 'skip TLS certificate verification (server and part uploads); cannot be combined with `serverCertPath`',
+  },
+  serverCertPath: {
+    type: 'string',
+    env: 'MLFLOW_TRACKING_SERVER_CERT_PATH',
+    defaultText: 'system CAs',
+    help: 'PEM CA bundle to verify the server (and the storage part URLs) with',
+  },
+  clientCertPath: {
+    type: 'string',
+    env: 'MLFLOW_TRACKING_CLIENT_CERT_PATH',
+    help: 'PEM file with a client certificate and its key, for mutual TLS',
+  },
+  requestTimeoutSeconds: {
+    type: 'number',
+    env: 'MLFLOW_HTTP_REQUEST_TIMEOUT',
+    min: 0,
+    default: 120,
+    help: 'wait for a response to start, and between two chunks of a body',
+  },
+  maxRetries: {
+    type: 'integer',
+    env: 'MLFLOW_HTTP_REQUEST_MAX_RETRIES',
+    min: 0,
+    default: 7,
+    help: "retries of a failed request (408, 429, 5xx, broken connections, timeouts), by core's retry layer on MLflow's schedule; `openRepository`'s `maxRetries` (or `ARTIFACTS_MAX_RETRIES`), when given, wins. A connection refused by (or a DNS miss for) a host that has never answered is not retried: it fails at once, with a hint to check that the server runs and the URI. Once a host has answered, its refusals are retried (it is restarting)",
+  },
+  backoffFactor: {
+    type: 'number',
+    env: 'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR',
+    min: 0,
+    default: 2,
+    help: 'retry *n* waits `factor × 2^(n−1)` seconds (at most 60)…',
+  },
+  backoffJitter: {
+    type: 'number',
+    env: 'MLFLOW_HTTP_REQUEST_BACKOFF_JITTER',
+    min: 0,
+    default: 1,
+    help: '…plus up to this many random seconds',
+  },
+});
+
+/** What `MlflowHttpClient` reads of the settings (the timeout in ms). */
+export type MlflowClientOptions = Pick<
+  SettingsValues<typeof mlflowClientSettings.specs>,
+  'username' | 'password' | 'token' | 'insecureTls' | 'serverCertPath' | 'clientCertPath'
+> & { requestTimeoutMs: number };
+
+export interface MlflowSendOptions {
   /** Bytes, or a stream (a `Readable` is read without being destroyed when the request fails). */
   body?: Buffer | string | Readable;
   headers?: Record<string, string>;
@@ -40,11 +103,13 @@ const TARGET_HINTS = {
 };
 
 /**
- * One request per call over core's `HttpPool` (keep-alive, `connections` sockets per protocol):
- * core's retry layer and engines repeat a call whose error is `temporary` (408, 429, 5xx, a broken
- * connection or timeout), on the driver's schedule (`MLFLOW_HTTP_REQUEST_*`).
+ * A client of an MLflow server (its artifact proxy, @artifacts/server): one request per call over
+ * `HttpPool` (keep-alive, `connections` sockets per protocol), with MLflow's credentials and TLS
+ * settings; an error answer keeps the server's `{error_code, message}`. Core's retry layer and
+ * engines repeat a call whose error is `temporary` (408, 429, 5xx, a broken connection or timeout),
+ * on the driver's schedule (`MLFLOW_HTTP_REQUEST_*`).
  */
-export class HttpClient {
+export class MlflowHttpClient {
   readonly secrets: string[] = [];
   readonly #authorization: string | undefined;
   readonly #timeoutMs: number;
@@ -55,7 +120,7 @@ export class HttpClient {
    */
   answeredByOurServer = false;
 
-  constructor(options: ResolvedHttpOptions, connections: number) {
+  constructor(options: MlflowClientOptions, connections: number) {
     this.#timeoutMs = options.requestTimeoutMs;
     const pem = (path: string | undefined, variable: string) =>
       path ? readSettingFile(path, `${variable} file`) : undefined;
@@ -84,7 +149,7 @@ export class HttpClient {
    * (core's status mapping, the server's message kept, credentials not), `temporary` when the same
    * request may succeed later.
    */
-  async send(method: string, url: string, options: SendOptions): Promise<HttpAnswer> {
+  async send(method: string, url: string, options: MlflowSendOptions): Promise<HttpAnswer> {
     options.signal?.throwIfAborted();
     const sent = { bytes: 0 };
     const headers: Record<string, string> = { ...options.headers };
@@ -120,7 +185,7 @@ export class HttpClient {
   }
 
   /** Sends a request and parses its JSON answer (`{}` for an empty one). */
-  async json<T>(method: string, url: string, options: SendOptions): Promise<T> {
+  async json<T>(method: string, url: string, options: MlflowSendOptions): Promise<T> {
     const text = await readBodyText((await this.send(method, url, options)).body);
     try {
       return (text.trim() === '' ? {} : JSON.parse(text)) as T;
