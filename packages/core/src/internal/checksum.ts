@@ -92,10 +92,15 @@ const zlibCrc32: Crc = (chunk, previous = 0) => zlib.crc32(chunk, previous);
 /** The CRC-32 in use, chosen on first use. */
 let crc32Impl: Crc | undefined;
 
+/** The CRC-32 in use, loaded on first call. */
+function crc32Current(): Crc {
+  crc32Impl ??= loadNativeCrc('crc32', 0xcbf43926) ?? zlibCrc32;
+  return crc32Impl;
+}
+
 /** Which CRC-32 implementation this process uses (loads it on first call). */
 export function crc32Implementation(): 'native' | 'zlib' {
-  crc32Impl ??= loadNativeCrc('crc32', 0xcbf43926) ?? zlibCrc32;
-  return crc32Impl === zlibCrc32 ? 'zlib' : 'native';
+  return crc32Current() === zlibCrc32 ? 'zlib' : 'native';
 }
 
 /**
@@ -103,8 +108,7 @@ export function crc32Implementation(): 'native' | 'zlib' {
  * spent 8 % of their CPU in zlib's), else `zlib.crc32`; `previous` as with `zlib.crc32`.
  */
 export function crc32(chunk: Uint8Array, previous = 0): number {
-  crc32Impl ??= loadNativeCrc('crc32', 0xcbf43926) ?? zlibCrc32;
-  return crc32Impl(chunk, previous);
+  return crc32Current()(chunk, previous);
 }
 
 /**

@@ -131,8 +131,7 @@ export function mlflowRetrySchedule(
  */
 export function isSilentFailure(error: unknown): boolean {
   if (ArtifactsError.is(error)) {
-    const { status, httpStatus } = error.context;
-    if (status !== undefined || httpStatus !== undefined) return false;
+    if (error.context.status !== undefined) return false;
     if (error.code === 'timeout') return true;
   }
   return isConnectionError(error);
