@@ -1,0 +1,257 @@
+/**
+ * Scratch measurement for issue 11 (engineer "undici"): core's node:http transport against undici,
+ * on the project's MinIO, with requests signed by the S3 driver's own SigV4.
+ *
+ *   tsx bench/src/transport.ts <case> <transport>
+ *     case: put-big | big-down | small-up | small-down
+ *     transport: node (core's HttpPool) | pool (undici Pool.request, body stream) | dispatch (undici
+ *     dispatch, a handler writing chunks straight to the file)
+ *
+ * Prints one JSON line: CPU seconds (process.cpuUsage over the case only, every thread), wall, peak
+ * RSS (whole process). Environment from integration/.servers.env.
+ */
+import { writev } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import { HttpPool } from '../../packages/core/.bench/base-dist/index.js';
+import { SigV4 } from '../../packages/s3/src/internal/sigv4.ts';
+
+const [kind, transport] = process.argv.slice(2);
+const endpoint = new URL(process.env.MLFLOW_S3_ENDPOINT_URL ?? '');
+const bucket = process.env.ARTIFACTS_IT_S3_BUCKET ?? 'artifacts-it';
+const credentials = {
+  accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '',
+  secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '',
+};
+const signer = new SigV4('us-east-1');
+const BIG_KEY = 'transport-bench/big.bin';
+const BIG = Number(process.env.BIG_MIB ?? 1024) * 1024 * 1024;
+const PART = 8 * 1024 * 1024;
+const CONCURRENCY = 4;
+const FILES = Number(process.env.FILES ?? 1000);
+const SMALL_CONCURRENCY = Number(process.env.SMALL_CONCURRENCY ?? 16);
+const WRITE_SIZE = 256 * 1024;
+const OUT = process.env.OUT ?? '/tmp/undici-transport.bin';
+
+function signed(method: string, key: string, extra: Record<string, string> = {}) {
+  const path = `/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  const headers = signer.sign(
+    {
+      method,
+      path,
+      query: [],
+      headers: { host: endpoint.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...extra },
+    },
+    credentials,
+  );
+  return { url: `${endpoint.origin}${path}`, path, headers };
+}
+
+/** Chunks of one range gathered into positional writev calls of WRITE_SIZE, at most 8 in flight. */
+class FileSink {
+  writing = 0;
+  waiters: Array<() => void> = [];
+  constructor(readonly fd: number) {}
+  write(chunks: Buffer[], position: number, done: () => void) {
+    this.writing++;
+    writev(this.fd, chunks, position, (error) => {
+      if (error) throw error;
+      this.writing--;
+      for (const w of this.waiters.splice(0)) w();
+      done();
+    });
+  }
+  /** A range's gatherer: push returns false when the caller must pause until `resume` is called. */
+  range(start: number) {
+    let offset = start;
+    let chunks: Buffer[] = [];
+    let bytes = 0;
+    const flush = () => {
+      if (bytes === 0) return;
+      const c = chunks;
+      const at = offset;
+      offset += bytes;
+      chunks = [];
+      bytes = 0;
+      this.write(c, at, () => undefined);
+    };
+    return {
+      push: (chunk: Buffer, resume: () => void): boolean => {
+        chunks.push(chunk);
+        bytes += chunk.length;
+        if (bytes < WRITE_SIZE) return true;
+        flush();
+        if (this.writing < 2 * CONCURRENCY) return true;
+        this.waiters.push(resume);
+        return false;
+      },
+      end: flush,
+    };
+  }
+  settled(): Promise<void> {
+    return this.writing === 0
+      ? Promise.resolve()
+      : new Promise<void>((r) => this.waiters.push(r)).then(() => this.settled());
+  }
+}
+
+const node = new HttpPool({ connections: Math.max(CONCURRENCY, SMALL_CONCURRENCY) });
+const pool = new Pool(endpoint.origin, { connections: Math.max(CONCURRENCY, SMALL_CONCURRENCY) });
+
+async function getRange(sink: FileSink, start: number, end: number): Promise<void> {
+  const { url, headers } = signed('GET', BIG_KEY);
+  headers.range = `bytes=${start}-${end}`;
+  const gather = sink.range(start);
+  if (transport === 'dispatch') {
+    await new Promise<void>((resolve, reject) => {
+      pool.dispatch(
+        { origin: endpoint.origin, path: new URL(url).pathname, method: 'GET', headers },
+        {
+          onRequestStart() {},
+          onResponseStart(_c, status) {
+            if (status !== 206) reject(new Error(`status ${status}`));
+          },
+          onResponseData(controller, chunk) {
+            if (!gather.push(chunk, () => controller.resume())) controller.pause();
+          },
+          onResponseEnd() {
+            gather.end();
+            resolve();
+          },
+          onResponseError(_c, error) {
+            reject(error);
+          },
+        },
+      );
+    });
+    return;
+  }
+  const body: Readable =
+    transport === 'node'
+      ? (await node.request({ method: 'GET', url, headers })).body
+      : ((
+          await pool.request({ origin: endpoint.origin, path: new URL(url).pathname, method: 'GET', headers })
+        ).body as unknown as Readable);
+  await new Promise<void>((resolve, reject) => {
+    body.on('data', (chunk: Buffer) => {
+      if (!gather.push(chunk, () => body.resume())) body.pause();
+    });
+    body.on('end', () => {
+      gather.end();
+      resolve();
+    });
+    body.on('error', reject);
+  });
+}
+
+async function bigDown() {
+  const handle = await open(OUT, 'w');
+  const sink = new FileSink(handle.fd);
+  let next = 0;
+  const worker = async () => {
+    while (next < BIG) {
+      const start = next;
+      next += PART;
+      await getRange(sink, start, Math.min(BIG, start + PART) - 1);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  await sink.settled();
+  const size = (await handle.stat()).size;
+  await handle.close();
+  if (size !== BIG) throw new Error(`wrote ${size}`);
+}
+
+async function putBig() {
+  const { url, headers } = signed('PUT', BIG_KEY, { 'content-length': String(BIG) });
+  const body = Readable.from(
+    (function* () {
+      const block = Buffer.alloc(1024 * 1024, 7);
+      for (let i = 0; i < BIG / block.length; i++) {
+        block[0] = i & 255;
+        yield Buffer.from(block);
+      }
+    })(),
+  );
+  const answer = await node.request({ method: 'PUT', url, headers, body });
+  if (answer.statusCode !== 200) throw new Error(`PUT ${answer.statusCode}`);
+  answer.body.resume();
+}
+
+const smallBody = (i: number) => Buffer.alloc(1024 + ((i * 7919) % (15 * 1024)), i & 255);
+
+async function small(up: boolean) {
+  let next = 0;
+  let bytes = 0;
+  const one = async (i: number) => {
+    const key = `transport-bench/small/${i}.bin`;
+    const body = up ? smallBody(i) : undefined;
+    const { url, path, headers } = signed(
+      up ? 'PUT' : 'GET',
+      key,
+      up ? { 'content-length': String(body!.length) } : {},
+    );
+    const method = up ? 'PUT' : 'GET';
+    if (transport === 'node') {
+      const answer = await node.request({ method, url, headers, body });
+      if (answer.statusCode !== 200) throw new Error(`${method} ${answer.statusCode}`);
+      for await (const chunk of answer.body) bytes += (chunk as Buffer).length;
+    } else if (transport === 'pool') {
+      const answer = await pool.request({ origin: endpoint.origin, path, method, headers, body });
+      if (answer.statusCode !== 200) throw new Error(`${method} ${answer.statusCode}`);
+      for await (const chunk of answer.body) bytes += (chunk as Buffer).length;
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        let status = 0;
+        pool.dispatch(
+          { origin: endpoint.origin, path, method, headers, body },
+          {
+            onRequestStart() {},
+            onResponseStart(_c, s) {
+              status = s;
+            },
+            onResponseData(_c, chunk) {
+              bytes += chunk.length;
+            },
+            onResponseEnd() {
+              if (status !== 200) reject(new Error(`${method} ${status}`));
+              else resolve();
+            },
+            onResponseError(_c, error) {
+              reject(error);
+            },
+          },
+        );
+      });
+    }
+  };
+  const worker = async () => {
+    while (next < FILES) await one(next++);
+  };
+  await Promise.all(Array.from({ length: SMALL_CONCURRENCY }, worker));
+  if (!up && bytes === 0) throw new Error('nothing read');
+}
+
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+if (kind === 'put-big') await putBig();
+else if (kind === 'big-down') await bigDown();
+else if (kind === 'small-up') await small(true);
+else if (kind === 'small-down') await small(false);
+else throw new Error(`unknown case ${kind}`);
+const cpu = process.cpuUsage(cpu0);
+const wall = (performance.now() - t0) / 1000;
+console.log(
+  JSON.stringify({
+    kind,
+    transport,
+    cpu: (cpu.user + cpu.system) / 1e6,
+    user: cpu.user / 1e6,
+    sys: cpu.system / 1e6,
+    wall,
+    rssMiB: process.resourceUsage().maxRSS / 1024,
+  }),
+);
+node.destroy();
+await pool.close();
