@@ -4,7 +4,7 @@
  *
  *   tsx bench/src/transport.ts <case> <transport>
  *     case: put-big | big-down | small-up | small-down
- *     transport: node (core's HttpPool) | pool (undici Pool.request, body stream) | dispatch (undici
+ *     transport: node (core's HttpPool, from BASE_CORE) | pool (undici Pool.request, body stream) | dispatch (undici
  *     dispatch, a handler writing chunks straight to the file)
  *
  * Prints one JSON line: CPU seconds (process.cpuUsage over the case only, every thread), wall, peak
@@ -14,10 +14,13 @@ import { writev } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
-import { HttpPool } from '../../packages/core/.bench/base-dist/index.js';
 import { SigV4 } from '../../packages/s3/src/internal/sigv4.ts';
 
 const [kind, transport] = process.argv.slice(2);
+// `node`: core's HttpPool as built in BASE_CORE (a dist/index.js; default this checkout's).
+const { HttpPool } = (await import(
+  process.env.BASE_CORE ?? '../../packages/core/dist/index.js'
+)) as typeof import('../../packages/core/src/index.ts');
 const endpoint = new URL(process.env.MLFLOW_S3_ENDPOINT_URL ?? '');
 const bucket = process.env.ARTIFACTS_IT_S3_BUCKET ?? 'artifacts-it';
 const credentials = {

@@ -8,6 +8,7 @@ import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Checksum, RELEASE_CHUNK } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
+import { HttpPool } from '../http-client.js';
 import { crc32c, crcCombine } from '../internal/checksum.js';
 import {
   type RangeRequest,
@@ -543,5 +544,135 @@ describe('sliceServed', () => {
     expect(out.equals(data.subarray(2_500, 7_500))).toBe(true);
     const tail = await drain(sliceServed(Readable.from(pieces), { start: 0, end: 9_999 }, { start: 9_000 }));
     expect(tail.equals(data.subarray(9_000))).toBe(true);
+  });
+});
+
+describe('over core HttpPool (the body handed to the engine without a stream)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ranged-http-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const target = () => join(dir, `f${Math.random().toString(36).slice(2)}`);
+
+  /**
+   * A real HTTP server of ranges: 'Range: bytes=a-b' answered 206 (or, with `more`, everything from
+   * `a` to the end: a store serving more than asked); `cut` ends the first answer of a range early by
+   * destroying its connection; every answer is written in 16 KiB pieces so the client reads many
+   * socket reads.
+   */
+  async function rangeServer(data: Buffer, options: { more?: boolean; cut?: number; stall?: number } = {}) {
+    const { createServer } = await import('node:http');
+    let cutDone = false;
+    const server = createServer((req, res) => {
+      const [, a, b] = /bytes=(\d+)-(\d+)/.exec(String(req.headers.range)) ?? [];
+      const start = Number(a ?? 0);
+      const end = options.more ? data.length - 1 : Math.min(Number(b ?? data.length - 1), data.length - 1);
+      res.writeHead(206, {
+        'content-length': String(end - start + 1),
+        'content-range': `bytes ${start}-${end}/${data.length}`,
+        etag: '"v1"',
+      });
+      const cutAt = !cutDone && options.cut !== undefined && start > 0 ? options.cut : undefined;
+      if (cutAt !== undefined) cutDone = true;
+      let at = start;
+      const pump = () => {
+        while (at <= end) {
+          if (cutAt !== undefined && at - start >= cutAt) {
+            res.socket?.destroy();
+            return;
+          }
+          // Sends nothing more, and keeps the connection open.
+          if (options.stall !== undefined && start > 0 && at - start >= options.stall) return;
+          const piece = data.subarray(at, Math.min(end + 1, at + 16_384));
+          at += piece.length;
+          if (!res.write(piece)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/object`;
+    const pool = new HttpPool({ connections: 3 });
+    const source: RangeSource = {
+      async readRange(request) {
+        const answer = await pool.request({
+          method: 'GET',
+          url,
+          headers: { range: `bytes=${request.start}-${request.end}` },
+          signal: request.signal,
+        });
+        const [, s, e, total] = /bytes (\d+)-(\d+)\/(\d+)/.exec(String(answer.headers['content-range']))!;
+        return {
+          stream: answer.body,
+          served: { start: Number(s), end: Number(e) },
+          totalSize: Number(total),
+          pin: String(answer.headers.etag),
+          rangesHonoured: true,
+        };
+      },
+    };
+    return {
+      source,
+      close: () => {
+        pool.destroy();
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  }
+
+  const options = { partSize: 200_000, concurrency: 3, what: 'object', timeoutMs: 5_000 };
+
+  it('writes every byte at its offset, the same as the stream of the same parts', async () => {
+    const data = bytes(1_234_567);
+    const served = await rangeServer(data);
+    try {
+      const path = target();
+      // Small writes: the parts wait for writes in flight (the body paused and resumed) many times.
+      const result = await rangedReadToFile(served.source, path, { ...options, writeSize: 20_000 });
+      expect(result.size).toBe(data.length);
+      expect((await readFile(path)).equals(data)).toBe(true);
+      const streamed = await rangedRead(served.source, options);
+      expect((await drain(streamed.stream)).equals(data)).toBe(true);
+    } finally {
+      served.close();
+    }
+  });
+
+  it('stops reading an answer that served more than asked, and resumes a cut one from its first missing byte', async () => {
+    const data = bytes(1_000_000);
+    for (const served of [
+      await rangeServer(data, { more: true }),
+      await rangeServer(data, { cut: 50_000 }),
+    ]) {
+      try {
+        const path = target();
+        await rangedReadToFile(served.source, path, options);
+        expect((await readFile(path)).equals(data)).toBe(true);
+      } finally {
+        served.close();
+      }
+    }
+  });
+
+  it('fails a range whose answer stalls mid-body with timeout, and stops the other parts', async () => {
+    const served = await rangeServer(bytes(1_000_000), { stall: 40_000 });
+    try {
+      const started = Date.now();
+      const error = await rangedReadToFile(served.source, target(), { ...options, timeoutMs: 300 }).catch(
+        (e: unknown) => e,
+      );
+      expect(ArtifactsError.is(error, 'timeout')).toBe(true);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      served.close();
+    }
   });
 });
