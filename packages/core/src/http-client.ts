@@ -287,6 +287,8 @@ class AnswerBody extends Readable implements ChunkSinkSource {
   #waiting: Buffer[] | undefined = [];
   #waitingBytes = 0;
   #ended = false;
+  /** The whole body came. */
+  #complete = false;
   #error: unknown;
   #sink: ChunkSink | undefined;
 
@@ -313,6 +315,7 @@ class AnswerBody extends Readable implements ChunkSinkSource {
 
   end(): void {
     this.#ended = true;
+    this.#complete = true;
     if (this.#sink) {
       this.#sink.end();
       this.destroy();
@@ -323,10 +326,8 @@ class AnswerBody extends Readable implements ChunkSinkSource {
     if (this.#ended) return;
     this.#ended = true;
     this.#error = error;
-    if (this.#sink) {
-      this.#sink.error(error);
-      this.destroy();
-    } else if (!this.#waiting) this.destroy(error as Error);
+    // Through `destroy`, so that a driver that maps its body's errors there (Azure) maps these too.
+    if (this.#sink || !this.#waiting) this.destroy(error as Error);
   }
 
   /** Read as a stream from here on. */
@@ -349,12 +350,16 @@ class AnswerBody extends Readable implements ChunkSinkSource {
     if (!waiting || this.#sink) return undefined;
     this.#waiting = undefined;
     this.#sink = sink;
+    // A failure reaches the sink as the stream's error (after any mapping of it); a body destroyed
+    // before its end without one, as an abort.
+    this.on('error', (error) => sink.error(error));
+    this.once('close', () => {
+      if (!this.#complete) sink.error(this.errored ?? abortError(undefined));
+    });
     let more = true;
     for (const chunk of waiting) more = sink.data(chunk) && more;
-    if (this.#error !== undefined) {
-      sink.error(this.#error);
-      this.destroy();
-    } else if (this.#ended) {
+    if (this.#error !== undefined) this.destroy(this.#error as Error);
+    else if (this.#complete) {
       sink.end();
       this.destroy();
     } else if (more) this.#controller.resume();
@@ -368,9 +373,7 @@ class AnswerBody extends Readable implements ChunkSinkSource {
     // Left before its end: the connection cannot be reused for another exchange.
     if (!this.#ended) {
       this.#ended = true;
-      const reason = error ?? abortError(undefined);
-      this.#sink?.error(reason);
-      if (!this.#controller.aborted) this.#controller.abort(reason);
+      if (!this.#controller.aborted) this.#controller.abort(error ?? abortError(undefined));
     }
     // As node:http's answers do: an error nobody listens for is not thrown.
     callback(this.listenerCount('error') > 0 ? error : null);
