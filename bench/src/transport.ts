@@ -1,14 +1,23 @@
 /**
- * Scratch measurement for issue 11 (engineer "undici"): core's node:http transport against undici,
- * on the project's MinIO, with requests signed by the S3 driver's own SigV4.
+ * Scratch measurement for issue 11 (engineer "undici"): core's node:http transport against undici
+ * (npm `undici`), on the project's MinIO, requests signed by the S3 driver's own SigV4. The result
+ * is in docs/benchmarks.md ("The HTTP transport: undici measured, not adopted").
  *
- *   tsx bench/src/transport.ts <case> <transport>
- *     case: put-big | big-down | small-up | small-down
- *     transport: node (core's HttpPool, from BASE_CORE) | pool (undici Pool.request, body stream) | dispatch (undici
- *     dispatch, a handler writing chunks straight to the file)
+ *   tsx bench/src/transport.ts <case> <transport>      (bench/src/transport-run.sh interleaves runs)
+ *     case: put-big (makes the 1 GiB object) | big-down | small-up | small-down (1,000 objects of 1–16 KiB)
+ *     transport:
+ *       node         core's HttpPool as built in BASE_CORE (a dist/index.js; default this checkout's)
+ *       core         core's HttpPool as built in NEW_CORE (default this checkout's)
+ *       pool         undici `Pool.request` (its body a stream)
+ *       dispatch     undici `dispatch`, a handler writing each chunk straight to the file
+ *       engine-base  big-down through core's own engine (`rangedReadToFile`) and HttpPool of BASE_CORE
+ *       engine-new   the same with NEW_CORE (undici's: build core at commit af972b9 and point NEW_CORE
+ *                    at its dist/index.js)
+ *     big-down: 8 MiB ranged GETs, 4 in flight, written at their offsets (256 KiB writev, as core does).
  *
- * Prints one JSON line: CPU seconds (process.cpuUsage over the case only, every thread), wall, peak
- * RSS (whole process). Environment from integration/.servers.env.
+ * Prints one JSON line: CPU seconds (process.cpuUsage over the case only: every thread, modules
+ * loaded before the clock starts), wall, peak RSS (whole process, tsx included).
+ * Environment from integration/.servers.env.
  */
 import { writev } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -148,7 +157,44 @@ async function getRange(sink: FileSink, start: number, end: number): Promise<voi
   });
 }
 
+/**
+ * `engine-base` / `engine-new`: core's own download engine (`rangedReadToFile`, 8 MiB parts, 4 in
+ * flight) over core's HttpPool, both as built in BASE_CORE (before) or in this checkout's dist (after).
+ */
+async function engineDown() {
+  const core = (
+    transport === 'engine-base'
+      ? await import(process.env.BASE_CORE ?? '../../packages/core/dist/index.js')
+      : await import(process.env.NEW_CORE ?? '../../packages/core/dist/index.js')
+  ) as typeof import('../../packages/core/src/index.ts');
+  const http = new core.HttpPool({ connections: CONCURRENCY });
+  const result = await core.rangedReadToFile(
+    {
+      async readRange(request) {
+        const { url, headers } = signed('GET', BIG_KEY);
+        headers.range = `bytes=${request.start}-${request.end}`;
+        const answer = await http.request({ method: 'GET', url, headers, signal: request.signal });
+        if (answer.statusCode !== 206) throw new Error(`status ${answer.statusCode}`);
+        const [, s, e, total] =
+          /bytes (\d+)-(\d+)\/(\d+)/.exec(String(answer.headers['content-range'])) ?? [];
+        return {
+          stream: answer.body,
+          served: { start: Number(s), end: Number(e) },
+          totalSize: Number(total),
+          pin: String(answer.headers.etag),
+          rangesHonoured: true,
+        };
+      },
+    },
+    OUT,
+    { partSize: PART, concurrency: CONCURRENCY, what: 'big', timeoutMs: 60_000 },
+  );
+  http.destroy();
+  if (result.size !== BIG) throw new Error(`wrote ${result.size}`);
+}
+
 async function bigDown() {
+  if (transport?.startsWith('engine-')) return engineDown();
   const handle = await open(OUT, 'w');
   const sink = new FileSink(handle.fd);
   let next = 0;
@@ -184,6 +230,17 @@ async function putBig() {
 
 const smallBody = (i: number) => Buffer.alloc(1024 + ((i * 7919) % (15 * 1024)), i & 255);
 
+/** `core`: core's HttpPool as built in this checkout's dist (over undici). */
+let corePool: InstanceType<typeof HttpPool> | undefined;
+async function coreHttp() {
+  corePool ??= new (
+    (await import(
+      process.env.NEW_CORE ?? '../../packages/core/dist/index.js'
+    )) as typeof import('../../packages/core/src/index.ts')
+  ).HttpPool({ connections: SMALL_CONCURRENCY });
+  return corePool;
+}
+
 async function small(up: boolean) {
   let next = 0;
   let bytes = 0;
@@ -196,8 +253,13 @@ async function small(up: boolean) {
       up ? { 'content-length': String(body!.length) } : {},
     );
     const method = up ? 'PUT' : 'GET';
-    if (transport === 'node') {
-      const answer = await node.request({ method, url, headers, body });
+    if (transport === 'node' || transport === 'core') {
+      const answer = await (transport === 'core' ? await coreHttp() : node).request({
+        method,
+        url,
+        headers,
+        body,
+      });
       if (answer.statusCode !== 200) throw new Error(`${method} ${answer.statusCode}`);
       for await (const chunk of answer.body) bytes += (chunk as Buffer).length;
     } else if (transport === 'pool') {
@@ -236,6 +298,9 @@ async function small(up: boolean) {
   if (!up && bytes === 0) throw new Error('nothing read');
 }
 
+// Loaded before the clock starts, as BASE_CORE's is: undici's agent too (it loads on first use).
+if (transport === 'core')
+  await (await coreHttp()).request({ method: 'GET', url: endpoint.origin }).catch(() => undefined);
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 if (kind === 'put-big') await putBig();
@@ -257,4 +322,5 @@ console.log(
   }),
 );
 node.destroy();
+corePool?.destroy();
 await pool.close();

@@ -185,7 +185,7 @@ describe('HttpPool', () => {
       .catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: 'HPE_INVALID_CONSTANT' });
     expect((failure as Error).message).toContain(
-      'the parser stopped where 32 bytes were left, beginning with "SSH-2.0-OpenSSH_"',
+      'the socket read of 32 bytes began with "SSH-2.0-OpenSSH_", the parser stopped at byte 0',
     );
   });
 
@@ -200,7 +200,7 @@ describe('HttpPool', () => {
     expect(await readBodyText(broken, 100)).toBe('partial');
   });
 
-  it('hands body chunks as they were read from the socket (no copy), each whole read lent to its last consumer', async () => {
+  it("frees each socket read after Node's HTTP parser, whose body chunks are copies of their own (pins that Node behaviour), and lends each body chunk", async () => {
     // Many socket reads of a body whose every byte is checkable.
     const size = 8 * 1024 * 1024 + 7;
     const data = Buffer.alloc(size);
@@ -211,23 +211,29 @@ describe('HttpPool', () => {
       res.end();
     });
     const answer = await pool(1).request({ method: 'GET', url });
-    // As handed by the parser ('data': an async iterator would join buffered chunks into new ones).
+    // Seen after the pool's own listener, which has already freed the buffer where it can.
+    const reads = new Set<ArrayBufferLike>();
+    let freed = 0;
+    answer.body.socket.on('data', (read: Buffer) => {
+      reads.add(read.buffer);
+      if (read.buffer.byteLength === 0) freed++;
+    });
+    // As pushed by the parser ('data': an async iterator would join buffered chunks into new ones).
     const chunks: Buffer[] = [];
     answer.body.on('data', (chunk: Buffer) => chunks.push(chunk));
     await finished(answer.body);
+    // A body chunk that aliased a freed socket read would read as empty here, or as other bytes.
     expect(Buffer.concat(chunks).equals(data)).toBe(true);
-    // A chunk that is a whole socket read is lent (RELEASE_CHUNK); the one that shared its read with
-    // the headers is not, and freeing a lent one leaves the others' bytes alone.
-    type Lent = Buffer & { [RELEASE_CHUNK]?: () => void };
-    const lent = chunks.filter((chunk) => typeof (chunk as Lent)[RELEASE_CHUNK] === 'function');
-    const kept = chunks.filter((chunk) => (chunk as Lent)[RELEASE_CHUNK] === undefined);
-    expect(lent.length).toBeGreaterThan(8);
-    expect(kept.every((chunk) => chunk.byteOffset > 0 || chunk.length < chunk.buffer.byteLength)).toBe(true);
-    const keptBytes = Buffer.concat(kept);
-    for (const chunk of lent) (chunk as Lent)[RELEASE_CHUNK]?.();
+    expect(chunks.filter((chunk) => reads.has(chunk.buffer))).toEqual([]);
+    expect(reads.size).toBeGreaterThan(8);
     // Freed where ArrayBuffer.prototype.transfer exists (Node 22+); Node 20 leaves them to the collector.
     const canFree = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
-    expect(lent.every((chunk) => chunk.length === 0)).toBe(canFree);
-    expect(Buffer.concat(kept).equals(keptBytes)).toBe(true);
+    if (canFree) expect(freed).toBeGreaterThan(0);
+    else expect(freed).toBe(0);
+    // Each body chunk is lent to its last consumer, which frees it once written (RELEASE_CHUNK).
+    const lent = chunks.map((chunk) => (chunk as Buffer & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK]);
+    expect(lent.every((release) => typeof release === 'function')).toBe(true);
+    for (const release of lent) release?.();
+    expect(chunks.every((chunk) => chunk.length === 0)).toBe(canFree);
   });
 });

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import {
   answerHeader,
@@ -43,7 +44,7 @@ import { AZURE_BLOCK_LIMITS, commitBlocks, uploadBlob } from './upload.js';
  * destroy path: no stream is piped in between, so the bytes pay nothing for it. (A whole read to a
  * file is mapped by the engine's guard anyway; a stream handed to the caller is not.)
  */
-function mapBodyErrors(body: Readable, map: (error: Error) => unknown): Readable {
+function mapBodyErrors(body: IncomingMessage, map: (error: Error) => unknown): IncomingMessage {
   const destroy = body._destroy.bind(body);
   body._destroy = (error, callback) =>
     destroy(error, (final) => {

@@ -547,7 +547,7 @@ describe('sliceServed', () => {
   });
 });
 
-describe('over core HttpPool (the body handed to the engine without a stream)', () => {
+describe('over core HttpPool and a real HTTP server', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ranged-http-'));

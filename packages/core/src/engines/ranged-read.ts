@@ -4,7 +4,6 @@ import { finished, Readable, Transform, type TransformCallback } from 'node:stre
 import { type ByteRange, type Checksum, type DriverReadResult, RELEASE_CHUNK } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { crc32, crc32c, crcCombine, createHasher } from '../internal/checksum.js';
-import { CHUNK_SINK, type ChunkSink } from '../internal/streams.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
 
@@ -330,11 +329,6 @@ function readPart(
 
 const STOP = Symbol('stop');
 
-/** A body that hands its chunks to one `ChunkSink` (see `internal/streams.ts`). */
-interface DirectBody {
-  [CHUNK_SINK](sink: ChunkSink): (() => void) | undefined;
-}
-
 /**
  * Hands each chunk of `stream` to `take` as the stream emits it (flowing mode): no chunk is joined
  * into a new buffer (an async iterator's `read()` concatenates whatever is buffered) and no promise
@@ -347,11 +341,6 @@ function eachChunk(
   stream: Readable,
   take: (chunk: Buffer) => typeof STOP | Promise<unknown> | undefined,
 ): Promise<void> {
-  const direct = (stream as Readable & Partial<DirectBody>)[CHUNK_SINK];
-  if (direct) {
-    const read = sinkChunks(stream as Readable & DirectBody, take);
-    if (read) return read;
-  }
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let pending: Promise<unknown> | undefined;
@@ -399,65 +388,6 @@ function eachChunk(
     stream.on('data', onData);
     stream.resume();
   });
-}
-
-/**
- * `eachChunk` for a body that hands its chunks over without a stream (core's `HttpPool` answers):
- * each chunk goes to `take` from the HTTP client's own callback, and the body is paused only while
- * a promise `take` returned is pending. Undefined when the body is being read as a stream already.
- */
-function sinkChunks(
-  body: DirectBody,
-  take: (chunk: Buffer) => typeof STOP | Promise<unknown> | undefined,
-): Promise<void> | undefined {
-  let settle!: (error?: unknown) => void;
-  let resume: (() => void) | undefined;
-  let settled = false;
-  let pending: Promise<unknown> | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    settle = (error?: unknown) => {
-      if (settled) return;
-      settled = true;
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-  });
-  const after = (error?: unknown) => {
-    if (pending) void pending.then(() => settle(error));
-    else settle(error);
-  };
-  resume = body[CHUNK_SINK]({
-    data(chunk) {
-      if (settled) return false;
-      let result: ReturnType<typeof take>;
-      try {
-        result = take(chunk);
-      } catch (error) {
-        settle(error);
-        return false;
-      }
-      if (result === STOP) {
-        settle();
-        return false;
-      }
-      if (!result) return true;
-      pending = result.then(
-        (next) => {
-          pending = undefined;
-          if (next === STOP) settle();
-          else if (!settled) resume?.();
-        },
-        (error: unknown) => {
-          pending = undefined;
-          settle(error);
-        },
-      );
-      return false;
-    },
-    end: () => after(),
-    error: (error) => after(error),
-  });
-  return resume ? done : undefined;
 }
 
 /** A later answer must be the same version, the same size, and start no later than asked. */

@@ -98,20 +98,3 @@ export class Meter extends Transform {
     return this.digestValue;
   }
 }
-
-/**
- * The consumer of a body that hands its chunks over directly (core's `HttpPool` answers), without a
- * Readable in between: `data` returns false to pause the body until the function its
- * `[CHUNK_SINK]` returned is called.
- */
-export interface ChunkSink {
-  data(chunk: Buffer): boolean;
-  end(): void;
-  error(error: unknown): void;
-}
-
-/**
- * A body's method taking a `ChunkSink` as its only reader: returns the function that resumes it,
- * or undefined when the body is already being read as a stream (read it as one).
- */
-export const CHUNK_SINK: unique symbol = Symbol('@artifacts/chunk-sink');
