@@ -105,6 +105,48 @@ describe('HttpPool', () => {
     expect(ports.size).toBe(2);
   });
 
+  it('sends a request again on a new socket when the pooled one was closed before answering (keep-alive race), but never a POST or a stream body', async () => {
+    // Answers the first request on each connection with keep-alive, then resets the connection as
+    // the next request on it arrives: what a server whose keep-alive timeout met our reuse does.
+    const connections: number[] = [];
+    const server = createTcpServer((socket) => {
+      let requests = 0;
+      connections.push(0);
+      const index = connections.length - 1;
+      socket.on('data', (data: Buffer) => {
+        if (!data.includes('\r\n\r\n')) return;
+        requests += 1;
+        connections[index] = requests;
+        if (requests === 1) {
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+        } else {
+          socket.resetAndDestroy();
+        }
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/x`;
+    const p = pool(1);
+    const get = async (method = 'GET', body?: Buffer | Readable) => {
+      const answer = await p.request({ method, url, ...(body ? { body } : {}) });
+      return readBodyText(answer.body);
+    };
+    expect(await get()).toBe('ok');
+    // The pooled socket is reset as the GET arrives: sent again on a new connection, answered there.
+    expect(await get()).toBe('ok');
+    expect(await get('PUT', Buffer.from('data'))).toBe('ok');
+    expect(connections).toEqual([2, 2, 1]);
+    // A POST may have been acted on, and a stream body is spent: their failure is the caller's.
+    await expect(get('POST', Buffer.from('{}'))).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(await get()).toBe('ok');
+    await expect(get('PUT', Readable.from([Buffer.from('data')]))).rejects.toMatchObject({
+      code: 'ECONNRESET',
+    });
+    expect(connections).toEqual([2, 2, 2, 2]);
+  });
+
   it('fails a stalled answer with the stall error, and a stalled body too', async () => {
     const { url } = await serve((req, res) => {
       if (req.url === '/body') res.writeHead(200).write('first');
