@@ -105,6 +105,48 @@ describe('HttpPool', () => {
     expect(ports.size).toBe(2);
   });
 
+  it('sends a request again on a new socket when the pooled one was closed before answering (keep-alive race), but never a POST or a stream body', async () => {
+    // Answers the first request on each connection with keep-alive, then resets the connection as
+    // the next request on it arrives: what a server whose keep-alive timeout met our reuse does.
+    const connections: number[] = [];
+    const server = createTcpServer((socket) => {
+      let requests = 0;
+      connections.push(0);
+      const index = connections.length - 1;
+      socket.on('data', (data: Buffer) => {
+        if (!data.includes('\r\n\r\n')) return;
+        requests += 1;
+        connections[index] = requests;
+        if (requests === 1) {
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+        } else {
+          socket.resetAndDestroy();
+        }
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/x`;
+    const p = pool(1);
+    const get = async (method = 'GET', body?: Buffer | Readable) => {
+      const answer = await p.request({ method, url, ...(body ? { body } : {}) });
+      return readBodyText(answer.body);
+    };
+    expect(await get()).toBe('ok');
+    // The pooled socket is reset as the GET arrives: sent again on a new connection, answered there.
+    expect(await get()).toBe('ok');
+    expect(await get('PUT', Buffer.from('data'))).toBe('ok');
+    expect(connections).toEqual([2, 2, 1]);
+    // A POST may have been acted on, and a stream body is spent: their failure is the caller's.
+    await expect(get('POST', Buffer.from('{}'))).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(await get()).toBe('ok');
+    await expect(get('PUT', Readable.from([Buffer.from('data')]))).rejects.toMatchObject({
+      code: 'ECONNRESET',
+    });
+    expect(connections).toEqual([2, 2, 2, 2]);
+  });
+
   it('fails a stalled answer with the stall error, and a stalled body too', async () => {
     const { url } = await serve((req, res) => {
       if (req.url === '/body') res.writeHead(200).write('first');
@@ -119,8 +161,10 @@ describe('HttpPool', () => {
       temporary: true,
       message: 'stalled 0.1 s',
     });
-    const answer = await p.request({ method: 'GET', url: `${url}/body`, stallMs: 100, stallMessage });
-    await expect(readBodyText(answer.body)).rejects.toMatchObject({ code: 'timeout' });
+    // The answer's head comes at once, but in this process: on a loaded machine it can be read later
+    // than a 100 ms bound, which would fail the request itself. The body's bound is far from that.
+    const answer = await p.request({ method: 'GET', url: `${url}/body`, stallMs: 1_500, stallMessage });
+    await expect(readBodyText(answer.body)).rejects.toMatchObject({ code: 'timeout', message: 'stalled 1.5 s' });
   });
 
   it('bounds a connect that never completes with connectMs, naming the limit and host:port', async () => {

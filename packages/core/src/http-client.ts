@@ -100,12 +100,28 @@ export class HttpPool {
     return this.#agents[key];
   }
 
-  /** Sends one request; resolves with the answer whatever its status, rejects on a network failure. */
+  /**
+   * Sends one request; resolves with the answer whatever its status, rejects on a network failure.
+   *
+   * A keep-alive socket the peer closed while it lay idle in the pool (its keep-alive timeout met
+   * our reuse) fails the request on it before any answer, with nothing of the request read: such a
+   * request is sent again on another socket, which is not a retry of a store failure (Node's own
+   * advice: `req.reusedSocket` and `ECONNRESET`; Go's transport does the same). Only an idempotent
+   * request (RFC 9110: not a POST, whose first sending the peer may have acted on) whose body can be
+   * sent again (bytes, not a stream), at most once per pooled socket plus one.
+   */
   async request(exchange: HttpExchange): Promise<HttpAnswer> {
     exchange.signal?.throwIfAborted();
-    const answer = await this.#exchange(exchange);
-    this.#answered.add(originOf(exchange.url));
-    return answer;
+    const resendable = IDEMPOTENT.has(exchange.method.toUpperCase()) && !(exchange.body instanceof Readable);
+    for (let tries = this.#connections + 1; ; tries -= 1) {
+      try {
+        const answer = await this.#exchange(exchange);
+        this.#answered.add(originOf(exchange.url));
+        return answer;
+      } catch (error) {
+        if (!(resendable && tries > 1 && staleSocket(error)) || exchange.signal?.aborted) throw error;
+      }
+    }
   }
 
   /**
@@ -144,7 +160,17 @@ export class HttpPool {
           req.destroy(error);
         });
       }
-      req.on('error', (error) => reject(withUnreadBytes(error)));
+      req.on('error', (error) => {
+        // A pooled socket that was closed before any answer (see `request`).
+        if (
+          req.reusedSocket &&
+          !response &&
+          STALE_SOCKET_CODES.has((error as { code?: string }).code ?? '')
+        ) {
+          (error as { [STALE]?: boolean })[STALE] = true;
+        }
+        reject(withUnreadBytes(error));
+      });
       if (!(body instanceof Readable)) {
         req.end(body);
         return;
@@ -194,6 +220,12 @@ export class HttpPool {
     for (const agent of Object.values(this.#agents)) agent.destroy();
   }
 }
+
+/** How a keep-alive socket the peer closed fails the request written on it. */
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
+const STALE = Symbol('stale pooled socket');
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+const staleSocket = (error: unknown) => (error as { [STALE]?: boolean })?.[STALE] === true;
 
 export function headerString(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
