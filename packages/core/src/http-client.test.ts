@@ -164,7 +164,10 @@ describe('HttpPool', () => {
     // The answer's head comes at once, but in this process: on a loaded machine it can be read later
     // than a 100 ms bound, which would fail the request itself. The body's bound is far from that.
     const answer = await p.request({ method: 'GET', url: `${url}/body`, stallMs: 1_500, stallMessage });
-    await expect(readBodyText(answer.body)).rejects.toMatchObject({ code: 'timeout', message: 'stalled 1.5 s' });
+    await expect(readBodyText(answer.body)).rejects.toMatchObject({
+      code: 'timeout',
+      message: 'stalled 1.5 s',
+    });
   });
 
   it('bounds a connect that never completes with connectMs, naming the limit and host:port', async () => {
