@@ -1,4 +1,5 @@
 import { forEachLimited } from './delete.js';
+import type { Checksum, DriverStat } from './driver.js';
 import type { RangeRequest, RangeResponse } from './engines/ranged-read.js';
 import type { HttpAnswer } from './http-client.js';
 import { parseContentRange, parseHttpDate } from './object-store.js';
@@ -36,18 +37,52 @@ export async function storeRange(
     if (range === undefined || httpStatusOf(error) !== 416 || request.start !== 0) throw error;
     answer = await get(undefined);
   }
+  const response = rangeResponse(answer, options.pinHeader ?? 'etag', options.whole === true);
+  return { answer, response };
+}
+
+/**
+ * A GET's answer as the ranged-read engine's response: the range served (`Content-Range`, else the
+ * whole body), the object's total size, the version named by `pinHeader`, its date and type.
+ * `whole`: the request asked for no range, and later ranges will be honoured.
+ */
+export function rangeResponse(answer: HttpAnswer, pinHeader: string, whole: boolean): RangeResponse {
   const length = Number(answerHeader(answer, 'content-length') ?? 0);
   const served = parseContentRange(answerHeader(answer, 'content-range'));
-  const response: RangeResponse = {
+  return {
     stream: answer.body,
     served: served ?? { start: 0, end: length - 1 },
-    totalSize: served?.total ?? length,
-    pin: answerHeader(answer, options.pinHeader ?? 'etag'),
+    totalSize: served ? served.total : length,
+    pin: answerHeader(answer, pinHeader),
     lastModified: parseHttpDate(answerHeader(answer, 'last-modified')),
     contentType: answerHeader(answer, 'content-type'),
-    ...(options.whole ? { rangesHonoured: true } : {}),
+    ...(whole ? { rangesHonoured: true } : {}),
   };
-  return { answer, response };
+}
+
+/**
+ * A file's `DriverStat` from an answer's headers (a HEAD, or a GET's): its length when the answer
+ * gives a valid one, the version (`etag`, or the header `version` names), the date and type, and
+ * the `checksum` the store's own header gave.
+ */
+export function statFromHeaders(
+  key: string,
+  answer: Pick<HttpAnswer, 'headers'>,
+  options: { version?: string; checksum?: Checksum | undefined } = {},
+): DriverStat {
+  const size = Number(answerHeader(answer, 'content-length') ?? Number.NaN);
+  const etag = answerHeader(answer, options.version ?? 'etag');
+  const lastModified = parseHttpDate(answerHeader(answer, 'last-modified'));
+  const contentType = answerHeader(answer, 'content-type');
+  return {
+    key,
+    isDir: false,
+    ...(Number.isSafeInteger(size) && size >= 0 ? { size } : {}),
+    ...(lastModified ? { lastModified } : {}),
+    ...(etag ? { etag } : {}),
+    ...(contentType ? { contentType } : {}),
+    ...(options.checksum ? { checksum: options.checksum } : {}),
+  };
 }
 
 /**
