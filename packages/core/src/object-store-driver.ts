@@ -83,7 +83,10 @@ export abstract class ObjectStoreDriver implements StorageDriver {
       this.run(request.what, request.key, () => this.listPage(request)),
     );
     this.#reads = rangedReader({
-      source: (key) => this.rangeSource(key),
+      source: (key) => {
+        const source = this.rangeSource(key);
+        return { readRange: (request) => this.run('download', key, () => source.readRange(request)) };
+      },
       plan: (key) => ({ ...init.reads, context: this.context, what: `reading ${this.describe(key)}` }),
       guard: (key, read) => this.run('download', key, read),
     });
@@ -105,7 +108,7 @@ export abstract class ObjectStoreDriver implements StorageDriver {
   /** How messages name `key`'s object (`s3://bucket/name`). */
   protected abstract describe(key: string): string;
 
-  /** One ranged GET of `key` for the ranged-read engine. */
+  /** One ranged GET of `key` for the ranged-read engine (its failures mapped as `download`). */
   protected abstract rangeSource(key: string): RangeSource;
 
   /** One listing page (errors mapped by `mapError` with the request's `what`). */

@@ -18,6 +18,8 @@ import {
   type OpenContext,
   objectStoreCapabilities,
   type PresignCapability,
+  type RangeRequest,
+  type RangeResponse,
   type RangeSource,
   type StoreHttp,
   statFromHeaders,
@@ -117,9 +119,9 @@ export class AzureBlobDriver extends ObjectStoreDriver {
     return `${this.#config.container}/${key}`;
   }
 
-  /** One request of `key`'s blob whose answer has no body worth reading. */
-  #send(method: string, key: string, headers: Record<string, string>, signal?: AbortSignal) {
-    return this.#http.drain({ method, path: this.#path(key), headers, signal });
+  /** One request of `key`'s blob: its answer's body read (`body`), or drained. */
+  #send(method: string, key: string, headers: Record<string, string>, signal?: AbortSignal, body = false) {
+    return this.#http[body ? 'send' : 'drain']({ method, path: this.#path(key), headers, signal });
   }
 
   /** Put Blob, or blocks and Put Block List, through core's chunked-upload engine (`upload.ts`). */
@@ -148,36 +150,26 @@ export class AzureBlobDriver extends ObjectStoreDriver {
    * resumes a broken body itself.
    */
   protected rangeSource(key: string): RangeSource {
-    return {
-      readRange: (request) =>
-        this.run('download', key, async () => {
-          const whole = request.whole && this.#config.downloadConcurrency <= 1;
-          const { answer, response } = await storeRange(
-            request,
-            (range) =>
-              this.#http.send({
-                method: 'GET',
-                path: this.#path(key),
-                headers: {
-                  ...(range ? { 'x-ms-range': range } : {}),
-                  ...(request.pin ? { 'if-match': request.pin } : {}),
-                },
-                signal: request.signal,
-              }),
-            { whole },
-          );
-          const md5 = request.whole
-            ? (answerHeader(answer, 'x-ms-blob-content-md5') ??
-              (answerHeader(answer, 'content-range') ? undefined : answerHeader(answer, 'content-md5')))
-            : undefined;
-          const subject = this.#subject('download', key);
-          return {
-            ...response,
-            stream: mapBodyErrors(answer.body, (error) => mapAzureError(error, subject, this.secrets)),
-            ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
-          };
-        }),
+    const subject = this.#subject('download', key);
+    const readRange = async (request: RangeRequest): Promise<RangeResponse> => {
+      const pin: Record<string, string> = request.pin ? { 'if-match': request.pin } : {};
+      const { answer, response } = await storeRange(
+        request,
+        (range) =>
+          this.#send('GET', key, range ? { ...pin, 'x-ms-range': range } : pin, request.signal, true),
+        { whole: request.whole && this.#config.downloadConcurrency <= 1 },
+      );
+      const md5 = request.whole
+        ? (answerHeader(answer, 'x-ms-blob-content-md5') ??
+          (answerHeader(answer, 'content-range') ? undefined : answerHeader(answer, 'content-md5')))
+        : undefined;
+      return {
+        ...response,
+        stream: mapBodyErrors(answer.body, (error) => mapAzureError(error, subject, this.secrets)),
+        ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
+      };
     };
+    return { readRange };
   }
 
   /** Get Blob Properties; a Hadoop/ADLS folder blob (`hdi_isfolder`) is a directory. */

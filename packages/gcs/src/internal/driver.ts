@@ -160,30 +160,28 @@ export class GcsDriver extends ObjectStoreDriver {
    * part it has not read yet may rest longer than the store's stall bound).
    */
   protected rangeSource(key: string): RangeSource {
+    const path = this.#path(key);
     return {
-      readRange: (request) =>
-        this.run('download', key, async () => {
-          const { answer, response } = await storeRange(
-            request,
-            (range) =>
-              this.#http.send({
-                method: 'GET',
-                path: this.#path(key),
-                query: [
-                  ['alt', 'media'],
-                  ['generation', request.pin],
-                ],
-                headers: range ? { range } : {},
-                signal: request.signal,
-                stallMs: 0,
-              }),
-            { pinHeader: 'x-goog-generation' },
-          );
-          const checksum = request.whole
-            ? checksumOf(parseGoogHash(answerHeader(answer, 'x-goog-hash')))
-            : undefined;
-          return { ...response, ...(checksum ? { checksum } : {}) };
-        }),
+      readRange: async (request) => {
+        const query: [string, string | undefined][] = [
+          ['alt', 'media'],
+          ['generation', request.pin],
+        ];
+        const get = (range: string | undefined) =>
+          this.#http.send({
+            method: 'GET',
+            path,
+            query,
+            headers: range ? { range } : {},
+            signal: request.signal,
+            stallMs: 0,
+          });
+        const { answer, response } = await storeRange(request, get, { pinHeader: 'x-goog-generation' });
+        const checksum = request.whole
+          ? checksumOf(parseGoogHash(answerHeader(answer, 'x-goog-hash')))
+          : undefined;
+        return { ...response, ...(checksum ? { checksum } : {}) };
+      },
     };
   }
 

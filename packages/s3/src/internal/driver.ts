@@ -164,7 +164,6 @@ export class S3Driver extends ObjectStoreDriver {
       sseC: this.#sseC,
       checksums: this.#algorithm !== undefined,
       stat: (signal) => this.stat(key, { signal }),
-      error: (error) => this.mapError(error, 'download', key),
     });
   }
 

@@ -25,8 +25,6 @@ export interface S3Get {
   checksums: boolean;
   /** The driver's stat of the key (an unsatisfiable range: past the end, or an empty object). */
   stat(signal: AbortSignal): Promise<DriverStat | undefined>;
-  /** The driver's error mapping. */
-  error(error: unknown): unknown;
 }
 
 /**
@@ -67,7 +65,7 @@ export function rangedGet(g: S3Get): RangeSource {
             lastModified: info.lastModified,
           };
         }
-        throw g.error(error);
+        throw error;
       }
       const checksum = request.whole ? pickChecksum(checksumFields(answer.headers)) : undefined;
       return { ...rangeResponse(answer, 'etag', request.whole), ...(checksum ? { checksum } : {}) };
