@@ -179,7 +179,15 @@ export type {
 export { closestName, connectionPoolSettings, defineSettings } from './settings.js';
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { StoreRangeOptions } from './store-driver.js';
-export { deleteEach, rangeResponse, splitAddress, statFromHeaders, storeRange } from './store-driver.js';
+export {
+  deleteEach,
+  mapBodyErrors,
+  partCredentials,
+  rangeResponse,
+  splitAddress,
+  statFromHeaders,
+  storeRange,
+} from './store-driver.js';
 export type {
   FileErrorSpec,
   StoreCodeRule,

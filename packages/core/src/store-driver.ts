@@ -1,5 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import { forEachLimited } from './delete.js';
-import type { Checksum, DriverStat } from './driver.js';
+import type { Checksum, DriverStat, PartUploadCredential } from './driver.js';
 import type { RangeRequest, RangeResponse } from './engines/ranged-read.js';
 import type { HttpAnswer } from './http-client.js';
 import { parseContentRange, parseHttpDate } from './object-store.js';
@@ -109,4 +110,30 @@ export function deleteEach(
 export function splitAddress(address: string): { bucket: string; name: string } {
   const slash = address.indexOf('/');
   return { bucket: address.slice(0, slash), name: address.slice(slash + 1) };
+}
+
+/**
+ * Maps the errors an answer's body emits (a connection closed under it) with `map`, in the stream's
+ * own destroy path: no stream is piped in between, so the bytes pay nothing for it.
+ */
+export function mapBodyErrors(body: IncomingMessage, map: (error: Error) => unknown): IncomingMessage {
+  const destroy = body._destroy.bind(body);
+  body._destroy = (error, callback) =>
+    destroy(error, (final) => {
+      const mapped = final ? map(final) : final;
+      callback(mapped instanceof Error ? mapped : final);
+    });
+  return body;
+}
+
+/** A proxied multipart upload's part URLs, parts 1 to `count`, each signed by `url` in turn. */
+export async function partCredentials(
+  count: number,
+  url: (partNumber: number) => Promise<string>,
+  headers: Record<string, string> = {},
+): Promise<PartUploadCredential[]> {
+  const credentials: PartUploadCredential[] = [];
+  for (let partNumber = 1; partNumber <= count; partNumber++)
+    credentials.push({ url: await url(partNumber), partNumber, headers: { ...headers } });
+  return credentials;
 }

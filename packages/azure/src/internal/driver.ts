@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import {
   answerHeader,
@@ -12,6 +11,7 @@ import {
   type HttpAnswer,
   httpStatusOf,
   type MultipartCapability,
+  mapBodyErrors,
   type ObjectAddress,
   type ObjectListRequest,
   ObjectStoreDriver,
@@ -31,21 +31,6 @@ import { type AzureClients, blobPath, parseBlobList } from './lean.js';
 import { AzureSas } from './sas.js';
 import type { AzureConfig } from './settings.js';
 import { AZURE_BLOCK_LIMITS, commitBlocks, uploadBlob } from './upload.js';
-
-/**
- * Maps the errors a blob's body emits (a connection closed under it) with `map`, in the stream's own
- * destroy path: no stream is piped in between, so the bytes pay nothing for it. (A whole read to a
- * file is mapped by the engine's guard anyway; a stream handed to the caller is not.)
- */
-function mapBodyErrors(body: IncomingMessage, map: (error: Error) => unknown): IncomingMessage {
-  const destroy = body._destroy.bind(body);
-  body._destroy = (error, callback) =>
-    destroy(error, (final) => {
-      const mapped = final ? map(final) : final;
-      callback(mapped instanceof Error ? mapped : final);
-    });
-  return body;
-}
 
 /**
  * The Azure Blob driver: our own requests (core's `StoreHttp`) as the primitives of core's
