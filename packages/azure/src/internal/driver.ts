@@ -135,7 +135,6 @@ export class AzureBlobDriver extends ObjectStoreDriver {
    * resumes a broken body itself.
    */
   protected rangeSource(key: string): RangeSource {
-    const subject = this.#subject('download', key);
     const readRange = async (request: RangeRequest): Promise<RangeResponse> => {
       const pin: Record<string, string> = request.pin ? { 'if-match': request.pin } : {};
       const { answer, response } = await storeRange(
@@ -150,7 +149,7 @@ export class AzureBlobDriver extends ObjectStoreDriver {
         : undefined;
       return {
         ...response,
-        stream: mapBodyErrors(answer.body, (error) => mapAzureError(error, subject, this.secrets)),
+        stream: mapBodyErrors(answer.body, (error) => this.mapError(error, 'download', key)),
         ...(md5 ? { checksum: { algorithm: 'md5' as const, value: md5 } } : {}),
       };
     };

@@ -147,7 +147,7 @@ export class S3Driver extends ObjectStoreDriver {
           partSize: this.#config.partSizeBytes,
           concurrency: this.#config.uploadQueueSize,
           context: this.context,
-          error: (error, action = 'upload') => this.mapError(error, action, key),
+          error: (error, action) => this.mapError(error, action, key),
         },
         body,
         options,
