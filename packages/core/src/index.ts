@@ -122,6 +122,8 @@ export type { MlflowClientOptions, MlflowSendOptions } from './mlflow-client.js'
 export { MlflowHttpClient, mlflowClientSettings } from './mlflow-client.js';
 export type { ListPage } from './object-store.js';
 export { listPages, ObjectNames, parseContentRange, parseHttpDate } from './object-store.js';
+export type { ObjectAddress, ObjectStoreInit } from './object-store-driver.js';
+export { ObjectStoreDriver } from './object-store-driver.js';
 export type { ListedObject, ObjectListing, ObjectListRequest } from './object-tree.js';
 export { mappedCalls, ObjectTree } from './object-tree.js';
 export type { RepositoryOptions } from './open.js';
@@ -177,7 +179,15 @@ export type {
 export { closestName, connectionPoolSettings, defineSettings } from './settings.js';
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { StoreRangeOptions } from './store-driver.js';
-export { deleteEach, splitAddress, storeRange } from './store-driver.js';
+export {
+  deleteEach,
+  mapBodyErrors,
+  partCredentials,
+  rangeResponse,
+  splitAddress,
+  statFromHeaders,
+  storeRange,
+} from './store-driver.js';
 export type {
   FileErrorSpec,
   StoreCodeRule,

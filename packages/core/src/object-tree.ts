@@ -35,7 +35,8 @@ export interface ObjectListRequest {
 /**
  * An object store's listings over keys under a repository root, from one page request of the
  * driver's: pages through core's retry (`listPages`), names turned into keys, folder markers (a
- * zero-length `dir/`, or a blob the store marks as a folder) never listed as files — a directory
+ * zero-length `dir/`, or a blob the store marks as a folder) and names no path can have (`a//b`)
+ * never listed as files — a directory
  * in a delimited listing, yielded as markers only when `deleteTree` asks — and each directory once
  * (fake-gcs-server repeats every prefix on every page).
  */
@@ -58,7 +59,7 @@ export class ObjectTree {
     const seen = new Set<string>();
     const dir = (name: string): DriverEntry | undefined => {
       const dirKey = this.#names.relative(name).replace(/\/+$/, '');
-      if (dirKey === '' || dirKey === key || seen.has(dirKey)) return undefined;
+      if (dirKey === key || dirKey.split('/').includes('') || seen.has(dirKey)) return undefined;
       seen.add(dirKey);
       return { key: dirKey, isDir: true };
     };
@@ -74,7 +75,8 @@ export class ObjectTree {
       for (const object of objects) {
         const objectKey = this.#names.relative(object.name);
         if (objectKey === '') continue;
-        if (!object.folder && !objectKey.endsWith('/')) {
+        // A name no artifact path can have (`a//b`, `dir/`) is never a file: a marker to delete.
+        if (!object.folder && !objectKey.split('/').includes('')) {
           yield { key: objectKey, isDir: false, size: object.size };
         } else if (options.markers) {
           yield { key: objectKey, isDir: false, size: 0, marker: true };

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { text } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RangeRequest } from './engines/ranged-read.js';
-import { deleteEach, splitAddress, storeRange } from './store-driver.js';
+import { deleteEach, partCredentials, splitAddress, statFromHeaders, storeRange } from './store-driver.js';
 import { StoreHttp } from './store-http.js';
 
 const OBJECTS: Record<string, string> = { '/full': 'hello world', '/empty': '' };
@@ -115,5 +115,56 @@ describe('deleteEach', () => {
 describe('splitAddress', () => {
   it('splits at the first slash: the name keeps its own', () => {
     expect(splitAddress('bucket/a/b c')).toEqual({ bucket: 'bucket', name: 'a/b c' });
+  });
+});
+
+describe('statFromHeaders', () => {
+  it('reads length, version, date, type and the given checksum from an answer', () => {
+    const headers = {
+      'content-length': '42',
+      etag: '"abc"',
+      'x-goog-generation': '17',
+      'last-modified': 'Tue, 01 Dec 2026 06:00:00 GMT',
+      'content-type': 'text/plain',
+    };
+    expect(statFromHeaders('a/b', { headers }, { checksum: { algorithm: 'md5', value: 'bWQ1' } })).toEqual({
+      key: 'a/b',
+      isDir: false,
+      size: 42,
+      etag: '"abc"',
+      lastModified: new Date('2026-12-01T06:00:00Z'),
+      contentType: 'text/plain',
+      checksum: { algorithm: 'md5', value: 'bWQ1' },
+    });
+    // The store's own version header instead of the ETag (GCS's generation).
+    expect(statFromHeaders('k', { headers }, { version: 'x-goog-generation' }).etag).toBe('17');
+  });
+
+  it('leaves out what the answer does not say, and a length that is no length', () => {
+    expect(statFromHeaders('k', { headers: { 'content-length': 'x', 'last-modified': 'never' } })).toEqual({
+      key: 'k',
+      isDir: false,
+    });
+  });
+});
+
+describe('partCredentials', () => {
+  it('signs parts 1 to count in order, each with its own copy of the headers', async () => {
+    const signed: number[] = [];
+    const credentials = await partCredentials(
+      3,
+      async (n) => {
+        signed.push(n);
+        return `https://store/part?n=${n}`;
+      },
+      { 'x-key': 'v' },
+    );
+    expect(signed).toEqual([1, 2, 3]);
+    expect(credentials.map((c) => [c.partNumber, c.url])).toEqual([
+      [1, 'https://store/part?n=1'],
+      [2, 'https://store/part?n=2'],
+      [3, 'https://store/part?n=3'],
+    ]);
+    expect(credentials[0]!.headers).not.toBe(credentials[1]!.headers);
   });
 });

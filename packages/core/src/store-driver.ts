@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import { forEachLimited } from './delete.js';
+import type { Checksum, DriverStat, PartUploadCredential } from './driver.js';
 import type { RangeRequest, RangeResponse } from './engines/ranged-read.js';
 import type { HttpAnswer } from './http-client.js';
 import { parseContentRange, parseHttpDate } from './object-store.js';
@@ -36,18 +38,52 @@ export async function storeRange(
     if (range === undefined || httpStatusOf(error) !== 416 || request.start !== 0) throw error;
     answer = await get(undefined);
   }
+  const response = rangeResponse(answer, options.pinHeader ?? 'etag', options.whole === true);
+  return { answer, response };
+}
+
+/**
+ * A GET's answer as the ranged-read engine's response: the range served (`Content-Range`, else the
+ * whole body), the object's total size, the version named by `pinHeader`, its date and type.
+ * `whole`: the request asked for no range, and later ranges will be honoured.
+ */
+export function rangeResponse(answer: HttpAnswer, pinHeader: string, whole: boolean): RangeResponse {
   const length = Number(answerHeader(answer, 'content-length') ?? 0);
   const served = parseContentRange(answerHeader(answer, 'content-range'));
-  const response: RangeResponse = {
+  return {
     stream: answer.body,
     served: served ?? { start: 0, end: length - 1 },
-    totalSize: served?.total ?? length,
-    pin: answerHeader(answer, options.pinHeader ?? 'etag'),
+    totalSize: served ? served.total : length,
+    pin: answerHeader(answer, pinHeader),
     lastModified: parseHttpDate(answerHeader(answer, 'last-modified')),
     contentType: answerHeader(answer, 'content-type'),
-    ...(options.whole ? { rangesHonoured: true } : {}),
+    ...(whole ? { rangesHonoured: true } : {}),
   };
-  return { answer, response };
+}
+
+/**
+ * A file's `DriverStat` from an answer's headers (a HEAD, or a GET's): its length when the answer
+ * gives a valid one, the version (`etag`, or the header `version` names), the date and type, and
+ * the `checksum` the store's own header gave.
+ */
+export function statFromHeaders(
+  key: string,
+  answer: Pick<HttpAnswer, 'headers'>,
+  options: { version?: string; checksum?: Checksum | undefined } = {},
+): DriverStat {
+  const size = Number(answerHeader(answer, 'content-length') ?? Number.NaN);
+  const etag = answerHeader(answer, options.version ?? 'etag');
+  const lastModified = parseHttpDate(answerHeader(answer, 'last-modified'));
+  const contentType = answerHeader(answer, 'content-type');
+  return {
+    key,
+    isDir: false,
+    ...(Number.isSafeInteger(size) && size >= 0 ? { size } : {}),
+    ...(lastModified ? { lastModified } : {}),
+    ...(etag ? { etag } : {}),
+    ...(contentType ? { contentType } : {}),
+    ...(options.checksum ? { checksum: options.checksum } : {}),
+  };
 }
 
 /**
@@ -74,4 +110,30 @@ export function deleteEach(
 export function splitAddress(address: string): { bucket: string; name: string } {
   const slash = address.indexOf('/');
   return { bucket: address.slice(0, slash), name: address.slice(slash + 1) };
+}
+
+/**
+ * Maps the errors an answer's body emits (a connection closed under it) with `map`, in the stream's
+ * own destroy path: no stream is piped in between, so the bytes pay nothing for it.
+ */
+export function mapBodyErrors(body: IncomingMessage, map: (error: Error) => unknown): IncomingMessage {
+  const destroy = body._destroy.bind(body);
+  body._destroy = (error, callback) =>
+    destroy(error, (final) => {
+      const mapped = final ? map(final) : final;
+      callback(mapped instanceof Error ? mapped : final);
+    });
+  return body;
+}
+
+/** A proxied multipart upload's part URLs, parts 1 to `count`, each signed by `url` in turn. */
+export async function partCredentials(
+  count: number,
+  url: (partNumber: number) => Promise<string>,
+  headers: Record<string, string> = {},
+): Promise<PartUploadCredential[]> {
+  const credentials: PartUploadCredential[] = [];
+  for (let partNumber = 1; partNumber <= count; partNumber++)
+    credentials.push({ url: await url(partNumber), partNumber, headers: { ...headers } });
+  return credentials;
 }

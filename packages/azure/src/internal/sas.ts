@@ -5,6 +5,7 @@ import {
   type MultipartCapability,
   type OperationOptions,
   type PresignCapability,
+  partCredentials,
   presignSeconds,
   sortedParts,
 } from '@artifacts/core';
@@ -125,12 +126,9 @@ export class AzureSas {
         run('multipart create', key, async () => {
           const sas = await this.sas(key, 'w', options.expiresInSeconds);
           const url = blobUrl(key);
-          const credentials = [];
-          for (let partNumber = 1; partNumber <= options.numParts; partNumber++) {
-            const id = encodeURIComponent(partBlockId(partNumber));
-            credentials.push({ url: `${url}?comp=block&blockid=${id}&${sas}`, partNumber, headers: {} });
-          }
-          return { uploadId: null, credentials };
+          const block = async (n: number) =>
+            `${url}?comp=block&blockid=${encodeURIComponent(partBlockId(n))}&${sas}`;
+          return { uploadId: null, credentials: await partCredentials(options.numParts, block) };
         }),
       complete: async (key, _uploadId, parts: CompletedPart[], options: OperationOptions = {}) => {
         const numbers = sortedParts(parts).map((part) => part.partNumber);

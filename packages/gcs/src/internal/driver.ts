@@ -3,30 +3,22 @@ import { pipeline } from 'node:stream/promises';
 import {
   ArtifactsError,
   answerHeader,
-  type CopySource,
   type DriverCapabilities,
-  type DriverEntry,
-  type DriverListOptions,
+  type DriverCopyOptions,
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
   deleteEach,
-  deleteTree,
   httpStatusOf,
   type MultipartCapability,
-  mappedCalls,
+  type ObjectAddress,
   type ObjectListRequest,
-  ObjectNames,
-  ObjectTree,
+  ObjectStoreDriver,
   type OpenContext,
-  type OperationOptions,
   objectStoreCapabilities,
   type PresignCapability,
   type RangeSource,
-  rangedReader,
-  type StorageDriver,
   type StoreHttp,
-  splitAddress,
   storeRange,
 } from '@artifacts/core';
 import type { FileMetadata } from '@google-cloud/storage';
@@ -37,34 +29,40 @@ import { gcsMultipart, gcsPresign } from './signing.js';
 import { type ObjectMeta, resumableUpload, simpleUpload } from './upload.js';
 
 /**
- * The GCS driver: our own JSON API requests (core's `StoreHttp`) plugged into core's engines —
- * ranged reads, listings (`ObjectTree`), prefix deletes — plus simple and resumable uploads,
- * rewrites for server-side copy, and the client library for signing and chunked uploads.
+ * The GCS driver: our own JSON API requests (core's `StoreHttp`) as the primitives of core's
+ * `ObjectStoreDriver` (ranged reads, listings, stat, prefix deletes, rewrites for copy), plus simple
+ * and resumable uploads, and the client library for signing and chunked uploads.
  */
-export class GcsDriver implements StorageDriver {
+export class GcsDriver extends ObjectStoreDriver {
   readonly capabilities: DriverCapabilities;
-  readonly secrets: readonly string[];
   readonly multipart?: MultipartCapability;
   readonly presign?: PresignCapability;
   readonly #config: GcsConfig;
   readonly #client: GcsClient;
   readonly #http: StoreHttp;
-  readonly #names: ObjectNames;
-  readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
-  readonly #tree: ObjectTree;
 
   constructor(
     config: GcsConfig,
     client: GcsClient,
     options: { context?: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> } = {},
   ) {
+    const { endpoint, credentials, keyFilename } = config;
+    const identity =
+      credentials?.client_email ?? keyFilename ?? process.env.GOOGLE_APPLICATION_CREDENTIALS ?? 'default';
+    super({
+      bucket: config.bucket,
+      root: config.root,
+      secrets: client.secrets,
+      context: options.context,
+      reads: { partSize: config.downloadChunkSize, concurrency: config.downloadConcurrency },
+      // Buckets behind one endpoint, reached with one identity, copy between them.
+      copyScope: `gcs ${endpoint ?? GOOGLE_ENDPOINT} ${identity}`,
+      // Our keep-alive sockets; the library's HTTP agents hold nothing that needs an explicit close.
+      transport: client.http,
+    });
     this.#config = config;
-    this.#context = options.context ?? {};
     this.#client = client;
     this.#http = client.http;
-    this.#names = new ObjectNames(config.root);
-    this.#tree = new ObjectTree(this.#names, (request) => this.#listPage(request));
-    this.secrets = client.secrets;
     // Signing needs an identity: a service-account key, or credentials allowed to call signBlob.
     const storage = client.anonymous ? undefined : client.loaded;
     this.capabilities = objectStoreCapabilities(['crc32c'], storage !== undefined);
@@ -72,8 +70,8 @@ export class GcsDriver implements StorageDriver {
       const target = {
         bucket: storage.bucket(config.bucket),
         http: this.#http,
-        name: (key: string) => this.#names.name(key),
-        run: <T>(what: string, key: string, fn: () => Promise<T>) => this.#run(what, key, fn),
+        name: (key: string) => this.names.name(key),
+        run: <T>(what: string, key: string, fn: () => Promise<T>) => this.run(what, key, fn),
       };
       this.presign = gcsPresign(target);
       this.multipart = gcsMultipart(target);
@@ -81,13 +79,13 @@ export class GcsDriver implements StorageDriver {
   }
 
   #subject(what: string, key?: string): Subject {
-    const object = key === undefined ? {} : { object: this.#names.name(key) };
+    const object = key === undefined ? {} : { object: this.names.name(key) };
     return { what, bucket: this.#config.bucket, ...object };
   }
 
   /** The JSON API path of an object of this bucket. */
   #path(key: string): string {
-    return objectPath(this.#config.bucket, this.#names.name(key));
+    return objectPath(this.#config.bucket, this.names.name(key));
   }
 
   /** Whether the bucket exists (true when that cannot be told). */
@@ -103,13 +101,17 @@ export class GcsDriver implements StorageDriver {
     }
   }
 
-  /** A 404 on an object call may mean the bucket is missing: say which. */
-  readonly #run = mappedCalls(async (error, what, key) => {
+  /** A 404 may mean the bucket is missing: say which. */
+  protected async mapError(error: unknown, what: string, key: string | undefined): Promise<unknown> {
     if (httpStatusOf(error) === 404 && key !== undefined && !(await this.#bucketExists())) {
       return mapGcsError(error, this.#subject(what), this.secrets);
     }
     return mapGcsError(error, this.#subject(what, key), this.secrets);
-  });
+  }
+
+  protected describe(key: string): string {
+    return `gs://${this.#config.bucket}/${this.names.name(key)}`;
+  }
 
   /**
    * Small bodies of known size: one simple upload request. Anything else: a resumable session, whose
@@ -125,8 +127,8 @@ export class GcsDriver implements StorageDriver {
     const { size, signal } = options;
     const resumable = size === undefined || size > this.#config.resumableThreshold;
     const contentType = options.contentType ?? 'application/octet-stream';
-    const name = this.#names.name(key);
-    return this.#run('upload', key, async () => {
+    const name = this.names.name(key);
+    return this.run('upload', key, async () => {
       let meta: ObjectMeta;
       if (resumable && this.#config.uploadChunkSize) {
         const file = (await this.#client.storage()).bucket(this.#config.bucket).file(name);
@@ -151,167 +153,113 @@ export class GcsDriver implements StorageDriver {
     });
   }
 
-  /** Reads through core's ranged-read engine: this driver gives its ranged GET and its part plan. */
-  readonly #reads = rangedReader({
-    source: (key) => this.#rangeSource(key),
-    plan: (key) => ({
-      partSize: this.#config.downloadChunkSize,
-      concurrency: this.#config.downloadConcurrency,
-      context: this.#context,
-      what: `reading gs://${this.#config.bucket}/${this.#names.name(key)}`,
-    }),
-    guard: (key, read) => this.#run('download', key, read),
-  });
-  readonly read = this.#reads.read;
-  /** A download: parallel ranged GETs written at their offsets into `localPath` (core's temporary file). */
-  readonly readToFile = this.#reads.readToFile;
-
   /**
    * One ranged media GET for the engine, pinned to the generation the first answer named: an object
    * replaced mid-read is gone at that generation (404) and fails, never mixes. GCS's `x-goog-hash`
    * is the whole object's, even on a ranged answer. The engine bounds the wait and each stall (a
    * part it has not read yet may rest longer than the store's stall bound).
    */
-  #rangeSource(key: string): RangeSource {
+  protected rangeSource(key: string): RangeSource {
+    const path = this.#path(key);
     return {
-      readRange: (request) =>
-        this.#run('download', key, async () => {
-          const { answer, response } = await storeRange(
-            request,
-            (range) =>
-              this.#http.send({
-                method: 'GET',
-                path: this.#path(key),
-                query: [
-                  ['alt', 'media'],
-                  ['generation', request.pin],
-                ],
-                headers: range ? { range } : {},
-                signal: request.signal,
-                stallMs: 0,
-              }),
-            { pinHeader: 'x-goog-generation' },
-          );
-          const checksum = request.whole
-            ? checksumOf(parseGoogHash(answerHeader(answer, 'x-goog-hash')))
-            : undefined;
-          return { ...response, ...(checksum ? { checksum } : {}) };
-        }),
+      readRange: async (request) => {
+        const query: [string, string | undefined][] = [
+          ['alt', 'media'],
+          ['generation', request.pin],
+        ];
+        const get = (range: string | undefined) =>
+          this.#http.send({
+            method: 'GET',
+            path,
+            query,
+            headers: range ? { range } : {},
+            signal: request.signal,
+            stallMs: 0,
+          });
+        const { answer, response } = await storeRange(request, get, { pinHeader: 'x-goog-generation' });
+        const checksum = request.whole
+          ? checksumOf(parseGoogHash(answerHeader(answer, 'x-goog-hash')))
+          : undefined;
+        return { ...response, ...(checksum ? { checksum } : {}) };
+      },
     };
   }
 
-  async stat(key: string, options: OperationOptions): Promise<DriverStat | undefined> {
-    if (key === '') return { key, isDir: true };
-    return this.#run('stat', key, async () => {
-      try {
-        const meta = await this.#http.json<ObjectMeta>({
-          method: 'GET',
-          path: this.#path(key),
-          signal: options.signal,
-        });
-        const checksum = checksumOf(meta);
-        return {
-          key,
-          isDir: false,
-          size: Number(meta.size ?? 0),
-          ...(meta.updated ? { lastModified: new Date(meta.updated) } : {}),
-          // The version a read pins to (its generation), not GCS's etag: one validator for both.
-          ...(meta.generation ? { etag: String(meta.generation) } : {}),
-          ...(meta.contentType ? { contentType: meta.contentType } : {}),
-          ...(checksum ? { checksum } : {}),
-        };
-      } catch (error) {
-        if (httpStatusOf(error) !== 404) throw error;
-      }
-      return (await this.#tree.hasChildren(key, 'stat', options.signal)) ? { key, isDir: true } : undefined;
+  /** The object's metadata (JSON API); a 404 is no object. */
+  protected async statObject(key: string, signal: AbortSignal | undefined): Promise<DriverStat | undefined> {
+    let meta: ObjectMeta;
+    try {
+      meta = await this.#http.json<ObjectMeta>({ method: 'GET', path: this.#path(key), signal });
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return undefined;
+      throw error;
+    }
+    const checksum = checksumOf(meta);
+    return {
+      key,
+      isDir: false,
+      size: Number(meta.size ?? 0),
+      ...(meta.updated ? { lastModified: new Date(meta.updated) } : {}),
+      // The version a read pins to (its generation), not GCS's etag: one validator for both.
+      ...(meta.generation ? { etag: String(meta.generation) } : {}),
+      ...(meta.contentType ? { contentType: meta.contentType } : {}),
+      ...(checksum ? { checksum } : {}),
+    };
+  }
+
+  /** One page of a listing; a zero-length `dir/` the console creates is a folder. */
+  protected async listPage({ prefix, recursive, token, limit, signal }: ObjectListRequest) {
+    const page = await this.#http.json<{
+      items?: Array<{ name: string; size?: string }>;
+      prefixes?: string[];
+      nextPageToken?: string;
+    }>({
+      method: 'GET',
+      path: objectPath(this.#config.bucket),
+      query: [
+        ['prefix', prefix || undefined],
+        ['delimiter', recursive ? undefined : '/'],
+        ['maxResults', String(limit ?? this.#config.listPageSize)],
+        ['pageToken', token],
+      ],
+      signal,
     });
-  }
-
-  list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
-    return this.#tree.list(prefix, options);
-  }
-
-  /** One page of a listing (core's `ObjectTree`); a zero-length `dir/` the console creates is a folder. */
-  async #listPage({ what, prefix, recursive, token, limit, signal }: ObjectListRequest) {
-    return this.#run(what, undefined, async () => {
-      const page = await this.#http.json<{
-        items?: Array<{ name: string; size?: string }>;
-        prefixes?: string[];
-        nextPageToken?: string;
-      }>({
-        method: 'GET',
-        path: objectPath(this.#config.bucket),
-        query: [
-          ['prefix', prefix || undefined],
-          ['delimiter', recursive ? undefined : '/'],
-          ['maxResults', String(limit ?? this.#config.listPageSize)],
-          ['pageToken', token],
-        ],
-        signal,
-      });
-      const objects = (page.items ?? []).map((item) => ({ name: item.name, size: Number(item.size ?? 0) }));
-      return { page: { objects, prefixes: page.prefixes ?? [] }, next: page.nextPageToken || undefined };
-    });
-  }
-
-  /** Core lists the tree and hands over batches (`deleteTree`): never a sibling sharing the prefix. */
-  delete(key: string, options: OperationOptions): Promise<void> {
-    return deleteTree(this, key, options);
+    const objects = (page.items ?? []).map((item) => ({ name: item.name, size: Number(item.size ?? 0) }));
+    return { page: { objects, prefixes: page.prefixes ?? [] }, next: page.nextPageToken || undefined };
   }
 
   /** One request per object (GCS's JSON API has no batch delete of ours), `deleteConcurrency` at once. */
-  async deleteMany(keys: readonly string[], options: OperationOptions): Promise<void> {
-    await this.#run('delete', keys[0], () =>
-      deleteEach(
-        keys,
-        this.#config.deleteConcurrency,
-        (key) => this.#http.drain({ method: 'DELETE', path: this.#path(key), signal: options.signal }),
-        (error) => httpStatusOf(error) === 404,
-      ),
-    );
-  }
-
-  /** Buckets behind one endpoint, reached with one identity, copy between them. */
-  locate(key: string): CopySource {
-    const { endpoint, credentials, keyFilename } = this.#config;
-    const identity =
-      credentials?.client_email ?? keyFilename ?? process.env.GOOGLE_APPLICATION_CREDENTIALS ?? 'default';
-    return {
-      scope: `gcs ${endpoint ?? GOOGLE_ENDPOINT} ${identity}`,
-      address: `${this.#config.bucket}/${this.#names.name(key)}`,
-    };
+  protected deleteObjects(keys: readonly string[], signal: AbortSignal | undefined): Promise<void> {
+    const remove = (key: string) => this.#http.drain({ method: 'DELETE', path: this.#path(key), signal });
+    return deleteEach(keys, this.#config.deleteConcurrency, remove, (error) => httpStatusOf(error) === 404);
   }
 
   /** A rewrite (`objects.rewrite`), repeated with each rewrite token until the store says done. */
-  async copy(source: CopySource, toKey: string, options: OperationOptions): Promise<void> {
-    const { bucket, name } = splitAddress(source.address);
-    const from = objectPath(bucket, name);
-    const path = `${from}/rewriteTo${this.#path(toKey).slice('/storage/v1'.length)}`;
-    await this.#run('copy', toKey, async () => {
-      let token: string | undefined;
-      do {
-        let answer: { done?: boolean; rewriteToken?: string };
-        try {
-          answer = await this.#http.json({
-            method: 'POST',
-            path,
-            query: [['rewriteToken', token]],
-            headers: { 'content-type': 'application/json', 'content-length': '2' },
-            body: Buffer.from('{}'),
-            signal: options.signal,
-          });
-        } catch (error) {
-          if (httpStatusOf(error) === 404)
-            throw ArtifactsError.notFound(`gs://${source.address}`, { cause: error });
-          throw error;
-        }
-        token = answer.done ? undefined : answer.rewriteToken;
-      } while (token);
-    });
-  }
-
-  async close(): Promise<void> {
-    // Our keep-alive sockets; the library's HTTP agents hold nothing that needs an explicit close.
-    this.#http.destroy();
+  protected async copyObject(
+    from: ObjectAddress,
+    to: ObjectAddress,
+    options: DriverCopyOptions,
+  ): Promise<void> {
+    const source = objectPath(from.bucket, from.name);
+    const path = `${source}/rewriteTo${objectPath(to.bucket, to.name).slice('/storage/v1'.length)}`;
+    let token: string | undefined;
+    do {
+      let answer: { done?: boolean; rewriteToken?: string };
+      try {
+        answer = await this.#http.json({
+          method: 'POST',
+          path,
+          query: [['rewriteToken', token]],
+          headers: { 'content-type': 'application/json', 'content-length': '2' },
+          body: Buffer.from('{}'),
+          signal: options.signal,
+        });
+      } catch (error) {
+        if (httpStatusOf(error) === 404)
+          throw ArtifactsError.notFound(`gs://${from.bucket}/${from.name}`, { cause: error });
+        throw error;
+      }
+      token = answer.done ? undefined : answer.rewriteToken;
+    } while (token);
   }
 }

@@ -1,5 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { ArtifactsError, type Checksum, type OutgoingRequest, StoreHttp } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type Checksum,
+  type OutgoingRequest,
+  readSettingFile,
+  StoreHttp,
+} from '@artifacts/core';
 import type { Storage, StorageOptions } from '@google-cloud/storage';
 import type { GcsCredentials } from '../options.js';
 import type { GcsConfig } from './settings.js';
@@ -99,23 +104,16 @@ export async function buildStorage(config: GcsConfig, anonymous: boolean): Promi
 }
 
 /** Reads a JSON key file into `credentials`, so that its private key is known (and scrubbed). */
-async function loadKeyFile(config: GcsConfig): Promise<GcsConfig> {
+function loadKeyFile(config: GcsConfig): GcsConfig {
   if (config.credentials || !config.keyFilename || !/\.json$/i.test(config.keyFilename)) return config;
-  const name = JSON.stringify(config.keyFilename);
-  let text: string;
-  try {
-    text = await readFile(config.keyFilename, 'utf8');
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new ArtifactsError('invalid_argument', `cannot read the Google key file ${name}: ${reason}`, {
-      cause: error,
-    });
-  }
+  const text = readSettingFile(config.keyFilename, 'Google key file');
   try {
     return { ...config, credentials: JSON.parse(text) as GcsCredentials };
   } catch {
     // Never echo the file: it holds a private key.
-    throw ArtifactsError.invalidArgument(`the Google key file ${name} is not valid JSON`);
+    throw ArtifactsError.invalidArgument(
+      `the Google key file ${JSON.stringify(config.keyFilename)} is not valid JSON`,
+    );
   }
 }
 
@@ -124,7 +122,7 @@ async function loadKeyFile(config: GcsConfig): Promise<GcsConfig> {
  * `connections`: keep-alive sockets of our own requests (files × ranges in flight).
  */
 export async function createGcsClient(input: GcsConfig, connections = 64): Promise<GcsClient> {
-  const config = await loadKeyFile(input);
+  const config = loadKeyFile(input);
   const secrets = config.credentials?.private_key ? [String(config.credentials.private_key)] : [];
   const make = (anonymous: boolean, loaded: Storage | undefined): GcsClient => {
     let built: Promise<Storage> | undefined = loaded ? Promise.resolve(loaded) : undefined;

@@ -8,6 +8,7 @@ import {
   type MultipartUpload,
   type OperationOptions,
   type PresignCapability,
+  partCredentials,
   presignSeconds,
   type StoreHttp,
   sortedParts,
@@ -113,13 +114,12 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
           'the XML API answered the multipart upload request without an UploadId',
         );
       }
-      const credentials = [];
-      for (let partNumber = 1; partNumber <= options.numParts; partNumber++) {
-        const part = { partNumber: String(partNumber), uploadId };
-        const signed = await signedUrl(target, key, 'write', options.expiresInSeconds, undefined, part);
-        credentials.push({ url: signed, partNumber, headers: {} });
-      }
-      return { uploadId, credentials };
+      const part = (n: number) =>
+        signedUrl(target, key, 'write', options.expiresInSeconds, undefined, {
+          partNumber: String(n),
+          uploadId,
+        });
+      return { uploadId, credentials: await partCredentials(options.numParts, part) };
     },
 
     async complete(key, uploadId, parts: CompletedPart[], options = {}): Promise<void> {

@@ -19,10 +19,10 @@ import {
   type OperationOptions,
   parentKey,
   parseContentRange,
-  parseHttpDate,
   type RangeSource,
   rangedReader,
   type StorageDriver,
+  statFromHeaders,
   validateArtifactPath,
 } from '@artifacts/core';
 import { type ArtifactEndpoint, artifactUrl, listUrl } from '../endpoint.js';
@@ -364,15 +364,7 @@ function isLoopback(hostname: string): boolean {
 }
 
 /** What an answer's headers say of the file: its length and version (ETag, Last-Modified), its type. */
-function versionOf({ headers }: HttpAnswer): Omit<DriverStat, 'key' | 'isDir'> {
-  const size = Number(headerString(headers['content-length']) ?? Number.NaN);
-  const etag = headerString(headers.etag);
-  const lastModified = parseHttpDate(headerString(headers['last-modified']));
-  const contentType = headerString(headers['content-type']);
-  return {
-    ...(Number.isSafeInteger(size) && size >= 0 ? { size } : {}),
-    ...(etag === undefined ? {} : { etag }),
-    ...(lastModified === undefined ? {} : { lastModified }),
-    ...(contentType === undefined ? {} : { contentType }),
-  };
+function versionOf(answer: HttpAnswer): Omit<DriverStat, 'key' | 'isDir'> {
+  const { key: _key, isDir: _isDir, ...version } = statFromHeaders('', answer);
+  return version;
 }

@@ -1,4 +1,4 @@
-import { choosePartSize, forEachLimited } from '@artifacts/core';
+import { choosePartSize, forEachLimited, headerString, statFromHeaders } from '@artifacts/core';
 import { argHeaders, sseCHeaders, type UploadExtraArgs } from './extra-args.js';
 import { headObject } from './get.js';
 import { abortMultipart, completeMultipart, createMultipart, S3_PART_LIMITS } from './multipart.js';
@@ -40,7 +40,8 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
   const { requests, from, to, signal } = copy;
   const sseC = sseCHeaders(copy.uploadArgs);
   const payer = argHeaders(copy.uploadArgs, ['RequestPayer']);
-  const head = await headObject(requests, { ...from, sseC }, signal);
+  const answer = await headObject(requests, { ...from, sseC }, signal);
+  const head = statFromHeaders(from.Key, answer);
   const size = head.size ?? 0;
   const source = {
     'x-amz-copy-source': `${from.Bucket}/${from.Key.split('/').map(encodeURIComponent).join('/')}`,
@@ -54,7 +55,9 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
     return;
   }
   const target = { requests, ...to, signal };
-  const metadata = Object.fromEntries(Object.entries(head.metadata).map(([k, v]) => [`x-amz-meta-${k}`, v]));
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(answer.headers))
+    if (name.startsWith('x-amz-meta-') && value !== undefined) metadata[name] = headerString(value)!;
   const uploadId = await createMultipart(target, {
     ...(head.contentType ? { 'content-type': head.contentType } : {}),
     ...metadata,

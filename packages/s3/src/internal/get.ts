@@ -3,11 +3,10 @@ import {
   ArtifactsError,
   type DriverStat,
   discardBody,
-  headerString,
+  type HttpAnswer,
   httpStatusOf,
-  parseContentRange,
-  parseHttpDate,
   type RangeSource,
+  rangeResponse,
 } from '@artifacts/core';
 import { s3ErrorCode } from './errors.js';
 import { checksumFields, type S3Requests } from './requests.js';
@@ -26,8 +25,6 @@ export interface S3Get {
   checksums: boolean;
   /** The driver's stat of the key (an unsatisfiable range: past the end, or an empty object). */
   stat(signal: AbortSignal): Promise<DriverStat | undefined>;
-  /** The driver's error mapping. */
-  error(error: unknown): unknown;
 }
 
 /**
@@ -41,7 +38,7 @@ export function rangedGet(g: S3Get): RangeSource {
   return {
     readRange: async (request) => {
       const range = request.whole ? undefined : `bytes=${request.start}-${request.end}`;
-      let answer: Awaited<ReturnType<S3Requests['send']>>;
+      let answer: HttpAnswer;
       try {
         answer = await g.requests.send({
           method: 'GET',
@@ -68,46 +65,25 @@ export function rangedGet(g: S3Get): RangeSource {
             lastModified: info.lastModified,
           };
         }
-        throw g.error(error);
+        throw error;
       }
-      const h = answer.headers;
-      const length = Number(h['content-length'] ?? 0);
-      const ranged = parseContentRange(h['content-range']);
-      const checksum = request.whole ? pickChecksum(checksumFields(h)) : undefined;
-      return {
-        stream: answer.body,
-        served: ranged ?? { start: 0, end: length - 1 },
-        totalSize: ranged ? ranged.total : length,
-        pin: headerString(h.etag),
-        lastModified: parseHttpDate(h['last-modified']),
-        ...(request.whole ? { rangesHonoured: true } : {}),
-        ...(checksum ? { checksum } : {}),
-        contentType: h['content-type'],
-      };
+      const checksum = request.whole ? pickChecksum(checksumFields(answer.headers)) : undefined;
+      return { ...rangeResponse(answer, 'etag', request.whole), ...(checksum ? { checksum } : {}) };
     },
   };
 }
 
-/** What HeadObject says of an object: size, date, ETag, type and user metadata. */
-export interface Head {
-  size?: number;
-  lastModified?: Date;
-  etag?: string;
-  contentType?: string;
-  metadata: Record<string, string>;
-}
-
 /**
- * HeadObject. Its 403 carries no body, so it cannot say whether the key or the credentials were
+ * HeadObject (its answer, for core's `statFromHeaders` and a copy's metadata). Its 403 carries no body, so it cannot say whether the key or the credentials were
  * refused: a one-byte GET of the same key does, and its refusal (400, 401, 403) is thrown instead.
  */
 export async function headObject(
   requests: S3Requests,
   target: { Bucket: string; Key: string; sseC: Record<string, string> },
   signal: AbortSignal | undefined,
-): Promise<Head> {
+): Promise<HttpAnswer> {
   const { Bucket, Key, sseC } = target;
-  let answer: Awaited<ReturnType<S3Requests['send']>>;
+  let answer: HttpAnswer;
   try {
     answer = await requests.send({ method: 'HEAD', Bucket, Key, headers: sseC, signal });
   } catch (error) {
@@ -128,16 +104,5 @@ export async function headObject(
     throw error;
   }
   await discardBody(answer.body);
-  const h = answer.headers;
-  const lastModified = parseHttpDate(h['last-modified']);
-  const metadata: Record<string, string> = {};
-  for (const [name, value] of Object.entries(h))
-    if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice(11)] = value;
-  return {
-    ...(h['content-length'] === undefined ? {} : { size: Number(h['content-length']) }),
-    ...(lastModified ? { lastModified } : {}),
-    ...(typeof h.etag === 'string' ? { etag: h.etag } : {}),
-    ...(typeof h['content-type'] === 'string' ? { contentType: h['content-type'] } : {}),
-    metadata,
-  };
+  return answer;
 }

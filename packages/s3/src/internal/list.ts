@@ -1,23 +1,17 @@
 import { createHash } from 'node:crypto';
+import type { ListPage, ObjectListing } from '@artifacts/core';
 import { escapeXml } from './multipart.js';
 import type { S3Requests } from './requests.js';
-
-/** The members of a ListObjectsV2 answer the driver reads. */
-export interface ListPage {
-  Contents: Array<{ Key: string; Size: number }>;
-  CommonPrefixes: string[];
-  NextContinuationToken: string | undefined;
-}
 
 /** `encoding-type=url` names: percent-encoded, a space as `+`. */
 const decodeName = (value: unknown) => decodeURIComponent(String(value).replace(/\+/g, ' '));
 
-/** ListObjectsV2, names asked URL-encoded (so any key survives the XML). */
+/** ListObjectsV2, names asked URL-encoded (so any key survives the XML): one page for core's `ObjectTree`. */
 export async function listObjects(
   requests: S3Requests,
   input: { Bucket: string; Prefix: string; Delimiter?: string; ContinuationToken?: string; MaxKeys?: number },
   signal: AbortSignal | undefined,
-): Promise<ListPage> {
+): Promise<ListPage<ObjectListing>> {
   const answer = await requests.xml({
     method: 'GET',
     Bucket: input.Bucket,
@@ -38,9 +32,11 @@ export async function listObjects(
   const prefixes = (result.CommonPrefixes ?? []) as Array<{ Prefix?: unknown }>;
   const token = result.NextContinuationToken;
   return {
-    Contents: contents.map((c) => ({ Key: decodeName(c.Key), Size: Number(c.Size ?? 0) })),
-    CommonPrefixes: prefixes.map((p) => decodeName(p.Prefix)),
-    NextContinuationToken: result.IsTruncated === 'true' && typeof token === 'string' ? token : undefined,
+    page: {
+      objects: contents.map((c) => ({ name: decodeName(c.Key), size: Number(c.Size ?? 0) })),
+      prefixes: prefixes.map((p) => decodeName(p.Prefix)),
+    },
+    next: result.IsTruncated === 'true' && typeof token === 'string' ? token : undefined,
   };
 }
 

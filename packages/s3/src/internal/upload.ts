@@ -8,6 +8,7 @@ import {
   type DriverWriteResult,
   discardBody,
   engineOptions,
+  mappedCalls,
   type OpenContext,
   type PartRequest,
   type SentBody,
@@ -36,8 +37,8 @@ export interface S3Upload {
   partSize: number;
   concurrency: number;
   context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
-  /** The driver's error mapping; `action` defaults to 'uploading'. */
-  error(error: unknown, action?: string): unknown;
+  /** The driver's error mapping. */
+  error(error: unknown, action: string): unknown;
 }
 
 /**
@@ -67,17 +68,12 @@ export async function uploadObject(
     ...payer,
     ...(algorithm ? { [`x-amz-checksum-${algorithm.toLowerCase()}`]: partChecksum(algorithm, part) } : {}),
   });
-  const mapped = async <T>(action: string | undefined, call: () => Promise<T>): Promise<T> => {
-    try {
-      return await call();
-    } catch (error) {
-      throw u.error(error, action);
-    }
-  };
+  const run = mappedCalls((error, action) => u.error(error, action));
+  const mapped = <T>(action: string, call: () => Promise<T>) => run(action, undefined, call);
   // Under a stall timeout, bodies go out as streams of the part's buffer (progress the timeout
   // sees); without one, the buffer itself (cheaper: docs/benchmarks/s3.md).
   const put = (part: PartRequest, headers: Record<string, string>, query?: Record<string, string>) =>
-    mapped(undefined, async () => {
+    mapped('upload', async () => {
       const answer = await requests.send({
         method: 'PUT',
         Bucket,
@@ -132,7 +128,7 @@ export async function uploadObject(
       abort: async ({ signal }) => {
         // The create failed: nothing to abort.
         if (UploadId === undefined) return;
-        await mapped(undefined, () =>
+        await mapped('upload', () =>
           abortMultipart({ requests, Bucket, Key, signal }, UploadId as string, payer),
         );
       },
