@@ -90,7 +90,7 @@ export const ftpSettings = defineSettings(
       env: 'ARTIFACTS_FTP_CA_FILE',
       file: 'CA file',
       defaultText: "none (Node's CA store)",
-      help: 'a PEM file of trusted CA certificates, for servers with a private or self-signed certificate',
+      help: 'a PEM file of trusted CA certificates, for servers with a private or self-signed certificate; read at open; `ca` wins over it',
     },
     tlsVerify: {
       type: 'boolean',

@@ -67,7 +67,7 @@ export const hdfsSettings = defineSettings('@artifacts/hdfs', {
     env: 'ARTIFACTS_HDFS_CA_FILE',
     file: 'CA file',
     defaultText: "Node's CA store",
-    help: 'PEM file of extra certificate authorities for `swebhdfs://` / `https://` endpoints. Verification is never turned off',
+    help: 'PEM file of extra certificate authorities for `swebhdfs://` / `https://` endpoints, read at open. Verification is never turned off',
   },
   downloadPartSize: {
     type: 'integer',

@@ -65,7 +65,7 @@ export const s3Settings = defineSettings(
       file: 'CA bundle',
       env: 'AWS_CA_BUNDLE',
       defaultText: "none (Node's roots)",
-      help: 'PEM file of the CAs to trust; replaces the default roots, as boto does',
+      help: 'PEM file of the CAs to trust, read at open; replaces the default roots, as boto does',
     },
     uploadExtraArgs: {
       type: 'custom',
@@ -101,7 +101,7 @@ export const s3Settings = defineSettings(
       type: 'boolean',
       env: 'ARTIFACTS_S3_ANONYMOUS',
       default: false,
-      help: 'unsigned requests, for public buckets',
+      help: 'unsigned requests, for public buckets; not together with `credentials` (in code, `credentials` wins over the variable)',
     },
     partSizeBytes: {
       type: 'integer',
