@@ -14,6 +14,7 @@ export {
   envNumber,
   envString,
   envTransferTimeoutMs,
+  repositorySettings,
   resolveTimeoutMs,
 } from './config.js';
 export type {
@@ -167,14 +168,16 @@ export type {
 export { ArtifactRepository, guessContentType } from './repository.js';
 export { expandHome, localUserName, pathOrNone, readSettingFile } from './setting-files.js';
 export type {
+  Alternatives,
   OptionsOf,
   ResolvedSettings,
   ResolveLayers,
   SettingSpec,
   Settings,
+  SettingsRules,
   SettingsValues,
 } from './settings.js';
-export { closestName, connectionPoolSettings, defineSettings } from './settings.js';
+export { closestName, connectionPoolSettings, defineSettings, readEnvSetting } from './settings.js';
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { StoreRangeOptions } from './store-driver.js';
 export { deleteEach, splitAddress, storeRange } from './store-driver.js';

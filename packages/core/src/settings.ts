@@ -1,4 +1,3 @@
-import { booleanWord } from './config.js';
 import { checkEndpoint } from './endpoint.js';
 import { ArtifactsError } from './errors.js';
 import { readSettingFile } from './setting-files.js';
@@ -190,6 +189,14 @@ export function closestName(name: string, known: readonly string[]): string | un
   return lower.length >= 4 ? known.find((candidate) => candidate.toLowerCase().startsWith(lower)) : undefined;
 }
 
+/** The boolean a word of an environment variable means: true/1/yes/on, false/0/no/off (any case). */
+export function booleanWord(text: string): boolean | undefined {
+  const word = text.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(word)) return true;
+  if (['false', '0', 'no', 'off'].includes(word)) return false;
+  return undefined;
+}
+
 function parseEnv(spec: SettingSpec, raw: string, from: string): unknown {
   switch (spec.type) {
     case 'boolean': {
@@ -237,6 +244,23 @@ function check(spec: SettingSpec, value: unknown, from: string): unknown {
     });
   }
   return spec.parse ? spec.parse(checked, from) : checked;
+}
+
+/**
+ * One variable read as a declared setting would read it (`''` counts as unset): parsed, checked
+ * against the spec's type and bounds, named in the error. For settings read on their own, outside a
+ * backend's declaration (core's repository settings, the server's).
+ */
+export function readEnvSetting<T>(
+  name: string,
+  spec: Omit<SettingSpec<T>, 'help' | 'env'>,
+  env: NodeJS.ProcessEnv = process.env,
+): T | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const from = `environment variable ${name}`;
+  const full = { ...spec, help: '' } as SettingSpec;
+  return check(full, parseEnv(full, raw, from), from) as T;
 }
 
 function checkType(spec: SettingSpec, value: unknown, fail: (expected: string) => Error): unknown {
