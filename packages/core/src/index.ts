@@ -177,7 +177,14 @@ export type {
   SettingsRules,
   SettingsValues,
 } from './settings.js';
-export { closestName, connectionPoolSettings, defineSettings, readEnvSetting } from './settings.js';
+export {
+  closestName,
+  connectionPoolSettings,
+  defineSettings,
+  KiB,
+  MiB,
+  readEnvSetting,
+} from './settings.js';
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { StoreRangeOptions } from './store-driver.js';
 export { deleteEach, splitAddress, storeRange } from './store-driver.js';

@@ -2,6 +2,10 @@ import { checkEndpoint } from './endpoint.js';
 import { ArtifactsError } from './errors.js';
 import { readSettingFile } from './setting-files.js';
 
+/** Sizes, for declarations (`default: 8 * MiB`). */
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+
 /** One setting of a backend (rclone's `fs.Option`): everything about it, declared once. */
 export interface SettingSpec<T = unknown> {
   /**

@@ -1,4 +1,4 @@
-import { ArtifactsError, type ArtifactUri, defineSettings, type SettingsValues } from '@artifacts/core';
+import { ArtifactsError, type ArtifactUri, defineSettings, MiB, type SettingsValues } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AzureOptions } from '../options.js';
 import { connectionStringSecrets } from './connection-string.js';
@@ -32,7 +32,6 @@ export type AzureConfig = Omit<
 
 /** MLflow's default for Azure: 600 s. */
 export const DEFAULT_AZURE_TIMEOUT_MS = 600_000;
-const MiB = 1024 * 1024;
 
 /** Every option of the Azure backend, declared once: README table, env vars, secrets, validation. */
 export const azureSettings = defineSettings(

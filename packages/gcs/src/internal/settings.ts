@@ -4,6 +4,8 @@ import {
   defineSettings,
   envNumber,
   envTransferTimeoutMs,
+  KiB,
+  MiB,
   type SettingsValues,
 } from '@artifacts/core';
 import type { GcsCredentials, GcsOptions } from '../options.js';
@@ -19,8 +21,6 @@ export type GcsConfig = SettingsValues<typeof gcsSettings.specs> & {
   timeoutMs: number | undefined;
 };
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 /** GCS's resumable-upload granularity: chunk sizes must be multiples of it. */
 export const CHUNK_GRANULARITY = 256 * KiB;
 /** MLflow's documented default chunk size (used here for downloads). */

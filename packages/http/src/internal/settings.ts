@@ -1,6 +1,4 @@
-import { defineSettings, mlflowClientSettings, type SettingsValues } from '@artifacts/core';
-
-const MIB = 1024 * 1024;
+import { defineSettings, MiB, mlflowClientSettings, type SettingsValues } from '@artifacts/core';
 
 /** Every option of the HTTP backend, declared once: README table, env vars, secrets, validation. */
 export const httpSettings = defineSettings(
@@ -22,7 +20,7 @@ export const httpSettings = defineSettings(
       type: 'integer',
       env: 'MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE',
       min: 0,
-      default: 500 * MIB,
+      default: 500 * MiB,
       defaultText: '500 MiB',
       help: 'files at least this large go multipart',
     },
@@ -30,7 +28,7 @@ export const httpSettings = defineSettings(
       type: 'integer',
       env: 'MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE',
       min: 1,
-      default: 10 * MIB,
+      default: 10 * MiB,
       defaultText: '10 MiB',
       help: "bytes per part (MLflow's code default; its docs say 100 MB); S3 needs ≥ 5 MiB for every part but the last",
     },
@@ -105,6 +103,6 @@ export function resolveHttpOptions(options: HttpBackendOptions = {}): ResolvedHt
     requestTimeoutMs: requestTimeoutSeconds * 1000,
     multipartConcurrency:
       values.multipartConcurrency ??
-      Math.min(8, Math.max(1, Math.floor((256 * MIB) / values.multipartChunkSize))),
+      Math.min(8, Math.max(1, Math.floor((256 * MiB) / values.multipartChunkSize))),
   };
 }

@@ -1,8 +1,9 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MiB as MIB } from '@artifacts/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MIB, resolveS3Config, s3Settings } from './settings.js';
+import { resolveS3Config, s3Settings } from './settings.js';
 
 const VARS = [
   'MLFLOW_S3_ENDPOINT_URL',

@@ -1,12 +1,10 @@
-import { ArtifactsError, defineSettings, type SettingsValues } from '@artifacts/core';
+import { ArtifactsError, defineSettings, MiB, type SettingsValues } from '@artifacts/core';
 import type { S3Credentials, S3CredentialsProvider } from '../options.js';
 import { parseUploadExtraArgs, type UploadExtraArgs } from './extra-args.js';
 
-export const MIB = 1024 * 1024;
-
-const MIN_PART_SIZE = 5 * MIB;
+const MIN_PART_SIZE = 5 * MiB;
 /** S3's largest part, and the largest object one CopyObject copies (larger ones go in parts). */
-const MAX_PART_SIZE = 5 * 1024 * MIB;
+const MAX_PART_SIZE = 5 * 1024 * MiB;
 /** The region used when neither an option, AWS_DEFAULT_REGION, AWS_REGION nor the shared config files name one. */
 export const DEFAULT_REGION = 'us-east-1';
 
@@ -108,7 +106,7 @@ export const s3Settings = defineSettings(
       env: 'ARTIFACTS_S3_PART_SIZE',
       min: MIN_PART_SIZE,
       max: MAX_PART_SIZE,
-      default: 8 * MIB,
+      default: 8 * MiB,
       defaultText: "8 MiB (boto3's)",
       help: 'multipart part size (5 MiB – 5 GiB); raised automatically so a file of known size needs ≤ 10,000 parts; a stream of unknown size can be up to 10,000 × this',
     },
@@ -132,15 +130,15 @@ export const s3Settings = defineSettings(
       type: 'integer',
       env: 'ARTIFACTS_S3_PARALLEL_DOWNLOAD_THRESHOLD',
       min: 0,
-      default: 64 * MIB,
+      default: 64 * MiB,
       defaultText: '64 MiB',
       help: 'objects at least this large are read with several ranged GETs at once; `0` = never',
     },
     downloadChunkSizeBytes: {
       type: 'integer',
       env: 'ARTIFACTS_S3_DOWNLOAD_CHUNK_SIZE',
-      min: MIB,
-      default: 8 * MIB,
+      min: MiB,
+      default: 8 * MiB,
       defaultText: '8 MiB',
       help: 'size of each ranged GET (≥ 1 MiB)',
     },
