@@ -14,6 +14,7 @@ export {
   envNumber,
   envString,
   envTransferTimeoutMs,
+  repositorySettings,
   resolveTimeoutMs,
 } from './config.js';
 export type {
@@ -169,14 +170,23 @@ export type {
 export { ArtifactRepository, guessContentType } from './repository.js';
 export { expandHome, localUserName, pathOrNone, readSettingFile } from './setting-files.js';
 export type {
+  Alternatives,
   OptionsOf,
   ResolvedSettings,
   ResolveLayers,
   SettingSpec,
   Settings,
+  SettingsRules,
   SettingsValues,
 } from './settings.js';
-export { closestName, connectionPoolSettings, defineSettings } from './settings.js';
+export {
+  closestName,
+  connectionPoolSettings,
+  defineSettings,
+  KiB,
+  MiB,
+  readEnvSetting,
+} from './settings.js';
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { StoreRangeOptions } from './store-driver.js';
 export {

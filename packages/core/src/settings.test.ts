@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
 import { closestName, connectionPoolSettings, defineSettings, type OptionsOf } from './settings.js';
@@ -130,6 +133,114 @@ describe('defineSettings', () => {
       blockSize: 4,
       verify: false,
     });
+  });
+});
+
+describe('endpoints, files, alternatives and secrets declared', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'settings-test-'));
+  const ca = join(dir, 'ca.pem');
+  writeFileSync(ca, 'PEM text');
+  const missing = join(dir, 'missing.pem');
+  const store = defineSettings(
+    '@artifacts/example',
+    {
+      endpoint: {
+        type: 'url',
+        env: 'EX_ENDPOINT',
+        bareHost: { env: 'http' },
+        credentialsHint: 'pass the key option',
+        help: 'e',
+      },
+      ignoreTls: { type: 'boolean', env: 'EX_IGNORE_TLS', default: false, help: 'i' },
+      caFile: { type: 'string', env: 'EX_CA_FILE', file: 'CA file', help: 'c' },
+      connectionString: { type: 'string', env: 'EX_CONNECTION', secret: true, help: 'cs' },
+      key: { type: 'string', env: 'EX_KEY', secret: true, help: 'k' },
+      login: {
+        type: 'object',
+        parse: (value: unknown) => value as { user: string; password: string },
+        secretsOf: (value: { user: string; password: string }) => [value.password],
+        help: 'l',
+      },
+    },
+    {
+      alternatives: [
+        { names: ['ignoreTls', 'caFile'] },
+        { names: ['connectionString', 'key'], sameLevel: 'first' },
+      ],
+      secretEnv: ['EX_SDK_SECRET'],
+    },
+  );
+  const env = (vars: Record<string, string>) => ({ env: vars });
+
+  it('checks an endpoint: http(s) only, no credentials or query, a bare host:port only where declared', () => {
+    expect(store.resolve({ endpoint: 'https://h:9000/' }, env({})).values.endpoint).toBe('https://h:9000');
+    expect(store.resolve({}, env({ EX_ENDPOINT: 'h:9000' })).values.endpoint).toBe('http://h:9000');
+    expect(failure(() => store.resolve({ endpoint: 'h:9000' }, env({}))).message).toMatch(
+      /option endpoint "h:9000" is not a URL|option endpoint must be an http\(s\) URL/,
+    );
+    const withKey = failure(() => store.resolve({ endpoint: 'https://u:p@h' }, env({})));
+    expect(withKey.message).toBe(
+      'option endpoint must not carry a query string or credentials; pass the key option',
+    );
+    expect(failure(() => store.resolve({ endpoint: 42 }, env({}))).message).toBe(
+      'option endpoint must be a URL, got 42',
+    );
+  });
+
+  it("reads a file setting's text once resolved, naming the option or variable and the path when it cannot", () => {
+    expect(store.resolve({ caFile: ca }, env({})).values.caFile).toBe('PEM text');
+    const fromEnv = failure(() => store.resolve({}, env({ EX_CA_FILE: missing })));
+    expect(fromEnv.code).toBe('invalid_argument');
+    expect(fromEnv.message).toContain('CA file (environment variable EX_CA_FILE)');
+    expect(fromEnv.message).toContain(missing);
+    expect(failure(() => store.resolve({ caFile: missing }, env({}))).message).toContain(
+      'CA file (option caFile)',
+    );
+  });
+
+  it('refuses alternatives set together at one level, naming both; an option beats a variable', () => {
+    expect(failure(() => store.resolve({ ignoreTls: true, caFile: ca }, env({}))).message).toBe(
+      'options ignoreTls and caFile exclude each other: set only one',
+    );
+    expect(failure(() => store.resolve({}, env({ EX_IGNORE_TLS: 'true', EX_CA_FILE: ca }))).message).toBe(
+      'EX_IGNORE_TLS and EX_CA_FILE are both set: they exclude each other, set only one',
+    );
+    // The variable overridden is dropped, so the missing file it names is never read.
+    const ignore = store.resolve({ ignoreTls: true }, env({ EX_CA_FILE: missing }));
+    expect(ignore.values).toMatchObject({ ignoreTls: true });
+    expect(ignore.values.caFile).toBeUndefined();
+    expect(ignore.sources.caFile).toBeUndefined();
+    // A dropped setting with a default falls back to it; false counts as not set.
+    const trusted = store.resolve({ caFile: ca }, env({ EX_IGNORE_TLS: 'true' }));
+    expect(trusted.values).toMatchObject({ ignoreTls: false, caFile: 'PEM text' });
+    expect(trusted.sources.ignoreTls).toBe('default');
+    expect(store.resolve({ ignoreTls: false, caFile: ca }, env({})).values.caFile).toBe('PEM text');
+  });
+
+  it("with sameLevel 'first', the first named wins at the highest level set", () => {
+    const both = store.resolve({ connectionString: 'cs-opt', key: 'key-opt' }, env({}));
+    expect(both.values).toMatchObject({ connectionString: 'cs-opt' });
+    expect(both.values.key).toBeUndefined();
+    const keyInCode = store.resolve({ key: 'key-opt' }, env({ EX_CONNECTION: 'cs-env' }));
+    expect(keyInCode.values.key).toBe('key-opt');
+    expect(keyInCode.values.connectionString).toBeUndefined();
+  });
+
+  it('lists every secret: declared ones (even overridden), parts of structured values, SDK variables', () => {
+    const { secrets } = store.resolve(
+      { key: 'key-opt', login: { user: 'u', password: 'pw-in-object' } },
+      env({ EX_CONNECTION: 'cs-env', EX_SDK_SECRET: 'sdk-secret' }),
+    );
+    expect(secrets.sort()).toEqual(['cs-env', 'key-opt', 'pw-in-object', 'sdk-secret']);
+  });
+
+  it('never prints the value of a setting holding secrets', () => {
+    expect(failure(() => store.resolve({ login: 'hunter2-password' }, env({}))).message).toBe(
+      'option login must be an object, got a value (hidden)',
+    );
+    expect(failure(() => store.resolve({ key: 12345 }, env({}))).message).toBe(
+      'option key must be a string, got a value (hidden)',
+    );
   });
 });
 

@@ -1,13 +1,29 @@
-import { booleanWord } from './config.js';
+import { checkEndpoint } from './endpoint.js';
 import { ArtifactsError } from './errors.js';
+import { readSettingFile } from './setting-files.js';
+
+/** Sizes, for declarations (`default: 8 * MiB`). */
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
 
 /** One setting of a backend (rclone's `fs.Option`): everything about it, declared once. */
 export interface SettingSpec<T = unknown> {
   /**
    * `enum`: one of `values`; `list`: a string array, or commas in a string (the variable);
-   * `function`: a callback (options only); `custom`: whatever `parse` accepts.
+   * `url`: a service endpoint, an http(s) URL without credentials or query (`checkEndpoint`), its
+   * trailing slash dropped; `function`: a callback (options only); `custom`: whatever `parse` accepts.
    */
-  type: 'string' | 'boolean' | 'integer' | 'number' | 'object' | 'enum' | 'list' | 'function' | 'custom';
+  type:
+    | 'string'
+    | 'boolean'
+    | 'integer'
+    | 'number'
+    | 'object'
+    | 'enum'
+    | 'list'
+    | 'url'
+    | 'function'
+    | 'custom';
   /** What it does, for the README table. */
   help: string;
   /** Value when neither the option nor the variable is set. */
@@ -21,6 +37,21 @@ export interface SettingSpec<T = unknown> {
   max?: number;
   /** A credential: scrubbed from every error message, never printed. */
   secret?: boolean;
+  /**
+   * A structured value holding credentials (an object of keys, JSON with a key in it): the strings
+   * of it to scrub. Its values are then never printed either.
+   */
+  secretsOf?(value: T): readonly (string | undefined)[];
+  /**
+   * Strings: the setting names a file (`~` expanded) whose UTF-8 text becomes its value, read once
+   * the settings are resolved (not for a setting another one overrode); `file` says what it is in
+   * errors ("CA file"), which name the option or variable and the path.
+   */
+  file?: string;
+  /** URLs: the scheme a bare `host:port` gets, from an option and from the variable; none = refused. */
+  bareHost?: { option?: 'http' | 'https'; env?: 'http' | 'https' };
+  /** URLs: where credentials belong instead, said when some are found in the URL. */
+  credentialsHint?: string;
   /** Strings and lists: trimmed, and an empty value refused. */
   nonEmpty?: boolean;
   /** Enums: the allowed values. */
@@ -42,7 +73,7 @@ type ValueOf<S extends SettingSpec> = S extends { parse: (...args: never[]) => i
   ? R
   : S extends { type: 'enum'; values: readonly (infer V)[] }
     ? V
-    : S['type'] extends 'string'
+    : S['type'] extends 'string' | 'url'
       ? string
       : S['type'] extends 'boolean'
         ? boolean
@@ -94,6 +125,28 @@ export interface ResolveLayers<D extends Record<string, SettingSpec>> {
   env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * Settings that are alternatives to each other (only one of them can apply, e.g. skip TLS
+ * verification or trust a CA bundle; a connection string, an account key or a token). One set at a
+ * higher level (an option, over the URI, over a variable) wins and the others are dropped; several
+ * set at the same level are refused (`invalid_argument` naming both), unless `sameLevel` is
+ * `'first'`: then the first named wins. `false`, `''` and defaults count as not set.
+ */
+export interface Alternatives<K> {
+  names: readonly K[];
+  sameLevel?: 'refuse' | 'first';
+}
+
+/** Rules across a backend's settings, beside the declaration. */
+export interface SettingsRules<D extends Record<string, SettingSpec>> {
+  alternatives?: readonly Alternatives<keyof D & string>[];
+  /**
+   * Variables read outside the declaration (by a client library's own credential chain) whose values
+   * are credentials: listed in `secrets` whenever they are set.
+   */
+  secretEnv?: readonly string[];
+}
+
 /** A backend's settings, declared once. */
 export interface Settings<D extends Record<string, SettingSpec>> {
   readonly backend: string;
@@ -101,7 +154,7 @@ export interface Settings<D extends Record<string, SettingSpec>> {
   /**
    * Options first, then environment variables, then defaults. Unknown option keys are refused with
    * the closest known name; a value of the wrong type or out of bounds is refused naming the option
-   * or variable. Both are `invalid_argument`.
+   * or variable; so are alternatives set together (`SettingsRules`). All are `invalid_argument`.
    */
   resolve(options: object | undefined, layers?: ResolveLayers<D>): ResolvedSettings<D>;
   /** The options table of the package README, generated from the declaration (a test keeps them equal). */
@@ -140,6 +193,14 @@ export function closestName(name: string, known: readonly string[]): string | un
   return lower.length >= 4 ? known.find((candidate) => candidate.toLowerCase().startsWith(lower)) : undefined;
 }
 
+/** The boolean a word of an environment variable means: true/1/yes/on, false/0/no/off (any case). */
+export function booleanWord(text: string): boolean | undefined {
+  const word = text.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(word)) return true;
+  if (['false', '0', 'no', 'off'].includes(word)) return false;
+  return undefined;
+}
+
 function parseEnv(spec: SettingSpec, raw: string, from: string): unknown {
   switch (spec.type) {
     case 'boolean': {
@@ -176,18 +237,45 @@ function bounds(spec: SettingSpec): string {
 function check(spec: SettingSpec, value: unknown, from: string): unknown {
   const fail = (expected: string) =>
     ArtifactsError.invalidArgument(
-      `${from} must be ${expected}, got ${spec.secret ? 'a value (hidden)' : (JSON.stringify(value) ?? String(value))}`,
+      `${from} must be ${expected}, got ${spec.secret || spec.secretsOf ? 'a value (hidden)' : (JSON.stringify(value) ?? String(value))}`,
     );
-  const checked = checkType(spec, value, fail);
+  let checked = checkType(spec, value, fail);
+  if (spec.type === 'url') {
+    const bareHost = from.startsWith('option') ? spec.bareHost?.option : spec.bareHost?.env;
+    checked = checkEndpoint(checked as string, from, {
+      ...(bareHost ? { bareHost } : {}),
+      ...(spec.credentialsHint ? { credentialsHint: spec.credentialsHint } : {}),
+    });
+  }
   return spec.parse ? spec.parse(checked, from) : checked;
+}
+
+/**
+ * One variable read as a declared setting would read it (`''` counts as unset): parsed, checked
+ * against the spec's type and bounds, named in the error. For settings read on their own, outside a
+ * backend's declaration (core's repository settings, the server's).
+ */
+export function readEnvSetting<T>(
+  name: string,
+  spec: Omit<SettingSpec<T>, 'help' | 'env'>,
+  env: NodeJS.ProcessEnv = process.env,
+): T | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const from = `environment variable ${name}`;
+  const full = { ...spec, help: '' } as SettingSpec;
+  return check(full, parseEnv(full, raw, from), from) as T;
 }
 
 function checkType(spec: SettingSpec, value: unknown, fail: (expected: string) => Error): unknown {
   switch (spec.type) {
-    case 'string': {
-      if (typeof value !== 'string') throw fail(spec.nonEmpty ? 'a non-empty string' : 'a string');
-      const text = spec.nonEmpty ? value.trim() : value;
-      if (spec.nonEmpty && text === '') throw fail('a non-empty string');
+    case 'string':
+    case 'url': {
+      const nonEmpty = spec.nonEmpty || spec.type === 'url' || spec.file !== undefined;
+      const kind = spec.type === 'url' ? 'a URL' : spec.file ? 'a path' : 'a non-empty string';
+      if (typeof value !== 'string') throw fail(nonEmpty ? kind : 'a string');
+      const text = nonEmpty ? value.trim() : value;
+      if (nonEmpty && text === '') throw fail(kind);
       return text;
     }
     case 'boolean':
@@ -234,6 +322,55 @@ function checkType(spec: SettingSpec, value: unknown, fail: (expected: string) =
   }
 }
 
+/** Where a value came from, highest first: an option, the URI, a variable; a default never counts. */
+function level(source: string | undefined): number {
+  if (source === undefined || source === 'default') return Number.POSITIVE_INFINITY;
+  return source === 'option' ? 0 : source === 'uri' ? 1 : 2;
+}
+
+/** Where a setting's value came from, for messages. */
+function origin(name: string, source: string | undefined): string {
+  if (source === 'option') return `option ${name}`;
+  if (source === 'uri' || source === 'default')
+    return `${name} (${source === 'uri' ? 'from the URI' : 'default'})`;
+  return `environment variable ${source}`;
+}
+
+/** Keeps the one alternative that applies (see `Alternatives`); the others fall back to their defaults. */
+function pickAlternative(
+  group: Alternatives<string>,
+  specs: Record<string, SettingSpec>,
+  values: Record<string, unknown>,
+  sources: Record<string, string>,
+): void {
+  const set = group.names.filter(
+    (name) =>
+      level(sources[name]) < Number.POSITIVE_INFINITY && values[name] !== false && values[name] !== '',
+  );
+  if (set.length === 0) return;
+  const top = Math.min(...set.map((name) => level(sources[name])));
+  const winners = set.filter((name) => level(sources[name]) === top);
+  if (winners.length > 1 && group.sameLevel !== 'first') {
+    const [a, b] = winners as [string, string];
+    throw ArtifactsError.invalidArgument(
+      top === 0
+        ? `options ${a} and ${b} exclude each other: set only one`
+        : `${sources[a]} and ${sources[b]} are both set: they exclude each other, set only one`,
+    );
+  }
+  for (const name of set) {
+    if (name === winners[0]) continue;
+    const fallback = specs[name]?.default;
+    if (fallback === undefined) {
+      delete values[name];
+      delete sources[name];
+    } else {
+      values[name] = fallback;
+      sources[name] = 'default';
+    }
+  }
+}
+
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|');
 }
@@ -246,6 +383,7 @@ function cell(text: string): string {
 export function defineSettings<D extends Record<string, SettingSpec>>(
   backend: string,
   specs: D,
+  rules: SettingsRules<D> = {},
 ): Settings<D> {
   const names = Object.keys(specs);
   return {
@@ -260,9 +398,9 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
           `unknown option ${JSON.stringify(key)} for ${backend}${guess ? `; did you mean ${JSON.stringify(guess)}?` : ''} (known: ${names.join(', ')})`,
         );
       }
+      const env = layers.env ?? process.env;
       const values: Record<string, unknown> = {};
       const sources: Record<string, string> = {};
-      const secrets: string[] = [];
       for (const [name, spec] of Object.entries(specs)) {
         let value: unknown;
         let source: string | undefined;
@@ -273,7 +411,7 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
           value = layers.uri[name];
           source = 'uri';
         } else if (spec.env !== undefined) {
-          const raw = (layers.env ?? process.env)[spec.env]?.trim();
+          const raw = env[spec.env]?.trim();
           if (raw !== undefined && raw !== '') {
             const from = `environment variable ${spec.env}`;
             value = check(spec, parseEnv(spec, raw, from), from);
@@ -290,7 +428,24 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
         if (source === undefined) continue;
         values[name] = value;
         sources[name] = source;
+      }
+      // Secrets before alternatives are picked: a credential another one overrode is still one.
+      const secrets: string[] = [];
+      for (const variable of rules.secretEnv ?? []) {
+        const raw = env[variable]?.trim();
+        if (raw) secrets.push(raw);
+      }
+      for (const [name, spec] of Object.entries(specs)) {
+        const value = values[name];
         if (spec.secret && typeof value === 'string' && value !== '') secrets.push(value);
+        if (value !== undefined)
+          for (const part of spec.secretsOf?.(value) ?? []) if (part) secrets.push(part);
+      }
+      for (const group of rules.alternatives ?? []) pickAlternative(group, specs, values, sources);
+      for (const [name, spec] of Object.entries(specs)) {
+        const value = values[name];
+        if (spec.file === undefined || typeof value !== 'string') continue;
+        values[name] = readSettingFile(value, `${spec.file} (${origin(name, sources[name])})`);
       }
       return {
         values: values as SettingsValues<D>,
@@ -304,7 +459,8 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
           spec.defaultText ?? (spec.default === undefined ? '—' : `\`${JSON.stringify(spec.default)}\``);
         const choices =
           spec.type === 'enum' ? ` (${(spec.values ?? []).map((v) => `\`${v}\``).join(', ')})` : '';
-        return `| \`${name}\` | ${cell(fallback)} | ${spec.env ? `\`${spec.env}\`` : '—'} | ${cell(spec.help)}${choices}${spec.secret ? ' (secret)' : ''} |`;
+        const secret = spec.secret ? ' (secret)' : '';
+        return `| \`${name}\` | ${cell(fallback)} | ${spec.env ? `\`${spec.env}\`` : '—'} | ${cell(spec.help)}${choices}${secret} |`;
       });
       return [
         '| option | default | environment variable | meaning |',

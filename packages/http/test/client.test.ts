@@ -145,7 +145,7 @@ describe('TLS settings', () => {
 
   it('setting both is refused, as MLflow does', async () => {
     await expect(openRepository(uri(), { insecureTls: true, serverCertPath: ca })).rejects.toThrow(
-      /cannot both be set/,
+      /options insecureTls and serverCertPath exclude each other/,
     );
   });
 });

@@ -16,17 +16,6 @@ function parse(uri: string): ArtifactUri {
   return location;
 }
 
-/** Secrets the driver may hold, so core scrubs them from every message. */
-function secretsOf(options: S3Options, sseKey: string | undefined): string[] {
-  const out = [process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_SESSION_TOKEN, sseKey];
-  const credentials = options.credentials;
-  if (credentials && typeof credentials === 'object') {
-    out.push(credentials.secretAccessKey, credentials.sessionToken);
-  }
-  if (sseKey) out.push(Buffer.from(sseKey, 'utf8').toString('base64'));
-  return out.filter((s): s is string => typeof s === 'string' && s.length >= 3);
-}
-
 /** The `s3://` backend: Amazon S3 and S3-compatible services (MinIO, …). */
 export const s3Backend: BackendPlugin<S3Options> = {
   name: '@artifacts/s3',
@@ -41,7 +30,7 @@ export const s3Backend: BackendPlugin<S3Options> = {
       location.path,
       config,
       buildRequests(config, maxSockets),
-      secretsOf(options, config.uploadExtraArgs.SSECustomerKey),
+      config.secrets,
       context,
     );
   },

@@ -10,7 +10,7 @@ import {
 import type { TokenCredential } from '@azure/core-auth';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import type { XMLParser } from 'fast-xml-parser';
-import { connectionStringSecrets, parseConnectionString } from './connection-string.js';
+import { parseConnectionString } from './connection-string.js';
 import { loadDefaultAzureCredential } from './identity.js';
 import type { AzureConfig } from './settings.js';
 import { SharedKey } from './shared-key.js';
@@ -135,10 +135,10 @@ export async function createClients(config: AzureConfig, connections: number): P
   let url = config.endpoint;
   let account = config.account;
   let auth: LeanAuth;
-  let secrets: string[] = [];
+  // The declaration lists them (settings.ts): every credential set, and a connection string's key or SAS.
+  const { secrets } = config;
   switch (source.kind) {
     case 'connection-string': {
-      secrets = [source.connectionString, ...connectionStringSecrets(source.connectionString)];
       let parsed: ReturnType<typeof parseConnectionString>;
       try {
         parsed = parseConnectionString(source.connectionString);
@@ -164,7 +164,6 @@ export async function createClients(config: AzureConfig, connections: number): P
       break;
     }
     case 'account-key':
-      secrets = [source.accountKey];
       auth = { kind: 'shared-key', account, key: source.accountKey };
       break;
     case 'token':

@@ -1,13 +1,7 @@
-import {
-  ArtifactsError,
-  type ArtifactUri,
-  checkEndpoint,
-  defineSettings,
-  readCaFile,
-  type SettingsValues,
-} from '@artifacts/core';
+import { ArtifactsError, type ArtifactUri, defineSettings, MiB, type SettingsValues } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AzureOptions } from '../options.js';
+import { connectionStringSecrets } from './connection-string.js';
 
 export type CredentialSource =
   | {
@@ -32,124 +26,129 @@ export type AzureConfig = Omit<
   endpoint: string;
   /** The SDK's per-try timeout, for the user-delegation key request (the option only; core bounds the others). */
   requestTimeoutMs: number | undefined;
+  /** Credentials to scrub from every message: the keys, the connection strings and their key or SAS. */
+  secrets: string[];
 };
 
 /** MLflow's default for Azure: 600 s. */
 export const DEFAULT_AZURE_TIMEOUT_MS = 600_000;
-const MiB = 1024 * 1024;
 
 /** Every option of the Azure backend, declared once: README table, env vars, secrets, validation. */
-export const azureSettings = defineSettings('@artifacts/azure', {
-  connectionString: {
-    type: 'string',
-    env: 'AZURE_STORAGE_CONNECTION_STRING',
-    secret: true,
-    help: "storage connection string; wins over every other credential; its own endpoint is used and its account must be the URI's",
+export const azureSettings = defineSettings(
+  '@artifacts/azure',
+  {
+    connectionString: {
+      type: 'string',
+      env: 'AZURE_STORAGE_CONNECTION_STRING',
+      secret: true,
+      secretsOf: connectionStringSecrets,
+      help: "storage connection string; wins over every other credential; its own endpoint is used and its account must be the URI's",
+    },
+    accountKey: {
+      type: 'string',
+      env: 'AZURE_STORAGE_ACCESS_KEY',
+      secret: true,
+      help: "account key for the URI's account (service SAS are signed with it); used only when no connection string is set",
+    },
+    credential: {
+      type: 'object',
+      parse: (value: unknown) => value as TokenCredential,
+      defaultText: '`DefaultAzureCredential`',
+      help: 'a `TokenCredential` (from `@azure/identity`, or your own); presigned URLs are then user-delegation SAS',
+    },
+    endpoint: {
+      type: 'url',
+      env: 'ARTIFACTS_AZURE_BLOB_ENDPOINT',
+      credentialsHint: 'pass credentials with connectionString, accountKey or credential',
+      defaultText: '`https://<account>.blob.<suffix>`',
+      help: 'blob service endpoint for emulators and private endpoints, e.g. `http://127.0.0.1:10000/devstoreaccount1`; must carry no query string or credentials; ignored with a connection string',
+    },
+    caFile: {
+      type: 'string',
+      env: 'ARTIFACTS_AZURE_CA_FILE',
+      file: 'CA file',
+      defaultText: "Node's CAs (and `NODE_EXTRA_CA_CERTS`)",
+      help: "PEM file of the CA certificates that sign the blob endpoint's TLS certificate (a private endpoint or an emulator with its own CA); read at open",
+    },
+    blockSize: {
+      type: 'integer',
+      default: 4 * MiB,
+      defaultText: '4 MiB',
+      min: 1,
+      max: 4000 * MiB,
+      help: 'bytes per staged block, and the largest body sent as one Put Blob; raised automatically for a known size needing more than 50,000 blocks',
+    },
+    uploadConcurrency: {
+      type: 'integer',
+      default: 4,
+      min: 1,
+      max: 64,
+      help: 'blocks of one upload in flight',
+    },
+    transactionalMd5: {
+      type: 'boolean',
+      default: true,
+      help: "per-block `Content-MD5` and the blob's MD5 recorded at commit (later downloads are verified); `false` declares no checksum",
+    },
+    downloadPartSize: {
+      type: 'integer',
+      default: 8 * MiB,
+      defaultText: '8 MiB',
+      min: 1,
+      help: 'bytes per ranged GET of a parallel download (`downloadConcurrency` > 1)',
+    },
+    downloadConcurrency: {
+      type: 'integer',
+      default: 1,
+      min: 1,
+      max: 64,
+      help: 'ranged GETs of one download in flight; 1 = one GET per download',
+    },
+    listPageSize: { type: 'integer', default: 5000, min: 1, max: 5000, help: 'blobs per listing page' },
+    deleteConcurrency: {
+      type: 'integer',
+      default: 16,
+      min: 1,
+      max: 256,
+      help: 'deletions in flight when deleting a directory',
+    },
+    maxTries: {
+      type: 'integer',
+      default: 1,
+      min: 1,
+      max: 20,
+      help: "attempts per HTTP request in the SDK's own retry policy, for the one request still sent through the SDK (a user-delegation key, with a token credential), on top of core's retries (`maxRetries`); 1 = core alone retries",
+    },
+    requestTimeoutMs: {
+      type: 'integer',
+      min: -1,
+      defaultText: 'none',
+      help: "the SDK's deadline on each whole HTTP request in ms, for the one request still sent through the SDK (a user-delegation key; core bounds the others' stalls); `-1` = none",
+    },
   },
-  accountKey: {
-    type: 'string',
-    env: 'AZURE_STORAGE_ACCESS_KEY',
-    secret: true,
-    help: "account key for the URI's account (service SAS are signed with it); used only when no connection string is set",
+  {
+    // MLflow's order, options in code before any variable: connection string, account key, Entra ID.
+    alternatives: [{ names: ['connectionString', 'accountKey', 'credential'], sameLevel: 'first' }],
   },
-  credential: {
-    type: 'object',
-    parse: (value: unknown) => value as TokenCredential,
-    defaultText: '`DefaultAzureCredential`',
-    help: 'a `TokenCredential` (from `@azure/identity`, or your own); presigned URLs are then user-delegation SAS',
-  },
-  endpoint: {
-    type: 'string',
-    env: 'ARTIFACTS_AZURE_BLOB_ENDPOINT',
-    parse: (value, from) =>
-      checkEndpoint(value as string, from, {
-        credentialsHint: 'pass credentials with connectionString, accountKey or credential',
-      }),
-    defaultText: '`https://<account>.blob.<suffix>`',
-    help: 'blob service endpoint for emulators and private endpoints, e.g. `http://127.0.0.1:10000/devstoreaccount1`; must carry no query string or credentials; ignored with a connection string',
-  },
-  caFile: {
-    type: 'string',
-    env: 'ARTIFACTS_AZURE_CA_FILE',
-    parse: (value: string, from) => readCaFile(value, from),
-    defaultText: "Node's CAs (and `NODE_EXTRA_CA_CERTS`)",
-    help: "PEM file of the CA certificates that sign the blob endpoint's TLS certificate (a private endpoint or an emulator with its own CA); read at open",
-  },
-  blockSize: {
-    type: 'integer',
-    default: 4 * MiB,
-    defaultText: '4 MiB',
-    min: 1,
-    max: 4000 * MiB,
-    help: 'bytes per staged block, and the largest body sent as one Put Blob; raised automatically for a known size needing more than 50,000 blocks',
-  },
-  uploadConcurrency: { type: 'integer', default: 4, min: 1, max: 64, help: 'blocks of one upload in flight' },
-  transactionalMd5: {
-    type: 'boolean',
-    default: true,
-    help: "per-block `Content-MD5` and the blob's MD5 recorded at commit (later downloads are verified); `false` declares no checksum",
-  },
-  downloadPartSize: {
-    type: 'integer',
-    default: 8 * MiB,
-    defaultText: '8 MiB',
-    min: 1,
-    help: 'bytes per ranged GET of a parallel download (`downloadConcurrency` > 1)',
-  },
-  downloadConcurrency: {
-    type: 'integer',
-    default: 1,
-    min: 1,
-    max: 64,
-    help: 'ranged GETs of one download in flight; 1 = one GET per download',
-  },
-  listPageSize: { type: 'integer', default: 5000, min: 1, max: 5000, help: 'blobs per listing page' },
-  deleteConcurrency: {
-    type: 'integer',
-    default: 16,
-    min: 1,
-    max: 256,
-    help: 'deletions in flight when deleting a directory',
-  },
-  maxTries: {
-    type: 'integer',
-    default: 1,
-    min: 1,
-    max: 20,
-    help: "attempts per HTTP request in the SDK's own retry policy, for the one request still sent through the SDK (a user-delegation key, with a token credential), on top of core's retries (`maxRetries`); 1 = core alone retries",
-  },
-  requestTimeoutMs: {
-    type: 'integer',
-    min: -1,
-    defaultText: 'none',
-    help: "the SDK's deadline on each whole HTTP request in ms, for the one request still sent through the SDK (a user-delegation key; core bounds the others' stalls); `-1` = none",
-  },
-});
+);
 
 type AzureValues = ReturnType<typeof azureSettings.resolve>;
 
-/** Credentials in MLflow's order, options in code first: connection string, account key, Entra ID. */
+/** The credential that applies (the declaration's alternatives picked it). */
 export function resolveCredential(
   options: AzureOptions,
   resolved = azureSettings.resolve(options),
 ): CredentialSource {
-  return credentialOf(resolved, options);
-}
-
-function credentialOf({ values, sources }: AzureValues, options: AzureOptions): CredentialSource {
-  if (sources.connectionString === 'option')
-    return { kind: 'connection-string', connectionString: values.connectionString!, from: 'option' };
-  if (sources.accountKey === 'option')
-    return { kind: 'account-key', accountKey: values.accountKey!, from: 'option' };
-  if (options.credential) return { kind: 'token', credential: options.credential, from: 'option' };
-  if (values.connectionString)
-    return {
-      kind: 'connection-string',
-      connectionString: values.connectionString,
-      from: 'AZURE_STORAGE_CONNECTION_STRING',
-    };
-  if (values.accountKey)
-    return { kind: 'account-key', accountKey: values.accountKey, from: 'AZURE_STORAGE_ACCESS_KEY' };
+  const { values, sources } = resolved;
+  if (values.connectionString) {
+    const from = sources.connectionString as 'option' | 'AZURE_STORAGE_CONNECTION_STRING';
+    return { kind: 'connection-string', connectionString: values.connectionString, from };
+  }
+  if (values.accountKey) {
+    const from = sources.accountKey as 'option' | 'AZURE_STORAGE_ACCESS_KEY';
+    return { kind: 'account-key', accountKey: values.accountKey, from };
+  }
+  if (values.credential) return { kind: 'token', credential: values.credential, from: 'option' };
   return { kind: 'default-azure-credential' };
 }
 
@@ -159,7 +158,7 @@ export function resolveAzureConfig(location: ArtifactUri, options: AzureOptions)
       `an Azure URI needs a container and an account: wasbs://<container>@<account>.blob.core.windows.net/<path>`,
     );
   }
-  const resolved = azureSettings.resolve(options);
+  const resolved: AzureValues = azureSettings.resolve(options);
   const { values } = resolved;
   const endpoint =
     values.endpoint ?? `https://${location.account}.blob.${location.endpointSuffix ?? 'core.windows.net'}`;
@@ -169,9 +168,10 @@ export function resolveAzureConfig(location: ArtifactUri, options: AzureOptions)
     container: location.bucket,
     account: location.account,
     root: location.path,
-    credential: credentialOf(resolved, options),
+    credential: resolveCredential(options, resolved),
     endpoint,
     // The SDK's per-try timeout is a deadline on a whole request: only when asked (`-1` = none).
     requestTimeoutMs: requestTimeoutMs !== undefined && requestTimeoutMs > 0 ? requestTimeoutMs : undefined,
+    secrets: resolved.secrets,
   };
 }

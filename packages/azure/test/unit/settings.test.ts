@@ -20,8 +20,16 @@ describe('azure settings', () => {
   it('declares the credentials secret', () => {
     const { secrets } = azureSettings.resolve({
       accountKey: 'a-secret-key',
-      connectionString: 'AccountKey=x',
+      connectionString: 'AccountName=acct;AccountKey=the-key;SharedAccessSignature=sv=1&sig=abc%2Bdef',
     });
-    expect(secrets).toEqual(['AccountKey=x', 'a-secret-key']);
+    // The connection string wins, but the key overridden is a secret still; so are the parts of it.
+    expect(secrets).toEqual([
+      'AccountName=acct;AccountKey=the-key;SharedAccessSignature=sv=1&sig=abc%2Bdef',
+      'the-key',
+      'sv=1&sig=abc%2Bdef',
+      'abc+def',
+      'a-secret-key',
+    ]);
+    expect(resolveAzureConfig(location, { accountKey: 'a-secret-key' }).secrets).toEqual(['a-secret-key']);
   });
 });

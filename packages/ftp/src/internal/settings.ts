@@ -5,7 +5,6 @@ import {
   connectionPoolSettings,
   defineSettings,
   type OptionsOf,
-  readSettingFile,
 } from '@artifacts/core';
 
 /** Everything needed to open a connection, resolved once per repository. */
@@ -56,58 +55,66 @@ function caList(value: string | Uint8Array | readonly (string | Uint8Array)[]): 
 }
 
 /** Every option of the FTP backend, declared once: README table, env vars, secrets, validation. */
-export const ftpSettings = defineSettings('@artifacts/ftp', {
-  username: {
-    type: 'string',
-    env: 'ARTIFACTS_FTP_USER',
-    default: 'anonymous',
-    defaultText: "the URI's user, else the variable, else `anonymous`",
-    help: 'login name; the option wins over the URI',
+export const ftpSettings = defineSettings(
+  '@artifacts/ftp',
+  {
+    username: {
+      type: 'string',
+      env: 'ARTIFACTS_FTP_USER',
+      default: 'anonymous',
+      defaultText: "the URI's user, else the variable, else `anonymous`",
+      help: 'login name; the option wins over the URI',
+    },
+    password: {
+      type: 'string',
+      env: 'ARTIFACTS_FTP_PASSWORD',
+      secret: true,
+      defaultText: "the URI's password, else the variable, else `anonymous@` for anonymous logins",
+      help: 'login password, scrubbed from every message',
+    },
+    tls: {
+      type: 'custom',
+      env: 'ARTIFACTS_FTP_TLS',
+      parse: tlsMode,
+      defaultText: '`implicit` for `ftps://`; `none` for `ftp://`',
+      help: '`explicit` (AUTH TLS), `implicit`, or `none`; also a boolean (`true` = explicit). Control and data connections are both protected (`PROT P`)',
+    },
+    ca: {
+      type: 'custom',
+      parse: caList,
+      defaultText: 'the contents of `caFile`',
+      help: "trusted CA certificate(s), PEM, as a string, bytes, or a list; replaces Node's CA store",
+    },
+    caFile: {
+      type: 'string',
+      env: 'ARTIFACTS_FTP_CA_FILE',
+      file: 'CA file',
+      defaultText: "none (Node's CA store)",
+      help: 'a PEM file of trusted CA certificates, for servers with a private or self-signed certificate; read at open; `ca` wins over it',
+    },
+    tlsVerify: {
+      type: 'boolean',
+      env: 'ARTIFACTS_FTP_TLS_VERIFY',
+      default: true,
+      help: '`false` accepts any certificate and host name: an attacker in the middle gets your password and your artifacts. Explicit opt-out only',
+    },
+    ...connectionPoolSettings('ARTIFACTS_FTP', {
+      connections: 'control connections',
+      note: 'Each carries one command or transfer at a time, so this is also the number of concurrent transfers',
+    }),
+    socketTimeoutMs: {
+      type: 'integer',
+      env: 'ARTIFACTS_FTP_SOCKET_TIMEOUT_MS',
+      min: 0,
+      default: 30000,
+      help: 'a control or data connection silent this long fails the operation (`0` = never)',
+    },
   },
-  password: {
-    type: 'string',
-    env: 'ARTIFACTS_FTP_PASSWORD',
-    secret: true,
-    defaultText: "the URI's password, else the variable, else `anonymous@` for anonymous logins",
-    help: 'login password, scrubbed from every message',
+  {
+    // Certificates given in code win over a file naming them.
+    alternatives: [{ names: ['ca', 'caFile'], sameLevel: 'first' }],
   },
-  tls: {
-    type: 'custom',
-    env: 'ARTIFACTS_FTP_TLS',
-    parse: tlsMode,
-    defaultText: '`implicit` for `ftps://`; `none` for `ftp://`',
-    help: '`explicit` (AUTH TLS), `implicit`, or `none`; also a boolean (`true` = explicit). Control and data connections are both protected (`PROT P`)',
-  },
-  ca: {
-    type: 'custom',
-    parse: caList,
-    defaultText: 'the contents of `caFile`',
-    help: "trusted CA certificate(s), PEM, as a string, bytes, or a list; replaces Node's CA store",
-  },
-  caFile: {
-    type: 'string',
-    env: 'ARTIFACTS_FTP_CA_FILE',
-    defaultText: "none (Node's CA store)",
-    help: 'a PEM file of trusted CA certificates, for servers with a private or self-signed certificate',
-  },
-  tlsVerify: {
-    type: 'boolean',
-    env: 'ARTIFACTS_FTP_TLS_VERIFY',
-    default: true,
-    help: '`false` accepts any certificate and host name: an attacker in the middle gets your password and your artifacts. Explicit opt-out only',
-  },
-  ...connectionPoolSettings('ARTIFACTS_FTP', {
-    connections: 'control connections',
-    note: 'Each carries one command or transfer at a time, so this is also the number of concurrent transfers',
-  }),
-  socketTimeoutMs: {
-    type: 'integer',
-    env: 'ARTIFACTS_FTP_SOCKET_TIMEOUT_MS',
-    min: 0,
-    default: 30000,
-    help: 'a control or data connection silent this long fails the operation (`0` = never)',
-  },
-});
+);
 
 /** Options of `openRepository('ftp://…' | 'ftps://…', options)`, as the declaration gives them. */
 export type FtpOptions = OptionsOf<typeof ftpSettings.specs>;
@@ -134,10 +141,7 @@ export async function resolveSettings(location: ArtifactUri, options: FtpOptions
   const port = location.port ?? defaultPort;
   const { username } = values;
   const password = values.password ?? (username === 'anonymous' || username === 'ftp' ? 'anonymous@' : '');
-  const ca =
-    tls === 'none'
-      ? undefined
-      : (values.ca ?? (values.caFile ? [readSettingFile(values.caFile, 'FTP CA file')] : undefined));
+  const ca = tls === 'none' ? undefined : (values.ca ?? (values.caFile ? [values.caFile] : undefined));
   return {
     host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
     port,

@@ -1,11 +1,11 @@
 import {
   ArtifactsError,
   type ArtifactUri,
-  checkEndpoint,
   defineSettings,
   envNumber,
   envTransferTimeoutMs,
-  readCaFile,
+  KiB,
+  MiB,
   type SettingsValues,
 } from '@artifacts/core';
 import type { GcsCredentials, GcsOptions } from '../options.js';
@@ -21,25 +21,12 @@ export type GcsConfig = SettingsValues<typeof gcsSettings.specs> & {
   timeoutMs: number | undefined;
 };
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 /** GCS's resumable-upload granularity: chunk sizes must be multiples of it. */
 export const CHUNK_GRANULARITY = 256 * KiB;
 /** MLflow's documented default chunk size (used here for downloads). */
 export const DEFAULT_CHUNK_SIZE = 100 * MiB;
 /** MLflow's GCS default timeout. */
 export const DEFAULT_GCS_TIMEOUT_MS = 60_000;
-
-/** A chunk size: a positive multiple of 256 KiB. */
-function chunkSize(value: unknown, from: string): number {
-  const n = value as number;
-  if (n < CHUNK_GRANULARITY || n % CHUNK_GRANULARITY !== 0) {
-    throw ArtifactsError.invalidArgument(
-      `${from} must be a positive multiple of 256 KiB (262144 bytes), got ${String(value)}`,
-    );
-  }
-  return n;
-}
 
 /** Every option of the GCS backend, declared once: README table, env vars, validation. */
 export const gcsSettings = defineSettings('@artifacts/gcs', {
@@ -69,36 +56,34 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     help: 'see Credentials above',
   },
   endpoint: {
-    type: 'string',
-    nonEmpty: true,
+    type: 'url',
     env: 'STORAGE_EMULATOR_HOST',
     // STORAGE_EMULATOR_HOST is a bare host:port in the other Google clients (Go, Python), which talk
     // plain HTTP to it; the Node client would prepend https.
-    parse: (value, from) =>
-      checkEndpoint(value as string, from, {
-        bareHost: from.endsWith('STORAGE_EMULATOR_HOST') ? 'http' : 'https',
-      }),
+    bareHost: { env: 'http', option: 'https' },
     defaultText: '`https://storage.googleapis.com`',
     help: "API endpoint (JSON and XML API) for emulators and private endpoints; a bare `host:port` in the variable means plain `http://`, as in Google's Go and Python clients; must carry no query string or credentials",
   },
   caFile: {
     type: 'string',
     env: 'ARTIFACTS_GCS_CA_FILE',
-    parse: (value: string, from) => readCaFile(value, from),
+    file: 'CA file',
     defaultText: "Node's CAs (and `NODE_EXTRA_CA_CERTS`)",
     help: "PEM file of the CA certificates that sign the endpoint's TLS certificate (a private endpoint or an emulator with its own CA), for this package's own requests; read at open",
   },
   uploadChunkSize: {
     type: 'integer',
     env: 'MLFLOW_GCS_UPLOAD_CHUNK_SIZE',
-    parse: chunkSize,
+    min: CHUNK_GRANULARITY,
+    multipleOf: CHUNK_GRANULARITY,
     defaultText: 'unset: one streamed request',
     help: 'bytes per request of a resumable upload, a multiple of 256 KiB; each chunk is held in memory until acknowledged',
   },
   downloadChunkSize: {
     type: 'integer',
     env: 'MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE',
-    parse: chunkSize,
+    min: CHUNK_GRANULARITY,
+    multipleOf: CHUNK_GRANULARITY,
     default: DEFAULT_CHUNK_SIZE,
     defaultText: '100 MiB',
     help: 'bytes per ranged GET of a download, a multiple of 256 KiB',

@@ -92,7 +92,7 @@ describe('chunk sizes', () => {
 
   it('refuses an option that is not a multiple of 256 KiB, naming the option', () => {
     expect(() => resolveGcsConfig(location, { uploadChunkSize: 300_000 })).toThrow(
-      /option uploadChunkSize must be a positive multiple of 256 KiB/,
+      /option uploadChunkSize must be an integer >= 262144, a multiple of 262144, got 300000/,
     );
   });
 });

@@ -4,7 +4,6 @@ import {
   localUserName,
   type OptionsOf,
   pathOrNone,
-  readSettingFile,
   redactUri,
 } from '@artifacts/core';
 import { hadoopConfDir, loadHadoopConf, normalizeEndpoints, resolveTarget } from './hadoop-conf.js';
@@ -66,8 +65,9 @@ export const hdfsSettings = defineSettings('@artifacts/hdfs', {
   caFile: {
     type: 'string',
     env: 'ARTIFACTS_HDFS_CA_FILE',
+    file: 'CA file',
     defaultText: "Node's CA store",
-    help: 'PEM file of extra certificate authorities for `swebhdfs://` / `https://` endpoints. Verification is never turned off',
+    help: 'PEM file of extra certificate authorities for `swebhdfs://` / `https://` endpoints, read at open. Verification is never turned off',
   },
   downloadPartSize: {
     type: 'integer',
@@ -124,7 +124,7 @@ export function resolveSettings(
     kerberos,
     maxConnections: values.maxConnections,
     downloadPartSize: values.downloadPartSize,
-    ca: values.caFile ? readSettingFile(values.caFile, 'CA file') : undefined,
+    ca: values.caFile,
     label: `${redactUri(location.uri)} (WebHDFS ${target.endpoints.join(', ')} from ${target.source})`,
   };
 }

@@ -19,6 +19,21 @@ describe('http options', () => {
     expect(() => resolveHttpOptions({ maxRetries: -1 })).toThrow(/option maxRetries must be an integer >= 0/);
   });
 
+  it('refuses skipping TLS verification together with a CA bundle, as MLflow does; an option beats a variable', () => {
+    vi.stubEnv('MLFLOW_TRACKING_INSECURE_TLS', 'true');
+    vi.stubEnv('MLFLOW_TRACKING_SERVER_CERT_PATH', '/etc/ca.pem');
+    expect(() => resolveHttpOptions({})).toThrow(
+      /MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH are both set/,
+    );
+    expect(resolveHttpOptions({ serverCertPath: '/x.pem' })).toMatchObject({
+      serverCertPath: '/x.pem',
+      insecureTls: false,
+    });
+    expect(() => resolveHttpOptions({ insecureTls: true, serverCertPath: '/x.pem' })).toThrow(
+      /options insecureTls and serverCertPath exclude each other/,
+    );
+  });
+
   it('the README options table is the declaration', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     expect(readme).toContain(httpSettings.markdownTable());

@@ -1,82 +1,87 @@
-import { ArtifactsError, defineSettings, mlflowClientSettings, type SettingsValues } from '@artifacts/core';
-
-const MIB = 1024 * 1024;
+import { defineSettings, MiB, mlflowClientSettings, type SettingsValues } from '@artifacts/core';
 
 /** Every option of the HTTP backend, declared once: README table, env vars, secrets, validation. */
-export const httpSettings = defineSettings('@artifacts/http', {
-  trackingUri: {
-    type: 'string',
-    env: 'MLFLOW_TRACKING_URI',
-    help: 'the MLflow server for `mlflow-artifacts:` URIs (must be http(s) for `mlflow-artifacts:/path`); user info in it (`http://user:pass@host`) is used as basic credentials',
+export const httpSettings = defineSettings(
+  '@artifacts/http',
+  {
+    trackingUri: {
+      type: 'string',
+      env: 'MLFLOW_TRACKING_URI',
+      help: 'the MLflow server for `mlflow-artifacts:` URIs (must be http(s) for `mlflow-artifacts:/path`); user info in it (`http://user:pass@host`) is used as basic credentials',
+    },
+    ...mlflowClientSettings.specs,
+    multipartUpload: {
+      type: 'boolean',
+      env: 'MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD',
+      default: false,
+      help: 'upload large files in parts through presigned URLs',
+    },
+    multipartMinimumFileSize: {
+      type: 'integer',
+      env: 'MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE',
+      min: 0,
+      default: 500 * MiB,
+      defaultText: '500 MiB',
+      help: 'files at least this large go multipart',
+    },
+    multipartChunkSize: {
+      type: 'integer',
+      env: 'MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE',
+      min: 1,
+      default: 10 * MiB,
+      defaultText: '10 MiB',
+      help: "bytes per part (MLflow's code default; its docs say 100 MB); S3 needs ≥ 5 MiB for every part but the last",
+    },
+    multipartConcurrency: {
+      type: 'integer',
+      env: 'ARTIFACTS_HTTP_MULTIPART_CONCURRENCY',
+      min: 1,
+      defaultText: 'as many parts as fit in 256 MiB, 1–8',
+      help: 'parts in flight (each held in memory for its retries)',
+    },
+    connections: {
+      type: 'integer',
+      env: 'ARTIFACTS_HTTP_CONNECTIONS',
+      min: 1,
+      defaultText: "the repository's `maxConcurrency` (at least 4)",
+      help: 'parallel connections to the server',
+    },
+    downloadPartSize: {
+      type: 'integer',
+      env: 'ARTIFACTS_HTTP_DOWNLOAD_PART_SIZE',
+      min: 1,
+      defaultText: '8 MiB; one part for the whole file when the server is on this machine',
+      help: 'bytes per ranged GET of a download; a file larger than two parts is read as several ranges at once (`downloadConcurrency`)',
+    },
+    downloadConcurrency: {
+      type: 'integer',
+      env: 'ARTIFACTS_HTTP_DOWNLOAD_CONCURRENCY',
+      min: 1,
+      max: 64,
+      default: 4,
+      help: 'ranged GETs of one download in flight',
+    },
+    listMaxDepth: {
+      type: 'integer',
+      env: 'ARTIFACTS_HTTP_LIST_MAX_DEPTH',
+      min: 1,
+      default: 256,
+      help: 'deepest level a recursive walk (directory download) descends below its start; deeper is refused (`failed_precondition`) as a hostile or looping server',
+    },
+    listMaxEntries: {
+      type: 'integer',
+      env: 'ARTIFACTS_HTTP_LIST_MAX_ENTRIES',
+      min: 1,
+      default: 10_000_000,
+      defaultText: '10,000,000',
+      help: 'most entries one recursive walk may return',
+    },
   },
-  ...mlflowClientSettings.specs,
-  multipartUpload: {
-    type: 'boolean',
-    env: 'MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD',
-    default: false,
-    help: 'upload large files in parts through presigned URLs',
+  {
+    // MLflow refuses both: one of them is a mistake (an option still beats a variable).
+    alternatives: [{ names: ['insecureTls', 'serverCertPath'] }],
   },
-  multipartMinimumFileSize: {
-    type: 'integer',
-    env: 'MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE',
-    min: 0,
-    default: 500 * MIB,
-    defaultText: '500 MiB',
-    help: 'files at least this large go multipart',
-  },
-  multipartChunkSize: {
-    type: 'integer',
-    env: 'MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE',
-    min: 1,
-    default: 10 * MIB,
-    defaultText: '10 MiB',
-    help: "bytes per part (MLflow's code default; its docs say 100 MB); S3 needs ≥ 5 MiB for every part but the last",
-  },
-  multipartConcurrency: {
-    type: 'integer',
-    env: 'ARTIFACTS_HTTP_MULTIPART_CONCURRENCY',
-    min: 1,
-    defaultText: 'as many parts as fit in 256 MiB, 1–8',
-    help: 'parts in flight (each held in memory for its retries)',
-  },
-  connections: {
-    type: 'integer',
-    env: 'ARTIFACTS_HTTP_CONNECTIONS',
-    min: 1,
-    defaultText: "the repository's `maxConcurrency` (at least 4)",
-    help: 'parallel connections to the server',
-  },
-  downloadPartSize: {
-    type: 'integer',
-    env: 'ARTIFACTS_HTTP_DOWNLOAD_PART_SIZE',
-    min: 1,
-    defaultText: '8 MiB; one part for the whole file when the server is on this machine',
-    help: 'bytes per ranged GET of a download; a file larger than two parts is read as several ranges at once (`downloadConcurrency`)',
-  },
-  downloadConcurrency: {
-    type: 'integer',
-    env: 'ARTIFACTS_HTTP_DOWNLOAD_CONCURRENCY',
-    min: 1,
-    max: 64,
-    default: 4,
-    help: 'ranged GETs of one download in flight',
-  },
-  listMaxDepth: {
-    type: 'integer',
-    env: 'ARTIFACTS_HTTP_LIST_MAX_DEPTH',
-    min: 1,
-    default: 256,
-    help: 'deepest level a recursive walk (directory download) descends below its start; deeper is refused (`failed_precondition`) as a hostile or looping server',
-  },
-  listMaxEntries: {
-    type: 'integer',
-    env: 'ARTIFACTS_HTTP_LIST_MAX_ENTRIES',
-    min: 1,
-    default: 10_000_000,
-    defaultText: '10,000,000',
-    help: 'most entries one recursive walk may return',
-  },
-});
+);
 
 /**
  * Options of the HTTP backend (pass them to `openRepository`): each falls back to the MLflow
@@ -92,18 +97,12 @@ export type ResolvedHttpOptions = Omit<
 
 export function resolveHttpOptions(options: HttpBackendOptions = {}): ResolvedHttpOptions {
   const { values } = httpSettings.resolve(options);
-  if (values.insecureTls && values.serverCertPath) {
-    // MLflow refuses this combination too: one of them is a mistake.
-    throw ArtifactsError.invalidArgument(
-      'MLFLOW_TRACKING_INSECURE_TLS (insecureTls) and MLFLOW_TRACKING_SERVER_CERT_PATH (serverCertPath) cannot both be set',
-    );
-  }
   const { requestTimeoutSeconds, ...rest } = values;
   return {
     ...rest,
     requestTimeoutMs: requestTimeoutSeconds * 1000,
     multipartConcurrency:
       values.multipartConcurrency ??
-      Math.min(8, Math.max(1, Math.floor((256 * MIB) / values.multipartChunkSize))),
+      Math.min(8, Math.max(1, Math.floor((256 * MiB) / values.multipartChunkSize))),
   };
 }

@@ -1,4 +1,4 @@
-import { HttpPool, readCaFile, refreshing } from '@artifacts/core';
+import { HttpPool, refreshing } from '@artifacts/core';
 import type { S3Credentials, S3CredentialsProvider } from '../options.js';
 import { type Identity, S3Requests } from './requests.js';
 import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
@@ -10,7 +10,7 @@ export function buildRequests(config: ResolvedS3Config, maxSockets: number): S3R
     config.tls.kind === 'ignore'
       ? { rejectUnauthorized: false }
       : config.tls.kind === 'ca'
-        ? { ca: readCaFile(config.tls.path, 'AWS_CA_BUNDLE or option caBundle') }
+        ? { ca: config.tls.ca }
         : {};
   const pool = new HttpPool({
     connections: maxSockets,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   ArtifactsError,
+  encodeRfc3986,
   type FailedAnswer,
   type HttpAnswer,
   type HttpPool,
@@ -11,7 +12,7 @@ import {
   storeRequest,
 } from '@artifacts/core';
 import { XMLParser } from 'fast-xml-parser';
-import { type SigningCredentials, SigV4, uriEscape } from './sigv4.js';
+import { type SigningCredentials, SigV4 } from './sigv4.js';
 
 /** Who signs: the credentials of each request (resolved once, or refreshed by a provider). */
 export type Identity = () => SigningCredentials | Promise<SigningCredentials>;
@@ -145,12 +146,14 @@ export class S3Requests {
   #address(request: S3Request, region: string) {
     const base = this.#base(region);
     const prefix = base.pathname.replace(/\/$/, '');
-    const key = request.Key === '' ? '' : `/${request.Key.split('/').map(uriEscape).join('/')}`;
+    const key = request.Key === '' ? '' : `/${request.Key.split('/').map(encodeRfc3986).join('/')}`;
     // Virtual-hosted unless asked otherwise or the name cannot be a host (dots break https).
     const virtual = !this.#options.pathStyle && !request.Bucket.includes('.');
     const host = virtual ? `${request.Bucket}.${base.host}` : base.host;
-    const path = virtual ? `${prefix}${key || '/'}` : `${prefix}/${uriEscape(request.Bucket)}${key}`;
-    const query = Object.entries(request.query ?? {}).map(([n, v]) => [uriEscape(n), uriEscape(v)] as const);
+    const path = virtual ? `${prefix}${key || '/'}` : `${prefix}/${encodeRfc3986(request.Bucket)}${key}`;
+    const query = Object.entries(request.query ?? {}).map(
+      ([n, v]) => [encodeRfc3986(n), encodeRfc3986(v)] as const,
+    );
     const search = query.map(([n, v]) => `${n}=${v}`).join('&');
     return { url: `${base.protocol}//${host}${path}${search ? `?${search}` : ''}`, path, query, host };
   }

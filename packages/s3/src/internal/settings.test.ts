@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MiB as MIB } from '@artifacts/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MIB, resolveS3Config, s3Settings } from './settings.js';
+import { resolveS3Config, s3Settings } from './settings.js';
 
 const VARS = [
   'MLFLOW_S3_ENDPOINT_URL',
@@ -27,6 +30,13 @@ beforeEach(() => {
   for (const name of VARS) vi.stubEnv(name, '');
 });
 afterEach(() => vi.unstubAllEnvs());
+
+/** Two CA bundles on disk (their text is what the driver trusts). */
+const caDir = mkdtempSync(join(tmpdir(), 's3-settings-'));
+const CA = join(caDir, 'ca.pem');
+const OTHER_CA = join(caDir, 'other.pem');
+writeFileSync(CA, 'PEM of ca.pem');
+writeFileSync(OTHER_CA, 'PEM of other.pem');
 
 describe('resolveS3Config', () => {
   it('has documented defaults when nothing is set', () => {
@@ -106,14 +116,16 @@ describe('resolveS3Config', () => {
       expect(resolveS3Config({}).tls).toEqual({ kind: 'ignore' });
     });
 
-    it('AWS_CA_BUNDLE names the bundle', () => {
-      vi.stubEnv('AWS_CA_BUNDLE', '/etc/ca.pem');
-      expect(resolveS3Config({}).tls).toEqual({ kind: 'ca', path: '/etc/ca.pem' });
+    it('AWS_CA_BUNDLE names the bundle, read at open; a missing one is refused naming the variable', () => {
+      vi.stubEnv('AWS_CA_BUNDLE', CA);
+      expect(resolveS3Config({}).tls).toEqual({ kind: 'ca', ca: 'PEM of ca.pem' });
+      vi.stubEnv('AWS_CA_BUNDLE', join(caDir, 'missing.pem'));
+      expect(() => resolveS3Config({})).toThrow(/CA bundle \(environment variable AWS_CA_BUNDLE\)/);
     });
 
     it('both variables set is a clear error naming both', () => {
       vi.stubEnv('MLFLOW_S3_IGNORE_TLS', 'true');
-      vi.stubEnv('AWS_CA_BUNDLE', '/etc/ca.pem');
+      vi.stubEnv('AWS_CA_BUNDLE', CA);
       expect(() => resolveS3Config({})).toThrow(
         expect.objectContaining({
           code: 'invalid_argument',
@@ -124,16 +136,19 @@ describe('resolveS3Config', () => {
 
     it('MLFLOW_S3_IGNORE_TLS=false with AWS_CA_BUNDLE is no conflict', () => {
       vi.stubEnv('MLFLOW_S3_IGNORE_TLS', 'false');
-      vi.stubEnv('AWS_CA_BUNDLE', '/etc/ca.pem');
-      expect(resolveS3Config({}).tls).toEqual({ kind: 'ca', path: '/etc/ca.pem' });
+      vi.stubEnv('AWS_CA_BUNDLE', CA);
+      expect(resolveS3Config({}).tls).toEqual({ kind: 'ca', ca: 'PEM of ca.pem' });
     });
 
     it('options in code win over the environment, but not both options at once', () => {
-      vi.stubEnv('AWS_CA_BUNDLE', '/etc/ca.pem');
+      // The bundle an option overrides is not even read.
+      vi.stubEnv('AWS_CA_BUNDLE', join(caDir, 'missing.pem'));
       expect(resolveS3Config({ ignoreTls: true }).tls).toEqual({ kind: 'ignore' });
       vi.stubEnv('MLFLOW_S3_IGNORE_TLS', 'true');
-      expect(resolveS3Config({ caBundle: '/x.pem' }).tls).toEqual({ kind: 'ca', path: '/x.pem' });
-      expect(() => resolveS3Config({ ignoreTls: true, caBundle: '/x.pem' })).toThrow(/exclude each other/);
+      expect(resolveS3Config({ caBundle: OTHER_CA }).tls).toEqual({ kind: 'ca', ca: 'PEM of other.pem' });
+      expect(() => resolveS3Config({ ignoreTls: true, caBundle: OTHER_CA })).toThrow(
+        /options ignoreTls and caBundle exclude each other/,
+      );
     });
 
     it('refuses a non-boolean MLFLOW_S3_IGNORE_TLS', () => {
@@ -197,6 +212,29 @@ describe('resolveS3Config', () => {
     expect(() =>
       resolveS3Config({ anonymous: true, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }),
     ).toThrow(/exclude each other/);
+    // Credentials in code beat the variable: the request is signed.
+    const signed = resolveS3Config({ credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    expect(signed.anonymous).toBe(false);
+  });
+
+  it('lists every secret it may hold: static credentials, the SSE-C key (also as sent), the AWS variables', () => {
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'env-secret-key');
+    vi.stubEnv('AWS_SESSION_TOKEN', 'env-session-token');
+    const config = resolveS3Config({
+      credentials: { accessKeyId: 'AKIA1', secretAccessKey: 'code-secret', sessionToken: 'code-token' },
+      uploadExtraArgs: { SSECustomerAlgorithm: 'AES256', SSECustomerKey: 'k'.repeat(32) },
+    });
+    expect(config.secrets).toEqual(
+      expect.arrayContaining([
+        'env-secret-key',
+        'env-session-token',
+        'code-secret',
+        'code-token',
+        'k'.repeat(32),
+        Buffer.from('k'.repeat(32)).toString('base64'),
+      ]),
+    );
+    expect(config.secrets).not.toContain('AKIA1');
   });
 
   it('refuses malformed static credentials without echoing them', () => {

@@ -1,7 +1,8 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { encodeRfc3986 } from '@artifacts/core';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { SigV4, uriEscape } from './sigv4.js';
+import { SigV4 } from './sigv4.js';
 
 /** SHA-256 / HMAC-SHA-256 in the shape the SDK's signer takes (`@smithy/hash-node`'s `Hash`). */
 class Sha256 {
@@ -77,7 +78,9 @@ describe('SigV4', () => {
         const ours = new SigV4('eu-west-3').sign(
           {
             ...request,
-            query: Object.entries(request.query).map(([k, v]) => [uriEscape(k), uriEscape(v)] as const),
+            query: Object.entries(request.query).map(
+              ([k, v]) => [encodeRfc3986(k), encodeRfc3986(v)] as const,
+            ),
           },
           creds,
           now,
@@ -114,7 +117,7 @@ describe('SigV4', () => {
       const ours = new SigV4('eu-west-3').presign(
         {
           ...request,
-          query: Object.entries(request.query).map(([k, v]) => [uriEscape(k), uriEscape(v)] as const),
+          query: Object.entries(request.query).map(([k, v]) => [encodeRfc3986(k), encodeRfc3986(v)] as const),
         },
         creds,
         600,

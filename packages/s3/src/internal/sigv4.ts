@@ -1,4 +1,5 @@
 import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { encodeRfc3986 } from '@artifacts/core';
 
 /** Credentials a request is signed with (the SDK's `AwsCredentialIdentity` shape). */
 export interface SigningCredentials {
@@ -19,14 +20,6 @@ export interface SignedRequest {
 }
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
-
-/** S3's encoding of a path segment or query value (RFC 3986 unreserved characters kept). */
-export function uriEscape(value: string): string {
-  return encodeURIComponent(value).replace(
-    /[!'()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-}
 
 /**
  * AWS Signature Version 4 for S3, the payload hash taken from the request's `x-amz-content-sha256`
@@ -71,12 +64,13 @@ export class SigV4 {
       ...request.query,
       ['X-Amz-Algorithm', ALGORITHM],
       ['X-Amz-Content-Sha256', 'UNSIGNED-PAYLOAD'],
-      ['X-Amz-Credential', uriEscape(`${credentials.accessKeyId}/${scope}`)],
+      ['X-Amz-Credential', encodeRfc3986(`${credentials.accessKeyId}/${scope}`)],
       ['X-Amz-Date', date],
       ['X-Amz-Expires', String(expiresIn)],
-      ['X-Amz-SignedHeaders', uriEscape(Object.keys(request.headers).sort().join(';'))],
+      ['X-Amz-SignedHeaders', encodeRfc3986(Object.keys(request.headers).sort().join(';'))],
     ];
-    if (credentials.sessionToken) query.push(['X-Amz-Security-Token', uriEscape(credentials.sessionToken)]);
+    if (credentials.sessionToken)
+      query.push(['X-Amz-Security-Token', encodeRfc3986(credentials.sessionToken)]);
     const { signature } = this.#signature({ ...request, query }, credentials, date, 'UNSIGNED-PAYLOAD');
     return `${canonicalQuery(query)}&X-Amz-Signature=${signature}`;
   }
