@@ -57,6 +57,26 @@ function pool(f: ConnectionFactory<FakeConnection>, max = 2, perConnection = 1, 
 }
 
 describe('ConnectionPool', () => {
+  it('keeps only its own options of what it is given (a backend passes its settings, secrets and all)', () => {
+    const settings = {
+      maxConnections: 3,
+      operationsPerConnection: 2,
+      idleTimeoutMs: 10,
+      label: 'test://server',
+      password: 'hunter2',
+      secrets: ['hunter2'],
+    };
+    const p = new ConnectionPool(factory().f, settings);
+    expect(p.options).toEqual({
+      maxConnections: 3,
+      operationsPerConnection: 2,
+      idleTimeoutMs: 10,
+      label: 'test://server',
+    });
+    settings.maxConnections = 99;
+    expect(p.options.maxConnections).toBe(3);
+  });
+
   it('opens nothing until an operation needs a connection, then reuses it', async () => {
     const { f, made } = factory();
     const p = pool(f);

@@ -101,7 +101,8 @@ export interface UseOptions {
  */
 export class ConnectionPool<C> {
   readonly #factory: ConnectionFactory<C>;
-  readonly #options: PoolOptions;
+  /** Only the pool's own options, copied: a backend may pass its whole settings, secrets and all. */
+  readonly options: Readonly<PoolOptions>;
   readonly #entries: Entry<C>[] = [];
   readonly #waiters: Waiter<C>[] = [];
   #opening = 0;
@@ -115,7 +116,8 @@ export class ConnectionPool<C> {
 
   constructor(factory: ConnectionFactory<C>, options: PoolOptions) {
     this.#factory = factory;
-    this.#options = options;
+    const { maxConnections, operationsPerConnection, idleTimeoutMs, label } = options;
+    this.options = Object.freeze({ maxConnections, operationsPerConnection, idleTimeoutMs, label });
   }
 
   /** Connections currently open (or being opened). */
@@ -212,13 +214,13 @@ export class ConnectionPool<C> {
         this.#grant(this.#waiters.shift()!, idle);
         continue;
       }
-      if (this.#entries.length + this.#opening < this.#options.maxConnections) {
+      if (this.#entries.length + this.#opening < this.options.maxConnections) {
         this.#open(this.#waiters.shift()!);
         continue;
       }
       let shared: Entry<C> | undefined;
       for (const entry of this.#entries) {
-        if (entry.dead || entry.active >= this.#options.operationsPerConnection) continue;
+        if (entry.dead || entry.active >= this.options.operationsPerConnection) continue;
         if (!shared || entry.active < shared.active) shared = entry;
       }
       if (!shared) return;
@@ -272,10 +274,10 @@ export class ConnectionPool<C> {
 
   #idle(entry: Entry<C>): void {
     this.#factory.socket?.(entry.connection)?.unref();
-    if (this.#options.idleTimeoutMs > 0) {
+    if (this.options.idleTimeoutMs > 0) {
       entry.idleTimer = setTimeout(() => {
         if (entry.active === 0) this.#kill(entry);
-      }, this.#options.idleTimeoutMs);
+      }, this.options.idleTimeoutMs);
       entry.idleTimer.unref();
     }
   }
@@ -312,7 +314,7 @@ export class ConnectionPool<C> {
   #closedError(): ArtifactsError {
     return new ArtifactsError(
       'failed_precondition',
-      `the connection pool for ${this.#options.label} is closed`,
+      `the connection pool for ${this.options.label} is closed`,
     );
   }
 }

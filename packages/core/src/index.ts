@@ -146,7 +146,6 @@ export type {
 export {
   connectionErrorTest,
   deleteFilePath,
-  fileProtocolError,
   listFileTree,
   makeDirectories,
   NO_CONNECTIONS,
@@ -179,6 +178,7 @@ export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedPar
 export type { StoreRangeOptions } from './store-driver.js';
 export { deleteEach, splitAddress, storeRange } from './store-driver.js';
 export type {
+  FileErrorRule,
   FileErrorSpec,
   StoreCodeRule,
   StoreErrorSpec,
@@ -186,7 +186,13 @@ export type {
   StoreMessage,
   StoreSubject,
 } from './store-errors.js';
-export { describeFileErrors, describeStoreErrors, firstLine, storeErrors } from './store-errors.js';
+export {
+  describeFileErrors,
+  describeStoreErrors,
+  fileProtocolError,
+  firstLine,
+  storeErrors,
+} from './store-errors.js';
 export type {
   FailedAnswer,
   OutgoingRequest,

@@ -115,7 +115,8 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
   readonly #target: ConnectTarget;
 
   constructor(private readonly settings: SftpSettings) {
-    this.#target = { ...settings, timeoutMs: settings.connectTimeoutMs };
+    const { label, host, port, username, connectTimeoutMs } = settings;
+    this.#target = { label, host, port, username, timeoutMs: connectTimeoutMs };
   }
 
   create(signal?: AbortSignal): Promise<SftpConnection> {

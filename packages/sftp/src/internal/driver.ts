@@ -12,7 +12,7 @@ import {
 } from '@artifacts/core';
 import type { Stats } from 'ssh2';
 import { SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
-import { sftpError, statusOf } from './errors.js';
+import { SFTP_ERRORS, statusOf } from './errors.js';
 import type { SftpSettings } from './settings.js';
 import {
   closeHandle,
@@ -38,7 +38,7 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   readonly #settings: SftpSettings;
 
   constructor(settings: SftpSettings) {
-    super(new SftpConnectionFactory(settings), settings);
+    super(new SftpConnectionFactory(settings), settings, SFTP_ERRORS);
     this.#settings = settings;
   }
 
@@ -140,10 +140,6 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
 
   protected removeDir(connection: SftpConnection, path: string): Promise<void> {
     return ignoreMissing(rmdir(connection, path));
-  }
-
-  protected fail(error: unknown, what: string): unknown {
-    return sftpError(error, what);
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
