@@ -285,6 +285,35 @@ describe('ConnectionLife', () => {
     expect(calls).toEqual(['pending requests', 'pool', 'late']);
   });
 
+  it('fails a request at once when its connection dies before the answer (a client may never call back), and only then', async () => {
+    const life = new ConnectionLife();
+    const lost = () => Object.assign(new Error('Connection lost'), { code: 'ECONNRESET' });
+    const answered = life.request<number>((done) => done(null, 7), lost);
+    await expect(answered).resolves.toBe(7);
+    await expect(life.request((done) => done(new Error('No such file')), lost)).rejects.toThrow(
+      'No such file',
+    );
+    await expect(
+      life.request(() => {
+        throw new Error('channel closed');
+      }, lost),
+    ).rejects.toThrow('channel closed');
+    // A request nobody answers: the connection's death fails it.
+    const silent = life.request<void>(() => undefined, lost);
+    const pool: string[] = [];
+    life.watch(() => pool.push('pool'));
+    life.die();
+    await expect(silent).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(pool).toEqual(['pool']);
+    let sent = false;
+    await expect(
+      life.request(() => {
+        sent = true;
+      }, lost),
+    ).rejects.toThrow('Connection lost');
+    expect(sent).toBe(false);
+  });
+
   it('the pool drops a connection the moment its life ends, even one in use, and never hands it out again', async () => {
     const { f, made, destroyed } = factory();
     const p = pool(f, 1);

@@ -8,7 +8,7 @@ import { ArtifactsError, type ArtifactsErrorCode } from './errors.js';
  */
 export class ConnectionLife {
   #dead = false;
-  readonly #watchers: Array<() => void> = [];
+  readonly #watchers = new Set<() => void>();
 
   /** Set once the connection closed, failed or was dropped. */
   get dead(): boolean {
@@ -19,14 +19,39 @@ export class ConnectionLife {
   readonly die = (): boolean => {
     if (this.#dead) return false;
     this.#dead = true;
-    for (const watcher of this.#watchers.splice(0)) watcher();
+    const watchers = [...this.#watchers];
+    this.#watchers.clear();
+    for (const watcher of watchers) watcher();
     return true;
   };
 
   /** Calls `onDeath` once when the connection dies: at once if it already has. */
   watch(onDeath: () => void): void {
     if (this.#dead) onDeath();
-    else this.#watchers.push(onDeath);
+    else this.#watchers.add(onDeath);
+  }
+
+  /**
+   * One request of the connection, as a promise that never outlives it: it fails with `lost()` at
+   * once when the connection is dead already or dies before the answer (a client library may drop
+   * a request written to a closed channel without ever calling back). `send` gets the callback.
+   */
+  request<T>(send: (done: (error: unknown, value?: T) => void) => void, lost: () => Error): Promise<T> {
+    if (this.#dead) return Promise.reject(lost());
+    return new Promise<T>((resolve, reject) => {
+      const fail = () => reject(lost());
+      this.#watchers.add(fail);
+      const done = (error: unknown, value?: T) => {
+        this.#watchers.delete(fail);
+        if (error) reject(error);
+        else resolve(value as T);
+      };
+      try {
+        send(done);
+      } catch (error) {
+        done(error);
+      }
+    });
   }
 }
 
