@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   type ByteRange,
+  chunkedUpload,
   type DriverReadOptions,
   type DriverReadResult,
   type DriverWriteOptions,
@@ -9,6 +10,7 @@ import {
   type ListedEntry,
   type OpenContext,
   type OperationOptions,
+  type PartRequest,
   type PathInfo,
   PooledFileDriver,
   type RangedReadOptions,
@@ -33,7 +35,7 @@ import {
   SftpFileSource,
   stat,
   unlink,
-  writeFromStream,
+  writeAt,
 } from './sftp-io.js';
 
 /** The SFTP StorageDriver: keys are paths below the repository's root directory. */
@@ -49,10 +51,6 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
     super(new SftpConnectionFactory(settings), settings, SFTP_ERRORS);
     this.#settings = settings;
     this.#context = context;
-  }
-
-  #tuning() {
-    return { requests: this.#settings.requestsPerTransfer, chunkSize: this.#settings.chunkSize };
   }
 
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
@@ -76,7 +74,7 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
               handle = await open(connection, temp, 'w');
             }
             options.signal?.throwIfAborted();
-            await writeFromStream(connection, handle, body, this.#tuning());
+            await this.#upload(connection, handle, body, options, `writing ${target} on ${this.label}`);
             const written = handle;
             handle = undefined;
             await closeHandle(connection, written);
@@ -92,6 +90,41 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
       }),
     );
     return undefined;
+  }
+
+  /**
+   * An upload into the open `handle`: core's chunked-upload engine over WRITEs (a part is one WRITE
+   * at its offset, `requestsPerTransfer` in flight, from a fixed pool of part buffers; a local file
+   * is read straight into them). A WRITE belongs to its handle and the handle to its connection:
+   * there is nothing to send it again on, so each is sent once; a stall is the timeout layer's to
+   * bound, which drops the connection (the write's `abort`).
+   */
+  #upload(
+    connection: SftpConnection,
+    handle: Buffer,
+    body: Readable,
+    options: DriverWriteOptions,
+    what: string,
+  ): Promise<void> {
+    const partSize = Math.max(1, Math.min(this.#settings.chunkSize, connection.maxWriteLength));
+    const part = async ({ data, partNumber }: PartRequest) => {
+      if (data.length > 0) await writeAt(connection, handle, data, (partNumber - 1) * partSize);
+    };
+    const nothing = async () => undefined;
+    return chunkedUpload(
+      body,
+      { putWhole: part, create: nothing, uploadPart: part, complete: nothing, abort: nothing },
+      {
+        partSize,
+        concurrency: this.#settings.requestsPerTransfer,
+        limits: { maxParts: Number.MAX_SAFE_INTEGER, minPartSize: 1, maxPartSize: partSize },
+        size: options.size,
+        signal: options.signal,
+        onActivity: options.onActivity,
+        maxAttempts: 1,
+        what,
+      },
+    );
   }
 
   protected async info(

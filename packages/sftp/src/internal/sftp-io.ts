@@ -59,13 +59,6 @@ export const rename = (c: SftpConnection, from: string, to: string) =>
 export const posixRename = (c: SftpConnection, from: string, to: string) =>
   request(c, (s, done) => s.ext_openssh_rename(from, to, done));
 
-export interface TransferTuning {
-  /** Requests in flight at once. */
-  requests: number;
-  /** Bytes per request. */
-  chunkSize: number;
-}
-
 /**
  * The READs of a download: `readChunkSize` bytes each, capped by what the server announced, and as
  * many in flight as fit the bytes an upload keeps in flight (`requestsPerTransfer × chunkSize`: ssh2's
@@ -74,73 +67,22 @@ export interface TransferTuning {
 export function readTuning(
   settings: { requestsPerTransfer: number; chunkSize: number; readChunkSize: number },
   maxReadLength: number,
-): TransferTuning {
+): { requests: number; chunkSize: number } {
   const { requestsPerTransfer, chunkSize, readChunkSize } = settings;
   const size = Math.max(1, Math.min(readChunkSize, maxReadLength));
   const fit = Math.floor((requestsPerTransfer * chunkSize) / size);
   return { requests: Math.max(1, Math.min(requestsPerTransfer, fit)), chunkSize: size };
 }
 
-/**
- * Writes a stream to an open handle with many WRITE requests in flight at once (what OpenSSH's
- * sftp and ssh2's fastPut do for files), so that throughput does not wait on one round trip per
- * chunk. Memory stays bounded: a new request goes out only when one of `requests` completed, and the
- * body is pulled only as requests go out. Returns the bytes written.
- */
-export async function writeFromStream(
+/** One WRITE of `data` at `position` of an open handle (ssh2 copies `data` into its packet at once). */
+export function writeAt(
   connection: SftpConnection,
   handle: Buffer,
-  body: AsyncIterable<Buffer | string>,
-  tuning: TransferTuning,
-): Promise<number> {
-  const size = Math.max(1, Math.min(tuning.chunkSize, connection.maxWriteLength));
-  let position = 0;
-  let inflight = 0;
-  let failure: unknown;
-  let wake: (() => void) | undefined;
-  const settled = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const waitForSlot = () => new Promise<void>((resolve) => (wake = resolve));
-  try {
-    for await (const raw of body) {
-      const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
-      let offset = 0;
-      while (offset < chunk.length) {
-        while (inflight >= tuning.requests && failure === undefined) await waitForSlot();
-        if (failure !== undefined) throw failure;
-        // Send as many pieces as there are free slots in one go.
-        corkForTick(connection);
-        while (offset < chunk.length && inflight < tuning.requests) {
-          const piece = chunk.subarray(offset, Math.min(offset + size, chunk.length));
-          const at = position;
-          inflight++;
-          // ssh2 copies the piece into its packet before returning, so the chunk is not retained.
-          request(connection, (s, done) => s.write(handle, piece, 0, piece.length, at, done)).then(
-            () => {
-              inflight--;
-              settled();
-            },
-            (error: unknown) => {
-              inflight--;
-              failure ??= error;
-              settled();
-            },
-          );
-          offset += piece.length;
-          position += piece.length;
-        }
-      }
-      if (failure !== undefined) throw failure;
-    }
-  } finally {
-    // Requests still in flight must finish before the handle is closed or the file removed.
-    while (inflight > 0) await waitForSlot();
-  }
-  if (failure !== undefined) throw failure;
-  return position;
+  data: Buffer,
+  position: number,
+): Promise<void> {
+  corkForTick(connection);
+  return request(connection, (s, done) => s.write(handle, data, 0, data.length, position, done));
 }
 
 /** The file a download reads: its handle on a leased connection, its size and modification time. */
