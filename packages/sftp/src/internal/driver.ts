@@ -2,7 +2,6 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   type ByteRange,
-  chunkedUpload,
   type DriverReadOptions,
   type DriverReadResult,
   type DriverWriteOptions,
@@ -10,7 +9,6 @@ import {
   type ListedEntry,
   type OpenContext,
   type OperationOptions,
-  type PartRequest,
   type PathInfo,
   PooledFileDriver,
   type RangedReadOptions,
@@ -35,8 +33,11 @@ import {
   SftpFileSource,
   stat,
   unlink,
-  writeAt,
+  writeFromStream,
 } from './sftp-io.js';
+
+/** READs of one ranged-read range (fewer engine requests than one range per READ). */
+const READS_PER_RANGE = 4;
 
 /** The SFTP StorageDriver: keys are paths below the repository's root directory. */
 export class SftpDriver extends PooledFileDriver<SftpConnection> {
@@ -74,7 +75,12 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
               handle = await open(connection, temp, 'w');
             }
             options.signal?.throwIfAborted();
-            await this.#upload(connection, handle, body, options, `writing ${target} on ${this.label}`);
+            // Not core's chunked-upload engine: a part's buffer waits for its slowest WRITE, while this
+            // loop refills each slot as its WRITE completes (the engine measured +20 % CPU, slower).
+            await writeFromStream(connection, handle, body, {
+              requests: this.#settings.requestsPerTransfer,
+              chunkSize: this.#settings.chunkSize,
+            });
             const written = handle;
             handle = undefined;
             await closeHandle(connection, written);
@@ -90,41 +96,6 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
       }),
     );
     return undefined;
-  }
-
-  /**
-   * An upload into the open `handle`: core's chunked-upload engine over WRITEs (a part is one WRITE
-   * at its offset, `requestsPerTransfer` in flight, from a fixed pool of part buffers; a local file
-   * is read straight into them). A WRITE belongs to its handle and the handle to its connection:
-   * there is nothing to send it again on, so each is sent once; a stall is the timeout layer's to
-   * bound, which drops the connection (the write's `abort`).
-   */
-  #upload(
-    connection: SftpConnection,
-    handle: Buffer,
-    body: Readable,
-    options: DriverWriteOptions,
-    what: string,
-  ): Promise<void> {
-    const partSize = Math.max(1, Math.min(this.#settings.chunkSize, connection.maxWriteLength));
-    const part = async ({ data, partNumber }: PartRequest) => {
-      if (data.length > 0) await writeAt(connection, handle, data, (partNumber - 1) * partSize);
-    };
-    const nothing = async () => undefined;
-    return chunkedUpload(
-      body,
-      { putWhole: part, create: nothing, uploadPart: part, complete: nothing, abort: nothing },
-      {
-        partSize,
-        concurrency: this.#settings.requestsPerTransfer,
-        limits: { maxParts: Number.MAX_SAFE_INTEGER, minPartSize: 1, maxPartSize: partSize },
-        size: options.size,
-        signal: options.signal,
-        onActivity: options.onActivity,
-        maxAttempts: 1,
-        what,
-      },
-    );
   }
 
   protected async info(
@@ -216,17 +187,23 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   }
 
   #source(path: string, options: OperationOptions): SftpFileSource {
-    return new SftpFileSource(this.pool, path, `${path} on ${this.label}`, options.signal, (connection) => {
-      this.#maxReadLength = connection.maxReadLength;
+    const { chunkSize } = readTuning(this.#settings, this.#maxReadLength);
+    return new SftpFileSource(this.pool, path, `${path} on ${this.label}`, options.signal, chunkSize, (c) => {
+      this.#maxReadLength = c.maxReadLength;
     });
   }
 
-  /** READs of `readChunkSize` (capped by what the server announced), as many in flight as `readTuning` says. */
+  /**
+   * READs of `readChunkSize` (capped by what the server announced), as many in flight as
+   * `readTuning` says, grouped `READS_PER_RANGE` to an engine range (one range per READ cost a
+   * request watch, a stream and an abort signal per 255 KiB: measured +15–75 % CPU).
+   */
   #plan(path: string, options: ReadToFileOptions, range: ByteRange | undefined): RangedReadOptions {
     const { requests, chunkSize } = readTuning(this.#settings, this.#maxReadLength);
+    const perRange = Math.min(READS_PER_RANGE, requests);
     return {
-      partSize: chunkSize,
-      concurrency: requests,
+      partSize: chunkSize * perRange,
+      concurrency: Math.ceil(requests / perRange) + 1,
       range,
       what: `reading ${path} on ${this.label}`,
       ...engineOptions(this.#context, options),

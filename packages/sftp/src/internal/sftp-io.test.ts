@@ -63,7 +63,7 @@ describe('SftpFileSource (reads through core ranged-read engine)', () => {
             ) => {
               // Past its last answer the connection drops, and ssh2 never calls back.
               if (left-- <= 0) return void setImmediate(() => life.die());
-              setImmediate(() => cb(undefined, data.copy(buf, off, pos, pos + Math.min(len, 64))));
+              setImmediate(() => cb(undefined, data.copy(buf, off, pos, pos + Math.min(len, 25))));
             },
             close: (_h: Buffer, cb: (e?: unknown) => void) => setImmediate(() => cb()),
           };
@@ -92,7 +92,7 @@ describe('SftpFileSource (reads through core ranged-read engine)', () => {
 
   it('reads every byte in order, a short READ read on, and gives the connection back on close', async () => {
     const { pool } = server(data, []);
-    const source = new SftpFileSource(pool, '/f', '/f on sftp://fake', undefined, () => undefined);
+    const source = new SftpFileSource(pool, '/f', '/f on sftp://fake', undefined, 40, () => undefined);
     const result = await rangedRead(source, options);
     expect(Buffer.concat(await result.stream.toArray())).toEqual(data);
     await source.close();
@@ -102,8 +102,8 @@ describe('SftpFileSource (reads through core ranged-read engine)', () => {
   });
 
   it('resumes on a fresh connection when its connection drops mid-read', async () => {
-    const { pool, made } = server(data, [5]);
-    const source = new SftpFileSource(pool, '/f', '/f on sftp://fake', undefined, () => undefined);
+    const { pool, made } = server(data, [12]);
+    const source = new SftpFileSource(pool, '/f', '/f on sftp://fake', undefined, 40, () => undefined);
     const result = await rangedRead(source, options);
     expect(Buffer.concat(await result.stream.toArray())).toEqual(data);
     expect(made).toHaveLength(2);
@@ -113,8 +113,8 @@ describe('SftpFileSource (reads through core ranged-read engine)', () => {
   });
 
   it('fails as changed when the file reopened after a drop is not the one it was reading', async () => {
-    const { pool, touch } = server(data, [5]);
-    const source = new SftpFileSource(pool, '/f', '/f on sftp://fake', undefined, () => touch());
+    const { pool, touch } = server(data, [12]);
+    const source = new SftpFileSource(pool, '/f', '/f on sftp://fake', undefined, 40, () => touch());
     const result = await rangedRead(source, options);
     await expect(result.stream.toArray()).rejects.toMatchObject({
       code: 'failed_precondition',

@@ -74,15 +74,66 @@ export function readTuning(
   return { requests: Math.max(1, Math.min(requestsPerTransfer, fit)), chunkSize: size };
 }
 
-/** One WRITE of `data` at `position` of an open handle (ssh2 copies `data` into its packet at once). */
-export function writeAt(
+/**
+ * Writes a stream to an open handle with many WRITE requests in flight at once (what OpenSSH's
+ * sftp and ssh2's fastPut do for files), so that throughput does not wait on one round trip per
+ * chunk. Memory stays bounded: a new request goes out only when one of `requests` completed, and the
+ * body is pulled only as requests go out. Returns the bytes written.
+ */
+export async function writeFromStream(
   connection: SftpConnection,
   handle: Buffer,
-  data: Buffer,
-  position: number,
-): Promise<void> {
-  corkForTick(connection);
-  return request(connection, (s, done) => s.write(handle, data, 0, data.length, position, done));
+  body: AsyncIterable<Buffer | string>,
+  tuning: { requests: number; chunkSize: number },
+): Promise<number> {
+  const size = Math.max(1, Math.min(tuning.chunkSize, connection.maxWriteLength));
+  let position = 0;
+  let inflight = 0;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const settled = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const waitForSlot = () => new Promise<void>((resolve) => (wake = resolve));
+  try {
+    for await (const raw of body) {
+      const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+      let offset = 0;
+      while (offset < chunk.length) {
+        while (inflight >= tuning.requests && failure === undefined) await waitForSlot();
+        if (failure !== undefined) throw failure;
+        // Send as many pieces as there are free slots in one go.
+        corkForTick(connection);
+        while (offset < chunk.length && inflight < tuning.requests) {
+          const piece = chunk.subarray(offset, Math.min(offset + size, chunk.length));
+          const at = position;
+          inflight++;
+          // ssh2 copies the piece into its packet before returning, so the chunk is not retained.
+          request(connection, (s, done) => s.write(handle, piece, 0, piece.length, at, done)).then(
+            () => {
+              inflight--;
+              settled();
+            },
+            (error: unknown) => {
+              inflight--;
+              failure ??= error;
+              settled();
+            },
+          );
+          offset += piece.length;
+          position += piece.length;
+        }
+      }
+      if (failure !== undefined) throw failure;
+    }
+  } finally {
+    // Requests still in flight must finish before the handle is closed or the file removed.
+    while (inflight > 0) await waitForSlot();
+  }
+  if (failure !== undefined) throw failure;
+  return position;
 }
 
 /** The file a download reads: its handle on a leased connection, its size and modification time. */
@@ -94,9 +145,9 @@ interface OpenFile {
 }
 
 /**
- * A file of the server as core's ranged-read engine reads it: a range is one READ on one handle
- * (ssh2 splits one above the server's limit; a short answer is read on), the engine keeping
- * `concurrency` of them in flight, delivering them in order or writing them at their offsets. The
+ * A file of the server as core's ranged-read engine reads it: a range is a few READs of `readSize`
+ * on one handle, sent together (a short answer is read on), the engine keeping `concurrency` ranges
+ * in flight, delivering them in order or writing them at their offsets. The
  * file is opened by the first range, on a leased connection; a range after that connection died
  * opens it again on a fresh one (the same size and modification time, else the read fails as
  * changed), so the engine's per-range retry resumes a download where it broke. A chunk's memory is
@@ -114,6 +165,8 @@ export class SftpFileSource implements RangeSource {
     /** Names the file in errors (`/root/a on sftp://user@host`). */
     private readonly name: string,
     private readonly signal: AbortSignal | undefined,
+    /** Bytes per READ: a range of several is sent as that many READs at once. */
+    private readonly readSize: number,
     /** Told the limits of each connection the file is opened on. */
     private readonly onOpen: (connection: SftpConnection) => void,
   ) {}
@@ -124,18 +177,24 @@ export class SftpFileSource implements RangeSource {
     const length = Math.max(0, Math.min(end, file.size - 1) - start + 1);
     const reused = this.#free.pop();
     const buffer = reused && reused.length === length ? reused : Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < length) {
-      corkForTick(connection);
-      const n = await untilAborted(
-        request<number>(connection, (s, done) =>
-          s.read(file.handle, buffer, got, length - got, start + got, (error, bytes) => done(error, bytes)),
-        ),
-        signal,
-      );
-      if (n === 0) throw changed(this.name, `it ended at byte ${start + got} of ${file.size}`);
-      got += n;
-    }
+    // The range's READs leave together; a short answer is read on from where it stopped.
+    const piece = async (from: number, to: number) => {
+      for (let at = from; at < to; ) {
+        corkForTick(connection);
+        const n = await untilAborted(
+          request<number>(connection, (s, done) =>
+            s.read(file.handle, buffer, at, to - at, start + at, (error, bytes) => done(error, bytes)),
+          ),
+          signal,
+        );
+        if (n === 0) throw changed(this.name, `it ended at byte ${start + at} of ${file.size}`);
+        at += n;
+      }
+    };
+    const pieces: Array<Promise<void>> = [];
+    for (let at = 0; at < length; at += this.readSize)
+      pieces.push(piece(at, Math.min(length, at + this.readSize)));
+    await Promise.all(pieces);
     const stream = new Readable({ read() {} });
     if (length > 0) {
       const chunk = buffer as Buffer & { [RELEASE_CHUNK]?: () => void };
@@ -156,7 +215,10 @@ export class SftpFileSource implements RangeSource {
 
   #open(): Promise<OpenFile> {
     const current = this.#file;
-    if (current === undefined) return (this.#file = this.#openOn(undefined));
+    if (current === undefined) {
+      this.#file = this.#openOn(undefined);
+      return this.#file;
+    }
     return current.then((file) => {
       if (!file.lease.connection.life.dead) return file;
       if (this.#file === current) this.#file = this.#openOn(file);
