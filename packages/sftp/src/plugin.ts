@@ -7,8 +7,8 @@ import type { SftpOptions } from './options.js';
 export const sftpBackend: BackendPlugin<SftpOptions> = {
   name: '@artifacts/sftp',
   schemes: ['sftp'],
-  async open(location, options, context) {
+  async open(location, options) {
     // Connections open lazily, on the first operation: opening a repository costs nothing.
-    return new SftpDriver(await resolveSettings(location, options ?? {}), context);
+    return new SftpDriver(await resolveSettings(location, options ?? {}));
   },
 };

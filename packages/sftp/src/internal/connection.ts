@@ -34,8 +34,6 @@ export interface SftpConnection {
   life: ConnectionLife;
   /** The error of requests in flight when the connection dies (ssh2 may never answer them). */
   lost: () => Error;
-  /** The socket is corked until the end of this tick (requests sent meanwhile leave together). */
-  corked?: boolean;
 }
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02), as ssh2 reports them in `error.code`. */

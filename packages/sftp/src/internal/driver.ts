@@ -1,27 +1,22 @@
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  type ByteRange,
+  ArtifactsError,
   type DriverReadOptions,
   type DriverReadResult,
   type DriverWriteOptions,
-  engineOptions,
   type ListedEntry,
-  type OpenContext,
-  type OperationOptions,
   type PathInfo,
   PooledFileDriver,
-  type RangedReadOptions,
-  type ReadToFileOptions,
-  rangedRead,
-  rangedReadToFile,
   renameOver,
 } from '@artifacts/core';
+import type { Stats } from 'ssh2';
 import { SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
 import { SFTP_ERRORS, statusOf } from './errors.js';
 import type { SftpSettings } from './settings.js';
 import {
   closeHandle,
+  fstat,
   lstat,
   mkdir,
   open,
@@ -30,28 +25,21 @@ import {
   readTuning,
   rename,
   rmdir,
-  SftpFileSource,
+  SftpReadStream,
   stat,
   unlink,
   writeFromStream,
 } from './sftp-io.js';
-
-/** READs of one ranged-read range (fewer engine requests than one range per READ). */
-const READS_PER_RANGE = 4;
 
 /** The SFTP StorageDriver: keys are paths below the repository's root directory. */
 export class SftpDriver extends PooledFileDriver<SftpConnection> {
   /** Files removed concurrently by a recursive delete (SFTP multiplexes requests on a channel). */
   protected readonly deleteConcurrency = 32;
   readonly #settings: SftpSettings;
-  readonly #context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
-  /** What the server announced on the last connection a read used (unknown before the first). */
-  #maxReadLength = Number.POSITIVE_INFINITY;
 
-  constructor(settings: SftpSettings, context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {}) {
+  constructor(settings: SftpSettings) {
     super(new SftpConnectionFactory(settings), settings, SFTP_ERRORS);
     this.#settings = settings;
-    this.#context = context;
   }
 
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
@@ -155,59 +143,56 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
     return ignoreMissing(rmdir(connection, path));
   }
 
-  /**
-   * A streamed read: core's ranged-read engine over the file's READs (`SftpFileSource`), the
-   * handle closed and the connection given back when the stream closes.
-   */
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
     const path = this.path(key);
-    const source = this.#source(path, options);
-    return this.run('reading', path, async () => {
-      try {
-        const result = await rangedRead(source, this.#plan(path, options, options.range));
-        result.stream.once('close', () => void source.close());
-        return result;
-      } catch (error) {
-        void source.close();
-        throw error;
-      }
-    });
-  }
-
-  /** A download: the engine writes each READ at its offset into core's temporary file. */
-  async readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
-    const path = this.path(key);
-    const source = this.#source(path, options);
-    await this.run('reading', path, () =>
-      rangedReadToFile(source, localPath, {
-        ...this.#plan(path, options, undefined),
-        onBytes: options.onBytes,
-      }).finally(() => void source.close()),
+    return this.run('reading', path, () =>
+      this.pool.lease(
+        async (lease) => {
+          const connection = lease.connection;
+          let handle: Buffer;
+          try {
+            handle = await open(connection, path, 'r');
+          } catch (error) {
+            if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) {
+              throw ArtifactsError.notFound(`${path} on ${this.label}`, { context: { path: key } });
+            }
+            throw error;
+          }
+          let info: Stats;
+          try {
+            info = await fstat(connection, handle);
+          } catch (error) {
+            await closeHandle(connection, handle).catch(() => undefined);
+            throw error;
+          }
+          if (!info.isFile()) {
+            await closeHandle(connection, handle).catch(() => undefined);
+            throw ArtifactsError.notFound(`file ${path} on ${this.label} (it is a directory)`, {
+              context: { path: key },
+            });
+          }
+          const total = info.size;
+          const start = Math.min(options.range?.start ?? 0, total);
+          const end = Math.min(options.range?.end === undefined ? total : options.range.end + 1, total);
+          const stream = new SftpReadStream(
+            connection,
+            handle,
+            { start, end },
+            readTuning(this.#settings, connection.maxReadLength),
+            (broken) => lease.release(broken),
+          );
+          const signal = options.signal;
+          if (signal) {
+            const onAbort = () => stream.destroy(signal.reason as Error);
+            signal.addEventListener('abort', onAbort, { once: true });
+            stream.once('close', () => signal.removeEventListener('abort', onAbort));
+          }
+          return { stream, size: end - start, totalSize: total, lastModified: new Date(info.mtime * 1000) };
+        },
+        // Core's retry layer repeats an opening that failed on a broken connection, not the pool.
+        { signal: options.signal, retry: () => false },
+      ),
     );
-  }
-
-  #source(path: string, options: OperationOptions): SftpFileSource {
-    const { chunkSize } = readTuning(this.#settings, this.#maxReadLength);
-    return new SftpFileSource(this.pool, path, `${path} on ${this.label}`, options.signal, chunkSize, (c) => {
-      this.#maxReadLength = c.maxReadLength;
-    });
-  }
-
-  /**
-   * READs of `readChunkSize` (capped by what the server announced), as many in flight as
-   * `readTuning` says, grouped `READS_PER_RANGE` to an engine range (one range per READ cost a
-   * request watch, a stream and an abort signal per 255 KiB: measured +15–75 % CPU).
-   */
-  #plan(path: string, options: ReadToFileOptions, range: ByteRange | undefined): RangedReadOptions {
-    const { requests, chunkSize } = readTuning(this.#settings, this.#maxReadLength);
-    const perRange = Math.min(READS_PER_RANGE, requests);
-    return {
-      partSize: chunkSize * perRange,
-      concurrency: Math.ceil(requests / perRange) + 1,
-      range,
-      what: `reading ${path} on ${this.label}`,
-      ...engineOptions(this.#context, options),
-    };
   }
 }
 

@@ -1,16 +1,6 @@
 import { Readable } from 'node:stream';
-import {
-  ArtifactsError,
-  type ConnectionPool,
-  type Lease,
-  type RangeRequest,
-  type RangeResponse,
-  type RangeSource,
-  RELEASE_CHUNK,
-} from '@artifacts/core';
 import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import { SFTP_STATUS, type SftpConnection } from './connection.js';
-import { statusOf } from './errors.js';
+import type { SftpConnection } from './connection.js';
 
 type Callback<T> = (error: Error | null | undefined, value?: T) => void;
 
@@ -26,19 +16,22 @@ export function request<T = void>(
 }
 
 /**
- * Corks the connection's socket until the end of this tick, so that the packets of the requests
- * sent meanwhile (ssh2 writes each SSH packet in three or four pieces; a download's parts send their
- * READs one after another) leave in one writev instead of one system call each.
+ * Runs `issue` with the connection's socket corked, so that the packets of the requests it sends
+ * (ssh2 writes each SSH packet in three or four pieces) leave in one writev instead of one system
+ * call each.
  */
-function corkForTick(connection: SftpConnection): void {
+export function batched(connection: SftpConnection, issue: () => void): void {
   const socket = (connection.client as unknown as { _sock?: { cork(): void; uncork(): void } })._sock;
-  if (!socket || connection.corked) return;
-  connection.corked = true;
+  if (!socket) {
+    issue();
+    return;
+  }
   socket.cork();
-  process.nextTick(() => {
-    connection.corked = false;
-    socket.uncork();
-  });
+  try {
+    issue();
+  } finally {
+    process.nextTick(() => socket.uncork());
+  }
 }
 
 export const open = (c: SftpConnection, path: string, flags: 'r' | 'w') =>
@@ -59,6 +52,13 @@ export const rename = (c: SftpConnection, from: string, to: string) =>
 export const posixRename = (c: SftpConnection, from: string, to: string) =>
   request(c, (s, done) => s.ext_openssh_rename(from, to, done));
 
+export interface TransferTuning {
+  /** Requests in flight at once. */
+  requests: number;
+  /** Bytes per request. */
+  chunkSize: number;
+}
+
 /**
  * The READs of a download: `readChunkSize` bytes each, capped by what the server announced, and as
  * many in flight as fit the bytes an upload keeps in flight (`requestsPerTransfer × chunkSize`: ssh2's
@@ -67,7 +67,7 @@ export const posixRename = (c: SftpConnection, from: string, to: string) =>
 export function readTuning(
   settings: { requestsPerTransfer: number; chunkSize: number; readChunkSize: number },
   maxReadLength: number,
-): { requests: number; chunkSize: number } {
+): TransferTuning {
   const { requestsPerTransfer, chunkSize, readChunkSize } = settings;
   const size = Math.max(1, Math.min(readChunkSize, maxReadLength));
   const fit = Math.floor((requestsPerTransfer * chunkSize) / size);
@@ -84,7 +84,7 @@ export async function writeFromStream(
   connection: SftpConnection,
   handle: Buffer,
   body: AsyncIterable<Buffer | string>,
-  tuning: { requests: number; chunkSize: number },
+  tuning: TransferTuning,
 ): Promise<number> {
   const size = Math.max(1, Math.min(tuning.chunkSize, connection.maxWriteLength));
   let position = 0;
@@ -105,26 +105,27 @@ export async function writeFromStream(
         while (inflight >= tuning.requests && failure === undefined) await waitForSlot();
         if (failure !== undefined) throw failure;
         // Send as many pieces as there are free slots in one go.
-        corkForTick(connection);
-        while (offset < chunk.length && inflight < tuning.requests) {
-          const piece = chunk.subarray(offset, Math.min(offset + size, chunk.length));
-          const at = position;
-          inflight++;
-          // ssh2 copies the piece into its packet before returning, so the chunk is not retained.
-          request(connection, (s, done) => s.write(handle, piece, 0, piece.length, at, done)).then(
-            () => {
-              inflight--;
-              settled();
-            },
-            (error: unknown) => {
-              inflight--;
-              failure ??= error;
-              settled();
-            },
-          );
-          offset += piece.length;
-          position += piece.length;
-        }
+        batched(connection, () => {
+          while (offset < chunk.length && inflight < tuning.requests) {
+            const piece = chunk.subarray(offset, Math.min(offset + size, chunk.length));
+            const at = position;
+            inflight++;
+            // ssh2 copies the piece into its packet before returning, so the chunk is not retained.
+            request(connection, (s, done) => s.write(handle, piece, 0, piece.length, at, done)).then(
+              () => {
+                inflight--;
+                settled();
+              },
+              (error: unknown) => {
+                inflight--;
+                failure ??= error;
+                settled();
+              },
+            );
+            offset += piece.length;
+            position += piece.length;
+          }
+        });
       }
       if (failure !== undefined) throw failure;
     }
@@ -136,152 +137,120 @@ export async function writeFromStream(
   return position;
 }
 
-/** The file a download reads: its handle on a leased connection, its size and modification time. */
-interface OpenFile {
-  lease: Lease<SftpConnection>;
-  handle: Buffer;
-  size: number;
-  mtime: number;
+interface ReadRequest {
+  offset: number;
+  length: number;
+  done: boolean;
+  data?: Buffer;
+  error?: unknown;
 }
 
 /**
- * A file of the server as core's ranged-read engine reads it: a range is a few READs of `readSize`
- * on one handle, sent together (a short answer is read on), the engine keeping `concurrency` ranges
- * in flight, delivering them in order or writing them at their offsets. The
- * file is opened by the first range, on a leased connection; a range after that connection died
- * opens it again on a fresh one (the same size and modification time, else the read fails as
- * changed), so the engine's per-range retry resumes a download where it broke. A chunk's memory is
- * reused for a later READ once its consumer releases it (`RELEASE_CHUNK`). `close` closes the
- * handle and gives the connection back.
+ * A readable over `[start, end)` of an open handle that keeps up to `requests` READ requests in
+ * flight and delivers their results in order. Backpressure holds: completed reads wait in the queue
+ * (which counts toward `requests`) until the consumer asks for more. `onClose` runs once, after the
+ * handle is closed, with whether the connection should be discarded.
  */
-export class SftpFileSource implements RangeSource {
-  #file: Promise<OpenFile> | undefined;
-  #closed = false;
-  readonly #free: Buffer[] = [];
+export class SftpReadStream extends Readable {
+  readonly #connection: SftpConnection;
+  readonly #handle: Buffer;
+  #end: number;
+  #next: number;
+  readonly #tuning: TransferTuning;
+  readonly #queue: ReadRequest[] = [];
+  readonly #onClose: (broken: boolean) => void;
+  #wanted = false;
+  #broken = false;
 
   constructor(
-    private readonly pool: ConnectionPool<SftpConnection>,
-    private readonly path: string,
-    /** Names the file in errors (`/root/a on sftp://user@host`). */
-    private readonly name: string,
-    private readonly signal: AbortSignal | undefined,
-    /** Bytes per READ: a range of several is sent as that many READs at once. */
-    private readonly readSize: number,
-    /** Told the limits of each connection the file is opened on. */
-    private readonly onOpen: (connection: SftpConnection) => void,
-  ) {}
+    connection: SftpConnection,
+    handle: Buffer,
+    range: { start: number; end: number },
+    tuning: TransferTuning,
+    onClose: (broken: boolean) => void,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.#connection = connection;
+    this.#handle = handle;
+    this.#next = range.start;
+    this.#end = range.end;
+    // The driver sized the READs to the server's announced maximum.
+    this.#tuning = tuning;
+    this.#onClose = onClose;
+  }
 
-  async readRange({ start, end, signal }: RangeRequest): Promise<RangeResponse> {
-    const file = await this.#open();
-    const { connection } = file.lease;
-    const length = Math.max(0, Math.min(end, file.size - 1) - start + 1);
-    const reused = this.#free.pop();
-    const buffer = reused && reused.length === length ? reused : Buffer.allocUnsafe(length);
-    // The range's READs leave together; a short answer is read on from where it stopped.
-    const piece = async (from: number, to: number) => {
-      for (let at = from; at < to; ) {
-        corkForTick(connection);
-        const n = await untilAborted(
-          request<number>(connection, (s, done) =>
-            s.read(file.handle, buffer, at, to - at, start + at, (error, bytes) => done(error, bytes)),
-          ),
-          signal,
-        );
-        if (n === 0) throw changed(this.name, `it ended at byte ${start + at} of ${file.size}`);
-        at += n;
+  override _read(): void {
+    this.#wanted = true;
+    this.#pump();
+  }
+
+  #issue(read: ReadRequest): void {
+    const buffer = Buffer.allocUnsafe(read.length);
+    request<number>(this.#connection, (s, done) =>
+      s.read(this.#handle, buffer, 0, read.length, read.offset, (error, bytesRead) => done(error, bytesRead)),
+    ).then(
+      (bytesRead) => {
+        read.done = true;
+        read.data = bytesRead === read.length ? buffer : buffer.subarray(0, bytesRead);
+        this.#pump();
+      },
+      (error: unknown) => {
+        read.done = true;
+        read.error = error;
+        this.#pump();
+      },
+    );
+  }
+
+  #pump(): void {
+    if (this.destroyed) return;
+    while (this.#wanted && this.#queue[0]?.done) {
+      const read = this.#queue.shift()!;
+      if (read.error !== undefined) {
+        this.destroy(read.error as Error);
+        return;
       }
-    };
-    const pieces: Array<Promise<void>> = [];
-    for (let at = 0; at < length; at += this.readSize)
-      pieces.push(piece(at, Math.min(length, at + this.readSize)));
-    await Promise.all(pieces);
-    const stream = new Readable({ read() {} });
-    if (length > 0) {
-      const chunk = buffer as Buffer & { [RELEASE_CHUNK]?: () => void };
-      chunk[RELEASE_CHUNK] = () => {
-        if (this.#free.length < 16) this.#free.push(buffer);
-      };
-      stream.push(chunk);
+      const data = read.data!;
+      if (data.length === 0) {
+        // EOF before the size fstat reported: the file shrank. Stop here; the short count tells.
+        this.#end = read.offset;
+        this.#queue.length = 0;
+        break;
+      }
+      if (data.length < read.length) {
+        const rest: ReadRequest = {
+          offset: read.offset + data.length,
+          length: read.length - data.length,
+          done: false,
+        };
+        this.#queue.unshift(rest);
+        this.#issue(rest);
+      }
+      if (!this.push(data)) this.#wanted = false;
     }
-    stream.push(null);
-    return {
-      stream,
-      served: { start, end: start + length - 1 },
-      totalSize: file.size,
-      lastModified: new Date(file.mtime * 1000),
-      rangesHonoured: true,
-    };
-  }
-
-  #open(): Promise<OpenFile> {
-    const current = this.#file;
-    if (current === undefined) {
-      this.#file = this.#openOn(undefined);
-      return this.#file;
-    }
-    return current.then((file) => {
-      if (!file.lease.connection.life.dead) return file;
-      if (this.#file === current) this.#file = this.#openOn(file);
-      return this.#file!;
-    });
-  }
-
-  async #openOn(before: OpenFile | undefined): Promise<OpenFile> {
-    before?.lease.release(true);
-    const lease = await this.pool.acquire(this.signal);
-    const connection = lease.connection;
-    let handle: Buffer | undefined;
-    try {
-      handle = await open(connection, this.path, 'r').catch((error: unknown) => {
-        if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
-        throw ArtifactsError.notFound(this.name);
+    if (this.#queue.length < this.#tuning.requests && this.#next < this.#end) {
+      batched(this.#connection, () => {
+        while (this.#queue.length < this.#tuning.requests && this.#next < this.#end) {
+          const length = Math.min(this.#tuning.chunkSize, this.#end - this.#next);
+          const read: ReadRequest = { offset: this.#next, length, done: false };
+          this.#next += length;
+          this.#queue.push(read);
+          this.#issue(read);
+        }
       });
-      const info = await fstat(connection, handle);
-      if (!info.isFile()) throw ArtifactsError.notFound(`file ${this.name} (it is a directory)`);
-      if (before && (info.size !== before.size || info.mtime !== before.mtime)) {
-        throw changed(
-          this.name,
-          `${before.size} bytes at mtime ${before.mtime}, now ${info.size} at ${info.mtime}`,
-        );
-      }
-      if (this.#closed) throw new ArtifactsError('aborted', `reading ${this.name} was closed`);
-      this.onOpen(connection);
-      return { lease, handle, size: info.size, mtime: info.mtime };
-    } catch (error) {
-      if (handle && !connection.life.dead) await closeHandle(connection, handle).catch(() => undefined);
-      lease.release(connection.life.dead);
-      throw error;
+    }
+    if (this.#queue.length === 0 && this.#next >= this.#end && this.#wanted) {
+      this.#wanted = false;
+      this.push(null);
     }
   }
 
-  /**
-   * Closes the file and gives its connection back once the server answered (idempotent). Not to be
-   * awaited where the server may have stalled: it may never answer.
-   */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const file = await this.#file?.catch(() => undefined);
-    if (!file) return;
-    const { connection } = file.lease;
-    if (!connection.life.dead) await closeHandle(connection, file.handle).catch(() => undefined);
-    file.lease.release(connection.life.dead);
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#broken = error !== null && this.#connection.life.dead;
+    this.#queue.length = 0;
+    const finish = () => this.#onClose(this.#broken);
+    if (this.#connection.life.dead) finish();
+    else closeHandle(this.#connection, this.#handle).then(finish, finish);
+    callback(error);
   }
 }
-
-/** `promise`, or the signal's reason once it aborts (a stalled server may never answer a READ). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  let onAbort!: () => void;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
-}
-
-const changed = (name: string, detail: string) =>
-  new ArtifactsError(
-    'failed_precondition',
-    `reading ${name}: the file changed while it was being read (${detail}); nothing of the mixed bytes was kept`,
-  );
