@@ -57,6 +57,26 @@ function pool(f: ConnectionFactory<FakeConnection>, max = 2, perConnection = 1, 
 }
 
 describe('ConnectionPool', () => {
+  it('keeps only its own options of what it is given (a backend passes its settings, secrets and all)', () => {
+    const settings = {
+      maxConnections: 3,
+      operationsPerConnection: 2,
+      idleTimeoutMs: 10,
+      label: 'test://server',
+      password: 'hunter2',
+      secrets: ['hunter2'],
+    };
+    const p = new ConnectionPool(factory().f, settings);
+    expect(p.options).toEqual({
+      maxConnections: 3,
+      operationsPerConnection: 2,
+      idleTimeoutMs: 10,
+      label: 'test://server',
+    });
+    settings.maxConnections = 99;
+    expect(p.options.maxConnections).toBe(3);
+  });
+
   it('opens nothing until an operation needs a connection, then reuses it', async () => {
     const { f, made } = factory();
     const p = pool(f);
@@ -263,6 +283,35 @@ describe('ConnectionLife', () => {
     expect(life.dead).toBe(true);
     life.watch(() => calls.push('late'));
     expect(calls).toEqual(['pending requests', 'pool', 'late']);
+  });
+
+  it('fails a request at once when its connection dies before the answer (a client may never call back), and only then', async () => {
+    const life = new ConnectionLife();
+    const lost = () => Object.assign(new Error('Connection lost'), { code: 'ECONNRESET' });
+    const answered = life.request<number>((done) => done(null, 7), lost);
+    await expect(answered).resolves.toBe(7);
+    await expect(life.request((done) => done(new Error('No such file')), lost)).rejects.toThrow(
+      'No such file',
+    );
+    await expect(
+      life.request(() => {
+        throw new Error('channel closed');
+      }, lost),
+    ).rejects.toThrow('channel closed');
+    // A request nobody answers: the connection's death fails it.
+    const silent = life.request<void>(() => undefined, lost);
+    const pool: string[] = [];
+    life.watch(() => pool.push('pool'));
+    life.die();
+    await expect(silent).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(pool).toEqual(['pool']);
+    let sent = false;
+    await expect(
+      life.request(() => {
+        sent = true;
+      }, lost),
+    ).rejects.toThrow('Connection lost');
+    expect(sent).toBe(false);
   });
 
   it('the pool drops a connection the moment its life ends, even one in use, and never hands it out again', async () => {

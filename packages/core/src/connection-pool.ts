@@ -8,7 +8,7 @@ import { ArtifactsError, type ArtifactsErrorCode } from './errors.js';
  */
 export class ConnectionLife {
   #dead = false;
-  readonly #watchers: Array<() => void> = [];
+  readonly #watchers = new Set<() => void>();
 
   /** Set once the connection closed, failed or was dropped. */
   get dead(): boolean {
@@ -19,14 +19,39 @@ export class ConnectionLife {
   readonly die = (): boolean => {
     if (this.#dead) return false;
     this.#dead = true;
-    for (const watcher of this.#watchers.splice(0)) watcher();
+    const watchers = [...this.#watchers];
+    this.#watchers.clear();
+    for (const watcher of watchers) watcher();
     return true;
   };
 
   /** Calls `onDeath` once when the connection dies: at once if it already has. */
   watch(onDeath: () => void): void {
     if (this.#dead) onDeath();
-    else this.#watchers.push(onDeath);
+    else this.#watchers.add(onDeath);
+  }
+
+  /**
+   * One request of the connection, as a promise that never outlives it: it fails with `lost()` at
+   * once when the connection is dead already or dies before the answer (a client library may drop
+   * a request written to a closed channel without ever calling back). `send` gets the callback.
+   */
+  request<T>(send: (done: (error: unknown, value?: T) => void) => void, lost: () => Error): Promise<T> {
+    if (this.#dead) return Promise.reject(lost());
+    return new Promise<T>((resolve, reject) => {
+      const fail = () => reject(lost());
+      this.#watchers.add(fail);
+      const done = (error: unknown, value?: T) => {
+        this.#watchers.delete(fail);
+        if (error) reject(error);
+        else resolve(value as T);
+      };
+      try {
+        send(done);
+      } catch (error) {
+        done(error);
+      }
+    });
   }
 }
 
@@ -101,7 +126,8 @@ export interface UseOptions {
  */
 export class ConnectionPool<C> {
   readonly #factory: ConnectionFactory<C>;
-  readonly #options: PoolOptions;
+  /** Only the pool's own options, copied: a backend may pass its whole settings, secrets and all. */
+  readonly options: Readonly<PoolOptions>;
   readonly #entries: Entry<C>[] = [];
   readonly #waiters: Waiter<C>[] = [];
   #opening = 0;
@@ -115,7 +141,8 @@ export class ConnectionPool<C> {
 
   constructor(factory: ConnectionFactory<C>, options: PoolOptions) {
     this.#factory = factory;
-    this.#options = options;
+    const { maxConnections, operationsPerConnection, idleTimeoutMs, label } = options;
+    this.options = Object.freeze({ maxConnections, operationsPerConnection, idleTimeoutMs, label });
   }
 
   /** Connections currently open (or being opened). */
@@ -212,13 +239,13 @@ export class ConnectionPool<C> {
         this.#grant(this.#waiters.shift()!, idle);
         continue;
       }
-      if (this.#entries.length + this.#opening < this.#options.maxConnections) {
+      if (this.#entries.length + this.#opening < this.options.maxConnections) {
         this.#open(this.#waiters.shift()!);
         continue;
       }
       let shared: Entry<C> | undefined;
       for (const entry of this.#entries) {
-        if (entry.dead || entry.active >= this.#options.operationsPerConnection) continue;
+        if (entry.dead || entry.active >= this.options.operationsPerConnection) continue;
         if (!shared || entry.active < shared.active) shared = entry;
       }
       if (!shared) return;
@@ -272,10 +299,10 @@ export class ConnectionPool<C> {
 
   #idle(entry: Entry<C>): void {
     this.#factory.socket?.(entry.connection)?.unref();
-    if (this.#options.idleTimeoutMs > 0) {
+    if (this.options.idleTimeoutMs > 0) {
       entry.idleTimer = setTimeout(() => {
         if (entry.active === 0) this.#kill(entry);
-      }, this.#options.idleTimeoutMs);
+      }, this.options.idleTimeoutMs);
       entry.idleTimer.unref();
     }
   }
@@ -312,7 +339,7 @@ export class ConnectionPool<C> {
   #closedError(): ArtifactsError {
     return new ArtifactsError(
       'failed_precondition',
-      `the connection pool for ${this.#options.label} is closed`,
+      `the connection pool for ${this.options.label} is closed`,
     );
   }
 }

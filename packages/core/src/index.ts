@@ -149,7 +149,6 @@ export type {
 export {
   connectionErrorTest,
   deleteFilePath,
-  fileProtocolError,
   listFileTree,
   makeDirectories,
   NO_CONNECTIONS,
@@ -199,6 +198,7 @@ export {
   storeRange,
 } from './store-driver.js';
 export type {
+  FileErrorRule,
   FileErrorSpec,
   StoreCodeRule,
   StoreErrorSpec,
@@ -206,7 +206,13 @@ export type {
   StoreMessage,
   StoreSubject,
 } from './store-errors.js';
-export { describeFileErrors, describeStoreErrors, firstLine, storeErrors } from './store-errors.js';
+export {
+  describeFileErrors,
+  describeStoreErrors,
+  fileProtocolError,
+  firstLine,
+  storeErrors,
+} from './store-errors.js';
 export type {
   FailedAnswer,
   OutgoingRequest,

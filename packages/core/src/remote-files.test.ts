@@ -9,7 +9,6 @@ import {
   connectionErrorTest,
   deleteFilePath,
   type FileEntry,
-  fileProtocolError,
   listFileTree,
   makeDirectories,
   NO_CONNECTIONS,
@@ -21,6 +20,7 @@ import {
   removeFileTree,
   renameOver,
 } from './remote-files.js';
+import { fileProtocolError } from './store-errors.js';
 import { isTempName, tempNameFor } from './temp-name.js';
 
 const reset = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
@@ -202,11 +202,12 @@ describe('RemoteFiles', () => {
     // A driver's write options carry core's retry policy (an object), a caller may pass a function.
     for (const retry of [() => true, { attempts: 3 }]) {
       let tries = 0;
-      const options = { signal: controller.signal, retry } as unknown as { signal: AbortSignal };
+      const options = { signal: controller.signal, retry };
       await expect(
         remote.use(async () => {
           tries++;
           throw reset();
+          // @ts-expect-error: the type refuses a retry in the options (typecheck fails if it takes one)
         }, options),
       ).rejects.toThrow('ECONNRESET');
       expect(tries).toBe(1);
@@ -558,6 +559,14 @@ describe('RemoteFiles over NO_CONNECTIONS (a protocol whose client keeps its own
 });
 
 describe('PooledFileDriver', () => {
+  const SETTINGS = {
+    root: '/r',
+    secrets: ['s3cret'],
+    password: 's3cret',
+    maxConnections: 2,
+    idleTimeoutMs: 0,
+    label: 'mem://',
+  };
   type Connection = { life: ConnectionLife };
   /** A file tree in memory: `dirs`, `stored` (files' content), `links` (path → target), over one fake pool. */
   class MemoryFileDriver extends PooledFileDriver<Connection> {
@@ -573,13 +582,12 @@ describe('PooledFileDriver', () => {
           life: (connection) => connection.life,
           isConnectionError: connectionErrorTest({}),
         },
+        // A backend's settings, its password included, as the sftp and ftp drivers pass theirs.
+        { ...SETTINGS, operationsPerConnection },
         {
-          root: '/r',
-          secrets: [],
-          maxConnections: 2,
-          operationsPerConnection,
-          idleTimeoutMs: 0,
-          label: 'mem://',
+          protocol: 'MEM',
+          status: (error) => (/^EEXIST/.test((error as Error).message) ? 17 : undefined),
+          codes: { 17: { code: 'failed_precondition', reason: 'exists' } },
         },
       );
     }
@@ -621,9 +629,6 @@ describe('PooledFileDriver', () => {
     }
     protected async removeDir(_c: Connection, path: string) {
       this.dirs.delete(path);
-    }
-    protected fail(error: unknown, what: string) {
-      return new ArtifactsError('unavailable', `${what}: ${(error as Error).message}`, { cause: error });
     }
     async read(): Promise<never> {
       throw new Error('not used');
@@ -691,12 +696,51 @@ describe('PooledFileDriver', () => {
     }
   });
 
-  it("maps a failure with the protocol's `fail`, naming what was done to which path", async () => {
+  it('hands the pool only its own options, never the credentials beside them', async () => {
+    const driver = new MemoryFileDriver();
+    expect(driver.pool.options).toEqual({
+      maxConnections: 2,
+      operationsPerConnection: 1,
+      idleTimeoutMs: 0,
+      label: 'mem://',
+    });
+    expect(JSON.stringify(driver.pool.options)).not.toContain('s3cret');
+    await driver.close();
+  });
+
+  it("maps a failure by the protocol's error table; a broken connection (the factory's test) is temporary", async () => {
+    const driver = new MemoryFileDriver();
+    const fail = (error: unknown) =>
+      (driver as unknown as { fail(e: unknown, w: string): ArtifactsError }).fail(error, 'writing /r/a');
+    const exists = fail(new Error('EEXIST /r/a'));
+    expect([exists.code, exists.temporary, exists.message]).toEqual([
+      'failed_precondition',
+      false,
+      'writing /r/a: exists (EEXIST /r/a)',
+    ]);
+    const dropped = fail(reset());
+    expect([dropped.code, dropped.temporary, dropped.message]).toEqual([
+      'unavailable',
+      true,
+      'writing /r/a: the MEM connection failed (read ECONNRESET)',
+    ]);
+    const odd = new Error('odd');
+    expect(fail(odd)).toBe(odd);
+    await driver.close();
+  });
+
+  it("names what was done to which path in a mapped failure; core's own errors pass as they are", async () => {
     const driver = new MemoryFileDriver();
     driver.stored.set('/r/file', 'x');
-    await expect(driver.mkdir('file/sub', {})).rejects.toThrow(
-      /^creating directory \/r\/file\/sub on mem:\/\/: cannot create directory \/r\/file/,
-    );
+    await expect(driver.mkdir('file/sub', {})).rejects.toMatchObject({
+      code: 'failed_precondition',
+      message: 'cannot create directory /r/file: a file exists at that path',
+    });
+    driver.dirs.delete('/r');
+    await expect(driver.mkdir('x', {})).rejects.toMatchObject({
+      code: 'failed_precondition',
+      message: 'creating directory /r/x on mem://: exists (EEXIST /r)',
+    });
     await driver.close();
   });
 });

@@ -19,7 +19,8 @@ import type {
   OperationOptions,
   StorageDriver,
 } from './driver.js';
-import { ArtifactsError, type ArtifactsErrorCode, isConnectionError } from './errors.js';
+import { ArtifactsError, isConnectionError } from './errors.js';
+import { describeFileErrors, type FileErrorSpec } from './store-errors.js';
 import {
   AbandonedTemps,
   type AtomicReplaceSteps,
@@ -60,33 +61,6 @@ export function connectionErrorTest(signs: ConnectionSigns): (error: unknown) =>
     }
     return false;
   };
-}
-
-/**
- * A file protocol's failure as an ArtifactsError: `<what>: <reason> (<the library's message>)`,
- * the reason following from the code (`no such file or directory`, `permission denied`, `the
- * <protocol> connection failed`) unless given. `temporary` tells core's retry layer to repeat the call.
- */
-export function fileProtocolError(
-  code: ArtifactsErrorCode,
-  what: string,
-  cause: unknown,
-  options: { protocol: string; temporary?: boolean; reason?: string },
-): ArtifactsError {
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  const reason =
-    options.reason ??
-    (code === 'not_found'
-      ? 'no such file or directory'
-      : code === 'permission_denied'
-        ? 'permission denied'
-        : code === 'unavailable'
-          ? `the ${options.protocol} connection failed`
-          : undefined);
-  return new ArtifactsError(code, `${reason ? `${what}: ${reason}` : `${what} failed`} (${detail})`, {
-    cause,
-    temporary: options.temporary ?? false,
-  });
 }
 
 /** What `removeFileTree` asks of a file protocol (each call may take its own connection). */
@@ -347,10 +321,14 @@ export class RemoteFiles<C> {
   /**
    * `pool.use`, first removing temporary files left by writes whose connection died. The pool never
    * runs `fn` again after a broken connection: the driver marks that failure temporary and core's
-   * retry layer, the one place for retries, repeats the call. Only `signal` is taken from `options`
-   * (a driver passes its operation's options as they come): a `retry` in them is never the pool's.
+   * retry layer, the one place for retries, repeats the call. Only `signal` is taken from `options`:
+   * a `retry` (a write's or read's options carry core's retry policy) is refused by the type and
+   * ignored by the code, so it can never turn the pool's own retry back on.
    */
-  use<T>(fn: (connection: C) => Promise<T>, options: { signal?: AbortSignal | undefined } = {}): Promise<T> {
+  use<T>(
+    fn: (connection: C) => Promise<T>,
+    options: { signal?: AbortSignal | undefined; retry?: never } = {},
+  ): Promise<T> {
     const once: UseOptions = { retry: () => false, ...(options.signal ? { signal: options.signal } : {}) };
     if (this.#orphans.size === 0) return this.pool.use(fn, once);
     return this.pool.use(async (connection) => {
@@ -437,7 +415,7 @@ export interface ListedEntry extends PathInfo {
 /**
  * The driver of a file protocol spoken over pooled connections (SFTP, FTP): keys are paths below
  * `root`. The protocol gives its primitives over one connection (`info`, `entries`, `makeDirectory`,
- * `rename`, `removeFile`, `removeDir`) and its error mapping (`fail`), and writes its own `read`
+ * `rename`, `removeFile`, `removeDir`) and its error table (`FileErrorSpec`), and writes its own `read`
  * and `write` (through `files`); stat, listing (links described as what they point to), recursive
  * delete, mkdir, atomic replace and the temporary files of dead connections are this class's.
  */
@@ -451,16 +429,24 @@ export abstract class PooledFileDriver<C> implements StorageDriver {
   protected readonly label: string;
   readonly #isConnectionError: (error: unknown) => boolean;
   readonly #multiplexed: boolean;
+  readonly #describe: (error: unknown, what: string) => unknown;
 
+  /**
+   * `settings` may be a backend's whole settings (credentials included): the pool keeps only its own
+   * four options. `errors` is the protocol's error table (`describeFileErrors`); a broken connection
+   * is what the factory's `isConnectionError` says unless the table says otherwise.
+   */
   constructor(
     factory: ConnectionFactory<C>,
     settings: PoolOptions & { root: string; secrets: readonly string[] },
+    errors: FileErrorSpec,
   ) {
     this.root = settings.root;
     this.label = settings.label;
     this.secrets = settings.secrets;
     this.#isConnectionError = factory.isConnectionError;
     this.#multiplexed = settings.operationsPerConnection > 1;
+    this.#describe = describeFileErrors({ dropped: factory.isConnectionError, ...errors });
     this.pool = new ConnectionPool(factory, settings);
     this.files = new RemoteFiles(this.pool, {
       remove: (connection, path) => this.removeFile(connection, path),
@@ -487,8 +473,13 @@ export abstract class PooledFileDriver<C> implements StorageDriver {
   protected abstract removeFile(connection: C, path: string): Promise<void>;
   /** Removes an empty directory; a missing one counts as removed. */
   protected abstract removeDir(connection: C, path: string): Promise<void>;
-  /** The protocol's failure as an ArtifactsError (`what`: "reading /a/b on sftp://…"). */
-  protected abstract fail(error: unknown, what: string): unknown;
+  /**
+   * The protocol's failure as an ArtifactsError (`what`: "reading /a/b on sftp://…"), by its error
+   * table; what the table does not explain passes as it is (core's `toArtifactsError` wraps it).
+   */
+  protected fail(error: unknown, what: string): unknown {
+    return this.#describe(error, what);
+  }
   /** Files a recursive delete removes at once. */
   protected abstract readonly deleteConcurrency: number;
   /** Whether a failed `makeDirectory` says the parent is missing (saves asking `info`), if the protocol tells. */

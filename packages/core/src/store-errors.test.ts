@@ -229,4 +229,29 @@ describe('describeFileErrors', () => {
     const own = new ArtifactsError('integrity', 'x');
     expect(mapFile(own, 'x')).toBe(own);
   });
+
+  it("a rule may mark a status temporary and give the reason; the client's own timeout is `timeout`", () => {
+    const map = describeFileErrors({
+      protocol: 'XFTP',
+      status: (error) => (error as { status?: number }).status,
+      codes: {
+        425: { code: 'unavailable', temporary: true, reason: 'no data connection' },
+        552: 'unavailable',
+      },
+      timedOut: (error) => /timeout/i.test((error as Error).message),
+    });
+    const busy = map(failed(425, "Can't open data connection"), 'writing "a"') as ArtifactsError;
+    expect([busy.code, busy.temporary, busy.message]).toEqual([
+      'unavailable',
+      true,
+      'writing "a": no data connection (Can\'t open data connection)',
+    ]);
+    const full = map(failed(552, 'Disk full'), 'x') as ArtifactsError;
+    expect([full.code, full.temporary]).toEqual(['unavailable', false]);
+    const silent = map(failed(undefined, 'Timeout (control socket)'), 'x') as ArtifactsError;
+    expect([silent.code, silent.temporary]).toEqual(['timeout', false]);
+    // Without `dropped`, a reset is no sign of anything: it passes as it is.
+    const reset = failed(undefined, 'read ECONNRESET', 'ECONNRESET');
+    expect(map(reset, 'x')).toBe(reset);
+  });
 });

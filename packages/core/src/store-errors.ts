@@ -8,7 +8,6 @@ import {
   isTemporaryHttpStatus,
   scrub,
 } from './errors.js';
-import { fileProtocolError } from './remote-files.js';
 import { httpStatusOf } from './store-http.js';
 
 /** What an object store's error mapping knows about one failed call. */
@@ -232,6 +231,42 @@ export function describeStoreErrors<S extends StoreSubject>(
   };
 }
 
+/**
+ * A file protocol's failure as an ArtifactsError: `<what>: <reason> (<the library's message>)`,
+ * the reason following from the code (`no such file or directory`, `permission denied`, `the
+ * <protocol> connection failed`) unless given. `temporary` tells core's retry layer to repeat the call.
+ */
+export function fileProtocolError(
+  code: ArtifactsErrorCode,
+  what: string,
+  cause: unknown,
+  options: { protocol: string; temporary?: boolean; reason?: string },
+): ArtifactsError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  const reason =
+    options.reason ??
+    (code === 'not_found'
+      ? 'no such file or directory'
+      : code === 'permission_denied'
+        ? 'permission denied'
+        : code === 'unavailable'
+          ? `the ${options.protocol} connection failed`
+          : undefined);
+  return new ArtifactsError(code, `${reason ? `${what}: ${reason}` : `${what} failed`} (${detail})`, {
+    cause,
+    temporary: options.temporary ?? false,
+  });
+}
+
+/** What one status of a file protocol means, where a bare code says too little. */
+export interface FileErrorRule {
+  code: ArtifactsErrorCode;
+  /** The same call may succeed on a fresh connection (default: only when the connection broke). */
+  temporary?: boolean;
+  /** Said in place of the code's own reason (`the FTP server could not open a data connection`). */
+  reason?: string;
+}
+
 /** One file protocol's error mapping, declared as data: `describeFileErrors` turns it into the mapper. */
 export interface FileErrorSpec {
   /** Names the protocol in messages (`SFTP`). */
@@ -239,26 +274,44 @@ export interface FileErrorSpec {
   /** The server's status of a failure (an SFTP status, an FTP reply code); undefined for anything else. */
   status(error: unknown): number | undefined;
   /** Status → code; a function reads the server's text where one status means several things. */
-  codes: Readonly<Record<number, ArtifactsErrorCode | ((message: string) => ArtifactsErrorCode)>>;
-  /** The connection broke under the call: `unavailable` unless a status says more, and temporary. */
-  dropped(error: unknown): boolean;
+  codes: Readonly<
+    Record<number, ArtifactsErrorCode | FileErrorRule | ((message: string) => ArtifactsErrorCode)>
+  >;
+  /**
+   * The connection broke under the call: `unavailable` unless a status says more, and temporary.
+   * `PooledFileDriver` defaults it to its connection factory's `isConnectionError`.
+   */
+  dropped?(error: unknown): boolean;
+  /** The client's own timeout (no answer in time): `timeout` unless a status says more. */
+  timedOut?(error: unknown): boolean;
 }
 
 /**
  * A file protocol's error mapping from its declaration: `(error, what)` → an ArtifactsError in
  * `fileProtocolError`'s wording (`<what>: no such file or directory (<the library's message>)`),
- * temporary when the connection broke; an ArtifactsError, an abort and what neither a status nor a
- * broken connection explains pass as they are.
+ * temporary when the connection broke (or the status's rule says so); an ArtifactsError, an abort and
+ * what neither a status, a broken connection nor a timeout explains pass as they are.
+ * `PooledFileDriver` maps its protocol's failures with it; a driver of its own (hdfs) calls it directly.
  */
 export function describeFileErrors(spec: FileErrorSpec): (error: unknown, what: string) => unknown {
   return (error, what) => {
     if (ArtifactsError.is(error) || isAbortError(error)) return error;
     const status = spec.status(error);
-    const rule = status === undefined ? undefined : spec.codes[status];
-    const dropped = spec.dropped(error);
+    const entry = status === undefined ? undefined : spec.codes[status];
     const message = error instanceof Error ? error.message : String(error);
-    const code = (typeof rule === 'function' ? rule(message) : rule) ?? (dropped ? 'unavailable' : undefined);
+    const rule: FileErrorRule | undefined =
+      typeof entry === 'function'
+        ? { code: entry(message) }
+        : typeof entry === 'string'
+          ? { code: entry }
+          : entry;
+    const dropped = spec.dropped?.(error) ?? false;
+    const code = rule?.code ?? (spec.timedOut?.(error) ? 'timeout' : dropped ? 'unavailable' : undefined);
     if (code === undefined) return error;
-    return fileProtocolError(code, what, error, { protocol: spec.protocol, temporary: dropped });
+    return fileProtocolError(code, what, error, {
+      protocol: spec.protocol,
+      temporary: rule?.temporary === true || dropped,
+      ...(rule?.reason === undefined ? {} : { reason: rule.reason }),
+    });
   };
 }

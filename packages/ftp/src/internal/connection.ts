@@ -32,9 +32,13 @@ export class FtpConnectionFactory implements ConnectionFactory<FtpConnection> {
   readonly #target: ConnectTarget;
 
   constructor(private readonly settings: FtpSettings) {
+    const { label, host, port, username, socketTimeoutMs } = settings;
     this.#target = {
-      ...settings,
-      ...(settings.socketTimeoutMs > 0 ? { timeoutMs: settings.socketTimeoutMs } : {}),
+      label,
+      host,
+      port,
+      username,
+      ...(socketTimeoutMs > 0 ? { timeoutMs: socketTimeoutMs } : {}),
       caHint: 'give its CA with the ca or caFile option or ARTIFACTS_FTP_CA_FILE',
     };
   }

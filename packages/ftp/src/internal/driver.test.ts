@@ -1,9 +1,12 @@
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, describeFileErrors } from '@artifacts/core';
 import { FTPError } from 'basic-ftp';
 import { describe, expect, it } from 'vitest';
 import { isConnectionError } from './connection.js';
 import { parseMlstFacts } from './driver.js';
-import { ftpError, isDataConnectionRefused, isMissing } from './errors.js';
+import { FTP_ERRORS, isDataConnectionRefused, isMissing } from './errors.js';
+
+// As the driver maps them (core's PooledFileDriver, from the table).
+const ftpError = describeFileErrors(FTP_ERRORS);
 
 const reply = (code: number, message: string) => new FTPError({ code, message: `${code} ${message}` });
 

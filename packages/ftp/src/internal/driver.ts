@@ -13,7 +13,7 @@ import {
 } from '@artifacts/core';
 import { type FileInfo, FileType, FTPError } from 'basic-ftp';
 import { type FtpConnection, FtpConnectionFactory, isConnectionError } from './connection.js';
-import { ftpError, isMissing, replyCode } from './errors.js';
+import { FTP_ERRORS, isMissing, replyCode } from './errors.js';
 import type { FtpSettings } from './settings.js';
 import { afterHandshake } from './tls-data.js';
 
@@ -63,7 +63,7 @@ export class FtpDriver extends PooledFileDriver<FtpConnection> {
 
   constructor(settings: FtpSettings) {
     // One control connection runs one command or transfer at a time.
-    super(new FtpConnectionFactory(settings), { ...settings, operationsPerConnection: 1 });
+    super(new FtpConnectionFactory(settings), { ...settings, operationsPerConnection: 1 }, FTP_ERRORS);
     this.#settings = settings;
     this.deleteConcurrency = settings.maxConnections;
   }
@@ -152,10 +152,6 @@ export class FtpDriver extends PooledFileDriver<FtpConnection> {
     } catch (error) {
       if (!(error instanceof FTPError) || (await this.info(connection, path))) throw error;
     }
-  }
-
-  protected fail(error: unknown, what: string): unknown {
-    return ftpError(error, what);
   }
 
   /** Makes `dir` and its missing parents; resolves true when this call created `dir` itself. */
@@ -315,7 +311,7 @@ export class FtpDriver extends PooledFileDriver<FtpConnection> {
         signal?.removeEventListener('abort', onAbort);
         lease.release(true);
         if (!delivered) failStart(signal?.aborted ? signal.reason : error);
-        else if (!out.destroyed) out.destroy(ftpError(error, `reading ${path} on ${this.label}`) as Error);
+        else if (!out.destroyed) out.destroy(this.fail(error, `reading ${path} on ${this.label}`) as Error);
       },
     );
     return started;

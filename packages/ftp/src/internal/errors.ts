@@ -1,4 +1,4 @@
-import { ArtifactsError, type ArtifactsErrorCode, fileProtocolError, isAbortError } from '@artifacts/core';
+import type { ArtifactsErrorCode, FileErrorSpec } from '@artifacts/core';
 import { FTPError } from 'basic-ftp';
 import { isConnectionError } from './connection.js';
 
@@ -30,40 +30,46 @@ export function isDataConnectionRefused(error: unknown): boolean {
 export function isMissing(error: unknown): boolean {
   const code = replyCode(error);
   if (code !== 550 && code !== 450) return false;
-  return /no such|not found|not exist|doesn'?t exist|can'?t find|cannot find|unknown file|can'?t check for file existence/i.test(
-    (error as Error).message,
-  );
+  return MISSING.test((error as Error).message);
 }
 
+const MISSING =
+  /no such|not found|not exist|doesn'?t exist|can'?t find|cannot find|unknown file|can'?t check for file existence/i;
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
 /**
- * Turns a basic-ftp failure into an ArtifactsError with the right code. Aborts pass through. A
- * dropped connection (reset, closed socket, 421/426) and a refused data connection (425) are
- * `temporary`: core's retry layer runs an idempotent call again, over a fresh connection.
+ * FTP's error table for core's `PooledFileDriver`. A refused data connection (425, also when
+ * basic-ftp hides it) and a dropped connection (reset, closed socket, 421/426) are `temporary`: core's
+ * retry layer runs an idempotent call again, over a fresh connection. basic-ftp's own timeout of a
+ * silent connection is `timeout`, not temporary.
  */
-export function ftpError(error: unknown, what: string): unknown {
-  if (ArtifactsError.is(error) || isAbortError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  const code = replyCode(error);
-  const refused = isDataConnectionRefused(error);
+export const FTP_ERRORS: FileErrorSpec = {
+  protocol: 'FTP',
+  status: (error) => (isDataConnectionRefused(error) ? 425 : replyCode(error)),
+  codes: {
+    425: { code: 'unavailable', temporary: true, reason: 'the FTP server could not open a data connection' },
+    530: 'unauthenticated',
+    332: 'unauthenticated',
+    // 550 means "no such file", "not allowed", "not empty"…: only the text tells which.
+    550: missingOrRefused,
+    450: missingOrRefused,
+    553: 'permission_denied',
+    532: 'permission_denied',
+    552: 'unavailable',
+    452: 'unavailable',
+    502: 'unsupported',
+    504: 'unsupported',
+  },
   // A server's 421/426 or a socket that broke: not basic-ftp's own timeout of a silent connection.
-  const dropped = isConnectionError(error) && (code !== undefined || !/timeout/i.test(message));
-  let mapped: ArtifactsErrorCode | undefined;
-  if (refused) mapped = 'unavailable';
-  else if (code === 530 || code === 332) mapped = 'unauthenticated';
-  else if (code === 550 || code === 450)
-    mapped = isMissing(error)
-      ? 'not_found'
-      : /permission|denied|not allowed|forbidden/i.test(message)
-        ? 'permission_denied'
-        : 'failed_precondition';
-  else if (code === 553 || code === 532) mapped = 'permission_denied';
-  else if (code === 552 || code === 452) mapped = 'unavailable';
-  else if (code === 502 || code === 504) mapped = 'unsupported';
-  else if (isConnectionError(error)) mapped = /timeout/i.test(message) ? 'timeout' : 'unavailable';
-  if (mapped === undefined) return error;
-  return fileProtocolError(mapped, what, error, {
-    protocol: 'FTP',
-    temporary: refused || dropped,
-    ...(refused ? { reason: 'the FTP server could not open a data connection' } : {}),
-  });
+  dropped: (error) =>
+    isConnectionError(error) && (replyCode(error) !== undefined || !/timeout/i.test(messageOf(error))),
+  timedOut: (error) => isConnectionError(error) && /timeout/i.test(messageOf(error)),
+};
+
+function missingOrRefused(message: string): ArtifactsErrorCode {
+  if (MISSING.test(message)) return 'not_found';
+  return /permission|denied|not allowed|forbidden/i.test(message)
+    ? 'permission_denied'
+    : 'failed_precondition';
 }

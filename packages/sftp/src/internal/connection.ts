@@ -32,13 +32,8 @@ export interface SftpConnection {
   maxWriteLength: number;
   /** Ends once the connection or its channel closed or failed; the pool drops it. */
   life: ConnectionLife;
-  /** Rejecters of requests in flight, failed at once when the connection dies (ssh2 may not). */
-  pending: Set<(error: Error) => void>;
-}
-
-/** The error requests in flight get when their connection dies. */
-export function connectionLost(label: string): Error {
-  return Object.assign(new Error(`Connection lost to ${label}`), { code: 'ECONNRESET' });
+  /** The error of requests in flight when the connection dies (ssh2 may never answer them). */
+  lost: () => Error;
 }
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02), as ssh2 reports them in `error.code`. */
@@ -115,7 +110,8 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
   readonly #target: ConnectTarget;
 
   constructor(private readonly settings: SftpSettings) {
-    this.#target = { ...settings, timeoutMs: settings.connectTimeoutMs };
+    const { label, host, port, username, connectTimeoutMs } = settings;
+    this.#target = { label, host, port, username, timeoutMs: connectTimeoutMs };
   }
 
   create(signal?: AbortSignal): Promise<SftpConnection> {
@@ -209,13 +205,9 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
             maxReadLength: limits._maxReadLen ?? 32768,
             maxWriteLength: limits._maxWriteLen ?? 32768,
             life: new ConnectionLife(),
-            pending: new Set(),
+            lost: () =>
+              Object.assign(new Error(`Connection lost to ${settings.label}`), { code: 'ECONNRESET' }),
           };
-          connection.life.watch(() => {
-            const lost = connectionLost(settings.label);
-            for (const reject of [...connection.pending]) reject(lost);
-            connection.pending.clear();
-          });
           const die = connection.life.die;
           client.on('error', die);
           client.once('close', die);

@@ -12,7 +12,7 @@ import {
 } from '@artifacts/core';
 import type { Stats } from 'ssh2';
 import { SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
-import { sftpError, statusOf } from './errors.js';
+import { SFTP_ERRORS, statusOf } from './errors.js';
 import type { SftpSettings } from './settings.js';
 import {
   closeHandle,
@@ -38,12 +38,8 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   readonly #settings: SftpSettings;
 
   constructor(settings: SftpSettings) {
-    super(new SftpConnectionFactory(settings), settings);
+    super(new SftpConnectionFactory(settings), settings, SFTP_ERRORS);
     this.#settings = settings;
-  }
-
-  #tuning() {
-    return { requests: this.#settings.requestsPerTransfer, chunkSize: this.#settings.chunkSize };
   }
 
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
@@ -67,7 +63,12 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
               handle = await open(connection, temp, 'w');
             }
             options.signal?.throwIfAborted();
-            await writeFromStream(connection, handle, body, this.#tuning());
+            // Not core's chunked-upload engine: a part's buffer waits for its slowest WRITE, while this
+            // loop refills each slot as its WRITE completes (the engine measured +20 % CPU, slower).
+            await writeFromStream(connection, handle, body, {
+              requests: this.#settings.requestsPerTransfer,
+              chunkSize: this.#settings.chunkSize,
+            });
             const written = handle;
             handle = undefined;
             await closeHandle(connection, written);
@@ -140,10 +141,6 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
 
   protected removeDir(connection: SftpConnection, path: string): Promise<void> {
     return ignoreMissing(rmdir(connection, path));
-  }
-
-  protected fail(error: unknown, what: string): unknown {
-    return sftpError(error, what);
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {

@@ -1,11 +1,14 @@
-import type { ArtifactsError } from '@artifacts/core';
+import { type ArtifactsError, describeFileErrors } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
-import { SFTP_STATUS } from './connection.js';
-import { sftpError } from './errors.js';
+import { isConnectionError, SFTP_STATUS } from './connection.js';
+import { SFTP_ERRORS } from './errors.js';
+
+// As the driver maps them: the table, a broken connection being what the factory says.
+const sftpError = describeFileErrors({ ...SFTP_ERRORS, dropped: isConnectionError });
 
 const status = (code: number, message: string) => Object.assign(new Error(message), { code });
 
-describe('sftpError', () => {
+describe('SFTP_ERRORS', () => {
   it('SFTP status codes map to their code, naming what failed and the server text', () => {
     const missing = sftpError(
       status(SFTP_STATUS.NO_SUCH_FILE, 'No such file'),

@@ -1,5 +1,5 @@
-import { describeFileErrors } from '@artifacts/core';
-import { isConnectionError, SFTP_STATUS } from './connection.js';
+import type { FileErrorSpec } from '@artifacts/core';
+import { SFTP_STATUS } from './connection.js';
 
 export function statusOf(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -7,12 +7,11 @@ export function statusOf(error: unknown): number | undefined {
 }
 
 /**
- * Turns an ssh2/SFTP failure into an ArtifactsError, declared for core's `describeFileErrors`: SFTP
- * status codes are numbers core cannot know; a connection that broke is `unavailable` and
- * `temporary` (core's retry layer repeats an idempotent call over a fresh connection). Aborts pass
- * through for core.
+ * SFTP's error table for core's `PooledFileDriver`: status codes are numbers core cannot know. A
+ * connection that broke (the factory's `isConnectionError`) is `unavailable` and `temporary`, and
+ * core's retry layer repeats an idempotent call over a fresh connection.
  */
-export const sftpError: (error: unknown, what: string) => unknown = describeFileErrors({
+export const SFTP_ERRORS: FileErrorSpec = {
   protocol: 'SFTP',
   status: statusOf,
   codes: {
@@ -22,5 +21,4 @@ export const sftpError: (error: unknown, what: string) => unknown = describeFile
     [SFTP_STATUS.NO_CONNECTION]: 'unavailable',
     [SFTP_STATUS.CONNECTION_LOST]: 'unavailable',
   },
-  dropped: isConnectionError,
-});
+};

@@ -1,35 +1,18 @@
 import { Readable } from 'node:stream';
 import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import { connectionLost, type SftpConnection } from './connection.js';
+import type { SftpConnection } from './connection.js';
 
 type Callback<T> = (error: Error | null | undefined, value?: T) => void;
 
 /**
  * Sends one SFTP request. Never hangs on a dead connection: ssh2 silently drops requests written to
- * a closed channel, so requests are failed as soon as the connection is known to be gone.
+ * a closed channel, so the connection's life fails them as soon as it is known to be gone.
  */
 export function request<T = void>(
   connection: SftpConnection,
   send: (sftp: SFTPWrapper, done: Callback<T>) => void,
 ): Promise<T> {
-  if (connection.life.dead) return Promise.reject(connectionLost('the SFTP server'));
-  return new Promise<T>((resolve, reject) => {
-    const fail = (error: Error) => {
-      connection.pending.delete(fail);
-      reject(error);
-    };
-    connection.pending.add(fail);
-    try {
-      send(connection.sftp, (error, value) => {
-        connection.pending.delete(fail);
-        if (error) reject(error);
-        else resolve(value as T);
-      });
-    } catch (error) {
-      connection.pending.delete(fail);
-      reject(error);
-    }
-  });
+  return connection.life.request<T>((done) => send(connection.sftp, done), connection.lost);
 }
 
 /**
