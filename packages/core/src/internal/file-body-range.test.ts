@@ -151,3 +151,33 @@ describe('FileBody over an open file, a range and pooled buffers (the local driv
     expect(bytes.length).toBe(5000);
   });
 });
+
+describe("a local file streamed through core's HttpPool", () => {
+  it('gets each whole chunk back once the socket has taken it, and the server every byte', async () => {
+    const { createServer } = await import('node:http');
+    const { createHash } = await import('node:crypto');
+    const { HttpPool } = await import('../http-client.js');
+    const server = createServer((req, res) => {
+      const hash = createHash('sha256');
+      req.on('data', (chunk: Buffer) => hash.update(chunk));
+      req.on('end', () => res.end(hash.digest('hex')));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const http = new HttpPool({ connections: 1 });
+    try {
+      const pool = new ReadBufferPool(4096, 4);
+      const body = new FileBody(file, BYTES.length, { buffers: pool });
+      const { port } = server.address() as { port: number };
+      const answer = await http.request({ method: 'PUT', url: `http://127.0.0.1:${port}/`, body });
+      let text = '';
+      for await (const chunk of answer.body) text += String(chunk);
+      expect(text).toBe(createHash('sha256').update(BYTES).digest('hex'));
+      // 10 whole chunks were lent and given back: the pool holds buffers again (at most `max`).
+      expect(pool.idle).toBeGreaterThan(0);
+      expect(pool.idle).toBeLessThanOrEqual(4);
+    } finally {
+      http.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
