@@ -181,3 +181,30 @@ describe("a local file streamed through core's HttpPool", () => {
     }
   });
 });
+
+describe("a local file through core's layers' views (PullStream)", () => {
+  it('hands each pooled chunk on as it is: never two concatenated into a copy', async () => {
+    const { PullStream } = await import('./pull-stream.js');
+    // Chunks larger than a view's own buffer (64 KiB), as the 1 MiB chunks of an upload are.
+    const size = 128 * 1024;
+    const big = randomBytes(10 * size + 123);
+    await writeFile(file, big);
+    const pool = new ReadBufferPool(size, 4);
+    const body = new FileBody(file, big.length, { buffers: pool });
+    const retryView = new PullStream(body, { ownSource: false });
+    const timeoutView = new PullStream(retryView, { ownSource: true });
+    const chunks: Lent[] = [];
+    const copies: Buffer[] = [];
+    // What HttpPool does with a request body: `read()` in a loop (the stream's async iterator).
+    for await (const chunk of timeoutView.iterator({ destroyOnReturn: false })) {
+      chunks.push(chunk as Lent);
+      copies.push(Buffer.from(chunk as Buffer));
+      (chunk as Lent)[RELEASE_CHUNK]?.();
+      // A socket slower than the disk: the file and the views fill up meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(Buffer.concat(copies).equals(big)).toBe(true);
+    expect(chunks.map((chunk) => chunk.length)).toEqual([...Array(10).fill(size), 123]);
+    expect(chunks.slice(0, -1).every((chunk) => typeof chunk[RELEASE_CHUNK] === 'function')).toBe(true);
+  });
+});
