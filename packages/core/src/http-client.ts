@@ -179,7 +179,9 @@ export class HttpPool {
         for await (const chunk of body.iterator({ destroyOnReturn: false })) {
           if (req.destroyed) return;
           if (sent) sent.bytes += (chunk as Buffer).length;
-          if (!req.write(chunk)) {
+          // Once the socket has taken it, a chunk that can be given back (a local file's) is.
+          const release = (chunk as { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK];
+          if (!req.write(chunk, release && (() => release()))) {
             await new Promise<void>((done) => {
               const settle = () => {
                 req.off('drain', settle).off('close', settle);

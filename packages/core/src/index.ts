@@ -105,6 +105,9 @@ export type { HttpAnswer, HttpExchange, HttpPoolOptions, HttpTlsOptions } from '
 export { discardBody, HttpPool, headerString, nodeHttp, readBodyText } from './http-client.js';
 export type { Hasher } from './internal/checksum.js';
 export { crc32c, crcCombine, createHasher } from './internal/checksum.js';
+export type { FileBodyOptions } from './internal/file-body.js';
+/** The one reader of local files: core's upload body, and the local driver's reads. */
+export { FileBody, ReadBufferPool } from './internal/file-body.js';
 export type { WriteBody } from './internal/streams.js';
 export { withLimit } from './layers/limit.js';
 export type { RequestRetry, Retrier, RetryEvent, RetryOptions, TransferPart } from './layers/retry.js';
@@ -157,6 +160,7 @@ export {
   removeFileTree,
   renameOver,
 } from './remote-files.js';
+export { intoTempFile } from './repository/local-files.js';
 export type {
   FileInfo,
   OpenInfo,

@@ -1,5 +1,7 @@
 import { close, open, read } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { RELEASE_CHUNK } from '../driver.js';
 
 /** Bytes per chunk when the file is read as a stream (what `createReadStream` used to give). */
 const CHUNK = 1024 * 1024;
@@ -29,11 +31,62 @@ export function directBody(body: Readable): DirectBody | undefined {
 }
 
 /**
- * A local file of `size` bytes as an upload body (no more than `size` bytes are read, like
- * `createReadStream`'s `end`). A driver that streams it gets chunks of up to 1 MiB, each read for it;
- * the chunked-upload engine reads it with `readInto` instead, straight into its pooled part buffers.
+ * Read buffers of one size, kept for reuse: a buffer goes back only when the consumer that wrote a
+ * chunk out says it is done with it (`RELEASE_CHUNK`, e.g. a server once the socket has taken the
+ * bytes). A chunk nobody gives back is garbage as any other; the pool holds no reference to a buffer
+ * it lent, and keeps at most `max` idle ones.
+ */
+export class ReadBufferPool {
+  readonly #idle: Buffer[] = [];
+
+  constructor(
+    readonly size: number,
+    readonly max: number,
+  ) {}
+
+  take(): Buffer {
+    return this.#idle.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.#idle.length < this.max && buffer.length === this.size) this.#idle.push(buffer);
+  }
+
+  /** Idle buffers (tests). */
+  get idle(): number {
+    return this.#idle.length;
+  }
+}
+
+/** Where a `FileBody` reads, beyond a whole file opened by path. */
+export interface FileBodyOptions {
+  /**
+   * A file already open (a driver that opened it with O_NOFOLLOW, say): read instead of opening
+   * `path`, and closed when the body ends or is destroyed (`path` then only names it in messages).
+   */
+  handle?: FileHandle | undefined;
+  /** The first byte to read (default 0); `size` bytes from there. */
+  start?: number | undefined;
+  /**
+   * Streamed chunks come from (and go back to) these buffers: each whole chunk carries
+   * `RELEASE_CHUNK`, which gives its buffer back for a later read. Without it each chunk is
+   * allocated for its read. The pool's buffer size is the chunk size.
+   */
+  buffers?: ReadBufferPool | undefined;
+  /** Destroys the body (and closes the file) when aborted. */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * `size` bytes of a local file as a stream, the one reader of local files in the project: core's
+ * upload body (no more than `size` bytes are read, like `createReadStream`'s `end`) and the local
+ * driver's reads (an open handle, a range, pooled buffers; see `FileBodyOptions`). A consumer that
+ * streams it gets chunks of up to 1 MiB (or the pool's size), each sized to what is left; the
+ * chunked-upload engine reads it with `readInto` instead, straight into its pooled part buffers.
  * One or the other: once streamed it cannot be read directly. Every byte passes `observe` once, in
- * order (core's progress and hash), whichever way it was read.
+ * order (core's progress and hash), whichever way it was read. A file shorter than announced ends
+ * early, without error (core's length check reports it). The file is closed when the body ends or
+ * is destroyed, never while a read is in flight (a closed descriptor's number may name another file).
  */
 export class FileBody extends Readable implements DirectBody {
   /** Bytes handed out so far. */
@@ -46,12 +99,30 @@ export class FileBody extends Readable implements DirectBody {
   #ended = false;
   #streamed = false;
   #direct = false;
+  readonly #handle: FileHandle | undefined;
+  readonly #start: number;
+  readonly #buffers: ReadBufferPool | undefined;
 
   constructor(
     readonly path: string,
     readonly size: number,
+    options: FileBodyOptions = {},
   ) {
-    super({ highWaterMark: CHUNK });
+    // One chunk ahead of the consumer: what `fs.createReadStream` with this high-water mark holds.
+    super({ highWaterMark: options.buffers?.size ?? CHUNK });
+    this.#handle = options.handle;
+    if (this.#handle) this.#fd = Promise.resolve(this.#handle.fd);
+    this.#start = options.start ?? 0;
+    this.#buffers = options.buffers;
+    const signal = options.signal;
+    if (signal) {
+      const abort = () => this.destroy(signal.reason as Error);
+      if (signal.aborted) queueMicrotask(abort);
+      else {
+        signal.addEventListener('abort', abort, { once: true });
+        this.once('close', () => signal.removeEventListener('abort', abort));
+      }
+    }
   }
 
   get ended(): boolean {
@@ -86,26 +157,34 @@ export class FileBody extends Readable implements DirectBody {
     // Read directly: the stream only ends, after the last byte `readInto` handed out.
     if (this.#direct) return;
     this.#streamed = true;
-    const want = Math.min(CHUNK, this.size - this.bytes);
+    const pool = this.#buffers;
+    const left = this.size - this.bytes;
+    const want = Math.min(pool?.size ?? CHUNK, left);
     if (want <= 0) {
       this.#end();
       return;
     }
-    // Sized to what is left: a 4 KiB file never allocates a 1 MiB buffer.
-    const chunk = Buffer.allocUnsafeSlow(want);
+    // Sized to what is left: a 4 KiB file never allocates a 1 MiB buffer (nor holds a pooled one).
+    const lent = pool !== undefined && want === pool.size;
+    const chunk = lent ? pool.take() : Buffer.allocUnsafeSlow(want);
     this.#read(chunk, 0, want).then(
       (n) => {
-        if (this.destroyed) return;
-        if (n === 0) {
-          this.#end();
+        if (this.destroyed || n === 0) {
+          // Never lent: the buffer goes back at once (a short read's stays with its chunk).
+          if (lent) pool.give(chunk);
+          if (n === 0 && !this.destroyed) this.#end();
           return;
         }
         const data = n === want ? chunk : chunk.subarray(0, n);
+        if (lent && n === want) lend(data, pool);
         this.#hand(data);
         this.push(data);
         if (this.bytes >= this.size) this.#end();
       },
-      (error: unknown) => this.destroy(error as Error),
+      (error: unknown) => {
+        if (lent) pool.give(chunk);
+        this.destroy(error as Error);
+      },
     );
   }
 
@@ -116,11 +195,18 @@ export class FileBody extends Readable implements DirectBody {
       callback(error);
       return;
     }
-    const closeIt = () =>
-      fd.then(
-        (descriptor) => close(descriptor, () => callback(error)),
-        () => callback(error),
-      );
+    const handle = this.#handle;
+    const closeIt = handle
+      ? () =>
+          handle.close().then(
+            () => callback(error),
+            (closeError: unknown) => callback(error ?? (closeError as Error)),
+          )
+      : () =>
+          fd.then(
+            (descriptor) => close(descriptor, () => callback(error)),
+            () => callback(error),
+          );
     this.#reading.then(closeIt, closeIt);
   }
 
@@ -142,7 +228,7 @@ export class FileBody extends Readable implements DirectBody {
     this.#fd ??= new Promise<number>((resolve, reject) =>
       open(this.path, 'r', (error, fd) => (error ? reject(error) : resolve(fd))),
     );
-    const position = this.bytes;
+    const position = this.#start + this.bytes;
     const reading = this.#fd
       .then(
         (fd) =>
@@ -157,4 +243,14 @@ export class FileBody extends Readable implements DirectBody {
     this.#reading = reading;
     return reading;
   }
+}
+
+/** Marks `chunk` (a whole buffer of `pool`) as given back to the pool by its consumer, once. */
+function lend(chunk: Buffer, pool: ReadBufferPool): void {
+  let given = false;
+  (chunk as Buffer & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK] = () => {
+    if (given) return;
+    given = true;
+    pool.give(chunk);
+  };
 }

@@ -59,7 +59,11 @@ export class PullStream extends Readable {
       this.#listening = true;
       this.#source.on('readable', this.#onReadable);
     }
-    this.#drain();
+    // `read()` calls this before it takes what is buffered, and then takes everything: a chunk
+    // pushed now, beside one still buffered, would come out concatenated with it (a copy, and the
+    // chunks' `RELEASE_CHUNK` lost). With something buffered, the next chunk waits a tick.
+    if (this.readableLength > 0) process.nextTick(() => this.#drain());
+    else this.#drain();
   }
 
   #drain(): void {

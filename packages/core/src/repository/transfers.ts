@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ByteRange, ChecksumAlgorithm, DriverReadResult, StorageDriver } from '../driver.js';
 import { sliceServed } from '../engines/ranged-read.js';
 import { ArtifactsError, toArtifactsError } from '../errors.js';
-import { FileBody } from '../internal/file-body.js';
+import { FileBody, ReadBufferPool } from '../internal/file-body.js';
 import type { Limiter } from '../internal/pool.js';
 import { Meter } from '../internal/streams.js';
 import type { ReadOptions, TransferOptions, WriteOptions } from '../repository.js';
@@ -14,6 +14,14 @@ import { describePath } from './failures.js';
 import { intoTempFile } from './local-files.js';
 import type { Progress } from './progress.js';
 import { openScope, runScoped, scopedError, timeoutOf } from './scope.js';
+
+/**
+ * The 1 MiB chunks of local files streamed to drivers, reused once a consumer gives one back
+ * (`RELEASE_CHUNK`: core's `HttpPool` once the socket has taken it). Without reuse a fast upload
+ * leaves a new 1 MiB buffer behind per chunk faster than the young generation is collected: the
+ * HDFS upload of 256 MiB peaked at 161–175 MiB RSS. A chunk nobody gives back is garbage as before.
+ */
+const UPLOAD_CHUNKS = new ReadBufferPool(1024 * 1024, 8);
 
 /** What a transfer needs of its repository. */
 export interface TransferContext {
@@ -71,7 +79,7 @@ export async function upload(
     }
     // A stream of 1 MiB chunks for drivers that read one; the chunked-upload engine reads the file
     // straight into its part buffers instead (no chunks for the GC, no copy).
-    await put(ctx, new FileBody(localPath, size), key, size, progress, options);
+    await put(ctx, new FileBody(localPath, size, { buffers: UPLOAD_CHUNKS }), key, size, progress, options);
   };
   await (limited ? ctx.limiter.run(run) : run());
 }

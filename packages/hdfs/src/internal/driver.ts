@@ -30,6 +30,9 @@ interface DirectoryListing {
   };
 }
 
+/** Ranged OPENs of one file in flight at once. */
+const RANGES_AT_ONCE = 4;
+
 /** The HDFS StorageDriver over WebHDFS: keys are paths below the repository's root directory. */
 export class HdfsDriver implements StorageDriver {
   // GETFILECHECKSUM is an MD5 of per-block MD5s of CRCs: not a digest of the bytes core can compare.
@@ -148,7 +151,8 @@ export class HdfsDriver implements StorageDriver {
     source: (key) => this.#rangeSource(key),
     plan: (key) => ({
       partSize: this.#settings.downloadPartSize,
-      concurrency: this.#settings.maxConnections,
+      // The ranges of one file held at once (each buffered whole when the reader lags): 64 MiB.
+      concurrency: Math.min(this.#settings.maxConnections, RANGES_AT_ONCE),
       context: this.#context,
       what: `reading ${this.#path(key)} on ${this.label}`,
     }),

@@ -1,20 +1,19 @@
 import { ArtifactsError, isTemporaryError } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
-import { connectionError, isStandby, parseRemoteException, webhdfsError } from './errors.js';
-
-const isRetriableError = (error: unknown) => isTemporaryError(error);
+import { isStandby, parseRemoteException, webhdfsError, webhdfsFailure } from './errors.js';
 
 const remote = (exception: string, message = 'detail') =>
   JSON.stringify({
     RemoteException: { exception, javaClassName: `org.apache.hadoop.x.${exception}`, message },
   });
 
-describe('RemoteException → ArtifactsError', () => {
+describe('RemoteException → ArtifactsError (core describeStoreErrors)', () => {
   it.each([
     [404, 'FileNotFoundException', 'not_found'],
     [403, 'AccessControlException', 'permission_denied'],
     [403, 'SecurityException', 'unauthenticated'],
     [401, 'SecurityException', 'unauthenticated'],
+    [401, 'AccessControlException', 'unauthenticated'],
     [403, 'StandbyException', 'unavailable'],
     [403, 'RetriableException', 'unavailable'],
     [403, 'SafeModeException', 'unavailable'],
@@ -26,18 +25,27 @@ describe('RemoteException → ArtifactsError', () => {
     [500, 'IOException', 'unavailable'],
     [403, 'IOException', 'permission_denied'],
   ])('HTTP %i %s → %s', (status, exception, code) => {
-    const error = webhdfsError(status, remote(exception, 'first line\n\tat stack'), 'reading /a');
+    const error = webhdfsError(status, remote(exception, 'first line\n\tat stack'), { what: 'reading /a' });
     expect(error.code).toBe(code);
-    expect(error.message).toBe(`reading /a: ${exception}: first line`);
-    expect(error.context).toEqual({ status, exception });
+    // The exception and the first line of Hadoop's message, never its stack.
+    expect(error.message).toMatch(new RegExp(`^reading /a\\b.*${exception}: first line`));
+    expect(error.message).not.toContain('at stack');
+    expect(error.context).toMatchObject({ status });
   });
 
-  it('maps bodies that are not RemoteExceptions by their HTTP status', () => {
-    expect(webhdfsError(401, '<html>Unauthorized</html>', 'x').code).toBe('unauthenticated');
-    expect(webhdfsError(503, '', 'x').code).toBe('unavailable');
-    expect(webhdfsError(404, 'nope', 'x').message).toBe('x: HTTP 404: nope');
-    // HTML pages are not echoed.
-    expect(webhdfsError(502, '<html>bad gateway</html>', 'x').message).toBe('x: HTTP 502');
+  it('maps bodies that are not RemoteExceptions by their HTTP status, never echoing markup', () => {
+    expect(webhdfsError(401, '<html>Unauthorized</html>', { what: 'x' }).code).toBe('unauthenticated');
+    expect(webhdfsError(503, '', { what: 'x' }).code).toBe('unavailable');
+    const missing = webhdfsError(404, 'nope', { what: 'x' });
+    expect(missing.code).toBe('not_found');
+    expect(missing.message).toMatch(/^x\b.*nope/);
+    expect(webhdfsError(502, '<html>bad gateway</html>', { what: 'x' }).message).not.toContain('html');
+  });
+
+  it('a 401 says what to do about it', () => {
+    const error = webhdfsError(401, '', { what: 'x', hint: 'kinit first' });
+    expect(error.code).toBe('unauthenticated');
+    expect(error.message).toContain('kinit first');
   });
 
   it('parses RemoteException JSON and nothing else', () => {
@@ -46,19 +54,27 @@ describe('RemoteException → ArtifactsError', () => {
     expect(parseRemoteException('not json')).toBeUndefined();
   });
 
-  it('tells retriable answers and standby namenodes apart', () => {
-    expect(isRetriableError(webhdfsError(403, remote('StandbyException'), 'x'))).toBe(true);
-    expect(isStandby(webhdfsError(403, remote('StandbyException'), 'x'))).toBe(true);
-    expect(isRetriableError(webhdfsError(403, remote('RetriableException'), 'x'))).toBe(true);
-    expect(isRetriableError(webhdfsError(503, 'busy', 'x'))).toBe(true);
-    expect(isRetriableError(webhdfsError(404, remote('FileNotFoundException'), 'x'))).toBe(false);
-    expect(isRetriableError(webhdfsError(500, remote('IOException'), 'x'))).toBe(false);
-    expect(isRetriableError(webhdfsError(500, 'oops', 'x'))).toBe(false);
-    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
-    expect(isRetriableError(refused)).toBe(true);
-    const wrapped = connectionError(refused, 'listing /a');
-    expect(ArtifactsError.is(wrapped, 'unavailable')).toBe(true);
-    expect(isRetriableError(wrapped)).toBe(true);
-    expect(isRetriableError(new Error('other'))).toBe(false);
+  it('tells temporary answers and standby namenodes apart', () => {
+    const x = { what: 'x' };
+    expect(isTemporaryError(webhdfsError(403, remote('StandbyException'), x))).toBe(true);
+    expect(isStandby(webhdfsError(403, remote('StandbyException'), x))).toBe(true);
+    expect(isStandby(webhdfsError(403, remote('RetriableException'), x))).toBe(false);
+    expect(isTemporaryError(webhdfsError(403, remote('RetriableException'), x))).toBe(true);
+    expect(isTemporaryError(webhdfsError(503, 'busy', x))).toBe(true);
+    expect(isTemporaryError(webhdfsError(404, remote('FileNotFoundException'), x))).toBe(false);
+    expect(isTemporaryError(webhdfsError(403, remote('AccessControlException'), x))).toBe(false);
+  });
+
+  it('a broken connection is a temporary `unavailable`; a refused first connect names the address', () => {
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    const broken = webhdfsFailure(reset, { what: 'listing /a', endpoint: 'http://nn:9870', reached: true });
+    expect(ArtifactsError.is(broken, 'unavailable')).toBe(true);
+    expect(isTemporaryError(broken)).toBe(true);
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    const unreached = webhdfsFailure(refused, { what: 'listing /a', endpoint: 'http://127.0.0.1:1' });
+    expect(ArtifactsError.is(unreached, 'unavailable')).toBe(true);
+    expect((unreached as Error).message).toMatch(/127\.0\.0\.1:1.*ECONNREFUSED.*is the NameNode running/);
+    const other = new Error('other');
+    expect(webhdfsFailure(other, { what: 'x' })).toBe(other);
   });
 });

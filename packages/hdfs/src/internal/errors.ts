@@ -1,49 +1,91 @@
-import {
-  ArtifactsError,
-  type ArtifactsErrorCode,
-  codeForHttpStatus,
-  fileProtocolError,
-} from '@artifacts/core';
+import { ArtifactsError, describeStoreErrors, type StoreCodeRule, type StoreSubject } from '@artifacts/core';
 
-/** The JSON body WebHDFS answers errors with. */
-export interface RemoteException {
-  exception: string;
-  message?: string;
+/** What a failed WebHDFS call was about: nothing secret in it. */
+export interface WebHdfsSubject extends StoreSubject {
+  /** The NameNode the call went to, named by a connect that reached nothing. */
+  endpoint?: string | undefined;
+  /** What a 401 means for this repository's settings (Kerberos or not). */
+  hint?: string | undefined;
 }
 
+const unavailable = { code: 'unavailable', temporary: true } as const;
+
 /**
- * Exception → code; `true` marks the ones after which the same call (or the other NameNode) may
- * succeed: core's retry layer repeats those (`temporary`), nothing in this package does.
+ * Hadoop's exception names (a RemoteException's `exception`) that mean more than their HTTP status
+ * (any other, `IOException` say, is read by its status, as core reads every store's);
+ * the temporary ones are those after which the same call (or the other NameNode) may succeed: core's
+ * retry layer repeats them, nothing in this package does.
  */
-const EXCEPTIONS: Record<string, [ArtifactsErrorCode, boolean?]> = {
-  FileNotFoundException: ['not_found'],
-  AccessControlException: ['permission_denied'],
-  AuthorizationException: ['permission_denied'],
-  SecurityException: ['unauthenticated'],
-  AuthenticationException: ['unauthenticated'],
-  InvalidToken: ['unauthenticated'],
-  StandbyException: ['unavailable', true],
-  RetriableException: ['unavailable', true],
-  SafeModeException: ['unavailable', true],
-  ObserverRetryOnActiveException: ['unavailable', true],
-  ConnectException: ['unavailable', true],
-  FileAlreadyExistsException: ['already_exists'],
-  PathIsNotEmptyDirectoryException: ['failed_precondition'],
-  ParentNotDirectoryException: ['failed_precondition'],
-  NSQuotaExceededException: ['failed_precondition'],
-  DSQuotaExceededException: ['failed_precondition'],
-  QuotaExceededException: ['failed_precondition'],
-  AlreadyBeingCreatedException: ['failed_precondition'],
-  LeaseExpiredException: ['failed_precondition'],
-  IllegalArgumentException: ['invalid_argument'],
-  InvalidPathException: ['invalid_argument'],
-  UnsupportedOperationException: ['unsupported'],
+const EXCEPTIONS: Record<string, StoreCodeRule<WebHdfsSubject>> = {
+  FileNotFoundException: 'not_found',
+  AccessControlException: 'permission_denied',
+  AuthorizationException: 'permission_denied',
+  SecurityException: 'unauthenticated',
+  AuthenticationException: 'unauthenticated',
+  InvalidToken: 'unauthenticated',
+  StandbyException: unavailable,
+  RetriableException: unavailable,
+  SafeModeException: unavailable,
+  ObserverRetryOnActiveException: unavailable,
+  ConnectException: unavailable,
+  FileAlreadyExistsException: 'already_exists',
+  PathIsNotEmptyDirectoryException: 'failed_precondition',
+  ParentNotDirectoryException: 'failed_precondition',
+  NSQuotaExceededException: 'failed_precondition',
+  DSQuotaExceededException: 'failed_precondition',
+  QuotaExceededException: 'failed_precondition',
+  AlreadyBeingCreatedException: 'failed_precondition',
+  LeaseExpiredException: 'failed_precondition',
+  IllegalArgumentException: 'invalid_argument',
+  InvalidPathException: 'invalid_argument',
+  UnsupportedOperationException: 'unsupported',
 };
 
+/** WebHDFS's error mapping, declared for core's `describeStoreErrors`. */
+const describe = describeStoreErrors<WebHdfsSubject>({
+  store: 'WebHDFS',
+  hints: {
+    caHint: 'give its CA with the caFile option or ARTIFACTS_HDFS_CA_FILE',
+    addressHint: 'is the NameNode running, and is this its WebHDFS port?',
+  },
+  context: () => ({}),
+  endpoint: (subject) => subject.endpoint,
+  codes: EXCEPTIONS,
+  messages: {
+    unauthenticated: ({ what, hint }, detail) =>
+      `${what}: authentication failed${detail ? ` (${detail})` : ''}${hint ? `: ${hint}` : ''}`,
+  },
+});
+
+/**
+ * Any failure of a WebHDFS call as an ArtifactsError, or as it was when nothing explains it (core's
+ * `toArtifactsError` wraps that): an answer's status and RemoteException, a connect that reached no
+ * NameNode, a broken connection (temporary `unavailable`).
+ */
+export function webhdfsFailure(error: unknown, subject: WebHdfsSubject): unknown {
+  return describe(error, subject);
+}
+
+/** The ArtifactsError for a WebHDFS error answer (its status and body). */
+export function webhdfsError(status: number, body: string, subject: WebHdfsSubject): ArtifactsError {
+  const remote = parseRemoteException(body);
+  // Not JSON (a proxy's page, Jetty's): a short plain text is shown, markup never.
+  const text = body.trim() && body.length < 300 && !body.includes('<') ? body.trim() : '';
+  // 401 is always authentication (SPNEGO or a token refused), whatever exception the server names.
+  const named = remote !== undefined && status !== 401;
+  const detail = remote ? `${named ? '' : `${remote.exception}: `}${remote.message ?? ''}` : text;
+  const answer = Object.assign(new Error(detail), {
+    status,
+    ...(named ? { serviceCode: remote.exception } : {}),
+  });
+  return describe(answer, subject) as ArtifactsError;
+}
+
 /** Reads a RemoteException out of a WebHDFS error body, if it is one. */
-export function parseRemoteException(body: string): RemoteException | undefined {
+export function parseRemoteException(body: string): { exception: string; message?: string } | undefined {
   try {
-    const remote = (JSON.parse(body) as { RemoteException?: Partial<RemoteException> })?.RemoteException;
+    const remote = (JSON.parse(body) as { RemoteException?: { exception?: unknown; message?: unknown } })
+      ?.RemoteException;
     if (remote && typeof remote.exception === 'string') {
       return {
         exception: remote.exception,
@@ -51,34 +93,12 @@ export function parseRemoteException(body: string): RemoteException | undefined 
       };
     }
   } catch {
-    // Not JSON (a proxy's HTML page, a Jetty error page): the HTTP status decides.
+    // Not JSON: the HTTP status decides.
   }
   return undefined;
 }
 
-/** The ArtifactsError for a WebHDFS error answer. */
-export function webhdfsError(status: number, body: string, what: string, hint?: string): ArtifactsError {
-  const remote = parseRemoteException(body);
-  const known = remote && EXCEPTIONS[remote.exception];
-  // 401 is always authentication (SPNEGO/token refused), whatever exception name the server gives.
-  const code = status === 401 ? 'unauthenticated' : (known?.[0] ?? codeForHttpStatus(status) ?? 'internal');
-  const temporary = remote ? known?.[1] === true : status === 502 || status === 503 || status === 504;
-  const line = remote?.message?.split('\n', 1)[0] ?? '';
-  const detail = remote
-    ? `${remote.exception}${line ? `: ${line.length > 500 ? `${line.slice(0, 500)}…` : line}` : ''}`
-    : `HTTP ${status}${body.trim() && body.length < 300 && !body.includes('<') ? `: ${body.trim()}` : ''}`;
-  return new ArtifactsError(code, `${what}: ${detail}${hint ? ` (${hint})` : ''}`, {
-    context: { status, ...(remote ? { exception: remote.exception } : {}) },
-    temporary,
-  });
-}
-
 /** True when the exception says this NameNode is not the active one (try the next). */
 export function isStandby(error: unknown): boolean {
-  return ArtifactsError.is(error) && error.context.exception === 'StandbyException';
-}
-
-/** A network failure that reached the server (a reset, a cut body) as a temporary `unavailable` ArtifactsError. */
-export function connectionError(error: unknown, what: string): ArtifactsError {
-  return fileProtocolError('unavailable', what, error, { protocol: 'WebHDFS', temporary: true });
+  return ArtifactsError.is(error) && error.context.serviceCode === 'StandbyException';
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ArtifactsError, parseArtifactUri, readSettingFile } from '@artifacts/core';
+import { ArtifactsError, checkEndpoint, parseArtifactUri, readSettingFile } from '@artifacts/core';
 import { XMLParser } from 'fast-xml-parser';
 
 /** Hadoop configuration properties (`core-site.xml` then `hdfs-site.xml`, later files win). */
@@ -103,27 +103,13 @@ function addressUrl(address: string, https: boolean, fallbackHost: string): stri
   return `${https ? 'https' : 'http'}://${h}:${port ?? (https ? DEFAULT_HTTPS_PORT : DEFAULT_HTTP_PORT)}`;
 }
 
-/** Checks and normalizes explicit endpoint URLs. */
+/** Checks explicit endpoint URLs (core's `checkEndpoint`: no credentials, no query) → their origins. */
 export function normalizeEndpoints(values: readonly string[], what: string): string[] {
-  return values.map((value) => {
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      throw ArtifactsError.invalidArgument(
-        `${what}: ${JSON.stringify(value)} is not a URL (http(s)://host:port)`,
-      );
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw ArtifactsError.invalidArgument(
-        `${what}: ${JSON.stringify(value)} must be an http:// or https:// URL`,
-      );
-    }
-    if (url.username || url.password) {
-      throw ArtifactsError.invalidArgument(`${what}: credentials do not belong in the WebHDFS URL`);
-    }
-    return url.origin;
-  });
+  return values.map(
+    (value) =>
+      new URL(checkEndpoint(value, what, { credentialsHint: 'credentials do not belong in the WebHDFS URL' }))
+        .origin,
+  );
 }
 
 /**

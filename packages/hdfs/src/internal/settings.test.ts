@@ -95,7 +95,7 @@ describe('resolveSettings', () => {
   });
 
   it('pool size and download part size: option > env > default, validated', () => {
-    expect(resolveSettings(uri('webhdfs://h/a'), {}, {}).maxConnections).toBe(4);
+    expect(resolveSettings(uri('webhdfs://h/a'), {}, {}).maxConnections).toBe(16);
     expect(
       resolveSettings(uri('webhdfs://h/a'), {}, { ARTIFACTS_HDFS_MAX_CONNECTIONS: '2' }).maxConnections,
     ).toBe(2);

@@ -1,17 +1,15 @@
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
-  connectFailure,
   discardBody,
   type HttpAnswer,
   HttpPool,
   headerString,
-  httpTarget,
   isConnectionError,
   isTemporaryError,
   readBodyText,
 } from '@artifacts/core';
-import { connectionError, isStandby, webhdfsError } from './errors.js';
+import { isStandby, webhdfsError, webhdfsFailure } from './errors.js';
 import { spnegoToken } from './kerberos.js';
 import type { HdfsSettings } from './settings.js';
 
@@ -32,12 +30,6 @@ export interface CallOptions {
   /** What is being done, for messages ("reading /a/b"). */
   what: string;
 }
-
-/** What only WebHDFS can say about a connect that reached no NameNode. */
-const HINTS = {
-  caHint: 'give its CA with the caFile option or ARTIFACTS_HDFS_CA_FILE',
-  addressHint: 'is the NameNode running, and is this its WebHDFS port?',
-};
 
 /**
  * A small WebHDFS client over core's `HttpPool` (keep-alive sockets, at most `maxConnections` per
@@ -152,23 +144,21 @@ export class WebHdfsClient {
           }
         }
         if (response.statusCode < 300 || response.statusCode === 307) return response;
-        error = webhdfsError(
-          response.statusCode,
-          await readBodyText(response.body),
-          options.what,
-          this.#hint401(response),
-        );
+        error = webhdfsError(response.statusCode, await readBodyText(response.body), {
+          what: options.what,
+          hint: this.#hint401(response),
+        });
       } catch (thrown) {
         options.signal?.throwIfAborted();
         if (ArtifactsError.is(thrown)) throw thrown;
         // Refused by (or no such) NameNode when none ever answered: a wrong address or a server that
         // is not running, which waiting will not fix (unless another NameNode of the list answers).
-        const unreached = connectFailure(httpTarget(endpoint, HINTS), thrown, {
+        error = webhdfsFailure(thrown, {
+          what: `${options.what} (${endpoint})`,
+          endpoint,
           reached: endpoints.some((e) => this.#http.reached(e)),
-          what: options.what,
         });
-        if (!unreached && !isConnectionError(thrown)) throw thrown;
-        error = unreached ?? connectionError(thrown, `${options.what} (${endpoint})`);
+        if (!ArtifactsError.is(error)) throw thrown;
       }
       const failover = isStandby(error) || isTemporaryError(error) || isConnectionError(error);
       if (!failover && !(ArtifactsError.is(error) && error.context.reason === 'unknown_host')) throw error;
@@ -218,7 +208,7 @@ export class WebHdfsClient {
     const what = `${options.what} (DataNode ${new URL(location).host})`;
     const response = await this.#dataNode('PUT', location, body, options.signal, what);
     await discardBody(response.body);
-    if (response.statusCode !== 201) throw webhdfsError(response.statusCode, '', what);
+    if (response.statusCode !== 201) throw webhdfsError(response.statusCode, '', { what });
   }
 
   /** The DataNode half of OPEN: the body of the redirect's URL. */
@@ -244,13 +234,12 @@ export class WebHdfsClient {
       response = await this.#http.request({ method, url, headers, body, signal });
     } catch (error) {
       signal?.throwIfAborted();
-      if (isConnectionError(error)) throw connectionError(error, what);
-      throw error;
+      throw webhdfsFailure(error, { what, endpoint: url, reached: true });
     }
     if (response.statusCode >= 300) {
       // The DataNode may answer (an error) before the whole body was sent.
       const text = await readBodyText(response.body, 64 * 1024);
-      throw webhdfsError(response.statusCode, text, what);
+      throw webhdfsError(response.statusCode, text, { what });
     }
     return response;
   }

@@ -1,16 +1,6 @@
 import { constants, type Stats } from 'node:fs';
-import {
-  copyFile,
-  type FileHandle,
-  lstat,
-  open,
-  opendir,
-  rename,
-  rmdir,
-  stat,
-  unlink,
-} from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { copyFile, type FileHandle, lstat, open, opendir, rmdir, stat, unlink } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AbandonedTemps,
@@ -24,18 +14,19 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   FILE_TREE_CAPABILITIES,
+  FileBody,
   type FileEntry,
+  intoTempFile,
   isTempFileName,
   joinKey,
   listFileTree,
   type OperationOptions,
   parentKey,
+  ReadBufferPool,
   type SettingsValues,
   type StorageDriver,
   type SweepCandidate,
-  tempNameFor,
   toArtifactsError,
-  trackTempFile,
 } from '@artifacts/core';
 import type { localSettings } from '../plugin.js';
 import {
@@ -50,7 +41,6 @@ import {
   SharedDirs,
   splitKey,
 } from './beneath.js';
-import { PositionalReadStream, ReadBufferPool } from './read-stream.js';
 
 /** The driver's options: `localSettings` (plugin.ts) declares each, its default and its variable. */
 export type LocalDriverOptions = Partial<SettingsValues<typeof localSettings.specs>>;
@@ -99,28 +89,23 @@ export class LocalDriver implements StorageDriver {
   }
 
   /**
-   * Writes `key` atomically: `fill` writes a fresh temporary file beside it (its path given), which
-   * is renamed over the name, or removed on failure. A link at the name is written through (its
-   * target replaced) when the target is inside the root.
+   * Writes `key` atomically through core's `intoTempFile`: `fill` writes a fresh temporary file
+   * beside it (its path given), which is renamed over the name, or removed on failure. A link at the
+   * name is written through (its target replaced) when the target is inside the root.
    */
-  #replace(key: string, fill: (temp: string) => Promise<void>): Promise<undefined> {
+  #replace(key: string, fill: Parameters<typeof intoTempFile>[1]): Promise<undefined> {
     return this.#at(key, { create: true, followLast: true }, async ({ dir, trail, name, created }) => {
       if (name === undefined) throw inTheWay({ code: 'EISDIR' }, key, DIRECTORY_IN_THE_WAY);
       // A directory this write made holds nothing left by killed writers.
       if (created) this.#abandoned.markSwept(trail.join('/'));
       else await this.#sweep(dir, trail.join('/'));
-      const temp = dir.path(tempNameFor(name));
-      // A process ending on a signal removes it even while a kernel copy still fills it.
-      const untrack = trackTempFile(temp);
       try {
-        await fill(temp);
-        if (this.#fsync) await syncFile(temp);
-        await rename(temp, dir.path(name));
+        await intoTempFile(dir.path(name), async (temp, opened) => {
+          await fill(temp, opened);
+          if (this.#fsync) await syncFile(temp);
+        });
       } catch (error) {
-        await unlink(temp).catch(() => undefined);
         throw inTheWay(error, key, DIRECTORY_IN_THE_WAY);
-      } finally {
-        untrack();
       }
       return undefined;
     }).catch((error: unknown) => {
@@ -186,9 +171,10 @@ export class LocalDriver implements StorageDriver {
 
   write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
     return guard(key, () =>
-      this.#replace(key, async (temp) => {
+      this.#replace(key, async (temp, opened) => {
         // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name.
         const out = (await open(temp, 'wx')).createWriteStream({ highWaterMark: this.#highWaterMark });
+        opened(out);
         await pipeline(body, out, options.signal ? { signal: options.signal } : {});
       }),
     );
@@ -212,11 +198,13 @@ export class LocalDriver implements StorageDriver {
       // An end beyond the last byte is clamped, as HTTP ranges are.
       const end = Math.min(options.range?.end ?? totalSize - 1, totalSize - 1);
       const size = Math.max(0, end - start + 1);
-      if (size === 0) await handle.close();
-      const stream =
-        size === 0
-          ? Readable.from([])
-          : new PositionalReadStream(handle, { start, end }, this.#readBuffers, options.signal);
+      // Core's one reader of local files, on the descriptor opened above (never the path again).
+      const stream = new FileBody(key, size, {
+        handle,
+        start,
+        buffers: this.#readBuffers,
+        signal: options.signal,
+      });
       return { stream, size, totalSize, lastModified };
     });
   }
