@@ -1,4 +1,4 @@
-import { ArtifactsError, defineSettings, mlflowClientSettings, type SettingsValues } from '@artifacts/core';
+import { defineSettings, mlflowClientSettings, type SettingsValues } from '@artifacts/core';
 
 const MIB = 1024 * 1024;
 
@@ -91,13 +91,8 @@ export type ResolvedHttpOptions = Omit<
 > & { requestTimeoutMs: number; multipartConcurrency: number };
 
 export function resolveHttpOptions(options: HttpBackendOptions = {}): ResolvedHttpOptions {
+  // Core's MlflowHttpClient checks the credentials and TLS settings (insecureTls with a CA bundle).
   const { values } = httpSettings.resolve(options);
-  if (values.insecureTls && values.serverCertPath) {
-    // MLflow refuses this combination too: one of them is a mistake.
-    throw ArtifactsError.invalidArgument(
-      'MLFLOW_TRACKING_INSECURE_TLS (insecureTls) and MLFLOW_TRACKING_SERVER_CERT_PATH (serverCertPath) cannot both be set',
-    );
-  }
   const { requestTimeoutSeconds, ...rest } = values;
   return {
     ...rest,
