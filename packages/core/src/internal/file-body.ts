@@ -1,5 +1,7 @@
 import { close, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
+import { RELEASE_CHUNK } from '../driver.js';
+import { release } from './release.js';
 
 /** Bytes per chunk when the file is read as a stream (what `createReadStream` used to give). */
 const CHUNK = 1024 * 1024;
@@ -51,7 +53,9 @@ export class FileBody extends Readable implements DirectBody {
     readonly path: string,
     readonly size: number,
   ) {
-    super({ highWaterMark: CHUNK });
+    // No read-ahead beyond the one read in flight: a second chunk waiting in the buffer would be
+    // handed to an async-iterating consumer (`read()` with no size) as one new buffer, both copied.
+    super({ highWaterMark: 0 });
   }
 
   get ended(): boolean {
@@ -101,6 +105,10 @@ export class FileBody extends Readable implements DirectBody {
           return;
         }
         const data = n === want ? chunk : chunk.subarray(0, n);
+        // A buffer of its own that nothing else keeps: its last consumer (an HTTP request once the
+        // socket took it) frees it at once rather than leaving 1 MiB per chunk to the collector.
+        if (data === chunk)
+          (chunk as Buffer & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK] = () => release(chunk);
         this.#hand(data);
         this.push(data);
         if (this.bytes >= this.size) this.#end();

@@ -1,0 +1,16 @@
+import { openRepository } from '@artifacts/core';
+import '@artifacts/http';
+const [file, uri] = process.argv.slice(2);
+const peak = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+const sample = () => { const m = process.memoryUsage(); for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k]); };
+const t = setInterval(sample, 20);
+sample();
+const start = process.memoryUsage();
+const repo = await openRepository(uri);
+await repo.logArtifact(file);
+await repo.close();
+clearInterval(t); sample();
+const mb = (n) => (n / 1048576).toFixed(1);
+console.log('start', Object.fromEntries(Object.entries(start).map(([k, v]) => [k, mb(v)])));
+console.log('peak', Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, mb(v)])));
+console.log('cpu', process.cpuUsage());
