@@ -64,6 +64,9 @@ export interface SearchRunsOptions {
   signal?: AbortSignal;
 }
 
+/** Keep-alive connections to the tracking server (gc pages through searches one request at a time). */
+const CONNECTIONS = 2;
+
 function pickTrackingOptions(options: object): TrackingOptions {
   const given = options as Record<string, unknown>;
   const picked: Record<string, unknown> = {};
@@ -87,7 +90,8 @@ export class TrackingClient {
   readonly rawUri: string;
 
   constructor(options: TrackingOptions = {}) {
-    const uri = trackingSettings.resolve(options).values.trackingUri?.trim();
+    const { values } = trackingSettings.resolve(options);
+    const uri = values.trackingUri?.trim();
     if (!uri) {
       throw ArtifactsError.invalidArgument(
         'runs:/ and models:/ URIs are resolved through an MLflow tracking server; set MLFLOW_TRACKING_URI (e.g. http://localhost:5000)',
@@ -105,12 +109,17 @@ export class TrackingClient {
         `runs:/ and models:/ URIs need an http(s) tracking server, but the tracking URI is ${JSON.stringify(redactUri(uri))}; set MLFLOW_TRACKING_URI to the MLflow server (e.g. http://localhost:5000)`,
       );
     }
-    // The URI's user info comes after the options and variables, as in @artifacts/http.
-    const { values } = trackingSettings.resolve(options, {
-      defaults: { username: parsed.username, password: parsed.password },
-    });
     const { requestTimeoutSeconds, maxRetries, backoffFactor, backoffJitter, onRetry } = values;
-    this.#client = new MlflowHttpClient({ ...values, requestTimeoutMs: requestTimeoutSeconds * 1000 }, 4);
+    this.#client = new MlflowHttpClient(
+      {
+        ...values,
+        // The URI's user info comes after the options and variables, as in @artifacts/http.
+        username: values.username ?? parsed.username,
+        password: values.password ?? parsed.password,
+        requestTimeoutMs: requestTimeoutSeconds * 1000,
+      },
+      CONNECTIONS,
+    );
     this.rawUri = uri;
     this.uri = redactUri(uri);
     const prefix = parsed.path === '/' ? '' : parsed.path.replace(/\/+$/, '');
