@@ -123,7 +123,7 @@ export { withTimeout } from './layers/timeout.js';
 export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
 export type { MlflowClientOptions, MlflowSendOptions } from './mlflow-client.js';
-export { MlflowHttpClient, mlflowClientSettings } from './mlflow-client.js';
+export { MlflowHttpClient, mlflowClientSettings, mlflowErrorCode } from './mlflow-client.js';
 export type { ListPage } from './object-store.js';
 export { listPages, ObjectNames, parseContentRange, parseHttpDate } from './object-store.js';
 export type { ObjectAddress, ObjectStoreInit } from './object-store-driver.js';
@@ -257,7 +257,13 @@ export type {
   TrackingRunInfo,
   TrackingUri,
 } from './tracking.js';
-export { isTrackingUri, parseTrackingUri, resolveTrackingUri, TrackingClient } from './tracking.js';
+export {
+  isTrackingUri,
+  parseTrackingUri,
+  resolveTrackingUri,
+  TrackingClient,
+  trackingSettings,
+} from './tracking.js';
 export type { ArtifactUri, UriParts } from './uri.js';
 export {
   appendToUri,

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { connectFailure, httpTarget } from './connection-pool.js';
 import {
   ArtifactsError,
+  type ArtifactsErrorCode,
   codeForHttpStatus,
   isAbortError,
   isConnectionError,
@@ -21,13 +22,17 @@ import { redactUri } from './uri.js';
  * (`@artifacts/http` spreads them into its own declaration) and the tracking server's.
  */
 export const mlflowClientSettings = defineSettings('@artifacts/core (MLflow client)', {
-  username: { type: 'string', env: 'MLFLOW_TRACKING_USERNAME', help: 'HTTP basic user' },
+  username: {
+    type: 'string',
+    env: 'MLFLOW_TRACKING_USERNAME',
+    help: 'HTTP basic user; basic credentials are sent when both user and password are set',
+  },
   password: { type: 'string', env: 'MLFLOW_TRACKING_PASSWORD', secret: true, help: 'HTTP basic password' },
   token: {
     type: 'string',
     env: 'MLFLOW_TRACKING_TOKEN',
     secret: true,
-    help: 'bearer token; wins over basic credentials',
+    help: "bearer token, used when no user and password are set (MLflow's order)",
   },
   insecureTls: {
     type: 'boolean',
@@ -121,6 +126,12 @@ export class MlflowHttpClient {
   answeredByOurServer = false;
 
   constructor(options: MlflowClientOptions, connections: number) {
+    if (options.insecureTls && options.serverCertPath) {
+      // MLflow refuses the same combination: one says "trust anything", the other "trust this CA".
+      throw ArtifactsError.invalidArgument(
+        'MLFLOW_TRACKING_INSECURE_TLS (insecureTls) and MLFLOW_TRACKING_SERVER_CERT_PATH (serverCertPath) cannot both be set',
+      );
+    }
     this.#timeoutMs = options.requestTimeoutMs;
     const pem = (path: string | undefined, variable: string) =>
       path ? readSettingFile(path, `${variable} file`) : undefined;
@@ -134,14 +145,16 @@ export class MlflowHttpClient {
         ...(cert ? { cert, key: cert } : {}),
       },
     });
-    if (options.token) {
-      this.#authorization = `Bearer ${options.token}`;
-      this.secrets.push(options.token);
-    } else if (options.username !== undefined && options.password !== undefined) {
-      const basic = Buffer.from(`${options.username}:${options.password}`, 'utf8').toString('base64');
+    const { username, password, token } = options;
+    // MLflow's order (rest_utils.http_request): basic credentials when both are set, else the token.
+    if (username && password) {
+      const basic = Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
       this.#authorization = `Basic ${basic}`;
-      this.secrets.push(options.password, basic);
+      this.secrets.push(basic);
+    } else if (token) {
+      this.#authorization = `Bearer ${token}`;
     }
+    for (const secret of [password, token]) if (secret) this.secrets.push(secret);
   }
 
   /**
@@ -206,8 +219,8 @@ export class MlflowHttpClient {
     response.body.destroy();
     const detail = scrub([errorCode, message].filter(Boolean).join(': '), this.secrets);
     return new ArtifactsError(
-      codeForHttpStatus(status) ?? 'internal',
-      `${what} failed: HTTP ${status} from ${where}${detail ? ` (${detail})` : ''}`,
+      mlflowErrorCode(status, errorCode, message),
+      `${what} failed: HTTP ${status} from ${where}${detail ? ` (${detail})` : ''}${status === 401 ? CREDENTIALS_HINT : ''}`,
       {
         temporary: isTemporaryHttpStatus(status),
         context: {
@@ -240,6 +253,23 @@ export class MlflowHttpClient {
   async close(): Promise<void> {
     this.#pool.destroy();
   }
+}
+
+const CREDENTIALS_HINT =
+  '; set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN';
+
+/**
+ * An MLflow error answer's code: MLflow's own `error_code` where it says more than the status
+ * (an unknown model alias is `400 INVALID_PARAMETER_VALUE "… not found."`), else core's status mapping.
+ */
+export function mlflowErrorCode(
+  status: number,
+  errorCode: string | undefined,
+  message: string | undefined,
+): ArtifactsErrorCode {
+  if (errorCode === 'RESOURCE_DOES_NOT_EXIST') return 'not_found';
+  if (errorCode === 'INVALID_PARAMETER_VALUE' && /\bnot found\b/i.test(message ?? '')) return 'not_found';
+  return codeForHttpStatus(status) ?? 'internal';
 }
 
 /** Presigned URLs carry signatures in their query: never print it. */

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -10,6 +11,7 @@ import {
   resolveTrackingUri,
   TrackingClient,
   type TrackingOptions,
+  trackingSettings,
 } from './tracking.js';
 
 describe('parseTrackingUri', () => {
@@ -103,6 +105,17 @@ describe('TrackingClient configuration', () => {
     ).toThrow(/cannot both be set/);
   });
 
+  it('refuses an unknown option naming the closest one', () => {
+    expect(() => new TrackingClient({ trackingUri: 'http://h', tokn: 'x' } as TrackingOptions)).toThrow(
+      /unknown option "tokn".*did you mean "token"/,
+    );
+  });
+
+  it('declares its options once: the README table is the declaration', async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(trackingSettings.markdownTable());
+  });
+
   it('never shows the password of a tracking URI', () => {
     const client = new TrackingClient({ trackingUri: 'http://me:s3cret-pw@127.0.0.1:1' });
     expect(client.uri).not.toContain('s3cret-pw');
@@ -155,6 +168,82 @@ describe('TrackingClient requests', () => {
         );
       },
     );
+  });
+
+  it("takes basic credentials from the tracking URI's user info after the variables", async () => {
+    await withServer(
+      () => ({ status: 200, body: { run: { info: { run_id: 'abc', artifact_uri: '/tmp/a' } } } }),
+      async (url, seen) => {
+        const withUser = url.replace('http://', 'http://carol:uri-pw@');
+        await new TrackingClient({ trackingUri: withUser }).getRun('abc');
+        expect(seen[0]?.headers.authorization).toBe(
+          `Basic ${Buffer.from('carol:uri-pw').toString('base64')}`,
+        );
+        vi.stubEnv('MLFLOW_TRACKING_PASSWORD', 'env-pw');
+        await new TrackingClient({ trackingUri: withUser }).getRun('abc');
+        expect(seen[1]?.headers.authorization).toBe(
+          `Basic ${Buffer.from('carol:env-pw').toString('base64')}`,
+        );
+      },
+    );
+  });
+
+  it('an unknown alias (MLflow answers 400 INVALID_PARAMETER_VALUE) is not_found', async () => {
+    await withServer(
+      () => ({
+        status: 400,
+        body: { error_code: 'INVALID_PARAMETER_VALUE', message: 'Registered model alias nope not found.' },
+      }),
+      async (url) => {
+        const error = await resolveTrackingUri('models:/m@nope', { trackingUri: url }).catch(
+          (e: unknown) => e,
+        );
+        expect(ArtifactsError.is(error, 'not_found'), String(error)).toBe(true);
+        expect((error as Error).message).toMatch(/alias nope not found/);
+      },
+    );
+  });
+
+  it('a server that never answers is a timeout after MLFLOW_HTTP_REQUEST_TIMEOUT, retried', async () => {
+    vi.stubEnv('MLFLOW_HTTP_REQUEST_TIMEOUT', '0.3');
+    const server = createServer(() => {
+      // Never answers.
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const events: RetryEvent[] = [];
+    try {
+      const client = new TrackingClient({
+        trackingUri: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        maxRetries: 1,
+        backoffFactor: 0.001,
+        backoffJitter: 0,
+        onRetry: (event) => events.push(event),
+      });
+      const error = await client.getRun('abc').catch((e: unknown) => e);
+      await client.close();
+      expect(ArtifactsError.is(error, 'timeout'), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(/nothing received for 0.3 s.*MLFLOW_HTTP_REQUEST_TIMEOUT/);
+      expect(events).toHaveLength(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('a server that is not running fails at once with a hint, not after minutes of retries', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    const events: RetryEvent[] = [];
+    const client = new TrackingClient({
+      trackingUri: `http://127.0.0.1:${port}`,
+      onRetry: (event) => events.push(event),
+    });
+    const error = await client.getRun('abc').catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'unavailable'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/MLFLOW_TRACKING_URI/);
+    expect(events).toHaveLength(0);
   });
 
   it('uses the token when no user and password are set', async () => {

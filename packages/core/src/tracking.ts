@@ -1,76 +1,37 @@
-import type { IncomingMessage } from 'node:http';
-import { envBoolean, envNumber, envString } from './config.js';
-import {
-  ArtifactsError,
-  type ArtifactsErrorCode,
-  codeForHttpStatus,
-  isAbortError,
-  isConnectionError,
-  isTemporaryHttpStatus,
-  parseHttpErrorBody,
-  scrub,
-} from './errors.js';
-import {
-  createRetrier,
-  mlflowRetrySchedule,
-  parseRetryAfter,
-  type Retrier,
-  type RetryEvent,
-} from './layers/retry.js';
+import { ArtifactsError } from './errors.js';
+import { createRetrier, mlflowRetrySchedule, type Retrier, type RetryEvent } from './layers/retry.js';
+import { MlflowHttpClient, mlflowClientSettings } from './mlflow-client.js';
 import { validateArtifactPath } from './path-safety.js';
-import { readSettingFile } from './setting-files.js';
+import { defineSettings, type OptionsOf } from './settings.js';
 import { appendToUri, parseArtifactUri, redactUri } from './uri.js';
 
 /**
- * How to reach an MLflow tracking server. Each option falls back to the environment variable MLflow
- * reads, then to MLflow's default. The same names are options of `@artifacts/http`, so one options
- * object serves both the tracking lookup and an `mlflow-artifacts:` root it leads to.
+ * How to reach an MLflow tracking server, declared once: the tracking URI plus the settings of
+ * every MLflow client (`mlflowClientSettings`: credentials, TLS, timeout, retries), each falling back
+ * to the variable MLflow reads, then to MLflow's default. The same names are options of
+ * `@artifacts/http`, so one options object serves both the tracking lookup and an
+ * `mlflow-artifacts:` root it leads to.
  */
-export interface TrackingOptions {
-  /** `http(s)://host[:port][/prefix]`. Default: `MLFLOW_TRACKING_URI`. */
-  trackingUri?: string;
-  /** HTTP basic user. Default: `MLFLOW_TRACKING_USERNAME`, else the tracking URI's user info. */
-  username?: string;
-  /** HTTP basic password. Default: `MLFLOW_TRACKING_PASSWORD`, else the tracking URI's user info. */
-  password?: string;
-  /** Bearer token, used when no user and password are set (as MLflow does). Default: `MLFLOW_TRACKING_TOKEN`. */
-  token?: string;
-  /** Skip TLS certificate verification. Default: `MLFLOW_TRACKING_INSECURE_TLS`, else false. */
-  insecureTls?: boolean;
-  /** CA bundle (PEM) to verify the server with. Default: `MLFLOW_TRACKING_SERVER_CERT_PATH`. */
-  serverCertPath?: string;
-  /** Client certificate and key (one PEM file) for mutual TLS. Default: `MLFLOW_TRACKING_CLIENT_CERT_PATH`. */
-  clientCertPath?: string;
-  /** Seconds to wait for each answer. Default: `MLFLOW_HTTP_REQUEST_TIMEOUT`, else 120. */
-  requestTimeoutSeconds?: number;
-  /**
-   * Retries of a request that failed with 408, 429, 5xx, a timeout or a broken connection (core's
-   * retry loop on MLflow's schedule, `mlflowRetrySchedule`: `Retry-After` honoured, a budget).
-   * Default: `MLFLOW_HTTP_REQUEST_MAX_RETRIES`, else 7.
-   */
-  maxRetries?: number;
-  /** The wait before retry n is `factor × 2^(n-1)` seconds (at most 60). Default: `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`, else 2. */
-  backoffFactor?: number;
-  /** Up to this many random seconds added to each wait. Default: `MLFLOW_HTTP_REQUEST_BACKOFF_JITTER`, else 1. */
-  backoffJitter?: number;
-  /** Called before each retry (the CLI prints it with `--verbose`). */
-  onRetry?: (event: RetryEvent) => void;
-}
+export const trackingSettings = defineSettings('@artifacts/core (tracking)', {
+  trackingUri: {
+    type: 'string',
+    env: 'MLFLOW_TRACKING_URI',
+    defaultText: '— (required)',
+    help: '`http(s)://host[:port][/prefix]`; user info in it (`http://user:pass@host`) is the fallback for `username` and `password`, and is never shown',
+  },
+  ...mlflowClientSettings.specs,
+  onRetry: {
+    type: 'function',
+    help: 'called before each retry of a request (the CLI prints it with `--verbose`)',
+    parse: (value: (event: RetryEvent) => void) => value,
+  },
+});
 
-/** The option names above: stripped before a non-HTTP backend is opened. */
-export const TRACKING_OPTION_KEYS = [
-  'trackingUri',
-  'username',
-  'password',
-  'token',
-  'insecureTls',
-  'serverCertPath',
-  'clientCertPath',
-  'requestTimeoutSeconds',
-  'maxRetries',
-  'backoffFactor',
-  'backoffJitter',
-] as const satisfies readonly (keyof TrackingOptions)[];
+/** Options of `TrackingClient` and `resolveTrackingUri` (see `trackingSettings` and core's README). */
+export type TrackingOptions = OptionsOf<typeof trackingSettings.specs>;
+
+/** The option names above: only these reach the tracking client; stripped before a non-HTTP backend is opened. */
+export const TRACKING_OPTION_KEYS = Object.keys(trackingSettings.specs) as readonly (keyof TrackingOptions)[];
 
 /** A run as the tracking REST API returns its `info` (the fields @artifacts uses). */
 export interface TrackingRunInfo {
@@ -103,121 +64,70 @@ export interface SearchRunsOptions {
   signal?: AbortSignal;
 }
 
-interface Resolved {
-  origin: string;
-  prefix: string;
-  https: boolean;
-  authorization: string | undefined;
-  secrets: string[];
-  ca: string | undefined;
-  cert: string | undefined;
-  insecureTls: boolean;
-  timeoutMs: number;
-  maxRetries: number;
-  backoffFactor: number;
-  backoffJitter: number;
-}
+/** Keep-alive connections to the tracking server (gc pages through searches one request at a time). */
+const CONNECTIONS = 2;
 
-function codeForStatus(status: number, errorCode: string | undefined, message: string): ArtifactsErrorCode {
-  if (errorCode === 'RESOURCE_DOES_NOT_EXIST') return 'not_found';
-  // MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE "… alias x not found."
-  if (errorCode === 'INVALID_PARAMETER_VALUE' && /\bnot found\b/i.test(message)) return 'not_found';
-  return codeForHttpStatus(status) ?? 'internal';
+function pickTrackingOptions(options: object): TrackingOptions {
+  const given = options as Record<string, unknown>;
+  const picked: Record<string, unknown> = {};
+  for (const key of TRACKING_OPTION_KEYS) if (given[key] !== undefined) picked[key] = given[key];
+  return picked as TrackingOptions;
 }
 
 /**
  * A small client for the MLflow tracking REST API (`/api/2.0/mlflow/…`): what URI resolution and
- * `artifacts gc` need. Credentials, TLS, timeout and retries are read as MLflow's client reads them.
+ * `artifacts gc` need. Requests go through core's `MlflowHttpClient` (the artifact proxy's client:
+ * credentials, TLS, stall timeout, MLflow error answers) and core's retry loop on MLflow's schedule.
  */
 export class TrackingClient {
-  readonly #r: Resolved;
+  readonly #client: MlflowHttpClient;
   readonly #retrier: Retrier;
+  /** `http(s)://host[:port][/prefix]/api/2.0/mlflow`, without credentials. */
+  readonly #base: string;
   /** The tracking URI with any password redacted. */
   readonly uri: string;
   /** The tracking URI as configured (may hold a password: never print it). */
   readonly rawUri: string;
 
   constructor(options: TrackingOptions = {}) {
-    const trackingUri = (options.trackingUri ?? envString('MLFLOW_TRACKING_URI'))?.trim();
-    if (!trackingUri) {
+    const { values } = trackingSettings.resolve(options);
+    const uri = values.trackingUri?.trim();
+    if (!uri) {
       throw ArtifactsError.invalidArgument(
         'runs:/ and models:/ URIs are resolved through an MLflow tracking server; set MLFLOW_TRACKING_URI (e.g. http://localhost:5000)',
       );
     }
     const parsed = (() => {
       try {
-        return parseArtifactUri(trackingUri);
+        return parseArtifactUri(uri);
       } catch {
         return undefined;
       }
     })();
     if (!parsed || (parsed.scheme !== 'http' && parsed.scheme !== 'https') || !parsed.host) {
       throw ArtifactsError.invalidArgument(
-        `runs:/ and models:/ URIs need an http(s) tracking server, but the tracking URI is ${JSON.stringify(redactUri(trackingUri))}; set MLFLOW_TRACKING_URI to the MLflow server (e.g. http://localhost:5000)`,
+        `runs:/ and models:/ URIs need an http(s) tracking server, but the tracking URI is ${JSON.stringify(redactUri(uri))}; set MLFLOW_TRACKING_URI to the MLflow server (e.g. http://localhost:5000)`,
       );
     }
-    const username = options.username ?? envString('MLFLOW_TRACKING_USERNAME') ?? parsed.username;
-    const password = options.password ?? envString('MLFLOW_TRACKING_PASSWORD') ?? parsed.password;
-    const token = options.token ?? envString('MLFLOW_TRACKING_TOKEN');
-    const insecureTls = options.insecureTls ?? envBoolean('MLFLOW_TRACKING_INSECURE_TLS') ?? false;
-    const serverCertPath = options.serverCertPath ?? envString('MLFLOW_TRACKING_SERVER_CERT_PATH');
-    const clientCertPath = options.clientCertPath ?? envString('MLFLOW_TRACKING_CLIENT_CERT_PATH');
-    if (insecureTls && serverCertPath) {
-      // MLflow refuses the same combination: one says "trust anything", the other "trust this CA".
-      throw ArtifactsError.invalidArgument(
-        'MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH cannot both be set',
-      );
-    }
-    const timeoutSeconds =
-      options.requestTimeoutSeconds ?? envNumber('MLFLOW_HTTP_REQUEST_TIMEOUT', { min: 0 }) ?? 120;
-    const maxRetries =
-      options.maxRetries ?? envNumber('MLFLOW_HTTP_REQUEST_MAX_RETRIES', { integer: true, min: 0 }) ?? 7;
-    const backoffFactor =
-      options.backoffFactor ?? envNumber('MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', { min: 0 }) ?? 2;
-    const backoffJitter =
-      options.backoffJitter ?? envNumber('MLFLOW_HTTP_REQUEST_BACKOFF_JITTER', { min: 0 }) ?? 1;
-    for (const [name, value] of [
-      ['backoffFactor', backoffFactor],
-      ['backoffJitter', backoffJitter],
-    ] as const) {
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        throw ArtifactsError.invalidArgument(`${name} must be a number >= 0 (seconds), got ${String(value)}`);
-      }
-    }
-    const secrets = [password, token].filter((s): s is string => typeof s === 'string' && s !== '');
-    let authorization: string | undefined;
-    // MLflow's order (rest_utils.http_request): basic credentials when both are set, else the token.
-    if (username && password) {
-      authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-    } else if (token) {
-      authorization = `Bearer ${token}`;
-    }
-    const readPem = (path: string | undefined, what: string) =>
-      path ? readSettingFile(path, `${what} file`) : undefined;
-
-    this.rawUri = trackingUri;
-    this.uri = redactUri(trackingUri);
-    this.#r = {
-      origin: `${parsed.scheme}://${parsed.host}${parsed.port === undefined ? '' : `:${parsed.port}`}`,
-      prefix: parsed.path === '/' ? '' : parsed.path.replace(/\/+$/, ''),
-      https: parsed.scheme === 'https',
-      authorization,
-      secrets,
-      ca: readPem(serverCertPath, 'MLFLOW_TRACKING_SERVER_CERT_PATH'),
-      cert: readPem(clientCertPath, 'MLFLOW_TRACKING_CLIENT_CERT_PATH'),
-      insecureTls,
-      timeoutMs: timeoutSeconds * 1000,
-      maxRetries,
-      backoffFactor,
-      backoffJitter,
-    };
-    if (options.onRetry !== undefined && typeof options.onRetry !== 'function') {
-      throw ArtifactsError.invalidArgument('onRetry must be a function');
-    }
+    const { requestTimeoutSeconds, maxRetries, backoffFactor, backoffJitter, onRetry } = values;
+    this.#client = new MlflowHttpClient(
+      {
+        ...values,
+        // The URI's user info comes after the options and variables, as in @artifacts/http.
+        username: values.username ?? parsed.username,
+        password: values.password ?? parsed.password,
+        requestTimeoutMs: requestTimeoutSeconds * 1000,
+      },
+      CONNECTIONS,
+    );
+    this.rawUri = uri;
+    this.uri = redactUri(uri);
+    const prefix = parsed.path === '/' ? '' : parsed.path.replace(/\/+$/, '');
+    this.#base = `${parsed.scheme}://${parsed.host}${parsed.port === undefined ? '' : `:${parsed.port}`}${prefix}/api/2.0/mlflow`;
     this.#retrier = createRetrier({
       maxAttempts: maxRetries + 1,
       ...mlflowRetrySchedule(backoffFactor, backoffJitter),
-      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+      ...(onRetry ? { onRetry } : {}),
     });
   }
 
@@ -302,144 +212,46 @@ export class TrackingClient {
     return answer.artifact_uri;
   }
 
+  /** Closes the client's idle connections (they never keep the process alive). */
+  async close(): Promise<void> {
+    await this.#client.close();
+  }
+
   async #call<T>(
     method: 'GET' | 'POST',
     endpoint: string,
     body: string | undefined,
-    signal: AbortSignal | undefined,
+    signal?: AbortSignal,
   ): Promise<T> {
-    const r = this.#r;
-    const url = `${r.origin}${r.prefix}/api/2.0/mlflow/${endpoint}`;
-    const what = `${method} ${redactUri(`${this.uri.replace(/\/+$/, '')}/api/2.0/mlflow/${endpoint}`)}`;
-    const aborted = (cause: unknown) => new ArtifactsError('aborted', `${what} was aborted`, { cause });
+    const url = `${this.#base}/${endpoint}`;
+    const what = `tracking request ${method} ${endpoint}`;
     try {
-      // Core's retry loop repeats an attempt that failed with a temporary error (408, 429, 5xx, a
-      // timeout, a broken connection): every request here only reads, or is a search, safe to repeat.
+      // Every request here only reads, or is a search: safe to repeat on a temporary error (408,
+      // 429, 5xx, a stall, a broken connection), `Retry-After` honoured.
       return await this.#retrier.run(
         'tracking request',
-        what,
-        () => this.#attempt<T>(method, url, what, body, signal),
+        `${method} ${redactUri(url)}`,
+        () =>
+          this.#client.json<T>(method, url, {
+            ...(body === undefined ? {} : { body }),
+            headers: {
+              accept: 'application/json',
+              ...(body === undefined
+                ? {}
+                : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }),
+            },
+            what,
+            ...(signal ? { signal } : {}),
+          }),
         signal,
       );
     } catch (error) {
-      if (signal?.aborted && !ArtifactsError.is(error, 'aborted')) throw aborted(error);
+      if (signal?.aborted && !ArtifactsError.is(error, 'aborted')) {
+        throw new ArtifactsError('aborted', `${what} was aborted`, { cause: error });
+      }
       throw error;
     }
   }
-
-  /** One request: its answer, or the `ArtifactsError` it failed with (`temporary` when worth repeating). */
-  async #attempt<T>(
-    method: 'GET' | 'POST',
-    url: string,
-    what: string,
-    body: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<T> {
-    const r = this.#r;
-    signal?.throwIfAborted();
-    let status: number;
-    let text: string;
-    let retryAfter: string | undefined;
-    try {
-      ({ status, text, retryAfter } = await this.#send(method, url, body, signal));
-    } catch (error) {
-      if (isAbortError(error) && signal?.aborted) {
-        throw new ArtifactsError('aborted', `${what} was aborted`, { cause: error });
-      }
-      const timedOut = (error as { code?: unknown } | null)?.code === 'TIMEOUT';
-      const retryable = timedOut || isConnectionError(error);
-      throw new ArtifactsError(
-        timedOut ? 'timeout' : retryable ? 'unavailable' : 'internal',
-        scrub(
-          `tracking server request ${what} failed: ${error instanceof Error ? error.message : String(error)}`,
-          r.secrets,
-        ),
-        { cause: error, temporary: retryable },
-      );
-    }
-    if (status >= 200 && status < 300) {
-      try {
-        return (text ? JSON.parse(text) : {}) as T;
-      } catch (error) {
-        throw new ArtifactsError('internal', `${what}: the tracking server's answer is not JSON`, {
-          cause: error,
-        });
-      }
-    }
-    const { errorCode, message = '' } = parseHttpErrorBody(text);
-    const hint =
-      status === 401
-        ? ' (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)'
-        : '';
-    const retryAfterMs = parseRetryAfter(retryAfter);
-    throw new ArtifactsError(
-      codeForStatus(status, errorCode, message),
-      scrub(
-        `tracking server answered ${status}${errorCode ? ` ${errorCode}` : ''} to ${what}: ${message}${hint}`,
-        r.secrets,
-      ),
-      {
-        context: {
-          status,
-          ...(errorCode ? { errorCode } : {}),
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-        },
-        temporary: isTemporaryHttpStatus(status),
-      },
-    );
-  }
-
-  async #send(
-    method: string,
-    url: string,
-    body: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
-    const r = this.#r;
-    // Loaded on first use: an ES import of node:http(s) builds its whole namespace, whose lazy
-    // getters load Node's bundled undici (about 9 MB of RSS and tens of ms at start-up in every
-    // process that loads core, though only runs:/ and models:/ URIs need it).
-    const { request } = r.https ? await import('node:https') : await import('node:http');
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': '@artifacts/core' };
-    if (r.authorization) headers.authorization = r.authorization;
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(body));
-    }
-    const tls = r.https
-      ? {
-          rejectUnauthorized: !r.insecureTls,
-          ...(r.ca ? { ca: r.ca } : {}),
-          ...(r.cert ? { cert: r.cert, key: r.cert } : {}),
-        }
-      : {};
-    return new Promise((resolve, reject) => {
-      const req = request(url, { method, headers, ...tls, ...(signal ? { signal } : {}) }, (res) => {
-        const retryAfter = res.headers['retry-after'];
-        readText(res).then((text) => resolve({ status: res.statusCode ?? 0, text, retryAfter }), reject);
-      });
-      if (r.timeoutMs > 0) {
-        req.setTimeout(r.timeoutMs, () => {
-          req.destroy(
-            Object.assign(
-              new Error(`no answer within ${r.timeoutMs / 1000} s (MLFLOW_HTTP_REQUEST_TIMEOUT)`),
-              {
-                code: 'TIMEOUT',
-              },
-            ),
-          );
-        });
-      }
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
-}
-
-async function readText(res: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of res) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 interface RawRunInfo {
@@ -628,11 +440,23 @@ interface RawModelVersion {
  */
 export async function resolveTrackingUri(
   uri: string,
-  options: TrackingOptions & { signal?: AbortSignal } = {},
+  options: TrackingOptions & { signal?: AbortSignal; [other: string]: unknown } = {},
 ): Promise<string> {
   const parsed = parseTrackingUri(uri);
-  const client = new TrackingClient(options);
-  const { signal } = options;
+  const client = new TrackingClient(pickTrackingOptions(options));
+  try {
+    return await resolveWith(client, uri, parsed, options.signal);
+  } finally {
+    await client.close();
+  }
+}
+
+async function resolveWith(
+  client: TrackingClient,
+  uri: string,
+  parsed: TrackingUri,
+  signal: AbortSignal | undefined,
+): Promise<string> {
   let root: string;
   switch (parsed.kind) {
     case 'run':
@@ -705,6 +529,8 @@ export async function openTrackingUri<R>(
   const resolved = await resolveTrackingUri(uri, options);
   const scheme = parseArtifactUri(resolved).scheme;
   const rest: Record<string, unknown> = { ...options };
+  // `onRetry` is the tracking client's alone; the rest are @artifacts/http's options too.
+  delete rest.onRetry;
   if (!HTTP_SCHEMES.has(scheme)) for (const key of TRACKING_OPTION_KEYS) delete rest[key];
   return open(resolved, rest);
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { dataBytes, dataStream, hashData, hashFile, hashStream, readAll } from './data.js';
 import { sampleMemory } from './memory.js';
 
@@ -28,6 +28,30 @@ describe('dataStream', () => {
     const stream = dataStream(10_000, { chunkSize: 1000, errorAfter: 2500, onBytes: (n) => seen.push(n) });
     await expect(readAll(stream)).rejects.toThrow(/failed on purpose after 2500 bytes/);
     expect(seen).toEqual([1000, 2000, 2500]);
+  });
+
+  it('bytesPerSecond paces by bytes against the clock: a consumer that was late is caught up, not slowed further', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'performance'] });
+    try {
+      // Ten chunks of 10 kB at 100 kB/s: one due every 100 ms, the last at 900 ms.
+      const stream = dataStream(100_000, { chunkSize: 10_000, bytesPerSecond: 100_000 });
+      const arrivals: number[] = [];
+      stream.on('data', () => arrivals.push(performance.now()));
+      await vi.advanceTimersByTimeAsync(250);
+      // A consumer (or an event loop) 300 ms late.
+      stream.pause();
+      await vi.advanceTimersByTimeAsync(300);
+      stream.resume();
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(arrivals).toHaveLength(10);
+      expect(arrivals.slice(0, 3)).toEqual([0, 100, 200]);
+      // The chunks that came due during the pause follow at once; the pace then holds.
+      expect(arrivals.filter((t) => t === 550).length).toBeGreaterThanOrEqual(2);
+      expect(arrivals.at(-1)).toBe(900);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(() => dataStream(1, { bytesPerSecond: 0 })).toThrow(RangeError);
   });
 
   it('refuses a negative or fractional size', () => {

@@ -9,6 +9,12 @@ export interface DataStreamOptions {
   chunkSize?: number;
   /** Waits this long before each chunk (a slow producer, for abort and timeout tests). Default 0. */
   delayMs?: number;
+  /**
+   * Hands the bytes out no faster than this, by bytes against the clock from the first read: a
+   * chunk is due once the bytes before it have had their time, so a late timer (a loaded machine)
+   * is caught up, never added to the pace. Default: as fast as they are read.
+   */
+  bytesPerSecond?: number;
   /** Fails the stream with an error once this many bytes were emitted. */
   errorAfter?: number;
   /** Stops producing (without ending or failing) once this many bytes were emitted: a stalled source. */
@@ -39,12 +45,16 @@ export function dataStream(size: number, options: DataStreamOptions = {}): Reada
     seed = 'artifacts',
     chunkSize = 1024 * 1024,
     delayMs = 0,
+    bytesPerSecond,
     errorAfter,
     stallAfter,
     onBytes,
   } = options;
+  if (bytesPerSecond !== undefined && !(bytesPerSecond > 0))
+    throw new RangeError(`bytesPerSecond must be positive, got ${bytesPerSecond}`);
   const cipher = keystream(seed);
   let emitted = 0;
+  let started: number | undefined;
   const produce = (): Buffer | null => {
     if (errorAfter !== undefined && emitted >= errorAfter) {
       throw new Error(`@artifacts/testkit: source stream failed on purpose after ${emitted} bytes`);
@@ -73,7 +83,12 @@ export function dataStream(size: number, options: DataStreamOptions = {}): Reada
           this.destroy(error as Error);
         }
       };
-      if (delayMs > 0) setTimeout(push, delayMs);
+      let wait = delayMs;
+      if (bytesPerSecond !== undefined) {
+        started ??= performance.now();
+        wait = Math.max(wait, started + (emitted * 1000) / bytesPerSecond - performance.now());
+      }
+      if (wait > 0) setTimeout(push, wait);
       else push();
     },
   });

@@ -24,14 +24,43 @@ export interface TimeoutSuiteOptions {
    */
   timeoutMs?: number;
   /**
-   * Bytes transferred; the proxy paces them to take about 2.5 × the timeout. Default 24 MiB: an
-   * upload must be several times larger than what the kernel's socket buffers absorb at once (about
-   * 5 MiB on Linux loopback: the client's send buffer plus the proxy's receive buffer), or the
-   * client sees its whole body taken at once and then no progress while the buffers drain — a
-   * stall, to any client. Send it over one connection at a time (one part in flight): the proxy
-   * paces each connection.
+   * Bytes transferred, paced to take about 2.5 × the timeout each way. Default 24 MiB. Send it over
+   * one connection at a time (one part in flight): the proxy's pace is shared by all connections.
    */
   bytes?: number;
+}
+
+/**
+ * The longest wait between two signs of progress the client gave (and from the last to the end):
+ * named in the failure of a transfer that should have succeeded, so that a timeout says whether the
+ * client really saw no progress for that long (the link, the server or the machine stalled) or
+ * timed out while bytes moved (a bug).
+ */
+function progressGaps() {
+  let last = 0;
+  let longest = 0;
+  const tick = () => {
+    const now = performance.now();
+    if (last !== 0) longest = Math.max(longest, now - last);
+    last = now;
+  };
+  return {
+    tick,
+    async during<T>(what: string, work: Promise<T>): Promise<T> {
+      last = performance.now();
+      longest = 0;
+      try {
+        const result = await work;
+        return result;
+      } catch (error) {
+        tick();
+        throw new Error(
+          `the ${what} failed; the longest wait between two signs of progress the client gave (or until it failed) was ${Math.round(longest)} ms: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      }
+    },
+  };
 }
 
 /**
@@ -59,15 +88,36 @@ export function describeTimeouts(name: string, options: TimeoutSuiteOptions): vo
       await proxy.close();
     });
 
+    // The pace is set where the client's progress is seen, so that no byte waits unseen between the
+    // client and the pacer. Paced by the proxy alone, an upload's last ~7 MiB sat in loopback socket
+    // buffers (the client's send buffer, the proxy's receive buffer) when the body ended, and drained
+    // at the pace — 2.1–2.9 s of silence before the answer against a 3 s bound, measured under load:
+    // the flake of "slower than the timeout". So the upload's body is paced by bytes against the
+    // clock (a late timer is caught up, never added) and the link runs at 4× that: still a slow link,
+    // never the bottleneck, its buffers nearly empty when the body ends. A download is paced by the
+    // proxy: the buffers it fills lie upstream of the pacer, and the client sees every byte as it
+    // is forwarded.
     it('a transfer slower than the timeout but never stalled succeeds, up and down', async () => {
       const repo = await fresh();
+      const pace = Math.ceil(bytes / ((2.5 * timeoutMs) / 1000));
+      const gaps = progressGaps();
       try {
-        proxy.rateBytesPerSecond = Math.ceil(bytes / ((2.5 * timeoutMs) / 1000));
+        proxy.rateBytesPerSecond = 4 * pace;
         let started = Date.now();
-        await repo.write('slow.bin', dataStream(bytes, { seed: 'slow-link', chunkSize: 64 * 1024 }));
+        await gaps.during(
+          'upload',
+          repo.write(
+            'slow.bin',
+            dataStream(bytes, { seed: 'slow-link', chunkSize: 64 * 1024, bytesPerSecond: pace }),
+            { onProgress: gaps.tick },
+          ),
+        );
         expect(Date.now() - started).toBeGreaterThan(timeoutMs);
+        proxy.rateBytesPerSecond = pace;
         started = Date.now();
-        const read = await hashStream(await repo.openRead('slow.bin'));
+        const stream = await repo.openRead('slow.bin');
+        stream.on('data', gaps.tick);
+        const read = await gaps.during('download', hashStream(stream));
         expect(Date.now() - started).toBeGreaterThan(timeoutMs);
         expect(read).toEqual(await hashData(bytes, { seed: 'slow-link' }));
       } finally {
