@@ -22,6 +22,11 @@ import { redactUri } from './uri.js';
  * (`@artifacts/http` spreads them into its own declaration) and the tracking server's.
  */
 export const mlflowClientSettings = defineSettings('@artifacts/core (MLflow client)', {
+  trackingUri: {
+    type: 'string',
+    env: 'MLFLOW_TRACKING_URI',
+    help: 'the MLflow server, `http(s)://host[:port][/prefix]`: where `runs:/` and `models:/` URIs are resolved, and what `mlflow-artifacts:/path` URIs are relative to; user info in it (`http://user:pass@host`) is the fallback for `username` and `password`, and is never shown',
+  },
   username: {
     type: 'string',
     env: 'MLFLOW_TRACKING_USERNAME',
@@ -63,7 +68,7 @@ export const mlflowClientSettings = defineSettings('@artifacts/core (MLflow clie
     env: 'MLFLOW_HTTP_REQUEST_MAX_RETRIES',
     min: 0,
     default: 7,
-    help: "retries of a failed request (408, 429, 5xx, broken connections, timeouts), by core's retry layer on MLflow's schedule; `openRepository`'s `maxRetries` (or `ARTIFACTS_MAX_RETRIES`), when given, wins. A connection refused by (or a DNS miss for) a host that has never answered is not retried: it fails at once, with a hint to check that the server runs and the URI. Once a host has answered, its refusals are retried (it is restarting)",
+    help: "retries of a failed request (408, 429, 5xx, broken connections, timeouts), by core's retry layer on MLflow's schedule; for `@artifacts/http`, `openRepository`'s `maxRetries` (or `ARTIFACTS_MAX_RETRIES`), when given, wins. A connection refused by (or a DNS miss for) a host that has never answered is not retried: it fails at once, with a hint to check that the server runs and the URI. Once a host has answered, its refusals are retried (it is restarting)",
   },
   backoffFactor: {
     type: 'number',

@@ -234,6 +234,21 @@ describe('endpoints, files, alternatives and secrets declared', () => {
     expect(secrets.sort()).toEqual(['cs-env', 'key-opt', 'pw-in-object', 'sdk-secret']);
   });
 
+  it('lists a secret given as bytes (a private key read by the caller) as its text', () => {
+    const keyed = defineSettings('@artifacts/bytes', {
+      privateKey: {
+        type: 'custom',
+        secret: true,
+        parse: (v: unknown) => v as string | Uint8Array,
+        help: 'key',
+      },
+    });
+    const pem =
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n';
+    expect(keyed.resolve({ privateKey: new TextEncoder().encode(pem) }, env({})).secrets).toEqual([pem]);
+    expect(keyed.resolve({ privateKey: new Uint8Array(0) }, env({})).secrets).toEqual([]);
+  });
+
   it('never prints the value of a setting holding secrets', () => {
     expect(failure(() => store.resolve({ login: 'hunter2-password' }, env({}))).message).toBe(
       'option login must be an object, got a value (hidden)',

@@ -438,6 +438,9 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
       for (const [name, spec] of Object.entries(specs)) {
         const value = values[name];
         if (spec.secret && typeof value === 'string' && value !== '') secrets.push(value);
+        // A secret given as bytes (a private key read by the caller) is scrubbed as its text.
+        if (spec.secret && value instanceof Uint8Array && value.length > 0)
+          secrets.push(Buffer.from(value.buffer, value.byteOffset, value.length).toString('utf8'));
         if (value !== undefined)
           for (const part of spec.secretsOf?.(value) ?? []) if (part) secrets.push(part);
       }

@@ -13,12 +13,6 @@ import { appendToUri, parseArtifactUri, redactUri } from './uri.js';
  * `mlflow-artifacts:` root it leads to.
  */
 export const trackingSettings = defineSettings('@artifacts/core (tracking)', {
-  trackingUri: {
-    type: 'string',
-    env: 'MLFLOW_TRACKING_URI',
-    defaultText: '— (required)',
-    help: '`http(s)://host[:port][/prefix]`; user info in it (`http://user:pass@host`) is the fallback for `username` and `password`, and is never shown',
-  },
   ...mlflowClientSettings.specs,
   onRetry: {
     type: 'function',

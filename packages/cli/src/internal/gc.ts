@@ -106,11 +106,24 @@ async function measure(
  * lifecycle stage), on whatever backend holds them. Metadata stays: `mlflow gc` removes it later.
  */
 export async function gc(context: CommandContext, options: GcOptions): Promise<GcReport> {
-  const { signal, output } = context;
   const client = new TrackingClient({
     ...(options.trackingUri ? { trackingUri: options.trackingUri } : {}),
     ...trackingRetryOptions(),
   });
+  try {
+    return await collectGarbage(context, options, client);
+  } finally {
+    // Its keep-alive sockets: closed now, not left to the process's exit.
+    await client.close();
+  }
+}
+
+async function collectGarbage(
+  context: CommandContext,
+  options: GcOptions,
+  client: TrackingClient,
+): Promise<GcReport> {
+  const { signal, output } = context;
   const olderThanMs = options.olderThan === undefined ? undefined : parseOlderThan(options.olderThan);
   const runIds = ids(options.runIds, 'run-ids');
   let experimentIds = ids(options.experimentIds, 'experiment-ids');

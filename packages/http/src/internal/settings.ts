@@ -4,11 +4,6 @@ import { defineSettings, MiB, mlflowClientSettings, type SettingsValues } from '
 export const httpSettings = defineSettings(
   '@artifacts/http',
   {
-    trackingUri: {
-      type: 'string',
-      env: 'MLFLOW_TRACKING_URI',
-      help: 'the MLflow server for `mlflow-artifacts:` URIs (must be http(s) for `mlflow-artifacts:/path`); user info in it (`http://user:pass@host`) is used as basic credentials',
-    },
     ...mlflowClientSettings.specs,
     multipartUpload: {
       type: 'boolean',
