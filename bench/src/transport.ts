@@ -27,7 +27,7 @@ import { SigV4 } from '../../packages/s3/src/internal/sigv4.ts';
 
 const [kind, transport] = process.argv.slice(2);
 // `node`: core's HttpPool as built in BASE_CORE (a dist/index.js; default this checkout's).
-const { HttpPool } = (await import(
+const { HttpPool, parseContentRange } = (await import(
   process.env.BASE_CORE ?? '../../packages/core/dist/index.js'
 )) as typeof import('../../packages/core/src/index.ts');
 const endpoint = new URL(process.env.MLFLOW_S3_ENDPOINT_URL ?? '');
@@ -175,12 +175,11 @@ async function engineDown() {
         headers.range = `bytes=${request.start}-${request.end}`;
         const answer = await http.request({ method: 'GET', url, headers, signal: request.signal });
         if (answer.statusCode !== 206) throw new Error(`status ${answer.statusCode}`);
-        const [, s, e, total] =
-          /bytes (\d+)-(\d+)\/(\d+)/.exec(String(answer.headers['content-range'])) ?? [];
+        const served = parseContentRange(String(answer.headers['content-range']));
         return {
           stream: answer.body,
-          served: { start: Number(s), end: Number(e) },
-          totalSize: Number(total),
+          served: { start: served?.start ?? 0, end: served?.end ?? -1 },
+          totalSize: served?.total ?? 0,
           pin: String(answer.headers.etag),
           rangesHonoured: true,
         };
