@@ -37,16 +37,7 @@ export interface SftpConnection {
 }
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02), as ssh2 reports them in `error.code`. */
-export const SFTP_STATUS = {
-  EOF: 1,
-  NO_SUCH_FILE: 2,
-  PERMISSION_DENIED: 3,
-  FAILURE: 4,
-  BAD_MESSAGE: 5,
-  NO_CONNECTION: 6,
-  CONNECTION_LOST: 7,
-  OP_UNSUPPORTED: 8,
-} as const;
+export const SFTP_STATUS = ssh2.utils.sftp.STATUS_CODE;
 
 /** True when an error means the SSH connection or its SFTP channel is gone. */
 export const isConnectionError = connectionErrorTest({

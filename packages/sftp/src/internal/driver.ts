@@ -149,27 +149,19 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
       this.pool.lease(
         async (lease) => {
           const connection = lease.connection;
-          let handle: Buffer;
-          try {
-            handle = await open(connection, path, 'r');
-          } catch (error) {
-            if (statusOf(error) === SFTP_STATUS.NO_SUCH_FILE) {
-              throw ArtifactsError.notFound(`${path} on ${this.label}`, { context: { path: key } });
-            }
-            throw error;
-          }
+          const handle = await unlessMissing(open(connection, path, 'r'), undefined);
+          if (!handle) throw ArtifactsError.notFound(`${path} on ${this.label}`, { context: { path: key } });
           let info: Stats;
           try {
             info = await fstat(connection, handle);
+            if (!info.isFile()) {
+              throw ArtifactsError.notFound(`file ${path} on ${this.label} (it is a directory)`, {
+                context: { path: key },
+              });
+            }
           } catch (error) {
             await closeHandle(connection, handle).catch(() => undefined);
             throw error;
-          }
-          if (!info.isFile()) {
-            await closeHandle(connection, handle).catch(() => undefined);
-            throw ArtifactsError.notFound(`file ${path} on ${this.label} (it is a directory)`, {
-              context: { path: key },
-            });
           }
           const total = info.size;
           const start = Math.min(options.range?.start ?? 0, total);

@@ -100,7 +100,7 @@ describe('verifyHostKey', () => {
 
   it('reports a changed key when the host has a different key of the same type', () => {
     const verdict = verifyHostKey(entries, ['old.example.org'], blob(K1));
-    expect(verdict).toMatchObject({ status: 'changed', knownTypes: ['ssh-ed25519'], sources: ['kh:2'] });
+    expect(verdict).toEqual({ status: 'changed', sources: ['kh:2'] });
   });
 
   it('reports an unknown host, and a key of a type known_hosts has no entry of as unknown too', () => {

@@ -97,7 +97,7 @@ export function hostMatches(field: string, names: readonly string[]): boolean {
 export type HostKeyVerdict =
   | { status: 'trusted'; source: string }
   | { status: 'revoked'; source: string }
-  | { status: 'changed'; knownTypes: string[]; sources: string[] }
+  | { status: 'changed'; sources: string[] }
   | { status: 'unknown' };
 
 /**
@@ -120,11 +120,7 @@ export function verifyHostKey(
   if (trusted) return { status: 'trusted', source: trusted.source };
   const sameType = forHost.filter((entry) => entry.marker === undefined && entry.keyType === type);
   if (sameType.length > 0) {
-    return {
-      status: 'changed',
-      knownTypes: [...new Set(sameType.map((entry) => entry.keyType))],
-      sources: sameType.map((entry) => entry.source),
-    };
+    return { status: 'changed', sources: sameType.map((entry) => entry.source) };
   }
   return { status: 'unknown' };
 }

@@ -20,8 +20,20 @@ export interface IdentityKey {
   key: ParsedKey;
 }
 
+/** The declared settings a connection and a transfer use as resolved (the pool's, the transfer tuning). */
+const TUNING = [
+  'maxConnections',
+  'operationsPerConnection',
+  'requestsPerTransfer',
+  'chunkSize',
+  'readChunkSize',
+  'connectTimeoutMs',
+  'keepaliveIntervalMs',
+  'idleTimeoutMs',
+] as const;
+
 /** Everything needed to open a connection, resolved once per repository. */
-export interface SftpSettings {
+export interface SftpSettings extends Pick<SftpValues['values'], (typeof TUNING)[number]> {
   /** The name the user gave (URI host or ssh_config alias). */
   alias: string;
   host: string;
@@ -35,14 +47,6 @@ export interface SftpSettings {
     | { mode: 'pinned'; fingerprints: string[] }
     | { mode: 'known_hosts'; entries: KnownHostEntry[]; files: string[]; names: string[] };
   root: string;
-  maxConnections: number;
-  operationsPerConnection: number;
-  requestsPerTransfer: number;
-  chunkSize: number;
-  readChunkSize: number;
-  connectTimeoutMs: number;
-  keepaliveIntervalMs: number;
-  idleTimeoutMs: number;
   /** Printable `sftp://user@host:port`, never with a password. */
   label: string;
   secrets: string[];
@@ -394,14 +398,10 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
     ...(agent ? { agent } : {}),
     hostKey,
     root: location.path || '/',
-    maxConnections: values.maxConnections,
-    operationsPerConnection: values.operationsPerConnection,
-    requestsPerTransfer: values.requestsPerTransfer,
-    chunkSize: values.chunkSize,
-    readChunkSize: values.readChunkSize,
-    connectTimeoutMs: values.connectTimeoutMs,
-    keepaliveIntervalMs: values.keepaliveIntervalMs,
-    idleTimeoutMs: values.idleTimeoutMs,
+    ...(Object.fromEntries(TUNING.map((name) => [name, values[name]])) as Pick<
+      typeof values,
+      (typeof TUNING)[number]
+    >),
     label: `sftp://${username}@${alias}${port === 22 ? '' : `:${port}`}`,
     secrets,
   };

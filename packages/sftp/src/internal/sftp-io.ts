@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { RELEASE_CHUNK } from '@artifacts/core';
 import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
 import type { SftpConnection } from './connection.js';
 
@@ -127,6 +128,9 @@ export async function writeFromStream(
           }
         });
       }
+      // ssh2 copied every piece into its WRITE packet: a chunk lent by core's file reader goes back
+      // to it now, instead of a new 1 MiB buffer per chunk left for the garbage collector.
+      (raw as { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK]?.();
       if (failure !== undefined) throw failure;
     }
   } finally {
