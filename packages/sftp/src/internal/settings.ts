@@ -294,15 +294,6 @@ async function loadKeys(
   return keys;
 }
 
-async function loadKnownHosts(files: string[]): Promise<KnownHostEntry[]> {
-  const entries: KnownHostEntry[] = [];
-  for (const file of files) {
-    const text = readOptional(file, 'known_hosts file');
-    if (text !== undefined) entries.push(...parseKnownHosts(text, file));
-  }
-  return entries;
-}
-
 function normalizeFingerprint(value: string): string {
   const trimmed = value.trim();
   const body = trimmed.toUpperCase().startsWith('SHA256:') ? trimmed.slice(7) : trimmed;
@@ -382,7 +373,10 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
     const lookup = first(config, 'hostkeyalias') ?? host;
     hostKey = {
       mode: 'known_hosts',
-      entries: await loadKnownHosts(files),
+      entries: files.flatMap((file) => {
+        const text = readOptional(file, 'known_hosts file');
+        return text === undefined ? [] : parseKnownHosts(text, file);
+      }),
       files,
       names: [knownHostsName(lookup, port)],
     };
