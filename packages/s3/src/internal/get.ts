@@ -9,7 +9,7 @@ import {
   rangeResponse,
 } from '@artifacts/core';
 import { s3ErrorCode } from './errors.js';
-import { checksumFields, type S3Requests } from './requests.js';
+import type { S3Requests } from './requests.js';
 import { pickChecksum } from './upload.js';
 
 /** One object's reads: where it is, and what of the driver they need. */
@@ -67,7 +67,7 @@ export function rangedGet(g: S3Get): RangeSource {
         }
         throw error;
       }
-      const checksum = request.whole ? pickChecksum(checksumFields(answer.headers)) : undefined;
+      const checksum = request.whole ? pickChecksum(answer.headers) : undefined;
       return { ...rangeResponse(answer, 'etag', request.whole), ...(checksum ? { checksum } : {}) };
     },
   };

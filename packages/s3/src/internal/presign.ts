@@ -4,6 +4,7 @@ import {
   guessContentType,
   type MultipartCapability,
   type PresignCapability,
+  partCredentials,
   presignSeconds,
   sortedParts,
 } from '@artifacts/core';
@@ -66,13 +67,12 @@ export function presignedTransfers(t: PresignTarget): {
           createMultipart(target, headers),
         );
         try {
-          const credentials = [];
-          for (let partNumber = 1; partNumber <= options.numParts; partNumber++) {
-            const query = { partNumber: String(partNumber), uploadId };
-            const partUrl = await url(key, 'PUT', options.expiresInSeconds, { query, headers: sseC });
-            credentials.push({ url: partUrl, partNumber, headers: { ...sseC } });
-          }
-          return { uploadId, credentials };
+          const part = (partNumber: number) =>
+            url(key, 'PUT', options.expiresInSeconds, {
+              query: { partNumber: String(partNumber), uploadId },
+              headers: sseC,
+            });
+          return { uploadId, credentials: await partCredentials(options.numParts, part, sseC) };
         } catch (error) {
           await abort(key, uploadId, {}).catch(() => undefined);
           throw error;

@@ -225,19 +225,3 @@ function s3Error(status: number, error: Record<string, unknown>, url: string, re
   const failure = new StoreHttpError(status, { code: text(error.Code), message: text(error.Message) }, url);
   return id ? Object.assign(failure, { requestId: id }) : failure;
 }
-
-/** The checksum members of an answer's headers, named as the SDK names them (for `pickChecksum`). */
-export function checksumFields(headers: HttpAnswer['headers']): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [header, field] of [
-    ['x-amz-checksum-crc32', 'ChecksumCRC32'],
-    ['x-amz-checksum-crc32c', 'ChecksumCRC32C'],
-    ['x-amz-checksum-sha256', 'ChecksumSHA256'],
-    ['x-amz-checksum-type', 'ChecksumType'],
-    ['etag', 'ETag'],
-  ] as const) {
-    const value = headers[header];
-    if (typeof value === 'string') out[field] = value;
-  }
-  return out;
-}

@@ -8,6 +8,7 @@ import {
   type DriverWriteResult,
   discardBody,
   engineOptions,
+  headerString,
   mappedCalls,
   type OpenContext,
   type PartRequest,
@@ -20,7 +21,7 @@ import {
   createMultipart,
   S3_PART_LIMITS,
 } from './multipart.js';
-import { checksumFields, type S3Requests } from './requests.js';
+import type { S3Requests } from './requests.js';
 
 /** One upload: where it goes, with which headers, and the driver's error mapping. */
 export interface S3Upload {
@@ -85,7 +86,7 @@ export async function uploadObject(
         signal: part.signal,
       });
       await discardBody(answer.body);
-      return checksumFields(answer.headers);
+      return answer.headers;
     });
   let UploadId: string | undefined;
   let sent: SentBody | undefined;
@@ -108,14 +109,13 @@ export async function uploadObject(
       },
       uploadPart: async (part) => {
         const query = { partNumber: String(part.partNumber), uploadId: UploadId as string };
-        const out = await put(part, partHeaders(part), query);
-        return {
-          PartNumber: part.partNumber,
-          ETag: out.ETag,
-          ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}),
-          ...(out.ChecksumCRC32C ? { ChecksumCRC32C: out.ChecksumCRC32C } : {}),
-          ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
-        };
+        const headers = await put(part, partHeaders(part), query);
+        const done: CompletedS3Part = { PartNumber: part.partNumber, ETag: headerString(headers.etag) };
+        for (const name of ['CRC32', 'CRC32C', 'SHA256'] as const) {
+          const value = headerString(headers[`x-amz-checksum-${name.toLowerCase()}`]);
+          if (value) done[`Checksum${name}`] = value;
+        }
+        return done;
       },
       complete: (parts, { signal }) =>
         mapped('completing the multipart upload of', () =>
@@ -159,16 +159,14 @@ function partChecksum(algorithm: NonNullable<S3Upload['algorithm']>, part: PartR
   return hasher.digest();
 }
 
-/** The whole-object checksum S3 reports, if any: composite multipart checksums (`…-N`) are not. */
-export function pickChecksum(output: Record<string, unknown>): Checksum | undefined {
-  if (output.ChecksumType === 'COMPOSITE') return undefined;
-  const candidates: Array<[string, Checksum['algorithm']]> = [
-    ['ChecksumCRC32', 'crc32'],
-    ['ChecksumCRC32C', 'crc32c'],
-    ['ChecksumSHA256', 'sha256'],
-  ];
-  for (const [field, algorithm] of candidates) {
-    const value = output[field];
+/**
+ * The whole-object checksum S3 reports, in an answer's headers (`x-amz-checksum-crc32`) or
+ * CompleteMultipartUpload's members (`ChecksumCRC32`), if any: composite checksums (`…-N`) are not.
+ */
+export function pickChecksum(fields: Record<string, unknown>): Checksum | undefined {
+  if ((fields.ChecksumType ?? fields['x-amz-checksum-type']) === 'COMPOSITE') return undefined;
+  for (const algorithm of ['crc32', 'crc32c', 'sha256'] as const) {
+    const value = fields[`x-amz-checksum-${algorithm}`] ?? fields[`Checksum${algorithm.toUpperCase()}`];
     if (typeof value === 'string' && value !== '' && !/-\d+$/.test(value)) return { algorithm, value };
   }
   return undefined;
