@@ -20,20 +20,13 @@ import {
   completeMultipart,
   createMultipart,
   S3_PART_LIMITS,
+  type S3Object,
 } from './multipart.js';
-import type { S3Requests } from './requests.js';
 
 /** One upload: where it goes, with which headers, and the driver's error mapping. */
-export interface S3Upload {
-  requests: S3Requests;
-  Bucket: string;
-  Key: string;
+export interface S3Upload extends S3Object {
   /** The upload arguments' headers (`argHeaders`), the content type among them when given. */
   headers: Record<string, string>;
-  /** SSE-C headers, sent with the object's every request. */
-  sseC: Record<string, string>;
-  /** The upload arguments' `RequestPayer`, sent with every request too. */
-  requestPayer: string | undefined;
   algorithm: 'CRC32' | 'CRC32C' | 'SHA256' | undefined;
   partSize: number;
   concurrency: number;
@@ -57,16 +50,11 @@ export async function uploadObject(
   // A whole-object CRC for multipart uploads too (S3 combines the parts' CRCs); SHA-256 only
   // exists per part (composite).
   const fullObject = algorithm === 'CRC32' || algorithm === 'CRC32C';
-  const payer: Record<string, string> = u.requestPayer ? { 'x-amz-request-payer': u.requestPayer } : {};
-  const object = {
-    ...(options.contentType ? { 'content-type': options.contentType } : {}),
-    ...u.headers,
-    ...u.sseC,
-  };
+  const object = { ...(options.contentType ? { 'content-type': options.contentType } : {}), ...u.headers };
   const partHeaders = (part: PartRequest): Record<string, string> => ({
     'content-length': String(part.data.length),
     ...u.sseC,
-    ...payer,
+    ...u.payer,
     ...(algorithm ? { [`x-amz-checksum-${algorithm.toLowerCase()}`]: partChecksum(algorithm, part) } : {}),
   });
   const run = mappedCalls((error, action) => u.error(error, action));
@@ -97,10 +85,9 @@ export async function uploadObject(
       create: async (_plan, { signal }) => {
         UploadId = await mapped('starting a multipart upload of', () =>
           createMultipart(
-            { requests, Bucket, Key, signal },
+            { ...u, signal },
             {
               ...object,
-              ...payer,
               ...(fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {}),
               ...(algorithm ? { 'x-amz-checksum-algorithm': algorithm } : {}),
             },
@@ -119,18 +106,17 @@ export async function uploadObject(
       },
       complete: (parts, { signal }) =>
         mapped('completing the multipart upload of', () =>
-          completeMultipart({ requests, Bucket, Key, signal }, UploadId as string, parts, {
-            ...u.sseC,
-            ...payer,
-            ...(fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {}),
-          }),
+          completeMultipart(
+            { ...u, signal },
+            UploadId as string,
+            parts,
+            fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {},
+          ),
         ),
       abort: async ({ signal }) => {
         // The create failed: nothing to abort.
         if (UploadId === undefined) return;
-        await mapped('upload', () =>
-          abortMultipart({ requests, Bucket, Key, signal }, UploadId as string, payer),
-        );
+        await mapped('upload', () => abortMultipart({ ...u, signal }, UploadId as string));
       },
     },
     {
