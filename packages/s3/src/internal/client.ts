@@ -8,15 +8,9 @@ import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
 
 /** The driver's requests: one keep-alive pool (core's), its TLS, identity and region. */
 export function buildRequests(config: ResolvedS3Config, maxSockets: number): S3Requests {
-  const tls =
-    config.tls.kind === 'ignore'
-      ? { rejectUnauthorized: false }
-      : config.tls.kind === 'ca'
-        ? { ca: config.tls.ca }
-        : {};
   const pool = new HttpPool({
     connections: maxSockets,
-    tls,
+    tls: config.tls,
     connectMs: config.connectTimeoutMs,
     connectSetting: 'connectTimeoutMs',
   });
