@@ -42,7 +42,7 @@ export interface ServerCopy {
  */
 export async function serverCopy(copy: ServerCopy): Promise<void> {
   const { from, to } = copy;
-  const { requests, sseC, payer, signal } = to;
+  const { requests, Bucket, Key, sseC, payer, signal } = to;
   const answer = await headObject(requests, { ...from, sseC }, signal);
   const head = statFromHeaders(from.Key, answer);
   const size = head.size ?? 0;
@@ -54,13 +54,7 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
   };
   const args = argHeaders(copy.uploadArgs, COPY_ARGS);
   if (size <= copy.cutoffBytes) {
-    await requests.xml({
-      method: 'PUT',
-      Bucket: to.Bucket,
-      Key: to.Key,
-      headers: { ...source, ...args },
-      signal,
-    });
+    await requests.xml({ method: 'PUT', Bucket, Key, headers: { ...source, ...args }, signal });
     return;
   }
   const metadata: Record<string, string> = {};
@@ -87,8 +81,8 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
         try {
           const answer = await requests.xml({
             method: 'PUT',
-            Bucket: to.Bucket,
-            Key: to.Key,
+            Bucket,
+            Key,
             query: { partNumber: String(index + 1), uploadId },
             headers: { ...source, ...payer, 'x-amz-copy-source-range': `bytes=${start}-${end}` },
             signal,

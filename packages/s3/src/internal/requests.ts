@@ -60,9 +60,9 @@ const xml = new XMLParser({
 });
 
 /**
- * Every S3 request of the driver: addressed (path style, or virtual-hosted `bucket.host`), SigV4-signed
- * (core's `SigV4`) with an `UNSIGNED-PAYLOAD` body over https and the body's SHA-256 over http, sent over core's keep-alive pool — no SDK, no
- * middleware. A bucket in another region than the one signed for (S3's `x-amz-bucket-region` on a
+ * Every S3 request of the driver: addressed (path style, or virtual-hosted `bucket.host`), signed by
+ * core's `SigV4` (an `UNSIGNED-PAYLOAD` body over https, the body's SHA-256 over http), sent over
+ * core's keep-alive pool — no SDK, no middleware. A bucket in another region than the one signed for (S3's `x-amz-bucket-region` on a
  * 301/400) is remembered and the request sent again there, as the SDK's `followRegionRedirects` does.
  * A failure is thrown as core's `StoreHttpError` (status, S3 code) for errors.ts.
  */
