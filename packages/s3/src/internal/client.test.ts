@@ -10,9 +10,9 @@ describe('identity and region without the SDK', () => {
   it('takes credentials given as an object, or the environment when no profile is named', async () => {
     const given = { credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, region: 'eu-west-3' };
     expect(staticCredentials(given, {})).toEqual({ accessKeyId: 'a', secretAccessKey: 'b' });
-    expect(regionOf(given, {})).toBe('eu-west-3');
+    expect(await regionOf(given, {})).toBe('eu-west-3');
     const env = { ...keys, AWS_SESSION_TOKEN: 'token', AWS_REGION: 'ap-south-1' };
-    expect(regionOf({}, env)).toBe('ap-south-1');
+    expect(await regionOf({}, env)).toBe('ap-south-1');
     expect(staticCredentials({}, env)).toEqual({
       accessKeyId: 'id',
       secretAccessKey: 'secret',
@@ -24,13 +24,13 @@ describe('identity and region without the SDK', () => {
     const dir = mkdtempSync(join(tmpdir(), 's3-config-'));
     const file = join(dir, 'config');
     writeFileSync(file, '[default]\nregion = eu-north-1\n[profile dev]\nregion = sa-east-1\n');
-    expect(regionOf({}, keys)).toBe('us-east-1');
-    expect(regionOf({}, { ...keys, AWS_CONFIG_FILE: file })).toBe('eu-north-1');
-    expect(regionOf({}, { ...keys, AWS_CONFIG_FILE: file, AWS_REGION: 'x-1' })).toBe('x-1');
-    expect(regionOf({ profile: 'dev' }, { AWS_CONFIG_FILE: file })).toBe('sa-east-1');
-    expect(regionOf({}, { AWS_CONFIG_FILE: file, AWS_PROFILE: 'dev' })).toBe('sa-east-1');
+    expect(await regionOf({}, keys)).toBe('us-east-1');
+    expect(await regionOf({}, { ...keys, AWS_CONFIG_FILE: file })).toBe('eu-north-1');
+    expect(await regionOf({}, { ...keys, AWS_CONFIG_FILE: file, AWS_REGION: 'x-1' })).toBe('x-1');
+    expect(await regionOf({ profile: 'dev' }, { AWS_CONFIG_FILE: file })).toBe('sa-east-1');
+    expect(await regionOf({}, { AWS_CONFIG_FILE: file, AWS_PROFILE: 'dev' })).toBe('sa-east-1');
     // A file that names no region for the profile: the SDK's chain finds none either.
-    expect(regionOf({ profile: 'other' }, { AWS_CONFIG_FILE: file })).toBe('us-east-1');
+    expect(await regionOf({ profile: 'other' }, { AWS_CONFIG_FILE: file })).toBe('us-east-1');
   });
 
   it('leaves providers, profiles and missing keys to a provider or the SDK', () => {

@@ -1,27 +1,23 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { HttpPool, refreshing } from '@artifacts/core';
 import type { S3Credentials, S3CredentialsProvider } from '../options.js';
 import { type Identity, S3Requests } from './requests.js';
 import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
-import { sharedConfigRegion } from './shared-config.js';
 
 /** The driver's requests: one keep-alive pool (core's), its TLS, identity and region. */
 export function buildRequests(config: ResolvedS3Config, maxSockets: number): S3Requests {
-  const tls =
-    config.tls.kind === 'ignore'
-      ? { rejectUnauthorized: false }
-      : config.tls.kind === 'ca'
-        ? { ca: config.tls.ca }
-        : {};
   const pool = new HttpPool({
     connections: maxSockets,
-    tls,
+    tls: config.tls,
     connectMs: config.connectTimeoutMs,
     connectSetting: 'connectTimeoutMs',
   });
   return new S3Requests(pool, {
     endpoint: config.endpointUrl,
     pathStyle: config.forcePathStyle,
-    region: regionOf(config),
+    region: () => regionOf(config),
     identity: config.anonymous ? undefined : identityOf(config),
     stallMs: config.socketTimeoutMs,
     expectedBucketOwner: config.expectedBucketOwner,
@@ -29,20 +25,51 @@ export function buildRequests(config: ResolvedS3Config, maxSockets: number): S3R
 }
 
 /**
- * The signing region, as the SDK's chain finds it, without the SDK: the one given (option or
+ * The signing region, as the SDK's chain finds it, without the SDK's client: the one given (option or
  * `AWS_DEFAULT_REGION`), else `AWS_REGION`, else the profile's in the shared config files, else
- * us-east-1 (a bucket elsewhere on AWS is then reached through S3's redirect).
+ * us-east-1 (a bucket elsewhere on AWS is then reached through S3's redirect). A string when known
+ * at once; the files are read only when neither names one.
  */
 export function regionOf(
   config: Partial<Pick<ResolvedS3Config, 'region' | 'profile'>>,
   env: NodeJS.ProcessEnv = process.env,
-): string {
-  return (
-    config.region ??
-    (env.AWS_REGION || undefined) ??
-    sharedConfigRegion(config.profile, env) ??
-    DEFAULT_REGION
-  );
+): string | Promise<string> {
+  const given = config.region ?? (env.AWS_REGION || undefined);
+  if (given) return given;
+  return sharedConfigRegion(config.profile, env).then((region) => region ?? DEFAULT_REGION);
+}
+
+/**
+ * The profile's region in the shared files (the profile: the option, else `AWS_PROFILE`, else
+ * `default`), read and parsed by the SDK's own loader (`@smithy/core/config`, imported only here):
+ * `AWS_CONFIG_FILE` (else `~/.aws/config`, `[profile name]`) and `AWS_SHARED_CREDENTIALS_FILE` (else
+ * `~/.aws/credentials`, `[name]`), which the SDK's region provider prefers. A missing file is empty.
+ */
+export async function sharedConfigRegion(
+  profile: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | undefined> {
+  // The paths are decided here so that `env` (HOME too) is the one asked, not always process.env.
+  const home = env.HOME || env.USERPROFILE || homedir();
+  const file = (variable: string, fallback: string) => {
+    const path = env[variable] || join(home, '.aws', fallback);
+    return path.startsWith('~/') ? join(home, path.slice(2)) : path;
+  };
+  const [configFilepath, filepath] = [
+    file('AWS_CONFIG_FILE', 'config'),
+    file('AWS_SHARED_CREDENTIALS_FILE', 'credentials'),
+  ];
+  // Without either file (containers, CI, a MinIO client) the loader would find nothing: loading it
+  // costs ~50 ms of CPU and ~7 MB per process (measured), so it is not loaded for nothing.
+  if (!existsSync(configFilepath) && !existsSync(filepath)) return undefined;
+  const { loadSharedConfigFiles } = await import('@smithy/core/config');
+  const { configFile, credentialsFile } = await loadSharedConfigFiles({
+    configFilepath,
+    filepath,
+    ignoreCache: true,
+  });
+  const name = profile || env.AWS_PROFILE || 'default';
+  return credentialsFile[name]?.region ?? configFile[name]?.region;
 }
 
 /**

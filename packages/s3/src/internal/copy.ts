@@ -1,8 +1,13 @@
 import { choosePartSize, forEachLimited, headerString, statFromHeaders } from '@artifacts/core';
 import { argHeaders, sseCHeaders, type UploadExtraArgs } from './extra-args.js';
 import { headObject } from './get.js';
-import { abortMultipart, completeMultipart, createMultipart, S3_PART_LIMITS } from './multipart.js';
-import type { S3Requests } from './requests.js';
+import {
+  abortMultipart,
+  completeMultipart,
+  createMultipart,
+  S3_PART_LIMITS,
+  type S3Object,
+} from './multipart.js';
 
 /** Upload arguments that also apply to a copy's destination (metadata and type are the source's). */
 const COPY_ARGS = [
@@ -17,17 +22,16 @@ const COPY_ARGS = [
 ];
 
 export interface ServerCopy {
-  requests: S3Requests;
   from: { Bucket: string; Key: string };
-  to: { Bucket: string; Key: string };
+  /** The destination, its requests and headers (its SSE-C key is the source's too: one scope). */
+  to: S3Object;
   /** Objects above this are copied in parts. */
   cutoffBytes: number;
   /** Preferred part size; raised as needed to stay within `maxParts`. */
   partSizeBytes: number;
   concurrency: number;
-  /** The upload arguments; their SSE-C key is both the source's and the destination's (one scope). */
+  /** The upload arguments (the source's SSE-C headers, and those that apply to the destination). */
   uploadArgs: UploadExtraArgs;
-  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -37,9 +41,8 @@ export interface ServerCopy {
  * (nothing partial is ever visible at the destination). Throws the requests' (unmapped) errors.
  */
 export async function serverCopy(copy: ServerCopy): Promise<void> {
-  const { requests, from, to, signal } = copy;
-  const sseC = sseCHeaders(copy.uploadArgs);
-  const payer = argHeaders(copy.uploadArgs, ['RequestPayer']);
+  const { from, to } = copy;
+  const { requests, Bucket, Key, sseC, payer, signal } = to;
   const answer = await headObject(requests, { ...from, sseC }, signal);
   const head = statFromHeaders(from.Key, answer);
   const size = head.size ?? 0;
@@ -51,17 +54,15 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
   };
   const args = argHeaders(copy.uploadArgs, COPY_ARGS);
   if (size <= copy.cutoffBytes) {
-    await requests.xml({ method: 'PUT', ...to, headers: { ...source, ...args }, signal });
+    await requests.xml({ method: 'PUT', Bucket, Key, headers: { ...source, ...args }, signal });
     return;
   }
-  const target = { requests, ...to, signal };
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(answer.headers))
     if (name.startsWith('x-amz-meta-') && value !== undefined) metadata[name] = headerString(value)!;
-  const uploadId = await createMultipart(target, {
+  const uploadId = await createMultipart(to, {
     ...(head.contentType ? { 'content-type': head.contentType } : {}),
     ...metadata,
-    ...sseC,
     ...args,
   });
   const partSize = choosePartSize(copy.partSizeBytes, size, S3_PART_LIMITS);
@@ -80,7 +81,8 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
         try {
           const answer = await requests.xml({
             method: 'PUT',
-            ...to,
+            Bucket,
+            Key,
             query: { partNumber: String(index + 1), uploadId },
             headers: { ...source, ...payer, 'x-amz-copy-source-range': `bytes=${start}-${end}` },
             signal,
@@ -93,9 +95,10 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
       },
     );
     const parts = etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 }));
-    await completeMultipart(target, uploadId, parts, { ...sseC, ...payer });
+    await completeMultipart(to, uploadId, parts);
   } catch (error) {
-    await abortMultipart({ requests, ...to }, uploadId, payer).catch(() => undefined);
+    // Not under the copy's signal: an aborted copy is cleaned up too.
+    await abortMultipart({ ...to, signal: undefined }, uploadId).catch(() => undefined);
     throw error;
   }
 }

@@ -22,6 +22,7 @@ import { deleteObjectsError, isMissing, mapS3Error } from './errors.js';
 import { argHeaders, sseCHeaders } from './extra-args.js';
 import { headObject, rangedGet } from './get.js';
 import { deleteObjects, listObjects } from './list.js';
+import type { S3Object } from './multipart.js';
 import { presignedTransfers } from './presign.js';
 import type { S3Requests } from './requests.js';
 import type { ResolvedS3Config } from './settings.js';
@@ -62,6 +63,8 @@ export class S3Driver extends ObjectStoreDriver {
   readonly #requests: S3Requests;
   /** SSE-C headers, sent with every request on an object. */
   readonly #sseC: Record<string, string>;
+  /** The upload arguments' `x-amz-request-payer`, sent with every request of an upload or copy. */
+  readonly #payer: Record<string, string>;
   readonly #algorithm: 'CRC32' | 'CRC32C' | 'SHA256' | undefined;
 
   constructor(
@@ -90,6 +93,7 @@ export class S3Driver extends ObjectStoreDriver {
     this.#config = config;
     this.#requests = requests;
     this.#sseC = sseCHeaders(config.uploadExtraArgs);
+    this.#payer = argHeaders(config.uploadExtraArgs, ['RequestPayer']);
     const algorithm = config.uploadExtraArgs.ChecksumAlgorithm ?? config.checksumAlgorithm;
     this.#algorithm = algorithm === 'NONE' ? undefined : (algorithm as 'CRC32' | 'CRC32C' | 'SHA256');
     this.capabilities = {
@@ -103,12 +107,15 @@ export class S3Driver extends ObjectStoreDriver {
       serverSideCopy: true,
     };
     ({ multipart: this.multipart, presign: this.presign } = presignedTransfers({
-      requests,
-      bucket,
-      full: (key) => this.names.name(key),
+      object: (key, signal) => this.#object(this.bucket, this.names.name(key), signal),
       uploadArgs: config.uploadExtraArgs,
       run: (action, key, call) => this.run(action, key, call),
     }));
+  }
+
+  /** An object's requests and the headers each carries. */
+  #object(Bucket: string, Key: string, signal?: AbortSignal): S3Object {
+    return { requests: this.#requests, Bucket, Key, sseC: this.#sseC, payer: this.#payer, signal };
   }
 
   #target(key: string | undefined, action: string) {
@@ -137,12 +144,8 @@ export class S3Driver extends ObjectStoreDriver {
     return this.run('upload', key, () =>
       uploadObject(
         {
-          requests: this.#requests,
-          Bucket: this.bucket,
-          Key: this.names.name(key),
+          ...this.#object(this.bucket, this.names.name(key)),
           headers: argHeaders(args),
-          sseC: this.#sseC,
-          requestPayer: args.RequestPayer,
           algorithm: this.#algorithm,
           partSize: this.#config.partSizeBytes,
           concurrency: this.#config.uploadQueueSize,
@@ -157,11 +160,8 @@ export class S3Driver extends ObjectStoreDriver {
 
   protected rangeSource(key: string): RangeSource {
     return rangedGet({
-      requests: this.#requests,
-      Bucket: this.bucket,
-      Key: this.names.name(key),
+      ...this.#object(this.bucket, this.names.name(key)),
       key,
-      sseC: this.#sseC,
       checksums: this.#algorithm !== undefined,
       stat: (signal) => this.stat(key, { signal }),
     });
@@ -208,14 +208,12 @@ export class S3Driver extends ObjectStoreDriver {
     const source = { Bucket: from.bucket, Key: from.name };
     try {
       await serverCopy({
-        requests: this.#requests,
         from: source,
-        to: { Bucket: to.bucket, Key: to.name },
+        to: this.#object(to.bucket, to.name, options.signal),
         cutoffBytes: this.#config.copyCutoffBytes,
         partSizeBytes: this.#config.partSizeBytes,
         concurrency: this.#config.uploadQueueSize,
         uploadArgs: this.#config.uploadExtraArgs,
-        signal: options.signal,
       });
     } catch (error) {
       if (isMissing(error))

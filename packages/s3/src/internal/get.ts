@@ -9,18 +9,14 @@ import {
   rangeResponse,
 } from '@artifacts/core';
 import { s3ErrorCode } from './errors.js';
-import { checksumFields, type S3Requests } from './requests.js';
+import type { S3Object } from './multipart.js';
+import type { S3Requests } from './requests.js';
 import { pickChecksum } from './upload.js';
 
 /** One object's reads: where it is, and what of the driver they need. */
-export interface S3Get {
-  requests: S3Requests;
-  Bucket: string;
-  Key: string;
+export interface S3Get extends S3Object {
   /** The artifact key (the object key relative to the repository root). */
   key: string;
-  /** SSE-C headers. */
-  sseC: Record<string, string>;
   /** Whether a whole GET asks for the object's stored checksum. */
   checksums: boolean;
   /** The driver's stat of the key (an unsatisfiable range: past the end, or an empty object). */
@@ -67,7 +63,7 @@ export function rangedGet(g: S3Get): RangeSource {
         }
         throw error;
       }
-      const checksum = request.whole ? pickChecksum(checksumFields(answer.headers)) : undefined;
+      const checksum = request.whole ? pickChecksum(answer.headers) : undefined;
       return { ...rangeResponse(answer, 'etag', request.whole), ...(checksum ? { checksum } : {}) };
     },
   };
@@ -79,10 +75,9 @@ export function rangedGet(g: S3Get): RangeSource {
  */
 export async function headObject(
   requests: S3Requests,
-  target: { Bucket: string; Key: string; sseC: Record<string, string> },
+  { Bucket, Key, sseC }: Pick<S3Object, 'Bucket' | 'Key' | 'sseC'>,
   signal: AbortSignal | undefined,
 ): Promise<HttpAnswer> {
-  const { Bucket, Key, sseC } = target;
   let answer: HttpAnswer;
   try {
     answer = await requests.send({ method: 'HEAD', Bucket, Key, headers: sseC, signal });

@@ -17,23 +17,27 @@ export interface CompletedS3Part {
   ChecksumSHA256?: string;
 }
 
-/** One multipart upload's object: where, and the headers of its requests. */
-export interface MultipartTarget {
+/** One object's requests: where it is, and the headers every request on it carries. */
+export interface S3Object {
   requests: S3Requests;
   Bucket: string;
   Key: string;
+  /** SSE-C headers (`sseCHeaders`). */
+  sseC: Record<string, string>;
+  /** The upload arguments' `x-amz-request-payer`, if any. */
+  payer: Record<string, string>;
   signal?: AbortSignal | undefined;
 }
 
-/** CreateMultipartUpload with the object's headers (type, upload arguments, SSE-C, checksum); its UploadId. */
-export async function createMultipart(t: MultipartTarget, headers: Record<string, string>): Promise<string> {
+/** CreateMultipartUpload with the object's headers (type, upload arguments, checksum); its UploadId. */
+export async function createMultipart(t: S3Object, headers: Record<string, string>): Promise<string> {
   const { Bucket, Key, signal } = t;
   const answer = await t.requests.xml({
     method: 'POST',
     Bucket,
     Key,
     query: { uploads: '' },
-    headers,
+    headers: { ...headers, ...t.sseC, ...t.payer },
     signal,
   });
   const id = answer.InitiateMultipartUploadResult?.UploadId;
@@ -44,10 +48,10 @@ export async function createMultipart(t: MultipartTarget, headers: Record<string
 
 /** CompleteMultipartUpload of the parts, in order; the answer's members (its checksum). */
 export async function completeMultipart(
-  t: MultipartTarget,
+  t: S3Object,
   uploadId: string,
   parts: readonly CompletedS3Part[],
-  headers: Record<string, string>,
+  headers: Record<string, string> = {},
 ): Promise<Record<string, string>> {
   const members = ['ETag', 'ChecksumCRC32', 'ChecksumCRC32C', 'ChecksumSHA256'] as const;
   const xml = parts
@@ -68,7 +72,13 @@ export async function completeMultipart(
     Bucket: t.Bucket,
     Key: t.Key,
     query: { uploadId },
-    headers: { 'content-type': 'application/xml', 'content-length': String(body.length), ...headers },
+    headers: {
+      'content-type': 'application/xml',
+      'content-length': String(body.length),
+      ...headers,
+      ...t.sseC,
+      ...t.payer,
+    },
     body,
     signal: t.signal,
   });
@@ -79,17 +89,13 @@ export async function completeMultipart(
 }
 
 /** AbortMultipartUpload. */
-export async function abortMultipart(
-  t: MultipartTarget,
-  uploadId: string,
-  headers: Record<string, string>,
-): Promise<void> {
+export async function abortMultipart(t: S3Object, uploadId: string): Promise<void> {
   const answer = await t.requests.send({
     method: 'DELETE',
     Bucket: t.Bucket,
     Key: t.Key,
     query: { uploadId },
-    headers,
+    headers: t.payer,
     signal: t.signal,
   });
   await discardBody(answer.body);

@@ -4,20 +4,18 @@ import {
   guessContentType,
   type MultipartCapability,
   type PresignCapability,
+  partCredentials,
   presignSeconds,
   sortedParts,
 } from '@artifacts/core';
 import { s3ErrorCode } from './errors.js';
-import { argHeaders, sseCHeaders, type UploadExtraArgs } from './extra-args.js';
-import { abortMultipart, completeMultipart, createMultipart } from './multipart.js';
-import type { S3Requests } from './requests.js';
+import { argHeaders, type UploadExtraArgs } from './extra-args.js';
+import { abortMultipart, completeMultipart, createMultipart, type S3Object } from './multipart.js';
 
 /** What the presigned side of the driver needs of it. */
 export interface PresignTarget {
-  requests: S3Requests;
-  bucket: string;
-  /** The object key of an artifact key (the repository root joined). */
-  full(key: string): string;
+  /** The object of an artifact key (the repository root joined), its requests under `signal`. */
+  object(key: string, signal?: AbortSignal): S3Object;
   uploadArgs: UploadExtraArgs;
   /** Runs a call, its failure mapped by the driver (what failed, of which key). */
   run<T>(action: string, key: string, call: () => Promise<T>): Promise<T>;
@@ -34,20 +32,17 @@ export function presignedTransfers(t: PresignTarget): {
   multipart: MultipartCapability;
   presign: PresignCapability;
 } {
-  const { requests, bucket: Bucket, run } = t;
-  const sseC = sseCHeaders(t.uploadArgs);
-  const payer = argHeaders(t.uploadArgs, ['RequestPayer']);
+  const { run } = t;
   const url = async (key: string, method: 'GET' | 'PUT', seconds: number | undefined, more = {}) => {
     const expiresIn = presignSeconds(seconds);
-    return run('presigning', key, () =>
-      requests.presign({ method, Bucket, Key: t.full(key), ...more }, expiresIn),
-    );
+    const { requests, Bucket, Key } = t.object(key);
+    return run('presigning', key, () => requests.presign({ method, Bucket, Key, ...more }, expiresIn));
   };
   const abort: MultipartCapability['abort'] = async (key, uploadId, options = {}) => {
     if (!uploadId) throw needsId();
     await run('aborting the multipart upload of', key, async () => {
       try {
-        await abortMultipart({ requests, Bucket, Key: t.full(key), signal: options.signal }, uploadId, payer);
+        await abortMultipart(t.object(key, options.signal), uploadId);
       } catch (error) {
         // Aborting an upload that is already gone leaves the state the caller asked for.
         if (s3ErrorCode(error) !== 'NoSuchUpload') throw error;
@@ -57,22 +52,21 @@ export function presignedTransfers(t: PresignTarget): {
   return {
     multipart: {
       async create(key, options) {
-        const Key = t.full(key);
         presignSeconds(options.expiresInSeconds);
-        const target = { requests, Bucket, Key, signal: options.signal };
+        const target = t.object(key, options.signal);
+        const { sseC } = target;
         // No checksum algorithm: the parts arrive as plain PUTs through presigned URLs, without one.
-        const headers = { 'content-type': guessContentType(key), ...argHeaders(t.uploadArgs), ...sseC };
+        const headers = { 'content-type': guessContentType(key), ...argHeaders(t.uploadArgs) };
         const uploadId = await run('starting a multipart upload of', key, () =>
           createMultipart(target, headers),
         );
         try {
-          const credentials = [];
-          for (let partNumber = 1; partNumber <= options.numParts; partNumber++) {
-            const query = { partNumber: String(partNumber), uploadId };
-            const partUrl = await url(key, 'PUT', options.expiresInSeconds, { query, headers: sseC });
-            credentials.push({ url: partUrl, partNumber, headers: { ...sseC } });
-          }
-          return { uploadId, credentials };
+          const part = (partNumber: number) =>
+            url(key, 'PUT', options.expiresInSeconds, {
+              query: { partNumber: String(partNumber), uploadId },
+              headers: sseC,
+            });
+          return { uploadId, credentials: await partCredentials(options.numParts, part, sseC) };
         } catch (error) {
           await abort(key, uploadId, {}).catch(() => undefined);
           throw error;
@@ -84,9 +78,8 @@ export function presignedTransfers(t: PresignTarget): {
           PartNumber: part.partNumber,
           ETag: part.etag.startsWith('"') ? part.etag : `"${part.etag}"`,
         }));
-        const target = { requests, Bucket, Key: t.full(key), signal: options.signal };
         await run('completing the multipart upload of', key, () =>
-          completeMultipart(target, uploadId, sorted, { ...sseC, ...payer }),
+          completeMultipart(t.object(key, options.signal), uploadId, sorted),
         );
       },
       abort,

@@ -8,11 +8,12 @@ import {
   type HttpPool,
   headerString,
   readBodyText,
+  type SigningCredentials,
+  SigV4,
   StoreHttpError,
   storeRequest,
 } from '@artifacts/core';
 import { XMLParser } from 'fast-xml-parser';
-import { type SigningCredentials, SigV4 } from './sigv4.js';
 
 /** Who signs: the credentials of each request (resolved once, or refreshed by a provider). */
 export type Identity = () => SigningCredentials | Promise<SigningCredentials>;
@@ -37,8 +38,11 @@ export interface S3RequestsOptions {
   /** A configured endpoint; none = AWS (`https://s3.<region>.amazonaws.com`). */
   endpoint: string | undefined;
   pathStyle: boolean;
-  /** The signing region: the bucket's, unless S3 says the bucket lives elsewhere. */
-  region: string;
+  /**
+   * The signing region (the bucket's, unless S3 says the bucket lives elsewhere): known, or found on
+   * the first request (the shared config files are read only then).
+   */
+  region: () => string | Promise<string>;
   /** None: unsigned requests (public buckets). */
   identity: Identity | undefined;
   stallMs: number;
@@ -56,9 +60,9 @@ const xml = new XMLParser({
 });
 
 /**
- * Every S3 request of the driver: addressed (path style, or virtual-hosted `bucket.host`), SigV4-signed
- * (sigv4.ts) with an `UNSIGNED-PAYLOAD` body over https and the body's SHA-256 over http, sent over core's keep-alive pool — no SDK, no
- * middleware. A bucket in another region than the one signed for (S3's `x-amz-bucket-region` on a
+ * Every S3 request of the driver: addressed (path style, or virtual-hosted `bucket.host`), signed by
+ * core's `SigV4` (an `UNSIGNED-PAYLOAD` body over https, the body's SHA-256 over http), sent over
+ * core's keep-alive pool — no SDK, no middleware. A bucket in another region than the one signed for (S3's `x-amz-bucket-region` on a
  * 301/400) is remembered and the request sent again there, as the SDK's `followRegionRedirects` does.
  * A failure is thrown as core's `StoreHttpError` (status, S3 code) for errors.ts.
  */
@@ -69,6 +73,8 @@ export class S3Requests {
   /** Buckets S3 redirected to another region. */
   readonly #regions = new Map<string, string>();
   readonly #signers = new Map<string, SigV4>();
+  #region: string | undefined;
+  #findingRegion: Promise<string> | undefined;
   #parsed: { href: string; url: URL } | undefined;
   /** Named in messages: the configured endpoint, or `AWS S3`. */
   readonly endpoint: string;
@@ -85,7 +91,7 @@ export class S3Requests {
 
   /** Sends one request; resolves with an answer below 300, throws a `StoreHttpError` otherwise. */
   async send(request: S3Request, again = false): Promise<HttpAnswer> {
-    const region = this.#regions.get(request.Bucket) ?? this.#options.region;
+    const region = this.#regions.get(request.Bucket) ?? this.#region ?? (await this.#findRegion());
     const { url, path, query, host } = this.#address(request, region);
     let headers: Record<string, string> = { host, ...this.#fixed, ...request.headers };
     const identity = this.#options.identity;
@@ -130,7 +136,7 @@ export class S3Requests {
 
   /** A presigned URL of the request, valid `expiresIn` seconds; its headers are signed (sent as given). */
   async presign(request: S3Request, expiresIn: number): Promise<string> {
-    const region = this.#regions.get(request.Bucket) ?? this.#options.region;
+    const region = this.#regions.get(request.Bucket) ?? this.#region ?? (await this.#findRegion());
     const { url, path, query, host } = this.#address(request, region);
     if (!this.#options.identity) return url;
     const headers = { host, ...request.headers };
@@ -141,6 +147,15 @@ export class S3Requests {
       expiresIn,
     );
     return `${url.split('?')[0]}?${signed}`;
+  }
+
+  /** The configured region, found once by the first request. */
+  #findRegion(): Promise<string> {
+    this.#findingRegion ??= Promise.resolve(this.#options.region()).then((region) => {
+      this.#region = region;
+      return region;
+    });
+    return this.#findingRegion;
   }
 
   #address(request: S3Request, region: string) {
@@ -209,20 +224,4 @@ function s3Error(status: number, error: Record<string, unknown>, url: string, re
   const id = text(error.RequestId) ?? requestId;
   const failure = new StoreHttpError(status, { code: text(error.Code), message: text(error.Message) }, url);
   return id ? Object.assign(failure, { requestId: id }) : failure;
-}
-
-/** The checksum members of an answer's headers, named as the SDK names them (for `pickChecksum`). */
-export function checksumFields(headers: HttpAnswer['headers']): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [header, field] of [
-    ['x-amz-checksum-crc32', 'ChecksumCRC32'],
-    ['x-amz-checksum-crc32c', 'ChecksumCRC32C'],
-    ['x-amz-checksum-sha256', 'ChecksumSHA256'],
-    ['x-amz-checksum-type', 'ChecksumType'],
-    ['etag', 'ETag'],
-  ] as const) {
-    const value = headers[header];
-    if (typeof value === 'string') out[field] = value;
-  }
-  return out;
 }

@@ -44,7 +44,7 @@ describe('resolveS3Config', () => {
     expect(config.endpointUrl).toBeUndefined();
     expect(config.region).toBeUndefined();
     expect(config.forcePathStyle).toBe(false);
-    expect(config.tls).toEqual({ kind: 'default' });
+    expect(config.tls).toEqual({});
     expect(config.uploadExtraArgs).toEqual({});
     expect(config.anonymous).toBe(false);
     expect(config.partSizeBytes).toBe(8 * MIB);
@@ -113,12 +113,12 @@ describe('resolveS3Config', () => {
   describe('TLS', () => {
     it('MLFLOW_S3_IGNORE_TLS skips verification', () => {
       vi.stubEnv('MLFLOW_S3_IGNORE_TLS', 'true');
-      expect(resolveS3Config({}).tls).toEqual({ kind: 'ignore' });
+      expect(resolveS3Config({}).tls).toEqual({ rejectUnauthorized: false });
     });
 
     it('AWS_CA_BUNDLE names the bundle, read at open; a missing one is refused naming the variable', () => {
       vi.stubEnv('AWS_CA_BUNDLE', CA);
-      expect(resolveS3Config({}).tls).toEqual({ kind: 'ca', ca: 'PEM of ca.pem' });
+      expect(resolveS3Config({}).tls).toEqual({ ca: 'PEM of ca.pem' });
       vi.stubEnv('AWS_CA_BUNDLE', join(caDir, 'missing.pem'));
       expect(() => resolveS3Config({})).toThrow(/CA bundle \(environment variable AWS_CA_BUNDLE\)/);
     });
@@ -137,15 +137,15 @@ describe('resolveS3Config', () => {
     it('MLFLOW_S3_IGNORE_TLS=false with AWS_CA_BUNDLE is no conflict', () => {
       vi.stubEnv('MLFLOW_S3_IGNORE_TLS', 'false');
       vi.stubEnv('AWS_CA_BUNDLE', CA);
-      expect(resolveS3Config({}).tls).toEqual({ kind: 'ca', ca: 'PEM of ca.pem' });
+      expect(resolveS3Config({}).tls).toEqual({ ca: 'PEM of ca.pem' });
     });
 
     it('options in code win over the environment, but not both options at once', () => {
       // The bundle an option overrides is not even read.
       vi.stubEnv('AWS_CA_BUNDLE', join(caDir, 'missing.pem'));
-      expect(resolveS3Config({ ignoreTls: true }).tls).toEqual({ kind: 'ignore' });
+      expect(resolveS3Config({ ignoreTls: true }).tls).toEqual({ rejectUnauthorized: false });
       vi.stubEnv('MLFLOW_S3_IGNORE_TLS', 'true');
-      expect(resolveS3Config({ caBundle: OTHER_CA }).tls).toEqual({ kind: 'ca', ca: 'PEM of other.pem' });
+      expect(resolveS3Config({ caBundle: OTHER_CA }).tls).toEqual({ ca: 'PEM of other.pem' });
       expect(() => resolveS3Config({ ignoreTls: true, caBundle: OTHER_CA })).toThrow(
         /options ignoreTls and caBundle exclude each other/,
       );

@@ -185,8 +185,8 @@ type S3Values = SettingsValues<typeof s3Settings.specs>;
 /** Everything the driver needs: the settings' values, with TLS and the addressing style decided. */
 export type ResolvedS3Config = Omit<S3Values, 'ignoreTls' | 'caBundle' | 'uploadExtraArgs'> & {
   forcePathStyle: boolean;
-  /** `ca`: the bundle's PEM text. */
-  tls: { kind: 'default' } | { kind: 'ignore' } | { kind: 'ca'; ca: string };
+  /** The connections' TLS options: certificates not verified, or the bundle's CAs (PEM) as the roots. */
+  tls: { rejectUnauthorized?: false; ca?: string };
   uploadExtraArgs: UploadExtraArgs;
   /** Credentials to scrub from every message (the declaration's, and the AWS variables'). */
   secrets: string[];
@@ -206,11 +206,7 @@ export function resolveS3Config(options: object = {}): ResolvedS3Config {
     addressingStyle,
     // boto uses path style for a custom endpoint in auto mode; S3-compatible servers expect it.
     forcePathStyle: addressingStyle === 'path' || (addressingStyle === 'auto' && endpointUrl !== undefined),
-    tls: ignoreTls
-      ? { kind: 'ignore' }
-      : caBundle === undefined
-        ? { kind: 'default' }
-        : { kind: 'ca', ca: caBundle },
+    tls: ignoreTls ? { rejectUnauthorized: false } : caBundle === undefined ? {} : { ca: caBundle },
     uploadExtraArgs,
     expectedBucketOwner: values.expectedBucketOwner ?? uploadExtraArgs.ExpectedBucketOwner,
     secrets,

@@ -8,6 +8,7 @@ import {
   type DriverWriteResult,
   discardBody,
   engineOptions,
+  headerString,
   mappedCalls,
   type OpenContext,
   type PartRequest,
@@ -19,20 +20,13 @@ import {
   completeMultipart,
   createMultipart,
   S3_PART_LIMITS,
+  type S3Object,
 } from './multipart.js';
-import { checksumFields, type S3Requests } from './requests.js';
 
 /** One upload: where it goes, with which headers, and the driver's error mapping. */
-export interface S3Upload {
-  requests: S3Requests;
-  Bucket: string;
-  Key: string;
+export interface S3Upload extends S3Object {
   /** The upload arguments' headers (`argHeaders`), the content type among them when given. */
   headers: Record<string, string>;
-  /** SSE-C headers, sent with the object's every request. */
-  sseC: Record<string, string>;
-  /** The upload arguments' `RequestPayer`, sent with every request too. */
-  requestPayer: string | undefined;
   algorithm: 'CRC32' | 'CRC32C' | 'SHA256' | undefined;
   partSize: number;
   concurrency: number;
@@ -56,16 +50,11 @@ export async function uploadObject(
   // A whole-object CRC for multipart uploads too (S3 combines the parts' CRCs); SHA-256 only
   // exists per part (composite).
   const fullObject = algorithm === 'CRC32' || algorithm === 'CRC32C';
-  const payer: Record<string, string> = u.requestPayer ? { 'x-amz-request-payer': u.requestPayer } : {};
-  const object = {
-    ...(options.contentType ? { 'content-type': options.contentType } : {}),
-    ...u.headers,
-    ...u.sseC,
-  };
+  const object = { ...(options.contentType ? { 'content-type': options.contentType } : {}), ...u.headers };
   const partHeaders = (part: PartRequest): Record<string, string> => ({
     'content-length': String(part.data.length),
     ...u.sseC,
-    ...payer,
+    ...u.payer,
     ...(algorithm ? { [`x-amz-checksum-${algorithm.toLowerCase()}`]: partChecksum(algorithm, part) } : {}),
   });
   const run = mappedCalls((error, action) => u.error(error, action));
@@ -85,7 +74,7 @@ export async function uploadObject(
         signal: part.signal,
       });
       await discardBody(answer.body);
-      return checksumFields(answer.headers);
+      return answer.headers;
     });
   let UploadId: string | undefined;
   let sent: SentBody | undefined;
@@ -96,10 +85,9 @@ export async function uploadObject(
       create: async (_plan, { signal }) => {
         UploadId = await mapped('starting a multipart upload of', () =>
           createMultipart(
-            { requests, Bucket, Key, signal },
+            { ...u, signal },
             {
               ...object,
-              ...payer,
               ...(fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {}),
               ...(algorithm ? { 'x-amz-checksum-algorithm': algorithm } : {}),
             },
@@ -108,29 +96,27 @@ export async function uploadObject(
       },
       uploadPart: async (part) => {
         const query = { partNumber: String(part.partNumber), uploadId: UploadId as string };
-        const out = await put(part, partHeaders(part), query);
-        return {
-          PartNumber: part.partNumber,
-          ETag: out.ETag,
-          ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}),
-          ...(out.ChecksumCRC32C ? { ChecksumCRC32C: out.ChecksumCRC32C } : {}),
-          ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
-        };
+        const headers = await put(part, partHeaders(part), query);
+        const done: CompletedS3Part = { PartNumber: part.partNumber, ETag: headerString(headers.etag) };
+        for (const name of ['CRC32', 'CRC32C', 'SHA256'] as const) {
+          const value = headerString(headers[`x-amz-checksum-${name.toLowerCase()}`]);
+          if (value) done[`Checksum${name}`] = value;
+        }
+        return done;
       },
       complete: (parts, { signal }) =>
         mapped('completing the multipart upload of', () =>
-          completeMultipart({ requests, Bucket, Key, signal }, UploadId as string, parts, {
-            ...u.sseC,
-            ...payer,
-            ...(fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {}),
-          }),
+          completeMultipart(
+            { ...u, signal },
+            UploadId as string,
+            parts,
+            fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {},
+          ),
         ),
       abort: async ({ signal }) => {
         // The create failed: nothing to abort.
         if (UploadId === undefined) return;
-        await mapped('upload', () =>
-          abortMultipart({ requests, Bucket, Key, signal }, UploadId as string, payer),
-        );
+        await mapped('upload', () => abortMultipart({ ...u, signal }, UploadId as string));
       },
     },
     {
@@ -159,16 +145,14 @@ function partChecksum(algorithm: NonNullable<S3Upload['algorithm']>, part: PartR
   return hasher.digest();
 }
 
-/** The whole-object checksum S3 reports, if any: composite multipart checksums (`…-N`) are not. */
-export function pickChecksum(output: Record<string, unknown>): Checksum | undefined {
-  if (output.ChecksumType === 'COMPOSITE') return undefined;
-  const candidates: Array<[string, Checksum['algorithm']]> = [
-    ['ChecksumCRC32', 'crc32'],
-    ['ChecksumCRC32C', 'crc32c'],
-    ['ChecksumSHA256', 'sha256'],
-  ];
-  for (const [field, algorithm] of candidates) {
-    const value = output[field];
+/**
+ * The whole-object checksum S3 reports, in an answer's headers (`x-amz-checksum-crc32`) or
+ * CompleteMultipartUpload's members (`ChecksumCRC32`), if any: composite checksums (`…-N`) are not.
+ */
+export function pickChecksum(fields: Record<string, unknown>): Checksum | undefined {
+  if ((fields.ChecksumType ?? fields['x-amz-checksum-type']) === 'COMPOSITE') return undefined;
+  for (const algorithm of ['crc32', 'crc32c', 'sha256'] as const) {
+    const value = fields[`x-amz-checksum-${algorithm}`] ?? fields[`Checksum${algorithm.toUpperCase()}`];
     if (typeof value === 'string' && value !== '' && !/-\d+$/.test(value)) return { algorithm, value };
   }
   return undefined;

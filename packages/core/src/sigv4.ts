@@ -1,5 +1,5 @@
 import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
-import { encodeRfc3986 } from '@artifacts/core';
+import { encodeRfc3986 } from './store-http.js';
 
 /** Credentials a request is signed with (the SDK's `AwsCredentialIdentity` shape). */
 export interface SigningCredentials {
@@ -17,15 +17,20 @@ export interface SignedRequest {
   query: ReadonlyArray<readonly [string, string]>;
   /** Lower-case names; every one is signed. `host` must be among them. */
   headers: Record<string, string>;
+  /**
+   * The payload's hex SHA-256 when it is not sent as `x-amz-content-sha256` (other AWS services);
+   * else that header's value, else `UNSIGNED-PAYLOAD`.
+   */
+  payload?: string;
 }
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 
 /**
- * AWS Signature Version 4 for S3, the payload hash taken from the request's `x-amz-content-sha256`
- * (`UNSIGNED-PAYLOAD` unless given: requests.ts gives the body's SHA-256 over plain http): header-signed requests, and presigned URLs (query-signed). The signing key — four
- * HMACs of the secret — depends only on the day, the region and the service, so it is derived once
- * per day and kept as a KeyObject: each signature then costs one SHA-256 and one HMAC.
+ * AWS Signature Version 4 (S3's, and any AWS service's): header-signed requests, and presigned URLs
+ * (query-signed). The signing key — four HMACs of the secret — depends only on the day, the region
+ * and the service, so it is derived once per day and kept as a KeyObject: each signature then costs
+ * one SHA-256 and one HMAC.
  */
 export class SigV4 {
   readonly #region: string;
@@ -42,7 +47,7 @@ export class SigV4 {
     const date = amzDate(now);
     const headers: Record<string, string> = { ...request.headers, 'x-amz-date': date };
     if (credentials.sessionToken) headers['x-amz-security-token'] = credentials.sessionToken;
-    const payload = headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD';
+    const payload = request.payload ?? headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD';
     const { scope, signed, signature } = this.#signature({ ...request, headers }, credentials, date, payload);
     headers.authorization = `${ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signed}, Signature=${signature}`;
     return headers;

@@ -1,8 +1,7 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import { encodeRfc3986 } from '@artifacts/core';
+import { encodeRfc3986, SigV4 } from '@artifacts/core';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { SigV4 } from './sigv4.js';
 
 /** SHA-256 / HMAC-SHA-256 in the shape the SDK's signer takes (`@smithy/hash-node`'s `Hash`). */
 class Sha256 {
