@@ -80,8 +80,10 @@ describe('core layers, driven through the fault-injecting driver', () => {
     store.objects.set('big.bin', dataBytes(100_000));
     const started = Date.now();
     expect(await codeOf(r.openRead('big.bin').then(readAll))).toBe('timeout');
-    expect(Date.now() - started).toBeLessThan(300 + 2000);
-  });
+    // Without the stall timer the stream would hang forever, and every default timeout is ≥ 60 s: the
+    // bound proves the 300 ms setting fired, with room for a loaded machine's late timers.
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 20_000);
 
   it('fails a download cut mid-way and leaves no file behind', async () => {
     const r = await open([{ operation: 'read', kind: 'cut', afterBytes: 5000 }]);

@@ -83,6 +83,10 @@ describe('startTcpProxy', () => {
     expect(await tcp.route({ host: '127.0.0.1', port: second.port })).toEqual(route);
     tcp.stallAfter(1000);
     const sending = sendAndDestroy(route.port, 5000);
+    // the first 1000 bytes pass, then nothing more (on a loaded machine they may take a while to arrive)
+    for (const deadline = Date.now() + 10_000; tcp.bytesUp < 1000 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await new Promise((r) => setTimeout(r, 200));
     expect(tcp.bytesUp).toBe(1000);
     expect(tcp.stalledSince).toBeDefined();
