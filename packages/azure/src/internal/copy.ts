@@ -7,17 +7,12 @@ import {
   httpStatusOf,
   type StoreHttp,
 } from '@artifacts/core';
-import { blobPath } from './lean.js';
+import { type BlobAddress, blobPath } from './lean.js';
 
 /** Copy Blob From URL copies at most this much in one synchronous call. */
 const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
 /** How often a pending Copy Blob is asked about. */
 const POLL_MS = 1000;
-
-export interface BlobAddress {
-  container: string;
-  blob: string;
-}
 
 /**
  * Copy Blob From URL (synchronous, atomic) up to its 256 MiB limit when `sas` can authorize the
@@ -27,7 +22,7 @@ export interface BlobAddress {
  */
 export async function copyBlob(
   http: StoreHttp,
-  from: BlobAddress,
+  from: BlobAddress & { uri: string },
   to: BlobAddress,
   sas: (() => Promise<string>) | undefined,
   { signal }: DriverCopyOptions,
@@ -43,10 +38,7 @@ export async function copyBlob(
   try {
     source = await send('HEAD', from);
   } catch (error) {
-    if (httpStatusOf(error) === 404)
-      throw ArtifactsError.notFound(`blob ${JSON.stringify(`${from.container}/${from.blob}`)}`, {
-        cause: error,
-      });
+    if (httpStatusOf(error) === 404) throw ArtifactsError.notFound(from.uri, { cause: error });
     throw error;
   }
   const url = `${http.url}${blobPath(from.container, from.blob)}`;
