@@ -248,12 +248,12 @@ export class AzureBlobDriver extends ObjectStoreDriver {
    */
   protected copyObject(from: ObjectAddress, to: ObjectAddress, options: DriverCopyOptions): Promise<void> {
     const source = { container: from.bucket, blob: from.name };
-    const { sas } = this.#clients;
+    const { auth } = this.#clients;
     const sourceSas = this.#sas.canSign
       ? () => this.#sas.sas(source, 'r')
-      : sas === undefined
-        ? undefined
-        : async () => sas;
+      : auth.kind === 'sas'
+        ? async () => auth.sas
+        : undefined;
     const target = { container: to.bucket, blob: to.name };
     return copyBlob(this.#http, { ...source, uri: this.#uri(source) }, target, sourceSas, options);
   }

@@ -125,10 +125,11 @@ export interface AzureClients {
   http: StoreHttp;
   /** The storage account the requests are for. */
   account: string;
-  /** What signs a SAS: the account key, or a token credential (user delegation); none with a SAS. */
-  signer: { kind: 'shared-key'; key: string } | { kind: 'token' } | undefined;
-  /** The connection string's SAS, when that is the credential (it also authorizes a copy's source). */
-  sas?: string;
+  /**
+   * How requests are authorized; it also says what signs a SAS (the account key, or a token
+   * credential's user-delegation key) and gives a connection string's own SAS (a copy's source).
+   */
+  auth: LeanAuth;
   /** Scrubbed from every message. */
   secrets: string[];
   /** `@azure/storage-blob`'s service client, loaded on first use: user-delegation keys only. */
@@ -182,13 +183,7 @@ export async function createClients(config: AzureConfig, connections: number): P
   return {
     http,
     account,
-    signer:
-      auth.kind === 'shared-key'
-        ? { kind: 'shared-key', key: auth.key }
-        : auth.kind === 'token'
-          ? { kind: 'token' }
-          : undefined,
-    ...(auth.kind === 'sas' ? { sas: auth.sas } : {}),
+    auth,
     secrets,
     service() {
       const token = auth;

@@ -20,24 +20,24 @@ export function partBlockId(partNumber: number): string {
  * multipart uploads (Put Block URLs) and Copy Blob From URL's source.
  */
 export class AzureSas {
-  readonly #clients: Pick<AzureClients, 'service' | 'signer' | 'account'>;
+  readonly #clients: Pick<AzureClients, 'service' | 'auth' | 'account'>;
   /** Plain HTTP only for emulators and private endpoints configured as http://. */
   readonly #https: boolean;
   /** True when a SAS can be made: an account key, or a token credential. */
   readonly canSign: boolean;
   #delegationKey: { key: UserDelegationKey; expiresOn: number } | undefined;
 
-  constructor(clients: Pick<AzureClients, 'service' | 'signer' | 'account'>, endpoint: string) {
+  constructor(clients: Pick<AzureClients, 'service' | 'auth' | 'account'>, endpoint: string) {
     this.#clients = clients;
     this.#https = !endpoint.startsWith('http:');
-    this.canSign = clients.signer !== undefined;
+    this.canSign = clients.auth.kind !== 'sas';
   }
 
   /** A SAS query string (without `?`) for the blob `at`, lasting `seconds` (default one hour). */
   async sas(at: BlobAddress, permissions: string, seconds?: number): Promise<string> {
-    const { signer, account } = this.#clients;
+    const { auth, account } = this.#clients;
     // A service SAS may last any time; Azure refuses a user-delegation SAS of more than 7 days.
-    const shared = signer?.kind === 'shared-key';
+    const shared = auth.kind === 'shared-key';
     const expiresInSeconds = presignSeconds(seconds, shared ? Number.POSITIVE_INFINITY : undefined);
     const sdk = await import('@azure/storage-blob');
     const now = Date.now();
@@ -50,8 +50,8 @@ export class AzureSas {
       expiresOn,
       protocol: this.#https ? sdk.SASProtocol.Https : sdk.SASProtocol.HttpsAndHttp,
     };
-    if (signer?.kind === 'shared-key') {
-      const key = new sdk.StorageSharedKeyCredential(account, signer.key);
+    if (auth.kind === 'shared-key') {
+      const key = new sdk.StorageSharedKeyCredential(account, auth.key);
       return sdk.generateBlobSASQueryParameters(values, key).toString();
     }
     const delegation = await this.#userDelegationKey(await this.#clients.service(), expiresOn.getTime());
