@@ -15,16 +15,16 @@ const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
 const POLL_MS = 1000;
 
 /**
- * Copy Blob From URL (synchronous, atomic) up to its 256 MiB limit when `sas` can authorize the
- * source; otherwise Copy Blob, polled until done (within one account the destination's identity
- * authorizes it) and aborted, its destination removed, when it fails or is cancelled. Both are
- * pinned to the source's ETag.
+ * Copy Blob From URL (synchronous, atomic; its source authorized by `sas`) up to its 256 MiB limit;
+ * above, Copy Blob, polled until done (within one account the destination's identity authorizes
+ * it) and aborted, its destination removed, when it fails or is cancelled. Both are pinned to the
+ * source's ETag.
  */
 export async function copyBlob(
   http: StoreHttp,
   from: BlobAddress & { uri: string },
   to: BlobAddress,
-  sas: (() => Promise<string>) | undefined,
+  sas: () => Promise<string>,
   { signal }: DriverCopyOptions,
 ): Promise<void> {
   const send = (
@@ -43,7 +43,7 @@ export async function copyBlob(
   }
   const url = `${http.url}${blobPath(from.container, from.blob)}`;
   const pinned = { 'content-length': '0', 'x-ms-source-if-match': answerHeader(source, 'etag') ?? '*' };
-  if (sas && Number(answerHeader(source, 'content-length') ?? 0) <= SYNC_COPY_MAX_BYTES) {
+  if (Number(answerHeader(source, 'content-length') ?? 0) <= SYNC_COPY_MAX_BYTES) {
     await send('PUT', to, {
       ...pinned,
       'x-ms-copy-source': `${url}?${await sas()}`,

@@ -243,17 +243,12 @@ export class AzureBlobDriver extends ObjectStoreDriver {
 
   /**
    * Copy Blob From URL, or Copy Blob polled until done (`copyBlob`). The source is authorized by a
-   * SAS of its own (signed, or the connection string's), else by the destination's identity (within
-   * one account).
+   * SAS of its own: signed (a key, a token credential), or the connection string's.
    */
   protected copyObject(from: ObjectAddress, to: ObjectAddress, options: DriverCopyOptions): Promise<void> {
     const source = { container: from.bucket, blob: from.name };
     const { auth } = this.#clients;
-    const sourceSas = this.#sas.canSign
-      ? () => this.#sas.sas(source, 'r')
-      : auth.kind === 'sas'
-        ? async () => auth.sas
-        : undefined;
+    const sourceSas = auth.kind === 'sas' ? async () => auth.sas : () => this.#sas.sas(source, 'r');
     const target = { container: to.bucket, blob: to.name };
     return copyBlob(this.#http, { ...source, uri: this.#uri(source) }, target, sourceSas, options);
   }
