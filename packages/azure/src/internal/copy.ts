@@ -7,29 +7,24 @@ import {
   httpStatusOf,
   type StoreHttp,
 } from '@artifacts/core';
-import { blobPath } from './lean.js';
+import { type BlobAddress, blobPath } from './lean.js';
 
 /** Copy Blob From URL copies at most this much in one synchronous call. */
 const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
 /** How often a pending Copy Blob is asked about. */
 const POLL_MS = 1000;
 
-export interface BlobAddress {
-  container: string;
-  blob: string;
-}
-
 /**
- * Copy Blob From URL (synchronous, atomic) up to its 256 MiB limit when `sas` can authorize the
- * source; otherwise Copy Blob, polled until done (within one account the destination's identity
- * authorizes it) and aborted, its destination removed, when it fails or is cancelled. Both are
- * pinned to the source's ETag.
+ * Copy Blob From URL (synchronous, atomic; its source authorized by `sas`) up to its 256 MiB limit;
+ * above, Copy Blob, polled until done (within one account the destination's identity authorizes
+ * it) and aborted, its destination removed, when it fails or is cancelled. Both are pinned to the
+ * source's ETag.
  */
 export async function copyBlob(
   http: StoreHttp,
-  from: BlobAddress,
+  from: BlobAddress & { uri: string },
   to: BlobAddress,
-  sas: (() => Promise<string>) | undefined,
+  sas: () => Promise<string>,
   { signal }: DriverCopyOptions,
 ): Promise<void> {
   const send = (
@@ -43,15 +38,12 @@ export async function copyBlob(
   try {
     source = await send('HEAD', from);
   } catch (error) {
-    if (httpStatusOf(error) === 404)
-      throw ArtifactsError.notFound(`blob ${JSON.stringify(`${from.container}/${from.blob}`)}`, {
-        cause: error,
-      });
+    if (httpStatusOf(error) === 404) throw ArtifactsError.notFound(from.uri, { cause: error });
     throw error;
   }
   const url = `${http.url}${blobPath(from.container, from.blob)}`;
   const pinned = { 'content-length': '0', 'x-ms-source-if-match': answerHeader(source, 'etag') ?? '*' };
-  if (sas && Number(answerHeader(source, 'content-length') ?? 0) <= SYNC_COPY_MAX_BYTES) {
+  if (Number(answerHeader(source, 'content-length') ?? 0) <= SYNC_COPY_MAX_BYTES) {
     await send('PUT', to, {
       ...pinned,
       'x-ms-copy-source': `${url}?${await sas()}`,

@@ -8,6 +8,7 @@ import {
   type DriverWriteResult,
   deleteEach,
   engineOptions,
+  guessContentType,
   type HttpAnswer,
   httpStatusOf,
   type MultipartCapability,
@@ -18,17 +19,19 @@ import {
   type OpenContext,
   objectStoreCapabilities,
   type PresignCapability,
+  partCredentials,
   type RangeRequest,
   type RangeResponse,
   type RangeSource,
   type StoreHttp,
+  sortedParts,
   statFromHeaders,
   storeRange,
 } from '@artifacts/core';
 import { copyBlob } from './copy.js';
 import { mapAzureError, type Subject } from './errors.js';
-import { type AzureClients, blobPath, parseBlobList } from './lean.js';
-import { AzureSas } from './sas.js';
+import { type AzureClients, type BlobAddress, blobPath, parseBlobList } from './lean.js';
+import { AzureSas, partBlockId } from './sas.js';
 import type { AzureConfig } from './settings.js';
 import { AZURE_BLOCK_LIMITS, commitBlocks, uploadBlob } from './upload.js';
 
@@ -64,25 +67,24 @@ export class AzureBlobDriver extends ObjectStoreDriver {
     this.#config = config;
     this.#clients = clients;
     this.#http = clients.http;
-    this.#sas = new AzureSas({
-      clients,
-      container: config.container,
-      endpoint: this.#http.url,
-      name: (key) => this.names.name(key),
-      url: (key) => `${this.#http.url}${this.#path(key)}`,
-      commit: (key, ids, contentType, signal) =>
-        commitBlocks(this.#http, this.#path(key), ids, { 'x-ms-blob-content-type': contentType }, signal),
-      run: (what, key, fn) => this.run(what, key, fn),
-    });
+    this.#sas = new AzureSas(clients, this.#http.url);
     this.capabilities = {
       ...objectStoreCapabilities(config.transactionalMd5 ? ['md5'] : [], this.#sas.canSign),
       // The MD5 this driver computes for the blob's record is the whole body's (`sent`).
       hashesWrites: config.transactionalMd5,
     };
     if (this.#sas.canSign) {
-      this.multipart = this.#sas.multipart();
-      this.presign = this.#sas.presign();
+      this.multipart = this.#multipart();
+      this.presign = {
+        getUrl: (key, options) => this.#signedUrl(key, 'r', options?.expiresInSeconds),
+        putUrl: (key, options) => this.#signedUrl(key, 'cw', options?.expiresInSeconds),
+      };
     }
+  }
+
+  /** `key`'s blob: its container and name. */
+  #address(key: string): BlobAddress {
+    return { container: this.#config.container, blob: this.names.name(key) };
   }
 
   /** A blob's path below the service URL. */
@@ -90,9 +92,14 @@ export class AzureBlobDriver extends ObjectStoreDriver {
     return blobPath(this.#config.container, this.names.name(key));
   }
 
+  /** A blob's URI as users write it, the scheme and host of the repository's. */
+  #uri({ container, blob }: BlobAddress): string {
+    return `${this.#config.scheme}://${container}@${this.#config.host}/${blob}`;
+  }
+
   #subject(what: string, key?: string): Subject {
     const { container, account } = this.#config;
-    const blob = key === undefined ? {} : { blob: this.names.name(key) };
+    const blob = key === undefined ? {} : { blob: this.names.name(key), uri: this.#uri(this.#address(key)) };
     return { what, container, account, reached: this.#http.reached(), ...blob };
   }
 
@@ -101,7 +108,39 @@ export class AzureBlobDriver extends ObjectStoreDriver {
   }
 
   protected describe(key: string): string {
-    return `${this.#config.container}/${key}`;
+    return this.#uri(this.#address(key));
+  }
+
+  /** A presigned URL of `key`'s blob: its URL with a SAS of `permissions`. */
+  #signedUrl(key: string, permissions: string, seconds: number | undefined): Promise<string> {
+    return this.run('presign', key, async () => {
+      const sas = await this.#sas.sas(this.#address(key), permissions, seconds);
+      return `${this.#http.url}${this.#path(key)}?${sas}`;
+    });
+  }
+
+  /** Proxied multipart uploads: a Put Block URL per part, committed as one block list. */
+  #multipart(): MultipartCapability {
+    return {
+      create: (key, options) =>
+        this.run('multipart create', key, async () => {
+          const sas = await this.#sas.sas(this.#address(key), 'w', options.expiresInSeconds);
+          const url = `${this.#http.url}${this.#path(key)}`;
+          const block = async (n: number) =>
+            `${url}?comp=block&blockid=${encodeURIComponent(partBlockId(n))}&${sas}`;
+          return { uploadId: null, credentials: await partCredentials(options.numParts, block) };
+        }),
+      complete: async (key, _uploadId, parts, options = {}) => {
+        const ids = sortedParts(parts).map((part) => partBlockId(part.partNumber));
+        const type = { 'x-ms-blob-content-type': guessContentType(key) };
+        await this.run('multipart complete', key, () =>
+          commitBlocks(this.#http, this.#path(key), ids, type, options.signal),
+        );
+      },
+      // Uncommitted blocks cannot be deleted one by one; the service discards them after 7 days,
+      // and nothing is visible at the name until a commit.
+      abort: async () => {},
+    };
   }
 
   /** One request of `key`'s blob: its answer's body read (`body`), or drained. */
@@ -123,7 +162,7 @@ export class AzureBlobDriver extends ObjectStoreDriver {
         limits: AZURE_BLOCK_LIMITS,
         size: options.size,
         ...engineOptions(this.context, options),
-        what: `uploading ${JSON.stringify(key)}`,
+        what: `uploading ${this.describe(key)}`,
       },
     });
   }
@@ -204,17 +243,13 @@ export class AzureBlobDriver extends ObjectStoreDriver {
 
   /**
    * Copy Blob From URL, or Copy Blob polled until done (`copyBlob`). The source is authorized by a
-   * SAS of its own (signed, or the connection string's), else by the destination's identity (within
-   * one account).
+   * SAS of its own: signed (a key, a token credential), or the connection string's.
    */
   protected copyObject(from: ObjectAddress, to: ObjectAddress, options: DriverCopyOptions): Promise<void> {
     const source = { container: from.bucket, blob: from.name };
-    const { sas } = this.#clients;
-    const sourceSas = this.#sas.canSign
-      ? () => this.#sas.sas('', 'r', undefined, source)
-      : sas === undefined
-        ? undefined
-        : async () => sas;
-    return copyBlob(this.#http, source, { container: to.bucket, blob: to.name }, sourceSas, options);
+    const { auth } = this.#clients;
+    const sourceSas = auth.kind === 'sas' ? async () => auth.sas : () => this.#sas.sas(source, 'r');
+    const target = { container: to.bucket, blob: to.name };
+    return copyBlob(this.#http, { ...source, uri: this.#uri(source) }, target, sourceSas, options);
   }
 }

@@ -6,6 +6,8 @@ export interface Subject {
   container: string;
   account: string;
   blob?: string;
+  /** The blob's URI as users write it (`wasbs://<container>@<account>.blob.…/<blob>`), with `blob`. */
+  uri?: string;
   /** The service answered this client before: a refused connection is then a restart. */
   reached?: boolean;
 }
@@ -45,10 +47,10 @@ export const mapAzureError: (error: unknown, subject: Subject, secrets: readonly
       not_found: (s, detail) =>
         s.blob === undefined
           ? `${s.what}: ${where(s)} was not found (${detail})`
-          : `${s.what}: blob ${JSON.stringify(s.blob)} does not exist in ${where(s)}`,
+          : `${s.what}: ${s.uri ?? `blob ${JSON.stringify(s.blob)} of ${where(s)}`} does not exist`,
       unauthenticated: (s, detail) =>
         `${s.what}: storage account ${JSON.stringify(s.account)} refused the credentials (${detail}): check the account key, connection string or SAS`,
-      permission_denied: (s, detail) => `${s.what}: permission denied on ${where(s)}: ${detail}`,
+      permission_denied: (s, detail) => `${s.what}: permission denied on ${s.uri ?? where(s)}: ${detail}`,
     },
     // `@azure/identity`'s errors.
     credentials: {

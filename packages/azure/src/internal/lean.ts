@@ -30,6 +30,12 @@ export type LeanAuth =
 /** A blob name's path as sent: each segment percent-encoded, the slashes kept. */
 export const encodeName = (name: string): string => name.split('/').map(encodeURIComponent).join('/');
 
+/** A blob of the account: its container and its name. */
+export interface BlobAddress {
+  container: string;
+  blob: string;
+}
+
 /** The path of a container (`blob` undefined) or of a blob, below the service URL. */
 export const blobPath = (container: string, blob?: string): string =>
   `/${encodeURIComponent(container)}${blob === undefined ? '' : `/${encodeName(blob)}`}`;
@@ -119,10 +125,11 @@ export interface AzureClients {
   http: StoreHttp;
   /** The storage account the requests are for. */
   account: string;
-  /** What signs a SAS: the account key, or a token credential (user delegation); none with a SAS. */
-  signer: { kind: 'shared-key'; key: string } | { kind: 'token' } | undefined;
-  /** The connection string's SAS, when that is the credential (it also authorizes a copy's source). */
-  sas?: string;
+  /**
+   * How requests are authorized; it also says what signs a SAS (the account key, or a token
+   * credential's user-delegation key) and gives a connection string's own SAS (a copy's source).
+   */
+  auth: LeanAuth;
   /** Scrubbed from every message. */
   secrets: string[];
   /** `@azure/storage-blob`'s service client, loaded on first use: user-delegation keys only. */
@@ -131,47 +138,37 @@ export interface AzureClients {
 
 /** Our request path for the configured credential, in MLflow's order. */
 export async function createClients(config: AzureConfig, connections: number): Promise<AzureClients> {
-  const source = config.credential;
+  const { connectionString, accountKey, secrets } = config;
   let url = config.endpoint;
   let account = config.account;
   let auth: LeanAuth;
-  // The declaration lists them (settings.ts): every credential set, and a connection string's key or SAS.
-  const { secrets } = config;
-  switch (source.kind) {
-    case 'connection-string': {
-      let parsed: ReturnType<typeof parseConnectionString>;
-      try {
-        parsed = parseConnectionString(source.connectionString);
-      } catch (error) {
-        const from = source.from === 'option' ? 'option connectionString' : source.from;
-        throw ArtifactsError.invalidArgument(
-          `the Azure connection string (${from}) is not valid: ${error instanceof Error ? error.message : String(error)}`.replaceAll(
-            source.connectionString,
-            '***',
-          ),
-        );
-      }
-      if (parsed.accountName && parsed.accountName !== config.account) {
-        throw ArtifactsError.invalidArgument(
-          `the Azure connection string is for storage account ${JSON.stringify(parsed.accountName)}, but the artifact URI names ${JSON.stringify(config.account)}`,
-        );
-      }
-      url = parsed.url;
-      account = parsed.accountName || config.account;
-      auth = parsed.accountKey
-        ? { kind: 'shared-key', account, key: parsed.accountKey }
-        : { kind: 'sas', sas: parsed.sas ?? '' };
-      break;
+  if (connectionString) {
+    let parsed: ReturnType<typeof parseConnectionString>;
+    try {
+      parsed = parseConnectionString(connectionString);
+    } catch (error) {
+      const from = config.sources.connectionString;
+      throw ArtifactsError.invalidArgument(
+        `the Azure connection string (${from === 'option' ? 'option connectionString' : from}) is not valid: ${error instanceof Error ? error.message : String(error)}`.replaceAll(
+          connectionString,
+          '***',
+        ),
+      );
     }
-    case 'account-key':
-      auth = { kind: 'shared-key', account, key: source.accountKey };
-      break;
-    case 'token':
-      auth = { kind: 'token', credential: source.credential };
-      break;
-    case 'default-azure-credential':
-      auth = { kind: 'token', credential: await loadDefaultAzureCredential() };
-      break;
+    if (parsed.accountName && parsed.accountName !== config.account) {
+      throw ArtifactsError.invalidArgument(
+        `the Azure connection string is for storage account ${JSON.stringify(parsed.accountName)}, but the artifact URI names ${JSON.stringify(config.account)}`,
+      );
+    }
+    url = parsed.url;
+    account = parsed.accountName || config.account;
+    auth = parsed.accountKey
+      ? { kind: 'shared-key', account, key: parsed.accountKey }
+      : { kind: 'sas', sas: parsed.sas ?? '' };
+  } else if (accountKey) {
+    auth = { kind: 'shared-key', account, key: accountKey };
+  } else {
+    auth = { kind: 'token', credential: config.credential ?? (await loadDefaultAzureCredential()) };
   }
   const endpoint = new URL(url);
   const http = new StoreHttp({
@@ -186,13 +183,7 @@ export async function createClients(config: AzureConfig, connections: number): P
   return {
     http,
     account,
-    signer:
-      auth.kind === 'shared-key'
-        ? { kind: 'shared-key', key: auth.key }
-        : auth.kind === 'token'
-          ? { kind: 'token' }
-          : undefined,
-    ...(auth.kind === 'sas' ? { sas: auth.sas } : {}),
+    auth,
     secrets,
     service() {
       const token = auth;

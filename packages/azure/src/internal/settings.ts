@@ -3,29 +3,27 @@ import type { TokenCredential } from '@azure/core-auth';
 import type { AzureOptions } from '../options.js';
 import { connectionStringSecrets } from './connection-string.js';
 
-export type CredentialSource =
-  | {
-      kind: 'connection-string';
-      connectionString: string;
-      from: 'option' | 'AZURE_STORAGE_CONNECTION_STRING';
-    }
-  | { kind: 'account-key'; accountKey: string; from: 'option' | 'AZURE_STORAGE_ACCESS_KEY' }
-  | { kind: 'token'; credential: TokenCredential; from: 'option' }
-  | { kind: 'default-azure-credential' };
-
-/** The resolved settings, and what the URI says. */
+/**
+ * The resolved settings, and what the URI says. Of `connectionString`, `accountKey` and `credential`
+ * only the one that applies is set (the declaration's alternatives picked it, in MLflow's order);
+ * none: `DefaultAzureCredential`.
+ */
 export type AzureConfig = Omit<
   SettingsValues<typeof azureSettings.specs>,
-  'connectionString' | 'accountKey' | 'credential' | 'endpoint' | 'requestTimeoutMs'
+  'endpoint' | 'requestTimeoutMs'
 > & {
   container: string;
   account: string;
   /** Key prefix of the repository root inside the container ('' = the container's root). */
   root: string;
-  credential: CredentialSource;
+  /** The URI's scheme and host, with which messages name blobs as users write them. */
+  scheme: string;
+  host: string;
   endpoint: string;
   /** The SDK's per-try timeout, for the user-delegation key request (the option only; core bounds the others). */
   requestTimeoutMs: number | undefined;
+  /** Where each setting came from (`option`, a variable's name), for messages. */
+  sources: ReturnType<typeof azureSettings.resolve>['sources'];
   /** Credentials to scrub from every message: the keys, the connection strings and their key or SAS. */
   secrets: string[];
 };
@@ -132,46 +130,26 @@ export const azureSettings = defineSettings(
   },
 );
 
-type AzureValues = ReturnType<typeof azureSettings.resolve>;
-
-/** The credential that applies (the declaration's alternatives picked it). */
-export function resolveCredential(
-  options: AzureOptions,
-  resolved = azureSettings.resolve(options),
-): CredentialSource {
-  const { values, sources } = resolved;
-  if (values.connectionString) {
-    const from = sources.connectionString as 'option' | 'AZURE_STORAGE_CONNECTION_STRING';
-    return { kind: 'connection-string', connectionString: values.connectionString, from };
-  }
-  if (values.accountKey) {
-    const from = sources.accountKey as 'option' | 'AZURE_STORAGE_ACCESS_KEY';
-    return { kind: 'account-key', accountKey: values.accountKey, from };
-  }
-  if (values.credential) return { kind: 'token', credential: values.credential, from: 'option' };
-  return { kind: 'default-azure-credential' };
-}
-
 export function resolveAzureConfig(location: ArtifactUri, options: AzureOptions): AzureConfig {
   if (!location.bucket || !location.account) {
     throw ArtifactsError.invalidArgument(
       `an Azure URI needs a container and an account: wasbs://<container>@<account>.blob.core.windows.net/<path>`,
     );
   }
-  const resolved: AzureValues = azureSettings.resolve(options);
-  const { values } = resolved;
-  const endpoint =
-    values.endpoint ?? `https://${location.account}.blob.${location.endpointSuffix ?? 'core.windows.net'}`;
-  const { connectionString, accountKey, credential, endpoint: _endpoint, requestTimeoutMs, ...rest } = values;
+  const { values, sources, secrets } = azureSettings.resolve(options);
+  const suffix = location.endpointSuffix ?? 'core.windows.net';
+  const { requestTimeoutMs, ...rest } = values;
   return {
     ...rest,
     container: location.bucket,
     account: location.account,
     root: location.path,
-    credential: resolveCredential(options, resolved),
-    endpoint,
+    scheme: location.scheme,
+    host: location.host ?? `${location.account}.blob.${suffix}`,
+    endpoint: values.endpoint ?? `https://${location.account}.blob.${suffix}`,
     // The SDK's per-try timeout is a deadline on a whole request: only when asked (`-1` = none).
     requestTimeoutMs: requestTimeoutMs !== undefined && requestTimeoutMs > 0 ? requestTimeoutMs : undefined,
-    secrets: resolved.secrets,
+    sources,
+    secrets,
   };
 }

@@ -156,11 +156,12 @@ describe('missing things', () => {
     }
   });
 
-  it('a missing blob is not_found naming the blob', async () => {
+  it('a missing blob is not_found naming the blob by its URI', async () => {
     const uri = uniqueRoot();
     const repo = await open(uri);
     const error = await expectCode(repo.openRead('nope/missing.bin'), 'not_found');
-    expect(error.message).toContain(`blob "${blobName(uri, 'nope/missing.bin')}"`);
+    expect(error.message).toContain(`${uri}/nope/missing.bin does not exist`);
+    expect(error.context).toMatchObject({ blob: blobName(uri, 'nope/missing.bin') });
     await expectCode(repo.stat('nope/missing.bin'), 'not_found');
   });
 });

@@ -73,7 +73,7 @@ describe('azure on Azurite: server-side copy without a key to sign a source SAS'
   });
   afterAll(() => proxy.close());
 
-  it('Copy Blob polled until done: still no blob bytes through the client', async () => {
+  it("the connection string's own SAS authorizes the source: still no blob bytes through the client", async () => {
     const seed = await open(uniqueRoot('copy-async'), undefined);
     opened.push(seed);
     const body = randomBytes(6 * MiB);

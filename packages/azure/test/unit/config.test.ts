@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectionStringSecrets } from '../../src/internal/connection-string.js';
 import { loadDefaultAzureCredential } from '../../src/internal/identity.js';
 import { createClients } from '../../src/internal/lean.js';
-import { resolveAzureConfig, resolveCredential } from '../../src/internal/settings.js';
+import { resolveAzureConfig } from '../../src/internal/settings.js';
 import { azureBackend, azurePlugin } from '../../src/plugin.js';
 
 const VARS = [
@@ -58,33 +58,37 @@ describe('URIs', () => {
 });
 
 describe("credentials in MLflow's order, options first", () => {
+  /** The credential that applies (the other two unset) and where it came from. */
+  const credential = (options: Parameters<typeof resolveAzureConfig>[1]) => {
+    const { connectionString, accountKey, credential, sources } = resolveAzureConfig(location, options);
+    const set = { connectionString, accountKey, credential };
+    const names = Object.keys(set).filter((name) => set[name as keyof typeof set] !== undefined);
+    return names.map((name) => [name, sources[name as keyof typeof sources]]);
+  };
+
   it('AZURE_STORAGE_CONNECTION_STRING wins over AZURE_STORAGE_ACCESS_KEY', () => {
     process.env.AZURE_STORAGE_CONNECTION_STRING = 'AccountName=myaccount;AccountKey=abc';
     process.env.AZURE_STORAGE_ACCESS_KEY = KEY;
-    expect(resolveCredential({})).toMatchObject({
-      kind: 'connection-string',
-      from: 'AZURE_STORAGE_CONNECTION_STRING',
-    });
+    expect(credential({})).toEqual([['connectionString', 'AZURE_STORAGE_CONNECTION_STRING']]);
   });
 
   it('then AZURE_STORAGE_ACCESS_KEY', () => {
     process.env.AZURE_STORAGE_ACCESS_KEY = KEY;
-    expect(resolveCredential({})).toMatchObject({ kind: 'account-key', from: 'AZURE_STORAGE_ACCESS_KEY' });
+    expect(credential({})).toEqual([['accountKey', 'AZURE_STORAGE_ACCESS_KEY']]);
   });
 
-  it('then DefaultAzureCredential', () => {
-    expect(resolveCredential({})).toEqual({ kind: 'default-azure-credential' });
+  it('then DefaultAzureCredential (none of the three set)', () => {
+    expect(credential({})).toEqual([]);
   });
 
   it('options in code win over every variable', () => {
     process.env.AZURE_STORAGE_CONNECTION_STRING = 'AccountName=myaccount;AccountKey=abc';
     process.env.AZURE_STORAGE_ACCESS_KEY = KEY;
-    expect(resolveCredential({ accountKey: 'k' })).toMatchObject({ kind: 'account-key', from: 'option' });
-    expect(resolveCredential({ credential: token })).toMatchObject({ kind: 'token', from: 'option' });
-    expect(resolveCredential({ connectionString: 'cs', accountKey: 'k', credential: token })).toMatchObject({
-      kind: 'connection-string',
-      from: 'option',
-    });
+    expect(credential({ accountKey: 'k' })).toEqual([['accountKey', 'option']]);
+    expect(credential({ credential: token })).toEqual([['credential', 'option']]);
+    expect(credential({ connectionString: 'cs', accountKey: 'k', credential: token })).toEqual([
+      ['connectionString', 'option'],
+    ]);
   });
 });
 
@@ -152,7 +156,7 @@ describe('clients', () => {
     });
     const clients = await createClients(config, 4);
     expect(clients.http.url).toBe('http://127.0.0.1:1/myaccount');
-    expect(clients.signer).toEqual({ kind: 'shared-key', key: KEY });
+    expect(clients.auth).toMatchObject({ kind: 'shared-key', key: KEY });
     expect(clients.secrets).toEqual([KEY]);
     // The SDK's client serves only a token credential's user-delegation keys.
     expect(() => clients.service()).toThrow(/token credentials only/);
@@ -192,7 +196,7 @@ describe('clients', () => {
 
   it('a token credential gives a client that signs with user-delegation keys', async () => {
     const clients = await createClients(resolveAzureConfig(location, { credential: token }), 1);
-    expect(clients.signer).toEqual({ kind: 'token' });
+    expect(clients.auth).toMatchObject({ kind: 'token' });
     expect((await clients.service()).credential).toBe(token);
     expect(clients.secrets).toEqual([]);
     clients.http.destroy();

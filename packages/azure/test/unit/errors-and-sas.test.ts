@@ -28,10 +28,13 @@ describe('error mapping', () => {
     expect(error.message).toContain('container "models" of storage account "acct" does not exist');
   });
 
-  it('BlobNotFound → not_found naming the blob', () => {
-    const error = mapped(rest(404, 'BlobNotFound'));
+  it('BlobNotFound → not_found naming the blob by its URI, as users address it', () => {
+    const uri = 'wasbs://models@acct.blob.core.windows.net/exp/1/a.bin';
+    const error = mapAzureError(rest(404, 'BlobNotFound'), { ...subject, uri }, []) as ArtifactsError;
     expect(error.code).toBe('not_found');
-    expect(error.message).toContain('blob "exp/1/a.bin"');
+    expect(error.message).toBe(`download: ${uri} does not exist`);
+    expect(error.context).toMatchObject({ container: 'models', account: 'acct', blob: 'exp/1/a.bin' });
+    expect(mapped(rest(404, 'BlobNotFound')).message).toContain('blob "exp/1/a.bin"');
   });
 
   it('AuthenticationFailed (403 with a bad key) → unauthenticated', () => {
