@@ -134,7 +134,13 @@ export type { RepositoryOptions } from './open.js';
 export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
-export { FIRST_PARTY_BACKENDS, registerBackend, registeredSchemes, resolveBackend } from './registry.js';
+export {
+  FIRST_PARTY_BACKENDS,
+  isModuleNotFound,
+  registerBackend,
+  registeredSchemes,
+  resolveBackend,
+} from './registry.js';
 export type {
   ConnectionSigns,
   ConnectionUser,

@@ -9,6 +9,7 @@ import { openRepository } from './open.js';
 import {
   esmEntry,
   FIRST_PARTY_BACKENDS,
+  isModuleNotFound,
   RESOLVE_FROM_CWD_ENV,
   registerBackend,
   registeredSchemes,
@@ -106,6 +107,14 @@ describe('registry', () => {
     const error = await rejection(resolveBackend('s3'));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toContain('ARTIFACTS_PLUGINS lists "artifacts-plugin-that-does-not-exist"');
+  });
+
+  it('tells a package that is not installed from one that fails to load', async () => {
+    const missing = await import('@artifacts/no-such-package' as string).catch((e: unknown) => e);
+    expect(isModuleNotFound(missing, '@artifacts/no-such-package')).toBe(true);
+    expect(isModuleNotFound(missing, '@artifacts/other')).toBe(false);
+    const broken = Object.assign(new SyntaxError('Unexpected token in @artifacts/x'), { code: undefined });
+    expect(isModuleNotFound(broken, '@artifacts/x')).toBe(false);
   });
 
   it('refuses malformed plugins', () => {

@@ -193,7 +193,11 @@ async function importPackage(name: string): Promise<void> {
   await loadFromCwd(name);
 }
 
-function isModuleNotFound(error: unknown, name: string): boolean {
+/**
+ * Whether `error` is an import's "package not installed" for `name` (CommonJS's and ESM's codes, and a
+ * package whose entry is not exported), as opposed to a package that is there but fails to load.
+ */
+export function isModuleNotFound(error: unknown, name: string): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : '';
   return (

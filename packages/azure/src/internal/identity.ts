@@ -1,15 +1,7 @@
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, isModuleNotFound } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 
 type IdentityModule = { DefaultAzureCredential: new () => TokenCredential };
-
-function isModuleNotFound(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : '';
-  return (
-    (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes('@azure/identity')
-  );
-}
 
 /**
  * `new DefaultAzureCredential()` from `@azure/identity`, an optional peer dependency: imported only
@@ -23,7 +15,7 @@ export async function loadDefaultAzureCredential(
   try {
     mod = (await importer()) as IdentityModule;
   } catch (error) {
-    if (isModuleNotFound(error)) {
+    if (isModuleNotFound(error, '@azure/identity')) {
       throw new ArtifactsError(
         'failed_precondition',
         'no Azure credentials configured: set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCESS_KEY, or install the optional peer dependency @azure/identity (npm install @azure/identity) to use DefaultAzureCredential',

@@ -3,6 +3,7 @@ import {
   type ArtifactRepository,
   ArtifactsError,
   FIRST_PARTY_BACKENDS,
+  isModuleNotFound,
   isObjectStoreScheme,
   isTrackingUri,
   openRepository,
@@ -105,13 +106,8 @@ export async function loadBackend(scheme: string): Promise<void> {
   try {
     await import(pkg);
   } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    const missing =
-      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
-      error instanceof Error &&
-      error.message.includes(pkg);
     // A package that is not installed is reported by core, with the package to install.
-    if (!missing) {
+    if (!isModuleNotFound(error, pkg)) {
       throw new ArtifactsError(
         'internal',
         `loading ${pkg} for ${scheme}: URIs failed: ${error instanceof Error ? error.message : String(error)}`,

@@ -1,4 +1,4 @@
-import { ArtifactsError, parseArtifactUri } from '@artifacts/core';
+import { ArtifactsError, isModuleNotFound, parseArtifactUri } from '@artifacts/core';
 import { InvalidArgumentError, Option } from 'commander';
 import type { RegisterCommand } from '../context.js';
 import { UsageError } from '../exit-codes.js';
@@ -143,11 +143,7 @@ export const registerServe: RegisterCommand = (program, context) => {
     try {
       server = await import('@artifacts/server');
     } catch (error) {
-      const code = (error as { code?: unknown } | null)?.code;
-      if (
-        (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
-        String(error).includes('@artifacts/server')
-      ) {
+      if (isModuleNotFound(error, '@artifacts/server')) {
         throw ArtifactsError.unsupported(
           'artifacts serve needs @artifacts/server: npm install @artifacts/server',
           { cause: error },
