@@ -1,5 +1,11 @@
 import { join } from 'node:path';
-import { ArtifactsError, checkEndpoint, parseArtifactUri, readSettingFile } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type ArtifactUri,
+  checkEndpoint,
+  parseArtifactUri,
+  readSettingFile,
+} from '@artifacts/core';
 import sax from 'sax';
 
 /** Hadoop configuration properties (`core-site.xml` then `hdfs-site.xml`, later files win). */
@@ -79,11 +85,8 @@ export interface ResolvedTarget {
   source: string;
 }
 
-export interface ResolveInput {
-  scheme: string;
-  host?: string | undefined;
-  port?: number | undefined;
-  path: string;
+/** A URI's parts (already parsed), the explicit endpoints and the configuration. */
+export interface ResolveInput extends Pick<ArtifactUri, 'scheme' | 'host' | 'port' | 'path'> {
   /** Explicit endpoint(s): the option or ARTIFACTS_HDFS_WEBHDFS_URL. */
   webhdfsUrl?: readonly string[] | undefined;
   conf: HadoopConf;
@@ -173,7 +176,7 @@ export function endpointsFromConf(
     }
   }
   // The one namenode of a plain configuration: its RPC address, or fs.defaultFS, is this authority.
-  const defaultFs = conf.get('fs.defaultFS') ?? conf.get('fs.default.name');
+  const defaultFs = defaultFileSystem(conf);
   let defaultAuthority: string | undefined;
   if (defaultFs?.startsWith('hdfs://')) {
     const parsed = parseArtifactUri(defaultFs);
@@ -243,17 +246,7 @@ export function resolveTarget(input: ResolveInput, depth = 0): ResolvedTarget {
         `viewfs://${cluster}${input.path} is mounted on ${parsed.scheme}://, which @artifacts/hdfs does not serve`,
       );
     }
-    const resolved = resolveTarget(
-      {
-        scheme: parsed.scheme,
-        host: parsed.host,
-        port: parsed.port,
-        path: parsed.path,
-        webhdfsUrl: input.webhdfsUrl,
-        conf,
-      },
-      depth + 1,
-    );
+    const resolved = resolveTarget({ ...parsed, webhdfsUrl: input.webhdfsUrl, conf }, depth + 1);
     return { ...resolved, source: `viewfs mount table ${cluster} → ${resolved.source}` };
   }
   if (scheme !== 'hdfs')
