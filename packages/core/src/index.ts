@@ -108,6 +108,8 @@ export { crc32c, crcCombine, createHasher } from './internal/checksum.js';
 export type { FileBodyOptions } from './internal/file-body.js';
 /** The one reader of local files: core's upload body, and the local driver's reads. */
 export { FileBody, ReadBufferPool } from './internal/file-body.js';
+/** At most `limit` tasks at once, the rest in order (hdfs makes its SPNEGO tokens one at a time). */
+export { Limiter } from './internal/pool.js';
 export type { WriteBody } from './internal/streams.js';
 export { withLimit } from './layers/limit.js';
 export type { RequestRetry, Retrier, RetryEvent, RetryOptions, TransferPart } from './layers/retry.js';

@@ -239,13 +239,27 @@ export class HdfsDriver implements StorageDriver {
     };
   }
 
-  /** The entries of one directory, page by page (LISTSTATUS_BATCH), or nothing for a file or a missing path. */
+  /**
+   * The entries of one directory, page by page (LISTSTATUS_BATCH; all at once by LISTSTATUS on a
+   * NameNode before Hadoop 2.8), or nothing for a file or a missing path.
+   */
   async *#listDir(path: string, signal: AbortSignal | undefined): AsyncGenerator<FileStatus> {
     const what = `listing ${path} on ${this.label}`;
-    if (this.#batchListing !== false) {
-      let startAfter: string | undefined;
+    for (let startAfter: string | undefined; ; ) {
+      let page: FileStatus[];
+      let remaining = 0;
       try {
-        for (;;) {
+        if (this.#batchListing === false) {
+          page = (
+            await this.client.json<{ FileStatuses: { FileStatus: FileStatus[] } }>(
+              'GET',
+              path,
+              'LISTSTATUS',
+              {},
+              { signal, what },
+            )
+          ).FileStatuses.FileStatus;
+        } else {
           const answer = await this.client.json<DirectoryListing>(
             'GET',
             path,
@@ -254,38 +268,23 @@ export class HdfsDriver implements StorageDriver {
             { signal, what },
           );
           this.#batchListing = true;
-          const page = answer.DirectoryListing.partialListing.FileStatuses.FileStatus;
-          for (const status of page) {
-            // A file lists as itself, with an empty suffix: a file has no children.
-            if (status.pathSuffix === '') return;
-            yield status;
-          }
-          const last = page.at(-1);
-          if (answer.DirectoryListing.remainingEntries === 0 || !last) return;
-          startAfter = last.pathSuffix;
+          page = answer.DirectoryListing.partialListing.FileStatuses.FileStatus;
+          remaining = answer.DirectoryListing.remainingEntries;
         }
       } catch (error) {
         if (ArtifactsError.is(error, 'not_found')) return;
         // NameNodes before Hadoop 2.8 refuse the op: fall back to LISTSTATUS for good.
         if (!(this.#batchListing === null && ArtifactsError.is(error, 'invalid_argument'))) throw error;
         this.#batchListing = false;
+        continue;
       }
-    }
-    try {
-      const answer = await this.client.json<{ FileStatuses: { FileStatus: FileStatus[] } }>(
-        'GET',
-        path,
-        'LISTSTATUS',
-        {},
-        { signal, what },
-      );
-      for (const status of answer.FileStatuses.FileStatus) {
+      for (const status of page) {
+        // A file lists as itself, with an empty suffix: a file has no children.
         if (status.pathSuffix === '') return;
         yield status;
       }
-    } catch (error) {
-      if (ArtifactsError.is(error, 'not_found')) return;
-      throw error;
+      startAfter = page.at(-1)?.pathSuffix;
+      if (remaining === 0 || startAfter === undefined) return;
     }
   }
 

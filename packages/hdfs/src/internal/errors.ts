@@ -41,8 +41,12 @@ const EXCEPTIONS: Record<string, StoreCodeRule<WebHdfsSubject>> = {
   UnsupportedOperationException: 'unsupported',
 };
 
-/** WebHDFS's error mapping, declared for core's `describeStoreErrors`. */
-const describe = describeStoreErrors<WebHdfsSubject>({
+/**
+ * Any failure of a WebHDFS call as an ArtifactsError, or as it was when nothing explains it (core's
+ * `toArtifactsError` wraps that): an answer's status and RemoteException, a connect that reached no
+ * NameNode, a broken connection (temporary `unavailable`). WebHDFS's mapping, declared for core.
+ */
+export const webhdfsFailure = describeStoreErrors<WebHdfsSubject>({
   store: 'WebHDFS',
   hints: {
     caHint: 'give its CA with the caFile option or ARTIFACTS_HDFS_CA_FILE',
@@ -57,15 +61,6 @@ const describe = describeStoreErrors<WebHdfsSubject>({
   },
 });
 
-/**
- * Any failure of a WebHDFS call as an ArtifactsError, or as it was when nothing explains it (core's
- * `toArtifactsError` wraps that): an answer's status and RemoteException, a connect that reached no
- * NameNode, a broken connection (temporary `unavailable`).
- */
-export function webhdfsFailure(error: unknown, subject: WebHdfsSubject): unknown {
-  return describe(error, subject);
-}
-
 /** The ArtifactsError for a WebHDFS error answer (its status and body). */
 export function webhdfsError(status: number, body: string, subject: WebHdfsSubject): ArtifactsError {
   const remote = parseRemoteException(body);
@@ -78,7 +73,7 @@ export function webhdfsError(status: number, body: string, subject: WebHdfsSubje
     status,
     ...(named ? { serviceCode: remote.exception } : {}),
   });
-  return describe(answer, subject) as ArtifactsError;
+  return webhdfsFailure(answer, subject) as ArtifactsError;
 }
 
 /** Reads a RemoteException out of a WebHDFS error body, if it is one. */

@@ -36,6 +36,22 @@ describe('parseHadoopXml', () => {
     expect(parseHadoopXml('<configuration/>').size).toBe(0);
   });
 
+  it('decodes entities and CDATA, skips comments and descriptions, refuses a document that is not XML', () => {
+    const parsed = parseHadoopXml(
+      `<?xml version="1.0"?><!-- a comment --><configuration><property><name>a</name><value>x&amp;y&lt;z</value>
+      <description>not a <b>value</b></description></property><property><name>b</name><value><![CDATA[<raw>]]></value></property>
+      <property><value>nameless</value></property></configuration>`,
+    );
+    expect([...parsed]).toEqual([
+      ['a', 'x&y<z'],
+      ['b', '<raw>'],
+    ]);
+    expect(() => parseHadoopXml('<configuration><property>', 'core-site.xml')).toThrow(
+      /core-site\.xml is not valid XML/,
+    );
+    expect(() => parseHadoopXml('<configuration></property>', 'hdfs-site.xml')).toThrow(ArtifactsError);
+  });
+
   it('loads core-site.xml then hdfs-site.xml from the directory, skipping missing files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hdfs-conf-'));
     writeFileSync(join(dir, 'core-site.xml'), xml({ 'fs.defaultFS': 'hdfs://nn:8020', shared: 'core' }));

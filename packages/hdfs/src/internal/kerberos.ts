@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { ArtifactsError } from '@artifacts/core';
+import { ArtifactsError, Limiter } from '@artifacts/core';
 
 interface KerberosClient {
   step(challenge: string): Promise<string>;
@@ -43,12 +43,7 @@ async function loadKerberos(reason: string): Promise<KerberosModule> {
 
 // GSSAPI finds the ticket cache through KRB5CCNAME, a process-wide variable: tokens are made one at
 // a time, each with its own repository's cache set, so two repositories on two caches never mix.
-let queue: Promise<unknown> = Promise.resolve();
-function oneAtATime<T>(task: () => Promise<T>): Promise<T> {
-  const run = queue.then(task, task);
-  queue = run.catch(() => undefined);
-  return run;
-}
+const oneAtATime = new Limiter(1);
 
 /** The file behind a `FILE:` (or prefix-less) cache name; undefined for other cache types. */
 function cacheFile(ticketCache: string): string | undefined {
@@ -90,7 +85,7 @@ export async function spnegoToken(auth: KerberosAuth, host: string): Promise<str
       `Kerberos: the ticket cache ${auth.ticketCache} does not exist: create it with kinit -c ${auth.ticketCache} <principal> (or fix MLFLOW_KERBEROS_TICKET_CACHE)`,
     );
   }
-  return oneAtATime(async () => {
+  return oneAtATime.run(async () => {
     const saved = process.env.KRB5CCNAME;
     if (auth.ticketCache !== undefined) process.env.KRB5CCNAME = auth.ticketCache;
     try {

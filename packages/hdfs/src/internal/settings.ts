@@ -88,14 +88,7 @@ export function resolveSettings(
   const { values, sources } = hdfsSettings.resolve(options, { env });
   const confDir = hadoopConfDir(values.hadoopConfDir, env);
   const conf = loadHadoopConf(confDir);
-  const target = resolveTarget({
-    scheme: location.scheme,
-    host: location.host,
-    port: location.port,
-    path: location.path,
-    webhdfsUrl: values.webhdfsUrl,
-    conf,
-  });
+  const target = resolveTarget({ ...location, webhdfsUrl: values.webhdfsUrl, conf });
 
   // MLflow hands MLFLOW_KERBEROS_USER to the Hadoop client as the user, which with a ticket cache is
   // the Kerberos principal to log in as (UserGroupInformation.getBestUGI(cache, user)), and without

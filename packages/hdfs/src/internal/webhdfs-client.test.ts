@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ArtifactsError, createRetrier } from '@artifacts/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { HdfsDriver } from './driver.js';
 import type { HdfsSettings } from './settings.js';
 import { WebHdfsClient } from './webhdfs-client.js';
 
@@ -195,5 +196,53 @@ describe('WebHdfsClient', () => {
     await client.close();
     await client.close();
     expect(await stat(client).catch((e: unknown) => (e as ArtifactsError).code)).toBe('failed_precondition');
+  });
+});
+
+describe('HdfsDriver listing', () => {
+  const entry = (pathSuffix: string) => ({ pathSuffix, type: 'FILE', length: 1 });
+  const json = (res: ServerResponse, body: unknown) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const names = async (driver: HdfsDriver) => {
+    const out: string[] = [];
+    for await (const e of driver.list('', { recursive: false })) out.push(e.key);
+    return out;
+  };
+
+  it('reads LISTSTATUS_BATCH page by page from the last name of each page', async () => {
+    const seen: string[] = [];
+    const nn = await fake((req, res) => {
+      const url = new URL(req.url ?? '', 'http://x');
+      seen.push(`${url.searchParams.get('op')} ${url.searchParams.get('startAfter') ?? ''}`);
+      const after = url.searchParams.get('startAfter');
+      const page = after ? [entry('c')] : [entry('a'), entry('b')];
+      json(res, {
+        DirectoryListing: {
+          partialListing: { FileStatuses: { FileStatus: page } },
+          remainingEntries: after ? 0 : 1,
+        },
+      });
+    });
+    const driver = new HdfsDriver(settings([nn]));
+    expect(await names(driver)).toEqual(['a', 'b', 'c']);
+    expect(seen).toEqual(['LISTSTATUS_BATCH ', 'LISTSTATUS_BATCH b']);
+    await driver.close();
+  });
+
+  it('falls back to LISTSTATUS for good on a NameNode before Hadoop 2.8 (which refuses the op)', async () => {
+    const seen: string[] = [];
+    const nn = await fake((req, res) => {
+      const op = new URL(req.url ?? '', 'http://x').searchParams.get('op');
+      seen.push(String(op));
+      if (op === 'LISTSTATUS_BATCH') return remote(res, 400, 'IllegalArgumentException');
+      json(res, { FileStatuses: { FileStatus: [entry('a'), entry('b')] } });
+    });
+    const driver = new HdfsDriver(settings([nn]));
+    expect(await names(driver)).toEqual(['a', 'b']);
+    expect(await names(driver)).toEqual(['a', 'b']);
+    expect(seen).toEqual(['LISTSTATUS_BATCH', 'LISTSTATUS', 'LISTSTATUS']);
+    await driver.close();
   });
 });
