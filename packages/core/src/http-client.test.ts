@@ -335,4 +335,28 @@ describe('HttpPool', () => {
     expect(ports).toHaveLength(2);
     expect(ports[1]).toBe(ports[0]);
   });
+  it('TAKE_BODY: a socket whose reads were stopped on the last chunk of a body serves the next request', async () => {
+    const size = 200_000;
+    const ports: number[] = [];
+    const { url } = await serve((req, res) => {
+      ports.push(req.socket.remotePort ?? 0);
+      res.writeHead(200, { 'content-length': String(size) });
+      res.end(Buffer.alloc(size, 1));
+    });
+    const p = pool(1);
+    for (let i = 0; i < 3; i++) {
+      const answer = await p.request({ method: 'GET', url, stallMs: 5_000 });
+      let got = 0;
+      const take = (answer.body as unknown as { [TAKE_BODY]: TakeBody })[TAKE_BODY];
+      // Says no to every chunk, the last one too, and resumes only while bytes are missing.
+      const control = take((chunk) => {
+        got += chunk.length;
+        if (got < size) setTimeout(() => control.resume(), 1);
+        return false;
+      });
+      await finished(answer.body);
+      expect(got).toBe(size);
+    }
+    expect(new Set(ports).size).toBe(1);
+  });
 });
