@@ -6,7 +6,7 @@ import { finished } from 'node:stream/promises';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { closedPort, destroyAfterTest, serve } from '../test/loopback.js';
 import { RELEASE_CHUNK } from './driver.js';
-import { discardBody, HttpPool, readBodyText } from './http-client.js';
+import { discardBody, HttpPool, readBodyText, TAKE_BODY, type TakeBody } from './http-client.js';
 
 /**
  * A port whose SYNs go unanswered: a listener with backlog 1 in a process that never accepts (its
@@ -282,5 +282,81 @@ describe('HttpPool', () => {
     expect(lent.every((release) => typeof release === 'function')).toBe(true);
     for (const release of lent) release?.();
     expect(chunks.every((chunk) => chunk.length === 0)).toBe(canFree);
+  });
+  it('TAKE_BODY hands the body to one consumer in order (what was buffered first), stops the socket while it says no, and the socket is reused after', async () => {
+    const size = 4 * 1024 * 1024 + 3;
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 13 + (i >>> 11)) & 0xff;
+    const ports: number[] = [];
+    const { url } = await serve((req, res) => {
+      ports.push(req.socket.remotePort ?? 0);
+      res.writeHead(200, { 'content-length': String(size) });
+      for (let at = 0; at < size; at += 65_536) res.write(data.subarray(at, at + 65_536));
+      res.end();
+    });
+    const p = pool(1);
+    const answer = await p.request({ method: 'GET', url });
+    // Some of the body arrives before the consumer takes it: it must come first, in order.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(answer.body.readableLength).toBeGreaterThan(0);
+    const take = (answer.body as unknown as { [TAKE_BODY]?: TakeBody })[TAKE_BODY];
+    expect(typeof take).toBe('function');
+    const chunks: Buffer[] = [];
+    let refusals = 0;
+    let dataEvents = 0;
+    let control: ReturnType<TakeBody> | undefined;
+    let late = 0;
+    let paused = false;
+    control = take!((chunk) => {
+      if (paused) late++;
+      chunks.push(chunk);
+      // Says no to every 8th chunk: the socket's reads stop until `resume`.
+      if (chunks.length % 8 !== 0) return true;
+      refusals++;
+      paused = true;
+      setTimeout(() => {
+        paused = false;
+        control?.resume();
+      }, 5);
+      return false;
+    });
+    // Taken chunks pass the stream by: none is emitted as `data`.
+    answer.body.on('data', () => dataEvents++);
+    await finished(answer.body);
+    control.detach();
+    const all = Buffer.concat(chunks);
+    expect(all.equals(data)).toBe(true);
+    expect(dataEvents).toBe(0);
+    expect(refusals).toBeGreaterThan(4);
+    // At most what the parser already had when it was told no (one socket read) arrives meanwhile.
+    expect(late).toBeLessThanOrEqual(refusals);
+    // The answer was read to its end: its keep-alive socket serves the next request.
+    await discardBody((await p.request({ method: 'GET', url })).body);
+    expect(ports).toHaveLength(2);
+    expect(ports[1]).toBe(ports[0]);
+  });
+  it('TAKE_BODY: a socket whose reads were stopped on the last chunk of a body serves the next request', async () => {
+    const size = 200_000;
+    const ports: number[] = [];
+    const { url } = await serve((req, res) => {
+      ports.push(req.socket.remotePort ?? 0);
+      res.writeHead(200, { 'content-length': String(size) });
+      res.end(Buffer.alloc(size, 1));
+    });
+    const p = pool(1);
+    for (let i = 0; i < 3; i++) {
+      const answer = await p.request({ method: 'GET', url, stallMs: 5_000 });
+      let got = 0;
+      const take = (answer.body as unknown as { [TAKE_BODY]: TakeBody })[TAKE_BODY];
+      // Says no to every chunk, the last one too, and resumes only while bytes are missing.
+      const control = take((chunk) => {
+        got += chunk.length;
+        if (got < size) setTimeout(() => control.resume(), 1);
+        return false;
+      });
+      await finished(answer.body);
+      expect(got).toBe(size);
+    }
+    expect(new Set(ports).size).toBe(1);
   });
 });

@@ -301,13 +301,56 @@ function withUnreadBytes(error: unknown): unknown {
  * download once the chunk is written at its offset, the proxy server once its socket took it —
  * frees it at once instead of leaving it to the garbage collector. A consumer that keeps chunks
  * never calls it.
+ *
+ * The answer also offers `TAKE_BODY`: a consumer that takes it gets each later body chunk straight
+ * from the parser, past the answer's stream buffer, its events and its per-chunk read-ahead ticks
+ * (core's download engine: one call per socket read instead of a push, a `data` event and a
+ * scheduled read). The end, errors and `destroy` stay the stream's.
  */
 function lendBodyChunks(res: IncomingMessage): void {
   const push = res.push;
+  let taker: ((chunk: Buffer) => boolean) | undefined;
   res.push = (chunk: unknown, encoding?: BufferEncoding) => {
     if (chunk instanceof Uint8Array && ownsBuffer(chunk)) {
       (chunk as Uint8Array & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK] = () => release(chunk);
     }
+    // false: the parser stops reading the socket until `resume`.
+    if (taker && chunk instanceof Uint8Array) return taker(chunk as Buffer);
     return push.call(res, chunk, encoding);
   };
+  const take: TakeBody = (onChunk) => {
+    // What arrived before (the first answer's bytes, read while the engine planned) comes first.
+    // (One `read()` gives one chunk of a flowing stream, everything joined of a paused one.)
+    const buffered: Buffer[] = [];
+    while (res.readableLength > 0) {
+      const chunk = res.read() as Buffer | null;
+      if (chunk === null) break;
+      buffered.push(chunk);
+    }
+    taker = onChunk;
+    let more = true;
+    for (const chunk of buffered) more = onChunk(chunk) && more;
+    if (!more) res.socket?.pause();
+    // Flowing with nothing buffered: the stream only ends (`end`, once the parser pushes its end).
+    res.resume();
+    return {
+      resume: () => {
+        if (taker && !res.complete && !res.destroyed) res.socket?.resume();
+      },
+      detach: () => {
+        taker = undefined;
+      },
+    };
+  };
+  (res as IncomingMessage & { [TAKE_BODY]?: TakeBody })[TAKE_BODY] = take;
 }
+
+/**
+ * Offered by an answer of core's `HttpPool` (a property of its body stream): takes the body's later
+ * chunks one call each, past the stream (see `lendBodyChunks`). `onChunk` returning false stops the
+ * socket's reads until `resume()`; chunks the parser still had are handed over meanwhile (the
+ * consumer queues them). `detach()` gives the chunks back to the stream. The stream still ends,
+ * fails and is destroyed as usual, and must be watched for that.
+ */
+export type TakeBody = (onChunk: (chunk: Buffer) => boolean) => { resume(): void; detach(): void };
+export const TAKE_BODY: unique symbol = Symbol.for('@artifacts/take-body');

@@ -3,6 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { finished, Readable, Transform, type TransformCallback } from 'node:stream';
 import { type ByteRange, type Checksum, type DriverReadResult, RELEASE_CHUNK } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
+import { TAKE_BODY, type TakeBody } from '../http-client.js';
 import { crc32, crc32c, crcCombine, createHasher } from '../internal/checksum.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
@@ -341,6 +342,8 @@ function eachChunk(
   stream: Readable,
   take: (chunk: Buffer) => typeof STOP | Promise<unknown> | undefined,
 ): Promise<void> {
+  const direct = (stream as Readable & { [TAKE_BODY]?: TakeBody })[TAKE_BODY];
+  if (typeof direct === 'function') return eachChunkTaken(stream, direct, take);
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let pending: Promise<unknown> | undefined;
@@ -387,6 +390,90 @@ function eachChunk(
     });
     stream.on('data', onData);
     stream.resume();
+  });
+}
+
+/**
+ * `eachChunk` for an answer of core's `HttpPool`: its chunks are taken from the HTTP parser one call
+ * each (`TAKE_BODY`), past the stream's buffer and `data` events; the socket's reads stop while a
+ * promise `take` returned is pending (a chunk the parser still had meanwhile waits in `queue`). The
+ * end and errors are the stream's, as for `eachChunk`.
+ */
+function eachChunkTaken(
+  stream: Readable,
+  direct: TakeBody,
+  take: (chunk: Buffer) => typeof STOP | Promise<unknown> | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let pending: Promise<unknown> | undefined;
+    /** The stream ended or failed; settled once `take`'s pending promise has (as `eachChunk`). */
+    let ended: { error: unknown } | undefined;
+    const queue: Buffer[] = [];
+    let control: ReturnType<TakeBody> | undefined;
+    let stopWatching: (() => void) | undefined;
+    const settle = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      queue.length = 0;
+      control?.detach();
+      stopWatching?.();
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    /** Hands `chunk` to `take`; false while a promise it returned is pending (or it stopped). */
+    const pass = (chunk: Buffer): boolean => {
+      let result: ReturnType<typeof take>;
+      try {
+        result = take(chunk);
+      } catch (error) {
+        settle(error);
+        return false;
+      }
+      if (result === STOP) {
+        settle();
+        return false;
+      }
+      if (!result) return true;
+      pending = result.then(
+        (next) => {
+          pending = undefined;
+          if (next === STOP) settle();
+          else flush();
+        },
+        (error: unknown) => {
+          pending = undefined;
+          settle(error);
+        },
+      );
+      return false;
+    };
+    /** Takes what waited in `queue`; then settles if the stream is done, else reads on. */
+    const flush = () => {
+      while (queue.length > 0 && !settled && !pending) pass(queue.shift()!);
+      if (settled || pending) return;
+      if (ended) settle(ended.error);
+      else control?.resume();
+    };
+    const onChunk = (chunk: Buffer): boolean => {
+      if (settled) return false;
+      if (pending || queue.length > 0) {
+        queue.push(chunk);
+        return false;
+      }
+      return pass(chunk);
+    };
+    control = direct(onChunk);
+    if (settled) {
+      control.detach();
+      return;
+    }
+    stopWatching = finished(stream, (error) => {
+      ended = { error: error ?? undefined };
+      // A failed answer's unread chunks are not kept: the retry asks again from the first byte missing.
+      if (ended.error !== undefined) queue.length = 0;
+      if (!pending) flush();
+    });
   });
 }
 

@@ -59,20 +59,33 @@ export async function runRequest<T>(
     let deadline: NodeJS.Timeout | undefined;
     let stalled: ArtifactsError | undefined;
     let touched = Date.now();
+    // One timer per attempt, not one per touch (a download touches once per socket read): when it
+    // fires it fails the request only if nothing moved for `ms` since the last touch, else waits on.
+    const watch = (wait: number) => {
+      timer = setTimeout(() => {
+        const idle = Date.now() - touched;
+        if (idle < ms!) {
+          watch(ms! - idle);
+          return;
+        }
+        // Past the deadline below as well: the store is only not answering, as that check says.
+        stalled =
+          left !== undefined && Date.now() - began >= left
+            ? attempts.timeout(what, attempt, undefined)
+            : new ArtifactsError('timeout', `${what}: no progress for ${ms} ms`, {
+                context: { timeoutMs: ms },
+              });
+        controller.abort(stalled);
+      }, wait);
+    };
     const touch = () => {
       touched = Date.now();
       policy.onActivity?.();
-      if (ms === undefined) return;
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => {
-        stalled = new ArtifactsError('timeout', `${what}: no progress for ${ms} ms`, {
-          context: { timeoutMs: ms },
-        });
-        controller.abort(stalled);
-      }, ms);
     };
-    touch();
+    const began = touched;
     const left = attempt === 1 ? undefined : attempts.nextTimeoutMs();
+    policy.onActivity?.();
+    if (ms !== undefined) watch(ms);
     if (ms !== undefined && left !== undefined) {
       // After attempts the store never answered, this one is cut once what is left of the timeout
       // has passed and no byte moved for a second: it is only waiting for an answer.
