@@ -23,6 +23,7 @@ import {
   type OperationOptions,
   parentKey,
   ReadBufferPool,
+  type ReadToFileOptions,
   type SettingsValues,
   type StorageDriver,
   type SweepCandidate,
@@ -209,15 +210,17 @@ export class LocalDriver implements StorageDriver {
     });
   }
 
-  readToFile(key: string, localPath: string, options: OperationOptions): Promise<void> {
+  readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
     return guard(key, async () => {
-      const { handle, source } = await this.#openFile(key);
+      const { handle, source, size } = await this.#openFile(key);
       try {
         options.signal?.throwIfAborted();
         await copyFile(source, localPath, constants.COPYFILE_FICLONE);
       } finally {
         await handle.close();
       }
+      // The copy is whole (copyFile fails otherwise): core need not stat the file for progress.
+      options.onBytes?.(size);
     });
   }
 
