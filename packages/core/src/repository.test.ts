@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -57,6 +57,56 @@ describe('ArtifactRepository', () => {
     const events: ProgressEvent[] = [];
     await repo.logArtifacts(join(work, 'd'), '', { onProgress: (e) => events.push(e) });
     expect(events.at(-1)).toMatchObject({ bytesDone: 5000, bytesTotal: 5000, filesDone: 2, filesTotal: 2 });
+  });
+
+  it('walks a wide tree: sizes, nested keys, linked files, empty directories; never a temporary file', async () => {
+    const tree = join(work, 'tree');
+    await mkdir(join(tree, 'wide'), { recursive: true });
+    await mkdir(join(tree, 'nested', 'deeper'), { recursive: true });
+    await mkdir(join(tree, 'empty'));
+    // More files in one directory than the walk stats at once.
+    const wide = Array.from({ length: 150 }, (_, i) => `f${String(i).padStart(3, '0')}`);
+    await Promise.all(wide.map((name, i) => writeFile(join(tree, 'wide', name), Buffer.alloc(i))));
+    await writeFile(join(tree, 'nested', 'deeper', 'z.txt'), 'zz');
+    await symlink(join(tree, 'nested', 'deeper', 'z.txt'), join(tree, 'nested', 'link.txt'));
+    await symlink(join(tree, 'missing'), join(tree, 'nested', 'dangling'));
+    await writeFile(join(tree, 'nested', tempNameFor('x.txt')), 'partial');
+    const events: ProgressEvent[] = [];
+    await repo.logArtifacts(tree, 'up', { onProgress: (e) => events.push(e) });
+    const bytes = wide.reduce((sum, _, i) => sum + i, 0) + 4;
+    expect([...driver.objects.keys()].sort()).toEqual(
+      [...wide.map((name) => `up/wide/${name}`), 'up/nested/deeper/z.txt', 'up/nested/link.txt'].sort(),
+    );
+    expect(wide.every((name, i) => driver.objects.get(`up/wide/${name}`)!.length === i)).toBe(true);
+    expect(events.at(-1)).toMatchObject({
+      bytesDone: bytes,
+      bytesTotal: bytes,
+      filesDone: 152,
+      filesTotal: 152,
+    });
+  });
+
+  it('reports the bytes of a download whether or not the driver counts them', async () => {
+    driver.objects.set('d/a', Buffer.alloc(3000));
+    driver.objects.set('d/b', Buffer.alloc(700));
+    const counting = Object.assign(Object.create(driver) as MemoryDriver, {
+      readToFile: async (key: string, path: string, options: { onBytes?: (n: number) => void }) => {
+        await writeFile(path, driver.objects.get(key)!);
+        options.onBytes?.(driver.objects.get(key)!.length);
+      },
+    });
+    const silent = Object.assign(Object.create(driver) as MemoryDriver, {
+      readToFile: async (key: string, path: string) => writeFile(path, driver.objects.get(key)!),
+    });
+    for (const each of [counting, silent]) {
+      const other = new ArtifactRepository({ uri: 'mem://y', driver: each, maxConcurrency: 2, secrets: [] });
+      const events: ProgressEvent[] = [];
+      const to = await mkdtemp(join(work, 'down-'));
+      await other.downloadArtifacts('d', to, { onProgress: (e) => events.push(e) });
+      expect(events.at(-1)).toMatchObject({ bytesDone: 3700, bytesTotal: 3700, filesDone: 2, filesTotal: 2 });
+      expect((await readFile(join(to, 'd', 'a'))).length).toBe(3000);
+      await other.close();
+    }
   });
 
   it('refuses a directory where a file is expected and the reverse, before any I/O', async () => {

@@ -15,7 +15,8 @@ import { ArtifactsError } from './errors.js';
 import { Limiter } from './internal/pool.js';
 import { toReadable, type WriteBody } from './internal/streams.js';
 import { baseName, joinKey, validateArtifactPath } from './path-safety.js';
-import { describePath, rejectedFiles, throwGathered } from './repository/failures.js';
+import { runBatch } from './repository/batch.js';
+import { describePath, throwGathered } from './repository/failures.js';
 import { collectLocalTree, directoryMaker, downloadRoot, localStat } from './repository/local-files.js';
 import { Progress, type ProgressEvent } from './repository/progress.js';
 import { runScoped } from './repository/scope.js';
@@ -161,18 +162,13 @@ export class ArtifactRepository {
         );
       }
     }
-    const results = await Promise.allSettled(
-      files.map((file) =>
-        this.#limiter.run(() =>
-          upload(this.#transfers, file.path, file.key, file.size, progress, options, false),
-        ),
-      ),
-    );
     failures.push(
-      ...rejectedFiles(
-        results,
-        files.map((file) => file.path),
-      ),
+      ...(await runBatch(
+        files,
+        this.#limiter,
+        (file) => file.path,
+        (file) => upload(this.#transfers, file.path, file.key, file.size, progress, options, false),
+      )),
     );
     throwGathered(failures, 'upload', files.length, options.signal);
   }
@@ -226,7 +222,7 @@ export class ArtifactRepository {
     if (info && !info.isDir) {
       const progress = new Progress(options.onProgress, info.size, 1);
       await mkdir(dirname(target), { recursive: true });
-      await download(this.#transfers, key, target, progress, options);
+      await download(this.#transfers, key, target, progress, options, info.size);
       return target;
     }
     const entries = await this.listArtifactsRecursive(key, options);
@@ -241,18 +237,15 @@ export class ArtifactRepository {
       files.reduce((sum, file) => sum + (file.fileSize ?? 0), 0),
       files.length,
     );
-    const results = await Promise.allSettled(
-      files.map((file) =>
-        this.#limiter.run(async () => {
-          const local = join(dst, ...file.path.split('/'));
-          await makeDirectory(dirname(local));
-          await download(this.#transfers, file.path, local, progress, options);
-        }),
-      ),
-    );
-    const failures = rejectedFiles(
-      results,
-      files.map((file) => file.path),
+    const failures = await runBatch(
+      files,
+      this.#limiter,
+      (file) => file.path,
+      async (file) => {
+        const local = join(dst, ...file.path.split('/'));
+        await makeDirectory(dirname(local));
+        await download(this.#transfers, file.path, local, progress, options, file.fileSize);
+      },
     );
     throwGathered(failures, 'download', files.length, options.signal);
     return target;

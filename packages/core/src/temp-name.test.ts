@@ -59,6 +59,16 @@ describe('tempNameFor', () => {
     expect(isTempName(tempNameFor('a\nb'))).toBe(true);
   });
 
+  it('keeps names distinct across many (more than one draw of random bytes) and cuts at the byte limit', () => {
+    const names = Array.from({ length: 2000 }, () => tempNameFor('f'));
+    expect(new Set(names).size).toBe(2000);
+    expect(names.every((name) => isTempName(name))).toBe(true);
+    // 40 three-byte characters are the 120 bytes kept; one more is cut.
+    expect(tempNameFor('€'.repeat(40)).startsWith(`.${'€'.repeat(40)}.`)).toBe(true);
+    expect(tempNameFor('€'.repeat(41)).startsWith(`.${'€'.repeat(40)}.`)).toBe(true);
+    expect(tempNameFor('a'.repeat(121)).startsWith(`.${'a'.repeat(120)}.`)).toBe(true);
+  });
+
   it('puts the temporary path beside the target', () => {
     expect(tempPathFor('/srv/x/a/b.txt')).toMatch(/^\/srv\/x\/a\/\.b\.txt\..*\.artifacts-tmp$/);
     expect(tempPathFor('b.txt')).toMatch(/^\.b\.txt\..*\.artifacts-tmp$/);

@@ -39,10 +39,25 @@ function truncateUtf8(name: string, bytes: number): string {
   return kept;
 }
 
+/** Random bytes drawn from the system 6 at a time: one `randomBytes` call per 512 names, not per name. */
+const RANDOM_BATCH = 6 * 512;
+let randomPool = Buffer.alloc(0);
+let randomAt = 0;
+
+function randomHex12(): string {
+  if (randomAt + 6 > randomPool.length) {
+    randomPool = randomBytes(RANDOM_BATCH);
+    randomAt = 0;
+  }
+  randomAt += 6;
+  return randomPool.toString('hex', randomAt - 6, randomAt);
+}
+
 /** A fresh temporary name for a file about to be written as `name` (a base name, not a path). */
 export function tempNameFor(name: string): string {
-  const kept = truncateUtf8(name, TEMP_NAME_KEPT_BYTES);
-  return `.${kept}.${process.pid.toString(36)}-${thisHost()}-${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: a short name needs no measuring.
+  const kept = name.length * 3 <= TEMP_NAME_KEPT_BYTES ? name : truncateUtf8(name, TEMP_NAME_KEPT_BYTES);
+  return `.${kept}.${process.pid.toString(36)}-${thisHost()}-${randomHex12()}${TEMP_SUFFIX}`;
 }
 
 /** A fresh temporary path beside `path` (a POSIX path or key: `a/b/c.bin` → `a/b/.c.bin.….artifacts-tmp`). */

@@ -5,19 +5,6 @@ export function describePath(key: string): string {
   return key === '' ? 'the repository root' : `artifact ${JSON.stringify(key)}`;
 }
 
-/** The failed files of a batch run with `Promise.allSettled`, `paths[i]` naming result `i`. */
-export function rejectedFiles(
-  results: PromiseSettledResult<unknown>[],
-  paths: readonly string[],
-): FailedFile[] {
-  const failures: FailedFile[] = [];
-  results.forEach((result, i) => {
-    if (result.status === 'rejected')
-      failures.push({ path: paths[i]!, error: result.reason as ArtifactsError });
-  });
-  return failures;
-}
-
 /**
  * Throws one `partial_failure` naming every failed file of a batch (the first 20 in the message),
  * or the `aborted` error itself when the caller aborted; returns when nothing failed.

@@ -1,7 +1,7 @@
-import type { WriteStream } from 'node:fs';
+import type { Dirent, WriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, opendir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ArtifactsError, type FailedFile, toArtifactsError } from '../errors.js';
 import { baseName, joinKey, validateArtifactPath } from '../path-safety.js';
 import { isTempFileName, trackTempFile } from '../temp-files.js';
@@ -60,8 +60,7 @@ export async function collectLocalTree(
   const files: LocalFile[] = [];
   const emptyDirs: string[] = [];
   const failures: FailedFile[] = [];
-  await walkLocal(root, async (absolute, isDir, size, empty) => {
-    const rel = relative(root, absolute).split(sep).join('/');
+  await walkLocal(root, '', (absolute, rel, isDir, size) => {
     let key: string;
     try {
       key = joinKey(dir, validateArtifactPath(rel, { label: 'local file name' }));
@@ -73,7 +72,7 @@ export async function collectLocalTree(
       return;
     }
     if (isDir) {
-      if (empty && key !== '') emptyDirs.push(key);
+      if (key !== '') emptyDirs.push(key);
     } else {
       files.push({ path: absolute, key, size });
     }
@@ -141,30 +140,46 @@ export async function intoTempFile(
   }
 }
 
+/** Entries of one directory whose sizes are asked for at once (one thread-pool round, not one each). */
+const STAT_BATCH = 64;
+
 /**
  * Walks a local directory depth-first without following directory symlinks (no loops, no escape);
- * symlinked files are uploaded as the file they point to, as MLflow does.
+ * symlinked files are uploaded as the file they point to, as MLflow does. `visit` gets each file
+ * (and each empty directory) with its path relative to the walk's root, `/`-separated.
  */
 async function walkLocal(
   dir: string,
-  visit: (path: string, isDir: boolean, size: number, empty: boolean) => Promise<void>,
+  rel: string,
+  visit: (path: string, rel: string, isDir: boolean, size: number) => void,
 ): Promise<void> {
-  const handle = await opendir(dir);
+  const entries: Dirent[] = [];
   let count = 0;
-  for await (const entry of handle) {
+  for await (const entry of await opendir(dir, { bufferSize: 128 })) {
     count++;
     // What an interrupted transfer left behind (a `kill -9`) is never uploaded.
-    if (isTempFileName(entry.name)) continue;
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      await walkLocal(path, visit);
-    } else if (entry.isFile()) {
-      const info = await lstat(path);
-      await visit(path, false, Number(info.size), false);
-    } else if (entry.isSymbolicLink()) {
-      const info = await stat(path).catch(() => undefined);
-      if (info?.isFile()) await visit(path, false, Number(info.size), false);
+    if (!isTempFileName(entry.name)) entries.push(entry);
+  }
+  for (let at = 0; at < entries.length; at += STAT_BATCH) {
+    const batch = entries.slice(at, at + STAT_BATCH);
+    const sizes = await Promise.all(
+      batch.map((entry) => {
+        const path = join(dir, entry.name);
+        if (entry.isFile()) return lstat(path).then((info) => Number(info.size));
+        if (!entry.isSymbolicLink()) return undefined;
+        return stat(path).then(
+          (info) => (info.isFile() ? Number(info.size) : undefined),
+          () => undefined,
+        );
+      }),
+    );
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i]!;
+      const path = join(dir, entry.name);
+      const name = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isDirectory()) await walkLocal(path, name, visit);
+      else if (sizes[i] !== undefined) visit(path, name, false, sizes[i]!);
     }
   }
-  if (count === 0) await visit(dir, true, 0, true);
+  if (count === 0) visit(dir, rel, true, 0);
 }

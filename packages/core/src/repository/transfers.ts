@@ -184,13 +184,17 @@ export async function put(
   });
 }
 
-/** Downloads `key` to the local file `target` through a temporary file beside it. */
+/**
+ * Downloads `key` to the local file `target` through a temporary file beside it. `size`, when the
+ * listing or a stat gave it, spares the stat of the finished file once the driver reported that many.
+ */
 export async function download(
   ctx: TransferContext,
   key: string,
   target: string,
   progress: Progress,
   options: TransferOptions,
+  size?: number,
 ): Promise<void> {
   const what = `downloading ${describePath(key)}`;
   await transfer(ctx, what, key, progress, options, (call) =>
@@ -207,8 +211,10 @@ export async function download(
           },
         });
         call.signal.throwIfAborted();
-        const { size } = await stat(temp);
-        if (Number(size) > reported) progress.bytes(Number(size) - reported, key);
+        // Progress only: a driver that reported fewer bytes than the file holds is counted whole.
+        if (size !== undefined && reported === size) return;
+        const written = Number((await stat(temp)).size);
+        if (written > reported) progress.bytes(written - reported, key);
         return;
       }
       const result = await ctx.driver.read(key, call);

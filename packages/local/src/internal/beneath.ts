@@ -292,7 +292,8 @@ export async function resolveBeneath(
         continue;
       }
       const last = pending.length === 0;
-      if (last && !options.followLast) return { dir, trail, name, created };
+      // A directory this walk made held nothing: no link at the name to follow, no lstat to ask.
+      if (last && (!options.followLast || created)) return { dir, trail, name, created };
       let followLink = false;
       if (last) {
         const info = await lstat(dir.path(name)).catch((error: unknown) => {

@@ -140,6 +140,25 @@ describe('symbolic links never lead outside the root', () => {
     expect(await text(repo, 'in/inside.txt')).toBe('inside');
   });
 
+  it('lists a wide directory (more entries than one batch of stats) with sizes, links kept or left out', async () => {
+    const wide = join(root, 'wide');
+    await mkdir(join(wide, 'sub'), { recursive: true });
+    const names = Array.from({ length: 150 }, (_, i) => `f${String(i).padStart(3, '0')}`);
+    await Promise.all(names.map((name, i) => writeFile(join(wide, name), Buffer.alloc(i))));
+    await symlink(join(root, 'real', 'inside.txt'), join(wide, 'link-in'));
+    await symlink(join(outside, 'secret.txt'), join(wide, 'link-out'));
+    await symlink(join(root, 'real'), join(wide, 'dir-link'));
+    const listed = await repo.listArtifacts('wide');
+    expect(listed).toEqual(
+      [
+        ...names.map((name, i) => ({ path: `wide/${name}`, isDir: false, fileSize: i })),
+        { path: 'wide/dir-link', isDir: true },
+        { path: 'wide/link-in', isDir: false, fileSize: 6 },
+        { path: 'wide/sub', isDir: true },
+      ].sort((a, b) => (a.path < b.path ? -1 : 1)),
+    );
+  });
+
   it('writes through an escaping link are refused and create nothing outside', async () => {
     for (const path of ['out/new.txt', 'outfile', 'relout/deeper/new.txt', 'dangling', 'dangling/x.txt']) {
       expect(await codeOf(repo.write(path, 'pwned'))).toBe('permission_denied');
