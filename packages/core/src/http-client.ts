@@ -330,7 +330,9 @@ function lendBodyChunks(res: IncomingMessage): void {
     taker = onChunk;
     let more = true;
     for (const chunk of buffered) more = onChunk(chunk) && more;
-    if (!more) res.socket?.pause();
+    // An answer already whole leaves its socket alone: paused, the next request on it would never
+    // be answered (a server that ignores Range sends a small body in the headers' packet).
+    if (!more && !res.complete) res.socket?.pause();
     // Flowing with nothing buffered: the stream only ends (`end`, once the parser pushes its end).
     res.resume();
     return {
