@@ -286,3 +286,11 @@ export {
   runArtifactUri,
   splitArtifactUri,
 } from './uri.js';
+export type { XmlMultipartRequest, XmlMultipartSend, XmlMultipartSpec, XmlPart } from './xml-multipart.js';
+export {
+  abortXmlMultipart,
+  completeXmlMultipart,
+  createXmlMultipart,
+  escapeXml,
+  xmlMultipartCapability,
+} from './xml-multipart.js';

@@ -1,13 +1,15 @@
-import { choosePartSize, forEachLimited, headerString, statFromHeaders } from '@artifacts/core';
+import {
+  abortXmlMultipart,
+  choosePartSize,
+  completeXmlMultipart,
+  createXmlMultipart,
+  forEachLimited,
+  headerString,
+  statFromHeaders,
+} from '@artifacts/core';
 import { argHeaders, sseCHeaders, type UploadExtraArgs } from './extra-args.js';
 import { headObject } from './get.js';
-import {
-  abortMultipart,
-  completeMultipart,
-  createMultipart,
-  S3_PART_LIMITS,
-  type S3Object,
-} from './multipart.js';
+import { multipartRequests, S3_PART_LIMITS, type S3Object } from './multipart.js';
 
 /** Upload arguments that also apply to a copy's destination (metadata and type are the source's). */
 const COPY_ARGS = [
@@ -60,11 +62,11 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(answer.headers))
     if (name.startsWith('x-amz-meta-') && value !== undefined) metadata[name] = headerString(value)!;
-  const uploadId = await createMultipart(to, {
-    ...(head.contentType ? { 'content-type': head.contentType } : {}),
-    ...metadata,
-    ...args,
-  });
+  const uploadId = await createXmlMultipart(
+    multipartRequests(to),
+    { ...(head.contentType ? { 'content-type': head.contentType } : {}), ...metadata, ...args },
+    `s3://${Bucket}/${Key}`,
+  );
   const partSize = choosePartSize(copy.partSizeBytes, size, S3_PART_LIMITS);
   const count = Math.ceil(size / partSize);
   const etags: string[] = new Array(count);
@@ -95,10 +97,10 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
       },
     );
     const parts = etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 }));
-    await completeMultipart(to, uploadId, parts);
+    await completeXmlMultipart(multipartRequests(to), uploadId, parts);
   } catch (error) {
     // Not under the copy's signal: an aborted copy is cleaned up too.
-    await abortMultipart({ ...to, signal: undefined }, uploadId).catch(() => undefined);
+    await abortXmlMultipart(multipartRequests({ ...to, signal: undefined }), uploadId).catch(() => undefined);
     throw error;
   }
 }

@@ -36,6 +36,9 @@ const ACTIONS: Record<string, string> = {
   list: 'listing',
   delete: 'deleting',
   copy: 'copying',
+  'starting a multipart upload': 'starting a multipart upload of',
+  'completing a multipart upload': 'completing the multipart upload of',
+  'aborting a multipart upload': 'aborting the multipart upload of',
 };
 
 /** The identity a copy's scope names: the access key id, a profile, or the default chain. */
@@ -108,6 +111,8 @@ export class S3Driver extends ObjectStoreDriver {
     };
     ({ multipart: this.multipart, presign: this.presign } = presignedTransfers({
       object: (key, signal) => this.#object(this.bucket, this.names.name(key), signal),
+      describe: (key) => this.describe(key),
+      sseC: this.#sseC,
       uploadArgs: config.uploadExtraArgs,
       run: (action, key, call) => this.run(action, key, call),
     }));

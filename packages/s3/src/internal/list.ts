@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ListPage, ObjectListing } from '@artifacts/core';
-import { escapeXml } from './multipart.js';
+import { escapeXml, type ListPage, type ObjectListing } from '@artifacts/core';
 import type { S3Requests } from './requests.js';
 
 /** `encoding-type=url` names: percent-encoded, a space as `+`. */

@@ -1,89 +1,56 @@
 import {
-  ArtifactsError,
-  type CompletedPart,
-  guessContentType,
   type MultipartCapability,
   type PresignCapability,
-  partCredentials,
   presignSeconds,
-  sortedParts,
+  xmlMultipartCapability,
 } from '@artifacts/core';
 import { s3ErrorCode } from './errors.js';
 import { argHeaders, type UploadExtraArgs } from './extra-args.js';
-import { abortMultipart, completeMultipart, createMultipart, type S3Object } from './multipart.js';
+import { multipartRequests, type S3Object } from './multipart.js';
 
 /** What the presigned side of the driver needs of it. */
 export interface PresignTarget {
   /** The object of an artifact key (the repository root joined), its requests under `signal`. */
   object(key: string, signal?: AbortSignal): S3Object;
+  /** How messages name the object of a key (`s3://bucket/name`). */
+  describe(key: string): string;
+  /** The SSE-C headers a client sends with each part. */
+  sseC: Record<string, string>;
   uploadArgs: UploadExtraArgs;
   /** Runs a call, its failure mapped by the driver (what failed, of which key). */
   run<T>(action: string, key: string, call: () => Promise<T>): Promise<T>;
 }
 
-const needsId = () => ArtifactsError.invalidArgument('an S3 multipart upload needs its upload_id');
-
 /**
- * The proxy's direct transfers: presigned GET/PUT URLs (our own SigV4 query signing), and multipart
- * uploads whose parts a client PUTs through presigned UploadPart URLs, with the SSE-C headers it
- * must send (signed into each URL).
+ * The proxy's direct transfers: presigned GET/PUT URLs (our own SigV4 query signing), and core's
+ * XML multipart uploads whose parts a client PUTs through presigned UploadPart URLs, with the SSE-C
+ * headers it must send (signed into each URL).
  */
 export function presignedTransfers(t: PresignTarget): {
   multipart: MultipartCapability;
   presign: PresignCapability;
 } {
-  const { run } = t;
-  const url = async (key: string, method: 'GET' | 'PUT', seconds: number | undefined, more = {}) => {
-    const expiresIn = presignSeconds(seconds);
+  const sign = (key: string, method: 'GET' | 'PUT', expiresIn: number, more = {}) => {
     const { requests, Bucket, Key } = t.object(key);
-    return run('presigning', key, () => requests.presign({ method, Bucket, Key, ...more }, expiresIn));
+    return requests.presign({ method, Bucket, Key, ...more }, expiresIn);
   };
-  const abort: MultipartCapability['abort'] = async (key, uploadId, options = {}) => {
-    if (!uploadId) throw needsId();
-    await run('aborting the multipart upload of', key, async () => {
-      try {
-        await abortMultipart(t.object(key, options.signal), uploadId);
-      } catch (error) {
-        // Aborting an upload that is already gone leaves the state the caller asked for.
-        if (s3ErrorCode(error) !== 'NoSuchUpload') throw error;
-      }
-    });
+  const url = (key: string, method: 'GET' | 'PUT', seconds: number | undefined) => {
+    const expiresIn = presignSeconds(seconds);
+    return t.run('presigning', key, () => sign(key, method, expiresIn));
   };
+  const { sseC } = t;
   return {
-    multipart: {
-      async create(key, options) {
-        presignSeconds(options.expiresInSeconds);
-        const target = t.object(key, options.signal);
-        const { sseC } = target;
-        // No checksum algorithm: the parts arrive as plain PUTs through presigned URLs, without one.
-        const headers = { 'content-type': guessContentType(key), ...argHeaders(t.uploadArgs) };
-        const uploadId = await run('starting a multipart upload of', key, () =>
-          createMultipart(target, headers),
-        );
-        try {
-          const part = (partNumber: number) =>
-            url(key, 'PUT', options.expiresInSeconds, {
-              query: { partNumber: String(partNumber), uploadId },
-              headers: sseC,
-            });
-          return { uploadId, credentials: await partCredentials(options.numParts, part, sseC) };
-        } catch (error) {
-          await abort(key, uploadId, {}).catch(() => undefined);
-          throw error;
-        }
-      },
-      async complete(key, uploadId, parts: CompletedPart[], options = {}) {
-        if (!uploadId) throw needsId();
-        const sorted = sortedParts(parts).map((part) => ({
-          PartNumber: part.partNumber,
-          ETag: part.etag.startsWith('"') ? part.etag : `"${part.etag}"`,
-        }));
-        await run('completing the multipart upload of', key, () =>
-          completeMultipart(t.object(key, options.signal), uploadId, sorted),
-        );
-      },
-      abort,
-    },
+    multipart: xmlMultipartCapability({
+      send: (key, signal) => multipartRequests(t.object(key, signal)),
+      describe: t.describe,
+      // No checksum algorithm: the parts arrive as plain PUTs through presigned URLs, without one.
+      createHeaders: argHeaders(t.uploadArgs),
+      partUrl: (key, uploadId, partNumber, expiresIn) =>
+        sign(key, 'PUT', expiresIn, { query: { partNumber: String(partNumber), uploadId }, headers: sseC }),
+      partHeaders: sseC,
+      gone: (error) => s3ErrorCode(error) === 'NoSuchUpload',
+      run: t.run,
+    }),
     presign: {
       getUrl: (key, options) => url(key, 'GET', options?.expiresInSeconds),
       // No content type signed, as the SDK's presigner: the uploader sends its own.

@@ -1,9 +1,12 @@
 import type { Readable } from 'node:stream';
 import {
+  abortXmlMultipart,
   type Checksum,
   type ChecksumAlgorithm,
   chunkedUpload,
+  completeXmlMultipart,
   createHasher,
+  createXmlMultipart,
   type DriverWriteOptions,
   type DriverWriteResult,
   discardBody,
@@ -13,15 +16,9 @@ import {
   type OpenContext,
   type PartRequest,
   type SentBody,
+  type XmlPart,
 } from '@artifacts/core';
-import {
-  abortMultipart,
-  type CompletedS3Part,
-  completeMultipart,
-  createMultipart,
-  S3_PART_LIMITS,
-  type S3Object,
-} from './multipart.js';
+import { multipartRequests, S3_PART_LIMITS, type S3Object } from './multipart.js';
 
 /** One upload: where it goes, with which headers, and the driver's error mapping. */
 export interface S3Upload extends S3Object {
@@ -78,26 +75,27 @@ export async function uploadObject(
     });
   let UploadId: string | undefined;
   let sent: SentBody | undefined;
-  const result = await chunkedUpload<CompletedS3Part, Record<string, unknown>>(
+  const result = await chunkedUpload<XmlPart, Record<string, unknown>>(
     body,
     {
       putWhole: (part) => put(part, { ...object, ...partHeaders(part) }),
       create: async (_plan, { signal }) => {
-        UploadId = await mapped('starting a multipart upload of', () =>
-          createMultipart(
-            { ...u, signal },
+        UploadId = await mapped('starting a multipart upload', () =>
+          createXmlMultipart(
+            multipartRequests({ ...u, signal }),
             {
               ...object,
               ...(fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {}),
               ...(algorithm ? { 'x-amz-checksum-algorithm': algorithm } : {}),
             },
+            `s3://${Bucket}/${Key}`,
           ),
         );
       },
       uploadPart: async (part) => {
         const query = { partNumber: String(part.partNumber), uploadId: UploadId as string };
         const headers = await put(part, partHeaders(part), query);
-        const done: CompletedS3Part = { PartNumber: part.partNumber, ETag: headerString(headers.etag) };
+        const done: XmlPart = { PartNumber: part.partNumber, ETag: headerString(headers.etag) };
         for (const name of ['CRC32', 'CRC32C', 'SHA256'] as const) {
           const value = headerString(headers[`x-amz-checksum-${name.toLowerCase()}`]);
           if (value) done[`Checksum${name}`] = value;
@@ -105,9 +103,9 @@ export async function uploadObject(
         return done;
       },
       complete: (parts, { signal }) =>
-        mapped('completing the multipart upload of', () =>
-          completeMultipart(
-            { ...u, signal },
+        mapped('completing a multipart upload', () =>
+          completeXmlMultipart(
+            multipartRequests({ ...u, signal }),
             UploadId as string,
             parts,
             fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {},
@@ -116,7 +114,9 @@ export async function uploadObject(
       abort: async ({ signal }) => {
         // The create failed: nothing to abort.
         if (UploadId === undefined) return;
-        await mapped('upload', () => abortMultipart({ ...u, signal }, UploadId as string));
+        await mapped('upload', () =>
+          abortXmlMultipart(multipartRequests({ ...u, signal }), UploadId as string),
+        );
       },
     },
     {
