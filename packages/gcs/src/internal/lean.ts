@@ -45,7 +45,7 @@ let library: Promise<Library> | undefined;
  * The client library and its auth library, imported on first use: loading them costs about as much
  * CPU as a few hundred small requests, and no request of the hot path needs them without credentials.
  */
-export function loadLibrary(): Promise<Library> {
+function loadLibrary(): Promise<Library> {
   library ??= Promise.all([import('@google-cloud/storage'), import('google-auth-library')]).then(
     ([storage, auth]) => ({ ...storage, auth }),
   );

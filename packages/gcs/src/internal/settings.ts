@@ -15,8 +15,6 @@ export type GcsConfig = SettingsValues<typeof gcsSettings.specs> & {
   bucket: string;
   root: string;
   anonymous: boolean | 'fallback';
-  /** Where the endpoint came from, for messages; undefined = Google's own endpoint. */
-  endpointFrom: 'option' | 'STORAGE_EMULATOR_HOST' | undefined;
   /** Core's timeout, resolved once (`OpenContext.timeoutMs`): the client's bound on each request. */
   timeoutMs: number | undefined;
 };
@@ -150,18 +148,12 @@ export function resolveGcsConfig(
   if (!location.bucket)
     throw ArtifactsError.invalidArgument('a gs:// URI needs a bucket: gs://<bucket>/<path>');
   const { values, sources } = gcsSettings.resolve(options);
-  const endpointFrom =
-    sources.endpoint === undefined
-      ? undefined
-      : sources.endpoint === 'option'
-        ? 'option'
-        : 'STORAGE_EMULATOR_HOST';
   return {
     ...values,
     bucket: location.bucket,
     root: location.path,
-    anonymous: values.anonymous ?? (endpointFrom === 'STORAGE_EMULATOR_HOST' ? true : 'fallback'),
-    endpointFrom,
+    // An emulator named by STORAGE_EMULATOR_HOST takes no credentials (as Google's clients assume).
+    anonymous: values.anonymous ?? (sources.endpoint === 'STORAGE_EMULATOR_HOST' ? true : 'fallback'),
     timeoutMs: repositoryTimeoutMs,
   };
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   ArtifactsError,
   type Checksum,
@@ -8,25 +8,31 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
+  type HttpAnswer,
   type MultipartCapability,
   type ObjectAddress,
   type ObjectListRequest,
   ObjectStoreDriver,
   type OpenContext,
+  objectStoreCapabilities,
   type PresignCapability,
+  type RangeRequest,
+  type RangeResponse,
   type RangeSource,
+  rangeResponse,
   statFromHeaders,
 } from '@artifacts/core';
+import { staticCredentials } from './client.js';
 import { serverCopy } from './copy.js';
-import { deleteObjectsError, isMissing, mapS3Error } from './errors.js';
+import { deleteObjectsError, isMissing, mapS3Error, s3ErrorCode } from './errors.js';
 import { argHeaders, sseCHeaders } from './extra-args.js';
-import { headObject, rangedGet } from './get.js';
+import { headObject } from './get.js';
 import { deleteObjects, listObjects } from './list.js';
 import type { S3Object } from './multipart.js';
 import { presignedTransfers } from './presign.js';
 import type { S3Requests } from './requests.js';
 import type { ResolvedS3Config } from './settings.js';
-import { uploadObject } from './upload.js';
+import { pickChecksum, uploadObject } from './upload.js';
 
 /** How S3's messages word the calls core's `ObjectStoreDriver` names. */
 const ACTIONS: Record<string, string> = {
@@ -42,13 +48,10 @@ const ACTIONS: Record<string, string> = {
 };
 
 /** The identity a copy's scope names: the access key id, a profile, or the default chain. */
-function identityOf(config: ResolvedS3Config): string {
-  const credentials = config.credentials;
+function copyIdentity(config: ResolvedS3Config): string {
   const sseKey = config.uploadExtraArgs.SSECustomerKey;
   const identity =
-    (credentials && 'accessKeyId' in credentials ? credentials.accessKeyId : undefined) ??
-    (config.profile ? `profile ${config.profile}` : process.env.AWS_ACCESS_KEY_ID) ??
-    'default';
+    staticCredentials(config)?.accessKeyId ?? (config.profile ? `profile ${config.profile}` : 'default');
   // One SSE-C key too: an object encrypted with another cannot be read to copy it.
   return `${identity} ${sseKey ? createHash('sha256').update(sseKey).digest('hex') : ''}`;
 }
@@ -90,7 +93,7 @@ export class S3Driver extends ObjectStoreDriver {
         parallelThreshold: threshold,
       },
       // Buckets behind one endpoint, reached with one identity (and one SSE-C key), copy between them.
-      copyScope: `s3 ${requests.endpoint} ${identityOf(config)}`,
+      copyScope: `s3 ${requests.endpoint} ${copyIdentity(config)}`,
       transport: requests,
     });
     this.#config = config;
@@ -100,14 +103,12 @@ export class S3Driver extends ObjectStoreDriver {
     const algorithm = config.uploadExtraArgs.ChecksumAlgorithm ?? config.checksumAlgorithm;
     this.#algorithm = algorithm === 'NONE' ? undefined : (algorithm as 'CRC32' | 'CRC32C' | 'SHA256');
     this.capabilities = {
-      rangeRead: true,
-      directories: false,
-      checksums: this.#algorithm ? [this.#algorithm.toLowerCase() as Checksum['algorithm']] : [],
+      ...objectStoreCapabilities(
+        this.#algorithm ? [this.#algorithm.toLowerCase() as Checksum['algorithm']] : [],
+        true,
+      ),
       // Each part's CRC, sent as its header, also gives the whole object's (upload.ts).
       hashesWrites: this.#algorithm === 'CRC32' || this.#algorithm === 'CRC32C',
-      multipartUpload: true,
-      presign: true,
-      serverSideCopy: true,
     };
     ({ multipart: this.multipart, presign: this.presign } = presignedTransfers({
       object: (key, signal) => this.#object(this.bucket, this.names.name(key), signal),
@@ -163,13 +164,53 @@ export class S3Driver extends ObjectStoreDriver {
     );
   }
 
+  /**
+   * One GET for the engine. The first request of a whole-object read is a plain GET (one request
+   * for a small object, and the only answer that carries the object's checksum); every other is a
+   * ranged GET pinned to the first answer's ETag with If-Match, so an object replaced half-way fails
+   * (412) instead of mixing two versions.
+   */
   protected rangeSource(key: string): RangeSource {
-    return rangedGet({
-      ...this.#object(this.bucket, this.names.name(key)),
-      key,
-      checksums: this.#algorithm !== undefined,
-      stat: (signal) => this.stat(key, { signal }),
-    });
+    const Key = this.names.name(key);
+    const whole: Record<string, string> = this.#algorithm ? { 'x-amz-checksum-mode': 'ENABLED' } : {};
+    return {
+      readRange: async (request) => {
+        const range = request.whole ? undefined : `bytes=${request.start}-${request.end}`;
+        let answer: HttpAnswer;
+        try {
+          answer = await this.#requests.send({
+            method: 'GET',
+            Bucket: this.bucket,
+            Key,
+            headers: {
+              ...this.#sseC,
+              ...(range ? { range } : whole),
+              ...(request.pin ? { 'if-match': request.pin } : {}),
+            },
+            signal: request.signal,
+          });
+        } catch (error) {
+          // Past the end (or any range of an empty object): nothing to read.
+          if (!request.whole && s3ErrorCode(error) === 'InvalidRange') return this.#pastTheEnd(key, request);
+          throw error;
+        }
+        const checksum = request.whole ? pickChecksum(answer.headers) : undefined;
+        return { ...rangeResponse(answer, 'etag', request.whole), ...(checksum ? { checksum } : {}) };
+      },
+    };
+  }
+
+  /** The answer to a range past the end of the object: no bytes, and the object's size and version. */
+  async #pastTheEnd(key: string, request: RangeRequest): Promise<RangeResponse> {
+    const info = await this.stat(key, { signal: request.signal });
+    if (!info || info.isDir) throw ArtifactsError.notFound(this.describe(key), { context: { key } });
+    return {
+      stream: Readable.from([]),
+      served: { start: request.start, end: request.start - 1 },
+      totalSize: info.size ?? 0,
+      ...(info.etag ? { pin: info.etag } : {}),
+      lastModified: info.lastModified,
+    };
   }
 
   protected async statObject(key: string, signal: AbortSignal | undefined): Promise<DriverStat | undefined> {

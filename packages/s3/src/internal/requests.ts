@@ -8,6 +8,7 @@ import {
   type HttpPool,
   headerString,
   readBodyText,
+  refreshing,
   type SigningCredentials,
   SigV4,
   StoreHttpError,
@@ -74,7 +75,11 @@ export class S3Requests {
   readonly #regions = new Map<string, string>();
   readonly #signers = new Map<string, SigV4>();
   #region: string | undefined;
-  #findingRegion: Promise<string> | undefined;
+  /** The configured region, found once by the first request (a failed search is tried again). */
+  readonly #findRegion = refreshing(
+    async () => (this.#region = await this.#options.region()),
+    () => undefined,
+  );
   #parsed: { href: string; url: URL } | undefined;
   /** Named in messages: the configured endpoint, or `AWS S3`. */
   readonly endpoint: string;
@@ -91,8 +96,7 @@ export class S3Requests {
 
   /** Sends one request; resolves with an answer below 300, throws a `StoreHttpError` otherwise. */
   async send(request: S3Request, again = false): Promise<HttpAnswer> {
-    const region = this.#regions.get(request.Bucket) ?? this.#region ?? (await this.#findRegion());
-    const { url, path, query, host } = this.#address(request, region);
+    const { region, url, path, query, host } = await this.#address(request);
     let headers: Record<string, string> = { host, ...this.#fixed, ...request.headers };
     const identity = this.#options.identity;
     if (identity) {
@@ -136,8 +140,7 @@ export class S3Requests {
 
   /** A presigned URL of the request, valid `expiresIn` seconds; its headers are signed (sent as given). */
   async presign(request: S3Request, expiresIn: number): Promise<string> {
-    const region = this.#regions.get(request.Bucket) ?? this.#region ?? (await this.#findRegion());
-    const { url, path, query, host } = this.#address(request, region);
+    const { region, url, path, query, host } = await this.#address(request);
     if (!this.#options.identity) return url;
     const headers = { host, ...request.headers };
     const credentials = await this.#options.identity();
@@ -149,16 +152,9 @@ export class S3Requests {
     return `${url.split('?')[0]}?${signed}`;
   }
 
-  /** The configured region, found once by the first request. */
-  #findRegion(): Promise<string> {
-    this.#findingRegion ??= Promise.resolve(this.#options.region()).then((region) => {
-      this.#region = region;
-      return region;
-    });
-    return this.#findingRegion;
-  }
-
-  #address(request: S3Request, region: string) {
+  /** Where a request goes: the bucket's region (S3's redirect, else the configured one), its URL. */
+  async #address(request: S3Request) {
+    const region = this.#regions.get(request.Bucket) ?? this.#region ?? (await this.#findRegion());
     const base = this.#base(region);
     const prefix = base.pathname.replace(/\/$/, '');
     const key = request.Key === '' ? '' : `/${request.Key.split('/').map(encodeRfc3986).join('/')}`;
@@ -170,7 +166,13 @@ export class S3Requests {
       ([n, v]) => [encodeRfc3986(n), encodeRfc3986(v)] as const,
     );
     const search = query.map(([n, v]) => `${n}=${v}`).join('&');
-    return { url: `${base.protocol}//${host}${path}${search ? `?${search}` : ''}`, path, query, host };
+    return {
+      region,
+      url: `${base.protocol}//${host}${path}${search ? `?${search}` : ''}`,
+      path,
+      query,
+      host,
+    };
   }
 
   /** The endpoint (parsed once), else AWS's in the region. */
