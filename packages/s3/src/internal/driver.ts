@@ -156,7 +156,7 @@ export class S3Driver extends ObjectStoreDriver {
           partSize: this.#config.partSizeBytes,
           concurrency: this.#config.uploadQueueSize,
           context: this.context,
-          error: (error, action) => this.mapError(error, action, key),
+          run: (action, call) => this.run(action, key, call),
         },
         body,
         options,

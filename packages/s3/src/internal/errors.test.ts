@@ -38,6 +38,14 @@ function mapped(error: unknown, t = target): ArtifactsError {
 }
 
 describe('mapS3Error', () => {
+  it("keeps the wait S3 asks for (Retry-After) for core's retry layer", () => {
+    const slow = s3Failure(
+      { status: 503, headers: { 'retry-after': '7' }, text: '<Error><Code>SlowDown</Code></Error>' },
+      'https://127.0.0.1:9443/b/k',
+    );
+    expect(mapped(slow)).toMatchObject({ code: 'unavailable', context: { retryAfterMs: 7000 } });
+  });
+
   it('NoSuchKey is not_found naming the key', () => {
     const e = mapped(s3Error('NoSuchKey', 404, 'The specified key does not exist.'));
     expect(e.code).toBe('not_found');

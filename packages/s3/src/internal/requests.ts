@@ -214,16 +214,25 @@ export function s3Failure(answer: FailedAnswer, url: string): Error {
   } catch {
     // Not XML (a proxy's page): the status speaks.
   }
-  const error = s3Error(answer.status, parsed, url, headerString(answer.headers['x-amz-request-id']));
-  const region = headerString(answer.headers['x-amz-bucket-region']);
+  const header = (name: string) => headerString(answer.headers[name]) || undefined;
+  const error = s3Error(answer.status, parsed, url, header('x-amz-request-id'), header('retry-after'));
+  const region = header('x-amz-bucket-region');
   if (region && (answer.status === 301 || answer.status === 400))
     Object.assign(error, { bucketRegion: region });
   return error;
 }
 
-function s3Error(status: number, error: Record<string, unknown>, url: string, requestId?: string): Error {
+/** S3's `<Error>` as core's `StoreHttpError`, with its request id and the wait asked (`Retry-After`). */
+function s3Error(
+  status: number,
+  error: Record<string, unknown>,
+  url: string,
+  requestId?: string,
+  retryAfter?: string,
+): Error {
   const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
   const id = text(error.RequestId) ?? requestId;
-  const failure = new StoreHttpError(status, { code: text(error.Code), message: text(error.Message) }, url);
+  const detail = { code: text(error.Code), message: text(error.Message) };
+  const failure = new StoreHttpError(status, detail, url, retryAfter);
   return id ? Object.assign(failure, { requestId: id }) : failure;
 }

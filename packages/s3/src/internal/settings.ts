@@ -1,10 +1,10 @@
 import { ArtifactsError, defineSettings, MiB, type SettingsValues } from '@artifacts/core';
 import type { S3Credentials, S3CredentialsProvider } from '../options.js';
 import { parseUploadExtraArgs, type UploadExtraArgs } from './extra-args.js';
+import { S3_PART_LIMITS } from './multipart.js';
 
-const MIN_PART_SIZE = 5 * MiB;
-/** S3's largest part, and the largest object one CopyObject copies (larger ones go in parts). */
-const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** S3's part sizes; its largest part is also the largest object one CopyObject copies (larger ones go in parts). */
+const { minPartSize, maxPartSize } = S3_PART_LIMITS;
 /** The region used when neither an option, AWS_DEFAULT_REGION, AWS_REGION nor the shared config files name one. */
 export const DEFAULT_REGION = 'us-east-1';
 
@@ -104,8 +104,8 @@ export const s3Settings = defineSettings(
     partSizeBytes: {
       type: 'integer',
       env: 'ARTIFACTS_S3_PART_SIZE',
-      min: MIN_PART_SIZE,
-      max: MAX_PART_SIZE,
+      min: minPartSize,
+      max: maxPartSize,
       default: 8 * MiB,
       defaultText: "8 MiB (boto3's)",
       help: 'multipart part size (5 MiB – 5 GiB); raised automatically so a file of known size needs ≤ 10,000 parts; a stream of unknown size can be up to 10,000 × this',
@@ -113,9 +113,9 @@ export const s3Settings = defineSettings(
     copyCutoffBytes: {
       type: 'integer',
       env: 'ARTIFACTS_S3_COPY_CUTOFF',
-      min: MIN_PART_SIZE,
-      max: MAX_PART_SIZE,
-      default: MAX_PART_SIZE,
+      min: minPartSize,
+      max: maxPartSize,
+      default: maxPartSize,
       defaultText: "5 GiB (S3's CopyObject limit)",
       help: 'server-side copies of objects above this size use a multipart upload of UploadPartCopy ranges (parts of `partSizeBytes` or more, ≤ 10,000 parts, `uploadQueueSize` in flight); smaller ones one CopyObject (5 MiB – 5 GiB)',
     },

@@ -12,7 +12,6 @@ import {
   discardBody,
   engineOptions,
   headerString,
-  mappedCalls,
   type OpenContext,
   type PartRequest,
   type SentBody,
@@ -28,8 +27,8 @@ export interface S3Upload extends S3Object {
   partSize: number;
   concurrency: number;
   context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'>;
-  /** The driver's error mapping. */
-  error(error: unknown, action: string): unknown;
+  /** Runs one call, its failure mapped by the driver (`action`: what failed). */
+  run<T>(action: string, call: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -54,8 +53,7 @@ export async function uploadObject(
     ...u.payer,
     ...(algorithm ? { [`x-amz-checksum-${algorithm.toLowerCase()}`]: partChecksum(algorithm, part) } : {}),
   });
-  const run = mappedCalls((error, action) => u.error(error, action));
-  const mapped = <T>(action: string, call: () => Promise<T>) => run(action, undefined, call);
+  const mapped = u.run;
   // Under a stall timeout, bodies go out as streams of the part's buffer (progress the timeout
   // sees); without one, the buffer itself (cheaper: docs/benchmarks/s3.md).
   const put = (part: PartRequest, headers: Record<string, string>, query?: Record<string, string>) =>
