@@ -1,6 +1,6 @@
 import { ArtifactsError, type ArtifactUri, type BackendPlugin, parseArtifactUri } from '@artifacts/core';
-import { buildRequests } from './internal/client.js';
 import { S3Driver } from './internal/driver.js';
+import { S3Requests } from './internal/requests.js';
 import { resolveS3Config } from './internal/settings.js';
 import type { S3Options } from './options.js';
 
@@ -29,7 +29,7 @@ export const s3Backend: BackendPlugin<S3Options> = {
       location.bucket!,
       location.path,
       config,
-      buildRequests(config, maxSockets),
+      new S3Requests(config, maxSockets),
       config.secrets,
       context,
     );

@@ -1,28 +1,12 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { HttpPool, refreshing } from '@artifacts/core';
+import { refreshing, type SigningCredentials } from '@artifacts/core';
 import type { S3Credentials, S3CredentialsProvider } from '../options.js';
-import { type Identity, S3Requests } from './requests.js';
 import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
 
-/** The driver's requests: one keep-alive pool (core's), its TLS, identity and region. */
-export function buildRequests(config: ResolvedS3Config, maxSockets: number): S3Requests {
-  const pool = new HttpPool({
-    connections: maxSockets,
-    tls: config.tls,
-    connectMs: config.connectTimeoutMs,
-    connectSetting: 'connectTimeoutMs',
-  });
-  return new S3Requests(pool, {
-    endpoint: config.endpointUrl,
-    pathStyle: config.forcePathStyle,
-    region: () => regionOf(config),
-    identity: config.anonymous ? undefined : identityOf(config),
-    stallMs: config.socketTimeoutMs,
-    expectedBucketOwner: config.expectedBucketOwner,
-  });
-}
+/** Who signs: the credentials of each request (resolved once, or refreshed by a provider). */
+export type Identity = () => SigningCredentials | Promise<SigningCredentials>;
 
 /**
  * The signing region, as the SDK's chain finds it, without the SDK's client: the one given (option or

@@ -5,19 +5,17 @@ import {
   encodeRfc3986,
   type FailedAnswer,
   type HttpAnswer,
-  type HttpPool,
+  HttpPool,
   headerString,
   readBodyText,
   refreshing,
-  type SigningCredentials,
   SigV4,
   StoreHttpError,
   storeRequest,
 } from '@artifacts/core';
 import { XMLParser } from 'fast-xml-parser';
-
-/** Who signs: the credentials of each request (resolved once, or refreshed by a provider). */
-export type Identity = () => SigningCredentials | Promise<SigningCredentials>;
+import { type Identity, identityOf, regionOf } from './client.js';
+import type { ResolvedS3Config } from './settings.js';
 
 /** One S3 request: an object's (`Key`) or its bucket's (`Key` ''). */
 export interface S3Request {
@@ -34,21 +32,6 @@ export interface S3Request {
 
 /** The SHA-256 of an empty payload. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-
-export interface S3RequestsOptions {
-  /** A configured endpoint; none = AWS (`https://s3.<region>.amazonaws.com`). */
-  endpoint: string | undefined;
-  pathStyle: boolean;
-  /**
-   * The signing region (the bucket's, unless S3 says the bucket lives elsewhere): known, or found on
-   * the first request (the shared config files are read only then).
-   */
-  region: () => string | Promise<string>;
-  /** None: unsigned requests (public buckets). */
-  identity: Identity | undefined;
-  stallMs: number;
-  expectedBucketOwner?: string | undefined;
-}
 
 const xml = new XMLParser({
   parseTagValue: false,
@@ -69,28 +52,42 @@ const xml = new XMLParser({
  */
 export class S3Requests {
   readonly #pool: HttpPool;
-  readonly #options: S3RequestsOptions;
+  readonly #config: ResolvedS3Config;
+  /** None: unsigned requests (public buckets). */
+  readonly #identity: Identity | undefined;
   readonly #fixed: Record<string, string>;
   /** Buckets S3 redirected to another region. */
   readonly #regions = new Map<string, string>();
   readonly #signers = new Map<string, SigV4>();
   #region: string | undefined;
-  /** The configured region, found once by the first request (a failed search is tried again). */
+  /**
+   * The signing region (the bucket's, unless S3 says the bucket lives elsewhere): configured, or
+   * found by the first request (the shared config files are read only then; a failed search is
+   * tried again).
+   */
   readonly #findRegion = refreshing(
-    async () => (this.#region = await this.#options.region()),
+    async () => (this.#region = await regionOf(this.#config)),
     () => undefined,
   );
   #parsed: { href: string; url: URL } | undefined;
   /** Named in messages: the configured endpoint, or `AWS S3`. */
   readonly endpoint: string;
 
-  constructor(pool: HttpPool, options: S3RequestsOptions) {
-    this.#pool = pool;
-    this.#options = options;
-    this.endpoint = options.endpoint ?? 'AWS S3';
+  /** Requests over one keep-alive pool (core's) of `maxSockets`, with the config's TLS and identity. */
+  constructor(config: ResolvedS3Config, maxSockets: number) {
+    this.#config = config;
+    this.#pool = new HttpPool({
+      connections: maxSockets,
+      tls: config.tls,
+      connectMs: config.connectTimeoutMs,
+      connectSetting: 'connectTimeoutMs',
+    });
+    this.#identity = config.anonymous ? undefined : identityOf(config);
+    this.endpoint = config.endpointUrl ?? 'AWS S3';
+    const owner = config.expectedBucketOwner;
     this.#fixed = {
       'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
-      ...(options.expectedBucketOwner ? { 'x-amz-expected-bucket-owner': options.expectedBucketOwner } : {}),
+      ...(owner ? { 'x-amz-expected-bucket-owner': owner } : {}),
     };
   }
 
@@ -98,7 +95,7 @@ export class S3Requests {
   async send(request: S3Request, again = false): Promise<HttpAnswer> {
     const { region, url, path, query, host } = await this.#address(request);
     let headers: Record<string, string> = { host, ...this.#fixed, ...request.headers };
-    const identity = this.#options.identity;
+    const identity = this.#identity;
     if (identity) {
       // Over plain http nothing but the signature protects the body: sign its SHA-256, as the SDK
       // does for bodies it holds (we hold every one: a part's buffer). TLS protects it over https.
@@ -111,7 +108,7 @@ export class S3Requests {
         this.#pool,
         {
           ...exchange,
-          stallMs: this.#options.stallMs,
+          stallMs: this.#config.socketTimeoutMs,
           stallMessage: (seconds) =>
             `S3 request to ${new URL(url).origin}: nothing received for ${seconds} s (socketTimeoutMs)`,
         },
@@ -141,9 +138,9 @@ export class S3Requests {
   /** A presigned URL of the request, valid `expiresIn` seconds; its headers are signed (sent as given). */
   async presign(request: S3Request, expiresIn: number): Promise<string> {
     const { region, url, path, query, host } = await this.#address(request);
-    if (!this.#options.identity) return url;
+    if (!this.#identity) return url;
     const headers = { host, ...request.headers };
-    const credentials = await this.#options.identity();
+    const credentials = await this.#identity();
     const signed = this.#signer(region).presign(
       { method: request.method, path, query, headers },
       credentials,
@@ -159,7 +156,7 @@ export class S3Requests {
     const prefix = base.pathname.replace(/\/$/, '');
     const key = request.Key === '' ? '' : `/${request.Key.split('/').map(encodeRfc3986).join('/')}`;
     // Virtual-hosted unless asked otherwise or the name cannot be a host (dots break https).
-    const virtual = !this.#options.pathStyle && !request.Bucket.includes('.');
+    const virtual = !this.#config.forcePathStyle && !request.Bucket.includes('.');
     const host = virtual ? `${request.Bucket}.${base.host}` : base.host;
     const path = virtual ? `${prefix}${key || '/'}` : `${prefix}/${encodeRfc3986(request.Bucket)}${key}`;
     const query = Object.entries(request.query ?? {}).map(
@@ -177,7 +174,7 @@ export class S3Requests {
 
   /** The endpoint (parsed once), else AWS's in the region. */
   #base(region: string): URL {
-    const endpoint = this.#options.endpoint ?? `https://s3.${region}.amazonaws.com`;
+    const endpoint = this.#config.endpointUrl ?? `https://s3.${region}.amazonaws.com`;
     if (this.#parsed?.href !== endpoint) this.#parsed = { href: endpoint, url: new URL(endpoint) };
     return this.#parsed.url;
   }
