@@ -223,18 +223,8 @@ export class S3Driver extends ObjectStoreDriver {
     }
   }
 
-  protected listPage({ prefix, recursive, token, limit, signal }: ObjectListRequest) {
-    return listObjects(
-      this.#requests,
-      {
-        Bucket: this.bucket,
-        Prefix: prefix,
-        ...(recursive ? {} : { Delimiter: '/' }),
-        ...(token ? { ContinuationToken: token } : {}),
-        ...(limit ? { MaxKeys: limit } : {}),
-      },
-      signal,
-    );
+  protected listPage(request: ObjectListRequest) {
+    return listObjects(this.#requests, this.bucket, request);
   }
 
   /** DeleteObjects (core hands over at most 1000 keys); keys already gone are not a failure. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { escapeXml, type ListPage, type ObjectListing } from '@artifacts/core';
+import { escapeXml, type ListPage, type ObjectListing, type ObjectListRequest } from '@artifacts/core';
 import type { S3Requests } from './requests.js';
 
 /** `encoding-type=url` names: percent-encoded, a space as `+`. */
@@ -8,20 +8,20 @@ const decodeName = (value: unknown) => decodeURIComponent(String(value).replace(
 /** ListObjectsV2, names asked URL-encoded (so any key survives the XML): one page for core's `ObjectTree`. */
 export async function listObjects(
   requests: S3Requests,
-  input: { Bucket: string; Prefix: string; Delimiter?: string; ContinuationToken?: string; MaxKeys?: number },
-  signal: AbortSignal | undefined,
+  Bucket: string,
+  { prefix, recursive, token, limit, signal }: ObjectListRequest,
 ): Promise<ListPage<ObjectListing>> {
   const answer = await requests.xml({
     method: 'GET',
-    Bucket: input.Bucket,
+    Bucket,
     Key: '',
     query: {
       'list-type': '2',
       'encoding-type': 'url',
-      prefix: input.Prefix,
-      ...(input.Delimiter ? { delimiter: input.Delimiter } : {}),
-      ...(input.ContinuationToken ? { 'continuation-token': input.ContinuationToken } : {}),
-      ...(input.MaxKeys ? { 'max-keys': String(input.MaxKeys) } : {}),
+      prefix,
+      ...(recursive ? {} : { delimiter: '/' }),
+      ...(token ? { 'continuation-token': token } : {}),
+      ...(limit ? { 'max-keys': String(limit) } : {}),
     },
     signal,
   });
@@ -29,13 +29,13 @@ export async function listObjects(
   if (!result) throw new Error('S3 answered a listing without a ListBucketResult');
   const contents = (result.Contents ?? []) as Array<{ Key?: unknown; Size?: unknown }>;
   const prefixes = (result.CommonPrefixes ?? []) as Array<{ Prefix?: unknown }>;
-  const token = result.NextContinuationToken;
+  const next = result.NextContinuationToken;
   return {
     page: {
       objects: contents.map((c) => ({ name: decodeName(c.Key), size: Number(c.Size ?? 0) })),
       prefixes: prefixes.map((p) => decodeName(p.Prefix)),
     },
-    next: result.IsTruncated === 'true' && typeof token === 'string' ? token : undefined,
+    next: result.IsTruncated === 'true' && typeof next === 'string' ? next : undefined,
   };
 }
 
