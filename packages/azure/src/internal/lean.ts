@@ -130,15 +130,13 @@ export interface AzureClients {
    * credential's user-delegation key) and gives a connection string's own SAS (a copy's source).
    */
   auth: LeanAuth;
-  /** Scrubbed from every message. */
-  secrets: string[];
   /** `@azure/storage-blob`'s service client, loaded on first use: user-delegation keys only. */
   service(): Promise<BlobServiceClient>;
 }
 
 /** Our request path for the configured credential, in MLflow's order. */
 export async function createClients(config: AzureConfig, connections: number): Promise<AzureClients> {
-  const { connectionString, accountKey, secrets } = config;
+  const { connectionString, accountKey } = config;
   let url = config.endpoint;
   let account = config.account;
   let auth: LeanAuth;
@@ -184,7 +182,6 @@ export async function createClients(config: AzureConfig, connections: number): P
     http,
     account,
     auth,
-    secrets,
     service() {
       const token = auth;
       if (token.kind !== 'token')
