@@ -6,6 +6,7 @@ import {
   refreshing,
   type StoreErrorDetail,
   StoreHttp,
+  scrub,
 } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { BlobServiceClient } from '@azure/storage-blob';
@@ -146,10 +147,11 @@ export async function createClients(config: AzureConfig, connections: number): P
       parsed = parseConnectionString(connectionString);
     } catch (error) {
       const from = config.sources.connectionString;
+      const why = error instanceof Error ? error.message : String(error);
       throw ArtifactsError.invalidArgument(
-        `the Azure connection string (${from === 'option' ? 'option connectionString' : from}) is not valid: ${error instanceof Error ? error.message : String(error)}`.replaceAll(
-          connectionString,
-          '***',
+        scrub(
+          `the Azure connection string (${from === 'option' ? 'option connectionString' : from}) is not valid: ${why}`,
+          config.secrets,
         ),
       );
     }
