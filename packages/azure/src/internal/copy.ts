@@ -32,8 +32,15 @@ export async function copyBlob(
     at: BlobAddress,
     headers: Record<string, string> = {},
     query: [string, string][] = [],
-    abort = signal,
-  ) => http.drain({ method, path: blobPath(at.container, at.blob), query, headers, signal: abort });
+    cancellable = true,
+  ) =>
+    http.drain({
+      method,
+      path: blobPath(at.container, at.blob),
+      query,
+      headers,
+      signal: cancellable ? signal : undefined,
+    });
   let source: HttpAnswer;
   try {
     source = await send('HEAD', from);
@@ -64,16 +71,17 @@ export async function copyBlob(
       throw new ArtifactsError('unavailable', `the blob service ended the copy as ${status}: ${why}`);
     }
   } catch (error) {
-    // Without the signal: a cancelled copy must still be stopped and its destination removed.
+    // Without the signal (`cancellable` false: an `undefined` argument would take the default, the
+    // cancelled signal): a cancelled copy must still be stopped and its destination removed.
     const copy: [string, string][] = [
       ['comp', 'copy'],
       ['copyid', id ?? ''],
     ];
     if (id)
-      await send('PUT', to, { 'content-length': '0', 'x-ms-copy-action': 'abort' }, copy, undefined).catch(
+      await send('PUT', to, { 'content-length': '0', 'x-ms-copy-action': 'abort' }, copy, false).catch(
         () => {},
       );
-    await send('DELETE', to, {}, [], undefined).catch(() => {});
+    await send('DELETE', to, {}, [], false).catch(() => {});
     throw error;
   }
 }

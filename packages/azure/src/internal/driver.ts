@@ -57,7 +57,7 @@ export class AzureBlobDriver extends ObjectStoreDriver {
     super({
       bucket: config.container,
       root: config.root,
-      secrets: clients.secrets,
+      secrets: config.secrets,
       context,
       reads: { partSize: config.downloadPartSize, concurrency: config.downloadConcurrency },
       // Containers of one account, reached at one endpoint, copy between them.

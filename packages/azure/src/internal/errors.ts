@@ -1,15 +1,12 @@
-import { describeStoreErrors } from '@artifacts/core';
+import { describeStoreErrors, type StoreSubject } from '@artifacts/core';
 
 /** What a failed call was about, for the message: never holds a secret. */
-export interface Subject {
-  what: string;
+export interface Subject extends StoreSubject {
   container: string;
   account: string;
   blob?: string;
   /** The blob's URI as users write it (`wasbs://<container>@<account>.blob.…/<blob>`), with `blob`. */
   uri?: string;
-  /** The service answered this client before: a refused connection is then a restart. */
-  reached?: boolean;
 }
 
 const where = (s: Subject) =>

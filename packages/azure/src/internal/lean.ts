@@ -6,6 +6,7 @@ import {
   refreshing,
   type StoreErrorDetail,
   StoreHttp,
+  scrub,
 } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { BlobServiceClient } from '@azure/storage-blob';
@@ -130,15 +131,13 @@ export interface AzureClients {
    * credential's user-delegation key) and gives a connection string's own SAS (a copy's source).
    */
   auth: LeanAuth;
-  /** Scrubbed from every message. */
-  secrets: string[];
   /** `@azure/storage-blob`'s service client, loaded on first use: user-delegation keys only. */
   service(): Promise<BlobServiceClient>;
 }
 
 /** Our request path for the configured credential, in MLflow's order. */
 export async function createClients(config: AzureConfig, connections: number): Promise<AzureClients> {
-  const { connectionString, accountKey, secrets } = config;
+  const { connectionString, accountKey } = config;
   let url = config.endpoint;
   let account = config.account;
   let auth: LeanAuth;
@@ -148,10 +147,11 @@ export async function createClients(config: AzureConfig, connections: number): P
       parsed = parseConnectionString(connectionString);
     } catch (error) {
       const from = config.sources.connectionString;
+      const why = error instanceof Error ? error.message : String(error);
       throw ArtifactsError.invalidArgument(
-        `the Azure connection string (${from === 'option' ? 'option connectionString' : from}) is not valid: ${error instanceof Error ? error.message : String(error)}`.replaceAll(
-          connectionString,
-          '***',
+        scrub(
+          `the Azure connection string (${from === 'option' ? 'option connectionString' : from}) is not valid: ${why}`,
+          config.secrets,
         ),
       );
     }
@@ -184,7 +184,6 @@ export async function createClients(config: AzureConfig, connections: number): P
     http,
     account,
     auth,
-    secrets,
     service() {
       const token = auth;
       if (token.kind !== 'token')

@@ -157,7 +157,7 @@ describe('clients', () => {
     const clients = await createClients(config, 4);
     expect(clients.http.url).toBe('http://127.0.0.1:1/myaccount');
     expect(clients.auth).toMatchObject({ kind: 'shared-key', key: KEY });
-    expect(clients.secrets).toEqual([KEY]);
+    expect(config.secrets).toEqual([KEY]);
     // The SDK's client serves only a token credential's user-delegation keys.
     expect(() => clients.service()).toThrow(/token credentials only/);
     clients.http.destroy();
@@ -195,10 +195,11 @@ describe('clients', () => {
   });
 
   it('a token credential gives a client that signs with user-delegation keys', async () => {
-    const clients = await createClients(resolveAzureConfig(location, { credential: token }), 1);
+    const config = resolveAzureConfig(location, { credential: token });
+    const clients = await createClients(config, 1);
     expect(clients.auth).toMatchObject({ kind: 'token' });
     expect((await clients.service()).credential).toBe(token);
-    expect(clients.secrets).toEqual([]);
+    expect(config.secrets).toEqual([]);
     clients.http.destroy();
   });
 });

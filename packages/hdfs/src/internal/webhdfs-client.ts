@@ -59,10 +59,6 @@ export class WebHdfsClient {
     });
   }
 
-  get activeEndpoint(): string {
-    return this.#settings.endpoints[this.#active] ?? '';
-  }
-
   #url(endpoint: string, path: string, op: string, params: Params): string {
     const search = new URLSearchParams({ op });
     for (const [k, v] of Object.entries(params)) if (v !== undefined) search.set(k, String(v));
