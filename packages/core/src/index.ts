@@ -257,6 +257,7 @@ export {
   replaceAtomically,
   TEMP_SUFFIX,
   tempNameFor,
+  tempAgeMatters,
   tempOwner,
   tempPathFor,
 } from './temp-name.js';
