@@ -256,8 +256,8 @@ export {
   OrphanTemps,
   replaceAtomically,
   TEMP_SUFFIX,
-  tempNameFor,
   tempAgeMatters,
+  tempNameFor,
   tempOwner,
   tempPathFor,
 } from './temp-name.js';
