@@ -56,6 +56,8 @@ export async function localStat(
 export async function collectLocalTree(
   root: string,
   dir: string,
+  /** Whether the tree is on a local disk (stat'ed synchronously); found out by `statfs` when not given. */
+  local?: boolean,
 ): Promise<{ files: LocalFile[]; emptyDirs: string[]; failures: FailedFile[] }> {
   const files: LocalFile[] = [];
   const emptyDirs: string[] = [];
@@ -80,7 +82,7 @@ export async function collectLocalTree(
         files.push({ path: absolute, key, size });
       }
     },
-    await onLocalDisk(root),
+    local ?? (await onLocalDisk(root)),
   );
   return { files, emptyDirs, failures };
 }
@@ -160,7 +162,7 @@ const LOCAL_FILE_SYSTEMS = new Set([
 ]);
 
 /** Whether `path` lies on a file system of {@link LOCAL_FILE_SYSTEMS} (false when unsure). */
-async function onLocalDisk(path: string): Promise<boolean> {
+export async function onLocalDisk(path: string): Promise<boolean> {
   if (process.platform !== 'linux') return false;
   const info = await statfs(path).catch(() => undefined);
   return info !== undefined && LOCAL_FILE_SYSTEMS.has(Number(info.type));
