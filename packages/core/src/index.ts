@@ -256,6 +256,7 @@ export {
   OrphanTemps,
   replaceAtomically,
   TEMP_SUFFIX,
+  tempAgeMatters,
   tempNameFor,
   tempOwner,
   tempPathFor,

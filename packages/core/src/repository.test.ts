@@ -50,6 +50,27 @@ describe('ArtifactRepository', () => {
     ]);
   });
 
+  it('hands a whole-file fast path the size from the walk and the guessed type when it asks', async () => {
+    const calls: Array<{ key: string; size?: number; contentType?: string }> = [];
+    const fast = Object.assign(new MemoryDriver(), {
+      async writeFromFile(key: string, localPath: string, options: { size?: number; contentType?: string }) {
+        calls.push({ key, size: options.size, contentType: options.contentType });
+        await readFile(localPath);
+        return undefined;
+      },
+    });
+    const fastRepo = new ArtifactRepository({ uri: 'mem://y', driver: fast, maxConcurrency: 4, secrets: [] });
+    await mkdir(join(work, 'up', 'sub'), { recursive: true });
+    await writeFile(join(work, 'up', 'notes.txt'), 'hello');
+    await writeFile(join(work, 'up', 'sub', 'w.bin'), Buffer.alloc(1234));
+    await fastRepo.logArtifacts(join(work, 'up'), 'run');
+    await fastRepo.close();
+    expect(calls.sort((a, b) => a.key.localeCompare(b.key))).toEqual([
+      { key: 'run/notes.txt', size: 5, contentType: 'text/plain' },
+      { key: 'run/sub/w.bin', size: 1234, contentType: 'application/octet-stream' },
+    ]);
+  });
+
   it('reports progress up to the totals', async () => {
     await mkdir(join(work, 'd'));
     await writeFile(join(work, 'd', 'x'), Buffer.alloc(3000));

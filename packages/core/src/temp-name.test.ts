@@ -10,6 +10,7 @@ import {
   OrphanTemps,
   replaceAtomically,
   TEMP_MAX_AGE_MS,
+  tempAgeMatters,
   tempNameFor,
   tempOwner,
   tempPathFor,
@@ -117,6 +118,25 @@ describe('abandoned temporary files', () => {
       expect(isAbandonedTemp(name, new Date(Date.now() - 5000), { maxAgeMs: 1000 })).toBe(true);
     }
     expect(isAbandonedTemp('model.bin', 0)).toBe(false);
+  });
+
+  it('needs a file\u2019s age only where the name cannot judge it (a sweep stats no other file)', () => {
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    const own = tempNameFor('a');
+    const dead = own.replace(/\.[0-9a-z]+-/, `.${Number(child.stdout.toString()).toString(36)}-`);
+    const live = own.replace(/\.[0-9a-z]+-/, `.${(1).toString(36)}-`);
+    const elsewhere = own.replace(/-[0-9a-f]{8}-/, '-00000000-');
+    // This process's own writes in flight, and a killed writer's file: judged by the name.
+    expect(tempAgeMatters(own)).toBe(false);
+    expect(tempAgeMatters(dead)).toBe(false);
+    expect(tempAgeMatters('model.bin')).toBe(false);
+    // A live writer's file, or another host's: removed only once old, so its age is needed.
+    expect(tempAgeMatters(live)).toBe(true);
+    expect(tempAgeMatters(elsewhere)).toBe(true);
+    // What the name decides agrees with isAbandonedTemp whatever the age.
+    for (const name of [own, dead, 'model.bin']) {
+      expect(isAbandonedTemp(name, 0)).toBe(isAbandonedTemp(name, Date.now()));
+    }
   });
 });
 

@@ -120,6 +120,18 @@ export function isAbandonedTemp(
 }
 
 /**
+ * Whether a sweep needs a temporary file's modification time to judge it by `isAbandonedTemp`: not
+ * for a name that is not one of ours (never removed), nor for one of this very process (never
+ * removed) or of a process of this host that no longer runs (removed whatever its age). A sweep
+ * asks the file system only about the others, not about every writer's file in flight beside it.
+ */
+export function tempAgeMatters(name: string): boolean {
+  const owner = tempOwner(name);
+  if (!owner) return false;
+  return !(owner.sameHost && (owner.pid === process.pid || !processAlive(owner.pid)));
+}
+
+/**
  * Temporary files a writer could not remove (typically: its connection died mid-upload), remembered
  * so that a later operation over a healthy connection removes them. Temporary names are hidden from
  * listings meanwhile.

@@ -1,7 +1,7 @@
-import type { Dirent, WriteStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, opendir, rename, rm, stat } from 'node:fs/promises';
+import { type Dirent, lstatSync, type WriteStream } from 'node:fs';
+import { lstat, mkdir, mkdtemp, opendir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { ArtifactsError, type FailedFile, toArtifactsError } from '../errors.js';
 import { baseName, joinKey, validateArtifactPath } from '../path-safety.js';
 import { isTempFileName, trackTempFile } from '../temp-files.js';
@@ -56,27 +56,34 @@ export async function localStat(
 export async function collectLocalTree(
   root: string,
   dir: string,
+  /** Whether the tree is on a local disk (stat'ed synchronously); found out by `statfs` when not given. */
+  local?: boolean,
 ): Promise<{ files: LocalFile[]; emptyDirs: string[]; failures: FailedFile[] }> {
   const files: LocalFile[] = [];
   const emptyDirs: string[] = [];
   const failures: FailedFile[] = [];
-  await walkLocal(root, '', (absolute, rel, isDir, size) => {
-    let key: string;
-    try {
-      key = joinKey(dir, validateArtifactPath(rel, { label: 'local file name' }));
-    } catch (error) {
-      failures.push({
-        path: absolute,
-        error: toArtifactsError(error, `local file ${JSON.stringify(absolute)}`),
-      });
-      return;
-    }
-    if (isDir) {
-      if (key !== '') emptyDirs.push(key);
-    } else {
-      files.push({ path: absolute, key, size });
-    }
-  });
+  await walkLocal(
+    root,
+    '',
+    (absolute, rel, isDir, size) => {
+      let key: string;
+      try {
+        key = joinKey(dir, validateArtifactPath(rel, { label: 'local file name' }));
+      } catch (error) {
+        failures.push({
+          path: absolute,
+          error: toArtifactsError(error, `local file ${JSON.stringify(absolute)}`),
+        });
+        return;
+      }
+      if (isDir) {
+        if (key !== '') emptyDirs.push(key);
+      } else {
+        files.push({ path: absolute, key, size });
+      }
+    },
+    local ?? (await onLocalDisk(root)),
+  );
   return { files, emptyDirs, failures };
 }
 
@@ -144,14 +151,40 @@ export async function intoTempFile(
 const STAT_BATCH = 64;
 
 /**
+ * File systems on a local device (Linux `statfs` magic numbers: ext2/3/4, XFS, Btrfs, tmpfs,
+ * overlayfs, ZFS, F2FS): an `lstat` there is answered from the inode cache in microseconds, less
+ * than the thread-pool round trip an asynchronous one costs, so a walk of such a tree stats its
+ * files synchronously. A network or FUSE file system (NFS, SMB, sshfs…), whose stat may wait on the
+ * network, and every other platform keep the asynchronous batches.
+ */
+const LOCAL_FILE_SYSTEMS = new Set([
+  0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630, 0x2fc12fc1, 0xf2f52010,
+]);
+
+/** Whether `path` lies on a file system of {@link LOCAL_FILE_SYSTEMS} (false when unsure). */
+export async function onLocalDisk(path: string): Promise<boolean> {
+  if (process.platform !== 'linux') return false;
+  const info = await statfs(path).catch(() => undefined);
+  return info !== undefined && LOCAL_FILE_SYSTEMS.has(Number(info.type));
+}
+
+/** A child's path: the walk's directories are absolute and normalised already (no `join` per entry). */
+function childPath(dir: string, name: string): string {
+  return dir.endsWith(sep) ? dir + name : dir + sep + name;
+}
+
+/**
  * Walks a local directory depth-first without following directory symlinks (no loops, no escape);
  * symlinked files are uploaded as the file they point to, as MLflow does. `visit` gets each file
- * (and each empty directory) with its path relative to the walk's root, `/`-separated.
+ * (and each empty directory) with its path relative to the walk's root, `/`-separated. `local`: the
+ * tree is on a local disk, whose regular files are stat'ed synchronously (see `onLocalDisk`); a link
+ * is always followed asynchronously (its target may lie anywhere).
  */
 async function walkLocal(
   dir: string,
   rel: string,
   visit: (path: string, rel: string, isDir: boolean, size: number) => void,
+  local: boolean,
 ): Promise<void> {
   const entries: Dirent[] = [];
   let count = 0;
@@ -164,8 +197,9 @@ async function walkLocal(
     const batch = entries.slice(at, at + STAT_BATCH);
     const sizes = await Promise.all(
       batch.map((entry) => {
-        const path = join(dir, entry.name);
-        if (entry.isFile()) return lstat(path).then((info) => Number(info.size));
+        const path = childPath(dir, entry.name);
+        if (entry.isFile())
+          return local ? Number(lstatSync(path).size) : lstat(path).then((info) => Number(info.size));
         if (!entry.isSymbolicLink()) return undefined;
         return stat(path).then(
           (info) => (info.isFile() ? Number(info.size) : undefined),
@@ -175,9 +209,9 @@ async function walkLocal(
     );
     for (let i = 0; i < batch.length; i++) {
       const entry = batch[i]!;
-      const path = join(dir, entry.name);
+      const path = childPath(dir, entry.name);
       const name = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isDirectory()) await walkLocal(path, name, visit);
+      if (entry.isDirectory()) await walkLocal(path, name, visit, local);
       else if (sizes[i] !== undefined) visit(path, name, false, sizes[i]!);
     }
   }

@@ -186,7 +186,8 @@ export class SharedDirs {
       const at = Dir.openDirect(root, parts).then((dir) =>
         dir
           ? { dir, trail: [...parts], name: undefined }
-          : resolveBeneath(root, parts.join('/'), parts, { asDirectory: true, create }),
+          : // The one-step open just failed: the walk does not try it again.
+            resolveBeneath(root, parts.join('/'), parts, { asDirectory: true, create, walk: true }),
       );
       entry = { at, users: 0 };
       this.#open.set(key, entry);
@@ -235,6 +236,8 @@ export interface ResolveOptions {
   asDirectory?: boolean;
   /** Where the key's directories are first looked for (else opened for this operation alone). */
   shared?: SharedDirs;
+  /** Walk from the root at once: the caller has just tried the one-step open (`Dir.openDirect`). */
+  walk?: boolean;
 }
 
 /**
@@ -267,7 +270,7 @@ export async function resolveBeneath(
     created = shared.created === true;
     pending.splice(0, dirParts.length);
   } else {
-    const direct = await Dir.openDirect(root, dirParts);
+    const direct = options.walk ? undefined : await Dir.openDirect(root, dirParts);
     dir = direct ?? (await Dir.openRoot(root, options.create === true));
     if (direct) {
       trail = [...dirParts];

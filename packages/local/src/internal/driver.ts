@@ -1,4 +1,4 @@
-import { constants, type Stats } from 'node:fs';
+import { constants, type Dirent, type Stats } from 'node:fs';
 import { copyFile, type FileHandle, lstat, open, opendir, rmdir, stat, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -27,6 +27,7 @@ import {
   type SettingsValues,
   type StorageDriver,
   type SweepCandidate,
+  tempAgeMatters,
   toArtifactsError,
 } from '@artifacts/core';
 import type { localSettings } from '../plugin.js';
@@ -130,6 +131,13 @@ export class LocalDriver implements StorageDriver {
           const entries: SweepCandidate[] = [];
           for await (const entry of await opendir(dir.location)) {
             if (!isTempFileName(entry.name)) continue;
+            // The name alone judges most of them (this process's writes in flight beside this one,
+            // a killed writer's file): a stat only where the file's age decides, or where the
+            // listing does not say what the entry is.
+            if (!tempAgeMatters(entry.name) && typeKnown(entry)) {
+              entries.push({ name: entry.name, isFile: entry.isFile() });
+              continue;
+            }
             const info = await lstat(dir.path(entry.name)).catch(() => undefined);
             if (info) entries.push({ name: entry.name, modified: info.mtime, isFile: info.isFile() });
           }
@@ -433,6 +441,19 @@ function unlessMissing<T>(value: T): (error: unknown) => T {
     if (missing(error)) return value;
     throw error;
   };
+}
+
+/** Whether a listing said what the entry is (some file systems report every type as unknown). */
+function typeKnown(entry: Dirent): boolean {
+  return (
+    entry.isFile() ||
+    entry.isDirectory() ||
+    entry.isSymbolicLink() ||
+    entry.isFIFO() ||
+    entry.isSocket() ||
+    entry.isBlockDevice() ||
+    entry.isCharacterDevice()
+  );
 }
 
 async function syncFile(path: string): Promise<void> {
