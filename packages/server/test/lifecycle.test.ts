@@ -64,10 +64,15 @@ describe('graceful shutdown', () => {
     try {
       const size = 8 * 1024 * 1024;
       await call(f.url, 'PUT', `${A}/dl.bin`, { body: dataBytes(size, { seed: 'dl' }) });
+      let answered!: () => void;
+      const started = new Promise<void>((resolve) => {
+        answered = resolve;
+      });
       const received = new Promise<{ status: number; hash: string }>((resolve, reject) => {
         http
           .get(`${f.url}${A}/dl.bin`, { agent: false }, (res) => {
             res.pause();
+            answered();
             // Read slowly: the server is asked to close while most of the file is still to come.
             setTimeout(() => {
               hashStream(res)
@@ -77,7 +82,9 @@ describe('graceful shutdown', () => {
           })
           .on('error', reject);
       });
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Close only once the download is in flight (its headers arrived), not after a guessed delay:
+      // under load a fixed wait could close the server before the GET reached it.
+      await Promise.race([started, received]);
       await Promise.all([f.server.close(), received]);
       const { status, hash } = await received;
       expect(status).toBe(200);
