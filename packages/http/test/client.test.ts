@@ -570,6 +570,83 @@ describe('a hostile listing', () => {
   });
 });
 
+describe('walking a tree (downloading a directory)', () => {
+  it("a directory is listed as soon as its parent's listing names it, not after the rest of its parent's level", async () => {
+    // `run` holds a slow directory and a fast one; the fast one holds `inner`. `inner` must be asked
+    // for while the slow listing is still unanswered (a walk in batches waited for the slow one).
+    const tree: Record<string, unknown> = {
+      run: {
+        files: [
+          { path: 'slow', is_dir: true },
+          { path: 'fast', is_dir: true },
+        ],
+      },
+      'run/slow': { files: [{ path: 'a.txt', is_dir: false, file_size: 1 }] },
+      'run/fast': { files: [{ path: 'inner', is_dir: true }] },
+      'run/fast/inner': { files: [{ path: 'b.txt', is_dir: false, file_size: 1 }] },
+    };
+    const asked: string[] = [];
+    let slowAnswered = false;
+    let innerAskedBeforeSlow = false;
+    const server = await fake((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      const url = new URL(req.url ?? '/', 'http://x');
+      const path = url.searchParams.get('path');
+      if (path === null) return res.end('x');
+      asked.push(path);
+      if (path === 'run/fast/inner') innerAskedBeforeSlow = !slowAnswered;
+      if (path !== 'run/slow') return res.end(JSON.stringify(tree[path] ?? {}));
+      setTimeout(() => {
+        slowAnswered = true;
+        res.end(JSON.stringify(tree[path]));
+      }, 400);
+    });
+    try {
+      const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts/run`, {
+        maxRetries: 0,
+      });
+      expect((await repo.listArtifactsRecursive()).map((f) => f.path)).toEqual([
+        'fast/inner/b.txt',
+        'slow/a.txt',
+      ]);
+      expect(asked.sort()).toEqual(['run', 'run/fast', 'run/fast/inner', 'run/slow']);
+      expect(innerAskedBeforeSlow).toBe(true);
+      const dst = await mkdtemp(join(work, 'walk-'));
+      await repo.downloadArtifacts('', dst);
+      expect(await readFile(join(dst, 'fast', 'inner', 'b.txt'), 'utf8')).toBe('x');
+      expect(await readFile(join(dst, 'slow', 'a.txt'), 'utf8')).toBe('x');
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a listing that fails stops the walk with its error while others are in flight', async () => {
+    const server = await fake((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      const path = new URL(req.url ?? '/', 'http://x').searchParams.get('path');
+      if (path === 'run')
+        return res.end(JSON.stringify({ files: ['a', 'b', 'c'].map((d) => ({ path: d, is_dir: true })) }));
+      if (path === 'run/b') {
+        res.statusCode = 403;
+        return res.end(JSON.stringify({ error_code: 'PERMISSION_DENIED', message: 'not b' }));
+      }
+      setTimeout(() => res.end(JSON.stringify({ files: [{ path: 'f', is_dir: false, file_size: 1 }] })), 200);
+    });
+    try {
+      const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts/run`, {
+        maxRetries: 0,
+      });
+      const error = await rejection(repo.listArtifactsRecursive());
+      expect(error.code).toBe('permission_denied');
+      expect(error.message).toMatch(/not b/);
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('a server that ignores Range (as MLflow does)', () => {
   it('the client cuts the requested bytes out of the whole file', async () => {
     const body = Buffer.from('0123456789');
@@ -755,7 +832,7 @@ describe('ranged downloads from our own server', () => {
     return { url: `${front.url}/api/2.0/mlflow-artifacts/artifacts/ranged`, gets, close: front.close };
   }
 
-  it('from a server on this machine, a download is one GET of the whole file (open-ended range)', async () => {
+  it('from a server on this machine, a download is one plain GET of the whole file (no Range)', async () => {
     const server = await startServer({ auth: { allowUnauthenticated: true } });
     const front = await counted(server);
     try {
@@ -767,10 +844,15 @@ describe('ranged downloads from our own server', () => {
       front.gets.length = 0;
       await repo.downloadArtifacts('one.bin', dst);
       expect((await readFile(join(dst, 'one.bin'))).equals(data)).toBe(true);
-      expect(front.gets.map((get) => [get.range, get.bytes])).toEqual([['bytes=0-', size]]);
+      expect(front.gets.map((get) => [get.range, get.bytes])).toEqual([[undefined, size]]);
       front.gets.length = 0;
       expect((await readAll(await repo.openRead('one.bin'))).equals(data)).toBe(true);
-      expect(front.gets.map((get) => get.range)).toEqual(['bytes=0-']);
+      expect(front.gets.map((get) => get.range)).toEqual([undefined]);
+      // A range still asks for its bytes only.
+      front.gets.length = 0;
+      const tail = await readAll(await repo.openRead('one.bin', { range: { start: size - 10 } }));
+      expect(tail.equals(data.subarray(size - 10))).toBe(true);
+      expect(front.gets.map((get) => [get.range, get.bytes])).toEqual([[`bytes=${size - 10}-`, 10]]);
       // `downloadPartSize` (ARTIFACTS_HTTP_DOWNLOAD_PART_SIZE) still splits it.
       const split = await openRepository(front.url, { maxRetries: 0, downloadPartSize: 8 * 1024 * 1024 });
       front.gets.length = 0;

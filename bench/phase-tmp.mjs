@@ -1,0 +1,15 @@
+const t0 = performance.now();
+const { openRepository } = await import('@artifacts/core');
+await (await import('./src/backend-packages.mjs')).loadBackendFor('mlflow-artifacts://127.0.0.1:5977/x');
+const t1 = performance.now();
+const repo = await openRepository('mlflow-artifacts://127.0.0.1:5977/bench/r1');
+const s = await repo.stat('small').catch(e=>e.message);
+const t2 = performance.now();
+const l = await repo.listArtifactsRecursive('small');
+const t3 = performance.now();
+const { rmSync } = await import('node:fs'); rmSync('/tmp/proxysmall/dl', {recursive:true, force:true}); (await import('node:fs')).mkdirSync('/tmp/proxysmall/dl');
+const t4 = performance.now();
+await repo.downloadArtifacts('small', '/tmp/proxysmall/dl');
+const t5 = performance.now();
+await repo.close();
+console.log(`import ${(t1-t0).toFixed(0)} stat ${(t2-t1).toFixed(0)} list ${(t3-t2).toFixed(0)} (${l.length}) download ${(t5-t4).toFixed(0)} cpu ${JSON.stringify(process.cpuUsage())}`);
