@@ -172,7 +172,8 @@ export class MlflowHttpClient {
     const sent = { bytes: 0 };
     const headers: Record<string, string> = { ...options.headers };
     if (options.credentials !== false && this.#authorization) headers.authorization = this.#authorization;
-    const where = redactUri(stripQuery(url));
+    // Only a failure names the URL: not parsed and redacted for every request that succeeds.
+    const where = () => redactUri(stripQuery(url));
     let error: ArtifactsError;
     try {
       const response = await this.#pool.request({
@@ -183,16 +184,16 @@ export class MlflowHttpClient {
         signal: options.signal,
         stallMs: this.#timeoutMs,
         stallMessage: (seconds) =>
-          `${options.what} failed: ${where}: nothing received for ${seconds} s; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)`,
+          `${options.what} failed: ${where()}: nothing received for ${seconds} s; to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds)`,
         sent,
       });
       this.answeredByOurServer ||=
         headerString(response.headers.server)?.startsWith('artifacts-server') === true;
       if (response.statusCode < 400) return response;
-      error = await this.#statusError(response, where, options.what);
+      error = await this.#statusError(response, where(), options.what);
     } catch (caught) {
       if (ArtifactsError.is(caught)) throw caught;
-      error = this.#networkError(caught, url, where, options.what);
+      error = this.#networkError(caught, url, where(), options.what);
     }
     if (!error.temporary || !options.oneShot || sent.bytes === 0) throw error;
     throw new ArtifactsError(

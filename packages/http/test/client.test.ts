@@ -570,6 +570,83 @@ describe('a hostile listing', () => {
   });
 });
 
+describe('walking a tree (downloading a directory)', () => {
+  it("a directory is listed as soon as its parent's listing names it, not after the rest of its parent's level", async () => {
+    // `run` holds a slow directory and a fast one; the fast one holds `inner`. `inner` must be asked
+    // for while the slow listing is still unanswered (a walk in batches waited for the slow one).
+    const tree: Record<string, unknown> = {
+      run: {
+        files: [
+          { path: 'slow', is_dir: true },
+          { path: 'fast', is_dir: true },
+        ],
+      },
+      'run/slow': { files: [{ path: 'a.txt', is_dir: false, file_size: 1 }] },
+      'run/fast': { files: [{ path: 'inner', is_dir: true }] },
+      'run/fast/inner': { files: [{ path: 'b.txt', is_dir: false, file_size: 1 }] },
+    };
+    const asked: string[] = [];
+    let slowAnswered = false;
+    let innerAskedBeforeSlow = false;
+    const server = await fake((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      const url = new URL(req.url ?? '/', 'http://x');
+      const path = url.searchParams.get('path');
+      if (path === null) return res.end('x');
+      asked.push(path);
+      if (path === 'run/fast/inner') innerAskedBeforeSlow = !slowAnswered;
+      if (path !== 'run/slow') return res.end(JSON.stringify(tree[path] ?? {}));
+      setTimeout(() => {
+        slowAnswered = true;
+        res.end(JSON.stringify(tree[path]));
+      }, 400);
+    });
+    try {
+      const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts/run`, {
+        maxRetries: 0,
+      });
+      expect((await repo.listArtifactsRecursive()).map((f) => f.path)).toEqual([
+        'fast/inner/b.txt',
+        'slow/a.txt',
+      ]);
+      expect(asked.sort()).toEqual(['run', 'run/fast', 'run/fast/inner', 'run/slow']);
+      expect(innerAskedBeforeSlow).toBe(true);
+      const dst = await mkdtemp(join(work, 'walk-'));
+      await repo.downloadArtifacts('', dst);
+      expect(await readFile(join(dst, 'fast', 'inner', 'b.txt'), 'utf8')).toBe('x');
+      expect(await readFile(join(dst, 'slow', 'a.txt'), 'utf8')).toBe('x');
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a listing that fails stops the walk with its error while others are in flight', async () => {
+    const server = await fake((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      const path = new URL(req.url ?? '/', 'http://x').searchParams.get('path');
+      if (path === 'run')
+        return res.end(JSON.stringify({ files: ['a', 'b', 'c'].map((d) => ({ path: d, is_dir: true })) }));
+      if (path === 'run/b') {
+        res.statusCode = 403;
+        return res.end(JSON.stringify({ error_code: 'PERMISSION_DENIED', message: 'not b' }));
+      }
+      setTimeout(() => res.end(JSON.stringify({ files: [{ path: 'f', is_dir: false, file_size: 1 }] })), 200);
+    });
+    try {
+      const repo = await openRepository(`${server.url}/api/2.0/mlflow-artifacts/artifacts/run`, {
+        maxRetries: 0,
+      });
+      const error = await rejection(repo.listArtifactsRecursive());
+      expect(error.code).toBe('permission_denied');
+      expect(error.message).toMatch(/not b/);
+      await repo.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('a server that ignores Range (as MLflow does)', () => {
   it('the client cuts the requested bytes out of the whole file', async () => {
     const body = Buffer.from('0123456789');

@@ -68,13 +68,15 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = async (
 
   app.setErrorHandler(errorHandler(log, repo.uri));
   const allowedOrigins = resolveAllowedOrigins(options.allowedOrigins);
-  app.addHook('onRequest', async (request, reply) => {
+  // `done`, not async: no promise per request (a throw still fails it: fastify catches it).
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Content-Type-Options', 'nosniff');
     // Tells @artifacts/http that HEAD here is a cheap stat (MLflow's server fetches the file for it).
     reply.header('Server', 'artifacts-server');
     refuseCrossSite(request, allowedOrigins);
     const user = check.check(request.headers.authorization);
     if (user !== undefined) facts(request).user = user;
+    done();
   });
 
   for (const prefix of options.prefixes ?? DEFAULT_PREFIXES) {

@@ -248,41 +248,53 @@ export class HttpDriver implements StorageDriver {
       yield* await this.#listOnce(prefix, options);
       return;
     }
-    // Breadth-first, a few listings at a time; directories are walked, files reported. The server
-    // is not trusted to describe a finite tree: depth and entry count are bounded, and a directory
-    // whose listing repeats its parent's level after level is a loop (a symlink cycle in the
-    // server's store, or a hostile server).
+    // Breadth-first, up to LIST_CONCURRENCY listings in flight: each directory is asked for as soon
+    // as its parent's listing names it (not after a whole batch of its parent's level; MLflow's
+    // listing is one directory per request, so a deep tree is as many round trips as it has levels).
+    // Directories are walked, files reported. The server is not trusted to describe a finite tree:
+    // depth and entry count are bounded, and a directory whose listing repeats its parent's level
+    // after level is a loop (a symlink cycle in the server's store, or a hostile server).
     const { listMaxDepth, listMaxEntries } = this.#options;
     const below = prefix === '' ? 'the repository root' : JSON.stringify(prefix);
     const stop = (code: 'integrity' | 'failed_precondition', what: string, raise = '') =>
       new ArtifactsError(code, `listing ${what}; stopped walking${raise && ` (raise ${raise})`}`);
     const pending: Walk[] = [{ key: prefix, depth: 0, print: undefined, repeats: 0 }];
+    // Each listing in flight settles to its result or its error (a walk that stops leaves the others
+    // to settle unobserved, never as an unhandled rejection).
+    type Listed = { dir: Walk; entries?: DriverEntry[]; error?: unknown; done: Promise<Listed> };
+    const inFlight = new Set<Promise<Listed>>();
+    const start = (dir: Walk) => {
+      const done: Promise<Listed> = this.#listOnce(dir.key, options).then(
+        (entries) => ({ dir, entries, done }),
+        (error: unknown) => ({ dir, error, done }),
+      );
+      inFlight.add(done);
+    };
     let total = 0;
-    while (pending.length > 0) {
-      const dirs = pending.splice(0, LIST_CONCURRENCY);
-      const listings = await Promise.all(dirs.map((dir) => this.#listOnce(dir.key, options)));
-      for (const [index, entries] of listings.entries()) {
-        const dir = dirs[index]!;
-        const print = fingerprint(entries);
-        const repeats = dir.print === print ? dir.repeats + 1 : 0;
-        if (repeats >= LOOP_REPEATS) {
-          const loop = `the server returned the same listing ${LOOP_REPEATS + 1} levels in a row, a loop (a symbolic link cycle in its store?)`;
-          throw stop('integrity', `${JSON.stringify(dir.key)}: ${loop}`);
-        }
-        total += entries.length;
-        if (total > listMaxEntries) {
-          const raise = 'listMaxEntries / ARTIFACTS_HTTP_LIST_MAX_ENTRIES if the tree is really that large';
-          throw stop('failed_precondition', `${below}: more than ${listMaxEntries} entries`, raise);
-        }
-        for (const entry of entries) {
-          if (!entry.isDir) yield entry;
-          else if (dir.depth < listMaxDepth)
-            pending.push({ key: entry.key, depth: dir.depth + 1, print, repeats });
-          else {
-            const raise = 'listMaxDepth / ARTIFACTS_HTTP_LIST_MAX_DEPTH if the tree is really that deep';
-            const deep = `deeper than ${listMaxDepth} levels below ${below}`;
-            throw stop('failed_precondition', `${JSON.stringify(entry.key)}: ${deep}`, raise);
-          }
+    while (pending.length > 0 || inFlight.size > 0) {
+      while (inFlight.size < LIST_CONCURRENCY && pending.length > 0) start(pending.shift()!);
+      const { dir, entries, error, done } = await Promise.race(inFlight);
+      inFlight.delete(done);
+      if (!entries) throw error;
+      const print = fingerprint(entries);
+      const repeats = dir.print === print ? dir.repeats + 1 : 0;
+      if (repeats >= LOOP_REPEATS) {
+        const loop = `the server returned the same listing ${LOOP_REPEATS + 1} levels in a row, a loop (a symbolic link cycle in its store?)`;
+        throw stop('integrity', `${JSON.stringify(dir.key)}: ${loop}`);
+      }
+      total += entries.length;
+      if (total > listMaxEntries) {
+        const raise = 'listMaxEntries / ARTIFACTS_HTTP_LIST_MAX_ENTRIES if the tree is really that large';
+        throw stop('failed_precondition', `${below}: more than ${listMaxEntries} entries`, raise);
+      }
+      for (const entry of entries) {
+        if (!entry.isDir) yield entry;
+        else if (dir.depth < listMaxDepth)
+          pending.push({ key: entry.key, depth: dir.depth + 1, print, repeats });
+        else {
+          const raise = 'listMaxDepth / ARTIFACTS_HTTP_LIST_MAX_DEPTH if the tree is really that deep';
+          const deep = `deeper than ${listMaxDepth} levels below ${below}`;
+          throw stop('failed_precondition', `${JSON.stringify(entry.key)}: ${deep}`, raise);
         }
       }
     }

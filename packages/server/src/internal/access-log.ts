@@ -24,17 +24,21 @@ export function facts(request: FastifyRequest): RequestFacts {
 
 /** Where log lines go: access entries and server-side error details (never sent to clients). */
 export interface ServerLog {
+  /** False when access entries go nowhere: no per-request hook is installed for them. */
+  readonly logsAccess: boolean;
   access(entry: AccessLogEntry): void;
   error(requestId: string, error: unknown): void;
   flush(): void;
 }
 
 export function createServerLog(option: boolean | Writable | ((entry: AccessLogEntry) => void)): ServerLog {
-  if (option === false) return { access: () => undefined, error: () => undefined, flush: () => undefined };
+  if (option === false)
+    return { logsAccess: false, access: () => undefined, error: () => undefined, flush: () => undefined };
   if (typeof option === 'function') {
     // A function receives access entries only; errors still reach stderr, where an operator looks.
     const errors = pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination(2));
     return {
+      logsAccess: true,
       access: option,
       error: (requestId, error) => errors.error({ requestId, ...describeError(error) }, 'request failed'),
       flush: () => errors.flush(),
@@ -50,6 +54,7 @@ export function createServerLog(option: boolean | Writable | ((entry: AccessLogE
     destination,
   );
   return {
+    logsAccess: true,
     access: (entry) => logger.info(entry, 'request'),
     error: (requestId, error) =>
       logger.error({ time: new Date().toISOString(), requestId, ...describeError(error) }, 'request failed'),
@@ -82,7 +87,8 @@ const SOCKET_MARKS = new WeakMap<Socket, { read: number; written: number }>();
 
 /** Logs one JSON line per request: method, route, status, bytes, duration; no header, no query. */
 export function installAccessLog(app: FastifyInstance, log: ServerLog): void {
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+  if (!log.logsAccess) return;
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
     const socket = request.raw.socket;
     const mark = SOCKET_MARKS.get(socket) ?? { read: 0, written: 0 };
     const read = socket.bytesRead;
@@ -103,5 +109,6 @@ export function installAccessLog(app: FastifyInstance, log: ServerLog): void {
       ...(request.ip ? { remoteAddress: request.ip } : {}),
       ...(f.errorCode === undefined ? {} : { errorCode: f.errorCode }),
     });
+    done();
   });
 }
