@@ -64,12 +64,67 @@ export function nodeHttp(https: boolean): typeof import('node:http') {
   return process.getBuiltinModule(https ? 'node:https' : 'node:http') as typeof import('node:http');
 }
 
+/** What an exchange needs of its URL. */
+interface Target {
+  https: boolean;
+  /** The host name, an IPv6 address without its brackets. */
+  hostname: string;
+  port: number;
+  /** Path and query, as sent. */
+  path: string;
+  /** As `URL.origin` gives it. */
+  origin: string;
+}
+
+/**
+ * An http(s) URL that `new URL` would take as it is (a lower-case host name or an IP address, a
+ * port without leading zeros, a path and query of characters it keeps unescaped, no dot segment,
+ * no fragment): read by one match instead of a URL object and its options copy per request.
+ */
+const PLAIN_URL =
+  /^(https?):\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::([1-9][0-9]{0,4}))?((?:\/[\w\-.~!$&'()*+,;=:@%]*)*)(\?[\w\-.~!$&()*+,;=:@%/?]*)?$/;
+const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|\?|$)/i;
+
+function targetOf(url: string | URL): Target {
+  const plain = typeof url === 'string' ? PLAIN_URL.exec(url) : null;
+  if (plain && Number(plain[3] ?? 0) <= 65_535 && !DOT_SEGMENT.test(plain[4]!)) {
+    const [, scheme, host, port, path, query] = plain;
+    const https = scheme === 'https';
+    const fallback = https ? 443 : 80;
+    const number = port === undefined ? fallback : Number(port);
+    return {
+      https,
+      hostname: host!.startsWith('[') ? host!.slice(1, -1) : host!,
+      port: number,
+      path: `${path || '/'}${query ?? ''}`,
+      origin: `${scheme}://${host}${number === fallback ? '' : `:${number}`}`,
+    };
+  }
+  const u = typeof url === 'string' ? new URL(url) : url;
+  const https = u.protocol === 'https:';
+  return {
+    https,
+    hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: u.port === '' ? (https ? 443 : 80) : Number(u.port),
+    path: `${u.pathname}${u.search}`,
+    origin: u.origin,
+  };
+}
+
 function originOf(url: string | URL): string {
   try {
-    return new URL(url).origin;
+    return targetOf(url).origin;
   } catch {
     return String(url);
   }
+}
+
+/** How node:http fails a request whose signal aborted (its own `AbortError`). */
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), {
+    name: 'AbortError',
+    code: 'ABORT_ERR',
+  });
 }
 
 /** A keep-alive socket pool per protocol and the exchanges sent over it. */
@@ -113,10 +168,11 @@ export class HttpPool {
   async request(exchange: HttpExchange): Promise<HttpAnswer> {
     exchange.signal?.throwIfAborted();
     const resendable = IDEMPOTENT.has(exchange.method.toUpperCase()) && !(exchange.body instanceof Readable);
+    const target = targetOf(exchange.url);
     for (let tries = this.#connections + 1; ; tries -= 1) {
       try {
-        const answer = await this.#exchange(exchange);
-        this.#answered.add(originOf(exchange.url));
+        const answer = await this.#exchange(exchange, target);
+        this.#answered.add(target.origin);
         return answer;
       } catch (error) {
         if (!(resendable && tries > 1 && staleSocket(error)) || exchange.signal?.aborted) throw error;
@@ -132,17 +188,23 @@ export class HttpPool {
     return this.#answered.has(originOf(url));
   }
 
-  #exchange(exchange: HttpExchange): Promise<HttpAnswer> {
-    const target = typeof exchange.url === 'string' ? new URL(exchange.url) : exchange.url;
-    const https = target.protocol === 'https:';
+  #exchange(exchange: HttpExchange, target: Target): Promise<HttpAnswer> {
+    const { https } = target;
     const { request } = nodeHttp(https);
     const agent = this.agent(https);
     const { signal, body, stallMs, sent } = exchange;
     return new Promise((resolve, reject) => {
       let response: IncomingMessage | undefined;
+      // Options, not a URL (node:http copies every field of its options three times per request).
       const req = request(
-        target,
-        { method: exchange.method, headers: exchange.headers ?? {}, agent, ...(signal ? { signal } : {}) },
+        {
+          host: target.hostname,
+          port: target.port,
+          path: target.path,
+          method: exchange.method,
+          headers: exchange.headers ?? {},
+          agent,
+        },
         (res) => {
           response = res;
           freeSocketReads(res);
@@ -150,7 +212,17 @@ export class HttpPool {
           resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
         },
       );
-      if (this.#connectMs > 0) req.on('socket', (socket) => this.#boundConnect(req, socket, target, https));
+      if (signal) {
+        // One listener, removed once the exchange is over (node:http's own `signal` option costs a
+        // stream-end watcher and its closures per request).
+        const abort = () => req.destroy(abortError(signal));
+        if (signal.aborted) abort();
+        else {
+          signal.addEventListener('abort', abort, { once: true });
+          req.once('close', () => signal.removeEventListener('abort', abort));
+        }
+      }
+      if (this.#connectMs > 0) req.on('socket', (socket) => this.#boundConnect(req, socket, target));
       if (stallMs && stallMs > 0) {
         req.setTimeout(stallMs, () => {
           const seconds = stallMs / 1000;
@@ -199,13 +271,13 @@ export class HttpPool {
   }
 
   /** A new socket must connect (and finish its TLS handshake) within `connectMs`. */
-  #boundConnect(req: ClientRequest, socket: Socket, target: URL, https: boolean): void {
+  #boundConnect(req: ClientRequest, socket: Socket, target: Target): void {
     // A socket the agent reuses is connected already; a new one is still connecting here.
     if (!socket.connecting) return;
-    const done = https ? 'secureConnect' : 'connect';
+    const done = target.https ? 'secureConnect' : 'connect';
     const timer = setTimeout(() => {
       const seconds = this.#connectMs / 1000;
-      const where = `${target.hostname}:${target.port || (https ? 443 : 80)}`;
+      const where = `${target.hostname.includes(':') ? `[${target.hostname}]` : target.hostname}:${target.port}`;
       const setting = this.#connectSetting ? ` (${this.#connectSetting})` : '';
       req.destroy(
         new ArtifactsError('timeout', `no connection to ${where} within ${seconds} s${setting}`, {
