@@ -119,6 +119,40 @@ function originOf(url: string | URL): string {
   }
 }
 
+/** Methods node:http sends a body of unknown length chunked for (and a bodiless one with `Content-Length: 0`). */
+const BODY_METHODS = /^(?!(?:GET|HEAD|DELETE|OPTIONS|TRACE|CONNECT)$)/i;
+
+/**
+ * The exchange's headers as node:http's raw list (`[name, value, …]`), written as they are instead
+ * of through `setHeader` (an entry object per header, per request), with what node:http adds by
+ * itself to headers given as an object: `Host`, and the `Content-Length` of a body in memory (or
+ * 0 for none) for a method that would otherwise be sent chunked. A stream body's length is the
+ * caller's to give (else it goes chunked, as before).
+ */
+function rawHeaders(exchange: HttpExchange, target: Target): string[] {
+  const raw: string[] = [];
+  let host = false;
+  let length = false;
+  const headers = exchange.headers;
+  if (headers) {
+    for (const name in headers) {
+      const value = headers[name]!;
+      raw.push(name, value);
+      if (name.length === 4 && name.toLowerCase() === 'host') host = true;
+      else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
+    }
+  }
+  if (!host) raw.push('Host', target.origin.slice(target.origin.indexOf('//') + 2));
+  const { body } = exchange;
+  if (!length && !(body instanceof Readable) && BODY_METHODS.test(exchange.method)) {
+    raw.push(
+      'Content-Length',
+      String(body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength),
+    );
+  }
+  return raw;
+}
+
 /** How node:http fails a request whose signal aborted (its own `AbortError`). */
 function abortError(signal: AbortSignal): Error {
   return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), {
@@ -202,7 +236,7 @@ export class HttpPool {
           port: target.port,
           path: target.path,
           method: exchange.method,
-          headers: exchange.headers ?? {},
+          headers: rawHeaders(exchange, target),
           agent,
         },
         (res) => {
