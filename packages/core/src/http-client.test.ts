@@ -364,7 +364,7 @@ describe('HttpPool', () => {
     let control: ReturnType<TakeBody> | undefined;
     let late = 0;
     let paused = false;
-    control = take!((chunk) => {
+    control = take!.call(answer.body, (chunk) => {
       if (paused) late++;
       chunks.push(chunk);
       // Says no to every 8th chunk: the socket's reads stop until `resume`.
@@ -406,7 +406,7 @@ describe('HttpPool', () => {
       let got = 0;
       const take = (answer.body as unknown as { [TAKE_BODY]: TakeBody })[TAKE_BODY];
       // Says no to every chunk, the last one too, and resumes only while bytes are missing.
-      const control = take((chunk) => {
+      const control = take.call(answer.body, (chunk) => {
         got += chunk.length;
         if (got < size) setTimeout(() => control.resume(), 1);
         return false;
@@ -430,7 +430,7 @@ describe('HttpPool', () => {
       const take = (answer.body as unknown as { [TAKE_BODY]: TakeBody })[TAKE_BODY];
       const got: Buffer[] = [];
       // Says no (as the download engine does once it has the bytes it asked for).
-      take((chunk) => {
+      take.call(answer.body, (chunk) => {
         got.push(chunk);
         return false;
       });
