@@ -94,7 +94,9 @@ describe('HttpPool', () => {
     await send({ method: 'GET' }, '/x/../y/./z?q=a b');
     const host = new URL(url).host;
     const named = (headers: string[]) =>
-      headers.flatMap((value, i) => (i % 2 === 0 ? [`${value.toLowerCase()}: ${headers[i + 1]}`] : [])).sort();
+      headers
+        .flatMap((value, i) => (i % 2 === 0 ? [`${value.toLowerCase()}: ${headers[i + 1]}`] : []))
+        .sort();
     expect(seen.map(({ line, headers }) => ({ line, headers: named(headers) }))).toEqual([
       {
         line: 'PUT /a/b?x=1&y',
@@ -291,6 +293,22 @@ describe('HttpPool', () => {
     expect((failure as Error).message).toContain(
       'the socket read of 32 bytes began with "SSH-2.0-OpenSSH_", the parser stopped at byte 0',
     );
+  });
+
+  it('discardBody resolves at the end of a body (its socket serves the next request) and rejects one cut short', async () => {
+    const { url } = await serve((req, res) => {
+      if (req.url === '/cut') {
+        res.writeHead(200, { 'content-length': '100' }).write('only part');
+        setTimeout(() => res.socket?.destroy(), 20);
+      } else res.end('x'.repeat(5000));
+    });
+    const p = pool(1);
+    await discardBody((await p.request({ method: 'GET', url })).body);
+    const ended = (await p.request({ method: 'GET', url })).body;
+    await discardBody(ended);
+    expect(ended.socket).toBeNull(); // handed back to the pool
+    await discardBody(ended); // an ended body: at once
+    await expect(discardBody((await p.request({ method: 'GET', url: `${url}/cut` })).body)).rejects.toThrow();
   });
 
   it('readBodyText stops at its limit and keeps what came of a body cut short', async () => {
