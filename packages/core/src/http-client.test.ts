@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -71,6 +72,44 @@ describe('HttpPool', () => {
     expect(seen).toEqual([
       { method: 'PUT', header: 'v', body: 'data' },
       { method: 'GET', body: '' },
+    ]);
+  });
+
+  it('frames each request as node:http frames one: Host, the length of a body in memory (0 for none), a stream chunked, each header once, the path as a URL reads it', async () => {
+    const seen: Array<{ line: string; headers: string[] }> = [];
+    const { url } = await serve(async (req, res) => {
+      await bodyOf(req);
+      seen.push({ line: `${req.method} ${req.url}`, headers: req.rawHeaders });
+      res.end();
+    });
+    const p = pool(1);
+    const send = async (exchange: Omit<Parameters<HttpPool['request']>[0], 'url'>, path: string) =>
+      discardBody((await p.request({ ...exchange, url: `${url}${path}` })).body);
+    await send({ method: 'PUT', headers: { 'x-a': '1' }, body: Buffer.from('four') }, '/a/b?x=1&y');
+    await send({ method: 'POST' }, '/post');
+    await send({ method: 'GET', headers: { Host: 'elsewhere:1' } }, '');
+    await send({ method: 'PUT', body: 'héllo' }, '/s');
+    await send({ method: 'PUT', body: Readable.from([Buffer.from('xy')]) }, '/stream');
+    // what `new URL` changes (dot segments, a space) is sent as it reads it
+    await send({ method: 'GET' }, '/x/../y/./z?q=a b');
+    const host = new URL(url).host;
+    const named = (headers: string[]) =>
+      headers
+        .flatMap((value, i) => (i % 2 === 0 ? [`${value.toLowerCase()}: ${headers[i + 1]}`] : []))
+        .sort();
+    expect(seen.map(({ line, headers }) => ({ line, headers: named(headers) }))).toEqual([
+      {
+        line: 'PUT /a/b?x=1&y',
+        headers: ['connection: keep-alive', 'content-length: 4', `host: ${host}`, 'x-a: 1'],
+      },
+      { line: 'POST /post', headers: ['connection: keep-alive', 'content-length: 0', `host: ${host}`] },
+      { line: 'GET /', headers: ['connection: keep-alive', 'host: elsewhere:1'] },
+      { line: 'PUT /s', headers: ['connection: keep-alive', 'content-length: 6', `host: ${host}`] },
+      {
+        line: 'PUT /stream',
+        headers: ['connection: keep-alive', `host: ${host}`, 'transfer-encoding: chunked'],
+      },
+      { line: 'GET /y/z?q=a%20b', headers: ['connection: keep-alive', `host: ${host}`] },
     ]);
   });
 
@@ -206,6 +245,26 @@ describe('HttpPool', () => {
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
   });
 
+  it('an abort while the body is read fails the body; a signal shared by many requests keeps no listener of theirs', async () => {
+    const { url } = await serve((_req, res) => {
+      res.write('first');
+    });
+    const controller = new AbortController();
+    const p = pool(2);
+    const answer = await p.request({ method: 'GET', url, signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    // (as with node:http's own `signal`: the answer's stream fails as its socket is destroyed)
+    await expect(readBodyText(answer.body)).rejects.toThrow('aborted');
+    const shared = new AbortController().signal;
+    const { url: done } = await serve((_req, res) => res.end('ok'));
+    await Promise.all(
+      Array.from({ length: 6 }, async () =>
+        discardBody((await p.request({ method: 'GET', url: done, signal: shared })).body),
+      ),
+    );
+    expect(getEventListeners(shared, 'abort')).toHaveLength(0);
+  });
+
   it('knows which origins have answered it', async () => {
     const { url } = await serve((_req, res) => res.end());
     const p = pool(1);
@@ -234,6 +293,22 @@ describe('HttpPool', () => {
     expect((failure as Error).message).toContain(
       'the socket read of 32 bytes began with "SSH-2.0-OpenSSH_", the parser stopped at byte 0',
     );
+  });
+
+  it('discardBody resolves at the end of a body (its socket serves the next request) and rejects one cut short', async () => {
+    const { url } = await serve((req, res) => {
+      if (req.url === '/cut') {
+        res.writeHead(200, { 'content-length': '100' }).write('only part');
+        setTimeout(() => res.socket?.destroy(), 20);
+      } else res.end('x'.repeat(5000));
+    });
+    const p = pool(1);
+    await discardBody((await p.request({ method: 'GET', url })).body);
+    const ended = (await p.request({ method: 'GET', url })).body;
+    await discardBody(ended);
+    expect(ended.socket).toBeNull(); // handed back to the pool
+    await discardBody(ended); // an ended body: at once
+    await expect(discardBody((await p.request({ method: 'GET', url: `${url}/cut` })).body)).rejects.toThrow();
   });
 
   it('readBodyText stops at its limit and keeps what came of a body cut short', async () => {
@@ -307,7 +382,7 @@ describe('HttpPool', () => {
     let control: ReturnType<TakeBody> | undefined;
     let late = 0;
     let paused = false;
-    control = take!((chunk) => {
+    control = take!.call(answer.body, (chunk) => {
       if (paused) late++;
       chunks.push(chunk);
       // Says no to every 8th chunk: the socket's reads stop until `resume`.
@@ -349,7 +424,7 @@ describe('HttpPool', () => {
       let got = 0;
       const take = (answer.body as unknown as { [TAKE_BODY]: TakeBody })[TAKE_BODY];
       // Says no to every chunk, the last one too, and resumes only while bytes are missing.
-      const control = take((chunk) => {
+      const control = take.call(answer.body, (chunk) => {
         got += chunk.length;
         if (got < size) setTimeout(() => control.resume(), 1);
         return false;
@@ -373,7 +448,7 @@ describe('HttpPool', () => {
       const take = (answer.body as unknown as { [TAKE_BODY]: TakeBody })[TAKE_BODY];
       const got: Buffer[] = [];
       // Says no (as the download engine does once it has the bytes it asked for).
-      take((chunk) => {
+      take.call(answer.body, (chunk) => {
         got.push(chunk);
         return false;
       });

@@ -64,12 +64,101 @@ export function nodeHttp(https: boolean): typeof import('node:http') {
   return process.getBuiltinModule(https ? 'node:https' : 'node:http') as typeof import('node:http');
 }
 
+/** What an exchange needs of its URL. */
+interface Target {
+  https: boolean;
+  /** The host name, an IPv6 address without its brackets. */
+  hostname: string;
+  port: number;
+  /** Path and query, as sent. */
+  path: string;
+  /** As `URL.origin` gives it. */
+  origin: string;
+}
+
+/**
+ * An http(s) URL that `new URL` would take as it is (a lower-case host name or an IP address, a
+ * port without leading zeros, a path and query of characters it keeps unescaped, no dot segment,
+ * no fragment): read by one match instead of a URL object and its options copy per request.
+ */
+const PLAIN_URL =
+  /^(https?):\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::([1-9][0-9]{0,4}))?((?:\/[\w\-.~!$&'()*+,;=:@%]*)*)(\?[\w\-.~!$&()*+,;=:@%/?]*)?$/;
+const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|\?|$)/i;
+
+function targetOf(url: string | URL): Target {
+  const plain = typeof url === 'string' ? PLAIN_URL.exec(url) : null;
+  if (plain && Number(plain[3] ?? 0) <= 65_535 && !DOT_SEGMENT.test(plain[4]!)) {
+    const [, scheme, host, port, path, query] = plain;
+    const https = scheme === 'https';
+    const fallback = https ? 443 : 80;
+    const number = port === undefined ? fallback : Number(port);
+    return {
+      https,
+      hostname: host!.startsWith('[') ? host!.slice(1, -1) : host!,
+      port: number,
+      path: `${path || '/'}${query ?? ''}`,
+      origin: `${scheme}://${host}${number === fallback ? '' : `:${number}`}`,
+    };
+  }
+  const u = typeof url === 'string' ? new URL(url) : url;
+  const https = u.protocol === 'https:';
+  return {
+    https,
+    hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: u.port === '' ? (https ? 443 : 80) : Number(u.port),
+    path: `${u.pathname}${u.search}`,
+    origin: u.origin,
+  };
+}
+
 function originOf(url: string | URL): string {
   try {
-    return new URL(url).origin;
+    return targetOf(url).origin;
   } catch {
     return String(url);
   }
+}
+
+/** Methods node:http sends a body of unknown length chunked for (and a bodiless one with `Content-Length: 0`). */
+const BODY_METHODS = /^(?!(?:GET|HEAD|DELETE|OPTIONS|TRACE|CONNECT)$)/i;
+
+/**
+ * The exchange's headers as node:http's raw list (`[name, value, …]`), written as they are instead
+ * of through `setHeader` (an entry object per header, per request), with what node:http adds by
+ * itself to headers given as an object: `Host`, and the `Content-Length` of a body in memory (or
+ * 0 for none) for a method that would otherwise be sent chunked. A stream body's length is the
+ * caller's to give (else it goes chunked, as before).
+ */
+function rawHeaders(exchange: HttpExchange, target: Target): string[] {
+  const raw: string[] = [];
+  let host = false;
+  let length = false;
+  const headers = exchange.headers;
+  if (headers) {
+    for (const name in headers) {
+      const value = headers[name]!;
+      raw.push(name, value);
+      if (name.length === 4 && name.toLowerCase() === 'host') host = true;
+      else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
+    }
+  }
+  if (!host) raw.push('Host', target.origin.slice(target.origin.indexOf('//') + 2));
+  const { body } = exchange;
+  if (!length && !(body instanceof Readable) && BODY_METHODS.test(exchange.method)) {
+    raw.push(
+      'Content-Length',
+      String(body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength),
+    );
+  }
+  return raw;
+}
+
+/** How node:http fails a request whose signal aborted (its own `AbortError`). */
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), {
+    name: 'AbortError',
+    code: 'ABORT_ERR',
+  });
 }
 
 /** A keep-alive socket pool per protocol and the exchanges sent over it. */
@@ -113,10 +202,11 @@ export class HttpPool {
   async request(exchange: HttpExchange): Promise<HttpAnswer> {
     exchange.signal?.throwIfAborted();
     const resendable = IDEMPOTENT.has(exchange.method.toUpperCase()) && !(exchange.body instanceof Readable);
+    const target = targetOf(exchange.url);
     for (let tries = this.#connections + 1; ; tries -= 1) {
       try {
-        const answer = await this.#exchange(exchange);
-        this.#answered.add(originOf(exchange.url));
+        const answer = await this.#exchange(exchange, target);
+        this.#answered.add(target.origin);
         return answer;
       } catch (error) {
         if (!(resendable && tries > 1 && staleSocket(error)) || exchange.signal?.aborted) throw error;
@@ -132,17 +222,23 @@ export class HttpPool {
     return this.#answered.has(originOf(url));
   }
 
-  #exchange(exchange: HttpExchange): Promise<HttpAnswer> {
-    const target = typeof exchange.url === 'string' ? new URL(exchange.url) : exchange.url;
-    const https = target.protocol === 'https:';
+  #exchange(exchange: HttpExchange, target: Target): Promise<HttpAnswer> {
+    const { https } = target;
     const { request } = nodeHttp(https);
     const agent = this.agent(https);
     const { signal, body, stallMs, sent } = exchange;
     return new Promise((resolve, reject) => {
       let response: IncomingMessage | undefined;
+      // Options, not a URL (node:http copies every field of its options three times per request).
       const req = request(
-        target,
-        { method: exchange.method, headers: exchange.headers ?? {}, agent, ...(signal ? { signal } : {}) },
+        {
+          host: target.hostname,
+          port: target.port,
+          path: target.path,
+          method: exchange.method,
+          headers: rawHeaders(exchange, target),
+          agent,
+        },
         (res) => {
           response = res;
           freeSocketReads(res);
@@ -150,7 +246,17 @@ export class HttpPool {
           resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
         },
       );
-      if (this.#connectMs > 0) req.on('socket', (socket) => this.#boundConnect(req, socket, target, https));
+      if (signal) {
+        // One listener, removed once the exchange is over (node:http's own `signal` option costs a
+        // stream-end watcher and its closures per request).
+        const abort = () => req.destroy(abortError(signal));
+        if (signal.aborted) abort();
+        else {
+          signal.addEventListener('abort', abort, { once: true });
+          req.once('close', () => signal.removeEventListener('abort', abort));
+        }
+      }
+      if (this.#connectMs > 0) req.on('socket', (socket) => this.#boundConnect(req, socket, target));
       if (stallMs && stallMs > 0) {
         req.setTimeout(stallMs, () => {
           const seconds = stallMs / 1000;
@@ -199,13 +305,13 @@ export class HttpPool {
   }
 
   /** A new socket must connect (and finish its TLS handshake) within `connectMs`. */
-  #boundConnect(req: ClientRequest, socket: Socket, target: URL, https: boolean): void {
+  #boundConnect(req: ClientRequest, socket: Socket, target: Target): void {
     // A socket the agent reuses is connected already; a new one is still connecting here.
     if (!socket.connecting) return;
-    const done = https ? 'secureConnect' : 'connect';
+    const done = target.https ? 'secureConnect' : 'connect';
     const timer = setTimeout(() => {
       const seconds = this.#connectMs / 1000;
-      const where = `${target.hostname}:${target.port || (https ? 443 : 80)}`;
+      const where = `${target.hostname.includes(':') ? `[${target.hostname}]` : target.hostname}:${target.port}`;
       const setting = this.#connectSetting ? ` (${this.#connectSetting})` : '';
       req.destroy(
         new ArtifactsError('timeout', `no connection to ${where} within ${seconds} s${setting}`, {
@@ -252,9 +358,29 @@ export async function readBodyText(body: Readable, limit = Number.POSITIVE_INFIN
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Reads and drops a body nobody needs, so its connection goes back to the pool. */
-export async function discardBody(body: Readable): Promise<void> {
-  await finished(body.resume());
+/**
+ * Reads and drops a body nobody needs, so its connection goes back to the pool: resolves at its
+ * end, rejects with its error or when it closes before its end (as `stream.finished`, with three
+ * listeners instead of its watcher per request).
+ */
+export function discardBody(body: Readable): Promise<void> {
+  if (body.readableEnded) return Promise.resolve();
+  if (body.destroyed) return finished(body);
+  return new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error) => {
+      body.off('end', settle).off('error', settle).off('close', closed);
+      if (error) reject(error);
+      else resolve();
+    };
+    const closed = () =>
+      settle(
+        body.readableEnded
+          ? undefined
+          : Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }),
+      );
+    body.on('end', settle).on('error', settle).on('close', closed);
+    body.resume();
+  });
 }
 
 /**
@@ -308,51 +434,70 @@ function withUnreadBytes(error: unknown): unknown {
  * scheduled read). The end, errors and `destroy` stay the stream's.
  */
 function lendBodyChunks(res: IncomingMessage): void {
-  const push = res.push;
-  let taker: ((chunk: Buffer) => boolean) | undefined;
-  res.push = (chunk: unknown, encoding?: BufferEncoding) => {
-    if (chunk instanceof Uint8Array && ownsBuffer(chunk)) {
-      (chunk as Uint8Array & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK] = () => release(chunk);
-    }
-    // false: the parser stops reading the socket until `resume`.
-    if (taker && chunk instanceof Uint8Array) return taker(chunk as Buffer);
-    return push.call(res, chunk, encoding);
+  // Shared functions and a state object, never a closure of its own on the answer: a fresh function
+  // stored on each IncomingMessage made V8 keep answers past its scavenges (measured: the young
+  // generation of 20,000 small requests grew to 128 MiB with it, 32 MiB without; docs/benchmarks/s3.md).
+  const lent = res as LentAnswer;
+  lent[LENT] = { taker: undefined };
+  lent.push = lendingPush;
+  lent[TAKE_BODY] = takeBody;
+}
+
+const LENT = Symbol('lent body');
+type LentAnswer = IncomingMessage & {
+  [LENT]: { taker: ((chunk: Buffer) => boolean) | undefined };
+  [TAKE_BODY]: TakeBody;
+};
+const streamPush = Readable.prototype.push;
+
+function lendingPush(this: LentAnswer, chunk: unknown, encoding?: BufferEncoding): boolean {
+  if (chunk instanceof Uint8Array && ownsBuffer(chunk)) {
+    (chunk as Uint8Array & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK] = () => release(chunk);
+  }
+  // false: the parser stops reading the socket until `resume`.
+  const { taker } = this[LENT];
+  if (taker && chunk instanceof Uint8Array) return taker(chunk as Buffer);
+  return streamPush.call(this, chunk, encoding);
+}
+
+function takeBody(this: Readable, onChunk: (chunk: Buffer) => boolean): ReturnType<TakeBody> {
+  const res = this as LentAnswer;
+  const lent = res[LENT];
+  // What arrived before (the first answer's bytes, read while the engine planned) comes first.
+  // (One `read()` gives one chunk of a flowing stream, everything joined of a paused one.)
+  const buffered: Buffer[] = [];
+  while (res.readableLength > 0) {
+    const chunk = res.read() as Buffer | null;
+    if (chunk === null) break;
+    buffered.push(chunk);
+  }
+  lent.taker = onChunk;
+  let more = true;
+  for (const chunk of buffered) more = onChunk(chunk) && more;
+  // An answer already whole leaves its socket alone: paused, the next request on it would never
+  // be answered (a server that ignores Range sends a small body in the headers' packet).
+  if (!more && !res.complete) res.socket?.pause();
+  // Flowing with nothing buffered: the stream only ends (`end`, once the parser pushes its end).
+  res.resume();
+  return {
+    resume: () => {
+      if (lent.taker && !res.complete && !res.destroyed) res.socket?.resume();
+    },
+    detach: () => {
+      lent.taker = undefined;
+    },
   };
-  const take: TakeBody = (onChunk) => {
-    // What arrived before (the first answer's bytes, read while the engine planned) comes first.
-    // (One `read()` gives one chunk of a flowing stream, everything joined of a paused one.)
-    const buffered: Buffer[] = [];
-    while (res.readableLength > 0) {
-      const chunk = res.read() as Buffer | null;
-      if (chunk === null) break;
-      buffered.push(chunk);
-    }
-    taker = onChunk;
-    let more = true;
-    for (const chunk of buffered) more = onChunk(chunk) && more;
-    // An answer already whole leaves its socket alone: paused, the next request on it would never
-    // be answered (a server that ignores Range sends a small body in the headers' packet).
-    if (!more && !res.complete) res.socket?.pause();
-    // Flowing with nothing buffered: the stream only ends (`end`, once the parser pushes its end).
-    res.resume();
-    return {
-      resume: () => {
-        if (taker && !res.complete && !res.destroyed) res.socket?.resume();
-      },
-      detach: () => {
-        taker = undefined;
-      },
-    };
-  };
-  (res as IncomingMessage & { [TAKE_BODY]?: TakeBody })[TAKE_BODY] = take;
 }
 
 /**
- * Offered by an answer of core's `HttpPool` (a property of its body stream): takes the body's later
- * chunks one call each, past the stream (see `lendBodyChunks`). `onChunk` returning false stops the
+ * Offered by an answer of core's `HttpPool` (a method of its body stream, called on it:
+ * `stream[TAKE_BODY](onChunk)`): takes the body's later chunks one call each, past the stream (see `lendBodyChunks`). `onChunk` returning false stops the
  * socket's reads until `resume()`; chunks the parser still had are handed over meanwhile (the
  * consumer queues them). `detach()` gives the chunks back to the stream. The stream still ends,
  * fails and is destroyed as usual, and must be watched for that.
  */
-export type TakeBody = (onChunk: (chunk: Buffer) => boolean) => { resume(): void; detach(): void };
+export type TakeBody = (
+  this: Readable,
+  onChunk: (chunk: Buffer) => boolean,
+) => { resume(): void; detach(): void };
 export const TAKE_BODY: unique symbol = Symbol.for('@artifacts/take-body');

@@ -1,4 +1,4 @@
-import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
 import { encodeRfc3986 } from './store-http.js';
 
 /** Credentials a request is signed with (the SDK's `AwsCredentialIdentity` shape). */
@@ -93,10 +93,14 @@ export class SigV4 {
     const names = Object.keys(request.headers).sort();
     const signed = names.join(';');
     let headers = '';
-    for (const name of names) headers += `${name}:${request.headers[name]?.trim().replace(/\s+/g, ' ')}\n`;
+    for (const name of names) {
+      const value = request.headers[name] ?? '';
+      // Most values (dates, hashes, lengths) have no white space to trim or fold: kept as they are.
+      headers += `${name}:${WHITE_SPACE.test(value) ? value.trim().replace(/\s+/g, ' ') : value}\n`;
+    }
     const canonical = `${request.method}\n${request.path}\n${canonicalQuery(request.query)}\n${headers}\n${signed}\n${payload}`;
     const scope = this.#scope(date);
-    const toSign = `${ALGORITHM}\n${date}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
+    const toSign = `${ALGORITHM}\n${date}\n${scope}\n${hash('sha256', canonical, 'hex')}`;
     const key = this.#signingKey(credentials, date.slice(0, 8));
     return { scope, signed, signature: createHmac('sha256', key).update(toSign).digest('hex') };
   }
@@ -114,9 +118,18 @@ export class SigV4 {
   }
 }
 
-const amzDate = (now: Date) => now.toISOString().replace(/[-:]|\.\d{3}/g, '');
+const WHITE_SPACE = /\s/;
+
+/** `YYYYMMDD'T'HHMMSS'Z'`, the last one kept: every request of a second has the same. */
+let lastDate = { second: Number.NaN, text: '' };
+function amzDate(now: Date): string {
+  const second = Math.floor(now.getTime() / 1000);
+  if (second !== lastDate.second) lastDate = { second, text: now.toISOString().replace(/[-:]|\.\d{3}/g, '') };
+  return lastDate.text;
+}
 
 function canonicalQuery(query: ReadonlyArray<readonly [string, string]>): string {
+  if (query.length === 0) return '';
   return [...query]
     .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
     .map(([name, value]) => `${name}=${value}`)

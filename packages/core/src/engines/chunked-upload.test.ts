@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
@@ -261,6 +262,32 @@ describe('chunkedUpload', () => {
     expect(s.result()?.equals(data)).toBe(true);
     expect(s.log.created).toBe(1);
     expect(beats).toBeGreaterThanOrEqual(48);
+  });
+
+  it("leaves no listener of its own on the caller's signal, after a success and after a failure", async () => {
+    const signal = new AbortController().signal;
+    for (const size of [500, 5000]) {
+      const out = await chunkedUpload(chunks(bytes(size)), store().target, {
+        partSize: 1000,
+        concurrency: 2,
+        limits,
+        signal,
+        timeoutMs: 5000,
+        what: 'x',
+      });
+      expect(out).toBe(size === 500 ? 'whole' : 'multipart');
+    }
+    const failing = store((part) => (part === 2 ? new ArtifactsError('permission_denied', 'no') : 'ok'));
+    await expect(
+      chunkedUpload(chunks(bytes(5000)), failing.target, {
+        partSize: 1000,
+        concurrency: 2,
+        limits,
+        signal,
+        what: 'x',
+      }),
+    ).rejects.toThrow('no');
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
   it('aborts in flight on the caller signal', async () => {

@@ -11,7 +11,7 @@ import { ArtifactsError } from '../errors.js';
 import { crcCombine, crcOf, crcText } from '../internal/checksum.js';
 import { directBody } from '../internal/file-body.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
-import { bodyOf, type RequestContext, runRequest } from './request-watch.js';
+import { bodyOf, linkedAbort, type RequestContext, runRequest } from './request-watch.js';
 
 /** A store's limits on multipart uploads, declared by its driver. */
 export interface PartLimits {
@@ -147,8 +147,8 @@ export async function chunkedUpload<Part, Result>(
     onActivity: options.onActivity,
   };
   const once = { ...policy, retry: undefined };
-  const controller = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  const controller = linkedAbort(options.signal);
+  const { signal } = controller;
   const free: Buffer[] = [];
   let allocated = 0;
   const inFlight = new Set<Promise<void>>();
@@ -161,10 +161,13 @@ export async function chunkedUpload<Part, Result>(
 
   // The CRC of the parts dispatched so far, in body order, and their length.
   let whole = 0;
+  let hashed = 0;
   const hash = (data: Buffer): string | undefined => {
     if (!options.crc) return undefined;
     const crc = crcOf(options.crc, data);
-    whole = crcCombine(options.crc, whole, crc, data.length);
+    // The first part's CRC is the body's so far: nothing to combine (a one-part body's is its own).
+    whole = hashed === 0 ? crc : crcCombine(options.crc, whole, crc, data.length);
+    hashed += data.length;
     return crcText(crc);
   };
   const sent = () => {
@@ -320,5 +323,7 @@ export async function chunkedUpload<Part, Result>(
     if (!body.destroyed) body.destroy();
     // The caller's abort wins over the part failures it caused.
     throw options.signal?.aborted ? error : failure;
+  } finally {
+    controller.unlink();
   }
 }

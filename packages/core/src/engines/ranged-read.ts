@@ -6,7 +6,7 @@ import { ArtifactsError } from '../errors.js';
 import { TAKE_BODY, type TakeBody } from '../http-client.js';
 import { crc32, crc32c, crcCombine, createHasher } from '../internal/checksum.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
-import { type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
+import { linkedAbort, type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
 
 /** Bytes [start, end] of an object, `end` inclusive (`end = start - 1`: none). */
 export interface ServedRange {
@@ -463,7 +463,7 @@ function eachChunkTaken(
       }
       return pass(chunk);
     };
-    control = direct(onChunk);
+    control = direct.call(stream, onChunk);
     if (settled) {
       control.detach();
       return;
@@ -666,9 +666,13 @@ export async function rangedReadToFile(
   },
 ): Promise<RangedFileResult> {
   const policy = policyOf(options);
-  const controller = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  const p = await plan(source, options, signal, policy);
+  // One listener on the caller's signal, removed at the end (not `AbortSignal.any`: see `linkedAbort`).
+  const controller = linkedAbort(options.signal);
+  const { signal } = controller;
+  const p = await plan(source, options, signal, policy).catch((error: unknown) => {
+    controller.unlink();
+    throw error;
+  });
   const { first, parts } = p;
   const whole = p.span.start === 0 && (p.total === undefined || p.span.end === p.total - 1);
   const checksum = whole ? first.checksum : undefined;
@@ -837,6 +841,7 @@ export async function rangedReadToFile(
   } finally {
     // No write may land after the caller removes the file.
     await settled();
+    controller.unlink();
     await handle?.close();
   }
 }

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from '../errors.js';
@@ -50,6 +51,29 @@ describe('runRequest', () => {
       ),
     ).rejects.toThrow('busy');
     expect(attempts).toBe(3);
+  });
+});
+
+describe('runRequest signals', () => {
+  it("without a stall timeout a request gets the caller's signal itself; with one, a signal that aborts with the caller's reason; none leaves a listener on the caller's signal", async () => {
+    const outer = new AbortController();
+    const seen: AbortSignal[] = [];
+    await runRequest('x', outer.signal, {}, async ({ signal }) => seen.push(signal));
+    await runRequest('x', outer.signal, { timeoutMs: 5000 }, async ({ signal }) => seen.push(signal));
+    await runRequest('x', outer.signal, { timeoutMs: 5000 }, async () => {
+      throw new ArtifactsError('permission_denied', 'no');
+    }).catch(() => undefined);
+    expect(seen[0]).toBe(outer.signal);
+    expect(seen[1]).not.toBe(outer.signal);
+    expect(getEventListeners(outer.signal, 'abort')).toHaveLength(0);
+    const reason = new Error('stop');
+    const pending = runRequest('x', outer.signal, { timeoutMs: 5000 }, ({ signal }) => {
+      setTimeout(() => outer.abort(reason), 10);
+      return new Promise((_resolve, reject) =>
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+      );
+    });
+    await expect(pending).rejects.toBe(reason);
   });
 });
 

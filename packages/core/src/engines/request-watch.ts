@@ -53,8 +53,10 @@ export async function runRequest<T>(
   const attempts = new Attempts(ms);
   for (let attempt = 1; ; attempt++) {
     outer.throwIfAborted();
-    const controller = new AbortController();
-    const signal = AbortSignal.any([outer, controller.signal]);
+    const left = attempt === 1 ? undefined : attempts.nextTimeoutMs();
+    // Only a stall timeout aborts a request on its own: without one the request takes `outer` as is.
+    const link = ms === undefined ? undefined : linkedAbort(outer);
+    const signal = link?.signal ?? outer;
     let timer: NodeJS.Timeout | undefined;
     let deadline: NodeJS.Timeout | undefined;
     let stalled: ArtifactsError | undefined;
@@ -75,7 +77,7 @@ export async function runRequest<T>(
             : new ArtifactsError('timeout', `${what}: no progress for ${ms} ms`, {
                 context: { timeoutMs: ms },
               });
-        controller.abort(stalled);
+        link!.abort(stalled);
       }, wait);
     };
     const touch = () => {
@@ -83,7 +85,6 @@ export async function runRequest<T>(
       policy.onActivity?.();
     };
     const began = touched;
-    const left = attempt === 1 ? undefined : attempts.nextTimeoutMs();
     policy.onActivity?.();
     if (ms !== undefined) watch(ms);
     if (ms !== undefined && left !== undefined) {
@@ -97,7 +98,7 @@ export async function runRequest<T>(
           return;
         }
         stalled = attempts.timeout(what, attempt, undefined);
-        controller.abort(stalled);
+        link!.abort(stalled);
       };
       deadline = setTimeout(check, left);
     }
@@ -115,8 +116,40 @@ export async function runRequest<T>(
     } finally {
       if (timer) clearTimeout(timer);
       if (deadline) clearTimeout(deadline);
+      link?.unlink();
     }
   }
+}
+
+/** A signal that aborts with `outer` or by `abort`; `unlink` once its work is done. */
+export interface LinkedAbort {
+  readonly signal: AbortSignal;
+  abort(reason: unknown): void;
+  /** Stops listening to `outer`. */
+  unlink(): void;
+}
+
+/**
+ * A signal of one request (or one transfer) that aborts when `outer` does, with its reason, or
+ * when `abort` is called: one listener on `outer`, removed by `unlink`. Not `AbortSignal.any`,
+ * whose signal `outer` holds through a WeakRef until a full garbage collection: V8's scavenges
+ * keep what a WeakRef points at, so every request's objects (its signal's listeners reach the
+ * ClientRequest, its socket's listeners, the answer) outlived the young generation, which grew to
+ * its 64 MiB limit in a transfer of many small files (docs/benchmarks/s3.md).
+ */
+export function linkedAbort(outer: AbortSignal | undefined): LinkedAbort {
+  const controller = new AbortController();
+  if (outer === undefined) {
+    return { signal: controller.signal, abort: (reason) => controller.abort(reason), unlink: () => {} };
+  }
+  const follow = () => controller.abort(outer.reason);
+  if (outer.aborted) follow();
+  else outer.addEventListener('abort', follow, { once: true });
+  return {
+    signal: controller.signal,
+    abort: (reason) => controller.abort(reason),
+    unlink: () => outer.removeEventListener('abort', follow),
+  };
 }
 
 /**
