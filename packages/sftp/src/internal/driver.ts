@@ -10,26 +10,11 @@ import {
   PooledFileDriver,
   renameOver,
 } from '@artifacts/core';
-import type { Stats } from 'ssh2';
+import type { FileEntryWithStats, Stats } from 'ssh2';
 import { SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
 import { SFTP_ERRORS, statusOf } from './errors.js';
 import type { SftpSettings } from './settings.js';
-import {
-  closeHandle,
-  fstat,
-  lstat,
-  mkdir,
-  open,
-  posixRename,
-  readdir,
-  readTuning,
-  rename,
-  rmdir,
-  SftpReadStream,
-  stat,
-  unlink,
-  writeFromStream,
-} from './sftp-io.js';
+import { closeHandle, open, readTuning, request, SftpReadStream, stat, writeFromStream } from './sftp-io.js';
 
 /** The SFTP StorageDriver: keys are paths below the repository's root directory. */
 export class SftpDriver extends PooledFileDriver<SftpConnection> {
@@ -91,14 +76,17 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
     path: string,
     follow: boolean,
   ): Promise<PathInfo | undefined> {
-    const info = await unlessMissing((follow ? stat : lstat)(connection, path), undefined);
+    const info = await unlessMissing(
+      request<Stats>(connection, (s, done) => (follow ? s.stat(path, done) : s.lstat(path, done))),
+      undefined,
+    );
     return info && { isDir: info.isDirectory(), size: info.size, modified: new Date(info.mtime * 1000) };
   }
 
   protected async entries(connection: SftpConnection, path: string): Promise<ListedEntry[] | undefined> {
-    let names: Awaited<ReturnType<typeof readdir>>;
+    let names: FileEntryWithStats[];
     try {
-      names = await readdir(connection, path);
+      names = await request<FileEntryWithStats[]>(connection, (s, done) => s.readdir(path, done));
     } catch (error) {
       const status = statusOf(error);
       if (status === SFTP_STATUS.NO_SUCH_FILE) return undefined;
@@ -119,7 +107,7 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   }
 
   protected makeDirectory(connection: SftpConnection, path: string): Promise<void> {
-    return mkdir(connection, path);
+    return request(connection, (s, done) => s.mkdir(path, done));
   }
 
   protected override parentMissing(error: unknown): boolean {
@@ -132,15 +120,17 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   }
 
   protected rename(connection: SftpConnection, from: string, to: string): Promise<void> {
-    return connection.posixRename ? posixRename(connection, from, to) : rename(connection, from, to);
+    return request(connection, (s, done) =>
+      connection.posixRename ? s.ext_openssh_rename(from, to, done) : s.rename(from, to, done),
+    );
   }
 
   protected removeFile(connection: SftpConnection, path: string): Promise<void> {
-    return ignoreMissing(unlink(connection, path));
+    return ignoreMissing(request(connection, (s, done) => s.unlink(path, done)));
   }
 
   protected removeDir(connection: SftpConnection, path: string): Promise<void> {
-    return ignoreMissing(rmdir(connection, path));
+    return ignoreMissing(request(connection, (s, done) => s.rmdir(path, done)));
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
@@ -153,7 +143,7 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
           if (!handle) throw ArtifactsError.notFound(`${path} on ${this.label}`, { context: { path: key } });
           let info: Stats;
           try {
-            info = await fstat(connection, handle);
+            info = await request<Stats>(connection, (s, done) => s.fstat(handle, done));
             if (!info.isFile()) {
               throw ArtifactsError.notFound(`file ${path} on ${this.label} (it is a directory)`, {
                 context: { path: key },

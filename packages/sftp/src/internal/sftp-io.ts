@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { RELEASE_CHUNK } from '@artifacts/core';
-import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import type { SftpConnection } from './connection.js';
+import type { SFTPWrapper, Stats } from 'ssh2';
+import { type SftpConnection, socketOf } from './connection.js';
 
 type Callback<T> = (error: Error | null | undefined, value?: T) => void;
 
@@ -22,16 +22,12 @@ export function request<T = void>(
  * call each.
  */
 export function batched(connection: SftpConnection, issue: () => void): void {
-  const socket = (connection.client as unknown as { _sock?: { cork(): void; uncork(): void } })._sock;
-  if (!socket) {
-    issue();
-    return;
-  }
-  socket.cork();
+  const socket = socketOf(connection.client);
+  socket?.cork();
   try {
     issue();
   } finally {
-    process.nextTick(() => socket.uncork());
+    if (socket) process.nextTick(() => socket.uncork());
   }
 }
 
@@ -39,19 +35,7 @@ export const open = (c: SftpConnection, path: string, flags: 'r' | 'w') =>
   request<Buffer>(c, (s, done) => s.open(path, flags, done));
 export const closeHandle = (c: SftpConnection, handle: Buffer) =>
   request(c, (s, done) => s.close(handle, done));
-export const fstat = (c: SftpConnection, handle: Buffer) =>
-  request<Stats>(c, (s, done) => s.fstat(handle, done));
 export const stat = (c: SftpConnection, path: string) => request<Stats>(c, (s, done) => s.stat(path, done));
-export const lstat = (c: SftpConnection, path: string) => request<Stats>(c, (s, done) => s.lstat(path, done));
-export const unlink = (c: SftpConnection, path: string) => request(c, (s, done) => s.unlink(path, done));
-export const rmdir = (c: SftpConnection, path: string) => request(c, (s, done) => s.rmdir(path, done));
-export const mkdir = (c: SftpConnection, path: string) => request(c, (s, done) => s.mkdir(path, done));
-export const readdir = (c: SftpConnection, path: string) =>
-  request<FileEntryWithStats[]>(c, (s, done) => s.readdir(path, done as Callback<unknown>));
-export const rename = (c: SftpConnection, from: string, to: string) =>
-  request(c, (s, done) => s.rename(from, to, done));
-export const posixRename = (c: SftpConnection, from: string, to: string) =>
-  request(c, (s, done) => s.ext_openssh_rename(from, to, done));
 
 export interface TransferTuning {
   /** Requests in flight at once. */
