@@ -75,13 +75,14 @@ export async function writeFromStream(
   let position = 0;
   let inflight = 0;
   let failure: unknown;
-  let wake: (() => void) | undefined;
-  const settled = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
+  // Resolves the wait for a free slot (calling it again, or with nobody waiting, does nothing).
+  let wake = () => {};
   const waitForSlot = () => new Promise<void>((resolve) => (wake = resolve));
+  const settled = (error?: unknown) => {
+    inflight--;
+    if (error !== undefined) failure ??= error;
+    wake();
+  };
   try {
     for await (const raw of body) {
       const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
@@ -97,15 +98,8 @@ export async function writeFromStream(
             inflight++;
             // ssh2 copies the piece into its packet before returning, so the chunk is not retained.
             request(connection, (s, done) => s.write(handle, piece, 0, piece.length, at, done)).then(
-              () => {
-                inflight--;
-                settled();
-              },
-              (error: unknown) => {
-                inflight--;
-                failure ??= error;
-                settled();
-              },
+              () => settled(),
+              settled,
             );
             offset += piece.length;
             position += piece.length;
