@@ -206,15 +206,9 @@ function sshConfig({ values, sources }: SftpValues, alias: string) {
       throw ArtifactsError.invalidArgument(`ssh config file ${file} does not exist`);
     }
     // Match exec would run a shell command from inside a storage library: never.
-    if (text !== undefined) {
-      computed = SSHConfig.parse(text).compute(
-        { Host: alias, ...(user ? { User: user } : {}) },
-        {
-          ignoreCase: true,
-          matchExec: false,
-        },
-      );
-    }
+    const options = { ignoreCase: true, matchExec: false };
+    if (text !== undefined)
+      computed = SSHConfig.parse(text).compute({ Host: alias, ...(user && { User: user }) }, options);
   }
   return {
     first: (key: string): string | undefined => [computed[key]].flat()[0],
