@@ -20,28 +20,18 @@ export interface IdentityKey {
   key: ParsedKey;
 }
 
+/** How a connection checks the server's host key. */
+export type HostKeyCheck =
+  | { mode: 'off' }
+  | { mode: 'pinned'; fingerprints: string[] }
+  | { mode: 'known_hosts'; entries: KnownHostEntry[]; files: string[]; names: string[] };
+
 /**
- * Everything needed to open a connection, resolved once per repository: the declared values (the
- * pool's options, the transfer tuning), and what the URI and ~/.ssh/config made of them.
+ * Everything needed to open a connection, resolved once per repository (`resolveSettings`): the
+ * declared values (the pool's options, the transfer tuning), and what the URI and ~/.ssh/config
+ * made of them.
  */
-export interface SftpSettings extends Omit<SftpValues['values'], 'username' | 'agent'> {
-  /** The name the user gave (URI host or ssh_config alias). */
-  alias: string;
-  host: string;
-  port: number;
-  username: string;
-  keys: IdentityKey[];
-  /** The agent's socket, when one is used. */
-  agent: string | undefined;
-  hostKey:
-    | { mode: 'off' }
-    | { mode: 'pinned'; fingerprints: string[] }
-    | { mode: 'known_hosts'; entries: KnownHostEntry[]; files: string[]; names: string[] };
-  root: string;
-  /** Printable `sftp://user@host:port`, never with a password. */
-  label: string;
-  secrets: string[];
-}
+export type SftpSettings = Awaited<ReturnType<typeof resolveSettings>>;
 
 const DEFAULT_IDENTITY_FILES = ['~/.ssh/id_rsa', '~/.ssh/id_ecdsa', '~/.ssh/id_ed25519'];
 const DEFAULT_KNOWN_HOSTS = ['~/.ssh/known_hosts', '~/.ssh/known_hosts2', '/etc/ssh/ssh_known_hosts'];
@@ -290,7 +280,7 @@ function normalizeFingerprint(value: string): string {
 }
 
 /** Resolves options, the URI, environment variables and ~/.ssh/config into connection settings. */
-export async function resolveSettings(location: ArtifactUri, options: SftpOptions): Promise<SftpSettings> {
+export async function resolveSettings(location: ArtifactUri, options: SftpOptions) {
   const alias = location.host;
   if (!alias) throw ArtifactsError.invalidArgument('an sftp:// URI needs a host');
   const config = sshConfig(sftpSettings.resolve(options, { uri: { username: location.username } }), alias);
@@ -332,7 +322,7 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
       undefined;
   }
 
-  let hostKey: SftpSettings['hostKey'] = { mode: 'off' };
+  let hostKey: HostKeyCheck = { mode: 'off' };
   const pins = values.hostFingerprint ?? [];
   if (values.strictHostKeyChecking && pins.length > 0) {
     hostKey = { mode: 'pinned', fingerprints: pins.map(normalizeFingerprint) };
@@ -353,14 +343,17 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
 
   return {
     ...values,
+    /** The name the user gave (URI host or ssh_config alias). */
     alias,
     host,
     port,
     username,
     keys: loadKeys(values, config.all('identityfile'), tokens),
+    /** The agent's socket, when one is used. */
     agent,
     hostKey,
     root: location.path || '/',
+    /** Printable `sftp://user@host:port`, never with a password. */
     label: `sftp://${username}@${alias}${port === 22 ? '' : `:${port}`}`,
     secrets,
   };
