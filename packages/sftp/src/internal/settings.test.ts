@@ -216,6 +216,18 @@ describe('resolveSettings', () => {
     expect((await resolveSettings(parseArtifactUri('sftp://h/x'), { agent: false })).agent).toBeUndefined();
   });
 
+  it('takes IdentityAgent from the ssh config; IdentityAgent none uses no agent, as in OpenSSH', async () => {
+    const named = await configFile('Host h\n  IdentityAgent ~/agent.sock\n');
+    expect((await resolve('sftp://h/x', { sshConfig: named })).agent).toBe(join(home, 'agent.sock'));
+    const none = await configFile('Host h\n  IdentityAgent none\n');
+    for (const name of ENV) delete process.env[name];
+    process.env.HOME = home;
+    process.env.SSH_AUTH_SOCK = '/run/agent.sock';
+    expect(
+      (await resolveSettings(parseArtifactUri('sftp://h/x'), { sshConfig: none })).agent,
+    ).toBeUndefined();
+  });
+
   it('checks host keys by default; pins replace known_hosts; the opt-out is explicit', async () => {
     expect((await resolve('sftp://h/x')).hostKey.mode).toBe('known_hosts');
     const pin = 'SHA256:fYa5O6wu5c5Y2lTRcXbpV6Wx3B6dU12vKZYW8yHE2CM';

@@ -305,8 +305,13 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
     uri: { username: location.username ?? config.first('user'), password: location.password },
     defaults: {
       username: localUserName(),
+      // `IdentityAgent none` turns the agent off; `SSH_AUTH_SOCK` names the variable, as in OpenSSH.
       agent:
-        (configuredAgent !== 'SSH_AUTH_SOCK' && configuredAgent) || process.env.SSH_AUTH_SOCK || undefined,
+        configuredAgent?.toLowerCase() === 'none'
+          ? false
+          : (configuredAgent !== 'SSH_AUTH_SOCK' && configuredAgent) ||
+            process.env.SSH_AUTH_SOCK ||
+            undefined,
       strictHostKeyChecking: yesNo(config.first('stricthostkeychecking')),
       connectTimeoutMs: seconds('connecttimeout'),
       keepaliveIntervalMs: seconds('serveraliveinterval'),
