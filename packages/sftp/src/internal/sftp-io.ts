@@ -134,31 +134,22 @@ interface ReadRequest {
  * handle is closed, with whether the connection should be discarded.
  */
 export class SftpReadStream extends Readable {
-  readonly #connection: SftpConnection;
-  readonly #handle: Buffer;
   #end: number;
   #next: number;
-  readonly #tuning: TransferTuning;
   readonly #queue: ReadRequest[] = [];
-  readonly #onClose: (broken: boolean) => void;
   #wanted = false;
-  #broken = false;
 
   constructor(
-    connection: SftpConnection,
-    handle: Buffer,
+    private readonly connection: SftpConnection,
+    private readonly handle: Buffer,
     range: { start: number; end: number },
-    tuning: TransferTuning,
-    onClose: (broken: boolean) => void,
+    /** The driver sized the READs to the server's announced maximum. */
+    private readonly tuning: TransferTuning,
+    private readonly onClose: (broken: boolean) => void,
   ) {
     super({ highWaterMark: 1024 * 1024 });
-    this.#connection = connection;
-    this.#handle = handle;
     this.#next = range.start;
     this.#end = range.end;
-    // The driver sized the READs to the server's announced maximum.
-    this.#tuning = tuning;
-    this.#onClose = onClose;
   }
 
   override _read(): void {
@@ -168,8 +159,8 @@ export class SftpReadStream extends Readable {
 
   #issue(read: ReadRequest): void {
     const buffer = Buffer.allocUnsafe(read.length);
-    request<number>(this.#connection, (s, done) =>
-      s.read(this.#handle, buffer, 0, read.length, read.offset, (error, bytesRead) => done(error, bytesRead)),
+    request<number>(this.connection, (s, done) =>
+      s.read(this.handle, buffer, 0, read.length, read.offset, (error, bytesRead) => done(error, bytesRead)),
     ).then(
       (bytesRead) => {
         read.done = true;
@@ -210,10 +201,10 @@ export class SftpReadStream extends Readable {
       }
       if (!this.push(data)) this.#wanted = false;
     }
-    if (this.#queue.length < this.#tuning.requests && this.#next < this.#end) {
-      batched(this.#connection, () => {
-        while (this.#queue.length < this.#tuning.requests && this.#next < this.#end) {
-          const length = Math.min(this.#tuning.chunkSize, this.#end - this.#next);
+    if (this.#queue.length < this.tuning.requests && this.#next < this.#end) {
+      batched(this.connection, () => {
+        while (this.#queue.length < this.tuning.requests && this.#next < this.#end) {
+          const length = Math.min(this.tuning.chunkSize, this.#end - this.#next);
           const read: ReadRequest = { offset: this.#next, length, done: false };
           this.#next += length;
           this.#queue.push(read);
@@ -228,11 +219,11 @@ export class SftpReadStream extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#broken = error !== null && this.#connection.life.dead;
+    const broken = error !== null && this.connection.life.dead;
     this.#queue.length = 0;
-    const finish = () => this.#onClose(this.#broken);
-    if (this.#connection.life.dead) finish();
-    else closeHandle(this.#connection, this.#handle).then(finish, finish);
+    const finish = () => this.onClose(broken);
+    if (this.connection.life.dead) finish();
+    else closeHandle(this.connection, this.handle).then(finish, finish);
     callback(error);
   }
 }
