@@ -14,7 +14,7 @@ import type { FileEntryWithStats, Stats } from 'ssh2';
 import { SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
 import { SFTP_ERRORS, statusOf } from './errors.js';
 import type { SftpSettings } from './settings.js';
-import { closeHandle, open, readTuning, request, SftpReadStream, stat, writeFromStream } from './sftp-io.js';
+import { closeHandle, open, readTuning, request, SftpReadStream, writeFromStream } from './sftp-io.js';
 
 /** The SFTP StorageDriver: keys are paths below the repository's root directory. */
 export class SftpDriver extends PooledFileDriver<SftpConnection> {
@@ -78,7 +78,6 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   ): Promise<PathInfo | undefined> {
     const info = await unlessMissing(
       request<Stats>(connection, (s, done) => (follow ? s.stat(path, done) : s.lstat(path, done))),
-      undefined,
     );
     return info && { isDir: info.isDirectory(), size: info.size, modified: new Date(info.mtime * 1000) };
   }
@@ -92,7 +91,7 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
       if (status === SFTP_STATUS.NO_SUCH_FILE) return undefined;
       // Listing a file fails generically (ENOTDIR): a file lists as nothing.
       if (status === SFTP_STATUS.FAILURE) {
-        const info = await stat(connection, path).catch(() => undefined);
+        const info = await request<Stats>(connection, (s, done) => s.stat(path, done)).catch(() => undefined);
         if (info && !info.isDirectory()) return undefined;
       }
       throw error;
@@ -126,11 +125,11 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   }
 
   protected removeFile(connection: SftpConnection, path: string): Promise<void> {
-    return ignoreMissing(request(connection, (s, done) => s.unlink(path, done)));
+    return unlessMissing(request(connection, (s, done) => s.unlink(path, done)));
   }
 
   protected removeDir(connection: SftpConnection, path: string): Promise<void> {
-    return ignoreMissing(request(connection, (s, done) => s.rmdir(path, done)));
+    return unlessMissing(request(connection, (s, done) => s.rmdir(path, done)));
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
@@ -139,7 +138,7 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
       this.pool.lease(
         async (lease) => {
           const connection = lease.connection;
-          const handle = await unlessMissing(open(connection, path, 'r'), undefined);
+          const handle = await unlessMissing(open(connection, path, 'r'));
           if (!handle) throw ArtifactsError.notFound(`${path} on ${this.label}`, { context: { path: key } });
           let info: Stats;
           try {
@@ -178,14 +177,12 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   }
 }
 
-/** What `operation` gives, or `fallback` where the path does not exist. */
-async function unlessMissing<T, F>(operation: Promise<T>, fallback: F): Promise<T | F> {
+/** What `operation` gives, or undefined where the path does not exist. */
+async function unlessMissing<T>(operation: Promise<T>): Promise<T | undefined> {
   try {
     return await operation;
   } catch (error) {
     if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
-    return fallback;
+    return undefined;
   }
 }
-
-const ignoreMissing = (operation: Promise<void>) => unlessMissing(operation, undefined);

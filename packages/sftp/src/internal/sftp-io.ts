@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { RELEASE_CHUNK } from '@artifacts/core';
-import type { SFTPWrapper, Stats } from 'ssh2';
+import type { SFTPWrapper } from 'ssh2';
 import { type SftpConnection, socketOf } from './connection.js';
 
 type Callback<T> = (error: Error | null | undefined, value?: T) => void;
@@ -35,7 +35,6 @@ export const open = (c: SftpConnection, path: string, flags: 'r' | 'w') =>
   request<Buffer>(c, (s, done) => s.open(path, flags, done));
 export const closeHandle = (c: SftpConnection, handle: Buffer) =>
   request(c, (s, done) => s.close(handle, done));
-export const stat = (c: SftpConnection, path: string) => request<Stats>(c, (s, done) => s.stat(path, done));
 
 export interface TransferTuning {
   /** Requests in flight at once. */
