@@ -155,6 +155,18 @@ describe('resolveSettings', () => {
     expect(explicit).toMatchObject({ username: 'ops', port: 2201 });
   });
 
+  it('reads ConnectTimeout and ServerAliveInterval as OpenSSH times (1m30s); refuses what is not one', async () => {
+    const config = await configFile('Host box\n  ConnectTimeout 1m30s\n  ServerAliveInterval 2M\n');
+    expect(await resolve('sftp://box/x', { sshConfig: config })).toMatchObject({
+      connectTimeoutMs: 90000,
+      keepaliveIntervalMs: 120000,
+    });
+    const bad = await configFile('Host box\n  ServerAliveInterval soon\n');
+    await expect(resolve('sftp://box/x', { sshConfig: bad })).rejects.toThrow(
+      /ssh config gives box the ServerAliveInterval "soon"/,
+    );
+  });
+
   it('reads ~/.ssh/config by default, and ARTIFACTS_SFTP_CONFIG=none turns it off', async () => {
     await writeFile(join(home, '.ssh', 'config'), 'Host dflt\n  HostName 192.0.2.1\n  User me\n');
     expect(await resolve('sftp://dflt/x')).toMatchObject({ host: '192.0.2.1', username: 'me' });

@@ -296,9 +296,18 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw ArtifactsError.invalidArgument(`ssh config gives ${alias} the port ${JSON.stringify(configPort)}`);
   }
-  const seconds = (key: string) => {
-    const value = config.first(key);
-    return value ? Number(value) * 1000 : undefined;
+  // OpenSSH's time format: seconds, or numbers with units (`1m30s`; s, m, h, d, w).
+  const seconds = (keyword: string) => {
+    const value = config.first(keyword.toLowerCase());
+    if (value === undefined) return undefined;
+    if (!/^(?:\d+[smhdw]?)+$/i.test(value)) {
+      throw ArtifactsError.invalidArgument(
+        `ssh config gives ${alias} the ${keyword} ${JSON.stringify(value)}`,
+      );
+    }
+    const unit: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+    const parts = [...value.matchAll(/(\d+)([smhdw]?)/gi)];
+    return parts.reduce((ms, [, n, u]) => ms + Number(n) * unit[u!.toLowerCase()]! * 1000, 0);
   };
   const configuredAgent = config.first('identityagent');
   const { values, secrets } = sftpSettings.resolve(options, {
@@ -313,8 +322,8 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
             process.env.SSH_AUTH_SOCK ||
             undefined,
       strictHostKeyChecking: yesNo(config.first('stricthostkeychecking')),
-      connectTimeoutMs: seconds('connecttimeout'),
-      keepaliveIntervalMs: seconds('serveraliveinterval'),
+      connectTimeoutMs: seconds('ConnectTimeout'),
+      keepaliveIntervalMs: seconds('ServerAliveInterval'),
     },
   });
   const username = values.username!;
