@@ -1,5 +1,5 @@
 // pnpm bench:<backend> [--runs 3] [--big-mib 256] [--files 1000] [--clients ours-lib,rclone] [--cases small-up,small-down] [--ref <rev>,…]
-//                      [--write docs/benchmarks/<backend>.md] [--profile DIR] [--data /tmp/artifacts-bench]
+//                      [--write docs/benchmarks/<backend>.md] [--profile DIR] [--data /tmp/artifacts-bench] [--help]
 // One harness for every backend: starts the backend's server with the integration launchers (or
 // reuses the one `pnpm servers up` started, when integration/.servers.env is sourced), runs each
 // client of bench/clients/ on each case in its own process, interleaved, and prints (or writes) the table.
@@ -64,25 +64,57 @@ const BACKENDS = {
   },
 };
 
-const { values: opts, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    runs: { type: 'string', default: '3' },
-    'big-mib': { type: 'string', default: '256' },
-    files: { type: 'string', default: '1000' },
-    clients: { type: 'string' },
-    cases: { type: 'string', default: 'big-up,big-down,small-up,small-down' },
-    write: { type: 'string' },
-    profile: { type: 'string' },
-    data: { type: 'string', default: join(tmpdir(), 'artifacts-bench') },
-    servers: { type: 'string', default: 'ours,mlflow' },
-    ref: { type: 'string' },
-  },
-});
+const USAGE = `usage: pnpm bench:<backend> [options]   (backend: ${Object.keys(BACKENDS).join(', ')})
+
+  --runs N            interleaved runs, medians of them (default 3)
+  --big-mib N         size of the big file, MiB (default 256)
+  --files N           number of small files, 1-16 KiB each (default 1000)
+  --clients a,b       clients to run (default: all of the backend's); id[NAME=value;...] adds a variant
+  --cases a,b         big-up, big-down, small-up, small-down (default: all four)
+  --ref rev[,rev]     add our library as built from these git revisions (the "before" rows)
+  --write FILE        write the report to FILE (e.g. docs/benchmarks/<backend>.md)
+  --profile DIR       --cpu-prof for our library and CLI runs, profiles in DIR
+  --data DIR          generated data, made once and reused (default $TMPDIR/artifacts-bench)
+  --servers a,b       proxy only: servers to run against (default ours,mlflow)
+  -h, --help          print this and exit
+
+See bench/README.md.`;
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      runs: { type: 'string', default: '3' },
+      'big-mib': { type: 'string', default: '256' },
+      files: { type: 'string', default: '1000' },
+      clients: { type: 'string' },
+      cases: { type: 'string', default: 'big-up,big-down,small-up,small-down' },
+      write: { type: 'string' },
+      profile: { type: 'string' },
+      data: { type: 'string', default: join(tmpdir(), 'artifacts-bench') },
+      servers: { type: 'string', default: 'ours,mlflow' },
+      ref: { type: 'string' },
+    },
+  });
+} catch (error) {
+  // node's own words name the option (`Unknown option '--foo'`, `Option '--runs <value>' argument missing`).
+  if (!String(error.code).startsWith('ERR_PARSE_ARGS_')) throw error;
+  console.error(`bench: ${error.message.split('. ')[0]}\n\n${USAGE}`);
+  process.exit(2);
+}
+const { values: opts, positionals } = parsed;
+if (opts.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const backendName = positionals[0];
-const backend = BACKENDS[backendName];
-if (!backend) {
-  console.error(`usage: pnpm bench:<backend> (one of ${Object.keys(BACKENDS).join(', ')}) [options]`);
+const backend = Object.hasOwn(BACKENDS, backendName ?? '') ? BACKENDS[backendName] : undefined;
+if (!backend || positionals.length > 1) {
+  console.error(
+    `bench: ${backendName === undefined ? 'no backend given' : `unknown backend or extra argument "${positionals.find((p, i) => i > 0 || !Object.hasOwn(BACKENDS, p))}"`}\n\n${USAGE}`,
+  );
   process.exit(2);
 }
 const log = (line) => process.stderr.write(`${line}\n`);

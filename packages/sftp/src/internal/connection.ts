@@ -74,7 +74,7 @@ function useKeyObjects(client: Client): void {
   }
 }
 
-function socketOf(client: Client): Socket | undefined {
+export function socketOf(client: Client): Socket | undefined {
   return (client as unknown as { _sock?: Socket })._sock;
 }
 
@@ -233,43 +233,37 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
 
   /** Undefined when the key is trusted, else the error that explains why it is not. */
   checkHostKey(key: Buffer): ArtifactsError | undefined {
-    const { hostKey, label } = this.settings;
+    const { hostKey, label, host, port } = this.settings;
     const print = fingerprint(key);
     const type = blobKeyType(key) ?? 'unknown';
-    const context = { host: this.settings.host, port: this.settings.port, fingerprint: print, keyType: type };
-    switch (hostKey.mode) {
-      case 'off':
+    const refuse = (reason: string, why: string) =>
+      new ArtifactsError('unauthenticated', `host key verification failed for ${label}: ${why}`, {
+        context: { host, port, fingerprint: print, keyType: type, reason },
+      });
+    if (hostKey.mode === 'off') return undefined;
+    if (hostKey.mode === 'pinned') {
+      if (hostKey.fingerprints.includes(print)) return undefined;
+      return refuse(
+        'fingerprint_mismatch',
+        `the server presented the ${type} key ${print}, which is not the pinned fingerprint (${hostKey.fingerprints.join(', ')})`,
+      );
+    }
+    const verdict = verifyHostKey(hostKey.entries, hostKey.names, key);
+    switch (verdict.status) {
+      case 'trusted':
         return undefined;
-      case 'pinned':
-        if (hostKey.fingerprints.includes(print)) return undefined;
-        return new ArtifactsError(
-          'unauthenticated',
-          `host key verification failed for ${label}: the server presented the ${type} key ${print}, which is not the pinned fingerprint (${hostKey.fingerprints.join(', ')})`,
-          { context: { ...context, reason: 'fingerprint_mismatch' } },
+      case 'revoked':
+        return refuse('revoked_host_key', `the ${type} key ${print} is marked @revoked in ${verdict.source}`);
+      case 'changed':
+        return refuse(
+          'changed_host_key',
+          `REMOTE HOST IDENTIFICATION HAS CHANGED — the server presented the ${type} key ${print}, but ${verdict.sources.join(', ')} holds a different ${type} key for ${hostKey.names[0]}. Someone could be intercepting the connection, or the host key was replaced; check the fingerprint with the server's administrator before updating known_hosts`,
         );
-      case 'known_hosts': {
-        const verdict = verifyHostKey(hostKey.entries, hostKey.names, key);
-        if (verdict.status === 'trusted') return undefined;
-        if (verdict.status === 'revoked') {
-          return new ArtifactsError(
-            'unauthenticated',
-            `host key verification failed for ${label}: the ${type} key ${print} is marked @revoked in ${verdict.source}`,
-            { context: { ...context, reason: 'revoked_host_key' } },
-          );
-        }
-        if (verdict.status === 'changed') {
-          return new ArtifactsError(
-            'unauthenticated',
-            `host key verification failed for ${label}: REMOTE HOST IDENTIFICATION HAS CHANGED — the server presented the ${type} key ${print}, but ${verdict.sources.join(', ')} holds a different ${type} key for ${hostKey.names[0]}. Someone could be intercepting the connection, or the host key was replaced; check the fingerprint with the server's administrator before updating known_hosts`,
-            { context: { ...context, reason: 'changed_host_key' } },
-          );
-        }
-        return new ArtifactsError(
-          'unauthenticated',
-          `host key verification failed for ${label}: ${hostKey.names[0]} is not in ${hostKey.files.length > 0 ? hostKey.files.join(', ') : 'any known_hosts file'}; the server presented the ${type} key ${print}. After checking that fingerprint, add the key (ssh-keyscan -p ${this.settings.port} ${this.settings.host} >> ~/.ssh/known_hosts), pin it with the hostFingerprint option or ARTIFACTS_SFTP_HOST_FINGERPRINT, or point ARTIFACTS_SFTP_KNOWN_HOSTS at a file that has it`,
-          { context: { ...context, reason: 'unknown_host_key' } },
+      case 'unknown':
+        return refuse(
+          'unknown_host_key',
+          `${hostKey.names[0]} is not in ${hostKey.files.length > 0 ? hostKey.files.join(', ') : 'any known_hosts file'}; the server presented the ${type} key ${print}. After checking that fingerprint, add the key (ssh-keyscan -p ${port} ${host} >> ~/.ssh/known_hosts), pin it with the hostFingerprint option or ARTIFACTS_SFTP_HOST_FINGERPRINT, or point ARTIFACTS_SFTP_KNOWN_HOSTS at a file that has it`,
         );
-      }
     }
   }
 

@@ -10,26 +10,11 @@ import {
   PooledFileDriver,
   renameOver,
 } from '@artifacts/core';
-import type { Stats } from 'ssh2';
+import type { FileEntryWithStats, Stats } from 'ssh2';
 import { SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
 import { SFTP_ERRORS, statusOf } from './errors.js';
 import type { SftpSettings } from './settings.js';
-import {
-  closeHandle,
-  fstat,
-  lstat,
-  mkdir,
-  open,
-  posixRename,
-  readdir,
-  readTuning,
-  rename,
-  rmdir,
-  SftpReadStream,
-  stat,
-  unlink,
-  writeFromStream,
-} from './sftp-io.js';
+import { closeHandle, open, readTuning, request, SftpReadStream, writeFromStream } from './sftp-io.js';
 
 /** The SFTP StorageDriver: keys are paths below the repository's root directory. */
 export class SftpDriver extends PooledFileDriver<SftpConnection> {
@@ -91,20 +76,22 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
     path: string,
     follow: boolean,
   ): Promise<PathInfo | undefined> {
-    const info = await unlessMissing((follow ? stat : lstat)(connection, path), undefined);
+    const info = await unlessMissing(
+      request<Stats>(connection, (s, done) => (follow ? s.stat(path, done) : s.lstat(path, done))),
+    );
     return info && { isDir: info.isDirectory(), size: info.size, modified: new Date(info.mtime * 1000) };
   }
 
   protected async entries(connection: SftpConnection, path: string): Promise<ListedEntry[] | undefined> {
-    let names: Awaited<ReturnType<typeof readdir>>;
+    let names: FileEntryWithStats[];
     try {
-      names = await readdir(connection, path);
+      names = await request<FileEntryWithStats[]>(connection, (s, done) => s.readdir(path, done));
     } catch (error) {
       const status = statusOf(error);
       if (status === SFTP_STATUS.NO_SUCH_FILE) return undefined;
       // Listing a file fails generically (ENOTDIR): a file lists as nothing.
       if (status === SFTP_STATUS.FAILURE) {
-        const info = await stat(connection, path).catch(() => undefined);
+        const info = await request<Stats>(connection, (s, done) => s.stat(path, done)).catch(() => undefined);
         if (info && !info.isDirectory()) return undefined;
       }
       throw error;
@@ -119,7 +106,7 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   }
 
   protected makeDirectory(connection: SftpConnection, path: string): Promise<void> {
-    return mkdir(connection, path);
+    return request(connection, (s, done) => s.mkdir(path, done));
   }
 
   protected override parentMissing(error: unknown): boolean {
@@ -132,15 +119,17 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   }
 
   protected rename(connection: SftpConnection, from: string, to: string): Promise<void> {
-    return connection.posixRename ? posixRename(connection, from, to) : rename(connection, from, to);
+    return request(connection, (s, done) =>
+      connection.posixRename ? s.ext_openssh_rename(from, to, done) : s.rename(from, to, done),
+    );
   }
 
   protected removeFile(connection: SftpConnection, path: string): Promise<void> {
-    return ignoreMissing(unlink(connection, path));
+    return unlessMissing(request(connection, (s, done) => s.unlink(path, done)));
   }
 
   protected removeDir(connection: SftpConnection, path: string): Promise<void> {
-    return ignoreMissing(rmdir(connection, path));
+    return unlessMissing(request(connection, (s, done) => s.rmdir(path, done)));
   }
 
   async read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
@@ -149,11 +138,11 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
       this.pool.lease(
         async (lease) => {
           const connection = lease.connection;
-          const handle = await unlessMissing(open(connection, path, 'r'), undefined);
+          const handle = await unlessMissing(open(connection, path, 'r'));
           if (!handle) throw ArtifactsError.notFound(`${path} on ${this.label}`, { context: { path: key } });
           let info: Stats;
           try {
-            info = await fstat(connection, handle);
+            info = await request<Stats>(connection, (s, done) => s.fstat(handle, done));
             if (!info.isFile()) {
               throw ArtifactsError.notFound(`file ${path} on ${this.label} (it is a directory)`, {
                 context: { path: key },
@@ -188,14 +177,12 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
   }
 }
 
-/** What `operation` gives, or `fallback` where the path does not exist. */
-async function unlessMissing<T, F>(operation: Promise<T>, fallback: F): Promise<T | F> {
+/** What `operation` gives, or undefined where the path does not exist. */
+async function unlessMissing<T>(operation: Promise<T>): Promise<T | undefined> {
   try {
     return await operation;
   } catch (error) {
     if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE) throw error;
-    return fallback;
+    return undefined;
   }
 }
-
-const ignoreMissing = (operation: Promise<void>) => unlessMissing(operation, undefined);

@@ -8,8 +8,9 @@ export function statusOf(error: unknown): number | undefined {
 
 /**
  * SFTP's error table for core's `PooledFileDriver`: status codes are numbers core cannot know. A
- * connection that broke (the factory's `isConnectionError`) is `unavailable` and `temporary`, and
- * core's retry layer repeats an idempotent call over a fresh connection.
+ * connection that broke (the factory's `isConnectionError`, which knows NO_CONNECTION and
+ * CONNECTION_LOST) is `unavailable` and `temporary`, and core's retry layer repeats an idempotent
+ * call over a fresh connection.
  */
 export const SFTP_ERRORS: FileErrorSpec = {
   protocol: 'SFTP',
@@ -18,7 +19,5 @@ export const SFTP_ERRORS: FileErrorSpec = {
     [SFTP_STATUS.NO_SUCH_FILE]: 'not_found',
     [SFTP_STATUS.PERMISSION_DENIED]: 'permission_denied',
     [SFTP_STATUS.OP_UNSUPPORTED]: 'unsupported',
-    [SFTP_STATUS.NO_CONNECTION]: 'unavailable',
-    [SFTP_STATUS.CONNECTION_LOST]: 'unavailable',
   },
 };

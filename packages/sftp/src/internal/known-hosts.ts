@@ -20,13 +20,8 @@ export function parseKnownHosts(text: string, file = 'known_hosts'): KnownHostEn
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const fields = line.split(/\s+/);
-    let marker: KnownHostEntry['marker'];
-    if (fields[0]?.startsWith('@')) {
-      const name = fields.shift();
-      if (name === '@revoked') marker = 'revoked';
-      else if (name === '@cert-authority') marker = 'cert-authority';
-      else return;
-    }
+    const marker = fields[0]?.startsWith('@') ? fields.shift()?.slice(1) : undefined;
+    if (marker !== undefined && marker !== 'revoked' && marker !== 'cert-authority') return;
     const [hosts, keyType, base64] = fields;
     if (!hosts || !keyType || !base64 || !/^[A-Za-z0-9+/]+=*$/.test(base64)) return;
     const key = Buffer.from(base64, 'base64');

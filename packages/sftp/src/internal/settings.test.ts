@@ -155,6 +155,18 @@ describe('resolveSettings', () => {
     expect(explicit).toMatchObject({ username: 'ops', port: 2201 });
   });
 
+  it('reads ConnectTimeout and ServerAliveInterval as OpenSSH times (1m30s); refuses what is not one', async () => {
+    const config = await configFile('Host box\n  ConnectTimeout 1m30s\n  ServerAliveInterval 2M\n');
+    expect(await resolve('sftp://box/x', { sshConfig: config })).toMatchObject({
+      connectTimeoutMs: 90000,
+      keepaliveIntervalMs: 120000,
+    });
+    const bad = await configFile('Host box\n  ServerAliveInterval soon\n');
+    await expect(resolve('sftp://box/x', { sshConfig: bad })).rejects.toThrow(
+      /ssh config gives box the ServerAliveInterval "soon"/,
+    );
+  });
+
   it('reads ~/.ssh/config by default, and ARTIFACTS_SFTP_CONFIG=none turns it off', async () => {
     await writeFile(join(home, '.ssh', 'config'), 'Host dflt\n  HostName 192.0.2.1\n  User me\n');
     expect(await resolve('sftp://dflt/x')).toMatchObject({ host: '192.0.2.1', username: 'me' });
@@ -214,6 +226,18 @@ describe('resolveSettings', () => {
     process.env.SSH_AUTH_SOCK = '/run/agent.sock';
     expect((await resolveSettings(parseArtifactUri('sftp://h/x'), {})).agent).toBe('/run/agent.sock');
     expect((await resolveSettings(parseArtifactUri('sftp://h/x'), { agent: false })).agent).toBeUndefined();
+  });
+
+  it('takes IdentityAgent from the ssh config; IdentityAgent none uses no agent, as in OpenSSH', async () => {
+    const named = await configFile('Host h\n  IdentityAgent ~/agent.sock\n');
+    expect((await resolve('sftp://h/x', { sshConfig: named })).agent).toBe(join(home, 'agent.sock'));
+    const none = await configFile('Host h\n  IdentityAgent none\n');
+    for (const name of ENV) delete process.env[name];
+    process.env.HOME = home;
+    process.env.SSH_AUTH_SOCK = '/run/agent.sock';
+    expect(
+      (await resolveSettings(parseArtifactUri('sftp://h/x'), { sshConfig: none })).agent,
+    ).toBeUndefined();
   });
 
   it('checks host keys by default; pins replace known_hosts; the opt-out is explicit', async () => {

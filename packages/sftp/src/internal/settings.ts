@@ -20,37 +20,18 @@ export interface IdentityKey {
   key: ParsedKey;
 }
 
-/** The declared settings a connection and a transfer use as resolved (the pool's, the transfer tuning). */
-const TUNING = [
-  'maxConnections',
-  'operationsPerConnection',
-  'requestsPerTransfer',
-  'chunkSize',
-  'readChunkSize',
-  'connectTimeoutMs',
-  'keepaliveIntervalMs',
-  'idleTimeoutMs',
-] as const;
+/** How a connection checks the server's host key. */
+export type HostKeyCheck =
+  | { mode: 'off' }
+  | { mode: 'pinned'; fingerprints: string[] }
+  | { mode: 'known_hosts'; entries: KnownHostEntry[]; files: string[]; names: string[] };
 
-/** Everything needed to open a connection, resolved once per repository. */
-export interface SftpSettings extends Pick<SftpValues['values'], (typeof TUNING)[number]> {
-  /** The name the user gave (URI host or ssh_config alias). */
-  alias: string;
-  host: string;
-  port: number;
-  username: string;
-  password?: string;
-  keys: IdentityKey[];
-  agent?: string;
-  hostKey:
-    | { mode: 'off' }
-    | { mode: 'pinned'; fingerprints: string[] }
-    | { mode: 'known_hosts'; entries: KnownHostEntry[]; files: string[]; names: string[] };
-  root: string;
-  /** Printable `sftp://user@host:port`, never with a password. */
-  label: string;
-  secrets: string[];
-}
+/**
+ * Everything needed to open a connection, resolved once per repository (`resolveSettings`): the
+ * declared values (the pool's options, the transfer tuning), and what the URI and ~/.ssh/config
+ * made of them.
+ */
+export type SftpSettings = Awaited<ReturnType<typeof resolveSettings>>;
 
 const DEFAULT_IDENTITY_FILES = ['~/.ssh/id_rsa', '~/.ssh/id_ecdsa', '~/.ssh/id_ed25519'];
 const DEFAULT_KNOWN_HOSTS = ['~/.ssh/known_hosts', '~/.ssh/known_hosts2', '/etc/ssh/ssh_known_hosts'];
@@ -197,49 +178,39 @@ export function expandPath(path: string, tokens: { host: string; user: string; p
 /** A file OpenSSH would read if present (a default key, known_hosts, the client configuration). */
 const readOptional = (path: string, what: string) => readSettingFile(path, what, { optional: true });
 
-type ComputedConfig = Record<string, string | string[]>;
-
-async function loadSshConfig(
-  { values, sources }: SftpValues,
-  alias: string,
-  user: string | undefined,
-): Promise<ComputedConfig> {
-  if (values.sshConfig === false) return {};
-  const file = values.sshConfig ?? '~/.ssh/config';
-  const text = readOptional(
-    expandPath(file, { host: alias, user: user ?? localUserName(), port: 22 }),
-    'ssh config file',
-  );
-  if (text === undefined) {
-    if (sources.sshConfig !== undefined) {
+/**
+ * The client configuration (`sshConfig`, else `~/.ssh/config`) as OpenSSH computes it for `alias`
+ * and the user the option or URI names: `first` gives a keyword's value, `all` every word of its
+ * values (UserKnownHostsFile takes several space-separated names on one line).
+ */
+function sshConfig({ values, sources }: SftpValues, alias: string) {
+  let computed: Record<string, string | string[]> = {};
+  const user = sources.username === 'option' || sources.username === 'uri' ? values.username : undefined;
+  if (values.sshConfig !== false) {
+    const file = values.sshConfig ?? '~/.ssh/config';
+    const text = readOptional(
+      expandPath(file, { host: alias, user: user ?? localUserName(), port: 22 }),
+      'ssh config file',
+    );
+    if (text === undefined && sources.sshConfig !== undefined) {
       throw ArtifactsError.invalidArgument(`ssh config file ${file} does not exist`);
     }
-    return {};
+    // Match exec would run a shell command from inside a storage library: never.
+    const options = { ignoreCase: true, matchExec: false };
+    if (text !== undefined)
+      computed = SSHConfig.parse(text).compute({ Host: alias, ...(user && { User: user }) }, options);
   }
-  // Match exec would run a shell command from inside a storage library: never.
-  const computeOptions = { ignoreCase: true, matchExec: false };
-  const parsed = SSHConfig.parse(text);
-  return user
-    ? parsed.compute({ Host: alias, User: user }, computeOptions)
-    : parsed.compute(alias, computeOptions);
-}
-
-function first(config: ComputedConfig, key: string): string | undefined {
-  const value = config[key];
-  if (Array.isArray(value)) return value[0];
-  return value;
-}
-
-function all(config: ComputedConfig, key: string): string[] {
-  const value = config[key];
-  if (value === undefined) return [];
-  const values = Array.isArray(value) ? value : [value];
-  // UserKnownHostsFile takes several space-separated names on one line.
-  return values.flatMap((v) => v.split(/\s+/)).filter(Boolean);
+  return {
+    first: (key: string): string | undefined => [computed[key]].flat()[0],
+    all: (key: string) => [computed[key] ?? []].flat().flatMap((value) => value.split(/\s+/).filter(Boolean)),
+  };
 }
 
 /** An ssh_config yes/no: only a "no" word is false (`StrictHostKeyChecking ask` or `accept-new` is strict). */
 const yesNo = (value: string | undefined) => (value === undefined ? undefined : booleanWord(value) !== false);
+
+/** Files named in a list, `none` (in any case) left out. */
+const named = (files: readonly string[]) => files.filter((file) => file.toLowerCase() !== 'none');
 
 function parsePrivateKey(data: string | Buffer, passphrase: string | undefined, source: string): ParsedKey {
   const parsed = ssh2.utils.parseKey(data, passphrase);
@@ -259,11 +230,15 @@ function parsePrivateKey(data: string | Buffer, passphrase: string | undefined, 
   return key;
 }
 
-async function loadKeys(
+/**
+ * The keys to offer: the privateKey option, then the files named (the option or variable, else
+ * `IdentityFile`), else OpenSSH's default files that exist. `configured`: the config's IdentityFile.
+ */
+function loadKeys(
   values: SftpValues['values'],
-  config: ComputedConfig,
+  configured: string[],
   tokens: { host: string; user: string; port: number },
-): Promise<IdentityKey[]> {
+): IdentityKey[] {
   const { passphrase } = values;
   const keys: IdentityKey[] = [];
   if (values.privateKey !== undefined) {
@@ -273,9 +248,8 @@ async function loadKeys(
     });
   }
   // An empty list, or 'none', says: no key files at all (only the agent, a password or privateKey).
-  const explicit = values.identityFile?.filter((file) => file.toLowerCase() !== 'none');
-  const configured = all(config, 'identityfile').filter((file) => file.toLowerCase() !== 'none');
-  const files = explicit ?? (configured.length > 0 ? configured : undefined);
+  const explicit = values.identityFile && named(values.identityFile);
+  const files = explicit ?? (named(configured).length > 0 ? named(configured) : undefined);
   for (const file of files ?? DEFAULT_IDENTITY_FILES) {
     const path = expandPath(file, tokens);
     const text = readOptional(path, 'identity file');
@@ -305,97 +279,95 @@ function normalizeFingerprint(value: string): string {
   return `SHA256:${body.replace(/=$/, '')}`;
 }
 
-function nonEmpty(list: string[] | undefined): string[] | undefined {
-  return list && list.length > 0 ? list : undefined;
-}
-
 /** Resolves options, the URI, environment variables and ~/.ssh/config into connection settings. */
-export async function resolveSettings(location: ArtifactUri, options: SftpOptions): Promise<SftpSettings> {
+export async function resolveSettings(location: ArtifactUri, options: SftpOptions) {
   const alias = location.host;
   if (!alias) throw ArtifactsError.invalidArgument('an sftp:// URI needs a host');
-  const early = sftpSettings.resolve(options, { uri: { username: location.username } });
-  const config = await loadSshConfig(
-    early,
-    alias,
-    early.sources.username === 'option' || early.sources.username === 'uri'
-      ? early.values.username
-      : undefined,
-  );
-  const proxy = first(config, 'proxyjump') ?? first(config, 'proxycommand');
+  const config = sshConfig(sftpSettings.resolve(options, { uri: { username: location.username } }), alias);
+  const proxy = config.first('proxyjump') ?? config.first('proxycommand');
   if (proxy && proxy.toLowerCase() !== 'none') {
     throw ArtifactsError.unsupported(
       `~/.ssh/config routes ${alias} through ProxyJump/ProxyCommand, which @artifacts/sftp does not support; connecting directly instead would bypass it`,
     );
   }
-  const host = first(config, 'hostname')?.replace(/%h/g, alias) ?? alias;
-  const configPort = first(config, 'port');
+  const host = config.first('hostname')?.replace(/%h/g, alias) ?? alias;
+  const configPort = config.first('port');
   const port = location.port ?? (configPort ? Number(configPort) : 22);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw ArtifactsError.invalidArgument(`ssh config gives ${alias} the port ${JSON.stringify(configPort)}`);
   }
-  const seconds = (key: string) => {
-    const value = first(config, key);
-    return value ? Number(value) * 1000 : undefined;
+  // OpenSSH's time format: seconds, or numbers with units (`1m30s`; s, m, h, d, w).
+  const seconds = (keyword: string) => {
+    const value = config.first(keyword.toLowerCase());
+    if (value === undefined) return undefined;
+    if (!/^(?:\d+[smhdw]?)+$/i.test(value)) {
+      throw ArtifactsError.invalidArgument(
+        `ssh config gives ${alias} the ${keyword} ${JSON.stringify(value)}`,
+      );
+    }
+    const unit: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+    const parts = [...value.matchAll(/(\d+)([smhdw]?)/gi)];
+    return parts.reduce((ms, [, n, u]) => ms + Number(n) * unit[u!.toLowerCase()]! * 1000, 0);
   };
-  const configuredAgent = first(config, 'identityagent');
+  const configuredAgent = config.first('identityagent');
   const { values, secrets } = sftpSettings.resolve(options, {
-    uri: { username: location.username ?? first(config, 'user'), password: location.password },
+    uri: { username: location.username ?? config.first('user'), password: location.password },
     defaults: {
       username: localUserName(),
+      // `IdentityAgent none` turns the agent off; `SSH_AUTH_SOCK` names the variable, as in OpenSSH.
       agent:
-        (configuredAgent && configuredAgent !== 'SSH_AUTH_SOCK' ? configuredAgent : undefined) ??
-        (process.env.SSH_AUTH_SOCK || undefined),
-      strictHostKeyChecking: yesNo(first(config, 'stricthostkeychecking')),
-      connectTimeoutMs: seconds('connecttimeout'),
-      keepaliveIntervalMs: seconds('serveraliveinterval'),
+        configuredAgent?.toLowerCase() === 'none'
+          ? false
+          : (configuredAgent !== 'SSH_AUTH_SOCK' && configuredAgent) ||
+            process.env.SSH_AUTH_SOCK ||
+            undefined,
+      strictHostKeyChecking: yesNo(config.first('stricthostkeychecking')),
+      connectTimeoutMs: seconds('ConnectTimeout'),
+      keepaliveIntervalMs: seconds('ServerAliveInterval'),
     },
   });
   const username = values.username!;
   const tokens = { host, user: username, port };
-  const keys = await loadKeys(values, config, tokens);
 
   let agent: string | undefined;
-  if (values.agent && yesNo(first(config, 'identitiesonly')) !== true) {
-    agent = expandPath(values.agent.replace(/^\$SSH_AUTH_SOCK$/, process.env.SSH_AUTH_SOCK ?? ''), tokens);
-    if (agent === '') agent = undefined;
+  if (values.agent && yesNo(config.first('identitiesonly')) !== true) {
+    agent =
+      expandPath(values.agent.replace(/^\$SSH_AUTH_SOCK$/, process.env.SSH_AUTH_SOCK ?? ''), tokens) ||
+      undefined;
   }
 
-  let hostKey: SftpSettings['hostKey'];
-  const pins = nonEmpty(values.hostFingerprint);
-  if (!values.strictHostKeyChecking) hostKey = { mode: 'off' };
-  else if (pins) hostKey = { mode: 'pinned', fingerprints: pins.map(normalizeFingerprint) };
-  else {
-    const configured = all(config, 'userknownhostsfile').concat(all(config, 'globalknownhostsfile'));
-    const files = (nonEmpty(values.knownHosts) ?? (configured.length > 0 ? configured : DEFAULT_KNOWN_HOSTS))
-      .filter((file) => file.toLowerCase() !== 'none')
-      .map((file) => expandPath(file, tokens));
+  let hostKey: HostKeyCheck = { mode: 'off' };
+  const pins = values.hostFingerprint ?? [];
+  if (values.strictHostKeyChecking && pins.length > 0) {
+    hostKey = { mode: 'pinned', fingerprints: pins.map(normalizeFingerprint) };
+  } else if (values.strictHostKeyChecking) {
+    const configured = config.all('userknownhostsfile').concat(config.all('globalknownhostsfile'));
+    const listed = values.knownHosts?.length ? values.knownHosts : configured;
+    const files = named(listed.length > 0 ? listed : DEFAULT_KNOWN_HOSTS).map((file) =>
+      expandPath(file, tokens),
+    );
     // OpenSSH looks the host up under HostKeyAlias, else the real host name (after HostName).
-    const lookup = first(config, 'hostkeyalias') ?? host;
-    hostKey = {
-      mode: 'known_hosts',
-      entries: files.flatMap((file) => {
-        const text = readOptional(file, 'known_hosts file');
-        return text === undefined ? [] : parseKnownHosts(text, file);
-      }),
-      files,
-      names: [knownHostsName(lookup, port)],
-    };
+    const names = [knownHostsName(config.first('hostkeyalias') ?? host, port)];
+    const entries = files.flatMap((file) => {
+      const text = readOptional(file, 'known_hosts file');
+      return text === undefined ? [] : parseKnownHosts(text, file);
+    });
+    hostKey = { mode: 'known_hosts', entries, files, names };
   }
 
   return {
+    ...values,
+    /** The name the user gave (URI host or ssh_config alias). */
     alias,
     host,
     port,
     username,
-    ...(values.password === undefined ? {} : { password: values.password }),
-    keys,
-    ...(agent ? { agent } : {}),
+    keys: loadKeys(values, config.all('identityfile'), tokens),
+    /** The agent's socket, when one is used. */
+    agent,
     hostKey,
     root: location.path || '/',
-    ...(Object.fromEntries(TUNING.map((name) => [name, values[name]])) as Pick<
-      typeof values,
-      (typeof TUNING)[number]
-    >),
+    /** Printable `sftp://user@host:port`, never with a password. */
     label: `sftp://${username}@${alias}${port === 22 ? '' : `:${port}`}`,
     secrets,
   };

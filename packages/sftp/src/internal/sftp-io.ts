@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { RELEASE_CHUNK } from '@artifacts/core';
-import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import type { SftpConnection } from './connection.js';
+import type { SFTPWrapper } from 'ssh2';
+import { type SftpConnection, socketOf } from './connection.js';
 
 type Callback<T> = (error: Error | null | undefined, value?: T) => void;
 
@@ -22,16 +22,12 @@ export function request<T = void>(
  * call each.
  */
 export function batched(connection: SftpConnection, issue: () => void): void {
-  const socket = (connection.client as unknown as { _sock?: { cork(): void; uncork(): void } })._sock;
-  if (!socket) {
-    issue();
-    return;
-  }
-  socket.cork();
+  const socket = socketOf(connection.client);
+  socket?.cork();
   try {
     issue();
   } finally {
-    process.nextTick(() => socket.uncork());
+    if (socket) process.nextTick(() => socket.uncork());
   }
 }
 
@@ -39,19 +35,6 @@ export const open = (c: SftpConnection, path: string, flags: 'r' | 'w') =>
   request<Buffer>(c, (s, done) => s.open(path, flags, done));
 export const closeHandle = (c: SftpConnection, handle: Buffer) =>
   request(c, (s, done) => s.close(handle, done));
-export const fstat = (c: SftpConnection, handle: Buffer) =>
-  request<Stats>(c, (s, done) => s.fstat(handle, done));
-export const stat = (c: SftpConnection, path: string) => request<Stats>(c, (s, done) => s.stat(path, done));
-export const lstat = (c: SftpConnection, path: string) => request<Stats>(c, (s, done) => s.lstat(path, done));
-export const unlink = (c: SftpConnection, path: string) => request(c, (s, done) => s.unlink(path, done));
-export const rmdir = (c: SftpConnection, path: string) => request(c, (s, done) => s.rmdir(path, done));
-export const mkdir = (c: SftpConnection, path: string) => request(c, (s, done) => s.mkdir(path, done));
-export const readdir = (c: SftpConnection, path: string) =>
-  request<FileEntryWithStats[]>(c, (s, done) => s.readdir(path, done as Callback<unknown>));
-export const rename = (c: SftpConnection, from: string, to: string) =>
-  request(c, (s, done) => s.rename(from, to, done));
-export const posixRename = (c: SftpConnection, from: string, to: string) =>
-  request(c, (s, done) => s.ext_openssh_rename(from, to, done));
 
 export interface TransferTuning {
   /** Requests in flight at once. */
@@ -91,13 +74,14 @@ export async function writeFromStream(
   let position = 0;
   let inflight = 0;
   let failure: unknown;
-  let wake: (() => void) | undefined;
-  const settled = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
+  // Resolves the wait for a free slot (calling it again, or with nobody waiting, does nothing).
+  let wake = () => {};
   const waitForSlot = () => new Promise<void>((resolve) => (wake = resolve));
+  const settled = (error?: unknown) => {
+    inflight--;
+    if (error !== undefined) failure ??= error;
+    wake();
+  };
   try {
     for await (const raw of body) {
       const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
@@ -113,15 +97,8 @@ export async function writeFromStream(
             inflight++;
             // ssh2 copies the piece into its packet before returning, so the chunk is not retained.
             request(connection, (s, done) => s.write(handle, piece, 0, piece.length, at, done)).then(
-              () => {
-                inflight--;
-                settled();
-              },
-              (error: unknown) => {
-                inflight--;
-                failure ??= error;
-                settled();
-              },
+              () => settled(),
+              settled,
             );
             offset += piece.length;
             position += piece.length;
@@ -156,31 +133,22 @@ interface ReadRequest {
  * handle is closed, with whether the connection should be discarded.
  */
 export class SftpReadStream extends Readable {
-  readonly #connection: SftpConnection;
-  readonly #handle: Buffer;
   #end: number;
   #next: number;
-  readonly #tuning: TransferTuning;
   readonly #queue: ReadRequest[] = [];
-  readonly #onClose: (broken: boolean) => void;
   #wanted = false;
-  #broken = false;
 
   constructor(
-    connection: SftpConnection,
-    handle: Buffer,
+    private readonly connection: SftpConnection,
+    private readonly handle: Buffer,
     range: { start: number; end: number },
-    tuning: TransferTuning,
-    onClose: (broken: boolean) => void,
+    /** The driver sized the READs to the server's announced maximum. */
+    private readonly tuning: TransferTuning,
+    private readonly onClose: (broken: boolean) => void,
   ) {
     super({ highWaterMark: 1024 * 1024 });
-    this.#connection = connection;
-    this.#handle = handle;
     this.#next = range.start;
     this.#end = range.end;
-    // The driver sized the READs to the server's announced maximum.
-    this.#tuning = tuning;
-    this.#onClose = onClose;
   }
 
   override _read(): void {
@@ -190,8 +158,8 @@ export class SftpReadStream extends Readable {
 
   #issue(read: ReadRequest): void {
     const buffer = Buffer.allocUnsafe(read.length);
-    request<number>(this.#connection, (s, done) =>
-      s.read(this.#handle, buffer, 0, read.length, read.offset, (error, bytesRead) => done(error, bytesRead)),
+    request<number>(this.connection, (s, done) =>
+      s.read(this.handle, buffer, 0, read.length, read.offset, (error, bytesRead) => done(error, bytesRead)),
     ).then(
       (bytesRead) => {
         read.done = true;
@@ -232,10 +200,10 @@ export class SftpReadStream extends Readable {
       }
       if (!this.push(data)) this.#wanted = false;
     }
-    if (this.#queue.length < this.#tuning.requests && this.#next < this.#end) {
-      batched(this.#connection, () => {
-        while (this.#queue.length < this.#tuning.requests && this.#next < this.#end) {
-          const length = Math.min(this.#tuning.chunkSize, this.#end - this.#next);
+    if (this.#queue.length < this.tuning.requests && this.#next < this.#end) {
+      batched(this.connection, () => {
+        while (this.#queue.length < this.tuning.requests && this.#next < this.#end) {
+          const length = Math.min(this.tuning.chunkSize, this.#end - this.#next);
           const read: ReadRequest = { offset: this.#next, length, done: false };
           this.#next += length;
           this.#queue.push(read);
@@ -250,11 +218,11 @@ export class SftpReadStream extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#broken = error !== null && this.#connection.life.dead;
+    const broken = error !== null && this.connection.life.dead;
     this.#queue.length = 0;
-    const finish = () => this.#onClose(this.#broken);
-    if (this.#connection.life.dead) finish();
-    else closeHandle(this.#connection, this.#handle).then(finish, finish);
+    const finish = () => this.onClose(broken);
+    if (this.connection.life.dead) finish();
+    else closeHandle(this.connection, this.handle).then(finish, finish);
     callback(error);
   }
 }
