@@ -5,7 +5,7 @@
 // client of bench/clients/ on each case in its own process, interleaved, and prints (or writes) the table.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -437,6 +437,7 @@ try {
   ];
   const cases = allCases.filter((c) => askedCases.includes(c.op));
   const out = join(scratch, 'out');
+  let doneDirs = 0;
   const started = Date.now();
   const loadBefore = loadAverage();
   const result = await runInterleaved({
@@ -445,7 +446,11 @@ try {
     runs,
     log,
     prepare: async (client, kase, run) => {
-      await rm(out, { recursive: true, force: true });
+      // The previous transfer's output is moved aside, not deleted: on ext4 (this machine's has no
+      // journal) creating files soon after deleting thousands scans the freed inodes, which charged
+      // the next client up to 4x the kernel time of a fresh tree. The scratch directory is removed at
+      // the end.
+      if (existsSync(out)) await rename(out, join(scratch, `done-${doneDirs++}`));
       await mkdir(out, { recursive: true });
       const rel = `${tag}/${run}-${client.id.replace(/[^\w.-]/g, '-')}`;
       if (backendName === 'local') await mkdir(join(localRoot, rel), { recursive: true });
