@@ -51,6 +51,34 @@ function send(
 }
 
 describe('startHttpFaultProxy', () => {
+  it("edits an answer's headers in place and passes its body unchanged", async () => {
+    const server = await upstream();
+    const proxy = await startHttpFaultProxy(server.url, (r) =>
+      r.method === 'HEAD'
+        ? undefined
+        : {
+            answerHeaders: (headers) => {
+              headers['x-copy-status'] = 'pending';
+            },
+          },
+    );
+    closing.push(proxy);
+    const answer = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>(
+      (resolve, reject) => {
+        request(`${proxy.url}/x`, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        })
+          .on('error', reject)
+          .end();
+      },
+    );
+    expect(answer.headers['x-copy-status']).toBe('pending');
+    expect(answer.headers['content-length']).toBe(String(BODY.length));
+    expect(answer.body.equals(BODY)).toBe(true);
+  });
+
   it('forwards and records requests; fails the nth matching request with a status, once', async () => {
     const server = await upstream();
     const proxy = await startHttpFaultProxy(server.url);

@@ -28,6 +28,11 @@ export interface HttpFault {
   corruptResponse?: boolean;
   /** Hold the answer this long before sending it. */
   delayMs?: number;
+  /**
+   * Edit the answer's headers in place before they are sent (the body passes unchanged): what a
+   * server says of a state the real one never reports on demand (a copy still `pending`).
+   */
+  answerHeaders?: (headers: IncomingHttpHeaders) => void;
   /** Awaited before the request is forwarded (an overwrite mid-download). */
   before?: () => Promise<void>;
 }
@@ -44,7 +49,7 @@ export interface HttpFaultWhen {
 /**
  * An HTTP proxy in front of a real server that records every request and injects the faults a
  * healthy server never produces on demand: a status for the nth request, a body cut mid-way (either
- * direction), a corrupted byte, a delay, a stall. Host headers pass unchanged, so signatures made for
+ * direction), a corrupted byte, a delay, a stall, an answer's headers edited. Host headers pass unchanged, so signatures made for
  * the proxy's address (SigV4) still verify at the server.
  */
 export interface HttpFaultProxy {
@@ -129,7 +134,9 @@ export async function startHttpFaultProxy(
         },
         (answer) => {
           const send = () => {
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            const headers = fault.answerHeaders ? { ...answer.headers } : answer.headers;
+            fault.answerHeaders?.(headers);
+            res.writeHead(answer.statusCode ?? 502, headers);
             const ok = (answer.statusCode ?? 0) >= 200 && (answer.statusCode ?? 0) < 300;
             let flip = fault.corruptResponse === true && ok;
             const cutAt =

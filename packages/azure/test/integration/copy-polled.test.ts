@@ -1,10 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type ArtifactRepository, ArtifactsError, copyArtifacts, openRepository } from '@artifacts/core';
-import { dataStream } from '@artifacts/testkit';
+import {
+  dataStream,
+  type HttpFaultProxy,
+  type ProxiedRequest,
+  startHttpFaultProxy,
+} from '@artifacts/testkit';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import '../../src/index.js';
-import { env, type ForwardedRequest, startRewritingProxy, uniqueRoot } from './helpers.js';
+import { env, uniqueRoot } from './helpers.js';
 
 /**
  * The polled Copy Blob path: a blob above Copy Blob From URL's 256 MiB limit is copied with Copy
@@ -38,9 +43,9 @@ async function contentMd5(uri: string, key: string): Promise<string | undefined>
   return md5 ? Buffer.from(md5).toString('base64') : undefined;
 }
 
-const isCopyBlob = (r: ForwardedRequest) =>
+const isCopyBlob = (r: ProxiedRequest) =>
   r.method === 'PUT' && r.headers['x-ms-copy-source'] !== undefined && !r.url.includes('comp=copy');
-const isAbort = (r: ForwardedRequest) => r.method === 'PUT' && r.headers['x-ms-copy-action'] === 'abort';
+const isAbort = (r: ProxiedRequest) => r.method === 'PUT' && r.headers['x-ms-copy-action'] === 'abort';
 
 describe('azure on Azurite: Copy Blob above 256 MiB, polled until done', () => {
   let seed: ArtifactRepository;
@@ -48,12 +53,14 @@ describe('azure on Azurite: Copy Blob above 256 MiB, polled until done', () => {
   /** What the next HEADs of the copy's destination say: one status each, then Azurite's own. */
   let polls: string[] = [];
   let destination = '';
-  let proxy: Awaited<ReturnType<typeof startRewritingProxy>>;
+  let proxy: HttpFaultProxy;
+  /** The proxy's address with the account's path (Azurite's endpoint is `http://host:port/account`). */
+  let proxyEndpoint = '';
   /** Destinations (emptied after each test) and sources (only closed: they share the seed's blob). */
   const opened: ArtifactRepository[] = [];
   const sources: ArtifactRepository[] = [];
 
-  const rewrite = (request: ForwardedRequest, headers: IncomingHttpHeaders) => {
+  const rewrite = (request: ProxiedRequest, headers: IncomingHttpHeaders) => {
     if (isCopyBlob(request)) {
       destination = request.url.split('?')[0]!;
       headers['x-ms-copy-status'] = 'pending';
@@ -67,7 +74,7 @@ describe('azure on Azurite: Copy Blob above 256 MiB, polled until done', () => {
 
   /** Source and destination repositories through the proxy (one endpoint: one copy scope). */
   async function pair(label: string): Promise<[ArtifactRepository, ArtifactRepository]> {
-    const options = { connectionString: connectionString(proxy.url), maxRetries: 0 };
+    const options = { connectionString: connectionString(proxyEndpoint), maxRetries: 0 };
     const src = await openRepository(seed.uri, options);
     const dst = await openRepository(uniqueRoot(label), options);
     sources.push(src);
@@ -76,7 +83,11 @@ describe('azure on Azurite: Copy Blob above 256 MiB, polled until done', () => {
   }
 
   beforeAll(async () => {
-    proxy = await startRewritingProxy(env('ARTIFACTS_IT_AZURE_BLOB_ENDPOINT'), rewrite);
+    const endpoint = env('ARTIFACTS_IT_AZURE_BLOB_ENDPOINT');
+    proxy = await startHttpFaultProxy(endpoint, (request) => ({
+      answerHeaders: (headers) => rewrite(request, headers),
+    }));
+    proxyEndpoint = `${proxy.url}${new URL(endpoint).pathname.replace(/\/$/, '')}`;
     seed = await openRepository(uniqueRoot('copy-polled'), {
       connectionString: connectionString(env('ARTIFACTS_IT_AZURE_BLOB_ENDPOINT')),
     });
