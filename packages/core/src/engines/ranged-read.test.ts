@@ -291,6 +291,11 @@ describe('rangedRead (stream)', () => {
     result.stream.destroy();
     await sleep(50);
     expect(flight.now).toBe(0);
+    // Through a destroy function shared by every read (a function made per stream and stored on it
+    // would keep the stream past V8's young-generation collections).
+    const other = await rangedRead(store(bytes(200_000)).source, base);
+    expect(other.stream._destroy).toBe(result.stream._destroy);
+    other.stream.destroy();
   });
 });
 
