@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -281,6 +282,26 @@ describe('rangedRead (stream)', () => {
       rest.push(next.value as Buffer);
     expect(log).toHaveLength(20);
     expect(flight.max).toBeLessThanOrEqual(2);
+  });
+
+  it("follows the caller's abort while the stream is open and leaves nothing on its signal once closed", async () => {
+    const data = bytes(95_000);
+    const caller = new AbortController();
+    const listening = () => getEventListeners(caller.signal, 'abort').length;
+    const read = await rangedRead(store(data).source, { ...base, signal: caller.signal });
+    expect(listening()).toBe(1);
+    expect((await drain(read.stream)).equals(data)).toBe(true);
+    expect(listening()).toBe(0);
+
+    const { source, flight } = store(data);
+    const cut = await rangedRead(source, { ...base, signal: caller.signal });
+    const reader = cut.stream[Symbol.asyncIterator]();
+    await reader.next();
+    caller.abort(new ArtifactsError('aborted', 'stopped by the caller'));
+    await expect(reader.next()).rejects.toThrow('stopped by the caller');
+    await sleep(50);
+    expect(flight.now).toBe(0);
+    expect(listening()).toBe(0);
   });
 
   it('stops every request when the consumer destroys the stream', async () => {

@@ -544,9 +544,14 @@ function destroyStopping(
  */
 export async function rangedRead(source: RangeSource, options: RangedReadOptions): Promise<RangedReadResult> {
   const policy = policyOf(options);
-  const controller = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  const p = await plan(source, options, signal, { ...policy, retry: undefined });
+  // One listener on the caller's signal, removed once the stream closed (not `AbortSignal.any`: see
+  // `linkedAbort`).
+  const controller = linkedAbort(options.signal);
+  const { signal } = controller;
+  const p = await plan(source, options, signal, { ...policy, retry: undefined }).catch((error: unknown) => {
+    controller.unlink();
+    throw error;
+  });
   const { first, parts } = p;
 
   interface Slot {
@@ -645,14 +650,15 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
   (stream as StoppingStream)[ON_DESTROY] = {
     destroy: stream._destroy,
     before: () => {
-      if (!finished && !controller.signal.aborted) stop();
+      if (!finished && !signal.aborted) stop();
       wakeAll();
     },
   };
   stream._destroy = destroyStopping;
   // Closed before the last part was consumed: stop the requests still running.
   stream.once('close', () => {
-    if (!finished && !controller.signal.aborted) stop();
+    if (!finished && !signal.aborted) stop();
+    controller.unlink();
   });
   const whole = p.span.start === 0 && (p.total === undefined || p.span.end === p.total - 1);
   const known = p.total !== undefined;
