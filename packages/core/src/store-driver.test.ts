@@ -1,9 +1,16 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, get, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { text } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RangeRequest } from './engines/ranged-read.js';
-import { deleteEach, partCredentials, splitAddress, statFromHeaders, storeRange } from './store-driver.js';
+import {
+  deleteEach,
+  mapBodyErrors,
+  partCredentials,
+  splitAddress,
+  statFromHeaders,
+  storeRange,
+} from './store-driver.js';
 import { StoreHttp } from './store-http.js';
 
 const OBJECTS: Record<string, string> = { '/full': 'hello world', '/empty': '' };
@@ -166,5 +173,26 @@ describe('partCredentials', () => {
       [3, 'https://store/part?n=3'],
     ]);
     expect(credentials[0]!.headers).not.toBe(credentials[1]!.headers);
+  });
+});
+
+describe('mapBodyErrors', () => {
+  it("maps a body's error in its own destroy path, with one shared destroy function for every body", async () => {
+    await store();
+    const { port } = server.address() as AddressInfo;
+    const answer = () =>
+      new Promise<IncomingMessage>((resolve, reject) =>
+        get(`http://127.0.0.1:${port}/full`, resolve).once('error', reject),
+      );
+    const bodies = [await answer(), await answer()].map((body, n) =>
+      mapBodyErrors(body, (error) => new Error(`body ${n}: ${error.message}`)),
+    );
+    const errors = bodies.map((body) => new Promise<Error>((resolve) => body.once('error', resolve)));
+    bodies[0]!.destroy(new Error('connection reset'));
+    bodies[1]!.destroy(new Error('socket hang up'));
+    expect((await errors[0]!).message).toBe('body 0: connection reset');
+    expect((await errors[1]!).message).toBe('body 1: socket hang up');
+    // A function made per body and stored on it would keep it past V8's young-generation collections.
+    expect(bodies[0]!._destroy).toBe(bodies[1]!._destroy);
   });
 });

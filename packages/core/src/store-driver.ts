@@ -112,17 +112,34 @@ export function splitAddress(address: string): { bucket: string; name: string } 
   return { bucket: address.slice(0, slash), name: address.slice(slash + 1) };
 }
 
+const BODY_ERRORS = Symbol('bodyErrors');
+type MappedBody = IncomingMessage & {
+  [BODY_ERRORS]?: { destroy: IncomingMessage['_destroy']; map: (error: Error) => unknown };
+};
+
+/** `_destroy` of a body whose errors are mapped: shared by all of them, its state on the body. */
+function destroyMapped(
+  this: MappedBody,
+  error: Error | null,
+  callback: (error?: Error | null) => void,
+): void {
+  const { destroy, map } = this[BODY_ERRORS]!;
+  destroy.call(this, error, (final) => {
+    const mapped = final ? map(final) : final;
+    callback(mapped instanceof Error ? mapped : final);
+  });
+}
+
 /**
  * Maps the errors an answer's body emits (a connection closed under it) with `map`, in the stream's
- * own destroy path: no stream is piped in between, so the bytes pay nothing for it.
+ * own destroy path: no stream is piped in between, so the bytes pay nothing for it. The body gets a
+ * shared `_destroy` and a state object, not a fresh closure: a function stored on an object after
+ * it was built keeps it past V8's young-generation collections (docs/benchmarks/s3.md).
  */
 export function mapBodyErrors(body: IncomingMessage, map: (error: Error) => unknown): IncomingMessage {
-  const destroy = body._destroy.bind(body);
-  body._destroy = (error, callback) =>
-    destroy(error, (final) => {
-      const mapped = final ? map(final) : final;
-      callback(mapped instanceof Error ? mapped : final);
-    });
+  const mapped = body as MappedBody;
+  mapped[BODY_ERRORS] = { destroy: body._destroy, map };
+  body._destroy = destroyMapped;
   return body;
 }
 

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -207,6 +208,61 @@ describe('withTimeout', () => {
     })();
     expect((await failure(listing)).code).toBe('timeout');
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it("follows the caller's abort in every call, and leaves nothing on the caller's signal once it is over", async () => {
+    const seen: Array<AbortSignal | undefined> = [];
+    const listening = (signal: AbortSignal) => getEventListeners(signal, 'abort').length;
+    const caller = new AbortController();
+    const driver = withTimeout(
+      fake({
+        stat: async (_key, options) => {
+          seen.push(options.signal);
+          // The call's signal follows the caller's through one listener while the call runs.
+          expect(listening(caller.signal)).toBe(1);
+          return undefined;
+        },
+        read: async (_key, options) => {
+          seen.push(options.signal);
+          return { stream: Readable.from([Buffer.from('abc')]) };
+        },
+        write: async (_key, body, options) => {
+          seen.push(options.signal);
+          await consume(body);
+          return undefined;
+        },
+        list: (_prefix, options) => {
+          seen.push(options.signal);
+          return (async function* () {
+            yield { key: 'a', isDir: false, size: 1 };
+          })();
+        },
+      }),
+      1000,
+    );
+    const signal = caller.signal;
+    await driver.stat('k', { signal });
+    const read = await driver.read('k', { signal });
+    expect(listening(signal)).toBe(1);
+    await consume(read.stream);
+    await driver.write('k', Readable.from([Buffer.from('abc')]), { signal });
+    for await (const _ of driver.list('', { recursive: false, signal })) expect(listening(signal)).toBe(1);
+    expect(seen).toHaveLength(4);
+    expect(listening(signal)).toBe(0);
+
+    // While a call runs, the caller's abort reaches it with the caller's reason.
+    const blocked = withTimeout(
+      fake({
+        stat: async (_key, options) => {
+          await sleep(5_000, undefined, { signal: options.signal });
+          return undefined;
+        },
+      }),
+      10_000,
+    );
+    const call = blocked.stat('k', { signal });
+    caller.abort(new ArtifactsError('aborted', 'stopped by the caller'));
+    expect((await failure(call)).message).toBe('stopped by the caller');
   });
 
   it('keeps optional members absent and present as the driver has them', () => {

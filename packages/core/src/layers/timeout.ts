@@ -8,16 +8,18 @@ import type {
   OperationOptions,
   StorageDriver,
 } from '../driver.js';
+import { type LinkedAbort, linkedAbort } from '../engines/request-watch.js';
 import { ArtifactsError } from '../errors.js';
 import { PullStream } from '../internal/pull-stream.js';
 import { wrapDriver } from './wrap.js';
 
 /**
  * A watchdog for one call: aborts `signal` when `arm`ed and not re-armed or disarmed within `ms`.
- * `-1`, `0` or undefined `ms` = never.
+ * `-1`, `0` or undefined `ms` = never. `signal` follows the caller's through one listener, removed
+ * by `dispose` once the call is over (not `AbortSignal.any`: see `linkedAbort`).
  */
 class Watchdog {
-  readonly #controller = new AbortController();
+  readonly #link: LinkedAbort;
   readonly signal: AbortSignal;
   #timer: NodeJS.Timeout | undefined;
   fired = false;
@@ -27,14 +29,15 @@ class Watchdog {
     readonly what: string,
     user: AbortSignal | undefined,
   ) {
-    this.signal = user ? AbortSignal.any([user, this.#controller.signal]) : this.#controller.signal;
+    this.#link = linkedAbort(user);
+    this.signal = this.#link.signal;
   }
 
   arm(): void {
     this.disarm();
     this.#timer = setTimeout(() => {
       this.fired = true;
-      this.#controller.abort(this.error());
+      this.#link.abort(this.error());
     }, this.ms);
   }
 
@@ -46,6 +49,12 @@ class Watchdog {
   disarm(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** The call is over: stops the clock and stops following the caller's signal. */
+  dispose(): void {
+    this.disarm();
+    this.#link.unlink();
   }
 
   error(cause?: unknown): ArtifactsError {
@@ -128,7 +137,7 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
     } catch (error) {
       throw dog.translate(error);
     } finally {
-      dog.disarm();
+      dog.dispose();
     }
   }
 
@@ -148,7 +157,7 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       },
       { once: true },
     );
-    stream.once('close', () => dog.disarm());
+    stream.once('close', () => dog.dispose());
     return { ...result, stream };
   }
 
@@ -168,7 +177,7 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
           (late) => late.stream.destroy(),
         );
       } catch (error) {
-        dog.disarm();
+        dog.dispose();
         throw dog.translate(error);
       }
       dog.disarm();
@@ -199,7 +208,7 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
       } catch (error) {
         throw dog.translate(error);
       } finally {
-        dog.disarm();
+        dog.dispose();
       }
     },
 
@@ -225,9 +234,13 @@ export function withTimeout(driver: StorageDriver, defaultMs: number | undefined
             }
           } finally {
             dog.disarm();
-            // An iterator still stuck in next() would hold return() until it settles: let it go.
-            if (dog.signal.aborted) void iterator.return?.()?.catch(() => undefined);
-            else await iterator.return?.();
+            try {
+              // An iterator still stuck in next() would hold return() until it settles: let it go.
+              if (dog.signal.aborted) void iterator.return?.()?.catch(() => undefined);
+              else await iterator.return?.();
+            } finally {
+              dog.dispose();
+            }
           }
         },
       };

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ByteRange, ChecksumAlgorithm, DriverReadResult, StorageDriver } from '../driver.js';
 import { sliceServed } from '../engines/ranged-read.js';
 import { ArtifactsError, toArtifactsError } from '../errors.js';
+import { createHasher, type Hasher } from '../internal/checksum.js';
 import { FileBody, ReadBufferPool } from '../internal/file-body.js';
 import type { Limiter } from '../internal/pool.js';
 import { Meter } from '../internal/streams.js';
@@ -22,6 +23,48 @@ import { openScope, runScoped, scopedError, timeoutOf } from './scope.js';
  * HDFS upload of 256 MiB peaked at 161–175 MiB RSS. A chunk nobody gives back is garbage as before.
  */
 const UPLOAD_CHUNKS = new ReadBufferPool(1024 * 1024, 8);
+
+/**
+ * What a local file's upload counts and hashes: `FileBody` hands every byte to its `observe` once,
+ * so no `Meter` stream sits in its way. A plain object reached through a shared `observe` (the body
+ * is its `this`): a fresh closure stored on each body, or a Transform per file, outlived V8's
+ * young-generation collections and grew the young generation over many small files
+ * (docs/benchmarks/s3.md).
+ */
+class Tally {
+  bytes = 0;
+  readonly #hasher: Hasher | undefined;
+  #digest: string | undefined;
+
+  constructor(
+    readonly algorithm: ChecksumAlgorithm | undefined,
+    private readonly progress: Progress,
+    private readonly key: string,
+  ) {
+    this.#hasher = algorithm ? createHasher(algorithm) : undefined;
+  }
+
+  account(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    this.#hasher?.update(chunk);
+    this.progress.bytes(chunk.length, this.key);
+  }
+
+  digest(): string | undefined {
+    if (!this.#hasher) return undefined;
+    this.#digest ??= this.#hasher.digest();
+    return this.#digest;
+  }
+}
+
+const TALLY = Symbol('tally');
+type TalliedBody = FileBody & { [TALLY]?: Tally };
+
+function observeTally(this: TalliedBody, data: Buffer): void {
+  this[TALLY]?.account(data);
+}
+
+function ignore(): void {}
 
 /** What a transfer needs of its repository. */
 export interface TransferContext {
@@ -112,7 +155,10 @@ async function transfer(
   }
 }
 
-/** Streams `source` to `key` through the meter (progress, checksum) and checks what the store reports. */
+/**
+ * Streams `source` to `key`, counted and hashed on the way (progress, checksum: a `Meter` stream, or
+ * a local file's own `observe`), and checks what the store reports.
+ */
 export async function put(
   ctx: TransferContext,
   source: Readable,
@@ -128,25 +174,33 @@ export async function put(
     // A driver that hashes its parts for the store anyway reports the whole body's checksum itself
     // (`sent`), so the bytes are hashed once.
     const driverHashes = algorithm !== undefined && ctx.driver.capabilities.hashesWrites === true;
-    const meter = new Meter(driverHashes ? undefined : algorithm, (n) => progress.bytes(n, key));
-    const file = source instanceof FileBody ? source : undefined;
-    let body: Readable = meter;
+    const counted = driverHashes ? undefined : algorithm;
+    const file: TalliedBody | undefined = source instanceof FileBody ? source : undefined;
+    let body: Readable;
+    let tally: Tally | Meter;
+    let meter: Meter | undefined;
     if (file) {
       // A local file counts and hashes its bytes itself, whether streamed or read into part buffers.
-      file.observe = (data) => meter.account(data);
+      tally = new Tally(counted, progress, key);
+      file[TALLY] = tally;
+      file.observe = observeTally;
       // Its failure reaches the driver through its own read (a rejected `readInto`, a stream error);
       // one nobody listens to any more (a driver that already failed) must not crash the process.
-      file.on('error', () => undefined);
+      file.on('error', ignore);
       body = file;
     } else {
+      const m = new Meter(counted, (n) => progress.bytes(n, key));
+      meter = m;
+      tally = m;
+      body = m;
       // Errors of the source (a vanished local file, a failed network body) must reach the driver's
       // consumer as a stream error, so that it discards what it wrote.
-      source.once('error', (error) => meter.destroy(error));
+      source.once('error', (error) => m.destroy(error));
       // `pipe` re-emits a destination's error when no other listener is left; the driver's consumer
       // may already have detached by then, which would make the error uncaught and crash the process
       // (a server upload cut by its client). The driver still sees the error through its own listener.
-      meter.on('error', () => undefined);
-      source.pipe(meter);
+      m.on('error', ignore);
+      source.pipe(m);
     }
     const destroySource = () => source.destroy(call.signal.reason as Error);
     call.signal.addEventListener('abort', destroySource, { once: true });
@@ -157,16 +211,16 @@ export async function put(
         ...(size === undefined ? {} : { size }),
       });
       // Every byte handed to the driver (a file: read out, as stream chunks or into its buffers).
-      if (!(file ? file.ended : meter.writableFinished) && !call.signal.aborted) {
+      if (!(meter ? meter.writableFinished : file?.ended) && !call.signal.aborted) {
         throw new ArtifactsError('internal', `${what}: the backend returned before consuming the whole body`);
       }
-      let sent = meter.algorithm ? { algorithm: meter.algorithm, value: meter.digest() } : undefined;
+      let sent = tally.algorithm ? { algorithm: tally.algorithm, value: tally.digest() } : undefined;
       if (driverHashes && !call.signal.aborted) {
-        if (result?.sent?.checksum.algorithm !== algorithm || result.sent.bytes !== meter.bytes) {
+        if (result?.sent?.checksum.algorithm !== algorithm || result.sent.bytes !== tally.bytes) {
           await ctx.driver.delete(key, {}).catch(() => undefined);
           throw new ArtifactsError(
             'internal',
-            `${what}: the backend reported ${result?.sent ? `${result.sent.bytes} bytes sent` : 'no checksum of the bytes it sent'} for a body of ${meter.bytes} bytes; the object was removed`,
+            `${what}: the backend reported ${result?.sent ? `${result.sent.bytes} bytes sent` : 'no checksum of the bytes it sent'} for a body of ${tally.bytes} bytes; the object was removed`,
           );
         }
         sent = result.sent.checksum;
