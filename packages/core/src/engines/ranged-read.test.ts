@@ -160,6 +160,27 @@ describe('rangedRead (stream)', () => {
     expect((await drain(past.stream)).length).toBe(0);
   });
 
+  it('reads a range past the end as nothing when the store refuses it with 416; a 416 inside the object stays an error', async () => {
+    const unsatisfiable = () =>
+      new ArtifactsError('invalid_argument', 'range not satisfiable', { context: { status: 416 } });
+    const { source, log } = store(bytes(10), {
+      behaviour: (request) => (request.start >= 10 ? unsatisfiable() : 'ok'),
+    });
+    const past = await rangedRead(source, { ...base, range: { start: 25, end: 40 } });
+    expect((await drain(past.stream)).length).toBe(0);
+    // The object's first byte told its size.
+    expect(log.map(({ start, end }) => [start, end])).toEqual([
+      [25, 40],
+      [0, 0],
+    ]);
+    const inside = store(bytes(10), {
+      behaviour: (request) => (request.start === 4 ? unsatisfiable() : 'ok'),
+    });
+    await expect(rangedRead(inside.source, { ...base, range: { start: 4 } })).rejects.toThrow(
+      'range not satisfiable',
+    );
+  });
+
   it('reads everything from one answer when the store ignores ranges (no second request)', async () => {
     const data = bytes(95_000);
     const { source, log } = store(data, { ignoreRanges: true });

@@ -170,6 +170,12 @@ function policyOf(options: RangedReadOptions): RequestPolicy {
   };
 }
 
+/** A store's "range not satisfiable" (HTTP 416), as a driver reported it. */
+function isUnsatisfiable(error: unknown): boolean {
+  const status = ArtifactsError.is(error) ? error.context.status : undefined;
+  return status === 416 || status === '416';
+}
+
 /** Sends the first request and plans the parts from what the store answered. */
 async function plan(
   source: RangeSource,
@@ -181,15 +187,29 @@ async function plan(
   const wantedEnd = options.range?.end;
   const partSize = Math.max(1, options.partSize);
   const firstEnd = Math.min(wantedEnd ?? Number.MAX_SAFE_INTEGER, start + partSize - 1);
-  const first = await runRequest(options.what, signal, policy, (context) =>
-    source.readRange({
-      ...context,
-      start,
-      end: firstEnd,
-      whole: options.range === undefined,
-      pin: undefined,
-    }),
-  );
+  const ask = (from: number, to: number) =>
+    runRequest(options.what, signal, policy, (context) =>
+      source.readRange({
+        ...context,
+        start: from,
+        end: to,
+        whole: options.range === undefined,
+        pin: undefined,
+      }),
+    );
+  let first: RangeResponse;
+  try {
+    first = await ask(start, firstEnd);
+  } catch (error) {
+    // A range that starts past the end is unsatisfiable (416) to an HTTP store; as a file read past
+    // its end, it reads nothing: the object's first byte tells its size (and that it is still there).
+    if (start === 0 || !isUnsatisfiable(error)) throw error;
+    first = await ask(0, 0);
+    if ((first.totalSize ?? 0) > start) {
+      discard(first.stream);
+      throw error;
+    }
+  }
   first.stream.on('error', () => undefined);
   const total = first.totalSize;
   if (total === undefined) {

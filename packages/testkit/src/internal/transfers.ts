@@ -8,7 +8,7 @@ export function transfersSuite(ctx: Context): void {
 
   describe('transfers', () => {
     it(
-      'ranged reads return exactly the requested bytes; an end beyond EOF is clamped to the last byte',
+      'ranged reads return exactly the requested bytes; an end beyond EOF is clamped to the last byte, a start at or past it reads nothing',
       async () => {
         const repo = await ctx.fresh();
         const size = 300_000;
@@ -27,6 +27,9 @@ export function transfersSuite(ctx: Context): void {
         expect((await read(size - 1)).equals(data.subarray(size - 1))).toBe(true);
         expect((await read(131_072, 196_607)).equals(data.subarray(131_072, 196_608))).toBe(true);
         expect((await read(250_000, 10_000_000)).equals(data.subarray(250_000))).toBe(true);
+        // A range that starts at or past the end reads nothing, as a file read past its end does.
+        expect((await read(size)).length).toBe(0);
+        expect((await read(size + 1000, size + 2000)).length).toBe(0);
       },
       timeout,
     );
