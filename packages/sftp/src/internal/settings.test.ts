@@ -161,6 +161,12 @@ describe('resolveSettings', () => {
       connectTimeoutMs: 90000,
       keepaliveIntervalMs: 120000,
     });
+    // 0 is OpenSSH's "no timeout of its own" for ConnectTimeout (ours applies) and "none" for keepalives.
+    const zero = await configFile('Host box\n  ConnectTimeout 0\n  ServerAliveInterval 0\n');
+    expect(await resolve('sftp://box/x', { sshConfig: zero })).toMatchObject({
+      connectTimeoutMs: 20000,
+      keepaliveIntervalMs: 0,
+    });
     const bad = await configFile('Host box\n  ServerAliveInterval soon\n');
     await expect(resolve('sftp://box/x', { sshConfig: bad })).rejects.toThrow(
       /ssh config gives box the ServerAliveInterval "soon"/,

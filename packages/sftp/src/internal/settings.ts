@@ -322,7 +322,8 @@ export async function resolveSettings(location: ArtifactUri, options: SftpOption
             process.env.SSH_AUTH_SOCK ||
             undefined,
       strictHostKeyChecking: yesNo(config.first('stricthostkeychecking')),
-      connectTimeoutMs: seconds('ConnectTimeout'),
+      // OpenSSH reads `ConnectTimeout 0` as no timeout of its own (the system's TCP timeout): ours applies.
+      connectTimeoutMs: seconds('ConnectTimeout') || undefined,
       keepaliveIntervalMs: seconds('ServerAliveInterval'),
     },
   });
