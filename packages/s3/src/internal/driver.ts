@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
   type Checksum,
@@ -8,7 +8,6 @@ import {
   type DriverStat,
   type DriverWriteOptions,
   type DriverWriteResult,
-  type HttpAnswer,
   type MultipartCapability,
   type ObjectAddress,
   type ObjectListRequest,
@@ -16,15 +15,13 @@ import {
   type OpenContext,
   objectStoreCapabilities,
   type PresignCapability,
-  type RangeRequest,
-  type RangeResponse,
   type RangeSource,
   rangeResponse,
   statFromHeaders,
 } from '@artifacts/core';
 import { staticCredentials } from './client.js';
 import { serverCopy } from './copy.js';
-import { deleteObjectsError, isMissing, mapS3Error, s3ErrorCode } from './errors.js';
+import { deleteObjectsError, isMissing, mapS3Error } from './errors.js';
 import { argHeaders, sseCHeaders } from './extra-args.js';
 import { headObject } from './get.js';
 import { deleteObjects, listObjects } from './list.js';
@@ -176,40 +173,21 @@ export class S3Driver extends ObjectStoreDriver {
     return {
       readRange: async (request) => {
         const range = request.whole ? undefined : `bytes=${request.start}-${request.end}`;
-        let answer: HttpAnswer;
-        try {
-          answer = await this.#requests.send({
-            method: 'GET',
-            Bucket: this.bucket,
-            Key,
-            headers: {
-              ...this.#sseC,
-              ...(range ? { range } : whole),
-              ...(request.pin ? { 'if-match': request.pin } : {}),
-            },
-            signal: request.signal,
-          });
-        } catch (error) {
-          // Past the end (or any range of an empty object): nothing to read.
-          if (!request.whole && s3ErrorCode(error) === 'InvalidRange') return this.#pastTheEnd(key, request);
-          throw error;
-        }
+        // A range past the end (S3's InvalidRange, 416) is core's engine's to answer: it reads nothing.
+        const answer = await this.#requests.send({
+          method: 'GET',
+          Bucket: this.bucket,
+          Key,
+          headers: {
+            ...this.#sseC,
+            ...(range ? { range } : whole),
+            ...(request.pin ? { 'if-match': request.pin } : {}),
+          },
+          signal: request.signal,
+        });
         const checksum = request.whole ? pickChecksum(answer.headers) : undefined;
         return { ...rangeResponse(answer, 'etag', request.whole), ...(checksum ? { checksum } : {}) };
       },
-    };
-  }
-
-  /** The answer to a range past the end of the object: no bytes, and the object's size and version. */
-  async #pastTheEnd(key: string, request: RangeRequest): Promise<RangeResponse> {
-    const info = await this.stat(key, { signal: request.signal });
-    if (!info || info.isDir) throw ArtifactsError.notFound(this.describe(key), { context: { key } });
-    return {
-      stream: Readable.from([]),
-      served: { start: request.start, end: request.start - 1 },
-      totalSize: info.size ?? 0,
-      ...(info.etag ? { pin: info.etag } : {}),
-      lastModified: info.lastModified,
     };
   }
 

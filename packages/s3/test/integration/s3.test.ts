@@ -939,6 +939,17 @@ describe('reads', () => {
     expect((await readAllBytes(await repo.openRead('r.bin', { range: { start: 200_000 } }))).length).toBe(0);
   });
 
+  it('any range of an empty object reads nothing (S3 refuses every range of one: InvalidRange)', async () => {
+    const repo = await open(uniqueRoot('range-empty'));
+    await repo.write('empty.bin', Buffer.alloc(0));
+    for (const range of [{ start: 0 }, { start: 0, end: 9 }, { start: 5 }, { start: 5, end: 9 }]) {
+      expect((await readAllBytes(await repo.openRead('empty.bin', { range }))).length).toBe(0);
+    }
+    await expect(repo.openRead('missing.bin', { range: { start: 5 } })).rejects.toMatchObject({
+      code: 'not_found',
+    });
+  });
+
   it('downloads a file larger than the parallel threshold to disk intact, with its content type', async () => {
     const repo = await open(uniqueRoot('download'), {
       partSizeBytes: 5 * MiB,
