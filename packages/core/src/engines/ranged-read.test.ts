@@ -181,21 +181,6 @@ describe('rangedRead (stream)', () => {
     );
   });
 
-  it('reads any range of an empty object as nothing when the store refuses every range of it with 416 (S3, Azure)', async () => {
-    const unsatisfiable = () =>
-      new ArtifactsError('invalid_argument', 'range not satisfiable', { context: { status: 416 } });
-    for (const range of [{ start: 0 }, { start: 0, end: 9 }, { start: 5, end: 9 }]) {
-      const { source, log } = store(Buffer.alloc(0), {
-        behaviour: (request) => (request.whole ? 'ok' : unsatisfiable()),
-      });
-      const read = await rangedRead(source, { ...base, range });
-      expect(read.size).toBe(0);
-      expect((await drain(read.stream)).length).toBe(0);
-      // The last request asked for the object unranged.
-      expect(log.length).toBe(range.start === 0 ? 2 : 3);
-    }
-  });
-
   it('reads everything from one answer when the store ignores ranges (no second request)', async () => {
     const data = bytes(95_000);
     const { source, log } = store(data, { ignoreRanges: true });

@@ -187,9 +187,15 @@ async function plan(
   const wantedEnd = options.range?.end;
   const partSize = Math.max(1, options.partSize);
   const firstEnd = Math.min(wantedEnd ?? Number.MAX_SAFE_INTEGER, start + partSize - 1);
-  const ask = (from: number, to: number, whole = options.range === undefined) =>
+  const ask = (from: number, to: number) =>
     runRequest(options.what, signal, policy, (context) =>
-      source.readRange({ ...context, start: from, end: to, whole, pin: undefined }),
+      source.readRange({
+        ...context,
+        start: from,
+        end: to,
+        whole: options.range === undefined,
+        pin: undefined,
+      }),
     );
   let first: RangeResponse;
   try {
@@ -197,16 +203,8 @@ async function plan(
   } catch (error) {
     // A range that starts past the end is unsatisfiable (416) to an HTTP store; as a file read past
     // its end, it reads nothing: the object's first byte tells its size (and that it is still there).
-    // Every range of an empty object is unsatisfiable (S3, Azure): the object itself, unranged, then.
-    if (!isUnsatisfiable(error)) throw error;
-    const byte =
-      start === 0
-        ? undefined
-        : await ask(0, 0).catch((refused: unknown) => {
-            if (!isUnsatisfiable(refused)) throw refused;
-            return undefined;
-          });
-    first = byte ?? (await ask(0, Number.MAX_SAFE_INTEGER, true));
+    if (start === 0 || !isUnsatisfiable(error)) throw error;
+    first = await ask(0, 0);
     if ((first.totalSize ?? 0) > start) {
       discard(first.stream);
       throw error;

@@ -16,8 +16,8 @@ import {
   objectStoreCapabilities,
   type PresignCapability,
   type RangeSource,
-  rangeResponse,
   statFromHeaders,
+  storeRange,
 } from '@artifacts/core';
 import { staticCredentials } from './client.js';
 import { serverCopy } from './copy.js';
@@ -171,22 +171,24 @@ export class S3Driver extends ObjectStoreDriver {
     const Key = this.names.name(key);
     const whole: Record<string, string> = this.#algorithm ? { 'x-amz-checksum-mode': 'ENABLED' } : {};
     return {
+      // A range of an empty object (S3's InvalidRange) is read whole by `storeRange`; one past the end
+      // of any other, by core's engine: both read nothing.
       readRange: async (request) => {
-        const range = request.whole ? undefined : `bytes=${request.start}-${request.end}`;
-        // A range past the end (S3's InvalidRange, 416) is core's engine's to answer: it reads nothing.
-        const answer = await this.#requests.send({
-          method: 'GET',
-          Bucket: this.bucket,
-          Key,
-          headers: {
-            ...this.#sseC,
-            ...(range ? { range } : whole),
-            ...(request.pin ? { 'if-match': request.pin } : {}),
-          },
-          signal: request.signal,
-        });
+        const get = (range: string | undefined) =>
+          this.#requests.send({
+            method: 'GET',
+            Bucket: this.bucket,
+            Key,
+            headers: {
+              ...this.#sseC,
+              ...(range ? { range } : whole),
+              ...(request.pin ? { 'if-match': request.pin } : {}),
+            },
+            signal: request.signal,
+          });
+        const { answer, response } = await storeRange(request, get, { whole: request.whole });
         const checksum = request.whole ? pickChecksum(answer.headers) : undefined;
-        return { ...rangeResponse(answer, 'etag', request.whole), ...(checksum ? { checksum } : {}) };
+        return { ...response, ...(checksum ? { checksum } : {}) };
       },
     };
   }
