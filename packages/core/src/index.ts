@@ -246,6 +246,7 @@ export {
   StoreHttpError,
   StoreRequestFailure,
   storeRequest,
+  xmlErrorDetail,
 } from './store-http.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';

@@ -16,6 +16,7 @@ import {
   type StoreHttpOptions,
   StoreRequestFailure,
   storeRequest,
+  xmlErrorDetail,
 } from './store-http.js';
 
 // One file for store-http.ts: `StoreHttp` (one endpoint's requests), `storeRequest` (the exchange
@@ -129,6 +130,39 @@ describe('StoreHttp requests', () => {
     ]);
   });
 
+  it("a request may go to its own origin (S3's bucket host, another region) below the endpoint's path, authorized by its own authorizer, which sees that host", async () => {
+    const server = await serve((_, res) => {
+      res.writeHead(404, { 'x-amz-bucket-region': 'eu-west-1' });
+      res.end();
+    });
+    const unreached = await closedPort();
+    const seenByAuth: string[] = [];
+    const http = store({
+      endpoint: `http://127.0.0.1:${unreached}/base`,
+      authorize: () => {
+        throw new Error('the store-wide authorizer is not asked');
+      },
+    });
+    const error = await failure(
+      http.send({
+        method: 'GET',
+        origin: server.url,
+        path: '/bucket/k',
+        authorize(request) {
+          seenByAuth.push(`${request.host} ${request.path}`);
+          request.headers.authorization = 'signed';
+        },
+      }),
+    );
+    const host = new URL(server.url).host;
+    expect(seenByAuth).toEqual([`${host} /base/bucket/k`]);
+    expect(server.seen.map((r) => [r.url, r.headers.host, r.headers.authorization])).toEqual([
+      ['/base/bucket/k', host, 'signed'],
+    ]);
+    expect(error).toMatchObject({ status: 404, url: `${server.url}/base/bucket/k` });
+    expect((error as StoreHttpError).headers['x-amz-bucket-region']).toBe('eu-west-1');
+  });
+
   it('a refusal by the authorization fails the request before anything is sent', async () => {
     const server = await serve();
     const http = store({
@@ -212,14 +246,37 @@ describe('StoreHttp failures', () => {
     expect(texts).toEqual(['<Error><Code>BlobNotFound</Code><Message>gone</Message></Error>', '']);
   });
 
+  it('an XML error body is read by default (GCS serves JSON and XML APIs): code, message (entities decoded), request id', async () => {
+    const body = [
+      "<?xml version='1.0' encoding='UTF-8'?>",
+      '<Error><Code>NoSuchUpload</Code><Message>The &#34;upload&#34; is gone</Message><RequestId>r-9</RequestId></Error>',
+    ].join('\n');
+    const server = await serve((_, res) => {
+      res.writeHead(404, { 'content-type': 'application/xml' });
+      res.end(body);
+    });
+    const error = await failure(store({ endpoint: server.url }).send({ method: 'POST', path: '/b/o' }));
+    expect(error).toMatchObject({
+      status: 404,
+      serviceCode: 'NoSuchUpload',
+      message: 'The "upload" is gone',
+      requestId: 'r-9',
+    });
+    const page = await answering(502, '<html>\n<body>Bad Gateway</body></html>');
+    const http = destroyAfterTest(new StoreHttp({ endpoint: page.url, store: 's', connections: 1 }));
+    expect(await failure(http.send({ method: 'GET', path: '/x' }))).toMatchObject({ message: '<html>' });
+  });
+
   it('a stall past stallMs is a temporary timeout naming the store, an abort stays an abort: both passed on unwrapped', async () => {
     const server = await loopback();
-    const http = store({ endpoint: server.url, stallMs: 100 });
+    const http = store({ endpoint: server.url, stallMs: 100, stallSetting: 'socketTimeoutMs' });
     const stalled = await failure(http.send({ method: 'GET', path: '/slow' }));
     expect(ArtifactsError.is(stalled, 'timeout')).toBe(true);
     expect(stalled).toMatchObject({ temporary: true });
     expect(stalled).not.toHaveProperty('reached');
-    expect((stalled as Error).message).toContain('the test store request to');
+    expect((stalled as Error).message).toMatch(
+      /^the test store request to .*: nothing received for .* \(socketTimeoutMs\)$/,
+    );
     const aborted = await failure(
       store({ endpoint: server.url }).send({ method: 'GET', path: '/slow', signal: AbortSignal.timeout(50) }),
     );
@@ -351,6 +408,25 @@ describe('helpers', () => {
     expect(jsonErrorDetail('{"error":"invalid_grant"}')).toEqual({ message: 'invalid_grant' });
     expect(jsonErrorDetail('<html>\nproxy error')).toEqual({ message: '<html>' });
     expect(jsonErrorDetail('')).toEqual({});
+  });
+
+  it('xmlErrorDetail reads an <Error> (S3, Azure, GCS XML); anything else says nothing', async () => {
+    expect(
+      await xmlErrorDetail(
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Reduce your rate</Message><RequestId>4442587FB7D0A2F9</RequestId></Error>',
+      ),
+    ).toEqual({ code: 'SlowDown', message: 'Reduce your rate', requestId: '4442587FB7D0A2F9' });
+    expect(await xmlErrorDetail('<Error><Code>AccessDenied</Code></Error>')).toEqual({
+      code: 'AccessDenied',
+      message: undefined,
+      requestId: undefined,
+    });
+    expect(await xmlErrorDetail('')).toEqual({});
+    expect(await xmlErrorDetail('Bad Gateway')).toEqual({
+      code: undefined,
+      message: undefined,
+      requestId: undefined,
+    });
   });
 
   it('readCaFile refuses an unreadable file naming the setting', () => {

@@ -27,6 +27,11 @@ export type StoreQuery = ReadonlyArray<readonly [string, string | undefined]>;
 /** One request of a store's own. */
 export interface StoreRequest {
   method: string;
+  /**
+   * The origin this request goes to instead of the endpoint's (`https://bucket.s3.eu-west-1.amazonaws.com`:
+   * S3's virtual-hosted bucket, a bucket in another region); the endpoint's path stays the base.
+   */
+  origin?: string;
   /** Below the endpoint's own path, each segment already percent-encoded (`/container/a%20b`). */
   path?: string;
   /** Instead of `path` and `query`: a whole URL the store handed out (a resumable session). */
@@ -38,11 +43,15 @@ export interface StoreRequest {
   signal?: AbortSignal | undefined;
   /** Bounds the wait for the answer and each pause of its body (ms, 0 = none); default the store's. */
   stallMs?: number;
+  /** Authorizes this request instead of the store's `authorize` (S3 signs for the bucket's region). */
+  authorize?(request: OutgoingRequest): void | Promise<void>;
 }
 
 /** A request as it goes out, for the store's authorization to sign or extend. */
 export interface OutgoingRequest {
   method: string;
+  /** The host the request goes to (`host[:port]`), which a signature covers. */
+  host: string;
   /** The URL's path as sent (percent-encoded), the endpoint's own path included. */
   path: string;
   /** The query parameters given, decoded. */
@@ -58,6 +67,8 @@ export interface StoreErrorDetail {
   /** The service's own error code (`BlobNotFound`). */
   code?: string | undefined;
   message?: string | undefined;
+  /** The id the service gave the request, for its support (S3's `RequestId`). */
+  requestId?: string | undefined;
 }
 
 export interface StoreHttpOptions {
@@ -71,9 +82,17 @@ export interface StoreHttpOptions {
   tls?: HttpTlsOptions | undefined;
   /** Default bound on each request's wait for its answer and each pause of its body (ms); 0 = none. */
   stallMs?: number | undefined;
+  /** The setting that sets `stallMs`, named when a request stalls (`socketTimeoutMs`). */
+  stallSetting?: string | undefined;
+  /** Bounds each new connection (`HttpPool`'s `connectMs`), named by `connectSetting` when it fails. */
+  connectMs?: number | undefined;
+  connectSetting?: string | undefined;
   /** Authorizes a request (signs it, adds a token or a SAS); may throw to refuse it. */
   authorize?(request: OutgoingRequest): void | Promise<void>;
-  /** Reads an error answer's body (JSON API errors by default: `{ error: { message } }`). */
+  /**
+   * Reads an error answer's body: by default a JSON API's (`{ error: { message } }`, `jsonErrorDetail`)
+   * or, for a body in XML, an XML API's (`<Error><Code>`, `xmlErrorDetail`: GCS serves both).
+   */
   errorDetail?(text: string, answer: FailedAnswer): StoreErrorDetail | Promise<StoreErrorDetail>;
 }
 
@@ -102,14 +121,26 @@ export class StoreHttpError extends Error {
   readonly url: string;
   /** The wait the store asked for (`Retry-After`), for the error's `context.retryAfterMs`. */
   readonly retryAfterMs: number | undefined;
+  /** The id the store gave the request, when it gave one. */
+  readonly requestId: string | undefined;
+  /** The answer's headers (S3's `x-amz-bucket-region` on a redirect); none for an error in a 200's body. */
+  readonly headers: IncomingHttpHeaders;
 
-  constructor(status: number, detail: StoreErrorDetail, url: string, retryAfter?: string) {
+  constructor(
+    status: number,
+    detail: StoreErrorDetail,
+    url: string,
+    retryAfter?: string,
+    headers: IncomingHttpHeaders = {},
+  ) {
     super(detail.message || detail.code || `HTTP ${status}`);
     this.name = 'StoreHttpError';
     this.status = status;
     this.serviceCode = detail.code;
     this.url = url;
     this.retryAfterMs = parseRetryAfter(retryAfter);
+    this.requestId = detail.requestId;
+    this.headers = headers;
   }
 }
 
@@ -165,6 +196,39 @@ export function jsonErrorDetail(text: string): StoreErrorDetail {
   }
 }
 
+const nonEmpty = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+
+let xmlParser: Promise<{ parse(text: string): unknown }> | undefined;
+
+/**
+ * The XML APIs' error body (`<Error><Code>…</Code><Message>…</Message><RequestId>…`: S3, Azure, GCS's
+ * XML API), read by fast-xml-parser, loaded on the first one (loading it costs ~80 ms of CPU, which a
+ * run without an error answer never spends). A body that is no `<Error>` (a proxy's page) says nothing:
+ * the status speaks.
+ */
+export async function xmlErrorDetail(text: string): Promise<StoreErrorDetail> {
+  if (!text) return {};
+  xmlParser ??= import('fast-xml-parser').then(
+    // MinIO (Go's encoder) writes `"` as `&#34;`: numeric references are decoded too.
+    ({ XMLParser }) => new XMLParser({ parseTagValue: false, htmlEntities: true }),
+  );
+  let error: { Code?: unknown; Message?: unknown; RequestId?: unknown } | undefined;
+  try {
+    error = ((await xmlParser).parse(text) as { Error?: typeof error }).Error;
+  } catch {
+    return {};
+  }
+  const { Code, Message, RequestId } = typeof error === 'object' && error !== null ? error : {};
+  return { code: nonEmpty(Code), message: nonEmpty(Message), requestId: nonEmpty(RequestId) };
+}
+
+/** `StoreHttp`'s default: an XML body as `xmlErrorDetail` reads it (else its first line), any other as JSON. */
+async function errorDetailOf(text: string): Promise<StoreErrorDetail> {
+  if (!text.trimStart().startsWith('<')) return jsonErrorDetail(text);
+  const detail = await xmlErrorDetail(text);
+  return detail.code || detail.message ? detail : { message: text.split('\n')[0]!.slice(0, 300) };
+}
+
 /** An answer of 300 or more, as a store's `failure` gets it. */
 export interface FailedAnswer {
   status: number;
@@ -174,9 +238,8 @@ export interface FailedAnswer {
 }
 
 /**
- * One request of an object store's REST API over `HttpPool`, the exchange every store's own requests
- * share (S3 calls it directly, its host and signing region changing per bucket; `StoreHttp` below
- * on one endpoint): resolves with an answer below 300 (its body the caller's); any other is read (at
+ * One request of an object store's REST API over `HttpPool`, the exchange under `StoreHttp` (below)
+ * that every store's own requests share: resolves with an answer below 300 (its body the caller's); any other is read (at
  * most 64 KiB, even a HEAD's empty one, so its keep-alive socket stays in the pool; a longer body's
  * connection is closed) and thrown as the store's own error, which `failure` builds. A request that
  * got no answer is a `StoreRequestFailure` naming `where` (default: origin and path, never the
@@ -248,6 +311,8 @@ export class StoreHttp {
     this.#pool = new HttpPool({
       connections: options.connections,
       ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.connectMs ? { connectMs: options.connectMs } : {}),
+      ...(options.connectSetting ? { connectSetting: options.connectSetting } : {}),
     });
   }
 
@@ -265,14 +330,16 @@ export class StoreHttp {
   async send(request: StoreRequest): Promise<HttpAnswer> {
     const query: Array<readonly [string, string]> = [];
     for (const [name, value] of request.query ?? []) if (value !== undefined) query.push([name, value]);
+    const origin = request.origin ?? this.#origin;
     const out: OutgoingRequest = {
       method: request.method,
+      host: origin.slice(origin.indexOf('//') + 2),
       path: `${this.#base}${request.path ?? ''}`,
       query,
       headers: { ...request.headers },
     };
-    await this.#options.authorize?.(out);
-    const where = request.url ? request.url.replace(/\?.*$/s, '') : `${this.#origin}${out.path}`;
+    await (request.authorize ?? this.#options.authorize)?.(out);
+    const where = request.url ? request.url.replace(/\?.*$/s, '') : `${origin}${out.path}`;
     let url = request.url ?? where;
     if (!request.url) {
       const search = [
@@ -283,7 +350,7 @@ export class StoreHttp {
         .join('&');
       if (search) url += `?${search}`;
     }
-    const errorDetail = this.#options.errorDetail ?? jsonErrorDetail;
+    const { store, stallSetting, errorDetail = errorDetailOf } = this.#options;
     return storeRequest(
       this.#pool,
       {
@@ -294,7 +361,7 @@ export class StoreHttp {
         signal: request.signal,
         stallMs: request.stallMs ?? this.#options.stallMs ?? 0,
         stallMessage: (seconds) =>
-          `${this.#options.store} request to ${this.#origin}: nothing received for ${seconds} s`,
+          `${store} request to ${origin}: nothing received for ${seconds} s${stallSetting ? ` (${stallSetting})` : ''}`,
       },
       async (failed) =>
         new StoreHttpError(
@@ -302,6 +369,7 @@ export class StoreHttp {
           await errorDetail(failed.text, failed),
           where,
           headerString(failed.headers['retry-after']) || undefined,
+          failed.headers,
         ),
       where,
     );

@@ -1,17 +1,9 @@
-import {
-  ArtifactsError,
-  answerHeader,
-  type FailedAnswer,
-  type OutgoingRequest,
-  refreshing,
-  type StoreErrorDetail,
-  StoreHttp,
-  scrub,
-} from '@artifacts/core';
+import { ArtifactsError, type OutgoingRequest, refreshing, StoreHttp, scrub } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import type { XMLParser } from 'fast-xml-parser';
 import { parseConnectionString } from './connection-string.js';
+import { azureErrorDetail } from './errors.js';
 import { loadDefaultAzureCredential } from './identity.js';
 import type { AzureConfig } from './settings.js';
 import { SharedKey } from './shared-key.js';
@@ -63,19 +55,6 @@ const xml = (): Promise<XMLParser> => {
   );
   return parser;
 };
-
-/** An error answer: the service's code (`x-ms-error-code`, else the body's `<Code>`) and `<Message>`. */
-async function errorDetail(text: string, answer: FailedAnswer): Promise<StoreErrorDetail> {
-  let body: { Code?: unknown; Message?: unknown } = {};
-  try {
-    if (text) body = ((await xml()).parse(text) as { Error?: typeof body }).Error ?? {};
-  } catch {
-    // Not XML (a proxy's page): the status speaks.
-  }
-  const code =
-    answerHeader(answer, 'x-ms-error-code') ?? (typeof body.Code === 'string' ? body.Code : undefined);
-  return { code, message: typeof body.Message === 'string' ? body.Message : undefined };
-}
 
 /**
  * Authorizes our requests: Shared Key signed with a key decoded once, a SAS appended, or a bearer
@@ -177,7 +156,7 @@ export async function createClients(config: AzureConfig, connections: number): P
     connections,
     ...(config.caFile ? { tls: { ca: config.caFile } } : {}),
     authorize: authorizer(auth, endpoint.protocol === 'https:', endpoint.origin),
-    errorDetail,
+    errorDetail: azureErrorDetail,
   });
   let service: Promise<BlobServiceClient> | undefined;
   return {

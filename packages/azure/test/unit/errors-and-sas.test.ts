@@ -2,7 +2,7 @@ import { ArtifactsError } from '@artifacts/core';
 import { RestError } from '@azure/storage-blob';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AzureBlobDriver } from '../../src/internal/driver.js';
-import { mapAzureError } from '../../src/internal/errors.js';
+import { azureErrorDetail, mapAzureError } from '../../src/internal/errors.js';
 import { createClients } from '../../src/internal/lean.js';
 import { partBlockId } from '../../src/internal/sas.js';
 import { resolveAzureConfig } from '../../src/internal/settings.js';
@@ -22,6 +22,20 @@ function mapped(error: unknown, secrets: string[] = []): ArtifactsError {
 }
 
 describe('error mapping', () => {
+  it("an error answer's code is x-ms-error-code (a HEAD has no body), else the body's <Code>; its message and request id", async () => {
+    const body =
+      '\uFEFF<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code><Message>The specified blob does not exist.\nRequestId:abc</Message></Error>';
+    const answer = (headers: Record<string, string>, text = body) => ({ status: 404, headers, text });
+    expect(await azureErrorDetail(body, answer({ 'x-ms-request-id': 'abc' }))).toEqual({
+      code: 'BlobNotFound',
+      message: 'The specified blob does not exist.\nRequestId:abc',
+      requestId: 'abc',
+    });
+    expect(await azureErrorDetail('', answer({ 'x-ms-error-code': 'ContainerNotFound' }, ''))).toEqual({
+      code: 'ContainerNotFound',
+    });
+  });
+
   it('ContainerNotFound → not_found naming container and account', () => {
     const error = mapped(rest(404, 'ContainerNotFound'));
     expect(error.code).toBe('not_found');

@@ -1,7 +1,6 @@
-import { ArtifactsError, StoreRequestFailure } from '@artifacts/core';
+import { ArtifactsError, StoreHttpError, StoreRequestFailure } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
 import { deleteObjectsError, isMissing, mapS3Error } from './errors.js';
-import { s3Failure } from './requests.js';
 
 const target = {
   bucket: 'my-bucket',
@@ -10,14 +9,11 @@ const target = {
   endpoint: 'https://127.0.0.1:9443',
 };
 
-/** An S3 error answer as requests.ts reads it off the wire. */
+/** An S3 error answer as requests.ts (core's `StoreHttp`, `xmlErrorDetail`) throws it. */
 function s3Error(code: string, status: number, message = `${code} message`) {
-  return s3Failure(
-    {
-      status,
-      headers: { 'x-amz-request-id': 'req-1' },
-      text: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`,
-    },
+  return new StoreHttpError(
+    status,
+    { code, message, requestId: 'req-1' },
     'https://127.0.0.1:9443/my-bucket/exp/1/model.pkl',
   );
 }
@@ -39,10 +35,7 @@ function mapped(error: unknown, t = target): ArtifactsError {
 
 describe('mapS3Error', () => {
   it("keeps the wait S3 asks for (Retry-After) for core's retry layer", () => {
-    const slow = s3Failure(
-      { status: 503, headers: { 'retry-after': '7' }, text: '<Error><Code>SlowDown</Code></Error>' },
-      'https://127.0.0.1:9443/b/k',
-    );
+    const slow = new StoreHttpError(503, { code: 'SlowDown' }, 'https://127.0.0.1:9443/b/k', '7');
     expect(mapped(slow)).toMatchObject({ code: 'unavailable', context: { retryAfterMs: 7000 } });
   });
 
@@ -60,14 +53,14 @@ describe('mapS3Error', () => {
   });
 
   it('a bodiless 404 (HEAD) is not_found', () => {
-    const head = s3Failure({ status: 404, headers: {}, text: '' }, 'https://127.0.0.1:9443/my-bucket/k');
+    const head = new StoreHttpError(404, {}, 'https://127.0.0.1:9443/my-bucket/k');
     expect(isMissing(head)).toBe(true);
     expect(mapped(head).code).toBe('not_found');
   });
 
   it('AccessDenied and a bodiless 403 are permission_denied', () => {
     expect(mapped(s3Error('AccessDenied', 403)).code).toBe('permission_denied');
-    const bare = mapped(s3Failure({ status: 403, headers: {}, text: '' }, 'https://127.0.0.1:9443/b'));
+    const bare = mapped(new StoreHttpError(403, {}, 'https://127.0.0.1:9443/b'));
     expect(bare.code).toBe('permission_denied');
     expect(bare.message).toBe('permission denied: reading s3://my-bucket/exp/1/model.pkl (HTTP 403)');
   });
