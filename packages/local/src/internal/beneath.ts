@@ -175,10 +175,10 @@ export class Dir {
  * The directories of keys, each resolved once (in one step, else by the walk, creating what a write
  * needs) for the operations working in it at the same time: files of one directory written or read
  * side by side pay one resolution between them, not one each. The descriptor is closed when its last
- * user closes it, so it is held no longer than a run of overlapping operations, as one long
- * operation in it would hold it. A failed resolution is not kept. A directory made by a write is
- * remembered as made (`created`) for the later runs of writes into it, which need no link check at
- * their names (see `resolveBeneath`): an upload's directory is released and reopened between runs.
+ * user closes it (at the end of that turn of the event loop), so it is held no longer than a run of
+ * overlapping operations, as one long operation in it would hold it. A failed resolution is not
+ * kept. A directory made by a write is remembered as made (`created`) for the later runs of writes
+ * into it, which need no link check at their names (see `resolveBeneath`).
  */
 export class SharedDirs {
   readonly #open = new Map<string, { at: Promise<Resolved>; users: number }>();
@@ -215,8 +215,12 @@ export class SharedDirs {
     }
     const release = async () => {
       if (--held.users > 0) return;
-      if (this.#open.get(key) === held) this.#open.delete(key);
-      await at.dir.close();
+      // Closed after this turn of the event loop unless reused: an upload's next files start in it.
+      setImmediate(() => {
+        if (held.users > 0 || this.#open.get(key) !== held) return;
+        this.#open.delete(key);
+        at.dir.close().catch(() => undefined);
+      });
     };
     return {
       dir: at.dir.share(release),

@@ -183,10 +183,9 @@ export class LocalDriver implements StorageDriver {
   }
 
   /**
-   * A kernel copy (a reflink where the file system has them): no bytes pass through JS. A small file
-   * between local disks is copied and renamed synchronously: microseconds of kernel work each, less
-   * than the two thread-pool round trips (and wake-ups) around them; a file on a network or FUSE file
-   * system, whose calls may wait, and a larger one are copied off the main thread.
+   * A kernel copy (a reflink where offered): no bytes pass through JS. A small file between local
+   * disks is copied and renamed synchronously, microseconds of kernel work against two thread-pool
+   * round trips; a larger file, or one on a network or FUSE file system, is copied off the thread.
    */
   writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
     return guard(key, async () => {
@@ -324,13 +323,11 @@ export class LocalDriver implements StorageDriver {
   }
 
   mkdir(key: string, _options: OperationOptions): Promise<void> {
-    return guard(key, async () => {
-      const options = { asDirectory: true, create: true };
-      const at = await resolveBeneath(this.root, key, splitKey(key), options).catch((error: unknown) => {
+    return guard(key, () =>
+      this.#at(key, { asDirectory: true, create: true }, async () => undefined).catch((error: unknown) => {
         throw inTheWay(error, key, FILE_IN_THE_WAY);
-      });
-      await at.dir.close();
-    });
+      }),
+    );
   }
 
   /** Any two local repositories of this process share a store: the address holds the source's root. */
