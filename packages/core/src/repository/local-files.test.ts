@@ -1,6 +1,17 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -85,6 +96,12 @@ describe('copyFileSync and intoTempFileSync', () => {
       process.umask(before);
     }
     expect((await stat(join(work, 'small.copy'))).mode & 0o7777).toBe(0o751);
+    // The times as libuv's copyFile keeps them: an empty file keeps the source's modification time.
+    const empty = join(work, 'empty.txt');
+    await writeFile(empty, '');
+    await utimes(empty, new Date('2020-01-02T03:04:05Z'), new Date('2021-02-03T04:05:06Z'));
+    copyFileSync(empty, join(work, 'empty.copy'));
+    expect((await stat(join(work, 'empty.copy'))).mtime.toISOString()).toBe('2021-02-03T04:05:06.000Z');
     expect(await readFile(join(work, 'big.copy'))).toEqual(bytes);
     await writeFile(join(work, 'taken'), 'kept');
     expect(() => copyFileSync(small, join(work, 'taken'))).toThrow(
