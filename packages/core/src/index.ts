@@ -168,7 +168,13 @@ export {
   removeFileTree,
   renameOver,
 } from './remote-files.js';
-export { intoTempFile } from './repository/local-files.js';
+export {
+  copyFileSync,
+  intoTempFile,
+  intoTempFileSync,
+  localSweepDirectory,
+  onLocalDisk,
+} from './repository/local-files.js';
 export type {
   FileInfo,
   OpenInfo,

@@ -1,9 +1,29 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempNameFor } from '../temp-name.js';
-import { collectLocalTree, onLocalDisk } from './local-files.js';
+import {
+  collectLocalTree,
+  copyFileSync,
+  intoTempFile,
+  intoTempFileSync,
+  localSweepDirectory,
+  onLocalDisk,
+} from './local-files.js';
 
 let work: string;
 beforeEach(async () => {
@@ -57,5 +77,105 @@ describe('collectLocalTree', () => {
     // procfs is no disk; a path that does not exist says nothing.
     expect(await onLocalDisk('/proc')).toBe(false);
     expect(await onLocalDisk(join(work, 'missing'))).toBe(false);
+  });
+});
+
+describe('copyFileSync and intoTempFileSync', () => {
+  it('copies content and permission bits whatever the umask, larger than its buffer too, into a new file only', async () => {
+    const small = join(work, 'small.sh');
+    await writeFile(small, '#!/bin/sh\n');
+    await chmod(small, 0o751);
+    const big = join(work, 'big.bin');
+    const bytes = Buffer.from(Array.from({ length: 300 * 1024 + 7 }, (_, i) => (i * 31) % 251));
+    await writeFile(big, bytes);
+    const before = process.umask(0o077);
+    try {
+      copyFileSync(small, join(work, 'small.copy'));
+      copyFileSync(big, join(work, 'big.copy'));
+    } finally {
+      process.umask(before);
+    }
+    expect((await stat(join(work, 'small.copy'))).mode & 0o7777).toBe(0o751);
+    // The times as libuv's copyFile keeps them: an empty file keeps the source's modification time.
+    const empty = join(work, 'empty.txt');
+    await writeFile(empty, '');
+    await utimes(empty, new Date('2020-01-02T03:04:05Z'), new Date('2021-02-03T04:05:06Z'));
+    copyFileSync(empty, join(work, 'empty.copy'));
+    expect((await stat(join(work, 'empty.copy'))).mtime.toISOString()).toBe('2021-02-03T04:05:06.000Z');
+    expect(await readFile(join(work, 'big.copy'))).toEqual(bytes);
+    await writeFile(join(work, 'taken'), 'kept');
+    expect(() => copyFileSync(small, join(work, 'taken'))).toThrow(
+      expect.objectContaining({ code: 'EEXIST' }),
+    );
+    expect(await readFile(join(work, 'taken'), 'utf8')).toBe('kept');
+  });
+
+  it('refuses a FIFO or a directory as its source at once (never hangs), creating nothing', async () => {
+    const fifo = join(work, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    expect(() => copyFileSync(fifo, join(work, 'from-fifo'))).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
+    expect(() => copyFileSync(work, join(work, 'from-dir'))).toThrow();
+    expect((await readdir(work)).sort()).toEqual(['fifo']);
+  });
+
+  it('renames the filled temporary file into place, replacing the target; a failed fill leaves nothing', async () => {
+    const target = join(work, 'model.bin');
+    await writeFile(target, 'old');
+    let seen = '';
+    intoTempFileSync(target, (temp) => {
+      seen = temp;
+      copyFileSync(target, temp);
+    });
+    expect(seen).not.toBe(target);
+    expect(await readdir(work)).toEqual(['model.bin']);
+    expect(() =>
+      intoTempFileSync(target, (temp) => {
+        writeFileSync(temp, 'half');
+        throw new Error('disk full');
+      }),
+    ).toThrow('disk full');
+    expect(await readdir(work)).toEqual(['model.bin']);
+    expect(await readFile(target, 'utf8')).toBe('old');
+  });
+
+  it('intoTempFile flushes the file before the rename when asked (fsync), and lands the same file', async () => {
+    const target = join(work, 'synced.bin');
+    await intoTempFile(target, (temp) => writeFile(temp, 'durable'), { fsync: true });
+    expect(await readFile(target, 'utf8')).toBe('durable');
+    await expect(
+      intoTempFile(join(work, 'never.bin'), async () => {}, { fsync: true }),
+    ).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readdir(work)).toEqual(['synced.bin']);
+  });
+});
+
+describe('localSweepDirectory', () => {
+  it('lists only temporary names, with the age only where it decides, and removes by name', async () => {
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    const mine = tempNameFor('model.bin');
+    const deadName = mine.replace(/\.([0-9a-z]+)-([0-9a-f]{8})-/, `.${Number(dead.stdout).toString(36)}-$2-`);
+    const otherHost = mine.replace(/-([0-9a-f]{8})-/, '-00000000-');
+    await writeFile(join(work, mine), 'in flight');
+    await writeFile(join(work, deadName), 'left');
+    await writeFile(join(work, otherHost), 'elsewhere');
+    const dirName = tempNameFor('dir');
+    await mkdir(join(work, dirName));
+    await writeFile(join(work, 'model.bin'), 'a user file');
+    const sweep = localSweepDirectory(work);
+    const listed = [...(await sweep.list())];
+    expect(listed.map((entry) => entry.name).sort()).toEqual([mine, deadName, otherHost, dirName].sort());
+    for (const entry of listed) {
+      // Another host's writer is judged by its age; this process's and a dead one's by the name.
+      expect(entry.modified !== undefined).toBe(entry.name === otherHost);
+      expect(entry.isFile).toBe(entry.name !== dirName);
+    }
+    await sweep.remove(deadName);
+    await sweep.remove('already-gone');
+    expect((await readdir(work)).includes(deadName)).toBe(false);
+    expect((await readdir(work)).includes('model.bin')).toBe(true);
   });
 });

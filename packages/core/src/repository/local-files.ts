@@ -1,11 +1,26 @@
-import { type Dirent, lstatSync, type WriteStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, opendir, rename, rm, stat, statfs } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  type Dirent,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  type WriteStream,
+  writeSync,
+} from 'node:fs';
+import { lstat, mkdir, mkdtemp, open, opendir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ArtifactsError, type FailedFile, toArtifactsError } from '../errors.js';
 import { baseName, joinKey, validateArtifactPath } from '../path-safety.js';
 import { isTempFileName, trackTempFile } from '../temp-files.js';
-import { tempNameFor } from '../temp-name.js';
+import { type SweepCandidate, type SweepDirectory, tempAgeMatters, tempNameFor } from '../temp-name.js';
 
 /** A local file to upload and the key it goes to. */
 export interface LocalFile {
@@ -121,11 +136,13 @@ export function directoryMaker(): (path: string) => Promise<void> {
 /**
  * Fills a temporary file beside `target` and renames it there; on failure the temporary file is
  * removed (never a partial `target`). `fill` hands over the file stream it opened, if any, so that
- * the removal waits for it to close.
+ * the removal waits for it to close. `fsync`: the file is flushed to stable storage before the
+ * rename, so that a crash cannot leave an empty or torn file at `target`.
  */
 export async function intoTempFile(
   target: string,
   fill: (temp: string, opened: (sink: WriteStream) => void) => Promise<void>,
+  options: { fsync?: boolean } = {},
 ): Promise<void> {
   const temp = join(dirname(target), tempNameFor(baseName(target)));
   const untrack = trackTempFile(temp);
@@ -134,6 +151,10 @@ export async function intoTempFile(
     await fill(temp, (opened) => {
       sink = opened;
     });
+    if (options.fsync) {
+      const handle = await open(temp, 'r+');
+      await handle.sync().finally(() => handle.close());
+    }
     await rename(temp, target);
   } catch (error) {
     // A file stream still opening when the pipeline failed creates the file after a quick `rm`:
@@ -144,6 +165,92 @@ export async function intoTempFile(
     throw error;
   } finally {
     untrack();
+  }
+}
+
+/**
+ * A local directory (a path, or a held directory's `/proc/self/fd/N`) as `AbandonedTemps` sweeps it:
+ * its temporary files, most judged by the name and the listing's entry type alone (this process's
+ * writes in flight, a killed writer's file; Node's `Dir` stats an entry whose type the file system
+ * does not report), a stat only where the file's age decides (`tempAgeMatters`).
+ */
+export function localSweepDirectory(dir: string): SweepDirectory {
+  return {
+    list: async () => {
+      const entries: SweepCandidate[] = [];
+      for await (const entry of await opendir(dir)) {
+        if (!isTempFileName(entry.name)) continue;
+        if (!tempAgeMatters(entry.name)) {
+          entries.push({ name: entry.name, isFile: entry.isFile() });
+          continue;
+        }
+        const info = await lstat(childPath(dir, entry.name)).catch(() => undefined);
+        if (info) entries.push({ name: entry.name, modified: info.mtime, isFile: info.isFile() });
+      }
+      return entries;
+    },
+    remove: (name) => unlink(childPath(dir, name)).catch(() => undefined),
+  };
+}
+
+/**
+ * `intoTempFile` in one synchronous step, for a small file on a local disk (see `onLocalDisk`):
+ * `fill` writes the temporary file beside `target`, which is renamed there, or removed on failure.
+ * No other code runs in between, so nothing needs tracking for a process that exits meanwhile.
+ */
+export function intoTempFileSync(target: string, fill: (temp: string) => void): void {
+  const temp = join(dirname(target), tempNameFor(baseName(target)));
+  try {
+    fill(temp);
+    renameSync(temp, target);
+  } catch (error) {
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // The failure that matters is the write's.
+    }
+    throw error;
+  }
+}
+
+/** The one buffer of `copyFileSync`: a synchronous copy has the thread to itself. */
+let copyBuffer: Buffer | undefined;
+const COPY_BUFFER_BYTES = 128 * 1024;
+
+/**
+ * Copies the regular file `from` into the new file `to` (O_EXCL: never through a link planted
+ * there) synchronously, through one reused buffer, with what libuv's `copyFile` keeps: the permission
+ * bits, the owner where the process may set it, and the times (then the data, which sets the
+ * modification time again unless the file is empty). For a small file on a local disk: no
+ * thread-pool round trip. The source is opened O_NONBLOCK and refused unless it is a regular file,
+ * so a FIFO swapped in cannot hang the thread.
+ */
+export function copyFileSync(from: string, to: string): void {
+  const source = openSync(from, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const info = fstatSync(source);
+    if (!info.isFile()) throw Object.assign(new Error(`${from} is not a regular file`), { code: 'EINVAL' });
+    const mode = info.mode & 0o7777;
+    const target = openSync(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+    try {
+      // The umask applied to the open; the source's bits are kept whatever it is.
+      fchmodSync(target, mode);
+      try {
+        fchownSync(target, info.uid, info.gid);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'EPERM') throw error;
+      }
+      futimesSync(target, info.atime, info.mtime);
+      copyBuffer ??= Buffer.allocUnsafe(COPY_BUFFER_BYTES);
+      for (let read = readSync(source, copyBuffer); read > 0; read = readSync(source, copyBuffer)) {
+        for (let written = 0; written < read; )
+          written += writeSync(target, copyBuffer, written, read - written);
+      }
+    } finally {
+      closeSync(target);
+    }
+  } finally {
+    closeSync(source);
   }
 }
 

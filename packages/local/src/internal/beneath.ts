@@ -6,6 +6,9 @@ import { ArtifactsError } from '@artifacts/core';
 /** Symlink hops followed before giving up (Linux's own limit is 40). */
 const MAX_LINKS = 40;
 
+/** Directories remembered (made by a `SharedDirs`'s writes, a driver's disks) before starting over. */
+export const REMEMBERED = 10_000;
+
 /**
  * Linux (and anything else with a `/proc/self/fd` whose entries can be walked through): every
  * directory is held open, and each path the kernel resolves is `/proc/self/fd/<held>/<name>`, so a
@@ -172,11 +175,14 @@ export class Dir {
  * The directories of keys, each resolved once (in one step, else by the walk, creating what a write
  * needs) for the operations working in it at the same time: files of one directory written or read
  * side by side pay one resolution between them, not one each. The descriptor is closed when its last
- * user closes it, so it is held no longer than a run of overlapping operations, as one long
- * operation in it would hold it. A failed resolution is not kept.
+ * user closes it (at the end of that turn of the event loop), so it is held no longer than a run of
+ * overlapping operations, as one long operation in it would hold it. A failed resolution is not
+ * kept. A directory made by a write is remembered as made (`created`) for the later runs of writes
+ * into it, which need no link check at their names (see `resolveBeneath`).
  */
 export class SharedDirs {
   readonly #open = new Map<string, { at: Promise<Resolved>; users: number }>();
+  readonly #made = new Set<string>();
 
   async open(root: string, parts: readonly string[], create: boolean): Promise<Resolved> {
     // A read's resolution never creates: it is not shared with a write's, which may.
@@ -202,16 +208,25 @@ export class SharedDirs {
       if (this.#open.get(key) === held) this.#open.delete(key);
       throw error;
     }
+    if (at.created) {
+      // Bounded memory for huge trees: forgetting only costs a later write its link check.
+      if (this.#made.size >= REMEMBERED) this.#made.clear();
+      this.#made.add(key);
+    }
     const release = async () => {
       if (--held.users > 0) return;
-      if (this.#open.get(key) === held) this.#open.delete(key);
-      await at.dir.close();
+      // Closed after this turn of the event loop unless reused: an upload's next files start in it.
+      setImmediate(() => {
+        if (held.users > 0 || this.#open.get(key) !== held) return;
+        this.#open.delete(key);
+        at.dir.close().catch(() => undefined);
+      });
     };
     return {
       dir: at.dir.share(release),
       trail: [...at.trail],
       name: undefined,
-      created: at.created === true,
+      created: at.created === true || (create && this.#made.has(key)),
     };
   }
 }

@@ -1,4 +1,15 @@
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
@@ -349,6 +360,49 @@ describe('errors and hostile paths', () => {
       }
     }
     expect(await onDisk(base)).toEqual(before);
+  });
+});
+
+describe('uploads of local files (logArtifacts)', () => {
+  it('small files (copied synchronously) and large ones land whole with their modes, no temporary file left', async () => {
+    const src = join(base, 'src');
+    await mkdir(join(src, 'deep'), { recursive: true });
+    const large = Buffer.alloc(300 * 1024, 7);
+    await writeFile(join(src, 'run.sh'), '#!/bin/sh\n');
+    await chmod(join(src, 'run.sh'), 0o750);
+    await writeFile(join(src, 'deep', 'large.bin'), large);
+    await writeFile(join(src, 'deep', 'empty.txt'), '');
+    const repo = await openRepository(root);
+    await repo.logArtifacts(src, 'up');
+    expect(await onDisk(root)).toEqual([
+      'up',
+      'up/deep',
+      'up/deep/empty.txt',
+      'up/deep/large.bin',
+      'up/run.sh',
+    ]);
+    expect((await stat(join(root, 'up', 'run.sh'))).mode & 0o777).toBe(0o750);
+    expect(await readFile(join(root, 'up', 'deep', 'large.bin'))).toEqual(large);
+    expect((await stat(join(root, 'up', 'deep', 'empty.txt'))).size).toBe(0);
+  });
+
+  it('over an existing tree, a link at a name (inside the root) is written through, an escaping one refused', async () => {
+    const src = join(base, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'a.txt'), 'new a');
+    await writeFile(join(src, 'b.txt'), 'new b');
+    await mkdir(join(root, 'up'), { recursive: true });
+    await mkdir(join(root, 'real'));
+    await writeFile(join(root, 'real', 'a.txt'), 'old a');
+    await symlink(join(root, 'real', 'a.txt'), join(root, 'up', 'a.txt'));
+    const repo = await openRepository(root);
+    await repo.logArtifacts(src, 'up');
+    expect(await readlink(join(root, 'up', 'a.txt'))).toBe(join(root, 'real', 'a.txt'));
+    expect(await readFile(join(root, 'real', 'a.txt'), 'utf8')).toBe('new a');
+    await rm(join(root, 'up', 'b.txt'));
+    await symlink(join(outside, 'secret.txt'), join(root, 'up', 'b.txt'));
+    expect(await codeOf(repo.logArtifact(join(src, 'b.txt'), 'up'))).toBe('permission_denied');
+    expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('secret');
   });
 });
 

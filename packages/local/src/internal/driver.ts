@@ -1,11 +1,13 @@
-import { constants, type Dirent, type Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { copyFile, type FileHandle, lstat, open, opendir, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AbandonedTemps,
   ArtifactsError,
   type CopySource,
+  copyFileSync,
   type DriverCapabilities,
   type DriverEntry,
   type DriverListOptions,
@@ -17,17 +19,18 @@ import {
   FileBody,
   type FileEntry,
   intoTempFile,
+  intoTempFileSync,
   isTempFileName,
   joinKey,
   listFileTree,
+  localSweepDirectory,
   type OperationOptions,
+  onLocalDisk,
   parentKey,
   ReadBufferPool,
   type ReadToFileOptions,
   type SettingsValues,
   type StorageDriver,
-  type SweepCandidate,
-  tempAgeMatters,
   toArtifactsError,
 } from '@artifacts/core';
 import type { localSettings } from '../plugin.js';
@@ -36,6 +39,7 @@ import {
   errno,
   HELD_DESCRIPTORS,
   READ_FLAGS,
+  REMEMBERED,
   type Resolved,
   type ResolveOptions,
   resolveBeneath,
@@ -53,6 +57,12 @@ const STAT_BATCH = 64;
 /** Read buffers a driver keeps for reuse when idle (`readHighWaterMark` each). */
 const IDLE_READ_BUFFERS = 8;
 
+/** Files up to this size are copied on the main thread between local disks (see `writeFromFile`). */
+const INLINE_COPY_MAX = 128 * 1024;
+
+/** O_EXCL: a temporary name never follows a link planted there; FICLONE: a reflink where offered. */
+const COPY_FLAGS = constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE;
+
 /**
  * The local file-system driver: keys are paths below `root`, a real (symlink-free) absolute path.
  * Every operation resolves its target with `resolveBeneath`, component by component from held
@@ -67,6 +77,8 @@ export class LocalDriver implements StorageDriver {
   readonly #readBuffers: ReadBufferPool;
   readonly #abandoned = new AbandonedTemps();
   readonly #shared = new SharedDirs();
+  /** Whether a directory (the root, a source file's) is on a local disk, asked once each. */
+  readonly #disks = new Map<string, Promise<boolean>>();
 
   /** Use `LocalDriver.open`, which resolves the root's real path. */
   constructor(
@@ -95,20 +107,22 @@ export class LocalDriver implements StorageDriver {
 
   /**
    * Writes `key` atomically through core's `intoTempFile`: `fill` writes a fresh temporary file
-   * beside it (its path given), which is renamed over the name, or removed on failure. A link at the
-   * name is written through (its target replaced) when the target is inside the root.
+   * beside it (its path given), which is renamed over the name, or removed on failure; `inline`, when
+   * given, does it in one synchronous step (`intoTempFileSync`) if the store is on a local disk. A
+   * link at the name is written through (its target replaced) when the target is inside the root.
+   * The first write into a directory (per repository) removes the temporary files that killed
+   * writers left there, by core's rule (AbandonedTemps): a live writer's file is never touched.
    */
-  #replace(key: string, fill: Parameters<typeof intoTempFile>[1]): Promise<undefined> {
+  #replace(key: string, fill: Parameters<typeof intoTempFile>[1], inline?: (temp: string) => void) {
     return this.#at(key, { create: true, followLast: true }, async ({ dir, trail, name, created }) => {
       if (name === undefined) throw inTheWay({ code: 'EISDIR' }, key, DIRECTORY_IN_THE_WAY);
-      // A directory this write made holds nothing left by killed writers.
+      // A directory this write made holds nothing left by killed writers; nothing on a local disk
+      // is a broken connection: a failed sweep only waits for the next write.
       if (created) this.#abandoned.markSwept(trail.join('/'));
-      else await this.#sweep(dir, trail.join('/'));
+      else await this.#abandoned.sweepOnce(trail.join('/'), localSweepDirectory(dir.location), () => false);
       try {
-        await intoTempFile(dir.path(name), async (temp, opened) => {
-          await fill(temp, opened);
-          if (this.#fsync) await syncFile(temp);
-        });
+        if (inline && (await this.#onLocalDisk(this.root))) intoTempFileSync(dir.path(name), inline);
+        else await intoTempFile(dir.path(name), fill, { fsync: this.#fsync });
       } catch (error) {
         throw inTheWay(error, key, DIRECTORY_IN_THE_WAY);
       }
@@ -118,36 +132,12 @@ export class LocalDriver implements StorageDriver {
     });
   }
 
-  /**
-   * The first write into a directory (per repository) removes the temporary files that writers
-   * killed before they could clean up left there (`kill -9`, a crash), by core's rule (see
-   * AbandonedTemps): a live writer's file is never touched.
-   */
-  async #sweep(dir: Dir, where: string): Promise<void> {
-    await this.#abandoned.sweepOnce(
-      where,
-      {
-        list: async () => {
-          const entries: SweepCandidate[] = [];
-          for await (const entry of await opendir(dir.location)) {
-            if (!isTempFileName(entry.name)) continue;
-            // The name alone judges most of them (this process's writes in flight beside this one,
-            // a killed writer's file): a stat only where the file's age decides, or where the
-            // listing does not say what the entry is.
-            if (!tempAgeMatters(entry.name) && typeKnown(entry)) {
-              entries.push({ name: entry.name, isFile: entry.isFile() });
-              continue;
-            }
-            const info = await lstat(dir.path(entry.name)).catch(() => undefined);
-            if (info) entries.push({ name: entry.name, modified: info.mtime, isFile: info.isFile() });
-          }
-          return entries;
-        },
-        remove: (name) => unlink(dir.path(name)).catch(() => undefined),
-      },
-      // Nothing on a local disk is a broken connection: a failed sweep only waits for the next write.
-      () => false,
-    );
+  /** Whether `path` (an existing directory) is on a local disk, by core's `onLocalDisk`, once each. */
+  #onLocalDisk(path: string): Promise<boolean> {
+    if (this.#disks.size >= REMEMBERED) this.#disks.clear();
+    const known = this.#disks.get(path) ?? onLocalDisk(path);
+    this.#disks.set(path, known);
+    return known;
   }
 
   /**
@@ -192,15 +182,25 @@ export class LocalDriver implements StorageDriver {
     );
   }
 
-  /** A kernel copy (a reflink where the file system has them): no bytes pass through JS. */
+  /**
+   * A kernel copy (a reflink where offered): no bytes pass through JS. A small file between local
+   * disks is copied and renamed synchronously, microseconds of kernel work against two thread-pool
+   * round trips; a larger file, or one on a network or FUSE file system, is copied off the thread.
+   */
   writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
-    return guard(key, () =>
-      this.#replace(key, async (temp) => {
-        options.signal?.throwIfAborted();
-        await copyFile(localPath, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-        options.signal?.throwIfAborted();
-      }),
-    );
+    return guard(key, async () => {
+      options.signal?.throwIfAborted();
+      const small = !this.#fsync && (options.size ?? Number.POSITIVE_INFINITY) <= INLINE_COPY_MAX;
+      const inline = small && (await this.#onLocalDisk(dirname(localPath)));
+      return this.#replace(
+        key,
+        async (temp) => {
+          await copyFile(localPath, temp, COPY_FLAGS);
+          options.signal?.throwIfAborted();
+        },
+        inline ? (temp) => copyFileSync(localPath, temp) : undefined,
+      );
+    });
   }
 
   read(key: string, options: DriverReadOptions): Promise<DriverReadResult> {
@@ -236,15 +236,12 @@ export class LocalDriver implements StorageDriver {
   }
 
   stat(key: string, _options: OperationOptions): Promise<DriverStat | undefined> {
-    return guard(key, () =>
-      this.#at(key, { followLast: true }, async ({ dir, name }) => {
-        // lstat: a final link is resolved above; one swapped in since is not followed here.
-        const info = name === undefined ? await stat(dir.location) : await lstat(dir.path(name));
-        if (info.isDirectory()) return { key, isDir: true, lastModified: info.mtime };
-        if (!info.isFile()) return undefined;
-        return { key, isDir: false, size: Number(info.size), lastModified: info.mtime };
-      }).catch(unlessMissing(undefined)),
-    );
+    return guard(key, async () => {
+      const info = await this.#followed(key).catch(unlessMissing(undefined));
+      if (info?.isDirectory()) return { key, isDir: true, lastModified: info.mtime };
+      if (!info?.isFile()) return undefined;
+      return { key, isDir: false, size: Number(info.size), lastModified: info.mtime };
+    });
   }
 
   /**
@@ -291,7 +288,7 @@ export class LocalDriver implements StorageDriver {
             ? undefined
             : // Links are followed only while they stay inside the root; others are not part of the store.
               kind === 'link'
-              ? this.#followed(joinKey(key, name))
+              ? this.#followed(joinKey(key, name)).catch(() => undefined)
               : lstat(dir.path(name)).catch(() => undefined),
         ),
       );
@@ -304,11 +301,11 @@ export class LocalDriver implements StorageDriver {
     return entries;
   }
 
-  /** What the link `key` leads to inside the root, if anything. */
-  async #followed(key: string): Promise<Stats | undefined> {
+  /** What `key` leads to, links followed inside the root; a final link swapped in since is not (lstat). */
+  #followed(key: string): Promise<Stats> {
     return this.#at(key, { followLast: true }, async ({ dir, name }) =>
       name === undefined ? stat(dir.location) : lstat(dir.path(name)),
-    ).catch(() => undefined);
+    );
   }
 
   delete(key: string, _options: OperationOptions): Promise<void> {
@@ -326,13 +323,11 @@ export class LocalDriver implements StorageDriver {
   }
 
   mkdir(key: string, _options: OperationOptions): Promise<void> {
-    return guard(key, async () => {
-      const options = { asDirectory: true, create: true };
-      const at = await resolveBeneath(this.root, key, splitKey(key), options).catch((error: unknown) => {
+    return guard(key, () =>
+      this.#at(key, { asDirectory: true, create: true }, async () => undefined).catch((error: unknown) => {
         throw inTheWay(error, key, FILE_IN_THE_WAY);
-      });
-      await at.dir.close();
-    });
+      }),
+    );
   }
 
   /** Any two local repositories of this process share a store: the address holds the source's root. */
@@ -350,9 +345,7 @@ export class LocalDriver implements StorageDriver {
       const { handle, source: file } = await from.#openFile(source.address.slice(split + 1));
       try {
         // COPYFILE_FICLONE: a reflink where the file system offers one (btrfs, XFS), else a copy.
-        await this.#replace(toKey, (temp) =>
-          copyFile(file, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE),
-        );
+        await this.#replace(toKey, (temp) => copyFile(file, temp, COPY_FLAGS));
       } finally {
         await handle.close();
       }
@@ -441,24 +434,6 @@ function unlessMissing<T>(value: T): (error: unknown) => T {
     if (missing(error)) return value;
     throw error;
   };
-}
-
-/** Whether a listing said what the entry is (some file systems report every type as unknown). */
-function typeKnown(entry: Dirent): boolean {
-  return (
-    entry.isFile() ||
-    entry.isDirectory() ||
-    entry.isSymbolicLink() ||
-    entry.isFIFO() ||
-    entry.isSocket() ||
-    entry.isBlockDevice() ||
-    entry.isCharacterDevice()
-  );
-}
-
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  await handle.sync().finally(() => handle.close());
 }
 
 async function guard<T>(key: string, run: () => Promise<T>): Promise<T> {
