@@ -1,6 +1,7 @@
 import {
   ArtifactsError,
   answerHeader,
+  encodePath,
   type FailedAnswer,
   type OutgoingRequest,
   refreshing,
@@ -28,9 +29,6 @@ export type LeanAuth =
   | { kind: 'sas'; sas: string }
   | { kind: 'token'; credential: TokenCredential };
 
-/** A blob name's path as sent: each segment percent-encoded, the slashes kept. */
-export const encodeName = (name: string): string => name.split('/').map(encodeURIComponent).join('/');
-
 /** A blob of the account: its container and its name. */
 export interface BlobAddress {
   container: string;
@@ -39,7 +37,7 @@ export interface BlobAddress {
 
 /** The path of a container (`blob` undefined) or of a blob, below the service URL. */
 export const blobPath = (container: string, blob?: string): string =>
-  `/${encodeURIComponent(container)}${blob === undefined ? '' : `/${encodeName(blob)}`}`;
+  `/${encodePath(container)}${blob === undefined ? '' : `/${encodePath(blob)}`}`;
 
 let parser: Promise<XMLParser> | undefined;
 /**
