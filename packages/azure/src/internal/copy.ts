@@ -18,17 +18,17 @@ const POLL_MS = 1000;
  * Copy Blob From URL (synchronous, atomic; its source authorized by `sas`) up to its 256 MiB limit;
  * above, Copy Blob, polled until done (within one account the destination's identity authorizes
  * it) and aborted, its destination removed, when it fails, is cancelled, or makes no progress
- * (`x-ms-copy-progress` unchanged) for `stallMs` (the repository's timeout; undefined = none). Both
- * are pinned to the source's ETag.
+ * (`x-ms-copy-progress` unchanged) for `timeoutMs` (the repository's; `-1`, `0` or unset: none).
+ * Both are pinned to the source's ETag.
  */
 export async function copyBlob(
   http: StoreHttp,
   from: BlobAddress & { uri: string },
   to: BlobAddress,
   sas: () => Promise<string>,
-  { signal }: DriverCopyOptions,
-  stallMs: number | undefined,
+  { signal, timeoutMs }: DriverCopyOptions,
 ): Promise<void> {
+  const stallMs = timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined;
   const send = (
     method: string,
     at: BlobAddress,

@@ -251,14 +251,8 @@ export class AzureBlobDriver extends ObjectStoreDriver {
     const { auth } = this.#clients;
     const sourceSas = auth.kind === 'sas' ? async () => auth.sas : () => this.#sas.sas(source, 'r');
     const target = { container: to.bucket, blob: to.name };
-    const stallMs = options.timeoutMs ?? this.context.timeoutMs;
-    return copyBlob(
-      this.#http,
-      { ...source, uri: this.#uri(source) },
-      target,
-      sourceSas,
-      options,
-      stallMs !== undefined && stallMs > 0 ? stallMs : undefined,
-    );
+    const timeoutMs = options.timeoutMs ?? this.context.timeoutMs;
+    const stalls = { ...options, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+    return copyBlob(this.#http, { ...source, uri: this.#uri(source) }, target, sourceSas, stalls);
   }
 }
