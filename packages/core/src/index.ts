@@ -138,6 +138,7 @@ export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
 export {
   FIRST_PARTY_BACKENDS,
+  importOptional,
   isModuleNotFound,
   registerBackend,
   registeredSchemes,
@@ -285,6 +286,7 @@ export {
 export type { ArtifactUri, UriParts } from './uri.js';
 export {
   appendToUri,
+  encodePath,
   invalidUri,
   invalidUriAuthority,
   isObjectStoreScheme,

@@ -9,6 +9,7 @@ import { openRepository } from './open.js';
 import {
   esmEntry,
   FIRST_PARTY_BACKENDS,
+  importOptional,
   isModuleNotFound,
   RESOLVE_FROM_CWD_ENV,
   registerBackend,
@@ -115,6 +116,46 @@ describe('registry', () => {
     expect(isModuleNotFound(missing, '@artifacts/other')).toBe(false);
     const broken = Object.assign(new SyntaxError('Unexpected token in @artifacts/x'), { code: undefined });
     expect(isModuleNotFound(broken, '@artifacts/x')).toBe(false);
+    // Installed, its native part not built: a file of the package is missing, not the package.
+    const unbuilt = Object.assign(
+      new Error(
+        "Cannot find module '../build/Release/kerberos.node'\nRequire stack:\n- /n/node_modules/kerberos/lib/index.js",
+      ),
+      { code: 'MODULE_NOT_FOUND' },
+    );
+    expect(isModuleNotFound(unbuilt, 'kerberos')).toBe(false);
+    const notExported = Object.assign(
+      new Error('No "exports" main defined in /n/node_modules/kerberos/package.json'),
+      {
+        code: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
+      },
+    );
+    expect(isModuleNotFound(notExported, 'kerberos')).toBe(true);
+  });
+
+  it('imports an optional package, or says why it is needed and how to install it', async () => {
+    const present = await importOptional(() => import('node:path'), 'node:path', 'unused');
+    expect(present.join('a', 'b')).toBe('a/b');
+    const why = 'Kerberos is requested (MLFLOW_KERBEROS_TICKET_CACHE is set)';
+    const missing = await rejection(
+      importOptional(() => import('@artifacts/no-such-package' as string), '@artifacts/no-such-package', why),
+    );
+    expect(missing.code).toBe('unsupported');
+    expect(missing.message).toBe(
+      `${why}: the optional package @artifacts/no-such-package is not installed (npm install @artifacts/no-such-package)`,
+    );
+    const coded = await rejection(
+      importOptional(
+        () => import('@artifacts/no-such-package' as string),
+        '@artifacts/no-such-package',
+        why,
+        'failed_precondition',
+      ),
+    );
+    expect(coded.code).toBe('failed_precondition');
+    // A package that is there but fails to load is not disguised as a missing one.
+    const broken = new SyntaxError('Unexpected token');
+    await expect(importOptional(() => Promise.reject(broken), 'x', why)).rejects.toBe(broken);
   });
 
   it('refuses malformed plugins', () => {

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BackendPlugin } from './driver.js';
-import { ArtifactsError } from './errors.js';
+import { ArtifactsError, type ArtifactsErrorCode } from './errors.js';
 
 /**
  * The first-party package serving each well-known scheme, imported on first use. It must equal the
@@ -195,7 +195,8 @@ async function importPackage(name: string): Promise<void> {
 
 /**
  * Whether `error` is an import's "package not installed" for `name` (CommonJS's and ESM's codes, and a
- * package whose entry is not exported), as opposed to a package that is there but fails to load.
+ * package whose entry is not exported), as opposed to a package that is there but fails to load —
+ * one of whose own files is missing (`Cannot find module '../build/Release/kerberos.node'`) is there.
  */
 export function isModuleNotFound(error: unknown, name: string): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -204,8 +205,34 @@ export function isModuleNotFound(error: unknown, name: string): boolean {
     (code === 'MODULE_NOT_FOUND' ||
       code === 'ERR_MODULE_NOT_FOUND' ||
       code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') &&
-    message.includes(name)
+    [`'${name}'`, `"${name}"`, `'${name}/`, `/${name}/package.json`].some((form) => message.includes(form))
   );
+}
+
+/**
+ * Imports an optional peer package with `load` (a thunk written in the package that depends on it,
+ * so that the import resolves from there: `() => import('kerberos')`). When the package is not
+ * installed, fails with an ArtifactsError `code` (default `unsupported`) that says `why` it is needed
+ * and how to install it; a package that is there but fails to load fails as it did.
+ */
+export async function importOptional<T>(
+  load: () => Promise<T>,
+  pkg: string,
+  why: string,
+  code: ArtifactsErrorCode = 'unsupported',
+): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if (!isModuleNotFound(error, pkg)) throw error;
+    throw new ArtifactsError(
+      code,
+      `${why}: the optional package ${pkg} is not installed (npm install ${pkg})`,
+      {
+        cause: error,
+      },
+    );
+  }
 }
 
 /** Imports every package named in ARTIFACTS_PLUGINS (comma or whitespace separated), once. */

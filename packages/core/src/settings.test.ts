@@ -129,6 +129,23 @@ describe('defineSettings', () => {
       settings.resolve({ accountKey: 'opt' }, { uri: { accountKey: 'from-uri' } }).values.accountKey,
     ).toBe('opt');
     expect(settings.resolve({}, { defaults: { blockSize: 16 } }).values.blockSize).toBe(16);
+    // Checked like an option: a run-time default (a config file's) out of bounds, or of the wrong
+    // type, is refused naming the setting and where it came from, never used as it is.
+    const outOfBounds = failure(() =>
+      settings.resolve({}, { defaults: { blockSize: 0 }, defaultsFrom: 'ssh config' }),
+    );
+    expect(outOfBounds.code).toBe('invalid_argument');
+    expect(outOfBounds.message).toBe('blockSize (ssh config) must be an integer between 1 and 64, got 0');
+    expect(failure(() => settings.resolve({}, { defaults: { verify: 'no' as never } })).message).toBe(
+      'verify (a run-time default) must be a boolean, got "no"',
+    );
+    expect(failure(() => settings.resolve({}, { uri: { blockSize: 1.5 } })).message).toBe(
+      'blockSize (from the URI) must be an integer between 1 and 64, got 1.5',
+    );
+    // A secret's value stays hidden in the refusal.
+    expect(failure(() => settings.resolve({}, { uri: { accountKey: 7 as never } })).message).toBe(
+      'accountKey (from the URI) must be a string, got a value (hidden)',
+    );
     expect(settings.resolve({}, { env: { EXAMPLE_VERIFY: 'no' } }).values).toEqual({
       blockSize: 4,
       verify: false,

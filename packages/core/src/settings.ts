@@ -115,12 +115,19 @@ export interface ResolvedSettings<D extends Record<string, SettingSpec>> {
   sources: { [K in keyof D]?: string };
 }
 
-/** Values that sit between the declaration's sources, taken as given (not checked). */
+/**
+ * Values that sit between the declaration's sources, already in their resolved form: checked
+ * against the declaration's type and bounds like an option (a value out of bounds is refused naming
+ * the setting and the layer). A setting with a `parse` of its own is taken as given: its resolved
+ * form is whatever that `parse` makes.
+ */
 export interface ResolveLayers<D extends Record<string, SettingSpec>> {
   /** After the option, before the variable: what the URI says (a user name, a password). */
   uri?: { [K in keyof D]?: SettingsValues<D>[K] | undefined };
   /** After the variable, instead of the declared default: a default found at run time (a config file's). */
   defaults?: { [K in keyof D]?: SettingsValues<D>[K] | undefined };
+  /** Where `defaults` came from, for errors (`~/.ssh/config`). Default: 'a run-time default'. */
+  defaultsFrom?: string;
   /** The environment to read (tests pass their own). Default: `process.env`. */
   env?: NodeJS.ProcessEnv;
 }
@@ -248,6 +255,12 @@ function check(spec: SettingSpec, value: unknown, from: string): unknown {
     });
   }
   return spec.parse ? spec.parse(checked, from) : checked;
+}
+
+/** A value of a `ResolveLayers` layer: its type and bounds checked (see `ResolveLayers`). */
+function checkLayer(spec: SettingSpec, value: unknown, from: string): unknown {
+  if (spec.parse) return value;
+  return check(spec, value, from);
 }
 
 /**
@@ -408,7 +421,7 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
           value = check(spec, given[name], `option ${name}`);
           source = 'option';
         } else if (layers.uri?.[name] !== undefined) {
-          value = layers.uri[name];
+          value = checkLayer(spec, layers.uri[name], `${name} (from the URI)`);
           source = 'uri';
         } else if (spec.env !== undefined) {
           const raw = env[spec.env]?.trim();
@@ -419,7 +432,11 @@ export function defineSettings<D extends Record<string, SettingSpec>>(
           }
         }
         if (source === undefined && layers.defaults?.[name] !== undefined) {
-          value = layers.defaults[name];
+          value = checkLayer(
+            spec,
+            layers.defaults[name],
+            `${name} (${layers.defaultsFrom ?? 'a run-time default'})`,
+          );
           source = 'default';
         } else if (source === undefined && spec.default !== undefined) {
           value = spec.default;

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
 import {
   appendToUri,
+  encodePath,
   invalidUriAuthority,
   objectKeyPrefix,
   parseArtifactUri,
@@ -169,6 +170,15 @@ describe('redactUri', () => {
       'https://s3/b/k?X-Amz-Credential=***&X-Amz-Signature=***&partNumber=1',
     );
     expect(redactUri('/plain/path')).toBe('/plain/path');
+  });
+});
+
+describe('encodePath', () => {
+  it('percent-encodes each segment of a key (RFC 3986), keeping its slashes', () => {
+    expect(encodePath('a b/c#d?e/é')).toBe('a%20b/c%23d%3Fe/%C3%A9');
+    expect(encodePath("it's (1)*!/x%2Fy")).toBe('it%27s%20%281%29%2A%21/x%252Fy');
+    expect(encodePath('/abs/dir/')).toBe('/abs/dir/');
+    expect(encodePath('')).toBe('');
   });
 });
 

@@ -397,12 +397,20 @@ export function appendToUri(uri: string, path: string): string {
   if (key === '') return uri;
   const parts = splitUri(uri);
   const encodeSegments = parts !== undefined && !isObjectStoreScheme(parts.scheme);
-  const suffix = encodeSegments ? key.split('/').map(encodePathSegment).join('/') : key;
+  const suffix = encodeSegments ? encodePath(key) : key;
   const q = parts ? uri.indexOf('?') : -1;
   const head = q === -1 ? uri : uri.slice(0, q);
   const tail = q === -1 ? '' : uri.slice(q);
   const joined = head.endsWith('/') ? `${head}${suffix}` : `${head}/${suffix}`;
   return `${joined}${tail}`;
+}
+
+/**
+ * A key or path as it goes into a URL's path: each `/`-separated segment percent-encoded (RFC 3986:
+ * only unreserved characters kept), the slashes kept. `encodePath('a b/c#d')` → `'a%20b/c%23d'`.
+ */
+export function encodePath(path: string): string {
+  return path.split('/').map(encodePathSegment).join('/');
 }
 
 function encodePathSegment(segment: string): string {

@@ -1,6 +1,7 @@
 import {
   ArtifactsError,
   type ArtifactUri,
+  encodePath,
   parseArtifactUri,
   redactUri,
   validateArtifactPath,
@@ -21,13 +22,6 @@ export interface ArtifactEndpoint {
 }
 
 const ARTIFACTS_ROUTE = '/mlflow-artifacts/artifacts';
-
-function encodeSegments(path: string): string {
-  return path
-    .split('/')
-    .map((segment) => encodeURIComponent(segment))
-    .join('/');
-}
 
 function origin(scheme: string, host: string, port: number | undefined): string {
   return `${scheme}://${host}${port === undefined ? '' : `:${port}`}`;
@@ -82,7 +76,7 @@ function parseTracking(
     return undefined;
   }
   if ((parsed.scheme !== 'http' && parsed.scheme !== 'https') || !parsed.host) return undefined;
-  const prefix = parsed.path === '/' ? '' : encodeSegments(parsed.path.replace(/\/+$/, ''));
+  const prefix = parsed.path === '/' ? '' : encodePath(parsed.path.replace(/\/+$/, ''));
   return {
     scheme: parsed.scheme,
     origin: origin(parsed.scheme, parsed.host, parsed.port),
@@ -108,7 +102,7 @@ function resolveHttp(location: ArtifactUri): ArtifactEndpoint {
     label: 'artifact URI path',
   });
   return {
-    apiBase: `${origin(location.scheme, location.host!, location.port)}${encodeSegments(head)}`,
+    apiBase: `${origin(location.scheme, location.host!, location.port)}${encodePath(head)}`,
     root,
     ...(location.username === undefined ? {} : { username: location.username }),
     ...(location.password === undefined ? {} : { password: location.password }),
@@ -117,7 +111,7 @@ function resolveHttp(location: ArtifactUri): ArtifactEndpoint {
 
 /** `<apiBase>/mlflow-artifacts/artifacts/<key>`, each segment percent-encoded. */
 export function artifactUrl(apiBase: string, key: string): string {
-  return `${apiBase}${ARTIFACTS_ROUTE}/${encodeSegments(key)}`;
+  return `${apiBase}${ARTIFACTS_ROUTE}/${encodePath(key)}`;
 }
 
 /** `<apiBase>/mlflow-artifacts/artifacts?path=<key>`. */
@@ -127,5 +121,5 @@ export function listUrl(apiBase: string, key: string): string {
 
 /** `<apiBase>/mlflow-artifacts/mpu/<action>/<dir>`. */
 export function multipartUrl(apiBase: string, action: 'create' | 'complete' | 'abort', dir: string): string {
-  return `${apiBase}/mlflow-artifacts/mpu/${action}/${encodeSegments(dir)}`;
+  return `${apiBase}/mlflow-artifacts/mpu/${action}/${encodePath(dir)}`;
 }

@@ -17,16 +17,18 @@ const POLL_MS = 1000;
 /**
  * Copy Blob From URL (synchronous, atomic; its source authorized by `sas`) up to its 256 MiB limit;
  * above, Copy Blob, polled until done (within one account the destination's identity authorizes
- * it) and aborted, its destination removed, when it fails or is cancelled. Both are pinned to the
- * source's ETag.
+ * it) and aborted, its destination removed, when it fails, is cancelled, or makes no progress
+ * (`x-ms-copy-progress` unchanged) for `timeoutMs` (the repository's; `-1`, `0` or unset: none).
+ * Both are pinned to the source's ETag.
  */
 export async function copyBlob(
   http: StoreHttp,
   from: BlobAddress & { uri: string },
   to: BlobAddress,
   sas: () => Promise<string>,
-  { signal }: DriverCopyOptions,
+  { signal, timeoutMs }: DriverCopyOptions,
 ): Promise<void> {
+  const stallMs = timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined;
   const send = (
     method: string,
     at: BlobAddress,
@@ -58,12 +60,28 @@ export async function copyBlob(
     });
     return;
   }
-  let answer = await send('PUT', to, { ...pinned, 'x-ms-copy-source': url });
+  // Not under the signal: once sent, the service may have started the copy, which only the id in
+  // its answer can stop. A cancellation during it takes effect when it answers (below).
+  let answer = await send('PUT', to, { ...pinned, 'x-ms-copy-source': url }, [], false);
   const id = answerHeader(answer, 'x-ms-copy-id');
   try {
+    let progress = answerHeader(answer, 'x-ms-copy-progress');
+    let moved = Date.now();
+    signal?.throwIfAborted();
     while (answerHeader(answer, 'x-ms-copy-status') === 'pending') {
+      if (stallMs !== undefined && Date.now() - moved >= stallMs) {
+        throw new ArtifactsError(
+          'timeout',
+          `copying ${JSON.stringify(from.uri)}: the blob service's copy made no progress for ${stallMs} ms (at ${progress ?? 'an unreported'} bytes); it was aborted`,
+        );
+      }
       await sleep(POLL_MS, undefined, { signal });
       answer = await send('HEAD', to);
+      const now = answerHeader(answer, 'x-ms-copy-progress');
+      if (now !== progress) {
+        progress = now;
+        moved = Date.now();
+      }
     }
     const status = answerHeader(answer, 'x-ms-copy-status') ?? 'success';
     if (status !== 'success') {

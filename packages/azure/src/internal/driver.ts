@@ -242,14 +242,17 @@ export class AzureBlobDriver extends ObjectStoreDriver {
   }
 
   /**
-   * Copy Blob From URL, or Copy Blob polled until done (`copyBlob`). The source is authorized by a
-   * SAS of its own: signed (a key, a token credential), or the connection string's.
+   * Copy Blob From URL, or Copy Blob polled until done or stalled for the timeout (`copyBlob`). The
+   * source is authorized by a SAS of its own: signed (a key, a token credential), or the connection
+   * string's.
    */
   protected copyObject(from: ObjectAddress, to: ObjectAddress, options: DriverCopyOptions): Promise<void> {
     const source = { container: from.bucket, blob: from.name };
     const { auth } = this.#clients;
     const sourceSas = auth.kind === 'sas' ? async () => auth.sas : () => this.#sas.sas(source, 'r');
     const target = { container: to.bucket, blob: to.name };
-    return copyBlob(this.#http, { ...source, uri: this.#uri(source) }, target, sourceSas, options);
+    const timeoutMs = options.timeoutMs ?? this.context.timeoutMs;
+    const stalls = { ...options, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+    return copyBlob(this.#http, { ...source, uri: this.#uri(source) }, target, sourceSas, stalls);
   }
 }

@@ -1,4 +1,4 @@
-import { ArtifactsError, isModuleNotFound } from '@artifacts/core';
+import { importOptional } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 
 type IdentityModule = { DefaultAzureCredential: new () => TokenCredential };
@@ -11,18 +11,11 @@ type IdentityModule = { DefaultAzureCredential: new () => TokenCredential };
 export async function loadDefaultAzureCredential(
   importer: () => Promise<unknown> = () => import('@azure/identity'),
 ): Promise<TokenCredential> {
-  let mod: IdentityModule;
-  try {
-    mod = (await importer()) as IdentityModule;
-  } catch (error) {
-    if (isModuleNotFound(error, '@azure/identity')) {
-      throw new ArtifactsError(
-        'failed_precondition',
-        'no Azure credentials configured: set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCESS_KEY, or install the optional peer dependency @azure/identity (npm install @azure/identity) to use DefaultAzureCredential',
-        { cause: error },
-      );
-    }
-    throw error;
-  }
+  const mod = (await importOptional(
+    importer,
+    '@azure/identity',
+    'no Azure credentials configured: set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCESS_KEY, or install the optional peer dependency @azure/identity to use DefaultAzureCredential',
+    'failed_precondition',
+  )) as IdentityModule;
   return new mod.DefaultAzureCredential();
 }

@@ -1,4 +1,4 @@
-import { ArtifactsError, type OutgoingRequest, refreshing, StoreHttp, scrub } from '@artifacts/core';
+import { ArtifactsError, encodePath, type OutgoingRequest, refreshing, StoreHttp, scrub } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import type { XMLParser } from 'fast-xml-parser';
@@ -20,9 +20,6 @@ export type LeanAuth =
   | { kind: 'sas'; sas: string }
   | { kind: 'token'; credential: TokenCredential };
 
-/** A blob name's path as sent: each segment percent-encoded, the slashes kept. */
-export const encodeName = (name: string): string => name.split('/').map(encodeURIComponent).join('/');
-
 /** A blob of the account: its container and its name. */
 export interface BlobAddress {
   container: string;
@@ -31,7 +28,7 @@ export interface BlobAddress {
 
 /** The path of a container (`blob` undefined) or of a blob, below the service URL. */
 export const blobPath = (container: string, blob?: string): string =>
-  `/${encodeURIComponent(container)}${blob === undefined ? '' : `/${encodeName(blob)}`}`;
+  `/${encodePath(container)}${blob === undefined ? '' : `/${encodePath(blob)}`}`;
 
 let parser: Promise<XMLParser> | undefined;
 /**

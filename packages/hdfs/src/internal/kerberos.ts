@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { ArtifactsError, Limiter } from '@artifacts/core';
+import { ArtifactsError, importOptional, Limiter } from '@artifacts/core';
 
 interface KerberosClient {
   step(challenge: string): Promise<string>;
@@ -26,14 +26,22 @@ export interface KerberosAuth {
 const KERBEROS_PACKAGE = 'kerberos';
 let loaded: Promise<KerberosModule> | undefined;
 
-async function loadKerberos(reason: string): Promise<KerberosModule> {
-  loaded ??= import(KERBEROS_PACKAGE).then(
-    (mod: { default?: KerberosModule } & KerberosModule) => mod.default ?? mod,
+function loadKerberos(reason: string): Promise<KerberosModule> {
+  const why = `Kerberos is requested (${reason})`;
+  const gssapi = 'it builds against the system GSSAPI, e.g. Debian libkrb5-dev';
+  loaded ??= importOptional(
+    () => import(KERBEROS_PACKAGE) as Promise<{ default?: KerberosModule } & KerberosModule>,
+    KERBEROS_PACKAGE,
+    `${why}; install kerberos beside @artifacts/hdfs (${gssapi})`,
+  ).then(
+    (mod) => mod.default ?? mod,
     (error: unknown) => {
       loaded = undefined;
+      if (ArtifactsError.is(error)) throw error;
+      // Installed but not loadable: most often its native part was never built.
       throw new ArtifactsError(
         'unsupported',
-        `Kerberos is requested (${reason}) but the optional package "kerberos" could not be loaded: install it beside @artifacts/hdfs (npm install kerberos; it builds against the system GSSAPI, e.g. Debian libkrb5-dev)`,
+        `${why} but the package kerberos could not be loaded: install or rebuild it beside @artifacts/hdfs (npm install kerberos; ${gssapi}): ${error instanceof Error ? error.message : String(error)}`,
         { cause: error },
       );
     },

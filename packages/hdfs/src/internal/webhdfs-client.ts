@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
   discardBody,
+  encodePath,
   type HttpAnswer,
   HttpPool,
   headerString,
@@ -63,11 +64,7 @@ export class WebHdfsClient {
     const search = new URLSearchParams({ op });
     for (const [k, v] of Object.entries(params)) if (v !== undefined) search.set(k, String(v));
     if (this.#settings.user !== undefined) search.set('user.name', this.#settings.user);
-    const encoded = path
-      .split('/')
-      .map((segment) => encodeURIComponent(segment))
-      .join('/');
-    return `${endpoint}/webhdfs/v1${encoded}?${search}`;
+    return `${endpoint}/webhdfs/v1${encodePath(path)}?${search}`;
   }
 
   async #headers(endpoint: string): Promise<Record<string, string>> {
