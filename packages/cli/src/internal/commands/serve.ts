@@ -1,4 +1,4 @@
-import { ArtifactsError, isModuleNotFound, parseArtifactUri } from '@artifacts/core';
+import { ArtifactsError, importOptional, parseArtifactUri } from '@artifacts/core';
 import { InvalidArgumentError, Option } from 'commander';
 import type { RegisterCommand } from '../context.js';
 import { UsageError } from '../exit-codes.js';
@@ -139,18 +139,11 @@ export const registerServe: RegisterCommand = (program, context) => {
   }
   command.action(async (opts: Record<string, unknown>) => {
     const ctx = context();
-    let server: typeof import('@artifacts/server');
-    try {
-      server = await import('@artifacts/server');
-    } catch (error) {
-      if (isModuleNotFound(error, '@artifacts/server')) {
-        throw ArtifactsError.unsupported(
-          'artifacts serve needs @artifacts/server: npm install @artifacts/server',
-          { cause: error },
-        );
-      }
-      throw error;
-    }
+    const server = await importOptional(
+      () => import('@artifacts/server'),
+      '@artifacts/server',
+      'artifacts serve needs @artifacts/server',
+    );
     // A flag sets the server's own variable, so that one resolver (the server's) reads every setting,
     // whether it came from the command line or the environment.
     for (const setting of SETTINGS) {
