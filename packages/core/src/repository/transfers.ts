@@ -95,7 +95,11 @@ function checksumAlgorithm(ctx: TransferContext): ChecksumAlgorithm | undefined 
   return ctx.driver.capabilities.checksums[0];
 }
 
-/** Uploads one local file to `key`, in the repository's pool unless the caller already holds a slot. */
+/**
+ * Uploads one local file to `key`, in the repository's pool unless the caller already holds a slot
+ * (`limited: false`). `localDisk`: the file lies on a local disk (`onLocalDisk`), where a small
+ * file is read synchronously (`FileBody`'s `syncReads`).
+ */
 export async function upload(
   ctx: TransferContext,
   localPath: string,
@@ -103,7 +107,7 @@ export async function upload(
   size: number,
   progress: Progress,
   options: TransferOptions,
-  limited = true,
+  { limited = true, localDisk = false }: { limited?: boolean; localDisk?: boolean } = {},
 ): Promise<void> {
   const run = async () => {
     const { writeFromFile } = ctx.driver;
@@ -126,7 +130,8 @@ export async function upload(
     }
     // A stream of 1 MiB chunks for drivers that read one; the chunked-upload engine reads the file
     // straight into its part buffers instead (no chunks for the GC, no copy).
-    await put(ctx, new FileBody(localPath, size, { buffers: UPLOAD_CHUNKS }), key, size, progress, options);
+    const body = new FileBody(localPath, size, { buffers: UPLOAD_CHUNKS, syncReads: localDisk });
+    await put(ctx, body, key, size, progress, options);
   };
   await (limited ? ctx.limiter.run(run) : run());
 }
