@@ -305,6 +305,35 @@ describe('ArtifactRepository', () => {
     );
   });
 
+  it("openRead: a consumer that stops early stops the store's stream; a store's stream that breaks or closes early fails the read", async () => {
+    driver.objects.set('r.bin', Buffer.from('0123456789'));
+    const served: Readable[] = [];
+    driver.hooks.readResult = () => {
+      const stream = new Readable({ read() {} });
+      stream.push(Buffer.from('01234'));
+      served.push(stream);
+      return { stream };
+    };
+    const early = await repo.openRead('r.bin');
+    early.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(served[0]!.destroyed).toBe(true);
+
+    const broken = await repo.openRead('r.bin');
+    const brokenError = new Promise<Error>((resolve) => broken.once('error', resolve));
+    broken.resume();
+    served[1]!.destroy(new Error('connection reset by the store'));
+    const error = await brokenError;
+    expect(ArtifactsError.is(error)).toBe(true);
+    expect(error.message).toContain('connection reset by the store');
+
+    const closed = await repo.openRead('r.bin');
+    const closedError = new Promise<Error>((resolve) => closed.once('error', resolve));
+    closed.resume();
+    served[2]!.destroy();
+    expect(ArtifactsError.is(await closedError)).toBe(true);
+  });
+
   it('fails a read whose store ends the stream before the announced length (never a short stream)', async () => {
     driver.objects.set('r.bin', Buffer.from('0123456789'));
     // The store announces the whole object (10 bytes) and closes cleanly after 6, as an FTP server

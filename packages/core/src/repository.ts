@@ -17,7 +17,13 @@ import { toReadable, type WriteBody } from './internal/streams.js';
 import { baseName, joinKey, validateArtifactPath } from './path-safety.js';
 import { runBatch } from './repository/batch.js';
 import { describePath, throwGathered } from './repository/failures.js';
-import { collectLocalTree, directoryMaker, downloadRoot, localStat } from './repository/local-files.js';
+import {
+  collectLocalTree,
+  directoryMaker,
+  downloadRoot,
+  localStat,
+  onLocalDisk,
+} from './repository/local-files.js';
 import { Progress, type ProgressEvent } from './repository/progress.js';
 import { runScoped } from './repository/scope.js';
 import { download, openReadStream, put, type TransferContext, upload } from './repository/transfers.js';
@@ -141,7 +147,8 @@ export class ArtifactRepository {
     const local = await localStat(localFile, 'file');
     const key = joinKey(dir, this.#key(baseName(local.path), { label: 'file name', allowRoot: false }));
     const progress = new Progress(options.onProgress, local.size, 1);
-    await upload(this.#transfers, local.path, key, local.size, progress, options);
+    const localDisk = await onLocalDisk(local.path);
+    await upload(this.#transfers, local.path, key, local.size, progress, options, { localDisk });
   }
 
   /** Stores the contents of a local directory, recursively, under `artifactPath`. */
@@ -149,7 +156,9 @@ export class ArtifactRepository {
     const dir = this.#key(artifactPath);
     const root = await localStat(localDir, 'directory');
     this.#open();
-    const { files, emptyDirs, failures } = await collectLocalTree(root.path, dir);
+    // One `statfs` for the walk's stats and the files' reads (synchronous on a local disk).
+    const localDisk = await onLocalDisk(root.path);
+    const { files, emptyDirs, failures } = await collectLocalTree(root.path, dir, localDisk);
     const progress = new Progress(
       options.onProgress,
       files.reduce((sum, file) => sum + file.size, 0),
@@ -167,7 +176,11 @@ export class ArtifactRepository {
         files,
         this.#limiter,
         (file) => file.path,
-        (file) => upload(this.#transfers, file.path, file.key, file.size, progress, options, false),
+        (file) =>
+          upload(this.#transfers, file.path, file.key, file.size, progress, options, {
+            limited: false,
+            localDisk,
+          }),
       )),
     );
     throwGathered(failures, 'upload', files.length, options.signal);

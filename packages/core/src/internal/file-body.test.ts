@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { chunkedUpload } from '../engines/chunked-upload.js';
-import { directBody, FileBody } from './file-body.js';
+import { directBody, FileBody, SYNC_READ_MAX } from './file-body.js';
 import { PullStream } from './pull-stream.js';
 
 function bytes(n: number): Buffer {
@@ -116,6 +116,49 @@ describe('FileBody: a local file as an upload body', () => {
     expect(timeoutView.pulled).toBe(300_000);
     expect(chunksSeen).toEqual([200_000, 100_000]);
     await Promise.all([ended(timeoutView), ended(retryView), ended(body)]);
+  });
+
+  it('syncReads (a local disk): a small file is opened, read and closed in the call that asks for it, a larger one is not', async () => {
+    const small = bytes(16_000);
+    const smallPath = await fileOf(small);
+    const before = await openFiles();
+    const body = new FileBody(smallPath, small.length, { syncReads: true });
+    let observed = 0;
+    body.observe = (chunk) => {
+      observed += chunk.length;
+    };
+    // No thread-pool round trip: the bytes are buffered when `read(0)` returns.
+    body.read(0);
+    expect(body.readableLength).toBe(small.length);
+    expect(observed).toBe(small.length);
+    const got: Buffer[] = [];
+    for await (const chunk of body) got.push(chunk as Buffer);
+    expect(Buffer.concat(got).equals(small)).toBe(true);
+    expect(body.closed).toBe(true);
+    expect(await openFiles()).toBe(before);
+    // Without the option, or above SYNC_READ_MAX, the read is asynchronous as before.
+    const plain = new FileBody(smallPath, small.length);
+    plain.read(0);
+    expect(plain.readableLength).toBe(0);
+    const large = bytes(SYNC_READ_MAX + 1);
+    const largeBody = new FileBody(await fileOf(large), large.length, { syncReads: true });
+    largeBody.read(0);
+    expect(largeBody.readableLength).toBe(0);
+    const largeGot: Buffer[] = [];
+    for await (const chunk of largeBody) largeGot.push(chunk as Buffer);
+    expect(Buffer.concat(largeGot).equals(large)).toBe(true);
+    for await (const _ of plain);
+  });
+
+  it('syncReads: a file shorter than announced ends at its end; a missing one fails the stream', async () => {
+    const path = await fileOf(bytes(1000));
+    const streamed: Buffer[] = [];
+    for await (const chunk of new FileBody(path, 5000, { syncReads: true })) streamed.push(chunk as Buffer);
+    expect(Buffer.concat(streamed).equals(bytes(1000))).toBe(true);
+    const missing = new FileBody(join(tmpdir(), 'no-such-dir-file-body', 'x'), 10, { syncReads: true });
+    const failed = new Promise<Error>((resolve) => missing.once('error', resolve));
+    missing.resume();
+    expect(((await failed) as NodeJS.ErrnoException).code).toBe('ENOENT');
   });
 
   it('a view read as a stream is not read directly (and any other stream never is)', async () => {

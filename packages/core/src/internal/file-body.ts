@@ -1,10 +1,19 @@
-import { close, open, read } from 'node:fs';
+import { close, closeSync, open, openSync, read, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { RELEASE_CHUNK } from '../driver.js';
 
 /** Bytes per chunk when the file is read as a stream (what `createReadStream` used to give). */
 const CHUNK = 1024 * 1024;
+
+/**
+ * With `syncReads`, what is left of a streamed file at or below this many bytes is read with one
+ * synchronous call (opened and closed the same way when the body opens the file itself): a small
+ * file's upload makes no thread-pool round trip, as curl's does not. Each asynchronous call is a
+ * hand-off to libuv's pool and back (a wake-up of a pool thread, a callback, a promise), which costs
+ * more CPU than a page-cache read of a few KiB blocks the loop (docs/benchmarks/server.md).
+ */
+export const SYNC_READ_MAX = 64 * 1024;
 
 /**
  * A body an engine can read straight into its own buffers: positional reads into a part buffer, no
@@ -75,6 +84,12 @@ export interface FileBodyOptions {
   buffers?: ReadBufferPool | undefined;
   /** Destroys the body (and closes the file) when aborted. */
   signal?: AbortSignal | undefined;
+  /**
+   * The file lies on a local disk (`onLocalDisk`): a rest of at most `SYNC_READ_MAX` bytes is read
+   * (and the file opened and closed) synchronously. Not for a file system whose calls may wait on
+   * the network (NFS, sshfs…): they would block the event loop.
+   */
+  syncReads?: boolean | undefined;
 }
 
 /**
@@ -94,6 +109,10 @@ export class FileBody extends Readable implements DirectBody {
   /** Sees every byte once, in order, as it is handed out. */
   observe: ((data: Buffer) => void) | undefined;
   #fd: Promise<number> | undefined;
+  /** The descriptor, once known without waiting (a handle's, or opened synchronously). */
+  #descriptor: number | undefined;
+  /** Opened here synchronously: closed the same way. */
+  #openedSync = false;
   /** The read in flight: the file is closed only after it settled (its descriptor could be reused). */
   #reading: Promise<unknown> = Promise.resolve();
   #ended = false;
@@ -102,6 +121,7 @@ export class FileBody extends Readable implements DirectBody {
   readonly #handle: FileHandle | undefined;
   readonly #start: number;
   readonly #buffers: ReadBufferPool | undefined;
+  readonly #syncReads: boolean;
 
   constructor(
     readonly path: string,
@@ -111,9 +131,13 @@ export class FileBody extends Readable implements DirectBody {
     // One chunk ahead of the consumer: what `fs.createReadStream` with this high-water mark holds.
     super({ highWaterMark: options.buffers?.size ?? CHUNK });
     this.#handle = options.handle;
-    if (this.#handle) this.#fd = Promise.resolve(this.#handle.fd);
+    if (this.#handle) {
+      this.#descriptor = this.#handle.fd;
+      this.#fd = Promise.resolve(this.#descriptor);
+    }
     this.#start = options.start ?? 0;
     this.#buffers = options.buffers;
+    this.#syncReads = options.syncReads === true;
     const signal = options.signal;
     if (signal) {
       const abort = () => this.destroy(signal.reason as Error);
@@ -167,25 +191,50 @@ export class FileBody extends Readable implements DirectBody {
     // Sized to what is left: a 4 KiB file never allocates a 1 MiB buffer (nor holds a pooled one).
     const lent = pool !== undefined && want === pool.size;
     const chunk = lent ? pool.take() : Buffer.allocUnsafeSlow(want);
-    this.#read(chunk, 0, want).then(
-      (n) => {
-        if (this.destroyed || n === 0) {
-          // Never lent: the buffer goes back at once (a short read's stays with its chunk).
-          if (lent) pool.give(chunk);
-          if (n === 0 && !this.destroyed) this.#end();
-          return;
-        }
-        const data = n === want ? chunk : chunk.subarray(0, n);
-        if (lent && n === want) lend(data, pool);
-        this.#hand(data);
-        this.push(data);
-        if (this.bytes >= this.size) this.#end();
-      },
-      (error: unknown) => {
+    const got = (n: number) => {
+      if (this.destroyed || n === 0) {
+        // Never lent: the buffer goes back at once (a short read's stays with its chunk).
         if (lent) pool.give(chunk);
-        this.destroy(error as Error);
-      },
-    );
+        if (n === 0 && !this.destroyed) this.#end();
+        return;
+      }
+      const data = n === want ? chunk : chunk.subarray(0, n);
+      if (lent && n === want) lend(data, pool);
+      this.#hand(data);
+      this.push(data);
+      if (this.bytes >= this.size) this.#end();
+    };
+    const failed = (error: unknown) => {
+      if (lent) pool.give(chunk);
+      this.destroy(error as Error);
+    };
+    // The rest of a small file in one synchronous read; not while an open is still on its way.
+    if (
+      this.#syncReads &&
+      left <= SYNC_READ_MAX &&
+      (this.#descriptor !== undefined || this.#fd === undefined)
+    ) {
+      let n: number;
+      try {
+        n = readSync(this.#openSync(), chunk, 0, want, this.#start + this.bytes);
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      got(n);
+      return;
+    }
+    this.#read(chunk, 0, want).then(got, failed);
+  }
+
+  /** The descriptor, opening the file synchronously if nothing opened it yet. */
+  #openSync(): number {
+    if (this.#descriptor === undefined) {
+      this.#descriptor = openSync(this.path, 'r');
+      this.#openedSync = true;
+      this.#fd = Promise.resolve(this.#descriptor);
+    }
+    return this.#descriptor;
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -196,6 +245,15 @@ export class FileBody extends Readable implements DirectBody {
       return;
     }
     const handle = this.#handle;
+    if (this.#openedSync) {
+      // Opened synchronously, so every read was synchronous too: none is in flight. A failed close
+      // is ignored, as for a file opened asynchronously.
+      try {
+        closeSync(this.#descriptor!);
+      } catch {}
+      callback(error);
+      return;
+    }
     const closeIt = handle
       ? () =>
           handle.close().then(

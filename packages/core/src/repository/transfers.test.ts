@@ -57,3 +57,28 @@ describe('upload of a local file', () => {
     expect(driver.objects.has('c')).toBe(false);
   });
 });
+
+describe('upload of a small local file from a local disk', () => {
+  it('reads the file synchronously when the caller says it lies on a local disk (no thread-pool round trip)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'core-transfers-sync-'));
+    const data = Buffer.from('a small file');
+    await writeFile(join(dir, 'a'), data);
+    const driver = new MemoryDriver();
+    const buffered: number[] = [];
+    const write = driver.write.bind(driver);
+    driver.write = (key, body, options) => {
+      // What the body holds right after it is asked for bytes: all of them only when read synchronously.
+      body.read(0);
+      buffered.push(body.readableLength);
+      return write(key, body, options);
+    };
+    const ctx = { driver, secrets: [], limiter: new Limiter(2), assertOpen: () => {} };
+    const progress = new Progress(undefined);
+    await upload(ctx, join(dir, 'a'), 'a', data.length, progress, {}, { localDisk: true });
+    await upload(ctx, join(dir, 'a'), 'b', data.length, progress, {});
+    expect(buffered).toEqual([data.length, 0]);
+    expect(driver.objects.get('a')).toEqual(data);
+    expect(driver.objects.get('b')).toEqual(data);
+    expect(progress.bytesDone).toBe(2 * data.length);
+  });
+});

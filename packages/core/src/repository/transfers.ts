@@ -95,7 +95,11 @@ function checksumAlgorithm(ctx: TransferContext): ChecksumAlgorithm | undefined 
   return ctx.driver.capabilities.checksums[0];
 }
 
-/** Uploads one local file to `key`, in the repository's pool unless the caller already holds a slot. */
+/**
+ * Uploads one local file to `key`, in the repository's pool unless the caller already holds a slot
+ * (`limited: false`). `localDisk`: the file lies on a local disk (`onLocalDisk`), where a small
+ * file is read synchronously (`FileBody`'s `syncReads`).
+ */
 export async function upload(
   ctx: TransferContext,
   localPath: string,
@@ -103,7 +107,7 @@ export async function upload(
   size: number,
   progress: Progress,
   options: TransferOptions,
-  limited = true,
+  { limited = true, localDisk = false }: { limited?: boolean; localDisk?: boolean } = {},
 ): Promise<void> {
   const run = async () => {
     const { writeFromFile } = ctx.driver;
@@ -126,7 +130,8 @@ export async function upload(
     }
     // A stream of 1 MiB chunks for drivers that read one; the chunked-upload engine reads the file
     // straight into its part buffers instead (no chunks for the GC, no copy).
-    await put(ctx, new FileBody(localPath, size, { buffers: UPLOAD_CHUNKS }), key, size, progress, options);
+    const body = new FileBody(localPath, size, { buffers: UPLOAD_CHUNKS, syncReads: localDisk });
+    await put(ctx, body, key, size, progress, options);
   };
   await (limited ? ctx.limiter.run(run) : run());
 }
@@ -345,16 +350,35 @@ export async function openReadStream(
   // The total-length check: the bytes the stream will deliver, when the store said, are all of them.
   const meter = new Meter(algorithm, undefined, result.checksum, `artifact ${JSON.stringify(key)}`, size);
   const out = new PassThrough();
-  const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [
-    cut && range && served ? sliceServed(result.stream, served, range) : result.stream,
-  ];
-  stages.push(meter, out);
-  out.once('close', life.done);
-  pipeline(stages as unknown as [Readable, PassThrough]).catch((error: unknown) => {
-    if (error && (error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' && out.writableFinished)
-      return;
+  const source = cut && range && served ? sliceServed(result.stream, served, range) : result.stream;
+  // What `stream.pipeline` did, without its `AbortController`, whose abort at every finish builds a
+  // `DOMException` (about 50 µs of CPU per stream, a server's every GET): a failure of any stage,
+  // or a source that closes before its end, destroys them all and fails `out` with it mapped; `out`
+  // closed by its consumer before it finished stops the source.
+  let settled = false;
+  const fail = (error: unknown) => {
+    if (settled) return;
+    settled = true;
+    source.destroy();
+    meter.destroy();
     out.destroy(toArtifactsError(error, `reading ${describePath(key)}`, { secrets: ctx.secrets }));
+  };
+  source.once('error', fail);
+  meter.once('error', fail);
+  source.once('close', () => {
+    if (!source.readableEnded)
+      fail(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
   });
+  out.once('close', () => {
+    life.done();
+    if (settled) return;
+    settled = true;
+    if (!out.writableFinished) {
+      source.destroy();
+      meter.destroy();
+    }
+  });
+  source.pipe(meter).pipe(out);
   return out;
 }
 

@@ -81,6 +81,8 @@ export class HttpDriver implements StorageDriver {
   readonly #endpoint: ArtifactEndpoint;
   readonly #options: ResolvedHttpOptions;
   readonly #timeoutMs: number | undefined;
+  /** `downloadPartSize`, else 8 MiB, or the whole file when the server is on this machine. */
+  readonly #partSize: number;
 
   constructor(
     endpoint: ArtifactEndpoint,
@@ -90,6 +92,10 @@ export class HttpDriver implements StorageDriver {
     this.#endpoint = endpoint;
     this.#options = options;
     this.#timeoutMs = setup.timeoutMs;
+    // Decided once (not a URL parsed per file read).
+    this.#partSize =
+      options.downloadPartSize ??
+      (isLoopback(new URL(endpoint.apiBase).hostname) ? WHOLE_FILE : DOWNLOAD_PART_SIZE);
     this.retryPolicy = setup.retryPolicy ?? { maxRetries: options.maxRetries };
     this.#client = new MlflowHttpClient(options, setup.connections);
     this.secrets = [...this.#client.secrets, ...(endpoint.password ? [endpoint.password] : [])];
@@ -154,14 +160,6 @@ export class HttpDriver implements StorageDriver {
   });
   readonly read = this.#reads.read;
   readonly readToFile = this.#reads.readToFile;
-
-  /** `downloadPartSize`, else 8 MiB, or the whole file when the server is on this machine. */
-  get #partSize(): number {
-    return (
-      this.#options.downloadPartSize ??
-      (isLoopback(new URL(this.#endpoint.apiBase).hostname) ? WHOLE_FILE : DOWNLOAD_PART_SIZE)
-    );
-  }
 
   /**
    * One GET for the engine, always for the range it asks: the first request of a read is the first
