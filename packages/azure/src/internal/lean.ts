@@ -1,4 +1,11 @@
-import { ArtifactsError, encodePath, type OutgoingRequest, refreshing, StoreHttp, scrub } from '@artifacts/core';
+import {
+  ArtifactsError,
+  encodePath,
+  type OutgoingRequest,
+  refreshing,
+  StoreHttp,
+  scrub,
+} from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import type { XMLParser } from 'fast-xml-parser';
