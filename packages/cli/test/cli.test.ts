@@ -467,6 +467,23 @@ describe('progress bar', () => {
     expect(back.stderr).toBe('');
   });
 
+  it('is not even loaded when it cannot be drawn (its module costs ~8 MiB of RSS)', async () => {
+    const { source, store } = await bigRun();
+    // A resolve hook that fails any import of cli-progress: the transfers must not need it.
+    const hook = `import { registerHooks } from 'node:module';
+registerHooks({ resolve(specifier, context, next) {
+  if (specifier === 'cli-progress') throw new Error('cli-progress was loaded');
+  return next(specifier, context);
+} });`;
+    const env = { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(hook)}` };
+    const piped = await cli(['log', source, store], { env });
+    expect(piped.stderr).toBe('');
+    expect(piped.code).toBe(0);
+    const quiet = await cli(['--quiet', 'download', store, await tempDir()], { env });
+    expect(quiet.stderr).toBe('');
+    expect(quiet.code).toBe(0);
+  });
+
   // `script` gives the CLI a pseudo-terminal, as a person's shell does.
   function inTerminal(args: string[], stdinFrom?: string, env: Record<string, string> = {}): string {
     let command = [process.execPath, bin, ...args].map((arg) => `'${arg}'`).join(' ');
