@@ -7,12 +7,12 @@
  * and that space is resident once grown: 5,000 small files to or from S3 peaked at 137–198 MiB of
  * RSS, and at 118–142 MiB with a 2 MiB semi-space, at the same CPU (docs/benchmarks/s3.md). A
  * library cannot set this (V8 reads it once, when the process starts); the command owns its process,
- * so it starts itself again, in place (`process.execve`: same pid, same standard streams, nothing loaded yet), with
- * `--max-semi-space-size=2`. Not where `process.execve` is missing (Windows, Node before 22.15) or the
- * user chose a size (`node --max-semi-space-size=…` or NODE_OPTIONS): there it runs as started. A
- * shebang cannot carry the flag portably (`env -S` is not in BusyBox's `env`). Nor for `serve`: a
- * long-running server's collections were measured under V8's own sizing (docs/benchmarks/server.md),
- * not this one.
+ * so it starts itself again, in place (`process.execve`: same pid, same standard streams, nothing
+ * loaded yet), with `--max-semi-space-size=2`. Not where `process.execve` is missing (Windows, Node
+ * before 22.15) or the user chose a size (`node --max-semi-space-size=…` or NODE_OPTIONS): there it
+ * runs as started. A shebang cannot carry the flag portably (`env -S` is not in BusyBox's `env`).
+ * Nor for `serve`: a long-running server's collections were measured under V8's own sizing
+ * (docs/benchmarks/server.md), not this one.
  */
 const FLAG = '--max-semi-space-size';
 /** MiB. 1 promotes the requests in flight to the old generation (measured higher, 147–163 MiB). */
