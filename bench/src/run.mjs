@@ -72,7 +72,7 @@ const USAGE = `usage: pnpm bench:<backend> [options]   (backend: ${Object.keys(B
   --clients a,b       clients to run (default: all of the backend's); id[NAME=value;...] adds a variant
   --cases a,b         big-up, big-down, small-up, small-down (default: all four)
   --ref rev[,rev]     add our library as built from these git revisions (the "before" rows)
-  --write FILE        write the report to FILE (e.g. docs/benchmarks/<backend>.md)
+  --write FILE        add the report at the end of FILE (e.g. docs/benchmarks/<backend>.md) as a new block
   --profile DIR       --cpu-prof for our library and CLI runs, profiles in DIR
   --data DIR          generated data, made once and reused (default $TMPDIR/artifacts-bench)
   --servers a,b       proxy only: servers to run against (default ours,mlflow)
@@ -473,17 +473,14 @@ try {
   // Said again after the progress lines, where it cannot scroll away unseen.
   for (const line of notRun) log(`bench: not run: ${line}`);
   if (opts.write) {
+    // Each run is added as a block of its own at the end of the page, after the runs recorded
+    // before it: a page is a record of runs, and a later run never replaces an earlier one.
     const file = join(repoRoot, opts.write);
-    const [start, end] = ['<!-- bench:start -->', '<!-- bench:end -->'];
     const previous = await readFile(file, 'utf8').catch(() => '');
-    const block = `${start}\n${report}\n${end}`;
-    const next =
-      previous.includes(start) && previous.includes(end)
-        ? previous.slice(0, previous.indexOf(start)) +
-          block +
-          previous.slice(previous.indexOf(end) + end.length)
-        : `${previous.trimEnd()}\n\n${block}\n`;
-    await writeFile(file, next);
+    await writeFile(
+      file,
+      `${previous.trimEnd()}\n\n<!-- bench:start -->\n${report}\n<!-- bench:end -->\n`.trimStart(),
+    );
     log(`wrote ${opts.write}`);
   }
 } finally {

@@ -2,14 +2,14 @@ import { packageConfig } from '../../tsup.base.ts';
 
 export default [
   // The library: ESM + CJS + types. Its clean keeps the bin, which the second build writes meanwhile.
-  packageConfig({ clean: ['!bin.js', '!bin.js.map'] }),
+  packageConfig({ clean: ['!bin.js', '!bin.js.map', '!cli-main.js', '!cli-main.js.map'] }),
   // The bin: ESM only (it uses top-level await), importing the library beside it rather than a copy.
   packageConfig({
-    entry: { bin: 'src/bin.ts' },
+    entry: { bin: 'src/bin.ts', 'cli-main': 'src/cli-main.ts' },
     format: ['esm'],
     dts: false,
     clean: false,
-    external: ['./index.js'],
+    external: ['./index.js', './cli-main.js'],
     banner: { js: '#!/usr/bin/env node' },
   }),
 ];

@@ -1,93 +1,37 @@
-import { removeTempFilesSync } from '@artifacts/core';
-import { type ExitSignal, Interrupted, run, SIGNAL_EXIT } from './index.js';
-
-// After a signal, transfers are aborted (their temporary files removed) and the run gets this long
-// to settle; one stuck in an uncancellable kernel copy is not waited for.
-const GRACE_MS = 1000;
-
-const controller = new AbortController();
-let signalsOwned = false;
-let exiting: ExitSignal | undefined;
-/** Set once the interruption message is out (by `run` when it returns, or by `tell`). */
-let told = false;
-
-function exit(code: number): never {
-  removeTempFilesSync();
-  process.exit(code);
-}
-
 /**
- * Ends the process by the signal itself, as a program without handlers would: a shell sees 128+N,
- * and, unlike `process.exit`, nothing waits for a transfer stuck in an uncancellable system call (a
- * kernel copy of a large file runs to its end before Node's exit can join the thread doing it).
+ * The `artifacts` command's entry: sizes V8's young generation, then runs the command
+ * (`cli-main.ts`).
+ *
+ * Node 24 on a machine with 4 GiB or more lets V8's young generation grow to 2 × 64 MiB under the
+ * allocation rate of a transfer of many small files (one request, answer and promise chain per file),
+ * and that space is resident once grown: 5,000 small files to or from S3 peaked at 137–198 MiB of
+ * RSS, and at 118–142 MiB with a 2 MiB semi-space, at the same CPU (docs/benchmarks/s3.md). A
+ * library cannot set this (V8 reads it once, when the process starts); the command owns its process,
+ * so it starts itself again, in place (`process.execve`: same pid, same standard streams, nothing
+ * loaded yet), with `--max-semi-space-size=2`. Not where `process.execve` is missing (Windows, Node
+ * before 22.15) or the user chose a size (`node --max-semi-space-size=…` or NODE_OPTIONS): there it
+ * runs as started. A shebang cannot carry the flag portably (`env -S` is not in BusyBox's `env`).
+ * Nor for `serve`: a long-running server's collections were measured under V8's own sizing
+ * (docs/benchmarks/server.md), not this one.
  */
-function die(signal: ExitSignal): never {
-  removeTempFilesSync();
-  tell();
-  process.removeAllListeners(signal);
-  process.kill(process.pid, signal);
-  // Not reached when the default action ends the process; a fallback if something ignores it.
-  process.exit(SIGNAL_EXIT[signal]);
-}
+const FLAG = '--max-semi-space-size';
+/** MiB. 1 promotes the requests in flight to the old generation (measured higher, 147–163 MiB). */
+const SEMI_SPACE_MIB = 2;
 
-for (const signal of Object.keys(SIGNAL_EXIT) as ExitSignal[]) {
-  process.on(signal, () => {
-    // `serve` stops gracefully on SIGINT/SIGTERM itself; SIGHUP still ends it.
-    if (signalsOwned && signal !== 'SIGHUP') return;
-    if (exiting !== undefined) die(exiting); // a second signal: at once
-    exiting = signal;
-    controller.abort(new Interrupted(signal));
-    // The partial files go now, not when their transfers notice: a kernel copy notices at its end.
-    removeTempFilesSync();
-    setTimeout(() => die(signal), GRACE_MS).unref();
-  });
-}
-
-/**
- * The one interruption message, when the run has not printed it (it prints it when it settles). A
- * second signal ends the process at once, so it must say why too: `timeout -s INT` sends its signal
- * twice (to the process and to its group), and the two arrive as one or as two depending on timing.
- */
-function tell(): void {
-  if (told || !controller.signal.aborted) return;
-  told = true;
-  // Not `output`: the run has not settled.
+const chosen =
+  process.execArgv.some((arg) => arg.startsWith(FLAG)) || (process.env.NODE_OPTIONS ?? '').includes(FLAG);
+// Every global option is a flag without a value, so the command is the first other argument.
+const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+if (!chosen && command !== 'serve' && typeof process.execve === 'function') {
   try {
-    process.stderr.write(`artifacts: ${(controller.signal.reason as Error).message}\n`);
+    process.execve(process.execPath, [
+      process.execPath,
+      `${FLAG}=${SEMI_SPACE_MIB}`,
+      ...process.execArgv,
+      ...process.argv.slice(1),
+    ]);
   } catch {
-    // The terminal may be gone (SIGHUP).
+    // Not available here after all: run as started.
   }
 }
-
-// A reader that went away (`| head`) ends the command quietly with success; a full disk is a failure.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') {
-      controller.abort(new DOMException('standard output closed', 'AbortError'));
-      if (exiting !== undefined) die(exiting);
-      exit(stream === process.stdout ? 0 : 1);
-    }
-    if (stream === process.stdout) {
-      const reason = error.code === 'ENOSPC' ? 'no space left on device' : error.message;
-      try {
-        process.stderr.write(`artifacts: cannot write to standard output: ${reason}\n`);
-      } catch {
-        // Nothing left to tell.
-      }
-    }
-    exit(1);
-  });
-}
-
-const code = await run(process.argv.slice(2), {
-  signal: controller.signal,
-  onOwnSignals: () => {
-    signalsOwned = true;
-  },
-});
-told = true;
-process.exitCode = code;
-removeTempFilesSync();
-// Exit through the event loop so piped stdout is flushed; the timer only fires if a backend left a
-// handle open.
-setTimeout(() => process.exit(code), 2000).unref();
+await import('./cli-main.js');

@@ -64,6 +64,38 @@ describe('usage, help and version', () => {
     expect(result.stderr).toMatch(/artifacts: |Usage: artifacts/);
   });
 
+  describe("V8's young generation (bin.ts)", () => {
+    // A preload that records each start of the process image: its pid and its V8 flags.
+    async function starts(nodeOptions: string, args = ['--version']): Promise<string[]> {
+      const log = join(await tempDir(), 'starts.log');
+      const hook = `import { appendFileSync } from 'node:fs';
+appendFileSync(${JSON.stringify(log)}, process.pid + ' ' + process.execArgv.join(' ') + '\\n');`;
+      const result = await cli(args, {
+        env: { NODE_OPTIONS: `${nodeOptions} --import=data:text/javascript,${encodeURIComponent(hook)}` },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      return readFileSync(log, 'utf8').trimEnd().split('\n');
+    }
+
+    it('runs the command with a 2 MiB semi-space, in the same process', async () => {
+      const [first, second, ...rest] = await starts('');
+      expect(rest).toEqual([]);
+      const pid = first?.split(' ')[0];
+      expect(first).toBe(`${pid} `);
+      expect(second).toBe(`${pid} --max-semi-space-size=2`);
+    });
+
+    it("keeps the user's own size (NODE_OPTIONS) and starts once", async () => {
+      const lines = await starts('--max-semi-space-size=16');
+      expect(lines).toHaveLength(1);
+    });
+
+    it('leaves `serve` (a long-running server) to V8', async () => {
+      const lines = await starts('', ['--quiet', 'serve', '--help']);
+      expect(lines).toHaveLength(1);
+    });
+  });
+
   it('an unknown command gets one line naming it', async () => {
     const result = await cli(['frobnicate', 'x']);
     expect(result.stderr).toBe("artifacts: unknown command 'frobnicate'\n");
@@ -465,6 +497,23 @@ describe('progress bar', () => {
     expect(result.stderr).toBe('');
     const back = await cli(['download', store, await tempDir()]);
     expect(back.stderr).toBe('');
+  });
+
+  it('is not even loaded when it cannot be drawn (its module costs ~8 MiB of RSS)', async () => {
+    const { source, store } = await bigRun();
+    // A resolve hook that fails any import of cli-progress: the transfers must not need it.
+    const hook = `import { registerHooks } from 'node:module';
+registerHooks({ resolve(specifier, context, next) {
+  if (specifier === 'cli-progress') throw new Error('cli-progress was loaded');
+  return next(specifier, context);
+} });`;
+    const env = { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(hook)}` };
+    const piped = await cli(['log', source, store], { env });
+    expect(piped.stderr).toBe('');
+    expect(piped.code).toBe(0);
+    const quiet = await cli(['--quiet', 'download', store, await tempDir()], { env });
+    expect(quiet.stderr).toBe('');
+    expect(quiet.code).toBe(0);
   });
 
   // `script` gives the CLI a pseudo-terminal, as a person's shell does.

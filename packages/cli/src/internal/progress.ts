@@ -1,5 +1,5 @@
 import type { ProgressEvent } from '@artifacts/core';
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 
 /** Receives core's progress events; draws a bar on a terminal, nothing otherwise. */
 export interface ProgressSink {
@@ -56,28 +56,41 @@ export function createProgress(
 ): ProgressSink {
   if (!wantsProgress(stream, quiet)) return NONE;
   const plain = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
-  const bar = new SingleBar({
-    stream,
-    // Without a known total (a stream from stdin) there is no bar, percentage or ETA to show.
-    format: (options, params, payload: Record<string, string>) => {
-      if (payload.size === '?')
-        return `${label} ${payload.done} | ${payload.files} files | ${payload.speed}/s`;
-      const size = options.barsize ?? 24;
-      const filled = Math.round(Math.min(1, params.progress) * size);
-      const bar = `${(options.barCompleteChar ?? '=').repeat(filled)}${(options.barIncompleteChar ?? '-').repeat(size - filled)}`;
-      return `${label} [${bar}] ${Math.floor(Math.min(1, params.progress) * 100)}% | ${payload.done}/${payload.size} | ${payload.files} files | ${payload.speed}/s | ETA ${payload.eta_text}`;
-    },
-    barsize: 24,
-    hideCursor: !plain,
-    clearOnComplete: true,
-    // Redraws on a timer (10 fps) rather than on every chunk, whatever the chunk rate.
-    fps: 10,
-    barCompleteChar: plain ? '#' : '\u2588',
-    barIncompleteChar: plain ? '-' : '\u2591',
-  });
+  // cli-progress is loaded only when a bar may be drawn: its import alone adds ~8 MiB to the
+  // process's RSS (measured on Node 24), which a run with --quiet, --json or output to a pipe or
+  // file never needs. It loads well before the first draw (a second in); a draw before that waits
+  // for the next tick of the timer below.
+  let bar: SingleBar | undefined;
+  const newBar = (Bar: typeof SingleBar) =>
+    new Bar({
+      stream,
+      // Without a known total (a stream from stdin) there is no bar, percentage or ETA to show.
+      format: (options, params, payload: Record<string, string>) => {
+        if (payload.size === '?')
+          return `${label} ${payload.done} | ${payload.files} files | ${payload.speed}/s`;
+        const size = options.barsize ?? 24;
+        const filled = Math.round(Math.min(1, params.progress) * size);
+        const bar = `${(options.barCompleteChar ?? '=').repeat(filled)}${(options.barIncompleteChar ?? '-').repeat(size - filled)}`;
+        return `${label} [${bar}] ${Math.floor(Math.min(1, params.progress) * 100)}% | ${payload.done}/${payload.size} | ${payload.files} files | ${payload.speed}/s | ETA ${payload.eta_text}`;
+      },
+      barsize: 24,
+      hideCursor: !plain,
+      clearOnComplete: true,
+      // Redraws on a timer (10 fps) rather than on every chunk, whatever the chunk rate.
+      fps: 10,
+      barCompleteChar: plain ? '#' : '\u2588',
+      barIncompleteChar: plain ? '-' : '\u2591',
+    });
   let started = false;
   let stopped = false;
   let last: ProgressEvent | undefined = seed;
+  import('cli-progress').then(
+    (m) => {
+      if (!stopped) bar = newBar(m.SingleBar);
+    },
+    // Without the module there is no bar; the transfer is not affected.
+    () => {},
+  );
   const startedAt = Date.now();
   const payload = (event: ProgressEvent) => {
     const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
@@ -94,7 +107,7 @@ export function createProgress(
     };
   };
   const draw = () => {
-    if (stopped || !last) return;
+    if (stopped || !last || !bar) return;
     const total = Math.max(last.bytesTotal ?? last.bytesDone, last.bytesDone, 1);
     if (!started) {
       started = true;
@@ -123,7 +136,7 @@ export function createProgress(
       stopped = true;
       clearInterval(timer);
       clearTimeout(first);
-      if (started) bar.stop();
+      if (started) bar?.stop();
     },
   };
 }
