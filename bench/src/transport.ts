@@ -23,7 +23,7 @@ import { writev } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
-import { SigV4 } from '../../packages/s3/src/internal/sigv4.ts';
+import { SigV4 } from '../../packages/core/src/sigv4.ts';
 
 const [kind, transport] = process.argv.slice(2);
 // `node`: core's HttpPool as built in BASE_CORE (a dist/index.js; default this checkout's).
