@@ -13,6 +13,10 @@
  *       engine-base  big-down through core's own engine (`rangedReadToFile`) and HttpPool of BASE_CORE
  *       engine-new   the same with NEW_CORE (undici's: build core at commit af972b9 and point NEW_CORE
  *                    at its dist/index.js)
+ *       onread       big-down only (engineer "s3big"): no HTTP client; one `net` socket per worker
+ *                    reading into 256 KiB buffers of a free list (`onread`), a minimal response-head
+ *                    reader, and each read's body bytes written at their offset straight from the
+ *                    read's buffer (two copies of each byte, no parser, no per-64 KiB JavaScript)
  *     big-down: 8 MiB ranged GETs, 4 in flight, written at their offsets (256 KiB writev, as core does).
  *
  * Prints one JSON line: CPU seconds (process.cpuUsage over the case only: every thread, modules
@@ -23,7 +27,7 @@ import { writev } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
-import { SigV4 } from '../../packages/s3/src/internal/sigv4.ts';
+import { SigV4 } from '../../packages/core/src/sigv4.ts';
 
 const [kind, transport] = process.argv.slice(2);
 // `node`: core's HttpPool as built in BASE_CORE (a dist/index.js; default this checkout's).
@@ -194,6 +198,7 @@ async function engineDown() {
 
 async function bigDown() {
   if (transport?.startsWith('engine-')) return engineDown();
+  if (transport === 'onread') return onreadDown();
   const handle = await open(OUT, 'w');
   const sink = new FileSink(handle.fd);
   let next = 0;
@@ -206,6 +211,101 @@ async function bigDown() {
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   await sink.settled();
+  const size = (await handle.stat()).size;
+  await handle.close();
+  if (size !== BIG) throw new Error(`wrote ${size}`);
+}
+
+/** `onread`: the lower bound of a reader of our own (see the header); plain HTTP, keep-alive. */
+async function onreadDown() {
+  const net = await import('node:net');
+  const handle = await open(OUT, 'w');
+  const READ = 256 * 1024;
+  const free: Buffer[] = [];
+  let writing = 0;
+  const waiters: Array<() => void> = [];
+  /** Sockets whose reads stopped while the writes were all in flight. */
+  const stopped: import('node:net').Socket[] = [];
+  const settled = (): Promise<void> =>
+    writing === 0 ? Promise.resolve() : new Promise<void>((r) => waiters.push(r)).then(settled);
+  let next = 0;
+  const worker = () =>
+    new Promise<void>((resolve, reject) => {
+      let head = '';
+      let remaining = -1;
+      let position = 0;
+      const ask = () => {
+        if (next >= BIG) {
+          socket.end();
+          resolve();
+          return;
+        }
+        const start = next;
+        next += PART;
+        const end = Math.min(BIG, start + PART) - 1;
+        const { path, headers } = signed('GET', BIG_KEY);
+        headers.range = `bytes=${start}-${end}`;
+        let text = `GET ${path} HTTP/1.1\r\n`;
+        for (const name in headers) text += `${name}: ${headers[name]}\r\n`;
+        socket.write(`${text}\r\n`);
+        head = '';
+        remaining = -1;
+        position = start;
+      };
+      const body = (buf: Buffer, from: number, to: number) => {
+        const n = Math.min(to - from, remaining);
+        if (n <= 0) return;
+        remaining -= n;
+        writing++;
+        const at = position;
+        position += n;
+        // The buffer is the file write's until it is done: the socket reads into the next one.
+        writev(handle.fd, [buf.subarray(from, from + n)], at, (error) => {
+          if (error) reject(error);
+          writing--;
+          free.push(buf);
+          for (const w of waiters.splice(0)) w();
+          if (writing < 2 * CONCURRENCY) for (const paused of stopped.splice(0)) paused.resume();
+        });
+        if (remaining === 0) ask();
+      };
+      const socket = net.connect({
+        host: endpoint.hostname,
+        port: Number(endpoint.port),
+        onread: {
+          buffer: () => free.pop() ?? Buffer.allocUnsafeSlow(READ),
+          callback: (bytes: number, buf: Uint8Array) => {
+            const read = buf as Buffer;
+            if (remaining >= 0) body(read, 0, bytes);
+            else {
+              // The head, and what follows it in the same read.
+              const before = head.length;
+              head += read.latin1Slice(0, bytes);
+              const at = head.indexOf('\r\n\r\n');
+              if (at < 0) return true;
+              const status = Number(head.slice(9, 12));
+              const length = /\r\ncontent-length: *(\d+)/i.exec(head.slice(0, at));
+              if (status !== 206 || !length) {
+                reject(new Error(`status ${status}`));
+                return false;
+              }
+              remaining = Number(length[1]);
+              body(read, at + 4 - before, bytes);
+            }
+            if (writing >= 2 * CONCURRENCY) {
+              socket.pause();
+              stopped.push(socket);
+              return false;
+            }
+            return true;
+          },
+        },
+      });
+      socket.on('error', reject);
+      socket.on('connect', ask);
+    });
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  await settled();
   const size = (await handle.stat()).size;
   await handle.close();
   if (size !== BIG) throw new Error(`wrote ${size}`);

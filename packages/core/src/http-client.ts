@@ -181,11 +181,15 @@ export class HttpPool {
   agent(https: boolean): Agent {
     const key = https ? 'https' : 'http';
     const { Agent } = nodeHttp(https);
-    this.#agents[key] ??= new Agent({
-      keepAlive: true,
-      maxSockets: this.#connections,
-      ...(https ? this.#tls : {}),
-    });
+    if (!this.#agents[key]) {
+      const agent = new Agent({
+        keepAlive: true,
+        maxSockets: this.#connections,
+        ...(https ? this.#tls : {}),
+      });
+      if (!https) agent.createConnection = connectReadingInto as unknown as Agent['createConnection'];
+      this.#agents[key] = agent;
+    }
     return this.#agents[key];
   }
 
@@ -331,6 +335,41 @@ export class HttpPool {
   }
 }
 
+/**
+ * Bytes a plain-TCP socket of the pool reads at once, into one buffer of its own reused for every
+ * read. 256 KiB: 1 MiB reads measured worse (more CPU in the kernel: each body chunk is then one
+ * write of up to 1 MiB, copied to the page cache cold, as larger writes were; docs/benchmarks/s3.md).
+ */
+const READ_SIZE = 256 * 1024;
+const READ_BUFFER = Symbol('reads into a reused buffer');
+
+/**
+ * The http agent's connections: TCP sockets that read into one buffer of their own, reused for every
+ * read (`net`'s `onread`), handed to node:http's parser as its `data`. Node's own sockets read at
+ * most 64 KiB at a time, each read into a new buffer: a large download ran the parser, the answer's
+ * chunk and the engine's JavaScript once per 64 KiB. The parser copies what it keeps (header
+ * strings, each body chunk) before the read's callback returns, so the buffer is free again then.
+ */
+function connectReadingInto(options: import('node:net').NetConnectOpts, connected?: () => void): Socket {
+  const net = process.getBuiltinModule('node:net') as typeof import('node:net');
+  const buffer = Buffer.allocUnsafeSlow(READ_SIZE);
+  const socket: Socket = net.createConnection(
+    {
+      ...options,
+      onread: {
+        buffer,
+        callback: (bytes: number, read: Uint8Array) => {
+          socket.emit('data', Buffer.from(read.buffer, read.byteOffset, bytes));
+          return true;
+        },
+      },
+    } as import('node:net').NetConnectOpts,
+    connected,
+  );
+  (socket as { [READ_BUFFER]?: boolean })[READ_BUFFER] = true;
+  return socket;
+}
+
 /** How a keep-alive socket the peer closed fails the request written on it. */
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
 const STALE = Symbol('stale pooled socket');
@@ -388,11 +427,12 @@ export function discardBody(body: Readable): Promise<void> {
  * of it (each body chunk a buffer of its own): a read buffer is garbage once the parser has run.
  * While this answer's body is read, each one is freed right after the parser's listener (added when
  * the socket was assigned, so it runs first) instead of piling up until the garbage collector runs
- * (about 40 MiB at a time in a large download).
+ * (about 40 MiB at a time in a large download). A plain-TCP socket of the pool reads into one buffer
+ * of its own instead (`connectReadingInto`), which is reused, never freed: only TLS sockets need this.
  */
 function freeSocketReads(res: IncomingMessage): void {
   const socket = res.socket;
-  if (!socket) return;
+  if (!socket || (socket as { [READ_BUFFER]?: boolean })[READ_BUFFER]) return;
   // A read the parser failed on is kept: it is the error's `rawPacket` (see `withUnreadBytes`).
   const free = (read: Buffer) => {
     if (!socket.destroyed) release(read);
@@ -491,10 +531,11 @@ function takeBody(this: Readable, onChunk: (chunk: Buffer) => boolean): ReturnTy
 
 /**
  * Offered by an answer of core's `HttpPool` (a method of its body stream, called on it:
- * `stream[TAKE_BODY](onChunk)`): takes the body's later chunks one call each, past the stream (see `lendBodyChunks`). `onChunk` returning false stops the
- * socket's reads until `resume()`; chunks the parser still had are handed over meanwhile (the
- * consumer queues them). `detach()` gives the chunks back to the stream. The stream still ends,
- * fails and is destroyed as usual, and must be watched for that.
+ * `stream[TAKE_BODY](onChunk)`): takes the body's later chunks one call each, past the stream (see
+ * `lendBodyChunks`). `onChunk` returning false stops the socket's reads until `resume()`; chunks the
+ * parser still had are handed over meanwhile (the consumer queues them). `detach()` gives the chunks
+ * back to the stream. The stream still ends, fails and is destroyed as usual, and must be watched for
+ * that.
  */
 export type TakeBody = (
   this: Readable,
