@@ -77,12 +77,16 @@ appendFileSync(${JSON.stringify(log)}, process.pid + ' ' + process.execArgv.join
       return readFileSync(log, 'utf8').trimEnd().split('\n');
     }
 
-    it('runs the command with a 2 MiB semi-space, in the same process', async () => {
-      const [first, second, ...rest] = await starts('');
-      expect(rest).toEqual([]);
-      const pid = first?.split(' ')[0];
-      expect(first).toBe(`${pid} `);
-      expect(second).toBe(`${pid} --max-semi-space-size=2`);
+    it('runs the command with a 2 MiB semi-space, in the same process (as started where Node has no process.execve)', async () => {
+      const lines = await starts('');
+      const pid = lines[0]?.split(' ')[0];
+      if (typeof process.execve !== 'function') {
+        // Node before 22.15: the command runs once, as started, with V8's own sizing.
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).not.toContain('--max-semi-space-size');
+        return;
+      }
+      expect(lines).toEqual([`${pid} `, `${pid} --max-semi-space-size=2`]);
     });
 
     it("keeps the user's own size (NODE_OPTIONS) and starts once", async () => {
@@ -502,11 +506,13 @@ describe('progress bar', () => {
   it('is not even loaded when it cannot be drawn (its module costs ~8 MiB of RSS)', async () => {
     const { source, store } = await bigRun();
     // A resolve hook that fails any import of cli-progress: the transfers must not need it.
-    const hook = `import { registerHooks } from 'node:module';
-registerHooks({ resolve(specifier, context, next) {
+    // (`module.register`, not `registerHooks`: Node 20 and 22 before 22.15 have only the former.)
+    const resolve = `export async function resolve(specifier, context, next) {
   if (specifier === 'cli-progress') throw new Error('cli-progress was loaded');
   return next(specifier, context);
-} });`;
+}`;
+    const hook = `import { register } from 'node:module';
+register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(resolve)}`)});`;
     const env = { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(hook)}` };
     const piped = await cli(['log', source, store], { env });
     expect(piped.stderr).toBe('');
