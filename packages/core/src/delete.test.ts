@@ -84,4 +84,24 @@ describe('forEachLimited', () => {
     expect(peak).toBe(2);
     expect(done.sort()).toEqual([1, 2, 4, 5, 6]);
   });
+
+  it('with stopAfterFailure starts no item after a failure, lets those in flight settle, then rejects', async () => {
+    const started: number[] = [];
+    const settled: number[] = [];
+    const run = forEachLimited(
+      [1, 2, 3, 4, 5, 6],
+      2,
+      async (n) => {
+        started.push(n);
+        await new Promise((resolve) => setTimeout(resolve, n === 1 ? 5 : 20));
+        settled.push(n);
+        if (n === 1) throw new Error('one');
+      },
+      { stopAfterFailure: true },
+    );
+    await expect(run).rejects.toThrow('one');
+    // 1 fails while 2 is in flight: 3 (next in line) and the rest never start; 2 still settles.
+    expect(started).toEqual([1, 2]);
+    expect(settled.sort()).toEqual([1, 2]);
+  });
 });

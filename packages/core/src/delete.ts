@@ -52,15 +52,28 @@ export async function deleteTree(
 
 /**
  * Runs `task` for every item with at most `limit` in flight; once all have settled, rejects with
- * the first failure (for stores that delete one object per request).
+ * the first failure (for stores that delete one object per request). With `stopAfterFailure`, no
+ * item starts once one has failed (those in flight still settle): for parts of one transfer, which
+ * is aborted anyway, so that none is sent for nothing or lands after the abort.
  */
 export async function forEachLimited<T>(
   items: readonly T[],
   limit: number,
   task: (item: T) => Promise<void>,
+  options: { stopAfterFailure?: boolean } = {},
 ): Promise<void> {
   const limiter = new Limiter(Math.max(1, limit));
-  const results = await Promise.allSettled(items.map((item) => limiter.run(() => task(item))));
+  let stopped = false;
+  const run = async (item: T) => {
+    if (stopped) return;
+    try {
+      await task(item);
+    } catch (error) {
+      if (options.stopAfterFailure) stopped = true;
+      throw error;
+    }
+  };
+  const results = await Promise.allSettled(items.map((item) => limiter.run(() => run(item))));
   const failed = results.find((result) => result.status === 'rejected');
   if (failed) throw failed.reason;
 }

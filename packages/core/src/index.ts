@@ -207,7 +207,7 @@ export {
 } from './settings.js';
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { SignedRequest, SigningCredentials } from './sigv4.js';
-export { SigV4 } from './sigv4.js';
+export { EMPTY_SHA256, payloadSha256, SigV4, sigV4ByRegion } from './sigv4.js';
 export type { StoreRangeOptions } from './store-driver.js';
 export {
   deleteEach,

@@ -1,7 +1,7 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { SigV4 } from './sigv4.js';
-
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+import { EMPTY_SHA256, payloadSha256, SigV4, sigV4ByRegion } from './sigv4.js';
 
 /** The credentials, day and bucket of the examples in S3's SigV4 documentation ("sig-v4-header-based-auth"). */
 const s3Docs = {
@@ -139,5 +139,29 @@ describe('SigV4', () => {
       'X-Amz-Security-Token': 's/t+1',
     });
     expect(query.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('payloadSha256 and sigV4ByRegion', () => {
+  it("hashes a body's bytes (none: the empty payload's); a stream stays UNSIGNED-PAYLOAD", () => {
+    const bytes = Buffer.from('part bytes');
+    expect(payloadSha256(bytes)).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(payloadSha256(new Uint8Array(bytes))).toBe(payloadSha256(bytes));
+    expect(payloadSha256(undefined)).toBe(EMPTY_SHA256);
+    expect(payloadSha256(Buffer.alloc(0))).toBe(EMPTY_SHA256);
+    expect(payloadSha256(Readable.from([bytes]))).toBe('UNSIGNED-PAYLOAD');
+  });
+
+  it("keeps one signer per region, each signing for its own region's scope", () => {
+    const signers = sigV4ByRegion();
+    expect(signers('eu-west-3')).toBe(signers('eu-west-3'));
+    expect(signers('us-east-1')).not.toBe(signers('eu-west-3'));
+    const request = { method: 'GET', path: '/b/k', query: [], headers: { host: 'h' } };
+    expect(signers('eu-west-3').sign(request, suite.credentials, suite.now).authorization).toContain(
+      '/20150830/eu-west-3/s3/aws4_request',
+    );
+    expect(
+      sigV4ByRegion('sts')('us-east-1').sign(request, suite.credentials, suite.now).authorization,
+    ).toContain('/20150830/us-east-1/sts/aws4_request');
   });
 });

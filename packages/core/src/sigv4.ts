@@ -26,6 +26,34 @@ export interface SignedRequest {
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 
+/** The SHA-256 of an empty payload. */
+export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+/**
+ * A body's `x-amz-content-sha256`: the hex SHA-256 of its bytes (of nothing without a body); a stream
+ * stays `UNSIGNED-PAYLOAD` (its bytes are not at hand to hash before it is sent).
+ */
+export function payloadSha256(body: Uint8Array | NodeJS.ReadableStream | undefined): string {
+  if (body === undefined) return EMPTY_SHA256;
+  return body instanceof Uint8Array ? hash('sha256', body, 'hex') : 'UNSIGNED-PAYLOAD';
+}
+
+/**
+ * One `SigV4` per region, made on first use: a store whose buckets live in several regions (S3's
+ * redirects) signs each request for its bucket's, each region's signing key derived once a day.
+ */
+export function sigV4ByRegion(service = 's3'): (region: string) => SigV4 {
+  const signers = new Map<string, SigV4>();
+  return (region) => {
+    let signer = signers.get(region);
+    if (!signer) {
+      signer = new SigV4(region, service);
+      signers.set(region, signer);
+    }
+    return signer;
+  };
+}
+
 /**
  * AWS Signature Version 4 (S3's, and any AWS service's): header-signed requests, and presigned URLs
  * (query-signed). The signing key — four HMACs of the secret — depends only on the day, the region

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from './errors.js';
+import { encodeRfc3986 } from './store-http.js';
 import {
   appendToUri,
   encodePath,
@@ -179,6 +180,14 @@ describe('encodePath', () => {
     expect(encodePath("it's (1)*!/x%2Fy")).toBe('it%27s%20%281%29%2A%21/x%252Fy');
     expect(encodePath('/abs/dir/')).toBe('/abs/dir/');
     expect(encodePath('')).toBe('');
+  });
+
+  it("gives the bytes of StoreHttp's RFC 3986 encoder for each segment, for every reserved character", () => {
+    const reserved = ':/?#[]@!$&\'()*+,;=% "<>^`{|}~-._é\u{1F600}';
+    const key = [...reserved].join('/') + `/${reserved.replaceAll('/', '')}`;
+    expect(encodePath(key)).toBe(key.split('/').map(encodeRfc3986).join('/'));
+    // `!'()*`, which encodeURIComponent keeps, are encoded; `~-._` are not.
+    expect(encodePath("!'()*~-._")).toBe('%21%27%28%29%2A~-._');
   });
 });
 

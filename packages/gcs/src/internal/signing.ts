@@ -1,5 +1,5 @@
 import {
-  encodeRfc3986,
+  encodePath,
   httpStatusOf,
   type MultipartCapability,
   type PresignCapability,
@@ -79,7 +79,7 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
       const body = request.body ?? Buffer.alloc(0);
       const text = await target.http.text({
         method: request.method,
-        path: `/${encodeRfc3986(target.bucket.name)}/${target.name(key).split('/').map(encodeRfc3986).join('/')}`,
+        path: `/${encodePath(`${target.bucket.name}/${target.name(key)}`)}`,
         query: Object.entries(request.query),
         headers: { ...request.headers, 'content-length': String(body.length) },
         body,

@@ -84,6 +84,16 @@ describe('XML-API multipart upload (request shapes)', () => {
     expect(url.searchParams.get('X-Goog-Signature')).toMatch(/^[0-9a-f]+$/);
   });
 
+  it("create: the object's path RFC 3986-encoded, !'()* too (the bytes GCS signs and decodes)", async () => {
+    answer = () => ({
+      status: 200,
+      body: '<?xml version="1.0"?><InitiateMultipartUploadResult><UploadId>UP-1</UploadId></InitiateMultipartUploadResult>',
+    });
+    const driver = await signingDriver();
+    await driver.multipart!.create("it's (1)/*new*!+é.bin", { numParts: 1, expiresInSeconds: 600 });
+    expect(recorded[0]!.url).toBe('/my-bucket/exp/1/it%27s%20%281%29/%2Anew%2A%21%2B%C3%A9.bin?uploads');
+  });
+
   it('complete: POST ?uploadId= with the parts in part order and their ETags, quoted', async () => {
     const driver = await signingDriver();
     await driver.multipart!.complete('d.bin', 'UP 1', [

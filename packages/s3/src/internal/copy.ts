@@ -3,6 +3,7 @@ import {
   choosePartSize,
   completeXmlMultipart,
   createXmlMultipart,
+  encodePath,
   forEachLimited,
   headerString,
   statFromHeaders,
@@ -49,7 +50,7 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
   const head = statFromHeaders(from.Key, answer);
   const size = head.size ?? 0;
   const source = {
-    'x-amz-copy-source': `${from.Bucket}/${from.Key.split('/').map(encodeURIComponent).join('/')}`,
+    'x-amz-copy-source': `${from.Bucket}/${encodePath(from.Key)}`,
     ...(head.etag ? { 'x-amz-copy-source-if-match': head.etag } : {}),
     ...sseCHeaders(copy.uploadArgs, 'x-amz-copy-source-'),
     ...sseC,
@@ -71,30 +72,24 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
   const count = Math.ceil(size / partSize);
   const etags: string[] = new Array(count);
   try {
-    let failed = false;
     // Once a part fails no other starts, and every part settles before the abort: none lands after it.
     await forEachLimited(
       Array.from({ length: count }, (_, index) => index),
       copy.concurrency,
       async (index) => {
-        if (failed) return;
         const start = index * partSize;
         const end = Math.min(size, start + partSize) - 1;
-        try {
-          const answer = await requests.xml({
-            method: 'PUT',
-            Bucket,
-            Key,
-            query: { partNumber: String(index + 1), uploadId },
-            headers: { ...source, ...payer, 'x-amz-copy-source-range': `bytes=${start}-${end}` },
-            signal,
-          });
-          etags[index] = String(answer.CopyPartResult?.ETag ?? '');
-        } catch (error) {
-          failed = true;
-          throw error;
-        }
+        const answer = await requests.xml({
+          method: 'PUT',
+          Bucket,
+          Key,
+          query: { partNumber: String(index + 1), uploadId },
+          headers: { ...source, ...payer, 'x-amz-copy-source-range': `bytes=${start}-${end}` },
+          signal,
+        });
+        etags[index] = String(answer.CopyPartResult?.ETag ?? '');
       },
+      { stopAfterFailure: true },
     );
     const parts = etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 }));
     await completeXmlMultipart(multipartRequests(to), uploadId, parts);

@@ -1,16 +1,17 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   ArtifactsError,
   answerHeader,
+  encodePath,
   encodeRfc3986,
   type HttpAnswer,
   type OutgoingRequest,
+  payloadSha256,
   readBodyText,
   refreshing,
-  SigV4,
   StoreHttp,
   StoreHttpError,
+  sigV4ByRegion,
   xmlErrorDetail,
 } from '@artifacts/core';
 import { XMLParser } from 'fast-xml-parser';
@@ -29,9 +30,6 @@ export interface S3Request {
   payload?: Buffer | undefined;
   signal?: AbortSignal | undefined;
 }
-
-/** The SHA-256 of an empty payload. */
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 const xml = new XMLParser({
   parseTagValue: false,
@@ -59,7 +57,7 @@ export class S3Requests {
   readonly #fixed: Record<string, string>;
   /** Buckets S3 redirected to another region. */
   readonly #regions = new Map<string, string>();
-  readonly #signers = new Map<string, SigV4>();
+  readonly #signer = sigV4ByRegion();
   #region: string | undefined;
   /**
    * The signing region (the bucket's, unless S3 says the bucket lives elsewhere): configured, or
@@ -107,7 +105,8 @@ export class S3Requests {
     const identity = this.#identity;
     // Over plain http nothing but the signature protects the body: sign its SHA-256, as the SDK
     // does for bodies it holds (we hold every one: a part's buffer). TLS protects it over https.
-    if (identity && origin.startsWith('http:')) headers['x-amz-content-sha256'] = payloadHash(request);
+    if (identity && origin.startsWith('http:'))
+      headers['x-amz-content-sha256'] = payloadSha256(request.payload ?? request.body);
     try {
       return await this.#http.send({
         method: request.method,
@@ -172,7 +171,7 @@ export class S3Requests {
     const region = this.#regions.get(request.Bucket) ?? this.#region ?? (await this.#findRegion());
     const base = this.#config.endpointUrl ?? `https://s3.${region}.amazonaws.com`;
     const { protocol, host, pathname } = new URL(base);
-    const key = request.Key === '' ? '' : `/${request.Key.split('/').map(encodeRfc3986).join('/')}`;
+    const key = request.Key === '' ? '' : `/${encodePath(request.Key)}`;
     // Virtual-hosted unless asked otherwise or the name cannot be a host (dots break https).
     const virtual = !this.#config.forcePathStyle && !request.Bucket.includes('.');
     return {
@@ -184,15 +183,6 @@ export class S3Requests {
     };
   }
 
-  #signer(region: string): SigV4 {
-    let signer = this.#signers.get(region);
-    if (!signer) {
-      signer = new SigV4(region);
-      this.#signers.set(region, signer);
-    }
-    return signer;
-  }
-
   destroy(): void {
     this.#http.destroy();
   }
@@ -201,10 +191,3 @@ export class S3Requests {
 /** Query pairs percent-encoded, as a signature covers them. */
 const encoded = (query: ReadonlyArray<readonly [string, string]>) =>
   query.map(([n, v]) => [encodeRfc3986(n), encodeRfc3986(v)] as const);
-
-/** The hex SHA-256 of a request's body; a stream without its bytes stays `UNSIGNED-PAYLOAD`. */
-function payloadHash(request: S3Request): string {
-  const bytes = request.payload ?? request.body;
-  if (bytes === undefined) return EMPTY_SHA256;
-  return bytes instanceof Readable ? 'UNSIGNED-PAYLOAD' : createHash('sha256').update(bytes).digest('hex');
-}
