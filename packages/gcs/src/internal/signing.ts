@@ -6,9 +6,9 @@ import {
   presignSeconds,
   type StoreHttp,
   xmlMultipartCapability,
+  xmlReader,
 } from '@artifacts/core';
 import type { Bucket, File } from '@google-cloud/storage';
-import { XMLParser } from 'fast-xml-parser';
 
 /**
  * A V4 signed URL for one object, by the client library's signer (path style on the client's
@@ -67,7 +67,7 @@ async function signedUrl(
   );
 }
 
-const xml = new XMLParser({ parseTagValue: false });
+const xml = xmlReader();
 
 /**
  * Proxied multipart uploads through the XML API (MLflow's GCS multipart): core's XML multipart
@@ -85,7 +85,7 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
         body,
         signal,
       });
-      return xml.parse(text) as Record<string, unknown>;
+      return xml(text);
     },
     describe: (key) => `gs://${target.bucket.name}/${target.name(key)}`,
     partUrl: (key, uploadId, partNumber, expiresInSeconds) =>
