@@ -37,7 +37,9 @@ export async function signObjectUrl(
 
 /** What signing and the XML API need of the driver. */
 export interface SigningTarget {
-  bucket: Bucket;
+  bucketName: string;
+  /** The bucket in the library's client with credentials, found on first use. */
+  bucket(): Promise<Bucket>;
   /** Our requests (the XML API shares the JSON API's host, path style). */
   http: StoreHttp;
   name(key: string): string;
@@ -62,8 +64,8 @@ async function signedUrl(
 ): Promise<string> {
   // One hour unless asked; V4 signing allows at most 7 days.
   const expiresInSeconds = presignSeconds(seconds);
-  return target.run('signing a URL', key, () =>
-    signObjectUrl(target.bucket.file(target.name(key)), action, expiresInSeconds, contentType),
+  return target.run('signing a URL', key, async () =>
+    signObjectUrl((await target.bucket()).file(target.name(key)), action, expiresInSeconds, contentType),
   );
 }
 
@@ -79,7 +81,7 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
       const body = request.body ?? Buffer.alloc(0);
       const text = await target.http.text({
         method: request.method,
-        path: `/${encodeRfc3986(target.bucket.name)}/${target.name(key).split('/').map(encodeRfc3986).join('/')}`,
+        path: `/${encodeRfc3986(target.bucketName)}/${target.name(key).split('/').map(encodeRfc3986).join('/')}`,
         query: Object.entries(request.query),
         headers: { ...request.headers, 'content-length': String(body.length) },
         body,
@@ -87,9 +89,9 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
       });
       return xml(text);
     },
-    describe: (key) => `gs://${target.bucket.name}/${target.name(key)}`,
-    partUrl: (key, uploadId, partNumber, expiresInSeconds) =>
-      signObjectUrl(target.bucket.file(target.name(key)), 'write', expiresInSeconds, undefined, {
+    describe: (key) => `gs://${target.bucketName}/${target.name(key)}`,
+    partUrl: async (key, uploadId, partNumber, expiresInSeconds) =>
+      signObjectUrl((await target.bucket()).file(target.name(key)), 'write', expiresInSeconds, undefined, {
         partNumber: String(partNumber),
         uploadId,
       }),
