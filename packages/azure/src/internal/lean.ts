@@ -11,7 +11,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { parseConnectionString } from './connection-string.js';
 import { azureErrorDetail } from './errors.js';
-import { loadDefaultAzureCredential } from './identity.js';
+import { lazyDefaultAzureCredential } from './identity.js';
 import type { AzureConfig } from './settings.js';
 import { SharedKey } from './shared-key.js';
 
@@ -139,7 +139,7 @@ export async function createClients(config: AzureConfig, connections: number): P
   } else if (accountKey) {
     auth = { kind: 'shared-key', account, key: accountKey };
   } else {
-    auth = { kind: 'token', credential: config.credential ?? (await loadDefaultAzureCredential()) };
+    auth = { kind: 'token', credential: config.credential ?? lazyDefaultAzureCredential() };
   }
   const endpoint = new URL(url);
   const http = new StoreHttp({
