@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { ArtifactsError } from '@artifacts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectionStringSecrets } from '../../src/internal/connection-string.js';
@@ -247,6 +249,17 @@ describe('@azure/identity, the optional peer dependency', () => {
       },
     }));
     expect(await credential.getToken('scope')).toBe(token);
+  });
+
+  it('opening without credentials resolves neither @azure/identity nor the SDK', async () => {
+    const script = new URL('./fixtures/open-no-credentials.mjs', import.meta.url).pathname;
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of ['AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_ACCESS_KEY']) delete env[name];
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      env,
+    });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual({ resolved: [] });
   });
 
   it('other import failures are not disguised as a missing package', async () => {
