@@ -63,7 +63,7 @@ if (process.argv[2] === '--step') {
     AWS_ACCESS_KEY_ID: 'x',
     AWS_SECRET_ACCESS_KEY: 'x',
     AWS_REGION: 'us-east-1',
-    AZURE_STORAGE_KEY: Buffer.from('x').toString('base64'),
+    AZURE_STORAGE_ACCESS_KEY: Buffer.from('x').toString('base64'),
     ...process.env,
   };
   const self = fileURLToPath(import.meta.url);

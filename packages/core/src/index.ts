@@ -296,6 +296,8 @@ export {
   runArtifactUri,
   splitArtifactUri,
 } from './uri.js';
+export type { XmlReaderOptions } from './xml.js';
+export { xmlReader } from './xml.js';
 export type { XmlMultipartRequest, XmlMultipartSend, XmlMultipartSpec, XmlPart } from './xml-multipart.js';
 export {
   abortXmlMultipart,

@@ -12,6 +12,7 @@ import {
 } from './http-client.js';
 import { parseRetryAfter } from './layers/retry.js';
 import { readSettingFile } from './setting-files.js';
+import { xmlReader } from './xml.js';
 
 /**
  * The request path every object store's own (lean) requests share, over core's `HttpPool`: the URL
@@ -198,23 +199,19 @@ export function jsonErrorDetail(text: string): StoreErrorDetail {
 
 const nonEmpty = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
 
-let xmlParser: Promise<{ parse(text: string): unknown }> | undefined;
+const readXml = xmlReader();
 
 /**
  * The XML APIs' error body (`<Error><Code>…</Code><Message>…</Message><RequestId>…`: S3, Azure, GCS's
- * XML API), read by fast-xml-parser, loaded on the first one (loading it costs ~80 ms of CPU, which a
- * run without an error answer never spends). A body that is no `<Error>` (a proxy's page) says nothing:
- * the status speaks.
+ * XML API), read by core's `xmlReader` (fast-xml-parser, loaded on the first document: a run without
+ * an error answer never loads it). A body that is no `<Error>` (a proxy's page) says nothing: the
+ * status speaks.
  */
 export async function xmlErrorDetail(text: string): Promise<StoreErrorDetail> {
   if (!text) return {};
-  xmlParser ??= import('fast-xml-parser').then(
-    // MinIO (Go's encoder) writes `"` as `&#34;`: numeric references are decoded too.
-    ({ XMLParser }) => new XMLParser({ parseTagValue: false, htmlEntities: true }),
-  );
   let error: { Code?: unknown; Message?: unknown; RequestId?: unknown } | undefined;
   try {
-    error = ((await xmlParser).parse(text) as { Error?: typeof error }).Error;
+    error = (readXml(text) as { Error?: typeof error }).Error;
   } catch {
     return {};
   }

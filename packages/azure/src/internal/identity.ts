@@ -19,3 +19,23 @@ export async function loadDefaultAzureCredential(
   )) as IdentityModule;
   return new mod.DefaultAzureCredential();
 }
+
+/**
+ * DefaultAzureCredential, loaded by its first token request rather than at open: `@azure/identity`
+ * adds about 29 MiB of RSS, and a repository opened but never used needs none of it. A missing
+ * package is then that request's `failed_precondition` error; a failed load is tried again.
+ */
+export function lazyDefaultAzureCredential(
+  importer: () => Promise<unknown> = () => import('@azure/identity'),
+): TokenCredential {
+  let loaded: Promise<TokenCredential> | undefined;
+  return {
+    async getToken(scopes, options) {
+      loaded ??= loadDefaultAzureCredential(importer).catch((error: unknown) => {
+        loaded = undefined;
+        throw error;
+      });
+      return (await loaded).getToken(scopes, options);
+    },
+  };
+}

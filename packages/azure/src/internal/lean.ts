@@ -5,13 +5,13 @@ import {
   refreshing,
   StoreHttp,
   scrub,
+  xmlReader,
 } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { BlobServiceClient } from '@azure/storage-blob';
-import type { XMLParser } from 'fast-xml-parser';
 import { parseConnectionString } from './connection-string.js';
 import { azureErrorDetail } from './errors.js';
-import { loadDefaultAzureCredential } from './identity.js';
+import { lazyDefaultAzureCredential } from './identity.js';
 import type { AzureConfig } from './settings.js';
 import { SharedKey } from './shared-key.js';
 
@@ -37,28 +37,16 @@ export interface BlobAddress {
 export const blobPath = (container: string, blob?: string): string =>
   `/${encodePath(container)}${blob === undefined ? '' : `/${encodePath(blob)}`}`;
 
-let parser: Promise<XMLParser> | undefined;
-/**
- * The XML reader, loaded on first use (an error body, a listing): loading it costs about 80 ms of
- * CPU, which an upload or a download by name never needs.
- */
-const xml = (): Promise<XMLParser> => {
-  parser ??= import('fast-xml-parser').then(
-    ({ XMLParser }) =>
-      new XMLParser({
-        parseTagValue: false,
-        trimValues: false,
-        htmlEntities: true,
-        ignoreAttributes: false,
-        attributeNamePrefix: '',
-        isArray: (name) => name === 'Blob' || name === 'BlobPrefix',
-        // Kept as text, each read for the one element needed: building a blob's ~20 properties into
-        // objects cost 3-4 times the CPU of the rest of the page (README, "Listing").
-        stopNodes: ['*.Properties', '*.Metadata'],
-      }),
-  );
-  return parser;
-};
+/** A List Blobs page's reader (core's, loaded on the first listing). */
+const xml = xmlReader({
+  // Blob names keep their spaces; `<Name Encoded="true">` is read with its attribute.
+  trimValues: false,
+  attributes: true,
+  arrays: ['EnumerationResults.Blobs.Blob', 'EnumerationResults.Blobs.BlobPrefix'],
+  // Kept as text, each read for the one element needed: building a blob's ~20 properties into
+  // objects cost 3-4 times the CPU of the rest of the page (README, "Listing").
+  raw: ['*.Properties', '*.Metadata'],
+});
 
 /**
  * Authorizes our requests: Shared Key signed with a key decoded once, a SAS appended, or a bearer
@@ -151,7 +139,7 @@ export async function createClients(config: AzureConfig, connections: number): P
   } else if (accountKey) {
     auth = { kind: 'shared-key', account, key: accountKey };
   } else {
-    auth = { kind: 'token', credential: config.credential ?? (await loadDefaultAzureCredential()) };
+    auth = { kind: 'token', credential: config.credential ?? lazyDefaultAzureCredential() };
   }
   const endpoint = new URL(url);
   const http = new StoreHttp({
@@ -211,7 +199,7 @@ export async function parseBlobList(text: string): Promise<{
   prefixes: string[];
   next: string | undefined;
 }> {
-  const page = ((await xml()).parse(text) as { EnumerationResults?: unknown }).EnumerationResults as
+  const page = (xml(text) as { EnumerationResults?: unknown }).EnumerationResults as
     | {
         Blobs?: {
           Blob?: Array<{ Name?: XmlName; Properties?: string; Metadata?: string }>;

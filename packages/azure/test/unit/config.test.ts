@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { ArtifactsError } from '@artifacts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectionStringSecrets } from '../../src/internal/connection-string.js';
-import { loadDefaultAzureCredential } from '../../src/internal/identity.js';
+import { lazyDefaultAzureCredential, loadDefaultAzureCredential } from '../../src/internal/identity.js';
 import { createClients } from '../../src/internal/lean.js';
 import { resolveAzureConfig } from '../../src/internal/settings.js';
 import { azureBackend, azurePlugin } from '../../src/plugin.js';
@@ -218,6 +220,46 @@ describe('@azure/identity, the optional peer dependency', () => {
     expect(ArtifactsError.is(error, 'failed_precondition')).toBe(true);
     expect(error.message).toContain('npm install @azure/identity');
     expect(error.message).toContain('AZURE_STORAGE_CONNECTION_STRING');
+  });
+
+  it('is imported by the first token request, not at open; when missing, that request says so', async () => {
+    let imports = 0;
+    const missing = Object.assign(new Error("Cannot find package '@azure/identity' imported from x"), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
+    const credential = lazyDefaultAzureCredential(() => {
+      imports++;
+      return Promise.reject(missing);
+    });
+    expect(imports).toBe(0);
+    const error = await credential.getToken('https://storage.azure.com/.default').catch((e) => e);
+    expect(imports).toBe(1);
+    expect(ArtifactsError.is(error, 'failed_precondition')).toBe(true);
+    expect(error.message).toContain('npm install @azure/identity');
+    // A failed load is tried again by the next request.
+    await credential.getToken('https://storage.azure.com/.default').catch(() => undefined);
+    expect(imports).toBe(2);
+  });
+
+  it("gives the loaded credential's token", async () => {
+    const token = { token: 't', expiresOnTimestamp: Date.now() + 3_600_000 };
+    const credential = lazyDefaultAzureCredential(async () => ({
+      DefaultAzureCredential: class {
+        getToken = async () => token;
+      },
+    }));
+    expect(await credential.getToken('scope')).toBe(token);
+  });
+
+  it('opening without credentials resolves neither @azure/identity nor the SDK', async () => {
+    const script = new URL('./fixtures/open-no-credentials.mjs', import.meta.url).pathname;
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of ['AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_ACCESS_KEY']) delete env[name];
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      env,
+    });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual({ resolved: [] });
   });
 
   it('other import failures are not disguised as a missing package', async () => {

@@ -63,12 +63,22 @@ export class GcsDriver extends ObjectStoreDriver {
     this.#config = config;
     this.#client = client;
     this.#http = client.http;
-    // Signing needs an identity: a service-account key, or credentials allowed to call signBlob.
-    const storage = client.anonymous ? undefined : client.loaded;
-    this.capabilities = objectStoreCapabilities(['crc32c'], storage !== undefined);
-    if (storage) {
+    // Signing needs an identity: a service-account key, or credentials allowed to call signBlob —
+    // offered unless anonymous by configuration; credentials ADC does not find fail at first use.
+    this.capabilities = objectStoreCapabilities(['crc32c'], !client.anonymous);
+    if (!client.anonymous) {
       const target = {
-        bucket: storage.bucket(config.bucket),
+        bucketName: config.bucket,
+        bucket: async () => {
+          const storage = await client.credentials();
+          if (!storage) {
+            throw new ArtifactsError(
+              'unauthenticated',
+              'no Google credentials found (Application Default Credentials): signed URLs and multipart uploads need a service account key or credentials allowed to sign; set GOOGLE_APPLICATION_CREDENTIALS or pass keyFilename or credentials',
+            );
+          }
+          return storage.bucket(config.bucket);
+        },
         http: this.#http,
         name: (key: string) => this.names.name(key),
         run: <T>(what: string, key: string, fn: () => Promise<T>) => this.run(what, key, fn),

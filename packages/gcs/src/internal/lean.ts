@@ -13,17 +13,21 @@ import type { GcsConfig } from './settings.js';
  * What the driver talks to GCS with: our own JSON API requests (core's `StoreHttp`) for every call
  * of the hot path, and the client library for what it does that we do not write — the credential
  * chain (ADC) and its tokens, V4 signing, chunked resumable uploads and proxied multipart requests.
+ * Nothing of the library is loaded at open: the credentials are found on the first request.
  */
 export interface GcsClient {
-  /** Our requests, with the library's auth client's token (or none when anonymous). */
+  /** Our requests, with the library's auth client's token (none when anonymous). */
   http: StoreHttp;
   /** The client library (`@google-cloud/storage`), loaded and built on first use. */
   storage(): Promise<Storage>;
-  /** True when requests carry no credentials (then nothing can be signed). */
+  /** True when configured never to authenticate (`anonymous: true`): nothing can be signed. */
   anonymous: boolean;
+  /**
+   * The library's client with the credentials found, built and asked on first use (ADC then looks
+   * for them); undefined when none are found and anonymous access is the fallback.
+   */
+  credentials(): Promise<Storage | undefined>;
   secrets: string[];
-  /** The library's client when it was built at open (with credentials: it signs URLs). */
-  loaded: Storage | undefined;
 }
 
 const SCOPES = [
@@ -117,56 +121,80 @@ function loadKeyFile(config: GcsConfig): GcsConfig {
   }
 }
 
+/** The library's client with ADC's credentials, or undefined when none are found ('fallback'). */
+async function findCredentials(config: GcsConfig): Promise<Storage | undefined> {
+  const storage = await buildStorage(config, false);
+  if (config.credentials !== undefined || config.keyFilename !== undefined) return storage;
+  try {
+    await storage.authClient.getClient();
+  } catch (error) {
+    if (
+      !/Could not load the default credentials/i.test(error instanceof Error ? error.message : String(error))
+    )
+      throw error;
+    if (config.anonymous === 'fallback') return undefined;
+    throw new ArtifactsError(
+      'unauthenticated',
+      'no Google credentials found (Application Default Credentials) and anonymous access is off: set GOOGLE_APPLICATION_CREDENTIALS or pass keyFilename or credentials',
+      { cause: error },
+    );
+  }
+  return storage;
+}
+
 /**
- * The client for `config`, falling back to anonymous access when ADC finds nothing ('fallback').
+ * The client for `config`. Its credentials are found on the first request (or signature) that needs
+ * them, not at open: loading the client and auth libraries adds about 15 MiB, and ADC probes the
+ * metadata server (a warning on a machine without one) — an open must cost neither. None found is
+ * anonymous access ('fallback') or an `unauthenticated` error, at that first use; a failure other
+ * than "none found" is tried again by the next request.
  * `connections`: keep-alive sockets of our own requests (files × ranges in flight).
  */
 export async function createGcsClient(input: GcsConfig, connections = 64): Promise<GcsClient> {
   const config = loadKeyFile(input);
   const secrets = config.credentials?.private_key ? [String(config.credentials.private_key)] : [];
-  const make = (anonymous: boolean, loaded: Storage | undefined): GcsClient => {
-    let built: Promise<Storage> | undefined = loaded ? Promise.resolve(loaded) : undefined;
-    const http = new StoreHttp({
-      endpoint: config.endpoint ?? GOOGLE_ENDPOINT,
-      store: 'Google Cloud Storage',
-      connections,
-      stallMs: config.timeoutMs,
-      ...(config.caFile ? { tls: { ca: config.caFile } } : {}),
-      ...(loaded ? { authorize: (request: OutgoingRequest) => authorize(loaded, request) } : {}),
+  const anonymous = config.anonymous === true;
+  let found: Promise<Storage | undefined> | undefined;
+  const credentials = (): Promise<Storage | undefined> => {
+    if (anonymous) return Promise.resolve(undefined);
+    found ??= findCredentials(config).catch((error: unknown) => {
+      // "None found" stays the answer; anything else (a metadata server that timed out) is asked again.
+      if (!ArtifactsError.is(error, 'unauthenticated')) found = undefined;
+      throw error;
     });
-    return {
-      http,
-      storage: () => {
-        built ??= buildStorage(config, anonymous);
-        return built;
-      },
-      anonymous,
-      secrets,
-      loaded,
-    };
+    return found;
   };
-  if (config.anonymous === true) return make(true, undefined);
-  const storage = await buildStorage(config, false);
-  // Without explicit credentials, ask ADC now: none found is anonymous access ('fallback') or an error.
-  if (config.credentials === undefined && config.keyFilename === undefined) {
-    try {
-      await storage.authClient.getClient();
-    } catch (error) {
-      if (
-        !/Could not load the default credentials/i.test(
-          error instanceof Error ? error.message : String(error),
-        )
-      )
-        throw error;
-      if (config.anonymous === 'fallback') return make(true, undefined);
-      throw new ArtifactsError(
-        'unauthenticated',
-        'no Google credentials found (Application Default Credentials) and anonymous access is off: set GOOGLE_APPLICATION_CREDENTIALS or pass keyFilename or credentials',
-        { cause: error },
-      );
-    }
-  }
-  return make(false, storage);
+  let built: Promise<Storage> | undefined;
+  const http = new StoreHttp({
+    endpoint: config.endpoint ?? GOOGLE_ENDPOINT,
+    store: 'Google Cloud Storage',
+    connections,
+    stallMs: config.timeoutMs,
+    ...(config.caFile ? { tls: { ca: config.caFile } } : {}),
+    ...(anonymous
+      ? {}
+      : {
+          authorize: async (request: OutgoingRequest) => {
+            const storage = await credentials();
+            if (storage) await authorize(storage, request);
+          },
+        }),
+  });
+  return {
+    http,
+    storage: () => {
+      built ??= anonymous
+        ? buildStorage(config, true)
+        : credentials().then((storage) => storage ?? buildStorage(config, true));
+      built.catch(() => {
+        built = undefined;
+      });
+      return built;
+    },
+    anonymous,
+    credentials,
+    secrets,
+  };
 }
 
 /** Adds the auth client's headers (it caches the token and refreshes it before it expires). */

@@ -6,9 +6,9 @@ import {
   presignSeconds,
   type StoreHttp,
   xmlMultipartCapability,
+  xmlReader,
 } from '@artifacts/core';
 import type { Bucket, File } from '@google-cloud/storage';
-import { XMLParser } from 'fast-xml-parser';
 
 /**
  * A V4 signed URL for one object, by the client library's signer (path style on the client's
@@ -37,7 +37,9 @@ export async function signObjectUrl(
 
 /** What signing and the XML API need of the driver. */
 export interface SigningTarget {
-  bucket: Bucket;
+  bucketName: string;
+  /** The bucket in the library's client with credentials, found on first use. */
+  bucket(): Promise<Bucket>;
   /** Our requests (the XML API shares the JSON API's host, path style). */
   http: StoreHttp;
   name(key: string): string;
@@ -62,12 +64,12 @@ async function signedUrl(
 ): Promise<string> {
   // One hour unless asked; V4 signing allows at most 7 days.
   const expiresInSeconds = presignSeconds(seconds);
-  return target.run('signing a URL', key, () =>
-    signObjectUrl(target.bucket.file(target.name(key)), action, expiresInSeconds, contentType),
+  return target.run('signing a URL', key, async () =>
+    signObjectUrl((await target.bucket()).file(target.name(key)), action, expiresInSeconds, contentType),
   );
 }
 
-const xml = new XMLParser({ parseTagValue: false });
+const xml = xmlReader();
 
 /**
  * Proxied multipart uploads through the XML API (MLflow's GCS multipart): core's XML multipart
@@ -79,17 +81,17 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
       const body = request.body ?? Buffer.alloc(0);
       const text = await target.http.text({
         method: request.method,
-        path: `/${encodePath(`${target.bucket.name}/${target.name(key)}`)}`,
+        path: `/${encodePath(`${target.bucketName}/${target.name(key)}`)}`,
         query: Object.entries(request.query),
         headers: { ...request.headers, 'content-length': String(body.length) },
         body,
         signal,
       });
-      return xml.parse(text) as Record<string, unknown>;
+      return xml(text);
     },
-    describe: (key) => `gs://${target.bucket.name}/${target.name(key)}`,
-    partUrl: (key, uploadId, partNumber, expiresInSeconds) =>
-      signObjectUrl(target.bucket.file(target.name(key)), 'write', expiresInSeconds, undefined, {
+    describe: (key) => `gs://${target.bucketName}/${target.name(key)}`,
+    partUrl: async (key, uploadId, partNumber, expiresInSeconds) =>
+      signObjectUrl((await target.bucket()).file(target.name(key)), 'write', expiresInSeconds, undefined, {
         partNumber: String(partNumber),
         uploadId,
       }),

@@ -138,13 +138,16 @@ describe('our own requests', () => {
     const key = JSON.parse(
       readFileSync(new URL('../unit/fixtures/conformance-service-account.json', import.meta.url), 'utf8'),
     );
-    const exercise = async (options: Record<string, unknown>, stub?: (client: GcsClient) => void) => {
+    const exercise = async (
+      options: Record<string, unknown>,
+      stub?: (client: GcsClient) => Promise<void>,
+    ) => {
       const config = resolveGcsConfig(parseArtifactUri(uniqueRoot('auth')), {
         endpoint: proxy.url,
         ...options,
       });
       const client = await createGcsClient(config);
-      stub?.(client);
+      await stub?.(client);
       const driver = new GcsDriver(config, client);
       proxy.requests.length = 0;
       await driver.write('a.txt', Readable.from([Buffer.from('abc')]), { size: 3 });
@@ -159,8 +162,8 @@ describe('our own requests', () => {
     // what is proven is that every request of ours asks that client and sends what it gives.
     const signed = await exercise(
       { credentials: { client_email: key.client_email, private_key: key.private_key } },
-      (client) => {
-        vi.spyOn(client.loaded!.authClient, 'getRequestHeaders').mockResolvedValue(
+      async (client) => {
+        vi.spyOn((await client.credentials())!.authClient, 'getRequestHeaders').mockResolvedValue(
           new Headers({ authorization: 'Bearer lean-token' }),
         );
       },

@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArtifactsError, parseArtifactUri } from '@artifacts/core';
+import { promisify } from 'node:util';
+import { ArtifactsError, openRepository, parseArtifactUri, registerBackend } from '@artifacts/core';
 import { PassThroughClient } from 'google-auth-library';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { GcsDriver } from '../../src/internal/driver.js';
 import { buildStorage, createGcsClient, storageOptions } from '../../src/internal/lean.js';
 import {
   DEFAULT_CHUNK_SIZE,
@@ -211,13 +214,43 @@ describe('endpoint and anonymous access', () => {
       process.env.CLOUDSDK_CONFIG = process.env.HOME;
     });
 
-    it("'fallback' (the default) goes anonymous, as MLflow does", async () => {
+    it("'fallback' (the default) goes anonymous, as MLflow does, when the first request asks", async () => {
       const client = await createGcsClient(resolveGcsConfig(location, {}));
-      expect(client.anonymous).toBe(true);
+      expect(client.anonymous).toBe(false);
+      expect(await client.credentials()).toBeUndefined();
     });
 
-    it('anonymous: false is an unauthenticated error that says what to set', async () => {
-      const error = await createGcsClient(resolveGcsConfig(location, { anonymous: false })).catch((e) => e);
+    it("opening loads none of Google's libraries and asks no metadata server (no warning printed)", async () => {
+      const script = new URL('./fixtures/open-no-credentials.mjs', import.meta.url).pathname;
+      const env: NodeJS.ProcessEnv = { ...process.env, GCE_METADATA_HOST: '127.0.0.1:9' };
+      delete env.METADATA_SERVER_DETECTION;
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], {
+        cwd: new URL('../..', import.meta.url).pathname,
+        env,
+      });
+      expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual({ resolved: [] });
+      expect(stderr).not.toMatch(/MetadataLookupWarning|Warning/);
+    });
+
+    it('anonymous: false opens, and its first request is an unauthenticated error that says what to set', async () => {
+      registerBackend(gcsBackend);
+      const repo = await openRepository('gs://my-bucket/exp', {
+        anonymous: false,
+        endpoint: 'http://127.0.0.1:9',
+      });
+      const error = await repo.stat('a.txt').catch((e) => e);
+      await repo.close();
+      expect(ArtifactsError.is(error, 'unauthenticated')).toBe(true);
+      expect(String(error.message)).toContain('GOOGLE_APPLICATION_CREDENTIALS');
+      const again = await createGcsClient(resolveGcsConfig(location, { anonymous: false }));
+      expect(ArtifactsError.is(await again.credentials().catch((e) => e), 'unauthenticated')).toBe(true);
+    });
+
+    it('a driver without credentials offers signing and says at its first use that none were found', async () => {
+      const config = resolveGcsConfig(location, {});
+      const driver = new GcsDriver(config, await createGcsClient(config));
+      expect(driver.capabilities).toMatchObject({ presign: true, multipartUpload: true });
+      const error = await driver.presign!.getUrl('a.txt').catch((e) => e);
       expect(ArtifactsError.is(error, 'unauthenticated')).toBe(true);
       expect(String(error.message)).toContain('GOOGLE_APPLICATION_CREDENTIALS');
     });
@@ -230,7 +263,7 @@ describe('endpoint and anonymous access', () => {
       const client = await createGcsClient(resolveGcsConfig(location, { credentials }));
       expect(client.anonymous).toBe(false);
       expect(client.secrets).toEqual(['PRIVATE-KEY-MATERIAL']);
-      expect(client.loaded?.authClient.jsonContent).toMatchObject({
+      expect((await client.credentials())?.authClient.jsonContent).toMatchObject({
         client_email: 'a@b.iam.gserviceaccount.com',
       });
     });

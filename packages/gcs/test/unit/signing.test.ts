@@ -35,7 +35,7 @@ async function driverFor(bucket: string, root = '') {
     credentials: { client_email: serviceAccount.client_email, private_key: serviceAccount.private_key },
   });
   const client = await createGcsClient(config);
-  return { driver: new GcsDriver(config, client), storage: client.loaded! };
+  return { driver: new GcsDriver(config, client), storage: (await client.credentials())! };
 }
 
 describe("V4 signing against Google's published test vectors (offline)", () => {

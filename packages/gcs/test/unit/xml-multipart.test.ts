@@ -57,7 +57,9 @@ async function signingDriver(uri = 'gs://my-bucket/exp/1') {
     credentials: { client_email: key.client_email, private_key: key.private_key },
   });
   const client = await createGcsClient(config);
-  vi.spyOn(client.loaded!.authClient, 'getRequestHeaders').mockResolvedValue(new Headers() as never);
+  vi.spyOn((await client.credentials())!.authClient, 'getRequestHeaders').mockResolvedValue(
+    new Headers() as never,
+  );
   return new GcsDriver(config, client);
 }
 

@@ -13,8 +13,8 @@ import {
   StoreHttpError,
   sigV4ByRegion,
   xmlErrorDetail,
+  xmlReader,
 } from '@artifacts/core';
-import { XMLParser } from 'fast-xml-parser';
 import { type Identity, identityOf, regionOf } from './client.js';
 import type { ResolvedS3Config } from './settings.js';
 
@@ -31,14 +31,9 @@ export interface S3Request {
   signal?: AbortSignal | undefined;
 }
 
-const xml = new XMLParser({
-  parseTagValue: false,
-  // MinIO (Go's encoder) writes `"` as `&#34;`: numeric references are decoded too (ETags, messages).
-  htmlEntities: true,
-  isArray: (_name, path) =>
-    path === 'ListBucketResult.Contents' ||
-    path === 'ListBucketResult.CommonPrefixes' ||
-    path === 'DeleteResult.Error',
+// Values as text, numeric references decoded (MinIO writes `"` as `&#34;` in ETags and messages).
+const xml = xmlReader({
+  arrays: ['ListBucketResult.Contents', 'ListBucketResult.CommonPrefixes', 'DeleteResult.Error'],
 });
 
 /**
@@ -140,7 +135,7 @@ export class S3Requests {
   /** Sends one request whose answer is an XML document, parsed; an `<Error>` (a 200 can be one) throws. */
   async xml(request: S3Request): Promise<Record<string, Record<string, unknown> | undefined>> {
     const text = await readBodyText((await this.send(request)).body);
-    const doc = xml.parse(text) as Record<string, Record<string, unknown>>;
+    const doc = xml(text) as Record<string, Record<string, unknown>>;
     if (doc.Error) throw new StoreHttpError(500, await xmlErrorDetail(text), request.Bucket);
     return doc;
   }
