@@ -1,13 +1,11 @@
-import { closeSync, constants, createReadStream, openSync, write, writev, writevSync } from 'node:fs';
+import { close, constants, createReadStream, open as openFile, write, writev } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { finished, Readable, Transform, type TransformCallback } from 'node:stream';
 import { type ByteRange, type Checksum, type DriverReadResult, RELEASE_CHUNK } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { TAKE_BODY, type TakeBody } from '../http-client.js';
 import { crc32, crc32c, crcCombine, createHasher } from '../internal/checksum.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
-import { knownLocalDirectory } from '../repository/local-files.js';
 import { linkedAbort, type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
 
 /** Bytes [start, end] of an object, `end` inclusive (`end = start - 1`: none). */
@@ -726,12 +724,7 @@ export async function rangedReadToFile(
   const { first, parts } = p;
   const whole = p.span.start === 0 && (p.total === undefined || p.span.end === p.total - 1);
   const checksum = whole ? first.checksum : undefined;
-  if (
-    parts.length === 1 &&
-    !parts[0]!.open &&
-    parts[0]!.end - parts[0]!.start < SMALL_FILE_BYTES &&
-    knownLocalDirectory(dirname(path))
-  ) {
+  if (parts.length === 1 && !parts[0]!.open && parts[0]!.end - parts[0]!.start < SMALL_FILE_BYTES) {
     return smallToFile(source, path, p, checksum, options, controller, policy);
   }
   const crcStep =
@@ -905,19 +898,19 @@ export async function rangedReadToFile(
 }
 
 /**
- * Bytes of a read in one answer that `rangedReadToFile` gathers in memory and writes with one
- * synchronous `open`/`writev`/`close` when the file's directory is on a local disk
- * (`knownLocalDirectory`): the body is in memory already, and on a local disk those calls cost less
- * than the four thread-pool round trips (`open`, `write`, `fstat`, `close`) of the file handle.
+ * Bytes of a read in one answer that `rangedReadToFile` gathers in memory, checks, and only then
+ * writes into a new file with one `open`/`writev`/`close` (`writeNew`): the body is in memory
+ * already, a failed or mismatched download creates no file, and the file handle's `fstat` and
+ * promises are spared.
  */
 const SMALL_FILE_BYTES = 64 * 1024;
 
 /**
- * `rangedReadToFile` for a read that one answer of at most {@link SMALL_FILE_BYTES} holds, into a
- * directory on a local disk: the answer's chunks are kept as they arrive (a broken answer is
- * resumed from its first missing byte, as any part), counted and checked against the checksum the
- * store gave; only then is `path` created (O_EXCL: never through a link planted there) and written
- * in one synchronous step. A failure, a mismatch or an abort writes nothing.
+ * `rangedReadToFile` for a read that one answer of at most {@link SMALL_FILE_BYTES} holds: the
+ * answer's chunks are kept as they arrive (a broken answer is resumed from its first missing byte,
+ * as any part), counted and checked against the checksum the store gave; only then is `path`
+ * created (O_EXCL: never through a link planted there) and written. A failure, a mismatch or an
+ * abort before then creates nothing.
  */
 async function smallToFile(
   source: RangeSource,
@@ -967,17 +960,9 @@ async function smallToFile(
         );
       }
     }
-    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o666);
-    try {
-      let pending = chunks;
-      for (let written = 0; written < size; ) {
-        const count = writevSync(fd, pending);
-        written += count;
-        if (written < size) pending = dropFront(pending, count);
-      }
-    } finally {
-      closeSync(fd);
-    }
+    await writeNew(path, chunks, size);
+    // An abort that came while the file was written: the caller removes it.
+    controller.signal.throwIfAborted();
     for (const release of free) release();
     options.onBytes?.(size);
     return {
@@ -994,6 +979,43 @@ async function smallToFile(
   } finally {
     controller.unlink();
   }
+}
+
+/**
+ * Creates `path` (O_EXCL: never through a link planted there) holding `chunks` (`size` bytes):
+ * callback `open`, `writev` (a short one resumed) and `close`, three libuv requests and no promise
+ * per call, no `fstat` (the writes count the bytes).
+ */
+function writeNew(path: string, chunks: Buffer[], size: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    openFile(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o666, (error, fd) => {
+      if (error) {
+        reject(error);
+        return;
+      }
+      const finish = (failure: NodeJS.ErrnoException | null) =>
+        close(fd, (closeError) => {
+          const outcome = failure ?? closeError;
+          if (outcome) reject(outcome);
+          else resolve();
+        });
+      let pending = chunks;
+      let written = 0;
+      const send = () =>
+        writev(fd, pending, written, (writeError, count) => {
+          if (writeError) {
+            finish(writeError);
+            return;
+          }
+          written += count;
+          if (written < size) {
+            pending = dropFront(pending, count);
+            send();
+          } else finish(null);
+        });
+      send();
+    });
+  });
 }
 
 /** `chunks` without their first `bytes` bytes (what a short `writev` left to write). */

@@ -19,10 +19,8 @@ import { tempNameFor } from '../temp-name.js';
 import {
   collectLocalTree,
   copyFileSync,
-  directoryMaker,
   intoTempFile,
   intoTempFileSync,
-  knownLocalDirectory,
   localSweepDirectory,
   onLocalDisk,
 } from './local-files.js';
@@ -79,27 +77,6 @@ describe('collectLocalTree', () => {
     // procfs is no disk; a path that does not exist says nothing.
     expect(await onLocalDisk('/proc')).toBe(false);
     expect(await onLocalDisk(join(work, 'missing'))).toBe(false);
-  });
-});
-
-describe('directoryMaker', () => {
-  it('makes each directory once and remembers those on a local disk, where intoTempFile lands files the same', async () => {
-    const make = directoryMaker();
-    const deep = join(work, 'a', 'b');
-    expect(knownLocalDirectory(deep)).toBe(false);
-    await Promise.all([make(deep), make(deep)]);
-    expect((await stat(deep)).isDirectory()).toBe(true);
-    // The test machine's temporary directory is on a local disk; its parent was not made here.
-    expect(knownLocalDirectory(deep)).toBe(true);
-    expect(knownLocalDirectory(join(work, 'a'))).toBe(false);
-    await intoTempFile(join(deep, 'f.txt'), (temp) => writeFile(temp, 'landed'));
-    expect(await readFile(join(deep, 'f.txt'), 'utf8')).toBe('landed');
-    const failed = intoTempFile(join(deep, 'g.txt'), async (temp) => {
-      await writeFile(temp, 'half');
-      throw new Error('cut');
-    });
-    await expect(failed).rejects.toThrow('cut');
-    expect(await readdir(deep)).toEqual(['f.txt']);
   });
 });
 

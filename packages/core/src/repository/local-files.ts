@@ -119,50 +119,18 @@ export async function downloadRoot(dstPath: string | undefined): Promise<string>
 
 /**
  * Creates local directories (and their parents) for one download, each once however many files land
- * in it: a download of many small files pays one `mkdir` per directory, not per file. Each directory
- * is asked once whether it lies on a local disk (`onLocalDisk`); those that do are remembered
- * (`knownLocalDirectory`), and a small file downloaded into one is written and renamed there with
- * synchronous calls (core's ranged-read engine, `intoTempFile`) instead of thread-pool round trips.
+ * in it: a download of many small files pays one `mkdir` per directory, not per file.
  */
 export function directoryMaker(): (path: string) => Promise<void> {
   const made = new Map<string, Promise<void>>();
   return (path) => {
     let making = made.get(path);
     if (!making) {
-      making = mkdir(path, { recursive: true })
-        .then(() => onLocalDisk(path))
-        .then((local) => {
-          if (local) rememberLocalDirectory(path);
-        });
+      making = mkdir(path, { recursive: true }).then(() => undefined);
       made.set(path, making);
     }
     return making;
   };
-}
-
-/**
- * Directories `directoryMaker` found on a local disk, most recent last; at most
- * {@link LOCAL_DIRECTORIES_KEPT} (a long-lived process downloading into ever new directories does
- * not grow it). A directory forgotten only loses the synchronous writes.
- */
-const localDirectories = new Set<string>();
-const LOCAL_DIRECTORIES_KEPT = 1024;
-
-function rememberLocalDirectory(path: string): void {
-  localDirectories.delete(path);
-  localDirectories.add(path);
-  if (localDirectories.size > LOCAL_DIRECTORIES_KEPT) {
-    localDirectories.delete(localDirectories.values().next().value!);
-  }
-}
-
-/**
- * Whether `directory` (as `dirname` gives it) is one a download's `directoryMaker` made and found on
- * a local disk: a synchronous `open`/`write`/`rename` of a small file there costs less than the
- * thread-pool round trip of an asynchronous one. False when unknown (the asynchronous calls).
- */
-export function knownLocalDirectory(directory: string): boolean {
-  return localDirectories.has(directory);
 }
 
 /**
@@ -187,9 +155,7 @@ export async function intoTempFile(
       const handle = await open(temp, 'r+');
       await handle.sync().finally(() => handle.close());
     }
-    // On a local disk a rename is answered in microseconds, less than a thread-pool round trip.
-    if (knownLocalDirectory(dirname(target))) renameSync(temp, target);
-    else await rename(temp, target);
+    await rename(temp, target);
   } catch (error) {
     // A file stream still opening when the pipeline failed creates the file after a quick `rm`:
     // wait for it to close first (seen on Node 20: an integrity failure left the temporary file).
