@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { getEventListeners } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as zlib from 'node:zlib';
@@ -568,6 +568,110 @@ describe('rangedReadToFile', () => {
     });
     const error = await rangedReadToFile(replaced.source, target(), base).catch((e: unknown) => e);
     expect(ArtifactsError.is(error, 'failed_precondition')).toBe(true);
+  });
+});
+
+describe('rangedReadToFile: a small answer, checked before the file is created', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = join(await mkdtemp(join(tmpdir(), 'ranged-small-')), 'into');
+    await mkdir(dir);
+  });
+  afterAll(async () => {
+    await rm(dirname(dir), { recursive: true, force: true });
+  });
+  const target = () => join(dir, `f${Math.random().toString(36).slice(2)}`);
+  const small = { ...base, partSize: 8 * 1024 * 1024 };
+
+  it('writes the exact bytes, checked against the store CRC and digest, releasing lent chunks once', async () => {
+    const data = bytes(50_000);
+    for (const checksum of [
+      crcOf('crc32c', data),
+      { algorithm: 'md5', value: createHash('md5').update(data).digest('base64') } as Checksum,
+    ]) {
+      let released = 0;
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < data.length; at += 1000) {
+        const own = Buffer.from(data.subarray(at, at + 1000));
+        (own as Buffer & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK] = () => released++;
+        chunks.push(own);
+      }
+      const path = target();
+      let reported = 0;
+      const result = await rangedReadToFile(
+        {
+          readRange: async () => ({
+            stream: Readable.from(chunks),
+            served: { start: 0, end: data.length - 1 },
+            totalSize: data.length,
+            pin: 'v1',
+            checksum,
+          }),
+        },
+        path,
+        { ...small, onBytes: (n) => (reported += n) },
+      );
+      expect(result).toMatchObject({ size: 50_000, totalSize: 50_000, checksum });
+      expect((await readFile(path)).equals(data)).toBe(true);
+      expect(reported).toBe(50_000);
+      expect(released).toBe(chunks.length);
+    }
+  });
+
+  it('resumes a broken answer from its first missing byte and writes the bytes once', async () => {
+    const data = bytes(30_000);
+    const { source, log } = store(data, {
+      behaviour: (request) => (request.start === 0 ? { cutAfter: 12_345 } : 'ok'),
+      checksum: (d) => crcOf('crc32', d),
+    });
+    const path = target();
+    await rangedReadToFile(source, path, small);
+    expect((await readFile(path)).equals(data)).toBe(true);
+    expect(log.map((entry) => entry.start)).toEqual([0, 12_345]);
+  });
+
+  it('creates nothing when the bytes do not match the store checksum', async () => {
+    const { source } = store(bytes(40_000), { checksum: () => crcOf('crc32c', bytes(40_000, 3)) });
+    const path = target();
+    const error = await rangedReadToFile(source, path, small).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'integrity')).toBe(true);
+    expect(await readdir(dir)).not.toContain(basename(path));
+  });
+
+  it('creates nothing when aborted mid-answer, and stops reading it', async () => {
+    const controller = new AbortController();
+    let closed = false;
+    const source: RangeSource = {
+      async readRange() {
+        // One chunk, then the caller aborts and the answer sends nothing more.
+        const stream = new Readable({ read() {} });
+        stream.push(bytes(1000));
+        setImmediate(() => controller.abort(new ArtifactsError('aborted', 'stopped by the test')));
+        stream.once('close', () => {
+          closed = true;
+        });
+        return { stream, served: { start: 0, end: 9_999 }, totalSize: 10_000, pin: 'v1' };
+      },
+    };
+    const path = target();
+    const error = await rangedReadToFile(source, path, { ...small, signal: controller.signal }).catch(
+      (e: unknown) => e,
+    );
+    expect(ArtifactsError.is(error, 'aborted')).toBe(true);
+    expect(await readdir(dir)).not.toContain(basename(path));
+    await sleep(10);
+    expect(closed).toBe(true);
+  });
+
+  it('never writes through a file or link already at the path', async () => {
+    const outside = join(dirname(dir), 'outside.txt');
+    await writeFile(outside, 'keep');
+    const path = target();
+    await symlink(outside, path);
+    const { source } = store(bytes(2_000));
+    const error = await rangedReadToFile(source, path, small).catch((e: unknown) => e);
+    expect((error as NodeJS.ErrnoException).code).toBe('EEXIST');
+    expect(await readFile(outside, 'utf8')).toBe('keep');
   });
 });
 

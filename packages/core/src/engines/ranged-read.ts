@@ -1,4 +1,4 @@
-import { createReadStream, write, writev } from 'node:fs';
+import { close, constants, createReadStream, open as openFile, write, writev } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { finished, Readable, Transform, type TransformCallback } from 'node:stream';
 import { type ByteRange, type Checksum, type DriverReadResult, RELEASE_CHUNK } from '../driver.js';
@@ -724,6 +724,9 @@ export async function rangedReadToFile(
   const { first, parts } = p;
   const whole = p.span.start === 0 && (p.total === undefined || p.span.end === p.total - 1);
   const checksum = whole ? first.checksum : undefined;
+  if (parts.length === 1 && !parts[0]!.open && parts[0]!.end - parts[0]!.start < SMALL_FILE_BYTES) {
+    return smallToFile(source, path, p, checksum, options, controller, policy);
+  }
   const crcStep =
     checksum?.algorithm === 'crc32c' ? crc32c : checksum?.algorithm === 'crc32' ? crc32 : undefined;
   const crcs = new Array<number>(parts.length).fill(0);
@@ -892,6 +895,127 @@ export async function rangedReadToFile(
     controller.unlink();
     await handle?.close();
   }
+}
+
+/**
+ * Bytes of a read in one answer that `rangedReadToFile` gathers in memory, checks, and only then
+ * writes into a new file with one `open`/`writev`/`close` (`writeNew`): the body is in memory
+ * already, a failed or mismatched download creates no file, and the file handle's `fstat` and
+ * promises are spared.
+ */
+const SMALL_FILE_BYTES = 64 * 1024;
+
+/**
+ * `rangedReadToFile` for a read that one answer of at most {@link SMALL_FILE_BYTES} holds: the
+ * answer's chunks are kept as they arrive (a broken answer is resumed from its first missing byte,
+ * as any part), counted and checked against the checksum the store gave; only then is `path`
+ * created (O_EXCL: never through a link planted there) and written. A failure, a mismatch or an
+ * abort before then creates nothing.
+ */
+async function smallToFile(
+  source: RangeSource,
+  path: string,
+  p: Plan,
+  checksum: Checksum | undefined,
+  options: RangedReadOptions & { onBytes?: ((bytes: number) => void) | undefined },
+  controller: ReturnType<typeof linkedAbort>,
+  policy: RequestPolicy,
+): Promise<RangedFileResult> {
+  const { first } = p;
+  const part = p.parts[0]!;
+  const size = part.end - part.start + 1;
+  const chunks: Buffer[] = [];
+  const free: Array<() => void> = [];
+  try {
+    await readPart(
+      source,
+      p,
+      part,
+      first,
+      (chunk) => {
+        chunks.push(chunk);
+        // A chunk as its store lent it (a cut of one is a new view, without the key).
+        const release = (chunk as Buffer & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK];
+        if (release) free.push(release);
+        return undefined;
+      },
+      options,
+      controller.signal,
+      policy,
+    );
+    controller.signal.throwIfAborted();
+    let received = 0;
+    for (const chunk of chunks) received += chunk.length;
+    if (received !== size) {
+      throw new ArtifactsError('integrity', `${options.what}: expected ${size} bytes, received ${received}`);
+    }
+    if (checksum) {
+      const hasher = createHasher(checksum.algorithm);
+      for (const chunk of chunks) hasher.update(chunk);
+      const actual = hasher.digest();
+      if (actual !== checksum.value) {
+        throw new ArtifactsError(
+          'integrity',
+          `${options.what}: ${checksum.algorithm} checksum mismatch (store says ${checksum.value}, received bytes hash to ${actual})`,
+        );
+      }
+    }
+    await writeNew(path, chunks, size);
+    // An abort that came while the file was written: the caller removes it.
+    controller.signal.throwIfAborted();
+    for (const release of free) release();
+    options.onBytes?.(size);
+    return {
+      size,
+      totalSize: p.total,
+      ...(checksum ? { checksum } : {}),
+      ...(first.contentType ? { contentType: first.contentType } : {}),
+    };
+  } catch (error) {
+    const failure = explain(error, false, options.what);
+    controller.abort(failure);
+    if (!first.stream.destroyed) discard(first.stream);
+    throw failure;
+  } finally {
+    controller.unlink();
+  }
+}
+
+/**
+ * Creates `path` (O_EXCL: never through a link planted there) holding `chunks` (`size` bytes):
+ * callback `open`, `writev` (a short one resumed) and `close`, three libuv requests and no promise
+ * per call, no `fstat` (the writes count the bytes).
+ */
+function writeNew(path: string, chunks: Buffer[], size: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    openFile(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o666, (error, fd) => {
+      if (error) {
+        reject(error);
+        return;
+      }
+      const finish = (failure: NodeJS.ErrnoException | null) =>
+        close(fd, (closeError) => {
+          const outcome = failure ?? closeError;
+          if (outcome) reject(outcome);
+          else resolve();
+        });
+      let pending = chunks;
+      let written = 0;
+      const send = () =>
+        writev(fd, pending, written, (writeError, count) => {
+          if (writeError) {
+            finish(writeError);
+            return;
+          }
+          written += count;
+          if (written < size) {
+            pending = dropFront(pending, count);
+            send();
+          } else finish(null);
+        });
+      send();
+    });
+  });
 }
 
 /** `chunks` without their first `bytes` bytes (what a short `writev` left to write). */
