@@ -2,14 +2,13 @@ import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ByteRange, ChecksumAlgorithm, DriverReadResult, StorageDriver } from '../driver.js';
 import { sliceServed } from '../engines/ranged-read.js';
 import { ArtifactsError, toArtifactsError } from '../errors.js';
 import { createHasher, type Hasher } from '../internal/checksum.js';
 import { FileBody, ReadBufferPool } from '../internal/file-body.js';
 import type { Limiter } from '../internal/pool.js';
-import { Meter } from '../internal/streams.js';
+import { Meter, pipeStages } from '../internal/streams.js';
 import type { ReadOptions, TransferOptions, WriteOptions } from '../repository.js';
 import { describePath } from './failures.js';
 import { intoTempFile } from './local-files.js';
@@ -290,7 +289,16 @@ export async function download(
       );
       const sink = createWriteStream(temp, { highWaterMark: 1024 * 1024 });
       opened(sink);
-      await pipeline(result.stream, meter, sink, { signal: call.signal });
+      // Its failure is the one `pipeStages` reports (its own, or one it was destroyed with).
+      sink.on('error', ignore);
+      // Settled once the file is closed: renamed complete, or removed after any failure (either
+      // side's, a store's stream that closed early, the caller's abort).
+      await new Promise<void>((resolve, reject) =>
+        pipeStages(result.stream, meter, sink, {
+          signal: call.signal,
+          onClose: (error) => (error ? reject(error) : resolve()),
+        }),
+      );
       if (result.size !== undefined && meter.bytes !== result.size) {
         throw new ArtifactsError(
           'integrity',
@@ -351,34 +359,12 @@ export async function openReadStream(
   const meter = new Meter(algorithm, undefined, result.checksum, `artifact ${JSON.stringify(key)}`, size);
   const out = new PassThrough();
   const source = cut && range && served ? sliceServed(result.stream, served, range) : result.stream;
-  // What `stream.pipeline` did, without its `AbortController`, whose abort at every finish builds a
-  // `DOMException` (about 50 µs of CPU per stream, a server's every GET): a failure of any stage,
-  // or a source that closes before its end, destroys them all and fails `out` with it mapped; `out`
-  // closed by its consumer before it finished stops the source.
-  let settled = false;
-  const fail = (error: unknown) => {
-    if (settled) return;
-    settled = true;
-    source.destroy();
-    meter.destroy();
-    out.destroy(toArtifactsError(error, `reading ${describePath(key)}`, { secrets: ctx.secrets }));
-  };
-  source.once('error', fail);
-  meter.once('error', fail);
-  source.once('close', () => {
-    if (!source.readableEnded)
-      fail(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  // `pipeStages`: what `stream.pipeline` did, without its per-stream `DOMException`; `out` closed by
+  // its consumer before it finished stops the source.
+  pipeStages(source, meter, out, {
+    mapError: (error) => toArtifactsError(error, `reading ${describePath(key)}`, { secrets: ctx.secrets }),
+    onClose: () => life.done(),
   });
-  out.once('close', () => {
-    life.done();
-    if (settled) return;
-    settled = true;
-    if (!out.writableFinished) {
-      source.destroy();
-      meter.destroy();
-    }
-  });
-  source.pipe(meter).pipe(out);
   return out;
 }
 
