@@ -34,68 +34,99 @@ export function toReadable(body: WriteBody): { stream: Readable; size?: number }
   );
 }
 
+/** Where counted bytes are reported: a transfer's `Progress`, under the file's key. */
+export interface ByteSink {
+  bytes(delta: number, key: string): void;
+}
+
 /**
- * A pass-through that counts bytes (for progress) and hashes them (for integrity), so one pass
- * over the data serves both. With `expectedBytes`, a stream that ends with fewer (or more) bytes
- * fails with `integrity` instead of ending: a store that closed early never yields a short file.
+ * What one transfer counts (for progress) and hashes (for integrity), one pass over the bytes serving
+ * both. A plain object: a local file's upload reaches it through `FileBody`'s shared `observe`, with
+ * no stream in between (a Transform per file, or a fresh closure stored on each body, outlived V8's
+ * young-generation collections and grew the young generation over many small files,
+ * docs/benchmarks/s3.md); a `Meter` stream counts through one. `progress` and `key` are kept
+ * rather than a closure over them, for the same reason.
  */
-export class Meter extends Transform {
+export class Tally {
   bytes = 0;
-  private readonly hasher: Hasher | undefined;
-  private digestValue: string | undefined;
+  readonly #hasher: Hasher | undefined;
+  #digest: string | undefined;
 
   constructor(
     readonly algorithm: ChecksumAlgorithm | undefined,
-    private readonly onBytes?: (delta: number) => void,
+    private readonly progress?: ByteSink,
+    private readonly key = '',
+  ) {
+    this.#hasher = algorithm ? createHasher(algorithm) : undefined;
+  }
+
+  account(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    this.#hasher?.update(chunk);
+    this.progress?.bytes(chunk.length, this.key);
+  }
+
+  digest(): string | undefined {
+    if (!this.#hasher) return undefined;
+    this.#digest ??= this.#hasher.digest();
+    return this.#digest;
+  }
+}
+
+/**
+ * A pass-through that counts and hashes the bytes going through it (its `tally`). With
+ * `expectedBytes`, a stream that ends with fewer (or more) bytes fails with `integrity` instead of
+ * ending: a store that closed early never yields a short file; with `expected`, one whose bytes hash
+ * to another value fails likewise.
+ */
+export class Meter extends Transform {
+  readonly tally: Tally;
+
+  constructor(
+    algorithm: ChecksumAlgorithm | undefined,
+    progress?: ByteSink,
+    key?: string,
     private readonly expected?: Checksum,
     private readonly what = 'artifact',
     private readonly expectedBytes?: number,
   ) {
     super();
-    this.hasher = algorithm ? createHasher(algorithm) : undefined;
+    this.tally = new Tally(algorithm, progress, key);
+  }
+
+  get bytes(): number {
+    return this.tally.bytes;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.account(chunk);
+    this.tally.account(chunk);
     callback(null, chunk);
   }
 
-  /** Counts and hashes `chunk` without passing it on (a body read past the stream: `FileBody`). */
-  account(chunk: Buffer): void {
-    this.bytes += chunk.length;
-    this.hasher?.update(chunk);
-    this.onBytes?.(chunk.length);
-  }
-
   override _flush(callback: TransformCallback): void {
-    if (this.expectedBytes !== undefined && this.bytes !== this.expectedBytes) {
+    const { bytes, algorithm } = this.tally;
+    if (this.expectedBytes !== undefined && bytes !== this.expectedBytes) {
       callback(
         new ArtifactsError(
           'integrity',
-          `${this.what}: expected ${this.expectedBytes} bytes, received ${this.bytes} (the store ${this.bytes < this.expectedBytes ? 'ended the stream early' : 'sent more than it announced'})`,
+          `${this.what}: expected ${this.expectedBytes} bytes, received ${bytes} (the store ${bytes < this.expectedBytes ? 'ended the stream early' : 'sent more than it announced'})`,
         ),
       );
       return;
     }
-    if (this.expected && this.hasher && this.expected.algorithm === this.algorithm) {
-      const actual = this.digest();
+    if (this.expected && algorithm && this.expected.algorithm === algorithm) {
+      const actual = this.tally.digest();
       if (actual !== this.expected.value) {
         callback(
           new ArtifactsError(
             'integrity',
-            `${this.what}: ${this.algorithm} checksum mismatch (store says ${this.expected.value}, received bytes hash to ${actual})`,
+            `${this.what}: ${algorithm} checksum mismatch (store says ${this.expected.value}, received bytes hash to ${actual})`,
           ),
         );
         return;
       }
     }
     callback();
-  }
-
-  digest(): string | undefined {
-    if (!this.hasher) return undefined;
-    this.digestValue ??= this.hasher.digest();
-    return this.digestValue;
   }
 }
 
