@@ -2,14 +2,12 @@ import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ByteRange, ChecksumAlgorithm, DriverReadResult, StorageDriver } from '../driver.js';
 import { sliceServed } from '../engines/ranged-read.js';
 import { ArtifactsError, toArtifactsError } from '../errors.js';
-import { createHasher, type Hasher } from '../internal/checksum.js';
 import { FileBody, ReadBufferPool } from '../internal/file-body.js';
 import type { Limiter } from '../internal/pool.js';
-import { Meter } from '../internal/streams.js';
+import { Meter, pipeStages, Tally } from '../internal/streams.js';
 import type { ReadOptions, TransferOptions, WriteOptions } from '../repository.js';
 import { describePath } from './failures.js';
 import { intoTempFile } from './local-files.js';
@@ -23,39 +21,6 @@ import { openScope, runScoped, scopedError, timeoutOf } from './scope.js';
  * HDFS upload of 256 MiB peaked at 161–175 MiB RSS. A chunk nobody gives back is garbage as before.
  */
 const UPLOAD_CHUNKS = new ReadBufferPool(1024 * 1024, 8);
-
-/**
- * What a local file's upload counts and hashes: `FileBody` hands every byte to its `observe` once,
- * so no `Meter` stream sits in its way. A plain object reached through a shared `observe` (the body
- * is its `this`): a fresh closure stored on each body, or a Transform per file, outlived V8's
- * young-generation collections and grew the young generation over many small files
- * (docs/benchmarks/s3.md).
- */
-class Tally {
-  bytes = 0;
-  readonly #hasher: Hasher | undefined;
-  #digest: string | undefined;
-
-  constructor(
-    readonly algorithm: ChecksumAlgorithm | undefined,
-    private readonly progress: Progress,
-    private readonly key: string,
-  ) {
-    this.#hasher = algorithm ? createHasher(algorithm) : undefined;
-  }
-
-  account(chunk: Buffer): void {
-    this.bytes += chunk.length;
-    this.#hasher?.update(chunk);
-    this.progress.bytes(chunk.length, this.key);
-  }
-
-  digest(): string | undefined {
-    if (!this.#hasher) return undefined;
-    this.#digest ??= this.#hasher.digest();
-    return this.#digest;
-  }
-}
 
 const TALLY = Symbol('tally');
 type TalliedBody = FileBody & { [TALLY]?: Tally };
@@ -182,7 +147,7 @@ export async function put(
     const counted = driverHashes ? undefined : algorithm;
     const file: TalliedBody | undefined = source instanceof FileBody ? source : undefined;
     let body: Readable;
-    let tally: Tally | Meter;
+    let tally: Tally;
     let meter: Meter | undefined;
     if (file) {
       // A local file counts and hashes its bytes itself, whether streamed or read into part buffers.
@@ -194,9 +159,9 @@ export async function put(
       file.on('error', ignore);
       body = file;
     } else {
-      const m = new Meter(counted, (n) => progress.bytes(n, key));
+      const m = new Meter(counted, progress, key);
       meter = m;
-      tally = m;
+      tally = m.tally;
       body = m;
       // Errors of the source (a vanished local file, a failed network body) must reach the driver's
       // consumer as a stream error, so that it discards what it wrote.
@@ -282,15 +247,19 @@ export async function download(
       }
       const result = await ctx.driver.read(key, call);
       const algorithm = result.checksum?.algorithm;
-      const meter = new Meter(
-        algorithm,
-        (n) => progress.bytes(n, key),
-        result.checksum,
-        `artifact ${JSON.stringify(key)}`,
-      );
+      const meter = new Meter(algorithm, progress, key, result.checksum, `artifact ${JSON.stringify(key)}`);
       const sink = createWriteStream(temp, { highWaterMark: 1024 * 1024 });
       opened(sink);
-      await pipeline(result.stream, meter, sink, { signal: call.signal });
+      // Its failure is the one `pipeStages` reports (its own, or one it was destroyed with).
+      sink.on('error', ignore);
+      // Settled once the file is closed: renamed complete, or removed after any failure (either
+      // side's, a store's stream that closed early, the caller's abort).
+      await new Promise<void>((resolve, reject) =>
+        pipeStages(result.stream, meter, sink, {
+          signal: call.signal,
+          onClose: (error) => (error ? reject(error) : resolve()),
+        }),
+      );
       if (result.size !== undefined && meter.bytes !== result.size) {
         throw new ArtifactsError(
           'integrity',
@@ -348,37 +317,22 @@ export async function openReadStream(
   });
   const algorithm = result.checksum && !range ? result.checksum.algorithm : undefined;
   // The total-length check: the bytes the stream will deliver, when the store said, are all of them.
-  const meter = new Meter(algorithm, undefined, result.checksum, `artifact ${JSON.stringify(key)}`, size);
+  const meter = new Meter(
+    algorithm,
+    undefined,
+    undefined,
+    result.checksum,
+    `artifact ${JSON.stringify(key)}`,
+    size,
+  );
   const out = new PassThrough();
   const source = cut && range && served ? sliceServed(result.stream, served, range) : result.stream;
-  // What `stream.pipeline` did, without its `AbortController`, whose abort at every finish builds a
-  // `DOMException` (about 50 µs of CPU per stream, a server's every GET): a failure of any stage,
-  // or a source that closes before its end, destroys them all and fails `out` with it mapped; `out`
-  // closed by its consumer before it finished stops the source.
-  let settled = false;
-  const fail = (error: unknown) => {
-    if (settled) return;
-    settled = true;
-    source.destroy();
-    meter.destroy();
-    out.destroy(toArtifactsError(error, `reading ${describePath(key)}`, { secrets: ctx.secrets }));
-  };
-  source.once('error', fail);
-  meter.once('error', fail);
-  source.once('close', () => {
-    if (!source.readableEnded)
-      fail(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  // `pipeStages`: what `stream.pipeline` did, without its per-stream `DOMException`; `out` closed by
+  // its consumer before it finished stops the source.
+  pipeStages(source, meter, out, {
+    mapError: (error) => toArtifactsError(error, `reading ${describePath(key)}`, { secrets: ctx.secrets }),
+    onClose: () => life.done(),
   });
-  out.once('close', () => {
-    life.done();
-    if (settled) return;
-    settled = true;
-    if (!out.writableFinished) {
-      source.destroy();
-      meter.destroy();
-    }
-  });
-  source.pipe(meter).pipe(out);
   return out;
 }
 
