@@ -107,6 +107,24 @@ export interface RangedFileResult {
   contentType?: string;
 }
 
+/** A whole-object checksum that the received bytes do not match. */
+function checksumMismatch(what: string, checksum: Checksum, actual: string): ArtifactsError {
+  return new ArtifactsError(
+    'integrity',
+    `${what}: ${checksum.algorithm} checksum mismatch (store says ${checksum.value}, received bytes hash to ${actual})`,
+  );
+}
+
+/** What a download into a file read, its checksum already verified. */
+function fileResult(
+  size: number,
+  totalSize: number | undefined,
+  checksum: Checksum | undefined,
+  contentType: string | undefined,
+): RangedFileResult {
+  return { size, totalSize, ...(checksum ? { checksum } : {}), ...(contentType ? { contentType } : {}) };
+}
+
 interface Part {
   start: number;
   end: number;
@@ -873,18 +891,10 @@ export async function rangedReadToFile(
         actual = hasher.digest();
       }
       if (actual !== checksum.value) {
-        throw new ArtifactsError(
-          'integrity',
-          `${options.what}: ${checksum.algorithm} checksum mismatch (store says ${checksum.value}, received bytes hash to ${actual})`,
-        );
+        throw checksumMismatch(options.what, checksum, actual);
       }
     }
-    return {
-      size,
-      totalSize: p.total,
-      ...(checksum ? { checksum } : {}),
-      ...(first.contentType ? { contentType: first.contentType } : {}),
-    };
+    return fileResult(size, p.total, checksum, first.contentType);
   } catch (error) {
     controller.abort(error);
     if (!first.stream.destroyed) discard(first.stream);
@@ -954,10 +964,7 @@ async function smallToFile(
       for (const chunk of chunks) hasher.update(chunk);
       const actual = hasher.digest();
       if (actual !== checksum.value) {
-        throw new ArtifactsError(
-          'integrity',
-          `${options.what}: ${checksum.algorithm} checksum mismatch (store says ${checksum.value}, received bytes hash to ${actual})`,
-        );
+        throw checksumMismatch(options.what, checksum, actual);
       }
     }
     await writeNew(path, chunks, size);
@@ -965,12 +972,7 @@ async function smallToFile(
     controller.signal.throwIfAborted();
     for (const release of free) release();
     options.onBytes?.(size);
-    return {
-      size,
-      totalSize: p.total,
-      ...(checksum ? { checksum } : {}),
-      ...(first.contentType ? { contentType: first.contentType } : {}),
-    };
+    return fileResult(size, p.total, checksum, first.contentType);
   } catch (error) {
     const failure = explain(error, false, options.what);
     controller.abort(failure);
