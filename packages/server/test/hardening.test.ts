@@ -253,7 +253,9 @@ describe('connection limits', () => {
       const { text, ms } = await rawExchange(f.url, 'GET /health HTTP/1.1\r\nHost: localhost\r\n');
       expect(text).toMatch(/^HTTP\/1\.1 408/);
       expect(ms).toBeGreaterThanOrEqual(900);
-      expect(ms).toBeLessThan(2_000);
+      // Without the short checking interval it fires up to 30 s late; 5 s leaves a loaded
+      // machine's late timers room and still tells the two apart.
+      expect(ms).toBeLessThan(5_000);
     } finally {
       await f.close();
     }
