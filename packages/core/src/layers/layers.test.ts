@@ -200,6 +200,8 @@ describe('withTimeout', () => {
       }),
       50,
     );
+    // The driver never settles: each call ends only by its 50 ms timeout. 10 s for the three leaves
+    // a loaded machine's late timers room, yet tells them from a longer default timeout.
     const started = Date.now();
     expect((await failure(deaf.stat('k', {}))).code).toBe('timeout');
     expect((await failure(deaf.read('k', {}))).code).toBe('timeout');
@@ -207,7 +209,7 @@ describe('withTimeout', () => {
       for await (const _ of deaf.list('', { recursive: false })) break;
     })();
     expect((await failure(listing)).code).toBe('timeout');
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it("follows the caller's abort in every call, and leaves nothing on the caller's signal once it is over", async () => {
