@@ -315,7 +315,8 @@ describe('retries', () => {
     });
     const started = performance.now();
     const error = await rejection(repo.listArtifacts());
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // No retry at all (asserted below); 30 s is room for a loaded machine and still far from 185 s.
+    expect(performance.now() - started).toBeLessThan(30_000);
     expect(error.code).toBe('unavailable');
     expect(error.message).toMatch(
       new RegExp(
