@@ -116,7 +116,9 @@ describe('--verbose', () => {
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/nothing accepts connections on/);
     expect(result.stderr).not.toMatch(/retrying/);
-    // MLflow's default is 7 retries with doubling backoff (about 3 minutes)
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // MLflow's default is 7 retries with doubling backoff (about 3 minutes). The run includes
+    // starting Node and importing the CLI, which on a loaded CI machine alone can take 10-20 s
+    // (see vitest.shared.ts); no retry is proved by the stderr above, the clock tells minutes apart.
+    expect(Date.now() - started).toBeLessThan(45_000);
   });
 });

@@ -371,8 +371,11 @@ describe('HttpPool', () => {
     });
     const p = pool(1);
     const answer = await p.request({ method: 'GET', url });
-    // Some of the body arrives before the consumer takes it: it must come first, in order.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Some of the body arrives before the consumer takes it: it must come first, in order. Wait
+    // until some has (bounded), not a guessed 50 ms: a loaded machine's server sends it later.
+    for (const started = Date.now(); answer.body.readableLength === 0 && Date.now() - started < 10_000; ) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     expect(answer.body.readableLength).toBeGreaterThan(0);
     const take = (answer.body as unknown as { [TAKE_BODY]?: TakeBody })[TAKE_BODY];
     expect(typeof take).toBe('function');

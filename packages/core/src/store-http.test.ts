@@ -338,7 +338,11 @@ describe('storeRequest', () => {
     await discardBody((await storeRequest(p, { method: 'GET', url: server.url }, failed)).body);
     await server.close();
     // The agent drops the closed keep-alive socket: the next request connects anew, and is refused.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Wait until it has (bounded), not a guessed delay: on a busy machine the close comes later.
+    const free = p.agent(false).freeSockets;
+    for (const started = Date.now(); Object.keys(free).length > 0 && Date.now() - started < 10_000; ) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const restarted = await failure(storeRequest(p, { method: 'GET', url: `${server.url}/k?sig=1` }, failed));
     expect(restarted).toMatchObject({ reached: true, request: { url: `${server.url}/k` } });
     // …one after an answer is a temporary restart.

@@ -6,7 +6,7 @@ import { dataBytes, hashData, hashStream, sampleMemory } from '@artifacts/testki
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { artifactRoutes, createArtifactHandler } from '../src/index.js';
-import { call, type Fixture, startFixture } from './helpers.js';
+import { call, type Fixture, filesUnder, startFixture } from './helpers.js';
 
 const A = '/api/2.0/mlflow-artifacts/artifacts';
 
@@ -20,6 +20,14 @@ function connect(port: number) {
   );
   const ready = new Promise((resolve) => socket.once('connect', resolve));
   return { socket, closed, ready };
+}
+
+/** Waits until `condition` holds, checking every 20 ms, for at most 10 s. */
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (const started = Date.now(); !(await condition()); ) {
+    if (Date.now() - started > 10_000) throw new Error(`waited 10 s for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 describe('graceful shutdown', () => {
@@ -38,10 +46,17 @@ describe('graceful shutdown', () => {
       const late = connect(port);
       await late.ready;
       late.socket.write(`GET ${A}?path= HTTP/1.1\r\nHost: localhost\r\n`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Close only once the server has the upload in flight (its temporary file is there) and has
+      // taken both connections: on a busy machine that takes longer than any guessed delay.
+      const listener = f.server.app.server;
+      await until(async () => (await filesUnder(f.destination)).length > 0, 'the upload in flight');
+      await until(
+        () => new Promise<boolean>((resolve) => listener.getConnections((_e, n) => resolve(n === 2))),
+        'both connections taken',
+      );
 
       const closing = f.server.close();
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await until(() => !listener.listening, 'the listener closed');
       await expect(call(f.url, 'GET', '/health')).rejects.toThrow(/ECONNREFUSED/);
 
       late.socket.write('\r\n');
