@@ -236,7 +236,9 @@ describe('chunkedUpload', () => {
         what: 'x',
       }),
     ).rejects.toMatchObject({ code: 'timeout' });
-    expect(Date.now() - started).toBeLessThan(2000);
+    // Only tells a cut from none (a stalled part never ends): event-loop lag on a loaded CI machine
+    // has taken seconds.
+    expect(Date.now() - started).toBeLessThan(10_000);
     expect(s.log).toMatchObject({ completed: 0, aborted: 1 });
     expect(s.attempts.get(2)).toBe(1);
   });
