@@ -282,15 +282,8 @@ describe('upload limits', () => {
     const body = Readable.from([Buffer.alloc(600), Buffer.alloc(600)]);
     const answer = await call(limited.url, 'PUT', `${A}/chunked.bin`, { body });
     expect(answer.status).toBe(413);
-    // Never at the key; the temporary file may go a moment after the answer on a busy machine:
-    // wait for it (bounded) instead of guessing a delay.
-    let left = await filesUnder(limited.destination);
-    for (const started = Date.now(); left.length > 0 && Date.now() - started < 10_000; ) {
-      expect(left.filter((file) => !file.includes('.artifacts-tmp'))).toEqual([]);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      left = await filesUnder(limited.destination);
-    }
-    expect(left).toEqual([]);
+    // Never at the key; the temporary file may go a moment after the answer.
+    await expectNothingLeft(limited.destination);
   });
 
   it('a body within the limit is stored', async () => {
@@ -299,6 +292,21 @@ describe('upload limits', () => {
     expect((await readFile(join(limited.destination, 'small.bin'))).length).toBe(1000);
   });
 });
+
+/**
+ * Nothing is ever at a key under `destination`, and its temporary files are gone: waited for (at most
+ * 10 s) rather than a guessed delay, as the server removes them once it has seen the failure, which
+ * takes longer on a busy machine.
+ */
+async function expectNothingLeft(destination: string): Promise<void> {
+  let left = await filesUnder(destination);
+  for (const started = Date.now(); left.length > 0 && Date.now() - started < 10_000; ) {
+    expect(left.filter((file) => !file.includes('.artifacts-tmp'))).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    left = await filesUnder(destination);
+  }
+  expect(left).toEqual([]);
+}
 
 describe('health', () => {
   it('GET /health answers OK', async () => {
@@ -322,15 +330,8 @@ describe('an upload whose client disconnects half-way', () => {
       socket.write(Buffer.alloc(1_000_000, 1));
       await new Promise((resolve) => setTimeout(resolve, 200));
       socket.destroy();
-      // Never at the key; the temporary file goes once the server has seen the disconnect, which
-      // takes longer on a busy machine: wait for it (bounded) instead of guessing a delay.
-      let left = await filesUnder(isolated.destination);
-      for (const started = Date.now(); left.length > 0 && Date.now() - started < 10_000; ) {
-        expect(left.filter((file) => !file.includes('.artifacts-tmp'))).toEqual([]);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        left = await filesUnder(isolated.destination);
-      }
-      expect(left).toEqual([]);
+      // Never at the key; the temporary file goes once the server has seen the disconnect.
+      await expectNothingLeft(isolated.destination);
       const answer = await call(isolated.url, 'GET', '/api/2.0/mlflow-artifacts/artifacts?path=cut');
       expect(answer.json()).toEqual({});
     } finally {
