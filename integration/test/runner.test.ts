@@ -45,9 +45,10 @@ function suite(name: string, slowStop: boolean): void {
     join(dir, 'suite.mjs'),
     `import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-const server = spawn(process.execPath, ['-e', "process.on('SIGINT', () => {}); setInterval(() => {}, 1e9)"], { detached: true, stdio: 'ignore' });
+// The server records both pids itself, once its SIGINT handler is in place: the runner signals it
+// too, and a signal that came while Node was still starting would end it before the clean-up sees it.
+const server = spawn(process.execPath, ['-e', "process.on('SIGINT', () => {}); require('node:fs').writeFileSync(process.argv[1], JSON.stringify({ suite: Number(process.argv[2]), server: process.pid })); setInterval(() => {}, 1e9)", ${JSON.stringify(join(pids, name))}, String(process.pid)], { detached: true, stdio: 'ignore' });
 server.unref();
-writeFileSync(${JSON.stringify(join(pids, name))}, JSON.stringify({ suite: process.pid, server: server.pid }));
 ${
   slowStop
     ? `const stop = () => setTimeout(() => { writeFileSync(${JSON.stringify(join(pids, `${name}.stopped`))}, ''); process.exit(1); }, 1500);
