@@ -149,7 +149,11 @@ function run(suite) {
       env: { ...process.env, ARTIFACTS_IT_RUNNER: String(process.pid) },
     });
     running.set(child, suite.name);
+    let ended = false;
+    // A child that could not be spawned emits 'error' and then 'close': the suite ends once.
     const done = (result) => {
+      if (ended) return;
+      ended = true;
       running.delete(child);
       if (fd !== undefined) {
         closeSync(fd);
