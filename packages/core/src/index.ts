@@ -75,6 +75,8 @@ export type {
   PartRequest,
 } from './engines/chunked-upload.js';
 export { choosePartSize, chunkedUpload, engineOptions } from './engines/chunked-upload.js';
+export type { PollPlan } from './engines/poll.js';
+export { pollUntilDone } from './engines/poll.js';
 export type {
   RangedFileResult,
   RangedReadOptions,
@@ -124,6 +126,7 @@ export {
 export { withTimeout } from './layers/timeout.js';
 export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
+export { lazily } from './lazily.js';
 export type { MlflowClientOptions, MlflowSendOptions } from './mlflow-client.js';
 export { MlflowHttpClient, mlflowClientSettings, mlflowErrorCode } from './mlflow-client.js';
 export type { ListPage } from './object-store.js';
@@ -255,6 +258,7 @@ export {
   storeRequest,
   xmlErrorDetail,
 } from './store-http.js';
+export { missingAs, unlessMissing } from './store-missing.js';
 export { isTempFileName, removeTempFilesSync, trackTempFile } from './temp-files.js';
 export type { AtomicReplaceSteps, SweepCandidate, SweepDirectory, TempOwner } from './temp-name.js';
 export {
@@ -296,6 +300,7 @@ export {
   runArtifactUri,
   splitArtifactUri,
 } from './uri.js';
+export { deprecationOnce, forgetDeprecation } from './warn-once.js';
 export type { XmlReaderOptions } from './xml.js';
 export { xmlReader } from './xml.js';
 export type { XmlMultipartRequest, XmlMultipartSend, XmlMultipartSpec, XmlPart } from './xml-multipart.js';

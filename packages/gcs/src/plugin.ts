@@ -17,7 +17,7 @@ export const gcsBackend: BackendPlugin<GcsOptions> = {
     const config = resolveGcsConfig(location, options ?? {}, context.timeoutMs);
     // One keep-alive socket per request the repository can have in flight: files × ranges.
     const client = await createGcsClient(config, context.maxConcurrency * config.downloadConcurrency);
-    return new GcsDriver(config, client, { context });
+    return new GcsDriver(config, client, context);
   },
 };
 

@@ -119,8 +119,9 @@ export async function startHttpFaultProxy(
     if (fault.stall) return;
     if (fault.status !== undefined) {
       req.resume();
-      res.writeHead(fault.status, fault.headers);
-      res.end(fault.body);
+      const answer = () => res.writeHead(fault.status!, fault.headers).end(fault.body);
+      if (fault.delayMs) setTimeout(answer, fault.delayMs);
+      else answer();
       return;
     }
     const forward = () => {

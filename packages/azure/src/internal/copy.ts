@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ArtifactsError,
   answerHeader,
   type DriverCopyOptions,
   type HttpAnswer,
   httpStatusOf,
+  pollUntilDone,
   type StoreHttp,
 } from '@artifacts/core';
 import { type BlobAddress, blobPath } from './lean.js';
@@ -28,7 +28,6 @@ export async function copyBlob(
   sas: () => Promise<string>,
   { signal, timeoutMs }: DriverCopyOptions,
 ): Promise<void> {
-  const stallMs = timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined;
   const send = (
     method: string,
     at: BlobAddress,
@@ -65,24 +64,17 @@ export async function copyBlob(
   let answer = await send('PUT', to, { ...pinned, 'x-ms-copy-source': url }, [], false);
   const id = answerHeader(answer, 'x-ms-copy-id');
   try {
-    let progress = answerHeader(answer, 'x-ms-copy-progress');
-    let moved = Date.now();
-    signal?.throwIfAborted();
-    while (answerHeader(answer, 'x-ms-copy-status') === 'pending') {
-      if (stallMs !== undefined && Date.now() - moved >= stallMs) {
-        throw new ArtifactsError(
-          'timeout',
-          `copying ${JSON.stringify(from.uri)}: the blob service's copy made no progress for ${stallMs} ms (at ${progress ?? 'an unreported'} bytes); it was aborted`,
-        );
-      }
-      await sleep(POLL_MS, undefined, { signal });
-      answer = await send('HEAD', to);
-      const now = answerHeader(answer, 'x-ms-copy-progress');
-      if (now !== progress) {
-        progress = now;
-        moved = Date.now();
-      }
-    }
+    answer = await pollUntilDone({
+      first: answer,
+      next: () => send('HEAD', to),
+      done: (at) => answerHeader(at, 'x-ms-copy-status') !== 'pending',
+      progress: (at) => answerHeader(at, 'x-ms-copy-progress'),
+      stallMs: timeoutMs,
+      intervalMs: POLL_MS,
+      signal,
+      stalled: (progress, ms) =>
+        `copying ${JSON.stringify(from.uri)}: the blob service's copy made no progress for ${ms} ms (at ${progress ?? 'an unreported'} bytes); it was aborted`,
+    });
     const status = answerHeader(answer, 'x-ms-copy-status') ?? 'success';
     if (status !== 'success') {
       const why = answerHeader(answer, 'x-ms-copy-status-description') ?? 'no reason given';

@@ -1,4 +1,4 @@
-import { importOptional } from '@artifacts/core';
+import { importOptional, lazily } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 
 type IdentityModule = { DefaultAzureCredential: new () => TokenCredential };
@@ -28,14 +28,10 @@ export async function loadDefaultAzureCredential(
 export function lazyDefaultAzureCredential(
   importer: () => Promise<unknown> = () => import('@azure/identity'),
 ): TokenCredential {
-  let loaded: Promise<TokenCredential> | undefined;
+  const loaded = lazily(() => loadDefaultAzureCredential(importer));
   return {
     async getToken(scopes, options) {
-      loaded ??= loadDefaultAzureCredential(importer).catch((error: unknown) => {
-        loaded = undefined;
-        throw error;
-      });
-      return (await loaded).getToken(scopes, options);
+      return (await loaded()).getToken(scopes, options);
     },
   };
 }

@@ -1,6 +1,7 @@
 import {
   ArtifactsError,
   encodePath,
+  lazily,
   type OutgoingRequest,
   refreshing,
   StoreHttp,
@@ -150,27 +151,25 @@ export async function createClients(config: AzureConfig, connections: number): P
     authorize: authorizer(auth, endpoint.protocol === 'https:', endpoint.origin),
     errorDetail: azureErrorDetail,
   });
-  let service: Promise<BlobServiceClient> | undefined;
+  const credential = auth.kind === 'token' ? auth.credential : undefined;
+  const service = lazily(async () => {
+    const sdk = await import('@azure/storage-blob');
+    return new sdk.BlobServiceClient(http.url, credential, {
+      retryOptions: {
+        maxTries: config.maxTries,
+        ...(config.requestTimeoutMs === undefined ? {} : { tryTimeoutInMs: config.requestTimeoutMs }),
+      },
+      // Reaches the SDK's core pipeline (its TLS policy), though the type does not declare it.
+      ...(config.caFile ? ({ tlsOptions: { ca: config.caFile } } as object) : {}),
+    });
+  });
   return {
     http,
     account,
     auth,
     service() {
-      const token = auth;
-      if (token.kind !== 'token')
-        throw new ArtifactsError('internal', 'the SDK client serves token credentials only');
-      service ??= import('@azure/storage-blob').then(
-        (sdk) =>
-          new sdk.BlobServiceClient(http.url, token.credential, {
-            retryOptions: {
-              maxTries: config.maxTries,
-              ...(config.requestTimeoutMs === undefined ? {} : { tryTimeoutInMs: config.requestTimeoutMs }),
-            },
-            // Reaches the SDK's core pipeline (its TLS policy), though the type does not declare it.
-            ...(config.caFile ? ({ tlsOptions: { ca: config.caFile } } as object) : {}),
-          }),
-      );
-      return service;
+      if (!credential) throw new ArtifactsError('internal', 'the SDK client serves token credentials only');
+      return service();
     },
   };
 }

@@ -11,15 +11,18 @@ import {
   deleteEach,
   httpStatusOf,
   type MultipartCapability,
+  missingAs,
   type ObjectAddress,
   type ObjectListRequest,
   ObjectStoreDriver,
   type OpenContext,
   objectStoreCapabilities,
   type PresignCapability,
+  pollUntilDone,
   type RangeSource,
   type StoreHttp,
   storeRange,
+  unlessMissing,
 } from '@artifacts/core';
 import type { FileMetadata } from '@google-cloud/storage';
 import { mapGcsError, type Subject } from './errors.js';
@@ -44,7 +47,7 @@ export class GcsDriver extends ObjectStoreDriver {
   constructor(
     config: GcsConfig,
     client: GcsClient,
-    options: { context?: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> } = {},
+    context: Pick<OpenContext, 'timeoutMs' | 'maxRetries'> = {},
   ) {
     const { endpoint, credentials, keyFilename } = config;
     const identity =
@@ -53,7 +56,7 @@ export class GcsDriver extends ObjectStoreDriver {
       bucket: config.bucket,
       root: config.root,
       secrets: client.secrets,
-      context: options.context,
+      context,
       reads: { partSize: config.downloadChunkSize, concurrency: config.downloadConcurrency },
       // Buckets behind one endpoint, reached with one identity, copy between them.
       copyScope: `gcs ${endpoint ?? GOOGLE_ENDPOINT} ${identity}`,
@@ -99,16 +102,12 @@ export class GcsDriver extends ObjectStoreDriver {
   }
 
   /** Whether the bucket exists (true when that cannot be told). */
-  async #bucketExists(): Promise<boolean> {
-    try {
-      await this.#http.drain({
-        method: 'GET',
-        path: `/storage/v1/b/${encodeURIComponent(this.#config.bucket)}`,
-      });
-      return true;
-    } catch (error) {
-      return httpStatusOf(error) !== 404;
-    }
+  #bucketExists(): Promise<boolean> {
+    const path = `/storage/v1/b/${encodeURIComponent(this.#config.bucket)}`;
+    return this.#http.drain({ method: 'GET', path }).then(
+      () => true,
+      (error: unknown) => httpStatusOf(error) !== 404,
+    );
   }
 
   /** A 404 may mean the bucket is missing: say which. */
@@ -197,13 +196,10 @@ export class GcsDriver extends ObjectStoreDriver {
 
   /** The object's metadata (JSON API); a 404 is no object. */
   protected async statObject(key: string, signal: AbortSignal | undefined): Promise<DriverStat | undefined> {
-    let meta: ObjectMeta;
-    try {
-      meta = await this.#http.json<ObjectMeta>({ method: 'GET', path: this.#path(key), signal });
-    } catch (error) {
-      if (httpStatusOf(error) === 404) return undefined;
-      throw error;
-    }
+    const meta = await unlessMissing(
+      this.#http.json<ObjectMeta>({ method: 'GET', path: this.#path(key), signal }),
+    );
+    if (!meta) return undefined;
     const checksum = checksumOf(meta);
     return {
       key,
@@ -244,32 +240,40 @@ export class GcsDriver extends ObjectStoreDriver {
     return deleteEach(keys, this.#config.deleteConcurrency, remove, (error) => httpStatusOf(error) === 404);
   }
 
-  /** A rewrite (`objects.rewrite`), repeated with each rewrite token until the store says done. */
+  /**
+   * A rewrite (`objects.rewrite`), continued at once with each rewrite token (each call copies a
+   * bounded amount before it answers) until the store says done, and given up (`timeout`) when the
+   * bytes it reports rewritten stay the same for `timeoutMs` (the repository's; `-1`, `0` or unset:
+   * none). An unfinished rewrite leaves no object behind.
+   */
   protected async copyObject(
     from: ObjectAddress,
     to: ObjectAddress,
     options: DriverCopyOptions,
   ): Promise<void> {
+    const uri = `gs://${from.bucket}/${from.name}`;
     const source = objectPath(from.bucket, from.name);
     const path = `${source}/rewriteTo${objectPath(to.bucket, to.name).slice('/storage/v1'.length)}`;
-    let token: string | undefined;
-    do {
-      let answer: { done?: boolean; rewriteToken?: string };
-      try {
-        answer = await this.#http.json({
+    const rewrite = (token?: string) =>
+      this.#http
+        .json<{ done?: boolean; rewriteToken?: string; totalBytesRewritten?: string }>({
           method: 'POST',
           path,
           query: [['rewriteToken', token]],
-          headers: { 'content-type': 'application/json', 'content-length': '2' },
+          headers: { 'content-type': 'application/json' },
           body: Buffer.from('{}'),
           signal: options.signal,
-        });
-      } catch (error) {
-        if (httpStatusOf(error) === 404)
-          throw ArtifactsError.notFound(`gs://${from.bucket}/${from.name}`, { cause: error });
-        throw error;
-      }
-      token = answer.done ? undefined : answer.rewriteToken;
-    } while (token);
+        })
+        .catch(missingAs(uri));
+    await pollUntilDone({
+      first: await rewrite(),
+      next: (answer) => rewrite(answer.rewriteToken),
+      done: (answer) => answer.done === true || !answer.rewriteToken,
+      progress: (answer) => answer.totalBytesRewritten,
+      stallMs: options.timeoutMs ?? this.context.timeoutMs,
+      signal: options.signal,
+      stalled: (bytes, ms) =>
+        `copying ${JSON.stringify(uri)}: the store's rewrite made no progress for ${ms} ms (at ${bytes ?? 'an unreported number of'} bytes)`,
+    });
   }
 }

@@ -1,6 +1,7 @@
 import {
   ArtifactsError,
   type Checksum,
+  lazily,
   type OutgoingRequest,
   readSettingFile,
   StoreHttp,
@@ -43,18 +44,17 @@ export const objectPath = (bucket: string, name?: string): string =>
   `/storage/v1/b/${encodeURIComponent(bucket)}/o${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
 
 type Library = typeof import('@google-cloud/storage') & { auth: typeof import('google-auth-library') };
-let library: Promise<Library> | undefined;
 
 /**
  * The client library and its auth library, imported on first use: loading them costs about as much
  * CPU as a few hundred small requests, and no request of the hot path needs them without credentials.
  */
-function loadLibrary(): Promise<Library> {
-  library ??= Promise.all([import('@google-cloud/storage'), import('google-auth-library')]).then(
-    ([storage, auth]) => ({ ...storage, auth }),
-  );
-  return library;
-}
+const loadLibrary = lazily<Library>(() =>
+  Promise.all([import('@google-cloud/storage'), import('google-auth-library')]).then(([storage, auth]) => ({
+    ...storage,
+    auth,
+  })),
+);
 
 /**
  * A GoogleAuth for an explicit key object or key file. Set after construction because the
@@ -154,17 +154,14 @@ export async function createGcsClient(input: GcsConfig, connections = 64): Promi
   const config = loadKeyFile(input);
   const secrets = config.credentials?.private_key ? [String(config.credentials.private_key)] : [];
   const anonymous = config.anonymous === true;
-  let found: Promise<Storage | undefined> | undefined;
-  const credentials = (): Promise<Storage | undefined> => {
-    if (anonymous) return Promise.resolve(undefined);
-    found ??= findCredentials(config).catch((error: unknown) => {
-      // "None found" stays the answer; anything else (a metadata server that timed out) is asked again.
-      if (!ArtifactsError.is(error, 'unauthenticated')) found = undefined;
-      throw error;
-    });
-    return found;
-  };
-  let built: Promise<Storage> | undefined;
+  // "None found" stays the answer; anything else (a metadata server that timed out) is asked again.
+  const found = lazily(
+    () => findCredentials(config),
+    (error) => ArtifactsError.is(error, 'unauthenticated'),
+  );
+  const credentials = (): Promise<Storage | undefined> => (anonymous ? Promise.resolve(undefined) : found());
+  // Without credentials (anonymous, or none found): the library's client for anonymous requests.
+  const storage = lazily(async () => (await credentials()) ?? buildStorage(config, true));
   const http = new StoreHttp({
     endpoint: config.endpoint ?? GOOGLE_ENDPOINT,
     store: 'Google Cloud Storage',
@@ -180,21 +177,7 @@ export async function createGcsClient(input: GcsConfig, connections = 64): Promi
           },
         }),
   });
-  return {
-    http,
-    storage: () => {
-      built ??= anonymous
-        ? buildStorage(config, true)
-        : credentials().then((storage) => storage ?? buildStorage(config, true));
-      built.catch(() => {
-        built = undefined;
-      });
-      return built;
-    },
-    anonymous,
-    credentials,
-    secrets,
-  };
+  return { http, storage, anonymous, credentials, secrets };
 }
 
 /** Adds the auth client's headers (it caches the token and refreshes it before it expires). */

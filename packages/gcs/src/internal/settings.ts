@@ -2,8 +2,10 @@ import {
   ArtifactsError,
   type ArtifactUri,
   defineSettings,
+  deprecationOnce,
   envNumber,
   envTransferTimeoutMs,
+  forgetDeprecation,
   KiB,
   MiB,
   type SettingsValues,
@@ -117,12 +119,11 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
   },
 });
 
-let warnedDeprecatedTimeout = false;
+/** The code of the one-time warning for the deprecated MLFLOW_GCS_DEFAULT_TIMEOUT. */
+const DEPRECATED_TIMEOUT = 'ARTIFACTS_GCS_DEFAULT_TIMEOUT';
 
 /** For tests: lets the one-time deprecation warning fire again. */
-export function resetDeprecationWarning(): void {
-  warnedDeprecatedTimeout = false;
-}
+export const resetDeprecationWarning = (): void => forgetDeprecation(DEPRECATED_TIMEOUT);
 
 /**
  * GCS's default when `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT` is unset: the deprecated
@@ -130,13 +131,10 @@ export function resetDeprecationWarning(): void {
  */
 export function defaultGcsTimeoutMs(): number | undefined {
   if (envNumber('MLFLOW_GCS_DEFAULT_TIMEOUT') === undefined) return DEFAULT_GCS_TIMEOUT_MS;
-  if (!warnedDeprecatedTimeout) {
-    warnedDeprecatedTimeout = true;
-    process.emitWarning(
-      'MLFLOW_GCS_DEFAULT_TIMEOUT is deprecated; set MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT instead',
-      { type: 'DeprecationWarning', code: 'ARTIFACTS_GCS_DEFAULT_TIMEOUT' },
-    );
-  }
+  deprecationOnce(
+    DEPRECATED_TIMEOUT,
+    'MLFLOW_GCS_DEFAULT_TIMEOUT is deprecated; set MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT instead',
+  );
   return envTransferTimeoutMs('MLFLOW_GCS_DEFAULT_TIMEOUT');
 }
 

@@ -77,14 +77,14 @@ const xml = xmlReader();
  */
 export function gcsMultipart(target: SigningTarget): MultipartCapability {
   return xmlMultipartCapability({
+    // Core's transport gives a body in memory (or none) its Content-Length.
     send: (key, signal) => async (request) => {
-      const body = request.body ?? Buffer.alloc(0);
       const text = await target.http.text({
         method: request.method,
         path: `/${encodePath(`${target.bucketName}/${target.name(key)}`)}`,
         query: Object.entries(request.query),
-        headers: { ...request.headers, 'content-length': String(body.length) },
-        body,
+        headers: request.headers,
+        body: request.body,
         signal,
       });
       return xml(text);

@@ -76,10 +76,7 @@ export async function resumableUpload(
       signal,
     });
   } catch (error) {
-    void http.send({ method: 'DELETE', url: session }).then(
-      (answer) => discardBody(answer.body),
-      () => undefined,
-    );
+    void http.drain({ method: 'DELETE', url: session }).catch(() => undefined);
     // 308: the store kept the session open (it did not take the body as complete): nothing is visible.
     if (httpStatusOf(error) === 308) {
       throw new ArtifactsError('unavailable', 'the store did not complete the resumable upload', {
