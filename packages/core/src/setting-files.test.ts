@@ -12,6 +12,8 @@ describe('setting files', () => {
     expect(expandHome('~/.ssh/config')).toBe(join(homedir(), '.ssh/config'));
     expect(expandHome('/etc/~/x')).toBe('/etc/~/x');
     expect(expandHome('~other/x')).toBe('~other/x');
+    expect(expandHome('~/.aws/config', '/home/other')).toBe('/home/other/.aws/config');
+    expect(expandHome('~', '/home/other')).toBe('/home/other');
   });
 
   it('reads a named file; a missing one is an error naming it unless optional', () => {

@@ -2,10 +2,13 @@ import { readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { ArtifactsError } from './errors.js';
 
-/** `~` and `~/…` as the home directory, as a shell would; any other path as given. */
-export function expandHome(path: string): string {
-  if (path === '~') return homedir();
-  return path.startsWith('~/') ? `${homedir()}${path.slice(1)}` : path;
+/**
+ * `~` and `~/…` as the home directory, as a shell would; any other path as given. `home`: the home
+ * directory when it is not this process's (an environment given as an argument).
+ */
+export function expandHome(path: string, home = homedir()): string {
+  if (path === '~') return home;
+  return path.startsWith('~/') ? `${home}${path.slice(1)}` : path;
 }
 
 /** The name of the user running this process (`USER`/`LOGNAME` where the system has no entry for it). */

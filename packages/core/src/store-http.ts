@@ -12,6 +12,7 @@ import {
 } from './http-client.js';
 import { parseRetryAfter } from './layers/retry.js';
 import { readSettingFile } from './setting-files.js';
+import { encodeRfc3986 } from './uri.js';
 import { xmlReader } from './xml.js';
 
 /**
@@ -97,13 +98,8 @@ export interface StoreHttpOptions {
   errorDetail?(text: string, answer: FailedAnswer): StoreErrorDetail | Promise<StoreErrorDetail>;
 }
 
-/** RFC 3986 percent-encoding (unreserved characters kept): a path segment or a query name or value. */
-export function encodeRfc3986(value: string): string {
-  return encodeURIComponent(value).replace(
-    /[!'()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-}
+/** RFC 3986 percent-encoding, one encoder with `encodePath` (uri.ts). */
+export { encodeRfc3986 };
 
 /**
  * A CA file setting's PEM text, for `StoreHttpOptions.tls.ca` (a settings `parse`: `from` names the

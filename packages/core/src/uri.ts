@@ -410,11 +410,12 @@ export function appendToUri(uri: string, path: string): string {
  * only unreserved characters kept), the slashes kept. `encodePath('a b/c#d')` → `'a%20b/c%23d'`.
  */
 export function encodePath(path: string): string {
-  return path.split('/').map(encodePathSegment).join('/');
+  return path.split('/').map(encodeRfc3986).join('/');
 }
 
-function encodePathSegment(segment: string): string {
-  return encodeURIComponent(segment).replace(
+/** RFC 3986 percent-encoding (unreserved characters kept): a path segment or a query name or value. */
+export function encodeRfc3986(value: string): string {
+  return encodeURIComponent(value).replace(
     /[!'()*]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
   );

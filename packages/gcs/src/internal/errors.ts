@@ -7,6 +7,9 @@ export interface Subject {
   object?: string;
 }
 
+/** google-auth-library's "Application Default Credentials found none". */
+export const NO_DEFAULT_CREDENTIALS = /Could not load the default credentials/i;
+
 const bucket = (s: Subject) => `bucket ${JSON.stringify(s.bucket)}`;
 
 /**
@@ -32,7 +35,7 @@ export const mapGcsError: (error: unknown, subject: Subject, secrets: readonly s
           : `${s.what}: ${bucket(s)} does not exist`,
     },
     credentials: {
-      pattern: /Could not load the default credentials/i,
+      pattern: NO_DEFAULT_CREDENTIALS,
       message: (s) =>
         `${s.what}: no Google credentials found (Application Default Credentials); set GOOGLE_APPLICATION_CREDENTIALS, pass keyFilename or credentials, or anonymous: true for a public bucket`,
     },

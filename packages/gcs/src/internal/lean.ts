@@ -8,6 +8,7 @@ import {
 } from '@artifacts/core';
 import type { Storage, StorageOptions } from '@google-cloud/storage';
 import type { GcsCredentials } from '../options.js';
+import { NO_DEFAULT_CREDENTIALS } from './errors.js';
 import type { GcsConfig } from './settings.js';
 
 /**
@@ -128,10 +129,7 @@ async function findCredentials(config: GcsConfig): Promise<Storage | undefined> 
   try {
     await storage.authClient.getClient();
   } catch (error) {
-    if (
-      !/Could not load the default credentials/i.test(error instanceof Error ? error.message : String(error))
-    )
-      throw error;
+    if (!NO_DEFAULT_CREDENTIALS.test(error instanceof Error ? error.message : String(error))) throw error;
     if (config.anonymous === 'fallback') return undefined;
     throw new ArtifactsError(
       'unauthenticated',
@@ -171,20 +169,14 @@ export async function createGcsClient(input: GcsConfig, connections = 64): Promi
     ...(anonymous
       ? {}
       : {
+          // The auth client's headers (it caches the token and refreshes it before it expires).
           authorize: async (request: OutgoingRequest) => {
-            const storage = await credentials();
-            if (storage) await authorize(storage, request);
+            const headers = await (await credentials())?.authClient.getRequestHeaders();
+            Object.assign(request.headers, Object.fromEntries(headers ?? []));
           },
         }),
   });
   return { http, storage, anonymous, credentials, secrets };
-}
-
-/** Adds the auth client's headers (it caches the token and refreshes it before it expires). */
-async function authorize(storage: Storage, request: OutgoingRequest): Promise<void> {
-  (await storage.authClient.getRequestHeaders()).forEach((value, name) => {
-    request.headers[name] = value;
-  });
 }
 
 /** Parses `x-goog-hash: crc32c=…,md5=…`. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { refreshing, type SigningCredentials } from '@artifacts/core';
+import { expandHome, lazily, refreshing, type SigningCredentials } from '@artifacts/core';
 import type { S3Credentials, S3CredentialsProvider } from '../options.js';
 import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
 
@@ -35,10 +35,8 @@ export async function sharedConfigRegion(
 ): Promise<string | undefined> {
   // The paths are decided here so that `env` (HOME too) is the one asked, not always process.env.
   const home = env.HOME || env.USERPROFILE || homedir();
-  const file = (variable: string, fallback: string) => {
-    const path = env[variable] || join(home, '.aws', fallback);
-    return path.startsWith('~/') ? join(home, path.slice(2)) : path;
-  };
+  const file = (variable: string, fallback: string) =>
+    expandHome(env[variable] || join(home, '.aws', fallback), home);
   const [configFilepath, filepath] = [
     file('AWS_CONFIG_FILE', 'config'),
     file('AWS_SHARED_CREDENTIALS_FILE', 'credentials'),
@@ -91,12 +89,10 @@ export function identityOf(config: Pick<ResolvedS3Config, 'credentials' | 'profi
 
 /** The SDK's default chain, through an S3Client's resolved config (loaded on first use). */
 function sdkChain(profile: string | undefined): S3CredentialsProvider {
-  let chain: Promise<() => Promise<S3Credentials>> | undefined;
-  return async () => {
-    chain ??= import('@aws-sdk/client-s3').then(({ S3Client }) => {
-      const client = new S3Client({ region: DEFAULT_REGION, ...(profile ? { profile } : {}) });
-      return () => client.config.credentials() as Promise<S3Credentials>;
-    });
-    return (await chain)();
-  };
+  const chain = lazily(async () => {
+    const { S3Client } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({ region: DEFAULT_REGION, ...(profile ? { profile } : {}) });
+    return () => client.config.credentials() as Promise<S3Credentials>;
+  });
+  return async () => (await chain())();
 }

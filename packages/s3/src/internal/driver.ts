@@ -18,6 +18,7 @@ import {
   type RangeSource,
   statFromHeaders,
   storeRange,
+  unlessMissing,
 } from '@artifacts/core';
 import { staticCredentials } from './client.js';
 import { serverCopy } from './copy.js';
@@ -195,12 +196,8 @@ export class S3Driver extends ObjectStoreDriver {
 
   protected async statObject(key: string, signal: AbortSignal | undefined): Promise<DriverStat | undefined> {
     const target = { Bucket: this.bucket, Key: this.names.name(key), sseC: this.#sseC };
-    try {
-      return statFromHeaders(key, await headObject(this.#requests, target, signal));
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
+    const answer = await unlessMissing(headObject(this.#requests, target, signal), isMissing);
+    return answer && statFromHeaders(key, answer);
   }
 
   protected listPage(request: ObjectListRequest) {

@@ -5,10 +5,10 @@ import {
   encodePath,
   encodeRfc3986,
   type HttpAnswer,
+  lazily,
   type OutgoingRequest,
   payloadSha256,
   readBodyText,
-  refreshing,
   StoreHttp,
   StoreHttpError,
   sigV4ByRegion,
@@ -59,10 +59,7 @@ export class S3Requests {
    * found by the first request (the shared config files are read only then; a failed search is
    * tried again).
    */
-  readonly #findRegion = refreshing(
-    async () => (this.#region = await regionOf(this.#config)),
-    () => undefined,
-  );
+  readonly #findRegion = lazily(async () => (this.#region = await regionOf(this.#config)));
   /** Named in messages: the configured endpoint, or `AWS S3`. */
   readonly endpoint: string;
 
