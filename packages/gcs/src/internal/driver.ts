@@ -128,11 +128,7 @@ export class GcsDriver extends ObjectStoreDriver {
    * through the library in chunks of `uploadChunkSize` when that is set. Core's timeout layer bounds
    * each stall; its signal ends the request when it fires.
    */
-  async write(
-    key: string,
-    body: Readable,
-    options: DriverWriteOptions,
-  ): Promise<DriverWriteResult | undefined> {
+  write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult | undefined> {
     const { size, signal } = options;
     const resumable = size === undefined || size > this.#config.resumableThreshold;
     const contentType = options.contentType ?? 'application/octet-stream';
