@@ -100,7 +100,7 @@ export const azureSettings = defineSettings(
       type: 'integer',
       env: 'ARTIFACTS_AZURE_DOWNLOAD_CONCURRENCY',
       // Measured on Azurite, 256 MiB (docs/benchmarks/azure.md, 2026-12-02): 4 × 32 MiB ranges
-      // 1.5× the rate of one GET at the same CPU; 4 × 8 MiB 1.2×.
+      // 1.3–1.5× the rate of one GET at the same CPU; 4 × 8 MiB 1.2×.
       default: 4,
       min: 1,
       max: 64,
