@@ -521,6 +521,19 @@ describe('rangedReadToFile', () => {
     }
   });
 
+  it('an MD5 download whose later part fails permanently fails with that error, its reads back ended', async () => {
+    const data = bytes(95_000);
+    const md5: Checksum = { algorithm: 'md5', value: createHash('md5').update(data).digest('base64') };
+    const { source } = store(data, {
+      checksum: () => md5,
+      behaviour: (request) =>
+        request.start >= 60_000 ? new ArtifactsError('permission_denied', 'no more (403)') : 'ok',
+    });
+    const path = target();
+    const error = await rangedReadToFile(source, path, { ...base, concurrency: 3 }).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'permission_denied')).toBe(true);
+  });
+
   it('fails when the file cannot be written, with writes in flight', async () => {
     // /dev/full takes the open and fails every write (ENOSPC): no failed write may go unseen
     // while the parts keep reading.
