@@ -90,14 +90,18 @@ export const azureSettings = defineSettings(
     },
     downloadPartSize: {
       type: 'integer',
-      default: 8 * MiB,
-      defaultText: '8 MiB',
+      env: 'ARTIFACTS_AZURE_DOWNLOAD_PART_SIZE',
+      default: 32 * MiB,
+      defaultText: '32 MiB',
       min: 1,
       help: 'bytes per ranged GET of a parallel download (`downloadConcurrency` > 1)',
     },
     downloadConcurrency: {
       type: 'integer',
-      default: 1,
+      env: 'ARTIFACTS_AZURE_DOWNLOAD_CONCURRENCY',
+      // Measured on Azurite, 256 MiB (docs/benchmarks/azure.md, 2026-12-02): 4 × 32 MiB ranges
+      // 1.3–1.5× the rate of one GET at the same CPU; 4 × 8 MiB 1.2×.
+      default: 4,
       min: 1,
       max: 64,
       help: 'ranged GETs of one download in flight; 1 = one GET per download',

@@ -459,7 +459,7 @@ describe('rangedReadToFile', () => {
     expect(reported).toBeLessThan(95_000);
   });
 
-  it('verifies a digest that does not combine by reading the file back', async () => {
+  it('verifies a digest that does not combine', async () => {
     const data = bytes(45_000);
     const md5 = (d: Buffer): Checksum => ({
       algorithm: 'md5',
@@ -472,6 +472,66 @@ describe('rangedReadToFile', () => {
     const bad = store(data, { checksum: () => md5(bytes(45_000, 1)) });
     const error = await rangedReadToFile(bad.source, target(), base).catch((e: unknown) => e);
     expect(ArtifactsError.is(error, 'integrity')).toBe(true);
+  });
+
+  it('verifies an MD5 in byte order while parts finish out of order, and finds a changed byte anywhere', async () => {
+    const data = bytes(95_000);
+    const md5 = (d: Buffer): Checksum => ({
+      algorithm: 'md5',
+      value: createHash('md5').update(d).digest('base64'),
+    });
+    /**
+     * The store of `served` (what it sends) claiming the MD5 of `data`; the first part is the slowest,
+     * so the later parts are written before the digest reaches them (and are read back), while the
+     * first is hashed as it arrives.
+     */
+    const slowFirst = (served: Buffer): RangeSource => ({
+      async readRange(request) {
+        const end = Math.min(request.end, served.length - 1);
+        const body = served.subarray(request.start, end + 1);
+        async function* emit() {
+          for (let at = 0; at < body.length; at += 1000) {
+            await sleep(request.start === 0 ? 3 : 0);
+            yield Buffer.from(body.subarray(at, at + 1000));
+          }
+        }
+        return {
+          stream: Readable.from(emit(), { objectMode: false }),
+          served: { start: request.start, end },
+          totalSize: served.length,
+          pin: 'v1',
+          ...(request.whole ? { checksum: md5(data) } : {}),
+        };
+      },
+    });
+    for (const concurrency of [1, 3, 8]) {
+      const path = target();
+      const result = await rangedReadToFile(slowFirst(data), path, { ...base, concurrency });
+      expect(result.checksum).toEqual(md5(data));
+      expect((await readFile(path)).equals(data)).toBe(true);
+      // One byte changed: in the first part (hashed as it arrives), or in one read back.
+      for (const at of [5_000, 47_123, 94_999]) {
+        const changed = Buffer.from(data);
+        changed[at] = changed[at]! ^ 1;
+        const error = await rangedReadToFile(slowFirst(changed), target(), { ...base, concurrency }).catch(
+          (e: unknown) => e,
+        );
+        expect(ArtifactsError.is(error, 'integrity'), `concurrency ${concurrency}, byte ${at}`).toBe(true);
+      }
+    }
+  });
+
+  it('an MD5 download whose later part fails permanently fails with that error, its reads back ended', async () => {
+    const data = bytes(95_000);
+    const md5: Checksum = { algorithm: 'md5', value: createHash('md5').update(data).digest('base64') };
+    const { source } = store(data, {
+      checksum: () => md5,
+      behaviour: (request) =>
+        request.start >= 60_000 ? new ArtifactsError('permission_denied', 'no more (403)') : 'ok',
+    });
+    const path = target();
+    const error = await rangedReadToFile(source, path, { ...base, concurrency: 3 }).catch((e: unknown) => e);
+    expect(ArtifactsError.is(error, 'permission_denied')).toBe(true);
   });
 
   it('fails when the file cannot be written, with writes in flight', async () => {

@@ -1,10 +1,10 @@
-import { close, constants, createReadStream, open as openFile, write, writev } from 'node:fs';
+import { close, constants, open as openFile, read, write, writev } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { finished, Readable, Transform, type TransformCallback } from 'node:stream';
 import { type ByteRange, type Checksum, type DriverReadResult, RELEASE_CHUNK } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { TAKE_BODY, type TakeBody } from '../http-client.js';
-import { crc32, crc32c, crcCombine, createHasher } from '../internal/checksum.js';
+import { crc32, crc32c, crcCombine, createHasher, type Hasher } from '../internal/checksum.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { linkedAbort, type RequestContext, type RequestPolicy, runRequest } from './request-watch.js';
 
@@ -716,8 +716,8 @@ export async function rangedRead(source: RangeSource, options: RangedReadOptions
  * stream. Each part gathers the chunks it receives and writes them at their offset with one `writev`
  * per `writeSize` bytes; the gathered chunks and the writes in flight stay within `writeSize ×
  * 3 × concurrency` (4 MiB by default). When the store gives the whole object's checksum it is
- * verified: a CRC is combined from the parts' CRCs, any other digest is computed over the written
- * file. The caller removes `path` on failure.
+ * verified: a CRC is combined from the parts' CRCs, any other digest (MD5) is computed in order while
+ * the parts arrive (`FollowingDigest`). The caller removes `path` on failure.
  */
 export async function rangedReadToFile(
   source: RangeSource,
@@ -748,6 +748,7 @@ export async function rangedReadToFile(
   const crcStep =
     checksum?.algorithm === 'crc32c' ? crc32c : checksum?.algorithm === 'crc32' ? crc32 : undefined;
   const crcs = new Array<number>(parts.length).fill(0);
+  let digest: FollowingDigest | undefined;
   const workers = Math.max(1, Math.min(options.concurrency, parts.length));
   const writeSize = Math.max(1, options.writeSize ?? writeSizeFor(workers));
   let handle: FileHandle | undefined;
@@ -758,8 +759,10 @@ export async function rangedReadToFile(
   const settled = (): Promise<void> =>
     writing === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve)).then(settled);
   try {
-    handle = await open(path, 'w');
+    // Read and write when a digest may read back what was written.
+    handle = await open(path, checksum && !crcStep ? 'w+' : 'w');
     const { fd } = handle;
+    if (checksum && !crcStep) digest = new FollowingDigest(createHasher(checksum.algorithm), fd);
     /**
      * Writes `chunks` (contiguous, `bytes` in all) from `position` with callback writes (one libuv
      * request and one callback each: the promise API's resolution, microtasks and async function
@@ -779,6 +782,7 @@ export async function rangedReadToFile(
             return;
           }
           for (const release of free) release();
+          digest?.written(position, position + bytes);
           options.onBytes?.(bytes);
         } else {
           failure ??= error;
@@ -835,6 +839,7 @@ export async function rangedReadToFile(
             index === 0 ? first : undefined,
             (chunk, offset, touch) => {
               if (crcStep) crcs[index] = crcStep(chunk, crcs[index]!);
+              else digest?.arrived(chunk, offset - p.span.start);
               const gather = () => {
                 if (gathered.bytes === 0) gathered.offset = offset;
                 gathered.chunks.push(chunk);
@@ -884,11 +889,7 @@ export async function rangedReadToFile(
         out.writeUInt32BE(crc >>> 0);
         actual = out.toString('base64');
       } else {
-        const hasher = createHasher(checksum.algorithm);
-        for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
-          hasher.update(chunk as Buffer);
-        }
-        actual = hasher.digest();
+        actual = await digest!.digest(size);
       }
       if (actual !== checksum.value) {
         throw checksumMismatch(options.what, checksum, actual);
@@ -900,10 +901,121 @@ export async function rangedReadToFile(
     if (!first.stream.destroyed) discard(first.stream);
     throw error;
   } finally {
-    // No write may land after the caller removes the file.
+    // No write may land after the caller removes the file, and no read back may meet a closed one.
     await settled();
+    await digest?.stop();
     controller.unlink();
     await handle?.close();
+  }
+}
+
+/** Bytes the digest reads back from the file at a time, into one buffer of its own. */
+const READ_BACK = 1024 * 1024;
+
+/**
+ * A whole-object digest that cannot be combined from the parts' (MD5), computed in byte order while
+ * a download runs instead of by reading the whole file again at its end: a chunk that arrives where
+ * the digest stands is hashed at once (a download in one answer is hashed as it streams, nothing is
+ * read back); bytes that arrived ahead of it (later parts) are read back from the file once they are
+ * written, as the digest reaches them — one reused buffer, no new buffer per read, and the hashing
+ * overlaps the network instead of following it. Positions are the file's.
+ */
+class FollowingDigest {
+  readonly #hasher: Hasher;
+  readonly #fd: number;
+  /** Bytes hashed: [0, at). */
+  #at = 0;
+  /** Written and not yet hashed, merged into runs: start → end and end → start. */
+  readonly #byStart = new Map<number, number>();
+  readonly #byEnd = new Map<number, number>();
+  #buffer: Buffer | undefined;
+  /** The read back in progress, if any. */
+  #reading: Promise<void> | undefined;
+  #failure: unknown;
+  #stopped = false;
+
+  constructor(hasher: Hasher, fd: number) {
+    this.#hasher = hasher;
+    this.#fd = fd;
+  }
+
+  /** A received chunk at `position`: hashed now if the digest stands there (else read back later). */
+  arrived(chunk: Buffer, position: number): void {
+    if (position !== this.#at || chunk.length === 0) return;
+    this.#hasher.update(chunk);
+    this.#at += chunk.length;
+    // A later part may have been written up to here already.
+    this.#readBack();
+  }
+
+  /** Bytes [start, end) are in the file. */
+  written(start: number, end: number): void {
+    // What was hashed as it arrived needs no reading back.
+    let from = Math.max(start, this.#at);
+    let to = end;
+    if (from >= to) return;
+    const before = this.#byEnd.get(from);
+    if (before !== undefined) {
+      this.#byEnd.delete(from);
+      this.#byStart.delete(before);
+      from = before;
+    }
+    const after = this.#byStart.get(to);
+    if (after !== undefined) {
+      this.#byStart.delete(to);
+      this.#byEnd.delete(after);
+      to = after;
+    }
+    this.#byStart.set(from, to);
+    this.#byEnd.set(to, from);
+    this.#readBack();
+  }
+
+  /** Reads back and hashes the written run that starts where the digest stands, while there is one. */
+  #readBack(): void {
+    if (this.#reading || this.#stopped || this.#failure !== undefined) return;
+    const end = this.#byStart.get(this.#at);
+    if (end === undefined) return;
+    const start = this.#at;
+    this.#buffer ??= Buffer.allocUnsafeSlow(READ_BACK);
+    const buffer = this.#buffer;
+    this.#reading = new Promise<void>((resolve) => {
+      read(this.#fd, buffer, 0, Math.min(READ_BACK, end - start), start, (error, bytes) => {
+        this.#reading = undefined;
+        if (error || bytes === 0) {
+          this.#failure ??= error ?? new Error(`the file ended at byte ${start} while it was hashed`);
+        } else {
+          this.#hasher.update(buffer.subarray(0, bytes));
+          this.#at = start + bytes;
+          // The run may have grown meanwhile (a write that ended where it began was merged into it).
+          const runEnd = this.#byStart.get(start) ?? end;
+          this.#byStart.delete(start);
+          this.#byEnd.delete(runEnd);
+          if (this.#at < runEnd) {
+            this.#byStart.set(this.#at, runEnd);
+            this.#byEnd.set(runEnd, this.#at);
+          }
+        }
+        resolve();
+        this.#readBack();
+      });
+    });
+  }
+
+  /** The digest of the file's first `size` bytes, once every write of them has been reported. */
+  async digest(size: number): Promise<string> {
+    while (this.#reading) await this.#reading;
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#at !== size) {
+      throw new ArtifactsError('internal', `the download's digest covers ${this.#at} of its ${size} bytes`);
+    }
+    return this.#hasher.digest();
+  }
+
+  /** No more reads back (the download failed or is over); resolves once the one in progress is done. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    while (this.#reading) await this.#reading;
   }
 }
 
