@@ -61,6 +61,13 @@ describe('xmlReader', () => {
     expect(xmlReader()('<N a="1"> x </N>')).toEqual({ N: 'x' });
   });
 
+  it('refuses a document that is not well-formed only when asked to validate', () => {
+    expect(xmlReader()('<a><b>')).toEqual({ a: { b: '' } });
+    expect(() => xmlReader({ validate: true })('<a><b>')).toThrow(/closed|line 1/i);
+    expect(() => xmlReader({ validate: true })('<a></b>')).toThrow();
+    expect(xmlReader({ validate: true })('<a><b>1</b></a>')).toEqual({ a: { b: '1' } });
+  });
+
   it('loads fast-xml-parser on the first document only, through its CommonJS bundle', () => {
     // A fresh process: importing this module loads no parser; the first read loads lib/fxp.cjs.
     // (The TypeScript source through tsx, the workspace's loader: Node 20 cannot strip types.)

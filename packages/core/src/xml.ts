@@ -12,6 +12,12 @@ export interface XmlReaderOptions {
   raw?: readonly string[];
   /** Whether whitespace around values is trimmed. Default: true. */
   trimValues?: boolean;
+  /**
+   * Refuse a document that is not well-formed (an unclosed element, say, which the parser alone
+   * reads as far as it goes), with fast-xml-parser's validator: a second pass, for files a user
+   * wrote (Hadoop's `*-site.xml`), not the stores' answers. Default: false.
+   */
+  validate?: boolean;
 }
 
 type XmlModule = typeof import('fast-xml-parser');
@@ -49,6 +55,10 @@ export function xmlReader(options: XmlReaderOptions = {}): (text: string) => Rec
       ...(arrays.size ? { isArray: (_name: string, path: unknown) => arrays.has(String(path)) } : {}),
       ...(options.raw ? { stopNodes: [...options.raw] } : {}),
     });
+    if (options.validate) {
+      const valid = xmlModule().XMLValidator.validate(text);
+      if (valid !== true) throw new Error(`${valid.err.msg} (line ${valid.err.line})`);
+    }
     return parser.parse(text) as Record<string, unknown>;
   };
 }

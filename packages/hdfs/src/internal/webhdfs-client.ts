@@ -204,13 +204,18 @@ export class WebHdfsClient {
     if (response.statusCode !== 201) throw webhdfsError(response.statusCode, '', { what });
   }
 
-  /** The DataNode half of OPEN: the body of the redirect's URL. */
+  /**
+   * The DataNode half of OPEN: the body of the redirect's URL, and its length (the DataNode's
+   * `Content-Length`: the bytes asked for, or fewer where the file ends) when the answer says.
+   */
   async download(
     location: string,
     options: { signal?: AbortSignal | undefined; what: string },
-  ): Promise<Readable> {
+  ): Promise<{ stream: Readable; length: number | undefined }> {
     const what = `${options.what} (DataNode ${new URL(location).host})`;
-    return (await this.#dataNode('GET', location, undefined, options.signal, what)).body;
+    const response = await this.#dataNode('GET', location, undefined, options.signal, what);
+    const length = Number(headerString(response.headers['content-length']) ?? Number.NaN);
+    return { stream: response.body, length: Number.isSafeInteger(length) ? length : undefined };
   }
 
   /** One request to a DataNode; an answer other than 2xx is thrown with the DataNode's reason. */

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
 import { ArtifactsError, openRepository, type RetryEvent } from '@artifacts/core';
 import { restartServer } from '@artifacts/integration/vitest';
-import { dataStream, hashData, hashStream, readAll } from '@artifacts/testkit';
+import { dataBytes, dataStream, hashData, hashStream, readAll } from '@artifacts/testkit';
 import { describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { env, unique } from './helpers.js';
@@ -19,6 +22,27 @@ function listening(url: string): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/** An HTTP proxy in front of the NameNode that records the WebHDFS op of every call it forwards. */
+async function countingNameNode(target: string): Promise<{ url: string; ops: string[]; close(): void }> {
+  const ops: string[] = [];
+  const to = new URL(target);
+  const server = createHttpServer((req, res) => {
+    ops.push(new URL(req.url ?? '/', to).searchParams.get('op') ?? '');
+    const upstream = httpRequest(
+      { host: to.hostname, port: to.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, ops, close: () => server.close() };
 }
 
 describe('retries are core’s', () => {
@@ -84,6 +108,36 @@ describe('ranged reads through core’s engine', () => {
     expect(got.equals(whole.subarray(MiB - 7, 4 * MiB + 4))).toBe(true);
     await repo.deleteArtifacts();
     await repo.close();
+  }, 120_000);
+
+  it('downloads a file that one range holds with one OPEN (no GETFILESTATUS), a larger one pinned, every byte in place', async () => {
+    const nameNode = await countingNameNode(env('ARTIFACTS_IT_HDFS_WEBHDFS_URL'));
+    const repo = await openRepository(unique(env('ARTIFACTS_IT_HDFS_URI'), 'one-open'), {
+      webhdfsUrl: nameNode.url,
+      hadoopConfDir: false,
+      downloadPartSize: MiB,
+    });
+    try {
+      // Empty, under one part, one byte short of it, exactly one part, one byte over, several parts.
+      const sizes = [0, 1000, MiB - 1, MiB, MiB + 1, 3 * MiB + 5];
+      for (const size of sizes) await repo.write(`d/f${size}.bin`, dataBytes(size, { seed: `s${size}` }));
+      nameNode.ops.length = 0;
+      const dir = await repo.downloadArtifacts('d');
+      for (const size of sizes) {
+        const got = readFileSync(join(dir, `f${size}.bin`));
+        expect(got.equals(dataBytes(size, { seed: `s${size}` }))).toBe(true);
+      }
+      // One for `d` itself (file or directory?), then one per file of a part or more: its first answer
+      // is as long as asked, so its ranges are read again pinned to the inode GETFILESTATUS names (a
+      // replacement mid-download fails, never mixes). A smaller file needs none.
+      const statuses = nameNode.ops.filter((op) => op === 'GETFILESTATUS').length;
+      expect(statuses).toBe(1 + sizes.filter((size) => size >= MiB).length);
+      expect(nameNode.ops.filter((op) => op === 'OPEN').length).toBeGreaterThanOrEqual(sizes.length);
+    } finally {
+      await repo.deleteArtifacts();
+      await repo.close();
+      nameNode.close();
+    }
   }, 120_000);
 
   it('a reader slower than the DataNode gets every byte (ranges answered and closed while their bodies wait)', async () => {
