@@ -41,7 +41,8 @@ function xmlModule(): XmlModule {
  * One XML reader for the stores' documents (listings, multipart answers, `<Error>` bodies), the
  * parser built on first use. Values stay text — keys, ETags and upload ids must never become
  * numbers —, and numeric character references are decoded as well as XML's own (MinIO, Go's encoder,
- * writes `"` as `&#34;`). A document that is not well-formed throws.
+ * writes `"` as `&#34;`). The parser is lenient (`<a><b>` reads as nested elements); with `validate`, a
+ * document that is not well-formed throws, naming its line.
  */
 export function xmlReader(options: XmlReaderOptions = {}): (text: string) => Record<string, unknown> {
   let parser: { parse(text: string): unknown } | undefined;
