@@ -34,12 +34,23 @@ async function names(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true })).map(String).sort();
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
+/**
+ * Waits for `check` to hold, polling, while `run` is running: a command that ended first fails the
+ * test at once with its exit and stderr (it used to leave the test polling until its timeout).
+ */
+async function waitFor(check: () => Promise<boolean>, what: string, run: Running): Promise<void> {
+  let ended: number | null | undefined;
+  void run.exited.then((code) => {
+    ended = code;
+  });
+  // Inside the test's own timeout, so that what the command said is reported.
+  for (const deadline = Date.now() + 45_000; Date.now() < deadline; ) {
     if (await check()) return;
+    if (ended !== undefined)
+      throw new Error(`the command exited (${ended}) before ${what}; its stderr: ${run.stderr()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}; its stderr so far: ${run.stderr()}`);
 }
 
 const MESSAGE =
@@ -57,6 +68,7 @@ describe('a signal ends a transfer: partial files removed, 128+N, one message', 
     await waitFor(
       async () => (await names(store)).some((name) => name.endsWith('.artifacts-tmp')),
       'the temporary file',
+      run,
     );
     run.child.kill(signal);
     expect(await run.exited).toBe(code);
@@ -70,7 +82,7 @@ describe('a signal ends a transfer: partial files removed, 128+N, one message', 
     await truncate(source, 8 * 1024 ** 3); // sparse: reads fast, writes take a while
     const store = await tempDir();
     const run = start(['log', source, store]);
-    await waitFor(async () => (await names(store)).length > 0, 'the temporary file');
+    await waitFor(async () => (await names(store)).length > 0, 'the temporary file', run);
     const sent = Date.now();
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(130);
@@ -89,7 +101,7 @@ describe('a signal ends a transfer: partial files removed, 128+N, one message', 
     const run = start(['download', join(store, 'run'), out]);
     // Core's download temporary name (`.<name>.<pid>-<host>-<random>.artifacts-tmp`; older `.part`).
     const isTemp = (name: string) => name.endsWith('.artifacts-tmp') || name.endsWith('.part');
-    await waitFor(async () => (await names(out)).some(isTemp), 'the temporary file');
+    await waitFor(async () => (await names(out)).some(isTemp), 'the temporary file', run);
     run.child.kill('SIGHUP');
     expect(await run.exited).toBe(129);
     expect((await names(out)).filter((name) => name.includes('huge'))).toEqual([]);
@@ -103,11 +115,11 @@ describe('a signal ends a transfer: partial files removed, 128+N, one message', 
     await truncate(source, 8 * 1024 ** 3);
     const store = await tempDir();
     const run = start(['log', source, store]);
-    await waitFor(async () => (await names(store)).length > 0, 'the temporary file');
+    await waitFor(async () => (await names(store)).length > 0, 'the temporary file', run);
     run.child.kill('SIGINT');
     // The first signal has been handled once its partial file is gone; the second then arrives as a
     // signal of its own (sent together, the kernel may merge them into one).
-    await waitFor(async () => (await names(store)).length === 0, 'the first signal to be handled');
+    await waitFor(async () => (await names(store)).length === 0, 'the first signal to be handled', run);
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(130);
     expect(await names(store)).toEqual([]);

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { setImmediate as tick } from 'node:timers/promises';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   type ConnectionFactory,
   ConnectionLife,
@@ -363,6 +366,70 @@ describe('ConnectionPool sockets', () => {
     });
     expect(calls).toEqual(['work', 'unref', 'ref', 'work', 'unref']);
     await p.close();
+  });
+
+  it.each([
+    {
+      quietWhenIdle: true,
+      kept: false,
+      why: 'a stray reply (FTP) closes it: the next command would take it for its answer',
+    },
+    { quietWhenIdle: false, kept: true, why: "otherwise it is kept (SSH's keepalive answers arrive idle)" },
+  ])('bytes on an idle connection: $why', async ({ quietWhenIdle, kept }) => {
+    // A real TCP server of a line protocol: one reply line per request line; the test makes it send
+    // a stray line while the connection lies idle in the pool.
+    const accepted: Socket[] = [];
+    const server = createServer((socket) => {
+      accepted.push(socket);
+      socket.on('data', (data) => socket.write(`re ${String(data).trim()}\n`));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    interface LineConnection {
+      socket: Socket;
+      life: ConnectionLife;
+    }
+    const made: LineConnection[] = [];
+    const f: ConnectionFactory<LineConnection> = {
+      async create() {
+        const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+        await once(socket, 'connect');
+        const connection = { socket, life: new ConnectionLife() };
+        socket.on('close', connection.life.die);
+        made.push(connection);
+        return connection;
+      },
+      destroy: (connection) => void connection.socket.destroy(),
+      life: (connection) => connection.life,
+      isConnectionError: () => false,
+      socket: (connection) => connection.socket,
+      quietWhenIdle,
+    };
+    const p = new ConnectionPool(f, {
+      maxConnections: 1,
+      operationsPerConnection: 1,
+      idleTimeoutMs: 0,
+      label: 'line',
+    });
+    onTestFinished(() => p.close());
+    const ask = (line: string) =>
+      p.use(({ socket, life }) =>
+        life.request<string>(
+          (done) => {
+            socket.once('data', (data) => done(null, String(data)));
+            socket.write(`${line}\n`);
+          },
+          () => new Error('connection lost'),
+        ),
+      );
+    expect(await ask('one')).toBe('re one\n');
+    const arrived = once(made[0]!.socket, 'data');
+    accepted[0]!.write('226 stray\n');
+    await arrived;
+    await tick();
+    expect(made[0]!.life.dead).toBe(!kept);
+    expect(await ask('two')).toBe('re two\n');
+    expect(p.openedConnections).toBe(kept ? 1 : 2);
   });
 });
 

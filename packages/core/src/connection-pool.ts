@@ -73,7 +73,22 @@ export interface ConnectionFactory<C> {
    * The connection's socket, if it still has one: the pool unrefs it while the connection is idle
    * (and refs it again when it is busy), so a script that forgets `repo.close()` still exits.
    */
-  socket?(connection: C): { ref(): unknown; unref(): unknown } | undefined;
+  socket?(connection: C): PooledSocket | undefined;
+  /**
+   * The server never speaks unasked (FTP's control connection): bytes that arrive while the
+   * connection is idle are a late or stray reply, which the next command would take for its own
+   * answer, so the pool closes that connection instead of reusing it. Not for SSH, whose keepalive
+   * answers arrive on idle connections.
+   */
+  readonly quietWhenIdle?: boolean;
+}
+
+/** What the pool does with a connection's socket (a `net.Socket` fits). */
+export interface PooledSocket {
+  ref(): unknown;
+  unref(): unknown;
+  once?(event: 'data', listener: () => void): unknown;
+  off?(event: 'data', listener: () => void): unknown;
 }
 
 export interface PoolOptions {
@@ -92,6 +107,8 @@ interface Entry<C> {
   active: number;
   dead: boolean;
   idleTimer?: NodeJS.Timeout;
+  /** While idle, a `quietWhenIdle` connection's socket and the listener that closes it on any byte. */
+  idleData?: { socket: PooledSocket; listener: () => void };
 }
 
 interface Waiter<C> {
@@ -259,6 +276,7 @@ export class ConnectionPool<C> {
       clearTimeout(entry.idleTimer);
       entry.idleTimer = undefined;
     }
+    this.#stopIdleData(entry);
     if (entry.active === 0) this.#factory.socket?.(entry.connection)?.ref();
     entry.active++;
     waiter.resolve(entry);
@@ -298,7 +316,13 @@ export class ConnectionPool<C> {
   }
 
   #idle(entry: Entry<C>): void {
-    this.#factory.socket?.(entry.connection)?.unref();
+    const socket = this.#factory.socket?.(entry.connection);
+    socket?.unref();
+    if (this.#factory.quietWhenIdle && socket?.once) {
+      const listener = () => this.#kill(entry);
+      entry.idleData = { socket, listener };
+      socket.once('data', listener);
+    }
     if (this.options.idleTimeoutMs > 0) {
       entry.idleTimer = setTimeout(() => {
         if (entry.active === 0) this.#kill(entry);
@@ -321,9 +345,15 @@ export class ConnectionPool<C> {
     for (const entry of [...this.#entries]) if (entry.active === 0) this.#kill(entry);
   }
 
+  #stopIdleData(entry: Entry<C>): void {
+    entry.idleData?.socket.off?.('data', entry.idleData.listener);
+    entry.idleData = undefined;
+  }
+
   async #destroy(entry: Entry<C>): Promise<void> {
     entry.dead = true;
     if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    this.#stopIdleData(entry);
     try {
       this.#factory.life(entry.connection).die();
       await this.#factory.destroy(entry.connection);

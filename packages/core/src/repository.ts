@@ -156,7 +156,8 @@ export class ArtifactRepository {
     const dir = this.#key(artifactPath);
     const root = await localStat(localDir, 'directory');
     this.#open();
-    // One `statfs` for the walk's stats and the files' reads (synchronous on a local disk).
+    // One `statfs` for the walk's stats and the files' reads (synchronous on a local disk); a mount
+    // inside the tree is asked again (`collectLocalTree`).
     const localDisk = await onLocalDisk(root.path);
     const { files, emptyDirs, failures } = await collectLocalTree(root.path, dir, localDisk);
     const progress = new Progress(
@@ -179,7 +180,7 @@ export class ArtifactRepository {
         (file) =>
           upload(this.#transfers, file.path, file.key, file.size, progress, options, {
             limited: false,
-            localDisk,
+            localDisk: file.localDisk ?? localDisk,
           }),
       )),
     );

@@ -428,7 +428,10 @@ describe('withRetry', () => {
     const elapsed = Date.now() - started;
     expect(ArtifactsError.is(error, 'timeout'), String(error)).toBe(true);
     expect((error as ArtifactsError).message).toMatch(/no answer from the store/);
-    // Attempt 1 ends at 600 ms, attempt 2 is cut when what is left of the timeout has passed.
+    // Attempt 1 hangs up at 600 ms. Attempt 2 is not held to what is left of the timeout (400 ms):
+    // `nextTimeoutMs` gives an unanswered store a fresh try of at least min(timeout, 2 s), 1000 ms
+    // here, and it hangs up first, at 1200 ms; the timeout has then passed since attempt 1 began,
+    // so there is no third.
     expect(calls).toBe(2);
     expect(events).toHaveLength(1);
     // Without the rule: 10 attempts, 6 s; the attempts counted above prove it without a clock

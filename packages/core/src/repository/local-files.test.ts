@@ -52,8 +52,11 @@ describe('collectLocalTree', () => {
 
     const sync = await collectLocalTree(tree, 'up', true);
     const async = await collectLocalTree(tree, 'up', false);
+    // Each file says how its directory was stat'ed (its reads follow); the rest is the same.
+    expect(sync.files.every((f) => f.localDisk === true)).toBe(true);
+    expect(async.files.every((f) => f.localDisk === false)).toBe(true);
     const sorted = (r: typeof sync) => ({
-      files: [...r.files].sort((x, y) => x.key.localeCompare(y.key)),
+      files: r.files.map(({ localDisk: _, ...f }) => f).sort((x, y) => x.key.localeCompare(y.key)),
       emptyDirs: [...r.emptyDirs].sort(),
       failures: r.failures.map((f) => f.path).sort(),
     });

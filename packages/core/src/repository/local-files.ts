@@ -27,6 +27,8 @@ export interface LocalFile {
   path: string;
   key: string;
   size: number;
+  /** Its directory is on a local disk (`onLocalDisk`): a small file is read synchronously. */
+  localDisk?: boolean;
 }
 
 /** Resolves a local file or directory the user named, refusing the wrong kind with a clear message. */
@@ -80,7 +82,7 @@ export async function collectLocalTree(
   await walkLocal(
     root,
     '',
-    (absolute, rel, isDir, size) => {
+    (absolute, rel, isDir, size, localDisk) => {
       let key: string;
       try {
         key = joinKey(dir, validateArtifactPath(rel, { label: 'local file name' }));
@@ -94,7 +96,7 @@ export async function collectLocalTree(
       if (isDir) {
         if (key !== '') emptyDirs.push(key);
       } else {
-        files.push({ path: absolute, key, size });
+        files.push({ path: absolute, key, size, localDisk });
       }
     },
     local ?? (await onLocalDisk(root)),
@@ -284,17 +286,20 @@ function childPath(dir: string, name: string): string {
  * Walks a local directory depth-first without following directory symlinks (no loops, no escape);
  * symlinked files are uploaded as the file they point to, as MLflow does. `visit` gets each file
  * (and each empty directory) with its path relative to the walk's root, `/`-separated. `local`: the
- * tree is on a local disk, whose regular files are stat'ed synchronously (see `onLocalDisk`); a link
- * is always followed asynchronously (its target may lie anywhere).
+ * directory is on a local disk, whose regular files are stat'ed synchronously (see `onLocalDisk`); a
+ * link is always followed asynchronously (its target may lie anywhere). A subdirectory on another
+ * device than its parent (a mount point: NFS or FUSE inside a tree on a local disk) is asked again.
  */
 async function walkLocal(
   dir: string,
   rel: string,
-  visit: (path: string, rel: string, isDir: boolean, size: number) => void,
+  visit: (path: string, rel: string, isDir: boolean, size: number, local: boolean) => void,
   local: boolean,
+  device?: number,
 ): Promise<void> {
   const entries: Dirent[] = [];
   let count = 0;
+  if (local) device ??= Number((await lstat(dir)).dev);
   for await (const entry of await opendir(dir, { bufferSize: 128 })) {
     count++;
     // What an interrupted transfer left behind (a `kill -9`) is never uploaded.
@@ -302,11 +307,13 @@ async function walkLocal(
   }
   for (let at = 0; at < entries.length; at += STAT_BATCH) {
     const batch = entries.slice(at, at + STAT_BATCH);
+    // A file's size; on a local disk, a subdirectory's device too (asked with the batch, not alone).
     const sizes = await Promise.all(
       batch.map((entry) => {
         const path = childPath(dir, entry.name);
         if (entry.isFile())
           return local ? Number(lstatSync(path).size) : lstat(path).then((info) => Number(info.size));
+        if (entry.isDirectory()) return local ? lstat(path).then((info) => Number(info.dev)) : undefined;
         if (!entry.isSymbolicLink()) return undefined;
         return stat(path).then(
           (info) => (info.isFile() ? Number(info.size) : undefined),
@@ -318,9 +325,13 @@ async function walkLocal(
       const entry = batch[i]!;
       const path = childPath(dir, entry.name);
       const name = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isDirectory()) await walkLocal(path, name, visit, local);
-      else if (sizes[i] !== undefined) visit(path, name, false, sizes[i]!);
+      if (entry.isDirectory()) {
+        // On another device than this directory, it is a mount: asked again (nothing in it has been
+        // stat'ed synchronously yet).
+        const onDisk = local && (sizes[i] === device || (await onLocalDisk(path)));
+        await walkLocal(path, name, visit, onDisk, sizes[i]);
+      } else if (sizes[i] !== undefined) visit(path, name, false, sizes[i]!, local);
     }
   }
-  if (count === 0) visit(dir, rel, true, 0);
+  if (count === 0) visit(dir, rel, true, 0, local);
 }

@@ -97,6 +97,9 @@ export class FtpConnectionFactory implements ConnectionFactory<FtpConnection> {
 
   readonly isConnectionError = isConnectionError;
 
+  /** A reply on an idle control connection is stray (or the server's goodbye): core closes it. */
+  readonly quietWhenIdle = true;
+
   socket(connection: FtpConnection): Socket | undefined {
     return connection.client.closed ? undefined : connection.client.ftp.socket;
   }

@@ -122,12 +122,55 @@ function loadKeyFile(config: GcsConfig): GcsConfig {
   }
 }
 
+/** The longest wait for credentials or a token when the repository bounds nothing (`timeoutMs` -1). */
+const CREDENTIALS_MS = 60_000;
+
+/**
+ * How long looking for credentials, and each token fetch, may take. They run in a request's
+ * authorization, before the request's own timers start, and Google's library waits for a metadata
+ * server without bound when it believes it runs on Google Cloud: one that accepts and never answers
+ * would hang the request. Half the request's bound, so that this wait's own message (naming what
+ * did not answer) reaches the caller before the operation's timeout does; a minute when unbounded.
+ */
+export function credentialsMs(config: Pick<GcsConfig, 'timeoutMs'>): number {
+  const ms = config.timeoutMs;
+  return ms !== undefined && ms > 0 ? Math.max(1, Math.floor(ms / 2)) : CREDENTIALS_MS;
+}
+
+/** Where the metadata server is looked for, as gcp-metadata does. */
+const metadataServer = (): string =>
+  process.env.GCE_METADATA_IP ||
+  process.env.GCE_METADATA_HOST ||
+  '169.254.169.254 / metadata.google.internal';
+
+/** What to do about a metadata server that does not answer. */
+const METADATA_HINT =
+  'on Google Cloud check its metadata server; elsewhere set GOOGLE_APPLICATION_CREDENTIALS, pass keyFilename or credentials, or anonymous: true (METADATA_SERVER_DETECTION=none skips the metadata server)';
+
+/** `promise`, or a `timeout` error saying `problem` when it has not settled within `ms`. */
+function within<T>(promise: Promise<T>, ms: number, problem: (seconds: number) => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ArtifactsError('timeout', problem(ms / 1000), { context: { timeoutMs: ms } })),
+      ms,
+    );
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** The library's client with ADC's credentials, or undefined when none are found ('fallback'). */
 async function findCredentials(config: GcsConfig): Promise<Storage | undefined> {
   const storage = await buildStorage(config, false);
   if (config.credentials !== undefined || config.keyFilename !== undefined) return storage;
   try {
-    await storage.authClient.getClient();
+    // After the key files (GOOGLE_APPLICATION_CREDENTIALS, gcloud's), ADC asks the metadata server.
+    await within(
+      storage.authClient.getClient(),
+      credentialsMs(config),
+      (seconds) =>
+        `no Google credentials found within ${seconds} s: Application Default Credentials found no key file and the metadata server (${metadataServer()}) did not answer; ${METADATA_HINT}`,
+    );
   } catch (error) {
     if (!NO_DEFAULT_CREDENTIALS.test(error instanceof Error ? error.message : String(error))) throw error;
     if (config.anonymous === 'fallback') return undefined;
@@ -169,14 +212,30 @@ export async function createGcsClient(input: GcsConfig, connections = 64): Promi
     ...(anonymous
       ? {}
       : {
-          // The auth client's headers (it caches the token and refreshes it before it expires).
           authorize: async (request: OutgoingRequest) => {
-            const headers = await (await credentials())?.authClient.getRequestHeaders();
-            Object.assign(request.headers, Object.fromEntries(headers ?? []));
+            const storage = await credentials();
+            if (storage) await authorize(storage, request, credentialsMs(config));
           },
         }),
   });
   return { http, storage, anonymous, credentials, secrets };
+}
+
+/**
+ * Adds the auth client's headers (it caches the token and refreshes it before it expires), within
+ * `ms`: a token comes from the metadata server or a token endpoint, outside the request's timers.
+ */
+async function authorize(storage: Storage, request: OutgoingRequest, ms: number): Promise<void> {
+  const lib = await loadLibrary();
+  const headers = await within(storage.authClient.getRequestHeaders(), ms, (seconds) => {
+    const problem = `no Google access token within ${seconds} s`;
+    return storage.authClient.cachedCredential instanceof lib.auth.Compute
+      ? `${problem}: the metadata server (${metadataServer()}) did not answer; ${METADATA_HINT}`
+      : `${problem}: the credentials' token service did not answer`;
+  });
+  headers.forEach((value, name) => {
+    request.headers[name] = value;
+  });
 }
 
 /** Parses `x-goog-hash: crc32c=…,md5=…`. */

@@ -1,6 +1,6 @@
 import { constants, type Stats } from 'node:fs';
 import { copyFile, type FileHandle, lstat, open, opendir, rmdir, stat, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -121,7 +121,10 @@ export class LocalDriver implements StorageDriver {
       if (created) this.#abandoned.markSwept(trail.join('/'));
       else await this.#abandoned.sweepOnce(trail.join('/'), localSweepDirectory(dir.location), () => false);
       try {
-        if (inline && (await this.#onLocalDisk(this.root))) intoTempFileSync(dir.path(name), inline);
+        // The directory written into, not the root: a mount inside the store (NFS, FUSE) is not
+        // the root's disk, and a synchronous copy there would hold the event loop on the network.
+        const here = trail.length === 0 ? this.root : `${this.root}${sep}${trail.join(sep)}`;
+        if (inline && (await this.#onLocalDisk(here))) intoTempFileSync(dir.path(name), inline);
         else await intoTempFile(dir.path(name), fill, { fsync: this.#fsync });
       } catch (error) {
         throw inTheWay(error, key, DIRECTORY_IN_THE_WAY);
@@ -132,7 +135,7 @@ export class LocalDriver implements StorageDriver {
     });
   }
 
-  /** Whether `path` (an existing directory) is on a local disk, by core's `onLocalDisk`, once each. */
+  /** Whether `path` (an existing directory, by its real path) is on a local disk, by core's `onLocalDisk`, once each. */
   #onLocalDisk(path: string): Promise<boolean> {
     if (this.#disks.size >= REMEMBERED) this.#disks.clear();
     const known = this.#disks.get(path) ?? onLocalDisk(path);
