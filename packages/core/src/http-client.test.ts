@@ -692,6 +692,21 @@ describe('HttpPool: the lean reader (plain-HTTP GETs with `lean`)', () => {
     await expect(pool(1).request({ ...lean, url })).rejects.toMatchObject({ code: 'HPE_INVALID_CONSTANT' });
   });
 
+  it('refuses a header value with a line break as node:http does, and an answer with two different lengths', async () => {
+    const { url } = await serve((_req, res) => res.writeHead(200, { 'Content-Length': '2' }).end('ok'));
+    const p = pool(1);
+    await expect(p.request({ ...lean, url, headers: { 'x-a': 'b\r\nInjected: yes' } })).rejects.toMatchObject(
+      { code: 'ERR_INVALID_CHAR' },
+    );
+    expect(await readBodyText((await p.request({ ...lean, url })).body)).toBe('ok');
+    const twice = await rawServer((socket) =>
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 20\r\n\r\nok'),
+    );
+    await expect(p.request({ ...lean, url: twice })).rejects.toMatchObject({
+      code: 'HPE_UNEXPECTED_CONTENT_LENGTH',
+    });
+  });
+
   it('TAKE_BODY takes the lean body: chunks in order, the socket stopped while it says no, then reused', async () => {
     const data = Buffer.alloc(2 * 1024 * 1024, 7);
     const ports: number[] = [];

@@ -581,6 +581,9 @@ const HEAD_LIMIT = 64 * 1024;
 /** Read buffers a lean socket keeps for reuse; one more is allocated when all are lent. */
 const FREE_READS = 8;
 const HEAD_END = Buffer.from('\r\n\r\n');
+/** A header name node:http sends (an RFC 9110 token), and what no header value may hold (its checks). */
+const HEADER_NAME = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Headers node:http keeps the first of when repeated (it joins the others with ', '). */
 const SINGLE_HEADERS = new Set([
   'age',
@@ -887,7 +890,18 @@ class LeanSockets {
       };
       const lines = [`GET ${target.path} HTTP/1.1`];
       const raw = rawHeaders(exchange, target);
-      for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i]!;
+        const value = raw[i + 1]!;
+        // What node:http refuses to send (a line break in a value would end the header early).
+        if (!HEADER_NAME.test(name) || BAD_VALUE.test(value)) {
+          const error = Object.assign(new TypeError(`Invalid header name or value: "${name}"`), {
+            code: 'ERR_INVALID_CHAR',
+          });
+          return finish(error, true);
+        }
+        lines.push(`${name}: ${value}`);
+      }
       lines.push('Connection: keep-alive', '', '');
       socket.write(lines.join('\r\n'), 'latin1');
     });
@@ -1041,6 +1055,11 @@ function parseHead(text: string): { statusCode: number; headers: IncomingHttpHea
     const name = line.slice(0, colon).trim().toLowerCase();
     const value = line.slice(colon + 1).trim();
     const known = headers[name];
+    if (name === 'content-length' && known !== undefined && known !== value) {
+      return Object.assign(new Error('Parse Error: Duplicate Content-Length'), {
+        code: 'HPE_UNEXPECTED_CONTENT_LENGTH',
+      });
+    }
     if (name === 'set-cookie') headers[name] = [...(headers[name] ?? []), value];
     else if (known === undefined) headers[name] = value;
     else if (!SINGLE_HEADERS.has(name)) headers[name] = `${known}, ${value}`;
