@@ -707,6 +707,20 @@ describe('HttpPool: the lean reader (plain-HTTP GETs with `lean`)', () => {
     });
   });
 
+  it('destroy closes the sockets, the one carrying an answer too, and fails requests waiting for one', async () => {
+    const { url } = await serve((_req, res) =>
+      res.writeHead(200, { 'Content-Length': '100' }).write('first'),
+    );
+    const p = new HttpPool({ connections: 1 });
+    const answer = await p.request({ ...lean, url });
+    const waiting = expect(p.request({ ...lean, url })).rejects.toMatchObject({
+      code: 'failed_precondition',
+    });
+    p.destroy();
+    await expect(readBodyText(answer.body)).rejects.toMatchObject({ message: 'aborted' });
+    await waiting;
+  });
+
   it('TAKE_BODY takes the lean body: chunks in order, the socket stopped while it says no, then reused', async () => {
     const data = Buffer.alloc(2 * 1024 * 1024, 7);
     const ports: number[] = [];

@@ -660,6 +660,8 @@ class LeanBody extends Readable {
  */
 class LeanSockets {
   readonly #idle: LeanSocket[] = [];
+  /** Every open socket, idle or carrying an answer (`destroy` closes them all, as `Agent.destroy`). */
+  readonly #sockets = new Set<LeanSocket>();
   readonly #waiting: Array<() => void> = [];
   #open = 0;
   #destroyed = false;
@@ -672,7 +674,10 @@ class LeanSockets {
 
   destroy(): void {
     this.#destroyed = true;
-    for (const lean of this.#idle.splice(0)) lean.socket.destroy();
+    this.#idle.length = 0;
+    for (const lean of this.#sockets) lean.socket.destroy();
+    // Requests waiting for a socket fail: the pool is closed.
+    for (const wake of this.#waiting.splice(0)) wake();
   }
 
   async request(exchange: HttpExchange, target: Target): Promise<HttpAnswer> {
@@ -975,9 +980,11 @@ class LeanSockets {
       },
     } as import('node:net').NetConnectOpts);
     lean.socket = socket;
+    this.#sockets.add(lean);
     const ended = (error?: Error) => {
       if (lean.dead) return;
       lean.dead = true;
+      this.#sockets.delete(lean);
       this.#open--;
       const idle = this.#idle.indexOf(lean);
       if (idle !== -1) this.#idle.splice(idle, 1);
