@@ -501,3 +501,288 @@ describe('HttpPool', () => {
     expect(new Set(ports).size).toBe(1);
   });
 });
+
+/** A TCP server answering each request (head read whole) with `answer(socket, request index)`. */
+async function rawServer(answer: (socket: Socket, index: number, head: string) => void): Promise<string> {
+  let index = 0;
+  const server = createTcpServer((socket) => {
+    let pending = '';
+    socket.on('error', () => {});
+    socket.on('data', (data: Buffer) => {
+      pending += data.toString('latin1');
+      for (let end = pending.indexOf('\r\n\r\n'); end !== -1; end = pending.indexOf('\r\n\r\n')) {
+        const head = pending.slice(0, end);
+        pending = pending.slice(end + 4);
+        answer(socket, index++, head);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}/x`;
+}
+
+const lean = { method: 'GET', lean: true } as const;
+
+describe('HttpPool: the lean reader (plain-HTTP GETs with `lean`)', () => {
+  it('reads a known-length answer without node:http: status, headers as node:http gives them, the body over many reads, each chunk lent and its socket reused', async () => {
+    const data = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i);
+    const ports: number[] = [];
+    const heads: string[] = [];
+    const { url } = await serve((req, res) => {
+      ports.push(req.socket.remotePort ?? 0);
+      heads.push(JSON.stringify(req.headers));
+      res.setHeader('Set-Cookie', ['a=1', 'b=2']);
+      res.setHeader('X-Many', ['one', 'two']);
+      res.setHeader('ETag', '"e1"');
+      res.setHeader('Content-Length', String(data.length));
+      res.end(data);
+    });
+    const p = pool(1);
+    for (let round = 0; round < 2; round++) {
+      const answer = await p.request({ ...lean, url, headers: { range: 'bytes=0-' } });
+      expect(answer.statusCode).toBe(200);
+      expect(answer.body.constructor.name).toBe('LeanBody');
+      expect(answer.headers).toMatchObject({
+        'set-cookie': ['a=1', 'b=2'],
+        'x-many': 'one, two',
+        etag: '"e1"',
+        'content-length': String(data.length),
+      });
+      const chunks: Buffer[] = [];
+      let lent = 0;
+      for await (const chunk of answer.body) {
+        chunks.push(Buffer.from(chunk as Buffer));
+        if ((chunk as { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK]) lent++;
+        (chunk as { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK]?.();
+      }
+      expect(Buffer.concat(chunks).equals(data)).toBe(true);
+      expect(lent).toBeGreaterThan(1);
+    }
+    expect(ports[0]).toBe(ports[1]);
+    expect(JSON.parse(heads[0]!)).toMatchObject({ range: 'bytes=0-', connection: 'keep-alive' });
+  });
+
+  it('reads a chunked answer itself (chunk lines split across reads, extensions, trailers) and reuses its socket; an error answer with its body', async () => {
+    const ports: number[] = [];
+    const { url } = await serve((req, res) => {
+      ports.push(req.socket.remotePort ?? 0);
+      if (req.url === '/missing') {
+        res.writeHead(404, { 'Content-Type': 'application/xml', 'Content-Length': '11' });
+        res.end('<NoSuchKey>');
+        return;
+      }
+      res.write('chunked ');
+      res.end('body');
+    });
+    const p = pool(1);
+    const answer = await p.request({ ...lean, url });
+    expect(answer.headers['transfer-encoding']).toBe('chunked');
+    expect(answer.body.constructor.name).toBe('LeanBody');
+    expect(await readBodyText(answer.body)).toBe('chunked body');
+    const missing = await p.request({ ...lean, url: `${url}/missing` });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['content-type']).toBe('application/xml');
+    expect(await readBodyText(missing.body)).toBe('<NoSuchKey>');
+    expect(new Set(ports).size).toBe(1);
+    const raw = await rawServer((socket) => {
+      const parts = [
+        'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r',
+        '\nhello\r\n',
+        '6\r\n wor',
+        'ld\r\n0\r\nX-Trailer: 1\r\n',
+        '\r\n',
+      ];
+      for (const [i, part] of parts.entries()) setTimeout(() => socket.write(part), 30 * i);
+    });
+    for (let round = 0; round < 2; round++) {
+      expect(await readBodyText((await p.request({ ...lean, url: raw })).body)).toBe('hello world');
+    }
+  });
+
+  it('sends an answer read to its close (no length, not chunked) again through node:http', async () => {
+    const url = await rawServer((socket, index) => {
+      socket.end(`HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the close ${index}`);
+    });
+    const answer = await pool(1).request({ ...lean, url });
+    expect(answer.body.constructor.name).toBe('IncomingMessage');
+    // The lean reader refused the first answer: the second request's is read.
+    expect(await readBodyText(answer.body)).toBe('until the close 1');
+  });
+
+  it('reads a head split across socket reads, and a body whose first bytes came with the head', async () => {
+    const url = await rawServer((socket) => {
+      const parts = [
+        'HTTP/1.1 206 Partial',
+        ' Content\r\nContent-Len',
+        'gth: 10\r\nETag: "x"\r',
+        '\n\r\n0123',
+        '456789',
+      ];
+      for (const [i, part] of parts.entries()) setTimeout(() => socket.write(part), 30 * i);
+    });
+    const p = pool(1);
+    for (let round = 0; round < 2; round++) {
+      const answer = await p.request({ ...lean, url });
+      expect(answer.statusCode).toBe(206);
+      expect(answer.headers.etag).toBe('"x"');
+      expect(await readBodyText(answer.body)).toBe('0123456789');
+    }
+  });
+
+  it('fails a body cut short by the peer as node:http does (`aborted`, ECONNRESET), and an answer closed before its head', async () => {
+    const url = await rawServer((socket, index) => {
+      if (index === 0) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this');
+      else socket.destroy();
+    });
+    const p = pool(1);
+    const short = await p.request({ ...lean, url });
+    await expect(readBodyText(short.body)).rejects.toMatchObject({ message: 'aborted', code: 'ECONNRESET' });
+    await expect(p.request({ ...lean, url })).rejects.toMatchObject({ code: 'ECONNRESET' });
+  });
+
+  it('sends a GET again on a new socket when the pooled one was closed before answering (keep-alive race)', async () => {
+    const connections: number[] = [];
+    const server = createTcpServer((socket) => {
+      let requests = 0;
+      connections.push(0);
+      const index = connections.length - 1;
+      socket.on('error', () => {});
+      socket.on('data', (data: Buffer) => {
+        if (!data.includes('\r\n\r\n')) return;
+        requests += 1;
+        connections[index] = requests;
+        if (requests === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        else socket.resetAndDestroy();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/x`;
+    const p = pool(1);
+    expect(await readBodyText((await p.request({ ...lean, url })).body)).toBe('ok');
+    expect(await readBodyText((await p.request({ ...lean, url })).body)).toBe('ok');
+    expect(connections).toEqual([2, 1]);
+  });
+
+  it('keeps at most `connections` sockets, closes one the server answered with `Connection: close`', async () => {
+    const ports = new Set<number>();
+    let open = 0;
+    let most = 0;
+    const { url } = await serve((req, res) => {
+      ports.add(req.socket.remotePort ?? 0);
+      open++;
+      most = Math.max(most, open);
+      setTimeout(() => {
+        open--;
+        if (req.url === '/close') res.setHeader('Connection', 'close');
+        res.setHeader('Content-Length', '1');
+        res.end('x');
+      }, 20);
+    });
+    const p = pool(2);
+    await Promise.all(
+      Array.from({ length: 8 }, async () => discardBody((await p.request({ ...lean, url })).body)),
+    );
+    expect(most).toBe(2);
+    expect(ports.size).toBe(2);
+    await discardBody((await p.request({ ...lean, url: `${url}/close` })).body);
+    // The closed socket is replaced: two at once need a new one besides the one still pooled.
+    await Promise.all(
+      Array.from({ length: 2 }, async () => discardBody((await p.request({ ...lean, url })).body)),
+    );
+    expect(ports.size).toBe(3);
+  });
+
+  it('fails a stalled answer and a stalled body with the stall error; an abort fails the request, or its body', async () => {
+    const { url } = await serve((req, res) => {
+      if (req.url === '/body') res.writeHead(200, { 'Content-Length': '100' }).write('first');
+    });
+    const p = pool(2);
+    const stallMessage = (seconds: number) => `stalled ${seconds} s`;
+    await expect(
+      p.request({ ...lean, url: `${url}/head`, stallMs: 100, stallMessage }),
+    ).rejects.toMatchObject({ code: 'timeout', temporary: true, message: 'stalled 0.1 s' });
+    const answer = await p.request({ ...lean, url: `${url}/body`, stallMs: 1_500, stallMessage });
+    await expect(readBodyText(answer.body)).rejects.toMatchObject({
+      code: 'timeout',
+      message: 'stalled 1.5 s',
+    });
+    const controller = new AbortController();
+    const pending = p.request({ ...lean, url: `${url}/head`, signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    const reading = new AbortController();
+    const body = await p.request({ ...lean, url: `${url}/body`, signal: reading.signal });
+    setTimeout(() => reading.abort(), 20);
+    await expect(readBodyText(body.body)).rejects.toThrow('aborted');
+  });
+
+  it('bounds a connect that never completes with connectMs, and names an unreadable answer', async () => {
+    const port = await unanswered();
+    const p = destroyAfterTest(
+      new HttpPool({ connections: 1, connectMs: 300, connectSetting: 'connectTimeoutMs' }),
+    );
+    await expect(p.request({ ...lean, url: `http://127.0.0.1:${port}/x` })).rejects.toMatchObject({
+      code: 'timeout',
+      message: `no connection to 127.0.0.1:${port} within 0.3 s (connectTimeoutMs)`,
+    });
+    const url = await rawServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n\r\n'));
+    await expect(pool(1).request({ ...lean, url })).rejects.toMatchObject({ code: 'HPE_INVALID_CONSTANT' });
+  });
+
+  it('refuses a header value with a line break as node:http does, and an answer with two different lengths', async () => {
+    const { url } = await serve((_req, res) => res.writeHead(200, { 'Content-Length': '2' }).end('ok'));
+    const p = pool(1);
+    await expect(p.request({ ...lean, url, headers: { 'x-a': 'b\r\nInjected: yes' } })).rejects.toMatchObject(
+      { code: 'ERR_INVALID_CHAR' },
+    );
+    expect(await readBodyText((await p.request({ ...lean, url })).body)).toBe('ok');
+    const twice = await rawServer((socket) =>
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 20\r\n\r\nok'),
+    );
+    await expect(p.request({ ...lean, url: twice })).rejects.toMatchObject({
+      code: 'HPE_UNEXPECTED_CONTENT_LENGTH',
+    });
+  });
+
+  it('destroy closes the sockets, the one carrying an answer too, and fails requests waiting for one', async () => {
+    const { url } = await serve((_req, res) =>
+      res.writeHead(200, { 'Content-Length': '100' }).write('first'),
+    );
+    const p = new HttpPool({ connections: 1 });
+    const answer = await p.request({ ...lean, url });
+    const waiting = expect(p.request({ ...lean, url })).rejects.toMatchObject({
+      code: 'failed_precondition',
+    });
+    p.destroy();
+    await expect(readBodyText(answer.body)).rejects.toMatchObject({ message: 'aborted' });
+    await waiting;
+  });
+
+  it('TAKE_BODY takes the lean body: chunks in order, the socket stopped while it says no, then reused', async () => {
+    const data = Buffer.alloc(2 * 1024 * 1024, 7);
+    const ports: number[] = [];
+    const { url } = await serve((req, res) => {
+      ports.push(req.socket.remotePort ?? 0);
+      res.setHeader('Content-Length', String(data.length));
+      res.end(data);
+    });
+    const p = pool(1);
+    const answer = await p.request({ ...lean, url });
+    let bytes = 0;
+    let control: ReturnType<TakeBody> | undefined;
+    const done = finished(answer.body);
+    control = (answer.body as unknown as { [TAKE_BODY]: TakeBody })[TAKE_BODY].call(answer.body, (chunk) => {
+      bytes += chunk.length;
+      (chunk as { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK]?.();
+      setTimeout(() => control?.resume(), 1);
+      return false;
+    });
+    await done;
+    expect(bytes).toBe(data.length);
+    await discardBody((await p.request({ ...lean, url })).body);
+    expect(ports[0]).toBe(ports[1]);
+  });
+});

@@ -47,6 +47,12 @@ export interface HttpExchange {
   stallMessage?: (seconds: number) => string;
   /** Counts a stream body's bytes as they are handed to the socket (bytes can be sent again). */
   sent?: { bytes: number };
+  /**
+   * A bodiless plain-HTTP GET whose answer is read by core's own reader (`LeanSockets`) instead of
+   * node:http's client: a large download's ranged GETs. TLS, and an answer without a
+   * `Content-Length` (chunked), go through node:http as before.
+   */
+  lean?: boolean;
 }
 
 /** An answer of any status: its body is the caller's to read, or to `discardBody`. */
@@ -170,6 +176,8 @@ export class HttpPool {
   readonly #agents: { http?: Agent; https?: Agent } = {};
   /** Origins that have answered at least once: only their refusals are worth retrying. */
   readonly #answered = new Set<string>();
+  /** Keep-alive sockets of the lean reader (`exchange.lean`), made on its first use. */
+  #lean: LeanSockets | undefined;
 
   constructor(options: HttpPoolOptions) {
     this.#connections = Math.max(1, options.connections);
@@ -207,15 +215,30 @@ export class HttpPool {
     exchange.signal?.throwIfAborted();
     const resendable = IDEMPOTENT.has(exchange.method.toUpperCase()) && !(exchange.body instanceof Readable);
     const target = targetOf(exchange.url);
+    let lean =
+      exchange.lean === true && !target.https && exchange.body === undefined && exchange.method === 'GET';
     for (let tries = this.#connections + 1; ; tries -= 1) {
       try {
-        const answer = await this.#exchange(exchange, target);
+        const answer = lean
+          ? await this.#leanSockets().request(exchange, target)
+          : await this.#exchange(exchange, target);
         this.#answered.add(target.origin);
         return answer;
       } catch (error) {
+        // An answer the lean reader does not read (no `Content-Length`): the GET again, through node:http.
+        if (error === NOT_LEAN) {
+          lean = false;
+          tries += 1;
+          continue;
+        }
         if (!(resendable && tries > 1 && staleSocket(error)) || exchange.signal?.aborted) throw error;
       }
     }
+  }
+
+  #leanSockets(): LeanSockets {
+    this.#lean ??= new LeanSockets(this.#connections, this.#connectMs, this.#connectSetting);
+    return this.#lean;
   }
 
   /**
@@ -332,6 +355,7 @@ export class HttpPool {
 
   destroy(): void {
     for (const agent of Object.values(this.#agents)) agent.destroy();
+    this.#lean?.destroy();
   }
 }
 
@@ -491,7 +515,11 @@ type LentAnswer = IncomingMessage & {
 const streamPush = Readable.prototype.push;
 
 function lendingPush(this: LentAnswer, chunk: unknown, encoding?: BufferEncoding): boolean {
-  if (chunk instanceof Uint8Array && ownsBuffer(chunk)) {
+  if (
+    chunk instanceof Uint8Array &&
+    (chunk as { [RELEASE_CHUNK]?: unknown })[RELEASE_CHUNK] === undefined &&
+    ownsBuffer(chunk)
+  ) {
     (chunk as Uint8Array & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK] = () => release(chunk);
   }
   // false: the parser stops reading the socket until `resume`.
@@ -542,3 +570,506 @@ export type TakeBody = (
   onChunk: (chunk: Buffer) => boolean,
 ) => { resume(): void; detach(): void };
 export const TAKE_BODY: unique symbol = Symbol.for('@artifacts/take-body');
+
+/**
+ * Thrown inside `HttpPool.request` when the lean reader met an answer it does not read (no
+ * `Content-Length`: chunked, or read to the close): the GET is sent again through node:http.
+ */
+const NOT_LEAN = Symbol('not a lean answer');
+/** A response head longer than this is refused (node:http's default limit is 16 KiB). */
+const HEAD_LIMIT = 64 * 1024;
+/** Read buffers a lean socket keeps for reuse; one more is allocated when all are lent. */
+const FREE_READS = 8;
+const HEAD_END = Buffer.from('\r\n\r\n');
+/** A header name node:http sends (an RFC 9110 token), and what no header value may hold (its checks). */
+const HEADER_NAME = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** Headers node:http keeps the first of when repeated (it joins the others with ', '). */
+const SINGLE_HEADERS = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/** A plain-TCP keep-alive socket of the lean reader and the exchange reading it now. */
+interface LeanSocket {
+  socket: Socket;
+  /** Where the socket goes (`host:port`): an idle socket serves only its own origin. */
+  key: string;
+  /** Buffers for the next reads: each body chunk is a view into one, lent until its RELEASE_CHUNK. */
+  free: Buffer[];
+  /** The read buffer handed to the socket last (`onread` calls back with it). */
+  reading: Buffer | undefined;
+  /** What the socket's bytes go to; undefined while it is idle. */
+  onBytes: ((read: Buffer, buffer: Buffer) => void) | undefined;
+  /** Called once when the socket closes or fails. */
+  onEnd: ((error: Error | undefined) => void) | undefined;
+  /** Requests it has carried (a reused socket's early close is a stale socket, see `HttpPool.request`). */
+  used: number;
+  dead: boolean;
+}
+
+/** An answer's body read by the lean reader: node:http's answer in what core's consumers use of it. */
+class LeanBody extends Readable {
+  statusCode = 0;
+  headers: IncomingHttpHeaders = {};
+  /** The whole body was received (node:http's `IncomingMessage.complete`). */
+  complete = false;
+  constructor(
+    readonly socket: Socket,
+    private readonly onDestroy: (error: Error | null) => void,
+  ) {
+    super({ highWaterMark: READ_SIZE });
+  }
+  override _read(): void {
+    if (!this.complete && !this.destroyed) this.socket.resume();
+  }
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.onDestroy(error);
+    callback(error);
+  }
+}
+
+/**
+ * Core's own reader of plain-HTTP GET answers of known length, on keep-alive sockets of its own
+ * (`HttpPool.request` with `exchange.lean`): no parser run per socket read and no copy of the body.
+ * Each socket reads into 256 KiB buffers of a small free list (`net`'s `onread` with a buffer
+ * function); the head is read by a minimal parser (status line, headers as node:http gives them) and
+ * each read's body bytes are handed on as a view into the read's buffer, which goes back to the free
+ * list when its consumer calls the chunk's RELEASE_CHUNK (the download engine, once written).
+ * Keeps what the node:http path gives: the stall bound (the socket's idle timeout, through the
+ * answer's body too), the abort signal, the connect bound, at most `connections` sockets (others
+ * wait), the stale-socket mark of a reused socket closed before any answer, a premature close of the
+ * body as node:http words it (`aborted`, `ECONNRESET`). An answer without a `Content-Length` is
+ * refused with `NOT_LEAN` (its socket closed), which `HttpPool.request` sends through node:http.
+ */
+class LeanSockets {
+  readonly #idle: LeanSocket[] = [];
+  /** Every open socket, idle or carrying an answer (`destroy` closes them all, as `Agent.destroy`). */
+  readonly #sockets = new Set<LeanSocket>();
+  readonly #waiting: Array<() => void> = [];
+  #open = 0;
+  #destroyed = false;
+
+  constructor(
+    readonly connections: number,
+    readonly connectMs: number,
+    readonly connectSetting: string | undefined,
+  ) {}
+
+  destroy(): void {
+    this.#destroyed = true;
+    this.#idle.length = 0;
+    for (const lean of this.#sockets) lean.socket.destroy();
+    // Requests waiting for a socket fail: the pool is closed.
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
+
+  async request(exchange: HttpExchange, target: Target): Promise<HttpAnswer> {
+    const key = `${target.hostname}:${target.port}`;
+    const lean = await this.#acquire(key, exchange.signal);
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      const { socket } = lean;
+      const reused = lean.used > 0;
+      lean.used++;
+      let body: LeanBody | undefined;
+      let settled = false;
+      let head: Buffer | undefined;
+      /** Whether the peer sent anything for this request (else a reused socket's close is stale). */
+      let answered = false;
+      let length = 0;
+      let received = 0;
+      /** Ends the exchange: the socket back to the pool when the answer was read whole, else closed. */
+      const finish = (error: Error | undefined, reusable: boolean) => {
+        if (settled) return;
+        settled = true;
+        lean.onBytes = undefined;
+        lean.onEnd = undefined;
+        if (stall) socket.setTimeout(0, stall);
+        if (signal) signal.removeEventListener('abort', abort);
+        if (error && !body) {
+          if (reused && !answered && STALE_SOCKET_CODES.has((error as { code?: string }).code ?? '')) {
+            (error as { [STALE]?: boolean })[STALE] = true;
+          }
+          reject(error);
+        } else if (error) body?.destroy(error);
+        this.#release(lean, reusable && !error);
+      };
+      const { signal, stallMs } = exchange;
+      const abort = () => {
+        const error = abortError(signal!);
+        finish(error, false);
+      };
+      const stall =
+        stallMs && stallMs > 0
+          ? () => {
+              const seconds = stallMs / 1000;
+              const message = exchange.stallMessage?.(seconds) ?? `nothing received for ${seconds} s`;
+              finish(new ArtifactsError('timeout', message, { temporary: true }), false);
+            }
+          : undefined;
+      if (stall) socket.setTimeout(stallMs!, stall);
+      if (signal) {
+        if (signal.aborted) return abort();
+        signal.addEventListener('abort', abort, { once: true });
+      }
+      lean.onEnd = (error) => {
+        if (error) return finish(error, false);
+        const e = body
+          ? Object.assign(new Error('aborted'), { code: 'ECONNRESET' })
+          : Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        finish(e, false);
+      };
+      /** Hands body bytes on; ends the exchange once `length` came. */
+      const deliver = (chunk: Buffer, buffer: Buffer | undefined) => {
+        const b = body!;
+        if (received + chunk.length > length) {
+          // More than the answer's length: no HTTP/1.1 peer sends that here; the socket is not reused.
+          return finish(
+            new ArtifactsError(
+              'unavailable',
+              `${target.origin} sent more than the ${length} bytes of its answer`,
+              {
+                temporary: true,
+              },
+            ),
+            false,
+          );
+        }
+        received += chunk.length;
+        if (buffer) {
+          // The read's buffer is lent with its chunk: reused for a later read once the chunk is written.
+          // Beyond the free list's room it is freed at once (as node:http's body chunks are).
+          (chunk as Buffer & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK] = () => {
+            if (lean.free.includes(buffer)) return;
+            if (lean.free.length < FREE_READS && !lean.dead) lean.free.push(buffer);
+            else release(buffer);
+          };
+        }
+        const last = received === length;
+        if (last) b.complete = true;
+        const more = b.push(chunk);
+        if (last) {
+          finish(undefined, true);
+          b.push(null);
+        } else if (!more) socket.pause();
+      };
+      /** A chunked body (RFC 9112 §7.1): its data handed on as views, its end ending the exchange. */
+      let chunked: { state: 'size' | 'data' | 'crlf' | 'trailer'; size: number; line: string } | undefined;
+      const unchunk = (bytes: Buffer) => {
+        const c = chunked!;
+        const b = body!;
+        for (let i = 0; i < bytes.length && !settled; ) {
+          if (c.state === 'data') {
+            const n = Math.min(c.size, bytes.length - i);
+            c.size -= n;
+            if (c.size === 0) c.state = 'crlf';
+            const more = b.push(bytes.subarray(i, i + n));
+            i += n;
+            if (!more) socket.pause();
+            continue;
+          }
+          const newline = bytes.indexOf(10, i);
+          const piece = bytes.toString('latin1', i, newline === -1 ? bytes.length : newline);
+          if (c.line.length + piece.length > 4096) {
+            return finish(
+              new ArtifactsError('unavailable', `${target.origin} sent a chunk line over 4096 bytes`),
+              false,
+            );
+          }
+          if (newline === -1) {
+            c.line += piece;
+            return;
+          }
+          const line = (c.line + piece).replace(/\r$/, '');
+          c.line = '';
+          i = newline + 1;
+          if (c.state === 'crlf' || (c.state === 'trailer' && line === '')) {
+            if (line !== '')
+              return finish(
+                new ArtifactsError('unavailable', `${target.origin} sent a malformed chunk`),
+                false,
+              );
+            if (c.state === 'trailer') {
+              b.complete = true;
+              // Bytes after the answer: the socket is not reused.
+              finish(undefined, i === bytes.length);
+              b.push(null);
+              return;
+            }
+            c.state = 'size';
+          } else if (c.state === 'size') {
+            const size = /^([0-9a-fA-F]{1,12})[ \t]*(?:;.*)?$/.exec(line);
+            if (!size)
+              return finish(
+                new ArtifactsError('unavailable', `${target.origin} sent a malformed chunk size`),
+                false,
+              );
+            c.size = Number.parseInt(size[1]!, 16);
+            c.state = c.size === 0 ? 'trailer' : 'data';
+          }
+          // (a trailer field line: skipped)
+        }
+      };
+      lean.onBytes = (read, buffer) => {
+        if (settled) return;
+        answered = true;
+        if (body) return chunked ? unchunk(read) : deliver(read, buffer);
+        // The head, perhaps over several reads (copied: it is small).
+        const bytes = head ? Buffer.concat([head, read]) : read;
+        const end = bytes.indexOf(HEAD_END);
+        if (end === -1) {
+          if (bytes.length > HEAD_LIMIT) {
+            return finish(
+              new ArtifactsError(
+                'unavailable',
+                `${target.origin} sent a response head over ${HEAD_LIMIT} bytes`,
+              ),
+              false,
+            );
+          }
+          head = Buffer.from(bytes);
+          lean.free.push(buffer);
+          return;
+        }
+        head = bytes.subarray(0, end);
+        const parsed = parseHead(bytes.toString('latin1', 0, end));
+        if (parsed instanceof Error) return finish(parsed, false);
+        const { statusCode, headers } = parsed;
+        const declared = headerString(headers['content-length']);
+        const none = statusCode === 204 || statusCode === 304;
+        const coding = headerString(headers['transfer-encoding']);
+        if (coding !== undefined && /^chunked$/i.test(coding.trim()))
+          chunked = { state: 'size', size: 0, line: '' };
+        if (
+          statusCode < 200 ||
+          (coding !== undefined && !chunked) ||
+          (!none && !chunked && (declared === undefined || !/^\d{1,15}$/.test(declared)))
+        ) {
+          return finish(NOT_LEAN as unknown as Error, false);
+        }
+        length = none ? 0 : chunked ? Number.POSITIVE_INFINITY : Number(declared);
+        const keep = !/\bclose\b/i.test(headerString(headers.connection) ?? '');
+        body = new LeanBody(socket, (error) => {
+          // Destroyed by its consumer before its end: the rest of the answer is not read.
+          if (!settled) finish(error ?? undefined, false);
+        });
+        body.statusCode = statusCode;
+        body.headers = headers;
+        lendBodyChunks(body as unknown as IncomingMessage);
+        resolve({ statusCode, headers, body: body as unknown as IncomingMessage });
+        const rest = bytes.subarray(end + 4);
+        // The read's buffer is lent only with a body chunk that is a view into it (a chunked body's
+        // pieces are views into reads that are never reused: several of them may share one).
+        const lent = rest.length > 0 && length > 0 && bytes === read;
+        if (!lent) lean.free.push(buffer);
+        if (chunked) {
+          if (!keep) lean.used = Number.POSITIVE_INFINITY;
+          if (rest.length > 0) unchunk(rest);
+          return;
+        }
+        if (!keep) lean.used = Number.POSITIVE_INFINITY;
+        if (length === 0) {
+          body.complete = true;
+          // Bytes after an empty answer: the socket is not reused.
+          finish(undefined, rest.length === 0);
+          body.push(null);
+          return;
+        }
+        if (rest.length > 0) deliver(rest, lent ? buffer : undefined);
+      };
+      const lines = [`GET ${target.path} HTTP/1.1`];
+      const raw = rawHeaders(exchange, target);
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i]!;
+        const value = raw[i + 1]!;
+        // What node:http refuses to send (a line break in a value would end the header early).
+        if (!HEADER_NAME.test(name) || BAD_VALUE.test(value)) {
+          const error = Object.assign(new TypeError(`Invalid header name or value: "${name}"`), {
+            code: 'ERR_INVALID_CHAR',
+          });
+          return finish(error, true);
+        }
+        lines.push(`${name}: ${value}`);
+      }
+      lines.push('Connection: keep-alive', '', '');
+      socket.write(lines.join('\r\n'), 'latin1');
+    });
+  }
+
+  /** A free socket to `key`, a new one if fewer than `connections` are open, else the next one freed. */
+  async #acquire(key: string, signal: AbortSignal | undefined): Promise<LeanSocket> {
+    for (;;) {
+      signal?.throwIfAborted();
+      if (this.#destroyed) throw new ArtifactsError('failed_precondition', 'the HTTP pool is closed');
+      const index = this.#idle.findIndex((lean) => lean.key === key);
+      if (index !== -1) {
+        const [lean] = this.#idle.splice(index, 1);
+        lean!.socket.ref();
+        return lean!;
+      }
+      if (this.#open < this.connections) return this.#connect(key, signal);
+      // An idle socket to another origin makes room.
+      if (this.#idle.length > 0) {
+        this.#idle.shift()!.socket.destroy();
+        continue;
+      }
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          signal?.removeEventListener('abort', stop);
+          resolve();
+        };
+        const stop = () => {
+          const at = this.#waiting.indexOf(wake);
+          if (at !== -1) this.#waiting.splice(at, 1);
+          reject(abortError(signal!));
+        };
+        signal?.addEventListener('abort', stop, { once: true });
+        this.#waiting.push(wake);
+      });
+    }
+  }
+
+  #connect(key: string, signal: AbortSignal | undefined): Promise<LeanSocket> {
+    const net = process.getBuiltinModule('node:net') as typeof import('node:net');
+    const at = key.lastIndexOf(':');
+    const host = key.slice(0, at);
+    const port = Number(key.slice(at + 1));
+    this.#open++;
+    const lean: LeanSocket = {
+      socket: undefined as unknown as Socket,
+      key,
+      free: [],
+      reading: undefined,
+      onBytes: undefined,
+      onEnd: undefined,
+      used: 0,
+      dead: false,
+    };
+    const socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: () => {
+          lean.reading = lean.free.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
+          return lean.reading;
+        },
+        callback: (bytes: number, buffer: Uint8Array) => {
+          const read = buffer as Buffer;
+          if (lean.onBytes) lean.onBytes(read.subarray(0, bytes), read);
+          // Bytes on an idle socket: the peer is not speaking HTTP/1.1 keep-alive as we are.
+          else socket.destroy();
+          return true;
+        },
+      },
+    } as import('node:net').NetConnectOpts);
+    lean.socket = socket;
+    this.#sockets.add(lean);
+    const ended = (error?: Error) => {
+      if (lean.dead) return;
+      lean.dead = true;
+      this.#sockets.delete(lean);
+      this.#open--;
+      const idle = this.#idle.indexOf(lean);
+      if (idle !== -1) this.#idle.splice(idle, 1);
+      lean.onEnd?.(error);
+      this.#waiting.shift()?.();
+    };
+    socket.on('error', ended).on('close', () => ended());
+    return new Promise<LeanSocket>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (error?: Error) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', stop);
+        socket.off('connect', connected).off('error', settle);
+        if (!error) return resolve(lean);
+        socket.destroy();
+        reject(error);
+      };
+      const connected = () => settle();
+      const stop = () => settle(abortError(signal!));
+      if (this.connectMs > 0) {
+        timer = setTimeout(() => {
+          const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+          const setting = this.connectSetting ? ` (${this.connectSetting})` : '';
+          settle(
+            new ArtifactsError(
+              'timeout',
+              `no connection to ${where} within ${this.connectMs / 1000} s${setting}`,
+              {
+                temporary: true,
+              },
+            ),
+          );
+        }, this.connectMs);
+      }
+      signal?.addEventListener('abort', stop, { once: true });
+      socket.once('connect', connected).once('error', settle);
+    });
+  }
+
+  /** Back to the idle list (unref'd, so that an idle pool never holds the process), or closed. */
+  #release(lean: LeanSocket, reusable: boolean): void {
+    if (!reusable || lean.dead || this.#destroyed || lean.used === Number.POSITIVE_INFINITY) {
+      lean.socket.destroy();
+      return;
+    }
+    lean.socket.resume();
+    lean.socket.unref();
+    this.#idle.push(lean);
+    this.#waiting.shift()?.();
+  }
+}
+
+/** A response head (status line and header lines) as node:http gives it, or the error it is. */
+function parseHead(text: string): { statusCode: number; headers: IncomingHttpHeaders } | Error {
+  const lines = text.split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0] ?? '');
+  if (!status) {
+    return Object.assign(
+      new Error(`Parse Error: Expected HTTP/ (the answer began with ${JSON.stringify(text.slice(0, 16))})`),
+      { code: 'HPE_INVALID_CONSTANT' },
+    );
+  }
+  const headers: IncomingHttpHeaders = {};
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) {
+      return Object.assign(
+        new Error(`Parse Error: Invalid header line ${JSON.stringify(line.slice(0, 40))}`),
+        {
+          code: 'HPE_INVALID_HEADER_TOKEN',
+        },
+      );
+    }
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    const known = headers[name];
+    if (name === 'content-length' && known !== undefined && known !== value) {
+      return Object.assign(new Error('Parse Error: Duplicate Content-Length'), {
+        code: 'HPE_UNEXPECTED_CONTENT_LENGTH',
+      });
+    }
+    if (name === 'set-cookie') headers[name] = [...(headers[name] ?? []), value];
+    else if (known === undefined) headers[name] = value;
+    else if (!SINGLE_HEADERS.has(name)) headers[name] = `${known}, ${value}`;
+  }
+  return { statusCode: Number(status[1]), headers };
+}
