@@ -34,6 +34,11 @@ const flags = {
     `--ftp-host=${c.env.ARTIFACTS_IT_FTP_HOST}`,
     `--ftp-port=${c.env.ARTIFACTS_IT_FTP_PORT}`,
     `--ftp-user=${c.env.ARTIFACTS_IT_FTP_USER}`,
+    // rclone's FTP connections are unlimited by default: with 16 checkers and 16 transfers it opens
+    // more than the integration pure-ftpd accepts (421 "16 users (the maximum) are already logged
+    // in"), and its transfers then wait for the 60 s idle timeout to free the listing's connections
+    // (~70 s per 500-file download). 16: the --transfers count.
+    '--ftp-concurrency=16',
   ],
   // HDFS's native RPC to the NameNode (not WebHDFS)
   hdfs: (c) => [

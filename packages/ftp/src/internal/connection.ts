@@ -27,6 +27,26 @@ export const isConnectionError = connectionErrorTest({
       : CONNECTION_MESSAGES.test(String((error as { message?: unknown }).message)),
 });
 
+/**
+ * basic-ftp records the caller's stack for every command it sends (`new Error().stack`, read only
+ * to name that caller should a second command be started while one runs, which this package never
+ * does): a formatted stack trace per command, four commands per uploaded file. Commands are started
+ * with stack traces off; a failure's own error (made later, when the reply arrives) keeps its stack.
+ */
+export function withoutTaskStacks(client: Client): void {
+  const ftp = client.ftp;
+  const handle = ftp.handle.bind(ftp);
+  ftp.handle = (command, responseHandler) => {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return handle(command, responseHandler);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  };
+}
+
 /** Opens, logs in and configures FTP connections for one repository. */
 export class FtpConnectionFactory implements ConnectionFactory<FtpConnection> {
   readonly #target: ConnectTarget;
@@ -46,6 +66,7 @@ export class FtpConnectionFactory implements ConnectionFactory<FtpConnection> {
   async create(signal?: AbortSignal): Promise<FtpConnection> {
     const s = this.settings;
     const client = new Client(s.socketTimeoutMs);
+    withoutTaskStacks(client);
     const onAbort = () => client.close();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
