@@ -412,22 +412,20 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
         // After attempts the store never answered, this one is cut when what is left of the timeout
         // has passed and it is still only waiting on the store (no byte taken, or the body sent
         // whole and no answer): a silent store does not get a fresh timeout per attempt.
+        // (The first attempt, every upload's only one, builds no controller, timer or signal.)
         const cut = attempt === 1 ? undefined : state.nextTimeoutMs();
-        const controller = new AbortController();
         let timer: NodeJS.Timeout | undefined;
         let expired = false;
+        let signal = o.signal;
         if (cut !== undefined) {
+          const controller = new AbortController();
           timer = setTimeout(() => {
             if (view.pulled > 0 && !body.readableEnded) return;
             expired = true;
             controller.abort(state.timeout(`write ${JSON.stringify(key)}`, attempt, undefined));
           }, cut);
+          signal = o.signal ? AbortSignal.any([o.signal, controller.signal]) : controller.signal;
         }
-        const signal = timer
-          ? o.signal
-            ? AbortSignal.any([o.signal, controller.signal])
-            : controller.signal
-          : o.signal;
         try {
           const result = await driver.write(key, view, {
             ...o,
