@@ -30,45 +30,34 @@ export class PullStream extends Readable {
   #detached = false;
   readonly #source: Readable;
   readonly #options: PullStreamOptions;
-  /** The source's `readable` and `end` listeners, made when the consumer first reads the stream. */
-  #onReadable: (() => void) | undefined;
-  #onEnd: (() => void) | undefined;
-  readonly #onError: (error: Error) => void;
+  readonly #onReadable = () => {
+    if (this.#wanting) this.#drain();
+  };
+  readonly #onEnd = () => {
+    this.#ended = true;
+    this.#options.onData?.();
+    this.push(null);
+  };
+  readonly #onError = (error: Error) => this.destroy(this.#options.translateError?.(error) ?? error);
 
   constructor(source: Readable, options: PullStreamOptions) {
     super({ highWaterMark: 64 * 1024 });
     this.#source = source;
     this.#options = options;
-    // Only the source's failure is listened to from the start (nobody else may be listening). Its
-    // `readable` and `end` are listened to once our consumer first asks for data as a stream
-    // (`_read`): adding a `readable` listener makes the source read ahead (Node calls `read(0)` on
-    // the next tick), and a view stacked on another (the timeout layer's on the retry layer's) would
-    // then take bytes from the one below before the store asked for any — the retry layer would
-    // think the body read and not retry. A body read directly (`readInto`) ends this view there,
-    // and never needs them: one listener per view, not three, on every upload of a local file.
-    this.#onError = (error: Error) => this.destroy(this.#options.translateError?.(error) ?? error);
+    // `readable` is listened to only once our consumer first asks for data: adding the listener
+    // makes the source read ahead (Node calls `read(0)` on the next tick), and a view stacked on
+    // another (the timeout layer's on the retry layer's) would then take bytes from the one below
+    // before the store asked for any — the retry layer would think the body read and not retry.
+    source.once('end', this.#onEnd);
     source.on('error', this.#onError);
-    if (source.readableEnded) this.#sourceEnded();
-  }
-
-  #sourceEnded(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#options.onData?.();
-    this.push(null);
+    if (source.readableEnded) this.#onEnd();
   }
 
   override _read(): void {
     this.#wanting = true;
     if (!this.#listening && !this.#detached) {
       this.#listening = true;
-      this.#onReadable = () => {
-        if (this.#wanting) this.#drain();
-      };
-      this.#onEnd = () => this.#sourceEnded();
       this.#source.on('readable', this.#onReadable);
-      this.#source.once('end', this.#onEnd);
-      if (this.#source.readableEnded) this.#sourceEnded();
     }
     // `read()` calls this before it takes what is buffered, and then takes everything: a chunk
     // pushed now, beside one still buffered, would come out concatenated with it (a copy, and the
@@ -128,8 +117,8 @@ export class PullStream extends Readable {
   /** Stops listening to the source without touching it. */
   detach(): void {
     this.#detached = true;
-    if (this.#onReadable) this.#source.off('readable', this.#onReadable);
-    if (this.#onEnd) this.#source.off('end', this.#onEnd);
+    this.#source.off('readable', this.#onReadable);
+    this.#source.off('end', this.#onEnd);
     this.#source.off('error', this.#onError);
     // A source may still fail after we let go (an SDK stream that errors once its request is
     // aborted): that must not become an uncaught exception. A later reader adds its own listener.
