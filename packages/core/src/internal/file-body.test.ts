@@ -150,6 +150,44 @@ describe('FileBody: a local file as an upload body', () => {
     for await (const _ of plain);
   });
 
+  it('syncReads, read directly (the chunked-upload engine): a small file is opened, read and closed in the call', async () => {
+    const small = bytes(16_000);
+    const smallPath = await fileOf(small);
+    const before = await openFiles();
+    const body = new FileBody(smallPath, small.length, { syncReads: true });
+    let observed = 0;
+    body.observe = (chunk) => {
+      observed += chunk.length;
+    };
+    const closed = new Promise<void>((resolve) => body.once('close', resolve));
+    const target = Buffer.alloc(64 * 1024);
+    // No thread-pool round trip: every byte is in the buffer (and observed) when `readInto` returns.
+    const reading = body.readInto(target);
+    expect(observed).toBe(small.length);
+    expect(body.ended).toBe(true);
+    expect(await reading).toBe(small.length);
+    expect(target.subarray(0, small.length).equals(small)).toBe(true);
+    await closed;
+    expect(await openFiles()).toBe(before);
+    // Without the option, or above SYNC_READ_MAX, the read is asynchronous as before.
+    const plain = new FileBody(smallPath, small.length);
+    const plainReading = plain.readInto(Buffer.alloc(64 * 1024));
+    expect(plain.bytes).toBe(0);
+    expect(await plainReading).toBe(small.length);
+    const large = bytes(SYNC_READ_MAX + 1);
+    const largeBody = new FileBody(await fileOf(large), large.length, { syncReads: true });
+    const largeTarget = Buffer.alloc(large.length);
+    const largeReading = largeBody.readInto(largeTarget);
+    expect(largeBody.bytes).toBe(0);
+    expect(await largeReading).toBe(large.length);
+    expect(largeTarget.equals(large)).toBe(true);
+    // A missing file rejects the read and fails the body.
+    const missing = new FileBody(join(tmpdir(), 'no-such-dir-file-body', 'x'), 10, { syncReads: true });
+    const failed = new Promise<Error>((resolve) => missing.once('error', resolve));
+    await expect(missing.readInto(Buffer.alloc(10))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(((await failed) as NodeJS.ErrnoException).code).toBe('ENOENT');
+  });
+
   it('syncReads: a file shorter than announced ends at its end; a missing one fails the stream', async () => {
     const path = await fileOf(bytes(1000));
     const streamed: Buffer[] = [];

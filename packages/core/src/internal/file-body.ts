@@ -7,8 +7,9 @@ import { RELEASE_CHUNK } from '../driver.js';
 const CHUNK = 1024 * 1024;
 
 /**
- * With `syncReads`, what is left of a streamed file at or below this many bytes is read with one
- * synchronous call (opened and closed the same way when the body opens the file itself): a small
+ * With `syncReads`, what is left of a file at or below this many bytes is read with one synchronous
+ * call, streamed or read directly (`readInto`), and opened and closed the same way when the body
+ * opens the file itself: a small
  * file's upload makes no thread-pool round trip, as curl's does not. Each asynchronous call is a
  * hand-off to libuv's pool and back (a wake-up of a pool thread, a callback, a promise), which costs
  * more CPU than a page-cache read of a few KiB blocks the loop (docs/benchmarks/server.md).
@@ -165,7 +166,8 @@ export class FileBody extends Readable implements DirectBody {
     while (filled < target.length && !this.#ended) {
       if (this.destroyed) throw this.errored ?? new Error(`${this.path}: the upload body was closed`);
       const want = Math.min(target.length - filled, this.size - this.bytes);
-      const n = want > 0 ? await this.#read(target, filled, want) : 0;
+      const n =
+        want > 0 ? (this.#readSync(target, filled, want) ?? (await this.#read(target, filled, want))) : 0;
       if (n === 0) {
         this.#end();
         break;
@@ -209,11 +211,7 @@ export class FileBody extends Readable implements DirectBody {
       this.destroy(error as Error);
     };
     // The rest of a small file in one synchronous read; not while an open is still on its way.
-    if (
-      this.#syncReads &&
-      left <= SYNC_READ_MAX &&
-      (this.#descriptor !== undefined || this.#fd === undefined)
-    ) {
+    if (this.#syncAllowed()) {
       let n: number;
       try {
         n = readSync(this.#openSync(), chunk, 0, want, this.#start + this.bytes);
@@ -225,6 +223,30 @@ export class FileBody extends Readable implements DirectBody {
       return;
     }
     this.#read(chunk, 0, want).then(got, failed);
+  }
+
+  /** `syncReads`, what is left is at most `SYNC_READ_MAX`, and no asynchronous open is on its way. */
+  #syncAllowed(): boolean {
+    return (
+      this.#syncReads &&
+      this.size - this.bytes <= SYNC_READ_MAX &&
+      (this.#descriptor !== undefined || this.#fd === undefined)
+    );
+  }
+
+  /**
+   * `readInto`'s read of the rest of a small file in one synchronous call (the chunked-upload
+   * engine's way to read a whole small file: no thread-pool round trip for its open, read or
+   * close); undefined when the read must be asynchronous. A failure destroys the body and throws.
+   */
+  #readSync(buffer: Buffer, offset: number, length: number): number | undefined {
+    if (!this.#syncAllowed()) return undefined;
+    try {
+      return readSync(this.#openSync(), buffer, offset, length, this.#start + this.bytes);
+    } catch (error) {
+      this.destroy(error as Error);
+      throw error;
+    }
   }
 
   /** The descriptor, opening the file synchronously if nothing opened it yet. */

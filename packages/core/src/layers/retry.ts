@@ -276,6 +276,32 @@ export function defaultRequestRetry(maxAttempts: number, operation: string, key:
   return createRetrier({ maxAttempts }).forCall(operation, key);
 }
 
+/**
+ * `Retrier.forCall`'s policy: a plain object and a shared method, not a closure per call (every
+ * file's read or write gets one; what is built per file and lives while it is in flight is what
+ * V8's young generation grows with).
+ */
+class CallRetry implements RequestRetry {
+  constructor(
+    readonly retrier: Retrier['again'],
+    readonly operation: string,
+    readonly key: string,
+  ) {}
+
+  again(
+    request: string,
+    attempt: number,
+    error: unknown,
+    state: Attempts,
+    signal?: AbortSignal,
+    part?: TransferPart,
+  ): Promise<void> {
+    return this.retrier(this.operation, this.key, attempt, error, state, signal, request, part);
+  }
+}
+
+const ignore = () => undefined;
+
 export function createRetrier(options: RetryOptions = {}): Retrier {
   const maxAttempts = options.maxAttempts ?? 4;
   const base = options.baseDelayMs ?? 200;
@@ -311,10 +337,7 @@ export function createRetrier(options: RetryOptions = {}): Retrier {
   };
 
   function forCall(operation: string, key: string): RequestRetry {
-    return {
-      again: (request, attempt, error, state, signal, part) =>
-        again(operation, key, attempt, error, state, signal, request, part),
-    };
+    return new CallRetry(again, operation, key);
   }
 
   function succeeded(): void {
@@ -408,26 +431,24 @@ export function withRetry(driver: StorageDriver, options: RetryOptions = {}): St
         const view = new PullStream(body, { ownSource: false });
         // The driver sees the body's failure through its own read of the view; a driver that already
         // let go of the view (it failed first) must not turn that failure into an uncaught error.
-        view.on('error', () => undefined);
+        view.on('error', ignore);
         // After attempts the store never answered, this one is cut when what is left of the timeout
         // has passed and it is still only waiting on the store (no byte taken, or the body sent
         // whole and no answer): a silent store does not get a fresh timeout per attempt.
+        // (The first attempt, every upload's only one, builds no controller, timer or signal.)
         const cut = attempt === 1 ? undefined : state.nextTimeoutMs();
-        const controller = new AbortController();
         let timer: NodeJS.Timeout | undefined;
         let expired = false;
+        let signal = o.signal;
         if (cut !== undefined) {
+          const controller = new AbortController();
           timer = setTimeout(() => {
             if (view.pulled > 0 && !body.readableEnded) return;
             expired = true;
             controller.abort(state.timeout(`write ${JSON.stringify(key)}`, attempt, undefined));
           }, cut);
+          signal = o.signal ? AbortSignal.any([o.signal, controller.signal]) : controller.signal;
         }
-        const signal = timer
-          ? o.signal
-            ? AbortSignal.any([o.signal, controller.signal])
-            : controller.signal
-          : o.signal;
         try {
           const result = await driver.write(key, view, {
             ...o,

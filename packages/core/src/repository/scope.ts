@@ -1,11 +1,17 @@
 import type { OperationOptions } from '../driver.js';
 import { ArtifactsError, toArtifactsError } from '../errors.js';
 
-/** One call's own signal, linked to the caller's; `done` unlinks it when the call ends. */
+/**
+ * One call's own signal, linked to the caller's; `done` unlinks it when the call ends. No signal
+ * when the caller gave none: nothing could abort it, and every layer, engine and request below
+ * would otherwise link a listener to it and unlink it again, per file.
+ */
 export interface Scope {
-  signal: AbortSignal;
+  signal: AbortSignal | undefined;
   done: () => void;
 }
+
+const UNSIGNALLED: Scope = { signal: undefined, done: () => undefined };
 
 /**
  * Every call linked to one caller's signal shares a single 'abort' listener on it. A directory
@@ -46,10 +52,11 @@ export function openScope(options: OperationOptions): Scope {
     throw new ArtifactsError('aborted', 'the operation was aborted before it started', {
       cause: options.signal.reason,
     });
-  const controller = new AbortController();
   const caller = options.signal;
-  const unlink = caller ? onAbort(caller, () => controller.abort(caller.reason)) : undefined;
-  return { signal: controller.signal, done: () => unlink?.() };
+  if (caller === undefined) return UNSIGNALLED;
+  const controller = new AbortController();
+  const unlink = onAbort(caller, () => controller.abort(caller.reason));
+  return { signal: controller.signal, done: unlink };
 }
 
 /** Maps a failure of `what` to an ArtifactsError: `aborted` when its scope was aborted, secrets scrubbed. */
@@ -59,7 +66,7 @@ export function scopedError(
   secrets: readonly string[],
   scope?: Scope,
 ): ArtifactsError {
-  if (scope?.signal.aborted && !ArtifactsError.is(error, 'timeout')) {
+  if (scope?.signal?.aborted && !ArtifactsError.is(error, 'timeout')) {
     const mapped = toArtifactsError(error, what, { secrets, code: 'aborted' });
     return mapped.code === 'aborted'
       ? mapped
@@ -77,10 +84,7 @@ export async function runScoped<T>(
 ): Promise<T> {
   const scope = openScope(options);
   try {
-    return await fn({
-      signal: scope.signal,
-      ...timeoutOf(options),
-    });
+    return await fn(scope.signal ? { signal: scope.signal, ...timeoutOf(options) } : timeoutOf(options));
   } catch (error) {
     throw scopedError(error, what, secrets, scope);
   } finally {

@@ -194,3 +194,37 @@ describe('download through a driver without readToFile (SFTP, FTP)', () => {
     await untouched();
   });
 });
+
+describe("a transfer's own signal", () => {
+  it("is none when the caller gave none (nothing could abort it), and aborts with the caller's", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'core-transfers-'));
+    await writeFile(join(dir, 'a'), 'some bytes');
+    const driver = new MemoryDriver();
+    const seen: Array<AbortSignal | undefined> = [];
+    const write = driver.write.bind(driver);
+    driver.write = (key, body, options) => {
+      seen.push(options.signal);
+      return write(key, body, options);
+    };
+    const ctx = { driver, secrets: [], limiter: new Limiter(2), assertOpen: () => {} };
+    const progress = new Progress(undefined);
+    await upload(ctx, join(dir, 'a'), 'a', 10, progress, {});
+    await download(ctx, 'a', join(dir, 'back'), progress, {});
+    // No signal built per file for a caller without one: the layers and requests below link nothing.
+    expect(seen).toEqual([undefined]);
+    expect(await readFile(join(dir, 'back'), 'utf8')).toBe('some bytes');
+
+    const caller = new AbortController();
+    await upload(ctx, join(dir, 'a'), 'b', 10, progress, { signal: caller.signal });
+    const own = seen[1]!;
+    expect(own).toBeInstanceOf(AbortSignal);
+    // The call's own signal, unlinked once the call ended: a later abort of the caller's reaches it no more.
+    expect(own).not.toBe(caller.signal);
+    caller.abort();
+    expect(own.aborted).toBe(false);
+    const error = await upload(ctx, join(dir, 'a'), 'c', 10, progress, { signal: caller.signal }).catch(
+      (e: unknown) => e,
+    );
+    expect(ArtifactsError.is(error, 'aborted')).toBe(true);
+  });
+});

@@ -88,7 +88,7 @@ export async function upload(
             return guessContentType(key);
           },
         });
-        call.signal.throwIfAborted();
+        call.signal?.throwIfAborted();
         progress.bytes(size, key);
       });
       return;
@@ -103,7 +103,7 @@ export async function upload(
 
 /**
  * One file's transfer in its own scope, linked to the caller's signal: `run` gets the options of its
- * driver calls (the scope's signal, the caller's timeout); the file counts as done in `progress` once
+ * driver calls (the scope's signal, none when the caller gave none; the caller's timeout); the file counts as done in `progress` once
  * `run` returns, and a failure is mapped once (`aborted` when the caller aborted, secrets scrubbed).
  */
 async function transfer(
@@ -112,11 +112,11 @@ async function transfer(
   key: string,
   progress: Progress,
   options: TransferOptions,
-  run: (call: { signal: AbortSignal; timeoutMs?: number }) => Promise<void>,
+  run: (call: { signal?: AbortSignal; timeoutMs?: number }) => Promise<void>,
 ): Promise<void> {
   const scope = openScope(options);
   try {
-    await run({ signal: scope.signal, ...timeoutOf(options) });
+    await run(scope.signal ? { signal: scope.signal, ...timeoutOf(options) } : timeoutOf(options));
     progress.file(key);
   } catch (error) {
     throw scopedError(error, what, ctx.secrets, scope);
@@ -172,8 +172,9 @@ export async function put(
       m.on('error', ignore);
       source.pipe(m);
     }
-    const destroySource = () => source.destroy(call.signal.reason as Error);
-    call.signal.addEventListener('abort', destroySource, { once: true });
+    const signal = call.signal;
+    const destroySource = () => source.destroy(signal?.reason as Error);
+    signal?.addEventListener('abort', destroySource, { once: true });
     try {
       const result = await ctx.driver.write(key, body, {
         ...call,
@@ -181,11 +182,11 @@ export async function put(
         ...(size === undefined ? {} : { size }),
       });
       // Every byte handed to the driver (a file: read out, as stream chunks or into its buffers).
-      if (!(meter ? meter.writableFinished : file?.ended) && !call.signal.aborted) {
+      if (!(meter ? meter.writableFinished : file?.ended) && !signal?.aborted) {
         throw new ArtifactsError('internal', `${what}: the backend returned before consuming the whole body`);
       }
       let sent = tally.algorithm ? { algorithm: tally.algorithm, value: tally.digest() } : undefined;
-      if (driverHashes && !call.signal.aborted) {
+      if (driverHashes && !signal?.aborted) {
         if (result?.sent?.checksum.algorithm !== algorithm || result.sent.bytes !== tally.bytes) {
           await ctx.driver.delete(key, {}).catch(() => undefined);
           throw new ArtifactsError(
@@ -207,7 +208,7 @@ export async function put(
       source.destroy();
       throw error;
     } finally {
-      call.signal.removeEventListener('abort', destroySource);
+      signal?.removeEventListener('abort', destroySource);
     }
   });
 }
@@ -238,7 +239,7 @@ export async function download(
             progress.bytes(n, key);
           },
         });
-        call.signal.throwIfAborted();
+        call.signal?.throwIfAborted();
         // Progress only: a driver that reported fewer bytes than the file holds is counted whole.
         if (size !== undefined && reported === size) return;
         const written = Number((await stat(temp)).size);
@@ -256,7 +257,7 @@ export async function download(
       // side's, a store's stream that closed early, the caller's abort).
       await new Promise<void>((resolve, reject) =>
         pipeStages(result.stream, meter, sink, {
-          signal: call.signal,
+          ...(call.signal ? { signal: call.signal } : {}),
           onClose: (error) => (error ? reject(error) : resolve()),
         }),
       );
@@ -287,7 +288,7 @@ export async function openReadStream(
     result = await runScoped(`reading ${describePath(key)}`, options, ctx.secrets, (o) =>
       ctx.driver.read(key, {
         ...o,
-        signal: life.signal,
+        ...(life.signal ? { signal: life.signal } : {}),
         ...(range && native ? { range } : {}),
       }),
     );
