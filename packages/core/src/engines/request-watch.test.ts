@@ -2,7 +2,7 @@ import { getEventListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ArtifactsError } from '../errors.js';
-import { defaultRequestRetry } from '../layers/retry.js';
+import { createRetrier, defaultRequestRetry } from '../layers/retry.js';
 import { bodyOf, runRequest } from './request-watch.js';
 
 const hangUp = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
@@ -41,19 +41,24 @@ describe('runRequest', () => {
 
   it('keeps retrying a store that answers (a 503) past the timeout', async () => {
     let attempts = 0;
+    const started = Date.now();
     await expect(
       runRequest(
         'x',
         new AbortController().signal,
-        { timeoutMs: 100, retry: defaultRequestRetry(3, 'write', 'x') },
+        // Back-off without randomness: 200 ms, then 400 ms between the attempts.
+        { timeoutMs: 400, retry: createRetrier({ maxAttempts: 3, jitterMs: 0 }).forCall('write', 'x') },
         async () => {
           attempts++;
-          await sleep(60);
+          // Each answer comes well inside the timeout (a loaded machine's lag must not turn it into
+          // a stall); the back-off between attempts takes the call past it.
+          await sleep(30);
           throw new ArtifactsError('unavailable', 'busy', { temporary: true, context: { status: 503 } });
         },
       ),
     ).rejects.toThrow('busy');
     expect(attempts).toBe(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
   });
 });
 
