@@ -148,7 +148,9 @@ export class HdfsDriver implements StorageDriver {
 
   readonly #readPlan = (key: string) => ({
     partSize: this.#settings.downloadPartSize,
-    // The ranges of one file held at once (each buffered whole when the reader lags): 64 MiB.
+    // The ranges of one file in flight at once. Memory does not grow with the part size: a stream
+    // holds at most 8 MiB per range ahead of its reader (core), a file download writes each range
+    // at its offset.
     concurrency: Math.min(this.#settings.maxConnections, RANGES_AT_ONCE),
     context: this.#context,
     what: `reading ${this.#path(key)} on ${this.label}`,

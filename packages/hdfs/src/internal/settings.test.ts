@@ -107,7 +107,7 @@ describe('resolveSettings', () => {
     expect(() => resolveSettings(uri('webhdfs://h/a'), {}, { ARTIFACTS_HDFS_MAX_CONNECTIONS: 'x' })).toThrow(
       /ARTIFACTS_HDFS_MAX_CONNECTIONS/,
     );
-    expect(resolveSettings(uri('webhdfs://h/a'), {}, {}).downloadPartSize).toBe(16 * 1024 * 1024);
+    expect(resolveSettings(uri('webhdfs://h/a'), {}, {}).downloadPartSize).toBe(64 * 1024 * 1024);
     expect(
       resolveSettings(uri('webhdfs://h/a'), {}, { ARTIFACTS_HDFS_DOWNLOAD_PART_SIZE: '1024' })
         .downloadPartSize,
