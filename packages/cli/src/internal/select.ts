@@ -1,5 +1,22 @@
+import { createRequire } from 'node:module';
 import { ArtifactsError } from '@artifacts/core';
-import picomatch from 'picomatch';
+
+// tsup.config.ts defines it per output format; unset (vitest runs the source as ESM) means ESM.
+declare const __ARTIFACTS_CLI_FORMAT__: string | undefined;
+let picomatchModule: typeof import('picomatch') | undefined;
+
+/**
+ * picomatch, loaded on first use: about 3 ms of CPU at every start (docs/benchmarks/server.md), which
+ * a command without a glob, `--include` or `--exclude` never needs.
+ */
+function picomatch(): typeof import('picomatch') {
+  picomatchModule ??= (
+    typeof __ARTIFACTS_CLI_FORMAT__ === 'string' && __ARTIFACTS_CLI_FORMAT__ === 'cjs'
+      ? require
+      : createRequire(import.meta.url)
+  )('picomatch') as typeof import('picomatch');
+  return picomatchModule;
+}
 
 /** `--include`/`--exclude` globs, as rclone and aws-cli take them. */
 export interface SelectOptions {
@@ -14,7 +31,10 @@ export interface SelectOptions {
  */
 export function selector(options: SelectOptions): (path: string) => boolean {
   const compile = (patterns: string[] | undefined) =>
-    (patterns ?? []).map((pattern) => picomatch(pattern, { basename: true, dot: true }));
+    (patterns ?? []).map((pattern) =>
+      // picomatch 4's `basename` also applies to a pattern with `/`, which then never matches.
+      picomatch()(pattern, { basename: !pattern.includes('/'), dot: true }),
+    );
   const include = compile(options.include);
   const exclude = compile(options.exclude);
   return (path) =>
@@ -57,7 +77,7 @@ export function splitGlob(uri: string): GlobSource | undefined {
   const index = segments.findIndex((segment) => globChars.test(segment));
   if (index === -1) return undefined;
   const pattern = segments.slice(index).join('/');
-  if (!picomatch.scan(pattern).isGlob) return undefined;
+  if (!picomatch().scan(pattern).isGlob) return undefined;
   let base = prefix + segments.slice(0, index).join('/');
   if (base === '') base = rest.startsWith('/') ? '/' : '.';
   if (base === prefix && prefix.endsWith(':')) base = `${prefix}/`;
@@ -65,7 +85,7 @@ export function splitGlob(uri: string): GlobSource | undefined {
 }
 
 export function globMatcher(pattern: string): (path: string) => boolean {
-  return picomatch(pattern, { dot: false });
+  return picomatch()(pattern, { dot: false });
 }
 
 export function noMatch(pattern: string, base: string): ArtifactsError {

@@ -1,6 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import * as zlib from 'node:zlib';
 import type { ChecksumAlgorithm } from '../driver.js';
 
 /** An incremental digest whose result is base64 of the raw bytes. */
@@ -87,7 +86,15 @@ export function crc32cImplementation(): 'native' | 'js' {
   return crc32cImpl === crc32cJs ? 'js' : 'native';
 }
 
-const zlibCrc32: Crc = (chunk, previous = 0) => zlib.crc32(chunk, previous);
+/**
+ * Node's zlib, loaded on first use: importing `node:zlib` costs about 2 ms of CPU at every start,
+ * and a process with `@node-rs/crc32` or without a CRC-32 checksum never calls it.
+ */
+let zlib: typeof import('node:zlib') | undefined;
+const zlibCrc32: Crc = (chunk, previous = 0) => {
+  zlib ??= process.getBuiltinModule('node:zlib') as typeof import('node:zlib');
+  return zlib.crc32(chunk, previous);
+};
 
 /** The CRC-32 in use, chosen on first use. */
 let crc32Impl: Crc | undefined;
