@@ -11,18 +11,23 @@
  * loaded yet), with `--max-semi-space-size=2`. Not where `process.execve` is missing (Windows, Node
  * before 22.15) or the user chose a size (`node --max-semi-space-size=…` or NODE_OPTIONS): there it
  * runs as started. A shebang cannot carry the flag portably (`env -S` is not in BusyBox's `env`).
- * Nor for `serve`: a long-running server's collections were measured under V8's own sizing
- * (docs/benchmarks/server.md), not this one.
+ *
+ * `serve` gets 4 MiB: under V8's own sizing the server's young generation grew to 2 × 64 MiB serving
+ * small files, and its peak RSS with it (`pnpm bench:proxy`, 500 files up and down, 20 transfers
+ * per server: 261–263 MiB; 2 MiB: 115–116; 4 MiB: 114–116; 8 MiB: 124–146; 16 MiB: 174), at the same
+ * server CPU and rates within the run's noise (docs/benchmarks/server.md, 2026-12-02 09:00). 4
+ * rather than 2: at 2 more of each request's objects reach the old generation, for the costlier
+ * full collections of a process that runs for days.
  */
 const FLAG = '--max-semi-space-size';
+// Every global option is a flag without a value, so the command is the first other argument.
+const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 /** MiB. 1 promotes the requests in flight to the old generation (measured higher, 147–163 MiB). */
-const SEMI_SPACE_MIB = 2;
+const SEMI_SPACE_MIB = command === 'serve' ? 4 : 2;
 
 const chosen =
   process.execArgv.some((arg) => arg.startsWith(FLAG)) || (process.env.NODE_OPTIONS ?? '').includes(FLAG);
-// Every global option is a flag without a value, so the command is the first other argument.
-const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
-if (!chosen && command !== 'serve' && typeof process.execve === 'function') {
+if (!chosen && typeof process.execve === 'function') {
   try {
     process.execve(process.execPath, [
       process.execPath,
