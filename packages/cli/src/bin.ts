@@ -14,8 +14,8 @@
  *
  * `serve` gets 4 MiB: under V8's own sizing the server's young generation grew to 2 × 64 MiB serving
  * small files, and its peak RSS with it (`pnpm bench:proxy`, 500 files up and down, 20 transfers
- * per server: 261–263 MiB; 2 MiB: 115–116; 4 MiB: 114–116; 8 MiB: 124–146; 16 MiB: 174), at the same
- * server CPU and rates within the run's noise (docs/benchmarks/server.md, 2026-12-02 09:00). 4
+ * per server: 252–263 MiB; 2 MiB: 115–116; 4 MiB: 114–130; 8 MiB: 124–146; 16 MiB: 174), at the same
+ * server CPU and rates within the run's noise (docs/benchmarks/server.md, 2026-12-02 08:43). 4
  * rather than 2: at 2 more of each request's objects reach the old generation, for the costlier
  * full collections of a process that runs for days.
  */
