@@ -11,23 +11,29 @@
  * loaded yet), with `--max-semi-space-size=2`. Not where `process.execve` is missing (Windows, Node
  * before 22.15) or the user chose a size (`node --max-semi-space-size=…` or NODE_OPTIONS): there it
  * runs as started. A shebang cannot carry the flag portably (`env -S` is not in BusyBox's `env`).
- * Only for the commands that transfer files (`TRANSFERS`): starting again costs a second start of
- * Node, about 22 ms of CPU (`ls` of a local store: 82 ms against 60 run as started,
+ * Only for the commands that transfer files and `serve`: starting again costs a second
+ * start of Node, about 22 ms of CPU (`ls` of a local store: 82 ms against 60 run as started,
  * docs/benchmarks/server.md), which a listing, a `stat`, a `cat`, `--version` or `--help` pays for
- * nothing. Nor for `serve`: a long-running server's collections were measured under V8's own sizing
- * (docs/benchmarks/server.md), not this one.
+ * nothing.
+ *
+ * `serve` gets 4 MiB: under V8's own sizing the server's young generation grew to 2 × 64 MiB serving
+ * small files, and its peak RSS with it (`pnpm bench:proxy`, 500 files up and down, 20 transfers
+ * per server: 252–263 MiB; 2 MiB: 115–116; 4 MiB: 114–130; 8 MiB: 124–146; 16 MiB: 174), at the same
+ * server CPU and rates within the run's noise (docs/benchmarks/server.md, 2026-12-02 08:43). 4
+ * rather than 2: at 2 more of each request's objects reach the old generation, for the costlier
+ * full collections of a process that runs for days.
  */
 const FLAG = '--max-semi-space-size';
+// Every global option is a flag without a value, so the command is the first other argument.
+const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 /** MiB. 1 promotes the requests in flight to the old generation (measured higher, 147–163 MiB). */
-const SEMI_SPACE_MIB = 2;
-/** The commands that move many files' bytes, the case measured above. */
-const TRANSFERS = new Set(['log', 'download', 'cp', 'sync']);
+const SEMI_SPACE_MIB = command === 'serve' ? 4 : 2;
+/** The commands that move many files' bytes, the case measured above; and the server. */
+const RESTARTED = new Set(['log', 'download', 'cp', 'sync', 'serve']);
 
 const chosen =
   process.execArgv.some((arg) => arg.startsWith(FLAG)) || (process.env.NODE_OPTIONS ?? '').includes(FLAG);
-// Every global option is a flag without a value, so the command is the first other argument.
-const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
-if (!chosen && command !== undefined && TRANSFERS.has(command) && typeof process.execve === 'function') {
+if (!chosen && command !== undefined && RESTARTED.has(command) && typeof process.execve === 'function') {
   try {
     process.execve(process.execPath, [
       process.execPath,

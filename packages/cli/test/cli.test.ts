@@ -94,8 +94,18 @@ appendFileSync(${JSON.stringify(log)}, process.pid + ' ' + process.execArgv.join
       expect(lines).toHaveLength(1);
     });
 
-    it('leaves `serve` (a long-running server) to V8', async () => {
+    it('runs `serve` (a long-running server) with a 4 MiB semi-space', async () => {
       const lines = await starts('', ['--quiet', 'serve', '--help']);
+      if (typeof process.execve !== 'function') {
+        expect(lines).toHaveLength(1);
+        return;
+      }
+      const pid = lines[0]?.split(' ')[0];
+      expect(lines).toEqual([`${pid} `, `${pid} --max-semi-space-size=4`]);
+    });
+
+    it("keeps the user's own size for `serve` too", async () => {
+      const lines = await starts('--max-semi-space-size=32', ['--quiet', 'serve', '--help']);
       expect(lines).toHaveLength(1);
     });
 
