@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadAverage, MiB, machine, markdownTable, prepareData, runInterleaved } from './harness.mjs';
@@ -475,7 +475,8 @@ try {
   if (opts.write) {
     // Each run is added as a block of its own at the end of the page, after the runs recorded
     // before it: a page is a record of runs, and a later run never replaces an earlier one.
-    const file = join(repoRoot, opts.write);
+    // Relative to the repository's root; an absolute path as given.
+    const file = resolve(repoRoot, opts.write);
     const previous = await readFile(file, 'utf8').catch(() => '');
     await writeFile(
       file,
