@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ArtifactsError } from '@artifacts/core';
+import { objectSetting } from '@artifacts/core';
 
 /**
  * boto3's `S3Transfer.ALLOWED_UPLOAD_ARGS` (PutObject/CreateMultipartUpload members of the same
@@ -39,8 +39,6 @@ const ARGS: Record<string, readonly ['string' | 'date' | 'boolean' | 'map', stri
 /** Names accepted in MLFLOW_S3_UPLOAD_EXTRA_ARGS, sorted (shown in errors and the README). */
 export const ALLOWED_UPLOAD_EXTRA_ARGS: readonly string[] = Object.keys(ARGS).sort();
 
-const CHECKSUMS = ['CRC32', 'CRC32C', 'SHA256'];
-
 /** Validated extra args, by their SDK member names (dates as Dates, `Metadata` an object of strings). */
 export type UploadExtraArgs = Record<string, string | boolean | Date | Record<string, string> | undefined> & {
   ChecksumAlgorithm?: string;
@@ -52,70 +50,20 @@ export type UploadExtraArgs = Record<string, string | boolean | Date | Record<st
   SSECustomerKeyMD5?: string;
 };
 
-function invalid(source: string, message: string): ArtifactsError {
-  return ArtifactsError.invalidArgument(`@artifacts/s3: ${source}: ${message}`);
-}
+/** The arguments as a setting of core's: each member's type checked, unknown ones refused, no value echoed. */
+export const uploadArgsSetting = objectSetting({
+  backend: '@artifacts/s3',
+  noun: 'upload argument',
+  members: {
+    ...Object.fromEntries(Object.entries(ARGS).map(([name, [type]]) => [name, type])),
+    ChecksumAlgorithm: ['CRC32', 'CRC32C', 'SHA256'],
+  },
+  example: '{"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "1234"}',
+});
 
-/**
- * Parses boto3-style upload ExtraArgs (a JSON string or an object). Unknown keys and wrong types
- * are refused with an error naming them; values are never echoed (they may hold an SSE-C key).
- */
-export function parseUploadExtraArgs(
-  value: Record<string, unknown> | string | undefined,
-  source: string,
-): UploadExtraArgs {
-  if (value === undefined) return {};
-  let parsed: unknown = value;
-  if (typeof value === 'string') {
-    try {
-      parsed = JSON.parse(value);
-    } catch (error) {
-      throw invalid(
-        source,
-        `is not valid JSON (${error instanceof Error ? error.message : String(error)}); expected an object such as {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "1234"}`,
-      );
-    }
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw invalid(source, 'must be a JSON object of upload arguments');
-  const input = parsed as Record<string, unknown>;
-  const unknown = Object.keys(input).filter((key) => !ALLOWED_UPLOAD_EXTRA_ARGS.includes(key));
-  if (unknown.length > 0) {
-    throw invalid(
-      source,
-      `unknown upload argument(s) ${unknown.join(', ')}; allowed: ${ALLOWED_UPLOAD_EXTRA_ARGS.join(', ')}`,
-    );
-  }
-  const out: Record<string, unknown> = {};
-  for (const [key, raw] of Object.entries(input)) {
-    const kind = ARGS[key]?.[0];
-    if (kind === 'string') {
-      if (typeof raw !== 'string') throw invalid(source, `${key} must be a string`);
-      out[key] = raw;
-    } else if (kind === 'date') {
-      const date = typeof raw === 'string' || typeof raw === 'number' ? new Date(raw) : undefined;
-      if (!date || Number.isNaN(date.getTime()))
-        throw invalid(source, `${key} must be a date (ISO 8601 string or epoch milliseconds)`);
-      out[key] = date;
-    } else if (kind === 'boolean') {
-      if (typeof raw !== 'boolean') throw invalid(source, `${key} must be true or false`);
-      out[key] = raw;
-    } else {
-      const values =
-        typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? Object.values(raw) : [0];
-      if (values.some((v) => typeof v !== 'string'))
-        throw invalid(source, `${key} must be an object of string values`);
-      out[key] = { ...(raw as Record<string, string>) };
-    }
-  }
-  if (out.ChecksumAlgorithm !== undefined) {
-    const algorithm = String(out.ChecksumAlgorithm).toUpperCase();
-    if (!CHECKSUMS.includes(algorithm))
-      throw invalid(source, `ChecksumAlgorithm must be one of ${CHECKSUMS.join(', ')}`);
-    out.ChecksumAlgorithm = algorithm;
-  }
-  return out as UploadExtraArgs;
-}
+/** Parses boto3-style upload ExtraArgs (a JSON string or an object); `source` names it in errors. */
+export const parseUploadExtraArgs = (value: Record<string, unknown> | string | undefined, source: string) =>
+  (value === undefined ? {} : uploadArgsSetting.parse(value, source)) as UploadExtraArgs;
 
 /**
  * The headers of the given arguments (all but the checksum and SSE-C, which go apart), as the SDK

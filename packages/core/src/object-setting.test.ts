@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { objectSetting } from './object-setting.js';
+import { defineSettings } from './settings.js';
+
+const headers = objectSetting({
+  backend: '@artifacts/x',
+  noun: 'header',
+  members: { Name: 'string', Flag: 'boolean', When: 'date', Meta: 'map', Kind: ['ONE', 'TWO'] },
+  example: '{"Name": "a"}',
+});
+
+describe('objectSetting', () => {
+  it('parses JSON text and objects into typed members', () => {
+    expect(
+      headers.parse(
+        '{"Name": "a", "Flag": true, "When": "2030-01-01T00:00:00Z", "Meta": {"k": "v"}, "Kind": "two"}',
+        'X',
+      ),
+    ).toEqual({
+      Name: 'a',
+      Flag: true,
+      When: new Date('2030-01-01T00:00:00Z'),
+      Meta: { k: 'v' },
+      Kind: 'TWO',
+    });
+    expect(headers.parse({ When: 0 }, 'X')).toEqual({ When: new Date(0) });
+  });
+
+  it('refuses bad JSON, non-objects, unknown members and wrong types, naming the source, never the value', () => {
+    const fails = (value: Record<string, unknown> | string, message: RegExp) => {
+      let caught: unknown;
+      try {
+        headers.parse(value, 'environment variable X_ARGS');
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toMatchObject({ code: 'invalid_argument', message: expect.stringMatching(message) });
+      expect((caught as Error).message).toMatch(/^@artifacts\/x: environment variable X_ARGS: /);
+      expect((caught as Error).message).not.toContain('s3cr3t');
+    };
+    fails('{s3cr3t', /is not valid JSON .*expected an object such as \{"Name": "a"\}/);
+    fails('["s3cr3t"]', /must be a JSON object of headers/);
+    fails(
+      { Nope: 's3cr3t', Other: 1, Name: 'a' },
+      /unknown header\(s\) Nope, Other; allowed: Flag, Kind, Meta, Name, When$/,
+    );
+    fails({ Name: 7 }, /Name must be a string/);
+    fails({ Flag: 's3cr3t' }, /Flag must be true or false/);
+    fails({ When: 's3cr3t' }, /When must be a date/);
+    fails({ Meta: { k: 1 } }, /Meta must be an object of string values/);
+    fails({ Meta: ['s3cr3t'] }, /Meta must be an object of string values/);
+    fails({ Kind: 's3cr3t' }, /Kind must be one of ONE, TWO/);
+  });
+
+  it('is a setting of a declaration: the variable read, the option checked', () => {
+    const settings = defineSettings('@artifacts/x', { args: { ...headers, env: 'X_ARGS', help: 'h' } });
+    expect(settings.resolve({}, { env: { X_ARGS: '{"Kind": "one"}' } }).values.args).toEqual({ Kind: 'ONE' });
+    expect(() => settings.resolve({ args: { Bad: 1 } })).toThrow(/option args: unknown header\(s\) Bad/);
+  });
+});

@@ -1,0 +1,84 @@
+import { ArtifactsError } from './errors.js';
+
+/**
+ * The type of one member of an object setting: a string, a boolean, a date (an ISO 8601 string or
+ * epoch milliseconds, made a `Date`), a map of strings, or one of a list of strings (matched in any
+ * case, the declared spelling kept).
+ */
+export type MemberType = 'string' | 'boolean' | 'date' | 'map' | readonly string[];
+
+/** A setting whose value is a JSON object (the variable's text) or an object (the option) of declared members. */
+export interface ObjectSettingSpec {
+  /** Prefixes every message (`@artifacts/s3`). */
+  backend: string;
+  /** What one member is, in messages (`upload argument`). */
+  noun: string;
+  members: Readonly<Record<string, MemberType>>;
+  /** A valid value, shown when the text is not JSON. */
+  example: string;
+}
+
+export type ObjectSettingValue = Record<string, string | boolean | Date | Record<string, string>>;
+
+/**
+ * A setting made of named members, declared once (boto3's upload `ExtraArgs`): spread into a
+ * `defineSettings` declaration, it parses the variable's JSON or the option's object, refuses unknown
+ * members naming each (and the allowed ones) and a member of the wrong type, and never echoes a
+ * value (one may be a key).
+ */
+export function objectSetting(spec: ObjectSettingSpec) {
+  const allowed = Object.keys(spec.members).sort();
+  return {
+    type: 'custom' as const,
+    parse(value: Record<string, unknown> | string, from: string): ObjectSettingValue {
+      const invalid = (message: string) =>
+        ArtifactsError.invalidArgument(`${spec.backend}: ${from}: ${message}`);
+      let parsed: unknown = value;
+      if (typeof value === 'string') {
+        try {
+          parsed = JSON.parse(value);
+        } catch (error) {
+          const why = error instanceof Error ? error.message : String(error);
+          throw invalid(`is not valid JSON (${why}); expected an object such as ${spec.example}`);
+        }
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw invalid(`must be a JSON object of ${spec.noun}s`);
+      const unknown = Object.keys(parsed).filter((name) => !Object.hasOwn(spec.members, name));
+      if (unknown.length > 0)
+        throw invalid(`unknown ${spec.noun}(s) ${unknown.join(', ')}; allowed: ${allowed.join(', ')}`);
+      const out: ObjectSettingValue = {};
+      for (const [name, raw] of Object.entries(parsed))
+        out[name] = member(spec.members[name]!, name, raw, invalid);
+      return out;
+    },
+  };
+}
+
+function member(
+  type: MemberType,
+  name: string,
+  raw: unknown,
+  invalid: (message: string) => ArtifactsError,
+): string | boolean | Date | Record<string, string> {
+  if (typeof type !== 'string') {
+    const found =
+      typeof raw === 'string' ? type.find((v) => v.toLowerCase() === raw.toLowerCase()) : undefined;
+    if (found === undefined) throw invalid(`${name} must be one of ${type.join(', ')}`);
+    return found;
+  }
+  if (type === 'string' || type === 'boolean') {
+    if (typeof raw !== type)
+      throw invalid(`${name} must be ${type === 'string' ? 'a string' : 'true or false'}`);
+    return raw as string | boolean;
+  }
+  if (type === 'date') {
+    const date = typeof raw === 'string' || typeof raw === 'number' ? new Date(raw) : undefined;
+    if (!date || Number.isNaN(date.getTime()))
+      throw invalid(`${name} must be a date (ISO 8601 string or epoch milliseconds)`);
+    return date;
+  }
+  const values = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? Object.values(raw) : [0];
+  if (values.some((v) => typeof v !== 'string')) throw invalid(`${name} must be an object of string values`);
+  return { ...(raw as Record<string, string>) };
+}
