@@ -75,6 +75,8 @@ export type {
   PartRequest,
 } from './engines/chunked-upload.js';
 export { choosePartSize, chunkedUpload, engineOptions } from './engines/chunked-upload.js';
+export type { PartedCopyOptions, PartedCopyTarget } from './engines/parted-copy.js';
+export { copyInParts } from './engines/parted-copy.js';
 export type { PollPlan } from './engines/poll.js';
 export { pollUntilDone } from './engines/poll.js';
 export type {
@@ -312,4 +314,5 @@ export {
   createXmlMultipart,
   escapeXml,
   xmlMultipartCapability,
+  xmlUpload,
 } from './xml-multipart.js';

@@ -6,6 +6,7 @@ import {
   type XmlMultipartRequest,
   type XmlMultipartSpec,
   xmlMultipartCapability,
+  xmlUpload,
 } from './xml-multipart.js';
 
 /** A store that records each request and answers it with `answer`. */
@@ -143,5 +144,32 @@ describe('xmlMultipartCapability', () => {
     await capability.abort('d.bin', 'U1');
     failure = new Error('refused');
     await expect(capability.abort('d.bin', 'U1')).rejects.toThrow('refused');
+  });
+});
+
+describe('xmlUpload', () => {
+  it('keeps the UploadId between create, complete and abort, each under its own signal', async () => {
+    const seen: Array<[string, Record<string, string>, AbortSignal | undefined]> = [];
+    const signal = new AbortController().signal;
+    const upload = xmlUpload(
+      (s) => async (request) => {
+        seen.push([request.method, request.query, s]);
+        return request.query.uploads === '' ? { InitiateMultipartUploadResult: { UploadId: 'u1' } } : {};
+      },
+      's3://b/k',
+    );
+    expect(() => upload.id).toThrow(/no multipart upload of s3:\/\/b\/k was started/);
+    // Nothing started: nothing to abort.
+    await upload.abort();
+    expect(seen).toEqual([]);
+    await upload.create({}, signal);
+    expect(upload.id).toBe('u1');
+    await upload.complete([{ PartNumber: 1, ETag: '"e"' }], {}, signal);
+    await upload.abort();
+    expect(seen).toEqual([
+      ['POST', { uploads: '' }, signal],
+      ['POST', { uploadId: 'u1' }, signal],
+      ['DELETE', { uploadId: 'u1' }, undefined],
+    ]);
   });
 });

@@ -154,3 +154,29 @@ export function xmlMultipartCapability(spec: XmlMultipartSpec): MultipartCapabil
     abort,
   };
 }
+
+/**
+ * One multipart upload of the protocol, its UploadId kept between the calls core's engines make
+ * (`chunkedUpload`'s create, parts, complete or abort; `copyInParts`'s): `send` gives the object's
+ * requests under a call's signal; an upload whose create failed has nothing to abort.
+ */
+export function xmlUpload(send: (signal?: AbortSignal) => XmlMultipartSend, where: string) {
+  let uploadId: string | undefined;
+  return {
+    /** The UploadId of the started upload. */
+    get id(): string {
+      if (uploadId === undefined)
+        throw new ArtifactsError('internal', `no multipart upload of ${where} was started`);
+      return uploadId;
+    },
+    async create(headers: Record<string, string>, signal?: AbortSignal): Promise<void> {
+      uploadId = await createXmlMultipart(send(signal), headers, where);
+    },
+    complete(parts: readonly XmlPart[], headers: Record<string, string> = {}, signal?: AbortSignal) {
+      return completeXmlMultipart(send(signal), this.id, parts, headers);
+    },
+    async abort(signal?: AbortSignal): Promise<void> {
+      if (uploadId !== undefined) await abortXmlMultipart(send(signal), uploadId);
+    },
+  };
+}

@@ -1,12 +1,10 @@
 import {
-  abortXmlMultipart,
-  choosePartSize,
-  completeXmlMultipart,
-  createXmlMultipart,
+  copyInParts,
   encodePath,
-  forEachLimited,
   headerString,
   statFromHeaders,
+  type XmlPart,
+  xmlUpload,
 } from '@artifacts/core';
 import { argHeaders, sseCHeaders, type UploadExtraArgs } from './extra-args.js';
 import { headObject } from './get.js';
@@ -63,39 +61,28 @@ export async function serverCopy(copy: ServerCopy): Promise<void> {
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(answer.headers))
     if (name.startsWith('x-amz-meta-') && value !== undefined) metadata[name] = headerString(value)!;
-  const uploadId = await createXmlMultipart(
-    multipartRequests(to),
-    { ...(head.contentType ? { 'content-type': head.contentType } : {}), ...metadata, ...args },
-    `s3://${Bucket}/${Key}`,
-  );
-  const partSize = choosePartSize(copy.partSizeBytes, size, S3_PART_LIMITS);
-  const count = Math.ceil(size / partSize);
-  const etags: string[] = new Array(count);
-  try {
-    // Once a part fails no other starts, and every part settles before the abort: none lands after it.
-    await forEachLimited(
-      Array.from({ length: count }, (_, index) => index),
-      copy.concurrency,
-      async (index) => {
-        const start = index * partSize;
-        const end = Math.min(size, start + partSize) - 1;
+  const upload = xmlUpload((signal) => multipartRequests({ ...to, signal }), `s3://${Bucket}/${Key}`);
+  const headers = { ...(head.contentType ? { 'content-type': head.contentType } : {}), ...metadata, ...args };
+  await copyInParts<XmlPart>(
+    {
+      create: () => upload.create(headers, signal),
+      copyPart: async ({ partNumber, start, end }) => {
         const answer = await requests.xml({
           method: 'PUT',
           Bucket,
           Key,
-          query: { partNumber: String(index + 1), uploadId },
+          query: { partNumber: String(partNumber), uploadId: upload.id },
           headers: { ...source, ...payer, 'x-amz-copy-source-range': `bytes=${start}-${end}` },
           signal,
         });
-        etags[index] = String(answer.CopyPartResult?.ETag ?? '');
+        return { PartNumber: partNumber, ETag: String(answer.CopyPartResult?.ETag ?? '') };
       },
-      { stopAfterFailure: true },
-    );
-    const parts = etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 }));
-    await completeXmlMultipart(multipartRequests(to), uploadId, parts);
-  } catch (error) {
-    // Not under the copy's signal: an aborted copy is cleaned up too.
-    await abortXmlMultipart(multipartRequests({ ...to, signal: undefined }), uploadId).catch(() => undefined);
-    throw error;
-  }
+      complete: async (parts) => {
+        await upload.complete(parts, {}, signal);
+      },
+      // Not under the copy's signal: an aborted copy is cleaned up too.
+      abort: () => upload.abort(),
+    },
+    { size, partSize: copy.partSizeBytes, limits: S3_PART_LIMITS, concurrency: copy.concurrency },
+  );
 }

@@ -1,12 +1,9 @@
 import type { Readable } from 'node:stream';
 import {
-  abortXmlMultipart,
   type Checksum,
   type ChecksumAlgorithm,
   chunkedUpload,
-  completeXmlMultipart,
   createHasher,
-  createXmlMultipart,
   type DriverWriteOptions,
   type DriverWriteResult,
   discardBody,
@@ -16,6 +13,7 @@ import {
   type PartRequest,
   type SentBody,
   type XmlPart,
+  xmlUpload,
 } from '@artifacts/core';
 import { multipartRequests, S3_PART_LIMITS, type S3Object } from './multipart.js';
 
@@ -71,27 +69,22 @@ export async function uploadObject(
       await discardBody(answer.body);
       return answer.headers;
     });
-  let UploadId: string | undefined;
+  const upload = xmlUpload((signal) => multipartRequests({ ...u, signal }), `s3://${Bucket}/${Key}`);
+  const whole: Record<string, string> = fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {};
   let sent: SentBody | undefined;
   const result = await chunkedUpload<XmlPart, Record<string, unknown>>(
     body,
     {
       putWhole: (part) => put(part, { ...object, ...partHeaders(part) }),
-      create: async (_plan, { signal }) => {
-        UploadId = await mapped('starting a multipart upload', () =>
-          createXmlMultipart(
-            multipartRequests({ ...u, signal }),
-            {
-              ...object,
-              ...(fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {}),
-              ...(algorithm ? { 'x-amz-checksum-algorithm': algorithm } : {}),
-            },
-            `s3://${Bucket}/${Key}`,
+      create: (_plan, { signal }) =>
+        mapped('starting a multipart upload', () =>
+          upload.create(
+            { ...object, ...whole, ...(algorithm ? { 'x-amz-checksum-algorithm': algorithm } : {}) },
+            signal,
           ),
-        );
-      },
+        ),
       uploadPart: async (part) => {
-        const query = { partNumber: String(part.partNumber), uploadId: UploadId as string };
+        const query = { partNumber: String(part.partNumber), uploadId: upload.id };
         const headers = await put(part, partHeaders(part), query);
         const done: XmlPart = { PartNumber: part.partNumber, ETag: headerString(headers.etag) };
         for (const name of ['CRC32', 'CRC32C', 'SHA256'] as const) {
@@ -101,21 +94,8 @@ export async function uploadObject(
         return done;
       },
       complete: (parts, { signal }) =>
-        mapped('completing a multipart upload', () =>
-          completeXmlMultipart(
-            multipartRequests({ ...u, signal }),
-            UploadId as string,
-            parts,
-            fullObject ? { 'x-amz-checksum-type': 'FULL_OBJECT' } : {},
-          ),
-        ),
-      abort: async ({ signal }) => {
-        // The create failed: nothing to abort.
-        if (UploadId === undefined) return;
-        await mapped('upload', () =>
-          abortXmlMultipart(multipartRequests({ ...u, signal }), UploadId as string),
-        );
-      },
+        mapped('completing a multipart upload', () => upload.complete(parts, whole, signal)),
+      abort: ({ signal }) => mapped('upload', () => upload.abort(signal)),
     },
     {
       partSize: u.partSize,
