@@ -15,19 +15,20 @@ import {
   type OpenContext,
   objectStoreCapabilities,
   type PresignCapability,
+  presignSeconds,
   type RangeSource,
   statFromHeaders,
   storeRange,
   unlessMissing,
+  xmlMultipartCapability,
 } from '@artifacts/core';
 import { staticCredentials } from './client.js';
 import { serverCopy } from './copy.js';
-import { deleteObjectsError, isMissing, mapS3Error } from './errors.js';
+import { deleteObjectsError, isMissing, mapS3Error, s3ErrorCode } from './errors.js';
 import { argHeaders, sseCHeaders } from './extra-args.js';
 import { headObject } from './get.js';
 import { deleteObjects, listObjects } from './list.js';
-import type { S3Object } from './multipart.js';
-import { presignedTransfers } from './presign.js';
+import { multipartRequests, type S3Object } from './multipart.js';
 import type { S3Requests } from './requests.js';
 import type { ResolvedS3Config } from './settings.js';
 import { pickChecksum, uploadObject } from './upload.js';
@@ -57,7 +58,8 @@ function copyIdentity(config: ResolvedS3Config): string {
 /**
  * A StorageDriver on one bucket and key prefix: S3's REST requests (requests.ts) as the primitives
  * of core's `ObjectStoreDriver` (ranged reads, listings, stat, DeleteObjects batches, server-side
- * copy), uploads through core's chunked-upload engine (upload.ts), presigning (presign.ts).
+ * copy), uploads through core's chunked-upload engine (upload.ts), presigned URLs and the proxy's
+ * multipart uploads (core's `xmlMultipartCapability`).
  */
 export class S3Driver extends ObjectStoreDriver {
   readonly capabilities: DriverCapabilities;
@@ -108,13 +110,34 @@ export class S3Driver extends ObjectStoreDriver {
       // Each part's CRC, sent as its header, also gives the whole object's (upload.ts).
       hashesWrites: this.#algorithm === 'CRC32' || this.#algorithm === 'CRC32C',
     };
-    ({ multipart: this.multipart, presign: this.presign } = presignedTransfers({
-      object: (key, signal) => this.#object(this.bucket, this.names.name(key), signal),
+    // The proxy's direct transfers: presigned GET/PUT URLs, and core's XML multipart uploads whose
+    // parts a client PUTs through presigned UploadPart URLs, with the SSE-C headers it must send
+    // (signed into each URL).
+    const sign = (key: string, method: 'GET' | 'PUT', expiresIn: number, more = {}) =>
+      requests.presign({ method, Bucket: bucket, Key: this.names.name(key), ...more }, expiresIn);
+    const url = (key: string, method: 'GET' | 'PUT', seconds: number | undefined) => {
+      const expiresIn = presignSeconds(seconds);
+      return this.run('presigning', key, () => sign(key, method, expiresIn));
+    };
+    this.multipart = xmlMultipartCapability({
+      send: (key, signal) => multipartRequests(this.#object(bucket, this.names.name(key), signal)),
       describe: (key) => this.describe(key),
-      sseC: this.#sseC,
-      uploadArgs: config.uploadExtraArgs,
+      // No checksum algorithm: the parts arrive as plain PUTs through presigned URLs, without one.
+      createHeaders: argHeaders(config.uploadExtraArgs),
+      partUrl: (key, uploadId, partNumber, expiresIn) =>
+        sign(key, 'PUT', expiresIn, {
+          query: { partNumber: String(partNumber), uploadId },
+          headers: this.#sseC,
+        }),
+      partHeaders: this.#sseC,
+      gone: (error) => s3ErrorCode(error) === 'NoSuchUpload',
       run: (action, key, call) => this.run(action, key, call),
-    }));
+    });
+    this.presign = {
+      getUrl: (key, options) => url(key, 'GET', options?.expiresInSeconds),
+      // No content type signed, as the SDK's presigner: the uploader sends its own.
+      putUrl: (key, options) => url(key, 'PUT', options?.expiresInSeconds),
+    };
   }
 
   /** An object's requests and the headers each carries. */
