@@ -131,8 +131,13 @@ export { wrapDriver } from './layers/wrap.js';
 export { lazily } from './lazily.js';
 export type { MlflowClientOptions, MlflowSendOptions } from './mlflow-client.js';
 export { MlflowHttpClient, mlflowClientSettings, mlflowErrorCode } from './mlflow-client.js';
-export type { MemberType, ObjectSettingSpec, ObjectSettingValue } from './object-setting.js';
-export { objectSetting } from './object-setting.js';
+export type {
+  CredentialsSettingSpec,
+  MemberType,
+  ObjectSettingSpec,
+  ObjectSettingValue,
+} from './object-setting.js';
+export { credentialsSetting, objectSetting } from './object-setting.js';
 export type { ListPage } from './object-store.js';
 export { listPages, ObjectNames, parseContentRange, parseHttpDate } from './object-store.js';
 export type { ObjectAddress, ObjectStoreInit } from './object-store-driver.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { objectSetting } from './object-setting.js';
+import { credentialsSetting, objectSetting } from './object-setting.js';
 import { defineSettings } from './settings.js';
 
 const headers = objectSetting({
@@ -56,5 +56,49 @@ describe('objectSetting', () => {
     const settings = defineSettings('@artifacts/x', { args: { ...headers, env: 'X_ARGS', help: 'h' } });
     expect(settings.resolve({}, { env: { X_ARGS: '{"Kind": "one"}' } }).values.args).toEqual({ Kind: 'ONE' });
     expect(() => settings.resolve({ args: { Bad: 1 } })).toThrow(/option args: unknown header\(s\) Bad/);
+  });
+});
+
+describe('credentialsSetting', () => {
+  interface Keys {
+    id: string;
+    key: string;
+    token?: string;
+  }
+  const settings = defineSettings('@artifacts/x', {
+    credentials: {
+      ...credentialsSetting<Keys>({
+        backend: '@artifacts/x',
+        required: ['id', 'key'],
+        optional: ['token'],
+        secret: ['key', 'token'],
+      }),
+      help: 'h',
+    },
+  });
+
+  it('takes an object with the required strings, its secret members listed for scrubbing, or a provider', () => {
+    const resolved = settings.resolve({ credentials: { id: 'AK', key: 'k3y', token: 't0k' } });
+    expect(resolved.values.credentials).toEqual({ id: 'AK', key: 'k3y', token: 't0k' });
+    expect(resolved.secrets).toEqual(['k3y', 't0k']);
+    const provider = async () => ({ id: 'AK', key: 'k3y' });
+    expect(settings.resolve({ credentials: provider }).values.credentials).toBe(provider);
+    expect(settings.resolve({ credentials: provider }).secrets).toEqual([]);
+  });
+
+  it('refuses a missing or empty required member, or another type, never echoing a value', () => {
+    for (const credentials of [{ id: 'AK', key: '' }, { id: 'AK' }, { id: 7, key: 'k3y' }, 'k3y', null]) {
+      let caught: unknown;
+      try {
+        settings.resolve({ credentials });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toMatchObject({
+        code: 'invalid_argument',
+        message:
+          '@artifacts/x: option credentials must be { id, key, token? } with non-empty strings, or a provider function',
+      });
+    }
   });
 });

@@ -82,3 +82,42 @@ function member(
   if (values.some((v) => typeof v !== 'string')) throw invalid(`${name} must be an object of string values`);
   return { ...(raw as Record<string, string>) };
 }
+
+/** What a credentials setting holds: the credentials themselves, or a provider function of them. */
+export interface CredentialsSettingSpec<C> {
+  /** Prefixes the message (`@artifacts/s3`). */
+  backend: string;
+  /** Members that must be non-empty strings. */
+  required: readonly (keyof C & string)[];
+  /** Members shown as optional in the message. */
+  optional?: readonly (keyof C & string)[];
+  /** Members that are credentials, scrubbed from every message. */
+  secret: readonly (keyof C & string)[];
+}
+
+/**
+ * A setting of credentials given in code: an object whose `required` members are non-empty strings,
+ * or a provider function returning one (the SDKs' `fromIni()`). Spread into a declaration, it refuses
+ * anything else without echoing it and lists the object's `secret` members for scrubbing.
+ */
+export function credentialsSetting<C extends object>(spec: CredentialsSettingSpec<C>) {
+  const shape = `{ ${[...spec.required, ...(spec.optional ?? []).map((name) => `${name}?`)].join(', ')} }`;
+  return {
+    type: 'custom' as const,
+    parse(value: C | (() => Promise<C>), from: string): C | (() => Promise<C>) {
+      if (typeof value === 'function') return value;
+      const given = value as Record<string, unknown> | null;
+      if (
+        !given ||
+        typeof given !== 'object' ||
+        spec.required.some((name) => !given[name] || typeof given[name] !== 'string')
+      )
+        throw ArtifactsError.invalidArgument(
+          `${spec.backend}: ${from} must be ${shape} with non-empty strings, or a provider function`,
+        );
+      return value;
+    },
+    secretsOf: (value: C | (() => Promise<C>)) =>
+      typeof value === 'function' ? [] : spec.secret.map((name) => value[name] as string | undefined),
+  };
+}

@@ -1,5 +1,5 @@
-import { ArtifactsError, defineSettings, MiB, type SettingsValues } from '@artifacts/core';
-import type { S3Credentials, S3CredentialsProvider } from '../options.js';
+import { credentialsSetting, defineSettings, MiB, type SettingsValues } from '@artifacts/core';
+import type { S3Credentials } from '../options.js';
 import { parseUploadExtraArgs, type UploadExtraArgs } from './extra-args.js';
 import { S3_PART_LIMITS } from './multipart.js';
 
@@ -7,24 +7,6 @@ import { S3_PART_LIMITS } from './multipart.js';
 const { minPartSize, maxPartSize } = S3_PART_LIMITS;
 /** The region used when neither an option, AWS_DEFAULT_REGION, AWS_REGION nor the shared config files name one. */
 export const DEFAULT_REGION = 'us-east-1';
-
-function credentials(value: unknown): S3Credentials | S3CredentialsProvider {
-  if (typeof value === 'function') return value as S3CredentialsProvider;
-  const c = value as Partial<S3Credentials> | null;
-  if (
-    !c ||
-    typeof c !== 'object' ||
-    typeof c.accessKeyId !== 'string' ||
-    c.accessKeyId === '' ||
-    typeof c.secretAccessKey !== 'string' ||
-    c.secretAccessKey === ''
-  ) {
-    throw ArtifactsError.invalidArgument(
-      '@artifacts/s3: option credentials must be { accessKeyId, secretAccessKey, sessionToken? } with non-empty strings, or a provider function',
-    );
-  }
-  return c as S3Credentials;
-}
 
 /** Every option of the s3 backend, declared once: README table, env vars, validation. */
 export const s3Settings = defineSettings(
@@ -82,10 +64,12 @@ export const s3Settings = defineSettings(
       help: 'account id sent as `ExpectedBucketOwner` with every request',
     },
     credentials: {
-      type: 'custom',
-      parse: credentials,
-      secretsOf: (c: S3Credentials | S3CredentialsProvider) =>
-        typeof c === 'function' ? [] : [c.secretAccessKey, c.sessionToken],
+      ...credentialsSetting<S3Credentials>({
+        backend: '@artifacts/s3',
+        required: ['accessKeyId', 'secretAccessKey'],
+        optional: ['sessionToken'],
+        secret: ['secretAccessKey', 'sessionToken'],
+      }),
       defaultText: "`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, else the AWS SDK's chain",
       help: "`{ accessKeyId, secretAccessKey, sessionToken? }` or a provider function (e.g. `fromIni()`), kept until 5 minutes before its `expiration`; without either (or with a profile), the AWS SDK's credential chain, loaded only then: profiles, SSO, web identity, container and instance roles",
     },
