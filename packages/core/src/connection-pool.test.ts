@@ -578,3 +578,16 @@ describe('requestFailure', () => {
     expect(requestFailure(refused, {})).toBeUndefined();
   });
 });
+
+describe('ConnectionPool closing', () => {
+  it("refs an idle connection's socket again before closing it, so the close holds the process", async () => {
+    const { f } = factory();
+    const calls: string[] = [];
+    const socket = { ref: () => calls.push('ref'), unref: () => calls.push('unref') };
+    const p = pool({ ...f, socket: () => socket, destroy: () => void calls.push('destroy') });
+    await p.use(async () => undefined);
+    expect(calls).toEqual(['unref']);
+    await p.close();
+    expect(calls).toEqual(['unref', 'ref', 'destroy']);
+  });
+});

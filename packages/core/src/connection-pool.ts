@@ -356,6 +356,10 @@ export class ConnectionPool<C> {
     this.#stopIdleData(entry);
     try {
       this.#factory.life(entry.connection).die();
+      // An idle connection's socket is unref'd; while it closes it must hold the process, or `await
+      // repo.close()` at the top level finds an empty event loop before the server's goodbye and
+      // node exits 13 with the close unsettled.
+      this.#factory.socket?.(entry.connection)?.ref();
       await this.#factory.destroy(entry.connection);
     } catch {
       // Closing a connection that is already gone is not worth reporting.

@@ -148,6 +148,14 @@ export type { RepositoryOptions } from './open.js';
 export { openRepository } from './open.js';
 export type { ValidatePathOptions } from './path-safety.js';
 export { baseName, joinKey, parentKey, validateArtifactPath } from './path-safety.js';
+export type {
+  CorkableSocket,
+  PipelinedReadOptions,
+  PipelineTuning,
+  PositionedReads,
+  PositionedWrites,
+} from './pipelined-io.js';
+export { PipelinedReadStream, writePipelined } from './pipelined-io.js';
 export {
   FIRST_PARTY_BACKENDS,
   importOptional,

@@ -271,10 +271,6 @@ export class SftpConnectionFactory implements ConnectionFactory<SftpConnection> 
     const socket = socketOf(connection.client);
     if (!socket || socket.destroyed) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      // An idle connection's socket is unref'd (a script that forgets `repo.close()` still exits);
-      // while it closes it must hold the process, or `await repo.close()` at the top level finds an
-      // empty event loop before the server's goodbye and node exits 13 with the close unsettled.
-      socket.ref();
       // A server that never says goodbye: ssh2's destroy() does nothing once end() ran (it checks
       // that the socket is writable), so the socket itself is destroyed.
       const timer = setTimeout(() => socket.destroy(), CLOSE_WAIT_MS);

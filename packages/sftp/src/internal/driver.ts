@@ -7,14 +7,16 @@ import {
   type DriverWriteOptions,
   type ListedEntry,
   type PathInfo,
+  PipelinedReadStream,
   PooledFileDriver,
   renameOver,
+  writePipelined,
 } from '@artifacts/core';
 import type { FileEntryWithStats, Stats } from 'ssh2';
 import { SFTP_STATUS, type SftpConnection, SftpConnectionFactory } from './connection.js';
 import { SFTP_ERRORS, statusOf } from './errors.js';
 import type { SftpSettings } from './settings.js';
-import { closeHandle, open, readTuning, request, SftpReadStream, writeFromStream } from './sftp-io.js';
+import { closeHandle, handleFile, open, readTuning, request } from './sftp-io.js';
 
 /** The SFTP StorageDriver: keys are paths below the repository's root directory. */
 export class SftpDriver extends PooledFileDriver<SftpConnection> {
@@ -48,12 +50,9 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
               handle = await open(connection, temp, 'w');
             }
             options.signal?.throwIfAborted();
-            // Not core's chunked-upload engine: a part's buffer waits for its slowest WRITE, while this
-            // loop refills each slot as its WRITE completes (the engine measured +20 % CPU, slower).
-            await writeFromStream(connection, handle, body, {
-              requests: this.#settings.requestsPerTransfer,
-              chunkSize: this.#settings.chunkSize,
-            });
+            const requests = this.#settings.requestsPerTransfer;
+            const chunkSize = Math.min(this.#settings.chunkSize, connection.maxWriteLength);
+            await writePipelined(body, { requests, chunkSize }, handleFile(connection, handle));
             const written = handle;
             handle = undefined;
             await closeHandle(connection, written);
@@ -155,19 +154,13 @@ export class SftpDriver extends PooledFileDriver<SftpConnection> {
           const total = info.size;
           const start = Math.min(options.range?.start ?? 0, total);
           const end = Math.min(options.range?.end === undefined ? total : options.range.end + 1, total);
-          const stream = new SftpReadStream(
-            connection,
-            handle,
-            { start, end },
-            readTuning(this.#settings, connection.maxReadLength),
-            (broken) => lease.release(broken),
-          );
-          const signal = options.signal;
-          if (signal) {
-            const onAbort = () => stream.destroy(signal.reason as Error);
-            signal.addEventListener('abort', onAbort, { once: true });
-            stream.once('close', () => signal.removeEventListener('abort', onAbort));
-          }
+          const stream = new PipelinedReadStream(handleFile(connection, handle), {
+            start,
+            end,
+            tuning: readTuning(this.#settings, connection.maxReadLength),
+            signal: options.signal,
+            onClose: (broken) => lease.release(broken),
+          });
           return { stream, size: end - start, totalSize: total, lastModified: new Date(info.mtime * 1000) };
         },
         // Core's retry layer repeats an opening that failed on a broken connection, not the pool.
