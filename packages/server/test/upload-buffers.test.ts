@@ -65,6 +65,25 @@ describe('uploads to a local destination', () => {
   });
 });
 
+describe('uploads through the size limit (their chunks pass through its counter)', () => {
+  let fixture: Fixture;
+  beforeAll(async () => {
+    fixture = await startFixture({
+      auth: { allowUnauthenticated: true },
+      limits: { maxUploadBytes: SIZE },
+    });
+  });
+  afterAll(() => fixture.close());
+
+  it('store every byte of a body at the limit; one byte more is refused and leaves nothing', async () => {
+    expect((await call(fixture.url, 'PUT', `${A}/limited.bin`, { body: pieces(DATA) })).status).toBe(200);
+    expect(sha(await readFile(join(fixture.destination, 'limited.bin')))).toBe(sha(DATA));
+    const over = Buffer.concat([DATA, Buffer.from('x')]);
+    expect((await call(fixture.url, 'PUT', `${A}/over.bin`, { body: pieces(over) })).status).toBe(413);
+    await expect(readFile(join(fixture.destination, 'over.bin'))).rejects.toThrow(/ENOENT/);
+  });
+});
+
 describe('the body chunks a destination is handed', () => {
   const seen = { chunks: 0, lent: 0, lentBytes: 0, bytes: 0, freed: 0 };
   let digest = '';
