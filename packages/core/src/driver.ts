@@ -159,13 +159,18 @@ export interface DriverReadResult {
 }
 
 /**
- * A chunk of a read stream may carry this key: a function its last consumer calls once it is done
+ * A chunk of a read stream, or of a body handed to `write`, may carry this key: a function its last consumer calls once it is done
  * with the chunk's bytes (the proxy server when the socket has taken them, core's `rangedReadToFile`
  * once they are written), which gives the chunk's memory back at once: to the store for a later
  * read (the local store's read buffers), or to the system (each body chunk of core's `HttpPool`, a
  * buffer nothing else holds). Only a consumer that writes out the very chunk object it received,
  * and keeps no other reference, may call it; one that keeps chunks never calls it, and the chunk is
  * garbage as any other. The one record of who owns a chunk's memory.
+ *
+ * The producer that lends a chunk (sets the key) never reads or writes it after handing it on: the
+ * local store's `FileBody`, `HttpPool`'s answers, the proxy server's request bodies (`lendChunks`).
+ * What passes a chunk through (core's `Meter`, the layers' views) hands on the very object and never
+ * calls it; a write path's last consumer does, once (see `StorageDriver.write`, `lent-chunks.ts`).
  */
 export const RELEASE_CHUNK: unique symbol = Symbol.for('@artifacts/release-chunk');
 
@@ -273,6 +278,13 @@ export interface StorageDriver {
    * Writes the whole stream to `key`, creating parents as needed. Nothing may be visible at `key`
    * unless the stream ended and the write succeeded (object stores: single put or completed
    * multipart; file systems: temporary name + rename). Overwrites an existing file.
+   *
+   * A body chunk may carry `RELEASE_CHUNK` (lent: a local file's pooled reads, the proxy server's
+   * request chunks): the driver calls it once, after the chunk's bytes have left it (written to the
+   * file, taken by the socket, copied into a part buffer or packet), and only if it keeps no reference
+   * it may still read (a retry must send a copy, never the lent chunk). A driver that keeps chunks, or
+   * hands them to a client that may, never calls it; core's `releaseWritten` does it for a file's
+   * write stream. See `RELEASE_CHUNK`.
    */
   write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult | undefined>;
   /** Opens a stream of the key's bytes. A missing key (or a directory) is a `not_found` ArtifactsError. */

@@ -129,6 +129,7 @@ export { withTimeout } from './layers/timeout.js';
 export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
 export { lazily } from './lazily.js';
+export { lendChunks, releaseChunk, releaseWritten } from './lent-chunks.js';
 export type { MlflowClientOptions, MlflowSendOptions } from './mlflow-client.js';
 export { MlflowHttpClient, mlflowClientSettings, mlflowErrorCode } from './mlflow-client.js';
 export type {

@@ -7,6 +7,7 @@ import {
   envBoolean,
   guessContentType,
   joinKey,
+  lendChunks,
   type OpenInfo,
   RELEASE_CHUNK,
   validateArtifactPath,
@@ -95,7 +96,10 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = async (
     // Uploads get the raw request stream: no body parser of this scope may buffer it.
     await app.register(async (scope) => {
       scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+      // The request's body chunks are fresh copies Node's parser made and nobody else sees: lent to
+      // the write path (core's `lendChunks`), which frees each once written instead of leaving a
+      // large upload's chunks to the collector.
+      scope.addContentTypeParser('*', (_request, payload, done) => done(null, lendChunks(payload)));
       scope.put(`${base}/artifacts/*`, (request, reply) => upload(request, reply, repo, limits));
     });
     // The multipart routes take small JSON bodies declared as JSON: a `text/plain` body is what a

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import type { SentBody } from '../driver.js';
+import { RELEASE_CHUNK, type SentBody } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
 import { crc32c, crcText } from '../internal/checksum.js';
 import { type ChunkedUploadTarget, choosePartSize, chunkedUpload } from './chunked-upload.js';
@@ -179,6 +179,28 @@ describe('chunkedUpload', () => {
       [4, 1],
       [5, 1],
     ]);
+  });
+
+  it('releases each lent chunk once copied into its part, and a retried part still sends its bytes', async () => {
+    const data = bytes(5000);
+    // Lent chunks whose RELEASE_CHUNK scribbles over them (a producer reusing its buffer): a part
+    // that sent, or retried, a chunk after its release would carry wrong bytes.
+    const lent = [] as (Buffer & { [RELEASE_CHUNK]?: () => void })[];
+    const released = new Set<number>();
+    for (let i = 0; i < data.length; i += 700) {
+      const chunk: Buffer & { [RELEASE_CHUNK]?: () => void } = Buffer.from(data.subarray(i, i + 700));
+      const index = lent.length;
+      chunk[RELEASE_CHUNK] = () => {
+        released.add(index);
+        chunk.fill(0xee);
+      };
+      lent.push(chunk);
+    }
+    const s = store((part, attempt) => (part === 3 && attempt === 1 ? temporary() : 'ok'));
+    await chunkedUpload(Readable.from(lent), s.target, { partSize: 1000, concurrency: 2, limits, what: 'x' });
+    expect(s.result()).toEqual(data);
+    expect(s.attempts.get(3)).toBe(2);
+    expect(released.size).toBe(lent.length);
   });
 
   it('aborts the upload on a permanent part failure and completes nothing', async () => {

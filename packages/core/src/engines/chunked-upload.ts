@@ -11,6 +11,7 @@ import { ArtifactsError } from '../errors.js';
 import { crcCombine, crcOf, crcText } from '../internal/checksum.js';
 import { directBody } from '../internal/file-body.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
+import { releaseChunk } from '../lent-chunks.js';
 import { bodyOf, linkedAbort, type RequestContext, runRequest } from './request-watch.js';
 
 /** A store's limits on multipart uploads, declared by its driver. */
@@ -283,6 +284,8 @@ export async function chunkedUpload<Part, Result>(
         filled += n;
         offset += n;
       }
+      // Its bytes are in the part buffers now, and a part's retry sends those: a lent chunk is freed.
+      releaseChunk(chunk);
     }
     if (failure !== undefined) throw failure;
     if (!created && target.putWhole) {

@@ -29,6 +29,7 @@ import {
   parentKey,
   ReadBufferPool,
   type ReadToFileOptions,
+  releaseWritten,
   type SettingsValues,
   type StorageDriver,
   toArtifactsError,
@@ -177,8 +178,12 @@ export class LocalDriver implements StorageDriver {
   write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
     return guard(key, () =>
       this.#replace(key, async (temp, opened) => {
-        // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name.
-        const out = (await open(temp, 'wx')).createWriteStream({ highWaterMark: this.#highWaterMark });
+        // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name. A chunk lent by
+        // its producer (core's RELEASE_CHUNK: the server's request body, a local file's reads) is
+        // freed once the file has its bytes, not left to the collector.
+        const out = releaseWritten(
+          (await open(temp, 'wx')).createWriteStream({ highWaterMark: this.#highWaterMark }),
+        );
         opened(out);
         await pipeline(body, out, options.signal ? { signal: options.signal } : {});
       }),
