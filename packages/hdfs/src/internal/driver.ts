@@ -163,7 +163,12 @@ export class HdfsDriver implements StorageDriver {
    */
   readonly #fileReads = rangedReader({ source: (key) => this.#rangeSource(key, true), plan: this.#readPlan });
   readonly read = this.#reads.read;
-  readonly readToFile = this.#fileReads.readToFile;
+  /** A file the listing or stat says one range cannot hold starts from GETFILESTATUS: no OPEN to drop. */
+  readonly readToFile: StorageDriver['readToFile'] = (key, localPath, options) =>
+    (options.size !== undefined && options.size >= this.#settings.downloadPartSize
+      ? this.#reads
+      : this.#fileReads
+    ).readToFile(key, localPath, options);
 
   /**
    * OPEN with offset/length for core's ranged-read engine. The first request learns the file's size
