@@ -172,11 +172,6 @@ export const RELEASE_CHUNK: unique symbol = Symbol.for('@artifacts/release-chunk
 export interface ReadToFileOptions extends OperationOptions, EngineRetryOptions {
   /** Called with each count of bytes written (progress); a driver that never calls it is counted whole at the end. */
   onBytes?: (bytes: number) => void;
-  /**
-   * The file's size as the listing or a stat gave it, when core knows it: a hint a driver may plan
-   * its requests by (HDFS skips a probe), never the size it checks the bytes against.
-   */
-  size?: number | undefined;
 }
 
 export interface DriverListOptions extends OperationOptions {

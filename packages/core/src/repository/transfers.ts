@@ -234,7 +234,6 @@ export async function download(
         let reported = 0;
         await ctx.driver.readToFile(key, temp, {
           ...call,
-          ...(size === undefined ? {} : { size }),
           onBytes: (n) => {
             reported += n;
             progress.bytes(n, key);

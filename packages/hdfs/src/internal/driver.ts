@@ -163,12 +163,7 @@ export class HdfsDriver implements StorageDriver {
    */
   readonly #fileReads = rangedReader({ source: (key) => this.#rangeSource(key, true), plan: this.#readPlan });
   readonly read = this.#reads.read;
-  /** A file the listing or stat says one range cannot hold starts from GETFILESTATUS: no OPEN to drop. */
-  readonly readToFile: StorageDriver['readToFile'] = (key, localPath, options) =>
-    (options.size !== undefined && options.size >= this.#settings.downloadPartSize
-      ? this.#reads
-      : this.#fileReads
-    ).readToFile(key, localPath, options);
+  readonly readToFile = this.#fileReads.readToFile;
 
   /**
    * OPEN with offset/length for core's ranged-read engine. The first request learns the file's size
