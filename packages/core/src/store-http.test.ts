@@ -184,6 +184,23 @@ describe('StoreHttp requests', () => {
     expect(server.seen[0]?.url).toBe('/upload?session=abc');
   });
 
+  it('with redirect, a 3xx with a Location is the answer (its body the caller’s); without, or without a Location, an error', async () => {
+    const server = await serve((req, res) => {
+      res.writeHead(307, req.url === '/bare' ? {} : { location: 'http://datanode:9864/x?op=CREATE' });
+      res.end('{"Location":"http://datanode:9864/x?op=CREATE"}');
+    });
+    const http = store({ endpoint: server.url });
+    const answer = await http.send({ method: 'PUT', path: '/f', redirect: true });
+    expect(answer.statusCode).toBe(307);
+    expect(answer.headers.location).toBe('http://datanode:9864/x?op=CREATE');
+    expect(await readBodyText(answer.body)).toContain('Location');
+    for (const request of [{ path: '/f' }, { path: '/bare', redirect: true }]) {
+      const error = await http.send({ method: 'PUT', ...request }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreHttpError);
+      expect((error as StoreHttpError).status).toBe(307);
+    }
+  });
+
   it('json() parses the answer, an empty body is {}; text() reads it whole', async () => {
     const server = await serve((req, res) => res.end(req.url === '/empty' ? '' : '{"items":[1,2]}'));
     const http = store({ endpoint: server.url });

@@ -47,6 +47,11 @@ export interface StoreRequest {
   stallMs?: number;
   /** Authorizes this request instead of the store's `authorize` (S3 signs for the bucket's region). */
   authorize?(request: OutgoingRequest): void | Promise<void>;
+  /**
+   * A redirect (3xx with a `Location`) is the answer, its body the caller's: the caller follows it by
+   * hand, so that a request body streams once, to where it belongs (WebHDFS's NameNode → DataNode).
+   */
+  redirect?: boolean;
 }
 
 /** A request as it goes out, for the store's authorization to sign or extend. */
@@ -243,6 +248,7 @@ export async function storeRequest(
   exchange: HttpExchange,
   failure: (answer: FailedAnswer) => Error | Promise<Error>,
   where?: string,
+  redirect = false,
 ): Promise<HttpAnswer> {
   let answer: HttpAnswer;
   try {
@@ -253,6 +259,7 @@ export async function storeRequest(
     throw new StoreRequestFailure(where ?? `${url.origin}${url.pathname}`, pool.reached(url), error);
   }
   if (answer.statusCode < 300) return answer;
+  if (redirect && answer.statusCode < 400 && headerString(answer.headers.location)) return answer;
   const text = await readBodyText(answer.body, 65_536);
   answer.body.destroy();
   throw await failure({ status: answer.statusCode, headers: answer.headers, text });
@@ -367,6 +374,7 @@ export class StoreHttp {
           failed.headers,
         ),
       where,
+      request.redirect,
     );
   }
 

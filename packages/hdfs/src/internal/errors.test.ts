@@ -1,6 +1,13 @@
-import { ArtifactsError, isTemporaryError } from '@artifacts/core';
+import { ArtifactsError, isTemporaryError, StoreHttpError } from '@artifacts/core';
 import { describe, expect, it } from 'vitest';
-import { isStandby, parseRemoteException, webhdfsError, webhdfsFailure } from './errors.js';
+import { isStandby, type WebHdfsSubject, webhdfsErrorDetail, webhdfsFailure } from './errors.js';
+
+/** An error answer as the client throws it: core's StoreHttp reads the body with webhdfsErrorDetail. */
+const webhdfsError = (status: number, body: string, subject: WebHdfsSubject) =>
+  webhdfsFailure(
+    new StoreHttpError(status, webhdfsErrorDetail(body, { status }), 'http://nn:9870/webhdfs/v1/a'),
+    subject,
+  ) as ArtifactsError;
 
 const remote = (exception: string, message = 'detail') =>
   JSON.stringify({
@@ -48,10 +55,14 @@ describe('RemoteException → ArtifactsError (core describeStoreErrors)', () => 
     expect(error.message).toContain('kinit first');
   });
 
-  it('parses RemoteException JSON and nothing else', () => {
-    expect(parseRemoteException(remote('StandbyException'))).toMatchObject({ exception: 'StandbyException' });
-    expect(parseRemoteException('{"boolean":true}')).toBeUndefined();
-    expect(parseRemoteException('not json')).toBeUndefined();
+  it('reads a RemoteException out of an error body, and nothing else as a service code', () => {
+    expect(webhdfsErrorDetail(remote('StandbyException'), { status: 403 })).toEqual({
+      code: 'StandbyException',
+      message: 'detail',
+    });
+    expect(webhdfsErrorDetail('{"boolean":true}', { status: 403 }).code).toBeUndefined();
+    expect(webhdfsErrorDetail('not json', { status: 403 })).toEqual({ message: 'not json' });
+    expect(webhdfsErrorDetail('<html>x</html>', { status: 502 })).toEqual({});
   });
 
   it('tells temporary answers and standby namenodes apart', () => {

@@ -1,4 +1,10 @@
-import { ArtifactsError, describeStoreErrors, type StoreCodeRule, type StoreSubject } from '@artifacts/core';
+import {
+  ArtifactsError,
+  describeStoreErrors,
+  type StoreCodeRule,
+  type StoreErrorDetail,
+  type StoreSubject,
+} from '@artifacts/core';
 
 /** What a failed WebHDFS call was about: nothing secret in it. */
 export interface WebHdfsSubject extends StoreSubject {
@@ -61,36 +67,26 @@ export const webhdfsFailure = describeStoreErrors<WebHdfsSubject>({
   },
 });
 
-/** The ArtifactsError for a WebHDFS error answer (its status and body). */
-export function webhdfsError(status: number, body: string, subject: WebHdfsSubject): ArtifactsError {
-  const remote = parseRemoteException(body);
-  // Not JSON (a proxy's page, Jetty's): a short plain text is shown, markup never.
-  const text = body.trim() && body.length < 300 && !body.includes('<') ? body.trim() : '';
-  // 401 is always authentication (SPNEGO or a token refused), whatever exception the server names.
-  const named = remote !== undefined && status !== 401;
-  const detail = remote ? `${named ? '' : `${remote.exception}: `}${remote.message ?? ''}` : text;
-  const answer = Object.assign(new Error(detail), {
-    status,
-    ...(named ? { serviceCode: remote.exception } : {}),
-  });
-  return webhdfsFailure(answer, subject) as ArtifactsError;
-}
-
-/** Reads a RemoteException out of a WebHDFS error body, if it is one. */
-export function parseRemoteException(body: string): { exception: string; message?: string } | undefined {
+/**
+ * What a WebHDFS error body says, for core's `StoreHttp` (`errorDetail`): a RemoteException's name
+ * (the service code `EXCEPTIONS` reads) and message, else a short plain text — markup (a proxy's
+ * page, Jetty's) never. A 401 is authentication whatever exception it names: the name stays in the
+ * message, never as the code.
+ */
+export function webhdfsErrorDetail(text: string, { status }: { status: number }): StoreErrorDetail {
+  let remote: { exception?: unknown; message?: unknown } | undefined;
   try {
-    const remote = (JSON.parse(body) as { RemoteException?: { exception?: unknown; message?: unknown } })
-      ?.RemoteException;
-    if (remote && typeof remote.exception === 'string') {
-      return {
-        exception: remote.exception,
-        ...(typeof remote.message === 'string' ? { message: remote.message } : {}),
-      };
-    }
+    remote = (JSON.parse(text) as { RemoteException?: typeof remote })?.RemoteException;
   } catch {
     // Not JSON: the HTTP status decides.
   }
-  return undefined;
+  if (remote && typeof remote.exception === 'string') {
+    const message = typeof remote.message === 'string' ? remote.message : undefined;
+    return status === 401
+      ? { message: `${remote.exception}: ${message ?? ''}` }
+      : { code: remote.exception, message };
+  }
+  return text.trim() && text.length < 300 && !text.includes('<') ? { message: text.trim() } : {};
 }
 
 /** True when the exception says this NameNode is not the active one (try the next). */

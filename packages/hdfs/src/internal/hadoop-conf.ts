@@ -121,48 +121,36 @@ export function endpointsFromConf(
   const https = (conf.get('dfs.http.policy') ?? 'HTTP_ONLY').toUpperCase() === 'HTTPS_ONLY';
   const key = https ? 'dfs.namenode.https-address' : 'dfs.namenode.http-address';
   const nameservices = list(conf.get('dfs.nameservices') ?? conf.get('dfs.internal.nameservices'));
+  const namenodes = (ns: string) => list(conf.get(`dfs.ha.namenodes.${ns}`));
 
   // A logical (HA) nameservice: the URI names no port, the nameservice lists its namenodes.
   if (port === undefined && nameservices.includes(host)) {
-    const nns = list(conf.get(`dfs.ha.namenodes.${host}`));
-    const urls = nns.flatMap((nn) => {
-      const address = conf.get(`${key}.${host}.${nn}`);
-      return address ? [addressUrl(address, https, host)] : [];
-    });
-    if (urls.length === 0) {
+    const addresses = namenodes(host).flatMap((nn) => conf.get(`${key}.${host}.${nn}`) || []);
+    if (addresses.length === 0) {
       throw ArtifactsError.invalidArgument(
         `HDFS nameservice ${JSON.stringify(host)}: the configuration has no ${key}.${host}.<namenode> for the namenodes of dfs.ha.namenodes.${host}`,
       );
     }
-    return urls;
+    return addresses.map((address) => addressUrl(address, https, host));
   }
 
-  const rpc = `${host}:${port ?? DEFAULT_RPC_PORT}`;
-  const sameRpc = (address: string | undefined) => {
-    if (!address) return false;
-    const a = hostPort(address);
-    return a.host === host && (a.port ?? DEFAULT_RPC_PORT) === (port ?? DEFAULT_RPC_PORT);
+  // The namenode whose RPC address is this authority: federated / HA ones (`<key>.<ns>[.<nn>]`), then
+  // the one of a plain configuration, which fs.defaultFS may name instead of its RPC address.
+  const authority = (h: string, p: number | undefined) => `${h}:${p ?? DEFAULT_RPC_PORT}`;
+  const rpcOf = (address: string | undefined) => {
+    const a = address ? hostPort(address) : undefined;
+    return a && authority(a.host, a.port);
   };
-  // Federated / HA namenodes addressed by their RPC address.
-  for (const ns of nameservices) {
-    for (const nn of ['', ...list(conf.get(`dfs.ha.namenodes.${ns}`))]) {
-      const suffix = nn ? `${ns}.${nn}` : ns;
-      if (sameRpc(conf.get(`dfs.namenode.rpc-address.${suffix}`))) {
-        const address = conf.get(`${key}.${suffix}`);
-        if (address) return [addressUrl(address, https, host)];
-      }
-    }
-  }
-  // The one namenode of a plain configuration: its RPC address, or fs.defaultFS, is this authority.
+  const wanted = authority(host, port);
   const defaultFs = defaultFileSystem(conf);
-  let defaultAuthority: string | undefined;
-  if (defaultFs?.startsWith('hdfs://')) {
-    const parsed = parseArtifactUri(defaultFs);
-    defaultAuthority = parsed.host ? `${parsed.host}:${parsed.port ?? DEFAULT_RPC_PORT}` : undefined;
-  }
-  const address = conf.get(key);
-  if (address && (sameRpc(conf.get('dfs.namenode.rpc-address')) || defaultAuthority === rpc)) {
-    return [addressUrl(address, https, host)];
+  const parsed = defaultFs?.startsWith('hdfs://') ? parseArtifactUri(defaultFs) : undefined;
+  const byDefaultFs = !!parsed?.host && authority(parsed.host, parsed.port) === wanted;
+  const suffixes = nameservices.flatMap((ns) => [`.${ns}`, ...namenodes(ns).map((nn) => `.${ns}.${nn}`)]);
+  for (const suffix of [...suffixes, '']) {
+    const address = conf.get(`${key}${suffix}`);
+    const named =
+      rpcOf(conf.get(`dfs.namenode.rpc-address${suffix}`)) === wanted || (suffix === '' && byDefaultFs);
+    if (address && named) return [addressUrl(address, https, host)];
   }
   return undefined;
 }

@@ -1,16 +1,19 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
   discardBody,
   encodePath,
   type HttpAnswer,
-  HttpPool,
   headerString,
   isConnectionError,
   isTemporaryError,
   readBodyText,
+  StoreHttp,
+  StoreHttpError,
+  type StoreRequest,
 } from '@artifacts/core';
-import { isStandby, webhdfsError, webhdfsFailure } from './errors.js';
+import { isStandby, webhdfsErrorDetail, webhdfsFailure } from './errors.js';
 import { spnegoToken } from './kerberos.js';
 import type { HdfsSettings } from './settings.js';
 
@@ -33,17 +36,20 @@ export interface CallOptions {
 }
 
 /**
- * A small WebHDFS client over core's `HttpPool` (keep-alive sockets, at most `maxConnections` per
+ * A small WebHDFS client over core's `StoreHttp` (keep-alive sockets, at most `maxConnections` per
  * origin, NameNode and DataNodes alike; node:http skips the unsolicited `100 Continue` a DataNode
- * sends before its `201`): redirects to DataNodes followed by hand so that request bodies stream
- * exactly once, and failover between HA NameNodes. It never retries: its errors say whether another
- * attempt may succeed (`temporary`), and core's retry layer repeats them.
+ * sends before its `201`; error bodies read by `webhdfsErrorDetail`): redirects to DataNodes
+ * followed by hand so that request bodies stream exactly once, and failover between HA NameNodes.
+ * It never retries: its errors say whether another attempt may succeed (`temporary`), and core's
+ * retry layer repeats them.
  */
 export class WebHdfsClient {
   readonly #settings: HdfsSettings;
-  readonly #http: HttpPool;
+  readonly #http: StoreHttp;
   /** Index of the NameNode that last answered as active. */
   #active = 0;
+  /** A NameNode has answered this client: a refused connect is then a restart, temporary. */
+  #reached = false;
   #closed = false;
   /**
    * Kerberos: the signed `hadoop.auth` cookie each NameNode answered a SPNEGO request with. Later
@@ -54,17 +60,13 @@ export class WebHdfsClient {
 
   constructor(settings: HdfsSettings) {
     this.#settings = settings;
-    this.#http = new HttpPool({
+    this.#http = new StoreHttp({
+      endpoint: settings.endpoints[0]!,
+      store: 'WebHDFS',
       connections: settings.maxConnections,
       ...(settings.ca ? { tls: { ca: settings.ca } } : {}),
+      errorDetail: webhdfsErrorDetail,
     });
-  }
-
-  #url(endpoint: string, path: string, op: string, params: Params): string {
-    const search = new URLSearchParams({ op });
-    for (const [k, v] of Object.entries(params)) if (v !== undefined) search.set(k, String(v));
-    if (this.#settings.user !== undefined) search.set('user.name', this.#settings.user);
-    return `${endpoint}/webhdfs/v1${encodePath(path)}?${search}`;
   }
 
   async #headers(endpoint: string): Promise<Record<string, string>> {
@@ -75,8 +77,9 @@ export class WebHdfsClient {
     return { authorization: `Negotiate ${token}` };
   }
 
-  #keepAuthCookie(endpoint: string, response: HttpAnswer): void {
-    const header = response.headers['set-cookie'];
+  #keepAuthCookie(endpoint: string, headers: IncomingHttpHeaders): void {
+    if (!this.#settings.kerberos) return;
+    const header = headers['set-cookie'];
     for (const line of Array.isArray(header) ? header : header ? [header] : []) {
       const m = /^hadoop\.auth=("?)([^";]*)\1/.exec(line);
       if (!m) continue;
@@ -86,11 +89,11 @@ export class WebHdfsClient {
   }
 
   /** What a 401 from the NameNode means for this repository's settings. */
-  #hint401(response: HttpAnswer): string | undefined {
-    if (response.statusCode !== 401) return undefined;
+  #hint401(error: unknown): string | undefined {
+    if (!(error instanceof StoreHttpError) || error.status !== 401) return undefined;
     const kerberos = this.#settings.kerberos;
     if (!kerberos) {
-      const negotiate = String(response.headers['www-authenticate'] ?? '').startsWith('Negotiate');
+      const negotiate = String(error.headers['www-authenticate'] ?? '').startsWith('Negotiate');
       return negotiate
         ? 'the NameNode requires Kerberos (SPNEGO): kinit, then set MLFLOW_KERBEROS_TICKET_CACHE to the ticket cache (or hadoop.security.authentication=kerberos in core-site.xml to use the default cache)'
         : undefined;
@@ -99,57 +102,63 @@ export class WebHdfsClient {
   }
 
   /**
-   * One NameNode call. Answers 2xx and 307 are returned with their body unread; errors are thrown as
-   * ArtifactsErrors. A StandbyException or a broken connection moves on to the next NameNode (HA
-   * failover), each tried once per call.
+   * One NameNode call. Answers 2xx (and with `redirect`, a redirect) are returned with their body
+   * unread; errors are thrown as ArtifactsErrors. A StandbyException or a broken connection moves on
+   * to the next NameNode (HA failover), each tried once per call.
    */
   async call(
     method: string,
     path: string,
     op: string,
     params: Params,
-    options: CallOptions,
+    options: CallOptions & { redirect?: boolean },
   ): Promise<HttpAnswer> {
     if (this.#closed)
       throw new ArtifactsError('failed_precondition', `${options.what}: the repository is closed`);
-    const { endpoints } = this.#settings;
+    const { endpoints, user } = this.#settings;
+    const query: [string, string | undefined][] = [['op', op]];
+    for (const [k, v] of Object.entries(params)) query.push([k, v === undefined ? v : String(v)]);
+    query.push(['user.name', user]);
     let error: unknown;
     for (let tried = 0, refreshed = false; tried < endpoints.length; tried++) {
       const endpoint = endpoints[this.#active] ?? endpoints[0]!;
+      const sentCookie = this.#authCookies.get(endpoint);
       try {
-        const response = await this.#http.request({
+        const answer = await this.#http.send({
           method,
-          url: this.#url(endpoint, path, op, params),
+          origin: endpoint,
+          path: `/webhdfs/v1${encodePath(path)}`,
+          query,
           headers: await this.#headers(endpoint),
           signal: options.signal,
+          redirect: options.redirect === true,
         });
-        if (this.#settings.kerberos) {
-          const sentCookie = this.#authCookies.get(endpoint);
-          this.#keepAuthCookie(endpoint, response);
+        this.#reached = true;
+        this.#keepAuthCookie(endpoint, answer.headers);
+        return answer;
+      } catch (thrown) {
+        options.signal?.throwIfAborted();
+        if (ArtifactsError.is(thrown)) throw thrown;
+        const answered = thrown instanceof StoreHttpError;
+        if (answered) {
+          this.#reached = true;
+          this.#keepAuthCookie(endpoint, thrown.headers);
           // a refused cookie (expired, or the NameNode restarted with a new secret): once more with
           // a fresh token; the call was not carried out, so this is safe for any call
-          if (response.statusCode === 401 && sentCookie !== undefined && !refreshed) {
+          if (thrown.status === 401 && sentCookie !== undefined && !refreshed) {
             this.#authCookies.delete(endpoint);
-            await discardBody(response.body);
             refreshed = true;
             tried--;
             continue;
           }
         }
-        if (response.statusCode < 300 || response.statusCode === 307) return response;
-        error = webhdfsError(response.statusCode, await readBodyText(response.body), {
-          what: options.what,
-          hint: this.#hint401(response),
-        });
-      } catch (thrown) {
-        options.signal?.throwIfAborted();
-        if (ArtifactsError.is(thrown)) throw thrown;
         // Refused by (or no such) NameNode when none ever answered: a wrong address or a server that
         // is not running, which waiting will not fix (unless another NameNode of the list answers).
         error = webhdfsFailure(thrown, {
-          what: `${options.what} (${endpoint})`,
+          what: answered ? options.what : `${options.what} (${endpoint})`,
           endpoint,
-          reached: endpoints.some((e) => this.#http.reached(e)),
+          reached: this.#reached,
+          hint: this.#hint401(thrown),
         });
         if (!ArtifactsError.is(error)) throw thrown;
       }
@@ -162,11 +171,8 @@ export class WebHdfsClient {
 
   /** A call answered with JSON (GETFILESTATUS, LISTSTATUS, MKDIRS, DELETE, RENAME). */
   async json<T>(method: string, path: string, op: string, params: Params, options: CallOptions): Promise<T> {
+    // A redirect here is an error answer (only `redirect` takes one).
     const response = await this.call(method, path, op, params, options);
-    if (response.statusCode === 307) {
-      await discardBody(response.body);
-      throw new ArtifactsError('internal', `${options.what}: unexpected redirect from WebHDFS ${op}`);
-    }
     // rename2 (RENAME with renameoptions) answers 200 with an empty body.
     const text = await readBodyText(response.body);
     return (text.trim() === '' ? {} : JSON.parse(text)) as T;
@@ -180,7 +186,7 @@ export class WebHdfsClient {
     params: Params,
     options: CallOptions,
   ): Promise<string> {
-    const response = await this.call(method, path, op, params, options);
+    const response = await this.call(method, path, op, params, { ...options, redirect: true });
     const location = headerString(response.headers.location);
     await discardBody(response.body);
     if (response.statusCode !== 307 || typeof location !== 'string') {
@@ -193,15 +199,12 @@ export class WebHdfsClient {
   }
 
   /** The DataNode half of CREATE: streams `body` to the redirect's URL. */
-  async upload(
-    location: string,
-    body: Readable,
-    options: { signal?: AbortSignal | undefined; what: string },
-  ): Promise<void> {
-    const what = `${options.what} (DataNode ${new URL(location).host})`;
-    const response = await this.#dataNode('PUT', location, body, options.signal, what);
-    await discardBody(response.body);
-    if (response.statusCode !== 201) throw webhdfsError(response.statusCode, '', { what });
+  async upload(location: string, body: Readable, options: CallOptions): Promise<void> {
+    const headers = { 'content-type': 'application/octet-stream' };
+    const { answer, what } = await this.#dataNode({ method: 'PUT', url: location, headers, body }, options);
+    await discardBody(answer.body);
+    if (answer.statusCode !== 201)
+      throw new ArtifactsError('internal', `${what}: the DataNode answered ${answer.statusCode}, not 201`);
   }
 
   /**
@@ -210,36 +213,25 @@ export class WebHdfsClient {
    */
   async download(
     location: string,
-    options: { signal?: AbortSignal | undefined; what: string },
+    options: CallOptions,
   ): Promise<{ stream: Readable; length: number | undefined }> {
-    const what = `${options.what} (DataNode ${new URL(location).host})`;
-    const response = await this.#dataNode('GET', location, undefined, options.signal, what);
-    const length = Number(headerString(response.headers['content-length']) ?? Number.NaN);
-    return { stream: response.body, length: Number.isSafeInteger(length) ? length : undefined };
+    const { answer } = await this.#dataNode({ method: 'GET', url: location }, options);
+    const length = Number(headerString(answer.headers['content-length']) ?? Number.NaN);
+    return { stream: answer.body, length: Number.isSafeInteger(length) ? length : undefined };
   }
 
   /** One request to a DataNode; an answer other than 2xx is thrown with the DataNode's reason. */
   async #dataNode(
-    method: string,
-    url: string,
-    body: Readable | undefined,
-    signal: AbortSignal | undefined,
-    what: string,
-  ): Promise<HttpAnswer> {
-    let response: HttpAnswer;
+    request: StoreRequest & { url: string },
+    { signal, what: doing }: CallOptions,
+  ): Promise<{ answer: HttpAnswer; what: string }> {
+    const what = `${doing} (DataNode ${new URL(request.url).host})`;
     try {
-      const headers: Record<string, string> = body ? { 'content-type': 'application/octet-stream' } : {};
-      response = await this.#http.request({ method, url, headers, body, signal });
+      return { answer: await this.#http.send({ ...request, signal }), what };
     } catch (error) {
       signal?.throwIfAborted();
-      throw webhdfsFailure(error, { what, endpoint: url, reached: true });
+      throw webhdfsFailure(error, { what, endpoint: request.url, reached: true });
     }
-    if (response.statusCode >= 300) {
-      // The DataNode may answer (an error) before the whole body was sent.
-      const text = await readBodyText(response.body, 64 * 1024);
-      throw webhdfsError(response.statusCode, text, { what });
-    }
-    return response;
   }
 
   async close(): Promise<void> {
