@@ -37,6 +37,7 @@ export {
 } from './connection-pool.js';
 export type { ArtifactCopy, CopyEndpoint, CopyOptions, CopyPlanOptions, CopyResult } from './copy.js';
 export { copyArtifacts, copyFiles, planCopy } from './copy.js';
+export { credentialWaitMs, within } from './credential-wait.js';
 export { DELETE_BATCH, deleteTree, forEachLimited } from './delete.js';
 export type {
   BackendPlugin,
@@ -221,6 +222,7 @@ export {
   statFromHeaders,
   storeRange,
 } from './store-driver.js';
+export { xmlErrorDetailOr } from './store-error-headers.js';
 export type {
   FileErrorRule,
   FileErrorSpec,
