@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -146,6 +147,39 @@ describe('chunkedUpload', () => {
         expect(headers.length).toBe(size > 1000 ? Math.ceil(size / 1000) : 0);
         expect(sent).toEqual({ checksum: { algorithm, value: crcText(crc(data)) }, bytes: size });
       }
+    }
+  });
+
+  it("with `digest`, hands the whole body's hash to putWhole or complete (before the commit) and reports it", async () => {
+    for (const size of [0, 1, 999, 1000, 1001, 10_500]) {
+      const data = bytes(size);
+      const md5 = createHash('md5').update(data).digest('base64');
+      const expected = { checksum: { algorithm: 'md5', value: md5 }, bytes: size };
+      const s = store();
+      const given: Array<SentBody | undefined> = [];
+      const target = { ...s.target };
+      target.putWhole = (request) => {
+        given.push(request.sent);
+        return s.target.putWhole!(request);
+      };
+      target.complete = (parts, context) => {
+        given.push(context.sent);
+        return s.target.complete(parts, context);
+      };
+      let sent: SentBody | undefined;
+      await chunkedUpload(chunks(data, 700), target, {
+        partSize: 1000,
+        concurrency: 3,
+        limits,
+        what: 'x',
+        digest: 'md5',
+        onSent: (body) => {
+          sent = body;
+        },
+      });
+      expect(s.result()).toEqual(data);
+      expect(given).toEqual([expected]);
+      expect(sent).toEqual(expected);
     }
   });
 

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { DEFAULT_MAX_RETRIES } from '../config.js';
 import type {
+  ChecksumAlgorithm,
   DriverWriteOptions,
   EngineRetryOptions,
   OpenContext,
@@ -8,7 +9,7 @@ import type {
   SentBody,
 } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
-import { crcCombine, crcOf, crcText } from '../internal/checksum.js';
+import { crcCombine, crcOf, crcText, createHasher } from '../internal/checksum.js';
 import { directBody } from '../internal/file-body.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { bodyOf, linkedAbort, type RequestContext, runRequest } from './request-watch.js';
@@ -37,6 +38,8 @@ export interface PartRequest extends RequestContext {
   body(): Readable;
   /** With `ChunkedUploadOptions.crc`: the part's CRC (base64, big-endian), for its checksum header. */
   crc?: string;
+  /** `putWhole` only, with `ChunkedUploadOptions.digest` or `crc`: the whole body's hash (it is this part). */
+  sent?: SentBody;
 }
 
 /**
@@ -50,8 +53,11 @@ export interface ChunkedUploadTarget<Part, Result> {
   create(plan: { partSize: number; partCount?: number }, context: RequestContext): Promise<void>;
   /** Stores one part; returns what `complete` needs of it (an ETag, a block id). */
   uploadPart(request: PartRequest): Promise<Part>;
-  /** Commits the parts, given in part-number order. */
-  complete(parts: Part[], context: RequestContext): Promise<Result>;
+  /**
+   * Commits the parts, given in part-number order; `context.sent` is the whole body's hash with
+   * `ChunkedUploadOptions.digest` or `crc` (a store that records it at the commit: Azure's blob MD5).
+   */
+  complete(parts: Part[], context: RequestContext & { sent?: SentBody | undefined }): Promise<Result>;
   /** Drops the upload after a failure (best effort, bounded by the timeout; errors are ignored). */
   abort(context: RequestContext): Promise<void>;
 }
@@ -83,6 +89,12 @@ export interface ChunkedUploadOptions {
    * parts' (`crcCombine`), reported to `onSent` once the upload succeeded: one pass serves both.
    */
   crc?: 'crc32' | 'crc32c' | undefined;
+  /**
+   * Hash the whole body with this algorithm as it is read (one pass, in order): handed to `putWhole`
+   * and `complete` (`sent`) and reported to `onSent`, instead of `crc`'s. For a store that wants the
+   * whole body's digest rather than one combined from the parts' CRCs (Azure's MD5).
+   */
+  digest?: ChecksumAlgorithm | undefined;
   onSent?: ((sent: SentBody) => void) | undefined;
   /** Names the upload in errors. */
   what: string;
@@ -170,9 +182,17 @@ export async function chunkedUpload<Part, Result>(
     hashed += data.length;
     return crcText(crc);
   };
-  const sent = () => {
-    if (options.crc)
-      options.onSent?.({ checksum: { algorithm: options.crc, value: crcText(whole) }, bytes: uploaded });
+  const digest = options.digest ? createHasher(options.digest) : undefined;
+  // The whole body's hash, once every byte has been handed to a part.
+  let total: SentBody | undefined;
+  const sent = (): SentBody | undefined => {
+    const algorithm = options.digest ?? options.crc;
+    if (algorithm !== undefined)
+      total ??= {
+        checksum: { algorithm, value: digest ? digest.digest() : crcText(whole) },
+        bytes: uploaded,
+      };
+    return total;
   };
 
   const request = (number: number, data: Buffer, crc: string | undefined) => (context: RequestContext) =>
@@ -226,6 +246,7 @@ export async function chunkedUpload<Part, Result>(
     }
     const data = buffer.subarray(0, length);
     options.onData?.(data);
+    digest?.update(data);
     const crc = hash(data);
     const start = uploaded;
     uploaded += length;
@@ -288,13 +309,15 @@ export async function chunkedUpload<Part, Result>(
     if (!created && target.putWhole) {
       const data = current ? current.subarray(0, filled) : Buffer.alloc(0);
       options.onData?.(data);
+      digest?.update(data);
       const crc = hash(data);
       uploaded = data.length;
+      const hashed = sent();
       const putWhole = target.putWhole.bind(target);
       const result = await runRequest(`${options.what}`, signal, policy, (context) =>
-        putWhole(request(1, data, crc)(context)),
+        putWhole({ ...request(1, data, crc)(context), ...(hashed ? { sent: hashed } : {}) }),
       );
-      sent();
+      if (hashed) options.onSent?.(hashed);
       return result;
     }
     await ensureCreated();
@@ -303,11 +326,12 @@ export async function chunkedUpload<Part, Result>(
     if (failure !== undefined) throw failure;
     parts.sort((a, b) => a.number - b.number);
     const ordered = parts.map((entry) => entry.part);
+    const hashed = sent();
     // Completing twice may fail after a success: never repeated.
     const result = await runRequest(`${options.what}: completing`, signal, once, (context) =>
-      target.complete(ordered, context),
+      target.complete(ordered, { ...context, sent: hashed }),
     );
-    sent();
+    if (hashed) options.onSent?.(hashed);
     return result;
   } catch (error) {
     // The first failure is the one to report, not the aborts of the parts it cancels.
