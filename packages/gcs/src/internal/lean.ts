@@ -214,20 +214,15 @@ async function authorize(storage: Storage, request: OutgoingRequest, ms: number)
   });
 }
 
-/** Parses `x-goog-hash: crc32c=…,md5=…`. */
-export function parseGoogHash(value: string | undefined): { crc32c?: string; md5?: string } {
-  const out: { crc32c?: string; md5?: string } = {};
-  for (const part of (value ?? '').split(',')) {
-    const eq = part.indexOf('=');
-    const name = part.slice(0, eq).trim();
-    if (eq !== -1 && (name === 'crc32c' || name === 'md5')) out[name] = part.slice(eq + 1).trim();
-  }
-  return out;
+/** `x-goog-hash: crc32c=…,md5=…`, named as in the JSON API's metadata. */
+export function parseGoogHash(value = ''): { crc32c?: string; md5Hash?: string } {
+  const hash = (name: string) =>
+    new RegExp(`(?:^|,)\\s*${name}=([^,]*)`).exec(value)?.[1]?.trim() || undefined;
+  return { crc32c: hash('crc32c'), md5Hash: hash('md5') };
 }
 
 /** The checksum GCS reports for an object: CRC32C (every object has one), else MD5. */
-export function checksumOf(meta: { crc32c?: string; md5Hash?: string; md5?: string }): Checksum | undefined {
+export function checksumOf(meta: { crc32c?: string; md5Hash?: string }): Checksum | undefined {
   if (meta.crc32c) return { algorithm: 'crc32c', value: meta.crc32c };
-  const md5 = meta.md5Hash ?? meta.md5;
-  return md5 ? { algorithm: 'md5', value: md5 } : undefined;
+  return meta.md5Hash ? { algorithm: 'md5', value: meta.md5Hash } : undefined;
 }
