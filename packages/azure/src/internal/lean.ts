@@ -123,9 +123,9 @@ export async function createClients(
   connections: number,
   timeoutMs?: number,
 ): Promise<AzureClients> {
-  const { connectionString, accountKey } = config;
+  // A connection string's account is the URI's (checked below), or not named (a SAS for a domain).
+  const { connectionString, accountKey, account } = config;
   let url = config.endpoint;
-  let account = config.account;
   let auth: LeanAuth;
   if (connectionString) {
     let parsed: ReturnType<typeof parseConnectionString>;
@@ -147,7 +147,6 @@ export async function createClients(
       );
     }
     url = parsed.url;
-    account = parsed.accountName || config.account;
     auth = parsed.accountKey
       ? { kind: 'shared-key', account, key: parsed.accountKey }
       : { kind: 'sas', sas: parsed.sas ?? '' };
