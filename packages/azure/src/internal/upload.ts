@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   answerHeader,
@@ -18,8 +18,6 @@ export const AZURE_BLOCK_LIMITS: PartLimits = {
   minPartSize: 1,
   maxPartSize: 4000 * 1024 * 1024,
 };
-
-const md5Of = (data: Uint8Array): string => createHash('md5').update(data).digest('base64');
 
 /** Put Block List: commits the staged blocks (each the latest version under its id) as the blob. */
 export async function commitBlocks(
@@ -49,7 +47,7 @@ export interface BlockUpload {
   /** Per-block `Content-MD5` and the blob's MD5 recorded at commit. */
   md5: boolean;
   /** Core's chunked-upload engine's settings (part size, concurrency, size, limits, timeouts). */
-  engine: Omit<ChunkedUploadOptions, 'digest' | 'onSent'>;
+  engine: Omit<ChunkedUploadOptions, 'digest' | 'partDigest' | 'onSent'>;
   /** Runs one request, its errors mapped. */
   run<T>(fn: () => Promise<T>): Promise<T>;
 }
@@ -74,15 +72,13 @@ export async function uploadBlob(
     ? { 'x-ms-blob-content-type': upload.contentType }
     : {};
   const { run } = upload;
-  // Under a stall timeout, bodies go as a stream of the part's buffer: each chunk the socket takes
-  // is progress for the timeout. Without one, the buffer itself.
   const put = (part: PartRequest, query: [string, string][], headers: Record<string, string>) =>
     http.drain({
       method: 'PUT',
       path,
       query,
       headers: { 'content-length': String(part.data.length), ...headers },
-      body: part.watched ? part.body() : part.data,
+      body: part.payload(),
       signal: part.signal,
     });
   let sent: SentBody | undefined;
@@ -108,7 +104,7 @@ export async function uploadBlob(
               ['comp', 'block'],
               ['blockid', id],
             ];
-            await put(part, query, upload.md5 ? { 'content-md5': md5Of(part.data) } : {});
+            await put(part, query, part.digest ? { 'content-md5': part.digest } : {});
             return id;
           }),
         complete: (ids, context) =>
@@ -122,7 +118,7 @@ export async function uploadBlob(
       },
       {
         ...upload.engine,
-        ...(upload.md5 ? { digest: 'md5' as const } : {}),
+        ...(upload.md5 ? { digest: 'md5' as const, partDigest: 'md5' as const } : {}),
         onSent: (whole) => {
           sent = whole;
         },

@@ -183,6 +183,38 @@ describe('chunkedUpload', () => {
     }
   });
 
+  it('with `partDigest`, gives each uploadPart its own digest once; payload() is the buffer, or a stream of it under a timeout', async () => {
+    const data = bytes(2500);
+    for (const timeoutMs of [undefined, 60_000]) {
+      const s = store();
+      const target = { ...s.target };
+      const digests: Array<string | undefined> = [];
+      target.uploadPart = async (request) => {
+        digests[request.partNumber - 1] = request.digest;
+        const payload = request.payload();
+        if (timeoutMs === undefined) expect(payload).toBe(request.data);
+        else {
+          expect(Buffer.isBuffer(payload)).toBe(false);
+          expect(Buffer.concat(await (payload as Readable).toArray())).toEqual(request.data);
+        }
+        return s.target.uploadPart(request);
+      };
+      await chunkedUpload(chunks(data, 700), target, {
+        partSize: 1000,
+        concurrency: 2,
+        limits,
+        what: 'x',
+        timeoutMs,
+        partDigest: 'md5',
+      });
+      expect(s.result()).toEqual(data);
+      const md5 = (b: Buffer) => createHash('md5').update(b).digest('base64');
+      expect(digests).toEqual(
+        [data.subarray(0, 1000), data.subarray(1000, 2000), data.subarray(2000)].map(md5),
+      );
+    }
+  });
+
   it('reports nothing sent when the upload fails', async () => {
     const s = store((part) => (part === 3 ? new ArtifactsError('permission_denied', 'no') : 'ok'));
     let sent: SentBody | undefined;
