@@ -313,3 +313,4 @@ export {
   escapeXml,
   xmlMultipartCapability,
 } from './xml-multipart.js';
+export { objectStoreSettings } from './object-store-settings.js';
