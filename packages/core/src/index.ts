@@ -134,6 +134,7 @@ export type { ListPage } from './object-store.js';
 export { listPages, ObjectNames, parseContentRange, parseHttpDate } from './object-store.js';
 export type { ObjectAddress, ObjectStoreInit } from './object-store-driver.js';
 export { ObjectStoreDriver } from './object-store-driver.js';
+export { objectStoreSettings } from './object-store-settings.js';
 export type { ListedObject, ObjectListing, ObjectListRequest } from './object-tree.js';
 export { mappedCalls, ObjectTree } from './object-tree.js';
 export type { RepositoryOptions } from './open.js';
@@ -313,4 +314,3 @@ export {
   escapeXml,
   xmlMultipartCapability,
 } from './xml-multipart.js';
-export { objectStoreSettings } from './object-store-settings.js';
