@@ -19,7 +19,7 @@ export const azureBackend: BackendPlugin<AzureOptions> = {
     // Keep-alive sockets for every request in flight: files at once × blocks or ranges of each.
     const connections =
       context.maxConcurrency * Math.max(config.uploadConcurrency, config.downloadConcurrency);
-    return new AzureBlobDriver(config, await createClients(config, connections), context);
+    return new AzureBlobDriver(config, await createClients(config, connections, context.timeoutMs), context);
   },
 };
 

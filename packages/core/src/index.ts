@@ -37,6 +37,7 @@ export {
 } from './connection-pool.js';
 export type { ArtifactCopy, CopyEndpoint, CopyOptions, CopyPlanOptions, CopyResult } from './copy.js';
 export { copyArtifacts, copyFiles, planCopy } from './copy.js';
+export { credentialWaitMs, within } from './credential-wait.js';
 export { DELETE_BATCH, deleteTree, forEachLimited } from './delete.js';
 export type {
   BackendPlugin,
@@ -143,6 +144,7 @@ export type { ListPage } from './object-store.js';
 export { listPages, ObjectNames, parseContentRange, parseHttpDate } from './object-store.js';
 export type { ObjectAddress, ObjectStoreInit } from './object-store-driver.js';
 export { ObjectStoreDriver } from './object-store-driver.js';
+export { objectStoreSettings } from './object-store-settings.js';
 export type { ListedObject, ObjectListing, ObjectListRequest } from './object-tree.js';
 export { mappedCalls, ObjectTree } from './object-tree.js';
 export type { RepositoryOptions } from './open.js';
@@ -239,6 +241,7 @@ export {
   statFromHeaders,
   storeRange,
 } from './store-driver.js';
+export { xmlErrorDetailOr } from './store-error-headers.js';
 export type {
   FileErrorRule,
   FileErrorSpec,

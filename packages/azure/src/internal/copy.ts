@@ -2,8 +2,7 @@ import {
   ArtifactsError,
   answerHeader,
   type DriverCopyOptions,
-  type HttpAnswer,
-  httpStatusOf,
+  missingAs,
   pollUntilDone,
   type StoreHttp,
 } from '@artifacts/core';
@@ -42,13 +41,7 @@ export async function copyBlob(
       headers,
       signal: cancellable ? signal : undefined,
     });
-  let source: HttpAnswer;
-  try {
-    source = await send('HEAD', from);
-  } catch (error) {
-    if (httpStatusOf(error) === 404) throw ArtifactsError.notFound(from.uri, { cause: error });
-    throw error;
-  }
+  const source = await send('HEAD', from).catch(missingAs(from.uri));
   const url = `${http.url}${blobPath(from.container, from.blob)}`;
   const pinned = { 'content-length': '0', 'x-ms-source-if-match': answerHeader(source, 'etag') ?? '*' };
   if (Number(answerHeader(source, 'content-length') ?? 0) <= SYNC_COPY_MAX_BYTES) {

@@ -1,11 +1,4 @@
-import {
-  answerHeader,
-  describeStoreErrors,
-  type FailedAnswer,
-  type StoreErrorDetail,
-  type StoreSubject,
-  xmlErrorDetail,
-} from '@artifacts/core';
+import { describeStoreErrors, type StoreSubject, xmlErrorDetailOr } from '@artifacts/core';
 
 /** What a failed call was about, for the message: never holds a secret. */
 export interface Subject extends StoreSubject {
@@ -19,19 +12,8 @@ export interface Subject extends StoreSubject {
 const where = (s: Subject) =>
   `container ${JSON.stringify(s.container)} of storage account ${JSON.stringify(s.account)}`;
 
-/**
- * What an error answer of the blob service says (core's `StoreHttp` reads it): its code
- * (`x-ms-error-code`, the only one a HEAD's answer has, else the body's `<Code>`), `<Message>` and
- * request id (`x-ms-request-id`, else the body's `<RequestId>`).
- */
-export async function azureErrorDetail(text: string, answer: FailedAnswer): Promise<StoreErrorDetail> {
-  const detail = await xmlErrorDetail(text);
-  return {
-    code: answerHeader(answer, 'x-ms-error-code') ?? detail.code,
-    message: detail.message,
-    requestId: answerHeader(answer, 'x-ms-request-id') ?? detail.requestId,
-  };
-}
+/** An error answer's code, message and request id; a HEAD's answer has only its `x-ms-*` headers. */
+export const azureErrorDetail = xmlErrorDetailOr({ code: 'x-ms-error-code', requestId: 'x-ms-request-id' });
 
 /**
  * Maps an error of the blob service (our requests' `StoreHttpError`, a body cut under a read, the

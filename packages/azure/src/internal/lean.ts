@@ -1,11 +1,13 @@
 import {
   ArtifactsError,
+  credentialWaitMs,
   encodePath,
   lazily,
   type OutgoingRequest,
   refreshing,
   StoreHttp,
   scrub,
+  within,
   xmlReader,
 } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
@@ -52,12 +54,13 @@ const xml = xmlReader({
 /**
  * Authorizes our requests: Shared Key signed with a key decoded once, a SAS appended, or a bearer
  * token fetched once and shared by concurrent requests until shortly before it expires (fetched with
- * no request's signal: one caller's abort must not fail the others').
+ * no request's signal: one caller's abort must not fail the others'), each fetch bounded by core's
+ * `credentialWaitMs` (a managed identity's endpoint that never answers).
  */
 function authorizer(
   auth: LeanAuth,
-  https: boolean,
-  origin: string,
+  endpoint: URL,
+  timeoutMs: number | undefined,
 ): (request: OutgoingRequest) => Promise<void> | void {
   const stamp = (r: OutgoingRequest) =>
     Object.assign(r.headers, { 'x-ms-version': API_VERSION, 'x-ms-date': new Date().toUTCString() });
@@ -75,17 +78,21 @@ function authorizer(
   }
   const bearer = refreshing(
     async () => {
-      const got = await auth.credential.getToken(TOKEN_SCOPE);
+      const got = await within(
+        auth.credential.getToken(TOKEN_SCOPE),
+        credentialWaitMs(timeoutMs),
+        (seconds) => `no Microsoft Entra ID token within ${seconds} s: the token credential did not answer`,
+      );
       if (!got) throw new ArtifactsError('unauthenticated', 'the token credential returned no token');
       return got;
     },
     (got) => got.refreshAfterTimestamp ?? got.expiresOnTimestamp - TOKEN_MARGIN_MS,
   );
   return async (r) => {
-    if (!https) {
+    if (endpoint.protocol !== 'https:') {
       throw new ArtifactsError(
         'failed_precondition',
-        `a Microsoft Entra ID token is sent only over https, and the blob endpoint is ${origin}`,
+        `a Microsoft Entra ID token is sent only over https, and the blob endpoint is ${endpoint.origin}`,
       );
     }
     stamp(r).authorization = `Bearer ${(await bearer()).token}`;
@@ -107,11 +114,18 @@ export interface AzureClients {
   service(): Promise<BlobServiceClient>;
 }
 
-/** Our request path for the configured credential, in MLflow's order. */
-export async function createClients(config: AzureConfig, connections: number): Promise<AzureClients> {
-  const { connectionString, accountKey } = config;
+/**
+ * Our request path for the configured credential, in MLflow's order. `timeoutMs`: the repository's,
+ * which bounds a token fetch (`credentialWaitMs`).
+ */
+export async function createClients(
+  config: AzureConfig,
+  connections: number,
+  timeoutMs?: number,
+): Promise<AzureClients> {
+  // A connection string's account is the URI's (checked below), or not named (a SAS for a domain).
+  const { connectionString, accountKey, account } = config;
   let url = config.endpoint;
-  let account = config.account;
   let auth: LeanAuth;
   if (connectionString) {
     let parsed: ReturnType<typeof parseConnectionString>;
@@ -133,7 +147,6 @@ export async function createClients(config: AzureConfig, connections: number): P
       );
     }
     url = parsed.url;
-    account = parsed.accountName || config.account;
     auth = parsed.accountKey
       ? { kind: 'shared-key', account, key: parsed.accountKey }
       : { kind: 'sas', sas: parsed.sas ?? '' };
@@ -142,13 +155,12 @@ export async function createClients(config: AzureConfig, connections: number): P
   } else {
     auth = { kind: 'token', credential: config.credential ?? lazyDefaultAzureCredential() };
   }
-  const endpoint = new URL(url);
   const http = new StoreHttp({
     endpoint: url,
     store: 'the blob service',
     connections,
     ...(config.caFile ? { tls: { ca: config.caFile } } : {}),
-    authorize: authorizer(auth, endpoint.protocol === 'https:', endpoint.origin),
+    authorize: authorizer(auth, new URL(url), timeoutMs),
     errorDetail: azureErrorDetail,
   });
   const credential = auth.kind === 'token' ? auth.credential : undefined;

@@ -1,4 +1,11 @@
-import { ArtifactsError, type ArtifactUri, defineSettings, MiB, type SettingsValues } from '@artifacts/core';
+import {
+  ArtifactsError,
+  type ArtifactUri,
+  defineSettings,
+  MiB,
+  objectStoreSettings,
+  type SettingsValues,
+} from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AzureOptions } from '../options.js';
 import { connectionStringSecrets } from './connection-string.js';
@@ -61,13 +68,7 @@ export const azureSettings = defineSettings(
       defaultText: '`https://<account>.blob.<suffix>`',
       help: 'blob service endpoint for emulators and private endpoints, e.g. `http://127.0.0.1:10000/devstoreaccount1`; must carry no query string or credentials; ignored with a connection string',
     },
-    caFile: {
-      type: 'string',
-      env: 'ARTIFACTS_AZURE_CA_FILE',
-      file: 'CA file',
-      defaultText: "Node's CAs (and `NODE_EXTRA_CA_CERTS`)",
-      help: "PEM file of the CA certificates that sign the blob endpoint's TLS certificate (a private endpoint or an emulator with its own CA); read at open",
-    },
+    caFile: objectStoreSettings.caFile('ARTIFACTS_AZURE_CA_FILE'),
     blockSize: {
       type: 'integer',
       default: 4 * MiB,
@@ -107,13 +108,7 @@ export const azureSettings = defineSettings(
       help: 'ranged GETs of one download in flight; 1 = one GET per download',
     },
     listPageSize: { type: 'integer', default: 5000, min: 1, max: 5000, help: 'blobs per listing page' },
-    deleteConcurrency: {
-      type: 'integer',
-      default: 16,
-      min: 1,
-      max: 256,
-      help: 'deletions in flight when deleting a directory',
-    },
+    deleteConcurrency: objectStoreSettings.deleteConcurrency,
     maxTries: {
       type: 'integer',
       default: 1,

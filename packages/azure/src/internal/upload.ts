@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   answerHeader,
@@ -7,6 +7,7 @@ import {
   type DriverWriteResult,
   type PartLimits,
   type PartRequest,
+  type SentBody,
   type StoreHttp,
 } from '@artifacts/core';
 import { blobPath } from './lean.js';
@@ -17,8 +18,6 @@ export const AZURE_BLOCK_LIMITS: PartLimits = {
   minPartSize: 1,
   maxPartSize: 4000 * 1024 * 1024,
 };
-
-const md5Of = (data: Uint8Array): string => createHash('md5').update(data).digest('base64');
 
 /** Put Block List: commits the staged blocks (each the latest version under its id) as the blob. */
 export async function commitBlocks(
@@ -48,7 +47,7 @@ export interface BlockUpload {
   /** Per-block `Content-MD5` and the blob's MD5 recorded at commit. */
   md5: boolean;
   /** Core's chunked-upload engine's settings (part size, concurrency, size, limits, timeouts). */
-  engine: Omit<ChunkedUploadOptions, 'onData'>;
+  engine: Omit<ChunkedUploadOptions, 'digest' | 'partDigest' | 'onSent'>;
   /** Runs one request, its errors mapped. */
   run<T>(fn: () => Promise<T>): Promise<T>;
 }
@@ -56,8 +55,8 @@ export interface BlockUpload {
 /**
  * A block blob upload through core's chunked-upload engine: a body of at most one block is one Put
  * Blob; a larger one is staged as blocks and committed with Put Block List, nothing visible before.
- * One MD5 of the whole body, in order: the blob's recorded MD5 (later downloads are verified against
- * it), a single Put Blob's Content-MD5, and what core compares with the service's.
+ * The engine's MD5 of the whole body (`digest`) is the blob's recorded MD5 (later downloads are
+ * verified against it), a single Put Blob's Content-MD5, and what core compares with the service's.
  */
 export async function uploadBlob(
   http: StoreHttp,
@@ -65,30 +64,24 @@ export async function uploadBlob(
   upload: BlockUpload,
 ): Promise<DriverWriteResult | undefined> {
   const path = blobPath(upload.container, upload.blob);
-  const whole = upload.md5 ? createHash('md5') : undefined;
-  let bytes = 0;
-  let wholeMd5: string | undefined;
-  const finalMd5 = () => {
-    wholeMd5 ??= whole?.digest('base64');
-    return wholeMd5;
-  };
+  const md5 = (sent: SentBody | undefined, header: string) =>
+    sent ? { [header]: sent.checksum.value } : undefined;
   // A random prefix per upload: two writers of the same name never commit each other's blocks.
   const nonce = randomBytes(12).toString('hex');
   const type: Record<string, string> = upload.contentType
     ? { 'x-ms-blob-content-type': upload.contentType }
     : {};
   const { run } = upload;
-  // Under a stall timeout, bodies go as a stream of the part's buffer: each chunk the socket takes
-  // is progress for the timeout. Without one, the buffer itself.
   const put = (part: PartRequest, query: [string, string][], headers: Record<string, string>) =>
     http.drain({
       method: 'PUT',
       path,
       query,
       headers: { 'content-length': String(part.data.length), ...headers },
-      body: part.watched ? part.body() : part.data,
+      body: part.payload(),
       signal: part.signal,
     });
+  let sent: SentBody | undefined;
   const serviceMd5 = await run(() =>
     chunkedUpload<string, string | undefined>(
       body,
@@ -96,14 +89,9 @@ export async function uploadBlob(
         // The service checks the Content-MD5 it is sent and answers the MD5 it stored.
         putWhole: (part) =>
           run(async () => {
-            const md5 = finalMd5();
-            const headers = {
-              'x-ms-blob-type': 'BlockBlob',
-              ...type,
-              ...(md5 ? { 'content-md5': md5 } : {}),
-            };
+            const headers = { 'x-ms-blob-type': 'BlockBlob', ...type, ...md5(part.sent, 'content-md5') };
             const answer = await put(part, [], headers);
-            return whole ? answerHeader(answer, 'content-md5') : undefined;
+            return upload.md5 ? answerHeader(answer, 'content-md5') : undefined;
           }),
         // Block blobs need no start: staged blocks stay invisible until the commit.
         create: async () => {},
@@ -116,19 +104,13 @@ export async function uploadBlob(
               ['comp', 'block'],
               ['blockid', id],
             ];
-            await put(part, query, whole ? { 'content-md5': md5Of(part.data) } : {});
+            await put(part, query, part.digest ? { 'content-md5': part.digest } : {});
             return id;
           }),
         complete: (ids, context) =>
           run(async () => {
-            const md5 = finalMd5();
-            await commitBlocks(
-              http,
-              path,
-              ids,
-              { ...type, ...(md5 ? { 'x-ms-blob-content-md5': md5 } : {}) },
-              context.signal,
-            );
+            const headers = { ...type, ...md5(context.sent, 'x-ms-blob-content-md5') };
+            await commitBlocks(http, path, ids, headers, context.signal);
             return undefined;
           }),
         // Uncommitted blocks cannot be deleted one by one; the service discards them.
@@ -136,19 +118,13 @@ export async function uploadBlob(
       },
       {
         ...upload.engine,
-        onData: whole
-          ? (data) => {
-              whole.update(data);
-              bytes += data.length;
-            }
-          : undefined,
+        ...(upload.md5 ? { digest: 'md5' as const, partDigest: 'md5' as const } : {}),
+        onSent: (whole) => {
+          sent = whole;
+        },
       },
     ),
   );
-  const md5 = finalMd5();
-  if (!md5) return undefined;
-  return {
-    ...(serviceMd5 ? { checksum: { algorithm: 'md5', value: serviceMd5 } } : {}),
-    sent: { checksum: { algorithm: 'md5', value: md5 }, bytes },
-  };
+  if (!sent) return undefined;
+  return { ...(serviceMd5 ? { checksum: { algorithm: 'md5', value: serviceMd5 } } : {}), sent };
 }

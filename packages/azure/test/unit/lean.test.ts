@@ -17,9 +17,9 @@ import { parseAzureUri } from '../../src/internal/uri.js';
 const KEY = Buffer.alloc(64, 5).toString('base64');
 
 /** Our request path for account `acct` at `endpoint`, with `options`' credential. */
-async function clientsAt(endpoint: string, options: Record<string, unknown>) {
+async function clientsAt(endpoint: string, options: Record<string, unknown>, timeoutMs?: number) {
   const location = parseAzureUri('wasbs://models@acct.blob.core.windows.net/');
-  return createClients(resolveAzureConfig(location, { endpoint, ...options }), 4);
+  return createClients(resolveAzureConfig(location, { endpoint, ...options }), 4, timeoutMs);
 }
 
 interface Seen {
@@ -203,6 +203,19 @@ describe('bearer tokens', () => {
     const { http } = await clientsAt('http://127.0.0.1:1/acct', { credential: token });
     const error = await http.send({ method: 'HEAD', path: blobPath('c', 'b') }).catch((e: unknown) => e);
     expect(ArtifactsError.is(error, 'failed_precondition')).toBe(true);
+    http.destroy();
+  });
+
+  it("a credential that never answers fails the request as a timeout within half the repository's", async () => {
+    const credential = { getToken: () => new Promise<never>(() => {}) };
+    const { http } = await clientsAt('https://127.0.0.1:1/acct', { credential }, 200);
+    const started = Date.now();
+    const error = await http.send({ method: 'HEAD', path: blobPath('c', 'b') }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(ArtifactsError.is(error, 'timeout')).toBe(true);
+    expect((error as Error).message).toBe(
+      'no Microsoft Entra ID token within 0.1 s: the token credential did not answer',
+    );
     http.destroy();
   });
 

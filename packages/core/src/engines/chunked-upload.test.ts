@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -146,6 +147,71 @@ describe('chunkedUpload', () => {
         expect(headers.length).toBe(size > 1000 ? Math.ceil(size / 1000) : 0);
         expect(sent).toEqual({ checksum: { algorithm, value: crcText(crc(data)) }, bytes: size });
       }
+    }
+  });
+
+  it("with `digest`, hands the whole body's hash to putWhole or complete (before the commit) and reports it", async () => {
+    for (const size of [0, 1, 999, 1000, 1001, 10_500]) {
+      const data = bytes(size);
+      const md5 = createHash('md5').update(data).digest('base64');
+      const expected = { checksum: { algorithm: 'md5', value: md5 }, bytes: size };
+      const s = store();
+      const given: Array<SentBody | undefined> = [];
+      const target = { ...s.target };
+      target.putWhole = (request) => {
+        given.push(request.sent);
+        return s.target.putWhole!(request);
+      };
+      target.complete = (parts, context) => {
+        given.push(context.sent);
+        return s.target.complete(parts, context);
+      };
+      let sent: SentBody | undefined;
+      await chunkedUpload(chunks(data, 700), target, {
+        partSize: 1000,
+        concurrency: 3,
+        limits,
+        what: 'x',
+        digest: 'md5',
+        onSent: (body) => {
+          sent = body;
+        },
+      });
+      expect(s.result()).toEqual(data);
+      expect(given).toEqual([expected]);
+      expect(sent).toEqual(expected);
+    }
+  });
+
+  it('with `partDigest`, gives each uploadPart its own digest once; payload() is the buffer, or a stream of it under a timeout', async () => {
+    const data = bytes(2500);
+    for (const timeoutMs of [undefined, 60_000]) {
+      const s = store();
+      const target = { ...s.target };
+      const digests: Array<string | undefined> = [];
+      target.uploadPart = async (request) => {
+        digests[request.partNumber - 1] = request.digest;
+        const payload = request.payload();
+        if (timeoutMs === undefined) expect(payload).toBe(request.data);
+        else {
+          expect(Buffer.isBuffer(payload)).toBe(false);
+          expect(Buffer.concat(await (payload as Readable).toArray())).toEqual(request.data);
+        }
+        return s.target.uploadPart(request);
+      };
+      await chunkedUpload(chunks(data, 700), target, {
+        partSize: 1000,
+        concurrency: 2,
+        limits,
+        what: 'x',
+        timeoutMs,
+        partDigest: 'md5',
+      });
+      expect(s.result()).toEqual(data);
+      const md5 = (b: Buffer) => createHash('md5').update(b).digest('base64');
+      expect(digests).toEqual(
+        [data.subarray(0, 1000), data.subarray(1000, 2000), data.subarray(2000)].map(md5),
+      );
     }
   });
 

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { DEFAULT_MAX_RETRIES } from '../config.js';
 import type {
+  ChecksumAlgorithm,
   DriverWriteOptions,
   EngineRetryOptions,
   OpenContext,
@@ -8,7 +9,7 @@ import type {
   SentBody,
 } from '../driver.js';
 import { ArtifactsError } from '../errors.js';
-import { crcCombine, crcOf, crcText } from '../internal/checksum.js';
+import { crcCombine, crcOf, crcText, createHasher } from '../internal/checksum.js';
 import { directBody } from '../internal/file-body.js';
 import { defaultRequestRetry, type RequestRetry } from '../layers/retry.js';
 import { releaseChunk } from '../lent-chunks.js';
@@ -36,8 +37,17 @@ export interface PartRequest extends RequestContext {
    * steady link within the timeout.
    */
   body(): Readable;
+  /**
+   * What to send: under a stall timeout (`watched`) a new stream of `data` (`body()`), else `data`
+   * itself (one buffer write costs less CPU than a stream of chunks).
+   */
+  payload(): Buffer | Readable;
   /** With `ChunkedUploadOptions.crc`: the part's CRC (base64, big-endian), for its checksum header. */
   crc?: string;
+  /** `uploadPart` only, with `ChunkedUploadOptions.partDigest`: the part's digest (base64). */
+  digest?: string;
+  /** `putWhole` only, with `ChunkedUploadOptions.digest` or `crc`: the whole body's hash (it is this part). */
+  sent?: SentBody;
 }
 
 /**
@@ -51,8 +61,11 @@ export interface ChunkedUploadTarget<Part, Result> {
   create(plan: { partSize: number; partCount?: number }, context: RequestContext): Promise<void>;
   /** Stores one part; returns what `complete` needs of it (an ETag, a block id). */
   uploadPart(request: PartRequest): Promise<Part>;
-  /** Commits the parts, given in part-number order. */
-  complete(parts: Part[], context: RequestContext): Promise<Result>;
+  /**
+   * Commits the parts, given in part-number order; `context.sent` is the whole body's hash with
+   * `ChunkedUploadOptions.digest` or `crc` (a store that records it at the commit: Azure's blob MD5).
+   */
+  complete(parts: Part[], context: RequestContext & { sent?: SentBody | undefined }): Promise<Result>;
   /** Drops the upload after a failure (best effort, bounded by the timeout; errors are ignored). */
   abort(context: RequestContext): Promise<void>;
 }
@@ -84,6 +97,17 @@ export interface ChunkedUploadOptions {
    * parts' (`crcCombine`), reported to `onSent` once the upload succeeded: one pass serves both.
    */
   crc?: 'crc32' | 'crc32c' | undefined;
+  /**
+   * Hash the whole body with this algorithm as it is read (one pass, in order): handed to `putWhole`
+   * and `complete` (`sent`) and reported to `onSent`, instead of `crc`'s. For a store that wants the
+   * whole body's digest rather than one combined from the parts' CRCs (Azure's MD5).
+   */
+  digest?: ChecksumAlgorithm | undefined;
+  /**
+   * Hash each part sent by `uploadPart` with this algorithm, once (`PartRequest.digest`), for its
+   * own checksum header (Azure's per-block `Content-MD5`); a body of one part has `sent` instead.
+   */
+  partDigest?: ChecksumAlgorithm | undefined;
   onSent?: ((sent: SentBody) => void) | undefined;
   /** Names the upload in errors. */
   what: string;
@@ -171,9 +195,17 @@ export async function chunkedUpload<Part, Result>(
     hashed += data.length;
     return crcText(crc);
   };
-  const sent = () => {
-    if (options.crc)
-      options.onSent?.({ checksum: { algorithm: options.crc, value: crcText(whole) }, bytes: uploaded });
+  const digest = options.digest ? createHasher(options.digest) : undefined;
+  // The whole body's hash, once every byte has been handed to a part.
+  let total: SentBody | undefined;
+  const sent = (): SentBody | undefined => {
+    const algorithm = options.digest ?? options.crc;
+    if (algorithm !== undefined)
+      total ??= {
+        checksum: { algorithm, value: digest ? digest.digest() : crcText(whole) },
+        bytes: uploaded,
+      };
+    return total;
   };
 
   const request = (number: number, data: Buffer, crc: string | undefined) => (context: RequestContext) =>
@@ -182,6 +214,7 @@ export async function chunkedUpload<Part, Result>(
       partNumber: number,
       data,
       body: () => bodyOf(data, context.touch),
+      payload: () => (context.watched ? bodyOf(data, context.touch) : data),
       ...(crc === undefined ? {} : { crc }),
     }) as PartRequest;
 
@@ -227,14 +260,22 @@ export async function chunkedUpload<Part, Result>(
     }
     const data = buffer.subarray(0, length);
     options.onData?.(data);
+    digest?.update(data);
     const crc = hash(data);
+    const partDigest = options.partDigest ? createHasher(options.partDigest) : undefined;
+    partDigest?.update(data);
+    const digested = partDigest?.digest();
     const start = uploaded;
     uploaded += length;
     const task = runRequest(
       `${options.what}: part ${number}`,
       signal,
       policy,
-      (context) => target.uploadPart(request(number, data, crc)(context)),
+      (context) =>
+        target.uploadPart({
+          ...request(number, data, crc)(context),
+          ...(digested === undefined ? {} : { digest: digested }),
+        }),
       { number, start, end: start + length - 1 },
     ).then(
       (part) => {
@@ -291,13 +332,15 @@ export async function chunkedUpload<Part, Result>(
     if (!created && target.putWhole) {
       const data = current ? current.subarray(0, filled) : Buffer.alloc(0);
       options.onData?.(data);
+      digest?.update(data);
       const crc = hash(data);
       uploaded = data.length;
+      const hashed = sent();
       const putWhole = target.putWhole.bind(target);
       const result = await runRequest(`${options.what}`, signal, policy, (context) =>
-        putWhole(request(1, data, crc)(context)),
+        putWhole({ ...request(1, data, crc)(context), ...(hashed ? { sent: hashed } : {}) }),
       );
-      sent();
+      if (hashed) options.onSent?.(hashed);
       return result;
     }
     await ensureCreated();
@@ -306,11 +349,12 @@ export async function chunkedUpload<Part, Result>(
     if (failure !== undefined) throw failure;
     parts.sort((a, b) => a.number - b.number);
     const ordered = parts.map((entry) => entry.part);
+    const hashed = sent();
     // Completing twice may fail after a success: never repeated.
     const result = await runRequest(`${options.what}: completing`, signal, once, (context) =>
-      target.complete(ordered, context),
+      target.complete(ordered, { ...context, sent: hashed }),
     );
-    sent();
+    if (hashed) options.onSent?.(hashed);
     return result;
   } catch (error) {
     // The first failure is the one to report, not the aborts of the parts it cancels.

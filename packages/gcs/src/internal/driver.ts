@@ -72,7 +72,7 @@ export class GcsDriver extends ObjectStoreDriver {
     if (!client.anonymous) {
       const target = {
         bucketName: config.bucket,
-        bucket: async () => {
+        file: async (key: string) => {
           const storage = await client.credentials();
           if (!storage) {
             throw new ArtifactsError(
@@ -80,7 +80,7 @@ export class GcsDriver extends ObjectStoreDriver {
               'no Google credentials found (Application Default Credentials): signed URLs and multipart uploads need a service account key or credentials allowed to sign; set GOOGLE_APPLICATION_CREDENTIALS or pass keyFilename or credentials',
             );
           }
-          return storage.bucket(config.bucket);
+          return storage.bucket(config.bucket).file(this.names.name(key));
         },
         http: this.#http,
         name: (key: string) => this.names.name(key),

@@ -1,10 +1,12 @@
 import {
   ArtifactsError,
   type Checksum,
+  credentialWaitMs,
   lazily,
   type OutgoingRequest,
   readSettingFile,
   StoreHttp,
+  within,
 } from '@artifacts/core';
 import type { Storage, StorageOptions } from '@google-cloud/storage';
 import type { GcsCredentials } from '../options.js';
@@ -122,21 +124,6 @@ function loadKeyFile(config: GcsConfig): GcsConfig {
   }
 }
 
-/** The longest wait for credentials or a token when the repository bounds nothing (`timeoutMs` -1). */
-const CREDENTIALS_MS = 60_000;
-
-/**
- * How long looking for credentials, and each token fetch, may take. They run in a request's
- * authorization, before the request's own timers start, and Google's library waits for a metadata
- * server without bound when it believes it runs on Google Cloud: one that accepts and never answers
- * would hang the request. Half the request's bound, so that this wait's own message (naming what
- * did not answer) reaches the caller before the operation's timeout does; a minute when unbounded.
- */
-export function credentialsMs(config: Pick<GcsConfig, 'timeoutMs'>): number {
-  const ms = config.timeoutMs;
-  return ms !== undefined && ms > 0 ? Math.max(1, Math.floor(ms / 2)) : CREDENTIALS_MS;
-}
-
 /** Where the metadata server is looked for, as gcp-metadata does. */
 const metadataServer = (): string =>
   process.env.GCE_METADATA_IP ||
@@ -147,27 +134,16 @@ const metadataServer = (): string =>
 const METADATA_HINT =
   'on Google Cloud check its metadata server; elsewhere set GOOGLE_APPLICATION_CREDENTIALS, pass keyFilename or credentials, or anonymous: true (METADATA_SERVER_DETECTION=none skips the metadata server)';
 
-/** `promise`, or a `timeout` error saying `problem` when it has not settled within `ms`. */
-function within<T>(promise: Promise<T>, ms: number, problem: (seconds: number) => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new ArtifactsError('timeout', problem(ms / 1000), { context: { timeoutMs: ms } })),
-      ms,
-    );
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
 /** The library's client with ADC's credentials, or undefined when none are found ('fallback'). */
 async function findCredentials(config: GcsConfig): Promise<Storage | undefined> {
   const storage = await buildStorage(config, false);
   if (config.credentials !== undefined || config.keyFilename !== undefined) return storage;
   try {
-    // After the key files (GOOGLE_APPLICATION_CREDENTIALS, gcloud's), ADC asks the metadata server.
+    // After the key files (GOOGLE_APPLICATION_CREDENTIALS, gcloud's), ADC asks the metadata server,
+    // which Google's library waits for without bound when it believes it runs on Google Cloud.
     await within(
       storage.authClient.getClient(),
-      credentialsMs(config),
+      credentialWaitMs(config.timeoutMs),
       (seconds) =>
         `no Google credentials found within ${seconds} s: Application Default Credentials found no key file and the metadata server (${metadataServer()}) did not answer; ${METADATA_HINT}`,
     );
@@ -214,7 +190,7 @@ export async function createGcsClient(input: GcsConfig, connections = 64): Promi
       : {
           authorize: async (request: OutgoingRequest) => {
             const storage = await credentials();
-            if (storage) await authorize(storage, request, credentialsMs(config));
+            if (storage) await authorize(storage, request, credentialWaitMs(config.timeoutMs));
           },
         }),
   });
@@ -238,20 +214,15 @@ async function authorize(storage: Storage, request: OutgoingRequest, ms: number)
   });
 }
 
-/** Parses `x-goog-hash: crc32c=…,md5=…`. */
-export function parseGoogHash(value: string | undefined): { crc32c?: string; md5?: string } {
-  const out: { crc32c?: string; md5?: string } = {};
-  for (const part of (value ?? '').split(',')) {
-    const eq = part.indexOf('=');
-    const name = part.slice(0, eq).trim();
-    if (eq !== -1 && (name === 'crc32c' || name === 'md5')) out[name] = part.slice(eq + 1).trim();
-  }
-  return out;
+/** `x-goog-hash: crc32c=…,md5=…`, named as in the JSON API's metadata. */
+export function parseGoogHash(value = ''): { crc32c?: string; md5Hash?: string } {
+  const hash = (name: string) =>
+    new RegExp(`(?:^|,)\\s*${name}=([^,]*)`).exec(value)?.[1]?.trim() || undefined;
+  return { crc32c: hash('crc32c'), md5Hash: hash('md5') };
 }
 
 /** The checksum GCS reports for an object: CRC32C (every object has one), else MD5. */
-export function checksumOf(meta: { crc32c?: string; md5Hash?: string; md5?: string }): Checksum | undefined {
+export function checksumOf(meta: { crc32c?: string; md5Hash?: string }): Checksum | undefined {
   if (meta.crc32c) return { algorithm: 'crc32c', value: meta.crc32c };
-  const md5 = meta.md5Hash ?? meta.md5;
-  return md5 ? { algorithm: 'md5', value: md5 } : undefined;
+  return meta.md5Hash ? { algorithm: 'md5', value: meta.md5Hash } : undefined;
 }

@@ -8,6 +8,7 @@ import {
   forgetDeprecation,
   KiB,
   MiB,
+  objectStoreSettings,
   type SettingsValues,
 } from '@artifacts/core';
 import type { GcsCredentials, GcsOptions } from '../options.js';
@@ -64,13 +65,7 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     defaultText: '`https://storage.googleapis.com`',
     help: "API endpoint (JSON and XML API) for emulators and private endpoints; a bare `host:port` in the variable means plain `http://`, as in Google's Go and Python clients; must carry no query string or credentials",
   },
-  caFile: {
-    type: 'string',
-    env: 'ARTIFACTS_GCS_CA_FILE',
-    file: 'CA file',
-    defaultText: "Node's CAs (and `NODE_EXTRA_CA_CERTS`)",
-    help: "PEM file of the CA certificates that sign the endpoint's TLS certificate (a private endpoint or an emulator with its own CA), for this package's own requests; read at open",
-  },
+  caFile: objectStoreSettings.caFile('ARTIFACTS_GCS_CA_FILE', ", for this package's own requests"),
   uploadChunkSize: {
     type: 'integer',
     env: 'MLFLOW_GCS_UPLOAD_CHUNK_SIZE',
@@ -103,13 +98,7 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     help: 'bodies of known size up to this go in one simple upload; larger or unknown-size bodies use a resumable session',
   },
   listPageSize: { type: 'integer', min: 1, max: 1000, default: 1000, help: 'objects per listing page' },
-  deleteConcurrency: {
-    type: 'integer',
-    min: 1,
-    max: 256,
-    default: 16,
-    help: 'deletions in flight when deleting a directory',
-  },
+  deleteConcurrency: objectStoreSettings.deleteConcurrency,
   libraryRetries: {
     type: 'integer',
     min: 0,

@@ -8,7 +8,7 @@ import {
   xmlMultipartCapability,
   xmlReader,
 } from '@artifacts/core';
-import type { Bucket, File } from '@google-cloud/storage';
+import type { File } from '@google-cloud/storage';
 
 /**
  * A V4 signed URL for one object, by the client library's signer (path style on the client's
@@ -38,8 +38,8 @@ export async function signObjectUrl(
 /** What signing and the XML API need of the driver. */
 export interface SigningTarget {
   bucketName: string;
-  /** The bucket in the library's client with credentials, found on first use. */
-  bucket(): Promise<Bucket>;
+  /** `key`'s object in the library's client with credentials, found on first use. */
+  file(key: string): Promise<File>;
   /** Our requests (the XML API shares the JSON API's host, path style). */
   http: StoreHttp;
   name(key: string): string;
@@ -47,26 +47,18 @@ export interface SigningTarget {
   run<T>(what: string, key: string, fn: () => Promise<T>): Promise<T>;
 }
 
-/** V4 signed GET and PUT URLs. */
+/** V4 signed GET and PUT URLs, one hour unless asked (V4 signing allows at most 7 days). */
 export function gcsPresign(target: SigningTarget): PresignCapability {
-  return {
-    getUrl: (key, o) => signedUrl(target, key, 'read', o?.expiresInSeconds),
-    putUrl: (key, o) => signedUrl(target, key, 'write', o?.expiresInSeconds, o?.contentType),
+  const url = async (key: string, action: 'read' | 'write', seconds?: number, contentType?: string) => {
+    const expiresInSeconds = presignSeconds(seconds);
+    return target.run('signing a URL', key, async () =>
+      signObjectUrl(await target.file(key), action, expiresInSeconds, contentType),
+    );
   };
-}
-
-async function signedUrl(
-  target: SigningTarget,
-  key: string,
-  action: 'read' | 'write',
-  seconds: number | undefined,
-  contentType?: string,
-): Promise<string> {
-  // One hour unless asked; V4 signing allows at most 7 days.
-  const expiresInSeconds = presignSeconds(seconds);
-  return target.run('signing a URL', key, async () =>
-    signObjectUrl((await target.bucket()).file(target.name(key)), action, expiresInSeconds, contentType),
-  );
+  return {
+    getUrl: (key, o) => url(key, 'read', o?.expiresInSeconds),
+    putUrl: (key, o) => url(key, 'write', o?.expiresInSeconds, o?.contentType),
+  };
 }
 
 const xml = xmlReader();
@@ -91,7 +83,7 @@ export function gcsMultipart(target: SigningTarget): MultipartCapability {
     },
     describe: (key) => `gs://${target.bucketName}/${target.name(key)}`,
     partUrl: async (key, uploadId, partNumber, expiresInSeconds) =>
-      signObjectUrl((await target.bucket()).file(target.name(key)), 'write', expiresInSeconds, undefined, {
+      signObjectUrl(await target.file(key), 'write', expiresInSeconds, undefined, {
         partNumber: String(partNumber),
         uploadId,
       }),

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { ArtifactsError, answerHeader, discardBody, httpStatusOf, type StoreHttp } from '@artifacts/core';
+import { ArtifactsError, answerHeader, httpStatusOf, type StoreHttp } from '@artifacts/core';
 import { objectPath } from './lean.js';
 
 /** What the JSON API says of an object (the members this package reads). */
@@ -51,7 +51,7 @@ export async function resumableUpload(
   body: Readable,
 ): Promise<ObjectMeta> {
   const { contentType, signal } = target;
-  const start = await http.send({
+  const start = await http.drain({
     method: 'POST',
     path: uploadPath(target.bucket),
     query: [
@@ -62,7 +62,6 @@ export async function resumableUpload(
     body: Buffer.from(JSON.stringify({ contentType })),
     signal,
   });
-  await discardBody(start.body);
   const session = answerHeader(start, 'location');
   if (!session) {
     throw new ArtifactsError('internal', 'the resumable upload request was answered without a session URI');

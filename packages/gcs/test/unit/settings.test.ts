@@ -7,7 +7,7 @@ import { ArtifactsError, openRepository, parseArtifactUri, registerBackend } fro
 import { PassThroughClient } from 'google-auth-library';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GcsDriver } from '../../src/internal/driver.js';
-import { buildStorage, createGcsClient, credentialsMs, storageOptions } from '../../src/internal/lean.js';
+import { buildStorage, createGcsClient, storageOptions } from '../../src/internal/lean.js';
 import {
   DEFAULT_CHUNK_SIZE,
   gcsSettings,
@@ -118,14 +118,6 @@ describe('timeouts', () => {
     expect((await storageOptions(resolveGcsConfig(location, {}, 5_000), true)).timeout).toBe(5_000);
     expect((await storageOptions(resolveGcsConfig(location, {}, undefined), true)).timeout).toBeUndefined();
     expect(() => resolveGcsConfig(location, { requestTimeoutMs: 5 } as never)).toThrow(/unknown option/);
-  });
-
-  it('looking for credentials and fetching a token get half the timeout, and a minute when requests are unbounded', () => {
-    expect(credentialsMs({ timeoutMs: 6000 })).toBe(3000);
-    expect(credentialsMs({ timeoutMs: 1 })).toBe(1);
-    // A metadata server that never answers must not hang a request whose timeout is off.
-    expect(credentialsMs({ timeoutMs: undefined })).toBe(60_000);
-    expect(credentialsMs({ timeoutMs: -1 })).toBe(60_000);
   });
 
   it('the plugin is gcsBackend; gcsPlugin stays as its deprecated alias', () => {
