@@ -252,6 +252,20 @@ describe('resolveSettings', () => {
     expect(await port('sftp://ro@db/x', 'Match host db user other')).toBe(22);
   });
 
+  it('tests Host lines against the host as typed in the URI, before URI parsing lowercases it', async () => {
+    // `ssh -G Internal-DB` applies `Host Internal-DB`, and `Host internal-db` only to `internal-db`.
+    const jump = await configFile('Host Internal-DB\n  ProxyJump bastion\n');
+    await expect(resolve('sftp://Internal-DB/x', { sshConfig: jump })).rejects.toMatchObject({
+      code: 'unsupported',
+    });
+    const lower = await configFile('Host internal-db\n  Port 2200\n');
+    expect((await resolve('sftp://Internal-DB/x', { sshConfig: lower })).port).toBe(22);
+    expect((await resolve('sftp://internal-db/x', { sshConfig: lower })).port).toBe(2200);
+    await expect(resolve('sftp://u:p@Internal-DB:2201/x', { sshConfig: jump })).rejects.toMatchObject({
+      code: 'unsupported',
+    });
+  });
+
   it('runs the final pass of Match final, where Host tests the name after HostName', async () => {
     const config = await configFile(
       'Host db\n  HostName real\nMatch canonical\n  User canon\nMatch final\n  ConnectTimeout 7\nHost real\n  Port 2200\n',

@@ -281,7 +281,13 @@ function normalizeFingerprint(value: string): string {
 export async function resolveSettings(location: ArtifactUri, options: SftpOptions) {
   const alias = location.host;
   if (!alias) throw ArtifactsError.invalidArgument('an sftp:// URI needs a host');
-  const config = sshConfig(sftpSettings.resolve(options, { uri: { username: location.username } }), alias);
+  // `Host` lines are case-sensitive in OpenSSH, so they are tested against the host as typed in the
+  // URI (`sftp://Build-Box/…`), which URI parsing lowercases.
+  const typed = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^:/?#@[\]]+)/i.exec(location.uri)?.[1];
+  const config = sshConfig(
+    sftpSettings.resolve(options, { uri: { username: location.username } }),
+    typed?.toLowerCase() === alias ? typed : alias,
+  );
   const proxy = config.first('proxyjump') ?? config.first('proxycommand');
   if (proxy && proxy.toLowerCase() !== 'none') {
     throw ArtifactsError.unsupported(
