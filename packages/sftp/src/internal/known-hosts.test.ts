@@ -41,6 +41,9 @@ describe('hostMatches', () => {
     expect(hostMatches('EXAMPLE.org', ['example.org'])).toBe(true);
     expect(hostMatches('other,*.example.org', ['a.example.org'])).toBe(true);
     expect(hostMatches('h?st', ['host'])).toBe(true);
+    // `?` is exactly one character, as in OpenSSH.
+    expect(hostMatches('h?st', ['hst'])).toBe(false);
+    expect(hostMatches('db?', ['db'])).toBe(false);
     expect(hostMatches('example.org', ['example.org.evil'])).toBe(false);
     expect(hostMatches('[127.0.0.1]:2222', ['127.0.0.1'])).toBe(false);
     expect(hostMatches('[127.0.0.1]:2222', ['[127.0.0.1]:2222'])).toBe(true);

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { matchPatternList } from './patterns.js';
 
 /** One usable line of a known_hosts file. */
 export interface KnownHostEntry {
@@ -51,14 +52,6 @@ export function knownHostsName(host: string, port: number): string {
   return port === 22 ? bare : `[${bare}]:${port}`;
 }
 
-function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`, 'i');
-}
-
 function hashedMatches(hashed: string, names: readonly string[]): boolean {
   // |1|base64(salt)|base64(HMAC-SHA1(salt, name))
   const parts = hashed.split('|');
@@ -76,17 +69,9 @@ function hashedMatches(hashed: string, names: readonly string[]): boolean {
  */
 export function hostMatches(field: string, names: readonly string[]): boolean {
   if (field.startsWith('|')) return hashedMatches(field, names);
-  let matched = false;
-  for (const pattern of field.split(',')) {
-    if (pattern === '') continue;
-    const negated = pattern.startsWith('!');
-    const regexp = globToRegExp(negated ? pattern.slice(1) : pattern);
-    if (names.some((name) => regexp.test(name))) {
-      if (negated) return false;
-      matched = true;
-    }
-  }
-  return matched;
+  // OpenSSH lowercases both the name and the patterns (match_hostname).
+  const results = names.map((name) => matchPatternList(name, field, true));
+  return results.includes(1) && !results.includes(-1);
 }
 
 export type HostKeyVerdict =

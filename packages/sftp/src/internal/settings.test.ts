@@ -203,6 +203,91 @@ describe('resolveSettings', () => {
     expect(s.username).not.toBe('hijacked');
   });
 
+  // OpenSSH 9.2's `ssh -G -F config host` gave every expectation below.
+  it('applies a Host section only where OpenSSH does: ? is exactly one character', async () => {
+    const config = await configFile('Host db? h?st\n  StrictHostKeyChecking no\n  Port 2200\n');
+    for (const host of ['db', 'hst', 'hoost']) {
+      const s = await resolve(`sftp://${host}/x`, { sshConfig: config });
+      expect(s).toMatchObject({ port: 22, strictHostKeyChecking: true, hostKey: { mode: 'known_hosts' } });
+    }
+    for (const host of ['db1', 'host']) {
+      const s = await resolve(`sftp://${host}/x`, { sshConfig: config });
+      expect(s).toMatchObject({ port: 2200, strictHostKeyChecking: false, hostKey: { mode: 'off' } });
+    }
+  });
+
+  it('matches Host words as OpenSSH does: any word, a negated one wins, commas and . are literal', async () => {
+    const port = async (host: string, text: string) =>
+      (await resolve(`sftp://${host}/x`, { sshConfig: await configFile(`${text}\n  Port 2200\n`) })).port;
+    expect(await port('b', 'Host a b')).toBe(2200);
+    expect(await port('c', 'Host a b')).toBe(22);
+    expect(await port('good', 'Host * !bad')).toBe(2200);
+    expect(await port('bad', 'Host * !bad')).toBe(22);
+    expect(await port('bad', 'Host !bad *')).toBe(22);
+    expect(await port('good', 'Host !bad')).toBe(22);
+    // `Host` takes patterns separated by spaces; a comma is part of the pattern (no host matches it).
+    expect(await port('a', 'Host a,b')).toBe(22);
+    expect(await port('axb', 'Host a.b')).toBe(22);
+    expect(await port('abc', 'Host a*b?')).toBe(2200);
+    expect(await port('ab', 'Host a*b?')).toBe(22);
+  });
+
+  it('matches Match host/originalhost pattern-lists without case and Match user with it, as OpenSSH', async () => {
+    const port = async (uri: string, text: string) =>
+      (await resolve(uri, { sshConfig: await configFile(`${text}\n  Port 2200\n`) })).port;
+    expect(await port('sftp://hst/x', 'Match host h?st')).toBe(22);
+    expect(await port('sftp://host/x', 'Match host h?st')).toBe(2200);
+    expect(await port('sftp://b/x', 'Match host a,b')).toBe(2200);
+    expect(await port('sftp://x/x', 'Match host *,!x')).toBe(22);
+    expect(await port('sftp://y/x', 'Match host *,!x')).toBe(2200);
+    expect(await port('sftp://x/x', 'Match !host x')).toBe(22);
+    expect(await port('sftp://y/x', 'Match !host x')).toBe(2200);
+    expect(await port('sftp://db/x', 'Match host DB')).toBe(2200);
+    expect(await port('sftp://db/x', 'Match originalhost D?')).toBe(2200);
+    expect(await port('sftp://ro@db/x', 'Match user r?')).toBe(2200);
+    expect(await port('sftp://r@db/x', 'Match user r?')).toBe(22);
+    expect(await port('sftp://RO@db/x', 'Match user ro')).toBe(22);
+    // Every condition must hold; `Match host` tests the name after HostName.
+    expect(await port('sftp://ro@db/x', 'Host db\n  HostName real\nMatch host real user ro')).toBe(2200);
+    expect(await port('sftp://ro@db/x', 'Match host db user other')).toBe(22);
+  });
+
+  it('tests Host lines against the host as typed in the URI, before URI parsing lowercases it', async () => {
+    // `ssh -G Internal-DB` applies `Host Internal-DB`, and `Host internal-db` only to `internal-db`.
+    const jump = await configFile('Host Internal-DB\n  ProxyJump bastion\n');
+    await expect(resolve('sftp://Internal-DB/x', { sshConfig: jump })).rejects.toMatchObject({
+      code: 'unsupported',
+    });
+    const lower = await configFile('Host internal-db\n  Port 2200\n');
+    expect((await resolve('sftp://Internal-DB/x', { sshConfig: lower })).port).toBe(22);
+    expect((await resolve('sftp://internal-db/x', { sshConfig: lower })).port).toBe(2200);
+    await expect(resolve('sftp://u:p@Internal-DB:2201/x', { sshConfig: jump })).rejects.toMatchObject({
+      code: 'unsupported',
+    });
+  });
+
+  it('runs the final pass of Match final, where Host tests the name after HostName', async () => {
+    const config = await configFile(
+      'Host db\n  HostName real\nMatch canonical\n  User canon\nMatch final\n  ConnectTimeout 7\nHost real\n  Port 2200\n',
+    );
+    expect(await resolve('sftp://db/x', { sshConfig: config })).toMatchObject({
+      host: 'real',
+      port: 2200,
+      username: 'canon',
+      connectTimeoutMs: 7000,
+    });
+  });
+
+  it('refuses a Match attribute OpenSSH does not know; never applies one it cannot evaluate', async () => {
+    await expect(
+      resolve('sftp://db/x', { sshConfig: await configFile('Match bogus x\n  Port 2200\n') }),
+    ).rejects.toMatchObject({ code: 'invalid_argument', message: /Match attribute "bogus"/ });
+    for (const text of ['Match !exec false', 'Match localnetwork 0.0.0.0/0', 'Match !tagged x']) {
+      const s = await resolve('sftp://db/x', { sshConfig: await configFile(`${text}\n  Port 2200\n`) });
+      expect(s.port).toBe(22);
+    }
+  });
+
   it('refuses hosts routed through ProxyJump or ProxyCommand instead of bypassing them', async () => {
     const config = await configFile('Host inside\n  ProxyJump bastion\n');
     await expect(resolve('sftp://inside/x', { sshConfig: config })).rejects.toMatchObject({

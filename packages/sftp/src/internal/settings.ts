@@ -10,9 +10,9 @@ import {
   pathOrNone,
   readSettingFile,
 } from '@artifacts/core';
-import SSHConfig from 'ssh-config';
 import ssh2, { type ParsedKey } from 'ssh2';
 import { type KnownHostEntry, knownHostsName, parseKnownHosts } from './known-hosts.js';
+import { computeSshConfig } from './ssh-config.js';
 
 export interface IdentityKey {
   /** Where it came from (a path, or 'privateKey option'), for messages. */
@@ -184,7 +184,7 @@ const readOptional = (path: string, what: string) => readSettingFile(path, what,
  * values (UserKnownHostsFile takes several space-separated names on one line).
  */
 function sshConfig({ values, sources }: SftpValues, alias: string) {
-  let computed: Record<string, string | string[]> = {};
+  let computed = new Map<string, string[]>();
   const user = sources.username === 'option' || sources.username === 'uri' ? values.username : undefined;
   if (values.sshConfig !== false) {
     const file = values.sshConfig ?? '~/.ssh/config';
@@ -195,14 +195,12 @@ function sshConfig({ values, sources }: SftpValues, alias: string) {
     if (text === undefined && sources.sshConfig !== undefined) {
       throw ArtifactsError.invalidArgument(`ssh config file ${file} does not exist`);
     }
-    // Match exec would run a shell command from inside a storage library: never.
-    const options = { ignoreCase: true, matchExec: false };
     if (text !== undefined)
-      computed = SSHConfig.parse(text).compute({ Host: alias, ...(user && { User: user }) }, options);
+      computed = computeSshConfig(text, { host: alias, user, localUser: localUserName() });
   }
   return {
-    first: (key: string): string | undefined => [computed[key]].flat()[0],
-    all: (key: string) => [computed[key] ?? []].flat().flatMap((value) => value.split(/\s+/).filter(Boolean)),
+    first: (key: string): string | undefined => computed.get(key)?.[0],
+    all: (key: string) => (computed.get(key) ?? []).flatMap((value) => value.split(/\s+/).filter(Boolean)),
   };
 }
 
@@ -283,7 +281,13 @@ function normalizeFingerprint(value: string): string {
 export async function resolveSettings(location: ArtifactUri, options: SftpOptions) {
   const alias = location.host;
   if (!alias) throw ArtifactsError.invalidArgument('an sftp:// URI needs a host');
-  const config = sshConfig(sftpSettings.resolve(options, { uri: { username: location.username } }), alias);
+  // `Host` lines are case-sensitive in OpenSSH, so they are tested against the host as typed in the
+  // URI (`sftp://Build-Box/…`), which URI parsing lowercases.
+  const typed = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^:/?#@[\]]+)/i.exec(location.uri)?.[1];
+  const config = sshConfig(
+    sftpSettings.resolve(options, { uri: { username: location.username } }),
+    typed?.toLowerCase() === alias ? typed : alias,
+  );
   const proxy = config.first('proxyjump') ?? config.first('proxycommand');
   if (proxy && proxy.toLowerCase() !== 'none') {
     throw ArtifactsError.unsupported(

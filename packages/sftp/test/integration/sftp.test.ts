@@ -245,6 +245,43 @@ describe('host-key verification', () => {
     await expectCode((await open(keyUri())).listArtifacts(), 'unauthenticated');
   });
 
+  it('keeps checking host keys for a host that a `Host name?` section with StrictHostKeyChecking no does not name', async () => {
+    const empty = join(scratch, 'known_hosts_empty_pattern');
+    await writeFile(empty, '');
+    const config = join(scratch, 'ssh_config_pattern');
+    await writeFile(
+      config,
+      [
+        // `?` is exactly one character: OpenSSH applies this to it-db1, never to it-db.
+        'Host it-db?',
+        '  StrictHostKeyChecking no',
+        'Host it-db it-db?',
+        `  HostName ${env('ARTIFACTS_IT_SFTP_HOST')}`,
+        `  Port ${port()}`,
+        '  User it-key',
+        `  IdentityFile ${env('ARTIFACTS_SFTP_IDENTITY_FILE')}`,
+        `  UserKnownHostsFile ${empty}`,
+        '',
+      ].join('\n'),
+    );
+    // OpenSSH's own client says so too.
+    const openssh = (host: string) =>
+      execFileSync('ssh', ['-G', '-F', config, host], { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .match(/^stricthostkeychecking (\S+)$/m)?.[1];
+    expect(openssh('it-db')).toBe('ask');
+    expect(openssh('it-db1')).toBe('false');
+    // The suite's variables would win over the config file's IdentityFile and UserKnownHostsFile.
+    setEnv('ARTIFACTS_SFTP_KNOWN_HOSTS', undefined);
+    setEnv('ARTIFACTS_SFTP_IDENTITY_FILE', undefined);
+    const dir = localPath(keyUri());
+    const strict = await open(`sftp://it-db${dir}`, { sshConfig: config });
+    const error = await expectCode(strict.listArtifacts(), 'unauthenticated');
+    expect(error.context).toMatchObject({ reason: 'unknown_host_key', fingerprint: fingerprint() });
+    const optedOut = await open(`sftp://it-db1${dir}`, { sshConfig: config });
+    await optedOut.write('p.txt', 'the section names it-db1');
+  });
+
   it('connects to an unknown host only with the explicit opt-out (option or ARTIFACTS_SFTP_STRICT_HOST_KEY_CHECKING)', async () => {
     const empty = join(scratch, 'known_hosts_empty3');
     await writeFile(empty, '');
