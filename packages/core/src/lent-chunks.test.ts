@@ -10,6 +10,10 @@ import { lendChunks, releaseChunk, releaseWritten } from './lent-chunks.js';
 
 type Lent = Buffer & { [RELEASE_CHUNK]?: () => void };
 const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+/** Node 20 has no `ArrayBuffer.prototype.transfer`: a released buffer is left to the collector there. */
+const canDetach = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
+const freed = (chunk: Lent) =>
+  canDetach ? chunk.buffer.byteLength === 0 : typeof chunk[RELEASE_CHUNK] === 'function';
 
 let dir: string;
 beforeEach(async () => {
@@ -55,7 +59,8 @@ describe('lendChunks', () => {
     expect(typeof lent[RELEASE_CHUNK]).toBe('function');
     expect(notLent[RELEASE_CHUNK]).toBeUndefined();
     releaseChunk(lent);
-    expect(whole.buffer.byteLength).toBe(0); // the memory is gone: the ArrayBuffer is detached
+    // The memory is gone: the ArrayBuffer is detached (on Node 20, left to the collector).
+    expect(whole.buffer.byteLength).toBe(canDetach ? 0 : 4096);
     releaseChunk(notLent); // no RELEASE_CHUNK: nothing happens
     expect(notLent.length).toBe(1024);
   });
@@ -108,7 +113,7 @@ describe('releaseWritten', () => {
     source.end();
     await done;
     expect(sha(await readFile(path))).toBe(sha(data));
-    expect(pieces.every((piece) => piece.buffer.byteLength === 0)).toBe(true);
+    expect(pieces.every(freed)).toBe(true);
   });
 
   it('releases nothing whose write failed', async () => {
