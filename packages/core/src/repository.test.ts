@@ -89,7 +89,7 @@ describe('ArtifactRepository', () => {
     await writeFile(join(work, 's', 'notes.txt'), 'hello');
     await writeFile(join(work, 's', 'w.bin'), Buffer.alloc(10));
     await streamRepo.logArtifacts(join(work, 's'), 'run');
-    await streamRepo.logArtifact(join(work, 's', 'notes.txt'), 'typed', { contentType: 'text/markdown' });
+    await streamRepo.write('typed/notes.txt', 'hello', { contentType: 'text/markdown' });
     await streamRepo.close();
     expect(types.sort((a, b) => a[0].localeCompare(b[0]))).toEqual([
       ['run/notes.txt', 'text/plain'],
@@ -116,7 +116,7 @@ describe('ArtifactRepository', () => {
     await mkdir(join(work, 'f'), { recursive: true });
     await writeFile(join(work, 'f', 'notes.txt'), 'hello');
     await filesRepo.logArtifacts(join(work, 'f'), 'run');
-    await filesRepo.logArtifact(join(work, 'f', 'notes.txt'), 'typed', { contentType: 'text/markdown' });
+    await filesRepo.write('typed/notes.txt', 'hello', { contentType: 'text/markdown' });
     await filesRepo.close();
     expect(types.sort((a, b) => a[0].localeCompare(b[0]))).toEqual([
       ['run/notes.txt', undefined, false],
