@@ -30,7 +30,7 @@ export function checkCapabilities(driver: StorageDriver, backend: string): void 
 
 /**
  * What a file-protocol store (SFTP, FTP, HDFS) offers: ranged reads and real directories, no
- * checksums core can compare, no multipart upload, presigning or server-side copy.
+ * checksums core can compare, no multipart upload, presigning or server-side copy, no Content-Type.
  */
 export const FILE_TREE_CAPABILITIES: DriverCapabilities = Object.freeze({
   rangeRead: true,
@@ -39,6 +39,7 @@ export const FILE_TREE_CAPABILITIES: DriverCapabilities = Object.freeze({
   multipartUpload: false,
   presign: false,
   serverSideCopy: false,
+  contentTypes: false,
 });
 
 /**

@@ -81,6 +81,14 @@ export interface ConnectionFactory<C> {
    * answers arrive on idle connections.
    */
   readonly quietWhenIdle?: boolean;
+  /**
+   * True when a failed `create` says the server takes no more connections now (FTP's `421 … users
+   * (the maximum) are already logged in`; a connect that the server left unanswered until the
+   * timeout). While the pool holds other connections to it, such a failure lowers the pool's own
+   * limit to the connections it has and the operation waits for one of them instead of failing; with
+   * none, the failure is the operation's.
+   */
+  readonly refusedMore?: (error: unknown) => boolean;
 }
 
 /** What the pool does with a connection's socket (a `net.Socket` fits). */
@@ -116,6 +124,8 @@ interface Waiter<C> {
   reject: (error: unknown) => void;
   signal?: AbortSignal;
   onAbort?: () => void;
+  /** Given a connection that came free while its own was still being opened. */
+  served?: boolean;
 }
 
 /** A borrowed connection; `release` exactly once. */
@@ -147,6 +157,8 @@ export class ConnectionPool<C> {
   readonly options: Readonly<PoolOptions>;
   readonly #entries: Entry<C>[] = [];
   readonly #waiters: Waiter<C>[] = [];
+  /** Waiters whose own connection is being opened: first in line for one that comes free meanwhile. */
+  readonly #connecting: Waiter<C>[] = [];
   #opening = 0;
   #closed = false;
   /** Aborts the connections still being opened when the pool closes. */
@@ -155,11 +167,20 @@ export class ConnectionPool<C> {
   peakConnections = 0;
   /** Connections opened over the pool's life. */
   openedConnections = 0;
+  /**
+   * The connections the pool opens at most: `maxConnections`, lowered to the connections it had when
+   * the server refused one more (`ConnectionFactory.refusedMore`).
+   */
+  get limit(): number {
+    return this.#limit;
+  }
+  #limit: number;
 
   constructor(factory: ConnectionFactory<C>, options: PoolOptions) {
     this.#factory = factory;
     const { maxConnections, operationsPerConnection, idleTimeoutMs, label } = options;
     this.options = Object.freeze({ maxConnections, operationsPerConnection, idleTimeoutMs, label });
+    this.#limit = maxConnections;
   }
 
   /** Connections currently open (or being opened). */
@@ -250,13 +271,18 @@ export class ConnectionPool<C> {
 
   /** Hands free capacity to waiters in arrival order: idle connection, then a new one, then sharing. */
   #drain(): void {
-    while (this.#waiters.length > 0 && !this.#closed) {
+    while ((this.#waiters.length > 0 || this.#connecting.length > 0) && !this.#closed) {
       const idle = this.#entries.find((entry) => !entry.dead && entry.active === 0);
       if (idle) {
-        this.#grant(this.#waiters.shift()!, idle);
+        // A connect may take long (a server at its limit may leave it unanswered until the timeout).
+        const early = this.#connecting.shift();
+        if (early?.signal?.aborted) continue;
+        if (early) early.served = true;
+        this.#grant(early ?? this.#waiters.shift()!, idle);
         continue;
       }
-      if (this.#entries.length + this.#opening < this.options.maxConnections) {
+      if (this.#waiters.length === 0) return;
+      if (this.#entries.length + this.#opening < this.#limit) {
         this.#open(this.#waiters.shift()!);
         continue;
       }
@@ -284,10 +310,12 @@ export class ConnectionPool<C> {
 
   #open(waiter: Waiter<C>): void {
     this.#opening++;
+    this.#connecting.push(waiter);
     const closing = this.#closing.signal;
     this.#factory.create(waiter.signal ? AbortSignal.any([waiter.signal, closing]) : closing).then(
       (connection) => {
         this.#opening--;
+        this.#notConnecting(waiter);
         const entry: Entry<C> = { connection, active: 0, dead: false };
         if (this.#closed) {
           void this.#destroy(entry);
@@ -297,7 +325,7 @@ export class ConnectionPool<C> {
         this.openedConnections++;
         this.peakConnections = Math.max(this.peakConnections, this.#entries.length);
         this.#factory.life(connection).watch(() => this.#kill(entry));
-        if (waiter.signal?.aborted) {
+        if (waiter.served || waiter.signal?.aborted) {
           this.#idle(entry);
         } else {
           entry.active++;
@@ -308,11 +336,27 @@ export class ConnectionPool<C> {
       },
       (error: unknown) => {
         this.#opening--;
-        this.#unlisten(waiter);
-        waiter.reject(error);
+        this.#notConnecting(waiter);
+        const others = this.#entries.length + this.#opening;
+        const full = others > 0 && !this.#closed && this.#factory.refusedMore?.(error) === true;
+        // The server serves as many connections as it will: go on with those (first in line).
+        if (full) this.#limit = Math.min(this.#limit, others);
+        if (waiter.served) {
+          // It went on with a connection that came free meanwhile.
+        } else if (full && !waiter.signal?.aborted) {
+          this.#waiters.unshift(waiter);
+        } else {
+          this.#unlisten(waiter);
+          waiter.reject(error);
+        }
         this.#drain();
       },
     );
+  }
+
+  #notConnecting(waiter: Waiter<C>): void {
+    const index = this.#connecting.indexOf(waiter);
+    if (index !== -1) this.#connecting.splice(index, 1);
   }
 
   #idle(entry: Entry<C>): void {

@@ -71,6 +71,59 @@ describe('ArtifactRepository', () => {
     ]);
   });
 
+  it("hands a streamed write the guessed type, or the caller's", async () => {
+    const types: Array<[string, string | undefined]> = [];
+    const streamed = Object.assign(Object.create(driver) as MemoryDriver, {
+      write(key: string, body: Readable, options: { contentType?: string }) {
+        types.push([key, options.contentType]);
+        return driver.write(key, body, options as never);
+      },
+    });
+    const streamRepo = new ArtifactRepository({
+      uri: 'mem://z',
+      driver: streamed,
+      maxConcurrency: 4,
+      secrets: [],
+    });
+    await mkdir(join(work, 's'), { recursive: true });
+    await writeFile(join(work, 's', 'notes.txt'), 'hello');
+    await writeFile(join(work, 's', 'w.bin'), Buffer.alloc(10));
+    await streamRepo.logArtifacts(join(work, 's'), 'run');
+    await streamRepo.write('typed/notes.txt', 'hello', { contentType: 'text/markdown' });
+    await streamRepo.close();
+    expect(types.sort((a, b) => a[0].localeCompare(b[0]))).toEqual([
+      ['run/notes.txt', 'text/plain'],
+      ['run/w.bin', 'application/octet-stream'],
+      ['typed/notes.txt', 'text/markdown'],
+    ]);
+  });
+
+  it("guesses no type for a store that keeps none (contentTypes: false); the caller's still goes through", async () => {
+    const types: Array<[string, string | undefined, boolean]> = [];
+    const files = Object.assign(Object.create(driver) as MemoryDriver, {
+      capabilities: { ...driver.capabilities, contentTypes: false },
+      write(key: string, body: Readable, options: { contentType?: string }) {
+        types.push([key, options.contentType, 'contentType' in options]);
+        return driver.write(key, body, options as never);
+      },
+    });
+    const filesRepo = new ArtifactRepository({
+      uri: 'mem://f',
+      driver: files,
+      maxConcurrency: 4,
+      secrets: [],
+    });
+    await mkdir(join(work, 'f'), { recursive: true });
+    await writeFile(join(work, 'f', 'notes.txt'), 'hello');
+    await filesRepo.logArtifacts(join(work, 'f'), 'run');
+    await filesRepo.write('typed/notes.txt', 'hello', { contentType: 'text/markdown' });
+    await filesRepo.close();
+    expect(types.sort((a, b) => a[0].localeCompare(b[0]))).toEqual([
+      ['run/notes.txt', undefined, false],
+      ['typed/notes.txt', 'text/markdown', true],
+    ]);
+  });
+
   it('reports progress up to the totals', async () => {
     await mkdir(join(work, 'd'));
     await writeFile(join(work, 'd', 'x'), Buffer.alloc(3000));

@@ -178,7 +178,9 @@ export async function put(
     try {
       const result = await ctx.driver.write(key, body, {
         ...call,
-        contentType: options.contentType ?? guessContentType(key),
+        ...(options.contentType !== undefined || ctx.driver.capabilities.contentTypes !== false
+          ? { contentType: options.contentType ?? guessContentType(key) }
+          : {}),
         ...(size === undefined ? {} : { size }),
       });
       // Every byte handed to the driver (a file: read out, as stream chunks or into its buffers).

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ConnectionFactory, ConnectRefusal, ConnectTarget } from '@artifacts/core';
-import { ConnectionLife, connectError, connectionErrorTest } from '@artifacts/core';
+import { ArtifactsError, ConnectionLife, connectError, connectionErrorTest } from '@artifacts/core';
 import { Client, FTPError } from 'basic-ftp';
 import type { FtpSettings } from './settings.js';
 
@@ -45,6 +45,17 @@ export function withoutTaskStacks(client: Client): void {
       Error.stackTraceLimit = limit;
     }
   };
+}
+
+/** `FtpConnectionFactory.refusedMore`: the failure of a connect (as `create` throws it). */
+export function refusedMore(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    if (current instanceof FTPError)
+      return current.code === 421 || (current.code === 530 && /too many|maximum/i.test(current.message));
+    current = (current as { cause?: unknown }).cause;
+  }
+  return ArtifactsError.is(error) && error.code === 'timeout';
 }
 
 /** Opens, logs in and configures FTP connections for one repository. */
@@ -117,6 +128,15 @@ export class FtpConnectionFactory implements ConnectionFactory<FtpConnection> {
   }
 
   readonly isConnectionError = isConnectionError;
+
+  /**
+   * The server takes no more sessions now: a `421` greeting (pure-ftpd: `421 16 users (the maximum)
+   * are already logged in`; vsftpd, ProFTPD and FileZilla Server answer 421 too), ProFTPD's `530 …
+   * maximum number of clients`, or a connect left unanswered until the timeout (pure-ftpd listens
+   * with a backlog of 5 and accepts one session at a time). With other connections open, core's pool
+   * goes on with those.
+   */
+  readonly refusedMore = refusedMore;
 
   /** A reply on an idle control connection is stray (or the server's goodbye): core closes it. */
   readonly quietWhenIdle = true;

@@ -73,7 +73,11 @@ export class HttpDriver implements StorageDriver {
    * Ranged reads (against a server that ignores Range, MLflow's, the driver cuts the range out
    * itself), no checksums; the API cannot create an empty directory.
    */
-  readonly capabilities: DriverCapabilities = { ...FILE_TREE_CAPABILITIES, directories: false };
+  readonly capabilities: DriverCapabilities = {
+    ...FILE_TREE_CAPABILITIES,
+    directories: false,
+    contentTypes: true,
+  };
   readonly secrets: readonly string[];
   /** MLflow's retry schedule, for core's retry layer; the engines take its attempts too. */
   readonly retryPolicy: DriverRetryPolicy;
