@@ -14,6 +14,7 @@ import {
   StoreHttpError,
   sigV4ByRegion,
   xmlErrorDetail,
+  xmlErrorDetailOr,
   xmlReader,
 } from '@artifacts/core';
 import { type Identity, identityOf, regionOf } from './client.js';
@@ -80,10 +81,7 @@ export class S3Requests {
       connectSetting: 'connectTimeoutMs',
       stallMs: config.socketTimeoutMs,
       stallSetting: 'socketTimeoutMs',
-      errorDetail: async (text, answer) => {
-        const detail = await xmlErrorDetail(text);
-        return { ...detail, requestId: detail.requestId ?? answerHeader(answer, 'x-amz-request-id') };
-      },
+      errorDetail: xmlErrorDetailOr({ requestId: 'x-amz-request-id' }),
     });
     this.#identity = config.anonymous ? undefined : identityOf(config, credentialWaitMs(timeoutMs));
     this.endpoint = config.endpointUrl ?? 'AWS S3';
