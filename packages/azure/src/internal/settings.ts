@@ -1,6 +1,7 @@
 import {
   ArtifactsError,
   type ArtifactUri,
+  credentialsObjectSetting,
   defineSettings,
   MiB,
   objectStoreSettings,
@@ -56,8 +57,13 @@ export const azureSettings = defineSettings(
       help: "account key for the URI's account (service SAS are signed with it); used only when no connection string is set",
     },
     credential: {
-      type: 'object',
-      parse: (value: unknown) => value as TokenCredential,
+      ...credentialsObjectSetting<TokenCredential>({
+        backend: '@artifacts/azure',
+        required: [],
+        secret: [],
+        methods: ['getToken'],
+        shape: 'a `TokenCredential`: an object with a getToken() method',
+      }),
       defaultText: '`DefaultAzureCredential`',
       help: 'a `TokenCredential` (from `@azure/identity`, or your own); presigned URLs are then user-delegation SAS',
     },
