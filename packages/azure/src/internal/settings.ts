@@ -1,5 +1,4 @@
 import {
-  ArtifactsError,
   type ArtifactUri,
   credentialsObjectSetting,
   defineSettings,
@@ -135,19 +134,15 @@ export const azureSettings = defineSettings(
   },
 );
 
+/** `location` as `parseAzureUri` gave it: a container (`bucket`) and an account, always. */
 export function resolveAzureConfig(location: ArtifactUri, options: AzureOptions): AzureConfig {
-  if (!location.bucket || !location.account) {
-    throw ArtifactsError.invalidArgument(
-      `an Azure URI needs a container and an account: wasbs://<container>@<account>.blob.core.windows.net/<path>`,
-    );
-  }
   const { values, sources, secrets } = azureSettings.resolve(options);
   const suffix = location.endpointSuffix ?? 'core.windows.net';
   const { requestTimeoutMs, ...rest } = values;
   return {
     ...rest,
-    container: location.bucket,
-    account: location.account,
+    container: location.bucket!,
+    account: location.account!,
     root: location.path,
     scheme: location.scheme,
     host: location.host ?? `${location.account}.blob.${suffix}`,

@@ -140,12 +140,11 @@ export function resolveGcsConfig(
   options: GcsOptions,
   repositoryTimeoutMs?: number,
 ): GcsConfig {
-  if (!location.bucket)
-    throw ArtifactsError.invalidArgument('a gs:// URI needs a bucket: gs://<bucket>/<path>');
   const { values, sources } = gcsSettings.resolve(options);
   return {
     ...values,
-    bucket: location.bucket,
+    // core's URI parser refuses a gs:// URI without one.
+    bucket: location.bucket!,
     root: location.path,
     // An emulator named by STORAGE_EMULATOR_HOST takes no credentials (as Google's clients assume).
     anonymous: values.anonymous ?? (sources.endpoint === 'STORAGE_EMULATOR_HOST' ? true : 'fallback'),
