@@ -75,7 +75,8 @@ export function staticCredentials(
  * credential chain (profiles, SSO, web identity, container and instance roles), the only part of the
  * SDK the driver uses, loaded on the first request that needs it. Provided credentials are kept until
  * five minutes before they expire. Each fetch is bounded by `waitMs` (core's `credentialWaitMs`): the
- * chain may wait without bound for an instance metadata endpoint that accepts and never answers.
+ * chain waits without bound for a profile's `credential_process` that never exits, and a provider
+ * given in code may never settle.
  */
 export function identityOf(
   config: Pick<ResolvedS3Config, 'credentials' | 'profile'>,
@@ -90,7 +91,7 @@ export function identityOf(
       within(provider(), waitMs, (seconds) =>
         given
           ? `no AWS credentials within ${seconds} s: the credentials provider (option credentials) did not answer`
-          : `no AWS credentials within ${seconds} s: the SDK's credential chain (profiles, SSO, web identity, container or instance role) did not answer; an instance metadata endpoint that never answers is the usual cause: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE), the anonymous option for a public bucket, or AWS_EC2_METADATA_DISABLED=true off EC2`,
+          : `no AWS credentials within ${seconds} s: the SDK's credential chain (profiles, SSO, web identity, container or instance role) did not answer (an instance metadata endpoint, or a profile's credential_process, that never answers): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE), the anonymous option for a public bucket, or AWS_EC2_METADATA_DISABLED=true off EC2`,
       ),
     (credentials) => credentials.expiration && credentials.expiration.getTime() - 300_000,
   );

@@ -1,4 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ArtifactsError, openRepository } from '@artifacts/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import '../index.js';
@@ -103,5 +106,25 @@ describe("the credential chain's wait is bounded (core's credentialWaitMs)", () 
     expect((error as Error).message).toContain('AWS_EC2_METADATA_DISABLED=true');
     expect(elapsed).toBeGreaterThanOrEqual(950);
     expect(elapsed).toBeLessThan(1_900);
+  });
+
+  it("the SDK's chain, whose profile's credential_process never answers (the SDK waits for it without bound), is a timeout", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 's3-process-'));
+    const config = join(dir, 'config');
+    // Exits after 5 s (with no credentials), so that the test leaves no process behind for long.
+    writeFileSync(config, '[default]\ncredential_process = sleep 5\n');
+    for (const name of Object.keys(process.env)) if (/^AWS_/.test(name)) delete process.env[name];
+    Object.assign(process.env, {
+      AWS_CONFIG_FILE: config,
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
+    await import('@aws-sdk/client-s3');
+    const identity = identityOf({ credentials: undefined, profile: undefined }, 1_000);
+    const started = Date.now();
+    const error = await Promise.resolve(identity()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'timeout', context: { timeoutMs: 1_000 } });
+    expect((error as Error).message).toContain("no AWS credentials within 1 s: the SDK's credential chain");
+    expect(Date.now() - started).toBeLessThan(4_000);
   });
 });
