@@ -139,7 +139,7 @@ export type {
   ObjectSettingSpec,
   ObjectSettingValue,
 } from './object-setting.js';
-export { credentialsSetting, objectSetting } from './object-setting.js';
+export { credentialsObjectSetting, credentialsSetting, objectSetting } from './object-setting.js';
 export type { ListPage } from './object-store.js';
 export { listPages, ObjectNames, parseContentRange, parseHttpDate } from './object-store.js';
 export type { ObjectAddress, ObjectStoreInit } from './object-store-driver.js';

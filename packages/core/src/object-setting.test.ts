@@ -101,4 +101,39 @@ describe('credentialsSetting', () => {
       });
     }
   });
+
+  it('without provider functions, with methods, with required members for some objects only', () => {
+    const token = credentialsSetting<{ getToken: () => Promise<string> }>({
+      backend: '@artifacts/y',
+      required: [],
+      secret: [],
+      methods: ['getToken'],
+      provider: false,
+    });
+    const credential = { getToken: async () => 't' };
+    expect(token.parse(credential, 'option credential')).toBe(credential);
+    for (const bad of [async () => credential, { getToken: 's3cr3t' }, {}, ['s3cr3t'], 's3cr3t']) {
+      expect(() => token.parse(bad as never, 'option credential')).toThrow(
+        /^@artifacts\/y: option credential must be \{ getToken\(\) \}$/,
+      );
+    }
+    const key = credentialsSetting<{ type?: string; client_email: string; private_key: string }>({
+      backend: '@artifacts/z',
+      required: ['client_email', 'private_key'],
+      secret: ['private_key'],
+      provider: false,
+      requiredOf: (value) => value.type === undefined || value.type === 'service_account',
+      shape: 'a key',
+    });
+    const full = { client_email: 'a@b', private_key: 'pr1v' };
+    expect(key.parse(full, 'option credentials')).toBe(full);
+    expect(key.secretsOf(full)).toEqual(['pr1v']);
+    const other = { type: 'authorized_user', refresh_token: 'r' } as never;
+    expect(key.parse(other, 'option credentials')).toBe(other);
+    for (const bad of [{ private_key: 'pr1v' }, { type: 'service_account', client_email: 'a@b' }]) {
+      expect(() => key.parse(bad as never, 'option credentials')).toThrow(
+        /^@artifacts\/z: option credentials must be a key$/,
+      );
+    }
+  });
 });

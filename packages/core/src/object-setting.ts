@@ -93,31 +93,71 @@ export interface CredentialsSettingSpec<C> {
   optional?: readonly (keyof C & string)[];
   /** Members that are credentials, scrubbed from every message. */
   secret: readonly (keyof C & string)[];
+  /** Members that must be functions: a provider object (Azure's `TokenCredential`, `getToken`). */
+  methods?: readonly (keyof C & string)[];
+  /** Whether a provider function is accepted in place of the object (default true). */
+  provider?: boolean;
+  /**
+   * Which objects `required` applies to (default all): GCS's service-account keys, not the other
+   * key types its library checks itself.
+   */
+  requiredOf?: (value: Record<string, unknown>) => boolean;
+  /** What the value must be, in the message, when the members alone would not say it. */
+  shape?: string;
 }
 
 /**
- * A setting of credentials given in code: an object whose `required` members are non-empty strings,
- * or a provider function returning one (the SDKs' `fromIni()`). Spread into a declaration, it refuses
- * anything else without echoing it and lists the object's `secret` members for scrubbing.
+ * A setting of credentials given in code: an object whose `required` members are non-empty strings
+ * (and `methods` functions), or a provider function returning one (the SDKs' `fromIni()`) unless
+ * `provider` is false. Spread into a declaration, it refuses anything else at open, naming the option
+ * and never echoing the value, and lists the object's `secret` members for scrubbing.
  */
 export function credentialsSetting<C extends object>(spec: CredentialsSettingSpec<C>) {
-  const shape = `{ ${[...spec.required, ...(spec.optional ?? []).map((name) => `${name}?`)].join(', ')} }`;
+  const members = [
+    ...spec.required,
+    ...(spec.optional ?? []).map((name) => `${name}?`),
+    ...(spec.methods ?? []).map((name) => `${name}()`),
+  ];
+  const shape =
+    spec.shape ??
+    `{ ${members.join(', ')} }${spec.required.length > 0 ? ' with non-empty strings' : ''}${spec.provider === false ? '' : ', or a provider function'}`;
   return {
     type: 'custom' as const,
     parse(value: C | (() => Promise<C>), from: string): C | (() => Promise<C>) {
-      if (typeof value === 'function') return value;
+      if (typeof value === 'function' && spec.provider !== false) return value;
       const given = value as Record<string, unknown> | null;
       if (
         !given ||
         typeof given !== 'object' ||
-        spec.required.some((name) => !given[name] || typeof given[name] !== 'string')
+        Array.isArray(given) ||
+        ((spec.requiredOf?.(given) ?? true) &&
+          spec.required.some((name) => !given[name] || typeof given[name] !== 'string')) ||
+        (spec.methods ?? []).some((name) => typeof given[name] !== 'function')
       )
-        throw ArtifactsError.invalidArgument(
-          `${spec.backend}: ${from} must be ${shape} with non-empty strings, or a provider function`,
-        );
+        throw ArtifactsError.invalidArgument(`${spec.backend}: ${from} must be ${shape}`);
       return value;
     },
     secretsOf: (value: C | (() => Promise<C>)) =>
-      typeof value === 'function' ? [] : spec.secret.map((name) => value[name] as string | undefined),
+      typeof value === 'function'
+        ? []
+        : spec.secret.map((name) => {
+            const secret = value[name];
+            return typeof secret === 'string' ? secret : undefined;
+          }),
+  };
+}
+
+/**
+ * `credentialsSetting` without a provider function: the object alone, typed as one (GCS's key
+ * object, Azure's `TokenCredential`).
+ */
+export function credentialsObjectSetting<C extends object>(
+  spec: Omit<CredentialsSettingSpec<C>, 'provider'>,
+) {
+  const setting = credentialsSetting<C>({ ...spec, provider: false });
+  return {
+    type: setting.type,
+    parse: (value: C, from: string): C => setting.parse(value, from) as C,
+    secretsOf: (value: C) => setting.secretsOf(value),
   };
 }

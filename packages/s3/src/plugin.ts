@@ -29,7 +29,7 @@ export const s3Backend: BackendPlugin<S3Options> = {
       location.bucket!,
       location.path,
       config,
-      new S3Requests(config, maxSockets),
+      new S3Requests(config, maxSockets, context.timeoutMs),
       config.secrets,
       context,
     );

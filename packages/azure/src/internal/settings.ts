@@ -1,6 +1,6 @@
 import {
-  ArtifactsError,
   type ArtifactUri,
+  credentialsObjectSetting,
   defineSettings,
   MiB,
   objectStoreSettings,
@@ -56,8 +56,13 @@ export const azureSettings = defineSettings(
       help: "account key for the URI's account (service SAS are signed with it); used only when no connection string is set",
     },
     credential: {
-      type: 'object',
-      parse: (value: unknown) => value as TokenCredential,
+      ...credentialsObjectSetting<TokenCredential>({
+        backend: '@artifacts/azure',
+        required: [],
+        secret: [],
+        methods: ['getToken'],
+        shape: 'a `TokenCredential`: an object with a getToken() method',
+      }),
       defaultText: '`DefaultAzureCredential`',
       help: 'a `TokenCredential` (from `@azure/identity`, or your own); presigned URLs are then user-delegation SAS',
     },
@@ -129,19 +134,15 @@ export const azureSettings = defineSettings(
   },
 );
 
+/** `location` as `parseAzureUri` gave it: a container (`bucket`) and an account, always. */
 export function resolveAzureConfig(location: ArtifactUri, options: AzureOptions): AzureConfig {
-  if (!location.bucket || !location.account) {
-    throw ArtifactsError.invalidArgument(
-      `an Azure URI needs a container and an account: wasbs://<container>@<account>.blob.core.windows.net/<path>`,
-    );
-  }
   const { values, sources, secrets } = azureSettings.resolve(options);
   const suffix = location.endpointSuffix ?? 'core.windows.net';
   const { requestTimeoutMs, ...rest } = values;
   return {
     ...rest,
-    container: location.bucket,
-    account: location.account,
+    container: location.bucket!,
+    account: location.account!,
     root: location.path,
     scheme: location.scheme,
     host: location.host ?? `${location.account}.blob.${suffix}`,

@@ -32,4 +32,28 @@ describe('azure settings', () => {
     ]);
     expect(resolveAzureConfig(location, { accountKey: 'a-secret-key' }).secrets).toEqual(['a-secret-key']);
   });
+
+  it('refuses a credential that is not a TokenCredential at open, naming the option, never echoing it', async () => {
+    const { openRepository } = await import('@artifacts/core');
+    await import('../../src/index.js');
+    const credential = { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 3_600_000 }) };
+    expect(resolveAzureConfig(location, { credential }).credential).toBe(credential);
+    const bad = [
+      { token: 's3cr3t-token' },
+      { getToken: 's3cr3t-token' },
+      's3cr3t-token',
+      async () => 's3cr3t',
+    ];
+    for (const value of bad) {
+      const error = await openRepository('wasbs://models@acct.blob.core.windows.net/exp', {
+        credential: value as never,
+      }).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: 'invalid_argument',
+        message:
+          '@artifacts/azure: option credential must be a `TokenCredential`: an object with a getToken() method',
+      });
+      expect((error as Error).message).not.toContain('s3cr3t');
+    }
+  });
 });

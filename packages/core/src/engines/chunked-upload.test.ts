@@ -215,6 +215,35 @@ describe('chunkedUpload', () => {
     }
   });
 
+  it("with `partDigest`, a body of one part hands putWhole its digest; with `digest` of the same algorithm, the whole body's", async () => {
+    const data = bytes(700);
+    const md5 = createHash('md5').update(data).digest('base64');
+    const sha256 = createHash('sha256').update(data).digest('base64');
+    for (const [partDigest, digest, expected] of [
+      ['sha256', undefined, sha256],
+      ['md5', 'md5', md5],
+      ['sha256', 'md5', sha256],
+    ] as const) {
+      const s = store();
+      const target = { ...s.target };
+      let given: string | undefined;
+      target.putWhole = async (request) => {
+        given = request.digest;
+        return s.target.putWhole!(request);
+      };
+      await chunkedUpload(chunks(data, 300), target, {
+        partSize: 1000,
+        concurrency: 2,
+        limits,
+        what: 'x',
+        partDigest,
+        ...(digest ? { digest } : {}),
+      });
+      expect(s.result()).toEqual(data);
+      expect(given).toBe(expected);
+    }
+  });
+
   it('reports nothing sent when the upload fails', async () => {
     const s = store((part) => (part === 3 ? new ArtifactsError('permission_denied', 'no') : 'ok'));
     let sent: SentBody | undefined;

@@ -44,7 +44,10 @@ export interface PartRequest extends RequestContext {
   payload(): Buffer | Readable;
   /** With `ChunkedUploadOptions.crc`: the part's CRC (base64, big-endian), for its checksum header. */
   crc?: string;
-  /** `uploadPart` only, with `ChunkedUploadOptions.partDigest`: the part's digest (base64). */
+  /**
+   * With `ChunkedUploadOptions.partDigest`: the part's digest (base64), hashed once; `putWhole`'s is
+   * the whole body's (its one part).
+   */
   digest?: string;
   /** `putWhole` only, with `ChunkedUploadOptions.digest` or `crc`: the whole body's hash (it is this part). */
   sent?: SentBody;
@@ -105,7 +108,8 @@ export interface ChunkedUploadOptions {
   digest?: ChecksumAlgorithm | undefined;
   /**
    * Hash each part sent by `uploadPart` with this algorithm, once (`PartRequest.digest`), for its
-   * own checksum header (Azure's per-block `Content-MD5`); a body of one part has `sent` instead.
+   * own checksum header (Azure's per-block `Content-MD5`, S3's `x-amz-checksum-sha256`); a body of one
+   * part has it in `putWhole` too (with `digest` of the same algorithm, that hash: hashed once).
    */
   partDigest?: ChecksumAlgorithm | undefined;
   onSent?: ((sent: SentBody) => void) | undefined;
@@ -208,6 +212,14 @@ export async function chunkedUpload<Part, Result>(
     return total;
   };
 
+  // A part's own digest (`partDigest`), for its checksum header.
+  const ownDigest = (data: Buffer): string | undefined => {
+    if (!options.partDigest) return undefined;
+    const hasher = createHasher(options.partDigest);
+    hasher.update(data);
+    return hasher.digest();
+  };
+
   const request = (number: number, data: Buffer, crc: string | undefined) => (context: RequestContext) =>
     ({
       ...context,
@@ -262,9 +274,7 @@ export async function chunkedUpload<Part, Result>(
     options.onData?.(data);
     digest?.update(data);
     const crc = hash(data);
-    const partDigest = options.partDigest ? createHasher(options.partDigest) : undefined;
-    partDigest?.update(data);
-    const digested = partDigest?.digest();
+    const digested = ownDigest(data);
     const start = uploaded;
     uploaded += length;
     const task = runRequest(
@@ -336,9 +346,18 @@ export async function chunkedUpload<Part, Result>(
       const crc = hash(data);
       uploaded = data.length;
       const hashed = sent();
+      // The one part's own digest is the whole body's when both are of one algorithm.
+      const digested =
+        options.partDigest !== undefined && options.partDigest === options.digest
+          ? hashed?.checksum.value
+          : ownDigest(data);
       const putWhole = target.putWhole.bind(target);
       const result = await runRequest(`${options.what}`, signal, policy, (context) =>
-        putWhole({ ...request(1, data, crc)(context), ...(hashed ? { sent: hashed } : {}) }),
+        putWhole({
+          ...request(1, data, crc)(context),
+          ...(hashed ? { sent: hashed } : {}),
+          ...(digested === undefined ? {} : { digest: digested }),
+        }),
       );
       if (hashed) options.onSent?.(hashed);
       return result;

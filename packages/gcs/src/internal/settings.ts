@@ -1,6 +1,7 @@
 import {
   ArtifactsError,
   type ArtifactUri,
+  credentialsObjectSetting,
   defineSettings,
   deprecationOnce,
   envNumber,
@@ -43,8 +44,15 @@ export const gcsSettings = defineSettings('@artifacts/gcs', {
     help: 'service-account key file',
   },
   credentials: {
-    type: 'object',
-    parse: (value: unknown) => value as GcsCredentials,
+    ...credentialsObjectSetting<GcsCredentials>({
+      backend: '@artifacts/gcs',
+      required: ['client_email', 'private_key'],
+      secret: ['private_key'],
+      // Other key types (`authorized_user`, `external_account`, …) are the library's to check.
+      requiredOf: (key) => typeof key.type !== 'string' || key.type === 'service_account',
+      shape:
+        'a key object: a service-account key ({ client_email, private_key } with non-empty strings) or another credentials object naming its `type`',
+    }),
     help: 'service-account key object; wins over `keyFilename`',
   },
   anonymous: {
@@ -132,12 +140,11 @@ export function resolveGcsConfig(
   options: GcsOptions,
   repositoryTimeoutMs?: number,
 ): GcsConfig {
-  if (!location.bucket)
-    throw ArtifactsError.invalidArgument('a gs:// URI needs a bucket: gs://<bucket>/<path>');
   const { values, sources } = gcsSettings.resolve(options);
   return {
     ...values,
-    bucket: location.bucket,
+    // core's URI parser refuses a gs:// URI without one.
+    bucket: location.bucket!,
     root: location.path,
     // An emulator named by STORAGE_EMULATOR_HOST takes no credentials (as Google's clients assume).
     anonymous: values.anonymous ?? (sources.endpoint === 'STORAGE_EMULATOR_HOST' ? true : 'fallback'),

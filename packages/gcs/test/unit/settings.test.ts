@@ -291,3 +291,32 @@ describe('endpoint and anonymous access', () => {
     expect(code(() => resolveGcsConfig(location, { downloadConcurrency: 0 }))).toBe('invalid_argument');
   });
 });
+
+describe('credentials', () => {
+  it('refuses a malformed key object at open, naming the option, never echoing a secret', async () => {
+    registerBackend(gcsBackend);
+    const key = { client_email: 'sa@p.iam.gserviceaccount.com', private_key: 'pr1vate-s3cr3t' };
+    expect(resolveGcsConfig(location, { credentials: key }).credentials).toBe(key);
+    // Other key types are google-auth-library's to check.
+    const user = { type: 'authorized_user', client_id: 'c', client_secret: 's', refresh_token: 'r' };
+    expect(resolveGcsConfig(location, { credentials: user }).credentials).toBe(user);
+    const bad = [
+      { client_email: 'sa@p.iam.gserviceaccount.com' },
+      { type: 'service_account', private_key: 'pr1vate-s3cr3t' },
+      { client_email: 'sa@p.iam.gserviceaccount.com', private_key: 42 },
+      'pr1vate-s3cr3t',
+      ['pr1vate-s3cr3t'],
+      async () => key,
+    ];
+    for (const credentials of bad) {
+      const error = await openRepository('gs://my-bucket/exp', { credentials: credentials as never }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ code: 'invalid_argument' });
+      expect((error as Error).message).toMatch(
+        /^@artifacts\/gcs: option credentials must be a key object: a service-account key \(\{ client_email, private_key \} with non-empty strings\)/,
+      );
+      expect((error as Error).message).not.toContain('s3cr3t');
+    }
+  });
+});

@@ -56,7 +56,7 @@ describe('identity and region without the SDK', () => {
           expiration: new Date(Date.now() + lifetimeMs),
         };
       };
-      return { identity: identityOf({ credentials, profile: undefined }), calls: () => calls };
+      return { identity: identityOf({ credentials, profile: undefined }, 60_000), calls: () => calls };
     };
     const lasting = provider(3_600_000, 0);
     expect((await lasting.identity()).accessKeyId).toBe('id1');

@@ -146,7 +146,11 @@ describe('mapS3Error', () => {
     const never = mapS3Error(refused(), target) as ArtifactsError;
     expect(never.temporary).toBe(false);
     expect(never.message).toContain('MLFLOW_S3_ENDPOINT_URL');
-    const restarted = mapS3Error(refused(), { ...target, reached: true }) as ArtifactsError;
+    // The request's failure says whether the endpoint answered before (core's connection pool).
+    const restarted = mapS3Error(
+      unanswered('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9443', true),
+      target,
+    ) as ArtifactsError;
     expect(restarted.code).toBe('unavailable');
     expect(restarted.temporary).toBe(true);
     expect(restarted.message).not.toContain('MLFLOW_S3_ENDPOINT_URL');

@@ -8,8 +8,6 @@ export interface S3Target {
   action?: string;
   /** The endpoint in use, named in connection and TLS errors. */
   endpoint?: string;
-  /** The endpoint answered before: a refused connect is then a restart, temporary. */
-  reached?: boolean;
 }
 
 type Subject = S3Target & { what: string };

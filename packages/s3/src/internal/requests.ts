@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import {
   ArtifactsError,
   answerHeader,
+  credentialWaitMs,
   encodePath,
   encodeRfc3986,
   type HttpAnswer,
@@ -13,6 +14,7 @@ import {
   StoreHttpError,
   sigV4ByRegion,
   xmlErrorDetail,
+  xmlErrorDetailOr,
   xmlReader,
 } from '@artifacts/core';
 import { type Identity, identityOf, regionOf } from './client.js';
@@ -63,8 +65,11 @@ export class S3Requests {
   /** Named in messages: the configured endpoint, or `AWS S3`. */
   readonly endpoint: string;
 
-  /** Requests over one keep-alive pool (core's) of `maxSockets`, with the config's TLS and identity. */
-  constructor(config: ResolvedS3Config, maxSockets: number) {
+  /**
+   * Requests over one keep-alive pool (core's) of `maxSockets`, with the config's TLS and identity
+   * (each credential fetch bounded by core's `credentialWaitMs` of the repository's `timeoutMs`).
+   */
+  constructor(config: ResolvedS3Config, maxSockets: number, timeoutMs?: number) {
     this.#config = config;
     this.#http = new StoreHttp({
       // AWS's host is the region's (`#address`); its path, like any endpoint's, is the base.
@@ -76,12 +81,9 @@ export class S3Requests {
       connectSetting: 'connectTimeoutMs',
       stallMs: config.socketTimeoutMs,
       stallSetting: 'socketTimeoutMs',
-      errorDetail: async (text, answer) => {
-        const detail = await xmlErrorDetail(text);
-        return { ...detail, requestId: detail.requestId ?? answerHeader(answer, 'x-amz-request-id') };
-      },
+      errorDetail: xmlErrorDetailOr({ requestId: 'x-amz-request-id' }),
     });
-    this.#identity = config.anonymous ? undefined : identityOf(config);
+    this.#identity = config.anonymous ? undefined : identityOf(config, credentialWaitMs(timeoutMs));
     this.endpoint = config.endpointUrl ?? 'AWS S3';
     const owner = config.expectedBucketOwner;
     this.#fixed = {

@@ -1,9 +1,7 @@
 import type { Readable } from 'node:stream';
 import {
   type Checksum,
-  type ChecksumAlgorithm,
   chunkedUpload,
-  createHasher,
   type DriverWriteOptions,
   type DriverWriteResult,
   discardBody,
@@ -33,7 +31,7 @@ export interface S3Upload extends S3Object {
  * A write through core's chunked-upload engine: one PutObject for a body that fits in a part, else a
  * multipart upload (parts retried alone, aborted on failure), with S3's whole-object CRC asked for so
  * core can compare it with the bytes it sent. Each part's checksum goes as a header, computed once
- * from the part's buffer (the engine's CRC, which also gives the whole body's).
+ * from the part's buffer by the engine (its CRC, which also gives the whole body's, or its SHA-256).
  */
 export async function uploadObject(
   u: S3Upload,
@@ -49,11 +47,11 @@ export async function uploadObject(
     'content-length': String(part.data.length),
     ...u.sseC,
     ...u.payer,
-    ...(algorithm ? { [`x-amz-checksum-${algorithm.toLowerCase()}`]: partChecksum(algorithm, part) } : {}),
+    ...(algorithm ? { [`x-amz-checksum-${algorithm.toLowerCase()}`]: (part.crc ?? part.digest)! } : {}),
   });
   const mapped = u.run;
   // Under a stall timeout, bodies go out as streams of the part's buffer (progress the timeout
-  // sees); without one, the buffer itself (cheaper: docs/benchmarks/s3.md).
+  // sees); without one, the buffer itself (cheaper: docs/benchmarks/s3.md): `payload()`.
   const put = (part: PartRequest, headers: Record<string, string>, query?: Record<string, string>) =>
     mapped('upload', async () => {
       const answer = await requests.send({
@@ -62,7 +60,7 @@ export async function uploadObject(
         Key,
         ...(query ? { query } : {}),
         headers,
-        body: part.watched ? part.body() : part.data,
+        body: part.payload(),
         payload: part.data,
         signal: part.signal,
       });
@@ -106,6 +104,8 @@ export async function uploadObject(
       what: `uploading s3://${Bucket}/${Key}`,
       // The CRC each part's header carries is its only hash: the whole body's comes from them.
       crc: algorithm === 'CRC32' ? 'crc32' : algorithm === 'CRC32C' ? 'crc32c' : undefined,
+      // SHA-256 exists per part only (composite): each part's, hashed once by the engine.
+      partDigest: algorithm === 'SHA256' ? 'sha256' : undefined,
       onSent: (body) => {
         sent = body;
       },
@@ -113,14 +113,6 @@ export async function uploadObject(
   );
   const checksum = pickChecksum(result);
   return checksum || sent ? { ...(checksum ? { checksum } : {}), ...(sent ? { sent } : {}) } : undefined;
-}
-
-/** A part's checksum: the CRC the engine computed once for the part and the whole body, else hashed here. */
-function partChecksum(algorithm: NonNullable<S3Upload['algorithm']>, part: PartRequest): string {
-  if (part.crc !== undefined) return part.crc;
-  const hasher = createHasher(algorithm.toLowerCase() as ChecksumAlgorithm);
-  hasher.update(part.data);
-  return hasher.digest();
 }
 
 /**

@@ -702,6 +702,27 @@ describe('through a fault-injecting proxy', () => {
     }
   });
 
+  it('SHA256: a single PUT and each part carry their own SHA-256, which the server accepts (composite: no whole-object one)', async () => {
+    const repo = await open(uniqueRoot('sha256'), {
+      endpointUrl: proxy.endpoint,
+      checksumAlgorithm: 'SHA256',
+      partSizeBytes: 5 * MiB,
+    });
+    const whole = randomBytes(100_000);
+    const parts = randomBytes(6 * MiB);
+    proxy.requests.length = 0;
+    await repo.write('whole.bin', whole);
+    await repo.write('parts.bin', parts);
+    const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('base64');
+    const puts = proxy.requests.filter((r) => r.method === 'PUT');
+    expect(puts.map((r) => r.headers['x-amz-checksum-sha256'])).toEqual([
+      sha256(whole),
+      ...[parts.subarray(0, 5 * MiB), parts.subarray(5 * MiB)].map(sha256),
+    ]);
+    expect((await readAllBytes(await repo.openRead('whole.bin'))).equals(whole)).toBe(true);
+    expect((await readAllBytes(await repo.openRead('parts.bin'))).equals(parts)).toBe(true);
+  });
+
   it('MLFLOW_S3_EXPECTED_BUCKET_OWNER goes with every request', async () => {
     withEnv({ MLFLOW_S3_EXPECTED_BUCKET_OWNER: '111122223333' });
     const repo = await open(uniqueRoot('owner'), { endpointUrl: proxy.endpoint, partSizeBytes: 5 * MiB });

@@ -1,0 +1,130 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ArtifactsError, openRepository } from '@artifacts/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import '../index.js';
+import { identityOf } from './client.js';
+
+/** A TCP server that accepts every connection and never answers (an instance metadata endpoint gone quiet). */
+async function silentServer(): Promise<{ url: string; accepted: () => number; close(): void }> {
+  const sockets: Socket[] = [];
+  const server: Server = createServer((socket) => {
+    sockets.push(socket.on('error', () => {}));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    accepted: () => sockets.length,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+const never = () => new Promise<never>(() => {});
+
+describe("the credential chain's wait is bounded (core's credentialWaitMs)", () => {
+  const saved = { ...process.env };
+  let silent: Awaited<ReturnType<typeof silentServer>> | undefined;
+  afterEach(() => {
+    silent?.close();
+    silent = undefined;
+    for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+    Object.assign(process.env, saved);
+  });
+
+  it('a credentials provider that never settles is a timeout naming the option; the next call asks again', async () => {
+    let calls = 0;
+    const identity = identityOf(
+      {
+        credentials: () => {
+          calls++;
+          return never();
+        },
+        profile: undefined,
+      },
+      200,
+    );
+    const started = Date.now();
+    const error = await Promise.resolve(identity()).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(error).toBeInstanceOf(ArtifactsError);
+    expect(error).toMatchObject({ code: 'timeout', context: { timeoutMs: 200 } });
+    expect((error as Error).message).toBe(
+      'no AWS credentials within 0.2 s: the credentials provider (option credentials) did not answer',
+    );
+    await Promise.resolve(identity()).catch(() => {});
+    expect(calls).toBe(2);
+  });
+
+  it("a repository's call fails as a timeout within half its timeoutMs, before any request is sent", async () => {
+    silent = await silentServer();
+    const repo = await openRepository('s3://bucket/root', {
+      endpointUrl: silent.url,
+      credentials: never,
+      timeoutMs: 1_000,
+      maxRetries: 0,
+    });
+    try {
+      const started = Date.now();
+      const error = await repo.listArtifacts('').catch((e: unknown) => e);
+      const elapsed = Date.now() - started;
+      expect(error).toMatchObject({ code: 'timeout' });
+      expect((error as Error).message).toContain('no AWS credentials within 0.5 s');
+      expect(elapsed).toBeGreaterThanOrEqual(450);
+      expect(elapsed).toBeLessThan(5_000);
+      expect(silent.accepted()).toBe(0);
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it("the SDK's chain, whose instance metadata endpoint accepts and never answers, is a timeout saying what to set", async () => {
+    silent = await silentServer();
+    for (const name of Object.keys(process.env)) if (/^AWS_/.test(name)) delete process.env[name];
+    Object.assign(process.env, {
+      AWS_CONFIG_FILE: '/nonexistent/config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: silent.url,
+    });
+    // Loaded before the clock starts, so that the bound measures the chain's wait, not the import.
+    await import('@aws-sdk/client-s3');
+    // The SDK's own instance metadata timeouts give up after about 2 s (1 s for IMDSv2's token, 1 s
+    // for IMDSv1, measured): our bound of 1 s is the one that answers.
+    const identity = identityOf({ credentials: undefined, profile: undefined }, 1_000);
+    const started = Date.now();
+    const error = await Promise.resolve(identity()).catch((e: unknown) => e);
+    const elapsed = Date.now() - started;
+    // The chain did reach the endpoint: the wait is the one we bound, not a refused connection.
+    expect(silent.accepted()).toBeGreaterThan(0);
+    expect(error).toMatchObject({ code: 'timeout', context: { timeoutMs: 1_000 } });
+    expect((error as Error).message).toContain("no AWS credentials within 1 s: the SDK's credential chain");
+    expect((error as Error).message).toContain('AWS_EC2_METADATA_DISABLED=true');
+    expect(elapsed).toBeGreaterThanOrEqual(950);
+    expect(elapsed).toBeLessThan(1_900);
+  });
+
+  it("the SDK's chain, whose profile's credential_process never answers (the SDK waits for it without bound), is a timeout", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 's3-process-'));
+    const config = join(dir, 'config');
+    // Exits after 5 s (with no credentials), so that the test leaves no process behind for long.
+    writeFileSync(config, '[default]\ncredential_process = sleep 5\n');
+    for (const name of Object.keys(process.env)) if (/^AWS_/.test(name)) delete process.env[name];
+    Object.assign(process.env, {
+      AWS_CONFIG_FILE: config,
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
+    await import('@aws-sdk/client-s3');
+    const identity = identityOf({ credentials: undefined, profile: undefined }, 1_000);
+    const started = Date.now();
+    const error = await Promise.resolve(identity()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'timeout', context: { timeoutMs: 1_000 } });
+    expect((error as Error).message).toContain("no AWS credentials within 1 s: the SDK's credential chain");
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+});
