@@ -339,10 +339,17 @@ describe('resolveSettings', () => {
       expect(other).toMatchObject({ port: 2200, username: 'incuser', strictHostKeyChecking: true });
     });
 
-    it("does not let an included file's Host line end the including block", async () => {
+    it("does not let an included file's Host line end the including block; applies under a Match block's condition", async () => {
       const inc = await file('restore/inc', 'Host nomatch\n  Port 7\n');
       const main = await file('restore/main', `Include ${inc}\nPort 5\n`);
       expect((await resolve('sftp://x/x', { sshConfig: main })).port).toBe(5);
+      // Inside a Match block, as inside a Host block: only under its condition.
+      const underMatch = await file(
+        'restore/match',
+        `Match user ro\n  Include ${await file('restore/port', 'Port 2200\n')}\n`,
+      );
+      expect((await resolve('sftp://ro@x/x', { sshConfig: underMatch })).port).toBe(2200);
+      expect((await resolve('sftp://rw@x/x', { sshConfig: underMatch })).port).toBe(22);
     });
 
     it('reads the files a glob names in bytewise order, no dot files, and skips what does not exist', async () => {
@@ -356,7 +363,10 @@ describe('resolveSettings', () => {
       expect((await resolve('sftp://x/x', { sshConfig: main })).port).toBe(4);
       const lower = await file('glob/lower', `Include ${dir}/glob/d/[a-z]\n`);
       expect((await resolve('sftp://x/x', { sshConfig: lower })).port).toBe(1);
-      const missing = await file('glob/missing', `Include /nope ${dir}/glob/d/zz* ${dir}/none/*/x\nPort 8\n`);
+      const missing = await file(
+        'glob/missing',
+        `Include /nope ${dir}/glob/d/zz* ${dir}/none/*/x ${dir}/glob/d/dir\nPort 8\n`,
+      );
       expect((await resolve('sftp://x/x', { sshConfig: missing })).port).toBe(8);
     });
 
@@ -404,7 +414,8 @@ describe('resolveSettings', () => {
     const config = await configFile(
       [
         `IdentityFile "${spaced}/key one"`,
-        `IdentityFile '${spaced}/key two'`,
+        `  IdentityFile = '${spaced}/key two'`,
+        'Port=2201',
         `IdentityFile ${spaced.replace(/ /g, '\\ ')}/key\\ three`,
         'UserKnownHostsFile "/a b" /c \'d e\' # a comment',
       ].join('\n'),
@@ -415,9 +426,10 @@ describe('resolveSettings', () => {
       join(spaced, 'key two'),
       join(spaced, 'key three'),
     ]);
+    expect(s.port).toBe(2201);
     expect(s.hostKey).toMatchObject({ mode: 'known_hosts', files: ['/a b', '/c', 'd e'] });
-    // OpenSSH: "keyword identityfile extra arguments at end of line"; unbalanced quotes are refused.
-    for (const text of [`IdentityFile "${spaced}/key one" /z`, 'IdentityFile "/unclosed']) {
+    // OpenSSH refuses these: extra arguments at end of line, invalid quotes, no argument after keyword.
+    for (const text of [`IdentityFile "${spaced}/key one" /z`, 'IdentityFile "/unclosed', 'Port']) {
       await expect(resolve('sftp://h/x', { sshConfig: await configFile(text) })).rejects.toMatchObject({
         code: 'invalid_argument',
       });

@@ -98,10 +98,10 @@ function componentPattern(pattern: string): RegExp {
 
 /**
  * glob(3) as OpenSSH calls it for `Include`: the files (not directories) a pattern names, sorted
- * bytewise as glibc sorts them under OpenSSH's C collation; a name without wildcards as it is.
+ * bytewise as glibc sorts them under OpenSSH's C collation (a directory, read by OpenSSH as an
+ * empty file, is left out).
  */
 function glob(pattern: string): string[] {
-  if (!/[*?[]/.test(pattern)) return [pattern];
   let paths = [pattern.startsWith('/') ? '/' : ''];
   for (const part of pattern.split('/').filter(Boolean)) {
     if (!/[*?[]/.test(part)) {
