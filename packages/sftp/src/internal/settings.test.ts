@@ -295,6 +295,147 @@ describe('resolveSettings', () => {
     });
   });
 
+  // OpenSSH 9.2's `ssh -G -F config host` gave every expectation of these Include tests too.
+  describe('Include', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(home, 'include-'));
+    });
+    const file = async (name: string, text: string) => {
+      await mkdir(join(dir, name, '..'), { recursive: true });
+      await writeFile(join(dir, name), text);
+      return join(dir, name);
+    };
+
+    it('applies an Include inside a Host block only to that block, and its Host lines only where they match', async () => {
+      const inc = await file(
+        'block/inc',
+        'Port 2200\nUser incuser\nHost b\n  StrictHostKeyChecking no\n  ProxyJump bastion\n',
+      );
+      const main = await file(
+        'block/main',
+        `Host a\n  Include ${inc}\n  ConnectTimeout 9\nHost *\n  Port 1\n  ConnectTimeout 4\n`,
+      );
+      // For a: the file's lines before its own Host apply; its `Host b` block does not; the lines
+      // after the Include are under `Host a` again.
+      expect(await resolve('sftp://a/x', { sshConfig: main })).toMatchObject({
+        port: 2200,
+        username: 'incuser',
+        connectTimeoutMs: 9000,
+        strictHostKeyChecking: true,
+        hostKey: { mode: 'known_hosts' },
+      });
+      // For b: `Host a` does not hold, so nothing of the included file applies, `Host b` included.
+      expect(await resolve('sftp://b/x', { sshConfig: main })).toMatchObject({
+        port: 1,
+        connectTimeoutMs: 4000,
+        strictHostKeyChecking: true,
+        hostKey: { mode: 'known_hosts' },
+      });
+      // Included at the top, the same `Host b` block decides b's settings.
+      const top = await file('block/top', `Include ${inc}\n`);
+      await expect(resolve('sftp://b/x', { sshConfig: top })).rejects.toMatchObject({ code: 'unsupported' });
+      const other = await resolve('sftp://c/x', { sshConfig: top });
+      expect(other).toMatchObject({ port: 2200, username: 'incuser', strictHostKeyChecking: true });
+    });
+
+    it("does not let an included file's Host line end the including block; applies under a Match block's condition", async () => {
+      const inc = await file('restore/inc', 'Host nomatch\n  Port 7\n');
+      const main = await file('restore/main', `Include ${inc}\nPort 5\n`);
+      expect((await resolve('sftp://x/x', { sshConfig: main })).port).toBe(5);
+      // Inside a Match block, as inside a Host block: only under its condition.
+      const underMatch = await file(
+        'restore/match',
+        `Match user ro\n  Include ${await file('restore/port', 'Port 2200\n')}\n`,
+      );
+      expect((await resolve('sftp://ro@x/x', { sshConfig: underMatch })).port).toBe(2200);
+      expect((await resolve('sftp://rw@x/x', { sshConfig: underMatch })).port).toBe(22);
+    });
+
+    it('reads the files a glob names in bytewise order, no dot files, and skips what does not exist', async () => {
+      await file('glob/d/b', 'Port 2\n');
+      await file('glob/d/a', 'Port 1\n');
+      await file('glob/d/.hidden', 'Port 3\n');
+      await file('glob/d/_u', 'Port 6\n');
+      await file('glob/d/A', 'Port 4\n');
+      await mkdir(join(dir, 'glob/d/dir'));
+      const main = await file('glob/main', `Include ${dir}/glob/d/*\n`);
+      expect((await resolve('sftp://x/x', { sshConfig: main })).port).toBe(4);
+      const lower = await file('glob/lower', `Include ${dir}/glob/d/[a-z]\n`);
+      expect((await resolve('sftp://x/x', { sshConfig: lower })).port).toBe(1);
+      const missing = await file(
+        'glob/missing',
+        `Include /nope ${dir}/glob/d/zz* ${dir}/none/*/x ${dir}/glob/d/dir\nPort 8\n`,
+      );
+      expect((await resolve('sftp://x/x', { sshConfig: missing })).port).toBe(8);
+    });
+
+    it('resolves relative paths in ~/.ssh and expands ~', async () => {
+      await mkdir(join(home, '.ssh', 'conf.d'), { recursive: true });
+      await writeFile(join(home, '.ssh', 'conf.d', 'web'), 'Host web\n  HostName 10.0.0.5\n  Port 2201\n');
+      await writeFile(join(home, '.ssh', 'extra'), 'Host web\n  User deploy\n');
+      const main = await file('relative/main', 'Include conf.d/*\nInclude ~/.ssh/extra\n');
+      expect(await resolve('sftp://web/x', { sshConfig: main })).toMatchObject({
+        host: '10.0.0.5',
+        port: 2201,
+        username: 'deploy',
+      });
+      await rm(join(home, '.ssh', 'conf.d'), { recursive: true });
+      await rm(join(home, '.ssh', 'extra'));
+    });
+
+    it('follows 16 nested Includes as OpenSSH does, and refuses a 17th or a file including itself', async () => {
+      const chain = async (levels: number) => {
+        const names = Array.from({ length: levels + 1 }, (_, i) => join(dir, `chain${levels}`, `f${i}`));
+        for (let i = 0; i < levels; i++) await file(`chain${levels}/f${i}`, `Include ${names[i + 1]}\n`);
+        await file(`chain${levels}/f${levels}`, 'Port 9\n');
+        return resolve('sftp://x/x', { sshConfig: names[0] });
+      };
+      expect((await chain(16)).port).toBe(9);
+      await expect(chain(17)).rejects.toMatchObject({
+        code: 'invalid_argument',
+        message: /Include nested more than 16 deep/,
+      });
+      const loop = join(dir, 'loop');
+      await writeFile(loop, `Include ${loop}\n`);
+      await expect(resolve('sftp://x/x', { sshConfig: loop })).rejects.toMatchObject({
+        code: 'invalid_argument',
+        message: new RegExp(`${loop} line 1: Include nested more than 16 deep`),
+      });
+    });
+  });
+
+  it('reads quoted and escaped paths with spaces as one path each, as OpenSSH does', async () => {
+    const spaced = join(home, 'with space');
+    await mkdir(spaced, { recursive: true });
+    await writeFile(join(spaced, 'key one'), ed25519Key());
+    await writeFile(join(spaced, 'key two'), ed25519Key());
+    await writeFile(join(spaced, 'key three'), ed25519Key());
+    const config = await configFile(
+      [
+        `IdentityFile "${spaced}/key one"`,
+        `  IdentityFile = '${spaced}/key two'`,
+        'Port=2201',
+        `IdentityFile ${spaced.replace(/ /g, '\\ ')}/key\\ three`,
+        'UserKnownHostsFile "/a b" /c \'d e\' # a comment',
+      ].join('\n'),
+    );
+    const s = await resolve('sftp://h/x', { sshConfig: config });
+    expect(s.keys.map((k) => k.source)).toEqual([
+      join(spaced, 'key one'),
+      join(spaced, 'key two'),
+      join(spaced, 'key three'),
+    ]);
+    expect(s.port).toBe(2201);
+    expect(s.hostKey).toMatchObject({ mode: 'known_hosts', files: ['/a b', '/c', 'd e'] });
+    // OpenSSH refuses these: extra arguments at end of line, invalid quotes, no argument after keyword.
+    for (const text of [`IdentityFile "${spaced}/key one" /z`, 'IdentityFile "/unclosed', 'Port']) {
+      await expect(resolve('sftp://h/x', { sshConfig: await configFile(text) })).rejects.toMatchObject({
+        code: 'invalid_argument',
+      });
+    }
+  });
+
   it('offers the default identity files that exist, skipping an encrypted one without passphrase', async () => {
     await writeFile(join(home, '.ssh', 'id_ed25519'), ed25519Key());
     await writeFile(join(home, '.ssh', 'id_rsa'), ed25519Key('x'));

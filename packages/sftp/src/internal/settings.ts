@@ -180,27 +180,25 @@ const readOptional = (path: string, what: string) => readSettingFile(path, what,
 
 /**
  * The client configuration (`sshConfig`, else `~/.ssh/config`) as OpenSSH computes it for `alias`
- * and the user the option or URI names: `first` gives a keyword's value, `all` every word of its
- * values (UserKnownHostsFile takes several space-separated names on one line).
+ * and the user the option or URI names: `first` gives a keyword's first word, `all` every
+ * word of its values, as OpenSSH splits them (a quoted path with spaces is one word).
  */
 function sshConfig({ values, sources }: SftpValues, alias: string) {
   let computed = new Map<string, string[]>();
   const user = sources.username === 'option' || sources.username === 'uri' ? values.username : undefined;
   if (values.sshConfig !== false) {
     const file = values.sshConfig ?? '~/.ssh/config';
-    const text = readOptional(
-      expandPath(file, { host: alias, user: user ?? localUserName(), port: 22 }),
-      'ssh config file',
-    );
+    const path = expandPath(file, { host: alias, user: user ?? localUserName(), port: 22 });
+    const text = readOptional(path, 'ssh config file');
     if (text === undefined && sources.sshConfig !== undefined) {
       throw ArtifactsError.invalidArgument(`ssh config file ${file} does not exist`);
     }
     if (text !== undefined)
-      computed = computeSshConfig(text, { host: alias, user, localUser: localUserName() });
+      computed = computeSshConfig(text, path, { host: alias, user, localUser: localUserName() });
   }
   return {
     first: (key: string): string | undefined => computed.get(key)?.[0],
-    all: (key: string) => (computed.get(key) ?? []).flatMap((value) => value.split(/\s+/).filter(Boolean)),
+    all: (key: string) => computed.get(key) ?? [],
   };
 }
 

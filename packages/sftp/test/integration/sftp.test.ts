@@ -282,6 +282,53 @@ describe('host-key verification', () => {
     await optedOut.write('p.txt', 'the section names it-db1');
   });
 
+  it('applies an included Host block only to the hosts it names, and uses the Port an included file sets', async () => {
+    const empty = join(scratch, 'known_hosts_empty_include');
+    await writeFile(empty, '');
+    // The key under a path with spaces, quoted as ssh_config quotes it.
+    const keys = join(scratch, 'key dir');
+    await mkdir(keys, { recursive: true });
+    const key = join(keys, 'it key');
+    await writeFile(key, await readFile(env('ARTIFACTS_SFTP_IDENTITY_FILE')));
+    const included = join(scratch, 'ssh_config.d');
+    await mkdir(included, { recursive: true });
+    // Only the included file gives the port: without it, the connection goes to port 22.
+    await writeFile(join(included, '10-port'), `Host it-inc*\n  Port ${port()}\n`);
+    await writeFile(join(included, '20-trust'), 'Host it-inc1\n  StrictHostKeyChecking no\n');
+    const config = join(scratch, 'ssh_config_include');
+    await writeFile(
+      config,
+      [
+        `Include ${included}/*`,
+        'Host it-inc it-inc1',
+        `  HostName ${env('ARTIFACTS_IT_SFTP_HOST')}`,
+        '  User it-key',
+        `  IdentityFile "${key}"`,
+        `  UserKnownHostsFile ${empty}`,
+        '',
+      ].join('\n'),
+    );
+    // OpenSSH's own client says so too.
+    const openssh = (host: string) =>
+      execFileSync('ssh', ['-G', '-F', config, host], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    expect(openssh('it-inc')).toMatch(/^stricthostkeychecking ask$/m);
+    expect(openssh('it-inc1')).toMatch(/^stricthostkeychecking false$/m);
+    expect(openssh('it-inc')).toMatch(new RegExp(`^port ${port()}$`, 'm'));
+    expect(openssh('it-inc')).toMatch(/^identityfile .*\/key dir\/it key$/m);
+    setEnv('ARTIFACTS_SFTP_KNOWN_HOSTS', undefined);
+    setEnv('ARTIFACTS_SFTP_IDENTITY_FILE', undefined);
+    const dir = localPath(keyUri());
+    // it-inc reaches the server (its key is offered), and is refused as unknown: 20-trust is not for it.
+    const strict = await open(`sftp://it-inc${dir}`, { sshConfig: config });
+    const error = await expectCode(strict.listArtifacts(), 'unauthenticated');
+    expect(error.context).toMatchObject({ reason: 'unknown_host_key', fingerprint: fingerprint() });
+    const trusted = await open(`sftp://it-inc1${dir}`, { sshConfig: config });
+    await trusted.write('inc.txt', 'port and trust from included files, key from a quoted path');
+    expect(await text(await trusted.openRead('inc.txt'))).toBe(
+      'port and trust from included files, key from a quoted path',
+    );
+  });
+
   it('connects to an unknown host only with the explicit opt-out (option or ARTIFACTS_SFTP_STRICT_HOST_KEY_CHECKING)', async () => {
     const empty = join(scratch, 'known_hosts_empty3');
     await writeFile(empty, '');
