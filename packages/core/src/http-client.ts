@@ -1112,6 +1112,7 @@ class LeanSockets {
     const stop = () => {
       if (over) return;
       over = true;
+      uncork();
       payload.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
       socket.off('drain', onDrain);
       if (!payload.readableEnded) payload.pause();
@@ -1129,6 +1130,7 @@ class LeanSockets {
       // once the socket took it: an upload's memory stays flat instead of waiting for the collector.
       const free = (chunk as Uint8Array & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK];
       const more = free ? socket.write(chunk, (error) => error || free()) : socket.write(chunk);
+      uncork();
       if (!more) {
         payload.pause();
         socket.once('drain', onDrain);
@@ -1143,6 +1145,14 @@ class LeanSockets {
       Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     const onClose = () => end(premature());
     onStop(stop);
+    // The head waits for the body's first chunk: one `writev` for both (a small file is one chunk).
+    let corked = true;
+    const uncork = () => {
+      if (!corked) return;
+      corked = false;
+      socket.uncork();
+    };
+    socket.cork();
     socket.write(text, 'latin1');
     if (payload.destroyed) {
       end((payload.errored as Error | null) ?? premature());
