@@ -746,6 +746,8 @@ class LeanSockets {
     bodyLength: number | undefined,
   ): Promise<HttpAnswer> {
     const lean = lease.connection;
+    // As node:http sends it.
+    const method = exchange.method.toUpperCase();
     return new Promise<HttpAnswer>((resolve, reject) => {
       const { socket } = lean;
       const reused = lean.used > 0;
@@ -970,7 +972,7 @@ class LeanSockets {
         const { statusCode, headers, version } = parsed;
         const declared = headerString(headers['content-length']);
         const coding = headerString(headers['transfer-encoding']);
-        const none = statusCode === 204 || statusCode === 304 || exchange.method === 'HEAD';
+        const none = statusCode === 204 || statusCode === 304 || method === 'HEAD';
         if (!none && coding !== undefined) {
           if (declared !== undefined) {
             // Both framings (a request-smuggling shape): node:http's parser refuses it too.
@@ -1032,7 +1034,7 @@ class LeanSockets {
         }
       };
       // The request: its head as one string, then its body.
-      if (!HEADER_NAME.test(exchange.method)) {
+      if (!HEADER_NAME.test(method)) {
         written = true;
         return finish(
           Object.assign(new TypeError(`Method must be a valid HTTP token ["${exchange.method}"]`), {
@@ -1041,7 +1043,7 @@ class LeanSockets {
           true,
         );
       }
-      let text = `${exchange.method} ${target.path} HTTP/1.1\r\n`;
+      let text = `${method} ${target.path} HTTP/1.1\r\n`;
       const raw = rawHeaders(exchange, target);
       for (let i = 0; i < raw.length; i += 2) {
         const name = raw[i]!;
