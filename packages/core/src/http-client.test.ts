@@ -175,15 +175,7 @@ describe('HttpPool', () => {
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/x`;
     const p = pool(1);
     const get = async (method = 'GET', body?: Buffer | Readable) => {
-      // A stream body of known length rides the pooled socket (one of unknown length goes chunked,
-      // through node:http's own sockets).
-      const headers = body instanceof Readable ? { 'content-length': '4' } : undefined;
-      const answer = await p.request({
-        method,
-        url,
-        ...(body ? { body } : {}),
-        ...(headers ? { headers } : {}),
-      });
+      const answer = await p.request({ method, url, ...(body ? { body } : {}) });
       return readBodyText(answer.body);
     };
     expect(await get()).toBe('ok');
@@ -301,9 +293,9 @@ describe('HttpPool', () => {
     onTestFinished(() => new Promise<void>((resolve) => greeting.close(() => resolve())));
     const { port } = greeting.address() as { port: number };
     const url = `http://127.0.0.1:${port}/c/b`;
-    // node:http's parser (TLS, or `lean: false`) …
+    // node:http's parser …
     const failure = await pool(1)
-      .request({ method: 'PUT', url, body: Buffer.from('x'), lean: false })
+      .request({ method: 'PUT', url, body: Buffer.from('x') })
       .catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: 'HPE_INVALID_CONSTANT' });
     expect((failure as Error).message).toContain(
@@ -311,7 +303,7 @@ describe('HttpPool', () => {
     );
     // … and core's own client on plain HTTP.
     const lean = await pool(1)
-      .request({ method: 'PUT', url, body: Buffer.from('x') })
+      .request({ method: 'PUT', url, body: Buffer.from('x'), lean: true })
       .catch((e: unknown) => e);
     expect(lean).toMatchObject({ code: 'HPE_INVALID_CONSTANT' });
     expect((lean as Error).message).toContain('the answer began with "SSH-2.0-OpenSSH_"');
@@ -354,8 +346,7 @@ describe('HttpPool', () => {
       for (let at = 0; at < size; at += 65_536) res.write(data.subarray(at, at + 65_536));
       res.end();
     });
-    // node:http's client on plain HTTP (`lean: false`; a stream body of unknown length goes there too).
-    const answer = await pool(1).request({ method: 'GET', url, lean: false });
+    const answer = await pool(1).request({ method: 'GET', url });
     const reads = new Set<ArrayBufferLike>();
     let count = 0;
     answer.body.socket.on('data', (read: Buffer) => {
@@ -541,7 +532,7 @@ async function rawServer(answer: (socket: Socket, index: number, head: string) =
 
 const lean = { method: 'GET', lean: true } as const;
 
-describe("HttpPool: core's own client on plain HTTP (`LeanSockets`)", () => {
+describe("HttpPool: core's own client on plain HTTP (`lean`: LeanSockets)", () => {
   it('reads a known-length answer without node:http: status, headers as node:http gives them, the body over many reads, each chunk lent and its socket reused', async () => {
     const data = Buffer.alloc(3 * 1024 * 1024 + 17);
     for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i);
@@ -799,6 +790,7 @@ describe("HttpPool: core's own client on plain HTTP (`LeanSockets`)", () => {
       const body = Readable.from([Buffer.from('hello '), Buffer.from('world')], { objectMode: false });
       const sent = { bytes: 0 };
       const answer = await p.request({
+        lean: true,
         method: 'PUT',
         url,
         headers: { 'content-length': '11' },
@@ -826,6 +818,7 @@ describe("HttpPool: core's own client on plain HTTP (`LeanSockets`)", () => {
     const p = pool(1);
     const put = (chunks: string[], length: number) =>
       p.request({
+        lean: true,
         method: 'PUT',
         url,
         headers: { 'content-length': String(length) },
@@ -853,16 +846,16 @@ describe("HttpPool: core's own client on plain HTTP (`LeanSockets`)", () => {
       }
     });
     const p = pool(1);
-    const head = await p.request({ method: 'HEAD', url });
+    const head = await p.request({ lean: true, method: 'HEAD', url });
     expect(head.headers['content-length']).toBe('1000');
     expect(await readBodyText(head.body)).toBe('');
-    const final = await p.request({ method: 'GET', url });
+    const final = await p.request({ lean: true, method: 'GET', url });
     expect(final.statusCode).toBe(200);
     expect(await readBodyText(final.body)).toBe('final');
-    const empty = await p.request({ method: 'DELETE', url: `${url}/empty` });
+    const empty = await p.request({ lean: true, method: 'DELETE', url: `${url}/empty` });
     expect(empty.statusCode).toBe(204);
     expect(await readBodyText(empty.body)).toBe('');
-    const same = await p.request({ method: 'GET', url: `${url}/same` });
+    const same = await p.request({ lean: true, method: 'GET', url: `${url}/same` });
     expect(same.statusCode).toBe(304);
     expect(await readBodyText(same.body)).toBe('');
     expect(ports).toHaveLength(4);
@@ -886,6 +879,7 @@ describe("HttpPool: core's own client on plain HTTP (`LeanSockets`)", () => {
     const endless = new Readable({ read() {} });
     endless.push(Buffer.from('first'));
     const early = await p.request({
+      lean: true,
       method: 'PUT',
       url: `${url}/early`,
       headers: { 'content-length': '1000000' },
@@ -894,11 +888,13 @@ describe("HttpPool: core's own client on plain HTTP (`LeanSockets`)", () => {
     expect(early.statusCode).toBe(413);
     expect(await readBodyText(early.body)).toBe('big');
     expect(endless.destroyed).toBe(false);
-    expect(await readBodyText((await p.request({ method: 'GET', url })).body)).toBe('ok');
-    expect(await readBodyText((await p.request({ method: 'GET', url: `${url}/old` })).body)).toBe('old');
-    expect(await readBodyText((await p.request({ method: 'GET', url })).body)).toBe('ok');
+    expect(await readBodyText((await p.request({ lean: true, method: 'GET', url })).body)).toBe('ok');
+    expect(await readBodyText((await p.request({ lean: true, method: 'GET', url: `${url}/old` })).body)).toBe(
+      'old',
+    );
+    expect(await readBodyText((await p.request({ lean: true, method: 'GET', url })).body)).toBe('ok');
     expect(new Set(ports).size).toBe(3);
-    await expect(p.request({ method: 'GET', url: `${url}/both` })).rejects.toMatchObject({
+    await expect(p.request({ lean: true, method: 'GET', url: `${url}/both` })).rejects.toMatchObject({
       code: 'HPE_UNEXPECTED_CONTENT_LENGTH',
     });
   });
@@ -921,7 +917,7 @@ describe("HttpPool: core's own client on plain HTTP (`LeanSockets`)", () => {
     const p = pool(2);
     await Promise.all(
       Array.from({ length: 12 }, async (_, i) =>
-        discardBody((await p.request({ method: 'GET', url: servers[i % 2]!.url })).body),
+        discardBody((await p.request({ lean: true, method: 'GET', url: servers[i % 2]!.url })).body),
       ),
     );
     expect(most).toEqual([2, 2]);

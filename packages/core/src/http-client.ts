@@ -50,9 +50,11 @@ export interface HttpExchange {
   /** Counts a stream body's bytes as they are handed to the socket (bytes can be sent again). */
   sent?: { bytes: number };
   /**
-   * `false` sends a plain-HTTP exchange through node:http's client instead of core's own
-   * (`LeanSockets`), which carries every other plain-HTTP exchange whose body is in memory or a
-   * stream of known length (a `Content-Length` header). TLS always goes through node:https.
+   * Sends a plain-HTTP exchange through core's own HTTP/1.1 client (`LeanSockets`) instead of
+   * node:http's, when its body is in memory or a stream of known length (a `Content-Length`
+   * header): `StoreHttp` asks it for ranged GETs (a large download's parts). TLS always goes through
+   * node:https. Not the default: measured on 5,000 small files it saved 10–35 % of the client's CPU
+   * but raised its peak RSS by 30–60 MiB (docs/benchmarks/server.md, 2026-12-02 lean).
    */
   lean?: boolean;
 }
@@ -217,9 +219,9 @@ export class HttpPool {
     exchange.signal?.throwIfAborted();
     const resendable = IDEMPOTENT.has(exchange.method.toUpperCase()) && !(exchange.body instanceof Readable);
     const target = targetOf(exchange.url);
-    // Plain HTTP through core's own client, unless asked not to or the body is a stream of unknown
-    // length (sent chunked by node:http); TLS through node:https.
-    const bodyLength = exchange.lean === false || target.https ? false : leanBodyLength(exchange);
+    // Plain HTTP through core's own client when the exchange asks for it (`lean`), unless its body
+    // is a stream of unknown length (sent chunked by node:http); TLS through node:https.
+    const bodyLength = exchange.lean === true && !target.https ? leanBodyLength(exchange) : false;
     for (let tries = this.#connections + 1; ; tries -= 1) {
       try {
         const answer =
@@ -580,6 +582,7 @@ const FREE_READS = 8;
  */
 const LEND_FROM = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
+const CRLF = Buffer.from('\r\n');
 /** A header name node:http sends (an RFC 9110 token), and what no header value may hold (its checks). */
 const HEADER_NAME = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -632,7 +635,8 @@ class LeanBody extends Readable {
   socket: Socket | null;
   constructor(
     socket: Socket,
-    private readonly onDestroy: (error: Error | null) => void,
+    /** The exchange's, until it is over (then dropped: a body kept longer keeps no exchange alive). */
+    public onDestroy: (error: Error | null) => void,
   ) {
     super({ highWaterMark: READ_SIZE });
     this.socket = socket;
@@ -664,8 +668,8 @@ function leanBodyLength(exchange: HttpExchange): number | undefined | false {
 }
 
 /**
- * Core's own HTTP/1.1 client for plain HTTP (`HttpPool.request` sends every plain-HTTP exchange here
- * unless it says `lean: false` or its body is a stream of unknown length; TLS stays with node:https):
+ * Core's own HTTP/1.1 client for plain HTTP (`HttpPool.request` sends an exchange here when it says
+ * `lean` and its body is in memory or of known length; TLS stays with node:https):
  * the request written as one string (and its body: one `writev` with bytes in memory, a stream's
  * chunks under back-pressure), the answer read by a minimal parser (status line, headers as node:http
  * gives them; a body of known length, chunked, or read to the close; interim 1xx answers skipped), no
@@ -775,8 +779,13 @@ class LeanSockets {
         if (stall) socket.setTimeout(0, stall);
         if (signal) signal.removeEventListener('abort', abort);
         stopWriting?.();
-        // The socket is no longer this answer's to pause or resume (it may carry the next request).
-        if (body) body.socket = null;
+        // The socket is no longer this answer's to pause or resume (it may carry the next request),
+        // and the body no longer holds the exchange.
+        if (body) {
+          body.socket = null;
+          body.onDestroy = ignore;
+        }
+        head = undefined;
         if (error && !body) {
           if (reused && !answered && STALE_SOCKET_CODES.has((error as { code?: string }).code ?? '')) {
             (error as { [STALE]?: boolean })[STALE] = true;
@@ -949,7 +958,7 @@ class LeanSockets {
             giveBack(buffer);
             return;
           }
-          const result = parseHead(bytes.toString('latin1', 0, end));
+          const result = parseHead(bytes, end);
           if (result instanceof Error) return finish(result, false);
           parsed = result;
           if (parsed.statusCode >= 200) break;
@@ -1232,6 +1241,8 @@ class LeanSockets {
   }
 }
 
+const ignore = () => {};
+
 /** Bytes that are no HTTP/1.x answer, as node:http's parser names them. */
 function notAnAnswer(first: string): Error {
   return Object.assign(
@@ -1244,25 +1255,32 @@ function notAnAnswer(first: string): Error {
 
 /** A response head (status line and header lines) as node:http gives it, or the error it is. */
 function parseHead(
-  text: string,
+  bytes: Buffer,
+  end: number,
 ): { statusCode: number; headers: IncomingHttpHeaders; version: string } | Error {
-  const lines = text.split('\r\n');
-  const status = /^HTTP\/(1\.[01]) (\d{3})(?: |$)/.exec(lines[0] ?? '');
-  if (!status) return notAnAnswer(text.slice(0, 16));
+  // Each value is decoded from the bytes on its own: a slice of one string of the whole head would
+  // keep that string alive as long as any value a consumer keeps (an ETag per file of a transfer).
+  let lineEnd = bytes.indexOf(CRLF, 0);
+  if (lineEnd === -1 || lineEnd > end) lineEnd = end;
+  const status = /^HTTP\/(1\.[01]) (\d{3})(?: |$)/.exec(bytes.toString('latin1', 0, lineEnd));
+  if (!status) return notAnAnswer(bytes.toString('latin1', 0, Math.min(16, end)));
   const headers: IncomingHttpHeaders = {};
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) {
-      return Object.assign(
-        new Error(`Parse Error: Invalid header line ${JSON.stringify(line.slice(0, 40))}`),
-        {
-          code: 'HPE_INVALID_HEADER_TOKEN',
-        },
-      );
+  for (let at = lineEnd + 2; at < end; at = lineEnd + 2) {
+    lineEnd = bytes.indexOf(CRLF, at);
+    if (lineEnd === -1 || lineEnd > end) lineEnd = end;
+    const colon = bytes.indexOf(0x3a, at);
+    if (colon === -1 || colon >= lineEnd || colon === at) {
+      const line = bytes.toString('latin1', at, Math.min(lineEnd, at + 40));
+      return Object.assign(new Error(`Parse Error: Invalid header line ${JSON.stringify(line)}`), {
+        code: 'HPE_INVALID_HEADER_TOKEN',
+      });
     }
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
+    const name = bytes.toString('latin1', at, colon).trim().toLowerCase();
+    let from = colon + 1;
+    let to = lineEnd;
+    while (from < to && (bytes[from] === 0x20 || bytes[from] === 0x09)) from++;
+    while (to > from && (bytes[to - 1] === 0x20 || bytes[to - 1] === 0x09)) to--;
+    const value = bytes.toString('latin1', from, to);
     const known = headers[name];
     if (name === 'content-length' && known !== undefined && known !== value) {
       return Object.assign(new Error('Parse Error: Duplicate Content-Length'), {

@@ -353,6 +353,8 @@ export class StoreHttp {
         body: request.body,
         signal: request.signal,
         stallMs: request.stallMs ?? this.#options.stallMs ?? 0,
+        // A ranged GET (a download's part) is read by core's own client on plain HTTP (see `HttpPool`).
+        lean: request.method === 'GET' && isRanged(out.headers),
         stallMessage: (seconds) =>
           `${store} request to ${origin}: nothing received for ${seconds} s${stallSetting ? ` (${stallSetting})` : ''}`,
       },
@@ -390,6 +392,11 @@ export class StoreHttp {
   destroy(): void {
     this.#pool.destroy();
   }
+}
+
+function isRanged(headers: Record<string, string>): boolean {
+  for (const name in headers) if (name.length === 5 && name.toLowerCase() === 'range') return true;
+  return false;
 }
 
 /** A header of an answer, when present and not empty. */
