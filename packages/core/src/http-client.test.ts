@@ -292,13 +292,21 @@ describe('HttpPool', () => {
     await new Promise<void>((resolve) => greeting.listen(0, '127.0.0.1', resolve));
     onTestFinished(() => new Promise<void>((resolve) => greeting.close(() => resolve())));
     const { port } = greeting.address() as { port: number };
+    const url = `http://127.0.0.1:${port}/c/b`;
+    // node:http's parser …
     const failure = await pool(1)
-      .request({ method: 'PUT', url: `http://127.0.0.1:${port}/c/b`, body: Buffer.from('x') })
+      .request({ method: 'PUT', url, body: Buffer.from('x') })
       .catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: 'HPE_INVALID_CONSTANT' });
     expect((failure as Error).message).toContain(
       'the socket read of 32 bytes began with "SSH-2.0-OpenSSH_", the parser stopped at byte 0',
     );
+    // … and core's own client on plain HTTP.
+    const lean = await pool(1)
+      .request({ method: 'PUT', url, body: Buffer.from('x'), lean: true })
+      .catch((e: unknown) => e);
+    expect(lean).toMatchObject({ code: 'HPE_INVALID_CONSTANT' });
+    expect((lean as Error).message).toContain('the answer began with "SSH-2.0-OpenSSH_"');
   });
 
   it('discardBody resolves at the end of a body (its socket serves the next request) and rejects one cut short', async () => {
@@ -524,7 +532,7 @@ async function rawServer(answer: (socket: Socket, index: number, head: string) =
 
 const lean = { method: 'GET', lean: true } as const;
 
-describe('HttpPool: the lean reader (plain-HTTP GETs with `lean`)', () => {
+describe("HttpPool: core's own client on plain HTTP (`lean`: LeanSockets)", () => {
   it('reads a known-length answer without node:http: status, headers as node:http gives them, the body over many reads, each chunk lent and its socket reused', async () => {
     const data = Buffer.alloc(3 * 1024 * 1024 + 17);
     for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i);
@@ -601,14 +609,19 @@ describe('HttpPool: the lean reader (plain-HTTP GETs with `lean`)', () => {
     }
   });
 
-  it('sends an answer read to its close (no length, not chunked) again through node:http', async () => {
+  it('reads an answer to its close (no length, not chunked), and does not reuse its socket', async () => {
+    const ports: number[] = [];
     const url = await rawServer((socket, index) => {
-      socket.end(`HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the close ${index}`);
+      ports.push(socket.remotePort ?? 0);
+      socket.end(`HTTP/1.1 200 OK\r\n\r\nuntil the close ${index}`);
     });
-    const answer = await pool(1).request({ ...lean, url });
-    expect(answer.body.constructor.name).toBe('IncomingMessage');
-    // The lean reader refused the first answer: the second request's is read.
-    expect(await readBodyText(answer.body)).toBe('until the close 1');
+    const p = pool(1);
+    for (let round = 0; round < 2; round++) {
+      const answer = await p.request({ ...lean, url });
+      expect(answer.body.constructor.name).toBe('LeanBody');
+      expect(await readBodyText(answer.body)).toBe(`until the close ${round}`);
+    }
+    expect(new Set(ports).size).toBe(2);
   });
 
   it('reads a head split across socket reads, and a body whose first bytes came with the head', async () => {
@@ -759,6 +772,155 @@ describe('HttpPool: the lean reader (plain-HTTP GETs with `lean`)', () => {
     p.destroy();
     await expect(readBodyText(answer.body)).rejects.toMatchObject({ message: 'aborted' });
     await waiting;
+  });
+
+  it('sends a PUT whose stream body has a Content-Length itself, not chunked: `sent` counted, the socket reused', async () => {
+    const seen: Array<{ port: number; body: string; length?: string; te?: string }> = [];
+    const { url } = await serve(async (req, res) => {
+      seen.push({
+        port: req.socket.remotePort ?? 0,
+        body: await bodyOf(req),
+        length: req.headers['content-length'],
+        te: req.headers['transfer-encoding'],
+      });
+      res.writeHead(201, { 'Content-Length': '2' }).end('{}');
+    });
+    const p = pool(1);
+    for (let round = 0; round < 2; round++) {
+      const body = Readable.from([Buffer.from('hello '), Buffer.from('world')], { objectMode: false });
+      const sent = { bytes: 0 };
+      const answer = await p.request({
+        lean: true,
+        method: 'PUT',
+        url,
+        headers: { 'content-length': '11' },
+        body,
+        sent,
+      });
+      expect(answer.statusCode).toBe(201);
+      expect(answer.body.constructor.name).toBe('LeanBody');
+      expect(await readBodyText(answer.body)).toBe('{}');
+      expect(sent.bytes).toBe(11);
+    }
+    expect(seen).toEqual([
+      { port: seen[0]!.port, body: 'hello world', length: '11' },
+      { port: seen[0]!.port, body: 'hello world', length: '11' },
+    ]);
+  });
+
+  it('fails a stream body that gives more or fewer bytes than its Content-Length, and sends nothing more on that socket', async () => {
+    const ports: number[] = [];
+    const { url } = await serve(async (req, res) => {
+      ports.push(req.socket.remotePort ?? 0);
+      await bodyOf(req).catch(() => '');
+      res.writeHead(200, { 'Content-Length': '2' }).end('ok');
+    });
+    const p = pool(1);
+    const put = (chunks: string[], length: number) =>
+      p.request({
+        lean: true,
+        method: 'PUT',
+        url,
+        headers: { 'content-length': String(length) },
+        body: Readable.from(chunks.map((c) => Buffer.from(c))),
+      });
+    await expect(put(['abc', 'def'], 4)).rejects.toMatchObject({ code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH' });
+    await expect(put(['ab'], 4)).rejects.toMatchObject({
+      code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH',
+      message: 'the request body ended after 2 of its bytes, not the 4 of its Content-Length',
+    });
+    // A well-framed one after them is answered on a fresh connection.
+    expect(await readBodyText((await put(['abcd'], 4)).body)).toBe('ok');
+  });
+
+  it("skips interim answers (100, 103), reads HEAD, 204 and 304 answers as bodiless (a HEAD's Content-Length too) and reuses the socket", async () => {
+    const ports: number[] = [];
+    const url = await rawServer((socket, _index, head) => {
+      ports.push(socket.remotePort ?? 0);
+      if (head.startsWith('HEAD')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n');
+      else if (head.includes('/empty')) socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+      else if (head.includes('/same')) socket.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n');
+      else {
+        socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n');
+        setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal'), 20);
+      }
+    });
+    const p = pool(1);
+    const head = await p.request({ lean: true, method: 'HEAD', url });
+    expect(head.headers['content-length']).toBe('1000');
+    expect(await readBodyText(head.body)).toBe('');
+    const final = await p.request({ lean: true, method: 'GET', url });
+    expect(final.statusCode).toBe(200);
+    expect(await readBodyText(final.body)).toBe('final');
+    const empty = await p.request({ lean: true, method: 'DELETE', url: `${url}/empty` });
+    expect(empty.statusCode).toBe(204);
+    expect(await readBodyText(empty.body)).toBe('');
+    const same = await p.request({ lean: true, method: 'GET', url: `${url}/same` });
+    expect(same.statusCode).toBe(304);
+    expect(await readBodyText(same.body)).toBe('');
+    expect(ports).toHaveLength(4);
+    expect(new Set(ports).size).toBe(1);
+  });
+
+  it('does not reuse a socket whose answer came before its request body was all sent, nor one of an HTTP/1.0 answer; refuses a Content-Length beside a Transfer-Encoding', async () => {
+    const ports: number[] = [];
+    const url = await rawServer((socket, _index, head) => {
+      ports.push(socket.remotePort ?? 0);
+      if (head.includes('/early')) socket.write('HTTP/1.1 413 Too Large\r\nContent-Length: 3\r\n\r\nbig');
+      else if (head.includes('/old')) socket.write('HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold');
+      else if (head.includes('/both')) {
+        socket.write(
+          'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+        );
+      } else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    const p = pool(1);
+    // A stream body that never ends: the server answers before it is sent.
+    const endless = new Readable({ read() {} });
+    endless.push(Buffer.from('first'));
+    const early = await p.request({
+      lean: true,
+      method: 'PUT',
+      url: `${url}/early`,
+      headers: { 'content-length': '1000000' },
+      body: endless,
+    });
+    expect(early.statusCode).toBe(413);
+    expect(await readBodyText(early.body)).toBe('big');
+    expect(endless.destroyed).toBe(false);
+    expect(await readBodyText((await p.request({ lean: true, method: 'GET', url })).body)).toBe('ok');
+    expect(await readBodyText((await p.request({ lean: true, method: 'GET', url: `${url}/old` })).body)).toBe(
+      'old',
+    );
+    expect(await readBodyText((await p.request({ lean: true, method: 'GET', url })).body)).toBe('ok');
+    expect(new Set(ports).size).toBe(3);
+    await expect(p.request({ lean: true, method: 'GET', url: `${url}/both` })).rejects.toMatchObject({
+      code: 'HPE_UNEXPECTED_CONTENT_LENGTH',
+    });
+  });
+
+  it("keeps at most `connections` sockets per origin, as node:http's agent does", async () => {
+    const most = [0, 0];
+    const open = [0, 0];
+    const servers = await Promise.all(
+      [0, 1].map((i) =>
+        serve((_req, res) => {
+          open[i]!++;
+          most[i] = Math.max(most[i]!, open[i]!);
+          setTimeout(() => {
+            open[i]!--;
+            res.writeHead(200, { 'Content-Length': '1' }).end('x');
+          }, 20);
+        }),
+      ),
+    );
+    const p = pool(2);
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) =>
+        discardBody((await p.request({ lean: true, method: 'GET', url: servers[i % 2]!.url })).body),
+      ),
+    );
+    expect(most).toEqual([2, 2]);
   });
 
   it('TAKE_BODY takes the lean body: chunks in order, the socket stopped while it says no, then reused', async () => {

@@ -2,14 +2,16 @@ import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage } from 
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { ConnectionLife, ConnectionPool, type Lease } from './connection-pool.js';
 import { RELEASE_CHUNK } from './driver.js';
 import { ArtifactsError } from './errors.js';
 import { ownsBuffer, release } from './internal/release.js';
 
 /**
- * The one lean HTTP request of the HTTP-speaking drivers (the MLflow proxy client, S3's data path):
- * node:http(s) keep-alive agents sized to the transfer's concurrency, one exchange per call with a
- * stall bound and a back-pressured stream body, and whether an origin ever answered.
+ * The one lean HTTP request of the HTTP-speaking drivers (the MLflow proxy client, the object stores,
+ * WebHDFS): keep-alive sockets sized to the transfer's concurrency — core's own HTTP/1.1 client on
+ * plain HTTP (`LeanSockets`), node:https's agent on TLS — one exchange per call with a stall bound
+ * and a back-pressured stream body, and whether an origin ever answered.
  * Status mapping, signing and messages stay with each driver.
  */
 
@@ -48,9 +50,11 @@ export interface HttpExchange {
   /** Counts a stream body's bytes as they are handed to the socket (bytes can be sent again). */
   sent?: { bytes: number };
   /**
-   * A bodiless plain-HTTP GET whose answer is read by core's own reader (`LeanSockets`) instead of
-   * node:http's client: a large download's ranged GETs. TLS, and an answer without a
-   * `Content-Length` (chunked), go through node:http as before.
+   * Sends a plain-HTTP exchange through core's own HTTP/1.1 client (`LeanSockets`) instead of
+   * node:http's, when its body is in memory or a stream of known length (a `Content-Length`
+   * header): `StoreHttp` asks it for ranged GETs (a large download's parts). TLS always goes through
+   * node:https. Not the default: measured on 5,000 small files it saved 10–35 % of the client's CPU
+   * but raised its peak RSS by 30–60 MiB (docs/benchmarks/server.md, 2026-12-02 lean).
    */
   lean?: boolean;
 }
@@ -176,7 +180,7 @@ export class HttpPool {
   readonly #agents: { http?: Agent; https?: Agent } = {};
   /** Origins that have answered at least once: only their refusals are worth retrying. */
   readonly #answered = new Set<string>();
-  /** Keep-alive sockets of the lean reader (`exchange.lean`), made on its first use. */
+  /** Keep-alive sockets of core's own plain-HTTP client (see `LeanSockets`), made on its first use. */
   #lean: LeanSockets | undefined;
 
   constructor(options: HttpPoolOptions) {
@@ -215,22 +219,18 @@ export class HttpPool {
     exchange.signal?.throwIfAborted();
     const resendable = IDEMPOTENT.has(exchange.method.toUpperCase()) && !(exchange.body instanceof Readable);
     const target = targetOf(exchange.url);
-    let lean =
-      exchange.lean === true && !target.https && exchange.body === undefined && exchange.method === 'GET';
+    // Plain HTTP through core's own client when the exchange asks for it (`lean`), unless its body
+    // is a stream of unknown length (sent chunked by node:http); TLS through node:https.
+    const bodyLength = exchange.lean === true && !target.https ? leanBodyLength(exchange) : false;
     for (let tries = this.#connections + 1; ; tries -= 1) {
       try {
-        const answer = lean
-          ? await this.#leanSockets().request(exchange, target)
-          : await this.#exchange(exchange, target);
+        const answer =
+          bodyLength === false
+            ? await this.#exchange(exchange, target)
+            : await this.#leanSockets().request(exchange, target, bodyLength);
         this.#answered.add(target.origin);
         return answer;
       } catch (error) {
-        // An answer the lean reader does not read (no `Content-Length`): the GET again, through node:http.
-        if (error === NOT_LEAN) {
-          lean = false;
-          tries += 1;
-          continue;
-        }
         if (!(resendable && tries > 1 && staleSocket(error)) || exchange.signal?.aborted) throw error;
       }
     }
@@ -571,16 +571,18 @@ export type TakeBody = (
 ) => { resume(): void; detach(): void };
 export const TAKE_BODY: unique symbol = Symbol.for('@artifacts/take-body');
 
-/**
- * Thrown inside `HttpPool.request` when the lean reader met an answer it does not read (no
- * `Content-Length`: chunked, or read to the close): the GET is sent again through node:http.
- */
-const NOT_LEAN = Symbol('not a lean answer');
 /** A response head longer than this is refused (node:http's default limit is 16 KiB). */
 const HEAD_LIMIT = 64 * 1024;
 /** Read buffers a lean socket keeps for reuse; one more is allocated when all are lent. */
 const FREE_READS = 8;
+/**
+ * A body piece shorter than this is copied out of its read, whose buffer is reused at once, instead
+ * of lent with it: a small answer (a JSON reply, a small file) must not hold a 256 KiB read buffer
+ * until a consumer that may never call RELEASE_CHUNK is done with it.
+ */
+const LEND_FROM = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
+const CRLF = Buffer.from('\r\n');
 /** A header name node:http sends (an RFC 9110 token), and what no header value may hold (its checks). */
 const HEADER_NAME = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -606,38 +608,41 @@ const SINGLE_HEADERS = new Set([
   'user-agent',
 ]);
 
-/** A plain-TCP keep-alive socket of the lean reader and the exchange reading it now. */
+/** A plain-TCP keep-alive socket of the lean client and the exchange on it now. */
 interface LeanSocket {
   socket: Socket;
-  /** Where the socket goes (`host:port`): an idle socket serves only its own origin. */
-  key: string;
-  /** Buffers for the next reads: each body chunk is a view into one, lent until its RELEASE_CHUNK. */
+  /** Ends when the socket closes or fails: the origin's `ConnectionPool` drops it then. */
+  life: ConnectionLife;
+  /** Buffers for the next reads: each large body chunk is a view into one, lent until its RELEASE_CHUNK. */
   free: Buffer[];
-  /** The read buffer handed to the socket last (`onread` calls back with it). */
-  reading: Buffer | undefined;
   /** What the socket's bytes go to; undefined while it is idle. */
   onBytes: ((read: Buffer, buffer: Buffer) => void) | undefined;
   /** Called once when the socket closes or fails. */
   onEnd: ((error: Error | undefined) => void) | undefined;
   /** Requests it has carried (a reused socket's early close is a stale socket, see `HttpPool.request`). */
   used: number;
-  dead: boolean;
+  /** The peer closes it after this answer (`Connection: close`, HTTP/1.0, a body read to the close). */
+  closing: boolean;
 }
 
-/** An answer's body read by the lean reader: node:http's answer in what core's consumers use of it. */
+/** An answer's body read by the lean client: node:http's answer in what core's consumers use of it. */
 class LeanBody extends Readable {
   statusCode = 0;
   headers: IncomingHttpHeaders = {};
   /** The whole body was received (node:http's `IncomingMessage.complete`). */
   complete = false;
+  /** Its socket while the answer is read; null once the exchange is over (as node:http's answer). */
+  socket: Socket | null;
   constructor(
-    readonly socket: Socket,
-    private readonly onDestroy: (error: Error | null) => void,
+    socket: Socket,
+    /** The exchange's, until it is over (then dropped: a body kept longer keeps no exchange alive). */
+    public onDestroy: (error: Error | null) => void,
   ) {
     super({ highWaterMark: READ_SIZE });
+    this.socket = socket;
   }
   override _read(): void {
-    if (!this.complete && !this.destroyed) this.socket.resume();
+    if (!this.complete && !this.destroyed) this.socket?.resume();
   }
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.onDestroy(error);
@@ -645,25 +650,45 @@ class LeanBody extends Readable {
   }
 }
 
+/** A request body of the lean client: in memory, or a stream whose length the caller gave. */
+function leanBodyLength(exchange: HttpExchange): number | undefined | false {
+  const { body, headers } = exchange;
+  let declared: string | undefined;
+  if (headers) {
+    for (const name in headers) {
+      if (name.length === 14 && name.toLowerCase() === 'content-length') declared = headers[name];
+      // A caller framing its own body: node:http's to send as given.
+      else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return false;
+    }
+  }
+  if (!(body instanceof Readable)) return undefined;
+  // A stream of unknown length goes chunked, through node:http.
+  if (declared === undefined || !/^\d{1,15}$/.test(declared)) return false;
+  return Number(declared);
+}
+
 /**
- * Core's own reader of plain-HTTP GET answers of known length, on keep-alive sockets of its own
- * (`HttpPool.request` with `exchange.lean`): no parser run per socket read and no copy of the body.
- * Each socket reads into 256 KiB buffers of a small free list (`net`'s `onread` with a buffer
- * function); the head is read by a minimal parser (status line, headers as node:http gives them) and
- * each read's body bytes are handed on as a view into the read's buffer, which goes back to the free
- * list when its consumer calls the chunk's RELEASE_CHUNK (the download engine, once written).
+ * Core's own HTTP/1.1 client for plain HTTP (`HttpPool.request` sends an exchange here when it says
+ * `lean` and its body is in memory or of known length; TLS stays with node:https):
+ * the request written as one string (and its body: one `writev` with bytes in memory, a stream's
+ * chunks under back-pressure), the answer read by a minimal parser (status line, headers as node:http
+ * gives them; a body of known length, chunked, or read to the close; interim 1xx answers skipped), no
+ * `ClientRequest`, `IncomingMessage` or parser run per socket read, and large body chunks handed on as
+ * views into the read's buffer (lent until the consumer calls the chunk's RELEASE_CHUNK). Each socket
+ * reads into 256 KiB buffers of a small free list (`net`'s `onread` with a buffer function).
+ *
+ * Its sockets are pooled by core's one `ConnectionPool`, one per origin (at most `connections` each,
+ * as node:http's agent keeps `maxSockets` per origin; others wait in order; idle sockets unref'd; a
+ * socket that closes or fails leaves the pool at once through its `ConnectionLife`).
+ *
  * Keeps what the node:http path gives: the stall bound (the socket's idle timeout, through the
- * answer's body too), the abort signal, the connect bound, at most `connections` sockets (others
- * wait), the stale-socket mark of a reused socket closed before any answer, a premature close of the
- * body as node:http words it (`aborted`, `ECONNRESET`). An answer without a `Content-Length` is
- * refused with `NOT_LEAN` (its socket closed), which `HttpPool.request` sends through node:http.
+ * request's body and the answer's body too), the abort signal, the connect bound, the stale-socket
+ * mark of a reused socket closed before any answer, a premature close of the body as node:http words
+ * it (`aborted`, `ECONNRESET`), node:http's refusal of a header with a line break. A socket is reused
+ * only when its request was written whole and its answer read whole.
  */
 class LeanSockets {
-  readonly #idle: LeanSocket[] = [];
-  /** Every open socket, idle or carrying an answer (`destroy` closes them all, as `Agent.destroy`). */
-  readonly #sockets = new Set<LeanSocket>();
-  readonly #waiting: Array<() => void> = [];
-  #open = 0;
+  readonly #pools = new Map<string, ConnectionPool<LeanSocket>>();
   #destroyed = false;
 
   constructor(
@@ -674,26 +699,77 @@ class LeanSockets {
 
   destroy(): void {
     this.#destroyed = true;
-    this.#idle.length = 0;
-    for (const lean of this.#sockets) lean.socket.destroy();
-    // Requests waiting for a socket fail: the pool is closed.
-    for (const wake of this.#waiting.splice(0)) wake();
+    // Closes every socket, those carrying an answer too; requests waiting for one fail.
+    for (const pool of this.#pools.values()) void pool.close();
   }
 
-  async request(exchange: HttpExchange, target: Target): Promise<HttpAnswer> {
+  #pool(target: Target): ConnectionPool<LeanSocket> {
     const key = `${target.hostname}:${target.port}`;
-    const lean = await this.#acquire(key, exchange.signal);
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      const { hostname, port } = target;
+      pool = new ConnectionPool<LeanSocket>(
+        {
+          create: (signal) => this.#connect(hostname, port, signal),
+          destroy: (lean) => {
+            lean.socket.destroy();
+          },
+          life: (lean) => lean.life,
+          isConnectionError: () => true,
+          socket: (lean) => lean.socket,
+        },
+        {
+          maxConnections: this.connections,
+          operationsPerConnection: 1,
+          idleTimeoutMs: 0,
+          label: target.origin,
+        },
+      );
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async request(exchange: HttpExchange, target: Target, bodyLength: number | undefined): Promise<HttpAnswer> {
+    if (this.#destroyed) throw new ArtifactsError('failed_precondition', 'the HTTP pool is closed');
+    let lease: Lease<LeanSocket>;
+    try {
+      lease = await this.#pool(target).acquire(exchange.signal);
+    } catch (error) {
+      // As node:http words an aborted request, whatever the signal's reason.
+      if (exchange.signal?.aborted) throw abortError(exchange.signal);
+      throw error;
+    }
+    return this.#exchange(lease, exchange, target, bodyLength);
+  }
+
+  #exchange(
+    lease: Lease<LeanSocket>,
+    exchange: HttpExchange,
+    target: Target,
+    bodyLength: number | undefined,
+  ): Promise<HttpAnswer> {
+    const lean = lease.connection;
+    // As node:http sends it.
+    const method = exchange.method.toUpperCase();
     return new Promise<HttpAnswer>((resolve, reject) => {
       const { socket } = lean;
       const reused = lean.used > 0;
       lean.used++;
+      lean.closing = false;
       let body: LeanBody | undefined;
       let settled = false;
       let head: Buffer | undefined;
       /** Whether the peer sent anything for this request (else a reused socket's close is stale). */
       let answered = false;
+      /** The answer's body length: Infinity for a chunked one or one read to the close. */
       let length = 0;
       let received = 0;
+      /** The body ends when the socket closes (neither a length nor chunked). */
+      let toClose = false;
+      /** The whole request is in the socket: only then may it carry another. */
+      let written = false;
+      let stopWriting: (() => void) | undefined;
       /** Ends the exchange: the socket back to the pool when the answer was read whole, else closed. */
       const finish = (error: Error | undefined, reusable: boolean) => {
         if (settled) return;
@@ -702,19 +778,31 @@ class LeanSockets {
         lean.onEnd = undefined;
         if (stall) socket.setTimeout(0, stall);
         if (signal) signal.removeEventListener('abort', abort);
+        stopWriting?.();
+        // The socket is no longer this answer's to pause or resume (it may carry the next request),
+        // and the body no longer holds the exchange.
+        if (body) {
+          body.socket = null;
+          body.onDestroy = ignore;
+        }
+        head = undefined;
         if (error && !body) {
           if (reused && !answered && STALE_SOCKET_CODES.has((error as { code?: string }).code ?? '')) {
             (error as { [STALE]?: boolean })[STALE] = true;
           }
           reject(error);
         } else if (error) body?.destroy(error);
-        this.#release(lean, reusable && !error);
+        if (reusable && !error && written && !lean.closing && !lean.life.dead) {
+          socket.resume();
+          lease.release();
+        } else lease.release(true);
+      };
+      /** A read's buffer back to the free list (its bytes were copied or parsed). */
+      const giveBack = (buffer: Buffer) => {
+        if (lean.free.length < FREE_READS && !lean.free.includes(buffer)) lean.free.push(buffer);
       };
       const { signal, stallMs } = exchange;
-      const abort = () => {
-        const error = abortError(signal!);
-        finish(error, false);
-      };
+      const abort = () => finish(abortError(signal!), false);
       const stall =
         stallMs && stallMs > 0
           ? () => {
@@ -730,6 +818,13 @@ class LeanSockets {
       }
       lean.onEnd = (error) => {
         if (error) return finish(error, false);
+        if (body && toClose) {
+          // An answer read to the close ends with it.
+          body.complete = true;
+          finish(undefined, false);
+          body.push(null);
+          return;
+        }
         const e = body
           ? Object.assign(new Error('aborted'), { code: 'ECONNRESET' })
           : Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
@@ -752,24 +847,28 @@ class LeanSockets {
           );
         }
         received += chunk.length;
-        if (buffer) {
+        let piece = chunk;
+        if (buffer && chunk.length < LEND_FROM) {
+          piece = Buffer.from(chunk);
+          giveBack(buffer);
+        } else if (buffer) {
           // The read's buffer is lent with its chunk: reused for a later read once the chunk is written.
           // Beyond the free list's room it is freed at once (as node:http's body chunks are).
           (chunk as Buffer & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK] = () => {
             if (lean.free.includes(buffer)) return;
-            if (lean.free.length < FREE_READS && !lean.dead) lean.free.push(buffer);
+            if (lean.free.length < FREE_READS && !lean.life.dead) lean.free.push(buffer);
             else release(buffer);
           };
         }
         const last = received === length;
         if (last) b.complete = true;
-        const more = b.push(chunk);
+        const more = b.push(piece);
         if (last) {
           finish(undefined, true);
           b.push(null);
         } else if (!more) socket.pause();
       };
-      /** A chunked body (RFC 9112 §7.1): its data handed on as views, its end ending the exchange. */
+      /** A chunked body (RFC 9112 §7.1): its data handed on as copies, its end ending the exchange. */
       let chunked: { state: 'size' | 'data' | 'crlf' | 'trailer'; size: number; line: string } | undefined;
       const unchunk = (bytes: Buffer) => {
         const c = chunked!;
@@ -779,7 +878,7 @@ class LeanSockets {
             const n = Math.min(c.size, bytes.length - i);
             c.size -= n;
             if (c.size === 0) c.state = 'crlf';
-            const more = b.push(bytes.subarray(i, i + n));
+            const more = b.push(Buffer.from(bytes.subarray(i, i + n)));
             i += n;
             if (!more) socket.pause();
             continue;
@@ -829,42 +928,91 @@ class LeanSockets {
       lean.onBytes = (read, buffer) => {
         if (settled) return;
         answered = true;
-        if (body) return chunked ? unchunk(read) : deliver(read, buffer);
-        // The head, perhaps over several reads (copied: it is small).
-        const bytes = head ? Buffer.concat([head, read]) : read;
-        const end = bytes.indexOf(HEAD_END);
-        if (end === -1) {
-          if (bytes.length > HEAD_LIMIT) {
+        if (body) {
+          if (!chunked) return deliver(read, buffer);
+          unchunk(read);
+          giveBack(buffer);
+          return;
+        }
+        // The head, perhaps over several reads (copied: it is small), after any interim (1xx) answers.
+        let bytes = head ? Buffer.concat([head, read]) : read;
+        head = undefined;
+        let end: number;
+        let parsed: { statusCode: number; headers: IncomingHttpHeaders; version: string };
+        for (;;) {
+          // Bytes that cannot begin an answer fail at once (another protocol's greeting has no blank line).
+          const start = bytes.toString('latin1', 0, Math.min(5, bytes.length));
+          if (!'HTTP/'.startsWith(start)) return finish(notAnAnswer(bytes.toString('latin1', 0, 16)), false);
+          end = bytes.indexOf(HEAD_END);
+          if (end === -1) {
+            if (bytes.length > HEAD_LIMIT) {
+              return finish(
+                new ArtifactsError(
+                  'unavailable',
+                  `${target.origin} sent a response head over ${HEAD_LIMIT} bytes`,
+                ),
+                false,
+              );
+            }
+            head = Buffer.from(bytes);
+            giveBack(buffer);
+            return;
+          }
+          const result = parseHead(bytes, end);
+          if (result instanceof Error) return finish(result, false);
+          parsed = result;
+          if (parsed.statusCode >= 200) break;
+          if (parsed.statusCode === 101) {
             return finish(
               new ArtifactsError(
                 'unavailable',
-                `${target.origin} sent a response head over ${HEAD_LIMIT} bytes`,
+                `${target.origin} answered 101 Switching Protocols, which no request asked for`,
               ),
               false,
             );
           }
-          head = Buffer.from(bytes);
-          lean.free.push(buffer);
-          return;
+          // An interim answer (100 Continue, 103 Early Hints): the final one follows.
+          bytes = bytes.subarray(end + 4);
+          if (bytes.length === 0) {
+            giveBack(buffer);
+            return;
+          }
         }
-        head = bytes.subarray(0, end);
-        const parsed = parseHead(bytes.toString('latin1', 0, end));
-        if (parsed instanceof Error) return finish(parsed, false);
-        const { statusCode, headers } = parsed;
+        const { statusCode, headers, version } = parsed;
         const declared = headerString(headers['content-length']);
-        const none = statusCode === 204 || statusCode === 304;
         const coding = headerString(headers['transfer-encoding']);
-        if (coding !== undefined && /^chunked$/i.test(coding.trim()))
-          chunked = { state: 'size', size: 0, line: '' };
-        if (
-          statusCode < 200 ||
-          (coding !== undefined && !chunked) ||
-          (!none && !chunked && (declared === undefined || !/^\d{1,15}$/.test(declared)))
-        ) {
-          return finish(NOT_LEAN as unknown as Error, false);
+        const none = statusCode === 204 || statusCode === 304 || method === 'HEAD';
+        if (!none && coding !== undefined) {
+          if (declared !== undefined) {
+            // Both framings (a request-smuggling shape): node:http's parser refuses it too.
+            return finish(
+              Object.assign(
+                new Error("Parse Error: Content-Length can't be present with Transfer-Encoding"),
+                {
+                  code: 'HPE_UNEXPECTED_CONTENT_LENGTH',
+                },
+              ),
+              false,
+            );
+          }
+          // Chunked when it is the last coding; else the body runs to the close (RFC 9112 §6.3).
+          if (/(?:^|,)[ \t]*chunked[ \t]*$/i.test(coding)) chunked = { state: 'size', size: 0, line: '' };
+          else toClose = true;
+        } else if (!none && declared === undefined) toClose = true;
+        else if (!none && !/^\d{1,15}$/.test(declared!)) {
+          return finish(
+            Object.assign(new Error('Parse Error: Invalid character in Content-Length'), {
+              code: 'HPE_INVALID_CONTENT_LENGTH',
+            }),
+            false,
+          );
         }
-        length = none ? 0 : chunked ? Number.POSITIVE_INFINITY : Number(declared);
-        const keep = !/\bclose\b/i.test(headerString(headers.connection) ?? '');
+        length = none ? 0 : chunked || toClose ? Number.POSITIVE_INFINITY : Number(declared);
+        const connection = headerString(headers.connection) ?? '';
+        lean.closing =
+          toClose ||
+          /\bclose\b/i.test(connection) ||
+          (version === '1.0' && !/\bkeep-alive\b/i.test(connection));
         body = new LeanBody(socket, (error) => {
           // Destroyed by its consumer before its end: the rest of the answer is not read.
           if (!settled) finish(error ?? undefined, false);
@@ -874,102 +1022,174 @@ class LeanSockets {
         lendBodyChunks(body as unknown as IncomingMessage);
         resolve({ statusCode, headers, body: body as unknown as IncomingMessage });
         const rest = bytes.subarray(end + 4);
-        // The read's buffer is lent only with a body chunk that is a view into it (a chunked body's
-        // pieces are views into reads that are never reused: several of them may share one).
-        const lent = rest.length > 0 && length > 0 && bytes === read;
-        if (!lent) lean.free.push(buffer);
-        if (chunked) {
-          if (!keep) lean.used = Number.POSITIVE_INFINITY;
-          if (rest.length > 0) unchunk(rest);
-          return;
-        }
-        if (!keep) lean.used = Number.POSITIVE_INFINITY;
         if (length === 0) {
           body.complete = true;
+          giveBack(buffer);
           // Bytes after an empty answer: the socket is not reused.
           finish(undefined, rest.length === 0);
           body.push(null);
           return;
         }
-        if (rest.length > 0) deliver(rest, lent ? buffer : undefined);
+        if (chunked) {
+          if (rest.length > 0) unchunk(rest);
+          giveBack(buffer);
+          return;
+        }
+        // The read's buffer is lent only with a body chunk that is a view into it.
+        if (rest.length > 0 && rest.buffer === buffer.buffer) deliver(rest, buffer);
+        else {
+          giveBack(buffer);
+          if (rest.length > 0) deliver(rest, undefined);
+        }
       };
-      const lines = [`GET ${target.path} HTTP/1.1`];
+      // The request: its head as one string, then its body.
+      if (!HEADER_NAME.test(method)) {
+        written = true;
+        return finish(
+          Object.assign(new TypeError(`Method must be a valid HTTP token ["${exchange.method}"]`), {
+            code: 'ERR_INVALID_HTTP_TOKEN',
+          }),
+          true,
+        );
+      }
+      let text = `${method} ${target.path} HTTP/1.1\r\n`;
       const raw = rawHeaders(exchange, target);
       for (let i = 0; i < raw.length; i += 2) {
         const name = raw[i]!;
         const value = raw[i + 1]!;
         // What node:http refuses to send (a line break in a value would end the header early).
         if (!HEADER_NAME.test(name) || BAD_VALUE.test(value)) {
+          written = true;
           const error = Object.assign(new TypeError(`Invalid header name or value: "${name}"`), {
             code: 'ERR_INVALID_CHAR',
           });
           return finish(error, true);
         }
-        lines.push(`${name}: ${value}`);
+        text += `${name}: ${value}\r\n`;
       }
-      lines.push('Connection: keep-alive', '', '');
-      socket.write(lines.join('\r\n'), 'latin1');
+      text += 'Connection: keep-alive\r\n\r\n';
+      const payload = exchange.body;
+      if (!(payload instanceof Readable)) {
+        if (payload === undefined || payload.length === 0) socket.write(text, 'latin1');
+        else {
+          // Head and body in one `writev`.
+          socket.cork();
+          socket.write(text, 'latin1');
+          socket.write(payload);
+          socket.uncork();
+        }
+        written = true;
+        return;
+      }
+      this.#writeStream(
+        socket,
+        text,
+        payload,
+        bodyLength!,
+        exchange.sent,
+        (error) => {
+          if (error) finish(error, false);
+          else written = true;
+        },
+        (stop) => {
+          stopWriting = stop;
+        },
+      );
     });
   }
 
-  /** A free socket to `key`, a new one if fewer than `connections` are open, else the next one freed. */
-  async #acquire(key: string, signal: AbortSignal | undefined): Promise<LeanSocket> {
-    for (;;) {
-      signal?.throwIfAborted();
-      if (this.#destroyed) throw new ArtifactsError('failed_precondition', 'the HTTP pool is closed');
-      const index = this.#idle.findIndex((lean) => lean.key === key);
-      if (index !== -1) {
-        const [lean] = this.#idle.splice(index, 1);
-        lean!.socket.ref();
-        return lean!;
-      }
-      if (this.#open < this.connections) return this.#connect(key, signal);
-      // An idle socket to another origin makes room.
-      if (this.#idle.length > 0) {
-        this.#idle.shift()!.socket.destroy();
-        continue;
-      }
-      await new Promise<void>((resolve, reject) => {
-        const wake = () => {
-          signal?.removeEventListener('abort', stop);
-          resolve();
-        };
-        const stop = () => {
-          const at = this.#waiting.indexOf(wake);
-          if (at !== -1) this.#waiting.splice(at, 1);
-          reject(abortError(signal!));
-        };
-        signal?.addEventListener('abort', stop, { once: true });
-        this.#waiting.push(wake);
+  /**
+   * Writes a request's head, then its stream body under the socket's back-pressure, each chunk
+   * counted in `sent` as the socket takes it and a lent chunk (RELEASE_CHUNK) freed once written;
+   * `done` once the whole body is in the socket, or with why not (the stream failed or closed early,
+   * or gave other than `length` bytes). The stream is paused, never destroyed, when the exchange
+   * ends first (`stop`).
+   */
+  #writeStream(
+    socket: Socket,
+    text: string,
+    payload: Readable,
+    length: number,
+    sent: { bytes: number } | undefined,
+    done: (error?: Error) => void,
+    onStop: (stop: () => void) => void,
+  ): void {
+    let count = 0;
+    let over = false;
+    const mismatch = (what: string) =>
+      Object.assign(new Error(`the request body ${what} bytes, not the ${length} of its Content-Length`), {
+        code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH',
       });
+    const stop = () => {
+      if (over) return;
+      over = true;
+      uncork();
+      payload.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      socket.off('drain', onDrain);
+      if (!payload.readableEnded) payload.pause();
+    };
+    const end = (error?: Error) => {
+      if (over) return;
+      stop();
+      done(error);
+    };
+    const onData = (chunk: Buffer) => {
+      count += chunk.length;
+      if (count > length) return end(mismatch(`has more than its ${length}`));
+      if (sent) sent.bytes += chunk.length;
+      // A chunk lent by its reader (core's RELEASE_CHUNK: a local file's 1 MiB reads) is freed
+      // once the socket took it: an upload's memory stays flat instead of waiting for the collector.
+      const free = (chunk as Uint8Array & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK];
+      const more = free ? socket.write(chunk, (error) => error || free()) : socket.write(chunk);
+      uncork();
+      if (!more) {
+        payload.pause();
+        socket.once('drain', onDrain);
+      }
+    };
+    const onDrain = () => {
+      if (!over) payload.resume();
+    };
+    const onEnd = () => end(count === length ? undefined : mismatch(`ended after ${count} of its`));
+    const onError = (error: Error) => end(error);
+    const premature = () =>
+      Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    const onClose = () => end(premature());
+    onStop(stop);
+    // The head waits for the body's first chunk: one `writev` for both (a small file is one chunk).
+    let corked = true;
+    const uncork = () => {
+      if (!corked) return;
+      corked = false;
+      socket.uncork();
+    };
+    socket.cork();
+    socket.write(text, 'latin1');
+    if (payload.destroyed) {
+      end((payload.errored as Error | null) ?? premature());
+      return;
     }
+    payload.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+    if (payload.isPaused()) payload.resume();
   }
 
-  #connect(key: string, signal: AbortSignal | undefined): Promise<LeanSocket> {
+  #connect(host: string, port: number, signal: AbortSignal | undefined): Promise<LeanSocket> {
     const net = process.getBuiltinModule('node:net') as typeof import('node:net');
-    const at = key.lastIndexOf(':');
-    const host = key.slice(0, at);
-    const port = Number(key.slice(at + 1));
-    this.#open++;
     const lean: LeanSocket = {
       socket: undefined as unknown as Socket,
-      key,
+      life: new ConnectionLife(),
       free: [],
-      reading: undefined,
       onBytes: undefined,
       onEnd: undefined,
       used: 0,
-      dead: false,
+      closing: false,
     };
     const socket = net.connect({
       host,
       port,
       noDelay: true,
       onread: {
-        buffer: () => {
-          lean.reading = lean.free.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
-          return lean.reading;
-        },
+        buffer: () => lean.free.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE),
         callback: (bytes: number, buffer: Uint8Array) => {
           const read = buffer as Buffer;
           if (lean.onBytes) lean.onBytes(read.subarray(0, bytes), read);
@@ -980,16 +1200,11 @@ class LeanSockets {
       },
     } as import('node:net').NetConnectOpts);
     lean.socket = socket;
-    this.#sockets.add(lean);
     const ended = (error?: Error) => {
-      if (lean.dead) return;
-      lean.dead = true;
-      this.#sockets.delete(lean);
-      this.#open--;
-      const idle = this.#idle.indexOf(lean);
-      if (idle !== -1) this.#idle.splice(idle, 1);
+      // Its pool drops it (the life's watcher; a pool closing it has already), then the exchange
+      // on it, if any, ends (once: `finish` clears `onEnd`).
+      lean.life.die();
       lean.onEnd?.(error);
-      this.#waiting.shift()?.();
     };
     socket.on('error', ended).on('close', () => ended());
     return new Promise<LeanSocket>((resolve, reject) => {
@@ -1019,48 +1234,53 @@ class LeanSockets {
           );
         }, this.connectMs);
       }
+      if (signal?.aborted) return stop();
       signal?.addEventListener('abort', stop, { once: true });
       socket.once('connect', connected).once('error', settle);
     });
   }
+}
 
-  /** Back to the idle list (unref'd, so that an idle pool never holds the process), or closed. */
-  #release(lean: LeanSocket, reusable: boolean): void {
-    if (!reusable || lean.dead || this.#destroyed || lean.used === Number.POSITIVE_INFINITY) {
-      lean.socket.destroy();
-      return;
-    }
-    lean.socket.resume();
-    lean.socket.unref();
-    this.#idle.push(lean);
-    this.#waiting.shift()?.();
-  }
+const ignore = () => {};
+
+/** Bytes that are no HTTP/1.x answer, as node:http's parser names them. */
+function notAnAnswer(first: string): Error {
+  return Object.assign(
+    new Error(`Parse Error: Expected HTTP/ (the answer began with ${JSON.stringify(first)})`),
+    {
+      code: 'HPE_INVALID_CONSTANT',
+    },
+  );
 }
 
 /** A response head (status line and header lines) as node:http gives it, or the error it is. */
-function parseHead(text: string): { statusCode: number; headers: IncomingHttpHeaders } | Error {
-  const lines = text.split('\r\n');
-  const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0] ?? '');
-  if (!status) {
-    return Object.assign(
-      new Error(`Parse Error: Expected HTTP/ (the answer began with ${JSON.stringify(text.slice(0, 16))})`),
-      { code: 'HPE_INVALID_CONSTANT' },
-    );
-  }
+function parseHead(
+  bytes: Buffer,
+  end: number,
+): { statusCode: number; headers: IncomingHttpHeaders; version: string } | Error {
+  // Each value is decoded from the bytes on its own: a slice of one string of the whole head would
+  // keep that string alive as long as any value a consumer keeps (an ETag per file of a transfer).
+  let lineEnd = bytes.indexOf(CRLF, 0);
+  if (lineEnd === -1 || lineEnd > end) lineEnd = end;
+  const status = /^HTTP\/(1\.[01]) (\d{3})(?: |$)/.exec(bytes.toString('latin1', 0, lineEnd));
+  if (!status) return notAnAnswer(bytes.toString('latin1', 0, Math.min(16, end)));
   const headers: IncomingHttpHeaders = {};
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) {
-      return Object.assign(
-        new Error(`Parse Error: Invalid header line ${JSON.stringify(line.slice(0, 40))}`),
-        {
-          code: 'HPE_INVALID_HEADER_TOKEN',
-        },
-      );
+  for (let at = lineEnd + 2; at < end; at = lineEnd + 2) {
+    lineEnd = bytes.indexOf(CRLF, at);
+    if (lineEnd === -1 || lineEnd > end) lineEnd = end;
+    const colon = bytes.indexOf(0x3a, at);
+    if (colon === -1 || colon >= lineEnd || colon === at) {
+      const line = bytes.toString('latin1', at, Math.min(lineEnd, at + 40));
+      return Object.assign(new Error(`Parse Error: Invalid header line ${JSON.stringify(line)}`), {
+        code: 'HPE_INVALID_HEADER_TOKEN',
+      });
     }
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
+    const name = bytes.toString('latin1', at, colon).trim().toLowerCase();
+    let from = colon + 1;
+    let to = lineEnd;
+    while (from < to && (bytes[from] === 0x20 || bytes[from] === 0x09)) from++;
+    while (to > from && (bytes[to - 1] === 0x20 || bytes[to - 1] === 0x09)) to--;
+    const value = bytes.toString('latin1', from, to);
     const known = headers[name];
     if (name === 'content-length' && known !== undefined && known !== value) {
       return Object.assign(new Error('Parse Error: Duplicate Content-Length'), {
@@ -1071,5 +1291,5 @@ function parseHead(text: string): { statusCode: number; headers: IncomingHttpHea
     else if (known === undefined) headers[name] = value;
     else if (!SINGLE_HEADERS.has(name)) headers[name] = `${known}, ${value}`;
   }
-  return { statusCode: Number(status[1]), headers };
+  return { statusCode: Number(status[2]), headers, version: status[1]! };
 }

@@ -360,7 +360,7 @@ export class StoreHttp {
         body: request.body,
         signal: request.signal,
         stallMs: request.stallMs ?? this.#options.stallMs ?? 0,
-        // A ranged GET (a download's part) is read by core's own reader on plain HTTP (see `HttpPool`).
+        // A ranged GET (a download's part) is read by core's own client on plain HTTP (see `HttpPool`).
         lean: request.method === 'GET' && isRanged(out.headers),
         stallMessage: (seconds) =>
           `${store} request to ${origin}: nothing received for ${seconds} s${stallSetting ? ` (${stallSetting})` : ''}`,
