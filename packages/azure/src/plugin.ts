@@ -13,6 +13,8 @@ export const azureBackend: BackendPlugin<AzureOptions> = {
   name: '@artifacts/azure',
   schemes: ['wasbs', 'wasb'],
   defaultTimeoutMs: DEFAULT_AZURE_TIMEOUT_MS,
+  // Files in flight: a small file is one round trip (docs/benchmarks/azure.md, 2026-12-02 smallfiles).
+  defaultMaxConcurrency: 64,
   parse: parseAzureUri,
   async open(location, options, context) {
     const config = resolveAzureConfig(location, options ?? {});

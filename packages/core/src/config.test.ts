@@ -30,8 +30,11 @@ describe('environment variables', () => {
   it('reads ARTIFACTS_MAX_CONCURRENCY with a default of 16', () => {
     delete process.env.ARTIFACTS_MAX_CONCURRENCY;
     expect(envMaxConcurrency()).toBe(16);
+    // A backend's own default stands in for 16, never for the variable.
+    expect(envMaxConcurrency(64)).toBe(64);
     process.env.ARTIFACTS_MAX_CONCURRENCY = '3';
     expect(envMaxConcurrency()).toBe(3);
+    expect(envMaxConcurrency(64)).toBe(3);
     process.env.ARTIFACTS_MAX_CONCURRENCY = '0';
     expect(() => envMaxConcurrency()).toThrow(
       'environment variable ARTIFACTS_MAX_CONCURRENCY must be an integer >= 1, got 0',

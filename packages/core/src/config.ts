@@ -37,6 +37,7 @@ export const repositorySettings = defineSettings('@artifacts/core', {
     env: 'ARTIFACTS_MAX_CONCURRENCY',
     min: 1,
     default: DEFAULT_MAX_CONCURRENCY,
+    defaultText: "the backend's (`64` for S3, Azure and GCS), else `16`",
     help: 'bound on concurrent file transfers, and on concurrent storage calls, of one repository (one pool shared by all its calls)',
   },
   timeoutMs: {
@@ -109,8 +110,8 @@ export function envMaxRetries(): number {
   return readEnvSetting<number>(env, spec) ?? DEFAULT_MAX_RETRIES;
 }
 
-/** `ARTIFACTS_MAX_CONCURRENCY`, default 16. */
-export function envMaxConcurrency(): number {
+/** `ARTIFACTS_MAX_CONCURRENCY`, else `fallback` (a backend's `defaultMaxConcurrency`), else 16. */
+export function envMaxConcurrency(fallback: number = DEFAULT_MAX_CONCURRENCY): number {
   const { env, ...spec } = repositorySettings.specs.maxConcurrency;
-  return readEnvSetting<number>(env, spec) ?? DEFAULT_MAX_CONCURRENCY;
+  return readEnvSetting<number>(env, spec) ?? fallback;
 }

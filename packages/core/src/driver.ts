@@ -386,6 +386,12 @@ export interface BackendPlugin<Options = Record<string, unknown>> {
    * one, in ms (MLflow's: 600 s for Azure, 60 s for GCS). Omitted: none from core (the SDK's own).
    */
   defaultTimeoutMs?: number;
+  /**
+   * Files in flight (and storage calls) when neither the `maxConcurrency` option nor
+   * `ARTIFACTS_MAX_CONCURRENCY` sets it. Omitted: core's `DEFAULT_MAX_CONCURRENCY` (16). An object
+   * store over HTTPS sets more: a small file costs one round trip, so files/s ≤ in flight ÷ RTT.
+   */
+  defaultMaxConcurrency?: number;
   /** Parses and validates a URI of one of its schemes. Default: core's `parseArtifactUri`. */
   parse?(uri: string): ArtifactUri;
   open(location: ArtifactUri, options: Options, context: OpenContext): Promise<StorageDriver> | StorageDriver;

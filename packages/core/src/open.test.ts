@@ -126,3 +126,62 @@ describe("openRepository: a driver's own retry schedule (retryPolicy)", () => {
     expect(opened.at(-1)!.stats).toBe(2);
   });
 });
+
+describe("openRepository: the backend's default concurrency", () => {
+  const contexts: number[] = [];
+  registerBackend({
+    name: 'wide-default',
+    schemes: ['widedefault'],
+    defaultMaxConcurrency: 48,
+    open: (_location, _options, context) => {
+      contexts.push(context.maxConcurrency);
+      return new MemoryDriver();
+    },
+  });
+
+  /** Files the repository moves at once: the most writes its store ever had in flight. */
+  async function widest(options: { maxConcurrency?: number } = {}): Promise<number> {
+    const repo = await openRepository('widedefault://bucket/root', options);
+    let running = 0;
+    let most = 0;
+    try {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          repo.write(
+            `f${i}.txt`,
+            // Counted while the store reads it: inside the repository's slot for this file.
+            Readable.from(
+              (async function* () {
+                running++;
+                most = Math.max(most, running);
+                await new Promise((resolve) => setTimeout(resolve, 5));
+                running--;
+                yield Buffer.from('x');
+              })(),
+            ),
+          ),
+        ),
+      );
+    } finally {
+      await repo.close();
+    }
+    return most;
+  }
+
+  it('applies when neither the option nor ARTIFACTS_MAX_CONCURRENCY sets one, and yields to both', async () => {
+    const saved = process.env.ARTIFACTS_MAX_CONCURRENCY;
+    try {
+      delete process.env.ARTIFACTS_MAX_CONCURRENCY;
+      expect(await widest()).toBe(48);
+      expect(contexts.at(-1)).toBe(48);
+      expect(await widest({ maxConcurrency: 5 })).toBe(5);
+      expect(contexts.at(-1)).toBe(5);
+      process.env.ARTIFACTS_MAX_CONCURRENCY = '7';
+      expect(await widest()).toBe(7);
+      expect(contexts.at(-1)).toBe(7);
+    } finally {
+      if (saved === undefined) delete process.env.ARTIFACTS_MAX_CONCURRENCY;
+      else process.env.ARTIFACTS_MAX_CONCURRENCY = saved;
+    }
+  });
+});

@@ -14,7 +14,7 @@ import { parseArtifactUri, redactUri } from './uri.js';
 export interface RepositoryOptions {
   /**
    * Bound on concurrent file transfers, and on concurrent storage calls, for this repository.
-   * Default: `ARTIFACTS_MAX_CONCURRENCY`, else 16.
+   * Default: `ARTIFACTS_MAX_CONCURRENCY`, else the backend's default (S3, Azure, GCS 64), else 16.
    */
   maxConcurrency?: number;
   /**
@@ -48,7 +48,7 @@ export async function openRepository(
   const generic = parseArtifactUri(uri);
   const plugin = await resolveBackend(generic.scheme);
   const location = plugin.parse ? plugin.parse(uri) : generic;
-  const maxConcurrency = options.maxConcurrency ?? envMaxConcurrency();
+  const maxConcurrency = options.maxConcurrency ?? envMaxConcurrency(plugin.defaultMaxConcurrency);
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
     throw ArtifactsError.invalidArgument(
       `maxConcurrency must be a positive integer, got ${String(maxConcurrency)}`,

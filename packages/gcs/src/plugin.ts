@@ -12,6 +12,8 @@ export const gcsBackend: BackendPlugin<GcsOptions> = {
   get defaultTimeoutMs() {
     return defaultGcsTimeoutMs();
   },
+  // Files in flight: a small file is one round trip (docs/benchmarks/gcs.md, 2026-12-02 smallfiles).
+  defaultMaxConcurrency: 64,
   parse: parseArtifactUri,
   async open(location, options, context) {
     const config = resolveGcsConfig(location, options ?? {}, context.timeoutMs);

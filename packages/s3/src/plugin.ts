@@ -21,6 +21,9 @@ export const s3Backend: BackendPlugin<S3Options> = {
   name: '@artifacts/s3',
   schemes: SCHEMES,
   parse,
+  // A small file is one round trip: at 50 ms of latency 16 in flight capped 5,000 files at 168–204
+  // files/s, 64 gave 248–443 (docs/benchmarks/s3.md, 2026-12-02 smallfiles); on loopback, level.
+  defaultMaxConcurrency: 64,
   open(location, options, context) {
     const config = resolveS3Config(options);
     // One keep-alive socket per request the repository can have in flight: files × parts (or ranges).
