@@ -53,6 +53,35 @@ function fill(driver: MemoryDriver, files: Record<string, string>): void {
 }
 
 describe('copyArtifacts', () => {
+  it('copies as many files at once as the repositories allow (their maxConcurrency), not a fixed 16', async () => {
+    const objects = new Map<string, Buffer>();
+    let running = 0;
+    let most = 0;
+    class SlowCopy extends CopyingDriver {
+      override async copy(source: CopySource, toKey: string, options: DriverCopyOptions): Promise<void> {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        running--;
+        return super.copy(source, toKey, options);
+      }
+    }
+    const a = new SlowCopy('store-1', objects);
+    const b = new SlowCopy('store-1', objects);
+    fill(a, Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`in/f${i}`, 'x'])));
+    const wide = (driver: MemoryDriver) =>
+      new ArtifactRepository({ uri: 'mem://x', driver, maxConcurrency: 40, secrets: [] });
+    const saved = process.env.ARTIFACTS_MAX_CONCURRENCY;
+    delete process.env.ARTIFACTS_MAX_CONCURRENCY;
+    try {
+      const result = await copyArtifacts({ repo: wide(a), path: 'in' }, { repo: wide(b), path: 'out' });
+      expect(result).toEqual({ files: 100, bytes: 100, serverSide: 100 });
+      expect(most).toBe(40);
+    } finally {
+      if (saved !== undefined) process.env.ARTIFACTS_MAX_CONCURRENCY = saved;
+    }
+  });
+
   it('lets the store copy a directory between two roots of one store: no byte is read, no sibling copied', async () => {
     const objects = new Map<string, Buffer>();
     const a = new CopyingDriver('store-1', objects);

@@ -30,8 +30,9 @@ export interface CopyOptions extends CopyPlanOptions {
   /** Options for endpoints given as URIs (each is opened, and closed once the copy ends). */
   repositoryOptions?: RepositoryOptions;
   /**
-   * Files copied at once. Default: `ARTIFACTS_MAX_CONCURRENCY`, else 16 (each repository still
-   * bounds its own storage calls).
+   * Files copied at once. Default: the largest `maxConcurrency` of the repositories involved (each
+   * repository still bounds its own storage calls), `ARTIFACTS_MAX_CONCURRENCY`, else 16 when
+   * there is nothing to copy.
    */
   maxConcurrency?: number;
 }
@@ -119,7 +120,11 @@ export async function copyFiles(
   files: readonly ArtifactCopy[],
   options: CopyOptions = {},
 ): Promise<CopyResult> {
-  const limit = options.maxConcurrency ?? envMaxConcurrency();
+  const limit =
+    options.maxConcurrency ??
+    (files.length === 0
+      ? envMaxConcurrency()
+      : Math.max(...new Set(files.flatMap((file) => [file.from.maxConcurrency, file.to.maxConcurrency]))));
   if (!Number.isInteger(limit) || limit < 1)
     throw ArtifactsError.invalidArgument(`maxConcurrency must be a positive integer, got ${String(limit)}`);
   const limiter = new Limiter(limit);

@@ -139,9 +139,13 @@ describe("openRepository: the backend's default concurrency", () => {
     },
   });
 
+  /** The repository's own `maxConcurrency`, as each `widest` opened it. */
+  const opens: number[] = [];
+
   /** Files the repository moves at once: the most writes its store ever had in flight. */
   async function widest(options: { maxConcurrency?: number } = {}): Promise<number> {
     const repo = await openRepository('widedefault://bucket/root', options);
+    opens.push(repo.maxConcurrency);
     let running = 0;
     let most = 0;
     try {
@@ -179,6 +183,7 @@ describe("openRepository: the backend's default concurrency", () => {
       process.env.ARTIFACTS_MAX_CONCURRENCY = '7';
       expect(await widest()).toBe(7);
       expect(contexts.at(-1)).toBe(7);
+      expect(opens).toEqual([48, 5, 7]);
     } finally {
       if (saved === undefined) delete process.env.ARTIFACTS_MAX_CONCURRENCY;
       else process.env.ARTIFACTS_MAX_CONCURRENCY = saved;

@@ -136,6 +136,14 @@ export class ArtifactRepository {
     };
   }
 
+  /**
+   * Storage calls (and file transfers) this repository runs at once, at most: the `maxConcurrency`
+   * it was opened with, else `ARTIFACTS_MAX_CONCURRENCY`, else its backend's default.
+   */
+  get maxConcurrency(): number {
+    return this.#limiter.limit;
+  }
+
   /** What the backend can do (multipart, presign, ranged reads, directories, checksums). */
   get capabilities(): DriverCapabilities {
     return this.#driver.capabilities;

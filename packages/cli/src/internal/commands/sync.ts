@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type ArtifactRepository, ArtifactsError, envMaxConcurrency, joinKey } from '@artifacts/core';
+import { type ArtifactRepository, ArtifactsError, joinKey } from '@artifacts/core';
 import type { CommandContext, RegisterCommand } from '../context.js';
 import { mapPool } from '../pool.js';
 import { human } from '../progress.js';
@@ -108,7 +108,9 @@ async function compareAll(
 ): Promise<Map<string, Verdict>> {
   const verdicts = new Map<string, Verdict>();
   const rels = [...src.files.keys()].sort();
-  await mapPool(rels, envMaxConcurrency(), async (rel) => {
+  // Comparisons are storage calls (stats, checksums): as many at once as the busier side allows.
+  const limit = Math.max(src.opened.repo.maxConcurrency, dst.opened.repo.maxConcurrency);
+  await mapPool(rels, limit, async (rel) => {
     verdicts.set(rel, await compare(ctx, src, dst, rel, checksum, useTime));
   });
   return new Map(rels.map((rel) => [rel, verdicts.get(rel)!]));
