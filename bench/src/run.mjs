@@ -496,11 +496,16 @@ try {
   try {
     if (backendName === 'local' || backend.proxy) await rm(localRoot, { recursive: true, force: true });
     else {
+      // Said, with its time: through a slow network (a proxy adding latency) removing every file
+      // the run wrote can take a while after the table, and a silent bench looks hung.
+      const cleaning = Date.now();
+      log(`bench: removing what the run wrote (${root}/${tag})…`);
       const { openRepository } = await import('@artifacts/core');
       await (await import('./backend-packages.mjs')).loadBackendFor(root);
       const repo = await openRepository(root);
       await repo.deleteArtifacts(tag).catch((e) => log(`cleaning ${tag}: ${e.message}`));
       await repo.close();
+      log(`bench: removed in ${((Date.now() - cleaning) / 1000).toFixed(1)} s`);
     }
   } finally {
     // Teardown cannot change the measurements: a server slow to let go of its port is reported, and
