@@ -523,9 +523,9 @@ try {
 }
 
 // The run is over: report printed, servers stopped, scratch removed; nothing else is to come. A
-// socket, timer or child process still open (e.g. a keep-alive connection that a proxy in front of
-// a reused server, such as toxiproxy, never closes) would hold the process after its table: it is
-// named on stderr, and the bench exits with the run's status.
+// socket, timer or child process still open would hold the process after its table (benches
+// reusing servers behind toxiproxy were seen to): it is named on stderr, and the bench exits with
+// the run's status.
 {
   const open = openHandles();
   if (open.length > 0) log(`bench: done; exiting with these still open: ${open.join('; ')}`);
