@@ -260,7 +260,11 @@ const onSignal = (signal) => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 const env = { ...process.env };
+/** The cluster settings of a cluster this bench starts (ARTIFACTS_IT_HDFS_CONF), shown in its report. */
+let clusterConf = '';
 if (backend.root && !env[backend.root]) {
+  if (backendName === 'hdfs' && process.env.ARTIFACTS_IT_HDFS_CONF?.trim())
+    clusterConf = `ARTIFACTS_IT_HDFS_CONF=${quoted(process.env.ARTIFACTS_IT_HDFS_CONF.trim())} `;
   const { launchForTest } = await import('@artifacts/integration');
   const launched = [];
   const serverPids = [];
@@ -469,7 +473,7 @@ try {
   const m = machine();
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   const report = [
-    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: \`pnpm bench:${backendName} --runs ${runs} --big-mib ${bigBytes / MiB} --files ${files} --cases ${opts.cases}${opts.clients ? ` --clients ${quoted(opts.clients)}` : ''}${backend.proxy ? ` --servers ${quoted(opts.servers)}` : ''}${opts.ref ? ` --ref ${opts.ref}` : ''}\` (bench/), ${minutes} min.`,
+    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: \`${clusterConf}pnpm bench:${backendName} --runs ${runs} --big-mib ${bigBytes / MiB} --files ${files} --cases ${opts.cases}${opts.clients ? ` --clients ${quoted(opts.clients)}` : ''}${backend.proxy ? ` --servers ${quoted(opts.servers)}` : ''}${opts.ref ? ` --ref ${opts.ref}` : ''}\` (bench/), ${minutes} min.`,
     `Machine: ${m.nproc} cores (${m.cpu}), ${m.memGiB} GiB RAM (${m.freeGiB} GiB free at the end), Node ${m.node}.`,
     `Load average (1 min) during the run: ${result.load.min.toFixed(1)}–${result.load.max.toFixed(1)}, median ${result.load.median.toFixed(1)} (${loadBefore.toFixed(1)} at the start); the machine is shared, so compare ratios, not absolutes.`,
     `Data: one ${bigBytes / MiB} MiB file; ${files} files of 1–16 KiB (${(data.smallBytes / MiB).toFixed(1)} MiB) in ${Math.ceil(files / 25)} directories. Each transfer is its own process (start-up included); ${runs} runs, interleaved; medians; CPU = user + system of the process tree; peak RSS from \`/usr/bin/time -v\`. Ratio = our library's time over the client's (above 1: that client is faster).`,
