@@ -322,3 +322,30 @@ export function markdownTable(rows) {
   }
   return lines.join('\n');
 }
+
+/**
+ * What would keep this process running, one line each: sockets (with their addresses), servers,
+ * child processes (pid and command), timers, other handles. Standard input, output and error are
+ * left out. `process._getActiveHandles()` is Node's own list (the one why-is-node-running reads).
+ */
+export function openHandles() {
+  const stdio = new Set([process.stdin, process.stdout, process.stderr].map((s) => s?._handle));
+  const lines = [];
+  for (const h of process._getActiveHandles()) {
+    if (h === process.stdin || h === process.stdout || h === process.stderr || stdio.has(h?._handle))
+      continue;
+    const kind = h?.constructor?.name ?? typeof h;
+    if (kind === 'ChildProcess') lines.push(`child process ${h.pid} (${h.spawnargs?.join(' ')})`);
+    else if (kind === 'Socket' || kind === 'TLSSocket')
+      lines.push(
+        h.remotePort
+          ? `${kind === 'TLSSocket' ? 'TLS ' : ''}socket ${h.localAddress}:${h.localPort} → ${h.remoteAddress}:${h.remotePort}`
+          : `socket${h._handle?.fd >= 0 ? ` fd ${h._handle.fd}` : ''}`,
+      );
+    else if (kind === 'Server') lines.push(`server ${JSON.stringify(h.address?.())}`);
+    else if (kind === 'Timeout' && h.hasRef?.() !== false)
+      lines.push(`timer ${h._idleTimeout} ms (${String(h._onTimeout?.name || 'anonymous')})`);
+    else if (kind !== 'Timeout') lines.push(kind);
+  }
+  return lines;
+}

@@ -11,7 +11,15 @@ import { homedir, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadAverage, MiB, machine, markdownTable, prepareData, runInterleaved } from './harness.mjs';
+import {
+  loadAverage,
+  MiB,
+  machine,
+  markdownTable,
+  openHandles,
+  prepareData,
+  runInterleaved,
+} from './harness.mjs';
 import { proxyClients, startProxyServers } from './proxy.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -252,7 +260,11 @@ const onSignal = (signal) => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 const env = { ...process.env };
+/** The cluster settings of a cluster this bench starts (ARTIFACTS_IT_HDFS_CONF), shown in its report. */
+let clusterConf = '';
 if (backend.root && !env[backend.root]) {
+  if (backendName === 'hdfs' && process.env.ARTIFACTS_IT_HDFS_CONF?.trim())
+    clusterConf = `ARTIFACTS_IT_HDFS_CONF=${quoted(process.env.ARTIFACTS_IT_HDFS_CONF.trim())} `;
   const { launchForTest } = await import('@artifacts/integration');
   const launched = [];
   const serverPids = [];
@@ -461,7 +473,7 @@ try {
   const m = machine();
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   const report = [
-    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: \`pnpm bench:${backendName} --runs ${runs} --big-mib ${bigBytes / MiB} --files ${files} --cases ${opts.cases}${opts.clients ? ` --clients ${quoted(opts.clients)}` : ''}${backend.proxy ? ` --servers ${quoted(opts.servers)}` : ''}${opts.ref ? ` --ref ${opts.ref}` : ''}\` (bench/), ${minutes} min.`,
+    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: \`${clusterConf}pnpm bench:${backendName} --runs ${runs} --big-mib ${bigBytes / MiB} --files ${files} --cases ${opts.cases}${opts.clients ? ` --clients ${quoted(opts.clients)}` : ''}${backend.proxy ? ` --servers ${quoted(opts.servers)}` : ''}${opts.ref ? ` --ref ${opts.ref}` : ''}\` (bench/), ${minutes} min.`,
     `Machine: ${m.nproc} cores (${m.cpu}), ${m.memGiB} GiB RAM (${m.freeGiB} GiB free at the end), Node ${m.node}.`,
     `Load average (1 min) during the run: ${result.load.min.toFixed(1)}–${result.load.max.toFixed(1)}, median ${result.load.median.toFixed(1)} (${loadBefore.toFixed(1)} at the start); the machine is shared, so compare ratios, not absolutes.`,
     `Data: one ${bigBytes / MiB} MiB file; ${files} files of 1–16 KiB (${(data.smallBytes / MiB).toFixed(1)} MiB) in ${Math.ceil(files / 25)} directories. Each transfer is its own process (start-up included); ${runs} runs, interleaved; medians; CPU = user + system of the process tree; peak RSS from \`/usr/bin/time -v\`. Ratio = our library's time over the client's (above 1: that client is faster).`,
@@ -488,11 +500,16 @@ try {
   try {
     if (backendName === 'local' || backend.proxy) await rm(localRoot, { recursive: true, force: true });
     else {
+      // Said, with its time: through a slow network (a proxy adding latency) removing every file
+      // the run wrote can take a while after the table, and a silent bench looks hung.
+      const cleaning = Date.now();
+      log(`bench: removing what the run wrote (${root}/${tag})…`);
       const { openRepository } = await import('@artifacts/core');
       await (await import('./backend-packages.mjs')).loadBackendFor(root);
       const repo = await openRepository(root);
       await repo.deleteArtifacts(tag).catch((e) => log(`cleaning ${tag}: ${e.message}`));
       await repo.close();
+      log(`bench: removed in ${((Date.now() - cleaning) / 1000).toFixed(1)} s`);
     }
   } finally {
     // Teardown cannot change the measurements: a server slow to let go of its port is reported, and
@@ -507,6 +524,16 @@ try {
     );
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+// The run is over: report printed, servers stopped, scratch removed; nothing else is to come. A
+// socket, timer or child process still open would hold the process after its table (benches
+// reusing servers behind toxiproxy were seen to): it is named on stderr, and the bench exits with
+// the run's status.
+{
+  const open = openHandles();
+  if (open.length > 0) log(`bench: done; exiting with these still open: ${open.join('; ')}`);
+  process.exit(process.exitCode ?? 0);
 }
 
 async function azureSas(e) {
