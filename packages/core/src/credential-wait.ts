@@ -1,4 +1,5 @@
 import { ArtifactsError } from './errors.js';
+import { lazily } from './lazily.js';
 
 /** The longest wait for credentials or a token when the repository bounds nothing (`timeoutMs` -1). */
 const UNBOUNDED_WAIT_MS = 60_000;
@@ -17,14 +18,53 @@ export function credentialWaitMs(timeoutMs: number | undefined): number {
     : UNBOUNDED_WAIT_MS;
 }
 
-/** `promise`, or a `timeout` error saying `problem` when it has not settled within `ms`. */
-export function within<T>(promise: Promise<T>, ms: number, problem: (seconds: number) => string): Promise<T> {
+/**
+ * `promise`, or a `timeout` error saying `problem` when it has not settled within `ms`, or the
+ * abort's error when `signal` aborts first. Only this wait ends: the promise runs on.
+ */
+export function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  problem: (seconds: number) => string,
+  signal?: AbortSignal,
+): Promise<T> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new ArtifactsError('timeout', problem(ms / 1000), { context: { timeoutMs: ms } })),
       ms,
     );
+    if (!signal) return;
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, late]).finally(() => {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  });
+}
+
+/**
+ * A credential lookup (a provider, a chain, a token fetch) whose callers each wait for it `within`
+ * their own bound and signal, and which runs once at a time: a caller whose wait ran out leaves the
+ * lookup running (a hung promise, a `credential_process` child), and the next caller waits on that
+ * same lookup instead of starting another beside it. A failure is asked again by the next call
+ * (`lazily`'s rule); a value goes to the callers waiting for it, or to the next caller once it came
+ * after every wait ran out, and the call after that looks up afresh (credentials expire: caching the
+ * value is the caller's `refreshing`).
+ */
+export function sharedLookup<T>(
+  lookup: () => Promise<T>,
+  ms: number,
+  problem: (seconds: number) => string,
+): (signal?: AbortSignal) => Promise<T> {
+  let pending = lazily(lookup);
+  return async (signal) => {
+    const current = pending;
+    const value = await within(current(), ms, problem, signal);
+    if (pending === current) pending = lazily(lookup);
+    return value;
+  };
 }

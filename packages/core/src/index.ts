@@ -37,7 +37,7 @@ export {
 } from './connection-pool.js';
 export type { ArtifactCopy, CopyEndpoint, CopyOptions, CopyPlanOptions, CopyResult } from './copy.js';
 export { copyArtifacts, copyFiles, planCopy } from './copy.js';
-export { credentialWaitMs, within } from './credential-wait.js';
+export { credentialWaitMs, sharedLookup, within } from './credential-wait.js';
 export { DELETE_BATCH, deleteTree, forEachLimited } from './delete.js';
 export type {
   BackendPlugin,

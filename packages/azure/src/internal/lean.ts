@@ -7,7 +7,7 @@ import {
   refreshing,
   StoreHttp,
   scrub,
-  within,
+  sharedLookup,
   xmlReader,
 } from '@artifacts/core';
 import type { TokenCredential } from '@azure/core-auth';
@@ -55,7 +55,8 @@ const xml = xmlReader({
  * Authorizes our requests: Shared Key signed with a key decoded once, a SAS appended, or a bearer
  * token fetched once and shared by concurrent requests until shortly before it expires (fetched with
  * no request's signal: one caller's abort must not fail the others'), each fetch bounded by core's
- * `credentialWaitMs` (a managed identity's endpoint that never answers).
+ * `credentialWaitMs` (a managed identity's endpoint that never answers); a fetch whose wait ran out
+ * is waited on by the next, not started again beside itself (core's `sharedLookup`).
  */
 function authorizer(
   auth: LeanAuth,
@@ -76,13 +77,14 @@ function authorizer(
       r.search = auth.sas;
     };
   }
+  const token = sharedLookup(
+    () => auth.credential.getToken(TOKEN_SCOPE),
+    credentialWaitMs(timeoutMs),
+    (seconds) => `no Microsoft Entra ID token within ${seconds} s: the token credential did not answer`,
+  );
   const bearer = refreshing(
     async () => {
-      const got = await within(
-        auth.credential.getToken(TOKEN_SCOPE),
-        credentialWaitMs(timeoutMs),
-        (seconds) => `no Microsoft Entra ID token within ${seconds} s: the token credential did not answer`,
-      );
+      const got = await token();
       if (!got) throw new ArtifactsError('unauthenticated', 'the token credential returned no token');
       return got;
     },

@@ -6,7 +6,7 @@ import {
   type OutgoingRequest,
   readSettingFile,
   StoreHttp,
-  within,
+  sharedLookup,
 } from '@artifacts/core';
 import type { Storage, StorageOptions } from '@google-cloud/storage';
 import type { GcsCredentials } from '../options.js';
@@ -135,18 +135,17 @@ const METADATA_HINT =
   'on Google Cloud check its metadata server; elsewhere set GOOGLE_APPLICATION_CREDENTIALS, pass keyFilename or credentials, or anonymous: true (METADATA_SERVER_DETECTION=none skips the metadata server)';
 
 /** The library's client with ADC's credentials, or undefined when none are found ('fallback'). */
-async function findCredentials(config: GcsConfig): Promise<Storage | undefined> {
-  const storage = await buildStorage(config, false);
+async function findCredentials(
+  config: GcsConfig,
+  built: () => Promise<Storage>,
+  probe: () => Promise<unknown>,
+): Promise<Storage | undefined> {
+  const storage = await built();
   if (config.credentials !== undefined || config.keyFilename !== undefined) return storage;
   try {
     // After the key files (GOOGLE_APPLICATION_CREDENTIALS, gcloud's), ADC asks the metadata server,
     // which Google's library waits for without bound when it believes it runs on Google Cloud.
-    await within(
-      storage.authClient.getClient(),
-      credentialWaitMs(config.timeoutMs),
-      (seconds) =>
-        `no Google credentials found within ${seconds} s: Application Default Credentials found no key file and the metadata server (${metadataServer()}) did not answer; ${METADATA_HINT}`,
-    );
+    await probe();
   } catch (error) {
     if (!NO_DEFAULT_CREDENTIALS.test(error instanceof Error ? error.message : String(error))) throw error;
     if (config.anonymous === 'fallback') return undefined;
@@ -172,13 +171,26 @@ export async function createGcsClient(input: GcsConfig, connections = 64): Promi
   const secrets = config.credentials?.private_key ? [String(config.credentials.private_key)] : [];
   const anonymous = config.anonymous === true;
   // "None found" stays the answer; anything else (a metadata server that timed out) is asked again.
+  // One client for ADC, and one probe of it at a time: a probe whose wait ran out is waited on by
+  // the next (core's `sharedLookup`), not started again beside it.
+  const built = lazily(() => buildStorage(config, false));
+  const probe = sharedLookup(
+    async () => (await built()).authClient.getClient(),
+    credentialWaitMs(config.timeoutMs),
+    (seconds) =>
+      `no Google credentials found within ${seconds} s: Application Default Credentials found no key file and the metadata server (${metadataServer()}) did not answer; ${METADATA_HINT}`,
+  );
   const found = lazily(
-    () => findCredentials(config),
+    () => findCredentials(config, built, probe),
     (error) => ArtifactsError.is(error, 'unauthenticated'),
   );
   const credentials = (): Promise<Storage | undefined> => (anonymous ? Promise.resolve(undefined) : found());
   // Without credentials (anonymous, or none found): the library's client for anonymous requests.
   const storage = lazily(async () => (await credentials()) ?? buildStorage(config, true));
+  // Asked only once credentials() gave a client (the same one every time: `found` keeps it).
+  const tokens = lazily(async () =>
+    tokenLookup((await credentials()) as Storage, credentialWaitMs(config.timeoutMs)),
+  );
   const http = new StoreHttp({
     endpoint: config.endpoint ?? GOOGLE_ENDPOINT,
     store: 'Google Cloud Storage',
@@ -190,7 +202,10 @@ export async function createGcsClient(input: GcsConfig, connections = 64): Promi
       : {
           authorize: async (request: OutgoingRequest) => {
             const storage = await credentials();
-            if (storage) await authorize(storage, request, credentialWaitMs(config.timeoutMs));
+            if (!storage) return;
+            (await (await tokens())()).forEach((value, name) => {
+              request.headers[name] = value;
+            });
           },
         }),
   });
@@ -198,20 +213,22 @@ export async function createGcsClient(input: GcsConfig, connections = 64): Promi
 }
 
 /**
- * Adds the auth client's headers (it caches the token and refreshes it before it expires), within
- * `ms`: a token comes from the metadata server or a token endpoint, outside the request's timers.
+ * The auth client's headers (it caches the token and refreshes it before it expires), each wait within
+ * `ms`: a token comes from the metadata server or a token endpoint, outside the request's timers; a
+ * fetch whose wait ran out is waited on by the next (core's `sharedLookup`).
  */
-async function authorize(storage: Storage, request: OutgoingRequest, ms: number): Promise<void> {
+async function tokenLookup(storage: Storage, ms: number): Promise<() => Promise<Headers>> {
   const lib = await loadLibrary();
-  const headers = await within(storage.authClient.getRequestHeaders(), ms, (seconds) => {
-    const problem = `no Google access token within ${seconds} s`;
-    return storage.authClient.cachedCredential instanceof lib.auth.Compute
-      ? `${problem}: the metadata server (${metadataServer()}) did not answer; ${METADATA_HINT}`
-      : `${problem}: the credentials' token service did not answer`;
-  });
-  headers.forEach((value, name) => {
-    request.headers[name] = value;
-  });
+  return sharedLookup(
+    () => storage.authClient.getRequestHeaders(),
+    ms,
+    (seconds) => {
+      const problem = `no Google access token within ${seconds} s`;
+      return storage.authClient.cachedCredential instanceof lib.auth.Compute
+        ? `${problem}: the metadata server (${metadataServer()}) did not answer; ${METADATA_HINT}`
+        : `${problem}: the credentials' token service did not answer`;
+    },
+  );
 }
 
 /** `x-goog-hash: crc32c=…,md5=…`, named as in the JSON API's metadata. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { expandHome, lazily, refreshing, type SigningCredentials, within } from '@artifacts/core';
+import { expandHome, lazily, refreshing, type SigningCredentials, sharedLookup } from '@artifacts/core';
 import type { S3Credentials, S3CredentialsProvider } from '../options.js';
 import { DEFAULT_REGION, type ResolvedS3Config } from './settings.js';
 
@@ -76,7 +76,8 @@ export function staticCredentials(
  * SDK the driver uses, loaded on the first request that needs it. Provided credentials are kept until
  * five minutes before they expire. Each fetch is bounded by `waitMs` (core's `credentialWaitMs`): the
  * chain waits without bound for a profile's `credential_process` that never exits, and a provider
- * given in code may never settle.
+ * given in code may never settle. A fetch whose wait ran out is not started again beside itself: the
+ * next fetch waits on it (core's `sharedLookup`), so one hung `credential_process` is one child.
  */
 export function identityOf(
   config: Pick<ResolvedS3Config, 'credentials' | 'profile'>,
@@ -86,13 +87,16 @@ export function identityOf(
   if (fixed) return () => fixed;
   const given = typeof config.credentials === 'function' ? config.credentials : undefined;
   const provider: S3CredentialsProvider = given ?? sdkChain(config.profile);
+  const lookup = sharedLookup(
+    () => provider(),
+    waitMs,
+    (seconds) =>
+      given
+        ? `no AWS credentials within ${seconds} s: the credentials provider (option credentials) did not answer`
+        : `no AWS credentials within ${seconds} s: the SDK's credential chain (profiles, SSO, web identity, container or instance role) did not answer (an instance metadata endpoint, or a profile's credential_process, that never answers): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE), the anonymous option for a public bucket, or AWS_EC2_METADATA_DISABLED=true off EC2`,
+  );
   return refreshing(
-    () =>
-      within(provider(), waitMs, (seconds) =>
-        given
-          ? `no AWS credentials within ${seconds} s: the credentials provider (option credentials) did not answer`
-          : `no AWS credentials within ${seconds} s: the SDK's credential chain (profiles, SSO, web identity, container or instance role) did not answer (an instance metadata endpoint, or a profile's credential_process, that never answers): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE), the anonymous option for a public bucket, or AWS_EC2_METADATA_DISABLED=true off EC2`,
-      ),
+    () => lookup(),
     (credentials) => credentials.expiration && credentials.expiration.getTime() - 300_000,
   );
 }

@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +38,7 @@ describe("the credential chain's wait is bounded (core's credentialWaitMs)", () 
     Object.assign(process.env, saved);
   });
 
-  it('a credentials provider that never settles is a timeout naming the option; the next call asks again', async () => {
+  it('a credentials provider that never settles is a timeout naming the option; the next call waits on the same call', async () => {
     let calls = 0;
     const identity = identityOf(
       {
@@ -57,8 +58,8 @@ describe("the credential chain's wait is bounded (core's credentialWaitMs)", () 
     expect((error as Error).message).toBe(
       'no AWS credentials within 0.2 s: the credentials provider (option credentials) did not answer',
     );
-    await Promise.resolve(identity()).catch(() => {});
-    expect(calls).toBe(2);
+    await expect(Promise.resolve(identity())).rejects.toMatchObject({ code: 'timeout' });
+    expect(calls).toBe(1);
   });
 
   it("a repository's call fails as a timeout within half its timeoutMs, before any request is sent", async () => {
@@ -126,5 +127,50 @@ describe("the credential chain's wait is bounded (core's credentialWaitMs)", () 
     expect(error).toMatchObject({ code: 'timeout', context: { timeoutMs: 1_000 } });
     expect((error as Error).message).toContain("no AWS credentials within 1 s: the SDK's credential chain");
     expect(Date.now() - started).toBeLessThan(4_000);
+  });
+
+  it('a credentials provider running a process that never answers starts one process across several timed-out calls', async () => {
+    const started = join(mkdtempSync(join(tmpdir(), 's3-process-')), 'started');
+    const identity = identityOf(
+      {
+        credentials: () =>
+          new Promise((_, reject) => {
+            execFile('sh', ['-c', `echo started >> '${started}'; sleep 5`], () =>
+              reject(new Error('no credentials')),
+            );
+          }),
+        profile: undefined,
+      },
+      400,
+    );
+    for (let i = 0; i < 3; i++) {
+      await expect(Promise.resolve(identity())).rejects.toMatchObject({ code: 'timeout' });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(readFileSync(started, 'utf8').trim().split('\n')).toEqual(['started']);
+  });
+
+  // The SDK's chain coalesces its own pending fetch too (@smithy/core's memoizeIdentityProvider).
+  it("a profile's credential_process that never answers is started once across several timed-out calls", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 's3-process-'));
+    const config = join(dir, 'config');
+    const started = join(dir, 'started');
+    // Each child appends a line before it sleeps (5 s, then exits with no credentials).
+    writeFileSync(config, `[default]\ncredential_process = sh -c "echo started >> '${started}'; sleep 5"\n`);
+    for (const name of Object.keys(process.env)) if (/^AWS_/.test(name)) delete process.env[name];
+    Object.assign(process.env, {
+      AWS_CONFIG_FILE: config,
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
+    await import('@aws-sdk/client-s3');
+    const identity = identityOf({ credentials: undefined, profile: undefined }, 400);
+    for (let i = 0; i < 3; i++) {
+      await expect(Promise.resolve(identity())).rejects.toMatchObject({ code: 'timeout' });
+    }
+    // Time for a child started by the last call to have written its line.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(existsSync(started)).toBe(true);
+    expect(readFileSync(started, 'utf8').trim().split('\n')).toEqual(['started']);
   });
 });
