@@ -363,12 +363,8 @@ export class HttpPool {
  * Bytes a plain-TCP socket of the pool reads at once, into one buffer of its own reused for every
  * read. 256 KiB: 1 MiB reads measured worse (more CPU in the kernel: each body chunk is then one
  * write of up to 1 MiB, copied to the page cache cold, as larger writes were; docs/benchmarks/s3.md).
- * A socket starts with `FIRST_READ_SIZE` and takes the full size on its first read that fills it: a
- * socket that only carries small answers (a small file's Put Blob, 64 of them in flight) holds
- * 16 KiB, not 256 (docs/benchmarks/azure.md, 2026-12-02 azmem).
  */
 const READ_SIZE = 256 * 1024;
-const FIRST_READ_SIZE = 16 * 1024;
 const READ_BUFFER = Symbol('reads into a reused buffer');
 
 /**
@@ -380,17 +376,14 @@ const READ_BUFFER = Symbol('reads into a reused buffer');
  */
 function connectReadingInto(options: import('node:net').NetConnectOpts, connected?: () => void): Socket {
   const net = process.getBuiltinModule('node:net') as typeof import('node:net');
-  let buffer = Buffer.allocUnsafeSlow(FIRST_READ_SIZE);
+  const buffer = Buffer.allocUnsafeSlow(READ_SIZE);
   const socket: Socket = net.createConnection(
     {
       ...options,
       onread: {
-        // Asked before every read: the buffer the next read goes into.
-        buffer: () => buffer,
+        buffer,
         callback: (bytes: number, read: Uint8Array) => {
           socket.emit('data', Buffer.from(read.buffer, read.byteOffset, bytes));
-          // A read that filled the small buffer: more is coming, read it in full-size reads.
-          if (bytes === read.length && buffer.length < READ_SIZE) buffer = Buffer.allocUnsafeSlow(READ_SIZE);
           return true;
         },
       },
