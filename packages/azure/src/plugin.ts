@@ -13,8 +13,10 @@ export const azureBackend: BackendPlugin<AzureOptions> = {
   name: '@artifacts/azure',
   schemes: ['wasbs', 'wasb'],
   defaultTimeoutMs: DEFAULT_AZURE_TIMEOUT_MS,
-  // Files in flight: a small file is one round trip (docs/benchmarks/azure.md, 2026-12-02 smallfiles).
-  defaultMaxConcurrency: 64,
+  // Files in flight: core's 16. 64 moved small files faster behind latency but raised a small-file
+  // upload's peak RSS, and 32 as much (docs/benchmarks/azure.md, 2026-12-02 azmem); the cause is not
+  // one buffer per file (parts are sized to the body), so the bound stays where the peak was.
+  defaultMaxConcurrency: 16,
   parse: parseAzureUri,
   async open(location, options, context) {
     const config = resolveAzureConfig(location, options ?? {});

@@ -37,7 +37,7 @@ export const repositorySettings = defineSettings('@artifacts/core', {
     env: 'ARTIFACTS_MAX_CONCURRENCY',
     min: 1,
     default: DEFAULT_MAX_CONCURRENCY,
-    defaultText: "the backend's (`64` for S3, Azure and GCS), else `16`",
+    defaultText: "the backend's (`64` for S3 and GCS), else `16`",
     help: 'bound on concurrent file transfers, and on concurrent storage calls, of one repository (one pool shared by all its calls)',
   },
   timeoutMs: {

@@ -14,7 +14,7 @@ import { parseArtifactUri, redactUri } from './uri.js';
 export interface RepositoryOptions {
   /**
    * Bound on concurrent file transfers, and on concurrent storage calls, for this repository.
-   * Default: `ARTIFACTS_MAX_CONCURRENCY`, else the backend's default (S3, Azure, GCS 64), else 16.
+   * Default: `ARTIFACTS_MAX_CONCURRENCY`, else the backend's default (S3, GCS 64), else 16.
    */
   maxConcurrency?: number;
   /**

@@ -38,7 +38,7 @@ Examples:
   $ artifacts rm 's3://bucket/1/run1/artifacts/*.tmp'
   $ artifacts serve --artifacts-destination s3://bucket/mlartifacts --port 5000 --users-file users.txt
 
-Environment: ARTIFACTS_MAX_CONCURRENCY (parallel transfers, default 64 on S3/Azure/GCS, else 16),
+Environment: ARTIFACTS_MAX_CONCURRENCY (parallel transfers, default 64 on S3/GCS, else 16),
 MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT (seconds per file), ARTIFACTS_PLUGINS (extra backend
 packages to import), NO_COLOR, and each backend's own variables (see its README).
 
