@@ -95,6 +95,11 @@ describe('mapS3Error', () => {
     expect([slow.code, slow.temporary]).toEqual(['unavailable', true]);
   });
 
+  it("MinIO's 499 ClientDisconnected (the body did not all arrive: it answers so while shutting down) is temporary", () => {
+    const cut = mapped(s3Error('ClientDisconnected', 499, 'Client disconnected before response was read'));
+    expect([cut.code, cut.temporary]).toEqual(['unavailable', true]);
+  });
+
   it('a refused signature names the S3 code and never anything beyond the first line', () => {
     const e = mapped(
       s3Error('SignatureDoesNotMatch', 403, 'The request signature we calculated does not match'),

@@ -37,7 +37,7 @@ const mapError = describeStoreErrors<Subject>({
       'unauthenticated',
     ),
     ...codes(
-      'SlowDown Throttling ThrottlingException RequestLimitExceeded TooManyRequestsException ServiceUnavailable InternalError XMinioServerNotInitialized',
+      'SlowDown Throttling ThrottlingException RequestLimitExceeded TooManyRequestsException ServiceUnavailable InternalError XMinioServerNotInitialized ClientDisconnected',
       'unavailable',
     ),
     ...codes(
