@@ -10,11 +10,10 @@ const MAX_LINKS = 40;
 export const REMEMBERED = 10_000;
 
 /**
- * Linux (and anything else with a `/proc/self/fd` whose entries can be walked through): every
- * directory is held open, and each path the kernel resolves is `/proc/self/fd/<held>/<name>`, so a
- * directory swapped for a symbolic link after it was checked is never followed. Elsewhere the same
- * walk runs on real paths, one `lstat` per component: confinement is checked component by
- * component but a swap between the check and the use is not caught (documented in the README).
+ * Linux (a `/proc/self/fd` to walk through): every directory is held open and each path the kernel
+ * resolves is `/proc/self/fd/<held>/<name>`, so a directory swapped for a link after its check is
+ * never followed. Elsewhere the same walk runs on real paths (one `lstat` per component): a swap
+ * between check and use is not caught there (see the README).
  */
 export const HELD_DESCRIPTORS = process.platform === 'linux' && existsSync('/proc/self/fd');
 
@@ -36,9 +35,8 @@ export function isInside(root: string, path: string): boolean {
 }
 
 /**
- * The real path `path` designates, following every symbolic link along it, including links whose
- * target does not exist yet (the missing tail is appended as is): unlike `realpath`, this works for
- * paths that do not exist, which writes need.
+ * The real path `path` designates, following every link along it, even one whose target does not
+ * exist yet (the missing tail appended as is): unlike `realpath`, for paths that writes will create.
  */
 export async function resolveReal(path: string): Promise<string> {
   let current = path;
@@ -74,9 +72,8 @@ export function escapeError(key: string): ArtifactsError {
 }
 
 /**
- * A directory of the store that the operation holds. `path(name)` names an entry in it in a way
- * that the kernel resolves from the held directory and never through a link at the directory's old
- * place.
+ * A directory of the store that the operation holds. `path(name)` names an entry in it that the
+ * kernel resolves from the held directory, never through a link at the directory's old place.
  */
 export class Dir {
   private constructor(
@@ -103,11 +100,9 @@ export class Dir {
   }
 
   /**
-   * The directory `root/parts…` in one open, when that path holds no symbolic link: the kernel
-   * resolves it (following links), then the descriptor's own name in /proc says where the opened
-   * directory really is, and anything but exactly that path (a link on the way, a rename, a mount)
-   * gives undefined, for the component-by-component walk to handle. Same result as the walk for the
-   * common case, in two system calls instead of two per component.
+   * The directory `root/parts…` in one open, when that path holds no link: the descriptor's name in
+   * /proc must be exactly that path (else undefined: a link on the way, a rename, a mount; the walk
+   * decides). The walk's result for the common case, in two system calls instead of two per component.
    */
   static async openDirect(root: string, parts: readonly string[]): Promise<Dir | undefined> {
     if (!HELD_DESCRIPTORS || parts.length === 0) return undefined;
@@ -132,10 +127,7 @@ export class Dir {
     return this.location + sep + name;
   }
 
-  /**
-   * The child directory `name`, never through a symbolic link: a link fails with ELOOP, anything
-   * else that is not a directory with ENOTDIR.
-   */
+  /** The child directory `name`, never through a link: ELOOP for a link, ENOTDIR for a non-directory. */
   async child(name: string): Promise<Dir> {
     const path = this.path(name);
     if (!HELD_DESCRIPTORS) {
@@ -173,12 +165,10 @@ export class Dir {
 
 /**
  * The directories of keys, each resolved once (in one step, else by the walk, creating what a write
- * needs) for the operations working in it at the same time: files of one directory written or read
- * side by side pay one resolution between them, not one each. The descriptor is closed when its last
- * user closes it (at the end of that turn of the event loop), so it is held no longer than a run of
- * overlapping operations, as one long operation in it would hold it. A failed resolution is not
- * kept. A directory made by a write is remembered as made (`created`) for the later runs of writes
- * into it, which need no link check at their names (see `resolveBeneath`).
+ * needs) for the operations working in it at the same time, which pay one resolution between them.
+ * Its descriptor is closed at the end of the turn of the event loop its last user ended in: held no
+ * longer than one long operation would. A failed resolution is not kept. A directory a write made is
+ * remembered (`created`): later writes into it need no link check at their names (`resolveBeneath`).
  */
 export class SharedDirs {
   readonly #open = new Map<string, { at: Promise<Resolved>; users: number }>();
@@ -256,12 +246,11 @@ export interface ResolveOptions {
 }
 
 /**
- * Resolves `parts` (a validated key's segments) from the root's descriptor, one component at a
- * time. Symbolic links are followed only by expanding their target into the walk itself: a
- * relative target continues from the directory holding the link (its `..` steps back along the
- * walked components, never above the root), an absolute one restarts from the root and must lie
- * inside it. Nothing is ever resolved by the kernel through a link, so a link swapped in after a
- * check cannot redirect the operation. The caller closes `dir`.
+ * Resolves `parts` (a validated key's segments) from the root's descriptor, one component at a time.
+ * A link is followed only by expanding its target into the walk: a relative target continues from
+ * the directory holding the link (`..` steps back along the walked components, never above the
+ * root), an absolute one restarts from the root and must lie inside it. The kernel never resolves
+ * through a link, so one swapped in after a check cannot redirect the operation. The caller closes `dir`.
  */
 export async function resolveBeneath(
   root: string,
@@ -272,8 +261,7 @@ export async function resolveBeneath(
   const pending = [...parts];
   if (options.asDirectory) pending.push('.');
   let trail: string[] = [];
-  // The key's directories in one open first (Dir.openDirect): anything the walk would treat apart
-  // (a link, a `..`, a missing directory to create) does not match there and is walked.
+  // The key's directories in one open first (Dir.openDirect); a link, `..` or missing directory is walked.
   const dirParts = options.asDirectory ? parts : parts.slice(0, -1);
   let dir: Dir;
   // The directory last made by this walk, and whether `dir` is it.
@@ -364,8 +352,7 @@ export async function resolveBeneath(
         }
         const targetParts = target.split(/[\\/]/);
         if (target.startsWith('/') || /^[A-Za-z]:[\\/]/.test(target)) {
-          // The real location of an absolute target is only a name to walk again from the root:
-          // resolving it by path here cannot widen what the confined walk below reaches.
+          // Its real location is only a name walked again from the root: the walk's reach is not widened.
           const real = await resolveReal(target);
           if (!isInside(root, real)) throw escapeError(key);
           await restartFromRoot(real.slice(root.length).split(/[\\/]/).concat(pending.splice(0)));

@@ -1,6 +1,6 @@
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, type Stats } from 'node:fs';
 import { copyFile, type FileHandle, lstat, open, opendir, rmdir, stat, unlink } from 'node:fs/promises';
-import { dirname, sep } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -52,6 +52,7 @@ import {
 /** The driver's options: `localSettings` (plugin.ts) declares each, its default and its variable. */
 export type LocalDriverOptions = Partial<SettingsValues<typeof localSettings.specs>>;
 
+type OpenedFile = { handle?: FileHandle; fd: number; size: number; source: string; mtime: Date };
 /** Entries of one directory whose sizes a listing asks for at once. */
 const STAT_BATCH = 64;
 
@@ -107,12 +108,11 @@ export class LocalDriver implements StorageDriver {
   }
 
   /**
-   * Writes `key` atomically through core's `intoTempFile`: `fill` writes a fresh temporary file
-   * beside it (its path given), which is renamed over the name, or removed on failure; `inline`, when
-   * given, does it in one synchronous step (`intoTempFileSync`) if the store is on a local disk. A
-   * link at the name is written through (its target replaced) when the target is inside the root.
-   * The first write into a directory (per repository) removes the temporary files that killed
-   * writers left there, by core's rule (AbandonedTemps): a live writer's file is never touched.
+   * Writes `key` atomically (core's `intoTempFile`): `fill` writes a fresh temporary file beside it,
+   * renamed over the name or removed on failure; `inline` does it synchronously (`intoTempFileSync`)
+   * in a directory on a local disk. A link at the name is written through if its target is inside the
+   * root. The first write into a directory (per repository) removes what killed writers left there,
+   * by core's rule (AbandonedTemps): a live writer's file is never touched.
    */
   #replace(key: string, fill: Parameters<typeof intoTempFile>[1], inline?: (temp: string) => void) {
     return this.#at(key, { create: true, followLast: true }, async ({ dir, trail, name, created }) => {
@@ -122,10 +122,8 @@ export class LocalDriver implements StorageDriver {
       if (created) this.#abandoned.markSwept(trail.join('/'));
       else await this.#abandoned.sweepOnce(trail.join('/'), localSweepDirectory(dir.location), () => false);
       try {
-        // The directory written into, not the root: a mount inside the store (NFS, FUSE) is not
-        // the root's disk, and a synchronous copy there would hold the event loop on the network.
-        const here = trail.length === 0 ? this.root : `${this.root}${sep}${trail.join(sep)}`;
-        if (inline && (await this.#onLocalDisk(here))) intoTempFileSync(dir.path(name), inline);
+        // The directory written into, not the root: a mount inside the store (NFS, FUSE) is another disk.
+        if (inline && (await this.#onLocalDisk(trail))) intoTempFileSync(dir.path(name), inline);
         else await intoTempFile(dir.path(name), fill, { fsync: this.#fsync });
       } catch (error) {
         throw inTheWay(error, key, DIRECTORY_IN_THE_WAY);
@@ -136,8 +134,12 @@ export class LocalDriver implements StorageDriver {
     });
   }
 
-  /** Whether `path` (an existing directory, by its real path) is on a local disk, by core's `onLocalDisk`, once each. */
-  #onLocalDisk(path: string): Promise<boolean> {
+  /**
+   * Whether a directory (by its real path, or the store's by its `trail` below the root) is on a
+   * local disk, by core's `onLocalDisk`, asked once each.
+   */
+  #onLocalDisk(where: string | readonly string[]): Promise<boolean> {
+    const path = typeof where === 'string' ? where : join(this.root, ...where);
     if (this.#disks.size >= REMEMBERED) this.#disks.clear();
     const known = this.#disks.get(path) ?? onLocalDisk(path);
     this.#disks.set(path, known);
@@ -147,27 +149,33 @@ export class LocalDriver implements StorageDriver {
   /**
    * Opens the file `key` for reading, never through a link swapped in after resolution: the open
    * does not follow a final link (O_NOFOLLOW), and a link found there is resolved again, confined.
+   * `sync`: on a local disk, opened and checked synchronously (no `handle`: `closeSync(fd)` it).
    */
-  async #openFile(key: string): Promise<{ handle: FileHandle; size: number; source: string; mtime: Date }> {
+  #openFile(key: string): Promise<Required<OpenedFile>>;
+  #openFile(key: string, sync: true): Promise<OpenedFile>;
+  async #openFile(key: string, sync = false): Promise<OpenedFile> {
     for (let attempt = 0; ; attempt++) {
       // The first attempt opens the name as it is; only a link there (ELOOP) is resolved by the walk.
-      const opened = await this.#at(key, { followLast: attempt > 0 }, async ({ dir, name }) => {
+      const opened = await this.#at(key, { followLast: attempt > 0 }, async ({ dir, trail, name }) => {
         if (name === undefined) throw notFound(key);
-        let handle: FileHandle;
+        const local = sync && (await this.#onLocalDisk(trail));
+        let handle: FileHandle | undefined;
+        let fd: number;
         try {
-          handle = await open(dir.path(name), READ_FLAGS);
+          handle = local ? undefined : await open(dir.path(name), READ_FLAGS);
+          fd = handle ? handle.fd : openSync(dir.path(name), READ_FLAGS);
         } catch (error) {
           if (errno(error) === 'ELOOP' && attempt < 40) return undefined;
           throw missing(error) || errno(error) === 'ELOOP' ? notFound(key) : error;
         }
         try {
-          const info = await handle.stat();
+          const info = handle ? await handle.stat() : fstatSync(fd);
           if (!info.isFile()) throw notFound(key);
           // The descriptor's own name in /proc reopens this very file, wherever its path now leads.
-          const source = HELD_DESCRIPTORS ? `/proc/self/fd/${handle.fd}` : dir.path(name);
-          return { handle, size: Number(info.size), source, mtime: info.mtime };
+          const source = HELD_DESCRIPTORS ? `/proc/self/fd/${fd}` : dir.path(name);
+          return { handle, fd, size: Number(info.size), source, mtime: info.mtime };
         } catch (error) {
-          await handle.close();
+          await (handle ? handle.close() : closeSync(fd));
           throw error;
         }
       });
@@ -178,12 +186,10 @@ export class LocalDriver implements StorageDriver {
   write(key: string, body: Readable, options: DriverWriteOptions): Promise<undefined> {
     return guard(key, () =>
       this.#replace(key, async (temp, opened) => {
-        // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name. A chunk lent by
-        // its producer (core's RELEASE_CHUNK: the server's request body, a local file's reads) is
-        // freed once the file has its bytes, not left to the collector.
-        const out = releaseWritten(
-          (await open(temp, 'wx')).createWriteStream({ highWaterMark: this.#highWaterMark }),
-        );
+        // 'wx' (O_CREAT|O_EXCL) never follows a link planted at the temporary name. A chunk lent by its
+        // producer (core's RELEASE_CHUNK) is freed once the file has its bytes, not left to the GC.
+        const handle = await open(temp, 'wx');
+        const out = releaseWritten(handle.createWriteStream({ highWaterMark: this.#highWaterMark }));
         opened(out);
         await pipeline(body, out, options.signal ? { signal: options.signal } : {});
       }),
@@ -191,9 +197,8 @@ export class LocalDriver implements StorageDriver {
   }
 
   /**
-   * A kernel copy (a reflink where offered): no bytes pass through JS. A small file between local
-   * disks is copied and renamed synchronously, microseconds of kernel work against two thread-pool
-   * round trips; a larger file, or one on a network or FUSE file system, is copied off the thread.
+   * A kernel copy (a reflink where offered). A small file between local disks is copied and renamed
+   * synchronously (microseconds against two thread-pool round trips); others are copied off the thread.
    */
   writeFromFile(key: string, localPath: string, options: DriverWriteOptions): Promise<undefined> {
     return guard(key, async () => {
@@ -229,14 +234,20 @@ export class LocalDriver implements StorageDriver {
     });
   }
 
+  /**
+   * A kernel copy (a reflink where offered). On a local disk the file is opened and checked, and a
+   * small one copied into a local disk, synchronously (see `writeFromFile`): no thread-pool round trip.
+   */
   readToFile(key: string, localPath: string, options: ReadToFileOptions): Promise<void> {
     return guard(key, async () => {
-      const { handle, source, size } = await this.#openFile(key);
+      const inline = await this.#onLocalDisk(dirname(localPath));
+      const { handle, fd, source, size } = await this.#openFile(key, true);
       try {
         options.signal?.throwIfAborted();
-        await copyFile(source, localPath, constants.COPYFILE_FICLONE);
+        if (inline && !handle && size <= INLINE_COPY_MAX) copyFileSync(source, localPath);
+        else await copyFile(source, localPath, constants.COPYFILE_FICLONE);
       } finally {
-        await handle.close();
+        await (handle ? handle.close() : closeSync(fd));
       }
       // The copy is whole (copyFile fails otherwise): core need not stat the file for progress.
       options.onBytes?.(size);
@@ -253,41 +264,46 @@ export class LocalDriver implements StorageDriver {
   }
 
   /**
-   * Core's walk of a file tree, one directory at a time, each resolved from the root as any key.
-   * A directory reached again through a link (a loop: the same directory as one of its ancestors
-   * in this walk) is listed but not descended into.
+   * Core's walk of a file tree, one directory at a time, each resolved from the root as any key. A
+   * directory reached again through a link (one of its ancestors: a loop) is listed, not descended into.
    */
   list(prefix: string, options: DriverListOptions): AsyncIterable<DriverEntry> {
     const listed = new Map<string, string>();
     return listFileTree(prefix, options, (key) =>
       guard(key, async () => {
         options.signal?.throwIfAborted();
-        return this.#at(key, { asDirectory: true }, async ({ dir }) => {
+        return this.#at(key, { asDirectory: true }, async ({ dir, trail }) => {
           const identity = await dir.identity();
           for (let up = key; up !== prefix && up !== ''; ) {
             up = parentKey(up);
             if (listed.get(up) === identity) return [];
           }
           listed.set(key, identity);
-          return this.#entries(dir, key);
+          return this.#entries(dir, key, await this.#onLocalDisk(trail));
         }).catch(unlessMissing([]));
       }),
     );
   }
 
-  /** The entries of the held directory `dir` (the key `key`) that are part of the store. */
-  async #entries(dir: Dir, key: string): Promise<FileEntry[]> {
+  /**
+   * The entries of the held directory `dir` (the key `key`) that are part of the store; on a local
+   * disk read and stat'ed synchronously, faster than thread-pool round trips (as core's walk does).
+   */
+  async #entries(dir: Dir, key: string, local: boolean): Promise<FileEntry[]> {
     const names: Array<{ name: string; kind: 'dir' | 'file' | 'link' }> = [];
-    for await (const entry of await opendir(dir.location, { bufferSize: 128 })) {
+    const listing = local
+      ? readdirSync(dir.location, { withFileTypes: true })
+      : opendir(dir.location, { bufferSize: 128 });
+    for await (const entry of await listing) {
       const { name } = entry;
       if (isTempFileName(name)) continue;
       if (entry.isDirectory()) names.push({ name, kind: 'dir' });
       else if (entry.isFile()) names.push({ name, kind: 'file' });
       else if (entry.isSymbolicLink()) names.push({ name, kind: 'link' });
     }
-    // Sizes asked for a batch at a time: a listing waits one round of the thread pool per batch,
-    // not one per file (5,000 files in a row were most of a tree download's wall time under load).
+    // Elsewhere sizes are asked a batch at a time: one round of the thread pool per batch, not per file.
     const entries: FileEntry[] = [];
+    const statOf = local ? (path: string) => Promise.resolve(path).then(lstatSync) : lstat;
     for (let at = 0; at < names.length; at += STAT_BATCH) {
       const batch = names.slice(at, at + STAT_BATCH);
       const found = await Promise.all(
@@ -297,7 +313,7 @@ export class LocalDriver implements StorageDriver {
             : // Links are followed only while they stay inside the root; others are not part of the store.
               kind === 'link'
               ? this.#followed(joinKey(key, name)).catch(() => undefined)
-              : lstat(dir.path(name)).catch(() => undefined),
+              : statOf(dir.path(name)).catch(() => undefined),
         ),
       );
       batch.forEach(({ name, kind }, i) => {
@@ -364,10 +380,10 @@ export class LocalDriver implements StorageDriver {
 }
 
 /**
- * Removes the entry `name` of the held directory `dir`, recursively, never through a link: a
- * directory is opened with O_NOFOLLOW and emptied through its own descriptor, so one swapped for a
- * link meanwhile is unlinked as a link, and nothing outside it is touched.
+ * Removes the entry `name` of the held directory `dir`, recursively, never through a link: a directory
+ * is opened O_NOFOLLOW and emptied through its descriptor (one swapped for a link is unlinked as one).
  */
+const REPLACED = ['ENOENT', 'ELOOP', 'ENOTDIR', 'EISDIR', 'EPERM', 'ENOTEMPTY', 'EEXIST'];
 async function removeEntry(dir: Dir, name: string): Promise<void> {
   for (let attempt = 0; attempt < 10; attempt++) {
     const info = await lstat(dir.path(name)).catch((error: unknown) => {
@@ -390,12 +406,7 @@ async function removeEntry(dir: Dir, name: string): Promise<void> {
       return;
     } catch (error) {
       // Replaced (a link for a directory, a file for a link, a new entry inside) since the lstat.
-      if (
-        !['ENOENT', 'ELOOP', 'ENOTDIR', 'EISDIR', 'EPERM', 'ENOTEMPTY', 'EEXIST'].includes(errno(error) ?? '')
-      ) {
-        throw error;
-      }
-      if (attempt === 9) throw error;
+      if (!REPLACED.includes(errno(error) ?? '') || attempt === 9) throw error;
     }
   }
 }
