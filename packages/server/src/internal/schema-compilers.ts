@@ -9,10 +9,10 @@ type Selector = () => Factory;
 /**
  * Fastify's own schema compilers (Ajv for validation, fast-json-stringify for serialization), loaded
  * the first time a route with a schema is compiled rather than when the instance is built: our routes
- * have no schema, and fastify's default factory imports Ajv at construction: 113 of the idle server's 293 modules
- * and 5.5 MiB of the idle server's RSS (docs/benchmarks/server.md). A route someone adds to `app`
- * with a schema gets exactly what fastify would have given it: the same packages, resolved from
- * fastify's own location, with the same caching.
+ * have no schema, and fastify's default factory imports Ajv at construction, 113 of the idle server's
+ * 293 modules and 5.5 MiB of its RSS (docs/benchmarks/server.md). A route someone adds to `app` with
+ * a schema gets exactly what fastify would have given it: the same packages, resolved from fastify's
+ * own location, with the same caching.
  */
 export function lazySchemaCompilers(): {
   compilersFactory: { buildValidator: Factory; buildSerializer: Factory };
