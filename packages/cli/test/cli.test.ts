@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -123,6 +123,52 @@ appendFileSync(${JSON.stringify(log)}, process.pid + ' ' + process.execArgv.join
         expect(lines[0]).not.toContain('--max-semi-space-size');
       },
     );
+  });
+
+  describe("V8's code cache (bin.ts)", () => {
+    const uid = process.getuid?.() ?? 0;
+    const cacheFiles = async (dir: string): Promise<string[]> =>
+      existsSync(dir)
+        ? (await readdir(dir, { recursive: true, withFileTypes: true }))
+            .filter((entry) => entry.isFile())
+            .map((entry) => entry.name)
+        : [];
+    const run = async (tmp: string, args: string[], env: Record<string, string | undefined> = {}) => {
+      const result = await cli(args, { env: { TMPDIR: tmp, NODE_COMPILE_CACHE: undefined, ...env } });
+      expect(result.code, result.stderr).toBe(0);
+      return result;
+    };
+
+    it("keeps the compiled modules between runs in the user's own directory, closed to others", async () => {
+      const tmp = await tempDir();
+      const store = await tempDir();
+      await writeFile(join(store, 'a.txt'), 'a');
+      const first = await run(tmp, ['ls', store]);
+      const dir = join(tmp, `artifacts-compile-cache-${uid}`);
+      expect((await stat(dir)).mode & 0o777).toBe(0o700);
+      const files = await cacheFiles(dir);
+      expect(files.length).toBeGreaterThan(0);
+      // Read back by the next run, which answers the same.
+      expect((await run(tmp, ['ls', store])).stdout).toBe(first.stdout);
+    });
+
+    it('uses no directory that others can write (its files would be code the command runs)', async () => {
+      const tmp = await tempDir();
+      const dir = join(tmp, `artifacts-compile-cache-${uid}`);
+      await mkdir(dir);
+      await chmod(dir, 0o777);
+      await run(tmp, ['--version']);
+      expect(await cacheFiles(dir)).toEqual([]);
+    });
+
+    it("is not used by `serve` (its idle RSS) nor when NODE_COMPILE_CACHE names the user's own", async () => {
+      const tmp = await tempDir();
+      await run(tmp, ['--quiet', 'serve', '--help']);
+      const chosen = await tempDir();
+      await run(tmp, ['--version'], { NODE_COMPILE_CACHE: chosen });
+      expect(existsSync(join(tmp, `artifacts-compile-cache-${uid}`))).toBe(false);
+      expect((await cacheFiles(chosen)).length).toBeGreaterThan(0);
+    });
   });
 
   it('an unknown command gets one line naming it', async () => {

@@ -13,6 +13,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { createServerLog, installAccessLog, type ServerLog } from './internal/access-log.js';
 import { createAuthenticator } from './internal/auth.js';
 import { HttpError, toHttpError } from './internal/mlflow-errors.js';
+import { asDefaultCompilers, lazySchemaCompilers } from './internal/schema-compilers.js';
 import {
   type ArtifactRoutesOptions,
   type ArtifactServerOptions,
@@ -198,6 +199,7 @@ export async function createArtifactServer(options: ArtifactServerOptions = {}):
   };
   const app = Fastify({
     logger: false,
+    schemaController: lazySchemaCompilers(),
     bodyLimit: limits.maxJsonBytes,
     trustProxy: settings.trustProxy,
     // Our own onRequest hook answers requests that arrive while closing, in MLflow's error shape.
@@ -213,6 +215,7 @@ export async function createArtifactServer(options: ArtifactServerOptions = {}):
       ? { https: { cert: settings.tls.cert, key: settings.tls.key, ...httpOptions } }
       : { http: httpOptions }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  asDefaultCompilers(app);
   capConnections(app.server as Server, limits.maxConnections, settings.tls !== undefined);
 
   let closing = false;
@@ -320,10 +323,12 @@ export async function createArtifactHandler(
 ): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
   const app = Fastify({
     logger: false,
+    schemaController: lazySchemaCompilers(),
     bodyLimit: resolveLimits(options.limits).maxJsonBytes,
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 8192 },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  asDefaultCompilers(app);
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({
       error_code: 'ENDPOINT_NOT_FOUND',
