@@ -43,7 +43,14 @@ describe('READ answers where ssh2 is not as expected', () => {
     // An SFTP client without ssh2's request table: it copies each answer into the buffer it is
     // given and calls back, as ssh2's `read` does.
     const sftp = {
-      read(_handle: Buffer, buffer: Buffer, offset: number, length: number, position: number, done: Function) {
+      read(
+        _handle: Buffer,
+        buffer: Buffer,
+        offset: number,
+        length: number,
+        position: number,
+        done: (...args: unknown[]) => void,
+      ) {
         buffer.fill(position % 251, offset, offset + length);
         done(undefined, length, buffer, position);
       },
