@@ -1,6 +1,8 @@
 import type { PipelineTuning, PositionedReads, PositionedWrites } from '@artifacts/core';
 import type { SFTPWrapper } from 'ssh2';
-import { type SftpConnection, socketOf } from './connection.js';
+import { SFTP_STATUS, type SftpConnection, socketOf } from './connection.js';
+
+const SFTP_EOF = SFTP_STATUS.EOF;
 
 type Callback<T> = (error: Error | null | undefined, value?: T) => void;
 
@@ -44,12 +46,51 @@ export function handleFile(connection: SftpConnection, handle: Buffer): Position
     // ssh2 copies the piece into its packet before returning, so the chunk is not retained.
     writeAt: (piece, at) =>
       request(connection, (s, done) => s.write(handle, piece, 0, piece.length, at, done)),
-    readAt: (buffer, length, at) =>
-      request<number>(connection, (s, done) =>
-        s.read(handle, buffer, 0, length, at, (error, bytesRead) => done(error, bytesRead)),
-      ),
+    readAt: (length, at) => request<Buffer>(connection, (s, done) => readAnswer(s, handle, length, at, done)),
     socket: socketOf(connection.client),
     lost: () => connection.life.dead,
     close: () => closeHandle(connection, handle),
+  };
+}
+
+/** What ssh2 keeps of a request in flight (internals of its SFTP client, 1.x). */
+interface PendingRequest {
+  buffer?: Buffer | undefined;
+  cb?: (error?: Error & { code?: unknown }, data?: Buffer) => void;
+}
+type SftpInternals = { _requests?: Record<number, PendingRequest>; _writeReqid?: number };
+
+/** The buffer ssh2's `read` is given, which it no longer writes into once the request is taken over. */
+let target = Buffer.alloc(0);
+
+/**
+ * One READ, answered with the bytes in the packet they arrived in. ssh2's `read` copies the answer
+ * out of its SFTP packet (a buffer it allocated for that packet, or a view of the SSH packet's own
+ * freshly decrypted payload, neither reused) into the caller's buffer: a 255 KiB allocation and copy
+ * per READ that only feed the garbage collector. The request it just queued is taken over so that
+ * its answer comes as ssh2's view of that packet; should ssh2's internals not be as expected, the
+ * answer, copied into the shared `target`, is copied out at once (ssh2 calls back as it copies).
+ */
+function readAnswer(
+  sftp: SFTPWrapper,
+  handle: Buffer,
+  length: number,
+  at: number,
+  done: Callback<Buffer>,
+): void {
+  if (target.length < length) target = Buffer.allocUnsafeSlow(length);
+  const given = target;
+  sftp.read(handle, given, 0, length, at, (error, bytesRead) =>
+    done(error, Buffer.from(given.subarray(0, error ? 0 : bytesRead))),
+  );
+  const internals = sftp as unknown as SftpInternals;
+  const pending = internals._requests?.[internals._writeReqid ?? -1];
+  if (pending?.buffer?.buffer !== given.buffer || typeof pending.cb !== 'function') return;
+  pending.buffer = undefined;
+  pending.cb = (error, data) => {
+    // EOF and a bare OK (a server's "nothing there") are an empty answer, as ssh2 has them.
+    if (error && error.code !== SFTP_EOF) done(error);
+    else if (data && data.length > length) done(new Error('Received more data than requested'));
+    else done(undefined, data ?? Buffer.alloc(0));
   };
 }

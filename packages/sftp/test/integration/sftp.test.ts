@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { SftpDriver } from '../../src/internal/driver.js';
 import { resolveSettings } from '../../src/internal/settings.js';
+import { closeHandle, handleFile, open as openFile } from '../../src/internal/sftp-io.js';
 import { allNames, connectionsTo, env, killSessions, localPath, unique } from './helpers.js';
 
 const keyUri = () => unique(env('ARTIFACTS_IT_SFTP_URI'));
@@ -386,6 +387,41 @@ describe('renames into place', () => {
       await write('second, longer');
       const { stream } = await driver.read('v3/file.txt', {});
       expect(await text(stream)).toBe('second, longer');
+      await driver.delete('', {});
+    } finally {
+      await driver.close();
+    }
+  });
+});
+
+describe('READ answers', () => {
+  it('come in the packet they arrived in (a view of it, no copy), short at the end, empty past it', async () => {
+    const content = randomBytes(300_007);
+    const settings = await resolveSettings(parseArtifactUri(keyUri()), { maxConnections: 1 });
+    const driver = new SftpDriver(settings);
+    try {
+      await driver.write('r/file.bin', Readable.from([content]), {});
+      await driver.pool.use(async (connection) => {
+        const path = (driver as unknown as { path(key: string): string }).path('r/file.bin');
+        const handle = await openFile(connection, path, 'r');
+        const file = handleFile(connection, handle);
+        const [first, second, last, past] = await Promise.all([
+          file.readAt(261_120, 0),
+          file.readAt(1000, 261_120),
+          file.readAt(261_120, 300_000),
+          file.readAt(4096, 300_007),
+        ]);
+        expect(first.equals(content.subarray(0, 261_120))).toBe(true);
+        expect(second.equals(content.subarray(261_120, 262_120))).toBe(true);
+        expect(last.equals(content.subarray(300_000))).toBe(true);
+        expect(past.length).toBe(0);
+        // ssh2's SFTP packet: its header (type, request id, length) comes before the bytes. A copy
+        // into a buffer of their own would start at 0 and be an allocation per READ.
+        expect(first.byteOffset).toBeGreaterThan(0);
+        expect(second.byteOffset).toBeGreaterThan(0);
+        expect(first.buffer).not.toBe(second.buffer);
+        await closeHandle(connection, handle);
+      });
       await driver.delete('', {});
     } finally {
       await driver.close();
