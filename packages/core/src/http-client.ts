@@ -50,11 +50,12 @@ export interface HttpExchange {
   /** Counts a stream body's bytes as they are handed to the socket (bytes can be sent again). */
   sent?: { bytes: number };
   /**
-   * Sends a plain-HTTP exchange through core's own HTTP/1.1 client (`LeanSockets`) instead of
-   * node:http's, when its body is in memory or a stream of known length (a `Content-Length`
-   * header): `StoreHttp` asks it for ranged GETs (a large download's parts). TLS always goes through
-   * node:https. Not the default: measured on 5,000 small files it saved 10–35 % of the client's CPU
-   * but raised its peak RSS by 30–60 MiB (docs/benchmarks/server.md, 2026-12-02 lean).
+   * Sends a bodiless, idempotent plain-HTTP exchange through core's own HTTP/1.1 client
+   * (`LeanSockets`) instead of node:http's: `StoreHttp` asks it for ranged GETs (a large download's
+   * parts). TLS always goes through node:https; an answer the lean client does not read (chunked,
+   * or an interim 1xx first) is asked for once more through node:http. Not the default: measured on
+   * 5,000 small files it saved 10–35 % of the client's CPU but raised its peak RSS by 30–60 MiB
+   * (docs/benchmarks/server.md, 2026-12-02 lean).
    */
   lean?: boolean;
 }
@@ -219,18 +220,23 @@ export class HttpPool {
     exchange.signal?.throwIfAborted();
     const resendable = IDEMPOTENT.has(exchange.method.toUpperCase()) && !(exchange.body instanceof Readable);
     const target = targetOf(exchange.url);
-    // Plain HTTP through core's own client when the exchange asks for it (`lean`), unless its body
-    // is a stream of unknown length (sent chunked by node:http); TLS through node:https.
-    const bodyLength = exchange.lean === true && !target.https ? leanBodyLength(exchange) : false;
+    // Plain HTTP through core's own client when a bodiless exchange asks for it (`lean`: ranged
+    // GETs); TLS, bodies and anything else through node:http(s).
+    let lean = exchange.lean === true && !target.https && exchange.body === undefined && resendable;
     for (let tries = this.#connections + 1; ; tries -= 1) {
       try {
-        const answer =
-          bodyLength === false
-            ? await this.#exchange(exchange, target)
-            : await this.#leanSockets().request(exchange, target, bodyLength);
+        const answer = lean
+          ? await this.#leanSockets().request(exchange, target)
+          : await this.#exchange(exchange, target);
         this.#answered.add(target.origin);
         return answer;
       } catch (error) {
+        if (notLean(error) && !exchange.signal?.aborted) {
+          // An answer core's client does not read (chunked, 1xx first): asked again through node:http.
+          lean = false;
+          tries += 1;
+          continue;
+        }
         if (!(resendable && tries > 1 && staleSocket(error)) || exchange.signal?.aborted) throw error;
       }
     }
@@ -582,6 +588,8 @@ const FREE_READS = 8;
  */
 const LEND_FROM = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
+/** A Transfer-Encoding whose last coding is chunked (RFC 9112 §6.3). */
+const CHUNKED_LAST = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 const CRLF = Buffer.from('\r\n');
 /** A header name node:http sends (an RFC 9110 token), and what no header value may hold (its checks). */
 const HEADER_NAME = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
@@ -650,42 +658,29 @@ class LeanBody extends Readable {
   }
 }
 
-/** A request body of the lean client: in memory, or a stream whose length the caller gave. */
-function leanBodyLength(exchange: HttpExchange): number | undefined | false {
-  const { body, headers } = exchange;
-  let declared: string | undefined;
-  if (headers) {
-    for (const name in headers) {
-      if (name.length === 14 && name.toLowerCase() === 'content-length') declared = headers[name];
-      // A caller framing its own body: node:http's to send as given.
-      else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return false;
-    }
-  }
-  if (!(body instanceof Readable)) return undefined;
-  // A stream of unknown length goes chunked, through node:http.
-  if (declared === undefined || !/^\d{1,15}$/.test(declared)) return false;
-  return Number(declared);
-}
+/** Marks an answer core's own client leaves to node:http (`HttpPool.request` asks again there). */
+const NOT_LEAN = Symbol('an answer for node:http');
+const notLean = (error: unknown) => (error as { [NOT_LEAN]?: boolean })?.[NOT_LEAN] === true;
 
 /**
  * Core's own HTTP/1.1 client for plain HTTP (`HttpPool.request` sends an exchange here when it says
- * `lean` and its body is in memory or of known length; TLS stays with node:https):
- * the request written as one string (and its body: one `writev` with bytes in memory, a stream's
- * chunks under back-pressure), the answer read by a minimal parser (status line, headers as node:http
- * gives them; a body of known length, chunked, or read to the close; interim 1xx answers skipped), no
- * `ClientRequest`, `IncomingMessage` or parser run per socket read, and large body chunks handed on as
- * views into the read's buffer (lent until the consumer calls the chunk's RELEASE_CHUNK). Each socket
- * reads into 256 KiB buffers of a small free list (`net`'s `onread` with a buffer function).
+ * `lean`, has no body and may be sent again: `StoreHttp`'s ranged GETs; TLS stays with node:https):
+ * the request written as one string, the answer read by a minimal parser (status line, headers as
+ * node:http gives them; a body of known length or read to the close; a chunked answer, or an interim
+ * 1xx one, is left to node:http: `HttpPool.request` asks again there), no `ClientRequest`,
+ * `IncomingMessage` or parser run per socket read, and large body chunks handed on as views into the
+ * read's buffer (lent until the consumer calls the chunk's RELEASE_CHUNK). Each socket reads into
+ * 256 KiB buffers of a small free list (`net`'s `onread` with a buffer function).
  *
  * Its sockets are pooled by core's one `ConnectionPool`, one per origin (at most `connections` each,
  * as node:http's agent keeps `maxSockets` per origin; others wait in order; idle sockets unref'd; a
  * socket that closes or fails leaves the pool at once through its `ConnectionLife`).
  *
  * Keeps what the node:http path gives: the stall bound (the socket's idle timeout, through the
- * request's body and the answer's body too), the abort signal, the connect bound, the stale-socket
+ * answer's body too), the abort signal, the connect bound, the stale-socket
  * mark of a reused socket closed before any answer, a premature close of the body as node:http words
  * it (`aborted`, `ECONNRESET`), node:http's refusal of a header with a line break. A socket is reused
- * only when its request was written whole and its answer read whole.
+ * only when its answer was read whole.
  */
 class LeanSockets {
   readonly #pools = new Map<string, ConnectionPool<LeanSocket>>();
@@ -730,7 +725,7 @@ class LeanSockets {
     return pool;
   }
 
-  async request(exchange: HttpExchange, target: Target, bodyLength: number | undefined): Promise<HttpAnswer> {
+  async request(exchange: HttpExchange, target: Target): Promise<HttpAnswer> {
     if (this.#destroyed) throw new ArtifactsError('failed_precondition', 'the HTTP pool is closed');
     let lease: Lease<LeanSocket>;
     try {
@@ -740,15 +735,10 @@ class LeanSockets {
       if (exchange.signal?.aborted) throw abortError(exchange.signal);
       throw error;
     }
-    return this.#exchange(lease, exchange, target, bodyLength);
+    return this.#exchange(lease, exchange, target);
   }
 
-  #exchange(
-    lease: Lease<LeanSocket>,
-    exchange: HttpExchange,
-    target: Target,
-    bodyLength: number | undefined,
-  ): Promise<HttpAnswer> {
+  #exchange(lease: Lease<LeanSocket>, exchange: HttpExchange, target: Target): Promise<HttpAnswer> {
     const lean = lease.connection;
     // As node:http sends it.
     const method = exchange.method.toUpperCase();
@@ -762,14 +752,11 @@ class LeanSockets {
       let head: Buffer | undefined;
       /** Whether the peer sent anything for this request (else a reused socket's close is stale). */
       let answered = false;
-      /** The answer's body length: Infinity for a chunked one or one read to the close. */
+      /** The answer's body length: Infinity for one read to the close. */
       let length = 0;
       let received = 0;
-      /** The body ends when the socket closes (neither a length nor chunked). */
+      /** The body ends when the socket closes (no length). */
       let toClose = false;
-      /** The whole request is in the socket: only then may it carry another. */
-      let written = false;
-      let stopWriting: (() => void) | undefined;
       /** Ends the exchange: the socket back to the pool when the answer was read whole, else closed. */
       const finish = (error: Error | undefined, reusable: boolean) => {
         if (settled) return;
@@ -778,7 +765,6 @@ class LeanSockets {
         lean.onEnd = undefined;
         if (stall) socket.setTimeout(0, stall);
         if (signal) signal.removeEventListener('abort', abort);
-        stopWriting?.();
         // The socket is no longer this answer's to pause or resume (it may carry the next request),
         // and the body no longer holds the exchange.
         if (body) {
@@ -792,7 +778,7 @@ class LeanSockets {
           }
           reject(error);
         } else if (error) body?.destroy(error);
-        if (reusable && !error && written && !lean.closing && !lean.life.dead) {
+        if (reusable && !error && !lean.closing && !lean.life.dead) {
           socket.resume();
           lease.release();
         } else lease.release(true);
@@ -868,120 +854,46 @@ class LeanSockets {
           b.push(null);
         } else if (!more) socket.pause();
       };
-      /** A chunked body (RFC 9112 §7.1): its data handed on as copies, its end ending the exchange. */
-      let chunked: { state: 'size' | 'data' | 'crlf' | 'trailer'; size: number; line: string } | undefined;
-      const unchunk = (bytes: Buffer) => {
-        const c = chunked!;
-        const b = body!;
-        for (let i = 0; i < bytes.length && !settled; ) {
-          if (c.state === 'data') {
-            const n = Math.min(c.size, bytes.length - i);
-            c.size -= n;
-            if (c.size === 0) c.state = 'crlf';
-            const more = b.push(Buffer.from(bytes.subarray(i, i + n)));
-            i += n;
-            if (!more) socket.pause();
-            continue;
-          }
-          const newline = bytes.indexOf(10, i);
-          const piece = bytes.toString('latin1', i, newline === -1 ? bytes.length : newline);
-          if (c.line.length + piece.length > 4096) {
-            return finish(
-              new ArtifactsError('unavailable', `${target.origin} sent a chunk line over 4096 bytes`),
-              false,
-            );
-          }
-          if (newline === -1) {
-            c.line += piece;
-            return;
-          }
-          const line = (c.line + piece).replace(/\r$/, '');
-          c.line = '';
-          i = newline + 1;
-          if (c.state === 'crlf' || (c.state === 'trailer' && line === '')) {
-            if (line !== '')
-              return finish(
-                new ArtifactsError('unavailable', `${target.origin} sent a malformed chunk`),
-                false,
-              );
-            if (c.state === 'trailer') {
-              b.complete = true;
-              // Bytes after the answer: the socket is not reused.
-              finish(undefined, i === bytes.length);
-              b.push(null);
-              return;
-            }
-            c.state = 'size';
-          } else if (c.state === 'size') {
-            const size = /^([0-9a-fA-F]{1,12})[ \t]*(?:;.*)?$/.exec(line);
-            if (!size)
-              return finish(
-                new ArtifactsError('unavailable', `${target.origin} sent a malformed chunk size`),
-                false,
-              );
-            c.size = Number.parseInt(size[1]!, 16);
-            c.state = c.size === 0 ? 'trailer' : 'data';
-          }
-          // (a trailer field line: skipped)
-        }
-      };
       lean.onBytes = (read, buffer) => {
         if (settled) return;
         answered = true;
-        if (body) {
-          if (!chunked) return deliver(read, buffer);
-          unchunk(read);
-          giveBack(buffer);
-          return;
-        }
-        // The head, perhaps over several reads (copied: it is small), after any interim (1xx) answers.
-        let bytes = head ? Buffer.concat([head, read]) : read;
+        if (body) return deliver(read, buffer);
+        // The head, perhaps over several reads (copied: it is small).
+        const bytes = head ? Buffer.concat([head, read]) : read;
         head = undefined;
-        let end: number;
-        let parsed: { statusCode: number; headers: IncomingHttpHeaders; version: string };
-        for (;;) {
-          // Bytes that cannot begin an answer fail at once (another protocol's greeting has no blank line).
-          const start = bytes.toString('latin1', 0, Math.min(5, bytes.length));
-          if (!'HTTP/'.startsWith(start)) return finish(notAnAnswer(bytes.toString('latin1', 0, 16)), false);
-          end = bytes.indexOf(HEAD_END);
-          if (end === -1) {
-            if (bytes.length > HEAD_LIMIT) {
-              return finish(
-                new ArtifactsError(
-                  'unavailable',
-                  `${target.origin} sent a response head over ${HEAD_LIMIT} bytes`,
-                ),
-                false,
-              );
-            }
-            head = Buffer.from(bytes);
-            giveBack(buffer);
-            return;
-          }
-          const result = parseHead(bytes, end);
-          if (result instanceof Error) return finish(result, false);
-          parsed = result;
-          if (parsed.statusCode >= 200) break;
-          if (parsed.statusCode === 101) {
+        // Bytes that cannot begin an answer fail at once (another protocol's greeting has no blank line).
+        const start = bytes.toString('latin1', 0, Math.min(5, bytes.length));
+        if (!'HTTP/'.startsWith(start)) return finish(notAnAnswer(bytes.toString('latin1', 0, 16)), false);
+        const end = bytes.indexOf(HEAD_END);
+        if (end === -1) {
+          if (bytes.length > HEAD_LIMIT) {
             return finish(
               new ArtifactsError(
                 'unavailable',
-                `${target.origin} answered 101 Switching Protocols, which no request asked for`,
+                `${target.origin} sent a response head over ${HEAD_LIMIT} bytes`,
               ),
               false,
             );
           }
-          // An interim answer (100 Continue, 103 Early Hints): the final one follows.
-          bytes = bytes.subarray(end + 4);
-          if (bytes.length === 0) {
-            giveBack(buffer);
-            return;
-          }
+          head = Buffer.from(bytes);
+          giveBack(buffer);
+          return;
         }
+        const parsed = parseHead(bytes, end);
+        if (parsed instanceof Error) return finish(parsed, false);
         const { statusCode, headers, version } = parsed;
         const declared = headerString(headers['content-length']);
         const coding = headerString(headers['transfer-encoding']);
         const none = statusCode === 204 || statusCode === 304 || method === 'HEAD';
+        // An interim answer first (100 Continue, 103 Early Hints) or a chunked body: node:http's to
+        // read (`HttpPool.request` sends the exchange again there); this socket is closed.
+        if (
+          statusCode < 200 ||
+          (!none && declared === undefined && coding !== undefined && CHUNKED_LAST.test(coding))
+        ) {
+          const error = new Error(`${target.origin} answered ${statusCode < 200 ? statusCode : 'chunked'}`);
+          return finish(Object.assign(error, { [NOT_LEAN]: true }), false);
+        }
         if (!none && coding !== undefined) {
           if (declared !== undefined) {
             // Both framings (a request-smuggling shape): node:http's parser refuses it too.
@@ -995,9 +907,8 @@ class LeanSockets {
               false,
             );
           }
-          // Chunked when it is the last coding; else the body runs to the close (RFC 9112 §6.3).
-          if (/(?:^|,)[ \t]*chunked[ \t]*$/i.test(coding)) chunked = { state: 'size', size: 0, line: '' };
-          else toClose = true;
+          // Not chunked last (that went to node:http above): the body runs to the close (RFC 9112 §6.3).
+          toClose = true;
         } else if (!none && declared === undefined) toClose = true;
         else if (!none && !/^\d{1,15}$/.test(declared!)) {
           return finish(
@@ -1007,7 +918,7 @@ class LeanSockets {
             false,
           );
         }
-        length = none ? 0 : chunked || toClose ? Number.POSITIVE_INFINITY : Number(declared);
+        length = none ? 0 : toClose ? Number.POSITIVE_INFINITY : Number(declared);
         const connection = headerString(headers.connection) ?? '';
         lean.closing =
           toClose ||
@@ -1030,11 +941,6 @@ class LeanSockets {
           body.push(null);
           return;
         }
-        if (chunked) {
-          if (rest.length > 0) unchunk(rest);
-          giveBack(buffer);
-          return;
-        }
         // The read's buffer is lent only with a body chunk that is a view into it.
         if (rest.length > 0 && rest.buffer === buffer.buffer) deliver(rest, buffer);
         else {
@@ -1042,9 +948,8 @@ class LeanSockets {
           if (rest.length > 0) deliver(rest, undefined);
         }
       };
-      // The request: its head as one string, then its body.
+      // The request: its head as one string.
       if (!HEADER_NAME.test(method)) {
-        written = true;
         return finish(
           Object.assign(new TypeError(`Method must be a valid HTTP token ["${exchange.method}"]`), {
             code: 'ERR_INVALID_HTTP_TOKEN',
@@ -1059,7 +964,6 @@ class LeanSockets {
         const value = raw[i + 1]!;
         // What node:http refuses to send (a line break in a value would end the header early).
         if (!HEADER_NAME.test(name) || BAD_VALUE.test(value)) {
-          written = true;
           const error = Object.assign(new TypeError(`Invalid header name or value: "${name}"`), {
             code: 'ERR_INVALID_CHAR',
           });
@@ -1068,109 +972,8 @@ class LeanSockets {
         text += `${name}: ${value}\r\n`;
       }
       text += 'Connection: keep-alive\r\n\r\n';
-      const payload = exchange.body;
-      if (!(payload instanceof Readable)) {
-        if (payload === undefined || payload.length === 0) socket.write(text, 'latin1');
-        else {
-          // Head and body in one `writev`.
-          socket.cork();
-          socket.write(text, 'latin1');
-          socket.write(payload);
-          socket.uncork();
-        }
-        written = true;
-        return;
-      }
-      this.#writeStream(
-        socket,
-        text,
-        payload,
-        bodyLength!,
-        exchange.sent,
-        (error) => {
-          if (error) finish(error, false);
-          else written = true;
-        },
-        (stop) => {
-          stopWriting = stop;
-        },
-      );
+      socket.write(text, 'latin1');
     });
-  }
-
-  /**
-   * Writes a request's head, then its stream body under the socket's back-pressure, each chunk
-   * counted in `sent` as the socket takes it and a lent chunk (RELEASE_CHUNK) freed once written;
-   * `done` once the whole body is in the socket, or with why not (the stream failed or closed early,
-   * or gave other than `length` bytes). The stream is paused, never destroyed, when the exchange
-   * ends first (`stop`).
-   */
-  #writeStream(
-    socket: Socket,
-    text: string,
-    payload: Readable,
-    length: number,
-    sent: { bytes: number } | undefined,
-    done: (error?: Error) => void,
-    onStop: (stop: () => void) => void,
-  ): void {
-    let count = 0;
-    let over = false;
-    const mismatch = (what: string) =>
-      Object.assign(new Error(`the request body ${what} bytes, not the ${length} of its Content-Length`), {
-        code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH',
-      });
-    const stop = () => {
-      if (over) return;
-      over = true;
-      uncork();
-      payload.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
-      socket.off('drain', onDrain);
-      if (!payload.readableEnded) payload.pause();
-    };
-    const end = (error?: Error) => {
-      if (over) return;
-      stop();
-      done(error);
-    };
-    const onData = (chunk: Buffer) => {
-      count += chunk.length;
-      if (count > length) return end(mismatch(`has more than its ${length}`));
-      if (sent) sent.bytes += chunk.length;
-      // A chunk lent by its reader (core's RELEASE_CHUNK: a local file's 1 MiB reads) is freed
-      // once the socket took it: an upload's memory stays flat instead of waiting for the collector.
-      const free = (chunk as Uint8Array & { [RELEASE_CHUNK]?: () => void })[RELEASE_CHUNK];
-      const more = free ? socket.write(chunk, (error) => error || free()) : socket.write(chunk);
-      uncork();
-      if (!more) {
-        payload.pause();
-        socket.once('drain', onDrain);
-      }
-    };
-    const onDrain = () => {
-      if (!over) payload.resume();
-    };
-    const onEnd = () => end(count === length ? undefined : mismatch(`ended after ${count} of its`));
-    const onError = (error: Error) => end(error);
-    const premature = () =>
-      Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-    const onClose = () => end(premature());
-    onStop(stop);
-    // The head waits for the body's first chunk: one `writev` for both (a small file is one chunk).
-    let corked = true;
-    const uncork = () => {
-      if (!corked) return;
-      corked = false;
-      socket.uncork();
-    };
-    socket.cork();
-    socket.write(text, 'latin1');
-    if (payload.destroyed) {
-      end((payload.errored as Error | null) ?? premature());
-      return;
-    }
-    payload.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
-    if (payload.isPaused()) payload.resume();
   }
 
   #connect(host: string, port: number, signal: AbortSignal | undefined): Promise<LeanSocket> {

@@ -38,10 +38,17 @@ async function store(): Promise<StoreHttp> {
     };
     if (!range) return res.writeHead(200, { ...headers, 'content-length': body.length }).end(body);
     const [start, end] = range.slice('bytes='.length).split('-').map(Number) as [number, number];
-    if (start >= body.length) return res.writeHead(416).end();
+    // With a length, as object stores frame these answers (node:http's server would send them
+    // chunked, which core's own client leaves to node:http: the GET would be sent twice).
+    if (start >= body.length) return res.writeHead(416, { 'content-length': 0 }).end();
     const last = Math.min(end, body.length - 1);
-    res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${last}/${body.length}` });
-    res.end(body.slice(start, last + 1));
+    const part = body.slice(start, last + 1);
+    res.writeHead(206, {
+      ...headers,
+      'content-range': `bytes ${start}-${last}/${body.length}`,
+      'content-length': Buffer.byteLength(part),
+    });
+    res.end(part);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
