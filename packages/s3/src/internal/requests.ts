@@ -133,9 +133,18 @@ export class S3Requests {
 
   /** Sends one request whose answer is an XML document, parsed; an `<Error>` (a 200 can be one) throws. */
   async xml(request: S3Request): Promise<Record<string, Record<string, unknown> | undefined>> {
-    const text = await readBodyText((await this.send(request)).body);
+    return this.parse(await this.text(request), request.Bucket);
+  }
+
+  /** Sends one request and reads its answer's text (an XML document, for a reader of its own). */
+  async text(request: S3Request): Promise<string> {
+    return readBodyText((await this.send(request)).body);
+  }
+
+  /** An XML answer of a request on `bucket`, parsed; an `<Error>` (a 200 can be one) throws. */
+  async parse(text: string, bucket: string): Promise<Record<string, Record<string, unknown> | undefined>> {
     const doc = xml(text) as Record<string, Record<string, unknown>>;
-    if (doc.Error) throw new StoreHttpError(500, await xmlErrorDetail(text), request.Bucket);
+    if (doc.Error) throw new StoreHttpError(500, await xmlErrorDetail(text), bucket);
     return doc;
   }
 
