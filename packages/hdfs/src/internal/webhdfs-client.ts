@@ -19,6 +19,7 @@ import type { HdfsSettings } from './settings.js';
 
 // A variable keeps bundlers and tsc from resolving the optional dependency at build time.
 const KERBEROS_PACKAGE = 'kerberos';
+const loadKerberos = () => import(KERBEROS_PACKAGE);
 
 /** One FileStatus of GETFILESTATUS / LISTSTATUS. */
 export interface FileStatus {
@@ -65,7 +66,7 @@ export class WebHdfsClient {
     this.#spnego =
       settings.kerberos &&
       new Spnego(settings.kerberos, {
-        load: () => import(KERBEROS_PACKAGE),
+        load: loadKerberos,
         owner: '@artifacts/hdfs',
         principalSetting: 'MLFLOW_KERBEROS_USER',
         server: 'the NameNode',

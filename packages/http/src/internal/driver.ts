@@ -38,6 +38,7 @@ interface ListedFile {
 
 // A variable keeps bundlers and tsc from resolving the optional dependency at build time.
 const KERBEROS_PACKAGE = 'kerberos';
+const loadKerberos = () => import(KERBEROS_PACKAGE);
 
 /** What a 401 asking for Kerberos (`WWW-Authenticate: Negotiate`) says when Kerberos is off. */
 const NEGOTIATE_HINT =
@@ -113,7 +114,7 @@ export class HttpDriver implements StorageDriver {
     const spnego =
       options.kerberos &&
       new Spnego(options.kerberos, {
-        load: () => import(KERBEROS_PACKAGE),
+        load: loadKerberos,
         owner: '@artifacts/http',
         principalSetting: 'ARTIFACTS_HTTP_KERBEROS_PRINCIPAL',
         server: 'the server',
