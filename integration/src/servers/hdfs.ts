@@ -349,6 +349,8 @@ async function start(ctx: LaunchContext, inContainer = false, secure = false): P
       ARTIFACTS_IT_KRB_REALM: k.realm,
       ARTIFACTS_IT_KRB_ALICE_KEYTAB: k.keytabs.alice as string,
       ARTIFACTS_IT_KRB_BOB_KEYTAB: k.keytabs.bob as string,
+      // HTTP/127.0.0.1 and HTTP/localhost: a test's own server checks SPNEGO tokens with it (http's)
+      ARTIFACTS_IT_KRB_SERVICE_KEYTAB: k.keytabs.service as string,
       // MIT Kerberos (kinit, GSSAPI in the client) finds the test realm's KDC through this file
       KRB5_CONFIG: k.krb5Conf,
     },

@@ -131,7 +131,7 @@ export type { DriverOverrides } from './layers/wrap.js';
 export { wrapDriver } from './layers/wrap.js';
 export { lazily } from './lazily.js';
 export { lendChunks, releaseChunk, releaseWritten } from './lent-chunks.js';
-export type { MlflowClientOptions, MlflowSendOptions } from './mlflow-client.js';
+export type { MlflowClientAuth, MlflowClientOptions, MlflowSendOptions } from './mlflow-client.js';
 export { MlflowHttpClient, mlflowClientSettings, mlflowErrorCode } from './mlflow-client.js';
 export type {
   CredentialsSettingSpec,
@@ -231,6 +231,9 @@ export {
 export { DEFAULT_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS, presignSeconds, sortedParts } from './signing.js';
 export type { SignedRequest, SigningCredentials } from './sigv4.js';
 export { EMPTY_SHA256, payloadSha256, SigV4, sigV4ByRegion } from './sigv4.js';
+/** SPNEGO (Kerberos over HTTP): hdfs's WebHDFS client and the artifact proxy's client. */
+export type { KerberosAuth, SpnegoUser } from './spnego.js';
+export { asksForNegotiate, Spnego, spnegoToken } from './spnego.js';
 export type { StoreRangeOptions } from './store-driver.js';
 export {
   deleteEach,

@@ -14,6 +14,7 @@ import { type HttpAnswer, HttpPool, headerString, readBodyText } from './http-cl
 import { parseRetryAfter } from './layers/retry.js';
 import { readSettingFile } from './setting-files.js';
 import { defineSettings, type SettingsValues } from './settings.js';
+import { asksForNegotiate, type Spnego } from './spnego.js';
 import { redactUri } from './uri.js';
 
 /**
@@ -105,6 +106,13 @@ export interface MlflowSendOptions {
   what: string;
 }
 
+/** Kerberos for a server behind a SPNEGO-checking proxy: instead of basic or bearer credentials. */
+export interface MlflowClientAuth {
+  spnego?: Spnego | undefined;
+  /** Said of a 401 that asks for Kerberos (`WWW-Authenticate: Negotiate`) when `spnego` is off. */
+  negotiateHint?: string;
+}
+
 /** What only this client can say about a connect that reached no server. */
 const TARGET_HINTS = {
   caHint:
@@ -124,13 +132,15 @@ export class MlflowHttpClient {
   readonly #authorization: string | undefined;
   readonly #timeoutMs: number;
   readonly #pool: HttpPool;
+  readonly #auth: MlflowClientAuth;
   /**
    * The server has answered as @artifacts/server (`Server: artifacts-server`), whose HEAD is a cheap
    * stat; MLflow's server answers HEAD by fetching the whole file from its store.
    */
   answeredByOurServer = false;
 
-  constructor(options: MlflowClientOptions, connections: number) {
+  constructor(options: MlflowClientOptions, connections: number, auth: MlflowClientAuth = {}) {
+    this.#auth = auth;
     if (options.insecureTls && options.serverCertPath) {
       // MLflow refuses the same combination: one says "trust anything", the other "trust this CA".
       throw ArtifactsError.invalidArgument(
@@ -171,7 +181,10 @@ export class MlflowHttpClient {
     options.signal?.throwIfAborted();
     const sent = { bytes: 0 };
     const headers: Record<string, string> = { ...options.headers };
-    if (options.credentials !== false && this.#authorization) headers.authorization = this.#authorization;
+    if (options.credentials !== false && this.#auth.spnego)
+      Object.assign(headers, await this.#auth.spnego.headers(url));
+    else if (options.credentials !== false && this.#authorization)
+      headers.authorization = this.#authorization;
     // Only a failure names the URL: not parsed and redacted for every request that succeeds.
     const where = () => redactUri(stripQuery(url));
     let error: ArtifactsError;
@@ -226,7 +239,7 @@ export class MlflowHttpClient {
     const detail = scrub([errorCode, message].filter(Boolean).join(': '), this.secrets);
     return new ArtifactsError(
       mlflowErrorCode(status, errorCode, message),
-      `${what} failed: HTTP ${status} from ${where}${detail ? ` (${detail})` : ''}${status === 401 ? CREDENTIALS_HINT : ''}`,
+      `${what} failed: HTTP ${status} from ${where}${detail ? ` (${detail})` : ''}${status === 401 ? this.#hint401(response) : ''}`,
       {
         temporary: isTemporaryHttpStatus(status),
         context: {
@@ -236,6 +249,12 @@ export class MlflowHttpClient {
         },
       },
     );
+  }
+
+  #hint401(response: HttpAnswer): string {
+    const { spnego, negotiateHint } = this.#auth;
+    if (spnego) return `; ${spnego.hint401()}`;
+    return negotiateHint && asksForNegotiate(response.headers) ? `; ${negotiateHint}` : CREDENTIALS_HINT;
   }
 
   #networkError(error: unknown, url: string, where: string, what: string): ArtifactsError {

@@ -3,6 +3,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
+import { openRepository, registerBackend, type StorageDriver } from '@artifacts/core';
 import { type ArtifactServer, createArtifactServer } from '../src/index.js';
 import type { ArtifactServerOptions } from '../src/options.js';
 
@@ -90,6 +91,36 @@ export async function startFixture(options: ArtifactServerOptions = {}): Promise
     async close() {
       await server.close();
       await rm(parent, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface DriverFixture {
+  server: ArtifactServer;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A server whose destination is a driver the test makes (one that counts or records what it is
+ * handed), registered under `scheme`, without authentication, on a free loopback port.
+ */
+export async function startDriverFixture(scheme: string, open: () => StorageDriver): Promise<DriverFixture> {
+  registerBackend({ name: `test destination ${scheme}`, schemes: [scheme], open });
+  const repository = await openRepository(`${scheme}://store/root`);
+  const server = await createArtifactServer({
+    repository,
+    port: 0,
+    accessLog: false,
+    auth: { allowUnauthenticated: true },
+  });
+  const { url } = await server.listen();
+  return {
+    server,
+    url,
+    async close() {
+      await server.close();
+      await repository.close();
     },
   };
 }

@@ -1,44 +1,27 @@
-import { type ArtifactRepository, openRepository, registerBackend } from '@artifacts/core';
 import { type FaultyDriver, MemoryDriver, withFaults } from '@artifacts/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type ArtifactServer, createArtifactServer } from '../src/index.js';
-import { call } from './helpers.js';
+import { call, type DriverFixture, startDriverFixture } from './helpers.js';
 
 // The storage calls behind each download, counted on the destination's driver: a ranged GET (what
 // @artifacts/http always sends) is one read, never a stat first (for S3, a HEAD before every GET).
 
 let driver: FaultyDriver;
 const store = new MemoryDriver();
-registerBackend({
-  name: 'counted memory',
-  schemes: ['counted'],
-  open: () => {
-    driver = withFaults(store, []);
-    return driver;
-  },
-});
 
 const A = '/api/2.0/mlflow-artifacts/artifacts';
-let repo: ArtifactRepository;
-let server: ArtifactServer;
+let fixture: DriverFixture;
 let url: string;
 beforeAll(async () => {
-  repo = await openRepository('counted://store/root');
-  server = await createArtifactServer({
-    repository: repo,
-    port: 0,
-    accessLog: false,
-    auth: { allowUnauthenticated: true },
+  fixture = await startDriverFixture('counted', () => {
+    driver = withFaults(store, []);
+    return driver;
   });
-  ({ url } = await server.listen());
+  ({ url } = fixture);
   await call(url, 'PUT', `${A}/small.txt`, { body: '0123456789' });
   await call(url, 'PUT', `${A}/empty.txt`, { body: '' });
   await call(url, 'PUT', `${A}/dir/inside.txt`, { body: 'x' });
 });
-afterAll(async () => {
-  await server.close();
-  await repo.close();
-});
+afterAll(() => fixture.close());
 beforeEach(() => {
   driver.calls.read = 0;
   driver.calls.stat = 0;

@@ -2,17 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import {
-  type ArtifactRepository,
-  type DriverWriteOptions,
-  openRepository,
-  RELEASE_CHUNK,
-  registerBackend,
-} from '@artifacts/core';
+import { type DriverWriteOptions, RELEASE_CHUNK } from '@artifacts/core';
 import { MemoryDriver } from '@artifacts/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ArtifactServer, createArtifactServer } from '../src/index.js';
-import { call, type Fixture, startFixture } from './helpers.js';
+import { call, type DriverFixture, type Fixture, startDriverFixture, startFixture } from './helpers.js';
 
 // An upload's body chunks are lent to the write path (core's lendChunks): the destination's driver
 // frees each once its bytes are written. A chunk freed before its write would show as missing or
@@ -107,28 +100,15 @@ describe('the body chunks a destination is handed', () => {
       return undefined;
     }
   }
-  registerBackend({ name: 'releasing memory', schemes: ['releasing'], open: () => new Releasing() });
 
-  let repo: ArtifactRepository;
-  let server: ArtifactServer;
-  let url: string;
+  let fixture: DriverFixture;
   beforeAll(async () => {
-    repo = await openRepository('releasing://store/root');
-    server = await createArtifactServer({
-      repository: repo,
-      port: 0,
-      accessLog: false,
-      auth: { allowUnauthenticated: true },
-    });
-    ({ url } = await server.listen());
+    fixture = await startDriverFixture('releasing', () => new Releasing());
   });
-  afterAll(async () => {
-    await server.close();
-    await repo.close();
-  });
+  afterAll(() => fixture.close());
 
   it('are lent: each frees its memory when the driver is done with it, and the bytes are whole', async () => {
-    expect((await call(url, 'PUT', `${A}/lent.bin`, { body: pieces(DATA) })).status).toBe(200);
+    expect((await call(fixture.url, 'PUT', `${A}/lent.bin`, { body: pieces(DATA) })).status).toBe(200);
     expect(digest).toBe(sha(DATA));
     expect(seen.bytes).toBe(SIZE);
     // Chunks Node's parser made before the route took the body, or that a stream joined, are not

@@ -1,13 +1,13 @@
 import {
   type ArtifactUri,
   defineSettings,
+  type KerberosAuth,
   localUserName,
   type OptionsOf,
   pathOrNone,
   redactUri,
 } from '@artifacts/core';
 import { hadoopConfDir, loadHadoopConf, normalizeEndpoints, resolveTarget } from './hadoop-conf.js';
-import type { KerberosAuth } from './kerberos.js';
 
 /** Everything a driver needs, resolved once when the repository opens. */
 export interface HdfsSettings {

@@ -1,7 +1,7 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import {
   ArtifactsError,
+  asksForNegotiate,
   discardBody,
   encodePath,
   type HttpAnswer,
@@ -9,13 +9,17 @@ import {
   isConnectionError,
   isTemporaryError,
   readBodyText,
+  Spnego,
   StoreHttp,
   StoreHttpError,
   type StoreRequest,
 } from '@artifacts/core';
 import { isStandby, webhdfsErrorDetail, webhdfsFailure } from './errors.js';
-import { spnegoToken } from './kerberos.js';
 import type { HdfsSettings } from './settings.js';
+
+// A variable keeps bundlers and tsc from resolving the optional dependency at build time.
+const KERBEROS_PACKAGE = 'kerberos';
+const loadKerberos = () => import(KERBEROS_PACKAGE);
 
 /** One FileStatus of GETFILESTATUS / LISTSTATUS. */
 export interface FileStatus {
@@ -52,14 +56,22 @@ export class WebHdfsClient {
   #reached = false;
   #closed = false;
   /**
-   * Kerberos: the signed `hadoop.auth` cookie each NameNode answered a SPNEGO request with. Later
-   * calls send it instead of a new token, as Hadoop's own AuthenticatedURL does, until the NameNode
-   * refuses it (expired: 10 h by default). A credential: kept in memory only, never in a message.
+   * Kerberos (core's SPNEGO): a token, then the signed `hadoop.auth` cookie each NameNode answered
+   * it with, as Hadoop's own AuthenticatedURL does, until the NameNode refuses it (expired: 10 h by default).
    */
-  readonly #authCookies = new Map<string, string>();
+  readonly #spnego: Spnego | undefined;
 
   constructor(settings: HdfsSettings) {
     this.#settings = settings;
+    this.#spnego =
+      settings.kerberos &&
+      new Spnego(settings.kerberos, {
+        load: loadKerberos,
+        owner: '@artifacts/hdfs',
+        principalSetting: 'MLFLOW_KERBEROS_USER',
+        server: 'the NameNode',
+        cookie: 'hadoop.auth',
+      });
     this.#http = new StoreHttp({
       endpoint: settings.endpoints[0]!,
       store: 'WebHDFS',
@@ -69,36 +81,13 @@ export class WebHdfsClient {
     });
   }
 
-  async #headers(endpoint: string): Promise<Record<string, string>> {
-    if (!this.#settings.kerberos) return {};
-    const cookie = this.#authCookies.get(endpoint);
-    if (cookie !== undefined) return { cookie };
-    const token = await spnegoToken(this.#settings.kerberos, new URL(endpoint).hostname);
-    return { authorization: `Negotiate ${token}` };
-  }
-
-  #keepAuthCookie(endpoint: string, headers: IncomingHttpHeaders): void {
-    if (!this.#settings.kerberos) return;
-    const header = headers['set-cookie'];
-    for (const line of Array.isArray(header) ? header : header ? [header] : []) {
-      const m = /^hadoop\.auth=("?)([^";]*)\1/.exec(line);
-      if (!m) continue;
-      if (m[2]) this.#authCookies.set(endpoint, `hadoop.auth=${m[1]}${m[2]}${m[1]}`);
-      else this.#authCookies.delete(endpoint);
-    }
-  }
-
   /** What a 401 from the NameNode means for this repository's settings. */
   #hint401(error: unknown): string | undefined {
     if (!(error instanceof StoreHttpError) || error.status !== 401) return undefined;
-    const kerberos = this.#settings.kerberos;
-    if (!kerberos) {
-      const negotiate = String(error.headers['www-authenticate'] ?? '').startsWith('Negotiate');
-      return negotiate
-        ? 'the NameNode requires Kerberos (SPNEGO): kinit, then set MLFLOW_KERBEROS_TICKET_CACHE to the ticket cache (or hadoop.security.authentication=kerberos in core-site.xml to use the default cache)'
-        : undefined;
-    }
-    return `the NameNode refused the Kerberos token of ${kerberos.principal ?? 'the default principal'} from ${kerberos.ticketCache ?? 'the default ticket cache'}`;
+    if (this.#spnego) return this.#spnego.hint401();
+    return asksForNegotiate(error.headers)
+      ? 'the NameNode requires Kerberos (SPNEGO): kinit, then set MLFLOW_KERBEROS_TICKET_CACHE to the ticket cache (or hadoop.security.authentication=kerberos in core-site.xml to use the default cache)'
+      : undefined;
   }
 
   /**
@@ -122,19 +111,19 @@ export class WebHdfsClient {
     let error: unknown;
     for (let tried = 0, refreshed = false; tried < endpoints.length; tried++) {
       const endpoint = endpoints[this.#active] ?? endpoints[0]!;
-      const sentCookie = this.#authCookies.get(endpoint);
+      const sentCookie = this.#spnego?.cookie(endpoint);
       try {
         const answer = await this.#http.send({
           method,
           origin: endpoint,
           path: `/webhdfs/v1${encodePath(path)}`,
           query,
-          headers: await this.#headers(endpoint),
+          headers: this.#spnego ? await this.#spnego.headers(endpoint) : {},
           signal: options.signal,
           redirect: options.redirect === true,
         });
         this.#reached = true;
-        this.#keepAuthCookie(endpoint, answer.headers);
+        this.#spnego?.answered(endpoint, answer.headers);
         return answer;
       } catch (thrown) {
         options.signal?.throwIfAborted();
@@ -142,11 +131,9 @@ export class WebHdfsClient {
         const answered = thrown instanceof StoreHttpError;
         if (answered) {
           this.#reached = true;
-          this.#keepAuthCookie(endpoint, thrown.headers);
-          // a refused cookie (expired, or the NameNode restarted with a new secret): once more with
-          // a fresh token; the call was not carried out, so this is safe for any call
-          if (thrown.status === 401 && sentCookie !== undefined && !refreshed) {
-            this.#authCookies.delete(endpoint);
+          this.#spnego?.answered(endpoint, thrown.headers);
+          // a refused cookie: once more with a fresh token
+          if (thrown.status === 401 && !refreshed && this.#spnego?.refused(endpoint, sentCookie)) {
             refreshed = true;
             tried--;
             continue;

@@ -21,6 +21,7 @@ import {
   parseContentRange,
   type RangeSource,
   rangedReader,
+  Spnego,
   type StorageDriver,
   statFromHeaders,
   validateArtifactPath,
@@ -34,6 +35,14 @@ interface ListedFile {
   is_dir?: unknown;
   file_size?: unknown;
 }
+
+// A variable keeps bundlers and tsc from resolving the optional dependency at build time.
+const KERBEROS_PACKAGE = 'kerberos';
+const loadKerberos = () => import(KERBEROS_PACKAGE);
+
+/** What a 401 asking for Kerberos (`WWW-Authenticate: Negotiate`) says when Kerberos is off. */
+const NEGOTIATE_HINT =
+  'the server asks for Kerberos (SPNEGO): kinit, then set ARTIFACTS_HTTP_KERBEROS=true (or ARTIFACTS_HTTP_KERBEROS_TICKET_CACHE to the ticket cache)';
 
 /** Bytes per ranged GET of a large download from a server elsewhere. */
 const DOWNLOAD_PART_SIZE = 8 * 1024 * 1024;
@@ -101,7 +110,19 @@ export class HttpDriver implements StorageDriver {
       options.downloadPartSize ??
       (isLoopback(new URL(endpoint.apiBase).hostname) ? WHOLE_FILE : DOWNLOAD_PART_SIZE);
     this.retryPolicy = setup.retryPolicy ?? { maxRetries: options.maxRetries };
-    this.#client = new MlflowHttpClient(options, setup.connections);
+    // SPNEGO, core's (hdfs's too): a new token for HTTP/<host> with every request.
+    const spnego =
+      options.kerberos &&
+      new Spnego(options.kerberos, {
+        load: loadKerberos,
+        owner: '@artifacts/http',
+        principalSetting: 'ARTIFACTS_HTTP_KERBEROS_PRINCIPAL',
+        server: 'the server',
+      });
+    this.#client = new MlflowHttpClient(options, setup.connections, {
+      spnego,
+      negotiateHint: NEGOTIATE_HINT,
+    });
     this.secrets = [...this.#client.secrets, ...(endpoint.password ? [endpoint.password] : [])];
   }
 

@@ -1,4 +1,11 @@
-import { defineSettings, MiB, mlflowClientSettings, type SettingsValues } from '@artifacts/core';
+import {
+  ArtifactsError,
+  defineSettings,
+  type KerberosAuth,
+  MiB,
+  mlflowClientSettings,
+  type SettingsValues,
+} from '@artifacts/core';
 
 /** Every option of the HTTP backend, declared once: README table, env vars, secrets, validation. */
 export const httpSettings = defineSettings(
@@ -71,6 +78,24 @@ export const httpSettings = defineSettings(
       defaultText: '10,000,000',
       help: 'most entries one recursive walk may return',
     },
+    kerberos: {
+      type: 'boolean',
+      env: 'ARTIFACTS_HTTP_KERBEROS',
+      default: false,
+      help: "authenticate with Kerberos (SPNEGO, `Authorization: Negotiate`), for a server behind a Kerberos-checking proxy: a token for `HTTP/<the server's host>` with every request, from GSSAPI's default ticket cache (`KRB5CCNAME`; run `kinit`). Replaces `username`/`password`/`token` (setting both is refused). Needs the optional `kerberos` package",
+    },
+    kerberosTicketCache: {
+      type: 'string',
+      env: 'ARTIFACTS_HTTP_KERBEROS_TICKET_CACHE',
+      defaultText: 'GSSAPI default',
+      help: 'Kerberos ticket cache (`/tmp/krb5cc_1000`, `FILE:/path`): turns on `kerberos` with that cache',
+    },
+    kerberosPrincipal: {
+      type: 'string',
+      env: 'ARTIFACTS_HTTP_KERBEROS_PRINCIPAL',
+      defaultText: "the cache's own",
+      help: 'Kerberos principal to authenticate as (`alice` or `alice@REALM`): turns on `kerberos`',
+    },
   },
   {
     // MLflow refuses both: one of them is a mistake (an option still beats a variable).
@@ -87,14 +112,38 @@ export type HttpBackendOptions = Partial<SettingsValues<typeof httpSettings.spec
 /** The options as the driver uses them: every default applied, the timeout in ms. */
 export type ResolvedHttpOptions = Omit<
   SettingsValues<typeof httpSettings.specs>,
-  'requestTimeoutSeconds' | 'multipartConcurrency'
-> & { requestTimeoutMs: number; multipartConcurrency: number };
+  'requestTimeoutSeconds' | 'multipartConcurrency' | 'kerberos' | 'kerberosTicketCache' | 'kerberosPrincipal'
+> & {
+  requestTimeoutMs: number;
+  multipartConcurrency: number;
+  /** SPNEGO's ticket cache and principal when Kerberos is on; undefined = basic, bearer or none. */
+  kerberos: KerberosAuth | undefined;
+};
 
 export function resolveHttpOptions(options: HttpBackendOptions = {}): ResolvedHttpOptions {
-  const { values } = httpSettings.resolve(options);
-  const { requestTimeoutSeconds, ...rest } = values;
+  const { values, sources } = httpSettings.resolve(options);
+  const { requestTimeoutSeconds, kerberos: on, kerberosTicketCache, kerberosPrincipal, ...rest } = values;
+  const name = (setting: 'kerberos' | 'kerberosTicketCache' | 'kerberosPrincipal') =>
+    sources[setting] === 'option' ? `the ${setting} option` : String(sources[setting]);
+  const reason = on
+    ? name('kerberos')
+    : kerberosTicketCache !== undefined
+      ? name('kerberosTicketCache')
+      : kerberosPrincipal !== undefined
+        ? name('kerberosPrincipal')
+        : undefined;
+  if (reason !== undefined && ((values.username && values.password) || values.token)) {
+    // Both are an `Authorization` header: one of them would be silently dropped.
+    throw ArtifactsError.invalidArgument(
+      `Kerberos (${reason}) and HTTP credentials (MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN) cannot both be set: each is the request's Authorization header`,
+    );
+  }
   return {
     ...rest,
+    kerberos:
+      reason === undefined
+        ? undefined
+        : { ticketCache: kerberosTicketCache, principal: kerberosPrincipal, reason },
     requestTimeoutMs: requestTimeoutSeconds * 1000,
     multipartConcurrency:
       values.multipartConcurrency ??
