@@ -3,7 +3,14 @@ import { type ArtifactRepository, ArtifactsError, openRepository } from '@artifa
 import { readAll } from '@artifacts/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import '../src/index.js';
-import { makeRaceStage, type RaceOps, type RaceStage, removeStage, runRace } from './race/harness.js';
+import {
+  makeRaceStage,
+  type RaceOps,
+  type RaceResult,
+  type RaceStage,
+  removeStage,
+  runRace,
+} from './race/harness.js';
 
 let stage: RaceStage;
 beforeEach(async () => {
@@ -46,16 +53,31 @@ describe.runIf(process.platform === 'linux')(
   'a directory swapped for a link to outside, mid-operation',
   () => {
     it('never lets a read, write, list, stat or delete through the library reach outside, nor leaves temporary files', async () => {
-      const repo = await openRepository(stage.root);
-      const result = await runRace(stage, libraryOps(repo), { seconds: 5, workers: 6 });
-      expect(result.leaks).toEqual([]);
-      expect(result.outsideAfter).toEqual(result.outsideBefore);
-      expect(result.tempFiles).toEqual([]);
-      // The race really ran: the attacker swapped, and the store kept working in between.
-      expect(result.swaps).toBeGreaterThan(1000);
-      // Low on purpose: a loaded machine serves few requests, and the point is only that it served some.
-      expect(result.succeeded).toBeGreaterThan(10);
-      expect(result.refused).toBeGreaterThan(0);
-    }, 60_000);
+      // Operations at work in one directory share its resolution (SharedDirs): on a loaded machine six
+      // workers can keep `d` held for a whole race, so that none resolves it while it is the link and
+      // none is refused (seen once at load 45). Races run until one was refused (at most four), each
+      // on a fresh stage and each held to every rule below.
+      const results: RaceResult[] = [];
+      for (let round = 0; round < 4 && !results.some((result) => result.refused > 0); round++) {
+        const here = round === 0 ? stage : await makeRaceStage();
+        try {
+          const repo = await openRepository(here.root);
+          results.push(await runRace(here, libraryOps(repo), { seconds: 5, workers: 6 }));
+        } finally {
+          if (here !== stage) await removeStage(here);
+        }
+      }
+      for (const result of results) {
+        expect(result.leaks).toEqual([]);
+        expect(result.outsideAfter).toEqual(result.outsideBefore);
+        expect(result.tempFiles).toEqual([]);
+        // The race really ran: the attacker swapped, and the store kept working in between.
+        expect(result.swaps).toBeGreaterThan(1000);
+        // Low on purpose: a loaded machine serves few requests, and the point is only that it served some.
+        expect(result.succeeded).toBeGreaterThan(10);
+      }
+      // And the attack was met: some operation resolved `d` while it was the link, and was refused.
+      expect(results.some((result) => result.refused > 0)).toBe(true);
+    }, 120_000);
   },
 );
