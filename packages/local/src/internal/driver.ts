@@ -379,11 +379,12 @@ export class LocalDriver implements StorageDriver {
   async close(): Promise<void> {}
 }
 
+const REPLACED = ['ENOENT', 'ELOOP', 'ENOTDIR', 'EISDIR', 'EPERM', 'ENOTEMPTY', 'EEXIST'];
+
 /**
  * Removes the entry `name` of the held directory `dir`, recursively, never through a link: a directory
  * is opened O_NOFOLLOW and emptied through its descriptor (one swapped for a link is unlinked as one).
  */
-const REPLACED = ['ENOENT', 'ELOOP', 'ENOTDIR', 'EISDIR', 'EPERM', 'ENOTEMPTY', 'EEXIST'];
 async function removeEntry(dir: Dir, name: string): Promise<void> {
   for (let attempt = 0; attempt < 10; attempt++) {
     const info = await lstat(dir.path(name)).catch((error: unknown) => {
